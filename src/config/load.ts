@@ -1,0 +1,197 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** One problem in a configuration file, located by its path in the document and, when known, its line. */
+export interface ConfigIssue {
+  path: string;
+  line?: number;
+  message: string;
+}
+
+/** A configuration that cannot be used. `issues` holds every problem found, not just the first. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(issues.map((i) => formatIssue(file, i)).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssue(file: string, issue: ConfigIssue): string {
+  const where = issue.line !== undefined ? `${basename(file)}:${issue.line}` : basename(file);
+  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/** `-c FILE`, else `./mcpwatch.yaml`, else `$XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml` (XDG default `~/.config`). */
+export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  if (explicit) return explicit;
+  const local = join(cwd, 'mcpwatch.yaml');
+  if (existsSync(local)) return local;
+  const xdg = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, '.config') : undefined);
+  if (xdg) {
+    const user = join(xdg, 'mcpwatch', 'mcpwatch.yaml');
+    if (existsSync(user)) return user;
+  }
+  return local;
+}
+
+export interface LoadedConfig {
+  file: string;
+  config: Config;
+  /** The raw text, kept so a reload can tell whether anything changed. */
+  text: string;
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
+    throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
+  }
+  return { file, text, config: parseConfig(text, file, env) };
+}
+
+/** Parses and validates configuration text. Throws ConfigError listing every problem with its line. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: `invalid YAML: ${firstLine(e.message)}` })),
+    );
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(file, [{ path: '', line: 1, message: 'the top level must be a mapping (monitoring:, servers:)' }]);
+  }
+  const issues: ConfigIssue[] = [];
+  const expanded = expandEnv(raw, [], env, issues, (path) => lineOf(doc, lineCounter, path));
+  const result = configSchema.safeParse(expanded);
+  if (!result.success) {
+    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter));
+  }
+  if (issues.length > 0) {
+    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new ConfigError(file, issues);
+  }
+  return result.data!;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!.trim();
+}
+
+type PathSeg = string | number;
+
+export function formatPath(path: readonly PathSeg[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${seg}` : seg;
+  }
+  return out;
+}
+
+function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): number | undefined {
+  // Walk up until a node exists: a missing key is reported on the line of its parent mapping.
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
+  if (zi.code === 'unrecognized_keys') {
+    return zi.keys.map((key) => {
+      const path = [...zi.path, key];
+      return { path: formatPath(path), line: keyLine(doc, lc, zi.path, key), message: 'unknown key' + suggest(key) };
+    });
+  }
+  if (zi.code === 'invalid_union' || zi.code === 'invalid_enum_value') {
+    return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
+  }
+  let message = zi.message;
+  if (zi.code === 'invalid_type') {
+    message = zi.received === 'undefined' ? 'is required' : `must be ${article(zi.expected)}, got ${zi.received}`;
+  }
+  return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
+}
+
+function keyLine(doc: Document, lc: LineCounter, parent: readonly PathSeg[], key: string): number | undefined {
+  const map = doc.getIn(parent, true) as { items?: Array<{ key: unknown }> } | undefined;
+  const pair = map?.items?.find((p) => isScalar(p.key) && p.key.value === key);
+  const k = pair?.key as { range?: [number, number, number] } | undefined;
+  return k?.range ? lc.linePos(k.range[0]).line : lineOf(doc, lc, parent);
+}
+
+const KNOWN_KEYS = ['monitoring', 'servers', 'name', 'transport', 'command', 'args', 'env', 'cwd', 'url', 'headers', 'tls', 'tags', 'thresholds', 'timeout', 'interval', 'latency_warning', 'latency_critical', 'consecutive_failures_before_down', 'concurrency'];
+
+function suggest(key: string): string {
+  const close = KNOWN_KEYS.find((k) => k !== key && levenshtein(k, key) <= 2);
+  return close ? ` (did you mean "${close}"?)` : '';
+}
+
+function levenshtein(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function article(t: string): string {
+  return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
+}
+
+const ENV_RE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Expands `${env:VAR}`, `${VAR}` and `${env:VAR:-default}` in every string value. An unset variable
+ * without a default is an issue at that value's path; `$${` escapes a literal `${`.
+ */
+export function expandEnv(
+  value: unknown,
+  path: PathSeg[],
+  env: NodeJS.ProcessEnv,
+  issues: ConfigIssue[],
+  lineAt: (path: readonly PathSeg[]) => number | undefined,
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    const escaped = value.split('$${');
+    return escaped
+      .map((part) =>
+        part.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
+          const v = env[name];
+          if (v !== undefined && v !== '') return v;
+          if (def !== undefined) return def;
+          issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} is not set (give a default with \${env:${name}:-value})` });
+          return '';
+        }),
+      )
+      .join('${');
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, issues, lineAt));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, issues, lineAt);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,48 @@
+// pipeline/ owns what is derived from raw observations: the error catalogue shared by probes and
+// traffic, state machines, schema drift and span→metric mapping. It never does I/O.
+
+/** Whether retrying the same operation later can be expected to succeed. */
+export type ErrorCategory = 'transient' | 'permanent';
+
+export interface ErrorTypeInfo {
+  category: ErrorCategory;
+  /** Which stream can report it: synthetic probes, real traffic, or both. */
+  source: 'probe' | 'traffic' | 'both';
+  description: string;
+}
+
+/**
+ * The one catalogue of `error.type` values. docs/errors.md renders this table and a test holds the
+ * two together, so a new type cannot ship undocumented.
+ */
+export const ERROR_TYPES = {
+  spawn_failed: { category: 'permanent', source: 'probe', description: 'The stdio command could not be started (not found, not executable, bad cwd).' },
+  process_exited: { category: 'transient', source: 'probe', description: 'The stdio server process exited or was killed (exit code or signal, stderr tail in the message).' },
+  connection_refused: { category: 'transient', source: 'probe', description: 'Nothing listens at the URL, or the connection was reset.' },
+  dns: { category: 'transient', source: 'probe', description: 'The host name did not resolve.' },
+  tls: { category: 'permanent', source: 'probe', description: 'TLS handshake failed: untrusted, expired or mismatched certificate.' },
+  timeout: { category: 'transient', source: 'both', description: 'No answer before the deadline; the phase that was waiting is named.' },
+  http_status: { category: 'transient', source: 'probe', description: 'An HTTP status that is not otherwise classified (5xx, unexpected 4xx).' },
+  auth_required: { category: 'permanent', source: 'probe', description: 'HTTP 401: credentials missing or rejected (WWW-Authenticate resource metadata in the message).' },
+  forbidden: { category: 'permanent', source: 'probe', description: 'HTTP 403: authenticated but not allowed (e.g. insufficient_scope).' },
+  session_expired: { category: 'transient', source: 'probe', description: 'The server no longer knows the MCP session (404, or 400 "no valid session").' },
+  invalid_response: { category: 'permanent', source: 'probe', description: 'Not MCP: HTML, non-JSON, invalid JSON-RPC, or broken pagination.' },
+  protocol_error: { category: 'permanent', source: 'both', description: 'The server answered with a JSON-RPC error.' },
+  unsupported_protocol_version: { category: 'permanent', source: 'probe', description: 'Client and server share no MCP protocol version.' },
+  invalid_params: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32602: the tool rejected its arguments.' },
+  method_not_found: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32601: unknown method or unknown tool.' },
+  internal_error: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32603: the server failed while handling the call.' },
+  connection_closed: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32000: the connection closed before the answer.' },
+  tool_error: { category: 'permanent', source: 'traffic', description: 'The tool ran and returned `isError: true`, or failed without a more specific type.' },
+  _other: { category: 'transient', source: 'traffic', description: 'Any other `error.type` value seen in traffic (bounded cardinality).' },
+} as const satisfies Record<string, ErrorTypeInfo>;
+
+export type ErrorType = keyof typeof ERROR_TYPES;
+
+export function errorCategory(type: ErrorType): ErrorCategory {
+  return ERROR_TYPES[type].category;
+}
+
+export function isErrorType(value: string): value is ErrorType {
+  return Object.prototype.hasOwnProperty.call(ERROR_TYPES, value);
+}
