@@ -14,7 +14,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** A duration written as `500ms`, `5s`, `2m` or `1h`, validated into milliseconds. */
-const duration = z.string({ invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' }).transform((text, ctx) => {
+export const duration = z.string({ invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' }).transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a positive duration such as 500ms, 5s or 2m (got "${text}")` });

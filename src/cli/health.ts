@@ -1,0 +1,211 @@
+import { Option, type Command } from 'commander';
+import Table from 'cli-table3';
+import pLimit from 'p-limit';
+import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { formatPath } from '../config/load.js';
+import { probeServer } from '../probe/probe.js';
+import type { ProbeOutcome } from '../probe/prober.js';
+import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
+import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
+
+interface HealthOptions {
+  config?: string;
+  json?: boolean;
+  verbose?: boolean;
+  server?: string[];
+  tag?: string[];
+  filter?: string[];
+  groupBy?: string;
+  url?: string;
+  transport?: TransportName;
+  stdio?: boolean;
+  header?: string[];
+  timeout?: string;
+  concurrency?: string;
+}
+
+export function registerHealth(program: Command): void {
+  program
+    .command('health')
+    .description('probe every configured MCP server once and print which are up, how fast, and why not')
+    .argument('[command...]', 'with --stdio: the server command and its arguments (after --)')
+    .option('-c, --config <file>', 'configuration file (default ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml)')
+    .option('--json', 'print JSON instead of a table')
+    .option('-v, --verbose', 'with --json: include each server\'s tool list')
+    .option('--server <name>', 'only this server (repeatable)', collect)
+    .option('--tag <tag>', 'only servers with this tag (repeatable: all must match)', collect)
+    .option('--filter <expr>', 'KEY=VALUE or KEY!=VALUE on name, transport, tag, status (repeatable)', collect)
+    .option('--group-by <key>', 'group rows by transport, status, or tag:PREFIX (e.g. tag:team)')
+    .option('--url <url>', 'probe this URL without a configuration file')
+    .addOption(new Option('--transport <transport>', 'with --url: the transport').choices(TRANSPORTS.filter((t) => t !== 'stdio')).default('streamable_http'))
+    .option('--stdio', 'probe the command given after -- without a configuration file')
+    .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
+    .option('--timeout <duration>', 'deadline for each probe, e.g. 5s (overrides the configuration)')
+    .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
+    .action(async (command: string[], opts: HealthOptions) => {
+      process.exitCode = await runHealth(command, opts);
+    });
+}
+
+async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
+  const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config).config;
+  const filters = (opts.filter ?? []).map(parseFilter);
+  let servers = config.servers.map((s) => resolveServer(config, s));
+  if (opts.timeout) {
+    const t = duration.safeParse(opts.timeout);
+    if (!t.success) throw new CliExit(EXIT_USAGE, `--timeout: ${t.error.issues[0]?.message}`);
+    servers = servers.map((s) => ({ ...s, timeout: t.data }));
+  }
+  if (opts.server?.length) {
+    const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
+    if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${servers.map((s) => s.name).join(', ') || 'none'})`);
+    servers = servers.filter((s) => opts.server!.includes(s.name));
+  }
+  for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
+  servers = servers.filter((s) => filters.every((f) => f.key === 'status' || f.test(s, undefined)));
+  const concurrency = opts.concurrency ? Number(opts.concurrency) : config.monitoring.concurrency;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
+
+  const limit = pLimit(concurrency);
+  const results = await Promise.all(
+    servers.map((s) =>
+      limit(async () => {
+        const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages });
+        return { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
+      }),
+    ),
+  );
+  const shown = results.filter((r) => filters.every((f) => f.key !== 'status' || f.test(r.server, r.verdict.status)));
+
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ servers: shown.map((r) => toJson(r.server, r.outcome, r.verdict, Boolean(opts.verbose))) }, null, 2) + '\n');
+  } else {
+    printTable(shown, opts.groupBy);
+  }
+  return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
+}
+
+interface Row {
+  server: ServerConfig;
+  outcome: ProbeOutcome;
+  verdict: ProbeVerdict;
+}
+
+export function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose: boolean): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    name: server.name,
+    transport: server.transport,
+    status: v.status,
+    latency_ms: o.latencyMs,
+    tools: o.tools?.length ?? null,
+    protocol_version: o.protocolVersion,
+    server_info: o.serverInfo,
+    tags: server.tags,
+    phases: o.phases,
+    notes: v.note || null,
+    error: o.error,
+  };
+  if (verbose) json.tool_list = o.tools;
+  return json;
+}
+
+function printTable(rows: Row[], groupBy: string | undefined): void {
+  const c = colorsFor(process.stdout);
+  const paint: Record<string, (s: string) => string> = { up: c.green, degraded: c.yellow, down: c.red };
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = groupBy ? groupKey(r, groupBy) : '';
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const out: string[] = [];
+  for (const [group, members] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    if (groupBy) out.push(c.bold(`${groupBy} = ${group}`));
+    const table = new Table({
+      head: ['Server', 'Transport', 'Status', 'Latency', 'Tools', 'Notes'],
+      style: { head: c.isColorSupported ? ['cyan'] : [], border: c.isColorSupported ? ['grey'] : [] },
+      colWidths: [null, null, null, null, null, Math.max(30, Math.min(70, (process.stdout.columns ?? 120) - 60))],
+      wordWrap: true,
+    });
+    for (const r of members) {
+      table.push([
+        r.server.name,
+        r.server.transport,
+        paint[r.verdict.status]!(r.verdict.status.toUpperCase()),
+        r.outcome.latencyMs === null ? '—' : fmtMs(r.outcome.latencyMs),
+        r.outcome.tools === null ? '—' : String(r.outcome.tools.length),
+        r.outcome.error ? `${r.outcome.error.type}: ${r.outcome.error.message}` : r.verdict.note,
+      ]);
+    }
+    out.push(table.toString());
+  }
+  if (rows.length === 0) out.push('no servers selected');
+  const problems = rows.filter((r) => r.verdict.status !== 'up');
+  if (problems.length) out.push('');
+  for (const r of problems) {
+    const level = r.verdict.severity === 'critical' ? c.red('CRITICAL') : c.yellow('WARNING');
+    const why = r.outcome.error ? r.outcome.error.message : r.verdict.note;
+    out.push(`${level} ${r.server.name} ${r.verdict.status.toUpperCase()} — ${why}`);
+  }
+  const up = rows.length - problems.length;
+  out.push('', `${up}/${rows.length} up`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+function groupKey(r: Row, groupBy: string): string {
+  if (groupBy === 'transport') return r.server.transport;
+  if (groupBy === 'status') return r.verdict.status;
+  if (groupBy.startsWith('tag:')) {
+    const prefix = groupBy.slice(4) + ':';
+    const tag = r.server.tags.find((t) => t.startsWith(prefix));
+    return tag ? tag.slice(prefix.length) : '(none)';
+  }
+  throw new CliExit(EXIT_USAGE, `--group-by: expected transport, status or tag:PREFIX (got "${groupBy}")`);
+}
+
+interface Filter {
+  key: 'name' | 'transport' | 'tag' | 'status';
+  test(s: ServerConfig, status: string | undefined): boolean;
+}
+
+export function parseFilter(expr: string): Filter {
+  const m = /^\s*(name|server|transport|tag|status)\s*(!=|=)\s*(.+?)\s*$/.exec(expr);
+  if (!m) throw new CliExit(EXIT_USAGE, `--filter: expected KEY=VALUE or KEY!=VALUE with KEY one of name, transport, tag, status (got "${expr}")`);
+  const key = (m[1] === 'server' ? 'name' : m[1]) as Filter['key'];
+  const negate = m[2] === '!=';
+  const value = m[3]!;
+  if (key === 'status' && !['up', 'degraded', 'down'].includes(value)) throw new CliExit(EXIT_USAGE, `--filter: status is one of up, degraded, down (got "${value}")`);
+  if (key === 'transport' && !(TRANSPORTS as readonly string[]).includes(value)) throw new CliExit(EXIT_USAGE, `--filter: transport is one of ${TRANSPORTS.join(', ')} (got "${value}")`);
+  const match = (s: ServerConfig, status: string | undefined): boolean =>
+    key === 'name' ? s.name === value : key === 'transport' ? s.transport === value : key === 'tag' ? s.tags.includes(value) : status === value;
+  return { key, test: (s, status) => match(s, status) !== negate };
+}
+
+/** A one-server configuration from --url or --stdio, validated by the same schema as a file. */
+function adHocConfig(command: string[], opts: HealthOptions): Config {
+  if (opts.url && opts.stdio) throw new CliExit(EXIT_USAGE, 'use either --url or --stdio, not both');
+  const headers: Record<string, string> = {};
+  for (const h of opts.header ?? []) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new CliExit(EXIT_USAGE, `--header: expected "Name: value" (got "${h}")`);
+    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+  }
+  let server: Record<string, unknown>;
+  if (opts.stdio) {
+    if (command.length === 0) throw new CliExit(EXIT_USAGE, '--stdio needs a command after --, e.g. mcpwatch health --stdio -- npx -y @modelcontextprotocol/server-everything');
+    server = { name: command[0]!.split('/').pop()!.replace(/[^A-Za-z0-9._:\/-]/g, '_') || 'stdio', transport: 'stdio', command: command[0], args: command.slice(1) };
+  } else {
+    let name = 'server';
+    try {
+      name = new URL(opts.url!).host.replace(/[^A-Za-z0-9._:\/-]/g, '_');
+    } catch {
+      // The schema reports the bad URL below.
+    }
+    server = { name, transport: opts.transport ?? 'streamable_http', url: opts.url, headers };
+  }
+  const parsed = configSchema.safeParse({ servers: [server] });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${formatPath(i.path.slice(2)) || 'target'}: ${i.message}`);
+    throw new CliExit(EXIT_USAGE, lines.join('\n'));
+  }
+  return parsed.data;
+}

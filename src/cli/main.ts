@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CliExit, EXIT_USAGE } from './common.js';
+import { registerHealth } from './health.js';
+import { registerValidate } from './validate.js';
+
+export function buildProgram(): Command {
+  const program = new Command('mcpwatch')
+    .description('Monitoring for MCP servers: synthetic probes, tool-call metrics from OTLP traffic, alerts.')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run mcpwatch help for usage)');
+  registerHealth(program);
+  registerValidate(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CliExit) {
+      if (err.message) process.stderr.write(err.message.endsWith('\n') ? err.message : err.message + '\n');
+      return err.code;
+    }
+    if (err instanceof CommanderError) {
+      // Help and --version are successful exits; everything else commander rejects is usage.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    process.stderr.write(`mcpwatch: internal error: ${(err as Error).stack ?? String(err)}\n`);
+    return 70;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Exit explicitly: pooled keep-alive sockets must not hold a finished command open. stdout and
+// stderr are synchronous for files and pipes on Linux, so nothing printed is lost.
+process.exit(code);

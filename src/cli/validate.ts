@@ -1,0 +1,17 @@
+import type { Command } from 'commander';
+import { basename } from 'node:path';
+import { loadConfigOrExit } from './common.js';
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('check a configuration file and print a summary or every error')
+    .option('-c, --config <file>', 'configuration file (default ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml)')
+    .action((opts: { config?: string }) => {
+      const { file, config } = loadConfigOrExit(opts.config);
+      const by = new Map<string, number>();
+      for (const s of config.servers) by.set(s.transport, (by.get(s.transport) ?? 0) + 1);
+      const parts = [...by].map(([t, n]) => `${n} ${t}`).join(', ');
+      process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}\n`);
+    });
+}

@@ -1,0 +1,31 @@
+import type { Thresholds } from '../config/schema.js';
+import type { ProbeOutcome } from '../probe/prober.js';
+
+export const STATUSES = ['unknown', 'up', 'degraded', 'down', 'stale'] as const;
+export type ServerStatus = (typeof STATUSES)[number];
+
+export interface ProbeVerdict {
+  status: 'up' | 'degraded' | 'down';
+  severity: 'ok' | 'warning' | 'critical';
+  /** Why the server is not simply up, in words (empty when it is). */
+  note: string;
+}
+
+/** The status of a single probe: `health` shows this; the agent feeds it to its state machine. */
+export function probeVerdict(out: ProbeOutcome, thresholds: Thresholds): ProbeVerdict {
+  if (out.error) return { status: 'down', severity: 'critical', note: out.error.message };
+  const latency = out.latencyMs ?? 0;
+  if (thresholds.latency_critical !== undefined && latency > thresholds.latency_critical) {
+    return { status: 'degraded', severity: 'critical', note: `latency ${fmtMs(latency)} over critical threshold ${fmtMs(thresholds.latency_critical)}` };
+  }
+  if (thresholds.latency_warning !== undefined && latency > thresholds.latency_warning) {
+    return { status: 'degraded', severity: 'warning', note: `latency ${fmtMs(latency)} over warning threshold ${fmtMs(thresholds.latency_warning)}` };
+  }
+  return { status: 'up', severity: 'ok', note: out.warnings.join('; ') };
+}
+
+export function fmtMs(ms: number): string {
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)}s`;
+  return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`;
+}

@@ -1,0 +1,184 @@
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SseError } from '@modelcontextprotocol/sdk/client/sse.js';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
+import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
+
+/** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
+export type RawFailure =
+  | { kind: 'spawn'; code: string | undefined; message: string; command: string }
+  | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[] }
+  | { kind: 'network'; code: string | undefined; message: string }
+  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string }
+  | { kind: 'rpc'; code: number; message: string; data?: unknown }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'timeout'; ms: number }
+  | { kind: 'unsupported_version'; version: string }
+  | { kind: 'closed'; message: string };
+
+export interface Verdict {
+  type: ErrorType;
+  message: string;
+}
+
+const NETWORK: Record<string, ErrorType> = {
+  ECONNREFUSED: 'connection_refused',
+  ECONNRESET: 'connection_refused',
+  EHOSTUNREACH: 'connection_refused',
+  ENETUNREACH: 'connection_refused',
+  EPIPE: 'connection_refused',
+  UND_ERR_SOCKET: 'connection_refused',
+  UND_ERR_CLOSED: 'connection_refused',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  EAI_FAIL: 'dns',
+  ETIMEDOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+};
+
+const TLS_CODE = /^(CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME_MISMATCH)/;
+
+const NETWORK_WORDS: Partial<Record<ErrorType, string>> = {
+  connection_refused: 'connection refused',
+  dns: 'DNS lookup failed',
+  timeout: 'connect timeout',
+  tls: 'TLS handshake failed',
+};
+
+/** The pure table: a raw failure in, an `error.type` and a human message out. */
+export function classify(raw: RawFailure, phase: Phase): Verdict {
+  switch (raw.kind) {
+    case 'spawn':
+      return { type: 'spawn_failed', message: `cannot start ${JSON.stringify(raw.command)}: ${raw.code === 'ENOENT' ? 'command not found (ENOENT)' : raw.message}` };
+    case 'exited': {
+      const how = raw.signal ? `killed by ${raw.signal}` : `exited with code ${raw.code}`;
+      const last = telling(raw.stderrTail);
+      return { type: 'process_exited', message: last ? `${how}: ${last}` : `${how} (no stderr output)` };
+    }
+    case 'network': {
+      const code = raw.code ?? '';
+      const type: ErrorType = NETWORK[code] ?? (TLS_CODE.test(code) ? 'tls' : 'connection_refused');
+      return { type, message: `${NETWORK_WORDS[type] ?? 'network error'}${code ? ` (${code})` : ''}: ${raw.message}` };
+    }
+    case 'http':
+      return classifyHttp(raw);
+    case 'rpc':
+      if (raw.code === -32602 && hasSupportedList(raw.data)) {
+        return { type: 'unsupported_protocol_version', message: `server refused protocol version ${LATEST_PROTOCOL_VERSION}; it supports ${JSON.stringify((raw.data as { supported: unknown }).supported)}` };
+      }
+      if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
+      return { type: 'protocol_error', message: `JSON-RPC error ${raw.code} in ${phase}: ${raw.message}` };
+    case 'invalid':
+      return { type: 'invalid_response', message: raw.message };
+    case 'timeout':
+      return { type: 'timeout', message: `timeout after ${raw.ms}ms waiting for ${phase}` };
+    case 'unsupported_version':
+      return { type: 'unsupported_protocol_version', message: `server answered protocol version ${JSON.stringify(raw.version)}, which mcpwatch does not speak (latest ${LATEST_PROTOCOL_VERSION})` };
+    case 'closed':
+      return { type: 'connection_refused', message: `connection closed by the server during ${phase}: ${raw.message}` };
+  }
+}
+
+function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
+  const s = raw.status;
+  if (s === 401) {
+    const meta = raw.wwwAuthenticate ? /resource_metadata="?([^",\s]+)"?/.exec(raw.wwwAuthenticate)?.[1] : undefined;
+    const detail = meta ? ` (resource metadata: ${meta})` : raw.wwwAuthenticate ? ` (${raw.wwwAuthenticate})` : '';
+    return { type: 'auth_required', message: `HTTP 401, auth required${detail}` };
+  }
+  if (s === 403) {
+    const scope = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
+    return { type: 'forbidden', message: `HTTP 403, forbidden${scope}` };
+  }
+  if ((s === 404 || s === 400) && raw.withSession) {
+    return { type: 'session_expired', message: `HTTP ${s} for the MCP session: the server no longer knows it${raw.body ? ` (${oneLine(raw.body)})` : ''}` };
+  }
+  if (s >= 200 && s < 300) {
+    return { type: 'invalid_response', message: `HTTP ${s} with content-type ${raw.contentType ?? 'none'}, not MCP${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
+  }
+  const hint = s === 405 && raw.method === 'POST' ? ' (a legacy SSE server? try transport: sse)' : '';
+  return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
+}
+
+const TELLING = /error|exception|fatal|panic|missing|cannot|can't|failed|denied|not found|refused|invalid|required/i;
+
+/** The stderr line most likely to say why: the last one that sounds like an error, else the last. */
+function telling(tail: string[]): string | undefined {
+  for (let i = tail.length - 1; i >= 0; i--) if (TELLING.test(tail[i]!) && !/log of this run/i.test(tail[i]!)) return tail[i];
+  return tail.at(-1);
+}
+
+function hasSupportedList(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && Array.isArray((data as { supported?: unknown }).supported);
+}
+
+function oneLine(s: string): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? flat.slice(0, 160) + '…' : flat;
+}
+
+/** The probe's own deadline expired; thrown by the deadline, never by the SDK. */
+export class ProbeTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`timeout after ${ms}ms`);
+    this.name = 'ProbeTimeout';
+  }
+}
+
+/** A server that answered, but not as MCP requires (broken pagination, malformed results). */
+export class InvalidResponse extends Error {
+  override name = 'InvalidResponse';
+}
+
+/**
+ * Turns whatever a probe caught into a RawFailure. Transport diagnostics win over the SDK's error:
+ * the SDK reports a dead process as "Connection closed" and a 401 without its WWW-Authenticate.
+ */
+export function rawFromError(err: unknown, diag: TransportDiagnostics, command = ''): RawFailure {
+  const e = err as (Error & { code?: unknown; cause?: { code?: string; message?: string } }) | undefined;
+  if (diag.spawnError) {
+    return { kind: 'spawn', code: diag.spawnError.code, message: diag.spawnError.message, command };
+  }
+  if (diag.abandoned && diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
+  if (diag.exit) {
+    return { kind: 'exited', code: diag.exit.code, signal: diag.exit.signal, stderrTail: diag.stderrTail ?? [] };
+  }
+  if (err instanceof ProbeTimeout) {
+    if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
+    return { kind: 'timeout', ms: err.ms };
+  }
+  if (err instanceof InvalidResponse) return { kind: 'invalid', message: err.message };
+  if (diag.lastHttp && (err instanceof StreamableHTTPError || err instanceof SseError || /HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
+    const h = diag.lastHttp;
+    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet };
+  }
+  if (err instanceof StreamableHTTPError) {
+    if (typeof err.code === 'number' && err.code > 0) {
+      return { kind: 'http', status: err.code, method: 'POST', withSession: false, wwwAuthenticate: null, contentType: null, body: '' };
+    }
+    return { kind: 'invalid', message: err.message };
+  }
+  if (diag.networkError) return { kind: 'network', code: diag.networkError.code, message: diag.networkError.message };
+  if (e?.cause && typeof e.cause === 'object' && (e.cause.code || e.message === 'fetch failed')) {
+    return { kind: 'network', code: e.cause.code, message: e.cause.message ?? e.message };
+  }
+  if (err instanceof McpError) {
+    if (err.code === -32000) return { kind: 'closed', message: err.message };
+    return { kind: 'rpc', code: err.code, message: err.message.replace(/^MCP error -?\d+: /, ''), data: err.data };
+  }
+  const unsupported = /protocol version is not supported: (.*)$/.exec(e?.message ?? '');
+  if (unsupported) return { kind: 'unsupported_version', version: unsupported[1]! };
+  if (e instanceof SyntaxError || e?.name === 'ZodError' || e?.name === '$ZodError') {
+    return { kind: 'invalid', message: `malformed MCP message: ${oneLine(e.message)}` };
+  }
+  if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
+  return { kind: 'invalid', message: oneLine(e?.message ?? String(err)) };
+}
+
+export function toProbeError(raw: RawFailure, phase: Phase): ProbeError {
+  const v = classify(raw, phase);
+  return { type: v.type, category: errorCategory(v.type), phase, message: v.message };
+}

@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { ServerConfig, TlsConfig } from '../config/schema.js';
+import type { HttpObservation, TransportDiagnostics } from './prober.js';
+
+const agents = new Map<string, Dispatcher>();
+
+/**
+ * One connection pool per distinct TLS setting, shared by every server that uses it: a fleet of 300
+ * HTTP servers should not hold 300 pools.
+ */
+export function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
+  const key = JSON.stringify(tls ?? {});
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connect: tls
+        ? {
+            ca: tls.ca_file ? readFileSync(tls.ca_file) : undefined,
+            cert: tls.cert_file ? readFileSync(tls.cert_file) : undefined,
+            key: tls.key_file ? readFileSync(tls.key_file) : undefined,
+            rejectUnauthorized: !tls.insecure_skip_verify,
+          }
+        : undefined,
+    });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+export interface ObservingFetchOptions {
+  /**
+   * Answer the Streamable HTTP standalone GET stream with 405 locally, so a probe does not hold a
+   * long-lived stream it will never read. The spec lets a server refuse it the same way.
+   */
+  skipStandaloneStream?: boolean;
+}
+
+/**
+ * The fetch given to the SDK's HTTP transports. It applies TLS settings and records the last
+ * unsuccessful response with the headers the SDK does not expose (`WWW-Authenticate`), so a failure
+ * can be classified from what the server actually said.
+ */
+export function observingFetch(server: Pick<ServerConfig, 'tls' | 'url'>, diag: TransportDiagnostics, opts: ObservingFetchOptions = {}): FetchLike {
+  const dispatcher = dispatcherFor(server.tls);
+  const fetchImpl = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const method = (init?.method ?? 'GET').toUpperCase();
+    const headers = new Headers(init?.headers);
+    if (opts.skipStandaloneStream && method === 'GET' && String(url) === server.url && headers.get('accept')?.includes('text/event-stream')) {
+      return new Response(null, { status: 405, statusText: 'standalone stream not used by this probe' });
+    }
+    // undici's own fetch takes a dispatcher; its Request/Response types are structurally the web ones.
+    let res: Response;
+    try {
+      res = (await undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as Response;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause && (err as Error).name !== 'AbortError') diag.networkError = { code: cause.code, message: cause.message ?? String(err) };
+      throw err;
+    }
+    const contentType = res.headers.get('content-type');
+    const isEventStreamGet = method === 'GET';
+    const unexpectedType = res.ok && res.status !== 202 && contentType !== null && !/json|event-stream/i.test(contentType);
+    if (!res.ok || unexpectedType || (isEventStreamGet && res.ok && !/event-stream/i.test(contentType ?? ''))) {
+      diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
+    }
+    return res;
+  };
+  return fetchImpl;
+}
+
+async function observe(res: Response, method: string, withSession: boolean): Promise<HttpObservation> {
+  let bodySnippet = '';
+  try {
+    // Bounded: an error body that never ends must not hold the probe past its deadline.
+    const text = res.clone().text();
+    const giveUp = new Promise<string>((resolve) => setTimeout(resolve, 500, '').unref());
+    bodySnippet = (await Promise.race([text, giveUp])).slice(0, 300);
+  } catch {
+    // A body that cannot be read twice is not needed for the diagnosis.
+  }
+  return {
+    method,
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    wwwAuthenticate: res.headers.get('www-authenticate'),
+    withSession,
+    bodySnippet,
+  };
+}

@@ -1,0 +1,195 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { ServerConfig, TransportName } from '../config/schema.js';
+import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import type { StartedTransport } from './connection.js';
+import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
+import { connectSse } from './sse.js';
+import { connectStdio } from './stdio.js';
+import { connectStreamableHttp } from './streamable-http.js';
+
+export const CONNECTORS: Record<TransportName, Connector> = {
+  stdio: connectStdio,
+  sse: connectSse,
+  streamable_http: connectStreamableHttp,
+};
+
+export const DEFAULT_MAX_TOOL_PAGES = 50;
+
+export interface ProbeOptions {
+  signal?: AbortSignal;
+  maxToolPages?: number;
+  connectors?: Partial<Record<TransportName, Connector>>;
+}
+
+/**
+ * One deadline for a whole probe. `run` races a phase against it, so a phase the SDK would wait on
+ * forever (SSE `endpoint`, a hung child) still ends on time and the phase is named in the verdict.
+ */
+export class Deadline {
+  readonly controller = new AbortController();
+  private readonly expired: Promise<never>;
+  private timer!: NodeJS.Timeout;
+  private readonly end: number;
+
+  constructor(readonly ms: number, outer?: AbortSignal) {
+    this.end = performance.now() + ms;
+    this.expired = new Promise<never>((_, reject) => {
+      this.timer = setTimeout(() => {
+        reject(new ProbeTimeout(ms));
+        this.controller.abort();
+      }, ms);
+      outer?.addEventListener('abort', () => {
+        reject(new ProbeTimeout(ms));
+        this.controller.abort();
+      }, { once: true });
+    });
+    // Nobody may be racing when it fires (between phases); that is not an unhandled rejection.
+    this.expired.catch(() => {});
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /**
+   * Time left, plus a margin, for the SDK's own request timeout: the deadline must fire first so the
+   * verdict names mcpwatch's timeout and phase, not the SDK's generic -32001.
+   */
+  remaining(): number {
+    return Math.max(1, Math.round(this.end - performance.now())) + 1000;
+  }
+
+  get expiredAlready(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  run<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** Lists every page of tools, stopping on a repeated cursor or at the page cap. */
+export async function listAllTools(client: Client, opts: { signal: AbortSignal; timeout: () => number; maxPages: number }): Promise<ToolInfo[]> {
+  const tools: ToolInfo[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 1; ; page++) {
+    const res = await client.listTools(cursor === undefined ? undefined : { cursor }, { signal: opts.signal, timeout: opts.timeout() });
+    for (const t of res.tools) tools.push(pickTool(t));
+    const next = res.nextCursor;
+    if (next === undefined || next === null) return tools;
+    if (seen.has(next) || next === cursor) {
+      throw Object.assign(new InvalidResponse(`tools/list pagination repeated cursor ${JSON.stringify(next)} on page ${page}; stopped after ${tools.length} tools`), { tools });
+    }
+    if (page >= opts.maxPages) {
+      throw Object.assign(new InvalidResponse(`tools/list returned more than ${opts.maxPages} pages; stopped after ${tools.length} tools`), { tools });
+    }
+    seen.add(next);
+    cursor = next;
+  }
+}
+
+function pickTool(t: Record<string, unknown>): ToolInfo {
+  const tool: ToolInfo = { name: String(t.name), inputSchema: t.inputSchema };
+  if (typeof t.title === 'string') tool.title = t.title;
+  if (typeof t.description === 'string') tool.description = t.description;
+  if (t.outputSchema !== undefined) tool.outputSchema = t.outputSchema;
+  if (t.annotations && typeof t.annotations === 'object') tool.annotations = t.annotations as Record<string, unknown>;
+  return tool;
+}
+
+export function emptyOutcome(server: Pick<ServerConfig, 'name' | 'transport'>, startedAt = Date.now()): ProbeOutcome {
+  return {
+    server: server.name,
+    transport: server.transport,
+    startedAt,
+    phases: {},
+    latencyMs: null,
+    protocolVersion: null,
+    serverInfo: null,
+    capabilities: null,
+    tools: null,
+    error: null,
+    warnings: [],
+  };
+}
+
+/** Initializes an open connection and fills the outcome's server facts. */
+export async function initialize(conn: McpConnection, deadline: Deadline, out: ProbeOutcome): Promise<void> {
+  const t = performance.now();
+  await deadline.run(conn.client.connect(conn.transport, { signal: deadline.signal, timeout: deadline.remaining() }));
+  out.phases.initialize = elapsed(t);
+  const info = conn.client.getServerVersion();
+  out.serverInfo = info ? pickServerInfo(info) : null;
+  out.capabilities = (conn.client.getServerCapabilities() as Record<string, unknown> | undefined) ?? null;
+  out.protocolVersion = (conn.transport as StartedTransport).protocolVersion ?? null;
+}
+
+/** Lists tools over an initialized connection (none when the server declares no tools capability). */
+export async function listTools(conn: McpConnection, deadline: Deadline, out: ProbeOutcome, maxPages: number): Promise<void> {
+  const t = performance.now();
+  try {
+    out.tools = out.capabilities && !('tools' in out.capabilities) ? [] : await deadline.run(listAllTools(conn.client, { signal: deadline.signal, timeout: () => deadline.remaining(), maxPages }));
+  } catch (err) {
+    const partial = (err as { tools?: ToolInfo[] }).tools;
+    if (partial) out.tools = partial;
+    throw err;
+  } finally {
+    out.phases['tools/list'] = elapsed(t);
+  }
+}
+
+function pickServerInfo(info: { name: string; version: string; title?: string }): ServerInfo {
+  return info.title ? { name: info.name, version: info.version, title: info.title } : { name: info.name, version: info.version };
+}
+
+export function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 1000) / 1000;
+}
+
+export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>): void {
+  out.error = toProbeError(rawFromError(err, diag, server.command ?? ''), phase);
+}
+
+/**
+ * One probe of one server with a fresh connection: connect → initialize → tools/list → close, under
+ * one deadline. Never throws for a target failure: the outcome says what happened.
+ */
+export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
+  const out = emptyOutcome(server);
+  const deadline = new Deadline(server.timeout, opts.signal);
+  const connector = opts.connectors?.[server.transport] ?? CONNECTORS[server.transport];
+  let conn: McpConnection | undefined;
+  let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
+  try {
+    const t = performance.now();
+    conn = await deadline.run(connector(server, { signal: deadline.signal }));
+    out.phases[phase] = elapsed(t);
+    phase = 'initialize';
+    await initialize(conn, deadline, out);
+    phase = 'tools/list';
+    await listTools(conn, deadline, out, opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
+    out.latencyMs = round3((out.phases.initialize ?? 0) + (out.phases['tools/list'] ?? 0));
+  } catch (err) {
+    const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
+    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
+  } finally {
+    deadline.clear();
+    if (conn) {
+      const t = performance.now();
+      await conn.close();
+      out.phases.close = elapsed(t);
+      const diag = conn.diagnostics();
+      if (!out.error && diag.invalidOutput) out.warnings.push(`${diag.invalidOutput} (stdout must carry only JSON-RPC)`);
+    }
+  }
+  return out;
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,100 @@
+// probe/ owns the synthetic receiver: opening MCP connections over stdio, SSE and Streamable HTTP,
+// running initialize / tools/list / ping against them and classifying what went wrong. A target's
+// failure is data in the outcome, never an exception. It must not touch metrics, alerts or state:
+// one recorder downstream turns outcomes into those, so every transport emits the same names.
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { ServerConfig, TransportName } from '../config/schema.js';
+import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
+
+export type Phase = 'spawn' | 'connect' | 'initialize' | 'tools/list' | 'ping' | 'close';
+
+export interface ToolInfo {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: unknown;
+  outputSchema?: unknown;
+  annotations?: Record<string, unknown>;
+}
+
+export interface ServerInfo {
+  name: string;
+  version: string;
+  title?: string;
+}
+
+export interface ProbeError {
+  type: ErrorType;
+  category: ErrorCategory;
+  phase: Phase;
+  message: string;
+}
+
+/** Everything one probe of one server learned. Timings are milliseconds. */
+export interface ProbeOutcome {
+  server: string;
+  transport: TransportName;
+  startedAt: number;
+  phases: Partial<Record<Phase, number>>;
+  /** initialize + tools/list: what an agent waits for, without spawn, connect or close. */
+  latencyMs: number | null;
+  protocolVersion: string | null;
+  serverInfo: ServerInfo | null;
+  capabilities: Record<string, unknown> | null;
+  tools: ToolInfo[] | null;
+  error: ProbeError | null;
+  /** Findings that did not fail the probe (noise on stdout, a session left behind). */
+  warnings: string[];
+}
+
+/** Facts a transport gathered that explain a failure better than the SDK's error does. */
+export interface TransportDiagnostics {
+  spawnError?: NodeJS.ErrnoException;
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  stderrTail?: string[];
+  /** The first stdout line that was not JSON-RPC, or why stdout was abandoned. */
+  invalidOutput?: string;
+  /** mcpwatch gave up on the server itself (e.g. an unbounded stdout line) and ended it. */
+  abandoned?: boolean;
+  /** The last network-level failure (refused, DNS, TLS), which the SSE transport does not surface. */
+  networkError?: { code: string | undefined; message: string };
+  /** The most recent non-2xx (or non-MCP) HTTP response. */
+  lastHttp?: HttpObservation;
+  /** The SSE stream answered with something other than an event stream. */
+  sseContentType?: string;
+}
+
+export interface HttpObservation {
+  method: string;
+  status: number;
+  contentType: string | null;
+  wwwAuthenticate: string | null;
+  /** Whether the request carried an Mcp-Session-Id: a 404/400 then means the session is gone. */
+  withSession: boolean;
+  bodySnippet: string;
+}
+
+/**
+ * An open MCP connection: the transport is started (process spawned, SSE endpoint received), the
+ * client is not yet initialized. The scheduler keeps one of these per server; `health` opens one per
+ * probe.
+ */
+export interface McpConnection {
+  readonly transport: Transport;
+  readonly client: Client;
+  diagnostics(): TransportDiagnostics;
+  /** True once the transport closed on its own (process exit, stream end). */
+  readonly closed: boolean;
+  /** Called once when the transport closes on its own (not through close()). */
+  onUnexpectedClose?: () => void;
+  /** Ends the session: DELETE for Streamable HTTP, the whole process group for stdio. Never throws. */
+  close(): Promise<void>;
+}
+
+export interface ConnectContext {
+  signal: AbortSignal;
+}
+
+/** The one shape every transport implements. Resolves once the transport is started. */
+export type Connector = (server: ServerConfig, ctx: ConnectContext) => Promise<McpConnection>;

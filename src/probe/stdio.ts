@@ -1,0 +1,213 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerConfig } from '../config/schema.js';
+import { BaseConnection, StartedTransport } from './connection.js';
+import type { Connector, TransportDiagnostics } from './prober.js';
+
+/** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
+export const MAX_STDOUT_LINE = 16 * 1024 * 1024;
+const STDERR_LINES = 20;
+const STDERR_LINE_CHARS = 400;
+/** After stdin closes, how long a well-behaved server gets to exit before the group is signalled. */
+const EXIT_GRACE_MS = 300;
+const TERM_GRACE_MS = 1000;
+
+/**
+ * The SDK's StdioClientTransport signals only the direct child, reports exit without code or signal
+ * and buffers stdout without a bound. This one spawns the server in its own process group (so `npx`
+ * and `sh -c` wrappers die with it), records how the process ended, keeps the stderr tail and caps
+ * stdout lines.
+ */
+export class ProcessTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  readonly diag: TransportDiagnostics = {};
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private exited: Promise<void> | undefined;
+  private chunks: Buffer[] = [];
+  private pending = 0;
+  private discarding = false;
+  private stderrRing: string[] = [];
+  private stderrPartial = '';
+
+  constructor(private readonly server: Pick<ServerConfig, 'command' | 'args' | 'env' | 'cwd'>) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(this.server.command!, this.server.args, {
+      cwd: this.server.cwd,
+      env: { ...getDefaultEnvironment(), ...this.server.env },
+      // Own process group: the whole tree is signalled with kill(-pid), and a terminal's ^C does not
+      // reach the server before mcpwatch has had a chance to close it cleanly.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+    });
+    this.child = child;
+    child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk));
+    // EPIPE on a dead child's stdin is reported through exit, not as an unhandled error.
+    child.stdin.on('error', () => {});
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.flushStderr();
+        this.diag.exit = { code, signal };
+        resolve();
+        this.onclose?.();
+      });
+    });
+    try {
+      await Promise.race([
+        once(child, 'spawn'),
+        once(child, 'error').then(([err]) => Promise.reject(err as Error)),
+      ]);
+    } catch (err) {
+      this.diag.spawnError = err as NodeJS.ErrnoException;
+      throw err;
+    }
+    child.on('error', (err) => this.onerror?.(err));
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const child = this.child;
+    if (!child || this.diag.exit) throw new Error('process is not running');
+    const line = JSON.stringify(message) + '\n';
+    if (!child.stdin.write(line)) await once(child.stdin, 'drain');
+  }
+
+  /** Closes stdin, gives the server a moment to exit, then signals its whole process group. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    child.stdin.end();
+    if (!this.diag.exit && !(await this.waitExit(EXIT_GRACE_MS))) {
+      killGroup(child.pid, 'SIGTERM');
+      if (!(await this.waitExit(TERM_GRACE_MS))) killGroup(child.pid, 'SIGKILL');
+      await this.exited;
+    }
+    // Grandchildren outlive a leader that exited on its own; the group is cleared either way.
+    killGroup(child.pid, 'SIGKILL');
+    child.stdout.destroy();
+    child.stderr.destroy();
+  }
+
+  private async waitExit(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+    const done = await Promise.race([this.exited!.then(() => true as const), timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  private onStdout(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      if (this.discarding) {
+        this.discarding = false;
+        continue;
+      }
+      const line = this.chunks.length ? Buffer.concat([...this.chunks, piece]) : piece;
+      this.chunks = [];
+      this.pending = 0;
+      this.onLine(line);
+    }
+    if (start < chunk.length && !this.discarding) {
+      const rest = chunk.subarray(start);
+      this.pending += rest.length;
+      if (this.pending > MAX_STDOUT_LINE) {
+        this.chunks = [];
+        this.pending = 0;
+        this.discarding = true;
+        this.invalid(`stdout line longer than ${MAX_STDOUT_LINE / 1024 / 1024} MiB: not an MCP message`);
+        // Buffering on would let one server exhaust the agent's memory.
+        this.diag.abandoned = true;
+        void this.close();
+      } else {
+        this.chunks.push(rest);
+      }
+    }
+  }
+
+  private onLine(buf: Buffer): void {
+    const text = buf.toString('utf8').replace(/\r$/, '');
+    if (text.trim() === '') return;
+    let message: JSONRPCMessage;
+    try {
+      message = JSONRPCMessageSchema.parse(JSON.parse(text));
+    } catch {
+      this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.slice(0, 120))}`);
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  private invalid(what: string): void {
+    this.diag.invalidOutput ??= what;
+    this.onerror?.(new Error(what));
+  }
+
+  private onStderr(chunk: Buffer): void {
+    const text = this.stderrPartial + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.stderrPartial = (lines.pop() ?? '').slice(-STDERR_LINE_CHARS * 4);
+    for (const line of lines) this.pushStderr(line);
+  }
+
+  private flushStderr(): void {
+    if (this.stderrPartial) this.pushStderr(this.stderrPartial);
+    this.stderrPartial = '';
+  }
+
+  private pushStderr(line: string): void {
+    const clean = line.replace(/\r$/, '').trimEnd();
+    if (!clean) return;
+    this.stderrRing.push(clean.length > STDERR_LINE_CHARS ? clean.slice(0, STDERR_LINE_CHARS) + '…' : clean);
+    if (this.stderrRing.length > STDERR_LINES) this.stderrRing.shift();
+    this.diag.stderrTail = this.stderrRing;
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+class StdioConnection extends BaseConnection {
+  constructor(private readonly proc: ProcessTransport) {
+    super(new StartedTransport(proc));
+  }
+  diagnostics(): TransportDiagnostics {
+    return this.proc.diag;
+  }
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+  protected shutdown(): Promise<void> {
+    return this.proc.close();
+  }
+}
+
+export const connectStdio: Connector = async (server) => {
+  const proc = new ProcessTransport(server);
+  const conn = new StdioConnection(proc);
+  try {
+    await conn.transport.start();
+  } catch (err) {
+    throw Object.assign(err as Error, { diagnostics: proc.diag });
+  }
+  return conn;
+};

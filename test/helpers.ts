@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { ServerConfig } from '../src/config/schema.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const FIXTURES = join(here, 'fixtures');
+export const STDIO_FIXTURE = join(FIXTURES, 'stdio-server.js');
+export const CLI = join(here, '..', 'src', 'cli', 'main.js');
+
+export function stdioTarget(mode: string, extra: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    name: `stdio-${mode}`,
+    transport: 'stdio',
+    command: process.execPath,
+    args: [STDIO_FIXTURE, mode],
+    env: {},
+    headers: {},
+    tags: [],
+    thresholds: {},
+    timeout: 5000,
+    interval: 30_000,
+    ...extra,
+  };
+}
+
+export function httpTarget(url: string, transport: 'sse' | 'streamable_http' = 'streamable_http', extra: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    name: `http-${transport}`,
+    transport,
+    url,
+    args: [],
+    env: {},
+    headers: {},
+    tags: [],
+    thresholds: {},
+    timeout: 5000,
+    interval: 30_000,
+    ...extra,
+  };
+}
+
+/**
+ * Whether a process with this pid is still running. A zombie (killed, not yet reaped by a PID 1 that
+ * may never reap, as in many containers) counts as dead.
+ */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,159 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { probeServer } from '../../src/probe/probe.js';
+import { probeVerdict } from '../../src/pipeline/status.js';
+import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
+import { httpTarget } from '../helpers.js';
+
+const fixtures: HttpFixture[] = [];
+async function fixture(mode: HttpMode, opts = {}): Promise<HttpFixture> {
+  const f = await startHttpFixture(mode, opts);
+  fixtures.push(f);
+  return f;
+}
+after(async () => {
+  for (const f of fixtures) await f.close();
+});
+
+/** A port that nothing listens on: bind, read the port, close. */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('Streamable HTTP probe', () => {
+  for (const mode of ['streamable', 'streamable-json'] as const) {
+    it(`reports a healthy server up and ends its session (${mode})`, async () => {
+      const f = await fixture(mode);
+      const out = await probeServer(httpTarget(f.url));
+      assert.equal(out.error, null);
+      assert.equal(out.serverInfo?.name, 'fixture-healthy');
+      assert.equal(out.protocolVersion, '2025-11-25');
+      assert.equal(out.tools?.length, 3);
+      assert.equal(typeof out.phases.connect, 'number');
+      assert.equal(f.deletes, 1, 'the session was DELETEd');
+      assert.equal(f.openSessions.size, 0, 'no session left behind');
+    });
+  }
+
+  it('sends the configured headers', async () => {
+    let seen: string | undefined;
+    const f = await fixture('streamable', {});
+    const { createServer: createHttp } = await import('node:http');
+    const proxy = createHttp((req, res) => {
+      seen ??= req.headers['x-api-key'] as string | undefined;
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="x"' }).end();
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}/mcp`;
+    const out = await probeServer(httpTarget(url, 'streamable_http', { headers: { 'X-Api-Key': 'secret-1' } }));
+    proxy.close();
+    void f;
+    assert.equal(seen, 'secret-1');
+    assert.equal(out.error?.type, 'auth_required');
+    assert.equal(out.error?.message, 'HTTP 401, auth required (Bearer realm="x")');
+  });
+
+  it('lists 25 tools over 3 pages', async () => {
+    const f = await fixture('streamable-paginated');
+    const out = await probeServer(httpTarget(f.url));
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 25);
+  });
+
+  const failures: Array<[HttpMode, string, RegExp | string]> = [
+    ['status-500', 'http_status', 'HTTP 500 on POST: upstream database exploded'],
+    ['auth-401', 'auth_required', /^HTTP 401, auth required \(resource metadata: http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\)$/],
+    ['forbidden-403', 'forbidden', 'HTTP 403, forbidden, insufficient_scope'],
+    ['html-200', 'invalid_response', 'HTTP 200 with content-type text/html, not MCP: <!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>'],
+    ['json-not-rpc', 'invalid_response', /^malformed MCP message/],
+    ['forget-session-404', 'session_expired', /^HTTP 404 for the MCP session: the server no longer knows it/],
+    ['forget-session-400', 'session_expired', /^HTTP 400 for the MCP session: .*No valid session ID provided/],
+  ];
+  for (const [mode, type, message] of failures) {
+    it(`classifies ${mode} as ${type}`, async () => {
+      const f = await fixture(mode);
+      const out = await probeServer(httpTarget(f.url));
+      assert.equal(out.error?.type, type, out.error?.message);
+      if (typeof message === 'string') assert.equal(out.error?.message, message);
+      else assert.match(out.error!.message, message);
+      assert.equal(probeVerdict(out, {}).status, 'down');
+    });
+  }
+
+  it('reports the phase in which the session was forgotten', async () => {
+    // The fixture forgets the session at once, so the initialized notification already gets the 404.
+    const f = await fixture('forget-session-404');
+    const out = await probeServer(httpTarget(f.url));
+    assert.equal(out.error?.phase, 'initialize');
+  });
+
+  it('times out a server that accepts and never answers', async () => {
+    const f = await fixture('hang');
+    const out = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 500 }));
+    assert.equal(out.error?.type, 'timeout');
+    assert.equal(out.error?.message, 'timeout after 500ms waiting for initialize');
+  });
+
+  it('reports connection_refused when nothing listens', async () => {
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${await deadPort()}/mcp`));
+    assert.equal(out.error?.type, 'connection_refused');
+    assert.match(out.error!.message, /^connection refused \(ECONNREFUSED\)/);
+  });
+
+  it('reports dns for a name that does not resolve', async () => {
+    const out = await probeServer(httpTarget('http://mcp.invalid/mcp'));
+    assert.equal(out.error?.type, 'dns');
+    assert.equal(out.error?.category, 'transient');
+  });
+
+  it('marks a slow server degraded', async () => {
+    const f = await fixture('streamable-slow', { listDelayMs: 250 });
+    const out = await probeServer(httpTarget(f.url));
+    assert.equal(out.error, null);
+    assert.equal(probeVerdict(out, { latency_warning: 100 }).status, 'degraded');
+  });
+});
+
+describe('legacy SSE probe', () => {
+  it('reports a healthy server up and times its connect phase', async () => {
+    const f = await fixture('sse');
+    const out = await probeServer(httpTarget(f.url, 'sse'));
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 3);
+    assert.equal(out.protocolVersion, '2025-11-25');
+    assert.equal(typeof out.phases.connect, 'number');
+  });
+
+  it('puts a deadline on the endpoint event', async () => {
+    const f = await fixture('sse-silent');
+    const t = performance.now();
+    const out = await probeServer(httpTarget(f.url, 'sse', { timeout: 500 }));
+    assert.equal(out.error?.type, 'timeout');
+    assert.equal(out.error?.phase, 'connect');
+    assert.equal(out.error?.message, 'timeout after 500ms waiting for connect');
+    assert.ok(performance.now() - t < 2000);
+  });
+
+  it('reports 401 on the stream as auth_required', async () => {
+    const f = await fixture('auth-401');
+    const out = await probeServer(httpTarget(f.url, 'sse'));
+    assert.equal(out.error?.type, 'auth_required');
+    assert.match(out.error!.message, /resource metadata: http:\/\/127\.0\.0\.1/);
+  });
+
+  it('reports an HTML page as invalid_response', async () => {
+    const f = await fixture('html-200');
+    const out = await probeServer(httpTarget(f.url, 'sse'));
+    assert.equal(out.error?.type, 'invalid_response');
+  });
+
+  it('reports connection_refused when nothing listens', async () => {
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${await deadPort()}/sse`, 'sse'));
+    assert.equal(out.error?.type, 'connection_refused');
+  });
+});

@@ -1,0 +1,158 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { probeServer } from '../../src/probe/probe.js';
+import { probeVerdict } from '../../src/pipeline/status.js';
+import { alive, stdioTarget, STDIO_FIXTURE } from '../helpers.js';
+
+/** Children of this test process that are still running (stdio servers must not outlive a probe). */
+function fixtureChildren(): string[] {
+  const out = execFileSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes(STDIO_FIXTURE));
+}
+
+describe('stdio probe', () => {
+  it('reports a healthy server up with its facts and tools', async () => {
+    const out = await probeServer(stdioTarget('ok'));
+    assert.equal(out.error, null);
+    assert.equal(out.serverInfo?.name, 'fixture-healthy');
+    assert.equal(out.serverInfo?.version, '1.2.3');
+    assert.equal(out.protocolVersion, '2025-11-25');
+    assert.deepEqual(out.tools?.map((t) => t.name), ['echo', 'add', 'fail']);
+    const add = out.tools!.find((t) => t.name === 'add')!;
+    assert.deepEqual(add.annotations, { readOnlyHint: true });
+    assert.deepEqual((add.inputSchema as { required: string[] }).required, ['a', 'b']);
+    assert.ok(out.capabilities && 'tools' in out.capabilities);
+    for (const p of ['spawn', 'initialize', 'tools/list', 'close'] as const) assert.equal(typeof out.phases[p], 'number', p);
+    assert.equal(out.latencyMs, Math.round((out.phases.initialize! + out.phases['tools/list']!) * 1000) / 1000);
+    assert.equal(probeVerdict(out, {}).status, 'up');
+  });
+
+  it('names the exit code and the telling stderr line of a server that exits at start', async () => {
+    const out = await probeServer(stdioTarget('exit-at-start'));
+    assert.equal(out.error?.type, 'process_exited');
+    assert.equal(out.error?.category, 'transient');
+    assert.equal(out.error?.message, 'exited with code 3: boom: missing DATABASE_URL');
+    assert.equal(out.error?.phase, 'initialize');
+    assert.equal(probeVerdict(out, {}).status, 'down');
+  });
+
+  it('names the signal of a server killed during initialize', async () => {
+    const out = await probeServer(stdioTarget('die-in-initialize'));
+    assert.equal(out.error?.type, 'process_exited');
+    assert.equal(out.error?.message, 'killed by SIGKILL: fatal: out of memory while loading model');
+    assert.equal(out.error?.phase, 'initialize');
+  });
+
+  it('times out a server that never answers, naming the phase, and kills it', async () => {
+    const t = performance.now();
+    const out = await probeServer(stdioTarget('hang', { timeout: 700 }));
+    assert.equal(out.error?.type, 'timeout');
+    assert.equal(out.error?.message, 'timeout after 700ms waiting for initialize');
+    assert.ok(performance.now() - t < 700 + 2500, 'the probe ends soon after its deadline');
+    assert.deepEqual(fixtureChildren().filter((l) => l.includes(' hang')), []);
+  });
+
+  it('calls a server that prints garbage on stdout an invalid response', async () => {
+    const out = await probeServer(stdioTarget('garbage', { timeout: 600 }));
+    assert.equal(out.error?.type, 'invalid_response');
+    assert.match(out.error!.message, /^stdout is not JSON-RPC: "Hello! Server starting up/);
+  });
+
+  it('keeps a server that prints a banner up, with a warning', async () => {
+    const out = await probeServer(stdioTarget('banner-then-ok'));
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 3);
+    assert.match(out.warnings[0]!, /stdout is not JSON-RPC: "my-server v1 ready"/);
+  });
+
+  it('abandons a 20 MB stdout line without buffering it or waiting for the deadline', async () => {
+    const t = performance.now();
+    const out = await probeServer(stdioTarget('huge-line', { timeout: 10_000 }));
+    assert.equal(out.error?.type, 'invalid_response');
+    assert.match(out.error!.message, /stdout line longer than 16 MiB/);
+    assert.ok(performance.now() - t < 8000, 'fails on the line, not on the deadline');
+  });
+
+  it('reports spawn_failed for a missing command', async () => {
+    const out = await probeServer(stdioTarget('ok', { command: '/nonexistent/mcp-server', args: [] }));
+    assert.equal(out.error?.type, 'spawn_failed');
+    assert.equal(out.error?.category, 'permanent');
+    assert.equal(out.error?.phase, 'spawn');
+    assert.equal(out.error?.message, 'cannot start "/nonexistent/mcp-server": command not found (ENOENT)');
+  });
+
+  it('lists 25 tools over 3 pages', async () => {
+    const out = await probeServer(stdioTarget('paginated'));
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 25);
+    assert.equal(out.tools?.[24]?.name, 'tool_25');
+  });
+
+  it('stops on a repeated cursor and keeps the tools it got', async () => {
+    const out = await probeServer(stdioTarget('repeat-cursor'));
+    assert.equal(out.error?.type, 'invalid_response');
+    assert.equal(out.error?.phase, 'tools/list');
+    assert.equal(out.error?.message, 'tools/list pagination repeated cursor "again" on page 2; stopped after 20 tools');
+    assert.equal(out.tools?.length, 20);
+  });
+
+  it('caps the page count', async () => {
+    const out = await probeServer(stdioTarget('paginated'), { maxToolPages: 2 });
+    assert.equal(out.error?.type, 'invalid_response');
+    assert.equal(out.error?.message, 'tools/list returned more than 2 pages; stopped after 20 tools');
+  });
+
+  it('reports an unsupported protocol version, answered or refused', async () => {
+    const answered = await probeServer(stdioTarget('unsupported-version'));
+    assert.equal(answered.error?.type, 'unsupported_protocol_version');
+    assert.match(answered.error!.message, /^server answered protocol version "1999-01-01"/);
+    const refused = await probeServer(stdioTarget('refuse-version'));
+    assert.equal(refused.error?.type, 'unsupported_protocol_version');
+    assert.match(refused.error!.message, /it supports \["2099-01-01"\]/);
+  });
+
+  it('reports a JSON-RPC error as protocol_error', async () => {
+    const out = await probeServer(stdioTarget('rpc-error'));
+    assert.equal(out.error?.type, 'protocol_error');
+    assert.equal(out.error?.message, 'JSON-RPC error -32603 in initialize: database unavailable');
+  });
+
+  it('treats a server without the tools capability as up with zero tools', async () => {
+    const out = await probeServer(stdioTarget('toolless'));
+    assert.equal(out.error, null);
+    assert.deepEqual(out.tools, []);
+  });
+
+  it('marks a slow server degraded against its thresholds', async () => {
+    const out = await probeServer(stdioTarget('slow', { env: { SLOW_MS: '300' } }));
+    assert.equal(out.error, null);
+    assert.ok(out.latencyMs! >= 300);
+    const warn = probeVerdict(out, { latency_warning: 100 });
+    assert.equal(warn.status, 'degraded');
+    assert.equal(warn.severity, 'warning');
+    assert.match(warn.note, /over warning threshold 100ms/);
+    const crit = probeVerdict(out, { latency_warning: 50, latency_critical: 200 });
+    assert.equal(crit.severity, 'critical');
+    assert.equal(probeVerdict(out, { latency_warning: 5000 }).status, 'up');
+  });
+
+  it('kills the whole process group, including a grandchild that ignores SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-'));
+    const pidfile = join(dir, 'pid');
+    const out = await probeServer(stdioTarget('grandchild', { env: { PIDFILE: pidfile } }));
+    assert.equal(out.error, null);
+    const grandchild = Number(readFileSync(pidfile, 'utf8'));
+    assert.ok(grandchild > 0);
+    // SIGKILL is delivered before close() resolves; give the kernel a moment to reap.
+    for (let i = 0; i < 50 && alive(grandchild); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(grandchild), false, 'grandchild outlived the probe');
+  });
+
+  it('leaves no fixture process behind after all of the above', () => {
+    assert.deepEqual(fixtureChildren(), []);
+  });
+});
