@@ -2,6 +2,7 @@
 // the documented reference) and loading (YAML, ${env:VAR} expansion, error reporting). It must not
 // probe, export or touch state: everything downstream receives an already validated `Config`.
 import { z } from 'zod';
+import { ALERT_EVENTS } from '../pipeline/events.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -99,10 +100,51 @@ const monitoringSchema = z
   })
   .strict();
 
+const alertEvents = z
+  .array(z.enum(ALERT_EVENTS))
+  .min(1)
+  .optional()
+  .describe(`Only these events (default: all): ${ALERT_EVENTS.join(', ')}.`);
+
+const retrySchema = z
+  .object({
+    max_attempts: z.number().int().min(1).max(20).default(5).describe('Delivery attempts before an alert is counted as failed.'),
+    initial_backoff: duration.default('1s').describe('Wait before the first retry; doubles each time.'),
+    max_backoff: duration.default('30s').describe('Longest wait between retries.'),
+  })
+  .strict();
+
+const alertSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('stdout'), events: alertEvents }).strict(),
+  z
+    .object({
+      type: z.literal('webhook'),
+      events: alertEvents,
+      url: httpUrl.describe('Receives a JSON POST per event.'),
+      secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
+      headers: z.record(z.string()).default({}).describe('Extra request headers.'),
+      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      retry: retrySchema.default({}),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('slack'),
+      events: alertEvents,
+      webhook_url: httpUrl.describe('Slack incoming-webhook URL.'),
+      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      retry: retrySchema.default({}),
+    })
+    .strict(),
+]);
+
+export type AlertConfig = z.output<typeof alertSchema>;
+
 export const configSchema = z
   .object({
     monitoring: monitoringSchema.default({}),
     servers: z.array(serverSchema).default([]),
+    alerts: z.array(alertSchema).default([{ type: 'stdout' }]).describe('Notifiers; default: stdout only.'),
   })
   .strict()
   .superRefine((c, ctx) => {
