@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { configIssues, configSchema, schemaKeys, type Config } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -66,7 +66,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: `invalid YAML: ${firstLine(e.message)}` })),
+      doc.errors.map((e) => ({ path: '', line: lineCounter.linePos(e.pos[0]).line, message: `invalid YAML: ${firstLine(e.message)}` })),
     );
   }
   const raw: unknown = doc.toJS() ?? {};
@@ -78,10 +78,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
     for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter));
+    for (const ci of configIssues(expanded)) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
-    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-    throw new ConfigError(file, issues);
+    const unique = [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()];
+    unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new ConfigError(file, unique);
   }
   return result.data!;
 }
@@ -134,10 +136,11 @@ function keyLine(doc: Document, lc: LineCounter, parent: readonly PathSeg[], key
   return k?.range ? lc.linePos(k.range[0]).line : lineOf(doc, lc, parent);
 }
 
-const KNOWN_KEYS = ['monitoring', 'servers', 'name', 'transport', 'command', 'args', 'env', 'cwd', 'url', 'headers', 'tls', 'tags', 'thresholds', 'timeout', 'interval', 'latency_warning', 'latency_critical', 'consecutive_failures_before_down', 'concurrency'];
+let knownKeys: string[] | undefined;
 
 function suggest(key: string): string {
-  const close = KNOWN_KEYS.find((k) => k !== key && levenshtein(k, key) <= 2);
+  knownKeys ??= [...new Set(schemaKeys().map((k) => k.path.replace(/ \(\w+\)/g, '').split('.').pop()!.replace('[]', '')))];
+  const close = knownKeys.find((k) => k !== key && levenshtein(k, key) <= 2);
   return close ? ` (did you mean "${close}"?)` : '';
 }
 

@@ -4,10 +4,10 @@
 import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500ms`, `5s`, `2m`, `1h` into milliseconds; undefined when the text is not a duration. */
+/** Parses `500ms`, `5s`, `2m`, `1h`, `8d` into milliseconds; undefined when the text is not a duration. */
 export function parseDuration(text: string): number | undefined {
   const m = DURATION_RE.exec(text.trim());
   if (!m) return undefined;
@@ -74,20 +74,53 @@ const serverFields = {
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: duration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
   interval: duration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
+  fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
+  stale_after: duration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
+  consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
 };
 
-const serverSchema = z
-  .object(serverFields)
-  .strict()
-  .superRefine((s, ctx) => {
-    if (s.transport === 'stdio') {
-      if (!s.command) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['command'], message: 'is required for a stdio server' });
-      if (s.url) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: 'is not used by a stdio server (did you mean transport: streamable_http?)' });
-    } else {
-      if (!s.url) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: `is required for a ${s.transport} server and must be an http(s) URL` });
-      if (s.command) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['command'], message: `is not used by a ${s.transport} server (did you mean transport: stdio?)` });
-    }
+const serverSchema = z.object(serverFields).strict().superRefine((s, ctx) => {
+  for (const issue of serverIssues(s)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
+});
+
+interface CrossIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
+ * also applies these to the raw document: every error is reported in one pass, not one per fix.
+ */
+export function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown }): CrossIssue[] {
+  const issues: CrossIssue[] = [];
+  if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
+  if (s.transport === 'stdio') {
+    if (!s.command) issues.push({ path: ['command'], message: 'is required for a stdio server' });
+    if (s.url) issues.push({ path: ['url'], message: 'is not used by a stdio server (did you mean transport: streamable_http?)' });
+  } else {
+    if (!s.url) issues.push({ path: ['url'], message: `is required for a ${String(s.transport)} server and must be an http(s) URL` });
+    if (s.command) issues.push({ path: ['command'], message: `is not used by a ${String(s.transport)} server (did you mean transport: stdio?)` });
+  }
+  return issues;
+}
+
+export function configIssues(raw: unknown): CrossIssue[] {
+  const servers = (raw as { servers?: unknown })?.servers;
+  if (!Array.isArray(servers)) return [];
+  const issues: CrossIssue[] = [];
+  const seen = new Map<string, number>();
+  servers.forEach((s: unknown, i) => {
+    if (!s || typeof s !== 'object') return;
+    for (const issue of serverIssues(s)) issues.push({ path: ['servers', i, ...issue.path], message: issue.message });
+    const name = (s as { name?: unknown }).name;
+    if (typeof name !== 'string') return;
+    const first = seen.get(name);
+    if (first !== undefined) issues.push({ path: ['servers', i, 'name'], message: `duplicate server name "${name}" (first used by servers[${first}])` });
+    else seen.set(name, i);
   });
+  return issues;
+}
 
 const monitoringSchema = z
   .object({
@@ -96,6 +129,9 @@ const monitoringSchema = z
     consecutive_failures_before_down: z.number().int().min(1).default(3).describe('Failures in a row before a server is down.'),
     concurrency: z.number().int().min(1).max(1024).default(32).describe('Probes in flight at once.'),
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
+    fresh_connection: z.boolean().default(false).describe('Probe with a new connection each time instead of one kept session.'),
+    stale_after: duration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
+    latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
     thresholds: thresholds.default({}).describe('Default latency thresholds for every server.'),
   })
   .strict();
@@ -140,23 +176,119 @@ const alertSchema = z.discriminatedUnion('type', [
 
 export type AlertConfig = z.output<typeof alertSchema>;
 
+/** `host:port`, `[::1]:port` or `:port` (all interfaces), as the Collector writes endpoints. */
+const listenEndpoint = z.string().superRefine((text, ctx) => {
+  if (!parseListen(text)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be host:port, e.g. 127.0.0.1:4317 or 0.0.0.0:4317 (got "${text}")` });
+});
+
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+const clientTls = z
+  .object({
+    insecure: z.boolean().default(false).describe('Plain text (no TLS), e.g. for a Collector on localhost.'),
+    ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
+    cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
+    key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate. Never in production.'),
+  })
+  .strict();
+
+const serverTls = z
+  .object({
+    cert_file: z.string().describe('Server certificate (PEM).'),
+    key_file: z.string().describe('Server key (PEM).'),
+    client_ca_file: z.string().optional().describe('When set, clients must present a certificate signed by this CA (mTLS).'),
+  })
+  .strict();
+
+const receiverAuth = z
+  .object({ bearer_token: z.string().min(1).describe('Requests must send Authorization: Bearer <token>.') })
+  .strict();
+
+const otlpProtocolReceiver = (defaultEndpoint: string) =>
+  z
+    .object({
+      endpoint: listenEndpoint.default(defaultEndpoint).describe('Listen address (host:port).'),
+      max_recv_msg_size_mib: z.number().positive().max(256).default(4).describe('Largest request accepted, also after gunzip.'),
+      auth: receiverAuth.optional(),
+      tls: serverTls.optional(),
+    })
+    .strict();
+
+const receiversSchema = z
+  .object({
+    otlp: z
+      .object({
+        grpc: otlpProtocolReceiver('127.0.0.1:4317').nullable().default({}).describe('OTLP/gRPC receiver; null disables it.'),
+        http: otlpProtocolReceiver('127.0.0.1:4318').nullable().default({}).describe('OTLP/HTTP receiver; null disables it.'),
+        limit_mib: z.number().int().positive().default(256).describe('Heap above which requests are refused (UNAVAILABLE / 503 + Retry-After).'),
+        max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
+      })
+      .strict()
+      .nullable()
+      .default({})
+      .describe('The passive OTLP receiver; null disables it.'),
+  })
+  .strict();
+
+const exportersSchema = z
+  .object({
+    prometheus: z
+      .object({ endpoint: listenEndpoint.default('127.0.0.1:9464').describe('Where /metrics is served (host:port).') })
+      .strict()
+      .nullable()
+      .default({})
+      .describe('Prometheus scrape endpoint; null disables it.'),
+    otlp: z
+      .object({
+        endpoint: httpUrl.describe('Backend URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http).'),
+        protocol: z.enum(['grpc', 'http/protobuf']).default('grpc').describe('grpc | http/protobuf'),
+        headers: z.record(z.string()).default({}).describe('Sent with every export (API keys).'),
+        tls: clientTls.default({}),
+        interval: duration.default('15s').describe('Metric export interval.'),
+        timeout: duration.default('10s').describe('Deadline for one export request.'),
+        queue_size_mib: z.number().positive().default(64).describe('Bytes of forwarded OTLP data held while the backend is slow or down.'),
+      })
+      .strict()
+      .optional()
+      .describe('OTLP backend for metrics, probe spans and forwarded traffic.'),
+  })
+  .strict();
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
 export const configSchema = z
   .object({
     monitoring: monitoringSchema.default({}),
     servers: z.array(serverSchema).default([]),
     alerts: z.array(alertSchema).default([{ type: 'stdout' }]).describe('Notifiers; default: stdout only.'),
+    receivers: receiversSchema.default({}),
+    exporters: exportersSchema.default({}),
+    health: z
+      .object({ endpoint: listenEndpoint.default('127.0.0.1:13133').describe('Serves /healthz and /readyz.') })
+      .strict()
+      .default({}),
+    state: z
+      .object({
+        path: z.string().min(1).default('./.mcpwatch/state.db').describe('SQLite file for snapshots, incidents and availability.'),
+        retention: duration.default('8d').describe('How long probe aggregates and incidents are kept.'),
+      })
+      .strict()
+      .default({}),
+    log: z
+      .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
-    const seen = new Map<string, number>();
-    c.servers.forEach((s, i) => {
-      const first = seen.get(s.name);
-      if (first !== undefined) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['servers', i, 'name'], message: `duplicate server name "${s.name}" (first used by servers[${first}])` });
-      } else {
-        seen.set(s.name, i);
-      }
-    });
+    for (const issue of configIssues(c)) if (issue.path[2] === 'name') ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
   });
 
 export type Config = z.output<typeof configSchema>;
@@ -165,10 +297,13 @@ export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
 
 /** A server with every default from `monitoring` applied: what probes and the scheduler consume. */
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'interval'> {
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down'> {
   thresholds: Thresholds;
   timeout: number;
   interval: number;
+  fresh_connection?: boolean;
+  stale_after?: number;
+  consecutive_failures_before_down?: number;
 }
 
 export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
@@ -177,9 +312,79 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
     thresholds: { ...cfg.monitoring.thresholds, ...stripUndefined(s.thresholds ?? {}) },
     timeout: s.timeout ?? cfg.monitoring.timeout,
     interval: s.interval ?? cfg.monitoring.interval,
+    fresh_connection: s.fresh_connection ?? cfg.monitoring.fresh_connection,
+    stale_after: s.stale_after ?? cfg.monitoring.stale_after,
+    consecutive_failures_before_down: s.consecutive_failures_before_down ?? cfg.monitoring.consecutive_failures_before_down,
   };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** One documented configuration key, as walked from the schema (for docs and "did you mean"). */
+export interface SchemaKey {
+  path: string;
+  type: string;
+  default: unknown;
+  description: string;
+}
+
+/**
+ * Walks the schema into a flat list of keys. The configuration reference in docs/configuration.md is
+ * generated from this and a test holds the two together.
+ */
+export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): SchemaKey[] {
+  const out: SchemaKey[] = [];
+  const visit = (node: z.ZodTypeAny, path: string, description: string, def: unknown): void => {
+    const desc = node.description ?? description;
+    if (node instanceof z.ZodDefault) return visit(node._def.innerType, path, desc, node._def.defaultValue());
+    if (node instanceof z.ZodOptional || node instanceof z.ZodNullable) return visit(node.unwrap(), path, desc, def);
+    if (node instanceof z.ZodEffects && !LEAF_EFFECTS.has(node)) return visit(node.innerType(), path, desc, def);
+    if (node instanceof z.ZodObject) {
+      if (path) out.push({ path, type: 'object', default: undefined, description: desc });
+      for (const [k, v] of Object.entries(node.shape as Record<string, z.ZodTypeAny>)) visit(v, path ? `${path}.${k}` : k, '', undefined);
+      return;
+    }
+    if (node instanceof z.ZodArray) {
+      const el = node.element as z.ZodTypeAny;
+      if (el instanceof z.ZodObject || el instanceof z.ZodEffects || el instanceof z.ZodDiscriminatedUnion) {
+        out.push({ path, type: 'list', default: def, description: desc });
+        return visit(el, `${path}[]`, '', undefined);
+      }
+      out.push({ path, type: `list of ${typeName(el)}`, default: def, description: desc });
+      return;
+    }
+    if (node instanceof z.ZodDiscriminatedUnion) {
+      for (const option of node.options as z.ZodObject<z.ZodRawShape>[]) {
+        const tag = (option.shape.type as z.ZodLiteral<string>).value;
+        for (const [k, v] of Object.entries(option.shape as Record<string, z.ZodTypeAny>)) {
+          if (k !== 'type') visit(v, `${path}.${k} (${tag})`, '', undefined);
+        }
+      }
+      out.push({ path: `${path}.type`, type: 'enum', default: undefined, description: (node.options as z.ZodObject<z.ZodRawShape>[]).map((o) => (o.shape.type as z.ZodLiteral<string>).value).join(' | ') });
+      return;
+    }
+    out.push({ path, type: typeName(node), default: def, description: desc });
+  };
+  visit(schema, prefix, '', undefined);
+  return out;
+}
+
+const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, httpUrl, listenEndpoint]);
+
+function typeName(node: z.ZodTypeAny): string {
+  if (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) return typeName(node._def.innerType);
+  // Wrappers (.default, .optional, .describe) keep the same inner instance, so identity finds these.
+  if (node === duration) return 'duration';
+  if (node === httpUrl) return 'URL';
+  if (node === listenEndpoint) return 'host:port';
+  if (node instanceof z.ZodEffects) return typeName(node.innerType());
+  if (node instanceof z.ZodString) return 'string';
+  if (node instanceof z.ZodNumber) return node.isInt ? 'integer' : 'number';
+  if (node instanceof z.ZodBoolean) return 'boolean';
+  if (node instanceof z.ZodEnum) return (node.options as string[]).join(' | ');
+  if (node instanceof z.ZodRecord) return 'map of string';
+  if (node instanceof z.ZodArray) return `list of ${typeName(node.element as z.ZodTypeAny)}`;
+  return 'value';
 }

@@ -1,0 +1,131 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, findConfigFile, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { parseDuration, resolveServer, parseListen } from '../../src/config/schema.js';
+
+function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, '/etc/mcpwatch/mcpwatch.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('parses the documented example with defaults and env expansion', () => {
+    const text = `
+monitoring:
+  interval: 30s
+  timeout: 5s
+  consecutive_failures_before_down: 3
+servers:
+  - name: postgres-mcp
+    transport: stdio
+    command: python
+    args: [/opt/mcp/postgres/server.py]
+    env: { DATABASE_URL: "\${env:DATABASE_URL}" }
+    cwd: /opt/mcp
+    tags: [database, critical, "team:data"]
+    thresholds: { latency_warning: 500ms, latency_critical: 2s }
+  - name: github-mcp
+    transport: streamable_http
+    url: https://mcp.internal.example/github/mcp
+    headers: { Authorization: "Bearer \${env:GITHUB_MCP_TOKEN}" }
+    tls: { ca_file: /etc/ssl/internal-ca.pem, insecure_skip_verify: false }
+    timeout: 10s
+`;
+    const cfg = parseConfig(text, 'mcpwatch.yaml', { DATABASE_URL: 'postgres://db', GITHUB_MCP_TOKEN: 'tok' });
+    assert.equal(cfg.servers.length, 2);
+    assert.equal(cfg.servers[0]!.env.DATABASE_URL, 'postgres://db');
+    assert.equal(cfg.servers[1]!.headers.Authorization, 'Bearer tok');
+    const pg = resolveServer(cfg, cfg.servers[0]!);
+    assert.deepEqual(pg.thresholds, { latency_warning: 500, latency_critical: 2000 });
+    assert.equal(pg.timeout, 5000);
+    assert.equal(pg.interval, 30_000);
+    assert.equal(resolveServer(cfg, cfg.servers[1]!).timeout, 10_000);
+    assert.equal(cfg.monitoring.concurrency, 32);
+    assert.deepEqual(cfg.alerts, [{ type: 'stdout' }]);
+    assert.equal(cfg.exporters.prometheus?.endpoint, '127.0.0.1:9464');
+  });
+
+  it('expands ${VAR} and ${env:VAR:-default}, and $${ escapes', () => {
+    const cfg = parseConfig('servers:\n  - { name: a, transport: stdio, command: "${CMD}", args: ["${env:MISSING:-fallback}", "$${literal}"] }\n', 'x.yaml', { CMD: 'node' });
+    assert.equal(cfg.servers[0]!.command, 'node');
+    assert.deepEqual(cfg.servers[0]!.args, ['fallback', '${literal}']);
+  });
+
+  it('reports every problem at once, with file, line and path', () => {
+    const errs = errorsOf(`monitoring:
+  timeout: fast
+  intervall: 5s
+servers:
+  - name: a
+    transport: stdio
+  - name: a
+    transport: streamable_http
+    url: ftp://example.com/mcp
+  - name: c
+    transport: sse
+  - name: d
+    transport: stdio
+    command: x
+    env: { TOKEN: "\${env:NOPE}" }
+    tags: critical
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.timeout: must be a positive duration such as 500ms, 5s or 2m (got "fast")',
+      'mcpwatch.yaml:3: monitoring.intervall: unknown key (did you mean "interval"?)',
+      'mcpwatch.yaml:5: servers[0].command: is required for a stdio server',
+      'mcpwatch.yaml:7: servers[1].name: duplicate server name "a" (first used by servers[0])',
+      'mcpwatch.yaml:9: servers[1].url: must be an http(s) URL (got scheme "ftp:")',
+      'mcpwatch.yaml:10: servers[2].url: is required for a sse server and must be an http(s) URL',
+      'mcpwatch.yaml:15: servers[3].env.TOKEN: environment variable NOPE is not set (give a default with ${env:NOPE:-value})',
+      'mcpwatch.yaml:16: servers[3].tags: must be an array, got string',
+    ]);
+  });
+
+  it('rejects an invalid transport and wrong types', () => {
+    const errs = errorsOf('servers:\n  - name: a\n    transport: websocket\n    url: http://x\n');
+    assert.equal(errs.length, 1);
+    assert.match(errs[0]!, /^mcpwatch\.yaml:3: servers\[0\]\.transport: Invalid enum value\. Expected 'stdio' \| 'sse' \| 'streamable_http', received 'websocket'$/);
+  });
+
+  it('names the line of a YAML syntax error', () => {
+    const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
+    assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);
+  });
+
+  it('names a missing file', () => {
+    assert.throws(() => loadConfigFile('/nonexistent/mcpwatch.yaml'), (err: Error) => err.message === 'mcpwatch.yaml: cannot read configuration: file not found');
+  });
+
+  it('finds -c, then ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-cfg-'));
+    const xdg = join(dir, 'xdg');
+    mkdirSync(join(xdg, 'mcpwatch'), { recursive: true });
+    writeFileSync(join(xdg, 'mcpwatch', 'mcpwatch.yaml'), 'servers: []\n');
+    assert.equal(findConfigFile('/explicit.yaml', { XDG_CONFIG_HOME: xdg }, dir), '/explicit.yaml');
+    assert.equal(findConfigFile(undefined, { XDG_CONFIG_HOME: xdg }, dir), join(xdg, 'mcpwatch', 'mcpwatch.yaml'));
+    writeFileSync(join(dir, 'mcpwatch.yaml'), 'servers: []\n');
+    assert.equal(findConfigFile(undefined, { XDG_CONFIG_HOME: xdg }, dir), join(dir, 'mcpwatch.yaml'));
+  });
+
+  it('parses durations and listen endpoints', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('5s'), 5000);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('8d'), 8 * 86_400_000);
+    assert.equal(parseDuration('5'), undefined);
+    assert.deepEqual(parseListen('0.0.0.0:4317'), { host: '0.0.0.0', port: 4317 });
+    assert.deepEqual(parseListen('[::1]:9464'), { host: '::1', port: 9464 });
+    assert.deepEqual(parseListen(':13133'), { host: '0.0.0.0', port: 13133 });
+    assert.equal(parseListen('localhost'), undefined);
+    assert.equal(parseListen('x:99999'), undefined);
+  });
+});
