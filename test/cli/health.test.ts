@@ -1,0 +1,177 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { CLI, STDIO_FIXTURE } from '../helpers.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function mcpwatch(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface JsonServer {
+  name: string;
+  transport: string;
+  status: string;
+  latency_ms: number | null;
+  tools: number | null;
+  protocol_version: string | null;
+  server_info: { name: string; version: string } | null;
+  tags: string[];
+  phases: Record<string, number>;
+  notes: string | null;
+  error: { type: string; category: string; phase: string; message: string } | null;
+  tool_list?: Array<{ name: string }>;
+}
+
+describe('mcpwatch health', () => {
+  let http: HttpFixture;
+  let dir: string;
+  let config: string;
+
+  before(async () => {
+    http = await startHttpFixture('streamable');
+    dir = mkdtempSync(join(tmpdir(), 'mcpwatch-cli-'));
+    config = join(dir, 'mcpwatch.yaml');
+    writeFileSync(
+      config,
+      `monitoring:
+  timeout: 3s
+servers:
+  - name: healthy-stdio
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, ok]
+    tags: [critical, "team:data"]
+  - name: crashing
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, exit-at-start]
+    tags: ["team:data"]
+  - name: notes
+    transport: streamable_http
+    url: ${http.url}
+    tags: [critical, "team:platform"]
+  - name: slow
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, slow]
+    env: { SLOW_MS: "200" }
+    thresholds: { latency_warning: 50ms }
+`,
+    );
+  });
+  after(async () => {
+    await http.close();
+  });
+
+  it('prints the table and one line per problem, exit 1', async () => {
+    const r = await mcpwatch(['health', '-c', config]);
+    assert.equal(r.code, 1, r.stderr);
+    for (const header of ['Server', 'Transport', 'Status', 'Latency', 'Tools', 'Notes']) assert.ok(r.stdout.includes(header), header);
+    assert.match(r.stdout, /│ healthy-stdio\s+│ stdio\s+│ UP\s+│ \d+(\.\d)?ms\s+│ 3\s+│/);
+    assert.match(r.stdout, /^CRITICAL crashing DOWN — exited with code 3: boom: missing DATABASE_URL$/m);
+    assert.match(r.stdout, /^WARNING slow DEGRADED — latency \d+ms over warning threshold 50ms$/m);
+    assert.match(r.stdout, /^2\/4 up$/m);
+    assert.doesNotMatch(r.stdout, /\u001b\[/, 'no colour codes when stdout is not a terminal');
+  });
+
+  it('prints JSON with every documented field', async () => {
+    const r = await mcpwatch(['health', '-c', config, '--json']);
+    assert.equal(r.code, 1);
+    const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
+    assert.deepEqual(servers.map((s) => [s.name, s.status]), [['healthy-stdio', 'up'], ['crashing', 'down'], ['notes', 'up'], ['slow', 'degraded']]);
+    const ok = servers[0]!;
+    assert.deepEqual(Object.keys(ok), ['name', 'transport', 'status', 'latency_ms', 'tools', 'protocol_version', 'server_info', 'tags', 'phases', 'notes', 'error']);
+    assert.equal(ok.tools, 3);
+    assert.equal(ok.protocol_version, '2025-11-25');
+    assert.deepEqual(ok.server_info, { name: 'fixture-healthy', version: '1.2.3' });
+    assert.deepEqual(ok.tags, ['critical', 'team:data']);
+    assert.equal(ok.error, null);
+    assert.equal(typeof ok.phases.initialize, 'number');
+    assert.deepEqual(servers[1]!.error, { type: 'process_exited', category: 'transient', phase: 'initialize', message: 'exited with code 3: boom: missing DATABASE_URL' });
+    assert.equal(ok.tool_list, undefined);
+  });
+
+  it('adds the tool list with --verbose', async () => {
+    const r = await mcpwatch(['health', '-c', config, '--json', '--verbose', '--server', 'notes']);
+    assert.equal(r.code, 0, r.stderr);
+    const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
+    assert.equal(servers.length, 1);
+    assert.deepEqual(servers[0]!.tool_list?.map((t) => t.name), ['echo', 'add', 'fail']);
+  });
+
+  it('selects by tag, filter and server; exit 0 when all selected are up', async () => {
+    const byTag = await mcpwatch(['health', '-c', config, '--json', '--tag', 'critical']);
+    assert.equal(byTag.code, 0);
+    assert.deepEqual((JSON.parse(byTag.stdout) as { servers: JsonServer[] }).servers.map((s) => s.name), ['healthy-stdio', 'notes']);
+    const byFilter = await mcpwatch(['health', '-c', config, '--json', '--filter', 'transport=stdio', '--filter', 'status!=up']);
+    assert.equal(byFilter.code, 1);
+    assert.deepEqual((JSON.parse(byFilter.stdout) as { servers: JsonServer[] }).servers.map((s) => s.name), ['crashing', 'slow']);
+    const tagFilter = await mcpwatch(['health', '-c', config, '--json', '--filter', 'tag=team:platform']);
+    assert.deepEqual((JSON.parse(tagFilter.stdout) as { servers: JsonServer[] }).servers.map((s) => s.name), ['notes']);
+  });
+
+  it('groups rows by a tag prefix', async () => {
+    const r = await mcpwatch(['health', '-c', config, '--group-by', 'tag:team']);
+    const data = r.stdout.indexOf('tag:team = data');
+    const platform = r.stdout.indexOf('tag:team = platform');
+    assert.ok(data >= 0 && platform > data, r.stdout);
+    assert.ok(r.stdout.indexOf('notes') > platform);
+  });
+
+  it('probes ad-hoc targets: --url and --stdio', async () => {
+    const url = await mcpwatch(['health', '--url', http.url, '--json']);
+    assert.equal(url.code, 0, url.stderr);
+    assert.equal((JSON.parse(url.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 3);
+    const stdio = await mcpwatch(['health', '--json', '--stdio', '--', process.execPath, STDIO_FIXTURE, 'paginated']);
+    assert.equal(stdio.code, 0, stdio.stderr);
+    assert.equal((JSON.parse(stdio.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 25);
+  });
+
+  it('exits 2 with a clear message for usage and config errors', async () => {
+    const badFilter = await mcpwatch(['health', '-c', config, '--filter', 'colour=red']);
+    assert.equal(badFilter.code, 2);
+    assert.match(badFilter.stderr, /--filter: expected KEY=VALUE/);
+    const unknownServer = await mcpwatch(['health', '-c', config, '--server', 'nope']);
+    assert.equal(unknownServer.code, 2);
+    assert.match(unknownServer.stderr, /--server: no server named "nope" \(known: healthy-stdio, crashing, notes, slow\)/);
+    const missing = await mcpwatch(['health', '-c', join(dir, 'absent.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr.trim(), 'absent.yaml: cannot read configuration: file not found');
+    const badUrl = await mcpwatch(['health', '--url', 'ftp://x']);
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.stderr, /url: must be an http\(s\) URL/);
+    const unknownOption = await mcpwatch(['health', '--frobnicate']);
+    assert.equal(unknownOption.code, 2);
+  });
+});
+
+describe('mcpwatch validate', () => {
+  it('prints a one-line summary for a valid file', async () => {
+    const r = await mcpwatch(['validate', '-c', 'examples/mcpwatch.yaml']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'mcpwatch.yaml: ok, 5 servers (2 stdio, 2 streamable_http, 1 sse)\n');
+  });
+
+  it('prints every error and exits 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-val-'));
+    const file = join(dir, 'mcpwatch.yaml');
+    writeFileSync(file, 'servers:\n  - name: a\n    transport: stdio\n  - name: b\n    transport: sse\n    url: nope\n');
+    const r = await mcpwatch(['validate', '-c', file]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'mcpwatch.yaml:2: servers[0].command: is required for a stdio server\nmcpwatch.yaml:6: servers[1].url: must be an http(s) URL (got "nope")\n');
+  });
+});

@@ -1,0 +1,97 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { classify, InvalidResponse, ProbeTimeout, rawFromError, type RawFailure } from '../../src/probe/classify.js';
+import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
+
+const http = (status: number, extra: Partial<Extract<RawFailure, { kind: 'http' }>> = {}): RawFailure => ({
+  kind: 'http',
+  status,
+  method: 'POST',
+  withSession: false,
+  wwwAuthenticate: null,
+  contentType: null,
+  body: '',
+  ...extra,
+});
+
+// One row per rule of the table: raw outcome, phase → error.type and message.
+const rows: Array<[string, RawFailure, Phase, string, string]> = [
+  ['spawn ENOENT', { kind: 'spawn', code: 'ENOENT', message: 'spawn x ENOENT', command: 'x' }, 'spawn', 'spawn_failed', 'cannot start "x": command not found (ENOENT)'],
+  ['spawn EACCES', { kind: 'spawn', code: 'EACCES', message: 'spawn ./s EACCES', command: './s' }, 'spawn', 'spawn_failed', 'cannot start "./s": spawn ./s EACCES'],
+  ['exit code', { kind: 'exited', code: 3, signal: null, stderrTail: ['loading', 'boom: missing DATABASE_URL'] }, 'initialize', 'process_exited', 'exited with code 3: boom: missing DATABASE_URL'],
+  ['exit picks the telling line', { kind: 'exited', code: 1, signal: null, stderrTail: ['Error: cannot find module x', 'at foo (bar.js:1)'] }, 'initialize', 'process_exited', 'exited with code 1: Error: cannot find module x'],
+  ['signal', { kind: 'exited', code: null, signal: 'SIGKILL', stderrTail: [] }, 'tools/list', 'process_exited', 'killed by SIGKILL (no stderr output)'],
+  ['refused', { kind: 'network', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }, 'initialize', 'connection_refused', 'connection refused (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:1'],
+  ['reset', { kind: 'network', code: 'ECONNRESET', message: 'socket hang up' }, 'initialize', 'connection_refused', 'connection refused (ECONNRESET): socket hang up'],
+  ['dns', { kind: 'network', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' }, 'initialize', 'dns', 'DNS lookup failed (ENOTFOUND): getaddrinfo ENOTFOUND x'],
+  ['dns again', { kind: 'network', code: 'EAI_AGAIN', message: 'getaddrinfo EAI_AGAIN x' }, 'connect', 'dns', 'DNS lookup failed (EAI_AGAIN): getaddrinfo EAI_AGAIN x'],
+  ['self-signed', { kind: 'network', code: 'DEPTH_ZERO_SELF_SIGNED_CERT', message: 'self-signed certificate' }, 'initialize', 'tls', 'TLS handshake failed (DEPTH_ZERO_SELF_SIGNED_CERT): self-signed certificate'],
+  ['expired', { kind: 'network', code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'initialize', 'tls', 'TLS handshake failed (CERT_HAS_EXPIRED): certificate has expired'],
+  ['altname', { kind: 'network', code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: 'Hostname/IP does not match' }, 'initialize', 'tls', 'TLS handshake failed (ERR_TLS_CERT_ALTNAME_INVALID): Hostname/IP does not match'],
+  ['connect timeout', { kind: 'network', code: 'UND_ERR_CONNECT_TIMEOUT', message: 'Connect Timeout Error' }, 'initialize', 'timeout', 'connect timeout (UND_ERR_CONNECT_TIMEOUT): Connect Timeout Error'],
+  ['deadline', { kind: 'timeout', ms: 5000 }, 'initialize', 'timeout', 'timeout after 5000ms waiting for initialize'],
+  ['401 with metadata', http(401, { wwwAuthenticate: 'Bearer resource_metadata="https://x/.well-known/oauth-protected-resource"' }), 'initialize', 'auth_required', 'HTTP 401, auth required (resource metadata: https://x/.well-known/oauth-protected-resource)'],
+  ['401 bare', http(401), 'initialize', 'auth_required', 'HTTP 401, auth required'],
+  ['403 scope', http(403, { wwwAuthenticate: 'Bearer error="insufficient_scope"' }), 'initialize', 'forbidden', 'HTTP 403, forbidden, insufficient_scope'],
+  ['404 session', http(404, { withSession: true }), 'tools/list', 'session_expired', 'HTTP 404 for the MCP session: the server no longer knows it'],
+  ['400 session', http(400, { withSession: true, body: 'No valid session ID provided' }), 'tools/list', 'session_expired', 'HTTP 400 for the MCP session: the server no longer knows it (No valid session ID provided)'],
+  ['404 without session', http(404, { body: 'Not Found' }), 'initialize', 'http_status', 'HTTP 404 on POST: Not Found'],
+  ['405 on POST', http(405), 'initialize', 'http_status', 'HTTP 405 on POST (a legacy SSE server? try transport: sse)'],
+  ['500', http(502, { body: 'Bad Gateway' }), 'initialize', 'http_status', 'HTTP 502 on POST: Bad Gateway'],
+  ['200 html', http(200, { contentType: 'text/html', body: '<html>\n<body>hi</body></html>' }), 'initialize', 'invalid_response', 'HTTP 200 with content-type text/html, not MCP: <html> <body>hi</body></html>'],
+  ['rpc error', { kind: 'rpc', code: -32603, message: 'boom' }, 'tools/list', 'protocol_error', 'JSON-RPC error -32603 in tools/list: boom'],
+  ['rpc method not found', { kind: 'rpc', code: -32601, message: 'Method not found' }, 'tools/list', 'protocol_error', 'JSON-RPC error -32601 in tools/list: Method not found'],
+  ['rpc version refused', { kind: 'rpc', code: -32602, message: 'Unsupported protocol version', data: { supported: ['2024-11-05'] } }, 'initialize', 'unsupported_protocol_version', 'server refused protocol version 2025-11-25; it supports ["2024-11-05"]'],
+  ['rpc -32602 without list', { kind: 'rpc', code: -32602, message: 'Invalid params' }, 'initialize', 'protocol_error', 'JSON-RPC error -32602 in initialize: Invalid params'],
+  ['sdk timeout', { kind: 'rpc', code: -32001, message: 'Request timed out' }, 'tools/list', 'timeout', 'timeout waiting for tools/list'],
+  ['version answered', { kind: 'unsupported_version', version: '1999-01-01' }, 'initialize', 'unsupported_protocol_version', 'server answered protocol version "1999-01-01", which mcpwatch does not speak (latest 2025-11-25)'],
+  ['invalid', { kind: 'invalid', message: 'stdout is not JSON-RPC: "x"' }, 'initialize', 'invalid_response', 'stdout is not JSON-RPC: "x"'],
+  ['closed', { kind: 'closed', message: 'Connection closed' }, 'initialize', 'connection_refused', 'connection closed by the server during initialize: Connection closed'],
+];
+
+describe('classify (table)', () => {
+  for (const [name, raw, phase, type, message] of rows) {
+    it(name, () => {
+      assert.deepEqual(classify(raw, phase), { type, message });
+    });
+  }
+});
+
+describe('rawFromError', () => {
+  const none: TransportDiagnostics = {};
+  it('prefers the process exit over the SDK "Connection closed"', () => {
+    const raw = rawFromError(new McpError(-32000, 'Connection closed'), { exit: { code: 2, signal: null }, stderrTail: ['bad'] });
+    assert.deepEqual(raw, { kind: 'exited', code: 2, signal: null, stderrTail: ['bad'] });
+  });
+  it('prefers invalid stdout over a timeout', () => {
+    assert.deepEqual(rawFromError(new ProbeTimeout(500), { invalidOutput: 'stdout is not JSON-RPC: "hi"' }), { kind: 'invalid', message: 'stdout is not JSON-RPC: "hi"' });
+  });
+  it('a bare deadline is a timeout', () => {
+    assert.deepEqual(rawFromError(new ProbeTimeout(500), none), { kind: 'timeout', ms: 500 });
+  });
+  it('reads the recorded HTTP response behind a StreamableHTTPError', () => {
+    const diag: TransportDiagnostics = { lastHttp: { method: 'POST', status: 401, contentType: null, wwwAuthenticate: 'Bearer x', withSession: false, bodySnippet: '' } };
+    const raw = rawFromError(new StreamableHTTPError(401, 'Error POSTing'), diag);
+    assert.equal(raw.kind, 'http');
+    assert.equal((raw as { wwwAuthenticate: string }).wwwAuthenticate, 'Bearer x');
+  });
+  it('maps fetch failures by their cause code', () => {
+    const err = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' } });
+    assert.deepEqual(rawFromError(err, none), { kind: 'network', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' });
+  });
+  it('maps JSON-RPC errors and closed connections', () => {
+    assert.deepEqual(rawFromError(new McpError(-32601, 'Method not found'), none), { kind: 'rpc', code: -32601, message: 'Method not found', data: undefined });
+    assert.deepEqual(rawFromError(new McpError(-32000, 'Connection closed'), none), { kind: 'closed', message: 'MCP error -32000: Connection closed' });
+  });
+  it('maps the SDK version check and malformed messages', () => {
+    assert.deepEqual(rawFromError(new Error("Server's protocol version is not supported: 1999-01-01"), none), { kind: 'unsupported_version', version: '1999-01-01' });
+    assert.equal(rawFromError(new SyntaxError('Unexpected token <'), none).kind, 'invalid');
+    assert.deepEqual(rawFromError(new InvalidResponse('bad pages'), none), { kind: 'invalid', message: 'bad pages' });
+  });
+  it('spawn errors come from diagnostics', () => {
+    const spawnError = Object.assign(new Error('spawn nope ENOENT'), { code: 'ENOENT' });
+    assert.deepEqual(rawFromError(spawnError, { spawnError }, 'nope'), { kind: 'spawn', code: 'ENOENT', message: 'spawn nope ENOENT', command: 'nope' });
+  });
+});
