@@ -36,6 +36,13 @@ export interface ObservingFetchOptions {
    * long-lived stream it will never read. The spec lets a server refuse it the same way.
    */
   skipStandaloneStream?: boolean;
+  /**
+   * Told about every chunk of a server-sent event stream and about its end. The SDK never reports a
+   * dropped stream (the legacy EventSource retries silently; the standalone GET gives up without
+   * onclose), and SSE keep-alive comments never reach it as events: this is how the agent notices a
+   * dead server between probes and a silent, stale one.
+   */
+  onStream?: (what: 'data' | 'end') => void;
 }
 
 /**
@@ -66,6 +73,9 @@ export function observingFetch(server: Pick<ServerConfig, 'tls' | 'url'>, diag: 
     if (!res.ok || unexpectedType || (isEventStreamGet && res.ok && !/event-stream/i.test(contentType ?? ''))) {
       diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
     }
+    if (opts.onStream && isEventStreamGet && res.ok && res.body && /event-stream/i.test(contentType ?? '')) {
+      return watchStream(res, opts.onStream);
+    }
     return res;
   };
   return fetchImpl;
@@ -89,4 +99,37 @@ async function observe(res: Response, method: string, withSession: boolean): Pro
     withSession,
     bodySnippet,
   };
+}
+
+function watchStream(res: Response, onStream: (what: 'data' | 'end') => void): Response {
+  const reader = res.body!.getReader();
+  let ended = false;
+  const end = (): void => {
+    if (!ended) {
+      ended = true;
+      onStream('end');
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else {
+          onStream('data');
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        end();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }

@@ -156,13 +156,12 @@ export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics
 }
 
 /**
- * One probe of one server with a fresh connection: connect → initialize → tools/list → close, under
- * one deadline. Never throws for a target failure: the outcome says what happened.
+ * Connect → initialize → tools/list under one deadline. On success the connection is returned open
+ * (the caller keeps or closes it); on failure it is already closed and the outcome says why.
  */
-export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
+export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined }> {
   const out = emptyOutcome(server);
   const deadline = new Deadline(server.timeout, opts.signal);
-  const connector = opts.connectors?.[server.transport] ?? CONNECTORS[server.transport];
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
   try {
@@ -179,17 +178,34 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
     fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
   } finally {
     deadline.clear();
-    if (conn) {
-      const t = performance.now();
-      await conn.close();
-      out.phases.close = elapsed(t);
-      const diag = conn.diagnostics();
-      if (!out.error && diag.invalidOutput) out.warnings.push(`${diag.invalidOutput} (stdout must carry only JSON-RPC)`);
-    }
   }
+  if (out.error && conn) {
+    await closeTimed(conn, out);
+    return { out, conn: undefined };
+  }
+  return { out, conn };
+}
+
+/** Closes a connection, recording the close phase and what the transport noticed on the way. */
+export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promise<void> {
+  const t = performance.now();
+  await conn.close();
+  out.phases.close = elapsed(t);
+  const diag = conn.diagnostics();
+  if (!out.error && diag.invalidOutput) out.warnings.push(`${diag.invalidOutput} (stdout must carry only JSON-RPC)`);
+}
+
+/**
+ * One probe of one server with a fresh connection: connect → initialize → tools/list → close, under
+ * one deadline. Never throws for a target failure: the outcome says what happened.
+ */
+export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
+  const connector = opts.connectors?.[server.transport] ?? CONNECTORS[server.transport];
+  const { out, conn } = await openAndProbe(server, connector, opts);
+  if (conn) await closeTimed(conn, out);
   return out;
 }
 
-function round3(n: number): number {
+export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }

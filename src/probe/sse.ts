@@ -2,7 +2,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { ServerConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
 import { observingFetch } from './http.js';
-import type { Connector, TransportDiagnostics } from './prober.js';
+import type { ConnectContext, Connector, TransportDiagnostics } from './prober.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -26,11 +26,17 @@ class SseConnection extends BaseConnection {
  * would wait for forever: the caller's deadline covers it, and a connection is closed on every path
  * because the SDK's EventSource otherwise reconnects every 3 s for ever.
  */
-export const connectSse: Connector = async (server: ServerConfig, ctx) => {
+export function sseConnector(opts: { onStream?: (what: 'data' | 'end') => void } = {}): Connector {
+  return (server, ctx) => connect(server, ctx, opts.onStream);
+}
+
+export const connectSse: Connector = sseConnector();
+
+async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (what: 'data' | 'end') => void): Promise<SseConnection> {
   const diag: TransportDiagnostics = {};
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(server, diag),
+    fetch: observingFetch(server, diag, { onStream }),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
@@ -44,4 +50,4 @@ export const connectSse: Connector = async (server: ServerConfig, ctx) => {
     ctx.signal.removeEventListener('abort', abort);
   }
   return conn;
-};
+}

@@ -10,6 +10,7 @@ const TERMINATE_MS = 2000;
 export interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
   notifications?: boolean;
+  onStream?: (what: 'data' | 'end') => void;
 }
 
 class StreamableConnection extends BaseConnection {
@@ -45,7 +46,7 @@ export function streamableConnector(opts: StreamableOptions = {}): Connector {
     const diag: TransportDiagnostics = {};
     const http = new StreamableHTTPClientTransport(new URL(server.url!), {
       requestInit: { headers: server.headers },
-      fetch: observingFetch(server, diag, { skipStandaloneStream: !opts.notifications }),
+      fetch: observingFetch(server, diag, { skipStandaloneStream: !opts.notifications, onStream: opts.onStream }),
       // A probe wants to see a failed stream, not have the SDK retry it in the background.
       reconnectionOptions: { maxReconnectionDelay: 30_000, initialReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 0 },
     });

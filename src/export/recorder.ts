@@ -1,0 +1,158 @@
+import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Histogram, type Meter, type Tracer } from '@opentelemetry/api';
+import type { ServerConfig } from '../config/schema.js';
+import type { ProbeOutcome } from '../probe/prober.js';
+import { STATUSES, type ServerStatus } from '../pipeline/status.js';
+import type { ChangeKind } from '../pipeline/drift.js';
+
+/** Seconds, per the MCP semantic convention for mcp.client.operation.duration. */
+export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+
+export const AVAILABILITY_WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
+export type AvailabilityWindowName = keyof typeof AVAILABILITY_WINDOWS;
+
+/** `team:data` → `mcp.tag.team="data"`; `critical` → `mcp.tag.critical="true"`. */
+export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport' | 'tags'>): Attributes {
+  const attrs: Attributes = { 'mcp.server.name': server.name, 'mcp.transport': server.transport };
+  for (const tag of server.tags) {
+    const i = tag.indexOf(':');
+    const key = (i > 0 ? tag.slice(0, i) : tag).replace(/[^A-Za-z0-9_]/g, '_');
+    attrs[`mcp.tag.${key}`] = i > 0 ? tag.slice(i + 1) : 'true';
+  }
+  return attrs;
+}
+
+interface ServerGauges {
+  attrs: Attributes;
+  status: ServerStatus;
+  tools: number | null;
+  availability: Partial<Record<AvailabilityWindowName, number>>;
+}
+
+/**
+ * Turns what the agent learned into metrics and spans, so every transport and both streams (probe,
+ * traffic) emit the same names. The metric names and labels here are the contract in docs/metrics.md.
+ */
+export class Recorder {
+  private readonly gauges = new Map<string, ServerGauges>();
+  readonly duration: Histogram;
+  private readonly probeErrors: Counter;
+  private readonly schemaChanges: Counter;
+  private readonly sessionExpirations: Counter;
+  private readonly incidents: Counter;
+  private readonly deliveries: Counter;
+
+  constructor(
+    meter: Meter,
+    private readonly tracer?: Tracer,
+  ) {
+    this.duration = meter.createHistogram('mcp.client.operation.duration', {
+      description: 'Duration of MCP operations (probes and traffic)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    this.probeErrors = meter.createCounter('mcp.probe.errors', { description: 'Failed probes by error type', unit: '{error}' });
+    this.schemaChanges = meter.createCounter('mcp.server.schema.changes', { description: 'Tool-schema changes detected', unit: '{change}' });
+    this.sessionExpirations = meter.createCounter('mcp.server.session.expirations', { description: 'Sessions the server forgot', unit: '{expiration}' });
+    this.incidents = meter.createCounter('mcp.server.incidents', { description: 'Transitions into down, degraded or stale', unit: '{incident}' });
+    this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
+
+    meter.createObservableGauge('mcp.server.up', { description: '1 while the server answers (up or degraded), 0 when down or stale', unit: '1' }).addCallback((r) => {
+      for (const g of this.gauges.values()) if (g.status !== 'unknown') r.observe(g.status === 'up' || g.status === 'degraded' ? 1 : 0, g.attrs);
+    });
+    meter.createObservableGauge('mcp.server.status', { description: '1 for the current status, 0 for the others', unit: '1' }).addCallback((r) => {
+      for (const g of this.gauges.values()) for (const s of STATUSES) r.observe(g.status === s ? 1 : 0, { ...g.attrs, 'mcp.server.status': s });
+    });
+    meter.createObservableGauge('mcp.server.tools', { description: 'Tools listed at the last successful probe', unit: '{tool}' }).addCallback((r) => {
+      for (const g of this.gauges.values()) if (g.tools !== null) r.observe(g.tools, g.attrs);
+    });
+    meter.createObservableGauge('mcp.server.availability', { description: 'Share of successful probes in the window', unit: '1' }).addCallback((r) => {
+      for (const g of this.gauges.values()) {
+        for (const [window, value] of Object.entries(g.availability)) r.observe(value, { ...g.attrs, window });
+      }
+    });
+  }
+
+  register(server: ServerConfig): void {
+    const prev = this.gauges.get(server.name);
+    this.gauges.set(server.name, { attrs: serverAttributes(server), status: prev?.status ?? 'unknown', tools: prev?.tools ?? null, availability: prev?.availability ?? {} });
+  }
+
+  unregister(name: string): void {
+    this.gauges.delete(name);
+  }
+
+  setStatus(name: string, status: ServerStatus): void {
+    const g = this.gauges.get(name);
+    if (g) g.status = status;
+  }
+
+  setAvailability(name: string, window: AvailabilityWindowName, ratio: number | null): void {
+    const g = this.gauges.get(name);
+    if (!g) return;
+    if (ratio === null) delete g.availability[window];
+    else g.availability[window] = ratio;
+  }
+
+  /** Per-operation durations, errors and the tool count of one probe or session check. */
+  probe(server: ServerConfig, out: ProbeOutcome): void {
+    const g = this.gauges.get(server.name);
+    const attrs = g?.attrs ?? serverAttributes(server);
+    if (out.tools && !out.error && g) g.tools = out.tools.length;
+    for (const method of ['initialize', 'tools/list'] as const) {
+      const ms = out.phases[method];
+      if (ms === undefined) continue;
+      const failedHere = out.error?.phase === method;
+      this.duration.record(ms / 1000, { ...attrs, 'mcp.method.name': method, source: 'probe', ...(failedHere ? { 'error.type': out.error!.type } : {}) });
+    }
+    if (out.error) {
+      this.probeErrors.add(1, { ...attrs, 'error.type': out.error.type, 'error.category': out.error.category });
+    }
+    this.spans(server, out);
+  }
+
+  schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
+    const attrs = this.gauges.get(server.name)?.attrs ?? serverAttributes(server);
+    for (const [change, n] of Object.entries(counts)) if (n > 0) this.schemaChanges.add(n, { ...attrs, change });
+  }
+
+  sessionExpired(server: ServerConfig): void {
+    this.sessionExpirations.add(1, this.gauges.get(server.name)?.attrs ?? serverAttributes(server));
+  }
+
+  incident(server: ServerConfig, status: ServerStatus): void {
+    this.incidents.add(1, { ...(this.gauges.get(server.name)?.attrs ?? serverAttributes(server)), 'mcp.server.status': status });
+  }
+
+  delivery(notifier: string, outcome: 'sent' | 'retried' | 'failed'): void {
+    this.deliveries.add(1, { notifier, outcome });
+  }
+
+  /** One CLIENT span per MCP operation of the probe, named by method as the convention says. */
+  private spans(server: ServerConfig, out: ProbeOutcome): void {
+    if (!this.tracer) return;
+    const common: Attributes = {
+      'mcp.server.name': server.name,
+      'network.transport': server.transport === 'stdio' ? 'pipe' : 'tcp',
+      'mcpwatch.source': 'probe',
+      ...(out.protocolVersion ? { 'mcp.protocol.version': out.protocolVersion } : {}),
+    };
+    if (server.url) {
+      const u = new URL(server.url);
+      common['server.address'] = u.hostname;
+      common['server.port'] = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    }
+    // Phases ran one after the other, so start times are rebuilt from the durations.
+    let t = out.startedAt + (out.phases.spawn ?? out.phases.connect ?? 0);
+    for (const method of ['initialize', 'tools/list'] as const) {
+      const ms = out.phases[method];
+      if (ms === undefined) continue;
+      const span = this.tracer.startSpan(method, { kind: SpanKind.CLIENT, startTime: t, attributes: { ...common, 'mcp.method.name': method } });
+      if (out.error?.phase === method) {
+        span.setAttribute('error.type', out.error.type);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: out.error.message });
+      }
+      t += ms;
+      span.end(t);
+    }
+  }
+}

@@ -1,0 +1,319 @@
+// store/ owns the small local state mcpwatch needs between restarts: tool-schema snapshots,
+// incidents and per-minute probe aggregates for rolling availability. It is not a time-series
+// database (history lives in the user's Prometheus); retention is bounded. Nothing else opens the file.
+import Database from 'better-sqlite3';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ServerStatus } from '../pipeline/status.js';
+
+/** The state file cannot be used: locked by another agent, corrupt, or not writable. */
+export class StateError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`state file ${file}: ${message}`);
+    this.name = 'StateError';
+  }
+}
+
+export interface Snapshot {
+  server: string;
+  hash: string;
+  tools: unknown[];
+  takenAt: number;
+}
+
+export interface Incident {
+  id: number;
+  server: string;
+  state: ServerStatus;
+  cause: string;
+  errorType: string | null;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+export interface MinuteAggregate {
+  server: string;
+  minute: number;
+  ok: number;
+  failed: number;
+  latencySum: number;
+  latencyMax: number;
+}
+
+export interface AvailabilityWindow {
+  ok: number;
+  failed: number;
+  /** ok / (ok + failed), or null without probes in the window. */
+  ratio: number | null;
+}
+
+const SCHEMA_VERSION = 1;
+const MINUTE = 60_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+  server TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  tools TEXT NOT NULL,
+  taken_at INTEGER NOT NULL,
+  PRIMARY KEY (server, taken_at)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  server TEXT NOT NULL,
+  state TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  error_type TEXT,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS incidents_server ON incidents (server, started_at);
+CREATE TABLE IF NOT EXISTS probe_minutes (
+  server TEXT NOT NULL,
+  minute INTEGER NOT NULL,
+  ok INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  latency_sum REAL NOT NULL DEFAULT 0,
+  latency_max REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY (server, minute)
+);
+CREATE TABLE IF NOT EXISTS drift_events (
+  server TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  severity TEXT NOT NULL,
+  diff TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS drift_events_server ON drift_events (server, at);
+`;
+
+export interface StateOptions {
+  /** Take the single-writer lock (the agent). Readers such as `scorecard` do not. */
+  writer?: boolean;
+  readonly?: boolean;
+}
+
+/**
+ * The embedded SQLite state. Every write is a transaction, so a crash loses at most the write in
+ * flight and never leaves a half-written snapshot. One agent writes a file at a time: a pid lock file
+ * beside it refuses a second agent with a clear error instead of two agents interleaving incidents.
+ */
+export class StateStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private lockFile: string | undefined;
+  private readonly stmts;
+
+  constructor(path: string, opts: StateOptions = {}) {
+    this.file = resolve(path);
+    if (!opts.readonly) {
+      try {
+        mkdirSync(dirname(this.file), { recursive: true });
+      } catch (err) {
+        throw new StateError(this.file, `cannot create directory ${dirname(this.file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
+    if (opts.writer) this.lockFile = acquireLock(this.file);
+    try {
+      this.db = new Database(this.file, { readonly: Boolean(opts.readonly), fileMustExist: Boolean(opts.readonly), timeout: 2000 });
+      if (!opts.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = NORMAL');
+      }
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      if (!opts.readonly) {
+        this.db.exec(SCHEMA);
+        const version = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined;
+        if (version && Number(version.value) > SCHEMA_VERSION) throw new Error(`written by a newer mcpwatch (schema ${version.value}, this one reads ${SCHEMA_VERSION})`);
+        this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+      }
+    } catch (err) {
+      this.releaseLock();
+      throw new StateError(this.file, describeSqliteError(err));
+    }
+    this.stmts = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      lastSnapshot: db.prepare('SELECT server, hash, tools, taken_at FROM snapshots WHERE server = ? ORDER BY taken_at DESC LIMIT 1'),
+      insertSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (server, hash, tools, taken_at) VALUES (?, ?, ?, ?)'),
+      insertDrift: db.prepare('INSERT INTO drift_events (server, at, severity, diff) VALUES (?, ?, ?, ?)'),
+      openIncident: db.prepare('INSERT INTO incidents (server, state, cause, error_type, started_at) VALUES (?, ?, ?, ?, ?)'),
+      closeIncidents: db.prepare('UPDATE incidents SET ended_at = ? WHERE server = ? AND ended_at IS NULL'),
+      openIncidents: db.prepare('SELECT * FROM incidents WHERE ended_at IS NULL ORDER BY started_at'),
+      incidentsSince: db.prepare('SELECT * FROM incidents WHERE server = ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at'),
+      addMinute: db.prepare(
+        `INSERT INTO probe_minutes (server, minute, ok, failed, latency_sum, latency_max) VALUES (@server, @minute, @ok, @failed, @latency, @latency)
+         ON CONFLICT (server, minute) DO UPDATE SET ok = ok + @ok, failed = failed + @failed, latency_sum = latency_sum + @latency, latency_max = MAX(latency_max, @latency)`,
+      ),
+      availability: db.prepare('SELECT COALESCE(SUM(ok), 0) AS ok, COALESCE(SUM(failed), 0) AS failed FROM probe_minutes WHERE server = ? AND minute >= ?'),
+      minutesSince: db.prepare('SELECT server, minute, ok, failed, latency_sum AS latencySum, latency_max AS latencyMax FROM probe_minutes WHERE server = ? AND minute >= ? ORDER BY minute'),
+      driftSince: db.prepare('SELECT at, severity, diff FROM drift_events WHERE server = ? AND at >= ? ORDER BY at'),
+      pruneMinutes: db.prepare('DELETE FROM probe_minutes WHERE minute < ?'),
+      pruneIncidents: db.prepare('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?'),
+      pruneDrift: db.prepare('DELETE FROM drift_events WHERE at < ?'),
+      pruneSnapshots: db.prepare(
+        'DELETE FROM snapshots WHERE taken_at < ? AND taken_at < (SELECT MAX(s2.taken_at) FROM snapshots s2 WHERE s2.server = snapshots.server)',
+      ),
+      servers: db.prepare('SELECT DISTINCT server FROM probe_minutes UNION SELECT DISTINCT server FROM snapshots UNION SELECT DISTINCT server FROM incidents'),
+    };
+  }
+
+  lastSnapshot(server: string): Snapshot | undefined {
+    const row = this.stmts.lastSnapshot.get(server) as { server: string; hash: string; tools: string; taken_at: number } | undefined;
+    return row ? { server: row.server, hash: row.hash, tools: JSON.parse(row.tools) as unknown[], takenAt: row.taken_at } : undefined;
+  }
+
+  /** Stores a new snapshot and, when it differs from the last, the drift diff: one transaction. */
+  saveSnapshot(snap: Snapshot, drift?: { severity: string; diff: unknown }): void {
+    this.db.transaction(() => {
+      this.stmts.insertSnapshot.run(snap.server, snap.hash, JSON.stringify(snap.tools), snap.takenAt);
+      if (drift) this.stmts.insertDrift.run(snap.server, snap.takenAt, drift.severity, JSON.stringify(drift.diff));
+    })();
+  }
+
+  /** Closes the server's open incident (if any) and opens one for the new state, atomically. */
+  transition(server: string, at: number, next: { state: ServerStatus; cause: string; errorType: string | null } | null): void {
+    this.db.transaction(() => {
+      this.stmts.closeIncidents.run(at, server);
+      if (next) this.stmts.openIncident.run(server, next.state, next.cause, next.errorType, at);
+    })();
+  }
+
+  openIncidents(): Incident[] {
+    return (this.stmts.openIncidents.all() as IncidentRow[]).map(toIncident);
+  }
+
+  incidentsSince(server: string, since: number): Incident[] {
+    return (this.stmts.incidentsSince.all(server, since) as IncidentRow[]).map(toIncident);
+  }
+
+  recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null): void {
+    this.stmts.addMinute.run({ server, minute: Math.floor(at / MINUTE) * MINUTE, ok: ok ? 1 : 0, failed: ok ? 0 : 1, latency: latencyMs ?? 0 });
+  }
+
+  availability(server: string, windowMs: number, now = Date.now()): AvailabilityWindow {
+    const row = this.stmts.availability.get(server, Math.floor((now - windowMs) / MINUTE) * MINUTE) as { ok: number; failed: number };
+    const total = row.ok + row.failed;
+    return { ok: row.ok, failed: row.failed, ratio: total ? row.ok / total : null };
+  }
+
+  minutesSince(server: string, since: number): MinuteAggregate[] {
+    return this.stmts.minutesSince.all(server, since) as MinuteAggregate[];
+  }
+
+  driftSince(server: string, since: number): Array<{ at: number; severity: string; diff: unknown }> {
+    return (this.stmts.driftSince.all(server, since) as Array<{ at: number; severity: string; diff: string }>).map((r) => ({ ...r, diff: JSON.parse(r.diff) as unknown }));
+  }
+
+  servers(): string[] {
+    return (this.stmts.servers.all() as Array<{ server: string }>).map((r) => r.server);
+  }
+
+  /** Drops aggregates, closed incidents and drift events older than the retention; keeps each server's latest snapshot. */
+  prune(retentionMs: number, now = Date.now()): void {
+    const cutoff = now - retentionMs;
+    this.db.transaction(() => {
+      this.stmts.pruneMinutes.run(cutoff);
+      this.stmts.pruneIncidents.run(cutoff);
+      this.stmts.pruneDrift.run(cutoff);
+      this.stmts.pruneSnapshots.run(cutoff);
+    })();
+  }
+
+  close(): void {
+    try {
+      if (this.db.open) this.db.close();
+    } finally {
+      this.releaseLock();
+    }
+  }
+
+  private releaseLock(): void {
+    if (!this.lockFile) return;
+    try {
+      unlinkSync(this.lockFile);
+    } catch {
+      // Already gone: nothing to release.
+    }
+    this.lockFile = undefined;
+  }
+}
+
+interface IncidentRow {
+  id: number;
+  server: string;
+  state: string;
+  cause: string;
+  error_type: string | null;
+  started_at: number;
+  ended_at: number | null;
+}
+
+function toIncident(r: IncidentRow): Incident {
+  return { id: r.id, server: r.server, state: r.state as ServerStatus, cause: r.cause, errorType: r.error_type, startedAt: r.started_at, endedAt: r.ended_at };
+}
+
+function describeSqliteError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case 'SQLITE_NOTADB':
+    case 'SQLITE_CORRUPT':
+      return `corrupt or not an SQLite database (${e.code}); move it aside and mcpwatch will start a new one`;
+    case 'SQLITE_CANTOPEN':
+      return `cannot open (${e.code}): check that the directory exists and is writable`;
+    case 'SQLITE_READONLY':
+    case 'SQLITE_PERM':
+    case 'SQLITE_AUTH':
+      return `not writable (${e.code}): check the file's and directory's permissions`;
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return `locked by another process (${e.code})`;
+    default:
+      return e.message ?? String(err);
+  }
+}
+
+/**
+ * A pid lock file next to the database. A stale lock (its process is gone) is taken over, so a crash
+ * never leaves the agent unable to start.
+ */
+function acquireLock(file: string): string {
+  const lock = `${file}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx', 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return lock;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new StateError(file, `cannot create lock file ${lock}: ${code ?? (err as Error).message}`);
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (pid && pid !== process.pid && processAlive(pid)) {
+        throw new StateError(file, `locked by another mcpwatch agent (pid ${pid}); each agent needs its own state.path`);
+      }
+      try {
+        unlinkSync(lock);
+      } catch {
+        // Raced with another starter; the next attempt decides.
+      }
+    }
+  }
+  throw new StateError(file, `cannot take the lock ${lock}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,279 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { registerInit, renderConfigYaml, runInit, type InitDeps } from '../../src/cli/init.js';
+import { CliExit } from '../../src/cli/common.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { discoverServers, placeholderEnv } from '../../src/config/discover.js';
+
+const GITHUB_PAT = 'ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8';
+const STRIPE_KEY = 'sk_live_51Hx0123456789abcdefghijkl';
+const DB_PASSWORD = 'correct-horse-battery-staple';
+
+interface Harness {
+  home: string;
+  cwd: string;
+  out: string[];
+  err: string[];
+  deps: Partial<InitDeps>;
+  put(rel: string, content: unknown): string;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** A fake home and project with captured output; nothing reads the real machine. */
+function harness(extra: Partial<InitDeps> = {}): Harness {
+  const root = mkdtempSync(join(tmpdir(), 'mcpwatch-init-'));
+  const home = join(root, 'home');
+  const cwd = join(root, 'project');
+  mkdirSync(home, { recursive: true });
+  mkdirSync(cwd, { recursive: true });
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    home,
+    cwd,
+    out,
+    err,
+    deps: {
+      home,
+      cwd,
+      platform: 'linux',
+      env: {},
+      stdout: { write: (s: string) => out.push(s) },
+      stderr: { write: (s: string) => err.push(s) },
+      interactive: false,
+      confirm: async () => {
+        throw new Error('confirm must not be called');
+      },
+      ...extra,
+    },
+    put(rel, content) {
+      const file = rel.startsWith('~/') ? join(home, rel.slice(2)) : join(cwd, rel);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+      return file;
+    },
+    stdout: () => out.join(''),
+    stderr: () => err.join(''),
+  };
+}
+
+/** Claude Desktop, Cursor (with a duplicate), VS Code with an input, and one broken Windsurf file. */
+function configured(h: Harness): void {
+  h.put('~/.config/Claude/claude_desktop_config.json', {
+    mcpServers: {
+      github: { command: 'docker', args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: GITHUB_PAT } },
+      postgres: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-postgres', `postgresql://app:${DB_PASSWORD}@localhost/app`] },
+    },
+  });
+  h.put('~/.cursor/mcp.json', {
+    mcpServers: {
+      'gh-docker': { command: 'docker', args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'] },
+      stripe: { url: 'https://mcp.stripe.com/', headers: { Authorization: `Bearer ${STRIPE_KEY}` } },
+    },
+  });
+  h.put(
+    '.vscode/mcp.json',
+    `{
+  "inputs": [{ "type": "promptString", "id": "sentry-token", "password": true }],
+  "servers": {
+    // hosted Sentry
+    "sentry": { "type": "sse", "url": "https://mcp.sentry.dev/sse", "headers": { "Authorization": "Bearer \${input:sentry-token}" } },
+  },
+}`,
+  );
+  h.put('~/.codeium/windsurf/mcp_config.json', '{ "mcpServers": { "x": { "serverUrl": "https://x.example.com" } ');
+}
+
+function exitWith(code: number, pattern: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof CliExit, `expected CliExit, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+describe('mcpwatch init', () => {
+  it('writes a configuration that parseConfig accepts, with no secret in it', async () => {
+    const h = harness();
+    configured(h);
+    const outcome = await runInit({ yes: true }, h.deps);
+    const file = join(h.cwd, 'mcpwatch.yaml');
+    assert.equal(outcome.file, file);
+    assert.equal(outcome.written, true);
+    const text = readFileSync(file, 'utf8');
+    assert.equal(text, outcome.yaml);
+    for (const secret of [GITHUB_PAT, STRIPE_KEY, DB_PASSWORD]) assert.ok(!text.includes(secret), `${secret} leaked into the file`);
+    for (const secret of [GITHUB_PAT, STRIPE_KEY, DB_PASSWORD]) assert.ok(!h.stdout().includes(secret) && !h.stderr().includes(secret), `${secret} leaked into the output`);
+
+    const config = parseConfig(text, file, { GITHUB_PERSONAL_ACCESS_TOKEN: 'x', POSTGRES_PASSWORD: 'x', STRIPE_TOKEN: 'x', SENTRY_TOKEN: 'x' });
+    assert.deepEqual(
+      config.servers.map((s) => [s.name, s.transport]),
+      [
+        ['github', 'stdio'],
+        ['postgres', 'stdio'],
+        ['stripe', 'streamable_http'],
+        ['sentry', 'sse'],
+      ],
+    );
+    assert.deepEqual(config.monitoring.interval, 30_000);
+    assert.deepEqual(config.monitoring.timeout, 5_000);
+    assert.deepEqual(config.monitoring.consecutive_failures_before_down, 3);
+    assert.deepEqual(config.servers[2]!.headers, { Authorization: 'Bearer x' });
+    assert.deepEqual(config.servers[3]!.headers, { Authorization: 'Bearer x' });
+    assert.equal(config.servers[1]!.args.at(-1), 'postgresql://app:x@localhost/app');
+  });
+
+  it('writes references that really are references: without the variables the file does not load', async () => {
+    const h = harness();
+    configured(h);
+    const { yaml } = await runInit({ yes: true }, h.deps);
+    assert.throws(
+      () => parseConfig(yaml, 'mcpwatch.yaml', {}),
+      (err: unknown) => err instanceof ConfigError && ['GITHUB_PERSONAL_ACCESS_TOKEN', 'POSTGRES_PASSWORD', 'STRIPE_TOKEN', 'SENTRY_TOKEN'].every((v) => err.message.includes(v)),
+    );
+    assert.match(yaml, /GITHUB_PERSONAL_ACCESS_TOKEN: \$\{env:GITHUB_PERSONAL_ACCESS_TOKEN\}/);
+    assert.match(yaml, /Authorization: Bearer \$\{env:STRIPE_TOKEN\}/);
+  });
+
+  it('prints what it found and from where, the duplicate, the broken file and the variables to set', async () => {
+    const h = harness({ env: { STRIPE_TOKEN: 'value-from-the-shell-123' } });
+    configured(h);
+    await runInit({ yes: true }, h.deps);
+    const out = h.stdout();
+    assert.match(out, /^Found 4 MCP servers:/);
+    assert.match(out, /^NAME\s+TRANSPORT\s+TARGET\s+SOURCE$/m);
+    assert.match(out, /^github\s+stdio\s+docker run -i --rm -e GITHUB_PERSONAL_ACCESS_TOKEN ghcr\.io\/…\s+~\/\.config\/Claude\/claude_desktop_config\.json$/m);
+    assert.match(out, /^stripe\s+streamable_http\s+https:\/\/mcp\.stripe\.com\/\s+~\/\.cursor\/mcp\.json$/m);
+    assert.match(out, /^sentry\s+sse\s+https:\/\/mcp\.sentry\.dev\/sse\s+\.\/\.vscode\/mcp\.json$/m);
+    assert.match(out, /^github is also configured in ~\/\.cursor\/mcp\.json \(as "gh-docker"\); kept once\.$/m);
+    assert.match(out, /^Wrote \.\/mcpwatch\.yaml with 4 servers\.$/m);
+    assert.match(out, /^ {2}SENTRY_TOKEN\s+sentry: header Authorization$/m);
+    assert.match(out, /^ {2}POSTGRES_PASSWORD\s+postgres: args\[2\]$/m);
+    assert.match(out, /^ {2}STRIPE_TOKEN\s+stripe: header Authorization \(set in this shell\)$/m);
+    assert.ok(!out.includes('value-from-the-shell-123'));
+    assert.match(h.stderr(), /~\/\.codeium\/windsurf\/mcp_config\.json: invalid JSON: line 1, column \d+: /);
+  });
+
+  it('comments each server with where it came from', async () => {
+    const h = harness();
+    configured(h);
+    const { yaml } = await runInit({ yes: true }, h.deps);
+    assert.match(yaml, /^# mcpwatch configuration, written by `mcpwatch init`/);
+    assert.match(yaml, /^ {2}# from ~\/\.config\/Claude\/claude_desktop_config\.json; also in ~\/\.cursor\/mcp\.json\n {2}- name: github$/m);
+    assert.match(yaml, /^ {2}# from \.\/\.vscode\/mcp\.json\n {2}- name: sentry$/m);
+  });
+
+  it('refuses to overwrite an existing file without --force and changes nothing', async () => {
+    const h = harness();
+    configured(h);
+    const file = h.put('mcpwatch.yaml', 'servers: []\n# hand-written\n');
+    await assert.rejects(runInit({ yes: true }, h.deps), exitWith(2, /\.\/mcpwatch\.yaml already exists; nothing was changed\. Re-run with --force/));
+    assert.equal(readFileSync(file, 'utf8'), 'servers: []\n# hand-written\n');
+  });
+
+  it('overwrites with --force', async () => {
+    const h = harness();
+    configured(h);
+    const file = h.put('mcpwatch.yaml', 'servers: []\n');
+    const outcome = await runInit({ yes: true, force: true }, h.deps);
+    assert.equal(outcome.written, true);
+    assert.match(readFileSync(file, 'utf8'), /- name: stripe/);
+  });
+
+  it('--dry-run prints the YAML on stdout, the report on stderr, and writes nothing', async () => {
+    const h = harness();
+    configured(h);
+    h.put('mcpwatch.yaml', 'servers: []\n');
+    const outcome = await runInit({ dryRun: true }, h.deps);
+    assert.equal(outcome.written, false);
+    assert.equal(h.stdout(), outcome.yaml);
+    assert.equal(readFileSync(join(h.cwd, 'mcpwatch.yaml'), 'utf8'), 'servers: []\n');
+    assert.match(h.stderr(), /Found 4 MCP servers/);
+    assert.match(h.stderr(), /Set these environment variables/);
+    const config = parseConfig(h.stdout(), 'stdout', placeholderEnv(outcome.discovery.servers));
+    assert.equal(config.servers.length, 4);
+  });
+
+  it('without a terminal and without --yes, prints what it would write and exits 2', async () => {
+    const h = harness({ interactive: false });
+    configured(h);
+    await assert.rejects(runInit({}, h.deps), exitWith(2, /stdin is not a terminal.*re-run with --yes/));
+    assert.equal(existsSync(join(h.cwd, 'mcpwatch.yaml')), false);
+    assert.match(h.stdout(), /^# mcpwatch configuration/);
+    assert.match(h.stderr(), /Found 4 MCP servers/);
+  });
+
+  it('asks on a terminal, and writes only on yes', async () => {
+    const questions: string[] = [];
+    const no = harness({ interactive: true, confirm: async (q) => (questions.push(q), false) });
+    configured(no);
+    await assert.rejects(runInit({}, no.deps), exitWith(1, /nothing written/));
+    assert.equal(existsSync(join(no.cwd, 'mcpwatch.yaml')), false);
+    assert.deepEqual(questions, ['Write 4 servers to ./mcpwatch.yaml? [Y/n] ']);
+
+    const yes = harness({ interactive: true, confirm: async () => true });
+    configured(yes);
+    assert.equal((await runInit({}, yes.deps)).written, true);
+    assert.ok(existsSync(join(yes.cwd, 'mcpwatch.yaml')));
+  });
+
+  it('exits 1 and writes nothing when no client configures a server', async () => {
+    const h = harness();
+    h.put('~/.cursor/mcp.json', '{ "mcpServers": {} }');
+    await assert.rejects(runInit({ yes: true }, h.deps), exitWith(1, /no MCP servers found; nothing written\. Looked in:\n.*~\/\.config\/Claude\/claude_desktop_config\.json \(not found\)/s));
+    assert.equal(existsSync(join(h.cwd, 'mcpwatch.yaml')), false);
+  });
+
+  it('runs through commander with --output into a new directory', async () => {
+    const h = harness();
+    configured(h);
+    const program = new Command().exitOverride();
+    registerInit(program, h.deps);
+    await program.parseAsync(['init', '--output', 'ops/mcpwatch.yaml', '--yes'], { from: 'user' });
+    const file = join(h.cwd, 'ops', 'mcpwatch.yaml');
+    assert.ok(existsSync(file));
+    assert.match(h.stdout(), /Next: mcpwatch validate -c \.\/ops\/mcpwatch\.yaml/);
+
+    const again = new Command().exitOverride();
+    registerInit(again, h.deps);
+    await assert.rejects(again.parseAsync(['init', '-o', 'ops/mcpwatch.yaml', '-y'], { from: 'user' }), exitWith(2, /already exists/));
+    const dry = new Command().exitOverride();
+    registerInit(dry, h.deps);
+    h.out.length = 0;
+    await dry.parseAsync(['init', '--dry-run'], { from: 'user' });
+    assert.match(h.stdout(), /^# mcpwatch configuration/);
+  });
+
+  it('renders servers of every transport into YAML the loader accepts', () => {
+    const h = harness();
+    h.put('~/.gemini/settings.json', {
+      mcpServers: {
+        'odd name!': { command: 'python3', args: ['-m', 'server', 'yes', '1.0', 'null', '#not-a-comment', '- dash'], cwd: '/srv/mcp', env: { ON: 'true' } },
+        events: { url: 'https://e.example.com/events', headers: { 'X-Tenant': 'on' } },
+        api: { httpUrl: 'https://${API_HOST}/mcp' },
+      },
+    });
+    const d = discoverServers({ home: h.home, cwd: h.cwd, platform: 'linux', env: {} });
+    const yaml = renderConfigYaml(d.servers, { home: h.home, cwd: h.cwd });
+    const env = placeholderEnv(d.servers);
+    assert.deepEqual(env, { ON: 'placeholder', API_HOST: 'placeholder' });
+    const config = parseConfig(yaml, 'x.yaml', { ON: 'true', API_HOST: 'api.example.com' });
+    assert.deepEqual(
+      config.servers.map((s) => [s.name, s.transport, s.command ?? s.url]),
+      [
+        ['odd-name', 'stdio', 'python3'],
+        ['events', 'sse', 'https://e.example.com/events'],
+        ['api', 'streamable_http', 'https://api.example.com/mcp'],
+      ],
+    );
+    assert.deepEqual(config.servers[0]!.args, ['-m', 'server', 'yes', '1.0', 'null', '#not-a-comment', '- dash']);
+    assert.equal(config.servers[0]!.cwd, '/srv/mcp');
+    assert.deepEqual(config.servers[1]!.headers, { 'X-Tenant': 'on' });
+  });
+});
