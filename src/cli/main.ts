@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { registerHealth } from './health.js';
 import { registerValidate } from './validate.js';
+import { registerRun } from './run.js';
+import { registerInit } from './init.js';
 
 export function buildProgram(): Command {
   const program = new Command('mcpwatch')
@@ -11,7 +13,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run mcpwatch help for usage)');
   registerHealth(program);
+  registerRun(program);
   registerValidate(program);
+  registerInit(program);
   return program;
 }
 

@@ -242,6 +242,7 @@ export class StateStore {
     } catch {
       // Already gone: nothing to release.
     }
+    held.delete(this.lockFile);
     this.lockFile = undefined;
   }
 }
@@ -284,18 +285,24 @@ function describeSqliteError(err: unknown): string {
  * A pid lock file next to the database. A stale lock (its process is gone) is taken over, so a crash
  * never leaves the agent unable to start.
  */
+/** Lock files this process holds: a second store on the same file in one process is refused too. */
+const held = new Set<string>();
+
 function acquireLock(file: string): string {
   const lock = `${file}.lock`;
+  if (held.has(lock)) throw new StateError(file, `locked by another mcpwatch agent (pid ${process.pid}); each agent needs its own state.path`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lock, 'wx', 0o644);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      held.add(lock);
       return lock;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw new StateError(file, `cannot create lock file ${lock}: ${code ?? (err as Error).message}`);
       const pid = Number(readFileSync(lock, 'utf8').trim());
+      // Our own pid in a lock we do not hold is a leftover from a container restart that reused it.
       if (pid && pid !== process.pid && processAlive(pid)) {
         throw new StateError(file, `locked by another mcpwatch agent (pid ${pid}); each agent needs its own state.path`);
       }

@@ -1,0 +1,365 @@
+// agent/ owns the long-running `mcpwatch run`: it wires config, probes, pipeline, store and exporters
+// together, serves /healthz and /readyz, and handles reload and shutdown. It holds no probing,
+// classification or metric-naming logic of its own: those live in probe/, pipeline/ and export/.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
+import type { LoadedConfig } from '../config/load.js';
+import { ServerSession, type CheckOutcome } from '../probe/session.js';
+import { Scheduler } from '../probe/scheduler.js';
+import type { ToolInfo } from '../probe/prober.js';
+import { ServerStateMachine, type EventDraft } from '../pipeline/state-machine.js';
+import { diffTools, formatDiff, snapshotHash, type DriftDiff } from '../pipeline/drift.js';
+import type { AlertEvent } from '../pipeline/events.js';
+import { StateStore } from '../store/state.js';
+import { listen, Telemetry } from '../export/telemetry.js';
+import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
+import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
+
+/** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
+const RECHECK_MS = 5000;
+const AVAILABILITY_REFRESH_MS = 30_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
+export interface AgentOptions {
+  log?: Logger;
+  now?: () => number;
+  /** Where the stdout notifier writes (tests capture it). */
+  stdout?: LineSink;
+}
+
+export interface AgentAddresses {
+  health: AddressInfo;
+  metrics: AddressInfo | undefined;
+}
+
+class Monitor {
+  readonly sm: ServerStateMachine;
+  readonly session: ServerSession;
+  checks = 0;
+  snapshot: { hash: string; tools: ToolInfo[] } | undefined;
+
+  constructor(
+    public server: ServerConfig,
+    config: Config,
+    onSignal: (signal: string) => void,
+    now: () => number,
+  ) {
+    this.sm = new ServerStateMachine(policyOf(server, config));
+    this.session = new ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now });
+  }
+}
+
+function nextDelay(m: Monitor): number {
+  const s = m.server;
+  let delay = m.sm.unsettled ? Math.min(s.interval, RECHECK_MS) : s.interval;
+  // A watched SSE stream must be looked at within stale_after, or a silent one would never be called stale.
+  if (s.transport === 'sse' && !s.fresh_connection && s.stale_after !== undefined) delay = Math.min(delay, s.stale_after * 1.25);
+  return delay;
+}
+
+function policyOf(server: ServerConfig, config: Config) {
+  return {
+    failuresBeforeDown: server.consecutive_failures_before_down ?? config.monitoring.consecutive_failures_before_down,
+    thresholds: server.thresholds,
+    latencyWindow: config.monitoring.latency_window,
+  };
+}
+
+/** What identifies a server's connection: a change here needs a new session, anything else does not. */
+function connectionKey(s: ServerConfig): string {
+  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection]);
+}
+
+export class Agent {
+  readonly log: Logger;
+  private config: Config;
+  private readonly now: () => number;
+  private readonly monitors = new Map<string, Monitor>();
+  private readonly scheduler: Scheduler;
+  private readonly store: StateStore;
+  private readonly telemetry: Telemetry;
+  private readonly recorder: Recorder;
+  private dispatcher: AlertDispatcher;
+  private healthServer: Server | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private readyOnce = false;
+
+  /** Opens the state (a locked, corrupt or unwritable file throws a StateError here, at start-up). */
+  constructor(
+    private loaded: LoadedConfig,
+    private readonly opts: AgentOptions = {},
+  ) {
+    this.config = loaded.config;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? pino({ level: this.config.log.level, base: { service: 'mcpwatch' } }, pino.destination(2));
+    this.store = new StateStore(this.config.state.path, { writer: true });
+    this.telemetry = new Telemetry(this.config);
+    this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer);
+    this.scheduler = new Scheduler(this.config.monitoring.concurrency);
+    this.dispatcher = this.makeDispatcher(this.config);
+  }
+
+  get ready(): boolean {
+    return this.readyOnce;
+  }
+
+  async start(): Promise<AgentAddresses> {
+    try {
+      const metrics = await this.telemetry.start();
+      const health = await this.startHealth();
+      for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
+      if (this.monitors.size === 0) this.readyOnce = true;
+      this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
+      this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
+      this.prune();
+      this.log.info({ servers: this.monitors.size, config: this.loaded.file, metrics: metrics && `${metrics.address}:${metrics.port}`, health: `${health.address}:${health.port}` }, 'mcpwatch agent started');
+      return { health, metrics };
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Applies a new configuration (SIGHUP). Unchanged servers keep their session and state. */
+  reload(next: LoadedConfig): void {
+    const config = next.config;
+    const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
+    const exportersChanged = JSON.stringify([config.exporters, config.receivers, config.health, config.state]) !== JSON.stringify([this.config.exporters, this.config.receivers, this.config.health, this.config.state]);
+    for (const [name, monitor] of this.monitors) {
+      const server = wanted.get(name);
+      if (!server) {
+        this.removeMonitor(name, 'removed from the configuration');
+      } else if (connectionKey(server) !== connectionKey(monitor.server)) {
+        this.removeMonitor(name, 'connection settings changed');
+      }
+    }
+    this.config = config;
+    this.loaded = next;
+    for (const [name, server] of wanted) {
+      const existing = this.monitors.get(name);
+      if (existing) {
+        existing.server = server;
+        existing.session.update(server);
+        existing.sm.setPolicy(policyOf(server, config));
+        this.recorder.register(server);
+      } else {
+        this.addMonitor(server);
+      }
+    }
+    const old = this.dispatcher;
+    this.dispatcher = this.makeDispatcher(config);
+    void old.flush(2000).finally(() => old.close());
+    if (exportersChanged) this.log.warn('exporters, receivers, health or state settings changed: they take effect after a restart');
+    this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
+  }
+
+  /** Stops probing, ends every session and child process, flushes exporters and alerts. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.scheduler.stop();
+    await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
+    await this.dispatcher.flush(2000).catch(() => {});
+    this.dispatcher.close();
+    await this.telemetry.shutdown();
+    if (this.healthServer) {
+      await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
+      this.healthServer.closeAllConnections();
+    }
+    this.store.close();
+    this.log.info('mcpwatch agent stopped');
+    this.log.flush();
+  }
+
+  /** Current status per server (for tests and /readyz details). */
+  statuses(): Record<string, string> {
+    return Object.fromEntries([...this.monitors].map(([name, m]) => [name, m.sm.status]));
+  }
+
+  sessionPid(name: string): number | undefined {
+    return this.monitors.get(name)?.session.pid;
+  }
+
+  private makeDispatcher(config: Config): AlertDispatcher {
+    const notifiers = config.alerts.map((cfg) => createNotifier(cfg, { stdout: this.opts.stdout }));
+    return new AlertDispatcher(notifiers, {
+      metrics: (notifier, outcome) => this.recorder.delivery(notifier, outcome),
+      log: (level, msg, fields) => this.log[level](fields, msg),
+    });
+  }
+
+  private addMonitor(server: ServerConfig): void {
+    const name = server.name;
+    const monitor = new Monitor(server, this.config, (signal) => {
+      this.log.debug({ server: name, signal }, 'checking now');
+      this.scheduler.trigger(name);
+    }, this.now);
+    const last = this.store.lastSnapshot(name);
+    if (last) monitor.snapshot = { hash: last.hash, tools: last.tools as ToolInfo[] };
+    this.monitors.set(name, monitor);
+    this.recorder.register(server);
+    this.scheduler.add(
+      name,
+      {
+        run: () => this.check(monitor),
+        nextDelay: () => nextDelay(monitor),
+      },
+      Math.min(server.interval, RECHECK_MS),
+    );
+  }
+
+  private removeMonitor(name: string, why: string): void {
+    const monitor = this.monitors.get(name);
+    if (!monitor) return;
+    this.scheduler.remove(name);
+    this.monitors.delete(name);
+    this.recorder.unregister(name);
+    void monitor.session.close();
+    this.log.info({ server: name }, `stopped monitoring: ${why}`);
+  }
+
+  private async check(monitor: Monitor): Promise<void> {
+    let out: CheckOutcome;
+    try {
+      out = await monitor.session.check();
+    } catch (err) {
+      // A bug, not a target failure: log it and keep the agent probing.
+      this.log.error({ server: monitor.server.name, err }, 'check crashed');
+      return;
+    }
+    if (this.stopping || this.monitors.get(monitor.server.name) !== monitor) return;
+    try {
+      this.record(monitor, out);
+    } catch (err) {
+      this.log.error({ server: monitor.server.name, err }, 'recording a check failed');
+    }
+  }
+
+  private record(monitor: Monitor, out: CheckOutcome): void {
+    const server = monitor.server;
+    const at = this.now();
+    const answered = !out.error || out.partial;
+    this.recorder.probe(server, out);
+    if (out.sessionExpired) this.recorder.sessionExpired(server);
+    this.store.recordProbe(server.name, at, answered && out.staleMs === undefined, out.latencyMs);
+    const events: EventDraft[] = [];
+    if (out.tools && !out.error) events.push(...this.drift(monitor, out.tools, at));
+
+    const step = monitor.sm.apply({
+      at,
+      ok: answered && out.staleMs === undefined,
+      latencyMs: out.latencyMs,
+      error: out.error,
+      definitive: out.definitive,
+      partial: out.partial,
+      staleMs: out.staleMs,
+      sessionExpired: out.sessionExpired,
+    });
+    if (step.transition) {
+      const t = step.transition;
+      this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
+      this.recorder.setStatus(server.name, t.to);
+      if (t.to === 'down' || t.to === 'degraded' || t.to === 'stale') this.recorder.incident(server, t.to);
+      this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+    }
+    this.log.debug({ server: server.name, status: monitor.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
+    for (const draft of [...step.events, ...events]) this.emit(server, draft, at);
+
+    monitor.checks++;
+    if (!this.readyOnce && [...this.monitors.values()].every((m) => m.checks > 0)) {
+      this.readyOnce = true;
+      this.refreshAvailability();
+      this.log.info('first probe round done: ready');
+    }
+  }
+
+  /** Compares the tool list with the last snapshot (kept across restarts) and stores the new one. */
+  private drift(monitor: Monitor, tools: ToolInfo[], at: number): EventDraft[] {
+    const hash = snapshotHash(tools);
+    const prev = monitor.snapshot;
+    if (prev?.hash === hash) return [];
+    monitor.snapshot = { hash, tools };
+    if (!prev) {
+      this.store.saveSnapshot({ server: monitor.server.name, hash, tools, takenAt: at });
+      return [];
+    }
+    const diff = diffTools(prev.tools, tools);
+    this.store.saveSnapshot({ server: monitor.server.name, hash, tools, takenAt: at }, diff.severity ? { severity: diff.severity, diff: projection(diff) } : undefined);
+    if (!diff.severity) return [];
+    this.recorder.schemaChange(monitor.server, diff.counts);
+    const status = monitor.sm.status;
+    return [
+      {
+        event: 'schema_drift',
+        severity: diff.severity === 'breaking' ? 'critical' : diff.severity === 'warning' ? 'warning' : 'info',
+        message: `tool schemas changed: ${diff.counts.breaking} breaking, ${diff.counts.compatible} compatible, ${diff.counts.warning} warning`,
+        details: { diff: projection(diff), changes: diff.changes, counts: diff.counts, summary: formatDiff(diff) },
+        previous_state: status,
+        current_state: status,
+        incident_started_at: null,
+        downtime_seconds: null,
+      },
+    ];
+  }
+
+  private emit(server: ServerConfig, d: EventDraft, at: number): void {
+    const event: AlertEvent = {
+      server: server.name,
+      transport: server.transport,
+      tags: server.tags,
+      event: d.event,
+      severity: d.severity,
+      message: d.message,
+      details: d.details,
+      previous_state: d.previous_state,
+      current_state: d.current_state,
+      timestamp: new Date(at).toISOString(),
+      incident_started_at: d.incident_started_at === null ? null : new Date(d.incident_started_at).toISOString(),
+      downtime_seconds: d.downtime_seconds,
+    };
+    this.log.info({ server: server.name, event: d.event, severity: d.severity, msg_detail: d.message }, 'alert');
+    this.dispatcher.dispatch(event);
+  }
+
+  private refreshAvailability(): void {
+    const now = this.now();
+    for (const name of this.monitors.keys()) {
+      for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
+        this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
+      }
+    }
+  }
+
+  private prune(): void {
+    try {
+      this.store.prune(this.config.state.retention, this.now());
+    } catch (err) {
+      this.log.warn({ err }, 'pruning the state failed');
+    }
+  }
+
+  private async startHealth(): Promise<AddressInfo> {
+    const { host, port } = parseListen(this.config.health.endpoint)!;
+    this.healthServer = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      } else if (path === '/readyz') {
+        const ready = this.readyOnce && !this.stopping;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'starting', servers: this.statuses() }));
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch health serves /healthz and /readyz\n');
+      }
+    });
+    await listen(this.healthServer, host, port, 'health.endpoint');
+    return this.healthServer.address() as AddressInfo;
+  }
+}
+
+function projection(diff: DriftDiff): Pick<DriftDiff, 'tools_added' | 'tools_removed' | 'tools_modified'> {
+  return { tools_added: diff.tools_added, tools_removed: diff.tools_removed, tools_modified: diff.tools_modified };
+}

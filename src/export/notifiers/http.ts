@@ -1,0 +1,103 @@
+// The one HTTP POST the webhook and Slack notifiers share, and the mapping from what a receiver
+// answered to retryable / permanent, kept pure so it can be tested row by row.
+import { DeliveryError } from './types.js';
+
+export const USER_AGENT = 'mcpwatch/0.1.0';
+
+export type FetchLike = typeof fetch;
+
+/** Enough of a receiver's error body to explain it (Slack says `invalid_blocks`, `no_service`, …). */
+const SNIPPET_BYTES = 512;
+const SNIPPET_CHARS = 200;
+
+/**
+ * `Retry-After` as delta-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent
+ * or unreadable, so a malformed header falls back to ordinary back-off instead of failing.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
+
+/**
+ * A non-2xx answer as an error. 5xx, 408 and 429 are the receiver saying "not now"; every other
+ * status (4xx, and 3xx, which we never follow with a signed body) will not change by asking again.
+ */
+export function statusError(status: number, retryAfter: string | null, snippet: string, nowMs: number): DeliveryError {
+  const retryable = status >= 500 || status === 408 || status === 429;
+  const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(retryAfter, nowMs) : undefined;
+  const message = `HTTP ${status}${snippet ? `: ${snippet}` : ''}`;
+  return new DeliveryError('http_status', message, retryable, retryAfterMs === undefined ? { status } : { status, retryAfterMs });
+}
+
+/** Why fetch threw, without the URL: a Slack webhook URL is a credential and must not reach logs. */
+export function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+    return timedOut
+      ? new DeliveryError('timeout', 'no answer before the delivery timeout', true, { cause: err })
+      : new DeliveryError('aborted', 'delivery aborted', false, { cause: err });
+  }
+  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const detail = typeof cause?.code === 'string' ? cause.code : err instanceof Error ? err.message : String(err);
+  return new DeliveryError('network', `network error: ${detail}`, true, { cause: err });
+}
+
+export interface PostOptions {
+  url: string;
+  body: string;
+  headers: Headers;
+  signal: AbortSignal;
+  fetch: FetchLike;
+  now: () => number;
+}
+
+/** One POST; resolves on 2xx, throws a `DeliveryError` otherwise. */
+export async function postJson(opts: PostOptions): Promise<void> {
+  let res: Response;
+  try {
+    // Redirects are not followed: re-sending a signed alert to wherever a 3xx points is not ours to decide.
+    res = await opts.fetch(opts.url, { method: 'POST', body: opts.body, headers: opts.headers, signal: opts.signal, redirect: 'manual' });
+  } catch (err) {
+    throw fetchError(err, opts.signal);
+  }
+  // Always read (a little of) the body: an unread body pins the connection in undici's pool.
+  const snippet = await readSnippet(res);
+  if (res.status >= 200 && res.status < 300) return;
+  throw statusError(res.status, res.headers.get('retry-after'), snippet, opts.now());
+}
+
+async function readSnippet(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < SNIPPET_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A body cut short says nothing more about the delivery than the status already did.
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim();
+  return text.length > SNIPPET_CHARS ? `${text.slice(0, SNIPPET_CHARS)}…` : text;
+}
+
+/** `host[:port]` of a URL, for logs. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid-url';
+  }
+}

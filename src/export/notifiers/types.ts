@@ -1,0 +1,62 @@
+// The contract every alert notifier implements, and the one error type a failed attempt throws, so
+// the dispatcher can decide on retries without knowing which transport failed.
+import type { AlertEvent } from '../../pipeline/events.js';
+
+export type NotifierKind = 'stdout' | 'webhook' | 'slack';
+
+/** Milliseconds throughout, as `AlertConfig.retry` is after validation. */
+export interface RetryPolicy {
+  max_attempts: number;
+  initial_backoff: number;
+  max_backoff: number;
+}
+
+export interface Notifier {
+  readonly kind: NotifierKind;
+  /**
+   * Where alerts go, safe to log: `stdout`, or the receiver's host. Never the full URL, which for
+   * Slack is itself the credential.
+   */
+  readonly target: string;
+  /** How the dispatcher retries failed attempts of this notifier. */
+  readonly retry: RetryPolicy;
+  /** Deadline for one attempt (ms). */
+  readonly timeout: number;
+  /** The `events` filter: false for an event this notifier was not configured to receive. */
+  accepts(event: AlertEvent): boolean;
+  /** One delivery attempt. Resolves when delivered; throws (preferably a `DeliveryError`) otherwise. */
+  deliver(event: AlertEvent, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Stable codes for why an attempt failed; they appear in logs, so receivers' operators can grep them.
+ * - `http_status`: the receiver answered, but not 2xx.
+ * - `network`: no answer (refused, reset, DNS).
+ * - `timeout`: no answer within the notifier's `timeout`.
+ * - `aborted`: the dispatcher was closed during the attempt.
+ * - `invalid_request`: the request could not be built (e.g. a configured header that HTTP forbids).
+ * - `write_failed`: the stdout stream refused the write.
+ */
+export type DeliveryErrorCode = 'http_status' | 'network' | 'timeout' | 'aborted' | 'invalid_request' | 'write_failed';
+
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+  constructor(
+    readonly code: DeliveryErrorCode,
+    message: string,
+    /** Whether a later attempt can be expected to succeed. */
+    readonly retryable: boolean,
+    readonly options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+
+  get status(): number | undefined {
+    return this.options.status;
+  }
+
+  /** What the receiver asked for in `Retry-After`, if it did. */
+  get retryAfterMs(): number | undefined {
+    return this.options.retryAfterMs;
+  }
+}

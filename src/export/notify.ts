@@ -1,0 +1,284 @@
+// export/ owns getting data out: OTel metrics/spans setup, the Prometheus endpoint, OTLP export and
+// the alert notifiers. It must not decide server states or probe; it delivers what pipeline/ decided.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { AlertConfig } from '../config/schema.js';
+import type { AlertEvent } from '../pipeline/events.js';
+import type { FetchLike } from './notifiers/http.js';
+import { createSlackNotifier } from './notifiers/slack.js';
+import { createStdoutNotifier, type LineSink } from './notifiers/stdout.js';
+import { DeliveryError, type Notifier, type NotifierKind } from './notifiers/types.js';
+import { createWebhookNotifier } from './notifiers/webhook.js';
+
+export { DeliveryError, type DeliveryErrorCode, type Notifier, type NotifierKind, type RetryPolicy } from './notifiers/types.js';
+export { parseRetryAfter, statusError, USER_AGENT } from './notifiers/http.js';
+export { formatStdout, type LineSink } from './notifiers/stdout.js';
+export { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload, verifySignature, type VerifyOptions } from './notifiers/webhook.js';
+export { buildSlackMessage, escapeMrkdwn, SLACK_LIMITS, SLACK_MAX_CHANGES, type SlackBlock, type SlackMessage, type SlackText } from './notifiers/slack.js';
+export { driftLines, formatDuration } from './notifiers/format.js';
+
+export interface NotifierDeps {
+  /** Where the stdout notifier writes (default `process.stdout`). */
+  stdout?: LineSink;
+  /** HTTP client for webhook and Slack (default the global fetch). */
+  fetch?: FetchLike;
+  /** Clock for signature timestamps and Retry-After dates (ms since the epoch). */
+  now?: () => number;
+}
+
+export function createNotifier(cfg: AlertConfig, deps: NotifierDeps = {}): Notifier {
+  const http = { fetch: deps.fetch ?? fetch, now: deps.now ?? Date.now };
+  switch (cfg.type) {
+    case 'stdout':
+      return createStdoutNotifier(cfg, deps.stdout ?? process.stdout);
+    case 'webhook':
+      return createWebhookNotifier(cfg, http);
+    case 'slack':
+      return createSlackNotifier(cfg, http);
+  }
+}
+
+export type DeliveryOutcome = 'sent' | 'retried' | 'failed';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface DispatcherOptions {
+  /** Called once per outcome: `retried` for every failed attempt that will be retried. */
+  metrics?: (notifier: NotifierKind, outcome: DeliveryOutcome) => void;
+  log?: (level: LogLevel, msg: string, fields: Record<string, unknown>) => void;
+  /** Clock (ms since the epoch), for the durations in logs. */
+  now?: () => number;
+  /** Back-off waits; rejects or resolves early when `signal` aborts (at close). Tests inject it. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1); 0 means the full back-off. */
+  random?: () => number;
+  /** Events waiting per notifier before the oldest is dropped (default 1000). */
+  queueSize?: number;
+}
+
+export const DEFAULT_QUEUE_SIZE = 1000;
+/** Back-off waits are drawn from [base × (1 − JITTER), base], so a fleet of agents does not retry in step. */
+const JITTER = 0.5;
+
+interface Lane {
+  notifier: Notifier;
+  queue: AlertEvent[];
+  running: boolean;
+  inFlight: AlertEvent | undefined;
+}
+
+/**
+ * Delivers alert events to notifiers without ever making the caller wait: `dispatch` only queues.
+ * Each notifier has its own bounded queue and one worker, so a dead webhook delays only its own
+ * alerts, and events reach each receiver in the order they happened (`down` before `recovered`).
+ */
+export class AlertDispatcher {
+  private readonly lanes: Lane[];
+  private readonly metrics: NonNullable<DispatcherOptions['metrics']>;
+  private readonly log: NonNullable<DispatcherOptions['log']>;
+  private readonly now: () => number;
+  private readonly sleep: NonNullable<DispatcherOptions['sleep']>;
+  private readonly random: () => number;
+  private readonly queueSize: number;
+  private readonly closing = new AbortController();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(notifiers: readonly Notifier[], options: DispatcherOptions = {}) {
+    this.lanes = notifiers.map((notifier) => ({ notifier, queue: [], running: false, inFlight: undefined }));
+    const metrics = options.metrics ?? (() => undefined);
+    const log = options.log ?? (() => undefined);
+    // A broken metrics or log callback must not lose an alert or kill a worker.
+    this.metrics = (kind, outcome) => {
+      try {
+        metrics(kind, outcome);
+      } catch {
+        /* see above */
+      }
+    };
+    this.log = (level, msg, fields) => {
+      try {
+        log(level, msg, fields);
+      } catch {
+        /* see above */
+      }
+    };
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
+    this.random = options.random ?? Math.random;
+    this.queueSize = Math.max(1, options.queueSize ?? DEFAULT_QUEUE_SIZE);
+  }
+
+  /** Queues `event` for every notifier whose filter accepts it, and returns at once. */
+  dispatch(event: AlertEvent): void {
+    if (this.closing.signal.aborted) {
+      this.log('warn', 'alert not delivered: notifiers are closed', { server: event.server, event: event.event });
+      return;
+    }
+    for (const lane of this.lanes) {
+      let accepted: boolean;
+      try {
+        accepted = lane.notifier.accepts(event);
+      } catch {
+        accepted = false;
+      }
+      if (!accepted) continue;
+      lane.queue.push(event);
+      if (lane.queue.length > this.queueSize) {
+        const dropped = lane.queue.shift()!;
+        this.metrics(lane.notifier.kind, 'failed');
+        this.log('warn', 'alert dropped: notifier queue is full', { ...this.fields(lane.notifier, dropped), queue_size: this.queueSize });
+      }
+      if (!lane.running) {
+        lane.running = true;
+        // Start on a later turn of the event loop: even building the request is not the caller's time.
+        setImmediate(() => void this.run(lane));
+      }
+    }
+  }
+
+  /** Events queued or being delivered, over all notifiers. */
+  get pending(): number {
+    return this.lanes.reduce((n, lane) => n + lane.queue.length + (lane.inFlight ? 1 : 0), 0);
+  }
+
+  /**
+   * Waits until every queued event has been delivered or has failed, at most `timeoutMs`.
+   * Resolves true when all are done, false when time ran out first.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    if (this.idle()) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([idle, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops: later dispatches are refused, back-off waits and attempts in flight are aborted, and
+   * every event not delivered counts as failed. Call `flush` first to give deliveries a chance.
+   */
+  async close(): Promise<void> {
+    if (!this.closing.signal.aborted) this.closing.abort();
+    for (const lane of this.lanes) {
+      for (const event of lane.queue.splice(0)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
+    }
+    if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return this.lanes.every((lane) => !lane.running);
+  }
+
+  private async run(lane: Lane): Promise<void> {
+    try {
+      for (let event = lane.queue.shift(); event !== undefined; event = lane.queue.shift()) {
+        lane.inFlight = event;
+        await this.deliver(lane.notifier, event);
+        lane.inFlight = undefined;
+      }
+    } finally {
+      lane.inFlight = undefined;
+      lane.running = false;
+      if (this.idle()) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
+  }
+
+  /** Back-off before retry number `retry` (1-based): initial × 2^(retry−1), capped, with jitter. */
+  private backoff(notifier: Notifier, retry: number): number {
+    const { initial_backoff, max_backoff } = notifier.retry;
+    const base = Math.min(max_backoff, initial_backoff * 2 ** (retry - 1));
+    return Math.round(base * (1 - JITTER * this.random()));
+  }
+
+  private async deliver(notifier: Notifier, event: AlertEvent): Promise<void> {
+    const started = this.now();
+    const maxAttempts = Math.max(1, notifier.retry.max_attempts);
+    for (let attempt = 1; ; attempt++) {
+      if (this.closing.signal.aborted) {
+        this.fail(notifier, event, attempt - 1, new DeliveryError('aborted', 'notifiers closed before delivery', false));
+        return;
+      }
+      const signal = AbortSignal.any([AbortSignal.timeout(notifier.timeout), this.closing.signal]);
+      let error: DeliveryError;
+      try {
+        await untilAborted(notifier.deliver(event, signal), signal);
+        this.metrics(notifier.kind, 'sent');
+        if (attempt > 1) this.log('info', 'alert delivered after retries', { ...this.fields(notifier, event), attempts: attempt, elapsed_ms: this.now() - started });
+        return;
+      } catch (err) {
+        error = asDeliveryError(err, signal);
+      }
+      if (!error.retryable || attempt >= maxAttempts || this.closing.signal.aborted) {
+        this.fail(notifier, event, attempt, error, this.now() - started);
+        return;
+      }
+      this.metrics(notifier.kind, 'retried');
+      // A receiver's Retry-After is honoured as asked (no jitter: it chose the moment), but never
+      // beyond max_backoff, so one receiver cannot park its queue for an hour.
+      const wait = error.retryAfterMs !== undefined ? Math.min(error.retryAfterMs, notifier.retry.max_backoff) : this.backoff(notifier, attempt);
+      this.log('debug', 'alert delivery failed, retrying', { ...this.fields(notifier, event), attempt, error: error.message, wait_ms: wait });
+      try {
+        await this.sleep(wait, this.closing.signal);
+      } catch {
+        // Only close() aborts the wait; the loop head turns that into a failure.
+      }
+    }
+  }
+
+  private fail(notifier: Notifier, event: AlertEvent, attempts: number, error: DeliveryError, elapsedMs?: number): void {
+    this.metrics(notifier.kind, 'failed');
+    this.log('error', 'alert delivery failed', {
+      ...this.fields(notifier, event),
+      attempts,
+      code: error.code,
+      ...(error.status !== undefined ? { status: error.status } : {}),
+      error: error.message,
+      ...(elapsedMs !== undefined ? { elapsed_ms: elapsedMs } : {}),
+    });
+  }
+
+  private fields(notifier: Notifier, event: AlertEvent): Record<string, unknown> {
+    return { notifier: notifier.kind, target: notifier.target, server: event.server, event: event.event };
+  }
+}
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts: the per-attempt timeout holds even for a
+ * notifier that ignores its signal, so one stuck attempt cannot stall its queue for good.
+ */
+function untilAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Any throw from a notifier as a DeliveryError; unknown errors are assumed worth another try. */
+function asDeliveryError(err: unknown, signal: AbortSignal): DeliveryError {
+  if (err instanceof DeliveryError) return err;
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof Error && reason.name === 'TimeoutError') return new DeliveryError('timeout', 'no answer before the delivery timeout', true, { cause: err });
+    return new DeliveryError('aborted', 'delivery aborted', false, { cause: err });
+  }
+  return new DeliveryError('network', err instanceof Error ? err.message : String(err), true, { cause: err });
+}

@@ -1,0 +1,267 @@
+// OTLP/JSON (`application/json`) trace requests into the same records as the protobuf decoder.
+// The JSON form differs from protobuf only in its encoding: lowerCamelCase keys, hex ids, int64 as
+// decimal strings (or numbers), enums as integers (names are accepted too).
+
+import {
+  DEFAULT_RESOURCE_KEYS,
+  DEFAULT_SPAN_KEYS,
+  OtlpDecodeError,
+  type AttrValue,
+  type DecodeOptions,
+  type DecodeResult,
+  type DecodedResource,
+  type DecodedSpan,
+} from './decode.js';
+
+type JsonObject = Record<string, unknown>;
+
+const SPAN_KINDS: Readonly<Record<string, number>> = {
+  SPAN_KIND_UNSPECIFIED: 0,
+  SPAN_KIND_INTERNAL: 1,
+  SPAN_KIND_SERVER: 2,
+  SPAN_KIND_CLIENT: 3,
+  SPAN_KIND_PRODUCER: 4,
+  SPAN_KIND_CONSUMER: 5,
+};
+
+const STATUS_CODES: Readonly<Record<string, number>> = {
+  STATUS_CODE_UNSET: 0,
+  STATUS_CODE_OK: 1,
+  STATUS_CODE_ERROR: 2,
+};
+
+/** A span-level problem: the span is rejected, its batch goes on. */
+class SpanRejection extends Error {}
+
+/**
+ * Decodes an OTLP/JSON `ExportTraceServiceRequest`. Throws OtlpDecodeError when the body is not
+ * JSON or the request's structure is wrong; a span that is itself malformed is counted in
+ * `rejected` instead.
+ */
+export function decodeTraceRequestJson(body: string | Uint8Array, options: DecodeOptions = {}): DecodeResult {
+  try {
+    return decodeJson(body, options);
+  } catch (err) {
+    // Whatever the input provokes, the receiver only ever sees the one typed error.
+    if (err instanceof OtlpDecodeError) throw err;
+    throw invalid(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function decodeJson(body: string | Uint8Array, options: DecodeOptions): DecodeResult {
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isObject(root)) throw invalid('the request must be a JSON object');
+  const spanKeys = (options.spanKeys ?? DEFAULT_SPAN_KEYS).keys;
+  const resourceKeys = (options.resourceKeys ?? DEFAULT_RESOURCE_KEYS).keys;
+  const ids = options.ids === true;
+  const spans: DecodedSpan[] = [];
+  let rejected = 0;
+  let rejectionMessage: string | undefined;
+
+  const resourceSpans = arrayAt(root, 'resourceSpans', 'resourceSpans');
+  for (let i = 0; i < resourceSpans.length; i++) {
+    const rs = resourceSpans[i];
+    const rsPath = `resourceSpans[${i}]`;
+    if (!isObject(rs)) throw invalid(`${rsPath} must be an object`);
+    const resource = decodeResource(rs.resource, resourceKeys, `${rsPath}.resource`);
+    const scopeSpans = arrayAt(rs, 'scopeSpans', `${rsPath}.scopeSpans`);
+    for (let j = 0; j < scopeSpans.length; j++) {
+      const ss = scopeSpans[j];
+      const ssPath = `${rsPath}.scopeSpans[${j}]`;
+      if (!isObject(ss)) throw invalid(`${ssPath} must be an object`);
+      const scope = scopeName(ss.scope, `${ssPath}.scope`);
+      const list = arrayAt(ss, 'spans', `${ssPath}.spans`);
+      for (let k = 0; k < list.length; k++) {
+        const path = `${ssPath}.spans[${k}]`;
+        try {
+          spans.push(decodeSpan(list[k], spanKeys, ids, resource, scope, path));
+        } catch (err) {
+          if (!(err instanceof SpanRejection)) throw err;
+          rejected++;
+          rejectionMessage ??= err.message;
+        }
+      }
+    }
+  }
+  const result: DecodeResult = { spans, rejected };
+  if (rejectionMessage !== undefined) result.rejectionMessage = rejectionMessage;
+  return result;
+}
+
+function decodeResource(value: unknown, keys: ReadonlySet<string>, path: string): DecodedResource {
+  const resource: DecodedResource = { serviceName: undefined, attrs: new Map() };
+  if (value === undefined || value === null) return resource;
+  if (!isObject(value)) throw invalid(`${path} must be an object`);
+  try {
+    readAttributes(value.attributes, keys, resource.attrs, `${path}.attributes`);
+  } catch (err) {
+    // A bad resource attribute spoils every span under it, so the request as a whole is invalid.
+    if (err instanceof SpanRejection) throw invalid(err.message);
+    throw err;
+  }
+  const service = resource.attrs.get('service.name');
+  resource.serviceName = typeof service === 'string' ? service : undefined;
+  return resource;
+}
+
+function scopeName(value: unknown, path: string): string {
+  if (value === undefined || value === null) return '';
+  if (!isObject(value)) throw invalid(`${path} must be an object`);
+  const name = value.name;
+  if (name === undefined || name === null) return '';
+  if (typeof name !== 'string') throw invalid(`${path}.name must be a string`);
+  return name;
+}
+
+function decodeSpan(
+  value: unknown,
+  keys: ReadonlySet<string>,
+  ids: boolean,
+  resource: DecodedResource,
+  scope: string,
+  path: string,
+): DecodedSpan {
+  if (!isObject(value)) throw new SpanRejection(`${path} must be an object`);
+  const name = optionalString(value.name, `${path}.name`);
+  const kind = enumValue(value.kind, SPAN_KINDS, `${path}.kind`);
+  const start = nanos(value.startTimeUnixNano, `${path}.startTimeUnixNano`);
+  const end = nanos(value.endTimeUnixNano, `${path}.endTimeUnixNano`);
+  if (start === 0n || end === 0n) throw new SpanRejection(`${path}: missing start or end time`);
+  if (end < start) throw new SpanRejection(`${path}: ends before it starts`);
+  let statusCode = 0;
+  let statusMessage = '';
+  const status = value.status;
+  if (status !== undefined && status !== null) {
+    if (!isObject(status)) throw new SpanRejection(`${path}.status must be an object`);
+    statusCode = enumValue(status.code, STATUS_CODES, `${path}.status.code`);
+    statusMessage = optionalString(status.message, `${path}.status.message`);
+  }
+  const attrs = new Map<string, AttrValue>();
+  readAttributes(value.attributes, keys, attrs, `${path}.attributes`);
+  let traceId: string | undefined;
+  let spanId: string | undefined;
+  let parentSpanId: string | undefined;
+  if (ids) {
+    traceId = hexId(value.traceId, 32, `${path}.traceId`);
+    spanId = hexId(value.spanId, 16, `${path}.spanId`);
+    const parent = value.parentSpanId;
+    parentSpanId = parent === undefined || parent === null || parent === '' ? undefined : hexId(parent, 16, `${path}.parentSpanId`);
+  }
+  return {
+    name,
+    kind,
+    startNs: Number(start),
+    durationSeconds: Number(end - start) / 1e9,
+    statusCode,
+    statusMessage,
+    attrs,
+    resource,
+    scope,
+    traceId,
+    spanId,
+    parentSpanId,
+  };
+}
+
+/** Reads the wanted keys of a KeyValue list; values of other keys are not even looked at. */
+function readAttributes(value: unknown, keys: ReadonlySet<string>, out: Map<string, AttrValue>, path: string): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) throw new SpanRejection(`${path} must be an array`);
+  for (let i = 0; i < value.length; i++) {
+    const kv: unknown = value[i];
+    if (!isObject(kv) || typeof kv.key !== 'string') {
+      throw new SpanRejection(`${path}[${i}] must be an object with a string key`);
+    }
+    if (!keys.has(kv.key)) continue;
+    const scalar = scalarValue(kv.value, `${path}[${i}].value`);
+    if (scalar !== undefined) out.set(kv.key, scalar);
+  }
+}
+
+const INT64 = /^[+-]?\d{1,20}$/;
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function scalarValue(value: unknown, path: string): AttrValue | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) throw new SpanRejection(`${path} must be an object`);
+  if (value.stringValue !== undefined && value.stringValue !== null) {
+    if (typeof value.stringValue !== 'string') throw new SpanRejection(`${path}.stringValue must be a string`);
+    return value.stringValue;
+  }
+  if (value.boolValue !== undefined && value.boolValue !== null) {
+    if (typeof value.boolValue !== 'boolean') throw new SpanRejection(`${path}.boolValue must be a boolean`);
+    return value.boolValue;
+  }
+  const int = value.intValue;
+  if (int !== undefined && int !== null) {
+    // proto3 JSON writes int64 as a string; JavaScript SDKs write a number.
+    if (typeof int === 'number' && Number.isInteger(int)) return int;
+    if (typeof int === 'string' && INT64.test(int)) return Number(int);
+    throw new SpanRejection(`${path}.intValue must be an integer or a decimal string`);
+  }
+  const dbl = value.doubleValue;
+  if (dbl !== undefined && dbl !== null) {
+    if (typeof dbl === 'number') return dbl;
+    if (dbl === 'NaN') return Number.NaN;
+    if (dbl === 'Infinity') return Number.POSITIVE_INFINITY;
+    if (dbl === '-Infinity') return Number.NEGATIVE_INFINITY;
+    if (typeof dbl === 'string' && FLOAT.test(dbl)) return Number(dbl);
+    throw new SpanRejection(`${path}.doubleValue must be a number`);
+  }
+  // arrayValue, kvlistValue and bytesValue: recognition needs scalars only.
+  return undefined;
+}
+
+const UINT64 = /^\d{1,20}$/;
+
+function nanos(value: unknown, path: string): bigint {
+  if (value === undefined || value === null) return 0n;
+  if (typeof value === 'string' && UINT64.test(value)) return BigInt(value);
+  // Integral doubles above 2^53 are accepted as they are: a JSON number cannot say more.
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return BigInt(value);
+  throw new SpanRejection(`${path} must be a non-negative integer or a decimal string`);
+}
+
+function enumValue(value: unknown, names: Readonly<Record<string, number>>, path: string): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && Object.prototype.hasOwnProperty.call(names, value)) return names[value]!;
+  throw new SpanRejection(`${path} must be an integer or an enum name`);
+}
+
+function optionalString(value: unknown, path: string): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new SpanRejection(`${path} must be a string`);
+  return value;
+}
+
+const HEX = /^[0-9a-fA-F]*$/;
+
+function hexId(value: unknown, length: number, path: string): string {
+  if (typeof value !== 'string' || value.length !== length || !HEX.test(value)) {
+    throw new SpanRejection(`${path} must be ${length} hex digits`);
+  }
+  return value.toLowerCase();
+}
+
+/** An optional array member: absent or null is empty, anything else but an array is invalid. */
+function arrayAt(obj: JsonObject, key: string, path: string): readonly unknown[] {
+  const value = obj[key];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid(`${path} must be an array`);
+  return value;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(message: string): OtlpDecodeError {
+  return new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON trace request: ${message}`);
+}

@@ -1,0 +1,215 @@
+// Recognition of MCP activity in decoded spans, across the conventions instrumentations emit in
+// practice (OpenTelemetry MCP + GenAI, OpenLLMetry, OpenInference). Pure: no I/O, no metrics.
+
+import { errorCategory, isErrorType, type ErrorCategory, type ErrorType } from '../pipeline/error-types.js';
+import type { AttrValue, DecodedSpan } from './decode.js';
+
+/**
+ * Every span attribute recognition reads. The decoder keeps exactly these keys by default, so a
+ * key read here but missing from this table would silently never be seen: all reads go through it.
+ */
+const KEY = {
+  mcpMethod: 'mcp.method.name',
+  genAiOperation: 'gen_ai.operation.name',
+  traceloopKind: 'traceloop.span.kind',
+  openInferenceKind: 'openinference.span.kind',
+  genAiTool: 'gen_ai.tool.name',
+  mcpTool: 'mcp.tool.name',
+  traceloopEntity: 'traceloop.entity.name',
+  openInferenceTool: 'tool.name',
+  mcpServer: 'mcp.server.name',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  errorType: 'error.type',
+  rpcStatus: 'rpc.response.status_code',
+} as const;
+
+export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
+/** Resource keys kept for server resolvers (a server-side instrumentation names itself here). */
+export const RECOGNISER_RESOURCE_KEYS: readonly string[] = ['service.name'];
+
+const TOOL_NAME_KEYS = [KEY.genAiTool, KEY.mcpTool, KEY.traceloopEntity, KEY.openInferenceTool] as const;
+
+export interface Observation {
+  kind: 'tool_call' | 'operation';
+  server: string;
+  /** An MCP method from the known list, or `_other`: unbounded values never reach a label. */
+  method: string;
+  tool: string | undefined;
+  outcome: 'success' | 'error';
+  errorType: ErrorType | undefined;
+  errorCategory: ErrorCategory | undefined;
+  durationSeconds: number;
+}
+
+/** Names the server of a span that carries neither `mcp.server.name` nor `server.address`. */
+export type ServerResolver = (span: DecodedSpan) => string | undefined;
+
+/**
+ * Methods of the MCP specification up to 2025-11-25. Anything else becomes `_other`, so a client
+ * sending made-up methods cannot grow the method label without bound.
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'sampling/createMessage',
+  'elicitation/create',
+  'roots/list',
+  'tasks/get',
+  'tasks/list',
+  'tasks/result',
+  'tasks/cancel',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/message',
+  'notifications/resources/updated',
+  'notifications/resources/list_changed',
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/roots/list_changed',
+  'notifications/elicitation/complete',
+  'notifications/tasks/status',
+]);
+
+export function normaliseMethod(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : '_other';
+}
+
+const STATUS_ERROR = 2;
+
+/** Turns one decoded span into an observation, or null when the span is not MCP activity. */
+export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver): Observation | null {
+  const attrs = span.attrs;
+  const mcpMethod = nonEmptyString(attrs.get(KEY.mcpMethod));
+  let kind: Observation['kind'];
+  let method: string;
+  let tool: string | undefined;
+  if (
+    mcpMethod === 'tools/call' ||
+    attrs.get(KEY.genAiOperation) === 'execute_tool' ||
+    attrs.get(KEY.traceloopKind) === 'tool' ||
+    attrs.get(KEY.openInferenceKind) === 'TOOL'
+  ) {
+    kind = 'tool_call';
+    method = 'tools/call';
+    tool = toolName(span);
+  } else if (mcpMethod !== undefined) {
+    kind = 'operation';
+    method = normaliseMethod(mcpMethod);
+  } else if (span.name.endsWith('.mcp') && KNOWN_METHODS.has(span.name.slice(0, -4))) {
+    // OpenLLMetry names non-tool MCP requests `<method>.mcp` and sets no MCP attribute on them;
+    // requiring a known method keeps unrelated spans that happen to end in `.mcp` out.
+    kind = 'operation';
+    method = span.name.slice(0, -4);
+  } else {
+    return null;
+  }
+
+  const errorAttr = attrs.get(KEY.errorType);
+  const hasErrorType = errorAttr !== undefined && errorAttr !== '';
+  let errorType: ErrorType | undefined;
+  if (hasErrorType || span.statusCode === STATUS_ERROR) {
+    errorType = classifySpanError(errorAttr, attrs.get(KEY.rpcStatus), kind === 'tool_call' ? 'tool_error' : '_other');
+  }
+  return {
+    kind,
+    server: serverName(span, resolveServer),
+    method,
+    tool,
+    outcome: errorType === undefined ? 'success' : 'error',
+    errorType,
+    errorCategory: errorType === undefined ? undefined : errorCategory(errorType),
+    durationSeconds: span.durationSeconds,
+  };
+}
+
+function toolName(span: DecodedSpan): string {
+  for (const key of TOOL_NAME_KEYS) {
+    const value = nonEmptyString(span.attrs.get(key));
+    if (value !== undefined) return value;
+  }
+  const name = span.name;
+  // OpenTelemetry convention: `{mcp.method.name} {target}`.
+  if (name.startsWith('tools/call ')) return name.slice('tools/call '.length).trim() || 'unknown';
+  // OpenLLMetry: `<tool>.tool`.
+  if (name.endsWith('.tool') && name.length > '.tool'.length) return name.slice(0, -'.tool'.length);
+  return name === '' ? 'unknown' : name;
+}
+
+function serverName(span: DecodedSpan, resolveServer: ServerResolver | undefined): string {
+  const attrs = span.attrs;
+  const named = nonEmptyString(attrs.get(KEY.mcpServer));
+  if (named !== undefined) return named;
+  const address = nonEmptyString(attrs.get(KEY.serverAddress));
+  if (address !== undefined) {
+    const port = attrs.get(KEY.serverPort);
+    return typeof port === 'number' || (typeof port === 'string' && port !== '') ? `${address}:${port}` : address;
+  }
+  return resolveServer?.(span) || 'unknown';
+}
+
+/** JSON-RPC error codes with a catalogue entry of their own. */
+const JSON_RPC_CODES: ReadonlyMap<number, ErrorType> = new Map<number, ErrorType>([
+  [-32602, 'invalid_params'],
+  [-32601, 'method_not_found'],
+  [-32603, 'internal_error'],
+  [-32001, 'timeout'],
+  [-32000, 'connection_closed'],
+]);
+
+/**
+ * A JSON-RPC error code to the catalogue. Codes without an entry of their own (parse error,
+ * invalid request, MCP's resource-not-found, server-defined codes) are still a JSON-RPC error
+ * answer, which the catalogue calls `protocol_error`.
+ */
+export function jsonRpcCodeToErrorType(code: number): ErrorType {
+  return JSON_RPC_CODES.get(code) ?? 'protocol_error';
+}
+
+/**
+ * The `error.type` of a failed span, always a catalogue value:
+ * 1. the `error.type` attribute: catalogue values kept, integer strings (JSON-RPC codes, as the
+ *    MCP convention records them) mapped, anything else `_other`;
+ * 2. else `rpc.response.status_code` when it holds an integer code;
+ * 3. else `fallback` (`tool_error` for tool calls: a failed tool with no more specific type).
+ */
+export function classifySpanError(
+  errorTypeAttr: AttrValue | undefined,
+  rpcStatusCode: AttrValue | undefined,
+  fallback: ErrorType = 'tool_error',
+): ErrorType {
+  if (errorTypeAttr !== undefined && errorTypeAttr !== '') {
+    if (typeof errorTypeAttr === 'string' && isErrorType(errorTypeAttr)) return errorTypeAttr;
+    const code = integerCode(errorTypeAttr);
+    return code === undefined ? '_other' : jsonRpcCodeToErrorType(code);
+  }
+  const code = integerCode(rpcStatusCode);
+  return code === undefined ? fallback : jsonRpcCodeToErrorType(code);
+}
+
+const INTEGER = /^[+-]?\d{1,16}$/;
+
+function integerCode(value: AttrValue | undefined): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    return INTEGER.test(trimmed) ? Number(trimmed) : undefined;
+  }
+  return undefined;
+}
+
+function nonEmptyString(value: AttrValue | undefined): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

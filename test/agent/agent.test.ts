@@ -1,0 +1,266 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { AlertEvent } from '../../src/pipeline/events.js';
+import { verifySignature } from '../../src/export/notify.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { alive, STDIO_FIXTURE } from '../helpers.js';
+
+const quiet = pino({ level: 'silent' });
+
+interface Received {
+  event: AlertEvent;
+  raw: string;
+  headers: IncomingMessage['headers'];
+  at: number;
+}
+
+/** A real webhook receiver on port 0 that records every alert. */
+async function webhookReceiver(): Promise<{ url: string; events: Received[]; close(): Promise<void>; waitFor(pred: (e: AlertEvent) => boolean, ms?: number): Promise<Received> }> {
+  const events: Received[] = [];
+  const waiters: Array<() => void> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString();
+      events.push({ event: JSON.parse(raw) as AlertEvent, raw, headers: req.headers, at: Date.now() });
+      res.writeHead(204).end();
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return {
+    url,
+    events,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+    async waitFor(pred, ms = 15_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const hit = events.find((e) => pred(e.event));
+        if (hit) return hit;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no matching alert within ${ms}ms; got ${JSON.stringify(events.map((e) => [e.event.server, e.event.event]))}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    },
+  };
+}
+
+async function until(pred: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function agentConfig(dir: string, hookUrl: string, servers: string, extra = ''): string {
+  return `monitoring:
+  interval: 30s
+  timeout: 2s
+  consecutive_failures_before_down: 3
+alerts:
+  - { type: webhook, url: "${hookUrl}", secret: s3cret, retry: { max_attempts: 2, initial_backoff: 100ms } }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+health: { endpoint: "127.0.0.1:0" }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}
+${extra}`;
+}
+
+const agents: Agent[] = [];
+function makeAgent(text: string): Agent {
+  const config = parseConfig(text, 'mcpwatch.yaml', {});
+  const agent = new Agent({ file: 'mcpwatch.yaml', text, config }, { log: quiet, stdout: { write: () => true } });
+  agents.push(agent);
+  return agent;
+}
+after(async () => {
+  for (const a of agents) await a.stop();
+});
+
+describe('mcpwatch run (agent)', () => {
+  it('reports a killed stdio server down within a second, with the signal, and restarts it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: tools, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }`),
+    );
+    await agent.start();
+    await until(() => agent.statuses().tools === 'up');
+    const pid = agent.sessionPid('tools')!;
+    assert.ok(pid > 0, 'the agent keeps its own instance running');
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    const down = await hook.waitFor((e) => e.server === 'tools' && e.event === 'down', 5000);
+    assert.ok(down.at - killedAt <= 1000, `down alert after ${down.at - killedAt}ms`);
+    assert.equal(down.event.severity, 'critical');
+    assert.equal(down.event.previous_state, 'up');
+    assert.equal(down.event.current_state, 'down');
+    assert.equal(down.event.details.error_type, 'process_exited');
+    assert.match(down.event.message, /^killed by SIGKILL/);
+    // Restarted with back-off, then recovered with its downtime.
+    const rec = await hook.waitFor((e) => e.server === 'tools' && e.event === 'recovered', 15_000);
+    assert.equal(typeof rec.event.downtime_seconds, 'number');
+    assert.ok(agent.sessionPid('tools')! !== pid);
+    await agent.stop();
+    assert.equal(alive(pid), false);
+    await hook.close();
+  });
+
+  it('signs webhook payloads with HMAC-SHA256 over timestamp.body', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: broken, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, exit-at-start], tags: [critical, "team:data"] }`),
+    );
+    await agent.start();
+    const got = await hook.waitFor((e) => e.server === 'broken' && e.event === 'down');
+    const ts = got.headers['x-mcpwatch-timestamp'] as string;
+    const sig = got.headers['x-mcpwatch-signature'] as string;
+    assert.equal(sig, `sha256=${createHmac('sha256', 's3cret').update(`${ts}.${got.raw}`).digest('hex')}`);
+    assert.equal(verifySignature('s3cret', ts, got.raw, sig), true);
+    assert.equal(verifySignature('wrong', ts, got.raw, sig), false);
+    const e = got.event;
+    assert.deepEqual(Object.keys(e).sort(), ['current_state', 'details', 'downtime_seconds', 'event', 'incident_started_at', 'message', 'previous_state', 'server', 'severity', 'tags', 'timestamp', 'transport'].sort());
+    assert.equal(e.transport, 'stdio');
+    assert.deepEqual(e.tags, ['critical', 'team:data']);
+    assert.equal(e.message, 'exited with code 3: boom: missing DATABASE_URL');
+    assert.equal(e.previous_state, 'unknown');
+    assert.match(e.timestamp, /^\d{4}-\d\d-\d\dT/);
+    await agent.stop();
+    await hook.close();
+  });
+
+  it('records session_expired when an HTTP server restarts, then is up again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    let http: HttpFixture = await startHttpFixture('streamable');
+    const port = http.port;
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms }`));
+    await agent.start();
+    await until(() => agent.statuses().notes === 'up');
+    await http.close();
+    http = await startHttpFixture('streamable', { port });
+    const expired = await hook.waitFor((e) => e.server === 'notes' && e.event === 'session_expired');
+    assert.equal(expired.event.severity, 'warning');
+    assert.equal(expired.event.details.reinitialized, true);
+    assert.equal(agent.statuses().notes, 'up');
+    assert.equal(hook.events.filter((e) => e.event.event === 'down').length, 0, 'a restart that re-initializes is not an outage');
+    await agent.stop();
+    await http.close();
+    await hook.close();
+  });
+
+  it('calls a silent SSE stream stale, then reconnects', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const http = await startHttpFixture('sse-goes-silent');
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: legacy, transport: sse, url: "${http.url}", interval: 10s, stale_after: 800ms }`));
+    await agent.start();
+    const stale = await hook.waitFor((e) => e.server === 'legacy' && e.event === 'stale');
+    assert.match(stale.event.message, /^no events in \d/);
+    assert.equal(stale.event.current_state, 'stale');
+    // The reconnect gets a fresh stream that answers initialize and tools/list again.
+    await hook.waitFor((e) => e.server === 'legacy' && e.event === 'recovered');
+    await agent.stop();
+    await http.close();
+    await hook.close();
+  });
+
+  it('reports tool drift across an agent restart, exactly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const toolsFile = join(dir, 'tools.json');
+    const tool = (name: string, props: Record<string, unknown>, required: string[]) => ({ name, description: name, inputSchema: { type: 'object', properties: props, required } });
+    writeFileSync(
+      toolsFile,
+      JSON.stringify([tool('create_pull_request', { title: { type: 'string' } }, ['title']), tool('delete_branch', { branch: { type: 'string' } }, ['branch'])]),
+    );
+    const hook = await webhookReceiver();
+    const servers = `  - { name: github, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, tools-from-file], env: { TOOLS_FILE: ${JSON.stringify(toolsFile)} } }`;
+    const first = makeAgent(agentConfig(dir, hook.url, servers));
+    await first.start();
+    await until(() => first.statuses().github === 'up');
+    await first.stop();
+
+    writeFileSync(toolsFile, JSON.stringify([tool('create_pull_request', { title: { type: 'string' }, draft: { type: 'boolean' } }, ['title', 'draft'])]));
+    const second = makeAgent(agentConfig(dir, hook.url, servers));
+    await second.start();
+    const drift = await hook.waitFor((e) => e.server === 'github' && e.event === 'schema_drift');
+    assert.deepEqual(drift.event.details.diff, {
+      tools_added: [],
+      tools_removed: ['delete_branch'],
+      tools_modified: [{ name: 'create_pull_request', changes: ['required parameter added: draft (boolean)'] }],
+    });
+    assert.equal(drift.event.severity, 'critical');
+    assert.deepEqual(drift.event.details.counts, { breaking: 2, compatible: 0, warning: 0 });
+    const metrics = await fetchMetrics(second);
+    assert.match(metrics, /mcp_server_schema_changes_total\{[^}]*change="breaking"[^}]*\} 2/);
+    await second.stop();
+    await hook.close();
+  });
+
+  it('serves /healthz, /readyz and /metrics with the documented names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const http = await startHttpFixture('streamable');
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", tags: [critical, "team:platform"] }\n  - { name: gone, transport: stdio, command: /nonexistent/x }`),
+    );
+    const addr = await agent.start();
+    const base = `http://127.0.0.1:${addr.health.port}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    await until(() => agent.ready);
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(((await ready.json()) as { servers: Record<string, string> }).servers, { notes: 'up', gone: 'down' });
+    const m = await fetchMetrics(agent);
+    assert.match(m, /^mcp_server_up\{mcp_server_name="notes",mcp_transport="streamable_http",mcp_tag_critical="true",mcp_tag_team="platform"[^}]*\} 1$/m);
+    assert.match(m, /^mcp_server_up\{mcp_server_name="gone"[^}]*\} 0$/m);
+    assert.match(m, /^mcp_server_status\{[^}]*mcp_server_name="gone"[^}]*mcp_server_status="down"[^}]*\} 1$/m);
+    assert.match(m, /^mcp_server_status\{[^}]*mcp_server_name="gone"[^}]*mcp_server_status="up"[^}]*\} 0$/m);
+    assert.match(m, /^mcp_server_tools\{mcp_server_name="notes"[^}]*\} 3$/m);
+    assert.match(m, /^mcp_server_availability\{mcp_server_name="notes"[^}]*window="1h"[^}]*\} 1$/m);
+    assert.match(m, /^mcp_probe_errors_total\{mcp_server_name="gone"[^}]*error_type="spawn_failed",error_category="permanent"[^}]*\} 1$/m);
+    assert.match(m, /^mcp_client_operation_duration_bucket\{mcp_server_name="notes"[^}]*mcp_method_name="tools\/list",source="probe"[^}]*le="0\.01"\}/m);
+    assert.match(m, /^mcp_server_incidents_total\{mcp_server_name="gone"[^}]*mcp_server_status="down"[^}]*\} 1$/m);
+    assert.doesNotMatch(m, /mcp_session_id|session_id=/);
+    await agent.stop();
+    await http.close();
+    await hook.close();
+  });
+
+  it('refuses a state file locked by another agent, and a corrupt one, with a clear error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const text = agentConfig(dir, 'http://127.0.0.1:9/hook', '  []');
+    makeAgent(text);
+    assert.throws(() => makeAgent(text), /state file .*state\.db: locked by another mcpwatch agent \(pid \d+\)/);
+    const corrupt = join(dir, 'corrupt.db');
+    writeFileSync(corrupt, 'this is not sqlite'.repeat(100));
+    const text2 = text.replace(JSON.stringify(join(dir, 'state.db')), JSON.stringify(corrupt));
+    assert.throws(() => makeAgent(text2), /state file .*corrupt\.db: corrupt or not an SQLite database/);
+  });
+});
+
+async function fetchMetrics(agent: Agent): Promise<string> {
+  const port = (agent as unknown as { telemetry: { server: { address(): AddressInfo } } }).telemetry.server.address().port;
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}

@@ -1,0 +1,128 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alive, CLI, STDIO_FIXTURE } from '../helpers.js';
+
+/** Descendants of a pid (children and theirs), from ps. */
+function descendants(pid: number): number[] {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    for (const [child, parent] of rows) if (parent === p) (out.push(child), queue.push(child));
+  }
+  return out;
+}
+
+interface Agent {
+  proc: ChildProcess;
+  logs: string[];
+  waitLog(re: RegExp, ms?: number): Promise<string>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+function startAgent(config: string): Agent {
+  const proc = spawn(process.execPath, [CLI, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  const waiters: Array<() => void> = [];
+  const onData = (chunk: Buffer): void => {
+    logs.push(...chunk.toString().split('\n').filter(Boolean));
+    for (const w of waiters.splice(0)) w();
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  return {
+    proc,
+    logs,
+    exit,
+    async waitLog(re, ms = 15_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const hit = logs.find((l) => re.test(l));
+        if (hit) return hit;
+        if (Date.now() > deadline) throw new Error(`no log line matching ${re} in ${ms}ms:\n${logs.join('\n')}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 200);
+          waiters.push(() => (clearTimeout(t), r()));
+        });
+      }
+    },
+  };
+}
+
+function writeConfig(dir: string, servers: string): string {
+  const file = join(dir, 'mcpwatch.yaml');
+  writeFileSync(
+    file,
+    `monitoring: { interval: 30s, timeout: 3s }
+exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
+health: { endpoint: "127.0.0.1:0" }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}
+`,
+  );
+  return file;
+}
+
+const stdioServer = (name: string, mode = 'ok'): string =>
+  `  - { name: ${name}, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ${mode}] }`;
+
+describe('mcpwatch run (process)', () => {
+  it('ends every child and exits 0 within 5 s of SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const agent = startAgent(writeConfig(dir, [stdioServer('a'), stdioServer('b'), stdioServer('c', 'grandchild')].join('\n')));
+    await agent.waitLog(/first probe round done: ready/);
+    const kids = descendants(agent.proc.pid!);
+    assert.ok(kids.length >= 4, `the agent keeps its servers running (saw ${kids.length} descendants)`);
+    const sentAt = Date.now();
+    agent.proc.kill('SIGTERM');
+    const { code, at } = await agent.exit;
+    assert.equal(code, 0);
+    assert.ok(at - sentAt < 5000, `exited after ${at - sentAt}ms`);
+    for (let i = 0; i < 50 && kids.some(alive); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(kids.filter(alive), [], 'no child outlives the agent');
+    assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')));
+  });
+
+  it('reloads on SIGHUP, keeping unchanged servers, and keeps the old config when the new one is invalid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const config = writeConfig(dir, stdioServer('keep'));
+    const agent = startAgent(config);
+    await agent.waitLog(/first probe round done: ready/);
+    const before = descendants(agent.proc.pid!);
+
+    writeConfig(dir, [stdioServer('keep'), stdioServer('added')].join('\n'));
+    agent.proc.kill('SIGHUP');
+    await agent.waitLog(/"servers":2,.*"msg":"configuration reloaded"/);
+    await agent.waitLog(/"server":"added","from":"unknown","to":"up"/);
+    assert.ok(before.every(alive), 'the unchanged server kept its process');
+
+    writeFileSync(config, 'servers:\n  - name: broken\n    transport: stdio\n');
+    agent.proc.kill('SIGHUP');
+    const line = await agent.waitLog(/reload failed: keeping the previous configuration/);
+    assert.match(line, /servers\[0\]\.command: is required for a stdio server/);
+    assert.equal(agent.proc.exitCode, null, 'still running');
+
+    agent.proc.kill('SIGTERM');
+    assert.equal((await agent.exit).code, 0);
+  });
+
+  it('exits 2 with a clear message when the state file is not usable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const file = writeConfig(dir, stdioServer('x'));
+    writeFileSync(join(dir, 'state.db'), 'garbage'.repeat(200));
+    const agent = startAgent(file);
+    const { code } = await agent.exit;
+    assert.equal(code, 2);
+    assert.match(agent.logs.join('\n'), /mcpwatch: state file .*state\.db: corrupt or not an SQLite database/);
+  });
+});

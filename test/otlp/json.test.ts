@@ -1,0 +1,219 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { decodeTraceRequest, OtlpDecodeError, type DecodedSpan } from '../../src/otlp/decode.js';
+import { decodeTraceRequestJson } from '../../src/otlp/json.js';
+
+const START: HrTime = [1_700_000_000, 100_000_000];
+const END: HrTime = [1_700_000_000, 350_000_000];
+
+function sdkSpans(defs: { name: string; kind?: SpanKind; attributes?: Attributes; error?: string }[]): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'agent' }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('json-test', '1.0.0');
+  for (const d of defs) {
+    const span = tracer.startSpan(d.name, { kind: d.kind ?? SpanKind.CLIENT, attributes: d.attributes ?? {}, startTime: START });
+    if (d.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: d.error });
+    span.end(END);
+  }
+  return exporter.getFinishedSpans();
+}
+
+/** A decoded span as plain data, for deepEqual. */
+function plain(s: DecodedSpan): Record<string, unknown> {
+  return {
+    ...s,
+    attrs: Object.fromEntries(s.attrs),
+    resource: { serviceName: s.resource.serviceName, attrs: Object.fromEntries(s.resource.attrs) },
+  };
+}
+
+const T = '1700000000100000000';
+const T_END = '1700000000350000000';
+const okSpan = { name: 'ok', startTimeUnixNano: T, endTimeUnixNano: T_END };
+const body = (spans: unknown[]): string => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+
+function mustThrow(input: string | Uint8Array, pattern: RegExp): void {
+  assert.throws(
+    () => decodeTraceRequestJson(input),
+    (err: unknown) => {
+      assert.ok(err instanceof OtlpDecodeError, `expected OtlpDecodeError, got ${String(err)}`);
+      assert.equal(err.code, 'OTLP_INVALID_JSON');
+      assert.match(err.message, pattern);
+      return true;
+    },
+  );
+}
+
+test('the SDK JSON and protobuf forms of the same spans decode to identical records', () => {
+  const spans = sdkSpans([
+    {
+      name: 'tools/call get_weather',
+      attributes: {
+        'mcp.method.name': 'tools/call',
+        'gen_ai.tool.name': 'get_weather',
+        'server.port': 8443,
+        'rpc.response.status_code': -32602,
+        'error.type': '-32602',
+        'mcp.session.id': 'never kept',
+      },
+      error: 'Invalid params',
+    },
+    { name: 'tools/list', kind: SpanKind.SERVER, attributes: { 'mcp.method.name': 'tools/list', 'server.address': 'h' } },
+  ]);
+  const json = JsonTraceSerializer.serializeRequest(spans);
+  const pb = ProtobufTraceSerializer.serializeRequest(spans);
+  assert.ok(json && pb);
+  const fromJson = decodeTraceRequestJson(json, { ids: true });
+  const fromPb = decodeTraceRequest(pb, { ids: true });
+  assert.equal(fromJson.rejected, 0);
+  assert.deepEqual(fromJson.spans.map(plain), fromPb.spans.map(plain));
+  assert.deepEqual(plain(fromJson.spans[0]!), {
+    name: 'tools/call get_weather',
+    kind: 3,
+    startNs: 1_700_000_000_100_000_000,
+    durationSeconds: 0.25,
+    statusCode: 2,
+    statusMessage: 'Invalid params',
+    attrs: {
+      'mcp.method.name': 'tools/call',
+      'gen_ai.tool.name': 'get_weather',
+      'server.port': 8443,
+      'rpc.response.status_code': -32602,
+      'error.type': '-32602',
+    },
+    resource: { serviceName: 'agent', attrs: { 'service.name': 'agent' } },
+    scope: 'json-test',
+    traceId: spans[0]!.spanContext().traceId,
+    spanId: spans[0]!.spanContext().spanId,
+    parentSpanId: undefined,
+  });
+});
+
+test('proto3 JSON spellings: int64 as strings, enum names, upper-case hex, special doubles', () => {
+  const result = decodeTraceRequestJson(
+    JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+          scopeSpans: [
+            {
+              scope: { name: 'sc' },
+              spans: [
+                {
+                  traceId: '0AF7651916CD43DD8448EB211C80319C',
+                  spanId: 'B7AD6B7169203331',
+                  parentSpanId: '',
+                  name: 'n',
+                  kind: 'SPAN_KIND_SERVER',
+                  startTimeUnixNano: '1700000000000000001',
+                  endTimeUnixNano: 1700000000000000000 + 2e9,
+                  attributes: [
+                    { key: 'server.port', value: { intValue: '8443' } },
+                    { key: 'rpc.response.status_code', value: { intValue: '-32001' } },
+                    { key: 'error.type', value: { doubleValue: 'NaN' } },
+                    { key: 'mcp.server.name', value: { arrayValue: { values: [] } } },
+                    { key: 'tool.name', value: null },
+                    { key: 'unwanted', value: { stringValue: 12 } },
+                  ],
+                  status: { code: 'STATUS_CODE_ERROR' },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    { ids: true },
+  );
+  assert.equal(result.rejected, 0);
+  const s = result.spans[0]!;
+  assert.equal(s.traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(s.spanId, 'b7ad6b7169203331');
+  assert.equal(s.parentSpanId, undefined);
+  assert.equal(s.kind, 2);
+  assert.equal(s.statusCode, 2);
+  assert.equal(s.statusMessage, '');
+  assert.equal(s.scope, 'sc');
+  assert.equal(s.resource.serviceName, 'svc');
+  // The number end time is a double (…000000000 exactly), the string start keeps its last nanosecond.
+  assert.equal(s.durationSeconds, 1.999999999);
+  assert.equal(s.attrs.size, 3);
+  assert.equal(s.attrs.get('server.port'), 8443);
+  assert.equal(s.attrs.get('rpc.response.status_code'), -32001);
+  assert.ok(Number.isNaN(s.attrs.get('error.type')));
+});
+
+test('an empty object, absent or null arrays are an empty request; bytes are accepted', () => {
+  assert.deepEqual(decodeTraceRequestJson('{}'), { spans: [], rejected: 0 });
+  assert.deepEqual(decodeTraceRequestJson('{"resourceSpans":null}'), { spans: [], rejected: 0 });
+  assert.deepEqual(decodeTraceRequestJson('{"resourceSpans":[{"scopeSpans":[{}]}]}'), { spans: [], rejected: 0 });
+  assert.equal(decodeTraceRequestJson(new TextEncoder().encode(body([okSpan]))).spans[0]?.name, 'ok');
+});
+
+test('a request of the wrong shape throws OtlpDecodeError naming the path', () => {
+  const rows: [string, RegExp][] = [
+    ['', /not JSON/],
+    ['{"resourceSpans": [', /not JSON/],
+    ['\u0000garbage', /not JSON/],
+    ['[]', /the request must be a JSON object/],
+    ['null', /the request must be a JSON object/],
+    ['"text"', /the request must be a JSON object/],
+    ['{"resourceSpans":{}}', /resourceSpans must be an array/],
+    ['{"resourceSpans":[1]}', /resourceSpans\[0\] must be an object/],
+    ['{"resourceSpans":[{"resource":[]}]}', /resourceSpans\[0\]\.resource must be an object/],
+    ['{"resourceSpans":[{"resource":{"attributes":{}}}]}', /resourceSpans\[0\]\.resource\.attributes must be an array/],
+    [
+      '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":1}}]}}]}',
+      /resource\.attributes\[0\]\.value\.stringValue must be a string/,
+    ],
+    ['{"resourceSpans":[{"scopeSpans":"x"}]}', /resourceSpans\[0\]\.scopeSpans must be an array/],
+    ['{"resourceSpans":[{"scopeSpans":[true]}]}', /scopeSpans\[0\] must be an object/],
+    ['{"resourceSpans":[{"scopeSpans":[{"scope":{"name":3}}]}]}', /scopeSpans\[0\]\.scope\.name must be a string/],
+    ['{"resourceSpans":[{"scopeSpans":[{"spans":7}]}]}', /scopeSpans\[0\]\.spans must be an array/],
+  ];
+  for (const [input, pattern] of rows) mustThrow(input, pattern);
+  // snake_case keys are not OTLP/JSON: unknown keys are ignored, as proto3 JSON parsers do.
+  assert.deepEqual(decodeTraceRequestJson('{"resource_spans":[{"scope_spans":[]}]}'), { spans: [], rejected: 0 });
+});
+
+test('a malformed span is rejected alone, with the reason of the first one', () => {
+  const rows: [unknown, RegExp][] = [
+    ['span', /spans\[1\] must be an object/],
+    [{ ...okSpan, name: 5 }, /spans\[1\]\.name must be a string/],
+    [{ ...okSpan, kind: 'CLIENT' }, /spans\[1\]\.kind must be an integer or an enum name/],
+    [{ ...okSpan, startTimeUnixNano: '17e17' }, /startTimeUnixNano must be a non-negative integer or a decimal string/],
+    [{ ...okSpan, endTimeUnixNano: -1 }, /endTimeUnixNano must be a non-negative integer/],
+    [{ name: 'x', startTimeUnixNano: T }, /spans\[1\]: missing start or end time/],
+    [{ ...okSpan, startTimeUnixNano: T_END, endTimeUnixNano: T }, /spans\[1\]: ends before it starts/],
+    [{ ...okSpan, status: 'ERROR' }, /spans\[1\]\.status must be an object/],
+    [{ ...okSpan, status: { code: 'ERROR' } }, /status\.code must be an integer or an enum name/],
+    [{ ...okSpan, status: { message: 1 } }, /status\.message must be a string/],
+    [{ ...okSpan, attributes: {} }, /spans\[1\]\.attributes must be an array/],
+    [{ ...okSpan, attributes: [{ value: {} }] }, /attributes\[0\] must be an object with a string key/],
+    [{ ...okSpan, attributes: [{ key: 'error.type', value: 'x' }] }, /attributes\[0\]\.value must be an object/],
+    [{ ...okSpan, attributes: [{ key: 'error.type', value: { boolValue: 'yes' } }] }, /boolValue must be a boolean/],
+    [{ ...okSpan, attributes: [{ key: 'server.port', value: { intValue: '80.5' } }] }, /intValue must be an integer/],
+    [{ ...okSpan, attributes: [{ key: 'server.port', value: { doubleValue: 'big' } }] }, /doubleValue must be a number/],
+  ];
+  for (const [bad, pattern] of rows) {
+    const result = decodeTraceRequestJson(body([okSpan, bad, { ...okSpan, name: 'ok-2' }]));
+    assert.deepEqual(result.spans.map((s) => s.name), ['ok', 'ok-2'], String(pattern));
+    assert.equal(result.rejected, 1, String(pattern));
+    assert.match(result.rejectionMessage ?? '', pattern);
+  }
+});
+
+test('ids are validated only when decoded', () => {
+  const bad = { ...okSpan, traceId: 'not-hex', spanId: 'b7ad6b7169203331' };
+  assert.equal(decodeTraceRequestJson(body([bad])).rejected, 0);
+  const result = decodeTraceRequestJson(body([bad]), { ids: true });
+  assert.equal(result.rejected, 1);
+  assert.match(result.rejectionMessage ?? '', /traceId must be 32 hex digits/);
+});

@@ -1,0 +1,343 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ERROR_TYPES, type ErrorType } from '../../src/pipeline/error-types.js';
+import { decodeTraceRequest, type AttrValue, type DecodedSpan } from '../../src/otlp/decode.js';
+import {
+  classifySpanError,
+  jsonRpcCodeToErrorType,
+  normaliseMethod,
+  recogniseSpan,
+  type Observation,
+  type ServerResolver,
+} from '../../src/otlp/recognise.js';
+
+const START: HrTime = [1_700_000_000, 0];
+const END: HrTime = [1_700_000_000, 250_000_000]; // 0.25 s
+
+interface SpanDef {
+  name: string;
+  kind?: SpanKind;
+  attributes?: Attributes;
+  error?: string;
+  ok?: boolean;
+}
+
+/** Real SDK spans, sent through the protobuf serializer and our decoder, then recognised. */
+function observe(defs: SpanDef[], resolveServer?: ServerResolver, resource: Attributes = { 'service.name': 'agent' }): (Observation | null)[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes(resource),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('recognise-test');
+  for (const d of defs) {
+    const span = tracer.startSpan(d.name, { kind: d.kind ?? SpanKind.CLIENT, attributes: d.attributes ?? {}, startTime: START });
+    if (d.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: d.error });
+    if (d.ok) span.setStatus({ code: SpanStatusCode.OK });
+    span.end(END);
+  }
+  const bytes = ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans());
+  assert.ok(bytes);
+  const { spans, rejected } = decodeTraceRequest(bytes);
+  assert.equal(rejected, 0);
+  assert.equal(spans.length, defs.length);
+  return spans.map((s) => recogniseSpan(s, resolveServer));
+}
+
+function toolCall(server: string, tool: string, error?: ErrorType): Observation {
+  return {
+    kind: 'tool_call',
+    server,
+    method: 'tools/call',
+    tool,
+    outcome: error === undefined ? 'success' : 'error',
+    errorType: error,
+    errorCategory: error === undefined ? undefined : ERROR_TYPES[error].category,
+    durationSeconds: 0.25,
+  };
+}
+
+function operation(server: string, method: string, error?: ErrorType): Observation {
+  return { ...toolCall(server, '', error), kind: 'operation', method, tool: undefined };
+}
+
+test('OpenTelemetry MCP convention: tools/call spans with gen_ai.tool.name, error.type and rpc.response.status_code', () => {
+  const base = { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'get_weather', 'server.address': 'weather.example', 'server.port': 8443 };
+  assert.deepEqual(
+    observe([
+      { name: 'tools/call get_weather', attributes: { ...base, 'jsonrpc.request.id': '1', 'mcp.session.id': 's' }, ok: true },
+      { name: 'tools/call get_weather', attributes: { ...base, 'error.type': '-32602', 'rpc.response.status_code': '-32602' }, error: 'bad city' },
+      { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'tool_error' } },
+      { name: 'tools/call get_weather', attributes: { ...base, 'rpc.response.status_code': -32001 }, error: 'timed out' },
+      { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'McpError' }, error: 'x' },
+    ]),
+    [
+      toolCall('weather.example:8443', 'get_weather'),
+      toolCall('weather.example:8443', 'get_weather', 'invalid_params'),
+      toolCall('weather.example:8443', 'get_weather', 'tool_error'),
+      toolCall('weather.example:8443', 'get_weather', 'timeout'),
+      toolCall('weather.example:8443', 'get_weather', '_other'),
+    ],
+  );
+});
+
+test('OpenTelemetry MCP convention: the tool name falls back to the span name without its method', () => {
+  assert.deepEqual(
+    observe([
+      { name: 'tools/call fetch_url', attributes: { 'mcp.method.name': 'tools/call', 'server.address': 'fetch.local' } },
+      { name: 'tools/call', attributes: { 'mcp.method.name': 'tools/call', 'server.address': 'fetch.local' } },
+    ]),
+    [toolCall('fetch.local', 'fetch_url'), toolCall('fetch.local', 'tools/call')],
+  );
+});
+
+test('GenAI execute_tool spans are tool calls, named by gen_ai.tool.name; mcp.server.name wins', () => {
+  assert.deepEqual(
+    observe([
+      {
+        name: 'execute_tool search_docs',
+        kind: SpanKind.INTERNAL,
+        attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search_docs', 'mcp.server.name': 'docs', 'server.address': 'ignored' },
+      },
+      { name: 'execute_tool', attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'calc' }, error: 'div by zero' },
+    ]),
+    [toolCall('docs', 'search_docs'), toolCall('unknown', 'calc', 'tool_error')],
+  );
+});
+
+test('OpenLLMetry: `<tool>.tool` spans with traceloop.span.kind=tool, errors only as status ERROR', () => {
+  assert.deepEqual(
+    observe([
+      { name: 'read_file.tool', attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'read_file' }, ok: true },
+      { name: 'read_file.tool', attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'read_file' }, error: 'ENOENT' },
+      { name: 'write_file.tool', attributes: { 'traceloop.span.kind': 'tool' } },
+      { name: 'tools/list.mcp', attributes: { 'traceloop.entity.input': '{}' } },
+      { name: 'initialize.mcp' },
+      { name: 'something.mcp' },
+      { name: 'chat.workflow', attributes: { 'traceloop.span.kind': 'workflow' } },
+    ]),
+    [
+      toolCall('unknown', 'read_file'),
+      toolCall('unknown', 'read_file', 'tool_error'),
+      toolCall('unknown', 'write_file'),
+      operation('unknown', 'tools/list'),
+      operation('unknown', 'initialize'),
+      null,
+      null,
+    ],
+  );
+});
+
+test('OpenInference: openinference.span.kind=TOOL with tool.name', () => {
+  assert.deepEqual(
+    observe([
+      { name: 'lookup', kind: SpanKind.INTERNAL, attributes: { 'openinference.span.kind': 'TOOL', 'tool.name': 'lookup_order' } },
+      { name: 'lookup', attributes: { 'openinference.span.kind': 'TOOL' }, error: 'boom' },
+      { name: 'llm', attributes: { 'openinference.span.kind': 'LLM', 'tool.name': 'not-a-call' } },
+    ]),
+    [toolCall('unknown', 'lookup_order'), toolCall('unknown', 'lookup', 'tool_error'), null],
+  );
+});
+
+test('mcp.tool.name, as some server instrumentations write it; ms-valued attributes never change durations', () => {
+  assert.deepEqual(
+    observe([
+      {
+        name: 'mcp.tool.call',
+        kind: SpanKind.SERVER,
+        attributes: {
+          'mcp.method.name': 'tools/call',
+          'mcp.tool.name': 'query_db',
+          'mcp.server.name': 'postgres',
+          'mcp.client.operation.duration': 250,
+          duration_ms: 250,
+        },
+      },
+    ]),
+    [toolCall('postgres', 'query_db')],
+  );
+});
+
+test('tool name precedence: gen_ai.tool.name, mcp.tool.name, traceloop.entity.name, tool.name, span name', () => {
+  const all = {
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': 'a',
+    'mcp.tool.name': 'b',
+    'traceloop.entity.name': 'c',
+    'tool.name': 'd',
+  };
+  const without = (...keys: (keyof typeof all)[]): Attributes =>
+    Object.fromEntries(Object.entries(all).filter(([k]) => !keys.includes(k as keyof typeof all)));
+  const tools = observe([
+    { name: 'tools/call e', attributes: all },
+    { name: 'tools/call e', attributes: without('gen_ai.tool.name') },
+    { name: 'tools/call e', attributes: without('gen_ai.tool.name', 'mcp.tool.name') },
+    { name: 'tools/call e', attributes: without('gen_ai.tool.name', 'mcp.tool.name', 'traceloop.entity.name') },
+    { name: 'tools/call e', attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': '' } },
+  ]).map((o) => o?.tool);
+  assert.deepEqual(tools, ['a', 'b', 'c', 'd', 'e']);
+});
+
+test('other MCP methods are operations by method; unknown methods are bounded to _other', () => {
+  assert.deepEqual(
+    observe([
+      { name: 'tools/list', attributes: { 'mcp.method.name': 'tools/list', 'server.address': 'h' } },
+      { name: 'initialize', attributes: { 'mcp.method.name': 'initialize', 'server.address': 'h' } },
+      { name: 'resources/read file:///x', attributes: { 'mcp.method.name': 'resources/read', 'server.address': 'h' } },
+      { name: 'x/custom', attributes: { 'mcp.method.name': 'x/custom-1234', 'server.address': 'h' } },
+      { name: 'tools/list', attributes: { 'mcp.method.name': 'tools/list', 'server.address': 'h' }, error: 'closed' },
+      { name: 'prompts/get', attributes: { 'mcp.method.name': 'prompts/get', 'server.address': 'h', 'error.type': '-32601' } },
+      { name: 'ping', attributes: { 'mcp.method.name': 'ping', 'server.address': 'h', 'rpc.response.status_code': '-32000' }, error: 'x' },
+    ]),
+    [
+      operation('h', 'tools/list'),
+      operation('h', 'initialize'),
+      operation('h', 'resources/read'),
+      operation('h', '_other'),
+      operation('h', 'tools/list', '_other'),
+      operation('h', 'prompts/get', 'method_not_found'),
+      operation('h', 'ping', 'connection_closed'),
+    ],
+  );
+});
+
+test('spans that are not MCP are ignored', () => {
+  assert.deepEqual(
+    observe([
+      { name: 'GET /v1/models', attributes: { 'http.request.method': 'GET', 'server.address': 'api.example' } },
+      { name: 'chat gpt-4o', attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o' } },
+      { name: 'SELECT users', attributes: { 'db.system.name': 'postgresql' }, error: 'deadlock' },
+      { name: 'weather.tool' }, // an OpenLLMetry-looking name without traceloop.span.kind=tool
+      { name: '' },
+    ]),
+    [null, null, null, null, null],
+  );
+});
+
+test('server: mcp.server.name, then server.address[:port], then the resolver, then unknown', () => {
+  const seen: string[] = [];
+  const resolver: ServerResolver = (span) => {
+    seen.push(`${span.resource.serviceName}/${span.name}`);
+    return span.name === 'tools/call resolved' ? 'filesystem' : undefined;
+  };
+  const tool = { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 't' };
+  assert.deepEqual(
+    observe(
+      [
+        { name: 'tools/call named', attributes: { ...tool, 'mcp.server.name': 'github', 'server.address': 'api.github.com' } },
+        { name: 'tools/call addr', attributes: { ...tool, 'server.address': 'localhost', 'server.port': 3000 } },
+        { name: 'tools/call addr-only', attributes: { ...tool, 'server.address': 'mcp.internal' } },
+        { name: 'tools/call resolved', attributes: tool },
+        { name: 'tools/call nothing', attributes: tool },
+      ],
+      resolver,
+      { 'service.name': 'my-agent' },
+    ).map((o) => o?.server),
+    ['github', 'localhost:3000', 'mcp.internal', 'filesystem', 'unknown'],
+  );
+  // The resolver is consulted only when the span names no server itself.
+  assert.deepEqual(seen, ['my-agent/tools/call resolved', 'my-agent/tools/call nothing']);
+});
+
+// ---- error mapping, row by row -------------------------------------------------------------------------
+
+test('classifySpanError: error.type first, then rpc.response.status_code, then the fallback', () => {
+  const rows: [AttrValue | undefined, AttrValue | undefined, ErrorType][] = [
+    // catalogue values are kept
+    ['tool_error', undefined, 'tool_error'],
+    ['timeout', undefined, 'timeout'],
+    ['invalid_params', '-32601', 'invalid_params'],
+    ['_other', undefined, '_other'],
+    // JSON-RPC codes as strings (the MCP convention) and as numbers
+    ['-32602', undefined, 'invalid_params'],
+    ['-32601', undefined, 'method_not_found'],
+    ['-32001', undefined, 'timeout'],
+    ['-32603', undefined, 'internal_error'],
+    ['-32000', undefined, 'connection_closed'],
+    [' -32602 ', undefined, 'invalid_params'],
+    [-32603, undefined, 'internal_error'],
+    ['-32700', undefined, 'protocol_error'],
+    ['-32002', undefined, 'protocol_error'],
+    // anything else, whatever rpc.response.status_code says
+    ['McpError', '-32602', '_other'],
+    ['TimeoutError', undefined, '_other'],
+    ['TOOL_ERROR', undefined, '_other'],
+    ['__proto__', undefined, '_other'],
+    [true, undefined, '_other'],
+    [1.5, undefined, '_other'],
+    // no error.type: the status code decides
+    [undefined, '-32602', 'invalid_params'],
+    [undefined, -32601, 'method_not_found'],
+    [undefined, -32001, 'timeout'],
+    [undefined, '-32603', 'internal_error'],
+    [undefined, -32000, 'connection_closed'],
+    [undefined, -32099, 'protocol_error'],
+    ['', '-32000', 'connection_closed'],
+    // nothing usable: the fallback
+    [undefined, undefined, 'tool_error'],
+    [undefined, 'DEADLINE_EXCEEDED', 'tool_error'],
+    [undefined, false, 'tool_error'],
+    ['', '', 'tool_error'],
+  ];
+  for (const [errorType, rpcStatus, expected] of rows) {
+    assert.equal(classifySpanError(errorType, rpcStatus), expected, `error.type=${String(errorType)} rpc=${String(rpcStatus)}`);
+  }
+  assert.equal(classifySpanError(undefined, undefined, '_other'), '_other');
+});
+
+test('jsonRpcCodeToErrorType and categories of the traffic error types', () => {
+  const rows: [number, ErrorType, 'transient' | 'permanent'][] = [
+    [-32602, 'invalid_params', 'permanent'],
+    [-32601, 'method_not_found', 'permanent'],
+    [-32001, 'timeout', 'transient'],
+    [-32603, 'internal_error', 'transient'],
+    [-32000, 'connection_closed', 'transient'],
+    [-32600, 'protocol_error', 'permanent'],
+    [0, 'protocol_error', 'permanent'],
+  ];
+  for (const [code, type, category] of rows) {
+    assert.equal(jsonRpcCodeToErrorType(code), type, String(code));
+    assert.equal(ERROR_TYPES[type].category, category, type);
+  }
+});
+
+test('an error observation carries the catalogue category', () => {
+  const span: DecodedSpan = {
+    name: 'tools/call x',
+    kind: 3,
+    startNs: 0,
+    durationSeconds: 1.5,
+    statusCode: 0,
+    statusMessage: '',
+    attrs: new Map<string, AttrValue>([
+      ['mcp.method.name', 'tools/call'],
+      ['error.type', '-32603'],
+    ]),
+    resource: { serviceName: undefined, attrs: new Map() },
+    scope: '',
+    traceId: undefined,
+    spanId: undefined,
+    parentSpanId: undefined,
+  };
+  assert.deepEqual(recogniseSpan(span), {
+    kind: 'tool_call',
+    server: 'unknown',
+    method: 'tools/call',
+    tool: 'x',
+    outcome: 'error',
+    errorType: 'internal_error',
+    errorCategory: 'transient',
+    durationSeconds: 1.5,
+  });
+});
+
+test('normaliseMethod keeps spec methods only', () => {
+  assert.equal(normaliseMethod('tools/call'), 'tools/call');
+  assert.equal(normaliseMethod('notifications/tools/list_changed'), 'notifications/tools/list_changed');
+  assert.equal(normaliseMethod('Tools/Call'), '_other');
+  assert.equal(normaliseMethod(''), '_other');
+});
