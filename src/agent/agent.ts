@@ -2,6 +2,7 @@
 // together, serves /healthz and /readyz, and handles reload and shutdown. It holds no probing,
 // classification or metric-naming logic of its own: those live in probe/, pipeline/ and export/.
 import { createServer, type Server } from 'node:http';
+import { basename } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
@@ -16,6 +17,8 @@ import { StateStore } from '../store/state.js';
 import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
+import { OtlpReceiver, type ReceiverAddresses } from '../otlp/receiver.js';
+import type { ServerResolver } from '../otlp/recognise.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
 const RECHECK_MS = 5000;
@@ -32,12 +35,15 @@ export interface AgentOptions {
 export interface AgentAddresses {
   health: AddressInfo;
   metrics: AddressInfo | undefined;
+  otlp: ReceiverAddresses;
 }
 
 class Monitor {
   readonly sm: ServerStateMachine;
   readonly session: ServerSession;
   checks = 0;
+  /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
+  serverInfoName: string | undefined;
   snapshot: { hash: string; tools: ToolInfo[] } | undefined;
 
   constructor(
@@ -82,6 +88,7 @@ export class Agent {
   private readonly telemetry: Telemetry;
   private readonly recorder: Recorder;
   private dispatcher: AlertDispatcher;
+  private receiver: OtlpReceiver | undefined;
   private healthServer: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -110,13 +117,20 @@ export class Agent {
     try {
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
+      let otlp: ReceiverAddresses = {};
+      if (this.config.receivers.otlp) {
+        this.recorder.setToolLimit(this.config.receivers.otlp.max_tools_per_server);
+        this.receiver = new OtlpReceiver(this.config.receivers.otlp, { recorder: this.recorder, resolveServer: this.resolver(), log: this.log });
+        otlp = await this.receiver.start();
+      }
       for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
       if (this.monitors.size === 0) this.readyOnce = true;
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
       this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
       this.prune();
-      this.log.info({ servers: this.monitors.size, config: this.loaded.file, metrics: metrics && `${metrics.address}:${metrics.port}`, health: `${health.address}:${health.port}` }, 'mcpwatch agent started');
-      return { health, metrics };
+      const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
+      this.log.info({ servers: this.monitors.size, config: this.loaded.file, metrics: at(metrics), health: at(health), otlp_grpc: at(otlp.grpc), otlp_http: at(otlp.http) }, 'mcpwatch agent started');
+      return { health, metrics, otlp };
     } catch (err) {
       await this.stop();
       throw err;
@@ -162,6 +176,7 @@ export class Agent {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     await this.scheduler.stop();
+    await this.receiver?.shutdown();
     await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
     await this.dispatcher.flush(2000).catch(() => {});
     this.dispatcher.close();
@@ -182,6 +197,29 @@ export class Agent {
 
   sessionPid(name: string): number | undefined {
     return this.monitors.get(name)?.session.pid;
+  }
+
+  /**
+   * Names traffic after configured servers: by the URL's host:port for client spans, and by the
+   * resource's service.name (a server instrumenting itself) against the configured name, the
+   * command's base name or the name the server gave in initialize.
+   */
+  private resolver(): ServerResolver {
+    return (span) => {
+      const address = span.attrs.get('server.address');
+      const port = span.attrs.get('server.port');
+      const service = span.resource.serviceName;
+      for (const m of this.monitors.values()) {
+        const s = m.server;
+        if (address !== undefined && s.url) {
+          const u = new URL(s.url);
+          const uPort = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+          if (u.hostname === address && (port === undefined || Number(port) === uPort)) return s.name;
+        }
+        if (service && (service === s.name || service === m.serverInfoName || (s.command && service === basename(s.command).replace(/\.[a-z]+$/, '')))) return s.name;
+      }
+      return undefined;
+    };
   }
 
   private makeDispatcher(config: Config): AlertDispatcher {
@@ -243,6 +281,7 @@ export class Agent {
     const server = monitor.server;
     const at = this.now();
     const answered = !out.error || out.partial;
+    if (out.serverInfo) monitor.serverInfoName = out.serverInfo.name;
     this.recorder.probe(server, out);
     if (out.sessionExpired) this.recorder.sessionExpired(server);
     this.store.recordProbe(server.name, at, answered && out.staleMs === undefined, out.latencyMs);

@@ -3,6 +3,15 @@ import type { ServerConfig } from '../config/schema.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { STATUSES, type ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
+import { NameLimiter } from '../pipeline/limits.js';
+import type { Observation } from '../otlp/recognise.js';
+
+export type OtlpSignal = 'traces' | 'metrics' | 'logs';
+export type ReceiverProtocol = 'grpc' | 'http';
+export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthorized';
+
+/** Distinct server names from traffic that match no configured server, before they become `_other`. */
+const MAX_UNCONFIGURED_SERVERS = 100;
 
 /** Seconds, per the MCP semantic convention for mcp.client.operation.duration. */
 export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
@@ -40,6 +49,17 @@ export class Recorder {
   private readonly sessionExpirations: Counter;
   private readonly incidents: Counter;
   private readonly deliveries: Counter;
+  private readonly toolCalls: Counter;
+  private readonly toolOverflow: Counter;
+  private readonly accepted: Counter;
+  private readonly refused: Counter;
+  private readonly requests: Counter;
+  private readonly fwdSent: Counter;
+  private readonly fwdFailed: Counter;
+  private readonly fwdDropped: Counter;
+  private toolNames = new NameLimiter(200);
+  private readonly unconfigured = new NameLimiter(MAX_UNCONFIGURED_SERVERS);
+  private queue: { bytes: () => number; capacity: number } | undefined;
 
   constructor(
     meter: Meter,
@@ -55,6 +75,21 @@ export class Recorder {
     this.sessionExpirations = meter.createCounter('mcp.server.session.expirations', { description: 'Sessions the server forgot', unit: '{expiration}' });
     this.incidents = meter.createCounter('mcp.server.incidents', { description: 'Transitions into down, degraded or stale', unit: '{incident}' });
     this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
+
+    this.toolCalls = meter.createCounter('mcp.tool.calls', { description: 'Tool calls by outcome', unit: '{call}' });
+    this.toolOverflow = meter.createCounter('mcpwatch.tool_names.overflow', { description: 'Tool calls whose name was folded into _other', unit: '{call}' });
+    this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
+    this.refused = meter.createCounter('mcpwatch.receiver.refused.spans', { description: 'Spans (or undecodable requests) refused', unit: '{span}' });
+    this.requests = meter.createCounter('mcpwatch.receiver.requests', { description: 'OTLP export requests received', unit: '{request}' });
+    this.fwdSent = meter.createCounter('mcpwatch.forwarder.sent', { description: 'Requests forwarded to exporters.otlp', unit: '{request}' });
+    this.fwdFailed = meter.createCounter('mcpwatch.forwarder.failed', { description: 'Forwarding attempts that failed', unit: '{request}' });
+    this.fwdDropped = meter.createCounter('mcpwatch.forwarder.dropped', { description: 'Requests dropped by the forwarder', unit: '{request}' });
+    meter.createObservableGauge('mcpwatch.forwarder.queue.size', { description: 'Bytes waiting in the forwarding queue', unit: 'By' }).addCallback((r) => {
+      if (this.queue) r.observe(this.queue.bytes());
+    });
+    meter.createObservableGauge('mcpwatch.forwarder.queue.capacity', { description: 'Forwarding queue capacity', unit: 'By' }).addCallback((r) => {
+      if (this.queue) r.observe(this.queue.capacity);
+    });
 
     meter.createObservableGauge('mcp.server.up', { description: '1 while the server answers (up or degraded), 0 when down or stale', unit: '1' }).addCallback((r) => {
       for (const g of this.gauges.values()) if (g.status !== 'unknown') r.observe(g.status === 'up' || g.status === 'degraded' ? 1 : 0, g.attrs);
@@ -125,6 +160,57 @@ export class Recorder {
 
   delivery(notifier: string, outcome: 'sent' | 'retried' | 'failed'): void {
     this.deliveries.add(1, { notifier, outcome });
+  }
+
+  /** `max_tools_per_server` from receivers.otlp; resets the names seen so far. */
+  setToolLimit(max: number): void {
+    this.toolNames = new NameLimiter(max);
+  }
+
+  /** A tool call or MCP operation seen in traffic, into the same instruments as probes. */
+  traffic(obs: Observation): void {
+    const server = this.gauges.has(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
+    const attrs: Attributes = { 'mcp.server.name': server, source: 'traffic' };
+    let tool: string | undefined;
+    if (obs.kind === 'tool_call') {
+      const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
+      tool = limited.value;
+      if (limited.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': server });
+      this.toolCalls.add(1, {
+        ...attrs,
+        'gen_ai.tool.name': tool,
+        outcome: obs.outcome,
+        ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
+      });
+    }
+    this.duration.record(obs.durationSeconds, {
+      ...attrs,
+      'mcp.method.name': obs.method,
+      ...(tool ? { 'gen_ai.tool.name': tool } : {}),
+      ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
+    });
+  }
+
+  receiverRequest(protocol: ReceiverProtocol, signal: OtlpSignal, outcome: 'accepted' | 'refused'): void {
+    this.requests.add(1, { protocol, signal, outcome });
+  }
+
+  spansAccepted(protocol: ReceiverProtocol, n: number): void {
+    if (n > 0) this.accepted.add(n, { protocol });
+  }
+
+  spansRefused(protocol: ReceiverProtocol, reason: RefusalReason, n: number): void {
+    if (n > 0) this.refused.add(n, { protocol, reason });
+  }
+
+  /** The hooks the forwarder reports through. */
+  forwarderHooks(capacityBytes: number, queuedBytes: () => number) {
+    this.queue = { bytes: queuedBytes, capacity: capacityBytes };
+    return {
+      sent: (signal: OtlpSignal) => this.fwdSent.add(1, { signal }),
+      failed: (signal: OtlpSignal) => this.fwdFailed.add(1, { signal }),
+      dropped: (signal: OtlpSignal, reason: string) => this.fwdDropped.add(1, { signal, reason }),
+    };
   }
 
   /** One CLIENT span per MCP operation of the probe, named by method as the convention says. */

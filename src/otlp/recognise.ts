@@ -42,7 +42,7 @@ export interface Observation {
   durationSeconds: number;
 }
 
-/** Names the server of a span that carries neither `mcp.server.name` nor `server.address`. */
+/** Maps a span to a configured server (by server.address:port, command or service.name), if one matches. */
 export type ServerResolver = (span: DecodedSpan) => string | undefined;
 
 /**
@@ -152,12 +152,16 @@ function serverName(span: DecodedSpan, resolveServer: ServerResolver | undefined
   const attrs = span.attrs;
   const named = nonEmptyString(attrs.get(KEY.mcpServer));
   if (named !== undefined) return named;
+  // The resolver maps server.address:port (or the command, or the resource's service.name) to a
+  // configured server, so traffic and probes of one server share its configured name.
+  const configured = resolveServer?.(span);
+  if (configured) return configured;
   const address = nonEmptyString(attrs.get(KEY.serverAddress));
   if (address !== undefined) {
     const port = attrs.get(KEY.serverPort);
     return typeof port === 'number' || (typeof port === 'string' && port !== '') ? `${address}:${port}` : address;
   }
-  return resolveServer?.(span) || 'unknown';
+  return 'unknown';
 }
 
 /** JSON-RPC error codes with a catalogue entry of their own. */

@@ -80,6 +80,7 @@ alerts:
 exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
 health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" } } }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
 ${servers}

@@ -65,6 +65,7 @@ function writeConfig(dir: string, servers: string): string {
     `monitoring: { interval: 30s, timeout: 3s }
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
 ${servers}

@@ -218,10 +218,11 @@ test('spans that are not MCP are ignored', () => {
   );
 });
 
-test('server: mcp.server.name, then server.address[:port], then the resolver, then unknown', () => {
+test('server: mcp.server.name, then a configured server the resolver matches, then server.address[:port], then unknown', () => {
   const seen: string[] = [];
   const resolver: ServerResolver = (span) => {
     seen.push(`${span.resource.serviceName}/${span.name}`);
+    if (span.attrs.get('server.address') === 'localhost' && span.attrs.get('server.port') === 3001) return 'configured-notes';
     return span.name === 'tools/call resolved' ? 'filesystem' : undefined;
   };
   const tool = { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 't' };
@@ -230,6 +231,7 @@ test('server: mcp.server.name, then server.address[:port], then the resolver, th
       [
         { name: 'tools/call named', attributes: { ...tool, 'mcp.server.name': 'github', 'server.address': 'api.github.com' } },
         { name: 'tools/call addr', attributes: { ...tool, 'server.address': 'localhost', 'server.port': 3000 } },
+        { name: 'tools/call configured', attributes: { ...tool, 'server.address': 'localhost', 'server.port': 3001 } },
         { name: 'tools/call addr-only', attributes: { ...tool, 'server.address': 'mcp.internal' } },
         { name: 'tools/call resolved', attributes: tool },
         { name: 'tools/call nothing', attributes: tool },
@@ -237,10 +239,10 @@ test('server: mcp.server.name, then server.address[:port], then the resolver, th
       resolver,
       { 'service.name': 'my-agent' },
     ).map((o) => o?.server),
-    ['github', 'localhost:3000', 'mcp.internal', 'filesystem', 'unknown'],
+    ['github', 'localhost:3000', 'configured-notes', 'mcp.internal', 'filesystem', 'unknown'],
   );
-  // The resolver is consulted only when the span names no server itself.
-  assert.deepEqual(seen, ['my-agent/tools/call resolved', 'my-agent/tools/call nothing']);
+  // The resolver is consulted whenever the span does not name its server with mcp.server.name.
+  assert.deepEqual(seen, ['my-agent/tools/call addr', 'my-agent/tools/call configured', 'my-agent/tools/call addr-only', 'my-agent/tools/call resolved', 'my-agent/tools/call nothing']);
 });
 
 // ---- error mapping, row by row -------------------------------------------------------------------------

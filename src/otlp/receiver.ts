@@ -1,0 +1,352 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import { gunzip } from 'node:zlib';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs/minimal.js';
+import { parseListen, type Config } from '../config/schema.js';
+import type { OtlpSignal, ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
+import { listen } from '../export/telemetry.js';
+import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
+import { decodeTraceRequestJson } from './json.js';
+import { recogniseSpan, type ServerResolver } from './recognise.js';
+
+export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
+type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
+export type ContentType = 'application/x-protobuf' | 'application/json';
+
+export interface ReceiverDeps {
+  recorder: Recorder;
+  resolveServer?: ServerResolver;
+  /** Hands the (decompressed) request on to the backend, unchanged. */
+  forward?: (signal: OtlpSignal, body: Buffer, contentType: ContentType) => void;
+  log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Resident memory now, in bytes (tests inject it). */
+  memoryUsage?: () => number;
+}
+
+export interface ReceiverAddresses {
+  grpc?: AddressInfo;
+  http?: AddressInfo;
+}
+
+/** The outcome of one export request, independent of the protocol that carried it. */
+type Handled =
+  | { ok: true; rejected: number; message?: string }
+  | { ok: false; reason: RefusalReason; message: string };
+
+const SIGNALS: readonly OtlpSignal[] = ['traces', 'metrics', 'logs'];
+const GRPC_SERVICE: Record<OtlpSignal, string> = {
+  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+};
+const REJECTED_FIELD: Record<OtlpSignal, string> = { traces: 'rejectedSpans', metrics: 'rejectedDataPoints', logs: 'rejectedLogRecords' };
+const MIB = 1024 * 1024;
+/** How long an SDK should wait after a memory-limit refusal (HTTP Retry-After). */
+const RETRY_AFTER_S = 5;
+/** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
+const GRPC_HARD_FACTOR = 2;
+
+const identity = (b: Buffer): Buffer => b;
+
+/**
+ * The passive receiver: OTLP/gRPC and OTLP/HTTP on their own listeners. Traces are decoded (only the
+ * fields MCP recognition needs) and turned into tool-call metrics; metrics and logs are not decoded.
+ * Every accepted request is forwarded unchanged. Bad input is answered with INVALID_ARGUMENT / 400,
+ * memory pressure with UNAVAILABLE / 503 + Retry-After so SDKs retry; nothing here is fatal.
+ */
+export class OtlpReceiver {
+  private grpcServer: grpc.Server | undefined;
+  private httpServer: HttpServer | undefined;
+  private memorySampler: NodeJS.Timeout | undefined;
+  private overLimit = false;
+  private readonly memoryUsage: () => number;
+
+  constructor(
+    private readonly cfg: OtlpReceiversConfig,
+    private readonly deps: ReceiverDeps,
+  ) {
+    this.memoryUsage = deps.memoryUsage ?? (() => process.memoryUsage.rss());
+  }
+
+  async start(): Promise<ReceiverAddresses> {
+    const addresses: ReceiverAddresses = {};
+    // Sampled, not read per request: RSS is a syscall, and a refusal a few ms late is harmless.
+    this.sampleMemory();
+    this.memorySampler = setInterval(() => this.sampleMemory(), 250);
+    this.memorySampler.unref();
+    try {
+      if (this.cfg.grpc) addresses.grpc = await this.startGrpc(this.cfg.grpc);
+      if (this.cfg.http) addresses.http = await this.startHttp(this.cfg.http);
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    return addresses;
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this.memorySampler);
+    const grpcServer = this.grpcServer;
+    this.grpcServer = undefined;
+    if (grpcServer) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => (grpcServer.forceShutdown(), resolve()), 1000);
+        grpcServer.tryShutdown(() => (clearTimeout(force), resolve()));
+      });
+    }
+    const http = this.httpServer;
+    this.httpServer = undefined;
+    if (http) {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+    }
+  }
+
+  private sampleMemory(): void {
+    this.overLimit = this.memoryUsage() > this.cfg.limit_mib * MIB;
+  }
+
+  /** The protocol-independent core: limits, decoding, recognition, forwarding. */
+  private handle(protocol: ReceiverProtocol, signal: OtlpSignal, body: Buffer, contentType: ContentType, maxBytes: number): Handled {
+    const { recorder } = this.deps;
+    if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
+    if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
+    let rejected = 0;
+    let message: string | undefined;
+    if (signal === 'traces') {
+      let decoded: DecodeResult;
+      try {
+        decoded = contentType === 'application/json' ? decodeTraceRequestJson(body) : decodeTraceRequest(body);
+      } catch (err) {
+        if (err instanceof OtlpDecodeError) return { ok: false, reason: 'invalid', message: err.message };
+        throw err;
+      }
+      rejected = decoded.rejected;
+      message = decoded.rejectionMessage;
+      recorder.spansAccepted(protocol, decoded.spans.length);
+      recorder.spansRefused(protocol, 'invalid', rejected);
+      for (const span of decoded.spans) {
+        const obs = recogniseSpan(span, this.deps.resolveServer);
+        if (obs) recorder.traffic(obs);
+      }
+    }
+    this.deps.forward?.(signal, body, contentType);
+    return { ok: true, rejected, message };
+  }
+
+  private refuse(protocol: ReceiverProtocol, signal: OtlpSignal, reason: RefusalReason, message: string): void {
+    this.deps.recorder.receiverRequest(protocol, signal, 'refused');
+    this.deps.recorder.spansRefused(protocol, reason, 1);
+    this.deps.log?.debug({ protocol, signal, reason, message }, 'OTLP request refused');
+  }
+
+  // ---- gRPC ------------------------------------------------------------------------------------
+
+  private async startGrpc(cfg: ProtocolConfig): Promise<AddressInfo> {
+    const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': maxBytes * GRPC_HARD_FACTOR,
+      'grpc.max_send_message_length': 4 * MIB,
+    });
+    for (const signal of SIGNALS) {
+      const definition: grpc.ServiceDefinition = {
+        Export: { path: GRPC_SERVICE[signal], requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'Export' },
+      };
+      server.addService(definition, { Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => this.onGrpc(signal, cfg, maxBytes, call, callback) });
+    }
+    const { host, port } = parseListen(cfg.endpoint)!;
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpcCredentials(cfg), (err, p) =>
+        err ? reject(new Error(`receivers.otlp.grpc.endpoint: cannot listen on ${cfg.endpoint}: ${err.message}`)) : resolve(p),
+      ),
+    );
+    this.grpcServer = server;
+    return { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: bound };
+  }
+
+  private onGrpc(signal: OtlpSignal, cfg: ProtocolConfig, maxBytes: number, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {
+    if (cfg.auth && !bearerMatches(call.metadata.get('authorization')[0], cfg.auth.bearer_token)) {
+      this.refuse('grpc', signal, 'unauthorized', 'missing or wrong bearer token');
+      callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
+      return;
+    }
+    let result: Handled;
+    try {
+      result = this.handle('grpc', signal, call.request, 'application/x-protobuf', maxBytes);
+    } catch (err) {
+      this.deps.log?.warn({ err, signal }, 'OTLP request failed');
+      callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+      return;
+    }
+    if (!result.ok) {
+      this.refuse('grpc', signal, result.reason, result.message);
+      const code = result.reason === 'memory_limit' ? grpc.status.UNAVAILABLE : result.reason === 'too_large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
+      callback({ code, details: result.message });
+      return;
+    }
+    this.deps.recorder.receiverRequest('grpc', signal, 'accepted');
+    callback(null, encodeResponse(result.rejected, result.message));
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private async startHttp(cfg: ProtocolConfig): Promise<AddressInfo> {
+    const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
+    const server = cfg.tls
+      ? createHttpsServer(
+          {
+            cert: readFileSync(cfg.tls.cert_file),
+            key: readFileSync(cfg.tls.key_file),
+            ...(cfg.tls.client_ca_file ? { ca: readFileSync(cfg.tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
+          },
+          handler,
+        )
+      : createHttpServer(handler);
+    server.requestTimeout = 30_000;
+    const { host, port } = parseListen(cfg.endpoint)!;
+    await listen(server, host, port, 'receivers.otlp.http.endpoint');
+    this.httpServer = server;
+    return server.address() as AddressInfo;
+  }
+
+  private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const signal = SIGNALS.find((s) => path === `/v1/${s}`);
+    if (!signal) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch receives OTLP on /v1/traces, /v1/metrics and /v1/logs\n');
+    if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n');
+    const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const contentType: ContentType | undefined = mediaType === 'application/x-protobuf' ? mediaType : mediaType === 'application/json' ? mediaType : undefined;
+    const fail = (status: number, reason: RefusalReason, message: string, headers: Record<string, string> = {}): void => {
+      this.refuse('http', signal, reason, message);
+      sendStatus(res, status, contentType ?? 'application/json', message, headers);
+    };
+    if (cfg.auth && !bearerMatches(req.headers.authorization, cfg.auth.bearer_token)) {
+      return fail(401, 'unauthorized', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="mcpwatch"' });
+    }
+    if (!contentType) return fail(415, 'invalid', `unsupported content type "${mediaType || 'none'}": use application/x-protobuf or application/json`);
+    if (this.overLimit) {
+      req.resume();
+      return fail(503, 'memory_limit', `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later`, { 'retry-after': String(RETRY_AFTER_S) });
+    }
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'gzip' && encoding !== 'identity') return fail(415, 'invalid', `unsupported content encoding "${encoding}": use gzip or none`);
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBytes);
+      if (encoding === 'gzip') body = await gunzipBounded(body, maxBytes);
+    } catch (err) {
+      const e = err as BodyError;
+      return fail(e.status ?? 400, e.status === 413 ? 'too_large' : 'invalid', e.message);
+    }
+    let result: Handled;
+    try {
+      result = this.handle('http', signal, body, contentType, maxBytes);
+    } catch (err) {
+      this.deps.log?.warn({ err, signal }, 'OTLP request failed');
+      return void sendStatus(res, 500, contentType, 'internal error');
+    }
+    if (!result.ok) {
+      const status = result.reason === 'memory_limit' ? 503 : result.reason === 'too_large' ? 413 : 400;
+      return fail(status, result.reason, result.message, status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
+    }
+    this.deps.recorder.receiverRequest('http', signal, 'accepted');
+    if (contentType === 'application/json') {
+      const partial = result.rejected > 0 ? { partialSuccess: { [REJECTED_FIELD[signal]]: String(result.rejected), errorMessage: result.message ?? '' } } : {};
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(partial));
+    } else {
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(encodeResponse(result.rejected, result.message));
+    }
+  }
+}
+
+interface BodyError extends Error {
+  status?: number;
+}
+
+function bodyError(status: number, message: string): BodyError {
+  return Object.assign(new Error(message), { status });
+}
+
+/** Reads at most `max` bytes; a larger body is refused without being held in memory. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) {
+      req.resume();
+      reject(bodyError(413, `request of ${declared} bytes exceeds max_recv_msg_size_mib (${max} bytes)`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => (over ? reject(bodyError(413, `request body exceeds max_recv_msg_size_mib (${max} bytes)`)) : resolve(Buffer.concat(chunks, size))));
+    req.on('error', (err) => reject(bodyError(400, `reading the request failed: ${err.message}`)));
+  });
+}
+
+/** gunzip that stops at `max` output bytes: a gzip bomb costs at most the limit. */
+function gunzipBounded(body: Buffer, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    gunzip(body, { maxOutputLength: max }, (err, out) => {
+      if (!err) return resolve(out);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+        return reject(bodyError(413, `decompressed body exceeds max_recv_msg_size_mib (${max} bytes)`));
+      }
+      reject(bodyError(400, `invalid gzip body: ${err.message}`));
+    }),
+  );
+}
+
+/** Export*ServiceResponse: empty, or `partial_success` (field 1) with the rejected count and why. */
+function encodeResponse(rejected: number, message: string | undefined): Buffer {
+  if (rejected <= 0) return Buffer.alloc(0);
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).fork();
+  w.uint32((1 << 3) | 0).int64(rejected);
+  if (message) w.uint32((2 << 3) | 2).string(message);
+  w.ldelim();
+  return Buffer.from(w.finish());
+}
+
+/** An error body as google.rpc.Status in the request's encoding, as OTLP/HTTP specifies. */
+function sendStatus(res: ServerResponse, status: number, contentType: ContentType, message: string, headers: Record<string, string> = {}): void {
+  const code = status === 503 ? 14 : status === 413 ? 8 : status === 401 ? 16 : status >= 500 ? 13 : 3;
+  let body: Buffer | string;
+  if (contentType === 'application/x-protobuf') {
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 0).int32(code);
+    w.uint32((2 << 3) | 2).string(message);
+    body = Buffer.from(w.finish());
+  } else {
+    body = JSON.stringify({ code, message });
+  }
+  res.writeHead(status, { 'content-type': contentType, ...headers }).end(body);
+}
+
+function bearerMatches(header: unknown, token: string): boolean {
+  if (typeof header !== 'string') return false;
+  const expected = Buffer.from(`Bearer ${token}`);
+  const got = Buffer.from(header);
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+function grpcCredentials(cfg: ProtocolConfig): grpc.ServerCredentials {
+  if (!cfg.tls) return grpc.ServerCredentials.createInsecure();
+  const ca = cfg.tls.client_ca_file ? readFileSync(cfg.tls.client_ca_file) : null;
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(cfg.tls.cert_file), private_key: readFileSync(cfg.tls.key_file) }], Boolean(ca));
+}
