@@ -1,0 +1,85 @@
+{{/*
+Names and labels shared by every template. Everything that checks a combination of values lives in
+"mcpwatch.validate", so the error a user sees names the key to change.
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "mcpwatch.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* "<release>-<name>", just "<release>" when it already contains the name, or fullnameOverride. */}}
+{{- define "mcpwatch.fullname" -}}
+{{- $name := include "mcpwatch.name" . -}}
+{{- $generated := printf "%s-%s" .Release.Name $name -}}
+{{- if contains $name .Release.Name -}}
+{{- $generated = .Release.Name -}}
+{{- end -}}
+{{- .Values.fullnameOverride | default $generated | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* Labels that select the pods; never change them on upgrade (selectors are immutable). */}}
+{{- define "mcpwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mcpwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels on every resource. */}}
+{{- define "mcpwatch.labels" -}}
+{{ include "mcpwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{- define "mcpwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "mcpwatch.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end }}
+
+{{/* repository@digest when a digest is set, else repository:tag (tag defaults to appVersion). */}}
+{{- define "mcpwatch.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end }}
+
+{{/* Local for a DaemonSet (agents reach the mcpwatch on their own node), Cluster otherwise. */}}
+{{- define "mcpwatch.internalTrafficPolicy" -}}
+{{- if .Values.service.internalTrafficPolicy -}}
+{{- .Values.service.internalTrafficPolicy -}}
+{{- else if eq .Values.mode "daemonset" -}}
+Local
+{{- else -}}
+Cluster
+{{- end -}}
+{{- end }}
+
+{{/* The PersistentVolumeClaim the state volume uses in mode=deployment. */}}
+{{- define "mcpwatch.stateClaimName" -}}
+{{- .Values.state.persistentVolumeClaim.existingClaim | default (printf "%s-state" (include "mcpwatch.fullname" .)) -}}
+{{- end }}
+
+{{/* Fails the render with a message that names the values to change. */}}
+{{- define "mcpwatch.validate" -}}
+{{- if not (has .Values.mode (list "daemonset" "deployment")) -}}
+{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers)" -}}
+{{- end -}}
+{{- if and (eq .Values.state.type "persistentVolumeClaim") (ne .Values.mode "deployment") -}}
+{{- fail "state.type=persistentVolumeClaim needs mode=deployment; a DaemonSet keeps state with state.type=hostPath" -}}
+{{- end -}}
+{{- if and (eq .Values.state.type "hostPath") (ne .Values.mode "daemonset") -}}
+{{- fail "state.type=hostPath needs mode=daemonset; a Deployment keeps state with state.type=persistentVolumeClaim" -}}
+{{- end -}}
+{{- if and (eq .Values.state.type "persistentVolumeClaim") (gt (int .Values.replicaCount) 1) -}}
+{{- fail "state.type=persistentVolumeClaim needs replicaCount=1: replicas cannot share one SQLite state file" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
+{{- fail "serviceMonitor.enabled needs service.enabled: the ServiceMonitor scrapes through the Service" -}}
+{{- end -}}
+{{- end }}

@@ -1,0 +1,157 @@
+{{/*
+The pod template shared by the DaemonSet and the Deployment. Security settings are fixed, not
+values: the image runs as uid 10001 with a read-only root filesystem, state in /var/lib/mcpwatch
+and scratch space in /tmp.
+*/}}
+{{- define "mcpwatch.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "mcpwatch.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # Rolls the pods when the rendered configuration changes.
+    checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "mcpwatch.serviceAccountName" . }}
+  # mcpwatch does not call the Kubernetes API.
+  automountServiceAccountToken: false
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 10001
+    runAsGroup: 10001
+    fsGroup: 10001
+    seccompProfile:
+      type: RuntimeDefault
+  {{- if and (eq .Values.state.type "hostPath") .Values.state.hostPath.fixPermissions }}
+  initContainers:
+    # A new hostPath directory belongs to root: hand it to uid 10001 once, then exit.
+    - name: state-permissions
+      image: {{ include "mcpwatch.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      command: ["chown", "10001:10001", "/var/lib/mcpwatch"]
+      securityContext:
+        runAsNonRoot: false
+        runAsUser: 0
+        readOnlyRootFilesystem: true
+        allowPrivilegeEscalation: false
+        capabilities:
+          drop: ["ALL"]
+          add: ["CHOWN"]
+      volumeMounts:
+        - name: state
+          mountPath: /var/lib/mcpwatch
+  {{- end }}
+  containers:
+    - name: mcpwatch
+      image: {{ include "mcpwatch.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args: ["run", "-c", "/etc/mcpwatch/mcpwatch.yaml"]
+      {{- if or .Values.secretEnv .Values.extraEnv }}
+      env:
+        {{- range .Values.secretEnv }}
+        - name: {{ .name }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ .secretName }}
+              key: {{ .secretKey }}
+              {{- if .optional }}
+              optional: true
+              {{- end }}
+        {{- end }}
+        {{- range .Values.extraEnv }}
+        - name: {{ .name }}
+          value: {{ .value | quote }}
+        {{- end }}
+      {{- end }}
+      ports:
+        - name: otlp-grpc
+          containerPort: {{ .Values.ports.otlpGrpc }}
+          protocol: TCP
+          {{- if and (eq .Values.mode "daemonset") .Values.hostPorts.enabled }}
+          hostPort: {{ .Values.hostPorts.otlpGrpc }}
+          {{- end }}
+        - name: otlp-http
+          containerPort: {{ .Values.ports.otlpHttp }}
+          protocol: TCP
+          {{- if and (eq .Values.mode "daemonset") .Values.hostPorts.enabled }}
+          hostPort: {{ .Values.hostPorts.otlpHttp }}
+          {{- end }}
+        - name: metrics
+          containerPort: {{ .Values.ports.metrics }}
+          protocol: TCP
+        - name: health
+          containerPort: {{ .Values.ports.health }}
+          protocol: TCP
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: health
+        {{- toYaml .Values.livenessProbe | nindent 8 }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: health
+        {{- toYaml .Values.readinessProbe | nindent 8 }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        runAsGroup: 10001
+        readOnlyRootFilesystem: true
+        allowPrivilegeEscalation: false
+        capabilities:
+          drop: ["ALL"]
+        seccompProfile:
+          type: RuntimeDefault
+      volumeMounts:
+        - name: config
+          mountPath: /etc/mcpwatch
+          readOnly: true
+        - name: state
+          mountPath: /var/lib/mcpwatch
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "mcpwatch.fullname" . }}
+    - name: state
+      {{- if eq .Values.state.type "hostPath" }}
+      hostPath:
+        path: {{ .Values.state.hostPath.path }}
+        type: DirectoryOrCreate
+      {{- else if eq .Values.state.type "persistentVolumeClaim" }}
+      persistentVolumeClaim:
+        claimName: {{ include "mcpwatch.stateClaimName" . }}
+      {{- else if .Values.state.emptyDir.sizeLimit }}
+      emptyDir:
+        sizeLimit: {{ .Values.state.emptyDir.sizeLimit }}
+      {{- else }}
+      emptyDir: {}
+      {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ .Values.tmp.sizeLimit }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

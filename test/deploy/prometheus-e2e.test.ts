@@ -1,0 +1,144 @@
+// The rules against the real thing: a real `mcpwatch run` probing two fixture servers (one healthy,
+// one that exits at start), scraped by a real Prometheus that loads deploy/prometheus/alerts.yaml.
+// This catches what promtool's synthetic series cannot: a selector or label that the agent's actual
+// /metrics output does not match. Prometheus comes from Debian's `prometheus` package, which .ci/run
+// installs together with promtool; it is required, never skipped.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const FIXTURE = join(ROOT, 'dist', 'test', 'fixtures', 'stdio-server.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+interface PromAlert {
+  labels: Record<string, string>;
+  state: 'pending' | 'firing';
+}
+
+/** Polls until `check` returns a value (not undefined) or the deadline passes. */
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+async function api<T>(port: number, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const body = (await res.json()) as { status: string; data: T };
+  assert.equal(body.status, 'success', path);
+  return body.data;
+}
+
+describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-prom-e2e-'));
+  const children: ChildProcess[] = [];
+  let promPort = 0;
+  let logs = '';
+
+  before(async () => {
+    const which = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
+    if (which.error) assert.fail('prometheus is not installed. .ci/run installs it (apt-get install prometheus); this test never skips.');
+    const [grpc, http, metrics, health] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    promPort = await freePort();
+    const config = [
+      'monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 1 }',
+      'servers:',
+      `  - { name: ok-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, ok], tags: ["team:data"] }`,
+      `  - { name: dead-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, exit-at-start] }`,
+      `receivers: { otlp: { grpc: { endpoint: "127.0.0.1:${grpc}" }, http: { endpoint: "127.0.0.1:${http}" } } }`,
+      `exporters: { prometheus: { endpoint: "127.0.0.1:${metrics}" } }`,
+      `health: { endpoint: "127.0.0.1:${health}" }`,
+      `state: { path: ${JSON.stringify(join(dir, 'state.db'))} }`,
+      'log: { level: warn }',
+    ].join('\n');
+    writeFileSync(join(dir, 'mcpwatch.yaml'), config);
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      JSON.stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
+        scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [`127.0.0.1:${metrics}`] }] }],
+      }),
+    );
+    const start = (cmd: string, args: string[]): void => {
+      const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const keep = (b: Buffer): void => {
+        logs = (logs + b.toString()).slice(-8000);
+      };
+      child.stdout?.on('data', keep);
+      child.stderr?.on('data', keep);
+      children.push(child);
+    };
+    start(process.execPath, [CLI, 'run', '-c', join(dir, 'mcpwatch.yaml')]);
+    start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+  });
+
+  after(async () => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads every rule healthy, sees McpServerDown for the dead server only, and records probe p95', async () => {
+    try {
+      await eventually('Prometheus ready', async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`)).ok ? true : undefined));
+      const alerts = await eventually('McpServerDown for dead-mcp', async () => {
+        const data = await api<{ alerts: PromAlert[] }>(promPort, '/api/v1/alerts');
+        return data.alerts.some((a) => a.labels.alertname === 'McpServerDown' && a.labels.mcp_server_name === 'dead-mcp') ? data.alerts : undefined;
+      });
+      const down = alerts.find((a) => a.labels.alertname === 'McpServerDown')!;
+      assert.equal(down.labels.severity, 'critical');
+      assert.equal(down.labels.mcp_transport, 'stdio');
+      assert.ok(!alerts.some((a) => a.labels.mcp_server_name === 'ok-mcp'), 'the healthy server raises nothing');
+      assert.ok(!alerts.some((a) => a.labels.alertname === 'McpwatchAbsent'), 'mcpwatch is scraped');
+
+      const p95 = await eventually('mcp:probe_duration_seconds:p95_5m for ok-mcp', async () => {
+        const q = encodeURIComponent('mcp:probe_duration_seconds:p95_5m{mcp_server_name="ok-mcp"}');
+        const data = await api<{ result: Array<{ value: [number, string] }> }>(promPort, `/api/v1/query?query=${q}`);
+        const v = Number(data.result[0]?.value[1]);
+        return Number.isFinite(v) ? v : undefined;
+      });
+      assert.ok(p95 > 0 && p95 < 3, `probe p95 ${p95}s`);
+
+      const rules = await api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> }>(promPort, '/api/v1/rules');
+      const all = rules.groups.flatMap((g) => g.rules);
+      assert.ok(all.length >= 16, `${all.length} rules loaded`);
+      assert.deepEqual(all.filter((r) => r.health === 'err').map((r) => `${r.name}: ${r.lastError ?? ''}`), []);
+    } catch (err) {
+      (err as Error).message += `\n--- mcpwatch and prometheus output (tail) ---\n${logs}`;
+      throw err;
+    }
+  });
+});

@@ -1,0 +1,169 @@
+// Checks the Prometheus rules, their unit tests, the Alertmanager example and the dashboard's PromQL
+// with the real tools: promtool (rule syntax, rule unit tests, query parsing) and amtool (config and
+// routing). These tools are required, never skipped: .ci/run installs them from Debian's
+// prometheus and prometheus-alertmanager packages.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const RULES = join(ROOT, 'deploy', 'prometheus', 'alerts.yaml');
+const RULE_TESTS = join(ROOT, 'deploy', 'prometheus', 'alerts.test.yaml');
+const ALERTMANAGER = join(ROOT, 'deploy', 'alertmanager', 'alertmanager.yaml');
+const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'mcpwatch-dashboard.json');
+
+interface Run {
+  status: number | null;
+  output: string;
+}
+
+function run(cmd: string, args: string[]): Run {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    assert.fail(`${cmd} is not installed. .ci/run installs it (apt-get install prometheus prometheus-alertmanager); these tests never skip.`);
+  }
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+function assertOk(r: Run, what: string): void {
+  assert.equal(r.status, 0, `${what} failed:\n${r.output}`);
+}
+
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: Array<{ name: string; rules: Rule[] }>;
+}
+interface AlertTest {
+  eval_time: string;
+  alertname: string;
+  exp_alerts?: unknown[];
+}
+interface RuleTestFile {
+  rule_files: string[];
+  tests: Array<{ alert_rule_test?: AlertTest[]; promql_expr_test?: Array<{ expr: string }> }>;
+}
+
+const rules = (): Rule[] => (parse(readFileSync(RULES, 'utf8')) as RuleFile).groups.flatMap((g) => g.rules);
+
+describe('Prometheus rules (promtool)', () => {
+  before(() => {
+    // Fail loudly (not skip) when the tools are missing.
+    run('promtool', ['--version']);
+    run('amtool', ['--version']);
+  });
+
+  it('promtool check rules accepts deploy/prometheus/alerts.yaml', () => {
+    const r = run('promtool', ['check', 'rules', RULES]);
+    assertOk(r, 'promtool check rules');
+    assert.match(r.output, /SUCCESS: \d+ rules found/);
+  });
+
+  it('promtool test rules passes deploy/prometheus/alerts.test.yaml', () => {
+    const r = run('promtool', ['test', 'rules', RULE_TESTS]);
+    assertOk(r, 'promtool test rules');
+    assert.match(r.output, /SUCCESS/);
+  });
+
+  it('the unit tests cover every alert (firing and not firing) and every recording rule', () => {
+    const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as RuleTestFile;
+    assert.deepEqual(tests.rule_files, ['alerts.yaml']);
+    const alertTests = tests.tests.flatMap((t) => t.alert_rule_test ?? []);
+    const exprTests = tests.tests.flatMap((t) => t.promql_expr_test ?? []).map((t) => t.expr);
+    for (const rule of rules()) {
+      if (rule.alert) {
+        const mine = alertTests.filter((t) => t.alertname === rule.alert);
+        assert.ok(mine.some((t) => (t.exp_alerts ?? []).length > 0), `${rule.alert}: no test where it fires`);
+        assert.ok(mine.some((t) => (t.exp_alerts ?? []).length === 0), `${rule.alert}: no test where it stays quiet`);
+      } else {
+        assert.ok(exprTests.some((e) => e.includes(rule.record!)), `recording rule ${rule.record}: no promql_expr_test`);
+      }
+    }
+  });
+
+  it('every alert has a severity, a summary, a description naming what it is about and a runbook', () => {
+    for (const rule of rules().filter((r) => r.alert)) {
+      const name = rule.alert!;
+      assert.match(rule.labels?.severity ?? '', /^(critical|warning|info)$/, `${name}: severity`);
+      const a = rule.annotations ?? {};
+      assert.ok(a.summary, `${name}: summary`);
+      // Server alerts name the server; mcpwatch's own alerts name the mcpwatch instance.
+      const subject = name.startsWith('Mcpwatch') ? /\$labels\.instance/ : /\$labels\.mcp_server_name/;
+      assert.match(a.description ?? '', subject, `${name}: description must name ${subject.source}`);
+      assert.ok((a.runbook ?? a.runbook_url ?? '').length > 40, `${name}: runbook`);
+    }
+  });
+
+  it('amtool check-config accepts deploy/alertmanager/alertmanager.yaml', () => {
+    const r = run('amtool', ['check-config', ALERTMANAGER]);
+    assertOk(r, 'amtool check-config');
+    assert.match(r.output, /SUCCESS/);
+  });
+
+  it('Alertmanager routes critical to the pager, warning to chat and info nowhere', () => {
+    const cases: Array<[string, string]> = [
+      ['critical', 'pager'],
+      ['warning', 'chat'],
+      ['info', 'null'],
+      ['', 'chat'],
+    ];
+    for (const [severity, receiver] of cases) {
+      const labels = ['alertname=McpServerDown', 'mcp_server_name=github-mcp', ...(severity ? [`severity=${severity}`] : [])];
+      const r = run('amtool', ['config', 'routes', 'test', `--config.file=${ALERTMANAGER}`, `--verify.receivers=${receiver}`, ...labels]);
+      assertOk(r, `route for severity "${severity}"`);
+    }
+    for (const rule of rules().filter((x) => x.alert)) {
+      assert.ok(['critical', 'warning', 'info'].includes(rule.labels!.severity!), `${rule.alert} has a routed severity`);
+    }
+  });
+
+  it('every PromQL expression of the Grafana dashboard parses', () => {
+    const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as unknown;
+    const exprs = collectExprs(dash);
+    assert.ok(exprs.length > 20, 'the dashboard has queries');
+    // Grafana's variables, replaced by what Grafana would send.
+    const concrete = exprs.map((e) =>
+      e
+        .replaceAll('$__rate_interval', '1m')
+        .replaceAll('$__interval', '1m')
+        .replaceAll('$__range', '1h')
+        .replaceAll('$server', '.+'),
+    );
+    const file = {
+      groups: [{ name: 'dashboard', rules: concrete.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }],
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-dash-'));
+    try {
+      const path = join(dir, 'dashboard-rules.yaml');
+      writeFileSync(path, JSON.stringify(file));
+      assertOk(run('promtool', ['check', 'rules', path]), 'promtool check rules (dashboard queries)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Every `expr` string anywhere in a Grafana dashboard (panels, nested rows, annotations). */
+function collectExprs(node: unknown): string[] {
+  if (Array.isArray(node)) return node.flatMap(collectExprs);
+  if (node && typeof node === 'object') {
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'expr' && typeof v === 'string') out.push(v);
+      else out.push(...collectExprs(v));
+    }
+    return out;
+  }
+  return [];
+}
