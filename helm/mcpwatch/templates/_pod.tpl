@@ -20,6 +20,9 @@ spec:
   serviceAccountName: {{ include "mcpwatch.serviceAccountName" . }}
   # mcpwatch does not call the Kubernetes API.
   automountServiceAccountToken: false
+  # The pause container becomes PID 1 and reaps the orphaned grandchildren of stdio MCP servers
+  # (npx, sh -c wrappers) that mcpwatch kills by process group; node as PID 1 would leave zombies.
+  shareProcessNamespace: true
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
