@@ -109,7 +109,13 @@ export class Recorder {
 
   register(server: ServerConfig): void {
     const prev = this.gauges.get(server.name);
-    this.gauges.set(server.name, { attrs: serverAttributes(server), status: prev?.status ?? 'unknown', tools: prev?.tools ?? null, availability: prev?.availability ?? {} });
+    const attrs = serverAttributes(server);
+    this.gauges.set(server.name, { attrs, status: prev?.status ?? 'unknown', tools: prev?.tools ?? null, availability: prev?.availability ?? {} });
+    // Counters start at 0 for every configured server, so increase() sees the first event too
+    // (a series that appears at 1 has no earlier sample to increase from).
+    for (const change of ['breaking', 'compatible', 'warning']) this.schemaChanges.add(0, { ...attrs, change });
+    this.sessionExpirations.add(0, attrs);
+    for (const status of ['down', 'degraded', 'stale']) this.incidents.add(0, { ...attrs, 'mcp.server.status': status });
   }
 
   unregister(name: string): void {
@@ -206,6 +212,11 @@ export class Recorder {
   /** The hooks the forwarder reports through. */
   forwarderHooks(capacityBytes: number, queuedBytes: () => number) {
     this.queue = { bytes: queuedBytes, capacity: capacityBytes };
+    for (const signal of ['traces', 'metrics', 'logs']) {
+      this.fwdSent.add(0, { signal });
+      this.fwdFailed.add(0, { signal });
+      for (const reason of ['queue_full', 'permanent_error']) this.fwdDropped.add(0, { signal, reason });
+    }
     return {
       sent: (signal: OtlpSignal) => this.fwdSent.add(1, { signal }),
       failed: (signal: OtlpSignal) => this.fwdFailed.add(1, { signal }),
