@@ -219,6 +219,28 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('re-lists tools at once on notifications/tools/list_changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const toolsFile = join(dir, 'tools.json');
+    const search = { name: 'search', description: 'Search', inputSchema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } };
+    writeFileSync(toolsFile, JSON.stringify([search]));
+    const hook = await webhookReceiver();
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: kb, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, tools-from-file], env: { TOOLS_FILE: ${JSON.stringify(toolsFile)} }, interval: 1h }`),
+    );
+    await agent.start();
+    await until(() => agent.statuses().kb === 'up');
+    writeFileSync(toolsFile, JSON.stringify([search, { name: 'summarize', description: 'Summarize', inputSchema: { type: 'object', properties: {} } }]));
+    const sentAt = Date.now();
+    process.kill(agent.sessionPid('kb')!, 'SIGUSR2');
+    const drift = await hook.waitFor((e) => e.server === 'kb' && e.event === 'schema_drift', 5000);
+    assert.ok(drift.at - sentAt < 2000, 'not at the next interval (1h) but at once');
+    assert.deepEqual(drift.event.details.diff, { tools_added: ['summarize'], tools_removed: [], tools_modified: [] });
+    assert.equal(drift.event.severity, 'info', 'a compatible change');
+    await agent.stop();
+    await hook.close();
+  });
+
   it('serves /healthz, /readyz and /metrics with the documented names', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
