@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { ERROR_TYPES } from '../src/pipeline/error-types.js';
 import { schemaKeys } from '../src/config/schema.js';
+import { renderRulesTable } from '../src/pipeline/scorecard.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,6 +37,7 @@ export function splice(doc: string, name: string, body: string): string {
 export const GENERATED: Array<{ file: string; marker: string; render: () => string }> = [
   { file: 'docs/errors.md', marker: 'error-table', render: renderErrorTable },
   { file: 'docs/configuration.md', marker: 'config-table', render: renderConfigTable },
+  { file: 'docs/scorecard.md', marker: 'scorecard-rules', render: renderRulesTable },
 ];
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -18,12 +18,16 @@ import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
 import { OtlpReceiver, type ReceiverAddresses } from '../otlp/receiver.js';
+import { OtlpForwarder, queueCapacityBytes } from '../otlp/forwarder.js';
+import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
 const RECHECK_MS = 5000;
 const AVAILABILITY_REFRESH_MS = 30_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** The scorecard reads 7 days of state: every few minutes is fresh enough. */
+const SCORE_EVERY_MS = 300_000;
 
 export interface AgentOptions {
   log?: Logger;
@@ -89,6 +93,7 @@ export class Agent {
   private readonly recorder: Recorder;
   private dispatcher: AlertDispatcher;
   private receiver: OtlpReceiver | undefined;
+  private forwarder: OtlpForwarder | undefined;
   private healthServer: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -119,14 +124,29 @@ export class Agent {
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
       if (this.config.receivers.otlp) {
+        const backend = this.config.exporters.otlp;
+        if (backend) {
+          const forwarder: OtlpForwarder = new OtlpForwarder(backend, {
+            hooks: this.recorder.forwarderHooks(queueCapacityBytes(backend.queue_size_mib), () => forwarder.queuedBytes),
+            log: this.log,
+          });
+          forwarder.start();
+          this.forwarder = forwarder;
+        }
         this.recorder.setToolLimit(this.config.receivers.otlp.max_tools_per_server);
-        this.receiver = new OtlpReceiver(this.config.receivers.otlp, { recorder: this.recorder, resolveServer: this.resolver(), log: this.log });
+        this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
+          recorder: this.recorder,
+          resolveServer: this.resolver(),
+          log: this.log,
+          forward: this.forwarder ? (signal, body, type) => void this.forwarder!.enqueue(signal, body, type) : undefined,
+        });
         otlp = await this.receiver.start();
       }
       for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
       if (this.monitors.size === 0) this.readyOnce = true;
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
       this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
+      this.timers.push(setInterval(() => this.score(), SCORE_EVERY_MS));
       this.prune();
       const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
       this.log.info({ servers: this.monitors.size, config: this.loaded.file, metrics: at(metrics), health: at(health), otlp_grpc: at(otlp.grpc), otlp_http: at(otlp.http) }, 'mcpwatch agent started');
@@ -176,7 +196,9 @@ export class Agent {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     await this.scheduler.stop();
+    // Receivers first: the forwarder refuses what arrives once it drains.
     await this.receiver?.shutdown();
+    await this.forwarder?.shutdown(2000);
     await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
     await this.dispatcher.flush(2000).catch(() => {});
     this.dispatcher.close();
@@ -312,6 +334,7 @@ export class Agent {
     if (!this.readyOnce && [...this.monitors.values()].every((m) => m.checks > 0)) {
       this.readyOnce = true;
       this.refreshAvailability();
+      this.score();
       this.log.info('first probe round done: ready');
     }
   }
@@ -370,6 +393,18 @@ export class Agent {
       for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
         this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
       }
+    }
+  }
+
+  private score(): void {
+    try {
+      for (const r of scoreFleet(this.config, this.loaded.text, this.store, this.now())) {
+        const dims: Record<string, number> = { overall: r.points };
+        for (const [d, v] of Object.entries(r.dimensions)) if (v.points !== null) dims[d] = v.points;
+        this.recorder.setScore(r.server, dims);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'scoring the fleet failed');
     }
   }
 

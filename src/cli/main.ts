@@ -5,6 +5,7 @@ import { registerHealth } from './health.js';
 import { registerValidate } from './validate.js';
 import { registerRun } from './run.js';
 import { registerInit } from './init.js';
+import { registerScorecard } from './scorecard.js';
 
 export function buildProgram(): Command {
   const program = new Command('mcpwatch')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerValidate(program);
   registerInit(program);
+  registerScorecard(program);
   return program;
 }
 

@@ -60,6 +60,7 @@ export class Recorder {
   private toolNames = new NameLimiter(200);
   private readonly unconfigured = new NameLimiter(MAX_UNCONFIGURED_SERVERS);
   private queue: { bytes: () => number; capacity: number } | undefined;
+  private scores = new Map<string, Record<string, number>>();
 
   constructor(
     meter: Meter,
@@ -91,6 +92,12 @@ export class Recorder {
       if (this.queue) r.observe(this.queue.capacity);
     });
 
+    meter.createObservableGauge('mcp.server.score', { description: 'Scorecard points 0-100 by dimension', unit: '1' }).addCallback((r) => {
+      for (const [name, dims] of this.scores) {
+        const attrs = this.gauges.get(name)?.attrs;
+        if (attrs) for (const [dimension, points] of Object.entries(dims)) r.observe(points, { ...attrs, dimension });
+      }
+    });
     meter.createObservableGauge('mcp.server.up', { description: '1 while the server answers (up or degraded), 0 when down or stale', unit: '1' }).addCallback((r) => {
       for (const g of this.gauges.values()) if (g.status !== 'unknown') r.observe(g.status === 'up' || g.status === 'degraded' ? 1 : 0, g.attrs);
     });
@@ -120,6 +127,7 @@ export class Recorder {
 
   unregister(name: string): void {
     this.gauges.delete(name);
+    this.scores.delete(name);
   }
 
   setStatus(name: string, status: ServerStatus): void {
@@ -166,6 +174,11 @@ export class Recorder {
 
   delivery(notifier: string, outcome: 'sent' | 'retried' | 'failed'): void {
     this.deliveries.add(1, { notifier, outcome });
+  }
+
+  /** Scorecard points per dimension (`overall` included); dimensions without data are left out. */
+  setScore(name: string, dimensions: Record<string, number>): void {
+    this.scores.set(name, dimensions);
   }
 
   /** `max_tools_per_server` from receivers.otlp; resets the names seen so far. */
@@ -215,7 +228,7 @@ export class Recorder {
     for (const signal of ['traces', 'metrics', 'logs']) {
       this.fwdSent.add(0, { signal });
       this.fwdFailed.add(0, { signal });
-      for (const reason of ['queue_full', 'permanent_error']) this.fwdDropped.add(0, { signal, reason });
+      for (const reason of ['queue_full', 'permanent_error', 'unsupported', 'shutdown']) this.fwdDropped.add(0, { signal, reason });
     }
     return {
       sent: (signal: OtlpSignal) => this.fwdSent.add(1, { signal }),

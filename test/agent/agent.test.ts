@@ -265,6 +265,8 @@ describe('mcpwatch run (agent)', () => {
     assert.match(m, /^mcp_probe_errors_total\{mcp_server_name="gone"[^}]*error_type="spawn_failed",error_category="permanent"[^}]*\} 1$/m);
     assert.match(m, /^mcp_client_operation_duration_bucket\{mcp_server_name="notes"[^}]*mcp_method_name="tools\/list",source="probe"[^}]*le="0\.01"\}/m);
     assert.match(m, /^mcp_server_incidents_total\{mcp_server_name="gone"[^}]*mcp_server_status="down"[^}]*\} 1$/m);
+    assert.match(m, /^mcp_server_score\{mcp_server_name="notes"[^}]*dimension="overall"[^}]*\} \d+$/m);
+    assert.match(m, /^mcp_server_score\{mcp_server_name="notes"[^}]*dimension="security"[^}]*\} 80$/m, 'plain http to loopback is fine, but no credentials: -20');
     assert.doesNotMatch(m, /mcp_session_id|session_id=/);
     await agent.stop();
     await http.close();

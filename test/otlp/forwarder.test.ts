@@ -1,0 +1,708 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { SpanKind } from '@opentelemetry/api';
+import {
+  JsonTraceSerializer,
+  ProtobufLogsSerializer,
+  ProtobufMetricsSerializer,
+  ProtobufTraceSerializer,
+} from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  classifyGrpcStatus,
+  classifyHttpStatus,
+  grpcRetryDelayMs,
+  OtlpForwarder,
+  parseRetryAfter,
+  queueCapacityBytes,
+  type ForwarderConfig,
+  type ForwarderDropReason,
+  type ForwarderHooks,
+  type ForwarderOptions,
+  type OtlpSignal,
+} from '../../src/otlp/forwarder.js';
+import { encodeRetryInfoStatus, startOtlpUpstream, type OtlpUpstream, type UpstreamProtocol } from '../fixtures/otlp-upstream.js';
+
+const PB = 'application/x-protobuf';
+const JSON_CT = 'application/json';
+const MIB = 1024 * 1024;
+
+// ---- realistic request bodies from the real SDK -------------------------------------------------
+
+const resource = resourceFromAttributes({ 'service.name': 'agent-under-test' });
+
+/** Finished spans named `<prefix>-<i>`, with MCP attributes so the bodies look like real traffic. */
+function sdkSpans(n: number, prefix: string): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracer = provider.getTracer('test-instrumentation', '1.0.0');
+  for (let i = 0; i < n; i++) {
+    tracer
+      .startSpan(`tools/call ${prefix}-${i}`, {
+        kind: SpanKind.CLIENT,
+        attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': `${prefix}-${i}`, 'mcp.server.name': 'fs' },
+      })
+      .end();
+  }
+  return exporter.getFinishedSpans();
+}
+
+/** One ExportTraceServiceRequest per span: distinct bodies, so the test can tell which arrived. */
+function traceBodies(n: number, prefix = 'req'): Buffer[] {
+  return sdkSpans(n, prefix).map((s) => Buffer.from(ProtobufTraceSerializer.serializeRequest([s])!));
+}
+
+class ManualReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function metricsBody(): Promise<Buffer> {
+  const reader = new ManualReader();
+  const provider = new MeterProvider({ resource, readers: [reader] });
+  const meter = provider.getMeter('test-instrumentation');
+  meter.createCounter('mcp.tool.calls').add(3, { 'gen_ai.tool.name': 'read_file' });
+  meter.createHistogram('mcp.client.operation.duration', { unit: 's' }).record(0.25, { 'mcp.method.name': 'tools/call' });
+  const { resourceMetrics } = await reader.collect();
+  await provider.shutdown();
+  return Buffer.from(ProtobufMetricsSerializer.serializeRequest(resourceMetrics)!);
+}
+
+type LogRecords = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0];
+
+function logsBody(): Buffer {
+  // sdk-logs is not a dependency of ours; a record is plain data, so it is built by shape.
+  const records: LogRecords = [
+    {
+      hrTime: [1_700_000_000, 0],
+      hrTimeObserved: [1_700_000_000, 1_000],
+      severityText: 'WARN',
+      severityNumber: 13,
+      body: 'tool read_file failed',
+      resource,
+      instrumentationScope: { name: 'test-instrumentation', version: '1.0.0' },
+      attributes: { 'gen_ai.tool.name': 'read_file' },
+      droppedAttributesCount: 0,
+    },
+  ];
+  return Buffer.from(ProtobufLogsSerializer.serializeRequest(records)!);
+}
+
+// ---- hooks that tests can wait on ---------------------------------------------------------------
+
+class Counts implements ForwarderHooks {
+  sentN = 0;
+  failedN = 0;
+  droppedBy = new Map<ForwarderDropReason, number>();
+  lastQueueBytes = -1;
+  private waiters = new Set<() => void>();
+
+  sent(_signal: OtlpSignal): void {
+    this.sentN++;
+    this.notify();
+  }
+  failed(_signal: OtlpSignal): void {
+    this.failedN++;
+    this.notify();
+  }
+  dropped(_signal: OtlpSignal, reason: ForwarderDropReason): void {
+    this.droppedBy.set(reason, this.drops(reason) + 1);
+    this.notify();
+  }
+  queueBytes(n: number): void {
+    this.lastQueueBytes = n;
+  }
+  drops(reason: ForwarderDropReason): number {
+    return this.droppedBy.get(reason) ?? 0;
+  }
+  totalDrops(): number {
+    let n = 0;
+    for (const v of this.droppedBy.values()) n += v;
+    return n;
+  }
+
+  until(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (cond()) return resolve();
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what} (sent ${this.sentN}, failed ${this.failedN}, dropped ${this.totalDrops()})`));
+      }, timeoutMs);
+      const check = (): void => {
+        if (!cond()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+interface Harness {
+  f: OtlpForwarder;
+  counts: Counts;
+}
+
+/** A forwarder aimed at the upstream, with fast back-off unless the test says otherwise. */
+function forwarderFor(up: OtlpUpstream, config: Partial<ForwarderConfig> = {}, options: ForwarderOptions = {}): Harness {
+  const counts = new Counts();
+  const f = new OtlpForwarder(
+    { endpoint: up.endpoint, protocol: up.protocol === 'grpc' ? 'grpc' : 'http/protobuf', headers: {}, timeout: 2_000, queue_size_mib: 4, ...config },
+    { hooks: counts, initialBackoffMs: 10, maxBackoffMs: 40, jitter: 0, ...options },
+  );
+  return { f, counts };
+}
+
+function indexOfBody(bodies: Buffer[], body: Buffer): number {
+  return bodies.findIndex((b) => b.equals(body));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- against a real upstream, over both protocols -----------------------------------------------
+
+const PROTOCOLS: UpstreamProtocol[] = ['grpc', 'http'];
+const STATUS = {
+  grpc: { retryable: grpc.status.UNAVAILABLE, permanent: grpc.status.INVALID_ARGUMENT },
+  http: { retryable: 503, permanent: 400 },
+} as const;
+
+for (const protocol of PROTOCOLS) {
+  describe(`forwarder over ${protocol}`, () => {
+    test('forwards every signal byte for byte, with the configured headers, and counts it', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up, { headers: { 'X-Api-Key': 'k-123', Authorization: 'Bearer tok' } });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      const traces = traceBodies(5);
+      const sent: Array<{ signal: OtlpSignal; body: Buffer }> = [
+        ...traces.map((body) => ({ signal: 'traces' as const, body })),
+        { signal: 'metrics', body: await metricsBody() },
+        { signal: 'logs', body: logsBody() },
+      ];
+      for (const s of sent) assert.equal(f.enqueue(s.signal, s.body, PB), true);
+      await up.waitForRequests(sent.length);
+      await counts.until(() => counts.sentN === sent.length, 'all sent');
+
+      assert.equal(up.requests.length, sent.length);
+      for (const s of sent) {
+        const got = up.requests.find((r) => r.body.equals(s.body));
+        assert.ok(got, `a ${s.signal} request of ${s.body.length} bytes arrived unchanged`);
+        assert.equal(got.signal, s.signal, 'on the service / path of its signal');
+        assert.equal(got.headers['x-api-key'], 'k-123');
+        assert.equal(got.headers['authorization'], 'Bearer tok');
+        if (protocol === 'http') assert.equal(got.contentType, PB);
+      }
+      assert.equal(counts.failedN, 0);
+      assert.equal(counts.totalDrops(), 0);
+      assert.equal(f.queuedRequests, 0);
+      assert.equal(f.queuedBytes, 0);
+      assert.equal(counts.lastQueueBytes, 0);
+    });
+
+    test('keeps the order with one request in flight', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up, {}, { concurrency: 1 });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      const bodies = traceBodies(12);
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      await counts.until(() => counts.sentN === bodies.length, 'all sent');
+      assert.deepEqual(
+        up.requests.map((r) => indexOfBody(bodies, r.body)),
+        bodies.map((_, i) => i),
+      );
+    });
+
+    test('loses nothing that fits in the queue while the upstream is down, and sends it all after restart', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up);
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      // Up first, so the client has a live connection that the outage then cuts.
+      const warm = traceBodies(1, 'warm')[0]!;
+      f.enqueue('traces', warm, PB);
+      await counts.until(() => counts.sentN === 1, 'warm-up sent');
+
+      await up.stop();
+      const bodies = traceBodies(10, 'outage');
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      await counts.until(() => counts.failedN >= 3, 'several failed attempts while down');
+      assert.equal(up.requests.length, 1, 'only the warm-up arrived');
+      assert.equal(f.queuedRequests, bodies.length, 'everything stays queued');
+      assert.equal(f.queuedBytes, bodies.reduce((n, b) => n + b.length, 0));
+
+      await up.restart();
+      await up.waitForRequests(1 + bodies.length);
+      await counts.until(() => counts.sentN === 1 + bodies.length, 'all sent after restart');
+      const arrived = up.requests.slice(1).map((r) => indexOfBody(bodies, r.body));
+      assert.deepEqual([...arrived].sort((a, b) => a - b), bodies.map((_, i) => i), 'each request exactly once');
+      assert.equal(arrived[0], 0, 'recovery starts with the oldest request');
+      assert.equal(counts.totalDrops(), 0);
+      assert.equal(f.queuedBytes, 0);
+    });
+
+    test('an upstream that is down from the start gets everything once it comes up', async (t) => {
+      const up = await startOtlpUpstream({ protocol, down: true });
+      const { f, counts } = forwarderFor(up);
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      const bodies = [...traceBodies(3), await metricsBody(), logsBody()];
+      const signals: OtlpSignal[] = ['traces', 'traces', 'traces', 'metrics', 'logs'];
+      bodies.forEach((b, i) => f.enqueue(signals[i]!, b, PB));
+      await counts.until(() => counts.failedN >= 2, 'failed attempts while down');
+      await up.restart();
+      await up.waitForRequests(bodies.length);
+      await counts.until(() => counts.sentN === bodies.length, 'all sent');
+      for (const [i, b] of bodies.entries()) {
+        const got = up.requests.filter((r) => r.body.equals(b));
+        assert.equal(got.length, 1, `request ${i} arrived once`);
+        assert.equal(got[0]!.signal, signals[i]);
+      }
+    });
+
+    test('a small queue with the upstream down drops the oldest, and counts exactly how many', async (t) => {
+      const up = await startOtlpUpstream({ protocol, down: true });
+      const bodies = traceBodies(12, 'small');
+      const keep = 4;
+      // Exactly the last four fit: greedy oldest-first dropping must leave precisely those.
+      const capacity = bodies.slice(-keep).reduce((n, b) => n + b.length, 0);
+      const { f, counts } = forwarderFor(up, { queue_size_mib: capacity / MIB });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      assert.equal(f.capacityBytes, capacity);
+      f.start();
+      for (const b of bodies) assert.equal(f.enqueue('traces', b, PB), true);
+      assert.equal(counts.drops('queue_full'), bodies.length - keep);
+      assert.equal(f.queuedRequests, keep);
+      assert.equal(f.queuedBytes, capacity);
+      assert.ok(f.queuedBytes <= f.capacityBytes);
+
+      // A single request larger than the whole queue is dropped itself; the queue is untouched.
+      assert.equal(f.enqueue('traces', Buffer.alloc(capacity + 1, 1), PB), false);
+      assert.equal(counts.drops('queue_full'), bodies.length - keep + 1);
+      assert.equal(f.queuedRequests, keep);
+
+      await up.restart();
+      await counts.until(() => counts.sentN === keep && f.queuedRequests === 0, 'the kept requests sent');
+      assert.deepEqual(
+        up.requests.map((r) => indexOfBody(bodies, r.body)).sort((a, b) => a - b),
+        [8, 9, 10, 11],
+        'the newest four arrived, the oldest eight were dropped',
+      );
+      assert.equal(counts.drops('permanent_error'), 0);
+    });
+
+    test('a permanent error drops the request without retrying it', async (t) => {
+      const up = await startOtlpUpstream({ protocol, failNext: 1, failWith: STATUS[protocol].permanent });
+      const { f, counts } = forwarderFor(up);
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      const [bad, good] = traceBodies(2, 'perm') as [Buffer, Buffer];
+      f.enqueue('traces', bad, PB);
+      await counts.until(() => counts.drops('permanent_error') === 1, 'the refused request dropped');
+      f.enqueue('traces', good, PB);
+      await up.waitForRequests(1);
+      await counts.until(() => counts.sentN === 1, 'the next request sent');
+      await sleep(60); // several back-off periods: a retry of the refused request would show now
+      assert.equal(up.attempts.length, 2, 'the refused request was tried once');
+      assert.ok(up.attempts[0]!.body.equals(bad));
+      assert.ok(up.requests[0]!.body.equals(good));
+      assert.equal(counts.failedN, 1);
+      assert.equal(f.queuedRequests, 0);
+    });
+
+    test('a retryable error is retried until it succeeds', async (t) => {
+      const up = await startOtlpUpstream({ protocol, failNext: 2, failWith: STATUS[protocol].retryable });
+      const { f, counts } = forwarderFor(up);
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      const [body] = traceBodies(1, 'retry') as [Buffer];
+      f.enqueue('traces', body, PB);
+      await up.waitForRequests(1);
+      await counts.until(() => counts.sentN === 1, 'sent');
+      assert.equal(up.attempts.length, 3);
+      assert.ok(up.attempts.every((a) => a.body.equals(body)), 'every attempt carries the same bytes');
+      assert.equal(counts.failedN, 2);
+      assert.equal(counts.totalDrops(), 0);
+    });
+
+    test('after a failure, the oldest request is retried alone before the rest resume', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up, {}, { concurrency: 4, initialBackoffMs: 30, maxBackoffMs: 60 });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      // Four in flight fail together; then two more retries fail; then all succeed.
+      up.setFailure({ status: STATUS[protocol].retryable, count: 6 });
+      const bodies = traceBodies(8, 'ordered');
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      await up.waitForRequests(bodies.length);
+      await counts.until(() => counts.sentN === bodies.length, 'all sent');
+      const attempted = up.attempts.map((a) => indexOfBody(bodies, a.body));
+      assert.deepEqual([...attempted.slice(0, 4)].sort(), [0, 1, 2, 3], 'the first burst is the four oldest');
+      assert.deepEqual(attempted.slice(4, 7), [0, 0, 0], 'then only the oldest, one at a time, until it succeeds');
+      assert.equal(indexOfBody(bodies, up.requests[0]!.body), 0);
+      assert.equal(up.attempts.length, bodies.length + 6, 'an outage costs one attempt per back-off, not one per request');
+      assert.equal(counts.failedN, 6);
+    });
+
+    test('an attempt that exceeds the timeout is retried', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up, { timeout: 100 });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      up.setDelay(400);
+      const [body] = traceBodies(1, 'slow') as [Buffer];
+      f.enqueue('traces', body, PB);
+      await counts.until(() => counts.failedN >= 1, 'the slow attempt timed out');
+      up.setDelay(0);
+      await counts.until(() => counts.sentN === 1, 'sent once the upstream is fast again');
+      assert.ok(up.requests.some((r) => r.body.equals(body)));
+      assert.equal(counts.totalDrops(), 0);
+    });
+
+    test('shutdown drains the queue within its timeout', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const { f, counts } = forwarderFor(up);
+      t.after(() => up.close());
+      f.start();
+      up.setDelay(20);
+      const bodies = traceBodies(10, 'drain');
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      assert.ok(f.queuedRequests > 0, 'still queued when shutdown begins');
+      await f.shutdown(3_000);
+      assert.equal(up.requests.length, bodies.length);
+      assert.equal(counts.sentN, bodies.length);
+      assert.equal(counts.totalDrops(), 0);
+      assert.equal(f.queuedRequests, 0);
+    });
+
+    test('shutdown retries at once even in a long back-off', async (t) => {
+      const up = await startOtlpUpstream({ protocol, failNext: 1, failWith: STATUS[protocol].retryable });
+      const { f, counts } = forwarderFor(up, {}, { initialBackoffMs: 60_000, maxBackoffMs: 60_000 });
+      t.after(() => up.close());
+      f.start();
+      const [body] = traceBodies(1, 'flush') as [Buffer];
+      f.enqueue('traces', body, PB);
+      await counts.until(() => counts.failedN === 1, 'first attempt failed');
+      const started = Date.now();
+      await f.shutdown(3_000);
+      assert.ok(Date.now() - started < 2_000, 'did not wait out the back-off');
+      assert.equal(counts.sentN, 1);
+      assert.ok(up.requests[0]!.body.equals(body));
+    });
+
+    test('shutdown gives up at its timeout and counts what it could not send', async (t) => {
+      const up = await startOtlpUpstream({ protocol, down: true });
+      const { f, counts } = forwarderFor(up);
+      t.after(() => up.close());
+      f.start();
+      const bodies = traceBodies(5, 'lost');
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      const started = Date.now();
+      await f.shutdown(150);
+      const took = Date.now() - started;
+      assert.ok(took >= 140 && took < 1_500, `shutdown took ${took} ms`);
+      assert.equal(counts.drops('shutdown'), bodies.length);
+      assert.equal(counts.sentN, 0);
+      assert.equal(f.queuedRequests, 0);
+      assert.equal(f.queuedBytes, 0);
+      assert.equal(counts.lastQueueBytes, 0);
+      // Closed: later requests are refused and counted, never thrown.
+      assert.equal(f.enqueue('traces', bodies[0]!, PB), false);
+      assert.equal(counts.drops('shutdown'), bodies.length + 1);
+      await f.shutdown(10); // twice is fine
+    });
+  });
+}
+
+// ---- protocol-specific behaviour ---------------------------------------------------------------
+
+describe('forwarder: JSON bodies', () => {
+  test('an HTTP backend gets OTLP/JSON as JSON, unchanged', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'http' });
+    const { f, counts } = forwarderFor(up);
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    f.start();
+    const body = Buffer.from(JsonTraceSerializer.serializeRequest(sdkSpans(2, 'json'))!);
+    assert.ok(body.toString('utf8').startsWith('{'), 'a JSON body');
+    f.enqueue('traces', body, JSON_CT);
+    await counts.until(() => counts.sentN === 1, 'sent');
+    assert.ok(up.requests[0]!.body.equals(body));
+    assert.equal(up.requests[0]!.contentType, JSON_CT);
+  });
+
+  test('a gRPC backend cannot take JSON: dropped as unsupported, never sent', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'grpc' });
+    const { f, counts } = forwarderFor(up);
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    f.start();
+    const json = Buffer.from(JsonTraceSerializer.serializeRequest(sdkSpans(1, 'json'))!);
+    assert.equal(f.enqueue('traces', json, JSON_CT), false);
+    assert.equal(counts.drops('unsupported'), 1);
+    assert.equal(f.queuedRequests, 0);
+    const [pb] = traceBodies(1, 'after-json') as [Buffer];
+    f.enqueue('traces', pb, PB);
+    await counts.until(() => counts.sentN === 1, 'the protobuf request sent');
+    assert.equal(up.attempts.length, 1);
+    assert.ok(up.attempts[0]!.body.equals(pb));
+  });
+});
+
+describe('forwarder: server-given retry delays', () => {
+  test('gRPC RESOURCE_EXHAUSTED without RetryInfo is permanent', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'grpc', failNext: 1, failWith: grpc.status.RESOURCE_EXHAUSTED });
+    const { f, counts } = forwarderFor(up);
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    f.start();
+    f.enqueue('traces', traceBodies(1, 'exhausted')[0]!, PB);
+    await counts.until(() => counts.drops('permanent_error') === 1, 'dropped');
+    assert.equal(up.attempts.length, 1);
+  });
+
+  test('gRPC RESOURCE_EXHAUSTED with RetryInfo is retried after the delay it names', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'grpc' });
+    const { f, counts } = forwarderFor(up, {}, { initialBackoffMs: 1, maxBackoffMs: 1 });
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    up.setFailure({ status: grpc.status.RESOURCE_EXHAUSTED, count: 1, retryDelayMs: 150 });
+    f.start();
+    f.enqueue('traces', traceBodies(1, 'throttled')[0]!, PB);
+    await counts.until(() => counts.sentN === 1, 'sent after the delay');
+    assert.equal(up.attempts.length, 2);
+    const gap = up.attempts[1]!.at - up.attempts[0]!.at;
+    assert.ok(gap >= 140, `waited ${gap} ms, RetryInfo asked for 150`);
+  });
+
+  test('HTTP 429 Retry-After overrides a longer back-off', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'http' });
+    const { f, counts } = forwarderFor(up, {}, { initialBackoffMs: 60_000, maxBackoffMs: 60_000 });
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    up.setFailure({ status: 429, count: 1, retryAfter: '0' });
+    f.start();
+    f.enqueue('traces', traceBodies(1, 'rate-limited')[0]!, PB);
+    await counts.until(() => counts.sentN === 1, 'sent at once, as Retry-After said', 2_000);
+    assert.equal(counts.failedN, 1);
+  });
+
+  test('HTTP 413 is permanent', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'http', failNext: 1, failWith: 413 });
+    const { f, counts } = forwarderFor(up);
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    f.start();
+    f.enqueue('traces', traceBodies(1, 'too-big')[0]!, PB);
+    await counts.until(() => counts.drops('permanent_error') === 1, 'dropped');
+    assert.equal(up.attempts.length, 1);
+  });
+});
+
+describe('forwarder: lifecycle and robustness', () => {
+  test('requests queue before start and go out after it', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'http' });
+    const { f, counts } = forwarderFor(up);
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    const bodies = traceBodies(3, 'early');
+    for (const b of bodies) f.enqueue('traces', b, PB);
+    await sleep(20);
+    assert.equal(up.attempts.length, 0, 'nothing sent before start');
+    f.start();
+    await counts.until(() => counts.sentN === 3, 'sent after start');
+  });
+
+  test('shutdown without start drops (and counts) what was queued', async () => {
+    const f = new OtlpForwarder({ endpoint: 'http://127.0.0.1:1', protocol: 'grpc' }, { hooks: new Counts() });
+    const counts = new Counts();
+    const g = new OtlpForwarder({ endpoint: 'http://127.0.0.1:1', protocol: 'http/protobuf' }, { hooks: counts });
+    await f.shutdown(100);
+    g.enqueue('logs', logsBody(), PB);
+    await g.shutdown(100);
+    assert.equal(counts.drops('shutdown'), 1);
+    assert.equal(g.queuedRequests, 0);
+  });
+
+  test('hooks that throw never reach the caller of enqueue', async () => {
+    const throwing: ForwarderHooks = {
+      sent: () => {
+        throw new Error('boom');
+      },
+      failed: () => {
+        throw new Error('boom');
+      },
+      dropped: () => {
+        throw new Error('boom');
+      },
+      queueBytes: () => {
+        throw new Error('boom');
+      },
+    };
+    const f = new OtlpForwarder({ endpoint: 'http://127.0.0.1:1', protocol: 'grpc', queue_size_mib: 1 / 1024 }, { hooks: throwing });
+    assert.doesNotThrow(() => f.enqueue('traces', Buffer.alloc(10), JSON_CT));
+    assert.doesNotThrow(() => f.enqueue('traces', Buffer.alloc(2_000), PB));
+    assert.doesNotThrow(() => f.enqueue('traces', Buffer.alloc(100), PB));
+    await f.shutdown(10);
+  });
+
+  test('empty requests are charged a minimum, so even they cannot grow the queue without bound', () => {
+    const counts = new Counts();
+    const f = new OtlpForwarder({ endpoint: 'http://127.0.0.1:1', protocol: 'http/protobuf', queue_size_mib: 640 / MIB }, { hooks: counts });
+    for (let i = 0; i < 25; i++) f.enqueue('traces', Buffer.alloc(0), PB);
+    assert.equal(f.queuedRequests, 10);
+    assert.equal(f.queuedBytes, 640);
+    assert.equal(counts.drops('queue_full'), 15);
+  });
+
+  test('an unreadable CA file is a start-up error that names the setting', () => {
+    const f = new OtlpForwarder({ endpoint: 'https://127.0.0.1:4317', protocol: 'grpc', tls: { ca_file: '/nonexistent/ca.pem' } });
+    assert.throws(() => f.start(), /exporters\.otlp\.tls\.ca_file/);
+  });
+
+  test('a header gRPC cannot carry as metadata is a start-up error that names it', () => {
+    const f = new OtlpForwarder({ endpoint: 'http://127.0.0.1:4317', protocol: 'grpc', headers: { 'bad key': 'v' } });
+    assert.throws(() => f.start(), /exporters\.otlp\.headers\.bad key/);
+  });
+
+  test('queueCapacityBytes follows queue_size_mib', () => {
+    assert.equal(queueCapacityBytes(64), 64 * MIB);
+    assert.equal(queueCapacityBytes(0.5), MIB / 2);
+    assert.equal(new OtlpForwarder({ endpoint: 'http://x:4317', protocol: 'grpc' }).capacityBytes, 64 * MIB);
+  });
+});
+
+// ---- the retry table, row by row -----------------------------------------------------------------
+
+describe('forwarder: classification', () => {
+  const grpcRows: Array<[string, number, number | undefined, boolean]> = [
+    ['UNAVAILABLE', grpc.status.UNAVAILABLE, undefined, true],
+    ['DEADLINE_EXCEEDED', grpc.status.DEADLINE_EXCEEDED, undefined, true],
+    ['ABORTED', grpc.status.ABORTED, undefined, true],
+    ['CANCELLED', grpc.status.CANCELLED, undefined, true],
+    ['OUT_OF_RANGE', grpc.status.OUT_OF_RANGE, undefined, true],
+    ['DATA_LOSS', grpc.status.DATA_LOSS, undefined, true],
+    ['RESOURCE_EXHAUSTED with RetryInfo', grpc.status.RESOURCE_EXHAUSTED, 1_000, true],
+    ['RESOURCE_EXHAUSTED without RetryInfo', grpc.status.RESOURCE_EXHAUSTED, undefined, false],
+    ['INVALID_ARGUMENT', grpc.status.INVALID_ARGUMENT, undefined, false],
+    ['UNAUTHENTICATED', grpc.status.UNAUTHENTICATED, undefined, false],
+    ['PERMISSION_DENIED', grpc.status.PERMISSION_DENIED, undefined, false],
+    ['UNIMPLEMENTED', grpc.status.UNIMPLEMENTED, undefined, false],
+    ['INTERNAL', grpc.status.INTERNAL, undefined, false],
+    ['UNKNOWN', grpc.status.UNKNOWN, undefined, false],
+  ];
+  for (const [name, code, delay, retryable] of grpcRows) {
+    test(`gRPC ${name} → ${retryable ? 'retry' : 'drop'}`, () => {
+      const o = classifyGrpcStatus(code, delay);
+      assert.equal(o.ok, false);
+      if (!o.ok) {
+        assert.equal(o.retryable, retryable);
+        assert.equal(o.retryAfterMs, retryable ? delay : undefined);
+      }
+    });
+  }
+  test('gRPC OK is success', () => assert.deepEqual(classifyGrpcStatus(grpc.status.OK, undefined), { ok: true }));
+
+  const httpRows: Array<[number, boolean]> = [
+    [429, true],
+    [502, true],
+    [503, true],
+    [504, true],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [413, false],
+    [500, false],
+    [301, false],
+  ];
+  for (const [status, retryable] of httpRows) {
+    test(`HTTP ${status} → ${retryable ? 'retry' : 'drop'}`, () => {
+      const o = classifyHttpStatus(status, undefined, 0);
+      assert.equal(o.ok, false);
+      if (!o.ok) assert.equal(o.retryable, retryable);
+    });
+  }
+  test('HTTP 2xx is success', () => {
+    assert.deepEqual(classifyHttpStatus(200, undefined, 0), { ok: true });
+    assert.deepEqual(classifyHttpStatus(202, undefined, 0), { ok: true });
+  });
+
+  test('Retry-After: seconds, HTTP dates, garbage', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.equal(parseRetryAfter('7', now), 7_000);
+    assert.equal(parseRetryAfter('0', now), 0);
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000);
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2025 00:00:30 GMT', now), 0, 'a date in the past means now');
+    assert.equal(parseRetryAfter('soon', now), undefined);
+    assert.equal(parseRetryAfter(undefined, now), undefined);
+    const o = classifyHttpStatus(503, '2', now);
+    assert.ok(!o.ok && o.retryAfterMs === 2_000);
+    const p = classifyHttpStatus(400, '2', now);
+    assert.ok(!p.ok && p.retryAfterMs === undefined, 'no delay on a permanent error');
+  });
+
+  test('RetryInfo in grpc-status-details-bin', () => {
+    assert.equal(grpcRetryDelayMs(encodeRetryInfoStatus(8, 'slow down', 1_500)), 1_500);
+    assert.equal(grpcRetryDelayMs(encodeRetryInfoStatus(8, 'slow down', 0)), 0);
+    assert.equal(grpcRetryDelayMs(encodeRetryInfoStatus(8, 'slow down', 62_250)), 62_250);
+    assert.equal(grpcRetryDelayMs(undefined), undefined);
+    assert.equal(grpcRetryDelayMs(Buffer.from([0xff, 0xff, 0xff])), undefined, 'garbage is ignored');
+    // A Status with no details at all.
+    assert.equal(grpcRetryDelayMs(Buffer.from([0x08, 0x0e])), undefined);
+  });
+});

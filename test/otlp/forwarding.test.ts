@@ -1,0 +1,78 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import { decodeTraceRequest } from '../../src/otlp/decode.js';
+import { startOtlpUpstream, type OtlpUpstream } from '../fixtures/otlp-upstream.js';
+import { startHttpFixture } from '../fixtures/http-server.js';
+
+function traceBody(tool: string): Buffer {
+  const mem = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(mem)] });
+  provider.getTracer('t').startSpan(`tools/call ${tool}`, { attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, 'mcp.server.name': 'github' } }).end();
+  return Buffer.from(ProtobufTraceSerializer.serializeRequest(mem.getFinishedSpans())!);
+}
+
+async function until(pred: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('forwarding through the agent', () => {
+  for (const protocol of ['grpc', 'http'] as const) {
+    it(`forwards every request unchanged to an OTLP/${protocol} backend, with its own probe spans and metrics`, async () => {
+      const upstream: OtlpUpstream = await startOtlpUpstream({ protocol });
+      const mcp = await startHttpFixture('streamable');
+      const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-fwd-'));
+      const text = `exporters:
+  prometheus: null
+  otlp: { endpoint: "${upstream.endpoint}", protocol: ${protocol === 'grpc' ? 'grpc' : 'http/protobuf'}, interval: 500ms, headers: { x-api-key: k1 } }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+alerts: []
+servers:
+  - { name: notes, transport: streamable_http, url: "${mcp.url}" }
+`;
+      const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }) });
+      const addr = await agent.start();
+
+      const viaHttp = traceBody('search');
+      const viaGrpc = traceBody('create_issue');
+      const metricsBody = Buffer.from('opaque metrics request: forwarded without decoding');
+      assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body: viaHttp, headers: { 'content-type': 'application/x-protobuf' } })).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/metrics`, { method: 'POST', body: metricsBody, headers: { 'content-type': 'application/x-protobuf' } })).status, 200);
+      const client = new grpc.Client(`127.0.0.1:${addr.otlp.grpc!.port}`, grpc.credentials.createInsecure());
+      await new Promise<void>((resolve, reject) =>
+        client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, viaGrpc, (err) => (err ? reject(err) : resolve())),
+      );
+      client.close();
+
+      await until(() => upstream.requests.some((r) => r.body.equals(viaHttp)) && upstream.requests.some((r) => r.body.equals(viaGrpc)) && upstream.requests.some((r) => r.body.equals(metricsBody)));
+      const forwarded = upstream.requests.filter((r) => r.body.equals(viaHttp) || r.body.equals(viaGrpc) || r.body.equals(metricsBody));
+      assert.equal(forwarded.length, 3, 'each request exactly once');
+      assert.ok(forwarded.every((r) => r.headers['x-api-key'] === 'k1'), 'configured headers go with forwarded data');
+
+      // mcpwatch's own probe spans and metrics reach the same backend.
+      await until(() => upstream.requests.some((r) => r.signal === 'traces' && decodeTraceRequest(r.body).spans.some((s) => s.attrs.get('mcp.method.name') === 'tools/list')));
+      const probeSpans = upstream.requests.filter((r) => r.signal === 'traces').flatMap((r) => decodeTraceRequest(r.body).spans);
+      const list = probeSpans.find((s) => s.name === 'tools/list')!;
+      assert.equal(list.attrs.get('mcp.server.name'), 'notes');
+      assert.equal(list.resource.serviceName, 'mcpwatch');
+      await until(() => upstream.requests.some((r) => r.signal === 'metrics' && r.body.includes('mcp.server.up')));
+      await agent.stop();
+      await mcp.close();
+      await upstream.close();
+    });
+  }
+});
