@@ -149,6 +149,32 @@ servers:
     assert.equal((await post(spans, { 'content-type': 'application/x-protobuf' })).status, 200, 'still serving');
   });
 
+  it('answers partial_success when some spans of a valid request are rejected', async () => {
+    const span = (name: string, start: string, end: string) => ({
+      traceId: '5b8efff798038103d269b633813fc60c',
+      spanId: 'eee19b7ec3c1b174',
+      name,
+      kind: 3,
+      startTimeUnixNano: start,
+      endTimeUnixNano: end,
+      attributes: [
+        { key: 'mcp.method.name', value: { stringValue: 'tools/call' } },
+        { key: 'gen_ai.tool.name', value: { stringValue: 'partial' } },
+        { key: 'mcp.server.name', value: { stringValue: 'p' } },
+      ],
+    });
+    const body = JSON.stringify({
+      resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 't' }, spans: [span('tools/call partial', '1700000000000000000', '1700000000100000000'), span('backwards', '1700000000100000000', '1700000000000000000')] }] }],
+    });
+    const res = await fetch(`${httpUrl}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200);
+    const answer = (await res.json()) as { partialSuccess?: { rejectedSpans: string; errorMessage: string } };
+    assert.equal(answer.partialSuccess?.rejectedSpans, '1');
+    assert.ok(answer.partialSuccess!.errorMessage.length > 0);
+    const m = await scrape();
+    assert.equal(metric(m, 'mcp_tool_calls_total', { mcp_server_name: 'p', gen_ai_tool_name: 'partial' }), 1, 'the valid span still counts');
+  });
+
   it('answers bad gRPC input with INVALID_ARGUMENT / RESOURCE_EXHAUSTED and keeps serving', async () => {
     const client = new grpc.Client(`127.0.0.1:${addr.otlp.grpc!.port}`, grpc.credentials.createInsecure());
     const call = (body: Buffer) =>
