@@ -8,36 +8,15 @@ export const FIXTURES = join(here, 'fixtures');
 export const STDIO_FIXTURE = join(FIXTURES, 'stdio-server.js');
 export const CLI = join(here, '..', 'src', 'cli', 'main.js');
 
+/** The defaults a resolved server has when its configuration says nothing more. */
+const BASE = { args: [], env: {}, headers: {}, tags: [], thresholds: {}, timeout: 5000, interval: 30_000 } satisfies Partial<ServerConfig>;
+
 export function stdioTarget(mode: string, extra: Partial<ServerConfig> = {}): ServerConfig {
-  return {
-    name: `stdio-${mode}`,
-    transport: 'stdio',
-    command: process.execPath,
-    args: [STDIO_FIXTURE, mode],
-    env: {},
-    headers: {},
-    tags: [],
-    thresholds: {},
-    timeout: 5000,
-    interval: 30_000,
-    ...extra,
-  };
+  return { ...BASE, name: `stdio-${mode}`, transport: 'stdio', command: process.execPath, args: [STDIO_FIXTURE, mode], ...extra };
 }
 
 export function httpTarget(url: string, transport: 'sse' | 'streamable_http' = 'streamable_http', extra: Partial<ServerConfig> = {}): ServerConfig {
-  return {
-    name: `http-${transport}`,
-    transport,
-    url,
-    args: [],
-    env: {},
-    headers: {},
-    tags: [],
-    thresholds: {},
-    timeout: 5000,
-    interval: 30_000,
-    ...extra,
-  };
+  return { ...BASE, name: `http-${transport}`, transport, url, ...extra };
 }
 
 /**

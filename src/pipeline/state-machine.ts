@@ -1,6 +1,6 @@
 import type { Thresholds } from '../config/schema.js';
 import type { ProbeError } from '../probe/prober.js';
-import type { AlertEventName, Severity } from './events.js';
+import type { AlertEvent, AlertEventName, Severity } from './events.js';
 import { fmtMs, type ServerStatus } from './status.js';
 
 /** One check of one server as the state machine sees it. Times are epoch milliseconds. */
@@ -27,17 +27,10 @@ export interface StatePolicy {
   latencyWindow: number;
 }
 
-/** An event before the agent adds server, transport, tags and the timestamp. */
-export interface EventDraft {
-  event: AlertEventName;
-  severity: Severity;
-  message: string;
-  details: Record<string, unknown>;
-  previous_state: ServerStatus;
-  current_state: ServerStatus;
+/** An event before the agent adds server, transport, tags and the timestamp (times still epoch ms). */
+export type EventDraft = Omit<AlertEvent, 'server' | 'transport' | 'tags' | 'timestamp' | 'incident_started_at'> & {
   incident_started_at: number | null;
-  downtime_seconds: number | null;
-}
+};
 
 export interface Transition {
   from: ServerStatus;

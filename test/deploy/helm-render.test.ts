@@ -11,12 +11,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
+import { helmMerge, ROOT, type Container, type K8sObject, type Values } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CHART = join(ROOT, 'helm', 'mcpwatch');
 
 // ---- a Go text/template subset ----------------------------------------------------------------------
@@ -353,42 +352,10 @@ function walk(v: unknown, path: string[], expr: string): unknown {
 
 // ---- helpers for the checks -----------------------------------------------------------------------
 
-type Values = Record<string, unknown>;
-const isObject = (v: unknown): v is Values => typeof v === 'object' && v !== null && !Array.isArray(v);
-function helmMerge(base: Values, override: Values): Values {
-  const out: Values = { ...base };
-  for (const [k, v] of Object.entries(override)) {
-    if (v === null) delete out[k];
-    else if (isObject(v) && isObject(out[k])) out[k] = helmMerge(out[k] as Values, v);
-    else out[k] = v;
-  }
-  return out;
-}
-
 const chart = new Chart(CHART);
 const defaults = (): Values => parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Values;
 const ciValues = (file: string): Values => helmMerge(defaults(), parse(readFileSync(join(CHART, 'ci', file), 'utf8')) as Values);
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  data?: Record<string, string>;
-}
-interface Container {
-  name: string;
-  image: string;
-  args?: string[];
-  command?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
-  ports?: Array<{ name: string; containerPort: number; hostPort?: number }>;
-  livenessProbe?: { httpGet: { path: string; port: string | number } };
-  readinessProbe?: { httpGet: { path: string; port: string | number } };
-  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
-  securityContext?: Record<string, unknown> & { capabilities?: { drop?: string[]; add?: string[] } };
-  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
-}
 interface PodSpec {
   securityContext: Record<string, unknown>;
   containers: Container[];

@@ -5,30 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, parse, parseAllDocuments, parseDocument, stringify, type Node as YamlNode } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { parseListen, schemaKeys } from '../../src/config/schema.js';
+import { helmMerge, isObject, read, ROOT, type Values } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CHART = join(ROOT, 'helm', 'mcpwatch');
-const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
-
-type Values = Record<string, unknown>;
-const isObject = (v: unknown): v is Values => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Helm's merge of a values file over the chart's: maps merge deeply, lists and scalars replace, null deletes. */
-function helmMerge(base: Values, override: Values): Values {
-  const out: Values = { ...base };
-  for (const [k, v] of Object.entries(override)) {
-    if (v === null) delete out[k];
-    else if (isObject(v) && isObject(out[k])) out[k] = helmMerge(out[k] as Values, v);
-    else out[k] = v;
-  }
-  return out;
-}
 
 const defaults = (): Values => parse(read('helm', 'mcpwatch', 'values.yaml')) as Values;
 const ciFiles = (): string[] => readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();

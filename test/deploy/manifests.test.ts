@@ -10,38 +10,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseListen } from '../../src/config/schema.js';
+import { read, ROOT, type Container, type K8sObject } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
-
-interface Container {
-  name: string;
-  image: string;
-  args?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
-  ports?: Array<{ name: string; containerPort: number; hostPort?: number }>;
-  livenessProbe?: { httpGet: { path: string; port: string | number } };
-  readinessProbe?: { httpGet: { path: string; port: string | number } };
-  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
-  securityContext?: Record<string, unknown> & { capabilities?: { drop?: string[]; add?: string[] } };
-  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
-}
 interface Volume {
   name: string;
   configMap?: { name: string };
   emptyDir?: Record<string, unknown>;
   hostPath?: { path: string };
-}
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  data?: Record<string, string>;
 }
 
 const SECRETISH = /TOKEN|SECRET|PASSWORD|API_?KEY|WEBHOOK|CREDENTIAL/i;

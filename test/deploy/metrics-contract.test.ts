@@ -5,12 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'yaml';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
+import { read, ROOT } from './common.js';
 
 // ---- the contract ---------------------------------------------------------------------------------
 

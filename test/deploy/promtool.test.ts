@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'yaml';
+import { ROOT } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const RULES = join(ROOT, 'deploy', 'prometheus', 'alerts.yaml');
 const RULE_TESTS = join(ROOT, 'deploy', 'prometheus', 'alerts.test.yaml');
 const ALERTMANAGER = join(ROOT, 'deploy', 'alertmanager', 'alertmanager.yaml');

@@ -1,6 +1,6 @@
 // The one HTTP POST the webhook and Slack notifiers share, and the mapping from what a receiver
 // answered to retryable / permanent, kept pure so it can be tested row by row.
-import { DeliveryError } from './types.js';
+import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
 export const USER_AGENT = 'mcpwatch/0.1.0';
 
@@ -100,4 +100,14 @@ export function hostOf(url: string): string {
   } catch {
     return 'invalid-url';
   }
+}
+
+/** What every HTTP notifier shares: target, retry policy, timeout and the `events` filter. */
+export function httpNotifierBase(
+  kind: 'webhook' | 'slack',
+  url: string,
+  cfg: { timeout: number; retry: RetryPolicy; events?: readonly string[] | undefined },
+): Omit<Notifier, 'deliver'> {
+  const events = cfg.events;
+  return { kind, target: hostOf(url), retry: cfg.retry, timeout: cfg.timeout, accepts: (event) => !events || events.includes(event.event) };
 }

@@ -1,7 +1,7 @@
 // Slack incoming webhook: a Block Kit message a person can act on from a phone notification.
 import type { AlertEvent, AlertEventName } from '../../pipeline/events.js';
 import { detailString, eventDiffLines, formatDuration, headline } from './format.js';
-import { hostOf, postJson, USER_AGENT, type FetchLike } from './http.js';
+import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import type { Notifier, RetryPolicy } from './types.js';
 
 // Slack rejects the whole message (HTTP 400 invalid_blocks) when one of these is exceeded, and a
@@ -131,13 +131,8 @@ export interface SlackSettings {
 }
 
 export function createSlackNotifier(cfg: SlackSettings, deps: { fetch: FetchLike; now: () => number }): Notifier {
-  const events = cfg.events;
   return {
-    kind: 'slack',
-    target: hostOf(cfg.webhook_url),
-    retry: cfg.retry,
-    timeout: cfg.timeout,
-    accepts: (event) => !events || events.includes(event.event),
+    ...httpNotifierBase('slack', cfg.webhook_url, cfg),
     async deliver(event, signal) {
       const headers = new Headers({ 'content-type': 'application/json', 'user-agent': USER_AGENT });
       await postJson({ url: cfg.webhook_url, body: JSON.stringify(buildSlackMessage(event)), headers, signal, fetch: deps.fetch, now: deps.now });

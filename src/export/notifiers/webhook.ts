@@ -9,7 +9,7 @@
 // must verify the raw body bytes as received, before any JSON parsing or re-serialising.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AlertEvent } from '../../pipeline/events.js';
-import { hostOf, postJson, USER_AGENT, type FetchLike } from './http.js';
+import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
 export const SIGNATURE_HEADER = 'x-mcpwatch-signature';
@@ -67,13 +67,8 @@ export function verifySignature(
 }
 
 export function createWebhookNotifier(cfg: WebhookSettings, deps: { fetch: FetchLike; now: () => number }): Notifier {
-  const events = cfg.events;
   return {
-    kind: 'webhook',
-    target: hostOf(cfg.url),
-    retry: cfg.retry,
-    timeout: cfg.timeout,
-    accepts: (event) => !events || events.includes(event.event),
+    ...httpNotifierBase('webhook', cfg.url, cfg),
     async deliver(event: AlertEvent, signal: AbortSignal) {
       const body = JSON.stringify(event);
       const headers = new Headers();
