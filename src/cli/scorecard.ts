@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { StateError, StateStore } from '../store/state.js';
+import type { StateStore } from '../store/state.js';
 import { fmtMs } from '../pipeline/status.js';
 import { DIMENSIONS, GRADE_BANDS, gradeRank, scoreFleet, type DimensionScore, type Grade, type ScoreResult } from '../pipeline/scorecard.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
@@ -22,8 +22,8 @@ export function registerScorecard(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .option('--server <name>', 'only this server (repeatable)', collect)
     .option('--fail-below <grade>', 'exit 1 when any shown server grades below GRADE (A–F)')
-    .action((opts: ScorecardOptions) => {
-      process.exitCode = runScorecard(opts);
+    .action(async (opts: ScorecardOptions) => {
+      process.exitCode = await runScorecard(opts);
     });
 }
 
@@ -35,7 +35,7 @@ function parseGrade(text: string): Grade {
   return g as Grade;
 }
 
-function runScorecard(opts: ScorecardOptions): number {
+async function runScorecard(opts: ScorecardOptions): Promise<number> {
   // Checked before anything is read, so a typo fails fast and the same way with or without state.
   const failBelow = opts.failBelow === undefined ? undefined : parseGrade(opts.failBelow);
   const { config, text } = loadConfigOrExit(opts.config);
@@ -52,6 +52,8 @@ function runScorecard(opts: ScorecardOptions): number {
       `no state file at ${path} (state.path): availability, latency and reliability are "no data" until \`mcpwatch run\` has collected probes; grading security (configuration) only\n`,
     );
   } else {
+    // Loaded on use: SQLite's native module is not something every command should pay for.
+    const { StateError, StateStore } = await import('../store/state.js');
     try {
       store = new StateStore(path, { readonly: true });
     } catch (err) {

@@ -210,6 +210,12 @@ export class Recorder {
     });
   }
 
+  /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */
+  receiverStarted(protocol: ReceiverProtocol): void {
+    for (const reason of ['invalid', 'too_large', 'memory_limit', 'unauthorized']) this.refused.add(0, { protocol, reason });
+    this.accepted.add(0, { protocol });
+  }
+
   receiverRequest(protocol: ReceiverProtocol, signal: OtlpSignal, outcome: 'accepted' | 'refused'): void {
     this.requests.add(1, { protocol, signal, outcome });
   }

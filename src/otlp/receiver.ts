@@ -79,8 +79,14 @@ export class OtlpReceiver {
     this.memorySampler = setInterval(() => this.sampleMemory(), 250);
     this.memorySampler.unref();
     try {
-      if (this.cfg.grpc) addresses.grpc = await this.startGrpc(this.cfg.grpc);
-      if (this.cfg.http) addresses.http = await this.startHttp(this.cfg.http);
+      if (this.cfg.grpc) {
+        addresses.grpc = await this.startGrpc(this.cfg.grpc);
+        this.deps.recorder.receiverStarted('grpc');
+      }
+      if (this.cfg.http) {
+        addresses.http = await this.startHttp(this.cfg.http);
+        this.deps.recorder.receiverStarted('http');
+      }
     } catch (err) {
       await this.shutdown();
       throw err;

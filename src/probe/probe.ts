@@ -164,16 +164,19 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   const deadline = new Deadline(server.timeout, opts.signal);
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
+  let phaseStart = performance.now();
   try {
-    const t = performance.now();
     conn = await deadline.run(connector(server, { signal: deadline.signal }));
-    out.phases[phase] = elapsed(t);
+    out.phases[phase] = elapsed(phaseStart);
     phase = 'initialize';
+    phaseStart = performance.now();
     await initialize(conn, deadline, out);
     phase = 'tools/list';
     await listTools(conn, deadline, out, opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
     out.latencyMs = round3((out.phases.initialize ?? 0) + (out.phases['tools/list'] ?? 0));
   } catch (err) {
+    // The failed phase's time is kept too: how long it took to fail is part of the finding.
+    out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
     fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
   } finally {

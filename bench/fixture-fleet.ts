@@ -1,0 +1,120 @@
+// A fleet of Streamable HTTP fixture servers (the SDK-built `startHttpFixture('streamable')`), one
+// port each on 127.0.0.1, for the benchmarks. Run as a child process so the servers do not share the
+// measuring process's event loop:
+//
+//   node dist/bench/fixture-fleet.js N [--output-schema-tools K]
+//
+// With --output-schema-tools, each server offers K tools that declare an outputSchema (as servers
+// following the 2025-06-18 spec do) instead of the fixture's three tools without one. It
+// prints `{"urls":[...]}` as one line on stdout once every server listens, then stays up until SIGTERM
+// (or until its stdin closes, so a parent that dies does not leave the fleet behind).
+// `spawnFleet(n)` does the spawning and the clean-up for a benchmark.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { startHttpFixture, type HttpFixture, type HttpFixtureOptions } from '../test/fixtures/http-server.js';
+
+const SELF = fileURLToPath(import.meta.url);
+
+export interface Fleet {
+  urls: string[];
+  pid: number;
+  /** SIGTERM, then SIGKILL if the fleet has not exited within 5 s. */
+  stop(): Promise<void>;
+}
+
+export interface FleetOptions {
+  /** Each server offers this many tools, every one with an outputSchema. */
+  outputSchemaTools?: number;
+}
+
+/** Starts `n` fixture servers in a child process and resolves once they all listen. */
+export async function spawnFleet(n: number, opts: FleetOptions = {}): Promise<Fleet> {
+  const args = [SELF, String(n), ...(opts.outputSchemaTools ? ['--output-schema-tools', String(opts.outputSchemaTools)] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = once(child, 'exit');
+  const lines = createInterface({ input: child.stdout });
+  const first = await Promise.race([
+    once(lines, 'line').then(([line]) => String(line)),
+    exited.then(([code, signal]) => Promise.reject(new Error(`fixture fleet exited before it was ready (code ${String(code)}, signal ${String(signal)})`))),
+  ]);
+  lines.close();
+  const { urls } = JSON.parse(first) as { urls: string[] };
+  if (!Array.isArray(urls) || urls.length !== n) throw new Error(`fixture fleet printed ${first}`);
+  return {
+    urls,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      process.removeListener('exit', killOnExit);
+    },
+  };
+}
+
+/** A server with `k` tools, each declaring an input and an output schema of realistic size. */
+function outputSchemaServer(k: number): McpServer {
+  const server = new McpServer({ name: 'fixture-output-schemas', version: '1.0.0' }, { capabilities: { tools: {} } });
+  for (let i = 1; i <= k; i++) {
+    server.registerTool(
+      `tool_${String(i).padStart(3, '0')}`,
+      {
+        description: `Fixture tool ${i} with structured output`,
+        inputSchema: { query: z.string(), limit: z.number().int().min(1).max(100).optional() },
+        outputSchema: {
+          id: z.string(),
+          total: z.number().int().min(0),
+          items: z.array(z.object({ name: z.string(), url: z.string().url().optional(), score: z.number().optional() })),
+          next: z.string().nullable(),
+        },
+      },
+      async () => ({ content: [], structuredContent: { id: String(i), total: 0, items: [], next: null } }),
+    );
+  }
+  return server;
+}
+
+async function main(n: number, outputSchemaTools: number): Promise<void> {
+  const fixtures: HttpFixture[] = [];
+  const opts: HttpFixtureOptions = outputSchemaTools ? { makeServer: () => outputSchemaServer(outputSchemaTools) } : {};
+  // Started in batches: 100 at once is fine, but a very large N should not open every listener in one tick.
+  for (let i = 0; i < n; i += 50) {
+    const batch = Math.min(50, n - i);
+    fixtures.push(...(await Promise.all(Array.from({ length: batch }, () => startHttpFixture('streamable', opts)))));
+  }
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all(fixtures.map((f) => f.close().catch(() => {})));
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.stdin.on('end', () => void stop());
+  process.stdin.on('error', () => void stop());
+  process.stdin.resume();
+  process.stdout.write(JSON.stringify({ urls: fixtures.map((f) => f.url) }) + '\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const n = Number(process.argv[2] ?? 1);
+  const flag = process.argv.indexOf('--output-schema-tools');
+  const k = flag === -1 ? 0 : Number(process.argv[flag + 1]);
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0) {
+    process.stderr.write(`usage: node dist/bench/fixture-fleet.js N [--output-schema-tools K] (positive integers; got "${process.argv.slice(2).join(' ')}")\n`);
+    process.exit(2);
+  }
+  await main(n, k);
+}

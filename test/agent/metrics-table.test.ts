@@ -1,0 +1,95 @@
+// The metrics table in docs/metrics.md is a contract: alert rules and the dashboard are checked
+// against it (test/deploy/metrics-contract.test.ts). This holds the table against what a real agent
+// actually serves on /metrics, in both directions.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import { startOtlpUpstream } from '../fixtures/otlp-upstream.js';
+import { STDIO_FIXTURE } from '../helpers.js';
+import { ROOT } from '../../scripts/gen-docs.js';
+
+function documentedMetrics(): Map<string, string[]> {
+  const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('<!-- metrics-table:start -->'), doc.indexOf('<!-- metrics-table:end -->'));
+  const out = new Map<string, string[]>();
+  for (const line of table.split('\n').slice(3)) {
+    const cells = line.split('|').map((c) => c.trim());
+    if (cells.length < 7) continue;
+    const promName = /`([a-z_:]+)`/.exec(cells[2]!)![1]!.replace(/_bucket$/, '');
+    // Label names are the backticked words outside parentheses; inside are their values.
+    const labels = [...cells[5]!.replace(/\([^)]*\)/g, '').matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!);
+    out.set(promName, labels);
+  }
+  return out;
+}
+
+async function until(pred: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the metrics table and /metrics', () => {
+  it('agree: every series served is documented, and every documented metric is served', async () => {
+    const upstream = await startOtlpUpstream({ protocol: 'http' });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-table-'));
+    const node = JSON.stringify(process.execPath);
+    const text = `exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  otlp: { endpoint: "${upstream.endpoint}", protocol: http/protobuf, interval: 1h }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_tools_per_server: 1 } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+alerts: [{ type: stdout }]
+servers:
+  - { name: ok, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok], tags: ["team:data"] }
+  - { name: broken, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, exit-at-start] }
+`;
+    const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+    const addr = await agent.start();
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
+    // Traffic with two tool names for one server: the second overflows max_tools_per_server.
+    const span = (tool: string, error?: string) => ({
+      traceId: '5b8efff798038103d269b633813fc60c',
+      spanId: 'eee19b7ec3c1b174',
+      name: `tools/call ${tool}`,
+      kind: 3,
+      startTimeUnixNano: '1700000000000000000',
+      endTimeUnixNano: '1700000000100000000',
+      attributes: [
+        { key: 'mcp.method.name', value: { stringValue: 'tools/call' } },
+        { key: 'gen_ai.tool.name', value: { stringValue: tool } },
+        { key: 'mcp.server.name', value: { stringValue: 'ok' } },
+        ...(error ? [{ key: 'error.type', value: { stringValue: error } }] : []),
+      ],
+    });
+    const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span('a'), span('b', 'tool_error')] }] }] });
+    assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status, 200);
+    await until(async () => agent.ready && /mcpwatch_notifier_deliveries_total\{/.test(await scrape()) && /mcpwatch_forwarder_sent_total\{[^}]*signal="traces"[^}]*\} 1/.test(await scrape()));
+
+    const served = new Map<string, Set<string>>();
+    for (const line of (await scrape()).split('\n')) {
+      const m = /^([a-z_:]+?)(_bucket|_sum|_count)?\{([^}]*)\}/.exec(line);
+      if (!m || m[1] === 'target_info') continue;
+      const labels = new Set([...m[3]!.matchAll(/([a-z_]+)="/g)].map((x) => x[1]!));
+      served.set(m[1]!, new Set([...(served.get(m[1]!) ?? []), ...labels]));
+    }
+    const documented = documentedMetrics();
+    const undocumented = [...served.keys()].filter((n) => !documented.has(n));
+    assert.deepEqual(undocumented, [], 'served but not in docs/metrics.md');
+    const missing = [...documented.keys()].filter((n) => !served.has(n));
+    assert.deepEqual(missing, [], 'documented but not served');
+    for (const [name, labels] of documented) {
+      for (const label of labels) assert.ok(served.get(name)!.has(label), `${name} lacks label ${label}`);
+    }
+    await agent.stop();
+    await upstream.close();
+  });
+});
