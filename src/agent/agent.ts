@@ -383,7 +383,7 @@ export class Agent {
       incident_started_at: d.incident_started_at === null ? null : new Date(d.incident_started_at).toISOString(),
       downtime_seconds: d.downtime_seconds,
     };
-    this.log.info({ server: server.name, event: d.event, severity: d.severity, msg_detail: d.message }, 'alert');
+    this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
     this.dispatcher.dispatch(event);
   }
 

@@ -88,6 +88,13 @@ servers:
     assert.doesNotMatch(r.stdout, /\u001b\[/, 'no colour codes when stdout is not a terminal');
   });
 
+  it('colours the status when asked to (as on a terminal), never with NO_COLOR', async () => {
+    const coloured = await mcpwatch(['health', '-c', config, '--server', 'crashing'], { NO_COLOR: undefined, FORCE_COLOR: '1' });
+    assert.match(coloured.stdout, /\u001b\[31mDOWN\u001b\[39m/, 'DOWN in red');
+    const plain = await mcpwatch(['health', '-c', config, '--server', 'crashing'], { NO_COLOR: '1', FORCE_COLOR: undefined });
+    assert.doesNotMatch(plain.stdout, /\u001b\[/);
+  });
+
   it('prints JSON with every documented field', async () => {
     const r = await mcpwatch(['health', '-c', config, '--json']);
     assert.equal(r.code, 1);
