@@ -171,6 +171,25 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('does not alert on a server that flaps below the failure threshold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const http = await startHttpFixture('streamable-flaky');
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: flaky, transport: streamable_http, url: "${http.url}", interval: 150ms }`));
+    await agent.start();
+    await until(() => agent.statuses().flaky === 'up');
+    // Long enough for many checks: every other one fails, never three in a row.
+    await new Promise((r) => setTimeout(r, 2500));
+    const m = await fetchMetrics(agent);
+    const failures = Number(/^mcp_probe_errors_total\{mcp_server_name="flaky"[^}]*error_type="http_status"[^}]*\} (\d+)$/m.exec(m)?.[1] ?? 0);
+    assert.ok(failures >= 3, `the server did flap (${failures} failed checks)`);
+    assert.equal(agent.statuses().flaky, 'up');
+    assert.deepEqual(hook.events.map((e) => e.event.event), [], 'no alert at all');
+    await agent.stop();
+    await http.close();
+    await hook.close();
+  });
+
   it('calls a silent SSE stream stale, then reconnects', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
