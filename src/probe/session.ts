@@ -62,7 +62,7 @@ export class ServerSession {
       const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages });
       return { ...out, definitive: false, partial: false, sessionExpired: false };
     }
-    const dead = this.reapDeadConnection();
+    const dead = await this.reapDeadConnection();
     if (dead) return dead;
     if (!this.conn && this.server.transport === 'stdio' && this.lastFailure && this.now() < this.nextRestartAt) {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
@@ -91,10 +91,12 @@ export class ServerSession {
     await this.dropConnection();
   }
 
-  private reapDeadConnection(): CheckOutcome | undefined {
+  private async reapDeadConnection(): Promise<CheckOutcome | undefined> {
     const conn = this.conn;
     if (!conn?.closed) return undefined;
     this.conn = undefined;
+    // The server's own process is gone, but a wrapper's children may not be: clear the whole group.
+    await conn.close();
     const diag = conn.diagnostics();
     const out = emptyOutcome(this.server, this.now());
     out.error = toProbeError(rawFromError(new McpError(-32000, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');

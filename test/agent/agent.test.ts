@@ -2,7 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -124,6 +124,24 @@ describe('mcpwatch run (agent)', () => {
     assert.ok(agent.sessionPid('tools')! !== pid);
     await agent.stop();
     assert.equal(alive(pid), false);
+    await hook.close();
+  });
+
+  it('clears the process group of a stdio server that died on its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const pidfile = join(dir, 'grandchild.pid');
+    const hook = await webhookReceiver();
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: wrapped, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, grandchild], env: { PIDFILE: ${JSON.stringify(pidfile)} } }`),
+    );
+    await agent.start();
+    await until(() => agent.statuses().wrapped === 'up');
+    const grandchild = Number(readFileSync(pidfile, 'utf8'));
+    assert.ok(alive(grandchild));
+    process.kill(agent.sessionPid('wrapped')!, 'SIGKILL');
+    await hook.waitFor((e) => e.server === 'wrapped' && e.event === 'down', 5000);
+    await until(() => !alive(grandchild), 3000);
+    await agent.stop();
     await hook.close();
   });
 
