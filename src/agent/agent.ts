@@ -17,8 +17,8 @@ import { StateStore } from '../store/state.js';
 import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
-import { OtlpReceiver, type ReceiverAddresses } from '../otlp/receiver.js';
-import { OtlpForwarder, queueCapacityBytes } from '../otlp/forwarder.js';
+import type { OtlpReceiver, ReceiverAddresses } from '../otlp/receiver.js';
+import type { OtlpForwarder } from '../otlp/forwarder.js';
 import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
 
@@ -89,8 +89,9 @@ export class Agent {
   private readonly monitors = new Map<string, Monitor>();
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
-  private readonly telemetry: Telemetry;
-  private readonly recorder: Recorder;
+  private telemetry: Telemetry | undefined;
+  /** Set by start(): the OTLP pipelines it feeds are loaded only when configured. */
+  private recorder!: Recorder;
   private dispatcher: AlertDispatcher;
   private receiver: OtlpReceiver | undefined;
   private forwarder: OtlpForwarder | undefined;
@@ -108,8 +109,6 @@ export class Agent {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? pino({ level: this.config.log.level, base: { service: 'mcpwatch' } }, pino.destination(2));
     this.store = new StateStore(this.config.state.path, { writer: true });
-    this.telemetry = new Telemetry(this.config);
-    this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer);
     this.scheduler = new Scheduler(this.config.monitoring.concurrency);
     this.dispatcher = this.makeDispatcher(this.config);
   }
@@ -120,12 +119,17 @@ export class Agent {
 
   async start(): Promise<AgentAddresses> {
     try {
+      this.telemetry = await Telemetry.create(this.config);
+      this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot);
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
       if (this.config.receivers.otlp) {
+        // The passive stream (gRPC, protobuf) is loaded only when it is configured.
+        const { OtlpReceiver } = await import('../otlp/receiver.js');
         const backend = this.config.exporters.otlp;
         if (backend) {
+          const { OtlpForwarder, queueCapacityBytes } = await import('../otlp/forwarder.js');
           const forwarder: OtlpForwarder = new OtlpForwarder(backend, {
             hooks: this.recorder.forwarderHooks(queueCapacityBytes(backend.queue_size_mib), () => forwarder.queuedBytes),
             log: this.log,
@@ -202,7 +206,7 @@ export class Agent {
     await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
     await this.dispatcher.flush(2000).catch(() => {});
     this.dispatcher.close();
-    await this.telemetry.shutdown();
+    await this.telemetry?.shutdown();
     if (this.healthServer) {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       this.healthServer.closeAllConnections();

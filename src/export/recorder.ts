@@ -1,4 +1,6 @@
-import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Histogram, type Meter, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
+import { emptyResource } from '@opentelemetry/resources';
+import { HotMetrics } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { STATUSES, type ServerStatus } from '../pipeline/status.js';
@@ -13,8 +15,7 @@ export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthor
 /** Distinct server names from traffic that match no configured server, before they become `_other`. */
 const MAX_UNCONFIGURED_SERVERS = 100;
 
-/** Seconds, per the MCP semantic convention for mcp.client.operation.duration. */
-export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+export { DURATION_BUCKETS } from './aggregate.js';
 
 export const AVAILABILITY_WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
 export type AvailabilityWindowName = keyof typeof AVAILABILITY_WINDOWS;
@@ -43,13 +44,11 @@ interface ServerGauges {
  */
 export class Recorder {
   private readonly gauges = new Map<string, ServerGauges>();
-  readonly duration: Histogram;
   private readonly probeErrors: Counter;
   private readonly schemaChanges: Counter;
   private readonly sessionExpirations: Counter;
   private readonly incidents: Counter;
   private readonly deliveries: Counter;
-  private readonly toolCalls: Counter;
   private readonly toolOverflow: Counter;
   private readonly accepted: Counter;
   private readonly refused: Counter;
@@ -65,19 +64,15 @@ export class Recorder {
   constructor(
     meter: Meter,
     private readonly tracer?: Tracer,
+    /** Where durations and tool calls go; the agent's readers collect it (a private one otherwise). */
+    private readonly hot: HotMetrics = new HotMetrics(emptyResource(), { name: 'mcpwatch', version: '0' }),
   ) {
-    this.duration = meter.createHistogram('mcp.client.operation.duration', {
-      description: 'Duration of MCP operations (probes and traffic)',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    });
     this.probeErrors = meter.createCounter('mcp.probe.errors', { description: 'Failed probes by error type', unit: '{error}' });
     this.schemaChanges = meter.createCounter('mcp.server.schema.changes', { description: 'Tool-schema changes detected', unit: '{change}' });
     this.sessionExpirations = meter.createCounter('mcp.server.session.expirations', { description: 'Sessions the server forgot', unit: '{expiration}' });
     this.incidents = meter.createCounter('mcp.server.incidents', { description: 'Transitions into down, degraded or stale', unit: '{incident}' });
     this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
 
-    this.toolCalls = meter.createCounter('mcp.tool.calls', { description: 'Tool calls by outcome', unit: '{call}' });
     this.toolOverflow = meter.createCounter('mcpwatch.tool_names.overflow', { description: 'Tool calls whose name was folded into _other', unit: '{call}' });
     this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
     this.refused = meter.createCounter('mcpwatch.receiver.refused.spans', { description: 'Spans (or undecodable requests) refused', unit: '{span}' });
@@ -150,8 +145,9 @@ export class Recorder {
     for (const method of ['initialize', 'tools/list'] as const) {
       const ms = out.phases[method];
       if (ms === undefined) continue;
-      const failedHere = out.error?.phase === method;
-      this.duration.record(ms / 1000, { ...attrs, 'mcp.method.name': method, source: 'probe', ...(failedHere ? { 'error.type': out.error!.type } : {}) });
+      const errorType = out.error?.phase === method ? out.error.type : undefined;
+      const key = `p\u0000${server.name}\u0000${method}\u0000${errorType ?? ''}`;
+      this.hot.duration(key, () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
     }
     if (out.error) {
       this.probeErrors.add(1, { ...attrs, 'error.type': out.error.type, 'error.category': out.error.category });
@@ -189,25 +185,27 @@ export class Recorder {
   /** A tool call or MCP operation seen in traffic, into the same instruments as probes. */
   traffic(obs: Observation): void {
     const server = this.gauges.has(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
-    const attrs: Attributes = { 'mcp.server.name': server, source: 'traffic' };
-    let tool: string | undefined;
+    const errorType = obs.errorType ?? '';
+    let tool = '';
     if (obs.kind === 'tool_call') {
       const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
       tool = limited.value;
       if (limited.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': server });
-      this.toolCalls.add(1, {
-        ...attrs,
+      this.hot.toolCall(`${server}\u0000${tool}\u0000${obs.outcome}\u0000${errorType}`, () => ({
+        'mcp.server.name': server,
+        source: 'traffic',
         'gen_ai.tool.name': tool,
         outcome: obs.outcome,
         ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
-      });
+      }));
     }
-    this.duration.record(obs.durationSeconds, {
-      ...attrs,
+    this.hot.duration(`t\u0000${server}\u0000${obs.method}\u0000${tool}\u0000${errorType}`, () => ({
+      'mcp.server.name': server,
+      source: 'traffic',
       'mcp.method.name': obs.method,
       ...(tool ? { 'gen_ai.tool.name': tool } : {}),
       ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
-    });
+    }), obs.durationSeconds);
   }
 
   /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */

@@ -5,22 +5,37 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { credentials as grpcCredentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Meter, Tracer } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { parseListen, type Config } from '../config/schema.js';
+import { HotMetrics } from './aggregate.js';
 
 export const VERSION = '0.1.0';
 export const SCOPE = 'mcpwatch';
 
 type OtlpConfig = NonNullable<Config['exporters']['otlp']>;
+
+/** The OTLP side, loaded only when `exporters.otlp` is set: gRPC and the exporters cost tens of MiB. */
+interface OtlpPipelines {
+  reader: MetricReader;
+  tracerProvider: BasicTracerProvider;
+}
+
+async function otlpPipelines(otlp: OtlpConfig, resource: Resource, hot: HotMetrics): Promise<OtlpPipelines> {
+  const [{ BasicTracerProvider, BatchSpanProcessor }, metricExporter, traceExporter] = await Promise.all([
+    import('@opentelemetry/sdk-trace-base'),
+    makeMetricExporter(otlp),
+    makeTraceExporter(otlp),
+  ]);
+  return {
+    reader: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval), metricProducers: [hot] }),
+    tracerProvider: new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(traceExporter)] }),
+  };
+}
 
 /**
  * The OpenTelemetry pipelines of one agent: a MeterProvider read by the Prometheus exporter (served
@@ -30,26 +45,39 @@ type OtlpConfig = NonNullable<Config['exporters']['otlp']>;
 export class Telemetry {
   readonly meter: Meter;
   readonly tracer: Tracer | undefined;
+  /** Durations and tool calls, aggregated outside the SDK's instruments (see aggregate.ts). */
+  readonly hot: HotMetrics;
   private readonly meterProvider: MeterProvider;
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly prometheus: PrometheusExporter | undefined;
   private server: Server | undefined;
 
-  constructor(private readonly config: Config) {
+  static async create(config: Config): Promise<Telemetry> {
     const resource = resourceFromAttributes({
       'service.name': 'mcpwatch',
       'service.version': VERSION,
       'service.instance.id': `${hostname()}:${process.pid}`,
     });
+    const hot = new HotMetrics(resource, { name: SCOPE, version: VERSION });
+    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, hot) : undefined;
+    return new Telemetry(config, resource, hot, otlp);
+  }
+
+  private constructor(
+    private readonly config: Config,
+    resource: Resource,
+    hot: HotMetrics,
+    otlp: OtlpPipelines | undefined,
+  ) {
+    this.hot = hot;
     const readers: MetricReader[] = [];
     if (config.exporters.prometheus) {
-      this.prometheus = new PrometheusExporter({ preventServerStart: true });
+      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot] });
       readers.push(this.prometheus);
     }
-    const otlp = config.exporters.otlp;
     if (otlp) {
-      readers.push(new PeriodicExportingMetricReader({ exporter: metricExporter(otlp), exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval) }));
-      this.tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(traceExporter(otlp))] });
+      readers.push(otlp.reader);
+      this.tracerProvider = otlp.tracerProvider;
       this.tracer = this.tracerProvider.getTracer(SCOPE, VERSION);
     }
     this.meterProvider = new MeterProvider({ resource, readers });
@@ -96,32 +124,36 @@ export function listen(server: Server, host: string, port: number, setting: stri
   });
 }
 
-function grpcCreds(otlp: OtlpConfig): ChannelCredentials {
-  if (otlp.tls.insecure || otlp.endpoint.startsWith('http:')) return grpcCredentials.createInsecure();
+async function grpcOptions(otlp: OtlpConfig): Promise<{ credentials: ChannelCredentials; metadata: Metadata }> {
+  const grpc = await import('@grpc/grpc-js');
   const read = (f: string | undefined): Buffer | null => (f ? readFileSync(f) : null);
-  return grpcCredentials.createSsl(read(otlp.tls.ca_file), read(otlp.tls.key_file), read(otlp.tls.cert_file), { rejectUnauthorized: !otlp.tls.insecure_skip_verify });
-}
-
-function grpcMetadata(headers: Record<string, string>): Metadata {
-  const md = new Metadata();
-  for (const [k, v] of Object.entries(headers)) md.set(k.toLowerCase(), v);
-  return md;
+  const credentials =
+    otlp.tls.insecure || otlp.endpoint.startsWith('http:')
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(read(otlp.tls.ca_file), read(otlp.tls.key_file), read(otlp.tls.cert_file), { rejectUnauthorized: !otlp.tls.insecure_skip_verify });
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(otlp.headers)) metadata.set(k.toLowerCase(), v);
+  return { credentials, metadata };
 }
 
 function httpUrl(otlp: OtlpConfig, signal: 'metrics' | 'traces'): string {
   return `${otlp.endpoint.replace(/\/+$/, '')}/v1/${signal}`;
 }
 
-function metricExporter(otlp: OtlpConfig): PushMetricExporter {
+async function makeMetricExporter(otlp: OtlpConfig): Promise<PushMetricExporter> {
   if (otlp.protocol === 'grpc') {
-    return new GrpcMetricExporter({ url: otlp.endpoint, credentials: grpcCreds(otlp), metadata: grpcMetadata(otlp.headers), timeoutMillis: otlp.timeout });
+    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
+    return new OTLPMetricExporter({ url: otlp.endpoint, ...(await grpcOptions(otlp)), timeoutMillis: otlp.timeout });
   }
-  return new ProtoMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout });
+  const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
+  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout });
 }
 
-function traceExporter(otlp: OtlpConfig): SpanExporter {
+async function makeTraceExporter(otlp: OtlpConfig): Promise<SpanExporter> {
   if (otlp.protocol === 'grpc') {
-    return new GrpcTraceExporter({ url: otlp.endpoint, credentials: grpcCreds(otlp), metadata: grpcMetadata(otlp.headers), timeoutMillis: otlp.timeout });
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    return new OTLPTraceExporter({ url: otlp.endpoint, ...(await grpcOptions(otlp)), timeoutMillis: otlp.timeout });
   }
-  return new ProtoTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout });
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout });
 }
