@@ -49,6 +49,8 @@ class Monitor {
   /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
   serverInfoName: string | undefined;
   snapshot: { hash: string; tools: ToolInfo[] } | undefined;
+  /** The last tool list as listed, to skip hashing when nothing changed. */
+  lastRaw: string | undefined;
 
   constructor(
     public server: ServerConfig,
@@ -345,6 +347,11 @@ export class Agent {
 
   /** Compares the tool list with the last snapshot (kept across restarts) and stores the new one. */
   private drift(monitor: Monitor, tools: ToolInfo[], at: number): EventDraft[] {
+    // Most checks list exactly what the last one did: the raw text settles that without the
+    // canonical form and hash.
+    const raw = JSON.stringify(tools);
+    if (raw === monitor.lastRaw) return [];
+    monitor.lastRaw = raw;
     const hash = snapshotHash(tools);
     const prev = monitor.snapshot;
     if (prev?.hash === hash) return [];

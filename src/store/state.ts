@@ -106,6 +106,8 @@ export class StateStore {
   private readonly db: Database.Database;
   private lockFile: string | undefined;
   private readonly stmts;
+  private readonly pending = new Map<string, { ok: number; failed: number; latencySum: number; latencyMax: number }>();
+  private pendingMinute: number | undefined;
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
@@ -149,8 +151,8 @@ export class StateStore {
       openIncidents: db.prepare('SELECT * FROM incidents WHERE ended_at IS NULL ORDER BY started_at'),
       incidentsSince: db.prepare('SELECT * FROM incidents WHERE server = ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at'),
       addMinute: db.prepare(
-        `INSERT INTO probe_minutes (server, minute, ok, failed, latency_sum, latency_max) VALUES (@server, @minute, @ok, @failed, @latency, @latency)
-         ON CONFLICT (server, minute) DO UPDATE SET ok = ok + @ok, failed = failed + @failed, latency_sum = latency_sum + @latency, latency_max = MAX(latency_max, @latency)`,
+        `INSERT INTO probe_minutes (server, minute, ok, failed, latency_sum, latency_max) VALUES (@server, @minute, @ok, @failed, @sum, @max)
+         ON CONFLICT (server, minute) DO UPDATE SET ok = ok + @ok, failed = failed + @failed, latency_sum = latency_sum + @sum, latency_max = MAX(latency_max, @max)`,
       ),
       availability: db.prepare('SELECT COALESCE(SUM(ok), 0) AS ok, COALESCE(SUM(failed), 0) AS failed FROM probe_minutes WHERE server = ? AND minute >= ?'),
       minutesSince: db.prepare('SELECT server, minute, ok, failed, latency_sum AS latencySum, latency_max AS latencyMax FROM probe_minutes WHERE server = ? AND minute >= ? ORDER BY minute'),
@@ -194,17 +196,46 @@ export class StateStore {
     return (this.stmts.incidentsSince.all(server, since) as IncidentRow[]).map(toIncident);
   }
 
+  /**
+   * Counts a probe into its minute. Held in memory and written once per minute in one transaction
+   * (and before any read or close): one upsert per check was a tenth of the agent's CPU at 300
+   * servers. A crash loses at most the current minute's counts, never a snapshot or an incident.
+   */
   recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null): void {
-    this.stmts.addMinute.run({ server, minute: Math.floor(at / MINUTE) * MINUTE, ok: ok ? 1 : 0, failed: ok ? 0 : 1, latency: latencyMs ?? 0 });
+    const minute = Math.floor(at / MINUTE) * MINUTE;
+    if (this.pendingMinute !== undefined && minute !== this.pendingMinute) this.flush();
+    this.pendingMinute = minute;
+    let p = this.pending.get(server);
+    if (!p) {
+      p = { ok: 0, failed: 0, latencySum: 0, latencyMax: 0 };
+      this.pending.set(server, p);
+    }
+    if (ok) p.ok++;
+    else p.failed++;
+    p.latencySum += latencyMs ?? 0;
+    p.latencyMax = Math.max(p.latencyMax, latencyMs ?? 0);
+  }
+
+  /** Writes the in-memory minute aggregates. */
+  flush(): void {
+    if (this.pending.size === 0 || this.pendingMinute === undefined) return;
+    const minute = this.pendingMinute;
+    const rows = [...this.pending];
+    this.pending.clear();
+    this.db.transaction(() => {
+      for (const [server, p] of rows) this.stmts.addMinute.run({ server, minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+    })();
   }
 
   availability(server: string, windowMs: number, now = Date.now()): AvailabilityWindow {
+    this.flush();
     const row = this.stmts.availability.get(server, Math.floor((now - windowMs) / MINUTE) * MINUTE) as { ok: number; failed: number };
     const total = row.ok + row.failed;
     return { ok: row.ok, failed: row.failed, ratio: total ? row.ok / total : null };
   }
 
   minutesSince(server: string, since: number): MinuteAggregate[] {
+    this.flush();
     return this.stmts.minutesSince.all(server, since) as MinuteAggregate[];
   }
 
@@ -213,11 +244,13 @@ export class StateStore {
   }
 
   servers(): string[] {
+    this.flush();
     return (this.stmts.servers.all() as Array<{ server: string }>).map((r) => r.server);
   }
 
   /** Drops aggregates, closed incidents and drift events older than the retention; keeps each server's latest snapshot. */
   prune(retentionMs: number, now = Date.now()): void {
+    this.flush();
     const cutoff = now - retentionMs;
     this.db.transaction(() => {
       this.stmts.pruneMinutes.run(cutoff);
@@ -229,7 +262,10 @@ export class StateStore {
 
   close(): void {
     try {
-      if (this.db.open) this.db.close();
+      if (this.db.open) {
+        if (!this.db.readonly) this.flush();
+        this.db.close();
+      }
     } finally {
       this.releaseLock();
     }
