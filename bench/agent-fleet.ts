@@ -1,0 +1,301 @@
+// `mcpwatch run` over a fleet: one agent, as a child process of its own (`node dist/src/cli/main.js run
+// -c FILE`), probing 300 Streamable HTTP fixture servers (bench/fixture-fleet.ts, another child
+// process) every 10 s with `receivers.otlp: null`, `alerts: []`, `log.level: warn` and Prometheus on a
+// free port. After the first round (/readyz 200) it runs for a window (default 90 s), reading the
+// agent's /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime + stime) every second, and prints:
+// peak RSS, steady-state mean CPU (% of one core, from one interval after the first round to the end,
+// scrapes outside the window), tools/list p50/p95 from the agent's own histogram
+// (`mcp_client_operation_duration_bucket{mcp_method_name="tools/list"}`, bucket delta over the window,
+// interpolated as histogram_quantile does, so only as fine as the 10/20/50/100/200/500 ms buckets;
+// the exact mean comes from _sum/_count), and how many servers are up (`mcp_server_up`) at the end.
+// Then the same with `monitoring.fresh_connection: true`. Targets (issue): ≤ 100 MB RSS and < 10 % of
+// a core for 300 targets. Prints figures only; never fails on time.
+//
+//   npm run build && node dist/bench/agent-fleet.js [--targets 300] [--seconds 90] [--interval 10s]
+//       [--variant kept|fresh|idle|both|all] [--cpu-prof DIR] [--memory] [--heap-snapshot DIR]
+//
+// --variant: kept (default sessions), fresh (fresh_connection: true), idle (servers: [], the
+//   agent's own baseline), both = kept + fresh (default), all = idle + kept + fresh
+// --cpu-prof DIR      run the agent with --cpu-prof (the .cpuprofile is written when it exits)
+// --memory            run the agent under bench/agent-memory-probe (process.memoryUsage() each second)
+// --no-standalone-stream  what-if: the agent without the SDK's standalone GET stream per session
+//                     (bench/agent-experiment-no-standalone-stream.ts preloaded); not a real mode
+// --server-keepalive S  what-if: fixture servers keep idle connections S seconds (bench/fixture-fleet-keepalive.ts)
+//                     instead of Node's 5 s, as behind nginx or a load balancer
+// --node-args "…"     extra node flags for the agent (experiments, e.g. --max-semi-space-size=2)
+// --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  bucketDelta,
+  buckets,
+  freePort,
+  histogramQuantile,
+  load,
+  machine,
+  mib,
+  ProcSampler,
+  readProc,
+  scrape,
+  scrapeBreakdown,
+  sleep,
+  spawnAgent,
+  sum,
+  windowStats,
+  type PromSample,
+} from './agent-harness.js';
+import { spawnFleet, type Fleet } from './fixture-fleet.js';
+import { spawnKeepAliveFleet } from './fixture-fleet-keepalive.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : process.argv[i + 1]!;
+}
+const TARGETS = Number(arg('targets', '300'));
+const SECONDS = Number(arg('seconds', '90'));
+const INTERVAL = arg('interval', '10s');
+const INTERVAL_MS = Number(/^(\d+)s$/.exec(INTERVAL)?.[1] ?? 10) * 1000;
+const VARIANT = arg('variant', 'both');
+const CPU_PROF = arg('cpu-prof', '');
+const HEAP_SNAPSHOT = arg('heap-snapshot', '');
+const MEMORY = process.argv.includes('--memory');
+const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
+const NO_STANDALONE_STREAM = process.argv.includes('--no-standalone-stream');
+const SERVER_KEEPALIVE = arg('server-keepalive', '');
+
+/** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
+function socketCount(pid: number): number {
+  let n = 0;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return Number.NaN;
+  }
+  return n;
+}
+
+interface Result {
+  variant: string;
+  firstRoundS: number;
+  peakRssMiB: string;
+  windowRssMaxMiB: string;
+  rssEndMiB: string;
+  cpuMean: number;
+  cpuMaxPerSecond: number;
+  fleetCpuMean: number;
+  p50ms: number;
+  p95ms: number;
+  meanMs: number;
+  checks: number;
+  up: number;
+  upSeries: number;
+  sockets: number;
+}
+
+function methodStats(m0: PromSample[], m1: PromSample[], method: string): { p50: number; p95: number; mean: number; count: number; dist: string } {
+  const name = 'mcp_client_operation_duration';
+  const d = bucketDelta(buckets(m0, name, { mcp_method_name: method }, ['error_type']), buckets(m1, name, { mcp_method_name: method }, ['error_type']));
+  const count = sum(m1, `${name}_count`, { mcp_method_name: method }) - sum(m0, `${name}_count`, { mcp_method_name: method });
+  const total = sum(m1, `${name}_sum`, { mcp_method_name: method }) - sum(m0, `${name}_sum`, { mcp_method_name: method });
+  const sorted = [...d].sort((a, b) => a[0] - b[0]);
+  let prev = 0;
+  const parts: string[] = [];
+  for (const [le, c] of sorted) {
+    if (c - prev > 0) parts.push(`≤${le === Infinity ? '+Inf' : `${le * 1000}ms`}: ${c - prev}`);
+    prev = c;
+  }
+  return { p50: histogramQuantile(0.5, d) * 1000, p95: histogramQuantile(0.95, d) * 1000, mean: count > 0 ? (total / count) * 1000 : Number.NaN, count, dist: parts.join(', ') };
+}
+
+type Mode = 'kept' | 'fresh' | 'idle';
+
+function tlCount(m0: PromSample[], m1: PromSample[]): number {
+  const name = 'mcp_client_operation_duration_count';
+  return sum(m1, name, { mcp_method_name: 'tools/list' }) - sum(m0, name, { mcp_method_name: 'tools/list' });
+}
+
+async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result> {
+  const fresh = mode === 'fresh';
+  const variant = mode === 'idle' ? 'no servers (baseline)' : fresh ? 'fresh_connection: true' : 'kept sessions (default)';
+  const urls = mode === 'idle' ? [] : fleet!.urls;
+  const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-fleet-'));
+  const healthPort = await freePort();
+  const metricsPort = await freePort();
+  const config = {
+    monitoring: { interval: INTERVAL, ...(fresh ? { fresh_connection: true } : {}) },
+    servers: urls.map((url, i) => ({ name: `http-${String(i + 1).padStart(3, '0')}`, transport: 'streamable_http', url })),
+    alerts: [],
+    receivers: { otlp: null },
+    exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } },
+    health: { endpoint: `127.0.0.1:${healthPort}` },
+    state: { path: join(dir, 'state.db') },
+    log: { level: 'warn' },
+  };
+  const nodeArgs: string[] = [...NODE_ARGS];
+  if (NO_STANDALONE_STREAM) nodeArgs.push(`--import=${pathToFileURL(join(HERE, 'agent-experiment-no-standalone-stream.js')).href}`);
+  if (CPU_PROF) {
+    mkdirSync(CPU_PROF, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=agent-fleet-${mode}-${process.pid}.cpuprofile`);
+  }
+  if (HEAP_SNAPSHOT) {
+    mkdirSync(HEAP_SNAPSHOT, { recursive: true });
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT}`);
+  }
+  console.log(`\n### ${urls.length} Streamable HTTP targets, interval ${INTERVAL}, ${variant}\n`);
+  const t0 = performance.now();
+  const agent = spawnAgent({ config, dir, name: 'agent-fleet', healthPort, metricsPort, nodeArgs, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined });
+  const fleetPid = fleet?.pid ?? agent.pid;
+  const sampler = new ProcSampler([agent.pid, fleetPid], 1000).start();
+  try {
+    const ready = await agent.ready(120_000);
+    const tReady = performance.now();
+    const firstRoundS = (tReady - t0) / 1000;
+    const states = Object.values(ready.servers);
+    console.log(`first round done (/readyz 200) ${firstRoundS.toFixed(1)} s after spawn: ${states.filter((s) => s === 'up').length} up, ${states.filter((s) => s !== 'up').length} not up; load average ${load()}`);
+    // Steady state: one interval after the first round (every session is open and listed at least twice).
+    await sleep(Math.max(0, tReady + INTERVAL_MS - performance.now()));
+    const m0 = await scrape(agent.metricsUrl!);
+    const memA = agent.mem[agent.mem.length - 1];
+    const a = readProc(agent.pid)!;
+    const fa = readProc(fleetPid)!;
+    const windowEnd = tReady + SECONDS * 1000;
+    let nextReport = performance.now() + 10_000;
+    while (performance.now() < windowEnd) {
+      await sleep(Math.min(1000, windowEnd - performance.now()));
+      if (performance.now() >= nextReport) {
+        const s = sampler.of(agent.pid);
+        const last = s[s.length - 1]!;
+        const tenAgo = s.find((x) => x.at >= last.at - 10_500) ?? s[0]!;
+        const pct = (100 * (last.cpuTicks - tenAgo.cpuTicks)) / 100 / ((last.at - tenAgo.at) / 1000);
+        console.log(`  t+${((last.at - tReady) / 1000).toFixed(0).padStart(3)} s: agent RSS ${mib(last.rssKiB)} MiB (VmHWM ${mib(last.hwmKiB)}), CPU ${pct.toFixed(1)} % over the last 10 s, sockets ${socketCount(agent.pid)}`);
+        nextReport += 10_000;
+      }
+    }
+    const b = readProc(agent.pid)!;
+    const memB = agent.mem[agent.mem.length - 1];
+    const fb = readProc(fleetPid)!;
+    const sockets = socketCount(agent.pid);
+    if (HEAP_SNAPSHOT) {
+      process.kill(agent.pid, 'SIGUSR2');
+      await sleep(5000);
+    }
+    const m1 = await scrape(agent.metricsUrl!);
+    // One more scrape, alone, to price it (a Prometheus server scrapes every 15–60 s).
+    const before = readProc(agent.pid)!;
+    const m2 = await scrape(agent.metricsUrl!);
+    const after = readProc(agent.pid)!;
+    sampler.stop();
+    const ws = windowStats(sampler.of(agent.pid), a.at, b.at);
+    const tl = methodStats(m0.samples, m1.samples, 'tools/list');
+    const init = methodStats(m0.samples, m1.samples, 'initialize');
+    const upSeries = m1.samples.filter((p) => p.name === 'mcp_server_up');
+    const up = upSeries.filter((p) => p.value === 1).length;
+    const errors = m1.samples.filter((p) => p.name === 'mcp_probe_errors_total' && p.value > 0);
+    const errorsBefore = m0.samples.filter((p) => p.name === 'mcp_probe_errors_total');
+    const errorDelta = new Map<string, number>();
+    for (const e of errors) {
+      const was = errorsBefore.find((x) => x.labels.mcp_server_name === e.labels.mcp_server_name && x.labels.error_type === e.labels.error_type)?.value ?? 0;
+      if (e.value - was > 0) errorDelta.set(e.labels.error_type!, (errorDelta.get(e.labels.error_type!) ?? 0) + e.value - was);
+    }
+    const windowS = (b.at - a.at) / 1000;
+    const cpuMean = (100 * (b.cpuTicks - a.cpuTicks)) / 100 / windowS;
+    const fleetCpuMean = (100 * (fb.cpuTicks - fa.cpuTicks)) / 100 / windowS;
+    const hwm = Math.max(b.hwmKiB, after.hwmKiB);
+    console.log('');
+    console.log(`steady-state window: ${windowS.toFixed(1)} s (t+${((a.at - tReady) / 1000).toFixed(0)} s … t+${((b.at - tReady) / 1000).toFixed(0)} s after the first round), load average ${load()}`);
+    console.log(`agent peak RSS (VmHWM, whole run): ${mib(hwm)} MiB; max VmRSS in the window ${mib(ws.rssMaxKiB)} MiB; VmRSS at the end ${mib(b.rssKiB)} MiB`);
+    console.log(`agent CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %); first round (spawn → ready): ${(((sampler.of(agent.pid).find((s) => s.at >= tReady) ?? a).cpuTicks / 100 / firstRoundS) * 100).toFixed(1)} %`);
+    console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core (pid ${fleetPid})`);
+    console.log(`tools/list over the window: ${tl.count} checks, p50 ${tl.p50.toFixed(1)} ms, p95 ${tl.p95.toFixed(1)} ms (interpolated in buckets), mean ${tl.mean.toFixed(2)} ms (exact); buckets ${tl.dist}`);
+    if (init.count > 0) console.log(`initialize over the window: ${init.count}, p50 ${init.p50.toFixed(1)} ms, p95 ${init.p95.toFixed(1)} ms, mean ${init.mean.toFixed(2)} ms`);
+    console.log(`probe errors over the window: ${errorDelta.size ? [...errorDelta].map(([t, n]) => `${t} ${n}`).join(', ') : 'none'}`);
+    console.log(`mcp_server_up at the end: ${up} of ${upSeries.length} series = 1 (${urls.length} configured); agent sockets open ${sockets}`);
+    console.log(`one /metrics scrape: ${(m2.bytes / 1024).toFixed(0)} KiB, ${m2.ms.toFixed(0)} ms, ${((after.cpuTicks - before.cpuTicks) * 10).toFixed(0)} ms of agent CPU (10 ms ticks); agent VmHWM ${mib(before.hwmKiB)} → ${mib(after.hwmKiB)} MiB across it`);
+    console.log(`  largest families: ${scrapeBreakdown(m2.text).slice(0, 6).map((f) => `${f.family} ${(f.bytes / 1024).toFixed(0)} KiB/${f.series} lines`).join(', ')}`);
+    if (memA && memB) {
+      const s = (memB.t - memA.t) / 1000;
+      const checks = Math.max(1, tlCount(m0.samples, m1.samples));
+      console.log(`  connections over the window (diagnostics_channel): ${memB.connects - memA.connects} TCP connects, ${memB.requests - memA.requests} undici requests in ${s.toFixed(0)} s = ${((memB.connects - memA.connects) / checks).toFixed(2)} connects and ${((memB.requests - memA.requests) / checks).toFixed(2)} requests per check`);
+    }
+    if (MEMORY && agent.mem.length) {
+      const last = agent.mem[agent.mem.length - 1]!;
+      const maxHeap = Math.max(...agent.mem.map((m) => m.heapUsed));
+      console.log(
+        `memoryUsage at the end: rss ${(last.rss / 2 ** 20).toFixed(1)} MiB, heapTotal ${(last.heapTotal / 2 ** 20).toFixed(1)}, heapUsed ${(last.heapUsed / 2 ** 20).toFixed(1)} (max ${(maxHeap / 2 ** 20).toFixed(1)}), external ${(last.external / 2 ** 20).toFixed(1)}, arrayBuffers ${(last.arrayBuffers / 2 ** 20).toFixed(1)}`,
+      );
+    }
+    return {
+      variant,
+      firstRoundS,
+      peakRssMiB: mib(hwm),
+      windowRssMaxMiB: mib(ws.rssMaxKiB),
+      rssEndMiB: mib(b.rssKiB),
+      cpuMean,
+      cpuMaxPerSecond: ws.cpuMaxPerSecond,
+      fleetCpuMean,
+      p50ms: tl.p50,
+      p95ms: tl.p95,
+      meanMs: tl.mean,
+      checks: tl.count,
+      up,
+      upSeries: upSeries.length,
+      sockets,
+    };
+  } finally {
+    sampler.stop();
+    const exit = await agent.stop();
+    if (exit.code !== 0) console.log(`agent exited with ${JSON.stringify(exit)}; stderr tail:\n${agent.stderr().slice(-3000)}`);
+    else if (agent.stderr().trim()) console.log(`agent stderr (warn and above):\n${agent.stderr().slice(-3000)}`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`## mcpwatch run over ${TARGETS} Streamable HTTP targets — ${machine()}`);
+  const whatIf = [
+    NO_STANDALONE_STREAM && 'no standalone GET stream (agent-experiment-no-standalone-stream preloaded)',
+    SERVER_KEEPALIVE && `fixture servers keep idle connections ${SERVER_KEEPALIVE} s`,
+    NODE_ARGS.length > 0 && `agent node flags ${NODE_ARGS.join(' ')}`,
+    MEMORY && 'agent under agent-memory-probe (diagnostics)',
+    CPU_PROF && 'agent under --cpu-prof',
+  ].filter(Boolean);
+  if (whatIf.length) console.log(`WHAT-IF / DIAGNOSTIC RUN: ${whatIf.join('; ')}`);
+  console.log(`agent: node dist/src/cli/main.js run (child process); window ${SECONDS} s after the first round; steady state from one interval (${INTERVAL}) after it`);
+  const modes: Mode[] = VARIANT === 'both' ? ['kept', 'fresh'] : VARIANT === 'all' ? ['idle', 'kept', 'fresh'] : [VARIANT as Mode];
+  const results: Result[] = [];
+  const needFleet = modes.some((m) => m !== 'idle');
+  const fleet = !needFleet ? undefined : SERVER_KEEPALIVE ? await spawnKeepAliveFleet(TARGETS, Number(SERVER_KEEPALIVE) * 1000) : await spawnFleet(TARGETS);
+  if (fleet) console.log(`fixture fleet: ${fleet.urls.length} SDK Streamable HTTP servers in one child process (pid ${fleet.pid}), idle keep-alive ${SERVER_KEEPALIVE ? `${SERVER_KEEPALIVE} s (what-if)` : '5 s (Node default)'}`);
+  try {
+    for (const mode of modes) {
+      if (results.length) await sleep(3000); // let the fleet settle after the previous agent's sessions closed
+      results.push(await runVariant(fleet, mode));
+    }
+  } finally {
+    await fleet?.stop();
+  }
+  console.log('\n### Summary\n');
+  console.log('| variant | peak RSS MiB (VmHWM) | steady CPU % of a core | tools/list p50 ms | p95 ms | mean ms | checks in window | up at end | agent sockets | fleet CPU % |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.variant} | ${r.peakRssMiB} | ${r.cpuMean.toFixed(2)} | ${r.p50ms.toFixed(1)} | ${r.p95ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.checks} | ${r.up}/${r.upSeries} | ${r.sockets} | ${r.fleetCpuMean.toFixed(1)} |`);
+  }
+  console.log('');
+  for (const r of results) {
+    const rssOk = Number(r.peakRssMiB) * 1.048576 <= 100;
+    console.log(`target ≤ 100 MB RSS (${r.variant}): ${rssOk ? 'met' : 'NOT met'} (${(Number(r.peakRssMiB) * 1.048576).toFixed(1)} MB peak); target < 10 % of a core: ${r.cpuMean < 10 ? 'met' : 'NOT met'} (${r.cpuMean.toFixed(2)} %)`);
+  }
+  console.log(`load average at the end: ${load()}`);
+}
+
+await main();
