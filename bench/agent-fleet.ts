@@ -20,7 +20,7 @@
 // --memory            run the agent under bench/agent-memory-probe (process.memoryUsage() each second)
 // --no-standalone-stream  what-if: the agent without the SDK's standalone GET stream per session
 //                     (bench/agent-experiment-no-standalone-stream.ts preloaded); not a real mode
-// --server-keepalive S  what-if: fixture servers keep idle connections S seconds (bench/fixture-fleet-keepalive.ts)
+// --server-keepalive S  fixture servers keep idle connections S seconds (Node's default is 5 s)
 //                     instead of Node's 5 s, as behind nginx or a load balancer
 // --node-args "…"     extra node flags for the agent (experiments, e.g. --max-semi-space-size=2)
 // --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
@@ -47,7 +47,6 @@ import {
   type PromSample,
 } from './agent-harness.js';
 import { spawnFleet, type Fleet } from './fixture-fleet.js';
-import { spawnKeepAliveFleet } from './fixture-fleet-keepalive.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -274,7 +273,7 @@ async function main(): Promise<void> {
   const modes: Mode[] = VARIANT === 'both' ? ['kept', 'fresh'] : VARIANT === 'all' ? ['idle', 'kept', 'fresh'] : [VARIANT as Mode];
   const results: Result[] = [];
   const needFleet = modes.some((m) => m !== 'idle');
-  const fleet = !needFleet ? undefined : SERVER_KEEPALIVE ? await spawnKeepAliveFleet(TARGETS, Number(SERVER_KEEPALIVE) * 1000) : await spawnFleet(TARGETS);
+  const fleet = !needFleet ? undefined : await spawnFleet(TARGETS, SERVER_KEEPALIVE ? { keepAliveMs: Number(SERVER_KEEPALIVE) * 1000 } : {});
   if (fleet) console.log(`fixture fleet: ${fleet.urls.length} SDK Streamable HTTP servers in one child process (pid ${fleet.pid}), idle keep-alive ${SERVER_KEEPALIVE ? `${SERVER_KEEPALIVE} s (what-if)` : '5 s (Node default)'}`);
   try {
     for (const mode of modes) {

@@ -29,11 +29,21 @@ export interface Fleet {
 export interface FleetOptions {
   /** Each server offers this many tools, every one with an outputSchema. */
   outputSchemaTools?: number;
+  /**
+   * Idle keep-alive of every server. Node's default (5 s) is shorter than a 10 s check interval, so
+   * each check reconnects; behind nginx (75 s) or a cloud load balancer (60 s) it would not.
+   */
+  keepAliveMs?: number;
 }
 
 /** Starts `n` fixture servers in a child process and resolves once they all listen. */
 export async function spawnFleet(n: number, opts: FleetOptions = {}): Promise<Fleet> {
-  const args = [SELF, String(n), ...(opts.outputSchemaTools ? ['--output-schema-tools', String(opts.outputSchemaTools)] : [])];
+  const args = [
+    SELF,
+    String(n),
+    ...(opts.outputSchemaTools ? ['--output-schema-tools', String(opts.outputSchemaTools)] : []),
+    ...(opts.keepAliveMs !== undefined ? ['--keepalive-ms', String(opts.keepAliveMs)] : []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const killOnExit = (): void => {
     child.kill('SIGKILL');
@@ -85,9 +95,9 @@ function outputSchemaServer(k: number): McpServer {
   return server;
 }
 
-async function main(n: number, outputSchemaTools: number): Promise<void> {
+async function main(n: number, outputSchemaTools: number, keepAliveMs: number | undefined): Promise<void> {
   const fixtures: HttpFixture[] = [];
-  const opts: HttpFixtureOptions = outputSchemaTools ? { makeServer: () => outputSchemaServer(outputSchemaTools) } : {};
+  const opts: HttpFixtureOptions = { ...(outputSchemaTools ? { makeServer: () => outputSchemaServer(outputSchemaTools) } : {}), ...(keepAliveMs !== undefined ? { keepAliveMs } : {}) };
   // Started in batches: 100 at once is fine, but a very large N should not open every listener in one tick.
   for (let i = 0; i < n; i += 50) {
     const batch = Math.min(50, n - i);
@@ -112,9 +122,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const n = Number(process.argv[2] ?? 1);
   const flag = process.argv.indexOf('--output-schema-tools');
   const k = flag === -1 ? 0 : Number(process.argv[flag + 1]);
-  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0) {
-    process.stderr.write(`usage: node dist/bench/fixture-fleet.js N [--output-schema-tools K] (positive integers; got "${process.argv.slice(2).join(' ')}")\n`);
+  const ka = process.argv.indexOf('--keepalive-ms');
+  const keepAliveMs = ka === -1 ? undefined : Number(process.argv[ka + 1]);
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0 || (keepAliveMs !== undefined && !(keepAliveMs >= 0))) {
+    process.stderr.write(`usage: node dist/bench/fixture-fleet.js N [--output-schema-tools K] [--keepalive-ms MS] (non-negative integers; got "${process.argv.slice(2).join(' ')}")\n`);
     process.exit(2);
   }
-  await main(n, k);
+  await main(n, k, keepAliveMs);
 }
