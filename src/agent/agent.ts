@@ -63,6 +63,12 @@ class Monitor {
   }
 }
 
+interface ResolverIndex {
+  byAddress: Map<string, string>;
+  byHost: Map<string, string>;
+  byService: Map<string, string>;
+}
+
 function nextDelay(m: Monitor): number {
   const s = m.server;
   let delay = m.sm.unsettled ? Math.min(s.interval, RECHECK_MS) : s.interval;
@@ -96,6 +102,8 @@ export class Agent {
   private recorder!: Recorder;
   private dispatcher: AlertDispatcher;
   private receiver: OtlpReceiver | undefined;
+  /** Lookup tables of resolver(); undefined when the servers changed since they were built. */
+  private resolverIndex: ResolverIndex | undefined;
   private forwarder: OtlpForwarder | undefined;
   private healthServer: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -182,6 +190,7 @@ export class Agent {
       const existing = this.monitors.get(name);
       if (existing) {
         existing.server = server;
+        this.resolverIndex = undefined;
         existing.session.update(server);
         existing.sm.setPolicy(policyOf(server, config));
         this.recorder.register(server);
@@ -230,24 +239,40 @@ export class Agent {
   /**
    * Names traffic after configured servers: by the URL's host:port for client spans, and by the
    * resource's service.name (a server instrumenting itself) against the configured name, the
-   * command's base name or the name the server gave in initialize.
+   * command's base name or the name the server gave in initialize. Called for every span, so it
+   * reads maps rebuilt only when the set of servers (or a server's own name) changes.
    */
   private resolver(): ServerResolver {
     return (span) => {
+      const index = (this.resolverIndex ??= this.buildResolverIndex());
       const address = span.attrs.get('server.address');
-      const port = span.attrs.get('server.port');
-      const service = span.resource.serviceName;
-      for (const m of this.monitors.values()) {
-        const s = m.server;
-        if (address !== undefined && s.url) {
-          const u = new URL(s.url);
-          const uPort = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-          if (u.hostname === address && (port === undefined || Number(port) === uPort)) return s.name;
-        }
-        if (service && (service === s.name || service === m.serverInfoName || (s.command && service === basename(s.command).replace(/\.[a-z]+$/, '')))) return s.name;
+      if (address !== undefined) {
+        const port = span.attrs.get('server.port');
+        const hit = port === undefined ? index.byHost.get(String(address)) : index.byAddress.get(`${String(address)}:${Number(port)}`);
+        if (hit) return hit;
       }
-      return undefined;
+      const service = span.resource.serviceName;
+      return service ? index.byService.get(service) : undefined;
     };
+  }
+
+  private buildResolverIndex(): ResolverIndex {
+    const index: ResolverIndex = { byAddress: new Map(), byHost: new Map(), byService: new Map() };
+    const first = (map: Map<string, string>, key: string, name: string): void => {
+      if (!map.has(key)) map.set(key, name);
+    };
+    for (const m of this.monitors.values()) {
+      const s = m.server;
+      if (s.url) {
+        const u = new URL(s.url);
+        first(index.byAddress, `${u.hostname}:${Number(u.port || (u.protocol === 'https:' ? 443 : 80))}`, s.name);
+        first(index.byHost, u.hostname, s.name);
+      }
+      first(index.byService, s.name, s.name);
+      if (m.serverInfoName) first(index.byService, m.serverInfoName, s.name);
+      if (s.command) first(index.byService, basename(s.command).replace(/\.[a-z]+$/, ''), s.name);
+    }
+    return index;
   }
 
   private makeDispatcher(config: Config): AlertDispatcher {
@@ -267,6 +292,7 @@ export class Agent {
     const last = this.store.lastSnapshot(name);
     if (last) monitor.snapshot = { hash: last.hash, tools: last.tools as ToolInfo[] };
     this.monitors.set(name, monitor);
+    this.resolverIndex = undefined;
     this.recorder.register(server);
     this.scheduler.add(
       name,
@@ -283,6 +309,7 @@ export class Agent {
     if (!monitor) return;
     this.scheduler.remove(name);
     this.monitors.delete(name);
+    this.resolverIndex = undefined;
     this.recorder.unregister(name);
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);
@@ -309,7 +336,10 @@ export class Agent {
     const server = monitor.server;
     const at = this.now();
     const answered = !out.error || out.partial;
-    if (out.serverInfo) monitor.serverInfoName = out.serverInfo.name;
+    if (out.serverInfo && out.serverInfo.name !== monitor.serverInfoName) {
+      monitor.serverInfoName = out.serverInfo.name;
+      this.resolverIndex = undefined;
+    }
     this.recorder.probe(server, out);
     if (out.sessionExpired) this.recorder.sessionExpired(server);
     this.store.recordProbe(server.name, at, answered && out.staleMs === undefined, out.latencyMs);

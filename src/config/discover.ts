@@ -56,16 +56,9 @@ export interface RequiredEnvVar {
   replacedLiteral: boolean;
 }
 
-export interface DiscoveredServer {
+export interface DiscoveredServer extends MappedServer {
   /** Unique, schema-valid name (sanitised, `-2` on a clash). */
   name: string;
-  transport: TransportName;
-  command?: string;
-  args: string[];
-  env: Record<string, string>;
-  cwd?: string;
-  url?: string;
-  headers: Record<string, string>;
   source: SourceRef;
   /** Other places that configure the same server (same command and args, or same URL). */
   duplicates: SourceRef[];
@@ -296,7 +289,8 @@ function substituteVars(value: string, ctx: DiscoverContext, unknown: Set<string
 // ---------------------------------------------------------------------------------------------
 // Entry mapping.
 
-interface Mapped {
+/** One client entry as an mcpwatch server, before it is named and deduplicated. */
+export interface MappedServer {
   transport: TransportName;
   command?: string;
   args: string[];
@@ -306,7 +300,7 @@ interface Mapped {
   headers: Record<string, string>;
 }
 
-type MapOutcome = { kind: 'server'; server: Mapped; notes: string[] } | { kind: 'skip'; reason: string } | { kind: 'problem'; reason: string };
+type MapOutcome = { kind: 'server'; server: MappedServer; notes: string[] } | { kind: 'skip'; reason: string } | { kind: 'problem'; reason: string };
 
 function stringRecord(v: unknown, field: string): Record<string, string> | string {
   if (v === undefined || v === null) return {};
@@ -383,7 +377,7 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
     const env = stringRecord(envRaw, 'env');
     if (typeof env === 'string') return { kind: 'problem', reason: env };
     if (raw.cwd !== undefined && typeof raw.cwd !== 'string') return { kind: 'problem', reason: 'cwd must be a string' };
-    const server: Mapped = {
+    const server: MappedServer = {
       transport: 'stdio',
       command: sub(command),
       args: ((args as unknown[] | undefined) ?? []).map((a) => sub(String(a))),
@@ -623,7 +617,7 @@ export function sanitiseName(name: string): string {
   return s || 'server';
 }
 
-function dedupKey(s: Mapped): string {
+function dedupKey(s: MappedServer): string {
   if (s.transport === 'stdio') return JSON.stringify(['stdio', s.command, ...s.args]);
   let url = s.url!;
   try {
@@ -649,7 +643,7 @@ export function placeholderEnv(servers: ReadonlyArray<Pick<DiscoveredServer, 'ur
 }
 
 /** Checks one mapped entry against the real schema so a bad entry is reported, not written. */
-function schemaProblem(s: Mapped): string | undefined {
+function schemaProblem(s: MappedServer): string | undefined {
   const candidate = { name: 'candidate', ...s };
   const issues: ConfigIssue[] = [];
   const expanded = expandEnv({ servers: [candidate] }, [], placeholderEnv([candidate]), issues, () => undefined);
@@ -689,7 +683,7 @@ export function discoverServers(ctx: DiscoverContext): DiscoveryResult {
   const problems: DiscoveryProblem[] = [];
   const notes: DiscoveryNote[] = [];
   const checked: DiscoveryResult['checked'] = [];
-  const found: Array<{ mapped: Mapped; source: SourceRef; duplicates: SourceRef[] }> = [];
+  const found: Array<{ mapped: MappedServer; source: SourceRef; duplicates: SourceRef[] }> = [];
   const byKey = new Map<string, number>();
   const seenFiles = new Set<string>();
 

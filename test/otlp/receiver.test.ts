@@ -93,8 +93,11 @@ servers:
       // not MCP at all
       { name: 'GET /', attributes: { 'http.request.method': 'GET' } },
     ]);
+    // A server instrumenting itself names itself in the resource: matched to the configured server.
+    await send(new JsonExporter({ url: `${httpUrl}/v1/traces` }), [{ name: 'tools/call stat', attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'stat' } }], { 'service.name': 'filesystem' });
     const m = await scrape();
     const calls = (labels: Record<string, string>) => metric(m, 'mcp_tool_calls_total', { source: 'traffic', ...labels });
+    assert.equal(calls({ mcp_server_name: 'filesystem', gen_ai_tool_name: 'stat', outcome: 'success' }), 1);
     assert.equal(calls({ mcp_server_name: 'github', gen_ai_tool_name: 'search', outcome: 'success' }), 1);
     assert.equal(calls({ mcp_server_name: 'github', gen_ai_tool_name: 'search', outcome: 'error', error_type: 'tool_error', error_category: 'permanent' }), 1);
     assert.equal(calls({ mcp_server_name: 'github', gen_ai_tool_name: 'search', outcome: 'error', error_type: 'invalid_params', error_category: 'permanent' }), 1);
@@ -105,9 +108,9 @@ servers:
     assert.equal(metric(m, 'mcp_client_operation_duration_bucket', { mcp_server_name: 'kb', gen_ai_tool_name: 'lookup', le: '2' }), 0, 'durations are seconds from the span timestamps');
     assert.equal(metric(m, 'mcp_client_operation_duration_bucket', { mcp_server_name: 'kb', gen_ai_tool_name: 'lookup', le: '5' }), 1);
     assert.equal(metric(m, 'mcpwatch_receiver_accepted_spans_total', { protocol: 'grpc' }), 4);
-    assert.equal(metric(m, 'mcpwatch_receiver_accepted_spans_total', { protocol: 'http' }), 4);
-    // SimpleSpanProcessor exports each span on its own: four HTTP requests.
-    assert.equal(metric(m, 'mcpwatch_receiver_requests_total', { protocol: 'http', signal: 'traces', outcome: 'accepted' }), 4);
+    assert.equal(metric(m, 'mcpwatch_receiver_accepted_spans_total', { protocol: 'http' }), 5);
+    // SimpleSpanProcessor exports each span on its own: five HTTP requests.
+    assert.equal(metric(m, 'mcpwatch_receiver_requests_total', { protocol: 'http', signal: 'traces', outcome: 'accepted' }), 5);
   });
 
   it('folds tool names past max_tools_per_server into _other and counts the overflow', async () => {
