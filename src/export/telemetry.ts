@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readConfiguredFile } from '../config/files.js';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -126,11 +126,11 @@ export function listen(server: Server, host: string, port: number, setting: stri
 
 async function grpcOptions(otlp: OtlpConfig): Promise<{ credentials: ChannelCredentials; metadata: Metadata }> {
   const grpc = await import('@grpc/grpc-js');
-  const read = (f: string | undefined): Buffer | null => (f ? readFileSync(f) : null);
+  const read = (f: string | undefined, setting: string): Buffer | null => (f ? readConfiguredFile(`exporters.otlp.tls.${setting}`, f) : null);
   const credentials =
     otlp.tls.insecure || otlp.endpoint.startsWith('http:')
       ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(read(otlp.tls.ca_file), read(otlp.tls.key_file), read(otlp.tls.cert_file), { rejectUnauthorized: !otlp.tls.insecure_skip_verify });
+      : grpc.credentials.createSsl(read(otlp.tls.ca_file, 'ca_file'), read(otlp.tls.key_file, 'key_file'), read(otlp.tls.cert_file, 'cert_file'), { rejectUnauthorized: !otlp.tls.insecure_skip_verify });
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(otlp.headers)) metadata.set(k.toLowerCase(), v);
   return { credentials, metadata };

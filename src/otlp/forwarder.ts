@@ -14,7 +14,7 @@
 //   the first success. An outage therefore costs one attempt per back-off period, not one per
 //   queued request, and recovery preserves the order.
 
-import { readFileSync } from 'node:fs';
+import { readConfiguredFile } from '../config/files.js';
 import * as grpc from '@grpc/grpc-js';
 import { Agent } from 'undici';
 import protobuf from 'protobufjs/minimal.js';
@@ -215,14 +215,7 @@ interface Tls {
 }
 
 function readTls(cfg: ForwarderConfig): Tls {
-  const read = (file: string | undefined, setting: string): Buffer | undefined => {
-    if (!file) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`exporters.otlp.tls.${setting}: cannot read ${file}: ${(err as Error).message}`);
-    }
-  };
+  const read = (file: string | undefined, setting: string): Buffer | undefined => (file ? readConfiguredFile(`exporters.otlp.tls.${setting}`, file) : undefined);
   return {
     ca: read(cfg.tls?.ca_file, 'ca_file'),
     cert: read(cfg.tls?.cert_file, 'cert_file'),

@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { readConfiguredFile } from '../config/files.js';
 import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
@@ -206,9 +206,9 @@ export class OtlpReceiver {
     const server = cfg.tls
       ? createHttpsServer(
           {
-            cert: readFileSync(cfg.tls.cert_file),
-            key: readFileSync(cfg.tls.key_file),
-            ...(cfg.tls.client_ca_file ? { ca: readFileSync(cfg.tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
+            cert: readConfiguredFile('receivers.otlp.http.tls.cert_file', cfg.tls.cert_file),
+            key: readConfiguredFile('receivers.otlp.http.tls.key_file', cfg.tls.key_file),
+            ...(cfg.tls.client_ca_file ? { ca: readConfiguredFile('receivers.otlp.http.tls.client_ca_file', cfg.tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
           },
           handler,
         )
@@ -353,6 +353,7 @@ function bearerMatches(header: unknown, token: string): boolean {
 
 function grpcCredentials(cfg: ProtocolConfig): grpc.ServerCredentials {
   if (!cfg.tls) return grpc.ServerCredentials.createInsecure();
-  const ca = cfg.tls.client_ca_file ? readFileSync(cfg.tls.client_ca_file) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(cfg.tls.cert_file), private_key: readFileSync(cfg.tls.key_file) }], Boolean(ca));
+  const at = 'receivers.otlp.grpc.tls';
+  const ca = cfg.tls.client_ca_file ? readConfiguredFile(`${at}.client_ca_file`, cfg.tls.client_ca_file) : null;
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readConfiguredFile(`${at}.cert_file`, cfg.tls.cert_file), private_key: readConfiguredFile(`${at}.key_file`, cfg.tls.key_file) }], Boolean(ca));
 }

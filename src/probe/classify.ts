@@ -4,6 +4,7 @@ import { SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
+import { TlsFileError } from './http.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -151,6 +152,7 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
     return { kind: 'timeout', ms: err.ms };
   }
   if (err instanceof InvalidResponse) return { kind: 'invalid', message: err.message };
+  if (err instanceof TlsFileError) return { kind: 'network', code: err.code, message: err.message };
   if (diag.lastHttp && (err instanceof StreamableHTTPError || err instanceof SseError || /HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
     const h = diag.lastHttp;
     return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet };

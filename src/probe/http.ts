@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readConfiguredFile } from '../config/files.js';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
@@ -18,9 +18,9 @@ export function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
       keepAliveTimeout: 30_000,
       connect: tls
         ? {
-            ca: tls.ca_file ? readFileSync(tls.ca_file) : undefined,
-            cert: tls.cert_file ? readFileSync(tls.cert_file) : undefined,
-            key: tls.key_file ? readFileSync(tls.key_file) : undefined,
+            ca: readPem('tls.ca_file', tls.ca_file),
+            cert: readPem('tls.cert_file', tls.cert_file),
+            key: readPem('tls.key_file', tls.key_file),
             rejectUnauthorized: !tls.insecure_skip_verify,
           }
         : undefined,
@@ -28,6 +28,21 @@ export function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
     agents.set(key, agent);
   }
   return agent;
+}
+
+/** A TLS file named in the configuration that cannot be read: the probe reports it as a `tls` failure. */
+export class TlsFileError extends Error {
+  readonly code = 'ERR_TLS_CONFIG';
+  override name = 'TlsFileError';
+}
+
+function readPem(setting: string, file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readConfiguredFile(setting, file);
+  } catch (err) {
+    throw new TlsFileError((err as Error).message);
+  }
 }
 
 export interface ObservingFetchOptions {
