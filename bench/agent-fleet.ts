@@ -18,8 +18,6 @@
 //   agent's own baseline), both = kept + fresh (default), all = idle + kept + fresh
 // --cpu-prof DIR      run the agent with --cpu-prof (the .cpuprofile is written when it exits)
 // --memory            run the agent under bench/agent-memory-probe (process.memoryUsage() each second)
-// --no-standalone-stream  what-if: the agent without the SDK's standalone GET stream per session
-//                     (bench/agent-experiment-no-standalone-stream.ts preloaded); not a real mode
 // --server-keepalive S  fixture servers keep idle connections S seconds (Node's default is 5 s)
 //                     instead of Node's 5 s, as behind nginx or a load balancer
 // --node-args "…"     extra node flags for the agent (experiments, e.g. --max-semi-space-size=2)
@@ -27,7 +25,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import {
   bucketDelta,
   buckets,
@@ -63,7 +61,6 @@ const CPU_PROF = arg('cpu-prof', '');
 const HEAP_SNAPSHOT = arg('heap-snapshot', '');
 const MEMORY = process.argv.includes('--memory');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
-const NO_STANDALONE_STREAM = process.argv.includes('--no-standalone-stream');
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
 
 /** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
@@ -141,7 +138,6 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     log: { level: 'warn' },
   };
   const nodeArgs: string[] = [...NODE_ARGS];
-  if (NO_STANDALONE_STREAM) nodeArgs.push(`--import=${pathToFileURL(join(HERE, 'agent-experiment-no-standalone-stream.js')).href}`);
   if (CPU_PROF) {
     mkdirSync(CPU_PROF, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=agent-fleet-${mode}-${process.pid}.cpuprofile`);
@@ -262,7 +258,6 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
 async function main(): Promise<void> {
   console.log(`## mcpwatch run over ${TARGETS} Streamable HTTP targets — ${machine()}`);
   const whatIf = [
-    NO_STANDALONE_STREAM && 'no standalone GET stream (agent-experiment-no-standalone-stream preloaded)',
     SERVER_KEEPALIVE && `fixture servers keep idle connections ${SERVER_KEEPALIVE} s`,
     NODE_ARGS.length > 0 && `agent node flags ${NODE_ARGS.join(' ')}`,
     MEMORY && 'agent under agent-memory-probe (diagnostics)',

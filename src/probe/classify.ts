@@ -1,10 +1,8 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
-import { TlsFileError } from './http.js';
+import { HttpStatusError, TlsFileError } from './http.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -153,13 +151,14 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   }
   if (err instanceof InvalidResponse) return { kind: 'invalid', message: err.message };
   if (err instanceof TlsFileError) return { kind: 'network', code: err.code, message: err.message };
-  if (diag.lastHttp && (err instanceof StreamableHTTPError || err instanceof SseError || /HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
+  // The SDK's SseError has no name of its own; its message starts with "SSE error:".
+  if (diag.lastHttp && (err instanceof HttpStatusError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
     const h = diag.lastHttp;
     return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet };
   }
-  if (err instanceof StreamableHTTPError) {
-    if (typeof err.code === 'number' && err.code > 0) {
-      return { kind: 'http', status: err.code, method: 'POST', withSession: false, wwwAuthenticate: null, contentType: null, body: '' };
+  if (err instanceof HttpStatusError) {
+    if (err.status < 200 || err.status > 299) {
+      return { kind: 'http', status: err.status, method: 'POST', withSession: false, wwwAuthenticate: null, contentType: null, body: '' };
     }
     return { kind: 'invalid', message: err.message };
   }

@@ -3,13 +3,20 @@ import type { ServerConfig, TransportName } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import type { StartedTransport } from './connection.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
-import { connectSse } from './sse.js';
 import { connectStdio } from './stdio.js';
 import { connectStreamableHttp } from './streamable-http.js';
 
+/**
+ * The legacy SSE transport (the SDK's, on undici's fetch: about 8 MiB of modules) is loaded the first
+ * time a server needs it, so fleets without SSE servers never pay for it.
+ */
+export function lazySseConnector(onStream?: (what: 'data' | 'end') => void): Connector {
+  return async (server, ctx) => (await import('./sse.js')).sseConnector({ onStream })(server, ctx);
+}
+
 export const CONNECTORS: Record<TransportName, Connector> = {
   stdio: connectStdio,
-  sse: connectSse,
+  sse: lazySseConnector(),
   streamable_http: connectStreamableHttp,
 };
 

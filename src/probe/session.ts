@@ -1,9 +1,8 @@
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer } from './probe.js';
+import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, lazySseConnector, listTools, openAndProbe, probeServer } from './probe.js';
 import type { Connector, McpConnection, ProbeError, ProbeOutcome } from './prober.js';
-import { sseConnector } from './sse.js';
 import { connectStdio } from './stdio.js';
 import { streamableConnector } from './streamable-http.js';
 
@@ -120,7 +119,7 @@ export class ServerSession {
       case 'stdio':
         return connectStdio;
       case 'sse':
-        return sseConnector({ onStream });
+        return lazySseConnector(onStream);
       case 'streamable_http':
         return streamableConnector({ notifications: true, onStream });
     }

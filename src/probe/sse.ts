@@ -1,8 +1,10 @@
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import type { ServerConfig } from '../config/schema.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
-import { observingFetch } from './http.js';
-import type { ConnectContext, Connector, TransportDiagnostics } from './prober.js';
+import { tlsConnectOptions } from './http.js';
+import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics } from './prober.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -36,7 +38,7 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
   const diag: TransportDiagnostics = {};
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(server, diag, { onStream }),
+    fetch: observingFetch(server, diag, onStream),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
@@ -50,4 +52,103 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
     ctx.signal.removeEventListener('abort', abort);
   }
   return conn;
+}
+
+const dispatchers = new Map<string, Dispatcher>();
+
+/** One undici pool per distinct TLS setting, shared by every SSE server that uses it. */
+function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
+  const key = JSON.stringify(tls ?? {});
+  let agent = dispatchers.get(key);
+  if (!agent) {
+    agent = new Agent({ keepAliveTimeout: 30_000, connect: tls ? tlsConnectOptions(tls) : undefined });
+    dispatchers.set(key, agent);
+  }
+  return agent;
+}
+
+/**
+ * The fetch given to the SDK's SSE transport. It applies TLS settings and records the last
+ * unsuccessful response with the headers the SDK does not expose (`WWW-Authenticate`), so a failure
+ * can be classified from what the server actually said. `onStream` is told about every chunk of the
+ * event stream and about its end: the legacy EventSource retries a dropped stream silently, and
+ * keep-alive comments never reach the SDK as events, so this is how the agent notices a dead server
+ * between probes and a silent, stale one.
+ */
+function observingFetch(server: Pick<ServerConfig, 'tls' | 'url'>, diag: TransportDiagnostics, onStream?: (what: 'data' | 'end') => void): FetchLike {
+  const dispatcher = dispatcherFor(server.tls);
+  return async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const method = (init?.method ?? 'GET').toUpperCase();
+    const headers = new Headers(init?.headers);
+    // undici's own fetch takes a dispatcher; its Request/Response types are structurally the web ones.
+    let res: Response;
+    try {
+      res = (await undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as Response;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause && (err as Error).name !== 'AbortError') diag.networkError = { code: cause.code, message: cause.message ?? String(err) };
+      throw err;
+    }
+    const contentType = res.headers.get('content-type');
+    const isStream = /event-stream/i.test(contentType ?? '');
+    const unexpectedType = res.ok && res.status !== 202 && contentType !== null && !/json|event-stream/i.test(contentType);
+    if (!res.ok || unexpectedType || (method === 'GET' && res.ok && !isStream)) {
+      diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
+    }
+    if (onStream && method === 'GET' && res.ok && res.body && isStream) return watchStream(res, onStream);
+    return res;
+  };
+}
+
+async function observe(res: Response, method: string, withSession: boolean): Promise<HttpObservation> {
+  let bodySnippet = '';
+  try {
+    // Bounded: an error body that never ends must not hold the probe past its deadline.
+    const text = res.clone().text();
+    const giveUp = new Promise<string>((resolve) => setTimeout(resolve, 500, '').unref());
+    bodySnippet = (await Promise.race([text, giveUp])).slice(0, 300);
+  } catch {
+    // A body that cannot be read twice is not needed for the diagnosis.
+  }
+  return {
+    method,
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    wwwAuthenticate: res.headers.get('www-authenticate'),
+    withSession,
+    bodySnippet,
+  };
+}
+
+function watchStream(res: Response, onStream: (what: 'data' | 'end') => void): Response {
+  const reader = res.body!.getReader();
+  let ended = false;
+  const end = (): void => {
+    if (!ended) {
+      ended = true;
+      onStream('end');
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else {
+          onStream('data');
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        end();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }

@@ -1,21 +1,300 @@
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ErrorCode, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
+import { InvalidResponse } from './classify.js';
 import { BaseConnection, StartedTransport } from './connection.js';
-import { observingFetch } from './http.js';
+import { header, HttpStatusError, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics } from './prober.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
 const TERMINATE_MS = 2000;
+/** A response body (or one event of a stream) larger than this is refused rather than buffered. */
+const MAX_BODY_CHARS = 32 * 2 ** 20;
 
 export interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
   notifications?: boolean;
+  /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */
   onStream?: (what: 'data' | 'end') => void;
+}
+
+/**
+ * The MCP Streamable HTTP client transport (spec 2025-03-26 and later) on node:http.
+ *
+ * The SDK's StreamableHTTPClientTransport is built on fetch and web streams: at 300 kept sessions its
+ * standalone GET streams alone held ~17 MiB and its response parsing was a tenth of the agent's CPU
+ * (docs/benchmarks.md). This one speaks the same protocol with Node streams over one shared
+ * keep-alive pool, records the HTTP facts the classifier needs (status, WWW-Authenticate, body start)
+ * as it goes, and fails a request whose event stream ends before its response instead of leaving it
+ * to the timeout. Not implemented, because a probe never needs them: OAuth flows (static headers
+ * only), resuming a broken stream with Last-Event-ID, following redirects (a redirect is reported).
+ */
+export class StreamableHttpTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private readonly open = new Set<ClientRequest>();
+  private closed = false;
+  /** Set from the DELETE on: the server then ends the standalone stream because we asked it to. */
+  private ending = false;
+
+  constructor(
+    private readonly url: URL,
+    private readonly server: Pick<ServerConfig, 'headers' | 'tls'>,
+    private readonly diag: TransportDiagnostics,
+    private readonly opts: StreamableOptions = {},
+  ) {}
+
+  /** Nothing to open: a session starts with the initialize POST. */
+  async start(): Promise<void> {}
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  async send(message: JSONRPCMessage | JSONRPCMessage[]): Promise<void> {
+    const withSession = this.sessionId !== undefined;
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message));
+    const sessionId = header(res, 'mcp-session-id');
+    if (sessionId) this.sessionId = sessionId;
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) {
+      this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
+      throw new HttpStatusError(status, `Error POSTing to endpoint (HTTP ${status}${redirectNote(res)})`);
+    }
+    const requests = new Set<string | number>();
+    for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
+    if (status === 202 || requests.size === 0) {
+      res.resume();
+      if (status === 202 && this.opts.notifications && !Array.isArray(message) && 'method' in message && message.method === 'notifications/initialized') {
+        void this.openStandaloneStream();
+      }
+      return;
+    }
+    const type = header(res, 'content-type') ?? '';
+    if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests);
+    if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
+      for (const m of toMessages(JSON.parse(await readBody(res)))) this.onmessage?.(m);
+      return;
+    }
+    this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
+    throw new HttpStatusError(status, `unexpected content type ${JSON.stringify(type)}`);
+  }
+
+  /** DELETE the session; a 405 means the server does not offer explicit termination. */
+  async terminateSession(): Promise<void> {
+    if (!this.sessionId) return;
+    this.ending = true;
+    const res = await this.request('DELETE', '*/*');
+    res.resume();
+    this.sessionId = undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const req of this.open) req.destroy();
+    this.open.clear();
+    this.onclose?.();
+  }
+
+  /** Resolves with the response head; the body is the caller's to read or discard. */
+  private request(method: string, accept: string, body?: string, retried = false): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
+      const headers: OutgoingHttpHeaders = { ...this.server.headers, accept };
+      if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
+      if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
+      }
+      let req: ClientRequest;
+      try {
+        const agent = nodeAgentFor(this.url, this.server.tls);
+        req = (this.url.protocol === 'https:' ? httpsRequest : httpRequest)(this.url, { method, agent, headers });
+      } catch (err) {
+        return reject(err);
+      }
+      this.open.add(req);
+      req.once('response', (res) => {
+        res.once('close', () => this.open.delete(req));
+        resolve(res);
+      });
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        this.open.delete(req);
+        // A pooled connection the server closed just as it was reused: the request never reached it.
+        if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
+          this.request(method, accept, body, true).then(resolve, reject);
+          return;
+        }
+        if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
+        reject(err);
+      });
+      req.end(body);
+    });
+  }
+
+  /** An event-stream answer to a POST: delivers its messages; fails if it ends before the responses. */
+  private async readResponseStream(res: IncomingMessage, requests: Set<string | number>): Promise<void> {
+    await readEvents(res, (m) => {
+      if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
+      this.onmessage?.(m);
+    });
+    if (requests.size > 0 && !this.closed) {
+      throw new McpError(ErrorCode.ConnectionClosed, 'the event stream ended before the response');
+    }
+  }
+
+  /**
+   * The standalone GET stream, over which a server sends notifications (tools/list_changed) between
+   * requests. Its end while the session is open is the earliest sign that the server went away.
+   */
+  private async openStandaloneStream(): Promise<void> {
+    try {
+      const res = await this.request('GET', 'text/event-stream');
+      const status = res.statusCode ?? 0;
+      if (status === 405) return void res.resume(); // the server offers no stream: allowed by the spec
+      if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
+        this.diag.lastHttp = await observeResponse(res, 'GET', true);
+        throw new HttpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
+      }
+      const onStream = this.opts.onStream;
+      await readEvents(res, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
+    } catch (err) {
+      if (!this.closed && !this.ending) this.onerror?.(err as Error);
+    }
+    if (!this.closed && !this.ending) this.opts.onStream?.('end');
+  }
+}
+
+/**
+ * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
+ * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
+ */
+function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, onChunk?: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const parser = new EventStreamParser((data, event) => {
+      if (event === 'message') for (const m of toMessages(JSON.parse(data))) deliver(m);
+    });
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (err) {
+        res.destroy();
+        reject(err);
+      } else resolve();
+    };
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      onChunk?.();
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        finish(err as Error);
+      }
+    });
+    res.once('end', () => finish());
+    // An error or a 'close' without 'end': the connection broke mid-stream.
+    const cut = (): void => finish(res.complete ? undefined : new McpError(ErrorCode.ConnectionClosed, 'the event stream was cut off'));
+    res.once('error', cut);
+    res.once('close', cut);
+  });
+}
+
+async function readBody(res: IncomingMessage): Promise<string> {
+  res.setEncoding('utf8');
+  let body = '';
+  for await (const chunk of res as AsyncIterable<string>) {
+    body += chunk;
+    if (body.length > MAX_BODY_CHARS) {
+      res.destroy();
+      throw new InvalidResponse(`response body larger than ${MAX_BODY_CHARS / 2 ** 20} MiB`);
+    }
+  }
+  return body;
+}
+
+/** The parts of the WHATWG event-stream format MCP uses: `event`, multi-line `data`, comments. */
+export class EventStreamParser {
+  private buffer = '';
+  private data: string[] = [];
+  private dataChars = 0;
+  private event = '';
+
+  constructor(private readonly onEvent: (data: string, event: string) => void) {}
+
+  push(chunk: string): void {
+    this.buffer += chunk;
+    let start = 0;
+    for (;;) {
+      const lf = this.buffer.indexOf('\n', start);
+      const cr = this.buffer.indexOf('\r', start);
+      const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
+      if (end < 0) break;
+      // A CR as the last character may be the first half of a CRLF still in flight.
+      if (end === cr && end === this.buffer.length - 1) break;
+      this.line(this.buffer.slice(start, end));
+      start = end + (end === cr && this.buffer[end + 1] === '\n' ? 2 : 1);
+    }
+    this.buffer = this.buffer.slice(start);
+    if (this.buffer.length + this.dataChars > MAX_BODY_CHARS) throw new InvalidResponse(`server-sent event larger than ${MAX_BODY_CHARS / 2 ** 20} MiB`);
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) this.onEvent(this.data.join('\n'), this.event || 'message');
+      this.data = [];
+      this.dataChars = 0;
+      this.event = '';
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* ':' comment, e.g. a keep-alive */) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'data') {
+      this.data.push(value);
+      this.dataChars += value.length;
+    } else if (field === 'event') this.event = value;
+  }
+}
+
+/**
+ * The JSON-RPC envelope check: the SDK's Client validates each result against its method's schema,
+ * so a second full zod parse (and deep copy) of every message here would only cost time.
+ */
+function toMessages(data: unknown): JSONRPCMessage[] {
+  const list: unknown[] = Array.isArray(data) ? data : [data];
+  for (const m of list) {
+    if (!isMessage(m)) throw new InvalidResponse(`malformed MCP message: not JSON-RPC 2.0: ${JSON.stringify(m)?.slice(0, 120)}`);
+  }
+  return list as JSONRPCMessage[];
+}
+
+function isMessage(m: unknown): boolean {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as Record<string, unknown>;
+  if (o.jsonrpc !== '2.0') return false;
+  if (typeof o.method === 'string') return true;
+  if (typeof o.id !== 'string' && typeof o.id !== 'number') return false;
+  return (typeof o.result === 'object' && o.result !== null) || (typeof o.error === 'object' && o.error !== null);
+}
+
+function redirectNote(res: IncomingMessage): string {
+  const location = header(res, 'location');
+  return location ? `, redirected to ${location}; mcpwatch does not follow redirects` : '';
 }
 
 class StreamableConnection extends BaseConnection {
   constructor(
-    private readonly http: StreamableHTTPClientTransport,
+    private readonly http: StreamableHttpTransport,
     private readonly diag: TransportDiagnostics,
   ) {
     super(new StartedTransport(http));
@@ -29,7 +308,7 @@ class StreamableConnection extends BaseConnection {
     return this.http.sessionId;
   }
 
-  /** DELETE the session so probes leave none behind (the SDK's close() does not), then close. */
+  /** DELETE the session so probes leave none behind, then close. */
   protected async shutdown(): Promise<void> {
     if (this.http.sessionId) {
       let timer: NodeJS.Timeout | undefined;
@@ -44,13 +323,7 @@ class StreamableConnection extends BaseConnection {
 export function streamableConnector(opts: StreamableOptions = {}): Connector {
   return async (server: ServerConfig) => {
     const diag: TransportDiagnostics = {};
-    const http = new StreamableHTTPClientTransport(new URL(server.url!), {
-      requestInit: { headers: server.headers },
-      fetch: observingFetch(server, diag, { skipStandaloneStream: !opts.notifications, onStream: opts.onStream }),
-      // A probe wants to see a failed stream, not have the SDK retry it in the background.
-      reconnectionOptions: { maxReconnectionDelay: 30_000, initialReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 0 },
-    });
-    const conn = new StreamableConnection(http, diag);
+    const conn = new StreamableConnection(new StreamableHttpTransport(new URL(server.url!), server, diag, opts), diag);
     await conn.transport.start();
     return conn;
   };

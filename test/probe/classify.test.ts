@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { HttpStatusError } from '../../src/probe/http.js';
 import { classify, InvalidResponse, ProbeTimeout, rawFromError, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
 
@@ -71,9 +71,9 @@ describe('rawFromError', () => {
   it('a bare deadline is a timeout', () => {
     assert.deepEqual(rawFromError(new ProbeTimeout(500), none), { kind: 'timeout', ms: 500 });
   });
-  it('reads the recorded HTTP response behind a StreamableHTTPError', () => {
+  it('reads the recorded HTTP response behind an HttpStatusError', () => {
     const diag: TransportDiagnostics = { lastHttp: { method: 'POST', status: 401, contentType: null, wwwAuthenticate: 'Bearer x', withSession: false, bodySnippet: '' } };
-    const raw = rawFromError(new StreamableHTTPError(401, 'Error POSTing'), diag);
+    const raw = rawFromError(new HttpStatusError(401, 'Error POSTing to endpoint (HTTP 401)'), diag);
     assert.equal(raw.kind, 'http');
     assert.equal((raw as { wwwAuthenticate: string }).wwwAuthenticate, 'Bearer x');
   });

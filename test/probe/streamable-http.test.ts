@@ -1,0 +1,93 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { probeServer } from '../../src/probe/probe.js';
+import { EventStreamParser, streamableConnector } from '../../src/probe/streamable-http.js';
+import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
+import { httpTarget } from '../helpers.js';
+
+const fixtures: HttpFixture[] = [];
+async function fixture(mode: HttpMode): Promise<HttpFixture> {
+  const f = await startHttpFixture(mode);
+  fixtures.push(f);
+  return f;
+}
+after(async () => {
+  for (const f of fixtures) await f.close();
+});
+
+function parse(chunks: string[]): Array<[string, string]> {
+  const events: Array<[string, string]> = [];
+  const p = new EventStreamParser((data, event) => events.push([event, data]));
+  for (const c of chunks) p.push(c);
+  return events;
+}
+
+describe('EventStreamParser', () => {
+  it('joins multi-line data, names events and skips comments', () => {
+    assert.deepEqual(parse([': keep-alive\n\nevent: message\ndata: {"a":\ndata:1}\nid: 7\n\n', 'event: other\ndata: x\n\n']), [
+      ['message', '{"a":\n1}'],
+      ['other', 'x'],
+    ]);
+  });
+  it('handles CRLF and CR line ends split across chunks', () => {
+    assert.deepEqual(parse(['data: one\r', '\n\r', '\ndata: two\r\r', 'data:three\n', '\n']), [
+      ['message', 'one'],
+      ['message', 'two'],
+      ['message', 'three'],
+    ]);
+  });
+  it('does not dispatch an event that has not ended', () => {
+    assert.deepEqual(parse(['data: partial\n']), []);
+  });
+});
+
+describe('Streamable HTTP transport', () => {
+  it('fails a request at once when its event stream is cut off before the response', async () => {
+    const f = await fixture('stream-cut');
+    const t0 = performance.now();
+    const out = await probeServer({ ...httpTarget(f.url), timeout: 5000 });
+    const ms = performance.now() - t0;
+    assert.equal(out.error?.type, 'connection_refused');
+    assert.equal(out.error?.phase, 'tools/list');
+    assert.match(out.error!.message, /event stream was cut off/);
+    assert.ok(ms < 2500, `reported after ${ms.toFixed(0)} ms, not at the 5 s timeout`);
+  });
+
+  it('retries a request once when a reused keep-alive connection is reset under it', async () => {
+    const f = await fixture('reset-reused');
+    const out = await probeServer(httpTarget(f.url));
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 3);
+    assert.ok(f.resets >= 2, `the server reset ${f.resets} reused connections`);
+  });
+
+  it('reports the end of the standalone stream, but not when it closes the session itself', async () => {
+    const f = await fixture('streamable');
+    const seen: Array<'data' | 'end'> = [];
+    const ended = (): boolean => seen.includes('end');
+    const connect = streamableConnector({ notifications: true, onStream: (what) => seen.push(what) });
+    const signal = new AbortController().signal;
+
+    const mine = await connect(httpTarget(f.url), { signal });
+    await mine.client.connect(mine.transport);
+    await waitFor(() => f.openSessions.size === 1);
+    await mine.close();
+    assert.equal(f.openSessions.size, 0, 'closing DELETEs the session');
+    assert.equal(ended(), false, 'closing our own stream is not a server going away');
+
+    const theirs = await connect(httpTarget(f.url), { signal });
+    await theirs.client.connect(theirs.transport);
+    await new Promise((r) => setTimeout(r, 100)); // the GET is opened after initialize, without waiting
+    await f.close();
+    await waitFor(ended);
+    await theirs.close();
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
