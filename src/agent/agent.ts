@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
-import { ServerSession, type CheckOutcome } from '../probe/session.js';
+import type { CheckOutcome, ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
 import { ServerStateMachine, type EventDraft } from '../pipeline/state-machine.js';
@@ -42,6 +42,17 @@ export interface AgentAddresses {
   otlp: ReceiverAddresses;
 }
 
+type ProbingModule = typeof import('../probe/session.js');
+let probing: ProbingModule | undefined;
+
+/**
+ * The synthetic probes (the MCP SDK's client and its schemas, about 15 MiB) are loaded once there is
+ * a server to probe: an agent that only receives OTLP never carries them.
+ */
+async function loadProbing(): Promise<ProbingModule> {
+  return (probing ??= await import('../probe/session.js'));
+}
+
 class Monitor {
   readonly sm: ServerStateMachine;
   readonly session: ServerSession;
@@ -59,7 +70,8 @@ class Monitor {
     now: () => number,
   ) {
     this.sm = new ServerStateMachine(policyOf(server, config));
-    this.session = new ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now });
+    // addMonitor() runs only after loadProbing() resolved.
+    this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now });
   }
 }
 
@@ -156,6 +168,7 @@ export class Agent {
         });
         otlp = await this.receiver.start();
       }
+      if (this.config.servers.length > 0) await loadProbing();
       for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
       if (this.monitors.size === 0) this.readyOnce = true;
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
@@ -172,8 +185,9 @@ export class Agent {
   }
 
   /** Applies a new configuration (SIGHUP). Unchanged servers keep their session and state. */
-  reload(next: LoadedConfig): void {
+  async reload(next: LoadedConfig): Promise<void> {
     const config = next.config;
+    if (config.servers.length > 0) await loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
     const exportersChanged = JSON.stringify([config.exporters, config.receivers, config.health, config.state]) !== JSON.stringify([this.config.exporters, this.config.receivers, this.config.health, this.config.state]);
     for (const [name, monitor] of this.monitors) {

@@ -45,11 +45,14 @@ export function registerRun(program: Command): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
         process.on('SIGHUP', () => {
-          try {
-            agent.reload(loadConfigFile(loaded.file));
-          } catch (err) {
+          const failed = (err: unknown): void => {
             const message = err instanceof ConfigError ? err.message : (err as Error).message;
             agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
+          };
+          try {
+            agent.reload(loadConfigFile(loaded.file)).catch(failed);
+          } catch (err) {
+            failed(err);
           }
         });
       });

@@ -117,6 +117,18 @@ describe('mcpwatch run (process)', () => {
     assert.equal((await agent.exit).code, 0);
   });
 
+  it('starts probing on SIGHUP when it started with no servers (the probes load on demand)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const config = writeConfig(dir, '  []');
+    const agent = startAgent(config);
+    await agent.waitLog(/"servers":0,.*"msg":"mcpwatch agent started"/);
+    writeConfig(dir, stdioServer('late'));
+    agent.proc.kill('SIGHUP');
+    await agent.waitLog(/"server":"late","from":"unknown","to":"up"/);
+    agent.proc.kill('SIGTERM');
+    assert.equal((await agent.exit).code, 0);
+  });
+
   it('exits 2 with a clear message when the state file is not usable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const file = writeConfig(dir, stdioServer('x'));
