@@ -20,6 +20,7 @@
 // --memory            run the agent under bench/agent-memory-probe (process.memoryUsage() each second)
 // --server-keepalive S  fixture servers keep idle connections S seconds (Node's default is 5 s)
 //                     instead of Node's 5 s, as behind nginx or a load balancer
+// --memory-profile P  the agent's runtime.memory (compact, the default, or throughput)
 // --node-args "…"     extra node flags for the agent (experiments, e.g. --max-semi-space-size=2)
 // --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
@@ -62,6 +63,7 @@ const HEAP_SNAPSHOT = arg('heap-snapshot', '');
 const MEMORY = process.argv.includes('--memory');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
+const MEMORY_PROFILE = arg('memory-profile', 'compact');
 
 /** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
 function socketCount(pid: number): number {
@@ -136,6 +138,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     health: { endpoint: `127.0.0.1:${healthPort}` },
     state: { path: join(dir, 'state.db') },
     log: { level: 'warn' },
+    runtime: { memory: MEMORY_PROFILE },
   };
   const nodeArgs: string[] = [...NODE_ARGS];
   if (CPU_PROF) {
@@ -257,6 +260,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
 
 async function main(): Promise<void> {
   console.log(`## mcpwatch run over ${TARGETS} Streamable HTTP targets — ${machine()}`);
+  console.log(`agent runtime.memory: ${MEMORY_PROFILE}`);
   const whatIf = [
     SERVER_KEEPALIVE && `fixture servers keep idle connections ${SERVER_KEEPALIVE} s`,
     NODE_ARGS.length > 0 && `agent node flags ${NODE_ARGS.join(' ')}`,

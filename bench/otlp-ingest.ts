@@ -20,7 +20,9 @@
 //
 //   npm run build && node dist/bench/otlp-ingest.js [--clients 3] [--seconds 20] [--rate-seconds 30]
 //       [--rate 10000] [--only saturation|rate] [--cpu-prof DIR] [--node-args "…"]
+//       [--memory-profile compact|throughput]
 //
+// --memory-profile P  the agent's runtime.memory (compact, the default, or throughput)
 // --cpu-prof DIR   run the agent with --cpu-prof (written when it exits)
 // --node-args "…"  extra node flags for the agent (experiments)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -46,6 +48,7 @@ const RATE = Number(arg('rate', '10000'));
 const ONLY = arg('only', '');
 const CPU_PROF = arg('cpu-prof', '');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
+const MEMORY_PROFILE = arg('memory-profile', 'compact');
 const SPANS_PER_BATCH = 512;
 const BATCHES = 16;
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -175,6 +178,7 @@ async function startAgent(dir: string, name: string): Promise<{ agent: AgentChil
       health: { endpoint: `127.0.0.1:${healthPort}` },
       state: { path: join(dir, `${name}.db`) },
       log: { level: 'warn' },
+      runtime: { memory: MEMORY_PROFILE },
     },
     dir,
     name,
@@ -300,6 +304,7 @@ function fmt(n: number): string {
 
 async function main(): Promise<void> {
   console.log(`## OTLP/gRPC ingest by the agent — ${machine()}`);
+  console.log(`agent runtime.memory: ${MEMORY_PROFILE}`);
   const batches = Array.from({ length: BATCHES }, (_, b) => makeBatch(b));
   const bytes = batches.reduce((n, b) => n + b.length, 0);
   const check = decodeTraceRequest(batches[0]!);

@@ -13,6 +13,9 @@ export function registerRun(program: Command): void {
     .option('-c, --config <file>', 'configuration file (default ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml)')
     .action(async (opts: { config?: string }) => {
       const loaded = loadConfigOrExit(opts.config);
+      // Before the agent's modules load, so that their start-up already runs under the profile.
+      const { applyMemoryProfile } = await import('../agent/runtime.js');
+      applyMemoryProfile(loaded.config.runtime.memory);
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');
@@ -24,13 +27,43 @@ export function registerRun(program: Command): void {
         if (err instanceof StateError) throw new CliExit(EXIT_USAGE, `mcpwatch: ${err.message}`);
         throw err;
       }
+      // Signals are handled from here on, not only once the agent has started: a SIGHUP's default
+      // action ends the process, and a SIGTERM's would leave stdio servers started so far running.
+      // Whatever arrives during start-up is acted on as soon as it is done.
+      let started = false;
+      let pendingReload = false;
+      let stopRequested: NodeJS.Signals | undefined;
+      let stopNow: ((signal: NodeJS.Signals) => void) | undefined;
+      const reload = (): void => {
+        if (!started) {
+          pendingReload = true;
+          return;
+        }
+        const failed = (err: unknown): void => {
+          const message = err instanceof ConfigError ? err.message : (err as Error).message;
+          agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
+        };
+        try {
+          agent.reload(loadConfigFile(loaded.file)).catch(failed);
+        } catch (err) {
+          failed(err);
+        }
+      };
+      const onStop = (signal: NodeJS.Signals): void => {
+        if (stopNow) stopNow(signal);
+        else stopRequested ??= signal;
+      };
+      process.on('SIGHUP', reload);
+      process.once('SIGTERM', onStop);
+      process.once('SIGINT', onStop);
       try {
         await agent.start();
       } catch (err) {
         throw new CliExit(EXIT_USAGE, `mcpwatch: ${(err as Error).message}`);
       }
+      started = true;
       await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals): void => {
+        stopNow = (signal: NodeJS.Signals): void => {
           agent.log.info({ signal }, 'shutting down');
           const force = setTimeout(() => {
             agent.log.error(`shutdown took longer than ${SHUTDOWN_BUDGET_MS}ms; exiting anyway`);
@@ -42,19 +75,8 @@ export function registerRun(program: Command): void {
             resolve();
           });
         };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-        process.on('SIGHUP', () => {
-          const failed = (err: unknown): void => {
-            const message = err instanceof ConfigError ? err.message : (err as Error).message;
-            agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
-          };
-          try {
-            agent.reload(loadConfigFile(loaded.file)).catch(failed);
-          } catch (err) {
-            failed(err);
-          }
-        });
+        if (stopRequested) stopNow(stopRequested);
+        else if (pendingReload) reload();
       });
     });
 }

@@ -262,6 +262,8 @@ const exportersSchema = z
   .strict();
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const MEMORY_PROFILES = ['compact', 'throughput'] as const;
+export type MemoryProfile = (typeof MEMORY_PROFILES)[number];
 
 export const configSchema = z
   .object({
@@ -283,6 +285,15 @@ export const configSchema = z
       .default({}),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
+      .strict()
+      .default({}),
+    runtime: z
+      .object({
+        memory: z
+          .enum(MEMORY_PROFILES)
+          .default('compact')
+          .describe('`mcpwatch run`: compact keeps the V8 heap near what is live (a few % more CPU); throughput uses V8\'s defaults. Read at start-up.'),
+      })
       .strict()
       .default({}),
   })
