@@ -146,8 +146,7 @@ export class Recorder {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const errorType = out.error?.phase === method ? out.error.type : undefined;
-      const key = `p\u0000${server.name}\u0000${method}\u0000${errorType ?? ''}`;
-      this.hot.duration(key, () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
+      this.hot.duration(['p', server.name, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
     }
     if (out.error) {
       this.probeErrors.add(1, { ...attrs, 'error.type': out.error.type, 'error.category': out.error.category });
@@ -191,7 +190,7 @@ export class Recorder {
       const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
       tool = limited.value;
       if (limited.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': server });
-      this.hot.toolCall(`${server}\u0000${tool}\u0000${obs.outcome}\u0000${errorType}`, () => ({
+      this.hot.toolCall([server, tool, obs.outcome, errorType, ''], () => ({
         'mcp.server.name': server,
         source: 'traffic',
         'gen_ai.tool.name': tool,
@@ -199,7 +198,7 @@ export class Recorder {
         ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
       }));
     }
-    this.hot.duration(`t\u0000${server}\u0000${obs.method}\u0000${tool}\u0000${errorType}`, () => ({
+    this.hot.duration(['t', server, obs.method, tool, errorType], () => ({
       'mcp.server.name': server,
       source: 'traffic',
       'mcp.method.name': obs.method,

@@ -13,6 +13,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
+import { serveMetrics } from './prometheus.js';
 
 export const VERSION = '0.1.0';
 export const SCOPE = 'mcpwatch';
@@ -92,7 +93,7 @@ export class Telemetry {
     const exporter = this.prometheus;
     this.server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        exporter.getMetricsRequestHandler(req, res);
+        void serveMetrics(exporter, res);
         return;
       }
       res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch serves /metrics here\n');
