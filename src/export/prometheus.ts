@@ -1,21 +1,27 @@
 import type { ServerResponse } from 'node:http';
-import { diag } from '@opentelemetry/api';
+import { diag, ValueType, type Attributes } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type MetricData, type ResourceMetrics, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
 
-/** Data points serialised at a time: a few hundred lines, so each piece dies young. */
+/** Data points written at a time: a few hundred lines, so each piece dies young. */
 const POINTS_PER_PIECE = 50;
 
 // Built with the arguments PrometheusExporter gives its own serializer for the options mcpwatch uses
-// (no prefix, no timestamps, scope labels and target_info on): the text is byte for byte the same.
+// (no prefix, no timestamps, scope labels and target_info on).
 const withTargetInfo = new PrometheusSerializer(undefined, false, undefined, false, false);
 const withoutTargetInfo = new PrometheusSerializer(undefined, false, undefined, true, false);
 
 /**
- * Serves a scrape like PrometheusExporter.getMetricsRequestHandler, but writes the text in pieces of
- * POINTS_PER_PIECE data points instead of building it as one string. At 300 servers the page is
- * 2.6 MiB; built whole, its intermediate strings outlived V8's young generation and each scrape
- * grew the agent by 15–30 MiB (docs/benchmarks.md).
+ * Serves a scrape with the same bytes as PrometheusExporter.getMetricsRequestHandler (a test compares
+ * the two), written in pieces instead of built as one string, and with each series' label set
+ * rendered once instead of on every line of every scrape.
+ *
+ * At 300 servers the page is 2.6 MiB and 33,000 lines. The exporter's serializer escapes and joins
+ * every label of every line (a histogram series repeats its labels on 17 lines): it allocated about
+ * 60 MiB per scrape, and the partly built page outlived the compact young generation, growing the
+ * agent by 15–30 MiB each time (docs/benchmarks.md). The exporter still collects, and its serializer
+ * still writes target_info and each metric's HELP/TYPE/UNIT lines, naming included; mcpwatch writes
+ * the sample lines, by the rules of the exporter's `stringify`.
  */
 export async function serveMetrics(exporter: PrometheusExporter, res: ServerResponse): Promise<void> {
   let resourceMetrics: ResourceMetrics;
@@ -30,21 +36,115 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
-  for (const { scope, metrics } of resourceMetrics.scopeMetrics) {
-    for (const metric of metrics) {
-      // One piece even for a metric without points: the serializer writes its HELP/TYPE lines.
-      for (let i = 0; i === 0 || i < metric.dataPoints.length; i += POINTS_PER_PIECE) {
-        const part = { ...metric, dataPoints: metric.dataPoints.slice(i, i + POINTS_PER_PIECE) } as typeof metric;
-        const text = (first ? withTargetInfo : withoutTargetInfo).serialize({ resource, scopeMetrics: [{ scope, metrics: [part] }] });
-        first = false;
-        // HELP/TYPE/UNIT once per metric, as in the exporter's page.
-        if (!res.write(i === 0 ? text : withoutCommentLines(text))) await drained(res);
-        if (res.destroyed) return;
+  for (const scopeMetrics of resourceMetrics.scopeMetrics) {
+    const scopeLabels = scopeLabelsOf(scopeMetrics);
+    for (const metric of scopeMetrics.metrics) {
+      const serializer = first ? withTargetInfo : withoutTargetInfo;
+      first = false;
+      const head = serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [{ ...metric, dataPoints: [] } as MetricData] }] });
+      // The last TYPE line: the first piece also carries target_info's.
+      const name = [...head.matchAll(/^# TYPE (\S+) /gm)].at(-1)?.[1];
+      if (!name || (metric.dataPointType !== DataPointType.SUM && metric.dataPointType !== DataPointType.GAUGE && metric.dataPointType !== DataPointType.HISTOGRAM)) {
+        // Not a kind mcpwatch produces: the exporter's own text, whole.
+        if (!res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] }))) await drained(res);
+        continue;
       }
+      let piece = head;
+      const points = metric.dataPoints as DataPoint<number | Histogram>[];
+      for (let i = 0; i < points.length; i++) {
+        piece += metric.dataPointType === DataPointType.HISTOGRAM ? histogramLines(name, points[i] as DataPoint<Histogram>, scopeLabels) : line(name, labelsOf(points[i]!.attributes, scopeLabels), points[i]!.value as number);
+        if ((i + 1) % POINTS_PER_PIECE === 0) {
+          if (!res.write(piece)) await drained(res);
+          if (res.destroyed) return;
+          piece = '';
+        }
+      }
+      if (piece && !res.write(piece)) await drained(res);
+      if (res.destroyed) return;
     }
   }
   // No metrics at all: the exporter's page is target_info and a comment.
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
+}
+
+function histogramLines(name: string, point: DataPoint<Histogram>, scopeLabels: string): string {
+  const labels = labelsOf(point.attributes, scopeLabels);
+  const h = point.value;
+  let out = line(`${name}_count`, labels, h.count);
+  if (h.sum !== undefined && h.sum !== null) out += line(`${name}_sum`, labels, h.sum);
+  const bucketLabels = labels ? `${labels},le=` : 'le=';
+  let cumulative = 0;
+  let infinityDefined = false;
+  const { boundaries, counts } = h.buckets;
+  for (let i = 0; i < counts.length; i++) {
+    cumulative += counts[i]!;
+    const upper = boundaries[i];
+    // The exporter's rule: a trailing count after an explicit +Inf boundary is not written twice.
+    if (upper === undefined && infinityDefined) break;
+    if (upper === Infinity) infinityDefined = true;
+    out += `${name}_bucket{${bucketLabels}"${upper === undefined || upper === Infinity ? '+Inf' : String(upper)}"} ${valueString(cumulative)}\n`;
+  }
+  return out;
+}
+
+function line(name: string, labels: string, value: number): string {
+  return labels ? `${name}{${labels}} ${valueString(value)}\n` : `${name} ${valueString(value)}\n`;
+}
+
+function valueString(value: number): string {
+  return value === Infinity ? '+Inf' : value === -Infinity ? '-Inf' : `${value}`;
+}
+
+/**
+ * A series' rendered labels, its own then the scope's. The SDK hands out the same attributes object
+ * for a series on every collection, so this is computed once per series, not once per line.
+ */
+const rendered = new WeakMap<Attributes, Map<string, string>>();
+
+function labelsOf(attributes: Attributes, scopeLabels: string): string {
+  let byScope = rendered.get(attributes);
+  if (!byScope) rendered.set(attributes, (byScope = new Map()));
+  let labels = byScope.get(scopeLabels);
+  if (labels === undefined) {
+    labels = renderLabels(attributes);
+    if (scopeLabels) labels = labels ? `${labels},${scopeLabels}` : scopeLabels;
+    byScope.set(scopeLabels, labels);
+  }
+  return labels;
+}
+
+const scopeLabelCache = new Map<string, string>();
+
+/**
+ * The labels the exporter adds to every line of a scope (otel_scope_name, _version, _schema_url), as
+ * its own serializer renders them: read from a one-point gauge it serialises, so they follow it.
+ */
+function scopeLabelsOf({ scope }: ScopeMetrics): string {
+  const key = `${scope.name}\u0000${scope.version ?? ''}\u0000${scope.schemaUrl ?? ''}`;
+  let labels = scopeLabelCache.get(key);
+  if (labels === undefined) {
+    const probe: MetricData = {
+      descriptor: { name: 'probe', description: '', unit: '', valueType: ValueType.DOUBLE },
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints: [{ attributes: {}, startTime: [0, 0], endTime: [0, 0], value: 0 }],
+    };
+    const text = withoutTargetInfo.serialize({ resource: { attributes: {} } as ResourceMetrics['resource'], scopeMetrics: [{ scope, metrics: [probe] }] });
+    labels = /^probe\{(.*)\} 0$/m.exec(text)?.[1] ?? '';
+    scopeLabelCache.set(key, labels);
+  }
+  return labels;
+}
+
+/** The exporter's label rendering: names sanitised to [a-zA-Z0-9_], values JSON for non-strings, escaped. */
+function renderLabels(attributes: Attributes): string {
+  let out = '';
+  for (const [key, value] of Object.entries(attributes)) {
+    const name = key.replace(/[^a-z0-9_]/gi, '_').replace(/_{2,}/g, '_');
+    const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+    out += `${out ? ',' : ''}${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`;
+  }
+  return out;
 }
 
 /** Resolves when the response can take more, or is gone (a scraper that hung up). */
@@ -58,10 +158,4 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
-}
-
-function withoutCommentLines(text: string): string {
-  let i = 0;
-  while (text.startsWith('#', i)) i = text.indexOf('\n', i) + 1;
-  return text.slice(i);
 }

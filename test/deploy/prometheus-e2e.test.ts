@@ -121,7 +121,11 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
       assert.equal(down.labels.severity, 'critical');
       assert.equal(down.labels.mcp_transport, 'stdio');
       assert.ok(!alerts.some((a) => a.labels.mcp_server_name === 'ok-mcp'), 'the healthy server raises nothing');
-      assert.ok(!alerts.some((a) => a.labels.alertname === 'McpwatchAbsent'), 'mcpwatch is scraped');
+      // absent(up) is pending until the first scrape, and rule groups are evaluated apart: the
+      // pending alert may still be listed beside McpServerDown. It must never fire, and up must be 1.
+      assert.ok(!alerts.some((a) => a.labels.alertname === 'McpwatchAbsent' && a.state === 'firing'), 'McpwatchAbsent is not firing');
+      const up = await api<{ result: Array<{ value: [number, string] }> }>(promPort, `/api/v1/query?query=${encodeURIComponent('up{job="mcpwatch"}')}`);
+      assert.equal(up.result[0]?.value[1], '1', 'mcpwatch is scraped');
 
       const p95 = await eventually('mcp:probe_duration_seconds:p95_5m for ok-mcp', async () => {
         const q = encodeURIComponent('mcp:probe_duration_seconds:p95_5m{mcp_server_name="ok-mcp"}');

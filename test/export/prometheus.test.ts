@@ -47,6 +47,9 @@ describe('serveMetrics', () => {
     const histogram = meter.createHistogram('mcp.test.duration', { unit: 's', advice: { explicitBucketBoundaries: [0.01, 0.1, 1] } });
     meter.createObservableGauge('mcp.test.empty', { description: 'No points' });
     const gauge = meter.createObservableGauge('mcp.test.up');
+    const upDown = meter.createUpDownCounter('mcp.test.open');
+    upDown.add(-2, { port: 8443, secure: true, hosts: ['a', 'b'] });
+    upDown.add(5, {});
     // 173 series each: more than three pieces, the last one partial.
     for (let i = 0; i < 173; i++) {
       counter.add(i + 1, { 'mcp.server.name': `server-${i}`, note: i % 7 === 0 ? 'back\\slash "q"' : 'plain' });
