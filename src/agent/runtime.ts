@@ -24,7 +24,14 @@ const FLAGS: Record<MemoryProfile, string[]> = {
 /**
  * Sets the process's memory profile. The CLI applies `compact` as its very first step, because a
  * young generation that has grown is not given back; `run` then applies the configured one.
+ *
+ * `hotPath: false` says the agent has no CPU-bound work (it only probes: no OTLP receiver). A compact
+ * agent then runs without V8's optimising compiler (TurboFan), whose compilations left 5–9 MiB of
+ * process memory behind and saved no CPU for a workload that waits on sockets: 300 servers every
+ * 10 s measured 6.85 % of a core without it and 7.04 % with it (docs/benchmarks.md). Decoding OTLP
+ * is CPU-bound, so an agent with a receiver keeps it.
  */
-export function applyMemoryProfile(profile: MemoryProfile): void {
+export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean } = {}): void {
   for (const flag of FLAGS[profile]) setFlagsFromString(flag);
+  setFlagsFromString(profile === 'compact' && opts.hotPath === false ? '--no-opt' : '--opt');
 }

@@ -15,7 +15,7 @@ export function registerRun(program: Command): void {
       const loaded = loadConfigOrExit(opts.config);
       // Before the agent's modules load, so that their start-up already runs under the profile.
       const { applyMemoryProfile } = await import('../agent/runtime.js');
-      applyMemoryProfile(loaded.config.runtime.memory);
+      applyMemoryProfile(loaded.config.runtime.memory, { hotPath: loaded.config.receivers.otlp != null });
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');

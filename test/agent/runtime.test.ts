@@ -22,7 +22,27 @@ function newSpaceMiB(profile: string): number {
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
 }
 
+/** Whether V8's optimising compiler optimised a hot function in a fresh process under the profile. */
+function optimises(profile: string, hotPath: boolean): boolean {
+  const script = `
+    const { applyMemoryProfile } = await import(${JSON.stringify(RUNTIME)});
+    applyMemoryProfile(${JSON.stringify(profile)}, { hotPath: ${hotPath} });
+    function f(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+    for (let round = 0; round < 2; round++) {
+      for (let k = 0; k < 300; k++) f(100000);
+      await new Promise((r) => setTimeout(r, 50)); // concurrent compilation finishes
+    }
+    console.log((eval('%GetOptimizationStatus(f)') & 16) !== 0);`;
+  return execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim() === 'true';
+}
+
 describe('runtime.memory', () => {
+  it('compact runs without the optimising compiler only when nothing is CPU-bound (no OTLP receiver)', () => {
+    assert.equal(optimises('compact', false), false);
+    assert.equal(optimises('compact', true), true);
+    assert.equal(optimises('throughput', false), true);
+  });
+
   it('compact keeps the young generation at its initial size; throughput lets V8 grow it', () => {
     const compact = newSpaceMiB('compact');
     const throughput = newSpaceMiB('throughput');
