@@ -7,18 +7,17 @@ import { setFlagsFromString } from 'node:v8';
 import type { MemoryProfile } from '../config/schema.js';
 
 /**
- * V8 flags that V8 reads at every collection, so they take effect when set after start-up (unlike
+ * V8 flags that V8 reads as it runs, so they take effect when set after start-up (unlike
  * --max-semi-space-size, which is fixed when the heap is created and would need a flag on the node
  * command line, which mcpwatch does not control when it is run as `node main.js` or through npx).
- * Each profile sets every flag, so one can replace the other.
+ * Every call sets every flag, so one profile can replace another.
  */
-const FLAGS: Record<MemoryProfile, string[]> = {
+const BASE: Record<MemoryProfile, string[]> = {
   // The young generation keeps its initial 1 MiB semi-spaces instead of doubling up to 16 MiB; the
-  // old generation may grow 30 % past what the last full collection found live; V8's own
-  // memory-saving mode (smaller heap growth steps, earlier memory-reducing collections).
-  compact: ['--semi-space-growth-factor=1', '--heap-growing-percent=30', '--optimize-for-size'],
+  // old generation may grow 30 % past what the last full collection found live.
+  compact: ['--semi-space-growth-factor=1', '--heap-growing-percent=30'],
   // V8's defaults (0: V8 picks the growing factor from its GC speed, between 1.1 and 4).
-  throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0', '--no-optimize-for-size'],
+  throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0'],
 };
 
 /**
@@ -26,12 +25,14 @@ const FLAGS: Record<MemoryProfile, string[]> = {
  * young generation that has grown is not given back; `run` then applies the configured one.
  *
  * `hotPath: false` says the agent has no CPU-bound work (it only probes: no OTLP receiver). A compact
- * agent then runs without V8's optimising compiler (TurboFan), whose compilations left 5–9 MiB of
- * process memory behind and saved no CPU for a workload that waits on sockets: 300 servers every
- * 10 s measured 6.85 % of a core without it and 7.04 % with it (docs/benchmarks.md). Decoding OTLP
- * is CPU-bound, so an agent with a receiver keeps it.
+ * agent then also runs without V8's optimising compiler (TurboFan), whose compilations left 5–9 MiB
+ * of process memory behind and saved no CPU for a workload that waits on sockets (300 servers every
+ * 10 s: 6.85 % of a core without it, 7.04 % with it), and in V8's memory-saving mode
+ * (--optimize-for-size: smaller heap growth steps, memory-reducing collections). Both would cripple
+ * OTLP decoding, which is CPU-bound: with them, ingest at saturation fell from 343k to 140k spans/s
+ * (docs/benchmarks.md), so an agent with a receiver keeps V8's compiler and GC modes.
  */
 export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean } = {}): void {
-  for (const flag of FLAGS[profile]) setFlagsFromString(flag);
-  setFlagsFromString(profile === 'compact' && opts.hotPath === false ? '--no-opt' : '--opt');
+  const lean = profile === 'compact' && opts.hotPath === false;
+  for (const flag of [...BASE[profile], lean ? '--optimize-for-size' : '--no-optimize-for-size', lean ? '--no-opt' : '--opt']) setFlagsFromString(flag);
 }
