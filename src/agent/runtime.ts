@@ -31,8 +31,14 @@ const BASE: Record<MemoryProfile, string[]> = {
  * (--optimize-for-size: smaller heap growth steps, memory-reducing collections). Both would cripple
  * OTLP decoding, which is CPU-bound: with them, ingest at saturation fell from 343k to 140k spans/s
  * (docs/benchmarks.md), so an agent with a receiver keeps V8's compiler and GC modes.
+ *
+ * `hotPath: undefined` (not known yet: the CLI's first line, before the configuration is read) holds
+ * the compiler back, which can be undone, but not --optimize-for-size, whose effect on collections
+ * outlasts turning it off (saturation stayed at 187k spans/s when it was on only during start-up).
  */
 export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean } = {}): void {
-  const lean = profile === 'compact' && opts.hotPath === false;
-  for (const flag of [...BASE[profile], lean ? '--optimize-for-size' : '--no-optimize-for-size', lean ? '--no-opt' : '--opt']) setFlagsFromString(flag);
+  const compact = profile === 'compact';
+  const flags = [...BASE[profile], compact && opts.hotPath !== true ? '--no-opt' : '--opt'];
+  if (opts.hotPath !== undefined || !compact) flags.push(compact && opts.hotPath === false ? '--optimize-for-size' : '--no-optimize-for-size');
+  for (const flag of flags) setFlagsFromString(flag);
 }

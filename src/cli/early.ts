@@ -5,4 +5,4 @@
 // memory behind either way. `run` then applies the configured profile.
 import { applyMemoryProfile } from '../agent/runtime.js';
 
-applyMemoryProfile('compact', { hotPath: process.argv[2] !== 'run' });
+applyMemoryProfile('compact', { hotPath: process.argv[2] === 'run' ? undefined : true });
