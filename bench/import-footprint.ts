@@ -1,27 +1,32 @@
 // Where the agent's baseline memory comes from: imports the agent's dependencies one after another in
 // this process and prints RSS and JS heap after a full GC following each one (cumulative, so shared
 // modules are charged to the first importer). Diagnosis for bench/agent-fleet.ts's idle variant.
+// In the order the agent loads them: the CLI and configuration, the agent (OpenTelemetry, SQLite),
+// the probes once servers are configured (the MCP SDK client), then what only some configurations
+// load: the SSE transport (undici), the OTLP receiver (gRPC, protobufjs) and the OTLP exporters.
 //
 //   npm run build && node --expose-gc dist/bench/import-footprint.js
 const MODULES = [
+  'commander',
   'zod',
   'yaml',
   'pino',
   'better-sqlite3',
-  'protobufjs',
-  '@modelcontextprotocol/sdk/client/index.js',
-  '@modelcontextprotocol/sdk/client/streamableHttp.js',
-  '@modelcontextprotocol/sdk/client/sse.js',
-  'undici',
   '@opentelemetry/sdk-metrics',
   '@opentelemetry/exporter-prometheus',
-  '@opentelemetry/sdk-trace-base',
+  '../src/agent/agent.js',
+  '@modelcontextprotocol/sdk/client/index.js',
+  '../src/probe/session.js',
+  '@modelcontextprotocol/sdk/client/sse.js',
+  'undici',
+  'protobufjs',
   '@grpc/grpc-js',
+  '../src/otlp/receiver.js',
+  '@opentelemetry/sdk-trace-base',
   '@opentelemetry/exporter-metrics-otlp-grpc',
   '@opentelemetry/exporter-trace-otlp-grpc',
   '@opentelemetry/exporter-metrics-otlp-proto',
   '@opentelemetry/exporter-trace-otlp-proto',
-  '../src/agent/agent.js',
 ];
 
 const gc = (globalThis as { gc?: () => void }).gc;
