@@ -27,7 +27,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEMORY_PROFILES } from '../src/config/schema.js';
 import {
+  arg,
+  argOneOf,
   bucketDelta,
   buckets,
   freePort,
@@ -49,21 +52,17 @@ import { spawnFleet, type Fleet } from './fixture-fleet.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1]!;
-}
 const TARGETS = Number(arg('targets', '300'));
 const SECONDS = Number(arg('seconds', '90'));
 const INTERVAL = arg('interval', '10s');
 const INTERVAL_MS = Number(/^(\d+)s$/.exec(INTERVAL)?.[1] ?? 10) * 1000;
-const VARIANT = arg('variant', 'both');
+const VARIANT = argOneOf('variant', ['kept', 'fresh', 'idle', 'both', 'all'], 'both');
 const CPU_PROF = arg('cpu-prof', '');
 const HEAP_SNAPSHOT = arg('heap-snapshot', '');
 const MEMORY = process.argv.includes('--memory');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
-const MEMORY_PROFILE = arg('memory-profile', 'compact');
+const MEMORY_PROFILE = argOneOf('memory-profile', MEMORY_PROFILES, 'compact');
 
 /** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
 function socketCount(pid: number): number {

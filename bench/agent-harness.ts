@@ -121,6 +121,20 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Like arg(), for an option with a fixed set of values: anything else ends the bench with exit 2. */
+export function argOneOf<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+  const value = arg(name, fallback);
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  console.error(`--${name}: expected one of ${choices.join(', ')} (got ${JSON.stringify(value)})`);
+  process.exit(2);
+}
+
+/** The value after `--name` on the command line, or `fallback`. */
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : process.argv[i + 1]!;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

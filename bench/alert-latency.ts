@@ -21,13 +21,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STDIO_FIXTURE } from '../test/helpers.js';
-import { childPids, freePort, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
+import { arg, childPids, freePort, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
 import { spawnFleet } from './fixture-fleet.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1]!;
-}
 const STDIO_RUNS = Number(arg('stdio-runs', '10'));
 const HTTP_RUNS = Number(arg('http-runs', '5'));
 const ONLY = arg('only', '');

@@ -6,6 +6,7 @@
 // --from/--to keep only samples between those seconds after the profile started (e.g. the steady
 // state, without start-up).
 import { readFileSync } from 'node:fs';
+import { arg } from './agent-harness.js';
 
 interface CallFrame {
   functionName: string;
@@ -24,11 +25,6 @@ interface Profile {
   endTime: number;
   samples: number[];
   timeDeltas: number[];
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1]!;
 }
 
 /** node_modules package (scoped included), node: internals, or our own dist file. */
@@ -121,4 +117,7 @@ if (file && !file.startsWith('--')) {
       inclusive: inc ? new RegExp(inc) : undefined,
     }).join('\n'),
   );
+} else {
+  console.error('usage: node dist/bench/cpuprofile-summary.js FILE.cpuprofile [--top N] [--from S] [--to S] [--inclusive REGEX]');
+  process.exitCode = 2;
 }

@@ -19,7 +19,7 @@
 // Prints figures only; never fails on time.
 //
 //   npm run build && node dist/bench/otlp-ingest.js [--clients 3] [--seconds 20] [--rate-seconds 30]
-//       [--rate 10000] [--only saturation|rate] [--cpu-prof DIR] [--node-args "…"]
+//       [--rate 10000] [--only both|saturation|rate] [--cpu-prof DIR] [--node-args "…"]
 //       [--memory-profile compact|throughput]
 //
 // --memory-profile P  the agent's runtime.memory (compact, the default, or throughput)
@@ -35,20 +35,17 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
-import { freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
+import { MEMORY_PROFILES } from '../src/config/schema.js';
+import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1]!;
-}
 const CLIENTS = Number(arg('clients', '3'));
 const SECONDS = Number(arg('seconds', '20'));
 const RATE_SECONDS = Number(arg('rate-seconds', '30'));
 const RATE = Number(arg('rate', '10000'));
-const ONLY = arg('only', '');
+const ONLY = argOneOf('only', ['both', 'saturation', 'rate'], 'both');
 const CPU_PROF = arg('cpu-prof', '');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
-const MEMORY_PROFILE = arg('memory-profile', 'compact');
+const MEMORY_PROFILE = argOneOf('memory-profile', MEMORY_PROFILES, 'compact');
 const SPANS_PER_BATCH = 512;
 const BATCHES = 16;
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';

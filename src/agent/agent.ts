@@ -189,7 +189,8 @@ export class Agent {
     const config = next.config;
     if (config.servers.length > 0) await loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
-    const exportersChanged = JSON.stringify([config.exporters, config.receivers, config.health, config.state]) !== JSON.stringify([this.config.exporters, this.config.receivers, this.config.health, this.config.state]);
+    const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.runtime]);
+    const exportersChanged = restartOnly(config) !== restartOnly(this.config);
     for (const [name, monitor] of this.monitors) {
       const server = wanted.get(name);
       if (!server) {
@@ -215,7 +216,7 @@ export class Agent {
     const old = this.dispatcher;
     this.dispatcher = this.makeDispatcher(config);
     void old.flush(2000).finally(() => old.close());
-    if (exportersChanged) this.log.warn('exporters, receivers, health or state settings changed: they take effect after a restart');
+    if (exportersChanged) this.log.warn('exporters, receivers, health, state or runtime settings changed: they take effect after a restart');
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 

@@ -9,7 +9,7 @@ export type RawFailure =
   | { kind: 'spawn'; code: string | undefined; message: string; command: string }
   | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[] }
   | { kind: 'network'; code: string | undefined; message: string }
-  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string }
+  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null }
   | { kind: 'rpc'; code: number; message: string; data?: unknown }
   | { kind: 'invalid'; message: string }
   | { kind: 'timeout'; ms: number }
@@ -98,7 +98,12 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
   if (s >= 200 && s < 300) {
     return { type: 'invalid_response', message: `HTTP ${s} with content-type ${raw.contentType ?? 'none'}, not MCP${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
   }
-  const hint = s === 405 && raw.method === 'POST' ? ' (a legacy SSE server? try transport: sse)' : '';
+  const hint =
+    s === 405 && raw.method === 'POST'
+      ? ' (a legacy SSE server? try transport: sse)'
+      : s >= 300 && s < 400 && raw.location
+        ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
+        : '';
   return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
 }
 
@@ -154,7 +159,7 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   // The SDK's SseError has no name of its own; its message starts with "SSE error:".
   if (diag.lastHttp && (err instanceof HttpStatusError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
     const h = diag.lastHttp;
-    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet };
+    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet, location: h.location };
   }
   if (err instanceof HttpStatusError) {
     if (err.status < 200 || err.status > 299) {

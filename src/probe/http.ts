@@ -90,6 +90,7 @@ export function observeResponse(res: IncomingMessage, method: string, withSessio
         wwwAuthenticate: header(res, 'www-authenticate'),
         withSession,
         bodySnippet: body.slice(0, SNIPPET_BYTES),
+        location: header(res, 'location'),
       });
     };
     const onData = (chunk: string): void => {

@@ -73,6 +73,8 @@ export interface HttpObservation {
   /** Whether the request carried an Mcp-Session-Id: a 404/400 then means the session is gone. */
   withSession: boolean;
   bodySnippet: string;
+  /** Where a 3xx answer pointed: mcpwatch reports redirects rather than following them. */
+  location?: string | null;
 }
 
 /**

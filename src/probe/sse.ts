@@ -117,6 +117,7 @@ async function observe(res: Response, method: string, withSession: boolean): Pro
     wwwAuthenticate: res.headers.get('www-authenticate'),
     withSession,
     bodySnippet,
+    location: res.headers.get('location'),
   };
 }
 

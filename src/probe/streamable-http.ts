@@ -64,7 +64,7 @@ export class StreamableHttpTransport implements Transport {
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
       this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
-      throw new HttpStatusError(status, `Error POSTing to endpoint (HTTP ${status}${redirectNote(res)})`);
+      throw new HttpStatusError(status, `Error POSTing to endpoint (HTTP ${status})`);
     }
     const requests = new Set<string | number>();
     for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
@@ -287,10 +287,6 @@ function isMessage(m: unknown): boolean {
   return (typeof o.result === 'object' && o.result !== null) || (typeof o.error === 'object' && o.error !== null);
 }
 
-function redirectNote(res: IncomingMessage): string {
-  const location = header(res, 'location');
-  return location ? `, redirected to ${location}; mcpwatch does not follow redirects` : '';
-}
 
 class StreamableConnection extends BaseConnection {
   constructor(

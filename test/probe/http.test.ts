@@ -58,6 +58,22 @@ describe('Streamable HTTP probe', () => {
     assert.equal(out.error?.message, 'HTTP 401, auth required (Bearer realm="x")');
   });
 
+  it('reports where a redirect points instead of following it', async () => {
+    const { createServer: createHttp } = await import('node:http');
+    let requests = 0;
+    const redirector = createHttp((_req, res) => {
+      requests++;
+      res.writeHead(308, { location: 'https://mcp.example/mcp' }).end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(redirector.address() as { port: number }).port}/mcp`;
+    const out = await probeServer(httpTarget(url));
+    redirector.close();
+    assert.equal(out.error?.type, 'http_status');
+    assert.equal(out.error?.message, 'HTTP 308 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)');
+    assert.equal(requests, 1, 'the redirect was not followed');
+  });
+
   it('lists 25 tools over 3 pages', async () => {
     const f = await fixture('streamable-paginated');
     const out = await probeServer(httpTarget(f.url));
