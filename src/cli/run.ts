@@ -34,7 +34,9 @@ export function registerRun(program: Command): void {
       let pendingReload = false;
       let stopRequested: NodeJS.Signals | undefined;
       let stopNow: ((signal: NodeJS.Signals) => void) | undefined;
+      let stopping = false;
       const reload = (): void => {
+        if (stopping) return; // the agent is closing its store and notifiers
         if (!started) {
           pendingReload = true;
           return;
@@ -49,13 +51,18 @@ export function registerRun(program: Command): void {
           failed(err);
         }
       };
+      // Every signal is handled, not only the first: a second Ctrl-C must not kill the process while
+      // it ends its stdio servers (the shutdown budget below bounds the wait instead).
       const onStop = (signal: NodeJS.Signals): void => {
-        if (stopNow) stopNow(signal);
-        else stopRequested ??= signal;
+        if (stopping) return;
+        if (stopNow) {
+          stopping = true;
+          stopNow(signal);
+        } else stopRequested ??= signal;
       };
       process.on('SIGHUP', reload);
-      process.once('SIGTERM', onStop);
-      process.once('SIGINT', onStop);
+      process.on('SIGTERM', onStop);
+      process.on('SIGINT', onStop);
       try {
         await agent.start();
       } catch (err) {
@@ -69,13 +76,12 @@ export function registerRun(program: Command): void {
             agent.log.error(`shutdown took longer than ${SHUTDOWN_BUDGET_MS}ms; exiting anyway`);
             resolve();
           }, SHUTDOWN_BUDGET_MS);
-          force.unref();
           void agent.stop().finally(() => {
             clearTimeout(force);
             resolve();
           });
         };
-        if (stopRequested) stopNow(stopRequested);
+        if (stopRequested) onStop(stopRequested);
         else if (pendingReload) reload();
       });
     });

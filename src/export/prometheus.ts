@@ -33,6 +33,8 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`# failed to export metrics: ${String(err)}`);
     return;
   }
+  // The scraper may have hung up (a scrape timeout) while the exporter collected.
+  if (res.destroyed) return;
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
@@ -47,6 +49,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       if (!name || (metric.dataPointType !== DataPointType.SUM && metric.dataPointType !== DataPointType.GAUGE && metric.dataPointType !== DataPointType.HISTOGRAM)) {
         // Not a kind mcpwatch produces: the exporter's own text, whole.
         if (!res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] }))) await drained(res);
+        if (res.destroyed) return;
         continue;
       }
       let piece = head;
@@ -150,6 +153,8 @@ function renderLabels(attributes: Attributes): string {
 /** Resolves when the response can take more, or is gone (a scraper that hung up). */
 function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
+    // 'close' may have fired already: a write to a destroyed response only returns false.
+    if (res.destroyed || res.writableEnded) return resolve();
     const done = (): void => {
       res.off('drain', done);
       res.off('close', done);

@@ -121,12 +121,17 @@ export class StreamableHttpTransport implements Transport {
         return reject(err);
       }
       this.open.add(req);
+      let answered = false;
       req.once('response', (res) => {
+        answered = true;
         res.once('close', () => this.open.delete(req));
         resolve(res);
       });
-      req.once('error', (err: NodeJS.ErrnoException) => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         this.open.delete(req);
+        // After the answer began, a broken connection is the body reader's to report (readEvents,
+        // readBody); sending the request again would do it twice.
+        if (answered) return;
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
           this.request(method, accept, body, true).then(resolve, reject);
@@ -226,21 +231,30 @@ export class EventStreamParser {
   private data: string[] = [];
   private dataChars = 0;
   private event = '';
+  private first = true;
 
   constructor(private readonly onEvent: (data: string, event: string) => void) {}
 
   push(chunk: string): void {
+    if (this.first && chunk) {
+      this.first = false;
+      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    }
+    // What is left from earlier chunks holds no line end (but perhaps a final CR): search only the
+    // new text, so a long line arriving in many chunks is not rescanned with each one.
+    let scan = Math.max(0, this.buffer.length - 1);
     this.buffer += chunk;
     let start = 0;
     for (;;) {
-      const lf = this.buffer.indexOf('\n', start);
-      const cr = this.buffer.indexOf('\r', start);
+      const lf = this.buffer.indexOf('\n', scan);
+      const cr = this.buffer.indexOf('\r', scan);
       const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
       if (end < 0) break;
       // A CR as the last character may be the first half of a CRLF still in flight.
       if (end === cr && end === this.buffer.length - 1) break;
       this.line(this.buffer.slice(start, end));
       start = end + (end === cr && this.buffer[end + 1] === '\n' ? 2 : 1);
+      scan = start;
     }
     this.buffer = this.buffer.slice(start);
     if (this.buffer.length + this.dataChars > MAX_BODY_CHARS) throw new InvalidResponse(`server-sent event larger than ${MAX_BODY_CHARS / 2 ** 20} MiB`);
@@ -248,7 +262,10 @@ export class EventStreamParser {
 
   private line(line: string): void {
     if (line === '') {
-      if (this.data.length > 0) this.onEvent(this.data.join('\n'), this.event || 'message');
+      // An empty data buffer dispatches nothing (WHATWG): e.g. the `id: …` + empty `data:` priming
+      // event a resumable server sends first.
+      const data = this.data.join('\n');
+      if (data !== '') this.onEvent(data, this.event || 'message');
       this.data = [];
       this.dataChars = 0;
       this.event = '';

@@ -66,6 +66,31 @@ describe('serveMetrics', () => {
     await provider.shutdown();
   });
 
+  it('settles when the scraper hangs up while the exporter collects', async () => {
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    const provider = new MeterProvider({ readers: [exporter] });
+    provider
+      .getMeter('mcpwatch')
+      .createObservableGauge('mcp.test.slow')
+      .addCallback(async (r) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        r.observe(1);
+      });
+    let served: Promise<void> | undefined;
+    const port = await serve((_req, res) => {
+      served = serveMetrics(exporter, res);
+    });
+    const req = request({ host: '127.0.0.1', port, path: '/metrics' });
+    req.on('error', () => {});
+    req.end();
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    assert.ok(served, 'the request reached the handler');
+    const outcome = await Promise.race([served.then(() => 'settled'), new Promise((r) => setTimeout(r, 2000, 'pending'))]);
+    assert.equal(outcome, 'settled');
+    await provider.shutdown();
+  });
+
   it("writes the exporter's page when nothing is registered", async () => {
     const exporter = new PrometheusExporter({ preventServerStart: true });
     const provider = new MeterProvider({ readers: [exporter] });

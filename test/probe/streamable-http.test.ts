@@ -36,6 +36,9 @@ describe('EventStreamParser', () => {
       ['message', 'three'],
     ]);
   });
+  it('dispatches nothing for an event with empty data (a resumable server\'s priming event) and skips a BOM', () => {
+    assert.deepEqual(parse(['\uFEFFid: 1\ndata: \n\n', 'data: {"a":1}\n\n']), [['message', '{"a":1}']]);
+  });
   it('does not dispatch an event that has not ended', () => {
     assert.deepEqual(parse(['data: partial\n']), []);
   });
@@ -51,6 +54,8 @@ describe('Streamable HTTP transport', () => {
     assert.equal(out.error?.phase, 'tools/list');
     assert.match(out.error!.message, /event stream was cut off/);
     assert.ok(ms < 2500, `reported after ${ms.toFixed(0)} ms, not at the 5 s timeout`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(f.toolsLists, 1, 'a request whose answer had begun is not sent again');
   });
 
   it('retries a request once when a reused keep-alive connection is reset under it', async () => {
