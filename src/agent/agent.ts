@@ -142,7 +142,7 @@ export class Agent {
   async start(): Promise<AgentAddresses> {
     try {
       this.telemetry = await Telemetry.create(this.config);
-      this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot);
+      this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};

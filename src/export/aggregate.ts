@@ -22,7 +22,7 @@ export type CellPath = readonly [string, string, string, string, string];
 /** Seconds, per the MCP semantic convention for mcp.client.operation.duration. */
 export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
-function hrTime(ms: number): HrTime {
+export function hrTime(ms: number): HrTime {
   return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
 }
 

@@ -3,10 +3,11 @@ import { emptyResource } from '@opentelemetry/resources';
 import { HotMetrics } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { ProbeOutcome } from '../probe/prober.js';
-import { STATUSES, type ServerStatus } from '../pipeline/status.js';
+import type { ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
 import { NameLimiter } from '../pipeline/limits.js';
 import type { Observation } from '../otlp/recognise.js';
+import { INCIDENT_STATUSES, ServerMetrics, type AvailabilityWindowName, type IncidentStatus } from './server-metrics.js';
 
 export type OtlpSignal = 'traces' | 'metrics' | 'logs';
 export type ReceiverProtocol = 'grpc' | 'http';
@@ -17,8 +18,7 @@ const MAX_UNCONFIGURED_SERVERS = 100;
 
 export { DURATION_BUCKETS } from './aggregate.js';
 
-export const AVAILABILITY_WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
-export type AvailabilityWindowName = keyof typeof AVAILABILITY_WINDOWS;
+export { AVAILABILITY_WINDOWS, type AvailabilityWindowName } from './server-metrics.js';
 
 /** `team:data` → `mcp.tag.team="data"`; `critical` → `mcp.tag.critical="true"`. */
 export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport' | 'tags'>): Attributes {
@@ -31,23 +31,11 @@ export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport'
   return attrs;
 }
 
-interface ServerGauges {
-  attrs: Attributes;
-  status: ServerStatus;
-  tools: number | null;
-  availability: Partial<Record<AvailabilityWindowName, number>>;
-}
-
 /**
  * Turns what the agent learned into metrics and spans, so every transport and both streams (probe,
  * traffic) emit the same names. The metric names and labels here are the contract in docs/metrics.md.
  */
 export class Recorder {
-  private readonly gauges = new Map<string, ServerGauges>();
-  private readonly probeErrors: Counter;
-  private readonly schemaChanges: Counter;
-  private readonly sessionExpirations: Counter;
-  private readonly incidents: Counter;
   private readonly deliveries: Counter;
   private readonly toolOverflow: Counter;
   private readonly accepted: Counter;
@@ -59,18 +47,15 @@ export class Recorder {
   private toolNames = new NameLimiter(200);
   private readonly unconfigured = new NameLimiter(MAX_UNCONFIGURED_SERVERS);
   private queue: { bytes: () => number; capacity: number } | undefined;
-  private scores = new Map<string, Record<string, number>>();
 
   constructor(
     meter: Meter,
     private readonly tracer?: Tracer,
     /** Where durations and tool calls go; the agent's readers collect it (a private one otherwise). */
     private readonly hot: HotMetrics = new HotMetrics(emptyResource(), { name: 'mcpwatch', version: '0' }),
+    /** The per-server series; likewise collected by the agent's readers. */
+    private readonly servers: ServerMetrics = new ServerMetrics(emptyResource(), { name: 'mcpwatch', version: '0' }),
   ) {
-    this.probeErrors = meter.createCounter('mcp.probe.errors', { description: 'Failed probes by error type', unit: '{error}' });
-    this.schemaChanges = meter.createCounter('mcp.server.schema.changes', { description: 'Tool-schema changes detected', unit: '{change}' });
-    this.sessionExpirations = meter.createCounter('mcp.server.session.expirations', { description: 'Sessions the server forgot', unit: '{expiration}' });
-    this.incidents = meter.createCounter('mcp.server.incidents', { description: 'Transitions into down, degraded or stale', unit: '{incident}' });
     this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
 
     this.toolOverflow = meter.createCounter('mcpwatch.tool_names.overflow', { description: 'Tool calls whose name was folded into _other', unit: '{call}' });
@@ -86,85 +71,49 @@ export class Recorder {
     meter.createObservableGauge('mcpwatch.forwarder.queue.capacity', { description: 'Forwarding queue capacity', unit: 'By' }).addCallback((r) => {
       if (this.queue) r.observe(this.queue.capacity);
     });
-
-    meter.createObservableGauge('mcp.server.score', { description: 'Scorecard points 0-100 by dimension', unit: '1' }).addCallback((r) => {
-      for (const [name, dims] of this.scores) {
-        const attrs = this.gauges.get(name)?.attrs;
-        if (attrs) for (const [dimension, points] of Object.entries(dims)) r.observe(points, { ...attrs, dimension });
-      }
-    });
-    meter.createObservableGauge('mcp.server.up', { description: '1 while the server answers (up or degraded), 0 when down or stale', unit: '1' }).addCallback((r) => {
-      for (const g of this.gauges.values()) if (g.status !== 'unknown') r.observe(g.status === 'up' || g.status === 'degraded' ? 1 : 0, g.attrs);
-    });
-    meter.createObservableGauge('mcp.server.status', { description: '1 for the current status, 0 for the others', unit: '1' }).addCallback((r) => {
-      for (const g of this.gauges.values()) for (const s of STATUSES) r.observe(g.status === s ? 1 : 0, { ...g.attrs, 'mcp.server.status': s });
-    });
-    meter.createObservableGauge('mcp.server.tools', { description: 'Tools listed at the last successful probe', unit: '{tool}' }).addCallback((r) => {
-      for (const g of this.gauges.values()) if (g.tools !== null) r.observe(g.tools, g.attrs);
-    });
-    meter.createObservableGauge('mcp.server.availability', { description: 'Share of successful probes in the window', unit: '1' }).addCallback((r) => {
-      for (const g of this.gauges.values()) {
-        for (const [window, value] of Object.entries(g.availability)) r.observe(value, { ...g.attrs, window });
-      }
-    });
   }
 
   register(server: ServerConfig): void {
-    const prev = this.gauges.get(server.name);
-    const attrs = serverAttributes(server);
-    this.gauges.set(server.name, { attrs, status: prev?.status ?? 'unknown', tools: prev?.tools ?? null, availability: prev?.availability ?? {} });
-    // Counters start at 0 for every configured server, so increase() sees the first event too
-    // (a series that appears at 1 has no earlier sample to increase from).
-    for (const change of ['breaking', 'compatible', 'warning']) this.schemaChanges.add(0, { ...attrs, change });
-    this.sessionExpirations.add(0, attrs);
-    for (const status of ['down', 'degraded', 'stale']) this.incidents.add(0, { ...attrs, 'mcp.server.status': status });
+    this.servers.register(server.name, serverAttributes(server));
   }
 
   unregister(name: string): void {
-    this.gauges.delete(name);
-    this.scores.delete(name);
+    this.servers.unregister(name);
   }
 
   setStatus(name: string, status: ServerStatus): void {
-    const g = this.gauges.get(name);
-    if (g) g.status = status;
+    this.servers.setStatus(name, status);
   }
 
   setAvailability(name: string, window: AvailabilityWindowName, ratio: number | null): void {
-    const g = this.gauges.get(name);
-    if (!g) return;
-    if (ratio === null) delete g.availability[window];
-    else g.availability[window] = ratio;
+    this.servers.setAvailability(name, window, ratio);
   }
 
   /** Per-operation durations, errors and the tool count of one probe or session check. */
   probe(server: ServerConfig, out: ProbeOutcome): void {
-    const g = this.gauges.get(server.name);
-    const attrs = g?.attrs ?? serverAttributes(server);
-    if (out.tools && !out.error && g) g.tools = out.tools.length;
+    const attrs = this.servers.attributes(server.name) ?? serverAttributes(server);
+    if (out.tools && !out.error) this.servers.setTools(server.name, out.tools.length);
     for (const method of ['initialize', 'tools/list'] as const) {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const errorType = out.error?.phase === method ? out.error.type : undefined;
       this.hot.duration(['p', server.name, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
     }
-    if (out.error) {
-      this.probeErrors.add(1, { ...attrs, 'error.type': out.error.type, 'error.category': out.error.category });
-    }
+    if (out.error) this.servers.probeError(server.name, out.error.type, out.error.category);
     this.spans(server, out);
   }
 
   schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
-    const attrs = this.gauges.get(server.name)?.attrs ?? serverAttributes(server);
-    for (const [change, n] of Object.entries(counts)) if (n > 0) this.schemaChanges.add(n, { ...attrs, change });
+    for (const [change, n] of Object.entries(counts) as [ChangeKind, number][]) if (n > 0) this.servers.schemaChange(server.name, change, n);
   }
 
   sessionExpired(server: ServerConfig): void {
-    this.sessionExpirations.add(1, this.gauges.get(server.name)?.attrs ?? serverAttributes(server));
+    this.servers.sessionExpired(server.name);
   }
 
+  /** A transition into down, degraded or stale (other statuses are not incidents). */
   incident(server: ServerConfig, status: ServerStatus): void {
-    this.incidents.add(1, { ...(this.gauges.get(server.name)?.attrs ?? serverAttributes(server)), 'mcp.server.status': status });
+    if ((INCIDENT_STATUSES as readonly string[]).includes(status)) this.servers.incident(server.name, status as IncidentStatus);
   }
 
   delivery(notifier: string, outcome: 'sent' | 'retried' | 'failed'): void {
@@ -173,7 +122,7 @@ export class Recorder {
 
   /** Scorecard points per dimension (`overall` included); dimensions without data are left out. */
   setScore(name: string, dimensions: Record<string, number>): void {
-    this.scores.set(name, dimensions);
+    this.servers.setScore(name, dimensions);
   }
 
   /** `max_tools_per_server` from receivers.otlp; resets the names seen so far. */
@@ -183,7 +132,7 @@ export class Recorder {
 
   /** A tool call or MCP operation seen in traffic, into the same instruments as probes. */
   traffic(obs: Observation): void {
-    const server = this.gauges.has(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
+    const server = this.servers.attributes(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
     const errorType = obs.errorType ?? '';
     let tool = '';
     if (obs.kind === 'tool_call') {

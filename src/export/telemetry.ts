@@ -8,11 +8,12 @@ import { readConfiguredFile } from '../config/files.js';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
+import { ServerMetrics } from './server-metrics.js';
 import { serveMetrics } from './prometheus.js';
 
 export const VERSION = '0.1.0';
@@ -26,14 +27,14 @@ interface OtlpPipelines {
   tracerProvider: BasicTracerProvider;
 }
 
-async function otlpPipelines(otlp: OtlpConfig, resource: Resource, hot: HotMetrics): Promise<OtlpPipelines> {
+async function otlpPipelines(otlp: OtlpConfig, resource: Resource, producers: MetricProducer[]): Promise<OtlpPipelines> {
   const [{ BasicTracerProvider, BatchSpanProcessor }, metricExporter, traceExporter] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     makeMetricExporter(otlp),
     makeTraceExporter(otlp),
   ]);
   return {
-    reader: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval), metricProducers: [hot] }),
+    reader: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval), metricProducers: producers }),
     tracerProvider: new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(traceExporter)] }),
   };
 }
@@ -48,6 +49,8 @@ export class Telemetry {
   readonly tracer: Tracer | undefined;
   /** Durations and tool calls, aggregated outside the SDK's instruments (see aggregate.ts). */
   readonly hot: HotMetrics;
+  /** The per-server series, likewise (see server-metrics.ts). */
+  readonly servers: ServerMetrics;
   private readonly meterProvider: MeterProvider;
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly prometheus: PrometheusExporter | undefined;
@@ -60,20 +63,23 @@ export class Telemetry {
       'service.instance.id': `${hostname()}:${process.pid}`,
     });
     const hot = new HotMetrics(resource, { name: SCOPE, version: VERSION });
-    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, hot) : undefined;
-    return new Telemetry(config, resource, hot, otlp);
+    const servers = new ServerMetrics(resource, { name: SCOPE, version: VERSION });
+    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, [hot, servers]) : undefined;
+    return new Telemetry(config, resource, hot, servers, otlp);
   }
 
   private constructor(
     private readonly config: Config,
     resource: Resource,
     hot: HotMetrics,
+    servers: ServerMetrics,
     otlp: OtlpPipelines | undefined,
   ) {
     this.hot = hot;
+    this.servers = servers;
     const readers: MetricReader[] = [];
     if (config.exporters.prometheus) {
-      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot] });
+      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers] });
       readers.push(this.prometheus);
     }
     if (otlp) {

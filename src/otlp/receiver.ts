@@ -4,6 +4,7 @@ import { readConfiguredFile } from '../config/files.js';
 import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import type { Http2Server, Http2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 import { parseListen, type Config } from '../config/schema.js';
@@ -50,7 +51,22 @@ const RETRY_AFTER_S = 5;
 /** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
 const GRPC_HARD_FACTOR = 2;
 
+/** HTTP/2's initial flow-control window, per stream and per connection (RFC 9113 §6.9.2). */
+const HTTP2_DEFAULT_WINDOW = 65_535;
+const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
+
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * The flow-control window the gRPC receiver advertises, per stream and per connection: room for one
+ * message of the largest accepted size. grpc-js keeps HTTP/2's 64 KiB default and, unlike grpc-go, has
+ * no BDP probing to grow it, so a 200 KB export waited for several WINDOW_UPDATE round trips and
+ * concurrent exporters on one connection shared 64 KiB. The window bounds nothing here: grpc-js reads
+ * every message whole into memory anyway, and `limit_mib` / `max_recv_msg_size` are what bound that.
+ */
+export function grpcWindowBytes(maxBytes: number): number {
+  return Math.min(HTTP2_MAX_WINDOW, Math.max(HTTP2_DEFAULT_WINDOW, maxBytes + 5));
+}
 
 /**
  * The passive receiver: OTLP/gRPC and OTLP/HTTP on their own listeners. Traces are decoded (only the
@@ -171,7 +187,33 @@ export class OtlpReceiver {
       ),
     );
     this.grpcServer = server;
+    this.widenGrpcWindows(server, grpcWindowBytes(maxBytes));
     return { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: bound };
+  }
+
+  /**
+   * grpc-js has no option for the server's HTTP/2 window, so each session it accepts gets one here,
+   * through the `http2Servers` map it keeps (not public API). If a grpc-js upgrade drops that map, the
+   * receiver keeps working at the default window, a warning says so, and the test that checks the
+   * advertised window fails.
+   */
+  private widenGrpcWindows(server: grpc.Server, window: number): void {
+    const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+    if (!(servers instanceof Map) || servers.size === 0) {
+      this.deps.log?.warn({ window }, 'cannot set the gRPC receiver\'s HTTP/2 window (grpc-js internals changed); ingest will be slower');
+      return;
+    }
+    for (const h2 of servers.keys() as IterableIterator<Http2Server>) {
+      h2.on('session', (session: Http2Session) => {
+        try {
+          session.settings({ initialWindowSize: window });
+          session.setLocalWindowSize(window);
+        } catch (err) {
+          // A session that is already closing refuses new settings; there is nothing to widen.
+          this.deps.log?.debug({ err: (err as Error).message }, 'HTTP/2 window not set on a closing session');
+        }
+      });
+    }
   }
 
   private onGrpc(signal: OtlpSignal, cfg: ProtocolConfig, maxBytes: number, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {

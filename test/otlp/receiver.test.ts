@@ -1,6 +1,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { connect as connectHttp2 } from 'node:http2';
+import { setTimeout as delay } from 'node:timers/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,6 +202,20 @@ servers:
     gz.close();
     assert.equal((await call(await spansBody())).code, grpc.status.OK, 'still serving');
     client.close();
+  });
+
+  it('advertises an HTTP/2 window that fits the largest accepted message, per stream and per connection', async () => {
+    // With HTTP/2's 64 KiB default, a 200 KB export waits for WINDOW_UPDATE round trips.
+    const session = connectHttp2(`http://127.0.0.1:${addr.otlp.grpc!.port}`);
+    try {
+      await once(session, 'remoteSettings');
+      const window = 1024 * 1024 + 5; // max_recv_msg_size_mib: 1, plus gRPC's 5-byte prefix
+      for (let i = 0; i < 100 && (session.remoteSettings.initialWindowSize !== window || session.state.remoteWindowSize !== window); i++) await delay(10);
+      assert.equal(session.remoteSettings.initialWindowSize, window, 'per stream (SETTINGS_INITIAL_WINDOW_SIZE)');
+      assert.equal(session.state.remoteWindowSize, window, 'per connection (WINDOW_UPDATE on stream 0)');
+    } finally {
+      session.destroy();
+    }
   });
 });
 

@@ -1,0 +1,209 @@
+import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType, type CollectionResult, type DataPoint, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import type { Resource } from '@opentelemetry/resources';
+import { STATUSES, type ServerStatus } from '../pipeline/status.js';
+import type { ChangeKind } from '../pipeline/drift.js';
+import { hrTime } from './aggregate.js';
+
+export const AVAILABILITY_WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
+export type AvailabilityWindowName = keyof typeof AVAILABILITY_WINDOWS;
+
+const WINDOWS = Object.keys(AVAILABILITY_WINDOWS) as AvailabilityWindowName[];
+
+/** The statuses a transition into counts as an incident. */
+export const INCIDENT_STATUSES = ['down', 'degraded', 'stale'] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+/** In the order the series have always been written. */
+const CHANGES: readonly ChangeKind[] = ['breaking', 'compatible', 'warning'];
+
+/** A value and the attributes of its series, built once. */
+interface Series {
+  attrs: Attributes;
+  value: number;
+}
+
+/** Everything mcpwatch exports about one configured server, and the attributes of each series. */
+interface ServerState {
+  attrs: Attributes;
+  start: HrTime;
+  status: ServerStatus;
+  tools: number | null;
+  availability: Partial<Record<AvailabilityWindowName, number>>;
+  scores: Map<string, Series>;
+  statusAttrs: Record<ServerStatus, Attributes>;
+  windowAttrs: Record<AvailabilityWindowName, Attributes>;
+  changes: Record<ChangeKind, Series>;
+  incidents: Record<IncidentStatus, Series>;
+  expirations: Series;
+  /** By `error.type` + NUL + `error.category`. */
+  errors: Map<string, Series>;
+}
+
+const descriptor = (name: string, description: string, unit: string): MetricData['descriptor'] => ({ name, description, unit, valueType: ValueType.DOUBLE });
+
+const DESCRIPTORS = {
+  probeErrors: descriptor('mcp.probe.errors', 'Failed probes by error type', '{error}'),
+  schemaChanges: descriptor('mcp.server.schema.changes', 'Tool-schema changes detected', '{change}'),
+  expirations: descriptor('mcp.server.session.expirations', 'Sessions the server forgot', '{expiration}'),
+  incidents: descriptor('mcp.server.incidents', 'Transitions into down, degraded or stale', '{incident}'),
+  score: descriptor('mcp.server.score', 'Scorecard points 0-100 by dimension', '1'),
+  up: descriptor('mcp.server.up', '1 while the server answers (up or degraded), 0 when down or stale', '1'),
+  status: descriptor('mcp.server.status', '1 for the current status, 0 for the others', '1'),
+  tools: descriptor('mcp.server.tools', 'Tools listed at the last successful probe', '{tool}'),
+  availability: descriptor('mcp.server.availability', 'Share of successful probes in the window', '1'),
+};
+
+/**
+ * The per-server series (status, availability, scores, incidents, drift, probe errors), kept by
+ * mcpwatch and handed to the SDK's readers as a MetricProducer, like the hot instruments in
+ * aggregate.ts. Through the SDK's instruments every collection hashed the attributes of each of the
+ * ~13 series per server and the SDK kept several maps of them per reader: at 300 servers a scrape
+ * grew the agent's heap by ~8 MiB, most of the peak of the 300-server benchmark. Here each series'
+ * attributes are built once, when its server is registered, and a collection only reads numbers.
+ * Counters are cumulative from the server's registration; a server removed from the configuration
+ * takes its series with it.
+ */
+export class ServerMetrics implements MetricProducer {
+  private readonly servers = new Map<string, ServerState>();
+
+  constructor(
+    private readonly resource: Resource,
+    private readonly scope: { name: string; version: string },
+  ) {}
+
+  /**
+   * Adds a server, or keeps the state of one already known (a reload). If its attributes changed (tags,
+   * transport), its counters start again at 0 under the new labels: they are new series.
+   */
+  register(name: string, attrs: Attributes): void {
+    const prev = this.servers.get(name);
+    if (prev && sameAttributes(prev.attrs, attrs)) return;
+    const series = (extra: Attributes): Series => ({ attrs: { ...attrs, ...extra }, value: 0 });
+    this.servers.set(name, {
+      attrs,
+      start: hrTime(Date.now()),
+      status: prev?.status ?? 'unknown',
+      tools: prev?.tools ?? null,
+      availability: prev?.availability ?? {},
+      scores: new Map(),
+      statusAttrs: byKey(STATUSES, (s): Attributes => ({ ...attrs, 'mcp.server.status': s })),
+      windowAttrs: byKey(WINDOWS, (w): Attributes => ({ ...attrs, window: w })),
+      changes: byKey(CHANGES, (c) => series({ change: c })),
+      incidents: byKey(INCIDENT_STATUSES, (s) => series({ 'mcp.server.status': s })),
+      expirations: series({}),
+      errors: new Map(),
+    });
+  }
+
+  unregister(name: string): void {
+    this.servers.delete(name);
+  }
+
+  attributes(name: string): Attributes | undefined {
+    return this.servers.get(name)?.attrs;
+  }
+
+  setStatus(name: string, status: ServerStatus): void {
+    const s = this.servers.get(name);
+    if (s) s.status = status;
+  }
+
+  setTools(name: string, n: number): void {
+    const s = this.servers.get(name);
+    if (s) s.tools = n;
+  }
+
+  setAvailability(name: string, window: AvailabilityWindowName, ratio: number | null): void {
+    const s = this.servers.get(name);
+    if (!s) return;
+    if (ratio === null) delete s.availability[window];
+    else s.availability[window] = ratio;
+  }
+
+  /** Points per dimension; a dimension left out is no longer exported. */
+  setScore(name: string, dimensions: Record<string, number>): void {
+    const s = this.servers.get(name);
+    if (!s) return;
+    for (const dimension of s.scores.keys()) if (!(dimension in dimensions)) s.scores.delete(dimension);
+    for (const [dimension, points] of Object.entries(dimensions)) {
+      const series = s.scores.get(dimension);
+      if (series) series.value = points;
+      else s.scores.set(dimension, { attrs: { ...s.attrs, dimension }, value: points });
+    }
+  }
+
+  probeError(name: string, type: string, category: string): void {
+    const s = this.servers.get(name);
+    if (!s) return;
+    const key = `${type}\u0000${category}`;
+    let series = s.errors.get(key);
+    if (!series) s.errors.set(key, (series = { attrs: { ...s.attrs, 'error.type': type, 'error.category': category }, value: 0 }));
+    series.value++;
+  }
+
+  schemaChange(name: string, change: ChangeKind, n: number): void {
+    const s = this.servers.get(name);
+    if (s) s.changes[change].value += n;
+  }
+
+  sessionExpired(name: string): void {
+    const s = this.servers.get(name);
+    if (s) s.expirations.value++;
+  }
+
+  incident(name: string, status: IncidentStatus): void {
+    const s = this.servers.get(name);
+    if (s) s.incidents[status].value++;
+  }
+
+  async collect(): Promise<CollectionResult> {
+    const now = hrTime(Date.now());
+    const all = [...this.servers.values()];
+    const gaugePoints = (points: (s: ServerState, push: (attrs: Attributes, value: number) => void) => void): DataPoint<number>[] => {
+      const out: DataPoint<number>[] = [];
+      for (const s of all) points(s, (attributes, value) => out.push({ attributes, startTime: now, endTime: now, value }));
+      return out;
+    };
+    const sumPoints = (pick: (s: ServerState) => Iterable<Series>): DataPoint<number>[] => {
+      const out: DataPoint<number>[] = [];
+      for (const s of all) for (const { attrs, value } of pick(s)) out.push({ attributes: attrs, startTime: s.start, endTime: now, value });
+      return out;
+    };
+    const sum = (descriptor: MetricData['descriptor'], dataPoints: DataPoint<number>[]): MetricData => ({
+      descriptor,
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints,
+    });
+    const gaugeOf = (descriptor: MetricData['descriptor'], dataPoints: DataPoint<number>[]): MetricData => ({
+      descriptor,
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints,
+    });
+    const metrics: MetricData[] = [
+      sum(DESCRIPTORS.probeErrors, sumPoints((s) => s.errors.values())),
+      sum(DESCRIPTORS.schemaChanges, sumPoints((s) => CHANGES.map((c) => s.changes[c]))),
+      sum(DESCRIPTORS.expirations, sumPoints((s) => [s.expirations])),
+      sum(DESCRIPTORS.incidents, sumPoints((s) => INCIDENT_STATUSES.map((i) => s.incidents[i]))),
+      gaugeOf(DESCRIPTORS.score, gaugePoints((s, push) => { for (const { attrs, value } of s.scores.values()) push(attrs, value); })),
+      gaugeOf(DESCRIPTORS.up, gaugePoints((s, push) => { if (s.status !== 'unknown') push(s.attrs, s.status === 'up' || s.status === 'degraded' ? 1 : 0); })),
+      gaugeOf(DESCRIPTORS.status, gaugePoints((s, push) => { for (const status of STATUSES) push(s.statusAttrs[status], s.status === status ? 1 : 0); })),
+      gaugeOf(DESCRIPTORS.tools, gaugePoints((s, push) => { if (s.tools !== null) push(s.attrs, s.tools); })),
+      gaugeOf(DESCRIPTORS.availability, gaugePoints((s, push) => {
+        for (const [window, value] of Object.entries(s.availability) as [AvailabilityWindowName, number][]) push(s.windowAttrs[window], value);
+      })),
+    ].filter((m) => m.dataPoints.length > 0);
+    return { resourceMetrics: { resource: this.resource, scopeMetrics: metrics.length ? [{ scope: this.scope, metrics }] : [] }, errors: [] };
+  }
+}
+
+function byKey<K extends string, V>(keys: readonly K[], value: (key: K) => V): Record<K, V> {
+  return Object.fromEntries(keys.map((k) => [k, value(k)])) as Record<K, V>;
+}
+
+function sameAttributes(a: Attributes, b: Attributes): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
