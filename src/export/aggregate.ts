@@ -2,7 +2,7 @@ import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, type CollectionResult, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
 
-interface HistogramCell {
+export interface HistogramCell {
   attrs: Attributes;
   counts: number[];
   sum: number;
@@ -11,7 +11,7 @@ interface HistogramCell {
   max: number;
 }
 
-interface SumCell {
+export interface SumCell {
   attrs: Attributes;
   value: number;
 }
@@ -31,7 +31,7 @@ export function hrTime(ms: number): HrTime {
  * cache or from the configuration, so each keeps its hash: a lookup costs no key string built and
  * hashed per span, which a joined key did (15 % of the agent's CPU at OTLP saturation).
  */
-class PathCells<T> {
+export class PathCells<T> {
   private readonly root = new Map<string, Map<string, Map<string, Map<string, Map<string, T>>>>>();
   readonly all: T[] = [];
 
@@ -75,7 +75,16 @@ export class HotMetrics implements MetricProducer {
 
   /** Records one duration (seconds). `attrs` is called only the first time `path` is seen. */
   duration(path: CellPath, attrs: () => Attributes, seconds: number): void {
-    const cell = this.durations.cell(path[0], path[1], path[2], path[3], path[4], () => ({
+    this.observe(this.durationCell(path, attrs), seconds);
+  }
+
+  toolCall(path: CellPath, attrs: () => Attributes, n = 1): void {
+    this.callCell(path, attrs).value += n;
+  }
+
+  /** The cell of one duration series, for a caller that keeps it (see Recorder.traffic). */
+  durationCell(path: CellPath, attrs: () => Attributes): HistogramCell {
+    return this.durations.cell(path[0], path[1], path[2], path[3], path[4], () => ({
       attrs: attrs(),
       counts: new Array<number>(this.boundaries.length + 1).fill(0),
       sum: 0,
@@ -83,6 +92,14 @@ export class HotMetrics implements MetricProducer {
       min: Infinity,
       max: -Infinity,
     }));
+  }
+
+  /** The cell of one tool-call series; add to its `value`. */
+  callCell(path: CellPath, attrs: () => Attributes): SumCell {
+    return this.calls.cell(path[0], path[1], path[2], path[3], path[4], () => ({ attrs: attrs(), value: 0 }));
+  }
+
+  observe(cell: HistogramCell, seconds: number): void {
     let i = 0;
     while (i < this.boundaries.length && seconds > this.boundaries[i]!) i++;
     cell.counts[i]!++;
@@ -90,10 +107,6 @@ export class HotMetrics implements MetricProducer {
     cell.count++;
     if (seconds < cell.min) cell.min = seconds;
     if (seconds > cell.max) cell.max = seconds;
-  }
-
-  toolCall(path: CellPath, attrs: () => Attributes, n = 1): void {
-    this.calls.cell(path[0], path[1], path[2], path[3], path[4], () => ({ attrs: attrs(), value: 0 })).value += n;
   }
 
   async collect(): Promise<CollectionResult> {

@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
 import { emptyResource } from '@opentelemetry/resources';
-import { HotMetrics } from './aggregate.js';
+import { HotMetrics, PathCells, type HistogramCell, type SumCell } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import type { ServerStatus } from '../pipeline/status.js';
@@ -15,6 +15,22 @@ export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthor
 
 /** Distinct server names from traffic that match no configured server, before they become `_other`. */
 const MAX_UNCONFIGURED_SERVERS = 100;
+/**
+ * Routes remembered before the memo starts over. Raw names are unbounded (a client inventing tool
+ * names), so the memo is too unless capped; the series behind it stay bounded by the limiters.
+ */
+const MAX_ROUTES = 20_000;
+
+/** Where the observations of one kind go: the cells, and whether the tool name was folded. */
+interface TrafficRoute {
+  server: string;
+  calls: SumCell | undefined;
+  duration: HistogramCell;
+  overflowed: boolean;
+}
+
+/** A constant per kind and outcome, so a route's key needs no string built per span. */
+const OUTCOME_KEY = { tool_call: { success: 't+', error: 't-' }, operation: { success: 'o+', error: 'o-' } } as const;
 
 export { DURATION_BUCKETS } from './aggregate.js';
 
@@ -47,6 +63,8 @@ export class Recorder {
   private toolNames = new NameLimiter(200);
   private readonly unconfigured = new NameLimiter(MAX_UNCONFIGURED_SERVERS);
   private queue: { bytes: () => number; capacity: number } | undefined;
+  /** Traffic observations by their raw names, resolved to cells once (see traffic()). */
+  private routes = new PathCells<TrafficRoute>();
 
   constructor(
     meter: Meter,
@@ -75,10 +93,12 @@ export class Recorder {
 
   register(server: ServerConfig): void {
     this.servers.register(server.name, serverAttributes(server));
+    this.routes = new PathCells();
   }
 
   unregister(name: string): void {
     this.servers.unregister(name);
+    this.routes = new PathCells();
   }
 
   setStatus(name: string, status: ServerStatus): void {
@@ -128,18 +148,35 @@ export class Recorder {
   /** `max_tools_per_server` from receivers.otlp; resets the names seen so far. */
   setToolLimit(max: number): void {
     this.toolNames = new NameLimiter(max);
+    this.routes = new PathCells();
   }
 
-  /** A tool call or MCP operation seen in traffic, into the same instruments as probes. */
+  /**
+   * A tool call or MCP operation seen in traffic, into the same instruments as probes. This runs per
+   * span at up to ~500k spans/s, so the label decisions (configured server or not, tool name kept or
+   * folded) and the cells they lead to are made once per distinct observation and remembered. A
+   * decision does not change once made (a limiter never un-admits a name), and the memo starts over
+   * whenever the configuration or the tool limit changes.
+   */
   traffic(obs: Observation): void {
+    if (this.routes.all.length >= MAX_ROUTES) this.routes = new PathCells();
+    const route = this.routes.cell(obs.server, obs.method, obs.kind === 'tool_call' ? (obs.tool ?? 'unknown') : '', OUTCOME_KEY[obs.kind][obs.outcome], obs.errorType ?? '', () => this.route(obs));
+    if (route.calls) route.calls.value++;
+    this.hot.observe(route.duration, obs.durationSeconds);
+    if (route.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': route.server });
+  }
+
+  private route(obs: Observation): TrafficRoute {
     const server = this.servers.attributes(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
     const errorType = obs.errorType ?? '';
     let tool = '';
+    let calls: SumCell | undefined;
+    let overflowed = false;
     if (obs.kind === 'tool_call') {
       const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
       tool = limited.value;
-      if (limited.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': server });
-      this.hot.toolCall([server, tool, obs.outcome, errorType, ''], () => ({
+      overflowed = limited.overflowed;
+      calls = this.hot.callCell([server, tool, obs.outcome, errorType, ''], () => ({
         'mcp.server.name': server,
         source: 'traffic',
         'gen_ai.tool.name': tool,
@@ -147,13 +184,14 @@ export class Recorder {
         ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
       }));
     }
-    this.hot.duration(['t', server, obs.method, tool, errorType], () => ({
+    const duration = this.hot.durationCell(['t', server, obs.method, tool, errorType], () => ({
       'mcp.server.name': server,
       source: 'traffic',
       'mcp.method.name': obs.method,
       ...(tool ? { 'gen_ai.tool.name': tool } : {}),
       ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
-    }), obs.durationSeconds);
+    }));
+    return { server, calls, duration, overflowed };
   }
 
   /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */

@@ -1,0 +1,81 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Attributes } from '@opentelemetry/api';
+import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
+import { emptyResource } from '@opentelemetry/resources';
+import { HotMetrics } from '../../src/export/aggregate.js';
+import { Recorder } from '../../src/export/recorder.js';
+import { ServerMetrics } from '../../src/export/server-metrics.js';
+import { parseConfig } from '../../src/config/load.js';
+import { resolveServer } from '../../src/config/schema.js';
+import type { Observation } from '../../src/otlp/recognise.js';
+
+class Reader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+function setup() {
+  const scope = { name: 'mcpwatch', version: '0' };
+  const hot = new HotMetrics(emptyResource(), scope);
+  const reader = new Reader({ metricProducers: [hot] });
+  const recorder = new Recorder(new MeterProvider({ readers: [reader] }).getMeter('mcpwatch'), undefined, hot, new ServerMetrics(emptyResource(), scope));
+  const points = async (name: string) => {
+    const { resourceMetrics } = await reader.collect();
+    const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).filter((m) => m.descriptor.name === name);
+    return metrics.flatMap((m) => m.dataPoints as DataPoint<number | Histogram>[]);
+  };
+  return { recorder, points };
+}
+
+const call = (server: string, tool: string, extra: Partial<Observation> = {}): Observation => ({
+  kind: 'tool_call',
+  server,
+  method: 'tools/call',
+  tool,
+  outcome: 'success',
+  errorType: undefined,
+  errorCategory: undefined,
+  durationSeconds: 0.03,
+  ...extra,
+});
+
+const sumOf = (pts: DataPoint<number | Histogram>[], match: (a: Attributes) => boolean): number =>
+  pts.filter((p) => match(p.attributes)).reduce((n, p) => n + (typeof p.value === 'number' ? p.value : p.value.count), 0);
+
+describe('Recorder.traffic', () => {
+  it('counts every call once while tens of thousands of invented tool names pass through', async () => {
+    const { recorder, points } = setup();
+    recorder.setToolLimit(5);
+    const names = 25_000; // more distinct raw names than the route memo keeps
+    for (let i = 0; i < names; i++) recorder.traffic(call('github', `tool-${i % names}`));
+    for (let i = 0; i < 3; i++) recorder.traffic(call('github', 'tool-1', { outcome: 'error', errorType: 'timeout', errorCategory: 'transient' }));
+    const calls = await points('mcp.tool.calls');
+    assert.equal(sumOf(calls, () => true), names + 3);
+    const tools = new Set(calls.map((p) => p.attributes['gen_ai.tool.name']));
+    assert.deepEqual([...tools].sort(), ['_other', 'tool-0', 'tool-1', 'tool-2', 'tool-3', 'tool-4']);
+    assert.equal(sumOf(calls, (a) => a['gen_ai.tool.name'] === '_other'), names - 5);
+    assert.equal(sumOf(calls, (a) => a['error.type'] === 'timeout' && a['error.category'] === 'transient'), 3);
+    assert.equal(sumOf(await points('mcpwatch.tool_names.overflow'), () => true), names - 5);
+    assert.equal(sumOf(await points('mcp.client.operation.duration'), () => true), names + 3);
+  });
+
+  it('labels a server by its configured name once it is configured, and operations without a tool', async () => {
+    const { recorder, points } = setup();
+    recorder.setToolLimit(10);
+    const config = parseConfig('servers:\n  - { name: files, transport: stdio, command: node }\n', 'mcpwatch.yaml', {});
+    for (let i = 0; i < 101; i++) recorder.traffic(call(`made-up-${i}`, 'x'));
+    recorder.traffic(call('files', 'read')); // not configured yet: one name too many, so _other
+    recorder.register(resolveServer(config, config.servers[0]!));
+    recorder.traffic(call('files', 'read'));
+    recorder.traffic({ ...call('files', 'read'), kind: 'operation', method: 'tools/list', tool: undefined });
+    const calls = await points('mcp.tool.calls');
+    assert.equal(sumOf(calls, (a) => a['mcp.server.name'] === 'files'), 1);
+    assert.equal(sumOf(calls, (a) => a['mcp.server.name'] === '_other'), 2, 'the 101st unconfigured name and files before it was configured');
+    const durations = await points('mcp.client.operation.duration');
+    const list = durations.filter((p) => p.attributes['mcp.method.name'] === 'tools/list');
+    assert.equal(list.length, 1);
+    assert.equal(list[0]!.attributes['gen_ai.tool.name'], undefined);
+    assert.equal(list[0]!.attributes['mcp.server.name'], 'files');
+  });
+});
