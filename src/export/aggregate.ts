@@ -113,6 +113,8 @@ export class HotMetrics implements MetricProducer {
     const startTime = hrTime(this.start);
     const endTime = hrTime(Date.now());
     const metrics: MetricData[] = [];
+    // One copy per collection, shared by every point: readers only read it.
+    const boundaries = [...this.boundaries];
     if (this.durations.all.length) {
       metrics.push({
         descriptor: { name: 'mcp.client.operation.duration', description: 'Duration of MCP operations (probes and traffic)', unit: 's', valueType: ValueType.DOUBLE },
@@ -122,7 +124,7 @@ export class HotMetrics implements MetricProducer {
           attributes: c.attrs,
           startTime,
           endTime,
-          value: { buckets: { boundaries: [...this.boundaries], counts: [...c.counts] }, sum: c.sum, count: c.count, min: c.min, max: c.max },
+          value: { buckets: { boundaries, counts: [...c.counts] }, sum: c.sum, count: c.count, min: c.min, max: c.max },
         })),
       });
     }

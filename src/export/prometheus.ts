@@ -99,20 +99,18 @@ function valueString(value: number): string {
 }
 
 /**
- * A series' rendered labels, its own then the scope's. The SDK hands out the same attributes object
- * for a series on every collection, so this is computed once per series, not once per line.
+ * A series' rendered labels, its own then the scope's. The SDK and mcpwatch's producers hand out the
+ * same attributes object for a series on every collection, so this is computed once per series, not
+ * once per line. One entry per series (not a map per scope): every series belongs to one scope.
  */
-const rendered = new WeakMap<Attributes, Map<string, string>>();
+const rendered = new WeakMap<Attributes, { scope: string; labels: string }>();
 
 function labelsOf(attributes: Attributes, scopeLabels: string): string {
-  let byScope = rendered.get(attributes);
-  if (!byScope) rendered.set(attributes, (byScope = new Map()));
-  let labels = byScope.get(scopeLabels);
-  if (labels === undefined) {
-    labels = renderLabels(attributes);
-    if (scopeLabels) labels = labels ? `${labels},${scopeLabels}` : scopeLabels;
-    byScope.set(scopeLabels, labels);
-  }
+  const hit = rendered.get(attributes);
+  if (hit?.scope === scopeLabels) return hit.labels;
+  let labels = renderLabels(attributes);
+  if (scopeLabels) labels = labels ? `${labels},${scopeLabels}` : scopeLabels;
+  rendered.set(attributes, { scope: scopeLabels, labels });
   return labels;
 }
 
