@@ -196,7 +196,8 @@ export class Agent {
       if (!server) {
         this.removeMonitor(name, 'removed from the configuration');
       } else if (connectionKey(server) !== connectionKey(monitor.server)) {
-        this.removeMonitor(name, 'connection settings changed');
+        // Re-added below under the same name: its series and counts carry on.
+        this.removeMonitor(name, 'connection settings changed', { replacing: true });
       }
     }
     this.config = config;
@@ -319,13 +320,15 @@ export class Agent {
     );
   }
 
-  private removeMonitor(name: string, why: string): void {
+  private removeMonitor(name: string, why: string, opts: { replacing?: boolean } = {}): void {
     const monitor = this.monitors.get(name);
     if (!monitor) return;
     this.scheduler.remove(name);
     this.monitors.delete(name);
     this.resolverIndex = undefined;
-    this.recorder.unregister(name);
+    // The new monitor starts from `unknown`, as its state machine does; counters are kept.
+    if (opts.replacing) this.recorder.setStatus(name, 'unknown');
+    else this.recorder.unregister(name);
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);
   }

@@ -85,7 +85,8 @@ export class ServerMetrics implements MetricProducer {
       status: prev?.status ?? 'unknown',
       tools: prev?.tools ?? null,
       availability: prev?.availability ?? {},
-      scores: new Map(),
+      // Scores are gauges: they move to the new labels at once instead of waiting for the next scoring.
+      scores: new Map([...(prev?.scores ?? [])].map(([dimension, { value }]) => [dimension, { attrs: { ...attrs, dimension }, value }])),
       statusAttrs: byKey(STATUSES, (s): Attributes => ({ ...attrs, 'mcp.server.status': s })),
       windowAttrs: byKey(WINDOWS, (w): Attributes => ({ ...attrs, window: w })),
       changes: byKey(CHANGES, (c) => series({ change: c })),

@@ -199,11 +199,12 @@ export class OtlpReceiver {
    */
   private widenGrpcWindows(server: grpc.Server, window: number): void {
     const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-    if (!(servers instanceof Map) || servers.size === 0) {
+    const h2s = servers instanceof Map ? ([...servers.keys()] as unknown[]) : [];
+    if (h2s.length === 0 || !h2s.every((h2) => typeof (h2 as Http2Server | undefined)?.on === 'function')) {
       this.deps.log?.warn({ window }, 'cannot set the gRPC receiver\'s HTTP/2 window (grpc-js internals changed); ingest will be slower');
       return;
     }
-    for (const h2 of servers.keys() as IterableIterator<Http2Server>) {
+    for (const h2 of h2s as Http2Server[]) {
       h2.on('session', (session: Http2Session) => {
         try {
           session.settings({ initialWindowSize: window });

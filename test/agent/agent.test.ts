@@ -175,7 +175,7 @@ describe('mcpwatch run (agent)', () => {
     let http: HttpFixture = await startHttpFixture('streamable');
     const port = http.port;
     const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms }`));
-    await agent.start();
+    const addr = await agent.start();
     await until(() => agent.statuses().notes === 'up');
     await http.close();
     http = await startHttpFixture('streamable', { port });
@@ -184,6 +184,14 @@ describe('mcpwatch run (agent)', () => {
     assert.equal(expired.event.details.reinitialized, true);
     assert.equal(agent.statuses().notes, 'up');
     assert.equal(hook.events.filter((e) => e.event.event === 'down').length, 0, 'a restart that re-initializes is not an outage');
+    // A reload that changes how the server is reached replaces its monitor but keeps its counts.
+    const expirations = async (): Promise<string | undefined> =>
+      /^mcp_server_session_expirations_total\{mcp_server_name="notes"[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text())?.[1];
+    const before = await expirations();
+    assert.ok(Number(before) >= 1, `expirations before the reload: ${before}`);
+    const text = agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms, headers: { x-reloaded: "1" } }`);
+    await agent.reload({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) });
+    assert.equal(await expirations(), before);
     await agent.stop();
     await http.close();
     await hook.close();

@@ -94,8 +94,11 @@ describe('ServerMetrics', () => {
     assert.equal(sample(text, 'mcp_server_incidents_total', { mcp_server_name: 'github', mcp_server_status: 'down' }), 1);
     assert.equal(sample(text, 'mcp_server_up', { mcp_server_name: 'github' }), 0);
 
+    servers.setScore('github', { overall: 90 });
     servers.register('github', { ...github, 'mcp.tag.team': 'platform' }); // its tags changed
     text = await page(servers);
+    assert.equal(sample(text, 'mcp_server_score', { mcp_tag_team: 'platform', dimension: 'overall' }), 90, 'a score moves to the new labels');
+    assert.equal(sample(text, 'mcp_server_score', { mcp_tag_team: 'dev' }), undefined);
     assert.equal(sample(text, 'mcp_server_incidents_total', { mcp_server_name: 'github', mcp_tag_team: 'platform', mcp_server_status: 'down' }), 0);
     assert.equal(sample(text, 'mcp_server_incidents_total', { mcp_tag_team: 'dev' }), undefined, 'the old label set is gone');
     assert.equal(sample(text, 'mcp_server_up', { mcp_server_name: 'github' }), 0, 'the status is kept');
