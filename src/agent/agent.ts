@@ -238,7 +238,11 @@ export class Agent {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       this.healthServer.closeAllConnections();
     }
-    this.store.close();
+    try {
+      this.store.close();
+    } catch (err) {
+      this.log.error({ err, file: this.config.state.path }, 'writing the last probe counts to the state file failed');
+    }
     this.log.info('mcpwatch agent stopped');
     this.log.flush();
   }
@@ -446,12 +450,19 @@ export class Agent {
     this.dispatcher.dispatch(event);
   }
 
+  /** Also writes the probe counts held in memory (StateStore.recordProbe), every 30 s. */
   private refreshAvailability(): void {
     const now = this.now();
-    for (const name of this.monitors.keys()) {
-      for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
-        this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
+    try {
+      this.store.flush();
+      for (const name of this.monitors.keys()) {
+        for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
+          this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
+        }
       }
+    } catch (err) {
+      // Runs from a timer: a state file that cannot be written must not end the agent.
+      this.log.warn({ err, file: this.config.state.path }, 'writing probe counts to the state file failed; they are kept in memory and written at the next attempt');
     }
   }
 

@@ -106,8 +106,8 @@ export class StateStore {
   private readonly db: Database.Database;
   private lockFile: string | undefined;
   private readonly stmts;
-  private readonly pending = new Map<string, { ok: number; failed: number; latencySum: number; latencyMax: number }>();
-  private pendingMinute: number | undefined;
+  /** Minute aggregates not written yet, by minute and server. */
+  private readonly pending = new Map<string, MinuteAggregate>();
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
@@ -197,18 +197,18 @@ export class StateStore {
   }
 
   /**
-   * Counts a probe into its minute. Held in memory and written once per minute in one transaction
-   * (and before any read or close): one upsert per check was a tenth of the agent's CPU at 300
-   * servers. A crash loses at most the current minute's counts, never a snapshot or an incident.
+   * Counts a probe into its minute, in memory: one upsert per check was a tenth of the agent's CPU at
+   * 300 servers. flush() writes them in one transaction (the agent every 30 s, and every read first).
+   * This never touches the file, so a failing disk cannot stop a check from being judged; a crash
+   * loses at most the counts since the last flush, never a snapshot or an incident.
    */
   recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null): void {
     const minute = Math.floor(at / MINUTE) * MINUTE;
-    if (this.pendingMinute !== undefined && minute !== this.pendingMinute) this.flush();
-    this.pendingMinute = minute;
-    let p = this.pending.get(server);
+    const key = `${minute}\u0000${server}`;
+    let p = this.pending.get(key);
     if (!p) {
-      p = { ok: 0, failed: 0, latencySum: 0, latencyMax: 0 };
-      this.pending.set(server, p);
+      p = { server, minute, ok: 0, failed: 0, latencySum: 0, latencyMax: 0 };
+      this.pending.set(key, p);
     }
     if (ok) p.ok++;
     else p.failed++;
@@ -216,15 +216,17 @@ export class StateStore {
     p.latencyMax = Math.max(p.latencyMax, latencyMs ?? 0);
   }
 
-  /** Writes the in-memory minute aggregates. */
+  /**
+   * Writes the in-memory minute aggregates in one transaction. If the write fails (disk full, file
+   * gone), the error is thrown and every count stays in memory for the next attempt.
+   */
   flush(): void {
-    if (this.pending.size === 0 || this.pendingMinute === undefined) return;
-    const minute = this.pendingMinute;
-    const rows = [...this.pending];
-    this.pending.clear();
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
     this.db.transaction(() => {
-      for (const [server, p] of rows) this.stmts.addMinute.run({ server, minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+      for (const p of rows) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
     })();
+    this.pending.clear();
   }
 
   availability(server: string, windowMs: number, now = Date.now()): AvailabilityWindow {
@@ -263,8 +265,11 @@ export class StateStore {
   close(): void {
     try {
       if (this.db.open) {
-        if (!this.db.readonly) this.flush();
-        this.db.close();
+        try {
+          if (!this.db.readonly) this.flush();
+        } finally {
+          this.db.close();
+        }
       }
     } finally {
       this.releaseLock();

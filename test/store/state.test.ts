@@ -85,6 +85,23 @@ describe('state store', () => {
     new StateStore(file, { writer: true }).close();
   });
 
+  it('keeps probe counts in memory when the file cannot take them, and writes them at the next flush', () => {
+    const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
+    // The file may not grow: the database is full, as on a full disk.
+    const db = (store as unknown as { db: { pragma(s: string, o?: { simple: boolean }): unknown } }).db;
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    const now = Date.now();
+    for (let i = 0; i < 2000; i++) store.recordProbe(`server-${i}`, now, i % 4 !== 0, 10);
+    assert.throws(() => store.flush(), /full/i);
+    assert.throws(() => store.availability('server-1', HOUR, now), /full/i, 'a read that cannot write first says so');
+    db.pragma('max_page_count = 1000000');
+    store.flush();
+    assert.deepEqual(store.availability('server-1', HOUR, now), { ok: 1, failed: 0, ratio: 1 });
+    assert.deepEqual(store.availability('server-0', HOUR, now), { ok: 0, failed: 1, ratio: 0 });
+    assert.equal(store.servers().length, 2000, 'no count was lost');
+    store.close();
+  });
+
   it('names corrupt and unwritable files clearly', () => {
     const dir = tmp();
     const corrupt = join(dir, 'corrupt.db');
