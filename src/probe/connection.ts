@@ -7,6 +7,12 @@ import type { McpConnection, TransportDiagnostics } from './prober.js';
 export const CLIENT_INFO = { name: 'mcpwatch', version: '0.1.0' } as const;
 
 /**
+ * The largest MCP message mcpwatch buffers from a server, on any transport (a stdout line, an HTTP
+ * body, one server-sent event). Anything larger is refused, so one server cannot exhaust the agent.
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
  * Wraps a transport so that it can be started before `Client.connect()` (which starts it again), and
  * remembers the negotiated protocol version, which the SDK's Client does not expose. Starting first
  * lets the probe time connect (SSE `endpoint`, stdio spawn) apart from initialize.

@@ -47,7 +47,7 @@ export function tlsConnectOptions(tls: TlsConfig): { ca?: Buffer; cert?: Buffer;
  * Idle pooled connections are closed after this long. Servers usually close theirs sooner (Node's
  * default is 5 s, nginx 75 s); this only bounds how long a connection to a vanished peer is kept.
  */
-const IDLE_SOCKET_MS = 30_000;
+export const IDLE_SOCKET_MS = 30_000;
 
 const nodeAgents = new Map<string, HttpAgent>();
 
@@ -69,8 +69,8 @@ export function nodeAgentFor(url: URL, tls: TlsConfig | undefined): HttpAgent {
 }
 
 /** Error bodies are read this far, and no longer than BODY_WAIT_MS: enough to say why. */
-const SNIPPET_BYTES = 300;
-const BODY_WAIT_MS = 500;
+export const SNIPPET_BYTES = 300;
+export const BODY_WAIT_MS = 500;
 
 /** Records a response the probe will fail on, with the headers and body start that explain it. */
 export function observeResponse(res: IncomingMessage, method: string, withSession: boolean): Promise<HttpObservation> {

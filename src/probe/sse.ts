@@ -3,7 +3,7 @@ import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
-import { tlsConnectOptions } from './http.js';
+import { BODY_WAIT_MS, IDLE_SOCKET_MS, SNIPPET_BYTES, tlsConnectOptions } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics } from './prober.js';
 
 class SseConnection extends BaseConnection {
@@ -61,7 +61,7 @@ function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
   const key = JSON.stringify(tls ?? {});
   let agent = dispatchers.get(key);
   if (!agent) {
-    agent = new Agent({ keepAliveTimeout: 30_000, connect: tls ? tlsConnectOptions(tls) : undefined });
+    agent = new Agent({ keepAliveTimeout: IDLE_SOCKET_MS, connect: tls ? tlsConnectOptions(tls) : undefined });
     dispatchers.set(key, agent);
   }
   return agent;
@@ -105,8 +105,8 @@ async function observe(res: Response, method: string, withSession: boolean): Pro
   try {
     // Bounded: an error body that never ends must not hold the probe past its deadline.
     const text = res.clone().text();
-    const giveUp = new Promise<string>((resolve) => setTimeout(resolve, 500, '').unref());
-    bodySnippet = (await Promise.race([text, giveUp])).slice(0, 300);
+    const giveUp = new Promise<string>((resolve) => setTimeout(resolve, BODY_WAIT_MS, '').unref());
+    bodySnippet = (await Promise.race([text, giveUp])).slice(0, SNIPPET_BYTES);
   } catch {
     // A body that cannot be read twice is not needed for the diagnosis.
   }

@@ -4,11 +4,11 @@ import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
-import { BaseConnection, StartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import type { Connector, TransportDiagnostics } from './prober.js';
 
 /** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
-export const MAX_STDOUT_LINE = 16 * 1024 * 1024;
+export const MAX_STDOUT_LINE = MAX_MESSAGE_BYTES;
 const STDERR_LINES = 20;
 const STDERR_LINE_CHARS = 400;
 /** After stdin closes, how long a well-behaved server gets to exit before the group is signalled. */

@@ -4,14 +4,18 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
 import { InvalidResponse } from './classify.js';
-import { BaseConnection, StartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { header, HttpStatusError, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics } from './prober.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
 const TERMINATE_MS = 2000;
-/** A response body (or one event of a stream) larger than this is refused rather than buffered. */
-const MAX_BODY_CHARS = 32 * 2 ** 20;
+const MAX_MIB = MAX_MESSAGE_BYTES / 2 ** 20;
+/**
+ * What one `data:` line costs beyond its text, counted against the event's limit: an array slot and a
+ * string. Without it a stream of empty `data:` lines would grow memory without reaching the limit.
+ */
+const DATA_LINE_COST = 16;
 
 export interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
@@ -68,6 +72,10 @@ export class StreamableHttpTransport implements Transport {
     }
     const requests = new Set<string | number>();
     for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
+    if (status === 202 && requests.size > 0) {
+      res.resume();
+      throw new InvalidResponse(`HTTP 202 with no response to a request: a Streamable HTTP server answers requests with JSON or an event stream`);
+    }
     if (status === 202 || requests.size === 0) {
       res.resume();
       if (status === 202 && this.opts.notifications && !Array.isArray(message) && 'method' in message && message.method === 'notifications/initialized') {
@@ -78,7 +86,12 @@ export class StreamableHttpTransport implements Transport {
     const type = header(res, 'content-type') ?? '';
     if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests);
     if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
-      for (const m of toMessages(JSON.parse(await readBody(res)))) this.onmessage?.(m);
+      for (const m of toMessages(JSON.parse(await readBody(res)))) {
+        if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
+        this.onmessage?.(m);
+      }
+      // Otherwise the request would wait for an answer that cannot come until its deadline.
+      if (requests.size > 0) throw new InvalidResponse(`the JSON answer holds no response to request ${[...requests].join(', ')}`);
       return;
     }
     this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
@@ -212,24 +225,42 @@ function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, 
   });
 }
 
+/** A JSON answer's body, whole; refused past MAX_MESSAGE_BYTES, and a cut-off body is a closed connection. */
 async function readBody(res: IncomingMessage): Promise<string> {
-  res.setEncoding('utf8');
-  let body = '';
-  for await (const chunk of res as AsyncIterable<string>) {
-    body += chunk;
-    if (body.length > MAX_BODY_CHARS) {
-      res.destroy();
-      throw new InvalidResponse(`response body larger than ${MAX_BODY_CHARS / 2 ** 20} MiB`);
-    }
+  const tooLarge = (): InvalidResponse => new InvalidResponse(`response body larger than ${MAX_MIB} MiB: not an MCP message`);
+  if (Number(header(res, 'content-length')) > MAX_MESSAGE_BYTES) {
+    res.destroy();
+    throw tooLarge();
   }
-  return body;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_BYTES) {
+        res.destroy();
+        throw tooLarge();
+      }
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof InvalidResponse) throw err;
+    // Node's "aborted": the connection broke during the body, as readEvents reports for a stream.
+    throw new McpError(ErrorCode.ConnectionClosed, 'the response body was cut off');
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 /** The parts of the WHATWG event-stream format MCP uses: `event`, multi-line `data`, comments. */
 export class EventStreamParser {
-  private buffer = '';
+  /** The unfinished line's pieces, joined once its end arrives (a long line costs no rescans). */
+  private parts: string[] = [];
+  private partChars = 0;
+  /** The last chunk ended with a CR: a LF opening the next one is the rest of that CRLF. */
+  private afterCr = false;
   private data: string[] = [];
-  private dataChars = 0;
+  /** The current event's size as counted against MAX_MESSAGE_BYTES. */
+  private dataCost = 0;
   private event = '';
   private first = true;
 
@@ -240,24 +271,42 @@ export class EventStreamParser {
       this.first = false;
       if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
     }
-    // What is left from earlier chunks holds no line end (but perhaps a final CR): search only the
-    // new text, so a long line arriving in many chunks is not rescanned with each one.
-    let scan = Math.max(0, this.buffer.length - 1);
-    this.buffer += chunk;
     let start = 0;
+    if (this.afterCr) {
+      this.afterCr = false;
+      if (chunk.charCodeAt(0) === 10) start = 1;
+    }
+    // Each search runs again only once the parser has passed what it found: one pass per chunk.
+    let lf = chunk.indexOf('\n', start);
+    let cr = chunk.indexOf('\r', start);
     for (;;) {
-      const lf = this.buffer.indexOf('\n', scan);
-      const cr = this.buffer.indexOf('\r', scan);
+      if (lf >= 0 && lf < start) lf = chunk.indexOf('\n', start);
+      if (cr >= 0 && cr < start) cr = chunk.indexOf('\r', start);
       const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
       if (end < 0) break;
-      // A CR as the last character may be the first half of a CRLF still in flight.
-      if (end === cr && end === this.buffer.length - 1) break;
-      this.line(this.buffer.slice(start, end));
-      start = end + (end === cr && this.buffer[end + 1] === '\n' ? 2 : 1);
-      scan = start;
+      let line = chunk.slice(start, end);
+      if (this.parts.length) {
+        this.parts.push(line);
+        line = this.parts.join('');
+        this.parts = [];
+        this.partChars = 0;
+      }
+      this.line(line);
+      start = end + 1;
+      if (end === cr) {
+        if (start === chunk.length) this.afterCr = true;
+        else if (chunk.charCodeAt(start) === 10) start++;
+      }
     }
-    this.buffer = this.buffer.slice(start);
-    if (this.buffer.length + this.dataChars > MAX_BODY_CHARS) throw new InvalidResponse(`server-sent event larger than ${MAX_BODY_CHARS / 2 ** 20} MiB`);
+    if (start < chunk.length) {
+      this.parts.push(start === 0 ? chunk : chunk.slice(start));
+      this.partChars += chunk.length - start;
+    }
+    if (this.partChars + this.dataCost > MAX_MESSAGE_BYTES) {
+      this.parts = [];
+      this.data = [];
+      throw new InvalidResponse(`server-sent event larger than ${MAX_MIB} MiB: not an MCP message`);
+    }
   }
 
   private line(line: string): void {
@@ -267,7 +316,7 @@ export class EventStreamParser {
       const data = this.data.join('\n');
       if (data !== '') this.onEvent(data, this.event || 'message');
       this.data = [];
-      this.dataChars = 0;
+      this.dataCost = 0;
       this.event = '';
       return;
     }
@@ -278,7 +327,7 @@ export class EventStreamParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     if (field === 'data') {
       this.data.push(value);
-      this.dataChars += value.length;
+      this.dataCost += value.length + DATA_LINE_COST;
     } else if (field === 'event') this.event = value;
   }
 }

@@ -42,6 +42,17 @@ describe('EventStreamParser', () => {
   it('does not dispatch an event that has not ended', () => {
     assert.deepEqual(parse(['data: partial\n']), []);
   });
+  it('joins a line that arrives in many chunks, and a CRLF split after a full chunk', () => {
+    const big = 'y'.repeat(100_000);
+    const chunks = ['data: ', ...big.match(/.{1,1000}/g)!, '\r', '\n', '\r\n'];
+    assert.deepEqual(parse(chunks), [['message', big]]);
+  });
+  it('refuses an event past the message limit, counting each data line', () => {
+    const p = new EventStreamParser(() => {});
+    assert.throws(() => {
+      for (let i = 0; i < 2000; i++) p.push('data:\n'.repeat(1000));
+    }, /server-sent event larger than 16 MiB/);
+  });
 });
 
 describe('Streamable HTTP transport', () => {
@@ -57,6 +68,40 @@ describe('Streamable HTTP transport', () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(f.toolsLists, 1, 'a request whose answer had begun is not sent again');
   });
+
+  it('reports a JSON answer cut off mid-body as a closed connection, at once', async () => {
+    const f = await fixture('body-cut');
+    const t0 = performance.now();
+    const out = await probeServer({ ...httpTarget(f.url), timeout: 5000 });
+    assert.equal(out.error?.type, 'connection_refused');
+    assert.equal(out.error?.phase, 'tools/list');
+    assert.match(out.error!.message, /response body was cut off/);
+    assert.ok(performance.now() - t0 < 2500);
+  });
+
+  it('refuses a 202 answer to a request at once instead of waiting for the deadline', async () => {
+    const f = await fixture('accepted-request');
+    const t0 = performance.now();
+    const out = await probeServer({ ...httpTarget(f.url), timeout: 5000 });
+    assert.equal(out.error?.type, 'invalid_response');
+    assert.match(out.error!.message, /HTTP 202 with no response to a request/);
+    assert.ok(performance.now() - t0 < 2500);
+  });
+
+  for (const [mode, what] of [
+    ['event-flood', 'an event of endless empty data lines'],
+    ['line-flood', 'an endless line'],
+  ] as const) {
+    it(`stops reading ${what} at the message limit, with a clear error`, async () => {
+      const f = await fixture(mode);
+      const heap0 = process.memoryUsage().heapUsed;
+      const out = await probeServer({ ...httpTarget(f.url), timeout: 20_000 });
+      assert.equal(out.error?.type, 'invalid_response');
+      assert.match(out.error!.message, /server-sent event larger than 16 MiB: not an MCP message/);
+      // The old limit counted only data text: 100 MiB of empty data lines grew the heap by 177 MiB.
+      assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
+    });
+  }
 
   it('retries a request once when a reused keep-alive connection is reset under it', async () => {
     const f = await fixture('reset-reused');
