@@ -16,6 +16,14 @@ const MAX_MIB = MAX_MESSAGE_BYTES / 2 ** 20;
  * string. Without it a stream of empty `data:` lines would grow memory without reaching the limit.
  */
 const DATA_LINE_COST = 16;
+/** Resumptions of one response stream before the request is failed (its deadline usually comes first). */
+const MAX_RESUMES = 20;
+
+/** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
+export interface StreamPosition {
+  lastEventId?: string;
+  retryMs?: number;
+}
 
 export interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
@@ -32,8 +40,10 @@ export interface StreamableOptions {
  * (docs/benchmarks.md). This one speaks the same protocol with Node streams over one shared
  * keep-alive pool, records the HTTP facts the classifier needs (status, WWW-Authenticate, body start)
  * as it goes, and fails a request whose event stream ends before its response instead of leaving it
- * to the timeout. Not implemented, because a probe never needs them: OAuth flows (static headers
- * only), resuming a broken stream with Last-Event-ID, following redirects (a redirect is reported).
+ * to the timeout. A response stream the server ends after giving event ids (the 2025-11-25 polling
+ * pattern: a priming event, then the stream closed while the work goes on) is resumed with GET and
+ * Last-Event-ID, after the server's `retry`. Not implemented, because a probe never needs them: OAuth
+ * flows (static headers only), following redirects (a redirect is reported).
  */
 export class StreamableHttpTransport implements Transport {
   onclose?: () => void;
@@ -116,10 +126,10 @@ export class StreamableHttpTransport implements Transport {
   }
 
   /** Resolves with the response head; the body is the caller's to read or discard. */
-  private request(method: string, accept: string, body?: string, retried = false): Promise<IncomingMessage> {
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
-      const headers: OutgoingHttpHeaders = { ...this.server.headers, accept };
+      const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
       if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
       if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
       if (body !== undefined) {
@@ -147,7 +157,7 @@ export class StreamableHttpTransport implements Transport {
         if (answered) return;
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.request(method, accept, body, true).then(resolve, reject);
+          this.request(method, accept, body, extra, true).then(resolve, reject);
           return;
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
@@ -157,14 +167,36 @@ export class StreamableHttpTransport implements Transport {
     });
   }
 
-  /** An event-stream answer to a POST: delivers its messages; fails if it ends before the responses. */
-  private async readResponseStream(res: IncomingMessage, requests: Set<string | number>): Promise<void> {
-    await readEvents(res, (m) => {
+  /**
+   * An event-stream answer to a POST: delivers its messages, resumes the stream (GET with
+   * Last-Event-ID) when the server ends or drops it after giving event ids, and fails when it ends
+   * before the responses without them.
+   */
+  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>): Promise<void> {
+    const deliver = (m: JSONRPCMessage): void => {
       if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
       this.onmessage?.(m);
-    });
-    if (requests.size > 0 && !this.closed) {
-      throw new McpError(ErrorCode.ConnectionClosed, 'the event stream ended before the response');
+    };
+    const position: StreamPosition = {};
+    let res = first;
+    for (let resumes = 0; ; resumes++) {
+      let broken: unknown;
+      try {
+        await readEvents(res, deliver, undefined, position);
+      } catch (err) {
+        broken = err;
+      }
+      if (requests.size === 0 || this.closed) return;
+      // Only a stream that ended or broke can be resumed, not one the server sent garbage on.
+      const resumable = position.lastEventId !== undefined && resumes < MAX_RESUMES && (broken === undefined || broken instanceof McpError);
+      if (!resumable) throw broken ?? new McpError(ErrorCode.ConnectionClosed, 'the event stream ended before the response');
+      if (position.retryMs) await new Promise((r) => setTimeout(r, position.retryMs).unref());
+      res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId });
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
+        this.diag.lastHttp = await observeResponse(res, 'GET', true);
+        throw new HttpStatusError(status, `Failed to resume the event stream after event ${position.lastEventId} (HTTP ${status})`);
+      }
     }
   }
 
@@ -194,11 +226,11 @@ export class StreamableHttpTransport implements Transport {
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
  * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
  */
-function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, onChunk?: () => void): Promise<void> {
+function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new EventStreamParser((data, event) => {
       if (event === 'message') for (const m of toMessages(JSON.parse(data))) deliver(m);
-    });
+    }, position);
     let settled = false;
     const finish = (err?: Error): void => {
       if (settled) return;
@@ -262,9 +294,14 @@ export class EventStreamParser {
   /** The current event's size as counted against MAX_MESSAGE_BYTES. */
   private dataCost = 0;
   private event = '';
+  private id: string | undefined;
   private first = true;
 
-  constructor(private readonly onEvent: (data: string, event: string) => void) {}
+  constructor(
+    private readonly onEvent: (data: string, event: string) => void,
+    /** Updated as events are dispatched, for resuming the stream. */
+    private readonly position: StreamPosition = {},
+  ) {}
 
   push(chunk: string): void {
     if (this.first && chunk) {
@@ -311,8 +348,9 @@ export class EventStreamParser {
 
   private line(line: string): void {
     if (line === '') {
-      // An empty data buffer dispatches nothing (WHATWG): e.g. the `id: …` + empty `data:` priming
-      // event a resumable server sends first.
+      // The id counts even for an event with empty data, which dispatches nothing (WHATWG): the
+      // `id: …` + empty `data:` priming event a resumable server sends first.
+      if (this.id !== undefined) this.position.lastEventId = this.id;
       const data = this.data.join('\n');
       if (data !== '') this.onEvent(data, this.event || 'message');
       this.data = [];
@@ -329,6 +367,8 @@ export class EventStreamParser {
       this.data.push(value);
       this.dataCost += value.length + DATA_LINE_COST;
     } else if (field === 'event') this.event = value;
+    else if (field === 'id' && !value.includes('\u0000')) this.id = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) this.position.retryMs = Number(value);
   }
 }
 

@@ -36,6 +36,12 @@ describe('EventStreamParser', () => {
       ['message', 'three'],
     ]);
   });
+  it('records the last event id (also of a priming event) and the retry time, for resuming', () => {
+    const position = {};
+    const p = new EventStreamParser(() => {}, position);
+    p.push('id: 1\nretry: 50\ndata: \n\nid: 2\ndata: {}\n\nid: 3\ndata: not dispatched yet\n');
+    assert.deepEqual(position, { lastEventId: '2', retryMs: 50 });
+  });
   it('dispatches nothing for an event with empty data (a resumable server\'s priming event) and skips a BOM', () => {
     assert.deepEqual(parse(['\uFEFFid: 1\ndata: \n\n', 'data: {"a":1}\n\n']), [['message', '{"a":1}']]);
   });
@@ -67,6 +73,15 @@ describe('Streamable HTTP transport', () => {
     assert.ok(ms < 2500, `reported after ${ms.toFixed(0)} ms, not at the 5 s timeout`);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(f.toolsLists, 1, 'a request whose answer had begun is not sent again');
+  });
+
+  it('resumes a response stream the server closes to be polled (2025-11-25), with Last-Event-ID', async () => {
+    const f = await fixture('streamable-polling');
+    const out = await probeServer({ ...httpTarget(f.url), timeout: 5000 });
+    assert.equal(out.error, null);
+    assert.equal(out.tools?.length, 3);
+    assert.equal(out.protocolVersion, '2025-11-25');
+    assert.ok(out.phases['tools/list']! >= 100, 'the answer came after the server closed the stream and worked on');
   });
 
   it('reports a JSON answer cut off mid-body as a closed connection, at once', async () => {
