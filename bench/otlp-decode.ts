@@ -1,14 +1,13 @@
 // Throughput of the OTLP trace decoder on realistic MCP batches made by the real SDK.
 // Prints figures only; run on demand: `node dist/bench/otlp-decode.js [seconds-per-case]`.
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { SpanKind, type Attributes } from '@opentelemetry/api';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import protobuf from 'protobufjs/minimal.js';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { decodeTraceRequestJson } from '../src/otlp/json.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
+import { finishedSpans, pick, type SpanDef } from './mcp-spans.js';
 
 const SPANS_PER_BATCH = 512;
 const BATCHES = 8;
@@ -19,11 +18,6 @@ let checksum = 0;
 
 const TOOLS = ['search_repositories', 'get_file_contents', 'create_issue', 'list_pull_requests', 'query', 'read_file', 'fetch'];
 const SERVERS: [string, number][] = [['api.githubcopilot.com', 443], ['mcp.internal.example', 8080], ['localhost', 3000]];
-
-/** Deterministic choices keep batches identical from run to run. */
-function pick<T>(list: readonly T[], i: number): T {
-  return list[(i * 2654435761) % list.length]!;
-}
 
 function spanAttributes(i: number): { name: string; kind: SpanKind; attributes: Attributes; error: boolean } {
   const tool = pick(TOOLS, i);
@@ -71,24 +65,23 @@ function spanAttributes(i: number): { name: string; kind: SpanKind; attributes: 
   }
 }
 
-function makeBatch(b: number): { protobuf: Uint8Array; json: Uint8Array } {
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': `agent-${b}`, 'service.version': '1.4.2', 'host.name': 'agent-pod-7d9f' }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  });
-  const tracer = provider.getTracer('@example/mcp-instrumentation', '0.3.0');
-  const root = tracer.startSpan('invoke_agent', { startTime: [1_700_000_000 + b, 0] });
-  const parentContext = trace.setSpan(ROOT_CONTEXT, root);
+function* batchSpans(b: number): Generator<SpanDef> {
   for (let i = 0; i < SPANS_PER_BATCH; i++) {
-    const n = b * SPANS_PER_BATCH + i;
-    const def = spanAttributes(n);
-    const span = tracer.startSpan(def.name, { kind: def.kind, attributes: def.attributes, startTime: [1_700_000_000 + b, i * 1000] }, parentContext);
-    if (def.error) span.setStatus({ code: SpanStatusCode.ERROR, message: 'Invalid params: q' });
-    span.end([1_700_000_001 + b, i * 1000 + 12_345]);
+    const def = spanAttributes(b * SPANS_PER_BATCH + i);
+    yield {
+      name: def.name,
+      kind: def.kind,
+      attributes: def.attributes,
+      start: [1_700_000_000 + b, i * 1000],
+      end: [1_700_000_001 + b, i * 1000 + 12_345],
+      ...(def.error ? { errorMessage: 'Invalid params: q' } : {}),
+    };
   }
-  // The parent is never ended, so only the MCP spans are exported.
-  const spans = exporter.getFinishedSpans();
+}
+
+function makeBatch(b: number): { protobuf: Uint8Array; json: Uint8Array } {
+  const resource = { 'service.name': `agent-${b}`, 'service.version': '1.4.2', 'host.name': 'agent-pod-7d9f' };
+  const spans = finishedSpans(resource, '0.3.0', [1_700_000_000 + b, 0], batchSpans(b));
   const pb = ProtobufTraceSerializer.serializeRequest(spans);
   const json = JsonTraceSerializer.serializeRequest(spans);
   if (!pb || !json) throw new Error('serializer returned nothing');

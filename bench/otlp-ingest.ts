@@ -29,13 +29,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { SpanKind, type Attributes } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
 import { MEMORY_PROFILES } from '../src/config/schema.js';
+import { finishedSpans, pick, type SpanDef } from './mcp-spans.js';
 import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
 // 4: on 2 cores, throughput levels off from 2 clients on (490-520k spans/s for 2-8 in one sweep,
@@ -59,25 +58,13 @@ const TOOLS = Array.from({ length: 50 }, (_, i) =>
 );
 const SERVERS = Array.from({ length: 10 }, (_, i) => ({ name: ['github', 'postgres', 'filesystem', 'slack', 'jira', 'notion', 'linear', 'sentry', 'stripe', 'search'][i]!, address: `mcp-${i}.internal`, port: 8080 + i }));
 
-/** Deterministic choice, so batches are the same from run to run. */
-function pick<T>(list: readonly T[], i: number): T {
-  return list[(i * 2654435761) % list.length]!;
-}
-
-function makeBatch(b: number): Uint8Array {
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': `coding-agent-${b % 4}`, 'service.version': '2.3.1', 'host.name': `agent-pod-${b}`, 'telemetry.sdk.language': 'nodejs' }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  });
-  const tracer = provider.getTracer('@example/mcp-instrumentation', '0.4.0');
-  const root = tracer.startSpan('invoke_agent', { startTime: [1_700_000_000 + b, 0] });
-  const parent = trace.setSpan(ROOT_CONTEXT, root);
+function* batchSpans(b: number): Generator<SpanDef> {
   for (let i = 0; i < SPANS_PER_BATCH; i++) {
     const n = b * SPANS_PER_BATCH + i;
     const tool = pick(TOOLS, n);
     const server = pick(SERVERS, n + 3);
     const error = n % 20 === 7; // 5 %
+    // 11 attributes (12 on an error); `rpc.response.status_code` on every span, "0" on success.
     const attributes: Attributes = {
       'mcp.method.name': 'tools/call',
       'gen_ai.tool.name': tool,
@@ -91,12 +78,20 @@ function makeBatch(b: number): Uint8Array {
       'rpc.response.status_code': error ? '-32603' : '0',
       ...(error ? { 'error.type': 'tool_error' } : {}),
     };
-    // 11 attributes (12 on an error); `rpc.response.status_code` on every span, "0" on success.
-    const span = tracer.startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT, attributes, startTime: [1_700_000_000 + b, i * 1000] }, parent);
-    if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: 'tool failed' });
-    span.end([1_700_000_000 + b, i * 1000 + 40_000_000 + (n % 97) * 1_000_000]);
+    yield {
+      name: `tools/call ${tool}`,
+      kind: SpanKind.CLIENT,
+      attributes,
+      start: [1_700_000_000 + b, i * 1000],
+      end: [1_700_000_000 + b, i * 1000 + 40_000_000 + (n % 97) * 1_000_000],
+      ...(error ? { errorMessage: 'tool failed' } : {}),
+    };
   }
-  const bytes = ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans());
+}
+
+function makeBatch(b: number): Uint8Array {
+  const resource = { 'service.name': `coding-agent-${b % 4}`, 'service.version': '2.3.1', 'host.name': `agent-pod-${b}`, 'telemetry.sdk.language': 'nodejs' };
+  const bytes = ProtobufTraceSerializer.serializeRequest(finishedSpans(resource, '0.4.0', [1_700_000_000 + b, 0], batchSpans(b)));
   if (!bytes) throw new Error('serializer returned nothing');
   return Buffer.from(bytes);
 }

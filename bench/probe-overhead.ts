@@ -16,6 +16,7 @@ import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { probeServer } from '../src/probe/probe.js';
 import type { ProbeOutcome } from '../src/probe/prober.js';
 import { httpTarget, STDIO_FIXTURE, stdioTarget } from '../test/helpers.js';
+import { quantile } from './agent-harness.js';
 import { spawnFleet } from './fixture-fleet.js';
 
 const WARMUP = 20;
@@ -28,16 +29,6 @@ function positiveInt(text: string | undefined, fallback: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${text}"`);
   return n;
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  // Linear interpolation between closest ranks.
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 function ok(o: ProbeOutcome): ProbeOutcome & { latencyMs: number } {
