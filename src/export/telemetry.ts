@@ -28,10 +28,12 @@ interface OtlpPipelines {
 }
 
 async function otlpPipelines(otlp: OtlpConfig, resource: Resource, producers: MetricProducer[]): Promise<OtlpPipelines> {
+  // Credentials (certificate files read once) and metadata, shared by both gRPC exporters.
+  const grpc = otlp.protocol === 'grpc' ? await grpcOptions(otlp) : undefined;
   const [{ BasicTracerProvider, BatchSpanProcessor }, metricExporter, traceExporter] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
-    makeMetricExporter(otlp),
-    makeTraceExporter(otlp),
+    makeMetricExporter(otlp, grpc),
+    makeTraceExporter(otlp, grpc),
   ]);
   return {
     reader: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval), metricProducers: producers }),
@@ -147,19 +149,21 @@ function httpUrl(otlp: OtlpConfig, signal: 'metrics' | 'traces'): string {
   return `${otlp.endpoint.replace(/\/+$/, '')}/v1/${signal}`;
 }
 
-async function makeMetricExporter(otlp: OtlpConfig): Promise<PushMetricExporter> {
-  if (otlp.protocol === 'grpc') {
+type GrpcOptions = Awaited<ReturnType<typeof grpcOptions>>;
+
+async function makeMetricExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<PushMetricExporter> {
+  if (grpc) {
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
-    return new OTLPMetricExporter({ url: otlp.endpoint, ...(await grpcOptions(otlp)), timeoutMillis: otlp.timeout });
+    return new OTLPMetricExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout });
   }
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
   return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout });
 }
 
-async function makeTraceExporter(otlp: OtlpConfig): Promise<SpanExporter> {
-  if (otlp.protocol === 'grpc') {
+async function makeTraceExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<SpanExporter> {
+  if (grpc) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
-    return new OTLPTraceExporter({ url: otlp.endpoint, ...(await grpcOptions(otlp)), timeoutMillis: otlp.timeout });
+    return new OTLPTraceExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout });
   }
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
   return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout });
