@@ -33,7 +33,17 @@ export function hrTime(ms: number): HrTime {
  */
 export class PathCells<T> {
   private readonly root = new Map<string, Map<string, Map<string, Map<string, Map<string, T>>>>>();
-  readonly all: T[] = [];
+  all: T[] = [];
+
+  /** Drops every cell whose path starts with `a`, `b` (rare: a server removed or relabelled). */
+  remove(a: string, b: string): void {
+    const sub = this.root.get(a)?.get(b);
+    if (!sub) return;
+    this.root.get(a)!.delete(b);
+    const gone = new Set<T>();
+    for (const m3 of sub.values()) for (const m4 of m3.values()) for (const cell of m4.values()) gone.add(cell);
+    this.all = this.all.filter((c) => !gone.has(c));
+  }
 
   cell(a: string, b: string, c: string, d: string, e: string, make: () => T): T {
     let m1 = this.root.get(a);
@@ -80,6 +90,11 @@ export class HotMetrics implements MetricProducer {
 
   toolCall(path: CellPath, attrs: () => Attributes, n = 1): void {
     this.callCell(path, attrs).value += n;
+  }
+
+  /** Drops the duration series under a path prefix: their server is gone, or has new labels. */
+  dropDurations(a: string, b: string): void {
+    this.durations.remove(a, b);
   }
 
   /** The cell of one duration series, for a caller that keeps it (see Recorder.traffic). */

@@ -29,6 +29,10 @@ interface TrafficRoute {
   overflowed: boolean;
 }
 
+/** The first key part of probe and of traffic durations in HotMetrics. */
+const PROBE = 'p';
+const TRAFFIC = 't';
+
 /** A constant per kind and outcome, so a route's key needs no string built per span. */
 const OUTCOME_KEY = { tool_call: { success: 't+', error: 't-' }, operation: { success: 'o+', error: 'o-' } } as const;
 
@@ -92,12 +96,17 @@ export class Recorder {
   }
 
   register(server: ServerConfig): void {
+    const before = this.servers.key(server.name);
     this.servers.register(server.name, serverAttributes(server));
+    // New labels (tags, transport): the probe durations start new series too.
+    if (before !== undefined && before !== this.servers.key(server.name)) this.hot.dropDurations(PROBE, before);
     this.routes = new PathCells();
   }
 
   unregister(name: string): void {
+    const key = this.servers.key(name);
     this.servers.unregister(name);
+    if (key !== undefined) this.hot.dropDurations(PROBE, key);
     this.routes = new PathCells();
   }
 
@@ -112,12 +121,14 @@ export class Recorder {
   /** Per-operation durations, errors and the tool count of one probe or session check. */
   probe(server: ServerConfig, out: ProbeOutcome): void {
     const attrs = this.servers.attributes(server.name) ?? serverAttributes(server);
+    // Keyed by the label set, not the name, so a relabelled server does not keep its old labels.
+    const key = this.servers.key(server.name) ?? `=${server.name}`;
     if (out.tools && !out.error) this.servers.setTools(server.name, out.tools.length);
     for (const method of ['initialize', 'tools/list'] as const) {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const errorType = out.error?.phase === method ? out.error.type : undefined;
-      this.hot.duration(['p', server.name, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
+      this.hot.duration([PROBE, key, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
     }
     if (out.error) this.servers.probeError(server.name, out.error.type, out.error.category);
     this.spans(server, out);
@@ -184,7 +195,7 @@ export class Recorder {
         ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
       }));
     }
-    const duration = this.hot.durationCell(['t', server, obs.method, tool, errorType], () => ({
+    const duration = this.hot.durationCell([TRAFFIC, server, obs.method, tool, errorType], () => ({
       'mcp.server.name': server,
       source: 'traffic',
       'mcp.method.name': obs.method,

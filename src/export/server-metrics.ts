@@ -25,6 +25,8 @@ interface Series {
 /** Everything mcpwatch exports about one configured server, and the attributes of each series. */
 interface ServerState {
   attrs: Attributes;
+  /** Changes whenever the attributes do: what other series of this server are keyed by. */
+  key: string;
   start: HrTime;
   status: ServerStatus;
   tools: number | null;
@@ -65,6 +67,7 @@ const DESCRIPTORS = {
  */
 export class ServerMetrics implements MetricProducer {
   private readonly servers = new Map<string, ServerState>();
+  private registrations = 0;
 
   constructor(
     private readonly resource: Resource,
@@ -81,6 +84,7 @@ export class ServerMetrics implements MetricProducer {
     const series = (extra: Attributes): Series => ({ attrs: { ...attrs, ...extra }, value: 0 });
     this.servers.set(name, {
       attrs,
+      key: String(++this.registrations),
       start: hrTime(Date.now()),
       status: prev?.status ?? 'unknown',
       tools: prev?.tools ?? null,
@@ -102,6 +106,11 @@ export class ServerMetrics implements MetricProducer {
 
   attributes(name: string): Attributes | undefined {
     return this.servers.get(name)?.attrs;
+  }
+
+  /** A key for the server's current label set, new whenever its attributes change. */
+  key(name: string): string | undefined {
+    return this.servers.get(name)?.key;
   }
 
   setStatus(name: string, status: ServerStatus): void {

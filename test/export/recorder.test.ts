@@ -9,6 +9,7 @@ import { ServerMetrics } from '../../src/export/server-metrics.js';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveServer } from '../../src/config/schema.js';
 import type { Observation } from '../../src/otlp/recognise.js';
+import { emptyOutcome } from '../../src/probe/probe.js';
 
 class Reader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -77,5 +78,31 @@ describe('Recorder.traffic', () => {
     assert.equal(list.length, 1);
     assert.equal(list[0]!.attributes['gen_ai.tool.name'], undefined);
     assert.equal(list[0]!.attributes['mcp.server.name'], 'files');
+  });
+});
+
+describe('Recorder.probe', () => {
+  it('follows a server\'s labels: a relabelled server\'s durations start new series, a removed one\'s go', async () => {
+    const { recorder, points } = setup();
+    const yaml = (tags: string): string => `servers:\n  - { name: files, transport: stdio, command: node, tags: [${tags}] }\n`;
+    const server = (tags: string) => {
+      const config = parseConfig(yaml(tags), 'mcpwatch.yaml', {});
+      return resolveServer(config, config.servers[0]!);
+    };
+    const probe = (s: ReturnType<typeof server>): void => recorder.probe(s, { ...emptyOutcome(s), phases: { initialize: 12, 'tools/list': 5 }, tools: [] });
+    const teams = async (): Promise<unknown[]> => (await points('mcp.client.operation.duration')).map((p) => p.attributes['mcp.tag.team']);
+
+    recorder.register(server('"team:data"'));
+    probe(server('"team:data"'));
+    assert.deepEqual(await teams(), ['data', 'data']);
+    recorder.register(server('"team:data"')); // a reload that changes nothing keeps the series
+    probe(server('"team:data"'));
+    assert.equal(sumOf(await points('mcp.client.operation.duration'), () => true), 4);
+
+    recorder.register(server('"team:platform"'));
+    probe(server('"team:platform"'));
+    assert.deepEqual(await teams(), ['platform', 'platform'], 'no series keeps the old labels');
+    recorder.unregister('files');
+    assert.deepEqual(await teams(), []);
   });
 });
