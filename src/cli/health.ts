@@ -1,9 +1,6 @@
 import { Option, type Command } from 'commander';
-import Table from 'cli-table3';
-import pLimit from 'p-limit';
 import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
-import { probeServer } from '../probe/probe.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
@@ -66,6 +63,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const concurrency = opts.concurrency ? Number(opts.concurrency) : config.monitoring.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
 
+  // Loaded here, not at the top: main.ts registers every command, and `run` (an OTLP-only agent in
+  // particular) would otherwise carry the MCP SDK's client and these CLI helpers for nothing.
+  const [{ probeServer }, { default: pLimit }] = await Promise.all([import('../probe/probe.js'), import('p-limit')]);
   const limit = pLimit(concurrency);
   const results = await Promise.all(
     servers.map((s) =>
@@ -80,7 +80,7 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (opts.json) {
     process.stdout.write(JSON.stringify({ servers: shown.map((r) => toJson(r.server, r.outcome, r.verdict, Boolean(opts.verbose))) }, null, 2) + '\n');
   } else {
-    printTable(shown, opts.groupBy);
+    await printTable(shown, opts.groupBy);
   }
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
 }
@@ -109,7 +109,8 @@ export function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, v
   return json;
 }
 
-function printTable(rows: Row[], groupBy: string | undefined): void {
+async function printTable(rows: Row[], groupBy: string | undefined): Promise<void> {
+  const { default: Table } = await import('cli-table3');
   const c = colorsFor(process.stdout);
   const paint: Record<string, (s: string) => string> = { up: c.green, degraded: c.yellow, down: c.red };
   const groups = new Map<string, Row[]>();

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { StateStore } from '../store/state.js';
@@ -74,7 +73,7 @@ async function runScorecard(opts: ScorecardOptions): Promise<number> {
   if (opts.server?.length) results = results.filter((r) => opts.server!.includes(r.server));
 
   if (opts.json) process.stdout.write(JSON.stringify({ servers: results.map(toJson) }, null, 2) + '\n');
-  else printTable(results);
+  else await printTable(results);
 
   if (failBelow !== undefined) {
     const below = results.filter((r) => gradeRank(r.grade) > gradeRank(failBelow));
@@ -110,7 +109,9 @@ export function toJson(r: ScoreResult): Record<string, unknown> {
   };
 }
 
-function printTable(results: ScoreResult[]): void {
+async function printTable(results: ScoreResult[]): Promise<void> {
+  // Loaded on use, like health's: every command module is imported by main.ts for every command.
+  const { default: Table } = await import('cli-table3');
   const c = colorsFor(process.stdout);
   const paint = (g: Grade | null, text: string): string => (g === null ? c.dim(text) : g === 'A' || g === 'B' ? c.green(text) : g === 'C' ? c.yellow(text) : c.red(text));
   const dim = (d: DimensionScore, value: string): string => (d.points === null ? c.dim('no data') : paint(d.grade, `${value} ${d.grade}`));

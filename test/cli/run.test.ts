@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, CLI, STDIO_FIXTURE } from '../helpers.js';
+import { alive, CLI, FIXTURES, STDIO_FIXTURE } from '../helpers.js';
 
 /** Descendants of a pid (children and theirs), from ps. */
 function descendants(pid: number): number[] {
@@ -28,8 +28,11 @@ interface Agent {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-function startAgent(config: string): Agent {
-  const proc = spawn(process.execPath, [CLI, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `importLog`: record every module the agent imports in this file (test/fixtures/import-log.ts). */
+function startAgent(config: string, opts: { importLog?: string } = {}): Agent {
+  const nodeArgs = opts.importLog ? ['--import', join(FIXTURES, 'import-log.js')] : [];
+  const env = opts.importLog ? { ...process.env, MCPWATCH_IMPORT_LOG: opts.importLog } : process.env;
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: string[] = [];
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer): void => {
@@ -117,14 +120,24 @@ describe('mcpwatch run (process)', () => {
     assert.equal((await agent.exit).code, 0);
   });
 
-  it('starts probing on SIGHUP when it started with no servers (the probes load on demand)', async () => {
+  it('starts probing on SIGHUP when it started with no servers (the probes load on demand)', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const config = writeConfig(dir, '  []');
-    const agent = startAgent(config);
+    const importLog = join(dir, 'imports.txt');
+    const agent = startAgent(config, { importLog });
+    // A failed assertion must not leave the agent running (the test file would never end).
+    t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
     await agent.waitLog(/"servers":0,.*"msg":"mcpwatch agent started"/);
+    // Without servers, nothing of the probes (the MCP SDK's client and schemas, ~20 MiB) nor of the
+    // other commands (health's table) is loaded.
+    const atStart = readFileSync(importLog, 'utf8').split('\n');
+    assert.ok(atStart.some((u) => u.endsWith('/dist/src/agent/agent.js')), 'the import log sees the agent load');
+    const needless = /\/@modelcontextprotocol\/|\/cli-table3\/|\/src\/probe\/probe\.js$/;
+    assert.deepEqual(atStart.filter((u) => needless.test(u)), []);
     writeConfig(dir, stdioServer('late'));
     agent.proc.kill('SIGHUP');
     await agent.waitLog(/"server":"late","from":"unknown","to":"up"/);
+    assert.ok(readFileSync(importLog, 'utf8').includes('/@modelcontextprotocol/sdk/'), 'the SDK loads once there is a server');
     agent.proc.kill('SIGTERM');
     assert.equal((await agent.exit).code, 0);
   });
