@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
+import { RECEIVER_SEMI_SPACE_MIB } from '../../src/agent/runtime.js';
 
 const RUNTIME = fileURLToPath(new URL('../../src/agent/runtime.js', import.meta.url));
 
@@ -10,13 +11,20 @@ const RUNTIME = fileURLToPath(new URL('../../src/agent/runtime.js', import.meta.
  * A fresh Node process under the given profile churns through objects of which a tenth survive a
  * while (enough for V8 to grow the young generation by default), and reports its new-space size.
  */
-function newSpaceMiB(profile: string): number {
+function newSpaceMiB(profile: string, steerMiB?: number): number {
+  // With steering, the churn yields between slices, as an agent does between requests, so that the
+  // GC observer gets to run.
   const script = `
-    const { applyMemoryProfile } = await import(${JSON.stringify(RUNTIME)});
+    const { applyMemoryProfile, steerYoungGeneration } = await import(${JSON.stringify(RUNTIME)});
     const v8 = await import('node:v8');
     applyMemoryProfile(${JSON.stringify(profile)});
+    const steer = ${JSON.stringify(steerMiB ?? null)};
+    if (steer !== null) steerYoungGeneration(steer);
     const keep = [];
-    for (let i = 0; i < 2e6; i++) { const o = { a: i, b: 'x' + i }; if (i % 10 === 0) keep.push(o); if (keep.length > 50000) keep.splice(0, 25000); }
+    for (let i = 0; i < 2e6; i++) {
+      const o = { a: i, b: 'x' + i }; if (i % 10 === 0) keep.push(o); if (keep.length > 50000) keep.splice(0, 25000);
+      if (steer !== null && i % 20000 === 0) await new Promise((r) => setImmediate(r));
+    }
     const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
     console.log(s.space_size / 2 ** 20);`;
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
@@ -55,6 +63,12 @@ describe('runtime.memory', () => {
     const throughput = newSpaceMiB('throughput');
     assert.ok(compact <= 2, `compact: new space ${compact} MiB`);
     assert.ok(throughput >= 8, `throughput: new space ${throughput} MiB`);
+  });
+
+  it('steers the young generation of an agent with a receiver to the set semi-space size, not beyond', () => {
+    // Both semi-spaces are committed: new space = 2 × the semi-space size.
+    assert.equal(newSpaceMiB('compact', RECEIVER_SEMI_SPACE_MIB), 2 * RECEIVER_SEMI_SPACE_MIB);
+    assert.equal(newSpaceMiB('compact', 2), 4);
   });
 
   it('defaults to compact and refuses an unknown profile by name', () => {
