@@ -74,10 +74,10 @@ function semiSpaceMiB(): number {
  * factor is read at every scavenge: after each collection it is set to 2 while the semi-spaces are
  * below the target and to 1 once they reach it. V8 grows them at most once per scavenge, by doubling,
  * so they can only overshoot by growing again before the observer has run, i.e. within one task; and
- * when V8 shrinks them after an idle spell they grow back under the next load.
- * Returns a function that stops steering (the growth factor then stays as it is).
+ * when V8 shrinks them after an idle spell they grow back under the next load. A second call
+ * replaces the first.
  */
-export function steerYoungGeneration(targetMiB: number): () => void {
+export function steerYoungGeneration(targetMiB: number): void {
   steering?.disconnect();
   let factor = 0;
   const steer = (): void => {
@@ -85,11 +85,6 @@ export function steerYoungGeneration(targetMiB: number): () => void {
     if (want !== factor) setFlagsFromString(`--semi-space-growth-factor=${(factor = want)}`);
   };
   steer();
-  const observer = new PerformanceObserver(steer);
-  observer.observe({ entryTypes: ['gc'] });
-  steering = observer;
-  return () => {
-    observer.disconnect();
-    if (steering === observer) steering = undefined;
-  };
+  steering = new PerformanceObserver(steer);
+  steering.observe({ entryTypes: ['gc'] });
 }
