@@ -14,8 +14,9 @@ import type { MemoryProfile } from '../config/schema.js';
  * Every call sets every flag, so one profile can replace another.
  */
 const BASE: Record<MemoryProfile, string[]> = {
-  // The young generation keeps its initial 1 MiB semi-spaces instead of doubling up to 16 MiB; the
-  // old generation may grow 30 % past what the last full collection found live.
+  // The young generation keeps its initial 1 MiB semi-spaces instead of doubling up to 16 MiB (an
+  // agent with a receiver is then steered to 4 MiB: steerYoungGeneration); the old generation may
+  // grow 30 % past what the last full collection found live.
   compact: ['--semi-space-growth-factor=1', '--heap-growing-percent=30'],
   // V8's defaults (0: V8 picks the growing factor from its GC speed, between 1.1 and 4).
   throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0'],
@@ -62,7 +63,11 @@ export const RECEIVER_SEMI_SPACE_MIB = 4;
 
 let steering: PerformanceObserver | undefined;
 
-/** Current semi-space capacity in MiB. V8 reports the new space's committed size: both semi-spaces. */
+/**
+ * Current semi-space capacity in MiB. V8 reports the new space's committed size, which counts both
+ * semi-spaces once a scavenge has committed the second; before that, in a fresh heap that has not
+ * grown, it is one 1 MiB semi-space, hence the floor of 1.
+ */
 function semiSpaceMiB(): number {
   const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
   return space ? Math.max(1, space.space_size / 2 / 2 ** 20) : 1;
@@ -73,7 +78,10 @@ function semiSpaceMiB(): number {
  * (--max-semi-space-size) is fixed when the heap is created, before mcpwatch runs, but the growth
  * factor is read at every scavenge: after each collection it is set to 2 while the semi-spaces are
  * below the target and to 1 once they reach it. V8 grows them at most once per scavenge, by doubling,
- * so they can only overshoot by growing again before the observer has run, i.e. within one task; and
+ * so they can only overshoot by growing again before the observer has run, i.e. within one long
+ * allocating task (an agent's tasks are one request each; in a test, a synchronous loop allocating
+ * hundreds of megabytes went on to V8's 16 MiB maximum). A target that is not a power of two is
+ * rounded up by the doubling. And
  * when V8 shrinks them after an idle spell they grow back under the next load. A second call
  * replaces the first.
  */

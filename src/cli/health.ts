@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import pLimit from 'p-limit';
 import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
@@ -64,8 +65,8 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
 
   // Loaded here, not at the top: main.ts registers every command, and `run` (an OTLP-only agent in
-  // particular) would otherwise carry the MCP SDK's client and these CLI helpers for nothing.
-  const [{ probeServer }, { default: pLimit }] = await Promise.all([import('../probe/probe.js'), import('p-limit')]);
+  // particular) would otherwise carry the MCP SDK's client and schemas for nothing.
+  const { probeServer } = await import('../probe/probe.js');
   const limit = pLimit(concurrency);
   const results = await Promise.all(
     servers.map((s) =>
