@@ -1,7 +1,8 @@
 // Batches of MCP spans made by the real OpenTelemetry SDK, for the OTLP benchmarks (otlp-decode,
 // otlp-ingest): each bench says which spans; this builds them under one `invoke_agent` parent, as an
 // instrumented agent would, and hands back the finished spans for the SDK's own serializers.
-import { ROOT_CONTEXT, trace, SpanStatusCode, type Attributes, type HrTime, type SpanKind } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
@@ -35,4 +36,52 @@ export function finishedSpans(resource: Attributes, scopeVersion: string, rootSt
     span.end(def.end);
   }
   return exporter.getFinishedSpans();
+}
+
+
+const TOOLS = Array.from({ length: 50 }, (_, i) =>
+  ['search_repositories', 'get_file_contents', 'create_issue', 'list_pull_requests', 'query', 'read_file', 'fetch', 'write_file', 'run_sql', 'send_message'][i % 10]! + (i >= 10 ? `_v${Math.floor(i / 10)}` : ''),
+);
+const SERVERS = Array.from({ length: 10 }, (_, i) => ({ name: ['github', 'postgres', 'filesystem', 'slack', 'jira', 'notion', 'linear', 'sentry', 'stripe', 'search'][i]!, address: `mcp-${i}.internal`, port: 8080 + i }));
+
+function* toolCallSpans(b: number, spansPerBatch: number): Generator<SpanDef> {
+  for (let i = 0; i < spansPerBatch; i++) {
+    const n = b * spansPerBatch + i;
+    const tool = pick(TOOLS, n);
+    const server = pick(SERVERS, n + 3);
+    const error = n % 20 === 7; // 5 %
+    // 11 attributes (12 on an error); `rpc.response.status_code` on every span, "0" on success.
+    const attributes: Attributes = {
+      'mcp.method.name': 'tools/call',
+      'gen_ai.tool.name': tool,
+      'mcp.server.name': server.name,
+      'mcp.session.id': `6f1c2b9e-4a7d-4e0b-9c55-${(0x100000000000 + (n % 977) * 7919).toString(16).slice(-12)}`,
+      'mcp.protocol.version': '2025-06-18',
+      'jsonrpc.request.id': String(1000 + n),
+      'server.address': server.address,
+      'server.port': server.port,
+      'network.transport': 'tcp',
+      'rpc.response.status_code': error ? '-32603' : '0',
+      ...(error ? { 'error.type': 'tool_error' } : {}),
+    };
+    yield {
+      name: `tools/call ${tool}`,
+      kind: SpanKind.CLIENT,
+      attributes,
+      start: [1_700_000_000 + b, i * 1000],
+      end: [1_700_000_000 + b, i * 1000 + 40_000_000 + (n % 97) * 1_000_000],
+      ...(error ? { errorMessage: 'tool failed' } : {}),
+    };
+  }
+}
+
+/**
+ * Batch `b` of realistic MCP tool calls as an OTLP ExportTraceServiceRequest, serialized by the SDK:
+ * 50 tools on 10 servers, 11 attributes a span (12 on the 5 % that fail). Deterministic.
+ */
+export function toolCallBatch(b: number, spansPerBatch = 512): Buffer {
+  const resource = { 'service.name': `coding-agent-${b % 4}`, 'service.version': '2.3.1', 'host.name': `agent-pod-${b}`, 'telemetry.sdk.language': 'nodejs' };
+  const bytes = ProtobufTraceSerializer.serializeRequest(finishedSpans(resource, '0.4.0', [1_700_000_000 + b, 0], toolCallSpans(b, spansPerBatch)));
+  if (!bytes) throw new Error('serializer returned nothing');
+  return Buffer.from(bytes);
 }

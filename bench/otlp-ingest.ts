@@ -29,12 +29,10 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { SpanKind, type Attributes } from '@opentelemetry/api';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
 import { MEMORY_PROFILES } from '../src/config/schema.js';
-import { finishedSpans, pick, type SpanDef } from './mcp-spans.js';
+import { toolCallBatch } from './mcp-spans.js';
 import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
 // 4: on 2 cores, throughput levels off from 2 clients on (490-520k spans/s for 2-8 in one sweep,
@@ -50,51 +48,6 @@ const MEMORY_PROFILE = argOneOf('memory-profile', MEMORY_PROFILES, 'compact');
 const SPANS_PER_BATCH = 512;
 const BATCHES = 16;
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
-
-// ---- realistic MCP tool-call spans ----------------------------------------------------------------
-
-const TOOLS = Array.from({ length: 50 }, (_, i) =>
-  ['search_repositories', 'get_file_contents', 'create_issue', 'list_pull_requests', 'query', 'read_file', 'fetch', 'write_file', 'run_sql', 'send_message'][i % 10]! + (i >= 10 ? `_v${Math.floor(i / 10)}` : ''),
-);
-const SERVERS = Array.from({ length: 10 }, (_, i) => ({ name: ['github', 'postgres', 'filesystem', 'slack', 'jira', 'notion', 'linear', 'sentry', 'stripe', 'search'][i]!, address: `mcp-${i}.internal`, port: 8080 + i }));
-
-function* batchSpans(b: number): Generator<SpanDef> {
-  for (let i = 0; i < SPANS_PER_BATCH; i++) {
-    const n = b * SPANS_PER_BATCH + i;
-    const tool = pick(TOOLS, n);
-    const server = pick(SERVERS, n + 3);
-    const error = n % 20 === 7; // 5 %
-    // 11 attributes (12 on an error); `rpc.response.status_code` on every span, "0" on success.
-    const attributes: Attributes = {
-      'mcp.method.name': 'tools/call',
-      'gen_ai.tool.name': tool,
-      'mcp.server.name': server.name,
-      'mcp.session.id': `6f1c2b9e-4a7d-4e0b-9c55-${(0x100000000000 + (n % 977) * 7919).toString(16).slice(-12)}`,
-      'mcp.protocol.version': '2025-06-18',
-      'jsonrpc.request.id': String(1000 + n),
-      'server.address': server.address,
-      'server.port': server.port,
-      'network.transport': 'tcp',
-      'rpc.response.status_code': error ? '-32603' : '0',
-      ...(error ? { 'error.type': 'tool_error' } : {}),
-    };
-    yield {
-      name: `tools/call ${tool}`,
-      kind: SpanKind.CLIENT,
-      attributes,
-      start: [1_700_000_000 + b, i * 1000],
-      end: [1_700_000_000 + b, i * 1000 + 40_000_000 + (n % 97) * 1_000_000],
-      ...(error ? { errorMessage: 'tool failed' } : {}),
-    };
-  }
-}
-
-function makeBatch(b: number): Uint8Array {
-  const resource = { 'service.name': `coding-agent-${b % 4}`, 'service.version': '2.3.1', 'host.name': `agent-pod-${b}`, 'telemetry.sdk.language': 'nodejs' };
-  const bytes = ProtobufTraceSerializer.serializeRequest(finishedSpans(resource, '0.4.0', [1_700_000_000 + b, 0], batchSpans(b)));
-  if (!bytes) throw new Error('serializer returned nothing');
-  return Buffer.from(bytes);
-}
 
 // ---- decode-only ceiling --------------------------------------------------------------------------
 
@@ -299,7 +252,7 @@ function fmt(n: number): string {
 async function main(): Promise<void> {
   console.log(`## OTLP/gRPC ingest by the agent — ${machine()}`);
   console.log(`agent runtime.memory: ${MEMORY_PROFILE}`);
-  const batches = Array.from({ length: BATCHES }, (_, b) => makeBatch(b));
+  const batches = Array.from({ length: BATCHES }, (_, b) => toolCallBatch(b, SPANS_PER_BATCH));
   const bytes = batches.reduce((n, b) => n + b.length, 0);
   const check = decodeTraceRequest(batches[0]!);
   const obs = check.spans.map((s) => recogniseSpan(s));

@@ -250,6 +250,7 @@ const exportersSchema = z
         endpoint: httpUrl.describe('Backend URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http).'),
         protocol: z.enum(['grpc', 'http/protobuf']).default('grpc').describe('grpc | http/protobuf'),
         headers: z.record(z.string()).default({}).describe('Sent with every export (API keys).'),
+        compression: z.enum(['gzip', 'none']).default('gzip').describe('gzip (the Collector exporters\' default) or none, for everything sent: forwarded traffic, metrics, probe spans.'),
         tls: clientTls.default({}),
         interval: duration.default('15s').describe('Metric export interval.'),
         timeout: duration.default('10s').describe('Deadline for one export request.'),

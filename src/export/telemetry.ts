@@ -151,20 +151,27 @@ function httpUrl(otlp: OtlpConfig, signal: 'metrics' | 'traces'): string {
 
 type GrpcOptions = Awaited<ReturnType<typeof grpcOptions>>;
 
+/**
+ * The exporters take their CompressionAlgorithm enum, which lives in @opentelemetry/otlp-exporter-base,
+ * a package mcpwatch does not depend on directly; its values are these same strings.
+ */
+type ExporterCompression = NonNullable<NonNullable<ConstructorParameters<typeof import('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter>[0]>['compression']>;
+const compression = (otlp: OtlpConfig): ExporterCompression => otlp.compression as ExporterCompression;
+
 async function makeMetricExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<PushMetricExporter> {
   if (grpc) {
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
-    return new OTLPMetricExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout });
+    return new OTLPMetricExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout });
+  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp) });
 }
 
 async function makeTraceExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<SpanExporter> {
   if (grpc) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
-    return new OTLPTraceExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout });
+    return new OTLPTraceExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout });
+  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp) });
 }

@@ -16,6 +16,8 @@
 
 import { readConfiguredFile } from '../config/files.js';
 import * as grpc from '@grpc/grpc-js';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
 import protobuf from 'protobufjs/minimal.js';
 
@@ -54,6 +56,8 @@ export interface ForwarderConfig {
   endpoint: string;
   protocol: 'grpc' | 'http/protobuf';
   headers?: Record<string, string>;
+  /** How requests travel to the backend (decompressed, they are the bytes received); default gzip. */
+  compression?: 'gzip' | 'none';
   tls?: {
     insecure?: boolean;
     ca_file?: string | undefined;
@@ -226,6 +230,16 @@ function readTls(cfg: ForwarderConfig): Tls {
 
 const identity = (b: Buffer): Buffer => b;
 
+/** grpc-js's CompressionAlgorithms.gzip, which it does not export. */
+const GRPC_GZIP = 2;
+/**
+ * zlib's fastest level: 512-span batches of MCP spans shrink 9.4 times there and 11.6 times at the
+ * default level 6, which takes 2.5 times the CPU (0.36 vs 0.92 ms a batch, bench/forward-gzip.ts).
+ * grpc-js has no level setting and compresses at 6.
+ */
+const GZIP_LEVEL = 1;
+const gzipAsync = promisify(gzip);
+
 class GrpcTransport implements Transport {
   private readonly client: grpc.Client;
   private readonly metadata: grpc.Metadata;
@@ -257,6 +271,7 @@ class GrpcTransport implements Transport {
     this.client = new grpc.Client(`${url.hostname}:${port}`, creds, {
       'grpc.initial_reconnect_backoff_ms': Math.max(1, backoff.initial),
       'grpc.max_reconnect_backoff_ms': Math.max(1, backoff.max),
+      ...(cfg.compression === 'none' ? {} : { 'grpc.default_compression_algorithm': GRPC_GZIP }),
     });
   }
 
@@ -296,6 +311,7 @@ class HttpTransport implements Transport {
   private readonly origin: string;
   private readonly basePath: string;
   private readonly headers: Record<string, string>;
+  private readonly gzip: boolean;
 
   constructor(url: URL, cfg: ForwarderConfig, private readonly timeoutMs: number) {
     // The URL scheme decides plain or TLS over HTTP; `tls.insecure` only matters to gRPC, whose
@@ -311,6 +327,7 @@ class HttpTransport implements Transport {
     // Lower-case keys so the content type set per request replaces, never duplicates, a configured one.
     this.headers = {};
     for (const [k, v] of Object.entries(cfg.headers ?? {})) this.headers[k.toLowerCase()] = v;
+    this.gzip = cfg.compression !== 'none';
   }
 
   send(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, done: (o: AttemptOutcome) => void): () => void {
@@ -326,8 +343,9 @@ class HttpTransport implements Transport {
           origin: this.origin,
           path: `${this.basePath}/v1/${signal}`,
           method: 'POST',
-          headers: { ...this.headers, 'content-type': contentType },
-          body,
+          headers: { ...this.headers, 'content-type': contentType, ...(this.gzip ? { 'content-encoding': 'gzip' } : {}) },
+          // On libuv's thread pool, not the event loop that receives and decodes.
+          body: this.gzip ? await gzipAsync(body, { level: GZIP_LEVEL }) : body,
           signal: controller.signal,
         });
         const ok = res.statusCode >= 200 && res.statusCode < 300;

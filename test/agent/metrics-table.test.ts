@@ -37,8 +37,10 @@ async function until(pred: () => Promise<boolean>, ms = 15_000): Promise<void> {
 }
 
 describe('the metrics table and /metrics', () => {
-  it('agree: every series served is documented, and every documented metric is served', async () => {
+  it('agree: every series served is documented, and every documented metric is served', async (t) => {
     const upstream = await startOtlpUpstream({ protocol: 'http' });
+    // A failed assertion must not leave the upstream listening (the test file would never end).
+    t.after(() => upstream.close());
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-table-'));
     const node = JSON.stringify(process.execPath);
     const text = `exporters:
@@ -90,6 +92,9 @@ servers:
       for (const label of labels) assert.ok(served.get(name)!.has(label), `${name} lacks label ${label}`);
     }
     await agent.stop();
-    await upstream.close();
+    // exporters.otlp.compression defaults to gzip for everything sent there: the forwarded traffic,
+    // and the metrics and probe spans the OpenTelemetry exporters flush on stop.
+    assert.deepEqual([...new Set(upstream.requests.map((r) => r.signal))].sort(), ['metrics', 'traces']);
+    for (const r of upstream.requests) assert.equal(r.headers['content-encoding'], 'gzip', `${r.signal} request sent gzip-compressed`);
   });
 });

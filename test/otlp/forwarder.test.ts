@@ -1,4 +1,5 @@
 import { describe, test } from 'node:test';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { SpanKind } from '@opentelemetry/api';
@@ -165,6 +166,35 @@ function forwarderFor(up: OtlpUpstream, config: Partial<ForwarderConfig> = {}, o
   return { f, counts };
 }
 
+/**
+ * A TCP relay in front of `target` that counts the bytes clients send through it: what the
+ * forwarder puts on the wire, after compression.
+ */
+async function countingRelay(target: URL): Promise<{ endpoint: string; sent: () => number; close: () => Promise<void> }> {
+  let sent = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (c: Buffer) => (sent += c.length));
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `${target.protocol}//127.0.0.1:${port}`,
+    sent: () => sent,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 function indexOfBody(bodies: Buffer[], body: Buffer): number {
   return bodies.findIndex((b) => b.equals(body));
 }
@@ -213,6 +243,34 @@ for (const protocol of PROTOCOLS) {
       assert.equal(f.queuedRequests, 0);
       assert.equal(f.queuedBytes, 0);
       assert.equal(counts.lastQueueBytes, 0);
+    });
+
+    test('sends gzip by default and uncompressed with compression: none; the backend gets the same bytes', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const relay = await countingRelay(new URL(up.endpoint));
+      t.after(async () => {
+        await relay.close();
+        await up.close();
+      });
+      // Batches as an SDK sends them (200 spans each), so that framing is small beside the bodies.
+      const bodies = [0, 1, 2, 3].map((k) => Buffer.from(ProtobufTraceSerializer.serializeRequest(sdkSpans(200, `zip${k}`))!));
+      const raw = bodies.reduce((n, b) => n + b.length, 0);
+      const wire: Record<string, number> = {};
+      for (const compression of ['gzip', 'none'] as const) {
+        const before = relay.sent();
+        const seen = up.requests.length;
+        const { f, counts } = forwarderFor(up, { endpoint: relay.endpoint, compression });
+        f.start();
+        for (const b of bodies) f.enqueue('traces', b, PB);
+        await counts.until(() => counts.sentN === bodies.length, `all sent with ${compression}`);
+        await f.shutdown(1_000);
+        wire[compression] = relay.sent() - before;
+        const got = up.requests.slice(seen);
+        assert.deepEqual(got.map((r) => indexOfBody(bodies, r.body)).sort(), [0, 1, 2, 3], `${compression}: every body arrived unchanged`);
+        if (protocol === 'http') assert.equal(got[0]!.headers['content-encoding'], compression === 'gzip' ? 'gzip' : undefined);
+      }
+      assert.ok(wire.none! > raw, `uncompressed: ${wire.none} bytes on the wire for ${raw} bytes of bodies`);
+      assert.ok(wire.gzip! < raw / 3, `gzip: ${wire.gzip} bytes on the wire for ${raw} bytes of bodies`);
     });
 
     test('keeps the order with one request in flight', async (t) => {

@@ -1,0 +1,25 @@
+// What gzip costs the forwarder (exporters.otlp.compression, default gzip): compression ratio and
+// CPU per 512-span batch of the MCP tool calls otlp-ingest sends, at zlib's level 1 (what the HTTP
+// forwarder uses) and 6 (zlib's default, which grpc-js uses). Prints figures only.
+//
+//   npm run build && node dist/bench/forward-gzip.js [rounds=20]
+import { gzipSync } from 'node:zlib';
+import { toolCallBatch } from './mcp-spans.js';
+
+const ROUNDS = Number(process.argv[2] ?? 20);
+const batches = Array.from({ length: 16 }, (_, b) => toolCallBatch(b));
+const raw = batches.reduce((n, b) => n + b.length, 0);
+console.log(`${batches.length} batches × 512 spans, ${(raw / batches.length / 1024).toFixed(0)} KiB a batch; ${ROUNDS} rounds; node ${process.version}`);
+for (const level of [1, 6]) {
+  for (const b of batches) gzipSync(b, { level }); // warm-up
+  let out = 0;
+  const t0 = process.cpuUsage();
+  for (let r = 0; r < ROUNDS; r++) for (const b of batches) out += gzipSync(b, { level }).length;
+  const cpu = process.cpuUsage(t0);
+  const ms = (cpu.user + cpu.system) / 1000;
+  const n = ROUNDS * batches.length;
+  console.log(
+    `level ${level}: ${((raw * ROUNDS) / out).toFixed(2)}× smaller, ${(ms / n).toFixed(2)} ms of CPU a batch ` +
+      `(${((raw * ROUNDS) / 2 ** 20 / (ms / 1000)).toFixed(0)} MiB/s); at 10k spans/s ${((100 * (ms / n) * (10_000 / 512)) / 1000).toFixed(1)} % of a core`,
+  );
+}
