@@ -9,6 +9,8 @@
 //   enqueue with reason `unsupported` (and logged once). An HTTP backend gets JSON as JSON.
 // - Requests stay in the queue until the backend has answered, so a long outage fills the queue and
 //   then the OLDEST requests go first; in-flight requests are cancelled when they are the oldest.
+// - A backend's partial_success is a success for the queue (retrying would be rejected again) and a
+//   warning for the user, at most once a minute per signal with the counts in between.
 // - Back-off is one shared state, not per request: after a retryable failure nothing is sent until
 //   the back-off ends, then the oldest request is retried alone, and full concurrency returns with
 //   the first success. An outage therefore costs one attempt per back-off period, not one per
@@ -113,8 +115,52 @@ export function queueCapacityBytes(queueSizeMib: number = DEFAULT_QUEUE_SIZE_MIB
 
 /** What one attempt came to, independent of the protocol. */
 export type AttemptOutcome =
-  | { ok: true }
+  | { ok: true; partial?: PartialSuccess }
   | { ok: false; retryable: boolean; message: string; retryAfterMs?: number };
+
+/** A backend's `partial_success`: it accepted the request but rejected this many items of it. */
+export interface PartialSuccess {
+  rejected: number;
+  message: string;
+}
+
+/**
+ * The partial_success of an Export{Trace,Metrics,Logs}ServiceResponse (field 1: rejected items as
+ * int64 field 1, error_message field 2; the same numbers for all three signals). Undefined when the
+ * backend reported none (the spec's "fully accepted" also covers zero rejected with no message).
+ */
+export function partialSuccessOf(response: Buffer): PartialSuccess | undefined {
+  try {
+    const [partial] = fieldsOf(response, 1);
+    if (!partial) return undefined;
+    const r = Reader.create(partial);
+    let rejected = 0;
+    let message = '';
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag === (1 << 3)) rejected = Number(r.int64().toString());
+      else if (tag === ((2 << 3) | 2)) message = r.string();
+      else r.skipType(tag & 7);
+    }
+    return rejected > 0 || message ? { rejected, message } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same from an OTLP/JSON response body (`partialSuccess.rejectedSpans` and its kin). */
+export function partialSuccessOfJson(text: string): PartialSuccess | undefined {
+  try {
+    const partial = (JSON.parse(text) as { partialSuccess?: Record<string, unknown> } | null)?.partialSuccess;
+    if (!partial || typeof partial !== 'object') return undefined;
+    const count = partial.rejectedSpans ?? partial.rejectedDataPoints ?? partial.rejectedLogRecords ?? 0;
+    const rejected = Number(count) || 0;
+    const message = typeof partial.errorMessage === 'string' ? partial.errorMessage : '';
+    return rejected > 0 || message ? { rejected, message } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Classification: pure, so the retry table can be tested row by row.
@@ -230,6 +276,11 @@ function readTls(cfg: ForwarderConfig): Tls {
 
 const identity = (b: Buffer): Buffer => b;
 
+const okWith = (partial: PartialSuccess | undefined): AttemptOutcome => (partial ? { ok: true, partial } : { ok: true });
+
+/** At most one partial_success warning a minute per signal; the rest are counted into it. */
+const PARTIAL_WARN_INTERVAL_MS = 60_000;
+
 /** grpc-js's CompressionAlgorithms.gzip, which it does not export. */
 const GRPC_GZIP = 2;
 /**
@@ -286,8 +337,8 @@ class GrpcTransport implements Transport {
         // grpc-js may add to the metadata it is given; each call gets its own copy.
         this.metadata.clone(),
         { deadline: Date.now() + this.timeoutMs },
-        (err) => {
-          if (!err) return done({ ok: true });
+        (err, response) => {
+          if (!err) return done(okWith(response ? partialSuccessOf(response) : undefined));
           const raw = err.metadata?.get('grpc-status-details-bin')[0];
           done(classifyGrpcStatus(err.code, grpcRetryDelayMs(Buffer.isBuffer(raw) ? raw : undefined), err.details));
         },
@@ -350,7 +401,12 @@ class HttpTransport implements Transport {
         });
         const ok = res.statusCode >= 200 && res.statusCode < 300;
         // Always consume the body: an unread body pins the connection in undici's pool.
-        const text = ok ? (await res.body.dump(), '') : (await res.body.text()).slice(0, SNIPPET_CHARS);
+        if (ok) {
+          const answer = Buffer.from(await res.body.arrayBuffer());
+          const json = String(res.headers['content-type'] ?? '').startsWith('application/json');
+          return okWith(json ? partialSuccessOfJson(answer.toString('utf8')) : partialSuccessOf(answer));
+        }
+        const text = (await res.body.text()).slice(0, SNIPPET_CHARS);
         const retryAfter = res.headers['retry-after'];
         return classifyHttpStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now(), text.trim());
       } catch (err) {
@@ -423,6 +479,7 @@ export class OtlpForwarder {
   /** Log the start of an outage or of dropping once, not once per request. */
   private warnedQueueFull = false;
   private warnedUnsupported = false;
+  private readonly partials = new Map<OtlpSignal, { lastWarnAt: number; requests: number; rejected: number }>();
 
   constructor(config: ForwarderConfig, options: ForwarderOptions = {}) {
     this.url = new URL(config.endpoint);
@@ -592,6 +649,7 @@ export class OtlpForwarder {
 
   private settle(entry: Entry, outcome: AttemptOutcome): void {
     if (outcome.ok) {
+      if (outcome.partial) this.notePartial(entry.signal, outcome.partial);
       this.remove(entry);
       this.streak = 0;
       this.warnedQueueFull = false;
@@ -606,6 +664,27 @@ export class OtlpForwarder {
       return;
     }
     this.backOff(entry.signal, outcome);
+  }
+
+  /**
+   * A partial success is a success for the queue (retrying would only be rejected again, as the
+   * spec says), but the user must hear of it: their backend is throwing away part of their data.
+   */
+  private notePartial(signal: OtlpSignal, partial: PartialSuccess): void {
+    const now = Date.now();
+    const p = this.partials.get(signal) ?? { lastWarnAt: -Infinity, requests: 0, rejected: 0 };
+    p.requests++;
+    p.rejected += partial.rejected;
+    if (now - p.lastWarnAt >= PARTIAL_WARN_INTERVAL_MS) {
+      this.log?.warn(
+        { signal, rejected: partial.rejected, error: partial.message || undefined, requests_since_last_warning: p.requests, rejected_since_last_warning: p.rejected },
+        'backend accepted an OTLP request but rejected part of it (partial_success)',
+      );
+      p.lastWarnAt = now;
+      p.requests = 0;
+      p.rejected = 0;
+    }
+    this.partials.set(signal, p);
   }
 
   /** One shared pause: concurrent failures of one outage extend it, they do not each double it. */

@@ -18,6 +18,8 @@ import {
   grpcRetryDelayMs,
   OtlpForwarder,
   parseRetryAfter,
+  partialSuccessOf,
+  partialSuccessOfJson,
   queueCapacityBytes,
   type ForwarderConfig,
   type ForwarderDropReason,
@@ -271,6 +273,34 @@ for (const protocol of PROTOCOLS) {
       }
       assert.ok(wire.none! > raw, `uncompressed: ${wire.none} bytes on the wire for ${raw} bytes of bodies`);
       assert.ok(wire.gzip! < raw / 3, `gzip: ${wire.gzip} bytes on the wire for ${raw} bytes of bodies`);
+    });
+
+    test('warns of a backend\'s partial_success once a minute, with the counts, and neither retries nor drops', async (t) => {
+      const up = await startOtlpUpstream({ protocol });
+      const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+      const log = { warn: (obj: object, msg: string) => void warnings.push({ obj: obj as Record<string, unknown>, msg }), debug: () => undefined };
+      const { f, counts } = forwarderFor(up, {}, { log, concurrency: 1 });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await up.close();
+      });
+      f.start();
+      up.setPartialSuccess({ rejected: 2, message: 'span too old' });
+      const bodies = traceBodies(3, 'partial');
+      for (const b of bodies) f.enqueue('traces', b, PB);
+      await counts.until(() => counts.sentN === 3, 'all sent');
+      assert.equal(up.attempts.length, 3, 'none retried');
+      assert.equal(counts.failedN, 0);
+      assert.equal(counts.totalDrops(), 0);
+      const partial = warnings.filter((w) => w.msg.includes('partial_success'));
+      assert.equal(partial.length, 1, 'one warning for three partial successes within a minute');
+      assert.deepEqual(partial[0]!.obj, { signal: 'traces', rejected: 2, error: 'span too old', requests_since_last_warning: 1, rejected_since_last_warning: 2 });
+
+      // A backend answering without partial_success says nothing.
+      up.setPartialSuccess(null);
+      f.enqueue('logs', logsBody(), PB);
+      await counts.until(() => counts.sentN === 4, 'sent');
+      assert.equal(warnings.length, 1);
     });
 
     test('keeps the order with one request in flight', async (t) => {
@@ -531,6 +561,21 @@ describe('forwarder: JSON bodies', () => {
     assert.equal(up.requests[0]!.contentType, JSON_CT);
   });
 
+  test('reads an OTLP/JSON partialSuccess from an HTTP backend', async (t) => {
+    const up = await startOtlpUpstream({ protocol: 'http' });
+    const warnings: Array<Record<string, unknown>> = [];
+    const { f, counts } = forwarderFor(up, {}, { log: { warn: (obj: object) => void warnings.push(obj as Record<string, unknown>), debug: () => undefined } });
+    t.after(async () => {
+      await f.shutdown(1_000);
+      await up.close();
+    });
+    f.start();
+    up.setPartialSuccess({ rejected: 1, message: 'unknown metric type' });
+    f.enqueue('metrics', Buffer.from('{"resourceMetrics":[]}'), JSON_CT);
+    await counts.until(() => counts.sentN === 1, 'sent');
+    assert.deepEqual(warnings, [{ signal: 'metrics', rejected: 1, error: 'unknown metric type', requests_since_last_warning: 1, rejected_since_last_warning: 1 }]);
+  });
+
   test('a gRPC backend cannot take JSON: dropped as unsupported, never sent', async (t) => {
     const up = await startOtlpUpstream({ protocol: 'grpc' });
     const { f, counts } = forwarderFor(up);
@@ -685,6 +730,20 @@ describe('forwarder: lifecycle and robustness', () => {
 });
 
 // ---- the retry table, row by row -----------------------------------------------------------------
+
+describe('forwarder: partial_success parsing', () => {
+  test('reads rejected counts and messages from protobuf and JSON answers, and nothing from empty ones', () => {
+    assert.equal(partialSuccessOf(Buffer.alloc(0)), undefined);
+    assert.equal(partialSuccessOfJson('{}'), undefined);
+    assert.equal(partialSuccessOfJson('not json'), undefined);
+    assert.deepEqual(partialSuccessOfJson('{"partialSuccess":{"rejectedLogRecords":"7","errorMessage":"too big"}}'), { rejected: 7, message: 'too big' });
+    // A partial_success with zero rejected and no message is "fully accepted" in the spec.
+    assert.equal(partialSuccessOfJson('{"partialSuccess":{}}'), undefined);
+    // rejected_spans = 3, error_message = "x", inside field 1, written by hand.
+    assert.deepEqual(partialSuccessOf(Buffer.from([0x0a, 0x05, 0x08, 0x03, 0x12, 0x01, 0x78])), { rejected: 3, message: 'x' });
+    assert.equal(partialSuccessOf(Buffer.from([0x0a, 0x09])), undefined, 'a truncated answer is not an error');
+  });
+});
 
 describe('forwarder: classification', () => {
   const grpcRows: Array<[string, number, number | undefined, boolean]> = [
