@@ -2,7 +2,7 @@
 // otlp-ingest): each bench says which spans; this builds them under one `invoke_agent` parent, as an
 // instrumented agent would, and hands back the finished spans for the SDK's own serializers.
 import { ROOT_CONTEXT, trace, SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
@@ -76,12 +76,14 @@ function* toolCallSpans(b: number, spansPerBatch: number): Generator<SpanDef> {
 }
 
 /**
- * Batch `b` of realistic MCP tool calls as an OTLP ExportTraceServiceRequest, serialized by the SDK:
- * 50 tools on 10 servers, 11 attributes a span (12 on the 5 % that fail). Deterministic.
+ * Batch `b` of realistic MCP tool calls as an OTLP ExportTraceServiceRequest, serialized by the SDK
+ * as protobuf or OTLP/JSON: 50 tools on 10 servers, 11 attributes a span (12 on the 5 % that fail).
+ * Deterministic but for the ids, which the SDK draws at random.
  */
-export function toolCallBatch(b: number, spansPerBatch = 512): Buffer {
+export function toolCallBatch(b: number, spansPerBatch = 512, format: 'protobuf' | 'json' = 'protobuf'): Buffer {
   const resource = { 'service.name': `coding-agent-${b % 4}`, 'service.version': '2.3.1', 'host.name': `agent-pod-${b}`, 'telemetry.sdk.language': 'nodejs' };
-  const bytes = ProtobufTraceSerializer.serializeRequest(finishedSpans(resource, '0.4.0', [1_700_000_000 + b, 0], toolCallSpans(b, spansPerBatch)));
+  const spans = finishedSpans(resource, '0.4.0', [1_700_000_000 + b, 0], toolCallSpans(b, spansPerBatch));
+  const bytes = (format === 'json' ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(spans);
   if (!bytes) throw new Error('serializer returned nothing');
   return Buffer.from(bytes);
 }

@@ -4,9 +4,10 @@
 // self-metrics go through the hooks the caller passes in).
 //
 // Decisions worth knowing before changing anything here:
-// - JSON bodies cannot go to a gRPC backend without a JSON → protobuf re-encoder for all three
-//   signals, which would be the one place where "unchanged" stops being true. They are dropped at
-//   enqueue with reason `unsupported` (and logged once). An HTTP backend gets JSON as JSON.
+// - gRPC carries protobuf only, so a JSON body bound for a gRPC backend is re-encoded at enqueue
+//   (transcode.ts): the one place where "unchanged" means the same data, not the same bytes. One
+//   that cannot be (not JSON, a value of the wrong type) is dropped as `unsupported`, logged once.
+//   An HTTP backend gets JSON as JSON.
 // - Requests stay in the queue until the backend has answered, so a long outage fills the queue and
 //   then the OLDEST requests go first; in-flight requests are cancelled when they are the oldest.
 // - A backend's partial_success is a success for the queue (retrying would be rejected again) and a
@@ -21,6 +22,7 @@ import * as grpc from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
+import { jsonToProtobuf, TranscodeError } from './transcode.js';
 import protobuf from 'protobufjs/minimal.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
@@ -31,7 +33,7 @@ export type OtlpContentType = 'application/x-protobuf' | 'application/json';
 
 /**
  * Why a request was dropped. `queue_full` and `permanent_error` are the documented labels;
- * `unsupported` (JSON to a gRPC backend) and `shutdown` (left over when shutdown's time ran out, or
+ * `unsupported` (JSON that could not be re-encoded for a gRPC backend) and `shutdown` (left over when shutdown's time ran out, or
  * enqueued after it began) keep those two honest.
  */
 export type ForwarderDropReason = 'queue_full' | 'permanent_error' | 'unsupported' | 'shutdown';
@@ -285,7 +287,7 @@ const PARTIAL_WARN_INTERVAL_MS = 60_000;
 const GRPC_GZIP = 2;
 /**
  * zlib's fastest level: 512-span batches of MCP spans shrink 9.4 times there and 11.6 times at the
- * default level 6, which takes 2.5 times the CPU (0.36 vs 0.92 ms a batch, bench/forward-gzip.ts).
+ * default level 6, which takes 2.5 times the CPU (0.36 vs 0.92 ms a batch, bench/forward-cost.ts).
  * grpc-js has no level setting and compresses at 6.
  */
 const GZIP_LEVEL = 1;
@@ -534,12 +536,18 @@ export class OtlpForwarder {
         return false;
       }
       if (contentType === 'application/json' && this.config.protocol === 'grpc') {
-        if (!this.warnedUnsupported) {
-          this.warnedUnsupported = true;
-          this.log?.warn({ signal }, 'OTLP/JSON requests cannot be forwarded to a gRPC backend; dropping them (use protocol http/protobuf)');
+        try {
+          body = jsonToProtobuf(signal, body);
+          contentType = 'application/x-protobuf';
+        } catch (err) {
+          if (!(err instanceof TranscodeError)) throw err;
+          if (!this.warnedUnsupported) {
+            this.warnedUnsupported = true;
+            this.log?.warn({ signal, error: err.message }, 'an OTLP/JSON request could not be re-encoded as protobuf for the gRPC backend; dropped');
+          }
+          this.drop(signal, 'unsupported');
+          return false;
         }
-        this.drop(signal, 'unsupported');
-        return false;
       }
       const cost = Math.max(body.length, MIN_ENTRY_COST);
       if (cost > this.capacityBytes) {

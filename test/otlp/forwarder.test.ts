@@ -27,6 +27,7 @@ import {
   type ForwarderOptions,
   type OtlpSignal,
 } from '../../src/otlp/forwarder.js';
+import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { encodeRetryInfoStatus, startOtlpUpstream, type OtlpUpstream, type UpstreamProtocol } from '../fixtures/otlp-upstream.js';
 
 const PB = 'application/x-protobuf';
@@ -576,7 +577,7 @@ describe('forwarder: JSON bodies', () => {
     assert.deepEqual(warnings, [{ signal: 'metrics', rejected: 1, error: 'unknown metric type', requests_since_last_warning: 1, rejected_since_last_warning: 1 }]);
   });
 
-  test('a gRPC backend cannot take JSON: dropped as unsupported, never sent', async (t) => {
+  test('a gRPC backend gets OTLP/JSON re-encoded as protobuf; JSON that cannot be is dropped as unsupported', async (t) => {
     const up = await startOtlpUpstream({ protocol: 'grpc' });
     const { f, counts } = forwarderFor(up);
     t.after(async () => {
@@ -584,15 +585,25 @@ describe('forwarder: JSON bodies', () => {
       await up.close();
     });
     f.start();
-    const json = Buffer.from(JsonTraceSerializer.serializeRequest(sdkSpans(1, 'json'))!);
-    assert.equal(f.enqueue('traces', json, JSON_CT), false);
+    const spans = sdkSpans(3, 'json');
+    const json = Buffer.from(JsonTraceSerializer.serializeRequest(spans)!);
+    assert.equal(f.enqueue('traces', json, JSON_CT), true);
+    await counts.until(() => counts.sentN === 1, 'the JSON request sent');
+    const got = decodeTraceRequest(up.requests[0]!.body, { ids: true }).spans;
+    assert.deepEqual(
+      got.map((s) => [s.name, s.traceId, s.spanId]),
+      spans.map((s) => [s.name, s.spanContext().traceId, s.spanContext().spanId]),
+      'the same spans, as protobuf',
+    );
+
+    assert.equal(f.enqueue('traces', Buffer.from('{"resourceSpans": ['), JSON_CT), false);
     assert.equal(counts.drops('unsupported'), 1);
     assert.equal(f.queuedRequests, 0);
     const [pb] = traceBodies(1, 'after-json') as [Buffer];
     f.enqueue('traces', pb, PB);
-    await counts.until(() => counts.sentN === 1, 'the protobuf request sent');
-    assert.equal(up.attempts.length, 1);
-    assert.ok(up.attempts[0]!.body.equals(pb));
+    await counts.until(() => counts.sentN === 2, 'the protobuf request sent');
+    assert.equal(up.attempts.length, 2, 'the bad JSON never went out');
+    assert.ok(up.attempts[1]!.body.equals(pb));
   });
 });
 
