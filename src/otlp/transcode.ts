@@ -326,13 +326,18 @@ function writeMessage(w: ProtoWriter, message: Message, json: unknown): void {
         } catch (err) {
           throw at(err, `[${i}]`);
         }
-      } else if (field.presence || isMessage(field.type) || !isDefault(value)) {
+      } else if (field.presence || isMessage(field.type) || !(isDefault(value) || isZeroName(field.type, value))) {
         writeField(w, field, value);
       }
     } catch (err) {
       throw at(err, `.${name}`);
     }
   }
+}
+
+/** An enum written by the name of its zero value (`"SPAN_KIND_UNSPECIFIED"`) is a default too. */
+function isZeroName(type: Field['type'], value: unknown): boolean {
+  return typeof type !== 'string' && 'enum' in type && typeof value === 'string' && (type as EnumNames).enum[value] === 0;
 }
 
 function isMessage(type: Field['type']): type is Message {

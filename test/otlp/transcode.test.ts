@@ -178,6 +178,10 @@ test('keeps 64-bit integers exact, takes enum names and numbers as strings, writ
   const raw = jsonToProtobuf('traces', Buffer.from(JSON.stringify(body)));
   assert.ok(raw.includes(Buffer.from([0x0a, 0x04, ...Buffer.from('zero'), 0x12, 0x02, 0x18, 0x00])), 'intValue 0 written');
   assert.ok(l.includes(`/1/2/2/9/2/3=v${BigInt.asUintN(64, -9007199254740993n)}`), 'a negative int64 beyond 2^53 exact');
+  // An enum named by its zero value is a default, left out like a 0.
+  const unspecified = { resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'x', kind: 'SPAN_KIND_UNSPECIFIED' }] }] }] };
+  const zero = { resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'x', kind: 0 }] }] }] };
+  assert.deepEqual(jsonToProtobuf('traces', Buffer.from(JSON.stringify(unspecified))), jsonToProtobuf('traces', Buffer.from(JSON.stringify(zero))));
 });
 
 test('names the field when a request cannot be re-encoded', () => {
