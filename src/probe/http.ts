@@ -73,7 +73,7 @@ export const SNIPPET_BYTES = 300;
 export const BODY_WAIT_MS = 500;
 
 /** Records a response the probe will fail on, with the headers and body start that explain it. */
-export function observeResponse(res: IncomingMessage, method: string, withSession: boolean): Promise<HttpObservation> {
+export function observeResponse(res: IncomingMessage, url: URL, method: string, withSession: boolean): Promise<HttpObservation> {
   return new Promise((resolve) => {
     let body = '';
     let finished = false;
@@ -90,7 +90,7 @@ export function observeResponse(res: IncomingMessage, method: string, withSessio
         wwwAuthenticate: header(res, 'www-authenticate'),
         withSession,
         bodySnippet: body.slice(0, SNIPPET_BYTES),
-        location: header(res, 'location'),
+        location: resolveLocation(header(res, 'location'), url),
       });
     };
     const onData = (chunk: string): void => {
@@ -105,6 +105,19 @@ export function observeResponse(res: IncomingMessage, method: string, withSessio
     res.once('error', done);
     res.once('close', done);
   });
+}
+
+/**
+ * A redirect's target as an absolute URL: a relative Location ("/v2/mcp") means nothing in a
+ * message about a server that is configured by its full URL. One that does not parse is shown as sent.
+ */
+export function resolveLocation(location: string | null, base: URL | string): string | null {
+  if (!location) return location;
+  try {
+    return new URL(location, base).toString();
+  } catch {
+    return location;
+  }
 }
 
 export function header(res: IncomingMessage, name: string): string | null {

@@ -3,7 +3,7 @@ import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
-import { BODY_WAIT_MS, IDLE_SOCKET_MS, SNIPPET_BYTES, tlsConnectOptions } from './http.js';
+import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES, tlsConnectOptions } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics } from './prober.js';
 
 class SseConnection extends BaseConnection {
@@ -117,7 +117,7 @@ async function observe(res: Response, method: string, withSession: boolean): Pro
     wwwAuthenticate: res.headers.get('www-authenticate'),
     withSession,
     bodySnippet,
-    location: res.headers.get('location'),
+    location: resolveLocation(res.headers.get('location'), res.url),
   };
 }
 

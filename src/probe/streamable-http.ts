@@ -77,7 +77,7 @@ export class StreamableHttpTransport implements Transport {
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
-      this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
+      this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
       throw new HttpStatusError(status, `Error POSTing to endpoint (HTTP ${status})`);
     }
     const requests = new Set<string | number>();
@@ -104,7 +104,7 @@ export class StreamableHttpTransport implements Transport {
       if (requests.size > 0) throw new InvalidResponse(`the JSON answer holds no response to request ${[...requests].join(', ')}`);
       return;
     }
-    this.diag.lastHttp = await observeResponse(res, 'POST', withSession);
+    this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
     throw new HttpStatusError(status, `unexpected content type ${JSON.stringify(type)}`);
   }
 
@@ -194,7 +194,7 @@ export class StreamableHttpTransport implements Transport {
       res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId });
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
-        this.diag.lastHttp = await observeResponse(res, 'GET', true);
+        this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
         throw new HttpStatusError(status, `Failed to resume the event stream after event ${position.lastEventId} (HTTP ${status})`);
       }
     }
@@ -210,7 +210,7 @@ export class StreamableHttpTransport implements Transport {
       const status = res.statusCode ?? 0;
       if (status === 405) return void res.resume(); // the server offers no stream: allowed by the spec
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
-        this.diag.lastHttp = await observeResponse(res, 'GET', true);
+        this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
         throw new HttpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
       }
       const onStream = this.opts.onStream;

@@ -74,6 +74,21 @@ describe('Streamable HTTP probe', () => {
     assert.equal(requests, 1, 'the redirect was not followed');
   });
 
+  it('shows a relative redirect as the absolute URL it points to, over both HTTP transports', async () => {
+    const { createServer: createHttp } = await import('node:http');
+    const redirector = createHttp((_req, res) => void res.writeHead(307, { location: '/v2/mcp' }).end());
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(redirector.address() as { port: number }).port}`;
+    try {
+      for (const [transport, method] of [['streamable_http', 'POST'], ['sse', 'GET']] as const) {
+        const out = await probeServer(httpTarget(`${base}/mcp`, transport));
+        assert.equal(out.error?.message, `HTTP 307 on ${method} (redirect to ${base}/v2/mcp; mcpwatch does not follow redirects: configure that URL)`, transport);
+      }
+    } finally {
+      redirector.close();
+    }
+  });
+
   it('lists 25 tools over 3 pages', async () => {
     const f = await fixture('streamable-paginated');
     const out = await probeServer(httpTarget(f.url));
