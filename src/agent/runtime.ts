@@ -81,9 +81,8 @@ function semiSpaceMiB(): number {
  * so they can only overshoot by growing again before the observer has run, i.e. within one long
  * allocating task (an agent's tasks are one request each; in a test, a synchronous loop allocating
  * hundreds of megabytes went on to V8's 16 MiB maximum). A target that is not a power of two is
- * rounded up by the doubling. And
- * when V8 shrinks them after an idle spell they grow back under the next load. A second call
- * replaces the first.
+ * rounded up by the doubling. When V8 shrinks them after an idle spell, they grow back under the
+ * next load. A second call replaces the first.
  */
 export function steerYoungGeneration(targetMiB: number): void {
   steering?.disconnect();

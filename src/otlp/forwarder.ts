@@ -33,8 +33,8 @@ export type OtlpContentType = 'application/x-protobuf' | 'application/json';
 
 /**
  * Why a request was dropped. `queue_full` and `permanent_error` are the documented labels;
- * `unsupported` (JSON that could not be re-encoded for a gRPC backend) and `shutdown` (left over when shutdown's time ran out, or
- * enqueued after it began) keep those two honest.
+ * `unsupported` (JSON that could not be re-encoded for a gRPC backend) and `shutdown` (left over
+ * when shutdown's time ran out, or enqueued after it began) keep those two honest.
  */
 export type ForwarderDropReason = 'queue_full' | 'permanent_error' | 'unsupported' | 'shutdown';
 
@@ -280,6 +280,24 @@ const identity = (b: Buffer): Buffer => b;
 
 const okWith = (partial: PartialSuccess | undefined): AttemptOutcome => (partial ? { ok: true, partial } : { ok: true });
 
+/**
+ * How much of a success answer is kept to look for partial_success (a few hundred bytes in
+ * practice); the rest of an oversized answer is read and discarded, never held.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+export async function readCapped(body: AsyncIterable<Uint8Array>, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size >= max) continue;
+    const keep = chunk.subarray(0, max - size);
+    chunks.push(Buffer.from(keep));
+    size += keep.length;
+  }
+  return Buffer.concat(chunks);
+}
+
 /** At most one partial_success warning a minute per signal; the rest are counted into it. */
 const PARTIAL_WARN_INTERVAL_MS = 60_000;
 
@@ -404,7 +422,7 @@ class HttpTransport implements Transport {
         const ok = res.statusCode >= 200 && res.statusCode < 300;
         // Always consume the body: an unread body pins the connection in undici's pool.
         if (ok) {
-          const answer = Buffer.from(await res.body.arrayBuffer());
+          const answer = await readCapped(res.body, MAX_ANSWER_BYTES);
           const json = String(res.headers['content-type'] ?? '').startsWith('application/json');
           return okWith(json ? partialSuccessOfJson(answer.toString('utf8')) : partialSuccessOf(answer));
         }

@@ -20,6 +20,7 @@ import {
   parseRetryAfter,
   partialSuccessOf,
   partialSuccessOfJson,
+  readCapped,
   queueCapacityBytes,
   type ForwarderConfig,
   type ForwarderDropReason,
@@ -753,6 +754,20 @@ describe('forwarder: partial_success parsing', () => {
     // rejected_spans = 3, error_message = "x", inside field 1, written by hand.
     assert.deepEqual(partialSuccessOf(Buffer.from([0x0a, 0x05, 0x08, 0x03, 0x12, 0x01, 0x78])), { rejected: 3, message: 'x' });
     assert.equal(partialSuccessOf(Buffer.from([0x0a, 0x09])), undefined, 'a truncated answer is not an error');
+  });
+
+  test('keeps at most the cap of an answer but reads it to the end', async () => {
+    let read = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 10; i++) {
+        read++;
+        yield Buffer.alloc(30_000, i);
+      }
+    }
+    const kept = await readCapped(chunks(), 64 * 1024);
+    assert.equal(kept.length, 64 * 1024);
+    assert.equal(read, 10, 'the whole answer was consumed');
+    assert.equal(kept[64 * 1024 - 1], 2, 'the kept bytes are the first ones');
   });
 });
 
