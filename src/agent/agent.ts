@@ -164,7 +164,7 @@ export class Agent {
           recorder: this.recorder,
           resolveServer: this.resolver(),
           log: this.log,
-          forward: this.forwarder ? (signal, body, type) => void this.forwarder!.enqueue(signal, body, type) : undefined,
+          forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
         });
         otlp = await this.receiver.start();
       }

@@ -4,10 +4,11 @@
 // self-metrics go through the hooks the caller passes in).
 //
 // Decisions worth knowing before changing anything here:
-// - gRPC carries protobuf only, so a JSON body bound for a gRPC backend is re-encoded at enqueue
-//   (transcode.ts): the one place where "unchanged" means the same data, not the same bytes. One
-//   that cannot be (not JSON, a value of the wrong type) is dropped as `unsupported`, logged once.
-//   An HTTP backend gets JSON as JSON.
+// - gRPC carries protobuf only, so a JSON body bound for a gRPC backend is re-encoded when it is
+//   queued (transcode.ts): the one place where "unchanged" means the same data, not the same bytes.
+//   One that cannot be (not JSON, a value of the wrong type) is refused to the sender as bad input
+//   when it comes through the receiver (admit), and dropped as `unsupported` otherwise. An HTTP
+//   backend gets JSON as JSON.
 // - Requests stay in the queue until the backend has answered, so a long outage fills the queue and
 //   then the OLDEST requests go first; in-flight requests are cancelled when they are the oldest.
 // - A backend's partial_success is a success for the queue (retrying would be rejected again) and a
@@ -22,7 +23,7 @@ import * as grpc from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
-import { jsonToProtobuf, TranscodeError } from './transcode.js';
+import { encodeParsedRequest, jsonToProtobuf, TranscodeError } from './transcode.js';
 import protobuf from 'protobufjs/minimal.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
@@ -544,6 +545,19 @@ export class OtlpForwarder {
   }
 
   /**
+   * The receiver's way in: queues the request like enqueue(), but a JSON body that cannot be
+   * re-encoded for a gRPC backend is neither queued nor counted as dropped: the returned message,
+   * naming the field, goes back to the sender as bad input. `parsed` is the body already parsed,
+   * when the receiver had to parse it anyway (trace requests), so it is not parsed twice.
+   */
+  admit(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown): string | undefined {
+    const ready = this.forBackend(signal, body, contentType, parsed);
+    if (typeof ready === 'string') return ready;
+    this.enqueue(signal, ready.body, ready.contentType);
+    return undefined;
+  }
+
+  /**
    * Queues one export request (an ExportTrace/Metrics/LogsServiceRequest body). Returns whether it
    * was queued; a refusal has already been counted. Older requests may be dropped to make room.
    */
@@ -553,20 +567,17 @@ export class OtlpForwarder {
         this.drop(signal, 'shutdown');
         return false;
       }
-      if (contentType === 'application/json' && this.config.protocol === 'grpc') {
-        try {
-          body = jsonToProtobuf(signal, body);
-          contentType = 'application/x-protobuf';
-        } catch (err) {
-          if (!(err instanceof TranscodeError)) throw err;
-          if (!this.warnedUnsupported) {
-            this.warnedUnsupported = true;
-            this.log?.warn({ signal, error: err.message }, 'an OTLP/JSON request could not be re-encoded as protobuf for the gRPC backend; dropped');
-          }
-          this.drop(signal, 'unsupported');
-          return false;
+      const ready = this.forBackend(signal, body, contentType);
+      if (typeof ready === 'string') {
+        // A caller other than the receiver has no sender to tell: counted and logged instead.
+        if (!this.warnedUnsupported) {
+          this.warnedUnsupported = true;
+          this.log?.warn({ signal, error: ready }, 'OTLP/JSON request dropped');
         }
+        this.drop(signal, 'unsupported');
+        return false;
       }
+      ({ body, contentType } = ready);
       const cost = Math.max(body.length, MIN_ENTRY_COST);
       if (cost > this.capacityBytes) {
         this.log?.warn({ signal, bytes: body.length, capacity: this.capacityBytes }, 'OTLP request larger than the whole forwarding queue; dropped');
@@ -593,6 +604,19 @@ export class OtlpForwarder {
       // A hook or logger that throws must not reach the receiver's request handler.
       this.log?.warn({ err: String(err) }, 'forwarder enqueue failed');
       return false;
+    }
+  }
+
+  /** The body as the backend takes it (gRPC carries protobuf only), or why it cannot be. */
+  private forBackend(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown): { body: Buffer; contentType: OtlpContentType } | string {
+    if (contentType !== 'application/json' || this.config.protocol !== 'grpc') return { body, contentType };
+    try {
+      return { body: parsed === undefined ? jsonToProtobuf(signal, body) : encodeParsedRequest(signal, parsed), contentType: 'application/x-protobuf' };
+    } catch (err) {
+      // Anything else the input provokes is still the input's doing: it must reach the sender as a
+      // refusal, not the receiver's handler as an exception.
+      const why = err instanceof TranscodeError ? err.message : `${signal}: ${err instanceof Error ? err.message : String(err)}`;
+      return `cannot be re-encoded as protobuf for the gRPC backend: ${why}`;
     }
   }
 

@@ -39,8 +39,23 @@ class SpanRejection extends Error {}
  * `rejected` instead.
  */
 export function decodeTraceRequestJson(body: string | Uint8Array, options: DecodeOptions = {}): DecodeResult {
+  return decodeParsedTraceRequest(parseJsonRequest(body), options);
+}
+
+/** An OTLP/JSON body parsed, once, for whoever needs it; OtlpDecodeError when it is not JSON. */
+export function parseJsonRequest(body: string | Uint8Array): unknown {
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   try {
-    return decodeJson(body, options);
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalid(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** decodeTraceRequestJson for a body parseJsonRequest has already parsed. */
+export function decodeParsedTraceRequest(root: unknown, options: DecodeOptions = {}): DecodeResult {
+  try {
+    return decodeJson(root, options);
   } catch (err) {
     // Whatever the input provokes, the receiver only ever sees the one typed error.
     if (err instanceof OtlpDecodeError) throw err;
@@ -48,14 +63,7 @@ export function decodeTraceRequestJson(body: string | Uint8Array, options: Decod
   }
 }
 
-function decodeJson(body: string | Uint8Array, options: DecodeOptions): DecodeResult {
-  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (err) {
-    throw invalid(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
   if (!isObject(root)) throw invalid('the request must be a JSON object');
   const spanKeys = (options.spanKeys ?? DEFAULT_SPAN_KEYS).keys;
   const resourceKeys = (options.resourceKeys ?? DEFAULT_RESOURCE_KEYS).keys;

@@ -11,7 +11,7 @@ import { parseListen, type Config } from '../config/schema.js';
 import type { OtlpSignal, ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
 import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
-import { decodeTraceRequestJson } from './json.js';
+import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { recogniseSpan, type ServerResolver } from './recognise.js';
 
 export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
@@ -21,8 +21,12 @@ export type ContentType = 'application/x-protobuf' | 'application/json';
 export interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
-  /** Hands the (decompressed) request on to the backend, unchanged. */
-  forward?: (signal: OtlpSignal, body: Buffer, contentType: ContentType) => void;
+  /**
+   * Hands the (decompressed) request on to the backend; `parsed` is the body as JSON when the
+   * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
+   * re-encoded for a gRPC backend), which the sender is told as bad input.
+   */
+  forward?: (signal: OtlpSignal, body: Buffer, contentType: ContentType, parsed?: unknown) => string | undefined;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Resident memory now, in bytes (tests inject it). */
   memoryUsage?: () => number;
@@ -137,16 +141,23 @@ export class OtlpReceiver {
     const { recorder } = this.deps;
     if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
-    let rejected = 0;
-    let message: string | undefined;
+    let decoded: DecodeResult | undefined;
+    let parsed: unknown;
     if (signal === 'traces') {
-      let decoded: DecodeResult;
       try {
-        decoded = contentType === 'application/json' ? decodeTraceRequestJson(body) : decodeTraceRequest(body);
+        if (contentType === 'application/json') decoded = decodeParsedTraceRequest((parsed = parseJsonRequest(body)));
+        else decoded = decodeTraceRequest(body);
       } catch (err) {
         if (err instanceof OtlpDecodeError) return { ok: false, reason: 'invalid', message: err.message };
         throw err;
       }
+    }
+    // Before anything is counted: a request the backend cannot take is refused whole.
+    const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);
+    if (unforwardable !== undefined) return { ok: false, reason: 'invalid', message: unforwardable };
+    let rejected = 0;
+    let message: string | undefined;
+    if (decoded) {
       rejected = decoded.rejected;
       message = decoded.rejectionMessage;
       recorder.spansAccepted(protocol, decoded.spans.length);
@@ -156,7 +167,6 @@ export class OtlpReceiver {
         if (obs) recorder.traffic(obs);
       }
     }
-    this.deps.forward?.(signal, body, contentType);
     return { ok: true, rejected, message };
   }
 

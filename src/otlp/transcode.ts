@@ -369,6 +369,11 @@ export function jsonToProtobuf(signal: OtlpSignal, body: Buffer): Buffer {
   } catch (err) {
     throw new TranscodeError(`not JSON: ${(err as Error).message}`).within(signal);
   }
+  return encodeParsedRequest(signal, json);
+}
+
+/** jsonToProtobuf for a body that is already parsed (the receiver parses trace requests anyway). */
+export function encodeParsedRequest(signal: OtlpSignal, json: unknown): Buffer {
   const w = Writer.create();
   try {
     writeMessage(w, REQUESTS[signal], json);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -13,11 +13,11 @@ import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { startOtlpUpstream, type OtlpUpstream } from '../fixtures/otlp-upstream.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
 
-function traceBody(tool: string): Buffer {
+function traceBody(tool: string, serializer: typeof ProtobufTraceSerializer = ProtobufTraceSerializer): Buffer {
   const mem = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(mem)] });
   provider.getTracer('t').startSpan(`tools/call ${tool}`, { attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, 'mcp.server.name': 'github' } }).end();
-  return Buffer.from(ProtobufTraceSerializer.serializeRequest(mem.getFinishedSpans())!);
+  return Buffer.from(serializer.serializeRequest(mem.getFinishedSpans())!);
 }
 
 async function until(pred: () => boolean, ms = 15_000): Promise<void> {
@@ -29,6 +29,52 @@ async function until(pred: () => boolean, ms = 15_000): Promise<void> {
 }
 
 describe('forwarding through the agent', () => {
+  it('re-encodes OTLP/JSON for a gRPC backend, and refuses to the sender, as bad input, JSON that cannot be', async (t) => {
+    const upstream: OtlpUpstream = await startOtlpUpstream({ protocol: 'grpc' });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-fwd-'));
+    const text = `exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  otlp: { endpoint: "${upstream.endpoint}", protocol: grpc, interval: 1h }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+alerts: []
+servers: []
+`;
+    const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }) });
+    const addr = await agent.start();
+    t.after(async () => {
+      await agent.stop();
+      await upstream.close();
+    });
+    const post = (signal: string, body: string | Buffer): Promise<Response> =>
+      fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/${signal}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const accepted = async (): Promise<number> => {
+      const page = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
+      return Number(/^mcpwatch_receiver_accepted_spans_total\{protocol="http"[^}]*\} (\d+)/m.exec(page)?.[1] ?? 0);
+    };
+
+    assert.equal((await post('traces', traceBody('search', JsonTraceSerializer))).status, 200);
+    await upstream.waitForRequests(1);
+    assert.deepEqual(decodeTraceRequest(upstream.requests[0]!.body).spans.map((s) => s.name), ['tools/call search'], 'arrived as protobuf');
+
+    // A span our decoder accepts (it does not read ids) but whose trace id is not hex: the backend
+    // could not take it, so the whole request is refused before anything is counted.
+    const badId = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz', spanId: 'eee19b7ec3c1b174', name: 'tools/call x', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000001000000000' }] }] }] };
+    const refused = await post('traces', JSON.stringify(badId));
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /cannot be re-encoded as protobuf for the gRPC backend: traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex id/);
+    const badMetric = await post('metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}');
+    assert.equal(badMetric.status, 400);
+    assert.match(await badMetric.text(), /metrics\.resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: expected a string/);
+    assert.equal(await accepted(), 1, 'the refused trace request counted no span');
+
+    // Still serving, and still forwarding.
+    assert.equal((await post('traces', traceBody('fetch', JsonTraceSerializer))).status, 200);
+    await upstream.waitForRequests(2);
+    assert.equal(upstream.requests.length, 2, 'nothing of the refused requests went out');
+  });
+
   for (const protocol of ['grpc', 'http'] as const) {
     it(`forwards every request unchanged to an OTLP/${protocol} backend, with its own probe spans and metrics`, async () => {
       const upstream: OtlpUpstream = await startOtlpUpstream({ protocol });
