@@ -109,12 +109,17 @@ export function observeResponse(res: IncomingMessage, url: URL, method: string, 
 
 /**
  * A redirect's target as an absolute URL: a relative Location ("/v2/mcp") means nothing in a
- * message about a server that is configured by its full URL. One that does not parse is shown as sent.
+ * message about a server that is configured by its full URL. Resolving against that URL would carry
+ * its user:password into the message, and from there into alerts, logs and the state file, so the
+ * userinfo is left out. One that does not parse is shown as sent.
  */
 export function resolveLocation(location: string | null, base: URL | string): string | null {
   if (!location) return location;
   try {
-    return new URL(location, base).toString();
+    const target = new URL(location, base);
+    target.username = '';
+    target.password = '';
+    return target.toString();
   } catch {
     return location;
   }

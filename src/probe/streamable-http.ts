@@ -1,5 +1,6 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -18,6 +19,11 @@ const MAX_MIB = MAX_MESSAGE_BYTES / 2 ** 20;
 const DATA_LINE_COST = 16;
 /** Resumptions of one response stream before the request is failed (its deadline usually comes first). */
 const MAX_RESUMES = 20;
+/**
+ * The longest `retry` honoured before a resume. A probe's deadline is seconds; a server asking for
+ * more would outlast it anyway, and Node's timers cannot take more than 2^31-1 ms.
+ */
+const MAX_RETRY_WAIT_MS = 60_000;
 
 /** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
 export interface StreamPosition {
@@ -53,6 +59,8 @@ export class StreamableHttpTransport implements Transport {
   private protocolVersion: string | undefined;
   private readonly open = new Set<ClientRequest>();
   private closed = false;
+  /** Aborted by close(): ends a wait for the server's `retry` with the probe that started it. */
+  private readonly closing = new AbortController();
   /** Set from the DELETE on: the server then ends the standalone stream because we asked it to. */
   private ending = false;
 
@@ -120,6 +128,7 @@ export class StreamableHttpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     for (const req of this.open) req.destroy();
     this.open.clear();
     this.onclose?.();
@@ -187,10 +196,17 @@ export class StreamableHttpTransport implements Transport {
         broken = err;
       }
       if (requests.size === 0 || this.closed) return;
-      // Only a stream that ended or broke can be resumed, not one the server sent garbage on.
-      const resumable = position.lastEventId !== undefined && resumes < MAX_RESUMES && (broken === undefined || broken instanceof McpError);
+      // Only a stream that ended or broke can be resumed, not one the server sent garbage on; an empty
+      // `id:` resets the last event id (WHATWG), leaving nothing to resume from.
+      const resumable = !!position.lastEventId && resumes < MAX_RESUMES && (broken === undefined || broken instanceof McpError);
       if (!resumable) throw broken ?? new McpError(ErrorCode.ConnectionClosed, 'the event stream ended before the response');
-      if (position.retryMs) await new Promise((r) => setTimeout(r, position.retryMs).unref());
+      if (position.retryMs) {
+        try {
+          await sleep(Math.min(position.retryMs, MAX_RETRY_WAIT_MS), undefined, { signal: this.closing.signal });
+        } catch {
+          return; // closed while waiting: the probe is over, its deadline or its caller ended it
+        }
+      }
       res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId });
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {

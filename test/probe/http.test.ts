@@ -84,6 +84,10 @@ describe('Streamable HTTP probe', () => {
         const out = await probeServer(httpTarget(`${base}/mcp`, transport));
         assert.equal(out.error?.message, `HTTP 307 on ${method} (redirect to ${base}/v2/mcp; mcpwatch does not follow redirects: configure that URL)`, transport);
       }
+      // Credentials in the configured URL stay out of the message (it goes to alerts and logs).
+      const withPassword = base.replace('http://', 'http://ops:s3cret@');
+      const out = await probeServer(httpTarget(`${withPassword}/mcp`));
+      assert.equal(out.error?.message, `HTTP 307 on POST (redirect to ${base}/v2/mcp; mcpwatch does not follow redirects: configure that URL)`);
     } finally {
       redirector.close();
     }

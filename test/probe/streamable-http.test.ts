@@ -1,7 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { probeServer } from '../../src/probe/probe.js';
-import { EventStreamParser, streamableConnector } from '../../src/probe/streamable-http.js';
+import { EventStreamParser, StreamableHttpTransport, streamableConnector } from '../../src/probe/streamable-http.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget } from '../helpers.js';
 
@@ -82,6 +82,40 @@ describe('Streamable HTTP transport', () => {
     assert.equal(out.tools?.length, 3);
     assert.equal(out.protocolVersion, '2025-11-25');
     assert.ok(out.phases['tools/list']! >= 100, 'the answer came after the server closed the stream and worked on');
+  });
+
+  it('ends a wait for the server\'s `retry` when the transport closes, and does not resume after an empty id', async (t) => {
+    const { createServer } = await import('node:http');
+    let gets = 0;
+    let stream = '';
+    const server = createServer((req, res) => {
+      if (req.method === 'GET') gets++;
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(stream);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const url = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`);
+    const request = { jsonrpc: '2.0' as const, id: 1, method: 'tools/list' };
+    const settledWithin = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+      Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+    // A server that asks for a 24-day pause before the resume: closing the transport (the probe's
+    // deadline does) must end the wait, not leave the send pending with its transport.
+    stream = 'id: 1\nretry: 2147483647\ndata:\n\n';
+    const waiting = new StreamableHttpTransport(url, { headers: {} }, {});
+    const sent = waiting.send(request);
+    await new Promise((r) => setTimeout(r, 100));
+    await waiting.close();
+    assert.equal(await settledWithin(sent, 1000), true, 'send() settled once the transport closed');
+    assert.equal(gets, 0, 'no resume was attempted');
+
+    // `id:` with no value resets the last event id: nothing to resume from, so the send fails at once.
+    stream = 'id: 1\ndata:\n\nid:\ndata:\n\n';
+    const reset = new StreamableHttpTransport(url, { headers: {} }, {});
+    await assert.rejects(reset.send(request), /ended before the response/);
+    await reset.close();
+    assert.equal(gets, 0, 'no GET with an empty Last-Event-ID');
   });
 
   it('reports a JSON answer cut off mid-body as a closed connection, at once', async () => {
