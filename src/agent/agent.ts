@@ -462,7 +462,10 @@ export class Agent {
       }
     } catch (err) {
       // Runs from a timer: a state file that cannot be written must not end the agent.
-      this.log.warn({ err, file: this.config.state.path }, 'writing probe counts to the state file failed; they are kept in memory and written at the next attempt');
+      this.log.warn(
+        { err, file: this.config.state.path, minutes_given_up: this.store.droppedMinutes },
+        'writing probe counts to the state file failed; the last hour of them is kept in memory and written at the next attempt',
+      );
     }
   }
 

@@ -52,6 +52,11 @@ export interface AvailabilityWindow {
 
 const SCHEMA_VERSION = 1;
 const MINUTE = 60_000;
+/**
+ * Minutes of probe counts held while the file cannot be written (300 servers: about 18,000
+ * aggregates, 2 MiB). Past that the oldest minute is given up and counted in droppedMinutes.
+ */
+const PENDING_MINUTES = 60;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,8 +111,10 @@ export class StateStore {
   private readonly db: Database.Database;
   private lockFile: string | undefined;
   private readonly stmts;
-  /** Minute aggregates not written yet, by minute and server. */
-  private readonly pending = new Map<string, MinuteAggregate>();
+  /** Minute aggregates not written yet: minute → server → counts, oldest minute first. */
+  private readonly pending = new Map<number, Map<string, MinuteAggregate>>();
+  /** Minutes of counts given up because the file could not be written for PENDING_MINUTES. */
+  droppedMinutes = 0;
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
@@ -204,11 +211,19 @@ export class StateStore {
    */
   recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null): void {
     const minute = Math.floor(at / MINUTE) * MINUTE;
-    const key = `${minute}\u0000${server}`;
-    let p = this.pending.get(key);
+    let servers = this.pending.get(minute);
+    if (!servers) {
+      this.pending.set(minute, (servers = new Map()));
+      // A file that stays unwritable must not grow memory without bound: the oldest minutes go.
+      while (this.pending.size > PENDING_MINUTES) {
+        this.pending.delete(this.pending.keys().next().value as number);
+        this.droppedMinutes++;
+      }
+    }
+    let p = servers.get(server);
     if (!p) {
       p = { server, minute, ok: 0, failed: 0, latencySum: 0, latencyMax: 0 };
-      this.pending.set(key, p);
+      servers.set(server, p);
     }
     if (ok) p.ok++;
     else p.failed++;
@@ -222,9 +237,10 @@ export class StateStore {
    */
   flush(): void {
     if (this.pending.size === 0) return;
-    const rows = [...this.pending.values()];
     this.db.transaction(() => {
-      for (const p of rows) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+      for (const servers of this.pending.values()) {
+        for (const p of servers.values()) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+      }
     })();
     this.pending.clear();
   }

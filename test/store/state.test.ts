@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { StateError, StateStore } from '../../src/store/state.js';
 
 const HOUR = 3_600_000;
+const MINUTE = 60_000;
 const DAY = 24 * HOUR;
 
 function tmp(): string {
@@ -99,6 +100,22 @@ describe('state store', () => {
     assert.deepEqual(store.availability('server-1', HOUR, now), { ok: 1, failed: 0, ratio: 1 });
     assert.deepEqual(store.availability('server-0', HOUR, now), { ok: 0, failed: 1, ratio: 0 });
     assert.equal(store.servers().length, 2000, 'no count was lost');
+    store.close();
+  });
+
+  it('holds at most an hour of probe counts while the file cannot take them, giving up the oldest minutes', () => {
+    const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
+    const db = (store as unknown as { db: { pragma(s: string, o?: { simple: boolean }): unknown } }).db;
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    const start = Math.floor(Date.now() / MINUTE) * MINUTE - 90 * MINUTE;
+    for (let m = 0; m < 90; m++) {
+      for (let i = 0; i < 300; i++) store.recordProbe(`server-${i}`, start + m * MINUTE, true, 5);
+      assert.throws(() => store.flush(), /full/i);
+    }
+    assert.equal(store.droppedMinutes, 30);
+    db.pragma('max_page_count = 1000000');
+    store.flush();
+    assert.deepEqual(store.minutesSince('server-7', 0).map((r) => (r.minute - start) / MINUTE), Array.from({ length: 60 }, (_, i) => 30 + i), 'the last hour is written');
     store.close();
   });
 
