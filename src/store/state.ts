@@ -53,8 +53,9 @@ export interface AvailabilityWindow {
 const SCHEMA_VERSION = 1;
 const MINUTE = 60_000;
 /**
- * Minutes of probe counts held while the file cannot be written (300 servers: about 18,000
- * aggregates, 2 MiB). Past that the oldest minute is given up and counted in droppedMinutes.
+ * Minutes of probe counts held once a write has failed (300 servers: about 18,000 aggregates,
+ * 2 MiB). Past that the oldest minute is given up and counted in droppedMinutes. Until a write
+ * fails there is no cap: a caller may record any history before its first flush.
  */
 const PENDING_MINUTES = 60;
 
@@ -115,6 +116,8 @@ export class StateStore {
   private readonly pending = new Map<number, Map<string, MinuteAggregate>>();
   /** Minutes of counts given up because the file could not be written for PENDING_MINUTES. */
   droppedMinutes = 0;
+  /** The last flush failed: counts are piling up, and past PENDING_MINUTES the oldest go. */
+  private writeFailing = false;
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
@@ -215,7 +218,7 @@ export class StateStore {
     if (!servers) {
       this.pending.set(minute, (servers = new Map()));
       // A file that stays unwritable must not grow memory without bound: the oldest minutes go.
-      while (this.pending.size > PENDING_MINUTES) {
+      while (this.writeFailing && this.pending.size > PENDING_MINUTES) {
         this.pending.delete(this.pending.keys().next().value as number);
         this.droppedMinutes++;
       }
@@ -237,11 +240,17 @@ export class StateStore {
    */
   flush(): void {
     if (this.pending.size === 0) return;
-    this.db.transaction(() => {
-      for (const servers of this.pending.values()) {
-        for (const p of servers.values()) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
-      }
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const servers of this.pending.values()) {
+          for (const p of servers.values()) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+        }
+      })();
+    } catch (err) {
+      this.writeFailing = true;
+      throw err;
+    }
+    this.writeFailing = false;
     this.pending.clear();
   }
 
