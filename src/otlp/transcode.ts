@@ -287,7 +287,10 @@ function writeScalar(w: ProtoWriter, type: Scalar, value: unknown): void {
 function enumValue(names: EnumNames, value: unknown): number {
   if (typeof value === 'number' && Number.isInteger(value)) return value;
   if (typeof value === 'string' && names.enum[value] !== undefined) return names.enum[value]!;
-  throw new TranscodeError(`expected an enum number or one of ${Object.keys(names.enum).join(', ')}, got ${JSON.stringify(value)}`);
+  const known = Object.keys(names.enum);
+  // SeverityNumber has 25 names: the message goes back to the sender, so a few show the form.
+  const shown = known.length > 6 ? `${known.slice(0, 3).join(', ')}, … ${known[known.length - 1]}` : known.join(', ');
+  throw new TranscodeError(`expected an enum number or one of ${shown}, got ${JSON.stringify(value)}`);
 }
 
 /** A message's fields in field-number order, as protobuf encoders write them; computed once. */

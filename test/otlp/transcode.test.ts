@@ -191,5 +191,9 @@ test('names the field when a request cannot be re-encoded', () => {
   assert.throws(() => jsonToProtobuf('traces', bad([{ startTimeUnixNano: '12.5' }])), /startTimeUnixNano: expected an integer/);
   assert.throws(() => jsonToProtobuf('traces', bad([{ kind: 'SPAN_KIND_SIDEWAYS' }])), /kind: expected an enum number or one of SPAN_KIND_UNSPECIFIED/);
   assert.throws(() => jsonToProtobuf('metrics', Buffer.from('{"resourceMetrics": {}}')), /metrics\.resourceMetrics: expected an array/);
+  assert.throws(
+    () => jsonToProtobuf('logs', Buffer.from('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"LOUD"}]}]}]}')),
+    (e: unknown) => e instanceof TranscodeError && e.message.length < 300 && /severityNumber: expected an enum number or one of SEVERITY_NUMBER_UNSPECIFIED, .*SEVERITY_NUMBER_FATAL4, got "LOUD"/.test(e.message),
+  );
   assert.throws(() => jsonToProtobuf('logs', Buffer.from('[1]')), /logs: expected an object/);
 });
