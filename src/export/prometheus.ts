@@ -108,8 +108,12 @@ const rendered = new WeakMap<Attributes, { scope: string; labels: string }>();
 function labelsOf(attributes: Attributes, scopeLabels: string): string {
   const hit = rendered.get(attributes);
   if (hit?.scope === scopeLabels) return hit.labels;
-  let labels = renderLabels(attributes);
-  if (scopeLabels) labels = labels ? `${labels},${scopeLabels}` : scopeLabels;
+  const parts = renderLabels(attributes);
+  if (scopeLabels) parts.push(scopeLabels);
+  // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
+  // until something reads its characters, and these strings live as long as their series. Built with
+  // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
+  const labels = parts.join(',');
   rendered.set(attributes, { scope: scopeLabels, labels });
   return labels;
 }
@@ -137,15 +141,15 @@ function scopeLabelsOf({ scope }: ScopeMetrics): string {
   return labels;
 }
 
-/** The exporter's label rendering: names sanitised to [a-zA-Z0-9_], values JSON for non-strings, escaped. */
-function renderLabels(attributes: Attributes): string {
-  let out = '';
+/** The exporter's label rendering, one `name="value"` a label: names sanitised to [a-zA-Z0-9_], values JSON for non-strings, escaped. */
+function renderLabels(attributes: Attributes): string[] {
+  const parts: string[] = [];
   for (const [key, value] of Object.entries(attributes)) {
     const name = key.replace(/[^a-z0-9_]/gi, '_').replace(/_{2,}/g, '_');
     const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
-    out += `${out ? ',' : ''}${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`;
+    parts.push(`${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
   }
-  return out;
+  return parts;
 }
 
 /** Resolves when the response can take more, or is gone (a scraper that hung up). */
