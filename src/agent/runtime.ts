@@ -4,7 +4,8 @@
 // small, steady footprint beside the things it watches (the OpenTelemetry Collector's testbed holds
 // it to 100 MiB), so by default it trades a little CPU for that.
 import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { MemoryProfile } from '../config/schema.js';
 
 /**
@@ -94,4 +95,58 @@ export function steerYoungGeneration(targetMiB: number): void {
   steer();
   steering = new PerformanceObserver(steer);
   steering.observe({ entryTypes: ['gc'] });
+}
+
+/**
+ * How far (MiB) the heap of a compact agent without a receiver may grow past what was live before
+ * mcpwatch asks V8 for a full collection (capHeapGrowth). V8 itself waits until its old generation
+ * has grown at least 8 MiB past what its last collection found live (its minimum step, which
+ * --heap-growing-percent cannot lower), plus what its incremental marking misses; at 300 servers
+ * that sawtooth was the agent's peak (docs/benchmarks.md).
+ */
+export const PROBE_HEAP_HEADROOM_MIB = 3;
+
+let capping: NodeJS.Timeout | undefined;
+
+/**
+ * Holds the JS heap within `headroomMiB` of what was last found live: checked every `checkMs`, a
+ * heap that has grown further is collected at once, at most once per `minGapMs` (a live set that
+ * really grows, as after a reload that adds servers, then costs one collection per gap, not one per
+ * check). Meant for a process that waits on sockets: a full collection of a ~30 MiB heap stops it
+ * for ~10–20 ms, which an agent probing 300 servers every 10 s pays every 10–20 s. A second call
+ * replaces the first.
+ */
+export function capHeapGrowth(headroomMiB: number, { checkMs = 1000, minGapMs = 5000 } = {}): void {
+  if (capping) clearInterval(capping);
+  const collect = fullCollector();
+  const used = (): number => getHeapStatistics().used_heap_size;
+  let live = used();
+  let lastForced = -Infinity;
+  capping = setInterval(() => {
+    const now = used();
+    // Lower than the last mark: V8 collected on its own in between.
+    if (now < live) live = now;
+    else if (now - live > headroomMiB * 2 ** 20 && performance.now() - lastForced >= minGapMs) {
+      collect();
+      lastForced = performance.now();
+      live = used();
+    }
+  }, checkMs);
+  capping.unref();
+}
+
+/**
+ * V8's `gc()`. It is only installed in contexts created while --expose-gc is set (a flag V8 reads
+ * when it creates a context), so it is taken from a context of its own and the flag turned off
+ * again: mcpwatch's own global, and its dependencies', never see a `gc`.
+ */
+function fullCollector(): () => void {
+  const own = (globalThis as { gc?: () => void }).gc;
+  if (typeof own === 'function') return own; // node --expose-gc: the flag stays as the user set it
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as () => void;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
 }

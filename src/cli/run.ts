@@ -14,11 +14,15 @@ export function registerRun(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const loaded = loadConfigOrExit(opts.config);
       // Before the agent's modules load, so that their start-up already runs under the profile.
-      const { applyMemoryProfile, RECEIVER_SEMI_SPACE_MIB, steerYoungGeneration } = await import('../agent/runtime.js');
+      const { applyMemoryProfile, capHeapGrowth, PROBE_HEAP_HEADROOM_MIB, RECEIVER_SEMI_SPACE_MIB, steerYoungGeneration } = await import('../agent/runtime.js');
       const receiving = loaded.config.receivers.otlp != null;
       applyMemoryProfile(loaded.config.runtime.memory, { hotPath: receiving });
-      // Receivers only change on a restart, so this holds for the process's life.
-      if (receiving && loaded.config.runtime.memory === 'compact') steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
+      // Receivers only change on a restart, so this holds for the process's life. An agent that
+      // decodes OTLP keeps V8's own schedule: forced full collections would stall its decoding.
+      if (loaded.config.runtime.memory === 'compact') {
+        if (receiving) steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
+        else capHeapGrowth(PROBE_HEAP_HEADROOM_MIB);
+      }
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');

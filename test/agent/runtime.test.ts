@@ -31,6 +31,32 @@ function newSpaceMiB(profile: string, steerMiB?: number): number {
 }
 
 /**
+ * How far (MiB) the JS heap of a fresh process under the probe-only compact profile rises above its
+ * lowest point while it keeps ~27 MiB live and churns through objects that live long enough to be
+ * promoted (as a probing agent's requests do), optionally under capHeapGrowth(2 MiB).
+ */
+function heapRiseMiB(cap: boolean): number {
+  const script = `
+    const { applyMemoryProfile, capHeapGrowth } = await import(${JSON.stringify(RUNTIME)});
+    const v8 = await import('node:v8');
+    applyMemoryProfile('compact', { hotPath: false });
+    if (${cap}) capHeapGrowth(2, { checkMs: 50, minGapMs: 0 });
+    const live = Array.from({ length: 300000 }, (_, i) => ({ i, s: 'b' + i }));
+    const ring = [];
+    let min = Infinity, max = 0;
+    const end = Date.now() + 4000;
+    while (Date.now() < end) {
+      ring.push(Array.from({ length: 1000 }, (_, i) => ({ i, s: 'x' + i })));
+      if (ring.length > 50) ring.shift();
+      await new Promise((r) => setTimeout(r, 2));
+      const used = v8.getHeapStatistics().used_heap_size;
+      if (Date.now() > end - 2500) { min = Math.min(min, used); max = Math.max(max, used); }
+    }
+    console.log((max - min) / 2 ** 20, live.length);`;
+  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split(' ')[0]);
+}
+
+/**
  * Whether V8's optimising compiler optimised a hot function in a fresh process after the given
  * applyMemoryProfile calls (the CLI makes two: a provisional one first, then the configured one).
  */
@@ -69,6 +95,13 @@ describe('runtime.memory', () => {
     // Both semi-spaces are committed: new space = 2 × the semi-space size.
     assert.equal(newSpaceMiB('compact', RECEIVER_SEMI_SPACE_MIB), 2 * RECEIVER_SEMI_SPACE_MIB);
     assert.equal(newSpaceMiB('compact', 2), 4);
+  });
+
+  it('holds a probe-only agent\'s heap within the cap above what is live, where V8 lets it rise 8 MiB and more', () => {
+    const capped = heapRiseMiB(true);
+    const uncapped = heapRiseMiB(false);
+    assert.ok(capped < 5, `capped at 2 MiB: rose ${capped.toFixed(2)} MiB`);
+    assert.ok(uncapped > 6, `uncapped: rose ${uncapped.toFixed(2)} MiB`);
   });
 
   it('defaults to compact and refuses an unknown profile by name', () => {
