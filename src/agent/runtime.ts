@@ -109,43 +109,52 @@ export const PROBE_HEAP_HEADROOM_MIB = 3;
 let capping: NodeJS.Timeout | undefined;
 
 /**
- * Holds the JS heap within `headroomMiB` of what was last found live: checked every `checkMs`, a
- * heap that has grown further is collected at once, at most once per `minGapMs` (a live set that
- * really grows, as after a reload that adds servers, then costs one collection per gap, not one per
- * check). Meant for a process that waits on sockets: a full collection of a ~30 MiB heap stops it
- * for ~10–20 ms, which an agent probing 300 servers every 10 s pays every 10–20 s. A second call
- * replaces the first.
+ * Holds the JS heap within `headroomMiB` of what was last found live, or within 10 % of it for a
+ * heap over 10 × that, where V8's own step (--heap-growing-percent=10) is no longer larger: checked
+ * every `checkMs`, a heap that has grown further is collected at once. Collections are at least
+ * `minGapMs` apart, and far enough apart that their pauses take at most `maxPauseShare` of the
+ * process's time: a live set that really grows (a reload that adds servers) costs one collection per
+ * gap, not one per check, and a large heap, whose collections stop the process longer (20–35 ms at
+ * 28 MiB, ~160 ms at 220 MiB), is collected less often. Meant for a process that waits on sockets.
+ * Returns false, and caps nothing, when V8's gc() cannot be had. A second call replaces the first.
  */
-export function capHeapGrowth(headroomMiB: number, { checkMs = 1000, minGapMs = 5000 } = {}): void {
+export function capHeapGrowth(headroomMiB: number, { checkMs = 1000, minGapMs = 5000, maxPauseShare = 0.01 } = {}): boolean {
   if (capping) clearInterval(capping);
+  capping = undefined;
   const collect = fullCollector();
+  if (!collect) return false;
   const used = (): number => getHeapStatistics().used_heap_size;
   let live = used();
-  let lastForced = -Infinity;
+  let next = 0; // performance.now() from which the next forced collection may run
   capping = setInterval(() => {
     const now = used();
     // Lower than the last mark: V8 collected on its own in between.
     if (now < live) live = now;
-    else if (now - live > headroomMiB * 2 ** 20 && performance.now() - lastForced >= minGapMs) {
+    else if (now - live > Math.max(headroomMiB * 2 ** 20, live / 10) && performance.now() >= next) {
+      const t0 = performance.now();
       collect();
-      lastForced = performance.now();
+      const t1 = performance.now();
+      next = t1 + Math.max(minGapMs, (t1 - t0) / maxPauseShare);
       live = used();
     }
   }, checkMs);
   capping.unref();
+  return true;
 }
 
 /**
  * V8's `gc()`. It is only installed in contexts created while --expose-gc is set (a flag V8 reads
  * when it creates a context), so it is taken from a context of its own and the flag turned off
- * again: mcpwatch's own global, and its dependencies', never see a `gc`.
+ * again: mcpwatch's own global, and its dependencies', never see a `gc`. Under
+ * `node --expose-gc-as=NAME` the function has another name, and there is none to take.
  */
-function fullCollector(): () => void {
-  const own = (globalThis as { gc?: () => void }).gc;
-  if (typeof own === 'function') return own; // node --expose-gc: the flag stays as the user set it
+function fullCollector(): (() => void) | undefined {
+  const own: unknown = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return own as () => void; // node --expose-gc: the flag stays as the user set it
   setFlagsFromString('--expose-gc');
   try {
-    return runInNewContext('gc') as () => void;
+    const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    return typeof gc === 'function' ? (gc as () => void) : undefined;
   } finally {
     setFlagsFromString('--no-expose-gc');
   }

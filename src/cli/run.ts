@@ -17,12 +17,8 @@ export function registerRun(program: Command): void {
       const { applyMemoryProfile, capHeapGrowth, PROBE_HEAP_HEADROOM_MIB, RECEIVER_SEMI_SPACE_MIB, steerYoungGeneration } = await import('../agent/runtime.js');
       const receiving = loaded.config.receivers.otlp != null;
       applyMemoryProfile(loaded.config.runtime.memory, { hotPath: receiving });
-      // Receivers only change on a restart, so this holds for the process's life. An agent that
-      // decodes OTLP keeps V8's own schedule: forced full collections would stall its decoding.
-      if (loaded.config.runtime.memory === 'compact') {
-        if (receiving) steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
-        else capHeapGrowth(PROBE_HEAP_HEADROOM_MIB);
-      }
+      // Receivers only change on a restart, so this holds for the process's life.
+      if (receiving && loaded.config.runtime.memory === 'compact') steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');
@@ -76,6 +72,12 @@ export function registerRun(program: Command): void {
         throw new CliExit(EXIT_USAGE, `mcpwatch: ${(err as Error).message}`);
       }
       started = true;
+      // From here, not from the profile: during start-up the live heap only grows (modules, then
+      // sessions), and a cap would collect every few seconds for nothing. An agent that decodes
+      // OTLP keeps V8's own schedule: forced full collections would stall its decoding.
+      if (!receiving && loaded.config.runtime.memory === 'compact' && !capHeapGrowth(PROBE_HEAP_HEADROOM_MIB)) {
+        agent.log.warn('runtime.memory compact: V8\'s gc() is not available (node --expose-gc-as?), so the heap is left to V8\'s schedule');
+      }
       await new Promise<void>((resolve) => {
         stopNow = (signal: NodeJS.Signals): void => {
           agent.log.info({ signal }, 'shutting down');
