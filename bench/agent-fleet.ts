@@ -1,6 +1,6 @@
 // `mcpwatch run` over a fleet: one agent, as a child process of its own (`node dist/src/cli/main.js run
 // -c FILE`), probing 300 Streamable HTTP fixture servers (bench/fixture-fleet.ts, another child
-// process) every 10 s with `receivers.otlp: null`, `alerts: []`, `log.level: warn` and Prometheus on a
+// process) every 10 s with `receivers.otlp: null` (unless --receiver), `alerts: []`, `log.level: warn` and Prometheus on a
 // free port. After the first round (/readyz 200) it runs for a window (default 90 s), reading the
 // agent's /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime + stime) every second, and prints:
 // peak RSS, steady-state mean CPU (% of one core, from one interval after the first round to the end,
@@ -23,6 +23,8 @@
 // --memory-profile P  the agent's runtime.memory (compact, the default, or throughput)
 // --node-args "…"     extra node flags for the agent (experiments, e.g. --max-semi-space-size=2)
 // --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
+// --receiver          keep the OTLP receivers on (both, on free ports, no traffic), as the default
+//                     configuration does: the footprint of a probing agent whose receiver is idle
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -63,6 +65,7 @@ const MEMORY = process.argv.includes('--memory');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
 const MEMORY_PROFILE = argOneOf('memory-profile', MEMORY_PROFILES, 'compact');
+const RECEIVER = process.argv.includes('--receiver');
 
 /** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
 function socketCount(pid: number): number {
@@ -132,7 +135,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     monitoring: { interval: INTERVAL, ...(fresh ? { fresh_connection: true } : {}) },
     servers: urls.map((url, i) => ({ name: `http-${String(i + 1).padStart(3, '0')}`, transport: 'streamable_http', url })),
     alerts: [],
-    receivers: { otlp: null },
+    receivers: { otlp: RECEIVER ? { grpc: { endpoint: `127.0.0.1:${await freePort()}` }, http: { endpoint: `127.0.0.1:${await freePort()}` } } : null },
     exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } },
     health: { endpoint: `127.0.0.1:${healthPort}` },
     state: { path: join(dir, 'state.db') },
@@ -259,7 +262,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
 
 async function main(): Promise<void> {
   console.log(`## mcpwatch run over ${TARGETS} Streamable HTTP targets — ${machine()}`);
-  console.log(`agent runtime.memory: ${MEMORY_PROFILE}`);
+  console.log(`agent runtime.memory: ${MEMORY_PROFILE}; OTLP receivers ${RECEIVER ? 'on (gRPC and HTTP, no traffic)' : 'off'}`);
   const whatIf = [
     SERVER_KEEPALIVE && `fixture servers keep idle connections ${SERVER_KEEPALIVE} s`,
     NODE_ARGS.length > 0 && `agent node flags ${NODE_ARGS.join(' ')}`,

@@ -34,6 +34,8 @@ export interface AgentOptions {
   now?: () => number;
   /** Where the stdout notifier writes (tests capture it). */
   stdout?: LineSink;
+  /** Told of every OTLP request the receiver takes in (ReceiverDeps.onTraffic). */
+  onReceiverTraffic?: () => void;
 }
 
 export interface AgentAddresses {
@@ -165,6 +167,7 @@ export class Agent {
           resolveServer: this.resolver(),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
+          onTraffic: this.opts.onReceiverTraffic,
         });
         otlp = await this.receiver.start();
       }

@@ -39,8 +39,12 @@ const BASE: Record<MemoryProfile, string[]> = {
  * `hotPath: undefined` (not known yet: the CLI's first line, before the configuration is read) holds
  * the compiler back, which can be undone, but not --optimize-for-size, whose effect on collections
  * outlasts turning it off (saturation stayed at 187k spans/s when it was on only during start-up).
+ *
+ * `hotPath: 'later'` says CPU-bound work may come but has not yet: an agent whose receiver has had
+ * no traffic. It is held like a probe-only agent except for --optimize-for-size, so that
+ * `hotPath: true` can still give it full speed when the first request arrives.
  */
-export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean } = {}): void {
+export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean | 'later' } = {}): void {
   const compact = profile === 'compact';
   const holdBack = compact && opts.hotPath !== true;
   // Maglev, V8's mid-tier optimising compiler, is on by default from V8 12 (Node 22); Node 20 has it off.
@@ -49,13 +53,13 @@ export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boo
   if (opts.hotPath !== undefined || !compact) flags.push(compact && opts.hotPath === false ? '--optimize-for-size' : '--no-optimize-for-size');
   // Little is promoted when nothing is hot, so major collections stay cheap when they come sooner:
   // 10 % instead of 30 % lowered the 300-server agent's steady maximum by ~3 MiB at the same CPU.
-  if (compact && opts.hotPath === false) flags.push('--heap-growing-percent=10');
+  if (compact && (opts.hotPath === false || opts.hotPath === 'later')) flags.push('--heap-growing-percent=10');
   for (const flag of flags) setFlagsFromString(flag);
 }
 
 /**
  * The semi-space size (MiB) at which a compact agent with an OTLP receiver holds its young
- * generation. Decoding a 512-span export allocates about a megabyte that lives until the batch is
+ * generation once requests arrive. Decoding a 512-span export allocates about a megabyte that lives until the batch is
  * aggregated; with 1 MiB semi-spaces most of it is still live at the next scavenge and is copied and
  * promoted, which halved ingest at saturation (docs/benchmarks.md). V8's default lets the semi-spaces
  * grow to 16 MiB, which cost more memory and, on two cores, more GC-thread CPU than it saved.
@@ -119,8 +123,7 @@ let capping: NodeJS.Timeout | undefined;
  * Returns false, and caps nothing, when V8's gc() cannot be had. A second call replaces the first.
  */
 export function capHeapGrowth(headroomMiB: number, { checkMs = 1000, minGapMs = 5000, maxPauseShare = 0.01 } = {}): boolean {
-  if (capping) clearInterval(capping);
-  capping = undefined;
+  stopHeapCap();
   const collect = fullCollector();
   if (!collect) return false;
   const used = (): number => getHeapStatistics().used_heap_size;
@@ -140,6 +143,12 @@ export function capHeapGrowth(headroomMiB: number, { checkMs = 1000, minGapMs = 
   }, checkMs);
   capping.unref();
   return true;
+}
+
+/** Leaves the heap to V8's own schedule again. */
+export function stopHeapCap(): void {
+  if (capping) clearInterval(capping);
+  capping = undefined;
 }
 
 /**

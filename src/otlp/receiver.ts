@@ -30,6 +30,8 @@ export interface ReceiverDeps {
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Resident memory now, in bytes (tests inject it). */
   memoryUsage?: () => number;
+  /** Told of every request within the limits, before it is decoded (the CLI's memory profile). */
+  onTraffic?: () => void;
 }
 
 export interface ReceiverAddresses {
@@ -141,6 +143,7 @@ export class OtlpReceiver {
     const { recorder } = this.deps;
     if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
+    this.deps.onTraffic?.();
     let decoded: DecodeResult | undefined;
     let parsed: unknown;
     if (signal === 'traces') {

@@ -72,7 +72,7 @@ function underCap(opts: { cap?: { headroomMiB: number; checkMs: number; minGapMs
  * Whether V8's optimising compiler optimised a hot function in a fresh process after the given
  * applyMemoryProfile calls (the CLI makes two: a provisional one first, then the configured one).
  */
-function optimises(...calls: Array<[profile: string, hotPath: boolean | undefined]>): boolean {
+function optimises(...calls: Array<[profile: string, hotPath: boolean | 'later' | undefined]>): boolean {
   const script = `
     const { applyMemoryProfile } = await import(${JSON.stringify(RUNTIME)});
     for (const [profile, hotPath] of ${JSON.stringify(calls)}) applyMemoryProfile(profile, { hotPath: hotPath ?? undefined });
@@ -94,6 +94,9 @@ describe('runtime.memory', () => {
     assert.equal(optimises(['compact', undefined]), false);
     // ...and `run` turns it on again once the configuration shows a receiver.
     assert.equal(optimises(['compact', undefined], ['compact', true]), true);
+    // A receiver without traffic yet holds it back too, until its first request.
+    assert.equal(optimises(['compact', undefined], ['compact', 'later']), false);
+    assert.equal(optimises(['compact', undefined], ['compact', 'later'], ['compact', true]), true);
   });
 
   it('compact keeps the young generation at its initial size; throughput lets V8 grow it', () => {

@@ -142,6 +142,36 @@ describe('mcpwatch run (process)', () => {
     assert.equal((await agent.exit).code, 0);
   });
 
+  it('sets V8 up for decoding at the first OTLP request, not before', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const config = join(dir, 'mcpwatch.yaml');
+    writeFileSync(
+      config,
+      `exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers: []
+`,
+    );
+    const agent = startAgent(config);
+    t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
+    const started = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { otlp_http: string };
+    const heated = /"msg":"first OTLP request: V8 set up for decoding/;
+    const send = async (): Promise<number> =>
+      (await fetch(`http://${started.otlp_http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceSpans":[]}' })).status;
+    // Idle: the agent is held like a probe-only one.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(agent.logs.filter((l) => heated.test(l)).length, 0);
+    assert.equal(await send(), 200);
+    await agent.waitLog(heated);
+    assert.equal(await send(), 200);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(agent.logs.filter((l) => heated.test(l)).length, 1, 'once');
+    agent.proc.kill('SIGTERM');
+    assert.equal((await agent.exit).code, 0);
+  });
+
   it('exits 2 with a clear message when the state file is not usable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const file = writeConfig(dir, stdioServer('x'));
