@@ -59,9 +59,9 @@ export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boo
 
 /**
  * The semi-space size (MiB) at which a compact agent with an OTLP receiver holds its young
- * generation once requests arrive. Decoding a 512-span export allocates about a megabyte that lives until the batch is
- * aggregated; with 1 MiB semi-spaces most of it is still live at the next scavenge and is copied and
- * promoted, which halved ingest at saturation (docs/benchmarks.md). V8's default lets the semi-spaces
+ * generation once requests arrive. Decoding a 512-span export allocates about a megabyte that lives
+ * until the batch is aggregated; with 1 MiB semi-spaces most of it is still live at the next
+ * scavenge and is copied and promoted, which halved ingest at saturation (docs/benchmarks.md). V8's default lets the semi-spaces
  * grow to 16 MiB, which cost more memory and, on two cores, more GC-thread CPU than it saved.
  */
 export const RECEIVER_SEMI_SPACE_MIB = 4;
@@ -102,8 +102,8 @@ export function steerYoungGeneration(targetMiB: number): void {
 }
 
 /**
- * How far (MiB) the heap of a compact agent without a receiver may grow past what was live before
- * mcpwatch asks V8 for a full collection (capHeapGrowth). V8 itself waits until its old generation
+ * How far (MiB) the heap of a compact agent that decodes no OTLP (no receiver, or no request yet)
+ * may grow past what was live before mcpwatch asks V8 for a full collection (capHeapGrowth). V8 itself waits until its old generation
  * has grown at least 8 MiB past what its last collection found live (its minimum step, which
  * --heap-growing-percent cannot lower), plus what its incremental marking misses; at 300 servers
  * that sawtooth was the agent's peak (docs/benchmarks.md).
