@@ -61,8 +61,9 @@ export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boo
  * The semi-space size (MiB) at which a compact agent with an OTLP receiver holds its young
  * generation once requests arrive. Decoding a 512-span export allocates about a megabyte that lives
  * until the batch is aggregated; with 1 MiB semi-spaces most of it is still live at the next
- * scavenge and is copied and promoted, which halved ingest at saturation (docs/benchmarks.md). V8's default lets the semi-spaces
- * grow to 16 MiB, which cost more memory and, on two cores, more GC-thread CPU than it saved.
+ * scavenge and is copied and promoted, which halved ingest at saturation (docs/benchmarks.md). V8's
+ * default lets the semi-spaces grow to 16 MiB, which cost more memory and, on two cores, more
+ * GC-thread CPU than it saved.
  */
 export const RECEIVER_SEMI_SPACE_MIB = 4;
 
