@@ -69,6 +69,27 @@ function underCap(opts: { cap?: { headroomMiB: number; checkMs: number; minGapMs
 }
 
 /**
+ * How far (MiB) a fresh process's peak RSS rises over its first fetch() under the given profile:
+ * fetch compiles undici's HTTP parser, which is WebAssembly.
+ */
+function firstFetchMiB(profile: string): number {
+  const script = `
+    const { applyMemoryProfile } = await import(${JSON.stringify(RUNTIME)});
+    const { createServer } = await import('node:http');
+    const { readFileSync } = await import('node:fs');
+    applyMemoryProfile(${JSON.stringify(profile)});
+    const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+    const server = createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const before = hwm();
+    await (await fetch('http://127.0.0.1:' + server.address().port + '/')).text();
+    await new Promise((r) => setTimeout(r, 1500)); // background compilation, if any, finishes
+    console.log(hwm() - before);
+    server.close();`;
+  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }).trim());
+}
+
+/**
  * Whether V8's optimising compiler optimised a hot function in a fresh process after the given
  * applyMemoryProfile calls (the CLI makes two: a provisional one first, then the configured one).
  */
@@ -152,6 +173,13 @@ describe('runtime.memory', () => {
     // 10 % of the heap only a few times.
     const large = underCap({ cap: { headroomMiB: 2, checkMs: 50, minGapMs: 0, maxPauseShare: 1 }, liveObjects: 3_000_000, churn: true, ms: 3000 });
     assert.ok(large.forced <= 4, `${large.forced} forced collections`);
+  });
+
+  it('compiles WebAssembly (undici\'s HTTP parser) without the optimising tier under compact', () => {
+    const compact = firstFetchMiB('compact');
+    const throughput = firstFetchMiB('throughput');
+    assert.ok(compact < 25, `compact: first fetch +${compact.toFixed(1)} MiB`);
+    assert.ok(throughput > 25, `throughput: first fetch +${throughput.toFixed(1)} MiB`);
   });
 
   it('defaults to compact and refuses an unknown profile by name', () => {
