@@ -529,6 +529,11 @@ export class OtlpForwarder {
     return this.queue.size;
   }
 
+  /** Requests being sent now. */
+  get inFlightRequests(): number {
+    return this.inFlight;
+  }
+
   /**
    * Builds the client and starts sending what is queued. Throws only for configuration the
    * schema cannot check (unreadable TLS files, headers gRPC refuses as metadata).
