@@ -1,7 +1,7 @@
 // `mcpwatch run` over a fleet: one agent, as a child process of its own (`node dist/src/cli/main.js run
 // -c FILE`), probing 300 Streamable HTTP fixture servers (bench/fixture-fleet.ts, another child
-// process) every 10 s with `receivers.otlp: null` (unless --receiver), `alerts: []`, `log.level: warn` and Prometheus on a
-// free port. After the first round (/readyz 200) it runs for a window (default 90 s), reading the
+// process) every 10 s with `receivers.otlp: null` (unless --receiver), `alerts: []`,
+// `log.level: warn` and Prometheus on a free port. After the first round (/readyz 200) it runs for a window (default 90 s), reading the
 // agent's /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime + stime) every second, and prints:
 // peak RSS, steady-state mean CPU (% of one core, from one interval after the first round to the end,
 // scrapes outside the window), tools/list p50/p95 from the agent's own histogram

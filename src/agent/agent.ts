@@ -34,7 +34,7 @@ export interface AgentOptions {
   now?: () => number;
   /** Where the stdout notifier writes (tests capture it). */
   stdout?: LineSink;
-  /** Told of every OTLP request the receiver takes in (ReceiverDeps.onTraffic). */
+  /** Told of every trace request whose spans the receiver decoded (ReceiverDeps.onTraffic). */
   onReceiverTraffic?: () => void;
 }
 

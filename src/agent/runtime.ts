@@ -16,16 +16,18 @@ import type { MemoryProfile } from '../config/schema.js';
  */
 const BASE: Record<MemoryProfile, string[]> = {
   // The young generation keeps its initial 1 MiB semi-spaces instead of doubling up to 16 MiB (an
-  // agent with a receiver is then steered to 4 MiB: steerYoungGeneration); the old generation may
-  // grow 30 % past what the last full collection found live.
+  // agent with a receiver is steered to 4 MiB at its first request: steerYoungGeneration); the old
+  // generation may grow 30 % past what the last full collection found live.
   //
-  // WebAssembly is compiled by V8's baseline compiler only. The one WebAssembly mcpwatch runs is
-  // undici's HTTP parser (fetch, and so the legacy SSE transport), whose optimised compilation
-  // raised the process's peak by ~30 MiB for a moment (first fetch: +40 MiB VmHWM, +12 with this;
-  // the bundled example's agent: 121 MiB instead of 89) to speed up parsing a few event streams.
+  // WebAssembly is compiled by V8's baseline compiler only. The only WebAssembly mcpwatch runs is
+  // undici's HTTP parser (fetch: the legacy SSE transport, the webhook and Slack notifiers, the
+  // OTLP/HTTP forwarder), whose optimised compilation raised the process's peak by ~30 MiB for a
+  // moment (first fetch: +40 MiB VmHWM, +12 with this; the bundled example's agent: 121 MiB instead
+  // of 89) to speed up parsing a few small responses. --liftoff-only is a V8 testing flag (V8 11
+  // through 13 have it); it also turns off tier-up, which --no-liftoff-only alone does not restore.
   compact: ['--semi-space-growth-factor=1', '--heap-growing-percent=30', '--liftoff-only'],
   // V8's defaults (0: V8 picks the growing factor from its GC speed, between 1.1 and 4).
-  throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0', '--no-liftoff-only'],
+  throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0', '--no-liftoff-only', '--wasm-dynamic-tiering', '--wasm-tier-up'],
 };
 
 /**
@@ -33,20 +35,21 @@ const BASE: Record<MemoryProfile, string[]> = {
  * young generation that has grown is not given back; `run` then applies the configured one.
  *
  * `hotPath: false` says the agent has no CPU-bound work (it only probes: no OTLP receiver). A compact
- * agent then also runs without V8's optimising compilers (TurboFan, and Maglev where it exists), whose compilations left 5–9 MiB
- * of process memory behind and saved no CPU for a workload that waits on sockets (300 servers every
+ * agent then also runs without V8's optimising compilers (TurboFan, and Maglev where it exists),
+ * whose compilations left 5–9 MiB of process memory behind and saved no CPU for a workload that waits on sockets (300 servers every
  * 10 s: 6.85 % of a core without it, 7.04 % with it), and in V8's memory-saving mode
  * (--optimize-for-size: smaller heap growth steps, memory-reducing collections). Both would cripple
  * OTLP decoding, which is CPU-bound: with them, ingest at saturation fell from 343k to 140k spans/s
- * (docs/benchmarks.md), so an agent with a receiver keeps V8's compiler and GC modes. A probe-only
- * agent's old generation may also grow only 10 % past what is live.
+ * (docs/benchmarks.md), so an agent with a receiver gets V8's compiler and GC modes once it has
+ * traffic (`hotPath: 'later'` until then). A probe-only agent's old generation may also grow only
+ * 10 % past what is live.
  *
  * `hotPath: undefined` (not known yet: the CLI's first line, before the configuration is read) holds
  * the compiler back, which can be undone, but not --optimize-for-size, whose effect on collections
  * outlasts turning it off (saturation stayed at 187k spans/s when it was on only during start-up).
  *
- * `hotPath: 'later'` says CPU-bound work may come but has not yet: an agent whose receiver has had
- * no traffic. It is held like a probe-only agent except for --optimize-for-size, so that
+ * `hotPath: 'later'` says CPU-bound work may come but has not yet: an agent whose receiver has
+ * decoded no spans yet. It is held like a probe-only agent except for --optimize-for-size, so that
  * `hotPath: true` can still give it full speed when the first request arrives.
  */
 export function applyMemoryProfile(profile: MemoryProfile, opts: { hotPath?: boolean | 'later' } = {}): void {

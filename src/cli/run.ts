@@ -18,7 +18,7 @@ export function registerRun(program: Command): void {
       const profile = loaded.config.runtime.memory;
       // Receivers only change on a restart, so this holds for the process's life.
       const receiving = loaded.config.receivers.otlp != null;
-      // A compact agent with a receiver waits for its first request before it pays for decoding at
+      // A compact agent with a receiver waits for its first spans before it pays for decoding at
       // full speed (the compiler, a larger young generation, V8's own collection schedule): an
       // idle receiver beside 300 probed servers cost 14 MiB (docs/benchmarks.md).
       const hotLater = receiving && profile === 'compact';
@@ -30,7 +30,7 @@ export function registerRun(program: Command): void {
         stopHeapCap();
         applyMemoryProfile(profile, { hotPath: true });
         steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
-        agent.log.info('first OTLP request: V8 set up for decoding (runtime.memory: compact)');
+        agent.log.info('first OTLP spans: V8 set up for decoding (runtime.memory: compact)');
       };
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.

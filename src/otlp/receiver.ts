@@ -30,7 +30,10 @@ export interface ReceiverDeps {
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Resident memory now, in bytes (tests inject it). */
   memoryUsage?: () => number;
-  /** Told of every request within the limits, before it is decoded (the CLI's memory profile). */
+  /**
+   * Told of every trace request that decoded to at least one span, before it is recognised and
+   * forwarded: decoding spans is the receiver's CPU-bound work (the CLI's memory profile).
+   */
   onTraffic?: () => void;
 }
 
@@ -143,7 +146,6 @@ export class OtlpReceiver {
     const { recorder } = this.deps;
     if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
-    this.deps.onTraffic?.();
     let decoded: DecodeResult | undefined;
     let parsed: unknown;
     if (signal === 'traces') {
@@ -154,6 +156,7 @@ export class OtlpReceiver {
         if (err instanceof OtlpDecodeError) return { ok: false, reason: 'invalid', message: err.message };
         throw err;
       }
+      if (decoded.spans.length > 0) this.deps.onTraffic?.();
     }
     // Before anything is counted: a request the backend cannot take is refused whole.
     const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);

@@ -142,7 +142,7 @@ describe('mcpwatch run (process)', () => {
     assert.equal((await agent.exit).code, 0);
   });
 
-  it('sets V8 up for decoding at the first OTLP request, not before', async (t) => {
+  it('sets V8 up for decoding at the first OTLP request with spans, not before', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const config = join(dir, 'mcpwatch.yaml');
     writeFileSync(
@@ -157,15 +157,20 @@ servers: []
     const agent = startAgent(config);
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
     const started = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { otlp_http: string };
-    const heated = /"msg":"first OTLP request: V8 set up for decoding/;
-    const send = async (): Promise<number> =>
-      (await fetch(`http://${started.otlp_http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceSpans":[]}' })).status;
-    // Idle: the agent is held like a probe-only one.
-    await new Promise((r) => setTimeout(r, 1500));
+    const heated = /"msg":"first OTLP spans: V8 set up for decoding/;
+    const post = async (path: string, body: string): Promise<number> =>
+      (await fetch(`http://${started.otlp_http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status;
+    const span = { traceId: '0123456789abcdef0123456789abcdef', spanId: '0123456789abcdef', name: 'tools/call', startTimeUnixNano: '1', endTimeUnixNano: '2' };
+    const traces = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
+    // Idle, or sent nothing to decode (metrics, no spans, bad input): held like a probe-only agent.
+    assert.equal(await post('/v1/metrics', '{}'), 200);
+    assert.equal(await post('/v1/traces', '{"resourceSpans":[]}'), 200);
+    assert.equal(await post('/v1/traces', 'not json'), 400);
+    await new Promise((r) => setTimeout(r, 1000));
     assert.equal(agent.logs.filter((l) => heated.test(l)).length, 0);
-    assert.equal(await send(), 200);
+    assert.equal(await post('/v1/traces', traces), 200);
     await agent.waitLog(heated);
-    assert.equal(await send(), 200);
+    assert.equal(await post('/v1/traces', traces), 200);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(agent.logs.filter((l) => heated.test(l)).length, 1, 'once');
     agent.proc.kill('SIGTERM');
