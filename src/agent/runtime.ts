@@ -27,7 +27,13 @@ const BASE: Record<MemoryProfile, string[]> = {
   // through 13 have it); it also turns off tier-up, which --no-liftoff-only alone does not restore.
   compact: ['--semi-space-growth-factor=1', '--heap-growing-percent=30', '--liftoff-only'],
   // V8's defaults (0: V8 picks the growing factor from its GC speed, between 1.1 and 4).
-  throughput: ['--semi-space-growth-factor=2', '--heap-growing-percent=0', '--no-liftoff-only', '--wasm-dynamic-tiering', '--wasm-tier-up'],
+  throughput: [
+    '--semi-space-growth-factor=2',
+    '--heap-growing-percent=0',
+    '--no-liftoff-only',
+    '--wasm-dynamic-tiering',
+    '--wasm-tier-up',
+  ],
 };
 
 /**
@@ -36,8 +42,9 @@ const BASE: Record<MemoryProfile, string[]> = {
  *
  * `hotPath: false` says the agent has no CPU-bound work (it only probes: no OTLP receiver). A compact
  * agent then also runs without V8's optimising compilers (TurboFan, and Maglev where it exists),
- * whose compilations left 5–9 MiB of process memory behind and saved no CPU for a workload that waits on sockets (300 servers every
- * 10 s: 6.85 % of a core without it, 7.04 % with it), and in V8's memory-saving mode
+ * whose compilations left 5–9 MiB of process memory behind and saved no CPU for a workload that
+ * waits on sockets (300 servers every 10 s: 6.85 % of a core without it, 7.04 % with it), and in
+ * V8's memory-saving mode
  * (--optimize-for-size: smaller heap growth steps, memory-reducing collections). Both would cripple
  * OTLP decoding, which is CPU-bound: with them, ingest at saturation fell from 343k to 140k spans/s
  * (docs/benchmarks.md), so an agent with a receiver gets V8's compiler and GC modes once it has
@@ -108,6 +115,49 @@ export function steerYoungGeneration(targetMiB: number): void {
   steer();
   steering = new PerformanceObserver(steer);
   steering.observe({ entryTypes: ['gc'] });
+}
+
+/** What `mcpwatch run` tells the process's tuning as the agent lives (tuneAgent). */
+export interface AgentTuning {
+  /**
+   * The agent has started. Installs the heap cap of a compact agent that decodes nothing yet: not
+   * before, since during start-up the live heap only grows (modules, then sessions) and a cap would
+   * collect every few seconds for nothing. False when the cap was wanted and V8's gc() could not be
+   * had (node --expose-gc-as).
+   */
+  started(): boolean;
+  /**
+   * The receiver decoded spans (ReceiverDeps.onTraffic), for a compact agent with a receiver only.
+   * True the first time, when the agent switches to decoding at full speed; false after that.
+   */
+  spans?: () => boolean;
+}
+
+/**
+ * The memory policy of `mcpwatch run`, applied at once and then as the agent lives. Receivers only
+ * change on a restart, so `receiving` holds for the process's life. A compact agent with a receiver
+ * waits for its first spans before it pays for decoding at full speed (the compiler, a 4 MiB young
+ * generation, V8's own collection schedule: forced collections would stall decoding): an idle
+ * receiver beside 300 probed servers cost 14 MiB (docs/benchmarks.md).
+ */
+export function tuneAgent(profile: MemoryProfile, receiving: boolean): AgentTuning {
+  const compact = profile === 'compact';
+  const later = compact && receiving;
+  applyMemoryProfile(profile, { hotPath: later ? 'later' : receiving });
+  let decoding = false;
+  return {
+    started: () => !compact || decoding || capHeapGrowth(PROBE_HEAP_HEADROOM_MIB),
+    spans: later
+      ? () => {
+          if (decoding) return false;
+          decoding = true;
+          stopHeapCap();
+          applyMemoryProfile(profile, { hotPath: true });
+          steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
+          return true;
+        }
+      : undefined,
+  };
 }
 
 /**

@@ -14,31 +14,21 @@ export function registerRun(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const loaded = loadConfigOrExit(opts.config);
       // Before the agent's modules load, so that their start-up already runs under the profile.
-      const { applyMemoryProfile, capHeapGrowth, PROBE_HEAP_HEADROOM_MIB, RECEIVER_SEMI_SPACE_MIB, steerYoungGeneration, stopHeapCap } = await import('../agent/runtime.js');
-      const profile = loaded.config.runtime.memory;
-      // Receivers only change on a restart, so this holds for the process's life.
-      const receiving = loaded.config.receivers.otlp != null;
-      // A compact agent with a receiver waits for its first spans before it pays for decoding at
-      // full speed (the compiler, a larger young generation, V8's own collection schedule): an
-      // idle receiver beside 300 probed servers cost 14 MiB (docs/benchmarks.md).
-      const hotLater = receiving && profile === 'compact';
-      applyMemoryProfile(profile, { hotPath: hotLater ? 'later' : receiving });
-      let heated = false;
-      const heatUp = (): void => {
-        if (heated) return;
-        heated = true;
-        stopHeapCap();
-        applyMemoryProfile(profile, { hotPath: true });
-        steerYoungGeneration(RECEIVER_SEMI_SPACE_MIB);
-        agent.log.info('first OTLP spans: V8 set up for decoding (runtime.memory: compact)');
-      };
+      const { tuneAgent } = await import('../agent/runtime.js');
+      const tuning = tuneAgent(loaded.config.runtime.memory, loaded.config.receivers.otlp != null);
+      const spans = tuning.spans;
+      const onReceiverTraffic = spans
+        ? (): void => {
+            if (spans()) agent.log.info('first OTLP spans: V8 set up for decoding (runtime.memory: compact)');
+          }
+        : undefined;
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');
       const { StateError } = await import('../store/state.js');
       let agent: Agent;
       try {
-        agent = new Agent(loaded, { onReceiverTraffic: hotLater ? heatUp : undefined });
+        agent = new Agent(loaded, { onReceiverTraffic });
       } catch (err) {
         if (err instanceof StateError) throw new CliExit(EXIT_USAGE, `mcpwatch: ${err.message}`);
         throw err;
@@ -85,10 +75,7 @@ export function registerRun(program: Command): void {
         throw new CliExit(EXIT_USAGE, `mcpwatch: ${(err as Error).message}`);
       }
       started = true;
-      // From here, not from the profile: during start-up the live heap only grows (modules, then
-      // sessions), and a cap would collect every few seconds for nothing. An agent that decodes
-      // OTLP keeps V8's own schedule: forced full collections would stall its decoding.
-      if (profile === 'compact' && !heated && !capHeapGrowth(PROBE_HEAP_HEADROOM_MIB)) {
+      if (!tuning.started()) {
         agent.log.warn('runtime.memory compact: V8\'s gc() is not available (node --expose-gc-as?), so the heap is left to V8\'s schedule');
       }
       await new Promise<void>((resolve) => {

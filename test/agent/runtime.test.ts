@@ -184,6 +184,27 @@ describe('runtime.memory', () => {
     assert.ok(throughput > 25, `throughput: first fetch +${throughput.toFixed(1)} MiB`);
   });
 
+  it('tunes a compact agent with a receiver for decoding at its first spans, once', () => {
+    const script = `
+      const { tuneAgent } = await import(${JSON.stringify(RUNTIME)});
+      function f(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+      const optimised = async () => {
+        for (let round = 0; round < 2; round++) {
+          for (let k = 0; k < 300; k++) f(100000);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return (eval('%GetOptimizationStatus(f)') & 16) !== 0;
+      };
+      const t = tuneAgent('compact', true);
+      const idle = await optimised();
+      const first = t.spans(), again = t.spans();
+      const decoding = await optimised();
+      console.log(JSON.stringify({ idle, first, again, decoding, started: t.started(),
+        probeOnly: tuneAgent('compact', false).spans === undefined, throughput: tuneAgent('throughput', true).spans === undefined }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })) as Record<string, boolean>;
+    assert.deepEqual(out, { idle: false, first: true, again: false, decoding: true, started: true, probeOnly: true, throughput: true });
+  });
+
   it('defaults to compact and refuses an unknown profile by name', () => {
     assert.equal(parseConfig('servers: []\n', 'm.yaml').runtime.memory, 'compact');
     assert.throws(() => parseConfig('runtime: { memory: tiny }\n', 'm.yaml'), /runtime\.memory.*compact.*throughput/);
