@@ -1,11 +1,11 @@
 // What forwarding costs beyond sending, per 512-span batch of the MCP tool calls otlp-ingest sends:
 // gzip (exporters.otlp.compression, default gzip) at zlib's level 1, which the HTTP forwarder uses,
 // and 6, zlib's default, which grpc-js uses; and re-encoding an OTLP/JSON batch as protobuf for a
-// gRPC backend (src/otlp/transcode.ts), which runs on the event loop. Prints figures only.
+// gRPC backend (src/export/transcode.ts), which runs on the event loop. Prints figures only.
 //
 //   npm run build && node dist/bench/forward-cost.js [rounds=20]
 import { gzipSync } from 'node:zlib';
-import { jsonToProtobuf } from '../src/otlp/transcode.js';
+import { jsonToProtobuf } from '../src/export/transcode.js';
 import { toolCallBatch } from './mcp-spans.js';
 
 const ROUNDS = Number(process.argv[2] ?? 20);

@@ -18,7 +18,7 @@ import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
 import type { OtlpReceiver, ReceiverAddresses } from '../otlp/receiver.js';
-import type { OtlpForwarder } from '../otlp/forwarder.js';
+import type { OtlpForwarder } from '../export/forwarder.js';
 import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
 
@@ -153,7 +153,7 @@ export class Agent {
         const { OtlpReceiver } = await import('../otlp/receiver.js');
         const backend = this.config.exporters.otlp;
         if (backend) {
-          const { OtlpForwarder, queueCapacityBytes } = await import('../otlp/forwarder.js');
+          const { OtlpForwarder, queueCapacityBytes } = await import('../export/forwarder.js');
           const forwarder: OtlpForwarder = new OtlpForwarder(backend, {
             hooks: this.recorder.forwarderHooks(queueCapacityBytes(backend.queue_size_mib), () => forwarder.queuedBytes),
             log: this.log,

@@ -8,6 +8,7 @@ import type { Http2Server, Http2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 import { parseListen, type Config } from '../config/schema.js';
+import type { OtlpContentType } from '../export/forwarder.js';
 import type { OtlpSignal, ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
 import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
@@ -16,7 +17,6 @@ import { recogniseSpan, type ServerResolver } from './recognise.js';
 
 export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
 type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
-export type ContentType = 'application/x-protobuf' | 'application/json';
 
 export interface ReceiverDeps {
   recorder: Recorder;
@@ -26,7 +26,7 @@ export interface ReceiverDeps {
    * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
    * re-encoded for a gRPC backend), which the sender is told as bad input.
    */
-  forward?: (signal: OtlpSignal, body: Buffer, contentType: ContentType, parsed?: unknown) => string | undefined;
+  forward?: (signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown) => string | undefined;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Resident memory now, in bytes (tests inject it). */
   memoryUsage?: () => number;
@@ -142,7 +142,7 @@ export class OtlpReceiver {
   }
 
   /** The protocol-independent core: limits, decoding, recognition, forwarding. */
-  private handle(protocol: ReceiverProtocol, signal: OtlpSignal, body: Buffer, contentType: ContentType, maxBytes: number): Handled {
+  private handle(protocol: ReceiverProtocol, signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, maxBytes: number): Handled {
     const { recorder } = this.deps;
     if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
@@ -285,7 +285,7 @@ export class OtlpReceiver {
     if (!signal) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch receives OTLP on /v1/traces, /v1/metrics and /v1/logs\n');
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n');
     const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    const contentType: ContentType | undefined = mediaType === 'application/x-protobuf' ? mediaType : mediaType === 'application/json' ? mediaType : undefined;
+    const contentType: OtlpContentType | undefined = mediaType === 'application/x-protobuf' ? mediaType : mediaType === 'application/json' ? mediaType : undefined;
     const fail = (status: number, reason: RefusalReason, message: string, headers: Record<string, string> = {}): void => {
       this.refuse('http', signal, reason, message);
       sendStatus(res, status, contentType ?? 'application/json', message, headers);
@@ -389,7 +389,7 @@ function encodeResponse(rejected: number, message: string | undefined): Buffer {
 }
 
 /** An error body as google.rpc.Status in the request's encoding, as OTLP/HTTP specifies. */
-function sendStatus(res: ServerResponse, status: number, contentType: ContentType, message: string, headers: Record<string, string> = {}): void {
+function sendStatus(res: ServerResponse, status: number, contentType: OtlpContentType, message: string, headers: Record<string, string> = {}): void {
   const code = status === 503 ? 14 : status === 413 ? 8 : status === 401 ? 16 : status >= 500 ? 13 : 3;
   let body: Buffer | string;
   if (contentType === 'application/x-protobuf') {

@@ -23,13 +23,14 @@ import * as grpc from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
+import type { OtlpSignal } from './recorder.js';
 import { encodeParsedRequest, jsonToProtobuf, TranscodeError } from './transcode.js';
 import protobuf from 'protobufjs/minimal.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
 const { Reader } = protobuf;
 
-export type OtlpSignal = 'traces' | 'metrics' | 'logs';
+export type { OtlpSignal };
 export type OtlpContentType = 'application/x-protobuf' | 'application/json';
 
 /**

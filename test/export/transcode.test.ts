@@ -14,7 +14,7 @@ import { AggregationType, MeterProvider, MetricReader } from '@opentelemetry/sdk
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import protobuf from 'protobufjs/minimal.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
-import { jsonToProtobuf, TranscodeError } from '../../src/otlp/transcode.js';
+import { jsonToProtobuf, TranscodeError } from '../../src/export/transcode.js';
 
 const { Reader } = protobuf;
 const resource = resourceFromAttributes({ 'service.name': 'agent-under-test', 'deployment.environment': 'test' });

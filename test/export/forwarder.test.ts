@@ -27,7 +27,7 @@ import {
   type ForwarderHooks,
   type ForwarderOptions,
   type OtlpSignal,
-} from '../../src/otlp/forwarder.js';
+} from '../../src/export/forwarder.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { encodeRetryInfoStatus, startOtlpUpstream, type OtlpUpstream, type UpstreamProtocol } from '../fixtures/otlp-upstream.js';
 
