@@ -1,26 +1,28 @@
 // agent/ owns the long-running `mcpwatch run`: it wires config, probes, pipeline, store and exporters
-// together, serves /healthz and /readyz, and handles reload and shutdown. It holds no probing,
-// classification or metric-naming logic of its own: those live in probe/, pipeline/ and export/.
+// together, serves /healthz and /readyz, and handles reload and shutdown. It decides nothing itself:
+// a check's outcome goes to pipeline/ (assess), and the verdict is applied to the store, the recorder
+// and the notifiers in one place (apply). Probing lives in probe/, metric names in export/.
 import { createServer, type Server } from 'node:http';
-import { basename } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { CheckOutcome, ServerSession } from '../probe/session.js';
+import type { ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
-import { ServerStateMachine, type EventDraft } from '../pipeline/state-machine.js';
-import { diffTools, formatDiff, snapshotHash, type DriftDiff } from '../pipeline/drift.js';
+import { assess, ServerTrack, type Assessment, type CheckOutcome } from '../pipeline/assess.js';
+import type { EventDraft } from '../pipeline/state-machine.js';
+import { serverResolver, TrafficRouter } from '../pipeline/traffic.js';
 import type { AlertEvent } from '../pipeline/events.js';
 import { StateStore } from '../store/state.js';
 import { listen, Telemetry } from '../export/telemetry.js';
-import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName } from '../export/recorder.js';
+import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName, type TrafficCells } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
 import type { OtlpReceiver, ReceiverAddresses } from '../otlp/receiver.js';
 import type { OtlpForwarder } from '../export/forwarder.js';
 import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
+import type { ServerIdentity } from '../pipeline/traffic.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
 const RECHECK_MS = 5000;
@@ -56,39 +58,26 @@ async function loadProbing(): Promise<ProbingModule> {
 }
 
 class Monitor {
-  readonly sm: ServerStateMachine;
+  readonly track: ServerTrack;
   readonly session: ServerSession;
   checks = 0;
-  /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
-  serverInfoName: string | undefined;
-  snapshot: { hash: string; tools: ToolInfo[] } | undefined;
-  /** The last tool list as listed, to skip hashing when nothing changed. */
-  lastRaw: string | undefined;
 
   constructor(
     public server: ServerConfig,
     config: Config,
     onSignal: (signal: string) => void,
     now: () => number,
+    snapshot: { hash: string; tools: ToolInfo[] } | undefined,
   ) {
-    this.sm = new ServerStateMachine(policyOf(server, config));
+    this.track = new ServerTrack(policyOf(server, config), snapshot);
     // addMonitor() runs only after loadProbing() resolved.
     this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now });
   }
 }
 
-interface ResolverIndex {
-  byAddress: Map<string, string>;
-  byHost: Map<string, string>;
-  byService: Map<string, string>;
-}
-
 function nextDelay(m: Monitor): number {
-  const s = m.server;
-  let delay = m.sm.unsettled ? Math.min(s.interval, RECHECK_MS) : s.interval;
-  // A watched SSE stream must be looked at within stale_after, or a silent one would never be called stale.
-  if (s.transport === 'sse' && !s.fresh_connection && s.stale_after !== undefined) delay = Math.min(delay, s.stale_after * 1.25);
-  return delay;
+  const delay = m.track.sm.unsettled ? Math.min(m.server.interval, RECHECK_MS) : m.server.interval;
+  return Math.min(delay, m.session.checkWithin() ?? Infinity);
 }
 
 function policyOf(server: ServerConfig, config: Config) {
@@ -116,8 +105,10 @@ export class Agent {
   private recorder!: Recorder;
   private dispatcher: AlertDispatcher;
   private receiver: OtlpReceiver | undefined;
-  /** Lookup tables of resolver(); undefined when the servers changed since they were built. */
-  private resolverIndex: ResolverIndex | undefined;
+  /** Names traffic after configured servers; undefined when the servers changed since it was built. */
+  private resolveServer: ServerResolver | undefined;
+  /** Labels recognised traffic and remembers its metric cells (set by start() with the recorder). */
+  private traffic!: TrafficRouter<TrafficCells>;
   private forwarder: OtlpForwarder | undefined;
   private healthServer: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -144,7 +135,9 @@ export class Agent {
   async start(): Promise<AgentAddresses> {
     try {
       this.telemetry = await Telemetry.create(this.config);
-      this.recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
+      const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
+      this.recorder = recorder;
+      this.traffic = new TrafficRouter((name) => this.monitors.has(name), (obs, labels) => recorder.trafficCells(obs, labels), this.config.receivers.otlp?.max_tools_per_server);
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
@@ -161,10 +154,10 @@ export class Agent {
           forwarder.start();
           this.forwarder = forwarder;
         }
-        this.recorder.setToolLimit(this.config.receivers.otlp.max_tools_per_server);
         this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
-          recorder: this.recorder,
-          resolveServer: this.resolver(),
+          recorder,
+          resolveServer: (span) => (this.resolveServer ??= serverResolver(this.identities()))(span),
+          traffic: (obs) => recorder.traffic(this.traffic.route(obs), obs.durationSeconds),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
           onTraffic: this.opts.onReceiverTraffic,
@@ -209,9 +202,9 @@ export class Agent {
       const existing = this.monitors.get(name);
       if (existing) {
         existing.server = server;
-        this.resolverIndex = undefined;
+        this.serversChanged();
         existing.session.update(server);
-        existing.sm.setPolicy(policyOf(server, config));
+        existing.track.sm.setPolicy(policyOf(server, config));
         this.recorder.register(server);
       } else {
         this.addMonitor(server);
@@ -252,50 +245,22 @@ export class Agent {
 
   /** Current status per server (for tests and /readyz details). */
   statuses(): Record<string, string> {
-    return Object.fromEntries([...this.monitors].map(([name, m]) => [name, m.sm.status]));
+    return Object.fromEntries([...this.monitors].map(([name, m]) => [name, m.track.sm.status]));
   }
 
   sessionPid(name: string): number | undefined {
     return this.monitors.get(name)?.session.pid;
   }
 
-  /**
-   * Names traffic after configured servers: by the URL's host:port for client spans, and by the
-   * resource's service.name (a server instrumenting itself) against the configured name, the
-   * command's base name or the name the server gave in initialize. Called for every span, so it
-   * reads maps rebuilt only when the set of servers (or a server's own name) changes.
-   */
-  private resolver(): ServerResolver {
-    return (span) => {
-      const index = (this.resolverIndex ??= this.buildResolverIndex());
-      const address = span.attrs.get('server.address');
-      if (address !== undefined) {
-        const port = span.attrs.get('server.port');
-        const hit = port === undefined ? index.byHost.get(String(address)) : index.byAddress.get(`${String(address)}:${Number(port)}`);
-        if (hit) return hit;
-      }
-      const service = span.resource.serviceName;
-      return service ? index.byService.get(service) : undefined;
-    };
+  /** What identifies each monitored server in traffic (pipeline/traffic.ts serverResolver). */
+  private *identities(): Iterable<ServerIdentity> {
+    for (const m of this.monitors.values()) yield { name: m.server.name, url: m.server.url, command: m.server.command, serverInfoName: m.track.serverInfoName };
   }
 
-  private buildResolverIndex(): ResolverIndex {
-    const index: ResolverIndex = { byAddress: new Map(), byHost: new Map(), byService: new Map() };
-    const first = (map: Map<string, string>, key: string, name: string): void => {
-      if (!map.has(key)) map.set(key, name);
-    };
-    for (const m of this.monitors.values()) {
-      const s = m.server;
-      if (s.url) {
-        const u = new URL(s.url);
-        first(index.byAddress, `${u.hostname}:${Number(u.port || (u.protocol === 'https:' ? 443 : 80))}`, s.name);
-        first(index.byHost, u.hostname, s.name);
-      }
-      first(index.byService, s.name, s.name);
-      if (m.serverInfoName) first(index.byService, m.serverInfoName, s.name);
-      if (s.command) first(index.byService, basename(s.command).replace(/\.[a-z]+$/, ''), s.name);
-    }
-    return index;
+  /** The set of servers (or what identifies one) changed: traffic is matched and labelled afresh. */
+  private serversChanged(): void {
+    this.resolveServer = undefined;
+    this.traffic?.reset();
   }
 
   private makeDispatcher(config: Config): AlertDispatcher {
@@ -308,14 +273,19 @@ export class Agent {
 
   private addMonitor(server: ServerConfig): void {
     const name = server.name;
-    const monitor = new Monitor(server, this.config, (signal) => {
-      this.log.debug({ server: name, signal }, 'checking now');
-      this.scheduler.trigger(name);
-    }, this.now);
     const last = this.store.lastSnapshot(name);
-    if (last) monitor.snapshot = { hash: last.hash, tools: last.tools as ToolInfo[] };
+    const monitor = new Monitor(
+      server,
+      this.config,
+      (signal) => {
+        this.log.debug({ server: name, signal }, 'checking now');
+        this.scheduler.trigger(name);
+      },
+      this.now,
+      last && { hash: last.hash, tools: last.tools as ToolInfo[] },
+    );
     this.monitors.set(name, monitor);
-    this.resolverIndex = undefined;
+    this.serversChanged();
     this.recorder.register(server);
     this.scheduler.add(
       name,
@@ -332,7 +302,7 @@ export class Agent {
     if (!monitor) return;
     this.scheduler.remove(name);
     this.monitors.delete(name);
-    this.resolverIndex = undefined;
+    this.serversChanged();
     // The new monitor starts from `unknown`, as its state machine does; counters are kept.
     if (opts.replacing) this.recorder.setStatus(name, 'unknown');
     else this.recorder.unregister(name);
@@ -358,38 +328,20 @@ export class Agent {
   }
 
   private record(monitor: Monitor, out: CheckOutcome): void {
-    const server = monitor.server;
     const at = this.now();
-    const answered = !out.error || out.partial;
-    if (out.serverInfo && out.serverInfo.name !== monitor.serverInfoName) {
-      monitor.serverInfoName = out.serverInfo.name;
-      this.resolverIndex = undefined;
-    }
-    this.recorder.probe(server, out);
-    if (out.sessionExpired) this.recorder.sessionExpired(server);
-    this.store.recordProbe(server.name, at, answered && out.staleMs === undefined, out.latencyMs);
-    const events: EventDraft[] = [];
-    if (out.tools && !out.error) events.push(...this.drift(monitor, out.tools, at));
+    this.apply(monitor, out, assess(monitor.track, out, at), at);
+  }
 
-    const step = monitor.sm.apply({
-      at,
-      ok: answered && out.staleMs === undefined,
-      latencyMs: out.latencyMs,
-      error: out.error,
-      definitive: out.definitive,
-      partial: out.partial,
-      staleMs: out.staleMs,
-      sessionExpired: out.sessionExpired,
-    });
-    if (step.transition) {
-      const t = step.transition;
-      this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
-      this.recorder.setStatus(server.name, t.to);
-      if (t.to === 'down' || t.to === 'degraded' || t.to === 'stale') this.recorder.incident(server, t.to);
-      this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
-    }
-    this.log.debug({ server: server.name, status: monitor.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
-    for (const draft of [...step.events, ...events]) this.emit(server, draft, at);
+  /** The one place a check's verdict reaches the store, the recorder and the notifiers. */
+  private apply(monitor: Monitor, out: CheckOutcome, a: Assessment, at: number): void {
+    const server = monitor.server;
+    if (a.serverInfoChanged) this.resolveServer = undefined;
+    this.recorder.check(server, out, a);
+    this.store.recordCheck(server.name, at, a);
+    const t = a.transition;
+    if (t) this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+    this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
+    for (const draft of a.events) this.emit(server, draft, at);
 
     monitor.checks++;
     if (!this.readyOnce && [...this.monitors.values()].every((m) => m.checks > 0)) {
@@ -398,40 +350,6 @@ export class Agent {
       this.score();
       this.log.info('first probe round done: ready');
     }
-  }
-
-  /** Compares the tool list with the last snapshot (kept across restarts) and stores the new one. */
-  private drift(monitor: Monitor, tools: ToolInfo[], at: number): EventDraft[] {
-    // Most checks list exactly what the last one did: the raw text settles that without the
-    // canonical form and hash.
-    const raw = JSON.stringify(tools);
-    if (raw === monitor.lastRaw) return [];
-    monitor.lastRaw = raw;
-    const hash = snapshotHash(tools);
-    const prev = monitor.snapshot;
-    if (prev?.hash === hash) return [];
-    monitor.snapshot = { hash, tools };
-    if (!prev) {
-      this.store.saveSnapshot({ server: monitor.server.name, hash, tools, takenAt: at });
-      return [];
-    }
-    const diff = diffTools(prev.tools, tools);
-    this.store.saveSnapshot({ server: monitor.server.name, hash, tools, takenAt: at }, diff.severity ? { severity: diff.severity, diff: projection(diff) } : undefined);
-    if (!diff.severity) return [];
-    this.recorder.schemaChange(monitor.server, diff.counts);
-    const status = monitor.sm.status;
-    return [
-      {
-        event: 'schema_drift',
-        severity: diff.severity === 'breaking' ? 'critical' : diff.severity === 'warning' ? 'warning' : 'info',
-        message: `tool schemas changed: ${diff.counts.breaking} breaking, ${diff.counts.compatible} compatible, ${diff.counts.warning} warning`,
-        details: { diff: projection(diff), changes: diff.changes, counts: diff.counts, summary: formatDiff(diff) },
-        previous_state: status,
-        current_state: status,
-        incident_started_at: null,
-        downtime_seconds: null,
-      },
-    ];
   }
 
   private emit(server: ServerConfig, d: EventDraft, at: number): void {
@@ -508,8 +426,4 @@ export class Agent {
     await listen(this.healthServer, host, port, 'health.endpoint');
     return this.healthServer.address() as AddressInfo;
   }
-}
-
-function projection(diff: DriftDiff): Pick<DriftDiff, 'tools_added' | 'tools_removed' | 'tools_modified'> {
-  return { tools_added: diff.tools_added, tools_removed: diff.tools_removed, tools_modified: diff.tools_modified };
 }

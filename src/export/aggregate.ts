@@ -1,6 +1,7 @@
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, type CollectionResult, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
+import { PathCells } from '../pipeline/limits.js';
 
 export interface HistogramCell {
   attrs: Attributes;
@@ -24,44 +25,6 @@ export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 3
 
 export function hrTime(ms: number): HrTime {
   return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
-}
-
-/**
- * Cells found by a path of string keys, one Map level per key. The strings come from the decoder's
- * cache or from the configuration, so each keeps its hash: a lookup costs no key string built and
- * hashed per span, which a joined key did (15 % of the agent's CPU at OTLP saturation).
- */
-export class PathCells<T> {
-  private readonly root = new Map<string, Map<string, Map<string, Map<string, Map<string, T>>>>>();
-  all: T[] = [];
-
-  /** Drops every cell whose path starts with `a`, `b` (rare: a server removed or relabelled). */
-  remove(a: string, b: string): void {
-    const sub = this.root.get(a)?.get(b);
-    if (!sub) return;
-    this.root.get(a)!.delete(b);
-    const gone = new Set<T>();
-    for (const m3 of sub.values()) for (const m4 of m3.values()) for (const cell of m4.values()) gone.add(cell);
-    this.all = this.all.filter((c) => !gone.has(c));
-  }
-
-  cell(a: string, b: string, c: string, d: string, e: string, make: () => T): T {
-    let m1 = this.root.get(a);
-    if (!m1) this.root.set(a, (m1 = new Map()));
-    let m2 = m1.get(b);
-    if (!m2) m1.set(b, (m2 = new Map()));
-    let m3 = m2.get(c);
-    if (!m3) m2.set(c, (m3 = new Map()));
-    let m4 = m3.get(d);
-    if (!m4) m3.set(d, (m4 = new Map()));
-    let cell = m4.get(e);
-    if (!cell) {
-      cell = make();
-      m4.set(e, cell);
-      this.all.push(cell);
-    }
-    return cell;
-  }
 }
 
 /**

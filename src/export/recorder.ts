@@ -1,11 +1,12 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
 import { emptyResource } from '@opentelemetry/resources';
-import { HotMetrics, PathCells, type HistogramCell, type SumCell } from './aggregate.js';
+import { HotMetrics, type HistogramCell, type SumCell } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { ProbeOutcome } from '../probe/prober.js';
+import type { Assessment } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
-import { NameLimiter } from '../pipeline/limits.js';
+import type { TrafficLabels } from '../pipeline/traffic.js';
 import type { Observation } from '../otlp/recognise.js';
 import { INCIDENT_STATUSES, ServerMetrics, type AvailabilityWindowName, type IncidentStatus } from './server-metrics.js';
 
@@ -13,16 +14,8 @@ export type OtlpSignal = 'traces' | 'metrics' | 'logs';
 export type ReceiverProtocol = 'grpc' | 'http';
 export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthorized';
 
-/** Distinct server names from traffic that match no configured server, before they become `_other`. */
-const MAX_UNCONFIGURED_SERVERS = 100;
-/**
- * Routes remembered before the memo starts over. Raw names are unbounded (a client inventing tool
- * names), so the memo is too unless capped; the series behind it stay bounded by the limiters.
- */
-const MAX_ROUTES = 20_000;
-
-/** Where the observations of one kind go: the cells, and whether the tool name was folded. */
-interface TrafficRoute {
+/** Where the observations of one route go (pipeline/traffic.ts chose its labels). */
+export interface TrafficCells {
   server: string;
   calls: SumCell | undefined;
   duration: HistogramCell;
@@ -32,9 +25,6 @@ interface TrafficRoute {
 /** The first key part of probe and of traffic durations in HotMetrics. */
 const PROBE = 'p';
 const TRAFFIC = 't';
-
-/** A constant per kind and outcome, so a route's key needs no string built per span. */
-const OUTCOME_KEY = { tool_call: { success: 't+', error: 't-' }, operation: { success: 'o+', error: 'o-' } } as const;
 
 export { DURATION_BUCKETS } from './aggregate.js';
 
@@ -64,11 +54,7 @@ export class Recorder {
   private readonly fwdSent: Counter;
   private readonly fwdFailed: Counter;
   private readonly fwdDropped: Counter;
-  private toolNames = new NameLimiter(200);
-  private readonly unconfigured = new NameLimiter(MAX_UNCONFIGURED_SERVERS);
   private queue: { bytes: () => number; capacity: number } | undefined;
-  /** Traffic observations by their raw names, resolved to cells once (see traffic()). */
-  private routes = new PathCells<TrafficRoute>();
 
   constructor(
     meter: Meter,
@@ -100,14 +86,12 @@ export class Recorder {
     this.servers.register(server.name, serverAttributes(server));
     // New labels (tags, transport): the probe durations start new series too.
     if (before !== undefined && before !== this.servers.key(server.name)) this.hot.dropDurations(PROBE, before);
-    this.routes = new PathCells();
   }
 
   unregister(name: string): void {
     const key = this.servers.key(name);
     this.servers.unregister(name);
     if (key !== undefined) this.hot.dropDurations(PROBE, key);
-    this.routes = new PathCells();
   }
 
   setStatus(name: string, status: ServerStatus): void {
@@ -116,6 +100,19 @@ export class Recorder {
 
   setAvailability(name: string, window: AvailabilityWindowName, ratio: number | null): void {
     this.servers.setAvailability(name, window, ratio);
+  }
+
+  /** What one check measured and changed (pipeline/assess.ts): durations, errors, tools, state. */
+  check(server: ServerConfig, out: ProbeOutcome, a: Assessment): void {
+    this.probe(server, out);
+    if (a.sessionExpired) this.servers.sessionExpired(server.name);
+    const drift = a.snapshot?.drift;
+    if (drift) this.schemaChange(server, drift.counts);
+    const t = a.transition;
+    if (t) {
+      this.servers.setStatus(server.name, t.to);
+      if ((INCIDENT_STATUSES as readonly string[]).includes(t.to)) this.servers.incident(server.name, t.to as IncidentStatus);
+    }
   }
 
   /** Per-operation durations, errors and the tool count of one probe or session check. */
@@ -134,17 +131,8 @@ export class Recorder {
     this.spans(server, out);
   }
 
-  schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
+  private schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
     for (const [change, n] of Object.entries(counts) as [ChangeKind, number][]) if (n > 0) this.servers.schemaChange(server.name, change, n);
-  }
-
-  sessionExpired(server: ServerConfig): void {
-    this.servers.sessionExpired(server.name);
-  }
-
-  /** A transition into down, degraded or stale (other statuses are not incidents). */
-  incident(server: ServerConfig, status: ServerStatus): void {
-    if ((INCIDENT_STATUSES as readonly string[]).includes(status)) this.servers.incident(server.name, status as IncidentStatus);
   }
 
   delivery(notifier: string, outcome: 'sent' | 'retried' | 'failed'): void {
@@ -156,37 +144,21 @@ export class Recorder {
     this.servers.setScore(name, dimensions);
   }
 
-  /** `max_tools_per_server` from receivers.otlp; resets the names seen so far. */
-  setToolLimit(max: number): void {
-    this.toolNames = new NameLimiter(max);
-    this.routes = new PathCells();
-  }
-
   /**
-   * A tool call or MCP operation seen in traffic, into the same instruments as probes. This runs per
-   * span at up to ~500k spans/s, so the label decisions (configured server or not, tool name kept or
-   * folded) and the cells they lead to are made once per distinct observation and remembered. A
-   * decision does not change once made (a limiter never un-admits a name), and the memo starts over
-   * whenever the configuration or the tool limit changes.
+   * One observation into the cells of its route. Runs per span at up to ~500k spans/s: the labels
+   * and cells were decided once per distinct observation (pipeline/traffic.ts TrafficRouter).
    */
-  traffic(obs: Observation): void {
-    if (this.routes.all.length >= MAX_ROUTES) this.routes = new PathCells();
-    const route = this.routes.cell(obs.server, obs.method, obs.kind === 'tool_call' ? (obs.tool ?? 'unknown') : '', OUTCOME_KEY[obs.kind][obs.outcome], obs.errorType ?? '', () => this.route(obs));
+  traffic(route: TrafficCells, durationSeconds: number): void {
     if (route.calls) route.calls.value++;
-    this.hot.observe(route.duration, obs.durationSeconds);
+    this.hot.observe(route.duration, durationSeconds);
     if (route.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': route.server });
   }
 
-  private route(obs: Observation): TrafficRoute {
-    const server = this.servers.attributes(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
+  /** The cells a route counts into, made once per route under the labels pipeline/ chose. */
+  trafficCells(obs: Observation, { server, tool, overflowed }: TrafficLabels): TrafficCells {
     const errorType = obs.errorType ?? '';
-    let tool = '';
     let calls: SumCell | undefined;
-    let overflowed = false;
     if (obs.kind === 'tool_call') {
-      const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
-      tool = limited.value;
-      overflowed = limited.overflowed;
       calls = this.hot.callCell([server, tool, obs.outcome, errorType, ''], () => ({
         'mcp.server.name': server,
         source: 'traffic',

@@ -13,7 +13,7 @@ import type { OtlpSignal, ReceiverProtocol, Recorder, RefusalReason } from '../e
 import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
-import { recogniseSpan, type ServerResolver } from './recognise.js';
+import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 
 export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
 type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
@@ -21,6 +21,8 @@ type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
 export interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
+  /** Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels). */
+  traffic?: (obs: Observation) => void;
   /**
    * Hands the (decompressed) request on to the backend; `parsed` is the body as JSON when the
    * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
@@ -168,9 +170,12 @@ export class OtlpReceiver {
       message = decoded.rejectionMessage;
       recorder.spansAccepted(protocol, decoded.spans.length);
       recorder.spansRefused(protocol, 'invalid', rejected);
-      for (const span of decoded.spans) {
-        const obs = recogniseSpan(span, this.deps.resolveServer);
-        if (obs) recorder.traffic(obs);
+      const traffic = this.deps.traffic;
+      if (traffic) {
+        for (const span of decoded.spans) {
+          const obs = recogniseSpan(span, this.deps.resolveServer);
+          if (obs) traffic(obs);
+        }
       }
     }
     return { ok: true, rejected, message };

@@ -1,31 +1,15 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { ServerConfig, TransportName } from '../config/schema.js';
+import type { ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import type { StartedTransport } from './connection.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
-import { connectStdio } from './stdio.js';
-import { connectStreamableHttp } from './streamable-http.js';
-
-/**
- * The legacy SSE transport (the SDK's, on undici's fetch: about 8 MiB of modules) is loaded the first
- * time a server needs it, so fleets without SSE servers never pay for it.
- */
-export function lazySseConnector(onStream?: (what: 'data' | 'end') => void): Connector {
-  return async (server, ctx) => (await import('./sse.js')).sseConnector({ onStream })(server, ctx);
-}
-
-export const CONNECTORS: Record<TransportName, Connector> = {
-  stdio: connectStdio,
-  sse: lazySseConnector(),
-  streamable_http: connectStreamableHttp,
-};
+import { TRANSPORTS } from './transports.js';
 
 export const DEFAULT_MAX_TOOL_PAGES = 50;
 
 export interface ProbeOptions {
   signal?: AbortSignal;
   maxToolPages?: number;
-  connectors?: Partial<Record<TransportName, Connector>>;
 }
 
 /**
@@ -130,6 +114,11 @@ export async function initialize(conn: McpConnection, deadline: Deadline, out: P
   const t = performance.now();
   await deadline.run(conn.client.connect(conn.transport, { signal: deadline.signal, timeout: deadline.remaining() }));
   out.phases.initialize = elapsed(t);
+  serverFacts(conn, out);
+}
+
+/** What the server said about itself when the connection was initialized, into the outcome. */
+export function serverFacts(conn: McpConnection, out: ProbeOutcome): void {
   const info = conn.client.getServerVersion();
   out.serverInfo = info ? pickServerInfo(info) : null;
   out.capabilities = (conn.client.getServerCapabilities() as Record<string, unknown> | undefined) ?? null;
@@ -210,8 +199,7 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promis
  * one deadline. Never throws for a target failure: the outcome says what happened.
  */
 export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
-  const connector = opts.connectors?.[server.transport] ?? CONNECTORS[server.transport];
-  const { out, conn } = await openAndProbe(server, connector, opts);
+  const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts);
   if (conn) await closeTimed(conn, out);
   return out;
 }

@@ -100,3 +100,28 @@ export interface ConnectContext {
 
 /** The one shape every transport implements. Resolves once the transport is started. */
 export type Connector = (server: ServerConfig, ctx: ConnectContext) => Promise<McpConnection>;
+
+/** What a kept session hears from its connection between checks. */
+export interface StreamHooks {
+  /** Every chunk of the server's stream, and its end (a server gone between checks). */
+  onStream(what: 'data' | 'end'): void;
+}
+
+/**
+ * What is special to one transport, behind the one interface: how to connect for a one-shot probe
+ * and for a kept session, and the check policy of a kept session over it. Each transport's file
+ * exports its own; probe/transports.ts is the one table of them.
+ */
+export interface TransportKind {
+  /** Connects for a one-shot probe (`health`, `fresh_connection`). */
+  readonly connect: Connector;
+  /** Connects for a session the agent keeps, which watches the server's stream between checks. */
+  keep(hooks: StreamHooks): Connector;
+  /**
+   * The connection is the server (a child process): its end means down without confirmation, and
+   * restarts back off instead of respawning a crash-looping server on every check.
+   */
+  readonly processBound: boolean;
+  /** How long a kept session's stream may stay silent before the server is stale; undefined: not watched. */
+  staleAfter(server: ServerConfig): number | undefined;
+}

@@ -1,25 +1,15 @@
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
+import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, lazySseConnector, listTools, openAndProbe, probeServer } from './probe.js';
-import type { Connector, McpConnection, ProbeError, ProbeOutcome } from './prober.js';
-import { connectStdio } from './stdio.js';
-import { streamableConnector } from './streamable-http.js';
+import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer, serverFacts } from './probe.js';
+import type { Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
+import { TRANSPORTS } from './transports.js';
+
+export type { CheckOutcome } from '../pipeline/assess.js';
 
 /** Why a session asks to be checked now rather than at its next interval. */
 export type SessionSignal = 'closed' | 'stream_end' | 'list_changed';
-
-/** A probe outcome plus what it means for the state machine. */
-export interface CheckOutcome extends ProbeOutcome {
-  /** The stdio process is gone: down without waiting for more failures. */
-  definitive: boolean;
-  /** The server answered but tools/list failed. */
-  partial: boolean;
-  /** SSE stream silent for this long while open. */
-  staleMs?: number;
-  /** The server forgot the session during this check (the check re-initialized). */
-  sessionExpired: boolean;
-}
 
 export interface SessionOptions {
   onSignal: (signal: SessionSignal) => void;
@@ -33,7 +23,8 @@ const MAX_RESTART_DELAY = 60_000;
  * Keeps one live MCP session per server and checks over it, the way an agent holds its connections:
  * a stdio server keeps running (its exit is noticed at once), a Streamable HTTP session is reused
  * (a 404 for it is a `session_expired` finding), an SSE stream is watched for silence. A broken
- * session is replaced on the next check; stdio restarts back off exponentially.
+ * session is replaced on the next check. What differs by transport (restart back-off, staleness)
+ * is the transport's TransportKind, not a branch here.
  */
 export class ServerSession {
   private conn: McpConnection | undefined;
@@ -51,6 +42,20 @@ export class ServerSession {
     this.now = opts.now ?? Date.now;
   }
 
+  private get kind(): TransportKind {
+    return TRANSPORTS[this.server.transport];
+  }
+
+  /**
+   * The longest the next check may wait: a watched stream must be looked at within its silence
+   * limit, or a silent one would never be called stale.
+   */
+  checkWithin(): number | undefined {
+    if (this.server.fresh_connection) return undefined;
+    const stale = this.kind.staleAfter(this.server);
+    return stale === undefined ? undefined : stale * 1.25;
+  }
+
   /** PID of the stdio server this session keeps running, if any (for tests and logs). */
   get pid(): number | undefined {
     return (this.conn as { pid?: number } | undefined)?.pid;
@@ -63,13 +68,14 @@ export class ServerSession {
     }
     const dead = await this.reapDeadConnection();
     if (dead) return dead;
-    if (!this.conn && this.server.transport === 'stdio' && this.lastFailure && this.now() < this.nextRestartAt) {
+    if (!this.conn && this.kind.processBound && this.lastFailure && this.now() < this.nextRestartAt) {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
-    if (this.conn && this.server.transport === 'sse' && this.server.stale_after !== undefined) {
+    const staleAfter = this.kind.staleAfter(this.server);
+    if (this.conn && staleAfter !== undefined) {
       const silent = this.now() - this.lastActivity;
-      if (silent > this.server.stale_after) {
+      if (silent > staleAfter) {
         await this.dropConnection();
         return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
       }
@@ -99,7 +105,7 @@ export class ServerSession {
     const diag = conn.diagnostics();
     const out = emptyOutcome(this.server, this.now());
     out.error = toProbeError(rawFromError(new McpError(-32000, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');
-    const definitive = this.server.transport === 'stdio';
+    const definitive = this.kind.processBound;
     if (definitive) this.backOff(out.error);
     return { ...out, definitive, partial: false, sessionExpired: false };
   }
@@ -111,18 +117,12 @@ export class ServerSession {
   }
 
   private connector(): Connector {
-    const onStream = (what: 'data' | 'end'): void => {
-      this.lastActivity = this.now();
-      if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');
-    };
-    switch (this.server.transport) {
-      case 'stdio':
-        return connectStdio;
-      case 'sse':
-        return lazySseConnector(onStream);
-      case 'streamable_http':
-        return streamableConnector({ notifications: true, onStream });
-    }
+    return this.kind.keep({
+      onStream: (what) => {
+        this.lastActivity = this.now();
+        if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');
+      },
+    });
   }
 
   private async openAndList(): Promise<CheckOutcome> {
@@ -130,7 +130,7 @@ export class ServerSession {
     this.lastActivity = this.now();
     if (!conn || this.closed) {
       if (conn) await closeTimed(conn, out);
-      if (out.error && this.server.transport === 'stdio') this.backOff(out.error);
+      if (out.error && this.kind.processBound) this.backOff(out.error);
       return { ...out, definitive: out.error?.type === 'process_exited' || out.error?.type === 'spawn_failed', partial: false, sessionExpired: false };
     }
     this.adopt(conn);
@@ -152,10 +152,7 @@ export class ServerSession {
   private async listOverSession(conn: McpConnection): Promise<CheckOutcome> {
     const out = emptyOutcome(this.server, this.now());
     const deadline = new Deadline(this.server.timeout);
-    out.protocolVersion = (conn.transport as { protocolVersion?: string }).protocolVersion ?? null;
-    const info = conn.client.getServerVersion();
-    out.serverInfo = info ? { name: info.name, version: info.version } : null;
-    out.capabilities = (conn.client.getServerCapabilities() as Record<string, unknown> | undefined) ?? null;
+    serverFacts(conn, out);
     try {
       await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
       out.latencyMs = out.phases['tools/list'] ?? null;
@@ -170,8 +167,8 @@ export class ServerSession {
     if (partial) return { ...out, latencyMs: out.phases['tools/list'] ?? null, definitive: false, partial: true, sessionExpired: false };
     const dead = conn.closed || out.error.type === 'process_exited';
     await this.dropConnection();
-    if (dead && this.server.transport === 'stdio') this.backOff(out.error);
-    return { ...out, definitive: dead && this.server.transport === 'stdio', partial: false, sessionExpired: false };
+    if (dead && this.kind.processBound) this.backOff(out.error);
+    return { ...out, definitive: dead && this.kind.processBound, partial: false, sessionExpired: false };
   }
 
   private async dropConnection(): Promise<void> {

@@ -1,10 +1,10 @@
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES, tlsConnectOptions } from './http.js';
-import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics } from './prober.js';
+import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -28,17 +28,30 @@ class SseConnection extends BaseConnection {
  * would wait for forever: the caller's deadline covers it, and a connection is closed on every path
  * because the SDK's EventSource otherwise reconnects every 3 s for ever.
  */
-export function sseConnector(opts: { onStream?: (what: 'data' | 'end') => void } = {}): Connector {
+function sseConnector(opts: { onStream?: (what: 'data' | 'end') => void } = {}): Connector {
   return (server, ctx) => connect(server, ctx, opts.onStream);
 }
 
-export const connectSse: Connector = sseConnector();
+export const sseTransport: TransportKind = {
+  connect: sseConnector(),
+  keep: ({ onStream }) => sseConnector({ onStream }),
+  processBound: false,
+  // The legacy EventSource retries a dropped stream silently: silence is how a dead server shows.
+  staleAfter: (server) => server.stale_after,
+};
+
+/**
+ * The SDK's SSE transport and undici (about 8 MiB of modules) are loaded the first time a server
+ * needs them, so fleets without SSE servers never pay for them.
+ */
+let modules: Promise<[typeof import('@modelcontextprotocol/sdk/client/sse.js'), typeof import('undici')]> | undefined;
 
 async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (what: 'data' | 'end') => void): Promise<SseConnection> {
+  const [{ SSEClientTransport }, undici] = await (modules ??= Promise.all([import('@modelcontextprotocol/sdk/client/sse.js'), import('undici')]));
   const diag: TransportDiagnostics = {};
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(server, diag, onStream),
+    fetch: observingFetch(undici, server, diag, onStream),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
@@ -57,11 +70,11 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
 const dispatchers = new Map<string, Dispatcher>();
 
 /** One undici pool per distinct TLS setting, shared by every SSE server that uses it. */
-function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
+function dispatcherFor(undici: typeof import('undici'), tls: TlsConfig | undefined): Dispatcher {
   const key = JSON.stringify(tls ?? {});
   let agent = dispatchers.get(key);
   if (!agent) {
-    agent = new Agent({ keepAliveTimeout: IDLE_SOCKET_MS, connect: tls ? tlsConnectOptions(tls) : undefined });
+    agent = new undici.Agent({ keepAliveTimeout: IDLE_SOCKET_MS, connect: tls ? tlsConnectOptions(tls) : undefined });
     dispatchers.set(key, agent);
   }
   return agent;
@@ -75,15 +88,15 @@ function dispatcherFor(tls: TlsConfig | undefined): Dispatcher {
  * keep-alive comments never reach the SDK as events, so this is how the agent notices a dead server
  * between probes and a silent, stale one.
  */
-function observingFetch(server: Pick<ServerConfig, 'tls' | 'url'>, diag: TransportDiagnostics, onStream?: (what: 'data' | 'end') => void): FetchLike {
-  const dispatcher = dispatcherFor(server.tls);
+function observingFetch(undici: typeof import('undici'), server: Pick<ServerConfig, 'tls' | 'url'>, diag: TransportDiagnostics, onStream?: (what: 'data' | 'end') => void): FetchLike {
+  const dispatcher = dispatcherFor(undici, server.tls);
   return async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
     // undici's own fetch takes a dispatcher; its Request/Response types are structurally the web ones.
     let res: Response;
     try {
-      res = (await undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as Response;
+      res = (await undici.fetch(url, { ...(init as object), dispatcher } as Parameters<typeof undici.fetch>[1])) as unknown as Response;
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause && (err as Error).name !== 'AbortError') diag.networkError = { code: cause.code, message: cause.message ?? String(err) };

@@ -5,7 +5,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerConfig } from '../config/schema.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
-import type { Connector, TransportDiagnostics } from './prober.js';
+import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 
 /** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
 export const MAX_STDOUT_LINE = MAX_MESSAGE_BYTES;
@@ -210,4 +210,12 @@ export const connectStdio: Connector = async (server) => {
     throw Object.assign(err as Error, { diagnostics: proc.diag });
   }
   return conn;
+};
+
+export const stdioTransport: TransportKind = {
+  connect: connectStdio,
+  // The process is watched through its exit, not a stream.
+  keep: () => connectStdio,
+  processBound: true,
+  staleAfter: () => undefined,
 };

@@ -7,7 +7,7 @@ import type { ServerConfig } from '../config/schema.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { header, HttpStatusError, nodeAgentFor, observeResponse } from './http.js';
-import type { Connector, TransportDiagnostics } from './prober.js';
+import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
 const TERMINATE_MS = 2000;
@@ -447,4 +447,9 @@ export function streamableConnector(opts: StreamableOptions = {}): Connector {
   };
 }
 
-export const connectStreamableHttp: Connector = streamableConnector();
+export const streamableHttpTransport: TransportKind = {
+  connect: streamableConnector(),
+  keep: ({ onStream }) => streamableConnector({ notifications: true, onStream }),
+  processBound: false,
+  staleAfter: () => undefined,
+};

@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { Assessment } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
@@ -180,6 +181,17 @@ export class StateStore {
   lastSnapshot(server: string): Snapshot | undefined {
     const row = this.stmts.lastSnapshot.get(server) as { server: string; hash: string; tools: string; taken_at: number } | undefined;
     return row ? { server: row.server, hash: row.hash, tools: JSON.parse(row.tools) as unknown[], takenAt: row.taken_at } : undefined;
+  }
+
+  /** Keeps what one check changed (pipeline/assess.ts): its count, a new tool snapshot, a transition. */
+  recordCheck(server: string, at: number, a: Assessment): void {
+    this.recordProbe(server, at, a.up, a.latencyMs);
+    if (a.snapshot) {
+      const { snapshot, drift } = a.snapshot;
+      this.saveSnapshot({ server, hash: snapshot.hash, tools: snapshot.tools, takenAt: at }, drift && { severity: drift.severity, diff: drift.diff });
+    }
+    const t = a.transition;
+    if (t) this.transition(server, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
   }
 
   /** Stores a new snapshot and, when it differs from the last, the drift diff: one transaction. */

@@ -9,6 +9,7 @@ import { ServerMetrics } from '../../src/export/server-metrics.js';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveServer } from '../../src/config/schema.js';
 import type { Observation } from '../../src/otlp/recognise.js';
+import { TrafficRouter } from '../../src/pipeline/traffic.js';
 import { emptyOutcome } from '../../src/probe/probe.js';
 
 class Reader extends MetricReader {
@@ -44,13 +45,26 @@ const call = (server: string, tool: string, extra: Partial<Observation> = {}): O
 const sumOf = (pts: DataPoint<number | Histogram>[], match: (a: Attributes) => boolean): number =>
   pts.filter((p) => match(p.attributes)).reduce((n, p) => n + (typeof p.value === 'number' ? p.value : p.value.count), 0);
 
-describe('Recorder.traffic', () => {
+/** Traffic as the agent wires it: pipeline/ labels each observation, the recorder counts it. */
+function trafficSetup(maxTools: number) {
+  const { recorder, points } = setup();
+  const configured = new Set<string>();
+  const router = new TrafficRouter((name) => configured.has(name), (obs, labels) => recorder.trafficCells(obs, labels), maxTools);
+  const traffic = (obs: Observation): void => recorder.traffic(router.route(obs), obs.durationSeconds);
+  const configure = (server: ReturnType<typeof resolveServer>): void => {
+    configured.add(server.name);
+    recorder.register(server);
+    router.reset();
+  };
+  return { traffic, configure, points };
+}
+
+describe('traffic: TrafficRouter labels, Recorder counts', () => {
   it('counts every call once while tens of thousands of invented tool names pass through', async () => {
-    const { recorder, points } = setup();
-    recorder.setToolLimit(5);
+    const { traffic, points } = trafficSetup(5);
     const names = 25_000; // more distinct raw names than the route memo keeps
-    for (let i = 0; i < names; i++) recorder.traffic(call('github', `tool-${i % names}`));
-    for (let i = 0; i < 3; i++) recorder.traffic(call('github', 'tool-1', { outcome: 'error', errorType: 'timeout', errorCategory: 'transient' }));
+    for (let i = 0; i < names; i++) traffic(call('github', `tool-${i % names}`));
+    for (let i = 0; i < 3; i++) traffic(call('github', 'tool-1', { outcome: 'error', errorType: 'timeout', errorCategory: 'transient' }));
     const calls = await points('mcp.tool.calls');
     assert.equal(sumOf(calls, () => true), names + 3);
     const tools = new Set(calls.map((p) => p.attributes['gen_ai.tool.name']));
@@ -62,14 +76,13 @@ describe('Recorder.traffic', () => {
   });
 
   it('labels a server by its configured name once it is configured, and operations without a tool', async () => {
-    const { recorder, points } = setup();
-    recorder.setToolLimit(10);
+    const { traffic, configure, points } = trafficSetup(10);
     const config = parseConfig('servers:\n  - { name: files, transport: stdio, command: node }\n', 'mcpwatch.yaml', {});
-    for (let i = 0; i < 101; i++) recorder.traffic(call(`made-up-${i}`, 'x'));
-    recorder.traffic(call('files', 'read')); // not configured yet: one name too many, so _other
-    recorder.register(resolveServer(config, config.servers[0]!));
-    recorder.traffic(call('files', 'read'));
-    recorder.traffic({ ...call('files', 'read'), kind: 'operation', method: 'tools/list', tool: undefined });
+    for (let i = 0; i < 101; i++) traffic(call(`made-up-${i}`, 'x'));
+    traffic(call('files', 'read')); // not configured yet: one name too many, so _other
+    configure(resolveServer(config, config.servers[0]!));
+    traffic(call('files', 'read'));
+    traffic({ ...call('files', 'read'), kind: 'operation', method: 'tools/list', tool: undefined });
     const calls = await points('mcp.tool.calls');
     assert.equal(sumOf(calls, (a) => a['mcp.server.name'] === 'files'), 1);
     assert.equal(sumOf(calls, (a) => a['mcp.server.name'] === '_other'), 2, 'the 101st unconfigured name and files before it was configured');

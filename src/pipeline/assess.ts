@@ -1,0 +1,134 @@
+// pipeline/assess.ts decides what one check of one server means: the state transition, schema drift,
+// the alert events and what to measure and keep. It is pure (no I/O, no clock, no metrics, no store):
+// the caller hands it the outcome and the time, and agent/ applies the verdict in one place.
+import type { ChangeKind, DriftDiff } from './drift.js';
+import { diffTools, formatDiff, snapshotHash } from './drift.js';
+import { ServerStateMachine, type EventDraft, type StatePolicy, type Transition } from './state-machine.js';
+import type { ProbeError, ProbeOutcome, ToolInfo } from '../probe/prober.js';
+
+/** A probe outcome plus what the transport knows about it (probe/session.ts fills these in). */
+export interface CheckOutcome extends ProbeOutcome {
+  /** The stdio process is gone: down without waiting for more failures. */
+  definitive: boolean;
+  /** The server answered but tools/list failed. */
+  partial: boolean;
+  /** SSE stream silent for this long while open. */
+  staleMs?: number;
+  /** The server forgot the session during this check (the check re-initialized). */
+  sessionExpired: boolean;
+}
+
+/** The tool list a server was last seen with, as stored (store/ keeps it across restarts). */
+export interface ToolSnapshot {
+  hash: string;
+  tools: ToolInfo[];
+}
+
+/**
+ * What the pipeline remembers of one server between its checks: its state machine, the last tool
+ * snapshot and the name the server gave for itself.
+ */
+export class ServerTrack {
+  readonly sm: ServerStateMachine;
+  snapshot: ToolSnapshot | undefined;
+  /** The last tool list as listed, to skip hashing when nothing changed. */
+  private lastRaw: string | undefined;
+  /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
+  serverInfoName: string | undefined;
+
+  constructor(policy: StatePolicy, snapshot?: ToolSnapshot) {
+    this.sm = new ServerStateMachine(policy);
+    this.snapshot = snapshot;
+  }
+
+  /** True when `tools` is byte for byte what the previous check listed (and remembers it). */
+  sameAsLastListing(tools: ToolInfo[]): boolean {
+    const raw = JSON.stringify(tools);
+    if (raw === this.lastRaw) return true;
+    this.lastRaw = raw;
+    return false;
+  }
+}
+
+/** A new tool snapshot to store, with the drift from the previous one when there was one. */
+export interface SnapshotChange {
+  snapshot: ToolSnapshot;
+  drift?: { severity: ChangeKind; diff: DriftProjection; counts: Record<ChangeKind, number> };
+}
+
+export type DriftProjection = Pick<DriftDiff, 'tools_added' | 'tools_removed' | 'tools_modified'>;
+
+/** Everything one check changed, for agent/ to apply to the store, the recorder and the notifiers. */
+export interface Assessment {
+  /** Counts as up for availability: answered (even partly) and not stale. */
+  up: boolean;
+  latencyMs: number | null;
+  error: ProbeError | null;
+  transition: Transition | null;
+  events: EventDraft[];
+  snapshot: SnapshotChange | undefined;
+  sessionExpired: boolean;
+  /** The server now gives another name for itself: indexes that match traffic by it are out of date. */
+  serverInfoChanged: boolean;
+}
+
+/** Decides what `out` means for the server `track` follows, and updates `track` to match. */
+export function assess(track: ServerTrack, out: CheckOutcome, at: number): Assessment {
+  const answered = !out.error || out.partial;
+  const up = answered && out.staleMs === undefined;
+  let serverInfoChanged = false;
+  if (out.serverInfo && out.serverInfo.name !== track.serverInfoName) {
+    track.serverInfoName = out.serverInfo.name;
+    serverInfoChanged = true;
+  }
+  const listed = out.tools && !out.error ? nextSnapshot(track, out.tools) : undefined;
+  // A drift is reported in the state the server was in when its tools were listed.
+  const before = track.sm.status;
+  const step = track.sm.apply({
+    at,
+    ok: up,
+    latencyMs: out.latencyMs,
+    error: out.error,
+    definitive: out.definitive,
+    partial: out.partial,
+    staleMs: out.staleMs,
+    sessionExpired: out.sessionExpired,
+  });
+  const events = [...step.events];
+  if (listed?.diff?.severity) events.push(driftEvent(listed.diff, listed.diff.severity, before));
+  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged };
+}
+
+/** The snapshot to store when the tool list changed, and the diff from the previous one (none for the first). */
+function nextSnapshot(track: ServerTrack, tools: ToolInfo[]): { change: SnapshotChange; diff?: DriftDiff } | undefined {
+  // Most checks list exactly what the last one did: the raw text settles that without the canonical
+  // form and hash.
+  if (track.sameAsLastListing(tools)) return undefined;
+  const hash = snapshotHash(tools);
+  const prev = track.snapshot;
+  if (prev?.hash === hash) return undefined;
+  const snapshot = { hash, tools };
+  track.snapshot = snapshot;
+  if (!prev) return { change: { snapshot } };
+  const diff = diffTools(prev.tools, tools);
+  if (!diff.severity) return { change: { snapshot }, diff };
+  return { change: { snapshot, drift: { severity: diff.severity, diff: projection(diff), counts: diff.counts } }, diff };
+}
+
+function driftEvent(diff: DriftDiff, severity: ChangeKind, status: EventDraft['current_state']): EventDraft {
+  const { counts } = diff;
+  return {
+    event: 'schema_drift',
+    severity: severity === 'breaking' ? 'critical' : severity === 'warning' ? 'warning' : 'info',
+    message: `tool schemas changed: ${counts.breaking} breaking, ${counts.compatible} compatible, ${counts.warning} warning`,
+    details: { diff: projection(diff), changes: diff.changes, counts, summary: formatDiff(diff) },
+    previous_state: status,
+    current_state: status,
+    incident_started_at: null,
+    downtime_seconds: null,
+  };
+}
+
+function projection(diff: DriftDiff): DriftProjection {
+  return { tools_added: diff.tools_added, tools_removed: diff.tools_removed, tools_modified: diff.tools_modified };
+}
