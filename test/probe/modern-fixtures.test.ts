@@ -199,6 +199,17 @@ function readLog(log: string): { spawns: number; methods: string[] } {
   return { spawns: lines.filter((l) => l.startsWith('spawn ')).length, methods: lines.filter((l) => !l.startsWith('spawn ')).map((l) => l.split(' ')[1]!) };
 }
 
+/** Lists the fixture's tools with a 2025 SDK 1.32 client. */
+async function toolCount2025(mode: string): Promise<number> {
+  const client = new Client2025(INFO);
+  try {
+    await client.connect(new StdioTransport2025({ command: process.execPath, args: [MODERN_STDIO, mode], stderr: 'pipe' }));
+    return (await client.listTools()).tools.length;
+  } finally {
+    await client.close();
+  }
+}
+
 describe('modern stdio fixture (SDK v2 serveStdio)', () => {
   it('modern: a 2025 SDK 1.32 client gets -32022 with the supported versions', async () => {
     const client = new Client2025(INFO);
@@ -263,13 +274,7 @@ describe('modern stdio fixture (SDK v2 serveStdio)', () => {
   });
 
   it('dual: a 2025 SDK 1.32 client and the v2 legacy mode get 2025-11-25', async () => {
-    const old = new Client2025(INFO);
-    try {
-      await old.connect(new StdioTransport2025({ command: process.execPath, args: [MODERN_STDIO, 'dual'], stderr: 'pipe' }));
-      assert.equal((await old.listTools()).tools.length, 3);
-    } finally {
-      await old.close();
-    }
+    assert.equal(await toolCount2025('dual'), 3);
     const run = await connectStdio('dual', 'legacy');
     try {
       assert.equal(run.client.getProtocolEra(), 'legacy');
@@ -281,13 +286,7 @@ describe('modern stdio fixture (SDK v2 serveStdio)', () => {
   });
 
   it('hand-wired: Server.connect with only 2026-07-28 listed still serves a 2025 client, and cannot be pinned', async () => {
-    const old = new Client2025(INFO);
-    try {
-      await old.connect(new StdioTransport2025({ command: process.execPath, args: [MODERN_STDIO, 'hand-wired'], stderr: 'pipe' }));
-      assert.equal((await old.listTools()).tools.length, 3);
-    } finally {
-      await old.close();
-    }
+    assert.equal(await toolCount2025('hand-wired'), 3);
     const { transport } = stdioTransport('hand-wired');
     const client = v2Client(PIN);
     await assert.rejects(client.connect(transport), (e: unknown) => {
