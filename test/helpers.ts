@@ -9,7 +9,7 @@ export const STDIO_FIXTURE = join(FIXTURES, 'stdio-server.js');
 export const CLI = join(here, '..', 'src', 'cli', 'main.js');
 
 /** The defaults a resolved server has when its configuration says nothing more. */
-const BASE = { args: [], env: {}, headers: {}, tags: [], thresholds: {}, timeout: 5000, interval: 30_000 } satisfies Partial<ServerConfig>;
+const BASE = { args: [], env: {}, headers: {}, tags: [], thresholds: {}, timeout: 5000, interval: 30_000, protocol: 'auto' } satisfies Partial<ServerConfig>;
 
 export function stdioTarget(mode: string, extra: Partial<ServerConfig> = {}): ServerConfig {
   return { ...BASE, name: `stdio-${mode}`, transport: 'stdio', command: process.execPath, args: [STDIO_FIXTURE, mode], ...extra };

@@ -10,7 +10,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
-import { assess, ServerTrack, type Assessment, type CheckOutcome } from '../pipeline/assess.js';
+import { assess, ServerTrack, type Assessment, type CheckOutcome, type EraVerdict } from '../pipeline/assess.js';
 import type { EventDraft } from '../pipeline/state-machine.js';
 import { serverResolver, TrafficRouter } from '../pipeline/traffic.js';
 import type { AlertEvent } from '../pipeline/events.js';
@@ -68,10 +68,11 @@ class Monitor {
     onSignal: (signal: string) => void,
     now: () => number,
     snapshot: { hash: string; tools: ToolInfo[] } | undefined,
+    prior: EraVerdict | undefined,
   ) {
     this.track = new ServerTrack(policyOf(server, config), snapshot);
     // addMonitor() runs only after loadProbing() resolved.
-    this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now });
+    this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now, prior });
   }
 }
 
@@ -90,7 +91,7 @@ function policyOf(server: ServerConfig, config: Config) {
 
 /** What identifies a server's connection: a change here needs a new session, anything else does not. */
 function connectionKey(s: ServerConfig): string {
-  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection]);
+  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection, s.protocol]);
 }
 
 export class Agent {
@@ -283,6 +284,7 @@ export class Agent {
       },
       this.now,
       last && { hash: last.hash, tools: last.tools as ToolInfo[] },
+      this.store.era(name),
     );
     this.monitors.set(name, monitor);
     this.serversChanged();

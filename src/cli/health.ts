@@ -100,6 +100,7 @@ export function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, v
     latency_ms: o.latencyMs,
     tools: o.tools?.length ?? null,
     protocol_version: o.protocolVersion,
+    era: o.era,
     server_info: o.serverInfo,
     tags: server.tags,
     phases: o.phases,
@@ -135,7 +136,7 @@ async function printTable(rows: Row[], groupBy: string | undefined): Promise<voi
         paint[r.verdict.status]!(r.verdict.status.toUpperCase()),
         r.outcome.latencyMs === null ? '—' : fmtMs(r.outcome.latencyMs),
         r.outcome.tools === null ? '—' : String(r.outcome.tools.length),
-        r.outcome.error ? `${r.outcome.error.type}: ${r.outcome.error.message}` : r.verdict.note,
+        r.outcome.error ? `${r.outcome.error.type}: ${r.outcome.error.message}` : [protocolNote(r.outcome), r.verdict.note].filter(Boolean).join('; '),
       ]);
     }
     out.push(table.toString());
@@ -151,6 +152,11 @@ async function printTable(rows: Row[], groupBy: string | undefined): Promise<voi
   const up = rows.length - problems.length;
   out.push('', `${up}/${rows.length} up`);
   process.stdout.write(out.join('\n') + '\n');
+}
+
+/** Which MCP a server speaks, so a fleet's move to 2026-07-28 shows in the table. */
+function protocolNote(o: ProbeOutcome): string {
+  return o.protocolVersion ? `MCP ${o.protocolVersion}${o.era === 'modern' ? ' (stateless)' : ''}` : '';
 }
 
 function groupKey(r: Row, groupBy: string): string {

@@ -56,6 +56,13 @@ const tls = z
 export const TRANSPORTS = ['stdio', 'sse', 'streamable_http'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
+/**
+ * Which MCP era a probe speaks: `auto` asks `server/discover` (2026-07-28) first and falls back to the
+ * 2025 `initialize` handshake; `modern` and `legacy` pin one era.
+ */
+export const PROTOCOL_MODES = ['auto', 'modern', 'legacy'] as const;
+export type ProtocolMode = (typeof PROTOCOL_MODES)[number];
+
 const serverFields = {
   name: z
     .string()
@@ -77,6 +84,7 @@ const serverFields = {
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
   stale_after: duration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
+  protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
 };
 
 const serverSchema = z.object(serverFields).strict().superRefine((s, ctx) => {
@@ -92,9 +100,12 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-export function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown }): CrossIssue[] {
+export function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
   if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
+  if (s.transport === 'sse' && s.protocol === 'modern') {
+    issues.push({ path: ['protocol'], message: 'legacy HTTP+SSE speaks only the 2025 protocol (2026-07-28 servers use transport: streamable_http)' });
+  }
   if (s.transport === 'stdio') {
     if (!s.command) issues.push({ path: ['command'], message: 'is required for a stdio server' });
     if (s.url) issues.push({ path: ['url'], message: 'is not used by a stdio server (did you mean transport: streamable_http?)' });
@@ -131,6 +142,7 @@ const monitoringSchema = z
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
     fresh_connection: z.boolean().default(false).describe('Probe with a new connection each time instead of one kept session.'),
     stale_after: duration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
+    protocol: z.enum(PROTOCOL_MODES).default('auto').describe('MCP era to speak: auto (server/discover, then 2025 initialize) | modern (2026-07-28 only) | legacy (2025 initialize only).'),
     latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
     thresholds: thresholds.default({}).describe('Default latency thresholds for every server.'),
   })
@@ -309,8 +321,10 @@ export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
 
 /** A server with every default from `monitoring` applied: what probes and the scheduler consume. */
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down'> {
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol'> {
   thresholds: Thresholds;
+  /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
+  protocol: ProtocolMode;
   timeout: number;
   interval: number;
   fresh_connection?: boolean;
@@ -327,6 +341,7 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
     fresh_connection: s.fresh_connection ?? cfg.monitoring.fresh_connection,
     stale_after: s.stale_after ?? cfg.monitoring.stale_after,
     consecutive_failures_before_down: s.consecutive_failures_before_down ?? cfg.monitoring.consecutive_failures_before_down,
+    protocol: s.transport === 'sse' ? 'legacy' : (s.protocol ?? cfg.monitoring.protocol),
   };
 }
 

@@ -22,6 +22,9 @@ export interface TrafficCells {
   overflowed: boolean;
 }
 
+/** The MCP operations of a probe, in the order they run: the handshake of either era, then the list. */
+const HANDSHAKE_AND_LIST = ['server/discover', 'initialize', 'tools/list'] as const;
+
 /** The first key part of probe and of traffic durations in HotMetrics. */
 const PROBE = 'p';
 const TRAFFIC = 't';
@@ -121,7 +124,8 @@ export class Recorder {
     // Keyed by the label set, not the name, so a relabelled server does not keep its old labels.
     const key = this.servers.key(server.name) ?? `=${server.name}`;
     if (out.tools && !out.error) this.servers.setTools(server.name, out.tools.length);
-    for (const method of ['initialize', 'tools/list'] as const) {
+    if (out.protocolVersion && out.era) this.servers.setProtocol(server.name, out.protocolVersion, out.era);
+    for (const method of HANDSHAKE_AND_LIST) {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const errorType = out.error?.phase === method ? out.error.type : undefined;
@@ -226,7 +230,7 @@ export class Recorder {
     }
     // Phases ran one after the other, so start times are rebuilt from the durations.
     let t = out.startedAt + (out.phases.spawn ?? out.phases.connect ?? 0);
-    for (const method of ['initialize', 'tools/list'] as const) {
+    for (const method of HANDSHAKE_AND_LIST) {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const span = this.tracer.startSpan(method, { kind: SpanKind.CLIENT, startTime: t, attributes: { ...common, 'mcp.method.name': method } });

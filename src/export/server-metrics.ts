@@ -30,6 +30,8 @@ interface ServerState {
   start: HrTime;
   status: ServerStatus;
   tools: number | null;
+  /** The MCP version and era the server last spoke: one info series, 1. */
+  protocol: Series | undefined;
   availability: Partial<Record<AvailabilityWindowName, number>>;
   scores: Map<string, Series>;
   statusAttrs: Record<ServerStatus, Attributes>;
@@ -52,6 +54,7 @@ const DESCRIPTORS = {
   up: descriptor('mcp.server.up', '1 while the server answers (up or degraded), 0 when down or stale', '1'),
   status: descriptor('mcp.server.status', '1 for the current status, 0 for the others', '1'),
   tools: descriptor('mcp.server.tools', 'Tools listed at the last successful probe', '{tool}'),
+  protocol: descriptor('mcp.server.protocol', '1, labelled with the MCP protocol version and era (modern: 2026-07-28 and later; legacy: 2025 initialize) the server last spoke', '1'),
   availability: descriptor('mcp.server.availability', 'Share of successful probes in the window', '1'),
 };
 
@@ -88,6 +91,7 @@ export class ServerMetrics implements MetricProducer {
       start: hrTime(Date.now()),
       status: prev?.status ?? 'unknown',
       tools: prev?.tools ?? null,
+      protocol: prev?.protocol && { attrs: { ...attrs, 'mcp.protocol.version': prev.protocol.attrs['mcp.protocol.version'], 'mcp.protocol.era': prev.protocol.attrs['mcp.protocol.era'] }, value: 1 },
       availability: prev?.availability ?? {},
       // Scores are gauges: they move to the new labels at once instead of waiting for the next scoring.
       scores: new Map([...(prev?.scores ?? [])].map(([dimension, { value }]) => [dimension, { attrs: { ...attrs, dimension }, value }])),
@@ -121,6 +125,13 @@ export class ServerMetrics implements MetricProducer {
   setTools(name: string, n: number): void {
     const s = this.servers.get(name);
     if (s) s.tools = n;
+  }
+
+  /** The protocol version and era of the last successful handshake; the series keeps its attributes until they change. */
+  setProtocol(name: string, version: string, era: string): void {
+    const s = this.servers.get(name);
+    if (!s || (s.protocol?.attrs['mcp.protocol.version'] === version && s.protocol.attrs['mcp.protocol.era'] === era)) return;
+    s.protocol = { attrs: { ...s.attrs, 'mcp.protocol.version': version, 'mcp.protocol.era': era }, value: 1 };
   }
 
   setAvailability(name: string, window: AvailabilityWindowName, ratio: number | null): void {
@@ -201,6 +212,7 @@ export class ServerMetrics implements MetricProducer {
       gaugeOf(DESCRIPTORS.up, gaugePoints((s, push) => { if (s.status !== 'unknown') push(s.attrs, s.status === 'up' || s.status === 'degraded' ? 1 : 0); })),
       gaugeOf(DESCRIPTORS.status, gaugePoints((s, push) => { for (const status of STATUSES) push(s.statusAttrs[status], s.status === status ? 1 : 0); })),
       gaugeOf(DESCRIPTORS.tools, gaugePoints((s, push) => { if (s.tools !== null) push(s.attrs, s.tools); })),
+      gaugeOf(DESCRIPTORS.protocol, gaugePoints((s, push) => { if (s.protocol) push(s.protocol.attrs, 1); })),
       gaugeOf(DESCRIPTORS.availability, gaugePoints((s, push) => {
         for (const [window, value] of Object.entries(s.availability) as [AvailabilityWindowName, number][]) push(s.windowAttrs[window], value);
       })),

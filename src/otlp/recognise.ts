@@ -46,10 +46,14 @@ export interface Observation {
 export type ServerResolver = (span: DecodedSpan) => string | undefined;
 
 /**
- * Methods of the MCP specification up to 2025-11-25. Anything else becomes `_other`, so a client
- * sending made-up methods cannot grow the method label without bound.
+ * Methods of the MCP specification up to 2026-07-28 (which adds server/discover and the
+ * subscriptions/listen stream). Anything else becomes `_other`, so a client sending made-up methods
+ * cannot grow the method label without bound.
  */
 const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  'server/discover',
+  'subscriptions/listen',
+  'notifications/subscriptions/acknowledged',
   'initialize',
   'ping',
   'tools/list',
@@ -167,6 +171,7 @@ function serverName(span: DecodedSpan, resolveServer: ServerResolver | undefined
 /** JSON-RPC error codes with a catalogue entry of their own. */
 const JSON_RPC_CODES: ReadonlyMap<number, ErrorType> = new Map<number, ErrorType>([
   [-32602, 'invalid_params'],
+  [-32022, 'unsupported_protocol_version'],
   [-32601, 'method_not_found'],
   [-32603, 'internal_error'],
   [-32001, 'timeout'],

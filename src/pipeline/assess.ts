@@ -4,6 +4,7 @@
 import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
 import { ServerStateMachine, type EventDraft, type StatePolicy, type Transition } from './state-machine.js';
+import type { DiscoverResult } from '@modelcontextprotocol/client';
 import type { ProbeError, ProbeOutcome, ToolInfo } from '../probe/prober.js';
 
 /** A probe outcome plus what the transport knows about it (probe/session.ts fills these in). */
@@ -16,7 +17,12 @@ export interface CheckOutcome extends ProbeOutcome {
   staleMs?: number;
   /** The server forgot the session during this check (the check re-initialized). */
   sessionExpired: boolean;
+  /** The era the server was found to speak, when this check learned it anew (the store keeps it). */
+  verdict?: EraVerdict;
 }
+
+/** What the SDK needs to skip finding out a server's era again (its PriorDiscovery). */
+export type EraVerdict = { kind: 'modern'; discover: DiscoverResult } | { kind: 'legacy' };
 
 /** The tool list a server was last seen with, as stored (store/ keeps it across restarts). */
 export interface ToolSnapshot {
@@ -70,6 +76,8 @@ export interface Assessment {
   sessionExpired: boolean;
   /** The server now gives another name for itself: indexes that match traffic by it are out of date. */
   serverInfoChanged: boolean;
+  /** The era the server speaks, when newly learned. */
+  verdict: EraVerdict | undefined;
 }
 
 /** Decides what `out` means for the server `track` follows, and updates `track` to match. */
@@ -96,7 +104,7 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number): Asses
   });
   const events = [...step.events];
   if (listed?.diff?.severity) events.push(driftEvent(listed.diff, listed.diff.severity, before));
-  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged };
+  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged, verdict: out.verdict };
 }
 
 /** The snapshot to store when the tool list changed, and the diff from the previous one (none for the first). */

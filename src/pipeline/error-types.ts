@@ -28,7 +28,7 @@ export const ERROR_TYPES = {
   session_expired: { category: 'transient', source: 'probe', description: 'The server no longer knows the MCP session (404, or 400 "no valid session").' },
   invalid_response: { category: 'permanent', source: 'probe', description: 'Not MCP: HTML, non-JSON, invalid JSON-RPC, or broken pagination.' },
   protocol_error: { category: 'permanent', source: 'both', description: 'The server answered with a JSON-RPC error.' },
-  unsupported_protocol_version: { category: 'permanent', source: 'probe', description: 'Client and server share no MCP protocol version.' },
+  unsupported_protocol_version: { category: 'permanent', source: 'both', description: 'Client and server share no MCP protocol version: JSON-RPC -32022 (2026-07-28), a 2025 server\'s -32602 with `data.supported`, or a pinned `protocol` the server does not speak. The versions the server offers are in the message.' },
   invalid_params: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32602: the tool rejected its arguments.' },
   method_not_found: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32601: unknown method or unknown tool.' },
   internal_error: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32603: the server failed while handling the call.' },

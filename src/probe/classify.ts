@@ -1,8 +1,7 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { InsufficientScopeError, LATEST_PROTOCOL_VERSION, ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
-import { HttpStatusError, TlsFileError } from './http.js';
+import { TlsFileError } from './http.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -14,6 +13,8 @@ export type RawFailure =
   | { kind: 'invalid'; message: string }
   | { kind: 'timeout'; ms: number }
   | { kind: 'unsupported_version'; version: string }
+  /** The server does not offer the era a pinned probe asked for (`protocol: modern` against a 2025 server). */
+  | { kind: 'era_mismatch'; message: string }
   | { kind: 'closed'; message: string };
 
 export interface Verdict {
@@ -65,8 +66,10 @@ export function classify(raw: RawFailure, phase: Phase): Verdict {
     case 'http':
       return classifyHttp(raw);
     case 'rpc':
-      if (raw.code === -32602 && hasSupportedList(raw.data)) {
-        return { type: 'unsupported_protocol_version', message: `server refused protocol version ${LATEST_PROTOCOL_VERSION}; it supports ${JSON.stringify((raw.data as { supported: unknown }).supported)}` };
+      if ((raw.code === UNSUPPORTED_VERSION || raw.code === -32602) && hasSupportedList(raw.data)) {
+        const data = raw.data as { supported: unknown; requested?: unknown };
+        const asked = typeof data.requested === 'string' ? data.requested : LATEST_PROTOCOL_VERSION;
+        return { type: 'unsupported_protocol_version', message: `server refused protocol version ${asked}; it supports ${JSON.stringify(data.supported)}` };
       }
       if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
       return { type: 'protocol_error', message: `JSON-RPC error ${raw.code} in ${phase}: ${raw.message}` };
@@ -78,11 +81,19 @@ export function classify(raw: RawFailure, phase: Phase): Verdict {
       return { type: 'unsupported_protocol_version', message: `server answered protocol version ${JSON.stringify(raw.version)}, which mcpwatch does not speak (latest ${LATEST_PROTOCOL_VERSION})` };
     case 'closed':
       return { type: 'connection_refused', message: `connection closed by the server during ${phase}: ${raw.message}` };
+    case 'era_mismatch':
+      return { type: 'unsupported_protocol_version', message: raw.message };
   }
 }
 
 function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
   const s = raw.status;
+  // A 2026-07-28 server refusing a 2025 initialize answers HTTP 400 with JSON-RPC -32022: a version
+  // mismatch, never a transient HTTP failure.
+  const rpc = s >= 400 && s < 500 ? rpcErrorIn(raw.body) : undefined;
+  if (rpc && (rpc.code === UNSUPPORTED_VERSION || rpc.code === -32602) && hasSupportedList(rpc.data)) {
+    return classify({ kind: 'rpc', code: rpc.code, message: rpc.message, data: rpc.data }, 'initialize');
+  }
   if (s === 401) {
     const meta = raw.wwwAuthenticate ? /resource_metadata="?([^",\s]+)"?/.exec(raw.wwwAuthenticate)?.[1] : undefined;
     const detail = meta ? ` (resource metadata: ${meta})` : raw.wwwAuthenticate ? ` (${raw.wwwAuthenticate})` : '';
@@ -113,6 +124,18 @@ const TELLING = /error|exception|fatal|panic|missing|cannot|can't|failed|denied|
 function telling(tail: string[]): string | undefined {
   for (let i = tail.length - 1; i >= 0; i--) if (TELLING.test(tail[i]!) && !/log of this run/i.test(tail[i]!)) return tail[i];
   return tail.at(-1);
+}
+
+/** JSON-RPC -32022: the request's protocol version is unsupported (revision 2026-07-28). */
+const UNSUPPORTED_VERSION = -32022;
+
+function rpcErrorIn(body: string): { code: number; message: string; data?: unknown } | undefined {
+  try {
+    const e = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown; data?: unknown } }).error;
+    return e && typeof e.code === 'number' ? { code: e.code, message: String(e.message ?? ''), data: e.data } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasSupportedList(data: unknown): boolean {
@@ -156,23 +179,38 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   }
   if (err instanceof InvalidResponse) return { kind: 'invalid', message: err.message };
   if (err instanceof TlsFileError) return { kind: 'network', code: err.code, message: err.message };
-  // The SDK's SseError has no name of its own; its message starts with "SSE error:".
-  if (diag.lastHttp && (err instanceof HttpStatusError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
-    const h = diag.lastHttp;
-    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.bodySnippet, location: h.location };
+  // The version negotiation wraps what stopped it: the cause is the finding.
+  if (err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed && !(err instanceof SdkHttpError)) {
+    if (err.cause !== undefined) return rawFromError(err.cause, diag, command);
+    // A stdio server that printed garbage fails the pinned discovery the same way as a 2025 one.
+    if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
+    // Nothing went wrong on the wire: the server simply does not offer the pinned era.
+    return { kind: 'era_mismatch', message: `the server does not speak MCP 2026-07-28 (server/discover offered no such version); it is a 2025-era server: use protocol: auto or legacy` };
   }
-  if (err instanceof HttpStatusError) {
+  // The SDK's SseError has no name of its own; its message starts with "SSE error:".
+  if (diag.lastHttp && (err instanceof SdkHttpError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
+    const h = diag.lastHttp;
+    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.body ?? h.bodySnippet, location: h.location };
+  }
+  if (err instanceof SdkHttpError) {
     if (err.status < 200 || err.status > 299) {
-      return { kind: 'http', status: err.status, method: 'POST', withSession: false, wwwAuthenticate: null, contentType: null, body: '' };
+      return { kind: 'http', status: err.status, method: 'POST', withSession: false, wwwAuthenticate: null, contentType: null, body: typeof err.data.text === 'string' ? err.data.text : '' };
     }
     return { kind: 'invalid', message: err.message };
+  }
+  if (err instanceof InsufficientScopeError) {
+    return { kind: 'http', status: 403, method: 'POST', withSession: false, wwwAuthenticate: 'Bearer error="insufficient_scope"', contentType: null, body: '' };
+  }
+  if (err instanceof SdkError) {
+    if (err.code === SdkErrorCode.RequestTimeout) return { kind: 'rpc', code: -32001, message: err.message };
+    if (err.code === SdkErrorCode.ConnectionClosed || err.code === SdkErrorCode.NotConnected) return { kind: 'closed', message: err.message };
+    if (err.code === SdkErrorCode.InvalidResult || err.code === SdkErrorCode.ListPaginationExceeded) return { kind: 'invalid', message: oneLine(err.message) };
   }
   if (diag.networkError) return { kind: 'network', code: diag.networkError.code, message: diag.networkError.message };
   if (e?.cause && typeof e.cause === 'object' && (e.cause.code || e.message === 'fetch failed')) {
     return { kind: 'network', code: e.cause.code, message: e.cause.message ?? e.message };
   }
-  if (err instanceof McpError) {
-    if (err.code === -32000) return { kind: 'closed', message: err.message };
+  if (err instanceof ProtocolError) {
     return { kind: 'rpc', code: err.code, message: err.message.replace(/^MCP error -?\d+: /, ''), data: err.data };
   }
   const unsupported = /protocol version is not supported: (.*)$/.exec(e?.message ?? '');

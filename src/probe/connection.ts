@@ -1,7 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type MessageExtraInfo, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
+import type { ProtocolMode } from '../config/schema.js';
 import type { McpConnection, TransportDiagnostics } from './prober.js';
 
 export const CLIENT_INFO = { name: 'mcpwatch', version: '0.1.0' } as const;
@@ -12,16 +10,17 @@ export const CLIENT_INFO = { name: 'mcpwatch', version: '0.1.0' } as const;
  */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
+/** The MCP revision of the stateless era (server/discover, no sessions). */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+
 /**
- * Wraps a transport so that it can be started before `Client.connect()` (which starts it again), and
- * remembers the negotiated protocol version, which the SDK's Client does not expose. Starting first
- * lets the probe time connect (SSE `endpoint`, stdio spawn) apart from initialize.
+ * Wraps a transport so that it can be started before `Client.connect()` (which starts it again).
+ * Starting first lets the probe time connect (SSE `endpoint`, stdio spawn) apart from the handshake.
  */
 export class StartedTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
-  protocolVersion: string | undefined;
   private started: Promise<void> | undefined;
 
   constructor(readonly inner: Transport) {
@@ -48,8 +47,25 @@ export class StartedTransport implements Transport {
   }
 
   setProtocolVersion(version: string): void {
-    this.protocolVersion = version;
     this.inner.setProtocolVersion?.(version);
+  }
+}
+
+/**
+ * A child process's transport as the SDK's client recognises one (it looks for `pid` and `stderr`):
+ * a server that does not answer `server/discover` on a pipe is then a 2025 server, not an outage, and
+ * the discovery runs in place on this process rather than on a second one the SDK would spawn.
+ */
+export class ProcessStartedTransport extends StartedTransport {
+  /** mcpwatch reads the child's stderr itself (ProcessTransport's ring); the SDK gets none. */
+  readonly stderr = null;
+
+  constructor(inner: Transport & { readonly pid: number | undefined }) {
+    super(inner);
+  }
+
+  get pid(): number | null {
+    return (this.inner as Transport & { readonly pid: number | undefined }).pid ?? null;
   }
 }
 
@@ -64,20 +80,30 @@ const NO_OUTPUT_VALIDATION: jsonSchemaValidator = {
   },
 };
 
-export function newClient(): Client {
+const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
+  auto: 'auto',
+  modern: { pin: MODERN_PROTOCOL_VERSION },
+  legacy: 'legacy',
+};
+
+export function newClient(protocol: ProtocolMode = 'legacy'): Client {
   // Capabilities are pinned to none: servers that vary their tool list by client capabilities would
   // otherwise show drift whenever the SDK's defaults change.
-  return new Client({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION });
+  return new Client({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });
 }
 
 /** Base for the per-transport connections: tracks unexpected close and keeps close() idempotent. */
 export abstract class BaseConnection implements McpConnection {
-  readonly client = newClient();
+  readonly client: Client;
   closed = false;
   onUnexpectedClose?: () => void;
   private closing: Promise<void> | undefined;
 
-  constructor(readonly transport: StartedTransport) {
+  constructor(
+    readonly transport: StartedTransport,
+    protocol: ProtocolMode = 'legacy',
+  ) {
+    this.client = newClient(protocol);
     // The SDK's Client sets transport.onclose when it connects; hooking the inner transport survives that.
     transport.inner.onclose = () => {
       transport.onclose?.();

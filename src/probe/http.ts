@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { readConfiguredFile } from '../config/files.js';
 import type { TlsConfig } from '../config/schema.js';
 import type { HttpObservation } from './prober.js';
@@ -12,16 +13,12 @@ export class TlsFileError extends Error {
 
 /**
  * An HTTP answer that is not what MCP allows: a non-2xx status, or a 2xx with a body that is neither
- * JSON nor an event stream (`status` is then the 2xx). The response itself is in the diagnostics.
+ * JSON nor an event stream (`status` is then the 2xx). The response itself is in the diagnostics. It
+ * is the SDK's own error, so the SDK's version negotiation reads the status and body: a 2025 server's
+ * 4xx to `server/discover` means "fall back to initialize", not an outage.
  */
-export class HttpStatusError extends Error {
-  override name = 'HttpStatusError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+export function httpStatusError(status: number, message: string, text = ''): SdkHttpError {
+  return new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, message, { status, statusText: '', text });
 }
 
 function readPem(setting: string, file: string | undefined): Buffer | undefined {
@@ -68,8 +65,10 @@ export function nodeAgentFor(url: URL, tls: TlsConfig | undefined): HttpAgent {
   return agent;
 }
 
-/** Error bodies are read this far, and no longer than BODY_WAIT_MS: enough to say why. */
+/** Error bodies are shown this far: enough to say why. */
 export const SNIPPET_BYTES = 300;
+/** Error bodies are read this far, and no longer than BODY_WAIT_MS: a JSON-RPC error fits. */
+const ERROR_BODY_BYTES = 16 * 1024;
 export const BODY_WAIT_MS = 500;
 
 /** Records a response the probe will fail on, with the headers and body start that explain it. */
@@ -90,12 +89,13 @@ export function observeResponse(res: IncomingMessage, url: URL, method: string, 
         wwwAuthenticate: header(res, 'www-authenticate'),
         withSession,
         bodySnippet: body.slice(0, SNIPPET_BYTES),
+        body: body.slice(0, ERROR_BODY_BYTES),
         location: resolveLocation(header(res, 'location'), url),
       });
     };
     const onData = (chunk: string): void => {
       body += chunk;
-      if (body.length >= SNIPPET_BYTES) done();
+      if (body.length >= ERROR_BODY_BYTES) done();
     };
     // Bounded: an error body that never ends must not hold the probe past its deadline.
     const timer = setTimeout(done, BODY_WAIT_MS);

@@ -1,4 +1,4 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
 import type { ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import type { StartedTransport } from './connection.js';
@@ -9,6 +9,8 @@ export const DEFAULT_MAX_TOOL_PAGES = 50;
 
 export interface ProbeOptions {
   signal?: AbortSignal;
+  /** The era this server was found to speak before: the handshake skips finding it out again. */
+  prior?: PriorDiscovery;
   maxToolPages?: number;
 }
 
@@ -69,7 +71,10 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
   const seen = new Set<string>();
   let cursor: string | undefined;
   for (let page = 1; ; page++) {
-    const res = await client.listTools(cursor === undefined ? undefined : { cursor }, { signal: opts.signal, timeout: opts.timeout() });
+    // One request per page, even the first: the v2 client's listTools() walks every page itself when
+    // given no cursor (hiding a looping cursor), and may answer from its cache (a dead server would
+    // then look alive).
+    const res = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, { signal: opts.signal, timeout: opts.timeout() });
     for (const t of res.tools) tools.push(pickTool(t));
     const next = res.nextCursor;
     if (next === undefined || next === null) return tools;
@@ -101,6 +106,7 @@ export function emptyOutcome(server: Pick<ServerConfig, 'name' | 'transport'>, s
     phases: {},
     latencyMs: null,
     protocolVersion: null,
+    era: null,
     serverInfo: null,
     capabilities: null,
     tools: null,
@@ -109,12 +115,31 @@ export function emptyOutcome(server: Pick<ServerConfig, 'name' | 'transport'>, s
   };
 }
 
-/** Initializes an open connection and fills the outcome's server facts. */
-export async function initialize(conn: McpConnection, deadline: Deadline, out: ProbeOutcome): Promise<void> {
+/**
+ * The phase a failed handshake is named by: `server/discover` where the modern era is pinned or
+ * known, `initialize` otherwise (under `auto` the era is not known until the handshake succeeds, and
+ * most servers in the field still speak 2025). A successful one is timed under the era it found.
+ */
+export function handshakePhase(server: Pick<ServerConfig, 'protocol'>, prior?: PriorDiscovery): Phase {
+  if (prior) return prior.kind === 'modern' ? 'server/discover' : 'initialize';
+  return server.protocol === 'modern' ? 'server/discover' : 'initialize';
+}
+
+/** Opens the MCP connection in the era the server speaks (2025 initialize or 2026 server/discover) and fills the outcome's server facts. */
+export async function handshake(conn: McpConnection, deadline: Deadline, out: ProbeOutcome, prior?: PriorDiscovery): Promise<void> {
   const t = performance.now();
-  await deadline.run(conn.client.connect(conn.transport, { signal: deadline.signal, timeout: deadline.remaining() }));
-  out.phases.initialize = elapsed(t);
+  await deadline.run(conn.client.connect(conn.transport, { signal: deadline.signal, timeout: deadline.remaining(), ...(prior ? { prior } : {}) }));
+  const ms = elapsed(t);
   serverFacts(conn, out);
+  out.phases[out.era === 'modern' ? 'server/discover' : 'initialize'] = ms;
+}
+
+/** The era verdict to keep for a connected client, so the next connection skips finding it out. */
+export function verdictOf(client: Client): PriorDiscovery | undefined {
+  const era = client.getProtocolEra();
+  if (era === 'legacy') return { kind: 'legacy' };
+  const discover = client.getDiscoverResult();
+  return era === 'modern' && discover ? { kind: 'modern', discover } : undefined;
 }
 
 /** What the server said about itself when the connection was initialized, into the outcome. */
@@ -122,7 +147,8 @@ export function serverFacts(conn: McpConnection, out: ProbeOutcome): void {
   const info = conn.client.getServerVersion();
   out.serverInfo = info ? pickServerInfo(info) : null;
   out.capabilities = (conn.client.getServerCapabilities() as Record<string, unknown> | undefined) ?? null;
-  out.protocolVersion = (conn.transport as StartedTransport).protocolVersion ?? null;
+  out.protocolVersion = conn.client.getNegotiatedProtocolVersion() ?? null;
+  out.era = conn.client.getProtocolEra() ?? null;
 }
 
 /** Lists tools over an initialized connection (none when the server declares no tools capability). */
@@ -164,12 +190,12 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   try {
     conn = await deadline.run(connector(server, { signal: deadline.signal }));
     out.phases[phase] = elapsed(phaseStart);
-    phase = 'initialize';
+    phase = handshakePhase(server, opts.prior);
     phaseStart = performance.now();
-    await initialize(conn, deadline, out);
+    await handshake(conn, deadline, out, opts.prior);
     phase = 'tools/list';
     await listTools(conn, deadline, out, opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
-    out.latencyMs = round3((out.phases.initialize ?? 0) + (out.phases['tools/list'] ?? 0));
+    out.latencyMs = round3((out.phases['server/discover'] ?? 0) + (out.phases.initialize ?? 0) + (out.phases['tools/list'] ?? 0));
   } catch (err) {
     // The failed phase's time is kept too: how long it took to fail is part of the finding.
     out.phases[phase] ??= elapsed(phaseStart);

@@ -2,12 +2,14 @@
 // running initialize / tools/list / ping against them and classifying what went wrong. A target's
 // failure is data in the outcome, never an exception. It must not touch metrics, alerts or state:
 // one recorder downstream turns outcomes into those, so every transport emits the same names.
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Client, Transport } from '@modelcontextprotocol/client';
 import type { ServerConfig, TransportName } from '../config/schema.js';
 import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
 
-export type Phase = 'spawn' | 'connect' | 'initialize' | 'tools/list' | 'ping' | 'close';
+export type Phase = 'spawn' | 'connect' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close';
+
+/** `modern`: MCP 2026-07-28 and later (server/discover, stateless); `legacy`: the 2025 initialize handshake. */
+export type ProtocolEra = 'modern' | 'legacy';
 
 export interface ToolInfo {
   name: string;
@@ -37,9 +39,10 @@ export interface ProbeOutcome {
   transport: TransportName;
   startedAt: number;
   phases: Partial<Record<Phase, number>>;
-  /** initialize + tools/list: what an agent waits for, without spawn, connect or close. */
+  /** handshake (server/discover or initialize) + tools/list: what an agent waits for, without spawn, connect or close. */
   latencyMs: number | null;
   protocolVersion: string | null;
+  era: ProtocolEra | null;
   serverInfo: ServerInfo | null;
   capabilities: Record<string, unknown> | null;
   tools: ToolInfo[] | null;
@@ -73,6 +76,8 @@ export interface HttpObservation {
   /** Whether the request carried an Mcp-Session-Id: a 404/400 then means the session is gone. */
   withSession: boolean;
   bodySnippet: string;
+  /** The body as far as it was read (a JSON-RPC error answer in full), for parsing, not for showing. */
+  body?: string;
   /** Where a 3xx answer pointed: mcpwatch reports redirects rather than following them. */
   location?: string | null;
 }

@@ -1,8 +1,8 @@
-import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { SdkError, SdkErrorCode, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { ServerConfig } from '../config/schema.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer, serverFacts } from './probe.js';
+import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer, serverFacts, verdictOf } from './probe.js';
 import type { Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 
@@ -15,6 +15,14 @@ export interface SessionOptions {
   onSignal: (signal: SessionSignal) => void;
   maxToolPages?: number;
   now?: () => number;
+  /** The era the server was last found to speak (kept in the state file across restarts). */
+  prior?: PriorDiscovery;
+}
+
+/** Whether a remembered era may stand in for finding it out under the configured `protocol`. */
+function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorDiscovery | undefined {
+  if (!prior || server.protocol === 'auto') return prior;
+  return (prior.kind === 'modern') === (server.protocol === 'modern') ? prior : undefined;
 }
 
 const MAX_RESTART_DELAY = 60_000;
@@ -34,12 +42,17 @@ export class ServerSession {
   private lastFailure: ProbeError | null = null;
   private closed = false;
   private readonly now: () => number;
+  /** The era the server speaks, once known: later connections skip server/discover or its fallback. */
+  private prior: PriorDiscovery | undefined;
+  /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
+  private listenLost = false;
 
   constructor(
     private server: ServerConfig,
     private readonly opts: SessionOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.prior = usable(opts.prior, server);
   }
 
   private get kind(): TransportKind {
@@ -80,6 +93,7 @@ export class ServerSession {
         return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
       }
     }
+    if (this.conn && this.listenLost) this.listen(this.conn);
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
     if (out.error?.type === 'session_expired' && !out.partial) {
       // The server forgot us (restart, rolling deploy): report it, and see whether a new session works.
@@ -104,7 +118,7 @@ export class ServerSession {
     await conn.close();
     const diag = conn.diagnostics();
     const out = emptyOutcome(this.server, this.now());
-    out.error = toProbeError(rawFromError(new McpError(-32000, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');
+    out.error = toProbeError(rawFromError(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');
     const definitive = this.kind.processBound;
     if (definitive) this.backOff(out.error);
     return { ...out, definitive, partial: false, sessionExpired: false };
@@ -126,7 +140,13 @@ export class ServerSession {
   }
 
   private async openAndList(): Promise<CheckOutcome> {
-    const { out, conn } = await openAndProbe(this.server, this.connector(), { maxToolPages: this.opts.maxToolPages });
+    let { out, conn } = await openAndProbe(this.server, this.connector(), { maxToolPages: this.opts.maxToolPages, prior: this.prior });
+    if (this.prior && out.error?.category === 'permanent' && !this.closed) {
+      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back): find
+      // out again instead of failing on the remembered one.
+      this.prior = undefined;
+      ({ out, conn } = await openAndProbe(this.server, this.connector(), { maxToolPages: this.opts.maxToolPages }));
+    }
     this.lastActivity = this.now();
     if (!conn || this.closed) {
       if (conn) await closeTimed(conn, out);
@@ -134,7 +154,31 @@ export class ServerSession {
       return { ...out, definitive: out.error?.type === 'process_exited' || out.error?.type === 'spawn_failed', partial: false, sessionExpired: false };
     }
     this.adopt(conn);
-    return { ...out, definitive: false, partial: false, sessionExpired: false };
+    const verdict = verdictOf(conn.client);
+    const learned = verdict && verdict.kind !== this.prior?.kind ? verdict : undefined;
+    if (verdict) this.prior = verdict;
+    return { ...out, definitive: false, partial: false, sessionExpired: false, ...(learned ? { verdict: learned } : {}) };
+  }
+
+  /**
+   * The 2026-07-28 era has no session and no GET stream: a server announces changes on a
+   * subscriptions/listen stream, and that stream's end is the earliest sign the server went away.
+   */
+  private listen(conn: McpConnection): void {
+    this.listenLost = false;
+    conn.client.listen({ toolsListChanged: true }).then(
+      (sub) => {
+        void sub.closed.then((how) => {
+          if (how === 'local' || this.conn !== conn || this.closed) return;
+          this.listenLost = true;
+          this.lastActivity = this.now();
+          this.opts.onSignal('stream_end');
+        });
+      },
+      () => {
+        // A server that offers no listen stream (or refuses it) is checked on its interval alone.
+      },
+    );
   }
 
   private adopt(conn: McpConnection): void {
@@ -144,9 +188,10 @@ export class ServerSession {
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };
-    conn.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    conn.client.setNotificationHandler('notifications/tools/list_changed', () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('list_changed');
     });
+    if (conn.client.getProtocolEra() === 'modern') this.listen(conn);
   }
 
   private async listOverSession(conn: McpConnection): Promise<CheckOutcome> {

@@ -1,5 +1,4 @@
-import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { FetchLike, SSEClientTransport } from '@modelcontextprotocol/client';
 import type { Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { BaseConnection, StartedTransport } from './connection.js';
@@ -44,10 +43,10 @@ export const sseTransport: TransportKind = {
  * The SDK's SSE transport and undici (about 8 MiB of modules) are loaded the first time a server
  * needs them, so fleets without SSE servers never pay for them.
  */
-let modules: Promise<[typeof import('@modelcontextprotocol/sdk/client/sse.js'), typeof import('undici')]> | undefined;
+let modules: Promise<[typeof import('@modelcontextprotocol/client'), typeof import('undici')]> | undefined;
 
 async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (what: 'data' | 'end') => void): Promise<SseConnection> {
-  const [{ SSEClientTransport }, undici] = await (modules ??= Promise.all([import('@modelcontextprotocol/sdk/client/sse.js'), import('undici')]));
+  const [{ SSEClientTransport }, undici] = await (modules ??= Promise.all([import('@modelcontextprotocol/client'), import('undici')]));
   const diag: TransportDiagnostics = {};
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { ServerConfig } from '../config/schema.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
+import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
+import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
+import type { ProtocolMode, ServerConfig } from '../config/schema.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport } from './connection.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 
 /** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
@@ -144,7 +143,7 @@ export class ProcessTransport implements Transport {
     if (text.trim() === '') return;
     let message: JSONRPCMessage;
     try {
-      message = JSONRPCMessageSchema.parse(JSON.parse(text));
+      message = parseJSONRPCMessage(JSON.parse(text));
     } catch {
       this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.slice(0, 120))}`);
       return;
@@ -187,8 +186,11 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 class StdioConnection extends BaseConnection {
-  constructor(private readonly proc: ProcessTransport) {
-    super(new StartedTransport(proc));
+  constructor(
+    private readonly proc: ProcessTransport,
+    protocol: ProtocolMode,
+  ) {
+    super(new ProcessStartedTransport(proc), protocol);
   }
   diagnostics(): TransportDiagnostics {
     return this.proc.diag;
@@ -203,7 +205,7 @@ class StdioConnection extends BaseConnection {
 
 export const connectStdio: Connector = async (server) => {
   const proc = new ProcessTransport(server);
-  const conn = new StdioConnection(proc);
+  const conn = new StdioConnection(proc, server.protocol);
   try {
     await conn.transport.start();
   } catch (err) {

@@ -1,12 +1,11 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { ServerConfig } from '../config/schema.js';
+import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
+import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
-import { header, HttpStatusError, nodeAgentFor, observeResponse } from './http.js';
+import { header, httpStatusError, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
@@ -80,13 +79,20 @@ export class StreamableHttpTransport implements Transport {
 
   async send(message: JSONRPCMessage | JSONRPCMessage[]): Promise<void> {
     const withSession = this.sessionId !== undefined;
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message));
+    const modern = modernHeaders(message);
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
-      this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
-      throw new HttpStatusError(status, `Error POSTing to endpoint (HTTP ${status})`);
+      const seen = (this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession));
+      // A 2026-07-28 server answers a request it refuses (an unsupported version: -32022) with HTTP
+      // 400 and the JSON-RPC error: that error is the answer to the request.
+      if (status === 400 && modern && !Array.isArray(message) && 'id' in message && message.id !== undefined) {
+        const answer = jsonRpcErrorFor(seen.body, message.id);
+        if (answer) return void this.onmessage?.(answer);
+      }
+      throw httpStatusError(status, `Error POSTing to endpoint (HTTP ${status})`, seen.body);
     }
     const requests = new Set<string | number>();
     for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
@@ -113,7 +119,7 @@ export class StreamableHttpTransport implements Transport {
       return;
     }
     this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
-    throw new HttpStatusError(status, `unexpected content type ${JSON.stringify(type)}`);
+    throw httpStatusError(status, `unexpected content type ${JSON.stringify(type)}`);
   }
 
   /** DELETE the session; a 405 means the server does not offer explicit termination. */
@@ -137,7 +143,7 @@ export class StreamableHttpTransport implements Transport {
   /** Resolves with the response head; the body is the caller's to read or discard. */
   private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
+      if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
       if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
       if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
@@ -198,8 +204,8 @@ export class StreamableHttpTransport implements Transport {
       if (requests.size === 0 || this.closed) return;
       // Only a stream that ended or broke can be resumed, not one the server sent garbage on; an empty
       // `id:` resets the last event id (WHATWG), leaving nothing to resume from.
-      const resumable = !!position.lastEventId && resumes < MAX_RESUMES && (broken === undefined || broken instanceof McpError);
-      if (!resumable) throw broken ?? new McpError(ErrorCode.ConnectionClosed, 'the event stream ended before the response');
+      const resumable = !!position.lastEventId && resumes < MAX_RESUMES && (broken === undefined || broken instanceof SdkError);
+      if (!resumable) throw broken ?? new SdkError(SdkErrorCode.ConnectionClosed, 'the event stream ended before the response');
       if (position.retryMs) {
         try {
           await sleep(Math.min(position.retryMs, MAX_RETRY_WAIT_MS), undefined, { signal: this.closing.signal });
@@ -211,7 +217,7 @@ export class StreamableHttpTransport implements Transport {
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
         this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
-        throw new HttpStatusError(status, `Failed to resume the event stream after event ${position.lastEventId} (HTTP ${status})`);
+        throw httpStatusError(status, `Failed to resume the event stream after event ${position.lastEventId} (HTTP ${status})`);
       }
     }
   }
@@ -227,7 +233,7 @@ export class StreamableHttpTransport implements Transport {
       if (status === 405) return void res.resume(); // the server offers no stream: allowed by the spec
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
         this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
-        throw new HttpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
+        throw httpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
       }
       const onStream = this.opts.onStream;
       await readEvents(res, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
@@ -267,7 +273,7 @@ function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, 
     });
     res.once('end', () => finish());
     // An error or a 'close' without 'end': the connection broke mid-stream.
-    const cut = (): void => finish(res.complete ? undefined : new McpError(ErrorCode.ConnectionClosed, 'the event stream was cut off'));
+    const cut = (): void => finish(res.complete ? undefined : new SdkError(SdkErrorCode.ConnectionClosed, 'the event stream was cut off'));
     res.once('error', cut);
     res.once('close', cut);
   });
@@ -294,7 +300,7 @@ async function readBody(res: IncomingMessage): Promise<string> {
   } catch (err) {
     if (err instanceof InvalidResponse) throw err;
     // Node's "aborted": the connection broke during the body, as readEvents reports for a stream.
-    throw new McpError(ErrorCode.ConnectionClosed, 'the response body was cut off');
+    throw new SdkError(SdkErrorCode.ConnectionClosed, 'the response body was cut off');
   }
   return Buffer.concat(chunks, size).toString('utf8');
 }
@@ -388,6 +394,42 @@ export class EventStreamParser {
   }
 }
 
+/** The params field a 2026-07-28 request's `Mcp-Name` header mirrors, by method. */
+const MCP_NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
+/**
+ * The standard headers of a 2026-07-28 request, derived from its body: the revision requires
+ * `MCP-Protocol-Version` and `Mcp-Method` on every request POST (and `Mcp-Name` where the method names
+ * something), and servers check them against the body. A message without a modern `_meta` version
+ * claim is a 2025 exchange and gets none.
+ */
+function modernHeaders(message: JSONRPCMessage | JSONRPCMessage[]): OutgoingHttpHeaders | undefined {
+  if (Array.isArray(message) || !('method' in message) || !('id' in message)) return undefined;
+  const params = message.params as { _meta?: Record<string, unknown> } & Record<string, unknown> | undefined;
+  const version = params?._meta?.[PROTOCOL_VERSION_META_KEY];
+  if (typeof version !== 'string') return undefined;
+  const headers: OutgoingHttpHeaders = { 'mcp-protocol-version': version, 'mcp-method': message.method };
+  const field = MCP_NAME_SOURCE[message.method];
+  const name = field ? params?.[field] : undefined;
+  // Header values must be visible ASCII; anything else travels base64 in the spec's sentinel form.
+  if (typeof name === 'string') headers['mcp-name'] = plainHeaderValue(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+  return headers;
+}
+
+function plainHeaderValue(s: string): boolean {
+  return s !== '' && s.trim() === s && /^[\t\x20-\x7e]*$/.test(s) && !(s.startsWith('=?base64?') && s.endsWith('?='));
+}
+
+/** A JSON-RPC error answer to request `id` in an HTTP error body, if that is what the body is. */
+function jsonRpcErrorFor(body: string | undefined, id: string | number): JSONRPCMessage | undefined {
+  try {
+    const m = JSON.parse(body ?? '') as Record<string, unknown>;
+    return m.jsonrpc === '2.0' && m.id === id && typeof m.error === 'object' && m.error !== null ? (m as unknown as JSONRPCMessage) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The JSON-RPC envelope check: the SDK's Client validates each result against its method's schema,
  * so a second full zod parse (and deep copy) of every message here would only cost time.
@@ -414,8 +456,9 @@ class StreamableConnection extends BaseConnection {
   constructor(
     private readonly http: StreamableHttpTransport,
     private readonly diag: TransportDiagnostics,
+    protocol: ProtocolMode,
   ) {
-    super(new StartedTransport(http));
+    super(new StartedTransport(http), protocol);
   }
 
   diagnostics(): TransportDiagnostics {
@@ -441,7 +484,7 @@ class StreamableConnection extends BaseConnection {
 export function streamableConnector(opts: StreamableOptions = {}): Connector {
   return async (server: ServerConfig) => {
     const diag: TransportDiagnostics = {};
-    const conn = new StreamableConnection(new StreamableHttpTransport(new URL(server.url!), server, diag, opts), diag);
+    const conn = new StreamableConnection(new StreamableHttpTransport(new URL(server.url!), server, diag, opts), diag, server.protocol);
     await conn.transport.start();
     return conn;
   };

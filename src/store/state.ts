@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Assessment } from '../pipeline/assess.js';
+import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
@@ -95,6 +95,11 @@ CREATE TABLE IF NOT EXISTS drift_events (
   diff TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS drift_events_server ON drift_events (server, at);
+CREATE TABLE IF NOT EXISTS eras (
+  server TEXT PRIMARY KEY,
+  verdict TEXT NOT NULL,
+  learned_at INTEGER NOT NULL
+);
 `;
 
 export interface StateOptions {
@@ -174,6 +179,8 @@ export class StateStore {
       pruneSnapshots: db.prepare(
         'DELETE FROM snapshots WHERE taken_at < ? AND taken_at < (SELECT MAX(s2.taken_at) FROM snapshots s2 WHERE s2.server = snapshots.server)',
       ),
+      era: db.prepare('SELECT verdict FROM eras WHERE server = ?'),
+      saveEra: db.prepare('INSERT OR REPLACE INTO eras (server, verdict, learned_at) VALUES (?, ?, ?)'),
       servers: db.prepare('SELECT DISTINCT server FROM probe_minutes UNION SELECT DISTINCT server FROM snapshots UNION SELECT DISTINCT server FROM incidents'),
     };
   }
@@ -192,6 +199,20 @@ export class StateStore {
     }
     const t = a.transition;
     if (t) this.transition(server, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
+    if (a.verdict) this.stmts.saveEra.run(server, JSON.stringify(a.verdict), at);
+  }
+
+  /** The MCP era a server was last found to speak, so a restarted agent need not find it out again. */
+  era(server: string): EraVerdict | undefined {
+    const row = this.stmts.era.get(server) as { verdict: string } | undefined;
+    if (!row) return undefined;
+    try {
+      const v = JSON.parse(row.verdict) as EraVerdict;
+      return v.kind === 'legacy' || (v.kind === 'modern' && typeof v.discover === 'object' && v.discover !== null) ? v : undefined;
+    } catch {
+      // Unreadable: the era is simply found out again.
+      return undefined;
+    }
   }
 
   /** Stores a new snapshot and, when it differs from the last, the drift diff: one transaction. */

@@ -28,6 +28,7 @@ interface JsonServer {
   latency_ms: number | null;
   tools: number | null;
   protocol_version: string | null;
+  era: string | null;
   server_info: { name: string; version: string } | null;
   tags: string[];
   phases: Record<string, number>;
@@ -101,9 +102,10 @@ servers:
     const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
     assert.deepEqual(servers.map((s) => [s.name, s.status]), [['healthy-stdio', 'up'], ['crashing', 'down'], ['notes', 'up'], ['slow', 'degraded']]);
     const ok = servers[0]!;
-    assert.deepEqual(Object.keys(ok), ['name', 'transport', 'status', 'latency_ms', 'tools', 'protocol_version', 'server_info', 'tags', 'phases', 'notes', 'error']);
+    assert.deepEqual(Object.keys(ok), ['name', 'transport', 'status', 'latency_ms', 'tools', 'protocol_version', 'era', 'server_info', 'tags', 'phases', 'notes', 'error']);
     assert.equal(ok.tools, 3);
     assert.equal(ok.protocol_version, '2025-11-25');
+    assert.equal(ok.era, 'legacy');
     assert.deepEqual(ok.server_info, { name: 'fixture-healthy', version: '1.2.3' });
     assert.deepEqual(ok.tags, ['critical', 'team:data']);
     assert.equal(ok.error, null);

@@ -20,6 +20,7 @@ function outcome(over: Partial<CheckOutcome> = {}): CheckOutcome {
     phases: {},
     latencyMs: 40,
     protocolVersion: '2025-11-25',
+    era: 'legacy',
     serverInfo: { name: 'files-server', version: '1.0.0' },
     capabilities: { tools: {} },
     tools: [echo],

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { HttpStatusError } from '../../src/probe/http.js';
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { httpStatusError } from '../../src/probe/http.js';
 import { classify, InvalidResponse, ProbeTimeout, rawFromError, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
 
@@ -63,7 +63,7 @@ describe('classify (table)', () => {
 describe('rawFromError', () => {
   const none: TransportDiagnostics = {};
   it('prefers the process exit over the SDK "Connection closed"', () => {
-    const raw = rawFromError(new McpError(-32000, 'Connection closed'), { exit: { code: 2, signal: null }, stderrTail: ['bad'] });
+    const raw = rawFromError(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), { exit: { code: 2, signal: null }, stderrTail: ['bad'] });
     assert.deepEqual(raw, { kind: 'exited', code: 2, signal: null, stderrTail: ['bad'] });
   });
   it('prefers invalid stdout over a timeout', () => {
@@ -74,7 +74,7 @@ describe('rawFromError', () => {
   });
   it('reads the recorded HTTP response behind an HttpStatusError', () => {
     const diag: TransportDiagnostics = { lastHttp: { method: 'POST', status: 401, contentType: null, wwwAuthenticate: 'Bearer x', withSession: false, bodySnippet: '' } };
-    const raw = rawFromError(new HttpStatusError(401, 'Error POSTing to endpoint (HTTP 401)'), diag);
+    const raw = rawFromError(httpStatusError(401, 'Error POSTing to endpoint (HTTP 401)'), diag);
     assert.equal(raw.kind, 'http');
     assert.equal((raw as { wwwAuthenticate: string }).wwwAuthenticate, 'Bearer x');
   });
@@ -83,8 +83,8 @@ describe('rawFromError', () => {
     assert.deepEqual(rawFromError(err, none), { kind: 'network', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' });
   });
   it('maps JSON-RPC errors and closed connections', () => {
-    assert.deepEqual(rawFromError(new McpError(-32601, 'Method not found'), none), { kind: 'rpc', code: -32601, message: 'Method not found', data: undefined });
-    assert.deepEqual(rawFromError(new McpError(-32000, 'Connection closed'), none), { kind: 'closed', message: 'MCP error -32000: Connection closed' });
+    assert.deepEqual(rawFromError(new ProtocolError(-32601, 'Method not found'), none), { kind: 'rpc', code: -32601, message: 'Method not found', data: undefined });
+    assert.deepEqual(rawFromError(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), none), { kind: 'closed', message: 'Connection closed' });
   });
   it('maps the SDK version check and malformed messages', () => {
     assert.deepEqual(rawFromError(new Error("Server's protocol version is not supported: 1999-01-01"), none), { kind: 'unsupported_version', version: '1999-01-01' });

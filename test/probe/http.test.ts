@@ -67,11 +67,15 @@ describe('Streamable HTTP probe', () => {
     });
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(redirector.address() as { port: number }).port}/mcp`;
-    const out = await probeServer(httpTarget(url));
-    redirector.close();
+    // Pinned to one era so that one handshake is one request (`auto` asks server/discover, then initialize).
+    const out = await probeServer(httpTarget(url, 'streamable_http', { protocol: 'legacy' }));
     assert.equal(out.error?.type, 'http_status');
     assert.equal(out.error?.message, 'HTTP 308 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)');
     assert.equal(requests, 1, 'the redirect was not followed');
+    const auto = await probeServer(httpTarget(url));
+    redirector.close();
+    assert.equal(auto.error?.message, out.error?.message);
+    assert.equal(requests, 3, 'under auto, server/discover and initialize: neither followed');
   });
 
   it('shows a relative redirect as the absolute URL it points to, over both HTTP transports', async () => {
