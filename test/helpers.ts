@@ -36,3 +36,15 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Resolves once `condition` holds, checking every few milliseconds; fails after `withinMs`, which is
+ * a bound against a hang, not a timing assertion (generous for a loaded machine).
+ */
+export async function until(condition: () => boolean, what: string, withinMs = 30_000): Promise<void> {
+  const end = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`still waiting after ${withinMs} ms for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -126,6 +126,8 @@ function telling(tail: string[]): string | undefined {
   return tail.at(-1);
 }
 
+const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/discover offered no such version): a 2025-era server; use protocol: auto or legacy';
+
 /** JSON-RPC -32022: the request's protocol version is unsupported (revision 2026-07-28). */
 const UNSUPPORTED_VERSION = -32022;
 
@@ -169,6 +171,11 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   if (diag.spawnError) {
     return { kind: 'spawn', code: diag.spawnError.code, message: diag.spawnError.message, command };
   }
+  // A pinned modern probe that a 2025 server answered (with an error or a result that is not a
+  // discovery): settled before the process's end, which is only the SDK closing it afterwards.
+  if (err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed && /server did not offer pinned protocol version/.test(err.message)) {
+    return { kind: 'era_mismatch', message: PINNED_MODERN_REFUSED };
+  }
   if (diag.abandoned && diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
   if (diag.exit) {
     return { kind: 'exited', code: diag.exit.code, signal: diag.exit.signal, stderrTail: diag.stderrTail ?? [] };
@@ -185,7 +192,7 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
     // A stdio server that printed garbage fails the pinned discovery the same way as a 2025 one.
     if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
     // Nothing went wrong on the wire: the server simply does not offer the pinned era.
-    return { kind: 'era_mismatch', message: `the server does not speak MCP 2026-07-28 (server/discover offered no such version); it is a 2025-era server: use protocol: auto or legacy` };
+    return { kind: 'era_mismatch', message: PINNED_MODERN_REFUSED };
   }
   // The SDK's SseError has no name of its own; its message starts with "SSE error:".
   if (diag.lastHttp && (err instanceof SdkHttpError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {

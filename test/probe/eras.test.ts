@@ -1,0 +1,152 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeServer } from '../../src/probe/probe.js';
+import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
+import { FIXTURES, httpTarget, stdioTarget, until } from '../helpers.js';
+import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
+import type { ServerConfig } from '../../src/config/schema.js';
+
+const MODERN_STDIO = join(FIXTURES, 'modern-stdio-server.js');
+
+function modernStdio(mode: string, extra: Partial<ServerConfig> = {}): ServerConfig {
+  return { ...stdioTarget(mode), name: `modern-stdio-${mode}`, args: [MODERN_STDIO, mode], ...extra };
+}
+
+/** The lines of a REQUEST_LOG: process starts and the methods each process received. */
+function requestLog(file: string): { spawns: number; methods: string[] } {
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  return { spawns: lines.filter((l) => l.startsWith('spawn ')).length, methods: lines.filter((l) => !l.startsWith('spawn ')).map((l) => l.split(' ')[1]!) };
+}
+
+describe('probes in both MCP eras', () => {
+  let strict: ModernHttpFixture;
+  let dual: ModernHttpFixture;
+  let legacyHttp: HttpFixture;
+
+  before(async () => {
+    strict = await startModernHttpFixture('strict');
+    dual = await startModernHttpFixture('dual');
+    legacyHttp = await startHttpFixture('streamable');
+  });
+  after(async () => {
+    await strict.close();
+    await dual.close();
+    await legacyHttp.close();
+  });
+
+  it('auto: a modern-only server is up as 2026-07-28, with its tools, after one server/discover', async () => {
+    const out = await probeServer(httpTarget(strict.url));
+    assert.equal(out.error, null);
+    assert.equal(out.era, 'modern');
+    assert.equal(out.protocolVersion, '2026-07-28');
+    assert.equal(out.tools?.length, MODERN_TOOLS.length);
+    assert.deepEqual(out.serverInfo, { name: 'fixture-modern', version: '2.4.0' });
+    assert.equal(typeof out.phases['server/discover'], 'number');
+    assert.equal(out.phases.initialize, undefined);
+  });
+
+  it('auto: a dual server is seen as modern; legacy pins it to 2025', async () => {
+    const auto = await probeServer(httpTarget(dual.url));
+    assert.deepEqual([auto.error, auto.era, auto.protocolVersion, auto.tools?.length], [null, 'modern', '2026-07-28', MODERN_TOOLS.length]);
+    const legacy = await probeServer(httpTarget(dual.url, 'streamable_http', { protocol: 'legacy' }));
+    assert.deepEqual([legacy.error, legacy.era, legacy.protocolVersion, legacy.tools?.length], [null, 'legacy', '2025-11-25', MODERN_TOOLS.length]);
+  });
+
+  it('auto: a 2025 server is up as 2025-11-25', async () => {
+    const out = await probeServer(httpTarget(legacyHttp.url));
+    assert.deepEqual([out.error, out.era, out.protocolVersion, out.tools?.length], [null, 'legacy', '2025-11-25', 3]);
+    assert.equal(typeof out.phases.initialize, 'number');
+  });
+
+  it('legacy pinned against a modern-only server: unsupported_protocol_version, permanent, naming what it offers', async () => {
+    const out = await probeServer(httpTarget(strict.url, 'streamable_http', { protocol: 'legacy' }));
+    assert.equal(out.error?.type, 'unsupported_protocol_version');
+    assert.equal(out.error?.category, 'permanent');
+    assert.equal(out.error?.phase, 'initialize');
+    assert.match(out.error!.message, /2025-11-25.*\["2026-07-28"\]/);
+  });
+
+  it('modern pinned against a 2025 server: unsupported_protocol_version, permanent', async () => {
+    const out = await probeServer(httpTarget(legacyHttp.url, 'streamable_http', { protocol: 'modern' }));
+    assert.equal(out.error?.type, 'unsupported_protocol_version');
+    assert.equal(out.error?.category, 'permanent');
+    assert.equal(out.error?.phase, 'server/discover');
+  });
+
+  it('modern pinned against a 2025 stdio server: unsupported_protocol_version', async () => {
+    const out = await probeServer(stdioTarget('ok', { protocol: 'modern' }));
+    assert.equal(out.error?.type, 'unsupported_protocol_version');
+    assert.equal(out.error?.category, 'permanent');
+  });
+
+  it('stdio: a modern-only server is up as 2026-07-28 with one process, and a pinned legacy probe is refused', async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'mcpwatch-eras-')), 'requests.log');
+    const out = await probeServer(modernStdio('modern', { env: { REQUEST_LOG: log } }));
+    assert.deepEqual([out.error, out.era, out.protocolVersion, out.tools?.length], [null, 'modern', '2026-07-28', MODERN_TOOLS.length]);
+    assert.deepEqual(requestLog(log), { spawns: 1, methods: ['server/discover', 'tools/list'] }, 'discovery in place: no second process');
+    const refused = await probeServer(modernStdio('modern', { protocol: 'legacy' }));
+    assert.equal(refused.error?.type, 'unsupported_protocol_version');
+    assert.match(refused.error!.message, /\["2026-07-28"\]/);
+  });
+
+  it('stdio: a 2025 server under auto is found legacy on the same process', async () => {
+    const out = await probeServer(stdioTarget('ok'));
+    assert.deepEqual([out.error, out.era, out.protocolVersion, out.tools?.length], [null, 'legacy', '2025-11-25', 3]);
+  });
+});
+
+describe('a kept session in the modern era', () => {
+  it('remembers the era (no second server/discover), and notices a server that dies through its listen stream', async () => {
+    let server = await startModernHttpFixture('strict');
+    const signals: SessionSignal[] = [];
+    let signalled: (() => void) | undefined;
+    const session = new ServerSession(httpTarget(server.url), {
+      onSignal: (s) => {
+        signals.push(s);
+        signalled?.();
+      },
+    });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era, first.verdict?.kind], [null, 'modern', 'modern']);
+      // The listen stream is open once the server has acknowledged it.
+      await until(() => server.openStreams() === 1, 'the listen stream');
+      const second = await session.check();
+      assert.deepEqual([second.error, second.era, second.verdict], [null, 'modern', undefined], 'nothing new learned');
+      assert.equal(server.requests['server/discover'], 1);
+
+      const dropped = new Promise<void>((r) => (signalled = r));
+      const port = server.port;
+      await server.close('crash');
+      await dropped;
+      assert.deepEqual(signals, ['stream_end']);
+      const down = await session.check();
+      assert.equal(down.error?.type, 'connection_refused');
+
+      server = await startModernHttpFixture('strict', { port });
+      const back = await session.check();
+      assert.deepEqual([back.error, back.era, back.tools?.length], [null, 'modern', MODERN_TOOLS.length]);
+      assert.equal(server.requests['server/discover'], undefined, 'the remembered era skips server/discover after the restart too');
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
+  it('finds the era out again when the server stops speaking the remembered one', async () => {
+    const server = await startModernHttpFixture('strict');
+    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {}, prior: { kind: 'legacy' } });
+    try {
+      const out = await session.check();
+      assert.deepEqual([out.error, out.era, out.verdict?.kind], [null, 'modern', 'modern']);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+});
