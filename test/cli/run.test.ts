@@ -137,7 +137,7 @@ describe('mcpwatch run (process)', () => {
     writeConfig(dir, stdioServer('late'));
     agent.proc.kill('SIGHUP');
     await agent.waitLog(/"server":"late","from":"unknown","to":"up"/);
-    assert.ok(readFileSync(importLog, 'utf8').includes('/@modelcontextprotocol/sdk/'), 'the SDK loads once there is a server');
+    assert.ok(readFileSync(importLog, 'utf8').includes('/@modelcontextprotocol/client/'), 'the SDK loads once there is a server');
     agent.proc.kill('SIGTERM');
     assert.equal((await agent.exit).code, 0);
   });
