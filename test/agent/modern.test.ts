@@ -77,7 +77,8 @@ describe('mcpwatch run: 2026-07-28 servers beside 2025 ones', () => {
       assert.equal(sample(page, 'mcp_server_protocol', { mcp_server_name: name, mcp_protocol_version: '2026-07-28', mcp_protocol_era: 'modern' }), '1', name);
     }
     assert.equal(sample(page, 'mcp_server_protocol', { mcp_server_name: 'classic', mcp_protocol_version: '2025-11-25', mcp_protocol_era: 'legacy' }), '1');
-    assert.equal(sample(page, 'mcp_server_tools', { mcp_server_name: 'strict' }), String(MODERN_TOOLS.length));
+    for (const name of ['strict', 'dual', 'modern-stdio']) assert.equal(sample(page, 'mcp_server_tools', { mcp_server_name: name }), String(MODERN_TOOLS.length), name);
+    assert.equal(sample(page, 'mcp_server_tools', { mcp_server_name: 'classic' }), '3');
     assert.ok(Number(sample(page, 'mcp_client_operation_duration_count', { mcp_server_name: 'strict', mcp_method_name: 'server/discover', source: 'probe' })) >= 1);
 
     // Drift: the listen stream announces the change, and the agent lists again at once.
