@@ -36,8 +36,6 @@ export interface AgentOptions {
   now?: () => number;
   /** Where the stdout notifier writes (tests capture it). */
   stdout?: LineSink;
-  /** Told of every trace request whose spans the receiver decoded (ReceiverDeps.onTraffic). */
-  onReceiverTraffic?: () => void;
 }
 
 export interface AgentAddresses {
@@ -161,7 +159,6 @@ export class Agent {
           traffic: (obs) => recorder.traffic(this.traffic.route(obs), obs.durationSeconds),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
-          onTraffic: this.opts.onReceiverTraffic,
         });
         otlp = await this.receiver.start();
       }
@@ -186,7 +183,7 @@ export class Agent {
     const config = next.config;
     if (config.servers.length > 0) await loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
-    const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.runtime]);
+    const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state]);
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);
     for (const [name, monitor] of this.monitors) {
       const server = wanted.get(name);
@@ -214,7 +211,7 @@ export class Agent {
     const old = this.dispatcher;
     this.dispatcher = this.makeDispatcher(config);
     void old.flush(2000).finally(() => old.close());
-    if (exportersChanged) this.log.warn('exporters, receivers, health, state or runtime settings changed: they take effect after a restart');
+    if (exportersChanged) this.log.warn('exporters, receivers, health or state settings changed: they take effect after a restart');
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 

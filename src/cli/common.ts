@@ -1,7 +1,7 @@
 // cli/ owns the commands: parsing arguments and printing. One file per command. It calls into
 // config/, probe/, pipeline/ and export/ but holds no monitoring logic of its own; only main.ts exits.
 import pc from 'picocolors';
-import { ConfigError, findConfigFile, loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { ConfigError, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig } from '../config/load.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
@@ -17,14 +17,21 @@ export class CliExit extends Error {
   }
 }
 
-export function loadConfigOrExit(explicit: string | undefined): LoadedConfig {
+/**
+ * Loads the configuration; a ConfigError ends the command (exit 2). Its warnings go to stderr unless
+ * `printWarnings` is false (`run` logs them as JSON instead, with the rest of its log).
+ */
+export function loadConfigOrExit(explicit: string | undefined, { printWarnings = true } = {}): LoadedConfig {
   const file = findConfigFile(explicit);
+  let loaded: LoadedConfig;
   try {
-    return loadConfigFile(file);
+    loaded = loadConfigFile(file);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliExit(EXIT_USAGE, err.message);
     throw err;
   }
+  if (printWarnings) for (const w of loaded.warnings ?? []) process.stderr.write(`warning: ${formatIssue(file, w)}\n`);
+  return loaded;
 }
 
 /** Colours only for a terminal, and never when NO_COLOR is set (https://no-color.org). */

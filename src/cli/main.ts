@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import './early.js';
 import { Command, CommanderError } from 'commander';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { registerHealth } from './health.js';

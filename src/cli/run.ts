@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Agent } from '../agent/agent.js';
-import { ConfigError, loadConfigFile } from '../config/load.js';
+import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { CliExit, EXIT_USAGE, loadConfigOrExit } from './common.js';
 
 /** SIGTERM must end the agent within this, even if a backend or a child will not let go. */
@@ -12,27 +12,22 @@ export function registerRun(program: Command): void {
     .description('run the monitoring agent: probe continuously, export metrics, send alerts')
     .option('-c, --config <file>', 'configuration file (default ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml)')
     .action(async (opts: { config?: string }) => {
-      const loaded = loadConfigOrExit(opts.config);
-      // Before the agent's modules load, so that their start-up already runs under the profile.
-      const { tuneAgent } = await import('../agent/runtime.js');
-      const tuning = tuneAgent(loaded.config.runtime.memory, loaded.config.receivers.otlp != null);
-      const spans = tuning.spans;
-      const onReceiverTraffic = spans
-        ? (): void => {
-            if (spans()) agent.log.info('first OTLP spans: V8 set up for decoding (runtime.memory: compact)');
-          }
-        : undefined;
+      const loaded = loadConfigOrExit(opts.config, { printWarnings: false });
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');
       const { StateError } = await import('../store/state.js');
       let agent: Agent;
       try {
-        agent = new Agent(loaded, { onReceiverTraffic });
+        agent = new Agent(loaded);
       } catch (err) {
         if (err instanceof StateError) throw new CliExit(EXIT_USAGE, `mcpwatch: ${err.message}`);
         throw err;
       }
+      const warn = (l: LoadedConfig): void => {
+        for (const w of l.warnings ?? []) agent.log.warn({ config: l.file, line: w.line, key: w.path }, `configuration: ${w.path}: ${w.message}`);
+      };
+      warn(loaded);
       // Signals are handled from here on, not only once the agent has started: a SIGHUP's default
       // action ends the process, and a SIGTERM's would leave stdio servers started so far running.
       // Whatever arrives during start-up is acted on as soon as it is done.
@@ -52,7 +47,9 @@ export function registerRun(program: Command): void {
           agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
         };
         try {
-          agent.reload(loadConfigFile(loaded.file)).catch(failed);
+          const next = loadConfigFile(loaded.file);
+          warn(next);
+          agent.reload(next).catch(failed);
         } catch (err) {
           failed(err);
         }
@@ -75,9 +72,6 @@ export function registerRun(program: Command): void {
         throw new CliExit(EXIT_USAGE, `mcpwatch: ${(err as Error).message}`);
       }
       started = true;
-      if (!tuning.started()) {
-        agent.log.warn('runtime.memory compact: V8\'s gc() is not available (node --expose-gc-as?), so the heap is left to V8\'s schedule');
-      }
       await new Promise<void>((resolve) => {
         stopNow = (signal: NodeJS.Signals): void => {
           agent.log.info({ signal }, 'shutting down');

@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { configIssues, configSchema, schemaKeys, type Config } from './schema.js';
+import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, type Config } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -45,6 +45,8 @@ export interface LoadedConfig {
   config: Config;
   /** The raw text, kept so a reload can tell whether anything changed. */
   text: string;
+  /** What the file says that is accepted but ignored (removed settings), for the user to fix; loadConfigFile always sets it. */
+  warnings?: ConfigIssue[];
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -56,11 +58,16 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
-  return { file, text, config: parseConfig(text, file, env) };
+  return { file, text, ...readConfig(text, file, env) };
 }
 
 /** Parses and validates configuration text. Throws ConfigError listing every problem with its line. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return readConfig(text, file, env).config;
+}
+
+/** parseConfig, also returning the warnings about removed settings. */
+export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config: Config; warnings: ConfigIssue[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -73,8 +80,15 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '', line: 1, message: 'the top level must be a mapping (monitoring:, servers:)' }]);
   }
+  const warnings: ConfigIssue[] = [];
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const removed = REMOVED_KEYS[key];
+    if (removed !== undefined) warnings.push({ path: key, line: keyLine(doc, lineCounter, [], key), message: removed });
+    else kept[key] = value;
+  }
   const issues: ConfigIssue[] = [];
-  const expanded = expandEnv(raw, [], env, issues, (path) => lineOf(doc, lineCounter, path));
+  const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
     for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter));
@@ -85,7 +99,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(file, unique);
   }
-  return result.data!;
+  return { config: result.data!, warnings };
 }
 
 function firstLine(s: string): string {

@@ -275,8 +275,18 @@ const exportersSchema = z
   .strict();
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export const MEMORY_PROFILES = ['compact', 'throughput'] as const;
-export type MemoryProfile = (typeof MEMORY_PROFILES)[number];
+
+/**
+ * Top-level sections that were removed. A file that still has one is accepted, with a warning that
+ * says what replaces it, rather than refused as an unknown key: the section only ever tuned the
+ * process, so an agent upgraded under an old configuration (the chart's and manifests' earlier
+ * defaults had it) must keep running.
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  runtime:
+    'removed and ignored: mcpwatch runs on V8\'s defaults. To bound its memory, set NODE_OPTIONS at start-up ' +
+    '(e.g. NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=2"; docs/deployment.md)',
+};
 
 export const configSchema = z
   .object({
@@ -298,15 +308,6 @@ export const configSchema = z
       .default({}),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
-      .strict()
-      .default({}),
-    runtime: z
-      .object({
-        memory: z
-          .enum(MEMORY_PROFILES)
-          .default('compact')
-          .describe('`mcpwatch run`: compact keeps the V8 heap near what is live (a few % more CPU); throughput uses V8\'s defaults. Read at start-up.'),
-      })
       .strict()
       .default({}),
   })

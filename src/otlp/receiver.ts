@@ -32,11 +32,6 @@ export interface ReceiverDeps {
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Resident memory now, in bytes (tests inject it). */
   memoryUsage?: () => number;
-  /**
-   * Told of every trace request that decoded to at least one span, before it is recognised and
-   * forwarded: decoding spans is the receiver's CPU-bound work (the CLI's memory profile).
-   */
-  onTraffic?: () => void;
 }
 
 export interface ReceiverAddresses {
@@ -158,7 +153,6 @@ export class OtlpReceiver {
         if (err instanceof OtlpDecodeError) return { ok: false, reason: 'invalid', message: err.message };
         throw err;
       }
-      if (decoded.spans.length > 0) this.deps.onTraffic?.();
     }
     // Before anything is counted: a request the backend cannot take is refused whole.
     const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);

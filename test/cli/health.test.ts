@@ -175,6 +175,17 @@ describe('mcpwatch validate', () => {
     assert.equal(r.stdout, 'mcpwatch.yaml: ok, 5 servers (2 stdio, 2 streamable_http, 1 sse)\n');
   });
 
+  it('warns on stderr about a removed setting and still passes the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-val-'));
+    const file = join(dir, 'mcpwatch.yaml');
+    writeFileSync(file, 'servers: []\nruntime:\n  memory: compact\n');
+    const r = await mcpwatch(['validate', '-c', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'mcpwatch.yaml: ok, 0 servers\n');
+    assert.match(r.stderr, /^warning: mcpwatch\.yaml:2: runtime: removed and ignored: .*NODE_OPTIONS/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+
   it('prints every error and exits 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-val-'));
     const file = join(dir, 'mcpwatch.yaml');

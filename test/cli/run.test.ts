@@ -142,37 +142,33 @@ describe('mcpwatch run (process)', () => {
     assert.equal((await agent.exit).code, 0);
   });
 
-  it('sets V8 up for decoding at the first OTLP request with spans, not before', async (t) => {
+  it('runs a configuration that still has the removed runtime section, logging one JSON warning (again on reload)', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const config = join(dir, 'mcpwatch.yaml');
-    writeFileSync(
-      config,
-      `exporters: { prometheus: null }
+    const text = `exporters: { prometheus: null }
 health: { endpoint: "127.0.0.1:0" }
-receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+receivers: { otlp: null }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers: []
-`,
-    );
+runtime:
+  memory: compact
+`;
+    writeFileSync(config, text);
     const agent = startAgent(config);
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
-    const started = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { otlp_http: string };
-    const heated = /"msg":"first OTLP spans: V8 set up for decoding/;
-    const post = async (path: string, body: string): Promise<number> =>
-      (await fetch(`http://${started.otlp_http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status;
-    const span = { traceId: '0123456789abcdef0123456789abcdef', spanId: '0123456789abcdef', name: 'tools/call', startTimeUnixNano: '1', endTimeUnixNano: '2' };
-    const traces = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
-    // Idle, or sent nothing to decode (metrics, no spans, bad input): held like a probe-only agent.
-    assert.equal(await post('/v1/metrics', '{}'), 200);
-    assert.equal(await post('/v1/traces', '{"resourceSpans":[]}'), 200);
-    assert.equal(await post('/v1/traces', 'not json'), 400);
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.equal(agent.logs.filter((l) => heated.test(l)).length, 0);
-    assert.equal(await post('/v1/traces', traces), 200);
-    await agent.waitLog(heated);
-    assert.equal(await post('/v1/traces', traces), 200);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(agent.logs.filter((l) => heated.test(l)).length, 1, 'once');
+    await agent.waitLog(/"msg":"mcpwatch agent started"/);
+    const warnings = (): Array<{ level: number; key: string; line: number; msg: string }> =>
+      agent.logs.filter((l) => l.startsWith('{') && l.includes('"key":"runtime"')).map((l) => JSON.parse(l) as { level: number; key: string; line: number; msg: string });
+    assert.equal(warnings().length, 1);
+    const [w] = warnings();
+    assert.equal(w!.level, 40, 'pino warn');
+    assert.equal(w!.line, 6);
+    assert.match(w!.msg, /runtime: removed and ignored: .*NODE_OPTIONS/);
+    assert.ok(agent.logs.every((l) => l.startsWith('{')), 'stderr stays JSON lines');
+    writeFileSync(config, text.replace('servers: []', 'servers: []\nlog: { level: info }'));
+    agent.proc.kill('SIGHUP');
+    await agent.waitLog(/"msg":"configuration reloaded"/);
+    assert.equal(warnings().length, 2);
     agent.proc.kill('SIGTERM');
     assert.equal((await agent.exit).code, 0);
   });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, findConfigFile, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ConfigError, findConfigFile, loadConfigFile, parseConfig, readConfig } from '../../src/config/load.js';
 import { parseDuration, resolveServer, parseListen } from '../../src/config/schema.js';
 
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -98,6 +98,22 @@ servers:
   it('names the line of a YAML syntax error', () => {
     const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);
+  });
+
+  it('accepts the removed `runtime` section with a warning naming its line and NODE_OPTIONS, and ignores its contents', () => {
+    // An unset variable and an unknown value inside it are not errors: nothing in it is read.
+    const text = 'servers: []\nruntime:\n  memory: "${env:NOPE}"\n  gc: aggressive\nlog: { level: debug }\n';
+    const { config, warnings } = readConfig(text, 'm.yaml', {});
+    assert.equal(config.log.level, 'debug');
+    assert.equal('runtime' in config, false);
+    assert.deepEqual(warnings.map((w) => [w.path, w.line]), [['runtime', 2]]);
+    assert.match(warnings[0]!.message, /^removed and ignored: .*NODE_OPTIONS.*--max-old-space-size.*docs\/deployment\.md/);
+    assert.deepEqual(readConfig('servers: []\n', 'm.yaml', {}).warnings, []);
+    // Errors elsewhere in the file are still all reported.
+    assert.deepEqual(errorsOf('runtime: { memory: compact }\nlog: { level: loud }\n').map((e) => e.split(': ')[1]), ['log.level']);
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-cfg-'));
+    writeFileSync(join(dir, 'mcpwatch.yaml'), text);
+    assert.deepEqual(loadConfigFile(join(dir, 'mcpwatch.yaml'), {}).warnings?.map((w) => w.path), ['runtime']);
   });
 
   it('names a missing file', () => {
