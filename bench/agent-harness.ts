@@ -176,6 +176,11 @@ export interface SpawnAgentOptions {
   metricsPort?: number;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[];
+  /**
+   * NODE_OPTIONS for the agent only, as a deployment sets it (the image, the chart). Without it the
+   * agent gets none, whatever this process was started with: V8's defaults.
+   */
+  nodeOptions?: string;
   /** Run this script instead of the CLI (dist/bench/agent-memory-probe.js, same arguments). */
   entry?: string;
 }
@@ -199,7 +204,8 @@ export interface MemLine {
 export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
   const file = join(opts.dir, `${opts.name}.yaml`);
   writeFileSync(file, JSON.stringify(opts.config, null, 2) + '\n');
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? CLI, 'run', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: opts.nodeOptions ?? '' };
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? CLI, 'run', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   let partial = '';
   const mem: MemLine[] = [];

@@ -20,9 +20,10 @@
 //
 //   npm run build && node dist/bench/otlp-ingest.js [--clients 4] [--seconds 20] [--rate-seconds 30]
 //       [--rate 10000] [--only both|saturation|rate] [--cpu-prof DIR] [--node-args "…"]
-//       [--memory-profile compact|throughput]
+//       [--node-options "…"]
 //
-// --memory-profile P  the agent's runtime.memory (compact, the default, or throughput)
+// --node-options "…"  NODE_OPTIONS for the agent, as docs/deployment.md sets it (default: none, V8's
+//                     defaults; NODE_OPTIONS of this process is not passed on)
 // --cpu-prof DIR   run the agent with --cpu-prof (written when it exits)
 // --node-args "…"  extra node flags for the agent (experiments)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +32,6 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
-import { MEMORY_PROFILES } from '../src/config/schema.js';
 import { toolCallBatch } from './mcp-spans.js';
 import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
@@ -44,7 +44,7 @@ const RATE = Number(arg('rate', '10000'));
 const ONLY = argOneOf('only', ['both', 'saturation', 'rate'], 'both');
 const CPU_PROF = arg('cpu-prof', '');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
-const MEMORY_PROFILE = argOneOf('memory-profile', MEMORY_PROFILES, 'compact');
+const NODE_OPTIONS = arg('node-options', '');
 const SPANS_PER_BATCH = 512;
 const BATCHES = 16;
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -125,13 +125,13 @@ async function startAgent(dir: string, name: string): Promise<{ agent: AgentChil
       health: { endpoint: `127.0.0.1:${healthPort}` },
       state: { path: join(dir, `${name}.db`) },
       log: { level: 'warn' },
-      runtime: { memory: MEMORY_PROFILE },
     },
     dir,
     name,
     healthPort,
     metricsPort,
     nodeArgs,
+    nodeOptions: NODE_OPTIONS,
   });
   await agent.ready(30_000);
   return { agent, grpcPort };
@@ -251,7 +251,7 @@ function fmt(n: number): string {
 
 async function main(): Promise<void> {
   console.log(`## OTLP/gRPC ingest by the agent — ${machine()}`);
-  console.log(`agent runtime.memory: ${MEMORY_PROFILE}`);
+  console.log(`agent NODE_OPTIONS: ${NODE_OPTIONS ? `"${NODE_OPTIONS}"` : "none (V8's defaults)"}`);
   const batches = Array.from({ length: BATCHES }, (_, b) => toolCallBatch(b, SPANS_PER_BATCH));
   const bytes = batches.reduce((n, b) => n + b.length, 0);
   const check = decodeTraceRequest(batches[0]!);
