@@ -10,9 +10,11 @@
 # toolchain; the runtime stage gets only dist/src, the production node_modules and the default
 # configuration, and runs as uid 10001 with nothing to write outside /var/lib/mcpwatch and /tmp.
 # Both stages are Debian bookworm, so the compiled better_sqlite3.node links against the same glibc.
+# Node 22 is an LTS line with support until April 2027 (Node 20's ended in April 2026); package.json
+# still allows Node >= 20.18.1 for `npm install -g`.
 
-ARG NODE_IMAGE=node:20-bookworm
-ARG NODE_RUNTIME_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm
+ARG NODE_RUNTIME_IMAGE=node:22-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -60,9 +62,14 @@ LABEL org.opencontainers.image.title="mcpwatch" \
 # filesystem, which can then be mounted read-only (`--read-only --tmpfs /tmp`, or Kubernetes
 # readOnlyRootFilesystem with an emptyDir on /tmp). MCPWATCH_HEALTHCHECK_URL is read by HEALTHCHECK
 # only: change it together with `health.endpoint` in the configuration.
+# NODE_OPTIONS sizes V8's heap when the process starts, the supported way (docs/deployment.md has
+# what each flag costs and saves): without it Node derives both sizes from the container's memory
+# limit, so the agent's footprint and its out-of-memory point would move with the limit. Override it
+# with `-e NODE_OPTIONS=...`; an empty value gives V8's defaults. stdio MCP servers do not inherit it.
 ENV NODE_ENV=production \
     HOME=/tmp \
-    MCPWATCH_HEALTHCHECK_URL=http://127.0.0.1:13133/healthz
+    MCPWATCH_HEALTHCHECK_URL=http://127.0.0.1:13133/healthz \
+    NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=4"
 
 RUN groupadd --system --gid 10001 mcpwatch \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mcpwatch --no-create-home \

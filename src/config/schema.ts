@@ -285,7 +285,7 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const REMOVED_KEYS: Readonly<Record<string, string>> = {
   runtime:
     'removed and ignored: mcpwatch runs on V8\'s defaults. To bound its memory, set NODE_OPTIONS at start-up ' +
-    '(e.g. NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=2"; docs/deployment.md)',
+    '(e.g. NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=4"; docs/deployment.md)',
 };
 
 export const configSchema = z

@@ -43,3 +43,45 @@ export interface K8sObject {
   spec?: Record<string, unknown>;
   data?: Record<string, string>;
 }
+
+/** Node's own memory beside the JS heap (binary, code, buffers, sockets), as the chart's comments assume. */
+export const NODE_OVERHEAD_MIB = 64;
+
+/**
+ * The V8 heap sizes a NODE_OPTIONS value sets. Only the two supported heap flags may appear: anything
+ * else in a shipped NODE_OPTIONS fails, so no other V8 flag rides along.
+ */
+export function heapFlags(nodeOptions: string): { oldSpaceMiB: number; semiSpaceMiB: number } {
+  const out: Record<string, number> = {};
+  for (const word of nodeOptions.split(/\s+/).filter(Boolean)) {
+    const m = /^--(max-old-space-size|max-semi-space-size)=(\d+)$/.exec(word);
+    if (!m) throw new Error(`unexpected NODE_OPTIONS word ${JSON.stringify(word)}`);
+    out[m[1]!] = Number(m[2]);
+  }
+  if (out['max-old-space-size'] === undefined || out['max-semi-space-size'] === undefined) throw new Error(`NODE_OPTIONS ${JSON.stringify(nodeOptions)} must set both heap sizes`);
+  return { oldSpaceMiB: out['max-old-space-size'], semiSpaceMiB: out['max-semi-space-size'] };
+}
+
+/** A Kubernetes memory quantity (`384Mi`, `1Gi`) in MiB. */
+export function mebibytes(quantity: unknown): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(String(quantity));
+  if (!m) throw new Error(`memory quantity ${JSON.stringify(quantity)}: expected Mi or Gi`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
+}
+
+/**
+ * The sizing rules a deployment's NODE_OPTIONS, memory limit and receivers.otlp.limit_mib must
+ * follow together: the heap at its cap (old generation + V8's three semi-spaces) plus Node's own
+ * memory fits the limit, so a runaway heap ends in V8's out-of-memory error, not a kernel kill; the
+ * receiver refuses requests (limit_mib, resident memory) before the heap can reach its cap; and
+ * limit_mib leaves Node's own memory under the limit.
+ */
+export function sizingProblems(where: string, nodeOptions: string, memoryLimit: unknown, limitMib: number): string[] {
+  const { oldSpaceMiB, semiSpaceMiB } = heapFlags(nodeOptions);
+  const limit = mebibytes(memoryLimit);
+  const problems: string[] = [];
+  if (oldSpaceMiB + 3 * semiSpaceMiB + NODE_OVERHEAD_MIB > limit) problems.push(`${where}: heap cap ${oldSpaceMiB} + 3 × ${semiSpaceMiB} MiB + ${NODE_OVERHEAD_MIB} MiB exceeds the ${limit} MiB limit`);
+  if (oldSpaceMiB < limitMib - NODE_OVERHEAD_MIB) problems.push(`${where}: heap cap ${oldSpaceMiB} MiB is reached before limit_mib ${limitMib} refuses requests`);
+  if (limitMib + NODE_OVERHEAD_MIB > limit) problems.push(`${where}: limit_mib ${limitMib} + ${NODE_OVERHEAD_MIB} MiB exceeds the ${limit} MiB limit`);
+  return problems;
+}

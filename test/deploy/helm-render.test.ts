@@ -462,6 +462,17 @@ describe('helm chart rendering (approximate helm template)', () => {
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', state: { type: 'hostPath' } })), /needs mode=daemonset/);
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', replicaCount: 2, state: { type: 'persistentVolumeClaim' } })), /replicaCount=1/);
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', service: { enabled: false }, serviceMonitor: { enabled: true } })), /needs service.enabled/);
+    assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=64' }] })), /set NODE_OPTIONS with the nodeOptions value/);
+  });
+
+  it('the container gets NODE_OPTIONS from nodeOptions, once, and an empty value is still set (it overrides the image\'s)', () => {
+    const nodeOptions = (values: Values): Array<string | undefined> =>
+      (podTemplate(workload(manifests(values))).spec.containers[0]!.env ?? []).filter((e) => e.name === 'NODE_OPTIONS').map((e) => e.value);
+    for (const values of [helmMerge(defaults(), { mode: 'daemonset' }), ...readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).map(ciValues)]) {
+      assert.deepEqual(nodeOptions(values), [values.nodeOptions]);
+    }
+    assert.match(String(defaults().nodeOptions), /^--max-old-space-size=\d+ --max-semi-space-size=\d+$/);
+    assert.deepEqual(nodeOptions(helmMerge(defaults(), { mode: 'deployment', nodeOptions: '' })), ['']);
   });
 
   it('mode=daemonset renders a DaemonSet with OTLP hostPorts and a node-local Service', () => {

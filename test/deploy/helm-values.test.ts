@@ -10,7 +10,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, parse, parseAllDocuments, parseDocument, stringify, type Node as YamlNode } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { parseListen, schemaKeys } from '../../src/config/schema.js';
-import { helmMerge, isObject, read, ROOT, type Values } from './common.js';
+import { helmMerge, isObject, read, ROOT, sizingProblems, type Values } from './common.js';
 
 const CHART = join(ROOT, 'helm', 'mcpwatch');
 
@@ -122,6 +122,8 @@ describe('helm chart values', () => {
       ['bad duration', { config: { monitoring: { interval: 'soon' } } }],
       ['unknown notifier type', { config: { alerts: [{ type: 'email' }] } }],
       ['bad state type', { state: { type: 'nfs' } }],
+      ['nodeOptions not a string', { nodeOptions: 256 }],
+      ['the removed runtime section', { config: { runtime: { memory: 'compact' } } }],
     ];
     for (const [what, override] of bad) {
       assert.notDeepEqual(schemaErrors(helmMerge(base, override)), [], `${what} must be rejected`);
@@ -206,6 +208,21 @@ describe('helm chart values', () => {
         for (const ref of envRefs(values.config)) assert.ok(provided.has(ref), `${name}: \${env:${ref}} has no secretEnv entry`);
       }
     }
+  });
+
+  it('nodeOptions sets only the two heap sizes, the heap fits resources.limits.memory, and limit_mib refuses before the heap is full', () => {
+    const problems: string[] = [];
+    for (const { name, values } of valueSets()) {
+      if (name.includes('sidecar')) continue; // its container is agent-pod-snippet.yaml's (manifests.test.ts)
+      const config = parseWithPlaceholders(values.config, name);
+      const limits = (values.resources as { limits: { memory: string } }).limits;
+      problems.push(...sizingProblems(name, values.nodeOptions as string, limits.memory, config.receivers.otlp?.limit_mib ?? 0));
+    }
+    assert.deepEqual(problems, []);
+    // The check itself: a cap too large for the limit, or below what limit_mib admits, is found.
+    assert.equal(sizingProblems('x', '--max-old-space-size=512 --max-semi-space-size=2', '384Mi', 256).length, 1);
+    assert.equal(sizingProblems('x', '--max-old-space-size=128 --max-semi-space-size=2', '384Mi', 256).length, 1);
+    assert.throws(() => sizingProblems('x', '--max-old-space-size=256 --max-semi-space-size=2 --optimize-for-size', '384Mi', 256), /unexpected NODE_OPTIONS word "--optimize-for-size"/);
   });
 
   it('the chart\'s listeners are on 0.0.0.0 and on the ports the pod template exposes', () => {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseListen } from '../../src/config/schema.js';
-import { read, ROOT, type Container, type K8sObject } from './common.js';
+import { heapFlags, read, ROOT, sizingProblems, type Container, type K8sObject } from './common.js';
 
 interface Volume {
   name: string;
@@ -110,6 +110,35 @@ describe('deploy/kubernetes (plain manifests)', () => {
     assert.ok(volumes.get('mcpwatch-state')?.emptyDir && volumes.get('mcpwatch-tmp')?.emptyDir);
     assert.match(read('deploy', 'kubernetes', 'sidecar', 'README.md'), /OTEL_EXPORTER_OTLP_ENDPOINT[\s\S]*http:\/\/localhost:4317/);
   });
+
+  it('NODE_OPTIONS: the DaemonSet has the chart\'s default and the image\'s, the sidecar a smaller heap that fits its limit', () => {
+    const chartDefault = (parse(read('helm', 'mcpwatch', 'values.yaml')) as { nodeOptions: string }).nodeOptions;
+    const ds = docs('deploy', 'kubernetes', 'daemonset.yaml').find((o) => o.kind === 'DaemonSet')!;
+    const dsContainer = (ds.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+    const envOf = (c: Container): string | undefined => c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    assert.equal(envOf(dsContainer), chartDefault);
+    const dockerEnv = instructions(read('Dockerfile')).filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+    assert.equal(/NODE_OPTIONS="([^"]*)"/.exec(dockerEnv)?.[1], chartDefault, 'the image\'s ENV NODE_OPTIONS');
+    const dsConfig = parse(docs('deploy', 'kubernetes', 'daemonset.yaml').find((o) => o.kind === 'ConfigMap')!.data!['mcpwatch.yaml']!) as { receivers: { otlp: { limit_mib?: number } } };
+    assert.deepEqual(sizingProblems('DaemonSet', envOf(dsContainer)!, dsContainer.resources!.limits!.memory, dsConfig.receivers.otlp.limit_mib ?? 256), []);
+
+    const snippet = parse(read('deploy', 'kubernetes', 'sidecar', 'agent-pod-snippet.yaml')) as { containers: Container[] };
+    const sidecar = parse(read('deploy', 'kubernetes', 'sidecar', 'values.yaml')) as { config: { receivers: { otlp: { limit_mib?: number } } } };
+    const c = snippet.containers[0]!;
+    assert.deepEqual(sizingProblems('sidecar', envOf(c)!, c.resources!.limits!.memory, sidecar.config.receivers.otlp.limit_mib ?? 256), []);
+  });
+
+  it('the shipped NODE_OPTIONS values start node and size its heap as they say (old space + 3 semi-spaces)', () => {
+    const chartDefault = (parse(read('helm', 'mcpwatch', 'values.yaml')) as { nodeOptions: string }).nodeOptions;
+    const snippet = parse(read('deploy', 'kubernetes', 'sidecar', 'agent-pod-snippet.yaml')) as { containers: Container[] };
+    const sidecar = snippet.containers[0]!.env!.find((e) => e.name === 'NODE_OPTIONS')!.value!;
+    for (const nodeOptions of [chartDefault, sidecar]) {
+      const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: nodeOptions } });
+      assert.equal(r.status, 0, r.stderr);
+      const { oldSpaceMiB, semiSpaceMiB } = heapFlags(nodeOptions);
+      assert.equal(Number(r.stdout) / 2 ** 20, oldSpaceMiB + 3 * semiSpaceMiB, nodeOptions);
+    }
+  });
 });
 
 // ---- Dockerfile ---------------------------------------------------------------------------------------
@@ -177,10 +206,13 @@ describe('Dockerfile', () => {
   const [build, runtime] = stages(all) as [Instruction[], Instruction[]];
   const argDefault = (name: string): string => all.find((i) => i.op === 'ARG' && i.args.startsWith(`${name}=`))!.args.split('=')[1]!;
 
-  it('builds on node:20-bookworm and runs on node:20-bookworm-slim', () => {
+  it('builds on node:22-bookworm and runs on node:22-bookworm-slim (a supported LTS; package.json still allows the Node it declares)', () => {
     assert.equal(stages(all).length, 2);
-    assert.equal(argDefault('NODE_IMAGE'), 'node:20-bookworm');
-    assert.equal(argDefault('NODE_RUNTIME_IMAGE'), 'node:20-bookworm-slim');
+    assert.equal(argDefault('NODE_IMAGE'), 'node:22-bookworm');
+    assert.equal(argDefault('NODE_RUNTIME_IMAGE'), 'node:22-bookworm-slim');
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+    const floor = /^>=(\d+)\./.exec(pkg.engines.node)?.[1];
+    assert.ok(floor && Number(floor) <= 22, `engines ${pkg.engines.node} admits the image's Node`);
     assert.match(build[0]!.args, /^\$\{NODE_IMAGE\} AS build$/);
     assert.equal(runtime[0]!.args, '${NODE_RUNTIME_IMAGE}');
     const buildRuns = build.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
@@ -201,6 +233,9 @@ describe('Dockerfile', () => {
     const runs = get('RUN').map((i) => i.args).join('\n');
     assert.match(runs, new RegExp(`ln -s /app/${pkg.bin.mcpwatch!.replace(/^\.\//, '').replace(/\./g, '\\.')} /usr/local/bin/mcpwatch`));
     assert.match(get('ENV').map((i) => i.args).join(' '), /HOME=\/tmp/);
+    // Heap sizes only at start-up, and only in the runtime stage (the build's tsc keeps V8's defaults).
+    assert.match(get('ENV').map((i) => i.args).join(' '), /NODE_OPTIONS="--max-old-space-size=\d+ --max-semi-space-size=\d+"/);
+    assert.equal(build.filter((i) => i.op === 'ENV' && i.args.includes('NODE_OPTIONS')).length, 0);
     assert.match(get('HEALTHCHECK')[0]!.args, /CMD \["node", "-e"/);
     // The default configuration is copied where CMD reads it.
     assert.ok(get('COPY').some((i) => i.args === 'deploy/docker/mcpwatch.yaml /etc/mcpwatch/mcpwatch.yaml'));

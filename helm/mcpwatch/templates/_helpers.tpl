@@ -82,4 +82,9 @@ Cluster
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
 {{- fail "serviceMonitor.enabled needs service.enabled: the ServiceMonitor scrapes through the Service" -}}
 {{- end -}}
+{{- range .Values.extraEnv -}}
+{{- if eq .name "NODE_OPTIONS" -}}
+{{- fail "extraEnv: set NODE_OPTIONS with the nodeOptions value, not in extraEnv (the container would get it twice)" -}}
+{{- end -}}
+{{- end -}}
 {{- end }}

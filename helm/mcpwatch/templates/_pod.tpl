@@ -62,8 +62,10 @@ spec:
       image: {{ include "mcpwatch.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
       args: ["run", "-c", "/etc/mcpwatch/mcpwatch.yaml"]
-      {{- if or .Values.secretEnv .Values.extraEnv }}
       env:
+        # Always set, even empty: an empty value overrides the image's own NODE_OPTIONS.
+        - name: NODE_OPTIONS
+          value: {{ .Values.nodeOptions | quote }}
         {{- range .Values.secretEnv }}
         - name: {{ .name }}
           valueFrom:
@@ -78,7 +80,6 @@ spec:
         - name: {{ .name }}
           value: {{ .value | quote }}
         {{- end }}
-      {{- end }}
       ports:
         - name: otlp-grpc
           containerPort: {{ .Values.ports.otlpGrpc }}
