@@ -239,7 +239,7 @@ const receiversSchema = z
       .object({
         grpc: otlpProtocolReceiver('127.0.0.1:4317').nullable().default({}).describe('OTLP/gRPC receiver; null disables it.'),
         http: otlpProtocolReceiver('127.0.0.1:4318').nullable().default({}).describe('OTLP/HTTP receiver; null disables it.'),
-        limit_mib: z.number().int().positive().default(256).describe('Heap above which requests are refused (UNAVAILABLE / 503 + Retry-After).'),
+        limit_mib: z.number().int().positive().default(256).describe('Resident memory (MiB) of the agent above which requests are refused (UNAVAILABLE / 503 + Retry-After).'),
         max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
       })
       .strict()
