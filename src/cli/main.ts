@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import './early.js';
 import { Command, CommanderError } from 'commander';
+import { VERSION } from '../wire/version.js';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { registerHealth } from './health.js';
 import { registerValidate } from './validate.js';
@@ -11,7 +12,7 @@ import { registerScorecard } from './scorecard.js';
 export function buildProgram(): Command {
   const program = new Command('mcpwatch')
     .description('Monitoring for MCP servers: synthetic probes, tool-call metrics from OTLP traffic, alerts.')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run mcpwatch help for usage)');
   registerHealth(program);

@@ -10,7 +10,7 @@ import { DeliveryError, type Notifier, type NotifierKind } from './notifiers/typ
 import { createWebhookNotifier } from './notifiers/webhook.js';
 
 export { DeliveryError, type DeliveryErrorCode, type Notifier, type NotifierKind, type RetryPolicy } from './notifiers/types.js';
-export { parseRetryAfter, statusError, USER_AGENT } from './notifiers/http.js';
+export { statusError, USER_AGENT } from './notifiers/http.js';
 export { formatStdout, type LineSink } from './notifiers/stdout.js';
 export { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload, verifySignature, type VerifyOptions } from './notifiers/webhook.js';
 export { buildSlackMessage, escapeMrkdwn, SLACK_LIMITS, SLACK_MAX_CHANGES, type SlackBlock, type SlackMessage, type SlackText } from './notifiers/slack.js';

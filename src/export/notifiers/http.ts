@@ -1,27 +1,16 @@
 // The one HTTP POST the webhook and Slack notifiers share, and the mapping from what a receiver
 // answered to retryable / permanent, kept pure so it can be tested row by row.
+import { parseRetryAfter } from '../../wire/http.js';
+import { VERSION } from '../../wire/version.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
-export const USER_AGENT = 'mcpwatch/0.1.0';
+export const USER_AGENT = `mcpwatch/${VERSION}`;
 
 export type FetchLike = typeof fetch;
 
 /** Enough of a receiver's error body to explain it (Slack says `invalid_blocks`, `no_service`, …). */
 const SNIPPET_BYTES = 512;
 const SNIPPET_CHARS = 200;
-
-/**
- * `Retry-After` as delta-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent
- * or unreadable, so a malformed header falls back to ordinary back-off instead of failing.
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
-}
 
 /**
  * A non-2xx answer as an error. 5xx, 408 and 429 are the receiver saying "not now"; every other
