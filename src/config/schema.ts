@@ -49,7 +49,7 @@ const tls = z
     ca_file: z.string().optional().describe('PEM file with the CA that signs the server certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
-    insecure_skip_verify: z.boolean().default(false).describe('Accept any server certificate. Never in production.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production.'),
   })
   .strict();
 
@@ -207,7 +207,7 @@ const clientTls = z
     ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
-    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate. Never in production.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production.'),
   })
   .strict();
 
