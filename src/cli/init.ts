@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
-import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryResult, type SourceRef } from '../config/discover.js';
+import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryResult, type SourceRef } from '../discovery/clients.js';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { CliExit, EXIT_PROBLEM, EXIT_USAGE } from './common.js';
 

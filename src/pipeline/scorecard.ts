@@ -4,7 +4,7 @@
 // pure and clock-free; only `gatherInput` / `scoreFleet` read the store, and they never write it.
 import { parse as parseYaml } from 'yaml';
 import { resolveServer, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
-import { looksLikeSecret } from '../config/discover.js';
+import { looksLikeSecret } from '../config/secrets.js';
 import type { Incident, MinuteAggregate } from '../store/state.js';
 import { fmtMs } from './status.js';
 
