@@ -8,14 +8,14 @@ import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryR
 import { ConfigError, parseConfig } from '../config/load.js';
 import { CliExit, EXIT_PROBLEM, EXIT_USAGE } from './common.js';
 
-export interface InitOptions {
+interface InitOptions {
   output?: string;
   force?: boolean;
   yes?: boolean;
   dryRun?: boolean;
 }
 
-export interface Writer {
+interface Writer {
   write(text: string): unknown;
 }
 
@@ -32,7 +32,7 @@ export interface InitDeps {
   confirm(question: string): Promise<boolean>;
 }
 
-export interface InitOutcome {
+interface InitOutcome {
   file: string;
   yaml: string;
   written: boolean;

@@ -9,7 +9,7 @@ import { registerRun } from './run.js';
 import { registerInit } from './init.js';
 import { registerScorecard } from './scorecard.js';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('mcpwatch')
     .description('Monitoring for MCP servers: synthetic probes, tool-call metrics from OTLP traffic, alerts.')
     .version(VERSION)
@@ -23,7 +23,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -316,7 +316,7 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
-export type ServerConfigRaw = z.output<typeof serverSchema>;
+type ServerConfigRaw = z.output<typeof serverSchema>;
 export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
 
@@ -350,7 +350,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /** One documented configuration key, as walked from the schema (for docs and "did you mean"). */
-export interface SchemaKey {
+interface SchemaKey {
   path: string;
   type: string;
   default: unknown;

@@ -17,7 +17,7 @@ export interface DiscoverContext {
   env: NodeJS.ProcessEnv;
 }
 
-export type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 'windsurf' | 'gemini' | 'zed';
+type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 'windsurf' | 'gemini' | 'zed';
 
 /**
  * Field conventions differ between clients in ways that change the meaning of an entry, so each
@@ -27,7 +27,7 @@ export type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 
 type Dialect = 'standard' | 'gemini' | 'zed';
 
 /** One config file (and the key inside it) that may hold MCP servers. */
-export interface ConfigSource {
+interface ConfigSource {
   client: ClientId;
   /** Human label, e.g. "Cursor (project)". */
   label: string;
@@ -50,7 +50,7 @@ export interface SourceRef {
 }
 
 /** An environment variable the written configuration references and the user must set. */
-export interface RequiredEnvVar {
+interface RequiredEnvVar {
   name: string;
   /** e.g. "github: header Authorization", "fs: env ROOT". */
   usedBy: string[];
@@ -67,7 +67,7 @@ export interface DiscoveredServer extends MappedServer {
 }
 
 /** A file or entry that could not be used; discovery goes on with everything else. */
-export interface DiscoveryProblem {
+interface DiscoveryProblem {
   file: string;
   client: ClientId;
   /** Set when only one entry was bad, not the whole file. */
@@ -76,7 +76,7 @@ export interface DiscoveryProblem {
 }
 
 /** Something the user should know that is not an error: a disabled entry, an ignored field. */
-export interface DiscoveryNote {
+interface DiscoveryNote {
   /** Absent for notes about the result as a whole. */
   file?: string;
   client?: ClientId;
@@ -292,7 +292,7 @@ function substituteVars(value: string, ctx: DiscoverContext, unknown: Set<string
 // Entry mapping.
 
 /** One client entry as an mcpwatch server, before it is named and deduplicated. */
-export interface MappedServer {
+interface MappedServer {
   transport: TransportName;
   command?: string;
   args: string[];

@@ -50,7 +50,7 @@ export interface ForwarderHooks {
 }
 
 /** The pino-shaped logger the receiver also takes. */
-export interface ForwarderLog {
+interface ForwarderLog {
   warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
@@ -88,11 +88,11 @@ export interface ForwarderOptions {
   random?: () => number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_QUEUE_SIZE_MIB = 64;
-export const DEFAULT_CONCURRENCY = 4;
-export const DEFAULT_INITIAL_BACKOFF_MS = 500;
-export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_QUEUE_SIZE_MIB = 64;
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_INITIAL_BACKOFF_MS = 500;
+const DEFAULT_MAX_BACKOFF_MS = 30_000;
 /** A Retry-After / RetryInfo is honoured up to here; beyond it the backend is more likely confused. */
 const MAX_SERVER_DELAY_MS = 300_000;
 const MIB = 1024 * 1024;
@@ -110,12 +110,12 @@ export function queueCapacityBytes(queueSizeMib: number = DEFAULT_QUEUE_SIZE_MIB
 }
 
 /** What one attempt came to, independent of the protocol. */
-export type AttemptOutcome =
+type AttemptOutcome =
   | { ok: true; partial?: PartialSuccess }
   | { ok: false; retryable: boolean; message: string; retryAfterMs?: number };
 
 /** A backend's `partial_success`: it accepted the request but rejected this many items of it. */
-export interface PartialSuccess {
+interface PartialSuccess {
   rejected: number;
   message: string;
 }

@@ -55,7 +55,7 @@ export interface DecodeResult {
   rejectionMessage?: string;
 }
 
-export type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON';
+type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON';
 
 /** The whole request is unusable: the receiver answers INVALID_ARGUMENT / HTTP 400. */
 export class OtlpDecodeError extends Error {
@@ -76,7 +76,7 @@ export class OtlpDecodeError extends Error {
  * cost neither a string nor a map entry. On the benchmark's spans (a dozen attributes, half of them
  * unread) this makes decoding about twice as fast as keeping every attribute.
  */
-export interface KeySet {
+interface KeySet {
   readonly keys: ReadonlySet<string>;
   /** Index = key length in UTF-8 bytes. */
   readonly byLength: readonly (readonly KeyEntry[] | undefined)[];

@@ -16,10 +16,10 @@ import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, mediaType as mediaTypeOf, OTLP_SIGNALS, otlpContentType, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
 import { grpcServerCredentials, httpsServerOptions } from '../wire/tls.js';
 
-export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
+type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
 type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
 
-export interface ReceiverDeps {
+interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
   /** Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels). */
@@ -69,7 +69,7 @@ const identity = (b: Buffer): Buffer => b;
  * concurrent exporters on one connection shared 64 KiB. The window bounds nothing here: grpc-js reads
  * every message whole into memory anyway, and `limit_mib` / `max_recv_msg_size` are what bound that.
  */
-export function grpcWindowBytes(maxBytes: number): number {
+function grpcWindowBytes(maxBytes: number): number {
   return Math.min(HTTP2_MAX_WINDOW, Math.max(HTTP2_DEFAULT_WINDOW, maxBytes + 5));
 }
 

@@ -17,7 +17,7 @@ export type RawFailure =
   | { kind: 'era_mismatch'; message: string }
   | { kind: 'closed'; message: string };
 
-export interface Verdict {
+interface Verdict {
   type: ErrorType;
   message: string;
 }

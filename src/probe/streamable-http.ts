@@ -26,12 +26,12 @@ const MAX_RESUMES = 20;
 const MAX_RETRY_WAIT_MS = 60_000;
 
 /** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
-export interface StreamPosition {
+interface StreamPosition {
   lastEventId?: string;
   retryMs?: number;
 }
 
-export interface StreamableOptions {
+interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
   notifications?: boolean;
   /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */

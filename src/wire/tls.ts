@@ -14,7 +14,7 @@ export class TlsFileError extends Error {
  * Reads a file named by a configuration key, or throws a TlsFileError that names the key, the path
  * and why: "receivers.otlp.http.tls.cert_file: cannot read /etc/x.pem (ENOENT)".
  */
-export function readTlsFile(setting: string, file: string): Buffer {
+function readTlsFile(setting: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
@@ -63,7 +63,7 @@ export function clientTlsOptions(at: string, tls: ClientTlsSettings | undefined)
 }
 
 /** The `exporters.otlp.tls` block, whose `insecure` means plain text for gRPC. */
-export interface ExporterTlsSettings extends ClientTlsSettings {
+interface ExporterTlsSettings extends ClientTlsSettings {
   insecure?: boolean | undefined;
 }
 
@@ -87,7 +87,7 @@ export function grpcChannelCredentials(grpc: typeof Grpc, at: string, endpoint: 
 }
 
 /** The `tls:` block of a receiver: its own certificate, and a CA that makes client certificates mandatory. */
-export interface ServerTlsSettings {
+interface ServerTlsSettings {
   cert_file: string;
   key_file: string;
   client_ca_file?: string | undefined;

@@ -24,7 +24,7 @@ export function statusError(status: number, retryAfter: string | null, snippet: 
 }
 
 /** Why fetch threw, without the URL: a Slack webhook URL is a credential and must not reach logs. */
-export function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
+function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
@@ -37,7 +37,7 @@ export function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   return new DeliveryError('network', `network error: ${detail}`, true, { cause: err });
 }
 
-export interface PostOptions {
+interface PostOptions {
   url: string;
   body: string;
   headers: Headers;
@@ -83,7 +83,7 @@ async function readSnippet(res: Response): Promise<string> {
 }
 
 /** `host[:port]` of a URL, for logs. */
-export function hostOf(url: string): string {
+function hostOf(url: string): string {
   try {
     return new URL(url).host;
   } catch {

@@ -37,7 +37,7 @@ export interface Notifier {
  * - `invalid_request`: the request could not be built (e.g. a configured header that HTTP forbids).
  * - `write_failed`: the stdout stream refused the write.
  */
-export type DeliveryErrorCode = 'http_status' | 'network' | 'timeout' | 'aborted' | 'invalid_request' | 'write_failed';
+type DeliveryErrorCode = 'http_status' | 'network' | 'timeout' | 'aborted' | 'invalid_request' | 'write_failed';
 
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';
