@@ -1,6 +1,7 @@
 // config/ owns the configuration file: its schema (the one source of truth for types, validation and
-// the documented reference) and loading (YAML, ${env:VAR} expansion, error reporting). It must not
-// probe, export or touch state: everything downstream receives an already validated `Config`.
+// the documented reference), loading (YAML, ${env:VAR} expansion, error reporting) and which values
+// are credentials by their shape (secrets.ts). It must not probe, export or touch state: everything
+// downstream receives an already validated `Config`.
 import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 

@@ -1,5 +1,6 @@
-// export/ owns getting data out: OTel metrics/spans setup, the Prometheus endpoint, OTLP export and
-// the alert notifiers. It must not decide server states or probe; it delivers what pipeline/ decided.
+// Alert delivery: builds the configured notifiers and dispatches events to them without making the
+// caller wait, each notifier with its own bounded queue, retries and back-off. What to alert on is
+// pipeline/'s decision; this only delivers it.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AlertConfig } from '../config/schema.js';
 import type { AlertEvent } from '../pipeline/events.js';

@@ -1,6 +1,6 @@
-// export/ owns what leaves mcpwatch: OpenTelemetry metric and span pipelines, the Prometheus scrape
-// endpoint, OTLP exporters and alert notifiers. It records what it is told; it never decides a
-// server's state and never probes.
+// export/ owns what leaves mcpwatch: OpenTelemetry metric and span pipelines (this file), the
+// Prometheus scrape endpoint, OTLP exporters, the OTLP forwarder and alert notifiers. It records and
+// delivers what it is told; it never decides a server's state and never probes.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';

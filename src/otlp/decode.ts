@@ -1,6 +1,5 @@
-// otlp/ owns the passive receiver: the OTLP gRPC and HTTP servers, request decoding and MCP span
-// recognition. It turns bytes into observations and nothing more: metric instruments belong to
-// export/ and pipeline/, probing to probe/; nothing here may create either.
+// Protobuf ExportTraceServiceRequest bodies into the span records MCP recognition needs, reading
+// only those fields (by the wire format's published field numbers) and skipping the rest.
 
 import protobuf from 'protobufjs/minimal.js';
 import { RECOGNISER_RESOURCE_KEYS, RECOGNISER_SPAN_KEYS } from './recognise.js';

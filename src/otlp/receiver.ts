@@ -1,3 +1,7 @@
+// otlp/ owns the passive receiver: the OTLP gRPC and HTTP servers (this file), request decoding and
+// MCP span recognition. It turns bytes into observations and nothing more: metric instruments belong
+// to export/ and pipeline/, probing to probe/, forwarding to export/forwarder.ts; nothing here may
+// create either. Names shared with the forwarder (signals, paths, content types) live in wire/.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { timingSafeEqual } from 'node:crypto';

@@ -2,7 +2,7 @@
 // content types and gRPC paths (otlp.ts), reading bodies within a byte cap and Retry-After (this
 // file), TLS settings as connection options (tls.ts) and mcpwatch's version (version.ts). It holds
 // facts and small mechanisms only: no policy (what to retry, what status to answer), no metrics, no
-// logging, and it imports nothing from the other folders but config/'s types.
+// logging, and it imports nothing from mcpwatch's other folders.
 
 /**
  * `Retry-After` as delta-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent

@@ -1,5 +1,7 @@
-// The contract every alert notifier implements, and the one error type a failed attempt throws, so
-// the dispatcher can decide on retries without knowing which transport failed.
+// notifiers/ holds one file per alert channel (stdout, webhook, Slack) behind the contract below, and
+// the one error type a failed attempt throws, so the dispatcher (export/notify.ts) can decide on
+// retries without knowing which transport failed. A notifier formats and sends one event; it never
+// decides what is alerted (pipeline/) nor retries or queues (the dispatcher).
 import type { AlertEvent } from '../../pipeline/events.js';
 
 export type NotifierKind = 'stdout' | 'webhook' | 'slack';
