@@ -1,26 +1,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '../../src/config/load.js';
-import { Recorder } from '../../src/export/recorder.js';
 import { Telemetry } from '../../src/export/telemetry.js';
-import { OtlpReceiver } from '../../src/otlp/receiver.js';
-import type { OtlpSignal } from '../../src/wire/otlp.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
-
-/** A TLS OTLP backend (mcpwatch's own receiver) that notes which signals reached it. */
-async function backend(cert: string, key: string): Promise<{ http: number; grpc: number; received: OtlpSignal[]; close: () => Promise<void> }> {
-  const tls = `{ cert_file: ${JSON.stringify(cert)}, key_file: ${JSON.stringify(key)} }`;
-  const cfg = parseConfig(`receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0", tls: ${tls} }, http: { endpoint: "127.0.0.1:0", tls: ${tls} } } }\n`, 'x.yaml', {});
-  const received: OtlpSignal[] = [];
-  const receiver = new OtlpReceiver(cfg.receivers.otlp!, {
-    recorder: new Recorder(new MeterProvider().getMeter('t')),
-    memoryUsage: () => 0,
-    forward: (signal) => void received.push(signal),
-  });
-  const a = await receiver.start();
-  return { http: a.http!.port, grpc: a.grpc!.port, received, close: () => receiver.shutdown() };
-}
+import { startTlsReceiverPair, type TlsReceiver } from '../fixtures/tls-receiver.js';
 
 /** Sends one metric and one probe span through a Telemetry built from `otlp`, and waits for shutdown's flush. */
 async function exportOnce(otlp: string): Promise<void> {
@@ -36,16 +19,13 @@ before(() => {
 });
 
 describe('Telemetry: exporters.otlp.tls applies to both protocols', () => {
-  let named: Awaited<ReturnType<typeof backend>>;
-  let wrongName: Awaited<ReturnType<typeof backend>>;
+  let named: TlsReceiver;
+  let wrongName: TlsReceiver;
+  let close: (() => Promise<void>) | undefined;
   before(async () => {
-    named = await backend(certs.serverCert, certs.serverKey);
-    wrongName = await backend(certs.wrongNameCert, certs.wrongNameKey);
+    ({ named, wrongName, close } = await startTlsReceiverPair(certs));
   });
-  after(async () => {
-    await named?.close();
-    await wrongName?.close();
-  });
+  after(async () => close?.());
 
   for (const protocol of ['grpc', 'http/protobuf'] as const) {
     const port = (b: typeof named): number => (protocol === 'grpc' ? b.grpc : b.http);

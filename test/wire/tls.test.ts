@@ -3,22 +3,10 @@ import assert from 'node:assert/strict';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { parseConfig } from '../../src/config/load.js';
-import { Recorder } from '../../src/export/recorder.js';
-import { OtlpReceiver } from '../../src/otlp/receiver.js';
 import { GRPC_EXPORT_PATH } from '../../src/wire/otlp.js';
 import { clientTlsOptions, grpcChannelCredentials, httpsServerOptions, TlsFileError, type ClientTlsOptions, type ClientTlsSettings } from '../../src/wire/tls.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
-
-/** An OTLP receiver (gRPC and HTTP, both TLS) presenting `cert`; ports of each. */
-async function tlsReceiver(cert: string, key: string): Promise<{ http: number; grpc: number; close: () => Promise<void> }> {
-  const tls = `{ cert_file: ${JSON.stringify(cert)}, key_file: ${JSON.stringify(key)} }`;
-  const cfg = parseConfig(`receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0", tls: ${tls} }, http: { endpoint: "127.0.0.1:0", tls: ${tls} } } }\n`, 'x.yaml', {});
-  const receiver = new OtlpReceiver(cfg.receivers.otlp!, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0 });
-  const a = await receiver.start();
-  return { http: a.http!.port, grpc: a.grpc!.port, close: () => receiver.shutdown() };
-}
+import { startTlsReceiverPair, type TlsReceiver } from '../fixtures/tls-receiver.js';
 
 type Result = 'ok' | `refused: ${string}`;
 
@@ -63,16 +51,13 @@ before(() => {
 });
 
 describe('wire/tls: insecure_skip_verify has one meaning for every client library', () => {
-  let named: Awaited<ReturnType<typeof tlsReceiver>>;
-  let wrongName: Awaited<ReturnType<typeof tlsReceiver>>;
+  let named: TlsReceiver;
+  let wrongName: TlsReceiver;
+  let close: (() => Promise<void>) | undefined;
   before(async () => {
-    named = await tlsReceiver(certs.serverCert, certs.serverKey);
-    wrongName = await tlsReceiver(certs.wrongNameCert, certs.wrongNameKey);
+    ({ named, wrongName, close } = await startTlsReceiverPair(certs));
   });
-  after(async () => {
-    await named?.close();
-    await wrongName?.close();
-  });
+  after(async () => close?.());
 
   // [what, settings, server, accepted]: the CA checks the chain, the name is checked too, and
   // insecure_skip_verify turns both off, even with a ca_file that does not match.
