@@ -203,7 +203,7 @@ class StdioConnection extends BaseConnection {
   }
 }
 
-export const connectStdio: Connector = async (server) => {
+const connectStdio: Connector = async (server) => {
   const proc = new ProcessTransport(server);
   const conn = new StdioConnection(proc, server.protocol);
   try {
