@@ -101,7 +101,7 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-export function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
   if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
   if (s.transport === 'sse' && s.protocol === 'modern') {

@@ -87,7 +87,7 @@ const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
   legacy: 'legacy',
 };
 
-export function newClient(protocol: ProtocolMode = 'legacy'): Client {
+function newClient(protocol: ProtocolMode = 'legacy'): Client {
   // Capabilities are pinned to none: servers that vary their tool list by client capabilities would
   // otherwise show drift whenever the SDK's defaults change.
   return new Client({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });
