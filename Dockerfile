@@ -85,7 +85,8 @@ COPY --from=build /app/dist/src /app/dist/src
 COPY deploy/docker/mcpwatch.yaml /etc/mcpwatch/mcpwatch.yaml
 
 # `mcpwatch` on PATH, as `npm install -g` would do. Node follows the symlink to /app/dist/src, so the
-# relative ESM imports and /app/package.json ("type": "module") resolve as in the source tree.
+# relative ESM imports and /app/package.json ("type": "module", and the version the agent reports,
+# read by dist/src/wire/version.js) resolve as in the source tree.
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/mcpwatch \
  && mcpwatch --version
 

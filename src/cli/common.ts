@@ -1,5 +1,6 @@
 // cli/ owns the commands: parsing arguments and printing. One file per command. It calls into
-// config/, probe/, pipeline/ and export/ but holds no monitoring logic of its own; only main.ts exits.
+// config/, discovery/, probe/, pipeline/ and export/ but holds no monitoring logic of its own; only
+// main.ts exits.
 import pc from 'picocolors';
 import { ConfigError, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig } from '../config/load.js';
 

@@ -92,7 +92,7 @@ interface Row {
   verdict: ProbeVerdict;
 }
 
-export function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose: boolean): Record<string, unknown> {
+function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose: boolean): Record<string, unknown> {
   const json: Record<string, unknown> = {
     name: server.name,
     transport: server.transport,
@@ -175,7 +175,7 @@ interface Filter {
   test(s: ServerConfig, status: string | undefined): boolean;
 }
 
-export function parseFilter(expr: string): Filter {
+function parseFilter(expr: string): Filter {
   const m = /^\s*(name|server|transport|tag|status)\s*(!=|=)\s*(.+?)\s*$/.exec(expr);
   if (!m) throw new CliExit(EXIT_USAGE, `--filter: expected KEY=VALUE or KEY!=VALUE with KEY one of name, transport, tag, status (got "${expr}")`);
   const key = (m[1] === 'server' ? 'name' : m[1]) as Filter['key'];

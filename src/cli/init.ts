@@ -4,18 +4,18 @@ import { homedir } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
-import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryResult, type SourceRef } from '../config/discover.js';
+import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryResult, type SourceRef } from '../discovery/clients.js';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { CliExit, EXIT_PROBLEM, EXIT_USAGE } from './common.js';
 
-export interface InitOptions {
+interface InitOptions {
   output?: string;
   force?: boolean;
   yes?: boolean;
   dryRun?: boolean;
 }
 
-export interface Writer {
+interface Writer {
   write(text: string): unknown;
 }
 
@@ -32,7 +32,7 @@ export interface InitDeps {
   confirm(question: string): Promise<boolean>;
 }
 
-export interface InitOutcome {
+interface InitOutcome {
   file: string;
   yaml: string;
   written: boolean;

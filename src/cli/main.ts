@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { VERSION } from '../wire/version.js';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { registerHealth } from './health.js';
 import { registerValidate } from './validate.js';
@@ -7,10 +8,10 @@ import { registerRun } from './run.js';
 import { registerInit } from './init.js';
 import { registerScorecard } from './scorecard.js';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('mcpwatch')
     .description('Monitoring for MCP servers: synthetic probes, tool-call metrics from OTLP traffic, alerts.')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run mcpwatch help for usage)');
   registerHealth(program);
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -85,7 +85,7 @@ async function runScorecard(opts: ScorecardOptions): Promise<number> {
   return EXIT_OK;
 }
 
-export function toJson(r: ScoreResult): Record<string, unknown> {
+function toJson(r: ScoreResult): Record<string, unknown> {
   const dims: Record<string, DimensionScore> = {};
   for (const d of DIMENSIONS) dims[d] = r.dimensions[d];
   const m = r.measures;

@@ -1,6 +1,7 @@
 // config/ owns the configuration file: its schema (the one source of truth for types, validation and
-// the documented reference) and loading (YAML, ${env:VAR} expansion, error reporting). It must not
-// probe, export or touch state: everything downstream receives an already validated `Config`.
+// the documented reference), loading (YAML, ${env:VAR} expansion, error reporting) and which values
+// are credentials by their shape (secrets.ts). It must not probe, export or touch state: everything
+// downstream receives an already validated `Config`.
 import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 
@@ -49,7 +50,7 @@ const tls = z
     ca_file: z.string().optional().describe('PEM file with the CA that signs the server certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
-    insecure_skip_verify: z.boolean().default(false).describe('Accept any server certificate. Never in production.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production.'),
   })
   .strict();
 
@@ -100,7 +101,7 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-export function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
   if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
   if (s.transport === 'sse' && s.protocol === 'modern') {
@@ -207,7 +208,7 @@ const clientTls = z
     ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
-    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate. Never in production.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production.'),
   })
   .strict();
 
@@ -317,7 +318,7 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
-export type ServerConfigRaw = z.output<typeof serverSchema>;
+type ServerConfigRaw = z.output<typeof serverSchema>;
 export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
 
@@ -351,7 +352,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /** One documented configuration key, as walked from the schema (for docs and "did you mean"). */
-export interface SchemaKey {
+interface SchemaKey {
   path: string;
   type: string;
   default: unknown;

@@ -18,7 +18,7 @@ export interface SumCell {
 }
 
 /** The strings that tell one cell from another ('' where a level does not apply). */
-export type CellPath = readonly [string, string, string, string, string];
+type CellPath = readonly [string, string, string, string, string];
 
 /** Seconds, per the MCP semantic convention for mcp.client.operation.duration. */
 export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];

@@ -18,20 +18,18 @@
 //   the first success. An outage therefore costs one attempt per back-off period, not one per
 //   queued request, and recovery preserves the order.
 
-import { readConfiguredFile } from '../config/files.js';
 import * as grpc from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
-import type { OtlpSignal } from './recorder.js';
+import { parseRetryAfter, readCapped } from '../wire/http.js';
+import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
+import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
 import { encodeParsedRequest, jsonToProtobuf, TranscodeError } from './transcode.js';
 import protobuf from 'protobufjs/minimal.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
 const { Reader } = protobuf;
-
-export type { OtlpSignal };
-export type OtlpContentType = 'application/x-protobuf' | 'application/json';
 
 /**
  * Why a request was dropped. `queue_full` and `permanent_error` are the documented labels;
@@ -52,7 +50,7 @@ export interface ForwarderHooks {
 }
 
 /** The pino-shaped logger the receiver also takes. */
-export interface ForwarderLog {
+interface ForwarderLog {
   warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
@@ -90,11 +88,11 @@ export interface ForwarderOptions {
   random?: () => number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_QUEUE_SIZE_MIB = 64;
-export const DEFAULT_CONCURRENCY = 4;
-export const DEFAULT_INITIAL_BACKOFF_MS = 500;
-export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_QUEUE_SIZE_MIB = 64;
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_INITIAL_BACKOFF_MS = 500;
+const DEFAULT_MAX_BACKOFF_MS = 30_000;
 /** A Retry-After / RetryInfo is honoured up to here; beyond it the backend is more likely confused. */
 const MAX_SERVER_DELAY_MS = 300_000;
 const MIB = 1024 * 1024;
@@ -106,24 +104,18 @@ const MIN_ENTRY_COST = 64;
 /** Enough of an error body to explain a permanent failure in the log. */
 const SNIPPET_CHARS = 200;
 
-export const GRPC_EXPORT_PATH: Readonly<Record<OtlpSignal, string>> = {
-  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
-  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
-};
-
 /** Capacity in bytes for a `queue_size_mib`, so the caller can publish it before building the forwarder. */
 export function queueCapacityBytes(queueSizeMib: number = DEFAULT_QUEUE_SIZE_MIB): number {
   return Math.max(1, Math.floor(queueSizeMib * MIB));
 }
 
 /** What one attempt came to, independent of the protocol. */
-export type AttemptOutcome =
+type AttemptOutcome =
   | { ok: true; partial?: PartialSuccess }
   | { ok: false; retryable: boolean; message: string; retryAfterMs?: number };
 
 /** A backend's `partial_success`: it accepted the request but rejected this many items of it. */
-export interface PartialSuccess {
+interface PartialSuccess {
   rejected: number;
   message: string;
 }
@@ -157,7 +149,7 @@ export function partialSuccessOfJson(text: string): PartialSuccess | undefined {
   try {
     const partial = (JSON.parse(text) as { partialSuccess?: Record<string, unknown> } | null)?.partialSuccess;
     if (!partial || typeof partial !== 'object') return undefined;
-    const count = partial.rejectedSpans ?? partial.rejectedDataPoints ?? partial.rejectedLogRecords ?? 0;
+    const count = Object.values(JSON_REJECTED_FIELD).map((field) => partial[field]).find((v) => v !== undefined) ?? 0;
     const rejected = Number(count) || 0;
     const message = typeof partial.errorMessage === 'string' ? partial.errorMessage : '';
     return rejected > 0 || message ? { rejected, message } : undefined;
@@ -198,15 +190,6 @@ export function classifyHttpStatus(status: number, retryAfter: string | undefine
   const message = `HTTP ${status}${snippet ? `: ${snippet}` : ''}`;
   const delay = retryable ? parseRetryAfter(retryAfter, nowMs) : undefined;
   return delay === undefined ? { ok: false, retryable, message } : { ok: false, retryable, message, retryAfterMs: delay };
-}
-
-/** `Retry-After` as delta-seconds or an HTTP date; undefined when absent or unreadable (back-off applies). */
-export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 /**
@@ -261,22 +244,7 @@ interface Transport {
   close(): Promise<void>;
 }
 
-interface Tls {
-  ca: Buffer | undefined;
-  cert: Buffer | undefined;
-  key: Buffer | undefined;
-  skipVerify: boolean;
-}
-
-function readTls(cfg: ForwarderConfig): Tls {
-  const read = (file: string | undefined, setting: string): Buffer | undefined => (file ? readConfiguredFile(`exporters.otlp.tls.${setting}`, file) : undefined);
-  return {
-    ca: read(cfg.tls?.ca_file, 'ca_file'),
-    cert: read(cfg.tls?.cert_file, 'cert_file'),
-    key: read(cfg.tls?.key_file, 'key_file'),
-    skipVerify: cfg.tls?.insecure_skip_verify === true,
-  };
-}
+const TLS_AT = 'exporters.otlp.tls';
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -287,18 +255,6 @@ const okWith = (partial: PartialSuccess | undefined): AttemptOutcome => (partial
  * practice); the rest of an oversized answer is read and discarded, never held.
  */
 const MAX_ANSWER_BYTES = 64 * 1024;
-
-export async function readCapped(body: AsyncIterable<Uint8Array>, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size >= max) continue;
-    const keep = chunk.subarray(0, max - size);
-    chunks.push(Buffer.from(keep));
-    size += keep.length;
-  }
-  return Buffer.concat(chunks);
-}
 
 /** At most one partial_success warning a minute per signal; the rest are counted into it. */
 const PARTIAL_WARN_INTERVAL_MS = 60_000;
@@ -329,15 +285,7 @@ class GrpcTransport implements Transport {
         throw new Error(`exporters.otlp.headers.${key}: not valid as gRPC metadata: ${(err as Error).message}`);
       }
     }
-    const plain = url.protocol === 'http:' || cfg.tls?.insecure === true;
-    let creds: grpc.ChannelCredentials;
-    if (plain) {
-      creds = grpc.credentials.createInsecure();
-    } else {
-      const tls = readTls(cfg);
-      const verify: grpc.VerifyOptions = tls.skipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {};
-      creds = grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, verify);
-    }
+    const creds = grpcChannelCredentials(grpc, TLS_AT, url.href, cfg.tls);
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
     // grpc-js reconnects on its own schedule (1 s → 120 s by default); tie it to ours so a backend
     // that comes back is used within one of our back-off periods, not two minutes later.
@@ -390,8 +338,7 @@ class HttpTransport implements Transport {
     // The URL scheme decides plain or TLS over HTTP; `tls.insecure` only matters to gRPC, whose
     // endpoint scheme is often written as http:// by habit.
     if (url.protocol === 'https:') {
-      const tls = readTls(cfg);
-      this.agent = new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: !tls.skipVerify } });
+      this.agent = new Agent({ connect: clientTlsOptions(TLS_AT, cfg.tls) });
     } else {
       this.agent = new Agent();
     }
@@ -414,7 +361,7 @@ class HttpTransport implements Transport {
       try {
         const res = await this.agent.request({
           origin: this.origin,
-          path: `${this.basePath}/v1/${signal}`,
+          path: `${this.basePath}${httpExportPath(signal)}`,
           method: 'POST',
           headers: { ...this.headers, 'content-type': contentType, ...(this.gzip ? { 'content-encoding': 'gzip' } : {}) },
           // On libuv's thread pool, not the event loop that receives and decodes.

@@ -1,5 +1,6 @@
-// export/ owns getting data out: OTel metrics/spans setup, the Prometheus endpoint, OTLP export and
-// the alert notifiers. It must not decide server states or probe; it delivers what pipeline/ decided.
+// Alert delivery: builds the configured notifiers and dispatches events to them without making the
+// caller wait, each notifier with its own bounded queue, retries and back-off. What to alert on is
+// pipeline/'s decision; this only delivers it.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AlertConfig } from '../config/schema.js';
 import type { AlertEvent } from '../pipeline/events.js';
@@ -9,14 +10,14 @@ import { createStdoutNotifier, type LineSink } from './notifiers/stdout.js';
 import { DeliveryError, type Notifier, type NotifierKind } from './notifiers/types.js';
 import { createWebhookNotifier } from './notifiers/webhook.js';
 
-export { DeliveryError, type DeliveryErrorCode, type Notifier, type NotifierKind, type RetryPolicy } from './notifiers/types.js';
-export { parseRetryAfter, statusError, USER_AGENT } from './notifiers/http.js';
+export { type Notifier } from './notifiers/types.js';
+export { statusError } from './notifiers/http.js';
 export { formatStdout, type LineSink } from './notifiers/stdout.js';
-export { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signPayload, verifySignature, type VerifyOptions } from './notifiers/webhook.js';
-export { buildSlackMessage, escapeMrkdwn, SLACK_LIMITS, SLACK_MAX_CHANGES, type SlackBlock, type SlackMessage, type SlackText } from './notifiers/slack.js';
+export { verifySignature } from './notifiers/webhook.js';
+export { buildSlackMessage, type SlackBlock } from './notifiers/slack.js';
 export { driftLines, formatDuration } from './notifiers/format.js';
 
-export interface NotifierDeps {
+interface NotifierDeps {
   /** Where the stdout notifier writes (default `process.stdout`). */
   stdout?: LineSink;
   /** HTTP client for webhook and Slack (default the global fetch). */
@@ -54,7 +55,7 @@ export interface DispatcherOptions {
   queueSize?: number;
 }
 
-export const DEFAULT_QUEUE_SIZE = 1000;
+const DEFAULT_QUEUE_SIZE = 1000;
 /** Back-off waits are drawn from [base × (1 − JITTER), base], so a fleet of agents does not retry in step. */
 const JITTER = 0.5;
 

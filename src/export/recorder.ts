@@ -8,9 +8,9 @@ import type { ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
 import type { TrafficLabels } from '../pipeline/traffic.js';
 import type { Observation } from '../otlp/recognise.js';
+import type { OtlpSignal } from '../wire/otlp.js';
 import { INCIDENT_STATUSES, ServerMetrics, type AvailabilityWindowName, type IncidentStatus } from './server-metrics.js';
 
-export type OtlpSignal = 'traces' | 'metrics' | 'logs';
 export type ReceiverProtocol = 'grpc' | 'http';
 export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthorized';
 

@@ -1,10 +1,9 @@
-// export/ owns what leaves mcpwatch: OpenTelemetry metric and span pipelines, the Prometheus scrape
-// endpoint, OTLP exporters and alert notifiers. It records what it is told; it never decides a
-// server's state and never probes.
+// export/ owns what leaves mcpwatch: OpenTelemetry metric and span pipelines (this file), the
+// Prometheus scrape endpoint, OTLP exporters, the OTLP forwarder and alert notifiers. It records and
+// delivers what it is told; it never decides a server's state and never probes.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { readConfiguredFile } from '../config/files.js';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -15,9 +14,12 @@ import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
 import { ServerMetrics } from './server-metrics.js';
 import { serveMetrics } from './prometheus.js';
+import { httpExportPath } from '../wire/otlp.js';
+import { VERSION } from '../wire/version.js';
+import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
 
-export const VERSION = '0.1.0';
-export const SCOPE = 'mcpwatch';
+const SCOPE = 'mcpwatch';
+const TLS_AT = 'exporters.otlp.tls';
 
 type OtlpConfig = NonNullable<Config['exporters']['otlp']>;
 
@@ -28,12 +30,13 @@ interface OtlpPipelines {
 }
 
 async function otlpPipelines(otlp: OtlpConfig, resource: Resource, producers: MetricProducer[]): Promise<OtlpPipelines> {
-  // Credentials (certificate files read once) and metadata, shared by both gRPC exporters.
+  // Credentials (certificate files read once) and metadata, shared by both exporters.
   const grpc = otlp.protocol === 'grpc' ? await grpcOptions(otlp) : undefined;
+  const http = grpc ? {} : httpOptions(otlp);
   const [{ BasicTracerProvider, BatchSpanProcessor }, metricExporter, traceExporter] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
-    makeMetricExporter(otlp, grpc),
-    makeTraceExporter(otlp, grpc),
+    makeMetricExporter(otlp, grpc, http),
+    makeTraceExporter(otlp, grpc, http),
   ]);
   return {
     reader: new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: otlp.interval, exportTimeoutMillis: Math.min(otlp.timeout, otlp.interval), metricProducers: producers }),
@@ -135,21 +138,26 @@ export function listen(server: Server, host: string, port: number, setting: stri
 
 async function grpcOptions(otlp: OtlpConfig): Promise<{ credentials: ChannelCredentials; metadata: Metadata }> {
   const grpc = await import('@grpc/grpc-js');
-  const read = (f: string | undefined, setting: string): Buffer | null => (f ? readConfiguredFile(`exporters.otlp.tls.${setting}`, f) : null);
-  const credentials =
-    otlp.tls.insecure || otlp.endpoint.startsWith('http:')
-      ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(read(otlp.tls.ca_file, 'ca_file'), read(otlp.tls.key_file, 'key_file'), read(otlp.tls.cert_file, 'cert_file'), { rejectUnauthorized: !otlp.tls.insecure_skip_verify });
+  const credentials = grpcChannelCredentials(grpc, TLS_AT, otlp.endpoint, otlp.tls);
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(otlp.headers)) metadata.set(k.toLowerCase(), v);
   return { credentials, metadata };
 }
 
 function httpUrl(otlp: OtlpConfig, signal: 'metrics' | 'traces'): string {
-  return `${otlp.endpoint.replace(/\/+$/, '')}/v1/${signal}`;
+  return `${otlp.endpoint.replace(/\/+$/, '')}${httpExportPath(signal)}`;
+}
+
+/**
+ * The HTTP exporters' agent: `exporters.otlp.tls` applies over https as it does to gRPC and to the
+ * forwarder (keep-alive is the exporters' own default, kept).
+ */
+function httpOptions(otlp: OtlpConfig): { httpAgentOptions?: import('node:https').AgentOptions } {
+  return /^https:/i.test(otlp.endpoint) ? { httpAgentOptions: { keepAlive: true, ...clientTlsOptions(TLS_AT, otlp.tls) } } : {};
 }
 
 type GrpcOptions = Awaited<ReturnType<typeof grpcOptions>>;
+type HttpOptions = ReturnType<typeof httpOptions>;
 
 /**
  * The exporters take their CompressionAlgorithm enum, which lives in @opentelemetry/otlp-exporter-base,
@@ -158,20 +166,20 @@ type GrpcOptions = Awaited<ReturnType<typeof grpcOptions>>;
 type ExporterCompression = NonNullable<NonNullable<ConstructorParameters<typeof import('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter>[0]>['compression']>;
 const compression = (otlp: OtlpConfig): ExporterCompression => otlp.compression as ExporterCompression;
 
-async function makeMetricExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<PushMetricExporter> {
+async function makeMetricExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined, tlsAgent: HttpOptions): Promise<PushMetricExporter> {
   if (grpc) {
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
     return new OTLPMetricExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp) });
+  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
 }
 
-async function makeTraceExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined): Promise<SpanExporter> {
+async function makeTraceExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined, tlsAgent: HttpOptions): Promise<SpanExporter> {
   if (grpc) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
     return new OTLPTraceExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp) });
+  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
 }

@@ -6,7 +6,7 @@
 // carried over (an unknown JSON key has no field number to be written under).
 
 import protobuf from 'protobufjs/minimal.js';
-import type { OtlpSignal } from './recorder.js';
+import type { OtlpSignal } from '../wire/otlp.js';
 
 // protobufjs is CommonJS and assigns Writer at run time, which Node's ESM named exports cannot see.
 const { Writer } = protobuf;

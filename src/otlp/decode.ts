@@ -1,6 +1,5 @@
-// otlp/ owns the passive receiver: the OTLP gRPC and HTTP servers, request decoding and MCP span
-// recognition. It turns bytes into observations and nothing more: metric instruments belong to
-// export/ and pipeline/, probing to probe/; nothing here may create either.
+// Protobuf ExportTraceServiceRequest bodies into the span records MCP recognition needs, reading
+// only those fields (by the wire format's published field numbers) and skipping the rest.
 
 import protobuf from 'protobufjs/minimal.js';
 import { RECOGNISER_RESOURCE_KEYS, RECOGNISER_SPAN_KEYS } from './recognise.js';
@@ -55,7 +54,7 @@ export interface DecodeResult {
   rejectionMessage?: string;
 }
 
-export type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON';
+type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON';
 
 /** The whole request is unusable: the receiver answers INVALID_ARGUMENT / HTTP 400. */
 export class OtlpDecodeError extends Error {
@@ -76,7 +75,7 @@ export class OtlpDecodeError extends Error {
  * cost neither a string nor a map entry. On the benchmark's spans (a dozen attributes, half of them
  * unread) this makes decoding about twice as fast as keeping every attribute.
  */
-export interface KeySet {
+interface KeySet {
   readonly keys: ReadonlySet<string>;
   /** Index = key length in UTF-8 bytes. */
   readonly byLength: readonly (readonly KeyEntry[] | undefined)[];

@@ -1,6 +1,9 @@
+// otlp/ owns the passive receiver: the OTLP gRPC and HTTP servers (this file), request decoding and
+// MCP span recognition. It turns bytes into observations and nothing more: metric instruments belong
+// to export/ and pipeline/, probing to probe/, forwarding to export/forwarder.ts; nothing here may
+// create either. Names shared with the forwarder (signals, paths, content types) live in wire/.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readConfiguredFile } from '../config/files.js';
 import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
@@ -8,17 +11,19 @@ import type { Http2Server, Http2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 import { parseListen, type Config } from '../config/schema.js';
-import type { OtlpContentType } from '../export/forwarder.js';
-import type { OtlpSignal, ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
+import type { ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
 import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
+import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
+import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, mediaType as mediaTypeOf, OTLP_SIGNALS, otlpContentType, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
+import { grpcServerCredentials, httpsServerOptions } from '../wire/tls.js';
 
-export type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
+type OtlpReceiversConfig = NonNullable<Config['receivers']['otlp']>;
 type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
 
-export interface ReceiverDeps {
+interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
   /** Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels). */
@@ -44,13 +49,6 @@ type Handled =
   | { ok: true; rejected: number; message?: string }
   | { ok: false; reason: RefusalReason; message: string };
 
-const SIGNALS: readonly OtlpSignal[] = ['traces', 'metrics', 'logs'];
-const GRPC_SERVICE: Record<OtlpSignal, string> = {
-  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
-  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
-};
-const REJECTED_FIELD: Record<OtlpSignal, string> = { traces: 'rejectedSpans', metrics: 'rejectedDataPoints', logs: 'rejectedLogRecords' };
 const MIB = 1024 * 1024;
 /** How long an SDK should wait after a memory-limit refusal (HTTP Retry-After). */
 const RETRY_AFTER_S = 5;
@@ -70,7 +68,7 @@ const identity = (b: Buffer): Buffer => b;
  * concurrent exporters on one connection shared 64 KiB. The window bounds nothing here: grpc-js reads
  * every message whole into memory anyway, and `limit_mib` / `max_recv_msg_size` are what bound that.
  */
-export function grpcWindowBytes(maxBytes: number): number {
+function grpcWindowBytes(maxBytes: number): number {
   return Math.min(HTTP2_MAX_WINDOW, Math.max(HTTP2_DEFAULT_WINDOW, maxBytes + 5));
 }
 
@@ -189,9 +187,9 @@ export class OtlpReceiver {
       'grpc.max_receive_message_length': maxBytes * GRPC_HARD_FACTOR,
       'grpc.max_send_message_length': 4 * MIB,
     });
-    for (const signal of SIGNALS) {
+    for (const signal of OTLP_SIGNALS) {
       const definition: grpc.ServiceDefinition = {
-        Export: { path: GRPC_SERVICE[signal], requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'Export' },
+        Export: { path: GRPC_EXPORT_PATH[signal], requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'Export' },
       };
       server.addService(definition, { Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => this.onGrpc(signal, cfg, maxBytes, call, callback) });
     }
@@ -261,16 +259,7 @@ export class OtlpReceiver {
   private async startHttp(cfg: ProtocolConfig): Promise<AddressInfo> {
     const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
-    const server = cfg.tls
-      ? createHttpsServer(
-          {
-            cert: readConfiguredFile('receivers.otlp.http.tls.cert_file', cfg.tls.cert_file),
-            key: readConfiguredFile('receivers.otlp.http.tls.key_file', cfg.tls.key_file),
-            ...(cfg.tls.client_ca_file ? { ca: readConfiguredFile('receivers.otlp.http.tls.client_ca_file', cfg.tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
-          },
-          handler,
-        )
-      : createHttpServer(handler);
+    const server = cfg.tls ? createHttpsServer(httpsServerOptions('receivers.otlp.http.tls', cfg.tls), handler) : createHttpServer(handler);
     server.requestTimeout = 30_000;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
@@ -280,11 +269,11 @@ export class OtlpReceiver {
 
   private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    const signal = SIGNALS.find((s) => path === `/v1/${s}`);
+    const signal = OTLP_SIGNALS.find((s) => path === httpExportPath(s));
     if (!signal) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch receives OTLP on /v1/traces, /v1/metrics and /v1/logs\n');
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('use POST\n');
-    const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    const contentType: OtlpContentType | undefined = mediaType === 'application/x-protobuf' ? mediaType : mediaType === 'application/json' ? mediaType : undefined;
+    const mediaType = mediaTypeOf(req.headers['content-type']);
+    const contentType = otlpContentType(mediaType);
     const fail = (status: number, reason: RefusalReason, message: string, headers: Record<string, string> = {}): void => {
       this.refuse('http', signal, reason, message);
       sendStatus(res, status, contentType ?? 'application/json', message, headers);
@@ -320,7 +309,7 @@ export class OtlpReceiver {
     }
     this.deps.recorder.receiverRequest('http', signal, 'accepted');
     if (contentType === 'application/json') {
-      const partial = result.rejected > 0 ? { partialSuccess: { [REJECTED_FIELD[signal]]: String(result.rejected), errorMessage: result.message ?? '' } } : {};
+      const partial = result.rejected > 0 ? { partialSuccess: { [JSON_REJECTED_FIELD[signal]]: String(result.rejected), errorMessage: result.message ?? '' } } : {};
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(partial));
     } else {
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(encodeResponse(result.rejected, result.message));
@@ -336,31 +325,19 @@ function bodyError(status: number, message: string): BodyError {
   return Object.assign(new Error(message), { status });
 }
 
-/** Reads at most `max` bytes; a larger body is refused without being held in memory. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max) {
-      req.resume();
-      reject(bodyError(413, `request of ${declared} bytes exceeds max_recv_msg_size_mib (${max} bytes)`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => (over ? reject(bodyError(413, `request body exceeds max_recv_msg_size_mib (${max} bytes)`)) : resolve(Buffer.concat(chunks, size))));
-    req.on('error', (err) => reject(bodyError(400, `reading the request failed: ${err.message}`)));
-  });
+/** Reads at most `max` bytes; a larger body is refused (413) after it has been read, never held. */
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = declaredOver(req.headers['content-length'], max);
+  if (declared !== undefined) {
+    req.resume();
+    throw bodyError(413, `request of ${declared} bytes exceeds max_recv_msg_size_mib (${max} bytes)`);
+  }
+  try {
+    return await readLimited(req, max, 'drain');
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw bodyError(413, `request body exceeds max_recv_msg_size_mib (${max} bytes)`);
+    throw bodyError(400, `reading the request failed: ${(err as Error).message}`);
+  }
 }
 
 /** gunzip that stops at `max` output bytes: a gzip bomb costs at most the limit. */
@@ -410,8 +387,5 @@ function bearerMatches(header: unknown, token: string): boolean {
 }
 
 function grpcCredentials(cfg: ProtocolConfig): grpc.ServerCredentials {
-  if (!cfg.tls) return grpc.ServerCredentials.createInsecure();
-  const at = 'receivers.otlp.grpc.tls';
-  const ca = cfg.tls.client_ca_file ? readConfiguredFile(`${at}.client_ca_file`, cfg.tls.client_ca_file) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readConfiguredFile(`${at}.cert_file`, cfg.tls.cert_file), private_key: readConfiguredFile(`${at}.key_file`, cfg.tls.key_file) }], Boolean(ca));
+  return cfg.tls ? grpcServerCredentials(grpc, 'receivers.otlp.grpc.tls', cfg.tls) : grpc.ServerCredentials.createInsecure();
 }

@@ -12,7 +12,7 @@ import type { ToolInfo } from '../probe/prober.js';
 export type ChangeKind = 'breaking' | 'compatible' | 'warning';
 
 /** Worst first: the order severity is decided in and the order formatDiff lists changes in. */
-export const CHANGE_KINDS: readonly ChangeKind[] = ['breaking', 'warning', 'compatible'];
+const CHANGE_KINDS: readonly ChangeKind[] = ['breaking', 'warning', 'compatible'];
 
 export interface FieldChange {
   tool: string;

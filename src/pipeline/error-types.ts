@@ -4,7 +4,7 @@
 /** Whether retrying the same operation later can be expected to succeed. */
 export type ErrorCategory = 'transient' | 'permanent';
 
-export interface ErrorTypeInfo {
+interface ErrorTypeInfo {
   category: ErrorCategory;
   /** Which stream can report it: synthetic probes, real traffic, or both. */
   source: 'probe' | 'traffic' | 'both';

@@ -1,7 +1,7 @@
 // pipeline/limits.ts bounds what labels can take: names past a limit fold into `_other`, and
 // decisions made once per distinct path of names are remembered without building a key per span.
 /** The label value that stands for every name past a cardinality limit. */
-export const OTHER = '_other';
+const OTHER = '_other';
 
 /**
  * Bounds the distinct values one label can take under each key (tool names per server, unconfigured

@@ -4,12 +4,12 @@
 // pure and clock-free; only `gatherInput` / `scoreFleet` read the store, and they never write it.
 import { parse as parseYaml } from 'yaml';
 import { resolveServer, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
-import { looksLikeSecret } from '../config/discover.js';
+import { looksLikeSecret } from '../config/secrets.js';
 import type { Incident, MinuteAggregate } from '../store/state.js';
 import { fmtMs } from './status.js';
 
 export type Grade = 'A' | 'B' | 'C' | 'D' | 'F';
-export type Dimension = 'availability' | 'latency' | 'reliability' | 'security';
+type Dimension = 'availability' | 'latency' | 'reliability' | 'security';
 export const DIMENSIONS: readonly Dimension[] = ['availability', 'latency', 'reliability', 'security'];
 
 const MINUTE = 60_000;
@@ -29,9 +29,9 @@ export const GRADE_BANDS: ReadonlyArray<{ grade: Grade; min: number }> = [
 ];
 
 /** Availability, latency, error rate, drift and incidents are all judged over this window. */
-export const SCORE_WINDOW_MS = 7 * DAY;
+const SCORE_WINDOW_MS = 7 * DAY;
 
-export const AVAILABILITY_TIERS: ReadonlyArray<{ min: number; points: number }> = [
+const AVAILABILITY_TIERS: ReadonlyArray<{ min: number; points: number }> = [
   { min: 0.999, points: 100 },
   { min: 0.995, points: 90 },
   { min: 0.99, points: 80 },
@@ -42,53 +42,53 @@ export const AVAILABILITY_TIERS: ReadonlyArray<{ min: number; points: number }> 
  * Below the last tier, points fall on a straight line to 0 at `zeroAt`. A line from 0 % would give a
  * server that is down one hour in ten 57 points, nearly a D; the steep line keeps such a server an F.
  */
-export const AVAILABILITY_BELOW = { zeroAt: 0.8 } as const;
+const AVAILABILITY_BELOW = { zeroAt: 0.8 } as const;
 
 /** Used when neither the server nor `monitoring.thresholds` sets one: the same as the dashboards. */
-export const LATENCY_DEFAULTS = { warningMs: 500, criticalMs: 2000 } as const;
+const LATENCY_DEFAULTS = { warningMs: 500, criticalMs: 2000 } as const;
 
-export type LatencyLimit = 'warning' | 'midpoint' | 'critical';
+type LatencyLimit = 'warning' | 'midpoint' | 'critical';
 /** p95 ≤ factor × limit gives the points; `midpoint` is halfway between warning and critical. */
-export const LATENCY_TIERS: ReadonlyArray<{ limit: LatencyLimit; factor: number; points: number }> = [
+const LATENCY_TIERS: ReadonlyArray<{ limit: LatencyLimit; factor: number; points: number }> = [
   { limit: 'warning', factor: 1, points: 100 },
   { limit: 'midpoint', factor: 1, points: 85 },
   { limit: 'critical', factor: 1, points: 70 },
   { limit: 'critical', factor: 2, points: 50 },
 ];
-export const LATENCY_BEYOND_POINTS = 25;
+const LATENCY_BEYOND_POINTS = 25;
 /** The percentile of per-minute maximum latencies that is graded. */
-export const LATENCY_PERCENTILE = 0.95;
+const LATENCY_PERCENTILE = 0.95;
 
 /** Worst first: only the first tier whose rate is exceeded applies. */
-export const ERROR_RATE_PENALTIES: ReadonlyArray<{ above: number; penalty: number }> = [
+const ERROR_RATE_PENALTIES: ReadonlyArray<{ above: number; penalty: number }> = [
   { above: 0.05, penalty: 40 },
   { above: 0.01, penalty: 20 },
   { above: 0.001, penalty: 10 },
 ];
-export const DRIFT_PENALTY = { each: 15, max: 45 } as const;
-export const INCIDENT_PENALTIES: Readonly<Record<'down' | 'stale' | 'degraded', number>> = { down: 10, stale: 8, degraded: 5 };
-export const INCIDENT_PENALTY_MAX = 40;
+const DRIFT_PENALTY = { each: 15, max: 45 } as const;
+const INCIDENT_PENALTIES: Readonly<Record<'down' | 'stale' | 'degraded', number>> = { down: 10, stale: 8, degraded: 5 };
+const INCIDENT_PENALTY_MAX = 40;
 /** Shortest first: only the first tier the MTBF is under applies. */
-export const MTBF_PENALTIES: ReadonlyArray<{ below: number; penalty: number }> = [
+const MTBF_PENALTIES: ReadonlyArray<{ below: number; penalty: number }> = [
   { below: 6 * HOUR, penalty: 30 },
   { below: 24 * HOUR, penalty: 20 },
   { below: 72 * HOUR, penalty: 10 },
 ];
 
-export const SECURITY_PENALTIES = { plainHttp: 50, insecureSkipVerify: 30, noAuth: 20, inlinedSecret: 30 } as const;
+const SECURITY_PENALTIES = { plainHttp: 50, insecureSkipVerify: 30, noAuth: 20, inlinedSecret: 30 } as const;
 
 /** In percent: integers keep the mean exact, so a mean of x.5 always rounds up. */
-export const WEIGHTS: Readonly<Record<Dimension, number>> = { availability: 35, latency: 20, reliability: 25, security: 20 };
+const WEIGHTS: Readonly<Record<Dimension, number>> = { availability: 35, latency: 20, reliability: 25, security: 20 };
 /**
  * A weighted mean lets strengths hide a failure (perfect uptime and plain-text HTTP with no auth
  * would average to a B), so an F in any graded dimension caps the overall grade at D.
  */
-export const OVERALL_CAP = { anyBelow: 60, max: 69 } as const;
+const OVERALL_CAP = { anyBelow: 60, max: 69 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // The rule table rendered for docs/scorecard.md.
 
-export interface ScoreRule {
+interface ScoreRule {
   /** Stable id, also listed in each dimension's `rules` when it applied. */
   id: string;
   dimension: Dimension | 'overall' | 'grade';
@@ -655,7 +655,7 @@ export function meanTimeBetweenFailures(incidents: readonly Pick<Incident, 'stat
 // Gathering inputs from the store and the configuration.
 
 /** The read-only part of StateStore the scorecard uses. */
-export interface ScoreStore {
+interface ScoreStore {
   minutesSince(server: string, since: number): MinuteAggregate[];
   incidentsSince(server: string, since: number): Incident[];
   driftSince(server: string, since: number): Array<{ at: number; severity: string; diff: unknown }>;
@@ -695,7 +695,7 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
   });
 }
 
-export function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInput {
+function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInput {
   return {
     transport: server.transport,
     url: server.url,
@@ -707,7 +707,7 @@ export function securityInput(server: ServerConfig, raw: RawServer | null): Secu
 }
 
 /** Everything `scoreServer` needs for one server; `store` null grades on configuration only. */
-export function gatherInput(server: ServerConfig, raw: RawServer | null, store: ScoreStore | null, now: number): ScoreInput {
+function gatherInput(server: ServerConfig, raw: RawServer | null, store: ScoreStore | null, now: number): ScoreInput {
   const since = Math.floor((now - SCORE_WINDOW_MS) / MINUTE) * MINUTE;
   const minutes = store ? store.minutesSince(server.name, since).filter((m) => m.minute <= now) : [];
   const incidents = store ? store.incidentsSince(server.name, since).filter((i) => i.startedAt <= now) : [];

@@ -1,7 +1,7 @@
 import { InsufficientScopeError, LATEST_PROTOCOL_VERSION, ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
-import { TlsFileError } from './http.js';
+import { TlsFileError } from '../wire/tls.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -17,7 +17,7 @@ export type RawFailure =
   | { kind: 'era_mismatch'; message: string }
   | { kind: 'closed'; message: string };
 
-export interface Verdict {
+interface Verdict {
   type: ErrorType;
   message: string;
 }

@@ -1,8 +1,9 @@
 import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type MessageExtraInfo, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
 import type { ProtocolMode } from '../config/schema.js';
+import { VERSION } from '../wire/version.js';
 import type { McpConnection, TransportDiagnostics } from './prober.js';
 
-export const CLIENT_INFO = { name: 'mcpwatch', version: '0.1.0' } as const;
+const CLIENT_INFO = { name: 'mcpwatch', version: VERSION } as const;
 
 /**
  * The largest MCP message mcpwatch buffers from a server, on any transport (a stdout line, an HTTP
@@ -86,7 +87,7 @@ const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
   legacy: 'legacy',
 };
 
-export function newClient(protocol: ProtocolMode = 'legacy'): Client {
+function newClient(protocol: ProtocolMode = 'legacy'): Client {
   // Capabilities are pinned to none: servers that vary their tool list by client capabilities would
   // otherwise show drift whenever the SDK's defaults change.
   return new Client({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });

@@ -1,15 +1,9 @@
 import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
-import { readConfiguredFile } from '../config/files.js';
 import type { TlsConfig } from '../config/schema.js';
+import { clientTlsOptions } from '../wire/tls.js';
 import type { HttpObservation } from './prober.js';
-
-/** A TLS file named in the configuration that cannot be read: the probe reports it as a `tls` failure. */
-export class TlsFileError extends Error {
-  readonly code = 'ERR_TLS_CONFIG';
-  override name = 'TlsFileError';
-}
 
 /**
  * An HTTP answer that is not what MCP allows: a non-2xx status, or a 2xx with a body that is neither
@@ -19,25 +13,6 @@ export class TlsFileError extends Error {
  */
 export function httpStatusError(status: number, message: string, text = ''): SdkHttpError {
   return new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, message, { status, statusText: '', text });
-}
-
-function readPem(setting: string, file: string | undefined): Buffer | undefined {
-  if (!file) return undefined;
-  try {
-    return readConfiguredFile(setting, file);
-  } catch (err) {
-    throw new TlsFileError((err as Error).message);
-  }
-}
-
-/** The `tls:` block of a server as Node/undici connect options. Throws TlsFileError. */
-export function tlsConnectOptions(tls: TlsConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean } {
-  return {
-    ca: readPem('tls.ca_file', tls.ca_file),
-    cert: readPem('tls.cert_file', tls.cert_file),
-    key: readPem('tls.key_file', tls.key_file),
-    rejectUnauthorized: !tls.insecure_skip_verify,
-  };
 }
 
 /**
@@ -59,7 +34,7 @@ export function nodeAgentFor(url: URL, tls: TlsConfig | undefined): HttpAgent {
   if (!agent) {
     // LIFO reuses the most recently used socket, which is the least likely to have been closed by the server.
     const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
-    agent = secure ? new HttpsAgent({ ...common, ...(tls ? tlsConnectOptions(tls) : {}) }) : new HttpAgent(common);
+    agent = secure ? new HttpsAgent({ ...common, ...(tls ? clientTlsOptions('tls', tls) : {}) }) : new HttpAgent(common);
     nodeAgents.set(key, agent);
   }
   return agent;

@@ -1,6 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 
-export interface ScheduledJob {
+interface ScheduledJob {
   /** Runs one check; resolves when it is done. Never rejects (failures are data). */
   run(): Promise<void>;
   /** Delay until the next run, decided after each run (fast while unsettled). */

@@ -1,8 +1,9 @@
 import type { FetchLike, SSEClientTransport } from '@modelcontextprotocol/client';
 import type { Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
+import { clientTlsOptions } from '../wire/tls.js';
 import { BaseConnection, StartedTransport } from './connection.js';
-import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES, tlsConnectOptions } from './http.js';
+import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
 
 class SseConnection extends BaseConnection {
@@ -73,7 +74,7 @@ function dispatcherFor(undici: typeof import('undici'), tls: TlsConfig | undefin
   const key = JSON.stringify(tls ?? {});
   let agent = dispatchers.get(key);
   if (!agent) {
-    agent = new undici.Agent({ keepAliveTimeout: IDLE_SOCKET_MS, connect: tls ? tlsConnectOptions(tls) : undefined });
+    agent = new undici.Agent({ keepAliveTimeout: IDLE_SOCKET_MS, connect: tls ? clientTlsOptions('tls', tls) : undefined });
     dispatchers.set(key, agent);
   }
   return agent;

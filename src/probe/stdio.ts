@@ -7,7 +7,7 @@ import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport } from './co
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 
 /** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
-export const MAX_STDOUT_LINE = MAX_MESSAGE_BYTES;
+const MAX_STDOUT_LINE = MAX_MESSAGE_BYTES;
 const STDERR_LINES = 20;
 const STDERR_LINE_CHARS = 400;
 /** After stdin closes, how long a well-behaved server gets to exit before the group is signalled. */
@@ -20,7 +20,7 @@ const TERM_GRACE_MS = 1000;
  * and `sh -c` wrappers die with it), records how the process ended, keeps the stderr tail and caps
  * stdout lines.
  */
-export class ProcessTransport implements Transport {
+class ProcessTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
@@ -203,7 +203,7 @@ class StdioConnection extends BaseConnection {
   }
 }
 
-export const connectStdio: Connector = async (server) => {
+const connectStdio: Connector = async (server) => {
   const proc = new ProcessTransport(server);
   const conn = new StdioConnection(proc, server.protocol);
   try {

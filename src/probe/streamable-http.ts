@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
+import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { header, httpStatusError, nodeAgentFor, observeResponse } from './http.js';
@@ -25,12 +26,12 @@ const MAX_RESUMES = 20;
 const MAX_RETRY_WAIT_MS = 60_000;
 
 /** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
-export interface StreamPosition {
+interface StreamPosition {
   lastEventId?: string;
   retryMs?: number;
 }
 
-export interface StreamableOptions {
+interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
   notifications?: boolean;
   /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */
@@ -282,27 +283,20 @@ function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, 
 /** A JSON answer's body, whole; refused past MAX_MESSAGE_BYTES, and a cut-off body is a closed connection. */
 async function readBody(res: IncomingMessage): Promise<string> {
   const tooLarge = (): InvalidResponse => new InvalidResponse(`response body larger than ${MAX_MIB} MiB: not an MCP message`);
-  if (Number(header(res, 'content-length')) > MAX_MESSAGE_BYTES) {
+  if (declaredOver(header(res, 'content-length'), MAX_MESSAGE_BYTES) !== undefined) {
     res.destroy();
     throw tooLarge();
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
   try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES) {
-        res.destroy();
-        throw tooLarge();
-      }
-      chunks.push(chunk);
-    }
+    return (await readLimited(res, MAX_MESSAGE_BYTES, 'stop')).toString('utf8');
   } catch (err) {
-    if (err instanceof InvalidResponse) throw err;
+    if (err instanceof BodyTooLargeError) {
+      res.destroy();
+      throw tooLarge();
+    }
     // Node's "aborted": the connection broke during the body, as readEvents reports for a stream.
     throw new SdkError(SdkErrorCode.ConnectionClosed, 'the response body was cut off');
   }
-  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 /** The parts of the WHATWG event-stream format MCP uses: `event`, multi-line `data`, comments. */

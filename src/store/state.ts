@@ -18,7 +18,7 @@ export class StateError extends Error {
   }
 }
 
-export interface Snapshot {
+interface Snapshot {
   server: string;
   hash: string;
   tools: unknown[];
@@ -44,7 +44,7 @@ export interface MinuteAggregate {
   latencyMax: number;
 }
 
-export interface AvailabilityWindow {
+interface AvailabilityWindow {
   ok: number;
   failed: number;
   /** ok / (ok + failed), or null without probes in the window. */
@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS eras (
 );
 `;
 
-export interface StateOptions {
+interface StateOptions {
   /** Take the single-writer lock (the agent). Readers such as `scorecard` do not. */
   writer?: boolean;
   readonly?: boolean;

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { registerInit, renderConfigYaml, runInit, type InitDeps } from '../../src/cli/init.js';
 import { CliExit } from '../../src/cli/common.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
-import { discoverServers, placeholderEnv } from '../../src/config/discover.js';
+import { discoverServers, placeholderEnv } from '../../src/discovery/clients.js';
 
 const GITHUB_PAT = 'ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8';
 const STRIPE_KEY = 'sk_live_51Hx0123456789abcdefghijkl';

@@ -241,6 +241,12 @@ describe('Dockerfile', () => {
     assert.ok(get('COPY').some((i) => i.args === 'deploy/docker/mcpwatch.yaml /etc/mcpwatch/mcpwatch.yaml'));
   });
 
+  it('runtime: package.json sits at the package root beside dist/src, where wire/version.ts reads the version', () => {
+    const copies = runtime.filter((i) => i.op === 'COPY').map((i) => i.args);
+    assert.ok(copies.includes('--from=build /app/package.json /app/package.json'), copies.join('\n'));
+    assert.ok(copies.includes('--from=build /app/dist/src /app/dist/src'), copies.join('\n'));
+  });
+
   it('every file copied from the build context exists and is not excluded by .dockerignore', () => {
     const patterns = read('.dockerignore')
       .split('\n')

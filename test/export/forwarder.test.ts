@@ -17,17 +17,16 @@ import {
   classifyHttpStatus,
   grpcRetryDelayMs,
   OtlpForwarder,
-  parseRetryAfter,
   partialSuccessOf,
   partialSuccessOfJson,
-  readCapped,
   queueCapacityBytes,
   type ForwarderConfig,
   type ForwarderDropReason,
   type ForwarderHooks,
   type ForwarderOptions,
-  type OtlpSignal,
 } from '../../src/export/forwarder.js';
+import { parseRetryAfter, readCapped } from '../../src/wire/http.js';
+import type { OtlpSignal } from '../../src/wire/otlp.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { encodeRetryInfoStatus, startOtlpUpstream, type OtlpUpstream, type UpstreamProtocol } from '../fixtures/otlp-upstream.js';
 

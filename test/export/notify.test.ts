@@ -13,7 +13,6 @@ import {
   driftLines,
   formatDuration,
   formatStdout,
-  parseRetryAfter,
   statusError,
   verifySignature,
   type DeliveryOutcome,
@@ -22,6 +21,7 @@ import {
   type Notifier,
   type SlackBlock,
 } from '../../src/export/notify.js';
+import { parseRetryAfter } from '../../src/wire/http.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a real HTTP receiver on port 0, events, and recorders for metrics / logs / sleeps.

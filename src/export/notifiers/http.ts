@@ -1,27 +1,16 @@
 // The one HTTP POST the webhook and Slack notifiers share, and the mapping from what a receiver
 // answered to retryable / permanent, kept pure so it can be tested row by row.
+import { parseRetryAfter } from '../../wire/http.js';
+import { VERSION } from '../../wire/version.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
-export const USER_AGENT = 'mcpwatch/0.1.0';
+export const USER_AGENT = `mcpwatch/${VERSION}`;
 
 export type FetchLike = typeof fetch;
 
 /** Enough of a receiver's error body to explain it (Slack says `invalid_blocks`, `no_service`, …). */
 const SNIPPET_BYTES = 512;
 const SNIPPET_CHARS = 200;
-
-/**
- * `Retry-After` as delta-seconds or an HTTP date, in milliseconds from `nowMs`; undefined when absent
- * or unreadable, so a malformed header falls back to ordinary back-off instead of failing.
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
-}
 
 /**
  * A non-2xx answer as an error. 5xx, 408 and 429 are the receiver saying "not now"; every other
@@ -35,7 +24,7 @@ export function statusError(status: number, retryAfter: string | null, snippet: 
 }
 
 /** Why fetch threw, without the URL: a Slack webhook URL is a credential and must not reach logs. */
-export function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
+function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
@@ -48,7 +37,7 @@ export function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   return new DeliveryError('network', `network error: ${detail}`, true, { cause: err });
 }
 
-export interface PostOptions {
+interface PostOptions {
   url: string;
   body: string;
   headers: Headers;
@@ -94,7 +83,7 @@ async function readSnippet(res: Response): Promise<string> {
 }
 
 /** `host[:port]` of a URL, for logs. */
-export function hostOf(url: string): string {
+function hostOf(url: string): string {
   try {
     return new URL(url).host;
   } catch {

@@ -6,11 +6,11 @@ import type { Notifier, RetryPolicy } from './types.js';
 
 // Slack rejects the whole message (HTTP 400 invalid_blocks) when one of these is exceeded, and a
 // rejected alert is worse than a truncated one.
-export const SLACK_LIMITS = { blocks: 50, headerText: 150, sectionText: 3000, fieldText: 2000, fields: 10, contextElements: 10 } as const;
+const SLACK_LIMITS = { blocks: 50, headerText: 150, sectionText: 3000, fieldText: 2000, fields: 10, contextElements: 10 } as const;
 /** Changes listed in the message; the rest are counted. */
-export const SLACK_MAX_CHANGES = 10;
+const SLACK_MAX_CHANGES = 10;
 
-export interface SlackText {
+interface SlackText {
   type: 'plain_text' | 'mrkdwn';
   text: string;
   emoji?: boolean;
@@ -19,7 +19,7 @@ export type SlackBlock =
   | { type: 'header'; text: SlackText }
   | { type: 'section'; text?: SlackText; fields?: SlackText[] }
   | { type: 'context'; elements: SlackText[] };
-export interface SlackMessage {
+interface SlackMessage {
   /** Shown in notifications and by clients that cannot render blocks. */
   text: string;
   blocks: SlackBlock[];
@@ -36,7 +36,7 @@ const TITLES: Record<AlertEventName, string> = {
 };
 
 /** The emoji says what happened; severity picks it only where the event alone does not (degraded). */
-export function slackEmoji(event: AlertEvent): string {
+function slackEmoji(event: AlertEvent): string {
   switch (event.event) {
     case 'down':
       return ':red_circle:';
@@ -61,7 +61,7 @@ export function slackEmoji(event: AlertEvent): string {
  * Slack reads `&`, `<` and `>` as markup: unescaped, a server's stderr containing `<!channel>` would
  * page a whole channel.
  */
-export function escapeMrkdwn(text: string): string {
+function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -123,7 +123,7 @@ export function buildSlackMessage(event: AlertEvent): SlackMessage {
   return { text: clip(`${emoji} ${escapeMrkdwn(headline(event))}`, SLACK_LIMITS.sectionText), blocks: blocks.slice(0, SLACK_LIMITS.blocks) };
 }
 
-export interface SlackSettings {
+interface SlackSettings {
   webhook_url: string;
   timeout: number;
   retry: RetryPolicy;

@@ -1,5 +1,7 @@
-// The contract every alert notifier implements, and the one error type a failed attempt throws, so
-// the dispatcher can decide on retries without knowing which transport failed.
+// notifiers/ holds one file per alert channel (stdout, webhook, Slack) behind the contract below, and
+// the one error type a failed attempt throws, so the dispatcher (export/notify.ts) can decide on
+// retries without knowing which transport failed. A notifier formats and sends one event; it never
+// decides what is alerted (pipeline/) nor retries or queues (the dispatcher).
 import type { AlertEvent } from '../../pipeline/events.js';
 
 export type NotifierKind = 'stdout' | 'webhook' | 'slack';
@@ -37,7 +39,7 @@ export interface Notifier {
  * - `invalid_request`: the request could not be built (e.g. a configured header that HTTP forbids).
  * - `write_failed`: the stdout stream refused the write.
  */
-export type DeliveryErrorCode = 'http_status' | 'network' | 'timeout' | 'aborted' | 'invalid_request' | 'write_failed';
+type DeliveryErrorCode = 'http_status' | 'network' | 'timeout' | 'aborted' | 'invalid_request' | 'write_failed';
 
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';

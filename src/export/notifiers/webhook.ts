@@ -12,12 +12,12 @@ import type { AlertEvent } from '../../pipeline/events.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
-export const SIGNATURE_HEADER = 'x-mcpwatch-signature';
-export const TIMESTAMP_HEADER = 'x-mcpwatch-timestamp';
+const SIGNATURE_HEADER = 'x-mcpwatch-signature';
+const TIMESTAMP_HEADER = 'x-mcpwatch-timestamp';
 /** Same for every attempt of one event, so a receiver can drop the duplicate a timed-out attempt leaves. */
-export const DELIVERY_HEADER = 'x-mcpwatch-delivery';
+const DELIVERY_HEADER = 'x-mcpwatch-delivery';
 
-export interface WebhookSettings {
+interface WebhookSettings {
   url: string;
   secret?: string | undefined;
   headers: Record<string, string>;
@@ -31,11 +31,11 @@ function signedBytes(timestamp: string, body: string | Uint8Array): Buffer {
 }
 
 /** The `X-Mcpwatch-Signature` value for a body sent at `timestamp` (unix seconds). */
-export function signPayload(secret: string, timestamp: number | string, body: string | Uint8Array): string {
+function signPayload(secret: string, timestamp: number | string, body: string | Uint8Array): string {
   return `sha256=${createHmac('sha256', secret).update(signedBytes(String(timestamp), body)).digest('hex')}`;
 }
 
-export interface VerifyOptions {
+interface VerifyOptions {
   /** Largest accepted distance between the timestamp and now, in seconds (default 300). */
   toleranceSeconds?: number;
   /** Now, in ms since the epoch (default `Date.now()`). */

@@ -1,11 +1,13 @@
-// Discovery of MCP servers that a developer already configured in their AI clients (Claude Desktop,
-// Claude Code, Cursor, VS Code, Windsurf, Gemini CLI, Zed), mapped to mcpwatch server entries. It
-// reads files and returns data: it never writes, prompts or prints, and it never lets a secret value
-// from a client file into its result (every secret becomes an ${env:NAME} reference).
+// discovery/ owns what `mcpwatch init` finds: the MCP servers a developer already configured in
+// their AI clients (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Gemini CLI, Zed), mapped
+// to mcpwatch server entries. It reads files and returns data: it never writes, prompts or prints
+// (cli/init.ts does), never lets a secret value from a client file into its result (every secret
+// becomes an ${env:NAME} reference), and never probes, exports or touches state.
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { configSchema, type TransportName } from './schema.js';
-import { expandEnv, formatPath, type ConfigIssue } from './load.js';
+import { configSchema, type TransportName } from '../config/schema.js';
+import { expandEnv, formatPath, type ConfigIssue } from '../config/load.js';
+import { AUTH_SCHEME, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
 
 /** Where discovery looks. Everything is injectable so tests can point it at a fake home. */
 export interface DiscoverContext {
@@ -15,7 +17,7 @@ export interface DiscoverContext {
   env: NodeJS.ProcessEnv;
 }
 
-export type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 'windsurf' | 'gemini' | 'zed';
+type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 'windsurf' | 'gemini' | 'zed';
 
 /**
  * Field conventions differ between clients in ways that change the meaning of an entry, so each
@@ -25,7 +27,7 @@ export type ClientId = 'claude-desktop' | 'claude-code' | 'cursor' | 'vscode' | 
 type Dialect = 'standard' | 'gemini' | 'zed';
 
 /** One config file (and the key inside it) that may hold MCP servers. */
-export interface ConfigSource {
+interface ConfigSource {
   client: ClientId;
   /** Human label, e.g. "Cursor (project)". */
   label: string;
@@ -48,7 +50,7 @@ export interface SourceRef {
 }
 
 /** An environment variable the written configuration references and the user must set. */
-export interface RequiredEnvVar {
+interface RequiredEnvVar {
   name: string;
   /** e.g. "github: header Authorization", "fs: env ROOT". */
   usedBy: string[];
@@ -65,7 +67,7 @@ export interface DiscoveredServer extends MappedServer {
 }
 
 /** A file or entry that could not be used; discovery goes on with everything else. */
-export interface DiscoveryProblem {
+interface DiscoveryProblem {
   file: string;
   client: ClientId;
   /** Set when only one entry was bad, not the whole file. */
@@ -74,7 +76,7 @@ export interface DiscoveryProblem {
 }
 
 /** Something the user should know that is not an error: a disabled entry, an ignored field. */
-export interface DiscoveryNote {
+interface DiscoveryNote {
   /** Absent for notes about the result as a whole. */
   file?: string;
   client?: ClientId;
@@ -290,7 +292,7 @@ function substituteVars(value: string, ctx: DiscoverContext, unknown: Set<string
 // Entry mapping.
 
 /** One client entry as an mcpwatch server, before it is named and deduplicated. */
-export interface MappedServer {
+interface MappedServer {
   transport: TransportName;
   command?: string;
   args: string[];
@@ -415,17 +417,6 @@ const SECRET_NAME = /authorization|token|key|secret|passw(?:or)?d|cookie|credent
 /** Flag names whose value is a credential, excluding flags that name a file, variable or kind instead. */
 const SECRET_FLAG = /token|secret|passw(?:or)?d|api[-_]?key|access[-_]?key|private[-_]?key|^key$|auth|credential|bearer/i;
 const NOT_SECRET_FLAG = /(?:file|path|dir|directory|id|name|env|var|url|type|header|method|mode|scheme|provider|server)$/i;
-const AUTH_SCHEME = /^(bearer|basic|token|bot)(\s+)/i;
-/** Prefixes of widely used API tokens (OpenAI/Stripe, GitHub, GitLab, Slack, AWS, Google, Notion, Linear, JWT). */
-const TOKEN_PREFIX = /^(?:sk-|sk_|pk_|rk_|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|AKIA[0-9A-Z]|ASIA[0-9A-Z]|AIza|eyJ[A-Za-z0-9_-]{8,}|ntn_|secret_|lin_api_)/;
-
-/** A value that is a credential by its shape: an auth scheme, a known token prefix, or a long opaque string. */
-export function looksLikeSecret(value: string, opaqueMin = 20): boolean {
-  const v = value.trim();
-  if (AUTH_SCHEME.test(v) && v.split(/\s+/).length === 2) return true;
-  if (TOKEN_PREFIX.test(v)) return true;
-  return v.length >= opaqueMin && /^[A-Za-z0-9._~+/=-]+$/.test(v) && /[A-Za-z]/.test(v) && /[0-9]/.test(v) && !/^[./~]/.test(v);
-}
 
 function isReferenceOnly(value: string): boolean {
   return WHOLE_REF.test(value) || BARE_REF.test(value);
