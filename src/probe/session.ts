@@ -166,20 +166,24 @@ export class ServerSession {
    */
   private listen(conn: McpConnection): void {
     this.listenLost = false;
-    conn.client.listen({ toolsListChanged: true }).then(
-      (sub) => {
-        void sub.closed.then((how) => {
-          if (how === 'local' || this.conn !== conn || this.closed) return;
-          this.listenLost = true;
-          this.lastActivity = this.now();
-          this.opts.onSignal('stream_end');
-        });
-      },
-      () => {
-        // A server that offers no listen stream (or refuses it) is checked on its interval alone.
-      },
-    );
+    // A promise chain of its own: the SDK may also refuse at once (a server without the capability).
+    Promise.resolve()
+      .then(() => conn.client.listen({ toolsListChanged: true }))
+      .then(
+        (sub) => {
+          void sub.closed.then((how) => {
+            if (how === 'local' || this.conn !== conn || this.closed) return;
+            this.listenLost = true;
+            this.lastActivity = this.now();
+            this.opts.onSignal('stream_end');
+          });
+        },
+        () => {
+          // A server that offers no listen stream (or refuses it) is checked on its interval alone.
+        },
+      );
   }
+
 
   private adopt(conn: McpConnection): void {
     this.conn = conn;
