@@ -22,7 +22,7 @@ export class ConfigError extends Error {
   }
 }
 
-function formatIssue(file: string, issue: ConfigIssue): string {
+export function formatIssue(file: string, issue: ConfigIssue): string {
   const where = issue.line !== undefined ? `${basename(file)}:${issue.line}` : basename(file);
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
