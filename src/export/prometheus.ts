@@ -18,8 +18,8 @@ const withoutTargetInfo = new PrometheusSerializer(undefined, false, undefined, 
  *
  * At 300 servers the page is 2.6 MiB and 33,000 lines. The exporter's serializer escapes and joins
  * every label of every line (a histogram series repeats its labels on 17 lines): it allocated about
- * 60 MiB per scrape, and the partly built page outlived the compact young generation, growing the
- * agent by 15–30 MiB each time (docs/benchmarks.md). The exporter still collects, and its serializer
+ * 60 MiB per scrape, and the partly built page outlived a scavenge, growing the agent by 15–30 MiB
+ * each time (docs/benchmarks.md). The exporter still collects, and its serializer
  * still writes target_info and each metric's HELP/TYPE/UNIT lines, naming included; mcpwatch writes
  * the sample lines, by the rules of the exporter's `stringify`.
  */
