@@ -8,8 +8,12 @@ export const FIXTURES = join(here, 'fixtures');
 export const STDIO_FIXTURE = join(FIXTURES, 'stdio-server.js');
 export const CLI = join(here, '..', 'src', 'cli', 'main.js');
 
-/** The defaults a resolved server has when its configuration says nothing more. */
-const BASE = { args: [], env: {}, headers: {}, tags: [], thresholds: {}, timeout: 5000, interval: 30_000, protocol: 'auto' } satisfies Partial<ServerConfig>;
+/**
+ * The defaults a resolved server has when its configuration says nothing more, except the deadline:
+ * 60 s instead of 5 s, so that a fixture starting slowly on a busy machine is never a timeout. Tests
+ * about deadlines set their own.
+ */
+const BASE = { args: [], env: {}, headers: {}, tags: [], thresholds: {}, timeout: 60_000, interval: 30_000, protocol: 'auto' } satisfies Partial<ServerConfig>;
 
 export function stdioTarget(mode: string, extra: Partial<ServerConfig> = {}): ServerConfig {
   return { ...BASE, name: `stdio-${mode}`, transport: 'stdio', command: process.execPath, args: [STDIO_FIXTURE, mode], ...extra };
@@ -38,13 +42,14 @@ export function alive(pid: number): boolean {
 }
 
 /**
- * Resolves once `condition` holds, checking every few milliseconds; fails after `withinMs`, which is
- * a bound against a hang, not a timing assertion (generous for a loaded machine).
+ * Resolves once `condition` holds, checking every 20 ms; fails after `withinMs`, which is a bound
+ * against a hang, not a timing assertion: far beyond how long any wait here takes, even on a loaded
+ * machine.
  */
-export async function until(condition: () => boolean, what: string, withinMs = 30_000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what = 'a condition', withinMs = 60_000): Promise<void> {
   const end = Date.now() + withinMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error(`still waiting after ${withinMs} ms for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -36,6 +36,11 @@ interface StreamableOptions {
   notifications?: boolean;
   /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */
   onStream?: (what: 'data' | 'end') => void;
+  /**
+   * Waits out the server's `retry` before a resume, rejecting when `signal` aborts (the transport
+   * closed). Defaults to a timer; tests inject one to see the wait begin without timing it.
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -209,7 +214,8 @@ export class StreamableHttpTransport implements Transport {
       if (!resumable) throw broken ?? new SdkError(SdkErrorCode.ConnectionClosed, 'the event stream ended before the response');
       if (position.retryMs) {
         try {
-          await sleep(Math.min(position.retryMs, MAX_RETRY_WAIT_MS), undefined, { signal: this.closing.signal });
+          const ms = Math.min(position.retryMs, MAX_RETRY_WAIT_MS);
+          await (this.opts.sleep ? this.opts.sleep(ms, this.closing.signal) : sleep(ms, undefined, { signal: this.closing.signal }));
         } catch {
           return; // closed while waiting: the probe is over, its deadline or its caller ended it
         }

@@ -46,10 +46,12 @@ describe('mcpwatch health', () => {
     http = await startHttpFixture('streamable');
     dir = mkdtempSync(join(tmpdir(), 'mcpwatch-cli-'));
     config = join(dir, 'mcpwatch.yaml');
+    // A deadline far beyond any probe here, so a loaded machine slows the run down but never turns a
+    // healthy fixture into a timeout.
     writeFileSync(
       config,
       `monitoring:
-  timeout: 3s
+  timeout: 60s
 servers:
   - name: healthy-stdio
     transport: stdio
@@ -82,9 +84,11 @@ servers:
     const r = await mcpwatch(['health', '-c', config]);
     assert.equal(r.code, 1, r.stderr);
     for (const header of ['Server', 'Transport', 'Status', 'Latency', 'Tools', 'Notes']) assert.ok(r.stdout.includes(header), header);
-    assert.match(r.stdout, /│ healthy-stdio\s+│ stdio\s+│ UP\s+│ \d+(\.\d)?ms\s+│ 3\s+│/);
+    // Latencies print as fmtMs does (`237ms`, `8.4ms`, or `1.01s` for a slow answer on a busy machine).
+    const latency = String.raw`\d+(?:\.\d+)?m?s`;
+    assert.match(r.stdout, new RegExp(String.raw`│ healthy-stdio\s+│ stdio\s+│ UP\s+│ ${latency}\s+│ 3\s+│`));
     assert.match(r.stdout, /^CRITICAL crashing DOWN — exited with code 3: boom: missing DATABASE_URL$/m);
-    assert.match(r.stdout, /^WARNING slow DEGRADED — latency \d+ms over warning threshold 50ms$/m);
+    assert.match(r.stdout, new RegExp(String.raw`^WARNING slow DEGRADED — latency ${latency} over warning threshold 50ms$`, 'm'));
     assert.match(r.stdout, /^2\/4 up$/m);
     assert.doesNotMatch(r.stdout, /\u001b\[/, 'no colour codes when stdout is not a terminal');
   });

@@ -32,7 +32,7 @@ interface PromAlert {
 }
 
 /** Polls until `check` returns a value (not undefined) or the deadline passes. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -65,8 +65,10 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
     if (which.error) assert.fail('prometheus is not installed. .ci/run installs it (apt-get install prometheus); this test never skips.');
     const [grpc, http, metrics, health] = [await freePort(), await freePort(), await freePort(), await freePort()];
     promPort = await freePort();
+    // One failure is down here, so the deadline is far beyond any probe of the healthy fixture, even
+    // on a busy machine.
     const config = [
-      'monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 1 }',
+      'monitoring: { interval: 1s, timeout: 30s, consecutive_failures_before_down: 1 }',
       'servers:',
       `  - { name: ok-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, ok], tags: ["team:data"] }`,
       `  - { name: dead-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, exit-at-start] }`,
@@ -133,7 +135,7 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
         const v = Number(data.result[0]?.value[1]);
         return Number.isFinite(v) ? v : undefined;
       });
-      assert.ok(p95 > 0 && p95 < 3, `probe p95 ${p95}s`);
+      assert.ok(p95 > 0 && p95 < 30, `probe p95 ${p95}s: in seconds, within the deadline`);
 
       const rules = await api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> }>(promPort, '/api/v1/rules');
       const all = rules.groups.flatMap((g) => g.rules);

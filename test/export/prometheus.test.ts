@@ -2,6 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -69,24 +70,35 @@ describe('serveMetrics', () => {
   it('settles when the scraper hangs up while the exporter collects', async () => {
     const exporter = new PrometheusExporter({ preventServerStart: true });
     const provider = new MeterProvider({ readers: [exporter] });
+    // The collection is held open until the scraper has hung up, so the hang-up always falls inside it.
+    let collecting!: () => void;
+    const collectionBegan = new Promise<void>((resolve) => (collecting = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
     provider
       .getMeter('mcpwatch')
       .createObservableGauge('mcp.test.slow')
       .addCallback(async (r) => {
-        await new Promise((resolve) => setTimeout(resolve, 150));
+        collecting();
+        await released;
         r.observe(1);
       });
     let served: Promise<void> | undefined;
+    let hungUp!: Promise<unknown>;
     const port = await serve((_req, res) => {
+      hungUp = once(res, 'close');
       served = serveMetrics(exporter, res);
     });
     const req = request({ host: '127.0.0.1', port, path: '/metrics' });
     req.on('error', () => {});
     req.end();
-    await new Promise((r) => setTimeout(r, 50));
-    req.destroy();
+    await collectionBegan;
     assert.ok(served, 'the request reached the handler');
-    const outcome = await Promise.race([served.then(() => 'settled'), new Promise((r) => setTimeout(r, 2000, 'pending'))]);
+    req.destroy();
+    await hungUp;
+    release();
+    // Only a handler that never settles reaches this limit.
+    const outcome = await Promise.race([served.then(() => 'settled'), new Promise((r) => setTimeout(r, 30_000, 'pending').unref())]);
     assert.equal(outcome, 'settled');
     await provider.shutdown();
   });

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { connect as connectHttp2 } from 'node:http2';
-import { setTimeout as delay } from 'node:timers/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Recorder } from '../../src/export/recorder.js';
 import { OtlpReceiver } from '../../src/otlp/receiver.js';
+import { until } from '../helpers.js';
 
 interface SpanDef {
   name: string;
@@ -210,7 +210,8 @@ servers:
     try {
       await once(session, 'remoteSettings');
       const window = 1024 * 1024 + 5; // max_recv_msg_size_mib: 1, plus gRPC's 5-byte prefix
-      for (let i = 0; i < 100 && (session.remoteSettings.initialWindowSize !== window || session.state.remoteWindowSize !== window); i++) await delay(10);
+      // The connection window arrives in a WINDOW_UPDATE after the SETTINGS frame.
+      await until(() => session.remoteSettings.initialWindowSize === window && session.state.remoteWindowSize === window, 'the advertised windows').catch(() => {});
       assert.equal(session.remoteSettings.initialWindowSize, window, 'per stream (SETTINGS_INITIAL_WINDOW_SIZE)');
       assert.equal(session.state.remoteWindowSize, window, 'per connection (WINDOW_UPDATE on stream 0)');
     } finally {
@@ -239,8 +240,17 @@ describe('OTLP receiver limits and auth', () => {
 
   it('refuses with UNAVAILABLE / 503 + Retry-After over the memory limit, so SDKs retry', async () => {
     let rss = 500 * 1024 * 1024;
+    // Every call is one sample of the receiver's memory sampler: the test waits for a sample to see
+    // the new figure instead of sleeping past the sampler's period.
+    let samples = 0;
     const recorder = new Recorder(new MeterProvider().getMeter('t'));
-    const receiver = new OtlpReceiver(cfg(), { recorder, memoryUsage: () => rss });
+    const receiver = new OtlpReceiver(cfg(), {
+      recorder,
+      memoryUsage: () => {
+        samples++;
+        return rss;
+      },
+    });
     const a = await receiver.start();
     const res = await fetch(`http://127.0.0.1:${a.http!.port}/v1/traces`, { method: 'POST', body: await spansBody(), headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer tok' } });
     assert.equal(res.status, 503);
@@ -253,7 +263,8 @@ describe('OTLP receiver limits and auth', () => {
     );
     assert.equal(code, grpc.status.UNAVAILABLE);
     rss = 50 * 1024 * 1024;
-    await new Promise((r) => setTimeout(r, 300));
+    const sampled = samples;
+    await until(() => samples > sampled, 'a memory sample under the limit');
     const ok = await fetch(`http://127.0.0.1:${a.http!.port}/v1/traces`, { method: 'POST', body: await spansBody(), headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer tok' } });
     assert.equal(ok.status, 200, 'accepted again once memory is back under the limit');
     client.close();
