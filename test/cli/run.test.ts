@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,11 +28,19 @@ interface Agent {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const started: ChildProcess[] = [];
+// A failed assertion must not leave an agent running: the test file would never end. SIGTERM, so that
+// the agent also ends its stdio servers.
+after(() => {
+  for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+});
+
 /** `importLog`: record every module the agent imports in this file (test/fixtures/import-log.ts). */
 function startAgent(config: string, opts: { importLog?: string } = {}): Agent {
   const nodeArgs = opts.importLog ? ['--import', join(FIXTURES, 'import-log.js')] : [];
   const env = opts.importLog ? { ...process.env, MCPWATCH_IMPORT_LOG: opts.importLog } : process.env;
   const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  started.push(proc);
   const logs: string[] = [];
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer): void => {
