@@ -78,7 +78,7 @@ describe('TLS and mutual TLS on the OTLP receivers', () => {
     const call = (creds: grpc.ChannelCredentials) =>
       new Promise<number>((resolve) => {
         const client = new grpc.Client(`127.0.0.1:${grpcPort}`, creds);
-        client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + 5000 }, (err) => {
+        client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + 30_000 }, (err) => {
           client.close();
           resolve(err?.code ?? 0);
         });

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startOtlpUpstream } from '../fixtures/otlp-upstream.js';
-import { STDIO_FIXTURE } from '../helpers.js';
+import { STDIO_FIXTURE, until } from '../helpers.js';
 import { ROOT } from '../../scripts/gen-docs.js';
 
 function documentedMetrics(): Map<string, string[]> {
@@ -28,14 +28,6 @@ function documentedMetrics(): Map<string, string[]> {
   return out;
 }
 
-async function until(pred: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('the metrics table and /metrics', () => {
   it('agree: every series served is documented, and every documented metric is served', async (t) => {
     const upstream = await startOtlpUpstream({ protocol: 'http' });
@@ -43,7 +35,9 @@ describe('the metrics table and /metrics', () => {
     t.after(() => upstream.close());
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-table-'));
     const node = JSON.stringify(process.execPath);
-    const text = `exporters:
+    // A probe deadline no healthy probe comes near on a busy machine: a timeout would change the series.
+    const text = `monitoring: { timeout: 60s }
+exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
   otlp: { endpoint: "${upstream.endpoint}", protocol: http/protobuf, interval: 1h }
 health: { endpoint: "127.0.0.1:0" }

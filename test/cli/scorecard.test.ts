@@ -68,7 +68,7 @@ describe('mcpwatch scorecard', () => {
 
   function scorecard(args: string[]): Promise<Run> {
     return new Promise((resolve) => {
-      execFile(process.execPath, [harness, 'scorecard', ...args], { env: { ...process.env, ...env, NO_COLOR: '1', FORCE_COLOR: undefined }, timeout: 30_000 }, (err, stdout, stderr) => {
+      execFile(process.execPath, [harness, 'scorecard', ...args], { env: { ...process.env, ...env, NO_COLOR: '1', FORCE_COLOR: undefined }, timeout: 120_000 }, (err, stdout, stderr) => {
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       });
     });

@@ -12,20 +12,13 @@ import { parseConfig } from '../../src/config/load.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { startOtlpUpstream, type OtlpUpstream } from '../fixtures/otlp-upstream.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
+import { until } from '../helpers.js';
 
 function traceBody(tool: string, serializer: typeof ProtobufTraceSerializer = ProtobufTraceSerializer): Buffer {
   const mem = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(mem)] });
   provider.getTracer('t').startSpan(`tools/call ${tool}`, { attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, 'mcp.server.name': 'github' } }).end();
   return Buffer.from(serializer.serializeRequest(mem.getFinishedSpans())!);
-}
-
-async function until(pred: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('forwarding through the agent', () => {
@@ -80,7 +73,8 @@ servers: []
       const upstream: OtlpUpstream = await startOtlpUpstream({ protocol });
       const mcp = await startHttpFixture('streamable');
       const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-fwd-'));
-      const text = `exporters:
+      const text = `monitoring: { timeout: 60s }
+exporters:
   prometheus: null
   otlp: { endpoint: "${upstream.endpoint}", protocol: ${protocol === 'grpc' ? 'grpc' : 'http/protobuf'}, interval: 500ms, headers: { x-api-key: k1 } }
 health: { endpoint: "127.0.0.1:0" }
