@@ -2,15 +2,16 @@
 // `npm test` runs every file, both kinds, as CI does.
 //   unit         pure table tests: no child process, no socket, no timer to wait on; seconds in all
 //   integration  the rest: real MCP servers, child processes, sockets on port 0, promtool, Prometheus
-// A file is a unit test when it is listed in UNIT_TESTS; test/suite.test.ts holds each listed file to
-// that (no process, network or fixture imports), so the list cannot quietly grow an integration test.
+// A file is a unit test when UNIT_TESTS lists it or its folder; test/suite.test.ts holds each such
+// file to that (no process, network or fixture imports), so the list cannot quietly take in an
+// integration test.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from './gen-docs.js';
 
-/** Source paths, relative to the repository root. */
+/** Source paths relative to the repository root; one ending in `/` is every test file in that folder. */
 export const UNIT_TESTS: readonly string[] = [
   'test/cli/init.test.ts',
   'test/config/discover.test.ts',
@@ -23,9 +24,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/otlp/decode.test.ts',
   'test/otlp/json.test.ts',
   'test/otlp/recognise.test.ts',
-  'test/pipeline/drift.test.ts',
-  'test/pipeline/scorecard.test.ts',
-  'test/pipeline/state-machine.test.ts',
+  'test/pipeline/',
   'test/probe/classify.test.ts',
   'test/store/state.test.ts',
   'test/suite.test.ts',
@@ -42,10 +41,20 @@ export function testFiles(dir: string, suffix: '.test.ts' | '.test.js'): string[
     .sort();
 }
 
+/** Whether a UNIT_TESTS entry takes in this source file. */
+export function covers(entry: string, source: string): boolean {
+  return entry.endsWith('/') ? source.startsWith(entry) : source === entry;
+}
+
+/** Whether a test file (source or compiled path, relative to ROOT) is a unit test. */
+export function isUnit(file: string): boolean {
+  const source = file.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+  return UNIT_TESTS.some((entry) => covers(entry, source));
+}
+
 /** The compiled files of one kind. */
 export function filesOf(kind: TestKind): string[] {
-  const unit = new Set(UNIT_TESTS.map((f) => `dist/${f.replace(/\.ts$/, '.js')}`));
-  return testFiles('dist/test', '.test.js').filter((f) => unit.has(f) === (kind === 'unit'));
+  return testFiles('dist/test', '.test.js').filter((f) => isUnit(f) === (kind === 'unit'));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { probeServer } from '../../src/probe/probe.js';
+import { closeTimed, openAndProbe, probeServer } from '../../src/probe/probe.js';
 import type { Connector } from '../../src/probe/prober.js';
 import { connectStdio } from '../../src/probe/stdio.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
@@ -63,16 +63,16 @@ describe('stdio probe', () => {
   it('calls a server that prints garbage on stdout an invalid response', async () => {
     // The fixture prints garbage and never answers, so the probe ends at its deadline. A fixed short
     // deadline raced the fixture's start-up on a busy machine; this one is ended, through the same
-    // abort path as the deadline, once the transport has seen the garbage.
+    // abort path as the deadline, once the transport has seen the garbage. openAndProbe and
+    // closeTimed are probeServer's two steps, with the stdio connector watched.
     const seen = new AbortController();
-    const connectors = {
-      stdio: (async (server, ctx) => {
-        const conn = await connectStdio(server, ctx);
-        void until(() => conn.diagnostics().invalidOutput !== undefined).then(() => seen.abort());
-        return conn;
-      }) satisfies Connector,
+    const watched: Connector = async (server, ctx) => {
+      const conn = await connectStdio(server, ctx);
+      void until(() => conn.diagnostics().invalidOutput !== undefined).then(() => seen.abort());
+      return conn;
     };
-    const out = await probeServer(stdioTarget('garbage', { timeout: 120_000 }), { signal: seen.signal, connectors });
+    const { out, conn } = await openAndProbe(stdioTarget('garbage', { timeout: 120_000 }), watched, { signal: seen.signal });
+    if (conn) await closeTimed(conn, out);
     assert.equal(out.error?.type, 'invalid_response');
     assert.match(out.error!.message, /^stdout is not JSON-RPC: "Hello! Server starting up/);
   });
