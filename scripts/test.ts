@@ -14,9 +14,10 @@ import { ROOT } from './gen-docs.js';
 /** Source paths relative to the repository root; one ending in `/` is every test file in that folder. */
 export const UNIT_TESTS: readonly string[] = [
   'test/cli/init.test.ts',
-  'test/config/discover.test.ts',
   'test/config/load.test.ts',
+  'test/config/secrets.test.ts',
   'test/deploy/metrics-contract.test.ts',
+  'test/discovery/clients.test.ts',
   'test/docs.test.ts',
   'test/export/recorder.test.ts',
   'test/export/server-metrics.test.ts',
@@ -28,6 +29,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/probe/classify.test.ts',
   'test/store/state.test.ts',
   'test/suite.test.ts',
+  'test/wire/http.test.ts',
 ];
 
 export type TestKind = 'unit' | 'integration';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { closeTimed, openAndProbe, probeServer } from '../../src/probe/probe.js';
 import type { Connector } from '../../src/probe/prober.js';
-import { connectStdio } from '../../src/probe/stdio.js';
+import { stdioTransport } from '../../src/probe/stdio.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { alive, stdioTarget, STDIO_FIXTURE, until } from '../helpers.js';
 
@@ -67,7 +67,7 @@ describe('stdio probe', () => {
     // closeTimed are probeServer's two steps, with the stdio connector watched.
     const seen = new AbortController();
     const watched: Connector = async (server, ctx) => {
-      const conn = await connectStdio(server, ctx);
+      const conn = await stdioTransport.connect(server, ctx);
       void until(() => conn.diagnostics().invalidOutput !== undefined).then(() => seen.abort());
       return conn;
     };
