@@ -44,7 +44,7 @@ function sample(page: string, metric: string, labels: Record<string, string>): s
 }
 
 function agentFor(dir: string, hookUrl: string, servers: string): Agent {
-  const text = `monitoring: { interval: 120s, timeout: 5s, consecutive_failures_before_down: 3 }
+  const text = `monitoring: { interval: 120s, timeout: 60s, consecutive_failures_before_down: 3 }
 alerts: [{ type: webhook, url: "${hookUrl}" }]
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }

@@ -40,7 +40,7 @@ describe('mcpwatch health across MCP eras', () => {
     const node = JSON.stringify(process.execPath);
     writeFileSync(
       config,
-      `monitoring: { timeout: 10s }
+      `monitoring: { timeout: 60s }
 servers:
   - { name: strict, transport: streamable_http, url: "${strict.url}" }
   - { name: dual, transport: streamable_http, url: "${dual.url}" }
