@@ -15,6 +15,7 @@ import type { EventDraft } from '../pipeline/state-machine.js';
 import { serverResolver, TrafficRouter } from '../pipeline/traffic.js';
 import type { AlertEvent } from '../pipeline/events.js';
 import { StateStore } from '../store/state.js';
+import { observationHoldMs } from '../pipeline/uptime.js';
 import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName, type TrafficCells } from '../export/recorder.js';
 import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
@@ -233,6 +234,7 @@ export class Agent {
       this.healthServer.closeAllConnections();
     }
     try {
+      this.store.checkpoint(this.now());
       this.store.close();
     } catch (err) {
       this.log.error({ err, file: this.config.state.path }, 'writing the last probe counts to the state file failed');
@@ -304,7 +306,10 @@ export class Agent {
     this.serversChanged();
     // The new monitor starts from `unknown`, as its state machine does; counters are kept.
     if (opts.replacing) this.recorder.setStatus(name, 'unknown');
-    else this.recorder.unregister(name);
+    else {
+      this.recorder.unregister(name);
+      this.store.forget(name, this.now());
+    }
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);
   }
@@ -336,9 +341,13 @@ export class Agent {
     const server = monitor.server;
     if (a.serverInfoChanged) this.resolveServer = undefined;
     this.recorder.check(server, out, a);
-    this.store.recordCheck(server.name, at, a);
+    this.store.recordCheck(server.name, at, a, observationHoldMs(server));
     const t = a.transition;
-    if (t) this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+    if (t) {
+      this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+      // Availability moves most when the state does: do not leave the gauge a refresh period behind.
+      this.refreshAvailability([server.name]);
+    }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
 
@@ -370,12 +379,13 @@ export class Agent {
     this.dispatcher.dispatch(event);
   }
 
-  /** Also writes the probe counts held in memory (StateStore.recordProbe), every 30 s. */
-  private refreshAvailability(): void {
+  /** Also writes the probe counts and observed time held in memory (StateStore.recordProbe), every 30 s. */
+  private refreshAvailability(names: Iterable<string> = this.monitors.keys()): void {
     const now = this.now();
     try {
+      this.store.checkpoint(now);
       this.store.flush();
-      for (const name of this.monitors.keys()) {
+      for (const name of names) {
         for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
           this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
         }

@@ -55,7 +55,7 @@ const DESCRIPTORS = {
   status: descriptor('mcp.server.status', '1 for the current status, 0 for the others', '1'),
   tools: descriptor('mcp.server.tools', 'Tools listed at the last successful probe', '{tool}'),
   protocol: descriptor('mcp.server.protocol', '1, labelled with the MCP protocol version and era (modern: 2026-07-28 and later; legacy: 2025 initialize) the server last spoke', '1'),
-  availability: descriptor('mcp.server.availability', 'Share of successful probes in the window', '1'),
+  availability: descriptor('mcp.server.availability', 'Share of the observed time in the window the server was up', '1'),
 };
 
 /**

@@ -7,6 +7,7 @@ import { resolveServer, type Config, type ServerConfig, type TransportName } fro
 import { looksLikeSecret } from '../config/secrets.js';
 import type { Incident, MinuteAggregate } from '../store/state.js';
 import { fmtMs } from './status.js';
+import { uptimeRatio } from './uptime.js';
 
 export type Grade = 'A' | 'B' | 'C' | 'D' | 'F';
 type Dimension = 'availability' | 'latency' | 'reliability' | 'security';
@@ -119,14 +120,19 @@ export const SCORE_RULES: readonly ScoreRule[] = [
     when: i === GRADE_BANDS.length - 1 ? `points < ${GRADE_BANDS[i - 1]!.min}` : `points ≥ ${b.min}`,
     effect: b.grade,
   })),
-  ...AVAILABILITY_TIERS.map((t, i): ScoreRule => ({ id: `availability.tier${i + 1}`, dimension: 'availability', when: `ok / (ok + failed) over ${dur(SCORE_WINDOW_MS)} ≥ ${pct(t.min)}`, effect: `${t.points}` })),
+  ...AVAILABILITY_TIERS.map((t, i): ScoreRule => ({
+    id: `availability.tier${i + 1}`,
+    dimension: 'availability',
+    when: `time up / time observed over ${dur(SCORE_WINDOW_MS)} ≥ ${pct(t.min)}`,
+    effect: `${t.points}`,
+  })),
   {
     id: 'availability.below',
     dimension: 'availability',
     when: `availability a < ${pct(AVAILABILITY_TIERS.at(-1)!.min)}`,
     effect: `${AVAILABILITY_TIERS.at(-1)!.points} × (a − ${pct(AVAILABILITY_BELOW.zeroAt)}) / (${pct(AVAILABILITY_TIERS.at(-1)!.min)} − ${pct(AVAILABILITY_BELOW.zeroAt)}), rounded down, at least 0`,
   },
-  { id: 'availability.no-data', dimension: 'availability', when: `no probe in ${dur(SCORE_WINDOW_MS)}`, effect: 'not graded ("no data"), left out of overall' },
+  { id: 'availability.no-data', dimension: 'availability', when: `no time observed in ${dur(SCORE_WINDOW_MS)} (fewer than two probes, or none)`, effect: 'not graded ("no data"), left out of overall' },
   {
     id: 'latency.defaults',
     dimension: 'latency',
@@ -219,6 +225,8 @@ export interface ScoreInput {
   server: string;
   /** Probe counts over the score window. */
   probes: { ok: number; failed: number };
+  /** Time observed up and not up over the score window (pipeline/uptime.ts). */
+  uptime: { upMs: number; downMs: number };
   /** See `latencyP95`; null without a fully successful minute in the window. */
   p95Ms: number | null;
   /** As configured (after `monitoring.thresholds`); undefined when unset, so the defaults apply. */
@@ -327,7 +335,7 @@ export function scoreServer(input: ScoreInput): ScoreResult {
     rules,
     topFinding: top?.text ?? noData,
     measures: {
-      availability: total ? input.probes.ok / total : null,
+      availability: uptimeRatio(input.uptime.upMs, input.uptime.downMs),
       p95Ms: input.p95Ms,
       warningMs: thresholds.warningMs,
       criticalMs: thresholds.criticalMs,
@@ -342,10 +350,9 @@ export function scoreServer(input: ScoreInput): ScoreResult {
 const WINDOW_TEXT = dur(SCORE_WINDOW_MS).replace(' ', '');
 
 function scoreAvailability(input: ScoreInput): DimensionDraft {
-  const { ok, failed } = input.probes;
-  const total = ok + failed;
-  if (total === 0) return { points: null, findings: [{ text: `no data: no probe in the last ${WINDOW_TEXT}`, cost: 0 }], rules: ['availability.no-data'] };
-  const ratio = ok / total;
+  const { upMs, downMs } = input.uptime;
+  const ratio = uptimeRatio(upMs, downMs);
+  if (ratio === null) return { points: null, findings: [{ text: `no data: no time observed in the last ${WINDOW_TEXT}`, cost: 0 }], rules: ['availability.no-data'] };
   const i = AVAILABILITY_TIERS.findIndex((t) => ratio >= t.min);
   let points: number;
   let rule: string;
@@ -359,7 +366,7 @@ function scoreAvailability(input: ScoreInput): DimensionDraft {
     points = Math.max(0, Math.floor((last.points * (ratio - AVAILABILITY_BELOW.zeroAt)) / (last.min - AVAILABILITY_BELOW.zeroAt) + 1e-9));
     rule = 'availability.below';
   }
-  const findings = points < 100 ? [{ text: `availability ${pctText(ratio)} over ${WINDOW_TEXT} (${failed} of ${total} probes failed)`, cost: 100 - points }] : [];
+  const findings = points < 100 ? [{ text: `availability ${pctText(ratio)} over ${WINDOW_TEXT} (not up for ${fmtSpan(downMs)} of ${fmtSpan(upMs + downMs)} observed)`, cost: 100 - points }] : [];
   return { points, findings, rules: [rule] };
 }
 
@@ -489,6 +496,10 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
 
 function pctText(ratio: number): string {
   return `${(ratio * 100).toFixed(2)}%`;
+}
+
+function fmtSpan(ms: number): string {
+  return ms >= HOUR ? fmtHours(ms) : ms >= MINUTE ? `${(ms / MINUTE).toFixed(1)}min` : `${Math.round(ms / 1000)}s`;
 }
 
 function fmtHours(ms: number): string {
@@ -713,12 +724,14 @@ function gatherInput(server: ServerConfig, raw: RawServer | null, store: ScoreSt
   const incidents = store ? store.incidentsSince(server.name, since).filter((i) => i.startedAt <= now) : [];
   const drift = store ? store.driftSince(server.name, since).filter((d) => d.at <= now) : [];
   const probes = minutes.reduce((acc, m) => ({ ok: acc.ok + m.ok, failed: acc.failed + m.failed }), { ok: 0, failed: 0 });
+  const uptime = minutes.reduce((acc, m) => ({ upMs: acc.upMs + m.upMs, downMs: acc.downMs + m.downMs }), { upMs: 0, downMs: 0 });
   // Uptime is counted from the first probe: a server added yesterday has one day to fail in, not seven.
   const observedFrom = minutes.length ? Math.max(since, minutes[0]!.minute) : since;
   const count = (state: string): number => incidents.filter((i) => i.state === state).length;
   return {
     server: server.name,
     probes,
+    uptime,
     p95Ms: latencyP95(minutes),
     thresholds: { warningMs: server.thresholds.latency_warning, criticalMs: server.thresholds.latency_critical },
     breakingChanges: drift.filter((d) => d.severity === 'breaking').length,

@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { dirname, resolve } from 'node:path';
 import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
+import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 export class StateError extends Error {
@@ -42,12 +43,15 @@ export interface MinuteAggregate {
   failed: number;
   latencySum: number;
   latencyMax: number;
+  /** Time in this minute during which the server was observed up / not up (pipeline/uptime.ts). */
+  upMs: number;
+  downMs: number;
 }
 
 interface AvailabilityWindow {
-  ok: number;
-  failed: number;
-  /** ok / (ok + failed), or null without probes in the window. */
+  upMs: number;
+  downMs: number;
+  /** upMs / (upMs + downMs), or null when nothing was observed in the window. */
   ratio: number | null;
 }
 
@@ -86,6 +90,8 @@ CREATE TABLE IF NOT EXISTS probe_minutes (
   failed INTEGER NOT NULL DEFAULT 0,
   latency_sum REAL NOT NULL DEFAULT 0,
   latency_max REAL NOT NULL DEFAULT 0,
+  up_ms REAL NOT NULL DEFAULT 0,
+  down_ms REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (server, minute)
 );
 CREATE TABLE IF NOT EXISTS drift_events (
@@ -124,6 +130,7 @@ export class StateStore {
   droppedMinutes = 0;
   /** The last flush failed: counts are piling up, and past PENDING_MINUTES the oldest go. */
   private writeFailing = false;
+  private readonly uptime = new UptimeTracker();
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
@@ -145,6 +152,7 @@ export class StateStore {
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       if (!opts.readonly) {
         this.db.exec(SCHEMA);
+        addUptimeColumns(this.db);
         const version = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined;
         if (version && Number(version.value) > SCHEMA_VERSION) throw new Error(`written by a newer mcpwatch (schema ${version.value}, this one reads ${SCHEMA_VERSION})`);
         this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
@@ -158,6 +166,10 @@ export class StateStore {
 
   private prepare() {
     const db = this.db;
+    // A file from before time was kept, opened read-only (never migrated), reads as no time observed.
+    const timed = hasUptimeColumns(db);
+    const up = timed ? 'up_ms' : '0';
+    const down = timed ? 'down_ms' : '0';
     return {
       lastSnapshot: db.prepare('SELECT server, hash, tools, taken_at FROM snapshots WHERE server = ? ORDER BY taken_at DESC LIMIT 1'),
       insertSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (server, hash, tools, taken_at) VALUES (?, ?, ?, ?)'),
@@ -166,12 +178,18 @@ export class StateStore {
       closeIncidents: db.prepare('UPDATE incidents SET ended_at = ? WHERE server = ? AND ended_at IS NULL'),
       openIncidents: db.prepare('SELECT * FROM incidents WHERE ended_at IS NULL ORDER BY started_at'),
       incidentsSince: db.prepare('SELECT * FROM incidents WHERE server = ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at'),
-      addMinute: db.prepare(
-        `INSERT INTO probe_minutes (server, minute, ok, failed, latency_sum, latency_max) VALUES (@server, @minute, @ok, @failed, @sum, @max)
-         ON CONFLICT (server, minute) DO UPDATE SET ok = ok + @ok, failed = failed + @failed, latency_sum = latency_sum + @sum, latency_max = MAX(latency_max, @max)`,
+      // Null only for a read-only store on an unmigrated file, which never writes.
+      addMinute: timed
+        ? db.prepare(
+            `INSERT INTO probe_minutes (server, minute, ok, failed, latency_sum, latency_max, up_ms, down_ms) VALUES (@server, @minute, @ok, @failed, @sum, @max, @up, @down)
+             ON CONFLICT (server, minute) DO UPDATE SET ok = ok + @ok, failed = failed + @failed, latency_sum = latency_sum + @sum, latency_max = MAX(latency_max, @max),
+               up_ms = up_ms + @up, down_ms = down_ms + @down`,
+          )
+        : null,
+      availability: db.prepare(`SELECT COALESCE(SUM(${up}), 0) AS upMs, COALESCE(SUM(${down}), 0) AS downMs FROM probe_minutes WHERE server = ? AND minute >= ?`),
+      minutesSince: db.prepare(
+        `SELECT server, minute, ok, failed, latency_sum AS latencySum, latency_max AS latencyMax, ${up} AS upMs, ${down} AS downMs FROM probe_minutes WHERE server = ? AND minute >= ? ORDER BY minute`,
       ),
-      availability: db.prepare('SELECT COALESCE(SUM(ok), 0) AS ok, COALESCE(SUM(failed), 0) AS failed FROM probe_minutes WHERE server = ? AND minute >= ?'),
-      minutesSince: db.prepare('SELECT server, minute, ok, failed, latency_sum AS latencySum, latency_max AS latencyMax FROM probe_minutes WHERE server = ? AND minute >= ? ORDER BY minute'),
       driftSince: db.prepare('SELECT at, severity, diff FROM drift_events WHERE server = ? AND at >= ? ORDER BY at'),
       pruneMinutes: db.prepare('DELETE FROM probe_minutes WHERE minute < ?'),
       pruneIncidents: db.prepare('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?'),
@@ -191,8 +209,8 @@ export class StateStore {
   }
 
   /** Keeps what one check changed (pipeline/assess.ts): its count, a new tool snapshot, a transition. */
-  recordCheck(server: string, at: number, a: Assessment): void {
-    this.recordProbe(server, at, a.up, a.latencyMs);
+  recordCheck(server: string, at: number, a: Assessment, holdMs: number): void {
+    this.recordProbe(server, at, a.up, a.latencyMs, holdMs);
     if (a.snapshot) {
       const { snapshot, drift } = a.snapshot;
       this.saveSnapshot({ server, hash: snapshot.hash, tools: snapshot.tools, takenAt: at }, drift && { severity: drift.severity, diff: drift.diff });
@@ -244,8 +262,40 @@ export class StateStore {
    * 300 servers. flush() writes them in one transaction (the agent every 30 s, and every read first).
    * This never touches the file, so a failing disk cannot stop a check from being judged; a crash
    * loses at most the counts since the last flush, never a snapshot or an incident.
+   *
+   * The probe is also an observation: the previous one's state is credited as time up to `at`, at
+   * most `holdMs` past it (pipeline/uptime.ts: observationHoldMs).
    */
-  recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null): void {
+  recordProbe(server: string, at: number, ok: boolean, latencyMs: number | null, holdMs: number): void {
+    this.addTime(this.uptime.observe(server, at, ok, holdMs));
+    const p = this.aggregate(server, at);
+    if (ok) p.ok++;
+    else p.failed++;
+    p.latencySum += latencyMs ?? 0;
+    p.latencyMax = Math.max(p.latencyMax, latencyMs ?? 0);
+  }
+
+  /** Credits every server's last observation up to `now`, so the next flush carries time until now. */
+  checkpoint(now: number): void {
+    this.addTime(this.uptime.checkpoint(now));
+  }
+
+  /** Credits the server's last observation up to `now` and counts no further time for it. */
+  forget(server: string, now: number): void {
+    this.addTime(this.uptime.forget(server, now));
+  }
+
+  private addTime(spans: UptimeSpan[]): void {
+    for (const span of spans) {
+      for (const { minute, ms } of splitByMinute(span, MINUTE)) {
+        const p = this.aggregate(span.server, minute);
+        if (span.up) p.upMs += ms;
+        else p.downMs += ms;
+      }
+    }
+  }
+
+  private aggregate(server: string, at: number): MinuteAggregate {
     const minute = Math.floor(at / MINUTE) * MINUTE;
     let servers = this.pending.get(minute);
     if (!servers) {
@@ -258,13 +308,10 @@ export class StateStore {
     }
     let p = servers.get(server);
     if (!p) {
-      p = { server, minute, ok: 0, failed: 0, latencySum: 0, latencyMax: 0 };
+      p = { server, minute, ok: 0, failed: 0, latencySum: 0, latencyMax: 0, upMs: 0, downMs: 0 };
       servers.set(server, p);
     }
-    if (ok) p.ok++;
-    else p.failed++;
-    p.latencySum += latencyMs ?? 0;
-    p.latencyMax = Math.max(p.latencyMax, latencyMs ?? 0);
+    return p;
   }
 
   /**
@@ -276,7 +323,7 @@ export class StateStore {
     try {
       this.db.transaction(() => {
         for (const servers of this.pending.values()) {
-          for (const p of servers.values()) this.stmts.addMinute.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax });
+          for (const p of servers.values()) this.stmts.addMinute!.run({ server: p.server, minute: p.minute, ok: p.ok, failed: p.failed, sum: p.latencySum, max: p.latencyMax, up: p.upMs, down: p.downMs });
         }
       })();
     } catch (err) {
@@ -289,9 +336,8 @@ export class StateStore {
 
   availability(server: string, windowMs: number, now = Date.now()): AvailabilityWindow {
     this.flush();
-    const row = this.stmts.availability.get(server, Math.floor((now - windowMs) / MINUTE) * MINUTE) as { ok: number; failed: number };
-    const total = row.ok + row.failed;
-    return { ok: row.ok, failed: row.failed, ratio: total ? row.ok / total : null };
+    const row = this.stmts.availability.get(server, Math.floor((now - windowMs) / MINUTE) * MINUTE) as { upMs: number; downMs: number };
+    return { upMs: row.upMs, downMs: row.downMs, ratio: uptimeRatio(row.upMs, row.downMs) };
   }
 
   minutesSince(server: string, since: number): MinuteAggregate[] {
@@ -354,6 +400,20 @@ interface IncidentRow {
   error_type: string | null;
   started_at: number;
   ended_at: number | null;
+}
+
+function hasUptimeColumns(db: Database.Database): boolean {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('probe_minutes')").all() as Array<{ name: string }>;
+  return columns.some((c) => c.name === 'up_ms');
+}
+
+/**
+ * Files written before availability was kept as time lack the two columns. Adding them is compatible
+ * both ways (an older agent's inserts name their columns), so the schema version stays.
+ */
+function addUptimeColumns(db: Database.Database): void {
+  if (hasUptimeColumns(db)) return;
+  db.exec('ALTER TABLE probe_minutes ADD COLUMN up_ms REAL NOT NULL DEFAULT 0; ALTER TABLE probe_minutes ADD COLUMN down_ms REAL NOT NULL DEFAULT 0;');
 }
 
 function toIncident(r: IncidentRow): Incident {

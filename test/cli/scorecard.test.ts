@@ -92,10 +92,10 @@ describe('mcpwatch scorecard', () => {
     const count = (7 * DAY) / (10 * MIN) - 10;
     for (let i = 0; i < count; i++) {
       const at = now - (count - i) * 10 * MIN;
-      store.recordProbe('alpha', at, true, 80);
+      store.recordProbe('alpha', at, true, 80, 10 * MIN);
       // charlie: 9 failures (99.1 %: 80), p95 1.5 s (70), one breaking change and two incidents (60).
-      store.recordProbe('charlie', at, !(i % 100 === 50 && i < 900), i % 10 === 3 ? 1500 : 300);
-      store.recordProbe('foxtrot', at, i % 10 !== 0, 2500);
+      store.recordProbe('charlie', at, !(i % 100 === 50 && i < 900), i % 10 === 3 ? 1500 : 300, 10 * MIN);
+      store.recordProbe('foxtrot', at, i % 10 !== 0, 2500, 10 * MIN);
     }
     store.saveSnapshot({ server: 'charlie', hash: 'c0', tools: [], takenAt: now - 4 * DAY });
     store.saveSnapshot({ server: 'charlie', hash: 'c1', tools: [{ name: 't' }], takenAt: now - 3 * DAY }, { severity: 'breaking', diff: {} });
@@ -141,7 +141,7 @@ describe('mcpwatch scorecard', () => {
     const row = (name: string): string => r.stdout.split('\n').find((l) => l.includes(` ${name} `)) ?? '';
     assert.match(row('alpha'), /│ A \(100\) +│ 100\.00% A +│ 80ms A +│ 100 A +│ 100 A +│ — /);
     assert.match(row('charlie'), /│ C \(77\) +│ 99\.1\d% B +│ 1\.50s C +│ 60 D +│ 100 A +│ availability 99\.\d\d% over/);
-    assert.match(row('foxtrot'), /│ F \(28\) +│ 89\.\d\d% F +│ 2\.50s F +│ 0 F +│ 20 F +│ availability 89\.98% over/);
+    assert.match(row('foxtrot'), /│ F \(28\) +│ 89\.\d\d% F +│ 2\.50s F +│ 0 F +│ 20 F +│ availability 89\.97% over/);
     assert.match(r.stdout, /1 A, 1 C, 1 F\n$/);
     assert.equal(r.stderr, '');
   });

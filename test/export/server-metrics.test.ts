@@ -48,7 +48,7 @@ describe('ServerMetrics', () => {
       for (const s of ['unknown', 'up', 'degraded', 'down', 'stale']) r.observe(s === 'up' ? 1 : 0, { ...github, 'mcp.server.status': s });
     });
     meter.createObservableGauge('mcp.server.tools', { description: 'Tools listed at the last successful probe', unit: '{tool}' }).addCallback((r) => r.observe(3, github));
-    meter.createObservableGauge('mcp.server.availability', { description: 'Share of successful probes in the window', unit: '1' }).addCallback((r) => r.observe(0.5, { ...github, window: '1h' }));
+    meter.createObservableGauge('mcp.server.availability', { description: 'Share of the observed time in the window the server was up', unit: '1' }).addCallback((r) => r.observe(0.5, { ...github, window: '1h' }));
     const expected = serializer.serialize((await sdkExporter.collect()).resourceMetrics);
 
     const servers = new ServerMetrics(resource, scope);

@@ -44,6 +44,7 @@ function input(over: Partial<ScoreInput> = {}): ScoreInput {
   return {
     server: 's',
     probes: { ok: 10_000, failed: 0 },
+    uptime: { upMs: 10_000 * MIN, downMs: 0 },
     p95Ms: 100,
     thresholds: {},
     breakingChanges: 0,
@@ -54,7 +55,8 @@ function input(over: Partial<ScoreInput> = {}): ScoreInput {
   };
 }
 
-const probes = (ok: number, failed: number): Partial<ScoreInput> => ({ probes: { ok, failed } });
+/** Probes one minute apart: each result holds for a minute, so time and counts agree. */
+const probes = (ok: number, failed: number): Partial<ScoreInput> => ({ probes: { ok, failed }, uptime: { upMs: ok * MIN, downMs: failed * MIN } });
 const incidents = (down: number, degraded: number, stale: number): Partial<ScoreInput> => ({ incidents: { down, degraded, stale } });
 
 /** Asserts a dimension's points and that `rule` is among the rules that applied. */
@@ -91,7 +93,7 @@ const RULE_CASES: Record<string, () => void> = {
   'availability.tier2': () => {
     expectDim(scoreServer(input(probes(9989, 11))), 'availability', 90, 'availability.tier2');
     expectDim(scoreServer(input(probes(9950, 50))), 'availability', 90, 'availability.tier2');
-    assert.deepEqual(scoreServer(input(probes(9950, 50))).dimensions.availability.findings, ['availability 99.50% over 7d (50 of 10000 probes failed)']);
+    assert.deepEqual(scoreServer(input(probes(9950, 50))).dimensions.availability.findings, ['availability 99.50% over 7d (not up for 50.0min of 6.9d observed)']);
   },
   'availability.tier3': () => {
     expectDim(scoreServer(input(probes(9949, 51))), 'availability', 80, 'availability.tier3');
@@ -116,7 +118,7 @@ const RULE_CASES: Record<string, () => void> = {
     const r = scoreServer(input(probes(0, 0)));
     expectDim(r, 'availability', null, 'availability.no-data');
     assert.equal(r.dimensions.availability.grade, null);
-    assert.deepEqual(r.dimensions.availability.findings, ['no data: no probe in the last 7d']);
+    assert.deepEqual(r.dimensions.availability.findings, ['no data: no time observed in the last 7d']);
     assert.equal(r.measures.availability, null);
   },
   'latency.defaults': () => {
@@ -337,12 +339,12 @@ describe('scorecard findings', () => {
     // error rate 1.5 % (−20) before drift (−15) before incidents (−5)
     assert.deepEqual(r.dimensions.reliability.findings, ['error rate 1.50% over 7d', '1 breaking tool-schema change in 7d', '1 incident in 7d (1 degraded)']);
     // availability 98.5 % costs 30 × 0.35 = 10.5, more than the error rate's 20 × 0.25 = 5.
-    assert.equal(r.topFinding, 'availability 98.50% over 7d (15 of 1000 probes failed)');
+    assert.equal(r.topFinding, 'availability 98.50% over 7d (not up for 15.0min of 16.7h observed)');
   });
 
   it('has no top finding for a clean server and names missing data otherwise', () => {
     assert.equal(scoreServer(input()).topFinding, null);
-    assert.equal(scoreServer(input({ ...probes(0, 0), p95Ms: null })).topFinding, 'availability: no data: no probe in the last 7d');
+    assert.equal(scoreServer(input({ ...probes(0, 0), p95Ms: null })).topFinding, 'availability: no data: no time observed in the last 7d');
   });
 });
 
@@ -434,7 +436,7 @@ function fill(store: StateStore, server: string, now: number, probe: (i: number)
   for (let i = 0; i < count; i++) {
     const at = now - (count - i) * 10 * MIN + 1000;
     const p = probe(i);
-    store.recordProbe(server, at, p.ok, p.latency);
+    store.recordProbe(server, at, p.ok, p.latency, 10 * MIN);
   }
   return count;
 }
@@ -445,7 +447,7 @@ const tool = { name: 't', inputSchema: { type: 'object' } };
 function fillFleet(store: StateStore, now: number): void {
   // alpha: every probe fine and fast. Old trouble outside the 7-day window must not count.
   fill(store, 'alpha', now, () => ({ ok: true, latency: 80 }));
-  store.recordProbe('alpha', now - 8 * DAY, false, null);
+  store.recordProbe('alpha', now - 8 * DAY, false, null, 10 * MIN);
   store.saveSnapshot({ server: 'alpha', hash: 'h0', tools: [tool], takenAt: now - 9 * DAY });
   store.saveSnapshot({ server: 'alpha', hash: 'h1', tools: [], takenAt: now - 8 * DAY }, { severity: 'breaking', diff: { tools_removed: ['t'] } });
   store.transition('alpha', now - 9 * DAY, { state: 'down', cause: 'refused', errorType: 'connection_refused' });
@@ -462,7 +464,7 @@ function fillFleet(store: StateStore, now: number): void {
   store.transition('charlie', now - 2 * DAY, { state: 'degraded', cause: 'slow', errorType: null });
   store.transition('charlie', now - 2 * DAY + 30 * MIN, null);
 
-  // foxtrot: every tenth probe fails (89.98 %), slow, drifting, down every other day.
+  // foxtrot: every tenth probe fails (89.97 % of the time), slow, drifting, down every other day.
   fill(store, 'foxtrot', now, (i) => ({ ok: i % 10 !== 0, latency: 2500 }));
   for (let d = 1; d <= 3; d++) {
     store.saveSnapshot({ server: 'foxtrot', hash: `f${d}`, tools: d % 2 ? [tool] : [], takenAt: now - d * DAY }, { severity: 'breaking', diff: {} });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { StateError, StateStore } from '../../src/store/state.js';
 
 const HOUR = 3_600_000;
@@ -14,22 +15,69 @@ function tmp(): string {
 }
 
 describe('state store', () => {
-  it('computes availability over rolling windows from per-minute aggregates', () => {
+  it('computes availability as time up over rolling windows, not as the share of probes', () => {
     const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
     const now = Date.UTC(2026, 10, 22, 12, 0, 0);
-    // 2 days ago: 10 failures; 3 hours ago: 2 ok, 2 failed; last 30 minutes: 6 ok.
-    for (let i = 0; i < 10; i++) store.recordProbe('a', now - 2 * DAY + i * 60_000, false, null);
-    for (let i = 0; i < 2; i++) store.recordProbe('a', now - 3 * HOUR + i * 60_000, true, 100);
-    for (let i = 0; i < 2; i++) store.recordProbe('a', now - 3 * HOUR + i * 60_000, false, null);
-    for (let i = 0; i < 6; i++) store.recordProbe('a', now - 30 * 60_000 + i * 60_000, true, 50 + i);
-    assert.deepEqual(store.availability('a', HOUR, now), { ok: 6, failed: 0, ratio: 1 });
-    assert.deepEqual(store.availability('a', DAY, now), { ok: 8, failed: 2, ratio: 0.8 });
-    assert.deepEqual(store.availability('a', 7 * DAY, now), { ok: 8, failed: 12, ratio: 0.4 });
-    assert.deepEqual(store.availability('nobody', HOUR, now), { ok: 0, failed: 0, ratio: null });
-    const minutes = store.minutesSince('a', now - HOUR);
-    assert.equal(minutes.length, 6);
-    assert.deepEqual(minutes.at(-1), { server: 'a', minute: now - 25 * 60_000, ok: 1, failed: 0, latencySum: 55, latencyMax: 55 });
+    const t0 = now - 2 * HOUR;
+    const SEC = 1000;
+    // Up for an hour, probed every 30 s; down for 40 minutes, re-checked every 5 s as the agent
+    // does while a server fails; up again for the last 20 minutes. Counting probes would give 25 %.
+    for (let k = 0; k < 120; k++) store.recordProbe('a', t0 + k * 30 * SEC, true, 100, 70 * SEC);
+    for (let j = 0; j < 480; j++) store.recordProbe('a', t0 + HOUR + j * 5 * SEC, false, null, 70 * SEC);
+    for (let k = 0; k < 40; k++) store.recordProbe('a', t0 + 100 * MINUTE + k * 30 * SEC, true, 100, 70 * SEC);
+    store.checkpoint(now);
+    assert.deepEqual(store.availability('a', HOUR, now), { upMs: 20 * MINUTE, downMs: 40 * MINUTE, ratio: 1 / 3 });
+    assert.deepEqual(store.availability('a', DAY, now), { upMs: 80 * MINUTE, downMs: 40 * MINUTE, ratio: 2 / 3 });
+    assert.deepEqual(store.availability('nobody', HOUR, now), { upMs: 0, downMs: 0, ratio: null });
+    const minutes = store.minutesSince('a', now - 2 * MINUTE);
+    assert.deepEqual(minutes.at(-1), { server: 'a', minute: now - MINUTE, ok: 2, failed: 0, latencySum: 200, latencyMax: 100, upMs: MINUTE, downMs: 0 });
     store.close();
+  });
+
+  it('counts no time before the first probe, past an observation\'s hold, after forget, or across a restart', () => {
+    const file = join(tmp(), 'state.db');
+    let store = new StateStore(file, { writer: true });
+    const t = Date.UTC(2026, 10, 22, 12, 0, 0);
+    const SEC = 1000;
+    assert.deepEqual(store.availability('a', DAY, t), { upMs: 0, downMs: 0, ratio: null }, 'one probe alone is no time yet');
+    store.recordProbe('a', t, true, 10, 70 * SEC);
+    // The agent was suspended: the next observation comes 10 minutes later; the first held 70 s.
+    store.recordProbe('a', t + 10 * MINUTE, false, null, 70 * SEC);
+    store.checkpoint(t + 11 * MINUTE);
+    assert.deepEqual(store.availability('a', DAY, t + 11 * MINUTE), { upMs: 70 * SEC, downMs: MINUTE, ratio: 70 / 130 });
+    // A checkpoint credits time once: a second one at the same time adds nothing.
+    store.checkpoint(t + 11 * MINUTE);
+    assert.equal(store.availability('a', DAY, t + 11 * MINUTE).downMs, MINUTE);
+
+    store.recordProbe('b', t, true, 10, 70 * SEC);
+    store.forget('b', t + 30 * SEC);
+    store.checkpoint(t + 5 * MINUTE);
+    assert.equal(store.availability('b', DAY, t + 5 * MINUTE).upMs, 30 * SEC, 'no time after the server was removed');
+    store.close();
+
+    // A new process knows no observation: the time it was not running is not counted.
+    store = new StateStore(file, { writer: true });
+    store.recordProbe('a', t + 60 * MINUTE, true, 10, 70 * SEC);
+    store.checkpoint(t + 61 * MINUTE);
+    assert.deepEqual(store.availability('a', DAY, t + 61 * MINUTE), { upMs: 130 * SEC, downMs: MINUTE, ratio: 130 / 190 });
+    store.close();
+  });
+
+  it('opens a state file written before time was kept, adding the columns; a reader sees no time in it', () => {
+    const file = join(tmp(), 'state.db');
+    new StateStore(file, { writer: true }).close();
+    const old = new Database(file);
+    old.exec('ALTER TABLE probe_minutes DROP COLUMN up_ms; ALTER TABLE probe_minutes DROP COLUMN down_ms;');
+    old.prepare('INSERT INTO probe_minutes VALUES (?, ?, 3, 1, 30, 10)').run('a', MINUTE);
+    old.close();
+    const reader = new StateStore(file, { readonly: true });
+    assert.deepEqual(reader.minutesSince('a', 0), [{ server: 'a', minute: MINUTE, ok: 3, failed: 1, latencySum: 30, latencyMax: 10, upMs: 0, downMs: 0 }]);
+    reader.close();
+    const writer = new StateStore(file, { writer: true });
+    writer.recordProbe('a', MINUTE, true, 10, HOUR);
+    writer.checkpoint(2 * MINUTE);
+    assert.deepEqual(writer.availability('a', DAY, 2 * MINUTE), { upMs: MINUTE, downMs: 0, ratio: 1 });
+    writer.close();
   });
 
   it('keeps incidents with start and end, closing the previous one on each transition', () => {
@@ -53,8 +101,8 @@ describe('state store', () => {
     const now = 100 * DAY;
     store.saveSnapshot({ server: 'a', hash: 'h1', tools: [{ name: 'x' }], takenAt: now - 20 * DAY });
     store.saveSnapshot({ server: 'a', hash: 'h2', tools: [{ name: 'y' }], takenAt: now - 10 * DAY }, { severity: 'breaking', diff: { tools_removed: ['x'] } });
-    store.recordProbe('a', now - 9 * DAY, true, 1);
-    store.recordProbe('a', now - 1 * DAY, true, 1);
+    store.recordProbe('a', now - 9 * DAY, true, 1, MINUTE);
+    store.recordProbe('a', now - 1 * DAY, true, 1, MINUTE);
     store.transition('a', now - 9 * DAY, { state: 'down', cause: 'x', errorType: null });
     store.transition('a', now - 9 * DAY + 1000, null);
     store.close();
@@ -92,13 +140,14 @@ describe('state store', () => {
     const db = (store as unknown as { db: { pragma(s: string, o?: { simple: boolean }): unknown } }).db;
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
     const now = Date.now();
-    for (let i = 0; i < 2000; i++) store.recordProbe(`server-${i}`, now, i % 4 !== 0, 10);
+    for (let i = 0; i < 2000; i++) store.recordProbe(`server-${i}`, now - MINUTE, i % 4 !== 0, 10, HOUR);
+    store.checkpoint(now);
     assert.throws(() => store.flush(), /full/i);
     assert.throws(() => store.availability('server-1', HOUR, now), /full/i, 'a read that cannot write first says so');
     db.pragma('max_page_count = 1000000');
     store.flush();
-    assert.deepEqual(store.availability('server-1', HOUR, now), { ok: 1, failed: 0, ratio: 1 });
-    assert.deepEqual(store.availability('server-0', HOUR, now), { ok: 0, failed: 1, ratio: 0 });
+    assert.deepEqual(store.availability('server-1', HOUR, now), { upMs: MINUTE, downMs: 0, ratio: 1 });
+    assert.deepEqual(store.availability('server-0', HOUR, now), { upMs: 0, downMs: MINUTE, ratio: 0 });
     assert.equal(store.servers().length, 2000, 'no count was lost');
     store.close();
   });
@@ -109,7 +158,7 @@ describe('state store', () => {
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
     const start = Math.floor(Date.now() / MINUTE) * MINUTE - 90 * MINUTE;
     for (let m = 0; m < 90; m++) {
-      for (let i = 0; i < 300; i++) store.recordProbe(`server-${i}`, start + m * MINUTE, true, 5);
+      for (let i = 0; i < 300; i++) store.recordProbe(`server-${i}`, start + m * MINUTE, true, 5, MINUTE);
       assert.throws(() => store.flush(), /full/i);
     }
     assert.equal(store.droppedMinutes, 30);
