@@ -402,7 +402,7 @@ export class Agent {
   private score(): void {
     try {
       for (const r of scoreFleet(this.config, this.loaded.text, this.store, this.now())) {
-        const dims: Record<string, number> = { overall: r.points };
+        const dims: Record<string, number> = r.points === null ? {} : { overall: r.points };
         for (const [d, v] of Object.entries(r.dimensions)) if (v.points !== null) dims[d] = v.points;
         this.recorder.setScore(r.server, dims);
       }

@@ -48,7 +48,7 @@ async function runScorecard(opts: ScorecardOptions): Promise<number> {
   let store: StateStore | null = null;
   if (!existsSync(path)) {
     process.stderr.write(
-      `no state file at ${path} (state.path): availability, latency and reliability are "no data" until \`mcpwatch run\` has collected probes; grading security (configuration) only\n`,
+      `no state file at ${path} (state.path): availability, latency and reliability are "no data", and there is no overall grade until \`mcpwatch run\` has collected probes; security (configuration) is graded on its own\n`,
     );
   } else {
     // Loaded on use: SQLite's native module is not something every command should pay for.
@@ -76,7 +76,10 @@ async function runScorecard(opts: ScorecardOptions): Promise<number> {
   else await printTable(results);
 
   if (failBelow !== undefined) {
-    const below = results.filter((r) => gradeRank(r.grade) > gradeRank(failBelow));
+    // A server without data is not below any grade; it is named so a gate does not pass unnoticed.
+    const ungraded = results.filter((r) => r.grade === null);
+    if (ungraded.length) process.stderr.write(`no data, not graded: ${ungraded.map((r) => r.server).join(', ')}\n`);
+    const below = results.filter((r) => r.grade !== null && gradeRank(r.grade) > gradeRank(failBelow));
     if (below.length) {
       process.stderr.write(`below ${failBelow}: ${below.map((r) => `${r.server} (${r.grade})`).join(', ')}\n`);
       return EXIT_PROBLEM;
@@ -125,7 +128,7 @@ async function printTable(results: ScoreResult[]): Promise<void> {
     const d = r.dimensions;
     table.push([
       r.server,
-      paint(r.grade, `${r.grade} (${r.points})`),
+      r.grade === null ? c.dim('no data') : paint(r.grade, `${r.grade} (${r.points})`),
       dim(d.availability, r.measures.availability === null ? '' : `${(r.measures.availability * 100).toFixed(2)}%`),
       dim(d.latency, r.measures.p95Ms === null ? '' : fmtMs(r.measures.p95Ms)),
       dim(d.reliability, String(d.reliability.points)),
@@ -135,7 +138,7 @@ async function printTable(results: ScoreResult[]): Promise<void> {
   }
   const out = [results.length ? table.toString() : 'no servers configured'];
   if (results.length) {
-    const counts = GRADES.map((g) => [g, results.filter((r) => r.grade === g).length] as const).filter(([, n]) => n > 0);
+    const counts = [...GRADES, null].map((g) => [g ?? 'no data', results.filter((r) => r.grade === g).length] as const).filter(([, n]) => n > 0);
     out.push('', counts.map(([g, n]) => `${n} ${g}`).join(', '));
   }
   process.stdout.write(out.join('\n') + '\n');

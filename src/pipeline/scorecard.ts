@@ -170,7 +170,7 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   {
     id: 'security.no-auth',
     dimension: 'security',
-    when: 'remote server with no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
+    when: 'remote server on a host that is not loopback, with no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
     effect: `−${SECURITY_PENALTIES.noAuth}`,
   },
   {
@@ -187,6 +187,12 @@ export const SCORE_RULES: readonly ScoreRule[] = [
     effect: `weighted mean of the graded dimensions: ${DIMENSIONS.map((d) => `${d} ${WEIGHTS[d]} %`).join(', ')}; weights of ungraded dimensions are shared out`,
   },
   { id: 'overall.cap', dimension: 'overall', when: `any graded dimension < ${OVERALL_CAP.anyBelow} (F)`, effect: `at most ${OVERALL_CAP.max} (D)` },
+  {
+    id: 'overall.no-data',
+    dimension: 'overall',
+    when: 'availability not graded (no data)',
+    effect: 'no overall grade ("no data", `grade: null` in `--json`): configuration alone says nothing about how a server serves',
+  },
 ];
 
 /** The markdown table docs/scorecard.md holds between `<!-- scorecard-rules:start/end -->`. */
@@ -250,10 +256,11 @@ export interface DimensionScore {
 
 export interface ScoreResult {
   server: string;
-  grade: Grade;
-  points: number;
+  /** Null without availability data: the other dimensions alone do not grade a server. */
+  grade: Grade | null;
+  points: number | null;
   dimensions: Record<Dimension, DimensionScore>;
-  /** Ids of the `overall` rules that applied (the weights, and the cap when it bit). */
+  /** Ids of the `overall` rules that applied (the weights, the cap when it bit, or no-data). */
   rules: string[];
   /** The finding that cost the most overall points (weighted), "dimension: no data …" when nothing did, else null. */
   topFinding: string | null;
@@ -303,14 +310,21 @@ export function scoreServer(input: ScoreInput): ScoreResult {
   };
   if (thresholds.defaulted && parts.latency.points !== null) parts.latency.rules.unshift('latency.defaults');
 
-  // Security needs no state, so at least one dimension is always graded and `weight` is never 0.
+  // Without availability there is no overall grade: security alone (configuration) gave servers that
+  // never started an A. Availability graded means `weight` is never 0.
   const graded = DIMENSIONS.filter((d) => parts[d].points !== null);
-  const weight = graded.reduce((sum, d) => sum + WEIGHTS[d], 0);
-  let points = Math.round(graded.reduce((sum, d) => sum + WEIGHTS[d] * parts[d].points!, 0) / weight);
-  const rules = ['overall.weights'];
-  if (graded.some((d) => parts[d].points! < OVERALL_CAP.anyBelow) && points > OVERALL_CAP.max) {
-    points = OVERALL_CAP.max;
-    rules.push('overall.cap');
+  let points: number | null = null;
+  const rules: string[] = [];
+  if (parts.availability.points === null) {
+    rules.push('overall.no-data');
+  } else {
+    const weight = graded.reduce((sum, d) => sum + WEIGHTS[d], 0);
+    points = Math.round(graded.reduce((sum, d) => sum + WEIGHTS[d] * parts[d].points!, 0) / weight);
+    rules.push('overall.weights');
+    if (graded.some((d) => parts[d].points! < OVERALL_CAP.anyBelow) && points > OVERALL_CAP.max) {
+      points = OVERALL_CAP.max;
+      rules.push('overall.cap');
+    }
   }
 
   const dimensions = {} as Record<Dimension, DimensionScore>;
@@ -329,7 +343,7 @@ export function scoreServer(input: ScoreInput): ScoreResult {
   const total = input.probes.ok + input.probes.failed;
   return {
     server: input.server,
-    grade: gradeFor(points),
+    grade: points === null ? null : gradeFor(points),
     points,
     dimensions,
     rules,
@@ -468,7 +482,8 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
     rules.push('security.stdio');
   } else {
     const url = safeUrl(s.url);
-    if (url && url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    const loopback = url !== null && isLoopback(url.hostname);
+    if (url && url.protocol === 'http:' && !loopback) {
       rules.push('security.plain-http');
       findings.push({ text: `plain http:// to ${url.hostname}, which is not loopback: use https://`, cost: SECURITY_PENALTIES.plainHttp });
     }
@@ -478,7 +493,8 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
     }
     const credentialHeader = s.headerNames.some((h) => isSecretName(h) && (s.raw === null || (s.raw.headers[h] ?? '') !== ''));
     const credentialInUrl = urlCredentials(s.raw?.url ?? s.url).length > 0;
-    if (!credentialHeader && !credentialInUrl && !s.clientCertificate) {
+    // Only this machine reaches a loopback server: authentication would protect nothing more.
+    if (!loopback && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
       rules.push('security.no-auth');
       findings.push({ text: 'no authentication configured (no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
     }

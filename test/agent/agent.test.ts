@@ -81,9 +81,9 @@ ${extra}`;
 }
 
 const agents: Agent[] = [];
-function makeAgent(text: string): Agent {
+function makeAgent(text: string, now?: () => number): Agent {
   const config = parseConfig(text, 'mcpwatch.yaml', {});
-  const agent = new Agent({ file: 'mcpwatch.yaml', text, config }, { log: quiet, stdout: { write: () => true } });
+  const agent = new Agent({ file: 'mcpwatch.yaml', text, config }, { log: quiet, stdout: { write: () => true }, now });
   agents.push(agent);
   return agent;
 }
@@ -282,8 +282,12 @@ describe('mcpwatch run (agent)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
     const http = await startHttpFixture('streamable');
+    // A clock that stands still: every probe is observed at one instant, so no time has been
+    // observed and availability is "no data" however fast or slow the machine is.
+    const frozen = Date.now();
     const agent = makeAgent(
       agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", tags: [critical, "team:platform"] }\n  - { name: gone, transport: stdio, command: /nonexistent/x }`),
+      () => frozen,
     );
     const addr = await agent.start();
     const base = `http://127.0.0.1:${addr.health.port}`;
@@ -298,13 +302,14 @@ describe('mcpwatch run (agent)', () => {
     assert.match(m, /^mcp_server_status\{[^}]*mcp_server_name="gone"[^}]*mcp_server_status="down"[^}]*\} 1$/m);
     assert.match(m, /^mcp_server_status\{[^}]*mcp_server_name="gone"[^}]*mcp_server_status="up"[^}]*\} 0$/m);
     assert.match(m, /^mcp_server_tools\{mcp_server_name="notes"[^}]*\} 3$/m);
-    assert.match(m, /^mcp_server_availability\{mcp_server_name="notes"[^}]*window="1h"[^}]*\} 1$/m);
+    // Its series (mcp_server_availability{mcp_server_name, window}) is held by test/agent/availability.test.ts.
+    assert.doesNotMatch(m, /^mcp_server_availability\{/m, 'no time observed yet: no availability');
     // One per failed check: a down server is re-checked every 5 s, so a slow machine may count two.
     assert.match(m, /^mcp_probe_errors_total\{mcp_server_name="gone"[^}]*error_type="spawn_failed",error_category="permanent"[^}]*\} [1-9]\d*$/m);
     assert.match(m, /^mcp_client_operation_duration_bucket\{mcp_server_name="notes"[^}]*mcp_method_name="tools\/list",source="probe"[^}]*le="0\.01"\}/m);
     assert.match(m, /^mcp_server_incidents_total\{mcp_server_name="gone"[^}]*mcp_server_status="down"[^}]*\} 1$/m);
-    assert.match(m, /^mcp_server_score\{mcp_server_name="notes"[^}]*dimension="overall"[^}]*\} \d+$/m);
-    assert.match(m, /^mcp_server_score\{mcp_server_name="notes"[^}]*dimension="security"[^}]*\} 80$/m, 'plain http to loopback is fine, but no credentials: -20');
+    assert.doesNotMatch(m, /^mcp_server_score\{[^}]*dimension="overall"/m, 'no overall grade without availability data');
+    assert.match(m, /^mcp_server_score\{mcp_server_name="notes"[^}]*dimension="security"[^}]*\} 100$/m, 'plain http to loopback without credentials: only this machine reaches it');
     assert.doesNotMatch(m, /mcp_session_id|session_id=/);
     await agent.stop();
     await http.close();

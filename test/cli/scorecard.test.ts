@@ -52,8 +52,8 @@ interface JsonDimension {
 
 interface JsonServer {
   name: string;
-  grade: string;
-  points: number;
+  grade: string | null;
+  points: number | null;
   dimensions: Record<string, JsonDimension>;
   top_finding: string | null;
   measures: Record<string, unknown>;
@@ -196,13 +196,13 @@ describe('mcpwatch scorecard', () => {
     }
   });
 
-  it('without a state file: a clear message, security only, exit 0', async () => {
+  it('without a state file: a clear message, no overall grade (security graded on its own), exit 0', async () => {
     const r = await scorecard(['-c', noState, '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /no state file at .*missing\/state\.db \(state\.path\)/);
-    assert.match(r.stderr, /grading security \(configuration\) only/);
+    assert.match(r.stderr, /no overall grade until/);
     const servers = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers;
-    assert.deepEqual(servers.map((s) => [s.name, s.grade, s.points]), [['alpha', 'A', 100], ['charlie', 'A', 100], ['foxtrot', 'F', 20]]);
+    assert.deepEqual(servers.map((s) => [s.name, s.grade, s.points, s.dimensions.security!.points]), [['alpha', null, null, 100], ['charlie', null, null, 100], ['foxtrot', null, null, 20]]);
     for (const s of servers) {
       for (const d of ['availability', 'latency', 'reliability']) {
         assert.equal(s.dimensions[d]!.points, null);
@@ -212,8 +212,11 @@ describe('mcpwatch scorecard', () => {
     }
     const table = await scorecard(['-c', noState]);
     assert.equal(table.code, 0);
-    assert.match(table.stdout, /no data/);
-    assert.equal((await scorecard(['-c', noState, '--fail-below', 'D'])).code, 1, '--fail-below still applies');
+    assert.match(table.stdout, /│ alpha +│ no data +│/);
+    assert.doesNotMatch(table.stdout, /│ [A-F] \(/, 'no overall grade in any row');
+    const gate = await scorecard(['-c', noState, '--fail-below', 'D']);
+    assert.equal(gate.code, 0, 'no data is not below a grade');
+    assert.match(gate.stderr, /no data, not graded: alpha, charlie, foxtrot/);
   });
 
   it('a state file that is not a database is an error, not "no data"', async () => {

@@ -254,6 +254,12 @@ const RULE_CASES: Record<string, () => void> = {
       remote('https://mcp.example.com/mcp?api_key=k', {}, {}, 'https://mcp.example.com/mcp?api_key=${env:KEY}'),
     ];
     for (const s of authed) assert.equal(scoreServer(input({ security: s })).dimensions.security.points, 100, JSON.stringify(s));
+    // Only this machine reaches a loopback server: no authentication costs nothing there.
+    for (const url of ['http://127.0.0.1:3000/mcp', 'http://localhost:8080/mcp', 'http://[::1]:9000/mcp']) {
+      const loop = scoreServer(input({ security: remote(url) })).dimensions.security;
+      assert.equal(loop.points, 100, url);
+      assert.ok(!loop.rules.includes('security.no-auth'), url);
+    }
     // A header that is not a credential is not authentication.
     assert.equal(scoreServer(input({ security: remote('https://mcp.example.com/mcp', { 'User-Agent': 'x' }) })).dimensions.security.points, 80);
   },
@@ -287,10 +293,18 @@ const RULE_CASES: Record<string, () => void> = {
     // Ungraded dimensions are left out: (0.35 × 100 + 0.25 × 100 + 0.20 × 80) / 0.80 = 95
     const partial = scoreServer(input({ p95Ms: null, security: remote('https://mcp.example.com/mcp') }));
     assert.equal(partial.points, 95);
-    // Security alone when there is no state at all.
-    const securityOnly = scoreServer(input({ ...probes(0, 0), p95Ms: null, security: remote('https://mcp.example.com/mcp', {}, { insecureSkipVerify: true }) }));
-    assert.equal(securityOnly.points, 50);
-    assert.equal(securityOnly.grade, 'F');
+  },
+  'overall.no-data': () => {
+    // Security alone (the configuration) grades no server: one that never started got an A.
+    for (const security of [stdio, remote('https://mcp.example.com/mcp', {}, { insecureSkipVerify: true })]) {
+      const r = scoreServer(input({ ...probes(0, 0), p95Ms: null, security }));
+      assert.equal(r.grade, null);
+      assert.equal(r.points, null);
+      assert.deepEqual(r.rules, ['overall.no-data']);
+      assert.notEqual(r.dimensions.security.points, null, 'the dimension keeps its own grade');
+    }
+    // Probes without observed time (a single probe) are still no availability data.
+    assert.equal(scoreServer(input({ probes: { ok: 1, failed: 0 }, uptime: { upMs: 0, downMs: 0 } })).grade, null);
   },
   'overall.cap': () => {
     // Perfect elsewhere, security 30: the mean would be 86 (B), capped to D.
@@ -301,7 +315,7 @@ const RULE_CASES: Record<string, () => void> = {
     assert.deepEqual(r.rules, ['overall.weights', 'overall.cap']);
     // The cap never raises a lower mean.
     const low = scoreServer(input({ ...probes(80, 20), p95Ms: 9000 }));
-    assert.ok(low.points < 69);
+    assert.ok(low.points! < 69);
     assert.ok(low.rules.includes('overall.weights') && !low.rules.includes('overall.cap'));
   },
 };
@@ -566,7 +580,7 @@ describe('scoreFleet on a real state file', () => {
   it('grades on configuration only without a store', () => {
     const config = parseConfig(FLEET_YAML('/nonexistent/state.db'), 'mcpwatch.yaml', FLEET_ENV);
     const bare = scoreFleet(config, FLEET_YAML('/nonexistent/state.db'), null, NOW);
-    assert.deepEqual(bare.map((r) => [r.server, r.grade, r.points]), [['alpha', 'A', 100], ['charlie', 'A', 100], ['foxtrot', 'F', 20]]);
+    assert.deepEqual(bare.map((r) => [r.server, r.grade, r.points, r.dimensions.security.points]), [['alpha', null, null, 100], ['charlie', null, null, 100], ['foxtrot', null, null, 20]]);
     for (const r of bare) for (const d of ['availability', 'latency', 'reliability'] as const) assert.equal(r.dimensions[d].points, null);
   });
 
