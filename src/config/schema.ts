@@ -185,6 +185,24 @@ const alertSchema = z.discriminatedUnion('type', [
       retry: retrySchema.default({}),
     })
     .strict(),
+  z
+    .object({
+      type: z.literal('alertmanager'),
+      events: alertEvents,
+      url: httpUrl.describe('Alertmanager base URL, e.g. http://alertmanager:9093; alerts go to <url>/api/v2/alerts.'),
+      basic_auth: z
+        .object({ username: z.string().min(1).describe('Basic-auth user.'), password: z.string().min(1).describe('Basic-auth password.') })
+        .strict()
+        .optional()
+        .describe('HTTP basic authentication (not with bearer_token).'),
+      bearer_token: z.string().min(1).optional().describe('Sent as Authorization: Bearer (not with basic_auth).'),
+      tls: tls.optional().describe('https: CA, client certificate, insecure_skip_verify.'),
+      labels: z.record(z.string()).default({}).describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win).'),
+      resend_interval: duration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
+      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      retry: retrySchema.default({}),
+    })
+    .strict(),
 ]);
 
 export type AlertConfig = z.output<typeof alertSchema>;
@@ -315,6 +333,11 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     for (const issue of configIssues(c)) if (issue.path[2] === 'name') ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
+    c.alerts.forEach((a, i) => {
+      if (a.type === 'alertmanager' && a.basic_auth && a.bearer_token) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['alerts', i, 'bearer_token'], message: 'set basic_auth or bearer_token, not both' });
+      }
+    });
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -9,6 +9,7 @@ import { createSlackNotifier } from './notifiers/slack.js';
 import { createStdoutNotifier, type LineSink } from './notifiers/stdout.js';
 import { DeliveryError, type Notifier, type NotifierKind } from './notifiers/types.js';
 import { createWebhookNotifier } from './notifiers/webhook.js';
+import { createAlertmanagerNotifier } from './notifiers/alertmanager.js';
 
 export { type Notifier } from './notifiers/types.js';
 export { statusError } from './notifiers/http.js';
@@ -16,6 +17,7 @@ export { formatStdout, type LineSink } from './notifiers/stdout.js';
 export { verifySignature } from './notifiers/webhook.js';
 export { buildSlackMessage, type SlackBlock } from './notifiers/slack.js';
 export { driftLines, formatDuration } from './notifiers/format.js';
+export { alertLabels, alertName, alertsEndpoint, alertsFor, refreshed, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier, type AmAlert } from './notifiers/alertmanager.js';
 
 interface NotifierDeps {
   /** Where the stdout notifier writes (default `process.stdout`). */
@@ -35,6 +37,8 @@ export function createNotifier(cfg: AlertConfig, deps: NotifierDeps = {}): Notif
       return createWebhookNotifier(cfg, http);
     case 'slack':
       return createSlackNotifier(cfg, http);
+    case 'alertmanager':
+      return createAlertmanagerNotifier(cfg, http);
   }
 }
 
@@ -165,6 +169,11 @@ export class AlertDispatcher {
   async close(): Promise<void> {
     if (!this.closing.signal.aborted) this.closing.abort();
     for (const lane of this.lanes) {
+      try {
+        lane.notifier.close?.();
+      } catch {
+        // A notifier that cannot stop its timer must not keep the others' events from failing cleanly.
+      }
       for (const event of lane.queue.splice(0)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
     }
     if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

@@ -1,5 +1,6 @@
 // The rules against the real thing: a real `mcpwatch run` probing two fixture servers (one healthy,
-// one that exits at start), scraped by a real Prometheus that loads deploy/prometheus/alerts.yaml.
+// one that exits at start), scraped by a real Prometheus that loads deploy/prometheus/alerts.yaml and
+// sends its alerts to a real Alertmanager (test/fixtures/alertmanager.ts).
 // This catches what promtool's synthetic series cannot: a selector or label that the agent's actual
 // /metrics output does not match. Prometheus comes from Debian's `prometheus` package, which .ci/run
 // installs together with promtool; it is required, never skipped.
@@ -11,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './common.js';
+import { startAlertmanager, type Alertmanager } from '../fixtures/alertmanager.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const FIXTURE = join(ROOT, 'dist', 'test', 'fixtures', 'stdio-server.js');
@@ -54,17 +56,19 @@ async function api<T>(port: number, path: string): Promise<T> {
   return body.data;
 }
 
-describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
+describe('alert rules on a real Prometheus scraping a real mcpwatch, paging through a real Alertmanager', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-prom-e2e-'));
   const children: ChildProcess[] = [];
   let promPort = 0;
   let logs = '';
+  let am: Alertmanager | undefined;
 
   before(async () => {
     const which = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
     if (which.error) assert.fail('prometheus is not installed. .ci/run installs it (apt-get install prometheus); this test never skips.');
     const [grpc, http, metrics, health] = [await freePort(), await freePort(), await freePort(), await freePort()];
     promPort = await freePort();
+    am = await startAlertmanager();
     // One failure is down here, so the deadline is far beyond any probe of the healthy fixture, even
     // on a busy machine.
     const config = [
@@ -84,6 +88,7 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
       JSON.stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
+        alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${am.port}`] }] }] },
         scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [`127.0.0.1:${metrics}`] }] }],
       }),
     );
@@ -109,6 +114,7 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
         if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       }
     }
+    await am?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -137,12 +143,17 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch', () => {
       });
       assert.ok(p95 > 0 && p95 < 30, `probe p95 ${p95}s: in seconds, within the deadline`);
 
+      // Through the user's Alertmanager, with mcpwatch's labels and none of the exporter's scope labels.
+      const paged = await am!.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'dead-mcp', 'McpServerDown at the Alertmanager receiver');
+      assert.equal(paged.labels.severity, 'critical');
+      assert.deepEqual(Object.keys(paged.labels).filter((k) => k.startsWith('otel_scope')), []);
+
       const rules = await api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> }>(promPort, '/api/v1/rules');
       const all = rules.groups.flatMap((g) => g.rules);
       assert.ok(all.length >= 16, `${all.length} rules loaded`);
       assert.deepEqual(all.filter((r) => r.health === 'err').map((r) => `${r.name}: ${r.lastError ?? ''}`), []);
     } catch (err) {
-      (err as Error).message += `\n--- mcpwatch and prometheus output (tail) ---\n${logs}`;
+      (err as Error).message += `\n--- mcpwatch and prometheus output (tail) ---\n${logs}\n--- alertmanager ---\n${am?.logs() ?? ''}`;
       throw err;
     }
   });

@@ -1,4 +1,4 @@
-// The one HTTP POST the webhook and Slack notifiers share, and the mapping from what a receiver
+// The one HTTP POST the webhook, Slack and Alertmanager notifiers share, and the mapping from what a receiver
 // answered to retryable / permanent, kept pure so it can be tested row by row.
 import { parseRetryAfter } from '../../wire/http.js';
 import { VERSION } from '../../wire/version.js';
@@ -93,7 +93,7 @@ function hostOf(url: string): string {
 
 /** What every HTTP notifier shares: target, retry policy, timeout and the `events` filter. */
 export function httpNotifierBase(
-  kind: 'webhook' | 'slack',
+  kind: 'webhook' | 'slack' | 'alertmanager',
   url: string,
   cfg: { timeout: number; retry: RetryPolicy; events?: readonly string[] | undefined },
 ): Omit<Notifier, 'deliver'> {

@@ -4,7 +4,7 @@
 // decides what is alerted (pipeline/) nor retries or queues (the dispatcher).
 import type { AlertEvent } from '../../pipeline/events.js';
 
-export type NotifierKind = 'stdout' | 'webhook' | 'slack';
+export type NotifierKind = 'stdout' | 'webhook' | 'slack' | 'alertmanager';
 
 /** Milliseconds throughout, as `AlertConfig.retry` is after validation. */
 export interface RetryPolicy {
@@ -28,6 +28,8 @@ export interface Notifier {
   accepts(event: AlertEvent): boolean;
   /** One delivery attempt. Resolves when delivered; throws (preferably a `DeliveryError`) otherwise. */
   deliver(event: AlertEvent, signal: AbortSignal): Promise<void>;
+  /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
+  close?(): void;
 }
 
 /**

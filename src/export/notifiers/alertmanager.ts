@@ -1,0 +1,220 @@
+// Alertmanager: mcpwatch's events posted as alerts to the v2 API (POST <url>/api/v2/alerts), so the
+// user's routing, grouping, silences and inhibition apply within seconds, without waiting for a
+// Prometheus scrape and rule evaluation.
+//
+// A state event (down, degraded, stale) opens an alert that stays active: it is re-posted every
+// `resend_interval` with endsAt four intervals ahead (as Prometheus does), so if mcpwatch dies the
+// alert resolves by itself and McpwatchAbsent takes over. `recovered` (or the next state) resolves
+// it with endsAt = now. One-off events (latency_spike, session_expired, schema_drift) are posted
+// once and end on their own after ONE_OFF_MS.
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { AlertEvent } from '../../pipeline/events.js';
+import { readConfiguredFile } from '../../config/files.js';
+import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
+import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
+
+export interface AlertmanagerSettings {
+  url: string;
+  basic_auth?: { username: string; password: string } | undefined;
+  bearer_token?: string | undefined;
+  tls?: { ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined; insecure_skip_verify: boolean } | undefined;
+  labels: Record<string, string>;
+  resend_interval: number;
+  timeout: number;
+  retry: RetryPolicy;
+  events?: readonly string[] | undefined;
+}
+
+/** A postable alert of the v2 API. */
+export interface AmAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+}
+
+/** How long a one-off event stays firing: the window of the matching Prometheus rules. */
+export const ONE_OFF_MS = 15 * 60_000;
+/** Active alerts are posted with endsAt this many resend intervals ahead. */
+export const RESEND_MARGIN = 4;
+
+const STATE_ALERTS: Readonly<Partial<Record<AlertEvent['event'], string>>> = { down: 'McpServerDown', degraded: 'McpServerDegraded', stale: 'McpServerStale' };
+const ONE_OFF_ALERTS: Readonly<Partial<Record<AlertEvent['event'], string>>> = {
+  latency_spike: 'McpServerLatencySpike',
+  session_expired: 'McpServerSessionExpired',
+};
+
+/** The alert name of an event; undefined for `recovered`, which only resolves. */
+export function alertName(event: Pick<AlertEvent, 'event' | 'severity'>): string | undefined {
+  if (event.event === 'schema_drift') return event.severity === 'critical' ? 'McpServerSchemaBreakingChange' : 'McpServerSchemaChange';
+  return STATE_ALERTS[event.event] ?? ONE_OFF_ALERTS[event.event];
+}
+
+/**
+ * Stable labels: the ones the metrics carry (mcp_server_name, mcp_transport, one mcp_tag_<key> per
+ * tag, as `team:data` → mcp_tag_team="data" and `critical` → mcp_tag_critical="true"), alertname
+ * and severity, plus the configured static labels (which cannot override them).
+ */
+export function alertLabels(event: AlertEvent, name: string, extra: Record<string, string> = {}): Record<string, string> {
+  const labels: Record<string, string> = { ...extra };
+  for (const tag of event.tags) {
+    const i = tag.indexOf(':');
+    const key = (i > 0 ? tag.slice(0, i) : tag).replace(/[^A-Za-z0-9_]/g, '_');
+    labels[`mcp_tag_${key}`] = i > 0 ? tag.slice(i + 1) : 'true';
+  }
+  return { ...labels, alertname: name, mcp_server_name: event.server, mcp_transport: event.transport, severity: event.severity };
+}
+
+const SUMMARIES: Readonly<Record<AlertEvent['event'], string>> = {
+  down: 'is down',
+  recovered: 'recovered',
+  degraded: 'is degraded',
+  stale: 'is stale',
+  latency_spike: 'had a latency spike',
+  session_expired: 'forgot a session',
+  schema_drift: 'changed its tool schemas',
+};
+
+/** As the Prometheus rules word them: a summary naming the server, the event's own line as description. */
+function annotations(event: AlertEvent): Record<string, string> {
+  const drift = event.details.summary;
+  const out: Record<string, string> = {
+    summary: `MCP server ${event.server} ${SUMMARIES[event.event]}`,
+    description: typeof drift === 'string' ? `${event.message}\n${drift}` : event.message,
+    mcpwatch_event: event.event,
+  };
+  const errorType = event.details.error_type;
+  if (typeof errorType === 'string') out.error_type = errorType;
+  return out;
+}
+
+/** Active state alerts, by server then alert name. */
+export type ActiveAlerts = Map<string, Map<string, AmAlert>>;
+
+/**
+ * What to post for `event`, and the change to `active` (mutated): pure apart from that map, so it
+ * is tested row by row. Resolved alerts are posted with endsAt = now.
+ */
+export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number, settings: Pick<AlertmanagerSettings, 'labels' | 'resend_interval'>): AmAlert[] {
+  const now = new Date(nowMs).toISOString();
+  const name = alertName(event);
+  const post: AmAlert[] = [];
+  const isState = event.event === 'recovered' || event.event in STATE_ALERTS;
+  if (isState) {
+    const mine = active.get(event.server);
+    for (const [n, alert] of mine ?? []) {
+      if (n === name) continue;
+      post.push({ ...alert, endsAt: now });
+      mine!.delete(n);
+    }
+    if (name !== undefined) {
+      const alert: AmAlert = {
+        labels: alertLabels(event, name, settings.labels),
+        annotations: annotations(event),
+        startsAt: event.incident_started_at ?? event.timestamp,
+        endsAt: new Date(nowMs + RESEND_MARGIN * settings.resend_interval).toISOString(),
+      };
+      post.push(alert);
+      let map = mine;
+      if (!map) active.set(event.server, (map = new Map()));
+      map.set(name, alert);
+    }
+    if (active.get(event.server)?.size === 0) active.delete(event.server);
+    return post;
+  }
+  if (name === undefined) return post;
+  post.push({ labels: alertLabels(event, name, settings.labels), annotations: annotations(event), startsAt: event.timestamp, endsAt: new Date(nowMs + ONE_OFF_MS).toISOString() });
+  return post;
+}
+
+/** Every active alert with endsAt moved ahead: what the periodic re-post sends. */
+export function refreshed(active: ActiveAlerts, nowMs: number, resendMs: number): AmAlert[] {
+  const endsAt = new Date(nowMs + RESEND_MARGIN * resendMs).toISOString();
+  const out: AmAlert[] = [];
+  for (const alerts of active.values()) {
+    for (const alert of alerts.values()) {
+      alert.endsAt = endsAt;
+      out.push(alert);
+    }
+  }
+  return out;
+}
+
+/** `<url>/api/v2/alerts`; a URL that already names the API path is kept. */
+export function alertsEndpoint(url: string): string {
+  const base = url.replace(/\/+$/, '');
+  return /\/api\/v2\/alerts$/.test(base) ? base : `${base}/api/v2/alerts`;
+}
+
+/**
+ * Active alerts per Alertmanager endpoint, kept across notifier instances: a configuration reload
+ * replaces the notifier, and a server that is still down must stay firing rather than expire.
+ */
+const registries = new Map<string, ActiveAlerts>();
+
+export interface AlertmanagerNotifier extends Notifier {
+  /** Posts every active alert again now (the timer's work; tests call it). */
+  resend(): Promise<void>;
+}
+
+export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fetch: FetchLike; now: () => number }): AlertmanagerNotifier {
+  const endpoint = alertsEndpoint(cfg.url);
+  let active = registries.get(endpoint);
+  if (!active) registries.set(endpoint, (active = new Map()));
+  const registry = active;
+  let fetchImpl = deps.fetch;
+  let agent: Agent | undefined;
+  if (cfg.tls && endpoint.startsWith('https:')) {
+    const tls = cfg.tls;
+    agent = new Agent({
+      connect: {
+        ca: tls.ca_file ? readConfiguredFile('alerts[].tls.ca_file', tls.ca_file) : undefined,
+        cert: tls.cert_file ? readConfiguredFile('alerts[].tls.cert_file', tls.cert_file) : undefined,
+        key: tls.key_file ? readConfiguredFile('alerts[].tls.key_file', tls.key_file) : undefined,
+        rejectUnauthorized: !tls.insecure_skip_verify,
+      },
+    });
+    const dispatcher = agent;
+    // undici's own fetch with its own Agent: the global fetch may bundle another undici version.
+    fetchImpl = ((input: string, init: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as FetchLike;
+  }
+
+  const post = async (alerts: AmAlert[], signal: AbortSignal): Promise<void> => {
+    if (alerts.length === 0) return;
+    const headers = new Headers({ 'user-agent': USER_AGENT, 'content-type': 'application/json' });
+    if (cfg.bearer_token) headers.set('authorization', `Bearer ${cfg.bearer_token}`);
+    else if (cfg.basic_auth) headers.set('authorization', `Basic ${Buffer.from(`${cfg.basic_auth.username}:${cfg.basic_auth.password}`).toString('base64')}`);
+    await postJson({ url: endpoint, body: JSON.stringify(alerts), headers, signal, fetch: fetchImpl, now: deps.now });
+  };
+
+  const resend = async (): Promise<void> => {
+    await post(refreshed(registry, deps.now(), cfg.resend_interval), AbortSignal.timeout(cfg.timeout));
+  };
+  // A failed re-post is not retried here: the next one comes an interval later, and endsAt is
+  // RESEND_MARGIN intervals ahead, so only a longer outage lets Alertmanager resolve the alert.
+  const timer = setInterval(() => void resend().catch(() => undefined), cfg.resend_interval);
+  timer.unref();
+
+  return {
+    ...httpNotifierBase('alertmanager', endpoint, cfg),
+    async deliver(event: AlertEvent, signal: AbortSignal) {
+      // Worked out on a copy: a failed attempt must leave the registry as it was, so the retry
+      // posts the same alerts again.
+      const next: ActiveAlerts = new Map([...registry].map(([k, v]) => [k, new Map(v)]));
+      const alerts = alertsFor(event, next, deps.now(), cfg);
+      try {
+        await post(alerts, signal);
+      } catch (err) {
+        if (err instanceof DeliveryError) throw err;
+        throw new DeliveryError('network', err instanceof Error ? err.message : String(err), true, { cause: err });
+      }
+      registry.clear();
+      for (const [k, v] of next) registry.set(k, v);
+    },
+    resend,
+    close() {
+      clearInterval(timer);
+      void agent?.close();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig, ConfigError } from '../../src/config/load.js';
+import { alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier } from '../../src/export/notify.js';
+import type { AlertEvent } from '../../src/pipeline/events.js';
+import { startHttpFixture } from '../fixtures/http-server.js';
+import { startAlertmanager } from '../fixtures/alertmanager.js';
+
+const T = Date.UTC(2026, 11, 6, 7, 0, 0);
+const SETTINGS = { labels: { cluster: 'prod', severity: 'ignored' }, resend_interval: 60_000 };
+
+function event(over: Partial<AlertEvent>): AlertEvent {
+  return {
+    server: 'github',
+    transport: 'streamable_http',
+    tags: ['critical', 'team:platform'],
+    event: 'down',
+    severity: 'critical',
+    message: 'github DOWN — connection refused',
+    details: { error_type: 'connection_refused' },
+    previous_state: 'up',
+    current_state: 'down',
+    timestamp: new Date(T).toISOString(),
+    incident_started_at: new Date(T - 10_000).toISOString(),
+    downtime_seconds: null,
+    ...over,
+  };
+}
+
+describe('alertmanager notifier: events as alerts', () => {
+  it('labels alerts stably: alertname, server, transport, severity, tags; static labels cannot override them', () => {
+    assert.deepEqual(alertLabels(event({}), 'McpServerDown', SETTINGS.labels), {
+      cluster: 'prod',
+      mcp_tag_critical: 'true',
+      mcp_tag_team: 'platform',
+      alertname: 'McpServerDown',
+      mcp_server_name: 'github',
+      mcp_transport: 'streamable_http',
+      severity: 'critical',
+    });
+    assert.equal(alertsEndpoint('http://am:9093/'), 'http://am:9093/api/v2/alerts');
+    assert.equal(alertsEndpoint('https://am.example/prefix/api/v2/alerts'), 'https://am.example/prefix/api/v2/alerts');
+  });
+
+  it('opens a state alert, moves it to the next state, resolves it on recovery', () => {
+    const active: ActiveAlerts = new Map();
+    const down = alertsFor(event({}), active, T, SETTINGS);
+    assert.equal(down.length, 1);
+    assert.equal(down[0]!.labels.alertname, 'McpServerDown');
+    assert.equal(down[0]!.startsAt, new Date(T - 10_000).toISOString(), 'starts when the incident did');
+    assert.equal(down[0]!.endsAt, new Date(T + RESEND_MARGIN * 60_000).toISOString());
+    assert.equal(down[0]!.annotations.summary, 'MCP server github is down');
+    assert.equal(down[0]!.annotations.description, 'github DOWN — connection refused');
+    assert.equal(down[0]!.annotations.error_type, 'connection_refused');
+
+    // down → stale: the down alert is resolved, a stale one opens.
+    const stale = alertsFor(event({ event: 'stale', severity: 'warning', previous_state: 'down', current_state: 'stale' }), active, T + 1000, SETTINGS);
+    assert.deepEqual(stale.map((a) => [a.labels.alertname, a.endsAt]), [
+      ['McpServerDown', new Date(T + 1000).toISOString()],
+      ['McpServerStale', new Date(T + 1000 + RESEND_MARGIN * 60_000).toISOString()],
+    ]);
+    assert.deepEqual([...active.get('github')!.keys()], ['McpServerStale']);
+
+    // Re-posts move endsAt ahead and keep everything else.
+    const again = refreshed(active, T + 61_000, 60_000);
+    assert.deepEqual(again.map((a) => [a.labels.alertname, a.endsAt]), [['McpServerStale', new Date(T + 61_000 + RESEND_MARGIN * 60_000).toISOString()]]);
+
+    const recovered = alertsFor(event({ event: 'recovered', severity: 'info', previous_state: 'stale', current_state: 'up' }), active, T + 90_000, SETTINGS);
+    assert.deepEqual(recovered.map((a) => [a.labels.alertname, a.endsAt]), [['McpServerStale', new Date(T + 90_000).toISOString()]]);
+    assert.equal(active.size, 0);
+    assert.deepEqual(refreshed(active, T + 120_000, 60_000), [], 'nothing left to re-post');
+  });
+
+  it('posts one-off events once, ending on their own; breaking drift is critical like the rule', () => {
+    const active: ActiveAlerts = new Map();
+    const drift = alertsFor(event({ event: 'schema_drift', severity: 'critical', message: 'tool schemas changed', details: { summary: 'removed tool x' }, current_state: 'up', previous_state: 'up' }), active, T, SETTINGS);
+    assert.deepEqual(drift.map((a) => [a.labels.alertname, a.labels.severity, a.endsAt, a.annotations.description]), [
+      ['McpServerSchemaBreakingChange', 'critical', new Date(T + ONE_OFF_MS).toISOString(), 'tool schemas changed\nremoved tool x'],
+    ]);
+    const spike = alertsFor(event({ event: 'latency_spike', severity: 'warning' }), active, T, SETTINGS);
+    assert.equal(spike[0]!.labels.alertname, 'McpServerLatencySpike');
+    assert.equal(active.size, 0, 'one-off events are not re-posted');
+  });
+
+  it('sends basic auth or a bearer token, and refuses both at once in the configuration', async () => {
+    const seen: Array<{ auth: string | undefined; path: string | undefined; body: unknown }> = [];
+    const srv = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ auth: req.headers.authorization, path: req.url, body: JSON.parse(Buffer.concat(chunks).toString()) });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    try {
+      const basic = createNotifier({ type: 'alertmanager', url: `${url}/basic`, basic_auth: { username: 'u', password: 'p' }, labels: {}, resend_interval: 60_000, timeout: 5000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } });
+      await basic.deliver(event({ server: 'basic' }), AbortSignal.timeout(5000));
+      const bearer = createNotifier({ type: 'alertmanager', url: `${url}/bearer`, bearer_token: 't0k', labels: {}, resend_interval: 60_000, timeout: 5000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } }) as AlertmanagerNotifier;
+      await bearer.deliver(event({ server: 'bearer' }), AbortSignal.timeout(5000));
+      await bearer.resend();
+      basic.close?.();
+      bearer.close?.();
+      assert.deepEqual(seen.map((s) => [s.path, s.auth]), [
+        ['/basic/api/v2/alerts', `Basic ${Buffer.from('u:p').toString('base64')}`],
+        ['/bearer/api/v2/alerts', 'Bearer t0k'],
+        ['/bearer/api/v2/alerts', 'Bearer t0k'],
+      ]);
+      assert.equal((seen[2]!.body as Array<{ labels: { alertname: string } }>)[0]!.labels.alertname, 'McpServerDown', 'the active alert is posted again');
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+    assert.throws(
+      () => parseConfig('alerts:\n  - { type: alertmanager, url: "http://am:9093", bearer_token: x, basic_auth: { username: u, password: p } }\n', 'mcpwatch.yaml', {}),
+      (err: unknown) => err instanceof ConfigError && /alerts\[0\]\.bearer_token: set basic_auth or bearer_token, not both/.test(err.message),
+    );
+  });
+});
+
+describe('alertmanager notifier against a real Alertmanager', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a dead HTTP server reaches the Alertmanager receiver as McpServerDown, and resolves when it is back', async () => {
+    const am = await startAlertmanager();
+    const fixture = await startHttpFixture('streamable');
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-agent-'));
+    dirs.push(dir);
+    const text = `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 2 }
+alerts:
+  - { type: alertmanager, url: "${am.url}", labels: { cluster: test } }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: web, transport: streamable_http, url: "${fixture.url}", tags: ["team:data"] }
+`;
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
+    let restarted: { close(): Promise<void> } | undefined;
+    try {
+      await agent.start();
+      const until = async (status: string): Promise<void> => {
+        const end = Date.now() + 60_000;
+        while (agent.statuses().web !== status) {
+          if (Date.now() > end) throw new Error(`web never ${status}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await until('up');
+      await fixture.close();
+      const firing = await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'web', 'McpServerDown firing');
+      assert.deepEqual(
+        { ...firing.labels },
+        { alertname: 'McpServerDown', mcp_server_name: 'web', mcp_transport: 'streamable_http', severity: 'critical', mcp_tag_team: 'data', cluster: 'test' },
+      );
+      assert.equal(firing.annotations.summary, 'MCP server web is down');
+      assert.match(firing.annotations.description ?? '', /ECONNREFUSED/);
+      restarted = await startHttpFixture('streamable', { port: fixture.port });
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'web', 'McpServerDown resolved');
+    } finally {
+      await agent.stop();
+      await restarted?.close();
+      await am.stop();
+    }
+  });
+});
