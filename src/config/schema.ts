@@ -81,6 +81,7 @@ const serverFields = {
   tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: duration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
+  start_timeout: duration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
   interval: duration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
   stale_after: duration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
@@ -138,6 +139,9 @@ const monitoringSchema = z
   .object({
     interval: duration.default('30s').describe('How often `mcpwatch run` probes each server.'),
     timeout: duration.default('5s').describe('Deadline for one whole probe (connect, initialize, tools/list).'),
+    start_timeout: duration
+      .default('60s')
+      .describe('stdio: deadline from spawn through the first answer (npx/uvx may download the server first); then `timeout` applies.'),
     consecutive_failures_before_down: z.number().int().min(1).default(3).describe('Failures in a row before a server is down.'),
     concurrency: z.number().int().min(1).max(1024).default(32).describe('Probes in flight at once.'),
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
@@ -346,11 +350,13 @@ export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
 
 /** A server with every default from `monitoring` applied: what probes and the scheduler consume. */
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol'> {
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol'> {
   thresholds: Thresholds;
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
   timeout: number;
+  /** stdio: spawn through the first answer (pipeline/start.ts); unset means `timeout`. */
+  start_timeout?: number;
   interval: number;
   fresh_connection?: boolean;
   stale_after?: number;
@@ -362,6 +368,7 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
     ...s,
     thresholds: { ...cfg.monitoring.thresholds, ...stripUndefined(s.thresholds ?? {}) },
     timeout: s.timeout ?? cfg.monitoring.timeout,
+    start_timeout: s.start_timeout ?? cfg.monitoring.start_timeout,
     interval: s.interval ?? cfg.monitoring.interval,
     fresh_connection: s.fresh_connection ?? cfg.monitoring.fresh_connection,
     stale_after: s.stale_after ?? cfg.monitoring.stale_after,

@@ -3,6 +3,7 @@
 // is re-checked faster than a healthy one, so counting probes exaggerates every outage). Pure and
 // clock-free: the store calls it with the times it is given and keeps the spans it returns.
 import type { ServerConfig } from '../config/schema.js';
+import { startBudgetMs } from './start.js';
 
 /** A stretch of time credited to one observation. */
 export interface UptimeSpan {
@@ -25,8 +26,8 @@ interface Held {
  * again within the interval plus the check's own time; twice that leaves room for a busy scheduler,
  * while a laptop that slept or a stalled process is "not observed" rather than up or down.
  */
-export function observationHoldMs(server: Pick<ServerConfig, 'interval' | 'timeout'> & { start_timeout?: number }): number {
-  return 2 * (server.interval + Math.max(server.timeout, server.start_timeout ?? 0));
+export function observationHoldMs(server: Pick<ServerConfig, 'transport' | 'interval' | 'timeout'> & { start_timeout?: number }): number {
+  return 2 * (server.interval + startBudgetMs(server));
 }
 
 /**

@@ -4,6 +4,7 @@ import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './cla
 import type { StartedTransport } from './connection.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
+import { slowStartNote, startBudgetMs } from '../pipeline/start.js';
 
 export const DEFAULT_MAX_TOOL_PAGES = 50;
 
@@ -183,7 +184,7 @@ export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics
  */
 export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined }> {
   const out = emptyOutcome(server);
-  const deadline = new Deadline(server.timeout, opts.signal);
+  let deadline = new Deadline(startBudgetMs(server), opts.signal);
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
   let phaseStart = performance.now();
@@ -193,6 +194,12 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     phase = handshakePhase(server, opts.prior);
     phaseStart = performance.now();
     await handshake(conn, deadline, out, opts.prior);
+    if (deadline.ms !== server.timeout) {
+      const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[handshakePhase(server, opts.prior)] ?? 0));
+      if (note) out.warnings.push(note);
+      deadline.clear();
+      deadline = new Deadline(server.timeout, opts.signal);
+    }
     phase = 'tools/list';
     await listTools(conn, deadline, out, opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
     out.latencyMs = round3((out.phases['server/discover'] ?? 0) + (out.phases.initialize ?? 0) + (out.phases['tools/list'] ?? 0));

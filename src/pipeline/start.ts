@@ -1,0 +1,18 @@
+// pipeline/start.ts decides how long a stdio server may take to start. `npx`/`uvx` servers that are
+// not cached download their package on the first start: under the ordinary probe timeout they were
+// killed mid-download at every probe and never came up. Spawn through the first answer gets
+// `start_timeout`; everything after it gets the ordinary `timeout` again. Pure: probe/ calls these.
+import type { ServerConfig } from '../config/schema.js';
+
+type Budgeted = Pick<ServerConfig, 'transport' | 'timeout'> & { start_timeout?: number };
+
+/** Deadline (ms) from spawn through the answer to initialize. */
+export function startBudgetMs(server: Budgeted): number {
+  return server.transport === 'stdio' ? Math.max(server.timeout, server.start_timeout ?? server.timeout) : server.timeout;
+}
+
+/** The note for a start that needed more than the ordinary timeout, or undefined. */
+export function slowStartNote(server: Budgeted, startMs: number): string | undefined {
+  if (server.transport !== 'stdio' || startMs <= server.timeout) return undefined;
+  return `slow first start: ${(startMs / 1000).toFixed(1)} s from spawn to the first answer (over timeout ${server.timeout / 1000} s, within start_timeout ${startBudgetMs(server) / 1000} s); later probes get the ordinary timeout`;
+}
