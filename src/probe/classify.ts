@@ -2,6 +2,8 @@ import { InsufficientScopeError, LATEST_PROTOCOL_VERSION, ProtocolError, SdkErro
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
 import { TlsFileError } from '../wire/tls.js';
+import { SNIPPET_BYTES } from './http.js';
+import { describeBody } from '../pipeline/http-body.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -103,19 +105,21 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
     const scope = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
     return { type: 'forbidden', message: `HTTP 403, forbidden${scope}` };
   }
+  const body = describeBody(raw.contentType, raw.body, SNIPPET_BYTES);
   if ((s === 404 || s === 400) && raw.withSession) {
-    return { type: 'session_expired', message: `HTTP ${s} for the MCP session: the server no longer knows it${raw.body ? ` (${oneLine(raw.body)})` : ''}` };
+    return { type: 'session_expired', message: `HTTP ${s} for the MCP session: the server no longer knows it${body ? ` (${body})` : ''}` };
   }
   if (s >= 200 && s < 300) {
-    return { type: 'invalid_response', message: `HTTP ${s} with content-type ${raw.contentType ?? 'none'}, not MCP${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
+    return { type: 'invalid_response', message: `HTTP ${s} with content-type ${raw.contentType ?? 'none'}, not MCP${body ? `: ${body}` : ''}` };
   }
+  if (s === 404) return { type: 'not_found', message: `HTTP 404 on ${raw.method}: nothing is served at the configured URL (check its path)${body ? `: ${body}` : ''}` };
   const hint =
     s === 405 && raw.method === 'POST'
       ? ' (a legacy SSE server? try transport: sse)'
       : s >= 300 && s < 400 && raw.location
         ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
         : '';
-  return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${raw.body ? `: ${oneLine(raw.body)}` : ''}` };
+  return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${body ? `: ${body}` : ''}` };
 }
 
 const TELLING = /error|exception|fatal|panic|missing|cannot|can't|failed|denied|not found|refused|invalid|required/i;
