@@ -11,11 +11,16 @@
 //     30s, consecutive_failures_before_down 3. The server process is SIGKILLed at a uniformly random
 //     moment in the 30 s interval after the first check; a fresh agent and server per repetition.
 //     Target ≤ 15 s.
+// (c) Through the user's Alertmanager (Debian's prometheus-alertmanager, group_wait 0s): the same
+//     HTTP kill as (b), measured to the Alertmanager webhook receiver by both paths at once — the
+//     `alertmanager` notifier (mcpwatch posts its `down` event to /api/v2/alerts) and the shipped
+//     rules (a real Prometheus scraping the agent and evaluating deploy/prometheus/alerts.yaml every
+//     15 s). Targets ≤ 15 s (notifier) and ≤ 40 s (rules).
 // The agent logs at debug level so each repetition's timeline (what triggered the first check after
 // the kill, each failed check) can be printed from its JSON logs; one server makes that cheap.
 // Prints figures only; never fails on time.
 //
-//   npm run build && node dist/bench/alert-latency.js [--stdio-runs 10] [--http-runs 5] [--only stdio|http]
+//   npm run build && node dist/bench/alert-latency.js [--stdio-runs 10] [--http-runs 5] [--am-runs 3] [--only stdio|http|alertmanager]
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,9 +28,16 @@ import { join } from 'node:path';
 import { STDIO_FIXTURE } from '../test/helpers.js';
 import { arg, childPids, freePort, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
 import { spawnFleet } from './fixture-fleet.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { ROOT } from '../test/deploy/common.js';
+import { startAlertmanager } from '../test/fixtures/alertmanager.js';
 
 const STDIO_RUNS = Number(arg('stdio-runs', '10'));
 const HTTP_RUNS = Number(arg('http-runs', '5'));
+const AM_RUNS = Number(arg('am-runs', '3'));
+/** Prometheus scrape and evaluation interval for case (c). */
+const PROM_INTERVAL = '15s';
 const ONLY = arg('only', '');
 const INTERVAL_MS = 30_000;
 
@@ -202,13 +214,73 @@ async function httpCase(receiver: Receiver): Promise<number[]> {
   return results;
 }
 
+async function alertmanagerCase(): Promise<{ notifier: number[]; rules: number[] }> {
+  console.log(`\n### (c) Streamable HTTP kill → Alertmanager receiver, through the alertmanager notifier and through the rules (scrape and evaluation ${PROM_INTERVAL}, group_wait 0s; interval 30s, consecutive_failures_before_down 3, ${AM_RUNS} runs)\n`);
+  const am = await startAlertmanager();
+  const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-alert-am-'));
+  const metricsPort = await freePort();
+  const promPort = await freePort();
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    JSON.stringify({
+      global: { scrape_interval: PROM_INTERVAL, evaluation_interval: PROM_INTERVAL },
+      rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
+      alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${am.port}`] }] }] },
+      scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [`127.0.0.1:${metricsPort}`] }] }],
+    }),
+  );
+  const prom: ChildProcess = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  const notifier: number[] = [];
+  const rules: number[] = [];
+  try {
+    await waitFor('Prometheus ready', async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`).catch(() => undefined))?.ok ? true : undefined), 30_000, 200);
+    for (let run = 1; run <= AM_RUNS; run++) {
+      const name = `http-${run}`;
+      const fleet = await spawnFleet(1);
+      const healthPort = await freePort();
+      const config = baseConfig(dir, healthPort, 'http://127.0.0.1:9/unused', [{ name, transport: 'streamable_http', url: fleet.urls[0] }], { interval: '30s', consecutive_failures_before_down: 3 });
+      config.alerts = [{ type: 'alertmanager', url: am.url }];
+      config.exporters = { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } };
+      const agent = spawnAgent({ config, dir, name: `alert-am-${run}`, healthPort });
+      try {
+        const ready = await agent.ready(30_000);
+        if (ready.servers[name] !== 'up') throw new Error(`server not up after the first check: ${JSON.stringify(ready)}`);
+        // Prometheus must have scraped the agent as up before the kill, or the rule cannot see a change.
+        await sleep(Math.random() * INTERVAL_MS + 16_000);
+        const t = performance.now();
+        process.kill(fleet.pid, 'SIGKILL');
+        const isDown = (n: { status: string; labels: Record<string, string> }): boolean => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === name;
+        // The rules' alert carries the scrape's job label; the notifier's does not.
+        const viaNotifier = await am.waitFor((n) => isDown(n) && n.at >= t && n.labels.job === undefined, 'notifier alert', 120_000);
+        const viaRules = await am.waitFor((n) => isDown(n) && n.at >= t && n.labels.job !== undefined, 'rule alert', 120_000);
+        notifier.push(viaNotifier.at - t);
+        rules.push(viaRules.at - t);
+        console.log(`run ${run}: kill → Alertmanager receiver: notifier ${((viaNotifier.at - t) / 1000).toFixed(2)} s, rules ${((viaRules.at - t) / 1000).toFixed(2)} s`);
+      } finally {
+        const exit = await agent.stop();
+        if (exit.code !== 0) console.log(`agent exited ${JSON.stringify(exit)}:\n${agent.stderr().slice(-3000)}`);
+        await fleet.stop();
+      }
+    }
+  } finally {
+    prom.kill('SIGTERM');
+    await am.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log('');
+  console.log(summary('HTTP kill → Alertmanager receiver via the alertmanager notifier', notifier, 15_000));
+  console.log(summary(`HTTP kill → Alertmanager receiver via the rules (${PROM_INTERVAL} scrape and evaluation)`, rules, 40_000));
+  return { notifier, rules };
+}
+
 async function main(): Promise<void> {
   console.log(`## alert latency: server death → "down" webhook — ${machine()}`);
   const receiver = new Receiver();
   await receiver.start();
   try {
-    if (ONLY !== 'http') await stdioCase(receiver);
-    if (ONLY !== 'stdio') await httpCase(receiver);
+    if (ONLY === '' || ONLY === 'stdio') await stdioCase(receiver);
+    if (ONLY === '' || ONLY === 'http') await httpCase(receiver);
+    if (ONLY === '' || ONLY === 'alertmanager') await alertmanagerCase();
   } finally {
     await receiver.close();
   }
