@@ -4,6 +4,7 @@ import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
 import { TlsFileError } from '../wire/tls.js';
 import { SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
+import { stderrSummary } from '../pipeline/stderr.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -57,7 +58,7 @@ export function classify(raw: RawFailure, phase: Phase): Verdict {
       return { type: 'spawn_failed', message: `cannot start ${JSON.stringify(raw.command)}: ${raw.code === 'ENOENT' ? 'command not found (ENOENT)' : raw.message}` };
     case 'exited': {
       const how = raw.signal ? `killed by ${raw.signal}` : `exited with code ${raw.code}`;
-      const last = telling(raw.stderrTail);
+      const last = stderrSummary(raw.stderrTail);
       return { type: 'process_exited', message: last ? `${how}: ${last}` : `${how} (no stderr output)` };
     }
     case 'network': {
@@ -120,14 +121,6 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
         ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
         : '';
   return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${body ? `: ${body}` : ''}` };
-}
-
-const TELLING = /error|exception|fatal|panic|missing|cannot|can't|failed|denied|not found|refused|invalid|required/i;
-
-/** The stderr line most likely to say why: the last one that sounds like an error, else the last. */
-function telling(tail: string[]): string | undefined {
-  for (let i = tail.length - 1; i >= 0; i--) if (TELLING.test(tail[i]!) && !/log of this run/i.test(tail[i]!)) return tail[i];
-  return tail.at(-1);
 }
 
 const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/discover offered no such version): a 2025-era server; use protocol: auto or legacy';
