@@ -59,8 +59,16 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${servers.map((s) => s.name).join(', ') || 'none'})`);
     servers = servers.filter((s) => opts.server!.includes(s.name));
   }
+  const unknownTags = (opts.tag ?? []).filter((tag) => !servers.some((s) => s.tags.includes(tag)));
+  if (unknownTags.length) {
+    const known = [...new Set(servers.flatMap((s) => s.tags))];
+    throw new CliExit(EXIT_USAGE, `--tag: no server has the tag ${unknownTags.map((t) => JSON.stringify(t)).join(', ')} (tags in use: ${known.join(', ') || 'none'})`);
+  }
+  const selecting = servers.length > 0;
   for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
   servers = servers.filter((s) => filters.every((f) => f.key === 'status' || f.test(s, undefined)));
+  // An empty selection is a mistake in the command, not "0/0 up": say so the way --server does.
+  if (selecting && servers.length === 0) throw new CliExit(EXIT_USAGE, 'no server matches all of --server, --tag and --filter together');
   const concurrency = opts.concurrency ? Number(opts.concurrency) : config.monitoring.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
 
