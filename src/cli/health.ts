@@ -5,6 +5,7 @@ import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
+import { stdioServerName } from '../config/stdio-name.js';
 
 interface HealthOptions {
   config?: string;
@@ -18,6 +19,7 @@ interface HealthOptions {
   transport?: TransportName;
   stdio?: boolean;
   header?: string[];
+  name?: string;
   timeout?: string;
   concurrency?: string;
 }
@@ -37,6 +39,7 @@ export function registerHealth(program: Command): void {
     .option('--url <url>', 'probe this URL without a configuration file')
     .addOption(new Option('--transport <transport>', 'with --url: the transport').choices(TRANSPORTS.filter((t) => t !== 'stdio')).default('streamable_http'))
     .option('--stdio', 'probe the command given after -- without a configuration file')
+    .option('--name <name>', 'with --url or --stdio: the name shown (default: the URL\'s host, or the package or script the command runs)')
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
     .option('--timeout <duration>', 'deadline for each probe, e.g. 5s (overrides the configuration)')
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
@@ -46,6 +49,7 @@ export function registerHealth(program: Command): void {
 }
 
 async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
+  if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config).config;
   const filters = (opts.filter ?? []).map(parseFilter);
   let servers = config.servers.map((s) => resolveServer(config, s));
@@ -208,7 +212,7 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
   let server: Record<string, unknown>;
   if (opts.stdio) {
     if (command.length === 0) throw new CliExit(EXIT_USAGE, '--stdio needs a command after --, e.g. mcpwatch health --stdio -- npx -y @modelcontextprotocol/server-everything');
-    server = { name: command[0]!.split('/').pop()!.replace(/[^A-Za-z0-9._:\/-]/g, '_') || 'stdio', transport: 'stdio', command: command[0], args: command.slice(1) };
+    server = { name: opts.name ?? stdioServerName(command), transport: 'stdio', command: command[0], args: command.slice(1) };
   } else {
     let name = 'server';
     try {
@@ -216,7 +220,7 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
     } catch {
       // The schema reports the bad URL below.
     }
-    server = { name, transport: opts.transport ?? 'streamable_http', url: opts.url, headers };
+    server = { name: opts.name ?? name, transport: opts.transport ?? 'streamable_http', url: opts.url, headers };
   }
   const parsed = configSchema.safeParse({ servers: [server] });
   if (!parsed.success) {
