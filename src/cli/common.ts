@@ -2,7 +2,7 @@
 // config/, discovery/, probe/, pipeline/ and export/ but holds no monitoring logic of its own; only
 // main.ts exits.
 import pc from 'picocolors';
-import { ConfigError, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { ConfigError, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig, type ParseOptions } from '../config/load.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
@@ -22,11 +22,11 @@ export class CliExit extends Error {
  * Loads the configuration; a ConfigError ends the command (exit 2). Its warnings go to stderr unless
  * `printWarnings` is false (`run` logs them as JSON instead, with the rest of its log).
  */
-export function loadConfigOrExit(explicit: string | undefined, { printWarnings = true } = {}): LoadedConfig {
+export function loadConfigOrExit(explicit: string | undefined, { printWarnings = true, ...parse }: { printWarnings?: boolean } & ParseOptions = {}): LoadedConfig {
   const file = findConfigFile(explicit);
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfigFile(file);
+    loaded = loadConfigFile(file, process.env, parse);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliExit(EXIT_USAGE, err.message);
     throw err;

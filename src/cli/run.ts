@@ -12,7 +12,7 @@ export function registerRun(program: Command): void {
     .description('run the monitoring agent: probe continuously, export metrics, send alerts')
     .option('-c, --config <file>', 'configuration file (default ./mcpwatch.yaml, then $XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml)')
     .action(async (opts: { config?: string }) => {
-      const loaded = loadConfigOrExit(opts.config, { printWarnings: false });
+      const loaded = loadConfigOrExit(opts.config, { printWarnings: false, isolateServerEnv: true });
       // Loaded here, not at the top: the agent pulls in OpenTelemetry, gRPC and SQLite, which the
       // other commands (health, validate, init) never need — about 35 MiB and 200 ms at start-up.
       const { Agent } = await import('../agent/agent.js');
@@ -47,7 +47,7 @@ export function registerRun(program: Command): void {
           agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
         };
         try {
-          const next = loadConfigFile(loaded.file);
+          const next = loadConfigFile(loaded.file, process.env, { isolateServerEnv: true });
           warn(next);
           agent.reload(next).catch(failed);
         } catch (err) {

@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, type Config } from './schema.js';
+import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -49,7 +49,16 @@ export interface LoadedConfig {
   warnings?: ConfigIssue[];
 }
 
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export interface ParseOptions {
+  /**
+   * An unset `${env:…}` inside one server makes that server alone unusable (`config_error` on it,
+   * the variable named) instead of failing the whole file. For health, run and scorecard; validate
+   * keeps the default and fails.
+   */
+  isolateServerEnv?: boolean;
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -58,16 +67,16 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
-  return { file, text, ...readConfig(text, file, env) };
+  return { file, text, ...readConfig(text, file, env, opts) };
 }
 
 /** Parses and validates configuration text. Throws ConfigError listing every problem with its line. */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  return readConfig(text, file, env).config;
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Config {
+  return readConfig(text, file, env, opts).config;
 }
 
 /** parseConfig, also returning the warnings about removed settings. */
-export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config: Config; warnings: ConfigIssue[] } {
+export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -89,6 +98,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   }
   const issues: ConfigIssue[] = [];
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
+  const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
     for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter));
@@ -99,7 +109,43 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(file, unique);
   }
+  for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
   return { config: result.data!, warnings };
+}
+
+const UNSET = /^environment variable (\w+) is not set/;
+
+/**
+ * Takes the unset-variable issues that sit inside one server out of `issues`, and puts a stand-in in
+ * that server's place (its name, transport and tags where they could be read) so the others
+ * validate and run. Returns each isolated server's message.
+ */
+function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]): Map<number, string> {
+  const byServer = new Map<number, ConfigIssue[]>();
+  for (let k = issues.length - 1; k >= 0; k--) {
+    const m = /^servers\[(\d+)\]/.exec(issues[k]!.path);
+    if (!m || !UNSET.test(issues[k]!.message)) continue;
+    const i = Number(m[1]);
+    byServer.set(i, [issues[k]!, ...(byServer.get(i) ?? [])]);
+    issues.splice(k, 1);
+  }
+  const servers = expanded.servers as unknown[];
+  const out = new Map<number, string>();
+  for (const [i, found] of byServer) {
+    const s = (servers[i] ?? {}) as Record<string, unknown>;
+    const nameUnset = found.some((f) => f.path === `servers[${i}].name`);
+    const transport = (TRANSPORTS as readonly unknown[]).includes(s.transport) ? (s.transport as TransportName) : 'stdio';
+    servers[i] = {
+      name: !nameUnset && typeof s.name === 'string' && s.name ? s.name : `servers-${i}`,
+      transport,
+      // Never run nor connected to: a server with config_error is reported, not probed.
+      ...(transport === 'stdio' ? { command: 'unset-environment-variable' } : { url: 'http://unset-environment-variable.invalid/' }),
+      ...(Array.isArray(s.tags) && s.tags.every((t) => typeof t === 'string') ? { tags: s.tags } : {}),
+    };
+    const vars = [...new Set(found.map((f) => `${UNSET.exec(f.message)![1]} (${f.path}${f.line ? `, line ${f.line}` : ''})`))];
+    out.set(i, `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} not set: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`);
+  }
+  return out;
 }
 
 function firstLine(s: string): string {

@@ -355,6 +355,8 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
   timeout: number;
+  /** Why this server cannot be probed as configured (an unset `${env:…}`: config/load.ts). */
+  config_error?: string;
   /** stdio: spawn through the first answer (pipeline/start.ts); unset means `timeout`. */
   start_timeout?: number;
   interval: number;

@@ -2,7 +2,7 @@
 // after the package a runner fetches (npx, uvx, pnpm dlx, bunx, pipx run) or the script an
 // interpreter runs (node, python, deno, bun), else after the command. Every row was called `npx`.
 import { basename } from 'node:path';
-import { sanitiseName } from './discover.js';
+import { sanitiseName } from '../discovery/clients.js';
 
 const RUNNERS = new Set(['npx', 'uvx', 'bunx', 'pnpx']);
 const SUBCOMMAND_RUNNERS: Record<string, string> = { pnpm: 'dlx', yarn: 'dlx', pipx: 'run', uv: 'run', npm: 'exec' };

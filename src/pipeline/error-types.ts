@@ -23,6 +23,7 @@ export const ERROR_TYPES = {
   tls: { category: 'permanent', source: 'probe', description: 'TLS handshake failed: untrusted, expired or mismatched certificate.' },
   timeout: { category: 'transient', source: 'both', description: 'No answer before the deadline; the phase that was waiting is named.' },
   http_status: { category: 'transient', source: 'probe', description: 'An HTTP status that is not otherwise classified (5xx, unexpected 4xx).' },
+  config_error: { category: 'permanent', source: 'probe', description: 'The server\'s configuration cannot be used (an unset `${env:VAR}`, named in the message): it is reported, not probed; the other servers are.' },
   not_found: { category: 'permanent', source: 'probe', description: 'HTTP 404 on the configured URL (outside a session): nothing is served at that path; fix the URL.' },
   auth_required: { category: 'permanent', source: 'probe', description: 'HTTP 401: credentials missing or rejected (WWW-Authenticate resource metadata in the message).' },
   forbidden: { category: 'permanent', source: 'probe', description: 'HTTP 403: authenticated but not allowed (e.g. insufficient_scope).' },

@@ -4,7 +4,7 @@ import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './cla
 import type { StartedTransport } from './connection.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
-import { slowStartNote, startBudgetMs } from '../pipeline/start.js';
+import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
 
 export const DEFAULT_MAX_TOOL_PAGES = 50;
 
@@ -184,6 +184,8 @@ export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics
  */
 export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined }> {
   const out = emptyOutcome(server);
+  out.error = configFailure(server);
+  if (out.error) return { out, conn: undefined };
   let deadline = new Deadline(startBudgetMs(server), opts.signal);
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';

@@ -9,7 +9,7 @@
 // once and end on their own after ONE_OFF_MS.
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { AlertEvent } from '../../pipeline/events.js';
-import { readConfiguredFile } from '../../config/files.js';
+import { clientTlsOptions } from '../../wire/tls.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
@@ -165,15 +165,7 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
   let fetchImpl = deps.fetch;
   let agent: Agent | undefined;
   if (cfg.tls && endpoint.startsWith('https:')) {
-    const tls = cfg.tls;
-    agent = new Agent({
-      connect: {
-        ca: tls.ca_file ? readConfiguredFile('alerts[].tls.ca_file', tls.ca_file) : undefined,
-        cert: tls.cert_file ? readConfiguredFile('alerts[].tls.cert_file', tls.cert_file) : undefined,
-        key: tls.key_file ? readConfiguredFile('alerts[].tls.key_file', tls.key_file) : undefined,
-        rejectUnauthorized: !tls.insecure_skip_verify,
-      },
-    });
+    agent = new Agent({ connect: clientTlsOptions('alerts[].tls', cfg.tls) });
     const dispatcher = agent;
     // undici's own fetch with its own Agent: the global fetch may bundle another undici version.
     fetchImpl = ((input: string, init: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as FetchLike;
