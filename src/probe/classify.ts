@@ -5,6 +5,7 @@ import { TlsFileError } from '../wire/tls.js';
 import { SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
 import { stderrSummary } from '../pipeline/stderr.js';
+import { SSE_ADVICE } from '../pipeline/hints.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -116,7 +117,7 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
   if (s === 404) return { type: 'not_found', message: `HTTP 404 on ${raw.method}: nothing is served at the configured URL (check its path)${body ? `: ${body}` : ''}` };
   const hint =
     s === 405 && raw.method === 'POST'
-      ? ' (a legacy SSE server? try transport: sse)'
+      ? ` (${SSE_ADVICE})`
       : s >= 300 && s < 400 && raw.location
         ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
         : '';

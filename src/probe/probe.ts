@@ -5,6 +5,7 @@ import type { StartedTransport } from './connection.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
+import { transportHint } from '../pipeline/hints.js';
 
 export const DEFAULT_MAX_TOOL_PAGES = 50;
 
@@ -210,6 +211,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
     fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
+    out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
   }

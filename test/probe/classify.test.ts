@@ -38,7 +38,7 @@ const rows: Array<[string, RawFailure, Phase, string, string]> = [
   ['404 session', http(404, { withSession: true }), 'tools/list', 'session_expired', 'HTTP 404 for the MCP session: the server no longer knows it'],
   ['400 session', http(400, { withSession: true, body: 'No valid session ID provided' }), 'tools/list', 'session_expired', 'HTTP 400 for the MCP session: the server no longer knows it (No valid session ID provided)'],
   ['404 without session', http(404, { body: 'Not Found' }), 'initialize', 'not_found', 'HTTP 404 on POST: nothing is served at the configured URL (check its path): Not Found'],
-  ['405 on POST', http(405), 'initialize', 'http_status', 'HTTP 405 on POST (a legacy SSE server? try transport: sse)'],
+  ['405 on POST', http(405), 'initialize', 'http_status', 'HTTP 405 on POST (a legacy HTTP+SSE server? set transport: sse (with --url: --transport sse))'],
   ['301 on POST', http(301, { location: 'https://mcp.example/mcp' }), 'initialize', 'http_status', 'HTTP 301 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)'],
   ['500', http(502, { body: 'Bad Gateway' }), 'initialize', 'http_status', 'HTTP 502 on POST: Bad Gateway'],
   ['200 html', http(200, { contentType: 'text/html', body: '<html>\n<body>hi</body></html>' }), 'initialize', 'invalid_response', 'HTTP 200 with content-type text/html, not MCP: text/html, 29 bytes, "hi"'],
