@@ -6,6 +6,7 @@ import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
 import { stdioServerName } from '../config/stdio-name.js';
+import { probeWaves } from '../pipeline/waves.js';
 
 interface HealthOptions {
   config?: string;
@@ -80,14 +81,17 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   // particular) would otherwise carry the MCP SDK's client and schemas for nothing.
   const { probeServer } = await import('../probe/probe.js');
   const limit = pLimit(concurrency);
-  const results = await Promise.all(
-    servers.map((s) =>
-      limit(async () => {
-        const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages });
-        return { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
-      }),
-    ),
-  );
+  const results: Array<{ server: ServerConfig; outcome: ProbeOutcome; verdict: ReturnType<typeof probeVerdict> }> = [];
+  for (const wave of probeWaves(servers.map((server, i) => ({ server, i, transport: server.transport })))) {
+    await Promise.all(
+      wave.map(({ server: s, i }) =>
+        limit(async () => {
+          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages });
+          results[i] = { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
+        }),
+      ),
+    );
+  }
   const shown = results.filter((r) => filters.every((f) => f.key !== 'status' || f.test(r.server, r.verdict.status)));
 
   if (opts.json) {
