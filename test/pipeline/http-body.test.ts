@@ -1,10 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describeBody } from '../../src/pipeline/http-body.js';
-import { probeServer } from '../../src/probe/probe.js';
-import { httpTarget } from '../helpers.js';
 
 const PAGE = `<!DOCTYPE html>
 <html lang="en">
@@ -25,22 +21,5 @@ describe('non-MCP HTTP bodies in messages', () => {
       ['text/plain', '', Infinity, ''],
     ];
     for (const [type, body, limit, want] of rows) assert.equal(describeBody(type, body, limit), want, body.slice(0, 40));
-  });
-
-  it('a 404 error page on the configured URL: not_found, permanent, summarised, no markup in the message', async () => {
-    const srv = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(404, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    try {
-      const out = await probeServer(httpTarget(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/wrong-path`));
-      assert.equal(out.error?.type, 'not_found');
-      assert.equal(out.error?.category, 'permanent');
-      assert.match(out.error?.message ?? '', /^HTTP 404 on POST: nothing is served at the configured URL \(check its path\): text\/html, over \d+ bytes, "404 & Not Found"$/);
-      assert.doesNotMatch(out.error?.message ?? '', /</);
-    } finally {
-      await new Promise<void>((r) => srv.close(() => r()));
-    }
   });
 });

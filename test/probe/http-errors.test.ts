@@ -1,0 +1,45 @@
+// Non-MCP HTTP answers against real sockets: an error page on the configured URL, and a legacy SSE
+// server probed as Streamable HTTP. The pure rules are in test/pipeline/http-body and hints.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { probeServer } from '../../src/probe/probe.js';
+import { startHttpFixture } from '../fixtures/http-server.js';
+import { httpTarget } from '../helpers.js';
+
+const PAGE = `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>404 &amp; Not Found</title><style>body { margin: 0 }</style></head>
+<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p>
+${'<div class="filler">lorem ipsum dolor sit amet</div>\n'.repeat(20)}</body></html>`;
+
+describe('non-MCP HTTP answers, end to end', () => {
+  it('a 404 error page on the configured URL: not_found, permanent, summarised, no markup in the message', async () => {
+    const srv = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(404, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const out = await probeServer(httpTarget(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/wrong-path`));
+      assert.equal(out.error?.type, 'not_found');
+      assert.equal(out.error?.category, 'permanent');
+      assert.match(out.error?.message ?? '', /^HTTP 404 on POST: nothing is served at the configured URL \(check its path\): text\/html, over \d+ bytes, "404 & Not Found"$/);
+      assert.doesNotMatch(out.error?.message ?? '', /</);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+  it('a real legacy SSE server probed as Streamable HTTP: the message says --transport sse', async () => {
+    const fixture = await startHttpFixture('sse');
+    try {
+      assert.match(fixture.url, /\/sse$/);
+      const out = await probeServer(httpTarget(fixture.url, 'streamable_http'));
+      assert.ok(out.error, 'the probe fails');
+      assert.match(out.error.message, /transport: sse \(with --url: --transport sse\)/);
+    } finally {
+      await fixture.close();
+    }
+  });
+});
