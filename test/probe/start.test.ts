@@ -13,7 +13,7 @@ describe('stdio start budget', () => {
     assert.equal(startBudgetMs(stdioTarget('ok', { timeout: 5000, start_timeout: 60_000 })), 60_000);
     assert.equal(startBudgetMs(stdioTarget('ok', { timeout: 5000 })), 5000, 'unset: the ordinary timeout');
     assert.equal(startBudgetMs(stdioTarget('ok', { timeout: 5000, start_timeout: 1000 })), 5000, 'never less than the timeout');
-    assert.equal(startBudgetMs(httpTarget('http://127.0.0.1:1/mcp', 'streamable_http', { start_timeout: 60_000 })), 5000);
+    assert.equal(startBudgetMs(httpTarget('http://127.0.0.1:1/mcp', 'streamable_http', { timeout: 5000, start_timeout: 60_000 })), 5000);
     assert.equal(slowStartNote(stdioTarget('ok', { timeout: 5000, start_timeout: 60_000 }), 4000), undefined);
     assert.match(slowStartNote(stdioTarget('ok', { timeout: 5000, start_timeout: 60_000 }), 12_345) ?? '', /^slow first start: 12\.3 s from spawn to the first answer/);
     const config = parseConfig('servers:\n  - { name: a, transport: stdio, command: npx }\n  - { name: b, transport: stdio, command: npx, start_timeout: 2m }\n', 'mcpwatch.yaml', {});
