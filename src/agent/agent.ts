@@ -4,7 +4,8 @@
 // and the notifiers in one place (apply). Probing lives in probe/, metric names in export/.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './log.js';
 import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ServerSession } from '../probe/session.js';
@@ -122,7 +123,7 @@ export class Agent {
   ) {
     this.config = loaded.config;
     this.now = opts.now ?? Date.now;
-    this.log = opts.log ?? pino({ level: this.config.log.level, base: { service: 'mcpwatch' } }, pino.destination(2));
+    this.log = opts.log ?? createLogger(this.config.log.level);
     this.store = new StateStore(this.config.state.path, { writer: true });
     this.scheduler = new Scheduler(this.config.monitoring.concurrency);
     this.dispatcher = this.makeDispatcher(this.config);

@@ -4,6 +4,7 @@
 // downstream receives an already validated `Config`.
 import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
+import { redactText } from '../pipeline/redact.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -30,7 +31,8 @@ const httpUrl = z.string().superRefine((text, ctx) => {
   try {
     url = new URL(text);
   } catch {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${text}")` });
+    // Quoted redacted: validation errors reach terminals and CI logs.
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${redactText(text)}")` });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {

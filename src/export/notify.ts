@@ -4,6 +4,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AlertConfig } from '../config/schema.js';
 import type { AlertEvent } from '../pipeline/events.js';
+import { redactDeep } from '../pipeline/redact.js';
 import type { FetchLike } from './notifiers/http.js';
 import { createSlackNotifier } from './notifiers/slack.js';
 import { createStdoutNotifier, type LineSink } from './notifiers/stdout.js';
@@ -111,8 +112,13 @@ export class AlertDispatcher {
     this.queueSize = Math.max(1, options.queueSize ?? DEFAULT_QUEUE_SIZE);
   }
 
-  /** Queues `event` for every notifier whose filter accepts it, and returns at once. */
-  dispatch(event: AlertEvent): void {
+  /**
+   * Queues `event` for every notifier whose filter accepts it, and returns at once. What leaves the
+   * agent is redacted here, for every notifier alike: a URL quoted anywhere in the event loses its
+   * credentials.
+   */
+  dispatch(unsafe: AlertEvent): void {
+    const event = redactDeep(unsafe);
     if (this.closing.signal.aborted) {
       this.log('warn', 'alert not delivered: notifiers are closed', { server: event.server, event: event.event });
       return;

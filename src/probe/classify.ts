@@ -6,6 +6,7 @@ import { SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
 import { stderrSummary } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
+import { redactText } from '../pipeline/redact.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -52,8 +53,17 @@ const NETWORK_WORDS: Partial<Record<ErrorType, string>> = {
   tls: 'TLS handshake failed',
 };
 
-/** The pure table: a raw failure in, an `error.type` and a human message out. */
+/**
+ * The pure table: a raw failure in, an `error.type` and a human message out. The message quotes
+ * what servers and libraries said, which can include a URL with its credentials: redacted here,
+ * once, before it reaches alerts, logs, `health` output or the state file.
+ */
 export function classify(raw: RawFailure, phase: Phase): Verdict {
+  const v = verdictOf(raw, phase);
+  return { type: v.type, message: redactText(v.message) };
+}
+
+function verdictOf(raw: RawFailure, phase: Phase): Verdict {
   switch (raw.kind) {
     case 'spawn':
       return { type: 'spawn_failed', message: `cannot start ${JSON.stringify(raw.command)}: ${raw.code === 'ENOENT' ? 'command not found (ENOENT)' : raw.message}` };

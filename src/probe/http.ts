@@ -4,6 +4,7 @@ import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import type { TlsConfig } from '../config/schema.js';
 import { clientTlsOptions } from '../wire/tls.js';
 import type { HttpObservation } from './prober.js';
+import { redactText, redactUrl } from '../pipeline/redact.js';
 
 /**
  * An HTTP answer that is not what MCP allows: a non-2xx status, or a 2xx with a body that is neither
@@ -85,8 +86,9 @@ export function observeResponse(res: IncomingMessage, url: URL, method: string, 
 /**
  * A redirect's target as an absolute URL: a relative Location ("/v2/mcp") means nothing in a
  * message about a server that is configured by its full URL. Resolving against that URL would carry
- * its user:password into the message, and from there into alerts, logs and the state file, so the
- * userinfo is left out. One that does not parse is shown as sent.
+ * its user:password into the message, so the userinfo is left out; the Location's own query may carry
+ * a token, which must not reach alerts, logs and the state file: redacted. One that does not parse is
+ * shown as sent, redacted too.
  */
 export function resolveLocation(location: string | null, base: URL | string): string | null {
   if (!location) return location;
@@ -94,9 +96,9 @@ export function resolveLocation(location: string | null, base: URL | string): st
     const target = new URL(location, base);
     target.username = '';
     target.password = '';
-    return target.toString();
+    return redactUrl(target);
   } catch {
-    return location;
+    return redactText(location);
   }
 }
 

@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
+import { redactText } from '../pipeline/redact.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 export class StateError extends Error {
@@ -245,7 +246,8 @@ export class StateStore {
   transition(server: string, at: number, next: { state: ServerStatus; cause: string; errorType: string | null } | null): void {
     this.db.transaction(() => {
       this.stmts.closeIncidents.run(at, server);
-      if (next) this.stmts.openIncident.run(server, next.state, next.cause, next.errorType, at);
+      // Causes quote probe messages; the file outlives the agent, so no URL credential goes in.
+      if (next) this.stmts.openIncident.run(server, next.state, redactText(next.cause), next.errorType, at);
     })();
   }
 

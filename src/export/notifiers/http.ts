@@ -2,6 +2,7 @@
 // answered to retryable / permanent, kept pure so it can be tested row by row.
 import { parseRetryAfter } from '../../wire/http.js';
 import { VERSION } from '../../wire/version.js';
+import { redactText } from '../../pipeline/redact.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
 export const USER_AGENT = `mcpwatch/${VERSION}`;
@@ -23,7 +24,10 @@ export function statusError(status: number, retryAfter: string | null, snippet: 
   return new DeliveryError('http_status', message, retryable, retryAfterMs === undefined ? { status } : { status, retryAfterMs });
 }
 
-/** Why fetch threw, without the URL: a Slack webhook URL is a credential and must not reach logs. */
+/**
+ * Why fetch threw, without the URL's secrets: a Slack webhook URL is a credential, and fetch quotes a
+ * URL with userinfo in full ("Request cannot be constructed from a URL that includes credentials").
+ */
 function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
@@ -34,7 +38,7 @@ function fetchError(err: unknown, signal: AbortSignal): DeliveryError {
   }
   const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   const detail = typeof cause?.code === 'string' ? cause.code : err instanceof Error ? err.message : String(err);
-  return new DeliveryError('network', `network error: ${detail}`, true, { cause: err });
+  return new DeliveryError('network', `network error: ${redactText(detail)}`, true, { cause: err });
 }
 
 interface PostOptions {

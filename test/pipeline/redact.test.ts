@@ -1,0 +1,45 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { redactDeep, redactText, redactUrl } from '../../src/pipeline/redact.js';
+
+describe('redactUrl', () => {
+  const rows: Array<[string, string]> = [
+    ['http://alice:s3cret@host:8080/sse?token=abc&x=1#frag', 'http://***:***@host:8080/sse?token=***&x=***#***'],
+    ['https://ghp_token@github.example/mcp', 'https://***@github.example/mcp'],
+    ['https://host/mcp', 'https://host/mcp'],
+    ['https://host/mcp?', 'https://host/mcp?'],
+    ['https://host/mcp?abc123&k=', 'https://host/mcp?***&k=***'],
+    ['http://u:p@ss@host/', 'http://***:***@host/'],
+    ['not a url', 'not a url'],
+  ];
+  for (const [input, want] of rows) it(input, () => assert.equal(redactUrl(input), want));
+  it('takes a URL object', () => assert.equal(redactUrl(new URL('http://a:b@h/?k=v')), 'http://***:***@h/?k=***'));
+  it('is idempotent', () => {
+    const once = redactUrl('http://alice:s3cret@host/?token=abc');
+    assert.equal(redactUrl(once), once);
+  });
+});
+
+describe('redactText', () => {
+  it('masks every URL in a message and keeps the punctuation around it', () => {
+    assert.equal(
+      redactText('HTTP 302 on GET (redirect to http://x.example/?token=abc; configure that URL), see "https://u:p@y/z".'),
+      'HTTP 302 on GET (redirect to http://x.example/?token=***; configure that URL), see "https://***:***@y/z".',
+    );
+  });
+  it('leaves text without URLs alone', () => assert.equal(redactText('connect ECONNREFUSED 127.0.0.1:1'), 'connect ECONNREFUSED 127.0.0.1:1'));
+});
+
+describe('redactDeep', () => {
+  it('redacts strings at any depth and the message and stack of errors, without touching the input', () => {
+    const err = new TypeError('Request cannot be constructed from a URL that includes credentials: http://u:pw@h/?k=v');
+    const input = { a: ['http://u:pw@h/'], b: { err, n: 3 } };
+    const out = redactDeep(input);
+    assert.equal(out.a[0], 'http://***:***@h/');
+    const e = out.b.err as unknown as { type: string; message: string; stack: string };
+    assert.equal(e.type, 'TypeError');
+    assert.doesNotMatch(JSON.stringify(out), /pw|k=v/);
+    assert.equal(out.b.n, 3);
+    assert.equal(input.a[0], 'http://u:pw@h/');
+  });
+});
