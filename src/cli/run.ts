@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Agent } from '../agent/agent.js';
-import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { ConfigError, reloadIssues, type LoadedConfig } from '../config/load.js';
+import { loadConfigOffThread } from '../config/off-thread.js';
 import { CliExit, EXIT_USAGE, loadConfigOrExit } from './common.js';
 
 /** SIGTERM must end the agent within this, even if a backend or a child will not let go. */
@@ -36,6 +37,9 @@ export function registerRun(program: Command): void {
       let stopRequested: NodeJS.Signals | undefined;
       let stopNow: ((signal: NodeJS.Signals) => void) | undefined;
       let stopping = false;
+      let current: LoadedConfig = loaded;
+      // One reload at a time, in the order the signals came: each parses on a worker thread.
+      let reloading = Promise.resolve();
       const reload = (): void => {
         if (stopping) return; // the agent is closing its store and notifiers
         if (!started) {
@@ -46,13 +50,19 @@ export function registerRun(program: Command): void {
           const message = err instanceof ConfigError ? err.message : (err as Error).message;
           agent.log.error({ config: loaded.file, errors: message.split('\n') }, 'reload failed: keeping the previous configuration');
         };
-        try {
-          const next = loadConfigFile(loaded.file, process.env, { isolateServerEnv: true });
-          warn(next);
-          agent.reload(next).catch(failed);
-        } catch (err) {
-          failed(err);
-        }
+        reloading = reloading.then(async () => {
+          try {
+            const next = await loadConfigOffThread(loaded.file, process.env, { isolateServerEnv: true });
+            if (stopping) return;
+            warn(next);
+            const refused = reloadIssues(current, next);
+            if (refused.length > 0) throw new ConfigError(next.file, refused);
+            await agent.reload(next);
+            current = next;
+          } catch (err) {
+            failed(err);
+          }
+        });
       };
       // Every signal is handled, not only the first: a second Ctrl-C must not kill the process while
       // it ends its stdio servers (the shutdown budget below bounds the wait instead).

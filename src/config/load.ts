@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
 import type { ZodIssue } from 'zod';
@@ -47,7 +47,22 @@ export interface LoadedConfig {
   text: string;
   /** What the file says that is accepted but ignored (removed settings), for the user to fix; loadConfigFile always sets it. */
   warnings?: ConfigIssue[];
+  /** Whether the file has a `servers:` key: only then may a reload remove every server. */
+  serversStated?: boolean;
 }
+
+/**
+ * The largest configuration file read. The YAML parser is slow (see docs/benchmarks.md): a bound keeps
+ * one parse short, and a file this large is a mistake or an attack, not a configuration.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Alias expansions allowed while building the document (the `yaml` package's own default, stated):
+ * a "billion laughs" document of nested aliases is refused instead of expanded.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
 
 export interface ParseOptions {
   /**
@@ -61,8 +76,11 @@ export interface ParseOptions {
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
   let text: string;
   try {
+    // Checked before reading: a huge file is refused without holding it in memory.
+    if (statSync(file).size > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge()]);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
@@ -70,13 +88,29 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   return { file, text, ...readConfig(text, file, env, opts) };
 }
 
+function tooLarge(): ConfigIssue {
+  return { path: '', message: `the file is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, the most mcpwatch reads` };
+}
+
+/**
+ * Why `next` must not replace `current` on a reload although it is valid on its own. A file caught
+ * half-written (a `cp` in progress) is often valid YAML that stops before `servers:`; taking it as
+ * "no servers" would stop every probe and end every stdio server. Removing them all must be said.
+ */
+export function reloadIssues(current: LoadedConfig, next: LoadedConfig): ConfigIssue[] {
+  if (next.serversStated || current.config.servers.length === 0) return [];
+  const n = current.config.servers.length;
+  return [{ path: 'servers', message: `missing: this reload would remove all ${n} server${n === 1 ? '' : 's'}; write \`servers: []\` to mean that` }];
+}
+
 /** Parses and validates configuration text. Throws ConfigError listing every problem with its line. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Config {
   return readConfig(text, file, env, opts).config;
 }
 
-/** parseConfig, also returning the warnings about removed settings. */
-export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[] } {
+/** parseConfig, also returning the warnings about removed settings and whether `servers:` is there. */
+export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[]; serversStated: boolean } {
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge()]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -85,7 +119,18 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
       doc.errors.map((e) => ({ path: '', line: lineCounter.linePos(e.pos[0]).line, message: `invalid YAML: ${firstLine(e.message)}` })),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  // An empty file is what a truncated write or a failed template leaves behind, not a request for
+  // an agent with every default: said so, rather than monitoring nothing.
+  if (doc.contents === null) {
+    throw new ConfigError(file, [{ path: '', line: 1, message: 'the file is empty (an agent without servers says `servers: []`)' }]);
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml package throws a ReferenceError for an alias bomb: a property of the file, not a bug.
+    throw new ConfigError(file, [{ path: '', message: `invalid YAML: ${firstLine((err as Error).message)} (more than ${MAX_ALIAS_COUNT} alias expansions)` }]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '', line: 1, message: 'the top level must be a mapping (monitoring:, servers:)' }]);
   }
@@ -110,7 +155,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     throw new ConfigError(file, unique);
   }
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
-  return { config: result.data!, warnings };
+  return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
 const UNSET = /^environment variable (\w+) is not set/;

@@ -316,7 +316,7 @@ export const REMOVED_KEYS: Readonly<Record<string, string>> = {
 export const configSchema = z
   .object({
     monitoring: monitoringSchema.default({}),
-    servers: z.array(serverSchema).default([]),
+    servers: z.array(serverSchema).default([]).describe('The MCP servers to probe. A reload (SIGHUP) into a file without this key keeps the running servers: removing them all needs `servers: []`.'),
     alerts: z.array(alertSchema).default([{ type: 'stdout' }]).describe('Notifiers; default: stdout only.'),
     receivers: receiversSchema.default({}),
     exporters: exportersSchema.default({}),
