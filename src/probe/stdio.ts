@@ -13,6 +13,13 @@ const STDERR_LINE_CHARS = 400;
 /** After stdin closes, how long a well-behaved server gets to exit before the group is signalled. */
 const EXIT_GRACE_MS = 300;
 const TERM_GRACE_MS = 1000;
+/**
+ * After the exit, how long the rest of stderr gets to arrive: the exit can be seen before the last
+ * lines are read, and those say why. Bounded, as a grandchild may hold the pipe open for ever.
+ */
+const STDERR_DRAIN_MS = 500;
+/** A write to a server's stdin failed (EPIPE): how long to wait for its exit, which explains it. */
+const EXIT_AFTER_EPIPE_MS = 1000;
 
 /**
  * The SDK's StdioClientTransport signals only the direct child, reports exit without code or signal
@@ -58,10 +65,12 @@ class ProcessTransport implements Transport {
     child.stdin.on('error', () => {});
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        this.flushStderr();
-        this.diag.exit = { code, signal };
-        resolve();
-        this.onclose?.();
+        void drained(child.stderr, STDERR_DRAIN_MS).then(() => {
+          this.flushStderr();
+          this.diag.exit = { code, signal };
+          resolve();
+          this.onclose?.();
+        });
       });
     });
     try {
@@ -80,7 +89,14 @@ class ProcessTransport implements Transport {
     const child = this.child;
     if (!child || this.diag.exit) throw new Error('process is not running');
     const line = JSON.stringify(message) + '\n';
-    if (!child.stdin.write(line)) await once(child.stdin, 'drain');
+    try {
+      await new Promise<void>((resolve, reject) => child.stdin.write(line, (err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      // A broken pipe means the server is gone or going: its exit code and stderr say why, "write
+      // EPIPE" does not. The failure is reported once the exit is recorded (or the wait is over).
+      await this.waitExit(EXIT_AFTER_EPIPE_MS);
+      throw err;
+    }
   }
 
   /** Closes stdin, gives the server a moment to exit, then signals its whole process group. */
@@ -175,6 +191,22 @@ class ProcessTransport implements Transport {
     if (this.stderrRing.length > STDERR_LINES) this.stderrRing.shift();
     this.diag.stderrTail = this.stderrRing;
   }
+}
+
+/** Resolves when `stream` has ended or closed, or after `ms`, whichever is first. */
+function drained(stream: NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean }, ms: number): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      stream.removeListener('end', done);
+      stream.removeListener('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    stream.once('end', done);
+    stream.once('close', done);
+  });
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -42,6 +42,23 @@ describe('stdio probe', () => {
     assert.equal(probeVerdict(out, {}).status, 'down');
   });
 
+  it('reports a server that exits before reading initialize as process_exited with its code and stderr, every time', async () => {
+    // The race: initialize is written to a pipe whose reader is gone (EPIPE) before or after the
+    // exit is seen. Repeated, so that both orders occur; each must name the exit, not the pipe.
+    const cases = [
+      { command: 'sh', args: ['-c', 'echo "error: API_KEY is not set" >&2; exit 1'], message: 'exited with code 1: error: API_KEY is not set' },
+      { command: '/bin/echo', args: ['hello'], message: 'exited with code 0 (no stderr output)' },
+    ];
+    const seen = new Set<string>();
+    for (let i = 0; i < 15; i++) {
+      for (const c of cases) {
+        const out = await probeServer(stdioTarget('unused', { name: 'early-exit', command: c.command, args: c.args }));
+        seen.add(`${c.command} → ${out.error?.type}: ${out.error?.message}`);
+      }
+    }
+    assert.deepEqual([...seen].sort(), cases.map((c) => `${c.command} → process_exited: ${c.message}`).sort());
+  });
+
   it('names the signal of a server killed during initialize', async () => {
     const out = await probeServer(stdioTarget('die-in-initialize'));
     assert.equal(out.error?.type, 'process_exited');
