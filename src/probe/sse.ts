@@ -2,7 +2,7 @@ import type { FetchLike, SSEClientTransport } from '@modelcontextprotocol/client
 import type { Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 import { clientTlsOptions } from '../wire/tls.js';
-import { BaseConnection, StartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
 
@@ -49,9 +49,11 @@ let modules: Promise<[typeof import('@modelcontextprotocol/client'), typeof impo
 async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (what: 'data' | 'end') => void): Promise<SseConnection> {
   const [{ SSEClientTransport }, undici] = await (modules ??= Promise.all([import('@modelcontextprotocol/client'), import('undici')]));
   const diag: TransportDiagnostics = {};
+  // A server abandoned mid-stream is closed at once: the SDK's EventSource would reconnect to it.
+  const abandon = (): void => void conn.close();
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(undici, server, diag, onStream),
+    fetch: observingFetch(undici, server, diag, onStream, abandon),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
@@ -88,7 +90,13 @@ function dispatcherFor(undici: typeof import('undici'), tls: TlsConfig | undefin
  * keep-alive comments never reach the SDK as events, so this is how the agent notices a dead server
  * between probes and a silent, stale one.
  */
-function observingFetch(undici: typeof import('undici'), server: Pick<ServerConfig, 'tls' | 'url'>, diag: TransportDiagnostics, onStream?: (what: 'data' | 'end') => void): FetchLike {
+function observingFetch(
+  undici: typeof import('undici'),
+  server: Pick<ServerConfig, 'tls' | 'url'>,
+  diag: TransportDiagnostics,
+  onStream: ((what: 'data' | 'end') => void) | undefined,
+  abandon: () => void,
+): FetchLike {
   const dispatcher = dispatcherFor(undici, server.tls);
   return async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
@@ -108,7 +116,7 @@ function observingFetch(undici: typeof import('undici'), server: Pick<ServerConf
     if (!res.ok || unexpectedType || (method === 'GET' && res.ok && !isStream)) {
       diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
     }
-    if (onStream && method === 'GET' && res.ok && res.body && isStream) return watchStream(res, onStream);
+    if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;
   };
 }
@@ -134,13 +142,21 @@ async function observe(res: Response, method: string, withSession: boolean): Pro
   };
 }
 
-function watchStream(res: Response, onStream: (what: 'data' | 'end') => void): Response {
+/**
+ * The event stream as the SDK's EventSource reads it, bounded: its parser buffers a line, and an
+ * event's data lines, without limit, so one endless line grew the agent by hundreds of MiB while
+ * the data kept the session looking alive. An event (every byte up to the blank line that ends it)
+ * larger than MAX_MESSAGE_BYTES is not an MCP message: the stream is cut and the server abandoned,
+ * as stdio does with an endless stdout line and Streamable HTTP with an endless event.
+ */
+function watchStream(res: Response, diag: TransportDiagnostics, onStream: ((what: 'data' | 'end') => void) | undefined, abandon: () => void): Response {
   const reader = res.body!.getReader();
+  const size = new EventSize();
   let ended = false;
   const end = (): void => {
     if (!ended) {
       ended = true;
-      onStream('end');
+      onStream?.('end');
     }
   };
   const body = new ReadableStream<Uint8Array>({
@@ -150,8 +166,16 @@ function watchStream(res: Response, onStream: (what: 'data' | 'end') => void): R
         if (done) {
           end();
           controller.close();
+        } else if (size.add(value) > MAX_MESSAGE_BYTES) {
+          const what = `server-sent event larger than ${MAX_MESSAGE_BYTES / 2 ** 20} MiB: not an MCP message`;
+          diag.invalidOutput ??= what;
+          diag.abandoned = true;
+          end();
+          reader.cancel().catch(() => undefined);
+          controller.error(new Error(what));
+          abandon();
         } else {
-          onStream('data');
+          onStream?.('data');
           controller.enqueue(value);
         }
       } catch (err) {
@@ -165,4 +189,33 @@ function watchStream(res: Response, onStream: (what: 'data' | 'end') => void): R
     },
   });
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/** Bytes of the event being received: reset by a blank line (LF, CR or CRLF line ends). */
+class EventSize {
+  private bytes = 0;
+  /** Bytes in the current line, to tell a blank line (which ends the event) from a line's end. */
+  private line = 0;
+  private afterCr = false;
+
+  /** Counts `chunk` in; returns the current event's size. */
+  add(chunk: Uint8Array): number {
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (b === 10 && this.afterCr) {
+        this.afterCr = false;
+        continue;
+      }
+      this.afterCr = b === 13;
+      if (b === 10 || b === 13) {
+        if (this.line === 0) this.bytes = 0;
+        else this.bytes++;
+        this.line = 0;
+      } else {
+        this.line++;
+        this.bytes++;
+      }
+    }
+    return this.bytes;
+  }
 }

@@ -2,6 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
+import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget } from '../helpers.js';
@@ -190,6 +191,23 @@ describe('legacy SSE probe', () => {
     const f = await fixture('html-200');
     const out = await probeServer(httpTarget(f.url, 'sse'));
     assert.equal(out.error?.type, 'invalid_response');
+  });
+
+  it('stops reading an endless line at the message limit, and the server is not up, in a probe and a kept session', async () => {
+    const f = await fixture('sse-line-flood');
+    const target = httpTarget(f.url, 'sse', { timeout: 20_000 });
+    const heap0 = process.memoryUsage().heapUsed;
+    const out = await probeServer(target);
+    const session = new ServerSession(target, { onSignal: () => undefined });
+    const kept = await session.check();
+    await session.close();
+    for (const o of [out, kept]) {
+      assert.equal(o.error?.type, 'invalid_response');
+      assert.equal(o.error?.message, 'server-sent event larger than 16 MiB: not an MCP message');
+      assert.notEqual(probeVerdict(o, {}).status, 'up');
+    }
+    // Unbounded, the SDK's EventSource buffered the line for as long as the deadline allowed.
+    assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
   });
 
   it('reports connection_refused when nothing listens', async () => {
