@@ -151,6 +151,9 @@ const monitoringSchema = z
     stale_after: duration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
     protocol: z.enum(PROTOCOL_MODES).default('auto').describe('MCP era to speak: auto (server/discover, then 2025 initialize) | modern (2026-07-28 only) | legacy (2025 initialize only).'),
     latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
+    drift_alert_interval: duration
+      .default('10m')
+      .describe('At most one schema_drift alert per server in this interval: later changes are counted (`details.suppressed_changes`) into the next alert.'),
     thresholds: thresholds.default({}).describe('Default latency thresholds for every server.'),
   })
   .strict();
@@ -327,7 +330,7 @@ export const configSchema = z
     state: z
       .object({
         path: z.string().min(1).default('./.mcpwatch/state.db').describe('SQLite file for snapshots, incidents and availability.'),
-        retention: duration.default('8d').describe('How long probe aggregates and incidents are kept.'),
+        retention: duration.default('8d').describe('How long probe aggregates, incidents and drift events are kept. Also capped per server: the last 20 tool-list snapshots and 200 drift events.'),
       })
       .strict()
       .default({}),

@@ -4,6 +4,7 @@
 import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
 import { ServerStateMachine, type EventDraft, type StatePolicy, type Transition } from './state-machine.js';
+import { gateDriftAlerts, type DriftAlertGate } from './drift-alerts.js';
 import type { DiscoverResult } from '@modelcontextprotocol/client';
 import type { ProbeError, ProbeOutcome, ToolInfo } from '../probe/prober.js';
 
@@ -41,6 +42,8 @@ export class ServerTrack {
   private lastRaw: string | undefined;
   /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
   serverInfoName: string | undefined;
+  /** The schema_drift alert rate limit (drift-alerts.ts). */
+  driftGate: DriftAlertGate | undefined;
 
   constructor(policy: StatePolicy, snapshot?: ToolSnapshot) {
     this.sm = new ServerStateMachine(policy);
@@ -80,8 +83,11 @@ export interface Assessment {
   verdict: EraVerdict | undefined;
 }
 
-/** Decides what `out` means for the server `track` follows, and updates `track` to match. */
-export function assess(track: ServerTrack, out: CheckOutcome, at: number): Assessment {
+/**
+ * Decides what `out` means for the server `track` follows, and updates `track` to match.
+ * `driftAlertIntervalMs`: at most one schema_drift alert per this interval (0: every change).
+ */
+export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftAlertIntervalMs = 0): Assessment {
   const answered = !out.error || out.partial;
   const up = answered && out.staleMs === undefined;
   let serverInfoChanged = false;
@@ -103,7 +109,9 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number): Asses
     sessionExpired: out.sessionExpired,
   });
   const events = [...step.events];
-  if (listed?.diff?.severity) events.push(driftEvent(listed.diff, listed.diff.severity, before));
+  const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, before)] : [], at, driftAlertIntervalMs, before);
+  track.driftGate = drift.gate;
+  events.push(...drift.events);
   return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged, verdict: out.verdict };
 }
 

@@ -58,6 +58,10 @@ interface AvailabilityWindow {
 
 const SCHEMA_VERSION = 1;
 const MINUTE = 60_000;
+/** Tool-list snapshots kept per server: only the last is read, the rest are for a person looking. */
+export const MAX_SNAPSHOTS_PER_SERVER = 20;
+/** Drift events kept per server, newest first (the scorecard counts at most a few in 7 days). */
+export const MAX_DRIFT_EVENTS_PER_SERVER = 200;
 /**
  * Minutes of probe counts held once a write has failed (300 servers: about 18,000 aggregates,
  * 2 MiB). Past that the oldest minute is given up and counted in droppedMinutes. Until a write
@@ -175,6 +179,12 @@ export class StateStore {
       lastSnapshot: db.prepare('SELECT server, hash, tools, taken_at FROM snapshots WHERE server = ? ORDER BY taken_at DESC LIMIT 1'),
       insertSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (server, hash, tools, taken_at) VALUES (?, ?, ?, ?)'),
       insertDrift: db.prepare('INSERT INTO drift_events (server, at, severity, diff) VALUES (?, ?, ?, ?)'),
+      capSnapshots: db.prepare(
+        'DELETE FROM snapshots WHERE server = @server AND taken_at < (SELECT taken_at FROM snapshots WHERE server = @server ORDER BY taken_at DESC LIMIT 1 OFFSET @keep)',
+      ),
+      capDrift: db.prepare(
+        'DELETE FROM drift_events WHERE server = @server AND rowid NOT IN (SELECT rowid FROM drift_events WHERE server = @server ORDER BY at DESC, rowid DESC LIMIT @keep)',
+      ),
       openIncident: db.prepare('INSERT INTO incidents (server, state, cause, error_type, started_at) VALUES (?, ?, ?, ?, ?)'),
       closeIncidents: db.prepare('UPDATE incidents SET ended_at = ? WHERE server = ? AND ended_at IS NULL'),
       openIncidents: db.prepare('SELECT * FROM incidents WHERE ended_at IS NULL ORDER BY started_at'),
@@ -234,11 +244,18 @@ export class StateStore {
     }
   }
 
-  /** Stores a new snapshot and, when it differs from the last, the drift diff: one transaction. */
+  /**
+   * Stores a new snapshot and, when it differs from the last, the drift diff: one transaction. Both
+   * are capped per server, not only by age: a schema that changes on every check wrote 20 MB in 12 s.
+   */
   saveSnapshot(snap: Snapshot, drift?: { severity: string; diff: unknown }): void {
     this.db.transaction(() => {
       this.stmts.insertSnapshot.run(snap.server, snap.hash, JSON.stringify(snap.tools), snap.takenAt);
-      if (drift) this.stmts.insertDrift.run(snap.server, snap.takenAt, drift.severity, JSON.stringify(drift.diff));
+      this.stmts.capSnapshots.run({ server: snap.server, keep: MAX_SNAPSHOTS_PER_SERVER - 1 });
+      if (drift) {
+        this.stmts.insertDrift.run(snap.server, snap.takenAt, drift.severity, JSON.stringify(drift.diff));
+        this.stmts.capDrift.run({ server: snap.server, keep: MAX_DRIFT_EVENTS_PER_SERVER });
+      }
     })();
   }
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { StateError, StateStore } from '../../src/store/state.js';
+import { MAX_DRIFT_EVENTS_PER_SERVER, MAX_SNAPSHOTS_PER_SERVER, StateError, StateStore } from '../../src/store/state.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -15,6 +15,24 @@ function tmp(): string {
 }
 
 describe('state store', () => {
+  it('caps snapshots and drift events per server, newest kept, other servers untouched', () => {
+    const file = join(tmp(), 'state.db');
+    const store = new StateStore(file, { writer: true });
+    const n = MAX_DRIFT_EVENTS_PER_SERVER + 50;
+    for (let i = 1; i <= n; i++) store.saveSnapshot({ server: 'flapping', hash: `h${i}`, tools: [{ name: `t${i}` }], takenAt: i * 1000 }, { severity: 'breaking', diff: { i } });
+    for (let i = 1; i <= 3; i++) store.saveSnapshot({ server: 'calm', hash: `h${i}`, tools: [], takenAt: i * 1000 }, { severity: 'compatible', diff: { i } });
+    assert.equal(store.lastSnapshot('flapping')?.hash, `h${n}`);
+    const drift = store.driftSince('flapping', 0);
+    assert.equal(drift.length, MAX_DRIFT_EVENTS_PER_SERVER);
+    assert.equal(drift[0]!.at, (n - MAX_DRIFT_EVENTS_PER_SERVER + 1) * 1000);
+    assert.equal(store.driftSince('calm', 0).length, 3);
+    store.close();
+    const db = new Database(file, { readonly: true });
+    const counts = db.prepare('SELECT server, COUNT(*) AS n FROM snapshots GROUP BY server ORDER BY server').all();
+    db.close();
+    assert.deepEqual(counts, [{ server: 'calm', n: 3 }, { server: 'flapping', n: MAX_SNAPSHOTS_PER_SERVER }]);
+  });
+
   it('computes availability as time up over rolling windows, not as the share of probes', () => {
     const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
     const now = Date.UTC(2026, 10, 22, 12, 0, 0);
