@@ -1,10 +1,13 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport } from './connection.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
+import { parseStat, serverProcesses, signalProcesses, TAG_VARIABLE, type ProcessEntry } from './process-tree.js';
 
 /** A stdout line longer than this is not an MCP message; the server is abandoned instead of buffered. */
 const MAX_STDOUT_LINE = MAX_MESSAGE_BYTES;
@@ -24,8 +27,8 @@ const EXIT_AFTER_EPIPE_MS = 1000;
 /**
  * The SDK's StdioClientTransport signals only the direct child, reports exit without code or signal
  * and buffers stdout without a bound. This one spawns the server in its own process group (so `npx`
- * and `sh -c` wrappers die with it), records how the process ended, keeps the stderr tail and caps
- * stdout lines.
+ * and `sh -c` wrappers die with it), ends descendants that left the group too (process-tree.ts),
+ * records how the process ended, keeps the stderr tail and caps stdout lines.
  */
 class ProcessTransport implements Transport {
   onclose?: () => void;
@@ -40,6 +43,9 @@ class ProcessTransport implements Transport {
   private discarding = false;
   private stderrRing: string[] = [];
   private stderrPartial = '';
+  /** Inherited by every process the server starts, to find those that leave its group. */
+  private readonly tag = randomUUID();
+  private startTicks: number | undefined;
 
   constructor(private readonly server: Pick<ServerConfig, 'command' | 'args' | 'env' | 'cwd'>) {}
 
@@ -50,7 +56,7 @@ class ProcessTransport implements Transport {
   async start(): Promise<void> {
     const child = spawn(this.server.command!, this.server.args, {
       cwd: this.server.cwd,
-      env: { ...getDefaultEnvironment(), ...this.server.env },
+      env: { ...getDefaultEnvironment(), ...this.server.env, [TAG_VARIABLE]: this.tag },
       // Own process group: the whole tree is signalled with kill(-pid), and a terminal's ^C does not
       // reach the server before mcpwatch has had a chance to close it cleanly.
       detached: true,
@@ -59,6 +65,7 @@ class ProcessTransport implements Transport {
       windowsHide: true,
     });
     this.child = child;
+    this.startTicks = startTicksOf(child.pid);
     child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk));
     // EPIPE on a dead child's stdin is reported through exit, not as an unhandled error.
@@ -99,18 +106,26 @@ class ProcessTransport implements Transport {
     }
   }
 
-  /** Closes stdin, gives the server a moment to exit, then signals its whole process group. */
+  /**
+   * Closes stdin, gives the server a moment to exit, then signals its whole process group and every
+   * descendant that left the group (looked up before anything exits and re-parents, and again after).
+   */
   async close(): Promise<void> {
     const child = this.child;
     if (!child?.pid) return;
+    const pid = child.pid;
+    const strays = await serverProcesses(pid, this.startTicks, this.tag);
     child.stdin.end();
     if (!this.diag.exit && !(await this.waitExit(EXIT_GRACE_MS))) {
-      killGroup(child.pid, 'SIGTERM');
-      if (!(await this.waitExit(TERM_GRACE_MS))) killGroup(child.pid, 'SIGKILL');
+      killGroup(pid, 'SIGTERM');
+      await signalProcesses(strays, 'SIGTERM');
+      if (!(await this.waitExit(TERM_GRACE_MS))) killGroup(pid, 'SIGKILL');
       await this.exited;
     }
     // Grandchildren outlive a leader that exited on its own; the group is cleared either way.
-    killGroup(child.pid, 'SIGKILL');
+    killGroup(pid, 'SIGKILL');
+    const late: ProcessEntry[] = await serverProcesses(pid, this.startTicks, this.tag);
+    await signalProcesses([...strays, ...late], 'SIGKILL');
     child.stdout.destroy();
     child.stderr.destroy();
   }
@@ -207,6 +222,19 @@ function drained(stream: NodeJS.ReadableStream & { readableEnded?: boolean; dest
     stream.once('end', done);
     stream.once('close', done);
   });
+}
+
+/**
+ * The child's start time, read as soon as spawn() returns: the process exists (at worst a zombie
+ * nobody has reaped yet, as reaping waits for the event loop), so this is never too late.
+ */
+function startTicksOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'latin1'))?.start;
+  } catch {
+    return undefined; // no /proc: only the group is ended
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -184,6 +184,17 @@ describe('stdio probe', () => {
     assert.equal(alive(grandchild), false, 'grandchild outlived the probe');
   });
 
+  it('ends a double-forked grandchild that left the process group and was re-parented', async (t) => {
+    const pidfile = join(mkdtempSync(join(tmpdir(), 'mcpwatch-')), 'pid');
+    const out = await probeServer(stdioTarget('double-fork', { env: { PIDFILE: pidfile } }));
+    assert.equal(out.error, null);
+    const grandchild = Number(readFileSync(pidfile, 'utf8'));
+    t.after(() => void (alive(grandchild) && process.kill(grandchild, 'SIGKILL')));
+    assert.ok(grandchild > 0);
+    for (let i = 0; i < 50 && alive(grandchild); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(grandchild), false, 'the double-forked grandchild outlived the probe');
+  });
+
   it('leaves no fixture process behind after all of the above', () => {
     assert.deepEqual(fixtureChildren(), []);
   });
