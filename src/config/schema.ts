@@ -269,6 +269,9 @@ const receiversSchema = z
         http: otlpProtocolReceiver('127.0.0.1:4318').nullable().default({}).describe('OTLP/HTTP receiver; null disables it.'),
         limit_mib: z.number().int().positive().default(256).describe('Resident memory (MiB) of the agent above which requests are refused (UNAVAILABLE / 503 + Retry-After).'),
         max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
+        max_concurrent_streams: z.number().int().min(1).max(1000).default(16).describe('gRPC: calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).'),
+        max_connection_idle: duration.default('5m').describe('gRPC: a connection without calls for this long is closed (GOAWAY).'),
+        max_connection_age: duration.default('30m').describe('gRPC: a connection is closed after this long (GOAWAY, 30 s grace for calls in flight), so no client holds one for ever.'),
       })
       .strict()
       .nullable()

@@ -54,6 +54,8 @@ const MIB = 1024 * 1024;
 const RETRY_AFTER_S = 5;
 /** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
 const GRPC_HARD_FACTOR = 2;
+/** After max_connection_age, how long the calls in flight get before the connection is cut. */
+const CONNECTION_AGE_GRACE_MS = 30_000;
 
 /** HTTP/2's initial flow-control window, per stream and per connection (RFC 9113 §6.9.2). */
 const HTTP2_DEFAULT_WINDOW = 65_535;
@@ -139,7 +141,7 @@ export class OtlpReceiver {
   /** The protocol-independent core: limits, decoding, recognition, forwarding. */
   private handle(protocol: ReceiverProtocol, signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, maxBytes: number): Handled {
     const { recorder } = this.deps;
-    if (this.overLimit) return { ok: false, reason: 'memory_limit', message: `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later` };
+    if (this.overLimit) return { ok: false, reason: 'memory_limit', message: this.overLimitMessage() };
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
     let decoded: DecodeResult | undefined;
     let parsed: unknown;
@@ -186,6 +188,12 @@ export class OtlpReceiver {
     const server = new grpc.Server({
       'grpc.max_receive_message_length': maxBytes * GRPC_HARD_FACTOR,
       'grpc.max_send_message_length': 4 * MIB,
+      // One connection may not hold more than this many calls, each up to a message's size.
+      'grpc.max_concurrent_streams': this.cfg.max_concurrent_streams,
+      'grpc.max_connection_idle_ms': this.cfg.max_connection_idle,
+      'grpc.max_connection_age_ms': this.cfg.max_connection_age,
+      'grpc.max_connection_age_grace_ms': CONNECTION_AGE_GRACE_MS,
+      interceptors: [this.grpcAdmission(cfg)],
     });
     for (const signal of OTLP_SIGNALS) {
       const definition: grpc.ServiceDefinition = {
@@ -230,12 +238,43 @@ export class OtlpReceiver {
     }
   }
 
+  /**
+   * Admission on the call's metadata, before grpc-js reads a byte of its message: the stream stays
+   * paused until the handler asks for the message, so a call refused here (no or wrong token, memory
+   * pressure) costs no buffer. Without this, grpc-js read whole messages of unauthenticated callers.
+   */
+  private grpcAdmission(cfg: ProtocolConfig): grpc.ServerInterceptor {
+    return (method, call) => {
+      const signal = OTLP_SIGNALS.find((s) => GRPC_EXPORT_PATH[s] === method.path) ?? 'traces';
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next(
+            new grpc.ServerListenerBuilder()
+              .withOnReceiveMetadata((metadata, proceed) => {
+                if (cfg.auth && !bearerMatches(metadata.get('authorization')[0], cfg.auth.bearer_token)) {
+                  this.refuse('grpc', signal, 'unauthorized', 'missing or wrong bearer token');
+                  call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
+                  return;
+                }
+                if (this.overLimit) {
+                  const message = this.overLimitMessage();
+                  this.refuse('grpc', signal, 'memory_limit', message);
+                  call.sendStatus({ code: grpc.status.UNAVAILABLE, details: message });
+                  return;
+                }
+                proceed(metadata);
+              })
+              .build(),
+          ),
+      });
+    };
+  }
+
+  private overLimitMessage(): string {
+    return `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later`;
+  }
+
   private onGrpc(signal: OtlpSignal, cfg: ProtocolConfig, maxBytes: number, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {
-    if (cfg.auth && !bearerMatches(call.metadata.get('authorization')[0], cfg.auth.bearer_token)) {
-      this.refuse('grpc', signal, 'unauthorized', 'missing or wrong bearer token');
-      callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
-      return;
-    }
     let result: Handled;
     try {
       result = this.handle('grpc', signal, call.request, 'application/x-protobuf', maxBytes);

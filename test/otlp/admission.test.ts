@@ -1,0 +1,59 @@
+// The receiver under attack: gRPC callers that open many streams declaring large messages and never
+// finish them. A real HTTP/2 client holds the partial messages; the receiver must refuse on the
+// metadata, before it buffers them, and then serve a legitimate caller.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as connectHttp2, type ClientHttp2Stream } from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { parseConfig } from '../../src/config/load.js';
+import { Recorder } from '../../src/export/recorder.js';
+import { OtlpReceiver } from '../../src/otlp/receiver.js';
+
+const EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
+/** gRPC status of a stream: from a trailers-only response's headers, or from its trailers. */
+function statusOf(stream: ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    stream.once('response', (headers) => {
+      if (headers['grpc-status'] !== undefined) resolve(String(headers['grpc-status']));
+    });
+    stream.once('trailers', (trailers) => resolve(String(trailers['grpc-status'])));
+    stream.once('error', reject);
+    stream.resume();
+  });
+}
+
+describe('gRPC admission', () => {
+  it('refuses unauthenticated calls on their metadata, before their messages are read, then serves a caller with the token', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0", auth: { bearer_token: tok } }, http: null } }\n', 'x.yaml', {}).receivers.otlp!;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0 });
+    const { grpc: address } = await receiver.start();
+    const session = connectHttp2(`http://127.0.0.1:${address!.port}`);
+    await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+    assert.equal(session.remoteSettings.maxConcurrentStreams, 16, 'the server bounds calls per connection');
+    // Each call declares a 4 MiB message and sends 256 KiB of it, never the rest.
+    const prefix = Buffer.from([0, 0x00, 0x40, 0x00, 0x00]);
+    const part = Buffer.alloc(256 * 1024);
+    const streams: ClientHttp2Stream[] = [];
+    for (let i = 0; i < 16; i++) {
+      const s = session.request({ ':method': 'POST', ':path': EXPORT, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.write(prefix);
+      s.write(part);
+      streams.push(s);
+    }
+    const statuses = await Promise.all(streams.map(statusOf));
+    assert.deepEqual(new Set(statuses), new Set([String(grpc.status.UNAUTHENTICATED)]));
+    session.destroy();
+
+    const client = new grpc.Client(`127.0.0.1:${address!.port}`, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set('authorization', 'Bearer tok');
+    const code = await new Promise<number>((resolve) =>
+      client.makeUnaryRequest(EXPORT, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, (err) => resolve(err?.code ?? grpc.status.OK)),
+    );
+    assert.equal(code, grpc.status.OK);
+    client.close();
+    await receiver.shutdown();
+  });
+});
