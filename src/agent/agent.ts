@@ -427,8 +427,11 @@ export class Agent {
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
       } else if (path === '/readyz') {
-        const ready = this.readyOnce && !this.stopping;
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ready' : 'starting', servers: this.statuses() }));
+        // A receiver that refuses requests (memory pressure) is not ready: traffic should go elsewhere.
+        const refusing = this.receiver?.refusing();
+        const ready = this.readyOnce && !this.stopping && refusing === undefined;
+        const status = ready ? 'ready' : refusing !== undefined ? 'refusing' : 'starting';
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status, ...(refusing ? { reason: refusing } : {}), servers: this.statuses() }));
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch health serves /healthz and /readyz\n');
       }

@@ -5,6 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { timingSafeEqual } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import { gunzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Http2Server, Http2Session } from 'node:http2';
@@ -35,7 +36,7 @@ interface ReceiverDeps {
    */
   forward?: (signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown) => string | undefined;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
-  /** Resident memory now, in bytes (tests inject it). */
+  /** JavaScript heap in use now, in bytes (tests inject it). */
   memoryUsage?: () => number;
 }
 
@@ -86,12 +87,41 @@ export class OtlpReceiver {
   private memorySampler: NodeJS.Timeout | undefined;
   private overLimit = false;
   private readonly memoryUsage: () => number;
+  /** The heap in use at the last sample. */
+  private heap = 0;
+  /** Bytes admitted and not yet answered, across every request of both protocols. */
+  private inFlight = 0;
 
   constructor(
     private readonly cfg: OtlpReceiversConfig,
     private readonly deps: ReceiverDeps,
   ) {
-    this.memoryUsage = deps.memoryUsage ?? (() => process.memoryUsage.rss());
+    this.memoryUsage = deps.memoryUsage ?? (() => getHeapStatistics().used_heap_size);
+  }
+
+  /** Why the receiver refuses requests now (for /readyz), or undefined while it accepts them. */
+  refusing(): string | undefined {
+    return this.overLimit ? this.overLimitMessage() : undefined;
+  }
+
+  /**
+   * Admission: reserves `bytes` of the in-flight budget, or says why not. Memory pressure is what is
+   * really held, the heap in use plus the bytes of requests in flight, not RSS, which does not come
+   * down after a burst and kept refusing every request for good. Refused before anything is read.
+   */
+  private admit(bytes: number): { release: () => void } | { refused: string } {
+    const limit = this.cfg.limit_mib * MIB;
+    const budget = this.cfg.max_in_flight_mib * MIB;
+    if (this.overLimit || this.heap + this.inFlight + bytes > limit) return { refused: this.overLimitMessage() };
+    if (this.inFlight + bytes > budget) return { refused: `mcpwatch has ${this.cfg.max_in_flight_mib} MiB of requests in flight (max_in_flight_mib); retry later` };
+    this.inFlight += bytes;
+    let held = bytes;
+    return {
+      release: () => {
+        this.inFlight -= held;
+        held = 0;
+      },
+    };
   }
 
   async start(): Promise<ReceiverAddresses> {
@@ -135,7 +165,8 @@ export class OtlpReceiver {
   }
 
   private sampleMemory(): void {
-    this.overLimit = this.memoryUsage() > this.cfg.limit_mib * MIB;
+    this.heap = this.memoryUsage();
+    this.overLimit = this.heap + this.inFlight > this.cfg.limit_mib * MIB;
   }
 
   /** The protocol-independent core: limits, decoding, recognition, forwarding. */
@@ -244,8 +275,11 @@ export class OtlpReceiver {
    * pressure) costs no buffer. Without this, grpc-js read whole messages of unauthenticated callers.
    */
   private grpcAdmission(cfg: ProtocolConfig): grpc.ServerInterceptor {
+    // gRPC declares no length up front: a call reserves the largest message grpc-js would take.
+    const reserve = Math.floor(cfg.max_recv_msg_size_mib * MIB) * GRPC_HARD_FACTOR;
     return (method, call) => {
       const signal = OTLP_SIGNALS.find((s) => GRPC_EXPORT_PATH[s] === method.path) ?? 'traces';
+      let release = (): void => undefined;
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next(
@@ -256,16 +290,22 @@ export class OtlpReceiver {
                   call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
                   return;
                 }
-                if (this.overLimit) {
-                  const message = this.overLimitMessage();
-                  this.refuse('grpc', signal, 'memory_limit', message);
-                  call.sendStatus({ code: grpc.status.UNAVAILABLE, details: message });
+                const admitted = this.admit(reserve);
+                if ('refused' in admitted) {
+                  this.refuse('grpc', signal, 'memory_limit', admitted.refused);
+                  call.sendStatus({ code: grpc.status.UNAVAILABLE, details: admitted.refused });
                   return;
                 }
+                release = admitted.release;
                 proceed(metadata);
               })
+              .withOnCancel(() => release())
               .build(),
           ),
+        sendStatus: (status, next) => {
+          release();
+          next(status);
+        },
       });
     };
   }
@@ -321,12 +361,18 @@ export class OtlpReceiver {
       return fail(401, 'unauthorized', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="mcpwatch"' });
     }
     if (!contentType) return fail(415, 'invalid', `unsupported content type "${mediaType || 'none'}": use application/x-protobuf or application/json`);
-    if (this.overLimit) {
-      req.resume();
-      return fail(503, 'memory_limit', `mcpwatch is over its memory limit (${this.cfg.limit_mib} MiB); retry later`, { 'retry-after': String(RETRY_AFTER_S) });
-    }
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'gzip' && encoding !== 'identity') return fail(415, 'invalid', `unsupported content encoding "${encoding}": use gzip or none`);
+    // Reserved before a byte is read: the declared length (a larger body is refused while reading),
+    // else the most a body may be, and room for it decompressed.
+    const declared = Number(req.headers['content-length']);
+    const wire = Number.isInteger(declared) && declared >= 0 && declared <= maxBytes ? declared : maxBytes;
+    const admitted = this.admit(wire + (encoding === 'gzip' ? maxBytes : 0));
+    if ('refused' in admitted) {
+      req.resume();
+      return fail(503, 'memory_limit', admitted.refused, { 'retry-after': String(RETRY_AFTER_S) });
+    }
+    res.once('close', admitted.release);
     let body: Buffer;
     try {
       body = await readBody(req, maxBytes);

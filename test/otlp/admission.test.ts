@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as connectHttp2, type ClientHttp2Stream } from 'node:http2';
+import { connect as connectTcp, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '../../src/config/load.js';
@@ -54,6 +55,48 @@ describe('gRPC admission', () => {
     );
     assert.equal(code, grpc.status.OK);
     client.close();
+    await receiver.shutdown();
+  });
+
+  it('refuses HTTP requests past the in-flight budget before reading them, and accepts again once the held ones end', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_in_flight_mib: 8 } }\n', 'x.yaml', {}).receivers.otlp!;
+    let heap = 0;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => heap });
+    const { http: address } = await receiver.start();
+    const url = `http://127.0.0.1:${address!.port}/v1/traces`;
+    const post = (): Promise<Response> => fetch(url, { method: 'POST', body: '{"resourceSpans":[]}', headers: { 'content-type': 'application/json' } });
+    // Two senders declare 4 MiB each (the largest body) and send a little of it, holding their share.
+    const held: Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = connectTcp(address!.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 4194304\r\n\r\n`);
+      socket.write(Buffer.alloc(64 * 1024));
+      held.push(socket);
+    }
+    // The budget is taken before the held bodies arrive: wait until a request is refused for it.
+    let refused: Response;
+    for (;;) {
+      refused = await post();
+      if (refused.status !== 200) break;
+    }
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '5');
+    assert.match(((await refused.json()) as { message: string }).message, /max_in_flight_mib/);
+    for (const s of held) s.destroy();
+    let ok: Response;
+    do ok = await post();
+    while (ok.status === 503);
+    assert.equal(ok.status, 200, 'accepted again once the held requests are gone');
+
+    // Memory pressure is the heap in use plus the bytes in flight, and it passes by itself.
+    assert.equal(receiver.refusing(), undefined);
+    heap = 300 * 1024 * 1024;
+    while (receiver.refusing() === undefined) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await post()).status, 503);
+    heap = 10 * 1024 * 1024;
+    while (receiver.refusing() !== undefined) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await post()).status, 200);
     await receiver.shutdown();
   });
 });
