@@ -54,7 +54,21 @@ export interface DecodeResult {
   rejectionMessage?: string;
 }
 
-type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON';
+type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON' | 'OTLP_TOO_MANY_ENTRIES';
+
+/**
+ * Resource, scope and span entries one request may hold. Bytes alone do not bound the work: 4 MiB of
+ * empty ResourceSpans is two million entries and cost 1–2 s of CPU. A real 4 MiB export holds about
+ * 10,000 spans; past this the request is refused whole (RESOURCE_EXHAUSTED / 413).
+ */
+export const MAX_ENTRIES = 100_000;
+
+/** Counts one more entry against MAX_ENTRIES. */
+export function countEntry(ctx: { entries: number }): void {
+  if (++ctx.entries > MAX_ENTRIES) {
+    throw new OtlpDecodeError('OTLP_TOO_MANY_ENTRIES', `request holds more than ${MAX_ENTRIES} resource, scope and span entries`);
+  }
+}
 
 /** The whole request is unusable: the receiver answers INVALID_ARGUMENT / HTTP 400. */
 export class OtlpDecodeError extends Error {
@@ -122,6 +136,8 @@ interface Ctx {
   readonly ids: boolean;
   readonly spans: DecodedSpan[];
   rejected: number;
+  /** Resource, scope and span entries seen so far (MAX_ENTRIES). */
+  entries: number;
   rejectionMessage: string | undefined;
 }
 
@@ -142,6 +158,7 @@ export function decodeTraceRequest(body: Uint8Array, options: DecodeOptions = {}
     spans: [],
     rejected: 0,
     rejectionMessage: undefined,
+    entries: 0,
   };
   try {
     while (r.pos < r.len) {
@@ -163,6 +180,7 @@ export function decodeTraceRequest(body: Uint8Array, options: DecodeOptions = {}
 }
 
 function decodeResourceSpans(r: Reader, end: number, ctx: Ctx): void {
+  countEntry(ctx);
   // Resource and spans may arrive in any field order; spans hold this object and see it filled in.
   const resource: DecodedResource = { serviceName: undefined, attrs: new Map() };
   while (r.pos < end) {
@@ -197,6 +215,7 @@ function decodeResource(r: Reader, end: number, ctx: Ctx, resource: DecodedResou
 }
 
 function decodeScopeSpans(r: Reader, end: number, ctx: Ctx, resource: DecodedResource): void {
+  countEntry(ctx);
   const first = ctx.spans.length;
   let scope = '';
   while (r.pos < end) {
@@ -204,6 +223,7 @@ function decodeScopeSpans(r: Reader, end: number, ctx: Ctx, resource: DecodedRes
     const field = tag >>> 3;
     if (field === 2) {
       const spanEnd = lengthDelimited(r, tag, 'ScopeSpans.spans');
+      countEntry(ctx);
       const spanStart = r.pos;
       // Bounding the reader to the span turns any overrun inside it into an error local to the span.
       const outerLen = r.len;

@@ -5,6 +5,7 @@
 import {
   DEFAULT_RESOURCE_KEYS,
   DEFAULT_SPAN_KEYS,
+  countEntry,
   OtlpDecodeError,
   type AttrValue,
   type DecodeOptions,
@@ -73,19 +74,23 @@ function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
   let rejectionMessage: string | undefined;
 
   const resourceSpans = arrayAt(root, 'resourceSpans', 'resourceSpans');
+  const counted = { entries: 0 };
   for (let i = 0; i < resourceSpans.length; i++) {
+    countEntry(counted);
     const rs = resourceSpans[i];
     const rsPath = `resourceSpans[${i}]`;
     if (!isObject(rs)) throw invalid(`${rsPath} must be an object`);
     const resource = decodeResource(rs.resource, resourceKeys, `${rsPath}.resource`);
     const scopeSpans = arrayAt(rs, 'scopeSpans', `${rsPath}.scopeSpans`);
     for (let j = 0; j < scopeSpans.length; j++) {
+      countEntry(counted);
       const ss = scopeSpans[j];
       const ssPath = `${rsPath}.scopeSpans[${j}]`;
       if (!isObject(ss)) throw invalid(`${ssPath} must be an object`);
       const scope = scopeName(ss.scope, `${ssPath}.scope`);
       const list = arrayAt(ss, 'spans', `${ssPath}.spans`);
       for (let k = 0; k < list.length; k++) {
+        countEntry(counted);
         const path = `${ssPath}.spans[${k}]`;
         try {
           spans.push(decodeSpan(list[k], spanKeys, ids, resource, scope, path));

@@ -181,7 +181,7 @@ export class OtlpReceiver {
         if (contentType === 'application/json') decoded = decodeParsedTraceRequest((parsed = parseJsonRequest(body)));
         else decoded = decodeTraceRequest(body);
       } catch (err) {
-        if (err instanceof OtlpDecodeError) return { ok: false, reason: 'invalid', message: err.message };
+        if (err instanceof OtlpDecodeError) return { ok: false, reason: err.code === 'OTLP_TOO_MANY_ENTRIES' ? 'too_large' : 'invalid', message: err.message };
         throw err;
       }
     }

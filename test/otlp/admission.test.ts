@@ -99,4 +99,23 @@ describe('gRPC admission', () => {
     assert.equal((await post()).status, 200);
     await receiver.shutdown();
   });
+
+  it('bounds the work of one request by its entries, not only its bytes', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }\n', 'x.yaml', {}).receivers.otlp!;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0 });
+    const { http: address } = await receiver.start();
+    const url = `http://127.0.0.1:${address!.port}/v1/traces`;
+    // Two million empty ResourceSpans (field 1, length 0) in 4 MiB.
+    const protobuf = Buffer.alloc(4 * 1024 * 1024 - 2, Buffer.from([0x0a, 0x00]));
+    const json = JSON.stringify({ resourceSpans: Array.from({ length: 100_001 }, () => ({})) });
+    for (const [type, body] of [['application/x-protobuf', protobuf], ['application/json', json]] as const) {
+      const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': type } });
+      assert.equal(res.status, 413, type);
+      if (type === 'application/json') assert.match(((await res.json()) as { message: string }).message, /more than 100000 resource, scope and span entries/);
+      else await res.arrayBuffer();
+    }
+    const ok = await fetch(url, { method: 'POST', body: '{"resourceSpans":[{}]}', headers: { 'content-type': 'application/json' } });
+    assert.equal(ok.status, 200);
+    await receiver.shutdown();
+  });
 });
