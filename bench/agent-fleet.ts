@@ -1,6 +1,6 @@
 // `mcpwatch run` over a fleet: one agent, as a child process of its own (`node dist/src/cli/main.js run
-// -c FILE`), probing 300 Streamable HTTP fixture servers (bench/fixture-fleet.ts, another child
-// process) every 10 s with `receivers.otlp: null` (unless --receiver), `alerts: []`,
+// -c FILE`), probing 300 Streamable HTTP fixture servers (bench/fixture-fleet.ts, other child
+// processes) every 10 s, each with the default `protocol: auto`, with `receivers.otlp: null` (unless --receiver), `alerts: []`,
 // `log.level: warn` and Prometheus on a free port. After the first round (/readyz 200) it runs for a window (default 90 s), reading the
 // agent's /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime + stime) every second, and prints:
 // peak RSS, steady-state mean CPU (% of one core, from one interval after the first round to the end,
@@ -9,11 +9,20 @@
 // interpolated as histogram_quantile does, so only as fine as the 10/20/50/100/200/500 ms buckets;
 // the exact mean comes from _sum/_count), and how many servers are up (`mcp_server_up`) at the end.
 // Then the same with `monitoring.fresh_connection: true`. Targets (issue 12): ≤ 120 MB RSS with V8's
-// defaults and < 10 % of a core for 300 targets. Prints figures only; never fails on time.
+// defaults and < 10 % of a core for 300 targets. Each era's fleet is probed in turn (2025-era servers,
+// then 2026-07-28 ones), and the era and protocol version the agent found (`mcp_server_protocol`) are
+// printed with the figures. Prints figures only; never fails on time.
 //
 //   npm run build && node dist/bench/agent-fleet.js [--targets 300] [--seconds 90] [--interval 10s]
+//       [--era legacy|modern|both] [--transport own|sdk|both] [--fleet-processes 2]
 //       [--variant kept|fresh|idle|both|all] [--receiver] [--node-options "…"] [--cpu-prof DIR] [--memory] [--heap-snapshot DIR]
 //
+// --era: legacy = SDK 1.32 servers (2025-11-25, sessions), modern = SDK v2 servers with
+//   `legacy: 'reject'` (2026-07-28 only), both (default) = one fleet after the other, figures side by side
+// --transport: own = mcpwatch's node:http Streamable HTTP transport (default); sdk = SDK v2's
+//   StreamableHTTPClientTransport on undici with one shared Agent (bench/sdk-streamable.ts, loaded into
+//   the agent with --import); both = own then sdk against the same fleet
+// --fleet-processes K spread the fixture servers over K processes (default 2, one per core here)
 // --variant: kept (default sessions), fresh (fresh_connection: true), idle (servers: [], the
 //   agent's own baseline), both = kept + fresh (default), all = idle + kept + fresh
 // --cpu-prof DIR      run the agent with --cpu-prof (the .cpuprofile is written when it exits)
@@ -50,7 +59,7 @@ import {
   windowStats,
   type PromSample,
 } from './agent-harness.js';
-import { spawnFleet, type Fleet } from './fixture-fleet.js';
+import { spawnFleet, type Fleet, type FleetEra } from './fixture-fleet.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -66,6 +75,19 @@ const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
 const NODE_OPTIONS = arg('node-options', '');
 const RECEIVER = process.argv.includes('--receiver');
+const ERA = argOneOf('era', ['legacy', 'modern', 'both'], 'both');
+const TRANSPORT = argOneOf('transport', ['own', 'sdk', 'both'], 'own');
+const FLEET_PROCESSES = Number(arg('fleet-processes', '2'));
+if (!Number.isInteger(FLEET_PROCESSES) || FLEET_PROCESSES < 1) {
+  console.error(`--fleet-processes: expected a positive integer (got ${JSON.stringify(arg('fleet-processes', ''))})`);
+  process.exit(2);
+}
+if (SERVER_KEEPALIVE && ERA !== 'legacy') {
+  console.error('--server-keepalive applies to the 2025-era fleet only: add --era legacy');
+  process.exit(2);
+}
+
+type Transport = 'own' | 'sdk';
 
 /** Sockets the agent holds open: a kept Streamable HTTP session may hold two connections. */
 function socketCount(pid: number): number {
@@ -85,7 +107,12 @@ function socketCount(pid: number): number {
 }
 
 interface Result {
+  era: FleetEra;
+  transport: Transport;
   variant: string;
+  /** mcp_server_protocol series at the end, as "version (era) × count". */
+  protocols: string;
+  handshakes: string;
   firstRoundS: number;
   peakRssMiB: string;
   windowRssMaxMiB: string;
@@ -124,7 +151,18 @@ function tlCount(m0: PromSample[], m1: PromSample[]): number {
   return sum(m1, name, { mcp_method_name: 'tools/list' }) - sum(m0, name, { mcp_method_name: 'tools/list' });
 }
 
-async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result> {
+/** How many servers the agent last found speaking each protocol version, from `mcp_server_protocol`. */
+function protocolCounts(samples: PromSample[]): string {
+  const counts = new Map<string, number>();
+  for (const p of samples) {
+    if (p.name !== 'mcp_server_protocol' || p.value !== 1) continue;
+    const key = `${p.labels.mcp_protocol_version ?? '?'} (${p.labels.mcp_protocol_era ?? '?'})`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts.size ? [...counts].map(([k, n]) => `${k} × ${n}`).join(', ') : 'none';
+}
+
+async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, transport: Transport): Promise<Result> {
   const fresh = mode === 'fresh';
   const variant = mode === 'idle' ? 'no servers (baseline)' : fresh ? 'fresh_connection: true' : 'kept sessions (default)';
   const urls = mode === 'idle' ? [] : fleet!.urls;
@@ -141,20 +179,21 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     state: { path: join(dir, 'state.db') },
     log: { level: 'warn' },
   };
-  const nodeArgs: string[] = [...NODE_ARGS];
+  const nodeArgs: string[] = [...NODE_ARGS, ...(transport === 'sdk' ? ['--import', join(HERE, 'use-sdk-transport.js')] : [])];
   if (CPU_PROF) {
     mkdirSync(CPU_PROF, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=agent-fleet-${mode}-${process.pid}.cpuprofile`);
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=agent-fleet-${era}-${transport}-${mode}-${process.pid}.cpuprofile`);
   }
   if (HEAP_SNAPSHOT) {
     mkdirSync(HEAP_SNAPSHOT, { recursive: true });
     nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT}`);
   }
-  console.log(`\n### ${urls.length} Streamable HTTP targets, interval ${INTERVAL}, ${variant}\n`);
+  console.log(`\n### ${urls.length} Streamable HTTP targets (${ERA_TITLE[era]}), interval ${INTERVAL}, ${variant}, ${TRANSPORT_TITLE[transport]}\n`);
   const t0 = performance.now();
   const agent = spawnAgent({ config, dir, name: 'agent-fleet', healthPort, metricsPort, nodeArgs, nodeOptions: NODE_OPTIONS, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined });
-  const fleetPid = fleet?.pid ?? agent.pid;
-  const sampler = new ProcSampler([agent.pid, fleetPid], 1000).start();
+  const fleetPids = fleet?.pids ?? [];
+  const sampler = new ProcSampler([agent.pid, ...fleetPids], 1000).start();
+  const fleetTicks = (): number => fleetPids.reduce((n, pid) => n + (readProc(pid)?.cpuTicks ?? 0), 0);
   try {
     const ready = await agent.ready(120_000);
     const tReady = performance.now();
@@ -166,7 +205,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     const m0 = await scrape(agent.metricsUrl!);
     const memA = agent.mem[agent.mem.length - 1];
     const a = readProc(agent.pid)!;
-    const fa = readProc(fleetPid)!;
+    const fa = fleetTicks();
     const windowEnd = tReady + SECONDS * 1000;
     let nextReport = performance.now() + 10_000;
     while (performance.now() < windowEnd) {
@@ -182,7 +221,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     }
     const b = readProc(agent.pid)!;
     const memB = agent.mem[agent.mem.length - 1];
-    const fb = readProc(fleetPid)!;
+    const fb = fleetTicks();
     const sockets = socketCount(agent.pid);
     if (HEAP_SNAPSHOT) {
       process.kill(agent.pid, 'SIGUSR2');
@@ -197,6 +236,8 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     const ws = windowStats(sampler.of(agent.pid), a.at, b.at);
     const tl = methodStats(m0.samples, m1.samples, 'tools/list');
     const init = methodStats(m0.samples, m1.samples, 'initialize');
+    const discover = methodStats(m0.samples, m1.samples, 'server/discover');
+    const protocols = protocolCounts(m1.samples);
     const upSeries = m1.samples.filter((p) => p.name === 'mcp_server_up');
     const up = upSeries.filter((p) => p.value === 1).length;
     const errors = m1.samples.filter((p) => p.name === 'mcp_probe_errors_total' && p.value > 0);
@@ -208,15 +249,17 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
     }
     const windowS = (b.at - a.at) / 1000;
     const cpuMean = (100 * (b.cpuTicks - a.cpuTicks)) / 100 / windowS;
-    const fleetCpuMean = (100 * (fb.cpuTicks - fa.cpuTicks)) / 100 / windowS;
+    const fleetCpuMean = (100 * (fb - fa)) / 100 / windowS;
     const hwm = Math.max(b.hwmKiB, after.hwmKiB);
     console.log('');
     console.log(`steady-state window: ${windowS.toFixed(1)} s (t+${((a.at - tReady) / 1000).toFixed(0)} s … t+${((b.at - tReady) / 1000).toFixed(0)} s after the first round), load average ${load()}`);
     console.log(`agent peak RSS (VmHWM, whole run): ${mib(hwm)} MiB; max VmRSS in the window ${mib(ws.rssMaxKiB)} MiB; VmRSS at the end ${mib(b.rssKiB)} MiB`);
     console.log(`agent CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %); first round (spawn → ready): ${(((sampler.of(agent.pid).find((s) => s.at >= tReady) ?? a).cpuTicks / 100 / firstRoundS) * 100).toFixed(1)} %`);
-    console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core (pid ${fleetPid})`);
+    console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core (pids ${fleetPids.join(', ')})`);
     console.log(`tools/list over the window: ${tl.count} checks, p50 ${tl.p50.toFixed(1)} ms, p95 ${tl.p95.toFixed(1)} ms (interpolated in buckets), mean ${tl.mean.toFixed(2)} ms (exact); buckets ${tl.dist}`);
     if (init.count > 0) console.log(`initialize over the window: ${init.count}, p50 ${init.p50.toFixed(1)} ms, p95 ${init.p95.toFixed(1)} ms, mean ${init.mean.toFixed(2)} ms`);
+    if (discover.count > 0) console.log(`server/discover over the window: ${discover.count}, p50 ${discover.p50.toFixed(1)} ms, p95 ${discover.p95.toFixed(1)} ms, mean ${discover.mean.toFixed(2)} ms`);
+    console.log(`protocol the agent found (mcp_server_protocol at the end): ${protocols}`);
     console.log(`probe errors over the window: ${errorDelta.size ? [...errorDelta].map(([t, n]) => `${t} ${n}`).join(', ') : 'none'}`);
     console.log(`mcp_server_up at the end: ${up} of ${upSeries.length} series = 1 (${urls.length} configured); agent sockets open ${sockets}`);
     console.log(`one /metrics scrape: ${(m2.bytes / 1024).toFixed(0)} KiB, ${m2.ms.toFixed(0)} ms, ${((after.cpuTicks - before.cpuTicks) * 10).toFixed(0)} ms of agent CPU (10 ms ticks); agent VmHWM ${mib(before.hwmKiB)} → ${mib(after.hwmKiB)} MiB across it`);
@@ -234,7 +277,11 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
       );
     }
     return {
+      era,
+      transport,
       variant,
+      protocols,
+      handshakes: `${init.count} init, ${discover.count} discover`,
       firstRoundS,
       peakRssMiB: mib(hwm),
       windowRssMaxMiB: mib(ws.rssMaxKiB),
@@ -259,6 +306,9 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode): Promise<Result>
   }
 }
 
+const ERA_TITLE: Record<FleetEra, string> = { legacy: '2025-era SDK 1.32 servers', modern: '2026-07-28-only SDK v2 servers' };
+const TRANSPORT_TITLE: Record<Transport, string> = { own: "mcpwatch's own transport", sdk: "SDK v2 StreamableHTTPClientTransport (undici, shared Agent)" };
+
 async function main(): Promise<void> {
   console.log(`## mcpwatch run over ${TARGETS} Streamable HTTP targets — ${machine()}`);
   console.log(`agent NODE_OPTIONS: ${NODE_OPTIONS ? `"${NODE_OPTIONS}"` : "none (V8's defaults)"}; OTLP receivers ${RECEIVER ? 'on (gRPC and HTTP, no traffic)' : 'off'}`);
@@ -271,28 +321,35 @@ async function main(): Promise<void> {
   if (whatIf.length) console.log(`WHAT-IF / DIAGNOSTIC RUN: ${whatIf.join('; ')}`);
   console.log(`agent: node dist/src/cli/main.js run (child process); window ${SECONDS} s after the first round; steady state from one interval (${INTERVAL}) after it`);
   const modes: Mode[] = VARIANT === 'both' ? ['kept', 'fresh'] : VARIANT === 'all' ? ['idle', 'kept', 'fresh'] : [VARIANT as Mode];
+  const eras: FleetEra[] = ERA === 'both' ? ['legacy', 'modern'] : [ERA];
+  const transports: Transport[] = TRANSPORT === 'both' ? ['own', 'sdk'] : [TRANSPORT];
   const results: Result[] = [];
-  const needFleet = modes.some((m) => m !== 'idle');
-  const fleet = !needFleet ? undefined : await spawnFleet(TARGETS, SERVER_KEEPALIVE ? { keepAliveMs: Number(SERVER_KEEPALIVE) * 1000 } : {});
-  if (fleet) console.log(`fixture fleet: ${fleet.urls.length} SDK Streamable HTTP servers in one child process (pid ${fleet.pid}), idle keep-alive ${SERVER_KEEPALIVE ? `${SERVER_KEEPALIVE} s (what-if)` : '5 s (Node default)'}`);
-  try {
-    for (const mode of modes) {
-      if (results.length) await sleep(3000); // let the fleet settle after the previous agent's sessions closed
-      results.push(await runVariant(fleet, mode));
+  for (const era of eras) {
+    const needFleet = modes.some((m) => m !== 'idle');
+    const fleet = !needFleet ? undefined : await spawnFleet(TARGETS, { era, processes: FLEET_PROCESSES, ...(SERVER_KEEPALIVE ? { keepAliveMs: Number(SERVER_KEEPALIVE) * 1000 } : {}) });
+    if (fleet) console.log(`\nfixture fleet: ${fleet.urls.length} ${ERA_TITLE[era]} in ${fleet.pids.length} child process(es) (pids ${fleet.pids.join(', ')}), idle keep-alive ${SERVER_KEEPALIVE ? `${SERVER_KEEPALIVE} s (what-if)` : '5 s (Node default)'}`);
+    try {
+      for (const transport of transports) {
+        for (const mode of modes) {
+          if (mode === 'idle' && (transport !== transports[0] || era !== eras[0])) continue; // no servers: nothing differs
+          if (results.length) await sleep(3000); // let the fleet settle after the previous agent's sessions closed
+          results.push(await runVariant(fleet, mode, era, transport));
+        }
+      }
+    } finally {
+      await fleet?.stop();
     }
-  } finally {
-    await fleet?.stop();
   }
   console.log('\n### Summary\n');
-  console.log('| variant | peak RSS MiB (VmHWM) | steady CPU % of a core | tools/list p50 ms | p95 ms | mean ms | checks in window | up at end | agent sockets | fleet CPU % |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| era | transport | variant | protocol found (servers) | peak RSS MiB (VmHWM) | steady CPU % of a core | tools/list p50 ms | p95 ms | mean ms | checks in window | handshakes in window | up at end | agent sockets | fleet CPU % |');
+  console.log('|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.variant} | ${r.peakRssMiB} | ${r.cpuMean.toFixed(2)} | ${r.p50ms.toFixed(1)} | ${r.p95ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.checks} | ${r.up}/${r.upSeries} | ${r.sockets} | ${r.fleetCpuMean.toFixed(1)} |`);
+    console.log(`| ${r.era} | ${r.transport} | ${r.variant} | ${r.protocols} | ${r.peakRssMiB} | ${r.cpuMean.toFixed(2)} | ${r.p50ms.toFixed(1)} | ${r.p95ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.checks} | ${r.handshakes} | ${r.up}/${r.upSeries} | ${r.sockets} | ${r.fleetCpuMean.toFixed(1)} |`);
   }
   console.log('');
   for (const r of results) {
     const rssOk = Number(r.peakRssMiB) * 1.048576 <= 120;
-    console.log(`target ≤ 120 MB RSS (${r.variant}): ${rssOk ? 'met' : 'NOT met'} (${(Number(r.peakRssMiB) * 1.048576).toFixed(1)} MB peak); target < 10 % of a core: ${r.cpuMean < 10 ? 'met' : 'NOT met'} (${r.cpuMean.toFixed(2)} %)`);
+    console.log(`target ≤ 120 MB RSS (${r.era}, ${r.transport}, ${r.variant}): ${rssOk ? 'met' : 'NOT met'} (${(Number(r.peakRssMiB) * 1.048576).toFixed(1)} MB peak); target < 10 % of a core: ${r.cpuMean < 10 ? 'met' : 'NOT met'} (${r.cpuMean.toFixed(2)} %)`);
   }
   console.log(`load average at the end: ${load()}`);
 }
