@@ -19,15 +19,16 @@
 // The agent logs at debug level so each repetition's timeline (what triggered the first check after
 // the kill, each failed check) can be printed from its JSON logs; one server makes that cheap.
 // Prints figures only; never fails on time.
+// `--http-era modern` runs (b) against a 2026-07-28 server, whose death shows on its listen stream.
 //
-//   npm run build && node dist/bench/alert-latency.js [--stdio-runs 10] [--http-runs 5] [--am-runs 3] [--only stdio|http|alertmanager]
+//   npm run build && node dist/bench/alert-latency.js [--stdio-runs 10] [--http-runs 5] [--am-runs 3] [--only stdio|http|alertmanager] [--http-era legacy|modern]
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STDIO_FIXTURE } from '../test/helpers.js';
 import { arg, childPids, freePort, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
-import { spawnFleet } from './fixture-fleet.js';
+import { spawnFleet, type FleetEra } from './fixture-fleet.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { ROOT } from '../test/deploy/common.js';
@@ -39,6 +40,8 @@ const AM_RUNS = Number(arg('am-runs', '3'));
 /** Prometheus scrape and evaluation interval for case (c). */
 const PROM_INTERVAL = '15s';
 const ONLY = arg('only', '');
+/** (b)'s server: legacy (SDK 1.32, 2025-11-25, a session and its GET stream) or modern (SDK v2, 2026-07-28, a listen stream). */
+const HTTP_ERA = arg('http-era', 'legacy') as FleetEra;
 const INTERVAL_MS = 30_000;
 
 interface Hook {
@@ -181,11 +184,11 @@ async function stdioCase(receiver: Receiver): Promise<number[]> {
 }
 
 async function httpCase(receiver: Receiver): Promise<number[]> {
-  console.log(`\n### (b) Streamable HTTP: SIGKILL of the server process at a random moment of the 30 s interval → "down" webhook (consecutive_failures_before_down 3, ${HTTP_RUNS} runs, fresh agent and server each)\n`);
+  console.log(`\n### (b) Streamable HTTP (${HTTP_ERA} era): SIGKILL of the server process at a random moment of the 30 s interval → "down" webhook (consecutive_failures_before_down 3, ${HTTP_RUNS} runs, fresh agent and server each)\n`);
   const results: number[] = [];
   for (let run = 1; run <= HTTP_RUNS; run++) {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-alert-http-'));
-    const fleet = await spawnFleet(1);
+    const fleet = await spawnFleet(1, { era: HTTP_ERA });
     const healthPort = await freePort();
     const servers = [{ name: 'http', transport: 'streamable_http', url: fleet.urls[0] }];
     const agent = spawnAgent({ config: baseConfig(dir, healthPort, receiver.url, servers, { interval: '30s', consecutive_failures_before_down: 3 }), dir, name: 'alert-http', healthPort });
