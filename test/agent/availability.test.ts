@@ -47,6 +47,7 @@ describe('availability by time, end to end', () => {
 exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
 health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
   - { name: gated, transport: stdio, command: /bin/sh, args: ["-c", ${JSON.stringify(script)}] }

@@ -141,6 +141,7 @@ alerts:
   - { type: alertmanager, url: "${am.url}", labels: { cluster: test } }
 exporters: { prometheus: null }
 health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
   - { name: web, transport: streamable_http, url: "${fixture.url}", tags: ["team:data"] }
