@@ -437,6 +437,16 @@ export type TlsConfig = z.output<typeof tls>;
 export type CheckConfigRaw = z.output<typeof checkSchema>;
 export type CheckFailureState = (typeof CHECK_FAILURE_STATES)[number];
 
+/** The MCP request a configured check makes. */
+export type CheckMethod = 'tools/call' | 'resources/read' | 'prompts/get';
+
+/** The request a check makes and what it names (the tool or prompt name, or the resource URI). */
+export function checkTarget(check: Pick<CheckConfigRaw, 'tool' | 'resource' | 'prompt'>): { method: CheckMethod; target: string } {
+  if (check.tool !== undefined) return { method: 'tools/call', target: check.tool };
+  if (check.resource !== undefined) return { method: 'resources/read', target: check.resource };
+  return { method: 'prompts/get', target: check.prompt ?? '' };
+}
+
 /** A check with the server's defaults applied: what probes and the scheduler consume. */
 export interface CheckConfig extends Omit<CheckConfigRaw, 'interval' | 'timeout'> {
   interval: number;

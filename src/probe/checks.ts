@@ -3,19 +3,12 @@
 // error.type. What the expectations mean is pipeline/expect.ts; what a failing check does to the
 // server's state is pipeline/assess.ts.
 import type { Client, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/client';
-import type { CheckConfig, ServerConfig } from '../config/schema.js';
+import { checkTarget, type CheckConfig, type ServerConfig } from '../config/schema.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, unmet, type Observed } from '../pipeline/expect.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { Deadline, elapsed } from './probe.js';
 import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
-
-/** The request a check makes and what it names. */
-export function checkTarget(check: Pick<CheckConfig, 'tool' | 'resource' | 'prompt'>): { method: CheckMethod; target: string } {
-  if (check.tool !== undefined) return { method: 'tools/call', target: check.tool };
-  if (check.resource !== undefined) return { method: 'resources/read', target: check.resource };
-  return { method: 'prompts/get', target: check.prompt ?? '' };
-}
 
 function checkError(type: ErrorType, method: CheckMethod, message: string): ProbeError {
   return { type, category: errorCategory(type), phase: method, message };

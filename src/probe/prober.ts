@@ -3,13 +3,12 @@
 // failure is data in the outcome, never an exception. It must not touch metrics, alerts or state:
 // one recorder downstream turns outcomes into those, so every transport emits the same names.
 import type { Client, Transport } from '@modelcontextprotocol/client';
-import type { ServerConfig, TransportName } from '../config/schema.js';
+import type { CheckMethod, ServerConfig, TransportName } from '../config/schema.js';
 import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
 
 export type Phase = 'spawn' | 'connect' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close' | CheckMethod;
 
-/** The MCP request a configured check makes. */
-export type CheckMethod = 'tools/call' | 'resources/read' | 'prompts/get';
+export type { CheckMethod };
 
 /** `modern`: MCP 2026-07-28 and later (server/discover, stateless); `legacy`: the 2025 initialize handshake. */
 export type ProtocolEra = 'modern' | 'legacy';
