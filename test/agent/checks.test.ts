@@ -3,32 +3,16 @@
 // waits for consecutive_failures_before_down; /metrics carries the check series with source=probe.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { AlertEvent } from '../../src/pipeline/events.js';
 import { CHECK_TOOLS } from '../fixtures/modern-servers.js';
 import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { until } from '../helpers.js';
-
-async function webhook(): Promise<{ url: string; events: AlertEvent[]; close(): Promise<void> }> {
-  const events: AlertEvent[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      events.push(JSON.parse(Buffer.concat(chunks).toString()) as AlertEvent);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
+import { webhookReceiver } from '../fixtures/webhook.js';
 
 const agents: Agent[] = [];
 after(async () => {
@@ -38,7 +22,7 @@ after(async () => {
 describe('mcpwatch run with checks', () => {
   it('check_failed → degraded, then recovered when the check passes; down after N; metrics with source=probe', async (t) => {
     const http = await startModernHttpFixture('dual', { checks: true });
-    const hook = await webhook();
+    const hook = await webhookReceiver();
     t.after(async () => {
       await http.close();
       await hook.close();
