@@ -20,6 +20,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/deploy/metrics-contract.test.ts',
   'test/discovery/clients.test.ts',
   'test/docs.test.ts',
+  'test/export/check-metrics.test.ts',
   'test/export/recorder.test.ts',
   'test/export/server-metrics.test.ts',
   'test/export/transcode.test.ts',

@@ -94,4 +94,31 @@ servers:
     assert.doesNotMatch(m, /gen_ai_tool_name="write"/, 'the unannotated tool was never called');
     assert.equal(http.calls.write ?? 0, 0);
   });
+
+  it('runs a check at its own interval, and a failing one at every probe until it passes', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    t.after(() => http.close());
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-intervals-'));
+    const text = `monitoring: { interval: 1s, timeout: 5s }
+alerts: [{ type: stdout }]
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - name: db
+    transport: streamable_http
+    url: ${http.url}
+    checks:
+      - { name: hourly, tool: query, interval: 1h }
+      - { name: failing, tool: broken, interval: 1h }
+`;
+    const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+    agents.push(agent);
+    await agent.start();
+    await until(() => (http.requests['tools/list'] ?? 0) >= 5, 'five probes');
+    await agent.stop();
+    assert.equal(http.calls.query, 1, 'the hourly check ran once');
+    assert.ok((http.calls.broken ?? 0) >= 4, `the failing check ran at every probe (${http.calls.broken} times for ${http.requests['tools/list']} lists)`);
+  });
 });
