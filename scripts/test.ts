@@ -14,11 +14,13 @@ import { ROOT } from './gen-docs.js';
 /** Source paths relative to the repository root; one ending in `/` is every test file in that folder. */
 export const UNIT_TESTS: readonly string[] = [
   'test/cli/init.test.ts',
+  'test/config/checks.test.ts',
   'test/config/load.test.ts',
   'test/config/secrets.test.ts',
   'test/deploy/metrics-contract.test.ts',
   'test/discovery/clients.test.ts',
   'test/docs.test.ts',
+  'test/export/check-metrics.test.ts',
   'test/export/recorder.test.ts',
   'test/export/server-metrics.test.ts',
   'test/export/transcode.test.ts',

@@ -61,6 +61,8 @@ class Monitor {
   readonly track: ServerTrack;
   readonly session: ServerSession;
   checks = 0;
+  /** Configured checks refused for side effects, each logged once (until it runs or changes). */
+  readonly refused = new Set<string>();
 
   constructor(
     public server: ServerConfig,
@@ -78,7 +80,8 @@ class Monitor {
 
 function nextDelay(m: Monitor): number {
   const delay = m.track.sm.unsettled ? Math.min(m.server.interval, RECHECK_MS) : m.server.interval;
-  return Math.min(delay, m.session.checkWithin() ?? Infinity);
+  // A configured check due before the server's next probe brings that probe forward.
+  return Math.min(delay, m.session.checkWithin() ?? Infinity, m.session.checksDueIn() ?? Infinity);
 }
 
 function policyOf(server: ServerConfig, config: Config) {
@@ -86,6 +89,7 @@ function policyOf(server: ServerConfig, config: Config) {
     failuresBeforeDown: server.consecutive_failures_before_down ?? config.monitoring.consecutive_failures_before_down,
     thresholds: server.thresholds,
     latencyWindow: config.monitoring.latency_window,
+    checks: (server.checks ?? []).map((c) => c.name),
   };
 }
 
@@ -351,6 +355,13 @@ export class Agent {
     }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
+    for (const c of out.checks ?? []) {
+      if (c.status !== 'refused') monitor.refused.delete(c.name);
+      else if (!monitor.refused.has(c.name)) {
+        monitor.refused.add(c.name);
+        this.log.warn({ server: server.name, check: c.name, tool: c.target }, c.error?.message ?? 'check refused');
+      }
+    }
 
     monitor.checks++;
     if (!this.readyOnce && [...this.monitors.values()].every((m) => m.checks > 0)) {

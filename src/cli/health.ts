@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
-import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { checkTarget, configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
@@ -23,6 +23,8 @@ interface HealthOptions {
   name?: string;
   timeout?: string;
   concurrency?: string;
+  /** false with --no-checks. */
+  checks?: boolean;
 }
 
 export function registerHealth(program: Command): void {
@@ -44,6 +46,7 @@ export function registerHealth(program: Command): void {
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
     .option('--timeout <duration>', 'deadline for each probe, e.g. 5s (overrides the configuration)')
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
+    .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
     .action(async (command: string[], opts: HealthOptions) => {
       process.exitCode = await runHealth(command, opts);
     });
@@ -86,7 +89,7 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     await Promise.all(
       wave.map(({ server: s, i }) =>
         limit(async () => {
-          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages });
+          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages, ...(opts.checks === false ? { checks: [] } : {}) });
           results[i] = { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
         }),
       ),
@@ -122,9 +125,31 @@ function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose:
     phases: o.phases,
     notes: v.note || null,
     error: o.error,
+    checks: checksJson(server, o),
   };
   if (verbose) json.tool_list = o.tools;
   return json;
+}
+
+/**
+ * Every configured check with what became of it: pass, fail, refused (a tool that may have side
+ * effects, not called) or skipped (the server did not answer, or --no-checks).
+ */
+function checksJson(server: ServerConfig, o: ProbeOutcome): Array<Record<string, unknown>> {
+  const runs = new Map((o.checks ?? []).map((c) => [c.name, c]));
+  return (server.checks ?? []).map((c) => {
+    const run = runs.get(c.name);
+    const { method, target } = checkTarget(c);
+    return {
+      name: c.name,
+      method,
+      target,
+      status: run?.status ?? 'skipped',
+      on_failure: c.on_failure,
+      latency_ms: run?.latencyMs ?? null,
+      error: run?.error ?? null,
+    };
+  });
 }
 
 async function printTable(rows: Row[], groupBy: string | undefined): Promise<void> {
@@ -164,6 +189,10 @@ async function printTable(rows: Row[], groupBy: string | undefined): Promise<voi
     const level = r.verdict.severity === 'critical' ? c.red('CRITICAL') : c.yellow('WARNING');
     const why = r.outcome.error ? r.outcome.error.message : r.verdict.note;
     out.push(`${level} ${r.server.name} ${r.verdict.status.toUpperCase()} — ${why}`);
+  }
+  // A refused check is a finding about the configuration, said plainly even when the server is up.
+  for (const r of rows) {
+    for (const ch of r.outcome.checks ?? []) if (ch.status === 'refused') out.push(`${c.yellow('WARNING')} ${r.server.name} check ${ch.name} ${ch.error?.message ?? 'not run'}`);
   }
   const up = rows.length - problems.length;
   out.push('', `${up}/${rows.length} up`);

@@ -12,6 +12,8 @@ export function registerValidate(program: Command): void {
       const by = new Map<string, number>();
       for (const s of config.servers) by.set(s.transport, (by.get(s.transport) ?? 0) + 1);
       const parts = [...by].map(([t, n]) => `${n} ${t}`).join(', ');
-      process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}\n`);
+      const checks = config.servers.reduce((n, s) => n + s.checks.length, 0);
+      const withChecks = checks ? `, ${checks} check${checks === 1 ? '' : 's'}` : '';
+      process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}${withChecks}\n`);
     });
 }

@@ -4,6 +4,7 @@
 // downstream receives an already validated `Config`.
 import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
+import { parsePath } from '../pipeline/expect.js';
 import { redactText } from '../pipeline/redact.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
@@ -66,6 +67,70 @@ export type TransportName = (typeof TRANSPORTS)[number];
 export const PROTOCOL_MODES = ['auto', 'modern', 'legacy'] as const;
 export type ProtocolMode = (typeof PROTOCOL_MODES)[number];
 
+const expectSchema = z
+  .object({
+    is_error: z.boolean().optional().describe('tool: whether the result must have `isError: true` (default false: an isError result fails the check as tool_error).'),
+    text_contains: z.string().optional().describe('Some text content block (tool content, resource contents, prompt messages) contains this.'),
+    structured: z
+      .record(z.unknown())
+      .optional()
+      .describe('tool: JSONPath-style path → value that `structuredContent` must hold at that path, e.g. `{ "$.rows[0].ok": true }`.'),
+    max_latency: duration.optional().describe('The call must answer within this long.'),
+  })
+  .strict();
+
+export const CHECK_FAILURE_STATES = ['degraded', 'down'] as const;
+
+const checkSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[A-Za-z0-9._:\/-]+$/, 'must contain only letters, digits and . _ : / -')
+      .describe('Unique per server; the `check` label.'),
+    tool: z.string().min(1).optional().describe('Call this tool (tools/call). Exactly one of tool, resource, prompt.'),
+    resource: z.string().min(1).optional().describe('Read this resource URI (resources/read).'),
+    prompt: z.string().min(1).optional().describe('Get this prompt (prompts/get).'),
+    arguments: z.record(z.unknown()).default({}).describe('tool: the call\'s arguments (any JSON); prompt: its arguments (strings).'),
+    expect: expectSchema.default({}).describe('What the result must be; by default only that a tool result is not `isError`.'),
+    allow_side_effects: z.boolean().default(false).describe('Call a tool that is not annotated `readOnlyHint: true` (it may change data). Without it such a tool is never called.'),
+    on_failure: z.enum(CHECK_FAILURE_STATES).default('degraded').describe('degraded | down: the server\'s state while the check fails (down after `consecutive_failures_before_down` failures in a row).'),
+    interval: duration.optional().describe('`mcpwatch run`: how often the check runs; default the server\'s interval.'),
+    timeout: duration.optional().describe('Deadline for the call; default the server\'s timeout.'),
+  })
+  .strict();
+
+/** Rules of one check that span fields (exactly one target; what applies to which target). */
+function checkIssues(c: unknown): CrossIssue[] {
+  if (!c || typeof c !== 'object') return [];
+  const check = c as { tool?: unknown; resource?: unknown; prompt?: unknown; arguments?: unknown; expect?: unknown };
+  const issues: CrossIssue[] = [];
+  const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => check[k] !== undefined);
+  if (targets.length !== 1) {
+    issues.push({ path: [], message: targets.length === 0 ? 'needs one of tool, resource or prompt' : `names ${targets.join(' and ')}: give exactly one of tool, resource or prompt` });
+    return issues;
+  }
+  const expect = (check.expect && typeof check.expect === 'object' ? check.expect : {}) as { is_error?: unknown; structured?: unknown };
+  if (targets[0] !== 'tool') {
+    if (expect.is_error !== undefined) issues.push({ path: ['expect', 'is_error'], message: `applies to tool checks only (this one reads a ${targets[0]})` });
+    if (expect.structured !== undefined) issues.push({ path: ['expect', 'structured'], message: `applies to tool checks only (this one reads a ${targets[0]})` });
+  }
+  const args = check.arguments;
+  if (targets[0] === 'resource' && args !== undefined && !(typeof args === 'object' && args !== null && Object.keys(args).length === 0)) {
+    issues.push({ path: ['arguments'], message: 'a resource check takes no arguments (put parameters in the URI)' });
+  }
+  if (targets[0] === 'prompt' && args && typeof args === 'object') {
+    for (const [k, v] of Object.entries(args)) if (typeof v !== 'string') issues.push({ path: ['arguments', k], message: `prompt arguments are strings (got ${Array.isArray(v) ? 'array' : typeof v})` });
+  }
+  if (expect.structured && typeof expect.structured === 'object') {
+    for (const path of Object.keys(expect.structured)) {
+      const parsed = parsePath(path);
+      if (!Array.isArray(parsed)) issues.push({ path: ['expect', 'structured', path], message: parsed.error });
+    }
+  }
+  return issues;
+}
+
 const serverFields = {
   name: z
     .string()
@@ -89,6 +154,7 @@ const serverFields = {
   stale_after: duration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
   protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
+  checks: z.array(checkSchema).default([]).describe('Synthetic checks: tools/call, resources/read or prompts/get with assertions, run after tools/list.'),
 };
 
 const serverSchema = z.object(serverFields).strict().superRefine((s, ctx) => {
@@ -104,8 +170,19 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
+  if (Array.isArray(s.checks)) {
+    const seen = new Map<string, number>();
+    s.checks.forEach((c: unknown, i) => {
+      for (const issue of checkIssues(c)) issues.push({ path: ['checks', i, ...issue.path], message: issue.message });
+      const name = (c as { name?: unknown } | null)?.name;
+      if (typeof name !== 'string') return;
+      const first = seen.get(name);
+      if (first !== undefined) issues.push({ path: ['checks', i, 'name'], message: `duplicate check name "${name}" (first used by checks[${first}])` });
+      else seen.set(name, i);
+    });
+  }
   if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
   if (s.transport === 'sse' && s.protocol === 'modern') {
     issues.push({ path: ['protocol'], message: 'legacy HTTP+SSE speaks only the 2025 protocol (2026-07-28 servers use transport: streamable_http)' });
@@ -357,9 +434,29 @@ export type Config = z.output<typeof configSchema>;
 type ServerConfigRaw = z.output<typeof serverSchema>;
 export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;
+export type CheckConfigRaw = z.output<typeof checkSchema>;
+export type CheckFailureState = (typeof CHECK_FAILURE_STATES)[number];
+
+/** The MCP request a configured check makes. */
+export type CheckMethod = 'tools/call' | 'resources/read' | 'prompts/get';
+
+/** The request a check makes and what it names (the tool or prompt name, or the resource URI). */
+export function checkTarget(check: Pick<CheckConfigRaw, 'tool' | 'resource' | 'prompt'>): { method: CheckMethod; target: string } {
+  if (check.tool !== undefined) return { method: 'tools/call', target: check.tool };
+  if (check.resource !== undefined) return { method: 'resources/read', target: check.resource };
+  return { method: 'prompts/get', target: check.prompt ?? '' };
+}
+
+/** A check with the server's defaults applied: what probes and the scheduler consume. */
+export interface CheckConfig extends Omit<CheckConfigRaw, 'interval' | 'timeout'> {
+  interval: number;
+  timeout: number;
+}
 
 /** A server with every default from `monitoring` applied: what probes and the scheduler consume. */
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol'> {
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol' | 'checks'> {
+  /** Synthetic checks run after tools/list (none when absent). */
+  checks?: CheckConfig[];
   thresholds: Thresholds;
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
@@ -375,12 +472,15 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
 }
 
 export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
+  const interval = s.interval ?? cfg.monitoring.interval;
+  const timeout = s.timeout ?? cfg.monitoring.timeout;
   return {
     ...s,
+    checks: s.checks.map((c) => ({ ...c, interval: c.interval ?? interval, timeout: c.timeout ?? timeout })),
     thresholds: { ...cfg.monitoring.thresholds, ...stripUndefined(s.thresholds ?? {}) },
-    timeout: s.timeout ?? cfg.monitoring.timeout,
+    timeout,
     start_timeout: s.start_timeout ?? cfg.monitoring.start_timeout,
-    interval: s.interval ?? cfg.monitoring.interval,
+    interval,
     fresh_connection: s.fresh_connection ?? cfg.monitoring.fresh_connection,
     stale_after: s.stale_after ?? cfg.monitoring.stale_after,
     consecutive_failures_before_down: s.consecutive_failures_before_down ?? cfg.monitoring.consecutive_failures_before_down,
@@ -454,7 +554,7 @@ function typeName(node: z.ZodTypeAny): string {
   if (node instanceof z.ZodNumber) return node.isInt ? 'integer' : 'number';
   if (node instanceof z.ZodBoolean) return 'boolean';
   if (node instanceof z.ZodEnum) return (node.options as string[]).join(' | ');
-  if (node instanceof z.ZodRecord) return 'map of string';
+  if (node instanceof z.ZodRecord) return node._def.valueType instanceof z.ZodString ? 'map of string' : 'map of JSON values';
   if (node instanceof z.ZodArray) return `list of ${typeName(node.element as z.ZodTypeAny)}`;
   return 'value';
 }

@@ -60,6 +60,11 @@ export class HotMetrics implements MetricProducer {
     this.durations.remove(a, b);
   }
 
+  /** Drops the tool-call series under a path prefix. */
+  dropCalls(a: string, b: string): void {
+    this.calls.remove(a, b);
+  }
+
   /** The cell of one duration series, for a caller that keeps it (see Recorder.traffic). */
   durationCell(path: CellPath, attrs: () => Attributes): HistogramCell {
     return this.durations.cell(path[0], path[1], path[2], path[3], path[4], () => ({

@@ -2,7 +2,7 @@ import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, ty
 import { emptyResource } from '@opentelemetry/resources';
 import { HotMetrics, type HistogramCell, type SumCell } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
-import type { ProbeOutcome } from '../probe/prober.js';
+import type { CheckRun, ProbeOutcome } from '../probe/prober.js';
 import type { Assessment } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
@@ -28,6 +28,8 @@ const HANDSHAKE_AND_LIST = ['server/discover', 'initialize', 'tools/list'] as co
 /** The first key part of probe and of traffic durations in HotMetrics. */
 const PROBE = 'p';
 const TRAFFIC = 't';
+/** The first key part of probe tool calls among traffic's (whose first part is a server name, never this). */
+const PROBE_CALLS = '\u0000probe';
 
 export { DURATION_BUCKETS } from './aggregate.js';
 
@@ -88,13 +90,19 @@ export class Recorder {
     const before = this.servers.key(server.name);
     this.servers.register(server.name, serverAttributes(server));
     // New labels (tags, transport): the probe durations start new series too.
-    if (before !== undefined && before !== this.servers.key(server.name)) this.hot.dropDurations(PROBE, before);
+    if (before !== undefined && before !== this.servers.key(server.name)) this.dropProbeSeries(before);
+    this.servers.keepChecks(server.name, new Set((server.checks ?? []).map((c) => c.name)));
   }
 
   unregister(name: string): void {
     const key = this.servers.key(name);
     this.servers.unregister(name);
-    if (key !== undefined) this.hot.dropDurations(PROBE, key);
+    if (key !== undefined) this.dropProbeSeries(key);
+  }
+
+  private dropProbeSeries(key: string): void {
+    this.hot.dropDurations(PROBE, key);
+    this.hot.dropCalls(PROBE_CALLS, key);
   }
 
   setStatus(name: string, status: ServerStatus): void {
@@ -132,7 +140,35 @@ export class Recorder {
       this.hot.duration([PROBE, key, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
     }
     if (out.error) this.servers.probeError(server.name, out.error.type, out.error.category);
+    for (const c of out.checks ?? []) this.checkRun(server, key, attrs, c);
     this.spans(server, out);
+  }
+
+  /**
+   * One run of a configured check: its success gauge, and for a request that was sent, its duration
+   * (and for tools/call its call) with source=probe, beside traffic's.
+   */
+  private checkRun(server: ServerConfig, key: string, attrs: Attributes, c: CheckRun): void {
+    this.servers.setCheck(server.name, c.name, c.status === 'refused' ? undefined : c.status === 'pass');
+    if (c.latencyMs === null) return;
+    const errorType = c.error?.type ?? '';
+    const tool = c.method === 'tools/call' ? c.target : '';
+    this.hot.duration([PROBE, key, c.method, errorType, tool], () => ({
+      ...attrs,
+      'mcp.method.name': c.method,
+      source: 'probe',
+      ...(tool ? { 'gen_ai.tool.name': tool } : {}),
+      ...(c.error ? { 'error.type': c.error.type } : {}),
+    }), c.latencyMs / 1000);
+    if (!tool) return;
+    const outcome = c.status === 'pass' ? 'success' : 'error';
+    this.hot.toolCall([PROBE_CALLS, key, tool, outcome, errorType], () => ({
+      ...attrs,
+      source: 'probe',
+      'gen_ai.tool.name': tool,
+      outcome,
+      ...(c.error ? { 'error.type': c.error.type, 'error.category': c.error.category } : {}),
+    }));
   }
 
   private schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
@@ -240,6 +276,21 @@ export class Recorder {
       }
       t += ms;
       span.end(t);
+    }
+    for (const c of out.checks ?? []) {
+      if (c.latencyMs === null) continue;
+      const attributes: Attributes = { ...common, 'mcp.method.name': c.method, 'mcpwatch.check.name': c.name };
+      if (c.method === 'tools/call') Object.assign(attributes, { 'gen_ai.tool.name': c.target, 'gen_ai.operation.name': 'execute_tool' });
+      else if (c.method === 'prompts/get') attributes['gen_ai.prompt.name'] = c.target;
+      else attributes['mcp.resource.uri'] = c.target;
+      // Span names stay low-cardinality: a resource URI is an attribute, not part of the name.
+      const name = c.method === 'resources/read' ? c.method : `${c.method} ${c.target}`;
+      const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: c.startedAt, attributes });
+      if (c.error) {
+        span.setAttribute('error.type', c.error.type);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: c.error.message });
+      }
+      span.end(c.startedAt + c.latencyMs);
     }
   }
 }

@@ -41,6 +41,8 @@ interface ServerState {
   expirations: Series;
   /** By `error.type` + NUL + `error.category`. */
   errors: Map<string, Series>;
+  /** mcp.check.success by check name: 1 passed at its last run, 0 failed. */
+  checks: Map<string, Series>;
 }
 
 const descriptor = (name: string, description: string, unit: string): MetricData['descriptor'] => ({ name, description, unit, valueType: ValueType.DOUBLE });
@@ -56,6 +58,7 @@ const DESCRIPTORS = {
   tools: descriptor('mcp.server.tools', 'Tools listed at the last successful probe', '{tool}'),
   protocol: descriptor('mcp.server.protocol', '1, labelled with the MCP protocol version and era (modern: 2026-07-28 and later; legacy: 2025 initialize) the server last spoke', '1'),
   availability: descriptor('mcp.server.availability', 'Share of the observed time in the window the server was up', '1'),
+  check: descriptor('mcp.check.success', '1 when the configured check passed at its last run, 0 when it failed', '1'),
 };
 
 /**
@@ -101,6 +104,7 @@ export class ServerMetrics implements MetricProducer {
       incidents: byKey(INCIDENT_STATUSES, (s) => series({ 'mcp.server.status': s })),
       expirations: series({}),
       errors: new Map(),
+      checks: new Map([...(prev?.checks ?? [])].map(([check, { value }]) => [check, { attrs: { ...attrs, check }, value }])),
     });
   }
 
@@ -151,6 +155,25 @@ export class ServerMetrics implements MetricProducer {
       if (series) series.value = points;
       else s.scores.set(dimension, { attrs: { ...s.attrs, dimension }, value: points });
     }
+  }
+
+  /** The last result of a check; undefined removes its series (refused, or no longer configured). */
+  setCheck(name: string, check: string, passed: boolean | undefined): void {
+    const s = this.servers.get(name);
+    if (!s) return;
+    if (passed === undefined) {
+      s.checks.delete(check);
+      return;
+    }
+    let series = s.checks.get(check);
+    if (!series) s.checks.set(check, (series = { attrs: { ...s.attrs, check }, value: 0 }));
+    series.value = passed ? 1 : 0;
+  }
+
+  /** Drops the series of checks not in `keep`. */
+  keepChecks(name: string, keep: ReadonlySet<string>): void {
+    const s = this.servers.get(name);
+    if (s) for (const check of s.checks.keys()) if (!keep.has(check)) s.checks.delete(check);
   }
 
   probeError(name: string, type: string, category: string): void {
@@ -216,6 +239,7 @@ export class ServerMetrics implements MetricProducer {
       gaugeOf(DESCRIPTORS.availability, gaugePoints((s, push) => {
         for (const [window, value] of Object.entries(s.availability) as [AvailabilityWindowName, number][]) push(s.windowAttrs[window], value);
       })),
+      gaugeOf(DESCRIPTORS.check, gaugePoints((s, push) => { for (const { attrs, value } of s.checks.values()) push(attrs, value); })),
     ].filter((m) => m.dataPoints.length > 0);
     return { resourceMetrics: { resource: this.resource, scopeMetrics: metrics.length ? [{ scope: this.scope, metrics }] : [] }, errors: [] };
   }

@@ -89,7 +89,6 @@ export interface Assessment {
  */
 export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftAlertIntervalMs = 0): Assessment {
   const answered = !out.error || out.partial;
-  const up = answered && out.staleMs === undefined;
   let serverInfoChanged = false;
   if (out.serverInfo && out.serverInfo.name !== track.serverInfoName) {
     track.serverInfoName = out.serverInfo.name;
@@ -100,14 +99,17 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   const before = track.sm.status;
   const step = track.sm.apply({
     at,
-    ok: up,
+    ok: answered && out.staleMs === undefined,
     latencyMs: out.latencyMs,
     error: out.error,
     definitive: out.definitive,
     partial: out.partial,
     staleMs: out.staleMs,
     sessionExpired: out.sessionExpired,
+    checks: out.checks,
   });
+  // A check with `on_failure: down` that holds the server down counts against its availability too.
+  const up = answered && out.staleMs === undefined && track.sm.status !== 'down';
   const events = [...step.events];
   const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, before)] : [], at, driftAlertIntervalMs, before);
   track.driftGate = drift.gate;

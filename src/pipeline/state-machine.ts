@@ -1,5 +1,5 @@
 import type { Thresholds } from '../config/schema.js';
-import type { ProbeError } from '../probe/prober.js';
+import type { CheckRun, ProbeError } from '../probe/prober.js';
 import type { AlertEvent, AlertEventName, Severity } from './events.js';
 import { fmtMs, type ServerStatus } from './status.js';
 
@@ -18,6 +18,8 @@ export interface CheckResult {
   staleMs?: number;
   /** The server forgot the session (404/400) during this check; reported even if re-initialize worked. */
   sessionExpired?: boolean;
+  /** The configured checks that ran (only when the server answered). */
+  checks?: readonly CheckRun[];
 }
 
 export interface StatePolicy {
@@ -25,7 +27,24 @@ export interface StatePolicy {
   thresholds: Thresholds;
   /** Latency samples the p95 is taken over. */
   latencyWindow: number;
+  /** The configured checks' names: what the machine remembers of any other check is dropped. */
+  checks?: readonly string[];
 }
+
+/** What the machine remembers of a check that is failing. */
+interface CheckStreak {
+  failures: number;
+  /** When its first failure of the streak was seen. */
+  since: number;
+  onFailure: CheckRun['onFailure'];
+  error: ProbeError;
+  method: CheckRun['method'];
+  target: string;
+  /** It has failed often enough to set the server's state (once for degraded, N in a row for down). */
+  counted: boolean;
+}
+
+const RANK: Record<ServerStatus, number> = { unknown: 0, up: 1, degraded: 2, stale: 3, down: 4 };
 
 /** An event before the agent adds server, transport, tags and the timestamp (times still epoch ms). */
 export type EventDraft = Omit<AlertEvent, 'server' | 'transport' | 'tags' | 'timestamp' | 'incident_started_at'> & {
@@ -65,17 +84,71 @@ export class ServerStateMachine {
   private latencies: number[] = [];
   private level: LatencyLevel = 'ok';
   lastError: ProbeError | null = null;
+  /** The status the server's own answers give, before failing checks are taken into account. */
+  private base: ServerStatus = 'unknown';
+  /** Failing checks by name. */
+  private readonly failing = new Map<string, CheckStreak>();
 
   constructor(private policy: StatePolicy) {}
 
   setPolicy(policy: StatePolicy): void {
     this.policy = policy;
     this.latencies = this.latencies.slice(-policy.latencyWindow);
+    if (policy.checks) for (const name of this.failing.keys()) if (!policy.checks.includes(name)) this.failing.delete(name);
   }
 
   /** True while a failure streak or an unhealthy state is unresolved: the scheduler re-checks fast. */
   get unsettled(): boolean {
-    return this.consecutiveFailures > 0 || this.status === 'down' || this.status === 'stale' || this.status === 'unknown';
+    return this.consecutiveFailures > 0 || this.status === 'down' || this.status === 'stale' || this.status === 'unknown' || [...this.failing.values()].some((c) => !c.counted);
+  }
+
+  /** The checks failing now, by name, with their last error. */
+  failingChecks(): Array<{ name: string; error: ProbeError; onFailure: CheckRun['onFailure']; counted: boolean }> {
+    return [...this.failing].map(([name, c]) => ({ name, error: c.error, onFailure: c.onFailure, counted: c.counted }));
+  }
+
+  /**
+   * Takes this probe's check runs into the streaks. Returns the checks that now count against the
+   * server (newly) and the ones that pass again after they did.
+   */
+  private updateChecks(r: CheckResult): { failed: Array<[string, CheckStreak]>; passed: Array<[string, CheckStreak]> } {
+    const failed: Array<[string, CheckStreak]> = [];
+    const passed: Array<[string, CheckStreak]> = [];
+    for (const run of r.checks ?? []) {
+      const streak = this.failing.get(run.name);
+      if (run.status !== 'fail' || !run.error) {
+        // A refused check is a configuration finding: it neither fails nor clears the server.
+        if (run.status === 'pass' && streak) {
+          this.failing.delete(run.name);
+          if (streak.counted) passed.push([run.name, streak]);
+        } else if (run.status === 'refused') {
+          this.failing.delete(run.name);
+        }
+        continue;
+      }
+      const s = streak ?? { failures: 0, since: r.at, onFailure: run.onFailure, error: run.error, method: run.method, target: run.target, counted: false };
+      s.failures++;
+      s.error = run.error;
+      s.onFailure = run.onFailure;
+      this.failing.set(run.name, s);
+      const needed = run.onFailure === 'down' ? this.policy.failuresBeforeDown : 1;
+      if (!s.counted && s.failures >= needed) {
+        s.counted = true;
+        failed.push([run.name, s]);
+      }
+    }
+    return { failed, passed };
+  }
+
+  /** The worst state a counted failing check puts the server in, and that check. */
+  private checkState(): { status: ServerStatus; name: string; streak: CheckStreak } | undefined {
+    let worst: { status: ServerStatus; name: string; streak: CheckStreak } | undefined;
+    for (const [name, streak] of this.failing) {
+      if (!streak.counted) continue;
+      const status: ServerStatus = streak.onFailure === 'down' ? 'down' : 'degraded';
+      if (!worst || RANK[status] > RANK[worst.status]) worst = { status, name, streak };
+    }
+    return worst;
   }
 
   p95(): number | null {
@@ -86,7 +159,12 @@ export class ServerStateMachine {
 
   apply(r: CheckResult): StepResult {
     const events: EventDraft[] = [];
-    const prev = this.status;
+    const shown = this.status;
+    const checks = r.ok ? this.updateChecks(r) : { failed: [], passed: [] };
+    const byCheck = this.checkState();
+    // The server's own answers decide `base` as they always have; a failing check can only make the
+    // status worse. Events carry the status before and after both (fixed up below).
+    const prev = this.base;
     let next: ServerStatus = prev;
     let cause = '';
     let errorType: string | null = null;
@@ -143,7 +221,6 @@ export class ServerStateMachine {
         const degradedFor = this.notUpSince !== null ? (r.at - this.notUpSince) / 1000 : null;
         events.push(this.draft('recovered', 'info', `latency back to normal after ${fmtDuration(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
       }
-      if (next === 'up') this.notUpSince = null;
       this.level = level;
     }
 
@@ -151,9 +228,44 @@ export class ServerStateMachine {
       events.push(this.draft('session_expired', 'warning', 'the server forgot the MCP session (restart or rolling deploy); re-initialized', { reinitialized: r.ok }, prev, next));
     }
 
-    this.status = next;
-    const transition = next !== prev ? { from: prev, to: next, at: r.at, cause: cause || next, errorType } : null;
-    return { transition, events };
+    this.base = next;
+    let status = next;
+    if (byCheck && RANK[byCheck.status] > RANK[next]) {
+      status = byCheck.status;
+      cause = `check ${byCheck.name} failed: ${byCheck.streak.error.message}`;
+      errorType = byCheck.streak.error.type;
+    }
+    // The server answers again but a check still holds it down: that is no recovery.
+    const drafts = status === 'down' && next !== 'down' ? events.filter((e) => !(e.event === 'recovered' && (prev === 'down' || prev === 'stale'))) : events;
+    // An incident lasts while the status (with checks) is not up, whichever part caused it.
+    if (status === 'up') this.notUpSince = null;
+    else if (status !== 'unknown') this.notUpSince ??= r.at;
+    for (const [name, c] of checks.failed) drafts.push(this.checkFailed(name, c, r.at));
+    for (const [name, c] of checks.passed) {
+      const failingFor = Math.max(0, (r.at - c.since) / 1000);
+      drafts.push({ ...this.draft('recovered', 'info', `check ${name} passes again after ${fmtDuration(failingFor)} failing`, { check: name, from: shown, method: c.method, target: c.target }, shown, status), downtime_seconds: failingFor });
+    }
+    for (const e of drafts) {
+      e.previous_state = shown;
+      e.current_state = status;
+    }
+    this.status = status;
+    const transition = status !== shown ? { from: shown, to: status, at: r.at, cause: cause || status, errorType } : null;
+    return { transition, events: drafts };
+  }
+
+  private checkFailed(name: string, c: CheckStreak, at: number): EventDraft {
+    const details = {
+      check: name,
+      method: c.method,
+      target: c.target,
+      error_type: c.error.type,
+      error_category: c.error.category,
+      on_failure: c.onFailure,
+      consecutive_failures: c.failures,
+    };
+    const draft = this.draft('check_failed', c.onFailure === 'down' ? 'critical' : 'warning', `check ${name} failed (${c.error.type}): ${c.error.message}`, details, this.status, this.status);
+    return { ...draft, incident_started_at: this.notUpSince ?? at };
   }
 
   private threshold(level: LatencyLevel): number | undefined {

@@ -14,6 +14,13 @@ export interface ProbeVerdict {
 /** The status of a single probe: `health` shows this; the agent feeds it to its state machine. */
 export function probeVerdict(out: ProbeOutcome, thresholds: Thresholds): ProbeVerdict {
   if (out.error) return { status: 'down', severity: 'critical', note: out.error.message };
+  // A failing check: degraded, or down with `on_failure: down` (one-shot, so at its first failure).
+  const failed = (out.checks ?? []).filter((c) => c.status === 'fail');
+  if (failed.length) {
+    const down = failed.some((c) => c.onFailure === 'down');
+    const note = failed.map((c) => `check ${c.name} failed (${c.error?.type ?? 'unknown'}): ${c.error?.message ?? ''}`).join('; ');
+    return { status: down ? 'down' : 'degraded', severity: down ? 'critical' : 'warning', note };
+  }
   const latency = out.latencyMs ?? 0;
   if (thresholds.latency_critical !== undefined && latency > thresholds.latency_critical) {
     return { status: 'degraded', severity: 'critical', note: `latency ${fmtMs(latency)} over critical threshold ${fmtMs(thresholds.latency_critical)}` };
@@ -21,7 +28,8 @@ export function probeVerdict(out: ProbeOutcome, thresholds: Thresholds): ProbeVe
   if (thresholds.latency_warning !== undefined && latency > thresholds.latency_warning) {
     return { status: 'degraded', severity: 'warning', note: `latency ${fmtMs(latency)} over warning threshold ${fmtMs(thresholds.latency_warning)}` };
   }
-  return { status: 'up', severity: 'ok', note: out.warnings.join('; ') };
+  const refused = (out.checks ?? []).filter((c) => c.status === 'refused').map((c) => `check ${c.name} ${c.error?.message ?? 'not run'}`);
+  return { status: 'up', severity: 'ok', note: [...out.warnings, ...refused].join('; ') };
 }
 
 export function fmtMs(ms: number): string {

@@ -1,7 +1,8 @@
 import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
-import type { ServerConfig } from '../config/schema.js';
+import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import type { StartedTransport } from './connection.js';
+import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
@@ -14,6 +15,8 @@ export interface ProbeOptions {
   /** The era this server was found to speak before: the handshake skips finding it out again. */
   prior?: PriorDiscovery;
   maxToolPages?: number;
+  /** The configured checks to run after tools/list (default: all of the server's; [] skips them). */
+  checks?: readonly CheckConfig[];
 }
 
 /**
@@ -232,12 +235,16 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promis
 }
 
 /**
- * One probe of one server with a fresh connection: connect → initialize → tools/list → close, under
- * one deadline. Never throws for a target failure: the outcome says what happened.
+ * One probe of one server with a fresh connection: connect → initialize → tools/list under one
+ * deadline, then the configured checks (each under its own), then close. Never throws for a target failure: the outcome says what happened.
  */
 export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
   const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts);
-  if (conn) await closeTimed(conn, out);
+  if (conn) {
+    const checks = opts.checks ?? server.checks ?? [];
+    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
+    await closeTimed(conn, out);
+  }
   return out;
 }
 

@@ -3,10 +3,12 @@
 // failure is data in the outcome, never an exception. It must not touch metrics, alerts or state:
 // one recorder downstream turns outcomes into those, so every transport emits the same names.
 import type { Client, Transport } from '@modelcontextprotocol/client';
-import type { ServerConfig, TransportName } from '../config/schema.js';
+import type { CheckMethod, ServerConfig, TransportName } from '../config/schema.js';
 import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
 
-export type Phase = 'spawn' | 'connect' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close';
+export type Phase = 'spawn' | 'connect' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close' | CheckMethod;
+
+export type { CheckMethod };
 
 /** `modern`: MCP 2026-07-28 and later (server/discover, stateless); `legacy`: the 2025 initialize handshake. */
 export type ProtocolEra = 'modern' | 'legacy';
@@ -33,6 +35,24 @@ export interface ProbeError {
   message: string;
 }
 
+/**
+ * One run of one configured check. `refused`: a configuration-level finding (a tool that may have
+ * side effects, not allowed by the check), never a server failure; the tool was not called.
+ */
+export interface CheckRun {
+  name: string;
+  method: CheckMethod;
+  /** The tool or prompt name, or the resource URI. */
+  target: string;
+  status: 'pass' | 'fail' | 'refused';
+  onFailure: 'degraded' | 'down';
+  /** Epoch ms when the request was sent (or the check was decided without one). */
+  startedAt: number;
+  /** The request's round trip; null when nothing was sent (refused, tool not listed). */
+  latencyMs: number | null;
+  error: ProbeError | null;
+}
+
 /** Everything one probe of one server learned. Timings are milliseconds. */
 export interface ProbeOutcome {
   server: string;
@@ -49,6 +69,8 @@ export interface ProbeOutcome {
   error: ProbeError | null;
   /** Findings that did not fail the probe (noise on stdout, a session left behind). */
   warnings: string[];
+  /** The configured checks this probe ran, in configuration order (absent: none ran). */
+  checks?: CheckRun[];
 }
 
 /** Facts a transport gathered that explain a failure better than the SDK's error does. */

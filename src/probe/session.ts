@@ -1,9 +1,10 @@
 import { SdkError, SdkErrorCode, type PriorDiscovery } from '@modelcontextprotocol/client';
-import type { ServerConfig } from '../config/schema.js';
+import type { CheckConfig, ServerConfig } from '../config/schema.js';
+import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer, serverFacts, verdictOf } from './probe.js';
-import type { Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
+import type { CheckRun, Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 
 export type { CheckOutcome } from '../pipeline/assess.js';
@@ -27,6 +28,11 @@ function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorD
 
 const MAX_RESTART_DELAY = 60_000;
 
+/** A check is due this much before its interval is up: the scheduler's timer may fire a hair early. */
+function dueSlack(interval: number): number {
+  return Math.min(1000, interval * 0.05);
+}
+
 /**
  * Keeps one live MCP session per server and checks over it, the way an agent holds its connections:
  * a stdio server keeps running (its exit is noticed at once), a Streamable HTTP session is reused
@@ -46,6 +52,8 @@ export class ServerSession {
   private prior: PriorDiscovery | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
+  /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
+  private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
   constructor(
     private server: ServerConfig,
@@ -74,11 +82,53 @@ export class ServerSession {
     return (this.conn as { pid?: number } | undefined)?.pid;
   }
 
+  /**
+   * The configured checks due now: never run, failing (re-run at every probe until they pass, so
+   * `consecutive_failures_before_down` counts probes, not intervals), or at their interval.
+   */
+  private dueChecks(now: number): CheckConfig[] {
+    return (this.server.checks ?? []).filter((c) => {
+      const last = this.checkRuns.get(c.name);
+      return !last || last.failing || now >= last.at + c.interval - dueSlack(c.interval);
+    });
+  }
+
+  /** How long until the next check that ran before is due again (undefined: none is waiting). */
+  checksDueIn(): number | undefined {
+    const now = this.now();
+    let soonest: number | undefined;
+    for (const c of this.server.checks ?? []) {
+      const last = this.checkRuns.get(c.name);
+      if (!last || last.failing) continue;
+      const wait = last.at + c.interval - now;
+      if (wait > 0 && (soonest === undefined || wait < soonest)) soonest = wait;
+    }
+    return soonest;
+  }
+
+  private ran(at: number, runs: CheckRun[] | undefined): void {
+    for (const r of runs ?? []) this.checkRuns.set(r.name, { at, failing: r.status === 'fail' });
+  }
+
   async check(): Promise<CheckOutcome> {
+    const at = this.now();
+    const due = this.dueChecks(at);
     if (this.server.fresh_connection) {
-      const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages });
+      const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages, checks: due });
+      this.ran(at, out.checks);
       return { ...out, definitive: false, partial: false, sessionExpired: false };
     }
+    const out = await this.listCheck();
+    const conn = this.conn;
+    if (due.length && conn && !out.error && out.staleMs === undefined && !this.closed) {
+      out.checks = await runChecks(conn, this.server, due, out.tools ?? []);
+      this.ran(at, out.checks);
+    }
+    return out;
+  }
+
+  /** tools/list over the kept session (opening one if needed): whether the server answers. */
+  private async listCheck(): Promise<CheckOutcome> {
     const dead = await this.reapDeadConnection();
     if (dead) return dead;
     if (!this.conn && this.kind.processBound && this.lastFailure && this.now() < this.nextRestartAt) {
@@ -229,5 +279,7 @@ export class ServerSession {
   /** The configuration changed in place (SIGHUP) without touching what the connection depends on. */
   update(server: ServerConfig): void {
     this.server = server;
+    const names = new Set((server.checks ?? []).map((c) => c.name));
+    for (const name of this.checkRuns.keys()) if (!names.has(name)) this.checkRuns.delete(name);
   }
 }

@@ -45,7 +45,7 @@ receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_tools_pe
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 alerts: [{ type: stdout }]
 servers:
-  - { name: ok, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok], tags: ["team:data"] }
+  - { name: ok, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok], tags: ["team:data"], checks: [{ name: sum, tool: add, arguments: { a: 1, b: 2 }, expect: { text_contains: "3" } }] }
   - { name: broken, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, exit-at-start] }
 `;
     const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });

@@ -1,38 +1,21 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
 import { FIXTURES, STDIO_FIXTURE, until } from '../helpers.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
 
 const node = JSON.stringify(process.execPath);
 const agents: Agent[] = [];
 after(async () => {
   for (const a of agents) await a.stop();
 });
-
-/** A webhook receiver on port 0 that keeps every alert. */
-async function hooks(): Promise<{ url: string; events: AlertEvent[]; close(): Promise<void> }> {
-  const events: AlertEvent[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      events.push(JSON.parse(Buffer.concat(chunks).toString()) as AlertEvent);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 /** The value of the series of `metric` carrying every one of `labels`, in any order. */
 function sample(page: string, metric: string, labels: Record<string, string>): string | undefined {
@@ -60,7 +43,7 @@ ${servers}`;
 describe('mcpwatch run: 2026-07-28 servers beside 2025 ones', () => {
   it('reports each era and version, notices a modern server die through its listen stream, sees drift, and remembers eras across restarts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-modern-'));
-    const hook = await hooks();
+    const hook = await webhookReceiver();
     let strict: ModernHttpFixture = await startModernHttpFixture('strict');
     const dual = await startModernHttpFixture('dual');
     const servers = `  - { name: strict, transport: streamable_http, url: "${strict.url}" }

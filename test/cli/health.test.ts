@@ -35,6 +35,7 @@ interface JsonServer {
   notes: string | null;
   error: { type: string; category: string; phase: string; message: string } | null;
   tool_list?: Array<{ name: string }>;
+  checks: unknown[];
 }
 
 describe('mcpwatch health', () => {
@@ -106,7 +107,8 @@ servers:
     const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
     assert.deepEqual(servers.map((s) => [s.name, s.status]), [['healthy-stdio', 'up'], ['crashing', 'down'], ['notes', 'up'], ['slow', 'degraded']]);
     const ok = servers[0]!;
-    assert.deepEqual(Object.keys(ok), ['name', 'transport', 'status', 'latency_ms', 'tools', 'protocol_version', 'era', 'server_info', 'tags', 'phases', 'notes', 'error']);
+    assert.deepEqual(Object.keys(ok), ['name', 'transport', 'status', 'latency_ms', 'tools', 'protocol_version', 'era', 'server_info', 'tags', 'phases', 'notes', 'error', 'checks']);
+    assert.deepEqual(ok.checks, []);
     assert.equal(ok.tools, 3);
     assert.equal(ok.protocol_version, '2025-11-25');
     assert.equal(ok.era, 'legacy');

@@ -47,6 +47,8 @@ const ONE_OFF_ALERTS: Readonly<Partial<Record<AlertEvent['event'], string>>> = {
 /** The alert name of an event; undefined for `recovered`, which only resolves. */
 export function alertName(event: Pick<AlertEvent, 'event' | 'severity'>): string | undefined {
   if (event.event === 'schema_drift') return event.severity === 'critical' ? 'McpServerSchemaBreakingChange' : 'McpServerSchemaChange';
+  // A failing check sets the server's state (critical: on_failure down), and its recovery resolves it.
+  if (event.event === 'check_failed') return event.severity === 'critical' ? 'McpServerDown' : 'McpServerDegraded';
   return STATE_ALERTS[event.event] ?? ONE_OFF_ALERTS[event.event];
 }
 
@@ -73,6 +75,7 @@ const SUMMARIES: Readonly<Record<AlertEvent['event'], string>> = {
   latency_spike: 'had a latency spike',
   session_expired: 'forgot a session',
   schema_drift: 'changed its tool schemas',
+  check_failed: 'fails a configured check',
 };
 
 /** As the Prometheus rules word them: a summary naming the server, the event's own line as description. */
@@ -99,7 +102,7 @@ export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number
   const now = new Date(nowMs).toISOString();
   const name = alertName(event);
   const post: AmAlert[] = [];
-  const isState = event.event === 'recovered' || event.event in STATE_ALERTS;
+  const isState = event.event === 'recovered' || event.event === 'check_failed' || event.event in STATE_ALERTS;
   if (isState) {
     const mine = active.get(event.server);
     for (const [n, alert] of mine ?? []) {

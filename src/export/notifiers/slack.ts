@@ -33,6 +33,7 @@ const TITLES: Record<AlertEventName, string> = {
   stale: 'is stale',
   session_expired: 'session expired',
   schema_drift: 'tool schema changed',
+  check_failed: 'check failed',
 };
 
 /** The emoji says what happened; severity picks it only where the event alone does not (degraded). */
@@ -52,6 +53,8 @@ function slackEmoji(event: AlertEvent): string {
       return ':key:';
     case 'schema_drift':
       return ':jigsaw:';
+    case 'check_failed':
+      return event.severity === 'critical' ? ':red_circle:' : ':large_orange_circle:';
     default:
       return event.severity === 'critical' ? ':rotating_light:' : event.severity === 'warning' ? ':warning:' : ':information_source:';
   }

@@ -1,0 +1,146 @@
+// probe/checks.ts: the configured checks of a probe, run over a connection that has listed its
+// tools: tools/call, resources/read or prompts/get, each timed and each failing with its own
+// error.type. What the expectations mean is pipeline/expect.ts; what a failing check does to the
+// server's state is pipeline/assess.ts.
+import type { Client, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/client';
+import { checkTarget, type CheckConfig, type ServerConfig } from '../config/schema.js';
+import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
+import { bounded, unmet, type Observed } from '../pipeline/expect.js';
+import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import { Deadline, elapsed } from './probe.js';
+import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
+
+function checkError(type: ErrorType, method: CheckMethod, message: string): ProbeError {
+  return { type, category: errorCategory(type), phase: method, message };
+}
+
+/**
+ * The AJV validator the v2 client ships (no dependency of mcpwatch's own), loaded the first time a
+ * tool with an outputSchema answers a check: most agents never pay for it.
+ */
+let validatorProvider: Promise<jsonSchemaValidator> | undefined;
+/** Compiled output schemas by their JSON text; bounded, since servers' schemas can change forever. */
+const compiled = new Map<string, JsonSchemaValidator<unknown>>();
+const MAX_COMPILED = 256;
+
+async function outputValidator(schema: unknown): Promise<JsonSchemaValidator<unknown>> {
+  const key = JSON.stringify(schema);
+  const hit = compiled.get(key);
+  if (hit) return hit;
+  validatorProvider ??= import('@modelcontextprotocol/client/validators/ajv').then(({ AjvJsonSchemaValidator }) => new AjvJsonSchemaValidator());
+  const provider = await validatorProvider;
+  // The SDK's JsonSchemaType is a structural JSON Schema; a listed outputSchema is one by the spec.
+  const validate = provider.getValidator(schema as Parameters<jsonSchemaValidator['getValidator']>[0]);
+  if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, validate);
+  return validate;
+}
+
+interface CallOutcome {
+  isError: boolean;
+  observed: Observed;
+}
+
+function textsOf(blocks: unknown): string[] {
+  if (!Array.isArray(blocks)) return [];
+  const out: string[] = [];
+  for (const b of blocks as Array<{ type?: unknown; text?: unknown; resource?: { text?: unknown } }>) {
+    if (b?.type === 'text' && typeof b.text === 'string') out.push(b.text);
+    else if (b?.type === 'resource' && typeof b.resource?.text === 'string') out.push(b.resource.text);
+  }
+  return out;
+}
+
+/**
+ * Sends the check's request. `client.request` rather than callTool/readResource: those answer from
+ * the v2 client's response cache (a dead server would pass) and validate output with the
+ * connection's validator, which mcpwatch leaves a no-op (connection.ts) and does here itself.
+ */
+async function send(client: Client, check: CheckConfig, method: CheckMethod, target: string, signal: AbortSignal, timeout: number): Promise<{ result: Record<string, unknown>; ms: number }> {
+  const t = performance.now();
+  const opts = { signal, timeout };
+  let result: Record<string, unknown>;
+  if (method === 'tools/call') result = (await client.request({ method, params: { name: target, arguments: check.arguments } }, opts)) as Record<string, unknown>;
+  else if (method === 'resources/read') result = (await client.request({ method, params: { uri: target } }, opts)) as Record<string, unknown>;
+  else result = (await client.request({ method, params: { name: target, arguments: check.arguments } }, opts)) as Record<string, unknown>;
+  return { result, ms: elapsed(t) };
+}
+
+function observe(method: CheckMethod, result: Record<string, unknown>, ms: number): CallOutcome {
+  if (method === 'tools/call') {
+    const structured = result.structuredContent;
+    return { isError: result.isError === true, observed: { texts: textsOf(result.content), latencyMs: ms, ...(structured !== undefined ? { structured } : {}) } };
+  }
+  if (method === 'resources/read') {
+    const contents = Array.isArray(result.contents) ? (result.contents as Array<{ text?: unknown }>) : [];
+    return { isError: false, observed: { texts: contents.flatMap((c) => (typeof c.text === 'string' ? [c.text] : [])), latencyMs: ms } };
+  }
+  const messages = Array.isArray(result.messages) ? (result.messages as Array<{ content?: unknown }>) : [];
+  return { isError: false, observed: { texts: messages.flatMap((m) => textsOf(Array.isArray(m.content) ? m.content : [m.content])), latencyMs: ms } };
+}
+
+/** Runs one check; never throws for a target failure. */
+export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command'>, check: CheckConfig, tools: readonly ToolInfo[]): Promise<CheckRun> {
+  const { method, target } = checkTarget(check);
+  const run: CheckRun = { name: check.name, method, target, status: 'pass', onFailure: check.on_failure, startedAt: Date.now(), latencyMs: null, error: null };
+  const failed = (error: ProbeError): CheckRun => ({ ...run, status: 'fail', error });
+  let tool: ToolInfo | undefined;
+  if (method === 'tools/call') {
+    tool = tools.find((t) => t.name === target);
+    if (!tool) {
+      const listed = tools.map((t) => t.name);
+      return failed(checkError('tool_not_found', method, `tool ${JSON.stringify(target)} is not in the server's tools/list (${bounded(listed.length ? `${listed.length} tools: ${listed.join(', ')}` : 'no tools')})`));
+    }
+    if (tool.annotations?.readOnlyHint !== true && !check.allow_side_effects) {
+      const message = `not called: tool ${JSON.stringify(target)} is not annotated readOnlyHint: true, so it may have side effects; set allow_side_effects: true on check ${JSON.stringify(check.name)} to call it anyway`;
+      return { ...run, status: 'refused', error: checkError('side_effects_refused', method, message) };
+    }
+  }
+  const deadline = new Deadline(check.timeout);
+  const t = performance.now();
+  let sent: { result: Record<string, unknown>; ms: number };
+  try {
+    sent = await deadline.run(send(conn.client, check, method, target, deadline.signal, deadline.remaining()));
+  } catch (err) {
+    // How long it took to fail is part of the finding (a JSON-RPC error, or the whole deadline).
+    run.latencyMs = elapsed(t);
+    return failed(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
+  } finally {
+    deadline.clear();
+  }
+  run.latencyMs = sent.ms;
+  const { isError, observed } = observe(method, sent.result, sent.ms);
+  const expect = check.expect;
+  const wantError = expect.is_error ?? false;
+  if (isError && !wantError) return failed(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
+  if (!isError && wantError) return failed(checkError('assertion_failed', method, 'is_error: expected true, got false'));
+  if (tool?.outputSchema !== undefined && !isError) {
+    const violation = await schemaViolation(tool.outputSchema, observed.structured);
+    if (violation) return failed(checkError('schema_violation', method, violation));
+  }
+  const misses = unmet(expect, observed);
+  if (misses.length) return failed(checkError('assertion_failed', method, misses.length > 1 ? `${misses[0]} (and ${misses.length - 1} more: ${bounded(misses.slice(1).join('; '))})` : misses[0]!));
+  return run;
+}
+
+async function schemaViolation(schema: unknown, structured: unknown): Promise<string | undefined> {
+  if (structured === undefined) return 'the tool declares an outputSchema but returned no structuredContent';
+  let validate: JsonSchemaValidator<unknown>;
+  try {
+    validate = await outputValidator(schema);
+  } catch (err) {
+    return `the tool's outputSchema does not compile: ${bounded((err as Error).message ?? String(err))}`;
+  }
+  const v = validate(structured);
+  return v.valid ? undefined : `structuredContent does not match the outputSchema: ${bounded(v.errorMessage ?? 'invalid')}`;
+}
+
+/** Runs checks one after another (a server is not hammered by its own monitor). */
+export async function runChecks(conn: McpConnection, server: Pick<ServerConfig, 'command'>, checks: readonly CheckConfig[], tools: readonly ToolInfo[]): Promise<CheckRun[]> {
+  const runs: CheckRun[] = [];
+  for (const check of checks) {
+    if (conn.closed) break;
+    runs.push(await runCheck(conn, server, check, tools));
+  }
+  return runs;
+}

@@ -1,0 +1,111 @@
+// `mcpwatch health` with configured checks on a real stdio server: the --json checks array, the
+// verdict a failing check gives, Notes, the plain refusal line, and --no-checks.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, FIXTURES } from '../helpers.js';
+
+function mcpwatch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface JsonCheck {
+  name: string;
+  method: string;
+  target: string;
+  status: string;
+  on_failure: string;
+  latency_ms: number | null;
+  error: { type: string; category: string; phase: string; message: string } | null;
+}
+interface JsonServer {
+  name: string;
+  status: string;
+  notes: string | null;
+  checks: JsonCheck[];
+}
+
+describe('mcpwatch health with checks', () => {
+  let config: string;
+  let callLog: string;
+  before(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-'));
+    config = join(dir, 'mcpwatch.yaml');
+    callLog = join(dir, 'calls.log');
+    const stdio = (name: string, checks: string): string => `  - name: ${name}
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
+    env: { CHECKS: "1", CALL_LOG: ${JSON.stringify(callLog)} }
+    checks:
+${checks}`;
+    writeFileSync(
+      config,
+      `monitoring: { timeout: 5s }
+servers:
+${stdio('passing', `      - { name: can-query, tool: query, arguments: { sql: "select 1" }, expect: { text_contains: "rows: 1", structured: { "$.rows[0].ok": true } } }
+      - { name: status, resource: "fixture://status", expect: { text_contains: green } }
+      - { name: unsafe, tool: write }`)}
+${stdio('degraded', `      - { name: pool, tool: broken }`)}
+${stdio('down', `      - { name: must-query, tool: query, expect: { structured: { "$.rows[0].n": 2 } }, on_failure: down }`)}
+`,
+    );
+  });
+
+  it('--json: a checks array per server, the verdict from the failing check, exit 1', async () => {
+    rmSync(callLog, { force: true });
+    const r = await mcpwatch(['health', '-c', config, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
+    assert.deepEqual(servers.map((s) => [s.name, s.status]), [['passing', 'up'], ['degraded', 'degraded'], ['down', 'down']]);
+    const [passing, degraded, down] = servers as [JsonServer, JsonServer, JsonServer];
+    assert.deepEqual(passing.checks.map((c) => [c.name, c.method, c.target, c.status, c.on_failure, c.error?.type ?? null]), [
+      ['can-query', 'tools/call', 'query', 'pass', 'degraded', null],
+      ['status', 'resources/read', 'fixture://status', 'pass', 'degraded', null],
+      ['unsafe', 'tools/call', 'write', 'refused', 'degraded', 'side_effects_refused'],
+    ]);
+    assert.equal(typeof passing.checks[0]!.latency_ms, 'number');
+    assert.equal(passing.checks[2]!.latency_ms, null);
+    assert.match(passing.notes!, /check unsafe not called: tool "write" is not annotated readOnlyHint: true/);
+    assert.deepEqual(degraded.checks[0]!.error, { type: 'tool_error', category: 'permanent', phase: 'tools/call', message: 'tool returned isError: "database pool exhausted"' });
+    assert.equal(degraded.notes, 'check pool failed (tool_error): tool returned isError: "database pool exhausted"');
+    assert.deepEqual(down.checks[0]!.error, { type: 'assertion_failed', category: 'permanent', phase: 'tools/call', message: 'structured $.rows[0].n: expected 2, got 1' });
+    const calls = readFileSync(callLog, 'utf8').trim().split('\n');
+    assert.deepEqual(calls.sort(), ['broken', 'query', 'query']);
+  });
+
+  it('the table: failing checks in Notes, the refusal said plainly', async () => {
+    const r = await mcpwatch(['health', '-c', config]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^WARNING degraded DEGRADED — check pool failed \(tool_error\): tool returned isError: "database pool exhausted"$/m);
+    assert.match(r.stdout, /^CRITICAL down DOWN — check must-query failed \(assertion_failed\): structured \$\.rows\[0\]\.n: expected 2, got 1$/m);
+    assert.match(r.stdout, /^WARNING passing check unsafe not called: tool "write" is not annotated readOnlyHint: true, so it may have side effects; set allow_side_effects: true on check "unsafe" to call it anyway$/m);
+    assert.match(r.stdout, /^1\/3 up$/m);
+  });
+
+  it('--no-checks lists tools only: every check skipped, nothing called, exit 0', async () => {
+    rmSync(callLog, { force: true });
+    const r = await mcpwatch(['health', '-c', config, '--json', '--no-checks']);
+    assert.equal(r.code, 0, r.stderr);
+    const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
+    assert.deepEqual(servers.map((s) => [s.status, s.checks.map((c) => c.status)]), [
+      ['up', ['skipped', 'skipped', 'skipped']],
+      ['up', ['skipped']],
+      ['up', ['skipped']],
+    ]);
+    assert.ok(!existsSync(callLog), 'no tool was called');
+  });
+
+  it('validate counts the checks', async () => {
+    const r = await mcpwatch(['validate', '-c', config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'mcpwatch.yaml: ok, 3 servers (3 stdio), 5 checks\n');
+  });
+});

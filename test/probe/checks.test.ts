@@ -1,0 +1,135 @@
+// Each outcome a configured check can have, on real v2 servers (Streamable HTTP in both eras, and
+// stdio), with the exact error.type; tools without readOnlyHint are never called unless allowed.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CheckConfig, ServerConfig } from '../../src/config/schema.js';
+import { probeServer } from '../../src/probe/probe.js';
+import type { CheckRun } from '../../src/probe/prober.js';
+import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { FIXTURES, httpTarget } from '../helpers.js';
+
+function check(name: string, c: Partial<CheckConfig>): CheckConfig {
+  return { name, arguments: {}, expect: {}, allow_side_effects: false, on_failure: 'degraded', interval: 30_000, timeout: 5000, ...c };
+}
+
+/** name → [status, error.type] */
+function summary(runs: CheckRun[] | undefined): Record<string, [string, string | null]> {
+  return Object.fromEntries((runs ?? []).map((r) => [r.name, [r.status, r.error?.type ?? null]]));
+}
+
+const CHECKS: CheckConfig[] = [
+  check('ok', { tool: 'query', arguments: { sql: 'select 1' }, expect: { text_contains: 'rows: 1', structured: { '$.rows[0].ok': true } } }),
+  check('is-error', { tool: 'broken' }),
+  check('expected-error', { tool: 'broken', expect: { is_error: true, text_contains: 'pool' } }),
+  check('throws', { tool: 'throws' }),
+  check('hangs', { tool: 'slow', arguments: { ms: 60_000 }, timeout: 1000 }),
+  check('too-slow', { tool: 'slow', arguments: { ms: 300 }, expect: { max_latency: 50 } }),
+  check('bad-output', { tool: 'bad-output' }),
+  check('wrong-text', { tool: 'query', expect: { text_contains: 'rows: 2' } }),
+  check('wrong-value', { tool: 'query', expect: { structured: { '$.rows[0].n': 2 } } }),
+  check('gone', { tool: 'no-such-tool' }),
+  check('unsafe', { tool: 'write', arguments: { v: 1 } }),
+  check('status', { resource: 'fixture://status', expect: { text_contains: 'green' } }),
+  check('greet', { prompt: 'greet', arguments: { name: 'Ada' }, expect: { text_contains: 'Hello, Ada' } }),
+];
+
+const EXPECTED: Record<string, [string, string | null]> = {
+  ok: ['pass', null],
+  'is-error': ['fail', 'tool_error'],
+  'expected-error': ['pass', null],
+  throws: ['fail', 'protocol_error'],
+  hangs: ['fail', 'timeout'],
+  'too-slow': ['fail', 'assertion_failed'],
+  'bad-output': ['fail', 'schema_violation'],
+  'wrong-text': ['fail', 'assertion_failed'],
+  'wrong-value': ['fail', 'assertion_failed'],
+  gone: ['fail', 'tool_not_found'],
+  unsafe: ['refused', 'side_effects_refused'],
+  status: ['pass', null],
+  greet: ['pass', null],
+};
+
+describe('configured checks', () => {
+  let http: ModernHttpFixture;
+  before(async () => {
+    http = await startModernHttpFixture('dual', { checks: true });
+  });
+  after(async () => {
+    await http.close();
+  });
+
+  for (const protocol of ['modern', 'legacy'] as const) {
+    it(`gives each outcome its error.type over Streamable HTTP (${protocol} era)`, async () => {
+      const callsBefore = { ...http.calls };
+      const out = await probeServer(httpTarget(http.url, 'streamable_http', { protocol, checks: CHECKS }));
+      assert.equal(out.error, null);
+      assert.equal(out.era, protocol);
+      assert.deepEqual(summary(out.checks), EXPECTED);
+      const by = new Map(out.checks!.map((c) => [c.name, c]));
+      assert.equal(by.get('is-error')!.error!.message, 'tool returned isError: "database pool exhausted"');
+      assert.match(by.get('throws')!.error!.message, /^JSON-RPC error -32603 in tools\/call: .*upstream API unreachable/);
+      assert.equal(by.get('throws')!.error!.phase, 'tools/call');
+      assert.equal(by.get('hangs')!.error!.message, 'timeout after 1000ms waiting for tools/call');
+      assert.match(by.get('bad-output')!.error!.message, /^structuredContent does not match the outputSchema: .*sum.*number/);
+      assert.equal(by.get('wrong-text')!.error!.message, 'text_contains: expected a text block containing "rows: 2", got "rows: 1 ()"');
+      assert.equal(by.get('wrong-value')!.error!.message, 'structured $.rows[0].n: expected 2, got 1');
+      assert.match(by.get('too-slow')!.error!.message, /^max_latency: expected at most 50ms, got \d+ms$/);
+      assert.match(by.get('gone')!.error!.message, /^tool "no-such-tool" is not in the server's tools\/list \(6 tools: query, broken, throws, slow, bad-output, write\)$/);
+      assert.equal(by.get('unsafe')!.latencyMs, null);
+      assert.equal(by.get('gone')!.latencyMs, null);
+      for (const c of out.checks!) assert.equal(c.onFailure, 'degraded');
+      for (const c of out.checks!.filter((c) => c.latencyMs !== null)) assert.ok(c.latencyMs! >= 0);
+      // Never called without allow_side_effects; the readOnly ones were.
+      assert.equal(http.calls.write ?? 0, callsBefore.write ?? 0, 'write was never called');
+      assert.equal((http.calls.query ?? 0) - (callsBefore.query ?? 0), 3);
+      assert.equal(out.checks!.map((c) => c.name).join(), CHECKS.map((c) => c.name).join(), 'in configuration order');
+    });
+  }
+
+  it('calls a tool without readOnlyHint when the check allows side effects', async () => {
+    const before = http.calls.write ?? 0;
+    const out = await probeServer(httpTarget(http.url, 'streamable_http', { checks: [check('write', { tool: 'write', allow_side_effects: true, expect: { text_contains: 'written' } })] }));
+    assert.deepEqual(summary(out.checks), { write: ['pass', null] });
+    assert.equal(http.calls.write, before + 1);
+  });
+
+  it('runs no checks when told so, and none on a server that did not answer', async () => {
+    const before = { ...http.calls };
+    const skipped = await probeServer(httpTarget(http.url, 'streamable_http', { checks: CHECKS }), { checks: [] });
+    assert.equal(skipped.checks, undefined);
+    assert.deepEqual(http.calls, before);
+    const closed = await startModernHttpFixture('strict', { checks: true });
+    const url = closed.url;
+    await closed.close();
+    const down = await probeServer(httpTarget(url, 'streamable_http', { checks: CHECKS, timeout: 3000 }));
+    assert.equal(down.error?.type, 'connection_refused');
+    assert.equal(down.checks, undefined);
+  });
+
+  it('over stdio: the same outcomes, and the server\'s own log shows the unsafe tool never called', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-checks-'));
+    const callLog = join(dir, 'calls.log');
+    const server: ServerConfig = {
+      ...httpTarget('http://unused'),
+      name: 'stdio-checks',
+      transport: 'stdio',
+      url: undefined,
+      command: process.execPath,
+      args: [join(FIXTURES, 'modern-stdio-server.js'), 'dual'],
+      env: { CHECKS: '1', CALL_LOG: callLog },
+      checks: CHECKS.filter((c) => c.name !== 'hangs'),
+    };
+    const out = await probeServer(server);
+    assert.equal(out.error, null);
+    assert.equal(out.era, 'modern');
+    const want = { ...EXPECTED };
+    delete want.hangs;
+    assert.deepEqual(summary(out.checks), want);
+    const calls = existsSync(callLog) ? readFileSync(callLog, 'utf8').trim().split('\n') : [];
+    assert.ok(!calls.includes('write'), `write was called: ${calls.join(', ')}`);
+    assert.deepEqual([...new Set(calls)].sort(), ['bad-output', 'broken', 'query', 'slow', 'throws']);
+  });
+});
