@@ -68,6 +68,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   const files = filesOf(kind);
-  const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...nodeArgs, ...files], { cwd: ROOT, stdio: 'inherit' });
+  const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...nodeArgs, ...files], { cwd: ROOT, stdio: 'inherit' });
   process.exit(run.status ?? 1);
 }
