@@ -78,6 +78,19 @@ describe('alertmanager notifier: events as alerts', () => {
     assert.deepEqual(refreshed(active, T + 120_000, 60_000), [], 'nothing left to re-post');
   });
 
+  it('keeps the state alert while a recovery leaves the server in that state (one check passes, another still fails)', () => {
+    const active: ActiveAlerts = new Map();
+    const failing = (check: string): AlertEvent => event({ event: 'check_failed', severity: 'warning', current_state: 'degraded', details: { check } });
+    alertsFor(failing('can-query'), active, T, SETTINGS);
+    alertsFor(failing('can-read'), active, T + 1000, SETTINGS);
+    const one = alertsFor(event({ event: 'recovered', severity: 'info', previous_state: 'degraded', current_state: 'degraded', details: { check: 'can-query' } }), active, T + 2000, SETTINGS);
+    assert.deepEqual(one, [], 'nothing resolved: the server is still degraded');
+    assert.deepEqual([...active.get('github')!.keys()], ['McpServerDegraded']);
+    const both = alertsFor(event({ event: 'recovered', severity: 'info', previous_state: 'degraded', current_state: 'up', details: { check: 'can-read' } }), active, T + 3000, SETTINGS);
+    assert.deepEqual(both.map((a) => [a.labels.alertname, a.endsAt]), [['McpServerDegraded', new Date(T + 3000).toISOString()]]);
+    assert.equal(active.size, 0);
+  });
+
   it('posts one-off events once, ending on their own; breaking drift is critical like the rule', () => {
     const active: ActiveAlerts = new Map();
     const drift = alertsFor(event({ event: 'schema_drift', severity: 'critical', message: 'tool schemas changed', details: { summary: 'removed tool x' }, current_state: 'up', previous_state: 'up' }), active, T, SETTINGS);

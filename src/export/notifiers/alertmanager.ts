@@ -105,8 +105,11 @@ export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number
   const isState = event.event === 'recovered' || event.event === 'check_failed' || event.event in STATE_ALERTS;
   if (isState) {
     const mine = active.get(event.server);
+    // A `recovered` that leaves the server in another bad state (one check passes again while another
+    // still fails) keeps that state's alert firing: only a return to `up` resolves everything.
+    const keep = name ?? STATE_ALERTS[event.current_state as AlertEvent['event']];
     for (const [n, alert] of mine ?? []) {
-      if (n === name) continue;
+      if (n === keep) continue;
       post.push({ ...alert, endsAt: now });
       mine!.delete(n);
     }
