@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { alive, CLI, FIXTURES, STDIO_FIXTURE, until } from '../helpers.js';
 import { descendants } from '../fixtures/agent-process.js';
 
-
 interface Agent {
   proc: ChildProcess;
   logs: string[];
