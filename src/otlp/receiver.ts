@@ -64,6 +64,11 @@ const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
 
 const identity = (b: Buffer): Buffer => b;
 
+/** gRPC declares no length up front: a call reserves the largest message grpc-js would take. */
+function grpcReserve(cfg: ProtocolConfig): number {
+  return Math.floor(cfg.max_recv_msg_size_mib * MIB) * GRPC_HARD_FACTOR;
+}
+
 /**
  * The flow-control window the gRPC receiver advertises, per stream and per connection: room for one
  * message of the largest accepted size. grpc-js keeps HTTP/2's 64 KiB default and, unlike grpc-go, has
@@ -91,17 +96,26 @@ export class OtlpReceiver {
   private heap = 0;
   /** Bytes admitted and not yet answered, across every request of both protocols. */
   private inFlight = 0;
+  /** What admission reserves for the largest request of the configured protocols. */
+  private readonly largestRequest: number;
 
   constructor(
     private readonly cfg: OtlpReceiversConfig,
     private readonly deps: ReceiverDeps,
   ) {
     this.memoryUsage = deps.memoryUsage ?? (() => getHeapStatistics().used_heap_size);
+    this.largestRequest = Math.max(cfg.grpc ? grpcReserve(cfg.grpc) : 0, cfg.http ? Math.floor(cfg.http.max_recv_msg_size_mib * MIB) : 0);
   }
 
-  /** Why the receiver refuses requests now (for /readyz), or undefined while it accepts them. */
+  /**
+   * Why the receiver refuses requests now (for /readyz), or undefined while it accepts them: memory
+   * pressure, or an in-flight budget without room for the largest request it takes. The latter is
+   * what held partial requests do: every gRPC call was refused while /readyz still said ready.
+   */
   refusing(): string | undefined {
-    return this.overLimit ? this.overLimitMessage() : undefined;
+    if (this.overLimit) return this.overLimitMessage();
+    if (this.inFlight + this.largestRequest > this.cfg.max_in_flight_mib * MIB) return this.inFlightMessage();
+    return undefined;
   }
 
   /**
@@ -113,7 +127,7 @@ export class OtlpReceiver {
     const limit = this.cfg.limit_mib * MIB;
     const budget = this.cfg.max_in_flight_mib * MIB;
     if (this.overLimit || this.heap + this.inFlight + bytes > limit) return { refused: this.overLimitMessage() };
-    if (this.inFlight + bytes > budget) return { refused: `mcpwatch has ${this.cfg.max_in_flight_mib} MiB of requests in flight (max_in_flight_mib); retry later` };
+    if (this.inFlight + bytes > budget) return { refused: this.inFlightMessage() };
     this.inFlight += bytes;
     let held = bytes;
     return {
@@ -275,8 +289,7 @@ export class OtlpReceiver {
    * pressure) costs no buffer. Without this, grpc-js read whole messages of unauthenticated callers.
    */
   private grpcAdmission(cfg: ProtocolConfig): grpc.ServerInterceptor {
-    // gRPC declares no length up front: a call reserves the largest message grpc-js would take.
-    const reserve = Math.floor(cfg.max_recv_msg_size_mib * MIB) * GRPC_HARD_FACTOR;
+    const reserve = grpcReserve(cfg);
     return (method, call) => {
       const signal = OTLP_SIGNALS.find((s) => GRPC_EXPORT_PATH[s] === method.path) ?? 'traces';
       let release = (): void => undefined;
@@ -308,6 +321,10 @@ export class OtlpReceiver {
         },
       });
     };
+  }
+
+  private inFlightMessage(): string {
+    return `mcpwatch has ${this.cfg.max_in_flight_mib} MiB of requests in flight (max_in_flight_mib); retry later`;
   }
 
   private overLimitMessage(): string {
