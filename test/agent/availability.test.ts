@@ -11,17 +11,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
-import { CLI, STDIO_FIXTURE } from '../helpers.js';
+import { CLI, STDIO_FIXTURE, until } from '../helpers.js';
 
 const SEC = 1000;
-
-async function until(pred: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms}ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function gauge(text: string, window: string): number | undefined {
   const m = new RegExp(`^mcp_server_availability\\{[^}]*mcp_server_name="gated"[^}]*window="${window}"[^}]*\\} (\\S+)$`, 'm').exec(text);
@@ -60,16 +52,16 @@ servers:
     agent = new Agent({ file: configFile, text, config: parseConfig(text, configFile, {}) }, { log: pino({ level: 'silent' }), now: () => now });
     const addr = await agent.start();
 
-    await until(() => agent!.statuses().gated === 'up', 'first probe up');
+    await until(() => agent!.statuses().gated === 'up', 'first probe up', 60_000);
     // Up for two minutes of virtual time, then the server dies and cannot start again.
     now = t0 + 120 * SEC;
     writeFileSync(gate, '');
     process.kill(agent.sessionPid('gated')!, 'SIGKILL');
-    await until(() => agent!.statuses().gated === 'down', 'down after the kill');
+    await until(() => agent!.statuses().gated === 'down', 'down after the kill', 60_000);
     // Down for one minute, then it starts again.
     now = t0 + 180 * SEC;
     rmSync(gate);
-    await until(() => agent!.statuses().gated === 'up', 'up again');
+    await until(() => agent!.statuses().gated === 'up', 'up again', 60_000);
 
     const metrics = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
     const hour = gauge(metrics, '1h');
