@@ -1,59 +1,10 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, CLI, FIXTURES, STDIO_FIXTURE, until } from '../helpers.js';
-import { descendants } from '../fixtures/agent-process.js';
-
-interface Agent {
-  proc: ChildProcess;
-  logs: string[];
-  waitLog(re: RegExp, ms?: number): Promise<string>;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const started: ChildProcess[] = [];
-// A failed assertion must not leave an agent running: the test file would never end. SIGTERM, so that
-// the agent also ends its stdio servers.
-after(() => {
-  for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-});
-
-/** `importLog`: record every module the agent imports in this file (test/fixtures/import-log.ts). */
-function startAgent(config: string, opts: { importLog?: string } = {}): Agent {
-  const nodeArgs = opts.importLog ? ['--import', join(FIXTURES, 'import-log.js')] : [];
-  const env = opts.importLog ? { ...process.env, MCPWATCH_IMPORT_LOG: opts.importLog } : process.env;
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  started.push(proc);
-  const logs: string[] = [];
-  const waiters: Array<() => void> = [];
-  const onData = (chunk: Buffer): void => {
-    logs.push(...chunk.toString().split('\n').filter(Boolean));
-    for (const w of waiters.splice(0)) w();
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    proc,
-    logs,
-    exit,
-    async waitLog(re, ms = 60_000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const hit = logs.find((l) => re.test(l));
-        if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no log line matching ${re} in ${ms}ms:\n${logs.join('\n')}`);
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, 200);
-          waiters.push(() => (clearTimeout(t), r()));
-        });
-      }
-    },
-  };
-}
+import { alive, STDIO_FIXTURE, until } from '../helpers.js';
+import { descendants, startAgent } from '../fixtures/agent-process.js';
 
 function writeConfig(dir: string, servers: string): string {
   const file = join(dir, 'mcpwatch.yaml');

@@ -12,6 +12,7 @@ import { alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, ONE_
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
 import { startAlertmanager } from '../fixtures/alertmanager.js';
+import { until } from '../helpers.js';
 
 const T = Date.UTC(2026, 11, 6, 7, 0, 0);
 const SETTINGS = { labels: { cluster: 'prod', severity: 'ignored' }, resend_interval: 60_000 };
@@ -163,14 +164,7 @@ servers:
     let restarted: { close(): Promise<void> } | undefined;
     try {
       await agent.start();
-      const until = async (status: string): Promise<void> => {
-        const end = Date.now() + 60_000;
-        while (agent.statuses().web !== status) {
-          if (Date.now() > end) throw new Error(`web never ${status}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      };
-      await until('up');
+      await until(() => agent.statuses().web === 'up', 'web up', 60_000);
       await fixture.close();
       const firing = await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'web', 'McpServerDown firing');
       assert.deepEqual(
