@@ -41,8 +41,11 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** How often until() looks again: a poll step, never a duration anything is asserted on. */
+const POLL_MS = 20;
+
 /**
- * Resolves once `condition` holds, checking every 20 ms; fails after `withinMs`, which is a bound
+ * Resolves once `condition` holds, checking every POLL_MS; fails after `withinMs`, which is a bound
  * against a hang, not a timing assertion: far beyond how long any wait here takes, even on a loaded
  * machine.
  */
@@ -50,6 +53,6 @@ export async function until(condition: () => boolean | Promise<boolean>, what = 
   const end = Date.now() + withinMs;
   while (!(await condition())) {
     if (Date.now() > end) throw new Error(`still waiting after ${withinMs} ms for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

@@ -10,6 +10,7 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '../../src/config/load.js';
 import { Recorder } from '../../src/export/recorder.js';
 import { OtlpReceiver } from '../../src/otlp/receiver.js';
+import { until } from '../helpers.js';
 
 const EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
@@ -92,10 +93,10 @@ describe('gRPC admission', () => {
     // Memory pressure is the heap in use plus the bytes in flight, and it passes by itself.
     assert.equal(receiver.refusing(), undefined);
     heap = 300 * 1024 * 1024;
-    while (receiver.refusing() === undefined) await new Promise((r) => setTimeout(r, 50));
+    await until(() => receiver.refusing() !== undefined, 'the next memory sample to refuse');
     assert.equal((await post()).status, 503);
     heap = 10 * 1024 * 1024;
-    while (receiver.refusing() !== undefined) await new Promise((r) => setTimeout(r, 50));
+    await until(() => receiver.refusing() === undefined, 'the next memory sample to accept again');
     assert.equal((await post()).status, 200);
     await receiver.shutdown();
   });
