@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 import { parsePath } from '../pipeline/expect.js';
 import { redactText } from '../pipeline/redact.js';
+import { fromOrdinal, parseOrdinal, type Sharding } from '../pipeline/shard.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -241,6 +242,14 @@ const alertEvents = z
   .optional()
   .describe(`Only these events (default: all): ${ALERT_EVENTS.join(', ')}.`);
 
+/** Which HA replicas of a shard send through a notifier (`sharding.replica`; docs/deployment.md). */
+export const ALERT_REPLICAS = ['all', 'first'] as const;
+
+const alertReplicas = z
+  .enum(ALERT_REPLICAS)
+  .optional()
+  .describe('all (the default) | first: with `first` only the agent whose `sharding.replica` is 0 sends through this notifier, so a Slack channel or webhook behind two HA replicas is paged once (Alertmanager deduplicates by itself: keep it `all`).');
+
 const retrySchema = z
   .object({
     max_attempts: z.number().int().min(1).max(20).default(5).describe('Delivery attempts before an alert is counted as failed.'),
@@ -250,11 +259,12 @@ const retrySchema = z
   .strict();
 
 const alertSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('stdout'), events: alertEvents }).strict(),
+  z.object({ type: z.literal('stdout'), events: alertEvents, replicas: alertReplicas }).strict(),
   z
     .object({
       type: z.literal('webhook'),
       events: alertEvents,
+      replicas: alertReplicas,
       url: httpUrl.describe('Receives a JSON POST per event.'),
       secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
       headers: z.record(z.string()).default({}).describe('Extra request headers.'),
@@ -266,6 +276,7 @@ const alertSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('slack'),
       events: alertEvents,
+      replicas: alertReplicas,
       webhook_url: httpUrl.describe('Slack incoming-webhook URL.'),
       timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
@@ -275,6 +286,7 @@ const alertSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('alertmanager'),
       events: alertEvents,
+      replicas: alertReplicas,
       url: httpUrl.describe('Alertmanager base URL, e.g. http://alertmanager:9093; alerts go to <url>/api/v2/alerts.'),
       basic_auth: z
         .object({ username: z.string().min(1).describe('Basic-auth user.'), password: z.string().min(1).describe('Basic-auth password.') })
@@ -383,6 +395,61 @@ const exportersSchema = z
   })
   .strict();
 
+/**
+ * A whole number written as such or as text: `${env:SHARD}` expands to a string. Anything else
+ * (1.5, "two", -1) is refused with the value quoted.
+ */
+const wholeNumber = z.unknown().transform((v, ctx) => {
+  if (v === undefined || v === null) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is required' });
+    return z.NEVER;
+  }
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a whole number (got ${JSON.stringify(v)})` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const podOrdinal = z.unknown().transform((v, ctx) => {
+  const n = typeof v === 'number' || typeof v === 'string' ? parseOrdinal(String(v)) : undefined;
+  if (n === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a pod ordinal: a whole number, or a pod name ending in -N such as mcpwatch-3 (got ${JSON.stringify(v)})` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const shardingSchema = z
+  .object({
+    shards: wholeNumber.describe('How many shards the servers are split into (at least 1). Every agent of the fleet must say the same.'),
+    shard: wholeNumber
+      .optional()
+      .describe('This agent\'s shard, 0 to shards − 1, e.g. "${env:SHARD}". It probes the servers whose name hashes to it (docs/deployment.md). Give shard or ordinal.'),
+    ordinal: podOrdinal
+      .optional()
+      .describe('A StatefulSet pod\'s ordinal, or its name ending in -N, e.g. "${env:POD_NAME}": shard = ordinal mod shards, replica = ordinal div shards. Instead of shard and replica.'),
+    replica: wholeNumber
+      .optional()
+      .describe('Which high-availability replica of its shard this agent is (default 0): notifiers with `replicas: first` send only from replica 0. Derived from ordinal when that is given.'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const issue = (path: string, message: string): void => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (s.shards < 1) issue('shards', 'must be at least 1');
+    if (s.shard === undefined && s.ordinal === undefined) issue('shard', 'is required: give this agent\'s shard (0 to shards − 1), or ordinal (a StatefulSet pod\'s ordinal or name)');
+    if (s.shard !== undefined && s.ordinal !== undefined) issue('ordinal', 'give shard or ordinal, not both (shard = ordinal mod shards)');
+    if (s.replica !== undefined && s.ordinal !== undefined) issue('replica', 'is derived from ordinal (ordinal div shards): give one or the other');
+    if (s.shard !== undefined && s.shards >= 1 && s.shard >= s.shards) {
+      issue('shard', `must be less than shards (${s.shards}): shards are numbered 0 to ${s.shards - 1} (got ${s.shard})`);
+    }
+  })
+  .transform((s): Sharding => {
+    if (s.ordinal !== undefined) return { shards: s.shards, ...fromOrdinal(s.ordinal, s.shards) };
+    return { shards: s.shards, shard: s.shard!, replica: s.replica ?? 0 };
+  });
+
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /**
@@ -419,6 +486,9 @@ export const configSchema = z
       .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
       .strict()
       .default({}),
+    sharding: shardingSchema
+      .optional()
+      .describe('Split the servers among several agents, as Prometheus hashmod does: each probes only its shard\'s servers and labels every series `shard`. Unset: this agent probes every server and no series has a shard label.'),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -541,7 +611,7 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
   return out;
 }
 
-const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, httpUrl, listenEndpoint]);
+const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
 
 function typeName(node: z.ZodTypeAny): string {
   if (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) return typeName(node._def.innerType);
@@ -549,6 +619,8 @@ function typeName(node: z.ZodTypeAny): string {
   if (node === duration) return 'duration';
   if (node === httpUrl) return 'URL';
   if (node === listenEndpoint) return 'host:port';
+  if (node === wholeNumber) return 'integer';
+  if (node === podOrdinal) return 'integer or pod name';
   if (node instanceof z.ZodEffects) return typeName(node.innerType());
   if (node instanceof z.ZodString) return 'string';
   if (node instanceof z.ZodNumber) return node.isInt ? 'integer' : 'number';

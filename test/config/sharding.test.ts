@@ -1,0 +1,84 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { CLI } from '../helpers.js';
+
+const SERVERS = 'servers: []\n';
+
+function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, '/etc/mcpwatch/mcpwatch.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration: sharding', () => {
+  it('is off unless configured', () => {
+    assert.equal(parseConfig(SERVERS, 'x.yaml', {}).sharding, undefined);
+  });
+
+  it('takes the shard as a number, from the environment, or from a StatefulSet ordinal or pod name', () => {
+    const rows: Array<[string, NodeJS.ProcessEnv, { shards: number; shard: number; replica: number }]> = [
+      ['sharding: { shards: 3, shard: 1 }', {}, { shards: 3, shard: 1, replica: 0 }],
+      ['sharding: { shards: 1, shard: 0 }', {}, { shards: 1, shard: 0, replica: 0 }],
+      ['sharding: { shards: 3, shard: 2, replica: 1 }', {}, { shards: 3, shard: 2, replica: 1 }],
+      ['sharding: { shards: "${env:SHARDS}", shard: "${env:SHARD}" }', { SHARDS: '4', SHARD: '3' }, { shards: 4, shard: 3, replica: 0 }],
+      ['sharding: { shards: 3, ordinal: "${env:POD_INDEX}" }', { POD_INDEX: '4' }, { shards: 3, shard: 1, replica: 1 }],
+      ['sharding: { shards: 3, ordinal: "${env:POD_NAME}" }', { POD_NAME: 'mcpwatch-5' }, { shards: 3, shard: 2, replica: 1 }],
+      ['sharding: { shards: 3, ordinal: 2 }', {}, { shards: 3, shard: 2, replica: 0 }],
+    ];
+    for (const [line, env, want] of rows) assert.deepEqual(parseConfig(`${line}\n${SERVERS}`, 'x.yaml', env).sharding, want, line);
+  });
+
+  it('refuses a shard out of range, a non-integer, a missing or doubled shard, each with its path and line', () => {
+    const rows: Array<[string, NodeJS.ProcessEnv, RegExp]> = [
+      ['sharding: { shards: 3, shard: 3 }', {}, /^mcpwatch\.yaml:1: sharding\.shard: must be less than shards \(3\): shards are numbered 0 to 2 \(got 3\)$/],
+      ['sharding: { shards: 3, shard: 1.5 }', {}, /^mcpwatch\.yaml:1: sharding\.shard: must be a whole number \(got 1\.5\)$/],
+      ['sharding: { shards: 3, shard: -1 }', {}, /sharding\.shard: must be a whole number \(got -1\)/],
+      ['sharding: { shards: 3, shard: "${env:SHARD}" }', { SHARD: 'two' }, /sharding\.shard: must be a whole number \(got "two"\)/],
+      ['sharding: { shards: 3, shard: "${env:SHARD}" }', {}, /sharding\.shard: environment variable SHARD is not set/],
+      ['sharding: { shards: 0, shard: 0 }', {}, /sharding\.shards: must be at least 1/],
+      ['sharding: { shards: 2.5, shard: 0 }', {}, /sharding\.shards: must be a whole number \(got 2\.5\)/],
+      ['sharding: { shard: 0 }', {}, /sharding\.shards: is required/],
+      ['sharding: { shards: 3 }', {}, /sharding\.shard: is required: give this agent's shard \(0 to shards − 1\), or ordinal/],
+      ['sharding: { shards: 3, shard: 0, ordinal: 0 }', {}, /sharding\.ordinal: give shard or ordinal, not both/],
+      ['sharding: { shards: 3, ordinal: 4, replica: 0 }', {}, /sharding\.replica: is derived from ordinal/],
+      ['sharding: { shards: 3, ordinal: "${env:POD_NAME}" }', { POD_NAME: 'mcpwatch' }, /sharding\.ordinal: must be a pod ordinal: a whole number, or a pod name ending in -N such as mcpwatch-3 \(got "mcpwatch"\)/],
+      ['sharding: { shards: 3, shard: 0, shard_count: 3 }', {}, /sharding\.shard_count: unknown key/],
+    ];
+    for (const [line, env, want] of rows) {
+      const errors = errorsOf(`${line}\n${SERVERS}`, env);
+      assert.ok(errors.some((e) => want.test(e)), `${line}: ${JSON.stringify(errors)}`);
+    }
+  });
+
+  it('a notifier can be kept to the first replica; other values are refused', () => {
+    const config = parseConfig('alerts: [{ type: stdout, replicas: first }, { type: stdout }]\n' + SERVERS, 'x.yaml', {});
+    assert.deepEqual(config.alerts.map((a) => a.replicas), ['first', undefined]);
+    assert.ok(errorsOf('alerts: [{ type: stdout, replicas: second }]\n' + SERVERS).some((e) => /alerts\[0\]\.replicas/.test(e)));
+  });
+
+  it('mcpwatch validate exits 2 on a bad shard, naming the setting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
+    try {
+      const file = join(dir, 'mcpwatch.yaml');
+      writeFileSync(file, `sharding:\n  shards: 2\n  shard: "\${env:SHARD}"\n${SERVERS}`);
+      const run = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, [CLI, 'validate', '-c', file], { env: { ...process.env, SHARD: '2' } }, (err, _stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /mcpwatch\.yaml:3: sharding\.shard: must be less than shards \(2\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
