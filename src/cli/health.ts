@@ -7,6 +7,7 @@ import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
 import { stdioServerName } from '../config/stdio-name.js';
 import { probeWaves } from '../pipeline/waves.js';
+import { ownServers, type Sharding } from '../pipeline/shard.js';
 
 interface HealthOptions {
   config?: string;
@@ -25,6 +26,8 @@ interface HealthOptions {
   concurrency?: string;
   /** false with --no-checks. */
   checks?: boolean;
+  /** --shard: true for the configured shard, or the shard given. */
+  shard?: string | boolean;
 }
 
 export function registerHealth(program: Command): void {
@@ -46,6 +49,7 @@ export function registerHealth(program: Command): void {
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
     .option('--timeout <duration>', 'deadline for each probe, e.g. 5s (overrides the configuration)')
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
+    .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
     .action(async (command: string[], opts: HealthOptions) => {
       process.exitCode = await runHealth(command, opts);
@@ -55,6 +59,7 @@ export function registerHealth(program: Command): void {
 async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true }).config;
+  const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
   const filters = (opts.filter ?? []).map(parseFilter);
   let servers = config.servers.map((s) => resolveServer(config, s));
   if (opts.timeout) {
@@ -75,8 +80,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const selecting = servers.length > 0;
   for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
   servers = servers.filter((s) => filters.every((f) => f.key === 'status' || f.test(s, undefined)));
+  if (shard) servers = ownServers(servers, shard);
   // An empty selection is a mistake in the command, not "0/0 up": say so the way --server does.
-  if (selecting && servers.length === 0) throw new CliExit(EXIT_USAGE, 'no server matches all of --server, --tag and --filter together');
+  if (selecting && servers.length === 0) throw new CliExit(EXIT_USAGE, `no server matches all of --server, --tag${shard ? ', --filter and --shard' : ' and --filter'} together`);
   const concurrency = opts.concurrency ? Number(opts.concurrency) : config.monitoring.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
 
@@ -103,6 +109,18 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     await printTable(shown, opts.groupBy);
   }
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
+}
+
+/** The shard `--shard` asks for: the configured one, or the index given, of the configured shard count. */
+function selectedShard(config: Config, opts: HealthOptions): Pick<Sharding, 'shards' | 'shard'> {
+  if (opts.url || opts.stdio) throw new CliExit(EXIT_USAGE, '--shard selects among configured servers: not with --url or --stdio');
+  const sharding = config.sharding;
+  if (!sharding) throw new CliExit(EXIT_USAGE, '--shard: the configuration has no `sharding` section, so every agent probes every server');
+  if (opts.shard === true) return sharding;
+  const text = String(opts.shard);
+  const index = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(index < sharding.shards)) throw new CliExit(EXIT_USAGE, `--shard: must be a shard from 0 to ${sharding.shards - 1} (sharding.shards is ${sharding.shards}; got "${text}")`);
+  return { shards: sharding.shards, shard: index };
 }
 
 interface Row {
