@@ -25,6 +25,7 @@ import type { OtlpForwarder } from '../export/forwarder.js';
 import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
 import type { ServerIdentity } from '../pipeline/traffic.js';
+import { ownServers } from '../pipeline/shard.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
 const RECHECK_MS = 5000;
@@ -84,6 +85,17 @@ function nextDelay(m: Monitor): number {
   return Math.min(delay, m.session.checkWithin() ?? Infinity, m.session.checksDueIn() ?? Infinity);
 }
 
+/** The configuration as this agent acts on it: with `sharding`, only the servers of its shard. */
+function ownConfig(config: Config): Config {
+  return config.sharding ? { ...config, servers: ownServers(config.servers, config.sharding) } : config;
+}
+
+/** Configured servers that other shards probe, by name: traffic to them is still named after them. */
+function otherShards(all: Config, own: Config): Map<string, ServerIdentity> {
+  const mine = new Set(own.servers.map((s) => s.name));
+  return new Map(all.servers.filter((s) => !mine.has(s.name)).map((s) => [s.name, { name: s.name, url: s.url, command: s.command }]));
+}
+
 function policyOf(server: ServerConfig, config: Config) {
   return {
     failuresBeforeDown: server.consecutive_failures_before_down ?? config.monitoring.consecutive_failures_before_down,
@@ -103,6 +115,8 @@ export class Agent {
   private config: Config;
   private readonly now: () => number;
   private readonly monitors = new Map<string, Monitor>();
+  /** Servers of the configuration that other shards probe (empty without sharding). */
+  private others: Map<string, ServerIdentity>;
   private readonly scheduler: Scheduler;
   private readonly store: StateStore;
   private telemetry: Telemetry | undefined;
@@ -125,7 +139,8 @@ export class Agent {
     private loaded: LoadedConfig,
     private readonly opts: AgentOptions = {},
   ) {
-    this.config = loaded.config;
+    this.config = ownConfig(loaded.config);
+    this.others = otherShards(loaded.config, this.config);
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? createLogger(this.config.log.level);
     this.store = new StateStore(this.config.state.path, { writer: true });
@@ -142,7 +157,7 @@ export class Agent {
       this.telemetry = await Telemetry.create(this.config);
       const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       this.recorder = recorder;
-      this.traffic = new TrafficRouter((name) => this.monitors.has(name), (obs, labels) => recorder.trafficCells(obs, labels), this.config.receivers.otlp?.max_tools_per_server);
+      this.traffic = new TrafficRouter((name) => this.monitors.has(name) || this.others.has(name), (obs, labels) => recorder.trafficCells(obs, labels), this.config.receivers.otlp?.max_tools_per_server);
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
@@ -176,7 +191,8 @@ export class Agent {
       this.timers.push(setInterval(() => this.score(), SCORE_EVERY_MS));
       this.prune();
       const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
-      this.log.info({ servers: this.monitors.size, config: this.loaded.file, metrics: at(metrics), health: at(health), otlp_grpc: at(otlp.grpc), otlp_http: at(otlp.http) }, 'mcpwatch agent started');
+      const sharding = this.config.sharding;
+      this.log.info({ servers: this.monitors.size, ...(sharding ? { shard: sharding.shard, shards: sharding.shards, replica: sharding.replica, configured_servers: this.loaded.config.servers.length } : {}), config: this.loaded.file, metrics: at(metrics), health: at(health), otlp_grpc: at(otlp.grpc), otlp_http: at(otlp.http) }, 'mcpwatch agent started');
       return { health, metrics, otlp };
     } catch (err) {
       await this.stop();
@@ -186,7 +202,11 @@ export class Agent {
 
   /** Applies a new configuration (SIGHUP). Unchanged servers keep their session and state. */
   async reload(next: LoadedConfig): Promise<void> {
-    const config = next.config;
+    // The shard is also the `shard` label of every series, set when the agent started: the servers
+    // are kept assigned by it until a restart, or series would carry another shard's label.
+    const sharding = this.config.sharding;
+    const shardingChanged = JSON.stringify(next.config.sharding) !== JSON.stringify(sharding);
+    const config = ownConfig({ ...next.config, sharding });
     if (config.servers.length > 0) await loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
     const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state]);
@@ -201,6 +221,8 @@ export class Agent {
       }
     }
     this.config = config;
+    this.others = otherShards(next.config, config);
+    this.serversChanged();
     this.loaded = next;
     for (const [name, server] of wanted) {
       const existing = this.monitors.get(name);
@@ -218,6 +240,7 @@ export class Agent {
     this.dispatcher = this.makeDispatcher(config);
     void old.flush(2000).finally(() => old.close());
     if (exportersChanged) this.log.warn('exporters, receivers, health or state settings changed: they take effect after a restart');
+    if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 
@@ -260,6 +283,7 @@ export class Agent {
   /** What identifies each monitored server in traffic (pipeline/traffic.ts serverResolver). */
   private *identities(): Iterable<ServerIdentity> {
     for (const m of this.monitors.values()) yield { name: m.server.name, url: m.server.url, command: m.server.command, serverInfoName: m.track.serverInfoName };
+    yield* this.others.values();
   }
 
   /** The set of servers (or what identifies one) changed: traffic is matched and labelled afresh. */
@@ -269,7 +293,11 @@ export class Agent {
   }
 
   private makeDispatcher(config: Config): AlertDispatcher {
-    const notifiers = config.alerts.map((cfg) => createNotifier(cfg, { stdout: this.opts.stdout }));
+    const replica = config.sharding?.replica ?? 0;
+    // Another replica of this shard pages through these: Alertmanager deduplicates, a Slack channel does not.
+    const off = config.alerts.filter((cfg) => cfg.replicas === 'first' && replica !== 0);
+    if (off.length > 0) this.log.info({ replica, notifiers: off.map((cfg) => cfg.type) }, 'notifiers with `replicas: first` stay silent on this replica');
+    const notifiers = config.alerts.filter((cfg) => !off.includes(cfg)).map((cfg) => createNotifier(cfg, { stdout: this.opts.stdout }));
     return new AlertDispatcher(notifiers, {
       metrics: (notifier, outcome) => this.recorder.delivery(notifier, outcome),
       log: (level, msg, fields) => this.log[level](fields, msg),

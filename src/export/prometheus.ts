@@ -6,10 +6,16 @@ import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, 
 /** Data points written at a time: a few hundred lines, so each piece dies young. */
 const POINTS_PER_PIECE = 50;
 
+/**
+ * Resource attributes that the page puts on every series as labels: `shard`, set only when the agent
+ * is sharded (export/telemetry.ts). The rest of the resource stays in target_info.
+ */
+export const RESOURCE_CONSTANT_LABELS = /^shard$/;
+
 // Built with the arguments PrometheusExporter gives its own serializer for the options mcpwatch uses
-// (no prefix, no timestamps, scope labels and target_info on).
-const withTargetInfo = new PrometheusSerializer(undefined, false, undefined, false, false);
-const withoutTargetInfo = new PrometheusSerializer(undefined, false, undefined, true, false);
+// (no prefix, no timestamps, scope labels, resource constant labels and target_info on).
+const withTargetInfo = new PrometheusSerializer(undefined, false, RESOURCE_CONSTANT_LABELS, false, false);
+const withoutTargetInfo = new PrometheusSerializer(undefined, false, RESOURCE_CONSTANT_LABELS, true, false);
 
 /**
  * Serves a scrape with the same bytes as PrometheusExporter.getMetricsRequestHandler (a test compares
@@ -39,7 +45,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   const { resource } = resourceMetrics;
   let first = true;
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
-    const scopeLabels = scopeLabelsOf(scopeMetrics);
+    const scopeLabels = scopeLabelsOf(scopeMetrics, resource);
     for (const metric of scopeMetrics.metrics) {
       const serializer = first ? withTargetInfo : withoutTargetInfo;
       first = false;
@@ -121,11 +127,13 @@ function labelsOf(attributes: Attributes, scopeLabels: string): string {
 const scopeLabelCache = new Map<string, string>();
 
 /**
- * The labels the exporter adds to every line of a scope (otel_scope_name, _version, _schema_url), as
- * its own serializer renders them: read from a one-point gauge it serialises, so they follow it.
+ * The labels the exporter adds to every line of a scope (otel_scope_name, _version, _schema_url, then
+ * the resource's constant labels), as its own serializer renders them: read from a one-point gauge it
+ * serialises, so they follow it.
  */
-function scopeLabelsOf({ scope }: ScopeMetrics): string {
-  const key = `${scope.name}\u0000${scope.version ?? ''}\u0000${scope.schemaUrl ?? ''}`;
+function scopeLabelsOf({ scope }: ScopeMetrics, resource: ResourceMetrics['resource']): string {
+  const attributes = Object.fromEntries(Object.entries(resource.attributes).filter(([k]) => RESOURCE_CONSTANT_LABELS.test(k)));
+  const key = `${scope.name}\u0000${scope.version ?? ''}\u0000${scope.schemaUrl ?? ''}\u0000${JSON.stringify(attributes)}`;
   let labels = scopeLabelCache.get(key);
   if (labels === undefined) {
     const probe: MetricData = {
@@ -134,7 +142,7 @@ function scopeLabelsOf({ scope }: ScopeMetrics): string {
       dataPointType: DataPointType.GAUGE,
       dataPoints: [{ attributes: {}, startTime: [0, 0], endTime: [0, 0], value: 0 }],
     };
-    const text = withoutTargetInfo.serialize({ resource: { attributes: {} } as ResourceMetrics['resource'], scopeMetrics: [{ scope, metrics: [probe] }] });
+    const text = withoutTargetInfo.serialize({ resource: { attributes } as ResourceMetrics['resource'], scopeMetrics: [{ scope, metrics: [probe] }] });
     labels = /^probe\{(.*)\} 0$/m.exec(text)?.[1] ?? '';
     scopeLabelCache.set(key, labels);
   }

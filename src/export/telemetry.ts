@@ -13,7 +13,7 @@ import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace
 import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
 import { ServerMetrics } from './server-metrics.js';
-import { serveMetrics } from './prometheus.js';
+import { RESOURCE_CONSTANT_LABELS, serveMetrics } from './prometheus.js';
 import { httpExportPath } from '../wire/otlp.js';
 import { VERSION } from '../wire/version.js';
 import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
@@ -66,6 +66,9 @@ export class Telemetry {
       'service.name': 'mcpwatch',
       'service.version': VERSION,
       'service.instance.id': `${hostname()}:${process.pid}`,
+      // A resource attribute, so OTLP carries it once per export and the Prometheus page on every
+      // series (RESOURCE_CONSTANT_LABELS); the replica is left out so HA replicas' series are equal.
+      ...(config.sharding ? { shard: String(config.sharding.shard) } : {}),
     });
     const hot = new HotMetrics(resource, { name: SCOPE, version: VERSION });
     const servers = new ServerMetrics(resource, { name: SCOPE, version: VERSION });
@@ -84,7 +87,7 @@ export class Telemetry {
     this.servers = servers;
     const readers: MetricReader[] = [];
     if (config.exporters.prometheus) {
-      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers] });
+      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers], withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
       readers.push(this.prometheus);
     }
     if (otlp) {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { serveMetrics } from '../../src/export/prometheus.js';
+import { RESOURCE_CONSTANT_LABELS, serveMetrics } from '../../src/export/prometheus.js';
 
 const servers: Server[] = [];
 after(() => {
@@ -65,6 +65,27 @@ describe('serveMetrics', () => {
     assert.equal(ours.body, theirs.body);
     assert.equal(ours.body.match(/^# TYPE mcp_test_duration histogram$/gm)?.length, 1, 'one TYPE line per metric');
     await provider.shutdown();
+  });
+
+  it('a sharded agent\'s `shard` resource attribute is a label on every series, as the exporter renders it', async () => {
+    const page = async (attributes: Record<string, string>): Promise<string> => {
+      const exporter = new PrometheusExporter({ preventServerStart: true, withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
+      const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'mcpwatch', ...attributes }), readers: [exporter] });
+      const meter = provider.getMeter('mcpwatch', '0.1.0');
+      meter.createCounter('mcp.test.calls').add(1, { 'mcp.server.name': 'a' });
+      meter.createHistogram('mcp.test.duration', { unit: 's', advice: { explicitBucketBoundaries: [0.1, 1] } }).record(0.5, { 'mcp.server.name': 'a' });
+      meter.createObservableGauge('mcp.test.up').addCallback((r) => r.observe(1));
+      const [theirs, ours] = await both(exporter);
+      assert.equal(ours.body, theirs.body);
+      await provider.shutdown();
+      return ours.body;
+    };
+    const samples = (body: string): string[] => body.split('\n').filter((l) => l && !l.startsWith('#'));
+    const sharded = await page({ shard: '2' });
+    assert.equal(samples(sharded).length, 8, "target_info, the counter, the histogram (count, sum, 3 buckets), the gauge");
+    for (const line of samples(sharded)) assert.match(line, /[{,]shard="2"[,}]/, line);
+    // Without sharding there is no such label, on any line.
+    assert.doesNotMatch(await page({}), /shard=/);
   });
 
   it('settles when the scraper hangs up while the exporter collects', async () => {
