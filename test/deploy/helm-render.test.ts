@@ -205,6 +205,8 @@ const FUNCTIONS: Record<string, Fn> = {
   or: (...xs) => xs.find((x) => truthy(x)) ?? xs.at(-1),
   not: (x) => !truthy(x),
   int: (x) => Math.trunc(Number(x ?? 0)),
+  mul: (...xs) => xs.reduce<number>((a, x) => a * Math.trunc(Number(x ?? 0)), 1),
+  hasKey: (map, key) => typeof map === 'object' && map !== null && Object.hasOwn(map, text(key)),
   replace: (o, n, s) => text(s).split(text(o)).join(text(n)),
   fail: (msg) => {
     throw new HelmFail(text(msg));
@@ -388,7 +390,7 @@ function manifests(values: Values): K8sObject[] {
 const byKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
 const podTemplate = (o: K8sObject): PodTemplate => (o.spec as { template: PodTemplate }).template;
 const workload = (objs: K8sObject[]): K8sObject => {
-  const w = objs.filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
+  const w = objs.filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment' || o.kind === 'StatefulSet');
   assert.equal(w.length, 1, 'exactly one workload');
   return w[0]!;
 };
@@ -507,13 +509,62 @@ describe('helm chart rendering (approximate helm template)', () => {
       assertHardenedPod(file, tpl, values);
       const cm = byKind(objs, 'ConfigMap')[0]!;
       const rendered = cm.data!['mcpwatch.yaml']!;
-      assert.deepEqual(parse(rendered), values.config, 'the ConfigMap holds .Values.config');
+      // mode=statefulset: the chart adds the sharding section, the pod's ordinal read from its name.
+      const sharding = values.mode === 'statefulset' ? { sharding: { shards: (values.statefulset as { shards: number }).shards, ordinal: '${env:POD_NAME}' } } : {};
+      assert.deepEqual(parse(rendered), { ...(values.config as Values), ...sharding }, 'the ConfigMap holds .Values.config');
       const env = Object.fromEntries(((values.secretEnv as Array<{ name: string }>) ?? []).map((s) => [s.name, s.name.includes('URL') ? 'https://example.com/x' : 'x']));
-      parseConfig(rendered, `${file} ConfigMap`, env);
+      parseConfig(rendered, `${file} ConfigMap`, { ...env, POD_NAME: `${workload(objs).metadata.name}-0` });
       assert.equal(tpl.metadata.annotations['checksum/config'], createHash('sha256').update(chart.render(values).get('configmap.yaml')!).digest('hex'));
       assert.equal(byKind(objs, 'Secret').length, 0, 'the chart never creates Secrets');
     });
   }
+
+  it('mode=statefulset: shards × replicasPerShard pods, pod N on shard N mod shards, a headless Service, a claim per pod', () => {
+    const values = ciValues('statefulset-values.yaml');
+    const objs = manifests(values);
+    assert.deepEqual(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'StatefulSet']);
+    const sts = workload(objs);
+    const spec = sts.spec as { replicas: number; serviceName: string; podManagementPolicy: string; volumeClaimTemplates?: Array<{ metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }> };
+    assert.equal(spec.replicas, 6, '3 shards × 2 replicas');
+    assert.equal(spec.podManagementPolicy, 'Parallel');
+    const tpl = podTemplate(sts);
+    assertHardenedPod('statefulset', tpl, values);
+    const env = tpl.spec.containers[0]!.env ?? [];
+    assert.deepEqual(env.find((e) => e.name === 'POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+
+    // The governing Service is headless and has no "metrics" port: the ServiceMonitor, which selects
+    // the chart's Services by label, scrapes each pod once through the main Service.
+    const services = byKind(objs, 'Service');
+    const headless = services.find((s) => s.metadata.name === spec.serviceName)!;
+    assert.ok(headless, 'serviceName names a rendered Service');
+    const hs = headless.spec as { clusterIP: string; ports: Array<{ name: string }> };
+    assert.equal(hs.clusterIP, 'None');
+    assert.ok(!hs.ports.some((p) => p.name === 'metrics'));
+    assert.ok((services.find((s) => s !== headless)!.spec as { ports: Array<{ name: string }> }).ports.some((p) => p.name === 'metrics'));
+
+    // Each pod's own configuration: the shared ConfigMap read with that pod's name.
+    const text = byKind(objs, 'ConfigMap')[0]!.data!['mcpwatch.yaml']!;
+    const secrets = { GITHUB_MCP_TOKEN: 'x', SLACK_WEBHOOK_URL: 'https://hooks.example.com/x' };
+    const pods = Array.from({ length: spec.replicas }, (_, i) => parseConfig(text, `pod ${i}`, { ...secrets, POD_NAME: `${sts.metadata.name}-${i}` }).sharding);
+    assert.deepEqual(pods, [0, 1, 2, 3, 4, 5].map((i) => ({ shards: 3, shard: i % 3, replica: Math.floor(i / 3) })));
+
+    // State: one claim per pod from the template, no shared PVC, the pod's volume not listed twice.
+    assert.deepEqual(spec.volumeClaimTemplates?.map((t) => [t.metadata.name, t.spec.resources.requests.storage]), [['state', '1Gi']]);
+    assert.equal(byKind(objs, 'PersistentVolumeClaim').length, 0);
+    assert.ok(!tpl.spec.volumes.some((v) => v.name === 'state'));
+    assert.ok(tpl.spec.containers[0]!.volumeMounts!.some((m) => m.name === 'state' && m.mountPath === '/var/lib/mcpwatch'));
+
+    // With an emptyDir, no claims: the pod lists the volume itself.
+    const ephemeral = manifests(helmMerge(values, { state: { type: 'emptyDir' } }));
+    assert.equal((workload(ephemeral).spec as { volumeClaimTemplates?: unknown }).volumeClaimTemplates, undefined);
+    assert.ok(podTemplate(workload(ephemeral)).spec.volumes.some((v) => v.name === 'state' && v.emptyDir));
+  });
+
+  it('mode=statefulset refuses a hand-set config.sharding and a shared existing claim', () => {
+    const values = ciValues('statefulset-values.yaml');
+    assert.match(renderError(helmMerge(values, { config: { sharding: { shards: 3, shard: 0 } } })), /config\.sharding: leave it unset in mode=statefulset/);
+    assert.match(renderError(helmMerge(values, { state: { persistentVolumeClaim: { existingClaim: 'shared' } } })), /existingClaim cannot be used in mode=statefulset/);
+  });
 
   it('the config checksum changes with the configuration, so pods roll', () => {
     const a = helmMerge(defaults(), { mode: 'deployment' });
@@ -583,7 +634,7 @@ describe('helm chart rendering (approximate helm template)', () => {
   });
 
   it('NOTES.txt renders for every mode', () => {
-    for (const values of [helmMerge(defaults(), { mode: 'daemonset' }), ciValues('deployment-values.yaml'), ciValues('full-values.yaml')]) {
+    for (const values of [helmMerge(defaults(), { mode: 'daemonset' }), ciValues('deployment-values.yaml'), ciValues('full-values.yaml'), ciValues('statefulset-values.yaml')]) {
       const notes = chart.render(values).get('NOTES.txt')!;
       assert.match(notes, /OTEL_EXPORTER_OTLP_ENDPOINT/);
       assert.doesNotMatch(notes, /<no value>|\{\{/);

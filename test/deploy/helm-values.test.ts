@@ -124,6 +124,10 @@ describe('helm chart values', () => {
       ['bad state type', { state: { type: 'nfs' } }],
       ['nodeOptions not a string', { nodeOptions: 256 }],
       ['the removed runtime section', { config: { runtime: { memory: 'compact' } } }],
+      ['no shards', { mode: 'statefulset', statefulset: { shards: 0 } }],
+      ['a typo in statefulset', { mode: 'statefulset', statefulset: { replicas: 2 } }],
+      ['a notifier on the second replica', { config: { alerts: [{ type: 'stdout', replicas: 'second' }] } }],
+      ['a sharding section without shards', { config: { sharding: { shard: 0 } } }],
     ];
     for (const [what, override] of bad) {
       assert.notDeepEqual(schemaErrors(helmMerge(base, override)), [], `${what} must be rejected`);

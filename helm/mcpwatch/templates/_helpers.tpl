@@ -60,6 +60,11 @@ Cluster
 {{- end -}}
 {{- end }}
 
+{{/* The headless Service that gives the StatefulSet's pods their stable names (mode=statefulset). */}}
+{{- define "mcpwatch.headlessName" -}}
+{{- printf "%s-headless" (include "mcpwatch.fullname" . | trunc 54 | trimSuffix "-") -}}
+{{- end }}
+
 {{/* The PersistentVolumeClaim the state volume uses in mode=deployment. */}}
 {{- define "mcpwatch.stateClaimName" -}}
 {{- .Values.state.persistentVolumeClaim.existingClaim | default (printf "%s-state" (include "mcpwatch.fullname" .)) -}}
@@ -67,16 +72,22 @@ Cluster
 
 {{/* Fails the render with a message that names the values to change. */}}
 {{- define "mcpwatch.validate" -}}
-{{- if not (has .Values.mode (list "daemonset" "deployment")) -}}
-{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers)" -}}
+{{- if not (has .Values.mode (list "daemonset" "deployment" "statefulset")) -}}
+{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers), or --set mode=statefulset (splits the servers among statefulset.shards agents)" -}}
 {{- end -}}
-{{- if and (eq .Values.state.type "persistentVolumeClaim") (ne .Values.mode "deployment") -}}
-{{- fail "state.type=persistentVolumeClaim needs mode=deployment; a DaemonSet keeps state with state.type=hostPath" -}}
+{{- if and (eq .Values.state.type "persistentVolumeClaim") (eq .Values.mode "daemonset") -}}
+{{- fail "state.type=persistentVolumeClaim needs mode=deployment or mode=statefulset; a DaemonSet keeps state with state.type=hostPath" -}}
+{{- end -}}
+{{- if and (eq .Values.mode "statefulset") (hasKey .Values.config "sharding") -}}
+{{- fail "config.sharding: leave it unset in mode=statefulset; the chart sets it from statefulset.shards and each pod's ordinal" -}}
+{{- end -}}
+{{- if and (eq .Values.mode "statefulset") (eq .Values.state.type "persistentVolumeClaim") .Values.state.persistentVolumeClaim.existingClaim -}}
+{{- fail "state.persistentVolumeClaim.existingClaim cannot be used in mode=statefulset: each pod gets its own claim from a volumeClaimTemplate" -}}
 {{- end -}}
 {{- if and (eq .Values.state.type "hostPath") (ne .Values.mode "daemonset") -}}
 {{- fail "state.type=hostPath needs mode=daemonset; a Deployment keeps state with state.type=persistentVolumeClaim" -}}
 {{- end -}}
-{{- if and (eq .Values.state.type "persistentVolumeClaim") (gt (int .Values.replicaCount) 1) -}}
+{{- if and (eq .Values.mode "deployment") (eq .Values.state.type "persistentVolumeClaim") (gt (int .Values.replicaCount) 1) -}}
 {{- fail "state.type=persistentVolumeClaim needs replicaCount=1: replicas cannot share one SQLite state file" -}}
 {{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}

@@ -1,5 +1,5 @@
 {{/*
-The pod template shared by the DaemonSet and the Deployment. Security settings are fixed, not
+The pod template shared by the DaemonSet, the Deployment and the StatefulSet. Security settings are fixed, not
 values: the image runs as uid 10001 with a read-only root filesystem, state in /var/lib/mcpwatch
 and scratch space in /tmp.
 */}}
@@ -66,6 +66,14 @@ spec:
         # Always set, even empty: an empty value overrides the image's own NODE_OPTIONS.
         - name: NODE_OPTIONS
           value: {{ .Values.nodeOptions | quote }}
+        {{- if eq .Values.mode "statefulset" }}
+        # The pod's name ends in its ordinal: config.sharding.ordinal (set by the ConfigMap) reads it.
+        # The name works on every Kubernetes version; the apps.kubernetes.io/pod-index label needs 1.28.
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- end }}
         {{- range .Values.secretEnv }}
         - name: {{ .name }}
           valueFrom:
@@ -133,6 +141,8 @@ spec:
     - name: config
       configMap:
         name: {{ include "mcpwatch.fullname" . }}
+    {{- if not (and (eq .Values.mode "statefulset") (eq .Values.state.type "persistentVolumeClaim")) }}
+    # mode=statefulset with a claim: the volume comes from the StatefulSet's volumeClaimTemplates.
     - name: state
       {{- if eq .Values.state.type "hostPath" }}
       hostPath:
@@ -147,6 +157,7 @@ spec:
       {{- else }}
       emptyDir: {}
       {{- end }}
+    {{- end }}
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmp.sizeLimit }}
