@@ -423,7 +423,9 @@ const podOrdinal = z.unknown().transform((v, ctx) => {
 
 const shardingSchema = z
   .object({
-    shards: wholeNumber.describe('How many shards the servers are split into (at least 1). Every agent of the fleet must say the same.'),
+    // Optional only in form (the check below requires it): `.optional()` keeps wholeNumber's identity,
+    // which the generated reference reads its type from.
+    shards: wholeNumber.optional().describe('How many shards the servers are split into (at least 1). Every agent of the fleet must say the same.'),
     shard: wholeNumber
       .optional()
       .describe('This agent\'s shard, 0 to shards − 1, e.g. "${env:SHARD}". It probes the servers whose name hashes to it (docs/deployment.md). Give shard or ordinal.'),
@@ -437,6 +439,7 @@ const shardingSchema = z
   .strict()
   .superRefine((s, ctx) => {
     const issue = (path: string, message: string): void => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (s.shards === undefined) return issue('shards', 'is required');
     if (s.shards < 1) issue('shards', 'must be at least 1');
     if (s.shard === undefined && s.ordinal === undefined) issue('shard', 'is required: give this agent\'s shard (0 to shards − 1), or ordinal (a StatefulSet pod\'s ordinal or name)');
     if (s.shard !== undefined && s.ordinal !== undefined) issue('ordinal', 'give shard or ordinal, not both (shard = ordinal mod shards)');
@@ -446,8 +449,10 @@ const shardingSchema = z
     }
   })
   .transform((s): Sharding => {
-    if (s.ordinal !== undefined) return { shards: s.shards, ...fromOrdinal(s.ordinal, s.shards) };
-    return { shards: s.shards, shard: s.shard!, replica: s.replica ?? 0 };
+    // superRefine has refused a missing shards.
+    const shards = s.shards!;
+    if (s.ordinal !== undefined) return { shards, ...fromOrdinal(s.ordinal, shards) };
+    return { shards, shard: s.shard!, replica: s.replica ?? 0 };
   });
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
