@@ -6,6 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SpanKind } from '@opentelemetry/api';
+import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
 import { shardOf } from '../../src/pipeline/shard.js';
 import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
 import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
@@ -189,6 +196,40 @@ describe('sharding: a fleet of agents', () => {
       await stopAll(agents);
       await hook.close();
       await am.stop();
+    }
+  });
+
+  it('traffic is measured by the agent it is sent to, named after the configured server even when another shard probes it', async () => {
+    const dir = tempDir();
+    // With 2 shards github is shard 0's and postgres-prod shard 1's; this agent is shard 1.
+    const text = `sharding: { shards: 2, shard: 1 }
+alerts: []
+exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: github, transport: streamable_http, url: "http://127.0.0.1:1/mcp", interval: 1h }
+  - { name: postgres-prod, transport: streamable_http, url: "http://127.0.0.1:2/mcp", interval: 1h }
+`;
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
+    try {
+      const addr = await agent.start();
+      assert.deepEqual(Object.keys(agent.statuses()), ['postgres-prod'], 'it probes its own shard only');
+      // A client span that names the server only by address: github's, a server of shard 0.
+      const provider = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'my-agent' }),
+        spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${addr.otlp.http!.port}/v1/traces` }))],
+      });
+      const span = provider.getTracer('test').startSpan('tools/call search', { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'search', 'server.address': '127.0.0.1', 'server.port': 1 } });
+      span.end();
+      await provider.forceFlush();
+      await provider.shutdown();
+      const page = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
+      assert.equal(sampleValue(page, 'mcp_tool_calls_total', { mcp_server_name: 'github', gen_ai_tool_name: 'search', source: 'traffic', shard: '1' }), 1);
+      assert.deepEqual(labelValues(page, 'mcp_server_status', 'mcp_server_name'), new Set(['postgres-prod']));
+    } finally {
+      await agent.stop();
     }
   });
 });
