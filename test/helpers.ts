@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import assert from 'node:assert/strict';
 import type { ServerConfig } from '../src/config/schema.js';
+import { ConfigError, parseConfig } from '../src/config/load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const FIXTURES = join(here, 'fixtures');
@@ -55,4 +57,15 @@ export async function until(condition: () => boolean | Promise<boolean>, what = 
     if (Date.now() > end) throw new Error(`still waiting after ${withinMs} ms for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** The lines of the ConfigError that parsing `text` must raise. */
+export function configErrors(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, '/etc/mcpwatch/mcpwatch.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
 }

@@ -5,7 +5,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -25,10 +25,17 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function tempDir(): string {
+/**
+ * One configuration file for every agent of a test, in a new directory: `head` and `servers` are
+ * YAML lines; the listeners are on port 0, the OTLP receiver off, the state file from $STATE.
+ */
+function fleetConfig(head: string[], servers: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
   dirs.push(dir);
-  return dir;
+  const file = join(dir, 'mcpwatch.yaml');
+  const common = ['exporters: { prometheus: { endpoint: "127.0.0.1:0" } }', 'health: { endpoint: "127.0.0.1:0" }', 'receivers: { otlp: null }', 'state: { path: "${env:STATE}" }'];
+  writeFileSync(file, [...head, ...common, 'servers:', ...servers, ''].join('\n'));
+  return file;
 }
 
 /** The fields of the agent's JSON log line with this message. */
@@ -79,26 +86,13 @@ describe('sharding: a fleet of agents', () => {
   it('three shards over thirty servers: each server is probed by exactly one agent, and the union of /metrics has each server once, under its shard label', async () => {
     const names = Array.from({ length: 30 }, (_, i) => `mcp-server-${String(i).padStart(2, '0')}`);
     const fleet = await startFleet(names);
-    const dir = tempDir();
-    const file = join(dir, 'mcpwatch.yaml');
     // One file for every agent: the shard, the state file and the header that tells the fixture who
     // asked all come from the environment.
-    writeFileSync(
-      file,
-      [
-        'monitoring: { interval: 30s, timeout: 60s }',
-        'sharding: { shards: 3, shard: "${env:SHARD}" }',
-        'alerts: []',
-        'exporters: { prometheus: { endpoint: "127.0.0.1:0" } }',
-        'health: { endpoint: "127.0.0.1:0" }',
-        'receivers: { otlp: null }',
-        'state: { path: "${env:STATE}" }',
-        'servers:',
-        ...names.map((n) => `  - { name: ${n}, transport: streamable_http, url: "${fleet.url(n)}", headers: { ${AGENT_HEADER}: "shard-\${env:SHARD}" } }`),
-        '',
-      ].join('\n'),
+    const file = fleetConfig(
+      ['monitoring: { interval: 30s, timeout: 60s }', 'sharding: { shards: 3, shard: "${env:SHARD}" }', 'alerts: []'],
+      names.map((n) => `  - { name: ${n}, transport: streamable_http, url: "${fleet.url(n)}", headers: { ${AGENT_HEADER}: "shard-\${env:SHARD}" } }`),
     );
-    const agents = [0, 1, 2].map((shard) => startAgent(file, { env: { SHARD: String(shard), STATE: join(dir, `state-${shard}.db`) } }));
+    const agents = [0, 1, 2].map((shard) => startAgent(file, { env: { SHARD: String(shard), STATE: join(dirname(file), `state-${shard}.db`) } }));
     try {
       // Ready means every server the agent monitors has been checked once: an agent that had taken
       // servers of another shard would have probed them by now.
@@ -135,29 +129,22 @@ describe('sharding: a fleet of agents', () => {
     const am = await startAlertmanager();
     const hook = await webhookReceiver();
     const dead = await freePort();
-    const dir = tempDir();
-    const file = join(dir, 'mcpwatch.yaml');
     // With 2 shards, github hashes to shard 0 and postgres-prod to shard 1 (test/pipeline/shard.test.ts).
     // Both are down; only shard 0 runs, as pods 0 and 2 of a StatefulSet: replicas 0 and 1 of shard 0.
-    writeFileSync(
-      file,
+    const file = fleetConfig(
       [
         'monitoring: { interval: 1s, timeout: 5s, consecutive_failures_before_down: 1 }',
         'sharding: { shards: 2, ordinal: "${env:POD_NAME}" }',
         'alerts:',
         `  - { type: alertmanager, url: "${am.url}", labels: { cluster: test } }`,
         `  - { type: webhook, url: "${hook.url}", replicas: first }`,
-        'exporters: { prometheus: { endpoint: "127.0.0.1:0" } }',
-        'health: { endpoint: "127.0.0.1:0" }',
-        'receivers: { otlp: null }',
-        'state: { path: "${env:STATE}" }',
-        'servers:',
+      ],
+      [
         `  - { name: github, transport: streamable_http, url: "http://127.0.0.1:${dead}/mcp" }`,
         `  - { name: postgres-prod, transport: streamable_http, url: "http://127.0.0.1:${dead}/other" }`,
-        '',
-      ].join('\n'),
+      ],
     );
-    const agents = ['mcpwatch-0', 'mcpwatch-2'].map((pod) => startAgent(file, { env: { POD_NAME: pod, STATE: join(dir, `${pod}.db`) } }));
+    const agents = ['mcpwatch-0', 'mcpwatch-2'].map((pod) => startAgent(file, { env: { POD_NAME: pod, STATE: join(dirname(file), `${pod}.db`) } }));
     const [first, second] = agents as [AgentProcess, AgentProcess];
     try {
       const started = await Promise.all(agents.map((a) => logFields(a, 'mcpwatch agent started')));
@@ -200,7 +187,8 @@ describe('sharding: a fleet of agents', () => {
   });
 
   it('traffic is measured by the agent it is sent to, named after the configured server even when another shard probes it', async () => {
-    const dir = tempDir();
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
+    dirs.push(dir);
     // With 2 shards github is shard 0's and postgres-prod shard 1's; this agent is shard 1.
     const text = `sharding: { shards: 2, shard: 1 }
 alerts: []

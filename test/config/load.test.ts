@@ -3,18 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, findConfigFile, loadConfigFile, parseConfig, readConfig } from '../../src/config/load.js';
+import { findConfigFile, loadConfigFile, parseConfig, readConfig } from '../../src/config/load.js';
 import { parseDuration, resolveServer, parseListen } from '../../src/config/schema.js';
+import { configErrors } from '../helpers.js';
 
-function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(text, '/etc/mcpwatch/mcpwatch.yaml', env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.message.split('\n');
-  }
-  assert.fail('expected a ConfigError');
-}
+const errorsOf = configErrors;
 
 describe('configuration', () => {
   it('parses the documented example with defaults and env expansion', () => {

@@ -4,20 +4,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
-import { CLI } from '../helpers.js';
+import { parseConfig } from '../../src/config/load.js';
+import { CLI, configErrors } from '../helpers.js';
 
 const SERVERS = 'servers: []\n';
-
-function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(text, '/etc/mcpwatch/mcpwatch.yaml', env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.message.split('\n');
-  }
-  assert.fail('expected a ConfigError');
-}
 
 describe('configuration: sharding', () => {
   it('is off unless configured', () => {
@@ -54,7 +44,7 @@ describe('configuration: sharding', () => {
       ['sharding: { shards: 3, shard: 0, shard_count: 3 }', {}, /sharding\.shard_count: unknown key/],
     ];
     for (const [line, env, want] of rows) {
-      const errors = errorsOf(`${line}\n${SERVERS}`, env);
+      const errors = configErrors(`${line}\n${SERVERS}`, env);
       assert.ok(errors.some((e) => want.test(e)), `${line}: ${JSON.stringify(errors)}`);
     }
   });
@@ -62,7 +52,7 @@ describe('configuration: sharding', () => {
   it('a notifier can be kept to the first replica; other values are refused', () => {
     const config = parseConfig('alerts: [{ type: stdout, replicas: first }, { type: stdout }]\n' + SERVERS, 'x.yaml', {});
     assert.deepEqual(config.alerts.map((a) => a.replicas), ['first', undefined]);
-    assert.ok(errorsOf('alerts: [{ type: stdout, replicas: second }]\n' + SERVERS).some((e) => /alerts\[0\]\.replicas/.test(e)));
+    assert.ok(configErrors('alerts: [{ type: stdout, replicas: second }]\n' + SERVERS).some((e) => /alerts\[0\]\.replicas/.test(e)));
   });
 
   it('mcpwatch validate exits 2 on a bad shard, naming the setting', async () => {
