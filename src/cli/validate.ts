@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { loadConfigOrExit } from './common.js';
+import { ownServers } from '../pipeline/shard.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -14,6 +15,8 @@ export function registerValidate(program: Command): void {
       const parts = [...by].map(([t, n]) => `${n} ${t}`).join(', ');
       const checks = config.servers.reduce((n, s) => n + s.checks.length, 0);
       const withChecks = checks ? `, ${checks} check${checks === 1 ? '' : 's'}` : '';
-      process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}${withChecks}\n`);
+      const s = config.sharding;
+      const shard = s ? `; shard ${s.shard} of ${s.shards} (replica ${s.replica}) probes ${ownServers(config.servers, s).length}` : '';
+      process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}${withChecks}${shard}\n`);
     });
 }

@@ -55,16 +55,21 @@ describe('configuration: sharding', () => {
     assert.ok(configErrors('alerts: [{ type: stdout, replicas: second }]\n' + SERVERS).some((e) => /alerts\[0\]\.replicas/.test(e)));
   });
 
-  it('mcpwatch validate exits 2 on a bad shard, naming the setting', async () => {
+  it('mcpwatch validate says what this agent probes, and exits 2 on a bad shard, naming the setting', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
     try {
       const file = join(dir, 'mcpwatch.yaml');
-      writeFileSync(file, `sharding:\n  shards: 2\n  shard: "\${env:SHARD}"\n${SERVERS}`);
-      const run = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(process.execPath, [CLI, 'validate', '-c', file], { env: { ...process.env, SHARD: '2' } }, (err, _stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
-        );
-      });
+      // With 2 shards: github and filesystem are shard 0's, postgres-prod shard 1's (test/pipeline/shard.test.ts).
+      const servers = ['github', 'filesystem', 'postgres-prod'].map((n) => `  - { name: ${n}, transport: streamable_http, url: "http://127.0.0.1:1/${n}" }`);
+      writeFileSync(file, `sharding:\n  shards: 2\n  shard: "\${env:SHARD}"\nservers:\n${servers.join('\n')}\n`);
+      const validate = (shard: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+        new Promise((resolve) => {
+          execFile(process.execPath, [CLI, 'validate', '-c', file], { env: { ...process.env, SHARD: shard } }, (err, stdout, stderr) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
+      assert.deepEqual(await validate('0'), { code: 0, stdout: 'mcpwatch.yaml: ok, 3 servers (3 streamable_http); shard 0 of 2 (replica 0) probes 2\n', stderr: '' });
+      const run = await validate('2');
       assert.equal(run.code, 2);
       assert.match(run.stderr, /mcpwatch\.yaml:3: sharding\.shard: must be less than shards \(2\)/);
     } finally {
