@@ -510,7 +510,7 @@ describe('helm chart rendering (approximate helm template)', () => {
       const cm = byKind(objs, 'ConfigMap')[0]!;
       const rendered = cm.data!['mcpwatch.yaml']!;
       // mode=statefulset: the chart adds the sharding section, the pod's ordinal read from its name.
-      const sharding = values.mode === 'statefulset' ? { sharding: { shards: (values.statefulset as { shards: number }).shards, ordinal: '${env:POD_NAME}' } } : {};
+      const sharding = values.mode === 'statefulset' ? { sharding: { shards: (values as { replicas: number }).replicas, ordinal: '${env:POD_NAME}' } } : {};
       assert.deepEqual(parse(rendered), { ...(values.config as Values), ...sharding }, 'the ConfigMap holds .Values.config');
       const env = Object.fromEntries(((values.secretEnv as Array<{ name: string }>) ?? []).map((s) => [s.name, s.name.includes('URL') ? 'https://example.com/x' : 'x']));
       parseConfig(rendered, `${file} ConfigMap`, { ...env, POD_NAME: `${workload(objs).metadata.name}-0` });

@@ -112,7 +112,7 @@ describe('helm chart values', () => {
   it('the schema rejects unknown keys, a bad mode, inline secrets and incomplete servers', () => {
     const base = helmMerge(defaults(), { mode: 'deployment' });
     const bad: Array<[string, Values]> = [
-      ['unknown top-level key', { replicas: 2 }],
+      ['unknown top-level key', { replica: 2 }],
       ['mode sidecar', { mode: 'sidecar' }],
       ['typo in config', { config: { monitoring: { intervall: '30s' } } }],
       ['typo in a nested chart key', { service: { internalTraficPolicy: 'Local' } }],
@@ -124,8 +124,8 @@ describe('helm chart values', () => {
       ['bad state type', { state: { type: 'nfs' } }],
       ['nodeOptions not a string', { nodeOptions: 256 }],
       ['the removed runtime section', { config: { runtime: { memory: 'compact' } } }],
-      ['no shards', { mode: 'statefulset', statefulset: { shards: 0 } }],
-      ['a typo in statefulset', { mode: 'statefulset', statefulset: { replicas: 2 } }],
+      ['no shards', { mode: 'statefulset', replicas: 0 }],
+      ['replicasPerShard below one', { mode: 'statefulset', replicasPerShard: 0 }],
       ['a notifier on the second replica', { config: { alerts: [{ type: 'stdout', replicas: 'second' }] } }],
       ['a sharding section without shards', { config: { sharding: { shard: 0 } } }],
     ];

@@ -73,13 +73,13 @@ Cluster
 {{/* Fails the render with a message that names the values to change. */}}
 {{- define "mcpwatch.validate" -}}
 {{- if not (has .Values.mode (list "daemonset" "deployment" "statefulset")) -}}
-{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers), or --set mode=statefulset (splits the servers among statefulset.shards agents)" -}}
+{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers), or --set mode=statefulset (splits the servers among replicas agents)" -}}
 {{- end -}}
 {{- if and (eq .Values.state.type "persistentVolumeClaim") (eq .Values.mode "daemonset") -}}
 {{- fail "state.type=persistentVolumeClaim needs mode=deployment or mode=statefulset; a DaemonSet keeps state with state.type=hostPath" -}}
 {{- end -}}
 {{- if and (eq .Values.mode "statefulset") (hasKey .Values.config "sharding") -}}
-{{- fail "config.sharding: leave it unset in mode=statefulset; the chart sets it from statefulset.shards and each pod's ordinal" -}}
+{{- fail "config.sharding: leave it unset in mode=statefulset; the chart sets it from replicas and each pod's ordinal" -}}
 {{- end -}}
 {{- if and (eq .Values.mode "statefulset") (eq .Values.state.type "persistentVolumeClaim") .Values.state.persistentVolumeClaim.existingClaim -}}
 {{- fail "state.persistentVolumeClaim.existingClaim cannot be used in mode=statefulset: each pod gets its own claim from a volumeClaimTemplate" -}}
