@@ -179,7 +179,16 @@ export function elapsed(since: number): number {
 }
 
 export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>): void {
-  out.error = toProbeError(rawFromError(err, diag, server.command ?? ''), phase);
+  const raw = rawFromError(err, diag, server.command ?? '');
+  // No token could be had: the request that needed it never reached the server.
+  out.error = toProbeError(raw, raw.kind === 'auth' ? 'token' : phase);
+}
+
+/** The time spent obtaining OAuth tokens since the last probe took it, as the `token` phase. */
+export function takeTokenPhase(diag: TransportDiagnostics, out: ProbeOutcome): void {
+  if (diag.tokenMs === undefined) return;
+  out.phases.token = diag.tokenMs;
+  delete diag.tokenMs;
 }
 
 /**
@@ -217,6 +226,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
+    const diag = conn?.diagnostics();
+    if (diag) takeTokenPhase(diag, out);
   }
   if (out.error && conn) {
     await closeTimed(conn, out);
