@@ -366,7 +366,7 @@ export class Agent {
 
   private record(monitor: Monitor, out: CheckOutcome): void {
     const at = this.now();
-    this.apply(monitor, out, assess(monitor.track, out, at, this.config.monitoring.drift_alert_interval), at);
+    this.apply(monitor, out, assess(monitor.track, out, at, this.config.monitoring.drift_alert_interval, this.config.monitoring.credential_expiry_warning), at);
   }
 
   /** The one place a check's verdict reaches the store, the recorder and the notifiers. */

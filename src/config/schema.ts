@@ -667,6 +667,8 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
       return;
     }
     if (node instanceof z.ZodDiscriminatedUnion) {
+      // A union that is a key of its own (servers[].auth), not a list's element (alerts[]).
+      if (path && !path.endsWith('[]')) out.push({ path, type: 'object', default: undefined, description: desc });
       for (const option of node.options as z.ZodObject<z.ZodRawShape>[]) {
         const tag = (option.shape.type as z.ZodLiteral<string>).value;
         for (const [k, v] of Object.entries(option.shape as Record<string, z.ZodTypeAny>)) {

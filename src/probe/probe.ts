@@ -5,6 +5,7 @@ import type { StartedTransport } from './connection.js';
 import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
+import { credentialsFor } from './auth.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
 import { transportHint } from '../pipeline/hints.js';
 
@@ -256,6 +257,13 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
     if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
     await closeTimed(conn, out);
   }
+  return noteCredential(server, out);
+}
+
+/** When the server's credential expires, where mcpwatch knows and cannot renew it (a bearer JWT). */
+export function noteCredential<T extends ProbeOutcome>(server: ServerConfig, out: T): T {
+  const expiresAt = credentialsFor(server)?.expiresAt();
+  if (expiresAt !== undefined) out.credentialExpiresAt = expiresAt;
   return out;
 }
 

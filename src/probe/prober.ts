@@ -72,6 +72,8 @@ export interface ProbeOutcome {
   warnings: string[];
   /** The configured checks this probe ran, in configuration order (absent: none ran). */
   checks?: CheckRun[];
+  /** When the server's configured credential expires (epoch ms), where known and not renewed by mcpwatch (probe/auth.ts). */
+  credentialExpiresAt?: number;
 }
 
 /** Facts a transport gathered that explain a failure better than the SDK's error does. */
