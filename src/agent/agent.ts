@@ -107,7 +107,7 @@ function policyOf(server: ServerConfig, config: Config) {
 
 /** What identifies a server's connection: a change here needs a new session, anything else does not. */
 function connectionKey(s: ServerConfig): string {
-  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection, s.protocol]);
+  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection, s.protocol, s.auth]);
 }
 
 export class Agent {
