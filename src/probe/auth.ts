@@ -83,6 +83,7 @@ export class Credentials {
   private token: Token | undefined;
   private inflight: Promise<Token> | undefined;
   private endpoint: Endpoint | undefined;
+  private discovering: Promise<Endpoint> | undefined;
   private provider: OAuthClientProvider | undefined;
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
@@ -137,13 +138,30 @@ export class Credentials {
       if (this.auth.token === undefined) this.fileStamp = ''; // the file may have been rotated since it was last looked at
       return `Bearer ${this.bearer().value}` !== sent;
     }
-    const current = this.token && `Bearer ${this.token.value}`;
-    // Another request renewed the token meanwhile: retry with that one.
-    if (current && current !== sent) return true;
-    if (!this.endpoint) this.endpoint = await this.timed(diag, () => this.discover(www));
-    this.token = undefined;
+    if (this.renewedSince(sent)) return true;
+    if (!this.endpoint) await this.timed(diag, () => this.discoverOnce(www));
+    // Probes that met the 401 together share the discovery and the token that follows it.
+    if (this.renewedSince(sent)) return true;
+    if (!this.inflight) this.token = undefined;
     await this.timed(diag, () => this.renew());
     return true;
+  }
+
+  /** Another request renewed the token since `sent` went out: a retry with that one is enough. */
+  private renewedSince(sent: string | undefined): boolean {
+    return this.token !== undefined && `Bearer ${this.token.value}` !== sent;
+  }
+
+  /** One discovery per server at a time; a failed one is tried again by the next probe. */
+  private discoverOnce(www: string | null): Promise<Endpoint> {
+    this.discovering ??= this.discover(www).then(
+      (endpoint) => (this.endpoint = endpoint),
+      (err: unknown) => {
+        this.discovering = undefined;
+        throw err;
+      },
+    );
+    return this.discovering;
   }
 
   private dueForRenewal(t: Token): boolean {

@@ -93,14 +93,17 @@ describe('OAuth-protected servers', () => {
     assert.equal(g.counts.unauthorized, 1, 'only the very first request went without a token');
   });
 
-  it('asks for one token at a time, however many probes need it at once', async () => {
-    const g = await gate((await modern()).url);
-    const server = target(g.url, clientCredentials({ token_url: as.tokenEndpoint, resource: undefined }));
-    const before = as.tokenRequests();
-    const outs = await Promise.all(Array.from({ length: 5 }, () => probeServer(server)));
-    for (const out of outs) assert.equal(out.error, null, out.error?.message);
-    assert.equal(as.tokenRequests() - before, 1);
-  });
+  for (const how of ['discovered', 'configured'] as const) {
+    it(`asks for one token at a time, however many probes need it at once (token endpoint ${how})`, async () => {
+      const g = await gate((await modern()).url);
+      const server = target(g.url, clientCredentials(how === 'configured' ? { token_url: as.tokenEndpoint, resource: g.resource } : {}));
+      const before = as.tokenRequests();
+      const outs = await Promise.all(Array.from({ length: 5 }, () => probeServer(server)));
+      for (const out of outs) assert.equal(out.error, null, out.error?.message);
+      assert.equal(as.tokenRequests() - before, 1);
+      assert.equal(g.counts.metadata, how === 'configured' ? 0 : 1, 'one discovery');
+    });
+  }
 
   it('renews the token before it expires over a run longer than its lifetime, with no failed check', async () => {
     const g = await gate((await modern()).url, { ttl: 2 });
