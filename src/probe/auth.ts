@@ -88,8 +88,6 @@ export class Credentials {
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
   private readonly now: () => number;
-  /** Token requests sent (also those that failed): tests and logs can say how often the AS was asked. */
-  tokenRequests = 0;
 
   constructor(
     private readonly auth: AuthConfig,
@@ -188,7 +186,6 @@ export class Credentials {
   private async requestToken(): Promise<Token> {
     const endpoint = this.endpoint!;
     this.provider ??= this.newProvider(endpoint.issuer);
-    this.tokenRequests++;
     let tokens: OAuthTokens;
     try {
       tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, fetchFn: this.fetchFn() });
