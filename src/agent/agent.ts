@@ -107,7 +107,7 @@ function policyOf(server: ServerConfig, config: Config) {
 
 /** What identifies a server's connection: a change here needs a new session, anything else does not. */
 function connectionKey(s: ServerConfig): string {
-  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection, s.protocol]);
+  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers, s.tls, s.fresh_connection, s.protocol, s.auth]);
 }
 
 export class Agent {
@@ -366,7 +366,7 @@ export class Agent {
 
   private record(monitor: Monitor, out: CheckOutcome): void {
     const at = this.now();
-    this.apply(monitor, out, assess(monitor.track, out, at, this.config.monitoring.drift_alert_interval), at);
+    this.apply(monitor, out, assess(monitor.track, out, at, this.config.monitoring.drift_alert_interval, this.config.monitoring.credential_expiry_warning), at);
   }
 
   /** The one place a check's verdict reaches the store, the recorder and the notifiers. */

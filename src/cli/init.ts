@@ -158,6 +158,7 @@ function serverEntry(s: DiscoveredServer): Record<string, unknown> {
   } else {
     e.url = s.url;
     if (Object.keys(s.headers).length) e.headers = s.headers;
+    if (s.auth) e.auth = s.auth;
   }
   return e;
 }

@@ -58,6 +58,52 @@ const tls = z
   })
   .strict();
 
+/** Key algorithms a private_key_jwt client assertion may be signed with (PEM keys: RSA, RSA-PSS, EC). */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+
+const oauthCommon = {
+  client_id: z.string().min(1).describe('oauth2_client_credentials / private_key_jwt: the OAuth client id registered for mcpwatch.'),
+  scopes: z.array(z.string().min(1)).default([]).describe('oauth2_client_credentials / private_key_jwt: scopes to request (space-joined into `scope`).'),
+  token_url: httpUrl
+    .optional()
+    .describe('oauth2_client_credentials / private_key_jwt: the token endpoint. Default: discovered from the server\'s 401 (WWW-Authenticate resource_metadata → protected-resource metadata, RFC 9728 → authorization-server metadata, RFC 8414 / OIDC discovery).'),
+  resource: z.string().min(1).optional().describe('oauth2_client_credentials / private_key_jwt: the RFC 8707 resource indicator sent with token requests. Default: the protected-resource metadata\'s `resource`, else the server URL.'),
+  audience: z.string().min(1).optional().describe('oauth2_client_credentials / private_key_jwt: an `audience` parameter for authorization servers that want one (Auth0, Okta), sent beside `resource`.'),
+};
+
+const authSchema = z
+  .discriminatedUnion('type', [
+    z
+      .object({
+        type: z.literal('oauth2_client_credentials'),
+        ...oauthCommon,
+        client_secret: z.string().min(1).describe('oauth2_client_credentials: the client secret; write `${env:VAR}`, never the value.'),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('private_key_jwt'),
+        ...oauthCommon,
+        private_key_file: z.string().min(1).describe('private_key_jwt: PEM file (PKCS#8) with the key that signs the client assertion (RFC 7523).'),
+        algorithm: z.enum(JWT_ALGORITHMS).default('RS256').describe(`private_key_jwt: signing algorithm: ${JWT_ALGORITHMS.join(' | ')}.`),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('bearer'),
+        token: z.string().min(1).optional().describe('bearer: a static token; write `${env:VAR}`. Not with token_file.'),
+        token_file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('bearer: a file holding the token, read again whenever it changes (a Kubernetes projected service-account token, a token a sidecar refreshes). Not with token.'),
+      })
+      .strict(),
+  ])
+  .describe('sse / streamable_http: credentials for a server behind OAuth (docs/oauth.md). Tokens are cached per server and renewed before they expire.');
+
+export type AuthConfig = z.output<typeof authSchema>;
+
 export const TRANSPORTS = ['stdio', 'sse', 'streamable_http'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
@@ -146,6 +192,7 @@ const serverFields = {
   url: httpUrl.optional().describe('sse / streamable_http: the endpoint URL.'),
   headers: z.record(z.string()).default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
+  auth: authSchema.optional(),
   tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: duration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
@@ -171,8 +218,9 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown; auth?: unknown; headers?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
+  issues.push(...authIssues(s));
   if (Array.isArray(s.checks)) {
     const seen = new Map<string, number>();
     s.checks.forEach((c: unknown, i) => {
@@ -194,6 +242,21 @@ function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown
   } else {
     if (!s.url) issues.push({ path: ['url'], message: `is required for a ${String(s.transport)} server and must be an http(s) URL` });
     if (s.command) issues.push({ path: ['command'], message: `is not used by a ${String(s.transport)} server (did you mean transport: stdio?)` });
+  }
+  return issues;
+}
+
+/** Rules of `auth` that span fields: one source of a bearer token, not beside an Authorization header, not on stdio. */
+function authIssues(s: { transport?: unknown; auth?: unknown; headers?: unknown }): CrossIssue[] {
+  const auth = s.auth as { type?: unknown; token?: unknown; token_file?: unknown } | undefined;
+  if (!auth || typeof auth !== 'object') return [];
+  const issues: CrossIssue[] = [];
+  if (s.transport === 'stdio') issues.push({ path: ['auth'], message: 'is for sse / streamable_http servers (a stdio server gets its credentials through env)' });
+  if (auth.type === 'bearer' && (auth.token === undefined) === (auth.token_file === undefined)) {
+    issues.push({ path: ['auth'], message: 'a bearer credential needs exactly one of token or token_file' });
+  }
+  if (s.headers && typeof s.headers === 'object' && Object.keys(s.headers).some((k) => k.toLowerCase() === 'authorization')) {
+    issues.push({ path: ['headers'], message: 'sets Authorization, which auth: manages: keep one of the two' });
   }
   return issues;
 }
@@ -229,6 +292,9 @@ const monitoringSchema = z
     stale_after: duration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
     protocol: z.enum(PROTOCOL_MODES).default('auto').describe('MCP era to speak: auto (server/discover, then 2025 initialize) | modern (2026-07-28 only) | legacy (2025 initialize only).'),
     latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
+    credential_expiry_warning: duration
+      .default('24h')
+      .describe('A credential_expiring alert is raised this long before a server\'s credential expires, where its expiry is known (a bearer token or token_file that is a JWT with `exp`).'),
     drift_alert_interval: duration
       .default('10m')
       .describe('At most one schema_drift alert per server in this interval: later changes are counted (`details.suppressed_changes`) into the next alert.'),
@@ -601,6 +667,8 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
       return;
     }
     if (node instanceof z.ZodDiscriminatedUnion) {
+      // A union that is a key of its own (servers[].auth), not a list's element (alerts[]).
+      if (path && !path.endsWith('[]')) out.push({ path, type: 'object', default: undefined, description: desc });
       for (const option of node.options as z.ZodObject<z.ZodRawShape>[]) {
         const tag = (option.shape.type as z.ZodLiteral<string>).value;
         for (const [k, v] of Object.entries(option.shape as Record<string, z.ZodTypeAny>)) {

@@ -64,6 +64,8 @@ export interface DiscoveredServer extends MappedServer {
   source: SourceRef;
   /** Other places that configure the same server (same command and args, or same URL). */
   duplicates: SourceRef[];
+  /** The client signs in to this server with OAuth: mcpwatch's machine-credential stub for it. */
+  auth?: AuthStub;
 }
 
 /** A file or entry that could not be used; discovery goes on with everything else. */
@@ -300,6 +302,25 @@ interface MappedServer {
   cwd?: string;
   url?: string;
   headers: Record<string, string>;
+  /** The client's own OAuth settings for a remote server (made into an `auth:` stub, secrets as references). */
+  oauth?: ClientOAuth;
+}
+
+/** What a client file says about signing in to a remote server: Gemini CLI and Claude Code `oauth`, Cursor `auth`. */
+interface ClientOAuth {
+  clientId?: string;
+  clientSecret?: string;
+  tokenUrl?: string;
+  scopes: string[];
+}
+
+/** An `auth:` entry for mcpwatch.yaml: client credentials whose secret is an ${env:} reference. */
+export interface AuthStub {
+  type: 'oauth2_client_credentials';
+  client_id: string;
+  client_secret: string;
+  scopes: string[];
+  token_url?: string;
 }
 
 type MapOutcome = { kind: 'server'; server: MappedServer; notes: string[] } | { kind: 'skip'; reason: string } | { kind: 'problem'; reason: string };
@@ -406,7 +427,28 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
   else if (dialect === 'gemini') transport = field === 'httpUrl' ? 'streamable_http' : 'sse';
   else transport = endsWithSse(url) ? 'sse' : 'streamable_http';
   for (const v of unknownVars) notes.push(`${v} is an editor variable mcpwatch cannot expand; edit it in mcpwatch.yaml`);
-  return { kind: 'server', server: { transport, url, args: [], env: {}, headers: subHeaders }, notes };
+  const server: MappedServer = { transport, url, args: [], env: {}, headers: subHeaders };
+  const oauth = clientOAuth(raw);
+  if (oauth) server.oauth = oauth;
+  return { kind: 'server', server, notes };
+}
+
+function clientOAuth(raw: Record<string, unknown>): ClientOAuth | undefined {
+  const block = isObject(raw.oauth) ? raw.oauth : isObject(raw.auth) ? raw.auth : undefined;
+  if (!block || block.enabled === false) return undefined;
+  const text = (...keys: string[]): string | undefined => {
+    for (const k of keys) if (typeof block[k] === 'string' && (block[k] as string).trim() !== '') return (block[k] as string).trim();
+    return undefined;
+  };
+  const scopes = Array.isArray(block.scopes) ? block.scopes.filter((s): s is string => typeof s === 'string' && s !== '') : typeof block.scope === 'string' ? block.scope.split(/\s+/).filter(Boolean) : [];
+  const out: ClientOAuth = { scopes };
+  const clientId = text('clientId', 'client_id', 'CLIENT_ID');
+  const clientSecret = text('clientSecret', 'client_secret', 'CLIENT_SECRET');
+  const tokenUrl = text('tokenUrl', 'token_url', 'TOKEN_URL');
+  if (clientId) out.clientId = clientId;
+  if (clientSecret) out.clientSecret = clientSecret;
+  if (tokenUrl && /^https?:\/\//i.test(tokenUrl)) out.tokenUrl = tokenUrl;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,6 +512,15 @@ function ref(r: Redactor, base: string, literal: string): string {
   const name = r.vars.derive(base, literal);
   r.replaced.add(name);
   return `\${env:${name}}`;
+}
+
+/** The client's OAuth settings as client credentials: the id as written (or a reference), the secret always a reference. */
+function authStub(r: Redactor, o: ClientOAuth): AuthStub {
+  const id = o.clientId === undefined ? `\${env:${r.prefix}_CLIENT_ID}` : isReferenceOnly(o.clientId) ? normaliseRefs(o.clientId) : looksLikeSecret(o.clientId) ? ref(r, `${r.prefix}_CLIENT_ID`, o.clientId) : o.clientId;
+  const secret = o.clientSecret === undefined ? `\${env:${r.prefix}_CLIENT_SECRET}` : isReferenceOnly(o.clientSecret) ? normaliseRefs(o.clientSecret) : ref(r, `${r.prefix}_CLIENT_SECRET`, o.clientSecret);
+  const stub: AuthStub = { type: 'oauth2_client_credentials', client_id: id, client_secret: secret, scopes: o.scopes };
+  if (o.tokenUrl) stub.token_url = redactUrl(r, o.tokenUrl);
+  return stub;
 }
 
 function redactHeader(r: Redactor, name: string, value: string): string {
@@ -620,10 +671,10 @@ function dedupKey(s: MappedServer): string {
 }
 
 /** Every `${env:NAME}` / `${NAME}` in the values, mapped to a value that satisfies the schema. */
-export function placeholderEnv(servers: ReadonlyArray<Pick<DiscoveredServer, 'url' | 'command' | 'args' | 'env' | 'headers' | 'cwd'>>): Record<string, string> {
+export function placeholderEnv(servers: ReadonlyArray<Pick<DiscoveredServer, 'url' | 'command' | 'args' | 'env' | 'headers' | 'cwd' | 'auth'>>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const s of servers) {
-    const values = [s.command ?? '', s.cwd ?? '', ...s.args, ...Object.values(s.env), ...Object.values(s.headers)];
+    const values = [s.command ?? '', s.cwd ?? '', ...s.args, ...Object.values(s.env), ...Object.values(s.headers), s.auth?.client_id ?? '', s.auth?.client_secret ?? ''];
     for (const v of values) for (const m of v.matchAll(REF_G)) env[m[1]!] ??= 'placeholder';
     // A reference at the very start of a URL stands for its scheme and host.
     const lead = s.url ? /^\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)/.exec(s.url) : null;
@@ -635,7 +686,9 @@ export function placeholderEnv(servers: ReadonlyArray<Pick<DiscoveredServer, 'ur
 
 /** Checks one mapped entry against the real schema so a bad entry is reported, not written. */
 function schemaProblem(s: MappedServer): string | undefined {
-  const candidate = { name: 'candidate', ...s };
+  // The client's OAuth settings become a stub of a fixed, valid shape later.
+  const { oauth: _oauth, ...fields } = s;
+  const candidate = { name: 'candidate', ...fields };
   const issues: ConfigIssue[] = [];
   const expanded = expandEnv({ servers: [candidate] }, [], placeholderEnv([candidate]), issues, () => undefined);
   const parsed = configSchema.safeParse(expanded);
@@ -749,6 +802,15 @@ export function discoverServers(ctx: DiscoverContext): DiscoveryResult {
     if (m.command !== undefined) server.command = normaliseRefs(m.command);
     if (m.cwd !== undefined) server.cwd = normaliseRefs(m.cwd);
     if (m.url !== undefined) server.url = redactUrl(r, m.url);
+    if (m.oauth) {
+      server.auth = authStub(r, m.oauth);
+      notes.push({
+        file: f.source.file,
+        client: f.source.client,
+        server: f.source.key,
+        message: `signs in with OAuth: written as auth: oauth2_client_credentials; the client's own sign-in is interactive, so register a client for mcpwatch that may use the client_credentials grant and set ${/\$\{env:(\w+)\}/.exec(server.auth.client_secret)![1]} to its secret (docs/oauth.md)`,
+      });
+    }
     servers.push(server);
 
     const uses: Array<[string, string]> = [
@@ -758,6 +820,7 @@ export function discoverServers(ctx: DiscoverContext): DiscoveryResult {
       ...server.args.map((a, i): [string, string] => [`args[${i}]`, a]),
       ...Object.entries(server.env).map(([k, v]): [string, string] => [`env ${k}`, v]),
       ...Object.entries(server.headers).map(([k, v]): [string, string] => [`header ${k}`, v]),
+      ...(server.auth ? ([['auth client_id', server.auth.client_id], ['auth client_secret', server.auth.client_secret]] as Array<[string, string]>) : []),
     ];
     for (const [where, value] of uses) {
       for (const match of value.matchAll(REF_G)) {

@@ -133,6 +133,7 @@ export class Recorder {
     const key = this.servers.key(server.name) ?? `=${server.name}`;
     if (out.tools && !out.error) this.servers.setTools(server.name, out.tools.length);
     if (out.protocolVersion && out.era) this.servers.setProtocol(server.name, out.protocolVersion, out.era);
+    this.servers.setCredentialExpiry(server.name, out.credentialExpiresAt);
     for (const method of HANDSHAKE_AND_LIST) {
       const ms = out.phases[method];
       if (ms === undefined) continue;

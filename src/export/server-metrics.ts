@@ -43,6 +43,8 @@ interface ServerState {
   errors: Map<string, Series>;
   /** mcp.check.success by check name: 1 passed at its last run, 0 failed. */
   checks: Map<string, Series>;
+  /** When the server's credential expires (epoch ms), where known: mcp.server.credential.remaining counts down to it. */
+  credentialExpiresAt?: number;
 }
 
 const descriptor = (name: string, description: string, unit: string): MetricData['descriptor'] => ({ name, description, unit, valueType: ValueType.DOUBLE });
@@ -58,6 +60,7 @@ const DESCRIPTORS = {
   tools: descriptor('mcp.server.tools', 'Tools listed at the last successful probe', '{tool}'),
   protocol: descriptor('mcp.server.protocol', '1, labelled with the MCP protocol version and era (modern: 2026-07-28 and later; legacy: 2025 initialize) the server last spoke', '1'),
   availability: descriptor('mcp.server.availability', 'Share of the observed time in the window the server was up', '1'),
+  credential: descriptor('mcp.server.credential.remaining', 'Seconds until the server\'s configured credential expires (negative: expired), where known', 's'),
   check: descriptor('mcp.check.success', '1 when the configured check passed at its last run, 0 when it failed', '1'),
 };
 
@@ -105,6 +108,7 @@ export class ServerMetrics implements MetricProducer {
       expirations: series({}),
       errors: new Map(),
       checks: new Map([...(prev?.checks ?? [])].map(([check, { value }]) => [check, { attrs: { ...attrs, check }, value }])),
+      credentialExpiresAt: prev?.credentialExpiresAt,
     });
   }
 
@@ -176,6 +180,12 @@ export class ServerMetrics implements MetricProducer {
     if (s) for (const check of s.checks.keys()) if (!keep.has(check)) s.checks.delete(check);
   }
 
+  /** The expiry of the credential the last check used; undefined: unknown (no series). */
+  setCredentialExpiry(name: string, expiresAt: number | undefined): void {
+    const s = this.servers.get(name);
+    if (s) s.credentialExpiresAt = expiresAt;
+  }
+
   probeError(name: string, type: string, category: string): void {
     const s = this.servers.get(name);
     if (!s) return;
@@ -240,6 +250,8 @@ export class ServerMetrics implements MetricProducer {
         for (const [window, value] of Object.entries(s.availability) as [AvailabilityWindowName, number][]) push(s.windowAttrs[window], value);
       })),
       gaugeOf(DESCRIPTORS.check, gaugePoints((s, push) => { for (const { attrs, value } of s.checks.values()) push(attrs, value); })),
+      // Counted down at collection: the figure is fresh at every scrape, not as of the last probe.
+      gaugeOf(DESCRIPTORS.credential, gaugePoints((s, push) => { if (s.credentialExpiresAt !== undefined) push(s.attrs, Math.round((s.credentialExpiresAt - Date.now()) / 1000)); })),
     ].filter((m) => m.dataPoints.length > 0);
     return { resourceMetrics: { resource: this.resource, scopeMetrics: metrics.length ? [{ scope: this.scope, metrics }] : [] }, errors: [] };
   }

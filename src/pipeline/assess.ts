@@ -5,6 +5,7 @@ import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
 import { ServerStateMachine, type EventDraft, type StatePolicy, type Transition } from './state-machine.js';
 import { gateDriftAlerts, type DriftAlertGate } from './drift-alerts.js';
+import { credentialExpiry } from './credentials.js';
 import type { DiscoverResult } from '@modelcontextprotocol/client';
 import type { ProbeError, ProbeOutcome, ToolInfo } from '../probe/prober.js';
 
@@ -44,6 +45,8 @@ export class ServerTrack {
   serverInfoName: string | undefined;
   /** The schema_drift alert rate limit (drift-alerts.ts). */
   driftGate: DriftAlertGate | undefined;
+  /** The credential expiry last warned about (credentials.ts). */
+  credentialWarnedFor: number | undefined;
 
   constructor(policy: StatePolicy, snapshot?: ToolSnapshot) {
     this.sm = new ServerStateMachine(policy);
@@ -85,9 +88,10 @@ export interface Assessment {
 
 /**
  * Decides what `out` means for the server `track` follows, and updates `track` to match.
- * `driftAlertIntervalMs`: at most one schema_drift alert per this interval (0: every change).
+ * `driftAlertIntervalMs`: at most one schema_drift alert per this interval (0: every change);
+ * `credentialWarningMs`: how long before a known credential expiry credential_expiring is raised.
  */
-export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftAlertIntervalMs = 0): Assessment {
+export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftAlertIntervalMs = 0, credentialWarningMs = 86_400_000): Assessment {
   const answered = !out.error || out.partial;
   let serverInfoChanged = false;
   if (out.serverInfo && out.serverInfo.name !== track.serverInfoName) {
@@ -114,6 +118,9 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, before)] : [], at, driftAlertIntervalMs, before);
   track.driftGate = drift.gate;
   events.push(...drift.events);
+  const expiry = credentialExpiry(track.credentialWarnedFor, out.credentialExpiresAt, at, credentialWarningMs, track.sm.status);
+  track.credentialWarnedFor = expiry.warnedFor;
+  if (expiry.event) events.push(expiry.event);
   return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged, verdict: out.verdict };
 }
 

@@ -7,13 +7,16 @@ import { describeBody } from '../pipeline/http-body.js';
 import { stderrSummary } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
 import { redactText } from '../pipeline/redact.js';
+import { AuthFailure } from './auth.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
   | { kind: 'spawn'; code: string | undefined; message: string; command: string }
   | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[] }
   | { kind: 'network'; code: string | undefined; message: string }
-  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null }
+  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null; withCredential?: boolean }
+  /** No credential could be had for a server with `auth:` (probe/auth.ts said why). */
+  | { kind: 'auth'; type: 'auth_failed' | 'auth_unavailable'; message: string }
   | { kind: 'rpc'; code: number; message: string; data?: unknown }
   | { kind: 'invalid'; message: string }
   | { kind: 'timeout'; ms: number }
@@ -97,6 +100,8 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       return { type: 'connection_refused', message: `connection closed by the server during ${phase}: ${raw.message}` };
     case 'era_mismatch':
       return { type: 'unsupported_protocol_version', message: raw.message };
+    case 'auth':
+      return { type: raw.type, message: raw.message };
   }
 }
 
@@ -109,13 +114,20 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
     return classify({ kind: 'rpc', code: rpc.code, message: rpc.message, data: rpc.data }, 'initialize');
   }
   if (s === 401) {
-    const meta = raw.wwwAuthenticate ? /resource_metadata="?([^",\s]+)"?/.exec(raw.wwwAuthenticate)?.[1] : undefined;
+    const meta = challengeParam(raw.wwwAuthenticate, 'resource_metadata');
+    if (raw.withCredential) {
+      const error = challengeParam(raw.wwwAuthenticate, 'error');
+      const why = challengeParam(raw.wwwAuthenticate, 'error_description');
+      const said = error ? ` (${error}${why ? `: ${why}` : ''})` : '';
+      return { type: 'auth_failed', message: `HTTP 401${said}: the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)` };
+    }
     const detail = meta ? ` (resource metadata: ${meta})` : raw.wwwAuthenticate ? ` (${raw.wwwAuthenticate})` : '';
     return { type: 'auth_required', message: `HTTP 401, auth required${detail}` };
   }
   if (s === 403) {
-    const scope = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
-    return { type: 'forbidden', message: `HTTP 403, forbidden${scope}` };
+    const insufficient = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
+    const scope = challengeParam(raw.wwwAuthenticate, 'scope');
+    return { type: 'forbidden', message: `HTTP 403, forbidden${insufficient}${scope ? ` (the server requires scope "${scope}")` : ''}` };
   }
   const body = describeBody(raw.contentType, raw.body, SNIPPET_BYTES);
   if ((s === 404 || s === 400) && raw.withSession) {
@@ -132,6 +144,14 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
         ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
         : '';
   return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${body ? `: ${body}` : ''}` };
+}
+
+/** One parameter of a `WWW-Authenticate: Bearer k="v", …` challenge (quoted or token form). */
+function challengeParam(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  const m = new RegExp(`(?:^|[\\s,])${name}=(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,]+))`, 'i').exec(header);
+  const v = m?.[1] ?? m?.[2];
+  return v === undefined ? undefined : oneLine(v.replace(/\\(.)/g, '$1'));
 }
 
 const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/discover offered no such version): a 2025-era server; use protocol: auto or legacy';
@@ -185,6 +205,8 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
     return { kind: 'era_mismatch', message: PINNED_MODERN_REFUSED };
   }
   if (diag.abandoned && diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
+  if (err instanceof AuthFailure) return { kind: 'auth', type: err.type, message: err.message };
+  if (diag.authFailure) return { kind: 'auth', ...diag.authFailure };
   if (diag.exit) {
     return { kind: 'exited', code: diag.exit.code, signal: diag.exit.signal, stderrTail: diag.stderrTail ?? [] };
   }
@@ -205,7 +227,8 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   // The SDK's SseError has no name of its own; its message starts with "SSE error:".
   if (diag.lastHttp && (err instanceof SdkHttpError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
     const h = diag.lastHttp;
-    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.body ?? h.bodySnippet, location: h.location };
+    const withCredential = h.status === 401 && diag.credentialRejected === true;
+    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.body ?? h.bodySnippet, location: h.location, ...(withCredential ? { withCredential } : {}) };
   }
   if (err instanceof SdkHttpError) {
     if (err.status < 200 || err.status > 299) {

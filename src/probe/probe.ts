@@ -5,6 +5,7 @@ import type { StartedTransport } from './connection.js';
 import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
+import { credentialsFor } from './auth.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
 import { transportHint } from '../pipeline/hints.js';
 
@@ -179,7 +180,16 @@ export function elapsed(since: number): number {
 }
 
 export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>): void {
-  out.error = toProbeError(rawFromError(err, diag, server.command ?? ''), phase);
+  const raw = rawFromError(err, diag, server.command ?? '');
+  // No token could be had: the request that needed it never reached the server.
+  out.error = toProbeError(raw, raw.kind === 'auth' ? 'token' : phase);
+}
+
+/** The time spent obtaining OAuth tokens since the last probe took it, as the `token` phase. */
+export function takeTokenPhase(diag: TransportDiagnostics, out: ProbeOutcome): void {
+  if (diag.tokenMs === undefined) return;
+  out.phases.token = diag.tokenMs;
+  delete diag.tokenMs;
 }
 
 /**
@@ -217,6 +227,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
+    const diag = conn?.diagnostics();
+    if (diag) takeTokenPhase(diag, out);
   }
   if (out.error && conn) {
     await closeTimed(conn, out);
@@ -245,6 +257,13 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
     if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
     await closeTimed(conn, out);
   }
+  return noteCredential(server, out);
+}
+
+/** When the server's credential expires, where mcpwatch knows and cannot renew it (a bearer JWT). */
+export function noteCredential<T extends ProbeOutcome>(server: ServerConfig, out: T): T {
+  const expiresAt = credentialsFor(server)?.expiresAt();
+  if (expiresAt !== undefined) out.credentialExpiresAt = expiresAt;
   return out;
 }
 

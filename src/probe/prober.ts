@@ -6,7 +6,8 @@ import type { Client, Transport } from '@modelcontextprotocol/client';
 import type { CheckMethod, ServerConfig, TransportName } from '../config/schema.js';
 import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
 
-export type Phase = 'spawn' | 'connect' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close' | CheckMethod;
+/** `token`: time spent obtaining an OAuth token (discovery and the token request) during the probe. */
+export type Phase = 'spawn' | 'connect' | 'token' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close' | CheckMethod;
 
 export type { CheckMethod };
 
@@ -71,6 +72,8 @@ export interface ProbeOutcome {
   warnings: string[];
   /** The configured checks this probe ran, in configuration order (absent: none ran). */
   checks?: CheckRun[];
+  /** When the server's configured credential expires (epoch ms), where known and not renewed by mcpwatch (probe/auth.ts). */
+  credentialExpiresAt?: number;
 }
 
 /** Facts a transport gathered that explain a failure better than the SDK's error does. */
@@ -88,6 +91,12 @@ export interface TransportDiagnostics {
   lastHttp?: HttpObservation;
   /** The SSE stream answered with something other than an event stream. */
   sseContentType?: string;
+  /** Milliseconds spent on OAuth token requests (and discovery) since the probe last took them (probe/auth.ts). */
+  tokenMs?: number;
+  /** The last 401 answered a request that carried a configured credential: it was rejected, not missing. */
+  credentialRejected?: boolean;
+  /** Why no credential could be had, where the transport's own error would only quote it (legacy SSE). */
+  authFailure?: { type: 'auth_failed' | 'auth_unavailable'; message: string };
 }
 
 export interface HttpObservation {

@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, openAndProbe, probeServer, serverFacts, verdictOf } from './probe.js';
+import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 
@@ -111,6 +111,10 @@ export class ServerSession {
   }
 
   async check(): Promise<CheckOutcome> {
+    return noteCredential(this.server, await this.checkOnce());
+  }
+
+  private async checkOnce(): Promise<CheckOutcome> {
     const at = this.now();
     const due = this.dueChecks(at);
     if (this.server.fresh_connection) {
@@ -259,6 +263,7 @@ export class ServerSession {
       fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), 'tools/list', this.server);
     } finally {
       deadline.clear();
+      takeTokenPhase(conn.diagnostics(), out);
     }
     if (!out.error) return { ...out, definitive: false, partial: false, sessionExpired: false };
     // A JSON-RPC error or a malformed page on a live session: the server answers, but not fully.

@@ -5,6 +5,7 @@ import { clientTlsOptions } from '../wire/tls.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
+import { AuthFailure, credentialsFor, type RequestAuth } from './auth.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -53,7 +54,7 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
   const abandon = (): void => void conn.close();
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(undici, server, diag, onStream, abandon),
+    fetch: observingFetch(undici, server, diag, onStream, abandon, credentialsFor(server)?.forConnection(diag)),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
@@ -96,15 +97,20 @@ function observingFetch(
   diag: TransportDiagnostics,
   onStream: ((what: 'data' | 'end') => void) | undefined,
   abandon: () => void,
+  auth: RequestAuth | undefined,
 ): FetchLike {
   const dispatcher = dispatcherFor(undici, server.tls);
   return async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
     // undici's own fetch takes a dispatcher; its Request/Response types are structurally the web ones.
+    const once = async (authorization: string | undefined): Promise<Response> => {
+      if (authorization) headers.set('authorization', authorization);
+      return (await undici.fetch(url, { ...(init as object), headers, dispatcher } as Parameters<typeof undici.fetch>[1])) as unknown as Response;
+    };
     let res: Response;
     try {
-      res = (await undici.fetch(url, { ...(init as object), dispatcher } as Parameters<typeof undici.fetch>[1])) as unknown as Response;
+      res = auth ? await authorizedFetch(auth, once, diag) : await once(undefined);
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause && (err as Error).name !== 'AbortError') diag.networkError = { code: cause.code, message: cause.message ?? String(err) };
@@ -119,6 +125,31 @@ function observingFetch(
     if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;
   };
+}
+
+/**
+ * A request with the server's credential, retried once after a 401 when probe/auth.ts says a renewed
+ * one is worth it. The SDK's SSE transport reports what its fetch threw only as text, so a failure to
+ * get a credential is also kept in the diagnostics.
+ */
+async function authorizedFetch(auth: RequestAuth, once: (authorization: string | undefined) => Promise<Response>, diag: TransportDiagnostics): Promise<Response> {
+  try {
+    const sent = await auth.authorization();
+    let res = await once(sent);
+    delete diag.authFailure;
+    if (res.status !== 401) return res;
+    let final = sent;
+    if (await auth.retryAfter401(sent, res.headers.get('www-authenticate'))) {
+      await res.body?.cancel().catch(() => undefined);
+      final = await auth.authorization();
+      res = await once(final);
+    }
+    diag.credentialRejected = res.status === 401 && final !== undefined;
+    return res;
+  } catch (err) {
+    if (err instanceof AuthFailure) diag.authFailure = { type: err.type, message: err.message };
+    throw err;
+  }
 }
 
 async function observe(res: Response, method: string, withSession: boolean): Promise<HttpObservation> {

@@ -8,6 +8,7 @@ import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { header, httpStatusError, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
+import { credentialsFor, type RequestAuth } from './auth.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
 const TERMINATE_MS = 2000;
@@ -36,6 +37,8 @@ interface StreamableOptions {
   notifications?: boolean;
   /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */
   onStream?: (what: 'data' | 'end') => void;
+  /** The server's credentials (`auth:`): an Authorization header per request and one retry after a 401. */
+  auth?: RequestAuth;
   /**
    * Waits out the server's `retry` before a resume, rejecting when `signal` aborts (the transport
    * closed). Defaults to a timer; tests inject one to see the wait begin without timing it.
@@ -53,8 +56,8 @@ interface StreamableOptions {
  * as it goes, and fails a request whose event stream ends before its response instead of leaving it
  * to the timeout. A response stream the server ends after giving event ids (the 2025-11-25 polling
  * pattern: a priming event, then the stream closed while the work goes on) is resumed with GET and
- * Last-Event-ID, after the server's `retry`. Not implemented, because a probe never needs them: OAuth
- * flows (static headers only), following redirects (a redirect is reported).
+ * Last-Event-ID, after the server's `retry`. Not implemented, because a probe never needs them: interactive
+ * OAuth flows (machine credentials only: probe/auth.ts), following redirects (a redirect is reported).
  */
 export class StreamableHttpTransport implements Transport {
   onclose?: () => void;
@@ -147,7 +150,26 @@ export class StreamableHttpTransport implements Transport {
   }
 
   /** Resolves with the response head; the body is the caller's to read or discard. */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false): Promise<IncomingMessage> {
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
+    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, body, extra) : this.requestOnce(method, accept, body, extra);
+  }
+
+  /** With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides). */
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
+    const sent = await auth.authorization();
+    let res = await this.requestOnce(method, accept, body, sent ? { ...extra, authorization: sent } : extra);
+    if (res.statusCode !== 401) return res;
+    let final = sent;
+    if (await auth.retryAfter401(sent, header(res, 'www-authenticate'))) {
+      res.resume();
+      final = await auth.authorization();
+      res = await this.requestOnce(method, accept, body, final ? { ...extra, authorization: final } : extra);
+    }
+    this.diag.credentialRejected = res.statusCode === 401 && final !== undefined;
+    return res;
+  }
+
+  private requestOnce(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
@@ -178,7 +200,7 @@ export class StreamableHttpTransport implements Transport {
         if (answered) return;
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.request(method, accept, body, extra, true).then(resolve, reject);
+          this.requestOnce(method, accept, body, extra, true).then(resolve, reject);
           return;
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
@@ -484,7 +506,8 @@ class StreamableConnection extends BaseConnection {
 export function streamableConnector(opts: StreamableOptions = {}): Connector {
   return async (server: ServerConfig) => {
     const diag: TransportDiagnostics = {};
-    const conn = new StreamableConnection(new StreamableHttpTransport(new URL(server.url!), server, diag, opts), diag, server.protocol);
+    const auth = credentialsFor(server)?.forConnection(diag);
+    const conn = new StreamableConnection(new StreamableHttpTransport(new URL(server.url!), server, diag, auth ? { ...opts, auth } : opts), diag, server.protocol);
     await conn.transport.start();
     return conn;
   };

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startOtlpUpstream } from '../fixtures/otlp-upstream.js';
+import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { STDIO_FIXTURE, until } from '../helpers.js';
 import { ROOT } from '../../scripts/gen-docs.js';
 
@@ -35,6 +36,11 @@ describe('the metrics table and /metrics', () => {
     t.after(() => upstream.close());
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-table-'));
     const node = JSON.stringify(process.execPath);
+    // A server with a bearer JWT whose expiry mcpwatch reads: mcp.server.credential.remaining.
+    const http = await startModernHttpFixture('dual');
+    t.after(() => http.close());
+    const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const jwt = `${b64({ alg: 'none' })}.${b64({ exp: Math.floor(Date.now() / 1000) + 7 * 86_400 })}.x`;
     // A probe deadline no healthy probe comes near on a busy machine: a timeout would change the series.
     const text = `monitoring: { timeout: 60s }
 exporters:
@@ -47,6 +53,7 @@ alerts: [{ type: stdout }]
 servers:
   - { name: ok, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok], tags: ["team:data"], checks: [{ name: sum, tool: add, arguments: { a: 1, b: 2 }, expect: { text_contains: "3" } }] }
   - { name: broken, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, exit-at-start] }
+  - { name: authed, transport: streamable_http, url: "${http.url}", auth: { type: bearer, token: "${jwt}" } }
 `;
     const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
     const addr = await agent.start();

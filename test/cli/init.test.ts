@@ -160,6 +160,30 @@ describe('mcpwatch init', () => {
     assert.match(h.stderr(), /~\/\.codeium\/windsurf\/mcp_config\.json: invalid JSON: line 1, column \d+: /);
   });
 
+  it('turns a client\'s OAuth settings into an auth: stub with ${env:} references, never the secret', async () => {
+    const h = harness();
+    const clientSecret = 'gemini-oauth-secret-5e4d3c2b1a09';
+    h.put('~/.gemini/settings.json', {
+      mcpServers: {
+        workspace: { httpUrl: 'https://mcp.example.com/mcp', oauth: { enabled: true, clientId: 'mcpwatch-prober', clientSecret, tokenUrl: 'https://auth.example.com/oauth/token', scopes: ['mcp:tools'] } },
+        plain: { httpUrl: 'https://plain.example.com/mcp' },
+      },
+    });
+    h.put('~/.cursor/mcp.json', { mcpServers: { linear: { url: 'https://mcp.linear.app/mcp', auth: { CLIENT_ID: 'lin-client', scopes: ['read'] } } } });
+    const { yaml } = await runInit({ yes: true }, h.deps);
+    assert.ok(!yaml.includes(clientSecret) && !h.stdout().includes(clientSecret) && !h.stderr().includes(clientSecret), 'the secret was not copied');
+    const config = parseConfig(yaml, 'mcpwatch.yaml', { WORKSPACE_CLIENT_SECRET: 'x', LINEAR_CLIENT_SECRET: 'y' });
+    const auth = Object.fromEntries(config.servers.map((s) => [s.name, s.auth]));
+    assert.deepEqual(auth, {
+      workspace: { type: 'oauth2_client_credentials', client_id: 'mcpwatch-prober', client_secret: 'x', scopes: ['mcp:tools'], token_url: 'https://auth.example.com/oauth/token' },
+      plain: undefined,
+      linear: { type: 'oauth2_client_credentials', client_id: 'lin-client', client_secret: 'y', scopes: ['read'] },
+    });
+    assert.match(yaml, /client_secret: \$\{env:WORKSPACE_CLIENT_SECRET\}/);
+    assert.match(h.stdout(), /^ {2}WORKSPACE_CLIENT_SECRET\s+workspace: auth client_secret$/m);
+    assert.match(h.stdout() + h.stderr(), /workspace.*signs in with OAuth.*set WORKSPACE_CLIENT_SECRET to its secret/);
+  });
+
   it('comments each server with where it came from', async () => {
     const h = harness();
     configured(h);

@@ -4,6 +4,7 @@ import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/cli
 import { httpStatusError } from '../../src/probe/http.js';
 import { classify, InvalidResponse, ProbeTimeout, rawFromError, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
+import { AuthFailure } from '../../src/probe/auth.js';
 
 const http = (status: number, extra: Partial<Extract<RawFailure, { kind: 'http' }>> = {}): RawFailure => ({
   kind: 'http',
@@ -35,6 +36,11 @@ const rows: Array<[string, RawFailure, Phase, string, string]> = [
   ['401 with metadata', http(401, { wwwAuthenticate: 'Bearer resource_metadata="https://x/.well-known/oauth-protected-resource"' }), 'initialize', 'auth_required', 'HTTP 401, auth required (resource metadata: https://x/.well-known/oauth-protected-resource)'],
   ['401 bare', http(401), 'initialize', 'auth_required', 'HTTP 401, auth required'],
   ['403 scope', http(403, { wwwAuthenticate: 'Bearer error="insufficient_scope"' }), 'initialize', 'forbidden', 'HTTP 403, forbidden, insufficient_scope'],
+  ['403 naming the scope', http(403, { wwwAuthenticate: 'Bearer error="insufficient_scope", scope="mcp:tools mcp:write", resource_metadata="https://x/.well-known/oauth-protected-resource"' }), 'tools/list', 'forbidden', 'HTTP 403, forbidden, insufficient_scope (the server requires scope "mcp:tools mcp:write")'],
+  ['401 to a credential', http(401, { withCredential: true, wwwAuthenticate: 'Bearer error="invalid_token", error_description="audience mismatch", resource_metadata="https://x/m"' }), 'initialize', 'auth_failed', 'HTTP 401 (invalid_token: audience mismatch): the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)'],
+  ['401 to a credential, bare', http(401, { withCredential: true }), 'tools/list', 'auth_failed', 'HTTP 401: the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)'],
+  ['token refused', { kind: 'auth', type: 'auth_failed', message: 'the authorization server refused the token request: invalid_client — client authentication failed' }, 'token', 'auth_failed', 'the authorization server refused the token request: invalid_client — client authentication failed'],
+  ['token endpoint down', { kind: 'auth', type: 'auth_unavailable', message: 'token endpoint https://as.example/token unreachable: ECONNREFUSED' }, 'token', 'auth_unavailable', 'token endpoint https://as.example/token unreachable: ECONNREFUSED'],
   ['404 session', http(404, { withSession: true }), 'tools/list', 'session_expired', 'HTTP 404 for the MCP session: the server no longer knows it'],
   ['400 session', http(400, { withSession: true, body: 'No valid session ID provided' }), 'tools/list', 'session_expired', 'HTTP 400 for the MCP session: the server no longer knows it (No valid session ID provided)'],
   ['404 without session', http(404, { body: 'Not Found' }), 'initialize', 'not_found', 'HTTP 404 on POST: nothing is served at the configured URL (check its path): Not Found'],
@@ -90,6 +96,18 @@ describe('rawFromError', () => {
     assert.deepEqual(rawFromError(new Error("Server's protocol version is not supported: 1999-01-01"), none), { kind: 'unsupported_version', version: '1999-01-01' });
     assert.equal(rawFromError(new SyntaxError('Unexpected token <'), none).kind, 'invalid');
     assert.deepEqual(rawFromError(new InvalidResponse('bad pages'), none), { kind: 'invalid', message: 'bad pages' });
+  });
+  it('a credential that could not be had is an auth failure, also where the transport only quoted it', () => {
+    assert.deepEqual(rawFromError(new AuthFailure('auth_unavailable', 'cannot read token_file /t (ENOENT)'), none), { kind: 'auth', type: 'auth_unavailable', message: 'cannot read token_file /t (ENOENT)' });
+    const wrapped = new SdkError(SdkErrorCode.EraNegotiationFailed, 'Version negotiation probe failed', undefined, { cause: new AuthFailure('auth_failed', 'refused') });
+    assert.deepEqual(rawFromError(wrapped, none), { kind: 'auth', type: 'auth_failed', message: 'refused' });
+    assert.deepEqual(rawFromError(new Error('SSE error: TypeError: refused'), { authFailure: { type: 'auth_failed', message: 'refused' } }), { kind: 'auth', type: 'auth_failed', message: 'refused' });
+  });
+  it('a 401 answered to a configured credential is marked as such', () => {
+    const lastHttp = { method: 'POST', status: 401, contentType: null, wwwAuthenticate: 'Bearer error="invalid_token"', withSession: false, bodySnippet: '' };
+    const raw = rawFromError(httpStatusError(401, 'Error POSTing to endpoint (HTTP 401)'), { lastHttp, credentialRejected: true });
+    assert.equal((raw as { withCredential?: boolean }).withCredential, true);
+    assert.equal((rawFromError(httpStatusError(401, 'x'), { lastHttp }) as { withCredential?: boolean }).withCredential, undefined);
   });
   it('spawn errors come from diagnostics', () => {
     const spawnError = Object.assign(new Error('spawn nope ENOENT'), { code: 'ENOENT' });

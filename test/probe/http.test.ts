@@ -108,7 +108,7 @@ describe('Streamable HTTP probe', () => {
   const failures: Array<[HttpMode, string, RegExp | string]> = [
     ['status-500', 'http_status', 'HTTP 500 on POST: upstream database exploded'],
     ['auth-401', 'auth_required', /^HTTP 401, auth required \(resource metadata: http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\)$/],
-    ['forbidden-403', 'forbidden', 'HTTP 403, forbidden, insufficient_scope'],
+    ['forbidden-403', 'forbidden', 'HTTP 403, forbidden, insufficient_scope (the server requires scope "mcp:tools")'],
     ['html-200', 'invalid_response', 'HTTP 200 with content-type text/html, not MCP: text/html, 67 bytes, "Welcome to nginx!"'],
     ['json-not-rpc', 'invalid_response', /^malformed MCP message/],
     ['forget-session-404', 'session_expired', /^HTTP 404 for the MCP session: the server no longer knows it/],

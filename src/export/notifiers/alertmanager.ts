@@ -42,6 +42,7 @@ const STATE_ALERTS: Readonly<Partial<Record<AlertEvent['event'], string>>> = { d
 const ONE_OFF_ALERTS: Readonly<Partial<Record<AlertEvent['event'], string>>> = {
   latency_spike: 'McpServerLatencySpike',
   session_expired: 'McpServerSessionExpired',
+  credential_expiring: 'McpServerCredentialExpiring',
 };
 
 /** The alert name of an event; undefined for `recovered`, which only resolves. */
@@ -76,6 +77,7 @@ const SUMMARIES: Readonly<Record<AlertEvent['event'], string>> = {
   session_expired: 'forgot a session',
   schema_drift: 'changed its tool schemas',
   check_failed: 'fails a configured check',
+  credential_expiring: 'has a credential about to expire',
 };
 
 /** As the Prometheus rules word them: a summary naming the server, the event's own line as description. */

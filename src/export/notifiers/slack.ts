@@ -34,6 +34,7 @@ const TITLES: Record<AlertEventName, string> = {
   session_expired: 'session expired',
   schema_drift: 'tool schema changed',
   check_failed: 'check failed',
+  credential_expiring: 'credential expiring',
 };
 
 /** The emoji says what happened; severity picks it only where the event alone does not (degraded). */
@@ -55,6 +56,8 @@ function slackEmoji(event: AlertEvent): string {
       return ':jigsaw:';
     case 'check_failed':
       return event.severity === 'critical' ? ':red_circle:' : ':large_orange_circle:';
+    case 'credential_expiring':
+      return ':key:';
     default:
       return event.severity === 'critical' ? ':rotating_light:' : event.severity === 'warning' ? ':warning:' : ':information_source:';
   }

@@ -1,0 +1,223 @@
+import { describe, it, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
+import type { AuthConfig, ServerConfig } from '../../src/config/schema.js';
+import { probeServer } from '../../src/probe/probe.js';
+import { ServerSession, type CheckOutcome } from '../../src/probe/session.js';
+import { credentialsFor } from '../../src/probe/auth.js';
+import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate } from '../fixtures/oauth.js';
+import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { httpTarget, until } from '../helpers.js';
+
+const SECRET = 'fixture-client-secret-8d1f0c2e9b7a4d6f';
+const SCOPE = 'mcp:tools';
+
+const closers: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {});
+});
+
+let as: AuthServer;
+let keyPem: string;
+let keyFile: string;
+const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-oauth-'));
+
+before(async () => {
+  const key = await clientKeyPair('RS256');
+  keyPem = key.pem;
+  keyFile = join(dir, 'client.pem');
+  writeFileSync(keyFile, keyPem);
+  as = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET, 'narrow-client': SECRET }, jwtClients: { 'jwt-prober': key.jwk } });
+  closers.push(() => as.close());
+});
+
+async function modern(mode: 'dual' | 'strict' = 'dual'): Promise<ModernHttpFixture> {
+  const f = await startModernHttpFixture(mode);
+  closers.push(() => f.close());
+  return f;
+}
+
+async function legacy(mode: 'sse' | 'streamable'): Promise<HttpFixture> {
+  const f = await startHttpFixture(mode);
+  closers.push(() => f.close());
+  return f;
+}
+
+/** A gate in front of `upstream` whose resource the AS knows, with `ttl`-second tokens. */
+async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string } = {}): Promise<Gate> {
+  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE });
+  as.addResource(g.resource, opts.scopes ?? `${SCOPE} mcp:read`, opts.ttl ?? 300);
+  closers.push(() => g.close());
+  return g;
+}
+
+let serial = 0;
+function target(url: string, auth: AuthConfig, extra: Partial<ServerConfig> = {}): ServerConfig {
+  // A name per test: credentials are cached per server name for the life of the process.
+  return httpTarget(url, extra.transport === 'sse' ? 'sse' : 'streamable_http', { name: `oauth-${++serial}`, auth, timeout: 30_000, ...extra });
+}
+
+function clientCredentials(extra: Partial<Extract<AuthConfig, { type: 'oauth2_client_credentials' }>> = {}): AuthConfig {
+  return { type: 'oauth2_client_credentials', client_id: 'mcpwatch-prober', client_secret: SECRET, scopes: [SCOPE], ...extra };
+}
+
+describe('OAuth-protected servers', () => {
+  it('discovers the token endpoint from the 401 and probes a modern server', async () => {
+    const g = await gate((await modern()).url);
+    const before = as.tokenRequests();
+    const out = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(out.error, null, out.error?.message);
+    assert.equal(out.era, 'modern');
+    assert.equal(out.tools?.length, 3);
+    assert.equal(as.tokenRequests() - before, 1, 'one token request');
+    assert.equal(g.counts.metadata, 1, 'the protected-resource metadata was read once');
+    assert.equal(typeof out.phases.token, 'number', 'the token phase is timed');
+  });
+
+  it('reuses the token across checks and fresh connections: one token request per lifetime', async () => {
+    const g = await gate((await modern()).url);
+    const server = target(g.url, clientCredentials());
+    const before = as.tokenRequests();
+    for (let i = 0; i < 3; i++) {
+      const out = await probeServer(server);
+      assert.equal(out.error, null, out.error?.message);
+    }
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    for (let i = 0; i < 3; i++) assert.equal((await session.check()).error, null);
+    assert.equal(as.tokenRequests() - before, 1);
+    assert.equal(g.counts.unauthorized, 1, 'only the very first request went without a token');
+  });
+
+  for (const how of ['discovered', 'configured'] as const) {
+    it(`asks for one token at a time, however many probes need it at once (token endpoint ${how})`, async () => {
+      const g = await gate((await modern()).url);
+      const server = target(g.url, clientCredentials(how === 'configured' ? { token_url: as.tokenEndpoint, resource: g.resource } : {}));
+      const before = as.tokenRequests();
+      const outs = await Promise.all(Array.from({ length: 5 }, () => probeServer(server)));
+      for (const out of outs) assert.equal(out.error, null, out.error?.message);
+      assert.equal(as.tokenRequests() - before, 1);
+      assert.equal(g.counts.metadata, how === 'configured' ? 0 : 1, 'one discovery');
+    });
+  }
+
+  it('renews the token before it expires over a run longer than its lifetime, with no failed check', async () => {
+    const g = await gate((await modern()).url, { ttl: 2 });
+    const server = target(g.url, clientCredentials());
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    const before = as.tokenRequests();
+    const outcomes: CheckOutcome[] = [];
+    // Checks back to back until the AS has issued three tokens: the run spans at least two lifetimes.
+    await until(async () => {
+      outcomes.push(await session.check());
+      return as.tokenRequests() - before >= 3;
+    }, 'three token lifetimes of checks');
+    assert.deepEqual(outcomes.filter((o) => o.error).map((o) => o.error), []);
+    assert.equal(g.counts.unauthorized, 1, 'no request was sent with an expired token (only the first, without one)');
+  });
+
+  it('answers a 401 invalid_token on a cached token with one renewal and a retry', async () => {
+    const f = await modern();
+    const g = await gate(f.url);
+    const server = target(g.url, clientCredentials());
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    assert.equal((await session.check()).error, null);
+    await until(() => f.openStreams() === 1, 'the session\'s listen stream');
+    const before = as.tokenRequests();
+    // Tokens carry whole seconds: refuse every one issued before the next second, and wait for it.
+    const cutoff = Math.floor(Date.now() / 1000) + 1;
+    g.refuseIssuedBefore(cutoff);
+    await until(() => Date.now() / 1000 >= cutoff, 'the next second');
+    const out = await session.check();
+    assert.equal(out.error, null, out.error?.message);
+    assert.equal(as.tokenRequests() - before, 1);
+  });
+
+  it('a wrong secret is auth_failed with the authorization server\'s invalid_client', async () => {
+    const g = await gate((await modern()).url);
+    const out = await probeServer(target(g.url, clientCredentials({ client_secret: 'not-the-secret-3c9e' })));
+    assert.equal(out.error?.type, 'auth_failed');
+    assert.equal(out.error?.category, 'permanent');
+    assert.equal(out.error?.phase, 'token');
+    assert.match(out.error!.message, /invalid_client/);
+  });
+
+  it('an authorization server that is down is auth_unavailable (transient)', async () => {
+    const down = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
+    const g = await protect((await modern()).url, down, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    await down.close();
+    const out = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(out.error?.type, 'auth_unavailable');
+    assert.equal(out.error?.category, 'transient');
+    assert.match(out.error!.message, /ECONNREFUSED/);
+  });
+
+  it('a token without the required scope is forbidden, naming the scope', async () => {
+    const g = await gate((await modern()).url);
+    const out = await probeServer(target(g.url, clientCredentials({ client_id: 'narrow-client', scopes: ['mcp:read'] })));
+    assert.equal(out.error?.type, 'forbidden');
+    assert.match(out.error!.message, /insufficient_scope.*mcp:tools/);
+  });
+
+  it('private_key_jwt gets a token with a signed client assertion', async () => {
+    const g = await gate((await modern()).url);
+    const out = await probeServer(target(g.url, { type: 'private_key_jwt', client_id: 'jwt-prober', private_key_file: keyFile, algorithm: 'RS256', scopes: [SCOPE] }));
+    assert.equal(out.error, null, out.error?.message);
+    assert.equal(out.tools?.length, 3);
+  });
+
+  for (const era of ['sse', 'streamable'] as const) {
+    it(`probes a 2025-era ${era === 'sse' ? 'legacy SSE' : 'Streamable HTTP'} server behind OAuth`, async () => {
+      const f = await legacy(era);
+      const g = await gate(f.url);
+      const out = await probeServer(target(g.url, clientCredentials(), era === 'sse' ? { transport: 'sse', protocol: 'legacy' } : { protocol: 'legacy' }));
+      assert.equal(out.error, null, out.error?.message);
+      assert.equal(out.protocolVersion, '2025-11-25');
+      assert.equal(out.tools?.length, 3);
+    });
+  }
+
+  it('legacy SSE: a wrong secret is auth_failed too', async () => {
+    const f = await legacy('sse');
+    const g = await gate(f.url);
+    const out = await probeServer(target(g.url, clientCredentials({ client_secret: 'wrong-secret-77' }), { transport: 'sse', protocol: 'legacy' }));
+    assert.equal(out.error?.type, 'auth_failed');
+    assert.match(out.error!.message, /invalid_client/);
+  });
+
+  it('bearer token_file: re-read when it changes, while a session runs', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const f = await modern();
+    const g = await protect(f.url, undefined, { verify: async (t) => (await jwtVerify(t, publicKey)).payload });
+    closers.push(() => g.close());
+    const mint = (sub: string, expSeconds: number) => new SignJWT({ sub }).setProtectedHeader({ alg: 'ES256' }).setIssuedAt().setExpirationTime(expSeconds).sign(privateKey);
+    const file = join(dir, 'token');
+    const now = Math.floor(Date.now() / 1000);
+    writeFileSync(file, await mint('first', now + 3600));
+    const server = target(g.url, { type: 'bearer', token_file: file });
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    assert.equal((await session.check()).error, null);
+    assert.equal(credentialsFor(server)?.expiresAt(), (now + 3600) * 1000);
+    // A sidecar rotates the token the way Kubernetes does: write aside, rename over.
+    const second = await mint('second', now + 7200);
+    writeFileSync(`${file}.new`, second);
+    renameSync(`${file}.new`, file);
+    assert.equal((await session.check()).error, null);
+    assert.ok(g.tokensSeen.has(second), 'the rotated token was sent');
+    assert.equal(credentialsFor(server)?.expiresAt(), (now + 7200) * 1000);
+    // A token the server refuses (signed by another key) is auth_failed, not auth_required.
+    const other = await generateKeyPair('ES256');
+    writeFileSync(`${file}.new`, await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setExpirationTime(now + 60).sign(other.privateKey));
+    renameSync(`${file}.new`, file);
+    const refused = await session.check();
+    assert.equal(refused.error?.type, 'auth_failed');
+  });
+});
