@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
-import { checkTarget, configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
@@ -8,6 +8,7 @@ import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadCon
 import { stdioServerName } from '../config/stdio-name.js';
 import { probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
+import { serverJson } from '../pipeline/server-view.js';
 
 interface HealthOptions {
   config?: string;
@@ -104,7 +105,7 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const shown = results.filter((r) => filters.every((f) => f.key !== 'status' || f.test(r.server, r.verdict.status)));
 
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ servers: shown.map((r) => toJson(r.server, r.outcome, r.verdict, Boolean(opts.verbose))) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ servers: shown.map((r) => serverJson(r.server, r.outcome, r.verdict.status, r.verdict.note, Boolean(opts.verbose))) }, null, 2) + '\n');
   } else {
     await printTable(shown, opts.groupBy);
   }
@@ -127,47 +128,6 @@ interface Row {
   server: ServerConfig;
   outcome: ProbeOutcome;
   verdict: ProbeVerdict;
-}
-
-function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose: boolean): Record<string, unknown> {
-  const json: Record<string, unknown> = {
-    name: server.name,
-    transport: server.transport,
-    status: v.status,
-    latency_ms: o.latencyMs,
-    tools: o.tools?.length ?? null,
-    protocol_version: o.protocolVersion,
-    era: o.era,
-    server_info: o.serverInfo,
-    tags: server.tags,
-    phases: o.phases,
-    notes: v.note || null,
-    error: o.error,
-    checks: checksJson(server, o),
-  };
-  if (verbose) json.tool_list = o.tools;
-  return json;
-}
-
-/**
- * Every configured check with what became of it: pass, fail, refused (a tool that may have side
- * effects, not called) or skipped (the server did not answer, or --no-checks).
- */
-function checksJson(server: ServerConfig, o: ProbeOutcome): Array<Record<string, unknown>> {
-  const runs = new Map((o.checks ?? []).map((c) => [c.name, c]));
-  return (server.checks ?? []).map((c) => {
-    const run = runs.get(c.name);
-    const { method, target } = checkTarget(c);
-    return {
-      name: c.name,
-      method,
-      target,
-      status: run?.status ?? 'skipped',
-      on_failure: c.on_failure,
-      latency_ms: run?.latencyMs ?? null,
-      error: run?.error ?? null,
-    };
-  });
 }
 
 async function printTable(rows: Row[], groupBy: string | undefined): Promise<void> {

@@ -553,6 +553,20 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    blast_radius: z
+      .object({
+        window: duration.default('24h').describe('Window over which the agents calling each server are counted (in 24 buckets: a call counts for 23/24 to 24/24 of it).'),
+        max_agents_per_server: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(20)
+          .describe('Agents listed per server in alerts and /api/v1/servers, and `mcp.agent.name` values per server in metrics; the rest are counted as others (`_other`). Four times as many are tracked.'),
+      })
+      .strict()
+      .default({})
+      .describe('Which agents (the OTLP sender\'s service.name, service.namespace, k8s.namespace.name, k8s.deployment.name) call each server, learned from traffic and kept in the state file.'),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
       .strict()

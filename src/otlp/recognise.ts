@@ -25,8 +25,11 @@ const KEY = {
 } as const;
 
 export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
-/** Resource keys kept for server resolvers (a server-side instrumentation names itself here). */
-export const RECOGNISER_RESOURCE_KEYS: readonly string[] = ['service.name'];
+/**
+ * Resource keys kept: service.name for server resolvers (a server-side instrumentation names itself
+ * here), and the keys that name a calling agent (pipeline/callers.ts).
+ */
+export const RECOGNISER_RESOURCE_KEYS: readonly string[] = ['service.name', 'service.namespace', 'k8s.namespace.name', 'k8s.deployment.name'];
 
 const TOOL_NAME_KEYS = [KEY.genAiTool, KEY.mcpTool, KEY.traceloopEntity, KEY.openInferenceTool] as const;
 

@@ -1,0 +1,47 @@
+// pipeline/server-view.ts: one server as JSON, the shape `mcpwatch health --json` prints for a probe
+// it ran and the agent serves on GET /api/v1/servers for the probes it keeps running, so the two read
+// alike and `health --from` can print either.
+import { checkTarget, type ServerConfig } from '../config/schema.js';
+import type { ProbeOutcome } from '../probe/prober.js';
+
+/** A server, its last outcome (none before its first probe) and what that outcome means. */
+export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, status: string, note: string, verbose = false): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    name: server.name,
+    transport: server.transport,
+    status,
+    latency_ms: o?.latencyMs ?? null,
+    tools: o?.tools?.length ?? null,
+    protocol_version: o?.protocolVersion ?? null,
+    era: o?.era ?? null,
+    server_info: o?.serverInfo ?? null,
+    tags: server.tags,
+    phases: o?.phases ?? {},
+    notes: note || null,
+    error: o?.error ?? null,
+    checks: checksJson(server, o),
+  };
+  if (verbose) json.tool_list = o?.tools ?? null;
+  return json;
+}
+
+/**
+ * Every configured check with what became of it: pass, fail, refused (a tool that may have side
+ * effects, not called) or skipped (the server did not answer, or --no-checks).
+ */
+function checksJson(server: ServerConfig, o: ProbeOutcome | undefined): Array<Record<string, unknown>> {
+  const runs = new Map((o?.checks ?? []).map((c) => [c.name, c]));
+  return (server.checks ?? []).map((c) => {
+    const run = runs.get(c.name);
+    const { method, target } = checkTarget(c);
+    return {
+      name: c.name,
+      method,
+      target,
+      status: run?.status ?? 'skipped',
+      on_failure: c.on_failure,
+      latency_ms: run?.latencyMs ?? null,
+      error: run?.error ?? null,
+    };
+  });
+}
