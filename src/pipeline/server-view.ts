@@ -2,11 +2,40 @@
 // it ran and the agent serves on GET /api/v1/servers for the probes it keeps running, so the two read
 // alike and `health --from` can print either.
 import { checkTarget, type ServerConfig } from '../config/schema.js';
-import type { ProbeOutcome } from '../probe/prober.js';
+import type { ProbeError, ProbeOutcome } from '../probe/prober.js';
+
+/** One server as `health --json` prints it (and, with more fields, as /api/v1/servers serves it). */
+export interface ServerJson {
+  name: string;
+  transport: string;
+  /** up, degraded, down; the agent also says unknown (not probed yet) and stale. */
+  status: string;
+  latency_ms: number | null;
+  tools: number | null;
+  protocol_version: string | null;
+  era: string | null;
+  server_info: unknown;
+  tags: string[];
+  phases: Record<string, number>;
+  notes: string | null;
+  error: ProbeError | null;
+  checks: CheckJson[];
+  tool_list?: unknown;
+}
+
+export interface CheckJson {
+  name: string;
+  method: string;
+  target: string;
+  status: string;
+  on_failure: string;
+  latency_ms: number | null;
+  error: ProbeError | null;
+}
 
 /** A server, its last outcome (none before its first probe) and what that outcome means. */
-export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, status: string, note: string, verbose = false): Record<string, unknown> {
-  const json: Record<string, unknown> = {
+export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, status: string, note: string, verbose = false): ServerJson {
+  const json: ServerJson = {
     name: server.name,
     transport: server.transport,
     status,
@@ -29,7 +58,7 @@ export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, st
  * Every configured check with what became of it: pass, fail, refused (a tool that may have side
  * effects, not called) or skipped (the server did not answer, or --no-checks).
  */
-function checksJson(server: ServerConfig, o: ProbeOutcome | undefined): Array<Record<string, unknown>> {
+function checksJson(server: ServerConfig, o: ProbeOutcome | undefined): CheckJson[] {
   const runs = new Map((o?.checks ?? []).map((c) => [c.name, c]));
   return (server.checks ?? []).map((c) => {
     const run = runs.get(c.name);
