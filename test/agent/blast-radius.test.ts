@@ -6,7 +6,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -22,9 +22,9 @@ import pino from 'pino';
 import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { AffectedAgents, AlertEvent } from '../../src/pipeline/events.js';
-import { formatStdout } from '../../src/export/notify.js';
+import { alertsFor, buildSlackMessage, formatStdout } from '../../src/export/notify.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
-import { CLI, until } from '../helpers.js';
+import { CLI, STDIO_FIXTURE, until } from '../helpers.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -220,5 +220,56 @@ describe('blast radius (issue 17)', () => {
     const usage = await cli(['health', '--from', 'http://127.0.0.1:1', '--url', 'http://127.0.0.1:2/mcp']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--url is for probing/);
+  });
+
+  it('a schema_drift alert names the agents that called the changed or removed tools, in every notifier', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-blast-'));
+    const toolsFile = join(dir, 'tools.json');
+    const tool = (name: string, props: Record<string, unknown>, required: string[]) => ({ name, description: name, inputSchema: { type: 'object', properties: props, required } });
+    writeFileSync(toolsFile, JSON.stringify([tool('create_pull_request', { title: { type: 'string' } }, ['title']), tool('delete_branch', { branch: { type: 'string' } }, ['branch']), tool('list_repos', {}, [])]));
+    const hook = await webhook();
+    const text = `monitoring: { timeout: 30s }
+alerts: [{ type: webhook, url: "${hook.url}" }]
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: github, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, tools-from-file], env: { TOOLS_FILE: ${JSON.stringify(toolsFile)} }, interval: 1h }
+`;
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: quiet, stdout: { write: () => true } });
+    agents.push(agent);
+    const addr = await agent.start();
+    await until(() => agent.statuses().github === 'up', 'the stdio server up');
+
+    // Spans of a stdio server carry no address: these name it (mcp.server.name), through the same router.
+    const send = async (service: string, tools: string[]): Promise<void> => {
+      const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ 'service.name': service }), spanProcessors: [new SimpleSpanProcessor(new HttpExporter({ url: `http://127.0.0.1:${addr.otlp.http!.port}/v1/traces` }))] });
+      const tracer = provider.getTracer('agent-under-test');
+      for (const t of tools) tracer.startSpan(`tools/call ${t}`, { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': t, 'mcp.server.name': 'github' } }).end();
+      await provider.forceFlush();
+      await provider.shutdown();
+    };
+    await send('release-bot', ['delete_branch', 'delete_branch', 'create_pull_request']);
+    await send('report-bot', ['list_repos', 'list_repos', 'list_repos']);
+    await until(async () => (await view(addr)).servers[0]!.agents.total_calls === 6, 'six calls attributed');
+
+    writeFileSync(toolsFile, JSON.stringify([tool('create_pull_request', { title: { type: 'string' }, draft: { type: 'boolean' } }, ['title', 'draft']), tool('list_repos', {}, [])]));
+    process.kill(agent.sessionPid('github')!, 'SIGUSR2');
+    await until(() => hook.events.some((e) => e.event === 'schema_drift'), 'the schema_drift alert');
+    const drift = hook.events.find((e) => e.event === 'schema_drift')!;
+    const affected = drift.affected_agents!;
+    assert.deepEqual(affected.tools, ['delete_branch', 'create_pull_request']);
+    assert.deepEqual(affected.agents.map((a) => [a.name, a.calls, a.tools.map((t) => [t.name, t.calls])]), [['release-bot', 3, [['delete_branch', 2], ['create_pull_request', 1]]]]);
+    assert.equal(affected.total_calls, 3, 'report-bot called no changed tool');
+
+    // Every notifier says it: stdout, Slack and Alertmanager (the webhook carries the JSON above).
+    assert.match(formatStdout(drift), /\n {4}affected: release-bot \(delete_branch, create_pull_request: 3 calls in 24h, last \d+ (s|min) ago\)\n/);
+    const slack = JSON.stringify(buildSlackMessage(drift));
+    assert.ok(slack.includes('*Affected agents*\\n• release-bot (delete_branch, create_pull_request: 3 calls in 24h'), slack);
+    const [alert] = alertsFor(drift, new Map(), Date.parse(drift.timestamp), { labels: {}, resend_interval: 60_000 });
+    assert.match(alert!.annotations.affected_agents!, /^release-bot \(delete_branch, create_pull_request: 3 calls in 24h, last /);
+    await agent.stop();
+    await hook.close();
   });
 });
