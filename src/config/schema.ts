@@ -543,7 +543,7 @@ export const configSchema = z
     receivers: receiversSchema.default({}),
     exporters: exportersSchema.default({}),
     health: z
-      .object({ endpoint: listenEndpoint.default('127.0.0.1:13133').describe('Serves /healthz and /readyz.') })
+      .object({ endpoint: listenEndpoint.default('127.0.0.1:13133').describe('Serves /healthz, /readyz and the live view GET /api/v1/servers (what `mcpwatch health --from` reads).') })
       .strict()
       .default({}),
     state: z
