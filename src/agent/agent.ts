@@ -460,8 +460,17 @@ export class Agent {
     if (!this.monitors.has(cells.server) && !this.others.has(cells.server)) return;
     const caller = callerOf(span);
     if (!caller) return;
-    this.callers.record(cells.server, cells.tool, caller, this.now());
-    this.agentMetrics.cell(cells.server, caller).calls++;
+    // Found once per route for the spans of one resource: each span is then two increments.
+    const slots = (caller.slots ??= new Map());
+    let slot = slots.get(cells);
+    if (!slot || slot.generation !== this.callers.generation) {
+      slot = this.callers.slot(cells.server, cells.tool, caller);
+      slot.cell = this.agentMetrics.cell(cells.server, caller);
+      slots.set(cells, slot);
+    }
+    // One clock read per request (a resource's spans arrive together), not one per span.
+    slot.add((caller.at ??= this.now()));
+    slot.cell!.calls++;
   }
 
   /** The agents an event affects; for schema_drift, those that called the changed or removed tools. */

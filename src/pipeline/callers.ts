@@ -21,6 +21,10 @@ export const CALLER_RESOURCE_KEYS = ['service.name', 'service.namespace', 'k8s.n
 export interface Caller {
   key: string;
   identity: CallerIdentity;
+  /** Slots found for this caller, by the route they were found for (the agent's cache). */
+  slots?: Map<object, CallerSlot>;
+  /** When the agent counted this resource's first span: the spans of one request share the time. */
+  at?: number;
 }
 
 /** Buckets per window: 24 h is counted in hours, so a call counts for between 23 and 24 hours. */
@@ -95,6 +99,11 @@ class Tally {
   /** The bucket number each slot holds; a slot of an older bucket counts as empty. */
   readonly epochs = new Array<number>(BUCKETS).fill(-1);
   last = 0;
+  /** Changed since the store last wrote it. */
+  dirty = false;
+
+  /** Where it is persisted: agent '' is a server's others, tool '' an agent's total. */
+  constructor(readonly row: { server: string; agent: string; tool: string }) {}
 
   add(epoch: number, at: number, n = 1): void {
     const i = epoch % BUCKETS;
@@ -117,6 +126,29 @@ class Tally {
     const out: Array<[number, number]> = [];
     for (let i = 0; i < BUCKETS; i++) if (this.epochs[i]! > epoch - BUCKETS && this.epochs[i]! <= epoch && this.counts[i]! > 0) out.push([this.epochs[i]!, this.counts[i]!]);
     return out;
+  }
+}
+
+/**
+ * Where one caller's calls of one tool to one server count, found once: the per-span work is then
+ * one add per tally. Valid for the window's `generation` only (expiry and forgetting drop tallies).
+ */
+export class CallerSlot {
+  /** The caller's own per-slot state (the agent keeps its calls-by-agent metric cell here). */
+  cell: { calls: number } | undefined;
+
+  constructor(
+    private readonly window: CallerWindow,
+    readonly generation: number,
+    private readonly tallies: readonly Tally[],
+  ) {}
+
+  add(at: number): void {
+    const epoch = this.window.epochOf(at);
+    for (const t of this.tallies) {
+      t.add(epoch, at);
+      this.window.mark(t);
+    }
   }
 }
 
@@ -184,66 +216,69 @@ export class CallerWindow {
   private readonly servers = new Map<string, ServerCallers>();
   private readonly bucketMs: number;
   private readonly tracked: number;
-  /** Tallies changed since the last rows(): what the next persistence writes. */
-  private dirty = new Map<Tally, { server: string; agent: string; tool: string }>();
+  /** Tallies changed since the last written(): what the next persistence writes. */
+  private dirty: Tally[] = [];
+  /** Bumped whenever tallies are dropped: CallerSlots of an older generation are stale. */
+  generation = 0;
 
   constructor(readonly opts: CallerWindowOptions) {
     this.bucketMs = Math.max(1, Math.floor(opts.windowMs / BUCKETS));
     this.tracked = opts.maxAgents * TRACKED_PER_LISTED;
   }
 
-  private epoch(at: number): number {
+  epochOf(at: number): number {
     return Math.floor(at / this.bucketMs);
+  }
+
+  mark(t: Tally): void {
+    if (t.dirty) return;
+    t.dirty = true;
+    this.dirty.push(t);
   }
 
   /** One call of `tool` ('' for an operation that is not a tool call) by `caller` to `server`. */
   record(server: string, tool: string, caller: Caller, at: number): void {
-    this.add(server, caller.key, tool, this.epoch(at), at, 1, caller);
+    this.slot(server, tool, caller).add(at);
   }
 
-  private add(server: string, agentKey: string, tool: string, epoch: number, at: number, n: number, caller?: Caller): void {
+  /** Where calls of `tool` by `caller` to `server` count; keep it while `generation` stays. */
+  slot(server: string, tool: string, caller: Caller): CallerSlot {
+    return new CallerSlot(this, this.generation, this.tallies(server, caller.key, tool, caller));
+  }
+
+  /**
+   * The tallies one call (with `caller`) or one restored row (without) counts into: a tracked
+   * agent's total and tool, or the server's others once it tracks as many agents as it may.
+   */
+  private tallies(server: string, agentKey: string, tool: string, caller?: Caller): Tally[] {
     let s = this.servers.get(server);
-    if (!s) this.servers.set(server, (s = { agents: new Map(), others: new Tally() }));
+    if (!s) this.servers.set(server, (s = { agents: new Map(), others: new Tally({ server, agent: '', tool: '' }) }));
     let a = s.agents.get(agentKey);
     if (!a) {
       let id: Caller | CallerIdentity | undefined = caller;
       if (!id && agentKey !== '') {
         id = parseCallerKey(agentKey);
         // A row this code did not write: left out rather than guessed at.
-        if (!id) return;
+        if (!id) return [];
       }
       if (!id || s.agents.size >= this.tracked) {
         // A restored tool row of an agent no longer tracked: its total row counts it once.
-        if (!caller && tool !== '') return;
-        s.others.add(epoch, at, n);
-        this.dirty.set(s.others, { server, agent: '', tool: '' });
-        return;
+        return !caller && tool !== '' ? [] : [s.others];
       }
-      a = { caller: 'key' in id ? id : { key: agentKey, identity: id }, total: new Tally(), tools: new Map() };
+      a = { caller: 'key' in id ? id : { key: agentKey, identity: id }, total: new Tally({ server, agent: agentKey, tool: '' }), tools: new Map() };
       s.agents.set(agentKey, a);
     }
-    if (tool === '') {
-      a.total.add(epoch, at, n);
-      this.dirty.set(a.total, { server, agent: agentKey, tool: '' });
-      return;
-    }
-    // A restored tool row carries its own calls; the agent's total has its own row.
-    if (caller) {
-      a.total.add(epoch, at, n);
-      this.dirty.set(a.total, { server, agent: agentKey, tool: '' });
-    }
+    if (tool === '') return [a.total];
     let t = a.tools.get(tool);
-    if (!t) {
-      if (a.tools.size >= MAX_TOOLS_PER_AGENT) return;
-      a.tools.set(tool, (t = new Tally()));
-    }
-    t.add(epoch, at, n);
-    this.dirty.set(t, { server, agent: agentKey, tool });
+    if (!t && a.tools.size < MAX_TOOLS_PER_AGENT) a.tools.set(tool, (t = new Tally({ server, agent: agentKey, tool })));
+    // A restored tool row carries its own calls; the agent's total has its own row.
+    if (!caller) return t ? [t] : [];
+    return t ? [a.total, t] : [a.total];
   }
 
   /** The server's callers at `at`; with `tools`, only agents that called one of them, counting those calls. */
   view(server: string, at: number, tools?: readonly string[]): CallersView {
-    const epoch = this.epoch(at);
+    const epoch = this.epochOf(at);
     const s = this.servers.get(server);
     const empty: CallersView = { window_ms: this.opts.windowMs, distinct_agents: 0, total_calls: 0, agents: [], others: { agents: 0, calls: 0, last_seen: null } };
     if (!s) return empty;
@@ -282,7 +317,7 @@ export class CallerWindow {
   distinct(server: string, at: number): number {
     const s = this.servers.get(server);
     if (!s) return 0;
-    const epoch = this.epoch(at);
+    const epoch = this.epochOf(at);
     let n = 0;
     for (const a of s.agents.values()) if (a.total.sum(epoch) > 0) n++;
     return n;
@@ -290,7 +325,7 @@ export class CallerWindow {
 
   /** Drops agents and tools without calls in the window, freeing their tracking slots. */
   expire(at: number): void {
-    const epoch = this.epoch(at);
+    const epoch = this.epochOf(at);
     for (const [server, s] of this.servers) {
       for (const [key, a] of s.agents) {
         if (a.total.sum(epoch) === 0) {
@@ -301,39 +336,41 @@ export class CallerWindow {
       }
       if (s.agents.size === 0 && s.others.sum(epoch) === 0) this.servers.delete(server);
     }
+    this.generation++;
   }
 
   /** Forgets a server (removed from the configuration). */
   forget(server: string): void {
     this.servers.delete(server);
-    for (const [t, where] of this.dirty) if (where.server === server) this.dirty.delete(t);
+    this.dirty = this.dirty.filter((t) => t.row.server !== server);
+    this.generation++;
   }
 
   /** The in-window buckets changed since the last written(), for the store to upsert. */
   rows(at: number): CallerRow[] {
-    const epoch = this.epoch(at);
+    const epoch = this.epochOf(at);
     const out: CallerRow[] = [];
-    for (const [t, where] of this.dirty) {
-      for (const [e, calls] of t.buckets(epoch)) out.push({ ...where, bucket: e * this.bucketMs, calls, lastSeen: t.last });
+    for (const t of this.dirty) {
+      for (const [e, calls] of t.buckets(epoch)) out.push({ ...t.row, bucket: e * this.bucketMs, calls, lastSeen: t.last });
     }
     return out;
   }
 
   /** The last rows() are in the store: only later changes are written next time. */
   written(): void {
-    this.dirty = new Map();
+    for (const t of this.dirty) t.dirty = false;
+    this.dirty = [];
   }
 
   /** Restores persisted buckets (an agent restart). Rows outside the window, or not from callerKey, are ignored. */
   load(rows: Iterable<CallerRow>, at: number): void {
-    const epoch = this.epoch(at);
+    const epoch = this.epochOf(at);
     for (const r of rows) {
-      const e = this.epoch(r.bucket);
+      const e = this.epochOf(r.bucket);
       if (e <= epoch - BUCKETS || e > epoch || !(r.calls > 0)) continue;
-      this.add(r.server, r.agent, r.tool, e, r.lastSeen, r.calls);
+      for (const t of this.tallies(r.server, r.agent, r.tool)) t.add(e, r.lastSeen, r.calls);
     }
-    // What was just read is in the file already.
-    this.dirty = new Map();
+    this.generation++;
   }
 }
 

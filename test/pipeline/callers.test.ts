@@ -117,6 +117,17 @@ describe('CallerWindow', () => {
     assert.equal(v.total_calls, 2);
   });
 
+  it('a slot stays valid until tallies are dropped (expiry, a forgotten server, a load)', () => {
+    const w = new CallerWindow({ windowMs: DAY, maxAgents: 1 });
+    const slot = w.slot('s', 't', caller('bot'));
+    slot.add(T0);
+    slot.add(T0 + 1);
+    assert.equal(slot.generation, w.generation);
+    assert.equal(w.view('s', T0 + 1).agents[0]!.calls, 2);
+    w.expire(T0 + 1);
+    assert.notEqual(slot.generation, w.generation, 'the agent finds its slots again');
+  });
+
   it('rows() gives what changed; load() restores it in another window (a restart)', () => {
     const w = new CallerWindow({ windowMs: DAY, maxAgents: 1 });
     w.record('s', 'search', caller('a', { k8s_namespace_name: 'prod' }), T0);
