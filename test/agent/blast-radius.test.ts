@@ -21,27 +21,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import pino from 'pino';
 import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
-import type { AffectedAgents, AlertEvent } from '../../src/pipeline/events.js';
+import type { AffectedAgents } from '../../src/pipeline/events.js';
 import { alertsFor, buildSlackMessage, formatStdout } from '../../src/export/notify.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { CLI, STDIO_FIXTURE, until } from '../helpers.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
 
 const quiet = pino({ level: 'silent' });
-
-/** A real webhook receiver on port 0 that keeps every alert. */
-async function webhook(): Promise<{ url: string; events: AlertEvent[]; close(): Promise<void> }> {
-  const events: AlertEvent[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      events.push(JSON.parse(Buffer.concat(chunks).toString()) as AlertEvent);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 /**
  * An agent instrumented by hand the way the MCP semantic conventions say: one CLIENT span per
@@ -126,7 +112,7 @@ describe('blast radius (issue 17)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-blast-'));
     const fixture = await startHttpFixture('streamable');
     fixtures.push(fixture);
-    const hook = await webhook();
+    const hook = await webhookReceiver();
     const agent = makeAgent(dir, fixture.url, hook.url);
     const addr = await agent.start();
     await until(() => agent.statuses().tools === 'up', 'the fixture server up');
@@ -227,7 +213,7 @@ describe('blast radius (issue 17)', () => {
     const toolsFile = join(dir, 'tools.json');
     const tool = (name: string, props: Record<string, unknown>, required: string[]) => ({ name, description: name, inputSchema: { type: 'object', properties: props, required } });
     writeFileSync(toolsFile, JSON.stringify([tool('create_pull_request', { title: { type: 'string' } }, ['title']), tool('delete_branch', { branch: { type: 'string' } }, ['branch']), tool('list_repos', {}, [])]));
-    const hook = await webhook();
+    const hook = await webhookReceiver();
     const text = `monitoring: { timeout: 30s }
 alerts: [{ type: webhook, url: "${hook.url}" }]
 exporters: { prometheus: null }
