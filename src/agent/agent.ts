@@ -1,7 +1,8 @@
 // agent/ owns the long-running `mcpwatch run`: it wires config, probes, pipeline, store and exporters
 // together, serves /healthz, /readyz and its live view (/api/v1/servers), and handles reload and
 // shutdown. It decides nothing itself: a check's outcome goes to pipeline/ (assess), and the verdict
-// is applied to the store, the recorder and the notifiers in one place (apply). Probing lives in probe/, metric names in export/.
+// is applied to the store, the recorder and the notifiers in one place (apply). Probing lives in
+// probe/, metric names in export/.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -29,8 +30,9 @@ import { ownServers } from '../pipeline/shard.js';
 import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
 import { BLAST_RADIUS_EVENTS, type AffectedAgents } from '../pipeline/events.js';
 import type { DriftProjection } from '../pipeline/assess.js';
-import { serverJson } from '../pipeline/server-view.js';
+import { serverJson, type AgentServerJson, type AgentView } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
+import { redactDeep } from '../pipeline/redact.js';
 import { AgentMetrics } from '../export/agent-metrics.js';
 import type { DecodedSpan } from '../otlp/decode.js';
 import type { Observation } from '../otlp/recognise.js';
@@ -493,12 +495,12 @@ export class Agent {
   }
 
   /** Each monitored server as `health --json` prints it, with what only the running agent knows. */
-  serversView(): Record<string, unknown> {
+  serversView(): AgentView {
     const now = this.now();
     const servers = [...this.monitors.values()].map((m) => {
       const json = serverJson(m.server, m.last, m.track.sm.status, m.last ? probeVerdict(m.last, m.server.thresholds).note : '');
       json.era ??= this.store.era(m.server.name)?.kind ?? null;
-      const availability: Record<string, number | null> = {};
+      const availability: AgentServerJson['availability'] = {};
       for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS)) {
         try {
           availability[window] = this.store.availability(m.server.name, ms, now).ratio;
@@ -576,7 +578,9 @@ export class Agent {
           res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' }).end(JSON.stringify({ error: 'method not allowed: use GET' }));
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.serversView()));
+        // The endpoint listens beyond localhost in Kubernetes (the kubelet's probes): nothing served
+        // there quotes a URL's credentials, as alerts do not.
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(redactDeep(this.serversView())));
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch health serves /healthz, /readyz and /api/v1/servers\n');
       }

@@ -8,7 +8,7 @@ import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadCon
 import { stdioServerName } from '../config/stdio-name.js';
 import { probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
-import { serverJson, type ServerJson } from '../pipeline/server-view.js';
+import { serverJson, type AgentServerJson, type AgentView, type ServerJson } from '../pipeline/server-view.js';
 import type { AffectedAgents } from '../pipeline/events.js';
 import { redactText } from '../pipeline/redact.js';
 import { affectedEntries } from '../export/notifiers/format.js';
@@ -128,19 +128,6 @@ function selectedShard(config: Config, opts: HealthOptions): Pick<Sharding, 'sha
   const index = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(index < sharding.shards)) throw new CliExit(EXIT_USAGE, `--shard: must be a shard from 0 to ${sharding.shards - 1} (sharding.shards is ${sharding.shards}; got "${text}")`);
   return { shards: sharding.shards, shard: index };
-}
-
-/** A server as a running agent serves it on /api/v1/servers: the health --json shape and more. */
-export interface AgentServerJson extends ServerJson {
-  last_checked_at: string | null;
-  last_error: ServerJson['error'];
-  availability: Record<string, number | null>;
-  agents: AffectedAgents;
-}
-
-export interface AgentView {
-  generated_at: string;
-  servers: AgentServerJson[];
 }
 
 /** `mcpwatch health --from URL`: a running agent's view, selected and printed as a probe run's. */

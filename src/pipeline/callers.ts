@@ -14,7 +14,7 @@ export interface CallerIdentity {
   k8s_deployment_name?: string;
 }
 
-/** The resource attributes an identity is read from, in `CallerIdentity` order. */
+/** The resource attributes an identity is read from, in `CallerIdentity` order (the decoder keeps them). */
 export const CALLER_RESOURCE_KEYS = ['service.name', 'service.namespace', 'k8s.namespace.name', 'k8s.deployment.name'] as const;
 
 /** An identity and its key, made once per sending resource. */
@@ -204,7 +204,7 @@ export interface CallersView {
 
 export interface CallerWindowOptions {
   windowMs: number;
-  /** Agents listed per server; BUCKETS-times as many are tracked. */
+  /** Agents listed per server; TRACKED_PER_LISTED times as many are tracked. */
   maxAgents: number;
 }
 

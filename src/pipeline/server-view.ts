@@ -3,6 +3,7 @@
 // alike and `health --from` can print either.
 import { checkTarget, type ServerConfig } from '../config/schema.js';
 import type { ProbeError, ProbeOutcome } from '../probe/prober.js';
+import type { AffectedAgents } from './events.js';
 
 /** One server as `health --json` prints it (and, with more fields, as /api/v1/servers serves it). */
 export interface ServerJson {
@@ -21,6 +22,22 @@ export interface ServerJson {
   error: ProbeError | null;
   checks: CheckJson[];
   tool_list?: unknown;
+}
+
+/** A server as a running agent serves it on GET /api/v1/servers: the health --json shape and more. */
+export interface AgentServerJson extends ServerJson {
+  last_checked_at: string | null;
+  /** The last failure, kept after a recovery. */
+  last_error: ProbeError | null;
+  /** By window (1h, 24h, 7d): the share of observed time up, or null without data. */
+  availability: Record<string, number | null>;
+  /** The agents that called the server in the blast-radius window. */
+  agents: AffectedAgents;
+}
+
+export interface AgentView {
+  generated_at: string;
+  servers: AgentServerJson[];
 }
 
 export interface CheckJson {
