@@ -1,7 +1,8 @@
 // agent/ owns the long-running `mcpwatch run`: it wires config, probes, pipeline, store and exporters
-// together, serves /healthz and /readyz, and handles reload and shutdown. It decides nothing itself:
-// a check's outcome goes to pipeline/ (assess), and the verdict is applied to the store, the recorder
-// and the notifiers in one place (apply). Probing lives in probe/, metric names in export/.
+// together, serves /healthz, /readyz and its live view (/api/v1/servers), and handles reload and
+// shutdown. It decides nothing itself: a check's outcome goes to pipeline/ (assess), and the verdict
+// is applied to the store, the recorder and the notifiers in one place (apply). Probing lives in
+// probe/, metric names in export/.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -26,6 +27,15 @@ import { scoreFleet } from '../pipeline/scorecard.js';
 import type { ServerResolver } from '../otlp/recognise.js';
 import type { ServerIdentity } from '../pipeline/traffic.js';
 import { ownServers } from '../pipeline/shard.js';
+import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
+import { BLAST_RADIUS_EVENTS, type AffectedAgents } from '../pipeline/events.js';
+import type { DriftProjection } from '../pipeline/assess.js';
+import { serverJson, type AgentServerJson, type AgentView } from '../pipeline/server-view.js';
+import { probeVerdict } from '../pipeline/status.js';
+import { redactDeep } from '../pipeline/redact.js';
+import { AgentMetrics } from '../export/agent-metrics.js';
+import type { DecodedSpan } from '../otlp/decode.js';
+import type { Observation } from '../otlp/recognise.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
 const RECHECK_MS = 5000;
@@ -64,6 +74,9 @@ class Monitor {
   checks = 0;
   /** Configured checks refused for side effects, each logged once (until it runs or changes). */
   readonly refused = new Set<string>();
+  /** The last check's outcome and time, for GET /api/v1/servers. */
+  last: CheckOutcome | undefined;
+  lastAt: number | undefined;
 
   constructor(
     public server: ServerConfig,
@@ -129,6 +142,9 @@ export class Agent {
   /** Labels recognised traffic and remembers its metric cells (set by start() with the recorder). */
   private traffic!: TrafficRouter<TrafficCells>;
   private forwarder: OtlpForwarder | undefined;
+  /** Which agents call each configured server (blast radius), and their series. */
+  private callers!: CallerWindow;
+  private agentMetrics!: AgentMetrics;
   private healthServer: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -158,6 +174,10 @@ export class Agent {
       const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       this.recorder = recorder;
       this.traffic = new TrafficRouter((name) => this.monitors.has(name) || this.others.has(name), (obs, labels) => recorder.trafficCells(obs, labels), this.config.receivers.otlp?.max_tools_per_server);
+      const blast = this.config.blast_radius;
+      this.callers = new CallerWindow({ windowMs: blast.window, maxAgents: blast.max_agents_per_server });
+      this.callers.load(this.store.callersSince(this.now() - blast.window), this.now());
+      this.agentMetrics = new AgentMetrics(this.telemetry.meter, () => [...this.monitors.keys()].map((name) => [name, this.callers.distinct(name, this.now())]), blast.max_agents_per_server);
       const metrics = await this.telemetry.start();
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
@@ -177,7 +197,7 @@ export class Agent {
         this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
           recorder,
           resolveServer: (span) => (this.resolveServer ??= serverResolver(this.identities()))(span),
-          traffic: (obs) => recorder.traffic(this.traffic.route(obs), obs.durationSeconds),
+          traffic: (obs, span) => this.onTraffic(obs, span),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
         });
@@ -209,7 +229,7 @@ export class Agent {
     const config = ownConfig({ ...next.config, sharding });
     if (config.servers.length > 0) await loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
-    const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state]);
+    const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.blast_radius]);
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);
     for (const [name, monitor] of this.monitors) {
       const server = wanted.get(name);
@@ -239,7 +259,7 @@ export class Agent {
     const old = this.dispatcher;
     this.dispatcher = this.makeDispatcher(config);
     void old.flush(2000).finally(() => old.close());
-    if (exportersChanged) this.log.warn('exporters, receivers, health or state settings changed: they take effect after a restart');
+    if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
@@ -260,6 +280,11 @@ export class Agent {
     if (this.healthServer) {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       this.healthServer.closeAllConnections();
+    }
+    try {
+      if (this.callers) this.saveCallers();
+    } catch (err) {
+      this.log.error({ err, file: this.config.state.path }, 'writing the calling agents to the state file failed');
     }
     try {
       this.store.checkpoint(this.now());
@@ -342,6 +367,9 @@ export class Agent {
     else {
       this.recorder.unregister(name);
       this.store.forget(name, this.now());
+      this.callers.forget(name);
+      this.agentMetrics.forget(name);
+      this.store.forgetCallers(name);
     }
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);
@@ -372,6 +400,8 @@ export class Agent {
   /** The one place a check's verdict reaches the store, the recorder and the notifiers. */
   private apply(monitor: Monitor, out: CheckOutcome, a: Assessment, at: number): void {
     const server = monitor.server;
+    monitor.last = out;
+    monitor.lastAt = at;
     if (a.serverInfoChanged) this.resolveServer = undefined;
     this.recorder.check(server, out, a);
     this.store.recordCheck(server.name, at, a, observationHoldMs(server));
@@ -415,8 +445,78 @@ export class Agent {
       incident_started_at: d.incident_started_at === null ? null : new Date(d.incident_started_at).toISOString(),
       downtime_seconds: d.downtime_seconds,
     };
+    const affected = this.affected(server.name, d, at);
+    if (affected) event.affected_agents = affected;
     this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
     this.dispatcher.dispatch(event);
+  }
+
+  /**
+   * One recognised span: its metrics, and for a configured server, its caller. The server is the one
+   * the traffic router labelled the call with (pipeline/traffic.ts), so attribution has one home.
+   */
+  private onTraffic(obs: Observation, span: DecodedSpan): void {
+    const cells = this.traffic.route(obs);
+    this.recorder.traffic(cells, obs.durationSeconds);
+    // A server of another shard too: its calls-by-agent series join the probing agent's alerts in Prometheus.
+    if (!this.monitors.has(cells.server) && !this.others.has(cells.server)) return;
+    const caller = callerOf(span);
+    if (!caller) return;
+    // Found once per route for the spans of one resource: each span is then two increments.
+    const slots = (caller.slots ??= new Map());
+    let slot = slots.get(cells);
+    if (!slot || slot.generation !== this.callers.generation) {
+      slot = this.callers.slot(cells.server, cells.tool, caller);
+      slot.cell = this.agentMetrics.cell(cells.server, caller);
+      slots.set(cells, slot);
+    }
+    // One clock read per request (a resource's spans arrive together), not one per span.
+    slot.add((caller.at ??= this.now()));
+    slot.cell!.calls++;
+  }
+
+  /** The agents an event affects; for schema_drift, those that called the changed or removed tools. */
+  private affected(name: string, d: EventDraft, at: number): AffectedAgents | undefined {
+    if (!BLAST_RADIUS_EVENTS.includes(d.event)) return undefined;
+    if (this.callers.view(name, at).total_calls === 0) return undefined;
+    if (d.event !== 'schema_drift') return affectedAgents(this.callers.view(name, at));
+    const diff = d.details.diff as DriftProjection | undefined;
+    const tools = [...(diff?.tools_removed ?? []), ...(diff?.tools_modified ?? []).map((m) => m.name)];
+    // Tools only added break no caller.
+    return tools.length > 0 ? affectedAgents(this.callers.view(name, at, tools), tools) : undefined;
+  }
+
+  /** Writes the callers' changed buckets and forgets agents gone quiet for a whole window. */
+  private saveCallers(): void {
+    const now = this.now();
+    this.callers.expire(now);
+    this.store.saveCallers(this.callers.rows(now), now - this.config.blast_radius.window);
+    this.callers.written();
+  }
+
+  /** Each monitored server as `health --json` prints it, with what only the running agent knows. */
+  serversView(): AgentView {
+    const now = this.now();
+    const servers = [...this.monitors.values()].map((m) => {
+      const json = serverJson(m.server, m.last, m.track.sm.status, m.last ? probeVerdict(m.last, m.server.thresholds).note : '');
+      json.era ??= this.store.era(m.server.name)?.kind ?? null;
+      const availability: AgentServerJson['availability'] = {};
+      for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS)) {
+        try {
+          availability[window] = this.store.availability(m.server.name, ms, now).ratio;
+        } catch {
+          availability[window] = null;
+        }
+      }
+      return {
+        ...json,
+        last_checked_at: m.lastAt === undefined ? null : new Date(m.lastAt).toISOString(),
+        last_error: m.track.sm.lastError,
+        availability,
+        agents: affectedAgents(this.callers.view(m.server.name, now)),
+      };
+    });
+    return { generated_at: new Date(now).toISOString(), servers };
   }
 
   /** Also writes the probe counts and observed time held in memory (StateStore.recordProbe), every 30 s. */
@@ -430,6 +530,8 @@ export class Agent {
           this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
         }
       }
+      // Unwritten buckets stay marked and go with the next attempt.
+      this.saveCallers();
     } catch (err) {
       // Runs from a timer: a state file that cannot be written must not end the agent.
       this.log.warn(
@@ -471,8 +573,16 @@ export class Agent {
         const ready = this.readyOnce && !this.stopping && refusing === undefined;
         const status = ready ? 'ready' : refusing !== undefined ? 'refusing' : 'starting';
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status, ...(refusing ? { reason: refusing } : {}), servers: this.statuses() }));
+      } else if (path === '/api/v1/servers') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' }).end(JSON.stringify({ error: 'method not allowed: use GET' }));
+          return;
+        }
+        // The endpoint listens beyond localhost in Kubernetes (the kubelet's probes): nothing served
+        // there quotes a URL's credentials, as alerts do not.
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(redactDeep(this.serversView())));
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch health serves /healthz and /readyz\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch health serves /healthz, /readyz and /api/v1/servers\n');
       }
     });
     await listen(this.healthServer, host, port, 'health.endpoint');

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
-import { checkTarget, configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
@@ -8,6 +8,10 @@ import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadCon
 import { stdioServerName } from '../config/stdio-name.js';
 import { probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
+import { serverJson, type AgentServerJson, type AgentView, type ServerJson } from '../pipeline/server-view.js';
+import type { AffectedAgents } from '../pipeline/events.js';
+import { redactText } from '../pipeline/redact.js';
+import { affectedEntries } from '../export/notifiers/format.js';
 
 interface HealthOptions {
   config?: string;
@@ -28,6 +32,7 @@ interface HealthOptions {
   checks?: boolean;
   /** --shard: true for the configured shard, or the shard given. */
   shard?: string | boolean;
+  from?: string;
 }
 
 export function registerHealth(program: Command): void {
@@ -51,12 +56,14 @@ export function registerHealth(program: Command): void {
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
+    .option('--from <url>', 'print what a running agent last saw (its health endpoint, e.g. http://127.0.0.1:13133), with the agents calling each server, without probing')
     .action(async (command: string[], opts: HealthOptions) => {
       process.exitCode = await runHealth(command, opts);
     });
 }
 
 async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
+  if (opts.from !== undefined) return runFrom(command, opts);
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true }).config;
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
@@ -104,9 +111,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const shown = results.filter((r) => filters.every((f) => f.key !== 'status' || f.test(r.server, r.verdict.status)));
 
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ servers: shown.map((r) => toJson(r.server, r.outcome, r.verdict, Boolean(opts.verbose))) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ servers: shown.map((r) => serverJson(r.server, r.outcome, r.verdict.status, r.verdict.note, Boolean(opts.verbose))) }, null, 2) + '\n');
   } else {
-    await printTable(shown, opts.groupBy);
+    await printTable(shown.map((r) => ({ json: serverJson(r.server, r.outcome, r.verdict.status, r.verdict.note), severity: r.verdict.severity })), opts.groupBy);
   }
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
 }
@@ -123,60 +130,97 @@ function selectedShard(config: Config, opts: HealthOptions): Pick<Sharding, 'sha
   return { shards: sharding.shards, shard: index };
 }
 
-interface Row {
-  server: ServerConfig;
-  outcome: ProbeOutcome;
-  verdict: ProbeVerdict;
+/** `mcpwatch health --from URL`: a running agent's view, selected and printed as a probe run's. */
+async function runFrom(command: string[], opts: HealthOptions): Promise<number> {
+  const probing: Array<[string, unknown]> = [
+    ['--config', opts.config],
+    ['--url', opts.url],
+    ['--stdio', opts.stdio || command.length > 0],
+    ['--timeout', opts.timeout],
+    ['--concurrency', opts.concurrency],
+    ['--no-checks', opts.checks === false],
+    ['--shard', opts.shard !== undefined],
+  ];
+  for (const [flag, set] of probing) if (set) throw new CliExit(EXIT_USAGE, `${flag} is for probing: --from prints what the running agent last saw`);
+  const view = await fetchAgentView(opts.from!);
+  let servers = view.servers;
+  const filters = (opts.filter ?? []).map(parseFilter);
+  if (opts.server?.length) {
+    const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
+    if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: the agent monitors no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (it monitors: ${servers.map((s) => s.name).join(', ') || 'none'})`);
+    servers = servers.filter((s) => opts.server!.includes(s.name));
+  }
+  const unknownTags = (opts.tag ?? []).filter((tag) => !servers.some((s) => s.tags.includes(tag)));
+  if (unknownTags.length) throw new CliExit(EXIT_USAGE, `--tag: no server has the tag ${unknownTags.map((t) => JSON.stringify(t)).join(', ')}`);
+  for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
+  servers = servers.filter((s) => filters.every((f) => f.test(s, s.status)));
+  if (opts.json) process.stdout.write(JSON.stringify({ servers }, null, 2) + '\n');
+  else {
+    const severity = (status: string): ProbeVerdict['severity'] => (status === 'up' ? 'ok' : status === 'down' || status === 'stale' ? 'critical' : 'warning');
+    await printTable(servers.map((json) => ({ json, severity: severity(json.status), agents: json.agents, at: view.generated_at })), opts.groupBy);
+  }
+  return servers.every((s) => s.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
 }
 
-function toJson(server: ServerConfig, o: ProbeOutcome, v: ProbeVerdict, verbose: boolean): Record<string, unknown> {
-  const json: Record<string, unknown> = {
-    name: server.name,
-    transport: server.transport,
-    status: v.status,
-    latency_ms: o.latencyMs,
-    tools: o.tools?.length ?? null,
-    protocol_version: o.protocolVersion,
-    era: o.era,
-    server_info: o.serverInfo,
-    tags: server.tags,
-    phases: o.phases,
-    notes: v.note || null,
-    error: o.error,
-    checks: checksJson(server, o),
-  };
-  if (verbose) json.tool_list = o.tools;
-  return json;
+/** GET <from>/api/v1/servers; anything but a server list from an mcpwatch agent ends the command with why. */
+export async function fetchAgentView(from: string): Promise<AgentView> {
+  let url: URL;
+  try {
+    url = new URL(from);
+  } catch {
+    throw new CliExit(EXIT_USAGE, `--from: expected the agent's health endpoint as a URL, e.g. http://127.0.0.1:13133 (got "${redactText(from)}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliExit(EXIT_USAGE, `--from: expected an http(s) URL (got scheme "${url.protocol}")`);
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/api/v1/servers';
+  const shown = redactText(url.toString());
+  let res: Response;
+  let text: string;
+  try {
+    // A bound against an agent that accepts and never answers, not a measurement.
+    res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+    text = await res.text();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    const why = typeof cause?.code === 'string' ? cause.code : err instanceof Error ? err.message : String(err);
+    throw new CliExit(EXIT_PROBLEM, `cannot reach the mcpwatch agent at ${shown}: ${why}`);
+  }
+  const notAgent = `is not an mcpwatch agent's health endpoint (health.endpoint) serving /api/v1/servers`;
+  if (res.status !== 200) throw new CliExit(EXIT_PROBLEM, `${shown} answered HTTP ${res.status}: it ${notAgent}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new CliExit(EXIT_PROBLEM, `${shown} answered something other than JSON: it ${notAgent}`);
+  }
+  if (!isAgentView(body)) throw new CliExit(EXIT_PROBLEM, `${shown} answered JSON that is not a server list: it ${notAgent}`);
+  return body;
 }
 
-/**
- * Every configured check with what became of it: pass, fail, refused (a tool that may have side
- * effects, not called) or skipped (the server did not answer, or --no-checks).
- */
-function checksJson(server: ServerConfig, o: ProbeOutcome): Array<Record<string, unknown>> {
-  const runs = new Map((o.checks ?? []).map((c) => [c.name, c]));
-  return (server.checks ?? []).map((c) => {
-    const run = runs.get(c.name);
-    const { method, target } = checkTarget(c);
-    return {
-      name: c.name,
-      method,
-      target,
-      status: run?.status ?? 'skipped',
-      on_failure: c.on_failure,
-      latency_ms: run?.latencyMs ?? null,
-      error: run?.error ?? null,
-    };
+function isAgentView(v: unknown): v is AgentView {
+  const o = v as Partial<AgentView> | null;
+  if (!o || typeof o !== 'object' || typeof o.generated_at !== 'string' || !Array.isArray(o.servers)) return false;
+  return o.servers.every((s: Partial<AgentServerJson> | null) => {
+    if (!s || typeof s !== 'object') return false;
+    return typeof s.name === 'string' && typeof s.transport === 'string' && typeof s.status === 'string' && Array.isArray(s.tags) && Array.isArray(s.checks) && typeof s.agents === 'object' && s.agents !== null && Array.isArray(s.agents.agents);
   });
 }
 
-async function printTable(rows: Row[], groupBy: string | undefined): Promise<void> {
+/** One line of the table: a server as JSON (probed here, or served by a running agent). */
+interface TableRow {
+  json: ServerJson;
+  severity: ProbeVerdict['severity'];
+  /** With --from: the agents that call the server, and when the agent answered. */
+  agents?: AffectedAgents;
+  at?: string;
+}
+
+async function printTable(rows: TableRow[], groupBy: string | undefined): Promise<void> {
   const { default: Table } = await import('cli-table3');
   const c = colorsFor(process.stdout);
-  const paint: Record<string, (s: string) => string> = { up: c.green, degraded: c.yellow, down: c.red };
-  const groups = new Map<string, Row[]>();
+  const paint: Record<string, (s: string) => string> = { up: c.green, degraded: c.yellow, down: c.red, stale: c.red };
+  const groups = new Map<string, TableRow[]>();
   for (const r of rows) {
-    const key = groupBy ? groupKey(r, groupBy) : '';
+    const key = groupBy ? groupKey(r.json, groupBy) : '';
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   const out: string[] = [];
@@ -188,46 +232,50 @@ async function printTable(rows: Row[], groupBy: string | undefined): Promise<voi
       colWidths: [null, null, null, null, null, Math.max(30, Math.min(70, (process.stdout.columns ?? 120) - 60))],
       wordWrap: true,
     });
-    for (const r of members) {
+    for (const { json: j } of members) {
       table.push([
-        r.server.name,
-        r.server.transport,
-        paint[r.verdict.status]!(r.verdict.status.toUpperCase()),
-        r.outcome.latencyMs === null ? '—' : fmtMs(r.outcome.latencyMs),
-        r.outcome.tools === null ? '—' : String(r.outcome.tools.length),
-        r.outcome.error ? `${r.outcome.error.type}: ${r.outcome.error.message}` : [protocolNote(r.outcome), r.verdict.note].filter(Boolean).join('; '),
+        j.name,
+        j.transport,
+        (paint[j.status] ?? ((s: string) => s))(j.status.toUpperCase()),
+        j.latency_ms === null ? '—' : fmtMs(j.latency_ms),
+        j.tools === null ? '—' : String(j.tools),
+        j.error ? `${j.error.type}: ${j.error.message}` : [protocolNote(j), j.notes].filter(Boolean).join('; '),
       ]);
     }
     out.push(table.toString());
   }
   if (rows.length === 0) out.push('no servers selected');
-  const problems = rows.filter((r) => r.verdict.status !== 'up');
+  const problems = rows.filter((r) => r.json.status !== 'up');
   if (problems.length) out.push('');
   for (const r of problems) {
-    const level = r.verdict.severity === 'critical' ? c.red('CRITICAL') : c.yellow('WARNING');
-    const why = r.outcome.error ? r.outcome.error.message : r.verdict.note;
-    out.push(`${level} ${r.server.name} ${r.verdict.status.toUpperCase()} — ${why}`);
+    const level = r.severity === 'critical' ? c.red('CRITICAL') : c.yellow('WARNING');
+    const why = r.json.error ? r.json.error.message : (r.json.notes ?? (r.json.status === 'unknown' ? 'not probed yet' : ''));
+    out.push(`${level} ${r.json.name} ${r.json.status.toUpperCase()} — ${why}`);
   }
   // A refused check is a finding about the configuration, said plainly even when the server is up.
   for (const r of rows) {
-    for (const ch of r.outcome.checks ?? []) if (ch.status === 'refused') out.push(`${c.yellow('WARNING')} ${r.server.name} check ${ch.name} ${ch.error?.message ?? 'not run'}`);
+    for (const ch of r.json.checks) if (ch.status === 'refused') out.push(`${c.yellow('WARNING')} ${r.json.name} check ${ch.name} ${ch.error?.message ?? 'not run'}`);
   }
+  // A running agent knows who calls each server: the blast radius of every problem above.
+  const called = rows.filter((r) => r.agents && r.at && r.agents.total_calls > 0);
+  if (called.length) out.push('');
+  for (const r of called) out.push(`${r.json.name} is called by ${affectedEntries(r.agents!, r.at!).join(', ')}`);
   const up = rows.length - problems.length;
   out.push('', `${up}/${rows.length} up`);
   process.stdout.write(out.join('\n') + '\n');
 }
 
 /** Which MCP a server speaks, so a fleet's move to 2026-07-28 shows in the table. */
-function protocolNote(o: ProbeOutcome): string {
-  return o.protocolVersion ? `MCP ${o.protocolVersion}${o.era === 'modern' ? ' (stateless)' : ''}` : '';
+function protocolNote(j: Pick<ServerJson, 'protocol_version' | 'era'>): string {
+  return j.protocol_version ? `MCP ${j.protocol_version}${j.era === 'modern' ? ' (stateless)' : ''}` : '';
 }
 
-function groupKey(r: Row, groupBy: string): string {
-  if (groupBy === 'transport') return r.server.transport;
-  if (groupBy === 'status') return r.verdict.status;
+function groupKey(j: ServerJson, groupBy: string): string {
+  if (groupBy === 'transport') return j.transport;
+  if (groupBy === 'status') return j.status;
   if (groupBy.startsWith('tag:')) {
     const prefix = groupBy.slice(4) + ':';
-    const tag = r.server.tags.find((t) => t.startsWith(prefix));
+    const tag = j.tags.find((t) => t.startsWith(prefix));
     return tag ? tag.slice(prefix.length) : '(none)';
   }
   throw new CliExit(EXIT_USAGE, `--group-by: expected transport, status or tag:PREFIX (got "${groupBy}")`);
@@ -235,7 +283,7 @@ function groupKey(r: Row, groupBy: string): string {
 
 interface Filter {
   key: 'name' | 'transport' | 'tag' | 'status';
-  test(s: ServerConfig, status: string | undefined): boolean;
+  test(s: { name: string; transport: string; tags: string[] }, status: string | undefined): boolean;
 }
 
 function parseFilter(expr: string): Filter {
@@ -246,7 +294,7 @@ function parseFilter(expr: string): Filter {
   const value = m[3]!;
   if (key === 'status' && !['up', 'degraded', 'down'].includes(value)) throw new CliExit(EXIT_USAGE, `--filter: status is one of up, degraded, down (got "${value}")`);
   if (key === 'transport' && !(TRANSPORTS as readonly string[]).includes(value)) throw new CliExit(EXIT_USAGE, `--filter: transport is one of ${TRANSPORTS.join(', ')} (got "${value}")`);
-  const match = (s: ServerConfig, status: string | undefined): boolean =>
+  const match = (s: { name: string; transport: string; tags: string[] }, status: string | undefined): boolean =>
     key === 'name' ? s.name === value : key === 'transport' ? s.transport === value : key === 'tag' ? s.tags.includes(value) : status === value;
   return { key, test: (s, status) => match(s, status) !== negate };
 }

@@ -543,7 +543,7 @@ export const configSchema = z
     receivers: receiversSchema.default({}),
     exporters: exportersSchema.default({}),
     health: z
-      .object({ endpoint: listenEndpoint.default('127.0.0.1:13133').describe('Serves /healthz and /readyz.') })
+      .object({ endpoint: listenEndpoint.default('127.0.0.1:13133').describe('Serves /healthz, /readyz and the live view GET /api/v1/servers (what `mcpwatch health --from` reads).') })
       .strict()
       .default({}),
     state: z
@@ -553,6 +553,20 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    blast_radius: z
+      .object({
+        window: duration.default('24h').describe('Window over which the agents calling each server are counted (in 24 buckets: a call counts for 23/24 to 24/24 of it).'),
+        max_agents_per_server: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(20)
+          .describe('Agents listed per server in alerts and /api/v1/servers, and `mcp.agent.name` values per server in metrics; the rest are counted as others (`_other`). Four times as many are tracked.'),
+      })
+      .strict()
+      .default({})
+      .describe('Which agents (the OTLP sender\'s service.name, service.namespace, k8s.namespace.name, k8s.deployment.name) call each server, learned from traffic and kept in the state file.'),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info').describe('debug | info | warn | error') })
       .strict()

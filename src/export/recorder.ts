@@ -17,6 +17,8 @@ export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthor
 /** Where the observations of one route go (pipeline/traffic.ts chose its labels). */
 export interface TrafficCells {
   server: string;
+  /** The bounded tool label; '' for operations that are not tool calls. */
+  tool: string;
   calls: SumCell | undefined;
   duration: HistogramCell;
   overflowed: boolean;
@@ -215,7 +217,7 @@ export class Recorder {
       ...(tool ? { 'gen_ai.tool.name': tool } : {}),
       ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
     }));
-    return { server, calls, duration, overflowed };
+    return { server, tool, calls, duration, overflowed };
   }
 
   /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */

@@ -14,7 +14,7 @@ import protobuf from 'protobufjs/minimal.js';
 import { parseListen, type Config } from '../config/schema.js';
 import type { ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
 import { listen } from '../export/telemetry.js';
-import { decodeTraceRequest, OtlpDecodeError, type DecodeResult } from './decode.js';
+import { decodeTraceRequest, OtlpDecodeError, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
@@ -28,7 +28,7 @@ interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
   /** Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels). */
-  traffic?: (obs: Observation) => void;
+  traffic?: (obs: Observation, span: DecodedSpan) => void;
   /**
    * Hands the (decompressed) request on to the backend; `parsed` is the body as JSON when the
    * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
@@ -213,7 +213,7 @@ export class OtlpReceiver {
       if (traffic) {
         for (const span of decoded.spans) {
           const obs = recogniseSpan(span, this.deps.resolveServer);
-          if (obs) traffic(obs);
+          if (obs) traffic(obs, span);
         }
       }
     }

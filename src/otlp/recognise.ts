@@ -3,6 +3,7 @@
 
 import { errorCategory, isErrorType, type ErrorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { AttrValue, DecodedSpan } from './decode.js';
+import { CALLER_RESOURCE_KEYS } from '../pipeline/callers.js';
 
 /**
  * Every span attribute recognition reads. The decoder keeps exactly these keys by default, so a
@@ -25,8 +26,11 @@ const KEY = {
 } as const;
 
 export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
-/** Resource keys kept for server resolvers (a server-side instrumentation names itself here). */
-export const RECOGNISER_RESOURCE_KEYS: readonly string[] = ['service.name'];
+/**
+ * Resource keys kept: service.name for server resolvers (a server-side instrumentation names itself
+ * here), and the keys that name a calling agent (pipeline/callers.ts).
+ */
+export const RECOGNISER_RESOURCE_KEYS: readonly string[] = CALLER_RESOURCE_KEYS;
 
 const TOOL_NAME_KEYS = [KEY.genAiTool, KEY.mcpTool, KEY.traceloopEntity, KEY.openInferenceTool] as const;
 

@@ -27,4 +27,38 @@ export interface AlertEvent {
   incident_started_at: string | null;
   /** For `recovered`: how long the server was not up, in seconds. */
   downtime_seconds: number | null;
+  /**
+   * down, check_failed, session_expired and schema_drift of a server with traffic: the agents that
+   * called it in the blast-radius window (for schema_drift, those that called the changed or removed
+   * tools). Absent when the server had no traffic.
+   */
+  affected_agents?: AffectedAgents;
+}
+
+/** Events that name the agents they affect. */
+export const BLAST_RADIUS_EVENTS: readonly AlertEventName[] = ['down', 'check_failed', 'session_expired', 'schema_drift'];
+
+/** The agents one alert affects (pipeline/callers.ts), as webhooks receive them. Times are ISO 8601. */
+export interface AffectedAgents {
+  window_seconds: number;
+  /** schema_drift: the changed or removed tools the agents below called. */
+  tools?: string[];
+  /** Calls in the window by every agent counted below. */
+  total_calls: number;
+  /** Most calls first, at most `blast_radius.max_agents_per_server`. */
+  agents: AffectedAgent[];
+  /** Agents not listed: how many are known, and their calls (with those of agents past the tracking bound). */
+  others: { agents: number; calls: number; last_seen: string | null };
+}
+
+export interface AffectedAgent {
+  /** As people write it: `support-bot`, `payments/support-bot`, `support-bot (k8s prod/support-bot)`. */
+  name: string;
+  service_name: string;
+  service_namespace?: string;
+  k8s_namespace_name?: string;
+  k8s_deployment_name?: string;
+  calls: number;
+  last_seen: string;
+  tools: Array<{ name: string; calls: number; last_seen: string }>;
 }

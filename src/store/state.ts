@@ -1,6 +1,7 @@
 // store/ owns the small local state mcpwatch needs between restarts: tool-schema snapshots,
-// incidents and per-minute probe aggregates for rolling availability. It is not a time-series
-// database (history lives in the user's Prometheus); retention is bounded. Nothing else opens the file.
+// incidents, per-minute probe aggregates for rolling availability, and which agents call each
+// server. It is not a time-series database (history lives in the user's Prometheus); retention is
+// bounded. Nothing else opens the file.
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
 import { redactText } from '../pipeline/redact.js';
+import type { CallerRow } from '../pipeline/callers.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 export class StateError extends Error {
@@ -111,6 +113,15 @@ CREATE TABLE IF NOT EXISTS eras (
   verdict TEXT NOT NULL,
   learned_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_calls (
+  server TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  calls INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  PRIMARY KEY (server, agent, tool, bucket)
+);
 `;
 
 interface StateOptions {
@@ -210,6 +221,17 @@ export class StateStore {
       ),
       era: db.prepare('SELECT verdict FROM eras WHERE server = ?'),
       saveEra: db.prepare('INSERT OR REPLACE INTO eras (server, verdict, learned_at) VALUES (?, ?, ?)'),
+      // The table is new: a read-only store on an older file has none.
+      ...(hasTable(db, 'agent_calls')
+        ? {
+            saveCallers: db.prepare(
+              'INSERT INTO agent_calls (server, agent, tool, bucket, calls, last_seen) VALUES (@server, @agent, @tool, @bucket, @calls, @lastSeen) ON CONFLICT (server, agent, tool, bucket) DO UPDATE SET calls = @calls, last_seen = @lastSeen',
+            ),
+            callersSince: db.prepare('SELECT server, agent, tool, bucket, calls, last_seen AS lastSeen FROM agent_calls WHERE bucket >= ?'),
+            pruneCallers: db.prepare('DELETE FROM agent_calls WHERE bucket < ?'),
+            forgetCallers: db.prepare('DELETE FROM agent_calls WHERE server = ?'),
+          }
+        : {}),
       servers: db.prepare('SELECT DISTINCT server FROM probe_minutes UNION SELECT DISTINCT server FROM snapshots UNION SELECT DISTINCT server FROM incidents'),
     };
   }
@@ -373,6 +395,29 @@ export class StateStore {
     return (this.stmts.servers.all() as Array<{ server: string }>).map((r) => r.server);
   }
 
+  /**
+   * Writes the callers' buckets that changed (pipeline/callers.ts rows(): absolute counts, so a
+   * bucket written twice holds the later figure) and drops buckets older than `since`.
+   */
+  saveCallers(rows: readonly CallerRow[], since: number): void {
+    const { saveCallers, pruneCallers } = this.stmts;
+    if (!saveCallers || !pruneCallers) return;
+    this.db.transaction(() => {
+      for (const r of rows) saveCallers.run(r);
+      pruneCallers.run(since);
+    })();
+  }
+
+  /** The callers' buckets from `since` on, for an agent starting up. */
+  callersSince(since: number): CallerRow[] {
+    return (this.stmts.callersSince?.all(since) as CallerRow[] | undefined) ?? [];
+  }
+
+  /** Forgets a server's callers (removed from the configuration). */
+  forgetCallers(server: string): void {
+    this.stmts.forgetCallers?.run(server);
+  }
+
   /** Drops aggregates, closed incidents and drift events older than the retention; keeps each server's latest snapshot. */
   prune(retentionMs: number, now = Date.now()): void {
     this.flush();
@@ -419,6 +464,10 @@ interface IncidentRow {
   error_type: string | null;
   started_at: number;
   ended_at: number | null;
+}
+
+function hasTable(db: Database.Database, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
 function hasUptimeColumns(db: Database.Database): boolean {

@@ -73,7 +73,11 @@ servers:
         ...(error ? [{ key: 'error.type', value: { stringValue: error } }] : []),
       ],
     });
-    const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span('a'), span('b', 'tool_error')] }] }] });
+    // Sent by an agent that names itself: the calls-by-agent series.
+    const resource = {
+      attributes: Object.entries({ 'service.name': 'support-bot', 'service.namespace': 'helpdesk', 'k8s.namespace.name': 'prod', 'k8s.deployment.name': 'support-bot' }).map(([key, v]) => ({ key, value: { stringValue: v } })),
+    };
+    const body = JSON.stringify({ resourceSpans: [{ resource, scopeSpans: [{ spans: [span('a'), span('b', 'tool_error')] }] }] });
     assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status, 200);
     await until(async () => agent.ready && /mcpwatch_notifier_deliveries_total\{/.test(await scrape()) && /mcpwatch_forwarder_sent_total\{[^}]*signal="traces"[^}]*\} 1/.test(await scrape()));
 

@@ -10,6 +10,7 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { AlertEvent } from '../../pipeline/events.js';
 import { clientTlsOptions } from '../../wire/tls.js';
+import { affectedLine } from './format.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
@@ -90,6 +91,9 @@ function annotations(event: AlertEvent): Record<string, string> {
   };
   const errorType = event.details.error_type;
   if (typeof errorType === 'string') out.error_type = errorType;
+  // The same annotation the Prometheus rules fill from mcpwatch_traffic_agent_calls_total.
+  const affected = affectedLine(event);
+  if (affected) out.affected_agents = affected.replace(/^affected: /, '');
   return out;
 }
 

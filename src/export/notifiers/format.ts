@@ -1,5 +1,6 @@
-// Text shared by the human-facing notifiers (stdout, Slack): durations and schema-drift diff lines.
-import type { AlertEvent } from '../../pipeline/events.js';
+// Text shared by the human-facing notifiers (stdout, Slack, Alertmanager): durations, schema-drift
+// diff lines and the agents an alert affects.
+import type { AffectedAgents, AlertEvent } from '../../pipeline/events.js';
 import type { FieldChange } from '../../pipeline/drift.js';
 
 /** `3725` → `1h 2m 5s`; zero units are left out (`3600` → `1h`), and nothing at all is `0s`. */
@@ -53,4 +54,41 @@ export function detailString(event: AlertEvent, key: string, nestedKey: string):
   if (top) return top;
   const error = event.details.error;
   return error !== null && typeof error === 'object' ? str((error as Record<string, unknown>)[nestedKey]) : undefined;
+}
+
+/** `86400` → `24h`; windows that are not whole hours as formatDuration writes them. */
+export function windowText(seconds: number): string {
+  return seconds > 0 && seconds % 3600 === 0 ? `${seconds / 3600}h` : formatDuration(seconds);
+}
+
+/** How long before `now` (both ISO 8601): `12 s ago`, `2 min ago`, `5 h ago`, `3 d ago`. */
+export function agoText(then: string, now: string): string {
+  const s = Math.max(0, Math.round((Date.parse(now) - Date.parse(then)) / 1000));
+  if (!Number.isFinite(s)) return 'at an unknown time';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 48 * 3600) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} d ago`;
+}
+
+const count = (n: number, one: string, many: string): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+/** One agent per entry: `support-bot (1,204 calls in 24h, last 2 min ago)`; the others last. */
+export function affectedEntries(a: AffectedAgents, now: string): string[] {
+  const w = windowText(a.window_seconds);
+  const out = a.agents.map((x) => {
+    const tools = a.tools ? `${x.tools.map((t) => t.name).join(', ')}: ` : '';
+    return `${x.name} (${tools}${count(x.calls, 'call', 'calls')} in ${w}, last ${agoText(x.last_seen, now)})`;
+  });
+  if (a.others.calls > 0) out.push(`${a.others.agents > 0 ? count(a.others.agents, 'other agent', 'other agents') : 'other agents'} (${count(a.others.calls, 'call', 'calls')})`);
+  return out;
+}
+
+/** `affected: support-bot (1,204 calls in 24h, last 2 min ago), triage-bot (…)`, or undefined without the field. */
+export function affectedLine(event: AlertEvent): string | undefined {
+  const a = event.affected_agents;
+  if (!a) return undefined;
+  const entries = affectedEntries(a, event.timestamp);
+  if (entries.length > 0) return `affected: ${entries.join(', ')}`;
+  return a.tools ? `affected: no agent called ${a.tools.join(', ')} in ${windowText(a.window_seconds)}` : `affected: no agent calls in ${windowText(a.window_seconds)}`;
 }

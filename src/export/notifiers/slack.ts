@@ -1,6 +1,6 @@
 // Slack incoming webhook: a Block Kit message a person can act on from a phone notification.
 import type { AlertEvent, AlertEventName } from '../../pipeline/events.js';
-import { detailString, eventDiffLines, formatDuration, headline } from './format.js';
+import { affectedEntries, affectedLine, detailString, eventDiffLines, formatDuration, headline } from './format.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import type { Notifier, RetryPolicy } from './types.js';
 
@@ -108,6 +108,13 @@ export function buildSlackMessage(event: AlertEvent): SlackMessage {
     { type: 'header', text: { type: 'plain_text', text: clip(`${emoji} ${event.server} ${TITLES[event.event] ?? event.event}`, SLACK_LIMITS.headerText), emoji: true } },
     { type: 'section', text: mrkdwn(escapeMrkdwn(event.message)), fields: fields.slice(0, SLACK_LIMITS.fields) },
   ];
+
+  const affected = event.affected_agents;
+  if (affected) {
+    const entries = affectedEntries(affected, event.timestamp);
+    const text = entries.length > 0 ? `*Affected agents*\n${entries.map((e) => `• ${escapeMrkdwn(e)}`).join('\n')}` : escapeMrkdwn(affectedLine(event)!);
+    blocks.push({ type: 'section', text: mrkdwn(text) });
+  }
 
   const changes = eventDiffLines(event);
   if (changes.length > 0) {

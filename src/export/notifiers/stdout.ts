@@ -1,6 +1,6 @@
 // Alerts as log lines, for a laptop or for `kubectl logs`.
 import type { AlertEvent } from '../../pipeline/events.js';
-import { eventDiffLines, headline } from './format.js';
+import { affectedLine, eventDiffLines, headline } from './format.js';
 import { DeliveryError, type Notifier } from './types.js';
 
 /** What the stdout notifier writes to; `process.stdout` by default. */
@@ -12,11 +12,13 @@ export interface LineSink {
 const MAX_DIFF_LINES = 50;
 
 /**
- * `[2026-11-22T00:14:03.120Z] CRITICAL postgres-mcp DOWN — exited with code 3: …`, with schema_drift
- * changes below it, indented so log tooling keeps them with their event.
+ * `[2026-11-22T00:14:03.120Z] CRITICAL postgres-mcp DOWN — exited with code 3: …`, with the affected
+ * agents and schema_drift changes below it, indented so log tooling keeps them with their event.
  */
 export function formatStdout(event: AlertEvent): string {
   let text = `[${event.timestamp}] ${event.severity.toUpperCase()} ${headline(event)}\n`;
+  const affected = affectedLine(event);
+  if (affected) text += `    ${affected}\n`;
   const lines = eventDiffLines(event);
   for (const line of lines.slice(0, MAX_DIFF_LINES)) text += `    ${line}\n`;
   if (lines.length > MAX_DIFF_LINES) text += `    … and ${lines.length - MAX_DIFF_LINES} more\n`;
