@@ -12,8 +12,9 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
-import { assess, ServerTrack, type Assessment, type CheckOutcome, type EraVerdict } from '../pipeline/assess.js';
-import type { EventDraft } from '../pipeline/state-machine.js';
+import { assess, assessTraffic, ServerTrack, type Assessment, type CheckOutcome, type EraVerdict, type TrackPolicy } from '../pipeline/assess.js';
+import type { EventDraft, StepResult } from '../pipeline/state-machine.js';
+import type { ErrorRateWindow } from '../pipeline/traffic-errors.js';
 import { serverResolver, TrafficRouter } from '../pipeline/traffic.js';
 import type { AlertEvent } from '../pipeline/events.js';
 import { StateStore } from '../store/state.js';
@@ -43,6 +44,11 @@ const AVAILABILITY_REFRESH_MS = 30_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** The scorecard reads 7 days of state: every few minutes is fresh enough. */
 const SCORE_EVERY_MS = 300_000;
+/** How often each server's traffic error rate is judged (a few table sums per server). */
+const TRAFFIC_JUDGE_MS = 1000;
+
+/** A traffic route's metric cells, and for a configured server's tool calls its error-rate window. */
+type TrafficRoute = TrafficCells & { window: ErrorRateWindow | undefined };
 
 export interface AgentOptions {
   log?: Logger;
@@ -106,15 +112,17 @@ function ownConfig(config: Config): Config {
 /** Configured servers that other shards probe, by name: traffic to them is still named after them. */
 function otherShards(all: Config, own: Config): Map<string, ServerIdentity> {
   const mine = new Set(own.servers.map((s) => s.name));
-  return new Map(all.servers.filter((s) => !mine.has(s.name)).map((s) => [s.name, { name: s.name, url: s.url, command: s.command }]));
+  return new Map(all.servers.filter((s) => !mine.has(s.name)).map((s) => [s.name, { name: s.name, url: s.url, command: s.command, hints: s.traffic, tools: null }]));
 }
 
-function policyOf(server: ServerConfig, config: Config) {
+function policyOf(server: ServerConfig, config: Config): TrackPolicy {
+  const traffic = server.traffic ?? config.monitoring.traffic;
   return {
     failuresBeforeDown: server.consecutive_failures_before_down ?? config.monitoring.consecutive_failures_before_down,
     thresholds: server.thresholds,
     latencyWindow: config.monitoring.latency_window,
     checks: (server.checks ?? []).map((c) => c.name),
+    traffic: { errorRate: traffic.error_rate, windowMs: traffic.window, minCalls: traffic.min_calls },
   };
 }
 
@@ -140,7 +148,7 @@ export class Agent {
   /** Names traffic after configured servers; undefined when the servers changed since it was built. */
   private resolveServer: ServerResolver | undefined;
   /** Labels recognised traffic and remembers its metric cells (set by start() with the recorder). */
-  private traffic!: TrafficRouter<TrafficCells>;
+  private traffic!: TrafficRouter<TrafficRoute>;
   private forwarder: OtlpForwarder | undefined;
   /** Which agents call each configured server (blast radius), and their series. */
   private callers!: CallerWindow;
@@ -173,7 +181,15 @@ export class Agent {
       this.telemetry = await Telemetry.create(this.config);
       const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       this.recorder = recorder;
-      this.traffic = new TrafficRouter((name) => this.monitors.has(name) || this.others.has(name), (obs, labels) => recorder.trafficCells(obs, labels), this.config.receivers.otlp?.max_tools_per_server);
+      this.traffic = new TrafficRouter(
+        (name) => this.monitors.has(name) || this.others.has(name),
+        (obs, labels) => ({
+          ...recorder.trafficCells(obs, labels),
+          // Routes are forgotten whenever the servers change (serversChanged), so a window held here is current.
+          window: obs.kind === 'tool_call' && !obs.ambiguous ? this.monitors.get(labels.server)?.track.trafficWindow : undefined,
+        }),
+        this.config.receivers.otlp?.max_tools_per_server,
+      );
       const blast = this.config.blast_radius;
       this.callers = new CallerWindow({ windowMs: blast.window, maxAgents: blast.max_agents_per_server });
       this.callers.load(this.store.callersSince(this.now() - blast.window), this.now());
@@ -196,7 +212,7 @@ export class Agent {
         }
         this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
           recorder,
-          resolveServer: (span) => (this.resolveServer ??= serverResolver(this.identities()))(span),
+          resolveServer: (span, tool) => (this.resolveServer ??= serverResolver(this.identities()))(span, tool),
           traffic: (obs, span) => this.onTraffic(obs, span),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
@@ -209,6 +225,7 @@ export class Agent {
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
       this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
       this.timers.push(setInterval(() => this.score(), SCORE_EVERY_MS));
+      this.timers.push(setInterval(() => this.judgeTraffic(), TRAFFIC_JUDGE_MS));
       this.prune();
       const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
       const sharding = this.config.sharding;
@@ -250,7 +267,7 @@ export class Agent {
         existing.server = server;
         this.serversChanged();
         existing.session.update(server);
-        existing.track.sm.setPolicy(policyOf(server, config));
+        existing.track.setPolicy(policyOf(server, config));
         this.recorder.register(server);
       } else {
         this.addMonitor(server);
@@ -307,7 +324,16 @@ export class Agent {
 
   /** What identifies each monitored server in traffic (pipeline/traffic.ts serverResolver). */
   private *identities(): Iterable<ServerIdentity> {
-    for (const m of this.monitors.values()) yield { name: m.server.name, url: m.server.url, command: m.server.command, serverInfoName: m.track.serverInfoName };
+    for (const m of this.monitors.values()) {
+      yield {
+        name: m.server.name,
+        url: m.server.url,
+        command: m.server.command,
+        serverInfoName: m.track.serverInfoName,
+        tools: m.track.snapshot?.tools.map((t) => t.name),
+        hints: m.server.traffic,
+      };
+    }
     yield* this.others.values();
   }
 
@@ -402,7 +428,8 @@ export class Agent {
     const server = monitor.server;
     monitor.last = out;
     monitor.lastAt = at;
-    if (a.serverInfoChanged) this.resolveServer = undefined;
+    // A new name or tool list changes which spans match the server (tool names decide for OpenLLMetry's).
+    if (a.serverInfoChanged || a.snapshot) this.resolveServer = undefined;
     this.recorder.check(server, out, a);
     this.store.recordCheck(server.name, at, a, observationHoldMs(server));
     const t = a.transition;
@@ -427,6 +454,32 @@ export class Agent {
       this.refreshAvailability();
       this.score();
       this.log.info('first probe round done: ready');
+    }
+  }
+
+  /** Judges every server's traffic error rate; the one place its verdict reaches the store, recorder and notifiers. */
+  private judgeTraffic(): void {
+    const at = this.now();
+    for (const monitor of this.monitors.values()) {
+      let step: StepResult;
+      try {
+        step = assessTraffic(monitor.track, at);
+      } catch (err) {
+        this.log.error({ server: monitor.server.name, err }, 'judging traffic failed');
+        continue;
+      }
+      const server = monitor.server;
+      const t = step.transition;
+      if (t) {
+        this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+        this.recorder.transition(server.name, t);
+        try {
+          this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
+        } catch (err) {
+          this.log.warn({ err, server: server.name }, 'recording a state change in the state file failed');
+        }
+      }
+      for (const draft of step.events) this.emit(server, draft, at);
     }
   }
 
@@ -461,6 +514,9 @@ export class Agent {
     // A server of another shard too: its calls-by-agent series join the probing agent's alerts in Prometheus.
     if (!this.monitors.has(cells.server) && !this.others.has(cells.server)) return;
     const caller = callerOf(span);
+    // One clock read per request (a resource's spans arrive together), not one per span.
+    const at = caller ? (caller.at ??= this.now()) : this.now();
+    cells.window?.record(at, obs.errorType);
     if (!caller) return;
     // Found once per route for the spans of one resource: each span is then two increments.
     const slots = (caller.slots ??= new Map());
@@ -470,8 +526,7 @@ export class Agent {
       slot.cell = this.agentMetrics.cell(cells.server, caller);
       slots.set(cells, slot);
     }
-    // One clock read per request (a resource's spans arrive together), not one per span.
-    slot.add((caller.at ??= this.now()));
+    slot.add(at);
     slot.cell!.calls++;
   }
 

@@ -49,6 +49,29 @@ const thresholds = z
   })
   .strict();
 
+/** How traffic is judged; the same keys in `monitoring.traffic` (defaults) and `servers[].traffic`. */
+const errorRate = z.number().gt(0).max(1).nullable();
+const trafficJudging = {
+  error_rate: 'Share of failed tool calls in the window (0.2 = 20 %) at or above which the server is degraded and `traffic_errors` fires; null: traffic never degrades it.',
+  window: 'Sliding window the traffic error rate is taken over.',
+  min_calls: 'Fewer tool calls than this in the window are too few to judge.',
+} as const;
+
+const trafficHost = z
+  .string()
+  .min(1)
+  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(?::\d{1,5})?$/, 'must be host or host:port as spans carry them in server.address / server.port (no scheme, no path)');
+
+const serverTraffic = z
+  .object({
+    service_names: z.array(z.string().min(1)).default([]).describe("Spans whose sender's resource `service.name` is one of these belong to this server (an agent that calls only this server, or the server's own instrumentation)."),
+    hosts: z.array(trafficHost).default([]).describe('Spans whose `server.address` (and `server.port`, when written host:port) is one of these belong to this server (a gateway or proxy address).'),
+    error_rate: errorRate.optional().describe(`${trafficJudging.error_rate} Overrides \`monitoring.traffic.error_rate\`.`),
+    window: duration.optional().describe(`${trafficJudging.window} Overrides \`monitoring.traffic.window\`.`),
+    min_calls: z.number().int().min(1).optional().describe(`${trafficJudging.min_calls} Overrides \`monitoring.traffic.min_calls\`.`),
+  })
+  .strict();
+
 const tls = z
   .object({
     ca_file: z.string().optional().describe('PEM file with the CA that signs the server certificate.'),
@@ -203,6 +226,7 @@ const serverFields = {
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
   protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
   checks: z.array(checkSchema).default([]).describe('Synthetic checks: tools/call, resources/read or prompts/get with assertions, run after tools/list.'),
+  traffic: serverTraffic.optional().describe('Traffic (OTLP spans from instrumented agents): hints that attribute spans to this server, and how its error rate is judged (docs/traffic.md).'),
 };
 
 const serverSchema = z.object(serverFields).strict().superRefine((s, ctx) => {
@@ -299,6 +323,15 @@ const monitoringSchema = z
       .default('10m')
       .describe('At most one schema_drift alert per server in this interval: later changes are counted (`details.suppressed_changes`) into the next alert.'),
     thresholds: thresholds.default({}).describe('Default latency thresholds for every server.'),
+    traffic: z
+      .object({
+        error_rate: errorRate.default(0.2).describe(trafficJudging.error_rate),
+        window: duration.default('5m').describe(trafficJudging.window),
+        min_calls: z.number().int().min(1).default(20).describe(trafficJudging.min_calls),
+      })
+      .strict()
+      .default({})
+      .describe('How every server\'s traffic error rate is judged (docs/traffic.md); `servers[].traffic` overrides it per server.'),
   })
   .strict();
 
@@ -609,7 +642,18 @@ export interface CheckConfig extends Omit<CheckConfigRaw, 'interval' | 'timeout'
 }
 
 /** A server with every default from `monitoring` applied: what probes and the scheduler consume. */
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol' | 'checks'> {
+/** A server's traffic settings with `monitoring.traffic` applied. */
+export interface ServerTraffic {
+  service_names: string[];
+  hosts: string[];
+  error_rate: number | null;
+  window: number;
+  min_calls: number;
+}
+
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol' | 'checks' | 'traffic'> {
+  /** Attribution hints and error-rate judging (resolveServer fills it; absent means the defaults). */
+  traffic?: ServerTraffic;
   /** Synthetic checks run after tools/list (none when absent). */
   checks?: CheckConfig[];
   thresholds: Thresholds;
@@ -640,6 +684,7 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
     stale_after: s.stale_after ?? cfg.monitoring.stale_after,
     consecutive_failures_before_down: s.consecutive_failures_before_down ?? cfg.monitoring.consecutive_failures_before_down,
     protocol: s.transport === 'sse' ? 'legacy' : (s.protocol ?? cfg.monitoring.protocol),
+    traffic: { service_names: [], hosts: [], ...cfg.monitoring.traffic, ...stripUndefined(s.traffic ?? {}) },
   };
 }
 

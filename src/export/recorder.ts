@@ -4,6 +4,7 @@ import { HotMetrics, type HistogramCell, type SumCell } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { CheckRun, ProbeOutcome } from '../probe/prober.js';
 import type { Assessment } from '../pipeline/assess.js';
+import type { Transition } from '../pipeline/state-machine.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import type { ChangeKind } from '../pipeline/drift.js';
 import type { TrafficLabels } from '../pipeline/traffic.js';
@@ -22,6 +23,8 @@ export interface TrafficCells {
   calls: SumCell | undefined;
   duration: HistogramCell;
   overflowed: boolean;
+  /** A tool call left `unknown` because several configured servers list its tool. */
+  ambiguous: boolean;
 }
 
 /** The MCP operations of a probe, in the order they run: the handshake of either era, then the list. */
@@ -55,6 +58,7 @@ export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport'
 export class Recorder {
   private readonly deliveries: Counter;
   private readonly toolOverflow: Counter;
+  private readonly ambiguous: Counter;
   private readonly accepted: Counter;
   private readonly refused: Counter;
   private readonly requests: Counter;
@@ -74,6 +78,8 @@ export class Recorder {
     this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
 
     this.toolOverflow = meter.createCounter('mcpwatch.tool_names.overflow', { description: 'Tool calls whose name was folded into _other', unit: '{call}' });
+    this.ambiguous = meter.createCounter('mcpwatch.traffic.ambiguous', { description: 'Tool calls left unknown: their tool name is listed by several configured servers', unit: '{call}' });
+    this.ambiguous.add(0);
     this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
     this.refused = meter.createCounter('mcpwatch.receiver.refused.spans', { description: 'Spans (or undecodable requests) refused', unit: '{span}' });
     this.requests = meter.createCounter('mcpwatch.receiver.requests', { description: 'OTLP export requests received', unit: '{request}' });
@@ -121,11 +127,13 @@ export class Recorder {
     if (a.sessionExpired) this.servers.sessionExpired(server.name);
     const drift = a.snapshot?.drift;
     if (drift) this.schemaChange(server, drift.counts);
-    const t = a.transition;
-    if (t) {
-      this.servers.setStatus(server.name, t.to);
-      if ((INCIDENT_STATUSES as readonly string[]).includes(t.to)) this.servers.incident(server.name, t.to as IncidentStatus);
-    }
+    if (a.transition) this.transition(server.name, a.transition);
+  }
+
+  /** A change of state, whichever stream caused it: the status gauge and, into a bad state, the incident count. */
+  transition(name: string, t: Pick<Transition, 'to'>): void {
+    this.servers.setStatus(name, t.to);
+    if ((INCIDENT_STATUSES as readonly string[]).includes(t.to)) this.servers.incident(name, t.to as IncidentStatus);
   }
 
   /** Per-operation durations, errors and the tool count of one probe or session check. */
@@ -195,6 +203,7 @@ export class Recorder {
     if (route.calls) route.calls.value++;
     this.hot.observe(route.duration, durationSeconds);
     if (route.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': route.server });
+    if (route.ambiguous) this.ambiguous.add(1);
   }
 
   /** The cells a route counts into, made once per route under the labels pipeline/ chose. */
@@ -217,7 +226,7 @@ export class Recorder {
       ...(tool ? { 'gen_ai.tool.name': tool } : {}),
       ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
     }));
-    return { server, tool, calls, duration, overflowed };
+    return { server, tool, calls, duration, overflowed, ambiguous: obs.ambiguous === true };
   }
 
   /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */

@@ -44,10 +44,22 @@ export interface Observation {
   errorType: ErrorType | undefined;
   errorCategory: ErrorCategory | undefined;
   durationSeconds: number;
+  /**
+   * Set (to true) only on a tool call left `unknown` because its tool name is listed by more than one
+   * configured server: counted apart, so a user sees what hints (`servers[].traffic`) would settle.
+   */
+  ambiguous?: true;
 }
 
-/** Maps a span to a configured server (by server.address:port, command or service.name), if one matches. */
-export type ServerResolver = (span: DecodedSpan) => string | undefined;
+/** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
+export const AMBIGUOUS: unique symbol = Symbol('ambiguous');
+
+/**
+ * Maps a span to a configured server (by server.address:port, hints, command, service.name or, for a
+ * tool call, the one server that lists its tool), if one matches. `tool` is the recognised tool name
+ * of a tool call, undefined for other operations.
+ */
+export type ServerResolver = (span: DecodedSpan, tool: string | undefined) => string | typeof AMBIGUOUS | undefined;
 
 /**
  * Methods of the MCP specification up to 2026-07-28 (which adds server/discover and the
@@ -129,11 +141,12 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
   const hasErrorType = errorAttr !== undefined && errorAttr !== '';
   let errorType: ErrorType | undefined;
   if (hasErrorType || span.statusCode === STATUS_ERROR) {
-    errorType = classifySpanError(errorAttr, attrs.get(KEY.rpcStatus), kind === 'tool_call' ? 'tool_error' : '_other');
+    errorType = classifySpanError(errorAttr, attrs.get(KEY.rpcStatus), kind === 'tool_call' ? 'tool_error' : '_other', span.statusMessage);
   }
-  return {
+  const server = serverName(span, tool, resolveServer);
+  const obs: Observation = {
     kind,
-    server: serverName(span, resolveServer),
+    server: server === AMBIGUOUS ? 'unknown' : server,
     method,
     tool,
     outcome: errorType === undefined ? 'success' : 'error',
@@ -141,6 +154,8 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     errorCategory: errorType === undefined ? undefined : errorCategory(errorType),
     durationSeconds: span.durationSeconds,
   };
+  if (server === AMBIGUOUS) obs.ambiguous = true;
+  return obs;
 }
 
 function toolName(span: DecodedSpan): string {
@@ -156,13 +171,13 @@ function toolName(span: DecodedSpan): string {
   return name === '' ? 'unknown' : name;
 }
 
-function serverName(span: DecodedSpan, resolveServer: ServerResolver | undefined): string {
+function serverName(span: DecodedSpan, tool: string | undefined, resolveServer: ServerResolver | undefined): string | typeof AMBIGUOUS {
   const attrs = span.attrs;
   const named = nonEmptyString(attrs.get(KEY.mcpServer));
   if (named !== undefined) return named;
-  // The resolver maps server.address:port (or the command, or the resource's service.name) to a
-  // configured server, so traffic and probes of one server share its configured name.
-  const configured = resolveServer?.(span);
+  // The resolver maps server.address:port (or hints, the command, the resource's service.name, the
+  // tool name) to a configured server, so traffic and probes of one server share its configured name.
+  const configured = resolveServer?.(span, tool);
   if (configured) return configured;
   const address = nonEmptyString(attrs.get(KEY.serverAddress));
   if (address !== undefined) {
@@ -192,16 +207,25 @@ export function jsonRpcCodeToErrorType(code: number): ErrorType {
 }
 
 /**
+ * The prefix the MCP TypeScript SDK 1.x puts on every JSON-RPC error it throws (`McpError`: "MCP error
+ * -32602: …"). Instrumentations that record only the exception (OpenLLMetry) leave it in the span's
+ * status message, the one place the code survives.
+ */
+const MCP_ERROR_MESSAGE = /^MCP error (-?\d{1,9}):/;
+
+/**
  * The `error.type` of a failed span, always a catalogue value:
  * 1. the `error.type` attribute: catalogue values kept, integer strings (JSON-RPC codes, as the
  *    MCP convention records them) mapped, anything else `_other`;
  * 2. else `rpc.response.status_code` when it holds an integer code;
- * 3. else `fallback` (`tool_error` for tool calls: a failed tool with no more specific type).
+ * 3. else the JSON-RPC code of an SDK `McpError` at the start of the status message;
+ * 4. else `fallback` (`tool_error` for tool calls: a failed tool with no more specific type).
  */
 export function classifySpanError(
   errorTypeAttr: AttrValue | undefined,
   rpcStatusCode: AttrValue | undefined,
   fallback: ErrorType = 'tool_error',
+  statusMessage = '',
 ): ErrorType {
   if (errorTypeAttr !== undefined && errorTypeAttr !== '') {
     if (typeof errorTypeAttr === 'string' && isErrorType(errorTypeAttr)) return errorTypeAttr;
@@ -209,7 +233,9 @@ export function classifySpanError(
     return code === undefined ? '_other' : jsonRpcCodeToErrorType(code);
   }
   const code = integerCode(rpcStatusCode);
-  return code === undefined ? fallback : jsonRpcCodeToErrorType(code);
+  if (code !== undefined) return jsonRpcCodeToErrorType(code);
+  const sdk = MCP_ERROR_MESSAGE.exec(statusMessage);
+  return sdk ? jsonRpcCodeToErrorType(Number(sdk[1])) : fallback;
 }
 
 const INTEGER = /^[+-]?\d{1,16}$/;

@@ -3,9 +3,10 @@
 // the caller hands it the outcome and the time, and agent/ applies the verdict in one place.
 import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
-import { ServerStateMachine, type EventDraft, type StatePolicy, type Transition } from './state-machine.js';
+import { ServerStateMachine, type EventDraft, type StatePolicy, type StepResult, type Transition } from './state-machine.js';
 import { gateDriftAlerts, type DriftAlertGate } from './drift-alerts.js';
 import { credentialExpiry } from './credentials.js';
+import { DEFAULT_TRAFFIC_POLICY, ErrorRateWindow, judgeTraffic, type TrafficErrorPolicy } from './traffic-errors.js';
 import type { DiscoverResult } from '@modelcontextprotocol/client';
 import type { ProbeError, ProbeOutcome, ToolInfo } from '../probe/prober.js';
 
@@ -47,10 +48,27 @@ export class ServerTrack {
   driftGate: DriftAlertGate | undefined;
   /** The credential expiry last warned about (credentials.ts). */
   credentialWarnedFor: number | undefined;
+  /** Tool-call outcomes seen in traffic, over the policy's error-rate window. */
+  trafficWindow: ErrorRateWindow;
 
-  constructor(policy: StatePolicy, snapshot?: ToolSnapshot) {
+  constructor(
+    private policy: TrackPolicy,
+    snapshot?: ToolSnapshot,
+  ) {
     this.sm = new ServerStateMachine(policy);
     this.snapshot = snapshot;
+    this.trafficWindow = new ErrorRateWindow(this.trafficPolicy.windowMs);
+  }
+
+  /** A reload: new thresholds; a new window length starts the traffic counts over. */
+  setPolicy(policy: TrackPolicy): void {
+    this.policy = policy;
+    this.sm.setPolicy(policy);
+    if (this.trafficPolicy.windowMs !== this.trafficWindow.windowMs) this.trafficWindow = new ErrorRateWindow(this.trafficPolicy.windowMs);
+  }
+
+  get trafficPolicy(): TrafficErrorPolicy {
+    return this.policy.traffic ?? DEFAULT_TRAFFIC_POLICY;
   }
 
   /** True when `tools` is byte for byte what the previous check listed (and remembers it). */
@@ -60,6 +78,20 @@ export class ServerTrack {
     this.lastRaw = raw;
     return false;
   }
+}
+
+/** What a server is judged by: the state machine's policy and how its traffic error rate is judged. */
+export interface TrackPolicy extends StatePolicy {
+  /** Default: DEFAULT_TRAFFIC_POLICY, as `monitoring.traffic` defaults. */
+  traffic?: TrafficErrorPolicy;
+}
+
+/**
+ * Judges the server's traffic error rate at `at` and takes the verdict into its state: the transition
+ * and events (`traffic_errors`, `recovered`) for agent/ to apply, none while nothing changes.
+ */
+export function assessTraffic(track: ServerTrack, at: number): StepResult {
+  return track.sm.traffic(judgeTraffic(track.trafficWindow.totals(at), track.trafficPolicy), at);
 }
 
 /** A new tool snapshot to store, with the drift from the previous one when there was one. */

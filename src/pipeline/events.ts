@@ -1,7 +1,7 @@
 import type { TransportName } from '../config/schema.js';
 import type { ServerStatus } from './status.js';
 
-export const ALERT_EVENTS = ['down', 'recovered', 'degraded', 'latency_spike', 'stale', 'session_expired', 'schema_drift', 'check_failed', 'credential_expiring'] as const;
+export const ALERT_EVENTS = ['down', 'recovered', 'degraded', 'latency_spike', 'stale', 'session_expired', 'schema_drift', 'check_failed', 'credential_expiring', 'traffic_errors'] as const;
 export type AlertEventName = (typeof ALERT_EVENTS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
 

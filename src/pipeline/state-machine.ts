@@ -2,6 +2,7 @@ import type { Thresholds } from '../config/schema.js';
 import type { CheckRun, ProbeError } from '../probe/prober.js';
 import type { AlertEvent, AlertEventName, Severity } from './events.js';
 import { fmtMs, type ServerStatus } from './status.js';
+import type { TrafficVerdict } from './traffic-errors.js';
 
 /** One check of one server as the state machine sees it. Times are epoch milliseconds. */
 export interface CheckResult {
@@ -88,6 +89,8 @@ export class ServerStateMachine {
   private base: ServerStatus = 'unknown';
   /** Failing checks by name. */
   private readonly failing = new Map<string, CheckStreak>();
+  /** The traffic error rate is over its threshold (since when, and the latest verdict). */
+  private trafficFailing: { since: number; verdict: TrafficVerdict } | undefined;
 
   constructor(private policy: StatePolicy) {}
 
@@ -235,6 +238,12 @@ export class ServerStateMachine {
       cause = `check ${byCheck.name} failed: ${byCheck.streak.error.message}`;
       errorType = byCheck.streak.error.type;
     }
+    const traffic = this.trafficFailing?.verdict;
+    if (traffic && RANK.degraded > RANK[status]) {
+      status = 'degraded';
+      cause = traffic.note;
+      errorType = traffic.errorType;
+    }
     // The server answers again but a check still holds it down: that is no recovery.
     const drafts = status === 'down' && next !== 'down' ? events.filter((e) => !(e.event === 'recovered' && (prev === 'down' || prev === 'stale'))) : events;
     // An incident lasts while the status (with checks) is not up, whichever part caused it.
@@ -252,6 +261,50 @@ export class ServerStateMachine {
     this.status = status;
     const transition = status !== shown ? { from: shown, to: status, at: r.at, cause: cause || status, errorType } : null;
     return { transition, events: drafts };
+  }
+
+  /**
+   * Takes in what the server's traffic says (pipeline/traffic-errors.ts): while its error rate is over
+   * the threshold the server is at least `degraded`, whatever the probes say. `traffic_errors` when it
+   * crosses, `recovered` when it falls back; the probes' own verdict (`base`) is left as it is.
+   */
+  traffic(verdict: TrafficVerdict, at: number): StepResult {
+    const was = this.trafficFailing;
+    if (!verdict.failing && !was) return { transition: null, events: [] };
+    const shown = this.status;
+    if (verdict.failing) {
+      if (was) was.verdict = verdict;
+      else this.trafficFailing = { since: at, verdict };
+    } else {
+      this.trafficFailing = undefined;
+    }
+    let status = this.base;
+    let cause = '';
+    let errorType: string | null = null;
+    const byCheck = this.checkState();
+    if (byCheck && RANK[byCheck.status] > RANK[status]) {
+      status = byCheck.status;
+      cause = `check ${byCheck.name} failed: ${byCheck.streak.error.message}`;
+      errorType = byCheck.streak.error.type;
+    }
+    if (verdict.failing && RANK.degraded > RANK[status]) {
+      status = 'degraded';
+      cause = verdict.note;
+      errorType = verdict.errorType;
+    }
+    if (status === 'up') this.notUpSince = null;
+    else if (status !== 'unknown') this.notUpSince ??= at;
+    const events: EventDraft[] = [];
+    if (verdict.failing && !was) {
+      events.push(this.draft('traffic_errors', 'warning', verdict.note, { ...verdict.details, error_type: verdict.errorType }, shown, status));
+    } else if (!verdict.failing && was) {
+      const failingFor = Math.max(0, (at - was.since) / 1000);
+      const message = `traffic errors back under the threshold after ${fmtDuration(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
+      events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor });
+    }
+    this.status = status;
+    const transition = status !== shown ? { from: shown, to: status, at, cause: cause || status, errorType } : null;
+    return { transition, events };
   }
 
   private checkFailed(name: string, c: CheckStreak, at: number): EventDraft {

@@ -4,7 +4,7 @@
 // decision into metric cells and never decides a label itself.
 import { basename } from 'node:path';
 import type { DecodedSpan } from '../otlp/decode.js';
-import type { Observation, ServerResolver } from '../otlp/recognise.js';
+import { AMBIGUOUS, type Observation, type ServerResolver } from '../otlp/recognise.js';
 import { NameLimiter, PathCells } from './limits.js';
 
 /** Distinct server names from traffic that match no configured server, before they become `_other`. */
@@ -22,21 +22,51 @@ export interface ServerIdentity {
   command?: string;
   /** The name the server gave in initialize / server/discover. */
   serverInfoName?: string;
+  /**
+   * The tool names its probes last listed (the stored snapshot until the first probe of this run);
+   * undefined while none is known; null when it cannot be known here (another shard probes the
+   * server), which makes no tool name provably unique and so turns attribution by tool name off.
+   */
+  tools?: readonly string[] | null;
+  /** `servers[].traffic` hints: the sender's service.name, or `host` / `host:port`, means this server. */
+  hints?: { service_names?: readonly string[]; hosts?: readonly string[] };
 }
 
 /**
- * Names traffic after configured servers: by the URL's host:port for client spans, and by the
- * resource's service.name (a server instrumenting itself) against the configured name, the
- * command's base name or the name the server gave for itself. The first server listed wins a tie.
+ * Names traffic after configured servers, first rule that matches:
+ * 1. server.address[:port] against `traffic.hosts` hints, then the URL's host:port (a span without
+ *    a port matches by host; a hint without a port matches the host at any port);
+ * 2. the resource's service.name against `traffic.service_names` hints, then (a server
+ *    instrumenting itself) the configured name, the name the server gave for itself or the command's
+ *    base name;
+ * 3. for a tool call whose span names no server address: the one configured server whose probed
+ *    tool list has the tool. A name listed by several servers is AMBIGUOUS (counted, left `unknown`);
+ *    a span that names an address no rule matched belongs to that address, never to a server by its
+ *    tool name. Off when some server's tool list cannot be known here (sharding).
+ * The first server listed wins a tie within a rule.
  */
 export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolver {
   const byAddress = new Map<string, string>();
   const byHost = new Map<string, string>();
+  /** Hints without a port: the host at any port. */
+  const byHintHost = new Map<string, string>();
   const byService = new Map<string, string>();
+  const byTool = new Map<string, string | typeof AMBIGUOUS>();
   const first = (map: Map<string, string>, key: string, name: string): void => {
     if (!map.has(key)) map.set(key, name);
   };
-  for (const s of servers) {
+  const list = [...servers];
+  const toolsKnowable = list.every((s) => s.tools !== null);
+  // Hints first: what a user wrote down wins over what is derived from the URL or the command.
+  for (const s of list) {
+    for (const host of s.hints?.hosts ?? []) {
+      const hostPort = splitHost(host);
+      if (hostPort.port === undefined) first(byHintHost, hostPort.host, s.name);
+      else first(byAddress, `${hostPort.host}:${hostPort.port}`, s.name);
+    }
+    for (const service of s.hints?.service_names ?? []) first(byService, service, s.name);
+  }
+  for (const s of list) {
     if (s.url) {
       const u = new URL(s.url);
       first(byAddress, `${u.hostname}:${Number(u.port || (u.protocol === 'https:' ? 443 : 80))}`, s.name);
@@ -45,17 +75,28 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
     first(byService, s.name, s.name);
     if (s.serverInfoName) first(byService, s.serverInfoName, s.name);
     if (s.command) first(byService, basename(s.command).replace(/\.[a-z]+$/, ''), s.name);
+    if (toolsKnowable) for (const tool of new Set(s.tools ?? [])) byTool.set(tool, byTool.has(tool) ? AMBIGUOUS : s.name);
   }
-  return (span: DecodedSpan) => {
+  return (span: DecodedSpan, tool: string | undefined) => {
     const address = span.attrs.get('server.address');
     if (address !== undefined) {
       const port = span.attrs.get('server.port');
-      const hit = port === undefined ? byHost.get(String(address)) : byAddress.get(`${String(address)}:${Number(port)}`);
+      const host = String(address);
+      const hit = (port === undefined ? byHost.get(host) : byAddress.get(`${host}:${Number(port)}`)) ?? byHintHost.get(host);
       if (hit) return hit;
     }
     const service = span.resource.serviceName;
-    return service ? byService.get(service) : undefined;
+    const named = service === undefined ? undefined : byService.get(service);
+    if (named !== undefined || address !== undefined || tool === undefined) return named;
+    return byTool.get(tool);
   };
+}
+
+/** `host`, `host:port` or `[v6]:port` as a hint writes it. */
+function splitHost(text: string): { host: string; port: number | undefined } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (m) return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+  return { host: text.replace(/^\[(.*)\]$/, '$1'), port: undefined };
 }
 
 /** The labels one observation is counted under. */
@@ -67,6 +108,9 @@ export interface TrafficLabels {
   /** The tool name was folded into `_other`. */
   overflowed: boolean;
 }
+
+/** The first key of ambiguous calls' routes: their server is `unknown` too, but they are counted apart (no server name holds a NUL). */
+const AMBIGUOUS_ROUTE = '\u0000ambiguous';
 
 /** A constant per kind and outcome, so a route's key needs no string built per span. */
 const OUTCOME_KEY = { tool_call: { success: 't+', error: 't-' }, operation: { success: 'o+', error: 'o-' } } as const;
@@ -91,7 +135,7 @@ export class TrafficRouter<R> {
 
   route(obs: Observation): R {
     if (this.routes.all.length >= MAX_ROUTES) this.routes = new PathCells();
-    return this.routes.cell(obs.server, obs.method, obs.kind === 'tool_call' ? (obs.tool ?? 'unknown') : '', OUTCOME_KEY[obs.kind][obs.outcome], obs.errorType ?? '', () =>
+    return this.routes.cell(obs.ambiguous ? AMBIGUOUS_ROUTE : obs.server, obs.method, obs.kind === 'tool_call' ? (obs.tool ?? 'unknown') : '', OUTCOME_KEY[obs.kind][obs.outcome], obs.errorType ?? '', () =>
       this.sink(obs, this.labels(obs)),
     );
   }

@@ -7,6 +7,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { ERROR_TYPES, type ErrorType } from '../../src/pipeline/error-types.js';
 import { decodeTraceRequest, type AttrValue, type DecodedSpan } from '../../src/otlp/decode.js';
 import {
+  AMBIGUOUS,
   classifySpanError,
   jsonRpcCodeToErrorType,
   normaliseMethod,
@@ -130,6 +131,51 @@ test('OpenLLMetry: `<tool>.tool` spans with traceloop.span.kind=tool, errors onl
       null,
     ],
   );
+});
+
+test('OpenLLMetry 0.27: the JSON-RPC code of an SDK McpError is read from the status message; the session span is not an operation', () => {
+  const tool = (name: string) => ({ 'traceloop.span.kind': 'tool', 'traceloop.entity.name': name });
+  assert.deepEqual(
+    observe([
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'MCP error -32602: Invalid arguments for tool lookup' },
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'MCP error -32001: Request timed out' },
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'MCP error -32000: Connection closed' },
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'MCP error -31999: custom' },
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'no rows for MCP error -32602: quoted' },
+      { name: 'lookup.tool', attributes: tool('lookup'), error: 'Unknown error' },
+      { name: 'tools/list.mcp', error: 'MCP error -32603: boom' },
+      { name: 'mcp.client.session', attributes: { 'traceloop.span.kind': 'session', 'traceloop.entity.name': 'mcp.client.session' } },
+    ]),
+    [
+      toolCall('unknown', 'lookup', 'invalid_params'),
+      toolCall('unknown', 'lookup', 'timeout'),
+      toolCall('unknown', 'lookup', 'connection_closed'),
+      toolCall('unknown', 'lookup', 'protocol_error'),
+      toolCall('unknown', 'lookup', 'tool_error'),
+      toolCall('unknown', 'lookup', 'tool_error'),
+      operation('unknown', 'tools/list', 'internal_error'),
+      null,
+    ],
+  );
+  // The attributes win over the message.
+  assert.equal(classifySpanError('-32601', undefined, 'tool_error', 'MCP error -32602: x'), 'method_not_found');
+  assert.equal(classifySpanError(undefined, '-32601', 'tool_error', 'MCP error -32602: x'), 'method_not_found');
+});
+
+test('the resolver gets the tool name; an ambiguous tool name leaves the call unknown and marked', () => {
+  const tools: Array<string | undefined> = [];
+  const resolver: ServerResolver = (_span, tool) => {
+    tools.push(tool);
+    return tool === 'search' ? AMBIGUOUS : tool === 'alpha_only' ? 'alpha' : undefined;
+  };
+  const tl = (name: string) => ({ name: `${name}.tool`, attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': name } });
+  assert.deepEqual(observe([tl('search'), tl('alpha_only'), tl('other'), { name: 'tools/list.mcp' }], resolver), [
+    { ...toolCall('unknown', 'search'), ambiguous: true },
+    toolCall('alpha', 'alpha_only'),
+    toolCall('unknown', 'other'),
+    operation('unknown', 'tools/list'),
+  ]);
+  assert.deepEqual(tools, ['search', 'alpha_only', 'other', undefined]);
 });
 
 test('OpenInference: openinference.span.kind=TOOL with tool.name', () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DecodedSpan } from '../../src/otlp/decode.js';
-import type { Observation } from '../../src/otlp/recognise.js';
+import { AMBIGUOUS, type Observation } from '../../src/otlp/recognise.js';
 import { serverResolver, TrafficRouter, type ServerIdentity, type TrafficLabels } from '../../src/pipeline/traffic.js';
 
 const servers: ServerIdentity[] = [
@@ -17,7 +17,7 @@ function span(attrs: Record<string, string | number>, serviceName?: string): Dec
 
 describe('serverResolver', () => {
   const resolve = serverResolver(servers);
-  const rows: Array<[string, DecodedSpan, string | undefined]> = [
+  const rows: Array<[string, DecodedSpan, string | typeof AMBIGUOUS | undefined]> = [
     ['address and port', span({ 'server.address': '127.0.0.1', 'server.port': 8080 }), 'notes'],
     ['address and default https port', span({ 'server.address': 'api.example.com', 'server.port': 443 }), 'github'],
     ['host alone', span({ 'server.address': 'api.example.com' }), 'github'],
@@ -28,7 +28,47 @@ describe('serverResolver', () => {
     ['service.name = the command without its extension', span({}, 'files-mcp'), 'files'],
     ['nothing matches', span({ 'server.address': 'elsewhere.example.com' }, 'agent'), undefined],
   ];
-  for (const [name, s, want] of rows) it(name, () => assert.equal(resolve(s), want));
+  for (const [name, s, want] of rows) it(name, () => assert.equal(resolve(s, undefined), want));
+});
+
+describe('serverResolver: tool names and hints', () => {
+  const probed: ServerIdentity[] = [
+    { name: 'alpha', url: 'http://10.0.0.1:3000/mcp', tools: ['search', 'alpha_lookup', 'alpha_lookup'] },
+    { name: 'beta', url: 'http://10.0.0.2:3000/mcp', tools: ['search', 'beta_write'], hints: { service_names: ['beta-bot'], hosts: ['gateway.internal:8443'] } },
+    { name: 'gamma', command: '/opt/gamma-mcp', tools: ['gamma_run'], hints: { hosts: ['gamma.svc', '[fd00::1]:9000'] } },
+    { name: 'delta', url: 'http://gateway.internal:8443/mcp', tools: ['delta_only'] },
+  ];
+  const resolve = serverResolver(probed);
+  const rows: Array<[string, DecodedSpan, string | undefined, string | typeof AMBIGUOUS | undefined]> = [
+    ['a tool only alpha lists (listed twice by alpha: still one server)', span({}, 'support-bot'), 'alpha_lookup', 'alpha'],
+    ['a tool only beta lists', span({}, 'support-bot'), 'beta_write', 'beta'],
+    ['a tool two servers list is ambiguous', span({}, 'support-bot'), 'search', AMBIGUOUS],
+    ['a tool no server lists stays unmatched', span({}, 'support-bot'), 'nowhere', undefined],
+    ['no tool (not a tool call): no inference', span({}, 'support-bot'), undefined, undefined],
+    ['a service_names hint wins over the ambiguous tool name', span({}, 'beta-bot'), 'search', 'beta'],
+    ['a service_names hint wins over another server\'s tool', span({}, 'beta-bot'), 'alpha_lookup', 'beta'],
+    ['service.name = a configured name wins over the tool name', span({}, 'gamma'), 'alpha_lookup', 'gamma'],
+    ['server.address:port wins over the tool name', span({ 'server.address': '10.0.0.2', 'server.port': 3000 }), 'alpha_lookup', 'beta'],
+    ['an address no rule matches is never attributed by tool name', span({ 'server.address': 'staging.example', 'server.port': 3000 }), 'alpha_lookup', undefined],
+    ['a host:port hint wins over the URL of another server', span({ 'server.address': 'gateway.internal', 'server.port': 8443 }), 'delta_only', 'beta'],
+    ['a port-less host hint matches any port', span({ 'server.address': 'gamma.svc', 'server.port': 1234 }), undefined, 'gamma'],
+    ['a port-less host hint matches a span without a port', span({ 'server.address': 'gamma.svc' }), undefined, 'gamma'],
+    ['an IPv6 host:port hint', span({ 'server.address': 'fd00::1', 'server.port': 9000 }), undefined, 'gamma'],
+  ];
+  for (const [name, s, tool, want] of rows) it(name, () => assert.equal(resolve(s, tool), want));
+
+  it('no tool name is unique while a server of another shard (its tool list unknowable here) is configured', () => {
+    const r = serverResolver([{ name: 'alpha', tools: ['x'] }, { name: 'elsewhere', url: 'http://10.0.0.9:3000/mcp', tools: null, hints: { service_names: ['far-bot'] } }]);
+    assert.equal(r(span({}, 'agent'), 'x'), undefined);
+    assert.equal(r(span({}, 'far-bot'), 'x'), 'elsewhere', 'hints still apply');
+    assert.equal(r(span({ 'server.address': '10.0.0.9', 'server.port': 3000 }), 'x'), 'elsewhere');
+  });
+
+  it('a server whose probes list nothing yet is matched by its other identities only', () => {
+    const r = serverResolver([{ name: 'alpha', url: 'http://10.0.0.1:3000/mcp' }, { name: 'beta', tools: ['x'] }]);
+    assert.equal(r(span({}, 'agent'), 'x'), 'beta');
+    assert.equal(r(span({}, 'agent'), 'y'), undefined);
+  });
 });
 
 const call = (server: string, tool: string | undefined, kind: Observation['kind'] = 'tool_call'): Observation => ({
@@ -54,6 +94,15 @@ describe('TrafficRouter', () => {
     assert.deepEqual(router.route(call('github', 'list', 'operation')), { server: 'github', tool: '', overflowed: false });
     router.route(call('github', 'a'));
     assert.equal(decided.length, 5, 'a repeated observation reuses its decision');
+  });
+
+  it('routes ambiguous calls apart from other unknown calls, under the same labels', () => {
+    const router = new TrafficRouter(() => false, (obs, labels) => ({ ...labels, ambiguous: obs.ambiguous === true }), 10);
+    const plain = router.route(call('unknown', 'search'));
+    const ambiguous = router.route({ ...call('unknown', 'search'), ambiguous: true });
+    assert.deepEqual(plain, { server: 'unknown', tool: 'search', overflowed: false, ambiguous: false });
+    assert.deepEqual(ambiguous, { server: 'unknown', tool: 'search', overflowed: false, ambiguous: true });
+    assert.equal(router.route({ ...call('unknown', 'search'), ambiguous: true }), ambiguous, 'decided once');
   });
 
   it('bounds unconfigured server names, and relabels once the servers change', () => {

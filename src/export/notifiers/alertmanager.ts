@@ -51,6 +51,8 @@ export function alertName(event: Pick<AlertEvent, 'event' | 'severity'>): string
   if (event.event === 'schema_drift') return event.severity === 'critical' ? 'McpServerSchemaBreakingChange' : 'McpServerSchemaChange';
   // A failing check sets the server's state (critical: on_failure down), and its recovery resolves it.
   if (event.event === 'check_failed') return event.severity === 'critical' ? 'McpServerDown' : 'McpServerDegraded';
+  // Failing traffic degrades the server like a failing check; its `recovered` resolves it.
+  if (event.event === 'traffic_errors') return 'McpServerDegraded';
   return STATE_ALERTS[event.event] ?? ONE_OFF_ALERTS[event.event];
 }
 
@@ -79,6 +81,7 @@ const SUMMARIES: Readonly<Record<AlertEvent['event'], string>> = {
   schema_drift: 'changed its tool schemas',
   check_failed: 'fails a configured check',
   credential_expiring: 'has a credential about to expire',
+  traffic_errors: 'fails for its callers (traffic error rate over the threshold)',
 };
 
 /** As the Prometheus rules word them: a summary naming the server, the event's own line as description. */
@@ -108,7 +111,7 @@ export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number
   const now = new Date(nowMs).toISOString();
   const name = alertName(event);
   const post: AmAlert[] = [];
-  const isState = event.event === 'recovered' || event.event === 'check_failed' || event.event in STATE_ALERTS;
+  const isState = event.event === 'recovered' || event.event === 'check_failed' || event.event === 'traffic_errors' || event.event in STATE_ALERTS;
   if (isState) {
     const mine = active.get(event.server);
     // A `recovered` that leaves the server in another bad state (one check passes again while another

@@ -35,6 +35,7 @@ const TITLES: Record<AlertEventName, string> = {
   schema_drift: 'tool schema changed',
   check_failed: 'check failed',
   credential_expiring: 'credential expiring',
+  traffic_errors: 'traffic errors',
 };
 
 /** The emoji says what happened; severity picks it only where the event alone does not (degraded). */
@@ -58,6 +59,8 @@ function slackEmoji(event: AlertEvent): string {
       return event.severity === 'critical' ? ':red_circle:' : ':large_orange_circle:';
     case 'credential_expiring':
       return ':key:';
+    case 'traffic_errors':
+      return ':large_orange_circle:';
     default:
       return event.severity === 'critical' ? ':rotating_light:' : event.severity === 'warning' ? ':warning:' : ':information_source:';
   }

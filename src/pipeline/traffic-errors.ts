@@ -1,0 +1,152 @@
+// pipeline/traffic-errors.ts judges a server by the tool calls its real callers make: the error rate
+// over a sliding window, against a threshold. It counts in a fixed number of time buckets (never one
+// entry per call), so a server's memory is the same at 1 call/s and at 100k. Pure: the caller hands
+// in the time; agent/ records calls and applies the verdict (pipeline/state-machine.ts traffic()).
+import { ERROR_TYPES, type ErrorType } from './error-types.js';
+
+/** How one server's traffic is judged (`servers[].traffic`, defaults in `monitoring.traffic`). */
+export interface TrafficErrorPolicy {
+  /** Share of failed calls (0–1) at or above which the server is degraded; null: never. */
+  errorRate: number | null;
+  windowMs: number;
+  /** Fewer calls than this in the window are too few to judge. */
+  minCalls: number;
+}
+
+/** `monitoring.traffic`'s defaults: 20 % over 5 minutes, with at least 20 calls. */
+export const DEFAULT_TRAFFIC_POLICY: TrafficErrorPolicy = { errorRate: 0.2, windowMs: 300_000, minCalls: 20 };
+
+/** Buckets per window: the window slides in steps of 1/BUCKETS of its length. */
+export const BUCKETS = 30;
+
+const TYPES = Object.keys(ERROR_TYPES) as ErrorType[];
+const TYPE_INDEX: ReadonlyMap<string, number> = new Map(TYPES.map((t, i) => [t, i]));
+
+/** Calls and failures (by error type) in the window ending now. */
+export interface WindowTotals {
+  calls: number;
+  errors: number;
+  byType: Partial<Record<ErrorType, number>>;
+}
+
+/**
+ * Tool-call outcomes over the last `windowMs`, in BUCKETS buckets of windowMs/BUCKETS each: a call
+ * counts while its bucket is one of the last BUCKETS, so the window spans between (BUCKETS-1)/BUCKETS
+ * and all of `windowMs`. Memory: BUCKETS × (2 + error types) integers, whatever the traffic.
+ */
+export class ErrorRateWindow {
+  readonly bucketMs: number;
+  /** Per slot, which bucket (time / bucketMs) it holds; -1 for none. */
+  private readonly epochs = new Float64Array(BUCKETS).fill(-1);
+  private readonly calls = new Uint32Array(BUCKETS);
+  private readonly errors = new Uint32Array(BUCKETS);
+  private readonly byType = new Uint32Array(BUCKETS * TYPES.length);
+
+  constructor(readonly windowMs: number) {
+    this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS));
+  }
+
+  /** One call at `at` (epoch ms): a success when `errorType` is undefined. */
+  record(at: number, errorType: ErrorType | undefined): void {
+    const epoch = Math.floor(at / this.bucketMs);
+    const slot = epoch % BUCKETS;
+    const held = this.epochs[slot]!;
+    // A slot holding a later bucket means this call is already older than the window (a clock that
+    // stepped back): it is dropped rather than wiping newer counts.
+    if (held > epoch) return;
+    if (held < epoch) this.clear(slot, epoch);
+    this.calls[slot]!++;
+    if (errorType === undefined) return;
+    this.errors[slot]!++;
+    this.byType[slot * TYPES.length + TYPE_INDEX.get(errorType)!]!++;
+  }
+
+  totals(at: number): WindowTotals {
+    const now = Math.floor(at / this.bucketMs);
+    const out: WindowTotals = { calls: 0, errors: 0, byType: {} };
+    for (let slot = 0; slot < BUCKETS; slot++) {
+      const epoch = this.epochs[slot]!;
+      if (epoch < 0 || epoch > now || epoch <= now - BUCKETS) continue;
+      out.calls += this.calls[slot]!;
+      const errors = this.errors[slot]!;
+      if (errors === 0) continue;
+      out.errors += errors;
+      for (let t = 0; t < TYPES.length; t++) {
+        const n = this.byType[slot * TYPES.length + t]!;
+        if (n > 0) out.byType[TYPES[t]!] = (out.byType[TYPES[t]!] ?? 0) + n;
+      }
+    }
+    return out;
+  }
+
+  private clear(slot: number, epoch: number): void {
+    this.epochs[slot] = epoch;
+    this.calls[slot] = 0;
+    this.errors[slot] = 0;
+    this.byType.fill(0, slot * TYPES.length, (slot + 1) * TYPES.length);
+  }
+}
+
+/** What the window says about a server's traffic now. */
+export interface TrafficVerdict {
+  /** The error rate is at or over the threshold with enough calls to judge. */
+  failing: boolean;
+  /** "traffic: 34 % of 212 calls failed (invalid_params 30, timeout 42)". */
+  note: string;
+  /** The most frequent error type in the window (ties: alphabetical), null without errors. */
+  errorType: ErrorType | null;
+  details: {
+    calls: number;
+    errors: number;
+    error_rate: number | null;
+    errors_by_type: Partial<Record<ErrorType, number>>;
+    threshold: number | null;
+    window_seconds: number;
+    min_calls: number;
+  };
+}
+
+/** Judges `totals` against `policy`; pure, so tests drive it row by row. */
+export function judgeTraffic(totals: WindowTotals, policy: TrafficErrorPolicy): TrafficVerdict {
+  const { calls, errors, byType } = totals;
+  const rate = calls > 0 ? errors / calls : null;
+  const failing = policy.errorRate !== null && calls >= policy.minCalls && calls > 0 && rate! >= policy.errorRate;
+  const types = (Object.keys(byType) as ErrorType[]).sort();
+  let top: ErrorType | null = null;
+  for (const t of types) if (top === null || byType[t]! > byType[top]!) top = t;
+  const breakdown = types.length > 0 ? ` (${types.map((t) => `${t} ${byType[t]}`).join(', ')})` : '';
+  const note =
+    calls === 0
+      ? `traffic: no calls in ${fmtWindow(policy.windowMs)}`
+      : calls < policy.minCalls
+        ? `traffic: ${calls} calls in ${fmtWindow(policy.windowMs)}, too few to judge (min_calls ${policy.minCalls})`
+        : `traffic: ${percent(rate!)} % of ${calls} calls failed${breakdown}`;
+  return {
+    failing,
+    note,
+    errorType: top,
+    details: {
+      calls,
+      errors,
+      error_rate: rate,
+      errors_by_type: byType,
+      threshold: policy.errorRate,
+      window_seconds: policy.windowMs / 1000,
+      min_calls: policy.minCalls,
+    },
+  };
+}
+
+/** A share as a whole percentage, never rounded up to 100 while some calls succeed, nor down to 0 while some fail. */
+function percent(rate: number): number {
+  const p = Math.round(rate * 100);
+  if (p === 100 && rate < 1) return 99;
+  if (p === 0 && rate > 0) return 1;
+  return p;
+}
+
+function fmtWindow(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
