@@ -50,7 +50,8 @@ const thresholds = z
   .strict();
 
 /** How traffic is judged; the same keys in `monitoring.traffic` (defaults) and `servers[].traffic`. */
-const errorRate = z.number().gt(0).max(1).nullable();
+const ERROR_RATE_MESSAGE = 'must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never';
+const errorRate = z.number({ invalid_type_error: ERROR_RATE_MESSAGE }).gt(0, ERROR_RATE_MESSAGE).max(1, ERROR_RATE_MESSAGE).nullable();
 const trafficJudging = {
   error_rate: 'Share of failed tool calls in the window (0.2 = 20 %) at or above which the server is degraded and `traffic_errors` fires; null: traffic never degrades it.',
   window: 'Sliding window the traffic error rate is taken over.',
