@@ -92,6 +92,18 @@ describe('alertmanager notifier: events as alerts', () => {
     assert.equal(active.size, 0);
   });
 
+  it('failing traffic is McpServerDegraded until its recovered; a latency recovery while traffic still fails keeps it', () => {
+    const active: ActiveAlerts = new Map();
+    const message = 'traffic: 34 % of 212 calls failed (invalid_params 30, timeout 42)';
+    const opened = alertsFor(event({ event: 'traffic_errors', severity: 'warning', message, current_state: 'degraded', details: { error_type: 'timeout' } }), active, T, SETTINGS);
+    assert.deepEqual(opened.map((a) => [a.labels.alertname, a.labels.severity, a.annotations.mcpwatch_event, a.annotations.description]), [['McpServerDegraded', 'warning', 'traffic_errors', message]]);
+    const latency = alertsFor(event({ event: 'recovered', severity: 'info', previous_state: 'degraded', current_state: 'degraded' }), active, T + 1000, SETTINGS);
+    assert.deepEqual(latency, []);
+    const back = alertsFor(event({ event: 'recovered', severity: 'info', previous_state: 'degraded', current_state: 'up', details: { cause: 'traffic' } }), active, T + 2000, SETTINGS);
+    assert.deepEqual(back.map((a) => [a.labels.alertname, a.endsAt]), [['McpServerDegraded', new Date(T + 2000).toISOString()]]);
+    assert.equal(active.size, 0);
+  });
+
   it('posts one-off events once, ending on their own; breaking drift is critical like the rule', () => {
     const active: ActiveAlerts = new Map();
     const drift = alertsFor(event({ event: 'schema_drift', severity: 'critical', message: 'tool schemas changed', details: { summary: 'removed tool x' }, current_state: 'up', previous_state: 'up' }), active, T, SETTINGS);

@@ -520,6 +520,21 @@ test('slack: recovered shows the downtime and the incident start', () => {
   assert.match(context[1]!, /^incident since <!date\^\d+\^\{date_short_pretty\} \{time_secs\}\|2026-11-22T00:14:03\.120Z>$/);
 });
 
+test('traffic_errors on stdout and Slack: the note as the line, the most frequent error type as a field', () => {
+  const traffic = event({
+    event: 'traffic_errors',
+    severity: 'warning',
+    message: 'traffic: 34 % of 212 calls failed (invalid_params 30, timeout 42)',
+    details: { calls: 212, errors: 72, error_type: 'timeout' },
+    current_state: 'degraded',
+  });
+  assert.equal(formatStdout(traffic), '[2026-11-22T00:14:03.120Z] WARNING postgres-mcp TRAFFIC_ERRORS — traffic: 34 % of 212 calls failed (invalid_params 30, timeout 42)\n');
+  const msg = buildSlackMessage(traffic);
+  assertBlockKit(msg);
+  assert.equal((msg.blocks[0] as Extract<SlackBlock, { type: 'header' }>).text.text, ':large_orange_circle: postgres-mcp traffic errors');
+  assert.ok((msg.blocks[1] as Section).fields!.some((f) => f.text === '*Error type*\ntimeout'));
+});
+
 test('slack: error type and phase are read from details.error as well', () => {
   const msg = buildSlackMessage(event({ details: { error: { type: 'timeout', phase: 'tools/list', message: 'x' } } }));
   const fields = (msg.blocks[1] as Section).fields!.map((f) => f.text);
