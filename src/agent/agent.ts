@@ -225,7 +225,8 @@ export class Agent {
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
       this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
       this.timers.push(setInterval(() => this.score(), SCORE_EVERY_MS));
-      this.timers.push(setInterval(() => this.judgeTraffic(), TRAFFIC_JUDGE_MS));
+      // Without a receiver no traffic arrives, and every server keeps the state its probes give.
+      if (this.receiver) this.timers.push(setInterval(() => this.judgeTraffic(), TRAFFIC_JUDGE_MS));
       this.prune();
       const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
       const sharding = this.config.sharding;
