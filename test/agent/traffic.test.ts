@@ -7,11 +7,15 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import { SpanKind } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
@@ -19,7 +23,7 @@ import type { HttpFixture } from '../fixtures/http-server.js';
 import { startTrafficServer } from '../fixtures/traffic-server.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 import type { Plan, PlanResult } from '../fixtures/instrumented-agent.js';
-import { FIXTURES, until } from '../helpers.js';
+import { FIXTURES, STDIO_FIXTURE, until } from '../helpers.js';
 
 const run = promisify(execFile);
 
@@ -166,5 +170,53 @@ servers:
     assert.deepEqual(hook.events.filter((e) => e.server !== 'gamma').map((e) => e.event), []);
     assert.deepEqual(live.statuses(), { alpha: 'up', beta: 'up', gamma: 'up' });
     await hook.close();
+  });
+
+  it('re-reads the probed tool lists when a server changes its tools: a name unknown before is attributed after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-traffic-'));
+    const toolsFile = join(dir, 'tools.json');
+    const tool = (name: string) => ({ name, description: name, inputSchema: { type: 'object', properties: {} } });
+    writeFileSync(toolsFile, JSON.stringify([tool('search')]));
+    const hook = await webhookReceiver();
+    const text = `monitoring: { interval: 1h, timeout: 30s }
+alerts:
+  - { type: webhook, url: "${hook.url}" }
+exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: kb, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, tools-from-file], env: { TOOLS_FILE: ${JSON.stringify(toolsFile)} } }
+`;
+    const kb = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+    try {
+      const addr = await kb.start();
+      await until(() => kb.ready, 'the first probe');
+      // OpenLLMetry-shaped spans from the OpenTelemetry SDK, over OTLP/HTTP.
+      const provider = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'support-bot' }),
+        spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `http://${at(addr.otlp.http)}/v1/traces` }))],
+      });
+      const call = async (name: string): Promise<void> => {
+        provider.getTracer('t').startSpan(`${name}.tool`, { kind: SpanKind.CLIENT, attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': name } }).end();
+        await provider.forceFlush();
+      };
+      const calls = async (server: string, name: string): Promise<number> =>
+        sample(await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text(), 'mcp_tool_calls_total', { mcp_server_name: server, gen_ai_tool_name: name, source: 'traffic' });
+      await call('search');
+      await call('summarize');
+      await until(async () => (await calls('kb', 'search')) === 1 && (await calls('unknown', 'summarize')) === 1, 'search on kb, summarize unknown');
+
+      writeFileSync(toolsFile, JSON.stringify([tool('search'), tool('summarize')]));
+      process.kill(kb.sessionPid('kb')!, 'SIGUSR2');
+      await until(() => hook.events.some((e) => e.server === 'kb' && e.event === 'schema_drift'), 'the re-listing');
+      await call('summarize');
+      await until(async () => (await calls('kb', 'summarize')) === 1, 'summarize attributed to kb');
+      assert.equal(await calls('unknown', 'summarize'), 1, 'the call before the change stays where it was counted');
+      await provider.shutdown();
+    } finally {
+      await kb.stop();
+      await hook.close();
+    }
   });
 });
