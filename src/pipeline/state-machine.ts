@@ -164,7 +164,6 @@ export class ServerStateMachine {
     const events: EventDraft[] = [];
     const shown = this.status;
     const checks = r.ok ? this.updateChecks(r) : { failed: [], passed: [] };
-    const byCheck = this.checkState();
     // The server's own answers decide `base` as they always have; a failing check can only make the
     // status worse. Events carry the status before and after both (fixed up below).
     const prev = this.base;
@@ -233,17 +232,8 @@ export class ServerStateMachine {
 
     this.base = next;
     let status = next;
-    if (byCheck && RANK[byCheck.status] > RANK[next]) {
-      status = byCheck.status;
-      cause = `check ${byCheck.name} failed: ${byCheck.streak.error.message}`;
-      errorType = byCheck.streak.error.type;
-    }
-    const traffic = this.trafficFailing?.verdict;
-    if (traffic && RANK.degraded > RANK[status]) {
-      status = 'degraded';
-      cause = traffic.note;
-      errorType = traffic.errorType;
-    }
+    const over = this.overlay(next);
+    if (over) ({ status, cause, errorType } = over);
     // The server answers again but a check still holds it down: that is no recovery.
     const drafts = status === 'down' && next !== 'down' ? events.filter((e) => !(e.event === 'recovered' && (prev === 'down' || prev === 'stale'))) : events;
     // An incident lasts while the status (with checks) is not up, whichever part caused it.
@@ -278,20 +268,7 @@ export class ServerStateMachine {
     } else {
       this.trafficFailing = undefined;
     }
-    let status = this.base;
-    let cause = '';
-    let errorType: string | null = null;
-    const byCheck = this.checkState();
-    if (byCheck && RANK[byCheck.status] > RANK[status]) {
-      status = byCheck.status;
-      cause = `check ${byCheck.name} failed: ${byCheck.streak.error.message}`;
-      errorType = byCheck.streak.error.type;
-    }
-    if (verdict.failing && RANK.degraded > RANK[status]) {
-      status = 'degraded';
-      cause = verdict.note;
-      errorType = verdict.errorType;
-    }
+    const { status, cause, errorType } = this.overlay(this.base) ?? { status: this.base, cause: '', errorType: null };
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= at;
     const events: EventDraft[] = [];
@@ -305,6 +282,21 @@ export class ServerStateMachine {
     this.status = status;
     const transition = status !== shown ? { from: shown, to: status, at, cause: cause || status, errorType } : null;
     return { transition, events };
+  }
+
+  /**
+   * What holds the server in a worse state than `base`, its own answers, give: the worst counted
+   * failing check, then failing traffic (at least `degraded`); undefined when nothing does.
+   */
+  private overlay(base: ServerStatus): { status: ServerStatus; cause: string; errorType: string | null } | undefined {
+    let worse: { status: ServerStatus; cause: string; errorType: string | null } | undefined;
+    const byCheck = this.checkState();
+    if (byCheck && RANK[byCheck.status] > RANK[base]) {
+      worse = { status: byCheck.status, cause: `check ${byCheck.name} failed: ${byCheck.streak.error.message}`, errorType: byCheck.streak.error.type };
+    }
+    const traffic = this.trafficFailing?.verdict;
+    if (traffic && RANK.degraded > RANK[worse?.status ?? base]) worse = { status: 'degraded', cause: traffic.note, errorType: traffic.errorType };
+    return worse;
   }
 
   private checkFailed(name: string, c: CheckStreak, at: number): EventDraft {
