@@ -61,7 +61,7 @@ const trafficJudging = {
 const trafficHost = z
   .string()
   .min(1)
-  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(?::\d{1,5})?$/, 'must be host or host:port as spans carry them in server.address / server.port (no scheme, no path)');
+  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)(?::\d{1,5})?$/, 'must be host or host:port as spans carry them in server.address / server.port (no scheme, no path; IPv6 in brackets: [fd00::1]:8080)');
 
 const serverTraffic = z
   .object({
