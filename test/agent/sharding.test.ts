@@ -197,7 +197,7 @@ health: { endpoint: "127.0.0.1:0" }
 receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
-  - { name: github, transport: streamable_http, url: "http://127.0.0.1:1/mcp", interval: 1h }
+  - { name: github, transport: streamable_http, url: "http://127.0.0.1:1/mcp", interval: 1h, traffic: { service_names: [gh-bot] } }
   - { name: postgres-prod, transport: streamable_http, url: "http://127.0.0.1:2/mcp", interval: 1h }
 `;
     const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
@@ -213,8 +213,17 @@ servers:
       span.end();
       await provider.forceFlush();
       await provider.shutdown();
+      // An OpenLLMetry span (no address) from an agent that github's traffic hint names.
+      const hinted = new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': 'gh-bot' }),
+        spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${addr.otlp.http!.port}/v1/traces` }))],
+      });
+      hinted.getTracer('test').startSpan('list_issues.tool', { kind: SpanKind.CLIENT, attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'list_issues' } }).end();
+      await hinted.forceFlush();
+      await hinted.shutdown();
       const page = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
       assert.equal(sampleValue(page, 'mcp_tool_calls_total', { mcp_server_name: 'github', gen_ai_tool_name: 'search', source: 'traffic', shard: '1' }), 1);
+      assert.equal(sampleValue(page, 'mcp_tool_calls_total', { mcp_server_name: 'github', gen_ai_tool_name: 'list_issues', source: 'traffic', shard: '1' }), 1, 'a hint of a server another shard probes');
       assert.deepEqual(labelValues(page, 'mcp_server_status', 'mcp_server_name'), new Set(['postgres-prod']));
     } finally {
       await agent.stop();
