@@ -36,7 +36,7 @@ export interface AlertEvent {
 }
 
 /** Events that name the agents they affect. */
-export const BLAST_RADIUS_EVENTS: readonly AlertEventName[] = ['down', 'check_failed', 'session_expired', 'schema_drift'];
+export const BLAST_RADIUS_EVENTS: readonly AlertEventName[] = ['down', 'check_failed', 'session_expired', 'schema_drift', 'traffic_errors'];
 
 /** The agents one alert affects (pipeline/callers.ts), as webhooks receive them. Times are ISO 8601. */
 export interface AffectedAgents {

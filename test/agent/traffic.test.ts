@@ -155,6 +155,7 @@ servers:
       { calls: event.details.calls, errors: event.details.errors, by_type: event.details.errors_by_type, threshold: event.details.threshold, error_type: event.details.error_type },
       { calls: 8, errors: 6, by_type: { invalid_params: 6 }, threshold: 0.5, error_type: 'invalid_params' },
     );
+    assert.deepEqual(event.affected_agents?.agents.map((a) => [a.service_name, a.calls]), [['support-bot', 8]], 'the agents whose calls fail');
     assert.equal(live.statuses().gamma, 'degraded');
     assert.equal(sample(await metrics(), 'mcp_server_status', { mcp_server_name: 'gamma', mcp_server_status: 'degraded' }), 1);
 
