@@ -62,6 +62,7 @@ import {
   load,
   machine,
   mib,
+  parsePrometheus,
   ProcSampler,
   readProc,
   scrape,
@@ -291,10 +292,10 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     // what the checks made meanwhile took: the tools/list histogram from m1 to the last scrape.
     const before = readProc(agent.pid)!;
     const scrapes: Awaited<ReturnType<typeof scrape>>[] = [];
-    for (let i = 0; i < Math.max(1, SCRAPES); i++) scrapes.push(await scrape(agent.metricsUrl!));
+    for (let i = 0; i < Math.max(1, SCRAPES); i++) scrapes.push(await scrape(agent.metricsUrl!, { parse: false }));
     const after = readProc(agent.pid)!;
     const m2 = scrapes[0]!;
-    const during = methodStats(m1.samples, scrapes[scrapes.length - 1]!.samples, 'tools/list');
+    const during = methodStats(m1.samples, parsePrometheus(scrapes[scrapes.length - 1]!.text), 'tools/list');
     sampler.stop();
     const ws = windowStats(sampler.of(agent.pid), a.at, b.at);
     const tl = methodStats(m0.samples, m1.samples, 'tools/list');
