@@ -253,7 +253,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
   const sampler = new ProcSampler([agent.pid, ...fleetPids], 1000).start();
   const fleetTicks = (): number => fleetPids.reduce((n, pid) => n + (readProc(pid)?.cpuTicks ?? 0), 0);
   try {
-    const ready = await agent.ready(120_000);
+    const ready = await agent.ready(Math.max(120_000, urls.length * 100)); // 3000 first handshakes take minutes on a loaded machine
     const tReady = performance.now();
     const firstRoundS = (tReady - t0) / 1000;
     const states = Object.values(ready.servers);

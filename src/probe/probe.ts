@@ -55,7 +55,9 @@ export class Deadline {
    * verdict names mcpwatch's timeout and phase, not the SDK's generic -32001.
    */
   remaining(): number {
-    return Math.max(1, Math.round(this.end - performance.now())) + 1000;
+    // Rounded up to whole seconds: Node keeps one timer list per distinct duration, and a fleet's
+    // checks then share a few lists instead of opening one per millisecond value.
+    return Math.max(1, Math.ceil((this.end - performance.now()) / 1000)) * 1000 + 1000;
   }
 
   get expiredAlready(): boolean {
