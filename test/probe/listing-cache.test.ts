@@ -14,7 +14,8 @@ import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/h
 import type { Tool as ModernTool } from '@modelcontextprotocol/server';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { makeTools } from '../fixtures/servers.js';
-import { httpTarget } from '../helpers.js';
+import { httpTarget, stdioTarget } from '../helpers.js';
+import { TRANSPORTS } from '../../src/probe/transports.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
 after(async () => {
@@ -68,6 +69,15 @@ describe('tools/list over a kept connection', () => {
       assert.deepEqual(first.map((t) => t.name).sort(), ['add', 'echo', 'fail']);
     });
   }
+
+  it('stdio: the same listing comes back as the same array', async () => {
+    const { out, conn } = await openAndProbe(stdioTarget('ok'), TRANSPORTS.stdio.connect);
+    assert.equal(out.error, null, out.error?.message);
+    open.push(conn!);
+    const first = await list(conn!);
+    assert.deepEqual(first.map((t) => t.name).sort(), ['add', 'echo', 'fail']);
+    assert.equal(await list(conn!), first);
+  });
 
   it('sees a changed list at once, and a list changed back', async () => {
     const state = { tools: makeTools(2) as unknown[] };
