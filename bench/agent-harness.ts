@@ -297,11 +297,23 @@ export function parsePrometheus(text: string): PromSample[] {
   return out;
 }
 
-export async function scrape(url: string): Promise<{ samples: PromSample[]; bytes: number; ms: number; text: string }> {
-  const t = performance.now();
-  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-  const text = await res.text();
-  return { samples: parsePrometheus(text), bytes: Buffer.byteLength(text), ms: performance.now() - t, text };
+/**
+ * One scrape of `url`, parsed unless `parse` is false (a 30 MiB page takes seconds to parse). A kept
+ * connection the agent closed while this process was busy parsing the last page (Node's 5 s
+ * keep-alive) fails at once and is tried again, on a new connection.
+ */
+export async function scrape(url: string, opts: { parse?: boolean } = {}): Promise<{ samples: PromSample[]; bytes: number; ms: number; text: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const t = performance.now();
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+      const text = await res.text();
+      return { samples: opts.parse === false ? [] : parsePrometheus(text), bytes: Buffer.byteLength(text), ms: performance.now() - t, text };
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (attempt > 1 || code !== 'UND_ERR_SOCKET') throw err;
+    }
+  }
 }
 
 /** Bytes and series per metric family in a scrape, largest first. */

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['probe-overhead.js', 'health-fleet.js', 'otlp-decode.js', 'otlp-ingest.js', 'forward-cost.js', 'agent-fleet.js', 'alert-latency.js'];
+const BENCHES = ['probe-overhead.js', 'http-client-cost.js', 'health-fleet.js', 'otlp-decode.js', 'otlp-ingest.js', 'forward-cost.js', 'agent-fleet.js', 'alert-latency.js'];
 
 function run(file: string): Promise<number | null> {
   return new Promise((resolve) => {

@@ -576,12 +576,14 @@ export class Agent {
   }
 
   /** Also writes the probe counts and observed time held in memory (StateStore.recordProbe), every 30 s. */
-  private refreshAvailability(names: Iterable<string> = this.monitors.keys()): void {
+  private refreshAvailability(names?: readonly string[]): void {
     const now = this.now();
     try {
-      this.store.checkpoint(now);
+      // Only the servers asked about: a state change credited every server's time and wrote a row
+      // for each, so a first round of n servers (n changes from `unknown`) wrote n² rows.
+      this.store.checkpoint(now, names);
       this.store.flush();
-      for (const name of names) {
+      for (const name of names ?? this.monitors.keys()) {
         for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
           this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
         }

@@ -42,6 +42,8 @@ export class ServerTrack {
   snapshot: ToolSnapshot | undefined;
   /** The last tool list as listed, to skip hashing when nothing changed. */
   private lastRaw: string | undefined;
+  /** The last listing itself: the probe hands back the same array when its pages were byte-identical. */
+  private lastTools: ToolInfo[] | undefined;
   /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
   serverInfoName: string | undefined;
   /** The schema_drift alert rate limit (drift-alerts.ts). */
@@ -73,6 +75,8 @@ export class ServerTrack {
 
   /** True when `tools` is byte for byte what the previous check listed (and remembers it). */
   sameAsLastListing(tools: ToolInfo[]): boolean {
+    if (tools === this.lastTools) return true;
+    this.lastTools = tools;
     const raw = JSON.stringify(tools);
     if (raw === this.lastRaw) return true;
     this.lastRaw = raw;

@@ -45,10 +45,13 @@ export class UptimeTracker {
     return spans;
   }
 
-  /** Credits every server's current observation up to `now`, so readers see time as it passes. */
-  checkpoint(now: number): UptimeSpan[] {
+  /**
+   * Credits every server's current observation up to `now` (or only these servers'), so readers see
+   * time as it passes.
+   */
+  checkpoint(now: number, servers: Iterable<string> = this.held.keys()): UptimeSpan[] {
     const spans: UptimeSpan[] = [];
-    for (const server of this.held.keys()) spans.push(...this.credit(server, now));
+    for (const server of servers) spans.push(...this.credit(server, now));
     return spans;
   }
 

@@ -1,4 +1,4 @@
-import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type MessageExtraInfo, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
+import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type ListToolsResult, type MessageExtraInfo, type StandardSchemaV1, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
 import type { ProtocolMode } from '../config/schema.js';
 import { VERSION } from '../wire/version.js';
 import type { McpConnection, TransportDiagnostics } from './prober.js';
@@ -87,15 +87,88 @@ const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
   legacy: 'legacy',
 };
 
-function newClient(protocol: ProtocolMode = 'legacy'): Client {
+/**
+ * The text of each tools/list page a transport parsed, without its JSON-RPC id, keyed by the page's
+ * `tools` array (the object the SDK's Client hands to result validation, in both eras).
+ */
+const pageTexts = new WeakMap<object, string>();
+/** The same text, keyed by the validated result the Client resolves with. */
+const validatedTexts = new WeakMap<object, string>();
+
+/**
+ * Called by a transport with a response it parsed from `text` (one JSON-RPC message, the whole text):
+ * a tools/list page is remembered by its text without the id, so that ProbeClient can tell a page
+ * that is byte for byte the last one. Only a text whose id is its first member after `jsonrpc` or its
+ * last member qualifies: there the id can be cut without parsing (anything else is validated as usual).
+ */
+export function rememberResponseText(message: JSONRPCMessage, text: string): void {
+  const m = message as { id?: unknown; result?: { tools?: unknown } };
+  if (!m.result || !Array.isArray(m.result.tools) || (typeof m.id !== 'number' && typeof m.id !== 'string')) return;
+  const id = JSON.stringify(m.id);
+  const body = text.trim();
+  const suffix = `,"id":${id}}`;
+  const prefix = `{"jsonrpc":"2.0","id":${id},`;
+  // A valid JSON text ending in `,"id":N}` has `id` as its last top-level member (the last `}` closes
+  // the object, and a `,` before `"id"` cannot be inside a string there), which is the member
+  // JSON.parse keeps; the prefix case is the first two members. Either way the rest is every other
+  // byte of the message.
+  const rest = body.endsWith(suffix) ? body.slice(0, -suffix.length) : body.startsWith(prefix) ? body.slice(prefix.length) : undefined;
+  if (rest !== undefined) pageTexts.set(m.result.tools, rest);
+}
+
+/** The id-less text of a tools/list result ProbeClient validated, when its transport gave one. */
+export function toolsPageText(result: object): string | undefined {
+  return validatedTexts.get(result);
+}
+
+type StandardResult<T> = StandardSchemaV1.Result<T>;
+
+/**
+ * The SDK's Client, validating tools/list results as the SDK does for the negotiated era, except
+ * that a page whose text is byte for byte one validated before on this connection gets that
+ * validation's result again: a kept session lists the same tools every interval, and re-validating
+ * an unchanged list with zod was the largest single cost of a check after the HTTP exchange itself.
+ */
+export class ProbeClient extends Client {
+  /** Validated pages by their id-less text; pruned to the last listing's pages by keepPages(). */
+  private readonly pages = new Map<string, ListToolsResult>();
+
+  readonly toolsListSchema: StandardSchemaV1<unknown, ListToolsResult> = {
+    '~standard': { version: 1, vendor: 'mcpwatch', validate: (value) => this.validateToolsPage(value) },
+  };
+
+  private validateToolsPage(value: unknown): StandardResult<ListToolsResult> {
+    const tools = typeof value === 'object' && value !== null ? (value as { tools?: unknown }).tools : undefined;
+    const text = Array.isArray(tools) ? pageTexts.get(tools) : undefined;
+    const seen = text === undefined ? undefined : this.pages.get(text);
+    if (seen) return { value: seen };
+    const outcome = this._wireCodec().validateResult('tools/list', value);
+    // The SDK's own validator reports a failure in these words (a test holds the two together).
+    if (!outcome.ok) return { issues: [{ message: outcome.reason === 'invalid' ? outcome.message : 'not-in-era: tools/list' }] };
+    if (text !== undefined) {
+      validatedTexts.set(outcome.value, text);
+      this.pages.set(text, outcome.value);
+    }
+    return { value: outcome.value };
+  }
+
+  /** Forgets validated pages other than these (the listing just made). */
+  keepPages(texts: readonly (string | undefined)[]): void {
+    if (this.pages.size <= texts.length) return;
+    const keep = new Set(texts);
+    for (const text of this.pages.keys()) if (!keep.has(text)) this.pages.delete(text);
+  }
+}
+
+function newClient(protocol: ProtocolMode = 'legacy'): ProbeClient {
   // Capabilities are pinned to none: servers that vary their tool list by client capabilities would
   // otherwise show drift whenever the SDK's defaults change.
-  return new Client({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });
+  return new ProbeClient({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });
 }
 
 /** Base for the per-transport connections: tracks unexpected close and keeps close() idempotent. */
 export abstract class BaseConnection implements McpConnection {
-  readonly client: Client;
+  readonly client: ProbeClient;
   closed = false;
   onUnexpectedClose?: () => void;
   private closing: Promise<void> | undefined;

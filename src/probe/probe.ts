@@ -1,7 +1,7 @@
 import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import type { StartedTransport } from './connection.js';
+import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
 import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
@@ -55,7 +55,9 @@ export class Deadline {
    * verdict names mcpwatch's timeout and phase, not the SDK's generic -32001.
    */
   remaining(): number {
-    return Math.max(1, Math.round(this.end - performance.now())) + 1000;
+    // Rounded up to whole seconds: Node keeps one timer list per distinct duration, and a fleet's
+    // checks then share a few lists instead of opening one per millisecond value.
+    return Math.max(1, Math.ceil((this.end - performance.now()) / 1000)) * 1000 + 1000;
   }
 
   get expiredAlready(): boolean {
@@ -71,19 +73,31 @@ export class Deadline {
   }
 }
 
-/** Lists every page of tools, stopping on a repeated cursor or at the page cap. */
+/** The last complete listing over a client, by the text of its pages, to hand back when it recurs. */
+const lastListing = new WeakMap<Client, { pages: string[]; tools: ToolInfo[] }>();
+
+/**
+ * Lists every page of tools, stopping on a repeated cursor or at the page cap. When every page is
+ * byte for byte the last listing's over the same connection, that listing's ToolInfo array itself is
+ * returned, so a caller can tell "unchanged" by identity (nobody mutates a listing).
+ */
 export async function listAllTools(client: Client, opts: { signal: AbortSignal; timeout: () => number; maxPages: number }): Promise<ToolInfo[]> {
   const tools: ToolInfo[] = [];
   const seen = new Set<string>();
+  const probeClient = client instanceof ProbeClient ? client : undefined;
+  const texts: Array<string | undefined> = [];
   let cursor: string | undefined;
   for (let page = 1; ; page++) {
     // One request per page, even the first: the v2 client's listTools() walks every page itself when
     // given no cursor (hiding a looping cursor), and may answer from its cache (a dead server would
     // then look alive).
-    const res = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, { signal: opts.signal, timeout: opts.timeout() });
+    const request = { method: 'tools/list', params: cursor === undefined ? {} : { cursor } };
+    const options = { signal: opts.signal, timeout: opts.timeout() };
+    const res = probeClient ? await probeClient.request(request, probeClient.toolsListSchema, options) : await client.request({ ...request, method: 'tools/list' }, options);
+    if (probeClient) texts.push(toolsPageText(res));
     for (const t of res.tools) tools.push(pickTool(t));
     const next = res.nextCursor;
-    if (next === undefined || next === null) return tools;
+    if (next === undefined || next === null) return probeClient ? settleListing(probeClient, texts, tools) : tools;
     if (seen.has(next) || next === cursor) {
       throw Object.assign(new InvalidResponse(`tools/list pagination repeated cursor ${JSON.stringify(next)} on page ${page}; stopped after ${tools.length} tools`), { tools });
     }
@@ -93,6 +107,16 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
     seen.add(next);
     cursor = next;
   }
+}
+
+/** The last listing's array when every page's text is the last listing's, else `tools`, remembered. */
+function settleListing(client: ProbeClient, texts: Array<string | undefined>, tools: ToolInfo[]): ToolInfo[] {
+  client.keepPages(texts);
+  const last = lastListing.get(client);
+  if (last && last.pages.length === texts.length && texts.every((t, i) => t !== undefined && t === last.pages[i])) return last.tools;
+  if (texts.every((t) => t !== undefined)) lastListing.set(client, { pages: texts as string[], tools });
+  else lastListing.delete(client);
+  return tools;
 }
 
 function pickTool(t: Record<string, unknown>): ToolInfo {

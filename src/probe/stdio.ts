@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport, rememberResponseText } from './connection.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { parseStat, serverProcesses, signalProcesses, TAG_VARIABLE, type ProcessEntry } from './process-tree.js';
 
@@ -179,6 +179,7 @@ class ProcessTransport implements Transport {
       this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.slice(0, 120))}`);
       return;
     }
+    rememberResponseText(message, text);
     this.onmessage?.(message);
   }
 

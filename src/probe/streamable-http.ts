@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage,
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport } from './connection.js';
 import { header, httpStatusError, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
@@ -119,7 +119,7 @@ export class StreamableHttpTransport implements Transport {
     const type = header(res, 'content-type') ?? '';
     if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests);
     if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
-      for (const m of toMessages(JSON.parse(await readBody(res)))) {
+      for (const m of parseMessages(await readBody(res))) {
         if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
         this.onmessage?.(m);
       }
@@ -280,7 +280,7 @@ export class StreamableHttpTransport implements Transport {
 function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new EventStreamParser((data, event) => {
-      if (event === 'message') for (const m of toMessages(JSON.parse(data))) deliver(m);
+      if (event === 'message') for (const m of parseMessages(data)) deliver(m);
     }, position);
     let settled = false;
     const finish = (err?: Error): void => {
@@ -450,6 +450,14 @@ function jsonRpcErrorFor(body: string | undefined, id: string | number): JSONRPC
   } catch {
     return undefined;
   }
+}
+
+/** The messages of one JSON body or event; a lone response's text is remembered (rememberResponseText). */
+function parseMessages(text: string): JSONRPCMessage[] {
+  const data: unknown = JSON.parse(text);
+  const messages = toMessages(data);
+  if (!Array.isArray(data)) rememberResponseText(messages[0]!, text);
+  return messages;
 }
 
 /**

@@ -316,9 +316,9 @@ export class StateStore {
     p.latencyMax = Math.max(p.latencyMax, latencyMs ?? 0);
   }
 
-  /** Credits every server's last observation up to `now`, so the next flush carries time until now. */
-  checkpoint(now: number): void {
-    this.addTime(this.uptime.checkpoint(now));
+  /** Credits every server's last observation (or only these servers') up to `now`, so the next flush carries time until now. */
+  checkpoint(now: number, servers?: Iterable<string>): void {
+    this.addTime(this.uptime.checkpoint(now, servers));
   }
 
   /** Credits the server's last observation up to `now` and counts no further time for it. */

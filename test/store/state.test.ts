@@ -52,6 +52,20 @@ describe('state store', () => {
     store.close();
   });
 
+  it('a checkpoint of some servers credits only theirs; the others\' time is credited at the next full one', () => {
+    const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
+    const t = Date.UTC(2026, 10, 22, 12, 0, 0);
+    store.recordProbe('a', t, true, 10, 70_000);
+    store.recordProbe('b', t, false, null, 70_000);
+    store.checkpoint(t + MINUTE, ['a']);
+    assert.deepEqual(store.availability('a', DAY, t + MINUTE), { upMs: MINUTE, downMs: 0, ratio: 1 });
+    assert.deepEqual(store.availability('b', DAY, t + MINUTE), { upMs: 0, downMs: 0, ratio: null });
+    store.checkpoint(t + MINUTE);
+    assert.deepEqual(store.availability('b', DAY, t + MINUTE), { upMs: 0, downMs: MINUTE, ratio: 0 });
+    assert.equal(store.availability('a', DAY, t + MINUTE).upMs, MINUTE);
+    store.close();
+  });
+
   it('counts no time before the first probe, past an observation\'s hold, after forget, or across a restart', () => {
     const file = join(tmp(), 'state.db');
     let store = new StateStore(file, { writer: true });

@@ -1,0 +1,145 @@
+// A kept connection lists the same tools every interval: a page whose text is byte for byte one
+// validated before on that connection is not validated again, and a listing whose pages all recur is
+// handed back as the same array (drift then compares by identity). Every listing still reaches the
+// server, and a changed or invalid page is validated exactly as the SDK does.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { Client, SdkError } from '@modelcontextprotocol/client';
+import { listAllTools, openAndProbe } from '../../src/probe/probe.js';
+import { streamableConnector } from '../../src/probe/streamable-http.js';
+import type { McpConnection } from '../../src/probe/prober.js';
+import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
+import type { Tool as ModernTool } from '@modelcontextprotocol/server';
+import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { makeTools } from '../fixtures/servers.js';
+import { httpTarget, stdioTarget } from '../helpers.js';
+import { TRANSPORTS } from '../../src/probe/transports.js';
+
+const open: Array<{ close(): Promise<void> }> = [];
+after(async () => {
+  for (const o of open.reverse()) await o.close();
+});
+
+/** A 2025 server whose tool list the test sets (one low-level Server per session). */
+function mutableServer(state: { tools: unknown[] }): () => Server {
+  return () => {
+    const server = new Server({ name: 'fixture-mutable', version: '1.0.0' }, { capabilities: { tools: {} } });
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: state.tools as Tool[] }));
+    server.setRequestHandler(CallToolRequestSchema, async () => ({ content: [] }));
+    return server;
+  };
+}
+
+async function legacy(mode: HttpMode, state?: { tools: unknown[] }): Promise<HttpFixture> {
+  const f = await startHttpFixture(mode, state ? { makeServer: mutableServer(state) } : {});
+  open.push(f);
+  return f;
+}
+
+async function connect(url: string, protocol: 'legacy' | 'modern' = 'legacy'): Promise<McpConnection> {
+  const { out, conn } = await openAndProbe({ ...httpTarget(url), protocol }, streamableConnector());
+  assert.equal(out.error, null, out.error?.message);
+  open.push(conn!);
+  return conn!;
+}
+
+/** The fixture tools, typed as the v2 server's (the same JSON). */
+function modernTools(n: number): ModernTool[] {
+  return makeTools(n) as unknown as ModernTool[];
+}
+
+function list(conn: McpConnection, maxPages = 50) {
+  return listAllTools(conn.client, { signal: new AbortController().signal, timeout: () => 5000, maxPages });
+}
+
+describe('tools/list over a kept connection', () => {
+  for (const mode of ['streamable', 'streamable-json'] as const) {
+    it(`hands back the same listing when the server's answer is byte for byte the last one, and asks the server every time (${mode})`, async () => {
+      const f = await legacy(mode);
+      const conn = await connect(f.url);
+      const first = await list(conn);
+      const before = f.toolsLists;
+      const second = await list(conn);
+      const third = await list(conn);
+      assert.equal(f.toolsLists, before + 2);
+      assert.deepEqual(second, first);
+      assert.equal(third, second);
+      assert.deepEqual(first.map((t) => t.name).sort(), ['add', 'echo', 'fail']);
+    });
+  }
+
+  it('stdio: the same listing comes back as the same array', async () => {
+    const { out, conn } = await openAndProbe(stdioTarget('ok'), TRANSPORTS.stdio.connect);
+    assert.equal(out.error, null, out.error?.message);
+    open.push(conn!);
+    const first = await list(conn!);
+    assert.deepEqual(first.map((t) => t.name).sort(), ['add', 'echo', 'fail']);
+    assert.equal(await list(conn!), first);
+  });
+
+  it('sees a changed list at once, and a list changed back', async () => {
+    const state = { tools: makeTools(2) as unknown[] };
+    const f = await legacy('streamable', state);
+    const conn = await connect(f.url);
+    const a = await list(conn);
+    assert.equal(await list(conn), a);
+    state.tools = makeTools(3);
+    const b = await list(conn);
+    assert.notEqual(b, a);
+    assert.deepEqual(b.map((t) => t.name), ['tool_01', 'tool_02', 'tool_03']);
+    state.tools = [{ ...makeTools(1)[0]!, description: 'changed' }, ...makeTools(3).slice(1)];
+    const c = await list(conn);
+    assert.equal(c[0]!.description, 'changed');
+    state.tools = makeTools(2);
+    const d = await list(conn);
+    assert.deepEqual(d, a);
+    assert.equal(await list(conn), d);
+  });
+
+  it('validates an invalid page every time, failing with the words of the SDK\'s own validation', async () => {
+    const state = { tools: makeTools(1) as unknown[] };
+    const f = await legacy('streamable-json', state);
+    const conn = await connect(f.url);
+    state.tools = [{ name: 'no-input-schema' }];
+    const ours = await list(conn).then(() => undefined, (e: unknown) => e);
+    const again = await list(conn).then(() => undefined, (e: unknown) => e);
+    // The same request through the SDK's default result validation (no explicit schema).
+    const request = Client.prototype.request as (this: Client, r: { method: 'tools/list'; params: object }, o: { timeout: number }) => Promise<unknown>;
+    const sdk = await request.call(conn.client, { method: 'tools/list', params: {} }, { timeout: 5000 }).then(() => undefined, (e: unknown) => e);
+    assert.ok(sdk instanceof SdkError, String(sdk));
+    assert.ok(ours instanceof SdkError && again instanceof SdkError);
+    assert.equal(ours.message, sdk.message);
+    assert.equal(ours.code, sdk.code);
+    assert.equal(again.message, sdk.message);
+    assert.match(sdk.message, /^Invalid result for tools\/list/);
+  });
+
+  it('2026-07-28: the same listing of three pages comes back as one array until the server changes its tools', async () => {
+    const f: ModernHttpFixture = await startModernHttpFixture('strict', { tools: modernTools(5), pageSize: 2 });
+    open.push({ close: () => f.close() });
+    const conn = await connect(f.url, 'modern');
+    const first = await list(conn);
+    assert.equal(first.length, 5);
+    const before = f.requests['tools/list'] ?? 0;
+    const second = await list(conn);
+    assert.equal(f.requests['tools/list'], before + 3);
+    assert.equal(second, first);
+    f.setTools(modernTools(6));
+    const third = await list(conn);
+    assert.notEqual(third, first);
+    assert.equal(third.length, 6);
+    assert.equal(await list(conn), third);
+  });
+
+  it('a listing cut short by the page cap is not handed back as a whole one', async () => {
+    const f: ModernHttpFixture = await startModernHttpFixture('strict', { tools: modernTools(5), pageSize: 2 });
+    open.push({ close: () => f.close() });
+    const conn = await connect(f.url, 'modern');
+    const whole = await list(conn);
+    const capped = await list(conn, 2).then(() => undefined, (e: unknown) => e as { tools?: unknown[] });
+    assert.equal(capped?.tools?.length, 4);
+    assert.equal(await list(conn), whole);
+  });
+});
