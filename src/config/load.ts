@@ -1,6 +1,6 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
@@ -108,17 +108,26 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return readConfig(text, file, env, opts).config;
 }
 
+/**
+ * The first YAML syntax error, which is the one to fix: the parser's later errors are mostly the
+ * same mistake seen from further on. An unquoted `${env:…}` inside `{ }` or `[ ]` is the usual
+ * cause in a file like this one (braces end a flow collection), so that gets a hint.
+ */
+function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounter): ConfigIssue {
+  const first = errors[0]!;
+  const line = lines.linePos(first.pos[0]).line;
+  const source = text.split('\n')[line - 1] ?? '';
+  const hint = /[{[][^'"]*\$\{/.test(source) && /\$\{[^}]*\}/.test(source) ? ' (a ${…} reference inside { } or [ ] must be quoted: "${env:NAME}")' : '';
+  const more = errors.length > 1 ? ` (${errors.length - 1} more YAML error${errors.length > 2 ? 's' : ''} follow from it or after it)` : '';
+  return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
+}
+
 /** parseConfig, also returning the warnings about removed settings and whether `servers:` is there. */
 export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[]; serversStated: boolean } {
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge()]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({ path: '', line: lineCounter.linePos(e.pos[0]).line, message: `invalid YAML: ${firstLine(e.message)}` })),
-    );
-  }
+  if (doc.errors.length > 0) throw new ConfigError(file, [yamlIssue(text, doc.errors, lineCounter)]);
   // An empty file is what a truncated write or a failed template leaves behind, not a request for
   // an agent with every default: said so, rather than monitoring nothing.
   if (doc.contents === null) {

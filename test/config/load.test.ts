@@ -93,6 +93,14 @@ servers:
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);
   });
 
+  it('reports the first YAML error of a cascade, with a hint for an unquoted ${…} in a flow mapping', () => {
+    const errs = errorsOf('servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    headers: { Authorization: Bearer ${env:TOKEN}, X-A: b }\n');
+    assert.equal(errs.length, 1, errs.join('\n'));
+    assert.match(errs[0]!, /^mcpwatch\.yaml:5: invalid YAML: .*must be quoted: "\$\{env:NAME\}"/);
+    const quoted = errorsOf('servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    headers: { Authorization: "Bearer ${env:TOKEN}" }\n');
+    assert.ok(!quoted.some((e) => e.includes('invalid YAML')), quoted.join('\n'));
+  });
+
   it('accepts the removed `runtime` section with a warning naming its line and NODE_OPTIONS, and ignores its contents', () => {
     // An unset variable and an unknown value inside it are not errors: nothing in it is read.
     const text = 'servers: []\nruntime:\n  memory: "${env:NOPE}"\n  gc: aggressive\nlog: { level: debug }\n';
