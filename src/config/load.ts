@@ -118,7 +118,7 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   const line = lines.linePos(first.pos[0]).line;
   const source = text.split('\n')[line - 1] ?? '';
   const hint = /[{[][^'"]*\$\{/.test(source) && /\$\{[^}]*\}/.test(source) ? ' (a ${…} reference inside { } or [ ] must be quoted: "${env:NAME}")' : '';
-  const more = errors.length > 1 ? ` (${errors.length - 1} more YAML error${errors.length > 2 ? 's' : ''} follow from it or after it)` : '';
+  const more = errors.length > 1 ? ` (then ${errors.length - 1} more, likely caused by this one)` : '';
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 
