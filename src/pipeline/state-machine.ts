@@ -236,6 +236,10 @@ export class ServerStateMachine {
     if (over) ({ status, cause, errorType } = over);
     // The server answers again but a check still holds it down: that is no recovery.
     const drafts = status === 'down' && next !== 'down' ? events.filter((e) => !(e.event === 'recovered' && (prev === 'down' || prev === 'stale'))) : events;
+    // Traffic that failed while the server was down or stale was not announced (traffic() stays quiet
+    // then); now that it alone holds the server degraded, say so, or nothing would alert on it.
+    const verdict = this.trafficFailing?.verdict;
+    if (verdict && over?.byTraffic && RANK[shown] > RANK.degraded) drafts.push(this.trafficErrors(verdict, shown, status));
     // An incident lasts while the status (with checks) is not up, whichever part caused it.
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= r.at;
@@ -255,8 +259,10 @@ export class ServerStateMachine {
 
   /**
    * Takes in what the server's traffic says (pipeline/traffic-errors.ts): while its error rate is over
-   * the threshold the server is at least `degraded`, whatever the probes say. `traffic_errors` when it
-   * crosses, `recovered` when it falls back; the probes' own verdict (`base`) is left as it is.
+   * the threshold the server is at least `degraded`, whatever the probes say. `traffic_errors` and its
+   * `recovered` only when that changes the server's status: a down or stale server is not degraded by
+   * its traffic, and a `recovered` for a server still down would be a lie (and resolve its alert).
+   * The probes' own verdict (`base`) is left as it is.
    */
   traffic(verdict: TrafficVerdict, at: number): StepResult {
     const was = this.trafficFailing;
@@ -272,9 +278,9 @@ export class ServerStateMachine {
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= at;
     const events: EventDraft[] = [];
-    if (verdict.failing && !was) {
-      events.push(this.draft('traffic_errors', 'warning', verdict.note, { ...verdict.details, error_type: verdict.errorType }, shown, status));
-    } else if (!verdict.failing && was) {
+    if (status !== shown && verdict.failing && !was) {
+      events.push(this.trafficErrors(verdict, shown, status));
+    } else if (status !== shown && !verdict.failing && was) {
       const failingFor = Math.max(0, (at - was.since) / 1000);
       const message = `traffic errors back under the threshold after ${fmtDuration(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
       events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor });
@@ -284,18 +290,22 @@ export class ServerStateMachine {
     return { transition, events };
   }
 
+  private trafficErrors(verdict: TrafficVerdict, shown: ServerStatus, status: ServerStatus): EventDraft {
+    return this.draft('traffic_errors', 'warning', verdict.note, { ...verdict.details, error_type: verdict.errorType }, shown, status);
+  }
+
   /**
    * What holds the server in a worse state than `base`, its own answers, give: the worst counted
    * failing check, then failing traffic (at least `degraded`); undefined when nothing does.
    */
-  private overlay(base: ServerStatus): { status: ServerStatus; cause: string; errorType: string | null } | undefined {
-    let worse: { status: ServerStatus; cause: string; errorType: string | null } | undefined;
+  private overlay(base: ServerStatus): { status: ServerStatus; cause: string; errorType: string | null; byTraffic: boolean } | undefined {
+    let worse: { status: ServerStatus; cause: string; errorType: string | null; byTraffic: boolean } | undefined;
     const byCheck = this.checkState();
     if (byCheck && RANK[byCheck.status] > RANK[base]) {
-      worse = { status: byCheck.status, cause: `check ${byCheck.name} failed: ${byCheck.streak.error.message}`, errorType: byCheck.streak.error.type };
+      worse = { status: byCheck.status, cause: `check ${byCheck.name} failed: ${byCheck.streak.error.message}`, errorType: byCheck.streak.error.type, byTraffic: false };
     }
     const traffic = this.trafficFailing?.verdict;
-    if (traffic && RANK.degraded > RANK[worse?.status ?? base]) worse = { status: 'degraded', cause: traffic.note, errorType: traffic.errorType };
+    if (traffic && RANK.degraded > RANK[worse?.status ?? base]) worse = { status: 'degraded', cause: traffic.note, errorType: traffic.errorType, byTraffic: true };
     return worse;
   }
 

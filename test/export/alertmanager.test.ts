@@ -104,6 +104,24 @@ describe('alertmanager notifier: events as alerts', () => {
     assert.equal(active.size, 0);
   });
 
+  // A degrading event for a server that is down or stale keeps the worse state's alert firing.
+  const outranked: Array<[string, AlertEvent, string[]]> = [
+    ['traffic_errors while down', event({ event: 'traffic_errors', severity: 'warning', previous_state: 'down', current_state: 'down' }), ['McpServerDown']],
+    ['a warning check while down', event({ event: 'check_failed', severity: 'warning', previous_state: 'down', current_state: 'down' }), ['McpServerDown']],
+    ['a traffic recovered while down', event({ event: 'recovered', severity: 'info', previous_state: 'down', current_state: 'down', details: { cause: 'traffic' } }), ['McpServerDown']],
+    ['traffic_errors while stale', event({ event: 'traffic_errors', severity: 'warning', previous_state: 'stale', current_state: 'stale' }), ['McpServerStale']],
+    ['traffic_errors once the server answers again (down → degraded)', event({ event: 'traffic_errors', severity: 'warning', previous_state: 'down', current_state: 'degraded' }), ['McpServerDegraded']],
+  ];
+  for (const [what, e, held] of outranked) {
+    it(`${what}: active alerts afterwards are ${held.join(', ')}`, () => {
+      const active: ActiveAlerts = new Map();
+      const state = e.previous_state as 'down' | 'stale';
+      alertsFor(event({ event: state, severity: state === 'down' ? 'critical' : 'warning', previous_state: 'up', current_state: state }), active, T, SETTINGS);
+      alertsFor(e, active, T + 1000, SETTINGS);
+      assert.deepEqual([...(active.get('github')?.keys() ?? [])], held);
+    });
+  }
+
   it('posts one-off events once, ending on their own; breaking drift is critical like the rule', () => {
     const active: ActiveAlerts = new Map();
     const drift = alertsFor(event({ event: 'schema_drift', severity: 'critical', message: 'tool schemas changed', details: { summary: 'removed tool x' }, current_state: 'up', previous_state: 'up' }), active, T, SETTINGS);

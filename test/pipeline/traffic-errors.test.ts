@@ -112,17 +112,43 @@ describe('ServerStateMachine.traffic', () => {
     }
   });
 
+  // Each row drives one machine through steps and lists every event: [event, previous, current].
+  // Traffic speaks only when it changes the status: a down or stale server is neither degraded nor
+  // "recovered" by its traffic.
+  type Step = 'ok' | 'fail' | 'stale' | 'traffic-fails' | 'traffic-fine';
+  const stale = (at: number) => ({ ...ok(at), staleMs: 300_000 });
+  const rows: Array<[string, Step[], Array<[string, string, string]>]> = [
+    ['traffic fails and recovers while down: nothing said', ['ok', 'fail', 'traffic-fails', 'traffic-fine'], [['down', 'up', 'down']]],
+    ['traffic fails while down; the server answers again: recovered, then traffic_errors as it stays degraded', ['ok', 'fail', 'traffic-fails', 'ok', 'traffic-fine'], [
+      ['down', 'up', 'down'], ['recovered', 'down', 'degraded'], ['traffic_errors', 'down', 'degraded'], ['recovered', 'degraded', 'up'],
+    ]],
+    ['traffic degrades, then the server goes down; traffic recovery while down says nothing', ['ok', 'traffic-fails', 'fail', 'traffic-fine', 'ok'], [
+      ['traffic_errors', 'up', 'degraded'], ['down', 'degraded', 'down'], ['recovered', 'down', 'up'],
+    ]],
+    ['traffic fails and recovers while stale: nothing said', ['ok', 'stale', 'traffic-fails', 'traffic-fine'], [['stale', 'up', 'stale']]],
+  ];
+  for (const [what, steps, want] of rows) {
+    it(what, () => {
+      const sm = new ServerStateMachine({ ...POLICY, failuresBeforeDown: 1 });
+      const seen: Array<[string, string, string]> = [];
+      steps.forEach((step, i) => {
+        const at = T0 + i * 1000;
+        const r = step === 'ok' ? sm.apply(ok(at)) : step === 'fail' ? sm.apply(failed(at)) : step === 'stale' ? sm.apply(stale(at)) : sm.traffic(step === 'traffic-fails' ? failing : fine, at);
+        for (const e of r.events) seen.push([e.event, e.previous_state, e.current_state]);
+      });
+      assert.deepEqual(seen, want);
+    });
+  }
+
   it('a down server stays down while its traffic fails; once it answers again, traffic holds it degraded', () => {
     const sm = new ServerStateMachine({ ...POLICY, failuresBeforeDown: 1 });
     sm.apply(ok(T0));
     sm.apply(failed(T0 + 1));
     assert.equal(sm.status, 'down');
-    const t = sm.traffic(failing, T0 + 2);
-    assert.equal(t.transition, null);
-    assert.deepEqual(t.events.map((e) => [e.event, e.previous_state, e.current_state]), [['traffic_errors', 'down', 'down']]);
+    assert.deepEqual(sm.traffic(failing, T0 + 2), { transition: null, events: [] });
     const back = sm.apply(ok(T0 + 3));
     assert.deepEqual(back.transition && [back.transition.from, back.transition.to, back.transition.cause], ['down', 'degraded', failing.note]);
-    assert.deepEqual(back.events.map((e) => [e.event, e.current_state]), [['recovered', 'degraded']]);
+    assert.equal(back.events.find((e) => e.event === 'traffic_errors')?.message, failing.note);
     assert.equal(sm.traffic(fine, T0 + 4).transition?.to, 'up');
   });
 });

@@ -109,14 +109,18 @@ export type ActiveAlerts = Map<string, Map<string, AmAlert>>;
  */
 export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number, settings: Pick<AlertmanagerSettings, 'labels' | 'resend_interval'>): AmAlert[] {
   const now = new Date(nowMs).toISOString();
-  const name = alertName(event);
+  // A degrading event (a warning check, failing traffic) for a server that is down or stale does not
+  // replace that state's alert: it would resolve McpServerDown while the server is still down.
+  const current = STATE_ALERTS[event.current_state as AlertEvent['event']];
+  const outranked = alertName(event) === STATE_ALERTS.degraded && (event.current_state === 'down' || event.current_state === 'stale');
+  const name = outranked ? undefined : alertName(event);
   const post: AmAlert[] = [];
   const isState = event.event === 'recovered' || event.event === 'check_failed' || event.event === 'traffic_errors' || event.event in STATE_ALERTS;
   if (isState) {
     const mine = active.get(event.server);
     // A `recovered` that leaves the server in another bad state (one check passes again while another
     // still fails) keeps that state's alert firing: only a return to `up` resolves everything.
-    const keep = name ?? STATE_ALERTS[event.current_state as AlertEvent['event']];
+    const keep = name ?? current;
     for (const [n, alert] of mine ?? []) {
       if (n === keep) continue;
       post.push({ ...alert, endsAt: now });
