@@ -2,7 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, TRANSPORTS, type Config, type TransportName } from './schema.js';
+import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -71,6 +71,12 @@ export interface ParseOptions {
    * keeps the default and fails.
    */
   isolateServerEnv?: boolean;
+  /**
+   * Leave `sharding` out (checked for its shape only, its variables not expanded): health probes
+   * every server unless --shard asks, so the chart's `ordinal: ${env:POD_NAME}` must not stop it
+   * where POD_NAME is unset.
+   */
+  ignoreSharding?: boolean;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
@@ -151,11 +157,18 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     else kept[key] = value;
   }
   const issues: ConfigIssue[] = [];
+  if (opts.ignoreSharding && Object.hasOwn(kept, 'sharding')) {
+    const shape = shardingShape.safeParse(kept.sharding);
+    if (!shape.success) for (const zi of shape.error.issues) issues.push(...fromZod({ ...zi, path: ['sharding', ...zi.path] }, doc, lineCounter));
+    delete kept.sharding;
+  }
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
-    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter));
+    // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
+    const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
+    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {

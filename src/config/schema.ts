@@ -521,7 +521,7 @@ const podOrdinal = z.unknown().transform((v, ctx) => {
   return n;
 });
 
-const shardingSchema = z
+const shardingFields = z
   .object({
     // Optional only in form (the check below requires it): `.optional()` keeps wholeNumber's identity,
     // which the generated reference reads its type from.
@@ -536,7 +536,15 @@ const shardingSchema = z
       .optional()
       .describe('Which high-availability replica of its shard this agent is (default 0): notifiers with `replicas: first` send only from replica 0. Derived from ordinal when that is given.'),
   })
-  .strict()
+  .strict();
+
+/**
+ * `sharding` checked for its shape only (a mapping of its own keys): what a command that ignores
+ * sharding (health without --shard) asks of it, so an unset `${env:POD_NAME}` does not stop it.
+ */
+export const shardingShape = z.object(Object.fromEntries(Object.keys(shardingFields.shape).map((k) => [k, z.unknown()]))).strict().optional();
+
+const shardingSchema = shardingFields
   .superRefine((s, ctx) => {
     const issue = (path: string, message: string): void => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
     if (s.shards === undefined) return issue('shards', 'is required');

@@ -58,6 +58,23 @@ describe('mcpwatch health and sharding', () => {
     assert.deepEqual([...names(own.stdout), ...names(other.stdout)].sort(), [...NAMES].sort(), 'the two shards split the servers');
   });
 
+  it('the chart\'s `ordinal: ${env:POD_NAME}` with POD_NAME unset: ignored without --shard; one error with it', async () => {
+    const chart = join(dir, 'chart.yaml');
+    writeFileSync(chart, `monitoring: { timeout: 60s }\nsharding: { shards: 2, ordinal: "\${env:POD_NAME}" }\nservers:\n  - { name: srv-0, transport: streamable_http, url: "${fleet.url('srv-0')}" }\n`);
+    const all = await mcpwatch(['health', '-c', chart, '--json'], { POD_NAME: undefined });
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(names(all.stdout), ['srv-0']);
+    const asked = await mcpwatch(['health', '-c', chart, '--json', '--shard'], { POD_NAME: undefined });
+    assert.equal(asked.code, 2);
+    assert.deepEqual(asked.stderr.trim().split('\n').filter((l) => l.includes('sharding')), [`chart.yaml:2: sharding.ordinal: environment variable POD_NAME is not set (give a default with \${env:POD_NAME:-value})`]);
+    // Ignored is not unread: a misspelt key is still refused.
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, `sharding: { shards: 2, ordnal: 1 }\nservers: []\n`);
+    const bad = await mcpwatch(['health', '-c', typo, '--json'], { POD_NAME: undefined });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /sharding\.ordnal: unknown key/);
+  });
+
   it('--shard out of range, or without a sharding section, is a usage error (exit 2)', async () => {
     const out = await mcpwatch(['health', '-c', sharded, '--shard', '2'], { SHARD: '0' });
     assert.equal(out.code, 2);
