@@ -177,10 +177,28 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     throw new ConfigError(file, unique);
   }
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
+  const advice = shardingAdvice(result.data!);
+  if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
 const UNSET = /^environment variable (\w+) is not set/;
+
+/**
+ * A sharded agent attributes no span by its tool name (pipeline/traffic.ts: it cannot know the other
+ * shards' tool lists), so spans that name only the tool stay `unknown` unless hints say whose they are.
+ * Said at start-up and by validate rather than found on a dashboard.
+ */
+function shardingAdvice(config: Config): string | undefined {
+  const otlp = config.receivers.otlp;
+  if (!config.sharding || !otlp || (!otlp.grpc && !otlp.http) || config.servers.length === 0) return undefined;
+  if (config.servers.some((s) => (s.traffic?.service_names.length ?? 0) + (s.traffic?.hosts.length ?? 0) > 0)) return undefined;
+  return (
+    'no server has traffic hints: a sharded agent does not attribute spans by tool name, so spans that name only the tool ' +
+    '(OpenLLMetry: traceloop.entity.name, no server.address) stay `unknown`. Add `traffic: { service_names: [<calling agent\'s service.name>] }` ' +
+    'or `traffic: { hosts: [<host:port>] }` to the servers they call (docs/traffic.md, Hints)'
+  );
+}
 
 /**
  * Takes the unset-variable issues that sit inside one server out of `issues`, and puts a stand-in in

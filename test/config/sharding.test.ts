@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig, readConfig } from '../../src/config/load.js';
 import { CLI, configErrors } from '../helpers.js';
 
 const SERVERS = 'servers: []\n';
@@ -49,6 +49,22 @@ describe('configuration: sharding', () => {
     }
   });
 
+  it('warns that spans naming only the tool stay unknown when sharding is on and no server has traffic hints', () => {
+    const server = (traffic: string): string => `servers:\n  - { name: a, transport: streamable_http, url: "http://127.0.0.1:1/a"${traffic} }\n`;
+    const rows: Array<[string, string, boolean]> = [
+      ['sharded, no hints', `sharding: { shards: 2, shard: 0 }\n${server('')}`, true],
+      ['sharded, judging settings but no hints', `sharding: { shards: 2, shard: 0 }\n${server(', traffic: { error_rate: 0.5 }')}`, true],
+      ['sharded, a service_names hint', `sharding: { shards: 2, shard: 0 }\n${server(', traffic: { service_names: [agent] }')}`, false],
+      ['sharded, a hosts hint', `sharding: { shards: 2, shard: 0 }\n${server(', traffic: { hosts: ["gw:8080"] }')}`, false],
+      ['sharded, OTLP receiver off: no traffic to attribute', `receivers: { otlp: null }\nsharding: { shards: 2, shard: 0 }\n${server('')}`, false],
+      ['not sharded', server(''), false],
+    ];
+    for (const [what, text, warned] of rows) {
+      const { warnings } = readConfig(text, 'x.yaml', {});
+      assert.deepEqual(warnings.map((w) => w.path), warned ? ['sharding'] : [], what);
+    }
+  });
+
   it('a notifier can be kept to the first replica; other values are refused', () => {
     const config = parseConfig('alerts: [{ type: stdout, replicas: first }, { type: stdout }]\n' + SERVERS, 'x.yaml', {});
     assert.deepEqual(config.alerts.map((a) => a.replicas), ['first', undefined]);
@@ -68,7 +84,11 @@ describe('configuration: sharding', () => {
             resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
           );
         });
-      assert.deepEqual(await validate('0'), { code: 0, stdout: 'mcpwatch.yaml: ok, 3 servers (3 streamable_http); shard 0 of 2 (replica 0) probes 2\n', stderr: '' });
+      const ok = await validate('0');
+      assert.deepEqual([ok.code, ok.stdout], [0, 'mcpwatch.yaml: ok, 3 servers (3 streamable_http); shard 0 of 2 (replica 0) probes 2\n']);
+      // No server has traffic hints: the one warning says what a sharded agent cannot attribute.
+      assert.deepEqual(ok.stderr.trim().split('\n').map((l) => l.split(': ').slice(0, 3).join(': ')), ['warning: mcpwatch.yaml:2: sharding']);
+      assert.match(ok.stderr, /no server has traffic hints.*stay `unknown`.*service_names/);
       const run = await validate('2');
       assert.equal(run.code, 2);
       assert.match(run.stderr, /mcpwatch\.yaml:3: sharding\.shard: must be less than shards \(2\)/);
