@@ -545,7 +545,7 @@ export class Agent {
   /** Writes the callers' changed buckets and forgets agents gone quiet for a whole window. */
   private saveCallers(): void {
     const now = this.now();
-    this.callers.expire(now);
+    for (const [server, agent] of this.callers.expire(now)) this.agentMetrics.release(server, agent);
     this.store.saveCallers(this.callers.rows(now), now - this.config.blast_radius.window);
     this.callers.written();
   }

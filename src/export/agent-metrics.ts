@@ -52,6 +52,16 @@ export class AgentMetrics {
     return cell;
   }
 
+  /**
+   * An agent the callers' window forgot (no calls for a whole window): its series goes and its place
+   * under the label limit is free, or after `maxAgents` agents every new one would be `_other` until
+   * a restart. Should it call again, its series starts from zero (a counter reset to Prometheus).
+   */
+  release(server: string, agentKey: string): void {
+    if (!this.cells.get(server)?.delete(agentKey)) return;
+    this.limiter.release(server, agentKey);
+  }
+
   /** A server removed from the configuration takes its series with it. */
   forget(server: string): void {
     this.cells.delete(server);

@@ -323,13 +323,18 @@ export class CallerWindow {
     return n;
   }
 
-  /** Drops agents and tools without calls in the window, freeing their tracking slots. */
-  expire(at: number): void {
+  /**
+   * Drops agents and tools without calls in the window, freeing their tracking slots. Returns the
+   * agents dropped (server, agent key), so their metric series can free their label slots too.
+   */
+  expire(at: number): Array<[server: string, agent: string]> {
     const epoch = this.epochOf(at);
+    const dropped: Array<[string, string]> = [];
     for (const [server, s] of this.servers) {
       for (const [key, a] of s.agents) {
         if (a.total.sum(epoch) === 0) {
           s.agents.delete(key);
+          dropped.push([server, key]);
           continue;
         }
         for (const [tool, t] of a.tools) if (t.sum(epoch) === 0) a.tools.delete(tool);
@@ -337,6 +342,7 @@ export class CallerWindow {
       if (s.agents.size === 0 && s.others.sum(epoch) === 0) this.servers.delete(server);
     }
     this.generation++;
+    return dropped;
   }
 
   /** Forgets a server (removed from the configuration). */

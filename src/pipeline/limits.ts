@@ -27,6 +27,13 @@ export class NameLimiter {
     }
     return { value: OTHER, overflowed: true };
   }
+
+  /** Frees `value`'s place under `key` (a name gone quiet): the next new name takes it. */
+  release(key: string, value: string): void {
+    const names = this.seen.get(key);
+    if (!names?.delete(value)) return;
+    if (names.size === 0) this.seen.delete(key);
+  }
 }
 
 /**

@@ -91,8 +91,8 @@ describe('CallerWindow', () => {
     assert.equal(v.distinct_agents, 4);
     assert.equal(v.total_calls, 6);
     assert.deepEqual(v.others, { agents: 3, calls: 5, last_seen: T0 + 5 });
-    // A day later the first four are gone and a new agent is tracked again.
-    w.expire(T0 + 2 * DAY);
+    // A day later the first four are gone (named, for their metric series) and a new agent is tracked again.
+    assert.deepEqual(w.expire(T0 + 2 * DAY).map(([server, key]) => [server, parseCallerKey(key)?.service_name]), [0, 1, 2, 3].map((i) => ['s', `bot-${i}`]));
     w.record('s', 't', caller('late'), T0 + 2 * DAY);
     assert.deepEqual(w.view('s', T0 + 2 * DAY).agents.map((x) => x.name), ['late']);
   });
