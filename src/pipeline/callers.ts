@@ -5,6 +5,7 @@
 // and time is passed in. The store persists what `rows()` gives; alerts and the API read `view()`.
 import type { DecodedResource } from '../otlp/decode.js';
 import type { AffectedAgents } from './events.js';
+import { capName } from './limits.js';
 
 /** Who called: the sender's resource attributes that name an agent. */
 export interface CallerIdentity {
@@ -80,7 +81,7 @@ export function callerOf(span: { kind: number; resource: DecodedResource }): Cal
   if (caller === undefined) {
     const attr = (k: string): string | undefined => {
       const v = span.resource.attrs.get(k);
-      return typeof v === 'string' && v !== '' ? v : undefined;
+      return typeof v === 'string' && v !== '' ? capName(v) : undefined;
     };
     const name = attr('service.name');
     if (name === undefined) caller = null;
@@ -243,7 +244,7 @@ export class CallerWindow {
 
   /** Where calls of `tool` by `caller` to `server` count; keep it while `generation` stays. */
   slot(server: string, tool: string, caller: Caller): CallerSlot {
-    return new CallerSlot(this, this.generation, this.tallies(server, caller.key, tool, caller));
+    return new CallerSlot(this, this.generation, this.tallies(server, caller.key, capName(tool), caller));
   }
 
   /**

@@ -4,6 +4,23 @@
 const OTHER = '_other';
 
 /**
+ * The longest name (agent service.name and namespaces, tool name) kept from traffic. A sender chooses
+ * these strings, and each is held in memory, written to the state file and put in labels and alerts,
+ * so its length is bounded like the number of them. 128: MCP's own bound for tool names (the
+ * specification's 1 to 128 characters) and above Kubernetes' 63 for namespace and pod names.
+ */
+export const MAX_NAME_LENGTH = 128;
+
+/** `name` cut to MAX_NAME_LENGTH, ending in `…` when cut (never inside a surrogate pair). */
+export function capName(name: string): string {
+  if (name.length <= MAX_NAME_LENGTH) return name;
+  let end = MAX_NAME_LENGTH - 1;
+  const c = name.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${name.slice(0, end)}…`;
+}
+
+/**
  * Bounds the distinct values one label can take under each key (tool names per server, unconfigured
  * server names overall). The first `max` values seen are kept; later ones become `_other`, so a
  * client inventing tool names cannot grow the metric series without bound.

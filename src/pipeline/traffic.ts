@@ -5,7 +5,7 @@
 import { basename } from 'node:path';
 import type { DecodedSpan } from '../otlp/decode.js';
 import { AMBIGUOUS, type Observation, type ServerResolver } from '../otlp/recognise.js';
-import { NameLimiter, PathCells } from './limits.js';
+import { capName, NameLimiter, PathCells } from './limits.js';
 
 /** Distinct server names from traffic that match no configured server, before they become `_other`. */
 export const MAX_UNCONFIGURED_SERVERS = 100;
@@ -150,9 +150,9 @@ export class TrafficRouter<R> {
   }
 
   private labels(obs: Observation): TrafficLabels {
-    const server = this.configured(obs.server) ? obs.server : this.unconfigured.limit('', obs.server).value;
+    const server = this.configured(obs.server) ? obs.server : this.unconfigured.limit('', capName(obs.server)).value;
     if (obs.kind !== 'tool_call') return { server, tool: '', overflowed: false };
-    const limited = this.toolNames.limit(server, obs.tool ?? 'unknown');
+    const limited = this.toolNames.limit(server, capName(obs.tool ?? 'unknown'));
     return { server, tool: limited.value, overflowed: limited.overflowed };
   }
 }

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallerWindow, callerKey, callerName, callerOf, parseCallerKey, MAX_TOOLS_PER_AGENT, type Caller, type CallerIdentity } from '../../src/pipeline/callers.js';
 import type { DecodedResource } from '../../src/otlp/decode.js';
+import { MAX_NAME_LENGTH } from '../../src/pipeline/limits.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -24,6 +25,16 @@ describe('callerOf', () => {
   for (const [what, span, want] of rows) {
     it(what, () => assert.deepEqual(callerOf(span)?.identity, want));
   }
+  it('cuts a sender\'s names to MAX_NAME_LENGTH, marked with …, whatever their length', () => {
+    const long = 'a'.repeat(100_000);
+    const id = callerOf({ kind: 3, resource: resource({ 'service.name': long, 'service.namespace': `${'n'.repeat(126)}😀tail`, 'k8s.namespace.name': 'x'.repeat(MAX_NAME_LENGTH) }) })!.identity;
+    assert.equal(id.service_name, `${'a'.repeat(MAX_NAME_LENGTH - 1)}…`);
+    assert.equal(id.service_namespace, `${'n'.repeat(126)}…`, 'a surrogate pair is not split');
+    assert.equal(id.k8s_namespace_name, 'x'.repeat(MAX_NAME_LENGTH), 'exactly the limit is kept');
+    const w = new CallerWindow({ windowMs: DAY, maxAgents: 1 });
+    w.record('s', 't'.repeat(10_000), caller('bot'), T0);
+    assert.deepEqual(w.view('s', T0).agents[0]!.tools.map((t) => t.name.length), [MAX_NAME_LENGTH]);
+  });
   it('keys round-trip, and foreign keys are refused', () => {
     const id = { service_name: 'bot', k8s_namespace_name: 'prod' };
     assert.deepEqual(parseCallerKey(callerKey(id)), id);
