@@ -102,6 +102,8 @@ class Tally {
   last = 0;
   /** Changed since the store last wrote it. */
   dirty = false;
+  /** The slots changed since then, one bit each (BUCKETS ≤ 32): only their buckets are written again. */
+  changed = 0;
 
   /** Where it is persisted: agent '' is a server's others, tool '' an agent's total. */
   constructor(readonly row: { server: string; agent: string; tool: string }) {}
@@ -113,6 +115,7 @@ class Tally {
       this.counts[i] = 0;
     }
     this.counts[i]! += n;
+    this.changed |= 1 << i;
     if (at > this.last) this.last = at;
   }
 
@@ -122,10 +125,13 @@ class Tally {
     return n;
   }
 
-  /** In-window buckets as [epoch, calls]. */
-  buckets(epoch: number): Array<[number, number]> {
+  /** In-window buckets changed since the last write, as [epoch, calls]. */
+  changedBuckets(epoch: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let i = 0; i < BUCKETS; i++) if (this.epochs[i]! > epoch - BUCKETS && this.epochs[i]! <= epoch && this.counts[i]! > 0) out.push([this.epochs[i]!, this.counts[i]!]);
+    for (let i = 0; i < BUCKETS; i++) {
+      if ((this.changed & (1 << i)) === 0) continue;
+      if (this.epochs[i]! > epoch - BUCKETS && this.epochs[i]! <= epoch && this.counts[i]! > 0) out.push([this.epochs[i]!, this.counts[i]!]);
+    }
     return out;
   }
 }
@@ -358,14 +364,17 @@ export class CallerWindow {
     const epoch = this.epochOf(at);
     const out: CallerRow[] = [];
     for (const t of this.dirty) {
-      for (const [e, calls] of t.buckets(epoch)) out.push({ ...t.row, bucket: e * this.bucketMs, calls, lastSeen: t.last });
+      for (const [e, calls] of t.changedBuckets(epoch)) out.push({ ...t.row, bucket: e * this.bucketMs, calls, lastSeen: t.last });
     }
     return out;
   }
 
   /** The last rows() are in the store: only later changes are written next time. */
   written(): void {
-    for (const t of this.dirty) t.dirty = false;
+    for (const t of this.dirty) {
+      t.dirty = false;
+      t.changed = 0;
+    }
     this.dirty = [];
   }
 
@@ -375,7 +384,11 @@ export class CallerWindow {
     for (const r of rows) {
       const e = this.epochOf(r.bucket);
       if (e <= epoch - BUCKETS || e > epoch || !(r.calls > 0)) continue;
-      for (const t of this.tallies(r.server, r.agent, r.tool)) t.add(e, r.lastSeen, r.calls);
+      for (const t of this.tallies(r.server, r.agent, r.tool)) {
+        t.add(e, r.lastSeen, r.calls);
+        // Read from the store: nothing to write back.
+        if (!t.dirty) t.changed = 0;
+      }
     }
     this.generation++;
   }

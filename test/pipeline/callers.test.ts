@@ -149,9 +149,18 @@ describe('CallerWindow', () => {
     assert.deepEqual(w.rows(T0 + 3 * HOUR), rows, 'until written, the same rows again (a failed write loses nothing)');
     w.written();
     assert.deepEqual(w.rows(T0 + 3 * HOUR), [], 'nothing changed since');
+    const saved = w.view('s', T0 + 3 * HOUR);
+    // One more call: only its bucket is written again (the agent's total and the tool), not the agent's
+    // earlier buckets, which the store holds already.
+    w.record('s', 'search', caller('a', { k8s_namespace_name: 'prod' }), T0 + 3 * HOUR + 1);
+    assert.deepEqual(w.rows(T0 + 3 * HOUR + 1).map((r) => [r.tool, r.bucket, r.calls, r.lastSeen]), [['', T0 + 3 * HOUR, 1, T0 + 3 * HOUR + 1], ['search', T0 + 3 * HOUR, 1, T0 + 3 * HOUR + 1]]);
+    w.written();
+    w.record('s', 'search', caller('a', { k8s_namespace_name: 'prod' }), T0 + 3 * HOUR + 2);
+    assert.deepEqual(w.rows(T0 + 3 * HOUR + 2).map((r) => [r.tool, r.bucket, r.calls]), [['', T0 + 3 * HOUR, 2], ['search', T0 + 3 * HOUR, 2]], 'a bucket written before is written again with its new count');
+    w.written();
     const restored = new CallerWindow({ windowMs: DAY, maxAgents: 1 });
     restored.load(rows, T0 + 3 * HOUR);
-    assert.deepEqual(restored.view('s', T0 + 3 * HOUR), w.view('s', T0 + 3 * HOUR));
+    assert.deepEqual(restored.view('s', T0 + 3 * HOUR), saved);
     assert.deepEqual(restored.rows(T0 + 3 * HOUR), [], 'loaded rows are not written again');
     // Rows that fell out of the window, and rows this code did not write, are left out.
     const later = new CallerWindow({ windowMs: DAY, maxAgents: 1 });
