@@ -1,6 +1,6 @@
 // pipeline/traffic-errors.ts judges a server by the tool calls its real callers make: the error rate
 // over a sliding window, against a threshold. It counts in a fixed number of time buckets (never one
-// entry per call), so a server's memory is the same at 1 call/s and at 100k. Pure: the caller hands
+// entry per call), so a server's memory does not grow with its call rate. Pure: the caller hands
 // in the time; agent/ records calls and applies the verdict (pipeline/state-machine.ts traffic()).
 import { ERROR_TYPES, type ErrorType } from './error-types.js';
 
@@ -106,8 +106,25 @@ export interface TrafficVerdict {
   };
 }
 
+/** The verdict on a window without calls, per policy: made once (frozen, shared), as most servers have no traffic. */
+const quiet = new WeakMap<TrafficErrorPolicy, TrafficVerdict>();
+
 /** Judges `totals` against `policy`; pure, so tests drive it row by row. */
 export function judgeTraffic(totals: WindowTotals, policy: TrafficErrorPolicy): TrafficVerdict {
+  // Runs every second for every server: with no calls there is nothing to word or count.
+  if (totals.calls === 0) {
+    let v = quiet.get(policy);
+    if (!v) {
+      v = judge({ calls: 0, errors: 0, byType: Object.freeze({}) }, policy);
+      Object.freeze(v.details);
+      quiet.set(policy, Object.freeze(v));
+    }
+    return v;
+  }
+  return judge(totals, policy);
+}
+
+function judge(totals: WindowTotals, policy: TrafficErrorPolicy): TrafficVerdict {
   const { calls, errors, byType } = totals;
   const rate = calls > 0 ? errors / calls : null;
   const failing = policy.errorRate !== null && calls >= policy.minCalls && calls > 0 && rate! >= policy.errorRate;

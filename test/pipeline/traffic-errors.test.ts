@@ -57,6 +57,12 @@ describe('judgeTraffic', () => {
     ['a tiny rate is not shown as 0 %', totals(1000, { timeout: 1 }), policy, false, 'traffic: 1 % of 1000 calls failed (timeout 1)', 'timeout'],
     ['a tie between types picks the first alphabetically', totals(10, { timeout: 3, internal_error: 3 }), { ...policy, minCalls: 1 }, true, 'traffic: 60 % of 10 calls failed (internal_error 3, timeout 3)', 'internal_error'],
   ];
+  it('a window without calls gets one shared, frozen verdict per policy: nothing made every second', () => {
+    const v = judgeTraffic(totals(0, {}), policy);
+    assert.equal(judgeTraffic(totals(0, {}), policy), v);
+    assert.ok(Object.isFrozen(v) && Object.isFrozen(v.details));
+    assert.notEqual(judgeTraffic(totals(0, {}), { ...policy }), v, 'another policy, its own verdict (its window is worded)');
+  });
   for (const [what, t, p, failing, note, top] of rows) {
     it(what, () => {
       const v = judgeTraffic(t, p);
