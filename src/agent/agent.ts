@@ -31,7 +31,7 @@ import { ownServers } from '../pipeline/shard.js';
 import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
 import { BLAST_RADIUS_EVENTS, type AffectedAgents } from '../pipeline/events.js';
 import type { DriftProjection } from '../pipeline/assess.js';
-import { serverJson, type AgentServerJson, type AgentView } from '../pipeline/server-view.js';
+import { serverJson, summarize, type AgentServerJson, type AgentView, type ProbeSummary } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
 import { redactDeep } from '../pipeline/redact.js';
 import { AgentMetrics } from '../export/agent-metrics.js';
@@ -80,9 +80,11 @@ class Monitor {
   checks = 0;
   /** Configured checks refused for side effects, each logged once (until it runs or changes). */
   readonly refused = new Set<string>();
-  /** The last check's outcome and time, for GET /api/v1/servers. */
-  last: CheckOutcome | undefined;
+  /** The last check as GET /api/v1/servers shows it, and its time. */
+  last: ProbeSummary | undefined;
   lastAt: number | undefined;
+  /** Availability by window as refreshAvailability() last worked it out: the view reads it, not the store. */
+  availability: Partial<Record<AvailabilityWindowName, number | null>> = {};
 
   constructor(
     public server: ServerConfig,
@@ -427,7 +429,7 @@ export class Agent {
   /** The one place a check's verdict reaches the store, the recorder and the notifiers. */
   private apply(monitor: Monitor, out: CheckOutcome, a: Assessment, at: number): void {
     const server = monitor.server;
-    monitor.last = out;
+    monitor.last = summarize(out);
     monitor.lastAt = at;
     // A new name or tool list changes which spans match the server (tool names decide for OpenLLMetry's).
     if (a.serverInfoChanged || a.snapshot) this.resolveServer = undefined;
@@ -557,13 +559,7 @@ export class Agent {
       const json = serverJson(m.server, m.last, m.track.sm.status, m.last ? probeVerdict(m.last, m.server.thresholds).note : '');
       json.era ??= this.store.era(m.server.name)?.kind ?? null;
       const availability: AgentServerJson['availability'] = {};
-      for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS)) {
-        try {
-          availability[window] = this.store.availability(m.server.name, ms, now).ratio;
-        } catch {
-          availability[window] = null;
-        }
-      }
+      for (const window of Object.keys(AVAILABILITY_WINDOWS) as AvailabilityWindowName[]) availability[window] = m.availability[window] ?? null;
       return {
         ...json,
         last_checked_at: m.lastAt === undefined ? null : new Date(m.lastAt).toISOString(),
@@ -585,7 +581,10 @@ export class Agent {
       this.store.flush();
       for (const name of names ?? this.monitors.keys()) {
         for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
-          this.recorder.setAvailability(name, window, this.store.availability(name, ms, now).ratio);
+          const ratio = this.store.availability(name, ms, now).ratio;
+          this.recorder.setAvailability(name, window, ratio);
+          const monitor = this.monitors.get(name);
+          if (monitor) monitor.availability[window] = ratio;
         }
       }
       // Unwritten buckets stay marked and go with the next attempt.

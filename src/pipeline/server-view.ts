@@ -50,14 +50,28 @@ export interface CheckJson {
   error: ProbeError | null;
 }
 
+/**
+ * What a running agent keeps of a server's last outcome for its view: the fields serverJson and
+ * probeVerdict read, with the tool list counted (the track and the store keep the list itself, with
+ * its schemas) and neither capabilities nor the era's discovery result.
+ */
+export type ProbeSummary = Pick<ProbeOutcome, 'server' | 'transport' | 'startedAt' | 'phases' | 'latencyMs' | 'protocolVersion' | 'era' | 'serverInfo' | 'error' | 'warnings' | 'checks'> & {
+  toolCount: number | null;
+};
+
+export function summarize(o: ProbeOutcome): ProbeSummary {
+  const { server, transport, startedAt, phases, latencyMs, protocolVersion, era, serverInfo, error, warnings, checks } = o;
+  return { server, transport, startedAt, phases, latencyMs, protocolVersion, era, serverInfo, error, warnings, ...(checks ? { checks } : {}), toolCount: o.tools?.length ?? null };
+}
+
 /** A server, its last outcome (none before its first probe) and what that outcome means. */
-export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, status: string, note: string, verbose = false): ServerJson {
+export function serverJson(server: ServerConfig, o: ProbeOutcome | ProbeSummary | undefined, status: string, note: string, verbose = false): ServerJson {
   const json: ServerJson = {
     name: server.name,
     transport: server.transport,
     status,
     latency_ms: o?.latencyMs ?? null,
-    tools: o?.tools?.length ?? null,
+    tools: o === undefined ? null : 'toolCount' in o ? o.toolCount : (o.tools?.length ?? null),
     protocol_version: o?.protocolVersion ?? null,
     era: o?.era ?? null,
     server_info: o?.serverInfo ?? null,
@@ -67,7 +81,7 @@ export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, st
     error: o?.error ?? null,
     checks: checksJson(server, o),
   };
-  if (verbose) json.tool_list = o?.tools ?? null;
+  if (verbose) json.tool_list = o && 'tools' in o ? o.tools : null;
   return json;
 }
 
@@ -75,7 +89,7 @@ export function serverJson(server: ServerConfig, o: ProbeOutcome | undefined, st
  * Every configured check with what became of it: pass, fail, refused (a tool that may have side
  * effects, not called) or skipped (the server did not answer, or --no-checks).
  */
-function checksJson(server: ServerConfig, o: ProbeOutcome | undefined): CheckJson[] {
+function checksJson(server: ServerConfig, o: ProbeOutcome | ProbeSummary | undefined): CheckJson[] {
   const runs = new Map((o?.checks ?? []).map((c) => [c.name, c]));
   return (server.checks ?? []).map((c) => {
     const run = runs.get(c.name);

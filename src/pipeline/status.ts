@@ -12,7 +12,7 @@ export interface ProbeVerdict {
 }
 
 /** The status of a single probe: `health` shows this; the agent feeds it to its state machine. */
-export function probeVerdict(out: ProbeOutcome, thresholds: Thresholds): ProbeVerdict {
+export function probeVerdict(out: Pick<ProbeOutcome, 'error' | 'checks' | 'latencyMs' | 'warnings'>, thresholds: Thresholds): ProbeVerdict {
   if (out.error) return { status: 'down', severity: 'critical', note: out.error.message };
   // A failing check: degraded, or down with `on_failure: down` (one-shot, so at its first failure).
   const failed = (out.checks ?? []).filter((c) => c.status === 'fail');
