@@ -127,12 +127,24 @@ describe('blast radius (issue 17)', () => {
     await instrumentedCalls({ 'service.name': 'triage-bot' }, new HttpExporter({ url: `http://127.0.0.1:${addr.otlp.http!.port}/v1/traces` }), fixture.url, [['echo', { message: 'ho' }]]);
     await until(async () => (await view(addr)).servers[0]!.agents.total_calls === 5, 'five calls attributed to the server');
 
+    // The view serves availability as the 30 s refresh (and each state change) worked it out: a
+    // request runs no SQLite query per server and window.
+    const store = (agent as unknown as { store: { availability: (...args: unknown[]) => unknown } }).store;
+    const query = store.availability;
+    let queries = 0;
+    store.availability = (...args: unknown[]) => {
+      queries++;
+      return query.apply(store, args);
+    };
     const live = (await view(addr)).servers[0]!;
+    store.availability = query;
+    assert.equal(queries, 0, 'GET /api/v1/servers queried the state file');
     assert.equal(live.name, 'tools');
     assert.equal(live.status, 'up');
     assert.equal(live.era, 'legacy');
     assert.equal(live.last_error, null);
     assert.deepEqual(Object.keys(live.availability), ['1h', '24h', '7d']);
+    assert.equal(live.availability['1h'], 1, 'the first check (a state change) worked it out');
     assert.equal(live.agents.window_seconds, 86_400);
     assert.deepEqual(
       live.agents.agents.map((a) => [a.name, a.service_name, a.service_namespace, a.k8s_namespace_name, a.k8s_deployment_name, a.calls, a.tools.map((t) => [t.name, t.calls])]),
@@ -250,7 +262,10 @@ servers:
     assert.equal(affected.total_calls, 3, 'report-bot called no changed tool');
 
     // Every notifier says it: stdout, Slack and Alertmanager (the webhook carries the JSON above).
-    assert.match(formatStdout(drift), /\n {4}affected: release-bot \(delete_branch, create_pull_request: 3 calls in 24h, last \d+ (s|min) ago\)\n/);
+    // When the last call was is structured data; the line words it relative to the alert.
+    const lastCall = Date.parse(affected.agents[0]!.last_seen);
+    assert.ok(lastCall <= Date.parse(drift.timestamp) && lastCall >= Date.parse(drift.timestamp) - 86_400_000, affected.agents[0]!.last_seen);
+    assert.ok(formatStdout(drift).includes('\n    affected: release-bot (delete_branch, create_pull_request: 3 calls in 24h, last '), formatStdout(drift));
     const slack = JSON.stringify(buildSlackMessage(drift));
     assert.ok(slack.includes('*Affected agents*\\n• release-bot (delete_branch, create_pull_request: 3 calls in 24h'), slack);
     const [alert] = alertsFor(drift, new Map(), Date.parse(drift.timestamp), { labels: {}, resend_interval: 60_000 });
