@@ -67,7 +67,7 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined }).config;
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
-  const filters = (opts.filter ?? []).map(parseFilter);
+  const filters = (opts.filter ?? []).map((f) => parseFilter(f));
   let servers = config.servers.map((s) => resolveServer(config, s));
   if (opts.timeout) {
     const t = duration.safeParse(opts.timeout);
@@ -142,9 +142,10 @@ async function runFrom(command: string[], opts: HealthOptions): Promise<number> 
     ['--shard', opts.shard !== undefined],
   ];
   for (const [flag, set] of probing) if (set) throw new CliExit(EXIT_USAGE, `${flag} is for probing: --from prints what the running agent last saw`);
+  // Parsed first: a mistyped filter is said without reaching out to the agent.
+  const filters = (opts.filter ?? []).map((f) => parseFilter(f, true));
   const view = await fetchAgentView(opts.from!);
   let servers = view.servers;
-  const filters = (opts.filter ?? []).map(parseFilter);
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
     if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: the agent monitors no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (it monitors: ${servers.map((s) => s.name).join(', ') || 'none'})`);
@@ -286,13 +287,20 @@ interface Filter {
   test(s: { name: string; transport: string; tags: string[] }, status: string | undefined): boolean;
 }
 
-function parseFilter(expr: string): Filter {
+/** Statuses a probe run gives; a running agent also says stale (a silent SSE stream) and unknown (not probed yet). */
+const PROBE_STATUSES = ['up', 'degraded', 'down'];
+const AGENT_STATUSES = [...PROBE_STATUSES, 'stale', 'unknown'];
+
+function parseFilter(expr: string, fromAgent = false): Filter {
   const m = /^\s*(name|server|transport|tag|status)\s*(!=|=)\s*(.+?)\s*$/.exec(expr);
   if (!m) throw new CliExit(EXIT_USAGE, `--filter: expected KEY=VALUE or KEY!=VALUE with KEY one of name, transport, tag, status (got "${expr}")`);
   const key = (m[1] === 'server' ? 'name' : m[1]) as Filter['key'];
   const negate = m[2] === '!=';
   const value = m[3]!;
-  if (key === 'status' && !['up', 'degraded', 'down'].includes(value)) throw new CliExit(EXIT_USAGE, `--filter: status is one of up, degraded, down (got "${value}")`);
+  if (key === 'status' && !(fromAgent ? AGENT_STATUSES : PROBE_STATUSES).includes(value)) {
+    const agentOnly = !fromAgent && AGENT_STATUSES.includes(value) ? `; ${value} is a running agent's, with --from` : '';
+    throw new CliExit(EXIT_USAGE, `--filter: status is one of ${(fromAgent ? AGENT_STATUSES : PROBE_STATUSES).join(', ')} (got "${value}"${agentOnly})`);
+  }
   if (key === 'transport' && !(TRANSPORTS as readonly string[]).includes(value)) throw new CliExit(EXIT_USAGE, `--filter: transport is one of ${TRANSPORTS.join(', ')} (got "${value}")`);
   const match = (s: { name: string; transport: string; tags: string[] }, status: string | undefined): boolean =>
     key === 'name' ? s.name === value : key === 'transport' ? s.transport === value : key === 'tag' ? s.tags.includes(value) : status === value;
