@@ -139,7 +139,15 @@ async function authorizedFetch(auth: RequestAuth, once: (authorization: string |
     delete diag.authFailure;
     if (res.status !== 401) return res;
     let final = sent;
-    if (await auth.retryAfter401(sent, res.headers.get('www-authenticate'))) {
+    let retry: boolean;
+    try {
+      retry = await auth.retryAfter401(sent, res.headers.get('www-authenticate'));
+    } catch (err) {
+      // No credential could be had: nobody reads this 401, and unread it holds its connection.
+      await res.body?.cancel().catch(() => undefined);
+      throw err;
+    }
+    if (retry) {
       await res.body?.cancel().catch(() => undefined);
       final = await auth.authorization();
       res = await once(final);

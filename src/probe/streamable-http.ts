@@ -160,7 +160,15 @@ export class StreamableHttpTransport implements Transport {
     let res = await this.requestOnce(method, accept, body, sent ? { ...extra, authorization: sent } : extra);
     if (res.statusCode !== 401) return res;
     let final = sent;
-    if (await auth.retryAfter401(sent, header(res, 'www-authenticate'))) {
+    let retry: boolean;
+    try {
+      retry = await auth.retryAfter401(sent, header(res, 'www-authenticate'));
+    } catch (err) {
+      // No credential could be had: the 401 is not the caller's to read, and unread it holds its socket.
+      res.resume();
+      throw err;
+    }
+    if (retry) {
       res.resume();
       final = await auth.authorization();
       res = await this.requestOnce(method, accept, body, final ? { ...extra, authorization: final } : extra);
