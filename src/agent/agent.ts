@@ -174,6 +174,11 @@ export class Agent {
     this.dispatcher = this.makeDispatcher(this.config);
   }
 
+  /** The probes, with the log that says which token endpoint a server's metadata led to. */
+  private async loadProbing(): Promise<void> {
+    (await loadProbing()).setAuthLog((fields, msg) => this.log.info(fields, msg));
+  }
+
   get ready(): boolean {
     return this.readyOnce;
   }
@@ -221,7 +226,7 @@ export class Agent {
         });
         otlp = await this.receiver.start();
       }
-      if (this.config.servers.length > 0) await loadProbing();
+      if (this.config.servers.length > 0) await this.loadProbing();
       for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
       if (this.monitors.size === 0) this.readyOnce = true;
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
@@ -247,7 +252,7 @@ export class Agent {
     const sharding = this.config.sharding;
     const shardingChanged = JSON.stringify(next.config.sharding) !== JSON.stringify(sharding);
     const config = ownConfig({ ...next.config, sharding });
-    if (config.servers.length > 0) await loadProbing();
+    if (config.servers.length > 0) await this.loadProbing();
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
     const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.blast_radius]);
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);
@@ -399,6 +404,8 @@ export class Agent {
       this.callers.forget(name);
       this.agentMetrics.forget(name);
       this.store.forgetCallers(name);
+      // Its credentials (the secret, the token) are not kept for the rest of the process's life.
+      probing?.forgetCredentials(name);
     }
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);

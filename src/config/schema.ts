@@ -93,6 +93,9 @@ const oauthCommon = {
     .describe('oauth2_client_credentials / private_key_jwt: the token endpoint. Default: discovered from the server\'s 401 (WWW-Authenticate resource_metadata → protected-resource metadata, RFC 9728 → authorization-server metadata, RFC 8414 / OIDC discovery).'),
   resource: z.string().min(1).optional().describe('oauth2_client_credentials / private_key_jwt: the RFC 8707 resource indicator sent with token requests. Default: the protected-resource metadata\'s `resource`, else the server URL.'),
   audience: z.string().min(1).optional().describe('oauth2_client_credentials / private_key_jwt: an `audience` parameter for authorization servers that want one (Auth0, Okta), sent beside `resource`.'),
+  issuer: httpUrl
+    .optional()
+    .describe('oauth2_client_credentials / private_key_jwt: the authorization server\'s issuer URL. When the token endpoint is discovered, an authorization server other than this one is auth_failed and gets no credentials. Without token_url or issuer, the server decides where the secret goes: set one for third-party servers.'),
 };
 
 const authSchema = z

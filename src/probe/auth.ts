@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   ClientCredentialsProvider,
   discoverOAuthServerInfo,
@@ -25,7 +25,12 @@ import type { TransportDiagnostics } from './prober.js';
  *
  * The token endpoint, when not configured, is found the way the spec says a client finds it: the
  * server's 401 names its protected-resource metadata (RFC 9728), which names the authorization
- * server, whose metadata (RFC 8414 / OIDC discovery) names the endpoint.
+ * server, whose metadata (RFC 8414 / OIDC discovery) names the endpoint. So, unless `token_url` or
+ * `issuer` is configured, the server decides where the secret goes: `issuer` pins the authorization
+ * server, and the endpoint found is logged once per server.
+ *
+ * What the authorization server says comes back into probe messages, which reach alerts, logs, the
+ * state file and the API: every credential value is scrubbed from that text before it leaves here.
  */
 
 /** Why no credential could be had: the authorization server refused (`auth_failed`) or was not reachable / not OAuth (`auth_unavailable`). */
@@ -59,7 +64,10 @@ interface Token {
 }
 
 interface Endpoint {
+  /** The authorization server (fetchToken's base; with metadata, the request goes to its token_endpoint). */
   url: string;
+  /** Where token requests go: what messages name. */
+  tokenEndpoint: string;
   issuer: string;
   metadata: AuthorizationServerMetadata;
   /** The RFC 8707 resource indicator: configured, else the protected-resource metadata's, else the server URL. */
@@ -71,9 +79,25 @@ export interface CredentialOptions {
   fetch?: FetchLike;
 }
 
+/** Where the agent's log takes what auth.ts has to say outside a probe's outcome (the token endpoint a server led to). */
+type AuthLog = (fields: Record<string, unknown>, msg: string) => void;
+let authLog: AuthLog | undefined;
+
+/** The agent's info log, for what auth.ts reports once per server rather than per probe. */
+export function setAuthLog(log: AuthLog | undefined): void {
+  authLog = log;
+}
+
 /** A token is renewed this far before it expires: a fifth of its lifetime, at most a minute. */
 const REFRESH_SHARE = 0.2;
 const REFRESH_MAX_MS = 60_000;
+/**
+ * After the authorization server refuses, the same credentials are not sent again for the server's
+ * interval, doubling per refusal up to this: a wrong secret posted at every check (and every fast
+ * re-check) can lock the client out at the identity provider.
+ */
+const REFUSED_BACKOFF_MAX_MS = 10 * 60_000;
+const MASK = '***';
 
 /**
  * One server's credential source: the cached token, at most one token request in flight, its
@@ -87,16 +111,22 @@ export class Credentials {
   private provider: OAuthClientProvider | undefined;
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
+  /** The last refusal by the authorization server, answered from here until `until` (epoch ms). */
+  private refused: { failure: AuthFailure; until: number; backoffMs: number } | undefined;
+  /** Credential values the last token request carried (its Authorization header, a client assertion): scrubbed from what the AS says back. */
+  private sent: string[] = [];
+  /** The private key's PEM body lines, once read: scrubbed too. */
+  private keyLines: string[] = [];
   private readonly now: () => number;
 
   constructor(
     private readonly auth: AuthConfig,
-    private readonly server: Pick<ServerConfig, 'url' | 'timeout'>,
+    private readonly server: Pick<ServerConfig, 'url' | 'timeout'> & Partial<Pick<ServerConfig, 'name' | 'interval'>>,
     private readonly opts: CredentialOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
     if (auth.type === 'oauth2_client_credentials' || auth.type === 'private_key_jwt') {
-      if (auth.token_url) this.endpoint = configuredEndpoint(auth.token_url, auth.resource ?? server.url!);
+      if (auth.token_url) this.endpoint = configuredEndpoint(auth.token_url, auth.issuer, auth.resource ?? server.url!);
     }
   }
 
@@ -117,9 +147,34 @@ export class Credentials {
   /** A per-connection view that adds the time spent waiting for token requests to the connection's diagnostics. */
   forConnection(diag: TransportDiagnostics): RequestAuth {
     return {
-      authorization: () => this.authorization(diag),
-      retryAfter401: (sent, www) => this.retryAfter401(sent, www, diag),
+      authorization: () => this.scrubbed(this.authorization(diag)),
+      retryAfter401: (sent, www) => this.scrubbed(this.retryAfter401(sent, www, diag)),
     };
+  }
+
+  /** The last line of defence: no failure leaves auth.ts quoting a credential value. */
+  private async scrubbed<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof AuthFailure) throw new AuthFailure(err.type, this.scrub(err.message));
+      throw err;
+    }
+  }
+
+  /** `text` with every credential value this server uses masked, in the forms an authorization server may echo. */
+  scrub(text: string): string {
+    const values = new Set<string>([...this.sent, ...this.keyLines]);
+    if (this.auth.type === 'oauth2_client_credentials') {
+      values.add(this.auth.client_secret);
+      values.add(encodeURIComponent(this.auth.client_secret));
+      values.add(new URLSearchParams({ s: this.auth.client_secret }).toString().slice(2));
+    }
+    if (this.auth.type === 'bearer' && this.auth.token !== undefined) values.add(this.auth.token);
+    if (this.token) values.add(this.token.value);
+    let out = text;
+    for (const v of [...values].filter((v) => v.length > 0).sort((a, b) => b.length - a.length)) out = out.split(v).join(MASK);
+    return out;
   }
 
   private async authorization(diag: TransportDiagnostics): Promise<string | undefined> {
@@ -128,7 +183,14 @@ export class Credentials {
     if (t && !this.dueForRenewal(t)) return `Bearer ${t.value}`;
     // Nothing to renew with yet: the first request goes without, and its 401 says where tokens come from.
     if (!this.endpoint) return undefined;
-    return `Bearer ${(await this.timed(diag, () => this.renew())).value}`;
+    try {
+      return `Bearer ${(await this.timed(diag, () => this.renew())).value}`;
+    } catch (err) {
+      // Renewal comes early on purpose: a token that is still valid serves until it expires, and the
+      // next request tries renewing again.
+      if (t && t === this.token && (t.expiresAt === undefined || this.now() < t.expiresAt)) return `Bearer ${t.value}`;
+      throw err;
+    }
   }
 
   private async retryAfter401(sent: string | undefined, www: string | null, diag: TransportDiagnostics): Promise<boolean> {
@@ -177,9 +239,27 @@ export class Credentials {
     }
   }
 
-  /** One token request per server at a time: every caller waiting meanwhile gets its answer. */
+  /**
+   * One token request per server at a time: every caller waiting meanwhile gets its answer. After a
+   * refusal, the refusal itself, until the back-off has passed.
+   */
   private renew(): Promise<Token> {
-    this.inflight ??= this.requestToken().finally(() => (this.inflight = undefined));
+    if (this.refused && this.now() < this.refused.until) return Promise.reject(this.refused.failure);
+    this.inflight ??= this.requestToken().then(
+      (token) => {
+        this.refused = undefined;
+        this.inflight = undefined;
+        return token;
+      },
+      (err: unknown) => {
+        this.inflight = undefined;
+        if (err instanceof AuthFailure && err.type === 'auth_failed') {
+          const backoffMs = Math.min(REFUSED_BACKOFF_MAX_MS, this.refused ? this.refused.backoffMs * 2 : this.server.interval ?? REFUSED_BACKOFF_MAX_MS);
+          this.refused = { failure: err, until: this.now() + backoffMs, backoffMs };
+        }
+        throw err;
+      },
+    );
     return this.inflight;
   }
 
@@ -188,9 +268,9 @@ export class Credentials {
     this.provider ??= this.newProvider(endpoint.issuer);
     let tokens: OAuthTokens;
     try {
-      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, fetchFn: this.fetchFn() });
+      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, fetchFn: this.fetchFn(true) });
     } catch (err) {
-      throw tokenFailure(err, endpoint.url);
+      throw tokenFailure(err, endpoint.tokenEndpoint, (s) => oneLine(this.scrub(s)));
     }
     const obtainedAt = this.now();
     // A JWT's own `exp` is what the server checks; `expires_in` is rounded to whole seconds and counts
@@ -205,7 +285,10 @@ export class Credentials {
     const scope = auth.scopes.length ? auth.scopes.join(' ') : undefined;
     let provider: OAuthClientProvider;
     if (auth.type === 'private_key_jwt') {
-      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey: readKey(auth.private_key_file), algorithm: auth.algorithm, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
+      const pem = readKey(auth.private_key_file);
+      this.keyLines = pemBodyLines(pem);
+      const privateKey = usableKey(auth.private_key_file, pem, auth.algorithm);
+      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey, algorithm: auth.algorithm, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
     } else {
       provider = new ClientCredentialsProvider({ clientId: auth.client_id, clientSecret: auth.client_secret, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
     }
@@ -228,27 +311,40 @@ export class Credentials {
     const resourceMetadataUrl = www ? extractWWWAuthenticateParams(new Response(null, { headers: { 'www-authenticate': www } })).resourceMetadataUrl : undefined;
     let info: Awaited<ReturnType<typeof discoverOAuthServerInfo>>;
     try {
-      info = await discoverOAuthServerInfo(this.server.url!, { ...(resourceMetadataUrl ? { resourceMetadataUrl } : {}), fetchFn: this.fetchFn() });
+      info = await discoverOAuthServerInfo(this.server.url!, { ...(resourceMetadataUrl ? { resourceMetadataUrl } : {}), fetchFn: this.fetchFn(false) });
     } catch (err) {
       const e = err as Error;
       const refused = e.name === 'IssuerMismatchError';
-      throw new AuthFailure(refused ? 'auth_failed' : 'auth_unavailable', `authorization server discovery failed${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}: ${networkWords(e)}`);
+      throw new AuthFailure(refused ? 'auth_failed' : 'auth_unavailable', `authorization server discovery failed${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}: ${networkWords(e, (s) => oneLine(this.scrub(s)))}`);
     }
     const metadata = info.authorizationServerMetadata;
+    const discovered = metadata?.issuer ?? String(info.authorizationServerUrl);
+    if (auth.issuer !== undefined && !sameIssuer(auth.issuer, discovered)) {
+      throw new AuthFailure('auth_failed', `the server names the authorization server ${discovered}, not the configured auth.issuer ${auth.issuer}: no credentials were sent to it`);
+    }
     if (!metadata?.token_endpoint) {
       throw new AuthFailure(
         'auth_unavailable',
         `no OAuth token endpoint found for the server: ${info.resourceMetadata ? `its authorization server ${info.authorizationServerUrl} publishes no metadata` : 'it publishes no protected-resource metadata'}${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}; set auth.token_url`,
       );
     }
-    return { url: info.authorizationServerUrl, issuer: metadata.issuer, metadata, resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url! };
+    // The server chose where the credentials go: said once per server, so an operator can see it.
+    authLog?.({ server: this.server.name, issuer: metadata.issuer, token_endpoint: metadata.token_endpoint }, 'OAuth token endpoint discovered from the server\'s metadata');
+    return { url: info.authorizationServerUrl, tokenEndpoint: metadata.token_endpoint, issuer: metadata.issuer, metadata, resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url! };
   }
 
-  /** Requests to the authorization server end with the probe's own deadline: a hung endpoint is `auth_unavailable`, not a stuck probe. */
-  private fetchFn(): FetchLike {
+  /**
+   * Requests to the authorization server end with the probe's own deadline: a hung endpoint is
+   * `auth_unavailable`, not a stuck probe. A token request's credential values are noted, to be
+   * scrubbed from the answer.
+   */
+  private fetchFn(tokenRequest: boolean): FetchLike {
     const base = this.opts.fetch ?? fetch;
     const ms = this.server.timeout;
-    return (url, init) => base(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(ms) });
+    return (url, init) => {
+      if (tokenRequest) this.sent = credentialValues(init);
+      return base(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(ms) });
+    };
   }
 
   private bearer(): Token {
@@ -281,10 +377,61 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
   return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
-function configuredEndpoint(tokenUrl: string, resource: string): Endpoint {
-  // Only the token endpoint is known: the rest of the metadata the SDK would read is absent on purpose.
-  const metadata = { issuer: tokenUrl, token_endpoint: tokenUrl } as AuthorizationServerMetadata;
-  return { url: tokenUrl, issuer: tokenUrl, metadata, resource };
+function configuredEndpoint(tokenUrl: string, issuer: string | undefined, resource: string): Endpoint {
+  // Only the token endpoint (and perhaps the issuer) is known: the rest of the metadata the SDK would read is absent on purpose.
+  const metadata = { issuer: issuer ?? tokenUrl, token_endpoint: tokenUrl } as AuthorizationServerMetadata;
+  return { url: tokenUrl, tokenEndpoint: tokenUrl, issuer: issuer ?? tokenUrl, metadata, resource };
+}
+
+/** Issuers compared as RFC 8414 says they are written, ignoring only a trailing slash. */
+function sameIssuer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
+/** What in a token request is a credential: the Authorization header (and its encoded part), a client secret or assertion in the body. */
+function credentialValues(init: RequestInit | undefined): string[] {
+  const out: string[] = [];
+  const authorization = new Headers(init?.headers).get('authorization');
+  if (authorization) out.push(authorization, authorization.replace(/^\S+\s+/, ''));
+  const body = init?.body;
+  const params = body instanceof URLSearchParams ? body : typeof body === 'string' ? new URLSearchParams(body) : undefined;
+  for (const name of ['client_secret', 'client_assertion']) {
+    const v = params?.get(name);
+    if (v) out.push(v);
+  }
+  return out;
+}
+
+function pemBodyLines(pem: string): string[] {
+  return pem
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('-----'));
+}
+
+/** The curve each EC algorithm signs with (node:crypto's names). */
+const EC_CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+/**
+ * The key as the PKCS#8 PEM the SDK signs with (PKCS#1 and SEC1 files are converted), or auth_failed
+ * saying why it cannot sign with `algorithm`: checked when the provider is made, so a bad file is a
+ * configuration finding and not a token endpoint that seems unreachable. Names the file, never its
+ * content.
+ */
+function usableKey(file: string, pem: string, algorithm: string): string {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch (err) {
+    throw new AuthFailure('auth_failed', `private_key_file ${file} is not a usable PEM private key (${(err as NodeJS.ErrnoException).code ?? 'not a private key'})`);
+  }
+  const type = key.asymmetricKeyType;
+  const fits = algorithm.startsWith('RS') ? type === 'rsa' : algorithm.startsWith('PS') ? type === 'rsa' || type === 'rsa-pss' : type === 'ec' && key.asymmetricKeyDetails?.namedCurve === EC_CURVES[algorithm];
+  if (!fits) {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    throw new AuthFailure('auth_failed', `private_key_file ${file} is not a usable PEM private key (a ${type ?? 'unknown'}${curve ? ` ${curve}` : ''} key cannot sign ${algorithm})`);
+  }
+  return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
 function readKey(file: string): string {
@@ -296,29 +443,32 @@ function readKey(file: string): string {
   }
 }
 
-/** What a failed token request says: the authorization server's OAuth error, or why it could not be asked. */
-function tokenFailure(err: unknown, endpoint: string): AuthFailure {
+/**
+ * What a failed token request says: the authorization server's OAuth error, or why it could not be
+ * asked. Whatever the AS wrote passes through `said` (scrubbed of credentials, one line).
+ */
+function tokenFailure(err: unknown, endpoint: string, said: (text: string) => string): AuthFailure {
   if (err instanceof AuthFailure) return err;
   if (err instanceof OAuthError) {
     // parseErrorResponse turns a non-OAuth answer (an HTML 502, a 404) into a server_error quoting the body.
     const notOAuth = /Invalid OAuth error response/.test(err.message);
     if (notOAuth || err.code === 'server_error' || err.code === 'temporarily_unavailable') {
       const status = /^HTTP (\d{3})/.exec(err.message)?.[1];
-      return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} did not answer as OAuth${status ? ` (HTTP ${status})` : ''}${notOAuth ? '' : `: ${err.code}${err.message ? ` — ${oneLine(err.message)}` : ''}`}`);
+      return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} did not answer as OAuth${status ? ` (HTTP ${status})` : ''}${notOAuth ? '' : `: ${err.code}${err.message ? ` — ${said(err.message)}` : ''}`}`);
     }
-    return new AuthFailure('auth_failed', `the authorization server refused the token request: ${err.code}${err.message ? ` — ${oneLine(err.message)}` : ''}`);
+    return new AuthFailure('auth_failed', `the authorization server refused the token request: ${err.code}${err.message ? ` — ${said(err.message)}` : ''}`);
   }
   const e = err as Error;
   if (e.name === 'InsecureTokenEndpointError') return new AuthFailure('auth_failed', `refusing to send credentials to ${endpoint}: the token endpoint is not https`);
   if (e.name === 'ZodError' || e.name === '$ZodError' || e instanceof SyntaxError) return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} answered without an access token (not an OAuth token response)`);
-  return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} unreachable: ${networkWords(e)}`);
+  return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} unreachable: ${networkWords(e, said)}`);
 }
 
-function networkWords(e: Error): string {
+function networkWords(e: Error, said: (text: string) => string): string {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer before the probe deadline';
-  if (cause?.code) return `${cause.code}${cause.message ? ` (${oneLine(cause.message)})` : ''}`;
-  return oneLine(e.message);
+  if (cause?.code) return `${cause.code}${cause.message ? ` (${said(cause.message)})` : ''}`;
+  return said(e.message);
 }
 
 function oneLine(s: string): string {
@@ -345,7 +495,7 @@ const registry = new Map<string, Credentials>();
  * of the process. Keyed by name and a digest of the auth settings, so a reload that changes them
  * starts afresh and one that does not keeps the token.
  */
-export function credentialsFor(server: Pick<ServerConfig, 'name' | 'url' | 'timeout' | 'auth'>, opts?: CredentialOptions): Credentials | undefined {
+export function credentialsFor(server: Pick<ServerConfig, 'name' | 'url' | 'timeout' | 'auth'> & Partial<Pick<ServerConfig, 'interval'>>, opts?: CredentialOptions): Credentials | undefined {
   if (!server.auth) return undefined;
   const key = `${server.name}\u0000${createHash('sha256').update(JSON.stringify([server.url, server.auth])).digest('hex')}`;
   let c = registry.get(key);
@@ -354,4 +504,9 @@ export function credentialsFor(server: Pick<ServerConfig, 'name' | 'url' | 'time
     registry.set(key, (c = new Credentials(server.auth, server, opts)));
   }
   return c;
+}
+
+/** A server left the configuration: its credentials (and the token they hold) go with it. */
+export function forgetCredentials(name: string): void {
+  for (const k of registry.keys()) if (k.startsWith(`${name}\u0000`)) registry.delete(k);
 }

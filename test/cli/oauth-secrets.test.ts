@@ -1,7 +1,9 @@
 // `mcpwatch run` against OAuth-protected fixture servers (a real authorization server, tokens renewed
 // during the run, a refused secret, a private_key_jwt client, bearer tokens from the environment and
 // from a file), then every value that is a credential searched for in everything mcpwatch wrote:
-// stdout alerts, stderr logs (debug), webhook payloads, /metrics, the state file and `health --json`.
+// stdout alerts, stderr logs (debug), webhook payloads, /metrics, /api/v1/servers, the state file and
+// `health --json`. The authorization server is a careless one that quotes the credentials it was sent
+// in its error_description, so a refusal carries them towards every output.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -42,14 +44,15 @@ describe('no OAuth secret reaches any output', () => {
     const key = await clientKeyPair('ES256');
     const keyFile = join(dir, 'client.pem');
     writeFileSync(keyFile, key.pem);
-    const as = await startAuthServer({ secretClients: { prober: CLIENT_SECRET }, jwtClients: { 'jwt-prober': key.jwk } });
+    const as = await startAuthServer({ secretClients: { prober: CLIENT_SECRET }, jwtClients: { 'jwt-prober': key.jwk }, echoCredentials: true });
     t.after(() => as.close());
     const mcp = await startModernHttpFixture('dual');
     t.after(() => mcp.close());
-    // Two-second tokens: the run renews them, so several access tokens pass through the agent.
+    // Tokens short enough that the run renews them, so several access tokens pass through the agent,
+    // and long enough that a check slowed by a loaded machine still goes out with a live one.
     const cc = await protect(mcp.url, as, { requiredScope: 'mcp:tools' });
     t.after(() => cc.close());
-    as.addResource(cc.resource, 'mcp:tools', 2);
+    as.addResource(cc.resource, 'mcp:tools', 10);
     const jwt = await protect(mcp.url, as, { requiredScope: 'mcp:tools' });
     t.after(() => jwt.close());
     as.addResource(jwt.resource, 'mcp:tools', 300);
@@ -107,7 +110,7 @@ servers:
     });
     const agent = startAgent(config);
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
-    const started = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { metrics: string };
+    const started = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { metrics: string; health: string };
 
     // The refused secret is down; both bearer servers warn of their expiry (an hour < 24 h); the
     // client-credentials server's tokens were renewed during the run.
@@ -117,11 +120,14 @@ servers:
     await until(() => cc.tokensSeen.size >= 3, 'two token renewals');
     await until(() => hook.payloads.length >= 3, 'the webhook alerts');
     const metrics = await (await fetch(`http://${started.metrics}/metrics`)).text();
+    const api = await (await fetch(`http://${started.health}/api/v1/servers`)).text();
+    assert.ok(api.includes('invalid_client'), '/api/v1/servers holds the refusal');
     assert.match(metrics, /mcp_server_credential_remaining\{[^}]*mcp_server_name="bearer-file"[^}]*\} \d+/);
     assert.doesNotMatch(metrics, /mcp_server_credential_remaining\{[^}]*mcp_server_name="client-credentials"/, 'renewed tokens have no expiry series');
     agent.proc.kill('SIGTERM');
     assert.equal((await agent.exit).code, 0);
     assert.ok(agent.logs.some((l) => l.includes('"server":"wrong-secret"') && l.includes('invalid_client')), 'the refusal is logged with its OAuth error');
+    assert.ok(agent.logs.some((l) => l.includes('"server":"wrong-secret"') && l.includes('credentials received: basic ')), 'the authorization server quoted the credentials, and the quote reached the log');
     assert.ok(!agent.logs.some((l) => /"server":"(client-credentials|private-key-jwt|bearer-env|bearer-file)".*"to":"down"/.test(l)), 'no working server went down');
 
     const health = await run(process.execPath, [CLI, 'health', '-c', config, '--json'], { env: { ...process.env, ...env } }).catch((e: { stdout: string; stderr: string }) => e);
@@ -145,6 +151,7 @@ servers:
     assert.deepEqual(leaks(agent.logs.join('\n')), [], 'logs');
     assert.deepEqual(leaks(hook.payloads.join('\n')), [], 'webhook payloads');
     assert.deepEqual(leaks(metrics), [], '/metrics');
+    assert.deepEqual(leaks(api), [], '/api/v1/servers');
     assert.deepEqual(leaks(stored), [], 'state file');
     assert.deepEqual(leaks(health.stdout + health.stderr), [], 'health --json');
   });

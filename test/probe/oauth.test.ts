@@ -7,7 +7,7 @@ import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
 import type { AuthConfig, ServerConfig } from '../../src/config/schema.js';
 import { probeServer } from '../../src/probe/probe.js';
 import { ServerSession, type CheckOutcome } from '../../src/probe/session.js';
-import { credentialsFor } from '../../src/probe/auth.js';
+import { credentialsFor, setAuthLog } from '../../src/probe/auth.js';
 import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate } from '../fixtures/oauth.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
@@ -106,8 +106,8 @@ describe('OAuth-protected servers', () => {
   }
 
   it('renews the token before it expires over a run longer than its lifetime, with no failed check', async () => {
-    // Renewal comes a fifth of the lifetime early; ten seconds leave two of margin, so a check slowed
-    // by a loaded machine still goes out with a live token.
+    // Renewal comes a share of the lifetime early: the lifetime is long enough that the margin covers a
+    // check slowed by a loaded machine, so it still goes out with a live token.
     const g = await gate((await modern()).url, { ttl: 10 });
     const server = target(g.url, clientCredentials());
     const session = new ServerSession(server, { onSignal: () => {} });
@@ -148,6 +148,52 @@ describe('OAuth-protected servers', () => {
     assert.equal(out.error?.category, 'permanent');
     assert.equal(out.error?.phase, 'token');
     assert.match(out.error!.message, /invalid_client/);
+  });
+
+  it('a refused secret is not sent again until the back-off has passed: one token request, not one per check', async () => {
+    const g = await gate((await modern()).url);
+    const server = target(g.url, clientCredentials({ client_secret: 'wrong-secret-backoff-51' }));
+    let now = Date.now();
+    // The clock is the credentials' own: registered before the first probe, it is the one they keep.
+    credentialsFor(server, { now: () => now });
+    const before = as.tokenRequests();
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    for (let i = 0; i < 3; i++) assert.equal((await session.check()).error?.type, 'auth_failed');
+    for (let i = 0; i < 2; i++) assert.equal((await probeServer(server)).error?.type, 'auth_failed');
+    assert.equal(as.tokenRequests() - before, 1, 'checks and fresh connections within the back-off get the remembered refusal');
+    now += server.interval;
+    const again = await probeServer(server);
+    assert.equal(again.error?.type, 'auth_failed');
+    assert.match(again.error!.message, /invalid_client/);
+    assert.equal(as.tokenRequests() - before, 2, 'asked again once the back-off passed');
+  });
+
+  it('auth.issuer: a server naming another authorization server gets no credentials', async () => {
+    const g = await gate((await modern()).url);
+    const pinned = 'https://login.example.com/tenant';
+    const before = as.tokenRequests();
+    const out = await probeServer(target(g.url, clientCredentials({ issuer: pinned })));
+    assert.equal(out.error?.type, 'auth_failed');
+    assert.ok(out.error!.message.includes(as.issuer) && out.error!.message.includes(pinned), out.error!.message);
+    assert.equal(as.tokenRequests() - before, 0, 'nothing was sent to the named authorization server');
+    const ok = await probeServer(target(g.url, clientCredentials({ issuer: `${as.issuer}/` })));
+    assert.equal(ok.error, null, ok.error?.message);
+  });
+
+  it('the discovered token endpoint is logged once per server, without credentials', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    setAuthLog((fields, msg) => lines.push({ ...fields, msg }));
+    try {
+      const g = await gate((await modern()).url);
+      const server = target(g.url, clientCredentials());
+      for (let i = 0; i < 2; i++) assert.equal((await probeServer(server)).error, null);
+      const mine = lines.filter((l) => l.server === server.name);
+      assert.deepEqual(mine.map((l) => [l.token_endpoint, l.issuer]), [[as.tokenEndpoint, as.issuer]]);
+      assert.ok(!JSON.stringify(mine).includes(SECRET));
+    } finally {
+      setAuthLog(undefined);
+    }
   });
 
   it('an authorization server that is down is auth_unavailable (transient)', async () => {
