@@ -111,7 +111,7 @@ const authSchema = z
       .object({
         type: z.literal('private_key_jwt'),
         ...oauthCommon,
-        private_key_file: z.string().min(1).describe('private_key_jwt: PEM file (PKCS#8) with the key that signs the client assertion (RFC 7523).'),
+        private_key_file: z.string().min(1).describe('private_key_jwt: PEM file (PKCS#8, or PKCS#1 / SEC1) with the key that signs the client assertion (RFC 7523).'),
         algorithm: z.enum(JWT_ALGORITHMS).default('RS256').describe(`private_key_jwt: signing algorithm: ${JWT_ALGORITHMS.join(' | ')}.`),
       })
       .strict(),
