@@ -4,12 +4,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuthConfig } from '../../src/config/schema.js';
 import { AuthFailure, Credentials, credentialsFor, forgetCredentials } from '../../src/probe/auth.js';
 import type { TransportDiagnostics } from '../../src/probe/prober.js';
+import { nodeAgentFor } from '../../src/probe/http.js';
+import { StreamableHttpTransport } from '../../src/probe/streamable-http.js';
+import { until } from '../helpers.js';
 
 const AS = 'http://127.0.0.1:9';
 const TOKEN_URL = `${AS}/oauth/token`;
@@ -216,5 +221,25 @@ describe('auth: renewal and refusals', () => {
     assert.equal(credentialsFor(server), first, 'kept while configured');
     forgetCredentials(server.name);
     assert.notEqual(credentialsFor(server), first);
+  });
+});
+
+describe('auth: a 401 that no credential can answer', () => {
+  it('is read to its end, so its socket goes back to the keep-alive pool while the connection stays open', async (t) => {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+    const port = (server.address() as AddressInfo).port;
+    const url = new URL(`http://127.0.0.1:${port}/mcp`);
+    const refused = new AuthFailure('auth_failed', 'the authorization server refused the token request: invalid_client');
+    const transport = new StreamableHttpTransport(url, { headers: {} }, {}, { auth: { authorization: async () => undefined, retryAfter401: () => Promise.reject(refused) } });
+    t.after(() => transport.close());
+    await assert.rejects(transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), (err) => err === refused);
+    // The transport is not closed: only reading the 401 can free its socket.
+    const pool = nodeAgentFor(url, undefined);
+    await until(() => Object.keys(pool.freeSockets).some((k) => k.startsWith(`127.0.0.1:${port}:`)), 'the socket back in the pool');
   });
 });
