@@ -12,6 +12,10 @@ import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate } f
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import { resolveServer } from '../../src/config/schema.js';
 
 const SECRET = 'fixture-client-secret-8d1f0c2e9b7a4d6f';
 const SCOPE = 'mcp:tools';
@@ -194,6 +198,29 @@ describe('OAuth-protected servers', () => {
     } finally {
       setAuthLog(undefined);
     }
+  });
+
+  it('an agent that stops monitoring a server forgets its credentials', async () => {
+    const g = await gate((await modern()).url);
+    const config = (servers: string): string => `monitoring: { interval: 1h, timeout: 30s }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'agent-state.db'))} }
+servers:
+${servers}`;
+    const server = `  - { name: kept, transport: streamable_http, url: "${g.url}", auth: { type: oauth2_client_credentials, client_id: mcpwatch-prober, client_secret: "${SECRET}", scopes: [${SCOPE}] } }`;
+    const other = `  - { name: other, transport: streamable_http, url: "${g.url}" }`;
+    const first = parseConfig(config(server), 'mcpwatch.yaml', {});
+    const agent = new Agent({ file: 'mcpwatch.yaml', text: config(server), config: first }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+    closers.push(() => agent.stop());
+    await agent.start();
+    await until(() => agent.statuses().kept === 'up', 'the first check');
+    const resolved = resolveServer(first, first.servers[0]!);
+    const held = credentialsFor(resolved)!;
+    const next = config(other);
+    await agent.reload({ file: 'mcpwatch.yaml', text: next, config: parseConfig(next, 'mcpwatch.yaml', {}) });
+    assert.notEqual(credentialsFor(resolved), held, 'the removed server\'s credentials (and token) were dropped');
   });
 
   it('an authorization server that is down is auth_unavailable (transient)', async () => {
