@@ -77,6 +77,8 @@ export interface ParseOptions {
    * where POD_NAME is unset.
    */
   ignoreSharding?: boolean;
+  /** The configuration will only be probed (health, scorecard): advice about received traffic does not apply. */
+  probeOnly?: boolean;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
@@ -177,7 +179,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     throw new ConfigError(file, unique);
   }
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
-  const advice = shardingAdvice(result.data!);
+  const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }

@@ -56,6 +56,8 @@ describe('mcpwatch health and sharding', () => {
     assert.equal(other.code, 0, other.stderr);
     assert.deepEqual(names(other.stdout), want(0));
     assert.deepEqual([...names(own.stdout), ...names(other.stdout)].sort(), [...NAMES].sort(), 'the two shards split the servers');
+    // The advice about attributing received spans is for agents (run, validate), not for a probe run.
+    assert.doesNotMatch(own.stderr, /traffic hints/);
   });
 
   it('the chart\'s `ordinal: ${env:POD_NAME}` with POD_NAME unset: ignored without --shard; one error with it', async () => {
