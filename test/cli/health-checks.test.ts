@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, FIXTURES } from '../helpers.js';
+import type { ServerJson } from '../../src/pipeline/server-view.js';
 
 function mcpwatch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -16,21 +17,7 @@ function mcpwatch(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-interface JsonCheck {
-  name: string;
-  method: string;
-  target: string;
-  status: string;
-  on_failure: string;
-  latency_ms: number | null;
-  error: { type: string; category: string; phase: string; message: string } | null;
-}
-interface JsonServer {
-  name: string;
-  status: string;
-  notes: string | null;
-  checks: JsonCheck[];
-}
+type JsonServer = ServerJson;
 
 describe('mcpwatch health with checks', () => {
   let config: string;

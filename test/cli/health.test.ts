@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { CLI, STDIO_FIXTURE } from '../helpers.js';
+import type { ServerJson } from '../../src/pipeline/server-view.js';
 
 interface Run {
   code: number;
@@ -21,22 +22,7 @@ function mcpwatch(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   });
 }
 
-interface JsonServer {
-  name: string;
-  transport: string;
-  status: string;
-  latency_ms: number | null;
-  tools: number | null;
-  protocol_version: string | null;
-  era: string | null;
-  server_info: { name: string; version: string } | null;
-  tags: string[];
-  phases: Record<string, number>;
-  notes: string | null;
-  error: { type: string; category: string; phase: string; message: string } | null;
-  tool_list?: Array<{ name: string }>;
-  checks: unknown[];
-}
+type JsonServer = ServerJson;
 
 describe('mcpwatch health', () => {
   let http: HttpFixture;
@@ -125,7 +111,7 @@ servers:
     assert.equal(r.code, 0, r.stderr);
     const { servers } = JSON.parse(r.stdout) as { servers: JsonServer[] };
     assert.equal(servers.length, 1);
-    assert.deepEqual(servers[0]!.tool_list?.map((t) => t.name), ['echo', 'add', 'fail']);
+    assert.deepEqual((servers[0]!.tool_list as Array<{ name: string }> | undefined)?.map((t) => t.name), ['echo', 'add', 'fail']);
   });
 
   it('selects by tag, filter and server; exit 0 when all selected are up', async () => {
