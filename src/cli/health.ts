@@ -181,8 +181,9 @@ export async function fetchAgentView(from: string): Promise<AgentView> {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
     text = await res.text();
   } catch (err) {
-    const cause = (err as { cause?: { code?: unknown } }).cause;
-    const why = typeof cause?.code === 'string' ? cause.code : err instanceof Error ? err.message : String(err);
+    // fetch says only "fetch failed"; what went wrong (ECONNREFUSED, a port fetch refuses) is its cause.
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' && cause.message ? cause.message : err instanceof Error ? err.message : String(err);
     throw new CliExit(EXIT_PROBLEM, `cannot reach the mcpwatch agent at ${shown}: ${why}`);
   }
   const notAgent = `is not an mcpwatch agent's health endpoint (health.endpoint) serving /api/v1/servers`;
