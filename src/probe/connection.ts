@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type ListToolsResult, type MessageExtraInfo, type StandardSchemaV1, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
 import type { ProtocolMode } from '../config/schema.js';
 import { VERSION } from '../wire/version.js';
@@ -124,30 +125,78 @@ export function toolsPageText(result: object): string | undefined {
 type StandardResult<T> = StandardSchemaV1.Result<T>;
 
 /**
+ * A response's numeric JSON-RPC id and the rest of its text, cut as rememberResponseText cuts it
+ * (id first after `jsonrpc`, or last), without parsing. The SDK's client numbers its requests, so a
+ * string id is never one of its answers here.
+ */
+function splitNumericId(text: string): { id: number; rest: string } | undefined {
+  const body = text.trim();
+  const head = /^\{"jsonrpc":"2\.0","id":(0|[1-9]\d{0,15}),/.exec(body);
+  if (head) return { id: Number(head[1]), rest: body.slice(head[0].length) };
+  const tail = /,"id":(0|[1-9]\d{0,15})\}$/.exec(body);
+  if (tail) return { id: Number(tail[1]), rest: body.slice(0, tail.index) };
+  return undefined;
+}
+
+/** A page this client validated, and the name of the stand-in tool that carries it through the SDK. */
+interface KnownPage {
+  result: ListToolsResult;
+  token: string;
+}
+
+/**
  * The SDK's Client, validating tools/list results as the SDK does for the negotiated era, except
  * that a page whose text is byte for byte one validated before on this connection gets that
  * validation's result again: a kept session lists the same tools every interval, and re-validating
  * an unchanged list with zod was the largest single cost of a check after the HTTP exchange itself.
+ *
+ * Such a page is not even parsed: the transport asks knownPageMessage() first, and hands the SDK a
+ * stand-in answer with the same id whose one tool's name is a token only this client knows (a
+ * random nonce: a server cannot forge it). The SDK checks and decodes that stand-in as it would the
+ * page, in both eras, at the cost of one tiny object instead of the whole list (its envelope check
+ * and the 2026-07-28 wire schema each walk and copy every tool), and validateToolsPage turns it back
+ * into the page's validated result. A stand-in whose token this client no longer holds fails the
+ * request instead of passing for an empty or one-tool list.
  */
 export class ProbeClient extends Client {
   /** Validated pages by their id-less text; pruned to the last listing's pages by keepPages(). */
-  private readonly pages = new Map<string, ListToolsResult>();
+  private readonly pages = new Map<string, KnownPage>();
+  /** The same pages by their stand-in's token. */
+  private readonly tokens = new Map<string, ListToolsResult>();
+  private readonly nonce = `\u0000mcpwatch:${randomUUID()}:`;
+  private issued = 0;
 
   readonly toolsListSchema: StandardSchemaV1<unknown, ListToolsResult> = {
     '~standard': { version: 1, vendor: 'mcpwatch', validate: (value) => this.validateToolsPage(value) },
   };
 
+  /** The stand-in for a response text that is byte for byte a page validated before, else undefined. */
+  knownPageMessage(text: string): JSONRPCMessage | undefined {
+    if (this.pages.size === 0) return undefined;
+    const cut = splitNumericId(text);
+    const page = cut && this.pages.get(cut.rest);
+    if (!cut || !page) return undefined;
+    return { jsonrpc: '2.0', id: cut.id, result: { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [{ name: page.token, inputSchema: { type: 'object' } }] } };
+  }
+
   private validateToolsPage(value: unknown): StandardResult<ListToolsResult> {
     const tools = typeof value === 'object' && value !== null ? (value as { tools?: unknown }).tools : undefined;
+    const standIn = Array.isArray(tools) && tools.length === 1 ? (tools[0] as { name?: unknown }).name : undefined;
+    if (typeof standIn === 'string' && standIn.startsWith(this.nonce)) {
+      const known = this.tokens.get(standIn);
+      return known ? { value: known } : { issues: [{ message: 'mcpwatch: a cached tools/list page was forgotten before its answer was read' }] };
+    }
     const text = Array.isArray(tools) ? pageTexts.get(tools) : undefined;
     const seen = text === undefined ? undefined : this.pages.get(text);
-    if (seen) return { value: seen };
+    if (seen) return { value: seen.result };
     const outcome = this._wireCodec().validateResult('tools/list', value);
     // The SDK's own validator reports a failure in these words (a test holds the two together).
     if (!outcome.ok) return { issues: [{ message: outcome.reason === 'invalid' ? outcome.message : 'not-in-era: tools/list' }] };
     if (text !== undefined) {
       validatedTexts.set(outcome.value, text);
-      this.pages.set(text, outcome.value);
+      const token = `${this.nonce}${++this.issued}`;
+      this.pages.set(text, { result: outcome.value, token });
+      this.tokens.set(token, outcome.value);
     }
     return { value: outcome.value };
   }
@@ -156,7 +205,11 @@ export class ProbeClient extends Client {
   keepPages(texts: readonly (string | undefined)[]): void {
     if (this.pages.size <= texts.length) return;
     const keep = new Set(texts);
-    for (const text of this.pages.keys()) if (!keep.has(text)) this.pages.delete(text);
+    for (const [text, page] of this.pages) {
+      if (keep.has(text)) continue;
+      this.pages.delete(text);
+      this.tokens.delete(page.token);
+    }
   }
 }
 

@@ -36,6 +36,8 @@ class ProcessTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
 
   readonly diag: TransportDiagnostics = {};
+  /** The client's stand-in for a line it validated before (ProbeClient.knownPageMessage): not parsed again. */
+  knownPageMessage?: (text: string) => JSONRPCMessage | undefined;
   private child: ChildProcessWithoutNullStreams | undefined;
   private exited: Promise<void> | undefined;
   private chunks: Buffer[] = [];
@@ -172,6 +174,8 @@ class ProcessTransport implements Transport {
   private onLine(buf: Buffer): void {
     const text = buf.toString('utf8').replace(/\r$/, '');
     if (text.trim() === '') return;
+    const known = this.knownPageMessage?.(text);
+    if (known) return void this.onmessage?.(known);
     let message: JSONRPCMessage;
     try {
       message = parseJSONRPCMessage(JSON.parse(text));
@@ -252,6 +256,7 @@ class StdioConnection extends BaseConnection {
     protocol: ProtocolMode,
   ) {
     super(new ProcessStartedTransport(proc), protocol);
+    proc.knownPageMessage = (text) => this.client.knownPageMessage(text);
   }
   diagnostics(): TransportDiagnostics {
     return this.proc.diag;

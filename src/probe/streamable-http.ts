@@ -71,6 +71,15 @@ export class StreamableHttpTransport implements Transport {
   private readonly closing = new AbortController();
   /** Set from the DELETE on: the server then ends the standalone stream because we asked it to. */
   private ending = false;
+  /**
+   * The client's stand-in for a response text it validated before (ProbeClient.knownPageMessage),
+   * consulted before parsing: an unchanged tools/list page is then neither parsed nor walked again.
+   */
+  knownPageMessage?: (text: string) => JSONRPCMessage | undefined;
+  private readonly messagesOf = (text: string): JSONRPCMessage[] => {
+    const known = this.knownPageMessage?.(text);
+    return known ? [known] : parseMessages(text);
+  };
 
   constructor(
     private readonly url: URL,
@@ -119,7 +128,7 @@ export class StreamableHttpTransport implements Transport {
     const type = header(res, 'content-type') ?? '';
     if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests);
     if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
-      for (const m of parseMessages(await readBody(res))) {
+      for (const m of this.messagesOf(await readBody(res))) {
         if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
         this.onmessage?.(m);
       }
@@ -233,7 +242,7 @@ export class StreamableHttpTransport implements Transport {
     for (let resumes = 0; ; resumes++) {
       let broken: unknown;
       try {
-        await readEvents(res, deliver, undefined, position);
+        await readEvents(res, this.messagesOf, deliver, undefined, position);
       } catch (err) {
         broken = err;
       }
@@ -273,7 +282,7 @@ export class StreamableHttpTransport implements Transport {
         throw httpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
       }
       const onStream = this.opts.onStream;
-      await readEvents(res, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
+      await readEvents(res, parseMessages, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
     } catch (err) {
       if (!this.closed && !this.ending) this.onerror?.(err as Error);
     }
@@ -285,10 +294,10 @@ export class StreamableHttpTransport implements Transport {
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
  * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
  */
-function readEvents(res: IncomingMessage, deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition): Promise<void> {
+function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessage[], deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new EventStreamParser((data, event) => {
-      if (event === 'message') for (const m of parseMessages(data)) deliver(m);
+      if (event === 'message') for (const m of parse(data)) deliver(m);
     }, position);
     let settled = false;
     const finish = (err?: Error): void => {
@@ -497,6 +506,7 @@ class StreamableConnection extends BaseConnection {
     protocol: ProtocolMode,
   ) {
     super(new StartedTransport(http), protocol);
+    http.knownPageMessage = (text) => this.client.knownPageMessage(text);
   }
 
   diagnostics(): TransportDiagnostics {

@@ -8,6 +8,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Client, SdkError } from '@modelcontextprotocol/client';
 import { listAllTools, openAndProbe } from '../../src/probe/probe.js';
+import { ProbeClient } from '../../src/probe/connection.js';
 import { streamableConnector } from '../../src/probe/streamable-http.js';
 import type { McpConnection } from '../../src/probe/prober.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
@@ -141,5 +142,59 @@ describe('tools/list over a kept connection', () => {
     const capped = await list(conn, 2).then(() => undefined, (e: unknown) => e as { tools?: unknown[] });
     assert.equal(capped?.tools?.length, 4);
     assert.equal(await list(conn), whole);
+  });
+
+  for (const [era, mode] of [['2025', 'streamable'], ['2025', 'streamable-json'], ['2026-07-28', 'modern']] as const) {
+    it(`an answer byte for byte a validated page reaches the SDK as a stand-in, not parsed again (${era}, ${mode})`, async () => {
+      let url: string;
+      if (mode === 'modern') {
+        const f = await startModernHttpFixture('strict');
+        open.push({ close: () => f.close() });
+        url = f.url;
+      } else url = (await legacy(mode)).url;
+      const conn = await connect(url, mode === 'modern' ? 'modern' : 'legacy');
+      const client = conn.client as ProbeClient;
+      const known = client.knownPageMessage.bind(client);
+      let standIns = 0;
+      client.knownPageMessage = (text) => {
+        const m = known(text);
+        if (m) standIns++;
+        return m;
+      };
+      // The probe that opened the connection listed (and validated) the page once already.
+      const first = await list(conn);
+      const second = await list(conn);
+      const third = await list(conn);
+      assert.equal(standIns, 3);
+      assert.equal(second, first);
+      assert.equal(third, first);
+      assert.deepEqual(first.map((t) => t.name).sort(), ['add', 'echo', 'fail']);
+    });
+  }
+
+  it('a stand-in whose page was forgotten fails the listing instead of passing for a one-tool list', async () => {
+    const f = await legacy('streamable-json');
+    const conn = await connect(f.url);
+    const client = conn.client as ProbeClient;
+    await list(conn);
+    let standIn: ReturnType<ProbeClient['knownPageMessage']>;
+    const known = client.knownPageMessage.bind(client);
+    client.knownPageMessage = (text) => {
+      standIn = known(text);
+      // What a listing made in between would do: keep only its own pages.
+      if (standIn) client.keepPages([]);
+      return standIn;
+    };
+    const failed = await list(conn).then(() => undefined, (e: unknown) => e);
+    assert.ok(standIn, 'the page was recognised');
+    assert.ok(failed instanceof SdkError, String(failed));
+    assert.match(failed.message, /cached tools\/list page was forgotten/);
+  });
+
+  it('a server tool named like a stand-in is an ordinary tool (the token holds a nonce only the client knows)', async () => {
+    const state = { tools: [{ name: '\u0000mcpwatch:forged:1', inputSchema: { type: 'object' } }] as unknown[] };
+    const f = await legacy('streamable-json', state);
+    const conn = await connect(f.url);
+    for (let i = 0; i < 2; i++) assert.deepEqual((await list(conn)).map((t) => t.name), ['\u0000mcpwatch:forged:1']);
   });
 });
