@@ -1,0 +1,88 @@
+// What one check over a kept session costs the agent, apart from the fleet: a ServerSession (the
+// agent's own check path: tools/list over the kept connection, outcome, listing cache) against one
+// fixture server in a child process, checked back to back so the connection is reused and no TCP
+// set-up is counted. Prints, per era, process CPU (user + system) per check over `checks` checks, and
+// the bytes allocated per check (V8's sampling heap profiler with collected objects included, so it
+// is allocation volume, not what stays live), the garbage every check leaves for the collector; the
+// sampler runs over a tenth as many checks after the timed ones, so it does not weigh on the CPU figure.
+// Rounds alternate the eras; the median round is printed. Prints figures only; never fails on time.
+//
+//   npm run build && node dist/bench/check-cost.js [--checks 2000] [--rounds 3] [--era legacy|modern|both]
+import { Session } from 'node:inspector/promises';
+import { parseConfig } from '../src/config/load.js';
+import { resolveServer } from '../src/config/schema.js';
+import { ServerSession } from '../src/probe/session.js';
+import { arg, argOneOf, load, machine } from './agent-harness.js';
+import { spawnFleet, type FleetEra } from './fixture-fleet.js';
+
+const CHECKS = Number(arg('checks', '2000'));
+const ROUNDS = Number(arg('rounds', '3'));
+const ERA = argOneOf('era', ['legacy', 'modern', 'both'], 'both');
+if (!Number.isInteger(CHECKS) || CHECKS < 1 || !Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  console.error('--checks and --rounds: positive integers');
+  process.exit(2);
+}
+const ERAS: FleetEra[] = ERA === 'both' ? ['legacy', 'modern'] : [ERA];
+const WARM_UP = 1000;
+
+interface Round {
+  cpuUs: number;
+  bytes: number;
+}
+
+async function checks(session: ServerSession, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const out = await session.check();
+    if (out.error) throw new Error(`check failed: ${out.error.type}: ${out.error.message}`);
+  }
+}
+
+/** CPU with no profiler attached, then allocations over a tenth as many checks with the sampler on. */
+async function round(session: ServerSession, inspector: Session): Promise<Round> {
+  const before = process.cpuUsage();
+  await checks(session, CHECKS);
+  const cpu = process.cpuUsage(before);
+  const sampled = Math.max(100, Math.round(CHECKS / 10));
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await checks(session, sampled);
+  const { profile } = await inspector.post('HeapProfiler.stopSampling');
+  let bytes = 0;
+  const walk = (node: typeof profile.head): void => {
+    bytes += node.selfSize;
+    node.children.forEach(walk);
+  };
+  walk(profile.head);
+  return { cpuUs: (cpu.user + cpu.system) / CHECKS, bytes: bytes / sampled };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  console.log(`## One check over a kept session — node ${process.version}, ${machine()}, load average ${load()}`);
+  console.log(`${CHECKS} checks a round, ${ROUNDS} rounds alternating the eras, after ${WARM_UP} warm-up checks\n`);
+  const inspector = new Session();
+  inspector.connect();
+  const targets: Array<{ era: FleetEra; session: ServerSession; stop: () => Promise<void>; rounds: Round[] }> = [];
+  for (const era of ERAS) {
+    const fleet = await spawnFleet(1, { era });
+    const config = parseConfig(`servers:\n  - name: target\n    transport: streamable_http\n    url: ${fleet.urls[0]}\n`, 'check-cost.yaml');
+    const session = new ServerSession(resolveServer(config, config.servers[0]!), { onSignal: () => {} });
+    await checks(session, WARM_UP);
+    targets.push({ era, session, stop: fleet.stop, rounds: [] });
+  }
+  for (let r = 0; r < ROUNDS; r++) for (const t of targets) t.rounds.push(await round(t.session, inspector));
+  console.log('| era | CPU µs per check (median round) | rounds | bytes allocated per check (median) |');
+  console.log('| --- | ---: | --- | ---: |');
+  for (const t of targets) {
+    console.log(`| ${t.era} | ${median(t.rounds.map((x) => x.cpuUs)).toFixed(0)} | ${t.rounds.map((x) => x.cpuUs.toFixed(0)).join(' / ')} | ${median(t.rounds.map((x) => x.bytes)).toFixed(0)} |`);
+    await t.session.close();
+    await t.stop();
+  }
+  console.log(`\nload average at the end: ${load()}`);
+  inspector.disconnect();
+}
+
+await main();
