@@ -46,6 +46,12 @@ const PRUNE_EVERY_MS = 3_600_000;
 const SCORE_EVERY_MS = 300_000;
 /** How often each server's traffic error rate is judged (a few table sums per server). */
 const TRAFFIC_JUDGE_MS = 1000;
+/**
+ * How long stop() waits for sessions to end (DELETE, process groups), in-flight checks and the last
+ * exports, together. With the state written before and the health server and store closed after, it
+ * keeps SIGTERM within run's 5 s budget (cli/run.ts) at thousands of servers on a busy machine.
+ */
+const STOP_WAIT_MS = 3000;
 
 /** A traffic route's metric cells, and for a configured server's tool calls its error-rate window. */
 type TrafficRoute = TrafficCells & { window: ErrorRateWindow | undefined };
@@ -289,23 +295,45 @@ export class Agent {
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 
-  /** Stops probing, ends every session and child process, flushes exporters and alerts. */
+  /**
+   * Stops probing, writes the state file, then ends every session and child process and flushes
+   * exporters and alerts side by side, letting go of what has not finished after STOP_WAIT_MS.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    await this.scheduler.stop();
+    // Checks in flight end when their sessions close below; queued ones never start.
+    const checksDone = this.scheduler.stop();
     // Receivers first: the forwarder refuses what arrives once it drains.
     await this.receiver?.shutdown();
-    await this.forwarder?.shutdown(2000);
-    await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
-    await this.dispatcher.flush(2000).catch(() => {});
+    // The state first: everything after waits on servers and backends that may not answer in time.
+    this.writeState();
+    let closing = this.monitors.size;
+    const sessions = Promise.allSettled([...this.monitors.values()].map((m) => m.session.close().finally(() => closing--)));
+    // The last export after the forwarder's and the notifiers' own counts are final.
+    const exports = Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]).then(() => this.telemetry?.shutdown());
+    let timer: NodeJS.Timeout | undefined;
+    const letGo = new Promise<true>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, true)));
+    const late = await Promise.race([Promise.allSettled([checksDone, sessions, exports]).then(() => false), letGo]);
+    clearTimeout(timer);
+    if (late) this.log.warn({ sessions_closing: closing, wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
-    await this.telemetry?.shutdown();
     if (this.healthServer) {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       this.healthServer.closeAllConnections();
     }
+    try {
+      this.store.close();
+    } catch (err) {
+      this.log.error({ err, file: this.config.state.path }, 'closing the state file failed');
+    }
+    this.log.info('mcpwatch agent stopped');
+    this.log.flush();
+  }
+
+  /** The calling agents and the last probe counts, written and flushed while the store stays open. */
+  private writeState(): void {
     try {
       if (this.callers) this.saveCallers();
     } catch (err) {
@@ -313,12 +341,10 @@ export class Agent {
     }
     try {
       this.store.checkpoint(this.now());
-      this.store.close();
+      this.store.flush();
     } catch (err) {
       this.log.error({ err, file: this.config.state.path }, 'writing the last probe counts to the state file failed');
     }
-    this.log.info('mcpwatch agent stopped');
-    this.log.flush();
   }
 
   /** Current status per server (for tests and /readyz details). */
