@@ -52,6 +52,8 @@ const TRAFFIC_JUDGE_MS = 1000;
  * keeps SIGTERM within run's 5 s budget (cli/run.ts) at thousands of servers on a busy machine.
  */
 const STOP_WAIT_MS = 3000;
+/** Sessions stop() starts closing per turn of the event loop (see endSessions). */
+const STOP_BATCH = 100;
 
 /** A traffic route's metric cells, and for a configured server's tool calls its error-rate window. */
 type TrafficRoute = TrafficCells & { window: ErrorRateWindow | undefined };
@@ -309,15 +311,15 @@ export class Agent {
     await this.receiver?.shutdown();
     // The state first: everything after waits on servers and backends that may not answer in time.
     this.writeState();
-    let closing = this.monitors.size;
-    const sessions = Promise.allSettled([...this.monitors.values()].map((m) => m.session.close().finally(() => closing--)));
+    let late = false;
+    const ending = this.endSessions(() => late);
     // The last export after the forwarder's and the notifiers' own counts are final.
     const exports = Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]).then(() => this.telemetry?.shutdown());
     let timer: NodeJS.Timeout | undefined;
     const letGo = new Promise<true>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, true)));
-    const late = await Promise.race([Promise.allSettled([checksDone, sessions, exports]).then(() => false), letGo]);
+    late = await Promise.race([Promise.allSettled([checksDone, ending.done, exports]).then(() => false), letGo]);
     clearTimeout(timer);
-    if (late) this.log.warn({ sessions_closing: closing, wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
+    if (late) this.log.warn({ sessions_open: ending.open(), wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
     if (this.healthServer) {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
@@ -330,6 +332,27 @@ export class Agent {
     }
     this.log.info('mcpwatch agent stopped');
     this.log.flush();
+  }
+
+  /**
+   * Closes every session, STOP_BATCH at a time: thousands started in one go (a DELETE each, a socket
+   * destroyed each) held the event loop past the stop's own deadline. Once `lettingGo()`, no further
+   * HTTP session is started on (the process exit closes its sockets); stdio ones always are, first,
+   * since their process groups would outlive the agent.
+   */
+  private endSessions(lettingGo: () => boolean): { done: Promise<unknown>; open: () => number } {
+    const monitors = [...this.monitors.values()].sort((a, b) => Number(b.server.transport === 'stdio') - Number(a.server.transport === 'stdio'));
+    let open = monitors.length;
+    const done = (async () => {
+      const closes: Promise<void>[] = [];
+      for (let i = 0; i < monitors.length; i += STOP_BATCH) {
+        if (lettingGo() && monitors[i]!.server.transport !== 'stdio') break;
+        for (const m of monitors.slice(i, i + STOP_BATCH)) closes.push(m.session.close().finally(() => open--));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.allSettled(closes);
+    })();
+    return { done, open: () => open };
   }
 
   /** The calling agents and the last probe counts, written and flushed while the store stays open. */
