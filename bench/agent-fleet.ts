@@ -45,7 +45,12 @@
 // --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
 // --receiver          keep the OTLP receivers on (both, on free ports, no traffic), as the default
 //                     configuration does: the footprint of a probing agent whose receiver is idle
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+// --stop              end each agent as Kubernetes does (SIGTERM) and print how long it took to exit
+//                     (the run command's budget is 5 s), its exit code, whether it let go of the state
+//                     file (its lock gone) and its last log lines; the agent logs at info for this
+// --dead-otlp         also give the agent an OTLP exporter (grpc) at a port nobody listens on: the
+//                     final export of a stop then meets a refused connection, as with a collector gone first
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -71,6 +76,7 @@ import {
   spawnAgent,
   sum,
   windowStats,
+  type AgentChild,
   type PromSample,
 } from './agent-harness.js';
 import { spawnFleet, type Fleet, type FleetEra } from './fixture-fleet.js';
@@ -95,6 +101,8 @@ const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
 const NODE_OPTIONS = arg('node-options', '');
 const RECEIVER = process.argv.includes('--receiver');
+const STOP = process.argv.includes('--stop');
+const DEAD_OTLP = process.argv.includes('--dead-otlp');
 const ERA = argOneOf('era', ['legacy', 'modern', 'both'], 'both');
 const TRANSPORT = argOneOf('transport', ['own', 'sdk', 'both'], 'own');
 const FLEET_PROCESSES_ARG = arg('fleet-processes', '');
@@ -187,6 +195,33 @@ interface Result {
   /** Back-to-back scrapes at the window's end: ms each, and tools/list during them. */
   scrapeMs?: string;
   duringScrape?: string;
+  /** --stop: SIGTERM to exit, and how it exited. */
+  stop?: string;
+}
+
+/**
+ * SIGTERM as a kubelet sends it, SIGKILL only after 30 s (past the 5 s budget, so an overrun shows as
+ * a time rather than a kill); the agent's stop is judged by its exit and its state file's lock.
+ */
+async function timedStop(agent: AgentChild, stateFile: string): Promise<string> {
+  const sockets = socketCount(agent.pid);
+  const t0 = performance.now();
+  agent.child.kill('SIGTERM');
+  const kill = setTimeout(() => agent.child.kill('SIGKILL'), 30_000);
+  const exit = await agent.exited;
+  const ms = performance.now() - t0;
+  clearTimeout(kill);
+  const released = !existsSync(`${stateFile}.lock`);
+  const tail = agent
+    .stderr()
+    .trim()
+    .split('\n')
+    .filter((l) => /shutting down|stopped"|shutdown|exiting|"level":(40|50|60)/.test(l))
+    .slice(-6);
+  const how = `${(ms / 1000).toFixed(2)} s from SIGTERM to exit, code ${exit.code ?? '-'}${exit.signal ? `, signal ${exit.signal}` : ''}, state file ${released ? 'closed (lock released)' : 'NOT closed (lock left)'}, ${sockets} sockets open at SIGTERM`;
+  console.log(`stop: ${how}; load average ${load()}`);
+  for (const l of tail) console.log(`  ${l.length > 300 ? `${l.slice(0, 300)}…` : l}`);
+  return how;
 }
 
 function methodStats(m0: PromSample[], m1: PromSample[], method: string): { p50: number; p95: number; mean: number; count: number; dist: string } {
@@ -234,10 +269,10 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     servers: urls.map((url, i) => ({ name: `http-${String(i + 1).padStart(3, '0')}`, transport: 'streamable_http', url })),
     alerts: [],
     receivers: { otlp: RECEIVER ? { grpc: { endpoint: `127.0.0.1:${await freePort()}` }, http: { endpoint: `127.0.0.1:${await freePort()}` } } : null },
-    exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } },
+    exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` }, ...(DEAD_OTLP ? { otlp: { endpoint: `http://127.0.0.1:${await freePort()}`, protocol: 'grpc' } } : {}) },
     health: { endpoint: `127.0.0.1:${healthPort}` },
     state: { path: join(dir, 'state.db') },
-    log: { level: 'warn' },
+    log: { level: STOP ? 'info' : 'warn' },
   };
   const nodeArgs: string[] = [...NODE_ARGS, ...(transport === 'sdk' ? ['--import', join(HERE, 'use-sdk-transport.js')] : [])];
   if (CPU_PROF) {
@@ -254,6 +289,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
   const fleetPids = fleet?.pids ?? [];
   const sampler = new ProcSampler([agent.pid, ...fleetPids], 1000).start();
   const fleetTicks = (): number => fleetPids.reduce((n, pid) => n + (readProc(pid)?.cpuTicks ?? 0), 0);
+  let stopped: string | undefined;
   try {
     const ready = await agent.ready(Math.max(120_000, urls.length * 100)); // 3000 first handshakes take minutes on a loaded machine
     const tReady = performance.now();
@@ -371,10 +407,12 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
       windowS,
       scrapeMs,
       duringScrape: `${during.p50.toFixed(1)} / ${during.p95.toFixed(1)} / ${during.mean.toFixed(2)}`,
+      ...(STOP ? { stop: (stopped = await timedStop(agent, config.state.path)) } : {}),
     };
   } finally {
     sampler.stop();
     const exit = await agent.stop();
+    if (STOP && stopped === undefined) console.log('stop: not measured (the run failed before its end)');
     if (exit.code !== 0) console.log(`agent exited with ${JSON.stringify(exit)}; stderr tail:\n${agent.stderr().slice(-3000)}`);
     else if (agent.stderr().trim()) console.log(`agent stderr (warn and above):\n${agent.stderr().slice(-3000)}`);
     rmSync(dir, { recursive: true, force: true });
@@ -459,6 +497,8 @@ async function main(): Promise<void> {
     NODE_ARGS.length > 0 && `agent node flags ${NODE_ARGS.join(' ')}`,
     MEMORY && 'agent under agent-memory-probe (diagnostics)',
     CPU_PROF && 'agent under --cpu-prof',
+    STOP && 'agent logs at info (--stop)',
+    DEAD_OTLP && 'OTLP exporter to a port nobody listens on (--dead-otlp)',
   ].filter(Boolean);
   if (whatIf.length) console.log(`WHAT-IF / DIAGNOSTIC RUN: ${whatIf.join('; ')}`);
   console.log(`agent: node dist/src/cli/main.js run (child process); window ${SECONDS} s after the first round; steady state from one interval (${INTERVAL}) after it`);
@@ -508,6 +548,7 @@ async function main(): Promise<void> {
       `issue 18 targets (${r.servers} servers, ${r.era}, ${r.transport}, ${r.variant}): ≤ 15 % of a core ${r.cpuMean <= 15 ? 'met' : 'NOT met'} (${r.cpuMean.toFixed(2)} %); ≤ 220 MB peak RSS ${mb <= 220 ? 'met' : 'NOT met'} (${mb.toFixed(1)} MB); CPU per check ≤ half the bare SDK loop's ${base ? `${ratio <= 0.5 ? 'met' : 'NOT met'} (${r.cpuPerCheckMs.toFixed(3)} / ${base.cpuPerCheckMs.toFixed(3)} ms = ${ratio.toFixed(2)})` : 'not measured'}`,
     );
   }
+  for (const r of results) if (r.stop) console.log(`stop (${r.servers} servers, ${r.era}, ${r.transport}, ${r.variant}): ${r.stop}`);
   console.log(`load average at the end: ${load()}`);
 }
 

@@ -46,6 +46,14 @@ const PRUNE_EVERY_MS = 3_600_000;
 const SCORE_EVERY_MS = 300_000;
 /** How often each server's traffic error rate is judged (a few table sums per server). */
 const TRAFFIC_JUDGE_MS = 1000;
+/**
+ * How long stop() waits for sessions to end (DELETE, process groups), in-flight checks and the last
+ * exports, together. With the state written before and the health server and store closed after, it
+ * keeps SIGTERM within run's 5 s budget (cli/run.ts) at thousands of servers on a busy machine.
+ */
+const STOP_WAIT_MS = 3000;
+/** Sessions stop() starts closing per turn of the event loop (see endSessions). */
+const STOP_BATCH = 100;
 
 /** A traffic route's metric cells, and for a configured server's tool calls its error-rate window. */
 type TrafficRoute = TrafficCells & { window: ErrorRateWindow | undefined };
@@ -289,23 +297,66 @@ export class Agent {
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 
-  /** Stops probing, ends every session and child process, flushes exporters and alerts. */
+  /**
+   * Stops probing, writes the state file, then ends every session and child process and flushes
+   * exporters and alerts side by side, letting go of what has not finished after STOP_WAIT_MS.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    await this.scheduler.stop();
+    // Checks in flight end when their sessions close below; queued ones never start.
+    const checksDone = this.scheduler.stop();
     // Receivers first: the forwarder refuses what arrives once it drains.
     await this.receiver?.shutdown();
-    await this.forwarder?.shutdown(2000);
-    await Promise.allSettled([...this.monitors.values()].map((m) => m.session.close()));
-    await this.dispatcher.flush(2000).catch(() => {});
+    // The state first: everything after waits on servers and backends that may not answer in time.
+    this.writeState();
+    let late = false;
+    const ending = this.endSessions(() => late);
+    // The last export after the forwarder's and the notifiers' own counts are final.
+    const exports = Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]).then(() => this.telemetry?.shutdown());
+    let timer: NodeJS.Timeout | undefined;
+    const letGo = new Promise<true>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, true)));
+    late = await Promise.race([Promise.allSettled([checksDone, ending.done, exports]).then(() => false), letGo]);
+    clearTimeout(timer);
+    if (late) this.log.warn({ sessions_open: ending.open(), wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
-    await this.telemetry?.shutdown();
     if (this.healthServer) {
       await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       this.healthServer.closeAllConnections();
     }
+    try {
+      this.store.close();
+    } catch (err) {
+      this.log.error({ err, file: this.config.state.path }, 'closing the state file failed');
+    }
+    this.log.info('mcpwatch agent stopped');
+    this.log.flush();
+  }
+
+  /**
+   * Closes every session, STOP_BATCH at a time: thousands started in one go (a DELETE each, a socket
+   * destroyed each) held the event loop past the stop's own deadline. Once `lettingGo()`, no further
+   * HTTP session is started on (the process exit closes its sockets); stdio ones always are, first,
+   * since their process groups would outlive the agent.
+   */
+  private endSessions(lettingGo: () => boolean): { done: Promise<unknown>; open: () => number } {
+    const monitors = [...this.monitors.values()].sort((a, b) => Number(b.server.transport === 'stdio') - Number(a.server.transport === 'stdio'));
+    let open = monitors.length;
+    const done = (async () => {
+      const closes: Promise<void>[] = [];
+      for (let i = 0; i < monitors.length; i += STOP_BATCH) {
+        if (lettingGo() && monitors[i]!.server.transport !== 'stdio') break;
+        for (const m of monitors.slice(i, i + STOP_BATCH)) closes.push(m.session.close().finally(() => open--));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.allSettled(closes);
+    })();
+    return { done, open: () => open };
+  }
+
+  /** The calling agents and the last probe counts, written and flushed while the store stays open. */
+  private writeState(): void {
     try {
       if (this.callers) this.saveCallers();
     } catch (err) {
@@ -313,12 +364,10 @@ export class Agent {
     }
     try {
       this.store.checkpoint(this.now());
-      this.store.close();
+      this.store.flush();
     } catch (err) {
       this.log.error({ err, file: this.config.state.path }, 'writing the last probe counts to the state file failed');
     }
-    this.log.info('mcpwatch agent stopped');
-    this.log.flush();
   }
 
   /** Current status per server (for tests and /readyz details). */

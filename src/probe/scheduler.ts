@@ -65,7 +65,11 @@ export class Scheduler {
     return this.slots.size;
   }
 
-  /** Stops scheduling; resolves when no run is in flight. */
+  /**
+   * Stops scheduling; resolves when no run is in flight. Runs still queued behind the concurrency
+   * bound never start: with thousands of servers and a loaded machine the queue can hold hundreds,
+   * and running them one after another would outlast any shutdown budget.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const slot of this.slots.values()) clearTimeout(slot.timer);
@@ -82,7 +86,7 @@ export class Scheduler {
     slot.running = true;
     slot.again = false;
     try {
-      await this.limit(() => slot.job.run());
+      await this.limit(() => (this.stopped ? undefined : slot.job.run()));
     } finally {
       slot.running = false;
     }

@@ -1,16 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, STDIO_FIXTURE, until } from '../helpers.js';
 import { descendants, startAgent } from '../fixtures/agent-process.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { StateStore } from '../../src/store/state.js';
 
-function writeConfig(dir: string, servers: string): string {
+function writeConfig(dir: string, servers: string, monitoring = '{ interval: 30s, timeout: 60s }'): string {
   const file = join(dir, 'mcpwatch.yaml');
   writeFileSync(
     file,
-    `monitoring: { interval: 30s, timeout: 60s }
+    `monitoring: ${monitoring}
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }
 receivers: { otlp: null }
@@ -42,6 +44,41 @@ describe('mcpwatch run (process)', () => {
     // SIGKILL is delivered before the agent exits; the kernel reaps the children soon after, not at once.
     await until(() => !kids.some(alive), 'every child gone').catch(() => {});
     assert.deepEqual(kids.filter(alive), [], 'no child outlives the agent');
+  });
+
+  it('exits 0 with its state written on SIGTERM while checks hang and DELETEs go unanswered, many sessions kept', async (t) => {
+    // Each server answers its first tools/list (the first round) and none after, and never answers
+    // the DELETE that ends a session: at SIGTERM two checks hang (concurrency 2) and the rest wait
+    // behind them, as checks pile up at thousands of servers on a busy machine.
+    const fixtures: HttpFixture[] = await Promise.all(Array.from({ length: 24 }, () => startHttpFixture('streamable', { stallDelete: true, hangListsAfter: 1 })));
+    t.after(() => Promise.all(fixtures.map((f) => f.close())));
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const servers = fixtures.map((f, i) => `  - { name: s${i}, transport: streamable_http, url: ${JSON.stringify(f.url)} }`).join('\n');
+    const agent = startAgent(writeConfig(dir, servers, '{ interval: 5s, timeout: 60s, concurrency: 2 }'));
+    t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
+    await agent.waitLog(/first probe round done: ready/);
+    const lists = (): number => fixtures.reduce((n, f) => n + f.toolsLists, 0);
+    await until(() => lists() >= fixtures.length + 2, 'two checks of the second round hanging');
+    const upMs = (): number[] => {
+      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+      try {
+        return fixtures.map((_, i) => store.minutesSince(`s${i}`, 0).reduce((ms, m) => ms + m.upMs, 0));
+      } finally {
+        store.close();
+      }
+    };
+    const written = upMs();
+    agent.proc.kill('SIGTERM');
+    const { code } = await agent.exit;
+    assert.equal(code, 0);
+    assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')), 'stopped cleanly');
+    assert.deepEqual(agent.logs.filter((l) => l.includes('shutdown took longer than')), [], 'within the budget');
+    assert.equal(lists(), fixtures.length + 2, 'no queued check started after SIGTERM');
+    assert.ok(fixtures.every((f) => f.deletes === 1), 'every session was asked to end');
+    assert.equal(existsSync(join(dir, 'state.db.lock')), false, 'the state file was closed');
+    // The stop's own write credits every server with its time up since the last write.
+    const final = upMs();
+    assert.deepEqual(fixtures.map((_, i) => `s${i}`).filter((_, i) => !(final[i]! > written[i]!)), [], 'every server credited with time up to the stop');
   });
 
   it('reloads on SIGHUP, keeping unchanged servers, and keeps the old config when the new one is invalid', async () => {
