@@ -7,6 +7,14 @@ import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, 
 const POINTS_PER_PIECE = 50;
 
 /**
+ * Rendering time after which a scrape hands the event loop back (setImmediate) so that probe
+ * responses waiting in the poll phase are read. Awaiting 'drain' is not enough: on loopback the
+ * kernel takes the page as fast as it is written, and 'drain' then comes from the nextTick queue,
+ * so a whole page was written in one turn of the loop (docs/benchmarks.md, the scrape at 3000 servers).
+ */
+const SLICE_MS = 4;
+
+/**
  * Resource attributes that the page puts on every series as labels: `shard`, set only when the agent
  * is sharded (export/telemetry.ts). The rest of the resource stays in target_info.
  */
@@ -44,6 +52,15 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
+  let sliceStart = performance.now();
+  /** After a piece: wait for the socket if its buffer is full, and give way to the loop once the slice is used. */
+  const wrote = async (more: boolean): Promise<void> => {
+    if (!more) await drained(res);
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  };
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
     const scopeLabels = scopeLabelsOf(scopeMetrics, resource);
     for (const metric of scopeMetrics.metrics) {
@@ -54,7 +71,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       const name = [...head.matchAll(/^# TYPE (\S+) /gm)].at(-1)?.[1];
       if (!name || (metric.dataPointType !== DataPointType.SUM && metric.dataPointType !== DataPointType.GAUGE && metric.dataPointType !== DataPointType.HISTOGRAM)) {
         // Not a kind mcpwatch produces: the exporter's own text, whole.
-        if (!res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] }))) await drained(res);
+        await wrote(res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] })));
         if (res.destroyed) return;
         continue;
       }
@@ -63,12 +80,12 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       for (let i = 0; i < points.length; i++) {
         piece += metric.dataPointType === DataPointType.HISTOGRAM ? histogramLines(name, points[i] as DataPoint<Histogram>, scopeLabels) : line(name, labelsOf(points[i]!.attributes, scopeLabels), points[i]!.value as number);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
-          if (!res.write(piece)) await drained(res);
+          await wrote(res.write(piece));
           if (res.destroyed) return;
           piece = '';
         }
       }
-      if (piece && !res.write(piece)) await drained(res);
+      if (piece) await wrote(res.write(piece));
       if (res.destroyed) return;
     }
   }
