@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { once } from 'node:events';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 import { parseConfig } from '../src/config/load.js';
@@ -114,6 +114,10 @@ if (session) {
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
 }
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
 const rows: string[] = [];
 const cpus: number[] = [];
 const stalls: number[] = [];
@@ -124,23 +128,27 @@ for (let k = 0; k < SCRAPES; k++) {
   const before = readProc(process.pid)!;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const gc0 = gcMs;
   delay.enable();
   const { bytes } = await curl();
   delay.disable();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const after = readProc(process.pid)!;
+  // GC entries arrive on a later turn.
+  await new Promise((r) => setImmediate(r));
+  const gc = gcMs - gc0;
   cpus.push((cpu.user + cpu.system) / 1000);
   stalls.push(delay.max / 1e6);
-  rows.push(`| ${k + 1} | ${(bytes / 1048576).toFixed(1)} | ${ms.toFixed(0)} | ${((cpu.user + cpu.system) / 1000).toFixed(0)} | ${(delay.max / 1e6).toFixed(1)} | ${(delay.percentile(99) / 1e6).toFixed(1)} | ${mib(before.rssKiB)} → ${mib(after.rssKiB)} | ${mib(after.hwmKiB)} |`);
+  rows.push(`| ${k + 1} | ${(bytes / 1048576).toFixed(1)} | ${ms.toFixed(0)} | ${((cpu.user + cpu.system) / 1000).toFixed(0)} | ${gc.toFixed(0)} | ${(delay.max / 1e6).toFixed(1)} | ${(delay.percentile(99) / 1e6).toFixed(1)} | ${mib(before.rssKiB)} → ${mib(after.rssKiB)} | ${mib(after.hwmKiB)} |`);
 }
 if (session) {
   const { profile } = await session.post('Profiler.stop');
   writeFileSync(PROFILE, JSON.stringify(profile));
   session.disconnect();
 }
-console.log('| scrape | MiB | wall ms | CPU ms (this process) | longest event-loop stall ms | p99 stall ms | VmRSS MiB before → after | VmHWM MiB |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| scrape | MiB | wall ms | CPU ms (this process) | of which GC ms | longest event-loop stall ms | p99 stall ms | VmRSS MiB before → after | VmHWM MiB |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 if (cpus.length) {
   cpus.sort((a, b) => a - b);

@@ -77,8 +77,17 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       }
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
+      const seen = lastScrape(name, scopeLabels, points.length);
       for (let i = 0; i < points.length; i++) {
-        piece += metric.dataPointType === DataPointType.HISTOGRAM ? histogramLines(name, points[i] as DataPoint<Histogram>, scopeLabels) : line(name, labelsOf(points[i]!.attributes, scopeLabels), points[i]!.value as number);
+        const { attributes, value } = points[i]!;
+        let labels: string;
+        if (seen.attributes[i] === attributes) labels = seen.labels[i]!;
+        else {
+          labels = labelsOf(attributes, scopeLabels);
+          seen.attributes[i] = attributes;
+          seen.labels[i] = labels;
+        }
+        piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(name, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
           await wrote(res.write(piece));
           if (res.destroyed) return;
@@ -93,9 +102,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
 }
 
-function histogramLines(name: string, point: DataPoint<Histogram>, scopeLabels: string): string {
-  const labels = labelsOf(point.attributes, scopeLabels);
-  const h = point.value;
+function histogramLines(name: string, h: Histogram, labels: string): string {
   let out = line(`${name}_count`, labels, h.count);
   if (h.sum !== undefined && h.sum !== null) out += line(`${name}_sum`, labels, h.sum);
   const bucketLabels = labels ? `${labels},le=` : 'le=';
@@ -139,6 +146,26 @@ function labelsOf(attributes: Attributes, scopeLabels: string): string {
   const labels = parts.join(',');
   rendered.set(attributes, { scope: scopeLabels, labels });
   return labels;
+}
+
+/**
+ * Each family's series as the last scrape wrote them, by position: the producers list a family's
+ * points in the same order on every collection, so comparing one reference in an array read in order
+ * finds a series' labels without a lookup in the WeakMap above, which cost ~10 % of a scrape at
+ * 3000 servers (72,000 lookups scattered over the heap). A series removed since is held only until
+ * the next scrape overwrites or truncates its slot.
+ */
+const byPosition = new Map<string, { attributes: Attributes[]; labels: string[] }>();
+
+function lastScrape(name: string, scopeLabels: string, length: number): { attributes: Attributes[]; labels: string[] } {
+  const key = `${name}\u0000${scopeLabels}`;
+  let seen = byPosition.get(key);
+  if (!seen) byPosition.set(key, (seen = { attributes: [], labels: [] }));
+  if (seen.attributes.length > length) {
+    seen.attributes.length = length;
+    seen.labels.length = length;
+  }
+  return seen;
 }
 
 const scopeLabelCache = new Map<string, string>();
