@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { diag, ValueType, type Attributes } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type MetricData, type ResourceMetrics, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
@@ -37,7 +38,7 @@ const withoutTargetInfo = new PrometheusSerializer(undefined, false, RESOURCE_CO
  * still writes target_info and each metric's HELP/TYPE/UNIT lines, naming included; mcpwatch writes
  * the sample lines, by the rules of the exporter's `stringify`.
  */
-export async function serveMetrics(exporter: PrometheusExporter, res: ServerResponse): Promise<void> {
+export async function serveMetrics(exporter: PrometheusExporter, res: ServerResponse, { sliceMs = SLICE_MS }: { sliceMs?: number } = {}): Promise<void> {
   let resourceMetrics: ResourceMetrics;
   try {
     const collected = await exporter.collect();
@@ -56,8 +57,8 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   /** After a piece: wait for the socket if its buffer is full, and give way to the loop once the slice is used. */
   const wrote = async (more: boolean): Promise<void> => {
     if (!more) await drained(res);
-    if (performance.now() - sliceStart >= SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    if (performance.now() - sliceStart >= sliceMs) {
+      await nextTurn();
       sliceStart = performance.now();
     }
   };
