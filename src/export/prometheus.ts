@@ -79,6 +79,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
       const seen = lastScrape(name, scopeLabels, points.length);
+      const histogram = histogramText(name);
       for (let i = 0; i < points.length; i++) {
         const { attributes, value } = points[i]!;
         let labels: string;
@@ -88,7 +89,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
           seen.attributes[i] = attributes;
           seen.labels[i] = labels;
         }
-        piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(name, value, labels);
+        piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(histogram, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
           await wrote(res.write(piece));
           if (res.destroyed) return;
@@ -103,20 +104,41 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
 }
 
-function histogramLines(name: string, h: Histogram, labels: string): string {
-  let out = line(`${name}_count`, labels, h.count);
-  if (h.sum !== undefined && h.sum !== null) out += line(`${name}_sum`, labels, h.sum);
-  const bucketLabels = labels ? `${labels},le=` : 'le=';
+/**
+ * What a histogram's lines share: the family's sample names, and after each bucket's `le` value the
+ * text up to the count (`0.5"} `), kept for the last boundaries array seen, which a collection shares
+ * between all the points of a family (export/aggregate.ts). A bucket line is then three pieces, not seven.
+ */
+interface HistogramText {
+  count: string;
+  sum: string;
+  bucket: string;
+  boundaries: readonly number[] | undefined;
+  leTails: string[];
+}
+
+function histogramText(name: string): HistogramText {
+  return { count: `${name}_count`, sum: `${name}_sum`, bucket: `${name}_bucket{`, boundaries: undefined, leTails: [] };
+}
+
+function histogramLines(text: HistogramText, h: Histogram, labels: string): string {
+  let out = line(text.count, labels, h.count);
+  if (h.sum !== undefined && h.sum !== null) out += line(text.sum, labels, h.sum);
+  const prefix = labels ? `${text.bucket}${labels},le="` : `${text.bucket}le="`;
+  const { boundaries, counts } = h.buckets;
+  if (text.boundaries !== boundaries) {
+    text.boundaries = boundaries;
+    text.leTails = boundaries.map((upper) => `${upper === Infinity ? '+Inf' : String(upper)}"} `);
+  }
   let cumulative = 0;
   let infinityDefined = false;
-  const { boundaries, counts } = h.buckets;
   for (let i = 0; i < counts.length; i++) {
     cumulative += counts[i]!;
     const upper = boundaries[i];
     // The exporter's rule: a trailing count after an explicit +Inf boundary is not written twice.
     if (upper === undefined && infinityDefined) break;
     if (upper === Infinity) infinityDefined = true;
-    out += `${name}_bucket{${bucketLabels}"${upper === undefined || upper === Infinity ? '+Inf' : String(upper)}"} ${valueString(cumulative)}\n`;
+    out += `${prefix}${upper === undefined ? '+Inf"} ' : text.leTails[i]!}${valueString(cumulative)}\n`;
   }
   return out;
 }
