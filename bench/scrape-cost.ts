@@ -126,6 +126,7 @@ for (let k = 0; k < SCRAPES; k++) {
   global.gc?.();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const before = readProc(process.pid)!;
+  const heap0 = process.memoryUsage();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const gc0 = gcMs;
@@ -135,20 +136,21 @@ for (let k = 0; k < SCRAPES; k++) {
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const after = readProc(process.pid)!;
+  const heap1 = process.memoryUsage();
   // GC entries arrive on a later turn.
   await new Promise((r) => setImmediate(r));
   const gc = gcMs - gc0;
   cpus.push((cpu.user + cpu.system) / 1000);
   stalls.push(delay.max / 1e6);
-  rows.push(`| ${k + 1} | ${(bytes / 1048576).toFixed(1)} | ${ms.toFixed(0)} | ${((cpu.user + cpu.system) / 1000).toFixed(0)} | ${gc.toFixed(0)} | ${(delay.max / 1e6).toFixed(1)} | ${(delay.percentile(99) / 1e6).toFixed(1)} | ${mib(before.rssKiB)} → ${mib(after.rssKiB)} | ${mib(after.hwmKiB)} |`);
+  rows.push(`| ${k + 1} | ${(bytes / 1048576).toFixed(1)} | ${ms.toFixed(0)} | ${((cpu.user + cpu.system) / 1000).toFixed(0)} | ${gc.toFixed(0)} | ${(delay.max / 1e6).toFixed(1)} | ${(delay.percentile(99) / 1e6).toFixed(1)} | ${mib(before.rssKiB)} → ${mib(after.rssKiB)} | ${(heap0.heapUsed / 1048576).toFixed(1)} → ${(heap1.heapUsed / 1048576).toFixed(1)} | ${((heap1.heapTotal - heap0.heapTotal) / 1048576).toFixed(1)} | ${((heap1.external + heap1.arrayBuffers - heap0.external - heap0.arrayBuffers) / 1048576).toFixed(1)} | ${mib(after.hwmKiB)} |`);
 }
 if (session) {
   const { profile } = await session.post('Profiler.stop');
   writeFileSync(PROFILE, JSON.stringify(profile));
   session.disconnect();
 }
-console.log('| scrape | MiB | wall ms | CPU ms (this process) | of which GC ms | longest event-loop stall ms | p99 stall ms | VmRSS MiB before → after | VmHWM MiB |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| scrape | MiB | wall ms | CPU ms (this process) | of which GC ms | longest event-loop stall ms | p99 stall ms | VmRSS MiB before → after | V8 heap used MiB before → after | heap total grew MiB | external grew MiB | VmHWM MiB |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 if (cpus.length) {
   cpus.sort((a, b) => a - b);
