@@ -162,7 +162,8 @@ describe('serveMetrics', () => {
                     attributes,
                     startTime: [0, 0],
                     endTime: [0, 0],
-                    value: { buckets: { boundaries: [0.1, 1], counts: [i, step, 1] }, sum: i + step, count: i + step + 1, min: 0, max: 2 },
+                    // Boundaries that differ from point to point, one set with an explicit +Inf.
+                    value: i % 2 ? { buckets: { boundaries: [0.1, 1], counts: [i, step, 1] }, sum: i + step, count: i + step + 1, min: 0, max: 2 } : { buckets: { boundaries: [0.5, 2, Infinity], counts: [1, i, step, 2] }, sum: i, count: i + step + 3, min: 0, max: 9 },
                   })),
                 },
               ],
