@@ -157,4 +157,8 @@ if (cpus.length) {
   stalls.sort((a, b) => a - b);
   console.log(`scrape CPU min ${cpus[0]!.toFixed(0)} ms, median ${cpus[cpus.length >> 1]!.toFixed(0)} ms; longest stall median ${stalls[stalls.length >> 1]!.toFixed(1)} ms, max ${stalls[stalls.length - 1]!.toFixed(1)} ms`);
 }
+if (global.gc) {
+  global.gc();
+  console.log(`V8 heap used after the scrapes and a full GC (--expose-gc): ${(process.memoryUsage().heapUsed / 1048576).toFixed(1)} MiB`);
+}
 await telemetry.shutdown();

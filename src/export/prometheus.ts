@@ -78,14 +78,17 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       }
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
-      const seen = lastScrape(name, scopeLabels, points.length);
+      const seen = lastScrape(name, scopeLabels);
       const histogram = histogramText(name);
+      /** The last scrape's labels by series, built at the first series that moved. */
+      let moved: Map<Attributes, string> | undefined;
       for (let i = 0; i < points.length; i++) {
         const { attributes, value } = points[i]!;
         let labels: string;
         if (seen.attributes[i] === attributes) labels = seen.labels[i]!;
         else {
-          labels = labelsOf(attributes, scopeLabels);
+          moved ??= new Map(seen.attributes.map((a, j) => [a, seen.labels[j]!]));
+          labels = moved.get(attributes) ?? renderedLabels(attributes, scopeLabels);
           seen.attributes[i] = attributes;
           seen.labels[i] = labels;
         }
@@ -96,6 +99,9 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
           piece = '';
         }
       }
+      // Series gone since the last scrape are let go.
+      seen.attributes.length = points.length;
+      seen.labels.length = points.length;
       if (piece) await wrote(res.write(piece));
       if (res.destroyed) return;
     }
@@ -153,42 +159,29 @@ function valueString(value: number): string {
 
 /**
  * A series' rendered labels, its own then the scope's. The SDK and mcpwatch's producers hand out the
- * same attributes object for a series on every collection, so this is computed once per series, not
- * once per line. One entry per series (not a map per scope): every series belongs to one scope.
+ * same attributes object for a series on every collection, in the same order within a family, so
+ * each family keeps its series as the last scrape wrote them, by position: one reference compare
+ * finds a series' labels, and they are rendered once per series, not once per line. A series that
+ * moved (one before it came or went) is found by a map of the last scrape's built for that family
+ * and scrape only. This replaced a WeakMap of every series' labels: its lookups, scattered over the
+ * heap, were ~10 % of a scrape at 3000 servers, and its entries ~4 MiB.
  */
-const rendered = new WeakMap<Attributes, { scope: string; labels: string }>();
+const byPosition = new Map<string, { attributes: Attributes[]; labels: string[] }>();
 
-function labelsOf(attributes: Attributes, scopeLabels: string): string {
-  const hit = rendered.get(attributes);
-  if (hit?.scope === scopeLabels) return hit.labels;
+function lastScrape(name: string, scopeLabels: string): { attributes: Attributes[]; labels: string[] } {
+  const key = `${name}\u0000${scopeLabels}`;
+  let seen = byPosition.get(key);
+  if (!seen) byPosition.set(key, (seen = { attributes: [], labels: [] }));
+  return seen;
+}
+
+function renderedLabels(attributes: Attributes, scopeLabels: string): string {
   const parts = renderLabels(attributes);
   if (scopeLabels) parts.push(scopeLabels);
   // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
   // until something reads its characters, and these strings live as long as their series. Built with
   // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
-  const labels = parts.join(',');
-  rendered.set(attributes, { scope: scopeLabels, labels });
-  return labels;
-}
-
-/**
- * Each family's series as the last scrape wrote them, by position: the producers list a family's
- * points in the same order on every collection, so comparing one reference in an array read in order
- * finds a series' labels without a lookup in the WeakMap above, which cost ~10 % of a scrape at
- * 3000 servers (72,000 lookups scattered over the heap). A series removed since is held only until
- * the next scrape overwrites or truncates its slot.
- */
-const byPosition = new Map<string, { attributes: Attributes[]; labels: string[] }>();
-
-function lastScrape(name: string, scopeLabels: string, length: number): { attributes: Attributes[]; labels: string[] } {
-  const key = `${name}\u0000${scopeLabels}`;
-  let seen = byPosition.get(key);
-  if (!seen) byPosition.set(key, (seen = { attributes: [], labels: [] }));
-  if (seen.attributes.length > length) {
-    seen.attributes.length = length;
-    seen.labels.length = length;
-  }
-  return seen;
+  return parts.join(',');
 }
 
 const scopeLabelCache = new Map<string, string>();
