@@ -6,7 +6,13 @@
 // Between scrapes every server records one more tools/list, so each scrape sees a changed page, as a
 // Prometheus server scraping every 15-60 s would. Prints figures only; never fails on time.
 //
-//   npm run build && node dist/bench/scrape-cost.js [--servers 3000] [--scrapes 5] [--cpu-prof-window]
+//   npm run build && node [--expose-gc] dist/bench/scrape-cost.js [--servers 3000] [--scrapes 5]
+//       [--renders 5] [--collects 3] [--cpu-profile FILE]
+//
+// --renders N      also render the page N times into a sink that drops it (no socket): CPU min/median
+// --collects N     also time the two producers' collect N times
+// --cpu-profile F  profile the scrapes (inspector, 100 µs sampling) into F, for cpuprofile-summary
+// --expose-gc      a full GC before each scrape, and the live heap after the last
 import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
