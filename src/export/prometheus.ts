@@ -1,10 +1,19 @@
 import type { ServerResponse } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { diag, ValueType, type Attributes } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type MetricData, type ResourceMetrics, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
 
 /** Data points written at a time: a few hundred lines, so each piece dies young. */
 const POINTS_PER_PIECE = 50;
+
+/**
+ * Rendering time after which a scrape hands the event loop back (setImmediate) so that probe
+ * responses waiting in the poll phase are read. Awaiting 'drain' is not enough: on loopback the
+ * kernel takes the page as fast as it is written, and 'drain' then comes from the nextTick queue,
+ * so a whole page was written in one turn of the loop (docs/benchmarks.md, the scrape at 3000 servers).
+ */
+const SLICE_MS = 4;
 
 /**
  * Resource attributes that the page puts on every series as labels: `shard`, set only when the agent
@@ -29,7 +38,7 @@ const withoutTargetInfo = new PrometheusSerializer(undefined, false, RESOURCE_CO
  * still writes target_info and each metric's HELP/TYPE/UNIT lines, naming included; mcpwatch writes
  * the sample lines, by the rules of the exporter's `stringify`.
  */
-export async function serveMetrics(exporter: PrometheusExporter, res: ServerResponse): Promise<void> {
+export async function serveMetrics(exporter: PrometheusExporter, res: ServerResponse, { sliceMs = SLICE_MS }: { sliceMs?: number } = {}): Promise<void> {
   let resourceMetrics: ResourceMetrics;
   try {
     const collected = await exporter.collect();
@@ -44,6 +53,15 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
+  let sliceStart = performance.now();
+  /** After a piece: wait for the socket if its buffer is full, and give way to the loop once the slice is used. */
+  const wrote = async (more: boolean): Promise<void> => {
+    if (!more) await drained(res);
+    if (performance.now() - sliceStart >= sliceMs) {
+      await nextTurn();
+      sliceStart = performance.now();
+    }
+  };
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
     const scopeLabels = scopeLabelsOf(scopeMetrics, resource);
     for (const metric of scopeMetrics.metrics) {
@@ -54,21 +72,37 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       const name = [...head.matchAll(/^# TYPE (\S+) /gm)].at(-1)?.[1];
       if (!name || (metric.dataPointType !== DataPointType.SUM && metric.dataPointType !== DataPointType.GAUGE && metric.dataPointType !== DataPointType.HISTOGRAM)) {
         // Not a kind mcpwatch produces: the exporter's own text, whole.
-        if (!res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] }))) await drained(res);
+        await wrote(res.write(serializer.serialize({ resource, scopeMetrics: [{ scope: scopeMetrics.scope, metrics: [metric] }] })));
         if (res.destroyed) return;
         continue;
       }
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
+      const seen = lastScrape(name, scopeLabels);
+      const histogram = histogramText(name);
+      /** The last scrape's labels by series, built at the first series that moved. */
+      let moved: Map<Attributes, string> | undefined;
       for (let i = 0; i < points.length; i++) {
-        piece += metric.dataPointType === DataPointType.HISTOGRAM ? histogramLines(name, points[i] as DataPoint<Histogram>, scopeLabels) : line(name, labelsOf(points[i]!.attributes, scopeLabels), points[i]!.value as number);
+        const { attributes, value } = points[i]!;
+        let labels: string;
+        if (seen.attributes[i] === attributes) labels = seen.labels[i]!;
+        else {
+          moved ??= new Map(seen.attributes.map((a, j) => [a, seen.labels[j]!]));
+          labels = moved.get(attributes) ?? renderedLabels(attributes, scopeLabels);
+          seen.attributes[i] = attributes;
+          seen.labels[i] = labels;
+        }
+        piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(histogram, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
-          if (!res.write(piece)) await drained(res);
+          await wrote(res.write(piece));
           if (res.destroyed) return;
           piece = '';
         }
       }
-      if (piece && !res.write(piece)) await drained(res);
+      // Series gone since the last scrape are let go.
+      seen.attributes.length = points.length;
+      seen.labels.length = points.length;
+      if (piece) await wrote(res.write(piece));
       if (res.destroyed) return;
     }
   }
@@ -76,22 +110,41 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
 }
 
-function histogramLines(name: string, point: DataPoint<Histogram>, scopeLabels: string): string {
-  const labels = labelsOf(point.attributes, scopeLabels);
-  const h = point.value;
-  let out = line(`${name}_count`, labels, h.count);
-  if (h.sum !== undefined && h.sum !== null) out += line(`${name}_sum`, labels, h.sum);
-  const bucketLabels = labels ? `${labels},le=` : 'le=';
+/**
+ * What a histogram's lines share: the family's sample names, and after each bucket's `le` value the
+ * text up to the count (`0.5"} `), kept for the last boundaries array seen, which a collection shares
+ * between all the points of a family (export/aggregate.ts). A bucket line is then three pieces, not seven.
+ */
+interface HistogramText {
+  count: string;
+  sum: string;
+  bucket: string;
+  boundaries: readonly number[] | undefined;
+  leTails: string[];
+}
+
+function histogramText(name: string): HistogramText {
+  return { count: `${name}_count`, sum: `${name}_sum`, bucket: `${name}_bucket{`, boundaries: undefined, leTails: [] };
+}
+
+function histogramLines(text: HistogramText, h: Histogram, labels: string): string {
+  let out = line(text.count, labels, h.count);
+  if (h.sum !== undefined && h.sum !== null) out += line(text.sum, labels, h.sum);
+  const prefix = labels ? `${text.bucket}${labels},le="` : `${text.bucket}le="`;
+  const { boundaries, counts } = h.buckets;
+  if (text.boundaries !== boundaries) {
+    text.boundaries = boundaries;
+    text.leTails = boundaries.map((upper) => `${upper === Infinity ? '+Inf' : String(upper)}"} `);
+  }
   let cumulative = 0;
   let infinityDefined = false;
-  const { boundaries, counts } = h.buckets;
   for (let i = 0; i < counts.length; i++) {
     cumulative += counts[i]!;
     const upper = boundaries[i];
     // The exporter's rule: a trailing count after an explicit +Inf boundary is not written twice.
     if (upper === undefined && infinityDefined) break;
     if (upper === Infinity) infinityDefined = true;
-    out += `${name}_bucket{${bucketLabels}"${upper === undefined || upper === Infinity ? '+Inf' : String(upper)}"} ${valueString(cumulative)}\n`;
+    out += `${prefix}${upper === undefined ? '+Inf"} ' : text.leTails[i]!}${valueString(cumulative)}\n`;
   }
   return out;
 }
@@ -106,22 +159,29 @@ function valueString(value: number): string {
 
 /**
  * A series' rendered labels, its own then the scope's. The SDK and mcpwatch's producers hand out the
- * same attributes object for a series on every collection, so this is computed once per series, not
- * once per line. One entry per series (not a map per scope): every series belongs to one scope.
+ * same attributes object for a series on every collection, in the same order within a family, so
+ * each family keeps its series as the last scrape wrote them, by position: one reference compare
+ * finds a series' labels, and they are rendered once per series, not once per line. A series that
+ * moved (one before it came or went) is found by a map of the last scrape's built for that family
+ * and scrape only. This replaced a WeakMap of every series' labels: its lookups, scattered over the
+ * heap, were ~10 % of a scrape at 3000 servers, and its entries ~4 MiB.
  */
-const rendered = new WeakMap<Attributes, { scope: string; labels: string }>();
+const byPosition = new Map<string, { attributes: Attributes[]; labels: string[] }>();
 
-function labelsOf(attributes: Attributes, scopeLabels: string): string {
-  const hit = rendered.get(attributes);
-  if (hit?.scope === scopeLabels) return hit.labels;
+function lastScrape(name: string, scopeLabels: string): { attributes: Attributes[]; labels: string[] } {
+  const key = `${name}\u0000${scopeLabels}`;
+  let seen = byPosition.get(key);
+  if (!seen) byPosition.set(key, (seen = { attributes: [], labels: [] }));
+  return seen;
+}
+
+function renderedLabels(attributes: Attributes, scopeLabels: string): string {
   const parts = renderLabels(attributes);
   if (scopeLabels) parts.push(scopeLabels);
   // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
   // until something reads its characters, and these strings live as long as their series. Built with
   // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
-  const labels = parts.join(',');
-  rendered.set(attributes, { scope: scopeLabels, labels });
-  return labels;
+  return parts.join(',');
 }
 
 const scopeLabelCache = new Map<string, string>();

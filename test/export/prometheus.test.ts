@@ -4,8 +4,11 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { Writable } from 'node:stream';
+import type { Attributes } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType, MeterProvider, type CollectionResult, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ServerResponse } from 'node:http';
 import { RESOURCE_CONSTANT_LABELS, serveMetrics } from '../../src/export/prometheus.js';
 
 const servers: Server[] = [];
@@ -121,6 +124,94 @@ describe('serveMetrics', () => {
     // Only a handler that never settles reaches this limit.
     const outcome = await Promise.race([served.then(() => 'settled'), new Promise((r) => setTimeout(r, 30_000, 'pending').unref())]);
     assert.equal(outcome, 'settled');
+    await provider.shutdown();
+  });
+
+  it("follows series that move, vanish, come back or change labels between scrapes, with the exporter's bytes each time", async () => {
+    // mcpwatch's producers hand out the same attributes object for a series on every collection,
+    // usually in the same order; here the order, the set and the objects change from scrape to scrape.
+    const series = (name: string, extra: Attributes = {}): Attributes => ({ 'mcp.server.name': name, ...extra });
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => series(n));
+    const scrapes: Attributes[][] = [
+      [a!, b!, c!, d!],
+      [b!, a!, d!],
+      [a!, series('b', { 'mcp.tag.team': 'new' }), c!, d!, series('e')],
+      [d!],
+      [a!, b!, c!, d!],
+    ];
+    let step = 0;
+    const producer: MetricProducer = {
+      collect: async (): Promise<CollectionResult> => ({
+        resourceMetrics: {
+          resource: resourceFromAttributes({ 'service.name': 'mcpwatch' }),
+          scopeMetrics: [
+            {
+              scope: { name: 'mcpwatch', version: '0.1.0' },
+              metrics: [
+                {
+                  descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
+                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
+                  dataPointType: DataPointType.GAUGE,
+                  dataPoints: scrapes[step]!.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: step * 10 + i })),
+                },
+                {
+                  descriptor: { name: 'mcp.test.duration', description: '', unit: 's', valueType: 1 },
+                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
+                  dataPointType: DataPointType.HISTOGRAM,
+                  dataPoints: scrapes[step]!.map((attributes, i) => ({
+                    attributes,
+                    startTime: [0, 0],
+                    endTime: [0, 0],
+                    // Boundaries that differ from point to point, one set with an explicit +Inf.
+                    value: i % 2 ? { buckets: { boundaries: [0.1, 1], counts: [i, step, 1] }, sum: i + step, count: i + step + 1, min: 0, max: 2 } : { buckets: { boundaries: [0.5, 2, Infinity], counts: [1, i, step, 2] }, sum: i, count: i + step + 3, min: 0, max: 9 },
+                  })),
+                },
+              ],
+            },
+          ],
+        },
+        errors: [],
+      }),
+    };
+    const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+    const provider = new MeterProvider({ readers: [exporter] });
+    for (step = 0; step < scrapes.length; step++) {
+      const [theirs, ours] = await both(exporter);
+      assert.equal(ours.body, theirs.body, `scrape ${step}`);
+      assert.equal(ours.body.match(/^mcp_test_up\{/gm)?.length, scrapes[step]!.length);
+    }
+    await provider.shutdown();
+  });
+
+  it('hands the event loop back between pieces, even to a socket that never fills', async () => {
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    const provider = new MeterProvider({ readers: [exporter] });
+    const counter = provider.getMeter('mcpwatch').createCounter('mcp.test.calls');
+    // 10 pieces of 50 points.
+    for (let i = 0; i < 500; i++) counter.add(1, { 'mcp.server.name': `server-${i}` });
+    // A response that takes every write at once, as loopback does: 'drain' then comes from the
+    // nextTick queue, which alone never lets the loop read a probe's response.
+    const written: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        written.push(chunk);
+        callback();
+      },
+    });
+    const res = Object.assign(sink, { writeHead: () => res }) as unknown as ServerResponse;
+    let turns = 0;
+    let done = false;
+    const turn = (): void => {
+      turns++;
+      if (!done) setImmediate(turn);
+    };
+    setImmediate(turn);
+    // A slice of 0 ms: give way after every piece, whatever this machine's speed.
+    await serveMetrics(exporter, res, { sliceMs: 0 });
+    done = true;
+    assert.ok(turns >= 9, `${turns} turns of the event loop while 10 pieces were written`);
+    const page = Buffer.concat(written).toString();
+    assert.equal(page.match(/^mcp_test_calls_total\{/gm)?.length, 500);
     await provider.shutdown();
   });
 

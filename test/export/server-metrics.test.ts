@@ -108,4 +108,28 @@ describe('ServerMetrics', () => {
     text = await page(servers);
     assert.ok(!text.includes('mcp_server_name="files"'));
   });
+  it('hands the event loop back while it collects, and up and status always agree on one page', async () => {
+    const servers = new ServerMetrics(resource, scope);
+    for (let i = 0; i < 20; i++) servers.register(`s${i}`, { 'mcp.server.name': `s${i}` });
+    // Every turn of the loop flips every server between up and down, as probes finishing would.
+    let turns = 0;
+    let done = false;
+    const flip = (): void => {
+      turns++;
+      for (let i = 0; i < 20; i++) servers.setStatus(`s${i}`, turns % 2 ? 'down' : 'up');
+      if (!done) setImmediate(flip);
+    };
+    setImmediate(flip);
+    const { resourceMetrics } = await servers.collect();
+    done = true;
+    assert.ok(turns >= 1, 'the collection gave way to the loop at least once');
+    const metrics = resourceMetrics.scopeMetrics[0]!.metrics;
+    const points = (name: string) => metrics.find((m) => m.descriptor.name === name)!.dataPoints;
+    for (const up of points('mcp.server.up')) {
+      const name = up.attributes['mcp.server.name'];
+      const current = points('mcp.server.status').filter((p) => p.attributes['mcp.server.name'] === name && p.value === 1);
+      assert.equal(current.length, 1);
+      assert.equal(up.value, current[0]!.attributes['mcp.server.status'] === 'up' ? 1 : 0, `${String(name)}: up ${String(up.value)} beside status ${String(current[0]!.attributes['mcp.server.status'])}`);
+    }
+  });
 });
