@@ -209,7 +209,7 @@ export class Agent {
       this.callers = new CallerWindow({ windowMs: blast.window, maxAgents: blast.max_agents_per_server });
       this.callers.load(this.store.callersSince(this.now() - blast.window), this.now());
       this.agentMetrics = new AgentMetrics(this.telemetry.meter, () => [...this.monitors.keys()].map((name) => [name, this.callers.distinct(name, this.now())]), blast.max_agents_per_server);
-      const metrics = await this.telemetry.start();
+      const metrics = await this.telemetry.start((err) => this.log.error({ err }, 'serving a /metrics scrape failed; the scraper got a cut page'));
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};
       if (this.config.receivers.otlp) {
@@ -307,14 +307,18 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     // Checks in flight end when their sessions close below; queued ones never start.
     const checksDone = this.scheduler.stop();
-    // Receivers first: the forwarder refuses what arrives once it drains.
-    await this.receiver?.shutdown();
-    // The state first: everything after waits on servers and backends that may not answer in time.
+    // The state first: everything after waits on clients, servers and backends that may not answer
+    // in time (a half-sent OTLP upload holds the receiver's close).
     this.writeState();
     let late = false;
     const ending = this.endSessions(() => late);
-    // The last export after the forwarder's and the notifiers' own counts are final.
-    const exports = Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]).then(() => this.telemetry?.shutdown());
+    // Receivers before the forwarder, which refuses what arrives once it drains; the last export
+    // after the forwarder's and the notifiers' own counts are final.
+    const exports = (async () => {
+      await this.receiver?.shutdown();
+      await Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]);
+      await this.telemetry?.shutdown();
+    })();
     let timer: NodeJS.Timeout | undefined;
     const letGo = new Promise<true>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, true)));
     late = await Promise.race([Promise.allSettled([checksDone, ending.done, exports]).then(() => false), letGo]);
@@ -322,8 +326,10 @@ export class Agent {
     if (late) this.log.warn({ sessions_open: ending.open(), wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
     if (this.healthServer) {
-      await new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
+      // A client still connected (a slow scrape of /api/v1/servers) must not hold the stop.
       this.healthServer.closeAllConnections();
+      await closed;
     }
     try {
       this.store.close();

@@ -53,6 +53,7 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
+  const visited = new Set<string>();
   let sliceStart = performance.now();
   /** After a piece: wait for the socket if its buffer is full, and give way to the loop once the slice is used. */
   const wrote = async (more: boolean): Promise<void> => {
@@ -78,10 +79,15 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       }
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
-      const seen = lastScrape(name, scopeLabels);
+      const key = `${name}\u0000${scopeLabels}`;
+      visited.add(key);
+      // Never written to: another scrape may be reading it (two Prometheus replicas scrape at once).
+      const seen = byPosition.get(key) ?? NONE_SEEN;
       const histogram = histogramText(name);
       /** The last scrape's labels by series, built at the first series that moved. */
       let moved: Map<Attributes, string> | undefined;
+      /** This scrape's series by position, from the first that moved on. */
+      let next: SeriesByPosition | undefined;
       for (let i = 0; i < points.length; i++) {
         const { attributes, value } = points[i]!;
         let labels: string;
@@ -89,8 +95,11 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
         else {
           moved ??= new Map(seen.attributes.map((a, j) => [a, seen.labels[j]!]));
           labels = moved.get(attributes) ?? renderedLabels(attributes, scopeLabels);
-          seen.attributes[i] = attributes;
-          seen.labels[i] = labels;
+          next ??= { attributes: seen.attributes.slice(0, i), labels: seen.labels.slice(0, i) };
+        }
+        if (next) {
+          next.attributes.push(attributes);
+          next.labels.push(labels);
         }
         piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(histogram, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
@@ -100,12 +109,14 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
         }
       }
       // Series gone since the last scrape are let go.
-      seen.attributes.length = points.length;
-      seen.labels.length = points.length;
+      if (!next && points.length < seen.attributes.length) next = { attributes: seen.attributes.slice(0, points.length), labels: seen.labels.slice(0, points.length) };
+      if (next) byPosition.set(key, next);
       if (piece) await wrote(res.write(piece));
       if (res.destroyed) return;
     }
   }
+  // Families gone from the page let go of their series.
+  for (const key of byPosition.keys()) if (!visited.has(key)) byPosition.delete(key);
   // No metrics at all: the exporter's page is target_info and a comment.
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
 }
@@ -163,17 +174,17 @@ function valueString(value: number): string {
  * each family keeps its series as the last scrape wrote them, by position: one reference compare
  * finds a series' labels, and they are rendered once per series, not once per line. A series that
  * moved (one before it came or went) is found by a map of the last scrape's built for that family
- * and scrape only. This replaced a WeakMap of every series' labels: its lookups, scattered over the
- * heap, were ~10 % of a scrape at 3000 servers, and its entries ~4 MiB.
+ * and scrape only. A WeakMap of every series' labels did the same with lookups scattered over the
+ * heap (docs/benchmarks.md, the scrape at 3000 servers). A scrape replaces a family's arrays when it
+ * has written the family and never changes them in place: scrapes overlap.
  */
-const byPosition = new Map<string, { attributes: Attributes[]; labels: string[] }>();
-
-function lastScrape(name: string, scopeLabels: string): { attributes: Attributes[]; labels: string[] } {
-  const key = `${name}\u0000${scopeLabels}`;
-  let seen = byPosition.get(key);
-  if (!seen) byPosition.set(key, (seen = { attributes: [], labels: [] }));
-  return seen;
+interface SeriesByPosition {
+  readonly attributes: Attributes[];
+  readonly labels: string[];
 }
+
+const byPosition = new Map<string, SeriesByPosition>();
+const NONE_SEEN: SeriesByPosition = { attributes: [], labels: [] };
 
 function renderedLabels(attributes: Attributes, scopeLabels: string): string {
   const parts = renderLabels(attributes);

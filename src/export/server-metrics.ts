@@ -237,10 +237,10 @@ export class ServerMetrics implements MetricProducer {
       dataPointType: DataPointType.GAUGE,
       dataPoints,
     });
-    // Built a few families at a time, handing the event loop back in between: at 3000 servers the
-    // whole set is ~70,000 points, tens of ms in one piece, and the probes' responses waited behind it
-    // (docs/benchmarks.md, the scrape at 3000 servers). `up` and `status` are built in one turn, so a
-    // page never shows them disagreeing.
+    // Built a few families at a time, handing the event loop back in between: in one piece, a large
+    // fleet's set held the probes' responses back (docs/benchmarks.md, the scrape at 3000 servers).
+    // `up` and `status` are built in one turn, so a page never shows them disagreeing; other families
+    // may be a check apart, as any two scrapes are.
     const families: Array<() => MetricData[]> = [
       () => [
         sum(DESCRIPTORS.probeErrors, sumPoints((s) => s.errors.values())),

@@ -99,15 +99,19 @@ export class Telemetry {
     this.meter = this.meterProvider.getMeter(SCOPE, VERSION);
   }
 
-  /** Starts serving /metrics; resolves with the bound address. */
-  async start(): Promise<AddressInfo | undefined> {
+  /** Starts serving /metrics; resolves with the bound address. A scrape that fails is told to `onScrapeError`. */
+  async start(onScrapeError: (err: unknown) => void = () => {}): Promise<AddressInfo | undefined> {
     const endpoint = this.config.exporters.prometheus?.endpoint;
     if (!endpoint || !this.prometheus) return undefined;
     const { host, port } = parseListen(endpoint)!;
     const exporter = this.prometheus;
     this.server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        void serveMetrics(exporter, res);
+        serveMetrics(exporter, res).catch((err: unknown) => {
+          // A scrape that breaks must not take the agent with it: the scraper sees a cut page.
+          onScrapeError(err);
+          res.destroy();
+        });
         return;
       }
       res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch serves /metrics here\n');

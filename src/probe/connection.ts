@@ -96,25 +96,41 @@ const pageTexts = new WeakMap<object, string>();
 /** The same text, keyed by the validated result the Client resolves with. */
 const validatedTexts = new WeakMap<object, string>();
 
+/** A JSON-RPC id as JSON text: a number without exponent or fraction, or a string. */
+const ID = String.raw`(-?(?:0|[1-9]\d*)|"(?:[^"\\]|\\.)*")`;
+const ID_FIRST = new RegExp(String.raw`^\{"jsonrpc":"2\.0","id":${ID},`);
+const ID_TAIL = new RegExp(String.raw`^${ID}\}$`);
+const ID_MEMBER = ',"id":';
+
+/**
+ * A response text's id (as JSON text) and every other byte of it, cut without parsing when the id is
+ * its first member after `jsonrpc` or its last member. A valid JSON text ending in `,"id":N}` has
+ * `id` as its last top-level member (the last `}` closes the object, and that `,"id"` cannot be
+ * inside a string), which is the member JSON.parse keeps. The two forms never share a rest: the
+ * rest of the last-member form starts with the object's `{`, that of the first-member form cannot
+ * (it is what follows a comma inside the object), so a rest and an id always give back one text.
+ */
+function splitId(text: string): { id: string; rest: string } | undefined {
+  const body = text.trim();
+  const first = ID_FIRST.exec(body);
+  if (first && body.charCodeAt(first[0].length) !== 123 /* { */) return { id: first[1]!, rest: body.slice(first[0].length) };
+  if (body.charCodeAt(0) !== 123) return undefined;
+  const at = body.lastIndexOf(ID_MEMBER);
+  const last = at < 0 ? null : ID_TAIL.exec(body.slice(at + ID_MEMBER.length));
+  return last ? { id: last[1]!, rest: body.slice(0, at) } : undefined;
+}
+
 /**
  * Called by a transport with a response it parsed from `text` (one JSON-RPC message, the whole text):
- * a tools/list page is remembered by its text without the id, so that ProbeClient can tell a page
- * that is byte for byte the last one. Only a text whose id is its first member after `jsonrpc` or its
- * last member qualifies: there the id can be cut without parsing (anything else is validated as usual).
+ * a tools/list page is remembered by its text without the id (splitId), so that ProbeClient can tell
+ * a page that is byte for byte one it validated. A text whose id is neither its first nor its last
+ * member is not remembered, and is validated as usual.
  */
 export function rememberResponseText(message: JSONRPCMessage, text: string): void {
   const m = message as { id?: unknown; result?: { tools?: unknown } };
   if (!m.result || !Array.isArray(m.result.tools) || (typeof m.id !== 'number' && typeof m.id !== 'string')) return;
-  const id = JSON.stringify(m.id);
-  const body = text.trim();
-  const suffix = `,"id":${id}}`;
-  const prefix = `{"jsonrpc":"2.0","id":${id},`;
-  // A valid JSON text ending in `,"id":N}` has `id` as its last top-level member (the last `}` closes
-  // the object, and a `,` before `"id"` cannot be inside a string there), which is the member
-  // JSON.parse keeps; the prefix case is the first two members. Either way the rest is every other
-  // byte of the message.
-  const rest = body.endsWith(suffix) ? body.slice(0, -suffix.length) : body.startsWith(prefix) ? body.slice(prefix.length) : undefined;
-  if (rest !== undefined) pageTexts.set(m.result.tools, rest);
+  const cut = splitId(text);
+  if (cut && cut.id === JSON.stringify(m.id)) pageTexts.set(m.result.tools, cut.rest);
 }
 
 /** The id-less text of a tools/list result ProbeClient validated, when its transport gave one. */
@@ -123,20 +139,6 @@ export function toolsPageText(result: object): string | undefined {
 }
 
 type StandardResult<T> = StandardSchemaV1.Result<T>;
-
-/**
- * A response's numeric JSON-RPC id and the rest of its text, cut as rememberResponseText cuts it
- * (id first after `jsonrpc`, or last), without parsing. The SDK's client numbers its requests, so a
- * string id is never one of its answers here.
- */
-function splitNumericId(text: string): { id: number; rest: string } | undefined {
-  const body = text.trim();
-  const head = /^\{"jsonrpc":"2\.0","id":(0|[1-9]\d{0,15}),/.exec(body);
-  if (head) return { id: Number(head[1]), rest: body.slice(head[0].length) };
-  const tail = /,"id":(0|[1-9]\d{0,15})\}$/.exec(body);
-  if (tail) return { id: Number(tail[1]), rest: body.slice(0, tail.index) };
-  return undefined;
-}
 
 /** A page this client validated, and the name of the stand-in tool that carries it through the SDK. */
 interface KnownPage {
@@ -173,10 +175,11 @@ export class ProbeClient extends Client {
   /** The stand-in for a response text that is byte for byte a page validated before, else undefined. */
   knownPageMessage(text: string): JSONRPCMessage | undefined {
     if (this.pages.size === 0) return undefined;
-    const cut = splitNumericId(text);
-    const page = cut && this.pages.get(cut.rest);
+    const cut = splitId(text);
+    // The SDK's client numbers its requests: a string id is never one of its answers.
+    const page = cut && /^\d+$/.test(cut.id) ? this.pages.get(cut.rest) : undefined;
     if (!cut || !page) return undefined;
-    return { jsonrpc: '2.0', id: cut.id, result: { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [{ name: page.token, inputSchema: { type: 'object' } }] } };
+    return { jsonrpc: '2.0', id: Number(cut.id), result: { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [{ name: page.token, inputSchema: { type: 'object' } }] } };
   }
 
   private validateToolsPage(value: unknown): StandardResult<ListToolsResult> {

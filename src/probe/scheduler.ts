@@ -67,8 +67,8 @@ export class Scheduler {
 
   /**
    * Stops scheduling; resolves when no run is in flight. Runs still queued behind the concurrency
-   * bound never start: with thousands of servers and a loaded machine the queue can hold hundreds,
-   * and running them one after another would outlast any shutdown budget.
+   * bound never start: with a large fleet on a loaded machine the queue grows long, and running it
+   * out would outlast any shutdown budget.
    */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, STDIO_FIXTURE, until } from '../helpers.js';
@@ -8,14 +9,14 @@ import { descendants, startAgent } from '../fixtures/agent-process.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { StateStore } from '../../src/store/state.js';
 
-function writeConfig(dir: string, servers: string, monitoring = '{ interval: 30s, timeout: 60s }'): string {
+function writeConfig(dir: string, servers: string, monitoring = '{ interval: 30s, timeout: 60s }', receivers = '{ otlp: null }'): string {
   const file = join(dir, 'mcpwatch.yaml');
   writeFileSync(
     file,
     `monitoring: ${monitoring}
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }
-receivers: { otlp: null }
+receivers: ${receivers}
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
 ${servers}
@@ -79,6 +80,42 @@ describe('mcpwatch run (process)', () => {
     // The stop's own write credits every server with its time up since the last write.
     const final = upMs();
     assert.deepEqual(fixtures.map((_, i) => `s${i}`).filter((_, i) => !(final[i]! > written[i]!)), [], 'every server credited with time up to the stop');
+  });
+
+  it('exits 0 with its state written on SIGTERM while an OTLP/HTTP upload is half sent', async (t) => {
+    const fixture = await startHttpFixture('streamable');
+    t.after(() => fixture.close());
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const agent = startAgent(writeConfig(dir, `  - { name: s0, transport: streamable_http, url: ${JSON.stringify(fixture.url)} }`, '{ interval: 5s, timeout: 60s }', '{ otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }'));
+    t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
+    const started = JSON.parse(await agent.waitLog(/mcpwatch agent started/)) as { otlp_http: string };
+    await agent.waitLog(/first probe round done: ready/);
+    const upMs = (): number => {
+      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+      try {
+        return store.minutesSince('s0', 0).reduce((ms, m) => ms + m.upMs, 0);
+      } finally {
+        store.close();
+      }
+    };
+    // An exporter on a slow link: one upload answered on the connection (so the receiver holds it),
+    // then the next one's head and the start of its body.
+    const sock = connect(Number(started.otlp_http.split(':').at(-1)), '127.0.0.1');
+    t.after(() => sock.destroy());
+    sock.setEncoding('utf8');
+    let answers = '';
+    sock.on('data', (chunk: string) => (answers += chunk));
+    sock.write('POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n');
+    await until(() => /^HTTP\/1\.1 200/.test(answers), 'the first upload answered');
+    sock.write(`POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(10)}`);
+    const written = upMs();
+    agent.proc.kill('SIGTERM');
+    const { code } = await agent.exit;
+    assert.equal(code, 0);
+    assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')), 'stopped cleanly');
+    assert.deepEqual(agent.logs.filter((l) => l.includes('shutdown took longer than')), [], 'within the budget');
+    assert.equal(existsSync(join(dir, 'state.db.lock')), false, 'the state file was closed');
+    assert.ok(upMs() > written, 'the stop wrote the time up since the last write');
   });
 
   it('reloads on SIGHUP, keeping unchanged servers, and keeps the old config when the new one is invalid', async () => {

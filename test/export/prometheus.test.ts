@@ -183,6 +183,66 @@ describe('serveMetrics', () => {
     await provider.shutdown();
   });
 
+  it("two scrapes at once, the series shrinking between their collections, leave the next scrapes whole and the exporter's bytes", async () => {
+    // Two Prometheus replicas scrape one agent; a server is removed between their collections.
+    const all: Attributes[] = Array.from({ length: 100 }, (_, i) => ({ 'mcp.server.name': `s${i}` }));
+    let current = all;
+    const producer: MetricProducer = {
+      collect: async (): Promise<CollectionResult> => ({
+        resourceMetrics: {
+          resource: resourceFromAttributes({ 'service.name': 'mcpwatch' }),
+          scopeMetrics: [
+            {
+              scope: { name: 'mcpwatch', version: '0.1.0' },
+              metrics: [
+                {
+                  descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
+                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
+                  dataPointType: DataPointType.GAUGE,
+                  dataPoints: current.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: i })),
+                },
+              ],
+            },
+          ],
+        },
+        errors: [],
+      }),
+    };
+    const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+    const provider = new MeterProvider({ readers: [exporter] });
+    const sink = (): ServerResponse & { text(): string } => {
+      const parts: Buffer[] = [];
+      const w = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          parts.push(chunk);
+          callback();
+        },
+      });
+      const res = Object.assign(w, { writeHead: () => res, text: () => Buffer.concat(parts).toString() });
+      return res as unknown as ServerResponse & { text(): string };
+    };
+    // The first scrape gives way after every piece of 50 series; the second runs whole meanwhile.
+    const first = sink();
+    const slow = serveMetrics(exporter, first, { sliceMs: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    current = all.slice(0, 40);
+    const second = sink();
+    await serveMetrics(exporter, second, { sliceMs: 1e9 });
+    await slow;
+    assert.equal(first.text().match(/^mcp_test_up\{/gm)?.length, 100);
+    assert.equal(second.text().match(/^mcp_test_up\{/gm)?.length, 40);
+    // Afterwards, with every server back and then one gone, each page is still the exporter's.
+    const theirs = await serve((req, res) => exporter.getMetricsRequestHandler(req, res));
+    for (const next of [all, all.slice(1)]) {
+      current = next;
+      const ours = sink();
+      await serveMetrics(exporter, ours);
+      assert.equal(ours.text(), (await get(theirs)).body);
+      assert.equal(ours.text().match(/^mcp_test_up\{/gm)?.length, next.length);
+    }
+    await provider.shutdown();
+  });
+
   it('hands the event loop back between pieces, even to a socket that never fills', async () => {
     const exporter = new PrometheusExporter({ preventServerStart: true });
     const provider = new MeterProvider({ readers: [exporter] });

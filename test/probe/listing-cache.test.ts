@@ -197,4 +197,27 @@ describe('tools/list over a kept connection', () => {
     const conn = await connect(f.url);
     for (let i = 0; i < 2; i++) assert.deepEqual((await list(conn)).map((t) => t.name), ['\u0000mcpwatch:forged:1']);
   });
+
+  it("a stand-in is given only for the same text with another id, never for the page's bytes recut into another form", async () => {
+    const f = await legacy('streamable');
+    const conn = await connect(f.url);
+    const client = conn.client as ProbeClient;
+    let seen: string | undefined;
+    const known = client.knownPageMessage.bind(client);
+    client.knownPageMessage = (text) => {
+      seen ??= text;
+      return known(text);
+    };
+    await list(conn);
+    // The fixture's answers carry their id last.
+    const cut = /^(\{.*),"id":\d+\}$/s.exec(seen!.trim());
+    assert.ok(cut, seen);
+    const rest = cut[1]!;
+    const standIn = known(`${rest},"id":77}`) as { id?: unknown; result?: { tools?: Array<{ name: string }> } } | undefined;
+    assert.equal(standIn?.id, 77);
+    assert.equal(standIn?.result?.tools?.length, 1);
+    // Not JSON, and not the page: the same bytes behind an id-first head.
+    assert.equal(known(`{"jsonrpc":"2.0","id":5,${rest}`), undefined);
+    assert.equal(known(`${rest},"id":"77"}`), undefined, 'the SDK never sends a string id');
+  });
 });
