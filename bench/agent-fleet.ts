@@ -312,7 +312,12 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
         const last = s[s.length - 1]!;
         const tenAgo = s.find((x) => x.at >= last.at - 10_500) ?? s[0]!;
         const pct = (100 * (last.cpuTicks - tenAgo.cpuTicks)) / 100 / ((last.at - tenAgo.at) / 1000);
-        console.log(`  t+${((last.at - tReady) / 1000).toFixed(0).padStart(3)} s: agent RSS ${mib(last.rssKiB)} MiB (VmHWM ${mib(last.hwmKiB)}), CPU ${pct.toFixed(1)} % over the last 10 s, sockets ${socketCount(agent.pid)}`);
+        const m = MEMORY ? agent.mem[agent.mem.length - 1] : undefined;
+        const space = (name: string): string => (m?.spaces?.[name] ? `${(m.spaces[name].used / 2 ** 20).toFixed(1)}/${(m.spaces[name].size / 2 ** 20).toFixed(1)}` : '?');
+        const heap = m
+          ? `; heapUsed ${(m.heapUsed / 2 ** 20).toFixed(1)} of heapTotal ${(m.heapTotal / 2 ** 20).toFixed(1)} MiB (used/reserved: old ${space('old_space')}, new ${space('new_space')}, code ${space('code_space')}), external ${(m.external / 2 ** 20).toFixed(1)} (arrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(1)}); GCs so far ${m.minor ?? '?'} minor, ${m.major ?? '?'} major`
+          : '';
+        console.log(`  t+${((last.at - tReady) / 1000).toFixed(0).padStart(3)} s: agent RSS ${mib(last.rssKiB)} MiB (VmHWM ${mib(last.hwmKiB)}), CPU ${pct.toFixed(1)} % over the last 10 s, sockets ${socketCount(agent.pid)}${heap}`);
         nextReport += 10_000;
       }
     }

@@ -198,6 +198,11 @@ export interface MemLine {
   undiciConnects: number;
   /** undici requests created so far. */
   requests: number;
+  /** Garbage collections so far (minor: scavenges, major: mark-compacts). */
+  minor?: number;
+  major?: number;
+  /** v8.getHeapSpaceStatistics() by space: bytes reserved and used. */
+  spaces?: Record<string, { size: number; used: number }>;
 }
 
 /** Starts `node [nodeArgs] dist/src/cli/main.js run -c FILE` in its own process. */

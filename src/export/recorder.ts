@@ -10,7 +10,7 @@ import type { ChangeKind } from '../pipeline/drift.js';
 import type { TrafficLabels } from '../pipeline/traffic.js';
 import type { Observation } from '../otlp/recognise.js';
 import type { OtlpSignal } from '../wire/otlp.js';
-import { INCIDENT_STATUSES, ServerMetrics, type AvailabilityWindowName, type IncidentStatus } from './server-metrics.js';
+import { INCIDENT_STATUSES, ServerMetrics, withAttributes, type AvailabilityWindowName, type IncidentStatus } from './server-metrics.js';
 
 export type ReceiverProtocol = 'grpc' | 'http';
 export type RefusalReason = 'invalid' | 'too_large' | 'memory_limit' | 'unauthorized';
@@ -148,7 +148,7 @@ export class Recorder {
       const ms = out.phases[method];
       if (ms === undefined) continue;
       const errorType = out.error?.phase === method ? out.error.type : undefined;
-      this.hot.duration([PROBE, key, method, errorType ?? '', ''], () => ({ ...attrs, 'mcp.method.name': method, source: 'probe', ...(errorType ? { 'error.type': errorType } : {}) }), ms / 1000);
+      this.hot.duration([PROBE, key, method, errorType ?? '', ''], () => withAttributes(attrs, { 'mcp.method.name': method, source: 'probe' }, errorType ? { 'error.type': errorType } : undefined), ms / 1000);
     }
     if (out.error) this.servers.probeError(server.name, out.error.type, out.error.category);
     for (const c of out.checks ?? []) this.checkRun(server, key, attrs, c);
@@ -164,22 +164,19 @@ export class Recorder {
     if (c.latencyMs === null) return;
     const errorType = c.error?.type ?? '';
     const tool = c.method === 'tools/call' ? c.target : '';
-    this.hot.duration([PROBE, key, c.method, errorType, tool], () => ({
-      ...attrs,
-      'mcp.method.name': c.method,
-      source: 'probe',
-      ...(tool ? { 'gen_ai.tool.name': tool } : {}),
-      ...(c.error ? { 'error.type': c.error.type } : {}),
-    }), c.latencyMs / 1000);
+    this.hot.duration([PROBE, key, c.method, errorType, tool], () => withAttributes(
+      attrs,
+      { 'mcp.method.name': c.method, source: 'probe' },
+      tool ? { 'gen_ai.tool.name': tool } : undefined,
+      c.error ? { 'error.type': c.error.type } : undefined,
+    ), c.latencyMs / 1000);
     if (!tool) return;
     const outcome = c.status === 'pass' ? 'success' : 'error';
-    this.hot.toolCall([PROBE_CALLS, key, tool, outcome, errorType], () => ({
-      ...attrs,
-      source: 'probe',
-      'gen_ai.tool.name': tool,
-      outcome,
-      ...(c.error ? { 'error.type': c.error.type, 'error.category': c.error.category } : {}),
-    }));
+    this.hot.toolCall([PROBE_CALLS, key, tool, outcome, errorType], () => withAttributes(
+      attrs,
+      { source: 'probe', 'gen_ai.tool.name': tool, outcome },
+      c.error ? { 'error.type': c.error.type, 'error.category': c.error.category } : undefined,
+    ));
   }
 
   private schemaChange(server: ServerConfig, counts: Record<ChangeKind, number>): void {
@@ -211,21 +208,16 @@ export class Recorder {
     const errorType = obs.errorType ?? '';
     let calls: SumCell | undefined;
     if (obs.kind === 'tool_call') {
-      calls = this.hot.callCell([server, tool, obs.outcome, errorType, ''], () => ({
-        'mcp.server.name': server,
-        source: 'traffic',
-        'gen_ai.tool.name': tool,
-        outcome: obs.outcome,
-        ...(obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : {}),
-      }));
+      calls = this.hot.callCell([server, tool, obs.outcome, errorType, ''], () => withAttributes(
+        { 'mcp.server.name': server, source: 'traffic', 'gen_ai.tool.name': tool, outcome: obs.outcome },
+        obs.errorType ? { 'error.type': obs.errorType, 'error.category': obs.errorCategory } : undefined,
+      ));
     }
-    const duration = this.hot.durationCell([TRAFFIC, server, obs.method, tool, errorType], () => ({
-      'mcp.server.name': server,
-      source: 'traffic',
-      'mcp.method.name': obs.method,
-      ...(tool ? { 'gen_ai.tool.name': tool } : {}),
-      ...(obs.errorType ? { 'error.type': obs.errorType } : {}),
-    }));
+    const duration = this.hot.durationCell([TRAFFIC, server, obs.method, tool, errorType], () => withAttributes(
+      { 'mcp.server.name': server, source: 'traffic', 'mcp.method.name': obs.method },
+      tool ? { 'gen_ai.tool.name': tool } : undefined,
+      obs.errorType ? { 'error.type': obs.errorType } : undefined,
+    ));
     return { server, tool, calls, duration, overflowed, ambiguous: obs.ambiguous === true };
   }
 

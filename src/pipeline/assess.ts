@@ -1,6 +1,7 @@
 // pipeline/assess.ts decides what one check of one server means: the state transition, schema drift,
 // the alert events and what to measure and keep. It is pure (no I/O, no clock, no metrics, no store):
 // the caller hands it the outcome and the time, and agent/ applies the verdict in one place.
+import { createHash } from 'node:crypto';
 import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
 import { ServerStateMachine, type EventDraft, type StatePolicy, type StepResult, type Transition } from './state-machine.js';
@@ -40,8 +41,12 @@ export interface ToolSnapshot {
 export class ServerTrack {
   readonly sm: ServerStateMachine;
   snapshot: ToolSnapshot | undefined;
-  /** The last tool list as listed, to skip hashing when nothing changed. */
-  private lastRaw: string | undefined;
+  /**
+   * The sha256 of the last tool list as listed (its JSON), to skip the canonical form when nothing
+   * changed. A digest rather than the text: the text is as large as the tool list (tens of KB for a
+   * large server), kept for every server between its checks.
+   */
+  private lastRawDigest: string | undefined;
   /** The last listing itself: the probe hands back the same array when its pages were byte-identical. */
   private lastTools: ToolInfo[] | undefined;
   /** The name the server gave in initialize, for matching traffic from its own instrumentation. */
@@ -77,9 +82,9 @@ export class ServerTrack {
   sameAsLastListing(tools: ToolInfo[]): boolean {
     if (tools === this.lastTools) return true;
     this.lastTools = tools;
-    const raw = JSON.stringify(tools);
-    if (raw === this.lastRaw) return true;
-    this.lastRaw = raw;
+    const digest = createHash('sha256').update(JSON.stringify(tools)).digest('base64');
+    if (digest === this.lastRawDigest) return true;
+    this.lastRawDigest = digest;
     return false;
   }
 }

@@ -29,18 +29,26 @@ export interface WindowTotals {
   byType: Partial<Record<ErrorType, number>>;
 }
 
+/** One window's counts: per slot, which bucket (time / bucketMs) it holds (-1: none), calls, failures by type. */
+interface Buckets {
+  readonly epochs: Float64Array;
+  readonly calls: Uint32Array;
+  readonly errors: Uint32Array;
+  readonly byType: Uint32Array;
+}
+
+const NO_CALLS: WindowTotals = Object.freeze({ calls: 0, errors: 0, byType: Object.freeze({}) });
+
 /**
  * Tool-call outcomes over the last `windowMs`, in BUCKETS buckets of windowMs/BUCKETS each: a call
  * counts while its bucket is one of the last BUCKETS, so the window spans between (BUCKETS-1)/BUCKETS
- * and all of `windowMs`. Memory: BUCKETS × (2 + error types) integers, whatever the traffic.
+ * and all of `windowMs`. Memory: BUCKETS × (2 + error types) integers, whatever the traffic, and
+ * nothing until the first call: every configured server has a window, most never see a traced call
+ * (at 3000 servers the buckets were 13 MiB of the agent's heap; docs/benchmarks.md).
  */
 export class ErrorRateWindow {
   readonly bucketMs: number;
-  /** Per slot, which bucket (time / bucketMs) it holds; -1 for none. */
-  private readonly epochs = new Float64Array(BUCKETS).fill(-1);
-  private readonly calls = new Uint32Array(BUCKETS);
-  private readonly errors = new Uint32Array(BUCKETS);
-  private readonly byType = new Uint32Array(BUCKETS * TYPES.length);
+  private buckets: Buckets | undefined;
 
   constructor(readonly windowMs: number) {
     this.bucketMs = Math.max(1, Math.ceil(windowMs / BUCKETS));
@@ -48,43 +56,52 @@ export class ErrorRateWindow {
 
   /** One call at `at` (epoch ms): a success when `errorType` is undefined. */
   record(at: number, errorType: ErrorType | undefined): void {
+    const b = (this.buckets ??= {
+      epochs: new Float64Array(BUCKETS).fill(-1),
+      calls: new Uint32Array(BUCKETS),
+      errors: new Uint32Array(BUCKETS),
+      byType: new Uint32Array(BUCKETS * TYPES.length),
+    });
     const epoch = Math.floor(at / this.bucketMs);
     const slot = epoch % BUCKETS;
-    const held = this.epochs[slot]!;
+    const held = b.epochs[slot]!;
     // A slot holding a later bucket means this call is already older than the window (a clock that
     // stepped back): it is dropped rather than wiping newer counts.
     if (held > epoch) return;
-    if (held < epoch) this.clear(slot, epoch);
-    this.calls[slot]!++;
+    if (held < epoch) clear(b, slot, epoch);
+    b.calls[slot]!++;
     if (errorType === undefined) return;
-    this.errors[slot]!++;
-    this.byType[slot * TYPES.length + TYPE_INDEX.get(errorType)!]!++;
+    b.errors[slot]!++;
+    b.byType[slot * TYPES.length + TYPE_INDEX.get(errorType)!]!++;
   }
 
+  /** The counts in the window ending at `at`; a window that never saw a call answers one shared, frozen object. */
   totals(at: number): WindowTotals {
+    const b = this.buckets;
+    if (!b) return NO_CALLS;
     const now = Math.floor(at / this.bucketMs);
     const out: WindowTotals = { calls: 0, errors: 0, byType: {} };
     for (let slot = 0; slot < BUCKETS; slot++) {
-      const epoch = this.epochs[slot]!;
+      const epoch = b.epochs[slot]!;
       if (epoch < 0 || epoch > now || epoch <= now - BUCKETS) continue;
-      out.calls += this.calls[slot]!;
-      const errors = this.errors[slot]!;
+      out.calls += b.calls[slot]!;
+      const errors = b.errors[slot]!;
       if (errors === 0) continue;
       out.errors += errors;
       for (let t = 0; t < TYPES.length; t++) {
-        const n = this.byType[slot * TYPES.length + t]!;
+        const n = b.byType[slot * TYPES.length + t]!;
         if (n > 0) out.byType[TYPES[t]!] = (out.byType[TYPES[t]!] ?? 0) + n;
       }
     }
     return out;
   }
+}
 
-  private clear(slot: number, epoch: number): void {
-    this.epochs[slot] = epoch;
-    this.calls[slot] = 0;
-    this.errors[slot] = 0;
-    this.byType.fill(0, slot * TYPES.length, (slot + 1) * TYPES.length);
-  }
+function clear(b: Buckets, slot: number, epoch: number): void {
+  b.epochs[slot] = epoch;
+  b.calls[slot] = 0;
+  b.errors[slot] = 0;
+  b.byType.fill(0, slot * TYPES.length, (slot + 1) * TYPES.length);
 }
 
 /** What the window says about a server's traffic now. */

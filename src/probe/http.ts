@@ -22,19 +22,31 @@ export function httpStatusError(status: number, message: string, text = ''): Sdk
  */
 export const IDLE_SOCKET_MS = 30_000;
 
+/**
+ * How long the server keeps an idle connection, from a `Keep-Alive: timeout=N` response header (Node's
+ * HTTP server sends `timeout=5`); undefined when it does not say.
+ */
+export function keepAliveHintMs(value: string | null): number | undefined {
+  const seconds = value ? /(?:^|[\s,])timeout=(\d+)(?:$|[\s,])/i.exec(value)?.[1] : undefined;
+  return seconds === undefined ? undefined : Number(seconds) * 1000;
+}
+
 const nodeAgents = new Map<string, HttpAgent>();
 
 /**
  * One keep-alive pool per scheme and TLS setting, shared by every server that uses it: a fleet of 300
- * HTTP servers holds 300 idle sockets, not 300 pools.
+ * HTTP servers holds 300 idle sockets, not 300 pools. `reuse: false` gives the same TLS setting
+ * without a pool: the request says `Connection: close` and its socket ends with the answer, whatever
+ * the server answers (some send `Connection: keep-alive` on an event stream and then refuse the next
+ * request on that connection).
  */
-export function nodeAgentFor(url: URL, tls: TlsConfig | undefined): HttpAgent {
+export function nodeAgentFor(url: URL, tls: TlsConfig | undefined, reuse = true): HttpAgent {
   const secure = url.protocol === 'https:';
-  const key = `${secure ? 'https' : 'http'} ${JSON.stringify(secure ? (tls ?? {}) : {})}`;
+  const key = `${secure ? 'https' : 'http'} ${reuse ? 'pool' : 'once'} ${JSON.stringify(secure ? (tls ?? {}) : {})}`;
   let agent = nodeAgents.get(key);
   if (!agent) {
     // LIFO reuses the most recently used socket, which is the least likely to have been closed by the server.
-    const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
+    const common = reuse ? { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const } : { keepAlive: false };
     agent = secure ? new HttpsAgent({ ...common, ...(tls ? clientTlsOptions('tls', tls) : {}) }) : new HttpAgent(common);
     nodeAgents.set(key, agent);
   }

@@ -6,7 +6,7 @@ import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport } from './connection.js';
-import { header, httpStatusError, nodeAgentFor, observeResponse } from './http.js';
+import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
 
@@ -44,7 +44,15 @@ interface StreamableOptions {
    * closed). Defaults to a timer; tests inject one to see the wait begin without timing it.
    */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Milliseconds on a monotonic clock (default performance.now); tests inject one to space requests out. */
+  now?: () => number;
 }
+
+/**
+ * A request sent this much later than its predecessor would have found their pooled connection closed:
+ * Node's agent lets go of an idle one 1 s before the server's `Keep-Alive: timeout` hint.
+ */
+const HINT_MARGIN_MS = 1000;
 
 /**
  * The MCP Streamable HTTP client transport (spec 2025-03-26 and later) on node:http.
@@ -71,6 +79,10 @@ export class StreamableHttpTransport implements Transport {
   private readonly closing = new AbortController();
   /** Set from the DELETE on: the server then ends the standalone stream because we asked it to. */
   private ending = false;
+  /** How long the server keeps an idle connection, as its last answer said (Keep-Alive: timeout=N). */
+  private serverIdleMs: number | undefined;
+  /** When the last POST or DELETE was sent (opts.now's clock). */
+  private lastSentAt: number | undefined;
   /**
    * The client's stand-in for a response text it validated before (ProbeClient.knownPageMessage),
    * consulted before parsing: an unchanged tools/list page is then neither parsed nor walked again.
@@ -196,9 +208,10 @@ export class StreamableHttpTransport implements Transport {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);
       }
+      const reuse = method === 'GET' || !this.reuseUnlikely();
       let req: ClientRequest;
       try {
-        const agent = nodeAgentFor(this.url, this.server.tls);
+        const agent = nodeAgentFor(this.url, this.server.tls, reuse);
         req = (this.url.protocol === 'https:' ? httpsRequest : httpRequest)(this.url, { method, agent, headers });
       } catch (err) {
         return reject(err);
@@ -207,6 +220,7 @@ export class StreamableHttpTransport implements Transport {
       let answered = false;
       req.once('response', (res) => {
         answered = true;
+        this.serverIdleMs = keepAliveHintMs(header(res, 'keep-alive')) ?? this.serverIdleMs;
         res.once('close', () => this.open.delete(req));
         resolve(res);
       });
@@ -225,6 +239,22 @@ export class StreamableHttpTransport implements Transport {
       });
       req.end(body);
     });
+  }
+
+  /**
+   * Whether the connection of this request will be closed by the server before the next request comes,
+   * judged by the gap since the last one (a kept session's checks are an interval apart, a handshake's
+   * requests milliseconds). Such a request goes out without the pool (`Connection: close`): kept, its
+   * connection would idle until the server's keep-alive ran out (Node's: 5 s, shorter than most
+   * intervals), long enough for its socket, parser and request objects to move into V8's old
+   * generation and pile up there as garbage, one connection per check (docs/benchmarks.md, "Memory
+   * per kept server"). Without a hint from the server, connections stay pooled.
+   */
+  private reuseUnlikely(): boolean {
+    const now = this.opts.now ? this.opts.now() : performance.now();
+    const gap = this.lastSentAt === undefined ? undefined : now - this.lastSentAt;
+    this.lastSentAt = now;
+    return gap !== undefined && this.serverIdleMs !== undefined && gap >= this.serverIdleMs - HINT_MARGIN_MS;
   }
 
   /**

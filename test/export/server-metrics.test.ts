@@ -4,7 +4,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ServerMetrics } from '../../src/export/server-metrics.js';
+import { ServerMetrics, withAttributes } from '../../src/export/server-metrics.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'mcpwatch' });
 const scope = { name: 'mcpwatch', version: '1.2.3' };
@@ -131,5 +131,21 @@ describe('ServerMetrics', () => {
       assert.equal(current.length, 1);
       assert.equal(up.value, current[0]!.attributes['mcp.server.status'] === 'up' ? 1 : 0, `${String(name)}: up ${String(up.value)} beside status ${String(current[0]!.attributes['mcp.server.status'])}`);
     }
+  });
+});
+
+describe('withAttributes', () => {
+  it('copies the base then each extra in order, skipping absent extras, and leaves the base alone', () => {
+    const base: Attributes = { 'mcp.server.name': 'github', 'mcp.transport': 'streamable_http' };
+    const out = withAttributes(base, { 'mcp.method.name': 'tools/list', source: 'probe' }, undefined, { 'error.type': 'timeout', source: 'traffic' });
+    assert.deepEqual(Object.entries(out), [
+      ['mcp.server.name', 'github'],
+      ['mcp.transport', 'streamable_http'],
+      ['mcp.method.name', 'tools/list'],
+      ['source', 'traffic'],
+      ['error.type', 'timeout'],
+    ]);
+    assert.deepEqual(base, { 'mcp.server.name': 'github', 'mcp.transport': 'streamable_http' });
+    assert.notEqual(withAttributes(base), base);
   });
 });

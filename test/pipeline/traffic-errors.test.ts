@@ -28,6 +28,15 @@ describe('ErrorRateWindow', () => {
     });
   }
 
+  it('a window read before its first call counts that call, and other windows stay empty', () => {
+    const w = new ErrorRateWindow(WINDOW);
+    const before = w.totals(T0);
+    w.record(T0, 'timeout');
+    assert.deepEqual(w.totals(T0), { calls: 1, errors: 1, byType: { timeout: 1 } });
+    assert.deepEqual(before, { calls: 0, errors: 0, byType: {} });
+    assert.deepEqual(new ErrorRateWindow(WINDOW).totals(T0), { calls: 0, errors: 0, byType: {} });
+  });
+
   it('keeps the same memory whatever the number of calls: counts, never a list', () => {
     const w = new ErrorRateWindow(WINDOW);
     for (let i = 0; i < 100_000; i++) w.record(T0 + (i % WINDOW), i % 4 === 0 ? 'internal_error' : undefined);

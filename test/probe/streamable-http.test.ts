@@ -2,6 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { probeServer } from '../../src/probe/probe.js';
 import { EventStreamParser, StreamableHttpTransport, streamableConnector } from '../../src/probe/streamable-http.js';
+import { keepAliveHintMs } from '../../src/probe/http.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
 
@@ -190,5 +191,64 @@ describe('Streamable HTTP transport', () => {
     await f.close();
     await until(ended, 'the end of the standalone stream');
     await theirs.close();
+  });
+});
+
+describe('keep-alive', () => {
+  it('reads the server\'s idle timeout from Keep-Alive', () => {
+    const rows: Array<[string | null, number | undefined]> = [
+      ['timeout=5', 5000],
+      ['timeout=5, max=1000', 5000],
+      ['max=1000, timeout=75', 75_000],
+      ['Timeout=2', 2000],
+      ['max=5', undefined],
+      ['timeout=', undefined],
+      ['timeout=abc', undefined],
+      ['xtimeout=5', undefined],
+      [null, undefined],
+    ];
+    for (const [value, want] of rows) assert.equal(keepAliveHintMs(value), want, String(value));
+  });
+
+  it('asks for Connection: close when the server would have closed the pooled connection before the next request', async () => {
+    const f = await fixture('streamable');
+    let clock = 0;
+    const conn = await streamableConnector({ now: () => clock })(httpTarget(f.url), { signal: new AbortController().signal });
+    // The handshake and a list right after it: milliseconds apart, the connection is reused.
+    await conn.client.connect(conn.transport);
+    await conn.client.listTools();
+    assert.equal(f.connectionCloses, 0);
+    // Node's server keeps an idle connection 5 s (Keep-Alive: timeout=5): a check 10 s later would
+    // find it gone, so it asks for its connection to end with the answer.
+    clock += 10_000;
+    await conn.client.listTools();
+    assert.equal(f.connectionCloses, 1);
+    clock += 10;
+    await conn.client.listTools();
+    assert.equal(f.connectionCloses, 1, 'a request right after another keeps its connection');
+    clock += 3_000;
+    await conn.client.listTools();
+    assert.equal(f.connectionCloses, 1, 'within the server\'s keep-alive the connection is reused');
+    assert.equal(f.toolsLists, 4);
+    await conn.close();
+  });
+
+  it('keeps connections pooled when the server gives no keep-alive timeout', async () => {
+    const f = await fixture('streamable');
+    let clock = 0;
+    const conn = await streamableConnector({ now: () => clock })(httpTarget(f.url), { signal: new AbortController().signal });
+    await conn.client.connect(conn.transport);
+    clock += 60_000;
+    await conn.client.listTools();
+    assert.equal(f.connectionCloses, 1, 'Node\'s server says timeout=5');
+    const g = await startHttpFixture('streamable', { keepAliveMs: 0 });
+    fixtures.push(g);
+    const quiet = await streamableConnector({ now: () => clock })(httpTarget(g.url), { signal: new AbortController().signal });
+    await quiet.client.connect(quiet.transport);
+    clock += 60_000;
+    await quiet.client.listTools();
+    assert.equal(g.connectionCloses, 0);
+    await conn.close();
+    await quiet.close();
   });
 });
