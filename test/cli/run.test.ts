@@ -25,6 +25,26 @@ ${servers}
   return file;
 }
 
+/** Each server's time up as the state file holds it now. */
+function upMsOf(dir: string, names: string[]): number[] {
+  const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+  try {
+    return names.map((name) => store.minutesSince(name, 0).reduce((ms, m) => ms + m.upMs, 0));
+  } finally {
+    store.close();
+  }
+}
+
+/** SIGTERM, then what every clean stop shows: exit 0, the stopped line, within budget, the state file closed. */
+async function stopsCleanly(agent: ReturnType<typeof startAgent>, dir: string): Promise<void> {
+  agent.proc.kill('SIGTERM');
+  const { code } = await agent.exit;
+  assert.equal(code, 0);
+  assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')), 'stopped cleanly');
+  assert.deepEqual(agent.logs.filter((l) => l.includes('shutdown took longer than')), [], 'within the budget');
+  assert.equal(existsSync(join(dir, 'state.db.lock')), false, 'the state file was closed');
+}
+
 const stdioServer = (name: string, mode = 'ok'): string =>
   `  - { name: ${name}, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ${mode}] }`;
 
@@ -60,26 +80,14 @@ describe('mcpwatch run (process)', () => {
     await agent.waitLog(/first probe round done: ready/);
     const lists = (): number => fixtures.reduce((n, f) => n + f.toolsLists, 0);
     await until(() => lists() >= fixtures.length + 2, 'two checks of the second round hanging');
-    const upMs = (): number[] => {
-      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
-      try {
-        return fixtures.map((_, i) => store.minutesSince(`s${i}`, 0).reduce((ms, m) => ms + m.upMs, 0));
-      } finally {
-        store.close();
-      }
-    };
-    const written = upMs();
-    agent.proc.kill('SIGTERM');
-    const { code } = await agent.exit;
-    assert.equal(code, 0);
-    assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')), 'stopped cleanly');
-    assert.deepEqual(agent.logs.filter((l) => l.includes('shutdown took longer than')), [], 'within the budget');
+    const names = fixtures.map((_, i) => `s${i}`);
+    const written = upMsOf(dir, names);
+    await stopsCleanly(agent, dir);
     assert.equal(lists(), fixtures.length + 2, 'no queued check started after SIGTERM');
     assert.ok(fixtures.every((f) => f.deletes === 1), 'every session was asked to end');
-    assert.equal(existsSync(join(dir, 'state.db.lock')), false, 'the state file was closed');
     // The stop's own write credits every server with its time up since the last write.
-    const final = upMs();
-    assert.deepEqual(fixtures.map((_, i) => `s${i}`).filter((_, i) => !(final[i]! > written[i]!)), [], 'every server credited with time up to the stop');
+    const final = upMsOf(dir, names);
+    assert.deepEqual(names.filter((_, i) => !(final[i]! > written[i]!)), [], 'every server credited with time up to the stop');
   });
 
   it('exits 0 with its state written on SIGTERM while an OTLP/HTTP upload is half sent', async (t) => {
@@ -90,14 +98,6 @@ describe('mcpwatch run (process)', () => {
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
     const started = JSON.parse(await agent.waitLog(/mcpwatch agent started/)) as { otlp_http: string };
     await agent.waitLog(/first probe round done: ready/);
-    const upMs = (): number => {
-      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
-      try {
-        return store.minutesSince('s0', 0).reduce((ms, m) => ms + m.upMs, 0);
-      } finally {
-        store.close();
-      }
-    };
     // An exporter on a slow link: one upload answered on the connection (so the receiver holds it),
     // then the next one's head and the start of its body.
     const sock = connect(Number(started.otlp_http.split(':').at(-1)), '127.0.0.1');
@@ -108,14 +108,9 @@ describe('mcpwatch run (process)', () => {
     sock.write('POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n');
     await until(() => /^HTTP\/1\.1 200/.test(answers), 'the first upload answered');
     sock.write(`POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(10)}`);
-    const written = upMs();
-    agent.proc.kill('SIGTERM');
-    const { code } = await agent.exit;
-    assert.equal(code, 0);
-    assert.ok(agent.logs.some((l) => l.includes('"msg":"mcpwatch agent stopped"')), 'stopped cleanly');
-    assert.deepEqual(agent.logs.filter((l) => l.includes('shutdown took longer than')), [], 'within the budget');
-    assert.equal(existsSync(join(dir, 'state.db.lock')), false, 'the state file was closed');
-    assert.ok(upMs() > written, 'the stop wrote the time up since the last write');
+    const [written] = upMsOf(dir, ['s0']);
+    await stopsCleanly(agent, dir);
+    assert.ok(upMsOf(dir, ['s0'])[0]! > written!, 'the stop wrote the time up since the last write');
   });
 
   it('reloads on SIGHUP, keeping unchanged servers, and keeps the old config when the new one is invalid', async () => {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { Writable } from 'node:stream';
 import type { Attributes } from '@opentelemetry/api';
-import { AggregationTemporality, DataPointType, MeterProvider, type CollectionResult, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, MeterProvider, type CollectionResult, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ServerResponse } from 'node:http';
 import { RESOURCE_CONSTANT_LABELS, serveMetrics } from '../../src/export/prometheus.js';
@@ -40,6 +40,19 @@ async function both(exporter: PrometheusExporter): Promise<[{ type: string | und
   const theirs = await serve((req, res) => exporter.getMetricsRequestHandler(req, res));
   const ours = await serve((_req, res) => void serveMetrics(exporter, res));
   return [await get(theirs), await get(ours)];
+}
+
+/** A producer whose one scope holds the metrics `metrics()` gives at each collection. */
+function producerOf(metrics: () => MetricData[]): MetricProducer {
+  return {
+    collect: async (): Promise<CollectionResult> => ({
+      resourceMetrics: {
+        resource: resourceFromAttributes({ 'service.name': 'mcpwatch' }),
+        scopeMetrics: [{ scope: { name: 'mcpwatch', version: '0.1.0' }, metrics: metrics() }],
+      },
+      errors: [],
+    }),
+  };
 }
 
 describe('serveMetrics', () => {
@@ -140,39 +153,26 @@ describe('serveMetrics', () => {
       [a!, b!, c!, d!],
     ];
     let step = 0;
-    const producer: MetricProducer = {
-      collect: async (): Promise<CollectionResult> => ({
-        resourceMetrics: {
-          resource: resourceFromAttributes({ 'service.name': 'mcpwatch' }),
-          scopeMetrics: [
-            {
-              scope: { name: 'mcpwatch', version: '0.1.0' },
-              metrics: [
-                {
-                  descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
-                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                  dataPointType: DataPointType.GAUGE,
-                  dataPoints: scrapes[step]!.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: step * 10 + i })),
-                },
-                {
-                  descriptor: { name: 'mcp.test.duration', description: '', unit: 's', valueType: 1 },
-                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                  dataPointType: DataPointType.HISTOGRAM,
-                  dataPoints: scrapes[step]!.map((attributes, i) => ({
-                    attributes,
-                    startTime: [0, 0],
-                    endTime: [0, 0],
-                    // Boundaries that differ from point to point, one set with an explicit +Inf.
-                    value: i % 2 ? { buckets: { boundaries: [0.1, 1], counts: [i, step, 1] }, sum: i + step, count: i + step + 1, min: 0, max: 2 } : { buckets: { boundaries: [0.5, 2, Infinity], counts: [1, i, step, 2] }, sum: i, count: i + step + 3, min: 0, max: 9 },
-                  })),
-                },
-              ],
-            },
-          ],
-        },
-        errors: [],
-      }),
-    };
+    const producer = producerOf(() => [
+      {
+        descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.GAUGE,
+        dataPoints: scrapes[step]!.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: step * 10 + i })),
+      },
+      {
+        descriptor: { name: 'mcp.test.duration', description: '', unit: 's', valueType: 1 },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints: scrapes[step]!.map((attributes, i) => ({
+          attributes,
+          startTime: [0, 0],
+          endTime: [0, 0],
+          // Boundaries that differ from point to point, one set with an explicit +Inf.
+          value: i % 2 ? { buckets: { boundaries: [0.1, 1], counts: [i, step, 1] }, sum: i + step, count: i + step + 1, min: 0, max: 2 } : { buckets: { boundaries: [0.5, 2, Infinity], counts: [1, i, step, 2] }, sum: i, count: i + step + 3, min: 0, max: 9 },
+        })),
+      },
+    ]);
     const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
     const provider = new MeterProvider({ readers: [exporter] });
     for (step = 0; step < scrapes.length; step++) {
@@ -187,27 +187,14 @@ describe('serveMetrics', () => {
     // Two Prometheus replicas scrape one agent; a server is removed between their collections.
     const all: Attributes[] = Array.from({ length: 100 }, (_, i) => ({ 'mcp.server.name': `s${i}` }));
     let current = all;
-    const producer: MetricProducer = {
-      collect: async (): Promise<CollectionResult> => ({
-        resourceMetrics: {
-          resource: resourceFromAttributes({ 'service.name': 'mcpwatch' }),
-          scopeMetrics: [
-            {
-              scope: { name: 'mcpwatch', version: '0.1.0' },
-              metrics: [
-                {
-                  descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
-                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                  dataPointType: DataPointType.GAUGE,
-                  dataPoints: current.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: i })),
-                },
-              ],
-            },
-          ],
-        },
-        errors: [],
-      }),
-    };
+    const producer = producerOf(() => [
+      {
+        descriptor: { name: 'mcp.test.up', description: '', unit: '1', valueType: 1 },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.GAUGE,
+        dataPoints: current.map((attributes, i) => ({ attributes, startTime: [0, 0], endTime: [0, 0], value: i })),
+      },
+    ]);
     const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
     const provider = new MeterProvider({ readers: [exporter] });
     const sink = (): ServerResponse & { text(): string } => {
