@@ -325,6 +325,9 @@ export class Agent {
     clearTimeout(timer);
     if (late) this.log.warn({ sessions_open: ending.open(), wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
+    // Whatever stdio server is still running now would outlive the agent.
+    const killed = probing?.killServerProcessGroups() ?? 0;
+    if (killed) this.log.warn({ process_groups: killed }, 'shutdown: killed stdio servers still running (a first connection under way, or a close cut short)');
     if (this.healthServer) {
       const closed = new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
       // A client still connected (a slow scrape of /api/v1/servers) must not hold the stop.

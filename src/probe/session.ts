@@ -10,6 +10,7 @@ import { TRANSPORTS } from './transports.js';
 export type { CheckOutcome } from '../pipeline/assess.js';
 // What the agent asks of probe/auth.ts, through the module it loads once there are servers to probe.
 export { forgetCredentials, setAuthLog } from './auth.js';
+export { killServerProcessGroups } from './stdio.js';
 
 /** Why a session asks to be checked now rather than at its next interval. */
 export type SessionSignal = 'closed' | 'stream_end' | 'list_changed';

@@ -68,6 +68,11 @@ class ProcessTransport implements Transport {
     });
     this.child = child;
     this.startTicks = startTicksOf(child.pid);
+    const group = child.pid;
+    if (group !== undefined) {
+      liveGroups.add(group);
+      child.once('exit', () => liveGroups.delete(group));
+    }
     child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk));
     // EPIPE on a dead child's stdin is reported through exit, not as an unhandled error.
@@ -240,6 +245,23 @@ function startTicksOf(pid: number | undefined): number | undefined {
   } catch {
     return undefined; // no /proc: only the group is ended
   }
+}
+
+/** The process groups of the stdio servers running now (each server leads its own: `detached`). */
+const liveGroups = new Set<number>();
+
+/**
+ * Kills, at once, the process group of every stdio server still running: the agent's last act on
+ * stopping. A session whose first handshake was still under way when the agent stopped has no
+ * connection to close yet, and a close cut short by the stop's deadline has not reached its SIGKILL;
+ * their groups would outlive the agent (a server that ignores SIGTERM, a wrapper still downloading).
+ * Returns how many groups it signalled.
+ */
+export function killServerProcessGroups(): number {
+  const groups = [...liveGroups];
+  for (const group of groups) killGroup(group, 'SIGKILL');
+  liveGroups.clear();
+  return groups.length;
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
