@@ -19,9 +19,9 @@ const CHANGES: readonly ChangeKind[] = ['breaking', 'compatible', 'warning'];
 
 /**
  * `{ ...base, ...extra… }`, built by assignment. An object spread in a literal that has seen many
- * shapes (each server's attributes) gives every copy a hidden class of its own, about 170 bytes per
- * series, 4 KB per server here; copies built by assignment share theirs (docs/benchmarks.md, "Memory
- * per kept server"). Keys keep their order: base's, then each extra's.
+ * shapes (each server's attributes) gives every copy a hidden class of its own, kept as long as the
+ * series; copies built by assignment share theirs (docs/benchmarks.md, "Memory per kept server").
+ * Keys keep their order: base's, then each extra's.
  */
 export function withAttributes(base: Attributes, ...extras: (Attributes | undefined)[]): Attributes {
   const out: Attributes = {};

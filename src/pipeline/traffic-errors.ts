@@ -43,8 +43,8 @@ const NO_CALLS: WindowTotals = Object.freeze({ calls: 0, errors: 0, byType: Obje
  * Tool-call outcomes over the last `windowMs`, in BUCKETS buckets of windowMs/BUCKETS each: a call
  * counts while its bucket is one of the last BUCKETS, so the window spans between (BUCKETS-1)/BUCKETS
  * and all of `windowMs`. Memory: BUCKETS × (2 + error types) integers, whatever the traffic, and
- * nothing until the first call: every configured server has a window, most never see a traced call
- * (at 3000 servers the buckets were 13 MiB of the agent's heap; docs/benchmarks.md).
+ * nothing until the first call: every configured server has a window, and most never see a traced
+ * call (docs/benchmarks.md, "Memory per kept server").
  */
 export class ErrorRateWindow {
   readonly bucketMs: number;

@@ -222,6 +222,11 @@ function newClient(protocol: ProtocolMode = 'legacy'): ProbeClient {
   return new ProbeClient({ ...CLIENT_INFO }, { capabilities: {}, jsonSchemaValidator: NO_OUTPUT_VALIDATION, versionNegotiation: { mode: NEGOTIATION[protocol] } });
 }
 
+/** A transport that hands the client a stand-in for a response text the client validated before. */
+export interface PageAwareTransport {
+  knownPageMessage?: (text: string) => JSONRPCMessage | undefined;
+}
+
 /** Base for the per-transport connections: tracks unexpected close and keeps close() idempotent. */
 export abstract class BaseConnection implements McpConnection {
   readonly client: ProbeClient;
@@ -229,11 +234,14 @@ export abstract class BaseConnection implements McpConnection {
   onUnexpectedClose?: () => void;
   private closing: Promise<void> | undefined;
 
+  /** `pages`: the transport that asks the client for a stand-in before parsing (ProbeClient.knownPageMessage). */
   constructor(
     readonly transport: StartedTransport,
     protocol: ProtocolMode = 'legacy',
+    pages?: PageAwareTransport,
   ) {
     this.client = newClient(protocol);
+    if (pages) pages.knownPageMessage = (text) => this.client.knownPageMessage(text);
     // The SDK's Client sets transport.onclose when it connects; hooking the inner transport survives that.
     transport.inner.onclose = () => {
       transport.onclose?.();

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport, rememberResponseText } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport, rememberResponseText, type PageAwareTransport } from './connection.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { parseStat, serverProcesses, signalProcesses, TAG_VARIABLE, type ProcessEntry } from './process-tree.js';
 
@@ -30,7 +30,7 @@ const EXIT_AFTER_EPIPE_MS = 1000;
  * and `sh -c` wrappers die with it), ends descendants that left the group too (process-tree.ts),
  * records how the process ended, keeps the stderr tail and caps stdout lines.
  */
-class ProcessTransport implements Transport {
+class ProcessTransport implements Transport, PageAwareTransport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
@@ -277,8 +277,7 @@ class StdioConnection extends BaseConnection {
     private readonly proc: ProcessTransport,
     protocol: ProtocolMode,
   ) {
-    super(new ProcessStartedTransport(proc), protocol);
-    proc.knownPageMessage = (text) => this.client.knownPageMessage(text);
+    super(new ProcessStartedTransport(proc), protocol, proc);
   }
   diagnostics(): TransportDiagnostics {
     return this.proc.diag;

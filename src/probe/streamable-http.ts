@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage,
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
 import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
@@ -67,7 +67,7 @@ const HINT_MARGIN_MS = 1000;
  * Last-Event-ID, after the server's `retry`. Not implemented, because a probe never needs them: interactive
  * OAuth flows (machine credentials only: probe/auth.ts), following redirects (a redirect is reported).
  */
-export class StreamableHttpTransport implements Transport {
+export class StreamableHttpTransport implements Transport, PageAwareTransport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
@@ -535,8 +535,7 @@ class StreamableConnection extends BaseConnection {
     private readonly diag: TransportDiagnostics,
     protocol: ProtocolMode,
   ) {
-    super(new StartedTransport(http), protocol);
-    http.knownPageMessage = (text) => this.client.knownPageMessage(text);
+    super(new StartedTransport(http), protocol, http);
   }
 
   diagnostics(): TransportDiagnostics {
