@@ -65,7 +65,7 @@ export function registerHealth(program: Command): void {
 async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
   if (opts.from !== undefined) return runFrom(command, opts);
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
-  const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, probeOnly: true }).config;
+  const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, shardCountOnly: typeof opts.shard === 'string', probeOnly: true }).config;
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
   const filters = (opts.filter ?? []).map((f) => parseFilter(f));
   let servers = config.servers.map((s) => resolveServer(config, s));

@@ -77,6 +77,11 @@ export interface ParseOptions {
    * where POD_NAME is unset.
    */
   ignoreSharding?: boolean;
+  /**
+   * Keep only `sharding.shards` (its other variables not expanded): `health --shard N` names the
+   * shard itself, so the chart's `ordinal: ${env:POD_NAME}` must not stop it where POD_NAME is unset.
+   */
+  shardCountOnly?: boolean;
   /** The configuration will only be probed (health, scorecard): advice about received traffic does not apply. */
   probeOnly?: boolean;
 }
@@ -159,10 +164,13 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     else kept[key] = value;
   }
   const issues: ConfigIssue[] = [];
-  if (opts.ignoreSharding && Object.hasOwn(kept, 'sharding')) {
+  if ((opts.ignoreSharding || opts.shardCountOnly) && Object.hasOwn(kept, 'sharding')) {
     const shape = shardingShape.safeParse(kept.sharding);
     if (!shape.success) for (const zi of shape.error.issues) issues.push(...fromZod({ ...zi, path: ['sharding', ...zi.path] }, doc, lineCounter));
-    delete kept.sharding;
+    const { shards } = (shape.success ? shape.data : undefined) ?? {};
+    // Shard 0 stands in for the one the caller names: any shard is valid once shards is.
+    if (opts.shardCountOnly && shape.success) kept.sharding = { shards, shard: 0 };
+    else delete kept.sharding;
   }
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();

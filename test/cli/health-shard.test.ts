@@ -77,6 +77,16 @@ describe('mcpwatch health and sharding', () => {
     assert.match(bad.stderr, /sharding\.ordnal: unknown key/);
   });
 
+  it('--shard N names the shard itself: the agent\'s own shard variable (POD_NAME, SHARD) may be unset', async () => {
+    const chart = join(dir, 'chart-n.yaml');
+    writeFileSync(chart, `monitoring: { timeout: 60s }\nsharding: { shards: 2, ordinal: "\${env:POD_NAME}" }\nservers:\n${NAMES.map((n) => `  - { name: ${n}, transport: streamable_http, url: "${fleet.url(n)}" }`).join('\n')}\n`);
+    for (const [config, env] of [[chart, { POD_NAME: undefined }], [sharded, { SHARD: undefined }]] as const) {
+      const one = await mcpwatch(['health', '-c', config, '--json', '--shard', '1'], env);
+      assert.equal(one.code, 0, one.stderr);
+      assert.deepEqual(names(one.stdout), ownServers(NAMES.map((name) => ({ name })), { shards: 2, shard: 1 }).map((s) => s.name).sort());
+    }
+  });
+
   it('--shard out of range, or without a sharding section, is a usage error (exit 2)', async () => {
     const out = await mcpwatch(['health', '-c', sharded, '--shard', '2'], { SHARD: '0' });
     assert.equal(out.code, 2);
