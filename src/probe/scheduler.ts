@@ -13,32 +13,52 @@ interface Slot {
   running: boolean;
   /** A trigger arrived while running: run again as soon as this run ends. */
   again: boolean;
+  /** Where in each period this job's runs settle, as a fraction of the period. */
+  phase: number;
 }
 
-/** ±10%: enough to spread a fleet configured with one interval, small enough to keep the cadence. */
-const JITTER = 0.1;
+/**
+ * A run moves at most ±10 % of its period towards its phase: the cadence a server is checked at
+ * never stretches by more than that, and a job knocked off its phase (a trigger, a slow run) is
+ * back on it within five runs.
+ */
+const STEER = 0.1;
 
 /**
- * Runs every job on its own cadence, with jitter so a fleet does not probe in lock-step and a global
- * bound on checks in flight. A job can be triggered at once (a process died, a stream dropped, the
- * tool list changed) without piling up runs.
+ * Successive phases a golden-ratio step apart: however many jobs there are, their phases cover the
+ * period about evenly, where random phases would leave clumps and gaps.
+ */
+const PHASE_STEP = (Math.sqrt(5) - 1) / 2;
+
+/**
+ * Runs every job on its own cadence and a global bound on checks in flight. Each job has a phase in
+ * its period, and its runs are steered onto it: a fleet configured with one interval is checked at
+ * an even rate, as Prometheus spreads its scrapes, instead of in the bunch its first runs made (a
+ * bunch that random jitter alone takes many periods to dissolve). A job can be triggered at once (a
+ * process died, a stream dropped, the tool list changed) without piling up runs.
  */
 export class Scheduler {
   private readonly slots = new Map<string, Slot>();
   private readonly limit: LimitFunction;
   private stopped = false;
+  private nextPhase: number;
 
   constructor(
     concurrency: number,
     private readonly random: () => number = Math.random,
+    /** Milliseconds on a clock all phases are measured against. */
+    private readonly clock: () => number = () => performance.now(),
   ) {
     this.limit = pLimit(concurrency);
+    // A random start: two agents probing the same servers (HA replicas) do not probe them in step.
+    this.nextPhase = random();
   }
 
   /** Adds a job; its first run is spread over `firstWithin` ms so start-up is not a thundering herd. */
   add(key: string, job: ScheduledJob, firstWithin = 0): void {
     this.remove(key);
-    const slot: Slot = { job, timer: undefined, running: false, again: false };
+    const slot: Slot = { job, timer: undefined, running: false, again: false, phase: this.nextPhase };
+    this.nextPhase = (this.nextPhase + PHASE_STEP) % 1;
     this.slots.set(key, slot);
     this.arm(key, slot, firstWithin > 0 ? this.random() * firstWithin : 0);
   }
@@ -95,7 +115,16 @@ export class Scheduler {
       this.arm(key, slot, 0);
       return;
     }
-    const base = slot.job.nextDelay();
-    this.arm(key, slot, base * (1 - JITTER + 2 * JITTER * this.random()));
+    this.arm(key, slot, this.steer(slot.phase, slot.job.nextDelay()));
+  }
+
+  /** The delay `base`, moved towards the nearest time on the job's phase by at most STEER × base. */
+  private steer(phase: number, base: number): number {
+    if (!(base > 0) || !Number.isFinite(base)) return base;
+    const due = this.clock() + base;
+    let off = phase * base - (due % base);
+    if (off > base / 2) off -= base;
+    else if (off <= -base / 2) off += base;
+    return base + Math.max(-STEER * base, Math.min(STEER * base, off));
   }
 }
