@@ -167,6 +167,11 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private readyOnce = false;
+  /**
+   * Monitored servers not checked yet: the first round is done when it is empty. Asking every
+   * monitor after every check made the first round quadratic in the fleet's size.
+   */
+  private readonly unchecked = new Set<string>();
 
   /** Opens the state (a locked, corrupt or unwritable file throws a StateError here, at start-up). */
   constructor(
@@ -436,6 +441,7 @@ export class Agent {
       this.store.era(name),
     );
     this.monitors.set(name, monitor);
+    this.unchecked.add(name);
     this.serversChanged();
     this.recorder.register(server);
     this.scheduler.add(
@@ -453,6 +459,7 @@ export class Agent {
     if (!monitor) return;
     this.scheduler.remove(name);
     this.monitors.delete(name);
+    this.unchecked.delete(name);
     this.serversChanged();
     // The new monitor starts from `unknown`, as its state machine does; counters are kept.
     if (opts.replacing) this.recorder.setStatus(name, 'unknown');
@@ -516,8 +523,8 @@ export class Agent {
       }
     }
 
-    monitor.checks++;
-    if (!this.readyOnce && [...this.monitors.values()].every((m) => m.checks > 0)) {
+    if (monitor.checks++ === 0 && this.monitors.get(server.name) === monitor) this.unchecked.delete(server.name);
+    if (!this.readyOnce && this.unchecked.size === 0) {
       this.readyOnce = true;
       this.refreshAvailability();
       this.score();

@@ -316,6 +316,24 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('is not ready while any server is still waiting for its first check', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const quick = await startHttpFixture('streamable');
+    // Its tools/list is never answered, and its deadline (30 s) is far beyond the assertion below.
+    const stuck = await startHttpFixture('streamable', { hangListsAfter: 0 });
+    // Also when an assertion fails: a fixture left holding a request would keep the file running.
+    t.after(() => Promise.all([quick.close(), stuck.close(), hook.close()]));
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: quick, transport: streamable_http, url: "${quick.url}" }\n  - { name: stuck, transport: streamable_http, url: "${stuck.url}" }`),
+    );
+    await agent.start();
+    await until(() => agent.statuses().quick === 'up' && stuck.toolsLists > 0);
+    assert.equal(agent.ready, false, 'one server has not had its first check');
+    assert.equal(agent.statuses().stuck, 'unknown');
+    await agent.stop();
+  });
+
   it('refuses a state file locked by another agent, and a corrupt one, with a clear error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const text = agentConfig(dir, 'http://127.0.0.1:9/hook', '  []');
