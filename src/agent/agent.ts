@@ -315,12 +315,17 @@ export class Agent {
     // The state first: everything after waits on clients, servers and backends that may not answer
     // in time (a half-sent OTLP upload holds the receiver's close).
     this.writeState();
+    let storeClosed = false;
     let late = false;
     const ending = this.endSessions(() => late);
     // Receivers before the forwarder, which refuses what arrives once it drains; the last export
     // after the forwarder's and the notifiers' own counts are final.
     const exports = (async () => {
-      await this.receiver?.shutdown();
+      if (this.receiver) {
+        await this.receiver.shutdown();
+        // Uploads the receiver finished (and acknowledged) while it drained named their callers too.
+        if (!storeClosed) this.writeCallers();
+      }
       await Promise.allSettled([this.forwarder?.shutdown(2000), this.dispatcher.flush(2000)]);
       await this.telemetry?.shutdown();
     })();
@@ -339,6 +344,7 @@ export class Agent {
       this.healthServer.closeAllConnections();
       await closed;
     }
+    storeClosed = true;
     try {
       this.store.close();
     } catch (err) {
@@ -371,16 +377,20 @@ export class Agent {
 
   /** The calling agents and the last probe counts, written and flushed while the store stays open. */
   private writeState(): void {
-    try {
-      if (this.callers) this.saveCallers();
-    } catch (err) {
-      this.log.error({ err, file: this.config.state.path }, 'writing the calling agents to the state file failed');
-    }
+    this.writeCallers();
     try {
       this.store.checkpoint(this.now());
       this.store.flush();
     } catch (err) {
       this.log.error({ err, file: this.config.state.path }, 'writing the last probe counts to the state file failed');
+    }
+  }
+
+  private writeCallers(): void {
+    try {
+      if (this.callers) this.saveCallers();
+    } catch (err) {
+      this.log.error({ err, file: this.config.state.path }, 'writing the calling agents to the state file failed');
     }
   }
 

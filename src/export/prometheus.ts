@@ -45,7 +45,8 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
     if (collected.errors.length) diag.error('PrometheusExporter: metrics collection errors', ...collected.errors);
     resourceMetrics = collected.resourceMetrics;
   } catch (err) {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(`# failed to export metrics: ${String(err)}`);
+    // Not a 200: Prometheus would take an empty page for a scrape of no series, not a failed one.
+    res.writeHead(503, { 'content-type': 'text/plain' }).end(`# failed to export metrics: ${String(err)}`);
     return;
   }
   // The scraper may have hung up (a scrape timeout) while the exporter collected.

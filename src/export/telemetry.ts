@@ -60,6 +60,7 @@ export class Telemetry {
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly prometheus: PrometheusExporter | undefined;
   private server: Server | undefined;
+  private closing = false;
 
   static async create(config: Config): Promise<Telemetry> {
     const resource = resourceFromAttributes({
@@ -106,6 +107,10 @@ export class Telemetry {
     const { host, port } = parseListen(endpoint)!;
     const exporter = this.prometheus;
     this.server = createServer((req, res) => {
+      // Once the agent stops, a connection goes as soon as its answer is out (see shutdown()).
+      res.once('close', () => {
+        if (this.closing) this.server?.closeIdleConnections();
+      });
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
         serveMetrics(exporter, res).catch((err: unknown) => {
           // A scrape that breaks must not take the agent with it: the scraper sees a cut page.
@@ -120,11 +125,21 @@ export class Telemetry {
     return this.server.address() as AddressInfo;
   }
 
-  /** Flushes and stops every pipeline; never throws. */
+  /**
+   * Stops serving /metrics, then flushes and stops every pipeline; never throws. The endpoint goes
+   * first: a scrape answered after the readers shut down would be an empty page, which Prometheus
+   * takes for a successful scrape of no series. A scrape under way is finished, and a scraper's
+   * kept-alive connection is closed then rather than held until it idles out.
+   */
   async shutdown(): Promise<void> {
+    const server = this.server;
+    if (server) {
+      this.closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+    }
     await Promise.allSettled([this.meterProvider.shutdown(), this.tracerProvider?.shutdown()]);
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
   }
 }
 

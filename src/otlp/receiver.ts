@@ -173,8 +173,13 @@ export class OtlpReceiver {
     const http = this.httpServer;
     this.httpServer = undefined;
     if (http) {
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      http.closeAllConnections();
+      // As gRPC above: uploads under way get a second to finish, idle connections go at once, and
+      // a client that stopped sending half-way does not hold the agent's last export behind it.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => (http.closeAllConnections(), resolve()), 1000);
+        http.close(() => (clearTimeout(force), resolve()));
+        http.closeIdleConnections();
+      });
     }
   }
 

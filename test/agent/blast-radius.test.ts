@@ -5,6 +5,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -272,5 +274,77 @@ servers:
     assert.match(alert!.annotations.affected_agents!, /^release-bot \(delete_branch, create_pull_request: 3 calls in 24h, last /);
     await agent.stop();
     await hook.close();
+  });
+
+  it('keeps the callers of an upload the receiver finishes and answers while the agent stops', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-blast-'));
+    const fixture = await startHttpFixture('streamable');
+    t.after(() => fixture.close());
+    const text = `monitoring: { interval: 1h, timeout: 30s }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: tools, transport: streamable_http, url: "${fixture.url}" }
+`;
+    const make = (): Agent => new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: quiet, stdout: { write: () => true } });
+    const agent = make();
+    const addr = await agent.start();
+    await until(() => agent.statuses().tools === 'up');
+    const url = new URL(fixture.url);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const attr = (key: string, value: object): object => ({ key, value });
+    const whole = JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [attr('service.name', { stringValue: 'late-bot' })] },
+          scopeSpans: [
+            {
+              scope: { name: 'test' },
+              spans: [
+                {
+                  traceId: '0af7651916cd43dd8448eb211c80319c',
+                  spanId: 'b7ad6b7169203331',
+                  name: 'tools/call echo',
+                  kind: 3,
+                  startTimeUnixNano: String(now - 1_000_000n),
+                  endTimeUnixNano: String(now),
+                  attributes: [attr('mcp.method.name', { stringValue: 'tools/call' }), attr('gen_ai.tool.name', { stringValue: 'echo' }), attr('server.address', { stringValue: url.hostname }), attr('server.port', { intValue: Number(url.port) })],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    // An upload under way when the stop begins: its head and part of its body are in.
+    let begun = false;
+    const requestStart = diagnostics.channel('http.server.request.start');
+    const onStart = (): void => void (begun = true);
+    requestStart.subscribe(onStart);
+    t.after(() => requestStart.unsubscribe(onStart));
+    const sock = connect(addr.otlp.http!.port, '127.0.0.1');
+    t.after(() => sock.destroy());
+    let answer = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (c: string) => (answer += c));
+    sock.write(`POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(whole)}\r\n\r\n${whole.slice(0, 100)}`);
+    await until(() => begun, 'the receiver reading the upload');
+    const stopping = agent.stop();
+    sock.write(whole.slice(100));
+    await until(() => /^HTTP\/1\.1 \d+/.test(answer), 'the upload answered');
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    await stopping;
+
+    const again = make();
+    const addr2 = await again.start();
+    t.after(() => again.stop());
+    const agents = (await view(addr2)).servers[0]!.agents;
+    assert.deepEqual(
+      agents.agents.map((a) => [a.name, a.calls]),
+      [['late-bot', 1]],
+      'a call the receiver acknowledged during the stop is in the state file',
+    );
   });
 });

@@ -1,9 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { Telemetry } from '../../src/export/telemetry.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
 import { startTlsReceiverPair, type TlsReceiver } from '../fixtures/tls-receiver.js';
+import { until } from '../helpers.js';
 
 /** Sends one metric and one probe span through a Telemetry built from `otlp`, and waits for shutdown's flush. */
 async function exportOnce(otlp: string): Promise<void> {
@@ -51,5 +53,46 @@ describe('Telemetry: exporters.otlp.tls applies to both protocols', () => {
         protocol,
       );
     }
+  });
+});
+
+describe('Telemetry: stopping while a scrape is under way', () => {
+  it('finishes the scrape being written, then closes the scraper\'s kept-alive connection, and shuts the readers down after', async () => {
+    const telemetry = await Telemetry.create(parseConfig('exporters: { prometheus: { endpoint: "127.0.0.1:0" } }\n', 'x.yaml', {}));
+    // A page far larger than the socket buffers (2000 series, the SDK's limit for one metric, of 5 KB
+    // each): a scraper that stops reading holds it half-written.
+    const big = telemetry.meter.createCounter('big_total');
+    const pad = 'x'.repeat(5000);
+    for (let i = 0; i < 2000; i++) big.add(1, { series: `${i}-${pad}` });
+    telemetry.meter.createCounter('scraped_total').add(1);
+    const addr = (await telemetry.start())!;
+    const sock = connect(addr.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let closedByServer = false;
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.once('data', () => sock.pause());
+    sock.on('end', () => (closedByServer = true));
+    sock.write('GET /metrics HTTP/1.1\r\nhost: agent\r\nconnection: keep-alive\r\n\r\n');
+    await until(() => chunks.length > 0, 'the page under way');
+    assert.match(chunks[0]!.toString('latin1'), /^HTTP\/1\.1 200 [^]*keep-alive/i, 'answered on a kept-alive connection');
+
+    const stopping = telemetry.shutdown();
+    sock.resume();
+    await until(() => closedByServer, 'the server closing the connection once the page is out');
+    await stopping;
+    const page = Buffer.concat(chunks).toString('latin1');
+    assert.match(page, /^scraped_total(\{[^}]*\})? 1$/m, 'the whole page');
+    assert.equal(page.match(/^big_total\{/gm)?.length, 2000);
+    sock.destroy();
+  });
+
+  it('answers a scrape whose collection fails with 503, not an empty 200 page', async () => {
+    const telemetry = await Telemetry.create(parseConfig('exporters: { prometheus: { endpoint: "127.0.0.1:0" } }\n', 'x.yaml', {}));
+    telemetry.servers.collect = () => Promise.reject(new Error('collection broke'));
+    const addr = (await telemetry.start())!;
+    const res = await fetch(`http://127.0.0.1:${addr.port}/metrics`);
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /collection broke/);
+    await telemetry.shutdown();
   });
 });
