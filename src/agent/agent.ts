@@ -299,6 +299,7 @@ export class Agent {
     void old.flush(2000).finally(() => old.close());
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
+    this.maybeReady();
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
   }
 
@@ -534,12 +535,16 @@ export class Agent {
     }
 
     if (monitor.checks++ === 0 && this.monitors.get(server.name) === monitor) this.unchecked.delete(server.name);
-    if (!this.readyOnce && this.unchecked.size === 0) {
-      this.readyOnce = true;
-      this.refreshAvailability();
-      this.score();
-      this.log.info('first probe round done: ready');
-    }
+    this.maybeReady();
+  }
+
+  /** Ready once every monitored server has had a check: after one, or after a reload removed the rest. */
+  private maybeReady(): void {
+    if (this.readyOnce || this.stopping || this.unchecked.size > 0) return;
+    this.readyOnce = true;
+    this.refreshAvailability();
+    this.score();
+    this.log.info('first probe round done: ready');
   }
 
   /** Judges every server's traffic error rate; the one place its verdict reaches the store, recorder and notifiers. */

@@ -331,6 +331,25 @@ describe('mcpwatch run (agent)', () => {
     await until(() => agent.statuses().quick === 'up' && stuck.toolsLists > 0);
     assert.equal(agent.ready, false, 'one server has not had its first check');
     assert.equal(agent.statuses().stuck, 'unknown');
+    // Without it every server monitored has had its check: ready now, not at quick's next (30 s).
+    const text = agentConfig(dir, hook.url, `  - { name: quick, transport: streamable_http, url: "${quick.url}" }`);
+    await agent.reload({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) });
+    assert.equal(agent.ready, true);
+    await agent.stop();
+  });
+
+  it('is ready after a reload to no servers during the first round', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const stuck = await startHttpFixture('streamable', { hangListsAfter: 0 });
+    t.after(() => Promise.all([stuck.close(), hook.close()]));
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: stuck, transport: streamable_http, url: "${stuck.url}" }`));
+    await agent.start();
+    await until(() => stuck.toolsLists > 0);
+    assert.equal(agent.ready, false);
+    const text = agentConfig(dir, hook.url, '  []');
+    await agent.reload({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) });
+    assert.equal(agent.ready, true);
     await agent.stop();
   });
 
