@@ -28,6 +28,12 @@ export const duration = z.string({ invalid_type_error: 'must be a duration such 
   return ms;
 });
 
+/** Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer delay fires at once, in a loop. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
+const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
+
 const httpUrl = z.string().superRefine((text, ctx) => {
   let url: URL;
   try {
@@ -169,8 +175,8 @@ const checkSchema = z
     expect: expectSchema.default({}).describe('What the result must be; by default only that a tool result is not `isError`.'),
     allow_side_effects: z.boolean().default(false).describe('Call a tool that is not annotated `readOnlyHint: true` (it may change data). Without it such a tool is never called.'),
     on_failure: z.enum(CHECK_FAILURE_STATES).default('degraded').describe('degraded | down: the server\'s state while the check fails (down after `consecutive_failures_before_down` failures in a row).'),
-    interval: duration.optional().describe('`mcpwatch run`: how often the check runs; default the server\'s interval.'),
-    timeout: duration.optional().describe('Deadline for the call; default the server\'s timeout.'),
+    interval: timerDuration.optional().describe('`mcpwatch run`: how often the check runs; default the server\'s interval.'),
+    timeout: timerDuration.optional().describe('Deadline for the call; default the server\'s timeout.'),
   })
   .strict();
 
@@ -222,11 +228,11 @@ const serverFields = {
   auth: authSchema.optional(),
   tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
-  timeout: duration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
-  start_timeout: duration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
-  interval: duration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
+  timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
+  start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
+  interval: timerDuration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
-  stale_after: duration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
+  stale_after: timerDuration.optional().describe('SSE: no event or keep-alive for this long while connected means stale.'),
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
   protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
   checks: z.array(checkSchema).default([]).describe('Synthetic checks: tools/call, resources/read or prompts/get with assertions, run after tools/list.'),
@@ -308,16 +314,16 @@ export function configIssues(raw: unknown): CrossIssue[] {
 
 const monitoringSchema = z
   .object({
-    interval: duration.default('30s').describe('How often `mcpwatch run` probes each server.'),
-    timeout: duration.default('5s').describe('Deadline for one whole probe (connect, initialize, tools/list).'),
-    start_timeout: duration
+    interval: timerDuration.default('30s').describe('How often `mcpwatch run` probes each server.'),
+    timeout: timerDuration.default('5s').describe('Deadline for one whole probe (connect, initialize, tools/list).'),
+    start_timeout: timerDuration
       .default('60s')
       .describe('stdio: deadline from spawn through the first answer (npx/uvx may download the server first); then `timeout` applies.'),
     consecutive_failures_before_down: z.number().int().min(1).default(3).describe('Failures in a row before a server is down.'),
     concurrency: z.number().int().min(1).max(1024).default(32).describe('Probes in flight at once.'),
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
     fresh_connection: z.boolean().default(false).describe('Probe with a new connection each time instead of one kept session.'),
-    stale_after: duration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
+    stale_after: timerDuration.default('120s').describe('SSE: no event or keep-alive for this long while connected means stale.'),
     protocol: z.enum(PROTOCOL_MODES).default('auto').describe('MCP era to speak: auto (server/discover, then 2025 initialize) | modern (2026-07-28 only) | legacy (2025 initialize only).'),
     latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
     credential_expiry_warning: duration
@@ -356,8 +362,8 @@ const alertReplicas = z
 const retrySchema = z
   .object({
     max_attempts: z.number().int().min(1).max(20).default(5).describe('Delivery attempts before an alert is counted as failed.'),
-    initial_backoff: duration.default('1s').describe('Wait before the first retry; doubles each time.'),
-    max_backoff: duration.default('30s').describe('Longest wait between retries.'),
+    initial_backoff: timerDuration.default('1s').describe('Wait before the first retry; doubles each time.'),
+    max_backoff: timerDuration.default('30s').describe('Longest wait between retries.'),
   })
   .strict();
 
@@ -371,7 +377,7 @@ const alertSchema = z.discriminatedUnion('type', [
       url: httpUrl.describe('Receives a JSON POST per event.'),
       secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
       headers: z.record(z.string()).default({}).describe('Extra request headers.'),
-      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
     .strict(),
@@ -381,7 +387,7 @@ const alertSchema = z.discriminatedUnion('type', [
       events: alertEvents,
       replicas: alertReplicas,
       webhook_url: httpUrl.describe('Slack incoming-webhook URL.'),
-      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
     .strict(),
@@ -399,8 +405,8 @@ const alertSchema = z.discriminatedUnion('type', [
       bearer_token: z.string().min(1).optional().describe('Sent as Authorization: Bearer (not with basic_auth).'),
       tls: tls.optional().describe('https: CA, client certificate, insecure_skip_verify.'),
       labels: z.record(z.string()).default({}).describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win).'),
-      resend_interval: duration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
-      timeout: duration.default('5s').describe('Deadline for one delivery attempt.'),
+      resend_interval: timerDuration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
+      timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
     .strict(),
@@ -463,8 +469,8 @@ const receiversSchema = z
         limit_mib: z.number().int().positive().default(256).describe('JavaScript heap in use plus the bytes of OTLP requests in flight (MiB) above which requests are refused (UNAVAILABLE / 503 + Retry-After); not RSS, which stays up after a burst. Accepting resumes once it is back under.'),
         max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
         max_concurrent_streams: z.number().int().min(1).max(1000).default(16).describe('gRPC: calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).'),
-        max_connection_idle: duration.default('5m').describe('gRPC: a connection without calls for this long is closed (GOAWAY).'),
-        max_connection_age: duration.default('30m').describe('gRPC: a connection is closed after this long (GOAWAY, 30 s grace for calls in flight), so no client holds one for ever.'),
+        max_connection_idle: timerDuration.default('5m').describe('gRPC: a connection without calls for this long is closed (GOAWAY).'),
+        max_connection_age: timerDuration.default('30m').describe('gRPC: a connection is closed after this long (GOAWAY, 30 s grace for calls in flight), so no client holds one for ever.'),
       })
       .strict()
       .nullable()
@@ -488,8 +494,8 @@ const exportersSchema = z
         headers: z.record(z.string()).default({}).describe('Sent with every export (API keys).'),
         compression: z.enum(['gzip', 'none']).default('gzip').describe('gzip (the Collector exporters\' default) or none, for everything sent: forwarded traffic, metrics, probe spans.'),
         tls: clientTls.default({}),
-        interval: duration.default('15s').describe('Metric export interval.'),
-        timeout: duration.default('10s').describe('Deadline for one export request.'),
+        interval: timerDuration.default('15s').describe('Metric export interval.'),
+        timeout: timerDuration.default('10s').describe('Deadline for one export request.'),
         queue_size_mib: z.number().positive().default(64).describe('Bytes of forwarded OTLP data held while the backend is slow or down.'),
       })
       .strict()
@@ -755,12 +761,12 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
   return out;
 }
 
-const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
+const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, timerDuration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
 
 function typeName(node: z.ZodTypeAny): string {
   if (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) return typeName(node._def.innerType);
   // Wrappers (.default, .optional, .describe) keep the same inner instance, so identity finds these.
-  if (node === duration) return 'duration';
+  if (node === duration || node === timerDuration) return 'duration';
   if (node === httpUrl) return 'URL';
   if (node === listenEndpoint) return 'host:port';
   if (node === wholeNumber) return 'integer';

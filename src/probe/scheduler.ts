@@ -24,6 +24,9 @@ interface Slot {
  */
 const STEER = 0.1;
 
+/** The longest delay Node's timers hold (2^31 − 1 ms, 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Successive phases a golden-ratio step apart: however many jobs there are, their phases cover the
  * period about evenly, where random phases would leave clumps and gaps.
@@ -98,7 +101,9 @@ export class Scheduler {
 
   private arm(key: string, slot: Slot, delay: number): void {
     clearTimeout(slot.timer);
-    slot.timer = setTimeout(() => void this.fire(key, slot), Math.max(0, delay));
+    const wait = Math.max(0, delay);
+    // A longer timer would fire at once; the rest of the wait is armed when this part is over.
+    slot.timer = wait > MAX_TIMER_MS ? setTimeout(() => this.arm(key, slot, wait - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(() => void this.fire(key, slot), wait);
   }
 
   private async fire(key: string, slot: Slot): Promise<void> {

@@ -82,6 +82,19 @@ servers:
     ]);
   });
 
+  it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
+    const errs = errorsOf(`monitoring:
+  interval: 30d
+servers:
+  - { name: a, transport: stdio, command: x, timeout: 25d, interval: 24d }
+state: { retention: 90d }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.interval: must be at most 24d (the longest timer Node.js sets)',
+      'mcpwatch.yaml:4: servers[0].timeout: must be at most 24d (the longest timer Node.js sets)',
+    ]);
+  });
+
   it('rejects an invalid transport and wrong types', () => {
     const errs = errorsOf('servers:\n  - name: a\n    transport: websocket\n    url: http://x\n');
     assert.equal(errs.length, 1);

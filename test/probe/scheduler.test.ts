@@ -1,6 +1,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scheduler } from '../../src/probe/scheduler.js';
+import { until } from '../helpers.js';
 
 // Simulated time throughout (node:test's mock timers drive setTimeout and Date), so nothing here
 // depends on how fast the machine is.
@@ -109,5 +110,17 @@ describe('Scheduler', () => {
     assert.ok(a.length >= 7 && b.length >= 7);
     const apart = Math.abs(a.at(-1)! - b.at(-1)!);
     assert.ok(Math.min(apart, PERIOD - apart) > 10 * STEP, `replicas probe apart: ${a.at(-1)} vs ${b.at(-1)}`);
+  });
+
+  it('waits out an interval longer than one timer can hold instead of running in a loop', async () => {
+    // Real timers: the loop being guarded against is Node's own (a delay over 2^31 − 1 ms fires at once).
+    const scheduler = new Scheduler(4);
+    let long = 0;
+    let short = 0;
+    scheduler.add('long', { run: async () => void long++, nextDelay: () => 30 * 86_400_000 }, 0);
+    scheduler.add('short', { run: async () => void short++, nextDelay: () => 1 }, 0);
+    await until(() => short >= 50, 'fifty runs of the short job');
+    await scheduler.stop();
+    assert.equal(long, 1, 'the 30-day job ran once, at its start');
   });
 });
