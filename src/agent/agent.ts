@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './log.js';
 import { parseListen, resolveServer, type Config, type ServerConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { ServerSession } from '../probe/session.js';
+import type { ProcessGroups, ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
 import { assess, assessTraffic, ServerTrack, type Assessment, type CheckOutcome, type EraVerdict, type TrackPolicy } from '../pipeline/assess.js';
@@ -101,10 +101,11 @@ class Monitor {
     now: () => number,
     snapshot: { hash: string; tools: ToolInfo[] } | undefined,
     prior: EraVerdict | undefined,
+    processGroups: ProcessGroups,
   ) {
     this.track = new ServerTrack(policyOf(server, config), snapshot);
     // addMonitor() runs only after loadProbing() resolved.
-    this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now, prior });
+    this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now, prior, processGroups });
   }
 }
 
@@ -172,6 +173,8 @@ export class Agent {
    * monitor after every check made the first round quadratic in the fleet's size.
    */
   private readonly unchecked = new Set<string>();
+  /** The stdio servers this agent runs, killed if still running at the end of its stop. */
+  private processGroups: ProcessGroups | undefined;
 
   /** Opens the state (a locked, corrupt or unwritable file throws a StateError here, at start-up). */
   constructor(
@@ -337,7 +340,7 @@ export class Agent {
     if (late) this.log.warn({ sessions_open: ending.open(), wait_ms: STOP_WAIT_MS }, 'shutdown: let go of sessions, checks and exports still under way (servers expire sessions left open)');
     this.dispatcher.close();
     // Whatever stdio server is still running now would outlive the agent.
-    const killed = probing?.killServerProcessGroups() ?? 0;
+    const killed = this.processGroups?.killAll() ?? 0;
     if (killed) this.log.warn({ process_groups: killed }, 'shutdown: killed stdio servers still running (a first connection under way, or a close cut short)');
     if (this.healthServer) {
       const closed = new Promise<void>((resolve) => this.healthServer!.close(() => resolve()));
@@ -450,6 +453,7 @@ export class Agent {
       this.now,
       last && { hash: last.hash, tools: last.tools as ToolInfo[] },
       this.store.era(name),
+      (this.processGroups ??= new probing!.ProcessGroups()),
     );
     this.monitors.set(name, monitor);
     this.unchecked.add(name);

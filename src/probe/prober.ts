@@ -5,6 +5,7 @@
 import type { Client, Transport } from '@modelcontextprotocol/client';
 import type { CheckMethod, ServerConfig, TransportName } from '../config/schema.js';
 import type { ErrorCategory, ErrorType } from '../pipeline/error-types.js';
+import type { ProcessGroups } from './stdio.js';
 
 /** `token`: time spent obtaining an OAuth token (discovery and the token request) during the probe. */
 export type Phase = 'spawn' | 'connect' | 'token' | 'server/discover' | 'initialize' | 'tools/list' | 'ping' | 'close' | CheckMethod;
@@ -141,6 +142,8 @@ export type Connector = (server: ServerConfig, ctx: ConnectContext) => Promise<M
 export interface StreamHooks {
   /** Every chunk of the server's stream, and its end (a server gone between checks). */
   onStream(what: 'data' | 'end'): void;
+  /** Where a stdio server's process group is kept while it runs, for its owner to end them all. */
+  processGroups?: ProcessGroups;
 }
 
 /**

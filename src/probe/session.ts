@@ -6,11 +6,12 @@ import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
+import type { ProcessGroups } from './stdio.js';
 
 export type { CheckOutcome } from '../pipeline/assess.js';
 // What the agent asks of probe/auth.ts, through the module it loads once there are servers to probe.
 export { forgetCredentials, setAuthLog } from './auth.js';
-export { killServerProcessGroups } from './stdio.js';
+export { ProcessGroups } from './stdio.js';
 
 /** Why a session asks to be checked now rather than at its next interval. */
 export type SessionSignal = 'closed' | 'stream_end' | 'list_changed';
@@ -21,6 +22,8 @@ export interface SessionOptions {
   now?: () => number;
   /** The era the server was last found to speak (kept in the state file across restarts). */
   prior?: PriorDiscovery;
+  /** The owner's record of running stdio servers (ProcessGroups.killAll at its stop). */
+  processGroups?: ProcessGroups;
 }
 
 /** Whether a remembered era may stand in for finding it out under the configured `protocol`. */
@@ -189,6 +192,7 @@ export class ServerSession {
 
   private connector(): Connector {
     return this.kind.keep({
+      processGroups: this.opts.processGroups,
       onStream: (what) => {
         this.lastActivity = this.now();
         if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');

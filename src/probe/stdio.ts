@@ -49,7 +49,10 @@ class ProcessTransport implements Transport, PageAwareTransport {
   private readonly tag = randomUUID();
   private startTicks: number | undefined;
 
-  constructor(private readonly server: Pick<ServerConfig, 'command' | 'args' | 'env' | 'cwd'>) {}
+  constructor(
+    private readonly server: Pick<ServerConfig, 'command' | 'args' | 'env' | 'cwd'>,
+    private readonly groups: ProcessGroups,
+  ) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -69,10 +72,7 @@ class ProcessTransport implements Transport, PageAwareTransport {
     this.child = child;
     this.startTicks = startTicksOf(child.pid);
     const group = child.pid;
-    if (group !== undefined) {
-      liveGroups.add(group);
-      child.once('exit', () => liveGroups.delete(group));
-    }
+    if (group !== undefined) this.groups.started(group, child);
     child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk));
     // EPIPE on a dead child's stdin is reported through exit, not as an unhandled error.
@@ -247,22 +247,36 @@ function startTicksOf(pid: number | undefined): number | undefined {
   }
 }
 
-/** The process groups of the stdio servers running now (each server leads its own: `detached`). */
-const liveGroups = new Set<number>();
-
 /**
- * Kills, at once, the process group of every stdio server still running: the agent's last act on
- * stopping. A session whose first handshake was still under way when the agent stopped has no
- * connection to close yet, and a close cut short by the stop's deadline has not reached its SIGKILL;
- * their groups would outlive the agent (a server that ignores SIGTERM, a wrapper still downloading).
- * Returns how many groups it signalled.
+ * The process groups of the stdio servers one owner (an agent) runs now; each server leads its own
+ * (`detached`). One per agent: stopping one agent must not kill the servers of another in the same
+ * process.
  */
-export function killServerProcessGroups(): number {
-  const groups = [...liveGroups];
-  for (const group of groups) killGroup(group, 'SIGKILL');
-  liveGroups.clear();
-  return groups.length;
+export class ProcessGroups {
+  private readonly live = new Set<number>();
+
+  started(group: number, child: ChildProcessWithoutNullStreams): void {
+    this.live.add(group);
+    child.once('exit', () => this.live.delete(group));
+  }
+
+  /**
+   * Kills, at once, the process group of every stdio server still running: an agent's last act on
+   * stopping. A session whose first handshake was still under way when the agent stopped has no
+   * connection to close yet, and a close cut short by the stop's deadline has not reached its
+   * SIGKILL; their groups would outlive the agent (a server that ignores SIGTERM, a wrapper still
+   * downloading). Returns how many groups it signalled.
+   */
+  killAll(): number {
+    const groups = [...this.live];
+    for (const group of groups) killGroup(group, 'SIGKILL');
+    this.live.clear();
+    return groups.length;
+  }
 }
+
+/** Servers started by one-shot probes (`health`, `fresh_connection`), which end each one they start. */
+const oneShotGroups = new ProcessGroups();
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -290,8 +304,8 @@ class StdioConnection extends BaseConnection {
   }
 }
 
-const connectStdio: Connector = async (server) => {
-  const proc = new ProcessTransport(server);
+const stdioConnector = (groups: ProcessGroups): Connector => async (server) => {
+  const proc = new ProcessTransport(server, groups);
   const conn = new StdioConnection(proc, server.protocol);
   try {
     await conn.transport.start();
@@ -302,9 +316,9 @@ const connectStdio: Connector = async (server) => {
 };
 
 export const stdioTransport: TransportKind = {
-  connect: connectStdio,
+  connect: stdioConnector(oneShotGroups),
   // The process is watched through its exit, not a stream.
-  keep: () => connectStdio,
+  keep: ({ processGroups }) => stdioConnector(processGroups ?? oneShotGroups),
   processBound: true,
   staleAfter: () => undefined,
 };

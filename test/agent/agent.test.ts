@@ -353,6 +353,26 @@ describe('mcpwatch run (agent)', () => {
     await agent.stop();
   });
 
+  it('stops only its own stdio servers when two agents share a process', async (t) => {
+    const [dirA, dirB] = [mkdtempSync(join(tmpdir(), 'mcpwatch-agent-')), mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'))];
+    const hook = await webhookReceiver();
+    t.after(() => hook.close());
+    const stdio = (name: string, interval: string): string =>
+      `  - { name: ${name}, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok], interval: ${interval} }`;
+    const a = makeAgent(agentConfig(dirA, hook.url, stdio('a', '1h')));
+    const b = makeAgent(agentConfig(dirB, hook.url, stdio('b', '1s')));
+    await a.start();
+    await b.start();
+    await until(() => a.statuses().a === 'up' && b.statuses().b === 'up');
+    const pid = b.sessionPid('b');
+    await a.stop();
+    const checkedAt = (): string | null => b.serversView().servers[0]!.last_checked_at;
+    const before = checkedAt();
+    await until(() => checkedAt() !== before, "b's next check");
+    assert.equal(b.statuses().b, 'up', "b's server answered its check after a stopped");
+    assert.equal(b.sessionPid('b'), pid, 'the same process: a did not kill it');
+  });
+
   it('refuses a state file locked by another agent, and a corrupt one, with a clear error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const text = agentConfig(dir, 'http://127.0.0.1:9/hook', '  []');
