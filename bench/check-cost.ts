@@ -6,8 +6,11 @@
 // is allocation volume, not what stays live), the garbage every check leaves for the collector; the
 // sampler runs over a tenth as many checks after the timed ones, so it does not weigh on the CPU figure.
 // Rounds alternate the eras; the median round is printed. Prints figures only; never fails on time.
+// --new-connections: the server says `Keep-Alive: timeout=1`, so every check goes out without the
+// pool on a connection of its own (`Connection: close`), as in a fleet whose servers drop idle
+// connections before the next interval (Node's 5 s against a 10 s interval).
 //
-//   npm run build && node dist/bench/check-cost.js [--checks 2000] [--rounds 3] [--era legacy|modern|both]
+//   npm run build && node dist/bench/check-cost.js [--checks 2000] [--rounds 3] [--era legacy|modern|both] [--new-connections]
 import { Session } from 'node:inspector/promises';
 import { parseConfig } from '../src/config/load.js';
 import { resolveServer } from '../src/config/schema.js';
@@ -18,6 +21,7 @@ import { spawnFleet, type FleetEra } from './fixture-fleet.js';
 const CHECKS = Number(arg('checks', '2000'));
 const ROUNDS = Number(arg('rounds', '3'));
 const ERA = argOneOf('era', ['legacy', 'modern', 'both'], 'both');
+const NEW_CONNECTIONS = process.argv.includes('--new-connections');
 if (!Number.isInteger(CHECKS) || CHECKS < 1 || !Number.isInteger(ROUNDS) || ROUNDS < 1) {
   console.error('--checks and --rounds: positive integers');
   process.exit(2);
@@ -62,12 +66,12 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   console.log(`## One check over a kept session — node ${process.version}, ${machine()}, load average ${load()}`);
-  console.log(`${CHECKS} checks a round, ${ROUNDS} rounds alternating the eras, after ${WARM_UP} warm-up checks\n`);
+  console.log(`${CHECKS} checks a round, ${ROUNDS} rounds alternating the eras, after ${WARM_UP} warm-up checks; ${NEW_CONNECTIONS ? 'a new connection per check' : 'one kept connection'}\n`);
   const inspector = new Session();
   inspector.connect();
   const targets: Array<{ era: FleetEra; session: ServerSession; stop: () => Promise<void>; rounds: Round[] }> = [];
   for (const era of ERAS) {
-    const fleet = await spawnFleet(1, { era });
+    const fleet = await spawnFleet(1, { era, ...(NEW_CONNECTIONS ? { keepAliveMs: 1000 } : {}) });
     const config = parseConfig(`servers:\n  - name: target\n    transport: streamable_http\n    url: ${fleet.urls[0]}\n`, 'check-cost.yaml');
     const session = new ServerSession(resolveServer(config, config.servers[0]!), { onSignal: () => {} });
     await checks(session, WARM_UP);
