@@ -1,5 +1,7 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
+import { urlToHttpOptions } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
@@ -92,13 +94,19 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     const known = this.knownPageMessage?.(text);
     return known ? [known] : parseMessages(text);
   };
+  /** What node:http would derive from the URL on every request (host, port, path, userinfo), derived once. */
+  private readonly target: RequestOptions;
+  /** The pool (and, for https, the pool-less agent) of this server's scheme and TLS setting. */
+  private readonly agents = new Map<boolean, HttpAgent>();
 
   constructor(
     private readonly url: URL,
     private readonly server: Pick<ServerConfig, 'headers' | 'tls'>,
     private readonly diag: TransportDiagnostics,
     private readonly opts: StreamableOptions = {},
-  ) {}
+  ) {
+    this.target = urlToHttpOptions(url);
+  }
 
   /** Nothing to open: a session starts with the initialize POST. */
   async start(): Promise<void> {}
@@ -209,10 +217,16 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         headers['content-length'] = Buffer.byteLength(body);
       }
       const reuse = method === 'GET' || !this.reuseUnlikely();
+      const secure = this.url.protocol === 'https:';
+      const options: RequestOptions = { ...this.target, method, headers };
+      // A plain-HTTP request that will not be reused goes out without an agent: node:http then sends
+      // `Connection: close` as the pool-less agent would, without that agent's per-request bookkeeping
+      // (docs/benchmarks.md, "The 2026-07-28 era's check"). TLS keeps its agent, which caches sessions.
+      if (reuse || secure) options.agent = this.agentFor(reuse);
+      else options.createConnection = connectWithoutAgent;
       let req: ClientRequest;
       try {
-        const agent = nodeAgentFor(this.url, this.server.tls, reuse);
-        req = (this.url.protocol === 'https:' ? httpsRequest : httpRequest)(this.url, { method, agent, headers });
+        req = (secure ? httpsRequest : httpRequest)(options);
       } catch (err) {
         return reject(err);
       }
@@ -239,6 +253,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       });
       req.end(body);
     });
+  }
+
+  private agentFor(reuse: boolean): HttpAgent {
+    let agent = this.agents.get(reuse);
+    if (!agent) this.agents.set(reuse, (agent = nodeAgentFor(this.url, this.server.tls, reuse)));
+    return agent;
   }
 
   /**
@@ -461,6 +481,12 @@ export class EventStreamParser {
     else if (field === 'id' && !value.includes('\u0000')) this.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.position.retryMs = Number(value);
   }
+}
+
+/** A new TCP connection as node:http's agents open one (Nagle off), for a request that has no agent. */
+function connectWithoutAgent(options: ClientRequestArgs): Socket {
+  // node:http has filled in host and port (the URL's, or the scheme's default) before it calls this.
+  return createConnection({ ...(options as NetConnectOpts), noDelay: true });
 }
 
 /** The params field a 2026-07-28 request's `Mcp-Name` header mirrors, by method. */
