@@ -96,6 +96,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   };
   /** What node:http would derive from the URL on every request (host, port, path, userinfo), derived once. */
   private readonly target: RequestOptions;
+  /** No configured headers and no userinfo in the URL: the request's headers can go as a flat list (flatHeaders). */
+  private readonly plainHeaders: boolean;
   /** The pool (and, for https, the pool-less agent) of this server's scheme and TLS setting. */
   private readonly agents = new Map<boolean, HttpAgent>();
 
@@ -106,6 +108,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     private readonly opts: StreamableOptions = {},
   ) {
     this.target = urlToHttpOptions(url);
+    this.plainHeaders = Object.keys(server.headers ?? {}).length === 0 && !this.target.auth;
   }
 
   /** Nothing to open: a session starts with the initialize POST. */
@@ -218,12 +221,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       }
       const reuse = method === 'GET' || !this.reuseUnlikely();
       const secure = this.url.protocol === 'https:';
-      const options: RequestOptions = { ...this.target, method, headers };
-      // A plain-HTTP request that will not be reused goes out without an agent: node:http then sends
-      // `Connection: close` as the pool-less agent would, without that agent's per-request bookkeeping
-      // (docs/benchmarks.md, "The 2026-07-28 era's check"). TLS keeps its agent, which caches sessions.
-      if (reuse || secure) options.agent = this.agentFor(reuse);
-      else options.createConnection = connectWithoutAgent;
+      // A plain-HTTP request that will not be reused goes out without an agent, and without that
+      // agent's per-request bookkeeping (docs/benchmarks.md, "The 2026-07-28 era's check"). TLS keeps
+      // its agent, which caches sessions.
+      const agentless = !reuse && !secure;
+      const options: RequestOptions = { ...this.target, method, headers: this.plainHeaders ? flatHeaders(headers, this.url.host, agentless) : headers };
+      if (agentless) options.createConnection = connectWithoutAgent;
+      else options.agent = this.agentFor(reuse);
       let req: ClientRequest;
       try {
         req = (secure ? httpsRequest : httpRequest)(options);
@@ -481,6 +485,28 @@ export class EventStreamParser {
     else if (field === 'id' && !value.includes('\u0000')) this.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.position.retryMs = Number(value);
   }
+}
+
+/**
+ * Headers as node:http's flat list, in the order it would send them given as an object, then the Host
+ * it would add (the URL's host: the port only when not the scheme's default) and, without an agent,
+ * its `Connection: close`. The list skips the
+ * object form's per-header bookkeeping; node:http still validates every name and value. Only for a
+ * request without configured headers or userinfo in its URL: a configured name may repeat one of
+ * ours in another case, which the object form merges into one, and node:http adds the userinfo's
+ * Basic credential to object headers only.
+ */
+function flatHeaders(headers: OutgoingHttpHeaders, host: string, agentless: boolean): string[] {
+  const list: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    list.push(name, typeof value === 'number' ? String(value) : (value as string));
+  }
+  list.push('Host', host);
+  // node:http renders a flat list at once, before it knows a request without an agent will not keep
+  // its connection; given as an object, the headers would get this `Connection: close` from it.
+  if (agentless) list.push('Connection', 'close');
+  return list;
 }
 
 /** A new TCP connection as node:http's agents open one (Nagle off), for a request that has no agent. */
