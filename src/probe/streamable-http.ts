@@ -28,6 +28,17 @@ const MAX_RESUMES = 20;
  */
 const MAX_RETRY_WAIT_MS = 60_000;
 
+/** A request's destination, from its URL. */
+interface Target {
+  protocol: string | null | undefined;
+  hostname: string | null | undefined;
+  port: number | string | null | undefined;
+  path: string | null | undefined;
+  auth: string | null | undefined;
+  /** The Host header node:http would send: the URL's host (the port only when not the scheme's default). */
+  host: string;
+}
+
 /** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
 interface StreamPosition {
   lastEventId?: string;
@@ -95,7 +106,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     return known ? [known] : parseMessages(text);
   };
   /** What node:http would derive from the URL on every request (host, port, path, userinfo), derived once. */
-  private readonly target: RequestOptions;
+  private readonly target: Target;
   /** No configured headers and no userinfo in the URL: the request's headers can go as a flat list (flatHeaders). */
   private readonly plainHeaders: boolean;
   /** The pool (and, for https, the pool-less agent) of this server's scheme and TLS setting. */
@@ -107,8 +118,11 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     private readonly diag: TransportDiagnostics,
     private readonly opts: StreamableOptions = {},
   ) {
-    this.target = urlToHttpOptions(url);
-    this.plainHeaders = Object.keys(server.headers ?? {}).length === 0 && !this.target.auth;
+    // node:http's own derivation, copied into an object of one shape: its result has no prototype, so
+    // V8 keeps it in dictionary mode, slow to read on every request.
+    const { protocol, hostname, port, path, auth } = urlToHttpOptions(url);
+    this.target = { protocol, hostname, port, path, auth, host: url.host };
+    this.plainHeaders = Object.keys(server.headers ?? {}).length === 0 && !auth;
   }
 
   /** Nothing to open: a session starts with the initialize POST. */
@@ -220,14 +234,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         headers['content-length'] = Buffer.byteLength(body);
       }
       const reuse = method === 'GET' || !this.reuseUnlikely();
-      const secure = this.url.protocol === 'https:';
+      const t = this.target;
+      const secure = t.protocol === 'https:';
       // A plain-HTTP request that will not be reused goes out without an agent, and without that
       // agent's per-request bookkeeping (docs/benchmarks.md, "The 2026-07-28 era's check"). TLS keeps
       // its agent, which caches sessions.
       const agentless = !reuse && !secure;
-      const options: RequestOptions = { ...this.target, method, headers: this.plainHeaders ? flatHeaders(headers, this.url.host, agentless) : headers };
-      if (agentless) options.createConnection = connectWithoutAgent;
-      else options.agent = this.agentFor(reuse);
+      const options: RequestOptions & { noDelay?: boolean } = { protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, auth: t.auth, method, headers: this.plainHeaders ? flatHeaders(headers, t.host, agentless) : headers };
+      if (agentless) {
+        options.createConnection = connectWithoutAgent;
+        // Handed on to the connection, as node:http's agents do: Nagle's algorithm off.
+        options.noDelay = true;
+      } else options.agent = this.agentFor(reuse);
       let req: ClientRequest;
       try {
         req = (secure ? httpsRequest : httpRequest)(options);
@@ -509,10 +527,10 @@ function flatHeaders(headers: OutgoingHttpHeaders, host: string, agentless: bool
   return list;
 }
 
-/** A new TCP connection as node:http's agents open one (Nagle off), for a request that has no agent. */
+/** A new TCP connection for a request that has no agent. */
 function connectWithoutAgent(options: ClientRequestArgs): Socket {
   // node:http has filled in host and port (the URL's, or the scheme's default) before it calls this.
-  return createConnection({ ...(options as NetConnectOpts), noDelay: true });
+  return createConnection(options as NetConnectOpts);
 }
 
 /** The params field a 2026-07-28 request's `Mcp-Name` header mirrors, by method. */
