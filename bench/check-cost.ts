@@ -10,8 +10,17 @@
 // pool on a connection of its own (`Connection: close`), as in a fleet whose servers drop idle
 // connections before the next interval (Node's 5 s against a 10 s interval).
 //
+// --against DIR: this build against another (DIR: a copy of that build's dist/), in one process against
+// the same fixture server: each round checks --checks times over this build's ServerSession and as many
+// over the other's, which goes first alternating, and prints the CPU per check of each build and in how
+// many rounds this one was the cheaper. On a shared machine whose load moves, separate runs differ by
+// more than a change is worth; batches a fraction of a second apart see the same load.
+//
 //   npm run build && node dist/bench/check-cost.js [--checks 2000] [--rounds 3] [--era legacy|modern|both] [--new-connections]
+//   node dist/bench/check-cost.js --against ../base/dist --checks 200 --rounds 40 --era modern --new-connections
 import { Session } from 'node:inspector/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseConfig } from '../src/config/load.js';
 import { resolveServer } from '../src/config/schema.js';
 import { ServerSession } from '../src/probe/session.js';
@@ -22,6 +31,7 @@ const CHECKS = Number(arg('checks', '2000'));
 const ROUNDS = Number(arg('rounds', '3'));
 const ERA = argOneOf('era', ['legacy', 'modern', 'both'], 'both');
 const NEW_CONNECTIONS = process.argv.includes('--new-connections');
+const AGAINST = arg('against', '');
 if (!Number.isInteger(CHECKS) || CHECKS < 1 || !Number.isInteger(ROUNDS) || ROUNDS < 1) {
   console.error('--checks and --rounds: positive integers');
   process.exit(2);
@@ -64,18 +74,53 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** One fixture server of this era in a child process (its keep-alive as --new-connections says). */
+async function fixtureServer(era: FleetEra): Promise<{ server: ReturnType<typeof resolveServer>; stop: () => Promise<void> }> {
+  const fleet = await spawnFleet(1, { era, ...(NEW_CONNECTIONS ? { keepAliveMs: 1000 } : {}) });
+  const config = parseConfig(`servers:\n  - name: target\n    transport: streamable_http\n    url: ${fleet.urls[0]}\n`, 'check-cost.yaml');
+  return { server: resolveServer(config, config.servers[0]!), stop: fleet.stop };
+}
+
+async function compare(dir: string): Promise<void> {
+  const other = (await import(pathToFileURL(join(resolve(dir), 'src/probe/session.js')).href)) as { ServerSession: typeof ServerSession };
+  console.log(`## One check, this build against ${dir} — ${machine()}`);
+  console.log(`${ROUNDS} rounds of ${CHECKS} checks per build, in one process; ${NEW_CONNECTIONS ? 'a new connection per check' : 'one kept connection'}\n`);
+  console.log('| era | build | CPU µs per check, mean of rounds | median | cheaper in |');
+  console.log('| --- | --- | ---: | ---: | --- |');
+  for (const era of ERAS) {
+    const { server, stop } = await fixtureServer(era);
+    const sessions = [new ServerSession(server, { onSignal: () => {} }), new other.ServerSession(server, { onSignal: () => {} })];
+    for (const session of sessions) await checks(session, WARM_UP);
+    const cpu: number[][] = [[], []];
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const i of r % 2 ? [1, 0] : [0, 1]) {
+        const before = process.cpuUsage();
+        await checks(sessions[i]!, CHECKS);
+        const used = process.cpuUsage(before);
+        cpu[i]!.push((used.user + used.system) / CHECKS);
+      }
+    }
+    const wins = cpu[0]!.filter((us, r) => us < cpu[1]![r]!).length;
+    const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+    console.log(`| ${era} | this | ${mean(cpu[0]!).toFixed(0)} | ${median(cpu[0]!).toFixed(0)} | ${wins} of ${ROUNDS} rounds |`);
+    console.log(`| ${era} | ${dir} | ${mean(cpu[1]!).toFixed(0)} | ${median(cpu[1]!).toFixed(0)} | ${ROUNDS - wins} of ${ROUNDS} |`);
+    for (const session of sessions) await session.close();
+    await stop();
+  }
+  console.log(`\nload average at the end: ${load()}`);
+}
+
 async function main(): Promise<void> {
-  console.log(`## One check over a kept session — node ${process.version}, ${machine()}, load average ${load()}`);
+  console.log(`## One check over a kept session — ${machine()}`);
   console.log(`${CHECKS} checks a round, ${ROUNDS} rounds alternating the eras, after ${WARM_UP} warm-up checks; ${NEW_CONNECTIONS ? 'a new connection per check' : 'one kept connection'}\n`);
   const inspector = new Session();
   inspector.connect();
   const targets: Array<{ era: FleetEra; session: ServerSession; stop: () => Promise<void>; rounds: Round[] }> = [];
   for (const era of ERAS) {
-    const fleet = await spawnFleet(1, { era, ...(NEW_CONNECTIONS ? { keepAliveMs: 1000 } : {}) });
-    const config = parseConfig(`servers:\n  - name: target\n    transport: streamable_http\n    url: ${fleet.urls[0]}\n`, 'check-cost.yaml');
-    const session = new ServerSession(resolveServer(config, config.servers[0]!), { onSignal: () => {} });
+    const { server, stop } = await fixtureServer(era);
+    const session = new ServerSession(server, { onSignal: () => {} });
     await checks(session, WARM_UP);
-    targets.push({ era, session, stop: fleet.stop, rounds: [] });
+    targets.push({ era, session, stop, rounds: [] });
   }
   for (let r = 0; r < ROUNDS; r++) for (const t of targets) t.rounds.push(await round(t.session, inspector));
   console.log('| era | CPU µs per check (median round) | rounds | bytes allocated per check (median) |');
@@ -89,4 +134,4 @@ async function main(): Promise<void> {
   inspector.disconnect();
 }
 
-await main();
+await (AGAINST ? compare(AGAINST) : main());
