@@ -112,10 +112,6 @@ if (FLEET_PROCESSES_ARG && (!Number.isInteger(Number(FLEET_PROCESSES_ARG)) || Nu
   console.error(`--fleet-processes: expected a positive integer (got ${JSON.stringify(arg('fleet-processes', ''))})`);
   process.exit(2);
 }
-if (SERVER_KEEPALIVE && ERA !== 'legacy') {
-  console.error('--server-keepalive applies to the 2025-era fleet only: add --era legacy');
-  process.exit(2);
-}
 
 type Transport = 'own' | 'sdk';
 

@@ -1,5 +1,7 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
+import { urlToHttpOptions } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
@@ -25,6 +27,17 @@ const MAX_RESUMES = 20;
  * more would outlast it anyway, and Node's timers cannot take more than 2^31-1 ms.
  */
 const MAX_RETRY_WAIT_MS = 60_000;
+
+/** A request's destination, from its URL. */
+interface Target {
+  protocol: string | null | undefined;
+  hostname: string | null | undefined;
+  port: number | string | null | undefined;
+  path: string | null | undefined;
+  auth: string | null | undefined;
+  /** The Host header node:http would send: the URL's host (the port only when not the scheme's default). */
+  host: string;
+}
 
 /** Where a response stream got to: what a GET with Last-Event-ID resumes from (WHATWG `id`, `retry`). */
 interface StreamPosition {
@@ -92,13 +105,25 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     const known = this.knownPageMessage?.(text);
     return known ? [known] : parseMessages(text);
   };
+  /** What node:http would derive from the URL on every request (host, port, path, userinfo), derived once. */
+  private readonly target: Target;
+  /** No configured headers and no userinfo in the URL: the request's headers can go as a flat list (flatHeaders). */
+  private readonly plainHeaders: boolean;
+  /** The pool (and, for https, the pool-less agent) of this server's scheme and TLS setting. */
+  private readonly agents = new Map<boolean, HttpAgent>();
 
   constructor(
     private readonly url: URL,
     private readonly server: Pick<ServerConfig, 'headers' | 'tls'>,
     private readonly diag: TransportDiagnostics,
     private readonly opts: StreamableOptions = {},
-  ) {}
+  ) {
+    // node:http's own derivation, copied into an object of one shape: its result has no prototype, so
+    // V8 keeps it in dictionary mode, slow to read on every request.
+    const { protocol, hostname, port, path, auth } = urlToHttpOptions(url);
+    this.target = { protocol, hostname, port, path, auth, host: url.host };
+    this.plainHeaders = Object.keys(server.headers ?? {}).length === 0 && !auth;
+  }
 
   /** Nothing to open: a session starts with the initialize POST. */
   async start(): Promise<void> {}
@@ -209,10 +234,21 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         headers['content-length'] = Buffer.byteLength(body);
       }
       const reuse = method === 'GET' || !this.reuseUnlikely();
+      const t = this.target;
+      const secure = t.protocol === 'https:';
+      // A plain-HTTP request that will not be reused goes out without an agent, and without that
+      // agent's per-request bookkeeping (docs/benchmarks.md, "The 2026-07-28 era's check"). TLS keeps
+      // its agent, which caches sessions.
+      const agentless = !reuse && !secure;
+      const options: RequestOptions & { noDelay?: boolean } = { protocol: t.protocol, hostname: t.hostname, port: t.port, path: t.path, auth: t.auth, method, headers: this.plainHeaders ? flatHeaders(headers, t.host, agentless) : headers };
+      if (agentless) {
+        options.createConnection = connectWithoutAgent;
+        // Handed on to the connection, as node:http's agents do: Nagle's algorithm off.
+        options.noDelay = true;
+      } else options.agent = this.agentFor(reuse);
       let req: ClientRequest;
       try {
-        const agent = nodeAgentFor(this.url, this.server.tls, reuse);
-        req = (this.url.protocol === 'https:' ? httpsRequest : httpRequest)(this.url, { method, agent, headers });
+        req = (secure ? httpsRequest : httpRequest)(options);
       } catch (err) {
         return reject(err);
       }
@@ -239,6 +275,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       });
       req.end(body);
     });
+  }
+
+  private agentFor(reuse: boolean): HttpAgent {
+    let agent = this.agents.get(reuse);
+    if (!agent) this.agents.set(reuse, (agent = nodeAgentFor(this.url, this.server.tls, reuse)));
+    return agent;
   }
 
   /**
@@ -461,6 +503,34 @@ export class EventStreamParser {
     else if (field === 'id' && !value.includes('\u0000')) this.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.position.retryMs = Number(value);
   }
+}
+
+/**
+ * Headers as node:http's flat list, in the order it would send them given as an object, then the Host
+ * it would add (the URL's host: the port only when not the scheme's default) and, without an agent,
+ * its `Connection: close`. The list skips the
+ * object form's per-header bookkeeping; node:http still validates every name and value. Only for a
+ * request without configured headers or userinfo in its URL: a configured name may repeat one of
+ * ours in another case, which the object form merges into one, and node:http adds the userinfo's
+ * Basic credential to object headers only.
+ */
+function flatHeaders(headers: OutgoingHttpHeaders, host: string, agentless: boolean): string[] {
+  const list: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    list.push(name, typeof value === 'number' ? String(value) : (value as string));
+  }
+  list.push('Host', host);
+  // node:http renders a flat list at once, before it knows a request without an agent will not keep
+  // its connection; given as an object, the headers would get this `Connection: close` from it.
+  if (agentless) list.push('Connection', 'close');
+  return list;
+}
+
+/** A new TCP connection for a request that has no agent. */
+function connectWithoutAgent(options: ClientRequestArgs): Socket {
+  // node:http has filled in host and port (the URL's, or the scheme's default) before it calls this.
+  return createConnection(options as NetConnectOpts);
 }
 
 /** The params field a 2026-07-28 request's `Mcp-Name` header mirrors, by method. */

@@ -1,5 +1,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
 import { EventStreamParser, StreamableHttpTransport, streamableConnector } from '../../src/probe/streamable-http.js';
 import { keepAliveHintMs } from '../../src/probe/http.js';
@@ -231,6 +234,48 @@ describe('keep-alive', () => {
     assert.equal(f.connectionCloses, 1, 'within the server\'s keep-alive the connection is reused');
     assert.equal(f.toolsLists, 4);
     await conn.close();
+  });
+
+  it('sends the same header lines on pooled and pool-less requests, with and without configured headers', async (t) => {
+    const seen: string[][] = [];
+    const server = createServer((req: IncomingMessage, res) => {
+      seen.push(req.rawHeaders);
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'keep-alive': 'timeout=5' }).end('{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}'));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const request = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } } as const;
+    const length = String(Buffer.byteLength(JSON.stringify(request)));
+    const exchange = async (url: string, headers: Record<string, string>): Promise<string[][]> => {
+      let clock = 0;
+      const transport = new StreamableHttpTransport(new URL(url), { headers }, {}, { now: () => clock });
+      seen.length = 0;
+      await transport.send(request);
+      clock += 10_000; // past the server's keep-alive: this one goes out without the pool
+      await transport.send(request);
+      await transport.close();
+      return [...seen];
+    };
+    const ours = ['mcp-protocol-version', '2026-07-28', 'mcp-method', 'tools/list', 'accept', 'application/json, text/event-stream', 'content-type', 'application/json', 'content-length', length, 'Host', host];
+    assert.deepEqual(await exchange(`http://${host}/mcp`, {}), [
+      [...ours, 'Connection', 'keep-alive'],
+      [...ours, 'Connection', 'close'],
+    ]);
+    // A configured header named like one of ours in another case is one header, with our value.
+    const configured = ['X-Api-Key', 'k', 'accept', 'application/json, text/event-stream', 'mcp-protocol-version', '2026-07-28', 'mcp-method', 'tools/list', 'content-type', 'application/json', 'content-length', length, 'Host', host];
+    assert.deepEqual(await exchange(`http://${host}/mcp`, { 'X-Api-Key': 'k', Accept: 'text/plain' }), [
+      [...configured, 'Connection', 'keep-alive'],
+      [...configured, 'Connection', 'close'],
+    ]);
+    // Userinfo in the URL becomes a Basic credential.
+    const basic = [...ours, 'Authorization', `Basic ${Buffer.from('user:pass').toString('base64')}`];
+    assert.deepEqual(await exchange(`http://user:pass@${host}/mcp`, {}), [
+      [...basic, 'Connection', 'keep-alive'],
+      [...basic, 'Connection', 'close'],
+    ]);
   });
 
   it('keeps connections pooled when the server gives no keep-alive timeout', async () => {
