@@ -204,6 +204,11 @@ export class ProbeClient extends Client {
     return { value: outcome.value };
   }
 
+  /** How many validated pages it holds (at most the last listing's and the attempt since). */
+  get pagesKept(): number {
+    return this.pages.size;
+  }
+
   /** Forgets validated pages other than these (the listing just made). */
   keepPages(texts: readonly (string | undefined)[]): void {
     if (this.pages.size <= texts.length) return;

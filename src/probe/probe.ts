@@ -87,25 +87,36 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
   const probeClient = client instanceof ProbeClient ? client : undefined;
   const texts: Array<string | undefined> = [];
   let cursor: string | undefined;
-  for (let page = 1; ; page++) {
-    // One request per page, even the first: the v2 client's listTools() walks every page itself when
-    // given no cursor (hiding a looping cursor), and may answer from its cache (a dead server would
-    // then look alive).
-    const request = { method: 'tools/list', params: cursor === undefined ? {} : { cursor } };
-    const options = { signal: opts.signal, timeout: opts.timeout() };
-    const res = probeClient ? await probeClient.request(request, probeClient.toolsListSchema, options) : await client.request({ ...request, method: 'tools/list' }, options);
-    if (probeClient) texts.push(toolsPageText(res));
-    for (const t of res.tools) tools.push(pickTool(t));
-    const next = res.nextCursor;
-    if (next === undefined || next === null) return probeClient ? settleListing(probeClient, texts, tools) : tools;
-    if (seen.has(next) || next === cursor) {
-      throw Object.assign(new InvalidResponse(`tools/list pagination repeated cursor ${JSON.stringify(next)} on page ${page}; stopped after ${tools.length} tools`), { tools });
+  let complete = false;
+  try {
+    for (let page = 1; ; page++) {
+      // One request per page, even the first: the v2 client's listTools() walks every page itself when
+      // given no cursor (hiding a looping cursor), and may answer from its cache (a dead server would
+      // then look alive).
+      const request = { method: 'tools/list', params: cursor === undefined ? {} : { cursor } };
+      const options = { signal: opts.signal, timeout: opts.timeout() };
+      const res = probeClient ? await probeClient.request(request, probeClient.toolsListSchema, options) : await client.request({ ...request, method: 'tools/list' }, options);
+      if (probeClient) texts.push(toolsPageText(res));
+      for (const t of res.tools) tools.push(pickTool(t));
+      const next = res.nextCursor;
+      if (next === undefined || next === null) {
+        complete = true;
+        return probeClient ? settleListing(probeClient, texts, tools) : tools;
+      }
+      if (seen.has(next) || next === cursor) {
+        throw Object.assign(new InvalidResponse(`tools/list pagination repeated cursor ${JSON.stringify(next)} on page ${page}; stopped after ${tools.length} tools`), { tools });
+      }
+      if (page >= opts.maxPages) {
+        throw Object.assign(new InvalidResponse(`tools/list returned more than ${opts.maxPages} pages; stopped after ${tools.length} tools`), { tools });
+      }
+      seen.add(next);
+      cursor = next;
     }
-    if (page >= opts.maxPages) {
-      throw Object.assign(new InvalidResponse(`tools/list returned more than ${opts.maxPages} pages; stopped after ${tools.length} tools`), { tools });
-    }
-    seen.add(next);
-    cursor = next;
+  } finally {
+    // A listing that failed part-way keeps the session (a partial answer), so its pages would pile up
+    // check after check when they change (a cursor carrying a counter): only they and the last
+    // complete listing's stay.
+    if (probeClient && !complete) probeClient.keepPages([...texts, ...(lastListing.get(probeClient)?.pages ?? [])]);
   }
 }
 

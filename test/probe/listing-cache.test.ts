@@ -5,7 +5,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, McpError, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Client, SdkError } from '@modelcontextprotocol/client';
 import { listAllTools, openAndProbe } from '../../src/probe/probe.js';
 import { ProbeClient } from '../../src/probe/connection.js';
@@ -220,4 +220,39 @@ describe('tools/list over a kept connection', () => {
     assert.equal(known(`{"jsonrpc":"2.0","id":5,${rest}`), undefined);
     assert.equal(known(`${rest},"id":"77"}`), undefined, 'the SDK never sends a string id');
   });
+});
+
+describe('pages kept over listings that fail part-way', () => {
+  /**
+   * A 2025 server whose first page's cursor carries a counter (as signed or expiring cursors do);
+   * once `broken`, its second page fails or its pages never end.
+   */
+  function countingCursors(secondPage: 'fails' | 'endless', state: { broken: boolean }): () => Server {
+    let issued = 0;
+    return () => {
+      const server = new Server({ name: 'fixture-cursors', version: '1.0.0' }, { capabilities: { tools: {} } });
+      server.setRequestHandler(ListToolsRequestSchema, async (req) => {
+        const cursor = req.params?.cursor;
+        if (cursor === undefined) return { tools: makeTools(3) as Tool[], nextCursor: `c-${++issued}` };
+        if (!state.broken) return { tools: makeTools(1) as Tool[] };
+        if (secondPage === 'fails') throw new McpError(-32603, 'page 2 is broken');
+        return { tools: makeTools(1) as Tool[], nextCursor: `${cursor}+` };
+      });
+      return server;
+    };
+  }
+
+  for (const secondPage of ['fails', 'endless'] as const) {
+    it(`holds no more than the attempt's pages when every listing fails (${secondPage === 'fails' ? 'a JSON-RPC error on page 2' : 'past the page cap'})`, async () => {
+      const state = { broken: false };
+      const f = await startHttpFixture('streamable', { makeServer: countingCursors(secondPage, state) });
+      open.push(f);
+      const conn = await connect(f.url);
+      const client = conn.client as ProbeClient;
+      state.broken = true;
+      for (let i = 0; i < 20; i++) await assert.rejects(list(conn, 5));
+      // The last complete listing's two pages, and the last attempt's (at most the cap of 5).
+      assert.ok(client.pagesKept <= 2 + 5, `pages kept after 20 failed listings: ${client.pagesKept}`);
+    });
+  }
 });
