@@ -75,7 +75,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (opts.timeout) {
     const t = duration.safeParse(opts.timeout);
     if (!t.success) throw new CliExit(EXIT_USAGE, `--timeout: ${t.error.issues[0]?.message}`);
-    servers = servers.map((s) => ({ ...s, timeout: t.data }));
+    // The whole probe's deadline, a stdio server's start included: start_timeout (60 s by default,
+    // for npx downloads) kept `--timeout 2s` waiting a minute on a server that never answered.
+    servers = servers.map((s) => ({ ...s, timeout: t.data, start_timeout: t.data }));
   }
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));

@@ -142,6 +142,15 @@ servers:
     assert.equal((JSON.parse(stdio.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 25);
   });
 
+  it('--timeout is the whole probe\'s deadline, a stdio server\'s start included (start_timeout is 60 s by default)', async () => {
+    const deadlineMs = 1_000;
+    const r = await mcpwatch(['health', '--json', '--timeout', '1s', '--stdio', '--', process.execPath, STDIO_FIXTURE, 'hang']);
+    assert.equal(r.code, 1, r.stderr);
+    const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
+    assert.equal(server.error?.type, 'timeout');
+    assert.equal(server.error?.message, `timeout after ${deadlineMs}ms waiting for initialize`);
+  });
+
   it('exits 2 with a clear message for usage and config errors', async () => {
     const badFilter = await mcpwatch(['health', '-c', config, '--filter', 'colour=red']);
     assert.equal(badFilter.code, 2);
