@@ -117,6 +117,12 @@ describe('stdio probe', () => {
     assert.equal(out.error?.message, 'cannot start "/nonexistent/mcp-server": command not found (ENOENT)');
   });
 
+  it('names a missing working directory, not the command, when cwd does not exist', async () => {
+    const out = await probeServer(stdioTarget('ok', { cwd: '/nonexistent/mcp-dir' }));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['spawn_failed', 'spawn']);
+    assert.equal(out.error?.message, `cannot start ${JSON.stringify(process.execPath)}: working directory /nonexistent/mcp-dir does not exist (cwd, ENOENT)`);
+  });
+
   it('lists 25 tools over 3 pages', async () => {
     const out = await probeServer(stdioTarget('paginated'));
     assert.equal(out.error, null);
