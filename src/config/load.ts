@@ -132,6 +132,8 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   const source = text.split('\n')[line - 1] ?? '';
   const hint = /[{[][^'"]*\$\{/.test(source) && /\$\{[^}]*\}/.test(source) ? ' (a ${…} reference inside { } or [ ] must be quoted: "${env:NAME}")' : '';
   const more = errors.length > 1 ? ` (then ${errors.length - 1} more, likely caused by this one)` : '';
+  // The parser's own words for this one name its API (`YAML.parseAllDocuments()`), not the file's mistake.
+  if (first.code === 'MULTIPLE_DOCS') return { path: '', line, message: 'invalid YAML: a second document starts here (a `---` line): the configuration is one YAML document' };
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 
