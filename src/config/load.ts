@@ -27,17 +27,17 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
 
-/** `-c FILE`, else `./mcpwatch.yaml`, else `$XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml` (XDG default `~/.config`). */
+/** Where a configuration is looked for without `-c`: `./mcpwatch.yaml`, then `$XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml` (XDG default `~/.config`). */
+export function configCandidates(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
+  const xdg = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, '.config') : undefined);
+  return [join(cwd, 'mcpwatch.yaml'), ...(xdg ? [join(xdg, 'mcpwatch', 'mcpwatch.yaml')] : [])];
+}
+
+/** `-c FILE`, else the first of configCandidates() that exists, else `./mcpwatch.yaml`. */
 export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   if (explicit) return explicit;
-  const local = join(cwd, 'mcpwatch.yaml');
-  if (existsSync(local)) return local;
-  const xdg = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, '.config') : undefined);
-  if (xdg) {
-    const user = join(xdg, 'mcpwatch', 'mcpwatch.yaml');
-    if (existsSync(user)) return user;
-  }
-  return local;
+  const candidates = configCandidates(env, cwd);
+  return candidates.find((f) => existsSync(f)) ?? candidates[0]!;
 }
 
 export interface LoadedConfig {

@@ -169,6 +169,22 @@ servers:
   });
 });
 
+describe('mcpwatch without -c and without a configuration file', () => {
+  it('says where it looked and what to do, exit 2, for every command that reads one', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mcpwatch-noconfig-'));
+    const xdg = join(cwd, 'xdg');
+    for (const command of ['health', 'validate', 'scorecard', 'run']) {
+      const r = await new Promise<Run>((resolve) => {
+        execFile(process.execPath, [CLI, command], { cwd, env: { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: xdg }, timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 2, command);
+      assert.equal(r.stderr.trim(), `no configuration file: looked for ${join(cwd, 'mcpwatch.yaml')} and ${join(xdg, 'mcpwatch', 'mcpwatch.yaml')}; name one with -c FILE, or write one with \`mcpwatch init\``, command);
+    }
+  });
+});
+
 describe('mcpwatch validate', () => {
   it('prints a one-line summary for a valid file', async () => {
     const r = await mcpwatch(['validate', '-c', 'examples/mcpwatch.yaml']);
