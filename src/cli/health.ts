@@ -321,6 +321,7 @@ function adHocUsage(command: string[], opts: HealthOptions): void {
   if (command.length > 0 && !opts.stdio) {
     throw new CliExit(EXIT_USAGE, `unexpected argument${command.length > 1 ? 's' : ''} ${command.map((a) => JSON.stringify(a)).join(' ')}: select servers with --server NAME, or probe a command with --stdio -- CMD ARGS…`);
   }
+  if (opts.verbose && !opts.json) throw new CliExit(EXIT_USAGE, '--verbose adds each server\'s tool list to the JSON: use it with --json');
   if (opts.config !== undefined && (opts.url || opts.stdio)) throw new CliExit(EXIT_USAGE, `--config and ${opts.url ? '--url' : '--stdio'} are two ways to name what to probe: give one`);
   if (opts.header?.length && !opts.url) throw new CliExit(EXIT_USAGE, '--header is sent to a --url target: a configured server takes `headers:` in the configuration');
   if (opts.transport !== undefined && !opts.url) throw new CliExit(EXIT_USAGE, '--transport goes with --url: a configured server takes `transport:` in the configuration');
