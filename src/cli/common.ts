@@ -1,8 +1,9 @@
 // cli/ owns the commands: parsing arguments and printing. One file per command. It calls into
 // config/, discovery/, probe/, pipeline/ and export/ but holds no monitoring logic of its own; only
 // main.ts exits.
+import { existsSync } from 'node:fs';
 import pc from 'picocolors';
-import { ConfigError, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig, type ParseOptions } from '../config/load.js';
+import { ConfigError, configCandidates, findConfigFile, formatIssue, loadConfigFile, type LoadedConfig, type ParseOptions } from '../config/load.js';
 
 export const EXIT_OK = 0;
 export const EXIT_PROBLEM = 1;
@@ -24,6 +25,10 @@ export class CliExit extends Error {
  */
 export function loadConfigOrExit(explicit: string | undefined, { printWarnings = true, ...parse }: { printWarnings?: boolean } & ParseOptions = {}): LoadedConfig {
   const file = findConfigFile(explicit);
+  // Without -c, "mcpwatch.yaml: file not found" named neither where mcpwatch looked nor what to do.
+  if (explicit === undefined && !existsSync(file)) {
+    throw new CliExit(EXIT_USAGE, `no configuration file: looked for ${configCandidates().join(' and ')}; name one with -c FILE, or write one with \`mcpwatch init\``);
+  }
   let loaded: LoadedConfig;
   try {
     loaded = loadConfigFile(file, process.env, parse);

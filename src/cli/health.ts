@@ -57,7 +57,9 @@ export function registerHealth(program: Command): void {
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
     .option('--from <url>', 'print what a running agent last saw (its health endpoint, e.g. http://127.0.0.1:13133), with the agents calling each server, without probing')
-    .action(async (command: string[], opts: HealthOptions) => {
+    .action(async (command: string[], opts: HealthOptions, cmd: Command) => {
+      // The default hides whether --transport was typed: a --transport without --url is said, not ignored.
+      if (cmd.getOptionValueSource('transport') !== 'cli') delete opts.transport;
       process.exitCode = await runHealth(command, opts);
     });
 }
@@ -65,6 +67,7 @@ export function registerHealth(program: Command): void {
 async function runHealth(command: string[], opts: HealthOptions): Promise<number> {
   if (opts.from !== undefined) return runFrom(command, opts);
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
+  adHocUsage(command, opts);
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, shardCountOnly: typeof opts.shard === 'string', probeOnly: true }).config;
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
   const filters = (opts.filter ?? []).map((f) => parseFilter(f));
@@ -72,7 +75,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (opts.timeout) {
     const t = duration.safeParse(opts.timeout);
     if (!t.success) throw new CliExit(EXIT_USAGE, `--timeout: ${t.error.issues[0]?.message}`);
-    servers = servers.map((s) => ({ ...s, timeout: t.data }));
+    // The whole probe's deadline, a stdio server's start included: start_timeout (60 s by default,
+    // for npx downloads) kept `--timeout 2s` waiting a minute on a server that never answered.
+    servers = servers.map((s) => ({ ...s, timeout: t.data, start_timeout: t.data }));
   }
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
@@ -306,6 +311,20 @@ function parseFilter(expr: string, fromAgent = false): Filter {
   const match = (s: { name: string; transport: string; tags: string[] }, status: string | undefined): boolean =>
     key === 'name' ? s.name === value : key === 'transport' ? s.transport === value : key === 'tag' ? s.tags.includes(value) : status === value;
   return { key, test: (s, status) => match(s, status) !== negate };
+}
+
+/**
+ * Options of one mode given in the other would otherwise be dropped without a word: `health github`
+ * (meaning --server github) probed every server, `-H` beside a configuration sent no header.
+ */
+function adHocUsage(command: string[], opts: HealthOptions): void {
+  if (command.length > 0 && !opts.stdio) {
+    throw new CliExit(EXIT_USAGE, `unexpected argument${command.length > 1 ? 's' : ''} ${command.map((a) => JSON.stringify(a)).join(' ')}: select servers with --server NAME, or probe a command with --stdio -- CMD ARGS…`);
+  }
+  if (opts.verbose && !opts.json) throw new CliExit(EXIT_USAGE, '--verbose adds each server\'s tool list to the JSON: use it with --json');
+  if (opts.config !== undefined && (opts.url || opts.stdio)) throw new CliExit(EXIT_USAGE, `--config and ${opts.url ? '--url' : '--stdio'} are two ways to name what to probe: give one`);
+  if (opts.header?.length && !opts.url) throw new CliExit(EXIT_USAGE, '--header is sent to a --url target: a configured server takes `headers:` in the configuration');
+  if (opts.transport !== undefined && !opts.url) throw new CliExit(EXIT_USAGE, '--transport goes with --url: a configured server takes `transport:` in the configuration');
 }
 
 /** A one-server configuration from --url or --stdio, validated by the same schema as a file. */

@@ -27,17 +27,17 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
 
-/** `-c FILE`, else `./mcpwatch.yaml`, else `$XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml` (XDG default `~/.config`). */
+/** Where a configuration is looked for without `-c`: `./mcpwatch.yaml`, then `$XDG_CONFIG_HOME/mcpwatch/mcpwatch.yaml` (XDG default `~/.config`). */
+export function configCandidates(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
+  const xdg = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, '.config') : undefined);
+  return [join(cwd, 'mcpwatch.yaml'), ...(xdg ? [join(xdg, 'mcpwatch', 'mcpwatch.yaml')] : [])];
+}
+
+/** `-c FILE`, else the first of configCandidates() that exists, else `./mcpwatch.yaml`. */
 export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   if (explicit) return explicit;
-  const local = join(cwd, 'mcpwatch.yaml');
-  if (existsSync(local)) return local;
-  const xdg = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, '.config') : undefined);
-  if (xdg) {
-    const user = join(xdg, 'mcpwatch', 'mcpwatch.yaml');
-    if (existsSync(user)) return user;
-  }
-  return local;
+  const candidates = configCandidates(env, cwd);
+  return candidates.find((f) => existsSync(f)) ?? candidates[0]!;
 }
 
 export interface LoadedConfig {
@@ -132,6 +132,8 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   const source = text.split('\n')[line - 1] ?? '';
   const hint = /[{[][^'"]*\$\{/.test(source) && /\$\{[^}]*\}/.test(source) ? ' (a ${…} reference inside { } or [ ] must be quoted: "${env:NAME}")' : '';
   const more = errors.length > 1 ? ` (then ${errors.length - 1} more, likely caused by this one)` : '';
+  // The parser's own words for this one name its API (`YAML.parseAllDocuments()`), not the file's mistake.
+  if (first.code === 'MULTIPLE_DOCS') return { path: '', line, message: 'invalid YAML: a second document starts here (a `---` line): the configuration is one YAML document' };
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 

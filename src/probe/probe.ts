@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
 import { runChecks } from './checks.js';
-import type { Connector, McpConnection, Phase, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
+import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import { credentialsFor } from './auth.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
@@ -265,11 +265,22 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     const diag = conn?.diagnostics();
     if (diag) takeTokenPhase(diag, out);
   }
-  if (out.error && conn) {
-    await closeTimed(conn, out);
-    return { out, conn: undefined };
+  if (out.error && conn) await closeTimed(conn, out);
+  // Read back as set by fail() in the catch above, which control flow analysis does not see.
+  const error = out.error as ProbeError | null;
+  if (error && exitedOnDiscovery(server, opts, phase, error)) {
+    // Some 2025 servers end their process on any request before initialize (Python SDK releases
+    // before 1.9.4 fail validation of server/discover): a new process is asked in the 2025 era alone.
+    const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
+    if (!again.out.error) again.out.warnings.push(`the server exited on server/discover (${error.message}); a new process speaks MCP ${again.out.protocolVersion ?? '2025'}`);
+    return again;
   }
-  return { out, conn };
+  return out.error ? { out, conn: undefined } : { out, conn };
+}
+
+/** An `auto` stdio server whose process ended during the handshake, before any era was settled. */
+function exitedOnDiscovery(server: ServerConfig, opts: ProbeOptions, phase: Phase, error: ProbeError): boolean {
+  return server.transport === 'stdio' && server.protocol === 'auto' && !opts.prior && phase === handshakePhase(server) && error.type === 'process_exited';
 }
 
 /** Closes a connection, recording the close phase and what the transport noticed on the way. */

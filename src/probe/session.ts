@@ -33,6 +33,11 @@ function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorD
 }
 
 const MAX_RESTART_DELAY = 60_000;
+/**
+ * A server process that ran this long before it died starts its restart back-off over; one that died
+ * sooner is crash-looping and keeps doubling it (Kubernetes' CrashLoopBackOff resets after 10 minutes too).
+ */
+const STABLE_RUN = 10 * 60_000;
 
 /**
  * A check's outcome made of a live session's listing, by adding the check's fields to it rather than
@@ -63,6 +68,8 @@ export class ServerSession {
   private lastActivity = 0;
   private restartDelay = 0;
   private nextRestartAt = 0;
+  /** When the running server process answered its first list (undefined: none is running). */
+  private upSince: number | undefined;
   private lastFailure: ProbeError | null = null;
   private closed = false;
   private readonly now: () => number;
@@ -197,6 +204,8 @@ export class ServerSession {
   }
 
   private backOff(error: ProbeError): void {
+    if (this.upSince !== undefined && this.now() - this.upSince >= STABLE_RUN) this.restartDelay = 0;
+    this.upSince = undefined;
     this.lastFailure = error;
     this.restartDelay = Math.min(Math.max(1000, this.restartDelay * 2), Math.max(1000, Math.min(this.server.interval, MAX_RESTART_DELAY)));
     this.nextRestartAt = this.now() + this.restartDelay;
@@ -260,7 +269,9 @@ export class ServerSession {
 
   private adopt(conn: McpConnection): void {
     this.conn = conn;
-    this.restartDelay = 0;
+    // The back-off is not reset here: a server that answers and then dies again within seconds would
+    // be respawned every second for ever (backOff() resets it after a stable run).
+    this.upSince = this.now();
     this.lastFailure = null;
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');

@@ -1,6 +1,7 @@
 import type { FetchLike, SSEClientTransport } from '@modelcontextprotocol/client';
 import type { Dispatcher } from 'undici';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
+import { userinfoAsBasic } from '../wire/http.js';
 import { clientTlsOptions } from '../wire/tls.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connection.js';
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
@@ -100,9 +101,13 @@ function observingFetch(
   auth: RequestAuth | undefined,
 ): FetchLike {
   const dispatcher = dispatcherFor(undici, server.tls);
-  return async (url: string | URL, init?: RequestInit): Promise<Response> => {
+  return async (given: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
+    // fetch refuses a URL with `user:password@` (the endpoint's URL inherits it from the stream's):
+    // sent as Basic authorization instead, unless a header or `auth:` says otherwise.
+    const { url, authorization: basic } = userinfoAsBasic(String(given));
+    if (basic && !headers.has('authorization')) headers.set('authorization', basic);
     // undici's own fetch takes a dispatcher; its Request/Response types are structurally the web ones.
     const once = async (authorization: string | undefined): Promise<Response> => {
       if (authorization) headers.set('authorization', authorization);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
@@ -93,7 +93,10 @@ class ProcessTransport implements Transport, PageAwareTransport {
         once(child, 'error').then(([err]) => Promise.reject(err as Error)),
       ]);
     } catch (err) {
-      this.diag.spawnError = err as NodeJS.ErrnoException;
+      const e = err as NodeJS.ErrnoException;
+      const cwd = this.server.cwd;
+      // spawn says ENOENT for a missing cwd too, which read as "command not found" for a command that exists.
+      this.diag.spawnError = e.code === 'ENOENT' && cwd && !existsSync(cwd) ? Object.assign(new Error(`working directory ${cwd} does not exist (cwd, ENOENT)`), { code: 'ENOENT_CWD' }) : e;
       throw err;
     }
     child.on('error', (err) => this.onerror?.(err));

@@ -103,3 +103,21 @@ function collect(body: AsyncIterable<Uint8Array>, max: number, onOver: 'truncate
     source.once('close', () => settle(source.readableEnded ? null : Object.assign(new Error('the body was cut off'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
   });
 }
+
+/**
+ * A URL's `user:password@` as the Basic authorization curl would send, and the URL without it: fetch
+ * refuses a URL with credentials, so a webhook or legacy SSE server configured that way failed every request.
+ */
+export function userinfoAsBasic(url: string): { url: string; authorization?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url };
+  }
+  if (!u.username && !u.password) return { url };
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
+}

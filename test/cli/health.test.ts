@@ -142,6 +142,15 @@ servers:
     assert.equal((JSON.parse(stdio.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 25);
   });
 
+  it('--timeout is the whole probe\'s deadline, a stdio server\'s start included (start_timeout is 60 s by default)', async () => {
+    const deadlineMs = 1_000;
+    const r = await mcpwatch(['health', '--json', '--timeout', '1s', '--stdio', '--', process.execPath, STDIO_FIXTURE, 'hang']);
+    assert.equal(r.code, 1, r.stderr);
+    const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
+    assert.equal(server.error?.type, 'timeout');
+    assert.equal(server.error?.message, `timeout after ${deadlineMs}ms waiting for initialize`);
+  });
+
   it('exits 2 with a clear message for usage and config errors', async () => {
     const badFilter = await mcpwatch(['health', '-c', config, '--filter', 'colour=red']);
     assert.equal(badFilter.code, 2);
@@ -157,6 +166,22 @@ servers:
     assert.match(badUrl.stderr, /url: must be an http\(s\) URL/);
     const unknownOption = await mcpwatch(['health', '--frobnicate']);
     assert.equal(unknownOption.code, 2);
+  });
+});
+
+describe('mcpwatch without -c and without a configuration file', () => {
+  it('says where it looked and what to do, exit 2, for every command that reads one', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mcpwatch-noconfig-'));
+    const xdg = join(cwd, 'xdg');
+    for (const command of ['health', 'validate', 'scorecard', 'run']) {
+      const r = await new Promise<Run>((resolve) => {
+        execFile(process.execPath, [CLI, command], { cwd, env: { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: xdg }, timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 2, command);
+      assert.equal(r.stderr.trim(), `no configuration file: looked for ${join(cwd, 'mcpwatch.yaml')} and ${join(xdg, 'mcpwatch', 'mcpwatch.yaml')}; name one with -c FILE, or write one with \`mcpwatch init\``, command);
+    }
   });
 });
 

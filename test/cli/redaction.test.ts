@@ -28,7 +28,7 @@ interface Target {
   close(): Promise<void>;
 }
 
-/** A server that redirects every MCP request to a URL with a token and records webhook payloads. */
+/** A server that redirects every MCP request to a URL with a token, records webhook payloads and answers 503 on /unavailable. */
 async function startTarget(): Promise<Target> {
   const payloads: string[] = [];
   const waiters: Array<() => void> = [];
@@ -36,6 +36,10 @@ async function startTarget(): Promise<Target> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.url?.startsWith('/unavailable')) {
+        res.writeHead(503).end();
+        return;
+      }
       if (req.url?.startsWith('/hook')) {
         payloads.push(Buffer.concat(chunks).toString());
         for (const w of waiters.splice(0)) w();
@@ -73,7 +77,7 @@ alerts:
   - { type: stdout }
   - { type: webhook, url: "${base}/hook" }
   - type: webhook
-    url: "http://HOOKUSERSECRET:HOOKPASSSECRET@${host}/hook?key=HOOKKEYSECRET"
+    url: "http://HOOKUSERSECRET:HOOKPASSSECRET@${host}/unavailable?key=HOOKKEYSECRET"
     retry: { max_attempts: 2, initial_backoff: 10ms, max_backoff: 10ms }
 servers:
   - { name: sse-creds, transport: sse, url: "http://USERSECRET:PASSSECRET@${host}/sse?token=QUERYSECRET1" }
@@ -91,7 +95,7 @@ describe('no credential from a URL reaches any output', () => {
     const agent = startAgent(writeConfig(dir, target.url));
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
     // Both servers down: one payload each to the capturing webhook, and the credentialed webhook
-    // failed (fetch refuses its URL) with a retry logged at debug and a failure at error.
+    // failed (its receiver answers 503) with a retry logged at debug and a failure at error.
     await target.gotPayload(2);
     await agent.waitLog(/"msg":"alert delivery failed".*"server":"sse-creds"|"server":"sse-creds".*"msg":"alert delivery failed"/);
     await agent.waitLog(/"msg":"alert delivery failed".*"server":"redirected"|"server":"redirected".*"msg":"alert delivery failed"/);

@@ -39,4 +39,23 @@ describe('mcpwatch health: selections', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no server matches all of --server, --tag and --filter together/);
   });
+
+  it('options that would do nothing are refused, not dropped: a bare argument, -H or --transport beside a configuration, --config beside --url or --stdio, --verbose without --json', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['health', '-c', config, 'a'], /^unexpected argument "a": select servers with --server NAME/],
+      [['health', '-c', config, '-H', 'Authorization: Bearer x'], /^--header is sent to a --url target/],
+      [['health', '-c', config, '--transport', 'sse'], /^--transport goes with --url/],
+      [['health', '-c', config, '--url', 'http://127.0.0.1:9/mcp'], /^--config and --url are two ways/],
+      [['health', '-c', config, '--stdio', '--', process.execPath, '-e', ''], /^--config and --stdio are two ways/],
+      [['health', '--stdio', '-H', 'A: b', '--', process.execPath, '-e', ''], /^--header is sent to a --url target/],
+      [['health', '-c', config, '--verbose'], /^--verbose adds each server's tool list to the JSON: use it with --json/],
+    ];
+    for (const [args, message] of cases) {
+      // --json everywhere but where its absence is the mistake.
+      const r = await mcpwatch(args.includes('--verbose') ? args : ['health', '--json', ...args.slice(1)]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+    }
+  });
 });

@@ -106,6 +106,10 @@ state: { retention: 90d }
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);
   });
 
+  it('says a second document (`---`) is one document too many, in the file\'s terms', () => {
+    assert.deepEqual(errorsOf('servers: []\n---\nservers: []\n'), ['mcpwatch.yaml:2: invalid YAML: a second document starts here (a `---` line): the configuration is one YAML document']);
+  });
+
   it('reports the first YAML error of a cascade, with a hint for an unquoted ${…} in a flow mapping', () => {
     const errs = errorsOf('servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    headers: { Authorization: Bearer ${env:TOKEN}, X-A: b }\n');
     assert.equal(errs.length, 1, errs.join('\n'));

@@ -185,6 +185,18 @@ test('webhook: default user agent is mcpwatch/0.1.0', async (t) => {
   assert.equal(rx.requests[0]!.headers['user-agent'], 'mcpwatch/0.1.0');
 });
 
+test('webhook: a URL with user:password@ is delivered with Basic authorization (fetch refuses such a URL); a configured Authorization wins', async (t) => {
+  const rx = await receiver();
+  t.after(() => rx.close());
+  const withUser = rx.url.replace('http://', 'http://alert%20bot:p%40ss@');
+  await createNotifier(webhook(withUser)).deliver(event(), AbortSignal.timeout(30_000));
+  assert.equal(rx.requests.length, 1);
+  assert.equal(rx.requests[0]!.path, '/hooks/mcp?token=abc');
+  assert.equal(rx.requests[0]!.headers.authorization, `Basic ${Buffer.from('alert bot:p@ss').toString('base64')}`);
+  await createNotifier(webhook(withUser, { headers: { Authorization: 'Bearer configured' } })).deliver(event(), AbortSignal.timeout(30_000));
+  assert.equal(rx.requests[1]!.headers.authorization, 'Bearer configured');
+});
+
 test('webhook: the signature covers timestamp and raw body, verifies, and fails for a wrong secret, body or old timestamp', async (t) => {
   const rx = await receiver();
   t.after(() => rx.close());

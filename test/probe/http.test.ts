@@ -169,6 +169,15 @@ describe('legacy SSE probe', () => {
     assert.equal(typeof out.phases.connect, 'number');
   });
 
+  it('a URL with user:password@ is up, sent as Basic authorization on the stream and the posts (fetch refuses such a URL)', async () => {
+    const f = await fixture('sse');
+    const out = await probeServer(httpTarget(f.url.replace('http://', 'http://mcp%20user:s%3Acret@'), 'sse'));
+    assert.deepEqual([out.error, out.tools?.length], [null, 3]);
+    const basic = `Basic ${Buffer.from('mcp user:s:cret').toString('base64')}`;
+    assert.ok(f.authorizations.length >= 2, 'the GET and at least one POST');
+    assert.deepEqual([...new Set(f.authorizations)], [basic]);
+  });
+
   it('puts a deadline on the endpoint event', async () => {
     const f = await fixture('sse-silent');
     const t = performance.now();

@@ -8,6 +8,7 @@ import { closeTimed, openAndProbe, probeServer } from '../../src/probe/probe.js'
 import type { Connector } from '../../src/probe/prober.js';
 import { stdioTransport } from '../../src/probe/stdio.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
+import { ServerSession } from '../../src/probe/session.js';
 import { alive, stdioTarget, STDIO_FIXTURE, until } from '../helpers.js';
 
 /** Children of this test process that are still running (stdio servers must not outlive a probe). */
@@ -115,6 +116,38 @@ describe('stdio probe', () => {
     assert.equal(out.error?.category, 'permanent');
     assert.equal(out.error?.phase, 'spawn');
     assert.equal(out.error?.message, 'cannot start "/nonexistent/mcp-server": command not found (ENOENT)');
+  });
+
+  it('names a missing working directory, not the command, when cwd does not exist', async () => {
+    const out = await probeServer(stdioTarget('ok', { cwd: '/nonexistent/mcp-dir' }));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['spawn_failed', 'spawn']);
+    assert.equal(out.error?.message, `cannot start ${JSON.stringify(process.execPath)}: working directory /nonexistent/mcp-dir does not exist (cwd, ENOENT)`);
+  });
+
+  it('auto: a 2025 server that exits on server/discover is asked again on a new process, in the 2025 era, and said so', async () => {
+    const out = await probeServer(stdioTarget('exit-before-initialize'));
+    assert.deepEqual([out.error, out.era, out.tools?.length], [null, 'legacy', 3]);
+    assert.match(out.warnings.join('\n'), /^the server exited on server\/discover \(exited with code 1: .*ValidationError.*\(server\/discover\)\); a new process speaks MCP 2025-11-25$/m);
+    const pinned = await probeServer(stdioTarget('exit-before-initialize', { protocol: 'modern' }));
+    assert.equal(pinned.error?.type, 'process_exited', 'modern pinned: no 2025 retry');
+  });
+
+  it('a kept session remembers the 2025 era it fell back to: its restarts are not asked server/discover again', async () => {
+    let now = 0;
+    let closed = 0;
+    const session = new ServerSession(stdioTarget('exit-before-initialize'), { onSignal: (s) => void (s === 'closed' && closed++), now: () => now });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.verdict?.kind], [null, 'legacy']);
+      process.kill(session.pid!, 'SIGKILL');
+      await until(() => closed > 0, 'the exit noticed');
+      assert.equal((await session.check()).error?.type, 'process_exited');
+      now += 60_000;
+      const again = await session.check();
+      assert.deepEqual([again.error, again.era, again.warnings], [null, 'legacy', []]);
+    } finally {
+      await session.close();
+    }
   });
 
   it('lists 25 tools over 3 pages', async () => {

@@ -1,6 +1,6 @@
 // The one HTTP POST the webhook, Slack and Alertmanager notifiers share, and the mapping from what a receiver
 // answered to retryable / permanent, kept pure so it can be tested row by row.
-import { parseRetryAfter } from '../../wire/http.js';
+import { parseRetryAfter, userinfoAsBasic } from '../../wire/http.js';
 import { VERSION } from '../../wire/version.js';
 import { redactText } from '../../pipeline/redact.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
@@ -53,9 +53,12 @@ interface PostOptions {
 /** One POST; resolves on 2xx, throws a `DeliveryError` otherwise. */
 export async function postJson(opts: PostOptions): Promise<void> {
   let res: Response;
+  const { url, authorization } = userinfoAsBasic(opts.url);
+  // A configured Authorization header wins over the URL's userinfo.
+  if (authorization && !opts.headers.has('authorization')) opts.headers.set('authorization', authorization);
   try {
     // Redirects are not followed: re-sending a signed alert to wherever a 3xx points is not ours to decide.
-    res = await opts.fetch(opts.url, { method: 'POST', body: opts.body, headers: opts.headers, signal: opts.signal, redirect: 'manual' });
+    res = await opts.fetch(url, { method: 'POST', body: opts.body, headers: opts.headers, signal: opts.signal, redirect: 'manual' });
   } catch (err) {
     throw fetchError(err, opts.signal);
   }

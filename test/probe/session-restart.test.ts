@@ -1,0 +1,60 @@
+// A kept stdio server that comes up and dies again (a crash loop) is restarted with a back-off that
+// grows, on an injected clock: only a run of STABLE_RUN (10 min) starts the back-off over.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServerSession } from '../../src/probe/session.js';
+import { stdioTarget, until } from '../helpers.js';
+
+describe('a crash-looping stdio server', () => {
+  it('is restarted after 1 s, then 2 s, then 4 s; a process that ran 10 min starts over at 1 s', async () => {
+    let now = 0;
+    let closed = 0;
+    const session = new ServerSession(stdioTarget('ok', { interval: 60_000 }), { onSignal: (s) => void (s === 'closed' && closed++), now: () => now });
+    const pids: number[] = [];
+    /** Checks at the current time: a new process must answer; then kills it, as a crash would, and sees it down. */
+    const checkAndCrash = async (what: string): Promise<void> => {
+      const out = await session.check();
+      assert.equal(out.error, null, `${what}: ${out.error?.message}`);
+      const pid = session.pid!;
+      assert.ok(pid && !pids.includes(pid), `${what}: a new process`);
+      pids.push(pid);
+      const seen = closed;
+      process.kill(pid, 'SIGKILL');
+      await until(() => closed > seen, `${what}: the exit noticed`);
+      const down = await session.check();
+      assert.equal(down.error?.type, 'process_exited', what);
+    };
+    /** A check inside the back-off: the remembered failure, no process started. */
+    const heldBack = async (what: string): Promise<void> => {
+      const out = await session.check();
+      assert.equal(out.error?.type, 'process_exited', what);
+      assert.equal(session.pid, undefined, `${what}: no restart yet`);
+    };
+    try {
+      await checkAndCrash('first start');
+      await heldBack('at once');
+      now += 1000;
+      await checkAndCrash('restart after 1 s');
+      now += 1000;
+      await heldBack('1 s after the second crash');
+      now += 1000;
+      await checkAndCrash('restart after 2 s');
+      now += 2000;
+      await heldBack('2 s after the third crash');
+      now += 2000;
+      const out = await session.check();
+      assert.equal(out.error, null, 'restart after 4 s');
+      // Up for 10 minutes: its next crash is a new one, not the loop going on.
+      now += 10 * 60_000;
+      const pid = session.pid!;
+      const seen = closed;
+      process.kill(pid, 'SIGKILL');
+      await until(() => closed > seen, 'the exit after a stable run');
+      assert.equal((await session.check()).error?.type, 'process_exited');
+      now += 1000;
+      assert.equal((await session.check()).error, null, 'restarted after 1 s again');
+    } finally {
+      await session.close();
+    }
+  });
+});
