@@ -303,6 +303,10 @@ export class ServerSession {
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';
+    // A session refused at the door is kept: a server that restarted meanwhile then answers its next
+    // check with "no such session", the session_expired an agent holding it would meet, instead of
+    // the restart passing unseen behind a new session.
+    if (!dead && out.error.type === 'connection_refused' && conn.transport.sessionId !== undefined) return { ...out, definitive: false, partial: false, sessionExpired: false };
     await this.dropConnection();
     if (dead && this.kind.processBound) this.backOff(out.error);
     return { ...out, definitive: dead && this.kind.processBound, partial: false, sessionExpired: false };

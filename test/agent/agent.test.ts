@@ -189,6 +189,28 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('records session_expired when an HTTP server comes back from a restart that a check saw refused', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    let http: HttpFixture = await startHttpFixture('streamable');
+    t.after(async () => {
+      await http.close();
+      await hook.close();
+    });
+    const port = http.port;
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms }`));
+    await agent.start();
+    await until(() => agent.statuses().notes === 'up');
+    await http.close();
+    const lastError = (): string | undefined => agent.serversView().servers[0]!.last_error?.type;
+    await until(() => lastError() === 'connection_refused', 'a check refused while the server is away');
+    http = await startHttpFixture('streamable', { port });
+    const expired = await hook.waitFor((e) => e.server === 'notes' && e.event === 'session_expired');
+    assert.equal(expired.event.details.reinitialized, true);
+    await until(() => agent.statuses().notes === 'up');
+    await agent.stop();
+  });
+
   it('does not alert on a server that flaps below the failure threshold', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
