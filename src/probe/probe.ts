@@ -99,7 +99,9 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
       if (probeClient) texts.push(toolsPageText(res));
       for (const t of res.tools) tools.push(pickTool(t));
       const next = res.nextCursor;
-      if (next === undefined || next === null) {
+      // An empty cursor ends the list too: servers send `""` for "no more", and asking with it
+      // would only fetch the first page again.
+      if (next === undefined || next === null || next === '') {
         complete = true;
         return probeClient ? settleListing(probeClient, texts, tools) : tools;
       }

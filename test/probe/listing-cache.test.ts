@@ -256,3 +256,25 @@ describe('pages kept over listings that fail part-way', () => {
     });
   }
 });
+
+describe('an empty nextCursor', () => {
+  it('ends the listing, as the server means, instead of asking for the first page again', async () => {
+    let lists = 0;
+    const f = await startHttpFixture('streamable', {
+      makeServer: () => {
+        const server = new Server({ name: 'fixture-empty-cursor', version: '1.0.0' }, { capabilities: { tools: {} } });
+        server.setRequestHandler(ListToolsRequestSchema, async () => {
+          lists++;
+          return { tools: makeTools(3) as Tool[], nextCursor: '' };
+        });
+        return server;
+      },
+    });
+    open.push(f);
+    const conn = await connect(f.url);
+    const before = lists;
+    const tools = await list(conn);
+    assert.equal(tools.length, 3);
+    assert.equal(lists - before, 1, 'one page asked for');
+  });
+});
