@@ -37,11 +37,14 @@
 //   agent's own baseline), both = kept + fresh (default), all = idle + kept + fresh
 // --cpu-prof DIR      run the agent with --cpu-prof (the .cpuprofile is written when it exits)
 // --memory            run the agent under bench/agent-memory-probe (process.memoryUsage() each second)
+//                     and print how fast its old generation grew over the window
 // --server-keepalive S  fixture servers keep idle connections S seconds (Node's default is 5 s)
 //                     instead of Node's 5 s, as behind nginx or a load balancer
 // --node-options "…"  NODE_OPTIONS for the agent, as docs/deployment.md sets it (default: none, V8's
 //                     defaults; NODE_OPTIONS of this process is not passed on)
 // --node-args "…"     extra node flags for the agent (experiments)
+// --agent-stdout DIR  keep the agent's stdout in DIR/agent-N-ERA-VARIANT.out (discarded otherwise):
+//                     where V8's --trace-gc / --trace-pretenuring-statistics given with --node-args print
 // --heap-snapshot DIR run the agent with --heapsnapshot-signal=SIGUSR2 and take one at the window's end
 // --receiver          keep the OTLP receivers on (both, on free ports, no traffic), as the default
 //                     configuration does: the footprint of a probing agent whose receiver is idle
@@ -98,6 +101,7 @@ const CPU_PROF = arg('cpu-prof', '');
 const HEAP_SNAPSHOT = arg('heap-snapshot', '');
 const MEMORY = process.argv.includes('--memory');
 const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
+const AGENT_STDOUT = arg('agent-stdout', '');
 const SERVER_KEEPALIVE = arg('server-keepalive', '');
 const NODE_OPTIONS = arg('node-options', '');
 const RECEIVER = process.argv.includes('--receiver');
@@ -281,7 +285,13 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
   }
   console.log(`\n### ${urls.length} Streamable HTTP targets (${ERA_TITLE[era]}), interval ${INTERVAL}, ${variant}, ${TRANSPORT_TITLE[transport]}\n`);
   const t0 = performance.now();
-  const agent = spawnAgent({ config, dir, name: 'agent-fleet', healthPort, metricsPort, nodeArgs, nodeOptions: NODE_OPTIONS, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined });
+  let stdoutFile: string | undefined;
+  if (AGENT_STDOUT) {
+    mkdirSync(AGENT_STDOUT, { recursive: true });
+    stdoutFile = join(AGENT_STDOUT, `agent-${urls.length}-${era}-${transport}-${mode}.out`);
+    console.log(`agent stdout: ${stdoutFile}`);
+  }
+  const agent = spawnAgent({ config, dir, name: 'agent-fleet', healthPort, metricsPort, nodeArgs, nodeOptions: NODE_OPTIONS, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined, stdoutFile });
   const fleetPids = fleet?.pids ?? [];
   const sampler = new ProcSampler([agent.pid, ...fleetPids], 1000).start();
   const fleetTicks = (): number => fleetPids.reduce((n, pid) => n + (readProc(pid)?.cpuTicks ?? 0), 0);
@@ -382,6 +392,15 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
       console.log(
         `memoryUsage at the end: rss ${(last.rss / 2 ** 20).toFixed(1)} MiB, heapTotal ${(last.heapTotal / 2 ** 20).toFixed(1)}, heapUsed ${(last.heapUsed / 2 ** 20).toFixed(1)} (max ${(maxHeap / 2 ** 20).toFixed(1)}), external ${(last.external / 2 ** 20).toFixed(1)}, arrayBuffers ${(last.arrayBuffers / 2 ** 20).toFixed(1)}`,
       );
+      if (memA && memB) {
+        // What reaches the old generation (promoted or allocated there), between its collections: the
+        // sum of its growth from one 1-s sample to the next, over the window.
+        const w = agent.mem.filter((m) => m.t >= memA.t && m.t <= memB.t);
+        let grown = 0;
+        for (let i = 1; i < w.length; i++) grown += Math.max(0, (w[i]!.spaces?.old_space?.used ?? 0) - (w[i - 1]!.spaces?.old_space?.used ?? 0));
+        const s = (memB.t - memA.t) / 1000;
+        console.log(`old space growth over the window: ${(grown / 2 ** 20 / s).toFixed(2)} MiB/s (${(grown / 2 ** 20).toFixed(1)} MiB in ${s.toFixed(0)} s, ${(memB.major ?? 0) - (memA.major ?? 0)} full GCs, ${(memB.minor ?? 0) - (memA.minor ?? 0)} scavenges)`);
+      }
     }
     return {
       servers: urls.length,

@@ -4,7 +4,7 @@
 // Nothing here passes or fails on time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -183,6 +183,11 @@ export interface SpawnAgentOptions {
   nodeOptions?: string;
   /** Run this script instead of the CLI (dist/bench/agent-memory-probe.js, same arguments). */
   entry?: string;
+  /**
+   * A file for the agent's stdout (discarded otherwise): V8's `--trace-*` flags print there, the
+   * agent's own log goes to stderr.
+   */
+  stdoutFile?: string;
 }
 
 /** process.memoryUsage() of the agent, when it runs under agent-memory-probe. */
@@ -210,7 +215,9 @@ export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
   const file = join(opts.dir, `${opts.name}.yaml`);
   writeFileSync(file, JSON.stringify(opts.config, null, 2) + '\n');
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: opts.nodeOptions ?? '' };
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? CLI, 'run', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const out = opts.stdoutFile ? openSync(opts.stdoutFile, 'w') : 'ignore';
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? CLI, 'run', '-c', file], { stdio: ['ignore', out, 'pipe'], env });
+  if (typeof out === 'number') closeSync(out); // the child holds its own copy
   let err = '';
   let partial = '';
   const mem: MemLine[] = [];
