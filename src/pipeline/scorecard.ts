@@ -709,9 +709,14 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
       // The loader has validated this text already; a failure here only loses the inlined-secret check.
     }
   }
+  // By name, once: a search per name was quadratic in the fleet (an agent scores thousands).
+  const byName = new Map<unknown, unknown>();
+  for (const s of list) {
+    const name = (s as { name?: unknown } | null)?.name;
+    if (name !== undefined && !byName.has(name)) byName.set(name, s);
+  }
   return names.map((name, i) => {
-    const byName = list.find((s) => (s as { name?: unknown } | null)?.name === name);
-    const entry = (byName ?? list[i]) as Record<string, unknown> | undefined;
+    const entry = (byName.get(name) ?? list[i]) as Record<string, unknown> | undefined;
     if (!entry || typeof entry !== 'object') return null;
     return {
       url: typeof entry.url === 'string' ? entry.url : undefined,
@@ -764,5 +769,10 @@ function gatherInput(server: ServerConfig, raw: RawServer | null, store: ScoreSt
 export function scoreFleet(config: Config, rawText: string | null, store: ScoreStore | null, now: number): ScoreResult[] {
   const servers = config.servers.map((s) => resolveServer(config, s));
   const raws = rawServers(rawText, servers.map((s) => s.name));
-  return servers.map((s, i) => scoreServer(gatherInput(s, raws[i] ?? null, store, now)));
+  return servers.map((s, i) => scoreOne(s, raws[i] ?? null, store, now));
+}
+
+/** Grades one server, given its entry as written (rawServers), for a caller that grades a fleet piecemeal. */
+export function scoreOne(server: ServerConfig, raw: RawServer | null, store: ScoreStore | null, now: number): ScoreResult {
+  return scoreServer(gatherInput(server, raw, store, now));
 }
