@@ -306,7 +306,7 @@ export class ServerSession {
     // A session refused at the door is kept: a server that restarted meanwhile then answers its next
     // check with "no such session", the session_expired an agent holding it would meet, instead of
     // the restart passing unseen behind a new session.
-    if (!dead && out.error.type === 'connection_refused' && conn.transport.sessionId !== undefined) return { ...out, definitive: false, partial: false, sessionExpired: false };
+    if (!dead && out.error.type === 'connection_refused' && conn.transport.sessionId !== undefined) return asCheck(out, false);
     await this.dropConnection();
     if (dead && this.kind.processBound) this.backOff(out.error);
     return { ...out, definitive: dead && this.kind.processBound, partial: false, sessionExpired: false };
