@@ -5,6 +5,7 @@ import { ProbeClient, toolsPageText, type StartedTransport } from './connection.
 import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
+import type { ProcessGroups } from './stdio.js';
 import { credentialsFor } from './auth.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
 import { transportHint } from '../pipeline/hints.js';
@@ -18,6 +19,8 @@ export interface ProbeOptions {
   maxToolPages?: number;
   /** The configured checks to run after tools/list (default: all of the server's; [] skips them). */
   checks?: readonly CheckConfig[];
+  /** The owner's record of the stdio servers it runs (ConnectContext.processGroups). */
+  processGroups?: ProcessGroups;
 }
 
 /**
@@ -242,7 +245,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
   let phaseStart = performance.now();
   try {
-    conn = await deadline.run(connector(server, { signal: deadline.signal }));
+    conn = await deadline.run(connector(server, { signal: deadline.signal, processGroups: opts.processGroups }));
     out.phases[phase] = elapsed(phaseStart);
     phase = handshakePhase(server, opts.prior);
     phaseStart = performance.now();

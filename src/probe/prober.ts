@@ -133,6 +133,8 @@ export interface McpConnection {
 
 export interface ConnectContext {
   signal: AbortSignal;
+  /** Where a stdio server's process group is kept while it runs, for its owner (an agent) to end them all. */
+  processGroups?: ProcessGroups;
 }
 
 /** The one shape every transport implements. Resolves once the transport is started. */
@@ -142,8 +144,6 @@ export type Connector = (server: ServerConfig, ctx: ConnectContext) => Promise<M
 export interface StreamHooks {
   /** Every chunk of the server's stream, and its end (a server gone between checks). */
   onStream(what: 'data' | 'end'): void;
-  /** Where a stdio server's process group is kept while it runs, for its owner to end them all. */
-  processGroups?: ProcessGroups;
 }
 
 /**

@@ -143,7 +143,7 @@ export class ServerSession {
     const at = this.now();
     const due = this.dueChecks(at);
     if (this.server.fresh_connection) {
-      const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages, checks: due });
+      const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages, checks: due, processGroups: this.opts.processGroups });
       this.ran(at, out.checks);
       return { ...out, definitive: false, partial: false, sessionExpired: false };
     }
@@ -213,7 +213,6 @@ export class ServerSession {
 
   private connector(): Connector {
     return this.kind.keep({
-      processGroups: this.opts.processGroups,
       onStream: (what) => {
         this.lastActivity = this.now();
         if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');
@@ -222,12 +221,13 @@ export class ServerSession {
   }
 
   private async openAndList(): Promise<CheckOutcome> {
-    let { out, conn } = await openAndProbe(this.server, this.connector(), { maxToolPages: this.opts.maxToolPages, prior: this.prior });
+    const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
+    let { out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior });
     if (this.prior && out.error?.category === 'permanent' && !this.closed) {
       // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back): find
       // out again instead of failing on the remembered one.
       this.prior = undefined;
-      ({ out, conn } = await openAndProbe(this.server, this.connector(), { maxToolPages: this.opts.maxToolPages }));
+      ({ out, conn } = await openAndProbe(this.server, this.connector(), probing));
     }
     this.lastActivity = this.now();
     if (!conn || this.closed) {

@@ -278,7 +278,7 @@ export class ProcessGroups {
   }
 }
 
-/** Servers started by one-shot probes (`health`, `fresh_connection`), which end each one they start. */
+/** Servers started without an owner's record (`health`), whose probes end each one they start. */
 const oneShotGroups = new ProcessGroups();
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -307,8 +307,8 @@ class StdioConnection extends BaseConnection {
   }
 }
 
-const stdioConnector = (groups: ProcessGroups): Connector => async (server) => {
-  const proc = new ProcessTransport(server, groups);
+const connectStdio: Connector = async (server, ctx) => {
+  const proc = new ProcessTransport(server, ctx.processGroups ?? oneShotGroups);
   const conn = new StdioConnection(proc, server.protocol);
   try {
     await conn.transport.start();
@@ -319,9 +319,9 @@ const stdioConnector = (groups: ProcessGroups): Connector => async (server) => {
 };
 
 export const stdioTransport: TransportKind = {
-  connect: stdioConnector(oneShotGroups),
+  connect: connectStdio,
   // The process is watched through its exit, not a stream.
-  keep: ({ processGroups }) => stdioConnector(processGroups ?? oneShotGroups),
+  keep: () => connectStdio,
   processBound: true,
   staleAfter: () => undefined,
 };

@@ -67,19 +67,22 @@ describe('mcpwatch run (process)', () => {
     assert.deepEqual(kids.filter(alive), [], 'no child outlives the agent');
   });
 
-  it('leaves no stdio server behind whose first handshake was still under way at SIGTERM', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
-    const agent = startAgent(writeConfig(dir, stdioServer('stubborn', 'hang-stubborn')));
-    await agent.waitLog(/mcpwatch agent started/);
-    let kids: number[] = [];
-    await until(() => (kids = descendants(agent.proc.pid!)).length > 0, 'the server spawned');
-    agent.proc.kill('SIGTERM');
-    const { code } = await agent.exit;
-    assert.equal(code, 0);
-    assert.ok(agent.logs.some((l) => l.includes('killed stdio servers still running')), 'the stop says it killed the server');
-    await until(() => !kids.some(alive), 'every child gone').catch(() => {});
-    assert.deepEqual(kids.filter(alive), [], 'no child outlives the agent');
-  });
+  for (const fresh of [false, true]) {
+    it(`leaves no stdio server behind whose first handshake was still under way at SIGTERM${fresh ? ' (fresh_connection: a one-shot probe)' : ''}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+      const entry = stdioServer('stubborn', 'hang-stubborn');
+      const agent = startAgent(writeConfig(dir, fresh ? entry.replace(/ \}$/, ', fresh_connection: true }') : entry));
+      await agent.waitLog(/mcpwatch agent started/);
+      let kids: number[] = [];
+      await until(() => (kids = descendants(agent.proc.pid!)).length > 0, 'the server spawned');
+      agent.proc.kill('SIGTERM');
+      const { code } = await agent.exit;
+      assert.equal(code, 0);
+      assert.ok(agent.logs.some((l) => l.includes('killed stdio servers still running')), 'the stop says it killed the server');
+      await until(() => !kids.some(alive), 'every child gone').catch(() => {});
+      assert.deepEqual(kids.filter(alive), [], 'no child outlives the agent');
+    });
+  }
 
   it('exits 0 with its state written on SIGTERM while checks hang and DELETEs go unanswered, many sessions kept', async (t) => {
     // Each server answers its first tools/list (the first round) and none after, and never answers
