@@ -184,6 +184,7 @@ interface Result {
   p50ms: number;
   p95ms: number;
   meanMs: number;
+  /** Checks made in the CPU window (the agent's: counted between two scrapes, at that rate over the window). */
   checks: number;
   up: number;
   upSeries: number;
@@ -240,11 +241,6 @@ function methodStats(m0: PromSample[], m1: PromSample[], method: string): { p50:
 }
 
 type Mode = 'kept' | 'fresh' | 'idle';
-
-function tlCount(m0: PromSample[], m1: PromSample[]): number {
-  const name = 'mcp_client_operation_duration_count';
-  return sum(m1, name, { mcp_method_name: 'tools/list' }) - sum(m0, name, { mcp_method_name: 'tools/list' });
-}
 
 /** How many servers the agent last found speaking each protocol version, from `mcp_server_protocol`. */
 function protocolCounts(samples: PromSample[]): string {
@@ -304,6 +300,11 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     console.log(`first round done (/readyz 200) ${firstRoundS.toFixed(1)} s after spawn: ${states.filter((s) => s === 'up').length} up, ${states.filter((s) => s !== 'up').length} not up; load average ${load()}`);
     // Steady state: one interval after the first round (every session is open and listed at least twice).
     await sleep(Math.max(0, tReady + INTERVAL_MS - performance.now()));
+    // The checks are counted between the two scrapes' collections, which the agent makes as a scrape
+    // arrives; the CPU between two readings of /proc taken after the first scrape and before the
+    // second. At 3000 servers the first scrape and its parsing take seconds, so the two spans differ
+    // and the check rate is taken over its own span (countS), not over the CPU window.
+    const c0 = performance.now();
     const m0 = await scrape(agent.metricsUrl!);
     const memA = agent.mem[agent.mem.length - 1];
     const a = readProc(agent.pid)!;
@@ -332,11 +333,12 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     const memB = agent.mem[agent.mem.length - 1];
     const fb = fleetTicks();
     const sockets = socketCount(agent.pid);
+    const c1 = performance.now();
+    const m1 = await scrape(agent.metricsUrl!);
     if (HEAP_SNAPSHOT) {
       process.kill(agent.pid, 'SIGUSR2');
       await sleep(5000);
     }
-    const m1 = await scrape(agent.metricsUrl!);
     // Scrapes back to back, alone, to price one (a Prometheus server scrapes every 15–60 s) and to see
     // what the checks made meanwhile took: the tools/list histogram from m1 to the last scrape.
     const before = readProc(agent.pid)!;
@@ -361,6 +363,10 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
       if (e.value - was > 0) errorDelta.set(e.labels.error_type!, (errorDelta.get(e.labels.error_type!) ?? 0) + e.value - was);
     }
     const windowS = (b.at - a.at) / 1000;
+    const countS = (c1 - c0) / 1000;
+    /** The checks made in the CPU window, at the rate counted over countS. */
+    const checksInWindow = (tl.count * windowS) / countS;
+    const cpuPerCheckMs = ((b.cpuTicks - a.cpuTicks) * 10) / Math.max(1, checksInWindow);
     const cpuMean = (100 * (b.cpuTicks - a.cpuTicks)) / 100 / windowS;
     const fleetCpuMean = (100 * (fb - fa)) / 100 / windowS;
     const hwm = Math.max(b.hwmKiB, after.hwmKiB);
@@ -369,13 +375,13 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     console.log(`agent peak RSS (VmHWM, whole run): ${mib(hwm)} MiB; max VmRSS in the window ${mib(ws.rssMaxKiB)} MiB; VmRSS at the end ${mib(b.rssKiB)} MiB`);
     console.log(`agent CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %); first round (spawn → ready): ${(((sampler.of(agent.pid).find((s) => s.at >= tReady) ?? a).cpuTicks / 100 / firstRoundS) * 100).toFixed(1)} %`);
     console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core (pids ${fleetPids.join(', ')})`);
-    console.log(`tools/list over the window: ${tl.count} checks, p50 ${tl.p50.toFixed(1)} ms, p95 ${tl.p95.toFixed(1)} ms (interpolated in buckets), mean ${tl.mean.toFixed(2)} ms (exact); buckets ${tl.dist}`);
+    console.log(`tools/list over the window: ${tl.count} checks in ${countS.toFixed(1)} s between the scrapes' collections (${(tl.count / countS).toFixed(1)} a second, ${((100 * tl.count * INTERVAL_MS) / (urls.length * countS * 1000)).toFixed(1)} % of those due), p50 ${tl.p50.toFixed(1)} ms, p95 ${tl.p95.toFixed(1)} ms (interpolated in buckets), mean ${tl.mean.toFixed(2)} ms (exact); buckets ${tl.dist}`);
     if (init.count > 0) console.log(`initialize over the window: ${init.count}, p50 ${init.p50.toFixed(1)} ms, p95 ${init.p95.toFixed(1)} ms, mean ${init.mean.toFixed(2)} ms`);
     if (discover.count > 0) console.log(`server/discover over the window: ${discover.count}, p50 ${discover.p50.toFixed(1)} ms, p95 ${discover.p95.toFixed(1)} ms, mean ${discover.mean.toFixed(2)} ms`);
     console.log(`protocol the agent found (mcp_server_protocol at the end): ${protocols}`);
     console.log(`probe errors over the window: ${errorDelta.size ? [...errorDelta].map(([t, n]) => `${t} ${n}`).join(', ') : 'none'}`);
     console.log(`mcp_server_up at the end: ${up} of ${upSeries.length} series = 1 (${urls.length} configured); agent sockets open ${sockets}`);
-    console.log(`agent CPU by thread over the window: ${threadSplit(ta, tb, windowS)}; utime+stime per check ${(((b.cpuTicks - a.cpuTicks) * 10) / Math.max(1, tl.count)).toFixed(3)} ms`);
+    console.log(`agent CPU by thread over the window: ${threadSplit(ta, tb, windowS)}; utime+stime per check ${cpuPerCheckMs.toFixed(3)} ms`);
     const scrapeMs = scrapes.map((x) => x.ms.toFixed(0)).join(' / ');
     console.log(`${scrapes.length} /metrics scrapes back to back: ${(m2.bytes / 1024).toFixed(0)} KiB each, ${scrapeMs} ms, ${(((after.cpuTicks - before.cpuTicks) * 10) / scrapes.length).toFixed(0)} ms of agent CPU each (10 ms ticks); agent VmHWM ${mib(before.hwmKiB)} → ${mib(after.hwmKiB)} MiB across them`);
     const duringText = `${during.count} checks, p50 ${during.p50.toFixed(1)} ms, p95 ${during.p95.toFixed(1)} ms, mean ${during.mean.toFixed(2)} ms (window: p50 ${tl.p50.toFixed(1)}, p95 ${tl.p95.toFixed(1)}, mean ${tl.mean.toFixed(2)})`;
@@ -383,7 +389,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     console.log(`  largest families: ${scrapeBreakdown(m2.text).slice(0, 6).map((f) => `${f.family} ${(f.bytes / 1024).toFixed(0)} KiB/${f.series} lines`).join(', ')}`);
     if (memA && memB) {
       const s = (memB.t - memA.t) / 1000;
-      const checks = Math.max(1, tlCount(m0.samples, m1.samples));
+      const checks = Math.max(1, (checksInWindow * s) / windowS);
       console.log(`  connections over the window (diagnostics_channel): ${memB.connects - memA.connects} TCP connects, ${memB.requests - memA.requests} undici requests in ${s.toFixed(0)} s = ${((memB.connects - memA.connects) / checks).toFixed(2)} connects and ${((memB.requests - memA.requests) / checks).toFixed(2)} requests per check`);
     }
     if (MEMORY && agent.mem.length) {
@@ -419,11 +425,11 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
       p50ms: tl.p50,
       p95ms: tl.p95,
       meanMs: tl.mean,
-      checks: tl.count,
+      checks: Math.round(checksInWindow),
       up,
       upSeries: upSeries.length,
       sockets,
-      cpuPerCheckMs: ((b.cpuTicks - a.cpuTicks) * 10) / Math.max(1, tl.count),
+      cpuPerCheckMs,
       windowS,
       scrapeMs,
       duringScrape: `${during.p50.toFixed(1)} / ${during.p95.toFixed(1)} / ${during.mean.toFixed(2)}`,
