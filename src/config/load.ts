@@ -230,6 +230,7 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
   }
   const servers = expanded.servers as unknown[];
   const out = new Map<number, string>();
+  if (byServer.size === 0) return out;
   // A stand-in name must not be a configured one: the file would fail as "duplicate server name".
   const names = new Set(servers.map((s) => (s as { name?: unknown } | null)?.name));
   const standIn = (i: number): string => {
