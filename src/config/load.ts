@@ -2,7 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
+import { cadenceWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -191,6 +191,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
+  // A one-shot probe (health, scorecard) has no interval.
+  if (!opts.probeOnly) for (const w of cadenceWarnings(result.data!)) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
@@ -228,12 +230,21 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
   }
   const servers = expanded.servers as unknown[];
   const out = new Map<number, string>();
+  if (byServer.size === 0) return out;
+  // A stand-in name must not be a configured one: the file would fail as "duplicate server name".
+  const names = new Set(servers.map((s) => (s as { name?: unknown } | null)?.name));
+  const standIn = (i: number): string => {
+    let name = `servers-${i}`;
+    while (names.has(name)) name = `${name}-unset`;
+    names.add(name);
+    return name;
+  };
   for (const [i, found] of byServer) {
     const s = (servers[i] ?? {}) as Record<string, unknown>;
     const nameUnset = found.some((f) => f.path === `servers[${i}].name`);
     const transport = (TRANSPORTS as readonly unknown[]).includes(s.transport) ? (s.transport as TransportName) : 'stdio';
     servers[i] = {
-      name: !nameUnset && typeof s.name === 'string' && s.name ? s.name : `servers-${i}`,
+      name: !nameUnset && typeof s.name === 'string' && s.name ? s.name : standIn(i),
       transport,
       // Never run nor connected to: a server with config_error is reported, not probed.
       ...(transport === 'stdio' ? { command: 'unset-environment-variable' } : { url: 'http://unset-environment-variable.invalid/' }),

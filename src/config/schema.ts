@@ -7,6 +7,7 @@ import { ALERT_EVENTS } from '../pipeline/events.js';
 import { parsePath } from '../pipeline/expect.js';
 import { redactText } from '../pipeline/redact.js';
 import { fromOrdinal, parseOrdinal, type Sharding } from '../pipeline/shard.js';
+import { prometheusLabelName, tagAttribute } from './tags.js';
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -50,7 +51,7 @@ const httpUrl = z.string().superRefine((text, ctx) => {
 
 const thresholds = z
   .object({
-    latency_warning: duration.optional().describe('Probe latency above which the server is degraded (warning).'),
+    latency_warning: duration.optional().describe('Probe latency above which the server is degraded (warning). At most the server\'s latency_critical, once `monitoring.thresholds` fills in what a server leaves out.'),
     latency_critical: duration.optional().describe('Probe latency above which the server is degraded (critical).'),
   })
   .strict();
@@ -226,9 +227,9 @@ const serverFields = {
   headers: z.record(z.string()).default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
-  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels.'),
+  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
-  timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`.'),
+  timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`. Longer than the interval is allowed, with a warning: probes never overlap, so a server that does not answer is probed every timeout + interval.'),
   start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
   interval: timerDuration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
@@ -252,9 +253,9 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown; auth?: unknown; headers?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown; auth?: unknown; headers?: unknown; tags?: unknown }): CrossIssue[] {
   const issues: CrossIssue[] = [];
-  issues.push(...authIssues(s));
+  issues.push(...authIssues(s), ...tagIssues(s.tags));
   if (Array.isArray(s.checks)) {
     const seen = new Map<string, number>();
     s.checks.forEach((c: unknown, i) => {
@@ -280,6 +281,33 @@ function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown
   return issues;
 }
 
+/**
+ * Tags whose labels would be one: a series holds one value per label, so the exporter would keep
+ * one tag's value and drop the other's without a word (`team-a` and `team_a` are both
+ * `mcp_tag_team_a`; `team:data` and `team:ops` both set `mcp_tag_team`).
+ */
+function tagIssues(tags: unknown): CrossIssue[] {
+  if (!Array.isArray(tags)) return [];
+  const issues: CrossIssue[] = [];
+  const first = new Map<string, { tag: string; at: number }>();
+  tags.forEach((tag: unknown, i) => {
+    if (typeof tag !== 'string' || tag === '') return;
+    const { key } = tagAttribute(tag);
+    const label = prometheusLabelName(key);
+    const seen = first.get(label);
+    if (!seen) return void first.set(label, { tag, at: i });
+    const keyOf = (t: string): string => (t.indexOf(':') > 0 ? t.slice(0, t.indexOf(':')) : t);
+    // The same label and value twice (`critical`, `critical:true`): nothing is lost.
+    if (keyOf(seen.tag) === keyOf(tag) && tagAttribute(seen.tag).value === tagAttribute(tag).value) return;
+    const why =
+      keyOf(seen.tag) === keyOf(tag)
+        ? `both set the label ${label} (key "${keyOf(tag)}"), which holds one value: keep one of them`
+        : `have the keys "${keyOf(seen.tag)}" and "${keyOf(tag)}", which both become the label ${label} (other characters than letters, digits and _ become _; runs of _ one _): rename one`;
+    issues.push({ path: ['tags', i], message: `tags ${JSON.stringify(seen.tag)} (tags[${seen.at}]) and ${JSON.stringify(tag)} ${why}` });
+  });
+  return issues;
+}
+
 /** Rules of `auth` that span fields: one source of a bearer token, not beside an Authorization header, not on stdio. */
 function authIssues(s: { transport?: unknown; auth?: unknown; headers?: unknown }): CrossIssue[] {
   const auth = s.auth as { type?: unknown; token?: unknown; token_file?: unknown } | undefined;
@@ -295,9 +323,66 @@ function authIssues(s: { transport?: unknown; auth?: unknown; headers?: unknown 
   return issues;
 }
 
+/** Milliseconds of a duration as written in the file (`2s`) or as parsed (2000); undefined for anything else. */
+function msOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  return typeof v === 'string' ? parseDuration(v) : undefined;
+}
+
+/** A duration as the user wrote it, or as close as milliseconds allow. */
+function durationText(v: unknown): string {
+  if (typeof v === 'string') return v.trim();
+  const ms = Number(v);
+  const unit = (['d', 'h', 'm', 's'] as const).find((u) => ms >= UNIT_MS[u]! && ms % UNIT_MS[u]! === 0);
+  return unit ? `${ms / UNIT_MS[unit]!}${unit}` : `${ms}ms`;
+}
+
+/**
+ * Rules between a server's settings and the `monitoring` defaults it inherits, on the values each
+ * server ends up with. Works on the raw document (durations as text) and on the parsed one.
+ */
+function inheritedIssues(raw: unknown): CrossIssue[] {
+  const issues: CrossIssue[] = [];
+  const monitoring = (raw as { monitoring?: unknown })?.monitoring;
+  const defaults = ((monitoring && typeof monitoring === 'object' ? (monitoring as { thresholds?: unknown }).thresholds : undefined) ?? {}) as Record<string, unknown>;
+  const inverted = (t: Record<string, unknown>): boolean => {
+    const warning = msOf(t.latency_warning);
+    const critical = msOf(t.latency_critical);
+    return warning !== undefined && critical !== undefined && warning > critical;
+  };
+  const why = 'the warning threshold must be at or below the critical one';
+  if (typeof defaults === 'object' && inverted(defaults)) {
+    issues.push({
+      path: ['monitoring', 'thresholds', 'latency_warning'],
+      message: `${durationText(defaults.latency_warning)} is greater than latency_critical ${durationText(defaults.latency_critical)}, for every server that does not set its own: ${why}`,
+    });
+  }
+  const servers = (raw as { servers?: unknown })?.servers;
+  if (!Array.isArray(servers)) return issues;
+  servers.forEach((s: unknown, i) => {
+    if (!s || typeof s !== 'object') return;
+    const own = (s as { thresholds?: unknown }).thresholds;
+    if (!own || typeof own !== 'object') return;
+    const t = own as Record<string, unknown>;
+    const effective = {
+      latency_warning: t.latency_warning ?? defaults.latency_warning,
+      latency_critical: t.latency_critical ?? defaults.latency_critical,
+    };
+    // Inverted defaults that the server does not touch are reported once, on monitoring.thresholds.
+    if (!inverted(effective) || (t.latency_warning === undefined && t.latency_critical === undefined)) return;
+    const name = typeof (s as { name?: unknown }).name === 'string' ? JSON.stringify((s as { name: string }).name) : `servers[${i}]`;
+    const from = (k: 'latency_warning' | 'latency_critical'): string => (t[k] === undefined ? ' (from monitoring.thresholds)' : '');
+    issues.push({
+      path: ['servers', i, 'thresholds', t.latency_warning !== undefined ? 'latency_warning' : 'latency_critical'],
+      message: `server ${name}: latency_warning ${durationText(effective.latency_warning)}${from('latency_warning')} is greater than latency_critical ${durationText(effective.latency_critical)}${from('latency_critical')}: ${why}`,
+    });
+  });
+  return issues;
+}
+
 export function configIssues(raw: unknown): CrossIssue[] {
   const servers = (raw as { servers?: unknown })?.servers;
-  if (!Array.isArray(servers)) return [];
+  if (!Array.isArray(servers)) return inheritedIssues(raw);
   const issues: CrossIssue[] = [];
   const seen = new Map<string, number>();
   servers.forEach((s: unknown, i) => {
@@ -309,7 +394,7 @@ export function configIssues(raw: unknown): CrossIssue[] {
     if (first !== undefined) issues.push({ path: ['servers', i, 'name'], message: `duplicate server name "${name}" (first used by servers[${first}])` });
     else seen.set(name, i);
   });
-  return issues;
+  return [...issues, ...inheritedIssues(raw)];
 }
 
 const monitoringSchema = z
@@ -362,7 +447,7 @@ const alertReplicas = z
 const retrySchema = z
   .object({
     max_attempts: z.number().int().min(1).max(20).default(5).describe('Delivery attempts before an alert is counted as failed.'),
-    initial_backoff: timerDuration.default('1s').describe('Wait before the first retry; doubles each time.'),
+    initial_backoff: timerDuration.default('1s').describe('Wait before the first retry; doubles each time. At most max_backoff.'),
     max_backoff: timerDuration.default('30s').describe('Longest wait between retries.'),
   })
   .strict();
@@ -572,6 +657,34 @@ const shardingSchema = shardingFields
     return { shards, shard: s.shard!, replica: s.replica ?? 0 };
   });
 
+/**
+ * Two of the agent's own listeners on one address: the second cannot bind, and the agent stops at
+ * start-up. Said by validate too. Port 0 (any free port) never collides.
+ */
+function listenerIssues(c: {
+  receivers: { otlp: { grpc: { endpoint: string } | null; http: { endpoint: string } | null } | null };
+  exporters: { prometheus: { endpoint: string } | null };
+  health: { endpoint: string };
+}): CrossIssue[] {
+  const listeners: Array<{ path: string[]; endpoint: string }> = [];
+  if (c.receivers.otlp?.grpc) listeners.push({ path: ['receivers', 'otlp', 'grpc', 'endpoint'], endpoint: c.receivers.otlp.grpc.endpoint });
+  if (c.receivers.otlp?.http) listeners.push({ path: ['receivers', 'otlp', 'http', 'endpoint'], endpoint: c.receivers.otlp.http.endpoint });
+  if (c.exporters.prometheus) listeners.push({ path: ['exporters', 'prometheus', 'endpoint'], endpoint: c.exporters.prometheus.endpoint });
+  listeners.push({ path: ['health', 'endpoint'], endpoint: c.health.endpoint });
+  const wildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+  const issues: CrossIssue[] = [];
+  listeners.forEach((l, i) => {
+    const a = parseListen(l.endpoint);
+    if (!a || a.port === 0) return;
+    const clash = listeners.slice(0, i).find((o) => {
+      const b = parseListen(o.endpoint);
+      return b !== undefined && b.port === a.port && (b.host === a.host || wildcard(a.host) || wildcard(b.host));
+    });
+    if (clash) issues.push({ path: l.path, message: `${l.endpoint} is also ${clash.path.join('.')} (${clash.endpoint}): two listeners cannot share a port; give each its own` });
+  });
+  return issues;
+}
+
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /**
@@ -628,15 +741,57 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    for (const issue of configIssues(c)) if (issue.path[2] === 'name') ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
+    // serverSchema has reported the rest of configIssues() server by server.
+    for (const issue of [...configIssues(c).filter((i) => i.path[2] === 'name'), ...inheritedIssues(c)]) ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
+    for (const issue of listenerIssues(c)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: issue.path, message: issue.message });
     c.alerts.forEach((a, i) => {
       if (a.type === 'alertmanager' && a.basic_auth && a.bearer_token) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['alerts', i, 'bearer_token'], message: 'set basic_auth or bearer_token, not both' });
+      }
+      // Waits double from initial_backoff up to max_backoff: one above the other would never be waited.
+      if ('retry' in a && a.retry.initial_backoff > a.retry.max_backoff) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['alerts', i, 'retry', 'initial_backoff'],
+          message: `${durationText(a.retry.initial_backoff)} is longer than max_backoff ${durationText(a.retry.max_backoff)}: every retry would wait max_backoff; raise max_backoff or lower initial_backoff`,
+        });
       }
     });
   });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * Accepted, but worth saying: a probe `timeout` longer than its `interval` (per server and per
+ * check). Prometheus refuses scrape_timeout > scrape_interval because its scrapes overlap; mcpwatch
+ * runs a server's probes one after the other (probe/scheduler.ts), so the configuration works, but a
+ * server that does not answer is probed every timeout + interval, not every interval. Tests and
+ * fast-cadence setups want exactly that (a short interval, a generous deadline), so it is a warning.
+ */
+export function cadenceWarnings(config: Config): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  const say = (timeout: number, interval: number, what: string): string =>
+    `${what}timeout ${durationText(timeout)} is longer than ${what ? 'its ' : ''}interval ${durationText(interval)}: probes do not overlap, so one that gets no answer is repeated every ${durationText(timeout + interval)} (timeout + interval), not every ${durationText(interval)}`;
+  const m = config.monitoring;
+  if (m.timeout > m.interval) out.push({ path: ['monitoring', 'timeout'], message: say(m.timeout, m.interval, '') });
+  config.servers.forEach((s, i) => {
+    const interval = s.interval ?? m.interval;
+    const timeout = s.timeout ?? m.timeout;
+    const name = `server ${JSON.stringify(s.name)}: `;
+    // A server that sets neither has been covered by the monitoring warning.
+    if ((s.interval !== undefined || s.timeout !== undefined) && timeout > interval) {
+      out.push({ path: ['servers', i, s.timeout !== undefined ? 'timeout' : 'interval'], message: say(timeout, interval, name) });
+    }
+    s.checks.forEach((c, j) => {
+      const ci = c.interval ?? interval;
+      const ct = c.timeout ?? timeout;
+      if ((c.interval !== undefined || c.timeout !== undefined) && ct > ci) {
+        out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(c.name)}: `) });
+      }
+    });
+  });
+  return out;
+}
 type ServerConfigRaw = z.output<typeof serverSchema>;
 export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;

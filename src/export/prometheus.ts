@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { diag, ValueType, type Attributes } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationTemporality, DataPointType, type DataPoint, type Histogram, type MetricData, type ResourceMetrics, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
+import { prometheusLabelName } from '../config/tags.js';
 
 /** Data points written at a time: a few hundred lines, so each piece dies young. */
 const POINTS_PER_PIECE = 50;
@@ -225,7 +226,7 @@ function scopeLabelsOf({ scope }: ScopeMetrics, resource: ResourceMetrics['resou
 function renderLabels(attributes: Attributes): string[] {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(attributes)) {
-    const name = key.replace(/[^a-z0-9_]/gi, '_').replace(/_{2,}/g, '_');
+    const name = prometheusLabelName(key);
     const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
     parts.push(`${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
   }

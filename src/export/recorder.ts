@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, type Attributes, type Counter, type Meter, ty
 import { emptyResource } from '@opentelemetry/resources';
 import { HotMetrics, type HistogramCell, type SumCell } from './aggregate.js';
 import type { ServerConfig } from '../config/schema.js';
+import { tagAttribute } from '../config/tags.js';
 import type { CheckRun, ProbeOutcome } from '../probe/prober.js';
 import type { Assessment } from '../pipeline/assess.js';
 import type { Transition } from '../pipeline/state-machine.js';
@@ -44,9 +45,8 @@ export { AVAILABILITY_WINDOWS, type AvailabilityWindowName } from './server-metr
 export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport' | 'tags'>): Attributes {
   const attrs: Attributes = { 'mcp.server.name': server.name, 'mcp.transport': server.transport };
   for (const tag of server.tags) {
-    const i = tag.indexOf(':');
-    const key = (i > 0 ? tag.slice(0, i) : tag).replace(/[^A-Za-z0-9_]/g, '_');
-    attrs[`mcp.tag.${key}`] = i > 0 ? tag.slice(i + 1) : 'true';
+    const { key, value } = tagAttribute(tag);
+    attrs[key] = value;
   }
   return attrs;
 }

@@ -194,7 +194,7 @@ export class ProbeClient extends Client {
     if (seen) return { value: seen.result };
     const outcome = this._wireCodec().validateResult('tools/list', value);
     // The SDK's own validator reports a failure in these words (a test holds the two together).
-    if (!outcome.ok) return { issues: [{ message: outcome.reason === 'invalid' ? outcome.message : 'not-in-era: tools/list' }] };
+    if (!outcome.ok) return { issues: [{ message: outcome.reason === 'invalid' ? (toolsPageProblem(value) ?? outcome.message) : 'not-in-era: tools/list' }] };
     if (text !== undefined) {
       validatedTexts.set(outcome.value, text);
       const token = `${this.nonce}${++this.issued}`;
@@ -219,6 +219,28 @@ export class ProbeClient extends Client {
       this.tokens.delete(page.token);
     }
   }
+}
+
+/**
+ * The first tool of a tools/list page that breaks the specification's rules for every tool, named
+ * with the field at fault: the SDK's own message is its schema library's list of issues. Undefined
+ * when no tool is at fault (the SDK's message stands).
+ */
+export function toolsPageProblem(page: unknown): string | undefined {
+  const tools = typeof page === 'object' && page !== null ? (page as { tools?: unknown }).tools : undefined;
+  if (!Array.isArray(tools)) return undefined;
+  for (const [i, tool] of tools.entries()) {
+    if (typeof tool !== 'object' || tool === null || Array.isArray(tool)) return `tools[${i}] is not an object (got ${JSON.stringify(tool)?.slice(0, 40)})`;
+    const { name, inputSchema } = tool as { name?: unknown; inputSchema?: unknown };
+    if (typeof name !== 'string') return `tools[${i}] has no name (a tool's name is a required string)`;
+    // Short enough that the classifier's bound on a message (160 characters) keeps the field.
+    const which = `tool ${JSON.stringify(name.slice(0, 60))} (tools[${i}])`;
+    if (inputSchema === undefined) return `${which} has no inputSchema, which MCP requires of every tool`;
+    if (typeof inputSchema !== 'object' || inputSchema === null || Array.isArray(inputSchema)) return `${which}: inputSchema must be a JSON Schema object (got ${Array.isArray(inputSchema) ? 'an array' : JSON.stringify(inputSchema)})`;
+    const type = (inputSchema as { type?: unknown }).type;
+    if (type !== 'object') return `${which}: inputSchema.type must be "object" (got ${type === undefined ? 'none' : JSON.stringify(type)?.slice(0, 40)})`;
+  }
+  return undefined;
 }
 
 function newClient(protocol: ProtocolMode = 'legacy'): ProbeClient {

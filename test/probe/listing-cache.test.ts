@@ -99,22 +99,30 @@ describe('tools/list over a kept connection', () => {
     assert.equal(await list(conn), d);
   });
 
-  it('validates an invalid page every time, failing with the words of the SDK\'s own validation', async () => {
+  it('validates an invalid page every time, failing as the SDK\'s own validation does (in its words, unless a tool is at fault)', async () => {
     const state = { tools: makeTools(1) as unknown[] };
     const f = await legacy('streamable-json', state);
     const conn = await connect(f.url);
-    state.tools = [{ name: 'no-input-schema' }];
-    const ours = await list(conn).then(() => undefined, (e: unknown) => e);
-    const again = await list(conn).then(() => undefined, (e: unknown) => e);
     // The same request through the SDK's default result validation (no explicit schema).
     const request = Client.prototype.request as (this: Client, r: { method: 'tools/list'; params: object }, o: { timeout: number }) => Promise<unknown>;
-    const sdk = await request.call(conn.client, { method: 'tools/list', params: {} }, { timeout: 5000 }).then(() => undefined, (e: unknown) => e);
-    assert.ok(sdk instanceof SdkError, String(sdk));
-    assert.ok(ours instanceof SdkError && again instanceof SdkError);
-    assert.equal(ours.message, sdk.message);
-    assert.equal(ours.code, sdk.code);
-    assert.equal(again.message, sdk.message);
-    assert.match(sdk.message, /^Invalid result for tools\/list/);
+    // A tool without inputSchema is named with its field (test/probe/invalid-tools.test.ts); an
+    // outputSchema that is no object is left in the SDK's words.
+    const pages: Array<[unknown[], string | undefined]> = [
+      [[{ name: 'no-input-schema' }], 'Invalid result for tools/list: tool "no-input-schema" (tools[0]) has no inputSchema, which MCP requires of every tool'],
+      [[{ name: 'bad-output-schema', inputSchema: { type: 'object' }, outputSchema: 5 }], undefined],
+    ];
+    for (const [tools, want] of pages) {
+      state.tools = tools;
+      const ours = await list(conn).then(() => undefined, (e: unknown) => e);
+      const again = await list(conn).then(() => undefined, (e: unknown) => e);
+      const sdk = await request.call(conn.client, { method: 'tools/list', params: {} }, { timeout: 5000 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(sdk instanceof SdkError, String(sdk));
+      assert.ok(ours instanceof SdkError && again instanceof SdkError);
+      assert.equal(ours.message, want ?? sdk.message);
+      assert.equal(ours.code, sdk.code);
+      assert.equal(again.message, ours.message);
+      assert.match(sdk.message, /^Invalid result for tools\/list/);
+    }
   });
 
   it('2026-07-28: the same listing of three pages comes back as one array until the server changes its tools', async () => {

@@ -10,6 +10,7 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { AlertEvent } from '../../pipeline/events.js';
 import { clientTlsOptions } from '../../wire/tls.js';
+import { prometheusLabelName, tagAttribute } from '../../config/tags.js';
 import { affectedLine } from './format.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
@@ -64,9 +65,8 @@ export function alertName(event: Pick<AlertEvent, 'event' | 'severity'>): string
 export function alertLabels(event: AlertEvent, name: string, extra: Record<string, string> = {}): Record<string, string> {
   const labels: Record<string, string> = { ...extra };
   for (const tag of event.tags) {
-    const i = tag.indexOf(':');
-    const key = (i > 0 ? tag.slice(0, i) : tag).replace(/[^A-Za-z0-9_]/g, '_');
-    labels[`mcp_tag_${key}`] = i > 0 ? tag.slice(i + 1) : 'true';
+    const { key, value } = tagAttribute(tag);
+    labels[prometheusLabelName(key)] = value;
   }
   return { ...labels, alertname: name, mcp_server_name: event.server, mcp_transport: event.transport, severity: event.severity };
 }
