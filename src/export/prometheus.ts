@@ -92,17 +92,18 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       let next: SeriesByPosition | undefined;
       for (let i = 0; i < points.length; i++) {
         const { attributes, value } = points[i]!;
-        let labels: string;
-        if (seen.attributes[i] === attributes) labels = seen.labels[i]!;
+        let own: string;
+        if (seen.attributes[i] === attributes) own = seen.labels[i]!;
         else {
           moved ??= new Map(seen.attributes.map((a, j) => [a, seen.labels[j]!]));
-          labels = moved.get(attributes) ?? renderedLabels(attributes, scopeLabels);
+          own = moved.get(attributes) ?? renderLabels(attributes);
           next ??= { attributes: seen.attributes.slice(0, i), labels: seen.labels.slice(0, i) };
         }
         if (next) {
           next.attributes.push(attributes);
-          next.labels.push(labels);
+          next.labels.push(own);
         }
+        const labels = !scopeLabels ? own : own ? `${own},${scopeLabels}` : scopeLabels;
         piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(histogram, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
           await wrote(res.write(piece));
@@ -171,9 +172,9 @@ function valueString(value: number): string {
 }
 
 /**
- * A series' rendered labels, its own then the scope's. The SDK and mcpwatch's producers hand out the
- * same attributes object for a series on every collection, in the same order within a family, so
- * each family keeps its series as the last scrape wrote them, by position: one reference compare
+ * A series' own rendered labels (the scope's follow them on each line). The SDK and mcpwatch's
+ * producers hand out the same attributes object for a series on every collection, in the same order
+ * within a family, so each family keeps its series as the last scrape wrote them, by position: one reference compare
  * finds a series' labels, and they are rendered once per series, not once per line. A series that
  * moved (one before it came or went) is found by a map of the last scrape's built for that family
  * and scrape only. A WeakMap of every series' labels did the same with lookups scattered over the
@@ -187,15 +188,6 @@ interface SeriesByPosition {
 
 const byPosition = new Map<string, SeriesByPosition>();
 const NONE_SEEN: SeriesByPosition = { attributes: [], labels: [] };
-
-function renderedLabels(attributes: Attributes, scopeLabels: string): string {
-  const parts = renderLabels(attributes);
-  if (scopeLabels) parts.push(scopeLabels);
-  // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
-  // until something reads its characters, and these strings live as long as their series. Built with
-  // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
-  return parts.join(',');
-}
 
 const scopeLabelCache = new Map<string, string>();
 
@@ -222,15 +214,23 @@ function scopeLabelsOf({ scope }: ScopeMetrics, resource: ResourceMetrics['resou
   return labels;
 }
 
-/** The exporter's label rendering, one `name="value"` a label: names sanitised to [a-zA-Z0-9_], values JSON for non-strings, escaped. */
-function renderLabels(attributes: Attributes): string[] {
+/**
+ * A series' own labels as the exporter renders them, one `name="value"` a label: names sanitised to
+ * [a-zA-Z0-9_], values JSON for non-strings, escaped. The scope's labels, the same for every series
+ * of a family, are added as each series is written: kept in every series' string, they were a third
+ * of it (docs/benchmarks.md, the tenth session's memory per server).
+ */
+function renderLabels(attributes: Attributes): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(attributes)) {
     const name = prometheusLabelName(key);
     const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
     parts.push(`${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
   }
-  return parts;
+  // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
+  // until something reads its characters, and these strings live as long as their series. Built with
+  // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
+  return parts.join(',');
 }
 
 /** Resolves when the response can take more, or is gone (a scraper that hung up). */
