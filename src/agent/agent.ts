@@ -205,7 +205,7 @@ export class Agent {
 
   async start(): Promise<AgentAddresses> {
     try {
-      this.telemetry = await Telemetry.create(this.config);
+      this.telemetry = await Telemetry.create(this.config, this.log);
       const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       this.recorder = recorder;
       this.traffic = new TrafficRouter(

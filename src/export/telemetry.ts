@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
-import type { Meter, Tracer } from '@opentelemetry/api';
+import { diag, DiagLogLevel, type DiagLogger, type Meter, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -22,6 +22,47 @@ const SCOPE = 'mcpwatch';
 const TLS_AT = 'exporters.otlp.tls';
 
 type OtlpConfig = NonNullable<Config['exporters']['otlp']>;
+
+/** The agent's log, as far as the SDK's own failures need it. */
+export interface TelemetryLog {
+  warn(obj: object, msg: string): void;
+}
+
+/** At most one line a minute: a backend that is down fails every export interval. */
+const SDK_WARN_INTERVAL_MS = 60_000;
+
+/**
+ * The OpenTelemetry SDK reports a failed export of metrics or probe spans (a backend down, a 401 for
+ * a wrong API key) only to its diag logger, a no-op until one is set: without this, exporters.otlp
+ * could refuse every export for days without a line in the log.
+ */
+export function sdkDiagLogger(log: TelemetryLog, now: () => number = Date.now): DiagLogger {
+  let lastAt = -Infinity;
+  let suppressed = 0;
+  const report = (message: string): void => {
+    const at = now();
+    if (at - lastAt < SDK_WARN_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    lastAt = at;
+    log.warn({ error: sdkErrorText(message), ...(suppressed > 0 ? { suppressed_since_last_warning: suppressed } : {}) }, 'OpenTelemetry SDK error: metrics or probe spans may not reach exporters.otlp');
+    suppressed = 0;
+  };
+  const ignore = (): void => undefined;
+  return { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore };
+}
+
+/** The SDK hands errors over as their JSON (stack first): the message is what a person reads. */
+function sdkErrorText(message: string): string {
+  try {
+    const parsed = JSON.parse(message) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { message?: unknown }).message === 'string') return (parsed as { message: string }).message;
+  } catch {
+    // Not JSON: a plain diag message.
+  }
+  return message;
+}
 
 /** The OTLP side, loaded only when `exporters.otlp` is set: gRPC and the exporters cost tens of MiB. */
 interface OtlpPipelines {
@@ -62,7 +103,10 @@ export class Telemetry {
   private server: Server | undefined;
   private closing = false;
 
-  static async create(config: Config): Promise<Telemetry> {
+  /** With `log`, the SDK's own failures (an export refused) are logged there (sdkDiagLogger). */
+  static async create(config: Config, log?: TelemetryLog): Promise<Telemetry> {
+    // The diag logger is process-wide, as the SDK has it; one agent runs per process.
+    if (log && config.exporters.otlp) diag.setLogger(sdkDiagLogger(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
     const resource = resourceFromAttributes({
       'service.name': 'mcpwatch',
       'service.version': VERSION,
