@@ -13,6 +13,7 @@ import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace
 import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
 import { ServerMetrics } from './server-metrics.js';
+import { AgentMetrics } from './agent-metrics.js';
 import { RESOURCE_CONSTANT_LABELS, serveMetrics } from './prometheus.js';
 import { httpExportPath } from '../wire/otlp.js';
 import { VERSION } from '../wire/version.js';
@@ -97,6 +98,8 @@ export class Telemetry {
   readonly hot: HotMetrics;
   /** The per-server series, likewise (see server-metrics.ts). */
   readonly servers: ServerMetrics;
+  /** The blast-radius series, likewise (see agent-metrics.ts). */
+  readonly agents: AgentMetrics;
   private readonly meterProvider: MeterProvider;
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly prometheus: PrometheusExporter | undefined;
@@ -117,8 +120,9 @@ export class Telemetry {
     });
     const hot = new HotMetrics(resource, { name: SCOPE, version: VERSION });
     const servers = new ServerMetrics(resource, { name: SCOPE, version: VERSION });
-    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, [hot, servers]) : undefined;
-    return new Telemetry(config, resource, hot, servers, otlp);
+    const agents = new AgentMetrics(resource, { name: SCOPE, version: VERSION }, config.blast_radius.max_agents_per_server);
+    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, [hot, servers, agents]) : undefined;
+    return new Telemetry(config, resource, hot, servers, agents, otlp);
   }
 
   private constructor(
@@ -126,13 +130,15 @@ export class Telemetry {
     resource: Resource,
     hot: HotMetrics,
     servers: ServerMetrics,
+    agents: AgentMetrics,
     otlp: OtlpPipelines | undefined,
   ) {
     this.hot = hot;
     this.servers = servers;
+    this.agents = agents;
     const readers: MetricReader[] = [];
     if (config.exporters.prometheus) {
-      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers], withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
+      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers, agents], withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
       readers.push(this.prometheus);
     }
     if (otlp) {
