@@ -10,6 +10,7 @@
 //
 //   npm run build && node dist/bench/blast-radius.js [--rounds 7] [--seconds 1]
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { emptyResource } from '@opentelemetry/resources';
 import { decodeTraceRequest, type DecodedSpan } from '../src/otlp/decode.js';
 import { recogniseSpan, type Observation } from '../src/otlp/recognise.js';
 import { TrafficRouter } from '../src/pipeline/traffic.js';
@@ -35,7 +36,7 @@ const meter = new MeterProvider().getMeter('bench');
 const recorder = new Recorder(meter);
 const router = new TrafficRouter<TrafficCells>((name) => SERVERS.has(name), (obs, labels) => recorder.trafficCells(obs, labels));
 const callers = new CallerWindow({ windowMs: 86_400_000, maxAgents: 20 });
-const agentMetrics = new AgentMetrics(meter, () => [], 20);
+const agentMetrics = new AgentMetrics(emptyResource(), { name: 'bench', version: '0' }, 20);
 
 function plain(): void {
   for (const [obs] of work) recorder.traffic(router.route(obs), obs.durationSeconds);

@@ -34,7 +34,7 @@ import type { DriftProjection } from '../pipeline/assess.js';
 import { serverJson, summarize, type AgentServerJson, type AgentView, type ProbeSummary } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
 import { redactDeep } from '../pipeline/redact.js';
-import { AgentMetrics } from '../export/agent-metrics.js';
+import type { AgentMetrics } from '../export/agent-metrics.js';
 import type { DecodedSpan } from '../otlp/decode.js';
 import type { Observation } from '../otlp/recognise.js';
 
@@ -205,7 +205,7 @@ export class Agent {
 
   async start(): Promise<AgentAddresses> {
     try {
-      this.telemetry = await Telemetry.create(this.config);
+      this.telemetry = await Telemetry.create(this.config, this.log);
       const recorder = new Recorder(this.telemetry.meter, this.telemetry.tracer, this.telemetry.hot, this.telemetry.servers);
       this.recorder = recorder;
       this.traffic = new TrafficRouter(
@@ -220,7 +220,8 @@ export class Agent {
       const blast = this.config.blast_radius;
       this.callers = new CallerWindow({ windowMs: blast.window, maxAgents: blast.max_agents_per_server });
       this.callers.load(this.store.callersSince(this.now() - blast.window), this.now());
-      this.agentMetrics = new AgentMetrics(this.telemetry.meter, () => [...this.monitors.keys()].map((name) => [name, this.callers.distinct(name, this.now())]), blast.max_agents_per_server);
+      this.agentMetrics = this.telemetry.agents;
+      this.agentMetrics.distinct = () => [...this.monitors.keys()].map((name) => [name, this.callers.distinct(name, this.now())]);
       const metrics = await this.telemetry.start((err) => this.log.error({ err }, 'serving a /metrics scrape failed; the scraper got a cut page'));
       const health = await this.startHealth();
       let otlp: ReceiverAddresses = {};

@@ -56,12 +56,12 @@ export class HotMetrics implements MetricProducer {
   }
 
   /** Drops the duration series under a path prefix: their server is gone, or has new labels. */
-  dropDurations(a: string, b: string): void {
+  dropDurations(a: string, b?: string): void {
     this.durations.remove(a, b);
   }
 
   /** Drops the tool-call series under a path prefix. */
-  dropCalls(a: string, b: string): void {
+  dropCalls(a: string, b?: string): void {
     this.calls.remove(a, b);
   }
 

@@ -103,6 +103,8 @@ const MIB = 1024 * 1024;
 const MIN_ENTRY_COST = 64;
 /** Enough of an error body to explain a permanent failure in the log. */
 const SNIPPET_CHARS = 200;
+/** The bytes of an error body read for it: 200 characters of UTF-8 at most. */
+const SNIPPET_BYTES = SNIPPET_CHARS * 4;
 
 /** Capacity in bytes for a `queue_size_mib`, so the caller can publish it before building the forwarder. */
 export function queueCapacityBytes(queueSizeMib: number = DEFAULT_QUEUE_SIZE_MIB): number {
@@ -375,7 +377,8 @@ class HttpTransport implements Transport {
           const json = String(res.headers['content-type'] ?? '').startsWith('application/json');
           return okWith(json ? partialSuccessOfJson(answer.toString('utf8')) : partialSuccessOf(answer));
         }
-        const text = (await res.body.text()).slice(0, SNIPPET_CHARS);
+        // Only the start is quoted: the whole of a large error page was held in memory to keep 200 characters of it.
+        const text = (await readCapped(res.body, SNIPPET_BYTES, 'cut')).toString('utf8').slice(0, SNIPPET_CHARS);
         const retryAfter = res.headers['retry-after'];
         return classifyHttpStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now(), text.trim());
       } catch (err) {

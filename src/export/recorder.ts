@@ -102,10 +102,15 @@ export class Recorder {
     this.servers.keepChecks(server.name, new Set((server.checks ?? []).map((c) => c.name)));
   }
 
+  /** A server removed from the configuration: its probe and its traffic series go (docs/metrics.md). */
   unregister(name: string): void {
     const key = this.servers.key(name);
     this.servers.unregister(name);
     if (key !== undefined) this.dropProbeSeries(key);
+    // Traffic cells are keyed by the server's name (trafficCells): should it still be called, its
+    // traffic starts new series as any unconfigured server's would.
+    this.hot.dropDurations(TRAFFIC, name);
+    this.hot.dropCalls(name);
   }
 
   private dropProbeSeries(key: string): void {

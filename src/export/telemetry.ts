@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
-import type { Meter, Tracer } from '@opentelemetry/api';
+import { diag, DiagLogLevel, type DiagLogger, type Meter, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricProducer, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -13,6 +13,7 @@ import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace
 import { parseListen, type Config } from '../config/schema.js';
 import { HotMetrics } from './aggregate.js';
 import { ServerMetrics } from './server-metrics.js';
+import { AgentMetrics } from './agent-metrics.js';
 import { RESOURCE_CONSTANT_LABELS, serveMetrics } from './prometheus.js';
 import { httpExportPath } from '../wire/otlp.js';
 import { VERSION } from '../wire/version.js';
@@ -22,6 +23,47 @@ const SCOPE = 'mcpwatch';
 const TLS_AT = 'exporters.otlp.tls';
 
 type OtlpConfig = NonNullable<Config['exporters']['otlp']>;
+
+/** The agent's log, as far as the SDK's own failures need it. */
+export interface TelemetryLog {
+  warn(obj: object, msg: string): void;
+}
+
+/** At most one line a minute: a backend that is down fails every export interval. */
+const SDK_WARN_INTERVAL_MS = 60_000;
+
+/**
+ * The OpenTelemetry SDK reports a failed export of metrics or probe spans (a backend down, a 401 for
+ * a wrong API key) only to its diag logger, a no-op until one is set: without this, exporters.otlp
+ * could refuse every export for days without a line in the log.
+ */
+export function sdkDiagLogger(log: TelemetryLog, now: () => number = Date.now): DiagLogger {
+  let lastAt = -Infinity;
+  let suppressed = 0;
+  const report = (message: string): void => {
+    const at = now();
+    if (at - lastAt < SDK_WARN_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    lastAt = at;
+    log.warn({ error: sdkErrorText(message), ...(suppressed > 0 ? { suppressed_since_last_warning: suppressed } : {}) }, 'OpenTelemetry SDK error: metrics or probe spans may not reach exporters.otlp');
+    suppressed = 0;
+  };
+  const ignore = (): void => undefined;
+  return { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore };
+}
+
+/** The SDK hands errors over as their JSON (stack first): the message is what a person reads. */
+function sdkErrorText(message: string): string {
+  try {
+    const parsed = JSON.parse(message) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { message?: unknown }).message === 'string') return (parsed as { message: string }).message;
+  } catch {
+    // Not JSON: a plain diag message.
+  }
+  return message;
+}
 
 /** The OTLP side, loaded only when `exporters.otlp` is set: gRPC and the exporters cost tens of MiB. */
 interface OtlpPipelines {
@@ -56,13 +98,18 @@ export class Telemetry {
   readonly hot: HotMetrics;
   /** The per-server series, likewise (see server-metrics.ts). */
   readonly servers: ServerMetrics;
+  /** The blast-radius series, likewise (see agent-metrics.ts). */
+  readonly agents: AgentMetrics;
   private readonly meterProvider: MeterProvider;
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly prometheus: PrometheusExporter | undefined;
   private server: Server | undefined;
   private closing = false;
 
-  static async create(config: Config): Promise<Telemetry> {
+  /** With `log`, the SDK's own failures (an export refused) are logged there (sdkDiagLogger). */
+  static async create(config: Config, log?: TelemetryLog): Promise<Telemetry> {
+    // The diag logger is process-wide, as the SDK has it; one agent runs per process.
+    if (log && config.exporters.otlp) diag.setLogger(sdkDiagLogger(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
     const resource = resourceFromAttributes({
       'service.name': 'mcpwatch',
       'service.version': VERSION,
@@ -73,8 +120,9 @@ export class Telemetry {
     });
     const hot = new HotMetrics(resource, { name: SCOPE, version: VERSION });
     const servers = new ServerMetrics(resource, { name: SCOPE, version: VERSION });
-    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, [hot, servers]) : undefined;
-    return new Telemetry(config, resource, hot, servers, otlp);
+    const agents = new AgentMetrics(resource, { name: SCOPE, version: VERSION }, config.blast_radius.max_agents_per_server);
+    const otlp = config.exporters.otlp ? await otlpPipelines(config.exporters.otlp, resource, [hot, servers, agents]) : undefined;
+    return new Telemetry(config, resource, hot, servers, agents, otlp);
   }
 
   private constructor(
@@ -82,13 +130,15 @@ export class Telemetry {
     resource: Resource,
     hot: HotMetrics,
     servers: ServerMetrics,
+    agents: AgentMetrics,
     otlp: OtlpPipelines | undefined,
   ) {
     this.hot = hot;
     this.servers = servers;
+    this.agents = agents;
     const readers: MetricReader[] = [];
     if (config.exporters.prometheus) {
-      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers], withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
+      this.prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [hot, servers, agents], withResourceConstantLabels: RESOURCE_CONSTANT_LABELS });
       readers.push(this.prometheus);
     }
     if (otlp) {

@@ -62,14 +62,16 @@ export class PathCells<T> {
   private readonly root = new Map<string, Map<string, Map<string, Map<string, Map<string, T>>>>>();
   all: T[] = [];
 
-  /** Drops every cell whose path starts with `a`, `b` (rare: a server removed or relabelled). */
-  remove(a: string, b: string): void {
-    const sub = this.root.get(a)?.get(b);
-    if (!sub) return;
-    this.root.get(a)!.delete(b);
+  /** Drops every cell whose path starts with `a`, `b`, or without `b` with `a` (rare: a server removed or relabelled). */
+  remove(a: string, b?: string): void {
+    const m1 = this.root.get(a);
+    if (!m1) return;
+    const subs = b === undefined ? [...m1.values()] : m1.has(b) ? [m1.get(b)!] : [];
+    if (b === undefined) this.root.delete(a);
+    else m1.delete(b);
     const gone = new Set<T>();
-    for (const m3 of sub.values()) for (const m4 of m3.values()) for (const cell of m4.values()) gone.add(cell);
-    this.all = this.all.filter((c) => !gone.has(c));
+    for (const sub of subs) for (const m3 of sub.values()) for (const m4 of m3.values()) for (const cell of m4.values()) gone.add(cell);
+    if (gone.size > 0) this.all = this.all.filter((c) => !gone.has(c));
   }
 
   cell(a: string, b: string, c: string, d: string, e: string, make: () => T): T {

@@ -39,10 +39,12 @@ export function declaredOver(contentLength: string | string[] | null | undefined
 
 /**
  * The first `max` bytes of a body; the rest is read and discarded, never held, so the connection
- * is free for reuse (for answers whose start is all that matters, e.g. a partial_success).
+ * is free for reuse (for answers whose start is all that matters, e.g. a partial_success). With
+ * `rest: 'cut'` the rest is not read at all: the stream is destroyed once `max` bytes are in (an
+ * error page quoted in a log, whose connection is not worth waiting for).
  */
-export async function readCapped(body: AsyncIterable<Uint8Array>, max: number): Promise<Buffer> {
-  return (await collect(body, max, 'truncate')).body;
+export async function readCapped(body: AsyncIterable<Uint8Array>, max: number, rest: 'drain' | 'cut' = 'drain'): Promise<Buffer> {
+  return (await collect(body, max, rest === 'cut' ? 'head' : 'truncate')).body;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function readLimited(body: AsyncIterable<Uint8Array>, max: number, 
  * One reader for every mode. Node streams (IncomingMessage, undici's body) are read with 'data'
  * events, not async iteration, which cost the OTLP/HTTP receiver measurably more CPU per request.
  */
-function collect(body: AsyncIterable<Uint8Array>, max: number, onOver: 'truncate' | 'stop' | 'drain'): Promise<{ body: Buffer; over: boolean }> {
+function collect(body: AsyncIterable<Uint8Array>, max: number, onOver: 'truncate' | 'head' | 'stop' | 'drain'): Promise<{ body: Buffer; over: boolean }> {
   const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -84,9 +86,13 @@ function collect(body: AsyncIterable<Uint8Array>, max: number, onOver: 'truncate
         return;
       }
       over = true;
-      if (onOver === 'truncate') {
+      if (onOver === 'truncate' || onOver === 'head') {
         chunks.push(Buffer.from(chunk.subarray(0, room)));
         size = max;
+        if (onOver === 'head') {
+          settle();
+          source.destroy();
+        }
       } else {
         chunks.length = 0;
         size = 0;

@@ -740,6 +740,40 @@ describe('forwarder: lifecycle and robustness', () => {
     assert.equal(counts.drops('queue_full'), 15);
   });
 
+  test('a permanent failure whose error page never ends is dropped at once, quoting its start, not held until the deadline', async (t) => {
+    // A backend (or a proxy in front of it) that answers 400 and streams its error page without end:
+    // reading the whole page held all of it in memory and the attempt until its deadline (60 s here),
+    // when it counted as a timeout and was retried.
+    const { createServer } = await import('node:http');
+    const page = Buffer.alloc(64 * 1024, 'x');
+    page.write('<html>bad request: no such tenant');
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(400, { 'content-type': 'text/html' });
+        res.write(page);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const counts = new Counts();
+    const warnings: Array<Record<string, unknown>> = [];
+    const f = new OtlpForwarder(
+      { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, protocol: 'http/protobuf', timeout: 60_000 },
+      { hooks: counts, log: { warn: (obj) => void warnings.push(obj as Record<string, unknown>), debug: () => undefined } },
+    );
+    t.after(() => f.shutdown(100));
+    f.start();
+    f.enqueue('traces', traceBodies(1)[0]!, PB);
+    await counts.until(() => counts.drops('permanent_error') === 1, 'dropped as permanent');
+    assert.equal(counts.failedN, 1, 'one attempt, not retried');
+    assert.match(String(warnings.at(-1)?.error), /^HTTP 400: <html>bad request: no such tenantx+$/);
+    assert.equal(String(warnings.at(-1)?.error).length, 'HTTP 400: '.length + 200);
+  });
+
   test('an unreadable CA file is a start-up error that names the setting', () => {
     const f = new OtlpForwarder({ endpoint: 'https://127.0.0.1:4317', protocol: 'grpc', tls: { ca_file: '/nonexistent/ca.pem' } });
     assert.throws(() => f.start(), /exporters\.otlp\.tls\.ca_file/);

@@ -56,7 +56,12 @@ function trafficSetup(maxTools: number) {
     recorder.register(server);
     router.reset();
   };
-  return { traffic, configure, points };
+  const remove = (name: string): void => {
+    configured.delete(name);
+    recorder.unregister(name);
+    router.reset();
+  };
+  return { traffic, configure, remove, points };
 }
 
 describe('traffic: TrafficRouter labels, Recorder counts', () => {
@@ -91,6 +96,25 @@ describe('traffic: TrafficRouter labels, Recorder counts', () => {
     assert.equal(list.length, 1);
     assert.equal(list[0]!.attributes['gen_ai.tool.name'], undefined);
     assert.equal(list[0]!.attributes['mcp.server.name'], 'files');
+  });
+
+  it('a server removed from the configuration takes its traffic series with it; the others keep theirs', async () => {
+    const { traffic, configure, remove, points } = trafficSetup(10);
+    const config = parseConfig('servers:\n  - { name: files, transport: stdio, command: node }\n  - { name: mail, transport: stdio, command: node }\n', 'mcpwatch.yaml', {});
+    for (const s of config.servers) configure(resolveServer(config, s));
+    for (const server of ['files', 'mail']) {
+      traffic(call(server, 'read'));
+      traffic({ ...call(server, 'read'), kind: 'operation', method: 'tools/list', tool: undefined });
+    }
+    const servers = async (name: string): Promise<unknown[]> => [...new Set((await points(name)).map((p) => p.attributes['mcp.server.name']))].sort();
+    assert.deepEqual(await servers('mcp.tool.calls'), ['files', 'mail']);
+    remove('files');
+    assert.deepEqual(await servers('mcp.tool.calls'), ['mail']);
+    assert.deepEqual(await servers('mcp.client.operation.duration'), ['mail']);
+    // Still called after its removal: counted afresh, as an unconfigured server.
+    traffic(call('files', 'read'));
+    assert.equal(sumOf(await points('mcp.tool.calls'), (a) => a['mcp.server.name'] === 'files'), 1);
+    assert.equal(sumOf(await points('mcp.tool.calls'), (a) => a['mcp.server.name'] === 'mail'), 1);
   });
 });
 

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { Telemetry } from '../../src/export/telemetry.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
+import { startOtlpUpstream } from '../fixtures/otlp-upstream.js';
 import { startTlsReceiverPair, type TlsReceiver } from '../fixtures/tls-receiver.js';
 import { until } from '../helpers.js';
 
@@ -54,6 +55,27 @@ describe('Telemetry: exporters.otlp.tls applies to both protocols', () => {
       );
     }
   });
+});
+
+describe('Telemetry: a backend that refuses exports', () => {
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+    it(`${protocol}: the refusal is logged, once, with the backend's reason (the SDK tells only its diag logger)`, async () => {
+      // UNAUTHENTICATED / 401: what a wrong API key in exporters.otlp.headers gets, on every export.
+      const upstream = await startOtlpUpstream({ protocol: protocol === 'grpc' ? 'grpc' : 'http', failWith: protocol === 'grpc' ? 16 : 401, failNext: 100 });
+      const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+      const log = { warn: (obj: object, msg: string) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) };
+      const telemetry = await Telemetry.create(parseConfig(`exporters: { prometheus: null, otlp: { endpoint: "${upstream.endpoint}", protocol: ${protocol} } }\n`, 'x.yaml', {}), log);
+      telemetry.meter.createCounter('refused_total').add(1);
+      telemetry.tracer!.startSpan('probe').end();
+      // Shutdown's flush exports both signals, and both are refused.
+      await telemetry.shutdown();
+      await upstream.close();
+      assert.ok(upstream.attempts.length >= 1, 'the backend was asked');
+      assert.equal(warnings.length, 1, 'one line, the repeats counted into the next');
+      assert.match(warnings[0]!.msg, /OpenTelemetry SDK error/);
+      assert.match(String(warnings[0]!.obj.error), protocol === 'grpc' ? /UNAUTHENTICATED/ : /Unauthorized/);
+    });
+  }
 });
 
 describe('Telemetry: stopping while a scrape is under way', () => {
