@@ -40,7 +40,7 @@ interface InitOutcome {
 }
 
 /** The monitoring defaults written into a new file: the schema's own defaults, spelled out to be edited. */
-const MONITORING_DEFAULTS = { interval: '30s', timeout: '5s', consecutive_failures_before_down: 3 };
+const MONITORING_DEFAULTS = { interval: '30s', timeout: '5s', start_timeout: '60s', consecutive_failures_before_down: 3 };
 
 export function registerInit(program: Command, deps: Partial<InitDeps> = {}): void {
   program
@@ -178,8 +178,10 @@ export function renderConfigYaml(servers: DiscoveredServer[], deps: Pick<InitDep
   ].join('\n');
   const monitoring = doc.get('monitoring', true);
   if (isMap(monitoring)) {
-    const timeout = monitoring.items.find((p) => isScalar(p.key) && p.key.value === 'timeout');
-    if (timeout && isScalar(timeout.key)) timeout.key.commentBefore = ' stdio servers started with npx/uvx/docker can need longer on their first start';
+    // The first start has its own deadline: raising `timeout` for a slow npx download would only
+    // hide hangs of a server already running.
+    const start = monitoring.items.find((p) => isScalar(p.key) && p.key.value === 'start_timeout');
+    if (start && isScalar(start.key)) start.key.commentBefore = ' stdio: from spawn through the first answer, for servers that npx/uvx/docker download on their first start';
   }
   const seq = doc.get('servers', true);
   if (isSeq(seq)) {

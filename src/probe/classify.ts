@@ -81,7 +81,7 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       return { type, message: `${NETWORK_WORDS[type] ?? 'network error'}${code ? ` (${code})` : ''}: ${raw.message}` };
     }
     case 'http':
-      return classifyHttp(raw);
+      return classifyHttp(raw, phase);
     case 'rpc':
       if ((raw.code === UNSUPPORTED_VERSION || raw.code === -32602) && hasSupportedList(raw.data)) {
         const data = raw.data as { supported: unknown; requested?: unknown };
@@ -105,7 +105,7 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
   }
 }
 
-function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
+function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase): Verdict {
   const s = raw.status;
   // A 2026-07-28 server refusing a 2025 initialize answers HTTP 400 with JSON-RPC -32022: a version
   // mismatch, never a transient HTTP failure.
@@ -136,6 +136,12 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>): Verdict {
   if (s >= 200 && s < 300) {
     return { type: 'invalid_response', message: `HTTP ${s} with content-type ${raw.contentType ?? 'none'}, not MCP${body ? `: ${body}` : ''}` };
   }
+  // Revision 2026-07-28 puts some JSON-RPC errors on an HTTP status (-32601 "method not found" on
+  // 404): an error response that answers the request (its id is not null) means the URL is served
+  // and the server refused the method, so the finding is the JSON-RPC error, not the status.
+  if (rpc && rpc.id !== null && rpc.id !== undefined) {
+    return { type: 'protocol_error', message: `JSON-RPC error ${rpc.code} in ${phase} (HTTP ${s}): ${rpc.message}` };
+  }
   if (s === 404) return { type: 'not_found', message: `HTTP 404 on ${raw.method}: nothing is served at the configured URL (check its path)${body ? `: ${body}` : ''}` };
   const hint =
     s === 405 && raw.method === 'POST'
@@ -159,10 +165,11 @@ const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/
 /** JSON-RPC -32022: the request's protocol version is unsupported (revision 2026-07-28). */
 const UNSUPPORTED_VERSION = -32022;
 
-function rpcErrorIn(body: string): { code: number; message: string; data?: unknown } | undefined {
+function rpcErrorIn(body: string): { code: number; message: string; data?: unknown; id?: unknown } | undefined {
   try {
-    const e = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown; data?: unknown } }).error;
-    return e && typeof e.code === 'number' ? { code: e.code, message: String(e.message ?? ''), data: e.data } : undefined;
+    const parsed = JSON.parse(body) as { id?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+    const e = parsed.error;
+    return e && typeof e.code === 'number' ? { code: e.code, message: String(e.message ?? ''), data: e.data, id: parsed.id } : undefined;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
+import { parse } from 'yaml';
 import { registerInit, renderConfigYaml, runInit, type InitDeps } from '../../src/cli/init.js';
 import { CliExit } from '../../src/cli/common.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
@@ -124,6 +125,11 @@ describe('mcpwatch init', () => {
     assert.deepEqual(config.monitoring.interval, 30_000);
     assert.deepEqual(config.monitoring.timeout, 5_000);
     assert.deepEqual(config.monitoring.consecutive_failures_before_down, 3);
+    // The knob for a slow first start (npx downloading the server) is written out and explained, so
+    // nobody raises `timeout` for it, which would only hide hangs later.
+    const written = parse(text) as { monitoring: Record<string, unknown> };
+    assert.equal(written.monitoring.start_timeout, '60s');
+    assert.match(text, /#[^\n]*first start[^\n]*\n\s*start_timeout: 60s/);
     assert.deepEqual(config.servers[2]!.headers, { Authorization: 'Bearer x' });
     assert.deepEqual(config.servers[3]!.headers, { Authorization: 'Bearer x' });
     assert.equal(config.servers[1]!.args.at(-1), 'postgresql://app:x@localhost/app');

@@ -112,6 +112,27 @@ describe('configured checks', () => {
     assert.equal(down.checks, undefined);
   });
 
+  // A 2026-07-28 server answers a method it does not serve with HTTP 404 carrying JSON-RPC -32601
+  // (the SDK's error ladder): the URL is right, so this is the server's refusal, not "nothing is
+  // served at the configured URL". In the 2025 era the same refusal comes in-band on HTTP 200.
+  for (const protocol of ['modern', 'legacy'] as const) {
+    it(`reports a method the server does not serve as its JSON-RPC error (${protocol} era)`, async () => {
+      const bare = await startModernHttpFixture('dual');
+      try {
+        const out = await probeServer(httpTarget(bare.url, 'streamable_http', { protocol, checks: [check('status', { resource: 'fixture://status' }), check('greet', { prompt: 'greet' })] }));
+        assert.equal(out.error, null);
+        assert.equal(out.era, protocol);
+        assert.deepEqual(summary(out.checks), { status: ['fail', 'protocol_error'], greet: ['fail', 'protocol_error'] });
+        const [status, greet] = out.checks!;
+        assert.match(status!.error!.message, /^JSON-RPC error -32601 in resources\/read\b/);
+        assert.match(greet!.error!.message, /^JSON-RPC error -32601 in prompts\/get\b/);
+        assert.equal(status!.error!.phase, 'resources/read');
+      } finally {
+        await bare.close();
+      }
+    });
+  }
+
   it('over stdio: the same outcomes, and the server\'s own log shows the unsafe tool never called', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-checks-'));
     const callLog = join(dir, 'calls.log');
