@@ -138,8 +138,9 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
   }
   // Revision 2026-07-28 puts some JSON-RPC errors on an HTTP status (-32601 "method not found" on
   // 404): an error response that answers the request (its id is not null) means the URL is served
-  // and the server refused the method, so the finding is the JSON-RPC error, not the status.
-  if (rpc && rpc.id !== null && rpc.id !== undefined) {
+  // and the server refused the method, so the finding is the JSON-RPC error, not the status. A 408 or
+  // 429 stays what its status says, whatever its body: a request to come back later, not a refusal.
+  if (rpc && rpc.id !== null && rpc.id !== undefined && s !== 408 && s !== 429) {
     return { type: 'protocol_error', message: `JSON-RPC error ${rpc.code} in ${phase} (HTTP ${s}): ${rpc.message}` };
   }
   if (s === 404) return { type: 'not_found', message: `HTTP 404 on ${raw.method}: nothing is served at the configured URL (check its path)${body ? `: ${body}` : ''}` };

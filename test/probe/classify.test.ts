@@ -44,6 +44,8 @@ const rows: Array<[string, RawFailure, Phase, string, string]> = [
   ['404 session', http(404, { withSession: true }), 'tools/list', 'session_expired', 'HTTP 404 for the MCP session: the server no longer knows it'],
   ['400 session', http(400, { withSession: true, body: 'No valid session ID provided' }), 'tools/list', 'session_expired', 'HTTP 400 for the MCP session: the server no longer knows it (No valid session ID provided)'],
   ['404 without session', http(404, { body: 'Not Found' }), 'initialize', 'not_found', 'HTTP 404 on POST: nothing is served at the configured URL (check its path): Not Found'],
+  ['404 answering the request', http(404, { contentType: 'application/json', body: '{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found"}}' }), 'resources/read', 'protocol_error', 'JSON-RPC error -32601 in resources/read (HTTP 404): Method not found'],
+  ['429 answering the request', http(429, { contentType: 'application/json', body: '{"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"slow down"}}' }), 'tools/list', 'http_status', 'HTTP 429 on POST: {"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"slow down"}}'],
   ['405 on POST', http(405), 'initialize', 'http_status', 'HTTP 405 on POST (a legacy HTTP+SSE server? set transport: sse (with --url: --transport sse))'],
   ['301 on POST', http(301, { location: 'https://mcp.example/mcp' }), 'initialize', 'http_status', 'HTTP 301 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)'],
   ['500', http(502, { body: 'Bad Gateway' }), 'initialize', 'http_status', 'HTTP 502 on POST: Bad Gateway'],
