@@ -117,10 +117,7 @@ describe('check failures in the state machine', () => {
     const sm = new ServerStateMachine(policy);
     sm.apply(probe(0, [run('q', 'fail')]));
     const step = sm.setPolicy({ ...policy, checks: ['q2'] }, 1);
-    assert.deepEqual(
-      step.events.map((e) => [e.event, e.details.check, `${e.previous_state}->${e.current_state}`]),
-      [['recovered', 'q', 'degraded->up']],
-    );
+    assert.deepEqual(step.events.map((e) => [e.event, e.details.check, `${e.previous_state}->${e.current_state}`]), [['recovered', 'q', 'degraded->up']]);
     assert.deepEqual(steps(sm, [probe(2, [run('q2', 'fail')])]), [['degraded', ['check_failed:up->degraded']]]);
   });
 
