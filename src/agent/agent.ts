@@ -104,8 +104,9 @@ class Monitor {
     snapshot: { hash: string; tools: ToolInfo[] } | undefined,
     prior: EraVerdict | undefined,
     processGroups: ProcessGroups,
+    track?: ServerTrack,
   ) {
-    this.track = new ServerTrack(policyOf(server, config), snapshot);
+    this.track = track ?? new ServerTrack(policyOf(server, config), snapshot);
     // addMonitor() runs only after loadProbing() resolved.
     this.session = new probing!.ServerSession(server, { onSignal, maxToolPages: config.monitoring.max_tool_pages, now, prior, processGroups });
   }
@@ -277,12 +278,17 @@ export class Agent {
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
     const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.blast_radius]);
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);
+    /** The tracks of replaced monitors, by server. */
+    const tracks = new Map<string, ServerTrack>();
     for (const [name, monitor] of this.monitors) {
       const server = wanted.get(name);
       if (!server) {
         this.removeMonitor(name, 'removed from the configuration');
       } else if (connectionKey(server) !== connectionKey(monitor.server)) {
-        // Re-added below under the same name: its series and counts carry on.
+        // Re-added below under the same name: its series and counts carry on, and so does its state,
+        // so the incident and its alert end (or go on) by what the new connection finds. From
+        // `unknown`, a server that answers would never send the `recovered` that resolves them.
+        tracks.set(name, monitor.track);
         this.removeMonitor(name, 'connection settings changed', { replacing: true });
       }
     }
@@ -290,21 +296,27 @@ export class Agent {
     this.others = otherShards(next.config, config);
     this.serversChanged();
     this.loaded = next;
+    const at = this.now();
+    const steps: Array<[Monitor, StepResult]> = [];
     for (const [name, server] of wanted) {
       const existing = this.monitors.get(name);
       if (existing) {
         existing.server = server;
         this.serversChanged();
         existing.session.update(server);
-        existing.track.setPolicy(policyOf(server, config));
+        steps.push([existing, existing.track.setPolicy(policyOf(server, config), at)]);
         this.recorder.register(server);
       } else {
-        this.addMonitor(server);
+        const track = tracks.get(name);
+        const monitor = this.addMonitor(server, track);
+        if (track) steps.push([monitor, track.setPolicy(policyOf(server, config), at)]);
       }
     }
     const old = this.dispatcher;
     this.dispatcher = this.makeDispatcher(config);
     void old.flush(2000).finally(() => old.close());
+    // Through the notifiers now configured: a removed check that failed resolves its alert.
+    for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.maybeReady();
@@ -445,9 +457,10 @@ export class Agent {
     });
   }
 
-  private addMonitor(server: ServerConfig): void {
+  /** `track`: the state a replaced monitor leaves to this one (reload). */
+  private addMonitor(server: ServerConfig, track?: ServerTrack): Monitor {
     const name = server.name;
-    const last = this.store.lastSnapshot(name);
+    const last = track ? undefined : this.store.lastSnapshot(name);
     const monitor = new Monitor(
       server,
       this.config,
@@ -459,6 +472,7 @@ export class Agent {
       last && { hash: last.hash, tools: last.tools as ToolInfo[] },
       this.store.era(name),
       (this.processGroups ??= new probing!.ProcessGroups()),
+      track,
     );
     this.monitors.set(name, monitor);
     this.unchecked.add(name);
@@ -472,6 +486,7 @@ export class Agent {
       },
       Math.min(server.interval, RECHECK_MS),
     );
+    return monitor;
   }
 
   private removeMonitor(name: string, why: string, opts: { replacing?: boolean } = {}): void {
@@ -481,9 +496,8 @@ export class Agent {
     this.monitors.delete(name);
     this.unchecked.delete(name);
     this.serversChanged();
-    // The new monitor starts from `unknown`, as its state machine does; counters are kept.
-    if (opts.replacing) this.recorder.setStatus(name, 'unknown');
-    else {
+    // A replacing monitor takes over its state and counters: the status series stays as it is.
+    if (!opts.replacing) {
       this.recorder.unregister(name);
       this.store.forget(name, this.now());
       this.callers.forget(name);
@@ -556,7 +570,7 @@ export class Agent {
     this.log.info('first probe round done: ready');
   }
 
-  /** Judges every server's traffic error rate; the one place its verdict reaches the store, recorder and notifiers. */
+  /** Judges every server's traffic error rate. */
   private judgeTraffic(): void {
     const at = this.now();
     for (const monitor of this.monitors.values()) {
@@ -567,19 +581,27 @@ export class Agent {
         this.log.error({ server: monitor.server.name, err }, 'judging traffic failed');
         continue;
       }
-      const server = monitor.server;
-      const t = step.transition;
-      if (t) {
-        this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
-        this.recorder.transition(server.name, t);
-        try {
-          this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
-        } catch (err) {
-          this.log.warn({ err, server: server.name }, 'recording a state change in the state file failed');
-        }
-      }
-      for (const draft of step.events) this.emit(server, draft, at);
+      this.applyStep(monitor, step, at);
     }
+  }
+
+  /**
+   * The one place a verdict reached outside a check (the traffic error rate, a reload's new policy)
+   * reaches the store, the recorder and the notifiers.
+   */
+  private applyStep(monitor: Monitor, step: StepResult, at: number): void {
+    const server = monitor.server;
+    const t = step.transition;
+    if (t) {
+      this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+      this.recorder.transition(server.name, t);
+      try {
+        this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
+      } catch (err) {
+        this.log.warn({ err, server: server.name }, 'recording a state change in the state file failed');
+      }
+    }
+    for (const draft of step.events) this.emit(server, draft, at);
   }
 
   private emit(server: ServerConfig, d: EventDraft, at: number): void {

@@ -67,11 +67,14 @@ export class ServerTrack {
     this.trafficWindow = new ErrorRateWindow(this.trafficPolicy.windowMs);
   }
 
-  /** A reload: new thresholds; a new window length starts the traffic counts over. */
-  setPolicy(policy: TrackPolicy): void {
+  /**
+   * A reload at `at`: new thresholds; a new window length starts the traffic counts over. What the
+   * state machine announces (a removed check that failed) is for agent/ to apply.
+   */
+  setPolicy(policy: TrackPolicy, at: number): StepResult {
     this.policy = policy;
-    this.sm.setPolicy(policy);
     if (this.trafficPolicy.windowMs !== this.trafficWindow.windowMs) this.trafficWindow = new ErrorRateWindow(this.trafficPolicy.windowMs);
+    return this.sm.setPolicy(policy, at);
   }
 
   get trafficPolicy(): TrafficErrorPolicy {

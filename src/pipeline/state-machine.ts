@@ -94,10 +94,25 @@ export class ServerStateMachine {
 
   constructor(private policy: StatePolicy) {}
 
-  setPolicy(policy: StatePolicy): void {
+  /**
+   * A reload: the new policy at `at`. A check no longer configured is forgotten; one that counted
+   * against the server ends as a check that passes again does (`recovered` naming it, with
+   * `details.cause: "check_removed"`, and the server's transition if that changes its status), or its
+   * alert would never resolve. One failing but not yet counted was never announced: it goes silently.
+   */
+  setPolicy(policy: StatePolicy, at: number): StepResult {
     this.policy = policy;
     this.latencies = this.latencies.slice(-policy.latencyWindow);
-    if (policy.checks) for (const name of this.failing.keys()) if (!policy.checks.includes(name)) this.failing.delete(name);
+    const removed: Array<[string, CheckStreak]> = [];
+    for (const [name, streak] of this.failing) {
+      if (policy.checks && !policy.checks.includes(name)) {
+        this.failing.delete(name);
+        if (streak.counted) removed.push([name, streak]);
+      }
+    }
+    if (removed.length === 0) return { transition: null, events: [] };
+    const { shown, status, transition } = this.resettle(at);
+    return { transition, events: removed.map(([name, c]) => this.checkRecovered(name, c, at, shown, status, 'check_removed')) };
   }
 
   /** True while a failure streak or an unhealthy state is unresolved: the scheduler re-checks fast. */
@@ -244,10 +259,7 @@ export class ServerStateMachine {
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= r.at;
     for (const [name, c] of checks.failed) drafts.push(this.checkFailed(name, c, r.at));
-    for (const [name, c] of checks.passed) {
-      const failingFor = Math.max(0, (r.at - c.since) / 1000);
-      drafts.push({ ...this.draft('recovered', 'info', `check ${name} passes again after ${fmtDuration(failingFor)} failing`, { check: name, from: shown, method: c.method, target: c.target }, shown, status), downtime_seconds: failingFor });
-    }
+    for (const [name, c] of checks.passed) drafts.push(this.checkRecovered(name, c, r.at, shown, status, 'passed'));
     for (const e of drafts) {
       e.previous_state = shown;
       e.current_state = status;
@@ -267,16 +279,13 @@ export class ServerStateMachine {
   traffic(verdict: TrafficVerdict, at: number): StepResult {
     const was = this.trafficFailing;
     if (!verdict.failing && !was) return { transition: null, events: [] };
-    const shown = this.status;
     if (verdict.failing) {
       if (was) was.verdict = verdict;
       else this.trafficFailing = { since: at, verdict };
     } else {
       this.trafficFailing = undefined;
     }
-    const { status, cause, errorType } = this.overlay(this.base) ?? { status: this.base, cause: '', errorType: null };
-    if (status === 'up') this.notUpSince = null;
-    else if (status !== 'unknown') this.notUpSince ??= at;
+    const { shown, status, transition } = this.resettle(at);
     const events: EventDraft[] = [];
     if (status !== shown && verdict.failing && !was) {
       events.push(this.trafficErrors(verdict, shown, status));
@@ -285,9 +294,20 @@ export class ServerStateMachine {
       const message = `traffic errors back under the threshold after ${fmtDuration(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
       events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor });
     }
-    this.status = status;
-    const transition = status !== shown ? { from: shown, to: status, at, cause: cause || status, errorType } : null;
     return { transition, events };
+  }
+
+  /**
+   * The status again from `base` and what overlays it, after something other than a probe changed
+   * the overlay (traffic, a reload): the incident's start follows, and the transition if any.
+   */
+  private resettle(at: number): { shown: ServerStatus; status: ServerStatus; transition: Transition | null } {
+    const shown = this.status;
+    const { status, cause, errorType } = this.overlay(this.base) ?? { status: this.base, cause: '', errorType: null };
+    if (status === 'up') this.notUpSince = null;
+    else if (status !== 'unknown') this.notUpSince ??= at;
+    this.status = status;
+    return { shown, status, transition: status !== shown ? { from: shown, to: status, at, cause: cause || status, errorType } : null };
   }
 
   private trafficErrors(verdict: TrafficVerdict, shown: ServerStatus, status: ServerStatus): EventDraft {
@@ -307,6 +327,15 @@ export class ServerStateMachine {
     const traffic = this.trafficFailing?.verdict;
     if (traffic && RANK.degraded > RANK[worse?.status ?? base]) worse = { status: 'degraded', cause: traffic.note, errorType: traffic.errorType, byTraffic: true };
     return worse;
+  }
+
+  /** A counted check that no longer fails: it passes again, or a reload removed it. */
+  private checkRecovered(name: string, c: CheckStreak, at: number, shown: ServerStatus, status: ServerStatus, how: 'passed' | 'check_removed'): EventDraft {
+    const failingFor = Math.max(0, (at - c.since) / 1000);
+    const after = `after ${fmtDuration(failingFor)} failing`;
+    const message = how === 'passed' ? `check ${name} passes again ${after}` : `check ${name} removed from the configuration ${after}`;
+    const details = { check: name, from: shown, method: c.method, target: c.target, ...(how === 'passed' ? {} : { cause: how }) };
+    return { ...this.draft('recovered', 'info', message, details, shown, status), downtime_seconds: failingFor };
   }
 
   private checkFailed(name: string, c: CheckStreak, at: number): EventDraft {

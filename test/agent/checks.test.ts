@@ -1,6 +1,7 @@
 // `mcpwatch run` with configured checks on real servers: a failing check degrades the server and
 // names itself in the alert, passing again recovers it (through a real webhook); on_failure: down
-// waits for consecutive_failures_before_down; /metrics carries the check series with source=probe.
+// waits for consecutive_failures_before_down; /metrics carries the check series with source=probe;
+// a reload that removes a failing check resolves its alert (webhook and a real Alertmanager).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { CHECK_TOOLS } from '../fixtures/modern-servers.js';
 import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { until } from '../helpers.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
+import { startAlertmanager } from '../fixtures/alertmanager.js';
+import type { AlertEvent } from '../../src/pipeline/events.js';
 
 const agents: Agent[] = [];
 after(async () => {
@@ -93,6 +96,71 @@ servers:
     assert.match(m, /^mcp_tool_calls_total\{[^}]*mcp_server_name="db"[^}]*source="probe"[^}]*gen_ai_tool_name="query"[^}]*outcome="success"[^}]*\} [1-9]/m);
     assert.doesNotMatch(m, /gen_ai_tool_name="write"/, 'the unannotated tool was never called');
     assert.equal(http.calls.write ?? 0, 0);
+  });
+
+  it('a reload that removes a failing check recovers it at once and resolves its alert, also when the monitor is replaced or the check renamed', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    const hook = await webhookReceiver();
+    const am = await startAlertmanager();
+    t.after(async () => {
+      await http.close();
+      await hook.close();
+      await am.stop();
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-reload-checks-'));
+    // db: the reported case (checks: []); critical: on_failure down, renamed to a check that passes;
+    // moved: new headers too, so the reload replaces its monitor.
+    const config = (servers: string): string => `monitoring: { interval: 1s, timeout: 5s, consecutive_failures_before_down: 1 }
+alerts:
+  - { type: webhook, url: "${hook.url}", retry: { max_attempts: 2, initial_backoff: 100ms } }
+  - { type: alertmanager, url: "${am.url}" }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}`;
+    const text = config(`  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: never, tool: query, expect: { text_contains: "rows: 2" } }] }
+  - { name: critical, transport: streamable_http, url: "${http.url}", checks: [{ name: must, tool: broken, on_failure: down }] }
+  - { name: moved, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }
+`);
+    const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+    agents.push(agent);
+    await agent.start();
+    await until(() => agent.statuses().db === 'degraded' && agent.statuses().critical === 'down' && agent.statuses().moved === 'degraded', 'each held by its failing check');
+    const firing = [
+      ['McpServerDegraded', 'db'],
+      ['McpServerDown', 'critical'],
+      ['McpServerDegraded', 'moved'],
+    ];
+    for (const [alertname, server] of firing) {
+      await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === alertname && n.labels.mcp_server_name === server, `${alertname} firing for ${server}`);
+    }
+
+    const next = config(`  - { name: db, transport: streamable_http, url: "${http.url}", checks: [] }
+  - { name: critical, transport: streamable_http, url: "${http.url}", checks: [{ name: must-query, tool: query, on_failure: down }] }
+  - { name: moved, transport: streamable_http, url: "${http.url}", headers: { x-moved: "1" } }
+`);
+    await agent.reload({ file: 'x.yaml', text: next, config: parseConfig(next, 'x.yaml', {}) });
+    // At the reload, not at the next probe.
+    assert.deepEqual(agent.statuses(), { db: 'up', critical: 'up', moved: 'up' });
+    const recovered = (server: string): AlertEvent[] => hook.events.filter((e) => e.server === server && e.event === 'recovered');
+    await until(() => ['db', 'critical', 'moved'].every((s) => recovered(s).length > 0), 'a recovered event for each removed check');
+    assert.deepEqual(
+      ['db', 'critical', 'moved'].map((s) => recovered(s).map((e) => [e.server, e.details.check, e.details.cause, e.previous_state, e.current_state])),
+      [[['db', 'never', 'check_removed', 'degraded', 'up']], [['critical', 'must', 'check_removed', 'down', 'up']], [['moved', 'pool', 'check_removed', 'degraded', 'up']]],
+    );
+    for (const [alertname, server] of firing) {
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.alertname === alertname && n.labels.mcp_server_name === server, `${alertname} resolved for ${server}`);
+    }
+
+    // The next probe of each finds nothing more to say: the renamed check passes, no second recovery.
+    const checkedAt = (name: string): string | null => agent.serversView().servers.find((s) => s.name === name)!.last_checked_at;
+    const before = Object.fromEntries(['db', 'critical', 'moved'].map((s) => [s, checkedAt(s)]));
+    await until(() => ['db', 'critical', 'moved'].every((s) => checkedAt(s) !== before[s]), 'a probe of each server after the reload');
+    assert.deepEqual(agent.statuses(), { db: 'up', critical: 'up', moved: 'up' });
+    assert.deepEqual(['db', 'critical', 'moved'].map((s) => recovered(s).length), [1, 1, 1]);
+    assert.ok(!hook.events.some((e) => e.event === 'check_failed' && e.details.check === 'must-query'));
   });
 
   it('runs a check at its own interval, and a failing one at every probe until it passes', async (t) => {

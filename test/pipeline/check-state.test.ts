@@ -84,12 +84,67 @@ describe('check failures in the state machine', () => {
     ]);
   });
 
-  it('forgets a check removed from the configuration', () => {
+  it('a reload that removes a counted failing check announces it as a recovery, once', () => {
+    const sm = new ServerStateMachine(policy);
+    sm.apply(probe(0));
+    sm.apply(probe(1000, [run('q', 'fail')]));
+    assert.equal(sm.status, 'degraded');
+    const step = sm.setPolicy({ ...policy, checks: ['w'] }, 61_000);
+    assert.deepEqual(step.transition, { from: 'degraded', to: 'up', at: 61_000, cause: 'up', errorType: null });
+    assert.equal(step.events.length, 1);
+    const e = step.events[0]!;
+    assert.deepEqual([e.event, e.severity, e.previous_state, e.current_state, e.downtime_seconds], ['recovered', 'info', 'degraded', 'up', 60]);
+    assert.equal(e.message, 'check q removed from the configuration after 1m 0s failing');
+    assert.deepEqual(e.details, { check: 'q', from: 'degraded', method: 'tools/call', target: 'q', cause: 'check_removed' });
+    assert.equal(sm.status, 'up');
+    assert.ok(!sm.unsettled);
+    assert.deepEqual(sm.failingChecks(), []);
+    // The next probe finds nothing left to announce.
+    assert.deepEqual(steps(sm, [probe(62_000)]), [['up', []]]);
+  });
+
+  it('a removed check that failed without counting yet goes silently', () => {
+    const sm = new ServerStateMachine(policy);
+    sm.apply(probe(0));
+    sm.apply(probe(1, [run('w', 'fail', 'down')]));
+    assert.equal(sm.status, 'up');
+    assert.deepEqual(sm.setPolicy({ ...policy, checks: ['q'] }, 2), { transition: null, events: [] });
+    assert.ok(!sm.unsettled);
+    assert.deepEqual(steps(sm, [probe(3)]), [['up', []]]);
+  });
+
+  it('a renamed check: the old name recovers at the reload, the new one fails on its own', () => {
     const sm = new ServerStateMachine(policy);
     sm.apply(probe(0, [run('q', 'fail')]));
-    assert.equal(sm.status, 'degraded');
-    sm.setPolicy({ ...policy, checks: ['w'] });
-    sm.apply(probe(1));
-    assert.equal(sm.status, 'up');
+    const step = sm.setPolicy({ ...policy, checks: ['q2'] }, 1);
+    assert.deepEqual(step.events.map((e) => [e.event, e.details.check, `${e.previous_state}->${e.current_state}`]), [['recovered', 'q', 'degraded->up']]);
+    assert.deepEqual(steps(sm, [probe(2, [run('q2', 'fail')])]), [['degraded', ['check_failed:up->degraded']]]);
+  });
+
+  it('a removed down-check leaves the server as the rest holds it: degraded by another check', () => {
+    const sm = new ServerStateMachine({ ...policy, failuresBeforeDown: 1 });
+    sm.apply(probe(0));
+    sm.apply(probe(1, [run('w', 'fail', 'down'), run('q', 'fail')]));
+    assert.equal(sm.status, 'down');
+    const step = sm.setPolicy({ ...policy, failuresBeforeDown: 1, checks: ['q'] }, 2);
+    assert.deepEqual(step.transition, { from: 'down', to: 'degraded', at: 2, cause: `check q failed: ${assertion.message}`, errorType: 'assertion_failed' });
+    assert.deepEqual(step.events.map((e) => [e.event, e.details.check, `${e.previous_state}->${e.current_state}`]), [['recovered', 'w', 'down->degraded']]);
+    assert.equal(step.events[0]!.incident_started_at, 1, 'the incident goes on');
+  });
+
+  it('a server down for its own reasons stays down: the removed check recovers, the server does not', () => {
+    const sm = new ServerStateMachine({ ...policy, failuresBeforeDown: 1 });
+    sm.apply(probe(0));
+    sm.apply(probe(1, [run('w', 'fail', 'down')]));
+    sm.apply(probe(2, [], false));
+    assert.equal(sm.status, 'down');
+    const step = sm.setPolicy({ ...policy, failuresBeforeDown: 1, checks: [] }, 3);
+    assert.equal(step.transition, null);
+    assert.deepEqual(step.events.map((e) => [e.event, e.details.check, `${e.previous_state}->${e.current_state}`]), [['recovered', 'w', 'down->down']]);
+    // The server's own recovery comes when it answers, once.
+    assert.deepEqual(steps(sm, [probe(4, [], false), probe(5)]), [
+      ['down', []],
+      ['up', ['recovered:down->up']],
+    ]);
   });
 });

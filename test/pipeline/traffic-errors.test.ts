@@ -184,9 +184,9 @@ describe('assessTraffic', () => {
   it('a reload with another window length starts the counts over', () => {
     const track = new ServerTrack({ ...POLICY, traffic: { errorRate: 0.5, windowMs: WINDOW, minCalls: 1 } });
     track.trafficWindow.record(T0, 'timeout');
-    track.setPolicy({ ...POLICY, traffic: { errorRate: 0.5, windowMs: WINDOW, minCalls: 1 } });
+    track.setPolicy({ ...POLICY, traffic: { errorRate: 0.5, windowMs: WINDOW, minCalls: 1 } }, T0);
     assert.equal(track.trafficWindow.totals(T0).calls, 1);
-    track.setPolicy({ ...POLICY, traffic: { errorRate: 0.5, windowMs: 2 * WINDOW, minCalls: 1 } });
+    track.setPolicy({ ...POLICY, traffic: { errorRate: 0.5, windowMs: 2 * WINDOW, minCalls: 1 } }, T0);
     assert.equal(track.trafficWindow.totals(T0).calls, 0);
   });
 });
