@@ -11,7 +11,8 @@ import { parseConfig, ConfigError } from '../../src/config/load.js';
 import { alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier } from '../../src/export/notify.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
-import { startAlertmanager } from '../fixtures/alertmanager.js';
+import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
 
 const T = Date.UTC(2026, 11, 6, 7, 0, 0);
@@ -210,5 +211,59 @@ servers:
       await restarted?.close();
       await am.stop();
     }
+  });
+
+  it('a reload that removes a down server resolves its alert for good, tells webhook users nothing, and keeps the others firing', async () => {
+    const am = await startAlertmanager();
+    const hook = await webhookReceiver();
+    // Nothing listens there: both servers are down at their first probe.
+    const dead = `http://127.0.0.1:${await freePort()}/mcp`;
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-removed-'));
+    dirs.push(dir);
+    const config = (servers: string): string => `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 1 }
+alerts:
+  - { type: alertmanager, url: "${am.url}", resend_interval: 1s }
+  - { type: webhook, url: "${hook.url}" }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}`;
+    const stays = `  - { name: stays, transport: streamable_http, url: "${dead}" }\n`;
+    const text = config(`${stays}  - { name: gone, transport: streamable_http, url: "${dead}" }\n`);
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
+    type Listed = { labels: Record<string, string>; updatedAt: string };
+    const listed = async (server: string): Promise<Listed | undefined> => {
+      // Alertmanager lists only alerts that have not ended.
+      const all = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+      return all.find((a) => a.labels.alertname === 'McpServerDown' && a.labels.mcp_server_name === server);
+    };
+    try {
+      await agent.start();
+      for (const server of ['stays', 'gone']) {
+        await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === server, `McpServerDown firing for ${server}`);
+      }
+      const next = config(stays);
+      await agent.reload({ file: 'mcpwatch.yaml', text: next, config: parseConfig(next, 'mcpwatch.yaml', {}) });
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'gone', 'McpServerDown resolved for gone');
+      assert.equal(await listed('gone'), undefined);
+
+      // Re-posts after the resolve keep the server that is still down firing, and never bring back the removed one.
+      const seen = (await listed('stays'))!.updatedAt;
+      let now: Listed | undefined;
+      await until(async () => (now = await listed('stays')) !== undefined && now.updatedAt !== seen, 'a re-post of the alert of stays after the resolve');
+      assert.equal(await listed('gone'), undefined);
+      assert.ok(!am.received.some((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'stays'));
+    } finally {
+      await agent.stop();
+      await am.stop();
+      await hook.close();
+    }
+    // Webhook users get no event for it: nothing recovered. (stop() delivered whatever was queued.)
+    assert.deepEqual(
+      hook.events.filter((e) => e.server === 'gone').map((e) => e.event),
+      ['down'],
+    );
   });
 });
