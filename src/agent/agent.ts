@@ -180,6 +180,12 @@ export class Agent {
   private raws: { text: string; byName: Map<string, RawServer | null> } | undefined;
   /** The stdio servers this agent runs, killed if still running at the end of its stop. */
   private processGroups: ProcessGroups | undefined;
+  /**
+   * Servers a reload removed whose alerts the notifiers still hold (the Alertmanager's, re-posted
+   * as firing), and the end of the last reload's hand-over to its dispatcher (forgetRemoved).
+   */
+  private readonly removed = new Set<string>();
+  private handover: Promise<void> = Promise.resolve();
 
   /** Opens the state (a locked, corrupt or unwritable file throws a StateError here, at start-up). */
   constructor(
@@ -313,14 +319,30 @@ export class Agent {
       }
     }
     const old = this.dispatcher;
-    this.dispatcher = this.makeDispatcher(config);
-    void old.flush(2000).finally(() => old.close());
+    const current = (this.dispatcher = this.makeDispatcher(config));
+    const closed = old.flush(2000).finally(() => old.close());
+    // A removed server's events still queued or retried in the old dispatcher (or one before it)
+    // would put its alert back: it is forgotten once they all have closed.
+    this.handover = Promise.all([this.handover, closed])
+      .then(() => this.forgetRemoved(current))
+      .catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
     // Through the notifiers now configured: a removed check that failed resolves its alert.
     for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.maybeReady();
     this.log.info({ servers: this.monitors.size, config: next.file }, 'configuration reloaded');
+  }
+
+  /**
+   * Resolves the alerts of removed servers through `dispatcher`, if it is still the current one: a
+   * later reload's hand-over does it otherwise, after this dispatcher has closed too.
+   */
+  private async forgetRemoved(dispatcher: AlertDispatcher): Promise<void> {
+    if (this.stopping || this.dispatcher !== dispatcher || this.removed.size === 0) return;
+    const servers = [...this.removed];
+    this.removed.clear();
+    await dispatcher.forget(servers);
   }
 
   /**
@@ -505,6 +527,7 @@ export class Agent {
       this.store.forgetCallers(name);
       // Its credentials (the secret, the token) are not kept for the rest of the process's life.
       probing?.forgetCredentials(name);
+      this.removed.add(name);
     }
     void monitor.session.close();
     this.log.info({ server: name }, `stopped monitoring: ${why}`);
@@ -622,6 +645,8 @@ export class Agent {
     const affected = this.affected(server.name, d, at);
     if (affected) event.affected_agents = affected;
     this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
+    // Added back and alerting: its new monitor's events now decide its alerts, in order.
+    this.removed.delete(server.name);
     this.dispatcher.dispatch(event);
   }
 

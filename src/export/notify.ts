@@ -18,7 +18,7 @@ export { formatStdout, type LineSink } from './notifiers/stdout.js';
 export { verifySignature } from './notifiers/webhook.js';
 export { buildSlackMessage, type SlackBlock } from './notifiers/slack.js';
 export { driftLines, formatDuration } from './notifiers/format.js';
-export { alertLabels, alertName, alertsEndpoint, alertsFor, refreshed, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier, type AmAlert } from './notifiers/alertmanager.js';
+export { alertLabels, alertName, alertsEndpoint, alertsFor, refreshed, retire, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier, type AmAlert } from './notifiers/alertmanager.js';
 
 interface NotifierDeps {
   /** Where the stdout notifier writes (default `process.stdout`). */
@@ -183,6 +183,30 @@ export class AlertDispatcher {
       for (const event of lane.queue.splice(0)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
     }
     if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Tells every notifier that keeps state per server that `servers` are no longer monitored. Not
+   * queued behind this dispatcher's events: the caller guarantees none of theirs is queued here or
+   * in any other dispatcher still open (agent.ts calls it after a reload, once the dispatcher it
+   * replaced has closed).
+   */
+  async forget(servers: readonly string[]): Promise<void> {
+    if (servers.length === 0 || this.closing.signal.aborted) return;
+    await Promise.all(
+      this.lanes.map(async ({ notifier }) => {
+        try {
+          await notifier.forget?.(servers);
+        } catch (err) {
+          this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
+            notifier: notifier.kind,
+            target: notifier.target,
+            servers,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }),
+    );
   }
 
   private idle(): boolean {

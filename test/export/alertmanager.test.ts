@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig, ConfigError } from '../../src/config/load.js';
-import { alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier } from '../../src/export/notify.js';
+import { AlertDispatcher, alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, retire, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier } from '../../src/export/notify.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
-import { startAlertmanager } from '../fixtures/alertmanager.js';
+import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
 
 const T = Date.UTC(2026, 11, 6, 7, 0, 0);
@@ -169,6 +170,133 @@ describe('alertmanager notifier: events as alerts', () => {
   });
 });
 
+/** A fake Alertmanager for one notifier: records each POST's alerts; `hold` keeps the next answer until released. */
+function fakeAm(): { fetch: typeof fetch; posts: Array<Array<{ labels: Record<string, string>; endsAt: string }>>; status: number; hold(): () => void } {
+  const posts: Array<Array<{ labels: Record<string, string>; endsAt: string }>> = [];
+  let held: Promise<void> | undefined;
+  const fake = {
+    posts,
+    status: 200,
+    hold() {
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      return release;
+    },
+    // Ignores the signal on purpose: an attempt the dispatcher gave up on can still land.
+    fetch: (async (_url: string, init: RequestInit) => {
+      posts.push(JSON.parse(init.body as string) as Array<{ labels: Record<string, string>; endsAt: string }>);
+      const wait = held;
+      held = undefined;
+      await wait;
+      return new Response(null, { status: fake.status });
+    }) as unknown as typeof fetch,
+  };
+  return fake;
+}
+
+const amConfig = (name: string) =>
+  ({ type: 'alertmanager', url: `http://${name}.test:9093`, labels: {}, resend_interval: 60_000, timeout: 5000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } }) as const;
+
+/** Each POST as [alertname, server, firing or resolved]. */
+function summary(posts: Array<Array<{ labels: Record<string, string>; endsAt: string }>>): Array<Array<[string | undefined, string | undefined, string]>> {
+  return posts.map((p) => p.map((a) => [a.labels.alertname, a.labels.mcp_server_name, Date.parse(a.endsAt) > T ? 'firing' : 'resolved']));
+}
+
+describe('alertmanager notifier: servers no longer monitored', () => {
+  it('retire takes a server\'s alerts out and returns them ended now, leaving the others', () => {
+    const active: ActiveAlerts = new Map();
+    alertsFor(event({ server: 'gone' }), active, T - 5000, SETTINGS);
+    alertsFor(event({ server: 'gone', event: 'latency_spike', severity: 'warning' }), active, T - 5000, SETTINGS);
+    alertsFor(event({ server: 'stays' }), active, T - 5000, SETTINGS);
+    const out = retire(active, ['gone', 'never-alerted'], T);
+    assert.deepEqual(out.map((a) => [a.labels.alertname, a.labels.mcp_server_name, a.endsAt]), [['McpServerDown', 'gone', new Date(T).toISOString()]]);
+    assert.equal(out[0]!.startsAt, new Date(T - 10_000).toISOString(), 'the same alert, only ended');
+    assert.deepEqual([...active.keys()], ['stays']);
+  });
+
+  it('forget resolves after a delivery still landing, and the re-posts never bring the alert back', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('forget-landing'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    try {
+      // A down whose attempt is still under way (the old dispatcher closed on it) when the server is forgotten.
+      const release = am.hold();
+      const down = n.deliver(event({ server: 'gone' }), new AbortController().signal);
+      const forgotten = n.forget(['gone']);
+      await until(() => am.posts.length === 1, 'the down posted');
+      release();
+      await down;
+      await forgotten;
+      await n.resend();
+      assert.deepEqual(summary(am.posts), [[['McpServerDown', 'gone', 'firing']], [['McpServerDown', 'gone', 'resolved']]], 'nothing left to re-post');
+    } finally {
+      n.close?.();
+    }
+  });
+
+  it('a resolve that fails goes with the next re-posts until one succeeds; the dispatcher logs it', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('forget-failing'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const logged: Array<[string, string, Record<string, unknown>]> = [];
+    const dispatcher = new AlertDispatcher([n], { log: (level, msg, fields) => logged.push([level, msg, fields]) });
+    try {
+      await n.deliver(event({ server: 'gone' }), AbortSignal.timeout(5000));
+      await n.deliver(event({ server: 'stays', event: 'degraded', severity: 'warning', current_state: 'degraded' }), AbortSignal.timeout(5000));
+      am.status = 503;
+      await dispatcher.forget(['gone']);
+      assert.deepEqual(logged.map(([level, , fields]) => [level, fields.notifier, fields.servers]), [['warn', 'alertmanager', ['gone']]]);
+      await assert.rejects(n.resend());
+      am.status = 200;
+      await n.resend();
+      await n.resend();
+      assert.deepEqual(summary(am.posts).slice(2), [
+        [['McpServerDegraded', 'stays', 'firing'], ['McpServerDown', 'gone', 'resolved']],
+        [['McpServerDegraded', 'stays', 'firing'], ['McpServerDown', 'gone', 'resolved']],
+        [['McpServerDegraded', 'stays', 'firing'], ['McpServerDown', 'gone', 'resolved']],
+        [['McpServerDegraded', 'stays', 'firing']],
+      ]);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('a server added back and down again is not resolved by its former alert still waiting to be resolved', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('forget-readded'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    try {
+      await n.deliver(event({ server: 'back' }), AbortSignal.timeout(5000));
+      am.status = 503;
+      await assert.rejects(n.forget(['back']));
+      am.status = 200;
+      await n.deliver(event({ server: 'back', details: { error_type: 'timeout' } }), AbortSignal.timeout(5000));
+      await n.resend();
+      assert.deepEqual(summary(am.posts).slice(2), [[['McpServerDown', 'back', 'firing']], [['McpServerDown', 'back', 'firing']]]);
+    } finally {
+      n.close?.();
+    }
+  });
+
+  it('deliveries of two notifier instances (the old and new dispatcher during a reload) do not undo each other', async () => {
+    const am = fakeAm();
+    const older = createNotifier(amConfig('two-instances'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const newer = createNotifier(amConfig('two-instances'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    try {
+      const release = am.hold();
+      const slow = older.deliver(event({ server: 'a' }), AbortSignal.timeout(5000));
+      await newer.deliver(event({ server: 'b' }), AbortSignal.timeout(5000));
+      release();
+      await slow;
+      await newer.resend();
+      assert.deepEqual(summary(am.posts).at(-1), [
+        ['McpServerDown', 'b', 'firing'],
+        ['McpServerDown', 'a', 'firing'],
+      ]);
+    } finally {
+      older.close?.();
+      newer.close?.();
+    }
+  });
+});
+
 describe('alertmanager notifier against a real Alertmanager', () => {
   const dirs: string[] = [];
   after(() => {
@@ -210,5 +338,59 @@ servers:
       await restarted?.close();
       await am.stop();
     }
+  });
+
+  it('a reload that removes a down server resolves its alert for good, tells webhook users nothing, and keeps the others firing', async () => {
+    const am = await startAlertmanager();
+    const hook = await webhookReceiver();
+    // Nothing listens there: both servers are down at their first probe.
+    const dead = `http://127.0.0.1:${await freePort()}/mcp`;
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-removed-'));
+    dirs.push(dir);
+    const config = (servers: string): string => `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 1 }
+alerts:
+  - { type: alertmanager, url: "${am.url}", resend_interval: 1s }
+  - { type: webhook, url: "${hook.url}" }
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}`;
+    const stays = `  - { name: stays, transport: streamable_http, url: "${dead}" }\n`;
+    const text = config(`${stays}  - { name: gone, transport: streamable_http, url: "${dead}" }\n`);
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
+    type Listed = { labels: Record<string, string>; updatedAt: string };
+    const listed = async (server: string): Promise<Listed | undefined> => {
+      // Alertmanager lists only alerts that have not ended.
+      const all = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+      return all.find((a) => a.labels.alertname === 'McpServerDown' && a.labels.mcp_server_name === server);
+    };
+    try {
+      await agent.start();
+      for (const server of ['stays', 'gone']) {
+        await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === server, `McpServerDown firing for ${server}`);
+      }
+      const next = config(stays);
+      await agent.reload({ file: 'mcpwatch.yaml', text: next, config: parseConfig(next, 'mcpwatch.yaml', {}) });
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'gone', 'McpServerDown resolved for gone');
+      assert.equal(await listed('gone'), undefined);
+
+      // Re-posts after the resolve keep the server that is still down firing, and never bring back the removed one.
+      const seen = (await listed('stays'))!.updatedAt;
+      let now: Listed | undefined;
+      await until(async () => (now = await listed('stays')) !== undefined && now.updatedAt !== seen, 'a re-post of the alert of stays after the resolve');
+      assert.equal(await listed('gone'), undefined);
+      assert.ok(!am.received.some((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'stays'));
+    } finally {
+      await agent.stop();
+      await am.stop();
+      await hook.close();
+    }
+    // Webhook users get no event for it: nothing recovered. (stop() delivered whatever was queued.)
+    assert.deepEqual(
+      hook.events.filter((e) => e.server === 'gone').map((e) => e.event),
+      ['down'],
+    );
   });
 });

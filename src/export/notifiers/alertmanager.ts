@@ -6,7 +6,8 @@
 // `resend_interval` with endsAt four intervals ahead (as Prometheus does), so if mcpwatch dies the
 // alert resolves by itself and McpwatchAbsent takes over. `recovered` (or the next state) resolves
 // it with endsAt = now. One-off events (latency_spike, session_expired, schema_drift) are posted
-// once and end on their own after ONE_OFF_MS.
+// once and end on their own after ONE_OFF_MS. A server the configuration no longer names has its
+// alerts resolved the same way (`forget`), without an event: nothing recovered.
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { AlertEvent } from '../../pipeline/events.js';
 import { clientTlsOptions } from '../../wire/tls.js';
@@ -159,28 +160,52 @@ export function refreshed(active: ActiveAlerts, nowMs: number, resendMs: number)
   return out;
 }
 
+/**
+ * Takes the alerts of `servers` out of `active` (mutated) and returns them resolved (endsAt = now):
+ * what to post for servers no longer monitored.
+ */
+export function retire(active: ActiveAlerts, servers: Iterable<string>, nowMs: number): AmAlert[] {
+  const now = new Date(nowMs).toISOString();
+  const out: AmAlert[] = [];
+  for (const server of servers) {
+    for (const alert of active.get(server)?.values() ?? []) out.push({ ...alert, endsAt: now });
+    active.delete(server);
+  }
+  return out;
+}
+
 /** `<url>/api/v2/alerts`; a URL that already names the API path is kept. */
 export function alertsEndpoint(url: string): string {
   const base = url.replace(/\/+$/, '');
   return /\/api\/v2\/alerts$/.test(base) ? base : `${base}/api/v2/alerts`;
 }
 
+/** What one Alertmanager endpoint has been told, whichever notifier instance told it. */
+interface Registry {
+  active: ActiveAlerts;
+  /** Resolved alerts of servers no longer monitored, posted with every re-post until one succeeds. */
+  resolving: AmAlert[];
+  /** Deliveries under way: one the dispatcher gave up on (closed) may still land. */
+  delivering: Set<Promise<void>>;
+}
+
 /**
- * Active alerts per Alertmanager endpoint, kept across notifier instances: a configuration reload
- * replaces the notifier, and a server that is still down must stay firing rather than expire.
+ * Per Alertmanager endpoint, kept across notifier instances: a configuration reload replaces the
+ * notifier, and a server that is still down must stay firing rather than expire.
  */
-const registries = new Map<string, ActiveAlerts>();
+const registries = new Map<string, Registry>();
 
 export interface AlertmanagerNotifier extends Notifier {
   /** Posts every active alert again now (the timer's work; tests call it). */
   resend(): Promise<void>;
+  forget(servers: readonly string[]): Promise<void>;
 }
 
 export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fetch: FetchLike; now: () => number }): AlertmanagerNotifier {
   const endpoint = alertsEndpoint(cfg.url);
-  let active = registries.get(endpoint);
-  if (!active) registries.set(endpoint, (active = new Map()));
-  const registry = active;
+  const reg: Registry = registries.get(endpoint) ?? { active: new Map(), resolving: [], delivering: new Set() };
+  registries.set(endpoint, reg);
+  const { active, delivering } = reg;
   let fetchImpl = deps.fetch;
   let agent: Agent | undefined;
   if (cfg.tls && endpoint.startsWith('https:')) {
@@ -199,7 +224,12 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
   };
 
   const resend = async (): Promise<void> => {
-    await post(refreshed(registry, deps.now(), cfg.resend_interval), AbortSignal.timeout(cfg.timeout));
+    // A resolve of a server's former alert must not follow, and end, the same alert it fires again.
+    const firing = (a: AmAlert): boolean => active.get(a.labels.mcp_server_name!)?.has(a.labels.alertname!) === true;
+    reg.resolving = reg.resolving.filter((a) => !firing(a));
+    const resolving = reg.resolving;
+    await post([...refreshed(active, deps.now(), cfg.resend_interval), ...resolving], AbortSignal.timeout(cfg.timeout));
+    reg.resolving = reg.resolving.filter((a) => !resolving.includes(a));
   };
   // A failed re-post is not retried here: the next one comes an interval later, and endsAt is
   // RESEND_MARGIN intervals ahead, so only a longer outage lets Alertmanager resolve the alert.
@@ -209,20 +239,44 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
   return {
     ...httpNotifierBase('alertmanager', endpoint, cfg),
     async deliver(event: AlertEvent, signal: AbortSignal) {
-      // Worked out on a copy: a failed attempt must leave the registry as it was, so the retry
-      // posts the same alerts again.
-      const next: ActiveAlerts = new Map([...registry].map(([k, v]) => [k, new Map(v)]));
+      // Worked out on a copy of the event's server (alertsFor touches no other): a failed attempt
+      // must leave the registry as it was, so the retry posts the same alerts again, and what other
+      // deliveries or `forget` did to other servers meanwhile is not written back over.
+      const server = event.server;
+      const mine = active.get(server);
+      const next: ActiveAlerts = new Map(mine ? [[server, new Map(mine)]] : []);
       const alerts = alertsFor(event, next, deps.now(), cfg);
+      const attempt = (async () => {
+        try {
+          await post(alerts, signal);
+        } catch (err) {
+          if (err instanceof DeliveryError) throw err;
+          throw new DeliveryError('network', err instanceof Error ? err.message : String(err), true, { cause: err });
+        }
+        const after = next.get(server);
+        if (after) active.set(server, after);
+        else active.delete(server);
+      })();
+      delivering.add(attempt);
       try {
-        await post(alerts, signal);
-      } catch (err) {
-        if (err instanceof DeliveryError) throw err;
-        throw new DeliveryError('network', err instanceof Error ? err.message : String(err), true, { cause: err });
+        await attempt;
+      } finally {
+        delivering.delete(attempt);
       }
-      registry.clear();
-      for (const [k, v] of next) registry.set(k, v);
     },
     resend,
+    /**
+     * Resolves the alerts of servers no longer monitored. The caller (the agent, after a reload,
+     * through the dispatcher) guarantees no event of theirs is still queued anywhere; a delivery
+     * already given up on may still land, so this waits for those first.
+     */
+    async forget(servers) {
+      await Promise.allSettled([...delivering]);
+      const resolved = retire(active, servers, deps.now());
+      if (resolved.length === 0) return;
+      reg.resolving.push(...resolved);
+      await resend();
+    },
     close() {
       clearInterval(timer);
       void agent?.close();

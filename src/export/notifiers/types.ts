@@ -28,6 +28,11 @@ export interface Notifier {
   accepts(event: AlertEvent): boolean;
   /** One delivery attempt. Resolves when delivered; throws (preferably a `DeliveryError`) otherwise. */
   deliver(event: AlertEvent, signal: AbortSignal): Promise<void>;
+  /**
+   * Ends what the notifier keeps open for servers no longer monitored (the Alertmanager's active
+   * alerts): no event is sent, since none happened. Throws when the receiver could not be told.
+   */
+  forget?(servers: readonly string[]): Promise<void>;
   /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
   close?(): void;
 }
