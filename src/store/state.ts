@@ -158,26 +158,34 @@ export class StateStore {
       }
     }
     if (opts.writer) this.lockFile = acquireLock(this.file);
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(this.file, { readonly: Boolean(opts.readonly), fileMustExist: Boolean(opts.readonly), timeout: 2000 });
+      this.db = db = new Database(this.file, { readonly: Boolean(opts.readonly), fileMustExist: Boolean(opts.readonly), timeout: 2000 });
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      // Before any write (the journal mode, the tables, the columns): a file of a newer mcpwatch is
+      // one its user may still need for that version, and a reader would misread it.
+      const version = schemaVersion(this.db);
+      if (version !== undefined && Number(version) > SCHEMA_VERSION) {
+        throw new StateError(
+          this.file,
+          `written by a newer mcpwatch (schema ${version}, this one reads up to ${SCHEMA_VERSION}); left unchanged: run the newer mcpwatch on it, or move it aside (or set state.path to another file) and this one will start a new one`,
+        );
+      }
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
-      }
-      const check = this.db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
-      if (!opts.readonly) {
         this.db.exec(SCHEMA);
         addUptimeColumns(this.db);
-        const version = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined;
-        if (version && Number(version.value) > SCHEMA_VERSION) throw new Error(`written by a newer mcpwatch (schema ${version.value}, this one reads ${SCHEMA_VERSION})`);
         this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
       }
+      this.stmts = this.prepare();
     } catch (err) {
       this.releaseLock();
+      db?.close();
+      if (err instanceof StateError) throw err;
       throw new StateError(this.file, describeSqliteError(err));
     }
-    this.stmts = this.prepare();
   }
 
   private prepare() {
@@ -468,6 +476,12 @@ interface IncidentRow {
 
 function hasTable(db: Database.Database, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** The schema version the file was written with; undefined for a new file (no meta table or row yet). */
+function schemaVersion(db: Database.Database): string | undefined {
+  if (!hasTable(db, 'meta')) return undefined;
+  return (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined)?.value;
 }
 
 function hasUptimeColumns(db: Database.Database): boolean {

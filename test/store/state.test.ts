@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -110,6 +110,26 @@ describe('state store', () => {
     writer.checkpoint(2 * MINUTE);
     assert.deepEqual(writer.availability('a', DAY, 2 * MINUTE), { upMs: MINUTE, downMs: 0, ratio: 1 });
     writer.close();
+  });
+
+  it('refuses a file of a newer mcpwatch before writing anything to it, writer and reader alike, saying what to do', () => {
+    const file = join(tmp(), 'state.db');
+    // A newer schema: tables of its own, none of this version's but meta, in the rollback journal
+    // mode (setting WAL would rewrite the header too).
+    const newer = new Database(file);
+    newer.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '2');");
+    newer.exec('CREATE TABLE probe_minutes (server TEXT NOT NULL, minute INTEGER NOT NULL, ok INTEGER NOT NULL, PRIMARY KEY (server, minute));');
+    newer.close();
+    const before = readFileSync(file);
+    for (const opts of [{ writer: true }, { readonly: true }]) {
+      assert.throws(
+        () => new StateStore(file, opts),
+        (err: Error) => err instanceof StateError && /written by a newer mcpwatch \(schema 2, this one reads up to 1\); left unchanged: run the newer mcpwatch on it, or move it aside/.test(err.message),
+        JSON.stringify(opts),
+      );
+      assert.deepEqual(readFileSync(file), before, `${JSON.stringify(opts)}: the file is left as it was`);
+    }
+    assert.equal(existsSync(`${file}.lock`), false, 'the refused writer released its lock');
   });
 
   it('keeps incidents with start and end, closing the previous one on each transition', () => {
