@@ -196,7 +196,7 @@ export class Agent {
     this.others = otherShards(loaded.config, this.config);
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? createLogger(this.config.log.level);
-    this.store = new StateStore(this.config.state.path, { writer: true });
+    this.store = new StateStore(this.config.state.path, { writer: true, warn: (fields, msg) => this.log.warn(fields, msg) });
     this.scheduler = new Scheduler(this.config.monitoring.concurrency);
     this.dispatcher = this.makeDispatcher(this.config);
   }

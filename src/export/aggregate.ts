@@ -28,7 +28,8 @@ export function hrTime(ms: number): HrTime {
 }
 
 /**
- * The two hot instruments, `mcp.client.operation.duration` and `mcp.tool.calls`, aggregated by
+ * The two hot instruments, `mcp.client.operation.duration` and `mcp.tool.calls` (with
+ * `mcpwatch.tool_names.overflow`, counted beside the calls), aggregated by
  * mcpwatch itself and handed to the SDK's readers as a MetricProducer. Through the SDK's own
  * instruments every span cost fresh attribute objects and an attribute hash (sorted keys +
  * JSON.stringify) per call: half of the agent's CPU at OTLP saturation. Here a caller names a cell by
@@ -38,6 +39,8 @@ export function hrTime(ms: number): HrTime {
 export class HotMetrics implements MetricProducer {
   private readonly durations = new PathCells<HistogramCell>();
   private readonly calls = new PathCells<SumCell>();
+  /** Tool calls folded into _other, by traffic server label. */
+  private readonly overflows = new Map<string, SumCell>();
   private readonly start = Date.now();
 
   constructor(
@@ -63,6 +66,18 @@ export class HotMetrics implements MetricProducer {
   /** Drops the tool-call series under a path prefix. */
   dropCalls(a: string, b?: string): void {
     this.calls.remove(a, b);
+  }
+
+  /** The overflow count of one server label; add to its `value`. */
+  overflowCell(server: string): SumCell {
+    let cell = this.overflows.get(server);
+    if (!cell) this.overflows.set(server, (cell = { attrs: { 'mcp.server.name': server }, value: 0 }));
+    return cell;
+  }
+
+  /** Drops a server's overflow series: it was removed from the configuration. */
+  dropOverflow(server: string): void {
+    this.overflows.delete(server);
   }
 
   /** The cell of one duration series, for a caller that keeps it (see Recorder.traffic). */
@@ -118,6 +133,15 @@ export class HotMetrics implements MetricProducer {
         dataPointType: DataPointType.SUM,
         isMonotonic: true,
         dataPoints: this.calls.all.map((c) => ({ attributes: c.attrs, startTime, endTime, value: c.value })),
+      });
+    }
+    if (this.overflows.size) {
+      metrics.push({
+        descriptor: { name: 'mcpwatch.tool_names.overflow', description: 'Tool calls whose name was folded into _other', unit: '{call}', valueType: ValueType.INT },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.SUM,
+        isMonotonic: true,
+        dataPoints: [...this.overflows.values()].map((c) => ({ attributes: c.attrs, startTime, endTime, value: c.value })),
       });
     }
     return { resourceMetrics: { resource: this.resource, scopeMetrics: metrics.length ? [{ scope: this.scope, metrics }] : [] }, errors: [] };

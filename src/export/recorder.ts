@@ -23,7 +23,8 @@ export interface TrafficCells {
   tool: string;
   calls: SumCell | undefined;
   duration: HistogramCell;
-  overflowed: boolean;
+  /** Where a call whose tool name was folded into _other is counted; undefined for one that was not. */
+  overflow: SumCell | undefined;
   /** A tool call left `unknown` because several configured servers list its tool. */
   ambiguous: boolean;
 }
@@ -57,7 +58,6 @@ export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport'
  */
 export class Recorder {
   private readonly deliveries: Counter;
-  private readonly toolOverflow: Counter;
   private readonly ambiguous: Counter;
   private readonly accepted: Counter;
   private readonly refused: Counter;
@@ -77,7 +77,6 @@ export class Recorder {
   ) {
     this.deliveries = meter.createCounter('mcpwatch.notifier.deliveries', { description: 'Alert deliveries by outcome', unit: '{delivery}' });
 
-    this.toolOverflow = meter.createCounter('mcpwatch.tool_names.overflow', { description: 'Tool calls whose name was folded into _other', unit: '{call}' });
     this.ambiguous = meter.createCounter('mcpwatch.traffic.ambiguous', { description: 'Tool calls left unknown: their tool name is listed by several configured servers', unit: '{call}' });
     this.ambiguous.add(0);
     this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
@@ -111,6 +110,7 @@ export class Recorder {
     // traffic starts new series as any unconfigured server's would.
     this.hot.dropDurations(TRAFFIC, name);
     this.hot.dropCalls(name);
+    this.hot.dropOverflow(name);
   }
 
   private dropProbeSeries(key: string): void {
@@ -204,7 +204,7 @@ export class Recorder {
   traffic(route: TrafficCells, durationSeconds: number): void {
     if (route.calls) route.calls.value++;
     this.hot.observe(route.duration, durationSeconds);
-    if (route.overflowed) this.toolOverflow.add(1, { 'mcp.server.name': route.server });
+    if (route.overflow) route.overflow.value++;
     if (route.ambiguous) this.ambiguous.add(1);
   }
 
@@ -223,7 +223,7 @@ export class Recorder {
       tool ? { 'gen_ai.tool.name': tool } : undefined,
       obs.errorType ? { 'error.type': obs.errorType } : undefined,
     ));
-    return { server, tool, calls, duration, overflowed, ambiguous: obs.ambiguous === true };
+    return { server, tool, calls, duration, overflow: overflowed ? this.hot.overflowCell(server) : undefined, ambiguous: obs.ambiguous === true };
   }
 
   /** Refusal counters start at 0 for a listening protocol, so a rate of refusals has a baseline. */

@@ -486,10 +486,17 @@ function sendStatus(res: ServerResponse, status: number, contentType: OtlpConten
   res.writeHead(status, { 'content-type': contentType, ...headers }).end(body);
 }
 
+/**
+ * The scheme is matched in any case (RFC 9110 §11.1: `bearer`, `BEARER` are the same scheme) and may
+ * be followed by several spaces (RFC 6750 §2.1: 1*SP); only the token is secret, so only it is
+ * compared in constant time.
+ */
 function bearerMatches(header: unknown, token: string): boolean {
   if (typeof header !== 'string') return false;
-  const expected = Buffer.from(`Bearer ${token}`);
-  const got = Buffer.from(header);
+  const scheme = /^bearer +/i.exec(header);
+  if (!scheme) return false;
+  const got = Buffer.from(header.slice(scheme[0].length));
+  const expected = Buffer.from(token);
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 

@@ -685,7 +685,7 @@ export function meanTimeBetweenFailures(incidents: readonly Pick<Incident, 'stat
 interface ScoreStore {
   minutesSince(server: string, since: number): MinuteAggregate[];
   incidentsSince(server: string, since: number): Incident[];
-  driftSince(server: string, since: number): Array<{ at: number; severity: string; diff: unknown }>;
+  driftSince(server: string, since: number): Array<{ at: number; severity: string }>;
 }
 
 function strings(v: unknown): Record<string, string> {

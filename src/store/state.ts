@@ -128,6 +128,8 @@ interface StateOptions {
   /** Take the single-writer lock (the agent). Readers such as `scorecard` do not. */
   writer?: boolean;
   readonly?: boolean;
+  /** Told of a row that cannot be read and is passed over (the agent's log); the reader goes on without it. */
+  warn?: (fields: Record<string, unknown>, msg: string) => void;
 }
 
 /**
@@ -147,9 +149,11 @@ export class StateStore {
   /** The last flush failed: counts are piling up, and past PENDING_MINUTES the oldest go. */
   private writeFailing = false;
   private readonly uptime = new UptimeTracker();
+  private readonly warn: StateOptions['warn'];
 
   constructor(path: string, opts: StateOptions = {}) {
     this.file = resolve(path);
+    this.warn = opts.warn;
     if (!opts.readonly) {
       try {
         mkdirSync(dirname(this.file), { recursive: true });
@@ -158,26 +162,34 @@ export class StateStore {
       }
     }
     if (opts.writer) this.lockFile = acquireLock(this.file);
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(this.file, { readonly: Boolean(opts.readonly), fileMustExist: Boolean(opts.readonly), timeout: 2000 });
+      this.db = db = new Database(this.file, { readonly: Boolean(opts.readonly), fileMustExist: Boolean(opts.readonly), timeout: 2000 });
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      // Before any write (the journal mode, the tables, the columns): a file of a newer mcpwatch is
+      // one its user may still need for that version, and a reader would misread it.
+      const version = schemaVersion(this.db);
+      if (version !== undefined && Number(version) > SCHEMA_VERSION) {
+        throw new StateError(
+          this.file,
+          `written by a newer mcpwatch (schema ${version}, this one reads up to ${SCHEMA_VERSION}); left unchanged: run the newer mcpwatch on it, or move it aside (or set state.path to another file) and this one will start a new one`,
+        );
+      }
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
-      }
-      const check = this.db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
-      if (!opts.readonly) {
         this.db.exec(SCHEMA);
         addUptimeColumns(this.db);
-        const version = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined;
-        if (version && Number(version.value) > SCHEMA_VERSION) throw new Error(`written by a newer mcpwatch (schema ${version.value}, this one reads ${SCHEMA_VERSION})`);
         this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
       }
+      this.stmts = this.prepare();
     } catch (err) {
       this.releaseLock();
+      db?.close();
+      if (err instanceof StateError) throw err;
       throw new StateError(this.file, describeSqliteError(err));
     }
-    this.stmts = this.prepare();
   }
 
   private prepare() {
@@ -212,7 +224,7 @@ export class StateStore {
       minutesSince: db.prepare(
         `SELECT server, minute, ok, failed, latency_sum AS latencySum, latency_max AS latencyMax, ${up} AS upMs, ${down} AS downMs FROM probe_minutes WHERE server = ? AND minute >= ? ORDER BY minute`,
       ),
-      driftSince: db.prepare('SELECT at, severity, diff FROM drift_events WHERE server = ? AND at >= ? ORDER BY at'),
+      driftSince: db.prepare('SELECT at, severity FROM drift_events WHERE server = ? AND at >= ? ORDER BY at'),
       pruneMinutes: db.prepare('DELETE FROM probe_minutes WHERE minute < ?'),
       pruneIncidents: db.prepare('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?'),
       pruneDrift: db.prepare('DELETE FROM drift_events WHERE at < ?'),
@@ -236,9 +248,16 @@ export class StateStore {
     };
   }
 
+  /**
+   * The server's drift baseline. One that cannot be read is no baseline, as for a new server: the next
+   * check takes a new one, and only a change made since the unreadable snapshot goes unreported;
+   * refusing to start would stop every server's checks over one row.
+   */
   lastSnapshot(server: string): Snapshot | undefined {
     const row = this.stmts.lastSnapshot.get(server) as { server: string; hash: string; tools: string; taken_at: number } | undefined;
-    return row ? { server: row.server, hash: row.hash, tools: JSON.parse(row.tools) as unknown[], takenAt: row.taken_at } : undefined;
+    if (!row) return undefined;
+    const tools = this.json('snapshots.tools', server, row.tools, Array.isArray, 'no drift baseline: the next check takes a new one, as for a new server');
+    return tools && { server: row.server, hash: row.hash, tools, takenAt: row.taken_at };
   }
 
   /** Keeps what one check changed (pipeline/assess.ts): its count, a new tool snapshot, a transition. */
@@ -256,14 +275,23 @@ export class StateStore {
   /** The MCP era a server was last found to speak, so a restarted agent need not find it out again. */
   era(server: string): EraVerdict | undefined {
     const row = this.stmts.era.get(server) as { verdict: string } | undefined;
-    if (!row) return undefined;
+    return row && this.json('eras.verdict', server, row.verdict, isEraVerdict, 'the era is found out again');
+  }
+
+  /**
+   * A JSON column's value, or undefined when it is not JSON or not the shape written (a damaged file
+   * that passes quick_check): the row is left in the file, the reader is told what happens instead.
+   */
+  private json<T>(column: string, server: string, text: string, valid: (v: unknown) => v is T, instead: string): T | undefined {
+    let value: unknown;
     try {
-      const v = JSON.parse(row.verdict) as EraVerdict;
-      return v.kind === 'legacy' || (v.kind === 'modern' && typeof v.discover === 'object' && v.discover !== null) ? v : undefined;
+      value = JSON.parse(text);
     } catch {
-      // Unreadable: the era is simply found out again.
-      return undefined;
+      value = undefined;
     }
+    if (value !== undefined && valid(value)) return value;
+    this.warn?.({ file: this.file, column, server }, `state file ${this.file}: ${column} of server ${server} cannot be read; passed over, ${instead}`);
+    return undefined;
   }
 
   /**
@@ -386,8 +414,9 @@ export class StateStore {
     return this.stmts.minutesSince.all(server, since) as MinuteAggregate[];
   }
 
-  driftSince(server: string, since: number): Array<{ at: number; severity: string; diff: unknown }> {
-    return (this.stmts.driftSince.all(server, since) as Array<{ at: number; severity: string; diff: string }>).map((r) => ({ ...r, diff: JSON.parse(r.diff) as unknown }));
+  /** The server's drift events from `since` on; their diffs are kept for a person reading the file, no reader needs them. */
+  driftSince(server: string, since: number): Array<{ at: number; severity: string }> {
+    return this.stmts.driftSince.all(server, since) as Array<{ at: number; severity: string }>;
   }
 
   servers(): string[] {
@@ -470,6 +499,12 @@ function hasTable(db: Database.Database, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
+/** The schema version the file was written with; undefined for a new file (no meta table or row yet). */
+function schemaVersion(db: Database.Database): string | undefined {
+  if (!hasTable(db, 'meta')) return undefined;
+  return (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as { value: string } | undefined)?.value;
+}
+
 function hasUptimeColumns(db: Database.Database): boolean {
   const columns = db.prepare("SELECT name FROM pragma_table_info('probe_minutes')").all() as Array<{ name: string }>;
   return columns.some((c) => c.name === 'up_ms');
@@ -482,6 +517,11 @@ function hasUptimeColumns(db: Database.Database): boolean {
 function addUptimeColumns(db: Database.Database): void {
   if (hasUptimeColumns(db)) return;
   db.exec('ALTER TABLE probe_minutes ADD COLUMN up_ms REAL NOT NULL DEFAULT 0; ALTER TABLE probe_minutes ADD COLUMN down_ms REAL NOT NULL DEFAULT 0;');
+}
+
+function isEraVerdict(v: unknown): v is EraVerdict {
+  const e = v as Partial<Record<'kind' | 'discover', unknown>> | null;
+  return typeof e === 'object' && e !== null && (e.kind === 'legacy' || (e.kind === 'modern' && typeof e.discover === 'object' && e.discover !== null));
 }
 
 function toIncident(r: IncidentRow): Incident {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import Database from 'better-sqlite3';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
@@ -277,6 +278,41 @@ describe('mcpwatch run (agent)', () => {
     assert.match(metrics, /mcp_server_schema_changes_total\{[^}]*change="breaking"[^}]*\} 2/);
     await second.stop();
     await hook.close();
+  });
+
+  it('starts on an unreadable last snapshot with a warning, as for a new server: a new baseline, no drift reported', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    t.after(() => hook.close());
+    const servers = `  - { name: ok, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }`;
+    const first = makeAgent(agentConfig(dir, hook.url, servers));
+    await first.start();
+    await until(() => first.statuses().ok === 'up');
+    await first.stop();
+    const file = join(dir, 'state.db');
+    let db = new Database(file);
+    const stored = db.prepare("SELECT tools FROM snapshots WHERE server = 'ok'").all() as Array<{ tools: string }>;
+    assert.equal(stored.length, 1);
+    db.exec("UPDATE snapshots SET tools = '[{\"name\": \"echo\"' WHERE server = 'ok'");
+    db.close();
+
+    const lines: string[] = [];
+    const text = agentConfig(dir, hook.url, servers);
+    const second = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }), stdout: { write: () => true } });
+    agents.push(second);
+    await second.start();
+    await until(() => second.statuses().ok === 'up');
+    await second.stop();
+    const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.column === 'snapshots.tools');
+    assert.deepEqual(warned.map((l) => [l.level, l.file, l.server]), [[40, file, 'ok']]);
+    db = new Database(file, { readonly: true });
+    const snapshots = db.prepare("SELECT tools FROM snapshots WHERE server = 'ok' ORDER BY taken_at").all() as Array<{ tools: string }>;
+    const drift = db.prepare('SELECT COUNT(*) AS n FROM drift_events').get() as { n: number };
+    db.close();
+    assert.equal(snapshots.length, 2, 'the unreadable row is kept beside the new baseline');
+    assert.equal(snapshots[1]!.tools, stored[0]!.tools, 'the new baseline is the tool list the server gives');
+    assert.equal(drift.n, 0, 'no drift against a baseline that could not be read');
+    assert.ok(!hook.events.some((e) => e.event.event === 'schema_drift'));
   });
 
   it('re-lists tools at once on notifications/tools/list_changed', async () => {

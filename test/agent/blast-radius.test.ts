@@ -350,10 +350,11 @@ servers:
 
   it('a server a reload removes takes its traffic and blast-radius series with it; the servers kept keep theirs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-blast-'));
+    // One tool name per server, so each server's second tool overflows into _other.
     const config = (names: string[]): string => `monitoring: { interval: 1h, timeout: 30s }
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }
-receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_tools_per_server: 1 } }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
 ${names.map((n) => `  - { name: ${n}, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }`).join('\n')}
@@ -365,19 +366,19 @@ ${names.map((n) => `  - { name: ${n}, transport: stdio, command: ${JSON.stringif
     await until(() => agent.ready, 'the first probe round');
     const now = BigInt(Date.now()) * 1_000_000n;
     const attr = (key: string, value: string): object => ({ key, value: { stringValue: value } });
-    const span = (server: string): object => ({
+    const span = (server: string, tool = 'echo'): object => ({
       traceId: '5b8efff798038103d269b633813fc60c',
-      spanId: server === 'alpha' ? 'eee19b7ec3c1b174' : 'eee19b7ec3c1b175',
-      name: 'tools/call echo',
+      spanId: `eee19b7ec3c1b1${server === 'alpha' ? '7' : '8'}${tool === 'echo' ? '4' : '5'}`,
+      name: `tools/call ${tool}`,
       kind: 3,
       startTimeUnixNano: String(now),
       endTimeUnixNano: String(now + 5_000_000n),
-      attributes: [attr('mcp.method.name', 'tools/call'), attr('gen_ai.tool.name', 'echo'), attr('mcp.server.name', server)],
+      attributes: [attr('mcp.method.name', 'tools/call'), attr('gen_ai.tool.name', tool), attr('mcp.server.name', server)],
     });
     const res = await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'support-bot')] }, scopeSpans: [{ spans: [span('alpha'), span('beta')] }] }] }),
+      body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', 'support-bot')] }, scopeSpans: [{ spans: [span('alpha'), span('beta'), span('alpha', 'add'), span('beta', 'add')] }] }] }),
     });
     assert.equal(res.status, 200);
     const series = async (server: string): Promise<string[]> =>
@@ -387,7 +388,7 @@ ${names.map((n) => `  - { name: ${n}, transport: stdio, command: ${JSON.stringif
         .map((l) => l.slice(0, l.indexOf('{')))
         .filter((name, i, all) => all.indexOf(name) === i)
         .sort();
-    const traffic = ['mcp_client_operation_duration_bucket', 'mcp_client_operation_duration_count', 'mcp_client_operation_duration_sum', 'mcp_tool_calls_total', 'mcpwatch_traffic_agent_calls_total', 'mcpwatch_traffic_agents'];
+    const traffic = ['mcp_client_operation_duration_bucket', 'mcp_client_operation_duration_count', 'mcp_client_operation_duration_sum', 'mcp_tool_calls_total', 'mcpwatch_tool_names_overflow_total', 'mcpwatch_traffic_agent_calls_total', 'mcpwatch_traffic_agents'];
     for (const name of traffic) assert.ok((await series('alpha')).includes(name), `${name} for alpha before the reload`);
 
     await agent.reload(loaded(config(['beta'])));

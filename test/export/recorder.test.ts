@@ -108,13 +108,18 @@ describe('traffic: TrafficRouter labels, Recorder counts', () => {
     }
     const servers = async (name: string): Promise<unknown[]> => [...new Set((await points(name)).map((p) => p.attributes['mcp.server.name']))].sort();
     assert.deepEqual(await servers('mcp.tool.calls'), ['files', 'mail']);
+    assert.deepEqual(await servers('mcpwatch.tool_names.overflow'), []);
+    for (const server of ['files', 'mail']) for (let i = 0; i < 10; i++) traffic(call(server, `more-${i}`));
+    assert.deepEqual(await servers('mcpwatch.tool_names.overflow'), ['files', 'mail']);
     remove('files');
     assert.deepEqual(await servers('mcp.tool.calls'), ['mail']);
     assert.deepEqual(await servers('mcp.client.operation.duration'), ['mail']);
+    assert.deepEqual(await servers('mcpwatch.tool_names.overflow'), ['mail']);
+    assert.equal(sumOf(await points('mcpwatch.tool_names.overflow'), () => true), 1, 'the eleventh tool name of mail');
     // Still called after its removal: counted afresh, as an unconfigured server.
     traffic(call('files', 'read'));
     assert.equal(sumOf(await points('mcp.tool.calls'), (a) => a['mcp.server.name'] === 'files'), 1);
-    assert.equal(sumOf(await points('mcp.tool.calls'), (a) => a['mcp.server.name'] === 'mail'), 1);
+    assert.equal(sumOf(await points('mcp.tool.calls'), (a) => a['mcp.server.name'] === 'mail'), 11);
   });
 });
 

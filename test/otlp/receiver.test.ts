@@ -290,4 +290,30 @@ describe('OTLP receiver limits and auth', () => {
     client.close();
     await receiver.shutdown();
   });
+
+  it('takes the Bearer scheme in any case (RFC 9110), the token only exactly, on both protocols', async () => {
+    const recorder = new Recorder(new MeterProvider().getMeter('t'));
+    const receiver = new OtlpReceiver(cfg(), { recorder, memoryUsage: () => 0 });
+    const a = await receiver.start();
+    const client = new grpc.Client(`127.0.0.1:${a.grpc!.port}`, grpc.credentials.createInsecure());
+    const body = await spansBody();
+    const statuses = async (authorization: string) => {
+      const res = await fetch(`http://127.0.0.1:${a.http!.port}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', authorization } });
+      const md = new grpc.Metadata();
+      md.set('authorization', authorization);
+      const code = await new Promise<number>((resolve) =>
+        client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, body, md, (err) => resolve(err?.code ?? grpc.status.OK)),
+      );
+      return { http: res.status, grpc: code };
+    };
+    const accepted = { http: 200, grpc: grpc.status.OK };
+    const refused = { http: 401, grpc: grpc.status.UNAUTHENTICATED };
+    try {
+      for (const header of ['Bearer tok', 'bearer tok', 'BEARER tok', 'bEaReR tok', 'Bearer  tok']) assert.deepEqual(await statuses(header), accepted, header);
+      for (const header of ['bearer TOK', 'BEARER tokx', 'Bearertok', 'Basic tok', 'bearer', 'tok']) assert.deepEqual(await statuses(header), refused, header);
+    } finally {
+      client.close();
+      await receiver.shutdown();
+    }
+  });
 });

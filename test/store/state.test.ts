@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MAX_DRIFT_EVENTS_PER_SERVER, MAX_SNAPSHOTS_PER_SERVER, StateError, StateStore } from '../../src/store/state.js';
+import type { Assessment } from '../../src/pipeline/assess.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -112,6 +113,26 @@ describe('state store', () => {
     writer.close();
   });
 
+  it('refuses a file of a newer mcpwatch before writing anything to it, writer and reader alike, saying what to do', () => {
+    const file = join(tmp(), 'state.db');
+    // A newer schema: tables of its own, none of this version's but meta, in the rollback journal
+    // mode (setting WAL would rewrite the header too).
+    const newer = new Database(file);
+    newer.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '2');");
+    newer.exec('CREATE TABLE probe_minutes (server TEXT NOT NULL, minute INTEGER NOT NULL, ok INTEGER NOT NULL, PRIMARY KEY (server, minute));');
+    newer.close();
+    const before = readFileSync(file);
+    for (const opts of [{ writer: true }, { readonly: true }]) {
+      assert.throws(
+        () => new StateStore(file, opts),
+        (err: Error) => err instanceof StateError && /written by a newer mcpwatch \(schema 2, this one reads up to 1\); left unchanged: run the newer mcpwatch on it, or move it aside/.test(err.message),
+        JSON.stringify(opts),
+      );
+      assert.deepEqual(readFileSync(file), before, `${JSON.stringify(opts)}: the file is left as it was`);
+    }
+    assert.equal(existsSync(`${file}.lock`), false, 'the refused writer released its lock');
+  });
+
   it('keeps incidents with start and end, closing the previous one on each transition', () => {
     const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
     store.transition('a', 1000, { state: 'degraded', cause: 'slow', errorType: null });
@@ -149,6 +170,49 @@ describe('state store', () => {
     assert.equal(store.minutesSince('a', 0).length, 1);
     assert.deepEqual(store.servers(), ['a']);
     store.close();
+  });
+
+  it('passes over a JSON column that cannot be read (a damaged file quick_check accepts) with a warning, and keeps every other row', () => {
+    const file = join(tmp(), 'state.db');
+    let store = new StateStore(file, { writer: true });
+    for (const server of ['a', 'b', 'c']) {
+      store.saveSnapshot({ server, hash: 'h1', tools: [{ name: 'x' }], takenAt: 1000 });
+      store.saveSnapshot({ server, hash: 'h2', tools: [{ name: 'y' }], takenAt: 2000 }, { severity: 'breaking', diff: { tools_removed: ['x'] } });
+      const checked: Assessment = { up: true, latencyMs: 5, error: null, transition: null, events: [], snapshot: undefined, sessionExpired: false, serverInfoChanged: false, verdict: { kind: 'legacy' } };
+      store.recordCheck(server, 2000, checked, MINUTE);
+    }
+    store.transition('a', 2000, { state: 'down', cause: 'x', errorType: null });
+    store.close();
+    const db = new Database(file);
+    // a: not JSON at all; c: JSON, but not what was written (tools not a list, a verdict of no era).
+    db.exec(`UPDATE snapshots SET tools = '[{"name": "y"' WHERE server = 'a' AND taken_at = 2000; UPDATE drift_events SET diff = '{broken' WHERE server = 'a';
+      UPDATE eras SET verdict = 'not json' WHERE server = 'a'; UPDATE snapshots SET tools = '{}' WHERE server = 'c' AND taken_at = 2000; UPDATE eras SET verdict = '{"kind":"x"}' WHERE server = 'c';`);
+    db.close();
+
+    const warnings: Array<Record<string, unknown>> = [];
+    store = new StateStore(file, { writer: true, warn: (fields) => warnings.push(fields) });
+    assert.equal(store.lastSnapshot('a'), undefined, 'an unreadable baseline is no baseline');
+    assert.equal(store.lastSnapshot('c'), undefined);
+    assert.deepEqual(store.lastSnapshot('b'), { server: 'b', hash: 'h2', tools: [{ name: 'y' }], takenAt: 2000 });
+    assert.equal(store.era('a'), undefined);
+    assert.equal(store.era('c'), undefined);
+    assert.deepEqual(store.era('b'), { kind: 'legacy' });
+    assert.deepEqual(warnings, [
+      { file, column: 'snapshots.tools', server: 'a' },
+      { file, column: 'snapshots.tools', server: 'c' },
+      { file, column: 'eras.verdict', server: 'a' },
+      { file, column: 'eras.verdict', server: 'c' },
+    ]);
+    // The drift event still counts for the scorecard: its severity and time are intact.
+    assert.deepEqual(store.driftSince('a', 0), [{ at: 2000, severity: 'breaking' }]);
+    assert.equal(store.openIncidents().length, 1);
+    assert.equal(store.minutesSince('a', 0).length, 1);
+    store.saveSnapshot({ server: 'a', hash: 'h3', tools: [{ name: 'z' }], takenAt: 3000 });
+    assert.deepEqual(store.lastSnapshot('a')?.tools, [{ name: 'z' }], 'the next check takes a new baseline');
+    store.close();
+    const reader = new Database(file, { readonly: true });
+    assert.deepEqual(reader.prepare("SELECT taken_at FROM snapshots WHERE server = 'a' ORDER BY taken_at").all(), [{ taken_at: 1000 }, { taken_at: 2000 }, { taken_at: 3000 }], 'nothing was deleted');
+    reader.close();
   });
 
   it('refuses a second writer, takes over a stale lock, and opens read-only beside a writer', () => {
