@@ -125,7 +125,9 @@ function observingFetch(
     const isStream = /event-stream/i.test(contentType ?? '');
     const unexpectedType = res.ok && res.status !== 202 && contentType !== null && !/json|event-stream/i.test(contentType);
     if (!res.ok || unexpectedType || (method === 'GET' && res.ok && !isStream)) {
-      diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
+      // A POST goes to the endpoint the stream named, which carries the session (`?sessionId=…`): a
+      // 404 there is a server that forgot it (a restart), not a wrong configured URL.
+      diag.lastHttp = await observe(res, method, method === 'POST' || headers.has('mcp-session-id'));
     }
     if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;

@@ -219,6 +219,19 @@ describe('legacy SSE probe', () => {
     assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
   });
 
+  it('a kept session whose server forgot it (404 to its posts) is session_expired, and a new session is opened', async () => {
+    const f = await fixture('sse-forget-session');
+    const session = new ServerSession(httpTarget(f.url, 'sse'), { onSignal: () => undefined });
+    try {
+      assert.equal((await session.check()).error, null);
+      const out = await session.check();
+      // Not "nothing is served at the configured URL": the URL posted to is the session's endpoint.
+      assert.deepEqual([out.error, out.sessionExpired, out.tools?.length], [null, true, 3]);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('reports connection_refused when nothing listens', async () => {
     const out = await probeServer(httpTarget(`http://127.0.0.1:${await deadPort()}/sse`, 'sse'));
     assert.equal(out.error?.type, 'connection_refused');
