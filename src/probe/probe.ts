@@ -1,4 +1,4 @@
-import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
+import { SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
@@ -244,6 +244,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
   let phaseStart = performance.now();
+  /** The server/discover of an `auto` handshake got a 5xx, which the SDK takes for an outage, not a 2025 server. */
+  let discoveryFailed = false;
   try {
     conn = await deadline.run(connector(server, { signal: deadline.signal, processGroups: opts.processGroups }));
     out.phases[phase] = elapsed(phaseStart);
@@ -263,6 +265,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     // The failed phase's time is kept too: how long it took to fail is part of the finding.
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
+    discoveryFailed = err instanceof SdkHttpError && err.code === SdkErrorCode.EraNegotiationFailed && err.status >= 500;
     fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
@@ -278,6 +281,13 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     // before 1.9.4 fail validation of server/discover): a new process is asked in the 2025 era alone.
     const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
     if (!again.out.error) again.out.warnings.push(`the server exited on server/discover (${error.message}); a new process speaks MCP ${again.out.protocolVersion ?? '2025'}`);
+    return again;
+  }
+  if (error && discoveryFailed && server.protocol === 'auto' && !opts.prior) {
+    // Some 2025 servers fail a method they do not know with a 5xx instead of a JSON-RPC error: the
+    // 2025 handshake alone says whether the server works (if it is really down, initialize fails too).
+    const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
+    if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
     return again;
   }
   return out.error ? { out, conn: undefined } : { out, conn };
