@@ -7,6 +7,7 @@ import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connectio
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
 import { AuthFailure, credentialsFor, type RequestAuth } from './auth.js';
+import { InvalidResponse } from './classify.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -64,11 +65,24 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
     await conn.transport.start();
   } catch (err) {
     await conn.close();
-    throw Object.assign(err as Error, { diagnostics: diag });
+    throw Object.assign(otherOrigin(err, server.url!) ?? (err as Error), { diagnostics: diag });
   } finally {
     ctx.signal.removeEventListener('abort', abort);
   }
   return conn;
+}
+
+/**
+ * The SDK refuses an `endpoint` event naming another origin than the stream's, in words that do not
+ * say what to do. It is usually a server behind a proxy or in a container announcing its own address
+ * (`http://0.0.0.0:8000/messages/…`).
+ */
+function otherOrigin(err: unknown, url: string): InvalidResponse | undefined {
+  const origin = /^Endpoint origin does not match connection origin: (\S+)/.exec((err as Error)?.message ?? '')?.[1];
+  if (origin === undefined) return undefined;
+  return new InvalidResponse(
+    `the server's endpoint event names ${origin}, not the configured URL's origin ${new URL(url).origin}: messages go only to the stream's origin. Configure the URL with the host the server names, or have the server announce a relative endpoint (behind a proxy: its public URL)`,
+  );
 }
 
 const dispatchers = new Map<string, Dispatcher>();

@@ -1,6 +1,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
@@ -217,6 +219,23 @@ describe('legacy SSE probe', () => {
     }
     // Unbounded, the SDK's EventSource buffered the line for as long as the deadline allowed.
     assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
+  });
+
+  it('an endpoint event naming another origin says what to configure', async (t) => {
+    // A server behind a proxy announcing its own address: the SDK posts only to the stream's origin.
+    const srv = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`event: endpoint\ndata: http://localhost:${(srv.address() as AddressInfo).port}/messages?sessionId=1\n\n`);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    const port = (srv.address() as AddressInfo).port;
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${port}/sse`, 'sse'));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['invalid_response', 'connect']);
+    assert.match(out.error!.message, new RegExp(`^the server's endpoint event names http://localhost:${port}, not the configured URL's origin http://127\\.0\\.0\\.1:${port}: .*Configure the URL with the host the server names`));
   });
 
   it('a kept session whose server forgot it (404 to its posts) is session_expired, and a new session is opened', async () => {
