@@ -165,15 +165,15 @@ export class ServerSession {
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
     const staleAfter = this.kind.staleAfter(this.server);
-    if (this.conn && staleAfter !== undefined) {
-      const silent = this.now() - this.lastActivity;
-      if (silent > staleAfter) {
-        await this.dropConnection();
-        return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
-      }
-    }
+    const silent = this.conn && staleAfter !== undefined && this.now() - this.lastActivity > staleAfter ? this.now() - this.lastActivity : undefined;
     if (this.conn && this.listenLost) this.listen(this.conn);
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
+    // A silent stream is stale only if the listing, whose answer comes over that stream, fails too:
+    // servers on the SDK's own SSE transport send no keep-alive, and an idle one is silent between checks.
+    if (silent !== undefined && out.error && !out.partial && out.error.type !== 'session_expired') {
+      await this.dropConnection();
+      return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
+    }
     if (out.error?.type === 'session_expired' && !out.partial) {
       // The server forgot us (restart, rolling deploy): report it, and see whether a new session works.
       await this.dropConnection();

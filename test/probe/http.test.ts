@@ -221,6 +221,30 @@ describe('legacy SSE probe', () => {
     assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
   });
 
+  it('a kept session over a server that sends no keep-alives is not stale after an idle interval; one that stopped answering is', async () => {
+    // The SDK's own SSE server transport writes nothing between messages: silence alone is not death.
+    let clock = 0;
+    const quiet = await fixture('sse');
+    const session = new ServerSession(httpTarget(quiet.url, 'sse', { stale_after: 120_000 }), { onSignal: () => undefined, now: () => clock });
+    try {
+      assert.equal((await session.check()).error, null);
+      clock += 150_000;
+      const idle = await session.check();
+      assert.deepEqual([idle.error, idle.staleMs, idle.tools?.length], [null, undefined, 3]);
+    } finally {
+      await session.close();
+    }
+    const wedged = await fixture('sse-goes-silent');
+    const stuck = new ServerSession(httpTarget(wedged.url, 'sse', { stale_after: 120_000, timeout: 1000 }), { onSignal: () => undefined, now: () => clock });
+    try {
+      assert.equal((await stuck.check()).error, null);
+      clock += 150_000;
+      assert.equal((await stuck.check()).staleMs, 150_000);
+    } finally {
+      await stuck.close();
+    }
+  });
+
   it('an endpoint event naming another origin says what to configure', async (t) => {
     // A server behind a proxy announcing its own address: the SDK posts only to the stream's origin.
     const srv = createHttpServer((req, res) => {
