@@ -115,6 +115,8 @@ function observingFetch(
   auth: RequestAuth | undefined,
 ): FetchLike {
   const dispatcher = dispatcherFor(undici, server.tls);
+  /** A post to the stream's endpoint was accepted: the session it names existed. */
+  let posted = false;
   return async (given: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
@@ -140,9 +142,10 @@ function observingFetch(
     const unexpectedType = res.ok && res.status !== 202 && contentType !== null && !/json|event-stream/i.test(contentType);
     if (!res.ok || unexpectedType || (method === 'GET' && res.ok && !isStream)) {
       // A POST goes to the endpoint the stream named, which carries the session (`?sessionId=…`): a
-      // 404 there is a server that forgot it (a restart), not a wrong configured URL.
-      diag.lastHttp = await observe(res, method, method === 'POST' || headers.has('mcp-session-id'));
-    }
+      // 404 there, once posts to it were accepted, is a server that forgot it (a restart), not a
+      // wrong URL.
+      diag.lastHttp = await observe(res, method, (method === 'POST' && posted) || headers.has('mcp-session-id'));
+    } else if (method === 'POST') posted = true;
     if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;
   };

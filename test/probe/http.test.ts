@@ -245,6 +245,21 @@ describe('legacy SSE probe', () => {
     }
   });
 
+  it('a 404 to the very first post (an endpoint the server does not serve) is not a forgotten session', async (t) => {
+    const srv = createHttpServer((req, res) => {
+      req.resume();
+      if (req.method === 'GET') res.writeHead(200, { 'content-type': 'text/event-stream' }).write('event: endpoint\ndata: /not-mounted/messages?sessionId=1\n\n');
+      else res.writeHead(404).end('Not Found');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/sse`, 'sse'));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['not_found', 'initialize']);
+  });
+
   it('an endpoint event naming another origin says what to configure', async (t) => {
     // A server behind a proxy announcing its own address: the SDK posts only to the stream's origin.
     const srv = createHttpServer((req, res) => {
