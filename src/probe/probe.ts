@@ -1,4 +1,4 @@
-import { SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
@@ -209,6 +209,32 @@ export async function listTools(conn: McpConnection, deadline: Deadline, out: Pr
   } finally {
     out.phases['tools/list'] = elapsed(t);
   }
+}
+
+/**
+ * Whether a server that offers no tools is still there, over a connection opened earlier: listing
+ * them sends nothing, so a kept session would report a dead server up. `ping` in the 2025 era;
+ * `server/discover` in 2026-07-28, which has no ping.
+ */
+export async function confirmAlive(conn: McpConnection, deadline: Deadline, out: ProbeOutcome, phase: 'ping' | 'server/discover'): Promise<void> {
+  const t = performance.now();
+  const options = { signal: deadline.signal, timeout: deadline.remaining() };
+  try {
+    await deadline.run(phase === 'ping' ? conn.client.ping(options) : conn.client.discover(options));
+    out.tools = [];
+  } catch (err) {
+    // Any JSON-RPC answer is one: a server that does not implement ping (-32601) is still there.
+    if (!(err instanceof ProtocolError)) throw err;
+    out.tools = [];
+  } finally {
+    out.phases[phase] = elapsed(t);
+  }
+}
+
+/** The request a check over a kept session makes: tools/list, or where there are no tools, the one that says the server is there. */
+export function sessionCheckPhase(out: ProbeOutcome): 'tools/list' | 'ping' | 'server/discover' {
+  if (!out.capabilities || 'tools' in out.capabilities) return 'tools/list';
+  return out.era === 'modern' ? 'server/discover' : 'ping';
 }
 
 function pickServerInfo(info: { name: string; version: string; title?: string }): ServerInfo {

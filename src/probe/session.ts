@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -286,11 +286,13 @@ export class ServerSession {
     const out = emptyOutcome(this.server, this.now());
     const deadline = new Deadline(this.server.timeout);
     serverFacts(conn, out);
+    const phase = sessionCheckPhase(out);
     try {
-      await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
-      out.latencyMs = out.phases['tools/list'] ?? null;
+      if (phase === 'tools/list') await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
+      else await confirmAlive(conn, deadline, out, phase);
+      out.latencyMs = out.phases[phase] ?? null;
     } catch (err) {
-      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), 'tools/list', this.server);
+      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, this.server);
     } finally {
       deadline.clear();
       takeTokenPhase(conn.diagnostics(), out);
@@ -299,7 +301,7 @@ export class ServerSession {
     // A JSON-RPC error or a malformed page on a live session: the server answers, but not fully.
     const partial = out.error.type === 'protocol_error' || out.error.type === 'invalid_response';
     if (partial) {
-      out.latencyMs = out.phases['tools/list'] ?? null;
+      out.latencyMs = out.phases[phase] ?? null;
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';

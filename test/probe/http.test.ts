@@ -8,6 +8,7 @@ import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget } from '../helpers.js';
+import { toollessServer } from '../fixtures/servers.js';
 
 const fixtures: HttpFixture[] = [];
 async function fixture(mode: HttpMode, opts = {}): Promise<HttpFixture> {
@@ -159,6 +160,27 @@ describe('Streamable HTTP probe', () => {
     assert.equal(out.error, null);
     assert.equal(probeVerdict(out, { latency_warning: 100 }).status, 'degraded');
   });
+});
+
+describe('a kept session with a server that offers no tools', () => {
+  for (const transport of ['streamable_http', 'sse'] as const) {
+    it(`${transport}: is asked whether it is there (ping), and is down once it is gone`, async () => {
+      const f = await startHttpFixture(transport === 'sse' ? 'sse' : 'streamable', { makeServer: toollessServer });
+      const session = new ServerSession(httpTarget(f.url, transport), { onSignal: () => undefined });
+      try {
+        const alive = await session.check();
+        assert.deepEqual([alive.error, alive.tools], [null, []]);
+        const again = await session.check();
+        assert.deepEqual([again.error, again.tools, typeof again.phases.ping], [null, [], 'number']);
+        await f.close();
+        const gone = await session.check();
+        assert.equal(gone.error?.type, 'connection_refused', 'a listing with nothing to list sent nothing, and a dead server stayed up');
+      } finally {
+        await session.close();
+        await f.close();
+      }
+    });
+  }
 });
 
 describe('legacy SSE probe', () => {
