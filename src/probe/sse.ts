@@ -54,15 +54,25 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
   const diag: TransportDiagnostics = {};
   // A server abandoned mid-stream is closed at once: the SDK's EventSource would reconnect to it.
   const abandon = (): void => void conn.close();
+  let started = false;
+  // The session lives as long as its stream (the server drops it when the stream closes), and the
+  // EventSource would reconnect to a new, uninitialized one that later posts cannot use (a server
+  // that restarted may never answer them). So the stream's end closes the connection, as if by the
+  // server: the request in flight fails at once and a kept session opens a new one.
+  const streamEvents = (what: 'data' | 'end'): void => {
+    onStream?.(what);
+    if (what === 'end' && started) void sse.close();
+  };
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(undici, server, diag, onStream, abandon, credentialsFor(server)?.forConnection(diag)),
+    fetch: observingFetch(undici, server, diag, streamEvents, abandon, credentialsFor(server)?.forConnection(diag)),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
   ctx.signal.addEventListener('abort', abort, { once: true });
   try {
     await conn.transport.start();
+    started = true;
   } catch (err) {
     await conn.close();
     throw Object.assign(otherOrigin(err, server.url!) ?? (err as Error), { diagnostics: diag });

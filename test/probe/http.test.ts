@@ -7,7 +7,7 @@ import { probeServer } from '../../src/probe/probe.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
-import { httpTarget } from '../helpers.js';
+import { httpTarget, until } from '../helpers.js';
 import { toollessServer } from '../fixtures/servers.js';
 
 const fixtures: HttpFixture[] = [];
@@ -264,6 +264,23 @@ describe('legacy SSE probe', () => {
       assert.equal((await stuck.check()).staleMs, 150_000);
     } finally {
       await stuck.close();
+    }
+  });
+
+  it('a kept session whose stream the server ends is closed, and the next check opens a new one', async () => {
+    const first = await fixture('sse');
+    const signals: string[] = [];
+    const session = new ServerSession(httpTarget(first.url, 'sse'), { onSignal: (s) => signals.push(s) });
+    try {
+      assert.equal((await session.check()).error, null);
+      // A restart: the stream ends, and the server comes back on the same port without the session.
+      await first.close();
+      await until(() => signals.includes('closed'), 'the connection closed with its stream');
+      await fixture('sse', { port: first.port });
+      const out = await session.check();
+      assert.deepEqual([out.error, out.sessionExpired, out.tools?.length], [null, true, 3]);
+    } finally {
+      await session.close();
     }
   });
 
