@@ -30,7 +30,7 @@ export interface TrafficCells {
 }
 
 /** The MCP operations of a probe, in the order they run: the handshake of either era, then the list. */
-const HANDSHAKE_AND_LIST = ['server/discover', 'initialize', 'tools/list'] as const;
+const HANDSHAKE_AND_LIST = ['server/discover', 'initialize', 'tools/list', 'ping'] as const;
 
 /** The first key part of probe and of traffic durations in HotMetrics. */
 const PROBE = 'p';

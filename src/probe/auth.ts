@@ -3,7 +3,6 @@ import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   ClientCredentialsProvider,
   discoverOAuthServerInfo,
-  extractWWWAuthenticateParams,
   fetchToken,
   OAuthError,
   PrivateKeyJwtProvider,
@@ -14,6 +13,7 @@ import {
 } from '@modelcontextprotocol/client';
 import type { AuthConfig, ServerConfig } from '../config/schema.js';
 import type { TransportDiagnostics } from './prober.js';
+import { authParam } from './http.js';
 
 /**
  * The credential a probe presents to a server behind OAuth (the MCP authorization spec: the server is
@@ -308,7 +308,9 @@ export class Credentials {
   /** The server's 401 → protected-resource metadata → authorization-server metadata → token endpoint. */
   private async discover(www: string | null): Promise<Endpoint> {
     const auth = this.auth as Exclude<AuthConfig, { type: 'bearer' }>;
-    const resourceMetadataUrl = www ? extractWWWAuthenticateParams(new Response(null, { headers: { 'www-authenticate': www } })).resourceMetadataUrl : undefined;
+    // Read here, not with the SDK's extractWWWAuthenticateParams: that reads only a header whose first
+    // challenge is Bearer, and a gateway's `Basic realm=…` listed first hid the metadata's address.
+    const resourceMetadataUrl = urlOrUndefined(authParam(www, 'resource_metadata'));
     let info: Awaited<ReturnType<typeof discoverOAuthServerInfo>>;
     try {
       info = await discoverOAuthServerInfo(this.server.url!, { ...(resourceMetadataUrl ? { resourceMetadataUrl } : {}), fetchFn: this.fetchFn(false) });
@@ -370,6 +372,14 @@ export class Credentials {
       throw new AuthFailure('auth_unavailable', `cannot read token_file ${file}${code ? ` (${code})` : ''}`);
     }
     return this.token;
+  }
+}
+
+function urlOrUndefined(text: string | undefined): URL | undefined {
+  try {
+    return text === undefined ? undefined : new URL(text);
+  } catch {
+    return undefined;
   }
 }
 

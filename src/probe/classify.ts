@@ -2,7 +2,7 @@ import { InsufficientScopeError, LATEST_PROTOCOL_VERSION, ProtocolError, SdkErro
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
 import { TlsFileError } from '../wire/tls.js';
-import { SNIPPET_BYTES } from './http.js';
+import { authParam, SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
 import { stderrSummary } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
@@ -153,12 +153,10 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
   return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${body ? `: ${body}` : ''}` };
 }
 
-/** One parameter of a `WWW-Authenticate: Bearer k="v", …` challenge (quoted or token form). */
+/** One parameter of the WWW-Authenticate header, as one line for a message. */
 function challengeParam(header: string | null, name: string): string | undefined {
-  if (!header) return undefined;
-  const m = new RegExp(`(?:^|[\\s,])${name}=(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,]+))`, 'i').exec(header);
-  const v = m?.[1] ?? m?.[2];
-  return v === undefined ? undefined : oneLine(v.replace(/\\(.)/g, '$1'));
+  const v = authParam(header, name);
+  return v === undefined ? undefined : oneLine(v);
 }
 
 const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/discover offered no such version): a 2025-era server; use protocol: auto or legacy';

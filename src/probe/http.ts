@@ -118,3 +118,15 @@ export function header(res: IncomingMessage, name: string): string | null {
   const v = res.headers[name];
   return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
 }
+
+/**
+ * One parameter of a `WWW-Authenticate` header (quoted or token form, unescaped), in whichever
+ * challenge it is: the header may list several (`Basic realm="gateway", Bearer resource_metadata=…`,
+ * or two headers, which arrive joined by a comma), and RFC 9110 allows spaces around the `=`.
+ */
+export function authParam(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  const m = new RegExp(`(?:^|[\\s,])${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,]+))`, 'i').exec(header);
+  const v = m?.[1] ?? m?.[2];
+  return v === undefined ? undefined : v.replace(/\\(.)/g, '$1');
+}

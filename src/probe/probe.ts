@@ -1,4 +1,4 @@
-import type { Client, PriorDiscovery } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
@@ -211,6 +211,32 @@ export async function listTools(conn: McpConnection, deadline: Deadline, out: Pr
   }
 }
 
+/**
+ * Whether a server that offers no tools is still there, over a connection opened earlier: listing
+ * them sends nothing, so a kept session would report a dead server up. `ping` in the 2025 era;
+ * `server/discover` in 2026-07-28, which has no ping.
+ */
+export async function confirmAlive(conn: McpConnection, deadline: Deadline, out: ProbeOutcome, phase: 'ping' | 'server/discover'): Promise<void> {
+  const t = performance.now();
+  const options = { signal: deadline.signal, timeout: deadline.remaining() };
+  try {
+    await deadline.run(phase === 'ping' ? conn.client.ping(options) : conn.client.discover(options));
+    out.tools = [];
+  } catch (err) {
+    // Any JSON-RPC answer is one: a server that does not implement ping (-32601) is still there.
+    if (!(err instanceof ProtocolError)) throw err;
+    out.tools = [];
+  } finally {
+    out.phases[phase] = elapsed(t);
+  }
+}
+
+/** The request a check over a kept session makes: tools/list, or where there are no tools, the one that says the server is there. */
+export function sessionCheckPhase(out: ProbeOutcome): 'tools/list' | 'ping' | 'server/discover' {
+  if (!out.capabilities || 'tools' in out.capabilities) return 'tools/list';
+  return out.era === 'modern' ? 'server/discover' : 'ping';
+}
+
 function pickServerInfo(info: { name: string; version: string; title?: string }): ServerInfo {
   return info.title ? { name: info.name, version: info.version, title: info.title } : { name: info.name, version: info.version };
 }
@@ -244,6 +270,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   let conn: McpConnection | undefined;
   let phase: Phase = server.transport === 'stdio' ? 'spawn' : 'connect';
   let phaseStart = performance.now();
+  /** The server/discover of an `auto` handshake got a 5xx, which the SDK takes for an outage, not a 2025 server. */
+  let discoveryFailed = false;
   try {
     conn = await deadline.run(connector(server, { signal: deadline.signal, processGroups: opts.processGroups }));
     out.phases[phase] = elapsed(phaseStart);
@@ -263,6 +291,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     // The failed phase's time is kept too: how long it took to fail is part of the finding.
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
+    discoveryFailed = err instanceof SdkHttpError && err.code === SdkErrorCode.EraNegotiationFailed && err.status >= 500;
     fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
@@ -278,6 +307,13 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     // before 1.9.4 fail validation of server/discover): a new process is asked in the 2025 era alone.
     const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
     if (!again.out.error) again.out.warnings.push(`the server exited on server/discover (${error.message}); a new process speaks MCP ${again.out.protocolVersion ?? '2025'}`);
+    return again;
+  }
+  if (error && discoveryFailed && server.protocol === 'auto' && !opts.prior) {
+    // Some 2025 servers fail a method they do not know with a 5xx instead of a JSON-RPC error: the
+    // 2025 handshake alone says whether the server works (if it is really down, initialize fails too).
+    const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
+    if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
     return again;
   }
   return out.error ? { out, conn: undefined } : { out, conn };

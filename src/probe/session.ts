@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -165,15 +165,15 @@ export class ServerSession {
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
     const staleAfter = this.kind.staleAfter(this.server);
-    if (this.conn && staleAfter !== undefined) {
-      const silent = this.now() - this.lastActivity;
-      if (silent > staleAfter) {
-        await this.dropConnection();
-        return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
-      }
-    }
+    const silent = this.conn && staleAfter !== undefined && this.now() - this.lastActivity > staleAfter ? this.now() - this.lastActivity : undefined;
     if (this.conn && this.listenLost) this.listen(this.conn);
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
+    // A silent stream is stale only if the listing, whose answer comes over that stream, fails too:
+    // servers on the SDK's own SSE transport send no keep-alive, and an idle one is silent between checks.
+    if (silent !== undefined && out.error && !out.partial && out.error.type !== 'session_expired') {
+      await this.dropConnection();
+      return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
+    }
     if (out.error?.type === 'session_expired' && !out.partial) {
       // The server forgot us (restart, rolling deploy): report it, and see whether a new session works.
       await this.dropConnection();
@@ -195,6 +195,10 @@ export class ServerSession {
     this.conn = undefined;
     // The server's own process is gone, but a wrapper's children may not be: clear the whole group.
     await conn.close();
+    // A connection that is not the server's process ended with its session (an SSE stream the
+    // server closed): the server forgot it, as a 404 to a Streamable HTTP session says; a new one
+    // tells whether the server is still there.
+    if (!this.kind.processBound && !this.closed) return { ...(await this.openAndList()), sessionExpired: true };
     const diag = conn.diagnostics();
     const out = emptyOutcome(this.server, this.now());
     out.error = toProbeError(rawFromError(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');
@@ -286,11 +290,13 @@ export class ServerSession {
     const out = emptyOutcome(this.server, this.now());
     const deadline = new Deadline(this.server.timeout);
     serverFacts(conn, out);
+    const phase = sessionCheckPhase(out);
     try {
-      await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
-      out.latencyMs = out.phases['tools/list'] ?? null;
+      if (phase === 'tools/list') await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
+      else await confirmAlive(conn, deadline, out, phase);
+      out.latencyMs = out.phases[phase] ?? null;
     } catch (err) {
-      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), 'tools/list', this.server);
+      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, this.server);
     } finally {
       deadline.clear();
       takeTokenPhase(conn.diagnostics(), out);
@@ -299,7 +305,7 @@ export class ServerSession {
     // A JSON-RPC error or a malformed page on a live session: the server answers, but not fully.
     const partial = out.error.type === 'protocol_error' || out.error.type === 'invalid_response';
     if (partial) {
-      out.latencyMs = out.phases['tools/list'] ?? null;
+      out.latencyMs = out.phases[phase] ?? null;
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';

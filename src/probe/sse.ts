@@ -7,6 +7,7 @@ import { BaseConnection, MAX_MESSAGE_BYTES, StartedTransport } from './connectio
 import { BODY_WAIT_MS, IDLE_SOCKET_MS, resolveLocation, SNIPPET_BYTES } from './http.js';
 import type { ConnectContext, Connector, HttpObservation, TransportDiagnostics, TransportKind } from './prober.js';
 import { AuthFailure, credentialsFor, type RequestAuth } from './auth.js';
+import { InvalidResponse } from './classify.js';
 
 class SseConnection extends BaseConnection {
   constructor(
@@ -53,22 +54,45 @@ async function connect(server: ServerConfig, ctx: ConnectContext, onStream?: (wh
   const diag: TransportDiagnostics = {};
   // A server abandoned mid-stream is closed at once: the SDK's EventSource would reconnect to it.
   const abandon = (): void => void conn.close();
+  let started = false;
+  // The session lives as long as its stream (the server drops it when the stream closes), and the
+  // EventSource would reconnect to a new, uninitialized one that later posts cannot use (a server
+  // that restarted may never answer them). So the stream's end closes the connection, as if by the
+  // server: the request in flight fails at once and a kept session opens a new one.
+  const streamEvents = (what: 'data' | 'end'): void => {
+    onStream?.(what);
+    if (what === 'end' && started) void sse.close();
+  };
   const sse = new SSEClientTransport(new URL(server.url!), {
     requestInit: { headers: server.headers },
-    fetch: observingFetch(undici, server, diag, onStream, abandon, credentialsFor(server)?.forConnection(diag)),
+    fetch: observingFetch(undici, server, diag, streamEvents, abandon, credentialsFor(server)?.forConnection(diag)),
   });
   const conn = new SseConnection(sse, diag);
   const abort = () => void conn.close();
   ctx.signal.addEventListener('abort', abort, { once: true });
   try {
     await conn.transport.start();
+    started = true;
   } catch (err) {
     await conn.close();
-    throw Object.assign(err as Error, { diagnostics: diag });
+    throw Object.assign(otherOrigin(err, server.url!) ?? (err as Error), { diagnostics: diag });
   } finally {
     ctx.signal.removeEventListener('abort', abort);
   }
   return conn;
+}
+
+/**
+ * The SDK refuses an `endpoint` event naming another origin than the stream's, in words that do not
+ * say what to do. It is usually a server behind a proxy or in a container announcing its own address
+ * (`http://0.0.0.0:8000/messages/…`).
+ */
+function otherOrigin(err: unknown, url: string): InvalidResponse | undefined {
+  const origin = /^Endpoint origin does not match connection origin: (\S+)/.exec((err as Error)?.message ?? '')?.[1];
+  if (origin === undefined) return undefined;
+  return new InvalidResponse(
+    `the server's endpoint event names ${origin}, not the configured URL's origin ${new URL(url).origin}: messages go only to the stream's origin. Configure the URL with the host the server names, or have the server announce a relative endpoint (behind a proxy: its public URL)`,
+  );
 }
 
 const dispatchers = new Map<string, Dispatcher>();
@@ -101,6 +125,8 @@ function observingFetch(
   auth: RequestAuth | undefined,
 ): FetchLike {
   const dispatcher = dispatcherFor(undici, server.tls);
+  /** A post to the stream's endpoint was accepted: the session it names existed. */
+  let posted = false;
   return async (given: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
@@ -125,8 +151,11 @@ function observingFetch(
     const isStream = /event-stream/i.test(contentType ?? '');
     const unexpectedType = res.ok && res.status !== 202 && contentType !== null && !/json|event-stream/i.test(contentType);
     if (!res.ok || unexpectedType || (method === 'GET' && res.ok && !isStream)) {
-      diag.lastHttp = await observe(res, method, headers.has('mcp-session-id'));
-    }
+      // A POST goes to the endpoint the stream named, which carries the session (`?sessionId=…`): a
+      // 404 there, once posts to it were accepted, is a server that forgot it (a restart), not a
+      // wrong URL.
+      diag.lastHttp = await observe(res, method, (method === 'POST' && posted) || headers.has('mcp-session-id'));
+    } else if (method === 'POST') posted = true;
     if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;
   };

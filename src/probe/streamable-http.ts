@@ -8,7 +8,7 @@ import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
-import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
+import { BODY_WAIT_MS, header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
 
@@ -314,7 +314,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     for (let resumes = 0; ; resumes++) {
       let broken: unknown;
       try {
-        await readEvents(res, this.messagesOf, deliver, undefined, position);
+        await readEvents(res, this.messagesOf, deliver, undefined, position, () => requests.size === 0);
       } catch (err) {
         broken = err;
       }
@@ -365,20 +365,25 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
 /**
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
  * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
+ * `answered`: the stream has given all it was opened for; it is then let go (its connection closed)
+ * without waiting for its end. A server should end a request's stream after the response, but one
+ * that keeps it open (with keep-alive comments) would otherwise hold one connection per request for
+ * as long as the session lives.
  */
-function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessage[], deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition): Promise<void> {
+function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessage[], deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition, answered?: () => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new EventStreamParser((data, event) => {
       if (event === 'message') for (const m of parse(data)) deliver(m);
     }, position);
     let settled = false;
+    let letGo: NodeJS.Timeout | undefined;
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
-      if (err) {
-        res.destroy();
-        reject(err);
-      } else resolve();
+      clearTimeout(letGo);
+      if (err || !res.complete) res.destroy();
+      if (err) reject(err);
+      else resolve();
     };
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
@@ -386,8 +391,10 @@ function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessag
       try {
         parser.push(chunk);
       } catch (err) {
-        finish(err as Error);
+        return finish(err as Error);
       }
+      // Most servers end the stream right after the response: a moment's grace keeps their connection for reuse.
+      if (!letGo && !settled && answered?.()) letGo = setTimeout(() => finish(), BODY_WAIT_MS).unref();
     });
     res.once('end', () => finish());
     // An error or a 'close' without 'end': the connection broke mid-stream.

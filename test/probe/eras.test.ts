@@ -63,6 +63,25 @@ describe('probes in both MCP eras', () => {
     assert.equal(typeof out.phases.initialize, 'number');
   });
 
+  it('auto: a 2025 server that fails server/discover with HTTP 500 is up through initialize, with a warning', async () => {
+    const failing = await startHttpFixture('streamable', { discoverStatus: 500 });
+    try {
+      const out = await probeServer(httpTarget(failing.url));
+      assert.deepEqual([out.error, out.era, out.protocolVersion, out.tools?.length], [null, 'legacy', '2025-11-25', 3]);
+      assert.match(out.warnings.join('\n'), /server\/discover.*HTTP 500/);
+      // The server that is really down stays down, with the initialize's own answer.
+      const down = await startHttpFixture('status-500');
+      try {
+        const refused = await probeServer(httpTarget(down.url));
+        assert.deepEqual([refused.error?.type, refused.error?.phase], ['http_status', 'initialize']);
+      } finally {
+        await down.close();
+      }
+    } finally {
+      await failing.close();
+    }
+  });
+
   it('legacy pinned against a modern-only server: unsupported_protocol_version, permanent, naming what it offers', async () => {
     const out = await probeServer(httpTarget(strict.url, 'streamable_http', { protocol: 'legacy' }));
     assert.equal(out.error?.type, 'unsupported_protocol_version');

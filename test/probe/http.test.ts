@@ -1,11 +1,14 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
-import { httpTarget } from '../helpers.js';
+import { httpTarget, until } from '../helpers.js';
+import { toollessServer } from '../fixtures/servers.js';
 
 const fixtures: HttpFixture[] = [];
 async function fixture(mode: HttpMode, opts = {}): Promise<HttpFixture> {
@@ -159,6 +162,27 @@ describe('Streamable HTTP probe', () => {
   });
 });
 
+describe('a kept session with a server that offers no tools', () => {
+  for (const transport of ['streamable_http', 'sse'] as const) {
+    it(`${transport}: is asked whether it is there (ping), and is down once it is gone`, async () => {
+      const f = await startHttpFixture(transport === 'sse' ? 'sse' : 'streamable', { makeServer: toollessServer });
+      const session = new ServerSession(httpTarget(f.url, transport), { onSignal: () => undefined });
+      try {
+        const alive = await session.check();
+        assert.deepEqual([alive.error, alive.tools], [null, []]);
+        const again = await session.check();
+        assert.deepEqual([again.error, again.tools, typeof again.phases.ping], [null, [], 'number']);
+        await f.close();
+        const gone = await session.check();
+        assert.equal(gone.error?.type, 'connection_refused', 'a listing with nothing to list sent nothing, and a dead server stayed up');
+      } finally {
+        await session.close();
+        await f.close();
+      }
+    });
+  }
+});
+
 describe('legacy SSE probe', () => {
   it('reports a healthy server up and times its connect phase', async () => {
     const f = await fixture('sse');
@@ -217,6 +241,92 @@ describe('legacy SSE probe', () => {
     }
     // Unbounded, the SDK's EventSource buffered the line for as long as the deadline allowed.
     assert.ok(process.memoryUsage().heapUsed - heap0 < 200 * 2 ** 20);
+  });
+
+  it('a kept session over a server that sends no keep-alives is not stale after an idle interval; one that stopped answering is', async () => {
+    // The SDK's own SSE server transport writes nothing between messages: silence alone is not death.
+    let clock = 0;
+    const quiet = await fixture('sse');
+    const session = new ServerSession(httpTarget(quiet.url, 'sse', { stale_after: 120_000 }), { onSignal: () => undefined, now: () => clock });
+    try {
+      assert.equal((await session.check()).error, null);
+      clock += 150_000;
+      const idle = await session.check();
+      assert.deepEqual([idle.error, idle.staleMs, idle.tools?.length], [null, undefined, 3]);
+    } finally {
+      await session.close();
+    }
+    const wedged = await fixture('sse-goes-silent');
+    const stuck = new ServerSession(httpTarget(wedged.url, 'sse', { stale_after: 120_000, timeout: 1000 }), { onSignal: () => undefined, now: () => clock });
+    try {
+      assert.equal((await stuck.check()).error, null);
+      clock += 150_000;
+      assert.equal((await stuck.check()).staleMs, 150_000);
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it('a kept session whose stream the server ends is closed, and the next check opens a new one', async () => {
+    const first = await fixture('sse');
+    const signals: string[] = [];
+    const session = new ServerSession(httpTarget(first.url, 'sse'), { onSignal: (s) => signals.push(s) });
+    try {
+      assert.equal((await session.check()).error, null);
+      // A restart: the stream ends, and the server comes back on the same port without the session.
+      await first.close();
+      await until(() => signals.includes('closed'), 'the connection closed with its stream');
+      await fixture('sse', { port: first.port });
+      const out = await session.check();
+      assert.deepEqual([out.error, out.sessionExpired, out.tools?.length], [null, true, 3]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('a 404 to the very first post (an endpoint the server does not serve) is not a forgotten session', async (t) => {
+    const srv = createHttpServer((req, res) => {
+      req.resume();
+      if (req.method === 'GET') res.writeHead(200, { 'content-type': 'text/event-stream' }).write('event: endpoint\ndata: /not-mounted/messages?sessionId=1\n\n');
+      else res.writeHead(404).end('Not Found');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/sse`, 'sse'));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['not_found', 'initialize']);
+  });
+
+  it('an endpoint event naming another origin says what to configure', async (t) => {
+    // A server behind a proxy announcing its own address: the SDK posts only to the stream's origin.
+    const srv = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`event: endpoint\ndata: http://localhost:${(srv.address() as AddressInfo).port}/messages?sessionId=1\n\n`);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      srv.closeAllConnections();
+      srv.close();
+    });
+    const port = (srv.address() as AddressInfo).port;
+    const out = await probeServer(httpTarget(`http://127.0.0.1:${port}/sse`, 'sse'));
+    assert.deepEqual([out.error?.type, out.error?.phase], ['invalid_response', 'connect']);
+    assert.match(out.error!.message, new RegExp(`^the server's endpoint event names http://localhost:${port}, not the configured URL's origin http://127\\.0\\.0\\.1:${port}: .*Configure the URL with the host the server names`));
+  });
+
+  it('a kept session whose server forgot it (404 to its posts) is session_expired, and a new session is opened', async () => {
+    const f = await fixture('sse-forget-session');
+    const session = new ServerSession(httpTarget(f.url, 'sse'), { onSignal: () => undefined });
+    try {
+      assert.equal((await session.check()).error, null);
+      const out = await session.check();
+      // Not "nothing is served at the configured URL": the URL posted to is the session's endpoint.
+      assert.deepEqual([out.error, out.sessionExpired, out.tools?.length], [null, true, 3]);
+    } finally {
+      await session.close();
+    }
   });
 
   it('reports connection_refused when nothing listens', async () => {

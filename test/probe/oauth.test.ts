@@ -52,8 +52,8 @@ async function legacy(mode: 'sse' | 'streamable'): Promise<HttpFixture> {
 }
 
 /** A gate in front of `upstream` whose resource the AS knows, with `ttl`-second tokens. */
-async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string } = {}): Promise<Gate> {
-  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE });
+async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string; metadataPath?: string } = {}): Promise<Gate> {
+  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE, ...(opts.metadataPath ? { metadataPath: opts.metadataPath } : {}) });
   as.addResource(g.resource, opts.scopes ?? `${SCOPE} mcp:read`, opts.ttl ?? 300);
   closers.push(() => g.close());
   return g;
@@ -80,6 +80,14 @@ describe('OAuth-protected servers', () => {
     assert.equal(as.tokenRequests() - before, 1, 'one token request');
     assert.equal(g.counts.metadata, 1, 'the protected-resource metadata was read once');
     assert.equal(typeof out.phases.token, 'number', 'the token phase is timed');
+  });
+
+  it('finds the metadata the Bearer challenge names when a gateway\'s Basic challenge comes first', async () => {
+    const g = await gate((await modern()).url, { metadataPath: '/oauth/resource.json' });
+    const out = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(out.error, null, out.error?.message);
+    assert.equal(out.tools?.length, 3);
+    assert.equal(g.counts.metadata, 1, 'the metadata named in the challenge was read');
   });
 
   it('reuses the token across checks and fresh connections: one token request per lifetime', async () => {

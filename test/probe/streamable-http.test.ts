@@ -131,6 +131,28 @@ describe('Streamable HTTP transport', () => {
     assert.equal(gets, 0, 'no GET with an empty Last-Event-ID');
   });
 
+  it('lets go of a response stream the server keeps open after the answer', async (t) => {
+    // A server that should end the stream after the response but keeps it open (keep-alive comments
+    // only): each request would hold a connection for as long as the session lives.
+    let ended = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.on('close', () => ended++);
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': open\n\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{"tools":[]}}\n\n: still open\n\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+    const transport = new StreamableHttpTransport(url, { headers: {} }, {});
+    t.after(() => transport.close());
+    const answers: unknown[] = [];
+    transport.onmessage = (m) => answers.push(m);
+    const sent = transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    await until(() => ended === 1, 'the response stream let go by the client', 30_000);
+    await sent;
+    assert.equal(answers.length, 1);
+  });
+
   it('reports a JSON answer cut off mid-body as a closed connection, at once', async () => {
     const f = await fixture('body-cut');
     const t0 = performance.now();
