@@ -8,7 +8,7 @@ import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
-import { BODY_WAIT_MS, header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
+import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
 
@@ -87,6 +87,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   sessionId: string | undefined;
   private protocolVersion: string | undefined;
   private readonly open = new Set<ClientRequest>();
+  /**
+   * Answered request streams the server has not ended: let go when the next request goes out. A
+   * server should end a request's stream after the response, but one that keeps it open (keep-alive
+   * comments) would otherwise hold a connection per request for as long as the session lives.
+   */
+  private readonly lingering = new Set<IncomingMessage>();
   private closed = false;
   /** Aborted by close(): ends a wait for the server's `retry` with the probe that started it. */
   private readonly closing = new AbortController();
@@ -133,6 +139,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   }
 
   async send(message: JSONRPCMessage | JSONRPCMessage[]): Promise<void> {
+    if (this.lingering.size > 0) {
+      for (const res of this.lingering) res.destroy();
+      this.lingering.clear();
+    }
     const withSession = this.sessionId !== undefined;
     const modern = modernHeaders(message);
     const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern);
@@ -314,7 +324,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     for (let resumes = 0; ; resumes++) {
       let broken: unknown;
       try {
-        await readEvents(res, this.messagesOf, deliver, undefined, position, () => requests.size === 0);
+        await readEvents(res, this.messagesOf, deliver, undefined, position, { pending: requests, lingering: this.lingering });
       } catch (err) {
         broken = err;
       }
@@ -365,25 +375,30 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
 /**
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
  * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
- * `answered`: the stream has given all it was opened for; it is then let go (its connection closed)
- * without waiting for its end. A server should end a request's stream after the response, but one
- * that keeps it open (with keep-alive comments) would otherwise hold one connection per request for
- * as long as the session lives.
+ * `request`: a request's stream, which joins `lingering` once no response is `pending` on it, until
+ * it ends (StreamableHttpTransport.lingering).
  */
-function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessage[], deliver: (m: JSONRPCMessage) => void, onChunk?: () => void, position?: StreamPosition, answered?: () => boolean): Promise<void> {
+function readEvents(
+  res: IncomingMessage,
+  parse: (text: string) => JSONRPCMessage[],
+  deliver: (m: JSONRPCMessage) => void,
+  onChunk?: () => void,
+  position?: StreamPosition,
+  request?: { pending: ReadonlySet<string | number>; lingering: Set<IncomingMessage> },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new EventStreamParser((data, event) => {
       if (event === 'message') for (const m of parse(data)) deliver(m);
     }, position);
     let settled = false;
-    let letGo: NodeJS.Timeout | undefined;
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(letGo);
-      if (err || !res.complete) res.destroy();
-      if (err) reject(err);
-      else resolve();
+      request?.lingering.delete(res);
+      if (err) {
+        res.destroy();
+        reject(err);
+      } else resolve();
     };
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
@@ -393,8 +408,7 @@ function readEvents(res: IncomingMessage, parse: (text: string) => JSONRPCMessag
       } catch (err) {
         return finish(err as Error);
       }
-      // Most servers end the stream right after the response: a moment's grace keeps their connection for reuse.
-      if (!letGo && !settled && answered?.()) letGo = setTimeout(() => finish(), BODY_WAIT_MS).unref();
+      if (request && request.pending.size === 0 && !settled) request.lingering.add(res);
     });
     res.once('end', () => finish());
     // An error or a 'close' without 'end': the connection broke mid-stream.

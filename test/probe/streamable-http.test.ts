@@ -135,10 +135,12 @@ describe('Streamable HTTP transport', () => {
     // A server that should end the stream after the response but keeps it open (keep-alive comments
     // only): each request would hold a connection for as long as the session lives.
     let ended = 0;
+    let id = 0;
     const server = createServer((req, res) => {
       req.resume();
       res.on('close', () => ended++);
-      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': open\n\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{"tools":[]}}\n\n: still open\n\n');
+      id++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(`: open\n\nevent: message\ndata: {"jsonrpc":"2.0","id":${id},"result":{"tools":[]}}\n\n: still open\n\n`);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     t.after(() => server.close());
@@ -147,10 +149,17 @@ describe('Streamable HTTP transport', () => {
     t.after(() => transport.close());
     const answers: unknown[] = [];
     transport.onmessage = (m) => answers.push(m);
-    const sent = transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-    await until(() => ended === 1, 'the response stream let go by the client', 30_000);
-    await sent;
-    assert.equal(answers.length, 1);
+    const first = transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    await until(() => answers.length === 1, 'the first answer');
+    // The next request lets go of the first one's stream: at most one stays open, not one per request.
+    const second = transport.send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    await until(() => ended === 1, 'the first response stream let go by the client', 30_000);
+    await first;
+    await until(() => answers.length === 2, 'the second answer');
+    assert.equal(ended, 1, 'the second stream stays until the next request or the end of the session');
+    await transport.close();
+    await until(() => ended === 2, 'the second stream let go at the end of the session', 30_000);
+    await second.catch(() => undefined);
   });
 
   it('reports a JSON answer cut off mid-body as a closed connection, at once', async () => {
