@@ -699,7 +699,8 @@ export class Agent {
   serversView(): AgentView {
     const now = this.now();
     const servers = [...this.monitors.values()].map((m) => {
-      const json = serverJson(m.server, m.last, m.track.sm.status, m.last ? probeVerdict(m.last, m.server.thresholds).note : '');
+      const note = [m.last ? probeVerdict(m.last, m.server.thresholds).note : '', m.track.sm.trafficCause].filter(Boolean).join('; ');
+      const json = serverJson(m.server, m.last, m.track.sm.status, note);
       json.era ??= this.store.era(m.server.name)?.kind ?? null;
       const availability: AgentServerJson['availability'] = {};
       for (const window of Object.keys(AVAILABILITY_WINDOWS) as AvailabilityWindowName[]) availability[window] = m.availability[window] ?? null;

@@ -37,7 +37,7 @@ function parseGrade(text: string): Grade {
 async function runScorecard(opts: ScorecardOptions): Promise<number> {
   // Checked before anything is read, so a typo fails fast and the same way with or without state.
   const failBelow = opts.failBelow === undefined ? undefined : parseGrade(opts.failBelow);
-  const { config, text } = loadConfigOrExit(opts.config, { isolateServerEnv: true });
+  const { config, text } = loadConfigOrExit(opts.config, { isolateServerEnv: true, reads: ['monitoring', 'servers', 'state'] });
   const names = config.servers.map((s) => s.name);
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !names.includes(n));

@@ -84,6 +84,14 @@ export interface ParseOptions {
   shardCountOnly?: boolean;
   /** The configuration will only be probed (health, scorecard): advice about received traffic does not apply. */
   probeOnly?: boolean;
+  /**
+   * The top-level sections the command reads (default: every one). An unset `${env:…}` in any other
+   * section is a warning and leaves that section at its defaults: `health` sends no alert and serves
+   * no /metrics, so a production file's `${env:SLACK_WEBHOOK_URL}` must not stop it on a laptop.
+   * The section is still checked when its variables are set. Default with `probeOnly`: monitoring,
+   * servers and sharding.
+   */
+  reads?: readonly string[];
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
@@ -176,6 +184,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   }
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
+  const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
+  if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
     // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
@@ -197,6 +207,26 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
 }
 
 const UNSET = /^environment variable (\w+) is not set/;
+
+/** What a one-shot probe (`probeOnly`: health) reads of the file, when `reads` does not say. */
+const PROBE_READS = ['monitoring', 'servers', 'sharding'];
+
+/**
+ * Takes the unset-variable issues of the sections outside `reads` out of `issues`, and those
+ * sections out of `expanded` (their defaults apply); returns one warning per variable.
+ */
+function setAsideUnread(expanded: Record<string, unknown>, issues: ConfigIssue[], reads: readonly string[]): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  for (let k = 0; k < issues.length; k++) {
+    const issue = issues[k]!;
+    const section = /^[A-Za-z_]+/.exec(issue.path)?.[0];
+    if (!section || reads.includes(section) || !UNSET.test(issue.message)) continue;
+    issues.splice(k--, 1);
+    delete expanded[section];
+    warnings.push({ ...issue, message: `environment variable ${UNSET.exec(issue.message)![1]} is not set: this command does not use ${section}, so it is left out` });
+  }
+  return warnings;
+}
 
 /**
  * A sharded agent attributes no span by its tool name (pipeline/traffic.ts: it cannot know the other

@@ -120,6 +120,15 @@ export class ServerStateMachine {
     return this.consecutiveFailures > 0 || this.status === 'down' || this.status === 'stale' || this.status === 'unknown' || [...this.failing.values()].some((c) => !c.counted);
   }
 
+  /**
+   * Why failing traffic holds the server in its state (`traffic: 27 % of 22 calls failed …`), when it
+   * does: the last probe's outcome does not say, so a view built from it alone would show no reason.
+   */
+  get trafficCause(): string | undefined {
+    const over = this.overlay(this.base);
+    return over?.byTraffic ? over.cause : undefined;
+  }
+
   /** The checks failing now, by name, with their last error. */
   failingChecks(): Array<{ name: string; error: ProbeError; onFailure: CheckRun['onFailure']; counted: boolean }> {
     return [...this.failing].map(([name, c]) => ({ name, error: c.error, onFailure: c.onFailure, counted: c.counted }));

@@ -53,8 +53,10 @@ function sample(metrics: string, name: string, labels: Record<string, string>): 
 describe('traffic: attribution and error rate, from real instrumented clients', () => {
   const fixtures: HttpFixture[] = [];
   let agent: Agent | undefined;
+  const closers: Array<() => Promise<void>> = [];
   after(async () => {
     await agent?.stop();
+    for (const close of closers) await close();
     for (const f of fixtures) await f.close();
   });
 
@@ -64,6 +66,8 @@ describe('traffic: attribution and error rate, from real instrumented clients', 
     const gamma = await startTrafficServer('gamma-server', ['gamma_run']);
     fixtures.push(alpha, beta, gamma);
     const hook = await webhookReceiver();
+    // Closed in after() too: a failed assertion must not leave the receiver holding the process open.
+    closers.push(() => hook.close());
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-traffic-'));
     // One probe each at start (interval 1h): their tool lists are what attributes OpenLLMetry's spans.
     const text = `monitoring: { interval: 1h, timeout: 30s }
@@ -158,6 +162,9 @@ servers:
     assert.deepEqual(event.affected_agents?.agents.map((a) => [a.service_name, a.calls]), [['support-bot', 8]], 'the agents whose calls fail');
     assert.equal(live.statuses().gamma, 'degraded');
     assert.equal(sample(await metrics(), 'mcp_server_status', { mcp_server_name: 'gamma', mcp_server_status: 'degraded' }), 1);
+    // The live view (health --from) says why: its probes pass, so their outcome has no reason to give.
+    const view = (): { status: string; notes: string | null; error: unknown } => live.serversView().servers.find((s) => s.name === 'gamma')!;
+    assert.deepEqual(view(), { ...view(), status: 'degraded', notes: 'traffic: 75 % of 8 calls failed (invalid_params 6)', error: null });
 
     // Calls succeed again: 6 of 28 (21 %) is under the threshold.
     assert.deepEqual(await instrumentedAgent({ style: 'traceloop', protocol: 'http', endpoint: http, service: 'support-bot', calls: [{ url: gamma.url, tool: 'gamma_run', times: 20 }] }), { calls: 20, failed: 0 });
@@ -167,10 +174,10 @@ servers:
     assert.deepEqual([back.previous_state, back.current_state, back.details.cause, back.details.calls, back.details.errors], ['degraded', 'up', 'traffic', 28, 6]);
     assert.match(back.message, /^traffic errors back under the threshold after .*: 21 % of 28 calls failed \(invalid_params 6\)$/);
     assert.equal(live.statuses().gamma, 'up');
+    assert.equal(view().notes, null);
     // beta had 1 failure in 5 calls but its min_calls is the default 20: never judged, never alerted.
     assert.deepEqual(hook.events.filter((e) => e.server !== 'gamma').map((e) => e.event), []);
     assert.deepEqual(live.statuses(), { alpha: 'up', beta: 'up', gamma: 'up' });
-    await hook.close();
   });
 
   it('re-reads the probed tool lists when a server changes its tools: a name unknown before is attributed after', async () => {

@@ -1,12 +1,13 @@
 // One unset ${env:…} belongs to its server alone: health, run and scorecard report that server as
-// config_error (naming the variable) and probe the others; validate still fails on it.
+// config_error (naming the variable) and probe the others; validate still fails on it. One outside
+// what a command reads (a notifier's URL for health) is a warning for that command.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { ConfigError, parseConfig, readConfig } from '../../src/config/load.js';
 import { CLI, STDIO_FIXTURE } from '../helpers.js';
 
 const TEXT = `servers:
@@ -18,9 +19,9 @@ const TEXT = `servers:
     tags: [team:dev]
 `;
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.MCPWATCH_TEST_UNSET_TOKEN;
+function run(args: string[], unset: string[] = ['MCPWATCH_TEST_UNSET_TOKEN'], set: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, ...set };
+  for (const name of unset) delete env[name];
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
@@ -56,5 +57,61 @@ describe('an unset ${env:…} in one server', () => {
     const v = await run(['validate', '-c', file]);
     assert.equal(v.code, 2);
     assert.match(v.stderr, /servers\[1\]\.headers\.Authorization: environment variable MCPWATCH_TEST_UNSET_TOKEN is not set/);
+  });
+});
+
+// A production file names secrets that only `run` uses (a Slack webhook, an exporter's API key, a
+// pod-specific state path): health and scorecard use none of them, so they must not need them set.
+const RUN_ONLY = `alerts:
+  - type: slack
+    webhook_url: \${env:MCPWATCH_TEST_UNSET_SLACK}
+exporters:
+  otlp: { endpoint: "\${env:MCPWATCH_TEST_UNSET_OTLP}" }
+state: { path: "./state-\${env:MCPWATCH_TEST_UNSET_POD}.db" }
+servers:
+  - { name: good, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }
+`;
+
+describe('an unset ${env:…} in a section the command does not read', () => {
+  let dir: string;
+  let file: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mcpwatch-unread-'));
+    file = join(dir, 'mcpwatch.yaml');
+    writeFileSync(file, RUN_ONLY);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is a warning naming the variable, and the section keeps its defaults; checked as usual when set', () => {
+    const { config, warnings } = readConfig(RUN_ONLY, 'm.yaml', {}, { probeOnly: true });
+    assert.deepEqual(config.alerts.map((a) => a.type), ['stdout']);
+    assert.equal(config.exporters.otlp, undefined);
+    assert.deepEqual(warnings.map((w) => [w.path, w.line]), [['alerts[0].webhook_url', 3], ['exporters.otlp.endpoint', 5], ['state.path', 6]]);
+    assert.match(warnings[0]!.message, /^environment variable MCPWATCH_TEST_UNSET_SLACK is not set: this command does not use alerts/);
+    const scorecard = readConfig(RUN_ONLY, 'm.yaml', { MCPWATCH_TEST_UNSET_POD: 'a' }, { reads: ['monitoring', 'servers', 'state'] });
+    assert.equal(scorecard.config.state.path, './state-a.db');
+    assert.deepEqual(scorecard.warnings.map((w) => w.path), ['alerts[0].webhook_url', 'exporters.otlp.endpoint']);
+    assert.throws(() => parseConfig(RUN_ONLY, 'm.yaml', {}, { reads: ['servers', 'alerts'] }), ConfigError);
+    // Set, the section is read and checked like any other: a bad value is still an error.
+    const env = { MCPWATCH_TEST_UNSET_SLACK: 'not a url', MCPWATCH_TEST_UNSET_OTLP: 'http://collector:4317', MCPWATCH_TEST_UNSET_POD: 'a' };
+    assert.throws(() => parseConfig(RUN_ONLY, 'm.yaml', env, { probeOnly: true }), (err: unknown) => err instanceof ConfigError && /alerts\[0\]\.webhook_url/.test(err.message));
+  });
+
+  it('health probes and exits 0, scorecard runs; validate and run still exit 2', async () => {
+    const clean = (args: string[]) => run(args, ['MCPWATCH_TEST_UNSET_SLACK', 'MCPWATCH_TEST_UNSET_OTLP', 'MCPWATCH_TEST_UNSET_POD']);
+    const h = await clean(['health', '-c', file, '--json']);
+    assert.equal(h.code, 0, h.stderr);
+    assert.deepEqual((JSON.parse(h.stdout) as { servers: Array<{ name: string; status: string }> }).servers.map((s) => [s.name, s.status]), [['good', 'up']]);
+    assert.match(h.stderr, /warning: .*alerts\[0\]\.webhook_url: environment variable MCPWATCH_TEST_UNSET_SLACK is not set/);
+    // The scorecard reads state.path: that variable it needs.
+    const s = await run(['scorecard', '-c', file, '--json'], ['MCPWATCH_TEST_UNSET_SLACK', 'MCPWATCH_TEST_UNSET_OTLP'], { MCPWATCH_TEST_UNSET_POD: 'a' });
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stderr, /MCPWATCH_TEST_UNSET_OTLP is not set: this command does not use exporters/);
+    assert.equal((await clean(['scorecard', '-c', file])).code, 2);
+    for (const cmd of ['validate', 'run']) {
+      const r = await clean([cmd, '-c', file]);
+      assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
+      assert.match(r.stderr, /alerts\[0\]\.webhook_url: environment variable MCPWATCH_TEST_UNSET_SLACK is not set/);
+    }
   });
 });
