@@ -229,7 +229,7 @@ function renderLabels(attributes: Attributes): string {
   }
   // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
   // until something reads its characters, and these strings live as long as their series. Built with
-  // += they held 5.7 MiB for 7,000 series instead of 1.4 (docs/benchmarks.md, the 300-server run).
+  // += they held several times the memory (docs/benchmarks.md, the 300-server run).
   return parts.join(',');
 }
 
