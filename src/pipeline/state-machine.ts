@@ -251,7 +251,8 @@ export class ServerStateMachine {
     }
 
     if (r.sessionExpired) {
-      events.push(this.draft('session_expired', 'warning', 'the server forgot the MCP session (restart or rolling deploy); re-initialized', { reinitialized: r.ok }, prev, next));
+      const after = r.ok ? 're-initialized' : 'a new session failed too';
+      events.push(this.draft('session_expired', 'warning', `the server forgot the MCP session (restart or rolling deploy); ${after}`, { reinitialized: r.ok }, prev, next));
     }
 
     this.base = next;

@@ -196,9 +196,13 @@ export class ServerSession {
     // The server's own process is gone, but a wrapper's children may not be: clear the whole group.
     await conn.close();
     // A connection that is not the server's process ended with its session (an SSE stream the
-    // server closed): the server forgot it, as a 404 to a Streamable HTTP session says; a new one
-    // tells whether the server is still there.
-    if (!this.kind.processBound && !this.closed) return { ...(await this.openAndList()), sessionExpired: true };
+    // server closed): a new one tells whether the server is still there. If it is, the server forgot
+    // the old session (a restart), as a 404 to a Streamable HTTP session says; if not, the server is
+    // gone, and the failure to reach it is the finding, not a forgotten session.
+    if (!this.kind.processBound && !this.closed) {
+      const again = await this.openAndList();
+      return again.error ? again : { ...again, sessionExpired: true };
+    }
     const diag = conn.diagnostics();
     const out = emptyOutcome(this.server, this.now());
     out.error = toProbeError(rawFromError(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'), diag, this.server.command ?? ''), 'tools/list');

@@ -284,6 +284,21 @@ describe('legacy SSE probe', () => {
     }
   });
 
+  it('a kept session whose stream ends because the server died is that failure, not a forgotten session', async () => {
+    const gone = await fixture('sse');
+    const signals: string[] = [];
+    const session = new ServerSession(httpTarget(gone.url, 'sse'), { onSignal: (s) => signals.push(s) });
+    try {
+      assert.equal((await session.check()).error, null);
+      await gone.close();
+      await until(() => signals.includes('closed'), 'the connection closed with its stream');
+      const out = await session.check();
+      assert.deepEqual([out.error?.type, out.sessionExpired], ['connection_refused', false]);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('a 404 to the very first post (an endpoint the server does not serve) is not a forgotten session', async (t) => {
     const srv = createHttpServer((req, res) => {
       req.resume();
