@@ -92,7 +92,10 @@ describe('mcpwatch run (process)', () => {
     t.after(() => Promise.all(fixtures.map((f) => f.close())));
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
     const servers = fixtures.map((f, i) => `  - { name: s${i}, transport: streamable_http, url: ${JSON.stringify(f.url)} }`).join('\n');
-    const agent = startAgent(writeConfig(dir, servers, '{ interval: 5s, timeout: 60s, concurrency: 2 }'));
+    // The first checks are spread over 5 s; an interval of 10 s keeps the second round's hanging
+    // checks (which hold both slots) from starting before the last first check, which they would
+    // starve: with a 5 s interval one of the 24 never got its first check on a loaded machine.
+    const agent = startAgent(writeConfig(dir, servers, '{ interval: 10s, timeout: 60s, concurrency: 2 }'));
     t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
     await agent.waitLog(/first probe round done: ready/);
     const lists = (): number => fixtures.reduce((n, f) => n + f.toolsLists, 0);
