@@ -16,6 +16,11 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   /** The era this server was found to speak before: the handshake skips finding it out again. */
   prior?: PriorDiscovery;
+  /**
+   * The era the server spoke when last reached, where the prior was dropped to find it out again:
+   * names a handshake that fails anyway, which a probe without a prior would call `initialize`.
+   */
+  lastEra?: PriorDiscovery['kind'];
   maxToolPages?: number;
   /** The configured checks to run after tools/list (default: all of the server's; [] skips them). */
   checks?: readonly CheckConfig[];
@@ -166,7 +171,7 @@ export function emptyOutcome(server: Pick<ServerConfig, 'name' | 'transport'>, s
  * known, `initialize` otherwise (under `auto` the era is not known until the handshake succeeds, and
  * most servers in the field still speak 2025). A successful one is timed under the era it found.
  */
-export function handshakePhase(server: Pick<ServerConfig, 'protocol'>, prior?: PriorDiscovery): Phase {
+export function handshakePhase(server: Pick<ServerConfig, 'protocol'>, prior?: Pick<PriorDiscovery, 'kind'>): Phase {
   if (prior) return prior.kind === 'modern' ? 'server/discover' : 'initialize';
   return server.protocol === 'modern' ? 'server/discover' : 'initialize';
 }
@@ -275,7 +280,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   try {
     conn = await deadline.run(connector(server, { signal: deadline.signal, processGroups: opts.processGroups }));
     out.phases[phase] = elapsed(phaseStart);
-    phase = handshakePhase(server, opts.prior);
+    phase = handshakePhase(server, opts.prior ?? (opts.lastEra && { kind: opts.lastEra }));
     phaseStart = performance.now();
     await handshake(conn, deadline, out, opts.prior);
     if (deadline.ms !== server.timeout) {
@@ -321,7 +326,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
 
 /** An `auto` stdio server whose process ended during the handshake, before any era was settled. */
 function exitedOnDiscovery(server: ServerConfig, opts: ProbeOptions, phase: Phase, error: ProbeError): boolean {
-  return server.transport === 'stdio' && server.protocol === 'auto' && !opts.prior && phase === handshakePhase(server) && error.type === 'process_exited';
+  return server.transport === 'stdio' && server.protocol === 'auto' && !opts.prior && (phase === 'initialize' || phase === 'server/discover') && error.type === 'process_exited';
 }
 
 /** Closes a connection, recording the close phase and what the transport noticed on the way. */

@@ -75,6 +75,8 @@ export class ServerSession {
   private readonly now: () => number;
   /** The era the server speaks, once known: later connections skip server/discover or its fallback. */
   private prior: PriorDiscovery | undefined;
+  /** The era of a prior dropped after a permanent failure: what a failed handshake is named by until one succeeds. */
+  private lastEra: PriorDiscovery['kind'] | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
@@ -230,12 +232,14 @@ export class ServerSession {
 
   private async openAndList(): Promise<CheckOutcome> {
     const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
-    let { out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior });
+    let { out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
     if (this.prior && out.error?.category === 'permanent' && !this.closed) {
       // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back): find
-      // out again instead of failing on the remembered one.
+      // out again instead of failing on the remembered one. A failure then (a credential refused in
+      // both eras) is still named in the era the server last spoke.
+      this.lastEra = this.prior.kind;
       this.prior = undefined;
-      ({ out, conn } = await openAndProbe(this.server, this.connector(), probing));
+      ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
     }
     this.lastActivity = this.now();
     if (!conn || this.closed) {

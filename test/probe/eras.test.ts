@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeServer } from '../../src/probe/probe.js';
@@ -154,6 +155,31 @@ describe('a kept session in the modern era', () => {
     } finally {
       await session.close();
       await server.close();
+    }
+  });
+
+  it('names a handshake refused in both eras by the era the server last spoke, not initialize', async () => {
+    const server = await startModernHttpFixture('strict');
+    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {} });
+    let gate: HttpServer | undefined;
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'modern']);
+      const port = server.port;
+      await server.close('crash');
+      // An authenticating proxy now refuses every request, whatever the era.
+      gate = createServer((req, res) => void req.resume().on('end', () => res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden')));
+      await new Promise<void>((r) => gate!.listen(port, '127.0.0.1', r));
+      // The kept connection's listing is refused first; the connection is dropped with it.
+      const listing = await session.check();
+      assert.deepEqual([listing.error?.type, listing.error?.phase], ['forbidden', 'tools/list']);
+      for (const round of ['a new connection, with the prior and again without it', 'the next, without a prior']) {
+        const out = await session.check();
+        assert.deepEqual([out.error?.type, out.error?.phase], ['forbidden', 'server/discover'], round);
+      }
+    } finally {
+      await session.close();
+      await new Promise<void>((r) => (gate ? gate.close(() => r()) : r()));
     }
   });
 
