@@ -112,6 +112,29 @@ describe('Scheduler', () => {
     assert.ok(Math.min(apart, PERIOD - apart) > 10 * STEP, `replicas probe apart: ${a.at(-1)} vs ${b.at(-1)}`);
   });
 
+  it('starts runs on its tick, so jobs due within one tick start together', async (t) => {
+    const TICK = 50;
+    const instants = async (tick: number): Promise<{ runs: number[]; distinct: number }> => {
+      t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+      const scheduler = new Scheduler(64, seeded(5), () => Date.now(), tick);
+      const runs: number[] = [];
+      for (let i = 0; i < 40; i++) scheduler.add(`job-${i}`, { run: async () => void runs.push(Date.now()), nextDelay: () => PERIOD }, PERIOD / 2);
+      await advance(t, 10 * PERIOD);
+      await scheduler.stop();
+      t.mock.timers.reset();
+      const end = Math.max(...runs);
+      const last = runs.filter((at) => at > end - PERIOD);
+      assert.equal(last.length, 40, 'every job ran once in the last period');
+      return { runs, distinct: new Set(last).size };
+    };
+    const ticked = await instants(TICK);
+    for (const at of ticked.runs) assert.equal(at % TICK, 0, `run at ${at} is on the tick`);
+    assert.ok(ticked.distinct <= PERIOD / TICK, `40 runs on at most ${PERIOD / TICK} instants: ${ticked.distinct}`);
+    // Without a tick the same fleet starts its runs one at a time.
+    const unticked = await instants(0);
+    assert.ok(unticked.distinct > PERIOD / TICK, `40 runs on ${unticked.distinct} instants without a tick`);
+  });
+
   it('waits out an interval longer than one timer can hold instead of running in a loop', async () => {
     // Real timers: the loop being guarded against is Node's own (a delay over 2^31 − 1 ms fires at once).
     const scheduler = new Scheduler(4);
