@@ -95,7 +95,20 @@ const BASELINE = argOneOf('baseline', ['sdk-loop', 'none'], 'sdk-loop');
 const SCRAPES = Number(arg('scrapes', '3'));
 const SECONDS = Number(arg('seconds', '90'));
 const INTERVAL = arg('interval', '10s');
-const INTERVAL_MS = Number(/^(\d+)s$/.exec(INTERVAL)?.[1] ?? 10) * 1000;
+const INTERVAL_MS = Number(/^([1-9]\d*)s$/.exec(INTERVAL)?.[1] ?? Number.NaN) * 1000;
+if (!Number.isFinite(INTERVAL_MS)) {
+  console.error(`--interval: expected whole seconds such as 10s (got ${JSON.stringify(INTERVAL)})`);
+  process.exit(2);
+}
+if (!Number.isInteger(SCRAPES) || SCRAPES < 0) {
+  console.error(`--scrapes: expected a whole number, 0 or more (got ${JSON.stringify(arg('scrapes', ''))})`);
+  process.exit(2);
+}
+// The steady state is measured from one interval after the first round to --seconds after it.
+if (!(SECONDS * 1000 > INTERVAL_MS)) {
+  console.error(`--seconds: the window is measured from one interval (${INTERVAL}) after the first round, so it must be longer than the interval (got ${JSON.stringify(arg('seconds', ''))}; 60 or more gives steady figures)`);
+  process.exit(2);
+}
 const VARIANT = argOneOf('variant', ['kept', 'fresh', 'idle', 'both', 'all'], 'both');
 const CPU_PROF = arg('cpu-prof', '');
 const HEAP_SNAPSHOT = arg('heap-snapshot', '');
@@ -483,7 +496,9 @@ async function runSdkLoop(fleet: Fleet, era: FleetEra): Promise<Result> {
     child.stdin!.write('mark\n');
     await sleep(Math.max(0, tReady + SECONDS * 1000 - performance.now()));
     child.stdin!.write('report\n');
-    const report = JSON.parse(await next()) as { checks: number; failures: number; p50: number; p95: number; mean: number };
+    const said = JSON.parse(await next()) as { checks: number; failures: number; p50: number | null; p95: number | null; mean: number | null };
+    // A window without a check has no quantiles (JSON null): NaN prints as such, like the agent's.
+    const report = { ...said, p50: said.p50 ?? Number.NaN, p95: said.p95 ?? Number.NaN, mean: said.mean ?? Number.NaN };
     const b = readProc(pid)!;
     const tb = threadTicks(pid);
     const fb = fleetTicks();
