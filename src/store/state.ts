@@ -3,7 +3,7 @@
 // server. It is not a time-series database (history lives in the user's Prometheus); retention is
 // bounded. Nothing else opens the file.
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import type { ServerStatus } from '../pipeline/status.js';
@@ -12,6 +12,26 @@ import { redactText } from '../pipeline/redact.js';
 import type { CallerRow } from '../pipeline/callers.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
+/**
+ * mkdir -p, one level at a time from the deepest directory that exists. Node's recursive mkdirSync
+ * never returns where a parent exists but refuses children with ENOENT (procfs: `/proc/x/state.db`
+ * hung start-up); one level at a time, that ENOENT is the error.
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  for (; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  if (!statSync(d).isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+  for (const level of missing) {
+    try {
+      mkdirSync(level);
+    } catch (err) {
+      // Another process (a second replica starting) made it meanwhile.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
 export class StateError extends Error {
   constructor(
     readonly file: string,
@@ -156,7 +176,7 @@ export class StateStore {
     this.warn = opts.warn;
     if (!opts.readonly) {
       try {
-        mkdirSync(dirname(this.file), { recursive: true });
+        makeDirectory(dirname(this.file));
       } catch (err) {
         throw new StateError(this.file, `cannot create directory ${dirname(this.file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

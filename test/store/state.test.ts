@@ -275,5 +275,10 @@ describe('state store', () => {
     const underFile = join(dir, 'plainfile');
     writeFileSync(underFile, 'x');
     assert.throws(() => new StateStore(join(underFile, 'state.db'), { writer: true }), /state file .*: cannot create directory/);
+    // procfs refuses new directories with ENOENT, on which Node's recursive mkdir never returned.
+    assert.throws(() => new StateStore('/proc/mcpwatch-state/state.db', { writer: true }), /state file \/proc\/mcpwatch-state\/state\.db: cannot create directory \/proc\/mcpwatch-state: ENOENT/);
+    const deep = new StateStore(join(dir, 'a', 'b', 'c', 'state.db'), { writer: true });
+    deep.close();
+    assert.ok(existsSync(join(dir, 'a', 'b', 'c', 'state.db')), 'missing directories are made, level by level');
   });
 });
