@@ -11,7 +11,6 @@ import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../p
 import { redactText } from '../pipeline/redact.js';
 import type { CallerRow } from '../pipeline/callers.js';
 
-/** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 /**
  * mkdir -p, one level at a time from the deepest directory that exists. Node's recursive mkdirSync
  * never returns where a parent exists but refuses children with ENOENT (procfs: `/proc/x/state.db`
@@ -32,6 +31,7 @@ function makeDirectory(dir: string): void {
   }
 }
 
+/** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 export class StateError extends Error {
   constructor(
     readonly file: string,
