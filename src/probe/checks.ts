@@ -7,6 +7,7 @@ import { checkTarget, type CheckConfig, type ServerConfig } from '../config/sche
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, unmet, type Observed } from '../pipeline/expect.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import { ProbeClient } from './connection.js';
 import { Deadline, elapsed } from './probe.js';
 import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
 
@@ -97,6 +98,15 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
     }
   }
   const deadline = new Deadline(check.timeout);
+  const client = conn.client instanceof ProbeClient ? conn.client : undefined;
+  const mark = client?.refusedRequests ?? 0;
+  // A tool that needs the client to sample, elicit or list roots fails in whatever way its server
+  // chooses (a JSON-RPC -32601, an isError, a hang): the request mcpwatch refused is the reason.
+  const failedWithRefusals = (error: ProbeError): CheckRun => {
+    const refused = client?.refusedSince(mark) ?? [];
+    if (refused.length === 0) return failed(error);
+    return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked)` });
+  };
   const t = performance.now();
   let sent: { result: Record<string, unknown>; ms: number };
   try {
@@ -104,7 +114,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   } catch (err) {
     // How long it took to fail is part of the finding (a JSON-RPC error, or the whole deadline).
     run.latencyMs = elapsed(t);
-    return failed(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
+    return failedWithRefusals(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
   } finally {
     deadline.clear();
   }
@@ -112,7 +122,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const { isError, observed } = observe(method, sent.result, sent.ms);
   const expect = check.expect;
   const wantError = expect.is_error ?? false;
-  if (isError && !wantError) return failed(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
+  if (isError && !wantError) return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
   if (!isError && wantError) return failed(checkError('assertion_failed', method, 'is_error: expected true, got false'));
   if (tool?.outputSchema !== undefined && !isError) {
     const violation = await schemaViolation(tool.outputSchema, observed.structured);
