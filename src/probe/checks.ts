@@ -30,8 +30,13 @@ async function outputValidator(schema: unknown): Promise<JsonSchemaValidator<unk
   if (hit) return hit;
   validatorProvider ??= import('@modelcontextprotocol/client/validators/ajv').then(({ AjvJsonSchemaValidator }) => new AjvJsonSchemaValidator());
   const provider = await validatorProvider;
+  // The provider answers a schema with an `$id` from the schemas it compiled before under that id:
+  // two tools (of any server) whose schemas share an id, or a tool whose schema changed under the same
+  // id, were validated against the first one compiled. Compiled without it, each stands alone; its
+  // `#/$defs/…` references resolve within it as before.
+  const own = schema !== null && typeof schema === 'object' && !Array.isArray(schema) && '$id' in schema ? (({ $id: _id, ...rest }) => rest)(schema as Record<string, unknown>) : schema;
   // The SDK's JsonSchemaType is a structural JSON Schema; a listed outputSchema is one by the spec.
-  const validate = provider.getValidator(schema as Parameters<jsonSchemaValidator['getValidator']>[0]);
+  const validate = provider.getValidator(own as Parameters<jsonSchemaValidator['getValidator']>[0]);
   if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
   compiled.set(key, validate);
   return validate;

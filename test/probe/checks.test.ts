@@ -149,6 +149,14 @@ describe('configured checks', () => {
     assert.equal(plain!.error!.message, 'tool returned isError: "nope"');
   });
 
+  it('validates each tool\'s structured output against its own outputSchema when two schemas share an $id', async () => {
+    const out = await probeServer(stdioTarget('output-ids', { checks: [check('count', { tool: 'count' }), check('label', { tool: 'label' })] }));
+    assert.equal(out.error, null);
+    // Before, the second schema was never compiled: the validator kept the first under their $id,
+    // and `label`'s string failed as `schema_violation: data/value must be number`.
+    assert.deepEqual(summary(out.checks), { count: ['pass', null], label: ['pass', null] });
+  });
+
   it('over stdio: the same outcomes, and the server\'s own log shows the unsafe tool never called', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-checks-'));
     const callLog = join(dir, 'calls.log');
