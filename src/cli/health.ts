@@ -71,14 +71,17 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, shardCountOnly: typeof opts.shard === 'string', probeOnly: true }).config;
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
   const filters = (opts.filter ?? []).map((f) => parseFilter(f));
-  let servers = config.servers.map((s) => resolveServer(config, s));
+  let timeout: number | undefined;
   if (opts.timeout) {
     const t = duration.safeParse(opts.timeout);
     if (!t.success) throw new CliExit(EXIT_USAGE, `--timeout: ${t.error.issues[0]?.message}`);
-    // The whole probe's deadline, a stdio server's start included: start_timeout (60 s by default,
-    // for npx downloads) kept `--timeout 2s` waiting a minute on a server that never answered.
-    servers = servers.map((s) => ({ ...s, timeout: t.data, start_timeout: t.data }));
+    timeout = t.data;
   }
+  // The whole probe's deadline, a stdio server's start included: start_timeout (60 s by default, for
+  // npx downloads) kept `--timeout 2s` waiting a minute on a server that never answered. Set before the
+  // server is resolved, so that its checks without a timeout of their own inherit it too: applied
+  // after, a check kept the configured timeout and `--timeout 2s` waited on it for as long.
+  let servers = config.servers.map((s) => resolveServer(config, timeout === undefined ? s : { ...s, timeout, start_timeout: timeout }));
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
     if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${servers.map((s) => s.name).join(', ') || 'none'})`);

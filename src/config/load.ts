@@ -322,7 +322,10 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
   }
   let message = zi.message;
   if (zi.code === 'invalid_type') {
-    message = zi.received === 'undefined' ? 'is required' : `must be ${article(zi.expected)}, got ${zi.received}`;
+    // A type with a message of its own (a duration, an error rate) says what is wanted better than
+    // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
+    const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
+    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : `a ${zi.received}`})` : `must be ${article(zi.expected)}, got ${zi.received}`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
 }

@@ -174,7 +174,7 @@ const checkSchema = z
     prompt: z.string().min(1).optional().describe('Get this prompt (prompts/get).'),
     arguments: z.record(z.unknown()).default({}).describe('tool: the call\'s arguments (any JSON); prompt: its arguments (strings).'),
     expect: expectSchema.default({}).describe('What the result must be; by default only that a tool result is not `isError`.'),
-    allow_side_effects: z.boolean().default(false).describe('Call a tool that is not annotated `readOnlyHint: true` (it may change data). Without it such a tool is never called.'),
+    allow_side_effects: z.boolean().default(false).describe('Call a tool that is not annotated `readOnlyHint: true` (it may change data). Without it such a tool is never called. Tool checks only.'),
     on_failure: z.enum(CHECK_FAILURE_STATES).default('degraded').describe('degraded | down: the server\'s state while the check fails (down after `consecutive_failures_before_down` failures in a row).'),
     interval: timerDuration.optional().describe('`mcpwatch run`: how often the check runs; default the server\'s interval.'),
     timeout: timerDuration.optional().describe('Deadline for the call; default the server\'s timeout.'),
@@ -184,7 +184,7 @@ const checkSchema = z
 /** Rules of one check that span fields (exactly one target; what applies to which target). */
 function checkIssues(c: unknown): CrossIssue[] {
   if (!c || typeof c !== 'object') return [];
-  const check = c as { tool?: unknown; resource?: unknown; prompt?: unknown; arguments?: unknown; expect?: unknown };
+  const check = c as { tool?: unknown; resource?: unknown; prompt?: unknown; arguments?: unknown; expect?: unknown; allow_side_effects?: unknown };
   const issues: CrossIssue[] = [];
   const targets = (['tool', 'resource', 'prompt'] as const).filter((k) => check[k] !== undefined);
   if (targets.length !== 1) {
@@ -195,6 +195,8 @@ function checkIssues(c: unknown): CrossIssue[] {
   if (targets[0] !== 'tool') {
     if (expect.is_error !== undefined) issues.push({ path: ['expect', 'is_error'], message: `applies to tool checks only (this one reads a ${targets[0]})` });
     if (expect.structured !== undefined) issues.push({ path: ['expect', 'structured'], message: `applies to tool checks only (this one reads a ${targets[0]})` });
+    // Read as a permission the read needed, it would let a user believe mcpwatch guards reads too.
+    if (check.allow_side_effects === true) issues.push({ path: ['allow_side_effects'], message: `applies to tool checks only (this one reads a ${targets[0]}, which has no side effects to allow)` });
   }
   const args = check.arguments;
   if (targets[0] === 'resource' && args !== undefined && !(typeof args === 'object' && args !== null && Object.keys(args).length === 0)) {

@@ -14,22 +14,26 @@ export interface ProbeVerdict {
 /** The status of a single probe: `health` shows this; the agent feeds it to its state machine. */
 export function probeVerdict(out: Pick<ProbeOutcome, 'error' | 'checks' | 'latencyMs' | 'warnings'>, thresholds: Thresholds): ProbeVerdict {
   if (out.error) return { status: 'down', severity: 'critical', note: out.error.message };
+  // What the probe noticed besides (non-JSON stdout, a failed server/discover, a refused check) is
+  // said after the reason for the status, not dropped by it: `--json` has it nowhere else.
+  const refused = (out.checks ?? []).filter((c) => c.status === 'refused').map((c) => `check ${c.name} ${c.error?.message ?? 'not run'}`);
+  const asides = [...out.warnings, ...refused];
+  const withAsides = (reason: string): string => [reason, ...asides].join('; ');
   // A failing check: degraded, or down with `on_failure: down` (one-shot, so at its first failure).
   const failed = (out.checks ?? []).filter((c) => c.status === 'fail');
   if (failed.length) {
     const down = failed.some((c) => c.onFailure === 'down');
     const note = failed.map((c) => `check ${c.name} failed (${c.error?.type ?? 'unknown'}): ${c.error?.message ?? ''}`).join('; ');
-    return { status: down ? 'down' : 'degraded', severity: down ? 'critical' : 'warning', note };
+    return { status: down ? 'down' : 'degraded', severity: down ? 'critical' : 'warning', note: withAsides(note) };
   }
   const latency = out.latencyMs ?? 0;
   if (thresholds.latency_critical !== undefined && latency > thresholds.latency_critical) {
-    return { status: 'degraded', severity: 'critical', note: `latency ${fmtMs(latency)} over critical threshold ${fmtMs(thresholds.latency_critical)}` };
+    return { status: 'degraded', severity: 'critical', note: withAsides(`latency ${fmtMs(latency)} over critical threshold ${fmtMs(thresholds.latency_critical)}`) };
   }
   if (thresholds.latency_warning !== undefined && latency > thresholds.latency_warning) {
-    return { status: 'degraded', severity: 'warning', note: `latency ${fmtMs(latency)} over warning threshold ${fmtMs(thresholds.latency_warning)}` };
+    return { status: 'degraded', severity: 'warning', note: withAsides(`latency ${fmtMs(latency)} over warning threshold ${fmtMs(thresholds.latency_warning)}`) };
   }
-  const refused = (out.checks ?? []).filter((c) => c.status === 'refused').map((c) => `check ${c.name} ${c.error?.message ?? 'not run'}`);
-  return { status: 'up', severity: 'ok', note: [...out.warnings, ...refused].join('; ') };
+  return { status: 'up', severity: 'ok', note: asides.join('; ') };
 }
 
 export function fmtMs(ms: number): string {

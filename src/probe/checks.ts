@@ -7,6 +7,7 @@ import { checkTarget, type CheckConfig, type ServerConfig } from '../config/sche
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, unmet, type Observed } from '../pipeline/expect.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import { ProbeClient } from './connection.js';
 import { Deadline, elapsed } from './probe.js';
 import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
 
@@ -29,8 +30,13 @@ async function outputValidator(schema: unknown): Promise<JsonSchemaValidator<unk
   if (hit) return hit;
   validatorProvider ??= import('@modelcontextprotocol/client/validators/ajv').then(({ AjvJsonSchemaValidator }) => new AjvJsonSchemaValidator());
   const provider = await validatorProvider;
+  // The provider answers a schema with an `$id` from the schemas it compiled before under that id:
+  // two tools (of any server) whose schemas share an id, or a tool whose schema changed under the same
+  // id, were validated against the first one compiled. Compiled without it, each stands alone; its
+  // `#/$defs/…` references resolve within it as before.
+  const own = schema !== null && typeof schema === 'object' && !Array.isArray(schema) && '$id' in schema ? (({ $id: _id, ...rest }) => rest)(schema as Record<string, unknown>) : schema;
   // The SDK's JsonSchemaType is a structural JSON Schema; a listed outputSchema is one by the spec.
-  const validate = provider.getValidator(schema as Parameters<jsonSchemaValidator['getValidator']>[0]);
+  const validate = provider.getValidator(own as Parameters<jsonSchemaValidator['getValidator']>[0]);
   if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
   compiled.set(key, validate);
   return validate;
@@ -97,6 +103,15 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
     }
   }
   const deadline = new Deadline(check.timeout);
+  const client = conn.client instanceof ProbeClient ? conn.client : undefined;
+  const mark = client?.refusedRequests ?? 0;
+  // A tool that needs the client to sample, elicit or list roots fails in whatever way its server
+  // chooses (a JSON-RPC -32601, an isError, a hang): the request mcpwatch refused is the reason.
+  const failedWithRefusals = (error: ProbeError): CheckRun => {
+    const refused = client?.refusedSince(mark) ?? [];
+    if (refused.length === 0) return failed(error);
+    return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked)` });
+  };
   const t = performance.now();
   let sent: { result: Record<string, unknown>; ms: number };
   try {
@@ -104,7 +119,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   } catch (err) {
     // How long it took to fail is part of the finding (a JSON-RPC error, or the whole deadline).
     run.latencyMs = elapsed(t);
-    return failed(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
+    return failedWithRefusals(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
   } finally {
     deadline.clear();
   }
@@ -112,7 +127,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const { isError, observed } = observe(method, sent.result, sent.ms);
   const expect = check.expect;
   const wantError = expect.is_error ?? false;
-  if (isError && !wantError) return failed(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
+  if (isError && !wantError) return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
   if (!isError && wantError) return failed(checkError('assertion_failed', method, 'is_error: expected true, got false'));
   if (tool?.outputSchema !== undefined && !isError) {
     const violation = await schemaViolation(tool.outputSchema, observed.structured);

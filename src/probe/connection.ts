@@ -146,6 +146,10 @@ interface KnownPage {
   token: string;
 }
 
+const METHOD_NOT_FOUND = -32601;
+/** Methods of refused server requests kept per connection (a check names the few it saw). */
+const MAX_REFUSED_KEPT = 8;
+
 /**
  * The SDK's Client, validating tools/list results as the SDK does for the negotiated era, except
  * that a page whose text is byte for byte one validated before on this connection gets that
@@ -167,6 +171,36 @@ export class ProbeClient extends Client {
   private readonly tokens = new Map<string, ListToolsResult>();
   private readonly nonce = `\u0000mcpwatch:${randomUUID()}:`;
   private issued = 0;
+
+  /**
+   * Requests the server sent mcpwatch (sampling/createMessage, elicitation/create, roots/list…): a
+   * monitor has no model, user or roots to answer them with, and declares none of those capabilities.
+   * Each is answered -32601 with a message that says so, and counted, so a check whose tool needed
+   * one can say why it failed: the SDK's bare "Method not found" came back from the server as
+   * `JSON-RPC error -32601 in tools/call: Method not found`, as if tools/call were unknown.
+   */
+  refusedRequests = 0;
+  /** The methods of the last few of them (created on the first: most servers never send one). */
+  private refusedMethods: string[] | undefined;
+
+  constructor(...args: ConstructorParameters<typeof Client>) {
+    super(...args);
+    this.fallbackRequestHandler = async (request) => {
+      this.refusedRequests++;
+      const methods = (this.refusedMethods ??= []);
+      methods.push(request.method);
+      if (methods.length > MAX_REFUSED_KEPT) methods.shift();
+      // A plain Error with a code: the SDK's ProtocolError would put "MCP error -32601:" into the text.
+      throw Object.assign(new Error(`Method not found: mcpwatch, a monitor, does not answer ${request.method}`), { code: METHOD_NOT_FOUND });
+    };
+  }
+
+  /** The distinct methods of the server's requests refused since `mark` (a `refusedRequests` read before). */
+  refusedSince(mark: number): string[] {
+    const methods = this.refusedMethods ?? [];
+    const n = Math.min(this.refusedRequests - mark, methods.length);
+    return n > 0 ? [...new Set(methods.slice(methods.length - n))] : [];
+  }
 
   readonly toolsListSchema: StandardSchemaV1<unknown, ListToolsResult> = {
     '~standard': { version: 1, vendor: 'mcpwatch', validate: (value) => this.validateToolsPage(value) },

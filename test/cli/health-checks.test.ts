@@ -90,6 +90,31 @@ ${stdio('down', `      - { name: must-query, tool: query, expect: { structured: 
     assert.ok(!existsSync(callLog), 'no tool was called');
   });
 
+  it('--timeout is also the deadline of a check without a timeout of its own', async () => {
+    // The configuration gives every probe (and so every check) two minutes; the fixture's tool answers
+    // after ten. Before the fix the check kept the configured two minutes and the command was killed.
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-timeout-'));
+    const file = join(dir, 'mcpwatch.yaml');
+    writeFileSync(
+      file,
+      `monitoring: { timeout: 2m }
+servers:
+  - name: slow
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
+    env: { CHECKS: "1" }
+    checks:
+      - { name: hangs, tool: slow, arguments: { ms: 600000 } }
+`,
+    );
+    const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
+    assert.equal(r.code, 1, r.stderr);
+    const [server] = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers;
+    assert.equal(server!.status, 'degraded');
+    assert.deepEqual(server!.checks[0]!.error, { type: 'timeout', category: 'transient', phase: 'tools/call', message: 'timeout after 5000ms waiting for tools/call' });
+  });
+
   it('validate counts the checks', async () => {
     const r = await mcpwatch(['validate', '-c', config]);
     assert.equal(r.code, 0, r.stderr);

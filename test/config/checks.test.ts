@@ -54,7 +54,7 @@ describe('checks configuration', () => {
       - { name: dup, tool: a }
       - { name: dup, tool: b }
       - { name: res, resource: "x://y", arguments: { a: 1 }, expect: { is_error: true, structured: { "$.a": 1 } } }
-      - { name: pr, prompt: p, arguments: { n: 1 } }
+      - { name: pr, prompt: p, arguments: { n: 1 }, allow_side_effects: true }
       - { name: path, tool: a, expect: { structured: { "rows[0]": 1 } } }
       - { name: "bad name!", tool: a, on_failure: critical, expect: { max_latency: soon, text_contain: x } }`),
     );
@@ -65,6 +65,7 @@ describe('checks configuration', () => {
       'servers[0].checks[4].expect.is_error: applies to tool checks only (this one reads a resource)',
       'servers[0].checks[4].expect.structured: applies to tool checks only (this one reads a resource)',
       'servers[0].checks[4].arguments: a resource check takes no arguments (put parameters in the URI)',
+      'servers[0].checks[5].allow_side_effects: applies to tool checks only (this one reads a prompt, which has no side effects to allow)',
       'servers[0].checks[5].arguments.n: prompt arguments are strings (got number)',
       'servers[0].checks[6].expect.structured.rows[0]: must start with $ (got "rows[0]")',
       'servers[0].checks[7].name: must contain only letters, digits and . _ : / -',

@@ -101,6 +101,14 @@ state: { retention: 90d }
     assert.match(errs[0]!, /^mcpwatch\.yaml:3: servers\[0\]\.transport: Invalid enum value\. Expected 'stdio' \| 'sse' \| 'streamable_http', received 'websocket'$/);
   });
 
+  it('says what a duration or an error rate of the wrong type should be, not only its JSON type', () => {
+    const errs = errorsOf('monitoring:\n  timeout: 5\n  traffic: { error_rate: "20%" }\nservers: []\n');
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got a number)',
+      'mcpwatch.yaml:3: monitoring.traffic.error_rate: must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never (got a string)',
+    ]);
+  });
+
   it('names the line of a YAML syntax error', () => {
     const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);

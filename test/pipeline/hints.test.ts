@@ -12,4 +12,13 @@ describe('advice for a Streamable HTTP probe of a legacy SSE URL', () => {
     assert.equal(transportHint({ transport: 'streamable_http', url: 'http://h/sse' }, { type: 'auth_required', message: 'HTTP 401' }), undefined);
     assert.equal(transportHint({ transport: 'streamable_http', url: 'http://h/sse' }, null), undefined);
   });
+
+  it('suggests transport: streamable_http for an SSE probe whose opening GET a Streamable HTTP server refuses', () => {
+    const said = (message: string, type = 'http_status'): string | undefined => transportHint({ transport: 'sse', url: 'http://h/mcp' }, { type, message });
+    for (const status of [400, 405, 406]) assert.match(said(`HTTP ${status} on GET: {"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request"}}`) ?? '', /set transport: streamable_http/);
+    assert.equal(said('HTTP 500 on GET: oops'), undefined);
+    assert.equal(said('HTTP 400 on POST: bad'), undefined);
+    assert.equal(said('HTTP 404 for the MCP session: the server no longer knows it', 'session_expired'), undefined);
+    assert.equal(transportHint({ transport: 'streamable_http', url: 'http://h/mcp' }, { type: 'http_status', message: 'HTTP 400 on GET: x' }), undefined);
+  });
 });

@@ -9,7 +9,7 @@ import type { CheckConfig, ServerConfig } from '../../src/config/schema.js';
 import { probeServer } from '../../src/probe/probe.js';
 import type { CheckRun } from '../../src/probe/prober.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
-import { FIXTURES, httpTarget } from '../helpers.js';
+import { FIXTURES, httpTarget, stdioTarget } from '../helpers.js';
 
 function check(name: string, c: Partial<CheckConfig>): CheckConfig {
   return { name, arguments: {}, expect: {}, allow_side_effects: false, on_failure: 'degraded', interval: 30_000, timeout: 5000, ...c };
@@ -132,6 +132,30 @@ describe('configured checks', () => {
       }
     });
   }
+
+  it('a tool that asks the client for sampling or elicitation fails naming the request mcpwatch refused', async () => {
+    const out = await probeServer(
+      stdioTarget('needs-client', { checks: [check('confirm', { tool: 'confirm' }), check('summarise', { tool: 'summarise' }), check('plain', { tool: 'plain' })] }),
+    );
+    assert.equal(out.error, null);
+    assert.deepEqual(summary(out.checks), { confirm: ['fail', 'protocol_error'], summarise: ['fail', 'tool_error'], plain: ['fail', 'tool_error'] });
+    const [confirm, summarise, plain] = out.checks!;
+    // Before, the first read `JSON-RPC error -32601 in tools/call: Method not found`, as if the
+    // server did not serve tools/call.
+    const why = ' (the server asked mcpwatch for elicitation/create during the call: a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked)';
+    assert.equal(confirm!.error!.message, `JSON-RPC error -32601 in tools/call: Method not found: mcpwatch, a monitor, does not answer elicitation/create${why}`);
+    assert.ok(summarise!.error!.message.endsWith(why.replace('elicitation/create', 'sampling/createMessage')), summarise!.error!.message);
+    // Only the call during which the server asked is said to have asked.
+    assert.equal(plain!.error!.message, 'tool returned isError: "nope"');
+  });
+
+  it('validates each tool\'s structured output against its own outputSchema when two schemas share an $id', async () => {
+    const out = await probeServer(stdioTarget('output-ids', { checks: [check('count', { tool: 'count' }), check('label', { tool: 'label' })] }));
+    assert.equal(out.error, null);
+    // Before, the second schema was never compiled: the validator kept the first under their $id,
+    // and `label`'s string failed as `schema_violation: data/value must be number`.
+    assert.deepEqual(summary(out.checks), { count: ['pass', null], label: ['pass', null] });
+  });
 
   it('over stdio: the same outcomes, and the server\'s own log shows the unsafe tool never called', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-checks-'));

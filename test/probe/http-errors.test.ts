@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
+import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { httpTarget } from '../helpers.js';
 
 /** What nginx answers for a path it does not serve, padded past what a probe reads of a body. */
@@ -37,6 +38,23 @@ describe('non-MCP HTTP answers, end to end', () => {
       assert.match(out.error.message, /transport: sse \(with --url: --transport sse\)/);
     } finally {
       await fixture.close();
+    }
+  });
+
+  it('a real Streamable HTTP server probed as legacy SSE: the message says transport: streamable_http', async () => {
+    // A stateful SDK 1.x server refuses the opening GET with 400, a stateless SDK v2 one with 405.
+    const stateful = await startHttpFixture('streamable');
+    const stateless = await startModernHttpFixture('dual');
+    try {
+      for (const url of [stateful.url, stateless.url]) {
+        const out = await probeServer(httpTarget(url, 'sse'));
+        assert.equal(out.error?.type, 'http_status');
+        assert.match(out.error.message, /^HTTP 40[05] on GET\b/);
+        assert.ok(out.error.message.endsWith(' (a Streamable HTTP server answers a GET without a session so: set transport: streamable_http (with --url: leave out --transport sse))'), out.error.message);
+      }
+    } finally {
+      await stateful.close();
+      await stateless.close();
     }
   });
 });
