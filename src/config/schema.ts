@@ -156,7 +156,7 @@ const expectSchema = z
       .record(z.unknown())
       .optional()
       .describe('tool: JSONPath-style path → value that `structuredContent` must hold at that path, e.g. `{ "$.rows[0].ok": true }`.'),
-    max_latency: duration.optional().describe('The call must answer within this long.'),
+    max_latency: duration.optional().describe("The call must answer within this long. Keep it below the check's timeout (a warning says so otherwise): a slower call fails as a timeout first."),
   })
   .strict();
 
@@ -789,6 +789,27 @@ export function cadenceWarnings(config: Config): CrossIssue[] {
       const ct = c.timeout ?? timeout;
       if ((c.interval !== undefined || c.timeout !== undefined) && ct > ci) {
         out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(c.name)}: `) });
+      }
+    });
+  });
+  return out;
+}
+/**
+ * A check whose `expect.max_latency` is not below its deadline: a call that slow is cut off as a
+ * timeout first, so the expectation can never be what fails. Valid, and said, as cadenceWarnings.
+ */
+export function expectationWarnings(config: Config): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  config.servers.forEach((s, i) => {
+    const timeout = s.timeout ?? config.monitoring.timeout;
+    s.checks.forEach((c, j) => {
+      const deadline = c.timeout ?? timeout;
+      const max = c.expect.max_latency;
+      if (max !== undefined && max >= deadline) {
+        out.push({
+          path: ['servers', i, 'checks', j, 'expect', 'max_latency'],
+          message: `server ${JSON.stringify(s.name)}: check ${JSON.stringify(c.name)}: max_latency ${durationText(max)} is not shorter than its timeout ${durationText(deadline)}: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check's timeout`,
+        });
       }
     });
   });

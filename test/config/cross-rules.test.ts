@@ -87,6 +87,22 @@ describe('timeout and interval', () => {
   });
 });
 
+describe('a check whose max_latency is not below its timeout', () => {
+  it('is accepted and said, for one-shot probes too: the timeout always fails first', () => {
+    const text = [
+      'monitoring: { timeout: 10s }',
+      'servers:',
+      stdio('a', ', checks: [ { name: slow, tool: t, expect: { max_latency: 10s } }, { name: own, tool: t, timeout: 2s, expect: { max_latency: 3s } }, { name: fine, tool: t, expect: { max_latency: 9s } } ]'),
+    ].join('\n');
+    const said = [
+      'servers[0].checks[0].expect.max_latency: server "a": check "slow": max_latency 10s is not shorter than its timeout 10s: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check\'s timeout',
+      'servers[0].checks[1].expect.max_latency: server "a": check "own": max_latency 3s is not shorter than its timeout 2s: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check\'s timeout',
+    ];
+    assert.deepEqual(warningsOf(text), said);
+    assert.deepEqual(readConfig(text, 'm.yaml', {}, { probeOnly: true }).warnings.map((w) => `${w.path}: ${w.message}`), said);
+  });
+});
+
 describe('alert retries', () => {
   it('refuse an initial back-off longer than the longest one', () => {
     const errors = configErrors(['servers: []', 'alerts:', '  - { type: webhook, url: "http://hooks.example/x", retry: { initial_backoff: 1m } }'].join('\n'));
