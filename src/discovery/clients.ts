@@ -659,6 +659,33 @@ export function sanitiseName(name: string): string {
   return s || 'server';
 }
 
+/**
+ * A duplicate's credentials and settings the kept entry lacks are added to it: the same server
+ * written twice often carries its token in only one client's file, and dropping it would probe the
+ * server without it. Where both set one, the kept entry's value stays and the other is named.
+ */
+function fillIn(kept: MappedServer, dup: MappedServer): string[] {
+  const said: string[] = [];
+  for (const [what, mine, theirs] of [
+    ['header', kept.headers, dup.headers],
+    ['env', kept.env, dup.env],
+  ] as const) {
+    for (const [k, v] of Object.entries(theirs)) {
+      if (!(k in mine)) {
+        mine[k] = v;
+        said.push(`the same server as one kept from another file: its ${what} ${k} is added to it`);
+      } else if (mine[k] !== v) {
+        said.push(`the same server as one kept from another file, whose ${what} ${k} differs: the kept one is used`);
+      }
+    }
+  }
+  if (dup.oauth && !kept.oauth) {
+    kept.oauth = dup.oauth;
+    said.push('the same server as one kept from another file: its OAuth settings are added to it');
+  }
+  return said;
+}
+
 function dedupKey(s: MappedServer): string {
   if (s.transport === 'stdio') return JSON.stringify(['stdio', s.command, ...s.args]);
   let url = s.url!;
@@ -762,6 +789,7 @@ export function discoverServers(ctx: DiscoverContext): DiscoveryResult {
         const first = byKey.get(k);
         if (first !== undefined) {
           found[first]!.duplicates.push(source);
+          for (const message of fillIn(found[first]!.mapped, outcome.server)) notes.push({ file: src.file, client: src.client, server: serverKey, message });
           continue;
         }
         byKey.set(k, found.length);

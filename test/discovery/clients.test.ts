@@ -334,6 +334,22 @@ describe('entry mapping', () => {
     assert.deepEqual(r.servers[0]!.duplicates.map((d) => d.key), ['linear-ws']);
   });
 
+  it("keeps a duplicate's credentials that the kept entry lacks, and says which differ", () => {
+    const m = machine();
+    m.put('~/.cursor/mcp.json', { mcpServers: { linear: { url: 'https://mcp.linear.app/mcp', headers: { 'X-Team': 'core' } } } });
+    m.put('~/.codeium/windsurf/mcp_config.json', { mcpServers: { 'linear-ws': { serverUrl: 'https://mcp.linear.app/mcp', headers: { Authorization: 'Bearer lin_secret_1', 'X-Team': 'web' } } } });
+    const r = discoverServers(m);
+    assert.equal(r.servers.length, 1);
+    const linear = r.servers[0]!;
+    assert.deepEqual(Object.keys(linear.headers).sort(), ['Authorization', 'X-Team']);
+    assert.equal(linear.headers['X-Team'], 'core', "the kept entry's own value stays");
+    assert.ok(!JSON.stringify(linear).includes('lin_secret_1'), 'the added token is a reference, as any secret');
+    assert.deepEqual(
+      r.notes.filter((n) => n.server === 'linear-ws').map((n) => n.message),
+      ['the same server as one kept from another file: its header Authorization is added to it', 'the same server as one kept from another file, whose header X-Team differs: the kept one is used'],
+    );
+  });
+
   it('turns editor variables into values and VS Code inputs into env references', () => {
     const m = machine();
     m.put(
