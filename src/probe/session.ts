@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -232,13 +232,14 @@ export class ServerSession {
 
   private async openAndList(): Promise<CheckOutcome> {
     const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
-    let { out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
-    if (this.prior && out.error?.category === 'permanent' && !this.closed) {
-      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back): find
-      // out again instead of failing on the remembered one. A failure then (a credential refused in
-      // both eras) is still named in the era the server last spoke.
-      this.lastEra = this.prior.kind;
-      this.prior = undefined;
+    const opened = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
+    let { out, conn } = opened;
+    if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed) {
+      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
+      // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
+      // again instead of failing on the remembered one. A failure then (a credential refused in both
+      // eras) is still named in the era the server last spoke.
+      this.forgetEra();
       ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
     }
     this.lastActivity = this.now();
@@ -279,6 +280,13 @@ export class ServerSession {
   }
 
 
+  /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
+  private forgetEra(): void {
+    if (!this.prior) return;
+    this.lastEra = this.prior.kind;
+    this.prior = undefined;
+  }
+
   private adopt(conn: McpConnection): void {
     this.conn = conn;
     // The back-off is not reset here: a server that answers and then dies again within seconds would
@@ -317,6 +325,14 @@ export class ServerSession {
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';
+    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics())) {
+      // The server behind the kept connection no longer speaks its era (restarted on another SDK, or
+      // upgraded to 2026-07-28 only): what it speaks now is found out at once, as an agent
+      // reconnecting would, rather than reported down for the era it dropped.
+      await this.dropConnection();
+      this.forgetEra();
+      return this.openAndList();
+    }
     // A session refused at the door is kept: a server that restarted meanwhile then answers its next
     // check with "no such session", the session_expired an agent holding it would meet, instead of
     // the restart passing unseen behind a new session.
