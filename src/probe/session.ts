@@ -79,6 +79,8 @@ export class ServerSession {
   private lastEra: PriorDiscovery['kind'] | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
+  /** When a lost listen stream last asked for a check on this connection. */
+  private listenSignalAt = -Infinity;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
   private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
@@ -102,6 +104,11 @@ export class ServerSession {
     if (this.server.fresh_connection) return undefined;
     const stale = this.kind.staleAfter(this.server);
     return stale === undefined ? undefined : stale * 1.25;
+  }
+
+  /** Whether the modern era's listen stream was lost and waits to be opened again at a check (for tests and logs). */
+  get listenStreamLost(): boolean {
+    return this.listenLost;
   }
 
   /** PID of the stdio server this session keeps running, if any (for tests and logs). */
@@ -269,7 +276,12 @@ export class ServerSession {
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
-            this.lastActivity = this.now();
+            const now = (this.lastActivity = this.now());
+            // The stream is opened again at each check: a server (or a proxy before it) that cuts
+            // every listen stream at once would get a check per cut, many times its interval's rate.
+            // One per interval asks at once; a cut sooner waits for the next check.
+            if (now - this.listenSignalAt < this.server.interval) return;
+            this.listenSignalAt = now;
             this.opts.onSignal('stream_end');
           });
         },
@@ -293,6 +305,8 @@ export class ServerSession {
     // be respawned every second for ever (backOff() resets it after a stable run).
     this.upSince = this.now();
     this.lastFailure = null;
+    // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
+    this.listenSignalAt = -Infinity;
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };

@@ -232,6 +232,30 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('asks for a check at most once per interval when every listen stream is cut at once', async () => {
+    const server = await startModernHttpFixture('strict', { cutListen: true });
+    let clock = 1_000_000;
+    const signals: SessionSignal[] = [];
+    const session = new ServerSession(httpTarget(server.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'modern']);
+      await until(() => signals.length === 1, 'the first cut asks for a check');
+      // The check it asked for opens the stream again, and the proxy cuts it again.
+      const second = await session.check();
+      assert.equal(second.error, null);
+      await until(() => server.requests['subscriptions/listen'] === 2 && session.listenStreamLost, 'the second cut, noticed');
+      assert.deepEqual(signals, ['stream_end'], 'a cut within the interval waits for the next check');
+      clock += 30_000;
+      await session.check();
+      await until(() => signals.length === 2, 'a cut an interval later asks again');
+      assert.equal(server.requests['subscriptions/listen'], 3);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
   it('finds the era out again when the server stops speaking the remembered one', async () => {
     const server = await startModernHttpFixture('strict');
     const session = new ServerSession(httpTarget(server.url), { onSignal: () => {}, prior: { kind: 'legacy' } });
