@@ -79,8 +79,10 @@ export class ServerSession {
   private lastEra: PriorDiscovery['kind'] | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
-  /** When a lost listen stream last asked for a check on this connection. */
-  private listenSignalAt = -Infinity;
+  /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
+  private streamLost = false;
+  /** When a lost listen or GET stream last asked for a check on this connection. */
+  private streamSignalAt = -Infinity;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
   private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
@@ -106,9 +108,9 @@ export class ServerSession {
     return stale === undefined ? undefined : stale * 1.25;
   }
 
-  /** Whether the modern era's listen stream was lost and waits to be opened again at a check (for tests and logs). */
-  get listenStreamLost(): boolean {
-    return this.listenLost;
+  /** Whether the server's stream (listen, or the 2025 GET stream) was lost and waits to be opened again at a check (for tests and logs). */
+  get streamLostAwaitingCheck(): boolean {
+    return this.listenLost || this.streamLost;
   }
 
   /** PID of the stdio server this session keeps running, if any (for tests and logs). */
@@ -176,6 +178,10 @@ export class ServerSession {
     const staleAfter = this.kind.staleAfter(this.server);
     const silent = this.conn && staleAfter !== undefined && this.now() - this.lastActivity > staleAfter ? this.now() - this.lastActivity : undefined;
     if (this.conn && this.listenLost) this.listen(this.conn);
+    if (this.conn && this.streamLost) {
+      this.streamLost = false;
+      this.conn.watchAgain?.();
+    }
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
     // A silent stream is stale only if the listing, whose answer comes over that stream, fails too:
     // servers on the SDK's own SSE transport send no keep-alive, and an idle one is silent between checks.
@@ -232,7 +238,9 @@ export class ServerSession {
     return this.kind.keep({
       onStream: (what) => {
         this.lastActivity = this.now();
-        if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');
+        if (what !== 'end' || !this.conn || this.conn.closed || this.closed) return;
+        this.streamLost = true;
+        this.streamEnded();
       },
     });
   }
@@ -276,13 +284,8 @@ export class ServerSession {
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
-            const now = (this.lastActivity = this.now());
-            // The stream is opened again at each check: a server (or a proxy before it) that cuts
-            // every listen stream at once would get a check per cut, many times its interval's rate.
-            // One per interval asks at once; a cut sooner waits for the next check.
-            if (now - this.listenSignalAt < this.server.interval) return;
-            this.listenSignalAt = now;
-            this.opts.onSignal('stream_end');
+            this.lastActivity = this.now();
+            this.streamEnded();
           });
         },
         () => {
@@ -291,6 +294,19 @@ export class ServerSession {
       );
   }
 
+
+  /**
+   * A lost stream asks for a check at once: its end is the earliest sign the server went away. The
+   * stream is opened again at each check, so a server (or a proxy before it) that cuts every stream
+   * at once would get a check per cut, many times its interval's rate: one per interval asks at once,
+   * a cut sooner waits for the next check.
+   */
+  private streamEnded(): void {
+    const now = this.now();
+    if (now - this.streamSignalAt < this.server.interval) return;
+    this.streamSignalAt = now;
+    this.opts.onSignal('stream_end');
+  }
 
   /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
   private forgetEra(): void {
@@ -306,7 +322,8 @@ export class ServerSession {
     this.upSince = this.now();
     this.lastFailure = null;
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
-    this.listenSignalAt = -Infinity;
+    this.streamSignalAt = -Infinity;
+    this.streamLost = false;
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };

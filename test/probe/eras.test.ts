@@ -244,7 +244,7 @@ describe('a kept session in the modern era', () => {
       // The check it asked for opens the stream again, and the proxy cuts it again.
       const second = await session.check();
       assert.equal(second.error, null);
-      await until(() => server.requests['subscriptions/listen'] === 2 && session.listenStreamLost, 'the second cut, noticed');
+      await until(() => server.requests['subscriptions/listen'] === 2 && session.streamLostAwaitingCheck, 'the second cut, noticed');
       assert.deepEqual(signals, ['stream_end'], 'a cut within the interval waits for the next check');
       clock += 30_000;
       await session.check();
