@@ -193,6 +193,20 @@ export function verdictOf(client: Client): PriorDiscovery | undefined {
   return era === 'modern' && discover ? { kind: 'modern', discover } : undefined;
 }
 
+/**
+ * Whether a failure is the server refusing the era it was spoken to in, which it may no longer speak
+ * (restarted on another SDK): a version mismatch, or, for a 2026-07-28 request (which needs no
+ * session), the HTTP 4xx a 2025 server gives any request but `initialize` without its session ("no
+ * valid session ID", "server not initialized"). Not auth (401/403), a 404 (its own finding), or a
+ * request to come back later (408/429).
+ */
+export function refusesEra(error: ProbeError | null, era: PriorDiscovery['kind'] | null | undefined, diag: TransportDiagnostics): boolean {
+  if (!error || !era) return false;
+  if (error.type === 'unsupported_protocol_version') return true;
+  const status = diag.lastHttp?.status;
+  return era === 'modern' && error.type === 'http_status' && status !== undefined && status >= 400 && status < 500 && ![401, 403, 404, 408, 429].includes(status);
+}
+
 /** What the server said about itself when the connection was initialized, into the outcome. */
 export function serverFacts(conn: McpConnection, out: ProbeOutcome): void {
   const info = conn.client.getServerVersion();
@@ -267,7 +281,7 @@ export function takeTokenPhase(diag: TransportDiagnostics, out: ProbeOutcome): v
  * Connect → initialize → tools/list under one deadline. On success the connection is returned open
  * (the caller keeps or closes it); on failure it is already closed and the outcome says why.
  */
-export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined }> {
+export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined; eraRefused?: boolean }> {
   const out = emptyOutcome(server);
   out.error = configFailure(server);
   if (out.error) return { out, conn: undefined };
@@ -304,6 +318,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     const diag = conn?.diagnostics();
     if (diag) takeTokenPhase(diag, out);
   }
+  // Only a remembered era can be refused: without one the handshake found the era out itself.
+  const eraRefused = opts.prior !== undefined && conn !== undefined && refusesEra(out.error, opts.prior.kind, conn.diagnostics());
   if (out.error && conn) await closeTimed(conn, out);
   // Read back as set by fail() in the catch above, which control flow analysis does not see.
   const error = out.error as ProbeError | null;
@@ -321,7 +337,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
     return again;
   }
-  return out.error ? { out, conn: undefined } : { out, conn };
+  return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}) } : { out, conn };
 }
 
 /** An `auto` stdio server whose process ended during the handshake, before any era was settled. */

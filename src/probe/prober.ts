@@ -127,6 +127,11 @@ export interface McpConnection {
   readonly closed: boolean;
   /** Called once when the transport closes on its own (not through close()). */
   onUnexpectedClose?: () => void;
+  /**
+   * Opens the server's notification stream again after it ended while the connection lives on (the
+   * 2025 Streamable HTTP standalone GET stream); absent where a stream's end ends the connection.
+   */
+  watchAgain?(): void;
   /** Ends the session: DELETE for Streamable HTTP, the whole process group for stdio. Never throws. */
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -79,6 +79,10 @@ export class ServerSession {
   private lastEra: PriorDiscovery['kind'] | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
+  /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
+  private streamLost = false;
+  /** When a lost listen or GET stream last asked for a check on this connection. */
+  private streamSignalAt = -Infinity;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
   private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
@@ -102,6 +106,11 @@ export class ServerSession {
     if (this.server.fresh_connection) return undefined;
     const stale = this.kind.staleAfter(this.server);
     return stale === undefined ? undefined : stale * 1.25;
+  }
+
+  /** Whether the server's stream (listen, or the 2025 GET stream) was lost and waits to be opened again at a check (for tests and logs). */
+  get streamLostAwaitingCheck(): boolean {
+    return this.listenLost || this.streamLost;
   }
 
   /** PID of the stdio server this session keeps running, if any (for tests and logs). */
@@ -169,6 +178,10 @@ export class ServerSession {
     const staleAfter = this.kind.staleAfter(this.server);
     const silent = this.conn && staleAfter !== undefined && this.now() - this.lastActivity > staleAfter ? this.now() - this.lastActivity : undefined;
     if (this.conn && this.listenLost) this.listen(this.conn);
+    if (this.conn && this.streamLost) {
+      this.streamLost = false;
+      this.conn.watchAgain?.();
+    }
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
     // A silent stream is stale only if the listing, whose answer comes over that stream, fails too:
     // servers on the SDK's own SSE transport send no keep-alive, and an idle one is silent between checks.
@@ -225,20 +238,23 @@ export class ServerSession {
     return this.kind.keep({
       onStream: (what) => {
         this.lastActivity = this.now();
-        if (what === 'end' && this.conn && !this.conn.closed && !this.closed) this.opts.onSignal('stream_end');
+        if (what !== 'end' || !this.conn || this.conn.closed || this.closed) return;
+        this.streamLost = true;
+        this.streamEnded();
       },
     });
   }
 
   private async openAndList(): Promise<CheckOutcome> {
     const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
-    let { out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
-    if (this.prior && out.error?.category === 'permanent' && !this.closed) {
-      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back): find
-      // out again instead of failing on the remembered one. A failure then (a credential refused in
-      // both eras) is still named in the era the server last spoke.
-      this.lastEra = this.prior.kind;
-      this.prior = undefined;
+    const opened = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
+    let { out, conn } = opened;
+    if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed) {
+      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
+      // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
+      // again instead of failing on the remembered one. A failure then (a credential refused in both
+      // eras) is still named in the era the server last spoke.
+      this.forgetEra();
       ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
     }
     this.lastActivity = this.now();
@@ -269,7 +285,7 @@ export class ServerSession {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
             this.lastActivity = this.now();
-            this.opts.onSignal('stream_end');
+            this.streamEnded();
           });
         },
         () => {
@@ -279,12 +295,35 @@ export class ServerSession {
   }
 
 
+  /**
+   * A lost stream asks for a check at once: its end is the earliest sign the server went away. The
+   * stream is opened again at each check, so a server (or a proxy before it) that cuts every stream
+   * at once would get a check per cut, many times its interval's rate: one per interval asks at once,
+   * a cut sooner waits for the next check.
+   */
+  private streamEnded(): void {
+    const now = this.now();
+    if (now - this.streamSignalAt < this.server.interval) return;
+    this.streamSignalAt = now;
+    this.opts.onSignal('stream_end');
+  }
+
+  /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
+  private forgetEra(): void {
+    if (!this.prior) return;
+    this.lastEra = this.prior.kind;
+    this.prior = undefined;
+  }
+
   private adopt(conn: McpConnection): void {
     this.conn = conn;
     // The back-off is not reset here: a server that answers and then dies again within seconds would
     // be respawned every second for ever (backOff() resets it after a stable run).
     this.upSince = this.now();
     this.lastFailure = null;
+    // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
+    this.streamSignalAt = -Infinity;
+    this.streamLost = false;
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };
@@ -317,6 +356,14 @@ export class ServerSession {
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';
+    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics())) {
+      // The server behind the kept connection no longer speaks its era (restarted on another SDK, or
+      // upgraded to 2026-07-28 only): what it speaks now is found out at once, as an agent
+      // reconnecting would, rather than reported down for the era it dropped.
+      await this.dropConnection();
+      this.forgetEra();
+      return this.openAndList();
+    }
     // A session refused at the door is kept: a server that restarted meanwhile then answers its next
     // check with "no such session", the session_expired an agent holding it would meet, instead of
     // the restart passing unseen behind a new session.

@@ -98,6 +98,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   private readonly closing = new AbortController();
   /** Set from the DELETE on: the server then ends the standalone stream because we asked it to. */
   private ending = false;
+  /** The standalone stream was open and ended while the session went on: reopenStandaloneStream() may open it again. */
+  private standaloneEnded = false;
   /** How long the server keeps an idle connection, as its last answer said (Keep-Alive: timeout=N). */
   private serverIdleMs: number | undefined;
   /** When the last POST or DELETE was sent (opts.now's clock). */
@@ -355,6 +357,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * requests. Its end while the session is open is the earliest sign that the server went away.
    */
   private async openStandaloneStream(): Promise<void> {
+    this.standaloneEnded = false;
+    let opened = false;
     try {
       const res = await this.request('GET', 'text/event-stream');
       const status = res.statusCode ?? 0;
@@ -364,11 +368,26 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         throw httpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
       }
       const onStream = this.opts.onStream;
+      opened = true;
       await readEvents(res, parseMessages, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
     } catch (err) {
       if (!this.closed && !this.ending) this.onerror?.(err as Error);
     }
-    if (!this.closed && !this.ending) this.opts.onStream?.('end');
+    if (!this.closed && !this.ending) {
+      // Only a stream the server gave is asked for again: one it refused would be refused at every check.
+      this.standaloneEnded = opened;
+      this.opts.onStream?.('end');
+    }
+  }
+
+  /**
+   * Opens the standalone stream again after it ended on a session that lives on (a proxy's idle or
+   * stream timeout cuts it; the server still knows the session): without it, the server's
+   * tools/list_changed would never reach this session again. A no-op while it is open or was never offered.
+   */
+  reopenStandaloneStream(): void {
+    if (!this.standaloneEnded || this.closed || this.ending || !this.sessionId) return;
+    void this.openStandaloneStream();
   }
 }
 
@@ -635,6 +654,10 @@ class StreamableConnection extends BaseConnection {
 
   get sessionId(): string | undefined {
     return this.http.sessionId;
+  }
+
+  watchAgain(): void {
+    this.http.reopenStandaloneStream();
   }
 
   /** DELETE the session so probes leave none behind, then close. */

@@ -183,6 +183,79 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('finds the 2025 era out again when a 2025 server replaces a modern one: its 400 to a session-less request is no outage', async () => {
+    const modern = await startModernHttpFixture('strict');
+    const port = modern.port;
+    const session = new ServerSession(httpTarget(modern.url), { onSignal: () => {} });
+    let legacy: HttpFixture | undefined;
+    let remembered: ServerSession | undefined;
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era, first.verdict?.kind], [null, 'modern', 'modern']);
+      await modern.close('crash');
+      // Redeployed on SDK 1.x at the same URL: a request without initialize and its session gets 400.
+      legacy = await startHttpFixture('streamable', { port });
+      const kept = await session.check();
+      assert.deepEqual([kept.error, kept.era, kept.protocolVersion, kept.verdict?.kind], [null, 'legacy', '2025-11-25', 'legacy'], 'over the kept connection');
+
+      // The same from the state file: an agent started with the modern era remembered.
+      remembered = new ServerSession(httpTarget(legacy.url), { onSignal: () => {}, prior: first.verdict });
+      const restarted = await remembered.check();
+      assert.deepEqual([restarted.error, restarted.era, restarted.verdict?.kind], [null, 'legacy', 'legacy'], 'with the remembered era');
+    } finally {
+      await session.close();
+      await remembered?.close();
+      await legacy?.close();
+    }
+  });
+
+  it('finds the modern era out at once when a modern-only server replaces a kept 2025 session', async () => {
+    const legacy = await startHttpFixture('streamable');
+    const port = legacy.port;
+    const session = new ServerSession(httpTarget(legacy.url), { onSignal: () => {} });
+    let modern: ModernHttpFixture | undefined;
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'legacy']);
+      await legacy.close();
+      modern = await startModernHttpFixture('strict', { port });
+      let out = await session.check();
+      if (out.error?.type === 'connection_refused') {
+        // The old server's kept-alive socket may meet the first request (the kill, as an agent sees
+        // it); the session is kept, and the next check reaches the new server with it.
+        out = await session.check();
+      }
+      assert.deepEqual([out.error, out.era, out.protocolVersion, out.verdict?.kind], [null, 'modern', '2026-07-28', 'modern']);
+    } finally {
+      await session.close();
+      await modern?.close();
+    }
+  });
+
+  it('asks for a check at most once per interval when every listen stream is cut at once', async () => {
+    const server = await startModernHttpFixture('strict', { cutListen: true });
+    let clock = 1_000_000;
+    const signals: SessionSignal[] = [];
+    const session = new ServerSession(httpTarget(server.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'modern']);
+      await until(() => signals.length === 1, 'the first cut asks for a check');
+      // The check it asked for opens the stream again, and the proxy cuts it again.
+      const second = await session.check();
+      assert.equal(second.error, null);
+      await until(() => server.requests['subscriptions/listen'] === 2 && session.streamLostAwaitingCheck, 'the second cut, noticed');
+      assert.deepEqual(signals, ['stream_end'], 'a cut within the interval waits for the next check');
+      clock += 30_000;
+      await session.check();
+      await until(() => signals.length === 2, 'a cut an interval later asks again');
+      assert.equal(server.requests['subscriptions/listen'], 3);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
   it('finds the era out again when the server stops speaking the remembered one', async () => {
     const server = await startModernHttpFixture('strict');
     const session = new ServerSession(httpTarget(server.url), { onSignal: () => {}, prior: { kind: 'legacy' } });

@@ -8,6 +8,9 @@ import { EventStreamParser, StreamableHttpTransport, streamableConnector } from 
 import { keepAliveHintMs } from '../../src/probe/http.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
+import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
+import { healthyServer } from '../fixtures/servers.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 
 const fixtures: HttpFixture[] = [];
 async function fixture(mode: HttpMode): Promise<HttpFixture> {
@@ -225,6 +228,37 @@ describe('Streamable HTTP transport', () => {
     await f.close();
     await until(ended, 'the end of the standalone stream');
     await theirs.close();
+  });
+
+  it('opens the standalone stream again at the next check after a proxy cut it, so tools/list_changed still arrives', async () => {
+    const servers: McpServer[] = [];
+    const f = await startHttpFixture('streamable', { cutGetStreams: 2, makeServer: () => servers[servers.push(healthyServer()) - 1]! });
+    fixtures.push(f);
+    let clock = 1_000_000;
+    const signals: SessionSignal[] = [];
+    const session = new ServerSession(httpTarget(f.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'legacy']);
+      await until(() => signals.length === 1, 'the cut asks for a check at once');
+      assert.deepEqual([signals, f.gets], [['stream_end'], 1]);
+      // The check it asked for opens the stream again on the same session; the proxy cuts it again.
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 2 && session.streamLostAwaitingCheck, 'the second stream, cut and noticed');
+      assert.deepEqual(signals, ['stream_end'], 'a cut within the interval waits for the next check');
+      clock += 30_000;
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 3, 'the third stream');
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
+      // The server's change notice reaches the session over the stream opened again (sent until the
+      // server has registered the stream: before that, the SDK drops it).
+      await until(() => {
+        for (const s of servers) void s.sendToolListChanged();
+        return signals.includes('list_changed');
+      }, 'tools/list_changed over the new stream');
+    } finally {
+      await session.close();
+    }
   });
 });
 
