@@ -326,7 +326,7 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
-    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : `a ${zi.received}`})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
 }

@@ -662,22 +662,32 @@ export function sanitiseName(name: string): string {
 /**
  * A duplicate's credentials and settings the kept entry lacks are added to it: the same server
  * written twice often carries its token in only one client's file, and dropping it would probe the
- * server without it. Where both set one, the kept entry's value stays and the other is named.
+ * server without it. A duplicate that sets one differently is another configuration of that command
+ * or URL (another account, tenant or host): nothing of it is added, or one entry's token would go out
+ * with the other's settings, and a note names what differs. Header names compare without case, as
+ * HTTP does, so a second spelling of a header is not sent beside the kept one.
  */
 function fillIn(kept: MappedServer, dup: MappedServer): string[] {
-  const said: string[] = [];
-  for (const [what, mine, theirs] of [
-    ['header', kept.headers, dup.headers],
-    ['env', kept.env, dup.env],
-  ] as const) {
+  const sets = [
+    ['header', kept.headers, dup.headers, (k: string) => k.toLowerCase()],
+    ['env', kept.env, dup.env, (k: string) => k],
+  ] as const;
+  const differs: string[] = [];
+  const adds: Array<[Record<string, string>, string, string, string]> = [];
+  for (const [what, mine, theirs, norm] of sets) {
+    const own = new Map(Object.entries(mine).map(([k, v]) => [norm(k), v]));
     for (const [k, v] of Object.entries(theirs)) {
-      if (!(k in mine)) {
-        mine[k] = v;
-        said.push(`the same server as one kept from another file: its ${what} ${k} is added to it`);
-      } else if (mine[k] !== v) {
-        said.push(`the same server as one kept from another file, whose ${what} ${k} differs: the kept one is used`);
-      }
+      const have = own.get(norm(k));
+      if (have === undefined) adds.push([mine, k, v, `${what} ${k}`]);
+      else if (have !== v) differs.push(`${what} ${k}`);
     }
+  }
+  if (dup.oauth && kept.oauth && JSON.stringify(dup.oauth) !== JSON.stringify(kept.oauth)) differs.push('OAuth settings');
+  if (differs.length) return [`the same server as one kept from another file, configured differently (${differs.join(', ')} ${differs.length > 1 ? 'differ' : 'differs'}): nothing of it is added to the kept one`];
+  const said: string[] = [];
+  for (const [into, k, v, what] of adds) {
+    into[k] = v;
+    said.push(`the same server as one kept from another file: its ${what} is added to it`);
   }
   if (dup.oauth && !kept.oauth) {
     kept.oauth = dup.oauth;

@@ -24,6 +24,27 @@ let validatorProvider: Promise<jsonSchemaValidator> | undefined;
 const compiled = new Map<string, JsonSchemaValidator<unknown>>();
 const MAX_COMPILED = 256;
 
+/**
+ * A schema without its top-level `$id`, its references to that id (`…/result.json#/$defs/x`, valid
+ * JSON Schema) made local (`#/$defs/x`): without the id they would resolve nowhere. A part with an
+ * `$id` of its own is a scope of its own, left as it is.
+ */
+function withoutId(schema: Record<string, unknown>): Record<string, unknown> {
+  const { $id: id, ...rest } = schema;
+  if (typeof id !== 'string' || id === '') return rest;
+  const base = id.replace(/#$/, '');
+  const local = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(local);
+    if (node === null || typeof node !== 'object' || typeof (node as { $id?: unknown }).$id === 'string') return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) {
+      out[k] = k === '$ref' && typeof v === 'string' && (v === base || v.startsWith(`${base}#`)) ? `#${v.slice(base.length + 1)}` : local(v);
+    }
+    return out;
+  };
+  return local(rest) as Record<string, unknown>;
+}
+
 async function outputValidator(schema: unknown): Promise<JsonSchemaValidator<unknown>> {
   const key = JSON.stringify(schema);
   const hit = compiled.get(key);
@@ -33,8 +54,8 @@ async function outputValidator(schema: unknown): Promise<JsonSchemaValidator<unk
   // The provider answers a schema with an `$id` from the schemas it compiled before under that id:
   // two tools (of any server) whose schemas share an id, or a tool whose schema changed under the same
   // id, were validated against the first one compiled. Compiled without it, each stands alone; its
-  // `#/$defs/…` references resolve within it as before.
-  const own = schema !== null && typeof schema === 'object' && !Array.isArray(schema) && '$id' in schema ? (({ $id: _id, ...rest }) => rest)(schema as Record<string, unknown>) : schema;
+  // `#/$defs/…` references resolve within it as before, and those that name it by its id are made so.
+  const own = schema !== null && typeof schema === 'object' && !Array.isArray(schema) && '$id' in schema ? withoutId(schema as Record<string, unknown>) : schema;
   // The SDK's JsonSchemaType is a structural JSON Schema; a listed outputSchema is one by the spec.
   const validate = provider.getValidator(own as Parameters<jsonSchemaValidator['getValidator']>[0]);
   if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);

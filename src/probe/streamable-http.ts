@@ -356,7 +356,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * The standalone GET stream, over which a server sends notifications (tools/list_changed) between
    * requests. Its end while the session is open is the earliest sign that the server went away.
    */
-  private async openStandaloneStream(): Promise<void> {
+  private async openStandaloneStream(again = false): Promise<void> {
     this.standaloneEnded = false;
     let opened = false;
     try {
@@ -374,8 +374,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       if (!this.closed && !this.ending) this.onerror?.(err as Error);
     }
     if (!this.closed && !this.ending) {
-      // Only a stream the server gave is asked for again: one it refused would be refused at every check.
-      this.standaloneEnded = opened;
+      // Only a stream the server gave is asked for again: one it refused at first would be refused at
+      // every check. Once given, a refused reopening (the SDK's 409 while it still holds the stream a
+      // proxy cut on our side only, a proxy restarting) is tried again at the next check.
+      this.standaloneEnded = opened || again;
       this.opts.onStream?.('end');
     }
   }
@@ -387,7 +389,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    */
   reopenStandaloneStream(): void {
     if (!this.standaloneEnded || this.closed || this.ending || !this.sessionId) return;
-    void this.openStandaloneStream();
+    void this.openStandaloneStream(true);
   }
 }
 

@@ -109,6 +109,15 @@ state: { retention: 90d }
     ]);
   });
 
+  it('names an object, an array or null given for a duration in plain English', () => {
+    const errs = errorsOf('monitoring:\n  timeout: { s: 5 }\n  interval: [30s]\n  start_timeout: null\nservers: []\n');
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got an object)',
+      'mcpwatch.yaml:3: monitoring.interval: must be a duration such as 500ms, 5s or 2m (got an array)',
+      'mcpwatch.yaml:4: monitoring.start_timeout: must be a duration such as 500ms, 5s or 2m (got null)',
+    ]);
+  });
+
   it('names the line of a YAML syntax error', () => {
     const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);

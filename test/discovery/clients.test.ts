@@ -337,7 +337,7 @@ describe('entry mapping', () => {
   it("keeps a duplicate's credentials that the kept entry lacks, and says which differ", () => {
     const m = machine();
     m.put('~/.cursor/mcp.json', { mcpServers: { linear: { url: 'https://mcp.linear.app/mcp', headers: { 'X-Team': 'core' } } } });
-    m.put('~/.codeium/windsurf/mcp_config.json', { mcpServers: { 'linear-ws': { serverUrl: 'https://mcp.linear.app/mcp', headers: { Authorization: 'Bearer lin_secret_1', 'X-Team': 'web' } } } });
+    m.put('~/.codeium/windsurf/mcp_config.json', { mcpServers: { 'linear-ws': { serverUrl: 'https://mcp.linear.app/mcp', headers: { Authorization: 'Bearer lin_secret_1', 'x-team': 'core' } } } });
     const r = discoverServers(m);
     assert.equal(r.servers.length, 1);
     const linear = r.servers[0]!;
@@ -346,7 +346,29 @@ describe('entry mapping', () => {
     assert.ok(!JSON.stringify(linear).includes('lin_secret_1'), 'the added token is a reference, as any secret');
     assert.deepEqual(
       r.notes.filter((n) => n.server === 'linear-ws').map((n) => n.message),
-      ['the same server as one kept from another file: its header Authorization is added to it', 'the same server as one kept from another file, whose header X-Team differs: the kept one is used'],
+      ['the same server as one kept from another file: its header Authorization is added to it'],
+    );
+  });
+
+  it("takes nothing from a duplicate configured differently: one entry's token would go with the other's settings", () => {
+    const m = machine();
+    // The same command for two GitHub hosts: the enterprise entry's host must not get the personal token.
+    m.put('~/.cursor/mcp.json', { mcpServers: { github: { command: 'github-mcp-server', args: ['stdio'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'ghp_personal000000000000000000000000000' } } } });
+    m.put('~/.codeium/windsurf/mcp_config.json', {
+      mcpServers: { 'github-work': { command: 'github-mcp-server', args: ['stdio'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'ghp_work00000000000000000000000000000000', GITHUB_HOST: 'https://ghe.example.com' } } },
+    });
+    // Header names differ in case only: two Authorization headers would send the duplicate's token.
+    m.put('./.mcp.json', { mcpServers: { linear: { type: 'http', url: 'https://mcp.linear.app/mcp', headers: { authorization: 'Bearer lin_secret_1' } } } });
+    m.put('~/.gemini/settings.json', { mcpServers: { 'linear-2': { httpUrl: 'https://mcp.linear.app/mcp', headers: { Authorization: 'Bearer lin_secret_2', 'X-Team': 'web' } } } });
+    const r = discoverServers(m);
+    assert.deepEqual(Object.keys(byName(r, 'github').env), ['GITHUB_PERSONAL_ACCESS_TOKEN'], 'GITHUB_HOST is not added');
+    assert.deepEqual(Object.keys(byName(r, 'linear').headers), ['authorization'], 'neither a second Authorization nor X-Team is added');
+    assert.deepEqual(
+      r.notes.filter((n) => n.server === 'github-work' || n.server === 'linear-2').map((n) => [n.server, n.message]),
+      [
+        ['github-work', 'the same server as one kept from another file, configured differently (env GITHUB_PERSONAL_ACCESS_TOKEN differs): nothing of it is added to the kept one'],
+        ['linear-2', 'the same server as one kept from another file, configured differently (header Authorization differs): nothing of it is added to the kept one'],
+      ],
     );
   });
 

@@ -157,6 +157,12 @@ describe('configured checks', () => {
     assert.deepEqual(summary(out.checks), { count: ['pass', null], label: ['pass', null] });
   });
 
+  it('validates against an outputSchema that refers to its own parts by its absolute $id', async () => {
+    const out = await probeServer(stdioTarget('output-ids', { checks: [check('item', { tool: 'item' })] }));
+    assert.equal(out.error, null);
+    assert.deepEqual(summary(out.checks), { item: ['pass', null] });
+  });
+
   it('over stdio: the same outcomes, and the server\'s own log shows the unsafe tool never called', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-checks-'));
     const callLog = join(dir, 'calls.log');

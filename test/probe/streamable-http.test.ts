@@ -260,6 +260,32 @@ describe('Streamable HTTP transport', () => {
       await session.close();
     }
   });
+
+  it('tries the standalone stream again at a later check when a reopening was refused, so tools/list_changed still arrives', async () => {
+    const servers: McpServer[] = [];
+    // The proxy cuts the first stream; the server still holds its end and refuses the second GET.
+    const f = await startHttpFixture('streamable', { cutGetStreams: 1, refuseGets: [2], makeServer: () => servers[servers.push(healthyServer()) - 1]! });
+    fixtures.push(f);
+    let clock = 1_000_000;
+    const signals: SessionSignal[] = [];
+    const session = new ServerSession(httpTarget(f.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    try {
+      assert.equal((await session.check()).error, null);
+      await until(() => signals.length === 1, 'the cut asks for a check at once');
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 2 && session.streamLostAwaitingCheck, 'the reopening, refused and noticed');
+      clock += 30_000;
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 3, 'the stream asked for again');
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
+      await until(() => {
+        for (const s of servers) void s.sendToolListChanged();
+        return signals.includes('list_changed');
+      }, 'tools/list_changed over the stream opened again');
+    } finally {
+      await session.close();
+    }
+  });
 });
 
 describe('keep-alive', () => {
