@@ -52,7 +52,7 @@ export function registerHealth(program: Command): void {
     .option('--stdio', 'probe the command given after -- without a configuration file')
     .option('--name <name>', 'with --url or --stdio: the name shown (default: the URL\'s host, or the package or script the command runs)')
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
-    .option('--timeout <duration>', 'deadline for each probe, e.g. 5s (overrides the configuration)')
+    .option('--timeout <duration>', "deadline for each probe, e.g. 5s, and for each check without a timeout of its own (overrides the servers' timeout and start_timeout)")
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
