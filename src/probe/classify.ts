@@ -86,7 +86,7 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       if ((raw.code === UNSUPPORTED_VERSION || raw.code === -32602) && hasSupportedList(raw.data)) {
         const data = raw.data as { supported: unknown; requested?: unknown };
         const asked = typeof data.requested === 'string' ? data.requested : LATEST_PROTOCOL_VERSION;
-        return { type: 'unsupported_protocol_version', message: `server refused protocol version ${asked}; it supports ${JSON.stringify(data.supported)}` };
+        return { type: 'unsupported_protocol_version', message: `server refused protocol version ${asked}; it supports ${JSON.stringify(data.supported)}${modernOnlyAdvice(asked, data.supported)}` };
       }
       if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
       return { type: 'protocol_error', message: `JSON-RPC error ${raw.code} in ${phase}: ${raw.message}` };
@@ -157,6 +157,17 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
 function challengeParam(header: string | null, name: string): string | undefined {
   const v = authParam(header, name);
   return v === undefined ? undefined : oneLine(v);
+}
+
+/** The first revision of the stateless era: a server offering only it or later speaks no 2025 revision. */
+const MODERN_ERA_FROM = '2026-07-28';
+
+/** Said when a 2025 revision was asked of a server that offers only 2026-07-28 or later (`protocol: legacy` pinned). */
+function modernOnlyAdvice(asked: string, supported: unknown): string {
+  const offered = Array.isArray(supported) ? supported.filter((v): v is string => typeof v === 'string') : [];
+  // Only where mcpwatch's modern era can meet it: a server offering revisions newer still is left to its list.
+  if (asked >= MODERN_ERA_FROM || !offered.includes(MODERN_ERA_FROM) || offered.some((v) => v < MODERN_ERA_FROM)) return '';
+  return ': a server of the 2026-07-28 era only; use protocol: auto or modern';
 }
 
 const PINNED_MODERN_REFUSED = 'the server does not speak MCP 2026-07-28 (server/discover offered no such version): a 2025-era server; use protocol: auto or legacy';

@@ -88,7 +88,7 @@ describe('probes in both MCP eras', () => {
     assert.equal(out.error?.type, 'unsupported_protocol_version');
     assert.equal(out.error?.category, 'permanent');
     assert.equal(out.error?.phase, 'initialize');
-    assert.match(out.error!.message, /2025-11-25.*\["2026-07-28"\]/);
+    assert.match(out.error!.message, /2025-11-25.*\["2026-07-28"\]: a server of the 2026-07-28 era only; use protocol: auto or modern$/);
   });
 
   it('modern pinned against a 2025 server: unsupported_protocol_version, permanent', async () => {
