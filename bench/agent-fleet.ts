@@ -445,7 +445,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
       cpuPerCheckMs,
       windowS,
       scrapeMs,
-      duringScrape: `${during.p50.toFixed(1)} / ${during.p95.toFixed(1)} / ${during.mean.toFixed(2)}`,
+      duringScrape: during.count === 0 ? 'no check during them' : `${during.p50.toFixed(1)} / ${during.p95.toFixed(1)} / ${during.mean.toFixed(2)}`,
       ...(STOP ? { stop: (stopped = await timedStop(agent, config.state.path)) } : {}),
     };
   } finally {
