@@ -53,6 +53,8 @@ export interface RequestAuth {
    * it. Fetches or re-reads the credential on the way; throws AuthFailure when none can be had.
    */
   retryAfter401(sent: string | undefined, wwwAuthenticate: string | null): Promise<boolean>;
+  /** The retry that retryAfter401 asked for, sent with `final`, was answered 401 too. */
+  refusedAfterRetry(final: string): void;
 }
 
 interface Token {
@@ -113,6 +115,12 @@ export class Credentials {
   private fileStamp = '';
   /** The last refusal by the authorization server, answered from here until `until` (epoch ms). */
   private refused: { failure: AuthFailure; until: number; backoffMs: number } | undefined;
+  /**
+   * A token fresh from the authorization server that the server refused all the same (issued for
+   * another audience or resource, signed by a key the server does not trust): it is not replaced
+   * before `until` (epoch ms), as a new one would be refused alike.
+   */
+  private rejected: { value: string; until: number; backoffMs: number } | undefined;
   /** Credential values the last token request carried (its Authorization header, a client assertion): scrubbed from what the AS says back. */
   private sent: string[] = [];
   /** The private key's PEM body lines, once read: scrubbed too. */
@@ -149,6 +157,7 @@ export class Credentials {
     return {
       authorization: () => this.scrubbed(this.authorization(diag)),
       retryAfter401: (sent, www) => this.scrubbed(this.retryAfter401(sent, www, diag)),
+      refusedAfterRetry: (final) => this.refusedAfterRetry(final),
     };
   }
 
@@ -199,12 +208,28 @@ export class Credentials {
       return `Bearer ${this.bearer().value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
+    // Each check would otherwise fetch a token only for the server to refuse it again.
+    if (this.rejected && sent === this.rejected.value && this.now() < this.rejected.until) return false;
     if (!this.endpoint) await this.timed(diag, () => this.discoverOnce(www));
     // Probes that met the 401 together share the discovery and the token that follows it.
     if (this.renewedSince(sent)) return true;
     if (!this.inflight) this.token = undefined;
     await this.timed(diag, () => this.renew());
     return true;
+  }
+
+  /**
+   * The server refused the token just obtained for it: it is kept, and sent at the next checks (the
+   * server may yet accept it), but not replaced for the server's interval, doubling while refusals
+   * follow one another, up to the same maximum as the authorization server's refusals.
+   */
+  private refusedAfterRetry(final: string): void {
+    if (this.auth.type === 'bearer' || !this.token || final !== `Bearer ${this.token.value}`) return;
+    const now = this.now();
+    const prev = this.rejected;
+    const again = prev !== undefined && now < prev.until + prev.backoffMs;
+    const backoffMs = Math.min(REFUSED_BACKOFF_MAX_MS, again ? prev.backoffMs * 2 : this.server.interval ?? REFUSED_BACKOFF_MAX_MS);
+    this.rejected = { value: final, until: now + backoffMs, backoffMs };
   }
 
   /** Another request renewed the token since `sent` went out: a retry with that one is enough. */

@@ -185,6 +185,7 @@ async function authorizedFetch(auth: RequestAuth, once: (authorization: string |
       await res.body?.cancel().catch(() => undefined);
       final = await auth.authorization();
       res = await once(final);
+      if (res.status === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
     diag.credentialRejected = res.status === 401 && final !== undefined;
     return res;

@@ -230,6 +230,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       res.resume();
       final = await auth.authorization();
       res = await this.requestOnce(method, accept, body, final ? { ...extra, authorization: final } : extra);
+      if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
     this.diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;

@@ -181,6 +181,35 @@ describe('OAuth-protected servers', () => {
     assert.equal(as.tokenRequests() - before, 2, 'asked again once the back-off passed');
   });
 
+  it('a token the server refuses (issued for another resource) is not fetched anew at every check: once per back-off', async () => {
+    const f = await modern();
+    const g = await gate(f.url);
+    const other = await gate(f.url);
+    const server = target(g.url, clientCredentials({ resource: other.resource }));
+    let now = Date.now();
+    credentialsFor(server, { now: () => now });
+    const before = as.tokenRequests();
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    const refused = async (): Promise<void> => {
+      const out = await session.check();
+      assert.equal(out.error?.type, 'auth_failed');
+      assert.match(out.error!.message, /rejected the credential/);
+    };
+    for (let i = 0; i < 3; i++) await refused();
+    assert.equal((await probeServer(server)).error?.type, 'auth_failed');
+    assert.equal(as.tokenRequests() - before, 1, 'the refused token is sent again, and no new one fetched, within the back-off');
+    now += server.interval;
+    await refused();
+    assert.equal(as.tokenRequests() - before, 2, 'a new token once the back-off passed');
+    now += server.interval;
+    await refused();
+    assert.equal(as.tokenRequests() - before, 2, 'the back-off doubled after the second refusal');
+    now += server.interval;
+    await refused();
+    assert.equal(as.tokenRequests() - before, 3);
+  });
+
   it('auth.issuer: a server naming another authorization server gets no credentials', async () => {
     const g = await gate((await modern()).url);
     const pinned = 'https://login.example.com/tenant';
@@ -266,6 +295,19 @@ ${servers}`;
       assert.equal(out.tools?.length, 3);
     });
   }
+
+  it('legacy SSE: a token the server refuses is not fetched anew at the next probe', async () => {
+    const g = await gate((await legacy('sse')).url);
+    const other = await gate((await legacy('sse')).url);
+    const server = target(g.url, clientCredentials({ resource: other.resource }), { transport: 'sse', protocol: 'legacy', interval: 600_000 });
+    const before = as.tokenRequests();
+    for (let i = 0; i < 3; i++) {
+      const out = await probeServer(server);
+      assert.equal(out.error?.type, 'auth_failed');
+      assert.match(out.error!.message, /rejected the credential/);
+    }
+    assert.equal(as.tokenRequests() - before, 1);
+  });
 
   it('legacy SSE: a wrong secret is auth_failed too', async () => {
     const f = await legacy('sse');
