@@ -148,7 +148,7 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
     s === 405 && raw.method === 'POST'
       ? ` (${SSE_ADVICE})`
       : s >= 300 && s < 400 && raw.location
-        ? ` (redirect to ${raw.location}; mcpwatch does not follow redirects: configure that URL)`
+        ? ` (redirect to ${raw.location}; mcpwatch follows a redirect only within the same origin and with the same method, as the MCP SDK does: configure that URL)`
         : '';
   return { type: 'http_status', message: `HTTP ${s} on ${raw.method}${hint}${body ? `: ${body}` : ''}` };
 }

@@ -114,6 +114,35 @@ export function resolveLocation(location: string | null, base: URL | string): st
   }
 }
 
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Where a redirect leads when mcpwatch follows it: as the MCP SDK's clients do by default
+ * (`redirectPolicy: 'same-origin'`), within the origin of the request (or to its https form on the
+ * default ports), never adding userinfo, and a request with a body only on a 307 or 308, which keep
+ * the method. A Python server mounted at `/mcp/` answers `/mcp` so. Another origin is not followed:
+ * the configured headers and credentials would go with the request.
+ */
+export function sameOriginRedirect(status: number, method: string, location: string | null, base: URL): URL | undefined {
+  if (!REDIRECT_STATUSES.has(status) || !location || (status !== 307 && status !== 308 && method !== 'GET')) return undefined;
+  let to: URL;
+  try {
+    to = new URL(location, base);
+  } catch {
+    return undefined;
+  }
+  const addsUserinfo = (to.username || to.password) && (to.username !== base.username || to.password !== base.password);
+  const within =
+    (to.protocol === base.protocol && to.hostname === base.hostname && to.port === base.port) ||
+    (to.hostname === base.hostname && base.protocol === 'http:' && base.port === '' && to.protocol === 'https:' && to.port === '');
+  return within && !addsUserinfo && to.href !== base.href ? to : undefined;
+}
+
+/** What a followed redirect is remembered as (TransportDiagnostics.redirected): URLs without credentials. */
+export function redirectSeen(status: number, from: URL, to: URL): { status: number; from: string; to: string } {
+  return { status, from: resolveLocation(from.href, from)!, to: resolveLocation(to.href, to)! };
+}
+
 export function header(res: IncomingMessage, name: string): string | null {
   const v = res.headers[name];
   return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;

@@ -297,6 +297,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     phase = handshakePhase(server, opts.prior ?? (opts.lastEra && { kind: opts.lastEra }));
     phaseStart = performance.now();
     await handshake(conn, deadline, out, opts.prior);
+    const redirected = conn.diagnostics().redirected;
+    if (redirected) out.warnings.push(`HTTP ${redirected.status} redirect from ${redirected.from} to ${redirected.to}, followed: set url to the latter (clients that do not follow redirects fail on the former)`);
     if (deadline.ms !== server.timeout) {
       const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[handshakePhase(server, opts.prior)] ?? 0));
       if (note) out.warnings.push(note);

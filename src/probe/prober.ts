@@ -98,6 +98,8 @@ export interface TransportDiagnostics {
   credentialRejected?: boolean;
   /** Why no credential could be had, where the transport's own error would only quote it (legacy SSE). */
   authFailure?: { type: 'auth_failed' | 'auth_unavailable'; message: string };
+  /** The first redirect the connection followed (Streamable HTTP: same origin, 307/308), URLs redacted. */
+  redirected?: { status: number; from: string; to: string };
 }
 
 export interface HttpObservation {

@@ -8,7 +8,7 @@ import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
-import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse } from './http.js';
+import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse, redirectSeen, sameOriginRedirect } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
 
@@ -66,6 +66,8 @@ interface StreamableOptions {
  * Node's agent lets go of an idle one 1 s before the server's `Keep-Alive: timeout` hint.
  */
 const HINT_MARGIN_MS = 1000;
+/** Redirects followed for one request; the one past them is reported as it came. */
+const MAX_REDIRECTS = 5;
 
 /**
  * The MCP Streamable HTTP client transport (spec 2025-03-26 and later) on node:http.
@@ -114,14 +116,14 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     return known ? [known] : parseMessages(text);
   };
   /** What node:http would derive from the URL on every request (host, port, path, userinfo), derived once. */
-  private readonly target: Target;
+  private target: Target;
   /** No configured headers and no userinfo in the URL: the request's headers can go as a flat list (flatHeaders). */
   private readonly plainHeaders: boolean;
   /** The pool (and, for https, the pool-less agent) of this server's scheme and TLS setting. */
   private readonly agents = new Map<boolean, HttpAgent>();
 
   constructor(
-    private readonly url: URL,
+    private url: URL,
     private readonly server: Pick<ServerConfig, 'headers' | 'tls'>,
     private readonly diag: TransportDiagnostics,
     private readonly opts: StreamableOptions = {},
@@ -236,7 +238,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     return res;
   }
 
-  private requestOnce(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false): Promise<IncomingMessage> {
+  private requestOnce(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
@@ -271,6 +273,11 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         answered = true;
         this.serverIdleMs = keepAliveHintMs(header(res, 'keep-alive')) ?? this.serverIdleMs;
         res.once('close', () => this.open.delete(req));
+        if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
+          res.resume();
+          this.requestOnce(method, accept, body, extra, false, hops + 1).then(resolve, reject);
+          return;
+        }
         resolve(res);
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -280,7 +287,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         if (answered) return;
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.requestOnce(method, accept, body, extra, true).then(resolve, reject);
+          this.requestOnce(method, accept, body, extra, true, hops).then(resolve, reject);
           return;
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
@@ -288,6 +295,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       });
       req.end(body);
     });
+  }
+
+  /** A redirect to follow (http.ts, sameOriginRedirect): the connection keeps the new URL. */
+  private follow(res: IncomingMessage, method: string, hops: number): boolean {
+    const to = hops < MAX_REDIRECTS ? sameOriginRedirect(res.statusCode!, method, header(res, 'location'), this.url) : undefined;
+    if (!to) return false;
+    this.diag.redirected ??= redirectSeen(res.statusCode!, this.url, to);
+    if (to.protocol !== this.url.protocol) this.agents.clear();
+    const { protocol, hostname, port, path } = urlToHttpOptions(to);
+    this.target = { protocol, hostname, port, path, auth: this.target.auth, host: to.host };
+    this.url = to;
+    return true;
   }
 
   private agentFor(reuse: boolean): HttpAgent {

@@ -48,7 +48,7 @@ const rows: Array<[string, RawFailure, Phase, string, string]> = [
   ['404 answering the request', http(404, { contentType: 'application/json', body: '{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found"}}' }), 'resources/read', 'protocol_error', 'JSON-RPC error -32601 in resources/read (HTTP 404): Method not found'],
   ['429 answering the request', http(429, { contentType: 'application/json', body: '{"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"slow down"}}' }), 'tools/list', 'http_status', 'HTTP 429 on POST: {"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"slow down"}}'],
   ['405 on POST', http(405), 'initialize', 'http_status', 'HTTP 405 on POST (a legacy HTTP+SSE server? set transport: sse (with --url: --transport sse))'],
-  ['301 on POST', http(301, { location: 'https://mcp.example/mcp' }), 'initialize', 'http_status', 'HTTP 301 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)'],
+  ['301 on POST', http(301, { location: 'https://mcp.example/mcp' }), 'initialize', 'http_status', 'HTTP 301 on POST (redirect to https://mcp.example/mcp; mcpwatch follows a redirect only within the same origin and with the same method, as the MCP SDK does: configure that URL)'],
   ['500', http(502, { body: 'Bad Gateway' }), 'initialize', 'http_status', 'HTTP 502 on POST: Bad Gateway'],
   ['200 html', http(200, { contentType: 'text/html', body: '<html>\n<body>hi</body></html>' }), 'initialize', 'invalid_response', 'HTTP 200 with content-type text/html, not MCP: text/html, 29 bytes, "hi"'],
   ['rpc error', { kind: 'rpc', code: -32603, message: 'boom' }, 'tools/list', 'protocol_error', 'JSON-RPC error -32603 in tools/list: boom'],

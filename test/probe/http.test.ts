@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
+import { sameOriginRedirect } from '../../src/probe/http.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
@@ -62,7 +63,7 @@ describe('Streamable HTTP probe', () => {
     assert.equal(out.error?.message, 'HTTP 401, auth required (Bearer realm="x")');
   });
 
-  it('reports where a redirect points instead of following it', async () => {
+  it('reports where a redirect to another origin points instead of following it', async () => {
     const { createServer: createHttp } = await import('node:http');
     let requests = 0;
     const redirector = createHttp((_req, res) => {
@@ -74,8 +75,8 @@ describe('Streamable HTTP probe', () => {
     // Pinned to one era so that one handshake is one request (`auto` asks server/discover, then initialize).
     const out = await probeServer(httpTarget(url, 'streamable_http', { protocol: 'legacy' }));
     assert.equal(out.error?.type, 'http_status');
-    assert.equal(out.error?.message, 'HTTP 308 on POST (redirect to https://mcp.example/mcp; mcpwatch does not follow redirects: configure that URL)');
-    assert.equal(requests, 1, 'the redirect was not followed');
+    assert.equal(out.error?.message, 'HTTP 308 on POST (redirect to https://mcp.example/mcp; mcpwatch follows a redirect only within the same origin and with the same method, as the MCP SDK does: configure that URL)');
+    assert.equal(requests, 1, 'the redirect to another origin was not followed');
     const auto = await probeServer(httpTarget(url));
     redirector.close();
     assert.equal(auto.error?.message, out.error?.message);
@@ -90,15 +91,69 @@ describe('Streamable HTTP probe', () => {
     try {
       for (const [transport, method] of [['streamable_http', 'POST'], ['sse', 'GET']] as const) {
         const out = await probeServer(httpTarget(`${base}/mcp`, transport));
-        assert.equal(out.error?.message, `HTTP 307 on ${method} (redirect to ${base}/v2/mcp; mcpwatch does not follow redirects: configure that URL)`, transport);
+        assert.equal(out.error?.message, `HTTP 307 on ${method} (redirect to ${base}/v2/mcp; mcpwatch follows a redirect only within the same origin and with the same method, as the MCP SDK does: configure that URL)`, transport);
       }
       // Credentials in the configured URL stay out of the message (it goes to alerts and logs).
       const withPassword = base.replace('http://', 'http://ops:s3cret@');
       const out = await probeServer(httpTarget(`${withPassword}/mcp`));
-      assert.equal(out.error?.message, `HTTP 307 on POST (redirect to ${base}/v2/mcp; mcpwatch does not follow redirects: configure that URL)`);
+      assert.equal(out.error?.message, `HTTP 307 on POST (redirect to ${base}/v2/mcp; mcpwatch follows a redirect only within the same origin and with the same method, as the MCP SDK does: configure that URL)`);
     } finally {
       redirector.close();
     }
+  });
+
+  it('follows the redirects the MCP SDK follows by default, and no others', () => {
+    const base = new URL('http://127.0.0.1:8000/mcp');
+    const to = (status: number, method: string, location: string | null, from = base): string | undefined => sameOriginRedirect(status, method, location, from)?.href;
+    assert.equal(to(307, 'POST', '/mcp/'), 'http://127.0.0.1:8000/mcp/');
+    assert.equal(to(308, 'DELETE', 'http://127.0.0.1:8000/v2/mcp'), 'http://127.0.0.1:8000/v2/mcp');
+    assert.equal(to(301, 'GET', '/mcp/'), 'http://127.0.0.1:8000/mcp/');
+    assert.equal(to(301, 'POST', '/mcp/'), undefined, 'a 301 turns a POST into a GET');
+    assert.equal(to(303, 'POST', '/mcp/'), undefined);
+    assert.equal(to(307, 'POST', 'http://127.0.0.1:8001/mcp'), undefined, 'another port is another origin');
+    assert.equal(to(307, 'POST', 'https://mcp.example/mcp'), undefined);
+    assert.equal(to(307, 'POST', 'http://user:pw@127.0.0.1:8000/mcp/'), undefined, 'no userinfo added');
+    assert.equal(to(307, 'POST', '/mcp'), undefined, 'to itself');
+    assert.equal(to(307, 'POST', null), undefined);
+    assert.equal(to(200, 'POST', '/mcp/'), undefined);
+    assert.equal(to(308, 'POST', 'https://mcp.example/mcp', new URL('http://mcp.example/mcp')), 'https://mcp.example/mcp', 'the https form on default ports');
+    assert.equal(to(308, 'POST', 'http://mcp.example/mcp', new URL('https://mcp.example/mcp')), undefined, 'never down to plain http');
+  });
+
+  it('follows a 307 to another path of the same origin, as fetch-based clients do, once per connection, and says so', async () => {
+    // A Python server mounted at /mcp/ answers /mcp with a 307 to /mcp/ (Starlette's redirect_slashes).
+    const f = await fixture('streamable');
+    const upstream = new URL(f.url);
+    const redirected: string[] = [];
+    const { request: httpRequest } = await import('node:http');
+    const front = createHttpServer((req, res) => {
+      if (req.url === '/mcp') {
+        redirected.push(req.method ?? '');
+        req.resume();
+        res.writeHead(307, { location: '/mcp/' }).end();
+        return;
+      }
+      const headers = { ...req.headers, host: upstream.host };
+      const out = httpRequest({ host: upstream.hostname, port: upstream.port, path: upstream.pathname, method: req.method, headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(out);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    after(() => new Promise<void>((r) => (front.closeAllConnections(), front.close(() => r()))));
+    const base = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const server = httpTarget(`${base}/mcp`, 'streamable_http', { protocol: 'legacy' });
+    const out = await probeServer(server);
+    assert.equal(out.error, null, out.error?.message);
+    assert.equal(out.tools?.length, 3);
+    assert.deepEqual(out.warnings, [`HTTP 307 redirect from ${base}/mcp to ${base}/mcp/, followed: set url to the latter (clients that do not follow redirects fail on the former)`]);
+    assert.equal(probeVerdict(out, {}).status, 'up');
+    assert.deepEqual(redirected, ['POST'], 'the rest of the probe (tools/list, DELETE) went to /mcp/ directly');
+    const session = new ServerSession(server, { onSignal: () => {} });
+    after(() => session.close());
+    for (let i = 0; i < 2; i++) assert.equal((await session.check()).error, null);
+    assert.deepEqual(redirected, ['POST', 'POST'], 'a kept session is redirected once, at its handshake');
   });
 
   it('lists 25 tools over 3 pages', async () => {
