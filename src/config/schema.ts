@@ -255,7 +255,7 @@ interface CrossIssue {
  * Rules that span fields. Zod runs refinements only on objects that are otherwise valid, so the loader
  * also applies these to the raw document: every error is reported in one pass, not one per fix.
  */
-function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown; auth?: unknown; headers?: unknown; tags?: unknown }): CrossIssue[] {
+function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown; protocol?: unknown; checks?: unknown; auth?: unknown; headers?: unknown; tags?: unknown } & ForeignKeys): CrossIssue[] {
   const issues: CrossIssue[] = [];
   issues.push(...authIssues(s), ...tagIssues(s.tags));
   if (Array.isArray(s.checks)) {
@@ -279,6 +279,40 @@ function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown
   } else {
     if (!s.url) issues.push({ path: ['url'], message: `is required for a ${String(s.transport)} server and must be an http(s) URL` });
     if (s.command) issues.push({ path: ['command'], message: `is not used by a ${String(s.transport)} server (did you mean transport: stdio?)` });
+  }
+  issues.push(...foreignKeyIssues(s, s.transport as TransportName));
+  return issues;
+}
+
+type ForeignKeys = { args?: unknown; env?: unknown; cwd?: unknown; start_timeout?: unknown; headers?: unknown; tls?: unknown; stale_after?: unknown };
+
+/** A key that is set, and not just the schema's empty default (`args: []`, `env: {}`, `headers: {}`). */
+function isSet(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/**
+ * Keys of another transport, which the server's own would ignore without a word: `env` on an HTTP
+ * server (a secret the user believes is handed over), `stale_after` on a server whose silence is not
+ * watched (a protection the user believes is on). The file is strict about unknown keys for the
+ * same reason.
+ */
+function foreignKeyIssues(s: ForeignKeys, transport: TransportName): CrossIssue[] {
+  const issues: CrossIssue[] = [];
+  if (transport !== 'stdio') {
+    for (const key of ['args', 'env', 'cwd', 'start_timeout'] as const) {
+      if (isSet(s[key])) issues.push({ path: [key], message: `is for stdio servers: a ${transport} server does not use it (remove it, or set transport: stdio)` });
+    }
+  } else {
+    for (const key of ['headers', 'tls'] as const) {
+      if (isSet(s[key])) issues.push({ path: [key], message: 'is for sse / streamable_http servers: a stdio server does not use it (remove it; a stdio server takes settings through env)' });
+    }
+  }
+  if (transport !== 'sse' && isSet(s.stale_after)) {
+    issues.push({ path: ['stale_after'], message: `is for sse servers: a ${transport} server does not use it (its silence is not watched; remove it)` });
   }
   return issues;
 }

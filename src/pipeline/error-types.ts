@@ -17,7 +17,7 @@ interface ErrorTypeInfo {
  */
 export const ERROR_TYPES = {
   spawn_failed: { category: 'permanent', source: 'probe', description: 'The stdio command could not be started (not found, not executable, bad cwd).' },
-  process_exited: { category: 'transient', source: 'probe', description: 'The stdio server process exited or was killed (exit code or signal, stderr tail in the message).' },
+  process_exited: { category: 'transient', source: 'probe', description: 'The stdio server process exited or was killed (exit code or signal, and the stderr tail, else the non-JSON stdout lines, in the message).' },
   connection_refused: { category: 'transient', source: 'probe', description: 'Nothing listens at the URL, or the connection was reset.' },
   dns: { category: 'transient', source: 'probe', description: 'The host name did not resolve.' },
   tls: { category: 'permanent', source: 'probe', description: 'TLS handshake failed: untrusted, expired or mismatched certificate.' },

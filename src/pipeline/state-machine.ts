@@ -81,6 +81,12 @@ export class ServerStateMachine {
   consecutiveFailures = 0;
   /** When the server stopped being up (first failure of the streak, or entering stale/degraded). */
   notUpSince: number | null = null;
+  /**
+   * When the server's own answers last stopped (first failure of the streak that made it down, or
+   * entering stale): a `recovered` reports the time from here, not from an earlier degraded spell of
+   * the same incident, which the down alert did not announce.
+   */
+  private outageSince: number | null = null;
   private firstFailureAt: number | null = null;
   private latencies: number[] = [];
   private level: LatencyLevel = 'ok';
@@ -199,6 +205,7 @@ export class ServerStateMachine {
       next = 'stale';
       cause = `no events in ${fmtMs(r.staleMs)}`;
       this.notUpSince ??= r.at;
+      this.outageSince ??= r.at;
       if (prev !== 'stale') events.push(this.draft('stale', 'warning', cause, { silent_ms: r.staleMs }, prev, next));
     } else if (!r.ok) {
       this.consecutiveFailures++;
@@ -210,6 +217,7 @@ export class ServerStateMachine {
         errorType = r.error?.type ?? null;
         if (prev !== 'down') {
           this.notUpSince = Math.min(this.notUpSince ?? this.firstFailureAt, this.firstFailureAt);
+          this.outageSince ??= this.firstFailureAt;
           const details = {
             error_type: r.error?.type ?? null,
             error_category: r.error?.category ?? null,
@@ -230,7 +238,8 @@ export class ServerStateMachine {
       next = level !== 'ok' || r.partial ? 'degraded' : 'up';
       const p95 = this.p95();
       if (prev === 'down' || prev === 'stale') {
-        const downtime = this.notUpSince !== null ? Math.max(0, (r.at - this.notUpSince) / 1000) : null;
+        const since = this.outageSince ?? this.notUpSince;
+        const downtime = since !== null ? Math.max(0, (r.at - since) / 1000) : null;
         events.push({ ...this.draft('recovered', 'info', `recovered after ${fmtDuration(downtime ?? 0)} ${prev}`, { from: prev }, prev, next), downtime_seconds: downtime });
       }
       if (next === 'degraded') {
@@ -248,6 +257,7 @@ export class ServerStateMachine {
         events.push(this.draft('recovered', 'info', `latency back to normal after ${fmtDuration(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
       }
       this.level = level;
+      this.outageSince = null;
     }
 
     if (r.sessionExpired) {

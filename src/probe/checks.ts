@@ -5,7 +5,8 @@
 import type { Client, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/client';
 import { checkTarget, type CheckConfig, type ServerConfig } from '../config/schema.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
-import { bounded, unmet, type Observed } from '../pipeline/expect.js';
+import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.js';
+import { closestName } from '../pipeline/similar.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient } from './connection.js';
 import { Deadline, elapsed } from './probe.js';
@@ -106,6 +107,26 @@ function observe(method: CheckMethod, result: Record<string, unknown>, ms: numbe
   return { isError: false, observed: { texts: messages.flatMap((m) => textsOf(Array.isArray(m.content) ? m.content : [m.content])), latencyMs: ms } };
 }
 
+/**
+ * Why a check's tool is not called: the listed name it most likely meant first (a typo, `-` for `_`),
+ * then the names listed, whole ones only, as many as fit an excerpt: a server with fifty tools would
+ * otherwise bury the one that matters behind a cut-off list.
+ */
+export function toolNotFound(target: string, listed: readonly string[]): string {
+  const near = closestName(target, listed);
+  const head = `tool ${JSON.stringify(target)} is not in the server's tools/list${near ? `: did you mean ${JSON.stringify(near)}?` : ''}`;
+  if (listed.length === 0) return `${head} (no tools)`;
+  const shown: string[] = [];
+  let length = 0;
+  for (const name of listed) {
+    if (shown.length > 0 && length + name.length + 2 > MAX_EXCERPT) break;
+    shown.push(name);
+    length += name.length + 2;
+  }
+  const rest = listed.length - shown.length;
+  return `${head} (${listed.length} ${listed.length === 1 ? 'tool' : 'tools'}: ${bounded(shown.join(', '))}${rest > 0 ? ` and ${rest} more` : ''})`;
+}
+
 /** Runs one check; never throws for a target failure. */
 export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command'>, check: CheckConfig, tools: readonly ToolInfo[]): Promise<CheckRun> {
   const { method, target } = checkTarget(check);
@@ -115,8 +136,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   if (method === 'tools/call') {
     tool = tools.find((t) => t.name === target);
     if (!tool) {
-      const listed = tools.map((t) => t.name);
-      return failed(checkError('tool_not_found', method, `tool ${JSON.stringify(target)} is not in the server's tools/list (${bounded(listed.length ? `${listed.length} tools: ${listed.join(', ')}` : 'no tools')})`));
+      return failed(checkError('tool_not_found', method, toolNotFound(target, tools.map((t) => t.name))));
     }
     if (tool.annotations?.readOnlyHint !== true && !check.allow_side_effects) {
       const message = `not called: tool ${JSON.stringify(target)} is not annotated readOnlyHint: true, so it may have side effects; set allow_side_effects: true on check ${JSON.stringify(check.name)} to call it anyway`;

@@ -12,7 +12,7 @@ import { AuthFailure } from './auth.js';
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
   | { kind: 'spawn'; code: string | undefined; message: string; command: string }
-  | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[] }
+  | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[]; stdoutTail?: string[] }
   | { kind: 'network'; code: string | undefined; message: string }
   | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null; withCredential?: boolean }
   /** No credential could be had for a server with `auth:` (probe/auth.ts said why). */
@@ -73,7 +73,10 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
     case 'exited': {
       const how = raw.signal ? `killed by ${raw.signal}` : `exited with code ${raw.code}`;
       const last = stderrSummary(raw.stderrTail);
-      return { type: 'process_exited', message: last ? `${how}: ${last}` : `${how} (no stderr output)` };
+      if (last) return { type: 'process_exited', message: `${how}: ${last}` };
+      // Nothing on stderr: a server that logs to stdout (where only JSON-RPC belongs) said it there.
+      const printed = stderrSummary(raw.stdoutTail ?? []);
+      return { type: 'process_exited', message: printed ? `${how}: ${printed} (on stdout, not as JSON-RPC; nothing on stderr)` : `${how} (no stderr output)` };
     }
     case 'network': {
       const code = raw.code ?? '';
@@ -225,7 +228,7 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   if (err instanceof AuthFailure) return { kind: 'auth', type: err.type, message: err.message };
   if (diag.authFailure) return { kind: 'auth', ...diag.authFailure };
   if (diag.exit) {
-    return { kind: 'exited', code: diag.exit.code, signal: diag.exit.signal, stderrTail: diag.stderrTail ?? [] };
+    return { kind: 'exited', code: diag.exit.code, signal: diag.exit.signal, stderrTail: diag.stderrTail ?? [], ...(diag.stdoutTail?.length ? { stdoutTail: diag.stdoutTail } : {}) };
   }
   if (err instanceof ProbeTimeout) {
     if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };

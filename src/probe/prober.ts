@@ -82,6 +82,8 @@ export interface TransportDiagnostics {
   spawnError?: NodeJS.ErrnoException;
   exit?: { code: number | null; signal: NodeJS.Signals | null };
   stderrTail?: string[];
+  /** The last stdout lines that were not JSON-RPC: what a server that logs to stdout said before it ended. */
+  stdoutTail?: string[];
   /** The first stdout line that was not JSON-RPC, or why stdout was abandoned. */
   invalidOutput?: string;
   /** mcpwatch gave up on the server itself (e.g. an unbounded stdout line) and ended it. */

@@ -44,6 +44,7 @@ class ProcessTransport implements Transport, PageAwareTransport {
   private pending = 0;
   private discarding = false;
   private stderrRing: string[] = [];
+  private stdoutRing: string[] = [];
   private stderrPartial = '';
   /** Inherited by every process the server starts, to find those that leave its group. */
   private readonly tag = randomUUID();
@@ -79,8 +80,11 @@ class ProcessTransport implements Transport, PageAwareTransport {
     child.stdin.on('error', () => {});
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        void drained(child.stderr, STDERR_DRAIN_MS).then(() => {
+        // stdout too: a server that prints why it stops there (print() before sys.exit) is explained
+        // by that line, which may still be in the pipe when the exit is seen.
+        void Promise.all([drained(child.stderr, STDERR_DRAIN_MS), drained(child.stdout, STDERR_DRAIN_MS)]).then(() => {
           this.flushStderr();
+          this.flushStdout();
           this.diag.exit = { code, signal };
           resolve();
           this.onclose?.();
@@ -188,6 +192,8 @@ class ProcessTransport implements Transport, PageAwareTransport {
     try {
       message = parseJSONRPCMessage(JSON.parse(text));
     } catch {
+      pushTail(this.stdoutRing, text);
+      this.diag.stdoutTail = this.stdoutRing;
       this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.slice(0, 120))}`);
       return;
     }
@@ -213,12 +219,26 @@ class ProcessTransport implements Transport, PageAwareTransport {
   }
 
   private pushStderr(line: string): void {
-    const clean = line.replace(/\r$/, '').trimEnd();
-    if (!clean) return;
-    this.stderrRing.push(clean.length > STDERR_LINE_CHARS ? clean.slice(0, STDERR_LINE_CHARS) + '…' : clean);
-    if (this.stderrRing.length > STDERR_LINES) this.stderrRing.shift();
+    pushTail(this.stderrRing, line);
     this.diag.stderrTail = this.stderrRing;
   }
+
+  /** The last stdout line, cut off by the exit before its newline, is read as a line. */
+  private flushStdout(): void {
+    if (this.discarding || this.chunks.length === 0) return;
+    const partial = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.pending = 0;
+    this.onLine(partial);
+  }
+}
+
+/** Keeps the last STDERR_LINES lines of a stream, each cut at STDERR_LINE_CHARS. */
+function pushTail(ring: string[], line: string): void {
+  const clean = line.replace(/\r$/, '').trimEnd();
+  if (!clean) return;
+  ring.push(clean.length > STDERR_LINE_CHARS ? clean.slice(0, STDERR_LINE_CHARS) + '…' : clean);
+  if (ring.length > STDERR_LINES) ring.shift();
 }
 
 /** Resolves when `stream` has ended or closed, or after `ms`, whichever is first. */

@@ -138,3 +138,27 @@ describe('a server whose name is an unset variable', () => {
     assert.deepEqual(both.servers.map((s) => s.name), ['servers-1', 'servers-1-unset-unset', 'servers-1-unset']);
   });
 });
+
+describe('keys of another transport', () => {
+  it('refuse what a server of this transport would silently ignore, naming the transport it belongs to', () => {
+    const errors = configErrors(
+      [
+        'servers:',
+        '  - { name: api, transport: streamable_http, url: "http://127.0.0.1:1/mcp", args: [--port, "1"], env: { TOKEN: x }, cwd: /srv, start_timeout: 30s, stale_after: 1m }',
+        '  - { name: local, transport: stdio, command: x, headers: { X-Key: k }, tls: { insecure_skip_verify: true }, stale_after: 1m }',
+        '  - { name: legacy, transport: sse, url: "http://127.0.0.1:1/sse", stale_after: 1m, headers: { X-Key: k } }',
+        '  - { name: plain, transport: streamable_http, url: "http://127.0.0.1:1/mcp", args: [], env: {} }',
+      ].join('\n'),
+    );
+    assert.deepEqual(errors, [
+      'mcpwatch.yaml:2: servers[0].args: is for stdio servers: a streamable_http server does not use it (remove it, or set transport: stdio)',
+      'mcpwatch.yaml:2: servers[0].env: is for stdio servers: a streamable_http server does not use it (remove it, or set transport: stdio)',
+      'mcpwatch.yaml:2: servers[0].cwd: is for stdio servers: a streamable_http server does not use it (remove it, or set transport: stdio)',
+      'mcpwatch.yaml:2: servers[0].start_timeout: is for stdio servers: a streamable_http server does not use it (remove it, or set transport: stdio)',
+      'mcpwatch.yaml:2: servers[0].stale_after: is for sse servers: a streamable_http server does not use it (its silence is not watched; remove it)',
+      'mcpwatch.yaml:3: servers[1].headers: is for sse / streamable_http servers: a stdio server does not use it (remove it; a stdio server takes settings through env)',
+      'mcpwatch.yaml:3: servers[1].tls: is for sse / streamable_http servers: a stdio server does not use it (remove it; a stdio server takes settings through env)',
+      'mcpwatch.yaml:3: servers[1].stale_after: is for sse servers: a stdio server does not use it (its silence is not watched; remove it)',
+    ]);
+  });
+});

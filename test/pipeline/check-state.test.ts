@@ -32,6 +32,18 @@ describe('check failures in the state machine', () => {
     ]);
   });
 
+  it('a server degraded by a check that dies and comes back recovers with the time it was down, not since the check failed', () => {
+    const sm = new ServerStateMachine(policy);
+    sm.apply(probe(0, [run('q', 'fail')]));
+    assert.equal(sm.status, 'degraded');
+    sm.apply({ at: 120_000, ok: false, latencyMs: null, error: { ...assertion, type: 'process_exited', phase: 'tools/list', message: 'killed by SIGKILL' }, definitive: true });
+    assert.equal(sm.status, 'down');
+    const back = sm.apply(probe(125_000, [run('q', 'fail')]));
+    assert.equal(sm.status, 'degraded', 'the check still fails');
+    const rec = back.events.find((e) => e.event === 'recovered')!;
+    assert.deepEqual([rec.message, rec.downtime_seconds, rec.incident_started_at], ['recovered after 5s down', 5, 0]);
+  });
+
   it('names the check in the event and the transition', () => {
     const sm = new ServerStateMachine(policy);
     sm.apply(probe(0));

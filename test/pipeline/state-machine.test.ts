@@ -48,6 +48,19 @@ describe('server state machine', () => {
     assert.equal(rec.events[0]!.message, 'recovered after 2m 5s down');
   });
 
+  it('counts a recovery\'s downtime from when the server went down, not from an earlier degraded spell', () => {
+    const sm = new ServerStateMachine({ ...policy, latencyWindow: 2 });
+    run(sm, [ok(0, 600), ok(10_000, 700)]);
+    assert.equal(sm.status, 'degraded');
+    sm.apply({ ...fail(120_000, exited), definitive: true });
+    assert.equal(sm.status, 'down');
+    const rec = sm.apply(ok(125_000, 700));
+    assert.equal(rec.events[0]!.event, 'recovered');
+    assert.equal(rec.events[0]!.message, 'recovered after 5s down');
+    assert.equal(rec.events[0]!.downtime_seconds, 5);
+    assert.equal(rec.events[0]!.incident_started_at, 10_000, 'the incident, degraded spell included, goes on');
+  });
+
   it('does not alert on flapping below the threshold', () => {
     const sm = new ServerStateMachine(policy);
     const results = [ok(0), fail(1), fail(2), ok(3), fail(4), ok(5), fail(6), fail(7), ok(8)];

@@ -31,6 +31,7 @@ const CHECKS: CheckConfig[] = [
   check('wrong-text', { tool: 'query', expect: { text_contains: 'rows: 2' } }),
   check('wrong-value', { tool: 'query', expect: { structured: { '$.rows[0].n': 2 } } }),
   check('gone', { tool: 'no-such-tool' }),
+  check('typo', { tool: 'bad_outptu' }),
   check('unsafe', { tool: 'write', arguments: { v: 1 } }),
   check('status', { resource: 'fixture://status', expect: { text_contains: 'green' } }),
   check('greet', { prompt: 'greet', arguments: { name: 'Ada' }, expect: { text_contains: 'Hello, Ada' } }),
@@ -47,6 +48,7 @@ const EXPECTED: Record<string, [string, string | null]> = {
   'wrong-text': ['fail', 'assertion_failed'],
   'wrong-value': ['fail', 'assertion_failed'],
   gone: ['fail', 'tool_not_found'],
+  typo: ['fail', 'tool_not_found'],
   unsafe: ['refused', 'side_effects_refused'],
   status: ['pass', null],
   greet: ['pass', null],
@@ -81,6 +83,7 @@ describe('configured checks', () => {
       assert.ok(slow.startsWith(prefix) && slow.endsWith('ms'), slow);
       assert.ok(Number(slow.slice(prefix.length, -2)) >= 300, `${slow}: the tool sleeps 300 ms`);
       assert.match(by.get('gone')!.error!.message, /^tool "no-such-tool" is not in the server's tools\/list \(6 tools: query, broken, throws, slow, bad-output, write\)$/);
+      assert.equal(by.get('typo')!.error!.message, 'tool "bad_outptu" is not in the server\'s tools/list: did you mean "bad-output"? (6 tools: query, broken, throws, slow, bad-output, write)');
       assert.equal(by.get('unsafe')!.latencyMs, null);
       assert.equal(by.get('gone')!.latencyMs, null);
       for (const c of out.checks!) assert.equal(c.onFailure, 'degraded');

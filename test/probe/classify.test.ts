@@ -24,6 +24,8 @@ const rows: Array<[string, RawFailure, Phase, string, string]> = [
   ['exit code', { kind: 'exited', code: 3, signal: null, stderrTail: ['loading', 'boom: missing DATABASE_URL'] }, 'initialize', 'process_exited', 'exited with code 3: boom: missing DATABASE_URL'],
   ['exit picks the telling line', { kind: 'exited', code: 1, signal: null, stderrTail: ['Error: cannot find module x', 'at foo (bar.js:1)'] }, 'initialize', 'process_exited', 'exited with code 1: Error: cannot find module x'],
   ['signal', { kind: 'exited', code: null, signal: 'SIGKILL', stderrTail: [] }, 'tools/list', 'process_exited', 'killed by SIGKILL (no stderr output)'],
+  ['exit said on stdout', { kind: 'exited', code: 1, signal: null, stderrTail: [], stdoutTail: ['Starting', 'Error: GITHUB_TOKEN is not set'] }, 'initialize', 'process_exited', 'exited with code 1: Error: GITHUB_TOKEN is not set (on stdout, not as JSON-RPC; nothing on stderr)'],
+  ['stderr wins over stdout', { kind: 'exited', code: 1, signal: null, stderrTail: ['fatal: no db'], stdoutTail: ['hello'] }, 'initialize', 'process_exited', 'exited with code 1: fatal: no db'],
   ['refused', { kind: 'network', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }, 'initialize', 'connection_refused', 'connection refused (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:1'],
   ['reset', { kind: 'network', code: 'ECONNRESET', message: 'socket hang up' }, 'initialize', 'connection_refused', 'connection refused (ECONNRESET): socket hang up'],
   ['dns', { kind: 'network', code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' }, 'initialize', 'dns', 'DNS lookup failed (ENOTFOUND): getaddrinfo ENOTFOUND x'],

@@ -48,7 +48,10 @@ describe('stdio probe', () => {
     // exit is seen. Repeated, so that both orders occur; each must name the exit, not the pipe.
     const cases = [
       { command: 'sh', args: ['-c', 'echo "error: API_KEY is not set" >&2; exit 1'], message: 'exited with code 1: error: API_KEY is not set' },
-      { command: '/bin/echo', args: ['hello'], message: 'exited with code 0 (no stderr output)' },
+      { command: '/bin/echo', args: ['hello'], message: 'exited with code 0: hello (on stdout, not as JSON-RPC; nothing on stderr)' },
+      // A server that logs to stdout (print() before sys.exit): its last word is there, the line without a newline too.
+      { command: 'sh', args: ['-c', 'echo "Starting server"; printf "Error: GITHUB_TOKEN is not set"; exit 1'], message: 'exited with code 1: Error: GITHUB_TOKEN is not set (on stdout, not as JSON-RPC; nothing on stderr)' },
+      { command: 'true', args: [], message: 'exited with code 0 (no stderr output)' },
     ];
     const seen = new Set<string>();
     for (let i = 0; i < 15; i++) {
