@@ -183,15 +183,17 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     if (opts.shardCountOnly && shape.success) kept.sharding = { shards, shard: 0 };
     else delete kept.sharding;
   }
-  const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path));
+  const whole = new Map<string, string>();
+  const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole);
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
-  const result = configSchema.safeParse(expanded);
+  let result = configSchema.safeParse(expanded);
+  if (!result.success && whole.size > 0 && retypeReferences(expanded, result.error.issues, whole)) result = configSchema.safeParse(expanded);
   if (!result.success) {
     // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
-    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter).filter((i) => !unset.has(i.path)));
+    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
@@ -312,7 +314,7 @@ function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): numbe
   return undefined;
 }
 
-function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
+function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyMap<string, string>): ConfigIssue[] {
   if (zi.code === 'unrecognized_keys') {
     return zi.keys.map((key) => {
       const path = [...zi.path, key];
@@ -328,6 +330,8 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    const reference = whole?.get(formatPath(zi.path));
+    if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
 }
@@ -353,6 +357,31 @@ function article(t: string): string {
 }
 
 const ENV_RE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** A value that is one reference and nothing else. */
+const WHOLE_RE = /^\$\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
+/**
+ * A value that is one `${env:…}` reference alone takes the type its key wants, as in the
+ * OpenTelemetry Collector's configuration: `concurrency: ${env:CONCURRENCY}` is a number when the
+ * variable holds one. Only where the schema asked for a number or a boolean and got the text, so a
+ * token of digits stays a string. Returns whether any value changed; what cannot be read so gets its
+ * reference named in the type error (fromZod).
+ */
+function retypeReferences(expanded: unknown, zodIssues: readonly ZodIssue[], whole: ReadonlyMap<string, string>): boolean {
+  let changed = false;
+  for (const zi of zodIssues) {
+    if (zi.code !== 'invalid_type' || zi.received !== 'string' || !whole.has(formatPath(zi.path)) || zi.path.length === 0) continue;
+    let parent = expanded as Record<string | number, unknown>;
+    for (const seg of zi.path.slice(0, -1)) parent = parent[seg] as Record<string | number, unknown>;
+    const key = zi.path[zi.path.length - 1]!;
+    const text = String(parent[key]).trim();
+    const typed = zi.expected === 'number' ? (text !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined) : zi.expected === 'boolean' ? ({ true: true, false: false } as Record<string, boolean>)[text.toLowerCase()] : undefined;
+    if (typed === undefined) continue;
+    parent[key] = typed;
+    changed = true;
+  }
+  return changed;
+}
 
 /**
  * Expands `${env:VAR}`, `${VAR}` and `${env:VAR:-default}` in every string value. An unset variable
@@ -364,9 +393,11 @@ export function expandEnv(
   env: NodeJS.ProcessEnv,
   issues: ConfigIssue[],
   lineAt: (path: readonly PathSeg[]) => number | undefined,
+  whole?: Map<string, string>,
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
+    if (whole && WHOLE_RE.test(value)) whole.set(formatPath(path), value);
     const escaped = value.split('$${');
     return escaped
       .map((part) =>
@@ -380,10 +411,10 @@ export function expandEnv(
       )
       .join('${');
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, issues, lineAt));
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, issues, lineAt, whole));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, issues, lineAt);
+    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, issues, lineAt, whole);
     return out;
   }
   return value;

@@ -245,6 +245,28 @@ describe('auth: configuration', () => {
     ]);
   });
 
+  it('a value that is one ${env:…} reference alone takes the number or boolean type its key wants', () => {
+    const text = `monitoring:
+  concurrency: \${env:CONCURRENCY}
+  consecutive_failures_before_down: "\${env:FAILS:-5}"
+servers:
+  - name: a
+    transport: stdio
+    command: x
+    fresh_connection: \${env:FRESH}
+    env: { PORT: "\${env:PORT}", MIXED: "port \${env:PORT}" }
+`;
+    const config = parseConfig(text, 'mcpwatch.yaml', { CONCURRENCY: '12', FRESH: 'true', PORT: '8080' });
+    assert.equal(config.monitoring.concurrency, 12);
+    assert.equal(config.monitoring.consecutive_failures_before_down, 5);
+    assert.equal(config.servers[0]!.fresh_connection, true);
+    assert.deepEqual(config.servers[0]!.env, { PORT: '8080', MIXED: 'port 8080' }, 'a string key keeps the digits as text');
+    assert.deepEqual(configErrors(text, { CONCURRENCY: 'many', FRESH: 'yes', PORT: '1' }), [
+      'mcpwatch.yaml:2: monitoring.concurrency: must be a number, got string (what ${env:CONCURRENCY} holds is not a number)',
+      'mcpwatch.yaml:8: servers[0].fresh_connection: must be a boolean, got string (what ${env:FRESH} holds is not a boolean)',
+    ]);
+  });
+
   it('an unset secret variable names it without its value', () => {
     const errs = errorsOf(`servers:
   - name: a
