@@ -257,14 +257,20 @@ async function printTable(rows: TableRow[], groupBy: string | undefined): Promis
   if (rows.length === 0) out.push('no servers selected');
   const problems = rows.filter((r) => r.json.status !== 'up');
   if (problems.length) out.push('');
+  const said = new Map<TableRow, string>();
   for (const r of problems) {
     const level = r.severity === 'critical' ? c.red('CRITICAL') : c.yellow('WARNING');
     const why = r.json.error ? r.json.error.message : (r.json.notes ?? (r.json.status === 'unknown' ? 'not probed yet' : ''));
+    said.set(r, why);
     out.push(`${level} ${r.json.name} ${r.json.status.toUpperCase()} — ${why}`);
   }
-  // A refused check is a finding about the configuration, said plainly even when the server is up.
+  // A refused check is a finding about the configuration, said plainly even when the server is up;
+  // once, where a degraded server's line above already carries it among its notes.
   for (const r of rows) {
-    for (const ch of r.json.checks) if (ch.status === 'refused') out.push(`${c.yellow('WARNING')} ${r.json.name} check ${ch.name} ${ch.error?.message ?? 'not run'}`);
+    for (const ch of r.json.checks) {
+      const refusal = `check ${ch.name} ${ch.error?.message ?? 'not run'}`;
+      if (ch.status === 'refused' && !said.get(r)?.includes(refusal)) out.push(`${c.yellow('WARNING')} ${r.json.name} ${refusal}`);
+    }
   }
   // A running agent knows who calls each server: the blast radius of every problem above.
   const called = rows.filter((r) => r.agents && r.at && r.agents.total_calls > 0);

@@ -77,6 +77,29 @@ ${stdio('down', `      - { name: must-query, tool: query, expect: { structured: 
     assert.match(r.stdout, /^1\/3 up$/m);
   });
 
+  it('a degraded server\'s refused check is said once, in its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-refused-'));
+    const file = join(dir, 'mcpwatch.yaml');
+    writeFileSync(
+      file,
+      `servers:
+  - name: degraded
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
+    env: { CHECKS: "1" }
+    checks:
+      - { name: pool, tool: broken }
+      - { name: unsafe, tool: write }
+`,
+    );
+    const r = await mcpwatch(['health', '-c', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^WARNING degraded DEGRADED — check pool failed \(tool_error\): tool returned isError: "database pool exhausted"; check unsafe not called: /m);
+    const summary = r.stdout.split('\n').filter((line) => /^(WARNING|CRITICAL) /.test(line));
+    assert.equal(summary.filter((line) => line.includes('check unsafe not called')).length, 1, summary.join('\n'));
+  });
+
   it('--no-checks lists tools only: every check skipped, nothing called, exit 0', async () => {
     rmSync(callLog, { force: true });
     const r = await mcpwatch(['health', '-c', config, '--json', '--no-checks']);
