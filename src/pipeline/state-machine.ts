@@ -189,6 +189,15 @@ export class ServerStateMachine {
   }
 
   /**
+   * Up with nothing under way (no failure streak, no failing check, no failing traffic): after a
+   * restart, what matters of it is in the row written when it came up; only its latency samples
+   * are newer.
+   */
+  get atRest(): boolean {
+    return this.status === 'up' && this.consecutiveFailures === 0 && this.failing.size === 0 && !this.trafficFailing;
+  }
+
+  /**
    * Why failing traffic holds the server in its state (`traffic: 27 % of 22 calls failed …`), when it
    * does: the last probe's outcome does not say, so a view built from it alone would show no reason.
    */
