@@ -90,6 +90,21 @@ async function waitEvent(events: AlertEvent[], pred: (e: AlertEvent) => boolean,
 const is = (server: string, event: string) => (e: AlertEvent) => e.server === server && e.event === event;
 const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => e.event);
 
+/**
+ * The run before the restart: an agent on `file` sees these servers die and alerts each `down` to
+ * `events`, then is stopped with SIGTERM. Their `down` events, by name.
+ */
+async function runUntilDown(file: string, events: AlertEvent[], servers: Record<string, { stop(): Promise<void> }>): Promise<Record<string, AlertEvent>> {
+  const agent = startAgent(file);
+  await ready(agent);
+  for (const s of Object.values(servers)) await s.stop();
+  const downs: Record<string, AlertEvent> = {};
+  for (const name of Object.keys(servers)) downs[name] = await waitEvent(events, is(name, 'down'), `${name} down`, agent);
+  await stop(agent);
+  return downs;
+}
+
+
 async function metricsPage(agent: AgentProcess): Promise<string> {
   const line = await agent.waitLog(/"msg":"mcpwatch agent started"/);
   const { metrics } = JSON.parse(line) as { metrics: string };
@@ -116,13 +131,7 @@ describe('an incident across a restart of the agent', () => {
     const b = await server();
     const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`, '{ type: stdout }'], [['a', a.url], ['b', b.url]]);
     try {
-      const first = startAgent(file);
-      await ready(first);
-      await a.stop();
-      await b.stop();
-      const downA = await waitEvent(hook.events, is('a', 'down'), 'a down', first);
-      const downB = await waitEvent(hook.events, is('b', 'down'), 'b down', first);
-      await stop(first);
+      const { a: downA, b: downB } = await runUntilDown(file, hook.events, { a, b });
 
       await b.start();
       const second = startAgent(file);
@@ -167,11 +176,7 @@ describe('an incident across a restart of the agent', () => {
     const added = await webhookReceiver();
     const a = await server();
     try {
-      const first = startAgent(writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`], [['a', a.url]]));
-      await ready(first);
-      await a.stop();
-      const down = await waitEvent(told.events, is('a', 'down'), 'a down', first);
-      await stop(first);
+      const { a: down } = await runUntilDown(writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`], [['a', a.url]]), told.events, { a });
 
       const second = startAgent(writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`, `{ type: webhook, url: "${added.url}" }`], [['a', a.url]]));
       const caughtUp = await waitEvent(added.events, is('a', 'down'), 'the added notifier told of the incident', second);
@@ -243,13 +248,7 @@ describe('an incident across a restart of the agent', () => {
     const b = await server();
     const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url], ['b', b.url]]);
     try {
-      const first = startAgent(file);
-      await ready(first);
-      await a.stop();
-      await b.stop();
-      const downA = await waitEvent(hook.events, is('a', 'down'), 'a down', first);
-      const downB = await waitEvent(hook.events, is('b', 'down'), 'b down', first);
-      await stop(first);
+      const { a: downA, b: downB } = await runUntilDown(file, hook.events, { a, b });
 
       // As if the agent had stopped two days ago (resume_within is 1h by default; the retention, 8d,
       // keeps the old incident).
@@ -297,11 +296,7 @@ describe('an incident across a restart of the agent', () => {
     const a = await server();
     const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
     try {
-      const first = startAgent(file);
-      await ready(first);
-      await a.stop();
-      await waitEvent(hook.events, is('a', 'down'), 'a down', first);
-      await stop(first);
+      await runUntilDown(file, hook.events, { a });
 
       // What an older mcpwatch leaves: the same tables, without these two.
       const db = new Database(join(dir, 'state.db'));
