@@ -153,10 +153,10 @@ export class ServerStateMachine {
   }
 
   /**
-   * An earlier run left the server in `state` (since `since`), last seen at `seenAt`, too long ago to call what the
-   * next check finds the same incident: the machine starts from `unknown`, a server still failing is
-   * a new incident, and one found up is announced `recovered` with its downtime unknown (the
-   * receivers that heard of the old incident would otherwise hold it open for good).
+   * An earlier run left the server in `state` (since `since`), last seen at `seenAt`: too long ago
+   * to call what the next check finds the same incident. The machine starts from `unknown`, a server
+   * still failing is a new incident, and one found up is announced `recovered` with its downtime
+   * unknown (the receivers that heard of the old incident would otherwise hold it open for good).
    */
   restoreExpired(state: ServerStatus, since: number | null, seenAt: number): void {
     if (state !== 'up' && state !== 'unknown') this.expired = { state, since, seenAt };
