@@ -13,7 +13,7 @@ import type { ProcessGroups, ServerSession } from '../probe/session.js';
 import { Scheduler } from '../probe/scheduler.js';
 import type { ToolInfo } from '../probe/prober.js';
 import { assess, assessTraffic, ServerTrack, type Assessment, type CheckOutcome, type EraVerdict, type TrackPolicy } from '../pipeline/assess.js';
-import type { EventDraft, StepResult } from '../pipeline/state-machine.js';
+import type { EventDraft, MachineMemory, StepResult } from '../pipeline/state-machine.js';
 import type { ErrorRateWindow } from '../pipeline/traffic-errors.js';
 import { serverResolver, TrafficRouter } from '../pipeline/traffic.js';
 import type { AlertEvent } from '../pipeline/events.js';
@@ -21,7 +21,7 @@ import { StateStore } from '../store/state.js';
 import { observationHoldMs } from '../pipeline/uptime.js';
 import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName, type TrafficCells } from '../export/recorder.js';
-import { AlertDispatcher, createNotifier, type LineSink } from '../export/notify.js';
+import { AlertDispatcher, createNotifier, type LineSink, type Told } from '../export/notify.js';
 import type { OtlpReceiver, ReceiverAddresses } from '../otlp/receiver.js';
 import type { OtlpForwarder } from '../export/forwarder.js';
 import { rawServers, scoreOne, type RawServer } from '../pipeline/scorecard.js';
@@ -29,7 +29,8 @@ import type { ServerResolver } from '../otlp/recognise.js';
 import type { ServerIdentity } from '../pipeline/traffic.js';
 import { ownServers } from '../pipeline/shard.js';
 import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
-import { BLAST_RADIUS_EVENTS, type AffectedAgents } from '../pipeline/events.js';
+import { BLAST_RADIUS_EVENTS, STATE_EVENTS, type AffectedAgents } from '../pipeline/events.js';
+import { catchUpDraft, planResume } from '../pipeline/resume.js';
 import type { DriftProjection } from '../pipeline/assess.js';
 import { serverJson, summarize, type AgentServerJson, type AgentView, type ProbeSummary } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
@@ -95,6 +96,13 @@ class Monitor {
   lastAt: number | undefined;
   /** Availability by window as refreshAvailability() last worked it out: the view reads it, not the store. */
   availability: Partial<Record<AvailabilityWindowName, number | null>> = {};
+  /** When the last run checked the server, for a state taken up from the file and not checked since. */
+  seenAt: number | undefined;
+  /**
+   * Taken up from the state file at start: what each notifier was told of the server then, for the
+   * catch-up after its first check (none once an event of the server has gone out since).
+   */
+  resumed: { told: ReadonlyMap<string, Told>; legacy: boolean } | undefined;
 
   constructor(
     public server: ServerConfig,
@@ -186,6 +194,8 @@ export class Agent {
    */
   private readonly removed = new Set<string>();
   private handover: Promise<void> = Promise.resolve();
+  /** False once stop() has closed the state file: a delivery that lands later is not recorded. */
+  private storeOpen = true;
 
   /** Opens the state (a locked, corrupt or unwritable file throws a StateError here, at start-up). */
   constructor(
@@ -256,6 +266,12 @@ export class Agent {
       }
       if (this.config.servers.length > 0) await this.loadProbing();
       for (const raw of this.config.servers) this.addMonitor(resolveServer(this.config, raw));
+      try {
+        this.resumeStates();
+      } catch (err) {
+        // The file opened and was writable a moment ago: whatever failed, probing goes on without it.
+        this.log.error({ err, file: this.config.state.path }, 'going on from the state file failed: servers not taken up yet start anew, and their open incidents may be alerted again');
+      }
       if (this.monitors.size === 0) this.readyOnce = true;
       this.timers.push(setInterval(() => this.refreshAvailability(), AVAILABILITY_REFRESH_MS));
       this.timers.push(setInterval(() => this.prune(), PRUNE_EVERY_MS));
@@ -388,6 +404,7 @@ export class Agent {
       await closed;
     }
     storeClosed = true;
+    this.storeOpen = false;
     try {
       this.store.close();
     } catch (err) {
@@ -421,6 +438,7 @@ export class Agent {
   /** The calling agents and the last probe counts, written and flushed while the store stays open. */
   private writeState(): void {
     this.writeCallers();
+    this.saveStates(this.monitors.values());
     try {
       this.store.checkpoint(this.now());
       this.store.flush();
@@ -476,6 +494,7 @@ export class Agent {
     return new AlertDispatcher(notifiers, {
       metrics: (notifier, outcome) => this.recorder.delivery(notifier, outcome),
       log: (level, msg, fields) => this.log[level](fields, msg),
+      delivered: (key, event, held) => this.delivered(key, event, held),
     });
   }
 
@@ -525,6 +544,11 @@ export class Agent {
       this.callers.forget(name);
       this.agentMetrics.forget(name);
       this.store.forgetCallers(name);
+      try {
+        this.store.forgetServer(name, this.now());
+      } catch (err) {
+        this.log.warn({ err, server: name }, 'closing the incident of a server no longer monitored in the state file failed');
+      }
       // Its credentials (the secret, the token) are not kept for the rest of the process's life.
       probing?.forgetCredentials(name);
       this.removed.add(name);
@@ -567,11 +591,13 @@ export class Agent {
     const t = a.transition;
     if (t) {
       this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
+      this.saveStates([monitor]);
       // Availability moves most when the state does: do not leave the gauge a refresh period behind.
       this.refreshAvailability([server.name]);
     }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
+    this.catchUp(monitor, at);
     for (const c of out.checks ?? []) {
       if (c.status !== 'refused') monitor.refused.delete(c.name);
       else if (!monitor.refused.has(c.name)) {
@@ -623,11 +649,23 @@ export class Agent {
       } catch (err) {
         this.log.warn({ err, server: server.name }, 'recording a state change in the state file failed');
       }
+      this.saveStates([monitor]);
     }
     for (const draft of step.events) this.emit(server, draft, at);
   }
 
   private emit(server: ServerConfig, d: EventDraft, at: number): void {
+    const event = this.event(server, d, at);
+    this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
+    // Added back and alerting: its new monitor's events now decide its alerts, in order.
+    this.removed.delete(server.name);
+    // Every notifier hears where the server stands from this event: no catch-up is owed any more.
+    const monitor = this.monitors.get(server.name);
+    if (monitor && STATE_EVENTS.includes(d.event)) monitor.resumed = undefined;
+    this.dispatcher.dispatch(event);
+  }
+
+  private event(server: ServerConfig, d: EventDraft, at: number): AlertEvent {
     const event: AlertEvent = {
       server: server.name,
       transport: server.transport,
@@ -644,10 +682,115 @@ export class Agent {
     };
     const affected = this.affected(server.name, d, at);
     if (affected) event.affected_agents = affected;
-    this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
-    // Added back and alerting: its new monitor's events now decide its alerts, in order.
-    this.removed.delete(server.name);
-    this.dispatcher.dispatch(event);
+    return event;
+  }
+
+  /**
+   * Goes on with each server from the state file (pipeline/resume.ts): an incident under way goes
+   * on, neither alerted nor counted again; the Alertmanager's alerts are taken up and re-posted; a
+   * state too old to go on with ends its incident. Servers of the file this agent no longer
+   * monitors end theirs, and those the configuration no longer names have their alerts resolved,
+   * as after a reload that removes them.
+   */
+  private resumeStates(): void {
+    const at = this.now();
+    let read;
+    try {
+      read = { states: this.store.serverStates(), notified: this.store.notified(), lastMinutes: this.store.lastMinutes(), open: new Map(this.store.openIncidents().map((i) => [i.server, i])) };
+    } catch (err) {
+      this.log.warn({ err, file: this.config.state.path }, 'reading what the last run left in the state file failed: every server starts anew, and its open incidents may be alerted again');
+      return;
+    }
+    const { states, notified, lastMinutes, open } = read;
+    let resumed = 0;
+    let notUp = 0;
+    for (const monitor of this.monitors.values()) {
+      const name = monitor.server.name;
+      const plan = planResume({ stored: states.get(name), open: open.get(name), lastMinute: lastMinutes.get(name), now: at, resumeWithinMs: this.config.state.resume_within });
+      if (plan.kind === 'expired') {
+        this.store.transition(name, plan.seenAt, null);
+        monitor.track.sm.restoreExpired(plan.state, plan.since, plan.seenAt);
+        this.log.info(
+          { server: name, state: plan.state, last_checked_at: new Date(plan.seenAt).toISOString(), resume_within_ms: this.config.state.resume_within },
+          'the last run saw this server too long ago to go on with its incident: it is closed, and a failure now is a new incident',
+        );
+        continue;
+      }
+      if (plan.kind !== 'resume') continue;
+      resumed++;
+      monitor.track.restore(plan.memory, at, this.receiver !== undefined);
+      monitor.seenAt = plan.seenAt;
+      this.recorder.setStatus(name, plan.memory.status);
+      if (plan.memory.status !== 'up') notUp++;
+      const told = notified.get(name) ?? new Map<string, Told>();
+      this.dispatcher.restore(name, told);
+      monitor.resumed = { told, legacy: plan.legacy };
+      // As a reload would: a failing check no longer configured ends, and with no receiver to judge
+      // it, so does a traffic failure (its counts are gone with the last run).
+      this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at);
+      if (!this.receiver) this.applyStep(monitor, assessTraffic(monitor.track, at), at);
+    }
+    const configured = new Set(this.loaded.config.servers.map((s) => s.name));
+    const unnamed: string[] = [];
+    for (const name of new Set([...states.keys(), ...open.keys()])) {
+      if (this.monitors.has(name)) continue;
+      const seenAt = Math.max(states.get(name)?.seenAt ?? 0, lastMinutes.get(name) ?? 0, open.get(name)?.startedAt ?? 0);
+      this.store.forgetServer(name, seenAt || at);
+      // A server of another shard is that shard's to alert on.
+      if (configured.has(name)) continue;
+      this.dispatcher.restore(name, notified.get(name) ?? new Map<string, Told>());
+      unnamed.push(name);
+    }
+    if (unnamed.length > 0) {
+      const dispatcher = this.dispatcher;
+      this.handover = this.handover.then(() => dispatcher.forget(unnamed)).catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
+      this.log.info({ servers: unnamed }, 'servers of the state file no longer configured: their incidents are closed and their alerts resolved, without an event');
+    }
+    if (resumed > 0) this.log.info({ servers: resumed, not_up: notUp }, 'went on from the state file: servers as the last run left them, incidents under way neither alerted nor counted again');
+  }
+
+  /**
+   * After the first check of a server taken up from the state file, if it sent no event: the
+   * notifiers that were not told where it stands are told now (Told, pipeline/resume.ts).
+   */
+  private catchUp(monitor: Monitor, at: number): void {
+    const resumed = monitor.resumed;
+    if (!resumed) return;
+    monitor.resumed = undefined;
+    const sm = monitor.track.sm;
+    let incident;
+    try {
+      incident = this.store.lastIncident(monitor.server.name);
+    } catch (err) {
+      this.log.warn({ err, server: monitor.server.name }, 'reading the last incident from the state file failed: no catch-up for notifiers added since the last run');
+      return;
+    }
+    const draft = catchUpDraft(sm.status, sm.notUpSince, incident);
+    if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), resumed.told, resumed.legacy);
+  }
+
+  /** Keeps each server's state machine for the next run (pipeline/state-machine.ts memory()). */
+  private saveStates(monitors: Iterable<Monitor>): void {
+    const rows: Array<{ server: string; memory: MachineMemory; seenAt: number }> = [];
+    for (const m of monitors) {
+      const seenAt = m.lastAt ?? m.seenAt;
+      if (seenAt !== undefined) rows.push({ server: m.server.name, memory: m.track.sm.memory(), seenAt });
+    }
+    try {
+      this.store.saveStates(rows);
+    } catch (err) {
+      this.log.warn({ err, file: this.config.state.path }, 'writing the servers\' states to the state file failed: after a restart, their open incidents may be alerted again');
+    }
+  }
+
+  /** A delivery: what the notifier now knows of the server, for the next run (Told). */
+  private delivered(key: string, event: AlertEvent, held: unknown): void {
+    if (!this.storeOpen || !STATE_EVENTS.includes(event.event) || !this.monitors.has(event.server)) return;
+    try {
+      this.store.saveNotified(key, event.server, event.current_state, held, this.now());
+    } catch (err) {
+      this.log.warn({ err, file: this.config.state.path, server: event.server }, 'writing what a notifier was told to the state file failed: after a restart, it may be told again');
+    }
   }
 
   /**
@@ -723,6 +866,10 @@ export class Agent {
       // for each, so a first round of n servers (n changes from `unknown`) wrote n² rows.
       this.store.checkpoint(now, names);
       this.store.flush();
+      // Not the servers at rest: a row for every server at every refresh held the event loop long
+      // enough to delay checks in a large fleet, and the row written when each came up is enough to
+      // resume it (stop() writes them all).
+      if (!names) this.saveStates([...this.monitors.values()].filter((m) => !m.track.sm.atRest));
       for (const name of names ?? this.monitors.keys()) {
         for (const [window, ms] of Object.entries(AVAILABILITY_WINDOWS) as Array<[AvailabilityWindowName, number]>) {
           const ratio = this.store.availability(name, ms, now).ratio;

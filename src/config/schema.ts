@@ -748,8 +748,13 @@ export const configSchema = z
       .default({}),
     state: z
       .object({
-        path: z.string().min(1).default('./.mcpwatch/state.db').describe('SQLite file for snapshots, incidents and availability.'),
+        path: z.string().min(1).default('./.mcpwatch/state.db').describe('SQLite file for snapshots, incidents, availability, and each server\'s state and alerts across restarts.'),
         retention: duration.default('8d').describe('How long probe aggregates, incidents and drift events are kept. Also capped per server: the last 20 tool-list snapshots and 200 drift events.'),
+        resume_within: duration
+          .default('1h')
+          .describe(
+            'After a restart, each server goes on from its state in the file (an open incident is not alerted or counted again) when the last agent checked it within this long; a server last seen failing longer ago starts a new incident.',
+          ),
       })
       .strict()
       .default({}),

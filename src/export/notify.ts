@@ -1,9 +1,11 @@
 // Alert delivery: builds the configured notifiers and dispatches events to them without making the
 // caller wait, each notifier with its own bounded queue, retries and back-off. What to alert on is
 // pipeline/'s decision; this only delivers it.
+import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AlertConfig } from '../config/schema.js';
 import type { AlertEvent } from '../pipeline/events.js';
+import type { ServerStatus } from '../pipeline/status.js';
 import { redactDeep } from '../pipeline/redact.js';
 import type { FetchLike } from './notifiers/http.js';
 import { createSlackNotifier } from './notifiers/slack.js';
@@ -31,16 +33,27 @@ interface NotifierDeps {
 
 export function createNotifier(cfg: AlertConfig, deps: NotifierDeps = {}): Notifier {
   const http = { fetch: deps.fetch ?? fetch, now: deps.now ?? Date.now };
+  const key = notifierKey(cfg);
   switch (cfg.type) {
     case 'stdout':
-      return createStdoutNotifier(cfg, deps.stdout ?? process.stdout);
+      return { ...createStdoutNotifier(cfg, deps.stdout ?? process.stdout), key };
     case 'webhook':
-      return createWebhookNotifier(cfg, http);
+      return { ...createWebhookNotifier(cfg, http), key };
     case 'slack':
-      return createSlackNotifier(cfg, http);
+      return { ...createSlackNotifier(cfg, http), key };
     case 'alertmanager':
-      return createAlertmanagerNotifier(cfg, http);
+      return { ...createAlertmanagerNotifier(cfg, http), key };
   }
+}
+
+/**
+ * Who a notifier's receiver is: the type and the destination (URL), so that a changed filter, retry
+ * or secret is the same receiver and another URL is another. Hashed: a Slack webhook URL is itself
+ * the credential, and the key is written to the state file.
+ */
+export function notifierKey(cfg: AlertConfig): string {
+  const destination = cfg.type === 'stdout' ? '' : cfg.type === 'slack' ? cfg.webhook_url : cfg.url;
+  return `${cfg.type}:${createHash('sha256').update(destination).digest('hex').slice(0, 16)}`;
 }
 
 export type DeliveryOutcome = 'sent' | 'retried' | 'failed';
@@ -58,6 +71,17 @@ export interface DispatcherOptions {
   random?: () => number;
   /** Events waiting per notifier before the oldest is dropped (default 1000). */
   queueSize?: number;
+  /**
+   * Called once an event has been delivered by a notifier with a `key`, with what the notifier now
+   * holds for the event's server (Notifier.held): what the state file keeps of what it was told.
+   */
+  delivered?: (key: string, event: AlertEvent, held: unknown) => void;
+}
+
+/** What a notifier (by key) last told of a server, as the state file keeps it. */
+export interface Told {
+  state: ServerStatus;
+  held: unknown;
 }
 
 const DEFAULT_QUEUE_SIZE = 1000;
@@ -84,6 +108,7 @@ export class AlertDispatcher {
   private readonly sleep: NonNullable<DispatcherOptions['sleep']>;
   private readonly random: () => number;
   private readonly queueSize: number;
+  private readonly delivered: DispatcherOptions['delivered'];
   private readonly closing = new AbortController();
   private idleWaiters: Array<() => void> = [];
 
@@ -110,6 +135,7 @@ export class AlertDispatcher {
     this.sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
     this.random = options.random ?? Math.random;
     this.queueSize = Math.max(1, options.queueSize ?? DEFAULT_QUEUE_SIZE);
+    this.delivered = options.delivered;
   }
 
   /**
@@ -123,25 +149,71 @@ export class AlertDispatcher {
       this.log('warn', 'alert not delivered: notifiers are closed', { server: event.server, event: event.event });
       return;
     }
-    for (const lane of this.lanes) {
-      let accepted: boolean;
+    for (const lane of this.lanes) if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+  }
+
+  /**
+   * At start-up, before any event of `server`: notifiers that hold something for it in their receiver
+   * (the Alertmanager's active alerts) take up what they held in the agent's last run (`told`, by
+   * notifier key), so its alerts stay firing rather than expire over a restart.
+   */
+  restore(server: string, told: ReadonlyMap<string, Told>): void {
+    for (const { notifier } of this.lanes) {
+      const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
+      if (held === undefined || !notifier.resume) continue;
       try {
-        accepted = lane.notifier.accepts(event);
-      } catch {
-        accepted = false;
+        notifier.resume(server, held);
+      } catch (err) {
+        this.log('warn', 'taking up what a notifier held before the restart failed; it starts afresh', { ...this.fields(notifier, undefined), server, error: err instanceof Error ? err.message : String(err) });
       }
-      if (!accepted) continue;
-      lane.queue.push(event);
-      if (lane.queue.length > this.queueSize) {
-        const dropped = lane.queue.shift()!;
-        this.metrics(lane.notifier.kind, 'failed');
-        this.log('warn', 'alert dropped: notifier queue is full', { ...this.fields(lane.notifier, dropped), queue_size: this.queueSize });
+    }
+  }
+
+  /**
+   * After a restart, once the server's first check has settled without an event: `unsafe` (pipeline/
+   * resume.ts catchUpDraft) goes to each notifier whose last word of the server (`told`, by key; none
+   * is `up`) was another state: one added since, or one a delivery failed to before the restart.
+   * `assumeTold`: the file cannot say what was told (it predates that record), so every notifier
+   * that keeps nothing in its receiver is taken to know, and recorded so; the Alertmanager's alerts
+   * are posted again (Alertmanager deduplicates them).
+   */
+  catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean): void {
+    if (this.closing.signal.aborted) return;
+    const event = redactDeep(unsafe);
+    for (const lane of this.lanes) {
+      const { notifier } = lane;
+      if (notifier.key === undefined || !accepts(notifier, event)) continue;
+      const knew = told.get(notifier.key)?.state;
+      if (knew === undefined && assumeTold && !notifier.resume) {
+        this.record(notifier, event);
+        continue;
       }
-      if (!lane.running) {
-        lane.running = true;
-        // Start on a later turn of the event loop: even building the request is not the caller's time.
-        setImmediate(() => void this.run(lane));
-      }
+      // Told nothing, it takes the server to be fine, and says so: previous_state is `unknown`.
+      if ((knew ?? 'up') !== event.current_state) this.enqueue(lane, { ...event, previous_state: knew ?? 'unknown' });
+    }
+  }
+
+  private enqueue(lane: Lane, event: AlertEvent): void {
+    lane.queue.push(event);
+    if (lane.queue.length > this.queueSize) {
+      const dropped = lane.queue.shift()!;
+      this.metrics(lane.notifier.kind, 'failed');
+      this.log('warn', 'alert dropped: notifier queue is full', { ...this.fields(lane.notifier, dropped), queue_size: this.queueSize });
+    }
+    if (!lane.running) {
+      lane.running = true;
+      // Start on a later turn of the event loop: even building the request is not the caller's time.
+      setImmediate(() => void this.run(lane));
+    }
+  }
+
+  /** Tells the `delivered` callback what `notifier` now knows of the event's server. */
+  private record(notifier: Notifier, event: AlertEvent): void {
+    if (notifier.key === undefined || !this.delivered) return;
+    try {
+      this.delivered(notifier.key, event, notifier.held?.(event.server));
+    } catch (err) {
+      this.log('warn', 'keeping what a notifier was told failed; after a restart it may be told again', { ...this.fields(notifier, event), error: err instanceof Error ? err.message : String(err) });
     }
   }
 
@@ -251,6 +323,7 @@ export class AlertDispatcher {
       try {
         await untilAborted(notifier.deliver(event, signal), signal);
         this.metrics(notifier.kind, 'sent');
+        this.record(notifier, event);
         if (attempt > 1) this.log('info', 'alert delivered after retries', { ...this.fields(notifier, event), attempts: attempt, elapsed_ms: this.now() - started });
         return;
       } catch (err) {
@@ -285,8 +358,17 @@ export class AlertDispatcher {
     });
   }
 
-  private fields(notifier: Notifier, event: AlertEvent): Record<string, unknown> {
-    return { notifier: notifier.kind, target: notifier.target, server: event.server, event: event.event };
+  private fields(notifier: Notifier, event: AlertEvent | undefined): Record<string, unknown> {
+    return { notifier: notifier.kind, target: notifier.target, ...(event ? { server: event.server, event: event.event } : {}) };
+  }
+}
+
+/** The notifier's `events` filter; one that throws accepts nothing. */
+function accepts(notifier: Notifier, event: AlertEvent): boolean {
+  try {
+    return notifier.accepts(event);
+  } catch {
+    return false;
   }
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { ChangeKind, DriftDiff } from './drift.js';
 import { diffTools, formatDiff, snapshotHash } from './drift.js';
-import { ServerStateMachine, type EventDraft, type StatePolicy, type StepResult, type Transition } from './state-machine.js';
+import { ServerStateMachine, type EventDraft, type MachineMemory, type StatePolicy, type StepResult, type Transition } from './state-machine.js';
 import { gateDriftAlerts, type DriftAlertGate } from './drift-alerts.js';
 import { credentialExpiry } from './credentials.js';
 import { DEFAULT_TRAFFIC_POLICY, ErrorRateWindow, judgeTraffic, type TrafficErrorPolicy } from './traffic-errors.js';
@@ -75,6 +75,15 @@ export class ServerTrack {
     this.policy = policy;
     if (this.trafficPolicy.windowMs !== this.trafficWindow.windowMs) this.trafficWindow = new ErrorRateWindow(this.trafficPolicy.windowMs);
     return this.sm.setPolicy(policy, at);
+  }
+
+  /**
+   * Goes on from an earlier run's state machine (a restart). Its traffic counts are not kept: a
+   * traffic failure it held lasts until a window's worth of calls has been judged, unless
+   * `trafficJudged` is false (no receiver: no call will come to end it, so the next judgement does).
+   */
+  restore(memory: MachineMemory, at: number, trafficJudged: boolean): void {
+    this.sm.restore(memory, trafficJudged ? at + this.trafficPolicy.windowMs : at);
   }
 
   get trafficPolicy(): TrafficErrorPolicy {

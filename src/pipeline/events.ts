@@ -35,6 +35,12 @@ export interface AlertEvent {
   affected_agents?: AffectedAgents;
 }
 
+/**
+ * Events that tell a receiver the server's state (their `current_state`): what each notifier last
+ * heard of them is kept across restarts. The others (drift, session, credential) are one-offs.
+ */
+export const STATE_EVENTS: readonly AlertEventName[] = ['down', 'recovered', 'degraded', 'latency_spike', 'stale', 'check_failed', 'traffic_errors'];
+
 /** Events that name the agents they affect. */
 export const BLAST_RADIUS_EVENTS: readonly AlertEventName[] = ['down', 'check_failed', 'session_expired', 'schema_drift', 'traffic_errors'];
 

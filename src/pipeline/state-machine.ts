@@ -1,7 +1,7 @@
 import type { Thresholds } from '../config/schema.js';
 import type { CheckRun, ProbeError } from '../probe/prober.js';
 import type { AlertEvent, AlertEventName, Severity } from './events.js';
-import { fmtMs, type ServerStatus } from './status.js';
+import { fmtMs, STATUSES, type ServerStatus } from './status.js';
 import type { TrafficVerdict } from './traffic-errors.js';
 
 /** One check of one server as the state machine sees it. Times are epoch milliseconds. */
@@ -33,7 +33,7 @@ export interface StatePolicy {
 }
 
 /** What the machine remembers of a check that is failing. */
-interface CheckStreak {
+export interface CheckStreak {
   failures: number;
   /** When its first failure of the streak was seen. */
   since: number;
@@ -67,6 +67,23 @@ export interface StepResult {
 
 type LatencyLevel = 'ok' | 'warning' | 'critical';
 
+/**
+ * What the machine knows of its server, as JSON for the state file: an agent restarted goes on from
+ * here (restore), so an incident still under way is neither announced nor counted again.
+ */
+export interface MachineMemory {
+  status: ServerStatus;
+  base: ServerStatus;
+  notUpSince: number | null;
+  consecutiveFailures: number;
+  firstFailureAt: number | null;
+  latencies: number[];
+  level: LatencyLevel;
+  lastError: ProbeError | null;
+  checks: Array<[string, CheckStreak]>;
+  traffic: { since: number; verdict: TrafficVerdict } | null;
+}
+
 /** Samples above a threshold needed before latency alone changes the state: one slow answer is not a trend. */
 const MIN_SLOW_SAMPLES = 2;
 
@@ -95,10 +112,61 @@ export class ServerStateMachine {
   private base: ServerStatus = 'unknown';
   /** Failing checks by name. */
   private readonly failing = new Map<string, CheckStreak>();
-  /** The traffic error rate is over its threshold (since when, and the latest verdict). */
-  private trafficFailing: { since: number; verdict: TrafficVerdict } | undefined;
+  /**
+   * The traffic error rate is over its threshold (since when, and the latest verdict). `holdUntil`:
+   * restored from an earlier run, whose counts are gone, so until a window's worth of calls has come
+   * in, too few calls to judge do not end it.
+   */
+  private trafficFailing: { since: number; verdict: TrafficVerdict; holdUntil?: number } | undefined;
+  /** A bad state of an earlier run too old to go on with (restoreExpired): how the first check after it ends it. */
+  private expired: { state: ServerStatus; since: number | null; seenAt: number } | undefined;
 
   constructor(private policy: StatePolicy) {}
+
+  memory(): MachineMemory {
+    const t = this.trafficFailing;
+    return {
+      status: this.status,
+      base: this.base,
+      notUpSince: this.notUpSince,
+      consecutiveFailures: this.consecutiveFailures,
+      firstFailureAt: this.firstFailureAt,
+      latencies: [...this.latencies],
+      level: this.level,
+      lastError: this.lastError,
+      checks: [...this.failing].map(([name, c]) => [name, { ...c }]),
+      traffic: t ? { since: t.since, verdict: t.verdict } : null,
+    };
+  }
+
+  /**
+   * Goes on from what an earlier run of the agent knew (memory()): its status, incident start,
+   * latency samples and failing checks. No event: what it announced was announced then.
+   * `trafficHoldUntil`: until when too few calls to judge do not end a restored traffic failure.
+   */
+  restore(m: MachineMemory, trafficHoldUntil: number): void {
+    this.status = m.status;
+    this.base = m.base;
+    this.notUpSince = m.notUpSince;
+    this.consecutiveFailures = m.consecutiveFailures;
+    this.firstFailureAt = m.firstFailureAt;
+    this.latencies = m.latencies.slice(-this.policy.latencyWindow);
+    this.level = m.level;
+    this.lastError = m.lastError;
+    this.failing.clear();
+    for (const [name, c] of m.checks) this.failing.set(name, { ...c });
+    this.trafficFailing = m.traffic ? { ...m.traffic, holdUntil: trafficHoldUntil } : undefined;
+  }
+
+  /**
+   * An earlier run left the server in `state` (since `since`), last seen at `seenAt`: too long ago
+   * to call what the next check finds the same incident. The machine starts from `unknown`, a server
+   * still failing is a new incident, and one found up is announced `recovered` with its downtime
+   * unknown (the receivers that heard of the old incident would otherwise hold it open for good).
+   */
+  restoreExpired(state: ServerStatus, since: number | null, seenAt: number): void {
+    if (state !== 'up' && state !== 'unknown') this.expired = { state, since, seenAt };
+  }
 
   /**
    * A reload: the new policy at `at`. A check no longer configured is forgotten; one that counted
@@ -124,6 +192,15 @@ export class ServerStateMachine {
   /** True while a failure streak or an unhealthy state is unresolved: the scheduler re-checks fast. */
   get unsettled(): boolean {
     return this.consecutiveFailures > 0 || this.status === 'down' || this.status === 'stale' || this.status === 'unknown' || [...this.failing.values()].some((c) => !c.counted);
+  }
+
+  /**
+   * Up with nothing under way (no failure streak, no failing check, no failing traffic): after a
+   * restart, what matters of it is in the row written when it came up; only its latency samples
+   * are newer.
+   */
+  get atRest(): boolean {
+    return this.status === 'up' && this.consecutiveFailures === 0 && this.failing.size === 0 && !this.trafficFailing;
   }
 
   /**
@@ -285,8 +362,25 @@ export class ServerStateMachine {
       e.current_state = status;
     }
     this.status = status;
+    const ended = this.endExpired(status);
+    if (ended) drafts.push(ended);
     const transition = status !== shown ? { from: shown, to: status, at: r.at, cause: cause || status, errorType } : null;
     return { transition, events: drafts };
+  }
+
+  /**
+   * Once the server's status is known again after an expired earlier state: found up, the old
+   * incident's `recovered`, with its downtime unknown. Found failing, the events of the new incident
+   * say it all.
+   */
+  private endExpired(status: ServerStatus): EventDraft | undefined {
+    const was = this.expired;
+    if (!was || status === 'unknown') return undefined;
+    this.expired = undefined;
+    if (status !== 'up') return undefined;
+    const seen = new Date(was.seenAt).toISOString();
+    const message = `up; it was ${was.state} when mcpwatch last checked it (${seen}), and how long it stayed ${was.state} after that is unknown`;
+    return { ...this.draft('recovered', 'info', message, { from: was.state, last_checked_at: seen }, was.state, status), incident_started_at: was.since };
   }
 
   /**
@@ -299,9 +393,13 @@ export class ServerStateMachine {
   traffic(verdict: TrafficVerdict, at: number): StepResult {
     const was = this.trafficFailing;
     if (!verdict.failing && !was) return { transition: null, events: [] };
+    // Restored from an earlier run: the calls it counted are gone, and too few since are no verdict.
+    if (!verdict.failing && was?.holdUntil !== undefined && at < was.holdUntil && verdict.details.calls < verdict.details.min_calls) return { transition: null, events: [] };
     if (verdict.failing) {
-      if (was) was.verdict = verdict;
-      else this.trafficFailing = { since: at, verdict };
+      if (was) {
+        was.verdict = verdict;
+        delete was.holdUntil;
+      } else this.trafficFailing = { since: at, verdict };
     } else {
       this.trafficFailing = undefined;
     }
@@ -327,6 +425,8 @@ export class ServerStateMachine {
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= at;
     this.status = status;
+    // Known again through its traffic: the expired state ends as a new incident would start.
+    if (status !== 'unknown') this.expired = undefined;
     return { shown, status, transition: status !== shown ? { from: shown, to: status, at, cause: cause || status, errorType } : null };
   }
 
@@ -389,6 +489,45 @@ export class ServerStateMachine {
   private draft(event: AlertEventName, severity: Severity, message: string, details: Record<string, unknown>, prev: ServerStatus, next: ServerStatus): EventDraft {
     return { event, severity, message, details, previous_state: prev, current_state: next, incident_started_at: this.notUpSince, downtime_seconds: null };
   }
+}
+
+const LEVELS: readonly string[] = ['ok', 'warning', 'critical'];
+const isStatus = (v: unknown): v is ServerStatus => typeof v === 'string' && (STATUSES as readonly string[]).includes(v);
+const isTime = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isError = (v: unknown): v is ProbeError => isObject(v) && typeof v.type === 'string' && typeof v.message === 'string';
+
+function isStreak(v: unknown): v is [string, CheckStreak] {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || !isObject(v[1])) return false;
+  const c = v[1];
+  return typeof c.failures === 'number' && typeof c.since === 'number' && (c.onFailure === 'degraded' || c.onFailure === 'down') && isError(c.error) && typeof c.method === 'string' && typeof c.target === 'string' && typeof c.counted === 'boolean';
+}
+
+function isTrafficMemory(v: unknown): v is MachineMemory['traffic'] {
+  if (v === null) return true;
+  if (!isObject(v) || typeof v.since !== 'number' || !isObject(v.verdict)) return false;
+  const { note, details } = v.verdict;
+  return typeof note === 'string' && isObject(details) && typeof details.calls === 'number' && typeof details.min_calls === 'number';
+}
+
+/** A MachineMemory as memory() writes it: what a state file gives back is checked before it is believed. */
+export function isMachineMemory(v: unknown): v is MachineMemory {
+  if (!isObject(v)) return false;
+  return (
+    isStatus(v.status) &&
+    isStatus(v.base) &&
+    isTime(v.notUpSince) &&
+    typeof v.consecutiveFailures === 'number' &&
+    isTime(v.firstFailureAt) &&
+    Array.isArray(v.latencies) &&
+    v.latencies.every((l) => typeof l === 'number' && Number.isFinite(l)) &&
+    typeof v.level === 'string' &&
+    LEVELS.includes(v.level) &&
+    (v.lastError === null || isError(v.lastError)) &&
+    Array.isArray(v.checks) &&
+    v.checks.every(isStreak) &&
+    isTrafficMemory(v.traffic)
+  );
 }
 
 export function fmtDuration(seconds: number): string {

@@ -1,12 +1,14 @@
 // store/ owns the small local state mcpwatch needs between restarts: tool-schema snapshots,
-// incidents, per-minute probe aggregates for rolling availability, and which agents call each
-// server. It is not a time-series database (history lives in the user's Prometheus); retention is
-// bounded. Nothing else opens the file.
+// incidents, per-minute probe aggregates for rolling availability, which agents call each server,
+// and each server's state machine with what each notifier was last told of it (so that a restart
+// does not alert an incident again). It is not a time-series database (history lives in the user's
+// Prometheus); retention is bounded. Nothing else opens the file.
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Assessment, EraVerdict } from '../pipeline/assess.js';
-import type { ServerStatus } from '../pipeline/status.js';
+import { STATUSES, type ServerStatus } from '../pipeline/status.js';
+import { isMachineMemory, type MachineMemory } from '../pipeline/state-machine.js';
 import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
 import { redactText } from '../pipeline/redact.js';
 import type { CallerRow } from '../pipeline/callers.js';
@@ -132,6 +134,20 @@ CREATE TABLE IF NOT EXISTS eras (
   server TEXT PRIMARY KEY,
   verdict TEXT NOT NULL,
   learned_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_states (
+  server TEXT PRIMARY KEY,
+  memory TEXT NOT NULL,
+  incident_id INTEGER,
+  seen_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notified (
+  notifier TEXT NOT NULL,
+  server TEXT NOT NULL,
+  state TEXT NOT NULL,
+  held TEXT,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (notifier, server)
 );
 CREATE TABLE IF NOT EXISTS agent_calls (
   server TEXT NOT NULL,
@@ -265,6 +281,22 @@ export class StateStore {
           }
         : {}),
       servers: db.prepare('SELECT DISTINCT server FROM probe_minutes UNION SELECT DISTINCT server FROM snapshots UNION SELECT DISTINCT server FROM incidents'),
+      lastMinutes: db.prepare('SELECT server, MAX(minute) AS minute FROM probe_minutes GROUP BY server'),
+      lastIncident: db.prepare('SELECT * FROM incidents WHERE server = ? ORDER BY started_at DESC, id DESC LIMIT 1'),
+      // The tables are new: a read-only store on an older file has none (and only the agent reads them).
+      ...(hasTable(db, 'server_states') && hasTable(db, 'notified')
+        ? {
+            saveState: db.prepare(
+              `INSERT OR REPLACE INTO server_states (server, memory, incident_id, seen_at)
+               VALUES (@server, @memory, (SELECT id FROM incidents WHERE server = @server AND ended_at IS NULL ORDER BY started_at DESC, id DESC LIMIT 1), @seenAt)`,
+            ),
+            serverStates: db.prepare('SELECT server, memory, incident_id, seen_at FROM server_states'),
+            saveNotified: db.prepare('INSERT OR REPLACE INTO notified (notifier, server, state, held, at) VALUES (?, ?, ?, ?, ?)'),
+            notified: db.prepare('SELECT notifier, server, state, held FROM notified'),
+            forgetState: db.prepare('DELETE FROM server_states WHERE server = ?'),
+            forgetNotified: db.prepare('DELETE FROM notified WHERE server = ?'),
+          }
+        : {}),
     };
   }
 
@@ -335,6 +367,78 @@ export class StateStore {
       this.stmts.closeIncidents.run(at, server);
       // Causes quote probe messages; the file outlives the agent, so no URL credential goes in.
       if (next) this.stmts.openIncident.run(server, next.state, redactText(next.cause), next.errorType, at);
+    })();
+  }
+
+  /**
+   * Keeps what each server's state machine knows (memory()) and when the server was last checked,
+   * with the incident open now, so that a restarted agent can tell whether the memory still matches
+   * the incidents (an older mcpwatch run on the file in between writes incidents, not this).
+   */
+  saveStates(rows: Iterable<{ server: string; memory: MachineMemory; seenAt: number }>): void {
+    const save = this.stmts.saveState;
+    if (!save) return;
+    this.db.transaction(() => {
+      for (const r of rows) save.run({ server: r.server, memory: JSON.stringify(r.memory), seenAt: r.seenAt });
+    })();
+  }
+
+  /** What saveStates() kept, by server; a memory that cannot be read is undefined (warned about), the rest of its row kept. */
+  serverStates(): Map<string, StoredServerState> {
+    const rows = (this.stmts.serverStates?.all() ?? []) as Array<{ server: string; memory: string; incident_id: number | null; seen_at: number }>;
+    return new Map(
+      rows.map((r) => [
+        r.server,
+        { memory: this.json('server_states.memory', r.server, r.memory, isMachineMemory, 'the server is taken as the open incident says, or as new'), incidentId: r.incident_id, seenAt: r.seen_at },
+      ]),
+    );
+  }
+
+  /** The minute of each server's last probe counts (flushed first): when an agent last watched it. */
+  lastMinutes(): Map<string, number> {
+    this.flush();
+    return new Map((this.stmts.lastMinutes.all() as Array<{ server: string; minute: number }>).map((r) => [r.server, r.minute]));
+  }
+
+  /** The server's latest incident, open or closed. */
+  lastIncident(server: string): Incident | undefined {
+    const row = this.stmts.lastIncident.get(server) as IncidentRow | undefined;
+    return row && toIncident(row);
+  }
+
+  /**
+   * What a notifier (by its key) last told of a server: the state its last delivered event left it
+   * in, and what the notifier itself holds for it (the Alertmanager's active alerts), as JSON.
+   */
+  saveNotified(notifier: string, server: string, state: ServerStatus, held: unknown, at: number): void {
+    this.stmts.saveNotified?.run(notifier, server, state, held === undefined ? null : JSON.stringify(held), at);
+  }
+
+  /** saveNotified()'s rows, by server then notifier key; a row that cannot be read is passed over (warned about). */
+  notified(): Map<string, Map<string, Notified>> {
+    const out = new Map<string, Map<string, Notified>>();
+    for (const r of (this.stmts.notified?.all() ?? []) as Array<{ notifier: string; server: string; state: string; held: string | null }>) {
+      if (!(STATUSES as readonly string[]).includes(r.state)) {
+        this.warn?.({ file: this.file, column: 'notified.state', server: r.server }, `state file ${this.file}: notified.state of server ${r.server} cannot be read; passed over, as if that notifier had not been told`);
+        continue;
+      }
+      const held = r.held === null ? undefined : this.json('notified.held', r.server, r.held, (v: unknown): v is unknown => v !== undefined, 'the notifier holds nothing for it');
+      let byKey = out.get(r.server);
+      if (!byKey) out.set(r.server, (byKey = new Map()));
+      byKey.set(r.notifier, { state: r.state as ServerStatus, held });
+    }
+    return out;
+  }
+
+  /**
+   * A server no longer monitored (removed, renamed, another shard's): its open incident ends at `at`,
+   * and what was kept to resume it goes. Its snapshots, counts and closed incidents stay until pruned.
+   */
+  forgetServer(server: string, at: number): void {
+    this.db.transaction(() => {
+      this.stmts.closeIncidents.run(at, server);
+      this.stmts.forgetState?.run(server);
+      this.stmts.forgetNotified?.run(server);
     })();
   }
 
@@ -503,6 +607,23 @@ export class StateStore {
     held.delete(this.lockFile);
     this.lockFile = undefined;
   }
+}
+
+/** A server's row of server_states (StateStore.saveStates). */
+export interface StoredServerState {
+  /** Undefined when the row cannot be read. */
+  memory: MachineMemory | undefined;
+  /** The incident open when the row was written, if any. */
+  incidentId: number | null;
+  /** When the server was last checked. */
+  seenAt: number;
+}
+
+/** What a notifier last told of a server (StateStore.saveNotified). */
+export interface Notified {
+  state: ServerStatus;
+  /** What the notifier holds for the server (JSON), if anything. */
+  held: unknown;
 }
 
 interface IncidentRow {

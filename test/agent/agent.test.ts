@@ -301,7 +301,8 @@ describe('mcpwatch run (agent)', () => {
     const second = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }), stdout: { write: () => true } });
     agents.push(second);
     await second.start();
-    await until(() => second.statuses().ok === 'up');
+    // Not its status: a restarted agent shows the one it left at once, before any check.
+    await until(() => second.ready, 'the first check after the restart');
     await second.stop();
     const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.column === 'snapshots.tools');
     assert.deepEqual(warned.map((l) => [l.level, l.file, l.server]), [[40, file, 'ok']]);

@@ -297,6 +297,50 @@ describe('alertmanager notifier: servers no longer monitored', () => {
   });
 });
 
+describe('alertmanager notifier across a restart', () => {
+  it('held() is what a new process takes up with resume(): the same alerts, posted again at once, and resolved by the recovery', async () => {
+    const before = fakeAm();
+    const old = createNotifier(amConfig('restart-before'), { fetch: before.fetch, now: () => T - 60_000 }) as AlertmanagerNotifier;
+    const after = fakeAm();
+    // Another endpoint stands for the new process: the registry of the old one is gone with it.
+    const fresh = createNotifier(amConfig('restart-after'), { fetch: after.fetch, now: () => T }) as AlertmanagerNotifier;
+    try {
+      await old.deliver(event({}), AbortSignal.timeout(5000));
+      const held = JSON.parse(JSON.stringify(fresh.held!('github') ?? [])) as unknown[];
+      assert.deepEqual(held, [], 'the new process holds nothing of its own');
+      const kept = JSON.parse(JSON.stringify(old.held!('github'))) as unknown;
+      fresh.resume!('github', kept);
+      await until(() => after.posts.length === 1, 'the taken-up alert posted at once');
+      assert.deepEqual(summary(after.posts), [[['McpServerDown', 'github', 'firing']]]);
+      const posted = after.posts[0]![0] as unknown as { startsAt: string; labels: Record<string, string> };
+      assert.equal(posted.startsAt, new Date(T - 10_000).toISOString(), 'the alert that started before the restart');
+      assert.deepEqual(posted.labels, (before.posts[0]![0] as { labels: Record<string, string> }).labels);
+      await fresh.deliver(event({ event: 'recovered', severity: 'info', previous_state: 'down', current_state: 'up' }), AbortSignal.timeout(5000));
+      assert.deepEqual(summary(after.posts).at(-1), [['McpServerDown', 'github', 'resolved']]);
+      assert.deepEqual(fresh.held!('github'), []);
+    } finally {
+      old.close?.();
+      fresh.close?.();
+    }
+  });
+
+  it('resume ignores what it cannot read and alerts of another server, and keeps alerts already active', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('restart-garbage'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    try {
+      n.resume!('github', { not: 'a list' });
+      n.resume!('github', [{ labels: { alertname: 'McpServerDown', mcp_server_name: 'other' }, annotations: {}, startsAt: 'x', endsAt: 'y' }, 42, null]);
+      assert.deepEqual(n.held!('github'), []);
+      await n.deliver(event({}), AbortSignal.timeout(5000));
+      const current = n.held!('github');
+      n.resume!('github', [{ labels: { alertname: 'McpServerStale', mcp_server_name: 'github' }, annotations: {}, startsAt: 'x', endsAt: 'y' }]);
+      assert.deepEqual(n.held!('github'), current);
+    } finally {
+      n.close?.();
+    }
+  });
+});
+
 describe('alertmanager notifier against a real Alertmanager', () => {
   const dirs: string[] = [];
   after(() => {

@@ -13,6 +13,7 @@ import {
   driftLines,
   formatDuration,
   formatStdout,
+  notifierKey,
   statusError,
   verifySignature,
   type DeliveryOutcome,
@@ -681,4 +682,90 @@ test('statusError: which answers are retried, and when', () => {
   }
   assert.equal(parseRetryAfter(' 7 ', now), 7000);
   assert.equal(parseRetryAfter(undefined, now), undefined);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Across a restart: what each notifier was told, and the catch-up of the ones that were not
+
+test('notifierKey: the type and the destination decide who the receiver is, not its filter, retries or secret; the URL is not in it', () => {
+  const url = 'https://hooks.example/mcp?token=s3cret';
+  const base = notifierKey(webhook(url));
+  assert.equal(notifierKey(webhook(url, { events: ['down'], secret: 'k', retry: { max_attempts: 9, initial_backoff: 1, max_backoff: 2 } })), base);
+  assert.notEqual(notifierKey(webhook('https://hooks.example/other')), base);
+  assert.notEqual(notifierKey({ type: 'slack', webhook_url: url, timeout: 1, retry: RETRY }), base);
+  assert.doesNotMatch(base, /hooks|s3cret/);
+  assert.equal(createNotifier(webhook(url)).key, base);
+  assert.equal(createNotifier({ type: 'stdout' }).key, notifierKey({ type: 'stdout' }));
+});
+
+test('delivered: called with what the notifier knows once an event is delivered, never for a failed one', async (t) => {
+  const ok = await receiver();
+  const failing = await receiver(() => ({ status: 400 }));
+  t.after(() => Promise.all([ok.close(), failing.close()]).then(() => undefined));
+  const delivered: Array<[string, string, string]> = [];
+  const r = recorder({ delivered: (key, e) => delivered.push([key, e.event, e.current_state]) });
+  const d = new AlertDispatcher([createNotifier(webhook(ok.url)), createNotifier(webhook(failing.url))], r.options);
+  d.dispatch(event());
+  d.dispatch(recovered());
+  assert.equal(await d.flush(60_000), true);
+  const key = notifierKey(webhook(ok.url));
+  assert.deepEqual(delivered, [[key, 'down', 'down'], [key, 'recovered', 'up']]);
+});
+
+test('catchUp: only the notifiers whose last word of the server was another state are told, with what they knew as previous_state', async (t) => {
+  const [same, other, none, filtered] = await Promise.all([receiver(), receiver(), receiver(), receiver()]);
+  t.after(() => Promise.all([same, other, none, filtered].map((x) => x.close())).then(() => undefined));
+  const cfgs = [webhook(same.url), webhook(other.url), webhook(none.url), webhook(filtered.url, { events: ['recovered'] })];
+  const told = new Map([
+    [notifierKey(cfgs[0]!), { state: 'down' as const, held: undefined }],
+    [notifierKey(cfgs[1]!), { state: 'degraded' as const, held: undefined }],
+  ]);
+  const r = recorder();
+  const d = new AlertDispatcher(cfgs.map((c) => createNotifier(c)), r.options);
+  d.catchUp(event({ previous_state: 'down', details: { catch_up: true } }), told, false);
+  assert.equal(await d.flush(60_000), true);
+  const got = (rx: Receiver) => rx.requests.map((q) => JSON.parse(q.body) as AlertEvent).map((e) => [e.event, e.previous_state, e.current_state]);
+  assert.deepEqual(got(same), [], 'told of it already');
+  assert.deepEqual(got(other), [['down', 'degraded', 'down']]);
+  assert.deepEqual(got(none), [['down', 'unknown', 'down']], 'never told anything of the server');
+  assert.deepEqual(got(filtered), [], 'its filter still applies');
+});
+
+test('catchUp with assumeTold: notifiers that keep nothing in their receiver are recorded as told, not told again; one that keeps alerts is', async (t) => {
+  const hook = await receiver();
+  t.after(() => hook.close());
+  const recorded: string[] = [];
+  const r = recorder({ delivered: (key, e) => recorded.push(`${key}:${e.current_state}`) });
+  const posts: string[] = [];
+  const keeper: Notifier = {
+    key: 'keeper',
+    kind: 'alertmanager',
+    target: 'am',
+    retry: RETRY,
+    timeout: 30_000,
+    accepts: () => true,
+    deliver: async (e) => void posts.push(e.event),
+    held: () => [],
+    resume: () => undefined,
+  };
+  const d = new AlertDispatcher([createNotifier(webhook(hook.url)), keeper], r.options);
+  d.catchUp(event(), new Map(), true);
+  assert.equal(await d.flush(60_000), true);
+  assert.equal(hook.requests.length, 0);
+  assert.deepEqual(posts, ['down'], 'the alert is posted again: Alertmanager deduplicates it');
+  assert.deepEqual(recorded, [`${notifierKey(webhook(hook.url))}:down`, 'keeper:down']);
+});
+
+test('restore: a notifier that keeps alerts takes up what it held; one that throws is logged, the others go on', () => {
+  const resumed: Array<[string, unknown]> = [];
+  const base = { kind: 'alertmanager' as const, target: 'am', retry: RETRY, timeout: 1, accepts: () => true, deliver: async () => undefined };
+  const broken: Notifier = { ...base, key: 'broken', resume: () => { throw new Error('bad'); } };
+  const good: Notifier = { ...base, key: 'good', resume: (server, held) => void resumed.push([server, held]) };
+  const plain: Notifier = { ...base, key: 'plain' };
+  const r = recorder();
+  const d = new AlertDispatcher([broken, good, plain], r.options);
+  const told = new Map(['broken', 'good', 'plain'].map((k) => [k, { state: 'down' as const, held: [{ k }] }]));
+  d.restore('s', told);
+  assert.deepEqual(resumed, [['s', [{ k: 'good' }]]]);
+  assert.deepEqual(r.logs.map((l) => [l.level, l.msg, l.fields.server]), [['warn', 'taking up what a notifier held before the restart failed; it starts afresh', 's']]);
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MAX_DRIFT_EVENTS_PER_SERVER, MAX_SNAPSHOTS_PER_SERVER, StateError, StateStore } from '../../src/store/state.js';
 import type { Assessment } from '../../src/pipeline/assess.js';
+import { ServerStateMachine } from '../../src/pipeline/state-machine.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -131,6 +132,86 @@ describe('state store', () => {
       assert.deepEqual(readFileSync(file), before, `${JSON.stringify(opts)}: the file is left as it was`);
     }
     assert.equal(existsSync(`${file}.lock`), false, 'the refused writer released its lock');
+  });
+
+  it('keeps each server\'s state machine with the incident open when it was written, and what each notifier was told', () => {
+    const store = new StateStore(join(tmp(), 'state.db'), { writer: true });
+    const up = new ServerStateMachine({ failuresBeforeDown: 1, thresholds: {}, latencyWindow: 5 });
+    up.apply({ at: 1000, ok: true, latencyMs: 12, error: null });
+    const down = new ServerStateMachine({ failuresBeforeDown: 1, thresholds: {}, latencyWindow: 5 });
+    down.apply({ at: 2000, ok: false, latencyMs: null, error: { type: 'connection_refused', category: 'transient', phase: 'tools/list', message: 'refused' } });
+    store.transition('b', 2000, { state: 'down', cause: 'refused', errorType: 'connection_refused' });
+    store.saveStates([{ server: 'a', memory: up.memory(), seenAt: 1000 }, { server: 'b', memory: down.memory(), seenAt: 2000 }]);
+    const open = store.openIncidents()[0]!;
+    assert.deepEqual([...store.serverStates()], [
+      ['a', { memory: up.memory(), incidentId: null, seenAt: 1000 }],
+      ['b', { memory: down.memory(), incidentId: open.id, seenAt: 2000 }],
+    ]);
+    store.saveNotified('webhook:1', 'b', 'down', undefined, 2100);
+    store.saveNotified('alertmanager:2', 'b', 'down', [{ labels: { alertname: 'McpServerDown' } }], 2100);
+    store.saveNotified('webhook:1', 'a', 'up', undefined, 2100);
+    store.saveNotified('webhook:1', 'a', 'degraded', undefined, 2200);
+    assert.deepEqual(
+      [...store.notified()].map(([server, byKey]) => [server, [...byKey]]),
+      [
+        ['b', [['webhook:1', { state: 'down', held: undefined }], ['alertmanager:2', { state: 'down', held: [{ labels: { alertname: 'McpServerDown' } }] }]]],
+        ['a', [['webhook:1', { state: 'degraded', held: undefined }]]],
+      ],
+    );
+    assert.deepEqual(store.lastIncident('b'), open);
+
+    // No longer monitored: the incident ends, and what was kept to resume it goes.
+    store.forgetServer('b', 3000);
+    assert.deepEqual(store.openIncidents(), []);
+    assert.equal(store.incidentsSince('b', 0)[0]!.endedAt, 3000);
+    assert.deepEqual([...store.serverStates().keys()], ['a']);
+    assert.deepEqual([...store.notified().keys()], ['a']);
+    store.close();
+  });
+
+  it('a server state or notifier row that cannot be read is passed over with a warning; the row stays in the file', () => {
+    const file = join(tmp(), 'state.db');
+    new StateStore(file, { writer: true }).close();
+    const db = new Database(file);
+    db.prepare('INSERT INTO server_states VALUES (?, ?, NULL, 5)').run('a', '{"status":"up"');
+    db.prepare('INSERT INTO server_states VALUES (?, ?, NULL, 5)').run('b', '{"status":"on fire"}');
+    db.prepare('INSERT INTO notified VALUES (?, ?, ?, NULL, 5)').run('k', 'a', 'sideways');
+    db.prepare('INSERT INTO notified VALUES (?, ?, ?, ?, 5)').run('k', 'b', 'down', '[{');
+    db.close();
+    const warned: Array<[unknown, unknown]> = [];
+    const store = new StateStore(file, { writer: true, warn: (fields, msg) => warned.push([fields.column, msg]) });
+    assert.deepEqual([...store.serverStates()], [
+      ['a', { memory: undefined, incidentId: null, seenAt: 5 }],
+      ['b', { memory: undefined, incidentId: null, seenAt: 5 }],
+    ]);
+    assert.deepEqual([...store.notified()].map(([server, byKey]) => [server, [...byKey]]), [['b', [['k', { state: 'down', held: undefined }]]]]);
+    assert.deepEqual(
+      warned.map(([column]) => column),
+      ['server_states.memory', 'server_states.memory', 'notified.state', 'notified.held'],
+    );
+    assert.match(String(warned[0]![1]), /server_states\.memory of server a cannot be read; passed over, the server is taken as the open incident says, or as new$/);
+    store.close();
+  });
+
+  it('a file from before the servers\' states were kept: read as none by a reader, given the tables by a writer, every row kept', () => {
+    const file = join(tmp(), 'state.db');
+    const first = new StateStore(file, { writer: true });
+    first.transition('a', 1000, { state: 'down', cause: 'refused', errorType: 'connection_refused' });
+    first.recordProbe('a', 1000, false, null, HOUR);
+    first.close();
+    const old = new Database(file);
+    old.exec('DROP TABLE server_states; DROP TABLE notified;');
+    old.close();
+    const reader = new StateStore(file, { readonly: true });
+    assert.deepEqual([reader.serverStates().size, reader.notified().size], [0, 0]);
+    assert.equal(reader.openIncidents().length, 1);
+    reader.close();
+    const writer = new StateStore(file, { writer: true });
+    assert.deepEqual(writer.openIncidents().map((i) => [i.server, i.state, i.startedAt]), [['a', 'down', 1000]]);
+    assert.deepEqual([...writer.lastMinutes()], [['a', 0]]);
+    writer.saveStates([{ server: 'a', memory: new ServerStateMachine({ failuresBeforeDown: 1, thresholds: {}, latencyWindow: 5 }).memory(), seenAt: 1000 }]);
+    assert.equal(writer.serverStates().size, 1);
+    writer.close();
   });
 
   it('keeps incidents with start and end, closing the previous one on each transition', () => {

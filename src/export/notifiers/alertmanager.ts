@@ -174,6 +174,14 @@ export function retire(active: ActiveAlerts, servers: Iterable<string>, nowMs: n
   return out;
 }
 
+const isStrings = (v: unknown): v is Record<string, string> => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string');
+
+/** An AmAlert as held() gave it, read back from the state file. */
+function isAmAlert(v: unknown): v is AmAlert {
+  const a = v as Partial<Record<keyof AmAlert, unknown>> | null;
+  return typeof a === 'object' && a !== null && isStrings(a.labels) && typeof a.labels.alertname === 'string' && isStrings(a.annotations) && typeof a.startsAt === 'string' && typeof a.endsAt === 'string';
+}
+
 /** `<url>/api/v2/alerts`; a URL that already names the API path is kept. */
 export function alertsEndpoint(url: string): string {
   const base = url.replace(/\/+$/, '');
@@ -235,6 +243,8 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
   // RESEND_MARGIN intervals ahead, so only a longer outage lets Alertmanager resolve the alert.
   const timer = setInterval(() => void resend().catch(() => undefined), cfg.resend_interval);
   timer.unref();
+  /** Alerts taken up after a restart are re-posted at once (one post for all), not an interval later. */
+  let resendSoon: NodeJS.Immediate | undefined;
 
   return {
     ...httpNotifierBase('alertmanager', endpoint, cfg),
@@ -265,6 +275,25 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       }
     },
     resend,
+    held(server) {
+      return [...(active.get(server)?.values() ?? [])];
+    },
+    /**
+     * The alerts this endpoint was told of for `server` before the agent restarted: active again
+     * and re-posted now, with their own startsAt, so Alertmanager sees the same alerts go on (no new
+     * notification) and their endsAt moves ahead before it passes. Alerts already active (another
+     * notifier for the endpoint took them up) are kept.
+     */
+    resume(server, held) {
+      if (!Array.isArray(held) || active.has(server)) return;
+      const alerts = held.filter(isAmAlert).filter((a) => a.labels.mcp_server_name === server);
+      if (alerts.length === 0) return;
+      active.set(server, new Map(alerts.map((a) => [a.labels.alertname!, a])));
+      resendSoon ??= setImmediate(() => {
+        resendSoon = undefined;
+        void resend().catch(() => undefined);
+      });
+    },
     /**
      * Resolves the alerts of servers no longer monitored. The caller (the agent, after a reload,
      * through the dispatcher) guarantees no event of theirs is still queued anywhere; a delivery
@@ -279,6 +308,7 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
     },
     close() {
       clearInterval(timer);
+      if (resendSoon) clearImmediate(resendSoon);
       void agent?.close();
     },
   };

@@ -24,6 +24,12 @@ export interface Notifier {
   readonly retry: RetryPolicy;
   /** Deadline for one attempt (ms). */
   readonly timeout: number;
+  /**
+   * Who the receiver is, across restarts and reloads (notify.ts notifierKey: the type and the
+   * destination, hashed): what the state file keeps of what this notifier told is filed under it.
+   * Without one, nothing is kept.
+   */
+  readonly key?: string;
   /** The `events` filter: false for an event this notifier was not configured to receive. */
   accepts(event: AlertEvent): boolean;
   /** One delivery attempt. Resolves when delivered; throws (preferably a `DeliveryError`) otherwise. */
@@ -33,6 +39,16 @@ export interface Notifier {
    * alerts): no event is sent, since none happened. Throws when the receiver could not be told.
    */
   forget?(servers: readonly string[]): Promise<void>;
+  /**
+   * What the notifier holds for `server` in its receiver (the Alertmanager's active alerts), as JSON
+   * for the state file; undefined when it keeps nothing per server.
+   */
+  held?(server: string): unknown;
+  /**
+   * Takes up what an earlier run of the agent held for `server` (held()'s value, from the state
+   * file), so that it goes on as if the agent had not restarted. A value it cannot read is ignored.
+   */
+  resume?(server: string, held: unknown): void;
   /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
   close?(): void;
 }

@@ -1,0 +1,319 @@
+// An incident across a restart of the agent: real `mcpwatch run` processes stopped with SIGTERM and
+// started again on the same state file, real servers that die and come back on their port, real
+// receivers (webhooks, the stdout notifier, a real Alertmanager). What the receivers get is compared
+// event by event; nothing is timed.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
+import { startAlertmanager, type AmNotification } from '../fixtures/alertmanager.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
+import { CLI, until } from '../helpers.js';
+import { StateStore } from '../../src/store/state.js';
+import type { AlertEvent } from '../../src/pipeline/events.js';
+
+const dirs: string[] = [];
+const fixtures: HttpFixture[] = [];
+after(async () => {
+  for (const f of fixtures) await f.close().catch(() => undefined);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-restart-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A Streamable HTTP server that can die and come back on the same port, as a restarted pod does. */
+async function server(): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
+  let f = await startHttpFixture('streamable');
+  fixtures.push(f);
+  const { port, url } = f;
+  return {
+    url,
+    stop: () => f.close(),
+    async start() {
+      f = await startHttpFixture('streamable', { port });
+      fixtures.push(f);
+    },
+  };
+}
+
+/** The agent's configuration: one check a second, down at the first failure, listeners on port 0. */
+function writeConfig(dir: string, alerts: string[], servers: Array<[string, string]>, extra: string[] = []): string {
+  const file = join(dir, 'mcpwatch.yaml');
+  writeFileSync(
+    file,
+    [
+      'monitoring: { interval: 1s, timeout: 10s, consecutive_failures_before_down: 1 }',
+      'exporters: { prometheus: { endpoint: "127.0.0.1:0" } }',
+      'health: { endpoint: "127.0.0.1:0" }',
+      'receivers: { otlp: null }',
+      `state: { path: ${JSON.stringify(join(dir, 'state.db'))} }`,
+      ...extra,
+      'alerts:',
+      ...alerts.map((a) => `  - ${a}`),
+      'servers:',
+      ...servers.map(([name, url]) => `  - { name: ${name}, transport: streamable_http, url: ${JSON.stringify(url)} }`),
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+async function ready(agent: AgentProcess): Promise<void> {
+  await agent.waitLog(/first probe round done: ready/);
+}
+
+async function stop(agent: AgentProcess): Promise<void> {
+  agent.proc.kill('SIGTERM');
+  const { code } = await agent.exit;
+  assert.equal(code, 0, agent.logs.join('\n'));
+}
+
+/** Resolves once the receiver's `events` hold one matching `pred`; the agent's log says what it did if not. */
+async function waitEvent(events: AlertEvent[], pred: (e: AlertEvent) => boolean, what: string, agent: AgentProcess): Promise<AlertEvent> {
+  try {
+    await until(() => events.some(pred), what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; received ${JSON.stringify(events.map((e) => [e.server, e.event]))}\n${agent.logs.join('\n')}`);
+  }
+  return events.find(pred)!;
+}
+
+const is = (server: string, event: string) => (e: AlertEvent) => e.server === server && e.event === event;
+const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => e.event);
+
+/**
+ * The run before the restart: an agent on `file` sees these servers die and alerts each `down` to
+ * `events`, then is stopped with SIGTERM. Their `down` events, by name.
+ */
+async function runUntilDown(file: string, events: AlertEvent[], servers: Record<string, { stop(): Promise<void> }>): Promise<Record<string, AlertEvent>> {
+  const agent = startAgent(file);
+  await ready(agent);
+  for (const s of Object.values(servers)) await s.stop();
+  const downs: Record<string, AlertEvent> = {};
+  for (const name of Object.keys(servers)) downs[name] = await waitEvent(events, is(name, 'down'), `${name} down`, agent);
+  await stop(agent);
+  return downs;
+}
+
+
+async function metricsPage(agent: AgentProcess): Promise<string> {
+  const line = await agent.waitLog(/"msg":"mcpwatch agent started"/);
+  const { metrics } = JSON.parse(line) as { metrics: string };
+  return (await fetch(`http://${metrics}/metrics`)).text();
+}
+
+function sample(page: string, metric: string, labels: Record<string, string>): number {
+  const line = page.split('\n').find((l) => l.startsWith(`${metric}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** recovered's downtime is counted from the incident's start, wherever the agent restarted in it. */
+function assertDowntimeFromStart(recovered: AlertEvent, startedAt: string): void {
+  assert.equal(recovered.incident_started_at, startedAt, 'the incident is the one that started before the restart');
+  const expected = (Date.parse(recovered.timestamp) - Date.parse(startedAt)) / 1000;
+  assert.ok(Math.abs(recovered.downtime_seconds! - expected) < 0.002, `downtime ${recovered.downtime_seconds} s is from the incident's start (${expected} s)`);
+}
+
+describe('an incident across a restart of the agent', () => {
+  it('is not alerted again: a server still down stays silent and later recovers with its whole downtime; one back during the restart recovers at once', async () => {
+    const dir = tmp();
+    const hook = await webhookReceiver();
+    const a = await server();
+    const b = await server();
+    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`, '{ type: stdout }'], [['a', a.url], ['b', b.url]]);
+    try {
+      const { a: downA, b: downB } = await runUntilDown(file, hook.events, { a, b });
+
+      await b.start();
+      const second = startAgent(file);
+      const recoveredB = await waitEvent(hook.events, is('b', 'recovered'), 'b recovered after the restart', second);
+      await ready(second);
+      const page = await metricsPage(second);
+      assert.equal(sample(page, 'mcp_server_status', { mcp_server_name: 'a', mcp_server_status: 'down' }), 1, 'a is down from the start');
+      assert.equal(sample(page, 'mcp_server_incidents_total', { mcp_server_name: 'a', mcp_server_status: 'down' }), 0, 'the incident under way is not counted again');
+
+      await a.start();
+      const recoveredA = await waitEvent(hook.events, is('a', 'recovered'), 'a recovered', second);
+      assert.deepEqual(of(hook.events, 'a'), ['down', 'recovered'], 'a: one page, then its recovery');
+      assert.deepEqual(of(hook.events, 'b'), ['down', 'recovered']);
+      assertDowntimeFromStart(recoveredA, downA.incident_started_at!);
+      assertDowntimeFromStart(recoveredB, downB.incident_started_at!);
+      assert.equal(recoveredA.previous_state, 'down');
+      await second.waitUntil(() => second.stdout.filter((l) => / RECOVERED /.test(l)).length === 2, 'both recoveries on stdout');
+      assert.deepEqual(second.stdout.filter((l) => / DOWN /.test(l)), [], 'the stdout notifier does not page again either');
+      await stop(second);
+
+      // One incident each in the file, closed, and the scorecard counts one.
+      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+      try {
+        for (const name of ['a', 'b']) {
+          const incidents = store.incidentsSince(name, 0);
+          assert.deepEqual(incidents.map((i) => [i.state, i.endedAt !== null]), [['down', true]], `${name}: one incident`);
+        }
+      } finally {
+        store.close();
+      }
+      const card = spawnSync(process.execPath, [CLI, 'scorecard', '-c', file, '--json'], { encoding: 'utf8' });
+      const servers = (JSON.parse(card.stdout) as { servers: Array<{ name: string; dimensions: { reliability: { findings: string[] } } }> }).servers;
+      for (const s of servers) assert.ok(s.dimensions.reliability.findings.includes('1 incident in 7d (1 down)'), `${s.name}: ${JSON.stringify(s.dimensions.reliability.findings)}`);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('a notifier added while a server is down is told of the incident once its first check confirms it; the others are not told again', async () => {
+    const dir = tmp();
+    const told = await webhookReceiver();
+    const added = await webhookReceiver();
+    const a = await server();
+    try {
+      const { a: down } = await runUntilDown(writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`], [['a', a.url]]), told.events, { a });
+
+      const second = startAgent(writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`, `{ type: webhook, url: "${added.url}" }`], [['a', a.url]]));
+      const caughtUp = await waitEvent(added.events, is('a', 'down'), 'the added notifier told of the incident', second);
+      assert.equal(caughtUp.incident_started_at, down.incident_started_at, 'the incident that started before the restart');
+      assert.equal(caughtUp.previous_state, 'unknown', 'the added notifier knew nothing of a');
+      assert.equal(caughtUp.current_state, 'down');
+      assert.equal(caughtUp.details.catch_up, true);
+      assert.match(caughtUp.message, /this notifier had not been told of it when mcpwatch restarted/);
+
+      await a.start();
+      await waitEvent(told.events, is('a', 'recovered'), 'a recovered (told)', second);
+      await waitEvent(added.events, is('a', 'recovered'), 'a recovered (added)', second);
+      assert.deepEqual(of(told.events, 'a'), ['down', 'recovered']);
+      assert.deepEqual(of(added.events, 'a'), ['down', 'recovered']);
+      await stop(second);
+    } finally {
+      await told.close();
+      await added.close();
+    }
+  });
+
+  it('Alertmanager: an alert stays the same alert over the restart and resolves with the recovery; a removed or renamed server\'s resolves at start', async () => {
+    const dir = tmp();
+    const am = await startAlertmanager();
+    const [a, b, c] = [await server(), await server(), await server()];
+    // A long resend interval: endsAt is 40 minutes ahead, so only mcpwatch resolves these alerts here.
+    const alerts = [`{ type: alertmanager, url: "${am.url}", resend_interval: 10m }`];
+    const notes = (server: string): Array<AmNotification['status']> => am.received.filter((n) => n.labels.mcp_server_name === server && n.labels.alertname === 'McpServerDown').map((n) => n.status);
+    try {
+      const first = startAgent(writeConfig(dir, alerts, [['a', a.url], ['b', b.url], ['c', c.url]]));
+      await ready(first);
+      await Promise.all([a.stop(), b.stop(), c.stop()]);
+      for (const s of ['a', 'b', 'c']) await am.waitFor((n) => n.status === 'firing' && n.labels.mcp_server_name === s, `${s} firing`);
+      await stop(first);
+
+      // b comes back during the restart; c is renamed c2 (same URL, still down).
+      await b.start();
+      const started = new Date();
+      const second = startAgent(writeConfig(dir, alerts, [['a', a.url], ['b', b.url], ['c2', c.url]]));
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'b', 'b resolved by its recovery after the restart');
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'c', 'c resolved: no longer configured');
+      await am.waitFor((n) => n.status === 'firing' && n.labels.mcp_server_name === 'c2', 'c2 is a new server, and down');
+      await ready(second);
+      // a's alert was taken up and posted again by the new process, with the incident's start.
+      let held: Array<{ startsAt: string; updatedAt: string; status: { state: string } }> = [];
+      await until(async () => {
+        const res = await fetch(`${am.url}/api/v2/alerts?filter=${encodeURIComponent('mcp_server_name="a"')}`);
+        held = (await res.json()) as typeof held;
+        return held.length === 1 && Date.parse(held[0]!.updatedAt) >= started.getTime();
+      }, "a's alert posted again by the new process");
+      assert.equal(held[0]!.status.state, 'active');
+      assert.deepEqual(notes('a'), ['firing'], 'a: not resolved by the restart');
+
+      await a.start();
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'a', 'a resolved by its recovery');
+      assert.deepEqual(notes('a'), ['firing', 'resolved']);
+      assert.deepEqual(notes('b'), ['firing', 'resolved']);
+      assert.deepEqual(notes('c'), ['firing', 'resolved']);
+      await stop(second);
+    } finally {
+      await am.stop();
+    }
+  });
+
+  it('a state last seen longer ago than state.resume_within is not gone on with: a server still down is a new incident, one up again ends the old one with its downtime unknown', async () => {
+    const dir = tmp();
+    const hook = await webhookReceiver();
+    const a = await server();
+    const b = await server();
+    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url], ['b', b.url]]);
+    try {
+      const { a: downA, b: downB } = await runUntilDown(file, hook.events, { a, b });
+
+      // As if the agent had stopped two days ago (resume_within is 1h by default; the retention, 8d,
+      // keeps the old incident).
+      const ago = 2 * 86_400_000;
+      const db = new Database(join(dir, 'state.db'));
+      db.exec("CREATE TABLE IF NOT EXISTS server_states (server TEXT PRIMARY KEY, memory TEXT NOT NULL, incident_id INTEGER, seen_at INTEGER NOT NULL)");
+      db.prepare("UPDATE server_states SET seen_at = seen_at - @ago, memory = json_set(memory, '$.notUpSince', json_extract(memory, '$.notUpSince') - @ago)").run({ ago });
+      db.prepare('UPDATE probe_minutes SET minute = minute - ?').run(ago);
+      db.prepare('UPDATE incidents SET started_at = started_at - ?').run(ago);
+      const seen = db.prepare("SELECT seen_at FROM server_states WHERE server = 'a'").pluck().get() as number | undefined;
+      db.close();
+
+      await b.start();
+      const second = startAgent(file);
+      const recoveredB = await waitEvent(hook.events, is('b', 'recovered'), 'b: the old incident ends', second);
+      const again = await waitEvent(hook.events, (e) => e.server === 'a' && e.event === 'down' && e !== downA, 'a: a new incident', second);
+      await ready(second);
+      assert.equal(recoveredB.downtime_seconds, null, 'how long b stayed down is unknown');
+      assert.equal(recoveredB.previous_state, 'down');
+      assert.equal(recoveredB.details.from, 'down');
+      assert.match(recoveredB.message, /^up; it was down when mcpwatch last checked it \(.+\), and how long it stayed down after that is unknown$/);
+      assert.equal(recoveredB.incident_started_at, new Date(Date.parse(downB.incident_started_at!) - ago).toISOString(), 'the old incident is the one that ends');
+      assert.notEqual(again.incident_started_at, downA.incident_started_at);
+      assert.equal(again.previous_state, 'unknown');
+      assert.equal(sample(await metricsPage(second), 'mcp_server_incidents_total', { mcp_server_name: 'a', mcp_server_status: 'down' }), 1, 'a new incident is counted');
+      await stop(second);
+
+      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+      try {
+        const incidents = store.incidentsSince('a', 0);
+        assert.equal(incidents.length, 2, 'the old incident and a new one');
+        assert.equal(incidents[0]!.endedAt, seen, 'the old one ends when the server was last checked');
+        assert.equal(incidents[1]!.endedAt, null);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('a state file from before the servers\' states were kept: an open incident goes on, not alerted again', async () => {
+    const dir = tmp();
+    const hook = await webhookReceiver();
+    const a = await server();
+    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+    try {
+      await runUntilDown(file, hook.events, { a });
+
+      // What an older mcpwatch leaves: the same tables, without these two.
+      const db = new Database(join(dir, 'state.db'));
+      db.exec('DROP TABLE IF EXISTS server_states; DROP TABLE IF EXISTS notified;');
+      const incident = db.prepare("SELECT started_at FROM incidents WHERE server = 'a' AND ended_at IS NULL").pluck().get() as number;
+      db.close();
+
+      const second = startAgent(file);
+      await ready(second);
+      // The file gets the tables again, and keeps every row it had.
+      await a.start();
+      const recovered = await waitEvent(hook.events, is('a', 'recovered'), 'a recovered', second);
+      assert.deepEqual(of(hook.events, 'a'), ['down', 'recovered'], 'no second page over the upgrade');
+      assert.equal(recovered.incident_started_at, new Date(incident).toISOString(), 'the open incident of the file is the one that ends');
+      await stop(second);
+    } finally {
+      await hook.close();
+    }
+  });
+});

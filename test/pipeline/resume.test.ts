@@ -1,0 +1,164 @@
+// Going on with a server after a restart of the agent (pipeline/resume.ts and the state machine's
+// memory), row by row without a clock: a machine built from memory() of another behaves as that one
+// would have, and the plan believes the memory only while the incidents agree with it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { isMachineMemory, ServerStateMachine, type CheckResult, type MachineMemory, type StatePolicy } from '../../src/pipeline/state-machine.js';
+import { catchUpDraft, planResume, type StoredIncident } from '../../src/pipeline/resume.js';
+import type { TrafficVerdict } from '../../src/pipeline/traffic-errors.js';
+import type { CheckRun, ProbeError } from '../../src/probe/prober.js';
+
+const policy: StatePolicy = { failuresBeforeDown: 3, thresholds: { latency_warning: 500, latency_critical: 2000 }, latencyWindow: 10, checks: ['q'] };
+const refused: ProbeError = { type: 'connection_refused', category: 'transient', phase: 'tools/list', message: 'connection refused (ECONNREFUSED)' };
+const assertion: ProbeError = { type: 'assertion_failed', category: 'permanent', phase: 'tools/call', message: 'expected 1' };
+const ok = (at: number, latencyMs = 50, checks?: CheckRun[]): CheckResult => ({ at, ok: true, latencyMs, error: null, ...(checks ? { checks } : {}) });
+const fail = (at: number): CheckResult => ({ at, ok: false, latencyMs: null, error: refused });
+const check = (status: CheckRun['status']): CheckRun => ({ name: 'q', method: 'tools/call', target: 'q', status, onFailure: 'degraded', startedAt: 0, latencyMs: 5, error: status === 'fail' ? assertion : null });
+
+/** A machine restored from a JSON round trip of `sm`'s memory, as the state file gives it back. */
+function restarted(sm: ServerStateMachine, at: number, holdUntil = at): ServerStateMachine {
+  const memory: unknown = JSON.parse(JSON.stringify(sm.memory()));
+  assert.ok(isMachineMemory(memory));
+  const next = new ServerStateMachine(policy);
+  next.restore(memory, holdUntil);
+  return next;
+}
+
+const events = (sm: ServerStateMachine, r: CheckResult): string[] => sm.apply(r).events.map((e) => `${e.event}:${e.previous_state}->${e.current_state}`);
+
+function verdict(failing: boolean, calls: number): TrafficVerdict {
+  return {
+    failing,
+    note: failing ? `traffic: 50 % of ${calls} calls failed` : `traffic: ${calls} calls in 5m, too few to judge (min_calls 20)`,
+    errorType: failing ? 'timeout' : null,
+    details: { calls, errors: failing ? calls / 2 : 0, error_rate: calls ? 0.5 : null, errors_by_type: {}, threshold: 0.2, window_seconds: 300, min_calls: 20 },
+  };
+}
+
+describe('a state machine restored from memory()', () => {
+  it('down: no event while still down, then recovered with the downtime from the first failure before the restart', () => {
+    const sm = new ServerStateMachine(policy);
+    for (const r of [ok(0), fail(10_000), fail(15_000), fail(20_000)]) sm.apply(r);
+    assert.equal(sm.status, 'down');
+    const next = restarted(sm, 100_000);
+    assert.equal(next.status, 'down');
+    assert.equal(next.unsettled, true, 're-checked at the fast pace');
+    assert.deepEqual(events(next, fail(105_000)), []);
+    const back = next.apply(ok(130_000));
+    assert.deepEqual(back.events.map((e) => [e.event, e.downtime_seconds, e.incident_started_at]), [['recovered', 120, 10_000]]);
+    assert.deepEqual(back.transition?.from, 'down');
+  });
+
+  it('degraded by latency: its samples go on, so it stays degraded without a new event until they say otherwise', () => {
+    const sm = new ServerStateMachine(policy);
+    for (let i = 0; i < 4; i++) sm.apply(ok(i * 1000, 900));
+    assert.equal(sm.status, 'degraded');
+    const next = restarted(sm, 10_000);
+    assert.deepEqual(events(next, ok(11_000, 50)), [], 'one fast answer does not outweigh the slow samples');
+    assert.equal(next.status, 'degraded');
+  });
+
+  it('a counted failing check goes on: its passing again is the recovery, named after it', () => {
+    const sm = new ServerStateMachine(policy);
+    sm.apply(ok(0, 50, [check('pass')]));
+    sm.apply(ok(1000, 50, [check('fail')]));
+    assert.equal(sm.status, 'degraded');
+    const next = restarted(sm, 5000);
+    assert.deepEqual(events(next, ok(6000)), [], 'a probe without the check leaves it failing');
+    assert.deepEqual(events(next, ok(61_000, 50, [check('pass')])), ['recovered:degraded->up']);
+  });
+
+  it('a restored traffic failure is not ended by too few calls before its hold, is by them after it, and by enough good calls at once', () => {
+    const failing = (): ServerStateMachine => {
+      const sm = new ServerStateMachine(policy);
+      sm.apply(ok(0));
+      sm.traffic(verdict(true, 40), 1000);
+      assert.equal(sm.status, 'degraded');
+      return sm;
+    };
+    const held = restarted(failing(), 10_000, 310_000);
+    assert.deepEqual(held.traffic(verdict(false, 3), 20_000).events, [], 'the counts went with the last run');
+    assert.equal(held.status, 'degraded');
+    assert.deepEqual(held.traffic(verdict(false, 3), 310_000).events.map((e) => e.event), ['recovered']);
+    const judged = restarted(failing(), 10_000, 310_000);
+    const good = { ...verdict(false, 30), details: { ...verdict(false, 30).details, errors: 0, error_rate: 0 } };
+    assert.deepEqual(judged.traffic(good, 20_000).events.map((e) => e.event), ['recovered'], 'enough calls, under the threshold: a real recovery');
+  });
+
+  it('an expired state: a server found up ends the old incident with its downtime unknown; one found down is a new incident', () => {
+    const up = new ServerStateMachine(policy);
+    up.restoreExpired('down', 1000, 5000);
+    assert.equal(up.status, 'unknown');
+    const step = up.apply(ok(9_000_000));
+    assert.deepEqual(step.events.map((e) => [e.event, e.previous_state, e.current_state, e.downtime_seconds, e.incident_started_at]), [['recovered', 'down', 'up', null, 1000]]);
+    assert.equal(step.events[0]!.message, 'up; it was down when mcpwatch last checked it (1970-01-01T00:00:05.000Z), and how long it stayed down after that is unknown');
+    assert.deepEqual(events(up, ok(9_001_000)), [], 'once');
+
+    const down = new ServerStateMachine(policy);
+    down.restoreExpired('down', 1000, 5000);
+    assert.deepEqual([fail(9_000_000), fail(9_005_000), fail(9_010_000)].map((r) => events(down, r)), [[], [], ['down:unknown->down']]);
+    assert.equal(down.notUpSince, 9_000_000, 'the new incident starts at its own first failure');
+  });
+
+  it('isMachineMemory refuses what memory() never writes', () => {
+    const good = new ServerStateMachine(policy).memory();
+    assert.ok(isMachineMemory(JSON.parse(JSON.stringify(good))));
+    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }]) {
+      assert.equal(isMachineMemory(bad), false, JSON.stringify(bad));
+    }
+  });
+});
+
+const memory = (over: Partial<MachineMemory>): MachineMemory => ({ ...new ServerStateMachine(policy).memory(), ...over });
+const incident = (over: Partial<StoredIncident> = {}): StoredIncident => ({ id: 7, state: 'down', cause: 'connection refused', errorType: 'connection_refused', startedAt: 1000, endedAt: null, ...over });
+const HOUR = 3_600_000;
+
+describe('planResume', () => {
+  const down = memory({ status: 'down', base: 'down', notUpSince: 900 });
+  const now = 10 * HOUR;
+  const base = { now, resumeWithinMs: HOUR, lastMinute: undefined };
+
+  it('goes on from a memory that matches the open incident, or from a server fine with none open', () => {
+    assert.deepEqual(planResume({ ...base, stored: { memory: down, incidentId: 7, seenAt: now - 60_000 }, open: incident() }), { kind: 'resume', memory: down, legacy: false, seenAt: now - 60_000 });
+    const up = memory({ status: 'up', base: 'up', latencies: [10] });
+    assert.deepEqual(planResume({ ...base, stored: { memory: up, incidentId: null, seenAt: now - 60_000 }, open: undefined }), { kind: 'resume', memory: up, legacy: false, seenAt: now - 60_000 });
+  });
+
+  it('takes the open incident alone when the memory does not match it (an older mcpwatch ran since) or cannot be read, or the file has none', () => {
+    const legacy = { kind: 'resume', memory: memory({ status: 'down', base: 'down', notUpSince: 5000 }), legacy: true, seenAt: now - 60_000 };
+    const open = incident({ id: 8, startedAt: 5000 });
+    for (const stored of [{ memory: down, incidentId: 7, seenAt: now - 60_000 }, { memory: memory({ status: 'up', base: 'up' }), incidentId: null, seenAt: now - 60_000 }, { memory: undefined, incidentId: 8, seenAt: now - 60_000 }, undefined]) {
+      assert.deepEqual(planResume({ ...base, stored, open, lastMinute: now - 60_000 }), legacy, JSON.stringify(stored));
+    }
+  });
+
+  it('starts anew when nothing matches: a memory of a bad state whose incident was closed since, or nothing at all', () => {
+    assert.deepEqual(planResume({ ...base, stored: { memory: down, incidentId: 7, seenAt: now - 60_000 }, open: undefined }), { kind: 'fresh' });
+    assert.deepEqual(planResume({ ...base, stored: undefined, open: undefined }), { kind: 'fresh' });
+    assert.deepEqual(planResume({ ...base, stored: { memory: memory({}), incidentId: null, seenAt: now }, open: undefined }), { kind: 'fresh' }, 'never settled');
+  });
+
+  it('a state last seen longer ago than resume_within: a bad one expires, a fine one starts anew; the latest sign of the last run counts', () => {
+    const stored = { memory: down, incidentId: 7, seenAt: now - 2 * HOUR };
+    assert.deepEqual(planResume({ ...base, stored, open: incident() }), { kind: 'expired', state: 'down', since: 900, seenAt: now - 2 * HOUR });
+    assert.deepEqual(planResume({ ...base, stored, open: incident(), lastMinute: now - 30 * 60_000 }).kind, 'resume', 'probe counts written later than the memory');
+    assert.deepEqual(planResume({ ...base, stored: { memory: memory({ status: 'up', base: 'up' }), incidentId: null, seenAt: now - 2 * HOUR }, open: undefined }), { kind: 'fresh' });
+  });
+});
+
+describe('catchUpDraft', () => {
+  it('a bad state: its state event with the open incident\'s cause and start, marked catch_up', () => {
+    const d = catchUpDraft('down', 900, incident())!;
+    assert.deepEqual([d.event, d.severity, d.current_state, d.incident_started_at, d.details], ['down', 'critical', 'down', 900, { catch_up: true, error_type: 'connection_refused' }]);
+    assert.equal(d.message, 'connection refused (since 1970-01-01T00:00:00.900Z; this notifier had not been told of it when mcpwatch restarted)');
+    assert.deepEqual([catchUpDraft('stale', 1, undefined)!.event, catchUpDraft('degraded', 1, incident({ state: 'degraded' }))!.severity], ['stale', 'warning']);
+  });
+
+  it('up: the last incident\'s recovered with its downtime; nothing without one, or while it is open', () => {
+    const d = catchUpDraft('up', null, incident({ startedAt: 1000, endedAt: 61_000 }))!;
+    assert.deepEqual([d.event, d.previous_state, d.current_state, d.downtime_seconds, d.incident_started_at, d.details], ['recovered', 'down', 'up', 60, 1000, { catch_up: true, from: 'down' }]);
+    assert.equal(catchUpDraft('up', null, undefined), undefined);
+    assert.equal(catchUpDraft('up', null, incident()), undefined);
+    assert.equal(catchUpDraft('unknown', null, incident()), undefined);
+  });
+});
