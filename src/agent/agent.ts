@@ -141,6 +141,7 @@ function policyOf(server: ServerConfig, config: Config): TrackPolicy {
   const traffic = server.traffic ?? config.monitoring.traffic;
   return {
     failuresBeforeDown: server.consecutive_failures_before_down ?? config.monitoring.consecutive_failures_before_down,
+    recoveryHoldMs: server.recovery_hold ?? config.monitoring.recovery_hold,
     thresholds: server.thresholds,
     latencyWindow: config.monitoring.latency_window,
     checks: (server.checks ?? []).map((c) => c.name),

@@ -29,6 +29,16 @@ export const duration = z.string({ invalid_type_error: 'must be a duration such 
   return ms;
 });
 
+/** A duration that may be `0s` (off). */
+const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as 0s, 30s or 2m' }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 0 || ms > 2 ** 31 - 1) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a duration such as 0s, 30s or 2m, at most 24d (got "${text}")` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 /** Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer delay fires at once, in a loop. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
@@ -237,6 +247,7 @@ const serverFields = {
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
   stale_after: timerDuration.optional().describe('SSE: no event or keep-alive for this long while connected, and a listing over the stream then failing too, means stale.'),
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
+  recovery_hold: durationOrOff.optional().describe('Overrides `monitoring.recovery_hold`.'),
   protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
   checks: z.array(checkSchema).default([]).describe('Synthetic checks: tools/call, resources/read or prompts/get with assertions, run after tools/list.'),
   traffic: serverTraffic.optional().describe('Traffic (OTLP spans from instrumented agents): hints that attribute spans to this server, and how its error rate is judged (docs/traffic.md).'),
@@ -441,6 +452,9 @@ const monitoringSchema = z
       .default('60s')
       .describe('stdio: deadline from spawn through the first answer (npx/uvx may download the server first); then `timeout` applies.'),
     consecutive_failures_before_down: z.number().int().min(1).default(3).describe('Failures in a row before a server is down.'),
+    recovery_hold: durationOrOff
+      .default('0s')
+      .describe('Flap damping: a down or stale server is recovered only once it has answered for this long; failing again meanwhile goes on with the same incident, announced once. `0s`: at its first answer.'),
     concurrency: z.number().int().min(1).max(1024).default(32).describe('Probes in flight at once.'),
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
     fresh_connection: z.boolean().default(false).describe('Probe with a new connection each time instead of one kept session.'),
@@ -886,7 +900,7 @@ export interface ServerTraffic {
   min_calls: number;
 }
 
-export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'protocol' | 'checks' | 'traffic'> {
+export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'recovery_hold' | 'protocol' | 'checks' | 'traffic'> {
   /** Attribution hints and error-rate judging (resolveServer fills it; absent means the defaults). */
   traffic?: ServerTraffic;
   /** Synthetic checks run after tools/list (none when absent). */
@@ -903,6 +917,7 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   fresh_connection?: boolean;
   stale_after?: number;
   consecutive_failures_before_down?: number;
+  recovery_hold?: number;
 }
 
 export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
@@ -918,6 +933,7 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
     fresh_connection: s.fresh_connection ?? cfg.monitoring.fresh_connection,
     stale_after: s.stale_after ?? cfg.monitoring.stale_after,
     consecutive_failures_before_down: s.consecutive_failures_before_down ?? cfg.monitoring.consecutive_failures_before_down,
+    recovery_hold: s.recovery_hold ?? cfg.monitoring.recovery_hold,
     protocol: s.transport === 'sse' ? 'legacy' : (s.protocol ?? cfg.monitoring.protocol),
     traffic: { service_names: [], hosts: [], ...cfg.monitoring.traffic, ...stripUndefined(s.traffic ?? {}) },
   };

@@ -25,6 +25,8 @@ export interface CheckResult {
 
 export interface StatePolicy {
   failuresBeforeDown: number;
+  /** A down or stale server is recovered once it has answered for this long (0: at once). */
+  recoveryHoldMs?: number;
   thresholds: Thresholds;
   /** Latency samples the p95 is taken over. */
   latencyWindow: number;
@@ -82,6 +84,8 @@ export interface MachineMemory {
   lastError: ProbeError | null;
   checks: Array<[string, CheckStreak]>;
   traffic: { since: number; verdict: TrafficVerdict } | null;
+  /** Absent in files of earlier versions. */
+  answeringSince?: number | null;
 }
 
 /** Samples above a threshold needed before latency alone changes the state: one slow answer is not a trend. */
@@ -104,6 +108,8 @@ export class ServerStateMachine {
    * the same incident, which the down alert did not announce.
    */
   private outageSince: number | null = null;
+  /** A down or stale server answering again during its recovery hold: since when. */
+  private answeringSince: number | null = null;
   private firstFailureAt: number | null = null;
   private latencies: number[] = [];
   private level: LatencyLevel = 'ok';
@@ -136,6 +142,7 @@ export class ServerStateMachine {
       lastError: this.lastError,
       checks: [...this.failing].map(([name, c]) => [name, { ...c }]),
       traffic: t ? { since: t.since, verdict: t.verdict } : null,
+      answeringSince: this.answeringSince,
     };
   }
 
@@ -156,6 +163,7 @@ export class ServerStateMachine {
     this.failing.clear();
     for (const [name, c] of m.checks) this.failing.set(name, { ...c });
     this.trafficFailing = m.traffic ? { ...m.traffic, holdUntil: trafficHoldUntil } : undefined;
+    this.answeringSince = m.answeringSince ?? null;
   }
 
   /**
@@ -279,12 +287,14 @@ export class ServerStateMachine {
     let errorType: string | null = null;
 
     if (r.staleMs !== undefined) {
+      this.answeringSince = null;
       next = 'stale';
       cause = `no events in ${fmtMs(r.staleMs)}`;
       this.notUpSince ??= r.at;
       this.outageSince ??= r.at;
       if (prev !== 'stale') events.push(this.draft('stale', 'warning', cause, { silent_ms: r.staleMs }, prev, next));
     } else if (!r.ok) {
+      this.answeringSince = null;
       this.consecutiveFailures++;
       this.firstFailureAt ??= r.at;
       this.lastError = r.error;
@@ -314,27 +324,37 @@ export class ServerStateMachine {
       const level = this.latencyLevel();
       next = level !== 'ok' || r.partial ? 'degraded' : 'up';
       const p95 = this.p95();
-      if (prev === 'down' || prev === 'stale') {
-        const since = this.outageSince ?? this.notUpSince;
-        const downtime = since !== null ? Math.max(0, (r.at - since) / 1000) : null;
-        events.push({ ...this.draft('recovered', 'info', `recovered after ${fmtDuration(downtime ?? 0)} ${prev}`, { from: prev }, prev, next), downtime_seconds: downtime });
-      }
-      if (next === 'degraded') {
-        cause = r.partial ? (r.error?.message ?? 'answered, but part of the check failed') : `p95 latency ${fmtMs(p95 ?? 0)} over ${level} threshold ${fmtMs(this.threshold(level)!)}`;
-        errorType = r.partial ? (r.error?.type ?? null) : null;
-        const details = { p95_ms: p95, latency_ms: r.latencyMs, threshold_ms: this.threshold(level), level, partial: Boolean(r.partial), error_type: r.error?.type ?? null };
-        if (prev !== 'degraded') {
-          this.notUpSince = prev === 'down' || prev === 'stale' ? r.at : (this.notUpSince ?? r.at);
-          events.push(this.draft(level === 'critical' ? 'latency_spike' : 'degraded', level === 'critical' ? 'critical' : 'warning', cause, details, prev, next));
-        } else if (level === 'critical' && this.level !== 'critical') {
-          events.push(this.draft('latency_spike', 'critical', cause, details, prev, next));
+      const hold = this.policy.recoveryHoldMs ?? 0;
+      // Flap damping: a down or stale server is not recovered until it has answered for the hold; a
+      // failure meanwhile goes on with the incident, which was announced once.
+      const held = (prev === 'down' || prev === 'stale') && hold > 0 && r.at - (this.answeringSince ??= r.at) < hold;
+      if (held) next = prev;
+      else {
+        if (prev === 'down' || prev === 'stale') {
+          const since = this.outageSince ?? this.notUpSince;
+          const answered = this.answeringSince ?? r.at;
+          const downtime = since !== null ? Math.max(0, (answered - since) / 1000) : null;
+          const details = hold > 0 ? { from: prev, answering_since: new Date(answered).toISOString() } : { from: prev };
+          events.push({ ...this.draft('recovered', 'info', `recovered after ${fmtDuration(downtime ?? 0)} ${prev}`, details, prev, next), downtime_seconds: downtime });
         }
-      } else if (prev === 'degraded') {
-        const degradedFor = this.notUpSince !== null ? (r.at - this.notUpSince) / 1000 : null;
-        events.push(this.draft('recovered', 'info', `latency back to normal after ${fmtDuration(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
+        if (next === 'degraded') {
+          cause = r.partial ? (r.error?.message ?? 'answered, but part of the check failed') : `p95 latency ${fmtMs(p95 ?? 0)} over ${level} threshold ${fmtMs(this.threshold(level)!)}`;
+          errorType = r.partial ? (r.error?.type ?? null) : null;
+          const details = { p95_ms: p95, latency_ms: r.latencyMs, threshold_ms: this.threshold(level), level, partial: Boolean(r.partial), error_type: r.error?.type ?? null };
+          if (prev !== 'degraded') {
+            this.notUpSince = prev === 'down' || prev === 'stale' ? r.at : (this.notUpSince ?? r.at);
+            events.push(this.draft(level === 'critical' ? 'latency_spike' : 'degraded', level === 'critical' ? 'critical' : 'warning', cause, details, prev, next));
+          } else if (level === 'critical' && this.level !== 'critical') {
+            events.push(this.draft('latency_spike', 'critical', cause, details, prev, next));
+          }
+        } else if (prev === 'degraded') {
+          const degradedFor = this.notUpSince !== null ? (r.at - this.notUpSince) / 1000 : null;
+          events.push(this.draft('recovered', 'info', `latency back to normal after ${fmtDuration(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
+        }
+        this.level = level;
+        this.outageSince = null;
+        this.answeringSince = null;
       }
-      this.level = level;
-      this.outageSince = null;
     }
 
     if (r.sessionExpired) {

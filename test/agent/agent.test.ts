@@ -232,6 +232,34 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('recovery_hold: a crash-looping stdio server pages down once, not at every restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    const spawns = join(dir, 'spawns.log');
+    const agent = makeAgent(
+      agentConfig(
+        dir,
+        hook.url,
+        `  - name: looping
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, dies-after-list]
+    env: { SPAWN_LOG: ${JSON.stringify(spawns)} }
+    interval: 300ms
+    recovery_hold: 1h`,
+      ),
+    );
+    await agent.start();
+    await hook.waitFor((e) => e.server === 'looping' && e.event === 'down');
+    const starts = (): number => readFileSync(spawns, 'utf8').trim().split('\n').length;
+    // Each restart answers a listing and dies: without the hold, a recovered and a down apiece.
+    await until(() => starts() >= 4, 'three restarts after the first start');
+    assert.equal(agent.statuses().looping, 'down');
+    await agent.stop();
+    assert.deepEqual(hook.events.filter((e) => e.event.server === 'looping').map((e) => e.event.event), ['down']);
+    await hook.close();
+  });
+
   it('calls a silent SSE stream stale, then reconnects', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();

@@ -26,6 +26,45 @@ describe('server state machine', () => {
     assert.deepEqual(step.transition, { from: 'unknown', to: 'up', at: 0, cause: 'up', errorType: null });
   });
 
+  it('recovery_hold: a crash-looping server is down once, and recovered once it has answered for the hold', () => {
+    const sm = new ServerStateMachine({ ...policy, recoveryHoldMs: 30_000 });
+    sm.apply(ok(0));
+    const def = (at: number): CheckResult => ({ ...fail(at, exited), definitive: true });
+    // A process that answers after each restart and dies seconds later: one down, nothing more.
+    assert.deepEqual(run(sm, [def(10_000), ok(15_000), def(18_000), ok(25_000), ok(30_000), def(33_000), ok(40_000)]), [
+      ['down', ['down']],
+      ['down', []],
+      ['down', []],
+      ['down', []],
+      ['down', []],
+      ['down', []],
+      ['down', []],
+    ]);
+    assert.equal(sm.unsettled, true, 'held down: re-checked fast, so the hold ends on time');
+    assert.deepEqual(run(sm, [ok(60_000)]), [['down', []]]);
+    const rec = sm.apply(ok(70_000));
+    assert.equal(sm.status, 'up');
+    assert.deepEqual(rec.events.map((e) => e.event), ['recovered']);
+    assert.equal(rec.events[0]!.downtime_seconds, 30, 'down from 10 s until it answered for good at 40 s');
+    assert.deepEqual(rec.events[0]!.details, { from: 'down', answering_since: new Date(40_000).toISOString() });
+    assert.equal(rec.events[0]!.incident_started_at, 10_000);
+    // Without a hold the same run announces every restart.
+    const plain = new ServerStateMachine(policy);
+    plain.apply(ok(0));
+    const events = run(plain, [def(10_000), ok(15_000), def(18_000), ok(25_000)]).flatMap(([, e]) => e);
+    assert.deepEqual(events, ['down', 'recovered', 'down', 'recovered']);
+  });
+
+  it('recovery_hold survives a restart of the agent (memory and restore)', () => {
+    const sm = new ServerStateMachine({ ...policy, recoveryHoldMs: 30_000 });
+    sm.apply(ok(0));
+    sm.apply({ ...fail(10_000, exited), definitive: true });
+    sm.apply(ok(20_000));
+    const again = new ServerStateMachine({ ...policy, recoveryHoldMs: 30_000 });
+    again.restore(JSON.parse(JSON.stringify(sm.memory())), 0);
+    assert.deepEqual(run(again, [ok(40_000), ok(50_000)]), [['down', []], ['up', ['recovered']]]);
+  });
+
   it('is down only after N failures in a row, then recovers with the downtime', () => {
     const sm = new ServerStateMachine(policy);
     assert.deepEqual(run(sm, [ok(0), fail(10_000), fail(15_000)]), [['up', []], ['up', []], ['up', []]]);
