@@ -106,6 +106,21 @@ async function runUntilDown(file: string, events: AlertEvent[], servers: Record<
 }
 
 
+/** One server, `a`, and one webhook: the run before the restart has seen `a` die and alerted it. */
+async function oneServerDown(): Promise<{ dir: string; hook: Awaited<ReturnType<typeof webhookReceiver>>; a: Awaited<ReturnType<typeof server>>; file: string }> {
+  const dir = tmp();
+  const hook = await webhookReceiver();
+  const a = await server();
+  const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+  try {
+    await runUntilDown(file, hook.events, { a });
+  } catch (err) {
+    await hook.close();
+    throw err;
+  }
+  return { dir, hook, a, file };
+}
+
 /** Moves everything the state file in `dir` knows `ago` ms back, as if the agent had stopped that long ago. */
 function ageStateFile(dir: string, ago: number): void {
   const db = new Database(join(dir, 'state.db'));
@@ -298,12 +313,8 @@ describe('an incident across a restart of the agent', () => {
   });
 
   it('an expired state whose first check a stop cut short is ended by the next run: the server found up then sends its recovered', async () => {
-    const dir = tmp();
-    const hook = await webhookReceiver();
-    const a = await server();
-    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+    const { dir, hook, a, file } = await oneServerDown();
     try {
-      await runUntilDown(file, hook.events, { a });
       ageStateFile(dir, 2 * 86_400_000);
 
       // The next run stops before its first check of a ends: a takes the connection and never answers.
@@ -334,12 +345,8 @@ describe('an incident across a restart of the agent', () => {
   });
 
   it('a state file from before the servers\' states were kept: an open incident goes on, not alerted again', async () => {
-    const dir = tmp();
-    const hook = await webhookReceiver();
-    const a = await server();
-    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+    const { dir, hook, a, file } = await oneServerDown();
     try {
-      await runUntilDown(file, hook.events, { a });
 
       // What an older mcpwatch leaves: the same tables, without these two.
       const db = new Database(join(dir, 'state.db'));
