@@ -103,6 +103,12 @@ class Monitor {
    * catch-up after its first check (none once an event of the server has gone out since).
    */
   resumed: { told: ReadonlyMap<string, Told>; legacy: boolean } | undefined;
+  /**
+   * The last run's incident, too old to go on with (state.resume_within): it ends at this time once
+   * the server's status is known again, not at start, so that a run stopped before that still
+   * leaves the next one the incident to end (and its `recovered` to send).
+   */
+  expiredAt: number | undefined;
 
   constructor(
     public server: ServerConfig,
@@ -588,6 +594,7 @@ export class Agent {
     // A new name or tool list changes which spans match the server (tool names decide for OpenLLMetry's).
     if (a.serverInfoChanged || a.snapshot) this.resolveServer = undefined;
     this.recorder.check(server, out, a);
+    if (monitor.track.sm.status !== 'unknown') this.endExpired(monitor);
     this.store.recordCheck(server.name, at, a, observationHoldMs(server));
     const t = a.transition;
     if (t) {
@@ -646,6 +653,7 @@ export class Agent {
       this.log.info({ server: server.name, from: t.from, to: t.to, cause: t.cause }, 'state changed');
       this.recorder.transition(server.name, t);
       try {
+        this.endExpired(monitor);
         this.store.transition(server.name, at, t.to === 'up' ? null : { state: t.to, cause: t.cause, errorType: t.errorType });
       } catch (err) {
         this.log.warn({ err, server: server.name }, 'recording a state change in the state file failed');
@@ -709,11 +717,11 @@ export class Agent {
       const name = monitor.server.name;
       const plan = planResume({ stored: states.get(name), open: open.get(name), lastMinute: lastMinutes.get(name), now: at, resumeWithinMs: this.config.state.resume_within });
       if (plan.kind === 'expired') {
-        this.store.transition(name, plan.seenAt, null);
+        monitor.expiredAt = plan.seenAt;
         monitor.track.sm.restoreExpired(plan.state, plan.since, plan.seenAt);
         this.log.info(
           { server: name, state: plan.state, last_checked_at: new Date(plan.seenAt).toISOString(), resume_within_ms: this.config.state.resume_within },
-          'the last run saw this server too long ago to go on with its incident: it is closed, and a failure now is a new incident',
+          'the last run saw this server too long ago to go on with its incident: it ends when the server was last checked, and a failure now is a new incident',
         );
         continue;
       }
@@ -768,6 +776,13 @@ export class Agent {
     }
     const draft = catchUpDraft(sm.status, sm.notUpSince, incident);
     if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), resumed.told, resumed.legacy);
+  }
+
+  /** The last run's incident that was too old to go on with ends when the server was last checked (Monitor.expiredAt). */
+  private endExpired(monitor: Monitor): void {
+    if (monitor.expiredAt === undefined) return;
+    this.store.transition(monitor.server.name, monitor.expiredAt, null);
+    monitor.expiredAt = undefined;
   }
 
   /** Keeps each server's state machine for the next run (pipeline/state-machine.ts memory()). */

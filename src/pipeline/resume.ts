@@ -65,7 +65,7 @@ export function planResume({ stored, open, lastMinute, now, resumeWithinMs }: Re
 
 /** What an open incident alone says of the state machine: its state, since its start; no samples or checks. */
 function fromIncident(i: StoredIncident): MachineMemory {
-  return { status: i.state, base: i.state, notUpSince: i.startedAt, consecutiveFailures: 0, firstFailureAt: null, latencies: [], level: 'ok', lastError: null, checks: [], traffic: null, answeringSince: null };
+  return { status: i.state, base: i.state, notUpSince: i.startedAt, outageSince: null, consecutiveFailures: 0, firstFailureAt: null, latencies: [], level: 'ok', lastError: null, checks: [], traffic: null, answeringSince: null };
 }
 
 const CATCH_UP_NOTE = 'this notifier had not been told of it when mcpwatch restarted';

@@ -77,6 +77,8 @@ export interface MachineMemory {
   status: ServerStatus;
   base: ServerStatus;
   notUpSince: number | null;
+  /** Absent in a file written before it was kept: the downtime is then counted from notUpSince. */
+  outageSince?: number | null;
   consecutiveFailures: number;
   firstFailureAt: number | null;
   latencies: number[];
@@ -135,6 +137,7 @@ export class ServerStateMachine {
       status: this.status,
       base: this.base,
       notUpSince: this.notUpSince,
+      outageSince: this.outageSince,
       consecutiveFailures: this.consecutiveFailures,
       firstFailureAt: this.firstFailureAt,
       latencies: [...this.latencies],
@@ -155,6 +158,7 @@ export class ServerStateMachine {
     this.status = m.status;
     this.base = m.base;
     this.notUpSince = m.notUpSince;
+    this.outageSince = m.outageSince ?? null;
     this.consecutiveFailures = m.consecutiveFailures;
     this.firstFailureAt = m.firstFailureAt;
     this.latencies = m.latencies.slice(-this.policy.latencyWindow);
@@ -537,6 +541,7 @@ export function isMachineMemory(v: unknown): v is MachineMemory {
     isStatus(v.status) &&
     isStatus(v.base) &&
     isTime(v.notUpSince) &&
+    (v.outageSince === undefined || isTime(v.outageSince)) &&
     typeof v.consecutiveFailures === 'number' &&
     isTime(v.firstFailureAt) &&
     Array.isArray(v.latencies) &&

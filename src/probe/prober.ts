@@ -114,7 +114,7 @@ export interface HttpObservation {
   bodySnippet: string;
   /** The body as far as it was read (a JSON-RPC error answer in full), for parsing, not for showing. */
   body?: string;
-  /** Where a 3xx answer pointed: mcpwatch reports redirects rather than following them. */
+  /** Where a 3xx answer pointed: a redirect mcpwatch does not follow (another origin, or past the limit) is reported. */
   location?: string | null;
 }
 

@@ -80,7 +80,8 @@ const MAX_REDIRECTS = 5;
  * to the timeout. A response stream the server ends after giving event ids (the 2025-11-25 polling
  * pattern: a priming event, then the stream closed while the work goes on) is resumed with GET and
  * Last-Event-ID, after the server's `retry`. Not implemented, because a probe never needs them: interactive
- * OAuth flows (machine credentials only: probe/auth.ts), following redirects (a redirect is reported).
+ * OAuth flows (machine credentials only: probe/auth.ts), following redirects to another origin (one
+ * within the origin is followed, as the SDK's clients do: follow()).
  */
 export class StreamableHttpTransport implements Transport, PageAwareTransport {
   onclose?: () => void;

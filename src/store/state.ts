@@ -10,7 +10,7 @@ import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import { STATUSES, type ServerStatus } from '../pipeline/status.js';
 import { isMachineMemory, type MachineMemory } from '../pipeline/state-machine.js';
 import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
-import { redactText } from '../pipeline/redact.js';
+import { redactDeep, redactText } from '../pipeline/redact.js';
 import type { CallerRow } from '../pipeline/callers.js';
 
 /**
@@ -379,7 +379,8 @@ export class StateStore {
     const save = this.stmts.saveState;
     if (!save) return;
     this.db.transaction(() => {
-      for (const r of rows) save.run({ server: r.server, memory: JSON.stringify(r.memory), seenAt: r.seenAt });
+      // Its errors quote what servers said (a check's tool output), URLs with credentials too.
+      for (const r of rows) save.run({ server: r.server, memory: JSON.stringify(redactDeep(r.memory)), seenAt: r.seenAt });
     })();
   }
 

@@ -5,7 +5,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -104,6 +105,30 @@ async function runUntilDown(file: string, events: AlertEvent[], servers: Record<
   return downs;
 }
 
+
+/** One server, `a`, and one webhook: the run before the restart has seen `a` die and alerted it. */
+async function oneServerDown(): Promise<{ dir: string; hook: Awaited<ReturnType<typeof webhookReceiver>>; a: Awaited<ReturnType<typeof server>>; file: string }> {
+  const dir = tmp();
+  const hook = await webhookReceiver();
+  const a = await server();
+  const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+  try {
+    await runUntilDown(file, hook.events, { a });
+  } catch (err) {
+    await hook.close();
+    throw err;
+  }
+  return { dir, hook, a, file };
+}
+
+/** Moves everything the state file in `dir` knows `ago` ms back, as if the agent had stopped that long ago. */
+function ageStateFile(dir: string, ago: number): void {
+  const db = new Database(join(dir, 'state.db'));
+  db.prepare("UPDATE server_states SET seen_at = seen_at - @ago, memory = json_set(memory, '$.notUpSince', json_extract(memory, '$.notUpSince') - @ago)").run({ ago });
+  db.prepare('UPDATE probe_minutes SET minute = minute - ?').run(ago);
+  db.prepare('UPDATE incidents SET started_at = started_at - ?').run(ago);
+  db.close();
+}
 
 async function metricsPage(agent: AgentProcess): Promise<string> {
   const line = await agent.waitLog(/"msg":"mcpwatch agent started"/);
@@ -253,11 +278,8 @@ describe('an incident across a restart of the agent', () => {
       // As if the agent had stopped two days ago (resume_within is 1h by default; the retention, 8d,
       // keeps the old incident).
       const ago = 2 * 86_400_000;
-      const db = new Database(join(dir, 'state.db'));
-      db.exec("CREATE TABLE IF NOT EXISTS server_states (server TEXT PRIMARY KEY, memory TEXT NOT NULL, incident_id INTEGER, seen_at INTEGER NOT NULL)");
-      db.prepare("UPDATE server_states SET seen_at = seen_at - @ago, memory = json_set(memory, '$.notUpSince', json_extract(memory, '$.notUpSince') - @ago)").run({ ago });
-      db.prepare('UPDATE probe_minutes SET minute = minute - ?').run(ago);
-      db.prepare('UPDATE incidents SET started_at = started_at - ?').run(ago);
+      ageStateFile(dir, ago);
+      const db = new Database(join(dir, 'state.db'), { readonly: true });
       const seen = db.prepare("SELECT seen_at FROM server_states WHERE server = 'a'").pluck().get() as number | undefined;
       db.close();
 
@@ -290,13 +312,41 @@ describe('an incident across a restart of the agent', () => {
     }
   });
 
-  it('a state file from before the servers\' states were kept: an open incident goes on, not alerted again', async () => {
-    const dir = tmp();
-    const hook = await webhookReceiver();
-    const a = await server();
-    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]]);
+  it('an expired state whose first check a stop cut short is ended by the next run: the server found up then sends its recovered', async () => {
+    const { dir, hook, a, file } = await oneServerDown();
     try {
-      await runUntilDown(file, hook.events, { a });
+      ageStateFile(dir, 2 * 86_400_000);
+
+      // The next run stops before its first check of a ends: a takes the connection and never answers.
+      const port = new URL(a.url).port;
+      const sockets = new Set<Socket>();
+      const silent = createServer((s) => void sockets.add(s.on('error', () => undefined)));
+      await new Promise<void>((resolve) => silent.listen(Number(port), '127.0.0.1', resolve));
+      const patient = join(dir, 'patient.yaml');
+      writeFileSync(patient, readFileSync(file, 'utf8').replace('timeout: 10s', 'timeout: 10m'));
+      const cut = startAgent(patient);
+      await cut.waitLog(/too long ago to go on with its incident/);
+      await until(() => sockets.size > 0, 'the check of a under way');
+      await stop(cut);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+
+      await a.start();
+      const third = startAgent(file);
+      const recovered = await waitEvent(hook.events, is('a', 'recovered'), 'a: the old incident ends', third);
+      await ready(third);
+      assert.equal(recovered.downtime_seconds, null, 'how long a stayed down is unknown');
+      assert.equal(recovered.previous_state, 'down');
+      assert.deepEqual(of(hook.events, 'a'), ['down', 'recovered']);
+      await stop(third);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('a state file from before the servers\' states were kept: an open incident goes on, not alerted again', async () => {
+    const { dir, hook, a, file } = await oneServerDown();
+    try {
 
       // What an older mcpwatch leaves: the same tables, without these two.
       const db = new Database(join(dir, 'state.db'));

@@ -49,6 +49,31 @@ describe('a state machine restored from memory()', () => {
     assert.deepEqual(back.transition?.from, 'down');
   });
 
+  it('down after a degraded spell: the recovery after the restart counts the downtime from going down, not from the degraded spell', () => {
+    const sm = new ServerStateMachine({ ...policy, latencyWindow: 2 });
+    for (const r of [ok(0, 600), ok(10_000, 700)]) sm.apply(r);
+    assert.equal(sm.status, 'degraded');
+    sm.apply({ ...fail(120_000), definitive: true });
+    assert.equal(sm.status, 'down');
+    const next = new ServerStateMachine({ ...policy, latencyWindow: 2 });
+    const memory: unknown = JSON.parse(JSON.stringify(sm.memory()));
+    assert.ok(isMachineMemory(memory));
+    next.restore(memory, 121_000);
+    const back = next.apply(ok(125_000, 50));
+    assert.deepEqual(back.events.filter((e) => e.event === 'recovered').map((e) => [e.message, e.downtime_seconds, e.incident_started_at]), [['recovered after 5s down', 5, 10_000]]);
+  });
+
+  it('a memory written without outageSince (before it was kept) is read, the downtime then from the incident start', () => {
+    const sm = new ServerStateMachine(policy);
+    for (const r of [ok(0), fail(10_000), fail(15_000), fail(20_000)]) sm.apply(r);
+    const older = JSON.parse(JSON.stringify(sm.memory())) as MachineMemory;
+    delete older.outageSince;
+    assert.ok(isMachineMemory(older));
+    const next = new ServerStateMachine(policy);
+    next.restore(older, 30_000);
+    assert.deepEqual(next.apply(ok(40_000)).events.map((e) => [e.event, e.downtime_seconds]), [['recovered', 30]]);
+  });
+
   it('degraded by latency: its samples go on, so it stays degraded without a new event until they say otherwise', () => {
     const sm = new ServerStateMachine(policy);
     for (let i = 0; i < 4; i++) sm.apply(ok(i * 1000, 900));
@@ -103,7 +128,7 @@ describe('a state machine restored from memory()', () => {
   it('isMachineMemory refuses what memory() never writes', () => {
     const good = new ServerStateMachine(policy).memory();
     assert.ok(isMachineMemory(JSON.parse(JSON.stringify(good))));
-    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }]) {
+    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }, { ...good, outageSince: '1' }]) {
       assert.equal(isMachineMemory(bad), false, JSON.stringify(bad));
     }
   });

@@ -169,6 +169,25 @@ describe('state store', () => {
     store.close();
   });
 
+  it('a server\'s state is written with the URLs in its errors redacted, as an incident\'s cause is', () => {
+    const file = join(tmp(), 'state.db');
+    const store = new StateStore(file, { writer: true });
+    const secret = 'https://svc:hunter2@db.internal/q?token=s3cret';
+    const sm = new ServerStateMachine({ failuresBeforeDown: 1, thresholds: {}, latencyWindow: 5, checks: ['q'] });
+    const error = { type: 'tool_error', category: 'permanent', phase: 'tools/call', message: `tool returned isError: "cannot reach ${secret}"` } as const;
+    sm.apply({ at: 1000, ok: true, latencyMs: 12, error: null, checks: [{ name: 'q', method: 'tools/call', target: 'q', status: 'fail', onFailure: 'degraded', startedAt: 1000, latencyMs: 5, error }] });
+    sm.apply({ at: 2000, ok: false, latencyMs: null, error: { ...error, type: 'http_status', phase: 'tools/list' } });
+    store.saveStates([{ server: 'a', memory: sm.memory(), seenAt: 2000 }]);
+    const read = store.serverStates().get('a')?.memory;
+    store.close();
+    const db = new Database(file, { readonly: true });
+    const row = db.prepare("SELECT memory FROM server_states WHERE server = 'a'").pluck().get() as string;
+    db.close();
+    assert.ok(row.includes('db.internal'), row);
+    assert.doesNotMatch(row, /hunter2|s3cret/);
+    assert.equal(read?.checks[0]?.[0], 'q', 'what was written is read back');
+  });
+
   it('a server state or notifier row that cannot be read is passed over with a warning; the row stays in the file', () => {
     const file = join(tmp(), 'state.db');
     new StateStore(file, { writer: true }).close();
