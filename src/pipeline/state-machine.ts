@@ -542,6 +542,7 @@ export function isMachineMemory(v: unknown): v is MachineMemory {
     isStatus(v.base) &&
     isTime(v.notUpSince) &&
     (v.outageSince === undefined || isTime(v.outageSince)) &&
+    (v.answeringSince === undefined || isTime(v.answeringSince)) &&
     typeof v.consecutiveFailures === 'number' &&
     isTime(v.firstFailureAt) &&
     Array.isArray(v.latencies) &&
