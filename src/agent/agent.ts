@@ -705,7 +705,15 @@ export class Agent {
     const at = this.now();
     let read;
     try {
-      read = { states: this.store.serverStates(), notified: this.store.notified(), lastMinutes: this.store.lastMinutes(), open: new Map(this.store.openIncidents().map((i) => [i.server, i])) };
+      this.store.flush();
+      const states = this.store.serverStates();
+      const open = new Map(this.store.openIncidents().map((i) => [i.server, i]));
+      const lastMinutes = new Map<string, number>();
+      for (const name of new Set([...this.monitors.keys(), ...states.keys(), ...open.keys()])) {
+        const minute = this.store.lastMinute(name);
+        if (minute !== undefined) lastMinutes.set(name, minute);
+      }
+      read = { states, notified: this.store.notified(), lastMinutes, open };
     } catch (err) {
       this.log.warn({ err, file: this.config.state.path }, 'reading what the last run left in the state file failed: every server starts anew, and its open incidents may be alerted again');
       return;

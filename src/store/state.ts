@@ -281,7 +281,9 @@ export class StateStore {
           }
         : {}),
       servers: db.prepare('SELECT DISTINCT server FROM probe_minutes UNION SELECT DISTINCT server FROM snapshots UNION SELECT DISTINCT server FROM incidents'),
-      lastMinutes: db.prepare('SELECT server, MAX(minute) AS minute FROM probe_minutes GROUP BY server'),
+      // One server at a time: on the primary key, where grouping the whole table read every row (a
+      // start-up blocked for seconds with days of minutes for thousands of servers).
+      lastMinute: db.prepare('SELECT MAX(minute) AS minute FROM probe_minutes WHERE server = ?'),
       lastIncident: db.prepare('SELECT * FROM incidents WHERE server = ? ORDER BY started_at DESC, id DESC LIMIT 1'),
       // The tables are new: a read-only store on an older file has none (and only the agent reads them).
       ...(hasTable(db, 'server_states') && hasTable(db, 'notified')
@@ -395,10 +397,9 @@ export class StateStore {
     );
   }
 
-  /** The minute of each server's last probe counts (flushed first): when an agent last watched it. */
-  lastMinutes(): Map<string, number> {
-    this.flush();
-    return new Map((this.stmts.lastMinutes.all() as Array<{ server: string; minute: number }>).map((r) => [r.server, r.minute]));
+  /** The minute of the server's last probe counts (call flush() first): when an agent last watched it. */
+  lastMinute(server: string): number | undefined {
+    return (this.stmts.lastMinute.get(server) as { minute: number | null } | undefined)?.minute ?? undefined;
   }
 
   /** The server's latest incident, open or closed. */

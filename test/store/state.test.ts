@@ -227,7 +227,7 @@ describe('state store', () => {
     reader.close();
     const writer = new StateStore(file, { writer: true });
     assert.deepEqual(writer.openIncidents().map((i) => [i.server, i.state, i.startedAt]), [['a', 'down', 1000]]);
-    assert.deepEqual([...writer.lastMinutes()], [['a', 0]]);
+    assert.deepEqual([writer.lastMinute('a'), writer.lastMinute('b')], [0, undefined]);
     writer.saveStates([{ server: 'a', memory: new ServerStateMachine({ failuresBeforeDown: 1, thresholds: {}, latencyWindow: 5 }).memory(), seenAt: 1000 }]);
     assert.equal(writer.serverStates().size, 1);
     writer.close();
