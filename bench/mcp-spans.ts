@@ -5,6 +5,7 @@ import { ROOT_CONTEXT, trace, SpanKind, SpanStatusCode, type Attributes, type Hr
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { decodeTraceRequest } from '../src/otlp/decode.js';
 
 export interface SpanDef {
   name: string;
@@ -86,4 +87,41 @@ export function toolCallBatch(b: number, spansPerBatch = 512, format: 'protobuf'
   const bytes = (format === 'json' ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(spans);
   if (!bytes) throw new Error('serializer returned nothing');
   return Buffer.from(bytes);
+}
+
+/**
+ * A toolCallBatch that can be sent again and again as spans the receiver has not seen. The agent
+ * remembers the ids of recent MCP spans (src/otlp/pairing.ts): the same bytes sent again would find
+ * every id remembered, which real traffic's never are. Every span of a batch shares one trace (the one
+ * `invoke_agent` parent), so a new number in the last bytes of that trace id, at every span, before
+ * each send makes every (trace id, span id) new. `next()` rewrites the copy it returns: the caller
+ * sends it and waits for the answer before the next call.
+ */
+export class FreshIds {
+  private readonly bytes: Buffer;
+  private readonly offsets: number[] = [];
+  private sends = 0;
+
+  constructor(
+    batch: Buffer,
+    /** Written beside the send number, so that copies of one batch (one per client) never meet. */
+    private readonly owner: number,
+  ) {
+    this.bytes = Buffer.from(batch);
+    const { spans } = decodeTraceRequest(batch, { ids: true });
+    const traceIds = new Set(spans.map((s) => s.traceId));
+    if (traceIds.size !== 1) throw new Error(`expected one trace per batch, found ${traceIds.size}`);
+    const id = Buffer.from([...traceIds][0]!, 'hex');
+    for (let at = this.bytes.indexOf(id); at >= 0; at = this.bytes.indexOf(id, at + id.length)) this.offsets.push(at);
+    if (this.offsets.length !== spans.length) throw new Error(`found the trace id ${this.offsets.length} times for ${spans.length} spans`);
+  }
+
+  next(): Buffer {
+    this.sends++;
+    for (const at of this.offsets) {
+      this.bytes.writeUInt32LE(this.owner, at + 8);
+      this.bytes.writeUInt32LE(this.sends, at + 12);
+    }
+    return this.bytes;
+  }
 }
