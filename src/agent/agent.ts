@@ -247,7 +247,7 @@ export class Agent {
         }
         this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
           recorder,
-          resolveServer: (span, tool) => (this.resolveServer ??= serverResolver(this.identities()))(span, tool),
+          resolveServer: (span, tool, evidence) => (this.resolveServer ??= serverResolver(this.identities()))(span, tool, evidence),
           traffic: (obs, span) => this.onTraffic(obs, span),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
