@@ -90,6 +90,29 @@ export function toolCallBatch(b: number, spansPerBatch = 512, format: 'protobuf'
 }
 
 /**
+ * Batch `b`'s calls seen from both sides: the agent's request (toolCallBatch's CLIENT spans) and the
+ * MCP servers' own request (one SERVER span per call, the client span's child, as a server that takes
+ * the trace context from params._meta makes it). One trace for both, so FreshIds given the same owner
+ * renumbers both alike.
+ */
+export function clientServerBatch(b: number, spansPerBatch = 512): { client: Buffer; server: Buffer } {
+  const agentSpans = new InMemorySpanExporter();
+  const serverSpans = new InMemorySpanExporter();
+  const agent = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': `coding-agent-${b % 4}` }), spanProcessors: [new SimpleSpanProcessor(agentSpans)] }).getTracer('@example/mcp-instrumentation', '0.4.0');
+  const servers = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'mcp-servers' }), spanProcessors: [new SimpleSpanProcessor(serverSpans)] }).getTracer('@example/mcp-instrumentation', '0.4.0');
+  const parent = trace.setSpan(ROOT_CONTEXT, agent.startSpan('invoke_agent', { startTime: [1_700_000_000 + b, 0] }));
+  for (const def of toolCallSpans(b, spansPerBatch)) {
+    const client = agent.startSpan(def.name, { kind: SpanKind.CLIENT, attributes: def.attributes, startTime: def.start }, parent);
+    const { 'server.address': _address, 'server.port': _port, ...attributes } = def.attributes;
+    servers.startSpan(def.name, { kind: SpanKind.SERVER, attributes, startTime: def.start }, trace.setSpan(ROOT_CONTEXT, client)).end(def.end);
+    if (def.errorMessage !== undefined) client.setStatus({ code: SpanStatusCode.ERROR, message: def.errorMessage });
+    client.end(def.end);
+  }
+  const serialize = (spans: ReadableSpan[]): Buffer => Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!);
+  return { client: serialize(agentSpans.getFinishedSpans()), server: serialize(serverSpans.getFinishedSpans()) };
+}
+
+/**
  * A toolCallBatch that can be sent again and again as spans the receiver has not seen. The agent
  * remembers the ids of recent MCP spans (src/otlp/pairing.ts): the same bytes sent again would find
  * every id remembered, which real traffic's never are. Every span of a batch shares one trace (the one
