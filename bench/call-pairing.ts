@@ -4,8 +4,8 @@
 // 512-span batches of CLIENT spans, each remembered; `both`: the same calls with a SERVER span each,
 // in the servers' own request, sent first, so that every server span waits and is then answered by
 // its client's). Before each request FreshIds writes new trace ids into it, so every one brings ids
-// never seen, as real traffic does. Rounds alternate between the variants; each prints the median
-// spans per CPU-second of its rounds and what a span costs over `none`. Prints figures only.
+// never seen, as real traffic does. Rounds alternate between the variants; each prints the median and
+// the best spans per CPU-second of its rounds, and what a span costs over `none`. Prints figures only.
 //
 //   npm run build && node dist/bench/call-pairing.js [--rounds 5] [--seconds 1]
 import { decodeTraceRequest, type DecodedSpan } from '../src/otlp/decode.js';
@@ -69,11 +69,13 @@ const variants: Variant[] = ['none', 'agent', 'both'];
 for (const v of variants) for (let i = 0; i < 3; i++) pass(v);
 const rates = new Map<Variant, number[]>(variants.map((v) => [v, []]));
 for (let r = 0; r < ROUNDS; r++) for (const v of variants) rates.get(v)!.push(round(v));
-const base = median(rates.get('none')!);
+// Other processes slow some rounds down; the best round of each variant is the least disturbed.
+const best = (v: number[]): number => Math.max(...v);
+const over = (rate: number, base: number): string => `${(1e9 / rate - 1e9 / base).toFixed(0)} ns a span over none (${(((1e9 / rate - 1e9 / base) / (1e9 / base)) * 100).toFixed(0)} %)`;
 for (const v of variants) {
-  const m = median(rates.get(v)!);
-  const extra = v === 'none' ? '' : `; ${(1e9 / m - 1e9 / base).toFixed(0)} ns a span over none (${(((1e9 / m - 1e9 / base) / (1e9 / base)) * 100).toFixed(0)} %)`;
-  console.log(`${v}: median ${fmt(m)} spans per CPU-second (rounds ${rates.get(v)!.map(fmt).join(' ')})${extra}`);
+  const r = rates.get(v)!;
+  const extra = v === 'none' ? '' : `; median ${over(median(r), median(rates.get('none')!))}, best ${over(best(r), best(rates.get('none')!))}`;
+  console.log(`${v}: median ${fmt(median(r))}, best ${fmt(best(r))} spans per CPU-second (rounds ${r.map(fmt).join(' ')})${extra}`);
 }
 // One more pass of `both`: each server span waited and was answered by its client's, which alone counts.
 pairing.expire(Number.POSITIVE_INFINITY);
