@@ -5,6 +5,7 @@ import { ROOT_CONTEXT, trace, SpanKind, SpanStatusCode, type Attributes, type Hr
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { decodeTraceRequest } from '../src/otlp/decode.js';
 
 export interface SpanDef {
   name: string;
@@ -86,4 +87,64 @@ export function toolCallBatch(b: number, spansPerBatch = 512, format: 'protobuf'
   const bytes = (format === 'json' ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(spans);
   if (!bytes) throw new Error('serializer returned nothing');
   return Buffer.from(bytes);
+}
+
+/**
+ * Batch `b`'s calls seen from both sides: the agent's request (toolCallBatch's CLIENT spans) and the
+ * MCP servers' own request (one SERVER span per call, the client span's child, as a server that takes
+ * the trace context from params._meta makes it). One trace for both, so FreshIds given the same owner
+ * renumbers both alike.
+ */
+export function clientServerBatch(b: number, spansPerBatch = 512): { client: Buffer; server: Buffer } {
+  const agentSpans = new InMemorySpanExporter();
+  const serverSpans = new InMemorySpanExporter();
+  const agent = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': `coding-agent-${b % 4}` }), spanProcessors: [new SimpleSpanProcessor(agentSpans)] }).getTracer('@example/mcp-instrumentation', '0.4.0');
+  const servers = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'mcp-servers' }), spanProcessors: [new SimpleSpanProcessor(serverSpans)] }).getTracer('@example/mcp-instrumentation', '0.4.0');
+  const parent = trace.setSpan(ROOT_CONTEXT, agent.startSpan('invoke_agent', { startTime: [1_700_000_000 + b, 0] }));
+  for (const def of toolCallSpans(b, spansPerBatch)) {
+    const client = agent.startSpan(def.name, { kind: SpanKind.CLIENT, attributes: def.attributes, startTime: def.start }, parent);
+    const { 'server.address': _address, 'server.port': _port, ...attributes } = def.attributes;
+    servers.startSpan(def.name, { kind: SpanKind.SERVER, attributes, startTime: def.start }, trace.setSpan(ROOT_CONTEXT, client)).end(def.end);
+    if (def.errorMessage !== undefined) client.setStatus({ code: SpanStatusCode.ERROR, message: def.errorMessage });
+    client.end(def.end);
+  }
+  const serialize = (spans: ReadableSpan[]): Buffer => Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!);
+  return { client: serialize(agentSpans.getFinishedSpans()), server: serialize(serverSpans.getFinishedSpans()) };
+}
+
+/**
+ * A toolCallBatch that can be sent again and again as spans the receiver has not seen. The agent
+ * remembers the ids of recent MCP spans (src/otlp/pairing.ts): the same bytes sent again would find
+ * every id remembered, which real traffic's never are. Every span of a batch shares one trace (the one
+ * `invoke_agent` parent), so a new number in the last bytes of that trace id, at every span, before
+ * each send makes every (trace id, span id) new. `next()` rewrites the copy it returns: the caller
+ * sends it and waits for the answer before the next call.
+ */
+export class FreshIds {
+  private readonly bytes: Buffer;
+  private readonly offsets: number[] = [];
+  private sends = 0;
+
+  constructor(
+    batch: Buffer,
+    /** Written beside the send number, so that copies of one batch (one per client) never meet. */
+    private readonly owner: number,
+  ) {
+    this.bytes = Buffer.from(batch);
+    const { spans } = decodeTraceRequest(batch, { ids: true });
+    const traceIds = new Set(spans.map((s) => s.traceId));
+    if (traceIds.size !== 1) throw new Error(`expected one trace per batch, found ${traceIds.size}`);
+    const id = Buffer.from([...traceIds][0]!, 'hex');
+    for (let at = this.bytes.indexOf(id); at >= 0; at = this.bytes.indexOf(id, at + id.length)) this.offsets.push(at);
+    if (this.offsets.length !== spans.length) throw new Error(`found the trace id ${this.offsets.length} times for ${spans.length} spans`);
+  }
+
+  next(): Buffer {
+    this.sends++;
+    for (const at of this.offsets) {
+      this.bytes.writeUInt32LE(this.owner, at + 8);
+      this.bytes.writeUInt32LE(this.sends, at + 12);
+    }
+    return this.bytes;
+  }
 }

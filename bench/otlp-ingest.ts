@@ -2,7 +2,9 @@
 // dist/src/cli/main.js run -c FILE`, `servers: []`, the gRPC receiver on a free port, HTTP receiver
 // off, Prometheus on, `receivers.otlp.limit_mib: 1024`) and this process sends pre-built 512-span
 // batches of MCP tool-call spans (made by the real SDK, serialised with otlp-transformer's
-// ProtobufTraceSerializer) with @grpc/grpc-js clients using identity serializers.
+// ProtobufTraceSerializer) with @grpc/grpc-js clients using identity serializers. Each Export is
+// renumbered first (FreshIds, mcp-spans.ts: new trace ids), so the agent sees new spans every time,
+// as from real agents, not the same span ids again.
 //
 // (a) saturation: C clients (default 4, each its own connection), each sending the next Export as
 //     soon as the previous one is answered, for ~20 s. Prints accepted spans/s (checked against the
@@ -32,7 +34,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
-import { toolCallBatch } from './mcp-spans.js';
+import { FreshIds, toolCallBatch } from './mcp-spans.js';
 import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
 // 4: on 2 cores, throughput levels off from 2 clients on (490-520k spans/s for 2-8 in one sweep,
@@ -143,17 +145,19 @@ async function stopAgent(agent: AgentChild): Promise<void> {
   else if (agent.stderr().trim()) console.log(`agent stderr:\n${agent.stderr().slice(-2000)}`);
 }
 
-async function saturation(dir: string, batches: Uint8Array[]): Promise<void> {
+async function saturation(dir: string, batches: Buffer[]): Promise<void> {
   console.log(`\n### (a) saturation: ${CLIENTS} gRPC clients, one Export in flight each, ${SECONDS} s\n`);
   const before = decodeOnly(batches, 5);
   console.log(`decode-only loop in this process before the load (decodeTraceRequest + recogniseSpan, same bytes, median of 5 × 1 s, no agent running): ${fmt(before.perCpuSecond)} spans per CPU-second (${fmt(before.perWallSecond)} spans/s wall; rounds ${before.rounds.map(fmt).join(' ')})`);
   const { agent, grpcPort } = await startAgent(dir, 'saturation');
   let ceiling = before;
   const clients = Array.from({ length: CLIENTS }, (_, i) => client(grpcPort, i));
+  // Each client its own copies: it rewrites one only while none of its Exports is in flight.
+  const own = clients.map((_, i) => batches.map((b) => new FreshIds(b, i)));
   try {
     // Warm-up: connections up and the agent's decoder optimised before the clock starts.
     const warm: Counts = { ok: 0, byCode: new Map() };
-    for (let i = 0; i < 50; i++) count(warm, await exportOnce(clients[i % CLIENTS]!, batches[i % BATCHES]!));
+    for (let i = 0; i < 50; i++) count(warm, await exportOnce(clients[i % CLIENTS]!, own[i % CLIENTS]![i % BATCHES]!.next()));
     if (warm.ok === 0) throw new Error(`warm-up exports all failed: ${codes(warm)}`);
     const m0 = await scrape(agent.metricsUrl!);
     const sampler = new ProcSampler([agent.pid], 1000).start();
@@ -162,10 +166,9 @@ async function saturation(dir: string, batches: Uint8Array[]): Promise<void> {
     const t0 = performance.now();
     const end = t0 + SECONDS * 1000;
     const counts: Counts = { ok: 0, byCode: new Map() };
-    let k = 0;
     await Promise.all(
-      clients.map(async (c) => {
-        while (performance.now() < end) count(counts, await exportOnce(c, batches[k++ % BATCHES]!));
+      clients.map(async (c, i) => {
+        for (let k = i; performance.now() < end; k++) count(counts, await exportOnce(c, own[i]![k % BATCHES]!.next()));
       }),
     );
     const wall = (performance.now() - t0) / 1000;
@@ -198,13 +201,16 @@ async function saturation(dir: string, batches: Uint8Array[]): Promise<void> {
   }
 }
 
-async function fixedRate(dir: string, batches: Uint8Array[]): Promise<void> {
+async function fixedRate(dir: string, batches: Buffer[]): Promise<void> {
   const periodMs = (SPANS_PER_BATCH / RATE) * 1000;
   console.log(`\n### (b) fixed rate: ${RATE} spans/s (one ${SPANS_PER_BATCH}-span Export every ${periodMs.toFixed(1)} ms, paced), ${RATE_SECONDS} s, fresh agent\n`);
   const { agent, grpcPort } = await startAgent(dir, 'rate');
   const c = client(grpcPort, 0);
+  const fresh = batches.map((b) => new FreshIds(b, 0));
+  // Exports may overlap here: each is a copy, taken from the batch renumbered for it.
+  const next = (i: number): Buffer => Buffer.from(fresh[i % BATCHES]!.next());
   try {
-    for (let i = 0; i < 10; i++) await exportOnce(c, batches[i % BATCHES]!);
+    for (let i = 0; i < 10; i++) await exportOnce(c, next(i));
     const m0 = await scrape(agent.metricsUrl!);
     const sampler = new ProcSampler([agent.pid], 1000).start();
     const a = readProc(agent.pid)!;
@@ -219,7 +225,7 @@ async function fixedRate(dir: string, batches: Uint8Array[]): Promise<void> {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       else if (wait < -periodMs) late++;
-      pending.push(exportOnce(c, batches[i % BATCHES]!).then((code) => count(counts, code)));
+      pending.push(exportOnce(c, next(i)).then((code) => count(counts, code)));
     }
     await Promise.all(pending);
     const wall = (performance.now() - t0) / 1000;

@@ -69,3 +69,19 @@ export function configErrors(text: string, env: NodeJS.ProcessEnv = {}): string[
   }
   assert.fail('expected a ConfigError');
 }
+
+/**
+ * An OTLP/JSON tools/call span as hand-written payloads have it: the same fixed trace and span ids
+ * for every span, whatever its tool (`attributes`: more string attributes).
+ */
+export function fixedIdToolSpan(tool: string, attributes: Record<string, string> = {}): object {
+  return {
+    traceId: '5b8efff798038103d269b633813fc60c',
+    spanId: 'eee19b7ec3c1b174',
+    name: `tools/call ${tool}`,
+    kind: 3,
+    startTimeUnixNano: '1700000000000000000',
+    endTimeUnixNano: '1700000000100000000',
+    attributes: Object.entries({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, ...attributes }).map(([key, v]) => ({ key, value: { stringValue: v } })),
+  };
+}

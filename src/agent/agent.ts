@@ -36,7 +36,7 @@ import { serverJson, summarize, type AgentServerJson, type AgentView, type Probe
 import { probeVerdict } from '../pipeline/status.js';
 import { redactDeep } from '../pipeline/redact.js';
 import type { AgentMetrics } from '../export/agent-metrics.js';
-import type { DecodedSpan } from '../otlp/decode.js';
+import type { SpanOrigin } from '../otlp/pairing.js';
 import type { Observation } from '../otlp/recognise.js';
 
 /** Fast re-check while a server is unsettled: `down` after N failures takes seconds, not N intervals. */
@@ -264,7 +264,7 @@ export class Agent {
         }
         this.receiver = new OtlpReceiver(this.config.receivers.otlp, {
           recorder,
-          resolveServer: (span, tool) => (this.resolveServer ??= serverResolver(this.identities()))(span, tool),
+          resolveServer: (span, tool, evidence) => (this.resolveServer ??= serverResolver(this.identities()))(span, tool, evidence),
           traffic: (obs, span) => this.onTraffic(obs, span),
           log: this.log,
           forward: this.forwarder ? (signal, body, type, parsed) => this.forwarder!.admit(signal, body, type, parsed) : undefined,
@@ -821,7 +821,7 @@ export class Agent {
    * One recognised span: its metrics, and for a configured server, its caller. The server is the one
    * the traffic router labelled the call with (pipeline/traffic.ts), so attribution has one home.
    */
-  private onTraffic(obs: Observation, span: DecodedSpan): void {
+  private onTraffic(obs: Observation, span: SpanOrigin): void {
     const cells = this.traffic.route(obs);
     this.recorder.traffic(cells, obs.durationSeconds);
     // A server of another shard too: its calls-by-agent series join the probing agent's alerts in Prometheus.

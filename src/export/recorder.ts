@@ -59,6 +59,7 @@ export function serverAttributes(server: Pick<ServerConfig, 'name' | 'transport'
 export class Recorder {
   private readonly deliveries: Counter;
   private readonly ambiguous: Counter;
+  private readonly duplicates: Counter;
   private readonly accepted: Counter;
   private readonly refused: Counter;
   private readonly requests: Counter;
@@ -79,6 +80,8 @@ export class Recorder {
 
     this.ambiguous = meter.createCounter('mcpwatch.traffic.ambiguous', { description: 'Tool calls left unknown: their tool name is listed by several configured servers', unit: '{call}' });
     this.ambiguous.add(0);
+    this.duplicates = meter.createCounter('mcpwatch.traffic.duplicate.spans', { description: 'MCP spans not counted: another span of the same call is (the client\'s, when the server\'s span comes too)', unit: '{span}' });
+    this.duplicates.add(0);
     this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
     this.refused = meter.createCounter('mcpwatch.receiver.refused.spans', { description: 'Spans (or undecodable requests) refused', unit: '{span}' });
     this.requests = meter.createCounter('mcpwatch.receiver.requests', { description: 'OTLP export requests received', unit: '{request}' });
@@ -242,6 +245,11 @@ export class Recorder {
 
   spansRefused(protocol: ReceiverProtocol, reason: RefusalReason, n: number): void {
     if (n > 0) this.refused.add(n, { protocol, reason });
+  }
+
+  /** An MCP span of a call that another of its spans is counted for (otlp/pairing.ts). */
+  duplicateSpan(): void {
+    this.duplicates.add(1);
   }
 
   /** The hooks the forwarder reports through. */

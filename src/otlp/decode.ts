@@ -40,10 +40,24 @@ export interface DecodedSpan {
   resource: DecodedResource;
   /** InstrumentationScope.name, e.g. the instrumentation library that made the span. */
   scope: string;
-  /** Lower-case hex; filled only when decoding with `{ ids: true }`. */
+  /**
+   * Lower-case hex. From protobuf only when decoding with `{ ids: true }` (otherwise see `idBytes`);
+   * from OTLP/JSON whenever the request's id is valid (with `{ ids: true }` an invalid one rejects the
+   * span).
+   */
   traceId: string | undefined;
   spanId: string | undefined;
   parentSpanId: string | undefined;
+  /**
+   * A protobuf span decoded without `{ ids: true }`: the request body, and where its 16-byte trace id,
+   * 8-byte span id and 8-byte parent span id start in it (-1: absent or of another length). The few
+   * spans whose ids are read (otlp/pairing.ts, MCP spans only) read them there, so the others cost no
+   * strings. Never kept past the request: it holds the whole body.
+   */
+  idBytes?: Buffer | undefined;
+  traceIdAt?: number;
+  spanIdAt?: number;
+  parentSpanIdAt?: number;
 }
 
 export interface DecodeResult {
@@ -117,7 +131,10 @@ export interface DecodeOptions {
   spanKeys?: KeySet;
   /** Resource attribute keys to keep; defaults to `service.name`. */
   resourceKeys?: KeySet;
-  /** Decode trace, span and parent span ids to hex (off by default: recognition does not use them). */
+  /**
+   * Decode trace, span and parent span ids to hex, and reject a span whose ids have the wrong length.
+   * Off by default: only MCP spans' ids are read, from `idBytes`, and a span with odd ids is still counted.
+   */
   ids?: boolean;
 }
 
@@ -283,6 +300,9 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
   let traceId: string | undefined;
   let spanId: string | undefined;
   let parentSpanId: string | undefined;
+  let traceIdAt = -1;
+  let spanIdAt = -1;
+  let parentSpanIdAt = -1;
   const attrs = new Map<string, AttrValue>();
   while (r.pos < end) {
     const tag = r.tag();
@@ -345,6 +365,11 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
           if (field === 1) traceId = hex;
           else if (field === 2) spanId = hex;
           else parentSpanId = hex === '' ? undefined : hex;
+        } else {
+          const len = bytesEnd - r.pos;
+          if (field === 1) traceIdAt = len === 16 ? r.pos : -1;
+          else if (field === 2) spanIdAt = len === 8 ? r.pos : -1;
+          else parentSpanIdAt = len === 8 ? r.pos : -1;
         }
         r.pos = bytesEnd;
         break;
@@ -381,6 +406,10 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
     traceId,
     spanId,
     parentSpanId,
+    idBytes: ctx.ids ? undefined : buf,
+    traceIdAt,
+    spanIdAt,
+    parentSpanIdAt,
   };
 }
 

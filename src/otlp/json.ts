@@ -160,11 +160,17 @@ function decodeSpan(
   let traceId: string | undefined;
   let spanId: string | undefined;
   let parentSpanId: string | undefined;
+  const parent = value.parentSpanId;
+  const noParent = parent === undefined || parent === null || parent === '';
   if (ids) {
     traceId = hexId(value.traceId, 32, `${path}.traceId`);
     spanId = hexId(value.spanId, 16, `${path}.spanId`);
-    const parent = value.parentSpanId;
-    parentSpanId = parent === undefined || parent === null || parent === '' ? undefined : hexId(parent, 16, `${path}.parentSpanId`);
+    parentSpanId = noParent ? undefined : hexId(parent, 16, `${path}.parentSpanId`);
+  } else {
+    // Read for MCP spans (otlp/pairing.ts); an odd id is not a reason to refuse the span.
+    traceId = validHexId(value.traceId, 32);
+    spanId = validHexId(value.spanId, 16);
+    parentSpanId = noParent ? undefined : validHexId(parent, 16);
   }
   return {
     name,
@@ -179,6 +185,10 @@ function decodeSpan(
     traceId,
     spanId,
     parentSpanId,
+    idBytes: undefined,
+    traceIdAt: -1,
+    spanIdAt: -1,
+    parentSpanIdAt: -1,
   };
 }
 
@@ -257,10 +267,13 @@ function optionalString(value: unknown, path: string): string {
 const HEX = /^[0-9a-fA-F]*$/;
 
 function hexId(value: unknown, length: number, path: string): string {
-  if (typeof value !== 'string' || value.length !== length || !HEX.test(value)) {
-    throw new SpanRejection(`${path} must be ${length} hex digits`);
-  }
-  return value.toLowerCase();
+  const id = validHexId(value, length);
+  if (id === undefined) throw new SpanRejection(`${path} must be ${length} hex digits`);
+  return id;
+}
+
+function validHexId(value: unknown, length: number): string | undefined {
+  return typeof value === 'string' && value.length === length && HEX.test(value) ? value.toLowerCase() : undefined;
 }
 
 /** An optional array member: absent or null is empty, anything else but an array is invalid. */

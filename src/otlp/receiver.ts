@@ -17,6 +17,7 @@ import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
+import { CallPairing, type SpanOrigin } from './pairing.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, mediaType as mediaTypeOf, OTLP_SIGNALS, otlpContentType, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
 import { grpcServerCredentials, httpsServerOptions } from '../wire/tls.js';
@@ -27,8 +28,11 @@ type ProtocolConfig = NonNullable<OtlpReceiversConfig['grpc']>;
 interface ReceiverDeps {
   recorder: Recorder;
   resolveServer?: ServerResolver;
-  /** Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels). */
-  traffic?: (obs: Observation, span: DecodedSpan) => void;
+  /**
+   * Where recognised MCP operations go (the agent: pipeline/traffic.ts decides their labels), each
+   * call once (otlp/pairing.ts): a server's span that waits for its client's arrives later, alone.
+   */
+  traffic?: (obs: Observation, origin: SpanOrigin) => void;
   /**
    * Hands the (decompressed) request on to the backend; `parsed` is the body as JSON when the
    * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
@@ -64,6 +68,11 @@ const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
 
 const identity = (b: Buffer): Buffer => b;
 
+const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
+/** How often server spans whose wait for their client's is over are counted. */
+const PAIRING_SWEEP_MS = 500;
+
 /** gRPC declares no length up front: a call reserves the largest message grpc-js would take. */
 function grpcReserve(cfg: ProtocolConfig): number {
   return Math.floor(cfg.max_recv_msg_size_mib * MIB) * GRPC_HARD_FACTOR;
@@ -90,6 +99,9 @@ export class OtlpReceiver {
   private grpcServer: grpc.Server | undefined;
   private httpServer: HttpServer | undefined;
   private memorySampler: NodeJS.Timeout | undefined;
+  private pairingSweep: NodeJS.Timeout | undefined;
+  /** Counts each MCP call once however many of its spans arrive; undefined without a traffic sink. */
+  private readonly pairing: CallPairing | undefined;
   private overLimit = false;
   private readonly memoryUsage: () => number;
   /** The heap in use at the last sample. */
@@ -104,6 +116,8 @@ export class OtlpReceiver {
     private readonly deps: ReceiverDeps,
   ) {
     this.memoryUsage = deps.memoryUsage ?? (() => getHeapStatistics().used_heap_size);
+    const traffic = deps.traffic;
+    this.pairing = traffic && new CallPairing(cfg.server_span_wait, { count: traffic, duplicate: () => deps.recorder.duplicateSpan() });
     this.largestRequest = Math.max(cfg.grpc ? grpcReserve(cfg.grpc) : 0, cfg.http ? Math.floor(cfg.http.max_recv_msg_size_mib * MIB) : 0);
   }
 
@@ -144,6 +158,11 @@ export class OtlpReceiver {
     this.sampleMemory();
     this.memorySampler = setInterval(() => this.sampleMemory(), 250);
     this.memorySampler.unref();
+    if (this.pairing) {
+      const pairing = this.pairing;
+      this.pairingSweep = setInterval(() => pairing.expire(performance.now()), PAIRING_SWEEP_MS);
+      this.pairingSweep.unref();
+    }
     try {
       if (this.cfg.grpc) {
         addresses.grpc = await this.startGrpc(this.cfg.grpc);
@@ -162,6 +181,7 @@ export class OtlpReceiver {
 
   async shutdown(): Promise<void> {
     clearInterval(this.memorySampler);
+    clearInterval(this.pairingSweep);
     const grpcServer = this.grpcServer;
     this.grpcServer = undefined;
     if (grpcServer) {
@@ -181,6 +201,8 @@ export class OtlpReceiver {
         http.closeIdleConnections();
       });
     }
+    // Server spans still waiting for their client's are counted now, alone, rather than never.
+    this.pairing?.drain();
   }
 
   private sampleMemory(): void {
@@ -214,15 +236,28 @@ export class OtlpReceiver {
       message = decoded.rejectionMessage;
       recorder.spansAccepted(protocol, decoded.spans.length);
       recorder.spansRefused(protocol, 'invalid', rejected);
-      const traffic = this.deps.traffic;
-      if (traffic) {
-        for (const span of decoded.spans) {
-          const obs = recogniseSpan(span, this.deps.resolveServer);
-          if (obs) traffic(obs, span);
-        }
-      }
+      if (this.pairing) this.recognise(decoded.spans, this.pairing);
     }
     return { ok: true, rejected, message };
+  }
+
+  /**
+   * The MCP spans of one request, to be counted once per call. Client spans go first, then server
+   * spans, then the rest: when a request holds several spans of one call, the client's is the one
+   * counted, and a server's own spans inside a call wait with its server span.
+   */
+  private recognise(spans: readonly DecodedSpan[], pairing: CallPairing): void {
+    const now = performance.now();
+    let later: Array<[Observation, DecodedSpan]> | undefined;
+    for (const span of spans) {
+      const obs = recogniseSpan(span, this.deps.resolveServer);
+      if (!obs) continue;
+      if (span.kind === SPAN_KIND_CLIENT) pairing.add(obs, span, now);
+      else (later ??= []).push([obs, span]);
+    }
+    if (!later) return;
+    for (const [obs, span] of later) if (span.kind === SPAN_KIND_SERVER) pairing.add(obs, span, now);
+    for (const [obs, span] of later) if (span.kind !== SPAN_KIND_SERVER) pairing.add(obs, span, now);
   }
 
   private refuse(protocol: ReceiverProtocol, signal: OtlpSignal, reason: RefusalReason, message: string): void {

@@ -57,9 +57,11 @@ export const AMBIGUOUS: unique symbol = Symbol('ambiguous');
 /**
  * Maps a span to a configured server (by server.address:port, hints, command, service.name or, for a
  * tool call, the one server that lists its tool), if one matches. `tool` is the recognised tool name
- * of a tool call, undefined for other operations.
+ * of a tool call, undefined for other operations. `evidence`: the span may be no MCP call at all (a
+ * GenAI execute_tool span without MCP attributes), so answer only where it shows that it is one of
+ * a configured server's calls (pipeline/traffic.ts says which matches do).
  */
-export type ServerResolver = (span: DecodedSpan, tool: string | undefined) => string | typeof AMBIGUOUS | undefined;
+export type ServerResolver = (span: DecodedSpan, tool: string | undefined, evidence?: boolean) => string | typeof AMBIGUOUS | undefined;
 
 /**
  * Methods of the MCP specification up to 2026-07-28 (which adds server/discover and the
@@ -109,22 +111,29 @@ export function normaliseMethod(method: string): string {
 
 const STATUS_ERROR = 2;
 
-/** Turns one decoded span into an observation, or null when the span is not MCP activity. */
+/**
+ * Turns one decoded span into an observation, or null when the span is not MCP activity. A GenAI
+ * `execute_tool` span is made for every tool an agent runs, local functions included: without an MCP
+ * attribute (`mcp.method.name`, `mcp.server.name`, `mcp.tool.name`) it is an MCP call only when the
+ * resolver finds evidence that it is one of a configured server's (docs/traffic.md); otherwise it is
+ * no MCP activity, not a call of server `unknown`.
+ */
 export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver): Observation | null {
   const attrs = span.attrs;
   const mcpMethod = nonEmptyString(attrs.get(KEY.mcpMethod));
   let kind: Observation['kind'];
   let method: string;
   let tool: string | undefined;
-  if (
-    mcpMethod === 'tools/call' ||
-    attrs.get(KEY.genAiOperation) === 'execute_tool' ||
-    attrs.get(KEY.traceloopKind) === 'tool' ||
-    attrs.get(KEY.openInferenceKind) === 'TOOL'
-  ) {
+  let needsEvidence = false;
+  if (mcpMethod === 'tools/call' || attrs.get(KEY.traceloopKind) === 'tool' || attrs.get(KEY.openInferenceKind) === 'TOOL') {
     kind = 'tool_call';
     method = 'tools/call';
     tool = toolName(span);
+  } else if (attrs.get(KEY.genAiOperation) === 'execute_tool') {
+    kind = 'tool_call';
+    method = 'tools/call';
+    tool = toolName(span);
+    needsEvidence = mcpMethod === undefined && nonEmptyString(attrs.get(KEY.mcpServer)) === undefined && nonEmptyString(attrs.get(KEY.mcpTool)) === undefined;
   } else if (mcpMethod !== undefined) {
     kind = 'operation';
     method = normaliseMethod(mcpMethod);
@@ -137,13 +146,20 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     return null;
   }
 
+  let server: string | typeof AMBIGUOUS;
+  if (needsEvidence) {
+    const evidence = resolveServer?.(span, tool, true);
+    if (evidence === undefined) return null;
+    server = evidence;
+  } else {
+    server = serverName(span, tool, resolveServer);
+  }
   const errorAttr = attrs.get(KEY.errorType);
   const hasErrorType = errorAttr !== undefined && errorAttr !== '';
   let errorType: ErrorType | undefined;
   if (hasErrorType || span.statusCode === STATUS_ERROR) {
     errorType = classifySpanError(errorAttr, attrs.get(KEY.rpcStatus), kind === 'tool_call' ? 'tool_error' : '_other', span.statusMessage);
   }
-  const server = serverName(span, tool, resolveServer);
   const obs: Observation = {
     kind,
     server: server === AMBIGUOUS ? 'unknown' : server,

@@ -44,6 +44,11 @@ export interface ServerIdentity {
  *    a span that names an address no rule matched belongs to that address, never to a server by its
  *    tool name. Off when some server's tool list cannot be known here (sharding).
  * The first server listed wins a tie within a rule.
+ *
+ * Asked for evidence (a GenAI execute_tool span without MCP attributes, which may be a local function
+ * tool), it answers only with a match that shows the span is one of a configured server's calls: an
+ * address (rule 1); a service.name (rule 2) whose server lists the tool, or whose tool list is not
+ * known; the tool name (rule 3, ambiguous included). Nothing else is: no answer, no MCP call.
  */
 export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolver {
   const byAddress = new Map<string, string>();
@@ -77,7 +82,18 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
     if (s.command) first(byService, basename(s.command).replace(/\.[a-z]+$/, ''), s.name);
     if (toolsKnowable) for (const tool of new Set(s.tools ?? [])) byTool.set(tool, byTool.has(tool) ? AMBIGUOUS : s.name);
   }
-  return (span: DecodedSpan, tool: string | undefined) => {
+  /** Each server's tools, made when first asked: undefined or null when its list is not known. */
+  const toolSets = new Map<string, ReadonlySet<string> | null | undefined>();
+  const lists = (name: string, tool: string): boolean => {
+    let set = toolSets.get(name);
+    if (!toolSets.has(name)) {
+      const tools = list.find((s) => s.name === name)?.tools;
+      set = tools ? new Set(tools) : tools;
+      toolSets.set(name, set);
+    }
+    return set === undefined || set === null || set.has(tool);
+  };
+  return (span: DecodedSpan, tool: string | undefined, evidence?: boolean) => {
     const address = span.attrs.get('server.address');
     if (address !== undefined) {
       const port = span.attrs.get('server.port');
@@ -86,7 +102,9 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
       if (hit) return hit;
     }
     const service = span.resource.serviceName;
-    const named = service === undefined ? undefined : byService.get(service);
+    let named = service === undefined ? undefined : byService.get(service);
+    // A local tool of an agent a hint names is not that server's call.
+    if (evidence && named !== undefined && tool !== undefined && !lists(named, tool)) named = undefined;
     if (named !== undefined || address !== undefined || tool === undefined) return named;
     return byTool.get(tool);
   };

@@ -11,7 +11,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startOtlpUpstream } from '../fixtures/otlp-upstream.js';
 import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
-import { STDIO_FIXTURE, until } from '../helpers.js';
+import { fixedIdToolSpan, STDIO_FIXTURE, until } from '../helpers.js';
 import { ROOT } from '../../scripts/gen-docs.js';
 
 function documentedMetrics(): Map<string, string[]> {
@@ -59,20 +59,7 @@ servers:
     const addr = await agent.start();
     const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
     // Traffic with two tool names for one server: the second overflows max_tools_per_server.
-    const span = (tool: string, error?: string) => ({
-      traceId: '5b8efff798038103d269b633813fc60c',
-      spanId: 'eee19b7ec3c1b174',
-      name: `tools/call ${tool}`,
-      kind: 3,
-      startTimeUnixNano: '1700000000000000000',
-      endTimeUnixNano: '1700000000100000000',
-      attributes: [
-        { key: 'mcp.method.name', value: { stringValue: 'tools/call' } },
-        { key: 'gen_ai.tool.name', value: { stringValue: tool } },
-        { key: 'mcp.server.name', value: { stringValue: 'ok' } },
-        ...(error ? [{ key: 'error.type', value: { stringValue: error } }] : []),
-      ],
-    });
+    const span = (tool: string, error?: string) => fixedIdToolSpan(tool, { 'mcp.server.name': 'ok', ...(error ? { 'error.type': error } : {}) });
     // Sent by an agent that names itself: the calls-by-agent series.
     const resource = {
       attributes: Object.entries({ 'service.name': 'support-bot', 'service.namespace': 'helpdesk', 'k8s.namespace.name': 'prod', 'k8s.deployment.name': 'support-bot' }).map(([key, v]) => ({ key, value: { stringValue: v } })),

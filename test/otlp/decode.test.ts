@@ -175,6 +175,27 @@ test('ids are decoded to lower-case hex only when asked for, parent included', (
   assert.match(byName.get('parent')?.traceId ?? '', /^[0-9a-f]{32}$/);
 });
 
+test('without ids asked for, where each id lies in the body is kept, for the MCP spans whose ids are read', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracer = provider.getTracer('t');
+  const parent = tracer.startSpan('parent', { startTime: START });
+  tracer.startSpan('child', { startTime: START }, trace.setSpanContext(ROOT_CONTEXT, parent.spanContext())).end(END);
+  parent.end(END);
+  const finished = exporter.getFinishedSpans();
+  const { spans } = decodeTraceRequest(protobuf(finished));
+  const hex = (s: DecodedSpan, at: number | undefined, len: number): string | undefined => (at === undefined || at < 0 ? undefined : s.idBytes!.toString('hex', at, at + len));
+  for (const sdk of finished) {
+    const s = spans.find((d) => d.name === sdk.name)!;
+    assert.equal(s.traceId, undefined, 'no hex made');
+    assert.equal(hex(s, s.traceIdAt, 16), sdk.spanContext().traceId);
+    assert.equal(hex(s, s.spanIdAt, 8), sdk.spanContext().spanId);
+    assert.equal(hex(s, s.parentSpanIdAt, 8), sdk.parentSpanContext?.spanId);
+  }
+  // Asked for, the ids are hex strings and the body is not kept.
+  assert.ok(decodeTraceRequest(protobuf(finished), { ids: true }).spans.every((s) => s.idBytes === undefined && s.spanIdAt === -1));
+});
+
 test('the default key set is exactly the recogniser keys: all kept when present, nothing else', () => {
   const attributes: Attributes = {};
   for (const key of RECOGNISER_SPAN_KEYS) attributes[key] = `v:${key}`;

@@ -26,7 +26,9 @@ function sdkSpans(defs: { name: string; kind?: SpanKind; attributes?: Attributes
 }
 
 /** A decoded span as plain data, for deepEqual. */
-function plain(s: DecodedSpan): Record<string, unknown> {
+/** A record's content; where a protobuf body's raw ids lie (what pairing reads) is not content. */
+function plain(span: DecodedSpan): Record<string, unknown> {
+  const { idBytes: _bytes, traceIdAt: _trace, spanIdAt: _span, parentSpanIdAt: _parent, ...s } = span;
   return {
     ...s,
     attrs: Object.fromEntries(s.attrs),

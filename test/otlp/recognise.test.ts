@@ -15,6 +15,7 @@ import {
   type Observation,
   type ServerResolver,
 } from '../../src/otlp/recognise.js';
+import { serverResolver } from '../../src/pipeline/traffic.js';
 
 const START: HrTime = [1_700_000_000, 0];
 const END: HrTime = [1_700_000_000, 250_000_000]; // 0.25 s
@@ -96,7 +97,7 @@ test('OpenTelemetry MCP convention: the tool name falls back to the span name wi
   );
 });
 
-test('GenAI execute_tool spans are tool calls, named by gen_ai.tool.name; mcp.server.name wins', () => {
+test('GenAI execute_tool spans are tool calls, named by gen_ai.tool.name; mcp.server.name wins; without MCP evidence they are not MCP', () => {
   assert.deepEqual(
     observe([
       {
@@ -104,10 +105,64 @@ test('GenAI execute_tool spans are tool calls, named by gen_ai.tool.name; mcp.se
         kind: SpanKind.INTERNAL,
         attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search_docs', 'mcp.server.name': 'docs', 'server.address': 'ignored' },
       },
+      // A local function tool: no MCP attribute, no resolver to find evidence.
       { name: 'execute_tool', attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'calc' }, error: 'div by zero' },
     ]),
-    [toolCall('docs', 'search_docs'), toolCall('unknown', 'calc', 'tool_error')],
+    [toolCall('docs', 'search_docs'), null],
   );
+});
+
+test('GenAI execute_tool spans without MCP attributes count only on evidence that they are a configured server\'s calls', () => {
+  const resolve = serverResolver([
+    { name: 'weather', url: 'http://weather.internal:8080/mcp', tools: ['get_weather', 'search'] },
+    { name: 'docs', url: 'http://docs.internal:8080/mcp', tools: ['search_docs', 'search'], hints: { service_names: ['docs-bot'], hosts: ['gw.internal:8443'] } },
+    { name: 'fresh', url: 'http://fresh.internal:8080/mcp', hints: { service_names: ['fresh-bot'] } },
+  ]);
+  const exec = (tool: string, extra: Attributes = {}): SpanDef => ({ name: `execute_tool ${tool}`, kind: SpanKind.INTERNAL, attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, ...extra } });
+  const agent = { 'service.name': 'support-bot' };
+  assert.deepEqual(
+    observe(
+      [
+        // The tool name on one probed server's list, or on several (ambiguous: still MCP).
+        exec('get_weather'),
+        exec('search'),
+        // A local function tool: on no list, no address, no hint.
+        exec('calculator'),
+        // The address of a configured server, or a hosts hint; an address no server has is not evidence.
+        exec('calculator', { 'server.address': 'weather.internal', 'server.port': 8080 }),
+        exec('anything', { 'server.address': 'gw.internal', 'server.port': 8443 }),
+        exec('get_weather', { 'server.address': 'api.open-meteo.com', 'server.port': 443 }),
+        // MCP attributes are evidence of their own.
+        exec('calculator', { 'mcp.tool.name': 'calculator' }),
+        exec('calculator', { 'mcp.method.name': 'tools/call' }),
+      ],
+      resolve,
+      agent,
+    ),
+    [
+      toolCall('weather', 'get_weather'),
+      { ...toolCall('unknown', 'search'), ambiguous: true },
+      null,
+      toolCall('weather', 'calculator'),
+      toolCall('docs', 'anything'),
+      null,
+      toolCall('unknown', 'calculator'),
+      toolCall('unknown', 'calculator'),
+    ],
+  );
+  // A service_names hint vouches for the tools its server lists, not for the agent's local tools;
+  // a server whose tool list is not known yet takes them all.
+  assert.deepEqual(observe([exec('search_docs'), exec('search'), exec('calculator'), exec('get_weather')], resolve, { 'service.name': 'docs-bot' }), [
+    toolCall('docs', 'search_docs'),
+    toolCall('docs', 'search'),
+    null,
+    toolCall('weather', 'get_weather'),
+  ]);
+  assert.deepEqual(observe([exec('calculator')], resolve, { 'service.name': 'fresh-bot' }), [toolCall('fresh', 'calculator')]);
+  // A server instrumenting itself (its service.name is its configured name): its own tools only.
+  assert.deepEqual(observe([exec('get_weather'), exec('format_reply')], resolve, { 'service.name': 'weather' }), [toolCall('weather', 'get_weather'), null]);
+  // Other tool conventions are not asked for evidence: an OpenLLMetry tool span stays a call.
+  assert.deepEqual(observe([{ name: 'calculator.tool', attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'calculator' } }], resolve, agent), [toolCall('unknown', 'calculator')]);
 });
 
 test('OpenLLMetry: `<tool>.tool` spans with traceloop.span.kind=tool, errors only as status ERROR', () => {

@@ -1,0 +1,382 @@
+// One MCP call reaches the receiver as one span per instrumented party: the caller's (kind CLIENT),
+// the MCP server's own (kind SERVER, the client span's child through the trace context the MCP
+// conventions carry in params._meta), an agent framework's GenAI execute_tool span around the client's.
+// Each process exports on its own schedule, so they arrive in any order, seconds apart. This counts
+// every call once, from its client's span when there is one (docs/traffic.md, "One call, several
+// spans"). Span-metrics connectors avoid the double count by labelling span kinds and leaving the
+// choice to each query; mcpwatch's metrics are calls, so it pairs the spans as service-graph
+// connectors do: by parent span id, in a bounded store with an age limit, a server span waiting a
+// while for its client's. Pure but for the sink: time is passed in.
+import type { DecodedSpan } from './decode.js';
+import type { Observation } from './recognise.js';
+
+/** What the agent reads of a span besides its observation: who sent it (pipeline/callers.ts). */
+export type SpanOrigin = Pick<DecodedSpan, 'kind' | 'resource'>;
+
+export interface PairingSink {
+  /** A call to count, as the span that describes it saw it. */
+  count(obs: Observation, origin: SpanOrigin): void;
+  /** A span not counted, because another span of its call is or was. */
+  duplicate(): void;
+}
+
+export type PairingOutcome = 'counted' | 'held' | 'duplicate';
+
+const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
+
+/** Which side of a call a remembered span is on. */
+const SIDE_OTHER = 0;
+const SIDE_CLIENT = 1;
+const SIDE_SERVER = 2;
+
+/**
+ * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
+ * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
+ * unseen (shared by the parent's children of one call).
+ */
+export const SLOTS = 1 << 17;
+/** 32-bit words a slot: two of key, when written, side and wait. */
+const STRIDE = 4;
+/** Slots a bucket: one 64-byte cache line. A new key takes an expired slot, else its bucket's oldest. */
+const WAYS = 4;
+const BUCKET_MASK = SLOTS / WAYS - 1;
+/** How long ids are remembered at least (and at least twice the wait), while the slots last. */
+export const REMEMBER_MIN_MS = 120_000;
+/** Server spans waiting at once; past it the one waiting longest is counted at once. */
+export const MAX_WAITING = 10_000;
+/** Waits are numbered in the 30 bits a slot keeps beside the side. */
+const WAIT_MASK = 0x3fffffff;
+/** Tool names whose call keys are kept; past it the cache starts over (names come from senders). */
+const MAX_CALL_KEYS = 4096;
+
+/** One span's ids as little-endian 32-bit words: trace 0–3, span 4–5, parent 6–7. */
+const words = new Uint32Array(8);
+const NO_IDS = 0;
+const OWN_IDS = 1;
+const WITH_PARENT = 2;
+
+interface Waiting {
+  obs: Observation;
+  origin: SpanOrigin;
+  until: number;
+}
+
+/**
+ * What was seen of recent spans, by key: "span S, of call C" and "a child of span S, of call C". Both
+ * keys share a bucket, so a span costs two cache lines, its own and its parent's; the children of
+ * one parent share its bucket only when they are of one call (and then one key).
+ */
+class Slots {
+  private readonly w = new Uint32Array(SLOTS * STRIDE);
+  /** Per process, so that no sender can aim its ids at one bucket of everyone's. */
+  private readonly seed = (Math.random() * 2 ** 32) >>> 0;
+
+  /**
+   * `rememberMs`: how old a slot may be and still count. Slot times are milliseconds mod 2^32,
+   * compared by their difference, so they wrap without harm; 0 marks an empty slot.
+   */
+  constructor(private readonly rememberMs: number) {}
+
+  /** The first word of the bucket of the span and call whose "span S, of call C" key is (a, b). */
+  bucket(a: number, b: number): number {
+    let h = Math.imul(a ^ this.seed, 0xcc9e2d51) ^ b;
+    h = Math.imul(h ^ (h >>> 15), 0x1b873593);
+    return ((h ^ (h >>> 13)) & BUCKET_MASK) * WAYS * STRIDE;
+  }
+
+  /** The word of the slot holding key (a, b), not older than `rememberMs` at `now`, or -1. */
+  find(bucket: number, a: number, b: number, now: number): number {
+    const w = this.w;
+    for (let i = bucket; i < bucket + WAYS * STRIDE; i += STRIDE) {
+      if (w[i] === a && w[i + 1] === b && this.age(w[i + 2]!, now) <= this.rememberMs) return i;
+    }
+    return -1;
+  }
+
+  /** The side and wait kept at slot word `i`. */
+  meta(i: number): number {
+    return this.w[i + 3]!;
+  }
+
+  /**
+   * Writes key (a, b) over `reuse` (a slot of its bucket no longer needed), else its own slot, else an
+   * empty or forgotten one, else the oldest of the bucket not marking a server span that still waits
+   * (`waits`): those are what pairs a call, and waiting they are few.
+   */
+  put(bucket: number, a: number, b: number, now: number, meta: number, reuse: number, waits: (wait: number) => boolean): void {
+    const w = this.w;
+    let slot = reuse;
+    if (slot < 0) {
+      let oldest = -1;
+      let free = false;
+      for (let i = bucket; i < bucket + WAYS * STRIDE; i += STRIDE) {
+        const age = this.age(w[i + 2]!, now);
+        if ((w[i] === a && w[i + 1] === b) || age > this.rememberMs) {
+          slot = i;
+          free = true;
+          break;
+        }
+        if (age > oldest) {
+          oldest = age;
+          slot = i;
+        }
+      }
+      if (!free && waits(w[slot + 3]! & WAIT_MASK)) {
+        // The oldest marks a wait: the oldest of the others that mark none, if there is one.
+        let other = -1;
+        let otherAge = -1;
+        for (let i = bucket; i < bucket + WAYS * STRIDE; i += STRIDE) {
+          const age = this.age(w[i + 2]!, now);
+          if (age > otherAge && !waits(w[i + 3]! & WAIT_MASK)) {
+            other = i;
+            otherAge = age;
+          }
+        }
+        if (other >= 0) slot = other;
+      }
+    }
+    w[slot] = a;
+    w[slot + 1] = b;
+    w[slot + 2] = now;
+    w[slot + 3] = meta;
+  }
+
+  /** How long ago `at` was, in ms; past any limit for an empty slot or a time ahead of `now`. */
+  private age(at: number, now: number): number {
+    const age = (now - at) | 0;
+    return at === 0 || age < 0 ? Number.MAX_SAFE_INTEGER : age;
+  }
+}
+
+/**
+ * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
+ * spans of one trace are one call when one is the other's parent, both are the same method (and
+ * tool), and the child is not a CLIENT span on the server's side of the call (under its SERVER span,
+ * directly or through the server's own spans): that is a call the server makes itself (a gateway
+ * calling its upstream). The first span of a call is counted at once, except a
+ * SERVER span with a parent, which waits up to `waitMs` for its client's span and is counted alone
+ * when none comes; a later span of a counted call is a duplicate. A span whose ids were seen before
+ * is taken as new, as it always was: test payloads reuse fixed ids for different spans.
+ */
+export class CallPairing {
+  private slots: Slots | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private lastWait = 0;
+  private readonly rememberMs: number;
+  private readonly toolKeys = new Map<string, number>();
+  private readonly methodKeys = new Map<string, number>();
+
+  constructor(
+    private readonly waitMs: number,
+    private readonly sink: PairingSink,
+  ) {
+    this.rememberMs = Math.max(REMEMBER_MIN_MS, 2 * waitMs);
+  }
+
+  /** Server spans waiting for their client's now. */
+  get waitingSpans(): number {
+    return this.waiting.size;
+  }
+
+  /** One recognised span, at `now` (ms, monotonic): counted, waiting, or part of a call counted already. */
+  add(obs: Observation, span: DecodedSpan, now: number): PairingOutcome {
+    const ids = readIds(span);
+    if (ids === NO_IDS) {
+      this.sink.count(obs, span);
+      return 'counted';
+    }
+    const t = (this.slots ??= new Slots(this.rememberMs));
+    // Slot times: whole ms mod 2^32, never 0 (an empty slot).
+    const at = Math.floor(now) >>> 0 || 1;
+    const ta = words[0]! ^ rotl13(words[2]!);
+    const tb = words[1]! ^ rotl13(words[3]!);
+    const selfA = ta ^ words[4]!;
+    const selfB = tb ^ words[5]!;
+    const parentA = ta ^ words[6]!;
+    const parentB = tb ^ words[7]!;
+    // Keys carry the call (method and tool): spans of other calls never match.
+    const call = this.callKey(obs);
+    const callB = Math.imul(call ^ 0x5bd1e995, 0x9e3779b1);
+    const side = span.kind === SPAN_KIND_CLIENT ? SIDE_CLIENT : span.kind === SPAN_KIND_SERVER ? SIDE_SERVER : SIDE_OTHER;
+    const ownA = (selfA ^ call) >>> 0;
+    const ownB = seenKey(selfB, callB);
+    const upA = (parentA ^ call) >>> 0;
+    const upB = seenKey(parentB, callB);
+    const own = t.bucket(ownA, ownB);
+    const up = ids === WITH_PARENT ? t.bucket(upA, upB) : -1;
+    // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
+    let upMeta = -1;
+    if (up >= 0) {
+      const i = t.find(up, upA, upB, at);
+      if (i >= 0 && !(t.meta(i) >>> 30 === SIDE_SERVER && side === SIDE_CLIENT)) upMeta = t.meta(i);
+    }
+    // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
+    const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
+    // A child of the same call seen before it: children end first, and are often sent first.
+    let downMeta = -1;
+    const downSlot = t.find(own, ownA, childKey(ownB), at);
+    if (downSlot >= 0 && !(onSide === SIDE_SERVER && t.meta(downSlot) >>> 30 === SIDE_CLIENT)) downMeta = t.meta(downSlot);
+    const upWait = upMeta >= 0 ? this.live(upMeta & WAIT_MASK) : 0;
+    const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
+    const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT;
+    let wait = 0;
+    let outcome: PairingOutcome;
+    if ((upMeta >= 0 && upWait === 0) || (downMeta >= 0 && downWait === 0)) {
+      // Counted already from another of its spans; a server span waiting for this call need wait no more.
+      this.cancel(upWait);
+      this.cancel(downWait);
+      outcome = 'duplicate';
+    } else if (upWait !== 0) {
+      // Under a server span that waits: the server's own spans of the call wait with it.
+      if (downWait !== upWait) this.cancel(downWait);
+      wait = upWait;
+      outcome = 'duplicate';
+    } else if (downWait !== 0 && waitsForClient) {
+      wait = downWait;
+      outcome = 'duplicate';
+    } else if (downWait !== 0) {
+      // The client's side of a call whose server span waits: it is the one counted.
+      this.cancel(downWait);
+      this.sink.count(obs, span);
+      outcome = 'counted';
+    } else if (waitsForClient) {
+      wait = this.wait(obs, span, now);
+      outcome = 'held';
+    } else {
+      this.sink.count(obs, span);
+      outcome = 'counted';
+    }
+    if (outcome === 'duplicate') this.sink.duplicate();
+    const meta = ((onSide << 30) | wait) >>> 0;
+    // Paired, the child's mark has served: this span's own entry, which says as much, takes its slot.
+    t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
+    if (up >= 0 && upMeta < 0) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
+    return outcome;
+  }
+
+  /** Counts the server spans whose wait is over at `now`. */
+  expire(now: number): void {
+    for (const [key, w] of this.waiting) {
+      if (w.until > now) break;
+      this.waiting.delete(key);
+      this.sink.count(w.obs, w.origin);
+    }
+  }
+
+  /** Counts every waiting server span (the receiver is stopping). */
+  drain(): void {
+    for (const w of this.waiting.values()) this.sink.count(w.obs, w.origin);
+    this.waiting.clear();
+  }
+
+  private wait(obs: Observation, span: DecodedSpan, now: number): number {
+    if (this.waiting.size >= MAX_WAITING) {
+      const [key, oldest] = this.waiting.entries().next().value as [number, Waiting];
+      this.waiting.delete(key);
+      this.sink.count(oldest.obs, oldest.origin);
+    }
+    this.lastWait = (this.lastWait + 1) & WAIT_MASK || 1;
+    // Only what the count needs: the span holds the whole request body.
+    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs });
+    return this.lastWait;
+  }
+
+  /** `wait` if that server span still waits, else 0. */
+  private live(wait: number): number {
+    return wait !== 0 && this.waiting.has(wait) ? wait : 0;
+  }
+
+  private readonly waits = (wait: number): boolean => wait !== 0 && this.waiting.has(wait);
+
+  private cancel(wait: number): void {
+    if (wait !== 0 && this.waiting.delete(wait)) this.sink.duplicate();
+  }
+
+  /** Which call a span is of, as 32 bits: its method, and for a tool call its tool. */
+  private callKey(obs: Observation): number {
+    const tool = obs.tool;
+    const keys = tool === undefined ? this.methodKeys : this.toolKeys;
+    const name = tool ?? obs.method;
+    let key = keys.get(name);
+    if (key === undefined) {
+      if (keys.size >= MAX_CALL_KEYS) keys.clear();
+      key = fnv1a(tool === undefined ? `method ${name}` : `tool ${name}`);
+      keys.set(name, key);
+    }
+    return key;
+  }
+}
+
+function rotl13(x: number): number {
+  return (x << 13) | (x >>> 19);
+}
+
+/** Key halves of "span S, of call C" and of "a child of span S, of call C": one bit apart, never equal. */
+function seenKey(b: number, callB: number): number {
+  return (b ^ callB) & 0x7fffffff;
+}
+
+function childKey(seen: number): number {
+  return (seen | 0x80000000) >>> 0;
+}
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Reads the span's ids into `words`: NO_IDS when it has no usable trace and span id (absent, all zero). */
+function readIds(span: DecodedSpan): number {
+  let parent = false;
+  const bytes = span.idBytes;
+  if (bytes !== undefined) {
+    const trace = span.traceIdAt ?? -1;
+    const own = span.spanIdAt ?? -1;
+    const up = span.parentSpanIdAt ?? -1;
+    if (trace < 0 || own < 0) return NO_IDS;
+    for (let i = 0; i < 4; i++) words[i] = wordAt(bytes, trace + 4 * i);
+    words[4] = wordAt(bytes, own);
+    words[5] = wordAt(bytes, own + 4);
+    if (up >= 0) {
+      words[6] = wordAt(bytes, up);
+      words[7] = wordAt(bytes, up + 4);
+      parent = true;
+    }
+  } else {
+    const trace = span.traceId;
+    const own = span.spanId;
+    if (trace === undefined || own === undefined || trace.length !== 32 || own.length !== 16) return NO_IDS;
+    for (let i = 0; i < 4; i++) words[i] = hexWord(trace, 8 * i);
+    words[4] = hexWord(own, 0);
+    words[5] = hexWord(own, 8);
+    const up = span.parentSpanId;
+    if (up !== undefined && up.length === 16) {
+      words[6] = hexWord(up, 0);
+      words[7] = hexWord(up, 8);
+      parent = true;
+    }
+  }
+  if ((words[0]! | words[1]! | words[2]! | words[3]!) === 0 || (words[4]! | words[5]!) === 0) return NO_IDS;
+  return parent && (words[6]! | words[7]!) !== 0 ? WITH_PARENT : OWN_IDS;
+}
+
+/** The decoder checked that the id lies within the body. */
+function wordAt(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
+}
+
+/** Four bytes written as eight hex digits from `at`, as the little-endian word the bytes make. */
+function hexWord(hex: string, at: number): number {
+  return (hexByte(hex, at) | (hexByte(hex, at + 2) << 8) | (hexByte(hex, at + 4) << 16) | (hexByte(hex, at + 6) << 24)) >>> 0;
+}
+
+function hexByte(hex: string, at: number): number {
+  return (nibble(hex.charCodeAt(at)) << 4) | nibble(hex.charCodeAt(at + 1));
+}
+
+function nibble(c: number): number {
+  // Decoders hand over lower-case hex; anything else still gives a stable value.
+  return c <= 0x39 ? (c - 0x30) & 15 : (c - 0x57) & 15;
+}

@@ -1,0 +1,290 @@
+// One MCP call, counted once, whichever of its spans reach the receiver and in whatever order: the
+// client's, the server's (its child through the trace context in params._meta), an agent framework's
+// execute_tool span around the client's. Real SDK spans, exported by the SDK's own OTLP exporters
+// (JSON, protobuf, gRPC) to a receiver on port 0; every export is answered before the test goes on,
+// so what the receiver counted is settled when it looks.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { parseConfig } from '../../src/config/load.js';
+import { Recorder } from '../../src/export/recorder.js';
+import { OtlpReceiver, type ReceiverAddresses } from '../../src/otlp/receiver.js';
+import type { DecodedSpan } from '../../src/otlp/decode.js';
+import type { Observation } from '../../src/otlp/recognise.js';
+import { CallPairing, type SpanOrigin } from '../../src/otlp/pairing.js';
+import { serverResolver } from '../../src/pipeline/traffic.js';
+import { fixedIdToolSpan, until } from '../helpers.js';
+
+/** One process's spans: its own resource, collected until the test exports them. */
+class Party {
+  private readonly finished = new InMemorySpanExporter();
+  private readonly provider: BasicTracerProvider;
+
+  constructor(serviceName: string) {
+    this.provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: [new SimpleSpanProcessor(this.finished)] });
+  }
+
+  /** A finished span; `parent`: a span of this process or (remote) of another. */
+  span(name: string, kind: SpanKind, attributes: Attributes, parent?: Span): Span {
+    const ctx: Context = parent ? trace.setSpanContext(ROOT_CONTEXT, { ...parent.spanContext(), isRemote: true }) : ROOT_CONTEXT;
+    const span = this.provider.getTracer('pairing-test').startSpan(name, { kind, attributes }, ctx);
+    span.end();
+    return span;
+  }
+
+  /** The finished spans made since the last take. */
+  take(): ReadableSpan[] {
+    const spans = this.finished.getFinishedSpans();
+    this.finished.reset();
+    return spans;
+  }
+}
+
+const toolCall = (tool: string, extra: Attributes = {}): Attributes => ({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, 'gen_ai.operation.name': 'execute_tool', ...extra });
+
+function exportSpans(exporter: SpanExporter, spans: ReadableSpan[]): Promise<void> {
+  return new Promise((resolve, reject) => exporter.export(spans, (r) => (r.code === 0 ? resolve() : reject(r.error ?? new Error(`export failed: ${r.code}`)))));
+}
+
+interface Counted {
+  obs: Observation;
+  origin: SpanOrigin;
+}
+
+async function startReceiver(wait: string, counted: Counted[]): Promise<{ receiver: OtlpReceiver; addr: ReceiverAddresses }> {
+  const cfg = parseConfig(`receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" }, server_span_wait: ${wait} } }\n`, 'x.yaml', {}).receivers.otlp!;
+  const receiver = new OtlpReceiver(cfg, {
+    recorder: new Recorder(new MeterProvider().getMeter('t')),
+    memoryUsage: () => 0,
+    // The server's tool list as its probes would have listed it: evidence for execute_tool spans.
+    resolveServer: serverResolver([{ name: 'weather', url: 'http://weather.internal:8080/mcp', serverInfoName: 'weather-server', tools: ['get_weather', 'search'] }]),
+    traffic: (obs, origin) => void counted.push({ obs, origin }),
+  });
+  return { receiver, addr: await receiver.start() };
+}
+
+/** What was counted: tool, outcome, server, the sending service, the span kind it was counted from. */
+const summary = (c: Counted): string => `${c.obs.tool} ${c.obs.outcome} ${c.obs.server} from ${c.origin.resource.serviceName} kind ${c.origin.kind}`;
+
+describe('one MCP call, counted once (server spans wait 10 minutes for their client\'s)', () => {
+  const counted: Counted[] = [];
+  let receiver: OtlpReceiver;
+  let json: JsonExporter;
+  let proto: ProtoExporter;
+  let grpc: GrpcExporter;
+  let tracesUrl: string;
+  before(async () => {
+    const started = await startReceiver('10m', counted);
+    receiver = started.receiver;
+    tracesUrl = `http://127.0.0.1:${started.addr.http!.port}/v1/traces`;
+    json = new JsonExporter({ url: tracesUrl });
+    proto = new ProtoExporter({ url: tracesUrl });
+    grpc = new GrpcExporter({ url: `http://127.0.0.1:${started.addr.grpc!.port}` });
+  });
+  after(async () => {
+    await Promise.all([json.shutdown(), proto.shutdown(), grpc.shutdown()]);
+    await receiver.shutdown();
+  });
+
+  it('the client\'s span first, the server\'s later (JSON, then gRPC): counted once, from the client\'s', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    counted.length = 0;
+    const calls = [0, 1, 2].map(() => agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 })));
+    for (const c of calls) server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+    await exportSpans(json, agent.take());
+    assert.equal(counted.length, 3);
+    await exportSpans(grpc, server.take());
+    assert.deepEqual(counted.map(summary), Array(3).fill('get_weather success weather from support-bot kind 3'));
+  });
+
+  it('the server\'s span first (protobuf), the client\'s later (JSON): the server\'s waits, and the client\'s is counted', async () => {
+    const agent = new Party('triage-bot');
+    const server = new Party('weather-server');
+    counted.length = 0;
+    const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080, 'error.type': '-32001' }));
+    server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+    await exportSpans(proto, server.take());
+    assert.equal(counted.length, 0, 'the server span waits for its client\'s');
+    await exportSpans(json, agent.take());
+    // The client's view of the call: its caller, and the time-out the server never saw.
+    assert.deepEqual(counted.map(summary), ['get_weather error weather from triage-bot kind 3']);
+    assert.equal(counted[0]!.obs.errorType, 'timeout');
+  });
+
+  it('both in one request, the server\'s listed first: counted once, from the client\'s', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    counted.length = 0;
+    const c = agent.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'weather.internal', 'server.port': 8080 }));
+    server.span('tools/call search', SpanKind.SERVER, toolCall('search'), c);
+    // As a Collector batches the spans of two processes: one request, two resources.
+    await exportSpans(proto, [...server.take(), ...agent.take()]);
+    assert.deepEqual(counted.map(summary), ['search success weather from support-bot kind 3']);
+  });
+
+  it('an agent framework\'s execute_tool span around the client\'s, the server\'s below: one call, however they are sent', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    counted.length = 0;
+    // get_weather is on the server's tool list: evidence enough for the framework's span alone.
+    const wrapper = agent.span('execute_tool get_weather', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_weather' });
+    const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }), wrapper);
+    server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+    const [w, client] = agent.take();
+    assert.equal(w!.name, 'execute_tool get_weather');
+    // The client span ends first and is sent first; the server's arrives between.
+    await exportSpans(json, [client!]);
+    await exportSpans(grpc, server.take());
+    await exportSpans(json, [w!]);
+    assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3']);
+    // The framework's span alone (its MCP client not instrumented) is the call.
+    counted.length = 0;
+    agent.span('execute_tool get_weather', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_weather' });
+    await exportSpans(proto, agent.take());
+    assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 1']);
+  });
+
+  it('a gateway\'s own call to its upstream (a CLIENT span under its SERVER span) is a second call', async () => {
+    const agent = new Party('support-bot');
+    const gateway = new Party('gateway');
+    const upstream = new Party('weather-server');
+    counted.length = 0;
+    const c = agent.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'gw.internal', 'server.port': 8443 }));
+    const gs = gateway.span('tools/call search', SpanKind.SERVER, toolCall('search'), c);
+    const gc = gateway.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'weather.internal', 'server.port': 8080 }), gs);
+    upstream.span('tools/call search', SpanKind.SERVER, toolCall('search'), gc);
+    await exportSpans(proto, upstream.take());
+    await exportSpans(grpc, gateway.take());
+    await exportSpans(json, agent.take());
+    assert.deepEqual(counted.map(summary).sort(), ['search success gw.internal:8443 from support-bot kind 3', 'search success weather from gateway kind 3']);
+
+    // The same, with the gateway's own execute_tool span between its SERVER and CLIENT spans, all
+    // three in one request: still a call out of the gateway.
+    counted.length = 0;
+    const c2 = agent.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'gw.internal', 'server.port': 8443 }));
+    const gs2 = gateway.span('tools/call search', SpanKind.SERVER, toolCall('search'), c2);
+    const inner = gateway.span('execute_tool search', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' }, gs2);
+    gateway.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'weather.internal', 'server.port': 8080 }), inner);
+    await exportSpans(grpc, gateway.take());
+    await exportSpans(json, agent.take());
+    assert.deepEqual(counted.map(summary).sort(), ['search success gw.internal:8443 from support-bot kind 3', 'search success weather from gateway kind 3']);
+  });
+
+  it('calls side by side under one parent are calls of their own, the same tool twice included', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    counted.length = 0;
+    const parent = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+    for (const tool of ['get_weather', 'search', 'get_weather']) {
+      const c = agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': 'weather.internal', 'server.port': 8080 }), parent);
+      server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), c);
+    }
+    await exportSpans(grpc, server.take());
+    await exportSpans(proto, agent.take());
+    assert.deepEqual(counted.map((c) => `${c.obs.tool} kind ${c.origin.kind}`), ['get_weather kind 3', 'search kind 3', 'get_weather kind 3']);
+  });
+
+  it('a payload sent again with the same fixed ids is counted again, as sent', async () => {
+    counted.length = 0;
+    const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [fixedIdToolSpan('a'), fixedIdToolSpan('b')] }] }] });
+    const post = (): Promise<Response> => fetch(tracesUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal((await post()).status, 200);
+    assert.equal((await post()).status, 200);
+    assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b', 'a', 'b']);
+  });
+
+  it('a GenAI execute_tool span of a local function tool is no MCP call', async () => {
+    const agent = new Party('support-bot');
+    counted.length = 0;
+    agent.span('execute_tool calculator', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'calculator' });
+    agent.span('execute_tool fetch_page', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'fetch_page', 'server.address': 'example.com', 'server.port': 443 });
+    await exportSpans(proto, agent.take());
+    assert.equal(counted.length, 0);
+  });
+});
+
+describe('a server span whose client\'s never comes', () => {
+  it('is counted alone once its wait is over, and a client span arriving after that is not counted again', async () => {
+    const counted: Counted[] = [];
+    const { receiver, addr } = await startReceiver('1s', counted);
+    const exporter = new ProtoExporter({ url: `http://127.0.0.1:${addr.http!.port}/v1/traces` });
+    try {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }));
+      server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+      // A root server span has no client span to wait for.
+      server.span('tools/call search', SpanKind.SERVER, toolCall('search'));
+      await exportSpans(exporter, server.take());
+      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2']);
+      await until(() => counted.length === 2, 'the waiting server span counted alone');
+      assert.equal(summary(counted[1]!), 'get_weather success weather from weather-server kind 2');
+      await exportSpans(exporter, agent.take());
+      assert.equal(counted.length, 2, 'the late client span is a duplicate');
+    } finally {
+      await exporter.shutdown();
+      await receiver.shutdown();
+    }
+  });
+
+  it('is counted when the receiver stops, not lost', async () => {
+    const counted: Counted[] = [];
+    const { receiver, addr } = await startReceiver('10m', counted);
+    const exporter = new GrpcExporter({ url: `http://127.0.0.1:${addr.grpc!.port}` });
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather')));
+    let beforeStop: number;
+    try {
+      await exportSpans(exporter, server.take());
+      beforeStop = counted.length;
+    } finally {
+      await exporter.shutdown();
+      await receiver.shutdown();
+    }
+    assert.equal(beforeStop, 0, 'waiting for its client\'s span');
+    assert.deepEqual(counted.map(summary), ['get_weather success weather from weather-server kind 2']);
+  });
+});
+
+describe('the table of recent span ids', () => {
+  it('pairs every call of a heavy stream, server spans a request ahead of their clients\', without losing or doubling one', () => {
+    let counted = 0;
+    let duplicates = 0;
+    const pairing = new CallPairing(10_000, { count: () => void counted++, duplicate: () => void duplicates++ });
+    // Deterministic ids: the same run every time.
+    let x = 0x2545f491;
+    const hex = (bytes: number): string => {
+      let out = '';
+      for (let i = 0; i < bytes; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        out += ((x >>> 0) & 0xff).toString(16).padStart(2, '0');
+      }
+      return out;
+    };
+    const resource = { serviceName: 'agent', attrs: new Map() };
+    const span = (kind: number, traceId: string, spanId: string, parentSpanId: string | undefined): DecodedSpan =>
+      ({ name: 'tools/call t', kind, attrs: new Map(), resource, traceId, spanId, parentSpanId }) as unknown as DecodedSpan;
+    const obs = (tool: string): Observation => ({ kind: 'tool_call', server: 's', method: 'tools/call', tool, outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 });
+    const CALLS = 512;
+    const REQUESTS = 64;
+    for (let r = 0; r < REQUESTS; r++) {
+      const trace = hex(16);
+      const root = hex(8);
+      const calls = Array.from({ length: CALLS }, (_, i) => ({ tool: `tool_${i % 50}`, client: hex(8), server: hex(8) }));
+      // The servers' request first: every server span waits; then the agent's.
+      for (const c of calls) pairing.add(obs(c.tool), span(2, trace, c.server, c.client), r * 10);
+      for (const c of calls) pairing.add(obs(c.tool), span(3, trace, c.client, root), r * 10 + 5);
+    }
+    assert.deepEqual({ counted, duplicates, waiting: pairing.waitingSpans }, { counted: CALLS * REQUESTS, duplicates: CALLS * REQUESTS, waiting: 0 });
+  });
+});
