@@ -240,7 +240,9 @@ describe('a server span whose client\'s never comes', () => {
       // A root server span has no client span to wait for.
       server.span('tools/call search', SpanKind.SERVER, toolCall('search'));
       await exportSpans(exporter, server.take());
-      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2']);
+      // Counted while the request was handled; whether the 1 s wait is also over by now is the
+      // machine's speed (a stall of a second), so the waiting span's absence is the 10-minute suite's to show.
+      assert.equal(summary(counted[0]!), 'search success weather from weather-server kind 2');
       await until(() => counted.length === 2, 'the waiting server span counted alone');
       assert.equal(summary(counted[1]!), 'get_weather success weather from weather-server kind 2');
       await exportSpans(exporter, agent.take());
