@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENERATED, ROOT, splice } from '../scripts/gen-docs.js';
 import { ERROR_TYPES } from '../src/pipeline/error-types.js';
+import { schemaKeys } from '../src/config/schema.js';
 
 describe('generated documentation', () => {
   for (const g of GENERATED) {
@@ -12,6 +13,13 @@ describe('generated documentation', () => {
       assert.equal(doc, splice(doc, g.marker, g.render()));
     });
   }
+
+  it('types every key whose default is a duration as a duration', () => {
+    const mistyped = schemaKeys()
+      .filter((k) => typeof k.default === 'string' && /^\d+(\.\d+)?(ms|s|m|h|d)$/.test(k.default) && k.type !== 'duration')
+      .map((k) => `${k.path}: ${k.type}`);
+    assert.deepEqual(mistyped, []);
+  });
 
   it('documents exactly the error types the code has, each with its category', () => {
     const doc = readFileSync(join(ROOT, 'docs/errors.md'), 'utf8');

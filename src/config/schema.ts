@@ -997,12 +997,12 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
   return out;
 }
 
-const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, timerDuration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
+const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, durationOrOff, timerDuration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
 
 function typeName(node: z.ZodTypeAny): string {
   if (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) return typeName(node._def.innerType);
   // Wrappers (.default, .optional, .describe) keep the same inner instance, so identity finds these.
-  if (node === duration || node === timerDuration) return 'duration';
+  if (node === duration || node === durationOrOff || node === timerDuration) return 'duration';
   if (node === httpUrl) return 'URL';
   if (node === listenEndpoint) return 'host:port';
   if (node === wholeNumber) return 'integer';

@@ -41,9 +41,9 @@ export interface DecodedSpan {
   /** InstrumentationScope.name, e.g. the instrumentation library that made the span. */
   scope: string;
   /**
-   * Lower-case hex. From protobuf only when decoding with `{ ids: true }` (otherwise see `idBytes`);
-   * from OTLP/JSON whenever the request's id is valid (with `{ ids: true }` an invalid one rejects the
-   * span).
+   * Lower-case hex when decoding with `{ ids: true }` (an invalid id rejects the span). Otherwise,
+   * from protobuf never (see `idBytes`); from OTLP/JSON the string as sent, unchecked: the few spans
+   * whose ids are read (otlp/pairing.ts) check them then.
    */
   traceId: string | undefined;
   spanId: string | undefined;

@@ -167,10 +167,12 @@ function decodeSpan(
     spanId = hexId(value.spanId, 16, `${path}.spanId`);
     parentSpanId = noParent ? undefined : hexId(parent, 16, `${path}.parentSpanId`);
   } else {
-    // Read for MCP spans (otlp/pairing.ts); an odd id is not a reason to refuse the span.
-    traceId = validHexId(value.traceId, 32);
-    spanId = validHexId(value.spanId, 16);
-    parentSpanId = noParent ? undefined : validHexId(parent, 16);
+    // As sent: only MCP spans' ids are read, and checked then (otlp/pairing.ts); checking and
+    // lower-casing every span's here cost more than decoding the rest of it. An odd id is not a
+    // reason to refuse the span.
+    traceId = rawId(value.traceId);
+    spanId = rawId(value.spanId);
+    parentSpanId = noParent ? undefined : rawId(parent);
   }
   return {
     name,
@@ -274,6 +276,10 @@ function hexId(value: unknown, length: number, path: string): string {
 
 function validHexId(value: unknown, length: number): string | undefined {
   return typeof value === 'string' && value.length === length && HEX.test(value) ? value.toLowerCase() : undefined;
+}
+
+function rawId(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** An optional array member: absent or null is empty, anything else but an array is invalid. */

@@ -347,12 +347,13 @@ function readIds(span: DecodedSpan): number {
   } else {
     const trace = span.traceId;
     const own = span.spanId;
-    if (trace === undefined || own === undefined || trace.length !== 32 || own.length !== 16) return NO_IDS;
+    // OTLP/JSON ids come as sent (otlp/json.ts): checked here, for MCP spans only.
+    if (!isHexId(trace, 32) || !isHexId(own, 16)) return NO_IDS;
     for (let i = 0; i < 4; i++) words[i] = hexWord(trace, 8 * i);
     words[4] = hexWord(own, 0);
     words[5] = hexWord(own, 8);
     const up = span.parentSpanId;
-    if (up !== undefined && up.length === 16) {
+    if (isHexId(up, 16)) {
       words[6] = hexWord(up, 0);
       words[7] = hexWord(up, 8);
       parent = true;
@@ -377,6 +378,17 @@ function hexByte(hex: string, at: number): number {
 }
 
 function nibble(c: number): number {
-  // Decoders hand over lower-case hex; anything else still gives a stable value.
+  // Upper-case hex gives the same value as lower-case.
   return c <= 0x39 ? (c - 0x30) & 15 : (c - 0x57) & 15;
+}
+
+/** `length` hex digits, either case. */
+function isHexId(id: string | undefined, length: number): id is string {
+  if (id === undefined || id.length !== length) return false;
+  for (let i = 0; i < length; i++) {
+    const c = id.charCodeAt(i);
+    const lower = c | 0x20;
+    if (!((c >= 0x30 && c <= 0x39) || (lower >= 0x61 && lower <= 0x66))) return false;
+  }
+  return true;
 }

@@ -60,6 +60,10 @@ export function planResume({ stored, open, lastMinute, now, resumeWithinMs }: Re
   }
   if (!memory || memory.status === 'unknown') return { kind: 'fresh' };
   if (now - seenAt > resumeWithinMs) return isBad(memory.status) ? { kind: 'expired', state: memory.status, since: memory.notUpSince, seenAt } : { kind: 'fresh' };
+  // recovery_hold counts answers seen: the time no agent watched (a stdio server's process did not
+  // even outlive it) moves the start of the answering forward, what was seen before it still counts.
+  const answering = memory.answeringSince;
+  if (answering !== null && answering !== undefined && now > seenAt) memory = { ...memory, answeringSince: answering + (now - seenAt) };
   return { kind: 'resume', memory, legacy, seenAt };
 }
 

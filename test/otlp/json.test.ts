@@ -219,3 +219,10 @@ test('ids are validated only when decoded', () => {
   assert.equal(result.rejected, 1);
   assert.match(result.rejectionMessage ?? '', /traceId must be 32 hex digits/);
 });
+
+test('without ids asked for, ids are handed over as sent: no span pays for checking them', () => {
+  // Only MCP spans' ids are read, and otlp/pairing.ts checks them then.
+  const upper = { ...okSpan, traceId: '5B8EFFF798038103D269B633813FC60C', spanId: 'EEE19B7EC3C1B174', parentSpanId: 'not-hex' };
+  const [span] = decodeTraceRequestJson(body([upper])).spans;
+  assert.deepEqual([span!.traceId, span!.spanId, span!.parentSpanId], ['5B8EFFF798038103D269B633813FC60C', 'EEE19B7EC3C1B174', 'not-hex']);
+});

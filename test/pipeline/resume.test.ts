@@ -169,6 +169,25 @@ describe('planResume', () => {
     assert.deepEqual(planResume({ ...base, stored, open: incident(), lastMinute: now - 30 * 60_000 }).kind, 'resume', 'probe counts written later than the memory');
     assert.deepEqual(planResume({ ...base, stored: { memory: memory({ status: 'up', base: 'up' }), incidentId: null, seenAt: now - 2 * HOUR }, open: undefined }), { kind: 'fresh' });
   });
+
+  it('recovery_hold: answering seen before the restart counts toward the hold, the time mcpwatch was stopped does not', () => {
+    const held: StatePolicy = { ...policy, recoveryHoldMs: 120_000 };
+    const sm = new ServerStateMachine(held);
+    for (const r of [ok(0), { ...fail(10_000), definitive: true }, ok(20_000), ok(50_000)]) sm.apply(r);
+    assert.equal(sm.status, 'down', 'answering for 30 s of the 2 m hold when mcpwatch stopped');
+    const stopped = 50_000;
+    const back = stopped + 10 * 60_000;
+    const plan = planResume({ now: back, resumeWithinMs: HOUR, lastMinute: undefined, stored: { memory: JSON.parse(JSON.stringify(sm.memory())) as MachineMemory, incidentId: 7, seenAt: stopped }, open: incident({ startedAt: 10_000 }) });
+    assert.equal(plan.kind, 'resume');
+    const again = new ServerStateMachine(held);
+    again.restore((plan as { memory: MachineMemory }).memory, back);
+    // Ten minutes unwatched are not ten minutes of answers (a stdio server is a new process now).
+    assert.deepEqual(again.apply(ok(back)).events, []);
+    assert.equal(again.status, 'down');
+    assert.deepEqual(again.apply(ok(back + 80_000)).events, []);
+    const rec = again.apply(ok(back + 90_000));
+    assert.deepEqual(rec.events.map((e) => [e.event, e.downtime_seconds]), [['recovered', (20_000 + 10 * 60_000 - 10_000) / 1000]]);
+  });
 });
 
 describe('catchUpDraft', () => {
