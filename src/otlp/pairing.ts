@@ -163,6 +163,8 @@ export class CallPairing {
   private slots: Slots | undefined;
   private readonly waiting = new Map<number, Waiting>();
   private lastWait = 0;
+  /** The receiver stopped (drain): a request still being read then has no sweep left to count its wait. */
+  private drained = false;
   private readonly rememberMs: number;
   private readonly toolKeys = new Map<string, number>();
   private readonly methodKeys = new Map<string, number>();
@@ -219,7 +221,7 @@ export class CallPairing {
     if (downSlot >= 0 && !(onSide === SIDE_SERVER && t.meta(downSlot) >>> 30 === SIDE_CLIENT)) downMeta = t.meta(downSlot);
     const upWait = upMeta >= 0 ? this.live(upMeta & WAIT_MASK) : 0;
     const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
-    const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT;
+    const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT && !this.drained;
     let wait = 0;
     let outcome: PairingOutcome;
     if ((upMeta >= 0 && upWait === 0) || (downMeta >= 0 && downWait === 0)) {
@@ -266,6 +268,7 @@ export class CallPairing {
 
   /** Counts every waiting server span (the receiver is stopping). */
   drain(): void {
+    this.drained = true;
     for (const w of this.waiting.values()) this.sink.count(w.obs, w.origin);
     this.waiting.clear();
   }

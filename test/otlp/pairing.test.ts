@@ -274,6 +274,21 @@ describe('a server span whose client\'s never comes', () => {
 });
 
 describe('the table of recent span ids', () => {
+  it('after drain (the receiver stopping), a server span that arrives late is counted at once, not held with no sweep left', () => {
+    const counted: string[] = [];
+    const pairing = new CallPairing(10_000, { count: (o) => void counted.push(o.tool ?? ''), duplicate: () => {} });
+    const resource = { serviceName: 'weather-server', attrs: new Map() };
+    const server = (spanId: string): DecodedSpan =>
+      ({ name: 'tools/call get_weather', kind: 2 /* OTLP's SERVER */, attrs: new Map(), resource, traceId: '0af7651916cd43dd8448eb211c80319c', spanId, parentSpanId: 'b7ad6b7169203331' }) as unknown as DecodedSpan;
+    const obs: Observation = { kind: 'tool_call', server: 's', method: 'tools/call', tool: 'get_weather', outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 };
+    assert.equal(pairing.add(obs, server('00f067aa0ba902b7'), 0), 'held');
+    pairing.drain();
+    assert.deepEqual(counted, ['get_weather']);
+    assert.equal(pairing.add(obs, server('00f067aa0ba902b8'), 1), 'counted');
+    assert.equal(pairing.waitingSpans, 0);
+  });
+
+
   it('pairs every call of a heavy stream, server spans a request ahead of their clients\', without losing or doubling one', () => {
     let counted = 0;
     let duplicates = 0;
