@@ -19,6 +19,24 @@ function mcpwatch(args: string[]): Promise<{ code: number; stdout: string; stder
 
 type JsonServer = ServerJson;
 
+/** A stdio server entry on the modern fixture with its checks enabled; `checks` are YAML list lines. */
+function stdioServer(name: string, checks: string, env = ''): string {
+  return `  - name: ${name}
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
+    env: { CHECKS: "1"${env} }
+    checks:
+${checks}`;
+}
+
+/** `text` written as mcpwatch.yaml in a directory of its own. */
+function configFile(prefix: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), prefix)), 'mcpwatch.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
 describe('mcpwatch health with checks', () => {
   let config: string;
   let callLog: string;
@@ -26,13 +44,7 @@ describe('mcpwatch health with checks', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-'));
     config = join(dir, 'mcpwatch.yaml');
     callLog = join(dir, 'calls.log');
-    const stdio = (name: string, checks: string): string => `  - name: ${name}
-    transport: stdio
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
-    env: { CHECKS: "1", CALL_LOG: ${JSON.stringify(callLog)} }
-    checks:
-${checks}`;
+    const stdio = (name: string, checks: string): string => stdioServer(name, checks, `, CALL_LOG: ${JSON.stringify(callLog)}`);
     writeFileSync(
       config,
       `monitoring: { timeout: 5s }
@@ -78,19 +90,10 @@ ${stdio('down', `      - { name: must-query, tool: query, expect: { structured: 
   });
 
   it('a degraded server\'s refused check is said once, in its line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-refused-'));
-    const file = join(dir, 'mcpwatch.yaml');
-    writeFileSync(
-      file,
+    const file = configFile(
+      'mcpwatch-health-checks-refused-',
       `servers:
-  - name: degraded
-    transport: stdio
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
-    env: { CHECKS: "1" }
-    checks:
-      - { name: pool, tool: broken }
-      - { name: unsafe, tool: write }
+${stdioServer('degraded', '      - { name: pool, tool: broken }\n      - { name: unsafe, tool: write }')}
 `,
     );
     const r = await mcpwatch(['health', '-c', file]);
@@ -116,19 +119,11 @@ ${stdio('down', `      - { name: must-query, tool: query, expect: { structured: 
   it('--timeout is also the deadline of a check without a timeout of its own', async () => {
     // The configuration gives every probe (and so every check) two minutes; the fixture's tool answers
     // after ten. Before the fix the check kept the configured two minutes and the command was killed.
-    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-health-checks-timeout-'));
-    const file = join(dir, 'mcpwatch.yaml');
-    writeFileSync(
-      file,
+    const file = configFile(
+      'mcpwatch-health-checks-timeout-',
       `monitoring: { timeout: 2m }
 servers:
-  - name: slow
-    transport: stdio
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, dual]
-    env: { CHECKS: "1" }
-    checks:
-      - { name: hangs, tool: slow, arguments: { ms: 600000 } }
+${stdioServer('slow', '      - { name: hangs, tool: slow, arguments: { ms: 600000 } }')}
 `,
     );
     const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
