@@ -228,8 +228,13 @@ export class Credentials {
     const now = this.now();
     const prev = this.rejected;
     const again = prev !== undefined && now < prev.until + prev.backoffMs;
-    const backoffMs = Math.min(REFUSED_BACKOFF_MAX_MS, again ? prev.backoffMs * 2 : this.server.interval ?? REFUSED_BACKOFF_MAX_MS);
+    const backoffMs = this.backoffAfter(again ? prev.backoffMs : undefined);
     this.rejected = { value: final, until: now + backoffMs, backoffMs };
+  }
+
+  /** The back-off after a refusal: the server's interval at first, doubling after `previous`, up to the maximum. */
+  private backoffAfter(previous: number | undefined): number {
+    return Math.min(REFUSED_BACKOFF_MAX_MS, previous !== undefined ? previous * 2 : (this.server.interval ?? REFUSED_BACKOFF_MAX_MS));
   }
 
   /** Another request renewed the token since `sent` went out: a retry with that one is enough. */
@@ -279,7 +284,7 @@ export class Credentials {
       (err: unknown) => {
         this.inflight = undefined;
         if (err instanceof AuthFailure && err.type === 'auth_failed') {
-          const backoffMs = Math.min(REFUSED_BACKOFF_MAX_MS, this.refused ? this.refused.backoffMs * 2 : this.server.interval ?? REFUSED_BACKOFF_MAX_MS);
+          const backoffMs = this.backoffAfter(this.refused?.backoffMs);
           this.refused = { failure: err, until: this.now() + backoffMs, backoffMs };
         }
         throw err;
