@@ -2,7 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { levenshtein } from '../pipeline/similar.js';
+import { levenshtein } from './similar.js';
 import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */

@@ -6,7 +6,7 @@ import type { Client, JsonSchemaValidator, jsonSchemaValidator } from '@modelcon
 import { checkTarget, type CheckConfig, type ServerConfig } from '../config/schema.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.js';
-import { closestName } from '../pipeline/similar.js';
+import { closestName } from '../config/similar.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient } from './connection.js';
 import { Deadline, elapsed } from './probe.js';

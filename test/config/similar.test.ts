@@ -1,7 +1,7 @@
 // The name a configuration most likely meant (pipeline/similar.ts): config keys and check tools.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closestName } from '../../src/pipeline/similar.js';
+import { closestName } from '../../src/config/similar.js';
 import { toolNotFound } from '../../src/probe/checks.js';
 
 const FS_TOOLS = ['read_file', 'read_text_file', 'read_media_file', 'read_multiple_files', 'write_file', 'edit_file', 'create_directory', 'list_directory', 'list_directory_with_sizes', 'directory_tree', 'move_file', 'search_files', 'get_file_info', 'list_allowed_directories'];
