@@ -150,7 +150,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     }
     const withSession = this.sessionId !== undefined;
     const modern = modernHeaders(message);
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern);
+    const lasting = !Array.isArray(message) && 'method' in message && message.method === 'subscriptions/listen';
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
@@ -211,14 +212,15 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   }
 
   /** Resolves with the response head; the body is the caller's to read or discard. */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
-    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, body, extra) : this.requestOnce(method, accept, body, extra);
+  /** `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see requestOnce. */
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET'): Promise<IncomingMessage> {
+    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra) : this.requestOnce(method, accept, lasting, body, extra);
   }
 
   /** With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides). */
-  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
     const sent = await auth.authorization();
-    let res = await this.requestOnce(method, accept, body, sent ? { ...extra, authorization: sent } : extra);
+    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra);
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
@@ -232,14 +234,14 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (retry) {
       res.resume();
       final = await auth.authorization();
-      res = await this.requestOnce(method, accept, body, final ? { ...extra, authorization: final } : extra);
+      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra);
       if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
     this.diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;
   }
 
-  private requestOnce(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0): Promise<IncomingMessage> {
+  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
@@ -249,7 +251,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(body);
       }
-      const reuse = method === 'GET' || !this.reuseUnlikely();
+      // A stream kept open holds its connection for as long as the session: it never goes back to the
+      // pool, and the pool's bookkeeping would stay with it (docs/benchmarks.md, "The kept stream
+      // without the pool"). It is not a predecessor whose connection the next request could reuse.
+      const reuse = !lasting && !this.reuseUnlikely();
       const t = this.target;
       const secure = t.protocol === 'https:';
       // A plain-HTTP request that will not be reused goes out without an agent, and without that
@@ -276,7 +281,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         res.once('close', () => this.open.delete(req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
-          this.requestOnce(method, accept, body, extra, false, hops + 1).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1).then(resolve, reject);
           return;
         }
         resolve(res);
@@ -288,7 +293,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         if (answered) return;
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.requestOnce(method, accept, body, extra, true, hops).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, true, hops).then(resolve, reject);
           return;
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };

@@ -369,6 +369,47 @@ describe('keep-alive', () => {
     ]);
   });
 
+  it('opens a kept stream (the standalone GET, a listen) on a connection of its own, outside the pool', async (t) => {
+    const seen: Array<[string, string]> = [];
+    const open = new Set<import('node:http').ServerResponse>();
+    const server = createServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        const method = req.method === 'GET' ? 'GET' : (JSON.parse(body) as { method: string }).method;
+        seen.push([method, req.headers.connection ?? '']);
+        if (method === 'GET' || method === 'subscriptions/listen') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+          open.add(res);
+        } else if (method.startsWith('notifications/')) res.writeHead(202).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end(`{"jsonrpc":"2.0","id":${JSON.parse(body).id},"result":{}}`);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      for (const res of open) res.destroy();
+      server.close();
+    });
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+    const transport = new StreamableHttpTransport(url, {}, {}, { notifications: true });
+    t.after(() => transport.close());
+    await transport.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    await until(() => open.size === 1, 'the standalone stream');
+    void transport.send({ jsonrpc: '2.0', id: 2, method: 'subscriptions/listen', params: {} }).catch(() => {});
+    await until(() => open.size === 2, 'the listen stream');
+    await transport.send({ jsonrpc: '2.0', id: 3, method: 'ping' });
+    assert.deepEqual(seen, [
+      ['ping', 'keep-alive'],
+      ['notifications/initialized', 'keep-alive'],
+      ['GET', 'close'],
+      ['subscriptions/listen', 'close'],
+      ['ping', 'keep-alive'],
+    ]);
+  });
+
   it('keeps connections pooled when the server gives no keep-alive timeout', async () => {
     const f = await fixture('streamable');
     let clock = 0;
