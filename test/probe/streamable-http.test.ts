@@ -393,7 +393,7 @@ describe('keep-alive', () => {
       server.close();
     });
     const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
-    const transport = new StreamableHttpTransport(url, {}, {}, { notifications: true });
+    const transport = new StreamableHttpTransport(url, { headers: {} }, {}, { notifications: true });
     t.after(() => transport.close());
     await transport.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
     await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
