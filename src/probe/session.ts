@@ -1,4 +1,4 @@
-import { SdkError, SdkErrorCode, type PriorDiscovery } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
@@ -288,8 +288,13 @@ export class ServerSession {
             this.streamEnded();
           });
         },
-        () => {
-          // A server that offers no listen stream (or refuses it) is checked on its interval alone.
+        (err: unknown) => {
+          // A server that offers no listen stream, or refuses it (a JSON-RPC error, a 4xx), is checked
+          // on its interval alone: asked at every check, it would refuse at every check. One that could
+          // not open it just now (a 5xx, 429, a cut connection, no acknowledgement in time) is asked
+          // again at the next check, as for a lost stream: otherwise its tools/list_changed would not
+          // reach this connection again for as long as it lives.
+          if (this.conn === conn && !this.closed && !refusedForGood(err)) this.listenLost = true;
         },
       );
   }
@@ -385,4 +390,11 @@ export class ServerSession {
     const names = new Set((server.checks ?? []).map((c) => c.name));
     for (const name of this.checkRuns.keys()) if (!names.has(name)) this.checkRuns.delete(name);
   }
+}
+
+/** A request the server answered with a refusal that asking again will not change. */
+function refusedForGood(err: unknown): boolean {
+  if (err instanceof ProtocolError) return true;
+  if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  return err instanceof SdkError && err.code === SdkErrorCode.MethodNotSupportedByProtocolVersion;
 }

@@ -256,6 +256,31 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('asks for the listen stream again at the next check after a refusal for now (503), not after one for good (404)', async () => {
+    const busy = await startModernHttpFixture('strict', { refuseListens: { count: 1, status: 503 } });
+    const gone = await startModernHttpFixture('strict', { refuseListens: { count: 1, status: 404 } });
+    const sessions = [new ServerSession(httpTarget(busy.url), { onSignal: () => {} }), new ServerSession(httpTarget(gone.url), { onSignal: () => {} })];
+    try {
+      const [forNow, forGood] = sessions as [ServerSession, ServerSession];
+      assert.equal((await forNow.check()).error, null);
+      await until(() => forNow.streamLostAwaitingCheck, 'the refused listen, to be asked again');
+      assert.equal((await forNow.check()).error, null);
+      await until(() => busy.openStreams() === 1, 'the listen stream, opened at the next check');
+      assert.equal(busy.requests['subscriptions/listen'], 2);
+
+      assert.equal((await forGood.check()).error, null);
+      await until(() => gone.requests['subscriptions/listen'] === 1, 'the refused listen');
+      assert.equal((await forGood.check()).error, null);
+      assert.equal((await forGood.check()).error, null);
+      assert.equal(forGood.streamLostAwaitingCheck, false);
+      assert.deepEqual([gone.requests['subscriptions/listen'], gone.openStreams()], [1, 0], 'a 404 is not asked again at every check');
+    } finally {
+      for (const s of sessions) await s.close();
+      await busy.close();
+      await gone.close();
+    }
+  });
+
   it('finds the era out again when the server stops speaking the remembered one', async () => {
     const server = await startModernHttpFixture('strict');
     const session = new ServerSession(httpTarget(server.url), { onSignal: () => {}, prior: { kind: 'legacy' } });
