@@ -152,7 +152,6 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
     serverInfoChanged = true;
   }
   const listed = out.tools && !out.error ? nextSnapshot(track, out.tools) : undefined;
-  // A drift is reported in the state the server was in when its tools were listed.
   const before = track.sm.status;
   const step = track.sm.apply({
     at,
@@ -168,8 +167,12 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   // A check with `on_failure: down` that holds the server down counts against its availability too.
   const up = answered && out.staleMs === undefined && track.sm.status !== 'down';
   const events = [...step.events];
-  const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, before)] : [], at, driftAlertIntervalMs, before);
+  const after = track.sm.status;
+  const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, after)] : [], at, driftAlertIntervalMs, after);
   track.driftGate = drift.gate;
+  // The check that listed the changed tools is the one that answered: a down server it brings back
+  // is up now, as the `recovered` sent with the drift says; a receiver must not read "still down".
+  for (const e of drift.events) e.previous_state = before;
   events.push(...drift.events);
   const expiry = credentialExpiry(track.credentialWarnedFor, out.credentialExpiresAt, at, credentialWarningMs, track.sm.status);
   track.credentialWarnedFor = expiry.warnedFor;

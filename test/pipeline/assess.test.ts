@@ -89,7 +89,21 @@ describe('assess: one check → what changed', () => {
     });
   }
 
-  it('describes a drift with its counts and severity, in the state the tools were listed in', () => {
+  it('sends a drift found by the check that brings a down server back with the state it moved to, as its recovered says', () => {
+    const track = new ServerTrack(policy);
+    assess(track, outcome(), 0);
+    assert.equal(assess(track, outcome({ ...failed(), definitive: true }), 10_000).transition?.to, 'down');
+    const a = assess(track, outcome({ tools: [echo, add] }), 20_000);
+    assert.deepEqual(
+      a.events.map((e) => [e.event, e.previous_state, e.current_state]),
+      [
+        ['recovered', 'down', 'up'],
+        ['schema_drift', 'down', 'up'],
+      ],
+    );
+  });
+
+  it('describes a drift with its counts and severity, and the state it was found in', () => {
     const track = new ServerTrack(policy);
     assess(track, outcome(), 0);
     const a = assess(track, outcome({ tools: [echoRequired, add] }), 10_000);
