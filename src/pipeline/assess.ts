@@ -153,6 +153,11 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   }
   const listed = out.tools && !out.error ? nextSnapshot(track, out.tools) : undefined;
   const before = track.sm.status;
+  // A session kept across an outage already reported (down or stale by the server's own answers,
+  // not a failing check's) was lost with it: its `recovered` says the server came back, and a
+  // session_expired on top would page, and count toward McpSessionExpirationsSpiking, a second time.
+  const outage = track.sm.answerStatus;
+  const sessionExpired = out.sessionExpired && outage !== 'down' && outage !== 'stale';
   const step = track.sm.apply({
     at,
     ok: answered && out.staleMs === undefined,
@@ -161,7 +166,7 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
     definitive: out.definitive,
     partial: out.partial,
     staleMs: out.staleMs,
-    sessionExpired: out.sessionExpired,
+    sessionExpired,
     checks: out.checks,
   });
   // A check with `on_failure: down` that holds the server down counts against its availability too.
@@ -177,7 +182,7 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   const expiry = credentialExpiry(track.credentialWarnedFor, out.credentialExpiresAt, at, credentialWarningMs, track.sm.status);
   track.credentialWarnedFor = expiry.warnedFor;
   if (expiry.event) events.push(expiry.event);
-  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged, verdict: out.verdict };
+  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired, serverInfoChanged, verdict: out.verdict };
 }
 
 /** The snapshot to store when the tool list changed, and the diff from the previous one (none for the first). */
