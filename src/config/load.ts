@@ -2,7 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod';
-import { levenshtein } from './similar.js';
+import { closestName } from './similar.js';
 import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
@@ -318,10 +318,22 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
   if (zi.code === 'unrecognized_keys') {
     return zi.keys.map((key) => {
       const path = [...zi.path, key];
-      return { path: formatPath(path), line: keyLine(doc, lc, zi.path, key), message: 'unknown key' + suggest(key) };
+      return { path: formatPath(path), line: keyLine(doc, lc, zi.path, key), message: 'unknown key' + suggest(key, keysAt(zi.path)) };
     });
   }
-  if (zi.code === 'invalid_union' || zi.code === 'invalid_enum_value') {
+  if (zi.code === 'invalid_enum_value') {
+    // Values with digits name versions and algorithms: `HS256` one edit from `RS256` is a choice
+    // mcpwatch does not support, not a typo, and the nearest one would be a different algorithm.
+    const got = String(zi.received);
+    const near = /\d/.test(got) ? '' : suggest(got, zi.options.map(String));
+    return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message + near }];
+  }
+  if (zi.code === 'invalid_union_discriminator') {
+    const got = doc.getIn(zi.path);
+    const near = typeof got === 'string' ? suggest(got, zi.options.map(String)) : '';
+    return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message + near }];
+  }
+  if (zi.code === 'invalid_union') {
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
   }
   let message = zi.message;
@@ -343,11 +355,37 @@ function keyLine(doc: Document, lc: LineCounter, parent: readonly PathSeg[], key
   return k?.range ? lc.linePos(k.range[0]).line : lineOf(doc, lc, parent);
 }
 
-let knownKeys: string[] | undefined;
+/** Every key the schema knows, by the path of the mapping it belongs in (`servers[]`, `servers[].checks[].expect`; `''` for the top level). */
+let keysByParent: Map<string, string[]> | undefined;
+let allKeys: string[] | undefined;
 
-function suggest(key: string): string {
-  knownKeys ??= [...new Set(schemaKeys().map((k) => k.path.replace(/ \(\w+\)/g, '').split('.').pop()!.replace('[]', '')))];
-  const close = knownKeys.find((k) => k !== key && levenshtein(k, key) <= 2);
+/**
+ * The keys valid where an unknown key was found, so a typo is matched against its neighbours:
+ * `tag` in a server is `tags`, not `tls`, a key two edits away that also belongs to a server. A
+ * mapping the schema does not list (a map of headers) falls back to every key.
+ */
+function keysAt(parent: readonly PathSeg[]): string[] {
+  if (!keysByParent) {
+    keysByParent = new Map();
+    for (const { path } of schemaKeys()) {
+      const plain = path.replace(/ \(\w+\)/g, '');
+      const dot = plain.lastIndexOf('.');
+      const at = dot < 0 ? '' : plain.slice(0, dot);
+      const key = (dot < 0 ? plain : plain.slice(dot + 1)).replace('[]', '');
+      const list = keysByParent.get(at) ?? [];
+      if (!list.includes(key)) list.push(key);
+      keysByParent.set(at, list);
+    }
+    allKeys = [...new Set([...keysByParent.values()].flat())];
+  }
+  let at = '';
+  for (const seg of parent) at += typeof seg === 'number' ? '[]' : at ? `.${seg}` : seg;
+  return keysByParent.get(at) ?? allKeys!;
+}
+
+/** ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. */
+function suggest(got: string, candidates: readonly string[]): string {
+  const close = closestName(got, candidates);
   return close ? ` (did you mean "${close}"?)` : '';
 }
 
@@ -357,6 +395,24 @@ function article(t: string): string {
 }
 
 const ENV_RE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/**
+ * What is left of a value once its references are expanded and still opens one: a `${` never closed,
+ * or a `${env:` whose name is not a variable name (`${env:GITHUB-TOKEN}`, `${ env:TOKEN }`). Left as
+ * text, it would reach a server as a literal header or argument. Other closed `${…}` (an editor's
+ * `${command:…}` that init carried over and names in its notes) stay text.
+ */
+const BROKEN_RE = /\$\{\s*env\s*:[^}]*\}?|\$\{[^}]*$/;
+
+/** Whether the loader refuses `value` as holding a reference it cannot expand (what init must escape). */
+export function hasBrokenReference(value: string): boolean {
+  return value.split('$${').some((part) => BROKEN_RE.test(part.replace(ENV_RE, '')));
+}
+
+function brokenReference(text: string): string {
+  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return `${JSON.stringify(shown)} is not a reference mcpwatch can expand: write \${env:NAME} (NAME of letters, digits and _), \${env:NAME:-default}, or $\${ for a literal \${`;
+}
+
 /** A value that is one reference and nothing else. */
 const WHOLE_RE = /^\$\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 
@@ -399,6 +455,10 @@ export function expandEnv(
     if (!value.includes('${')) return value;
     if (whole && WHOLE_RE.test(value)) whole.set(formatPath(path), value);
     const escaped = value.split('$${');
+    for (const part of escaped) {
+      const bad = BROKEN_RE.exec(part.replace(ENV_RE, ''));
+      if (bad) issues.push({ path: formatPath(path), line: lineAt(path), message: brokenReference(bad[0]) });
+    }
     return escaped
       .map((part) =>
         part.replace(ENV_RE, (_m, name: string, def: string | undefined) => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { configSchema, type TransportName } from '../config/schema.js';
-import { expandEnv, formatPath, type ConfigIssue } from '../config/load.js';
+import { expandEnv, formatPath, hasBrokenReference, type ConfigIssue } from '../config/load.js';
 import { AUTH_SCHEME, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
 
 /** Where discovery looks. Everything is injectable so tests can point it at a fake home. */
@@ -286,7 +286,8 @@ function substituteVars(value: string, ctx: DiscoverContext, unknown: Set<string
     if (inner.startsWith('input:')) return `\${env:${envName(inner.slice(6))}}`;
     if (/^(?:env:)?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?$/.test(inner)) return whole;
     unknown.add(whole);
-    return whole;
+    // Written as the loader reads it back: as the text the client had, not a reference it refuses.
+    return hasBrokenReference(whole) ? `$${whole}` : whole;
   });
 }
 

@@ -152,8 +152,12 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
     serverInfoChanged = true;
   }
   const listed = out.tools && !out.error ? nextSnapshot(track, out.tools) : undefined;
-  // A drift is reported in the state the server was in when its tools were listed.
   const before = track.sm.status;
+  // A session kept across an outage already reported (down or stale by the server's own answers,
+  // not a failing check's) was lost with it: its `recovered` says the server came back, and a
+  // session_expired on top would page, and count toward McpSessionExpirationsSpiking, a second time.
+  const outage = track.sm.answerStatus;
+  const sessionExpired = out.sessionExpired && outage !== 'down' && outage !== 'stale';
   const step = track.sm.apply({
     at,
     ok: answered && out.staleMs === undefined,
@@ -162,19 +166,23 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
     definitive: out.definitive,
     partial: out.partial,
     staleMs: out.staleMs,
-    sessionExpired: out.sessionExpired,
+    sessionExpired,
     checks: out.checks,
   });
   // A check with `on_failure: down` that holds the server down counts against its availability too.
   const up = answered && out.staleMs === undefined && track.sm.status !== 'down';
   const events = [...step.events];
-  const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, before)] : [], at, driftAlertIntervalMs, before);
+  const after = track.sm.status;
+  const drift = gateDriftAlerts(track.driftGate, listed?.diff?.severity ? [driftEvent(listed.diff, listed.diff.severity, after)] : [], at, driftAlertIntervalMs, after);
   track.driftGate = drift.gate;
+  // The check that listed the changed tools is the one that answered: a down server it brings back
+  // is up now, as the `recovered` sent with the drift says; a receiver must not read "still down".
+  for (const e of drift.events) e.previous_state = before;
   events.push(...drift.events);
   const expiry = credentialExpiry(track.credentialWarnedFor, out.credentialExpiresAt, at, credentialWarningMs, track.sm.status);
   track.credentialWarnedFor = expiry.warnedFor;
   if (expiry.event) events.push(expiry.event);
-  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired: out.sessionExpired, serverInfoChanged, verdict: out.verdict };
+  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired, serverInfoChanged, verdict: out.verdict };
 }
 
 /** The snapshot to store when the tool list changed, and the diff from the previous one (none for the first). */

@@ -131,6 +131,11 @@ export class ServerStateMachine {
 
   constructor(private policy: StatePolicy) {}
 
+  /** The status the server's own answers give (without failing checks or traffic). */
+  get answerStatus(): ServerStatus {
+    return this.base;
+  }
+
   memory(): MachineMemory {
     const t = this.trafficFailing;
     return {

@@ -95,6 +95,48 @@ state: { retention: 90d }
     ]);
   });
 
+  it('refuses a reference it cannot expand rather than passing its text to the server', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: streamable_http
+    url: http://127.0.0.1:1/mcp
+    headers: { Authorization: "Bearer \${env:GITHUB-TOKEN}", X-Spaced: "\${ env:OK }", X-Fine: "\${env:OK} $\${env:NOT-A-REF} \${command:pick}" }
+  - name: b
+    transport: stdio
+    command: node
+    args: ["\${env:SCRIPT", "\${OK}/x"]
+`, { OK: '1' });
+    const advice = 'is not a reference mcpwatch can expand: write ${env:NAME} (NAME of letters, digits and _), ${env:NAME:-default}, or $${ for a literal ${';
+    assert.deepEqual(errs, [
+      `mcpwatch.yaml:5: servers[0].headers.Authorization: "\${env:GITHUB-TOKEN}" ${advice}`,
+      `mcpwatch.yaml:5: servers[0].headers.X-Spaced: "\${ env:OK }" ${advice}`,
+      `mcpwatch.yaml:9: servers[1].args[0]: "\${env:SCRIPT" ${advice}`,
+    ]);
+  });
+
+  it('suggests the key meant among those valid where the typo is, and the value meant for an enumeration', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: streamable-http
+    url: http://127.0.0.1:1/mcp
+    tag: [critical]
+    protocol: moden
+alerts:
+  - { type: webhok, url: "http://127.0.0.1:1/" }
+  - { type: slack, webhook_url: "http://127.0.0.1:1/", events: [down, recover, schema-drift, nonsense] }
+`);
+    assert.deepEqual(errs, [
+      `mcpwatch.yaml:3: servers[0].transport: Invalid enum value. Expected 'stdio' | 'sse' | 'streamable_http', received 'streamable-http' (did you mean "streamable_http"?)`,
+      'mcpwatch.yaml:5: servers[0].tag: unknown key (did you mean "tags"?)',
+      `mcpwatch.yaml:6: servers[0].protocol: Invalid enum value. Expected 'auto' | 'modern' | 'legacy', received 'moden' (did you mean "modern"?)`,
+      `mcpwatch.yaml:8: alerts[0].type: Invalid discriminator value. Expected 'stdout' | 'webhook' | 'slack' | 'alertmanager' (did you mean "webhook"?)`,
+      ...[`'recover' (did you mean "recovered"?)`, `'schema-drift' (did you mean "schema_drift"?)`, `'nonsense'`].map(
+        (got, i) =>
+          `mcpwatch.yaml:9: alerts[1].events[${i + 1}]: Invalid enum value. Expected 'down' | 'recovered' | 'degraded' | 'latency_spike' | 'stale' | 'session_expired' | 'schema_drift' | 'check_failed' | 'credential_expiring' | 'traffic_errors', received ${got}`,
+      ),
+    ]);
+  });
+
   it('rejects an invalid transport and wrong types', () => {
     const errs = errorsOf('servers:\n  - name: a\n    transport: websocket\n    url: http://x\n');
     assert.equal(errs.length, 1);

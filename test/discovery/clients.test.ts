@@ -14,6 +14,7 @@ import {
   type DiscoveredServer,
   type DiscoveryResult,
 } from '../../src/discovery/clients.js';
+import { parseConfig } from '../../src/config/load.js';
 
 /** A fake machine: a home and a project directory under a fresh temp dir. */
 function machine(platform: NodeJS.Platform = 'linux', env: NodeJS.ProcessEnv = {}): DiscoverContext & { put(rel: string, content: unknown): string } {
@@ -389,6 +390,16 @@ describe('entry mapping', () => {
     assert.deepEqual(s.args, [`${m.cwd}/data`, '--key', '${env:API_KEY}', '${command:pickFile}']);
     assert.deepEqual(s.env, { API_KEY: '${env:API_KEY}' });
     assert.ok(r.notes.some((n) => n.server === 'local' && n.message.includes('${command:pickFile}')), JSON.stringify(r.notes));
+  });
+
+  it('writes an env reference mcpwatch cannot expand as the literal text it was, so the file it writes loads', () => {
+    const m = machine();
+    m.put('~/.cursor/mcp.json', { mcpServers: { odd: { command: 'odd-mcp', args: ['${env:ODD-NAME}', '${env:OK}'] } } });
+    const r = discoverServers(m);
+    assert.deepEqual(byName(r, 'odd').args, ['$${env:ODD-NAME}', '${env:OK}']);
+    assert.ok(r.notes.some((n) => n.server === 'odd' && n.message.includes('${env:ODD-NAME}')), JSON.stringify(r.notes));
+    const cfg = parseConfig(`servers:\n  - { name: odd, transport: stdio, command: odd-mcp, args: ${JSON.stringify(byName(r, 'odd').args)} }\n`, 'mcpwatch.yaml', { OK: 'yes' });
+    assert.deepEqual(cfg.servers[0]!.args, ['${env:ODD-NAME}', 'yes']);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assess, ServerTrack, type CheckOutcome } from '../../src/pipeline/assess.js';
 import type { StatePolicy } from '../../src/pipeline/state-machine.js';
-import type { ProbeError, ToolInfo } from '../../src/probe/prober.js';
+import type { CheckRun, ProbeError, ToolInfo } from '../../src/probe/prober.js';
 
 const policy: StatePolicy = { failuresBeforeDown: 2, thresholds: { latency_warning: 500, latency_critical: 2000 }, latencyWindow: 10 };
 const refused: ProbeError = { type: 'connection_refused', category: 'transient', phase: 'connect', message: 'connection refused (ECONNREFUSED)' };
@@ -35,6 +35,18 @@ function outcome(over: Partial<CheckOutcome> = {}): CheckOutcome {
 
 const failed = (error = refused): Partial<CheckOutcome> => ({ error, tools: null, latencyMs: null, serverInfo: null });
 
+/** A check with `on_failure: down` that fails: the server answers, the check holds it down. */
+const holdingDown: CheckRun = {
+  name: 'can-query',
+  method: 'tools/call',
+  target: 'query',
+  status: 'fail',
+  onFailure: 'down',
+  startedAt: 0,
+  latencyMs: 5,
+  error: { type: 'tool_error', category: 'permanent', phase: 'tools/call', message: 'pool exhausted' },
+};
+
 interface Row {
   name: string;
   /** The checks before the one under test. */
@@ -64,6 +76,18 @@ const rows: Row[] = [
   { name: 'answered, tools/list failed: degraded, counts as up, no snapshot', before: [{}], check: { error: listFailed, partial: true, tools: null }, want: { up: true, status: 'degraded', transition: 'up→degraded', events: ['degraded'], snapshot: 'none', serverInfoChanged: false } },
   { name: 'a silent SSE stream: stale, not up', before: [{}], check: { ...failed(), error: null, staleMs: 130_000 }, want: { up: false, status: 'stale', transition: 'up→stale', events: ['stale'], snapshot: 'none', serverInfoChanged: false } },
   { name: 'session forgotten, re-initialized: an event, still up', before: [{}], check: { sessionExpired: true }, want: { up: true, status: 'up', transition: null, events: ['session_expired'], snapshot: 'none', sessionExpired: true, serverInfoChanged: false } },
+  {
+    name: 'session lost in an outage already down: recovered alone, not counted as forgotten',
+    before: [{}, failed(), failed()],
+    check: { sessionExpired: true },
+    want: { up: true, status: 'up', transition: 'down→up', events: ['recovered'], snapshot: 'none', sessionExpired: false, serverInfoChanged: false },
+  },
+  {
+    name: 'session forgotten while a check holds an answering server down: still a finding',
+    before: [{}, { checks: [holdingDown] }, { checks: [holdingDown] }],
+    check: { sessionExpired: true, checks: [holdingDown] },
+    want: { up: false, status: 'down', transition: null, events: ['session_expired'], snapshot: 'none', sessionExpired: true, serverInfoChanged: false },
+  },
   { name: 'the server renamed itself', before: [{}], check: { serverInfo: { name: 'files-v2', version: '2.0.0' } }, want: { up: true, status: 'up', transition: null, events: [], snapshot: 'none', serverInfoChanged: true } },
 ];
 
@@ -89,7 +113,21 @@ describe('assess: one check → what changed', () => {
     });
   }
 
-  it('describes a drift with its counts and severity, in the state the tools were listed in', () => {
+  it('sends a drift found by the check that brings a down server back with the state it moved to, as its recovered says', () => {
+    const track = new ServerTrack(policy);
+    assess(track, outcome(), 0);
+    assert.equal(assess(track, outcome({ ...failed(), definitive: true }), 10_000).transition?.to, 'down');
+    const a = assess(track, outcome({ tools: [echo, add] }), 20_000);
+    assert.deepEqual(
+      a.events.map((e) => [e.event, e.previous_state, e.current_state]),
+      [
+        ['recovered', 'down', 'up'],
+        ['schema_drift', 'down', 'up'],
+      ],
+    );
+  });
+
+  it('describes a drift with its counts and severity, and the state it was found in', () => {
     const track = new ServerTrack(policy);
     assess(track, outcome(), 0);
     const a = assess(track, outcome({ tools: [echoRequired, add] }), 10_000);
