@@ -289,6 +289,11 @@ export class Agent {
       const at = (a: AddressInfo | undefined): string | undefined => a && `${a.address}:${a.port}`;
       const sharding = this.config.sharding;
       this.log.info({ servers: this.monitors.size, ...(sharding ? { shard: sharding.shard, shards: sharding.shards, replica: sharding.replica, configured_servers: this.loaded.config.servers.length } : {}), config: this.loaded.file, metrics: at(metrics), health: at(health), otlp_grpc: at(otlp.grpc), otlp_http: at(otlp.http) }, 'mcpwatch agent started');
+      if (sharding && this.monitors.size === 0 && this.loaded.config.servers.length > 0) {
+        // Hashing spreads names evenly only over many servers: with a few, a shard can get none, and
+        // an agent that probes nothing would otherwise look healthy.
+        this.log.warn({ shard: sharding.shard, shards: sharding.shards, configured_servers: this.loaded.config.servers.length }, 'this shard probes none of the configured servers: their names all hash to other shards; use fewer shards, or more servers per agent');
+      }
       return { health, metrics, otlp };
     } catch (err) {
       await this.stop();

@@ -186,6 +186,32 @@ describe('sharding: a fleet of agents', () => {
     }
   });
 
+  it('warns when its shard probes none of the configured servers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
+    dirs.push(dir);
+    // With 2 shards postgres-prod is shard 1's; this agent is shard 0.
+    const text = `sharding: { shards: 2, shard: 0 }
+alerts: []
+exporters: { prometheus: null }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+  - { name: postgres-prod, transport: streamable_http, url: "http://127.0.0.1:2/mcp", interval: 1h }
+`;
+    const lines: Array<{ level: number; msg: string; shard?: number; configured_servers?: number }> = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log });
+    try {
+      await agent.start();
+      assert.deepEqual(Object.keys(agent.statuses()), []);
+      const warned = lines.filter((l) => /probes none of the configured servers/.test(l.msg));
+      assert.deepEqual(warned.map((l) => [l.level, l.shard, l.configured_servers]), [[40, 0, 1]]);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it('traffic is measured by the agent it is sent to, named after the configured server even when another shard probes it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-shard-'));
     dirs.push(dir);
