@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -84,4 +84,12 @@ export function fixedIdToolSpan(tool: string, attributes: Record<string, string>
     endTimeUnixNano: '1700000000100000000',
     attributes: Object.entries({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool, ...attributes }).map(([key, v]) => ({ key, value: { stringValue: v } })),
   };
+}
+
+/**
+ * Every byte of the state file `state.db` in `dir` and of any journal beside it, as text: a search
+ * for a secret must cover what SQLite wrote, not only the columns read back.
+ */
+export function stateFileBytes(dir: string): string {
+  return readdirSync(dir).filter((f) => f.startsWith('state.db')).map((f) => readFileSync(join(dir, f)).toString('latin1')).join('\n');
 }

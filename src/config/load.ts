@@ -184,7 +184,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     else delete kept.sharding;
   }
   const whole = new Map<string, string>();
-  const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole);
+  const refs: Reference[] = [];
+  const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole, refs);
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
@@ -202,6 +203,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     throw new ConfigError(file, unique);
   }
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
+  for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   // A one-shot probe (health, scorecard) has no interval.
@@ -439,9 +441,44 @@ function retypeReferences(expanded: unknown, zodIssues: readonly ZodIssue[], who
   return changed;
 }
 
+/** A value an environment variable put into the configuration, at the path of the setting. */
+export interface Reference {
+  path: string;
+  value: string;
+}
+
+/**
+ * The settings of a server where what a reference puts is a credential: env, headers, args, the URL,
+ * auth's client secret and token, check arguments. Not its name, command, cwd, tags, TLS or auth files,
+ * client id, timings: a `${env:…}` there is configuration, not a secret.
+ */
+const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|auth\.(?:client_secret|token)$|checks\[\d+\]\.arguments(?:[.[]|$))/;
+
+/**
+ * Per server (by index), the values references put into its credential settings: what mcpwatch
+ * masks in everything the server says (probe/secrets.ts), as GitHub Actions masks its secrets. A
+ * filesystem path (`${env:HOME}/data`) and a whole URL are not secrets (a URL's own credentials are
+ * judged by config/secrets.ts); nor is the host a URL's reference names.
+ */
+function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string }>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const { path, value } of refs) {
+    const m = SECRET_SETTING.exec(path);
+    if (!m || /^(?:~|\.{1,2})?\//.test(value) || value.includes('://')) continue;
+    const i = Number(m[1]);
+    const url = path === `servers[${i}].url` ? servers[i]?.url : undefined;
+    if (url !== undefined && (/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#]*)/i.exec(url)?.[1] ?? '').includes(value)) continue;
+    const values = out.get(i) ?? [];
+    if (!values.includes(value)) values.push(value);
+    out.set(i, values);
+  }
+  return out;
+}
+
 /**
  * Expands `${env:VAR}`, `${VAR}` and `${env:VAR:-default}` in every string value. An unset variable
- * without a default is an issue at that value's path; `$${` escapes a literal `${`.
+ * without a default is an issue at that value's path; `$${` escapes a literal `${`. Each value a
+ * variable supplied (not a default, which is written in the file) is noted in `refs`.
  */
 export function expandEnv(
   value: unknown,
@@ -450,6 +487,7 @@ export function expandEnv(
   issues: ConfigIssue[],
   lineAt: (path: readonly PathSeg[]) => number | undefined,
   whole?: Map<string, string>,
+  refs?: Reference[],
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
@@ -463,7 +501,10 @@ export function expandEnv(
       .map((part) =>
         part.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
           const v = env[name];
-          if (v !== undefined && v !== '') return v;
+          if (v !== undefined && v !== '') {
+            refs?.push({ path: formatPath(path), value: v });
+            return v;
+          }
           if (def !== undefined) return def;
           issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} is not set (give a default with \${env:${name}:-value})` });
           return '';
@@ -471,10 +512,10 @@ export function expandEnv(
       )
       .join('${');
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, issues, lineAt, whole));
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], env, issues, lineAt, whole, refs));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, issues, lineAt, whole);
+    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], env, issues, lineAt, whole, refs);
     return out;
   }
   return value;

@@ -914,6 +914,12 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   timeout: number;
   /** Why this server cannot be probed as configured (an unset `${env:…}`: config/load.ts). */
   config_error?: string;
+  /**
+   * What `${env:…}` references put into the settings that carry credentials (env, headers, args, url,
+   * auth secrets, check arguments): config/load.ts fills it, config/secrets.ts counts it among the
+   * server's secrets.
+   */
+  referenced_secrets?: string[];
   /** stdio: spawn through the first answer (pipeline/start.ts); unset means `timeout`. */
   start_timeout?: number;
   interval: number;

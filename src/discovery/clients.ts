@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { configSchema, type TransportName } from '../config/schema.js';
 import { expandEnv, formatPath, hasBrokenReference, type ConfigIssue } from '../config/load.js';
-import { AUTH_SCHEME, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
+import { AUTH_SCHEME, isSecretFlag, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
 
 /** Where discovery looks. Everything is injectable so tests can point it at a fake home. */
 export interface DiscoverContext {
@@ -457,9 +457,6 @@ function clientOAuth(raw: Record<string, unknown>): ClientOAuth | undefined {
 
 /** Header and query names whose value is a credential. */
 const SECRET_NAME = /authorization|token|key|secret|passw(?:or)?d|cookie|credential|auth|signature|\bsig\b/i;
-/** Flag names whose value is a credential, excluding flags that name a file, variable or kind instead. */
-const SECRET_FLAG = /token|secret|passw(?:or)?d|api[-_]?key|access[-_]?key|private[-_]?key|^key$|auth|credential|bearer/i;
-const NOT_SECRET_FLAG = /(?:file|path|dir|directory|id|name|env|var|url|type|header|method|mode|scheme|provider|server)$/i;
 
 function isReferenceOnly(value: string): boolean {
   return WHOLE_REF.test(value) || BARE_REF.test(value);
@@ -586,11 +583,6 @@ function redactHeaderArg(r: Redactor, text: string): string {
   const after = text.slice(colon + 1);
   const lead = /^\s*/.exec(after)![0];
   return `${text.slice(0, colon)}:${lead}${redactHeader(r, name, after.slice(lead.length))}`;
-}
-
-function isSecretFlag(flag: string): boolean {
-  const name = flag.replace(/^-+/, '');
-  return SECRET_FLAG.test(name) && !NOT_SECRET_FLAG.test(name);
 }
 
 /**

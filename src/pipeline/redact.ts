@@ -1,7 +1,9 @@
 // The one redaction of URLs for everything mcpwatch prints or stores (alerts, logs, `health` output,
 // the state file). A configured URL may carry credentials in its userinfo (`user:pass@`) or its query
 // (`?token=…`), and so may URLs that servers send back (a redirect's Location, an SSE endpoint); an
-// error message that quotes one must not spread them. Pure, so every sink can apply it.
+// error message that quotes one must not spread them. Pure, so every sink can apply it. Also the
+// masking of known secret values (secretMasker), which probe/secrets.ts applies where a probe's
+// texts leave the probe layer.
 
 const MASK = '***';
 
@@ -66,4 +68,52 @@ function redactValue(value: unknown, depth: number): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, depth - 1);
   return out;
+}
+
+/**
+ * Secrets shorter than this are never masked: a `${env:PORT}` of 8080 or a `DEBUG=true` would
+ * otherwise turn every port number and every "true" in a message into `***`, and no credential worth
+ * the name is this short.
+ */
+export const MIN_SECRET_CHARS = 6;
+
+/**
+ * Masks every value of `secrets` (of MIN_SECRET_CHARS or more) in a text, in the forms a message
+ * quotes it: as it is, JSON-escaped (a tool result shown with JSON.stringify), with whitespace runs
+ * collapsed (stderr and body summaries), URL-encoded; and a secret cut short by a message's own
+ * truncation (`abcd1234se…`). Longer secrets first, so one that contains another is masked whole.
+ */
+export function secretMasker(secrets: Iterable<string>): (text: string) => string {
+  const forms = new Set<string>();
+  for (const s of secrets) {
+    for (const f of [s, JSON.stringify(s).slice(1, -1), s.replace(/\s+/g, ' ').trim(), encodeURIComponent(s)]) if (f.length >= MIN_SECRET_CHARS) forms.add(f);
+  }
+  const sorted = [...forms].sort((a, b) => b.length - a.length);
+  if (sorted.length === 0) return (text) => text;
+  return (text) => {
+    let out = text;
+    for (const f of sorted) if (out.includes(f)) out = out.split(f).join(MASK);
+    return out.includes('…') ? maskCutShort(out, sorted) : out;
+  };
+}
+
+/** A secret's first MIN_SECRET_CHARS or more characters right before an ellipsis: the rest was cut off. */
+function maskCutShort(text: string, secrets: readonly string[]): string {
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf('…'); at >= 0; at = text.indexOf('…', at + 1)) {
+    let head = text.slice(from, at);
+    for (const s of secrets) {
+      const longest = Math.min(s.length - 1, head.length);
+      let cut = 0;
+      for (let n = longest; n >= MIN_SECRET_CHARS && cut === 0; n--) if (head.endsWith(s.slice(0, n))) cut = n;
+      if (cut > 0) {
+        head = head.slice(0, -cut) + MASK;
+        break;
+      }
+    }
+    out += head + '…';
+    from = at + 1;
+  }
+  return out + text.slice(from);
 }

@@ -4,7 +4,7 @@
 // pure and clock-free; only `gatherInput` / `scoreFleet` read the store, and they never write it.
 import { parse as parseYaml } from 'yaml';
 import { resolveServer, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
-import { looksLikeSecret } from '../config/secrets.js';
+import { isSecretName, looksLikeSecret, urlCredentials } from '../config/secrets.js';
 import type { Incident, MinuteAggregate } from '../store/state.js';
 import { fmtMs } from './status.js';
 import { uptimeRatio } from './uptime.js';
@@ -525,23 +525,6 @@ function fmtHours(ms: number): string {
 // ---------------------------------------------------------------------------------------------
 // Secrets and URLs.
 
-const SECRET_WORDS: ReadonlySet<string> = new Set([
-  'AUTHORIZATION', 'AUTH', 'TOKEN', 'SECRET', 'KEY', 'APIKEY', 'PASSWORD', 'PASSWD', 'PWD', 'PASSPHRASE',
-  'CREDENTIAL', 'CREDENTIALS', 'COOKIE', 'BEARER', 'PAT', 'SIGNATURE',
-]);
-
-/**
- * Whether a header, variable, query or flag name holds a credential. Judged word by word (split on
- * punctuation and camelCase), so `OPENAI_API_KEY` and `X-Auth-Token` are secrets and `KEYBOARD` is not.
- */
-export function isSecretName(name: string): boolean {
-  const words = name
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .split(/[^A-Za-z0-9]+/)
-    .map((w) => w.toUpperCase());
-  return words.some((w) => SECRET_WORDS.has(w));
-}
-
 const REF = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 const AUTH_SCHEME = /^\s*(bearer|basic|token|bot)\s+/i;
 
@@ -569,41 +552,6 @@ export function isInlinedSecret(name: string, value: string): boolean {
   // A literal glued to a reference (`${env:HOST}/v1`) is a secret only by its shape.
   if (hasRef) return looksLikeSecret(rest);
   return isSecretName(name) || looksLikeSecret(value);
-}
-
-interface UrlCredential {
-  /** Where, for findings: `url password`, `url query api_key`. */
-  where: string;
-  /** The name the value is judged under. */
-  name: string;
-  value: string;
-}
-
-/** Credentials carried by a URL: the userinfo password (or lone token) and secret query values. */
-function urlCredentials(text: string | undefined): UrlCredential[] {
-  if (!text) return [];
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:([^/?#@]*)@)?[^/?#]*[^?#]*(?:\?([^#]*))?/.exec(text);
-  if (!m) return [];
-  const out: UrlCredential[] = [];
-  const info = m[1];
-  if (info) {
-    const colon = info.indexOf(':');
-    const pass = colon >= 0 ? info.slice(colon + 1) : info;
-    if (pass) out.push({ where: 'url password', name: 'password', value: pass });
-  }
-  for (const pair of (m[2] ?? '').split('&')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    let name = pair.slice(0, eq);
-    try {
-      name = decodeURIComponent(name);
-    } catch {
-      // A malformed escape is still a name to judge as written.
-    }
-    const value = pair.slice(eq + 1);
-    if (value && (isSecretName(name) || looksLikeSecret(value))) out.push({ where: `url query ${name}`, name, value });
-  }
-  return out;
 }
 
 /** Every place in a raw server entry where a literal secret sits, e.g. `headers.Authorization`. */

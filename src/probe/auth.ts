@@ -173,6 +173,17 @@ export class Credentials {
 
   /** `text` with every credential value this server uses masked, in the forms an authorization server may echo. */
   scrub(text: string): string {
+    let out = text;
+    for (const v of this.secretValues().sort((a, b) => b.length - a.length)) out = out.split(v).join(MASK);
+    return out;
+  }
+
+  /**
+   * Every credential value this server uses, in the forms an authorization server may echo: the
+   * configured secret or token, the token in use (obtained by OAuth or read from token_file), what the
+   * last token request carried, the private key's lines. Also masked in probe outcomes (probe/secrets.ts).
+   */
+  secretValues(): string[] {
     const values = new Set<string>([...this.sent, ...this.keyLines]);
     if (this.auth.type === 'oauth2_client_credentials') {
       values.add(this.auth.client_secret);
@@ -181,9 +192,7 @@ export class Credentials {
     }
     if (this.auth.type === 'bearer' && this.auth.token !== undefined) values.add(this.auth.token);
     if (this.token) values.add(this.token.value);
-    let out = text;
-    for (const v of [...values].filter((v) => v.length > 0).sort((a, b) => b.length - a.length)) out = out.split(v).join(MASK);
-    return out;
+    return [...values].filter((v) => v.length > 0);
   }
 
   private async authorization(diag: TransportDiagnostics): Promise<string | undefined> {

@@ -7,6 +7,7 @@ import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerI
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
 import { credentialsFor } from './auth.js';
+import { maskSecrets } from './secrets.js';
 import { configFailure, slowStartNote, startBudgetMs } from '../pipeline/start.js';
 import { transportHint } from '../pipeline/hints.js';
 
@@ -367,14 +368,18 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
     if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
     await closeTimed(conn, out);
   }
-  return noteCredential(server, out);
+  return finishOutcome(server, out);
 }
 
-/** When the server's credential expires, where mcpwatch knows and cannot renew it (a bearer JWT). */
-export function noteCredential<T extends ProbeOutcome>(server: ServerConfig, out: T): T {
+/**
+ * The last step of every probe and every check of a kept session, whichever way it went: when the
+ * server's credential expires, where mcpwatch knows and cannot renew it (a bearer JWT), and its texts
+ * masked of the server's secrets (probe/secrets.ts) before they leave the probe layer.
+ */
+export function finishOutcome<T extends ProbeOutcome>(server: ServerConfig, out: T): T {
   const expiresAt = credentialsFor(server)?.expiresAt();
   if (expiresAt !== undefined) out.credentialExpiresAt = expiresAt;
-  return out;
+  return maskSecrets(server, out);
 }
 
 export function round3(n: number): number {

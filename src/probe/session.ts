@@ -3,7 +3,7 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, listTools, noteCredential, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -147,7 +147,7 @@ export class ServerSession {
   }
 
   async check(): Promise<CheckOutcome> {
-    return noteCredential(this.server, await this.checkOnce());
+    return finishOutcome(this.server, await this.checkOnce());
   }
 
   private async checkOnce(): Promise<CheckOutcome> {

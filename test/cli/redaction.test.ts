@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI } from '../helpers.js';
+import { CLI, stateFileBytes } from '../helpers.js';
 import { startAgent } from '../fixtures/agent-process.js';
 
 const run = promisify(execFile);
@@ -109,8 +109,7 @@ describe('no credential from a URL reaches any output', () => {
     assert.deepEqual(leaks(agent.logs.join('\n')), [], 'logs');
     assert.ok(target.payloads.some((p) => p.includes('elsewhere.example')), 'payloads name the redirect');
     assert.deepEqual(leaks(target.payloads.join('\n')), [], 'webhook payloads');
-    // Every byte of the state file (and any journal beside it), not only the columns read back.
-    const stored = readdirSync(dir).filter((f) => f.startsWith('state.db')).map((f) => readFileSync(join(dir, f)).toString('latin1')).join('\n');
+    const stored = stateFileBytes(dir);
     assert.ok(stored.includes('elsewhere.example'), 'the state file holds the incident causes');
     assert.deepEqual(leaks(stored), [], 'state file');
   });

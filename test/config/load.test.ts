@@ -52,6 +52,33 @@ servers:
     assert.deepEqual(cfg.servers[0]!.args, ['fallback', '${literal}']);
   });
 
+  it('notes what references put into the settings that carry credentials, and nothing else', () => {
+    const text = `servers:
+  - name: "\${env:NAME}"
+    transport: stdio
+    command: "\${env:NODE_BIN}"
+    cwd: "\${env:WORKDIR}"
+    args: ["--key", "\${env:ARG_KEY}", "\${env:HOME}/data"]
+    env: { API_KEY: "\${env:API_KEY}", PORT: "\${env:PORT}", DEFAULTED: "\${env:UNSET:-dev-default-1}" }
+    checks: [{ name: c, tool: t, arguments: { token: "\${env:CHECK_TOKEN}" } }]
+  - name: http
+    transport: streamable_http
+    url: "https://\${env:HOST}/\${env:PATH_KEY}/mcp?key=\${env:QUERY_KEY}"
+    headers: { X-Api-Token: "Bearer \${env:TOKEN}" }
+    auth: { type: oauth2_client_credentials, client_id: "\${env:CLIENT_ID}", client_secret: "\${env:CLIENT_SECRET}", token_url: "https://as.example/token" }
+  - { name: plain, transport: stdio, command: node, env: { API_KEY: literal-key-1 } }
+`;
+    const env = {
+      NAME: 'server-name', NODE_BIN: 'node-binary', WORKDIR: 'work-dir', ARG_KEY: 'arg-key-value', HOME: '/home/alice', API_KEY: 'env-api-key', PORT: '3000',
+      CHECK_TOKEN: 'check-token-value', HOST: 'mcp.example.com', PATH_KEY: 'path-key-value', QUERY_KEY: 'query-key-value', TOKEN: 'bearer-value', CLIENT_ID: 'client-id-value', CLIENT_SECRET: 'client-secret-value',
+    };
+    const cfg = parseConfig(text, 'x.yaml', env);
+    const noted = cfg.servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
+    assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', '3000', 'check-token-value']);
+    assert.deepEqual(noted[1], ['path-key-value', 'query-key-value', 'bearer-value', 'client-secret-value']);
+    assert.equal(noted[2], undefined);
+  });
+
   it('reports every problem at once, with file, line and path', () => {
     const errs = errorsOf(`monitoring:
   timeout: fast

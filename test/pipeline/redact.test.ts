@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { redactDeep, redactText, redactUrl } from '../../src/pipeline/redact.js';
+import { MIN_SECRET_CHARS, redactDeep, redactText, redactUrl, secretMasker } from '../../src/pipeline/redact.js';
 
 describe('redactUrl', () => {
   const rows: Array<[string, string]> = [
@@ -41,5 +41,25 @@ describe('redactDeep', () => {
     assert.doesNotMatch(JSON.stringify(out), /pw|k=v/);
     assert.equal(out.b.n, 3);
     assert.equal(input.a[0], 'http://u:pw@h/');
+  });
+});
+
+describe('secretMasker', () => {
+  it('masks a secret as it is, JSON-escaped, whitespace-collapsed, URL-encoded and cut short by truncation', () => {
+    const mask = secretMasker(['abcd1234secretXYZ', 'pa"ss\\word1', 'two  spaced words', 'a&b=c/d e+f']);
+    assert.equal(mask('key abcd1234secretXYZ rejected'), 'key *** rejected');
+    assert.equal(mask(JSON.stringify({ p: 'pa"ss\\word1' })), '{"p":"***"}');
+    assert.equal(mask('said: two spaced words'), 'said: ***');
+    assert.equal(mask('GET /x?k=a%26b%3Dc%2Fd%20e%2Bf'), 'GET /x?k=***');
+    assert.equal(mask('got "{ API_KEY: abcd1234sec… (300 chars)'), 'got "{ API_KEY: ***… (300 chars)');
+    // Fewer than the floor's characters before the ellipsis: common text, left alone.
+    assert.equal(mask('cut abcd1… here'), 'cut abcd1… here');
+  });
+
+  it(`never masks a value shorter than ${MIN_SECRET_CHARS} characters, and masks the longer of two overlapping secrets whole`, () => {
+    const mask = secretMasker(['8080', 'true', 'secret-one', 'secret-one-and-more']);
+    assert.equal(mask('port 8080 is true'), 'port 8080 is true');
+    assert.equal(mask('secret-one-and-more, secret-one'), '***, ***');
+    assert.equal(secretMasker([])('anything'), 'anything');
   });
 });

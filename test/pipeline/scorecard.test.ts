@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
+import { isSecretName } from '../../src/config/secrets.js';
 import { StateStore } from '../../src/store/state.js';
 import {
   effectiveThresholds,
@@ -12,7 +13,6 @@ import {
   inlinedSecrets,
   isInlinedSecret,
   isLoopback,
-  isSecretName,
   latencyP95,
   meanTimeBetweenFailures,
   rawServers,

@@ -70,6 +70,27 @@ function clientCredentials(extra: Partial<Extract<AuthConfig, { type: 'oauth2_cl
 }
 
 describe('OAuth-protected servers', () => {
+  it('masks the token it obtained where the server repeats it (an error body echoing the Authorization header)', async () => {
+    const upstream = await startHttpFixture('echo-credentials-502');
+    closers.push(() => upstream.close());
+    const g = await protect(upstream.url, as, { passToken: true });
+    as.addResource(g.resource, SCOPE, 300);
+    closers.push(() => g.close());
+    const server = target(g.url, clientCredentials());
+    const out = await probeServer(server);
+    const session = new ServerSession(server, { onSignal: () => {} });
+    closers.push(() => session.close());
+    const checked = await session.check();
+    const [token] = [...g.tokensSeen];
+    assert.ok(token, 'a token was obtained and sent');
+    for (const o of [out, checked]) {
+      assert.equal(o.error?.type, 'http_status');
+      // The body is summarised, cut inside the token: what is left of it is masked too.
+      assert.match(o.error!.message, /"authorization":"Bearer \*\*\*…/);
+      assert.ok(!o.error!.message.includes(token.slice(0, 12)), o.error!.message);
+    }
+  });
+
   it('discovers the token endpoint from the 401 and probes a modern server', async () => {
     const g = await gate((await modern()).url);
     const before = as.tokenRequests();
