@@ -455,7 +455,7 @@ function assertHardenedPod(name: string, tpl: PodTemplate, values: Values): void
 
 describe('helm chart rendering (approximate helm template)', () => {
   it('refuses to render without a mode, naming the setting', () => {
-    assert.match(renderError(defaults()), /mode is required: set --set mode=daemonset .* or --set mode=deployment/);
+    assert.match(renderError(defaults()), /mode is required: set --set mode=daemonset \(.+\), --set mode=deployment \(.+\) or --set mode=statefulset \(splits the servers into `replicas` shards\)$/);
     assert.match(renderError(helmMerge(defaults(), { mode: 'sidecar' })), /mode is required/);
   });
 

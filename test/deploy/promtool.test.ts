@@ -104,6 +104,21 @@ describe('Prometheus rules (promtool)', () => {
     }
   });
 
+  it('the alert table of docs/deployment.md lists every alert with its severity and `for`', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
+    const start = doc.indexOf('\n## Alert rules\n');
+    const section = doc.slice(start, doc.indexOf('\n### ', start));
+    const rows = new Map<string, string[]>();
+    for (const m of section.matchAll(/^\| `(\w+)` \| (.+) \|$/gm)) rows.set(m[1]!, m[2]!.split(' | '));
+    for (const rule of rules().filter((r) => r.alert)) {
+      const row = rows.get(rule.alert!);
+      assert.ok(row, `${rule.alert}: no row in the alert table of docs/deployment.md`);
+      assert.ok(row[0]!.startsWith(rule.labels!.severity!), `${rule.alert}: severity ${rule.labels!.severity} in docs/deployment.md, not ${row[0]}`);
+      const forCell = row.at(-1)!;
+      assert.ok(rule.for ? forCell === rule.for : forCell.startsWith('–'), `${rule.alert}: for ${rule.for ?? 'none'} in docs/deployment.md, not ${forCell}`);
+    }
+  });
+
   it('amtool check-config accepts deploy/alertmanager/alertmanager.yaml', () => {
     const r = run('amtool', ['check-config', ALERTMANAGER]);
     assertOk(r, 'amtool check-config');

@@ -73,7 +73,7 @@ Cluster
 {{/* Fails the render with a message that names the values to change. */}}
 {{- define "mcpwatch.validate" -}}
 {{- if not (has .Values.mode (list "daemonset" "deployment" "statefulset")) -}}
-{{- fail "mode is required: set --set mode=daemonset (one agent per node) or --set mode=deployment (probes a shared set of servers), or --set mode=statefulset (splits the servers among replicas agents)" -}}
+{{- fail "mode is required: set --set mode=daemonset (one agent per node), --set mode=deployment (probes a shared set of servers) or --set mode=statefulset (splits the servers into `replicas` shards)" -}}
 {{- end -}}
 {{- if and (eq .Values.state.type "persistentVolumeClaim") (eq .Values.mode "daemonset") -}}
 {{- fail "state.type=persistentVolumeClaim needs mode=deployment or mode=statefulset; a DaemonSet keeps state with state.type=hostPath" -}}
