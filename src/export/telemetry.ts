@@ -38,31 +38,49 @@ const SDK_WARN_INTERVAL_MS = 60_000;
  * could refuse every export for days without a line in the log.
  */
 export function sdkDiagLogger(log: TelemetryLog, now: () => number = Date.now): DiagLogger {
-  let lastAt = -Infinity;
-  let suppressed = 0;
-  const report = (message: string): void => {
+  // Counted apart: a warning repeated at every export must not hide the error that follows it.
+  const kinds = { error: { lastAt: -Infinity, suppressed: 0 }, warning: { lastAt: -Infinity, suppressed: 0 } };
+  const report = (what: keyof typeof kinds, args: unknown[]): void => {
+    const kind = kinds[what];
     const at = now();
-    if (at - lastAt < SDK_WARN_INTERVAL_MS) {
-      suppressed++;
+    if (at - kind.lastAt < SDK_WARN_INTERVAL_MS) {
+      kind.suppressed++;
       return;
     }
-    lastAt = at;
-    log.warn({ error: sdkErrorText(message), ...(suppressed > 0 ? { suppressed_since_last_warning: suppressed } : {}) }, 'OpenTelemetry SDK error: metrics or probe spans may not reach exporters.otlp');
-    suppressed = 0;
+    kind.lastAt = at;
+    const message = what === 'error' ? 'OpenTelemetry SDK error: metrics or probe spans may not reach exporters.otlp' : 'OpenTelemetry SDK warning about exports to exporters.otlp';
+    log.warn({ error: sdkErrorText(args), ...(kind.suppressed > 0 ? { suppressed_since_last_warning: kind.suppressed } : {}) }, message);
+    kind.suppressed = 0;
   };
   const ignore = (): void => undefined;
-  return { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore };
+  return { error: (...args: unknown[]) => report('error', args), warn: (...args: unknown[]) => report('warning', args), info: ignore, debug: ignore, verbose: ignore };
 }
 
-/** The SDK hands errors over as their JSON (stack first): the message is what a person reads. */
-function sdkErrorText(message: string): string {
-  try {
-    const parsed = JSON.parse(message) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { message?: unknown }).message === 'string') return (parsed as { message: string }).message;
-  } catch {
-    // Not JSON: a plain diag message.
+/**
+ * What the SDK said, as one line. Its component loggers put their name first (`OTLPExportDelegate`),
+ * then the message, then the error itself; errors come as objects or as their JSON (stack first).
+ */
+function sdkErrorText(args: readonly unknown[]): string {
+  return args.map(partText).filter((t) => t !== '').join(': ');
+}
+
+function partText(part: unknown): string {
+  if (typeof part === 'string') {
+    try {
+      const parsed = JSON.parse(part) as unknown;
+      if (typeof parsed === 'object' && parsed !== null) return partText(parsed);
+    } catch {
+      // Not JSON: a plain diag message.
+    }
+    return part;
   }
-  return message;
+  if (typeof part === 'object' && part !== null && typeof (part as { message?: unknown }).message === 'string') return (part as { message: string }).message;
+  if (part === undefined || part === null) return '';
+  try {
+    return JSON.stringify(part) ?? String(part);
+  } catch {
+    return String(part);
+  }
 }
 
 /** The OTLP side, loaded only when `exporters.otlp` is set: gRPC and the exporters cost tens of MiB. */

@@ -1,6 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { Telemetry } from '../../src/export/telemetry.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
@@ -76,6 +78,33 @@ describe('Telemetry: a backend that refuses exports', () => {
       assert.match(String(warnings[0]!.obj.error), protocol === 'grpc' ? /UNAUTHENTICATED/ : /Unauthorized/);
     });
   }
+});
+
+describe('Telemetry: what the SDK says through a component logger', () => {
+  it('logs its message and error, not only the component\'s name, and as a warning when it is one', async () => {
+    // Answers every export 200 with a body that is not an OTLP response: the SDK's export delegate
+    // warns (its name first, then the message) that it could not read the answer.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end('{}'));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const log = { warn: (obj: object, msg: string) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) };
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const telemetry = await Telemetry.create(parseConfig(`exporters: { prometheus: null, otlp: { endpoint: "${endpoint}", protocol: http/protobuf } }\n`, 'x.yaml', {}), log);
+      telemetry.meter.createCounter('answered_total').add(1);
+      await telemetry.shutdown();
+    } finally {
+      server.close();
+    }
+    assert.ok(warnings.length >= 1, 'the SDK\'s warning was logged');
+    const first = warnings[0]!;
+    assert.equal(first.msg, 'OpenTelemetry SDK warning about exports to exporters.otlp');
+    assert.match(String(first.obj.error), /^OTLPExportDelegate: .*deserialize/i);
+  });
 });
 
 describe('Telemetry: stopping while a scrape is under way', () => {
