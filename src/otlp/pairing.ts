@@ -41,8 +41,12 @@ const STRIDE = 4;
 /** Slots a bucket: one 64-byte cache line. A new key takes an expired slot, else its bucket's oldest. */
 const WAYS = 4;
 const BUCKET_MASK = SLOTS / WAYS - 1;
-/** How long ids are remembered at least (and at least twice the wait), while the slots last. */
-export const REMEMBER_MIN_MS = 120_000;
+/**
+ * How long ids are remembered at least (and at least twice the wait), while the slots last: as long
+ * as the Collector's OTLP exporter goes on resending a batch by default (`retry_on_failure`'s
+ * `max_elapsed_time`), so that a resent span is known for what it is.
+ */
+export const REMEMBER_MIN_MS = 300_000;
 /** Server spans waiting at once; past it the one waiting longest is counted at once. */
 export const MAX_WAITING = 10_000;
 /** Waits are numbered in the 30 bits a slot keeps beside the side. */
@@ -156,8 +160,9 @@ class Slots {
  * directly or through the server's own spans): that is a call the server makes itself (a gateway
  * calling its upstream). The first span of a call is counted at once, except a
  * SERVER span with a parent, which waits up to `waitMs` for its client's span and is counted alone
- * when none comes; a later span of a counted call is a duplicate. A span whose ids were seen before
- * is taken as new, as it always was: test payloads reuse fixed ids for different spans.
+ * when none comes; a later span of a counted call is a duplicate. A span whose trace and span ids
+ * (and call) were seen before is the same span sent again, and a duplicate too: an exporter resends a
+ * request whose answer it did not get (a time-out, a connection reset) though the receiver took it.
  */
 export class CallPairing {
   private slots: Slots | undefined;
@@ -206,6 +211,11 @@ export class CallPairing {
     const upA = (parentA ^ call) >>> 0;
     const upB = seenKey(parentB, callB);
     const own = t.bucket(ownA, ownB);
+    // The same span again: a request resent by its exporter. Whatever its first coming did stands.
+    if (t.find(own, ownA, ownB, at) >= 0) {
+      this.sink.duplicate();
+      return 'duplicate';
+    }
     const up = ids === WITH_PARENT ? t.bucket(upA, upB) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
     let upMeta = -1;

@@ -12,6 +12,9 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import * as grpcJs from '@grpc/grpc-js';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { Recorder } from '../../src/export/recorder.js';
 import { OtlpReceiver, type ReceiverAddresses } from '../../src/otlp/receiver.js';
@@ -19,6 +22,7 @@ import type { DecodedSpan } from '../../src/otlp/decode.js';
 import type { Observation } from '../../src/otlp/recognise.js';
 import { CallPairing, type SpanOrigin } from '../../src/otlp/pairing.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
+import { GRPC_EXPORT_PATH } from '../../src/wire/otlp.js';
 import { fixedIdToolSpan, until } from '../helpers.js';
 
 /** One process's spans: its own resource, collected until the test exports them. */
@@ -57,14 +61,17 @@ interface Counted {
   origin: SpanOrigin;
 }
 
-async function startReceiver(wait: string, counted: Counted[]): Promise<{ receiver: OtlpReceiver; addr: ReceiverAddresses }> {
+async function startReceiver(wait: string, counted: Counted[], onCount?: () => void): Promise<{ receiver: OtlpReceiver; addr: ReceiverAddresses }> {
   const cfg = parseConfig(`receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" }, server_span_wait: ${wait} } }\n`, 'x.yaml', {}).receivers.otlp!;
   const receiver = new OtlpReceiver(cfg, {
     recorder: new Recorder(new MeterProvider().getMeter('t')),
     memoryUsage: () => 0,
     // The server's tool list as its probes would have listed it: evidence for execute_tool spans.
     resolveServer: serverResolver([{ name: 'weather', url: 'http://weather.internal:8080/mcp', serverInfoName: 'weather-server', tools: ['get_weather', 'search'] }]),
-    traffic: (obs, origin) => void counted.push({ obs, origin }),
+    traffic: (obs, origin) => {
+      counted.push({ obs, origin });
+      onCount?.();
+    },
   });
   return { receiver, addr: await receiver.start() };
 }
@@ -191,13 +198,13 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map((c) => `${c.obs.tool} kind ${c.origin.kind}`), ['get_weather kind 3', 'search kind 3', 'get_weather kind 3']);
   });
 
-  it('a payload sent again with the same fixed ids is counted again, as sent', async () => {
+  it('a payload sent again with the same ids is the same spans again, counted once; the same ids on calls of other tools are other spans', async () => {
     counted.length = 0;
     const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [fixedIdToolSpan('a'), fixedIdToolSpan('b')] }] }] });
     const post = (): Promise<Response> => fetch(tracesUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     assert.equal((await post()).status, 200);
     assert.equal((await post()).status, 200);
-    assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b', 'a', 'b']);
+    assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b']);
   });
 
   it('OTLP/JSON ids in upper case pair as the same ids; ids that are not hex are no ids, and the span is counted as it comes', async () => {
@@ -224,6 +231,126 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     agent.span('execute_tool fetch_page', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'fetch_page', 'server.address': 'example.com', 'server.port': 443 });
     await exportSpans(proto, agent.take());
     assert.equal(counted.length, 0);
+  });
+});
+
+/**
+ * A TCP proxy in front of the receiver that can cut the connections under way once the receiver has
+ * taken a request, so that its answer never reaches the exporter: what a time-out or a connection
+ * reset between them does. `connections`: how many the exporters opened.
+ */
+class CuttingProxy {
+  connections = 0;
+  private readonly open = new Set<Socket>();
+  private readonly server = createServer((client) => {
+    this.connections++;
+    this.open.add(client);
+    const upstream = connect(this.target, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const close = (): void => {
+      this.open.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+
+  constructor(private readonly target: number) {}
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Resets the exporters' connections now: what the receiver answers after this is lost. */
+  cut(): void {
+    for (const client of this.open) client.resetAndDestroy();
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('a request resent by its exporter (its answer lost on the way)', () => {
+  const counted: Counted[] = [];
+  /** Cut the connections at the next span counted. */
+  let cutAtCount = false;
+  let receiver: OtlpReceiver;
+  let addr: ReceiverAddresses;
+  /** Spans sent straight to the receiver, not through a proxy. */
+  let direct: GrpcExporter;
+  const proxies: CuttingProxy[] = [];
+  before(async () => {
+    ({ receiver, addr } = await startReceiver('10m', counted, () => {
+      if (!cutAtCount) return;
+      cutAtCount = false;
+      for (const p of proxies) p.cut();
+    }));
+    direct = new GrpcExporter({ url: `http://127.0.0.1:${addr.grpc!.port}` });
+  });
+  after(async () => {
+    await direct.shutdown();
+    await Promise.all(proxies.map((p) => p.stop()));
+    await receiver.shutdown();
+  });
+
+  async function proxy(port: number): Promise<{ proxy: CuttingProxy; port: number }> {
+    const p = new CuttingProxy(port);
+    proxies.push(p);
+    return { proxy: p, port: await p.start() };
+  }
+
+  it('OTLP/HTTP: the SDK exporter resends the batch after a connection reset; its calls are counted once, and still pair with their server\'s spans', async () => {
+    const { proxy: cutting, port } = await proxy(addr.http!.port);
+    const json = new JsonExporter({ url: `http://127.0.0.1:${port}/v1/traces` });
+    try {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      for (const [tool, extra] of [['get_weather', {}], ['search', { 'error.type': 'tool_error' }]] as const) {
+        const c = agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': 'weather.internal', 'server.port': 8080, ...extra }));
+        server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), c);
+      }
+      cutAtCount = true;
+      // The export succeeds only through the exporter's own retry (ECONNRESET is retryable): the same bytes again.
+      await exportSpans(json, agent.take());
+      assert.equal(cutting.connections, 2, 'the exporter sent the batch twice');
+      await exportSpans(direct, server.take());
+      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3', 'search error weather from support-bot kind 3']);
+    } finally {
+      await json.shutdown();
+    }
+  });
+
+  it('OTLP/gRPC: a batch resent after UNAVAILABLE, as the Collector\'s exporter resends it, is counted once; a waiting server span is not doubled', async () => {
+    const { port } = await proxy(addr.grpc!.port);
+    const client = new grpcJs.Client(`127.0.0.1:${port}`, grpcJs.credentials.createInsecure());
+    const exportBytes = (body: Buffer): Promise<number> =>
+      new Promise((resolve) => client.makeUnaryRequest(GRPC_EXPORT_PATH.traces, (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve(err?.code ?? grpcJs.status.OK)));
+    try {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }));
+      server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+      // A server span without a parent (its caller sent no trace context): counted at once.
+      server.span('tools/call search', SpanKind.SERVER, toolCall('search'));
+      const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(server.take())!);
+      cutAtCount = true;
+      assert.equal(await exportBytes(body), grpcJs.status.UNAVAILABLE, 'the answer was lost');
+      assert.equal(await exportBytes(body), grpcJs.status.OK);
+      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2']);
+      await exportSpans(direct, agent.take());
+      await receiver.shutdown();
+      // Stopping counts what still waits: nothing, the one waiting server span was answered by its client's.
+      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2', 'get_weather success weather from support-bot kind 3']);
+    } finally {
+      client.close();
+    }
   });
 });
 
