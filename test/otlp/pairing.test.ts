@@ -400,6 +400,96 @@ describe('a server span whose client\'s never comes', () => {
   });
 });
 
+/**
+ * One call over HTTP instrumented on both sides: the agent's MCP client span, its HTTP client span
+ * under it, the server's HTTP server span under that (the traceparent header), and the MCP server
+ * span under the server's HTTP span (its MCP instrumentation took the active context, not the one in
+ * params._meta). `agentSpan`: the client span's parent; `clientless`: the caller's MCP client is not
+ * instrumented, only its HTTP (a gateway calling its upstream).
+ */
+function overHttp(agent: Party, server: Party, tool: string, opts: { agentSpan?: Span; clientless?: boolean; address?: string } = {}): Span {
+  const address = opts.address ?? 'weather.internal';
+  const client = opts.clientless ? opts.agentSpan : agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': address, 'server.port': 8080 }), opts.agentSpan);
+  const httpClient = agent.span('POST', SpanKind.CLIENT, { 'http.request.method': 'POST', 'url.full': `http://${address}:8080/mcp`, 'server.address': address, 'server.port': 8080 }, client);
+  const httpServer = server.span('POST /mcp', SpanKind.SERVER, { 'http.request.method': 'POST', 'http.route': '/mcp', 'url.path': '/mcp' }, httpClient);
+  return server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), httpServer);
+}
+
+describe('a server span under its own HTTP span (HTTP instrumentation between the MCP spans)', () => {
+  /** What a receiver counted of the requests `send` makes, once every server span has settled (it stopped). */
+  async function countedBy(send: (exporters: { json: JsonExporter; grpc: GrpcExporter }) => Promise<void>): Promise<string[]> {
+    const counted: Counted[] = [];
+    const { receiver, addr } = await startReceiver('10m', counted);
+    const json = new JsonExporter({ url: `http://127.0.0.1:${addr.http!.port}/v1/traces` });
+    const grpc = new GrpcExporter({ url: `http://127.0.0.1:${addr.grpc!.port}` });
+    try {
+      await send({ json, grpc });
+    } finally {
+      await Promise.all([json.shutdown(), grpc.shutdown()]);
+      // Every server span still waiting is settled now, as at the end of its wait.
+      await receiver.shutdown();
+    }
+    return counted.map(summary).sort();
+  }
+
+  it('parallel calls of one tool in one trace, the server\'s spans first or the agent\'s first: each call counted once, from its client\'s span', async () => {
+    for (const serverFirst of [true, false]) {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      const got = await countedBy(async ({ json, grpc }) => {
+        const invoke = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+        for (const tool of ['get_weather', 'get_weather', 'search', 'get_weather']) overHttp(agent, server, tool, { agentSpan: invoke });
+        const [agentSpans, serverSpans] = [agent.take(), server.take()];
+        if (serverFirst) await exportSpans(grpc, serverSpans);
+        await exportSpans(json, agentSpans);
+        if (!serverFirst) await exportSpans(grpc, serverSpans);
+      });
+      assert.deepEqual(
+        got,
+        [...Array(3).fill('get_weather success weather from support-bot kind 3'), 'search success weather from support-bot kind 3'],
+        serverFirst ? 'server spans first' : 'agent spans first',
+      );
+    }
+  });
+
+  it('a gateway: the agent\'s call paired through _meta, the gateway\'s own call to its upstream (HTTP instrumented, not MCP) counted from the upstream\'s span alone, whatever the order', async () => {
+    const orders = [
+      ['agent', 'upstream', 'gateway'],
+      ['upstream', 'gateway', 'agent'],
+      ['gateway', 'agent', 'upstream'],
+    ] as const;
+    for (const order of orders) {
+      const agent = new Party('support-bot');
+      const gateway = new Party('gateway');
+      const upstream = new Party('weather-server');
+      const got = await countedBy(async ({ json, grpc }) => {
+        const c = agent.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'gw.internal', 'server.port': 8443 }));
+        const gs = gateway.span('tools/call search', SpanKind.SERVER, toolCall('search'), c);
+        // The gateway calls its upstream over HTTP with no MCP client instrumentation: no client span of that call.
+        overHttp(gateway, upstream, 'search', { agentSpan: gs, clientless: true });
+        const spans = { agent: agent.take(), gateway: gateway.take(), upstream: upstream.take() };
+        for (const [i, who] of order.entries()) await exportSpans(i % 2 === 0 ? grpc : json, spans[who]);
+      });
+      assert.deepEqual(got, ['search success gw.internal:8443 from support-bot kind 3', 'search success weather from weather-server kind 2'], order.join(', '));
+    }
+  });
+
+  it('a server span under its HTTP span whose caller is not instrumented is counted alone; one whose client\'s span came in another trace is not paired with it', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    const got = await countedBy(async ({ json, grpc }) => {
+      // The agent's MCP client is instrumented in this trace, not in the one its other call is in.
+      overHttp(agent, server, 'get_weather');
+      const [instrumented] = agent.take();
+      overHttp(agent, server, 'get_weather', { clientless: true, agentSpan: agent.span('invoke_agent', SpanKind.INTERNAL, {}) });
+      agent.take();
+      await exportSpans(grpc, server.take());
+      await exportSpans(json, [instrumented!]);
+    });
+    assert.deepEqual(got, ['get_weather success weather from support-bot kind 3', 'get_weather success weather from weather-server kind 2']);
+  });
+});
+
 describe('the table of recent span ids', () => {
   it('after drain (the receiver stopping), a server span that arrives late is counted at once, not held with no sweep left', () => {
     const counted: string[] = [];
@@ -409,12 +499,38 @@ describe('the table of recent span ids', () => {
       ({ name: 'tools/call get_weather', kind: 2 /* OTLP's SERVER */, attrs: new Map(), resource, traceId: '0af7651916cd43dd8448eb211c80319c', spanId, parentSpanId: 'b7ad6b7169203331' }) as unknown as DecodedSpan;
     const obs: Observation = { kind: 'tool_call', server: 's', method: 'tools/call', tool: 'get_weather', outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 };
     assert.equal(pairing.add(obs, server('00f067aa0ba902b7'), 0), 'held');
-    pairing.drain();
+    pairing.drain(0);
     assert.deepEqual(counted, ['get_weather']);
     assert.equal(pairing.add(obs, server('00f067aa0ba902b8'), 1), 'counted');
     assert.equal(pairing.waitingSpans, 0);
   });
 
+
+  it('a server span under a span that is no MCP span is settled at the end of its wait: a duplicate of an unpaired client span of its call in its trace, else counted alone', () => {
+    const counted: string[] = [];
+    let duplicates = 0;
+    const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.tool} kind ${origin.kind}`), duplicate: () => void duplicates++ });
+    const resource = { serviceName: 'x', attrs: new Map() };
+    const span = (kind: number, traceId: string, spanId: string, parentSpanId?: string): DecodedSpan =>
+      ({ name: 'tools/call get_weather', kind, attrs: new Map(), resource, traceId, spanId, parentSpanId }) as unknown as DecodedSpan;
+    const obs = (tool: string): Observation => ({ kind: 'tool_call', server: 's', method: 'tools/call', tool, outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 });
+    const trace = '0af7651916cd43dd8448eb211c80319c';
+    const other = '0af7651916cd43dd8448eb211c80319d';
+    // Under HTTP spans (parents 1…, never MCP spans): two in `trace`, one of another tool, one in `other`.
+    assert.equal(pairing.add(obs('get_weather'), span(2, trace, 'a000000000000001', '1000000000000001'), 0), 'held');
+    assert.equal(pairing.add(obs('get_weather'), span(2, trace, 'a000000000000002', '1000000000000002'), 0), 'held');
+    assert.equal(pairing.add(obs('search'), span(2, trace, 'a000000000000003', '1000000000000003'), 0), 'held');
+    assert.equal(pairing.add(obs('get_weather'), span(2, other, 'a000000000000004', '1000000000000004'), 0), 'held');
+    // One client span of get_weather in `trace`, during the wait.
+    assert.equal(pairing.add(obs('get_weather'), span(3, trace, 'c000000000000001', 'f000000000000001'), 5_000), 'counted');
+    pairing.expire(9_999);
+    assert.equal(pairing.waitingSpans, 4, 'nothing settled before the wait is over');
+    pairing.expire(10_000);
+    assert.equal(pairing.waitingSpans, 0);
+    // The client's call took one of its two server spans; the other, the other tool's and the other trace's are counted alone.
+    assert.deepEqual(counted, ['get_weather kind 3', 'get_weather kind 2', 'search kind 2', 'get_weather kind 2']);
+    assert.equal(duplicates, 1);
+  });
 
   it('pairs every call of a heavy stream, server spans a request ahead of their clients\', without losing or doubling one', () => {
     let counted = 0;
