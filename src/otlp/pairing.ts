@@ -237,9 +237,12 @@ export class CallPairing {
     const selfB = tb ^ words[5]!;
     const parentA = ta ^ words[6]!;
     const parentB = tb ^ words[7]!;
-    // Keys carry the call (method and tool): spans of other calls never match.
+    // Keys carry the call (method and tool): spans of other calls never match, but for a wrapper and
+    // the CLIENT span under it, which it finds by method alone (frameworks rename a server's tools).
     const call = this.callKey(obs);
     const callB = Math.imul(call ^ 0x5bd1e995, 0x9e3779b1);
+    const method = obs.tool === undefined ? call : TOOLS_CALL_KEY;
+    const methodB = Math.imul(method ^ 0x5bd1e995, 0x9e3779b1);
     const side = span.kind === SPAN_KIND_CLIENT ? SIDE_CLIENT : span.kind === SPAN_KIND_SERVER ? SIDE_SERVER : SIDE_OTHER;
     const ownA = (selfA ^ call) >>> 0;
     const ownB = seenKey(selfB, callB);
@@ -248,13 +251,14 @@ export class CallPairing {
     // "Call C in trace T".
     const traceA = (ta ^ call ^ this.traceSaltA) >>> 0;
     const traceB = seenKey(tb ^ this.traceSaltB, callB);
-    const own = t.bucket(ownA, ownB);
+    // A span's entries, its keys by call and by method alike, share one bucket: placed by method.
+    const own = t.bucket((selfA ^ method) >>> 0, seenKey(selfB, methodB));
     // The same span again: a request resent by its exporter. Whatever its first coming did stands.
     if (t.find(own, ownA, ownB, at) >= 0) {
       this.sink.duplicate();
       return 'duplicate';
     }
-    const up = ids === WITH_PARENT ? t.bucket(upA, upB) : -1;
+    const up = ids === WITH_PARENT ? t.bucket((parentA ^ method) >>> 0, seenKey(parentB, methodB)) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
     let upMeta = -1;
     if (up >= 0) {
@@ -264,8 +268,10 @@ export class CallPairing {
     // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
     const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
     // A child of the same call seen before it: children end first, and are often sent first.
+    // A server span marks its parent by call; any other span by method, which a wrapper of another tool name finds.
     let downMeta = -1;
-    const downSlot = t.find(own, ownA, childKey(ownB), at);
+    let downSlot = t.find(own, ownA, childKey(ownB), at);
+    if (downSlot < 0 && method !== call) downSlot = t.find(own, (selfA ^ method) >>> 0, childKey(seenKey(selfB, methodB)), at);
     if (downSlot >= 0 && !(onSide === SIDE_SERVER && t.meta(downSlot) >>> 30 === SIDE_CLIENT)) downMeta = t.meta(downSlot);
     const upWait = upMeta >= 0 ? this.live(upMeta & WAIT_MASK) : 0;
     const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
@@ -310,7 +316,10 @@ export class CallPairing {
     const meta = ((onSide << 30) | wait) >>> 0;
     // Paired, the child's mark has served: this span's own entry, which says as much, takes its slot.
     t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
-    if (up >= 0 && upMeta < 0) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
+    if (up >= 0 && upMeta < 0) {
+      if (side === SIDE_SERVER) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
+      else t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);
+    }
     return outcome;
   }
 
@@ -414,6 +423,9 @@ function fnv1a(text: string): number {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
+
+/** The key of tools/call whatever the tool: the key callKey gives the method. */
+const TOOLS_CALL_KEY = fnv1a('method tools/call');
 
 /** Reads the span's ids into `words`: NO_IDS when it has no usable trace and span id (absent, all zero). */
 function readIds(span: DecodedSpan): number {

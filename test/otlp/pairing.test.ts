@@ -158,6 +158,28 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 1']);
   });
 
+  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span', async () => {
+    const renamed = (): Attributes => ({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' });
+    const sends = [
+      ['client', 'server', 'wrapper'],
+      ['server', 'client', 'wrapper'],
+      ['all in one request'],
+    ] as const;
+    for (const order of sends) {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      const wrapper = agent.span('execute_tool weather__get_weather', SpanKind.INTERNAL, renamed());
+      const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }), wrapper);
+      server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+      const [w, client] = agent.take();
+      const spans = { wrapper: [w!], client: [client!], server: server.take() };
+      if (order.length === 1) await exportSpans(proto, [...spans.wrapper, ...spans.server, ...spans.client]);
+      else for (const [i, part] of order.entries()) await exportSpans(i % 2 === 0 ? json : grpc, spans[part]);
+      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3'], order.join(', '));
+    }
+  });
+
   it('a gateway\'s own call to its upstream (a CLIENT span under its SERVER span) is a second call', async () => {
     const agent = new Party('support-bot');
     const gateway = new Party('gateway');
