@@ -37,7 +37,8 @@ const SIDE_TRACE = 3;
 /**
  * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
  * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
- * unseen (shared by the parent's children of one call).
+ * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a call
+ * with a client's side counted takes one more in its trace.
  */
 export const SLOTS = 1 << 17;
 /** 32-bit words a slot: two of key, when written, side and wait. */
@@ -75,9 +76,10 @@ interface Waiting {
 
 /**
  * What was seen of recent spans, by key: "span S, of call C" and "a child of span S, of call C". Both
- * keys share a bucket, so a span costs two cache lines, its own and its parent's; the children of
- * one parent share its bucket only when they are of one call (and then one key). A third kind, "call
- * C in trace T", counts the client's sides of C in T that no server span has paired.
+ * keys share a bucket, placed by span and method, so a span costs two cache lines, its own and its
+ * parent's; the children of one parent mark it with one key for their method (SERVER spans: for
+ * their call). A third kind, "call C in trace T", counts the client's sides of C in T that no server
+ * span has paired.
  */
 class Slots {
   private readonly w = new Uint32Array(SLOTS * STRIDE);
@@ -181,13 +183,15 @@ class Slots {
 /**
  * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
  * spans of one trace are one call when one is the other's parent, both are the same method (and
- * tool), and the child is not a CLIENT span on the server's side of the call (under its SERVER span,
- * directly or through the server's own spans): that is a call the server makes itself (a gateway
- * calling its upstream). The first span of a call is counted at once, except a
- * SERVER span with a parent, which waits up to `waitMs` for its client's span and is counted alone
- * when none comes; a later span of a counted call is a duplicate. A span whose trace and span ids
- * (and call) were seen before is the same span sent again, and a duplicate too: an exporter resends a
- * request whose answer it did not get (a time-out, a connection reset) though the receiver took it.
+ * tool; a child other than a SERVER span that comes before its parent is found by method alone, as
+ * a wrapper of a renamed tool finds its client span), and the child is not a CLIENT span on the
+ * server's side of the call (under its SERVER span, directly or through the server's own spans):
+ * that is a call the server makes itself (a gateway calling its upstream). The first span of a call
+ * is counted at once, except a SERVER span with a parent, which waits up to `waitMs` for its
+ * client's span and is counted alone when none comes; a later span of a counted call is a
+ * duplicate. A span whose trace and span ids (and call) were seen before is the same span sent
+ * again, and a duplicate too: an exporter resends a request whose answer it did not get (a time-out,
+ * a connection reset) though the receiver took it.
  *
  * A server span whose wait ends with no client span as its parent may still have one further up: an
  * HTTP client span and the server's HTTP span between them, which are no MCP spans and are never
