@@ -5,7 +5,10 @@
 // in the servers' own request, sent first, so that every server span waits and is then answered by
 // its client's). Before each request FreshIds writes new trace ids into it, so every one brings ids
 // never seen, as real traffic does. Rounds alternate between the variants; each prints the median and
-// the best spans per CPU-second of its rounds, and what a span costs over `none`. Prints figures only.
+// the best spans per CPU-second of its rounds, and what a span costs over `none`. `pair agent` and
+// `pair both` are pairing alone: the same requests decoded and recognised once, their ids renewed in
+// place before each pass (the decoded spans read their ids from the request's bytes), so that what a
+// span costs is pairing's without the decoder's noise around it. Prints figures only.
 //
 //   npm run build && node dist/bench/call-pairing.js [--rounds 5] [--seconds 1]
 import { decodeTraceRequest, type DecodedSpan } from '../src/otlp/decode.js';
@@ -29,9 +32,44 @@ let duplicates = 0;
 const sink = { count: (_obs: Observation, _span: DecodedSpan) => void counted++, duplicate: () => void duplicates++ };
 const pairing = new CallPairing(10_000, sink);
 
-type Variant = 'none' | 'agent' | 'both';
+type Variant = 'none' | 'agent' | 'both' | 'pair agent' | 'pair both';
+
+/** A request decoded and recognised once; `fresh.next()` renews the ids its spans read. */
+interface Decoded {
+  fresh: FreshIds;
+  spans: Array<[Observation, DecodedSpan]>;
+}
+
+function decodeOnce(fresh: FreshIds): Decoded {
+  const spans: Array<[Observation, DecodedSpan]> = [];
+  for (const span of decodeTraceRequest(fresh.next()).spans) {
+    const obs = recogniseSpan(span);
+    if (obs) spans.push([obs, span]);
+  }
+  return { fresh, spans };
+}
+
+// Owners apart from `agent`'s and `both`'s: no variant sends another's ids.
+const pairAgent = pairs.map((p, b) => [decodeOnce(new FreshIds(p.client, 2 * BATCHES + b))]);
+const pairBoth = pairs.map((p, b) => [decodeOnce(new FreshIds(p.server, 3 * BATCHES + b)), decodeOnce(new FreshIds(p.client, 3 * BATCHES + b))]);
+
+function pairOnly(requests: Decoded[][]): number {
+  let n = 0;
+  for (const batch of requests) {
+    const now = performance.now();
+    for (const r of batch) r.fresh.next();
+    for (const r of batch) {
+      for (const [obs, span] of r.spans) pairing.add(obs, span, now);
+      n += r.spans.length;
+    }
+    pairing.expire(now);
+  }
+  return n;
+}
 
 function pass(variant: Variant): number {
+  if (variant === 'pair agent') return pairOnly(pairAgent);
+  if (variant === 'pair both') return pairOnly(pairBoth);
   let n = 0;
   for (const requests of variant === 'both' ? both : agentOnly) {
     const now = performance.now();
@@ -65,7 +103,7 @@ const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(
 
 console.log(`## Counting each call once: per-span cost — ${machine()}`);
 console.log(`${BATCHES} batches of 512 calls: decode + recognise (+ pair), ${ROUNDS} rounds of ${SECONDS} s per variant, alternating`);
-const variants: Variant[] = ['none', 'agent', 'both'];
+const variants: Variant[] = ['none', 'agent', 'both', 'pair agent', 'pair both'];
 for (const v of variants) for (let i = 0; i < 3; i++) pass(v);
 const rates = new Map<Variant, number[]>(variants.map((v) => [v, []]));
 for (let r = 0; r < ROUNDS; r++) for (const v of variants) rates.get(v)!.push(round(v));
@@ -74,7 +112,9 @@ const best = (v: number[]): number => Math.max(...v);
 const over = (rate: number, base: number): string => `${(1e9 / rate - 1e9 / base).toFixed(0)} ns a span over none (${(((1e9 / rate - 1e9 / base) / (1e9 / base)) * 100).toFixed(0)} %)`;
 for (const v of variants) {
   const r = rates.get(v)!;
-  const extra = v === 'none' ? '' : `; median ${over(median(r), median(rates.get('none')!))}, best ${over(best(r), best(rates.get('none')!))}`;
+  const perSpan = (rate: number): string => `${(1e9 / rate).toFixed(0)} ns`;
+  const extra =
+    v === 'none' ? '' : v.startsWith('pair') ? `; a span: median ${perSpan(median(r))}, best ${perSpan(best(r))}` : `; median ${over(median(r), median(rates.get('none')!))}, best ${over(best(r), best(rates.get('none')!))}`;
   console.log(`${v}: median ${fmt(median(r))}, best ${fmt(best(r))} spans per CPU-second (rounds ${r.map(fmt).join(' ')})${extra}`);
 }
 // One more pass of `both`: each server span waited and was answered by its client's, which alone counts.

@@ -6,7 +6,10 @@
 // spans"). Span-metrics connectors avoid the double count by labelling span kinds and leaving the
 // choice to each query; mcpwatch's metrics are calls, so it pairs the spans as service-graph
 // connectors do: by parent span id, in a bounded store with an age limit, a server span waiting a
-// while for its client's. Pure but for the sink: time is passed in.
+// while for its client's. A server span whose parent is no MCP span (the server's HTTP span, when
+// HTTP instrumentation stands between the two MCP spans) is paired at the end of its wait with a
+// client span of the same call in the same trace that no server span has paired. Pure but for the
+// sink: time is passed in.
 import type { DecodedSpan } from './decode.js';
 import type { Observation } from './recognise.js';
 
@@ -25,15 +28,17 @@ export type PairingOutcome = 'counted' | 'held' | 'duplicate';
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
 
-/** Which side of a call a remembered span is on. */
+/** Which side of a call a remembered span is on; or, for a trace's entry, that it is one. */
 const SIDE_OTHER = 0;
 const SIDE_CLIENT = 1;
 const SIDE_SERVER = 2;
+const SIDE_TRACE = 3;
 
 /**
  * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
  * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
- * unseen (shared by the parent's children of one call).
+ * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a call
+ * with a client's side counted takes one more in its trace.
  */
 export const SLOTS = 1 << 17;
 /** 32-bit words a slot: two of key, when written, side and wait. */
@@ -41,11 +46,15 @@ const STRIDE = 4;
 /** Slots a bucket: one 64-byte cache line. A new key takes an expired slot, else its bucket's oldest. */
 const WAYS = 4;
 const BUCKET_MASK = SLOTS / WAYS - 1;
-/** How long ids are remembered at least (and at least twice the wait), while the slots last. */
-export const REMEMBER_MIN_MS = 120_000;
+/**
+ * How long ids are remembered at least (and at least twice the wait), while the slots last: as long
+ * as the Collector's OTLP exporter goes on resending a batch by default (`retry_on_failure`'s
+ * `max_elapsed_time`), so that a resent span is known for what it is.
+ */
+export const REMEMBER_MIN_MS = 300_000;
 /** Server spans waiting at once; past it the one waiting longest is counted at once. */
 export const MAX_WAITING = 10_000;
-/** Waits are numbered in the 30 bits a slot keeps beside the side. */
+/** Waits are numbered in the 30 bits a slot keeps beside the side (a trace's entry: its count). */
 const WAIT_MASK = 0x3fffffff;
 /** Tool names whose call keys are kept; past it the cache starts over (names come from senders). */
 const MAX_CALL_KEYS = 4096;
@@ -60,12 +69,17 @@ interface Waiting {
   obs: Observation;
   origin: SpanOrigin;
   until: number;
+  /** The key of its call's entry in its trace, which settles it when its wait is over. */
+  traceA: number;
+  traceB: number;
 }
 
 /**
  * What was seen of recent spans, by key: "span S, of call C" and "a child of span S, of call C". Both
- * keys share a bucket, so a span costs two cache lines, its own and its parent's; the children of
- * one parent share its bucket only when they are of one call (and then one key).
+ * keys share a bucket, placed by span and method, so a span costs two cache lines, its own and its
+ * parent's; the children of one parent mark it with one key for their method (SERVER spans: for
+ * their call). A third kind, "call C in trace T", counts the client's sides of C in T that no server
+ * span has paired.
  */
 class Slots {
   private readonly w = new Uint32Array(SLOTS * STRIDE);
@@ -100,11 +114,28 @@ class Slots {
   }
 
   /**
+   * Adds `delta` to the count kept at key (a, b), never below 0, and returns the count it had: the
+   * key is written when it is not there and the count is to grow.
+   */
+  adjust(bucket: number, a: number, b: number, now: number, delta: number, waits: (meta: number) => boolean): number {
+    const i = this.find(bucket, a, b, now);
+    const had = i >= 0 ? this.w[i + 3]! & WAIT_MASK : 0;
+    const count = Math.min(WAIT_MASK, Math.max(0, had + delta));
+    if (i >= 0) {
+      this.w[i + 2] = now;
+      this.w[i + 3] = ((SIDE_TRACE << 30) | count) >>> 0;
+    } else if (count > 0) {
+      this.put(bucket, a, b, now, ((SIDE_TRACE << 30) | count) >>> 0, -1, waits);
+    }
+    return had;
+  }
+
+  /**
    * Writes key (a, b) over `reuse` (a slot of its bucket no longer needed), else its own slot, else an
    * empty or forgotten one, else the oldest of the bucket not marking a server span that still waits
-   * (`waits`): those are what pairs a call, and waiting they are few.
+   * (`waits`, given the slot's side and wait): those are what pairs a call, and waiting they are few.
    */
-  put(bucket: number, a: number, b: number, now: number, meta: number, reuse: number, waits: (wait: number) => boolean): void {
+  put(bucket: number, a: number, b: number, now: number, meta: number, reuse: number, waits: (meta: number) => boolean): void {
     const w = this.w;
     let slot = reuse;
     if (slot < 0) {
@@ -122,13 +153,13 @@ class Slots {
           slot = i;
         }
       }
-      if (!free && waits(w[slot + 3]! & WAIT_MASK)) {
+      if (!free && waits(w[slot + 3]!)) {
         // The oldest marks a wait: the oldest of the others that mark none, if there is one.
         let other = -1;
         let otherAge = -1;
         for (let i = bucket; i < bucket + WAYS * STRIDE; i += STRIDE) {
           const age = this.age(w[i + 2]!, now);
-          if (age > otherAge && !waits(w[i + 3]! & WAIT_MASK)) {
+          if (age > otherAge && !waits(w[i + 3]!)) {
             other = i;
             otherAge = age;
           }
@@ -152,12 +183,23 @@ class Slots {
 /**
  * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
  * spans of one trace are one call when one is the other's parent, both are the same method (and
- * tool), and the child is not a CLIENT span on the server's side of the call (under its SERVER span,
- * directly or through the server's own spans): that is a call the server makes itself (a gateway
- * calling its upstream). The first span of a call is counted at once, except a
- * SERVER span with a parent, which waits up to `waitMs` for its client's span and is counted alone
- * when none comes; a later span of a counted call is a duplicate. A span whose ids were seen before
- * is taken as new, as it always was: test payloads reuse fixed ids for different spans.
+ * tool; a child other than a SERVER span that comes before its parent is found by method alone, as
+ * a wrapper of a renamed tool finds its client span), and the child is not a CLIENT span on the
+ * server's side of the call (under its SERVER span, directly or through the server's own spans):
+ * that is a call the server makes itself (a gateway calling its upstream). The first span of a call
+ * is counted at once, except a SERVER span with a parent, which waits up to `waitMs` for its
+ * client's span and is counted alone when none comes; a later span of a counted call is a
+ * duplicate. A span whose trace and span ids (and call) were seen before is the same span sent
+ * again, and a duplicate too: an exporter resends a request whose answer it did not get (a time-out,
+ * a connection reset) though the receiver took it.
+ *
+ * A server span whose wait ends with no client span as its parent may still have one further up: an
+ * HTTP client span and the server's HTTP span between them, which are no MCP spans and are never
+ * read. It is then settled within its trace: each client's side of a call counted (a CLIENT span, an
+ * execute_tool span) adds one to its call's entry in the trace, each server span paired with one
+ * takes one away; a server span settling while its call's entry is above 0 takes one too and is a
+ * duplicate, else it is counted alone. Waiting to settle, rather than taking a client span at once,
+ * lets a server span that has its own client span as its parent claim that client span first.
  */
 export class CallPairing {
   private slots: Slots | undefined;
@@ -168,6 +210,9 @@ export class CallPairing {
   private readonly rememberMs: number;
   private readonly toolKeys = new Map<string, number>();
   private readonly methodKeys = new Map<string, number>();
+  /** Mixed into the keys of trace entries: no sender can make a span's ids the key of one. */
+  private readonly traceSaltA = (Math.random() * 2 ** 32) >>> 0;
+  private readonly traceSaltB = (Math.random() * 2 ** 32) >>> 0;
 
   constructor(
     private readonly waitMs: number,
@@ -189,24 +234,35 @@ export class CallPairing {
       return 'counted';
     }
     const t = (this.slots ??= new Slots(this.rememberMs));
-    // Slot times: whole ms mod 2^32, never 0 (an empty slot).
-    const at = Math.floor(now) >>> 0 || 1;
+    const at = slotTime(now);
     const ta = words[0]! ^ rotl13(words[2]!);
     const tb = words[1]! ^ rotl13(words[3]!);
     const selfA = ta ^ words[4]!;
     const selfB = tb ^ words[5]!;
     const parentA = ta ^ words[6]!;
     const parentB = tb ^ words[7]!;
-    // Keys carry the call (method and tool): spans of other calls never match.
+    // Keys carry the call (method and tool): spans of other calls never match, but for a wrapper and
+    // the CLIENT span under it, which it finds by method alone (frameworks rename a server's tools).
     const call = this.callKey(obs);
     const callB = Math.imul(call ^ 0x5bd1e995, 0x9e3779b1);
+    const method = obs.tool === undefined ? call : TOOLS_CALL_KEY;
+    const methodB = Math.imul(method ^ 0x5bd1e995, 0x9e3779b1);
     const side = span.kind === SPAN_KIND_CLIENT ? SIDE_CLIENT : span.kind === SPAN_KIND_SERVER ? SIDE_SERVER : SIDE_OTHER;
     const ownA = (selfA ^ call) >>> 0;
     const ownB = seenKey(selfB, callB);
     const upA = (parentA ^ call) >>> 0;
     const upB = seenKey(parentB, callB);
-    const own = t.bucket(ownA, ownB);
-    const up = ids === WITH_PARENT ? t.bucket(upA, upB) : -1;
+    // "Call C in trace T".
+    const traceA = (ta ^ call ^ this.traceSaltA) >>> 0;
+    const traceB = seenKey(tb ^ this.traceSaltB, callB);
+    // A span's entries, its keys by call and by method alike, share one bucket: placed by method.
+    const own = t.bucket((selfA ^ method) >>> 0, seenKey(selfB, methodB));
+    // The same span again: a request resent by its exporter. Whatever its first coming did stands.
+    if (t.find(own, ownA, ownB, at) >= 0) {
+      this.sink.duplicate();
+      return 'duplicate';
+    }
+    const up = ids === WITH_PARENT ? t.bucket((parentA ^ method) >>> 0, seenKey(parentB, methodB)) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
     let upMeta = -1;
     if (up >= 0) {
@@ -216,18 +272,24 @@ export class CallPairing {
     // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
     const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
     // A child of the same call seen before it: children end first, and are often sent first.
+    // A server span marks its parent by call; any other span by method, which a wrapper of another tool name finds.
     let downMeta = -1;
-    const downSlot = t.find(own, ownA, childKey(ownB), at);
+    let downSlot = t.find(own, ownA, childKey(ownB), at);
+    if (downSlot < 0 && method !== call) downSlot = t.find(own, (selfA ^ method) >>> 0, childKey(seenKey(selfB, methodB)), at);
     if (downSlot >= 0 && !(onSide === SIDE_SERVER && t.meta(downSlot) >>> 30 === SIDE_CLIENT)) downMeta = t.meta(downSlot);
     const upWait = upMeta >= 0 ? this.live(upMeta & WAIT_MASK) : 0;
     const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
     const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT && !this.drained;
     let wait = 0;
     let outcome: PairingOutcome;
+    // What the call's entry in its trace gains: client's sides counted, less server spans paired.
+    let unpaired = 0;
     if ((upMeta >= 0 && upWait === 0) || (downMeta >= 0 && downWait === 0)) {
       // Counted already from another of its spans; a server span waiting for this call need wait no more.
-      this.cancel(upWait);
-      this.cancel(downWait);
+      unpaired -= this.cancel(upWait) + this.cancel(downWait);
+      // A server span paired with its call's client's side (not with another of the server's spans).
+      const counted = upMeta >= 0 && upWait === 0 ? upMeta : downMeta;
+      if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) unpaired--;
       outcome = 'duplicate';
     } else if (upWait !== 0) {
       // Under a server span that waits: the server's own spans of the call wait with it.
@@ -243,46 +305,73 @@ export class CallPairing {
       this.sink.count(obs, span);
       outcome = 'counted';
     } else if (waitsForClient) {
-      wait = this.wait(obs, span, now);
+      wait = this.wait(obs, span, now, traceA, traceB);
       outcome = 'held';
+    } else if (side === SIDE_SERVER && ids === WITH_PARENT) {
+      // The receiver has stopped: no wait, settled now.
+      outcome = this.settle(obs, span, traceA, traceB, at);
     } else {
       this.sink.count(obs, span);
+      if (onSide !== SIDE_SERVER) unpaired++;
       outcome = 'counted';
     }
     if (outcome === 'duplicate') this.sink.duplicate();
+    if (unpaired !== 0) t.adjust(t.bucket(traceA, traceB), traceA, traceB, at, unpaired, this.waits);
     const meta = ((onSide << 30) | wait) >>> 0;
     // Paired, the child's mark has served: this span's own entry, which says as much, takes its slot.
     t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
-    if (up >= 0 && upMeta < 0) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
+    if (up >= 0 && upMeta < 0) {
+      if (side === SIDE_SERVER) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
+      else t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);
+    }
     return outcome;
   }
 
-  /** Counts the server spans whose wait is over at `now`. */
+  /** Settles the server spans whose wait is over at `now`. */
   expire(now: number): void {
+    const at = slotTime(now);
     for (const [key, w] of this.waiting) {
       if (w.until > now) break;
       this.waiting.delete(key);
-      this.sink.count(w.obs, w.origin);
+      this.settleWaiting(w, at);
     }
   }
 
-  /** Counts every waiting server span (the receiver is stopping). */
-  drain(): void {
+  /** Settles every waiting server span at `now` (the receiver is stopping). */
+  drain(now: number): void {
     this.drained = true;
-    for (const w of this.waiting.values()) this.sink.count(w.obs, w.origin);
+    const at = slotTime(now);
+    const all = [...this.waiting.values()];
     this.waiting.clear();
+    for (const w of all) this.settleWaiting(w, at);
   }
 
-  private wait(obs: Observation, span: DecodedSpan, now: number): number {
+  private wait(obs: Observation, span: DecodedSpan, now: number, traceA: number, traceB: number): number {
     if (this.waiting.size >= MAX_WAITING) {
       const [key, oldest] = this.waiting.entries().next().value as [number, Waiting];
       this.waiting.delete(key);
-      this.sink.count(oldest.obs, oldest.origin);
+      this.settleWaiting(oldest, slotTime(now));
     }
     this.lastWait = (this.lastWait + 1) & WAIT_MASK || 1;
     // Only what the count needs: the span holds the whole request body.
-    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs });
+    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs, traceA, traceB });
     return this.lastWait;
+  }
+
+  private settleWaiting(w: Waiting, at: number): void {
+    if (this.settle(w.obs, w.origin, w.traceA, w.traceB, at) === 'duplicate') this.sink.duplicate();
+  }
+
+  /**
+   * A server span no client span has paired as its parent: a duplicate when its call has a client's
+   * side in the trace that no server span has paired (the client span above its HTTP spans), which
+   * it takes; else counted alone.
+   */
+  private settle(obs: Observation, origin: SpanOrigin, traceA: number, traceB: number, at: number): PairingOutcome {
+    const t = this.slots!;
+    if (t.adjust(t.bucket(traceA, traceB), traceA, traceB, at, -1, this.waits) > 0) return 'duplicate';
+    this.sink.count(obs, origin);
+    return 'counted';
   }
 
   /** `wait` if that server span still waits, else 0. */
@@ -290,10 +379,14 @@ export class CallPairing {
     return wait !== 0 && this.waiting.has(wait) ? wait : 0;
   }
 
-  private readonly waits = (wait: number): boolean => wait !== 0 && this.waiting.has(wait);
+  /** Whether a slot's side and wait mark a server span that still waits. */
+  private readonly waits = (meta: number): boolean => meta >>> 30 !== SIDE_TRACE && this.live(meta & WAIT_MASK) !== 0;
 
-  private cancel(wait: number): void {
-    if (wait !== 0 && this.waiting.delete(wait)) this.sink.duplicate();
+  /** Ends a server span's wait, its call counted from another span: 1 if it was waiting, else 0. */
+  private cancel(wait: number): number {
+    if (wait === 0 || !this.waiting.delete(wait)) return 0;
+    this.sink.duplicate();
+    return 1;
   }
 
   /** Which call a span is of, as 32 bits: its method, and for a tool call its tool. */
@@ -309,6 +402,11 @@ export class CallPairing {
     }
     return key;
   }
+}
+
+/** A slot's time: whole ms mod 2^32, never 0 (an empty slot). */
+function slotTime(now: number): number {
+  return Math.floor(now) >>> 0 || 1;
 }
 
 function rotl13(x: number): number {
@@ -329,6 +427,9 @@ function fnv1a(text: string): number {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
+
+/** The key of tools/call whatever the tool: the key callKey gives the method. */
+const TOOLS_CALL_KEY = fnv1a('method tools/call');
 
 /** Reads the span's ids into `words`: NO_IDS when it has no usable trace and span id (absent, all zero). */
 function readIds(span: DecodedSpan): number {

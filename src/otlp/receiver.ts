@@ -202,7 +202,7 @@ export class OtlpReceiver {
       });
     }
     // Server spans still waiting for their client's are counted now, alone, rather than never.
-    this.pairing?.drain();
+    this.pairing?.drain(performance.now());
   }
 
   private sampleMemory(): void {

@@ -12,6 +12,9 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import * as grpcJs from '@grpc/grpc-js';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { Recorder } from '../../src/export/recorder.js';
 import { OtlpReceiver, type ReceiverAddresses } from '../../src/otlp/receiver.js';
@@ -19,6 +22,7 @@ import type { DecodedSpan } from '../../src/otlp/decode.js';
 import type { Observation } from '../../src/otlp/recognise.js';
 import { CallPairing, type SpanOrigin } from '../../src/otlp/pairing.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
+import { GRPC_EXPORT_PATH } from '../../src/wire/otlp.js';
 import { fixedIdToolSpan, until } from '../helpers.js';
 
 /** One process's spans: its own resource, collected until the test exports them. */
@@ -57,14 +61,17 @@ interface Counted {
   origin: SpanOrigin;
 }
 
-async function startReceiver(wait: string, counted: Counted[]): Promise<{ receiver: OtlpReceiver; addr: ReceiverAddresses }> {
+async function startReceiver(wait: string, counted: Counted[], onCount?: () => void): Promise<{ receiver: OtlpReceiver; addr: ReceiverAddresses }> {
   const cfg = parseConfig(`receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" }, server_span_wait: ${wait} } }\n`, 'x.yaml', {}).receivers.otlp!;
   const receiver = new OtlpReceiver(cfg, {
     recorder: new Recorder(new MeterProvider().getMeter('t')),
     memoryUsage: () => 0,
     // The server's tool list as its probes would have listed it: evidence for execute_tool spans.
     resolveServer: serverResolver([{ name: 'weather', url: 'http://weather.internal:8080/mcp', serverInfoName: 'weather-server', tools: ['get_weather', 'search'] }]),
-    traffic: (obs, origin) => void counted.push({ obs, origin }),
+    traffic: (obs, origin) => {
+      counted.push({ obs, origin });
+      onCount?.();
+    },
   });
   return { receiver, addr: await receiver.start() };
 }
@@ -151,6 +158,28 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 1']);
   });
 
+  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span', async () => {
+    const renamed = (): Attributes => ({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' });
+    const sends = [
+      ['client', 'server', 'wrapper'],
+      ['server', 'client', 'wrapper'],
+      ['all in one request'],
+    ] as const;
+    for (const order of sends) {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      const wrapper = agent.span('execute_tool weather__get_weather', SpanKind.INTERNAL, renamed());
+      const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }), wrapper);
+      server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+      const [w, client] = agent.take();
+      const spans = { wrapper: [w!], client: [client!], server: server.take() };
+      if (order.length === 1) await exportSpans(proto, [...spans.wrapper, ...spans.server, ...spans.client]);
+      else for (const [i, part] of order.entries()) await exportSpans(i % 2 === 0 ? json : grpc, spans[part]);
+      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3'], order.join(', '));
+    }
+  });
+
   it('a gateway\'s own call to its upstream (a CLIENT span under its SERVER span) is a second call', async () => {
     const agent = new Party('support-bot');
     const gateway = new Party('gateway');
@@ -191,13 +220,13 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map((c) => `${c.obs.tool} kind ${c.origin.kind}`), ['get_weather kind 3', 'search kind 3', 'get_weather kind 3']);
   });
 
-  it('a payload sent again with the same fixed ids is counted again, as sent', async () => {
+  it('a payload sent again with the same ids is the same spans again, counted once; the same ids on calls of other tools are other spans', async () => {
     counted.length = 0;
     const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [fixedIdToolSpan('a'), fixedIdToolSpan('b')] }] }] });
     const post = (): Promise<Response> => fetch(tracesUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     assert.equal((await post()).status, 200);
     assert.equal((await post()).status, 200);
-    assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b', 'a', 'b']);
+    assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b']);
   });
 
   it('OTLP/JSON ids in upper case pair as the same ids; ids that are not hex are no ids, and the span is counted as it comes', async () => {
@@ -224,6 +253,126 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     agent.span('execute_tool fetch_page', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'fetch_page', 'server.address': 'example.com', 'server.port': 443 });
     await exportSpans(proto, agent.take());
     assert.equal(counted.length, 0);
+  });
+});
+
+/**
+ * A TCP proxy in front of the receiver that can cut the connections under way once the receiver has
+ * taken a request, so that its answer never reaches the exporter: what a time-out or a connection
+ * reset between them does. `connections`: how many the exporters opened.
+ */
+class CuttingProxy {
+  connections = 0;
+  private readonly open = new Set<Socket>();
+  private readonly server = createServer((client) => {
+    this.connections++;
+    this.open.add(client);
+    const upstream = connect(this.target, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const close = (): void => {
+      this.open.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+
+  constructor(private readonly target: number) {}
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Resets the exporters' connections now: what the receiver answers after this is lost. */
+  cut(): void {
+    for (const client of this.open) client.resetAndDestroy();
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('a request resent by its exporter (its answer lost on the way)', () => {
+  const counted: Counted[] = [];
+  /** Cut the connections at the next span counted. */
+  let cutAtCount = false;
+  let receiver: OtlpReceiver;
+  let addr: ReceiverAddresses;
+  /** Spans sent straight to the receiver, not through a proxy. */
+  let direct: GrpcExporter;
+  const proxies: CuttingProxy[] = [];
+  before(async () => {
+    ({ receiver, addr } = await startReceiver('10m', counted, () => {
+      if (!cutAtCount) return;
+      cutAtCount = false;
+      for (const p of proxies) p.cut();
+    }));
+    direct = new GrpcExporter({ url: `http://127.0.0.1:${addr.grpc!.port}` });
+  });
+  after(async () => {
+    await direct.shutdown();
+    await Promise.all(proxies.map((p) => p.stop()));
+    await receiver.shutdown();
+  });
+
+  async function proxy(port: number): Promise<{ proxy: CuttingProxy; port: number }> {
+    const p = new CuttingProxy(port);
+    proxies.push(p);
+    return { proxy: p, port: await p.start() };
+  }
+
+  it('OTLP/HTTP: the SDK exporter resends the batch after a connection reset; its calls are counted once, and still pair with their server\'s spans', async () => {
+    const { proxy: cutting, port } = await proxy(addr.http!.port);
+    const json = new JsonExporter({ url: `http://127.0.0.1:${port}/v1/traces` });
+    try {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      for (const [tool, extra] of [['get_weather', {}], ['search', { 'error.type': 'tool_error' }]] as const) {
+        const c = agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': 'weather.internal', 'server.port': 8080, ...extra }));
+        server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), c);
+      }
+      cutAtCount = true;
+      // The export succeeds only through the exporter's own retry (ECONNRESET is retryable): the same bytes again.
+      await exportSpans(json, agent.take());
+      assert.equal(cutting.connections, 2, 'the exporter sent the batch twice');
+      await exportSpans(direct, server.take());
+      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3', 'search error weather from support-bot kind 3']);
+    } finally {
+      await json.shutdown();
+    }
+  });
+
+  it('OTLP/gRPC: a batch resent after UNAVAILABLE, as the Collector\'s exporter resends it, is counted once; a waiting server span is not doubled', async () => {
+    const { port } = await proxy(addr.grpc!.port);
+    const client = new grpcJs.Client(`127.0.0.1:${port}`, grpcJs.credentials.createInsecure());
+    const exportBytes = (body: Buffer): Promise<number> =>
+      new Promise((resolve) => client.makeUnaryRequest(GRPC_EXPORT_PATH.traces, (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve(err?.code ?? grpcJs.status.OK)));
+    try {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      counted.length = 0;
+      const c = agent.span('tools/call get_weather', SpanKind.CLIENT, toolCall('get_weather', { 'server.address': 'weather.internal', 'server.port': 8080 }));
+      server.span('tools/call get_weather', SpanKind.SERVER, toolCall('get_weather'), c);
+      // A server span without a parent (its caller sent no trace context): counted at once.
+      server.span('tools/call search', SpanKind.SERVER, toolCall('search'));
+      const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(server.take())!);
+      cutAtCount = true;
+      assert.equal(await exportBytes(body), grpcJs.status.UNAVAILABLE, 'the answer was lost');
+      assert.equal(await exportBytes(body), grpcJs.status.OK);
+      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2']);
+      await exportSpans(direct, agent.take());
+      await receiver.shutdown();
+      // Stopping counts what still waits: nothing, the one waiting server span was answered by its client's.
+      assert.deepEqual(counted.map(summary), ['search success weather from weather-server kind 2', 'get_weather success weather from support-bot kind 3']);
+    } finally {
+      client.close();
+    }
   });
 });
 
@@ -273,6 +422,96 @@ describe('a server span whose client\'s never comes', () => {
   });
 });
 
+/**
+ * One call over HTTP instrumented on both sides: the agent's MCP client span, its HTTP client span
+ * under it, the server's HTTP server span under that (the traceparent header), and the MCP server
+ * span under the server's HTTP span (its MCP instrumentation took the active context, not the one in
+ * params._meta). `agentSpan`: the client span's parent; `clientless`: the caller's MCP client is not
+ * instrumented, only its HTTP (a gateway calling its upstream).
+ */
+function overHttp(agent: Party, server: Party, tool: string, opts: { agentSpan?: Span; clientless?: boolean; address?: string } = {}): Span {
+  const address = opts.address ?? 'weather.internal';
+  const client = opts.clientless ? opts.agentSpan : agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': address, 'server.port': 8080 }), opts.agentSpan);
+  const httpClient = agent.span('POST', SpanKind.CLIENT, { 'http.request.method': 'POST', 'url.full': `http://${address}:8080/mcp`, 'server.address': address, 'server.port': 8080 }, client);
+  const httpServer = server.span('POST /mcp', SpanKind.SERVER, { 'http.request.method': 'POST', 'http.route': '/mcp', 'url.path': '/mcp' }, httpClient);
+  return server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), httpServer);
+}
+
+describe('a server span under its own HTTP span (HTTP instrumentation between the MCP spans)', () => {
+  /** What a receiver counted of the requests `send` makes, once every server span has settled (it stopped). */
+  async function countedBy(send: (exporters: { json: JsonExporter; grpc: GrpcExporter }) => Promise<void>): Promise<string[]> {
+    const counted: Counted[] = [];
+    const { receiver, addr } = await startReceiver('10m', counted);
+    const json = new JsonExporter({ url: `http://127.0.0.1:${addr.http!.port}/v1/traces` });
+    const grpc = new GrpcExporter({ url: `http://127.0.0.1:${addr.grpc!.port}` });
+    try {
+      await send({ json, grpc });
+    } finally {
+      await Promise.all([json.shutdown(), grpc.shutdown()]);
+      // Every server span still waiting is settled now, as at the end of its wait.
+      await receiver.shutdown();
+    }
+    return counted.map(summary).sort();
+  }
+
+  it('parallel calls of one tool in one trace, the server\'s spans first or the agent\'s first: each call counted once, from its client\'s span', async () => {
+    for (const serverFirst of [true, false]) {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      const got = await countedBy(async ({ json, grpc }) => {
+        const invoke = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+        for (const tool of ['get_weather', 'get_weather', 'search', 'get_weather']) overHttp(agent, server, tool, { agentSpan: invoke });
+        const [agentSpans, serverSpans] = [agent.take(), server.take()];
+        if (serverFirst) await exportSpans(grpc, serverSpans);
+        await exportSpans(json, agentSpans);
+        if (!serverFirst) await exportSpans(grpc, serverSpans);
+      });
+      assert.deepEqual(
+        got,
+        [...Array(3).fill('get_weather success weather from support-bot kind 3'), 'search success weather from support-bot kind 3'],
+        serverFirst ? 'server spans first' : 'agent spans first',
+      );
+    }
+  });
+
+  it('a gateway: the agent\'s call paired through _meta, the gateway\'s own call to its upstream (HTTP instrumented, not MCP) counted from the upstream\'s span alone, whatever the order', async () => {
+    const orders = [
+      ['agent', 'upstream', 'gateway'],
+      ['upstream', 'gateway', 'agent'],
+      ['gateway', 'agent', 'upstream'],
+    ] as const;
+    for (const order of orders) {
+      const agent = new Party('support-bot');
+      const gateway = new Party('gateway');
+      const upstream = new Party('weather-server');
+      const got = await countedBy(async ({ json, grpc }) => {
+        const c = agent.span('tools/call search', SpanKind.CLIENT, toolCall('search', { 'server.address': 'gw.internal', 'server.port': 8443 }));
+        const gs = gateway.span('tools/call search', SpanKind.SERVER, toolCall('search'), c);
+        // The gateway calls its upstream over HTTP with no MCP client instrumentation: no client span of that call.
+        overHttp(gateway, upstream, 'search', { agentSpan: gs, clientless: true });
+        const spans = { agent: agent.take(), gateway: gateway.take(), upstream: upstream.take() };
+        for (const [i, who] of order.entries()) await exportSpans(i % 2 === 0 ? grpc : json, spans[who]);
+      });
+      assert.deepEqual(got, ['search success gw.internal:8443 from support-bot kind 3', 'search success weather from weather-server kind 2'], order.join(', '));
+    }
+  });
+
+  it('a server span under its HTTP span whose caller is not instrumented is counted alone; one whose client\'s span came in another trace is not paired with it', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    const got = await countedBy(async ({ json, grpc }) => {
+      // The agent's MCP client is instrumented in this trace, not in the one its other call is in.
+      overHttp(agent, server, 'get_weather');
+      const [instrumented] = agent.take();
+      overHttp(agent, server, 'get_weather', { clientless: true, agentSpan: agent.span('invoke_agent', SpanKind.INTERNAL, {}) });
+      agent.take();
+      await exportSpans(grpc, server.take());
+      await exportSpans(json, [instrumented!]);
+    });
+    assert.deepEqual(got, ['get_weather success weather from support-bot kind 3', 'get_weather success weather from weather-server kind 2']);
+  });
+});
+
 describe('the table of recent span ids', () => {
   it('after drain (the receiver stopping), a server span that arrives late is counted at once, not held with no sweep left', () => {
     const counted: string[] = [];
@@ -282,12 +521,38 @@ describe('the table of recent span ids', () => {
       ({ name: 'tools/call get_weather', kind: 2 /* OTLP's SERVER */, attrs: new Map(), resource, traceId: '0af7651916cd43dd8448eb211c80319c', spanId, parentSpanId: 'b7ad6b7169203331' }) as unknown as DecodedSpan;
     const obs: Observation = { kind: 'tool_call', server: 's', method: 'tools/call', tool: 'get_weather', outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 };
     assert.equal(pairing.add(obs, server('00f067aa0ba902b7'), 0), 'held');
-    pairing.drain();
+    pairing.drain(0);
     assert.deepEqual(counted, ['get_weather']);
     assert.equal(pairing.add(obs, server('00f067aa0ba902b8'), 1), 'counted');
     assert.equal(pairing.waitingSpans, 0);
   });
 
+
+  it('a server span under a span that is no MCP span is settled at the end of its wait: a duplicate of an unpaired client span of its call in its trace, else counted alone', () => {
+    const counted: string[] = [];
+    let duplicates = 0;
+    const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.tool} kind ${origin.kind}`), duplicate: () => void duplicates++ });
+    const resource = { serviceName: 'x', attrs: new Map() };
+    const span = (kind: number, traceId: string, spanId: string, parentSpanId?: string): DecodedSpan =>
+      ({ name: 'tools/call get_weather', kind, attrs: new Map(), resource, traceId, spanId, parentSpanId }) as unknown as DecodedSpan;
+    const obs = (tool: string): Observation => ({ kind: 'tool_call', server: 's', method: 'tools/call', tool, outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 });
+    const trace = '0af7651916cd43dd8448eb211c80319c';
+    const other = '0af7651916cd43dd8448eb211c80319d';
+    // Under HTTP spans (parents 1…, never MCP spans): two in `trace`, one of another tool, one in `other`.
+    assert.equal(pairing.add(obs('get_weather'), span(2, trace, 'a000000000000001', '1000000000000001'), 0), 'held');
+    assert.equal(pairing.add(obs('get_weather'), span(2, trace, 'a000000000000002', '1000000000000002'), 0), 'held');
+    assert.equal(pairing.add(obs('search'), span(2, trace, 'a000000000000003', '1000000000000003'), 0), 'held');
+    assert.equal(pairing.add(obs('get_weather'), span(2, other, 'a000000000000004', '1000000000000004'), 0), 'held');
+    // One client span of get_weather in `trace`, during the wait.
+    assert.equal(pairing.add(obs('get_weather'), span(3, trace, 'c000000000000001', 'f000000000000001'), 5_000), 'counted');
+    pairing.expire(9_999);
+    assert.equal(pairing.waitingSpans, 4, 'nothing settled before the wait is over');
+    pairing.expire(10_000);
+    assert.equal(pairing.waitingSpans, 0);
+    // The client's call took one of its two server spans; the other, the other tool's and the other trace's are counted alone.
+    assert.deepEqual(counted, ['get_weather kind 3', 'get_weather kind 2', 'search kind 2', 'get_weather kind 2']);
+    assert.equal(duplicates, 1);
+  });
 
   it('pairs every call of a heavy stream, server spans a request ahead of their clients\', without losing or doubling one', () => {
     let counted = 0;
