@@ -605,7 +605,7 @@ const receiversSchema = z
         max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
         server_span_wait: timerDuration
           .default('10s')
-          .describe('How long an MCP server\'s own span of a call (kind SERVER) waits for the calling client\'s span, which is the one counted when both come; a server span whose client\'s does not come within it is counted alone (docs/traffic.md, One call, several spans).'),
+          .describe('How long an MCP server\'s own span of a call (kind SERVER) waits for the calling client\'s span, which is the one counted when both come; a server span whose client\'s does not come within it is then matched within its trace (a client span of the same call between HTTP spans) or counted alone (docs/traffic.md, One call, several spans).'),
         max_concurrent_streams: z.number().int().min(1).max(1000).default(16).describe('gRPC: calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).'),
         max_connection_idle: timerDuration.default('5m').describe('gRPC: a connection without calls for this long is closed (GOAWAY).'),
         max_connection_age: timerDuration.default('30m').describe('gRPC: a connection is closed after this long (GOAWAY, 30 s grace for calls in flight), so no client holds one for ever.'),

@@ -80,7 +80,7 @@ export class Recorder {
 
     this.ambiguous = meter.createCounter('mcpwatch.traffic.ambiguous', { description: 'Tool calls left unknown: their tool name is listed by several configured servers', unit: '{call}' });
     this.ambiguous.add(0);
-    this.duplicates = meter.createCounter('mcpwatch.traffic.duplicate.spans', { description: 'MCP spans not counted: another span of the same call is (the client\'s, when the server\'s span comes too)', unit: '{span}' });
+    this.duplicates = meter.createCounter('mcpwatch.traffic.duplicate.spans', { description: 'MCP spans not counted: another span of the same call is (the client\'s, when the server\'s span comes too), or the span was counted when an exporter sent it before (a retry)', unit: '{span}' });
     this.duplicates.add(0);
     this.accepted = meter.createCounter('mcpwatch.receiver.accepted.spans', { description: 'Spans received and decoded', unit: '{span}' });
     this.refused = meter.createCounter('mcpwatch.receiver.refused.spans', { description: 'Spans (or undecodable requests) refused', unit: '{span}' });
