@@ -25,6 +25,7 @@ import { Agent } from 'undici';
 import { parseRetryAfter, readCapped } from '../wire/http.js';
 import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
 import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
+import { VERSION } from '../wire/version.js';
 import { encodeParsedRequest, jsonToProtobuf, TranscodeError } from './transcode.js';
 import protobuf from 'protobufjs/minimal.js';
 
@@ -269,6 +270,7 @@ const GRPC_GZIP = 2;
  * grpc-js has no level setting and compresses at 6.
  */
 const GZIP_LEVEL = 1;
+const USER_AGENT = `mcpwatch/${VERSION}`;
 const gzipAsync = promisify(gzip);
 
 class GrpcTransport implements Transport {
@@ -292,6 +294,8 @@ class GrpcTransport implements Transport {
     // grpc-js reconnects on its own schedule (1 s → 120 s by default); tie it to ours so a backend
     // that comes back is used within one of our back-off periods, not two minutes later.
     this.client = new grpc.Client(`${url.hostname}:${port}`, creds, {
+      // Names the sender to the backend, as the Collector's exporters do (grpc-js appends its own).
+      'grpc.primary_user_agent': USER_AGENT,
       'grpc.initial_reconnect_backoff_ms': Math.max(1, backoff.initial),
       'grpc.max_reconnect_backoff_ms': Math.max(1, backoff.max),
       ...(cfg.compression === 'none' ? {} : { 'grpc.default_compression_algorithm': GRPC_GZIP }),
@@ -347,7 +351,8 @@ class HttpTransport implements Transport {
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     // Lower-case keys so the content type set per request replaces, never duplicates, a configured one.
-    this.headers = {};
+    // What the backend's logs and rate limits see as the sender, unless a configured User-Agent says otherwise.
+    this.headers = { 'user-agent': USER_AGENT };
     for (const [k, v] of Object.entries(cfg.headers ?? {})) this.headers[k.toLowerCase()] = v;
     this.gzip = cfg.compression !== 'none';
   }

@@ -241,6 +241,7 @@ for (const protocol of PROTOCOLS) {
         assert.equal(got.signal, s.signal, 'on the service / path of its signal');
         assert.equal(got.headers['x-api-key'], 'k-123');
         assert.equal(got.headers['authorization'], 'Bearer tok');
+        assert.match(got.headers['user-agent'] ?? '', /^mcpwatch\/\d+\.\d+\.\d+/, 'the sender named, as the Collector\'s exporters name themselves');
         if (protocol === 'http') assert.equal(got.contentType, PB);
       }
       assert.equal(counts.failedN, 0);
