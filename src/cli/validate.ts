@@ -16,7 +16,11 @@ export function registerValidate(program: Command): void {
       const checks = config.servers.reduce((n, s) => n + s.checks.length, 0);
       const withChecks = checks ? `, ${checks} check${checks === 1 ? '' : 's'}` : '';
       const s = config.sharding;
-      const shard = s ? `; shard ${s.shard} of ${s.shards} (replica ${s.replica}) probes ${ownServers(config.servers, s).length}` : '';
+      // Every shard's count, not only this one's: hashing spreads names evenly only over many servers.
+      const counts = s ? Array.from({ length: s.shards }, (_, shard) => ownServers(config.servers, { shards: s.shards, shard }).length) : [];
+      const shard = s ? `; shard ${s.shard} of ${s.shards} (replica ${s.replica}) probes ${counts[s.shard]}${s.shards > 1 ? ` (by shard: ${counts.join(', ')})` : ''}` : '';
+      const empty = counts.flatMap((n, i) => (n === 0 ? [i] : []));
+      if (empty.length && config.servers.length) process.stderr.write(`warning: ${basename(file)}: sharding: shard${empty.length === 1 ? '' : 's'} ${empty.join(', ')} of ${s!.shards} probe${empty.length === 1 ? 's' : ''} none of the ${config.servers.length} servers: their agents would watch nothing\n`);
       process.stdout.write(`${basename(file)}: ok, ${config.servers.length} server${config.servers.length === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}${withChecks}${shard}\n`);
     });
 }

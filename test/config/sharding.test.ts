@@ -85,10 +85,15 @@ describe('configuration: sharding', () => {
           );
         });
       const ok = await validate('0');
-      assert.deepEqual([ok.code, ok.stdout], [0, 'mcpwatch.yaml: ok, 3 servers (3 streamable_http); shard 0 of 2 (replica 0) probes 2\n']);
+      assert.deepEqual([ok.code, ok.stdout], [0, 'mcpwatch.yaml: ok, 3 servers (3 streamable_http); shard 0 of 2 (replica 0) probes 2 (by shard: 2, 1)\n']);
       // No server has traffic hints: the one warning says what a sharded agent cannot attribute.
       assert.deepEqual(ok.stderr.trim().split('\n').map((l) => l.split(': ').slice(0, 3).join(': ')), ['warning: mcpwatch.yaml:2: sharding']);
       assert.match(ok.stderr, /no server has traffic hints.*stay `unknown`.*service_names/);
+      // Three servers over 2 shards leave none to shard 1 when only shard 0's are configured.
+      writeFileSync(file, `sharding:\n  shards: 2\n  shard: "\${env:SHARD}"\nservers:\n${servers.slice(0, 2).join('\n')}\n`);
+      const lopsided = await validate('1');
+      assert.deepEqual([lopsided.code, lopsided.stdout], [0, 'mcpwatch.yaml: ok, 2 servers (2 streamable_http); shard 1 of 2 (replica 0) probes 0 (by shard: 2, 0)\n']);
+      assert.match(lopsided.stderr, /warning: mcpwatch\.yaml: sharding: shard 1 of 2 probes none of the 2 servers/);
       const run = await validate('2');
       assert.equal(run.code, 2);
       assert.match(run.stderr, /mcpwatch\.yaml:3: sharding\.shard: must be less than shards \(2\)/);
