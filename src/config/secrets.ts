@@ -81,7 +81,7 @@ export function urlCredentials(text: string | undefined): UrlCredential[] {
 }
 
 /** The settings of a server whose values are credentials, and what config/load.ts saw come from references. */
-export type SecretBearing = Pick<ServerConfig, 'headers' | 'env' | 'args' | 'url' | 'auth' | 'referenced_secrets'>;
+export type SecretBearing = Partial<Pick<ServerConfig, 'headers' | 'env' | 'args' | 'url' | 'auth' | 'referenced_secrets'>>;
 
 /**
  * Every value of one server's configuration that is a credential, in the forms a server may quote it

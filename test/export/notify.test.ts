@@ -301,6 +301,19 @@ test('400: permanent, not retried, counted failed and logged once with the recei
   );
 });
 
+test('a receiver that quotes the credentials it was sent back in its refusal: they are masked in the logged error', async (t) => {
+  // A proxy's 401 echoing the request headers, as some gateways do in their error pages.
+  const rx = await receiver((req) => ({ status: 401, body: `denied: authorization=${String(req.headers.authorization)} x-api-key=${String(req.headers['x-api-key'])}` }));
+  t.after(() => rx.close());
+  const r = recorder();
+  const d = new AlertDispatcher([createNotifier(webhook(rx.url, { headers: { Authorization: 'Bearer hook-token-0123456789', 'X-Api-Key': 'key-abcdef987654' } }))], r.options);
+  d.dispatch(event());
+  await d.flush(60_000);
+  const errs = errors(r);
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]!.fields.error, 'HTTP 401: denied: authorization=*** x-api-key=***');
+});
+
 test('a dead receiver: dispatch returns at once, then the alert fails after max_attempts', async () => {
   const url = await deadUrl();
   const r = recorder();

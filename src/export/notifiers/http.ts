@@ -2,7 +2,8 @@
 // answered to retryable / permanent, kept pure so it can be tested row by row.
 import { parseRetryAfter, userinfoAsBasic } from '../../wire/http.js';
 import { VERSION } from '../../wire/version.js';
-import { redactText } from '../../pipeline/redact.js';
+import { redactText, secretMasker } from '../../pipeline/redact.js';
+import { configuredSecrets } from '../../config/secrets.js';
 import { DeliveryError, type Notifier, type RetryPolicy } from './types.js';
 
 export const USER_AGENT = `mcpwatch/${VERSION}`;
@@ -65,7 +66,10 @@ export async function postJson(opts: PostOptions): Promise<void> {
   // Always read (a little of) the body: an unread body pins the connection in undici's pool.
   const snippet = await readSnippet(res);
   if (res.status >= 200 && res.status < 300) return;
-  throw statusError(res.status, res.headers.get('retry-after'), snippet, opts.now());
+  // A receiver that refuses may quote what it was sent (a proxy echoing the Authorization header):
+  // the error goes to the log and the delivery metrics' reader, the credentials must not.
+  const sent = configuredSecrets({ headers: Object.fromEntries(opts.headers), url: opts.url });
+  throw statusError(res.status, res.headers.get('retry-after'), secretMasker(sent)(snippet), opts.now());
 }
 
 async function readSnippet(res: Response): Promise<string> {
