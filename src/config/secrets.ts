@@ -100,10 +100,15 @@ export function configuredSecrets(server: SecretBearing): string[] {
   return [...new Set(out.filter((v) => v.trim() !== ''))];
 }
 
-/** A value given under a name (a header, a variable): itself, its credential without an auth scheme, a Basic pair decoded, a cookie's values. */
+/**
+ * A value given under a name (a header, a variable): itself, its credential without an auth scheme, a
+ * Basic pair decoded, a cookie's values; and, whatever the name, the credentials of a URL it is
+ * (`DATABASE_URL: postgres://app:pw@db/app`), which the server may quote in part.
+ */
 function namedSecret(name: string, value: string): string[] {
-  if (!isSecretName(name) && !looksLikeSecret(value)) return [];
-  const out = [value];
+  const inUrl = urlSecrets(value);
+  if (!isSecretName(name) && !looksLikeSecret(value)) return inUrl;
+  const out = [value, ...inUrl];
   const scheme = AUTH_SCHEME.exec(value.trim());
   if (scheme) {
     const credential = value.trim().slice(scheme[0].length);
@@ -129,6 +134,7 @@ function argSecrets(args: readonly string[]): string[] {
     const assign = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]+)$/.exec(arg);
     if (withValue) {
       if (isSecretFlag(withValue[1]!) || looksLikeSecret(withValue[2]!)) out.push(withValue[2]!);
+      out.push(...urlSecrets(withValue[2]!));
     } else if (FLAG.test(arg)) {
       // A flag alone: its value is the next argument.
     } else if (i > 0 && FLAG.test(args[i - 1]!) && isSecretFlag(args[i - 1]!)) {

@@ -194,7 +194,8 @@ class ProcessTransport implements Transport, PageAwareTransport {
     } catch {
       pushTail(this.stdoutRing, text);
       this.diag.stdoutTail = this.stdoutRing;
-      this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.slice(0, 120))}`);
+      // A cut is marked where it is: a configured secret it cuts is then masked (pipeline/redact.ts).
+      this.invalid(`stdout is not JSON-RPC: ${JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text)}`);
       return;
     }
     rememberResponseText(message, text);

@@ -652,7 +652,11 @@ function parseMessages(text: string): JSONRPCMessage[] {
 function toMessages(data: unknown): JSONRPCMessage[] {
   const list: unknown[] = Array.isArray(data) ? data : [data];
   for (const m of list) {
-    if (!isMessage(m)) throw new InvalidResponse(`malformed MCP message: not JSON-RPC 2.0: ${JSON.stringify(m)?.slice(0, 120)}`);
+    if (!isMessage(m)) {
+      // A cut is marked where it is: a configured secret it cuts is then masked (pipeline/redact.ts).
+      const shown = JSON.stringify(m) ?? String(m);
+      throw new InvalidResponse(`malformed MCP message: not JSON-RPC 2.0: ${shown.length > 120 ? `${shown.slice(0, 120)}…` : shown}`);
+    }
   }
   return list as JSONRPCMessage[];
 }

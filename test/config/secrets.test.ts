@@ -39,3 +39,16 @@ describe('configuredSecrets', () => {
     assert.deepEqual(configuredSecrets({ ...none, auth: { type: 'bearer', token: 'bearer-tok-9' } }), ['bearer-tok-9']);
   });
 });
+
+describe('configuredSecrets: URLs wherever they are given', () => {
+  it('takes the password and secret query values of a URL in an env or header value and in a --flag=URL or NAME=URL argument', () => {
+    const got = configuredSecrets({
+      headers: { 'X-Upstream': 'https://svc:hdr-url-pass-1@up.example.com/' },
+      env: { DATABASE_URL: 'postgres://app:env-url-pass-2@db:5432/app', REDIS_URL: 'redis://h:6379/0?password=env-query-3' },
+      args: ['--db=postgres://app:arg-url-pass-4@db/app', 'MONGO_URI=mongodb://u:arg-url-pass-5@m/x'],
+    });
+    for (const v of ['hdr-url-pass-1', 'env-url-pass-2', 'env-query-3', 'arg-url-pass-4', 'arg-url-pass-5']) assert.ok(got.includes(v), v);
+    // The rest of such a URL is where the server is, not a secret.
+    for (const v of ['db', 'app', 'up.example.com']) assert.ok(!got.includes(v), v);
+  });
+});

@@ -183,6 +183,16 @@ describe('Streamable HTTP probe', () => {
     });
   }
 
+  it('masks a configured token that a malformed message, quoted cut short, repeats in part', async () => {
+    const token = 'abcd1234secretXYZ';
+    const f = await fixture('echo-credentials-not-rpc');
+    const out = await probeServer(httpTarget(f.url, 'streamable_http', { headers: { Authorization: `Bearer ${token}` } }));
+    assert.equal(out.error?.type, 'invalid_response', out.error?.message);
+    assert.match(out.error!.message, /^malformed MCP message: not JSON-RPC 2\.0: \{"status":"debug"/);
+    // Any eight characters of the token in a row would say most of it.
+    for (let i = 0; i + 8 <= token.length; i++) assert.ok(!out.error!.message.includes(token.slice(i, i + 8)), out.error!.message);
+  });
+
   it('reports the phase in which the session was forgotten', async () => {
     // The fixture forgets the session at once, so the initialized notification already gets the 404.
     const f = await fixture('forget-session-404');

@@ -105,6 +105,16 @@ describe('stdio probe', () => {
     assert.match(out.warnings[0]!, /stdout is not JSON-RPC: "my-server v1 ready"/);
   });
 
+  it('masks a configured key that a stdout line cut short in its warning quoted in part', async () => {
+    const key = 'abcd1234secretXYZ';
+    const out = await probeServer(stdioTarget('config-banner-then-ok', { env: { API_KEY: key } }));
+    assert.equal(out.error, null);
+    assert.match(out.warnings[0]!, /stdout is not JSON-RPC: "config loaded from the environment, settings /);
+    // Any eight characters of the key in a row would say most of it.
+    const said = out.warnings.join('\n');
+    for (let i = 0; i + 8 <= key.length; i++) assert.ok(!said.includes(key.slice(i, i + 8)), said);
+  });
+
   it('abandons a 20 MB stdout line without buffering it or waiting for the deadline', async () => {
     // A deadline far beyond how long reading 16 MiB takes, even on a busy machine.
     const out = await probeServer(stdioTarget('huge-line', { timeout: 120_000 }));
