@@ -32,7 +32,9 @@ export function isSecretName(name: string): boolean {
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .split(/[^A-Za-z0-9]+/)
     .map((w) => w.toUpperCase());
-  return words.some((w) => SECRET_WORDS.has(w));
+  // A name that ends by saying what else it holds (API_KEY_FILE, AUTH_MODE, OAUTH_TOKEN_URL) names a
+  // path, a kind or an address, as for flags: masked, `AUTH_MODE: server` made "the *** exited".
+  return words.some((w) => SECRET_WORDS.has(w)) && !NOT_SECRET_FLAG.test(name);
 }
 
 /** Flag names whose value is a credential, excluding flags that name a file, variable or kind instead. */

@@ -18,7 +18,7 @@ import type { CheckRun, ProbeError, ProbeOutcome } from './prober.js';
 export function maskSecrets<T extends ProbeOutcome>(server: ServerConfig, out: T): T {
   const failing = out.checks?.some((c) => c.error !== null) ?? false;
   if (!out.error && out.warnings.length === 0 && !failing) return out;
-  const mask = secretMasker([...configuredSecrets(server), ...(credentialsFor(server)?.secretValues() ?? [])]);
+  const mask = maskerFor(server);
   const error = (e: ProbeError | null): ProbeError | null => {
     if (!e) return e;
     const message = mask(e.message);
@@ -28,4 +28,21 @@ export function maskSecrets<T extends ProbeOutcome>(server: ServerConfig, out: T
   out.warnings = out.warnings.map(mask);
   if (failing) out.checks = out.checks!.map((c): CheckRun => (c.error ? { ...c, error: error(c.error) } : c));
   return out;
+}
+
+/**
+ * Kept per server configuration (a reload brings a new one) and remade only when the credentials
+ * mcpwatch holds for it change (an OAuth token renewed): a fleet whose servers all fail would
+ * otherwise build every server's secret list and masker again at every check.
+ */
+const maskers = new WeakMap<ServerConfig, { held: string; mask: (text: string) => string }>();
+
+function maskerFor(server: ServerConfig): (text: string) => string {
+  const heldValues = credentialsFor(server)?.secretValues() ?? [];
+  const held = heldValues.join('\0');
+  const known = maskers.get(server);
+  if (known?.held === held) return known.mask;
+  const mask = secretMasker([...configuredSecrets(server), ...heldValues]);
+  maskers.set(server, { held, mask });
+  return mask;
 }

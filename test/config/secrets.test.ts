@@ -24,6 +24,15 @@ describe('configuredSecrets', () => {
     for (const v of ['application/json', 'acme-corp', 'verbose']) assert.ok(!got.includes(v), v);
   });
 
+  it('leaves a value whose name says it is a path, a kind or an address, not the credential itself', () => {
+    const got = configuredSecrets({
+      ...none,
+      env: { AUTH_MODE: 'server', API_KEY_FILE: '/etc/keys/api.key', OAUTH_TOKEN_URL: 'https://id.example.com/token', API_KEY: 'abcd1234secret' },
+      headers: { 'X-Auth-Scheme': 'partner', 'X-Auth-Token': 'tok-987654321' },
+    });
+    assert.deepEqual(got.sort(), ['abcd1234secret', 'tok-987654321']);
+  });
+
   it('takes secret flags, NAME=value, header arguments and URL credentials from args, not paths or plain values', () => {
     const got = configuredSecrets({
       ...none,
