@@ -583,6 +583,12 @@ async function main(): Promise<void> {
     const ratio = base ? r.cpuPerCheckMs / base.cpuPerCheckMs : Number.NaN;
     // Every server must be checked each interval: a run that fell behind did less work than promised,
     // and its CPU figures do not count towards a target.
+    if (r.windowS * 1000 < INTERVAL_MS) {
+      // A first round that took most of --seconds (a loaded machine) leaves no window to measure in:
+      // its 0 % must not read as a target met.
+      console.log(`NO STEADY WINDOW (${r.servers} servers, ${r.era}, ${r.transport}): ${r.windowS.toFixed(1)} s, less than one interval, after the first round: no target is measured by this run; give --seconds more`);
+      continue;
+    }
     const due = (r.servers * r.windowS * 1000) / INTERVAL_MS;
     if (r.checks < 0.9 * due) console.log(`FELL BEHIND (${r.servers} servers, ${r.era}, ${r.transport}): ${r.checks} checks in the window where ${due.toFixed(0)} were due (${((100 * r.checks) / due).toFixed(0)} %): the targets below do not hold for this run`);
     console.log(
