@@ -740,17 +740,18 @@ export class Agent {
       }
       if (plan.kind !== 'resume') continue;
       resumed++;
-      monitor.track.restore(plan.memory, at, this.receiver !== undefined);
+      monitor.track.restore(plan.memory, at, plan.seenAt, this.receiver !== undefined);
       monitor.seenAt = plan.seenAt;
       this.recorder.setStatus(name, plan.memory.status);
       if (plan.memory.status !== 'up') notUp++;
       const told = notified.get(name) ?? new Map<string, Told>();
       this.dispatcher.restore(name, told);
       monitor.resumed = { told, legacy: plan.legacy };
-      // As a reload would: a failing check no longer configured ends, and with no receiver to judge
-      // it, so does a traffic failure (its counts are gone with the last run).
+      // As a reload would: a failing check no longer configured ends. The traffic is judged now, on
+      // the calls of its window: a failure whose calls have left it while the agent was stopped ends
+      // here, not a window later, and with no receiver (no counts taken) it ends too.
       this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at);
-      if (!this.receiver) this.applyStep(monitor, assessTraffic(monitor.track, at), at);
+      this.applyStep(monitor, assessTraffic(monitor.track, at), at);
     }
     const configured = new Set(this.loaded.config.servers.map((s) => s.name));
     const unnamed: string[] = [];
@@ -798,12 +799,12 @@ export class Agent {
     monitor.expiredAt = undefined;
   }
 
-  /** Keeps each server's state machine for the next run (pipeline/state-machine.ts memory()). */
+  /** Keeps each server's state machine and traffic counts for the next run (pipeline/assess.ts ServerTrack.memory()). */
   private saveStates(monitors: Iterable<Monitor>): void {
     const rows: Array<{ server: string; memory: MachineMemory; seenAt: number }> = [];
     for (const m of monitors) {
       const seenAt = m.lastAt ?? m.seenAt;
-      if (seenAt !== undefined) rows.push({ server: m.server.name, memory: m.track.sm.memory(), seenAt });
+      if (seenAt !== undefined) rows.push({ server: m.server.name, memory: m.track.memory(), seenAt });
     }
     try {
       this.store.saveStates(rows);
