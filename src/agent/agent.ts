@@ -30,7 +30,7 @@ import type { ServerIdentity } from '../pipeline/traffic.js';
 import { ownServers } from '../pipeline/shard.js';
 import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
 import { BLAST_RADIUS_EVENTS, STATE_EVENTS, type AffectedAgents } from '../pipeline/events.js';
-import { catchUpDraft, planResume } from '../pipeline/resume.js';
+import { catchUpDraft, isBad, planResume, type CatchUpWhen } from '../pipeline/resume.js';
 import type { DriftProjection } from '../pipeline/assess.js';
 import { serverJson, summarize, type AgentServerJson, type AgentView, type ProbeSummary } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
@@ -356,6 +356,7 @@ export class Agent {
       .catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
     // Through the notifiers now configured: a removed check that failed resolves its alert.
     for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
+    this.catchUpAdded(old, current, at);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.maybeReady();
@@ -780,16 +781,46 @@ export class Agent {
     const resumed = monitor.resumed;
     if (!resumed) return;
     monitor.resumed = undefined;
+    this.tellUntold(monitor, at, resumed.told, resumed.legacy, 'restart');
+  }
+
+  /**
+   * Notifiers a reload added (in `current`, not in `old`) are told of the incidents under way once,
+   * as a notifier added across a restart is: by what the state file says each was told (nothing
+   * for a new one). A server still waiting for its first check since the start is left to catchUp().
+   */
+  private catchUpAdded(old: AlertDispatcher, current: AlertDispatcher, at: number): void {
+    const before = new Set(old.keys);
+    const added = new Set(current.keys.filter((key) => !before.has(key)));
+    if (added.size === 0) return;
+    let notified;
+    try {
+      notified = this.store.notified();
+    } catch (err) {
+      this.log.warn({ err, file: this.config.state.path }, 'reading what the notifiers were told from the state file failed: the notifiers the reload added hear of each server at its next change');
+      return;
+    }
+    for (const monitor of this.monitors.values()) {
+      const status = monitor.track.sm.status;
+      const told = notified.get(monitor.server.name) ?? new Map<string, Told>();
+      // Up, with none of them told otherwise: nothing to tell, and no incident to read.
+      if (monitor.resumed || status === 'unknown' || (status === 'up' && ![...added].some((key) => isBad(told.get(key)?.state ?? 'up')))) continue;
+      this.tellUntold(monitor, at, told, false, 'reload', added);
+    }
+  }
+
+  /** Where the server stands, to the notifiers (of `only`, if given) that `told` says were told otherwise (AlertDispatcher.catchUp). */
+  private tellUntold(monitor: Monitor, at: number, told: ReadonlyMap<string, Told>, assumeTold: boolean, when: CatchUpWhen, only?: ReadonlySet<string>): void {
     const sm = monitor.track.sm;
     let incident;
     try {
       incident = this.store.lastIncident(monitor.server.name);
     } catch (err) {
-      this.log.warn({ err, server: monitor.server.name }, 'reading the last incident from the state file failed: no catch-up for notifiers added since the last run');
+      this.log.warn({ err, server: monitor.server.name }, `reading the last incident from the state file failed: no catch-up for notifiers added since the last ${when}`);
       return;
     }
-    const draft = catchUpDraft(sm.status, sm.notUpSince, incident);
-    if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), resumed.told, resumed.legacy);
+    const draft = catchUpDraft(sm.status, sm.notUpSince, incident, when);
+    if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), told, assumeTold, only);
   }
 
   /** The last run's incident that was too old to go on with ends when the server was last checked (Monitor.expiredAt). */

@@ -169,20 +169,26 @@ export class AlertDispatcher {
     }
   }
 
+  /** The keys of the notifiers this dispatcher delivers to (Notifier.key). */
+  get keys(): string[] {
+    return this.lanes.flatMap(({ notifier }) => (notifier.key === undefined ? [] : [notifier.key]));
+  }
+
   /**
    * After a restart, once the server's first check has settled without an event: `unsafe` (pipeline/
    * resume.ts catchUpDraft) goes to each notifier whose last word of the server (`told`, by key; none
    * is `up`) was another state: one added since, or one a delivery failed to before the restart.
    * `assumeTold`: the file cannot say what was told (it predates that record), so every notifier
    * that keeps nothing in its receiver is taken to know, and recorded so; the Alertmanager's alerts
-   * are posted again (Alertmanager deduplicates them).
+   * are posted again (Alertmanager deduplicates them). `only`: these notifiers alone (by key), the
+   * ones a reload added.
    */
-  catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean): void {
+  catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean, only?: ReadonlySet<string>): void {
     if (this.closing.signal.aborted) return;
     const event = redactDeep(unsafe);
     for (const lane of this.lanes) {
       const { notifier } = lane;
-      if (notifier.key === undefined || !accepts(notifier, event)) continue;
+      if (notifier.key === undefined || !accepts(notifier, event) || (only && !only.has(notifier.key))) continue;
       const knew = told.get(notifier.key)?.state;
       if (knew === undefined && assumeTold && !notifier.resume) {
         this.record(notifier, event);

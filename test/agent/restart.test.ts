@@ -254,6 +254,39 @@ describe('an incident across a restart of the agent', () => {
     }
   });
 
+  it('a notifier a reload (SIGHUP) adds is told of the incident under way once, as one added across a restart is; the others are not told again', async () => {
+    const dir = tmp();
+    const told = await webhookReceiver();
+    const added = await webhookReceiver();
+    const a = await server();
+    const b = await server();
+    try {
+      const file = writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`], [['a', a.url], ['b', b.url]]);
+      const agent = startAgent(file);
+      await ready(agent);
+      await a.stop();
+      const down = await waitEvent(told.events, is('a', 'down'), 'a down', agent);
+
+      writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`, `{ type: webhook, url: "${added.url}" }`], [['a', a.url], ['b', b.url]]);
+      agent.proc.kill('SIGHUP');
+      const caughtUp = await waitEvent(added.events, is('a', 'down'), 'the added notifier told of the incident', agent);
+      assert.equal(caughtUp.incident_started_at, down.incident_started_at, 'the incident under way');
+      assert.deepEqual([caughtUp.previous_state, caughtUp.current_state, caughtUp.details.catch_up], ['unknown', 'down', true]);
+      assert.match(caughtUp.message, /this notifier had not been told of it when a reload added it/);
+
+      await a.start();
+      await waitEvent(added.events, is('a', 'recovered'), 'a recovered (added)', agent);
+      await waitEvent(told.events, is('a', 'recovered'), 'a recovered (told)', agent);
+      await stop(agent);
+      assert.deepEqual(of(told.events, 'a'), ['down', 'recovered']);
+      assert.deepEqual(of(added.events, 'a'), ['down', 'recovered']);
+      assert.deepEqual([...of(told.events, 'b'), ...of(added.events, 'b')], [], 'b, up all along: nothing to tell');
+    } finally {
+      await told.close();
+      await added.close();
+    }
+  });
+
   it('Alertmanager: an alert stays the same alert over the restart and resolves with the recovery; a removed or renamed server\'s resolves at start', async () => {
     const dir = tmp();
     const am = await startAlertmanager();

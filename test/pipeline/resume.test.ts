@@ -256,6 +256,7 @@ describe('catchUpDraft', () => {
     assert.deepEqual([d.event, d.severity, d.current_state, d.incident_started_at, d.details], ['down', 'critical', 'down', 900, { catch_up: true, error_type: 'connection_refused' }]);
     assert.equal(d.message, 'connection refused (since 1970-01-01T00:00:00.900Z; this notifier had not been told of it when mcpwatch restarted)');
     assert.deepEqual([catchUpDraft('stale', 1, undefined)!.event, catchUpDraft('degraded', 1, incident({ state: 'degraded' }))!.severity], ['stale', 'warning']);
+    assert.equal(catchUpDraft('down', 900, incident(), 'reload')!.message, 'connection refused (since 1970-01-01T00:00:00.900Z; this notifier had not been told of it when a reload added it)');
   });
 
   it('up: the last incident\'s recovered with its downtime; nothing without one, or while it is open', () => {
