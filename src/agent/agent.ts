@@ -733,6 +733,9 @@ export class Agent {
       if (plan.kind === 'expired') {
         monitor.expiredAt = plan.seenAt;
         monitor.track.sm.restoreExpired(plan.state, plan.since, plan.seenAt);
+        // Alerts of the old incident that Alertmanager still holds (a short resume_within) resolve
+        // now: its `recovered` finds none active, and a failure now is a new alert.
+        this.dispatcher.restore(name, notified.get(name) ?? new Map<string, Told>(), 'end');
         this.log.info(
           { server: name, state: plan.state, last_checked_at: new Date(plan.seenAt).toISOString(), resume_within_ms: this.config.state.resume_within },
           'the last run saw this server too long ago to go on with its incident: it ends when the server was last checked, and a failure now is a new incident',

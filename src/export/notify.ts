@@ -155,14 +155,16 @@ export class AlertDispatcher {
   /**
    * At start-up, before any event of `server`: notifiers that hold something for it in their receiver
    * (the Alertmanager's active alerts) take up what they held in the agent's last run (`told`, by
-   * notifier key), so its alerts stay firing rather than expire over a restart.
+   * notifier key), so its alerts stay firing rather than expire over a restart. `end`: the server's
+   * state was too old to go on with, and what they held is ended instead (Notifier.end).
    */
-  restore(server: string, told: ReadonlyMap<string, Told>): void {
+  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume'): void {
     for (const { notifier } of this.lanes) {
       const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
-      if (held === undefined || !notifier.resume) continue;
+      const take = notifier[how]?.bind(notifier);
+      if (held === undefined || !take) continue;
       try {
-        notifier.resume(server, held);
+        take(server, held);
       } catch (err) {
         this.log('warn', 'taking up what a notifier held before the restart failed; it starts afresh', { ...this.fields(notifier, undefined), server, error: err instanceof Error ? err.message : String(err) });
       }

@@ -376,6 +376,34 @@ describe('an incident across a restart of the agent', () => {
     }
   });
 
+  it('Alertmanager, a state too old to go on with: the old incident\'s alert still active there resolves at the start, not at its endsAt', async () => {
+    const dir = tmp();
+    const am = await startAlertmanager();
+    const a = await server();
+    // endsAt 40 minutes ahead: Alertmanager holds the alert far longer than the agent is stopped.
+    const file = writeConfig(dir, [`{ type: alertmanager, url: "${am.url}", resend_interval: 10m }`], [['a', a.url]]);
+    const notes = (): Array<AmNotification['status']> => am.received.filter((n) => n.labels.mcp_server_name === 'a' && n.labels.alertname === 'McpServerDown').map((n) => n.status);
+    try {
+      const first = startAgent(file);
+      await ready(first);
+      await a.stop();
+      await am.waitFor((n) => n.status === 'firing' && n.labels.mcp_server_name === 'a', 'a firing');
+      await stop(first);
+
+      // Older than resume_within (1h) in the file; a comes back meanwhile.
+      ageStateFile(dir, 2 * 86_400_000);
+      await a.start();
+      const second = startAgent(file);
+      await second.waitLog(/too long ago to go on with its incident/);
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'a', 'a resolved at the start');
+      await ready(second);
+      await stop(second);
+      assert.deepEqual(notes(), ['firing', 'resolved']);
+    } finally {
+      await am.stop();
+    }
+  });
+
   it('an expired state whose first check a stop cut short is ended by the next run: the server found up then sends its recovered', async () => {
     const { dir, hook, a, file } = await oneServerDown();
     try {
