@@ -30,7 +30,7 @@ import type { ServerIdentity } from '../pipeline/traffic.js';
 import { ownServers } from '../pipeline/shard.js';
 import { affectedAgents, callerOf, CallerWindow } from '../pipeline/callers.js';
 import { BLAST_RADIUS_EVENTS, STATE_EVENTS, type AffectedAgents } from '../pipeline/events.js';
-import { catchUpDraft, planResume } from '../pipeline/resume.js';
+import { catchUpDraft, isBad, planResume, type CatchUpWhen } from '../pipeline/resume.js';
 import type { DriftProjection } from '../pipeline/assess.js';
 import { serverJson, summarize, type AgentServerJson, type AgentView, type ProbeSummary } from '../pipeline/server-view.js';
 import { probeVerdict } from '../pipeline/status.js';
@@ -356,6 +356,7 @@ export class Agent {
       .catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
     // Through the notifiers now configured: a removed check that failed resolves its alert.
     for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
+    this.catchUpAdded(old, current, at);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.maybeReady();
@@ -732,6 +733,9 @@ export class Agent {
       if (plan.kind === 'expired') {
         monitor.expiredAt = plan.seenAt;
         monitor.track.sm.restoreExpired(plan.state, plan.since, plan.seenAt);
+        // Alerts of the old incident that Alertmanager still holds (a short resume_within) resolve
+        // now: its `recovered` finds none active, and a failure now is a new alert.
+        this.dispatcher.restore(name, notified.get(name) ?? new Map<string, Told>(), 'end');
         this.log.info(
           { server: name, state: plan.state, last_checked_at: new Date(plan.seenAt).toISOString(), resume_within_ms: this.config.state.resume_within },
           'the last run saw this server too long ago to go on with its incident: it ends when the server was last checked, and a failure now is a new incident',
@@ -740,17 +744,18 @@ export class Agent {
       }
       if (plan.kind !== 'resume') continue;
       resumed++;
-      monitor.track.restore(plan.memory, at, this.receiver !== undefined);
+      monitor.track.restore(plan.memory, at, plan.seenAt, this.receiver !== undefined);
       monitor.seenAt = plan.seenAt;
       this.recorder.setStatus(name, plan.memory.status);
       if (plan.memory.status !== 'up') notUp++;
       const told = notified.get(name) ?? new Map<string, Told>();
       this.dispatcher.restore(name, told);
       monitor.resumed = { told, legacy: plan.legacy };
-      // As a reload would: a failing check no longer configured ends, and with no receiver to judge
-      // it, so does a traffic failure (its counts are gone with the last run).
+      // As a reload would: a failing check no longer configured ends. The traffic is judged now, on
+      // the calls of its window: a failure whose calls have left it while the agent was stopped ends
+      // here, not a window later, and with no receiver (no counts taken) it ends too.
       this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at);
-      if (!this.receiver) this.applyStep(monitor, assessTraffic(monitor.track, at), at);
+      this.applyStep(monitor, assessTraffic(monitor.track, at), at);
     }
     const configured = new Set(this.loaded.config.servers.map((s) => s.name));
     const unnamed: string[] = [];
@@ -779,16 +784,46 @@ export class Agent {
     const resumed = monitor.resumed;
     if (!resumed) return;
     monitor.resumed = undefined;
+    this.tellUntold(monitor, at, resumed.told, resumed.legacy, 'restart');
+  }
+
+  /**
+   * Notifiers a reload added (in `current`, not in `old`) are told of the incidents under way once,
+   * as a notifier added across a restart is: by what the state file says each was told (nothing
+   * for a new one). A server still waiting for its first check since the start is left to catchUp().
+   */
+  private catchUpAdded(old: AlertDispatcher, current: AlertDispatcher, at: number): void {
+    const before = new Set(old.keys);
+    const added = new Set(current.keys.filter((key) => !before.has(key)));
+    if (added.size === 0) return;
+    let notified;
+    try {
+      notified = this.store.notified();
+    } catch (err) {
+      this.log.warn({ err, file: this.config.state.path }, 'reading what the notifiers were told from the state file failed: the notifiers the reload added hear of each server at its next change');
+      return;
+    }
+    for (const monitor of this.monitors.values()) {
+      const status = monitor.track.sm.status;
+      const told = notified.get(monitor.server.name) ?? new Map<string, Told>();
+      // Up, with none of them told otherwise: nothing to tell, and no incident to read.
+      if (monitor.resumed || status === 'unknown' || (status === 'up' && ![...added].some((key) => isBad(told.get(key)?.state ?? 'up')))) continue;
+      this.tellUntold(monitor, at, told, false, 'reload', added);
+    }
+  }
+
+  /** Where the server stands, to the notifiers (of `only`, if given) that `told` says were told otherwise (AlertDispatcher.catchUp). */
+  private tellUntold(monitor: Monitor, at: number, told: ReadonlyMap<string, Told>, assumeTold: boolean, when: CatchUpWhen, only?: ReadonlySet<string>): void {
     const sm = monitor.track.sm;
     let incident;
     try {
       incident = this.store.lastIncident(monitor.server.name);
     } catch (err) {
-      this.log.warn({ err, server: monitor.server.name }, 'reading the last incident from the state file failed: no catch-up for notifiers added since the last run');
+      this.log.warn({ err, server: monitor.server.name }, `reading the last incident from the state file failed: no catch-up for notifiers added since the last ${when}`);
       return;
     }
-    const draft = catchUpDraft(sm.status, sm.notUpSince, incident);
-    if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), resumed.told, resumed.legacy);
+    const draft = catchUpDraft(sm.status, sm.notUpSince, incident, when);
+    if (draft) this.dispatcher.catchUp(this.event(monitor.server, draft, at), told, assumeTold, only);
   }
 
   /** The last run's incident that was too old to go on with ends when the server was last checked (Monitor.expiredAt). */
@@ -798,12 +833,12 @@ export class Agent {
     monitor.expiredAt = undefined;
   }
 
-  /** Keeps each server's state machine for the next run (pipeline/state-machine.ts memory()). */
+  /** Keeps each server's state machine and traffic counts for the next run (pipeline/assess.ts ServerTrack.memory()). */
   private saveStates(monitors: Iterable<Monitor>): void {
     const rows: Array<{ server: string; memory: MachineMemory; seenAt: number }> = [];
     for (const m of monitors) {
       const seenAt = m.lastAt ?? m.seenAt;
-      if (seenAt !== undefined) rows.push({ server: m.server.name, memory: m.track.sm.memory(), seenAt });
+      if (seenAt !== undefined) rows.push({ server: m.server.name, memory: m.track.memory(), seenAt });
     }
     try {
       this.store.saveStates(rows);

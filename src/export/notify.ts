@@ -155,18 +155,25 @@ export class AlertDispatcher {
   /**
    * At start-up, before any event of `server`: notifiers that hold something for it in their receiver
    * (the Alertmanager's active alerts) take up what they held in the agent's last run (`told`, by
-   * notifier key), so its alerts stay firing rather than expire over a restart.
+   * notifier key), so its alerts stay firing rather than expire over a restart. `end`: the server's
+   * state was too old to go on with, and what they held is ended instead (Notifier.end).
    */
-  restore(server: string, told: ReadonlyMap<string, Told>): void {
+  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume'): void {
     for (const { notifier } of this.lanes) {
       const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
-      if (held === undefined || !notifier.resume) continue;
+      const take = notifier[how]?.bind(notifier);
+      if (held === undefined || !take) continue;
       try {
-        notifier.resume(server, held);
+        take(server, held);
       } catch (err) {
         this.log('warn', 'taking up what a notifier held before the restart failed; it starts afresh', { ...this.fields(notifier, undefined), server, error: err instanceof Error ? err.message : String(err) });
       }
     }
+  }
+
+  /** The keys of the notifiers this dispatcher delivers to (Notifier.key). */
+  get keys(): string[] {
+    return this.lanes.flatMap(({ notifier }) => (notifier.key === undefined ? [] : [notifier.key]));
   }
 
   /**
@@ -175,14 +182,15 @@ export class AlertDispatcher {
    * is `up`) was another state: one added since, or one a delivery failed to before the restart.
    * `assumeTold`: the file cannot say what was told (it predates that record), so every notifier
    * that keeps nothing in its receiver is taken to know, and recorded so; the Alertmanager's alerts
-   * are posted again (Alertmanager deduplicates them).
+   * are posted again (Alertmanager deduplicates them). `only`: these notifiers alone (by key), the
+   * ones a reload added.
    */
-  catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean): void {
+  catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean, only?: ReadonlySet<string>): void {
     if (this.closing.signal.aborted) return;
     const event = redactDeep(unsafe);
     for (const lane of this.lanes) {
       const { notifier } = lane;
-      if (notifier.key === undefined || !accepts(notifier, event)) continue;
+      if (notifier.key === undefined || !accepts(notifier, event) || (only && !only.has(notifier.key))) continue;
       const knew = told.get(notifier.key)?.state;
       if (knew === undefined && assumeTold && !notifier.resume) {
         this.record(notifier, event);

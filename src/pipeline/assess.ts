@@ -77,13 +77,23 @@ export class ServerTrack {
     return this.sm.setPolicy(policy, at);
   }
 
+  /** What the state file keeps for a restart: the state machine's memory and the traffic window's counts. */
+  memory(): MachineMemory {
+    return { ...this.sm.memory(), trafficCalls: this.trafficWindow.counts() };
+  }
+
   /**
-   * Goes on from an earlier run's state machine (a restart). Its traffic counts are not kept: a
-   * traffic failure it held lasts until a window's worth of calls has been judged, unless
-   * `trafficJudged` is false (no receiver: no call will come to end it, so the next judgement does).
+   * Goes on from an earlier run's memory() (a restart), last seen at `seenAt`: the traffic window
+   * takes up the counts, so its next judgement is on the calls of its window, and those older than
+   * that (the agent was stopped longer) count no more. A file without counts (an earlier version):
+   * the traffic failure it held lasts, while too few calls come to judge, until its calls have left
+   * the window, a window after the last run was last seen or the failure began. `trafficJudged`
+   * false (no receiver): no call will come, the counts are not taken and the next judgement ends it.
    */
-  restore(memory: MachineMemory, at: number, trafficJudged: boolean): void {
-    this.sm.restore(memory, trafficJudged ? at + this.trafficPolicy.windowMs : at);
+  restore(memory: MachineMemory, at: number, seenAt: number, trafficJudged: boolean): void {
+    if (trafficJudged && memory.trafficCalls) this.trafficWindow.load(memory.trafficCalls);
+    const legacy = trafficJudged && memory.trafficCalls === undefined && memory.traffic;
+    this.sm.restore(memory, legacy ? Math.max(seenAt, legacy.since) + this.trafficPolicy.windowMs : at);
   }
 
   get trafficPolicy(): TrafficErrorPolicy {

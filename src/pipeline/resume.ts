@@ -72,15 +72,23 @@ function fromIncident(i: StoredIncident): MachineMemory {
   return { status: i.state, base: i.state, notUpSince: i.startedAt, outageSince: null, consecutiveFailures: 0, firstFailureAt: null, latencies: [], level: 'ok', lastError: null, checks: [], traffic: null, answeringSince: null };
 }
 
-const CATCH_UP_NOTE = 'this notifier had not been told of it when mcpwatch restarted';
+/** When a notifier is caught up: after a restart (at the server's first check), or as a reload adds it. */
+export type CatchUpWhen = 'restart' | 'reload';
+
+const CATCH_UP_NOTES: Record<CatchUpWhen, string> = {
+  restart: 'this notifier had not been told of it when mcpwatch restarted',
+  reload: 'this notifier had not been told of it when a reload added it',
+};
 
 /**
  * The event that brings a notifier which was not told (added since, or a delivery that failed before
- * the restart) to where the server stands after its first check: the open incident's state event
- * (`details.catch_up: true`), or for a server up again the last incident's `recovered`. Undefined
- * when there is nothing to tell. The dispatcher sets `previous_state` to what each notifier knew.
+ * the restart) to where the server stands after its first check, or when a reload adds the notifier:
+ * the open incident's state event (`details.catch_up: true`), or for a server up again the last
+ * incident's `recovered`. Undefined when there is nothing to tell. The dispatcher sets
+ * `previous_state` to what each notifier knew.
  */
-export function catchUpDraft(status: ServerStatus, notUpSince: number | null, incident: StoredIncident | undefined): EventDraft | undefined {
+export function catchUpDraft(status: ServerStatus, notUpSince: number | null, incident: StoredIncident | undefined, when: CatchUpWhen = 'restart'): EventDraft | undefined {
+  const CATCH_UP_NOTE = CATCH_UP_NOTES[when];
   if (isBad(status)) {
     const since = notUpSince ?? incident?.startedAt ?? null;
     const cause = incident && incident.endedAt === null && incident.state === status ? incident.cause : status;

@@ -2,7 +2,7 @@ import type { Thresholds } from '../config/schema.js';
 import type { CheckRun, ProbeError } from '../probe/prober.js';
 import type { AlertEvent, AlertEventName, Severity } from './events.js';
 import { fmtMs, STATUSES, type ServerStatus } from './status.js';
-import type { TrafficVerdict } from './traffic-errors.js';
+import { isWindowCounts, type TrafficVerdict, type WindowCounts } from './traffic-errors.js';
 
 /** One check of one server as the state machine sees it. Times are epoch milliseconds. */
 export interface CheckResult {
@@ -88,6 +88,12 @@ export interface MachineMemory {
   traffic: { since: number; verdict: TrafficVerdict } | null;
   /** Absent in files of earlier versions. */
   answeringSince?: number | null;
+  /**
+   * The traffic error-rate window's counts (ServerTrack.memory(); the machine itself does not hold
+   * them), so that a restart goes on judging the calls of the window. Absent in files of earlier
+   * versions.
+   */
+  trafficCalls?: WindowCounts | null;
 }
 
 /** Samples above a threshold needed before latency alone changes the state: one slow answer is not a trend. */
@@ -122,8 +128,8 @@ export class ServerStateMachine {
   private readonly failing = new Map<string, CheckStreak>();
   /**
    * The traffic error rate is over its threshold (since when, and the latest verdict). `holdUntil`:
-   * restored from an earlier run, whose counts are gone, so until a window's worth of calls has come
-   * in, too few calls to judge do not end it.
+   * restored from a file that kept no counts (an earlier version), so until the calls it counted
+   * have left the window, too few calls to judge do not end it.
    */
   private trafficFailing: { since: number; verdict: TrafficVerdict; holdUntil?: number } | undefined;
   /** A bad state of an earlier run too old to go on with (restoreExpired): how the first check after it ends it. */
@@ -432,6 +438,8 @@ export class ServerStateMachine {
     } else {
       this.trafficFailing = undefined;
     }
+    // The incident's start, before resettle() ends it.
+    const startedAt = this.notUpSince;
     const { shown, status, transition } = this.resettle(at);
     const events: EventDraft[] = [];
     if (status !== shown && verdict.failing && !was) {
@@ -439,7 +447,7 @@ export class ServerStateMachine {
     } else if (status !== shown && !verdict.failing && was) {
       const failingFor = Math.max(0, (at - was.since) / 1000);
       const message = `traffic errors back under the threshold after ${fmtDuration(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
-      events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor });
+      events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor, incident_started_at: startedAt });
     }
     return { transition, events };
   }
@@ -548,6 +556,7 @@ export function isMachineMemory(v: unknown): v is MachineMemory {
     isTime(v.notUpSince) &&
     (v.outageSince === undefined || isTime(v.outageSince)) &&
     (v.answeringSince === undefined || isTime(v.answeringSince)) &&
+    (v.trafficCalls === undefined || v.trafficCalls === null || isWindowCounts(v.trafficCalls)) &&
     typeof v.consecutiveFailures === 'number' &&
     isTime(v.firstFailureAt) &&
     Array.isArray(v.latencies) &&

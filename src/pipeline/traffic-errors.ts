@@ -40,6 +40,15 @@ interface Buckets {
 const NO_CALLS: WindowTotals = Object.freeze({ calls: 0, errors: 0, byType: Object.freeze({}) });
 
 /**
+ * A window's counts as the state file keeps them (ErrorRateWindow.counts): the bucket width, and each
+ * bucket that holds calls as [bucket (time / bucketMs), calls, failures by type].
+ */
+export interface WindowCounts {
+  bucketMs: number;
+  buckets: Array<[epoch: number, calls: number, byType: Partial<Record<ErrorType, number>>]>;
+}
+
+/**
  * Tool-call outcomes over the last `windowMs`, in BUCKETS buckets of windowMs/BUCKETS each: a call
  * counts while its bucket is one of the last BUCKETS, so the window spans between (BUCKETS-1)/BUCKETS
  * and all of `windowMs`. Memory: BUCKETS × (2 + error types) integers, whatever the traffic, and
@@ -56,12 +65,7 @@ export class ErrorRateWindow {
 
   /** One call at `at` (epoch ms): a success when `errorType` is undefined. */
   record(at: number, errorType: ErrorType | undefined): void {
-    const b = (this.buckets ??= {
-      epochs: new Float64Array(BUCKETS).fill(-1),
-      calls: new Uint32Array(BUCKETS),
-      errors: new Uint32Array(BUCKETS),
-      byType: new Uint32Array(BUCKETS * TYPES.length),
-    });
+    const b = (this.buckets ??= emptyBuckets());
     const epoch = Math.floor(at / this.bucketMs);
     const slot = epoch % BUCKETS;
     const held = b.epochs[slot]!;
@@ -73,6 +77,47 @@ export class ErrorRateWindow {
     if (errorType === undefined) return;
     b.errors[slot]!++;
     b.byType[slot * TYPES.length + TYPE_INDEX.get(errorType)!]!++;
+  }
+
+  /** Every bucket holding calls, for the state file; null when there are none. */
+  counts(): WindowCounts | null {
+    const b = this.buckets;
+    if (!b) return null;
+    const buckets: WindowCounts['buckets'] = [];
+    for (let slot = 0; slot < BUCKETS; slot++) {
+      if (b.epochs[slot]! < 0 || b.calls[slot] === 0) continue;
+      const byType: Partial<Record<ErrorType, number>> = {};
+      for (let t = 0; t < TYPES.length; t++) {
+        const n = b.byType[slot * TYPES.length + t]!;
+        if (n > 0) byType[TYPES[t]!] = n;
+      }
+      buckets.push([b.epochs[slot]!, b.calls[slot]!, byType]);
+    }
+    return buckets.length > 0 ? { bucketMs: this.bucketMs, buckets } : null;
+  }
+
+  /**
+   * Takes up counts() of an earlier run (a restart), into a window that has counted nothing yet.
+   * Buckets of another width (the window's length changed) are not taken: as a reload with a new
+   * length, the counts start over. False when nothing was taken.
+   */
+  load(counts: WindowCounts): boolean {
+    if (this.buckets || counts.bucketMs !== this.bucketMs || counts.buckets.length === 0) return false;
+    const b = (this.buckets = emptyBuckets());
+    for (const [epoch, calls, byType] of counts.buckets) {
+      const slot = epoch % BUCKETS;
+      if (b.epochs[slot]! >= epoch) continue;
+      clear(b, slot, epoch);
+      b.calls[slot] = calls;
+      for (const [type, n] of Object.entries(byType)) {
+        const t = TYPE_INDEX.get(type);
+        // An error type this version does not know (a newer mcpwatch wrote the file) is not counted.
+        if (t === undefined) continue;
+        b.errors[slot]! += n;
+        b.byType[slot * TYPES.length + t] = n;
+      }
+    }
+    return true;
   }
 
   /** The counts in the window ending at `at`; a window that never saw a call answers one shared, frozen object. */
@@ -95,6 +140,34 @@ export class ErrorRateWindow {
     }
     return out;
   }
+}
+
+function emptyBuckets(): Buckets {
+  return { epochs: new Float64Array(BUCKETS).fill(-1), calls: new Uint32Array(BUCKETS), errors: new Uint32Array(BUCKETS), byType: new Uint32Array(BUCKETS * TYPES.length) };
+}
+
+/** counts() as the state file gives it back: checked before it is believed. */
+export function isWindowCounts(v: unknown): v is WindowCounts {
+  if (typeof v !== 'object' || v === null) return false;
+  const { bucketMs, buckets } = v as Partial<Record<keyof WindowCounts, unknown>>;
+  const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+  return (
+    count(bucketMs) &&
+    (bucketMs as number) > 0 &&
+    Array.isArray(buckets) &&
+    buckets.every(
+      (e: unknown) =>
+        Array.isArray(e) &&
+        e.length === 3 &&
+        count(e[0]) &&
+        count(e[1]) &&
+        typeof e[2] === 'object' &&
+        e[2] !== null &&
+        !Array.isArray(e[2]) &&
+        Object.values(e[2] as object).every(count) &&
+        Object.values(e[2] as Record<string, number>).reduce((a, n) => a + n, 0) <= (e[1] as number),
+    )
+  );
 }
 
 function clear(b: Buckets, slot: number, epoch: number): void {

@@ -4,7 +4,8 @@
 // event by event; nothing is timed.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,10 +14,13 @@ import Database from 'better-sqlite3';
 import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
 import { startAlertmanager, type AmNotification } from '../fixtures/alertmanager.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { trafficServer } from '../fixtures/traffic-server.js';
+import type { Plan, PlanResult } from '../fixtures/instrumented-agent.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
-import { CLI, until } from '../helpers.js';
+import { CLI, FIXTURES, until } from '../helpers.js';
 import { StateStore } from '../../src/store/state.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
+import type { MachineMemory } from '../../src/pipeline/state-machine.js';
 
 const dirs: string[] = [];
 const fixtures: HttpFixture[] = [];
@@ -31,23 +35,36 @@ function tmp(): string {
   return dir;
 }
 
-/** A Streamable HTTP server that can die and come back on the same port, as a restarted pod does. */
-async function server(): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
-  let f = await startHttpFixture('streamable');
+/**
+ * A Streamable HTTP server that can die and come back on the same port, as a restarted pod does.
+ * `tools`: a traffic server listing these (test/fixtures/traffic-server.ts), whose calls fail on request.
+ */
+async function server(tools?: readonly string[]): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
+  const opts = tools ? { makeServer: () => trafficServer('traffic-server', tools) } : {};
+  let f = await startHttpFixture('streamable', opts);
   fixtures.push(f);
   const { port, url } = f;
   return {
     url,
     stop: () => f.close(),
     async start() {
-      f = await startHttpFixture('streamable', { port });
+      f = await startHttpFixture('streamable', { ...opts, port });
       fixtures.push(f);
     },
   };
 }
 
-/** The agent's configuration: one check a second, down at the first failure, listeners on port 0. */
-function writeConfig(dir: string, alerts: string[], servers: Array<[string, string]>, extra: string[] = []): string {
+/** One instrumented MCP client process (test/fixtures/instrumented-agent.ts) run to the end: its spans are exported when it returns. */
+async function instrumentedAgent(plan: Plan): Promise<PlanResult> {
+  const { stdout } = await promisify(execFile)(process.execPath, [join(FIXTURES, 'instrumented-agent.js'), JSON.stringify(plan)]);
+  return JSON.parse(stdout) as PlanResult;
+}
+
+/**
+ * The agent's configuration: one check a second, down at the first failure, listeners on port 0.
+ * `receivers`: the OTLP receiver's settings (none by default).
+ */
+function writeConfig(dir: string, alerts: string[], servers: Array<[string, string]>, extra: string[] = [], receivers = 'null'): string {
   const file = join(dir, 'mcpwatch.yaml');
   writeFileSync(
     file,
@@ -55,7 +72,7 @@ function writeConfig(dir: string, alerts: string[], servers: Array<[string, stri
       'monitoring: { interval: 1s, timeout: 10s, consecutive_failures_before_down: 1 }',
       'exporters: { prometheus: { endpoint: "127.0.0.1:0" } }',
       'health: { endpoint: "127.0.0.1:0" }',
-      'receivers: { otlp: null }',
+      `receivers: { otlp: ${receivers} }`,
       `state: { path: ${JSON.stringify(join(dir, 'state.db'))} }`,
       ...extra,
       'alerts:',
@@ -121,10 +138,24 @@ async function oneServerDown(): Promise<{ dir: string; hook: Awaited<ReturnType<
   return { dir, hook, a, file };
 }
 
-/** Moves everything the state file in `dir` knows `ago` ms back, as if the agent had stopped that long ago. */
+/**
+ * Moves everything the state file in `dir` knows `ago` ms back, as if the agent had stopped that long
+ * ago. `ago`: a whole number of the traffic window's buckets, which are kept by number.
+ */
 function ageStateFile(dir: string, ago: number): void {
   const db = new Database(join(dir, 'state.db'));
-  db.prepare("UPDATE server_states SET seen_at = seen_at - @ago, memory = json_set(memory, '$.notUpSince', json_extract(memory, '$.notUpSince') - @ago)").run({ ago });
+  const back = (t: number | null | undefined): number | null | undefined => (typeof t === 'number' ? t - ago : t);
+  const rows = db.prepare('SELECT server, memory FROM server_states').all() as Array<{ server: string; memory: string }>;
+  for (const { server, memory } of rows) {
+    const m = JSON.parse(memory) as MachineMemory;
+    Object.assign(m, { notUpSince: back(m.notUpSince), outageSince: back(m.outageSince), firstFailureAt: back(m.firstFailureAt) });
+    if (m.traffic) m.traffic.since -= ago;
+    if (m.trafficCalls) {
+      assert.equal(ago % m.trafficCalls.bucketMs, 0, 'aged by whole buckets');
+      for (const b of m.trafficCalls.buckets) b[0] -= ago / m.trafficCalls.bucketMs;
+    }
+    db.prepare('UPDATE server_states SET memory = ?, seen_at = seen_at - ? WHERE server = ?').run(JSON.stringify(m), ago, server);
+  }
   db.prepare('UPDATE probe_minutes SET minute = minute - ?').run(ago);
   db.prepare('UPDATE incidents SET started_at = started_at - ?').run(ago);
   db.close();
@@ -223,6 +254,39 @@ describe('an incident across a restart of the agent', () => {
     }
   });
 
+  it('a notifier a reload (SIGHUP) adds is told of the incident under way once, as one added across a restart is; the others are not told again', async () => {
+    const dir = tmp();
+    const told = await webhookReceiver();
+    const added = await webhookReceiver();
+    const a = await server();
+    const b = await server();
+    try {
+      const file = writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`], [['a', a.url], ['b', b.url]]);
+      const agent = startAgent(file);
+      await ready(agent);
+      await a.stop();
+      const down = await waitEvent(told.events, is('a', 'down'), 'a down', agent);
+
+      writeConfig(dir, [`{ type: webhook, url: "${told.url}" }`, `{ type: webhook, url: "${added.url}" }`], [['a', a.url], ['b', b.url]]);
+      agent.proc.kill('SIGHUP');
+      const caughtUp = await waitEvent(added.events, is('a', 'down'), 'the added notifier told of the incident', agent);
+      assert.equal(caughtUp.incident_started_at, down.incident_started_at, 'the incident under way');
+      assert.deepEqual([caughtUp.previous_state, caughtUp.current_state, caughtUp.details.catch_up], ['unknown', 'down', true]);
+      assert.match(caughtUp.message, /this notifier had not been told of it when a reload added it/);
+
+      await a.start();
+      await waitEvent(added.events, is('a', 'recovered'), 'a recovered (added)', agent);
+      await waitEvent(told.events, is('a', 'recovered'), 'a recovered (told)', agent);
+      await stop(agent);
+      assert.deepEqual(of(told.events, 'a'), ['down', 'recovered']);
+      assert.deepEqual(of(added.events, 'a'), ['down', 'recovered']);
+      assert.deepEqual([...of(told.events, 'b'), ...of(added.events, 'b')], [], 'b, up all along: nothing to tell');
+    } finally {
+      await told.close();
+      await added.close();
+    }
+  });
+
   it('Alertmanager: an alert stays the same alert over the restart and resolves with the recovery; a removed or renamed server\'s resolves at start', async () => {
     const dir = tmp();
     const am = await startAlertmanager();
@@ -312,6 +376,34 @@ describe('an incident across a restart of the agent', () => {
     }
   });
 
+  it('Alertmanager, a state too old to go on with: the old incident\'s alert still active there resolves at the start, not at its endsAt', async () => {
+    const dir = tmp();
+    const am = await startAlertmanager();
+    const a = await server();
+    // endsAt 40 minutes ahead: Alertmanager holds the alert far longer than the agent is stopped.
+    const file = writeConfig(dir, [`{ type: alertmanager, url: "${am.url}", resend_interval: 10m }`], [['a', a.url]]);
+    const notes = (): Array<AmNotification['status']> => am.received.filter((n) => n.labels.mcp_server_name === 'a' && n.labels.alertname === 'McpServerDown').map((n) => n.status);
+    try {
+      const first = startAgent(file);
+      await ready(first);
+      await a.stop();
+      await am.waitFor((n) => n.status === 'firing' && n.labels.mcp_server_name === 'a', 'a firing');
+      await stop(first);
+
+      // Older than resume_within (1h) in the file; a comes back meanwhile.
+      ageStateFile(dir, 2 * 86_400_000);
+      await a.start();
+      const second = startAgent(file);
+      await second.waitLog(/too long ago to go on with its incident/);
+      await am.waitFor((n) => n.status === 'resolved' && n.labels.mcp_server_name === 'a', 'a resolved at the start');
+      await ready(second);
+      await stop(second);
+      assert.deepEqual(notes(), ['firing', 'resolved']);
+    } finally {
+      await am.stop();
+    }
+  });
+
   it('an expired state whose first check a stop cut short is ended by the next run: the server found up then sends its recovered', async () => {
     const { dir, hook, a, file } = await oneServerDown();
     try {
@@ -339,6 +431,56 @@ describe('an incident across a restart of the agent', () => {
       assert.equal(recovered.previous_state, 'down');
       assert.deepEqual(of(hook.events, 'a'), ['down', 'recovered']);
       await stop(third);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('a traffic failure is judged on the calls of its window: one whose calls left it while the agent was stopped ends at the start, the stop counted in its duration, and they never alert again', async () => {
+    const dir = tmp();
+    const hook = await webhookReceiver();
+    const a = await server(['run']);
+    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [['a', a.url]], [], '{ grpc: null, http: { endpoint: "127.0.0.1:0" } }');
+    try {
+      const first = startAgent(file);
+      await ready(first);
+      const { otlp_http: endpoint } = JSON.parse(await first.waitLog(/"msg":"mcpwatch agent started"/)) as { otlp_http: string };
+      // The user's case: 18 of 42 calls fail, over the default 20 % of at least 20 calls in 5 minutes.
+      const calls = [
+        { url: a.url, tool: 'run', fail: 'invalid' as const, times: 18 },
+        { url: a.url, tool: 'run', times: 24 },
+      ];
+      assert.deepEqual(await instrumentedAgent({ style: 'semconv', protocol: 'http', endpoint, service: 'support-bot', calls }), { calls: 42, failed: 18 });
+      const failing = await waitEvent(hook.events, is('a', 'traffic_errors'), 'a degraded by its traffic', first);
+      assert.equal(failing.message, 'traffic: 43 % of 42 calls failed (invalid_params 18)');
+      await stop(first);
+
+      // Started again 7 minutes later: the calls are 2 minutes older than the window.
+      const ago = 7 * 60_000;
+      ageStateFile(dir, ago);
+      const second = startAgent(file);
+      const ended = await waitEvent(hook.events, is('a', 'recovered'), 'the traffic failure ends at the start', second);
+      assert.deepEqual([ended.previous_state, ended.current_state, ended.details.cause, ended.details.calls], ['degraded', 'up', 'traffic', 0]);
+      assert.match(ended.message, /^traffic errors back under the threshold after 7m \d+s: no calls in 5m$/);
+      const startedAt = new Date(Date.parse(failing.incident_started_at!) - ago).toISOString();
+      assertDowntimeFromStart(ended, startedAt);
+      await ready(second);
+
+      // The server dies and comes back: the calls of the last run do not degrade it again.
+      await a.stop();
+      await waitEvent(hook.events, is('a', 'down'), 'a down', second);
+      await a.start();
+      await waitEvent(hook.events, (e) => e.server === 'a' && e.event === 'recovered' && e.previous_state === 'down', 'a back', second);
+      await stop(second);
+      assert.deepEqual(of(hook.events, 'a'), ['traffic_errors', 'recovered', 'down', 'recovered']);
+
+      const store = new StateStore(join(dir, 'state.db'), { readonly: true });
+      try {
+        const first = store.incidentsSince('a', 0)[0]!;
+        assert.deepEqual([first.state, first.startedAt, first.endedAt], ['degraded', Date.parse(startedAt), Date.parse(ended.timestamp)], 'one degraded incident, over the stop, ended at the start');
+      } finally {
+        store.close();
+      }
     } finally {
       await hook.close();
     }

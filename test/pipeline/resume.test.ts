@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { isMachineMemory, ServerStateMachine, type CheckResult, type MachineMemory, type StatePolicy } from '../../src/pipeline/state-machine.js';
 import { catchUpDraft, planResume, type StoredIncident } from '../../src/pipeline/resume.js';
 import type { TrafficVerdict } from '../../src/pipeline/traffic-errors.js';
+import { assessTraffic, ServerTrack } from '../../src/pipeline/assess.js';
 import type { CheckRun, ProbeError } from '../../src/probe/prober.js';
 
 const policy: StatePolicy = { failuresBeforeDown: 3, thresholds: { latency_warning: 500, latency_critical: 2000 }, latencyWindow: 10, checks: ['q'] };
@@ -128,9 +129,68 @@ describe('a state machine restored from memory()', () => {
   it('isMachineMemory refuses what memory() never writes', () => {
     const good = new ServerStateMachine(policy).memory();
     assert.ok(isMachineMemory(JSON.parse(JSON.stringify(good))));
-    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }, { ...good, outageSince: '1' }]) {
+    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }, { ...good, outageSince: '1' }, { ...good, trafficCalls: { bucketMs: 0, buckets: [] } }, { ...good, trafficCalls: { bucketMs: 10_000, buckets: [[1, 2, { timeout: 3 }]] } }]) {
       assert.equal(isMachineMemory(bad), false, JSON.stringify(bad));
     }
+  });
+});
+
+describe('a track restored from memory(): the traffic window goes on', () => {
+  const T0 = 1_800_000_000_000;
+  const traffic = { errorRate: 0.2, windowMs: 300_000, minCalls: 20 };
+  /** A track whose traffic failed at T0 (18 of 42 calls), as the file gives its memory() back. */
+  function failingMemory(): MachineMemory {
+    const track = new ServerTrack({ ...policy, traffic });
+    track.sm.apply(ok(T0 - 1000));
+    for (let i = 0; i < 42; i++) track.trafficWindow.record(T0, i < 18 ? 'invalid_params' : undefined);
+    assert.deepEqual(assessTraffic(track, T0).events.map((e) => e.message), ['traffic: 43 % of 42 calls failed (invalid_params 18)']);
+    const memory: unknown = JSON.parse(JSON.stringify(track.memory()));
+    assert.ok(isMachineMemory(memory));
+    return memory;
+  }
+  const restoredAt = (memory: MachineMemory, at: number, seenAt = T0 + 60_000, judged = true): ServerTrack => {
+    const track = new ServerTrack({ ...policy, traffic });
+    track.restore(memory, at, seenAt, judged);
+    return track;
+  };
+
+  it('within the window: judged on the calls counted before the restart, new ones added to them', () => {
+    const track = restoredAt(failingMemory(), T0 + 120_000);
+    assert.deepEqual(assessTraffic(track, T0 + 120_000).events, [], 'still failing: nothing to say');
+    assert.equal(track.sm.status, 'degraded');
+    for (let i = 0; i < 60; i++) track.trafficWindow.record(T0 + 130_000, undefined);
+    const back = assessTraffic(track, T0 + 130_000).events;
+    assert.deepEqual(back.map((e) => [e.event, e.details.calls, e.details.errors, e.downtime_seconds, e.incident_started_at]), [['recovered', 102, 18, 130, T0]]);
+  });
+
+  it('after the window: the calls have left it, and the first judgement ends the failure, the stop counted in its duration', () => {
+    const track = restoredAt(failingMemory(), T0 + 420_000);
+    const ended = assessTraffic(track, T0 + 420_000).events;
+    assert.deepEqual(ended.map((e) => [e.event, e.message, e.downtime_seconds, e.incident_started_at]), [['recovered', 'traffic errors back under the threshold after 7m 0s: no calls in 5m', 420, T0]]);
+    assert.equal(track.sm.status, 'up');
+  });
+
+  it('without a receiver the counts are not taken: the next judgement ends the failure', () => {
+    const track = restoredAt(failingMemory(), T0 + 60_000, T0 + 60_000, false);
+    assert.deepEqual(assessTraffic(track, T0 + 60_000).events.map((e) => e.event), ['recovered']);
+  });
+
+  it('a file without counts (an earlier version): too few calls end the failure only once its calls have left the window, a window after it was last seen', () => {
+    const older = failingMemory();
+    delete older.trafficCalls;
+    assert.ok(isMachineMemory(older));
+    const seenAt = T0 + 30_000;
+    const held = restoredAt(older, T0 + 120_000, seenAt);
+    assert.deepEqual(assessTraffic(held, T0 + 120_000).events, []);
+    assert.equal(held.sm.status, 'degraded');
+    assert.deepEqual(assessTraffic(held, seenAt + 300_000).events.map((e) => e.event), ['recovered']);
+    assert.deepEqual(assessTraffic(restoredAt(older, T0 + 420_000, seenAt), T0 + 420_000).events.map((e) => e.event), ['recovered'], 'restarted after that: at once');
+  });
+
+  it('counts of another window length are not taken, as after a reload that changes it', () => {
+    const track = new ServerTrack({ ...policy, traffic: { ...traffic, windowMs: 600_000 } });
+    track.restore(failingMemory(), T0 + 60_000, T0 + 60_000, true);
+    assert.deepEqual(track.trafficWindow.totals(T0 + 60_000), { calls: 0, errors: 0, byType: {} });
   });
 });
 
@@ -196,6 +256,7 @@ describe('catchUpDraft', () => {
     assert.deepEqual([d.event, d.severity, d.current_state, d.incident_started_at, d.details], ['down', 'critical', 'down', 900, { catch_up: true, error_type: 'connection_refused' }]);
     assert.equal(d.message, 'connection refused (since 1970-01-01T00:00:00.900Z; this notifier had not been told of it when mcpwatch restarted)');
     assert.deepEqual([catchUpDraft('stale', 1, undefined)!.event, catchUpDraft('degraded', 1, incident({ state: 'degraded' }))!.severity], ['stale', 'warning']);
+    assert.equal(catchUpDraft('down', 900, incident(), 'reload')!.message, 'connection refused (since 1970-01-01T00:00:00.900Z; this notifier had not been told of it when a reload added it)');
   });
 
   it('up: the last incident\'s recovered with its downtime; nothing without one, or while it is open', () => {

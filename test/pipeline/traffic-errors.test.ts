@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUCKETS, DEFAULT_TRAFFIC_POLICY, ErrorRateWindow, judgeTraffic, type TrafficErrorPolicy, type WindowTotals } from '../../src/pipeline/traffic-errors.js';
+import { BUCKETS, DEFAULT_TRAFFIC_POLICY, ErrorRateWindow, isWindowCounts, judgeTraffic, type TrafficErrorPolicy, type WindowTotals } from '../../src/pipeline/traffic-errors.js';
 import { ServerStateMachine } from '../../src/pipeline/state-machine.js';
 import { assessTraffic, ServerTrack } from '../../src/pipeline/assess.js';
 import type { ErrorType } from '../../src/pipeline/error-types.js';
@@ -35,6 +35,22 @@ describe('ErrorRateWindow', () => {
     assert.deepEqual(w.totals(T0), { calls: 1, errors: 1, byType: { timeout: 1 } });
     assert.deepEqual(before, { calls: 0, errors: 0, byType: {} });
     assert.deepEqual(new ErrorRateWindow(WINDOW).totals(T0), { calls: 0, errors: 0, byType: {} });
+  });
+
+  it('counts() taken up by load() (a restart) reads the same; other widths, a window already counting and unknown types are not taken', () => {
+    const w = new ErrorRateWindow(WINDOW);
+    assert.equal(w.counts(), null, 'nothing until the first call');
+    for (const [at, type] of [[0, 'timeout'], [1, undefined], [WINDOW / 2, 'invalid_params'], [WINDOW - 1, undefined]] as Array<[number, ErrorType | undefined]>) w.record(T0 + at, type);
+    const counts: unknown = JSON.parse(JSON.stringify(w.counts()));
+    assert.ok(isWindowCounts(counts));
+    const again = new ErrorRateWindow(WINDOW);
+    assert.equal(again.load(counts), true);
+    for (const at of [WINDOW - 1, WINDOW + 2_000, 2 * WINDOW]) assert.deepEqual(again.totals(T0 + at), w.totals(T0 + at), `at ${at}`);
+    assert.equal(new ErrorRateWindow(2 * WINDOW).load(counts), false);
+    assert.equal(again.load(counts), false, 'a window that counts already keeps its own');
+    const newer = new ErrorRateWindow(WINDOW);
+    newer.load({ ...counts, buckets: [[counts.buckets[0]![0], 3, { timeout: 1, some_new_type: 1 } as Partial<Record<ErrorType, number>>]] });
+    assert.deepEqual(newer.totals(T0), { calls: 3, errors: 1, byType: { timeout: 1 } });
   });
 
   it('keeps the same memory whatever the number of calls: counts, never a list', () => {

@@ -243,8 +243,14 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
   // RESEND_MARGIN intervals ahead, so only a longer outage lets Alertmanager resolve the alert.
   const timer = setInterval(() => void resend().catch(() => undefined), cfg.resend_interval);
   timer.unref();
-  /** Alerts taken up after a restart are re-posted at once (one post for all), not an interval later. */
+  /** Alerts taken up (or ended) after a restart are posted at once (one post for all), not an interval later. */
   let resendSoon: NodeJS.Immediate | undefined;
+  const soon = (): void => {
+    resendSoon ??= setImmediate(() => {
+      resendSoon = undefined;
+      void resend().catch(() => undefined);
+    });
+  };
 
   return {
     ...httpNotifierBase('alertmanager', endpoint, cfg),
@@ -289,10 +295,21 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       const alerts = held.filter(isAmAlert).filter((a) => a.labels.mcp_server_name === server);
       if (alerts.length === 0) return;
       active.set(server, new Map(alerts.map((a) => [a.labels.alertname!, a])));
-      resendSoon ??= setImmediate(() => {
-        resendSoon = undefined;
-        void resend().catch(() => undefined);
-      });
+      soon();
+    },
+    /**
+     * The alerts this endpoint was told of for `server` before the agent restarted, whose incident
+     * is too old to go on with (state.resume_within): those Alertmanager still holds (endsAt ahead)
+     * are resolved now rather than at their endsAt. A new alert of the same name, fired by then,
+     * keeps its own (resend skips a resolve of a firing alert).
+     */
+    end(server, held) {
+      if (!Array.isArray(held)) return;
+      const now = deps.now();
+      const alerts = held.filter(isAmAlert).filter((a) => a.labels.mcp_server_name === server && Date.parse(a.endsAt) > now);
+      if (alerts.length === 0) return;
+      reg.resolving.push(...alerts.map((a) => ({ ...a, endsAt: new Date(now).toISOString() })));
+      soon();
     },
     /**
      * Resolves the alerts of servers no longer monitored. The caller (the agent, after a reload,

@@ -49,6 +49,11 @@ export interface Notifier {
    * file), so that it goes on as if the agent had not restarted. A value it cannot read is ignored.
    */
   resume?(server: string, held: unknown): void;
+  /**
+   * Ends what an earlier run of the agent held for `server` (held()'s value, from the state file)
+   * when its state is too old to go on with: the Alertmanager's alerts resolved, without an event.
+   */
+  end?(server: string, held: unknown): void;
   /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
   close?(): void;
 }
