@@ -208,8 +208,9 @@ export class ServerStateMachine {
       }
     }
     if (removed.length === 0) return { transition: null, events: [] };
+    const incidentStart = this.notUpSince;
     const { shown, status, transition } = this.resettle(at);
-    return { transition, events: removed.map(([name, c]) => this.checkRecovered(name, c, at, shown, status, 'check_removed')) };
+    return { transition, events: removed.map(([name, c]) => this.checkRecovered(name, c, at, shown, status, 'check_removed', incidentStart)) };
   }
 
   /** True while a failure streak or an unhealthy state is unresolved: the scheduler re-checks fast. */
@@ -387,11 +388,13 @@ export class ServerStateMachine {
     // then); now that it alone holds the server degraded, say so, or nothing would alert on it.
     const verdict = this.trafficFailing?.verdict;
     if (verdict && over?.byTraffic && RANK[shown] > RANK.degraded) drafts.push(this.trafficErrors(verdict, shown, status));
-    // An incident lasts while the status (with checks) is not up, whichever part caused it.
+    // An incident lasts while the status (with checks) is not up, whichever part caused it; a check's
+    // `recovered` that ends it still names when it began.
+    const incidentStart = this.notUpSince;
     if (status === 'up') this.notUpSince = null;
     else if (status !== 'unknown') this.notUpSince ??= r.at;
     for (const [name, c] of checks.failed) drafts.push(this.checkFailed(name, c, r.at));
-    for (const [name, c] of checks.passed) drafts.push(this.checkRecovered(name, c, r.at, shown, status, 'passed'));
+    for (const [name, c] of checks.passed) drafts.push(this.checkRecovered(name, c, r.at, shown, status, 'passed', incidentStart));
     for (const e of drafts) {
       e.previous_state = shown;
       e.current_state = status;
@@ -487,12 +490,12 @@ export class ServerStateMachine {
   }
 
   /** A counted check that no longer fails: it passes again, or a reload removed it. */
-  private checkRecovered(name: string, c: CheckStreak, at: number, shown: ServerStatus, status: ServerStatus, how: 'passed' | 'check_removed'): EventDraft {
+  private checkRecovered(name: string, c: CheckStreak, at: number, shown: ServerStatus, status: ServerStatus, how: 'passed' | 'check_removed', incidentStart: number | null): EventDraft {
     const failingFor = Math.max(0, (at - c.since) / 1000);
     const after = `after ${fmtDuration(failingFor)} failing`;
     const message = how === 'passed' ? `check ${name} passes again ${after}` : `check ${name} removed from the configuration ${after}`;
     const details = { check: name, from: shown, method: c.method, target: c.target, ...(how === 'passed' ? {} : { cause: how }) };
-    return { ...this.draft('recovered', 'info', message, details, shown, status), downtime_seconds: failingFor };
+    return { ...this.draft('recovered', 'info', message, details, shown, status), downtime_seconds: failingFor, incident_started_at: incidentStart };
   }
 
   private checkFailed(name: string, c: CheckStreak, at: number): EventDraft {

@@ -56,6 +56,7 @@ describe('check failures in the state machine', () => {
     assert.equal(e.incident_started_at, 5000);
     const back = sm.apply(probe(65_000, [run('q', 'pass')])).events[0]!;
     assert.deepEqual([back.event, back.message, back.downtime_seconds, back.details.check], ['recovered', 'check q passes again after 1m 0s failing', 60, 'q']);
+    assert.equal(back.incident_started_at, 5000, 'the recovered that ends the incident names when it began');
   });
 
   it('on_failure: down waits for consecutive_failures_before_down failures in a row, re-checking fast meanwhile', () => {
@@ -105,7 +106,7 @@ describe('check failures in the state machine', () => {
     assert.deepEqual(step.transition, { from: 'degraded', to: 'up', at: 61_000, cause: 'up', errorType: null });
     assert.equal(step.events.length, 1);
     const e = step.events[0]!;
-    assert.deepEqual([e.event, e.severity, e.previous_state, e.current_state, e.downtime_seconds], ['recovered', 'info', 'degraded', 'up', 60]);
+    assert.deepEqual([e.event, e.severity, e.previous_state, e.current_state, e.downtime_seconds, e.incident_started_at], ['recovered', 'info', 'degraded', 'up', 60, 1000]);
     assert.equal(e.message, 'check q removed from the configuration after 1m 0s failing');
     assert.deepEqual(e.details, { check: 'q', from: 'degraded', method: 'tools/call', target: 'q', cause: 'check_removed' });
     assert.equal(sm.status, 'up');
