@@ -61,7 +61,15 @@ export function sdkDiagLogger(log: TelemetryLog, now: () => number = Date.now): 
  * then the message, then the error itself; errors come as objects or as their JSON (stack first).
  */
 function sdkErrorText(args: readonly unknown[]): string {
-  return args.map(partText).filter((t) => t !== '').join(': ');
+  return args.map((part) => cut(partText(part))).filter((t) => t !== '').join(': ');
+}
+
+/** Enough of one part to say what went wrong: the SDK may hand over a whole answer's body. */
+const SDK_PART_CHARS = 300;
+
+function cut(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > SDK_PART_CHARS ? `${line.slice(0, SDK_PART_CHARS)}…` : line;
 }
 
 function partText(part: unknown): string {
@@ -75,6 +83,9 @@ function partText(part: unknown): string {
     return part;
   }
   if (typeof part === 'object' && part !== null && typeof (part as { message?: unknown }).message === 'string') return (part as { message: string }).message;
+  // An answer's body it could not read (bytes): as text, which is what a proxy's page is; as JSON
+  // it would be every byte as a number.
+  if (ArrayBuffer.isView(part)) return Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('utf8');
   if (part === undefined || part === null) return '';
   try {
     return JSON.stringify(part) ?? String(part);

@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
 import { urlToHttpOptions } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
+import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/client';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
@@ -143,7 +143,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     this.protocolVersion = version;
   }
 
-  async send(message: JSONRPCMessage | JSONRPCMessage[]): Promise<void> {
+  async send(message: JSONRPCMessage | JSONRPCMessage[], options?: TransportSendOptions): Promise<void> {
     if (this.lingering.size > 0) {
       for (const res of this.lingering) res.destroy();
       this.lingering.clear();
@@ -151,7 +151,11 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     const withSession = this.sessionId !== undefined;
     const modern = modernHeaders(message);
     const lasting = !Array.isArray(message) && 'method' in message && message.method === 'subscriptions/listen';
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting);
+    // The SDK gives a request up with this signal (a listen never acknowledged, a subscription it
+    // closed): its stream goes with it, or each one given up would hold a connection for as long as
+    // the server, or a proxy that buffers event streams, keeps it open.
+    const signal = options?.requestSignal;
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
@@ -179,7 +183,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       return;
     }
     const type = header(res, 'content-type') ?? '';
-    if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests);
+    if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests, signal);
     if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
       for (const m of this.messagesOf(await readBody(res))) {
         if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
@@ -213,14 +217,14 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
 
   /** Resolves with the response head; the body is the caller's to read or discard. */
   /** `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see requestOnce. */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET'): Promise<IncomingMessage> {
-    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra) : this.requestOnce(method, accept, lasting, body, extra);
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: AbortSignal): Promise<IncomingMessage> {
+    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal);
   }
 
   /** With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides). */
-  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders): Promise<IncomingMessage> {
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, signal?: AbortSignal): Promise<IncomingMessage> {
     const sent = await auth.authorization();
-    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra);
+    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal);
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
@@ -234,16 +238,17 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (retry) {
       res.resume();
       final = await auth.authorization();
-      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra);
+      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal);
       if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
     this.diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;
   }
 
-  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0): Promise<IncomingMessage> {
+  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: AbortSignal): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
+      if (signal?.aborted) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'the request was given up'));
       const headers: OutgoingHttpHeaders = { ...this.server.headers, ...extra, accept };
       if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
       if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
@@ -274,6 +279,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         return reject(err);
       }
       this.open.add(req);
+      if (signal) {
+        // Destroying the request ends its answer's stream too (readEvents sees it cut).
+        const cancel = (): void => void req.destroy();
+        signal.addEventListener('abort', cancel, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', cancel));
+      }
       let answered = false;
       req.once('response', (res) => {
         answered = true;
@@ -281,7 +292,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         res.once('close', () => this.open.delete(req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
-          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal).then(resolve, reject);
           return;
         }
         resolve(res);
@@ -291,9 +302,11 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         // After the answer began, a broken connection is the body reader's to report (readEvents,
         // readBody); sending the request again would do it twice.
         if (answered) return;
+        // Given up by the SDK: not a network failure of the server's.
+        if (signal?.aborted) return reject(err);
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.requestOnce(method, accept, lasting, body, extra, true, hops).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, true, hops, signal).then(resolve, reject);
           return;
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
@@ -342,11 +355,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * Last-Event-ID) when the server ends or drops it after giving event ids, and fails when it ends
    * before the responses without them.
    */
-  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>): Promise<void> {
+  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>, signal?: AbortSignal): Promise<void> {
     const deliver = (m: JSONRPCMessage): void => {
       if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
       this.onmessage?.(m);
     };
+    // Given up before its stream was read: its end may have passed already, unseen by readEvents.
+    if (signal?.aborted) return void first.destroy();
     const position: StreamPosition = {};
     let res = first;
     for (let resumes = 0; ; resumes++) {
@@ -356,7 +371,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       } catch (err) {
         broken = err;
       }
-      if (requests.size === 0 || this.closed) return;
+      if (requests.size === 0 || this.closed || signal?.aborted) return;
       // Only a stream that ended or broke can be resumed, not one the server sent garbage on; an empty
       // `id:` resets the last event id (WHATWG), leaving nothing to resume from.
       const resumable = !!position.lastEventId && resumes < MAX_RESUMES && (broken === undefined || broken instanceof SdkError);
@@ -369,7 +384,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
           return; // closed while waiting: the probe is over, its deadline or its caller ended it
         }
       }
-      res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId });
+      res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId }, true, signal);
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
         this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);

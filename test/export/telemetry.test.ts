@@ -80,30 +80,49 @@ describe('Telemetry: a backend that refuses exports', () => {
   }
 });
 
+/** What the agent's log got from the SDK while one metric export was answered 200 with `body`. */
+async function sdkWarningsAnswered(body: string): Promise<Array<{ obj: Record<string, unknown>; msg: string }>> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(body));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+  const log = { warn: (obj: object, msg: string) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) };
+  try {
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const telemetry = await Telemetry.create(parseConfig(`exporters: { prometheus: null, otlp: { endpoint: "${endpoint}", protocol: http/protobuf } }\n`, 'x.yaml', {}), log);
+    telemetry.meter.createCounter('answered_total').add(1);
+    await telemetry.shutdown();
+  } finally {
+    server.close();
+  }
+  return warnings;
+}
+
 describe('Telemetry: what the SDK says through a component logger', () => {
   it('logs its message and error, not only the component\'s name, and as a warning when it is one', async () => {
     // Answers every export 200 with a body that is not an OTLP response: the SDK's export delegate
     // warns (its name first, then the message) that it could not read the answer.
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end('{}'));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
-    const log = { warn: (obj: object, msg: string) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) };
-    try {
-      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const telemetry = await Telemetry.create(parseConfig(`exporters: { prometheus: null, otlp: { endpoint: "${endpoint}", protocol: http/protobuf } }\n`, 'x.yaml', {}), log);
-      telemetry.meter.createCounter('answered_total').add(1);
-      await telemetry.shutdown();
-    } finally {
-      server.close();
-    }
+    const warnings = await sdkWarningsAnswered('{}');
     assert.ok(warnings.length >= 1, 'the SDK\'s warning was logged');
     const first = warnings[0]!;
     assert.equal(first.msg, 'OpenTelemetry SDK warning about exports to exporters.otlp');
     assert.match(String(first.obj.error), /^OTLPExportDelegate: .*deserialize/i);
+  });
+});
+
+describe('Telemetry: what the SDK says about an answer it could not read', () => {
+  it('quotes the answer as text, cut short, not its bytes one by one', async () => {
+    // A proxy's page answered 200 to an export: the SDK hands the body over as bytes.
+    const page = `<html><body>${'<p>gateway says hello</p>\n'.repeat(2000)}</body></html>`;
+    const warnings = await sdkWarningsAnswered(page);
+    assert.ok(warnings.length >= 1, 'the SDK\'s warning was logged');
+    const error = String(warnings[0]!.obj.error);
+    assert.match(error, /deserialize.*: <html><body><p>gateway says hello<\/p>/i);
+    assert.doesNotMatch(error, /"0":/);
+    assert.ok(error.length < 1000, `one line of reasonable length, not ${error.length} characters`);
   });
 });
 

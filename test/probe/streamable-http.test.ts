@@ -410,6 +410,46 @@ describe('keep-alive', () => {
     ]);
   });
 
+  it('lets go of a listen stream the SDK gives up (requestSignal), answered or not, so a listen retried at each check holds no connection per try', async (t) => {
+    // A proxy that buffers event streams: the listen's acknowledgement never reaches the client, which
+    // gives the request up after its timeout (or closes the subscription) by aborting requestSignal.
+    const held = new Map<string, IncomingMessage>();
+    const closed = new Set<string>();
+    const server = createServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        const { id } = JSON.parse(body) as { id: string };
+        held.set(id, req);
+        res.on('close', () => closed.add(id));
+        // One answers with its stream's head, the other not even that.
+        if (id === 'answered') res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      for (const req of held.values()) req.socket.destroy();
+      server.close();
+    });
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+    const diag: import('../../src/probe/prober.js').TransportDiagnostics = {};
+    const transport = new StreamableHttpTransport(url, { headers: {} }, diag);
+    t.after(() => transport.close());
+    const sends: Array<Promise<unknown>> = [];
+    for (const id of ['answered', 'unanswered']) {
+      const given = new AbortController();
+      const sent = transport.send({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: {} }, { requestSignal: given.signal }).catch((err: unknown) => err);
+      await until(() => held.has(id), `the ${id} listen`);
+      given.abort();
+      sends.push(sent);
+    }
+    await until(() => closed.size === 2, 'both given-up listens closed');
+    await Promise.all(sends);
+    assert.equal(diag.networkError, undefined, 'a request given up is no network failure of the server');
+  });
+
   it('keeps connections pooled when the server gives no keep-alive timeout', async () => {
     const f = await fixture('streamable');
     let clock = 0;
