@@ -19,6 +19,10 @@ export interface DecodedResource {
   attrs: Map<string, AttrValue>;
 }
 
+/** OTLP SpanKind values that pairing and its receiver tell apart (DecodedSpan.kind). */
+export const SPAN_KIND_SERVER = 2;
+export const SPAN_KIND_CLIENT = 3;
+
 export interface DecodedSpan {
   name: string;
   /** OTLP SpanKind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */

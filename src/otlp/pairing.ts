@@ -10,7 +10,7 @@
 // HTTP instrumentation stands between the two MCP spans) is paired at the end of its wait with a
 // client span of the same call in the same trace that no server span has paired. Pure but for the
 // sink: time is passed in.
-import type { DecodedSpan } from './decode.js';
+import { SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan } from './decode.js';
 import type { Observation } from './recognise.js';
 
 /** What the agent reads of a span besides its observation: who sent it (pipeline/callers.ts). */
@@ -25,8 +25,6 @@ export interface PairingSink {
 
 export type PairingOutcome = 'counted' | 'held' | 'duplicate';
 
-const SPAN_KIND_SERVER = 2;
-const SPAN_KIND_CLIENT = 3;
 
 /** Which side of a call a remembered span is on; or, for a trace's entry, that it is one. */
 const SIDE_OTHER = 0;

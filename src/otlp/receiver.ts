@@ -14,7 +14,7 @@ import protobuf from 'protobufjs/minimal.js';
 import { parseListen, type Config } from '../config/schema.js';
 import type { ReceiverProtocol, Recorder, RefusalReason } from '../export/recorder.js';
 import { listen } from '../export/telemetry.js';
-import { decodeTraceRequest, OtlpDecodeError, type DecodedSpan, type DecodeResult } from './decode.js';
+import { decodeTraceRequest, OtlpDecodeError, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
@@ -68,8 +68,6 @@ const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
 
 const identity = (b: Buffer): Buffer => b;
 
-const SPAN_KIND_SERVER = 2;
-const SPAN_KIND_CLIENT = 3;
 /** How often server spans whose wait for their client's is over are counted. */
 const PAIRING_SWEEP_MS = 500;
 
