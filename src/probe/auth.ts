@@ -14,6 +14,7 @@ import {
 import type { AuthConfig, ServerConfig } from '../config/schema.js';
 import type { TransportDiagnostics } from './prober.js';
 import { authParam } from './http.js';
+import { secretMasker } from '../pipeline/redact.js';
 
 /**
  * The credential a probe presents to a server behind OAuth (the MCP authorization spec: the server is
@@ -99,7 +100,6 @@ const REFRESH_MAX_MS = 60_000;
  * re-check) can lock the client out at the identity provider.
  */
 const REFUSED_BACKOFF_MAX_MS = 10 * 60_000;
-const MASK = '***';
 
 /**
  * One server's credential source: the cached token, at most one token request in flight, its
@@ -173,9 +173,7 @@ export class Credentials {
 
   /** `text` with every credential value this server uses masked, in the forms an authorization server may echo. */
   scrub(text: string): string {
-    let out = text;
-    for (const v of this.secretValues().sort((a, b) => b.length - a.length)) out = out.split(v).join(MASK);
-    return out;
+    return secretMasker(this.secretValues())(text);
   }
 
   /**
