@@ -147,7 +147,11 @@ export class ServerSession {
   }
 
   async check(): Promise<CheckOutcome> {
-    return finishOutcome(this.server, await this.checkOnce());
+    // probeServer, which a fresh_connection check is, finishes its outcome itself (read before the
+    // check, as checkOnce reads it: a reload may change it meanwhile).
+    const fresh = this.server.fresh_connection;
+    const out = await this.checkOnce();
+    return fresh ? out : finishOutcome(this.server, out);
   }
 
   private async checkOnce(): Promise<CheckOutcome> {
