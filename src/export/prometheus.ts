@@ -55,7 +55,6 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
   res.writeHead(200, { 'content-type': 'text/plain' });
   const { resource } = resourceMetrics;
   let first = true;
-  const visited = new Set<string>();
   let sliceStart = performance.now();
   /** After a piece: wait for the socket if its buffer is full, and give way to the loop once the slice is used. */
   const wrote = async (more: boolean): Promise<void> => {
@@ -81,28 +80,10 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
       }
       let piece = head;
       const points = metric.dataPoints as DataPoint<number | Histogram>[];
-      const key = `${name}\u0000${scopeLabels}`;
-      visited.add(key);
-      // Never written to: another scrape may be reading it (two Prometheus replicas scrape at once).
-      const seen = byPosition.get(key) ?? NONE_SEEN;
       const histogram = histogramText(name);
-      /** The last scrape's labels by series, built at the first series that moved. */
-      let moved: Map<Attributes, string> | undefined;
-      /** This scrape's series by position, from the first that moved on. */
-      let next: SeriesByPosition | undefined;
       for (let i = 0; i < points.length; i++) {
         const { attributes, value } = points[i]!;
-        let own: string;
-        if (seen.attributes[i] === attributes) own = seen.labels[i]!;
-        else {
-          moved ??= new Map(seen.attributes.map((a, j) => [a, seen.labels[j]!]));
-          own = moved.get(attributes) ?? renderLabels(attributes);
-          next ??= { attributes: seen.attributes.slice(0, i), labels: seen.labels.slice(0, i) };
-        }
-        if (next) {
-          next.attributes.push(attributes);
-          next.labels.push(own);
-        }
+        const own = renderLabels(attributes);
         const labels = !scopeLabels ? own : own ? `${own},${scopeLabels}` : scopeLabels;
         piece += typeof value === 'number' ? line(name, labels, value) : histogramLines(histogram, value, labels);
         if ((i + 1) % POINTS_PER_PIECE === 0) {
@@ -111,15 +92,12 @@ export async function serveMetrics(exporter: PrometheusExporter, res: ServerResp
           piece = '';
         }
       }
-      // Series gone since the last scrape are let go.
-      if (!next && points.length < seen.attributes.length) next = { attributes: seen.attributes.slice(0, points.length), labels: seen.labels.slice(0, points.length) };
-      if (next) byPosition.set(key, next);
       if (piece) await wrote(res.write(piece));
       if (res.destroyed) return;
     }
   }
-  // Families gone from the page let go of their series.
-  for (const key of byPosition.keys()) if (!visited.has(key)) byPosition.delete(key);
+  // Label values no series carried in this scrape (a server removed by a reload) are let go at the next.
+  fragments.rotate();
   // No metrics at all: the exporter's page is target_info and a comment.
   res.end(first ? withTargetInfo.serialize(resourceMetrics) : undefined);
 }
@@ -171,24 +149,6 @@ function valueString(value: number): string {
   return value === Infinity ? '+Inf' : value === -Infinity ? '-Inf' : `${value}`;
 }
 
-/**
- * A series' own rendered labels (the scope's follow them on each line). The SDK and mcpwatch's
- * producers hand out the same attributes object for a series on every collection, in the same order
- * within a family, so each family keeps its series as the last scrape wrote them, by position: one reference compare
- * finds a series' labels, and they are rendered once per series, not once per line. A series that
- * moved (one before it came or went) is found by a map of the last scrape's built for that family
- * and scrape only. A WeakMap of every series' labels did the same with lookups scattered over the
- * heap (docs/benchmarks.md, the scrape at 3000 servers). A scrape replaces a family's arrays when it
- * has written the family and never changes them in place: scrapes overlap.
- */
-interface SeriesByPosition {
-  readonly attributes: Attributes[];
-  readonly labels: string[];
-}
-
-const byPosition = new Map<string, SeriesByPosition>();
-const NONE_SEEN: SeriesByPosition = { attributes: [], labels: [] };
-
 const scopeLabelCache = new Map<string, string>();
 
 /**
@@ -215,22 +175,72 @@ function scopeLabelsOf({ scope }: ScopeMetrics, resource: ResourceMetrics['resou
 }
 
 /**
- * A series' own labels as the exporter renders them, one `name="value"` a label: names sanitised to
- * [a-zA-Z0-9_], values JSON for non-strings, escaped. The scope's labels, the same for every series
- * of a family, are added as each series is written: kept in every series' string, they were a third
- * of it (docs/benchmarks.md, the tenth session's memory per server).
+ * A label's `name="value"` text, by label key and value. A series' labels are joined from these at
+ * every scrape instead of kept per series: kept, they were the page's largest part of the agent's live
+ * heap (25 strings per server, docs/benchmarks.md, "The scrape's labels rendered per scrape"), while
+ * what they are made of, the label values, is shared by every series of a server. Two generations:
+ * a value no series carried in one scrape is forgotten at the end of the next, so a reload that
+ * removes servers does not leave their names here.
+ */
+export class LabelFragments {
+  private current = new Map<string, KeyFragments>();
+  private previous = new Map<string, KeyFragments>();
+
+  get(key: string, value: string | number | boolean): string {
+    let ofKey = this.current.get(key);
+    if (!ofKey) {
+      const old = this.previous.get(key);
+      ofKey = { name: old?.name ?? prometheusLabelName(key), byValue: new Map(), previous: old?.byValue };
+      this.current.set(key, ofKey);
+    }
+    let text = ofKey.byValue.get(value);
+    if (text === undefined) {
+      text = ofKey.previous?.get(value) ?? labelText(ofKey.name, value);
+      ofKey.byValue.set(value, text);
+    }
+    return text;
+  }
+
+  rotate(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+
+  /** The values of a key whose text is held. */
+  held(key: string): (string | number | boolean)[] {
+    const ofKey = this.current.get(key);
+    return [...new Set([...(ofKey?.byValue.keys() ?? []), ...(ofKey?.previous?.keys() ?? this.previous.get(key)?.byValue.keys() ?? [])])];
+  }
+}
+
+interface KeyFragments {
+  readonly name: string;
+  readonly byValue: Map<string | number | boolean, string>;
+  readonly previous: Map<string | number | boolean, string> | undefined;
+}
+
+const fragments = new LabelFragments();
+
+/** The exporter's rendering of one label: values JSON for non-strings, escaped. */
+function labelText(name: string, value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+  return `${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`;
+}
+
+/**
+ * A series' own labels as the exporter renders them, one `name="value"` a label, in the attributes'
+ * order. The scope's labels, the same for every series of a family, are added as each series is
+ * written (docs/benchmarks.md, the tenth session's memory per server).
  */
 function renderLabels(attributes: Attributes): string {
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(attributes)) {
-    const name = prometheusLabelName(key);
-    const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
-    parts.push(`${name}="${text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
+  let out = '';
+  for (const key in attributes) {
+    const value = attributes[key];
+    // Array values are not kept: a series may hand out a new array each collection.
+    const text = typeof value === 'object' || value === undefined ? labelText(prometheusLabelName(key), value) : fragments.get(key, value);
+    out = out ? `${out},${text}` : text;
   }
-  // Joined, not concatenated: V8 represents `a + b` as a tree of string pieces (32 bytes a node)
-  // until something reads its characters, and these strings live as long as their series. Built with
-  // += they held several times the memory (docs/benchmarks.md, the 300-server run).
-  return parts.join(',');
+  return out;
 }
 
 /** Resolves when the response can take more, or is gone (a scraper that hung up). */

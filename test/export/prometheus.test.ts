@@ -9,7 +9,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, MeterProvider, type CollectionResult, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ServerResponse } from 'node:http';
-import { RESOURCE_CONSTANT_LABELS, serveMetrics } from '../../src/export/prometheus.js';
+import { LabelFragments, RESOURCE_CONSTANT_LABELS, serveMetrics } from '../../src/export/prometheus.js';
 
 const servers: Server[] = [];
 after(() => {
@@ -269,5 +269,21 @@ describe('serveMetrics', () => {
     assert.equal(ours.body, theirs.body);
     assert.match(ours.body, /target_info/);
     await provider.shutdown();
+  });
+
+  it('lets go of label values no series carried for a whole scrape (a server removed by a reload)', () => {
+    const fragments = new LabelFragments();
+    assert.equal(fragments.get('mcp.server.name', 'a "b"'), 'mcp_server_name="a \\"b\\""');
+    fragments.get('mcp.server.name', 'gone');
+    fragments.get('port', 8443);
+    fragments.rotate();
+    // The next scrape carries 'a "b"' and a new server; 'gone' and the port are still held, unused.
+    fragments.get('mcp.server.name', 'a "b"');
+    fragments.get('mcp.server.name', 'new');
+    assert.deepEqual(fragments.held('mcp.server.name').sort(), ['a "b"', 'gone', 'new']);
+    fragments.rotate();
+    assert.deepEqual(fragments.held('mcp.server.name').sort(), ['a "b"', 'new']);
+    assert.deepEqual(fragments.held('port'), []);
+    assert.equal(fragments.get('port', 8443), 'port="8443"');
   });
 });
