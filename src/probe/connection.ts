@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type ListToolsResult, type MessageExtraInfo, type StandardSchemaV1, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
 import type { ProtocolMode } from '../config/schema.js';
 import { VERSION } from '../wire/version.js';
@@ -89,12 +89,20 @@ const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
 };
 
 /**
- * The text of each tools/list page a transport parsed, without its JSON-RPC id, keyed by the page's
- * `tools` array (the object the SDK's Client hands to result validation, in both eras).
+ * The digest of each tools/list page a transport parsed, its text without the JSON-RPC id, keyed by
+ * the page's `tools` array (the object the SDK's Client hands to result validation, in both eras).
+ * A page is known by its digest, not by its text: the text of a server's tool list, kept for every
+ * kept session between checks, is as large as the list itself (docs/benchmarks.md, "A tool list
+ * known by its digest").
  */
-const pageTexts = new WeakMap<object, string>();
-/** The same text, keyed by the validated result the Client resolves with. */
-const validatedTexts = new WeakMap<object, string>();
+const pageDigests = new WeakMap<object, string>();
+/** The same digest, keyed by the validated result the Client resolves with. */
+const validatedDigests = new WeakMap<object, string>();
+
+/** A page's id-less text as a digest: SHA-256, so no server can give two pages one digest. */
+function pageDigest(rest: string): string {
+  return hash('sha256', rest, 'base64');
+}
 
 /** A JSON-RPC id as JSON text: a number without exponent or fraction, or a string. */
 const ID = String.raw`(-?(?:0|[1-9]\d*)|"(?:[^"\\]|\\.)*")`;
@@ -122,20 +130,20 @@ function splitId(text: string): { id: string; rest: string } | undefined {
 
 /**
  * Called by a transport with a response it parsed from `text` (one JSON-RPC message, the whole text):
- * a tools/list page is remembered by its text without the id (splitId), so that ProbeClient can tell
- * a page that is byte for byte one it validated. A text whose id is neither its first nor its last
+ * a tools/list page is remembered by the digest of its text without the id (splitId), so that
+ * ProbeClient can tell a page that is byte for byte one it validated. A text whose id is neither its first nor its last
  * member is not remembered, and is validated as usual.
  */
 export function rememberResponseText(message: JSONRPCMessage, text: string): void {
   const m = message as { id?: unknown; result?: { tools?: unknown } };
   if (!m.result || !Array.isArray(m.result.tools) || (typeof m.id !== 'number' && typeof m.id !== 'string')) return;
   const cut = splitId(text);
-  if (cut && cut.id === JSON.stringify(m.id)) pageTexts.set(m.result.tools, cut.rest);
+  if (cut && cut.id === JSON.stringify(m.id)) pageDigests.set(m.result.tools, pageDigest(cut.rest));
 }
 
-/** The id-less text of a tools/list result ProbeClient validated, when its transport gave one. */
-export function toolsPageText(result: object): string | undefined {
-  return validatedTexts.get(result);
+/** The digest of a tools/list result ProbeClient validated, when its transport gave its text. */
+export function toolsPageDigest(result: object): string | undefined {
+  return validatedDigests.get(result);
 }
 
 type StandardResult<T> = StandardSchemaV1.Result<T>;
@@ -165,7 +173,7 @@ const MAX_REFUSED_KEPT = 8;
  * request instead of passing for an empty or one-tool list.
  */
 export class ProbeClient extends Client {
-  /** Validated pages by their id-less text; pruned to the last listing's pages by keepPages(). */
+  /** Validated pages by their digest; pruned to the last listing's pages by keepPages(). */
   private readonly pages = new Map<string, KnownPage>();
   /** The same pages by their stand-in's token. */
   private readonly tokens = new Map<string, ListToolsResult>();
@@ -211,7 +219,7 @@ export class ProbeClient extends Client {
     if (this.pages.size === 0) return undefined;
     const cut = splitId(text);
     // The SDK's client numbers its requests: a string id is never one of its answers.
-    const page = cut && /^\d+$/.test(cut.id) ? this.pages.get(cut.rest) : undefined;
+    const page = cut && /^\d+$/.test(cut.id) ? this.pages.get(pageDigest(cut.rest)) : undefined;
     if (!cut || !page) return undefined;
     return { jsonrpc: '2.0', id: Number(cut.id), result: { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [{ name: page.token, inputSchema: { type: 'object' } }] } };
   }
@@ -223,16 +231,16 @@ export class ProbeClient extends Client {
       const known = this.tokens.get(standIn);
       return known ? { value: known } : { issues: [{ message: 'mcpwatch: a cached tools/list page was forgotten before its answer was read' }] };
     }
-    const text = Array.isArray(tools) ? pageTexts.get(tools) : undefined;
-    const seen = text === undefined ? undefined : this.pages.get(text);
+    const digest = Array.isArray(tools) ? pageDigests.get(tools) : undefined;
+    const seen = digest === undefined ? undefined : this.pages.get(digest);
     if (seen) return { value: seen.result };
     const outcome = this._wireCodec().validateResult('tools/list', value);
     // The SDK's own validator reports a failure in these words (a test holds the two together).
     if (!outcome.ok) return { issues: [{ message: outcome.reason === 'invalid' ? (toolsPageProblem(value) ?? outcome.message) : 'not-in-era: tools/list' }] };
-    if (text !== undefined) {
-      validatedTexts.set(outcome.value, text);
+    if (digest !== undefined) {
+      validatedDigests.set(outcome.value, digest);
       const token = `${this.nonce}${++this.issued}`;
-      this.pages.set(text, { result: outcome.value, token });
+      this.pages.set(digest, { result: outcome.value, token });
       this.tokens.set(token, outcome.value);
     }
     return { value: outcome.value };
@@ -243,13 +251,13 @@ export class ProbeClient extends Client {
     return this.pages.size;
   }
 
-  /** Forgets validated pages other than these (the listing just made). */
-  keepPages(texts: readonly (string | undefined)[]): void {
-    if (this.pages.size <= texts.length) return;
-    const keep = new Set(texts);
-    for (const [text, page] of this.pages) {
-      if (keep.has(text)) continue;
-      this.pages.delete(text);
+  /** Forgets validated pages other than these (the listing just made), by digest. */
+  keepPages(digests: readonly (string | undefined)[]): void {
+    if (this.pages.size <= digests.length) return;
+    const keep = new Set(digests);
+    for (const [digest, page] of this.pages) {
+      if (keep.has(digest)) continue;
+      this.pages.delete(digest);
       this.tokens.delete(page.token);
     }
   }

@@ -1,7 +1,7 @@
 import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { ProbeClient, toolsPageText, type StartedTransport } from './connection.js';
+import { ProbeClient, toolsPageDigest, type StartedTransport } from './connection.js';
 import { runChecks } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
@@ -82,7 +82,7 @@ export class Deadline {
   }
 }
 
-/** The last complete listing over a client, by the text of its pages, to hand back when it recurs. */
+/** The last complete listing over a client, by its pages' digests, to hand back when it recurs. */
 const lastListing = new WeakMap<Client, { pages: string[]; tools: ToolInfo[] }>();
 
 /**
@@ -94,7 +94,7 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
   const tools: ToolInfo[] = [];
   const seen = new Set<string>();
   const probeClient = client instanceof ProbeClient ? client : undefined;
-  const texts: Array<string | undefined> = [];
+  const digests: Array<string | undefined> = [];
   let cursor: string | undefined;
   let complete = false;
   try {
@@ -105,14 +105,14 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
       const request = { method: 'tools/list', params: cursor === undefined ? {} : { cursor } };
       const options = { signal: opts.signal, timeout: opts.timeout() };
       const res = probeClient ? await probeClient.request(request, probeClient.toolsListSchema, options) : await client.request({ ...request, method: 'tools/list' }, options);
-      if (probeClient) texts.push(toolsPageText(res));
+      if (probeClient) digests.push(toolsPageDigest(res));
       for (const t of res.tools) tools.push(pickTool(t));
       const next = res.nextCursor;
       // An empty cursor ends the list too: servers send `""` for "no more", and asking with it
       // would only fetch the first page again.
       if (next === undefined || next === null || next === '') {
         complete = true;
-        return probeClient ? settleListing(probeClient, texts, tools) : tools;
+        return probeClient ? settleListing(probeClient, digests, tools) : tools;
       }
       if (seen.has(next) || next === cursor) {
         throw Object.assign(new InvalidResponse(`tools/list pagination repeated cursor ${JSON.stringify(next)} on page ${page}; stopped after ${tools.length} tools`), { tools });
@@ -127,16 +127,16 @@ export async function listAllTools(client: Client, opts: { signal: AbortSignal; 
     // A listing that failed part-way keeps the session (a partial answer), so its pages would pile up
     // check after check when they change (a cursor carrying a counter): only they and the last
     // complete listing's stay.
-    if (probeClient && !complete) probeClient.keepPages([...texts, ...(lastListing.get(probeClient)?.pages ?? [])]);
+    if (probeClient && !complete) probeClient.keepPages([...digests, ...(lastListing.get(probeClient)?.pages ?? [])]);
   }
 }
 
-/** The last listing's array when every page's text is the last listing's, else `tools`, remembered. */
-function settleListing(client: ProbeClient, texts: Array<string | undefined>, tools: ToolInfo[]): ToolInfo[] {
-  client.keepPages(texts);
+/** The last listing's array when every page's digest is the last listing's, else `tools`, remembered. */
+function settleListing(client: ProbeClient, digests: Array<string | undefined>, tools: ToolInfo[]): ToolInfo[] {
+  client.keepPages(digests);
   const last = lastListing.get(client);
-  if (last && last.pages.length === texts.length && texts.every((t, i) => t !== undefined && t === last.pages[i])) return last.tools;
-  if (texts.every((t) => t !== undefined)) lastListing.set(client, { pages: texts as string[], tools });
+  if (last && last.pages.length === digests.length && digests.every((d, i) => d !== undefined && d === last.pages[i])) return last.tools;
+  if (digests.every((d) => d !== undefined)) lastListing.set(client, { pages: digests as string[], tools });
   else lastListing.delete(client);
   return tools;
 }
