@@ -288,8 +288,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       let answered = false;
       req.once('response', (res) => {
         answered = true;
+        // From here a broken connection is the body reader's to report. The listener below holds this
+        // request's whole setting-up (headers, body, options) for as long as the answer lasts: a kept
+        // stream's, for as long as the session.
+        req.off('error', onError).on('error', answeredError);
         this.serverIdleMs = keepAliveHintMs(header(res, 'keep-alive')) ?? this.serverIdleMs;
-        res.once('close', () => this.open.delete(req));
+        res.on('close', () => this.open.delete(req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
           this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal).then(resolve, reject);
@@ -297,7 +301,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         }
         resolve(res);
       });
-      req.on('error', (err: NodeJS.ErrnoException) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
         this.open.delete(req);
         // After the answer began, a broken connection is the body reader's to report (readEvents,
         // readBody); sending the request again would do it twice.
@@ -311,7 +315,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         }
         if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
         reject(err);
-      });
+      };
+      req.on('error', onError);
       req.end(body);
     });
   }
@@ -434,6 +439,9 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   }
 }
 
+/** A request's error once its answer came: the answer's reader reports a broken connection. */
+function answeredError(): void {}
+
 /**
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
  * `deliver`. Rejects on a malformed payload (the stream is then dropped) or a broken connection.
@@ -472,11 +480,13 @@ function readEvents(
       }
       if (request && request.pending.size === 0 && !settled) request.lingering.add(res);
     });
-    res.once('end', () => finish());
+    // `on`, not `once`: each `once` wraps its listener in two more objects, kept as long as the stream
+    // (a kept session's, between checks); finish() settles once.
+    res.on('end', () => finish());
     // An error or a 'close' without 'end': the connection broke mid-stream.
     const cut = (): void => finish(res.complete ? undefined : new SdkError(SdkErrorCode.ConnectionClosed, 'the event stream was cut off'));
-    res.once('error', cut);
-    res.once('close', cut);
+    res.on('error', cut);
+    res.on('close', cut);
   });
 }
 
