@@ -950,8 +950,8 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
 /**
  * `{ ...a, ...b }`, copied by assignment. Once a spread has seen objects of many shapes (servers with
  * and without tags, headers, auth), V8 gives each copy a hidden class of its own, which a server's
- * configuration keeps for the agent's life (docs/benchmarks.md, "Memory per kept server, fourteenth
- * session"); copies assigned key by key in the same order share one.
+ * configuration keeps for the agent's life (docs/benchmarks.md, "Memory per kept server (fourteenth
+ * session)"); copies assigned key by key in the same order share one.
  */
 function merged<T>(...parts: object[]): T {
   const out: Record<string, unknown> = {};

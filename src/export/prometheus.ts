@@ -30,7 +30,8 @@ const withoutTargetInfo = new PrometheusSerializer(undefined, false, RESOURCE_CO
 /**
  * Serves a scrape with the same bytes as PrometheusExporter.getMetricsRequestHandler (a test compares
  * the two), written in pieces instead of built as one string, and with each series' label set
- * rendered once instead of on every line of every scrape.
+ * joined once a scrape from its values' escaped texts (LabelFragments) instead of escaped and joined
+ * on every line.
  *
  * At 300 servers the page is 2.6 MiB and 33,000 lines. The exporter's serializer escapes and joins
  * every label of every line (a histogram series repeats its labels on 17 lines): it allocated about
@@ -177,8 +178,7 @@ function scopeLabelsOf({ scope }: ScopeMetrics, resource: ResourceMetrics['resou
 /**
  * A label's `name="value"` text, by label key and value. A series' labels are joined from these at
  * every scrape instead of kept per series: kept, they were the page's largest part of the agent's live
- * heap (25 strings per server, docs/benchmarks.md, "The scrape's labels rendered per scrape"), while
- * what they are made of, the label values, is shared by every series of a server. Two generations:
+ * heap (docs/benchmarks.md, "Memory per kept server (fourteenth session)"), while what they are made of, the label values, is shared by every series of a server. Two generations:
  * a value no series carried in one scrape is forgotten at the end of the next, so a reload that
  * removes servers does not leave their names here.
  */

@@ -92,8 +92,8 @@ const NEGOTIATION: Record<ProtocolMode, VersionNegotiationMode> = {
  * The digest of each tools/list page a transport parsed, its text without the JSON-RPC id, keyed by
  * the page's `tools` array (the object the SDK's Client hands to result validation, in both eras).
  * A page is known by its digest, not by its text: the text of a server's tool list, kept for every
- * kept session between checks, is as large as the list itself (docs/benchmarks.md, "A tool list
- * known by its digest").
+ * kept session between checks, is as large as the list itself (docs/benchmarks.md, "Memory
+ * per kept server (fourteenth session)").
  */
 const pageDigests = new WeakMap<object, string>();
 /** The same digest, keyed by the validated result the Client resolves with. */
