@@ -279,21 +279,17 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         return reject(err);
       }
       this.open.add(req);
-      if (signal) {
-        // Destroying the request ends its answer's stream too (readEvents sees it cut).
-        const cancel = (): void => void req.destroy();
-        signal.addEventListener('abort', cancel, { once: true });
-        req.once('close', () => signal.removeEventListener('abort', cancel));
-      }
+      if (signal) destroyOnAbort(req, signal);
       let answered = false;
       req.once('response', (res) => {
         answered = true;
-        // From here a broken connection is the body reader's to report. The listener below holds this
-        // request's whole setting-up (headers, body, options) for as long as the answer lasts: a kept
-        // stream's, for as long as the session.
+        // From here a broken connection is the body reader's to report. What stays on the request and
+        // its answer is made outside this function (answeredError, forgetOnClose, destroyOnAbort): a
+        // closure made here would hold its whole setting-up (headers, body, promise) for as long as
+        // the answer lasts, a kept stream's for as long as the session.
         req.off('error', onError).on('error', answeredError);
         this.serverIdleMs = keepAliveHintMs(header(res, 'keep-alive')) ?? this.serverIdleMs;
-        res.on('close', () => this.open.delete(req));
+        res.on('close', forgetOnClose(this.open, req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
           this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal).then(resolve, reject);
@@ -441,6 +437,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
 
 /** A request's error once its answer came: the answer's reader reports a broken connection. */
 function answeredError(): void {}
+
+/** The answer's 'close' listener: its request is no longer open. */
+function forgetOnClose(open: Set<ClientRequest>, req: ClientRequest): () => void {
+  return () => void open.delete(req);
+}
+
+/** Destroys the request when the SDK gives it up; destroying it ends its answer's stream too (readEvents sees it cut). */
+function destroyOnAbort(req: ClientRequest, signal: AbortSignal): void {
+  const cancel = (): void => void req.destroy();
+  signal.addEventListener('abort', cancel, { once: true });
+  req.once('close', () => signal.removeEventListener('abort', cancel));
+}
 
 /**
  * Reads a text/event-stream body to its end, handing each `message` event's JSON-RPC payload to
