@@ -265,10 +265,22 @@ export function elapsed(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
-export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>): void {
+/** `said`: the request the message names, where it is not `phase` (handshakeUnderWay). */
+export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>, said?: Phase): void {
   const raw = rawFromError(err, diag, server.command ?? '');
   // No token could be had: the request that needed it never reached the server.
-  out.error = toProbeError(raw, raw.kind === 'auth' ? 'token' : phase);
+  out.error = raw.kind === 'auth' ? toProbeError(raw, 'token') : toProbeError(raw, phase, said);
+}
+
+/**
+ * The handshake request a failure cut short, where the phase it is counted under (handshakePhase)
+ * may not be it: under `auto` the era is not known until the handshake ends, so a server/discover
+ * left unanswered was counted, and said, as `initialize`.
+ */
+function handshakeUnderWay(conn: McpConnection | undefined, phase: Phase): Phase | undefined {
+  if (!conn || (phase !== 'initialize' && phase !== 'server/discover')) return undefined;
+  const sent = (conn.transport as Partial<Pick<StartedTransport, 'lastRequest'>>).lastRequest;
+  return sent === 'initialize' || sent === 'server/discover' ? sent : undefined;
 }
 
 /** The time spent obtaining OAuth tokens since the last probe took it, as the `token` phase. */
@@ -314,7 +326,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
     discoveryFailed = err instanceof SdkHttpError && err.code === SdkErrorCode.EraNegotiationFailed && err.status >= 500;
-    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
+    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server, handshakeUnderWay(conn, phase));
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
