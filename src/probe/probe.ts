@@ -2,7 +2,7 @@ import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDisco
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageDigest, type StartedTransport } from './connection.js';
-import { runChecks } from './checks.js';
+import { runChecks, type ProbeBound } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -27,6 +27,8 @@ export interface ProbeOptions {
   checks?: readonly CheckConfig[];
   /** The owner's record of the stdio servers it runs (ConnectContext.processGroups). */
   processGroups?: ProcessGroups;
+  /** probeServer: a deadline over the whole probe, its checks included (`health --timeout`). */
+  bound?: ProbeBound;
 }
 
 /**
@@ -38,6 +40,8 @@ export class Deadline {
   private readonly expired: Promise<never>;
   private timer!: NodeJS.Timeout;
   private readonly end: number;
+  /** Lets go of the outer signal: one outlives many deadlines (a probe's phases and checks). */
+  private unlisten: (() => void) | undefined;
 
   constructor(readonly ms: number, outer?: AbortSignal) {
     this.end = performance.now() + ms;
@@ -46,10 +50,15 @@ export class Deadline {
         reject(new ProbeTimeout(ms));
         this.controller.abort();
       }, ms);
-      outer?.addEventListener('abort', () => {
+      if (!outer) return;
+      const cut = (): void => {
         reject(new ProbeTimeout(ms));
         this.controller.abort();
-      }, { once: true });
+      };
+      // A signal that fired before (a second attempt of a probe) fires no event again.
+      if (outer.aborted) return cut();
+      outer.addEventListener('abort', cut, { once: true });
+      this.unlisten = () => outer.removeEventListener('abort', cut);
     });
     // Nobody may be racing when it fires (between phases); that is not an unhandled rejection.
     this.expired.catch(() => {});
@@ -79,6 +88,7 @@ export class Deadline {
 
   clear(): void {
     clearTimeout(this.timer);
+    this.unlisten?.();
   }
 }
 
@@ -371,13 +381,14 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promis
 
 /**
  * One probe of one server with a fresh connection: connect → initialize → tools/list under one
- * deadline, then the configured checks (each under its own), then close. Never throws for a target failure: the outcome says what happened.
+ * deadline, then the configured checks (each under its own, and all under `bound` where given), then
+ * close. Never throws for a target failure: the outcome says what happened.
  */
 export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
-  const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts);
+  const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts.bound ? { ...opts, signal: opts.bound.signal } : opts);
   if (conn) {
     const checks = opts.checks ?? server.checks ?? [];
-    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
+    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? [], opts.bound);
     await closeTimed(conn, out);
   }
   return finishOutcome(server, out);
