@@ -323,7 +323,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     const redirected = conn.diagnostics().redirected;
     if (redirected) out.warnings.push(`HTTP ${redirected.status} redirect from ${redirected.from} to ${redirected.to}, followed: set url to the latter (clients that do not follow redirects fail on the former)`);
     if (deadline.ms !== server.timeout) {
-      const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[handshakePhase(server, opts.prior)] ?? 0));
+      // The handshake is timed under the era it found (handshake()): under auto, that is known only now.
+      const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[out.era === 'modern' ? 'server/discover' : 'initialize'] ?? 0));
       if (note) out.warnings.push(note);
       deadline.clear();
       deadline = new Deadline(server.timeout, opts.signal);
