@@ -52,7 +52,7 @@ export function registerHealth(program: Command): void {
     .option('--stdio', 'probe the command given after -- without a configuration file')
     .option('--name <name>', 'with --url or --stdio: the name shown (default: the URL\'s host, or the package or script the command runs)')
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
-    .option('--timeout <duration>', "deadline for each probe, e.g. 5s, and for each check without a timeout of its own (overrides the servers' timeout and start_timeout)")
+    .option('--timeout <duration>', "deadline for each server's whole probe, e.g. 5s, its checks included (overrides the servers' timeout and start_timeout, and cuts a check's own longer timeout)")
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
@@ -110,7 +110,10 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     await Promise.all(
       wave.map(({ server: s, i }) =>
         limit(async () => {
-          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages, ...(opts.checks === false ? { checks: [] } : {}) });
+          // --timeout is the whole answer's: a check with a longer timeout of its own is cut by it
+          // (the servers' timeouts above bound only the handshake and the listing, each check its own).
+          const bound = timeout === undefined ? undefined : { signal: AbortSignal.timeout(timeout), ms: timeout, name: `health --timeout ${opts.timeout}` };
+          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages, ...(opts.checks === false ? { checks: [] } : {}), ...(bound ? { bound } : {}) });
           results[i] = { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
         }),
       ),

@@ -377,7 +377,7 @@ function msOf(v: unknown): number | undefined {
 }
 
 /** A duration as the user wrote it, or as close as milliseconds allow. */
-function durationText(v: unknown): string {
+export function durationText(v: unknown): string {
   if (typeof v === 'string') return v.trim();
   const ms = Number(v);
   const unit = (['d', 'h', 'm', 's'] as const).find((u) => ms >= UNIT_MS[u]! && ms % UNIT_MS[u]! === 0);

@@ -3,7 +3,7 @@
 // error.type. What the expectations mean is pipeline/expect.ts; what a failing check does to the
 // server's state is pipeline/assess.ts.
 import type { Client, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/client';
-import { checkTarget, type CheckConfig, type ServerConfig } from '../config/schema.js';
+import { checkTarget, durationText, type CheckConfig, type ServerConfig } from '../config/schema.js';
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.js';
 import { closestName } from '../config/similar.js';
@@ -14,6 +14,22 @@ import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from 
 
 function checkError(type: ErrorType, method: CheckMethod, message: string): ProbeError {
   return { type, category: errorCategory(type), phase: method, message };
+}
+
+/**
+ * A deadline over a whole probe, its checks included, beside each check's own: `health --timeout`,
+ * given to have an answer within that long, which a check with a longer timeout of its own outlasted.
+ */
+export interface ProbeBound {
+  signal: AbortSignal;
+  ms: number;
+  /** How the user gave it, for the message of a check it cut short (`health --timeout 5s`). */
+  name: string;
+}
+
+function cutByBound(bound: ProbeBound, method: CheckMethod, own: number, ran: boolean): ProbeError {
+  const scope = `(it bounds the whole probe, checks included${own > bound.ms ? `; the check's own timeout is ${durationText(own)}` : ''})`;
+  return checkError('timeout', method, ran ? `timeout waiting for ${method}: ${bound.name} ran out ${scope}` : `not run: ${bound.name} ran out before it ${scope}`);
 }
 
 /**
@@ -128,7 +144,7 @@ export function toolNotFound(target: string, listed: readonly string[]): string 
 }
 
 /** Runs one check; never throws for a target failure. */
-export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command'>, check: CheckConfig, tools: readonly ToolInfo[]): Promise<CheckRun> {
+export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command'>, check: CheckConfig, tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun> {
   const { method, target } = checkTarget(check);
   const run: CheckRun = { name: check.name, method, target, status: 'pass', onFailure: check.on_failure, startedAt: Date.now(), latencyMs: null, error: null };
   const failed = (error: ProbeError): CheckRun => ({ ...run, status: 'fail', error });
@@ -143,7 +159,8 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
       return { ...run, status: 'refused', error: checkError('side_effects_refused', method, message) };
     }
   }
-  const deadline = new Deadline(check.timeout);
+  if (bound?.signal.aborted) return failed(cutByBound(bound, method, check.timeout, false));
+  const deadline = new Deadline(check.timeout, bound?.signal);
   const client = conn.client instanceof ProbeClient ? conn.client : undefined;
   const mark = client?.refusedRequests ?? 0;
   // A tool that needs the client to sample, elicit or list roots fails in whatever way its server
@@ -160,6 +177,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   } catch (err) {
     // How long it took to fail is part of the finding (a JSON-RPC error, or the whole deadline).
     run.latencyMs = elapsed(t);
+    if (bound?.signal.aborted) return failedWithRefusals(cutByBound(bound, method, check.timeout, true));
     return failedWithRefusals(toProbeError(rawFromError(deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), server.command ?? ''), method));
   } finally {
     deadline.clear();
@@ -192,11 +210,11 @@ async function schemaViolation(schema: unknown, structured: unknown): Promise<st
 }
 
 /** Runs checks one after another (a server is not hammered by its own monitor). */
-export async function runChecks(conn: McpConnection, server: Pick<ServerConfig, 'command'>, checks: readonly CheckConfig[], tools: readonly ToolInfo[]): Promise<CheckRun[]> {
+export async function runChecks(conn: McpConnection, server: Pick<ServerConfig, 'command'>, checks: readonly CheckConfig[], tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun[]> {
   const runs: CheckRun[] = [];
   for (const check of checks) {
     if (conn.closed) break;
-    runs.push(await runCheck(conn, server, check, tools));
+    runs.push(await runCheck(conn, server, check, tools, bound));
   }
   return runs;
 }

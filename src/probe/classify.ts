@@ -280,7 +280,8 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   return { kind: 'invalid', message: oneLine(e?.message ?? String(err)) };
 }
 
-export function toProbeError(raw: RawFailure, phase: Phase): ProbeError {
-  const v = classify(raw, phase);
+/** `said`: the request the message names, where it is not the phase the error is counted under. */
+export function toProbeError(raw: RawFailure, phase: Phase, said: Phase = phase): ProbeError {
+  const v = classify(raw, said);
   return { type: v.type, category: errorCategory(v.type), phase, message: v.message };
 }

@@ -24,6 +24,11 @@ export class StartedTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
   private started: Promise<void> | undefined;
+  /**
+   * The method of the last request sent: under `auto` the handshake is server/discover, then perhaps
+   * initialize, and a deadline that cuts it short is named by the one it was waiting for.
+   */
+  lastRequest: string | undefined;
 
   constructor(readonly inner: Transport) {
     inner.onclose = () => this.onclose?.();
@@ -37,6 +42,7 @@ export class StartedTransport implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if ('method' in message && 'id' in message) this.lastRequest = message.method;
     return this.inner.send(message, options);
   }
 

@@ -2,7 +2,7 @@ import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDisco
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageDigest, type StartedTransport } from './connection.js';
-import { runChecks } from './checks.js';
+import { runChecks, type ProbeBound } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -27,6 +27,8 @@ export interface ProbeOptions {
   checks?: readonly CheckConfig[];
   /** The owner's record of the stdio servers it runs (ConnectContext.processGroups). */
   processGroups?: ProcessGroups;
+  /** probeServer: a deadline over the whole probe, its checks included (`health --timeout`). */
+  bound?: ProbeBound;
 }
 
 /**
@@ -38,6 +40,8 @@ export class Deadline {
   private readonly expired: Promise<never>;
   private timer!: NodeJS.Timeout;
   private readonly end: number;
+  /** Lets go of the outer signal: one outlives many deadlines (a probe's phases and checks). */
+  private unlisten: (() => void) | undefined;
 
   constructor(readonly ms: number, outer?: AbortSignal) {
     this.end = performance.now() + ms;
@@ -46,10 +50,15 @@ export class Deadline {
         reject(new ProbeTimeout(ms));
         this.controller.abort();
       }, ms);
-      outer?.addEventListener('abort', () => {
+      if (!outer) return;
+      const cut = (): void => {
         reject(new ProbeTimeout(ms));
         this.controller.abort();
-      }, { once: true });
+      };
+      // A signal that fired before (a second attempt of a probe) fires no event again.
+      if (outer.aborted) return cut();
+      outer.addEventListener('abort', cut, { once: true });
+      this.unlisten = () => outer.removeEventListener('abort', cut);
     });
     // Nobody may be racing when it fires (between phases); that is not an unhandled rejection.
     this.expired.catch(() => {});
@@ -79,6 +88,7 @@ export class Deadline {
 
   clear(): void {
     clearTimeout(this.timer);
+    this.unlisten?.();
   }
 }
 
@@ -265,10 +275,22 @@ export function elapsed(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
-export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>): void {
+/** `said`: the request the message names, where it is not `phase` (handshakeUnderWay). */
+export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>, said?: Phase): void {
   const raw = rawFromError(err, diag, server.command ?? '');
   // No token could be had: the request that needed it never reached the server.
-  out.error = toProbeError(raw, raw.kind === 'auth' ? 'token' : phase);
+  out.error = raw.kind === 'auth' ? toProbeError(raw, 'token') : toProbeError(raw, phase, said);
+}
+
+/**
+ * The handshake request a failure cut short, where the phase it is counted under (handshakePhase)
+ * may not be it: under `auto` the era is not known until the handshake ends, so a server/discover
+ * left unanswered was counted, and said, as `initialize`.
+ */
+function handshakeUnderWay(conn: McpConnection | undefined, phase: Phase): Phase | undefined {
+  if (!conn || (phase !== 'initialize' && phase !== 'server/discover')) return undefined;
+  const sent = (conn.transport as Partial<Pick<StartedTransport, 'lastRequest'>>).lastRequest;
+  return sent === 'initialize' || sent === 'server/discover' ? sent : undefined;
 }
 
 /** The time spent obtaining OAuth tokens since the last probe took it, as the `token` phase. */
@@ -301,7 +323,8 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     const redirected = conn.diagnostics().redirected;
     if (redirected) out.warnings.push(`HTTP ${redirected.status} redirect from ${redirected.from} to ${redirected.to}, followed: set url to the latter (clients that do not follow redirects fail on the former)`);
     if (deadline.ms !== server.timeout) {
-      const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[handshakePhase(server, opts.prior)] ?? 0));
+      // The handshake is timed under the era it found (handshake()): under auto, that is known only now.
+      const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[out.era === 'modern' ? 'server/discover' : 'initialize'] ?? 0));
       if (note) out.warnings.push(note);
       deadline.clear();
       deadline = new Deadline(server.timeout, opts.signal);
@@ -314,7 +337,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
     discoveryFailed = err instanceof SdkHttpError && err.code === SdkErrorCode.EraNegotiationFailed && err.status >= 500;
-    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server);
+    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server, handshakeUnderWay(conn, phase));
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
@@ -359,13 +382,14 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promis
 
 /**
  * One probe of one server with a fresh connection: connect → initialize → tools/list under one
- * deadline, then the configured checks (each under its own), then close. Never throws for a target failure: the outcome says what happened.
+ * deadline, then the configured checks (each under its own, and all under `bound` where given), then
+ * close. Never throws for a target failure: the outcome says what happened.
  */
 export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
-  const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts);
+  const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts.bound ? { ...opts, signal: opts.bound.signal } : opts);
   if (conn) {
     const checks = opts.checks ?? server.checks ?? [];
-    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? []);
+    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? [], opts.bound);
     await closeTimed(conn, out);
   }
   return finishOutcome(server, out);

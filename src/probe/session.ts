@@ -81,6 +81,11 @@ export class ServerSession {
   private listenLost = false;
   /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
   private streamLost = false;
+  /**
+   * The stream of the connection being opened ended before adopt(): the server opens it as soon as
+   * the handshake is done, and a proxy may cut it while tools/list is still under way.
+   */
+  private streamCutWhileOpening = false;
   /** When a lost listen or GET stream last asked for a check on this connection. */
   private streamSignalAt = -Infinity;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
@@ -242,7 +247,10 @@ export class ServerSession {
     return this.kind.keep({
       onStream: (what) => {
         this.lastActivity = this.now();
-        if (what !== 'end' || !this.conn || this.conn.closed || this.closed) return;
+        if (what !== 'end' || this.closed) return;
+        // No connection yet: only the one being opened has a stream (an old one is closed before).
+        if (!this.conn) return void (this.streamCutWhileOpening = true);
+        if (this.conn.closed) return;
         this.streamLost = true;
         this.streamEnded();
       },
@@ -251,6 +259,7 @@ export class ServerSession {
 
   private async openAndList(): Promise<CheckOutcome> {
     const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
+    this.streamCutWhileOpening = false;
     const opened = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
     let { out, conn } = opened;
     if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed) {
@@ -259,6 +268,7 @@ export class ServerSession {
       // again instead of failing on the remembered one. A failure then (a credential refused in both
       // eras) is still named in the era the server last spoke.
       this.forgetEra();
+      this.streamCutWhileOpening = false;
       ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
     }
     this.lastActivity = this.now();
@@ -333,6 +343,13 @@ export class ServerSession {
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
     this.streamSignalAt = -Infinity;
     this.streamLost = false;
+    if (this.streamCutWhileOpening) {
+      // Lost as one cut later is: opened again at the check it asks for (without that, the server's
+      // tools/list_changed would not reach this connection for as long as it lives).
+      this.streamCutWhileOpening = false;
+      this.streamLost = true;
+      this.streamEnded();
+    }
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };

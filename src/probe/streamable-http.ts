@@ -103,6 +103,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   private ending = false;
   /** The standalone stream was open and ended while the session went on: reopenStandaloneStream() may open it again. */
   private standaloneEnded = false;
+  /**
+   * What the session's own streams (the standalone GET, subscriptions/listen) met, kept apart from
+   * `diag`: they are opened again beside a check's requests, and their failure, read there, was
+   * reported as the check's (a listen refused 503 named a failing tools/list). Nobody reads it: a
+   * stream that cannot be had is asked for again at the next check, and its error says why.
+   */
+  private streamDiag: TransportDiagnostics | undefined;
   /** How long the server keeps an idle connection, as its last answer said (Keep-Alive: timeout=N). */
   private serverIdleMs: number | undefined;
   /** When the last POST or DELETE was sent (opts.now's clock). */
@@ -155,12 +162,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     // closed): its stream goes with it, or each one given up would hold a connection for as long as
     // the server, or a proxy that buffers event streams, keeps it open.
     const signal = options?.requestSignal;
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal);
+    const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal, diag);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
-      const seen = (this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession));
+      const seen = (diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession));
       // A 2026-07-28 server answers a request it refuses (an unsupported version: -32022) with HTTP
       // 400 and the JSON-RPC error: that error is the answer to the request.
       if (status === 400 && modern && !Array.isArray(message) && 'id' in message && message.id !== undefined) {
@@ -183,7 +191,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       return;
     }
     const type = header(res, 'content-type') ?? '';
-    if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests, signal);
+    if (/^\s*text\/event-stream/i.test(type)) return this.readResponseStream(res, requests, signal, diag);
     if (/^\s*application\/([\w.+-]*\+)?json/i.test(type)) {
       for (const m of this.messagesOf(await readBody(res))) {
         if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
@@ -193,7 +201,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       if (requests.size > 0) throw new InvalidResponse(`the JSON answer holds no response to request ${[...requests].join(', ')}`);
       return;
     }
-    this.diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
+    diag.lastHttp = await observeResponse(res, this.url, 'POST', withSession);
     throw httpStatusError(status, `unexpected content type ${JSON.stringify(type)}`);
   }
 
@@ -216,15 +224,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   }
 
   /** Resolves with the response head; the body is the caller's to read or discard. */
-  /** `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see requestOnce. */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: AbortSignal): Promise<IncomingMessage> {
-    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal);
+  /**
+   * `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see
+   * requestOnce. `diag`: where what it meets is recorded (streamDiag for the session's own streams).
+   */
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: AbortSignal, diag = this.diag): Promise<IncomingMessage> {
+    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal, diag) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal, diag);
   }
 
   /** With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides). */
-  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, signal?: AbortSignal): Promise<IncomingMessage> {
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: AbortSignal | undefined, diag: TransportDiagnostics): Promise<IncomingMessage> {
     const sent = await auth.authorization();
-    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal);
+    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal, diag);
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
@@ -238,14 +249,14 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (retry) {
       res.resume();
       final = await auth.authorization();
-      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal);
+      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal, diag);
       if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
-    this.diag.credentialRejected = res.statusCode === 401 && final !== undefined;
+    diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;
   }
 
-  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: AbortSignal): Promise<IncomingMessage> {
+  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: AbortSignal, diag = this.diag): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       if (signal?.aborted) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'the request was given up'));
@@ -292,7 +303,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         res.on('close', forgetOnClose(this.open, req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
-          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal, diag).then(resolve, reject);
           return;
         }
         resolve(res);
@@ -306,10 +317,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         if (signal?.aborted) return reject(err);
         // A pooled connection the server closed just as it was reused: the request never reached it.
         if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !this.closed) {
-          this.requestOnce(method, accept, lasting, body, extra, true, hops, signal).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, true, hops, signal, diag).then(resolve, reject);
           return;
         }
-        if (!this.closed) this.diag.networkError = { code: err.code, message: err.message };
+        if (!this.closed) diag.networkError = { code: err.code, message: err.message };
         reject(err);
       };
       req.on('error', onError);
@@ -356,7 +367,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * Last-Event-ID) when the server ends or drops it after giving event ids, and fails when it ends
    * before the responses without them.
    */
-  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>, signal?: AbortSignal): Promise<void> {
+  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>, signal: AbortSignal | undefined, diag: TransportDiagnostics): Promise<void> {
     const deliver = (m: JSONRPCMessage): void => {
       if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
       this.onmessage?.(m);
@@ -385,10 +396,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
           return; // closed while waiting: the probe is over, its deadline or its caller ended it
         }
       }
-      res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId }, true, signal);
+      res = await this.request('GET', 'text/event-stream', undefined, { 'last-event-id': position.lastEventId }, true, signal, diag);
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
-        this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
+        diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
         throw httpStatusError(status, `Failed to resume the event stream after event ${position.lastEventId} (HTTP ${status})`);
       }
     }
@@ -402,11 +413,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     this.standaloneEnded = false;
     let opened = false;
     try {
-      const res = await this.request('GET', 'text/event-stream');
+      const diag = (this.streamDiag ??= {});
+      const res = await this.request('GET', 'text/event-stream', undefined, undefined, true, undefined, diag);
       const status = res.statusCode ?? 0;
       if (status === 405) return void res.resume(); // the server offers no stream: allowed by the spec
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
-        this.diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
+        diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
         throw httpStatusError(status, `Failed to open the standalone event stream (HTTP ${status})`);
       }
       const onStream = this.opts.onStream;

@@ -130,7 +130,30 @@ ${stdioServer('slow', '      - { name: hangs, tool: slow, arguments: { ms: 60000
     assert.equal(r.code, 1, r.stderr);
     const [server] = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers;
     assert.equal(server!.status, 'degraded');
-    assert.deepEqual(server!.checks[0]!.error, { type: 'timeout', category: 'transient', phase: 'tools/call', message: 'timeout after 5000ms waiting for tools/call' });
+    // The probe's own deadline began first: it is what cuts the check.
+    assert.deepEqual(server!.checks[0]!.error, { type: 'timeout', category: 'transient', phase: 'tools/call', message: 'timeout waiting for tools/call: health --timeout 5s ran out (it bounds the whole probe, checks included)' });
+  });
+
+  it('--timeout bounds the whole answer: a check with a longer timeout of its own is cut by it, and a check after it is not run', async () => {
+    // Before the fix the first check waited its own two minutes, and the command was killed.
+    const file = configFile(
+      'mcpwatch-health-checks-own-timeout-',
+      `servers:
+${stdioServer('slow', `      - { name: hangs, tool: slow, arguments: { ms: 600000 }, timeout: 2m }
+      - { name: after, tool: query, arguments: { sql: "select 1" } }`)}
+`,
+    );
+    const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
+    assert.equal(r.code, 1, r.stderr);
+    const [server] = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers;
+    assert.equal(server!.status, 'degraded');
+    assert.deepEqual(
+      server!.checks.map((c) => [c.name, c.status, c.error?.type, c.error?.message]),
+      [
+        ['hangs', 'fail', 'timeout', "timeout waiting for tools/call: health --timeout 5s ran out (it bounds the whole probe, checks included; the check's own timeout is 2m)"],
+        ['after', 'fail', 'timeout', 'not run: health --timeout 5s ran out before it (it bounds the whole probe, checks included)'],
+      ],
+    );
   });
 
   it('validate counts the checks', async () => {

@@ -148,7 +148,7 @@ servers:
     assert.equal(r.code, 1, r.stderr);
     const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
     assert.equal(server.error?.type, 'timeout');
-    assert.equal(server.error?.message, `timeout after ${deadlineMs}ms waiting for initialize`);
+    assert.equal(server.error?.message, `timeout after ${deadlineMs}ms waiting for server/discover`);
   });
 
   it('exits 2 with a clear message for usage and config errors', async () => {

@@ -281,6 +281,33 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it("reports a check's own failure, not that of the listen stream it asked for again (HTTP 503, a cut connection)", async () => {
+    // A tool backend's JSON-RPC error quoting an HTTP status, as proxies' errors do: read as the
+    // listen's 503 before the fix; and the listen's cut connection made it a refused connection.
+    const refused = await startModernHttpFixture('strict', { refuseListens: { count: 10, status: 503 }, failListsAfter: { count: 1, message: 'upstream answered HTTP 502' } });
+    const cut = await startModernHttpFixture('strict', { cutListens: 10, failListsAfter: { count: 1, message: 'tools backend down' } });
+    const sessions = [new ServerSession(httpTarget(refused.url), { onSignal: () => {} }), new ServerSession(httpTarget(cut.url), { onSignal: () => {} })];
+    try {
+      const seen: Array<[string | undefined, string | undefined, boolean]> = [];
+      for (const session of sessions) {
+        assert.equal((await session.check()).error, null);
+        await until(() => session.streamLostAwaitingCheck, 'the listen, failed for now');
+        // The listen is asked again at this check, beside the tools/list that fails.
+        const out = await session.check();
+        seen.push([out.error?.type, out.error?.message, out.partial]);
+      }
+      assert.deepEqual(seen, [
+        ['protocol_error', 'JSON-RPC error -32603 in tools/list: upstream answered HTTP 502', true],
+        ['protocol_error', 'JSON-RPC error -32603 in tools/list: tools backend down', true],
+      ]);
+      await until(() => refused.requests['subscriptions/listen'] === 2 && cut.requests['subscriptions/listen'] === 2, 'each listen asked for again');
+    } finally {
+      for (const s of sessions) await s.close();
+      await refused.close();
+      await cut.close();
+    }
+  });
+
   it('finds the era out again when the server stops speaking the remembered one', async () => {
     const server = await startModernHttpFixture('strict');
     const session = new ServerSession(httpTarget(server.url), { onSignal: () => {}, prior: { kind: 'legacy' } });

@@ -200,11 +200,22 @@ describe('Streamable HTTP probe', () => {
     assert.equal(out.error?.phase, 'initialize');
   });
 
-  it('times out a server that accepts and never answers', async () => {
+  it('times out a server that accepts and never answers, naming the request it left unanswered', async () => {
     const f = await fixture('hang');
+    // Under auto the handshake opens with server/discover: that is what the deadline cut short. The
+    // phase, which metrics count the duration under, stays the one an era not yet known is named by.
     const out = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 500 }));
-    assert.equal(out.error?.type, 'timeout');
-    assert.equal(out.error?.message, 'timeout after 500ms waiting for initialize');
+    assert.deepEqual([out.error?.type, out.error?.phase, out.error?.message], ['timeout', 'initialize', 'timeout after 500ms waiting for server/discover']);
+    const legacy = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 500, protocol: 'legacy' }));
+    assert.deepEqual([legacy.error?.phase, legacy.error?.message], ['initialize', 'timeout after 500ms waiting for initialize']);
+  });
+
+  it('names initialize when a timeout under auto comes after server/discover was answered', async () => {
+    const f = await startHttpFixture('streamable', { hangInitialize: true });
+    fixtures.push(f);
+    // Long enough for the refused discovery on a busy machine: initialize is what is never answered.
+    const out = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 5000 }));
+    assert.deepEqual([out.error?.type, out.error?.phase, out.error?.message], ['timeout', 'initialize', 'timeout after 5000ms waiting for initialize']);
   });
 
   it('reports connection_refused when nothing listens', async () => {

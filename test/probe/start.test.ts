@@ -6,7 +6,8 @@ import { probeServer } from '../../src/probe/probe.js';
 import { slowStartNote, startBudgetMs } from '../../src/pipeline/start.js';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveServer } from '../../src/config/schema.js';
-import { httpTarget, stdioTarget } from '../helpers.js';
+import { join } from 'node:path';
+import { FIXTURES, httpTarget, stdioTarget } from '../helpers.js';
 
 describe('stdio start budget', () => {
   it('gives stdio servers start_timeout from spawn to the first answer, and HTTP servers none', () => {
@@ -24,6 +25,13 @@ describe('stdio start budget', () => {
     const out = await probeServer(stdioTarget('slow-start', { timeout: 2000, start_timeout: 30_000, env: { START_DELAY_MS: '4000' } }));
     assert.equal(out.error, null, JSON.stringify(out.error));
     assert.equal(out.tools?.length, 3);
+    assert.equal(out.warnings.filter((w) => w.startsWith('slow first start')).length, 1, JSON.stringify(out.warnings));
+  });
+
+  it('says so for a 2026-07-28 server too, whose start is timed as server/discover under auto', async () => {
+    const modern = stdioTarget('slow-start', { command: process.execPath, args: [join(FIXTURES, 'modern-stdio-server.js'), 'modern'], timeout: 2000, start_timeout: 30_000, env: { START_DELAY_MS: '4000' } });
+    const out = await probeServer(modern);
+    assert.deepEqual([out.error, out.era], [null, 'modern']);
     assert.equal(out.warnings.filter((w) => w.startsWith('slow first start')).length, 1, JSON.stringify(out.warnings));
   });
 });

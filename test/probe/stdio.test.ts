@@ -72,10 +72,11 @@ describe('stdio probe', () => {
 
   it('times out a server that never answers, naming the phase, and kills it', async () => {
     const t = performance.now();
-    // Long enough that even a slow spawn is over before it, so the phase named is always initialize.
+    // Long enough that even a slow spawn is over before it, so the phase is always the handshake's:
+    // under auto its first request, server/discover, is the one left unanswered.
     const out = await probeServer(stdioTarget('hang', { timeout: 2000 }));
-    assert.equal(out.error?.type, 'timeout');
-    assert.equal(out.error?.message, 'timeout after 2000ms waiting for initialize');
+    assert.deepEqual([out.error?.type, out.error?.phase], ['timeout', 'initialize']);
+    assert.equal(out.error?.message, 'timeout after 2000ms waiting for server/discover');
     // Its close has two grace periods (300 ms, 1 s) before SIGKILL; the margin is for a busy machine.
     assert.ok(performance.now() - t < 2000 + 15_000, 'the probe ends soon after its deadline');
     assert.deepEqual(fixtureChildren().filter((l) => l.includes(' hang')), []);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
 import { EventStreamParser, StreamableHttpTransport, streamableConnector } from '../../src/probe/streamable-http.js';
 import { keepAliveHintMs } from '../../src/probe/http.js';
-import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
+import { startHttpFixture, type HttpFixture, type HttpFixtureOptions, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
 import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
 import { healthyServer } from '../fixtures/servers.js';
@@ -21,6 +21,28 @@ async function fixture(mode: HttpMode): Promise<HttpFixture> {
 after(async () => {
   for (const f of fixtures) await f.close();
 });
+
+/** A kept session over a fixture whose servers are at hand, its signals recorded, on a clock the test moves. */
+async function watchedSession(opts: Omit<HttpFixtureOptions, 'makeServer'>): Promise<{ f: HttpFixture; session: ServerSession; signals: SessionSignal[]; advance(ms: number): void; listChangedArrives(what: string): Promise<void> }> {
+  const servers: McpServer[] = [];
+  const f = await startHttpFixture('streamable', { ...opts, makeServer: () => servers[servers.push(healthyServer()) - 1]! });
+  fixtures.push(f);
+  let clock = 1_000_000;
+  const signals: SessionSignal[] = [];
+  const session = new ServerSession(httpTarget(f.url), { onSignal: (s) => signals.push(s), now: () => clock });
+  return {
+    f,
+    session,
+    signals,
+    advance: (ms) => void (clock += ms),
+    // Sent until the server has registered the stream: before that, the SDK drops it.
+    listChangedArrives: (what) =>
+      until(() => {
+        for (const s of servers) void s.sendToolListChanged();
+        return signals.includes('list_changed');
+      }, what),
+  };
+}
 
 function parse(chunks: string[]): Array<[string, string]> {
   const events: Array<[string, string]> = [];
@@ -231,12 +253,7 @@ describe('Streamable HTTP transport', () => {
   });
 
   it('opens the standalone stream again at the next check after a proxy cut it, so tools/list_changed still arrives', async () => {
-    const servers: McpServer[] = [];
-    const f = await startHttpFixture('streamable', { cutGetStreams: 2, makeServer: () => servers[servers.push(healthyServer()) - 1]! });
-    fixtures.push(f);
-    let clock = 1_000_000;
-    const signals: SessionSignal[] = [];
-    const session = new ServerSession(httpTarget(f.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ cutGetStreams: 2 });
     try {
       const first = await session.check();
       assert.deepEqual([first.error, first.era], [null, 'legacy']);
@@ -246,42 +263,46 @@ describe('Streamable HTTP transport', () => {
       assert.equal((await session.check()).error, null);
       await until(() => f.gets === 2 && session.streamLostAwaitingCheck, 'the second stream, cut and noticed');
       assert.deepEqual(signals, ['stream_end'], 'a cut within the interval waits for the next check');
-      clock += 30_000;
+      advance(30_000);
       assert.equal((await session.check()).error, null);
       await until(() => f.gets === 3, 'the third stream');
       assert.equal(f.openSessions.size, 1, 'one session throughout');
-      // The server's change notice reaches the session over the stream opened again (sent until the
-      // server has registered the stream: before that, the SDK drops it).
-      await until(() => {
-        for (const s of servers) void s.sendToolListChanged();
-        return signals.includes('list_changed');
-      }, 'tools/list_changed over the new stream');
+      // The server's change notice reaches the session over the stream opened again.
+      await listChangedArrives('tools/list_changed over the new stream');
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('opens the standalone stream again after a cut that came while the session was being opened (before its first listing answered)', async () => {
+    const { f, session, signals, listChangedArrives } = await watchedSession({ endFirstGetBeforeList: true });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era, f.gets], [null, 'legacy', 1]);
+      assert.deepEqual(signals, ['stream_end'], 'the cut asks for a check at once, as one after the session was opened does');
+      assert.equal(session.streamLostAwaitingCheck, true);
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 2, 'the stream opened again at the check');
+      assert.equal(f.openSessions.size, 1, 'on the same session');
+      await listChangedArrives('tools/list_changed over the stream opened again');
     } finally {
       await session.close();
     }
   });
 
   it('tries the standalone stream again at a later check when a reopening was refused, so tools/list_changed still arrives', async () => {
-    const servers: McpServer[] = [];
     // The proxy cuts the first stream; the server still holds its end and refuses the second GET.
-    const f = await startHttpFixture('streamable', { cutGetStreams: 1, refuseGets: [2], makeServer: () => servers[servers.push(healthyServer()) - 1]! });
-    fixtures.push(f);
-    let clock = 1_000_000;
-    const signals: SessionSignal[] = [];
-    const session = new ServerSession(httpTarget(f.url), { onSignal: (s) => signals.push(s), now: () => clock });
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ cutGetStreams: 1, refuseGets: [2] });
     try {
       assert.equal((await session.check()).error, null);
       await until(() => signals.length === 1, 'the cut asks for a check at once');
       assert.equal((await session.check()).error, null);
       await until(() => f.gets === 2 && session.streamLostAwaitingCheck, 'the reopening, refused and noticed');
-      clock += 30_000;
+      advance(30_000);
       assert.equal((await session.check()).error, null);
       await until(() => f.gets === 3, 'the stream asked for again');
       assert.equal(f.openSessions.size, 1, 'one session throughout');
-      await until(() => {
-        for (const s of servers) void s.sendToolListChanged();
-        return signals.includes('list_changed');
-      }, 'tools/list_changed over the stream opened again');
+      await listChangedArrives('tools/list_changed over the stream opened again');
     } finally {
       await session.close();
     }
