@@ -181,6 +181,12 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   },
   { id: 'security.stdio', dimension: 'security', when: 'stdio server', effect: 'plain-http, insecure-skip-verify and no-auth do not apply' },
   {
+    id: 'security.config-error',
+    dimension: 'security',
+    when: 'a `${env:VAR}` of the server is not set (`config_error`: not probed)',
+    effect: 'judged from the entry as written; plain-http and no-auth only when its URL is written without a reference',
+  },
+  {
     id: 'overall.weights',
     dimension: 'overall',
     when: 'always',
@@ -218,6 +224,11 @@ export interface SecurityInput {
    * literal secret can be told from a reference. Null when the raw text was not available.
    */
   raw: RawServer | null;
+  /**
+   * The server's configuration could not be used (an unset `${env:…}`): `url` and `headerNames` come
+   * from its entry as written, since the loader put a stand-in in its place.
+   */
+  configError?: boolean;
 }
 
 export interface RawServer {
@@ -225,6 +236,8 @@ export interface RawServer {
   headers: Record<string, string>;
   env: Record<string, string>;
   args: string[];
+  /** `tls` as written; only read for a server with a configuration error (SecurityInput.configError). */
+  tls?: { insecureSkipVerify: boolean; clientCertificate: boolean };
 }
 
 export interface ScoreInput {
@@ -478,6 +491,7 @@ function scoreReliability(input: ScoreInput): DimensionDraft {
 function scoreSecurity(s: SecurityInput): DimensionDraft {
   const rules = ['security.base'];
   const findings: Finding[] = [];
+  if (s.configError) rules.push('security.config-error');
   if (s.transport === 'stdio') {
     rules.push('security.stdio');
   } else {
@@ -493,8 +507,9 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
     }
     const credentialHeader = s.headerNames.some((h) => isSecretName(h) && (s.raw === null || (s.raw.headers[h] ?? '') !== ''));
     const credentialInUrl = urlCredentials(s.raw?.url ?? s.url).length > 0;
-    // Only this machine reaches a loopback server: authentication would protect nothing more.
-    if (!loopback && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
+    // Only this machine reaches a loopback server: authentication would protect nothing more. A URL
+    // that is an unset reference names no host, loopback or not.
+    if (url !== null && !loopback && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
       rules.push('security.no-auth');
       findings.push({ text: 'no authentication configured (no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
     }
@@ -671,11 +686,32 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
       headers: strings(entry.headers),
       env: strings(entry.env),
       args: Array.isArray(entry.args) ? entry.args.map((a) => String(a)) : [],
+      tls: rawTls(entry.tls),
     };
   });
 }
 
+function rawTls(v: unknown): RawServer['tls'] {
+  const tls = v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+  return { insecureSkipVerify: tls.insecure_skip_verify === true, clientCertificate: Boolean(tls.cert_file && tls.key_file) };
+}
+
 function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInput {
+  if (server.config_error !== undefined) {
+    // The loader put a stand-in in the server's place (no headers, a made-up URL): grading that would
+    // say "plain http to unset-environment-variable.invalid, no authentication" of a server that has
+    // neither. Its entry as written says what is configured; a URL that is a reference names no host.
+    const url = raw?.url !== undefined && !raw.url.includes('${') ? raw.url : undefined;
+    return {
+      transport: server.transport,
+      url,
+      headerNames: Object.keys(raw?.headers ?? {}),
+      insecureSkipVerify: raw?.tls?.insecureSkipVerify ?? false,
+      clientCertificate: raw?.tls?.clientCertificate ?? false,
+      raw,
+      configError: true,
+    };
+  }
   return {
     transport: server.transport,
     url: server.url,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
+import { resolveServer } from '../../src/config/schema.js';
 import { isSecretName } from '../../src/config/secrets.js';
 import { StateStore } from '../../src/store/state.js';
 import {
@@ -280,6 +281,32 @@ const RULE_CASES: Record<string, () => void> = {
     const r = scoreServer(input());
     expectDim(r, 'security', 100, 'security.stdio');
     assert.deepEqual(r.dimensions.security.rules, ['security.base', 'security.stdio']);
+  },
+  'security.config-error': () => {
+    // An unset variable puts a stand-in in the server's place (config/load.ts): the entry as written
+    // is graded, not the stand-in's made-up URL and missing headers.
+    const text = [
+      'servers:',
+      '  - { name: local, transport: streamable_http, url: "http://127.0.0.1:3000/mcp", headers: { Authorization: "Bearer ${env:LOCAL_TOKEN}" } }',
+      '  - { name: remote, transport: sse, url: "https://mcp.example.com/sse", headers: { X-Api-Key: "${env:REMOTE_KEY}" } }',
+      '  - { name: plain, transport: streamable_http, url: "http://mcp.example.com/mcp", tls: { insecure_skip_verify: true }, headers: { Authorization: "${env:PLAIN_TOKEN}" } }',
+      '  - { name: hidden, transport: streamable_http, url: "${env:HIDDEN_URL}" }',
+      '  - { name: tool, transport: stdio, command: node, env: { API_TOKEN: "${env:TOOL_TOKEN}" } }',
+      '',
+    ].join('\n');
+    const config = parseConfig(text, 'mcpwatch.yaml', {}, { isolateServerEnv: true });
+    assert.ok(config.servers.every((s) => resolveServer(config, s).config_error !== undefined), 'every server is isolated');
+    const security = new Map(scoreFleet(config, text, null, NOW).map((r) => [r.server, r.dimensions.security]));
+    for (const name of ['local', 'remote', 'hidden', 'tool']) {
+      const d = security.get(name)!;
+      assert.equal(d.points, 100, `${name}: ${JSON.stringify(d.findings)}`);
+      assert.ok(d.rules.includes('security.config-error'), name);
+    }
+    const plain = security.get('plain')!;
+    assert.equal(plain.points, 20);
+    assert.deepEqual(plain.findings, ['plain http:// to mcp.example.com, which is not loopback: use https://', 'tls.insecure_skip_verify is true: any certificate is accepted']);
+    // A server whose configuration can be used is graded as configured, without the rule.
+    assert.ok(!scoreServer(input()).dimensions.security.rules.includes('security.config-error'));
   },
   'overall.weights': () => {
     // 0.35 × 90 + 0.20 × 70 + 0.25 × 90 + 0.20 × 100 = 88
