@@ -170,7 +170,7 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   {
     id: 'security.no-auth',
     dimension: 'security',
-    when: 'remote server on a host that is not loopback, with no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
+    when: 'remote server on a host that is not loopback, with no `auth:` (OAuth or bearer), no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
     effect: `−${SECURITY_PENALTIES.noAuth}`,
   },
   {
@@ -219,6 +219,8 @@ export interface SecurityInput {
   headerNames: string[];
   insecureSkipVerify: boolean;
   clientCertificate: boolean;
+  /** `auth:` is configured: mcpwatch obtains or reads a token for the server (docs/oauth.md). */
+  auth?: boolean;
   /**
    * The server's entry as written in the YAML, before `${env:…}` expansion: the only place where a
    * literal secret can be told from a reference. Null when the raw text was not available.
@@ -238,6 +240,8 @@ export interface RawServer {
   args: string[];
   /** `tls` as written; only read for a server with a configuration error (SecurityInput.configError). */
   tls?: { insecureSkipVerify: boolean; clientCertificate: boolean };
+  /** `auth` as written (its text values), when the entry has one. */
+  auth?: Record<string, string>;
 }
 
 export interface ScoreInput {
@@ -509,9 +513,9 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
     const credentialInUrl = urlCredentials(s.raw?.url ?? s.url).length > 0;
     // Only this machine reaches a loopback server: authentication would protect nothing more. A URL
     // that is an unset reference names no host, loopback or not.
-    if (url !== null && !loopback && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
+    if (url !== null && !loopback && !s.auth && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
       rules.push('security.no-auth');
-      findings.push({ text: 'no authentication configured (no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
+      findings.push({ text: 'no authentication configured (no auth:, no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
     }
   }
   if (s.raw) {
@@ -687,6 +691,7 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
       env: strings(entry.env),
       args: Array.isArray(entry.args) ? entry.args.map((a) => String(a)) : [],
       tls: rawTls(entry.tls),
+      ...(entry.auth && typeof entry.auth === 'object' ? { auth: strings(entry.auth) } : {}),
     };
   });
 }
@@ -708,6 +713,7 @@ function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInp
       headerNames: Object.keys(raw?.headers ?? {}),
       insecureSkipVerify: raw?.tls?.insecureSkipVerify ?? false,
       clientCertificate: raw?.tls?.clientCertificate ?? false,
+      auth: raw?.auth !== undefined,
       raw,
       configError: true,
     };
@@ -718,6 +724,7 @@ function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInp
     headerNames: Object.keys(server.headers ?? {}),
     insecureSkipVerify: server.tls?.insecure_skip_verify === true,
     clientCertificate: Boolean(server.tls?.cert_file && server.tls?.key_file),
+    auth: server.auth !== undefined,
     raw,
   };
 }

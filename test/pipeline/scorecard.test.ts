@@ -263,6 +263,17 @@ const RULE_CASES: Record<string, () => void> = {
     }
     // A header that is not a credential is not authentication.
     assert.equal(scoreServer(input({ security: remote('https://mcp.example.com/mcp', { 'User-Agent': 'x' }) })).dimensions.security.points, 80);
+    // `auth:` is authentication: mcpwatch obtains (OAuth) or reads (bearer) the token itself.
+    const text = [
+      'servers:',
+      '  - { name: oauth, transport: streamable_http, url: "https://mcp.example.com/mcp", auth: { type: oauth2_client_credentials, client_id: p, client_secret: "${env:CS}" } }',
+      '  - { name: jwt, transport: streamable_http, url: "https://mcp.example.com/b", auth: { type: private_key_jwt, client_id: p, private_key_file: /k.pem } }',
+      '  - { name: bearer, transport: sse, url: "https://mcp.example.com/sse", auth: { type: bearer, token_file: /t } }',
+      '',
+    ].join('\n');
+    for (const r of scoreFleet(parseConfig(text, 'mcpwatch.yaml', { CS: 'x' }), text, null, NOW)) {
+      assert.equal(r.dimensions.security.points, 100, `${r.server}: ${JSON.stringify(r.dimensions.security.findings)}`);
+    }
   },
   'security.inlined-secret': () => {
     const raw: RawServer = { headers: { Authorization: 'Bearer abc123', 'X-Trace': 'on' }, env: {}, args: [] };
