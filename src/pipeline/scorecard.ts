@@ -176,7 +176,7 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   {
     id: 'security.inlined-secret',
     dimension: 'security',
-    when: 'a literal secret in the YAML: credential header, secret-named env var or argument, URL password or secret query value, or a secret-shaped value (e.g. `ghp_…`, `sk-…`); `${env:VAR}` references are fine',
+    when: 'a literal secret in the YAML: credential header, secret-named env var or argument, URL password or secret query value, `auth.client_secret` or `auth.token`, or a secret-shaped value (e.g. `ghp_…`, `sk-…`); `${env:VAR}` references are fine',
     effect: `−${SECURITY_PENALTIES.inlinedSecret} once per server; every place named in the findings`,
   },
   { id: 'security.stdio', dimension: 'security', when: 'stdio server', effect: 'plain-http, insecure-skip-verify and no-auth do not apply' },
@@ -590,8 +590,15 @@ export function inlinedSecrets(raw: RawServer): string[] {
     if (inlined) out.push(`args[${i}]`);
   });
   for (const c of urlCredentials(raw.url)) if (isInlinedSecret(c.name, c.value)) out.push(c.where);
+  // The other auth keys name a client, a file, a URL or a choice, never a credential.
+  for (const key of AUTH_SECRET_KEYS) {
+    const value = raw.auth?.[key];
+    if (value !== undefined && isInlinedSecret(key, value)) out.push(`auth.${key}`);
+  }
   return out;
 }
+
+const AUTH_SECRET_KEYS = ['client_secret', 'token'] as const;
 
 function safeUrl(text: string | undefined): URL | null {
   if (!text) return null;

@@ -287,6 +287,18 @@ const RULE_CASES: Record<string, () => void> = {
     assert.deepEqual(s.dimensions.security.findings, ['secret written in the configuration: env.GITHUB_TOKEN, env.OPENAI_API_KEY (use ${env:VAR})']);
     // Without the raw text the check cannot run and costs nothing.
     assert.equal(scoreServer(input({ security: { ...stdio, raw: null } })).dimensions.security.points, 100);
+    // auth's secrets: a literal is one, a reference is not; the other auth keys are not secrets.
+    const text = [
+      'servers:',
+      '  - { name: oauth, transport: streamable_http, url: "https://mcp.example.com/mcp", auth: { type: oauth2_client_credentials, client_id: prober-secret-client, client_secret: "hunter2", token_url: "https://auth.example.com/token" } }',
+      '  - { name: bearer, transport: sse, url: "https://mcp.example.com/sse", auth: { type: bearer, token: "ghp_abcdefghijklmnopqrstuvwxyz0123456789" } }',
+      '  - { name: refs, transport: sse, url: "https://mcp.example.com/sse2", auth: { type: bearer, token: "${env:T}" } }',
+      '',
+    ].join('\n');
+    const byName = new Map(scoreFleet(parseConfig(text, 'mcpwatch.yaml', { T: 'x' }), text, null, NOW).map((r) => [r.server, r.dimensions.security]));
+    assert.deepEqual(byName.get('oauth')!.findings, ['secret written in the configuration: auth.client_secret (use ${env:VAR})']);
+    assert.deepEqual(byName.get('bearer')!.findings, ['secret written in the configuration: auth.token (use ${env:VAR})']);
+    assert.deepEqual(byName.get('refs')!.findings, []);
   },
   'security.stdio': () => {
     const r = scoreServer(input());
