@@ -676,7 +676,8 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
   let list: unknown[] = [];
   if (rawText !== null) {
     try {
-      const doc: unknown = parseYaml(rawText);
+      // As the loader reads it (config/load.ts): an entry built with `<<: *base` has the base's keys.
+      const doc: unknown = parseYaml(rawText, { merge: true });
       const servers = (doc as { servers?: unknown } | null)?.servers;
       if (Array.isArray(servers)) list = servers;
     } catch {

@@ -634,6 +634,13 @@ describe('scoreFleet on a real state file', () => {
     for (const r of bare) for (const d of ['availability', 'latency', 'reliability'] as const) assert.equal(r.dimensions[d].points, null);
   });
 
+  it('reads an entry built with a YAML merge key as the loader does', () => {
+    const text = 'servers:\n  - &base { name: a, transport: sse, url: "https://a.example.com/sse", headers: { Authorization: "Bearer ${env:T}" } }\n  - <<: *base\n    name: b\n';
+    assert.deepEqual(rawServers(text, ['a', 'b'])[1]?.headers, { Authorization: 'Bearer ${env:T}' });
+    const b = scoreFleet(parseConfig(text, 'mcpwatch.yaml', { T: 'tok' }), text, null, NOW)[1]!;
+    assert.equal(b.dimensions.security.points, 100, JSON.stringify(b.dimensions.security.findings));
+  });
+
   it('matches raw entries by name, else by position', () => {
     const text = 'servers:\n  - name: ${env:NAME}\n    headers: { Authorization: "Bearer lit" }\n  - name: b\n    env: { A_TOKEN: "${env:A}" }\n';
     const raws = rawServers(text, ['expanded-name', 'b']);
