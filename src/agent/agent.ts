@@ -567,7 +567,9 @@ export class Agent {
       this.removed.add(name);
     }
     void monitor.session.close();
-    this.log.info({ server: name }, `stopped monitoring: ${why}`);
+    // A replaced server is still monitored: "stopped monitoring" read as if it had left the
+    // configuration (the line the docs give for a removed one).
+    this.log.info({ server: name }, opts.replacing ? `new session: ${why}` : `stopped monitoring: ${why}`);
   }
 
   private async check(monitor: Monitor): Promise<void> {

@@ -150,7 +150,10 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
 export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[]; serversStated: boolean } {
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge()]);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // `merge`: `<<: *base` is how a YAML file shares settings between entries (Prometheus, Compose and
+  // Kubernetes files read it); YAML 1.2 made it optional, and without it a server built on an anchor
+  // failed as "servers[1].<<: unknown key".
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) throw new ConfigError(file, [yamlIssue(text, doc.errors, lineCounter)]);
   // An empty file is what a truncated write or a failed template leaves behind, not a request for
   // an agent with every default: said so, rather than monitoring nothing.

@@ -170,16 +170,22 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   {
     id: 'security.no-auth',
     dimension: 'security',
-    when: 'remote server on a host that is not loopback, with no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
+    when: 'remote server on a host that is not loopback, with no `auth:` (OAuth or bearer), no credential header (Authorization, Cookie, *-Api-Key, *-Token …), no credential in the URL and no client certificate',
     effect: `−${SECURITY_PENALTIES.noAuth}`,
   },
   {
     id: 'security.inlined-secret',
     dimension: 'security',
-    when: 'a literal secret in the YAML: credential header, secret-named env var or argument, URL password or secret query value, or a secret-shaped value (e.g. `ghp_…`, `sk-…`); `${env:VAR}` references are fine',
+    when: 'a literal secret in the YAML: credential header, secret-named env var or argument, URL password or secret query value, `auth.client_secret` or `auth.token`, or a secret-shaped value (e.g. `ghp_…`, `sk-…`); `${env:VAR}` references are fine',
     effect: `−${SECURITY_PENALTIES.inlinedSecret} once per server; every place named in the findings`,
   },
   { id: 'security.stdio', dimension: 'security', when: 'stdio server', effect: 'plain-http, insecure-skip-verify and no-auth do not apply' },
+  {
+    id: 'security.config-error',
+    dimension: 'security',
+    when: 'a `${env:VAR}` of the server is not set (`config_error`: not probed)',
+    effect: 'judged from the entry as written; plain-http and no-auth only when its URL is written without a reference',
+  },
   {
     id: 'overall.weights',
     dimension: 'overall',
@@ -213,11 +219,18 @@ export interface SecurityInput {
   headerNames: string[];
   insecureSkipVerify: boolean;
   clientCertificate: boolean;
+  /** `auth:` is configured: mcpwatch obtains or reads a token for the server (docs/oauth.md). */
+  auth?: boolean;
   /**
    * The server's entry as written in the YAML, before `${env:…}` expansion: the only place where a
    * literal secret can be told from a reference. Null when the raw text was not available.
    */
   raw: RawServer | null;
+  /**
+   * The server's configuration could not be used (an unset `${env:…}`): `url` and `headerNames` come
+   * from its entry as written, since the loader put a stand-in in its place.
+   */
+  configError?: boolean;
 }
 
 export interface RawServer {
@@ -225,6 +238,10 @@ export interface RawServer {
   headers: Record<string, string>;
   env: Record<string, string>;
   args: string[];
+  /** `tls` as written; only read for a server with a configuration error (SecurityInput.configError). */
+  tls?: { insecureSkipVerify: boolean; clientCertificate: boolean };
+  /** `auth` as written (its text values), when the entry has one. */
+  auth?: Record<string, string>;
 }
 
 export interface ScoreInput {
@@ -478,6 +495,7 @@ function scoreReliability(input: ScoreInput): DimensionDraft {
 function scoreSecurity(s: SecurityInput): DimensionDraft {
   const rules = ['security.base'];
   const findings: Finding[] = [];
+  if (s.configError) rules.push('security.config-error');
   if (s.transport === 'stdio') {
     rules.push('security.stdio');
   } else {
@@ -493,10 +511,11 @@ function scoreSecurity(s: SecurityInput): DimensionDraft {
     }
     const credentialHeader = s.headerNames.some((h) => isSecretName(h) && (s.raw === null || (s.raw.headers[h] ?? '') !== ''));
     const credentialInUrl = urlCredentials(s.raw?.url ?? s.url).length > 0;
-    // Only this machine reaches a loopback server: authentication would protect nothing more.
-    if (!loopback && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
+    // Only this machine reaches a loopback server: authentication would protect nothing more. A URL
+    // that is an unset reference names no host, loopback or not.
+    if (url !== null && !loopback && !s.auth && !credentialHeader && !credentialInUrl && !s.clientCertificate) {
       rules.push('security.no-auth');
-      findings.push({ text: 'no authentication configured (no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
+      findings.push({ text: 'no authentication configured (no auth:, no Authorization or API-key header, no client certificate)', cost: SECURITY_PENALTIES.noAuth });
     }
   }
   if (s.raw) {
@@ -571,8 +590,15 @@ export function inlinedSecrets(raw: RawServer): string[] {
     if (inlined) out.push(`args[${i}]`);
   });
   for (const c of urlCredentials(raw.url)) if (isInlinedSecret(c.name, c.value)) out.push(c.where);
+  // The other auth keys name a client, a file, a URL or a choice, never a credential.
+  for (const key of AUTH_SECRET_KEYS) {
+    const value = raw.auth?.[key];
+    if (value !== undefined && isInlinedSecret(key, value)) out.push(`auth.${key}`);
+  }
   return out;
 }
+
+const AUTH_SECRET_KEYS = ['client_secret', 'token'] as const;
 
 function safeUrl(text: string | undefined): URL | null {
   if (!text) return null;
@@ -650,7 +676,8 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
   let list: unknown[] = [];
   if (rawText !== null) {
     try {
-      const doc: unknown = parseYaml(rawText);
+      // As the loader reads it (config/load.ts): an entry built with `<<: *base` has the base's keys.
+      const doc: unknown = parseYaml(rawText, { merge: true });
       const servers = (doc as { servers?: unknown } | null)?.servers;
       if (Array.isArray(servers)) list = servers;
     } catch {
@@ -671,17 +698,41 @@ export function rawServers(rawText: string | null, names: readonly string[]): Ar
       headers: strings(entry.headers),
       env: strings(entry.env),
       args: Array.isArray(entry.args) ? entry.args.map((a) => String(a)) : [],
+      tls: rawTls(entry.tls),
+      ...(entry.auth && typeof entry.auth === 'object' ? { auth: strings(entry.auth) } : {}),
     };
   });
 }
 
+function rawTls(v: unknown): RawServer['tls'] {
+  const tls = v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+  return { insecureSkipVerify: tls.insecure_skip_verify === true, clientCertificate: Boolean(tls.cert_file && tls.key_file) };
+}
+
 function securityInput(server: ServerConfig, raw: RawServer | null): SecurityInput {
+  if (server.config_error !== undefined) {
+    // The loader put a stand-in in the server's place (no headers, a made-up URL): grading that would
+    // say "plain http to unset-environment-variable.invalid, no authentication" of a server that has
+    // neither. Its entry as written says what is configured; a URL that is a reference names no host.
+    const url = raw?.url !== undefined && !raw.url.includes('${') ? raw.url : undefined;
+    return {
+      transport: server.transport,
+      url,
+      headerNames: Object.keys(raw?.headers ?? {}),
+      insecureSkipVerify: raw?.tls?.insecureSkipVerify ?? false,
+      clientCertificate: raw?.tls?.clientCertificate ?? false,
+      auth: raw?.auth !== undefined,
+      raw,
+      configError: true,
+    };
+  }
   return {
     transport: server.transport,
     url: server.url,
     headerNames: Object.keys(server.headers ?? {}),
     insecureSkipVerify: server.tls?.insecure_skip_verify === true,
     clientCertificate: Boolean(server.tls?.cert_file && server.tls?.key_file),
+    auth: server.auth !== undefined,
     raw,
   };
 }

@@ -48,3 +48,23 @@ describe('reloads that would remove every server', () => {
     await until(() => !kids.some(alive), 'every removed server reaped');
   });
 });
+
+describe('a reload that changes how a server is reached', () => {
+  it('logs a new session for it, not that monitoring stopped', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-'));
+    const file = join(dir, 'mcpwatch.yaml');
+    const server = (mode: string): string => `servers:\n  - { name: moved, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ${mode}] }\n`;
+    writeFileSync(file, `${HEAD(dir)}${server('ok')}`);
+    const agent = startAgent(file);
+    t.after(() => void (agent.proc.exitCode === null && agent.proc.kill('SIGKILL')));
+    await agent.waitLog(/first probe round done: ready/);
+
+    writeFileSync(file, `${HEAD(dir)}${server('paginated')}`);
+    agent.proc.kill('SIGHUP');
+    await agent.waitLog(/"server":"moved".*new session: connection settings changed/);
+    await agent.waitLog(/"msg":"configuration reloaded"/);
+    assert.ok(!agent.logs.some((l) => l.includes('stopped monitoring')), 'the server is still monitored');
+    agent.proc.kill('SIGTERM');
+    assert.equal((await agent.exit).code, 0);
+  });
+});

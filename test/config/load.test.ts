@@ -187,6 +187,31 @@ alerts:
     ]);
   });
 
+  it('reads YAML merge keys: servers share an anchor\'s settings and override them', () => {
+    const text = [
+      'servers:',
+      '  - &base',
+      '    name: a',
+      '    transport: streamable_http',
+      '    url: https://a.example.com/mcp',
+      '    headers: { Authorization: "Bearer ${env:T}" }',
+      '    tags: [team:search]',
+      '  - <<: *base',
+      '    name: b',
+      '    url: https://b.example.com/mcp',
+      '',
+    ].join('\n');
+    const cfg = parseConfig(text, 'mcpwatch.yaml', { T: 'tok' });
+    const b = cfg.servers[1]!;
+    assert.equal(b.name, 'b');
+    assert.equal(b.url, 'https://b.example.com/mcp');
+    assert.equal(b.transport, 'streamable_http');
+    assert.deepEqual(b.headers, { Authorization: 'Bearer tok' });
+    assert.deepEqual(b.tags, ['team:search']);
+    // A key the merged entry gets wrong is still found, on the entry's line.
+    assert.deepEqual(errorsOf('servers:\n  - &base { name: a, transport: stdio, command: node }\n  - <<: *base\n    name: b\n    comand: x\n'), ['mcpwatch.yaml:5: servers[1].comand: unknown key (did you mean "command"?)']);
+  });
+
   it('names the line of a YAML syntax error', () => {
     const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
+import { resolveServer } from '../../src/config/schema.js';
 import { isSecretName } from '../../src/config/secrets.js';
 import { StateStore } from '../../src/store/state.js';
 import {
@@ -262,6 +263,17 @@ const RULE_CASES: Record<string, () => void> = {
     }
     // A header that is not a credential is not authentication.
     assert.equal(scoreServer(input({ security: remote('https://mcp.example.com/mcp', { 'User-Agent': 'x' }) })).dimensions.security.points, 80);
+    // `auth:` is authentication: mcpwatch obtains (OAuth) or reads (bearer) the token itself.
+    const text = [
+      'servers:',
+      '  - { name: oauth, transport: streamable_http, url: "https://mcp.example.com/mcp", auth: { type: oauth2_client_credentials, client_id: p, client_secret: "${env:CS}" } }',
+      '  - { name: jwt, transport: streamable_http, url: "https://mcp.example.com/b", auth: { type: private_key_jwt, client_id: p, private_key_file: /k.pem } }',
+      '  - { name: bearer, transport: sse, url: "https://mcp.example.com/sse", auth: { type: bearer, token_file: /t } }',
+      '',
+    ].join('\n');
+    for (const r of scoreFleet(parseConfig(text, 'mcpwatch.yaml', { CS: 'x' }), text, null, NOW)) {
+      assert.equal(r.dimensions.security.points, 100, `${r.server}: ${JSON.stringify(r.dimensions.security.findings)}`);
+    }
   },
   'security.inlined-secret': () => {
     const raw: RawServer = { headers: { Authorization: 'Bearer abc123', 'X-Trace': 'on' }, env: {}, args: [] };
@@ -275,11 +287,49 @@ const RULE_CASES: Record<string, () => void> = {
     assert.deepEqual(s.dimensions.security.findings, ['secret written in the configuration: env.GITHUB_TOKEN, env.OPENAI_API_KEY (use ${env:VAR})']);
     // Without the raw text the check cannot run and costs nothing.
     assert.equal(scoreServer(input({ security: { ...stdio, raw: null } })).dimensions.security.points, 100);
+    // auth's secrets: a literal is one, a reference is not; the other auth keys are not secrets.
+    const text = [
+      'servers:',
+      '  - { name: oauth, transport: streamable_http, url: "https://mcp.example.com/mcp", auth: { type: oauth2_client_credentials, client_id: prober-secret-client, client_secret: "hunter2", token_url: "https://auth.example.com/token" } }',
+      '  - { name: bearer, transport: sse, url: "https://mcp.example.com/sse", auth: { type: bearer, token: "ghp_abcdefghijklmnopqrstuvwxyz0123456789" } }',
+      '  - { name: refs, transport: sse, url: "https://mcp.example.com/sse2", auth: { type: bearer, token: "${env:T}" } }',
+      '',
+    ].join('\n');
+    const byName = new Map(scoreFleet(parseConfig(text, 'mcpwatch.yaml', { T: 'x' }), text, null, NOW).map((r) => [r.server, r.dimensions.security]));
+    assert.deepEqual(byName.get('oauth')!.findings, ['secret written in the configuration: auth.client_secret (use ${env:VAR})']);
+    assert.deepEqual(byName.get('bearer')!.findings, ['secret written in the configuration: auth.token (use ${env:VAR})']);
+    assert.deepEqual(byName.get('refs')!.findings, []);
   },
   'security.stdio': () => {
     const r = scoreServer(input());
     expectDim(r, 'security', 100, 'security.stdio');
     assert.deepEqual(r.dimensions.security.rules, ['security.base', 'security.stdio']);
+  },
+  'security.config-error': () => {
+    // An unset variable puts a stand-in in the server's place (config/load.ts): the entry as written
+    // is graded, not the stand-in's made-up URL and missing headers.
+    const text = [
+      'servers:',
+      '  - { name: local, transport: streamable_http, url: "http://127.0.0.1:3000/mcp", headers: { Authorization: "Bearer ${env:LOCAL_TOKEN}" } }',
+      '  - { name: remote, transport: sse, url: "https://mcp.example.com/sse", headers: { X-Api-Key: "${env:REMOTE_KEY}" } }',
+      '  - { name: plain, transport: streamable_http, url: "http://mcp.example.com/mcp", tls: { insecure_skip_verify: true }, headers: { Authorization: "${env:PLAIN_TOKEN}" } }',
+      '  - { name: hidden, transport: streamable_http, url: "${env:HIDDEN_URL}" }',
+      '  - { name: tool, transport: stdio, command: node, env: { API_TOKEN: "${env:TOOL_TOKEN}" } }',
+      '',
+    ].join('\n');
+    const config = parseConfig(text, 'mcpwatch.yaml', {}, { isolateServerEnv: true });
+    assert.ok(config.servers.every((s) => resolveServer(config, s).config_error !== undefined), 'every server is isolated');
+    const security = new Map(scoreFleet(config, text, null, NOW).map((r) => [r.server, r.dimensions.security]));
+    for (const name of ['local', 'remote', 'hidden', 'tool']) {
+      const d = security.get(name)!;
+      assert.equal(d.points, 100, `${name}: ${JSON.stringify(d.findings)}`);
+      assert.ok(d.rules.includes('security.config-error'), name);
+    }
+    const plain = security.get('plain')!;
+    assert.equal(plain.points, 20);
+    assert.deepEqual(plain.findings, ['plain http:// to mcp.example.com, which is not loopback: use https://', 'tls.insecure_skip_verify is true: any certificate is accepted']);
+    // A server whose configuration can be used is graded as configured, without the rule.
+    assert.ok(!scoreServer(input()).dimensions.security.rules.includes('security.config-error'));
   },
   'overall.weights': () => {
     // 0.35 × 90 + 0.20 × 70 + 0.25 × 90 + 0.20 × 100 = 88
@@ -582,6 +632,13 @@ describe('scoreFleet on a real state file', () => {
     const bare = scoreFleet(config, FLEET_YAML('/nonexistent/state.db'), null, NOW);
     assert.deepEqual(bare.map((r) => [r.server, r.grade, r.points, r.dimensions.security.points]), [['alpha', null, null, 100], ['charlie', null, null, 100], ['foxtrot', null, null, 20]]);
     for (const r of bare) for (const d of ['availability', 'latency', 'reliability'] as const) assert.equal(r.dimensions[d].points, null);
+  });
+
+  it('reads an entry built with a YAML merge key as the loader does', () => {
+    const text = 'servers:\n  - &base { name: a, transport: sse, url: "https://a.example.com/sse", headers: { Authorization: "Bearer ${env:T}" } }\n  - <<: *base\n    name: b\n';
+    assert.deepEqual(rawServers(text, ['a', 'b'])[1]?.headers, { Authorization: 'Bearer ${env:T}' });
+    const b = scoreFleet(parseConfig(text, 'mcpwatch.yaml', { T: 'tok' }), text, null, NOW)[1]!;
+    assert.equal(b.dimensions.security.points, 100, JSON.stringify(b.dimensions.security.findings));
   });
 
   it('matches raw entries by name, else by position', () => {
