@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { startHttpFixture, type HttpFixtureOptions } from '../test/fixtures/http-server.js';
 import { startModernHttpFixture } from '../test/fixtures/modern-http-server.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
-import type { ZodIssue } from 'zod';
+import type { ZodIssue } from 'zod/v3';
 import { closestName } from './similar.js';
 import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 

@@ -2,7 +2,7 @@
 // the documented reference), loading (YAML, ${env:VAR} expansion, error reporting) and which values
 // are credentials by their shape (secrets.ts). It must not probe, export or touch state: everything
 // downstream receives an already validated `Config`.
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 import { parsePath } from '../pipeline/expect.js';
 import { redactText } from '../pipeline/redact.js';
