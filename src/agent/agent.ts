@@ -335,6 +335,7 @@ export class Agent {
     for (const [name, server] of wanted) {
       const existing = this.monitors.get(name);
       if (existing) {
+        this.warnUnusable(server, existing.server);
         existing.server = server;
         this.serversChanged();
         existing.session.update(server);
@@ -528,6 +529,7 @@ export class Agent {
       (this.processGroups ??= new probing!.ProcessGroups()),
       track,
     );
+    this.warnUnusable(server);
     this.monitors.set(name, monitor);
     this.unchecked.add(name);
     this.serversChanged();
@@ -541,6 +543,15 @@ export class Agent {
       Math.min(server.interval, RECHECK_MS),
     );
     return monitor;
+  }
+
+  /**
+   * A server whose configuration cannot be used (an unset `${env:…}`) is never probed: said when the
+   * agent takes it on, at start or at a reload, not left for its first check's `down` to reveal.
+   */
+  private warnUnusable(server: ServerConfig, before?: ServerConfig): void {
+    if (server.config_error === undefined || server.config_error === before?.config_error) return;
+    this.log.warn({ server: server.name, error_type: 'config_error' }, server.config_error);
   }
 
   private removeMonitor(name: string, why: string, opts: { replacing?: boolean } = {}): void {

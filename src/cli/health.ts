@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
-import { configSchema, duration, resolveServer, TRANSPORTS, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { configSchema, duration, resolveServer, TRANSPORTS, urlTransport, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
@@ -48,7 +48,7 @@ export function registerHealth(program: Command): void {
     .option('--filter <expr>', 'KEY=VALUE or KEY!=VALUE on name, transport, tag, status (repeatable)', collect)
     .option('--group-by <key>', 'group rows by transport, status, or tag:PREFIX (e.g. tag:team)')
     .option('--url <url>', 'probe this URL without a configuration file')
-    .addOption(new Option('--transport <transport>', 'with --url: the transport').choices(TRANSPORTS.filter((t) => t !== 'stdio')).default('streamable_http'))
+    .addOption(new Option('--transport <transport>', 'with --url: the transport (default: sse for a URL whose path ends in /sse, as init configures it, else streamable_http)').choices(TRANSPORTS.filter((t) => t !== 'stdio')))
     .option('--stdio', 'probe the command given after -- without a configuration file')
     .option('--name <name>', 'with --url or --stdio: the name shown (default: the URL\'s host, or the package or script the command runs)')
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
@@ -57,9 +57,7 @@ export function registerHealth(program: Command): void {
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')
     .option('--from <url>', 'print what a running agent last saw (its health endpoint, e.g. http://127.0.0.1:13133), with the agents calling each server, without probing')
-    .action(async (command: string[], opts: HealthOptions, cmd: Command) => {
-      // The default hides whether --transport was typed: a --transport without --url is said, not ignored.
-      if (cmd.getOptionValueSource('transport') !== 'cli') delete opts.transport;
+    .action(async (command: string[], opts: HealthOptions) => {
       process.exitCode = await runHealth(command, opts);
     });
 }
@@ -359,7 +357,7 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
     } catch {
       // The schema reports the bad URL below.
     }
-    server = { name: opts.name ?? name, transport: opts.transport ?? 'streamable_http', url: opts.url, headers };
+    server = { name: opts.name ?? name, transport: opts.transport ?? urlTransport(opts.url!), url: opts.url, headers };
   }
   const parsed = configSchema.safeParse({ servers: [server] });
   if (!parsed.success) {

@@ -152,6 +152,23 @@ export const TRANSPORTS = ['stdio', 'sse', 'streamable_http'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
 /**
+ * The HTTP transport a URL implies when nothing names one: a path ending in `/sse` is the legacy
+ * HTTP+SSE convention (the SDK's examples, server-everything, FastMCP). One rule for what `init`
+ * writes, what `health --url` probes and the hint on a failed probe, so a URL pasted into either
+ * command is probed the way the other would configure it. The fallback reads a URL that does not
+ * parse yet, such as one still holding an ${env:HOST} reference.
+ */
+export function urlTransport(url: string): 'sse' | 'streamable_http' {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    path = url.replace(/[?#].*$/, '');
+  }
+  return /\/sse\/?$/i.test(path) ? 'sse' : 'streamable_http';
+}
+
+/**
  * Which MCP era a probe speaks: `auto` asks `server/discover` (2026-07-28) first and falls back to the
  * 2025 `initialize` handshake; `modern` and `legacy` pin one era.
  */

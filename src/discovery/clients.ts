@@ -5,7 +5,7 @@
 // becomes an ${env:NAME} reference), and never probes, exports or touches state.
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { configSchema, type TransportName } from '../config/schema.js';
+import { configSchema, urlTransport, type TransportName } from '../config/schema.js';
 import { expandEnv, formatPath, hasBrokenReference, type ConfigIssue } from '../config/load.js';
 import { AUTH_SCHEME, isSecretFlag, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
 
@@ -349,14 +349,6 @@ function transportFromType(type: unknown): TransportName | 'unsupported' | undef
   return 'unsupported';
 }
 
-function endsWithSse(url: string): boolean {
-  try {
-    return /\/sse\/?$/.test(new URL(url).pathname);
-  } catch {
-    return /\/sse\/?(?:[?#].*)?$/.test(url);
-  }
-}
-
 function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutcome {
   if (!isObject(raw)) return { kind: 'problem', reason: 'entry must be an object' };
   if (raw.disabled === true) return { kind: 'skip', reason: 'disabled in the client' };
@@ -426,7 +418,7 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
   let transport: TransportName;
   if (typed) transport = typed;
   else if (dialect === 'gemini') transport = field === 'httpUrl' ? 'streamable_http' : 'sse';
-  else transport = endsWithSse(url) ? 'sse' : 'streamable_http';
+  else transport = urlTransport(url);
   for (const v of unknownVars) notes.push(`${v} is an editor variable mcpwatch cannot expand; edit it in mcpwatch.yaml`);
   const server: MappedServer = { transport, url, args: [], env: {}, headers: subHeaders };
   const oauth = clientOAuth(raw);

@@ -2,11 +2,11 @@
 // type: a Streamable HTTP probe of a URL ending in /sse is almost always a legacy HTTP+SSE server,
 // and a bare "HTTP 404" told the user nothing about the fix; a legacy SSE probe of a Streamable HTTP
 // endpoint is refused on its opening GET.
-import type { ServerConfig } from '../config/schema.js';
+import { urlTransport, type ServerConfig } from '../config/schema.js';
 
 export const SSE_ADVICE = 'a legacy HTTP+SSE server? set transport: sse (with --url: --transport sse)';
 
-export const STREAMABLE_ADVICE = 'a Streamable HTTP server answers a GET without a session so: set transport: streamable_http (with --url: leave out --transport sse)';
+export const STREAMABLE_ADVICE = 'a Streamable HTTP server answers a GET without a session so: set transport: streamable_http (with --url: --transport streamable_http)';
 
 export function transportHint(server: Pick<ServerConfig, 'transport' | 'url'>, error: { type: string; message: string } | null): string | undefined {
   // The other way round: a legacy SSE probe opens with a GET, which Streamable HTTP servers refuse
@@ -16,13 +16,7 @@ export function transportHint(server: Pick<ServerConfig, 'transport' | 'url'>, e
     return ` (${STREAMABLE_ADVICE})`;
   }
   if (!error || server.transport !== 'streamable_http' || !server.url || error.message.includes(SSE_ADVICE)) return undefined;
-  let path = '';
-  try {
-    path = new URL(server.url).pathname;
-  } catch {
-    return undefined;
-  }
-  if (!/\/sse\/?$/i.test(path)) return undefined;
+  if (urlTransport(server.url) !== 'sse') return undefined;
   if (!['not_found', 'http_status', 'invalid_response', 'timeout', 'protocol_error'].includes(error.type)) return undefined;
   return ` (the URL ends in /sse: ${SSE_ADVICE})`;
 }

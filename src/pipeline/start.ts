@@ -1,5 +1,5 @@
-// pipeline/start.ts decides whether a server can be started at all (configFailure) and how long a
-// stdio server may take to start. `npx`/`uvx` servers that are
+// pipeline/start.ts decides whether a server can be started at all (configFailure), which failures
+// to start are final at once (definitiveFailure), and how long a stdio server may take to start. `npx`/`uvx` servers that are
 // not cached download their package on the first start: under the ordinary probe timeout they were
 // killed mid-download at every probe and never came up. Spawn through the first answer gets
 // `start_timeout`; everything after it gets the ordinary `timeout` again. Pure: probe/ calls these.
@@ -24,4 +24,14 @@ export function slowStartNote(server: Budgeted, startMs: number): string | undef
 export function configFailure(server: Pick<ServerConfig, 'transport'> & { config_error?: string }): ProbeError | null {
   if (server.config_error === undefined) return null;
   return { type: 'config_error', category: errorCategory('config_error'), phase: server.transport === 'stdio' ? 'spawn' : 'connect', message: server.config_error };
+}
+
+/**
+ * A failure to start that re-checking cannot turn around, so one is enough to call the server down:
+ * its process exited or could not be started, or its configuration cannot be used (that lasts until
+ * a reload or a restart brings a configuration or an environment that can). Anything else may be a
+ * blip, and counts toward `consecutive_failures_before_down`.
+ */
+export function definitiveFailure(error: Pick<ProbeError, 'type'> | null | undefined): boolean {
+  return error?.type === 'process_exited' || error?.type === 'spawn_failed' || error?.type === 'config_error';
 }

@@ -2,6 +2,7 @@ import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError, type PriorDiscover
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
+import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
@@ -165,7 +166,8 @@ export class ServerSession {
     if (this.server.fresh_connection) {
       const out = await probeServer(this.server, { maxToolPages: this.opts.maxToolPages, checks: due, processGroups: this.opts.processGroups });
       this.ran(at, out.checks);
-      return { ...out, definitive: false, partial: false, sessionExpired: false };
+      // Each check opens anew, as openAndList does for a kept session: its failures to start weigh the same.
+      return { ...out, definitive: definitiveFailure(out.error), partial: false, sessionExpired: false };
     }
     const out = await this.listCheck();
     const conn = this.conn;
@@ -275,7 +277,7 @@ export class ServerSession {
     if (!conn || this.closed) {
       if (conn) await closeTimed(conn, out);
       if (out.error && this.kind.processBound) this.backOff(out.error);
-      return { ...out, definitive: out.error?.type === 'process_exited' || out.error?.type === 'spawn_failed', partial: false, sessionExpired: false };
+      return { ...out, definitive: definitiveFailure(out.error), partial: false, sessionExpired: false };
     }
     this.adopt(conn);
     const verdict = verdictOf(conn.client);

@@ -142,6 +142,26 @@ servers:
     assert.equal((JSON.parse(stdio.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 25);
   });
 
+  it('--url of a legacy SSE server (a path ending in /sse) is probed as SSE, as init would configure it; --transport still decides', async () => {
+    const sse = await startHttpFixture('sse');
+    try {
+      assert.match(sse.url, /\/sse$/);
+      const inferred = await mcpwatch(['health', '--url', sse.url, '--json']);
+      assert.equal(inferred.code, 0, inferred.stdout + inferred.stderr);
+      const [server] = (JSON.parse(inferred.stdout) as { servers: JsonServer[] }).servers;
+      assert.equal(server!.transport, 'sse');
+      assert.equal(server!.tools, 3);
+      // An explicit choice wins over the path, as an explicit `type` does in init.
+      const forced = await mcpwatch(['health', '--url', sse.url, '--transport', 'streamable_http', '--json']);
+      assert.equal(forced.code, 1, forced.stderr);
+      const [asStreamable] = (JSON.parse(forced.stdout) as { servers: JsonServer[] }).servers;
+      assert.equal(asStreamable!.transport, 'streamable_http');
+      assert.match(asStreamable!.error?.message ?? '', /set transport: sse \(with --url: --transport sse\)/);
+    } finally {
+      await sse.close();
+    }
+  });
+
   it('--timeout is the whole probe\'s deadline, a stdio server\'s start included (start_timeout is 60 s by default)', async () => {
     const deadlineMs = 1_000;
     const r = await mcpwatch(['health', '--json', '--timeout', '1s', '--stdio', '--', process.execPath, STDIO_FIXTURE, 'hang']);

@@ -1,14 +1,16 @@
 // One unset ${env:…} belongs to its server alone: health, run and scorecard report that server as
-// config_error (naming the variable) and probe the others; validate still fails on it. One outside
-// what a command reads (a notifier's URL for health) is a warning for that command.
+// config_error (naming the variable) and probe the others; validate still fails on it; run says so
+// at start and counts it down at its first check. One outside what a command reads (a notifier's URL
+// for health) is a warning for that command.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig, readConfig } from '../../src/config/load.js';
 import { CLI, STDIO_FIXTURE } from '../helpers.js';
+import { startAgent } from '../fixtures/agent-process.js';
 
 const TEXT = `servers:
   - { name: good, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }
@@ -57,6 +59,55 @@ describe('an unset ${env:…} in one server', () => {
     const v = await run(['validate', '-c', file]);
     assert.equal(v.code, 2);
     assert.match(v.stderr, /servers\[1\]\.headers\.Authorization: environment variable MCPWATCH_TEST_UNSET_TOKEN is not set/);
+  });
+
+  it('run warns at start naming each such server and its variable, and has it down at its first check, whatever its transport or connection mode', async () => {
+    const config = join(dir, 'run.yaml');
+    // Far more failures before down than the agent can count here: only a failure that counts at
+    // once (as a spawn_failed does) has these servers down when the first round is done.
+    writeFileSync(
+      config,
+      `monitoring: { interval: 30s, timeout: 60s, consecutive_failures_before_down: 1000 }
+exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+${TEXT}  - name: search
+    transport: streamable_http
+    url: "\${env:MCPWATCH_TEST_UNSET_URL}"
+    fresh_connection: true
+  - { name: local, transport: stdio, command: "\${env:MCPWATCH_TEST_UNSET_BIN}" }
+`,
+    );
+    const agent = startAgent(config, { env: { MCPWATCH_TEST_UNSET_TOKEN: undefined, MCPWATCH_TEST_UNSET_URL: undefined, MCPWATCH_TEST_UNSET_URL2: undefined, MCPWATCH_TEST_UNSET_BIN: undefined } });
+    await agent.waitLog(/first probe round done: ready/);
+    const entries = agent.logs.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { level: number; msg: string; server?: string; error_type?: string; health?: string }];
+      } catch {
+        return [];
+      }
+    });
+    const started = entries.findIndex((e) => e.msg === 'mcpwatch agent started');
+    assert.ok(started >= 0, agent.logs.join('\n'));
+    for (const [server, variable] of [['github', 'MCPWATCH_TEST_UNSET_TOKEN'], ['search', 'MCPWATCH_TEST_UNSET_URL'], ['local', 'MCPWATCH_TEST_UNSET_BIN']]) {
+      const i = entries.findIndex((e) => e.server === server && e.level === 40 && e.error_type === 'config_error');
+      assert.ok(i >= 0 && i < started, `a warning for ${server} before the agent says it started:\n${agent.logs.join('\n')}`);
+      // The text health prints for it.
+      assert.match(entries[i]!.msg, new RegExp(`^environment variable ${variable} \\(servers\\[\\d\\]\\.[a-z.A-Z]+, line \\d+\\) not set: this server is not probed until it is`));
+    }
+    const ready = await fetch(`http://${entries[started]!.health}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual((await ready.json()) as unknown, { status: 'ready', servers: { good: 'up', github: 'down', search: 'down', local: 'down' } });
+    // A reload that changes why a server cannot be used says so again; one that changes nothing, not.
+    writeFileSync(config, readFileSync(config, 'utf8').replace('MCPWATCH_TEST_UNSET_URL', 'MCPWATCH_TEST_UNSET_URL2'));
+    agent.proc.kill('SIGHUP');
+    await agent.waitLog(/"msg":"configuration reloaded"/);
+    const warned = agent.logs.filter((l) => l.includes('"error_type":"config_error"'));
+    assert.equal(warned.length, 4, warned.join('\n'));
+    assert.match(warned[3]!, /"server":"search".*environment variable MCPWATCH_TEST_UNSET_URL2 /);
+    agent.proc.kill('SIGTERM');
+    assert.equal((await agent.exit).code, 0);
   });
 });
 

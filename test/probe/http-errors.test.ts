@@ -50,7 +50,7 @@ describe('non-MCP HTTP answers, end to end', () => {
         const out = await probeServer(httpTarget(url, 'sse'));
         assert.equal(out.error?.type, 'http_status');
         assert.match(out.error.message, /^HTTP 40[05] on GET\b/);
-        assert.ok(out.error.message.endsWith(' (a Streamable HTTP server answers a GET without a session so: set transport: streamable_http (with --url: leave out --transport sse))'), out.error.message);
+        assert.ok(out.error.message.endsWith(' (a Streamable HTTP server answers a GET without a session so: set transport: streamable_http (with --url: --transport streamable_http))'), out.error.message);
       }
     } finally {
       await stateful.close();
