@@ -42,7 +42,7 @@ describe('TLS to MCP servers', () => {
   it('reports an unreadable ca_file as a tls failure naming the setting', async () => {
     const out = await probeServer(httpTarget(https.url, 'streamable_http', { tls: { ca_file: '/nonexistent/ca.pem', insecure_skip_verify: false } }));
     assert.equal(out.error?.type, 'tls');
-    assert.equal(out.error?.message, 'TLS handshake failed (ERR_TLS_CONFIG): tls.ca_file: cannot read /nonexistent/ca.pem (ENOENT)');
+    assert.equal(out.error?.message, 'TLS not set up (ERR_TLS_CONFIG): tls.ca_file: cannot read /nonexistent/ca.pem (ENOENT)');
   });
 
   it('accepts any certificate with insecure_skip_verify', async () => {

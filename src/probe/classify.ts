@@ -48,6 +48,7 @@ const NETWORK: Record<string, ErrorType> = {
 };
 
 const TLS_CODE = /^(CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME_MISMATCH)/;
+const TLS_FILE_CODE: TlsFileError['code'] = 'ERR_TLS_CONFIG';
 
 const NETWORK_WORDS: Partial<Record<ErrorType, string>> = {
   connection_refused: 'connection refused',
@@ -81,6 +82,8 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
     case 'network': {
       const code = raw.code ?? '';
       const type: ErrorType = NETWORK[code] ?? (TLS_CODE.test(code) ? 'tls' : 'connection_refused');
+      // A TLS file of the configuration that cannot be read: no connection was made, so no handshake failed.
+      if (code === TLS_FILE_CODE) return { type, message: `TLS not set up (${code}): ${raw.message}` };
       return { type, message: `${NETWORK_WORDS[type] ?? 'network error'}${code ? ` (${code})` : ''}: ${raw.message}` };
     }
     case 'http':
