@@ -105,9 +105,12 @@ const pageDigests = new WeakMap<object, string>();
 /** The same digest, keyed by the validated result the Client resolves with. */
 const validatedDigests = new WeakMap<object, string>();
 
-/** A page's id-less text as a digest: SHA-256, so no server can give two pages one digest. */
+/**
+ * A page's id-less text as a digest: its length, then its SHA-256, so no server can give two pages
+ * one digest. The length lets a client skip hashing an answer no kept page is as long as.
+ */
 function pageDigest(rest: string): string {
-  return hash('sha256', rest, 'base64');
+  return `${rest.length}:${hash('sha256', rest, 'base64')}`;
 }
 
 /** A JSON-RPC id as JSON text: a number without exponent or fraction, or a string. */
@@ -158,6 +161,8 @@ type StandardResult<T> = StandardSchemaV1.Result<T>;
 interface KnownPage {
   result: ListToolsResult;
   token: string;
+  /** Of its id-less text (pageDigest). */
+  length: number;
 }
 
 const METHOD_NOT_FOUND = -32601;
@@ -183,6 +188,11 @@ export class ProbeClient extends Client {
   private readonly pages = new Map<string, KnownPage>();
   /** The same pages by their stand-in's token. */
   private readonly tokens = new Map<string, ListToolsResult>();
+  /**
+   * How many kept pages have each text length: every answer over the connection (tools/call's too)
+   * is asked about, and only one as long as a kept page is worth hashing.
+   */
+  private readonly lengths = new Map<number, number>();
   private readonly nonce = `\u0000mcpwatch:${randomUUID()}:`;
   private issued = 0;
 
@@ -225,7 +235,7 @@ export class ProbeClient extends Client {
     if (this.pages.size === 0) return undefined;
     const cut = splitId(text);
     // The SDK's client numbers its requests: a string id is never one of its answers.
-    const page = cut && /^\d+$/.test(cut.id) ? this.pages.get(pageDigest(cut.rest)) : undefined;
+    const page = cut && /^\d+$/.test(cut.id) && this.lengths.has(cut.rest.length) ? this.pages.get(pageDigest(cut.rest)) : undefined;
     if (!cut || !page) return undefined;
     return { jsonrpc: '2.0', id: Number(cut.id), result: { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [{ name: page.token, inputSchema: { type: 'object' } }] } };
   }
@@ -246,8 +256,10 @@ export class ProbeClient extends Client {
     if (digest !== undefined) {
       validatedDigests.set(outcome.value, digest);
       const token = `${this.nonce}${++this.issued}`;
-      this.pages.set(digest, { result: outcome.value, token });
+      const length = Number.parseInt(digest, 10);
+      this.pages.set(digest, { result: outcome.value, token, length });
       this.tokens.set(token, outcome.value);
+      this.lengths.set(length, (this.lengths.get(length) ?? 0) + 1);
     }
     return { value: outcome.value };
   }
@@ -265,6 +277,9 @@ export class ProbeClient extends Client {
       if (keep.has(digest)) continue;
       this.pages.delete(digest);
       this.tokens.delete(page.token);
+      const left = (this.lengths.get(page.length) ?? 1) - 1;
+      if (left > 0) this.lengths.set(page.length, left);
+      else this.lengths.delete(page.length);
     }
   }
 }
