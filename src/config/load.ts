@@ -1,6 +1,6 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LineCounter, parseDocument, isScalar, type Document, type YAMLError } from 'yaml';
+import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
 import { closestName } from './similar.js';
 import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
@@ -146,6 +146,31 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 
+/**
+ * The first merge key (`<<:`) whose value is not a mapping or an alias of one (`<<: *base` with no
+ * `&base` anchor, `<<: 5`), located: the yaml package only says "Merge sources must be maps".
+ */
+function badMerge(doc: Document, lines: LineCounter): ConfigIssue | undefined {
+  let found: ConfigIssue | undefined;
+  visit(doc, {
+    Pair(_key, pair) {
+      // With `merge` on, the parser gives a merge key a symbol for its value.
+      if (!isScalar(pair.key) || typeof pair.key.value !== 'symbol') return undefined;
+      const sources: unknown[] = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const source of sources) {
+        const target = isAlias(source) ? source.resolve(doc) : source;
+        if (isMap(target)) continue;
+        const at = (source as { range?: [number, number, number] } | null)?.range?.[0] ?? pair.key.range?.[0] ?? 0;
+        const what = isAlias(source) ? (target ? `*${source.source} is not a mapping` : `*${source.source} names no anchor (no &${source.source} above it)`) : 'its value is not a mapping';
+        found = { path: '', line: lines.linePos(at).line, message: `invalid YAML: a merge key (<<:) takes a mapping or an alias of one (<<: *name); ${what}` };
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
 /** parseConfig, also returning the warnings about removed settings and whether `servers:` is there. */
 export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): { config: Config; warnings: ConfigIssue[]; serversStated: boolean } {
   if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) throw new ConfigError(file, [tooLarge()]);
@@ -164,7 +189,10 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    // The yaml package throws a ReferenceError for an alias bomb: a property of the file, not a bug.
+    // The yaml package throws here for an alias bomb (a ReferenceError) and for a `<<:` that does not
+    // name a mapping: properties of the file, not bugs.
+    const bad = badMerge(doc, lineCounter);
+    if (bad) throw new ConfigError(file, [bad]);
     throw new ConfigError(file, [{ path: '', message: `invalid YAML: ${firstLine((err as Error).message)} (more than ${MAX_ALIAS_COUNT} alias expansions)` }]);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -212,6 +212,14 @@ alerts:
     assert.deepEqual(errorsOf('servers:\n  - &base { name: a, transport: stdio, command: node }\n  - <<: *base\n    name: b\n    comand: x\n'), ['mcpwatch.yaml:5: servers[1].comand: unknown key (did you mean "command"?)']);
   });
 
+  it('locates a merge key that names no mapping, in plain words', () => {
+    const takes = 'invalid YAML: a merge key (<<:) takes a mapping or an alias of one (<<: *name)';
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: node }\n  - <<: *nope\n    name: b\n'), [`mcpwatch.yaml:3: ${takes}; *nope names no anchor (no &nope above it)`]);
+    assert.deepEqual(errorsOf('servers:\n  - { <<: 5, name: a, transport: stdio, command: node }\n'), [`mcpwatch.yaml:2: ${takes}; its value is not a mapping`]);
+    assert.deepEqual(errorsOf('servers:\n  - &b { name: a, transport: stdio, command: node }\n  - { <<: [*b, 3], name: b }\n'), [`mcpwatch.yaml:3: ${takes}; its value is not a mapping`]);
+    assert.deepEqual(errorsOf('servers:\n  - &t [x]\n  - { <<: *t, name: b, transport: stdio, command: node }\n'), [`mcpwatch.yaml:3: ${takes}; *t is not a mapping`]);
+  });
+
   it('names the line of a YAML syntax error', () => {
     const errs = errorsOf('servers:\n  - name: a\n    args: [unclosed\n');
     assert.match(errs[0]!, /^mcpwatch\.yaml:\d+: invalid YAML: /);
