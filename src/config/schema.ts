@@ -262,7 +262,7 @@ const serverFields = {
   start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
   interval: timerDuration.optional().describe('Probe interval for `mcpwatch run`; overrides `monitoring.interval`.'),
   fresh_connection: z.boolean().optional().describe('`mcpwatch run`: probe with a new connection each time instead of one kept session.'),
-  stale_after: timerDuration.optional().describe('SSE: no event or keep-alive for this long while connected, and a listing over the stream then failing too, means stale.'),
+  stale_after: timerDuration.optional().describe('SSE: nothing from the server (no event, no keep-alive, on its stream or a new one) for this long, and a check then timing out, means stale: it takes connections but answers nothing. A server already down stays down.'),
   consecutive_failures_before_down: z.number().int().min(1).optional().describe('Overrides `monitoring.consecutive_failures_before_down`.'),
   recovery_hold: durationOrOff.optional().describe('Overrides `monitoring.recovery_hold`.'),
   protocol: z.enum(PROTOCOL_MODES).optional().describe('MCP era to speak: auto | modern (2026-07-28) | legacy (2025 initialize); overrides `monitoring.protocol`.'),
@@ -475,7 +475,7 @@ const monitoringSchema = z
     concurrency: z.number().int().min(1).max(1024).default(32).describe('Probes in flight at once.'),
     max_tool_pages: z.number().int().min(1).default(50).describe('Cap on tools/list pages per probe.'),
     fresh_connection: z.boolean().default(false).describe('Probe with a new connection each time instead of one kept session.'),
-    stale_after: timerDuration.default('120s').describe('SSE: no event or keep-alive for this long while connected, and a listing over the stream then failing too, means stale.'),
+    stale_after: timerDuration.default('120s').describe('SSE: nothing from the server (no event, no keep-alive, on its stream or a new one) for this long, and a check then timing out, means stale: it takes connections but answers nothing. A server already down stays down.'),
     protocol: z.enum(PROTOCOL_MODES).default('auto').describe('MCP era to speak: auto (server/discover, then 2025 initialize) | modern (2026-07-28 only) | legacy (2025 initialize only).'),
     latency_window: z.number().int().min(1).max(1000).default(20).describe('Probes over which p95 latency is judged against thresholds.'),
     credential_expiry_warning: duration

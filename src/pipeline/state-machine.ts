@@ -302,7 +302,12 @@ export class ServerStateMachine {
     let cause = '';
     let errorType: string | null = null;
 
-    if (r.staleMs !== undefined) {
+    if (r.staleMs !== undefined && prev === 'down') {
+      // Silence is not news about a server already down (a wedged one times out before it has been
+      // silent for stale_after): it stays down, and its critical alert is not traded for a warning.
+      this.answeringSince = null;
+      this.consecutiveFailures++;
+    } else if (r.staleMs !== undefined) {
       this.answeringSince = null;
       next = 'stale';
       cause = `no events in ${fmtMs(r.staleMs)}`;

@@ -66,7 +66,11 @@ function dueSlack(interval: number): number {
  */
 export class ServerSession {
   private conn: McpConnection | undefined;
-  private lastActivity = 0;
+  /**
+   * When the server last sent anything, on any connection (undefined: not yet). A silence outlives
+   * the connection it began on: a wedged server accepts each new connection and says nothing on it.
+   */
+  private lastHeard: number | undefined;
   private restartDelay = 0;
   private nextRestartAt = 0;
   /** When the running server process answered its first list (undefined: none is running). */
@@ -186,17 +190,14 @@ export class ServerSession {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
-    const staleAfter = this.kind.staleAfter(this.server);
-    const silent = this.conn && staleAfter !== undefined && this.now() - this.lastActivity > staleAfter ? this.now() - this.lastActivity : undefined;
     if (this.conn && this.listenLost) this.listen(this.conn);
     if (this.conn && this.streamLost) {
       this.streamLost = false;
       this.conn.watchAgain?.();
     }
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
-    // A silent stream is stale only if the listing, whose answer comes over that stream, fails too:
-    // servers on the SDK's own SSE transport send no keep-alive, and an idle one is silent between checks.
-    if (silent !== undefined && out.error && !out.partial && out.error.type !== 'session_expired') {
+    const silent = this.staleSilence(out);
+    if (silent !== undefined) {
       await this.dropConnection();
       return { ...emptyOutcome(this.server, this.now()), definitive: false, partial: false, sessionExpired: false, staleMs: silent };
     }
@@ -207,6 +208,20 @@ export class ServerSession {
       return { ...again, sessionExpired: true };
     }
     return out;
+  }
+
+  /**
+   * How long the server has been silent, when that makes this failed listing stale rather than a
+   * failure: the server took the request (or the connection) and nothing came back before the
+   * deadline, and nothing at all has come from it for `stale_after`, over the kept stream or any new
+   * one. Silence alone is not enough: servers on the SDK's own SSE transport send no keep-alive, and
+   * an idle one is silent between checks. A server never heard from is not stale: it is failing.
+   */
+  private staleSilence(out: CheckOutcome): number | undefined {
+    const staleAfter = this.kind.staleAfter(this.server);
+    if (staleAfter === undefined || this.lastHeard === undefined || out.partial || out.error?.type !== 'timeout') return undefined;
+    const silent = this.now() - this.lastHeard;
+    return silent > staleAfter ? silent : undefined;
   }
 
   /** Ends the session: the stdio process group is killed, the HTTP session DELETEd. */
@@ -248,7 +263,8 @@ export class ServerSession {
   private connector(): Connector {
     return this.kind.keep({
       onStream: (what) => {
-        this.lastActivity = this.now();
+        // An end is no word from the server: closing the connection ourselves ends its stream too.
+        if (what === 'data') this.lastHeard = this.now();
         if (what !== 'end' || this.closed) return;
         // No connection yet: only the one being opened has a stream (an old one is closed before).
         if (!this.conn) return void (this.streamCutWhileOpening = true);
@@ -273,12 +289,12 @@ export class ServerSession {
       this.streamCutWhileOpening = false;
       ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
     }
-    this.lastActivity = this.now();
     if (!conn || this.closed) {
       if (conn) await closeTimed(conn, out);
       if (out.error && this.kind.processBound) this.backOff(out.error);
       return { ...out, definitive: definitiveFailure(out.error), partial: false, sessionExpired: false };
     }
+    this.lastHeard = this.now();
     this.adopt(conn);
     const verdict = verdictOf(conn.client);
     const learned = verdict && verdict.kind !== this.prior?.kind ? verdict : undefined;
@@ -300,7 +316,6 @@ export class ServerSession {
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
-            this.lastActivity = this.now();
             this.streamEnded();
           });
         },

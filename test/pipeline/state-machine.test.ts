@@ -167,6 +167,17 @@ describe('server state machine', () => {
     assert.equal(rec.events[0]!.downtime_seconds, 10);
   });
 
+  it('keeps a server down when it then has been silent for stale_after: no stale warning in place of the page', () => {
+    const sm = new ServerStateMachine(policy);
+    sm.apply(ok(0));
+    for (const at of [30_000, 35_000, 40_000]) sm.apply(fail(at));
+    assert.equal(sm.status, 'down');
+    const silent = sm.apply({ at: 130_000, ok: false, latencyMs: null, error: null, staleMs: 125_000 });
+    assert.deepEqual([sm.status, silent.events, silent.transition], ['down', [], null]);
+    const rec = sm.apply(ok(140_000));
+    assert.deepEqual(rec.events.map((e) => [e.event, e.message]), [['recovered', 'recovered after 1m 50s down']]);
+  });
+
   it('reports session expirations even when re-initialize worked', () => {
     const sm = new ServerStateMachine(policy);
     sm.apply(ok(0));

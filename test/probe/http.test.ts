@@ -343,6 +343,37 @@ describe('legacy SSE probe', () => {
     }
   });
 
+  it('a wedged SSE server is stale once nothing came from it for stale_after, over reconnects too', async () => {
+    // A stopped process (kill -STOP): connections are accepted, nothing is answered. The kept stream
+    // times out first, and each later check meets the same silence on a new connection.
+    let clock = 0;
+    let wedged = false;
+    const f = await fixture('sse', { wedged: () => wedged });
+    const target = httpTarget(f.url, 'sse', { stale_after: 120_000, timeout: 20_000 });
+    const session = new ServerSession(target, { onSignal: () => undefined, now: () => clock });
+    try {
+      assert.equal((await session.check()).error, null);
+      wedged = true;
+      // The deadline is meant to run out now: the server answers nothing.
+      session.update({ ...target, timeout: 300 });
+      clock += 30_000;
+      const first = await session.check();
+      assert.deepEqual([first.error?.type, first.staleMs], ['timeout', undefined]);
+      clock += 100_000;
+      const later = await session.check();
+      assert.deepEqual([later.staleMs, later.error], [130_000, null]);
+      clock += 30_000;
+      assert.equal((await session.check()).staleMs, 160_000);
+      wedged = false;
+      session.update(target);
+      clock += 30_000;
+      const back = await session.check();
+      assert.deepEqual([back.error, back.staleMs, back.tools?.length], [null, undefined, 3]);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('a kept session whose stream the server ends is closed, and the next check opens a new one', async () => {
     const first = await fixture('sse');
     const signals: string[] = [];
