@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage,
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, settlesWithin, StartedTransport, type PageAwareTransport } from './connection.js';
 import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse, redirectSeen, sameOriginRedirect } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
@@ -737,14 +737,13 @@ class StreamableConnection extends BaseConnection {
     this.http.reopenStandaloneStream();
   }
 
-  /** DELETE the session so probes leave none behind, then close. */
-  protected async shutdown(): Promise<void> {
-    if (this.http.sessionId) {
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_MS)));
-      await Promise.race([this.http.terminateSession().catch(() => {}), bound]);
-      clearTimeout(timer);
-    }
+  /**
+   * DELETE the session so probes leave none behind, then close. Under a deadline that has fired
+   * (McpConnection.close) no DELETE is sent, and one under way is given up: the server's own expiry
+   * ends the session, where waiting for it would outlast `health --timeout`.
+   */
+  protected async shutdown(deadline?: AbortSignal): Promise<void> {
+    if (this.http.sessionId && !deadline?.aborted) await settlesWithin(this.http.terminateSession(), TERMINATE_MS, deadline);
     await this.http.close();
   }
 }
