@@ -52,7 +52,7 @@ export function registerHealth(program: Command): void {
     .option('--stdio', 'probe the command given after -- without a configuration file')
     .option('--name <name>', 'with --url or --stdio: the name shown (default: the URL\'s host, or the package or script the command runs)')
     .option('-H, --header <header>', 'with --url: a request header "Name: value" (repeatable)', collect)
-    .option('--timeout <duration>', "deadline for each server's whole probe, e.g. 5s, its checks included (overrides the servers' timeout and start_timeout, and cuts a check's own longer timeout)")
+    .option('--timeout <duration>', "deadline for each server's whole probe, e.g. 5s, its checks and its close included (overrides the servers' timeout and start_timeout, and cuts a check's own longer timeout)")
     .option('--concurrency <n>', 'probes in flight at once (default: monitoring.concurrency, 32)')
     .option('--shard [index]', 'only the servers of the configured shard (sharding.shard), or of the shard given: what that agent of a sharded fleet probes (default: every server)')
     .option('--no-checks', 'skip the configured checks (tools/call, resources/read, prompts/get): only list tools')

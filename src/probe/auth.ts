@@ -45,15 +45,20 @@ export class AuthFailure extends Error {
   }
 }
 
-/** What a transport asks of a server's credentials, per connection. */
+/**
+ * What a transport asks of a server's credentials, per connection. `into`: where the time a request
+ * waited for a token is recorded, where not the connection's diagnostics: a session's own stream
+ * (Streamable HTTP's standalone GET, a 2026-07-28 subscriptions/listen) is opened beside a check's
+ * requests, and a token fetched for it alone is not the check's token phase.
+ */
 export interface RequestAuth {
   /** The Authorization header value for the next request (undefined: none yet, the server's 401 will say where to get one). */
-  authorization(): Promise<string | undefined>;
+  authorization(into?: TransportDiagnostics): Promise<string | undefined>;
   /**
    * A request sent with `sent` was answered 401: whether one retry with the (new) credential is worth
    * it. Fetches or re-reads the credential on the way; throws AuthFailure when none can be had.
    */
-  retryAfter401(sent: string | undefined, wwwAuthenticate: string | null): Promise<boolean>;
+  retryAfter401(sent: string | undefined, wwwAuthenticate: string | null, into?: TransportDiagnostics): Promise<boolean>;
   /** The retry that retryAfter401 asked for, sent with `final`, was answered 401 too. */
   refusedAfterRetry(final: string): void;
 }
@@ -155,8 +160,8 @@ export class Credentials {
   /** A per-connection view that adds the time spent waiting for token requests to the connection's diagnostics. */
   forConnection(diag: TransportDiagnostics): RequestAuth {
     return {
-      authorization: () => this.scrubbed(this.authorization(diag)),
-      retryAfter401: (sent, www) => this.scrubbed(this.retryAfter401(sent, www, diag)),
+      authorization: (into = diag) => this.scrubbed(this.authorization(into)),
+      retryAfter401: (sent, www, into = diag) => this.scrubbed(this.retryAfter401(sent, www, into)),
       refusedAfterRetry: (final) => this.refusedAfterRetry(final),
     };
   }

@@ -343,17 +343,39 @@ export abstract class BaseConnection implements McpConnection {
   }
 
   abstract diagnostics(): TransportDiagnostics;
-  protected abstract shutdown(): Promise<void>;
+  protected abstract shutdown(deadline?: AbortSignal): Promise<void>;
 
-  close(): Promise<void> {
+  close(deadline?: AbortSignal): Promise<void> {
     this.closing ??= (async () => {
       try {
-        await this.shutdown();
+        await this.shutdown(deadline);
       } catch {
         // close() never throws: the probe has already recorded what matters.
       }
       this.closed = true;
     })();
     return this.closing;
+  }
+}
+
+/**
+ * Whether `work` settles within `ms`, a wait that `deadline` cuts short (at once if it has fired): a
+ * close is best-effort, and under a probe's deadline (`health --timeout`) it waits no longer than
+ * the probe may.
+ */
+export async function settlesWithin(work: Promise<unknown>, ms: number, deadline?: AbortSignal): Promise<boolean> {
+  if (deadline?.aborted) return false;
+  let timer: NodeJS.Timeout | undefined;
+  let cut: (() => void) | undefined;
+  const giveUp = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+    cut = () => resolve(false);
+    deadline?.addEventListener('abort', cut, { once: true });
+  });
+  try {
+    return await Promise.race([work.then(() => true as const, () => true as const), giveUp]);
+  } finally {
+    clearTimeout(timer);
+    deadline?.removeEventListener('abort', cut!);
   }
 }

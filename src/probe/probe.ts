@@ -14,6 +14,7 @@ import { transportHint } from '../pipeline/hints.js';
 export const DEFAULT_MAX_TOOL_PAGES = 50;
 
 export interface ProbeOptions {
+  /** Ends the probe as its own deadline would, and bounds the close after a failure too (McpConnection.close). */
   signal?: AbortSignal;
   /** The era this server was found to speak before: the handshake skips finding it out again. */
   prior?: PriorDiscovery;
@@ -27,7 +28,7 @@ export interface ProbeOptions {
   checks?: readonly CheckConfig[];
   /** The owner's record of the stdio servers it runs (ConnectContext.processGroups). */
   processGroups?: ProcessGroups;
-  /** probeServer: a deadline over the whole probe, its checks included (`health --timeout`). */
+  /** probeServer: a deadline over the whole probe, its checks and its close included (`health --timeout`). */
   bound?: ProbeBound;
 }
 
@@ -346,7 +347,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   }
   // Only a remembered era can be refused: without one the handshake found the era out itself.
   const eraRefused = opts.prior !== undefined && conn !== undefined && refusesEra(out.error, opts.prior.kind, conn.diagnostics());
-  if (out.error && conn) await closeTimed(conn, out);
+  if (out.error && conn) await closeTimed(conn, out, opts.signal);
   // Read back as set by fail() in the catch above, which control flow analysis does not see.
   const error = out.error as ProbeError | null;
   if (error && exitedOnDiscovery(server, opts, phase, error)) {
@@ -371,10 +372,13 @@ function exitedOnDiscovery(server: ServerConfig, opts: ProbeOptions, phase: Phas
   return server.transport === 'stdio' && server.protocol === 'auto' && !opts.prior && (phase === 'initialize' || phase === 'server/discover') && error.type === 'process_exited';
 }
 
-/** Closes a connection, recording the close phase and what the transport noticed on the way. */
-export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promise<void> {
+/**
+ * Closes a connection, recording the close phase and what the transport noticed on the way.
+ * `deadline`: the probe's, which the close shares (McpConnection.close).
+ */
+export async function closeTimed(conn: McpConnection, out: ProbeOutcome, deadline?: AbortSignal): Promise<void> {
   const t = performance.now();
-  await conn.close();
+  await conn.close(deadline);
   out.phases.close = elapsed(t);
   const diag = conn.diagnostics();
   if (!out.error && diag.invalidOutput) out.warnings.push(`${diag.invalidOutput} (stdout must carry only JSON-RPC)`);
@@ -382,15 +386,15 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome): Promis
 
 /**
  * One probe of one server with a fresh connection: connect → initialize → tools/list under one
- * deadline, then the configured checks (each under its own, and all under `bound` where given), then
- * close. Never throws for a target failure: the outcome says what happened.
+ * deadline, then the configured checks (each under its own), then close; all of it, the close
+ * included, under `bound` where given. Never throws for a target failure: the outcome says what happened.
  */
 export async function probeServer(server: ServerConfig, opts: ProbeOptions = {}): Promise<ProbeOutcome> {
   const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts.bound ? { ...opts, signal: opts.bound.signal } : opts);
   if (conn) {
     const checks = opts.checks ?? server.checks ?? [];
     if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? [], opts.bound);
-    await closeTimed(conn, out);
+    await closeTimed(conn, out, opts.bound?.signal);
   }
   return finishOutcome(server, out);
 }

@@ -136,8 +136,12 @@ export interface McpConnection {
    * 2025 Streamable HTTP standalone GET stream); absent where a stream's end ends the connection.
    */
   watchAgain?(): void;
-  /** Ends the session: DELETE for Streamable HTTP, the whole process group for stdio. Never throws. */
-  close(): Promise<void>;
+  /**
+   * Ends the session: DELETE for Streamable HTTP, the whole process group for stdio. Never throws.
+   * `deadline`: the probe's, which the close shares (`health --timeout`): once it has fired nothing
+   * is waited for, a session is left to the server to expire and a process group is killed at once.
+   */
+  close(deadline?: AbortSignal): Promise<void>;
 }
 
 export interface ConnectContext {

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport, rememberResponseText, type PageAwareTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, ProcessStartedTransport, rememberResponseText, settlesWithin, type PageAwareTransport } from './connection.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { parseStat, serverProcesses, signalProcesses, TAG_VARIABLE, type ProcessEntry } from './process-tree.js';
 
@@ -123,17 +123,27 @@ class ProcessTransport implements Transport, PageAwareTransport {
   /**
    * Closes stdin, gives the server a moment to exit, then signals its whole process group and every
    * descendant that left the group (looked up before anything exits and re-parents, and again after).
+   * The moments are cut short by `deadline` (McpConnection.close): once it has fired the server gets
+   * no grace, its group and strays are killed at once, and only their exit is waited for.
    */
-  async close(): Promise<void> {
+  async close(deadline?: AbortSignal): Promise<void> {
     const child = this.child;
     if (!child?.pid) return;
     const pid = child.pid;
     const strays = await serverProcesses(pid, this.startTicks, this.tag);
     child.stdin.end();
-    if (!this.diag.exit && !(await this.waitExit(EXIT_GRACE_MS))) {
-      killGroup(pid, 'SIGTERM');
-      await signalProcesses(strays, 'SIGTERM');
-      if (!(await this.waitExit(TERM_GRACE_MS))) killGroup(pid, 'SIGKILL');
+    if (!this.diag.exit && !(await this.waitExit(EXIT_GRACE_MS, deadline))) {
+      let ended = false;
+      if (!deadline?.aborted) {
+        killGroup(pid, 'SIGTERM');
+        await signalProcesses(strays, 'SIGTERM');
+        ended = await this.waitExit(TERM_GRACE_MS, deadline);
+      }
+      if (!ended) {
+        killGroup(pid, 'SIGKILL');
+        // A stray holding the server's stderr would hold the exit's drain too.
+        await signalProcesses(strays, 'SIGKILL');
+      }
       await this.exited;
     }
     // Grandchildren outlive a leader that exited on its own; the group is cleared either way.
@@ -144,12 +154,8 @@ class ProcessTransport implements Transport, PageAwareTransport {
     child.stderr.destroy();
   }
 
-  private async waitExit(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
-    const done = await Promise.race([this.exited!.then(() => true as const), timeout]);
-    clearTimeout(timer);
-    return done;
+  private waitExit(ms: number, deadline?: AbortSignal): Promise<boolean> {
+    return settlesWithin(this.exited!, ms, deadline);
   }
 
   private onStdout(chunk: Buffer): void {
@@ -323,8 +329,8 @@ class StdioConnection extends BaseConnection {
   get pid(): number | undefined {
     return this.proc.pid;
   }
-  protected shutdown(): Promise<void> {
-    return this.proc.close();
+  protected shutdown(deadline?: AbortSignal): Promise<void> {
+    return this.proc.close(deadline);
   }
 }
 

@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION_META_KEY, SdkError, SdkErrorCode, type JSONRPCMessage,
 import type { ProtocolMode, ServerConfig } from '../config/schema.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
-import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, StartedTransport, type PageAwareTransport } from './connection.js';
+import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, settlesWithin, StartedTransport, type PageAwareTransport } from './connection.js';
 import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse, redirectSeen, sameOriginRedirect } from './http.js';
 import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
@@ -106,8 +106,9 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   /**
    * What the session's own streams (the standalone GET, subscriptions/listen) met, kept apart from
    * `diag`: they are opened again beside a check's requests, and their failure, read there, was
-   * reported as the check's (a listen refused 503 named a failing tools/list). Nobody reads it: a
-   * stream that cannot be had is asked for again at the next check, and its error says why.
+   * reported as the check's (a listen refused 503 named a failing tools/list), as was the time they
+   * waited for a token (the check's token phase). Nobody reads it: a stream that cannot be had is
+   * asked for again at the next check, and its error says why.
    */
   private streamDiag: TransportDiagnostics | undefined;
   /** How long the server keeps an idle connection, as its last answer said (Keep-Alive: timeout=N). */
@@ -232,15 +233,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal, diag) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal, diag);
   }
 
-  /** With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides). */
+  /**
+   * With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides).
+   * The time spent getting it goes to `diag` as the rest of what the request meets.
+   */
   private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: AbortSignal | undefined, diag: TransportDiagnostics): Promise<IncomingMessage> {
-    const sent = await auth.authorization();
+    const sent = await auth.authorization(diag);
     let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal, diag);
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
     try {
-      retry = await auth.retryAfter401(sent, header(res, 'www-authenticate'));
+      retry = await auth.retryAfter401(sent, header(res, 'www-authenticate'), diag);
     } catch (err) {
       // No credential could be had: the 401 is not the caller's to read, and unread it holds its socket.
       res.resume();
@@ -248,7 +252,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     }
     if (retry) {
       res.resume();
-      final = await auth.authorization();
+      final = await auth.authorization(diag);
       res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal, diag);
       if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
     }
@@ -737,14 +741,13 @@ class StreamableConnection extends BaseConnection {
     this.http.reopenStandaloneStream();
   }
 
-  /** DELETE the session so probes leave none behind, then close. */
-  protected async shutdown(): Promise<void> {
-    if (this.http.sessionId) {
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_MS)));
-      await Promise.race([this.http.terminateSession().catch(() => {}), bound]);
-      clearTimeout(timer);
-    }
+  /**
+   * DELETE the session so probes leave none behind, then close. Under a deadline that has fired
+   * (McpConnection.close) no DELETE is sent, and one under way is given up: the server's own expiry
+   * ends the session, where waiting for it would outlast `health --timeout`.
+   */
+  protected async shutdown(deadline?: AbortSignal): Promise<void> {
+    if (this.http.sessionId && !deadline?.aborted) await settlesWithin(this.http.terminateSession(), TERMINATE_MS, deadline);
     await this.http.close();
   }
 }

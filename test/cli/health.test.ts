@@ -1,11 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
-import { CLI, STDIO_FIXTURE } from '../helpers.js';
+import { alive, CLI, STDIO_FIXTURE } from '../helpers.js';
 import type { ServerJson } from '../../src/pipeline/server-view.js';
 
 interface Run {
@@ -169,6 +169,48 @@ servers:
     const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
     assert.equal(server.error?.type, 'timeout');
     assert.equal(server.error?.message, `timeout after ${deadlineMs}ms waiting for server/discover`);
+  });
+
+  it('--timeout bounds the close too: a stdio server that ignores SIGTERM is killed at once, without its grace', async () => {
+    // The server never answers, so the deadline is spent when the close begins. Before the fix the
+    // close still gave it its grace (end of stdin, then SIGTERM, then SIGKILL), on top of the deadline.
+    const pidFile = join(dir, 'stubborn.pid');
+    const signalLog = join(dir, 'stubborn-signals.log');
+    const file = join(dir, 'stubborn.yaml');
+    writeFileSync(
+      file,
+      `servers:
+  - name: stubborn
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, hang-stubborn]
+    env: { PIDFILE: ${JSON.stringify(pidFile)}, SIGNAL_LOG: ${JSON.stringify(signalLog)} }
+`,
+    );
+    const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '3s']);
+    assert.equal(r.code, 1, r.stderr);
+    const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
+    assert.equal(server.error?.type, 'timeout');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    assert.equal(alive(pid), false, 'the server was killed before the command returned');
+    assert.equal(existsSync(signalLog), false, 'no SIGTERM: no time was left to wait on one');
+  });
+
+  it('--timeout bounds the close too: no DELETE is waited on once it has run out', async () => {
+    // tools/list never answers, so the deadline is spent when the close begins, and the DELETE would
+    // never be answered either. Before the fix the close sent it and waited for it.
+    const stalled = await startHttpFixture('streamable', { stallDelete: true, hangListsAfter: 0 });
+    try {
+      const r = await mcpwatch(['health', '--json', '--timeout', '3s', '--url', stalled.url]);
+      assert.equal(r.code, 1, r.stderr);
+      const server = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers[0]!;
+      assert.equal(server.error?.type, 'timeout');
+      assert.equal(server.error?.phase, 'tools/list');
+      assert.equal(stalled.deletes, 0, 'no DELETE was sent');
+      assert.equal(stalled.openSessions.size, 1, 'the session is left to the server to expire');
+    } finally {
+      await stalled.close();
+    }
   });
 
   it('exits 2 with a clear message for usage and config errors', async () => {

@@ -52,8 +52,8 @@ async function legacy(mode: 'sse' | 'streamable'): Promise<HttpFixture> {
 }
 
 /** A gate in front of `upstream` whose resource the AS knows, with `ttl`-second tokens. */
-async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string; metadataPath?: string } = {}): Promise<Gate> {
-  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE, ...(opts.metadataPath ? { metadataPath: opts.metadataPath } : {}) });
+async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string; metadataPath?: string; refuseStreams?: number } = {}): Promise<Gate> {
+  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE, ...(opts.metadataPath ? { metadataPath: opts.metadataPath } : {}), ...(opts.refuseStreams ? { refuseStreams: opts.refuseStreams } : {}) });
   as.addResource(g.resource, opts.scopes ?? `${SCOPE} mcp:read`, opts.ttl ?? 300);
   closers.push(() => g.close());
   return g;
@@ -172,6 +172,27 @@ describe('OAuth-protected servers', () => {
     const out = await session.check();
     assert.equal(out.error, null, out.error?.message);
     assert.equal(as.tokenRequests() - before, 1);
+  });
+
+  it("a token renewed for the session's listen stream alone is not the next check's token phase", async () => {
+    // The listen goes out after the first check's outcome was made (when the session adopts its
+    // connection): its 401 and the token fetched for it are the stream's. Before the fix the next
+    // check, whose tools/list went out with that token already cached, reported the fetch as its own.
+    const f = await modern();
+    const g = await gate(f.url, { refuseStreams: 1 });
+    const session = new ServerSession(target(g.url, clientCredentials()), { onSignal: () => {} });
+    closers.push(() => session.close());
+    const before = as.tokenRequests();
+    const first = await session.check();
+    assert.equal(first.error, null, first.error?.message);
+    assert.equal(typeof first.phases.token, 'number', 'the first check fetched the first token');
+    await until(() => f.openStreams() === 1, "the listen stream, opened with a token renewed for it");
+    assert.equal(g.counts.streamsRefused, 1);
+    assert.equal(as.tokenRequests() - before, 2, "one token for the check, one for the listen's retry");
+    const second = await session.check();
+    assert.equal(second.error, null, second.error?.message);
+    assert.equal(second.phases.token, undefined, 'no token was fetched for the check');
+    assert.equal(as.tokenRequests() - before, 2);
   });
 
   it('a wrong secret is auth_failed with the authorization server\'s invalid_client', async () => {
