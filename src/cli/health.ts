@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
-import { configSchema, duration, resolveServer, TRANSPORTS, urlTransport, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
+import { configSchema, resolveServer, timerDuration, TRANSPORTS, urlTransport, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
@@ -71,7 +71,9 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const filters = (opts.filter ?? []).map((f) => parseFilter(f));
   let timeout: number | undefined;
   if (opts.timeout) {
-    const t = duration.safeParse(opts.timeout);
+    // Bounded as a configured timeout is: a longer deadline overflows Node's timer, which then fires at
+    // once, and every server was reported down on a timeout it never had.
+    const t = timerDuration.safeParse(opts.timeout);
     if (!t.success) throw new CliExit(EXIT_USAGE, `--timeout: ${t.error.issues[0]?.message}`);
     timeout = t.data;
   }

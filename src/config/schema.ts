@@ -43,7 +43,7 @@ const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
-const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
+export const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
 
 const httpUrl = z.string().superRefine((text, ctx) => {
   let url: URL;

@@ -229,6 +229,18 @@ servers:
     const unknownOption = await mcpwatch(['health', '--frobnicate']);
     assert.equal(unknownOption.code, 2);
   });
+
+  it('refuses a --timeout longer than a timer holds, as the configuration does, instead of timing out at once', async () => {
+    // Past 2^31 − 1 ms Node fires the timer at once: the healthy fixture was reported down on a
+    // "timeout after 2592000000ms", with exit 1.
+    const r = await mcpwatch(['health', '--json', '--timeout', '30d', '--url', http.url]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /--timeout: must be at most 24d/);
+    const longest = await mcpwatch(['health', '--json', '--timeout', '24d', '--url', http.url]);
+    assert.equal(longest.code, 0, longest.stderr);
+    assert.equal((JSON.parse(longest.stdout) as { servers: JsonServer[] }).servers[0]?.status, 'up');
+  });
 });
 
 describe('mcpwatch without -c and without a configuration file', () => {
