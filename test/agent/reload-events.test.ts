@@ -1,0 +1,68 @@
+// `mcpwatch run` around a reload (SIGHUP), through real webhooks and a real MCP server: each notifier
+// hears a server's events in the order they happened.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { AlertEvent } from '../../src/pipeline/events.js';
+import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { webhookReceiver } from '../fixtures/webhook.js';
+import { until } from '../helpers.js';
+
+const agents: Agent[] = [];
+after(async () => {
+  for (const a of agents) await a.stop();
+});
+
+/** A configuration: `alerts` and `servers` as YAML lines; probes every second, deadlines far off. */
+function config(dir: string, alerts: string, servers: string): string {
+  return `monitoring: { interval: 1s, timeout: 30s, consecutive_failures_before_down: 1 }
+alerts:
+${alerts}
+exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+servers:
+${servers}`;
+}
+
+function startAgent(text: string): Agent {
+  const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
+  agents.push(agent);
+  return agent;
+}
+
+const reload = (agent: Agent, text: string): Promise<void> => agent.reload({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) });
+const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => `${e.event}${e.details.catch_up ? ' (catch-up)' : ''}`);
+
+describe('mcpwatch run: events around a reload', () => {
+  it('an event being retried at the reload still reaches its notifier before the reload\'s own', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    let refused!: () => void;
+    const firstRefused = new Promise<void>((resolve) => (refused = resolve));
+    let refusals = 0;
+    // The check's failure is refused once: its delivery waits out a back-off when the reload comes.
+    const hook = await webhookReceiver((e) => {
+      if (e.event !== 'check_failed' || refusals++ > 0) return undefined;
+      setImmediate(refused);
+      return 503;
+    });
+    t.after(async () => {
+      await http.close();
+      await hook.close();
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-retry-'));
+    const alerts = `  - { type: webhook, url: "${hook.url}", retry: { max_attempts: 3, initial_backoff: 3s, max_backoff: 3s } }`;
+    const agent = startAgent(config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`));
+    await agent.start();
+    await firstRefused;
+    await reload(agent, config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [] }`));
+    await until(() => of(hook.events, 'db').includes('recovered'), "the reload's recovered");
+    assert.deepEqual(of(hook.events, 'db'), ['check_failed', 'recovered']);
+  });
+});
