@@ -126,6 +126,17 @@ class Monitor {
   }
 }
 
+/**
+ * The outcome without the runs of checks `server` no longer configures: a check in flight at a reload
+ * ran the checks configured when it began, and a run of one the reload removed would fail the server
+ * again after the reload's `recovered` for it, and, never run again, hold it failing for good.
+ */
+function configuredRuns(out: CheckOutcome, server: ServerConfig): CheckOutcome {
+  if (!out.checks?.length) return out;
+  const names = new Set((server.checks ?? []).map((c) => c.name));
+  return out.checks.every((c) => names.has(c.name)) ? out : { ...out, checks: out.checks.filter((c) => names.has(c.name)) };
+}
+
 function nextDelay(m: Monitor): number {
   const delay = m.track.sm.unsettled ? Math.min(m.server.interval, RECHECK_MS) : m.server.interval;
   // A configured check due before the server's next probe brings that probe forward.
@@ -596,7 +607,7 @@ export class Agent {
     }
     if (this.stopping || this.monitors.get(monitor.server.name) !== monitor) return;
     try {
-      this.record(monitor, out);
+      this.record(monitor, configuredRuns(out, monitor.server));
     } catch (err) {
       this.log.error({ server: monitor.server.name, err }, 'recording a check failed');
     }

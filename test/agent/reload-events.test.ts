@@ -1,5 +1,6 @@
 // `mcpwatch run` around a reload (SIGHUP), through real webhooks and a real MCP server: each notifier
-// hears a server's events in the order they happened.
+// hears a server's events in the order they happened, and a check in flight at the reload cannot
+// reopen what the reload closed.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -41,6 +42,38 @@ const reload = (agent: Agent, text: string): Promise<void> => agent.reload({ fil
 const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => `${e.event}${e.details.catch_up ? ' (catch-up)' : ''}`);
 
 describe('mcpwatch run: events around a reload', () => {
+  it('a check in flight when the reload removes it cannot fail the server again after its recovered', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    const hook = await webhookReceiver();
+    t.after(async () => {
+      await http.close();
+      await hook.close();
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-inflight-'));
+    const alerts = `  - { type: webhook, url: "${hook.url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
+    const agent = startAgent(config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`));
+    const addr = await agent.start();
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
+    await until(() => of(hook.events, 'db').includes('check_failed'), 'check_failed');
+
+    // A failing check runs at every probe: the next one is held at the server, in flight.
+    const held = http.hold('broken');
+    await held.arrived;
+    await reload(agent, config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [] }`));
+    assert.equal(agent.statuses().db, 'up');
+    const checkedAt = (): string | null => agent.serversView().servers.find((s) => s.name === 'db')!.last_checked_at;
+    const before = checkedAt();
+    held.release();
+    await until(() => checkedAt() !== before, 'the check in flight at the reload is recorded');
+    assert.equal(agent.statuses().db, 'up', 'the run of a check no longer configured does not count');
+    const after = checkedAt();
+    await until(() => checkedAt() !== after, 'a probe after it');
+    assert.equal(agent.statuses().db, 'up');
+    assert.doesNotMatch(await scrape(), /check="pool"/, 'the removed check has no series again');
+    await agent.stop();
+    assert.deepEqual(of(hook.events, 'db'), ['check_failed', 'recovered']);
+  });
+
   it('an event being retried at the reload still reaches its notifier before the reload\'s own', async (t) => {
     const http = await startModernHttpFixture('dual', { checks: true });
     let refused!: () => void;
