@@ -367,8 +367,11 @@ export class Agent {
     }
     // The notifiers kept go on from what they still have to send, in order, before the reload's events.
     const added = new Set(this.dispatcher.reconfigure(this.makeNotifiers(config)));
-    // Through the notifiers now configured: a removed check that failed resolves its alert.
-    for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
+    // Through the notifiers now configured (a removed check that failed resolves its alert), but
+    // those the reload adds: what it ends began before they were there, and a `recovered` of an
+    // incident they never heard of is noise (a page that opens and closes at once, for a webhook
+    // that opens incidents). catchUpAdded tells them where each server stands after the reload.
+    for (const [monitor, step] of steps) this.applyStep(monitor, step, at, added);
     this.catchUpAdded(added, at);
     this.forgetRemoved(gone);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
@@ -678,7 +681,7 @@ export class Agent {
    * The one place a verdict reached outside a check (the traffic error rate, a reload's new policy)
    * reaches the store, the recorder and the notifiers.
    */
-  private applyStep(monitor: Monitor, step: StepResult, at: number): void {
+  private applyStep(monitor: Monitor, step: StepResult, at: number, except?: ReadonlySet<string>): void {
     const server = monitor.server;
     const t = step.transition;
     if (t) {
@@ -692,18 +695,20 @@ export class Agent {
       }
       this.saveStates([monitor]);
     }
-    for (const draft of step.events) this.emit(server, draft, at);
+    for (const draft of step.events) this.emit(server, draft, at, except);
   }
 
-  private emit(server: ServerConfig, d: EventDraft, at: number): void {
+  /** `except`: notifiers (by key) the event is not for. */
+  private emit(server: ServerConfig, d: EventDraft, at: number, except?: ReadonlySet<string>): void {
     const event = this.event(server, d, at);
     this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
     // Added back and alerting: its new monitor's events now decide its alerts, in order.
     this.removed.delete(server.name);
-    // Every notifier hears where the server stands from this event: no catch-up is owed any more.
+    // Every notifier hears where the server stands from this event: no catch-up is owed any more
+    // (those of `except`, added by a reload, are caught up by catchUpAdded right after).
     const monitor = this.monitors.get(server.name);
     if (monitor && STATE_EVENTS.includes(d.event)) monitor.resumed = undefined;
-    this.dispatcher.dispatch(event);
+    this.dispatcher.dispatch(event, except);
   }
 
   private event(server: ServerConfig, d: EventDraft, at: number): AlertEvent {
@@ -813,9 +818,10 @@ export class Agent {
   }
 
   /**
-   * Notifiers a reload added (`added`, by key) are told of the incidents under way once, as a
-   * notifier added across a restart is: by what the state file says each was told (nothing for a
-   * new one). A server still waiting for its first check since the start is left to catchUp().
+   * Notifiers a reload added (`added`, by key) are told of the incidents under way once the reload
+   * is applied, as a notifier added across a restart is: by what the state file says each was told
+   * (nothing for a new one). An incident the reload itself ended is not under way: a new notifier
+   * hears nothing of it. A server still waiting for its first check since the start is left to catchUp().
    */
   private catchUpAdded(added: ReadonlySet<string>, at: number): void {
     if (added.size === 0) return;

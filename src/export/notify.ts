@@ -156,17 +156,20 @@ export class AlertDispatcher {
   }
 
   /**
-   * Queues `event` for every notifier whose filter accepts it, and returns at once. What leaves the
-   * agent is redacted here, for every notifier alike: a URL quoted anywhere in the event loses its
-   * credentials.
+   * Queues `event` for every notifier whose filter accepts it (but those of `except`, by key), and
+   * returns at once. What leaves the agent is redacted here, for every notifier alike: a URL quoted
+   * anywhere in the event loses its credentials.
    */
-  dispatch(unsafe: AlertEvent): void {
+  dispatch(unsafe: AlertEvent, except?: ReadonlySet<string>): void {
     const event = redactDeep(unsafe);
     if (this.closed) {
       this.log('warn', 'alert not delivered: notifiers are closed', { server: event.server, event: event.event });
       return;
     }
-    for (const lane of this.current()) if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+    for (const lane of this.current()) {
+      if (except && lane.notifier.key !== undefined && except.has(lane.notifier.key)) continue;
+      if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+    }
   }
 
   /**

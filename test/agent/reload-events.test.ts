@@ -1,6 +1,7 @@
 // `mcpwatch run` around a reload (SIGHUP), through real webhooks and a real MCP server: each notifier
-// hears a server's events in the order they happened, and a check in flight at the reload cannot
-// reopen what the reload closed.
+// hears a server's events in the order they happened, a notifier the reload adds is never told the
+// end of an incident it was not told began, and a check in flight at the reload cannot reopen what
+// the reload closed.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -42,6 +43,44 @@ const reload = (agent: Agent, text: string): Promise<void> => agent.reload({ fil
 const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => `${e.event}${e.details.catch_up ? ' (catch-up)' : ''}`);
 
 describe('mcpwatch run: events around a reload', () => {
+  it('a notifier the reload adds hears nothing of an incident the reload ends, and is caught up on the ones that go on', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    const [kept, added] = await Promise.all([webhookReceiver(), webhookReceiver()]);
+    t.after(async () => {
+      await http.close();
+      await Promise.all([kept.close(), added.close()]);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-added-'));
+    const hook = (url: string): string => `  - { type: webhook, url: "${url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
+    // db: its failing check is removed; gone: the server is removed; still: goes on failing.
+    const servers = (db: string, gone: boolean): string =>
+      [
+        `  - { name: db, transport: streamable_http, url: "${http.url}", checks: ${db} }`,
+        ...(gone ? [`  - { name: gone, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`] : []),
+        `  - { name: still, transport: streamable_http, url: "${http.url}", checks: [{ name: must, tool: broken }] }`,
+      ].join('\n');
+    const agent = startAgent(config(dir, hook(kept.url), servers('[{ name: never, tool: query, expect: { text_contains: "rows: 2" } }]', true)));
+    await agent.start();
+    await until(() => ['db', 'gone', 'still'].every((s) => of(kept.events, s).includes('check_failed')), 'check_failed of each server');
+
+    // One SIGHUP: adds a notifier, removes db's failing check and the failing server gone.
+    await reload(agent, config(dir, `${hook(kept.url)}\n${hook(added.url)}`, servers('[]', false)));
+    assert.deepEqual(agent.statuses(), { db: 'up', still: 'degraded' });
+    // Both lanes are first in, first out: once the catch-up of `still` is there, whatever the
+    // reload sent the new notifier before it is there too.
+    await until(() => of(added.events, 'still').length > 0, 'the catch-up of the incident that goes on');
+    await until(() => of(kept.events, 'db').includes('recovered'), "db's recovered to the notifier that heard it fail");
+    assert.deepEqual(of(added.events, 'db'), [], 'the incident the reload ended began before this notifier existed');
+    assert.deepEqual(of(added.events, 'gone'), []);
+    assert.deepEqual(of(added.events, 'still'), ['degraded (catch-up)']);
+    assert.equal(added.events.find((e) => e.server === 'still')!.previous_state, 'unknown');
+    assert.deepEqual(of(kept.events, 'db'), ['check_failed', 'recovered']);
+    assert.deepEqual(of(kept.events, 'still'), ['check_failed'], 'told of it already: no catch-up');
+    await agent.stop();
+    assert.deepEqual(of(added.events, 'db'), []);
+    assert.deepEqual(of(kept.events, 'gone'), ['check_failed'], 'a removed server sends nothing more');
+  });
+
   it('a check in flight when the reload removes it cannot fail the server again after its recovered', async (t) => {
     const http = await startModernHttpFixture('dual', { checks: true });
     const hook = await webhookReceiver();
