@@ -137,6 +137,13 @@ function configuredRuns(out: CheckOutcome, server: ServerConfig): CheckOutcome {
   return out.checks.every((c) => names.has(c.name)) ? out : { ...out, checks: out.checks.filter((c) => names.has(c.name)) };
 }
 
+/** `told` once an event leaving the server `state` has gone to the notifiers of `keys` but `except`. */
+function toldNow(told: ReadonlyMap<string, Told>, keys: readonly string[], except: ReadonlySet<string>, state: Told['state']): Map<string, Told> {
+  const next = new Map(told);
+  for (const key of keys) if (!except.has(key)) next.set(key, { state, held: told.get(key)?.held });
+  return next;
+}
+
 function nextDelay(m: Monitor): number {
   const delay = m.track.sm.unsettled ? Math.min(m.server.interval, RECHECK_MS) : m.server.interval;
   // A configured check due before the server's next probe brings that probe forward.
@@ -704,10 +711,14 @@ export class Agent {
     this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
     // Added back and alerting: its new monitor's events now decide its alerts, in order.
     this.removed.delete(server.name);
-    // Every notifier hears where the server stands from this event: no catch-up is owed any more
-    // (those of `except`, added by a reload, are caught up by catchUpAdded right after).
+    // Every notifier it goes to hears where the server stands from this event: no catch-up is owed
+    // to it any more. Those of `except` are caught up by catchUpAdded after a reload, or at the
+    // server's first check after the start (catchUp), by what they were told.
     const monitor = this.monitors.get(server.name);
-    if (monitor && STATE_EVENTS.includes(d.event)) monitor.resumed = undefined;
+    if (monitor && STATE_EVENTS.includes(d.event)) {
+      const resumed = monitor.resumed;
+      monitor.resumed = resumed && except ? { ...resumed, told: toldNow(resumed.told, this.dispatcher.keys, except, d.current_state) } : undefined;
+    }
     this.dispatcher.dispatch(event, except);
   }
 
@@ -784,9 +795,12 @@ export class Agent {
       monitor.resumed = { told, legacy: plan.legacy };
       // As a reload would: a failing check no longer configured ends. The traffic is judged now, on
       // the calls of its window: a failure whose calls have left it while the agent was stopped ends
-      // here, not a window later, and with no receiver (no counts taken) it ends too.
-      this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at);
-      this.applyStep(monitor, assessTraffic(monitor.track, at), at);
+      // here, not a window later, and with no receiver (no counts taken) it ends too. What these
+      // say of the incident under way goes to the notifiers told it began; the others (added since,
+      // or a delivery that failed) hear where the server stands after its first check (catchUp).
+      const untold = isBad(plan.memory.status) && !plan.legacy ? new Set(this.dispatcher.keys.filter((key) => !isBad(told.get(key)?.state ?? 'up'))) : undefined;
+      this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at, untold);
+      this.applyStep(monitor, assessTraffic(monitor.track, at), at, untold);
     }
     const configured = new Set(this.loaded.config.servers.map((s) => s.name));
     const unnamed: string[] = [];

@@ -1,7 +1,7 @@
 // `mcpwatch run` around a reload (SIGHUP), through real webhooks and a real MCP server: each notifier
-// hears a server's events in the order they happened, a notifier the reload adds is never told the
-// end of an incident it was not told began, and a check in flight at the reload cannot reopen what
-// the reload closed.
+// hears a server's events in the order they happened, a notifier the reload (or a restart) adds is
+// never told the end of an incident it was not told began, and a check in flight at the reload
+// cannot reopen what the reload closed.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -79,6 +79,37 @@ describe('mcpwatch run: events around a reload', () => {
     await agent.stop();
     assert.deepEqual(of(added.events, 'db'), []);
     assert.deepEqual(of(kept.events, 'gone'), ['check_failed'], 'a removed server sends nothing more');
+  });
+
+  it('across a restart too: a notifier added since hears nothing of an incident the new configuration ends at the start', async (t) => {
+    const http = await startModernHttpFixture('dual', { checks: true });
+    const [kept, added] = await Promise.all([webhookReceiver(), webhookReceiver()]);
+    t.after(async () => {
+      await http.close();
+      await Promise.all([kept.close(), added.close()]);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-restart-added-'));
+    const hook = (url: string): string => `  - { type: webhook, url: "${url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
+    const servers = (db: string): string =>
+      [`  - { name: db, transport: streamable_http, url: "${http.url}", checks: ${db} }`, `  - { name: still, transport: streamable_http, url: "${http.url}", checks: [{ name: must, tool: broken }] }`].join('\n');
+    const first = startAgent(config(dir, hook(kept.url), servers('[{ name: pool, tool: broken }]')));
+    await first.start();
+    await until(() => ['db', 'still'].every((s) => of(kept.events, s).includes('check_failed')), 'check_failed of each server');
+    await first.stop();
+
+    // Restarted with a notifier added and db's failing check removed: db's incident ends at the start.
+    const second = startAgent(config(dir, `${hook(kept.url)}\n${hook(added.url)}`, servers('[]')));
+    await second.start();
+    assert.equal(second.statuses().db, 'up');
+    // The catch-up of `still` comes after its first check, behind anything sent at the start.
+    await until(() => of(added.events, 'still').length > 0, 'the catch-up of the incident that goes on');
+    const checked = (name: string): boolean => second.serversView().servers.find((s) => s.name === name)!.last_checked_at !== null;
+    await until(() => checked('db'), "db's first check, where a catch-up would be owed");
+    await second.stop();
+    assert.deepEqual(of(added.events, 'db'), [], 'the incident ended before this notifier was told of it');
+    assert.deepEqual(of(added.events, 'still'), ['degraded (catch-up)']);
+    assert.deepEqual(of(kept.events, 'db'), ['check_failed', 'recovered'], 'told it began: told it ended, once');
+    assert.deepEqual(of(kept.events, 'still'), ['check_failed']);
   });
 
   it('a check in flight when the reload removes it cannot fail the server again after its recovered', async (t) => {
