@@ -2,7 +2,7 @@
 // hears a server's events in the order they happened, a notifier the reload (or a restart) adds is
 // never told the end of an incident it was not told began, and a check in flight at the reload
 // cannot reopen what the reload closed.
-import { describe, it, after } from 'node:test';
+import { describe, it, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +11,11 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
-import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
+
+type Hook = Awaited<ReturnType<typeof webhookReceiver>>;
 
 const agents: Agent[] = [];
 after(async () => {
@@ -42,16 +44,24 @@ function startAgent(text: string): Agent {
 const reload = (agent: Agent, text: string): Promise<void> => agent.reload({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) });
 const of = (events: AlertEvent[], server: string): string[] => events.filter((e) => e.server === server).map((e) => `${e.event}${e.details.catch_up ? ' (catch-up)' : ''}`);
 
+/** A webhook notifier's entry under `alerts`. */
+const hook = (url: string): string => `  - { type: webhook, url: "${url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
+
+/** A server with configured checks to fail, and two webhooks: one kept, one the change adds. */
+async function serverAndTwoHooks(t: TestContext): Promise<{ http: ModernHttpFixture; kept: Hook; added: Hook }> {
+  const http = await startModernHttpFixture('dual', { checks: true });
+  const [kept, added] = await Promise.all([webhookReceiver(), webhookReceiver()]);
+  t.after(async () => {
+    await http.close();
+    await Promise.all([kept.close(), added.close()]);
+  });
+  return { http, kept, added };
+}
+
 describe('mcpwatch run: events around a reload', () => {
   it('a notifier the reload adds hears nothing of an incident the reload ends, and is caught up on the ones that go on', async (t) => {
-    const http = await startModernHttpFixture('dual', { checks: true });
-    const [kept, added] = await Promise.all([webhookReceiver(), webhookReceiver()]);
-    t.after(async () => {
-      await http.close();
-      await Promise.all([kept.close(), added.close()]);
-    });
+    const { http, kept, added } = await serverAndTwoHooks(t);
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-added-'));
-    const hook = (url: string): string => `  - { type: webhook, url: "${url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
     // db: its failing check is removed; gone: the server is removed; still: goes on failing.
     const servers = (db: string, gone: boolean): string =>
       [
@@ -82,14 +92,8 @@ describe('mcpwatch run: events around a reload', () => {
   });
 
   it('across a restart too: a notifier added since hears nothing of an incident the new configuration ends at the start', async (t) => {
-    const http = await startModernHttpFixture('dual', { checks: true });
-    const [kept, added] = await Promise.all([webhookReceiver(), webhookReceiver()]);
-    t.after(async () => {
-      await http.close();
-      await Promise.all([kept.close(), added.close()]);
-    });
+    const { http, kept, added } = await serverAndTwoHooks(t);
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-restart-added-'));
-    const hook = (url: string): string => `  - { type: webhook, url: "${url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
     const servers = (db: string): string =>
       [`  - { name: db, transport: streamable_http, url: "${http.url}", checks: ${db} }`, `  - { name: still, transport: streamable_http, url: "${http.url}", checks: [{ name: must, tool: broken }] }`].join('\n');
     const first = startAgent(config(dir, hook(kept.url), servers('[{ name: pool, tool: broken }]')));
@@ -114,17 +118,17 @@ describe('mcpwatch run: events around a reload', () => {
 
   it('a check in flight when the reload removes it cannot fail the server again after its recovered', async (t) => {
     const http = await startModernHttpFixture('dual', { checks: true });
-    const hook = await webhookReceiver();
+    const receiver = await webhookReceiver();
     t.after(async () => {
       await http.close();
-      await hook.close();
+      await receiver.close();
     });
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-inflight-'));
-    const alerts = `  - { type: webhook, url: "${hook.url}", retry: { max_attempts: 2, initial_backoff: 100ms } }`;
+    const alerts = hook(receiver.url);
     const agent = startAgent(config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`));
     const addr = await agent.start();
     const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
-    await until(() => of(hook.events, 'db').includes('check_failed'), 'check_failed');
+    await until(() => of(receiver.events, 'db').includes('check_failed'), 'check_failed');
 
     // A failing check runs at every probe: the next one is held at the server, in flight.
     const held = http.hold('broken');
@@ -141,7 +145,7 @@ describe('mcpwatch run: events around a reload', () => {
     assert.equal(agent.statuses().db, 'up');
     assert.doesNotMatch(await scrape(), /check="pool"/, 'the removed check has no series again');
     await agent.stop();
-    assert.deepEqual(of(hook.events, 'db'), ['check_failed', 'recovered']);
+    assert.deepEqual(of(receiver.events, 'db'), ['check_failed', 'recovered']);
   });
 
   it('an event being retried at the reload still reaches its notifier before the reload\'s own', async (t) => {
@@ -150,22 +154,22 @@ describe('mcpwatch run: events around a reload', () => {
     const firstRefused = new Promise<void>((resolve) => (refused = resolve));
     let refusals = 0;
     // The check's failure is refused once: its delivery waits out a back-off when the reload comes.
-    const hook = await webhookReceiver((e) => {
+    const receiver = await webhookReceiver((e) => {
       if (e.event !== 'check_failed' || refusals++ > 0) return undefined;
       setImmediate(refused);
       return 503;
     });
     t.after(async () => {
       await http.close();
-      await hook.close();
+      await receiver.close();
     });
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-retry-'));
-    const alerts = `  - { type: webhook, url: "${hook.url}", retry: { max_attempts: 3, initial_backoff: 3s, max_backoff: 3s } }`;
+    const alerts = `  - { type: webhook, url: "${receiver.url}", retry: { max_attempts: 3, initial_backoff: 3s, max_backoff: 3s } }`;
     const agent = startAgent(config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`));
     await agent.start();
     await firstRefused;
     await reload(agent, config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [] }`));
-    await until(() => of(hook.events, 'db').includes('recovered'), "the reload's recovered");
-    assert.deepEqual(of(hook.events, 'db'), ['check_failed', 'recovered']);
+    await until(() => of(receiver.events, 'db').includes('recovered'), "the reload's recovered");
+    assert.deepEqual(of(receiver.events, 'db'), ['check_failed', 'recovered']);
   });
 });
