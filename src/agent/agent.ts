@@ -21,7 +21,7 @@ import { StateStore } from '../store/state.js';
 import { observationHoldMs } from '../pipeline/uptime.js';
 import { listen, Telemetry } from '../export/telemetry.js';
 import { AVAILABILITY_WINDOWS, Recorder, type AvailabilityWindowName, type TrafficCells } from '../export/recorder.js';
-import { AlertDispatcher, createNotifier, type LineSink, type Told } from '../export/notify.js';
+import { AlertDispatcher, createNotifier, type LineSink, type Notifier, type Told } from '../export/notify.js';
 import type { OtlpReceiver, ReceiverAddresses } from '../otlp/receiver.js';
 import type { OtlpForwarder } from '../export/forwarder.js';
 import { rawServers, scoreOne, type RawServer } from '../pipeline/scorecard.js';
@@ -126,6 +126,24 @@ class Monitor {
   }
 }
 
+/**
+ * The outcome without the runs of checks `server` no longer configures: a check in flight at a reload
+ * ran the checks configured when it began, and a run of one the reload removed would fail the server
+ * again after the reload's `recovered` for it, and, never run again, hold it failing for good.
+ */
+function configuredRuns(out: CheckOutcome, server: ServerConfig): CheckOutcome {
+  if (!out.checks?.length) return out;
+  const names = new Set((server.checks ?? []).map((c) => c.name));
+  return out.checks.every((c) => names.has(c.name)) ? out : { ...out, checks: out.checks.filter((c) => names.has(c.name)) };
+}
+
+/** `told` once an event leaving the server `state` has gone to the notifiers of `keys` but `except`. */
+function toldNow(told: ReadonlyMap<string, Told>, keys: readonly string[], except: ReadonlySet<string>, state: Told['state']): Map<string, Told> {
+  const next = new Map(told);
+  for (const key of keys) if (!except.has(key)) next.set(key, { state, held: told.get(key)?.held });
+  return next;
+}
+
 function nextDelay(m: Monitor): number {
   const delay = m.track.sm.unsettled ? Math.min(m.server.interval, RECHECK_MS) : m.server.interval;
   // A configured check due before the server's next probe brings that probe forward.
@@ -172,7 +190,8 @@ export class Agent {
   private telemetry: Telemetry | undefined;
   /** Set by start(): the OTLP pipelines it feeds are loaded only when configured. */
   private recorder!: Recorder;
-  private dispatcher: AlertDispatcher;
+  /** One for the agent's life: a reload reconfigures it, so a kept notifier's queue is not cut (reload). */
+  private readonly dispatcher: AlertDispatcher;
   private receiver: OtlpReceiver | undefined;
   /** Names traffic after configured servers; undefined when the servers changed since it was built. */
   private resolveServer: ServerResolver | undefined;
@@ -196,11 +215,11 @@ export class Agent {
   /** The stdio servers this agent runs, killed if still running at the end of its stop. */
   private processGroups: ProcessGroups | undefined;
   /**
-   * Servers a reload removed whose alerts the notifiers still hold (the Alertmanager's, re-posted
-   * as firing), and the end of the last reload's hand-over to its dispatcher (forgetRemoved).
+   * Servers a reload removed whose alerts the notifiers may still hold (the Alertmanager's, re-posted
+   * as firing) until each has sent their last events and resolved them (AlertDispatcher.forget). By
+   * removal: one that ends does not take a later removal of the same name with it.
    */
-  private readonly removed = new Set<string>();
-  private handover: Promise<void> = Promise.resolve();
+  private readonly removed = new Map<string, object>();
   /** False once stop() has closed the state file: a delivery that lands later is not recorded. */
   private storeOpen = true;
 
@@ -215,7 +234,11 @@ export class Agent {
     this.log = opts.log ?? createLogger(this.config.log.level);
     this.store = new StateStore(this.config.state.path, { writer: true, warn: (fields, msg) => this.log.warn(fields, msg) });
     this.scheduler = new Scheduler(this.config.monitoring.concurrency);
-    this.dispatcher = this.makeDispatcher(this.config);
+    this.dispatcher = new AlertDispatcher(this.makeNotifiers(this.config), {
+      metrics: (notifier, outcome) => this.recorder.delivery(notifier, outcome),
+      log: (level, msg, fields) => this.log[level](fields, msg),
+      delivered: (key, event, held) => this.delivered(key, event, held),
+    });
   }
 
   /** The probes, with the log that says which token endpoint a server's metadata led to. */
@@ -314,10 +337,12 @@ export class Agent {
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);
     /** The tracks of replaced monitors, by server. */
     const tracks = new Map<string, ServerTrack>();
+    const gone: string[] = [];
     for (const [name, monitor] of this.monitors) {
       const server = wanted.get(name);
       if (!server) {
         this.removeMonitor(name, 'removed from the configuration');
+        gone.push(name);
       } else if (connectionKey(server) !== connectionKey(monitor.server)) {
         // Re-added below under the same name: its series and counts carry on, and so does its state,
         // so the incident and its alert end (or go on) by what the new connection finds. From
@@ -347,17 +372,15 @@ export class Agent {
         if (track) steps.push([monitor, track.setPolicy(policyOf(server, config), at)]);
       }
     }
-    const old = this.dispatcher;
-    const current = (this.dispatcher = this.makeDispatcher(config));
-    const closed = old.flush(2000).finally(() => old.close());
-    // A removed server's events still queued or retried in the old dispatcher (or one before it)
-    // would put its alert back: it is forgotten once they all have closed.
-    this.handover = Promise.all([this.handover, closed])
-      .then(() => this.forgetRemoved(current))
-      .catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
-    // Through the notifiers now configured: a removed check that failed resolves its alert.
-    for (const [monitor, step] of steps) this.applyStep(monitor, step, at);
-    this.catchUpAdded(old, current, at);
+    // The notifiers kept go on from what they still have to send, in order, before the reload's events.
+    const added = new Set(this.dispatcher.reconfigure(this.makeNotifiers(config)));
+    // Through the notifiers now configured (a removed check that failed resolves its alert), but
+    // those the reload adds: what it ends began before they were there, and a `recovered` of an
+    // incident they never heard of is noise (a page that opens and closes at once, for a webhook
+    // that opens incidents). catchUpAdded tells them where each server stands after the reload.
+    for (const [monitor, step] of steps) this.applyStep(monitor, step, at, added);
+    this.catchUpAdded(added, at);
+    this.forgetRemoved(gone);
     if (exportersChanged) this.log.warn('exporters, receivers, health, state or blast_radius settings changed: they take effect after a restart');
     if (shardingChanged) this.log.warn({ running: sharding ?? null }, 'sharding settings changed: they take effect after a restart (the shard is a label on every series)');
     this.maybeReady();
@@ -365,14 +388,19 @@ export class Agent {
   }
 
   /**
-   * Resolves the alerts of removed servers through `dispatcher`, if it is still the current one: a
-   * later reload's hand-over does it otherwise, after this dispatcher has closed too.
+   * Resolves the alerts of servers a reload removed, each notifier once it has sent what it held of
+   * them (their last events): a resolve ahead of a late `down` would be fired again by it. One added
+   * back and alerting since is left to its new monitor's events.
    */
-  private async forgetRemoved(dispatcher: AlertDispatcher): Promise<void> {
-    if (this.stopping || this.dispatcher !== dispatcher || this.removed.size === 0) return;
-    const servers = [...this.removed];
-    this.removed.clear();
-    await dispatcher.forget(servers);
+  private forgetRemoved(servers: readonly string[]): void {
+    if (servers.length === 0) return;
+    const removals = servers.map((name) => [name, this.removed.get(name)] as const);
+    void this.dispatcher
+      .forget(servers, (name) => this.removed.has(name))
+      .then(() => {
+        for (const [name, removal] of removals) if (this.removed.get(name) === removal) this.removed.delete(name);
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
   }
 
   /**
@@ -499,17 +527,12 @@ export class Agent {
     this.traffic?.reset();
   }
 
-  private makeDispatcher(config: Config): AlertDispatcher {
+  private makeNotifiers(config: Config): Notifier[] {
     const replica = config.sharding?.replica ?? 0;
     // Another replica of this shard pages through these: Alertmanager deduplicates, a Slack channel does not.
     const off = config.alerts.filter((cfg) => cfg.replicas === 'first' && replica !== 0);
     if (off.length > 0) this.log.info({ replica, notifiers: off.map((cfg) => cfg.type) }, 'notifiers with `replicas: first` stay silent on this replica');
-    const notifiers = config.alerts.filter((cfg) => !off.includes(cfg)).map((cfg) => createNotifier(cfg, { stdout: this.opts.stdout }));
-    return new AlertDispatcher(notifiers, {
-      metrics: (notifier, outcome) => this.recorder.delivery(notifier, outcome),
-      log: (level, msg, fields) => this.log[level](fields, msg),
-      delivered: (key, event, held) => this.delivered(key, event, held),
-    });
+    return config.alerts.filter((cfg) => !off.includes(cfg)).map((cfg) => createNotifier(cfg, { stdout: this.opts.stdout }));
   }
 
   /** `track`: the state a replaced monitor leaves to this one (reload). */
@@ -575,7 +598,7 @@ export class Agent {
       }
       // Its credentials (the secret, the token) are not kept for the rest of the process's life.
       probing?.forgetCredentials(name);
-      this.removed.add(name);
+      this.removed.set(name, {});
     }
     void monitor.session.close();
     // A replaced server is still monitored: "stopped monitoring" read as if it had left the
@@ -594,7 +617,7 @@ export class Agent {
     }
     if (this.stopping || this.monitors.get(monitor.server.name) !== monitor) return;
     try {
-      this.record(monitor, out);
+      this.record(monitor, configuredRuns(out, monitor.server));
     } catch (err) {
       this.log.error({ server: monitor.server.name, err }, 'recording a check failed');
     }
@@ -665,7 +688,7 @@ export class Agent {
    * The one place a verdict reached outside a check (the traffic error rate, a reload's new policy)
    * reaches the store, the recorder and the notifiers.
    */
-  private applyStep(monitor: Monitor, step: StepResult, at: number): void {
+  private applyStep(monitor: Monitor, step: StepResult, at: number, except?: ReadonlySet<string>): void {
     const server = monitor.server;
     const t = step.transition;
     if (t) {
@@ -679,18 +702,24 @@ export class Agent {
       }
       this.saveStates([monitor]);
     }
-    for (const draft of step.events) this.emit(server, draft, at);
+    for (const draft of step.events) this.emit(server, draft, at, except);
   }
 
-  private emit(server: ServerConfig, d: EventDraft, at: number): void {
+  /** `except`: notifiers (by key) the event is not for. */
+  private emit(server: ServerConfig, d: EventDraft, at: number, except?: ReadonlySet<string>): void {
     const event = this.event(server, d, at);
     this.log.info({ server: server.name, event: d.event, severity: d.severity, detail: d.message }, 'alert');
     // Added back and alerting: its new monitor's events now decide its alerts, in order.
     this.removed.delete(server.name);
-    // Every notifier hears where the server stands from this event: no catch-up is owed any more.
+    // Every notifier it goes to hears where the server stands from this event: no catch-up is owed
+    // to it any more. Those of `except` are caught up by catchUpAdded after a reload, or at the
+    // server's first check after the start (catchUp), by what they were told.
     const monitor = this.monitors.get(server.name);
-    if (monitor && STATE_EVENTS.includes(d.event)) monitor.resumed = undefined;
-    this.dispatcher.dispatch(event);
+    if (monitor && STATE_EVENTS.includes(d.event)) {
+      const resumed = monitor.resumed;
+      monitor.resumed = resumed && except ? { ...resumed, told: toldNow(resumed.told, this.dispatcher.keys, except, d.current_state) } : undefined;
+    }
+    this.dispatcher.dispatch(event, except);
   }
 
   private event(server: ServerConfig, d: EventDraft, at: number): AlertEvent {
@@ -766,9 +795,12 @@ export class Agent {
       monitor.resumed = { told, legacy: plan.legacy };
       // As a reload would: a failing check no longer configured ends. The traffic is judged now, on
       // the calls of its window: a failure whose calls have left it while the agent was stopped ends
-      // here, not a window later, and with no receiver (no counts taken) it ends too.
-      this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at);
-      this.applyStep(monitor, assessTraffic(monitor.track, at), at);
+      // here, not a window later, and with no receiver (no counts taken) it ends too. What these
+      // say of the incident under way goes to the notifiers told it began; the others (added since,
+      // or a delivery that failed) hear where the server stands after its first check (catchUp).
+      const untold = isBad(plan.memory.status) && !plan.legacy ? new Set(this.dispatcher.keys.filter((key) => !isBad(told.get(key)?.state ?? 'up'))) : undefined;
+      this.applyStep(monitor, monitor.track.setPolicy(policyOf(monitor.server, this.config), at), at, untold);
+      this.applyStep(monitor, assessTraffic(monitor.track, at), at, untold);
     }
     const configured = new Set(this.loaded.config.servers.map((s) => s.name));
     const unnamed: string[] = [];
@@ -782,8 +814,7 @@ export class Agent {
       unnamed.push(name);
     }
     if (unnamed.length > 0) {
-      const dispatcher = this.dispatcher;
-      this.handover = this.handover.then(() => dispatcher.forget(unnamed)).catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
+      void this.dispatcher.forget(unnamed).catch((err: unknown) => this.log.error({ err }, 'resolving the alerts of removed servers failed'));
       this.log.info({ servers: unnamed }, 'servers of the state file no longer configured: their incidents are closed and their alerts resolved, without an event');
     }
     if (resumed > 0) this.log.info({ servers: resumed, not_up: notUp }, 'went on from the state file: servers as the last run left them, incidents under way neither alerted nor counted again');
@@ -801,13 +832,12 @@ export class Agent {
   }
 
   /**
-   * Notifiers a reload added (in `current`, not in `old`) are told of the incidents under way once,
-   * as a notifier added across a restart is: by what the state file says each was told (nothing
-   * for a new one). A server still waiting for its first check since the start is left to catchUp().
+   * Notifiers a reload added (`added`, by key) are told of the incidents under way once the reload
+   * is applied, as a notifier added across a restart is: by what the state file says each was told
+   * (nothing for a new one). An incident the reload itself ended is not under way: a new notifier
+   * hears nothing of it. A server still waiting for its first check since the start is left to catchUp().
    */
-  private catchUpAdded(old: AlertDispatcher, current: AlertDispatcher, at: number): void {
-    const before = new Set(old.keys);
-    const added = new Set(current.keys.filter((key) => !before.has(key)));
+  private catchUpAdded(added: ReadonlySet<string>, at: number): void {
     if (added.size === 0) return;
     let notified;
     try {

@@ -93,15 +93,32 @@ interface Lane {
   queue: AlertEvent[];
   running: boolean;
   inFlight: AlertEvent | undefined;
+  /** Aborted when the lane ends: at close, or once a notifier that left the configuration had its grace. */
+  closing: AbortController;
+  /** Its notifier left the configuration (reconfigure): it takes no new event, and goes once done. */
+  leaving: boolean;
+  /** How long a leaving lane may still send what it holds. */
+  grace?: NodeJS.Timeout;
+  /** Instances a reload replaced: the delivery under way may still be using one, so they close after it. */
+  replaced: Notifier[];
+  /** Events taken into the lane, and those done with (delivered, failed or dropped): forget()'s barrier. */
+  taken: number;
+  done: number;
+  doneWaiters: Array<{ upTo: number; resolve: () => void }>;
+}
+
+function lane(notifier: Notifier): Lane {
+  return { notifier, queue: [], running: false, inFlight: undefined, closing: new AbortController(), leaving: false, replaced: [], taken: 0, done: 0, doneWaiters: [] };
 }
 
 /**
  * Delivers alert events to notifiers without ever making the caller wait: `dispatch` only queues.
  * Each notifier has its own bounded queue and one worker, so a dead webhook delays only its own
- * alerts, and events reach each receiver in the order they happened (`down` before `recovered`).
+ * alerts, and events reach each receiver in the order they happened (`down` before `recovered`),
+ * across configuration reloads too (reconfigure).
  */
 export class AlertDispatcher {
-  private readonly lanes: Lane[];
+  private lanes: Lane[];
   private readonly metrics: NonNullable<DispatcherOptions['metrics']>;
   private readonly log: NonNullable<DispatcherOptions['log']>;
   private readonly now: () => number;
@@ -109,11 +126,11 @@ export class AlertDispatcher {
   private readonly random: () => number;
   private readonly queueSize: number;
   private readonly delivered: DispatcherOptions['delivered'];
-  private readonly closing = new AbortController();
+  private closed = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(notifiers: readonly Notifier[], options: DispatcherOptions = {}) {
-    this.lanes = notifiers.map((notifier) => ({ notifier, queue: [], running: false, inFlight: undefined }));
+    this.lanes = notifiers.map(lane);
     const metrics = options.metrics ?? (() => undefined);
     const log = options.log ?? (() => undefined);
     // A broken metrics or log callback must not lose an alert or kill a worker.
@@ -139,17 +156,78 @@ export class AlertDispatcher {
   }
 
   /**
-   * Queues `event` for every notifier whose filter accepts it, and returns at once. What leaves the
-   * agent is redacted here, for every notifier alike: a URL quoted anywhere in the event loses its
-   * credentials.
+   * Queues `event` for every notifier whose filter accepts it (but those of `except`, by key), and
+   * returns at once. What leaves the agent is redacted here, for every notifier alike: a URL quoted
+   * anywhere in the event loses its credentials.
    */
-  dispatch(unsafe: AlertEvent): void {
+  dispatch(unsafe: AlertEvent, except?: ReadonlySet<string>): void {
     const event = redactDeep(unsafe);
-    if (this.closing.signal.aborted) {
+    if (this.closed) {
       this.log('warn', 'alert not delivered: notifiers are closed', { server: event.server, event: event.event });
       return;
     }
-    for (const lane of this.lanes) if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+    for (const lane of this.current()) {
+      if (except && lane.notifier.key !== undefined && except.has(lane.notifier.key)) continue;
+      if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+    }
+  }
+
+  /**
+   * A configuration reload: from now on the dispatcher delivers to `notifiers`. One already here
+   * (the same key: type and destination) keeps its lane, so what waits or is being retried for it
+   * is delivered first, in order, and nothing is lost to the reload: a receiver never gets a
+   * `recovered` ahead of the `down` before it. Its new instance (filter, retry, secret as now
+   * configured) delivers what comes next; the delivery under way ends with the instance that began
+   * it. One no longer configured takes no new event: what it holds has `graceMs` to go out, and
+   * then fails. Returns the keys of the notifiers added.
+   */
+  reconfigure(notifiers: readonly Notifier[], graceMs = 2000): string[] {
+    if (this.closed) return [];
+    // A notifier removed by the last reload and added back by this one, still sending what it held,
+    // takes up its own lane again: two lanes to one receiver would race.
+    const byKey = new Map<string, Lane[]>();
+    for (const l of this.lanes) {
+      if (l.notifier.key === undefined || l.closing.signal.aborted) continue;
+      const same = byKey.get(l.notifier.key);
+      if (same) same.push(l);
+      else byKey.set(l.notifier.key, [l]);
+    }
+    const next: Lane[] = [];
+    const added: string[] = [];
+    for (const notifier of notifiers) {
+      const l = notifier.key === undefined ? undefined : byKey.get(notifier.key)?.shift();
+      if (notifier.key !== undefined && (!l || l.leaving)) added.push(notifier.key);
+      if (!l) {
+        next.push(lane(notifier));
+        continue;
+      }
+      l.leaving = false;
+      clearTimeout(l.grace);
+      if (l.notifier !== notifier) {
+        if (l.running) l.replaced.push(l.notifier);
+        else closeNotifier(l.notifier);
+        l.notifier = notifier;
+      }
+      next.push(l);
+    }
+    const leaving = this.lanes.filter((l) => !next.includes(l));
+    this.lanes = [...next, ...leaving];
+    for (const l of leaving) {
+      if (l.leaving) continue;
+      l.leaving = true;
+      if (l.running) {
+        l.grace = setTimeout(() => this.end(l), graceMs);
+        l.grace.unref();
+      } else {
+        this.end(l);
+      }
+    }
+    return added;
+  }
+
+  /** The lanes of the notifiers configured now (not those leaving). */
+  private current(): Lane[] {
+    return this.lanes.filter((l) => !l.leaving);
   }
 
   /**
@@ -159,7 +237,7 @@ export class AlertDispatcher {
    * state was too old to go on with, and what they held is ended instead (Notifier.end).
    */
   restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume'): void {
-    for (const { notifier } of this.lanes) {
+    for (const { notifier } of this.current()) {
       const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
       const take = notifier[how]?.bind(notifier);
       if (held === undefined || !take) continue;
@@ -173,7 +251,7 @@ export class AlertDispatcher {
 
   /** The keys of the notifiers this dispatcher delivers to (Notifier.key). */
   get keys(): string[] {
-    return this.lanes.flatMap(({ notifier }) => (notifier.key === undefined ? [] : [notifier.key]));
+    return this.current().flatMap(({ notifier }) => (notifier.key === undefined ? [] : [notifier.key]));
   }
 
   /**
@@ -186,9 +264,9 @@ export class AlertDispatcher {
    * ones a reload added.
    */
   catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean, only?: ReadonlySet<string>): void {
-    if (this.closing.signal.aborted) return;
+    if (this.closed) return;
     const event = redactDeep(unsafe);
-    for (const lane of this.lanes) {
+    for (const lane of this.current()) {
       const { notifier } = lane;
       if (notifier.key === undefined || !accepts(notifier, event) || (only && !only.has(notifier.key))) continue;
       const knew = told.get(notifier.key)?.state;
@@ -203,8 +281,10 @@ export class AlertDispatcher {
 
   private enqueue(lane: Lane, event: AlertEvent): void {
     lane.queue.push(event);
+    lane.taken++;
     if (lane.queue.length > this.queueSize) {
       const dropped = lane.queue.shift()!;
+      this.finished(lane);
       this.metrics(lane.notifier.kind, 'failed');
       this.log('warn', 'alert dropped: notifier queue is full', { ...this.fields(lane.notifier, dropped), queue_size: this.queueSize });
     }
@@ -213,6 +293,23 @@ export class AlertDispatcher {
       // Start on a later turn of the event loop: even building the request is not the caller's time.
       setImmediate(() => void this.run(lane));
     }
+  }
+
+  /** One event of the lane is done with, whatever became of it. */
+  private finished(lane: Lane): void {
+    lane.done++;
+    lane.doneWaiters = lane.doneWaiters.filter((w) => {
+      if (lane.done < w.upTo) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves once the lane is done with every event it took before the call. */
+  private drained(lane: Lane): Promise<void> {
+    const upTo = lane.taken;
+    if (lane.done >= upTo) return Promise.resolve();
+    return new Promise((resolve) => lane.doneWaiters.push({ upTo, resolve }));
   }
 
   /** Tells the `delivered` callback what `notifier` now knows of the event's server. */
@@ -253,35 +350,47 @@ export class AlertDispatcher {
    * every event not delivered counts as failed. Call `flush` first to give deliveries a chance.
    */
   async close(): Promise<void> {
-    if (!this.closing.signal.aborted) this.closing.abort();
-    for (const lane of this.lanes) {
-      try {
-        lane.notifier.close?.();
-      } catch {
-        // A notifier that cannot stop its timer must not keep the others' events from failing cleanly.
-      }
-      for (const event of lane.queue.splice(0)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
-    }
+    this.closed = true;
+    for (const lane of this.lanes) this.end(lane);
     if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Ends a lane: the attempt or back-off under way is aborted, what waits fails, its notifiers close. */
+  private end(lane: Lane): void {
+    clearTimeout(lane.grace);
+    if (!lane.closing.signal.aborted) {
+      lane.closing.abort();
+      for (const n of [...lane.replaced.splice(0), lane.notifier]) closeNotifier(n);
+      for (const event of lane.queue.splice(0)) {
+        this.finished(lane);
+        this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
+      }
+    }
+    if (lane.leaving && !lane.running) this.lanes = this.lanes.filter((l) => l !== lane);
+  }
+
   /**
-   * Tells every notifier that keeps state per server that `servers` are no longer monitored. Not
-   * queued behind this dispatcher's events: the caller guarantees none of theirs is queued here or
-   * in any other dispatcher still open (agent.ts calls it after a reload, once the dispatcher it
-   * replaced has closed).
+   * Tells every notifier that keeps state per server that `servers` are no longer monitored, each
+   * once it is done with the events it holds now (delivered, or given up): the caller sends no event
+   * of theirs after the call, so their alerts end after their last event, never before it. `still`
+   * is asked then, server by server: one it no longer names (added back since, and alerting again)
+   * is left alone.
    */
-  async forget(servers: readonly string[]): Promise<void> {
-    if (servers.length === 0 || this.closing.signal.aborted) return;
+  async forget(servers: readonly string[], still: (server: string) => boolean = () => true): Promise<void> {
+    if (servers.length === 0 || this.closed) return;
     await Promise.all(
-      this.lanes.map(async ({ notifier }) => {
+      this.current().map(async (lane) => {
+        await this.drained(lane);
+        const now = servers.filter(still);
+        if (now.length === 0 || this.closed || lane.leaving) return;
+        const { notifier } = lane;
         try {
-          await notifier.forget?.(servers);
+          await notifier.forget?.(now);
         } catch (err) {
           this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
             notifier: notifier.kind,
             target: notifier.target,
-            servers,
+            servers: now,
             error: err instanceof Error ? err.message : String(err),
           });
         }
@@ -297,12 +406,16 @@ export class AlertDispatcher {
     try {
       for (let event = lane.queue.shift(); event !== undefined; event = lane.queue.shift()) {
         lane.inFlight = event;
-        await this.deliver(lane.notifier, event);
+        await this.deliver(lane, event);
         lane.inFlight = undefined;
+        this.finished(lane);
+        for (const n of lane.replaced.splice(0)) closeNotifier(n);
       }
     } finally {
       lane.inFlight = undefined;
       lane.running = false;
+      // A notifier that left the configuration goes once it has nothing more to send.
+      if (lane.leaving) this.end(lane);
       if (this.idle()) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
@@ -318,15 +431,17 @@ export class AlertDispatcher {
     return Math.round(base * (1 - JITTER * this.random()));
   }
 
-  private async deliver(notifier: Notifier, event: AlertEvent): Promise<void> {
+  private async deliver(lane: Lane, event: AlertEvent): Promise<void> {
+    // The instance the delivery began with sees it through, retries included (reconfigure).
+    const { notifier, closing } = lane;
     const started = this.now();
     const maxAttempts = Math.max(1, notifier.retry.max_attempts);
     for (let attempt = 1; ; attempt++) {
-      if (this.closing.signal.aborted) {
+      if (closing.signal.aborted) {
         this.fail(notifier, event, attempt - 1, new DeliveryError('aborted', 'notifiers closed before delivery', false));
         return;
       }
-      const signal = AbortSignal.any([AbortSignal.timeout(notifier.timeout), this.closing.signal]);
+      const signal = AbortSignal.any([AbortSignal.timeout(notifier.timeout), closing.signal]);
       let error: DeliveryError;
       try {
         await untilAborted(notifier.deliver(event, signal), signal);
@@ -337,7 +452,7 @@ export class AlertDispatcher {
       } catch (err) {
         error = asDeliveryError(err, signal);
       }
-      if (!error.retryable || attempt >= maxAttempts || this.closing.signal.aborted) {
+      if (!error.retryable || attempt >= maxAttempts || closing.signal.aborted) {
         this.fail(notifier, event, attempt, error, this.now() - started);
         return;
       }
@@ -347,7 +462,7 @@ export class AlertDispatcher {
       const wait = error.retryAfterMs !== undefined ? Math.min(error.retryAfterMs, notifier.retry.max_backoff) : this.backoff(notifier, attempt);
       this.log('debug', 'alert delivery failed, retrying', { ...this.fields(notifier, event), attempt, error: error.message, wait_ms: wait });
       try {
-        await this.sleep(wait, this.closing.signal);
+        await this.sleep(wait, closing.signal);
       } catch {
         // Only close() aborts the wait; the loop head turns that into a failure.
       }
@@ -368,6 +483,15 @@ export class AlertDispatcher {
 
   private fields(notifier: Notifier, event: AlertEvent | undefined): Record<string, unknown> {
     return { notifier: notifier.kind, target: notifier.target, ...(event ? { server: event.server, event: event.event } : {}) };
+  }
+}
+
+/** Stops a notifier's own timers; one that cannot must not keep the others' events from failing cleanly. */
+function closeNotifier(notifier: Notifier): void {
+  try {
+    notifier.close?.();
+  } catch {
+    // See above.
   }
 }
 

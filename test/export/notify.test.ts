@@ -782,3 +782,102 @@ test('restore: a notifier that keeps alerts takes up what it held; one that thro
   assert.deepEqual(resumed, [['s', [{ k: 'good' }]]]);
   assert.deepEqual(r.logs.map((l) => [l.level, l.msg, l.fields.server]), [['warn', 'taking up what a notifier held before the restart failed; it starts afresh', 's']]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Across a configuration reload: one dispatcher, reconfigured
+
+/**
+ * A notifier that logs `<name>:<message>` as each delivery starts (and `<name>:closed`), and holds
+ * the deliveries whose message `hold` names until the returned release is called.
+ */
+function logging(log: string[], key: string, name: string, hold: string[] = []): { notifier: Notifier; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const notifier: Notifier = {
+    key,
+    kind: 'webhook',
+    target: name,
+    retry: RETRY,
+    timeout: 600_000,
+    accepts: () => true,
+    async deliver(e) {
+      log.push(`${name}:${e.message}`);
+      if (hold.includes(e.message)) await released;
+    },
+    async forget(servers) {
+      log.push(`${name}:forget ${servers.join(',')}`);
+    },
+    close: () => void log.push(`${name}:closed`),
+  };
+  return { notifier, release };
+}
+
+const says = (message: string, server = 'postgres-mcp'): AlertEvent => event({ message, server });
+
+test('reconfigure: a kept notifier goes on from its queue, in order (the delivery under way with the instance that began it); an added one is returned; one removed and idle closes', async () => {
+  const log: string[] = [];
+  const old = logging(log, 'k', 'old', ['one']);
+  const d = new AlertDispatcher([old.notifier, logging(log, 'gone', 'gone').notifier], recorder().options);
+  d.dispatch(says('one'));
+  await until(() => log.includes('old:one') && log.includes('gone:one'), 'both deliveries of one');
+  d.dispatch(says('two'));
+  const added = d.reconfigure([logging(log, 'k', 'new').notifier, logging(log, 'w', 'witness').notifier]);
+  assert.deepEqual(added, ['w']);
+  assert.deepEqual(d.keys, ['k', 'w']);
+  d.dispatch(says('three'));
+  // Lanes start in the order they were given events: once the witness has three, a kept lane that
+  // did not wait would have started two already.
+  await until(() => log.includes('witness:three'), 'the added notifier delivers');
+  assert.deepEqual(log, ['old:one', 'gone:one', 'gone:two', 'gone:closed', 'witness:three']);
+  old.release();
+  assert.equal(await d.flush(60_000), true);
+  assert.deepEqual(log.slice(5), ['old:closed', 'new:two', 'new:three']);
+});
+
+test('reconfigure: a removed notifier takes no new event and has its grace for what it holds; added back meanwhile, it takes up its own lane', async () => {
+  const log: string[] = [];
+  const r = recorder();
+  const held = logging(log, 'k', 'held', ['one']);
+  const d = new AlertDispatcher([held.notifier], r.options);
+  d.dispatch(says('one'));
+  d.dispatch(says('two'));
+  await until(() => log.includes('held:one'), 'one under way');
+  assert.deepEqual(d.reconfigure([], 600_000), []);
+  d.dispatch(says('not for it'));
+  assert.deepEqual(d.keys, []);
+  assert.deepEqual(d.reconfigure([logging(log, 'k', 'back').notifier]), ['k'], 'added back: caught up as an added one');
+  d.dispatch(says('three'));
+  held.release();
+  assert.equal(await d.flush(60_000), true);
+  assert.deepEqual(log, ['held:one', 'held:closed', 'back:two', 'back:three']);
+
+  // Removed for good: past its grace, what it still holds fails.
+  const stuck = logging(log, 's', 'stuck', ['four']);
+  const e = new AlertDispatcher([stuck.notifier], r.options);
+  e.dispatch(says('four'));
+  e.dispatch(says('five'));
+  await until(() => log.includes('stuck:four'), 'four under way');
+  e.reconfigure([], 1);
+  assert.equal(await e.flush(60_000), true);
+  assert.deepEqual(errors(r).map((l) => [l.fields.event, l.fields.code]), [
+    ['down', 'aborted'],
+    ['down', 'aborted'],
+  ]);
+  assert.equal(e.pending, 0);
+  assert.ok(log.includes('stuck:closed') && !log.includes('stuck:five'));
+});
+
+test('forget: each notifier resolves the removed servers once it has sent what it held of them, and not one `still` no longer names', async () => {
+  const log: string[] = [];
+  const slow = logging(log, 'slow', 'slow', ['last words']);
+  const d = new AlertDispatcher([slow.notifier, logging(log, 'fast', 'fast').notifier], recorder().options);
+  d.dispatch(says('last words', 'gone'));
+  let back = false;
+  const forgotten = d.forget(['gone', 'again'], (server) => server === 'gone' || !back);
+  await until(() => log.includes('fast:forget gone,again'), 'the notifier with nothing left forgets at once');
+  assert.ok(!log.some((l) => l.startsWith('slow:forget')), 'not ahead of the event it is still sending');
+  back = true;
+  slow.release();
+  await forgotten;
+  assert.deepEqual(log.filter((l) => l.startsWith('slow:')), ['slow:last words', 'slow:forget gone']);
+});

@@ -312,9 +312,9 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       soon();
     },
     /**
-     * Resolves the alerts of servers no longer monitored. The caller (the agent, after a reload,
-     * through the dispatcher) guarantees no event of theirs is still queued anywhere; a delivery
-     * already given up on may still land, so this waits for those first.
+     * Resolves the alerts of servers no longer monitored. The dispatcher calls it once this
+     * notifier's queue holds no event of theirs (AlertDispatcher.forget); a delivery it gave up on
+     * (past its deadline) may still land, so this waits for those first.
      */
     async forget(servers) {
       await Promise.allSettled([...delivering]);

@@ -36,7 +36,8 @@ export interface Notifier {
   deliver(event: AlertEvent, signal: AbortSignal): Promise<void>;
   /**
    * Ends what the notifier keeps open for servers no longer monitored (the Alertmanager's active
-   * alerts): no event is sent, since none happened. Throws when the receiver could not be told.
+   * alerts): no event is sent, since none happened. The dispatcher calls it after the last event
+   * of theirs it had queued for this notifier. Throws when the receiver could not be told.
    */
   forget?(servers: readonly string[]): Promise<void>;
   /**
