@@ -35,8 +35,9 @@ const SIDE_TRACE = 3;
 /**
  * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
  * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
- * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a call
- * with a client's side counted takes one more in its trace.
+ * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a
+ * wrapper of a tool (neither CLIENT nor SERVER) one more, its key by method; a call with a client's
+ * side counted takes one more in its trace.
  */
 export const SLOTS = 1 << 17;
 /** 32-bit words a slot: two of key, when written, side and wait. */
@@ -181,13 +182,13 @@ class Slots {
 /**
  * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
  * spans of one trace are one call when one is the other's parent, both are the same method (and
- * tool; a child other than a SERVER span that comes before its parent is found by method alone, as
- * a wrapper of a renamed tool finds its client span), and the child is not a CLIENT span on the
- * server's side of the call (under its SERVER span, directly or through the server's own spans):
- * that is a call the server makes itself (a gateway calling its upstream). The first span of a call
- * is counted at once, except a SERVER span with a parent, which waits up to `waitMs` for its
- * client's span and is counted alone when none comes; a later span of a counted call is a
- * duplicate. A span whose trace and span ids (and call) were seen before is the same span sent
+ * tool; but a child other than a SERVER span and its parent find each other by method alone, in
+ * whichever order they come: a wrapper of a renamed tool and its client span), and the child is not
+ * a CLIENT span on the server's side of the call (under its SERVER span, directly or through the
+ * server's own spans): that is a call the server makes itself (a gateway calling its upstream). The
+ * first span of a call is counted at once, except a SERVER span with a parent, which waits up to
+ * `waitMs` for its client's span and is counted alone when none comes; a later span of a counted
+ * call is a duplicate. A span whose trace and span ids (and call) were seen before is the same span sent
  * again, and a duplicate too: an exporter resends a request whose answer it did not get (a time-out,
  * a connection reset) though the receiver took it.
  *
@@ -262,10 +263,14 @@ export class CallPairing {
     }
     const up = ids === WITH_PARENT ? t.bucket((parentA ^ method) >>> 0, seenKey(parentB, methodB)) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
+    // A span other than a SERVER span finds a wrapper of another tool name by method, as the wrapper finds it.
     let upMeta = -1;
+    let renamedUp = false;
     if (up >= 0) {
-      const i = t.find(up, upA, upB, at);
+      let i = t.find(up, upA, upB, at);
+      if (i < 0 && method !== call && side !== SIDE_SERVER) renamedUp = (i = t.find(up, (parentA ^ method) >>> 0, seenKey(parentB, methodB), at)) >= 0;
       if (i >= 0 && !(t.meta(i) >>> 30 === SIDE_SERVER && side === SIDE_CLIENT)) upMeta = t.meta(i);
+      else renamedUp = false;
     }
     // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
     const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
@@ -288,6 +293,9 @@ export class CallPairing {
       // A server span paired with its call's client's side (not with another of the server's spans).
       const counted = upMeta >= 0 && upWait === 0 ? upMeta : downMeta;
       if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) unpaired--;
+      // Under a wrapper of another tool name: the wrapper's side counted in its own call's entry, this
+      // span is its call's client's side in this one, where the server span of its call looks.
+      if (renamedUp && onSide !== SIDE_SERVER) unpaired++;
       outcome = 'duplicate';
     } else if (upWait !== 0) {
       // Under a server span that waits: the server's own spans of the call wait with it.
@@ -318,6 +326,8 @@ export class CallPairing {
     const meta = ((onSide << 30) | wait) >>> 0;
     // Paired, the child's mark has served: this span's own entry, which says as much, takes its slot.
     t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
+    // A wrapper is found by method too, in the same bucket: by its client span when that comes after it.
+    if (side === SIDE_OTHER && method !== call) t.put(own, (selfA ^ method) >>> 0, seenKey(selfB, methodB), at, meta, -1, this.waits);
     if (up >= 0 && upMeta < 0) {
       if (side === SIDE_SERVER) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
       else t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);

@@ -158,14 +158,20 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 1']);
   });
 
-  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span', async () => {
+  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span, or from the wrapper sent alone before it', async () => {
     const renamed = (): Attributes => ({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' });
+    const fromClient = 'get_weather success weather from support-bot kind 3';
+    // As a wrapper of the server's own tool name sent first is: the first span of a call is counted at once.
+    const fromWrapper = 'weather__get_weather success weather from support-bot kind 1';
     const sends = [
-      ['client', 'server', 'wrapper'],
-      ['server', 'client', 'wrapper'],
-      ['all in one request'],
+      [['client', 'server', 'wrapper'], fromClient],
+      [['server', 'client', 'wrapper'], fromClient],
+      [['all in one request'], fromClient],
+      [['wrapper', 'client', 'server'], fromWrapper],
+      [['wrapper', 'server', 'client'], fromWrapper],
+      [['server', 'wrapper', 'client'], fromWrapper],
     ] as const;
-    for (const order of sends) {
+    for (const [order, expected] of sends) {
       const agent = new Party('support-bot');
       const server = new Party('weather-server');
       counted.length = 0;
@@ -176,7 +182,7 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
       const spans = { wrapper: [w!], client: [client!], server: server.take() };
       if (order.length === 1) await exportSpans(proto, [...spans.wrapper, ...spans.server, ...spans.client]);
       else for (const [i, part] of order.entries()) await exportSpans(i % 2 === 0 ? json : grpc, spans[part]);
-      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3'], order.join(', '));
+      assert.deepEqual(counted.map(summary), [expected], order.join(', '));
     }
   });
 
@@ -494,6 +500,21 @@ describe('a server span under its own HTTP span (HTTP instrumentation between th
       });
       assert.deepEqual(got, ['search success gw.internal:8443 from support-bot kind 3', 'search success weather from weather-server kind 2'], order.join(', '));
     }
+  });
+
+  it('a renamed tool\'s execute_tool span sent alone first, then its client\'s span, then the server\'s under its HTTP span: one call', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    const got = await countedBy(async ({ json, grpc }) => {
+      const invoke = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+      const wrapper = agent.span('execute_tool weather__get_weather', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' }, invoke);
+      overHttp(agent, server, 'get_weather', { agentSpan: wrapper });
+      const [, w, ...rest] = agent.take();
+      await exportSpans(grpc, [w!]);
+      await exportSpans(json, rest);
+      await exportSpans(grpc, server.take());
+    });
+    assert.deepEqual(got, ['weather__get_weather success weather from support-bot kind 1']);
   });
 
   it('a server span under its HTTP span whose caller is not instrumented is counted alone; one whose client\'s span came in another trace is not paired with it', async () => {
