@@ -23,6 +23,7 @@ const KEY = {
   serverPort: 'server.port',
   errorType: 'error.type',
   rpcStatus: 'rpc.response.status_code',
+  requestId: 'jsonrpc.request.id',
 } as const;
 
 export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
@@ -172,6 +173,17 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
   return obs;
+}
+
+/**
+ * The JSON-RPC id of the request a span describes (`jsonrpc.request.id`), as text: the client's span
+ * and the server's span of one call carry the same (otlp/pairing.ts matches them by it). Undefined
+ * when the span has none, or one that is neither text nor an integer.
+ */
+export function requestId(span: DecodedSpan): string | undefined {
+  const id = span.attrs.get(KEY.requestId);
+  if (typeof id === 'string') return id === '' ? undefined : id;
+  return typeof id === 'number' && Number.isInteger(id) ? String(id) : undefined;
 }
 
 function toolName(span: DecodedSpan): string {

@@ -151,6 +151,7 @@ test('decodes an SDK span: name, kind, times, status, resource, scope and the re
     'server.port': 8443,
     'error.type': '-32602',
     'rpc.response.status_code': -32602,
+    'jsonrpc.request.id': '42',
   });
   assert.equal(s.traceId, undefined);
   assert.equal(s.spanId, undefined);
@@ -212,7 +213,7 @@ test('the default key set is exactly the recogniser keys: all kept when present,
   });
   const s = decodeTraceRequest(protobuf(sdkSpans([{ name: 'x', attributes }]))).spans[0];
   assert.deepEqual(attrsOf(s), Object.fromEntries(RECOGNISER_SPAN_KEYS.map((k) => [k, `v:${k}`])));
-  assert.equal(RECOGNISER_SPAN_KEYS.length, 13);
+  assert.equal(RECOGNISER_SPAN_KEYS.length, 14);
 });
 
 test('a custom key set keeps other keys, including non-ASCII ones and values', () => {
