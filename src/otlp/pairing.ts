@@ -11,7 +11,7 @@
 // client span of the same call and JSON-RPC request id in the same trace that no server span has
 // paired, by count where a side has no request id. Pure but for the sink: time is passed in.
 import { SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan } from './decode.js';
-import { requestId, type Observation } from './recognise.js';
+import type { Observation } from './recognise.js';
 
 /** What the agent reads of a span besides its observation: who sent it (pipeline/callers.ts). */
 export type SpanOrigin = Pick<DecodedSpan, 'kind' | 'resource'>;
@@ -80,8 +80,6 @@ interface Waiting {
   /** The key of its call's entry in its trace, which settles it when its wait is over. */
   traceA: number;
   traceB: number;
-  /** Its request id's hash (requestIdOf), 0 for none. */
-  rid: number;
 }
 
 /**
@@ -310,15 +308,15 @@ export class CallPairing {
       const above = this.cancel(upWait);
       const below = this.cancel(downWait);
       // A server span waiting above this one (a server's own span, whose child was counted) pairs with that call.
-      if (above) this.take(above.traceA, above.traceB, above.rid, at);
+      if (above) this.take(above.traceA, above.traceB, requestIdOf(above.obs), at);
       if (fromParent && onSide !== SIDE_SERVER) {
-        this.underCounted(traceA, traceB, requestIdOf(span), renamedUp, below !== undefined, at);
+        this.underCounted(traceA, traceB, requestIdOf(obs), renamedUp, below !== undefined, at);
       } else {
-        if (below) this.take(below.traceA, below.traceB, below.rid, at);
+        if (below) this.take(below.traceA, below.traceB, requestIdOf(below.obs), at);
         // A server span paired with its call's client's side (not with another of the server's spans).
-        if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) this.take(traceA, traceB, requestIdOf(span), at);
+        if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) this.take(traceA, traceB, requestIdOf(obs), at);
         // The client's side of a call whose server span was counted alone before it came: its mark has served.
-        else if (onSide !== SIDE_SERVER && counted >>> 30 === SIDE_SERVER) this.clientCame(traceA, traceB, requestIdOf(span), at);
+        else if (onSide !== SIDE_SERVER && counted >>> 30 === SIDE_SERVER) this.clientCame(traceA, traceB, requestIdOf(obs), at);
       }
     } else if (upWait !== 0) {
       // Under a server span that waits: the server's own spans of the call wait with it.
@@ -336,8 +334,8 @@ export class CallPairing {
       outcome = 'held';
     } else if (side === SIDE_SERVER && ids === WITH_PARENT) {
       // The receiver has stopped: no wait, settled now.
-      outcome = this.settle(obs, span, traceA, traceB, requestIdOf(span), at);
-    } else if (onSide === SIDE_SERVER || this.clientSide(traceA, traceB, requestIdOf(span), at)) {
+      outcome = this.settle(obs, span, traceA, traceB, requestIdOf(obs), at);
+    } else if (onSide === SIDE_SERVER || this.clientSide(traceA, traceB, requestIdOf(obs), at)) {
       this.sink.count(obs, span);
       outcome = 'counted';
     } // else the client's side of a call whose server span, under HTTP spans, was counted alone before it came.
@@ -381,12 +379,12 @@ export class CallPairing {
     }
     this.lastWait = (this.lastWait + 1) & WAIT_MASK || 1;
     // Only what the count needs: the span holds the whole request body.
-    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs, traceA, traceB, rid: requestIdOf(span) });
+    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs, traceA, traceB });
     return this.lastWait;
   }
 
   private settleWaiting(w: Waiting, at: number): void {
-    if (this.settle(w.obs, w.origin, w.traceA, w.traceB, w.rid, at) === 'duplicate') this.sink.duplicate();
+    if (this.settle(w.obs, w.origin, w.traceA, w.traceB, requestIdOf(w.obs), at) === 'duplicate') this.sink.duplicate();
   }
 
   /**
@@ -507,9 +505,9 @@ export class CallPairing {
   }
 }
 
-/** A hash of the span's request id (recognise.ts), never 0; 0 when it has none. */
-function requestIdOf(span: DecodedSpan): number {
-  const id = requestId(span);
+/** A hash of the span's request id, never 0; 0 when it has none. */
+function requestIdOf(obs: Observation): number {
+  const id = obs.requestId;
   return id === undefined ? 0 : fnv1a(id) || 1;
 }
 

@@ -27,6 +27,8 @@ const KEY = {
 } as const;
 
 export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
+/** Keys among those whose values differ from span to span: the decoder does not intern them. */
+export const RECOGNISER_SINGLE_USE_KEYS: readonly string[] = [KEY.requestId];
 /**
  * Resource keys kept: service.name for server resolvers (a server-side instrumentation names itself
  * here), and the keys that name a calling agent (pipeline/callers.ts).
@@ -50,6 +52,12 @@ export interface Observation {
    * configured server: counted apart, so a user sees what hints (`servers[].traffic`) would settle.
    */
   ambiguous?: true;
+  /**
+   * The JSON-RPC id of the request the span describes (`jsonrpc.request.id`), as text, when it has
+   * one: the client's span and the server's span of one call carry the same, and pairing matches
+   * them by it (otlp/pairing.ts). Never a label.
+   */
+  requestId?: string;
 }
 
 /** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
@@ -172,18 +180,10 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     durationSeconds: span.durationSeconds,
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
+  // Read here, where the attributes were just read: pairing reads only the observation.
+  const id = attrs.get(KEY.requestId);
+  if (typeof id === 'string' ? id !== '' : typeof id === 'number' && Number.isInteger(id)) obs.requestId = String(id);
   return obs;
-}
-
-/**
- * The JSON-RPC id of the request a span describes (`jsonrpc.request.id`), as text: the client's span
- * and the server's span of one call carry the same (otlp/pairing.ts matches them by it). Undefined
- * when the span has none, or one that is neither text nor an integer.
- */
-export function requestId(span: DecodedSpan): string | undefined {
-  const id = span.attrs.get(KEY.requestId);
-  if (typeof id === 'string') return id === '' ? undefined : id;
-  return typeof id === 'number' && Number.isInteger(id) ? String(id) : undefined;
 }
 
 function toolName(span: DecodedSpan): string {

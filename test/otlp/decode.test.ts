@@ -239,6 +239,12 @@ test('a custom key set keeps other keys, including non-ASCII ones and values', (
   assert.deepEqual(attrsOf(s), { 'network.transport': 'pipe', 'clé.ünïcode': 'välue ✓', ratio: 0.125, flag: true });
 });
 
+test('a request id, text not kept in the intern table, decodes as sent: ASCII, non-ASCII, long, empty, and the same again', () => {
+  const ids = ['7', 'req-é✓', 'r'.repeat(40), '', '7'];
+  const spans = decodeTraceRequest(protobuf(sdkSpans(ids.map((id) => ({ name: 'tools/call x', attributes: { 'jsonrpc.request.id': id } }))))).spans;
+  assert.deepEqual(spans.map((s) => s.attrs.get('jsonrpc.request.id')), ids);
+});
+
 test('spans from several resources and scopes keep their own service and scope names', () => {
   const a = sdkSpans([{ name: 'a1', scope: 'scope-1' }, { name: 'a2', scope: 'scope-2' }], { 'service.name': 'svc-a' });
   const b = sdkSpans([{ name: 'b1', scope: 'scope-3' }], { 'service.name': 'svc-b', 'host.name': 'h' });

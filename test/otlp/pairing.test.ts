@@ -600,11 +600,11 @@ describe('the table of recent span ids', () => {
     let duplicates = 0;
     const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.server} kind ${origin.kind}`), duplicate: () => void duplicates++ });
     const resource = { serviceName: 'x', attrs: new Map() };
-    /** A get_weather span of `kind` in trace `t` (one hex digit), its request id `rid`. */
-    const add = (label: string, kind: number, t: string, spanId: string, parentSpanId: string, rid: string | number | undefined, at: number): string => {
-      const attrs = new Map(rid === undefined ? [] : [['jsonrpc.request.id', rid]]);
-      const span = { name: 'tools/call get_weather', kind, attrs, resource, traceId: `0af7651916cd43dd8448eb211c80319${t}`, spanId, parentSpanId } as unknown as DecodedSpan;
+    /** A get_weather span of `kind` in trace `t` (one hex digit), its request id `requestId`. */
+    const add = (label: string, kind: number, t: string, spanId: string, parentSpanId: string, requestId: string | undefined, at: number): string => {
+      const span = { name: 'tools/call get_weather', kind, attrs: new Map(), resource, traceId: `0af7651916cd43dd8448eb211c80319${t}`, spanId, parentSpanId } as unknown as DecodedSpan;
       const obs: Observation = { kind: 'tool_call', server: label, method: 'tools/call', tool: 'get_weather', outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 };
+      if (requestId !== undefined) obs.requestId = requestId;
       return pairing.add(obs, span, at);
     };
     const INTERNAL = 1;
@@ -624,8 +624,8 @@ describe('the table of recent span ids', () => {
     assert.equal(add('server 7', SERVER, 'a', 'a000000000000007', 'c000000000000007', '7', 10_001), 'duplicate');
 
     // A server span counted alone at the end of its wait, and its client span after that: one call.
-    // A client span of another request in that trace is another call. Ids as numbers match ids as text.
-    assert.equal(add('server 5', SERVER, 'b', 'a000000000000005', '1000000000000005', 5, 0), 'held');
+    // A client span of another request in that trace is another call.
+    assert.equal(add('server 5', SERVER, 'b', 'a000000000000005', '1000000000000005', '5', 0), 'held');
     assert.deepEqual(settled(10_000), ['server 5 kind 2']);
     assert.equal(add('client 5', CLIENT, 'b', 'c000000000000005', 'f000000000000001', '5', 20_000), 'duplicate');
     assert.equal(add('client 6', CLIENT, 'b', 'c000000000000006', 'f000000000000001', '6', 20_000), 'counted');
