@@ -2,7 +2,7 @@
 // only those fields (by the wire format's published field numbers) and skipping the rest.
 
 import protobuf from 'protobufjs/minimal.js';
-import { RECOGNISER_RESOURCE_KEYS, RECOGNISER_SPAN_KEYS } from './recognise.js';
+import { RECOGNISER_RESOURCE_KEYS, RECOGNISER_SINGLE_USE_KEYS, RECOGNISER_SPAN_KEYS } from './recognise.js';
 
 // protobufjs is CommonJS and assigns Reader onto its exports at run time, which Node's ESM named
 // export detection cannot see; hence the default import.
@@ -116,14 +116,21 @@ interface KeySet {
 interface KeyEntry {
   readonly key: string;
   readonly bytes: Uint8Array;
+  /** Whether its text values go through the intern table (utf8). */
+  readonly intern: boolean;
 }
 
-export function compileKeySet(keys: Iterable<string>): KeySet {
+/**
+ * `singleUse`: keys among `keys` whose values differ from span to span (a request id). Their text
+ * is not interned: it would not come again, and would push out of the table the names that do.
+ */
+export function compileKeySet(keys: Iterable<string>, singleUse: Iterable<string> = []): KeySet {
   const unique = new Set(keys);
+  const once = new Set(singleUse);
   const byLength: KeyEntry[][] = [];
   for (const key of unique) {
     const bytes = Buffer.from(key, 'utf8');
-    (byLength[bytes.length] ??= []).push({ key, bytes });
+    (byLength[bytes.length] ??= []).push({ key, bytes, intern: !once.has(key) });
   }
   // A dense array keeps the length lookup on V8's fast element path.
   const dense: (KeyEntry[] | undefined)[] = Array.from({ length: byLength.length }, (_, i) => byLength[i]);
@@ -142,7 +149,7 @@ export interface DecodeOptions {
   ids?: boolean;
 }
 
-export const DEFAULT_SPAN_KEYS: KeySet = compileKeySet(RECOGNISER_SPAN_KEYS);
+export const DEFAULT_SPAN_KEYS: KeySet = compileKeySet(RECOGNISER_SPAN_KEYS, RECOGNISER_SINGLE_USE_KEYS);
 export const DEFAULT_RESOURCE_KEYS: KeySet = compileKeySet(RECOGNISER_RESOURCE_KEYS);
 
 const WIRE_VARINT = 0;
@@ -444,15 +451,15 @@ function decodeKeyValue(r: Reader, end: number, buf: Buffer, keys: KeySet, out: 
   }
   expectEnd(r, end, 'KeyValue');
   if (keyStart < 0 || valueStart < 0) return;
-  const key = matchKey(keys, buf, keyStart, keyEnd);
-  if (key === undefined) return;
+  const entry = matchKey(keys, buf, keyStart, keyEnd);
+  if (entry === undefined) return;
   r.pos = valueStart;
-  const value = decodeScalarValue(r, valueEnd, buf);
+  const value = decodeScalarValue(r, valueEnd, buf, entry.intern);
   r.pos = end;
-  if (value !== undefined) out.set(key, value);
+  if (value !== undefined) out.set(entry.key, value);
 }
 
-function matchKey(keys: KeySet, buf: Buffer, start: number, end: number): string | undefined {
+function matchKey(keys: KeySet, buf: Buffer, start: number, end: number): KeyEntry | undefined {
   const len = end - start;
   if (len >= keys.byLength.length) return undefined;
   const bucket = keys.byLength[len];
@@ -464,20 +471,20 @@ function matchKey(keys: KeySet, buf: Buffer, start: number, end: number): string
     for (let i = len - 1; i >= 0; i--) {
       if (buf[start + i] !== bytes[i]) continue next;
     }
-    return entry.key;
+    return entry;
   }
   return undefined;
 }
 
 /** AnyValue restricted to string, bool, int and double; array, kvlist and bytes give undefined. */
-function decodeScalarValue(r: Reader, end: number, buf: Buffer): AttrValue | undefined {
+function decodeScalarValue(r: Reader, end: number, buf: Buffer, intern: boolean): AttrValue | undefined {
   let value: AttrValue | undefined;
   while (r.pos < end) {
     const tag = r.tag();
     switch (tag >>> 3) {
       case 1: {
         const strEnd = lengthDelimited(r, tag, 'AnyValue.string_value');
-        value = utf8(buf, r.pos, strEnd);
+        value = intern ? utf8(buf, r.pos, strEnd) : utf8Once(buf, r.pos, strEnd);
         r.pos = strEnd;
         break;
       }
@@ -589,6 +596,20 @@ function utf8(buf: Buffer, start: number, end: number): string {
   internStrings[slot] = s;
   return s;
 }
+
+/** Text of a single-use key: short ASCII is built here, which costs less than a call into the runtime. */
+function utf8Once(buf: Buffer, start: number, end: number): string {
+  if (end - start > ONCE_MAX_BYTES) return buf.toString('utf8', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return buf.toString('utf8', start, end);
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+const ONCE_MAX_BYTES = 16;
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 

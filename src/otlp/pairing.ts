@@ -7,9 +7,9 @@
 // choice to each query; mcpwatch's metrics are calls, so it pairs the spans as service-graph
 // connectors do: by parent span id, in a bounded store with an age limit, a server span waiting a
 // while for its client's. A server span whose parent is no MCP span (the server's HTTP span, when
-// HTTP instrumentation stands between the two MCP spans) is paired at the end of its wait with a
-// client span of the same call in the same trace that no server span has paired. Pure but for the
-// sink: time is passed in.
+// HTTP instrumentation stands between the two MCP spans) is paired at the end of its wait with the
+// client span of the same call and JSON-RPC request id in the same trace that no server span has
+// paired, by count where a side has no request id. Pure but for the sink: time is passed in.
 import { SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan } from './decode.js';
 import type { Observation } from './recognise.js';
 
@@ -35,8 +35,10 @@ const SIDE_TRACE = 3;
 /**
  * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
  * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
- * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a call
- * with a client's side counted takes one more in its trace.
+ * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a
+ * wrapper of a tool (neither CLIENT nor SERVER) one more, its key by method; a call with a client's
+ * side counted takes one more in its trace (shared by the calls of one tool there), and one more
+ * with a request id until a server span takes it.
  */
 export const SLOTS = 1 << 17;
 /** 32-bit words a slot: two of key, when written, side and wait. */
@@ -52,8 +54,16 @@ const BUCKET_MASK = SLOTS / WAYS - 1;
 export const REMEMBER_MIN_MS = 300_000;
 /** Server spans waiting at once; past it the one waiting longest is counted at once. */
 export const MAX_WAITING = 10_000;
-/** Waits are numbered in the 30 bits a slot keeps beside the side (a trace's entry: its count). */
+/** Waits are numbered in the 30 bits a slot keeps beside the side (a trace's entry: two counts). */
 const WAIT_MASK = 0x3fffffff;
+/**
+ * A trace's entry keeps two counts in those 30 bits, of 15 bits each. "Call C in trace T": the
+ * client's sides counted that no server span has taken, high those with a request id, low those
+ * without. "Call C of request R in trace T": low, those of request id R; high, the server spans of
+ * request id R counted alone.
+ */
+const HALF = 15;
+const HALF_MAX = 0x7fff;
 /** Tool names whose call keys are kept; past it the cache starts over (names come from senders). */
 const MAX_CALL_KEYS = 4096;
 
@@ -112,15 +122,17 @@ class Slots {
   }
 
   /**
-   * Adds `delta` to the count kept at key (a, b), never below 0, and returns the count it had: the
-   * key is written when it is not there and the count is to grow.
+   * Adds `high` and `low` to the two counts kept at key (a, b) of bucket `bucket`, each within
+   * 0…HALF_MAX, and returns what the key held (`high << HALF | low`, 0 when it was not there). The
+   * key is written when it is not there and a count is to grow, and let go when both fall to 0.
    */
-  adjust(bucket: number, a: number, b: number, now: number, delta: number, waits: (meta: number) => boolean): number {
+  shift(bucket: number, a: number, b: number, now: number, high: number, low: number, waits: (meta: number) => boolean): number {
     const i = this.find(bucket, a, b, now);
     const had = i >= 0 ? this.w[i + 3]! & WAIT_MASK : 0;
-    const count = Math.min(WAIT_MASK, Math.max(0, had + delta));
+    const count = (Math.min(HALF_MAX, Math.max(0, (had >>> HALF) + high)) << HALF) | Math.min(HALF_MAX, Math.max(0, (had & HALF_MAX) + low));
     if (i >= 0) {
-      this.w[i + 2] = now;
+      // An empty slot is one whose time is 0.
+      this.w[i + 2] = count === 0 ? 0 : now;
       this.w[i + 3] = ((SIDE_TRACE << 30) | count) >>> 0;
     } else if (count > 0) {
       this.put(bucket, a, b, now, ((SIDE_TRACE << 30) | count) >>> 0, -1, waits);
@@ -181,23 +193,28 @@ class Slots {
 /**
  * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
  * spans of one trace are one call when one is the other's parent, both are the same method (and
- * tool; a child other than a SERVER span that comes before its parent is found by method alone, as
- * a wrapper of a renamed tool finds its client span), and the child is not a CLIENT span on the
- * server's side of the call (under its SERVER span, directly or through the server's own spans):
- * that is a call the server makes itself (a gateway calling its upstream). The first span of a call
- * is counted at once, except a SERVER span with a parent, which waits up to `waitMs` for its
- * client's span and is counted alone when none comes; a later span of a counted call is a
- * duplicate. A span whose trace and span ids (and call) were seen before is the same span sent
- * again, and a duplicate too: an exporter resends a request whose answer it did not get (a time-out,
- * a connection reset) though the receiver took it.
+ * tool; but a child other than a SERVER span and its parent find each other by method alone, in
+ * whichever order they come: a wrapper of a renamed tool and its client span), and the child is not
+ * a CLIENT span on the server's side of the call (under its SERVER span, directly or through the
+ * server's own spans): that is a call the server makes itself (a gateway calling its upstream). The
+ * first span of a call is counted at once, except a SERVER span with a parent, which waits up to
+ * `waitMs` for its client's span and is counted alone when none comes; a later span of a counted
+ * call is a duplicate. A span whose trace and span ids (and call) were seen before is the same span
+ * sent again, and a duplicate too: an exporter resends a request whose answer it did not get (a
+ * time-out, a connection reset) though the receiver took it.
  *
  * A server span whose wait ends with no client span as its parent may still have one further up: an
  * HTTP client span and the server's HTTP span between them, which are no MCP spans and are never
- * read. It is then settled within its trace: each client's side of a call counted (a CLIENT span, an
- * execute_tool span) adds one to its call's entry in the trace, each server span paired with one
- * takes one away; a server span settling while its call's entry is above 0 takes one too and is a
- * duplicate, else it is counted alone. Waiting to settle, rather than taking a client span at once,
- * lets a server span that has its own client span as its parent claim that client span first.
+ * read. It is then matched within its trace by the JSON-RPC request id that its span and its
+ * client's both carry (`jsonrpc.request.id`). Each client's side of a call counted (a CLIENT span,
+ * an execute_tool span) joins its call's entries in its trace: "call C in trace T", two counts (with
+ * a request id, without one), and with an id "call C of request R in trace T"; each server span
+ * paired with one takes it away (take). A server span settling takes the one of its request id and
+ * is a duplicate; else it is counted alone, and marks its request id's entry, so that a client span
+ * of that request coming later is not counted again. Where a side has no request id, what is left is
+ * a count: a server span with an id takes a client's side without one; one without, any. Waiting to
+ * settle, rather than taking a client span at once, lets a server span that has its own client span
+ * as its parent claim that client span first.
  */
 export class CallPairing {
   private slots: Slots | undefined;
@@ -262,10 +279,14 @@ export class CallPairing {
     }
     const up = ids === WITH_PARENT ? t.bucket((parentA ^ method) >>> 0, seenKey(parentB, methodB)) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
+    // A span other than a SERVER span finds a wrapper of another tool name by method, as the wrapper finds it.
     let upMeta = -1;
+    let renamedUp = false;
     if (up >= 0) {
-      const i = t.find(up, upA, upB, at);
+      let i = t.find(up, upA, upB, at);
+      if (i < 0 && method !== call && side !== SIDE_SERVER) renamedUp = (i = t.find(up, (parentA ^ method) >>> 0, seenKey(parentB, methodB), at)) >= 0;
       if (i >= 0 && !(t.meta(i) >>> 30 === SIDE_SERVER && side === SIDE_CLIENT)) upMeta = t.meta(i);
+      else renamedUp = false;
     }
     // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
     const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
@@ -279,26 +300,32 @@ export class CallPairing {
     const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
     const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT && !this.drained;
     let wait = 0;
-    let outcome: PairingOutcome;
-    // What the call's entry in its trace gains: client's sides counted, less server spans paired.
-    let unpaired = 0;
+    let outcome: PairingOutcome = 'duplicate';
     if ((upMeta >= 0 && upWait === 0) || (downMeta >= 0 && downWait === 0)) {
       // Counted already from another of its spans; a server span waiting for this call need wait no more.
-      unpaired -= this.cancel(upWait) + this.cancel(downWait);
-      // A server span paired with its call's client's side (not with another of the server's spans).
-      const counted = upMeta >= 0 && upWait === 0 ? upMeta : downMeta;
-      if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) unpaired--;
-      outcome = 'duplicate';
+      const fromParent = upMeta >= 0 && upWait === 0;
+      const counted = fromParent ? upMeta : downMeta;
+      const above = this.cancel(upWait);
+      const below = this.cancel(downWait);
+      // A server span waiting above this one (a server's own span, whose child was counted) pairs with that call.
+      if (above) this.take(above.traceA, above.traceB, requestIdOf(above.obs), at);
+      if (fromParent && onSide !== SIDE_SERVER) {
+        this.underCounted(traceA, traceB, requestIdOf(obs), renamedUp, below !== undefined, at);
+      } else {
+        if (below) this.take(below.traceA, below.traceB, requestIdOf(below.obs), at);
+        // A server span paired with its call's client's side (not with another of the server's spans).
+        if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) this.take(traceA, traceB, requestIdOf(obs), at);
+        // The client's side of a call whose server span was counted alone before it came: its mark has served.
+        else if (onSide !== SIDE_SERVER && counted >>> 30 === SIDE_SERVER) this.clientCame(traceA, traceB, requestIdOf(obs), at);
+      }
     } else if (upWait !== 0) {
       // Under a server span that waits: the server's own spans of the call wait with it.
       if (downWait !== upWait) this.cancel(downWait);
       wait = upWait;
-      outcome = 'duplicate';
     } else if (downWait !== 0 && waitsForClient) {
       wait = downWait;
-      outcome = 'duplicate';
     } else if (downWait !== 0) {
-      // The client's side of a call whose server span waits: it is the one counted.
+      // The client's side of a call whose server span waits: it is the one counted, and paired at once.
       this.cancel(downWait);
       this.sink.count(obs, span);
       outcome = 'counted';
@@ -307,17 +334,17 @@ export class CallPairing {
       outcome = 'held';
     } else if (side === SIDE_SERVER && ids === WITH_PARENT) {
       // The receiver has stopped: no wait, settled now.
-      outcome = this.settle(obs, span, traceA, traceB, at);
-    } else {
+      outcome = this.settle(obs, span, traceA, traceB, requestIdOf(obs), at);
+    } else if (onSide === SIDE_SERVER || this.clientSide(traceA, traceB, requestIdOf(obs), at)) {
       this.sink.count(obs, span);
-      if (onSide !== SIDE_SERVER) unpaired++;
       outcome = 'counted';
-    }
+    } // else the client's side of a call whose server span, under HTTP spans, was counted alone before it came.
     if (outcome === 'duplicate') this.sink.duplicate();
-    if (unpaired !== 0) t.adjust(t.bucket(traceA, traceB), traceA, traceB, at, unpaired, this.waits);
     const meta = ((onSide << 30) | wait) >>> 0;
     // Paired, the child's mark has served: this span's own entry, which says as much, takes its slot.
     t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
+    // A wrapper is found by method too, in the same bucket: by its client span when that comes after it.
+    if (side === SIDE_OTHER && method !== call) t.put(own, (selfA ^ method) >>> 0, seenKey(selfB, methodB), at, meta, -1, this.waits);
     if (up >= 0 && upMeta < 0) {
       if (side === SIDE_SERVER) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
       else t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);
@@ -357,19 +384,93 @@ export class CallPairing {
   }
 
   private settleWaiting(w: Waiting, at: number): void {
-    if (this.settle(w.obs, w.origin, w.traceA, w.traceB, at) === 'duplicate') this.sink.duplicate();
+    if (this.settle(w.obs, w.origin, w.traceA, w.traceB, requestIdOf(w.obs), at) === 'duplicate') this.sink.duplicate();
   }
 
   /**
    * A server span no client span has paired as its parent: a duplicate when its call has a client's
-   * side in the trace that no server span has paired (the client span above its HTTP spans), which
-   * it takes; else counted alone.
+   * side in the trace that no server span has paired (the client span above its HTTP spans) and that
+   * is its own (take), else counted alone. Counted alone, it leaves a mark by its request id: a
+   * client span of that request that comes later is its call's, not counted again.
    */
-  private settle(obs: Observation, origin: SpanOrigin, traceA: number, traceB: number, at: number): PairingOutcome {
-    const t = this.slots!;
-    if (t.adjust(t.bucket(traceA, traceB), traceA, traceB, at, -1, this.waits) > 0) return 'duplicate';
+  private settle(obs: Observation, origin: SpanOrigin, traceA: number, traceB: number, rid: number, at: number): PairingOutcome {
+    if (this.take(traceA, traceB, rid, at)) return 'duplicate';
+    if (rid !== 0) {
+      const t = this.slots!;
+      const a = ridKeyA(traceA, rid);
+      const b = ridKeyB(traceB, rid);
+      t.shift(t.bucket(a, b), a, b, at, 1, 0, this.waits);
+    }
     this.sink.count(obs, origin);
     return 'counted';
+  }
+
+  /**
+   * The client's side of a call counted (a CLIENT span, a wrapper), request id `rid` (0: none): it
+   * joins its call's entries in its trace. False, and nothing joined, when a server span of its
+   * request id was counted alone before it came: then it is that span's call, counted already.
+   */
+  private clientSide(traceA: number, traceB: number, rid: number, at: number): boolean {
+    const t = this.slots!;
+    if (rid !== 0) {
+      const a = ridKeyA(traceA, rid);
+      const b = ridKeyB(traceB, rid);
+      const bucket = t.bucket(a, b);
+      if (t.shift(bucket, a, b, at, 0, 1, this.waits) >>> HALF !== 0) {
+        t.shift(bucket, a, b, at, -1, -1, this.waits);
+        return false;
+      }
+    }
+    t.shift(t.bucket(traceA, traceB), traceA, traceB, at, rid !== 0 ? 1 : 0, rid !== 0 ? 0 : 1, this.waits);
+    return true;
+  }
+
+  /**
+   * A server span, request id `rid` (0: none), takes a client's side of its call in its trace that
+   * no server span has taken: the one of its request id; else, as a count, one without a request id
+   * (a client instrumented without them); a server span without one takes one without first, else
+   * any. False when there is none for it: a client's side of another request id is another call.
+   */
+  private take(traceA: number, traceB: number, rid: number, at: number): boolean {
+    const t = this.slots!;
+    const bucket = t.bucket(traceA, traceB);
+    if (rid !== 0) {
+      const a = ridKeyA(traceA, rid);
+      const b = ridKeyB(traceB, rid);
+      if ((t.shift(t.bucket(a, b), a, b, at, 0, -1, this.waits) & HALF_MAX) !== 0) {
+        t.shift(bucket, traceA, traceB, at, -1, 0, this.waits);
+        return true;
+      }
+      return (t.shift(bucket, traceA, traceB, at, 0, -1, this.waits) & HALF_MAX) !== 0;
+    }
+    if ((t.shift(bucket, traceA, traceB, at, 0, -1, this.waits) & HALF_MAX) !== 0) return true;
+    return t.shift(bucket, traceA, traceB, at, -1, 0, this.waits) >>> HALF !== 0;
+  }
+
+  /**
+   * The client's side of a call (request id `rid`) under a span of its call counted before it: an
+   * agent framework's wrapper, whose side is in the entries already, without a request id. This
+   * span's side takes its place, so that the server span of its request id finds it; a wrapper of
+   * another tool name (`renamed`) left it in its own call's entries, so this span's joins its own.
+   * `paired`: its server span, waiting, has just been paired with it, which takes its side again.
+   */
+  private underCounted(traceA: number, traceB: number, rid: number, renamed: boolean, paired: boolean, at: number): void {
+    if (renamed) {
+      if (!paired) this.clientSide(traceA, traceB, rid, at);
+    } else if (paired) {
+      this.take(traceA, traceB, rid, at);
+    } else if (rid !== 0 && this.take(traceA, traceB, rid, at)) {
+      this.clientSide(traceA, traceB, rid, at);
+    }
+  }
+
+  /** A client span came after its server span, counted alone: that span's mark has served. */
+  private clientCame(traceA: number, traceB: number, rid: number, at: number): void {
+    if (rid === 0) return;
+    const t = this.slots!;
+    const a = ridKeyA(traceA, rid);
+    const b = ridKeyB(traceB, rid);
+    t.shift(t.bucket(a, b), a, b, at, -1, 0, this.waits);
   }
 
   /** `wait` if that server span still waits, else 0. */
@@ -380,11 +481,13 @@ export class CallPairing {
   /** Whether a slot's side and wait mark a server span that still waits. */
   private readonly waits = (meta: number): boolean => meta >>> 30 !== SIDE_TRACE && this.live(meta & WAIT_MASK) !== 0;
 
-  /** Ends a server span's wait, its call counted from another span: 1 if it was waiting, else 0. */
-  private cancel(wait: number): number {
-    if (wait === 0 || !this.waiting.delete(wait)) return 0;
+  /** Ends a server span's wait, its call counted from another span: what waited, if it still did. */
+  private cancel(wait: number): Waiting | undefined {
+    const w = wait === 0 ? undefined : this.waiting.get(wait);
+    if (w === undefined) return undefined;
+    this.waiting.delete(wait);
     this.sink.duplicate();
-    return 1;
+    return w;
   }
 
   /** Which call a span is of, as 32 bits: its method, and for a tool call its tool. */
@@ -400,6 +503,21 @@ export class CallPairing {
     }
     return key;
   }
+}
+
+/** A hash of the span's request id, never 0; 0 when it has none. */
+function requestIdOf(obs: Observation): number {
+  const id = obs.requestId;
+  return id === undefined ? 0 : fnv1a(id) || 1;
+}
+
+/** Key halves of "call C of request R in trace T", from those of "call C in trace T": never those. */
+function ridKeyA(traceA: number, rid: number): number {
+  return (traceA ^ Math.imul(rid, 0x85ebca6b)) >>> 0;
+}
+
+function ridKeyB(traceB: number, rid: number): number {
+  return (traceB ^ Math.imul(rid ^ 0x27d4eb2f, 0xc2b2ae35)) & 0x7fffffff;
 }
 
 /** A slot's time: whole ms mod 2^32, never 0 (an empty slot). */

@@ -23,9 +23,12 @@ const KEY = {
   serverPort: 'server.port',
   errorType: 'error.type',
   rpcStatus: 'rpc.response.status_code',
+  requestId: 'jsonrpc.request.id',
 } as const;
 
 export const RECOGNISER_SPAN_KEYS: readonly string[] = Object.values(KEY);
+/** Keys among those whose values differ from span to span: the decoder does not intern them. */
+export const RECOGNISER_SINGLE_USE_KEYS: readonly string[] = [KEY.requestId];
 /**
  * Resource keys kept: service.name for server resolvers (a server-side instrumentation names itself
  * here), and the keys that name a calling agent (pipeline/callers.ts).
@@ -49,6 +52,12 @@ export interface Observation {
    * configured server: counted apart, so a user sees what hints (`servers[].traffic`) would settle.
    */
   ambiguous?: true;
+  /**
+   * The JSON-RPC id of the request the span describes (`jsonrpc.request.id`), as text, when it has
+   * one: the client's span and the server's span of one call carry the same, and pairing matches
+   * them by it (otlp/pairing.ts). Never a label.
+   */
+  requestId?: string;
 }
 
 /** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
@@ -171,6 +180,9 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     durationSeconds: span.durationSeconds,
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
+  // Read here, where the attributes were just read: pairing reads only the observation.
+  const id = attrs.get(KEY.requestId);
+  if (typeof id === 'string' ? id !== '' : typeof id === 'number' && Number.isInteger(id)) obs.requestId = String(id);
   return obs;
 }
 

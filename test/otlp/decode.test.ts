@@ -151,6 +151,7 @@ test('decodes an SDK span: name, kind, times, status, resource, scope and the re
     'server.port': 8443,
     'error.type': '-32602',
     'rpc.response.status_code': -32602,
+    'jsonrpc.request.id': '42',
   });
   assert.equal(s.traceId, undefined);
   assert.equal(s.spanId, undefined);
@@ -212,7 +213,7 @@ test('the default key set is exactly the recogniser keys: all kept when present,
   });
   const s = decodeTraceRequest(protobuf(sdkSpans([{ name: 'x', attributes }]))).spans[0];
   assert.deepEqual(attrsOf(s), Object.fromEntries(RECOGNISER_SPAN_KEYS.map((k) => [k, `v:${k}`])));
-  assert.equal(RECOGNISER_SPAN_KEYS.length, 13);
+  assert.equal(RECOGNISER_SPAN_KEYS.length, 14);
 });
 
 test('a custom key set keeps other keys, including non-ASCII ones and values', () => {
@@ -236,6 +237,12 @@ test('a custom key set keeps other keys, including non-ASCII ones and values', (
   ).spans[0];
   assert.equal(s?.name, 'naïve span ✓');
   assert.deepEqual(attrsOf(s), { 'network.transport': 'pipe', 'clé.ünïcode': 'välue ✓', ratio: 0.125, flag: true });
+});
+
+test('a request id, text not kept in the intern table, decodes as sent: ASCII, non-ASCII, long, empty, and the same again', () => {
+  const ids = ['7', 'req-é✓', 'r'.repeat(40), '', '7'];
+  const spans = decodeTraceRequest(protobuf(sdkSpans(ids.map((id) => ({ name: 'tools/call x', attributes: { 'jsonrpc.request.id': id } }))))).spans;
+  assert.deepEqual(spans.map((s) => s.attrs.get('jsonrpc.request.id')), ids);
 });
 
 test('spans from several resources and scopes keep their own service and scope names', () => {

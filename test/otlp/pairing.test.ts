@@ -158,14 +158,20 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 1']);
   });
 
-  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span', async () => {
+  it('an execute_tool span whose tool name is the framework\'s, not the server\'s (a renamed tool), around the client\'s: one call, from the client\'s span, or from the wrapper sent alone before it', async () => {
     const renamed = (): Attributes => ({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' });
+    const fromClient = 'get_weather success weather from support-bot kind 3';
+    // As a wrapper of the server's own tool name sent first is: the first span of a call is counted at once.
+    const fromWrapper = 'weather__get_weather success weather from support-bot kind 1';
     const sends = [
-      ['client', 'server', 'wrapper'],
-      ['server', 'client', 'wrapper'],
-      ['all in one request'],
+      [['client', 'server', 'wrapper'], fromClient],
+      [['server', 'client', 'wrapper'], fromClient],
+      [['all in one request'], fromClient],
+      [['wrapper', 'client', 'server'], fromWrapper],
+      [['wrapper', 'server', 'client'], fromWrapper],
+      [['server', 'wrapper', 'client'], fromWrapper],
     ] as const;
-    for (const order of sends) {
+    for (const [order, expected] of sends) {
       const agent = new Party('support-bot');
       const server = new Party('weather-server');
       counted.length = 0;
@@ -176,7 +182,7 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
       const spans = { wrapper: [w!], client: [client!], server: server.take() };
       if (order.length === 1) await exportSpans(proto, [...spans.wrapper, ...spans.server, ...spans.client]);
       else for (const [i, part] of order.entries()) await exportSpans(i % 2 === 0 ? json : grpc, spans[part]);
-      assert.deepEqual(counted.map(summary), ['get_weather success weather from support-bot kind 3'], order.join(', '));
+      assert.deepEqual(counted.map(summary), [expected], order.join(', '));
     }
   });
 
@@ -427,14 +433,14 @@ describe('a server span whose client\'s never comes', () => {
  * under it, the server's HTTP server span under that (the traceparent header), and the MCP server
  * span under the server's HTTP span (its MCP instrumentation took the active context, not the one in
  * params._meta). `agentSpan`: the client span's parent; `clientless`: the caller's MCP client is not
- * instrumented, only its HTTP (a gateway calling its upstream).
+ * instrumented, only its HTTP (a gateway calling its upstream). `attributes`: more on both MCP spans.
  */
-function overHttp(agent: Party, server: Party, tool: string, opts: { agentSpan?: Span; clientless?: boolean; address?: string } = {}): Span {
+function overHttp(agent: Party, server: Party, tool: string, opts: { agentSpan?: Span; clientless?: boolean; address?: string; attributes?: Attributes } = {}): Span {
   const address = opts.address ?? 'weather.internal';
-  const client = opts.clientless ? opts.agentSpan : agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': address, 'server.port': 8080 }), opts.agentSpan);
+  const client = opts.clientless ? opts.agentSpan : agent.span(`tools/call ${tool}`, SpanKind.CLIENT, toolCall(tool, { 'server.address': address, 'server.port': 8080, ...opts.attributes }), opts.agentSpan);
   const httpClient = agent.span('POST', SpanKind.CLIENT, { 'http.request.method': 'POST', 'url.full': `http://${address}:8080/mcp`, 'server.address': address, 'server.port': 8080 }, client);
   const httpServer = server.span('POST /mcp', SpanKind.SERVER, { 'http.request.method': 'POST', 'http.route': '/mcp', 'url.path': '/mcp' }, httpClient);
-  return server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool), httpServer);
+  return server.span(`tools/call ${tool}`, SpanKind.SERVER, toolCall(tool, opts.attributes), httpServer);
 }
 
 describe('a server span under its own HTTP span (HTTP instrumentation between the MCP spans)', () => {
@@ -496,6 +502,41 @@ describe('a server span under its own HTTP span (HTTP instrumentation between th
     }
   });
 
+  it('a renamed tool\'s execute_tool span sent alone first, then its client\'s span, then the server\'s under its HTTP span: one call', async () => {
+    const agent = new Party('support-bot');
+    const server = new Party('weather-server');
+    const got = await countedBy(async ({ json, grpc }) => {
+      const invoke = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+      const wrapper = agent.span('execute_tool weather__get_weather', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'weather__get_weather', 'mcp.server.name': 'weather' }, invoke);
+      overHttp(agent, server, 'get_weather', { agentSpan: wrapper });
+      const [, w, ...rest] = agent.take();
+      await exportSpans(grpc, [w!]);
+      await exportSpans(json, rest);
+      await exportSpans(grpc, server.take());
+    });
+    assert.deepEqual(got, ['weather__get_weather success weather from support-bot kind 1']);
+  });
+
+  it('in one trace, a call from an uninstrumented caller beside an instrumented call of the same tool: each server span matches its own call by its JSON-RPC request id, whichever settles first', async () => {
+    for (const uninstrumentedFirst of [true, false]) {
+      const agent = new Party('support-bot');
+      const server = new Party('weather-server');
+      const got = await countedBy(async ({ json, grpc }) => {
+        const invoke = agent.span('invoke_agent', SpanKind.INTERNAL, {});
+        // The agent's instrumented call (request 7), and a call of the same tool by a part of it whose
+        // MCP client is not instrumented (request 3, a failing one, to tell the two server spans apart).
+        const instrumented = { agentSpan: invoke, attributes: { 'jsonrpc.request.id': '7' } };
+        const uninstrumented = { agentSpan: invoke, clientless: true, attributes: { 'jsonrpc.request.id': '3', 'error.type': 'tool_error' } };
+        // Waiting server spans settle in the order they came (here when the receiver stops).
+        for (const call of uninstrumentedFirst ? [uninstrumented, instrumented] : [instrumented, uninstrumented]) overHttp(agent, server, 'get_weather', call);
+        const [agentSpans, serverSpans] = [agent.take(), server.take()];
+        await exportSpans(grpc, serverSpans);
+        await exportSpans(json, agentSpans);
+      });
+      assert.deepEqual(got, ['get_weather error weather from weather-server kind 2', 'get_weather success weather from support-bot kind 3'], uninstrumentedFirst ? 'uninstrumented first' : 'instrumented first');
+    }
+  });
+
   it('a server span under its HTTP span whose caller is not instrumented is counted alone; one whose client\'s span came in another trace is not paired with it', async () => {
     const agent = new Party('support-bot');
     const server = new Party('weather-server');
@@ -552,6 +593,60 @@ describe('the table of recent span ids', () => {
     // The client's call took one of its two server spans; the other, the other tool's and the other trace's are counted alone.
     assert.deepEqual(counted, ['get_weather kind 3', 'get_weather kind 2', 'search kind 2', 'get_weather kind 2']);
     assert.equal(duplicates, 1);
+  });
+
+  it('a server span under HTTP spans is matched with its own call by its JSON-RPC request id; where either side has none, by count', () => {
+    const counted: string[] = [];
+    let duplicates = 0;
+    const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.server} kind ${origin.kind}`), duplicate: () => void duplicates++ });
+    const resource = { serviceName: 'x', attrs: new Map() };
+    /** A get_weather span of `kind` in trace `t` (one hex digit), its request id `requestId`. */
+    const add = (label: string, kind: number, t: string, spanId: string, parentSpanId: string, requestId: string | undefined, at: number): string => {
+      const span = { name: 'tools/call get_weather', kind, attrs: new Map(), resource, traceId: `0af7651916cd43dd8448eb211c80319${t}`, spanId, parentSpanId } as unknown as DecodedSpan;
+      const obs: Observation = { kind: 'tool_call', server: label, method: 'tools/call', tool: 'get_weather', outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 };
+      if (requestId !== undefined) obs.requestId = requestId;
+      return pairing.add(obs, span, at);
+    };
+    const INTERNAL = 1;
+    const SERVER = 2;
+    const CLIENT = 3;
+    const settled = (at: number): string[] => {
+      pairing.expire(at);
+      return counted.splice(0);
+    };
+
+    // An instrumented call (request 7) and a call of the same tool whose caller is not instrumented
+    // (request 3, under its HTTP span); the instrumented call's own server span comes after the
+    // other's wait is over, as its client span's child.
+    assert.equal(add('client 7', CLIENT, 'a', 'c000000000000007', 'f000000000000001', '7', 0), 'counted');
+    assert.equal(add('server 3', SERVER, 'a', 'a000000000000003', '1000000000000003', '3', 0), 'held');
+    assert.deepEqual(settled(10_000), ['client 7 kind 3', 'server 3 kind 2']);
+    assert.equal(add('server 7', SERVER, 'a', 'a000000000000007', 'c000000000000007', '7', 10_001), 'duplicate');
+
+    // A server span counted alone at the end of its wait, and its client span after that: one call.
+    // A client span of another request in that trace is another call.
+    assert.equal(add('server 5', SERVER, 'b', 'a000000000000005', '1000000000000005', '5', 0), 'held');
+    assert.deepEqual(settled(10_000), ['server 5 kind 2']);
+    assert.equal(add('client 5', CLIENT, 'b', 'c000000000000005', 'f000000000000001', '5', 20_000), 'duplicate');
+    assert.equal(add('client 6', CLIENT, 'b', 'c000000000000006', 'f000000000000001', '6', 20_000), 'counted');
+    assert.deepEqual(counted.splice(0), ['client 6 kind 3']);
+
+    // One side without a request id (instrumented by something that records none): paired as a count.
+    assert.equal(add('client -', CLIENT, 'c', 'c000000000000008', 'f000000000000001', undefined, 0), 'counted');
+    assert.equal(add('server 8', SERVER, 'c', 'a000000000000008', '1000000000000008', '8', 0), 'held');
+    assert.equal(add('client 9', CLIENT, 'd', 'c000000000000009', 'f000000000000001', '9', 0), 'counted');
+    assert.equal(add('server -', SERVER, 'd', 'a000000000000009', '1000000000000009', undefined, 0), 'held');
+    assert.deepEqual(settled(10_000), ['client - kind 3', 'client 9 kind 3']);
+
+    // An agent framework's execute_tool span (no request id) counted before the client span under it
+    // (request 7): the call's client's side is then request 7's, and the uninstrumented caller's
+    // server span (request 3), settling first, does not take it.
+    assert.equal(add('wrapper', INTERNAL, 'e', 'e000000000000001', 'f000000000000001', undefined, 0), 'counted');
+    assert.equal(add('client 7', CLIENT, 'e', 'c000000000000007', 'e000000000000001', '7', 0), 'duplicate');
+    assert.equal(add('server 3', SERVER, 'e', 'a000000000000003', '1000000000000003', '3', 0), 'held');
+    assert.equal(add('server 7', SERVER, 'e', 'a000000000000007', '1000000000000007', '7', 0), 'held');
+    assert.deepEqual(settled(10_000), ['wrapper kind 1', 'server 3 kind 2']);
+    assert.equal(pairing.waitingSpans, 0);
   });
 
   it('pairs every call of a heavy stream, server spans a request ahead of their clients\', without losing or doubling one', () => {

@@ -78,13 +78,20 @@ test('OpenTelemetry MCP convention: tools/call spans with gen_ai.tool.name, erro
       { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'McpError' }, error: 'x' },
     ]),
     [
-      toolCall('weather.example:8443', 'get_weather'),
+      { ...toolCall('weather.example:8443', 'get_weather'), requestId: '1' },
       toolCall('weather.example:8443', 'get_weather', 'invalid_params'),
       toolCall('weather.example:8443', 'get_weather', 'tool_error'),
       toolCall('weather.example:8443', 'get_weather', 'timeout'),
       toolCall('weather.example:8443', 'get_weather', '_other'),
     ],
   );
+});
+
+test('the JSON-RPC request id (jsonrpc.request.id) is kept as text, an integer as its digits; an empty or other value is none', () => {
+  const ids = observe(
+    ['42', 7, '', 1.5, true, undefined].map((id) => ({ name: 'tools/call get_weather', attributes: { 'mcp.method.name': 'tools/call', ...(id === undefined ? {} : { 'jsonrpc.request.id': id }) } })),
+  ).map((o) => o!.requestId);
+  assert.deepEqual(ids, ['42', '7', undefined, undefined, undefined, undefined]);
 });
 
 test('OpenTelemetry MCP convention: the tool name falls back to the span name without its method', () => {
