@@ -848,7 +848,8 @@ export class Agent {
     }
     for (const monitor of this.monitors.values()) {
       const status = monitor.track.sm.status;
-      const told = notified.get(monitor.server.name) ?? new Map<string, Told>();
+      // A notifier added back while it still sends what it held goes on from that.
+      const told = this.dispatcher.toldOnceSent(monitor.server.name, notified.get(monitor.server.name) ?? new Map<string, Told>());
       // Up, with none of them told otherwise: nothing to tell, and no incident to read.
       if (monitor.resumed || status === 'unknown' || (status === 'up' && ![...added].some((key) => isBad(told.get(key)?.state ?? 'up')))) continue;
       this.tellUntold(monitor, at, told, false, 'reload', added);

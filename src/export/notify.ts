@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AlertConfig } from '../config/schema.js';
-import type { AlertEvent } from '../pipeline/events.js';
+import { STATE_EVENTS, type AlertEvent } from '../pipeline/events.js';
 import type { ServerStatus } from '../pipeline/status.js';
 import { redactDeep } from '../pipeline/redact.js';
 import type { FetchLike } from './notifiers/http.js';
@@ -266,10 +266,11 @@ export class AlertDispatcher {
   catchUp(unsafe: AlertEvent, told: ReadonlyMap<string, Told>, assumeTold: boolean, only?: ReadonlySet<string>): void {
     if (this.closed) return;
     const event = redactDeep(unsafe);
+    const soon = this.toldOnceSent(event.server, told);
     for (const lane of this.current()) {
       const { notifier } = lane;
       if (notifier.key === undefined || !accepts(notifier, event) || (only && !only.has(notifier.key))) continue;
-      const knew = told.get(notifier.key)?.state;
+      const knew = soon.get(notifier.key)?.state;
       if (knew === undefined && assumeTold && !notifier.resume) {
         this.record(notifier, event);
         continue;
@@ -277,6 +278,22 @@ export class AlertDispatcher {
       // Told nothing, it takes the server to be fine, and says so: previous_state is `unknown`.
       if ((knew ?? 'up') !== event.current_state) this.enqueue(lane, { ...event, previous_state: knew ?? 'unknown' });
     }
+  }
+
+  /**
+   * `told` (what the receivers were told of `server`, by key) as it stands once each notifier has
+   * sent the state events it still holds of the server: one a reload removed and added back may
+   * still be sending, and a catch-up must go on from its last word, not from the state file's.
+   */
+  toldOnceSent(server: string, told: ReadonlyMap<string, Told>): Map<string, Told> {
+    const soon = new Map(told);
+    for (const lane of this.current()) {
+      const key = lane.notifier.key;
+      if (key === undefined) continue;
+      const last = [lane.inFlight, ...lane.queue].filter((e) => e !== undefined && e.server === server && STATE_EVENTS.includes(e.event)).at(-1);
+      if (last) soon.set(key, { state: last.current_state, held: told.get(key)?.held });
+    }
+    return soon;
   }
 
   private enqueue(lane: Lane, event: AlertEvent): void {

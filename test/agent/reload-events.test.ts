@@ -58,6 +58,24 @@ async function serverAndTwoHooks(t: TestContext): Promise<{ http: ModernHttpFixt
   return { http, kept, added };
 }
 
+/** A server with configured checks to fail, and a webhook that refuses its first check_failed (`firstRefused`). */
+async function failureRefusedOnce(t: TestContext): Promise<{ http: ModernHttpFixture; receiver: Hook; firstRefused: Promise<void> }> {
+  const http = await startModernHttpFixture('dual', { checks: true });
+  let refused!: () => void;
+  const firstRefused = new Promise<void>((resolve) => (refused = resolve));
+  let refusals = 0;
+  const receiver = await webhookReceiver((e) => {
+    if (e.event !== 'check_failed' || refusals++ > 0) return undefined;
+    setImmediate(refused);
+    return 503;
+  });
+  t.after(async () => {
+    await http.close();
+    await receiver.close();
+  });
+  return { http, receiver, firstRefused };
+}
+
 describe('mcpwatch run: events around a reload', () => {
   it('a notifier the reload adds hears nothing of an incident the reload ends, and is caught up on the ones that go on', async (t) => {
     const { http, kept, added } = await serverAndTwoHooks(t);
@@ -149,20 +167,8 @@ describe('mcpwatch run: events around a reload', () => {
   });
 
   it('an event being retried at the reload still reaches its notifier before the reload\'s own', async (t) => {
-    const http = await startModernHttpFixture('dual', { checks: true });
-    let refused!: () => void;
-    const firstRefused = new Promise<void>((resolve) => (refused = resolve));
-    let refusals = 0;
     // The check's failure is refused once: its delivery waits out a back-off when the reload comes.
-    const receiver = await webhookReceiver((e) => {
-      if (e.event !== 'check_failed' || refusals++ > 0) return undefined;
-      setImmediate(refused);
-      return 503;
-    });
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { http, receiver, firstRefused } = await failureRefusedOnce(t);
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-retry-'));
     const alerts = `  - { type: webhook, url: "${receiver.url}", retry: { max_attempts: 3, initial_backoff: 3s, max_backoff: 3s } }`;
     const agent = startAgent(config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [{ name: pool, tool: broken }] }`));
@@ -171,5 +177,21 @@ describe('mcpwatch run: events around a reload', () => {
     await reload(agent, config(dir, alerts, `  - { name: db, transport: streamable_http, url: "${http.url}", checks: [] }`));
     await until(() => of(receiver.events, 'db').includes('recovered'), "the reload's recovered");
     assert.deepEqual(of(receiver.events, 'db'), ['check_failed', 'recovered']);
+  });
+  it('a notifier removed and added back while it still sends an event hears where the server stands after it', async (t) => {
+    // The check's failure is refused once: its delivery waits out a back-off through both reloads.
+    const { http, receiver, firstRefused } = await failureRefusedOnce(t);
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-readded-'));
+    const alerts = `  - { type: webhook, url: "${receiver.url}", retry: { max_attempts: 3, initial_backoff: 1s, max_backoff: 1s } }`;
+    const server = (checks: string): string => `  - { name: db, transport: streamable_http, url: "${http.url}", checks: ${checks} }`;
+    const agent = startAgent(config(dir, alerts, server('[{ name: pool, tool: broken }]')));
+    await agent.start();
+    await firstRefused;
+    // The webhook leaves, and the reload ends the failure it still has to send; the next one adds
+    // it back before that failure went out: its recovered is owed to it.
+    await reload(agent, config(dir, '  - { type: stdout }', server('[]')));
+    await reload(agent, config(dir, alerts, server('[]')));
+    await until(() => of(receiver.events, 'db').length >= 2, 'the failure and where db stands now');
+    assert.deepEqual(of(receiver.events, 'db'), ['check_failed', 'recovered (catch-up)']);
   });
 });

@@ -867,6 +867,24 @@ test('reconfigure: a removed notifier takes no new event and has its grace for w
   assert.ok(log.includes('stuck:closed') && !log.includes('stuck:five'));
 });
 
+test('reconfigure: a notifier added back while it still holds a server\'s state event is caught up from that event, not from what it was told before', async () => {
+  const log: string[] = [];
+  const held = logging(log, 'k', 'held', ['one']);
+  const d = new AlertDispatcher([held.notifier], recorder().options);
+  d.dispatch(says('one'));
+  await until(() => log.includes('held:one'), 'the down under way');
+  d.reconfigure([], 600_000);
+  assert.deepEqual(d.reconfigure([logging(log, 'k', 'back').notifier]), ['k']);
+  // Still down: the down it is sending says so already.
+  d.catchUp(says('down again'), new Map(), false, new Set(['k']));
+  // Up since: its recovered is owed, from the down it is sending.
+  assert.equal(d.toldOnceSent('postgres-mcp', new Map()).get('k')?.state, 'down');
+  d.catchUp({ ...recovered(), message: 'up again' }, new Map(), false, new Set(['k']));
+  held.release();
+  assert.equal(await d.flush(60_000), true);
+  assert.deepEqual(log, ['held:one', 'held:closed', 'back:up again']);
+});
+
 test('forget: each notifier resolves the removed servers once it has sent what it held of them, and not one `still` no longer names', async () => {
   const log: string[] = [];
   const slow = logging(log, 'slow', 'slow', ['last words']);
