@@ -326,12 +326,16 @@ export class Agent {
 
   /** Applies a new configuration (SIGHUP). Unchanged servers keep their session and state. */
   async reload(next: LoadedConfig): Promise<void> {
+    // A reload that meets a stop (a SIGHUP during shutdown, or while the probes load) ends there: it
+    // would start monitors, with their sessions and stdio servers, after stop() has ended them.
+    if (this.stopping) return;
     // The shard is also the `shard` label of every series, set when the agent started: the servers
     // are kept assigned by it until a restart, or series would carry another shard's label.
     const sharding = this.config.sharding;
     const shardingChanged = JSON.stringify(next.config.sharding) !== JSON.stringify(sharding);
     const config = ownConfig({ ...next.config, sharding });
     if (config.servers.length > 0) await this.loadProbing();
+    if (this.stopping) return;
     const wanted = new Map(config.servers.map((raw) => [raw.name, resolveServer(config, raw)]));
     const restartOnly = (c: Config): string => JSON.stringify([c.exporters, c.receivers, c.health, c.state, c.blast_radius]);
     const exportersChanged = restartOnly(config) !== restartOnly(this.config);

@@ -178,6 +178,17 @@ describe('mcpwatch run: events around a reload', () => {
     await until(() => of(receiver.events, 'db').includes('recovered'), "the reload's recovered");
     assert.deepEqual(of(receiver.events, 'db'), ['check_failed', 'recovered']);
   });
+  it('a reload after the agent stopped starts nothing', async (t) => {
+    const http = await startModernHttpFixture('dual');
+    t.after(() => http.close());
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-stopped-'));
+    const agent = startAgent(config(dir, '  - { type: stdout }', `  - { name: first, transport: streamable_http, url: "${http.url}" }`));
+    await agent.start();
+    await agent.stop();
+    await reload(agent, config(dir, '  - { type: stdout }', `  - { name: first, transport: streamable_http, url: "${http.url}" }\n  - { name: second, transport: streamable_http, url: "${http.url}" }`));
+    assert.deepEqual(Object.keys(agent.statuses()), ['first']);
+  });
+
   it('a notifier removed and added back while it still sends an event hears where the server stands after it', async (t) => {
     // The check's failure is refused once: its delivery waits out a back-off through both reloads.
     const { http, receiver, firstRefused } = await failureRefusedOnce(t);
