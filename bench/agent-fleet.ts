@@ -80,6 +80,7 @@ import {
   sum,
   windowStats,
   type AgentChild,
+  type ProcSample,
   type PromSample,
 } from './agent-harness.js';
 import { spawnFleet, type Fleet, type FleetEra } from './fixture-fleet.js';
@@ -170,6 +171,15 @@ function threadTicks(pid: number): Map<string, number> {
 }
 
 /** "main thread 6.1 %, V8 DefaultWorke 2.0 %, …" between two threadTicks() readings over `seconds`. */
+/**
+ * How much of a window's CPU was the kernel's (stime). Against a fleet on loopback the kernel's side of
+ * each TCP connection, the servers' included, runs in the connecting process's system calls.
+ */
+function kernelShare(a: ProcSample, b: ProcSample): string {
+  const all = b.cpuTicks - a.cpuTicks;
+  return `${all > 0 ? ((100 * (b.sysTicks - a.sysTicks)) / all).toFixed(0) : '0'} % of it in the kernel`;
+}
+
 function threadSplit(a: Map<string, number>, b: Map<string, number>, seconds: number): string {
   return [...b]
     .map(([name, t]) => [name, (100 * (t - (a.get(name) ?? 0))) / 100 / seconds] as const)
@@ -386,7 +396,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     console.log('');
     console.log(`steady-state window: ${windowS.toFixed(1)} s (t+${((a.at - tReady) / 1000).toFixed(0)} s … t+${((b.at - tReady) / 1000).toFixed(0)} s after the first round), load average ${load()}`);
     console.log(`agent peak RSS (VmHWM, whole run): ${mib(hwm)} MiB; max VmRSS in the window ${mib(ws.rssMaxKiB)} MiB; VmRSS at the end ${mib(b.rssKiB)} MiB`);
-    console.log(`agent CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %); first round (spawn → ready): ${(((sampler.of(agent.pid).find((s) => s.at >= tReady) ?? a).cpuTicks / 100 / firstRoundS) * 100).toFixed(1)} %`);
+    console.log(`agent CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %; ${kernelShare(a, b)}); first round (spawn → ready): ${(((sampler.of(agent.pid).find((s) => s.at >= tReady) ?? a).cpuTicks / 100 / firstRoundS) * 100).toFixed(1)} %`);
     console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core (pids ${fleetPids.join(', ')})`);
     console.log(`tools/list over the window: ${tl.count} checks in ${countS.toFixed(1)} s between the scrapes' collections (${(tl.count / countS).toFixed(1)} a second, ${((100 * tl.count * INTERVAL_MS) / (urls.length * countS * 1000)).toFixed(1)} % of those due), p50 ${tl.p50.toFixed(1)} ms, p95 ${tl.p95.toFixed(1)} ms (interpolated in buckets), mean ${tl.mean.toFixed(2)} ms (exact); buckets ${tl.dist}`);
     if (init.count > 0) console.log(`initialize over the window: ${init.count}, p50 ${init.p50.toFixed(1)} ms, p95 ${init.p95.toFixed(1)} ms, mean ${init.mean.toFixed(2)} ms`);
@@ -511,7 +521,7 @@ async function runSdkLoop(fleet: Fleet, era: FleetEra): Promise<Result> {
     const cpuPerCheckMs = ((b.cpuTicks - a.cpuTicks) * 10) / Math.max(1, report.checks);
     console.log(`steady-state window: ${windowS.toFixed(1)} s, load average ${load()}`);
     console.log(`sdk-loop peak RSS (VmHWM): ${mib(hwm)} MiB; max VmRSS in the window ${mib(ws.rssMaxKiB)} MiB`);
-    console.log(`sdk-loop CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %); by thread: ${threadSplit(ta, tb, windowS)}; per check ${cpuPerCheckMs.toFixed(3)} ms`);
+    console.log(`sdk-loop CPU, steady state: mean ${cpuMean.toFixed(2)} % of one core (max 1-s sample ${ws.cpuMaxPerSecond.toFixed(1)} %; ${kernelShare(a, b)}); by thread: ${threadSplit(ta, tb, windowS)}; per check ${cpuPerCheckMs.toFixed(3)} ms`);
     console.log(`fixture fleet CPU over the same window: ${fleetCpuMean.toFixed(2)} % of one core`);
     console.log(`listTools over the window: ${report.checks} checks, ${report.failures} failed, p50 ${report.p50.toFixed(1)} ms, p95 ${report.p95.toFixed(1)} ms, mean ${report.mean.toFixed(2)} ms (exact)`);
     return {

@@ -20,6 +20,8 @@ export interface ProcSample {
   hwmKiB: number;
   /** utime + stime in clock ticks. */
   cpuTicks: number;
+  /** stime alone: the kernel's work for the process (on loopback, much of its peers' TCP work too). */
+  sysTicks: number;
 }
 
 /** One reading of a process's memory and CPU from /proc; undefined once it is gone. */
@@ -33,7 +35,7 @@ export function readProc(pid: number): ProcSample | undefined {
     const stime = Number(rest[12]);
     const rss = /VmRSS:\s+(\d+) kB/.exec(status);
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    return { at: performance.now(), rssKiB: rss ? Number(rss[1]) : 0, hwmKiB: hwm ? Number(hwm[1]) : 0, cpuTicks: utime + stime };
+    return { at: performance.now(), rssKiB: rss ? Number(rss[1]) : 0, hwmKiB: hwm ? Number(hwm[1]) : 0, cpuTicks: utime + stime, sysTicks: stime };
   } catch {
     return undefined;
   }

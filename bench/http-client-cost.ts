@@ -3,7 +3,10 @@
 // whose answer is a tools/list of the fixture's size, as JSON or as an event stream. The server runs
 // in a child process (this file with --serve), so only the client's work is counted
 // (process.cpuUsage() of this process across each batch). Variants are interleaved over rounds and the
-// median per round is printed. Prints figures only.
+// median per round is printed. Prints figures only. With --fresh, two more variants: node:http without
+// an agent (`Connection: close`, as the transport sends a request whose connection will not be reused),
+// and a bare `net.Socket` with the request written and the answer parsed by hand, the floor of what a
+// hand-written HTTP/1.1 client could cost on a new connection.
 //
 //   npm run build && node dist/bench/http-client-cost.js [--requests 2000] [--rounds 5] [--concurrency 20]
 //
@@ -12,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest, Agent as HttpAgent, createServer, type IncomingMessage } from 'node:http';
+import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent as UndiciAgent, request as undiciRequest } from 'undici';
@@ -52,6 +56,13 @@ function parseAnswer(text: string, sse: boolean): unknown {
   return JSON.parse(sse ? text.slice(text.indexOf('data: ') + 6) : text);
 }
 
+async function readAnswer(res: IncomingMessage, sse: boolean): Promise<void> {
+  res.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of res) text += chunk as string;
+  parseAnswer(text, sse);
+}
+
 async function viaNode(url: URL, sse: boolean): Promise<void> {
   const body = payload();
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -60,10 +71,54 @@ async function viaNode(url: URL, sse: boolean): Promise<void> {
     req.once('error', reject);
     req.end(body);
   });
-  res.setEncoding('utf8');
-  let text = '';
-  for await (const chunk of res) text += chunk as string;
-  parseAnswer(text, sse);
+  await readAnswer(res, sse);
+}
+
+async function viaNodeWithoutAgent(url: URL, sse: boolean): Promise<void> {
+  const body = payload();
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest({
+      hostname: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      createConnection: (o) => createConnection(o as { host: string; port: number }),
+      headers: ['accept', 'application/json, text/event-stream', 'content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'Host', url.host, 'Connection', 'close'],
+    });
+    req.once('response', resolve);
+    req.once('error', reject);
+    req.end(body);
+  });
+  await readAnswer(res, sse);
+}
+
+/** The answer read to the connection's end; the fixture's bodies are chunked or close-delimited. */
+function viaBareSocket(url: URL, sse: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const body = payload();
+    const socket = createConnection({ host: url.hostname, port: Number(url.port), noDelay: true });
+    socket.write(`POST ${url.pathname} HTTP/1.1\r\naccept: application/json, text/event-stream\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n${body}`);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('error', reject);
+    socket.once('end', () => {
+      const all = Buffer.concat(chunks);
+      const headEnd = all.indexOf('\r\n\r\n');
+      const head = all.toString('latin1', 0, headEnd).toLowerCase();
+      let text = '';
+      if (head.includes('\r\ntransfer-encoding: chunked')) {
+        for (let at = headEnd + 4; ; ) {
+          const lineEnd = all.indexOf('\r\n', at);
+          const size = parseInt(all.toString('latin1', at, lineEnd), 16);
+          if (!size) break;
+          text += all.toString('utf8', lineEnd + 2, lineEnd + 2 + size);
+          at = lineEnd + 4 + size;
+        }
+      } else text = all.toString('utf8', headEnd + 4);
+      parseAnswer(text, sse);
+      resolve();
+    });
+  });
 }
 
 async function viaUndici(url: URL, sse: boolean): Promise<void> {
@@ -100,6 +155,10 @@ async function main(): Promise<void> {
       [`node:http, ${sse ? 'event stream' : 'JSON'}`, () => viaNode(url, sse)],
       [`undici request(), ${sse ? 'event stream' : 'JSON'}`, () => viaUndici(url, sse)],
     ];
+    if (fresh) {
+      variants.push([`node:http without an agent, ${sse ? 'event stream' : 'JSON'}`, () => viaNodeWithoutAgent(url, sse)]);
+      variants.push([`bare net.Socket, parsed by hand, ${sse ? 'event stream' : 'JSON'}`, () => viaBareSocket(url, sse)]);
+    }
     for (const [, fn] of variants) await batch(fn, 500, concurrency); // warm-up
     for (let r = 0; r < rounds; r++) {
       for (const [name, fn] of r % 2 ? [...variants].reverse() : variants) {
