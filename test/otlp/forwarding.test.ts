@@ -58,6 +58,10 @@ servers: []
     const refused = await post('traces', JSON.stringify(badId));
     assert.equal(refused.status, 400);
     assert.match(await refused.text(), /cannot be re-encoded as protobuf for the gRPC backend: traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex id/);
+    // Hex, but half a trace id: the backend would refuse the whole request, out of the sender's sight.
+    const shortId = await post('traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...badId.resourceSpans[0]!.scopeSpans[0]!.spans[0]!, traceId: '5b8efff798038103' }] }] }] }));
+    assert.equal(shortId.status, 400);
+    assert.match(await shortId.text(), /spans\[0\]\.traceId: expected a hex id of 16 bytes, got 8/);
     const badMetric = await post('metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}');
     assert.equal(badMetric.status, 400);
     assert.match(await badMetric.text(), /metrics\.resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: expected a string/);
