@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENERATED, ROOT, splice } from '../scripts/gen-docs.js';
 import { ERROR_TYPES } from '../src/pipeline/error-types.js';
@@ -26,5 +26,23 @@ describe('generated documentation', () => {
     const table = doc.slice(doc.indexOf('<!-- error-table:start -->'), doc.indexOf('<!-- error-table:end -->'));
     const documented = [...table.matchAll(/^\| `([a-z_]+)` \| (transient|permanent) \|/gm)].map((m) => [m[1], m[2]]);
     assert.deepEqual(documented, Object.entries(ERROR_TYPES).map(([t, i]) => [t, i.category]));
+  });
+});
+
+describe('documentation', () => {
+  it('never points an agent at the gRPC port without saying the protocol', () => {
+    // OpenTelemetry SDKs default to http/protobuf (the JavaScript SDK does): an agent told only
+    // OTEL_EXPORTER_OTLP_ENDPOINT=…:4317 spoke HTTP/1.1 to the gRPC port and lost every span.
+    const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const unsaid: string[] = [];
+    for (const file of files) {
+      const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        const near = (from: number, to: number): string => lines.slice(Math.max(0, i + from), i + to + 1).join('\n');
+        if (!/:4317\b/.test(line) || !near(-2, 0).includes('OTEL_EXPORTER_OTLP_ENDPOINT')) return;
+        if (!/OTEL_EXPORTER_OTLP_PROTOCOL[\s\S]{0,40}grpc/.test(near(-3, 3))) unsaid.push(`${file}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    assert.deepEqual(unsaid, []);
   });
 });

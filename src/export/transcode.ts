@@ -12,7 +12,7 @@ import type { OtlpSignal } from '../wire/otlp.js';
 const { Writer } = protobuf;
 type ProtoWriter = InstanceType<typeof Writer>;
 
-type Scalar = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'int64' | 'uint64' | 'fixed64' | 'sfixed64' | 'double' | 'bytes' | 'id';
+type Scalar = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'int64' | 'uint64' | 'fixed64' | 'sfixed64' | 'double' | 'bytes' | 'traceId' | 'spanId';
 interface Field {
   no: number;
   type: Scalar | Message | EnumNames;
@@ -74,8 +74,8 @@ const SpanKind = names('SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND
 const StatusCode = names('STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR');
 const Event: Message = { timeUnixNano: f(1, 'fixed64'), name: f(2, 'string'), attributes: f(3, KeyValue, true), droppedAttributesCount: f(4, 'uint32') };
 const Link: Message = {
-  traceId: f(1, 'id'),
-  spanId: f(2, 'id'),
+  traceId: f(1, 'traceId'),
+  spanId: f(2, 'spanId'),
   traceState: f(3, 'string'),
   attributes: f(4, KeyValue, true),
   droppedAttributesCount: f(5, 'uint32'),
@@ -83,10 +83,10 @@ const Link: Message = {
 };
 const Status: Message = { message: f(2, 'string'), code: f(3, StatusCode) };
 const Span: Message = {
-  traceId: f(1, 'id'),
-  spanId: f(2, 'id'),
+  traceId: f(1, 'traceId'),
+  spanId: f(2, 'spanId'),
   traceState: f(3, 'string'),
-  parentSpanId: f(4, 'id'),
+  parentSpanId: f(4, 'spanId'),
   name: f(5, 'string'),
   kind: f(6, SpanKind),
   startTimeUnixNano: f(7, 'fixed64'),
@@ -109,8 +109,8 @@ const Temporality = names('AGGREGATION_TEMPORALITY_UNSPECIFIED', 'AGGREGATION_TE
 const Exemplar: Message = {
   timeUnixNano: f(2, 'fixed64'),
   asDouble: p(3, 'double'),
-  spanId: f(4, 'id'),
-  traceId: f(5, 'id'),
+  spanId: f(4, 'spanId'),
+  traceId: f(5, 'traceId'),
   asInt: p(6, 'sfixed64'),
   filteredAttributes: f(7, KeyValue, true),
 };
@@ -189,8 +189,8 @@ const LogRecord: Message = {
   attributes: f(6, KeyValue, true),
   droppedAttributesCount: f(7, 'uint32'),
   flags: f(8, 'fixed32'),
-  traceId: f(9, 'id'),
-  spanId: f(10, 'id'),
+  traceId: f(9, 'traceId'),
+  spanId: f(10, 'spanId'),
   observedTimeUnixNano: f(11, 'fixed64'),
   eventName: f(12, 'string'),
 };
@@ -209,7 +209,8 @@ const REQUESTS: Record<OtlpSignal, Message> = {
 const WIRE: Record<Scalar, number> = {
   string: 2,
   bytes: 2,
-  id: 2,
+  traceId: 2,
+  spanId: 2,
   bool: 0,
   int32: 0,
   uint32: 0,
@@ -223,6 +224,7 @@ const WIRE: Record<Scalar, number> = {
 };
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const ID_BYTES = { traceId: 16, spanId: 8 } as const;
 
 /**
  * proto3 leaves a field without presence out when it holds its default, so a JSON sender's explicit
@@ -255,10 +257,16 @@ function writeScalar(w: ProtoWriter, type: Scalar, value: unknown): void {
       if (typeof value !== 'string') throw new TranscodeError(`expected base64, got ${JSON.stringify(value)}`);
       w.bytes(Buffer.from(value, 'base64'));
       return;
-    case 'id':
+    case 'traceId':
+    case 'spanId': {
       if (typeof value !== 'string' || !HEX.test(value)) throw new TranscodeError(`expected a hex id, got ${JSON.stringify(value)}`);
+      // OTLP's ids have one length (empty: absent, left out before here). The backend refuses a
+      // whole request for one id of another length, which the sender, answered 200, never hears.
+      const bytes = ID_BYTES[type];
+      if (value.length !== 2 * bytes) throw new TranscodeError(`expected a hex id of ${bytes} bytes, got ${value.length / 2}: ${JSON.stringify(value)}`);
       w.bytes(Buffer.from(value, 'hex'));
       return;
+    }
     case 'bool':
       if (typeof value !== 'boolean') throw new TranscodeError(`expected true or false, got ${JSON.stringify(value)}`);
       w.bool(value);

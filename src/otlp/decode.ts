@@ -152,9 +152,11 @@ export interface DecodeOptions {
 export const DEFAULT_SPAN_KEYS: KeySet = compileKeySet(RECOGNISER_SPAN_KEYS, RECOGNISER_SINGLE_USE_KEYS);
 export const DEFAULT_RESOURCE_KEYS: KeySet = compileKeySet(RECOGNISER_RESOURCE_KEYS);
 
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
+/** Protobuf wire types (validate.ts checks metrics and logs framing with them too). */
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
 const TWO_32 = 4294967296;
 
 interface Ctx {

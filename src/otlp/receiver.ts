@@ -16,6 +16,7 @@ import type { ReceiverProtocol, Recorder, RefusalReason } from '../export/record
 import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
+import { checkRequest } from './validate.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
@@ -89,7 +90,8 @@ function grpcWindowBytes(maxBytes: number): number {
 
 /**
  * The passive receiver: OTLP/gRPC and OTLP/HTTP on their own listeners. Traces are decoded (only the
- * fields MCP recognition needs) and turned into tool-call metrics; metrics and logs are not decoded.
+ * fields MCP recognition needs) and turned into tool-call metrics; metrics and logs are not decoded,
+ * only checked to be requests of their signal (validate.ts).
  * Every accepted request is forwarded unchanged. Bad input is answered with INVALID_ARGUMENT / 400,
  * memory pressure with UNAVAILABLE / 503 + Retry-After so SDKs retry; nothing here is fatal.
  */
@@ -215,14 +217,13 @@ export class OtlpReceiver {
     if (body.length > maxBytes) return { ok: false, reason: 'too_large', message: `request of ${body.length} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)` };
     let decoded: DecodeResult | undefined;
     let parsed: unknown;
-    if (signal === 'traces') {
-      try {
-        if (contentType === 'application/json') decoded = decodeParsedTraceRequest((parsed = parseJsonRequest(body)));
-        else decoded = decodeTraceRequest(body);
-      } catch (err) {
-        if (err instanceof OtlpDecodeError) return { ok: false, reason: err.code === 'OTLP_TOO_MANY_ENTRIES' ? 'too_large' : 'invalid', message: err.message };
-        throw err;
-      }
+    try {
+      if (signal !== 'traces') ({ parsed } = checkRequest(signal, body, contentType));
+      else if (contentType === 'application/json') decoded = decodeParsedTraceRequest((parsed = parseJsonRequest(body)));
+      else decoded = decodeTraceRequest(body);
+    } catch (err) {
+      if (err instanceof OtlpDecodeError) return { ok: false, reason: err.code === 'OTLP_TOO_MANY_ENTRIES' ? 'too_large' : 'invalid', message: err.message };
+      throw err;
     }
     // Before anything is counted: a request the backend cannot take is refused whole.
     const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);

@@ -142,6 +142,45 @@ describe('Prometheus rules (promtool)', () => {
     }
   });
 
+  it('the success-rate PromQL the docs give counts a tool whose every call failed as 0, not as absent', () => {
+    // A tool that never succeeds has no outcome="success" series: a plain ratio drops it from the
+    // result, so the worst tool was the one missing from the answer.
+    const blocks = (file: string): string[] => [...readFileSync(join(ROOT, file), 'utf8').matchAll(/```promql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const exprs = [
+      ...blocks('docs/metrics.md').filter((b) => b.includes('outcome="success"')).map((b) => b.replace(/\s+/g, ' ').trim()),
+      ...blocks('README.md').flatMap((b) => b.split('\n')).filter((l) => l.includes('outcome="success"')),
+    ];
+    assert.equal(exprs.length, 2, 'docs/metrics.md and the README each give the success rate');
+    const series = (tool: string, outcome: string) => ({ series: `mcp_tool_calls_total{mcp_server_name="s", gen_ai_tool_name="${tool}", outcome="${outcome}"}`, values: '0+6x10' });
+    const tests = {
+      rule_files: [],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [series('works', 'success'), series('broken', 'error'), series('flaky', 'success'), series('flaky', 'error')],
+          promql_expr_test: exprs.map((expr) => ({
+            expr,
+            eval_time: '10m',
+            exp_samples: [
+              { labels: '{mcp_server_name="s", gen_ai_tool_name="works"}', value: 1 },
+              { labels: '{mcp_server_name="s", gen_ai_tool_name="flaky"}', value: 0.5 },
+              { labels: '{mcp_server_name="s", gen_ai_tool_name="broken"}', value: 0 },
+            ],
+          })),
+        },
+      ],
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-docs-promql-'));
+    try {
+      const path = join(dir, 'docs-promql.test.yaml');
+      writeFileSync(path, JSON.stringify(tests));
+      assertOk(run('promtool', ['test', 'rules', path]), 'promtool test rules (the docs\' success rate)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('every PromQL expression of the Grafana dashboard parses', () => {
     const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as unknown;
     const exprs = collectExprs(dash);

@@ -3,14 +3,8 @@ import { connect, createServer as createNetServer, type AddressInfo, type Socket
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { SpanKind } from '@opentelemetry/api';
-import {
-  JsonTraceSerializer,
-  ProtobufLogsSerializer,
-  ProtobufMetricsSerializer,
-  ProtobufTraceSerializer,
-} from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import {
   classifyGrpcStatus,
@@ -28,6 +22,7 @@ import {
 import { parseRetryAfter, readCapped } from '../../src/wire/http.js';
 import type { OtlpSignal } from '../../src/wire/otlp.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
+import { logsBody, metricsBody } from '../fixtures/otlp-bodies.js';
 import { encodeRetryInfoStatus, startOtlpUpstream, type OtlpUpstream, type UpstreamProtocol } from '../fixtures/otlp-upstream.js';
 
 const PB = 'application/x-protobuf';
@@ -57,46 +52,6 @@ function sdkSpans(n: number, prefix: string): ReadableSpan[] {
 /** One ExportTraceServiceRequest per span: distinct bodies, so the test can tell which arrived. */
 function traceBodies(n: number, prefix = 'req'): Buffer[] {
   return sdkSpans(n, prefix).map((s) => Buffer.from(ProtobufTraceSerializer.serializeRequest([s])!));
-}
-
-class ManualReader extends MetricReader {
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-async function metricsBody(): Promise<Buffer> {
-  const reader = new ManualReader();
-  const provider = new MeterProvider({ resource, readers: [reader] });
-  const meter = provider.getMeter('test-instrumentation');
-  meter.createCounter('mcp.tool.calls').add(3, { 'gen_ai.tool.name': 'read_file' });
-  meter.createHistogram('mcp.client.operation.duration', { unit: 's' }).record(0.25, { 'mcp.method.name': 'tools/call' });
-  const { resourceMetrics } = await reader.collect();
-  await provider.shutdown();
-  return Buffer.from(ProtobufMetricsSerializer.serializeRequest(resourceMetrics)!);
-}
-
-type LogRecords = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0];
-
-function logsBody(): Buffer {
-  // sdk-logs is not a dependency of ours; a record is plain data, so it is built by shape.
-  const records: LogRecords = [
-    {
-      hrTime: [1_700_000_000, 0],
-      hrTimeObserved: [1_700_000_000, 1_000],
-      severityText: 'WARN',
-      severityNumber: 13,
-      body: 'tool read_file failed',
-      resource,
-      instrumentationScope: { name: 'test-instrumentation', version: '1.0.0' },
-      attributes: { 'gen_ai.tool.name': 'read_file' },
-      droppedAttributesCount: 0,
-    },
-  ];
-  return Buffer.from(ProtobufLogsSerializer.serializeRequest(records)!);
 }
 
 // ---- hooks that tests can wait on ---------------------------------------------------------------

@@ -188,6 +188,14 @@ test('names the field when a request cannot be re-encoded', () => {
   const bad = (spans: unknown[]): Buffer => Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
   assert.throws(() => jsonToProtobuf('traces', Buffer.from('{"resourceSpans": [')), (e: unknown) => e instanceof TranscodeError && /not JSON/.test(e.message));
   assert.throws(() => jsonToProtobuf('traces', bad([{ traceId: 'not-hex' }])), /traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex id/);
+  // Hex, but not an OTLP id: a backend refuses the whole request over one such id.
+  assert.throws(() => jsonToProtobuf('traces', bad([{ traceId: '5b8efff798038103' }])), /spans\[0\]\.traceId: expected a hex id of 16 bytes, got 8/);
+  assert.throws(() => jsonToProtobuf('traces', bad([{ parentSpanId: 'eee19b7e' }])), /spans\[0\]\.parentSpanId: expected a hex id of 8 bytes, got 4/);
+  assert.throws(() => jsonToProtobuf('traces', bad([{ links: [{ spanId: '5b8efff798038103d269b633813fc60c' }] }])), /links\[0\]\.spanId: expected a hex id of 8 bytes, got 16/);
+  assert.throws(() => jsonToProtobuf('logs', Buffer.from('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"ab"}]}]}]}')), /logRecords\[0\]\.traceId: expected a hex id of 16 bytes/);
+  assert.throws(() => jsonToProtobuf('metrics', Buffer.from('{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"dataPoints":[{"exemplars":[{"spanId":"ab"}]}]}}]}]}]}')), /exemplars\[0\]\.spanId: expected a hex id of 8 bytes/);
+  // Empty is absent, as in the SDK's own JSON for a span without a parent.
+  assert.doesNotThrow(() => jsonToProtobuf('traces', bad([{ traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', parentSpanId: '' }])));
   assert.throws(() => jsonToProtobuf('traces', bad([{ startTimeUnixNano: '12.5' }])), /startTimeUnixNano: expected an integer/);
   assert.throws(() => jsonToProtobuf('traces', bad([{ kind: 'SPAN_KIND_SIDEWAYS' }])), /kind: expected an enum number or one of SPAN_KIND_UNSPECIFIED/);
   assert.throws(() => jsonToProtobuf('metrics', Buffer.from('{"resourceMetrics": {}}')), /metrics\.resourceMetrics: expected an array/);

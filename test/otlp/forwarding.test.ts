@@ -10,6 +10,7 @@ import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
+import { metricsBody } from '../fixtures/otlp-bodies.js';
 import { startOtlpUpstream, type OtlpUpstream } from '../fixtures/otlp-upstream.js';
 import { startHttpFixture } from '../fixtures/http-server.js';
 import { until } from '../helpers.js';
@@ -57,6 +58,10 @@ servers: []
     const refused = await post('traces', JSON.stringify(badId));
     assert.equal(refused.status, 400);
     assert.match(await refused.text(), /cannot be re-encoded as protobuf for the gRPC backend: traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex id/);
+    // Hex, but half a trace id: the backend would refuse the whole request, out of the sender's sight.
+    const shortId = await post('traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...badId.resourceSpans[0]!.scopeSpans[0]!.spans[0]!, traceId: '5b8efff798038103' }] }] }] }));
+    assert.equal(shortId.status, 400);
+    assert.match(await shortId.text(), /spans\[0\]\.traceId: expected a hex id of 16 bytes, got 8/);
     const badMetric = await post('metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}');
     assert.equal(badMetric.status, 400);
     assert.match(await badMetric.text(), /metrics\.resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: expected a string/);
@@ -89,17 +94,17 @@ servers:
 
       const viaHttp = traceBody('search');
       const viaGrpc = traceBody('create_issue');
-      const metricsBody = Buffer.from('opaque metrics request: forwarded without decoding');
+      const viaHttpMetrics = await metricsBody();
       assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body: viaHttp, headers: { 'content-type': 'application/x-protobuf' } })).status, 200);
-      assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/metrics`, { method: 'POST', body: metricsBody, headers: { 'content-type': 'application/x-protobuf' } })).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/metrics`, { method: 'POST', body: viaHttpMetrics, headers: { 'content-type': 'application/x-protobuf' } })).status, 200);
       const client = new grpc.Client(`127.0.0.1:${addr.otlp.grpc!.port}`, grpc.credentials.createInsecure());
       await new Promise<void>((resolve, reject) =>
         client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, viaGrpc, (err) => (err ? reject(err) : resolve())),
       );
       client.close();
 
-      await until(() => upstream.requests.some((r) => r.body.equals(viaHttp)) && upstream.requests.some((r) => r.body.equals(viaGrpc)) && upstream.requests.some((r) => r.body.equals(metricsBody)));
-      const forwarded = upstream.requests.filter((r) => r.body.equals(viaHttp) || r.body.equals(viaGrpc) || r.body.equals(metricsBody));
+      await until(() => upstream.requests.some((r) => r.body.equals(viaHttp)) && upstream.requests.some((r) => r.body.equals(viaGrpc)) && upstream.requests.some((r) => r.body.equals(viaHttpMetrics)));
+      const forwarded = upstream.requests.filter((r) => r.body.equals(viaHttp) || r.body.equals(viaGrpc) || r.body.equals(viaHttpMetrics));
       assert.equal(forwarded.length, 3, 'each request exactly once');
       assert.ok(forwarded.every((r) => r.headers['x-api-key'] === 'k1'), 'configured headers go with forwarded data');
 

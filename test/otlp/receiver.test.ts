@@ -20,6 +20,8 @@ import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Recorder } from '../../src/export/recorder.js';
 import { OtlpReceiver } from '../../src/otlp/receiver.js';
+import { GRPC_EXPORT_PATH } from '../../src/wire/otlp.js';
+import { logsBody, metricsBody } from '../fixtures/otlp-bodies.js';
 import { until } from '../helpers.js';
 
 interface SpanDef {
@@ -147,12 +149,35 @@ servers:
     assert.equal((await post(gzipSync(spans), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' })).status, 200);
     assert.equal((await fetch(`${httpUrl}/v1/traces`)).status, 405);
     assert.equal((await post(valid, { 'content-type': 'application/x-protobuf' }, '/v1/nope')).status, 404);
-    // metrics and logs are accepted without decoding
-    assert.equal((await post(Buffer.from('anything'), { 'content-type': 'application/x-protobuf' }, '/v1/metrics')).status, 200);
     const m = await scrape();
     assert.ok((metric(m, 'mcpwatch_receiver_refused_spans_total', { protocol: 'http', reason: 'invalid' }) ?? 0) >= 4);
     assert.equal(metric(m, 'mcpwatch_receiver_refused_spans_total', { protocol: 'http', reason: 'too_large' }), 2);
     assert.equal((await post(spans, { 'content-type': 'application/x-protobuf' })).status, 200, 'still serving');
+  });
+
+  it('refuses metrics and logs bodies that are not requests of their signal, and takes the SDK\'s', async () => {
+    const post = (signal: string, body: Buffer | string, contentType: string, headers: Record<string, string> = {}) =>
+      fetch(`${httpUrl}/v1/${signal}`, { method: 'POST', body, headers: { 'content-type': contentType, ...headers } });
+    const refused = async (res: Response, pattern: RegExp): Promise<void> => {
+      assert.equal(res.status, 400);
+      // A google.rpc.Status in the request's encoding: its message is readable in either.
+      assert.match(await res.text(), pattern);
+    };
+    const metrics = await metricsBody();
+    const logs = logsBody();
+    // Not decoded, but no longer accepted blindly: a backend would refuse these, and the sender never hear of it.
+    await refused(await post('metrics', Buffer.from('anything'), 'application/x-protobuf'), /invalid OTLP protobuf metrics request/);
+    await refused(await post('metrics', metrics.subarray(0, metrics.length - 5), 'application/x-protobuf'), /runs past the end/);
+    await refused(await post('logs', logs.subarray(0, logs.length - 1), 'application/x-protobuf'), /invalid OTLP protobuf logs request/);
+    await refused(await post('logs', await spansBody(), 'application/x-protobuf'), /LogRecord: field 1 has wire type 2, expected 1/);
+    await refused(await post('logs', '{"resourceLogs": [', 'application/json'), /invalid OTLP JSON logs request: not JSON/);
+    await refused(await post('metrics', '{"resourceMetrics": {}}', 'application/json'), /resourceMetrics must be an array/);
+    await refused(await post('metrics', '[]', 'application/json'), /must be a JSON object/);
+    assert.equal((await post('metrics', metrics, 'application/x-protobuf')).status, 200);
+    assert.equal((await post('logs', gzipSync(logs), 'application/x-protobuf', { 'content-encoding': 'gzip' })).status, 200);
+    assert.equal((await post('metrics', await metricsBody(undefined, 'json'), 'application/json')).status, 200);
+    assert.equal((await post('logs', '{}', 'application/json')).status, 200);
+    assert.equal((await post('metrics', Buffer.alloc(0), 'application/x-protobuf')).status, 200, 'an empty request is a valid one');
   });
 
   it('answers partial_success when some spans of a valid request are rejected', async () => {
@@ -183,13 +208,17 @@ servers:
 
   it('answers bad gRPC input with INVALID_ARGUMENT / RESOURCE_EXHAUSTED and keeps serving', async () => {
     const client = new grpc.Client(`127.0.0.1:${addr.otlp.grpc!.port}`, grpc.credentials.createInsecure());
-    const call = (body: Buffer) =>
+    const call = (body: Buffer, signal: 'traces' | 'metrics' = 'traces') =>
       new Promise<{ code: number; details: string }>((resolve) =>
-        client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? '' })),
+        client.makeUnaryRequest(GRPC_EXPORT_PATH[signal], (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? '' })),
       );
     const bad = await call(GARBAGE);
     assert.equal(bad.code, grpc.status.INVALID_ARGUMENT);
     assert.ok(bad.details.length > 0);
+    const badMetrics = await call(GARBAGE, 'metrics');
+    assert.equal(badMetrics.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(badMetrics.details, /invalid OTLP protobuf metrics request/);
+    assert.equal((await call(await metricsBody(), 'metrics')).code, grpc.status.OK);
     const big = await call(Buffer.alloc(Math.floor(1.5 * 1024 * 1024), 0));
     assert.equal(big.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.equal((await call(await spansBody())).code, grpc.status.OK);
