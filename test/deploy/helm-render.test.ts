@@ -638,6 +638,8 @@ describe('helm chart rendering (approximate helm template)', () => {
       const notes = chart.render(values).get('NOTES.txt')!;
       assert.match(notes, /OTEL_EXPORTER_OTLP_ENDPOINT/);
       assert.doesNotMatch(notes, /<no value>|\{\{/);
+      // An SDK's default exporter speaks OTLP/HTTP: pointed at the gRPC port it loses every span.
+      assert.doesNotMatch(notes, /OTEL_EXPORTER_OTLP_ENDPOINT[=\s\S]{0,40}:4317/, 'an endpoint on the gRPC port');
     }
   });
 
