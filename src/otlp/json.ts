@@ -1,6 +1,7 @@
 // OTLP/JSON (`application/json`) trace requests into the same records as the protobuf decoder.
-// The JSON form differs from protobuf only in its encoding: lowerCamelCase keys, hex ids, int64 as
-// decimal strings (or numbers), enums as integers (names are accepted too).
+// The JSON form differs from protobuf only in its encoding: lowerCamelCase keys (original field names
+// are taken too), hex ids, int64 as decimal strings (or numbers), enums as integers (names are
+// accepted too).
 
 import {
   DEFAULT_RESOURCE_KEYS,
@@ -46,11 +47,34 @@ export function decodeTraceRequestJson(body: string | Uint8Array, options: Decod
 /** An OTLP/JSON body parsed, once, for whoever needs it; OtlpDecodeError when it is not JSON. */
 export function parseJsonRequest(body: string | Uint8Array): unknown {
   const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  let root: unknown;
   try {
-    return JSON.parse(text);
+    root = JSON.parse(text);
   } catch (err) {
     throw invalid(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
+  return withFieldNamesInCamelCase(root);
+}
+
+/**
+ * OTLP/JSON asks senders for lowerCamelCase keys, but the protobuf JSON mapping's parsers, the
+ * Collector's among them, also take a field's original name (`resource_spans`), and senders that
+ * print protobuf messages with their original names exist. Read as camelCase such a request held
+ * nothing: it was answered 200, counted no span, and went to a gRPC backend as an empty request.
+ * Its keys are renamed here, on the rare request whose top level has one; OTLP/JSON has no map
+ * fields (attributes are lists of key and value), so every object key is a field name.
+ */
+export function withFieldNamesInCamelCase(root: unknown): unknown {
+  if (!isObject(root) || !Object.keys(root).some((k) => k.includes('_'))) return root;
+  return camelKeys(root);
+}
+
+function camelKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelKeys);
+  if (!isObject(value)) return value;
+  const out: JsonObject = {};
+  for (const [key, v] of Object.entries(value)) out[key.includes('_') ? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : key] = camelKeys(v);
+  return out;
 }
 
 /** decodeTraceRequestJson for a body parseJsonRequest has already parsed. */
@@ -290,7 +314,7 @@ function arrayAt(obj: JsonObject, key: string, path: string): readonly unknown[]
   return value;
 }
 
-function isObject(value: unknown): value is JsonObject {
+export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

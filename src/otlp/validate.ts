@@ -7,6 +7,7 @@
 
 import protobuf from 'protobufjs/minimal.js';
 import { OtlpDecodeError, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './decode.js';
+import { isObject, withFieldNamesInCamelCase } from './json.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
 const { Reader } = protobuf;
@@ -84,7 +85,7 @@ function walk(r: Reader, end: number, shape: Shape): void {
 function checkJson(signal: UndecodedSignal, body: Buffer): unknown {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = withFieldNamesInCamelCase(JSON.parse(body.toString('utf8')));
   } catch (err) {
     throw new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON ${signal} request: not JSON: ${(err as Error).message}`);
   }
@@ -96,8 +97,4 @@ function checkJson(signal: UndecodedSignal, body: Buffer): unknown {
       : undefined;
   if (why) throw new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON ${signal} request: ${why}`);
   return parsed;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

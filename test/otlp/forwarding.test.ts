@@ -52,6 +52,19 @@ servers: []
     await upstream.waitForRequests(1);
     assert.deepEqual(decodeTraceRequest(upstream.requests[0]!.body).spans.map((s) => s.name), ['tools/call search'], 'arrived as protobuf');
 
+    // The same request with the fields' original names, which the Collector takes as well: read as
+    // camelCase it held nothing, and went out as an empty request.
+    const snake = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(snake) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snake(x)])) : v;
+    const original = JSON.stringify(snake(JSON.parse(traceBody('lookup', JsonTraceSerializer).toString())));
+    assert.match(original, /"resource_spans".*"start_time_unix_nano"/);
+    assert.equal((await post('traces', original)).status, 200);
+    await upstream.waitForRequests(2);
+    const arrived = decodeTraceRequest(upstream.requests[1]!.body).spans;
+    assert.deepEqual(arrived.map((s) => s.name), ['tools/call lookup'], 'its span arrived');
+    assert.ok(arrived[0]!.startNs > 0 && arrived[0]!.durationSeconds > 0, 'with its times');
+    assert.equal(await accepted(), 2, 'and was counted');
+
     // A span our decoder accepts (it does not read ids) but whose trace id is not hex: the backend
     // could not take it, so the whole request is refused before anything is counted.
     const badId = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz', spanId: 'eee19b7ec3c1b174', name: 'tools/call x', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000001000000000' }] }] }] };
@@ -65,12 +78,12 @@ servers: []
     const badMetric = await post('metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}');
     assert.equal(badMetric.status, 400);
     assert.match(await badMetric.text(), /metrics\.resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: expected a string/);
-    assert.equal(await accepted(), 1, 'the refused trace request counted no span');
+    assert.equal(await accepted(), 2, 'the refused trace request counted no span');
 
     // Still serving, and still forwarding.
     assert.equal((await post('traces', traceBody('fetch', JsonTraceSerializer))).status, 200);
-    await upstream.waitForRequests(2);
-    assert.equal(upstream.requests.length, 2, 'nothing of the refused requests went out');
+    await upstream.waitForRequests(3);
+    assert.equal(upstream.requests.length, 3, 'nothing of the refused requests went out');
   });
 
   for (const protocol of ['grpc', 'http'] as const) {
