@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -175,6 +175,7 @@ export class ServerSession {
     }
     const out = await this.listCheck();
     const conn = this.conn;
+    if (conn) noteInvalidOutput(conn.diagnostics(), out);
     if (due.length && conn && !out.error && out.staleMs === undefined && !this.closed) {
       out.checks = await runChecks(conn, this.server, due, out.tools ?? []);
       this.ran(at, out.checks);
