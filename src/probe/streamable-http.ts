@@ -197,6 +197,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
 
   private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: AbortSignal | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
+    diag.sentWithSession = withSession;
     const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal, diag);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;

@@ -171,6 +171,7 @@ describe('Streamable HTTP probe', () => {
     ['json-not-rpc', 'invalid_response', /^malformed MCP message/],
     ['forget-session-404', 'session_expired', /^HTTP 404 for the MCP session: the server no longer knows it/],
     ['forget-session-400', 'session_expired', /^HTTP 400 for the MCP session: .*No valid session ID provided/],
+    ['forget-session-200', 'session_expired', 'JSON-RPC error -32001 for the MCP session (HTTP 200): the server no longer knows it (Session not found)'],
   ];
   for (const [mode, type, message] of failures) {
     it(`classifies ${mode} as ${type}`, async () => {
