@@ -34,11 +34,6 @@ export function sharedFetch(url: URL, standaloneStream: boolean): FetchLike {
   };
 }
 
-/** The SDK transport marks itself as one HTTP stream per request; the client then aborts a cancelled request's stream. */
-class PerRequestStreamTransport extends StartedTransport {
-  readonly hasPerRequestStream = true;
-}
-
 class SdkStreamableConnection extends BaseConnection {
   private readonly diag: TransportDiagnostics = {};
 
@@ -46,7 +41,8 @@ class SdkStreamableConnection extends BaseConnection {
     private readonly http: StreamableHTTPClientTransport,
     protocol: ProtocolMode,
   ) {
-    super(new PerRequestStreamTransport(http), protocol);
+    // StartedTransport passes on the SDK transport's hasPerRequestStream: a cancelled request's stream is aborted.
+    super(new StartedTransport(http), protocol);
   }
 
   diagnostics(): TransportDiagnostics {

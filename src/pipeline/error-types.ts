@@ -29,7 +29,7 @@ export const ERROR_TYPES = {
   auth_failed: { category: 'permanent', source: 'probe', description: 'The configured credential was refused: the authorization server answered the token request with an OAuth error (`invalid_client`, `invalid_scope`…, with its `error_description`), or the server answered 401 to a freshly obtained token or to the configured bearer token.' },
   auth_unavailable: { category: 'transient', source: 'probe', description: 'No token could be obtained: the token endpoint (or its discovery) was unreachable, timed out, or did not answer as OAuth; or a token_file could not be read.' },
   forbidden: { category: 'permanent', source: 'probe', description: 'HTTP 403: authenticated but not allowed (e.g. insufficient_scope, with the scope the server asks for in the message).' },
-  session_expired: { category: 'transient', source: 'probe', description: 'The server no longer knows the MCP session (404, or 400 "no valid session").' },
+  session_expired: { category: 'transient', source: 'probe', description: 'The server no longer knows the MCP session (404, or 400 "no valid session", or a JSON-RPC error saying so over HTTP 200).' },
   invalid_response: { category: 'permanent', source: 'probe', description: 'Not MCP: HTML, non-JSON, invalid JSON-RPC, or broken pagination.' },
   protocol_error: { category: 'permanent', source: 'both', description: 'The server answered with a JSON-RPC error.' },
   unsupported_protocol_version: { category: 'permanent', source: 'both', description: 'Client and server share no MCP protocol version: JSON-RPC -32022 (2026-07-28), a 2025 server\'s -32602 with `data.supported`, or a pinned `protocol` the server does not speak. The versions the server offers are in the message.' },

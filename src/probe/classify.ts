@@ -17,7 +17,8 @@ export type RawFailure =
   | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null; withCredential?: boolean }
   /** No credential could be had for a server with `auth:` (probe/auth.ts said why). */
   | { kind: 'auth'; type: 'auth_failed' | 'auth_unavailable'; message: string }
-  | { kind: 'rpc'; code: number; message: string; data?: unknown }
+  /** `withSession`: the request carried an Mcp-Session-Id (Streamable HTTP, 2025 era). */
+  | { kind: 'rpc'; code: number; message: string; data?: unknown; withSession?: boolean }
   | { kind: 'invalid'; message: string }
   | { kind: 'timeout'; ms: number }
   | { kind: 'unsupported_version'; version: string }
@@ -94,6 +95,11 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
         const asked = typeof data.requested === 'string' ? data.requested : LATEST_PROTOCOL_VERSION;
         return { type: 'unsupported_protocol_version', message: `server refused protocol version ${asked}; it supports ${JSON.stringify(data.supported)}${modernOnlyAdvice(asked, data.supported)}` };
       }
+      // Answered, not cut off: the server's own "Session not found" (the SDK's -32001, which would
+      // otherwise read as a timeout) over HTTP 200, where the spec has a 404.
+      if (raw.withSession && SESSION_GONE.test(raw.message)) {
+        return { type: 'session_expired', message: `JSON-RPC error ${raw.code} for the MCP session (HTTP 200): the server no longer knows it (${raw.message})` };
+      }
       if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
       return { type: 'protocol_error', message: `JSON-RPC error ${raw.code} in ${phase}: ${raw.message}` };
     case 'invalid':
@@ -110,6 +116,9 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       return { type: raw.type, message: raw.message };
   }
 }
+
+/** A JSON-RPC error message that says the session it came on is unknown (the SDKs' wordings, and the like). */
+const SESSION_GONE = /\b(?:session (?:not found|unknown|expired|invalid|terminated|does not exist|no longer exists)|(?:unknown|invalid|expired|no valid) session)\b/i;
 
 function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase): Verdict {
   const s = raw.status;
@@ -272,7 +281,7 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
     return { kind: 'network', code: e.cause.code, message: e.cause.message ?? e.message };
   }
   if (err instanceof ProtocolError) {
-    return { kind: 'rpc', code: err.code, message: err.message.replace(/^MCP error -?\d+: /, ''), data: err.data };
+    return { kind: 'rpc', code: err.code, message: err.message.replace(/^MCP error -?\d+: /, ''), data: err.data, ...(diag.sentWithSession ? { withSession: true } : {}) };
   }
   const unsupported = /protocol version is not supported: (.*)$/.exec(e?.message ?? '');
   if (unsupported) return { kind: 'unsupported_version', version: unsupported[1]! };

@@ -54,6 +54,11 @@ export class StartedTransport implements Transport {
     return this.inner.sessionId;
   }
 
+  /** The SDK reads it here to choose how a 2026-07-28 request is cancelled (StreamableHttpTransport). */
+  get hasPerRequestStream(): boolean | undefined {
+    return this.inner.hasPerRequestStream;
+  }
+
   setProtocolVersion(version: string): void {
     this.inner.setProtocolVersion?.(version);
   }

@@ -380,8 +380,17 @@ export async function closeTimed(conn: McpConnection, out: ProbeOutcome, deadlin
   const t = performance.now();
   await conn.close(deadline);
   out.phases.close = elapsed(t);
-  const diag = conn.diagnostics();
-  if (!out.error && diag.invalidOutput) out.warnings.push(`${diag.invalidOutput} (stdout must carry only JSON-RPC)`);
+  noteInvalidOutput(conn.diagnostics(), out);
+}
+
+/**
+ * A server that answers although it printed something other than JSON-RPC on stdout: a warning
+ * (a client that reads stdout strictly fails on it). Said at each check of a kept session too, as
+ * at each `health` probe: the server's process printed it, whenever that was.
+ */
+export function noteInvalidOutput(diag: TransportDiagnostics, out: ProbeOutcome): void {
+  const note = diag.invalidOutput && `${diag.invalidOutput} (stdout must carry only JSON-RPC)`;
+  if (!out.error && note && !out.warnings.includes(note)) out.warnings.push(note);
 }
 
 /**

@@ -90,6 +90,11 @@ export interface TransportDiagnostics {
   abandoned?: boolean;
   /** The last network-level failure (refused, DNS, TLS), which the SSE transport does not surface. */
   networkError?: { code: string | undefined; message: string };
+  /**
+   * The last request carried an Mcp-Session-Id (Streamable HTTP): a JSON-RPC error answering it that
+   * says the session is unknown means the server forgot it, as a 404 would.
+   */
+  sentWithSession?: boolean;
   /** The most recent non-2xx (or non-MCP) HTTP response. */
   lastHttp?: HttpObservation;
   /** The SSE stream answered with something other than an event stream. */

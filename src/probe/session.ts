@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -91,6 +91,12 @@ export class ServerSession {
    * the handshake is done, and a proxy may cut it while tools/list is still under way.
    */
   private streamCutWhileOpening = false;
+  /**
+   * A session ended with its connection (an SSE stream the server ended) and the server did not
+   * answer the new one at once: a restart still under way. The new session that it answers next
+   * replaces the forgotten one, as a 404 to a Streamable HTTP session kept across it would say.
+   */
+  private sessionLostUnseen = false;
   /** When a lost listen or GET stream last asked for a check on this connection. */
   private streamSignalAt = -Infinity;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
@@ -175,6 +181,7 @@ export class ServerSession {
     }
     const out = await this.listCheck();
     const conn = this.conn;
+    if (conn) noteInvalidOutput(conn.diagnostics(), out);
     if (due.length && conn && !out.error && out.staleMs === undefined && !this.closed) {
       out.checks = await runChecks(conn, this.server, due, out.tools ?? []);
       this.ran(at, out.checks);
@@ -196,6 +203,10 @@ export class ServerSession {
       this.conn.watchAgain?.();
     }
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
+    if (this.sessionLostUnseen && this.conn && !out.error) {
+      this.sessionLostUnseen = false;
+      return { ...out, sessionExpired: true };
+    }
     const silent = this.staleSilence(out);
     if (silent !== undefined) {
       await this.dropConnection();
@@ -242,6 +253,7 @@ export class ServerSession {
     // gone, and the failure to reach it is the finding, not a forgotten session.
     if (!this.kind.processBound && !this.closed) {
       const again = await this.openAndList();
+      this.sessionLostUnseen = !!again.error;
       return again.error ? again : { ...again, sessionExpired: true };
     }
     const diag = conn.diagnostics();

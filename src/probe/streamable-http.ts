@@ -96,6 +96,20 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * comments) would otherwise hold a connection per request for as long as the session lives.
    */
   private readonly lingering = new Set<IncomingMessage>();
+  /**
+   * The 2026-07-28 revision cancels a request by closing its stream: with this the SDK aborts a timed
+   * out request's `requestSignal` (destroyOnAbort) rather than POSTing `notifications/cancelled`,
+   * which a modern server does not act on. Without it each check that timed out held its request,
+   * and a connection, open on both sides until the server answered: never, for a tool that hangs.
+   */
+  readonly hasPerRequestStream = true;
+  /**
+   * 2025-era requests in flight, by JSON-RPC id, that the SDK gave no signal for. It gives one up by
+   * POSTing `notifications/cancelled`, after which the server sends no response (as the spec says),
+   * so the request's stream stays open until the session ends: one connection per timed-out check
+   * of a kept session. The cancellation lets go of it (send).
+   */
+  private readonly cancellable = new Map<string | number, AbortController>();
   private closed = false;
   /** Aborted by close(): ends a wait for the server's `retry` with the probe that started it. */
   private readonly closing = new AbortController();
@@ -156,14 +170,34 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       for (const res of this.lingering) res.destroy();
       this.lingering.clear();
     }
+    if (!Array.isArray(message) && 'method' in message && message.method === 'notifications/cancelled') {
+      const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof id === 'string' || typeof id === 'number') this.cancellable.get(id)?.abort();
+    }
     const withSession = this.sessionId !== undefined;
     const modern = modernHeaders(message);
     const lasting = !Array.isArray(message) && 'method' in message && message.method === 'subscriptions/listen';
+    const requests = new Set<string | number>();
+    for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
     // The SDK gives a request up with this signal (a listen never acknowledged, a subscription it
-    // closed): its stream goes with it, or each one given up would hold a connection for as long as
-    // the server, or a proxy that buffers event streams, keeps it open.
+    // closed, a 2026-07-28 request timed out): its stream goes with it, or each one given up would
+    // hold a connection for as long as the server, or a proxy that buffers event streams, keeps it open.
     const signal = options?.requestSignal;
+    if (signal || lasting || requests.size === 0) return this.post(message, withSession, modern, lasting, requests, signal);
+    const giveUp = new AbortController();
+    // A copy: answers are taken off `requests` as they come.
+    const ids = [...requests];
+    for (const id of ids) this.cancellable.set(id, giveUp);
+    try {
+      await this.post(message, withSession, modern, lasting, requests, giveUp.signal);
+    } finally {
+      for (const id of ids) if (this.cancellable.get(id) === giveUp) this.cancellable.delete(id);
+    }
+  }
+
+  private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: AbortSignal | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
+    diag.sentWithSession = withSession;
     const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal, diag);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
@@ -178,8 +212,6 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       }
       throw httpStatusError(status, `Error POSTing to endpoint (HTTP ${status})`, seen.body);
     }
-    const requests = new Set<string | number>();
-    for (const m of Array.isArray(message) ? message : [message]) if ('method' in m && 'id' in m) requests.add(m.id);
     if (status === 202 && requests.size > 0) {
       res.resume();
       throw new InvalidResponse(`HTTP 202 with no response to a request: a Streamable HTTP server answers requests with JSON or an event stream`);

@@ -89,4 +89,12 @@ servers:
     assert.deepEqual([...new Set(upstream.requests.map((r) => r.signal))].sort(), ['metrics', 'traces']);
     for (const r of upstream.requests) assert.equal(r.headers['content-encoding'], 'gzip', `${r.signal} request sent gzip-compressed`);
   });
+
+  it('lists every notifier type as a value of mcpwatch_notifier_deliveries_total{notifier}', () => {
+    // The label is the notifier's type (Recorder.delivery): the choices of alerts[].type.
+    const row = (file: string, key: string): string => readFileSync(join(ROOT, file), 'utf8').split('\n').find((l) => l.startsWith(`| ${key}`))!;
+    const types = /\| enum \|  \| (.*) \|$/.exec(row('docs/configuration.md', '`alerts[].type`'))![1]!.split(' \\| ').map((t) => t.trim());
+    const documented = /`notifier` \(([^)]*)\)/.exec(row('docs/metrics.md', '`mcpwatch.notifier.deliveries`'))![1]!.match(/[a-z]+/g)!;
+    assert.deepEqual([...documented].sort(), [...types].sort());
+  });
 });

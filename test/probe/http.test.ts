@@ -171,6 +171,7 @@ describe('Streamable HTTP probe', () => {
     ['json-not-rpc', 'invalid_response', /^malformed MCP message/],
     ['forget-session-404', 'session_expired', /^HTTP 404 for the MCP session: the server no longer knows it/],
     ['forget-session-400', 'session_expired', /^HTTP 400 for the MCP session: .*No valid session ID provided/],
+    ['forget-session-200', 'session_expired', 'JSON-RPC error -32001 for the MCP session (HTTP 200): the server no longer knows it (Session not found)'],
   ];
   for (const [mode, type, message] of failures) {
     it(`classifies ${mode} as ${type}`, async () => {
@@ -391,16 +392,22 @@ describe('legacy SSE probe', () => {
     }
   });
 
-  it('a kept session whose stream ends because the server died is that failure, not a forgotten session', async () => {
-    const gone = await fixture('sse');
+  it('a kept session whose stream ends because the server died is that failure, and a forgotten session once it answers again', async () => {
+    // kill -9 and a restart: the stream's end asks for a check at once, before the new process listens.
+    const first = await fixture('sse');
     const signals: string[] = [];
-    const session = new ServerSession(httpTarget(gone.url, 'sse'), { onSignal: (s) => signals.push(s) });
+    const session = new ServerSession(httpTarget(first.url, 'sse'), { onSignal: (s) => signals.push(s) });
     try {
       assert.equal((await session.check()).error, null);
-      await gone.close();
+      await first.close();
       await until(() => signals.includes('closed'), 'the connection closed with its stream');
-      const out = await session.check();
-      assert.deepEqual([out.error?.type, out.sessionExpired], ['connection_refused', false]);
+      const refused = await session.check();
+      assert.deepEqual([refused.error?.type, refused.sessionExpired], ['connection_refused', false]);
+      await fixture('sse', { port: first.port });
+      const back = await session.check();
+      assert.deepEqual([back.error, back.sessionExpired, back.tools?.length], [null, true, 3]);
+      const next = await session.check();
+      assert.deepEqual([next.error, next.sessionExpired], [null, false], 'said once');
     } finally {
       await session.close();
     }

@@ -106,6 +106,19 @@ describe('stdio probe', () => {
     assert.match(out.warnings[0]!, /stdout is not JSON-RPC: "my-server v1 ready"/);
   });
 
+  it('warns of a banner over a kept session too, at each check (mcpwatch run)', async () => {
+    const session = new ServerSession(stdioTarget('banner-then-ok'), { onSignal: () => {} });
+    try {
+      for (const check of ['the check that starts the server', 'a check over the kept session']) {
+        const out = await session.check();
+        assert.equal(out.error, null, check);
+        assert.deepEqual(out.warnings, ['stdout is not JSON-RPC: "my-server v1 ready" (stdout must carry only JSON-RPC)'], check);
+      }
+    } finally {
+      await session.close();
+    }
+  });
+
   it('masks a configured key that a stdout line cut short in its warning quoted in part', async () => {
     const key = 'abcd1234secretXYZ';
     const out = await probeServer(stdioTarget('config-banner-then-ok', { env: { API_KEY: key } }));
