@@ -99,6 +99,13 @@ export class ServerSession {
   private sessionLostUnseen = false;
   /** When a lost listen or GET stream last asked for a check on this connection. */
   private streamSignalAt = -Infinity;
+  /**
+   * Checks in a row that the running server process took and did not answer in time. It is kept
+   * through `consecutive_failures_before_down` of them, as an agent that spawned its own copy keeps
+   * that copy waiting: killed and started again at the first, a server that hangs answered again at
+   * every next check, and its hang was never down, only a timeout counted now and then.
+   */
+  private unanswered = 0;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
   private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
@@ -369,6 +376,7 @@ export class ServerSession {
     // be respawned every second for ever (backOff() resets it after a stable run).
     this.upSince = this.now();
     this.lastFailure = null;
+    this.unanswered = 0;
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
     this.streamSignalAt = -Infinity;
     this.streamLost = false;
@@ -403,10 +411,14 @@ export class ServerSession {
       deadline.clear();
       takeTokenPhase(conn.diagnostics(), out);
     }
-    if (!out.error) return asCheck(out, false);
+    if (!out.error) {
+      this.unanswered = 0;
+      return asCheck(out, false);
+    }
     // A JSON-RPC error or a malformed page on a live session: the server answers, but not fully.
     const partial = out.error.type === 'protocol_error' || out.error.type === 'invalid_response';
     if (partial) {
+      this.unanswered = 0;
       out.latencyMs = out.phases[phase] ?? null;
       return asCheck(out, true);
     }
@@ -423,6 +435,10 @@ export class ServerSession {
     // check with "no such session", the session_expired an agent holding it would meet, instead of
     // the restart passing unseen behind a new session.
     if (!dead && out.error.type === 'connection_refused' && conn.transport.sessionId !== undefined) return asCheck(out, false);
+    if (!dead && this.kind.processBound && out.error.type === 'timeout' && ++this.unanswered < (this.server.consecutive_failures_before_down ?? 1)) {
+      return { ...out, definitive: false, partial: false, sessionExpired: false };
+    }
+    this.unanswered = 0;
     await this.dropConnection();
     if (dead && this.kind.processBound) this.backOff(out.error);
     return { ...out, definitive: dead && this.kind.processBound, partial: false, sessionExpired: false };

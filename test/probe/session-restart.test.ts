@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServerSession } from '../../src/probe/session.js';
-import { stdioTarget, until } from '../helpers.js';
+import { alive, stdioTarget, until } from '../helpers.js';
 
 describe('a crash-looping stdio server', () => {
   it('is restarted after 1 s, then 2 s, then 4 s; a process that ran 10 min starts over at 1 s', async () => {
@@ -54,6 +54,41 @@ describe('a crash-looping stdio server', () => {
       now += 1000;
       assert.equal((await session.check()).error, null, 'restarted after 1 s again');
     } finally {
+      await session.close();
+    }
+  });
+});
+
+describe('a kept stdio server that stops answering', () => {
+  it('is kept through consecutive_failures_before_down timeouts, as an agent keeps its copy waiting, then started again', async () => {
+    // The timeouts are the hung process's: it never answers, so they do not race the machine's load.
+    const session = new ServerSession(stdioTarget('ok', { timeout: 3000, consecutive_failures_before_down: 3 }), { onSignal: () => {} });
+    const stopped: number[] = [];
+    try {
+      assert.equal((await session.check()).error, null, 'the first check');
+      const pid = session.pid!;
+      process.kill(pid, 'SIGSTOP');
+      stopped.push(pid);
+      for (const n of [1, 2]) {
+        const out = await session.check();
+        assert.equal(out.error?.type, 'timeout', `timeout ${n}`);
+        assert.equal(out.definitive, false);
+        assert.equal(session.pid, pid, `the same process is kept after timeout ${n}`);
+      }
+      // It answers again before the third: the timeouts are forgotten, the process kept.
+      process.kill(pid, 'SIGCONT');
+      assert.equal((await session.check()).error, null, 'answers once it goes on');
+      assert.equal(session.pid, pid);
+
+      process.kill(pid, 'SIGSTOP');
+      for (const n of [1, 2, 3]) assert.equal((await session.check()).error?.type, 'timeout', `a new run of timeouts: ${n}`);
+      assert.equal(session.pid, undefined, 'the third in a row ends it');
+      await until(() => !alive(pid), 'the hung process killed');
+      const out = await session.check();
+      assert.equal(out.error, null, `a new process answers: ${out.error?.message}`);
+      assert.notEqual(session.pid, pid);
+    } finally {
+      for (const pid of stopped) if (alive(pid)) process.kill(pid, 'SIGCONT');
       await session.close();
     }
   });
