@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
+import { fileProblems } from './files.js';
 import { closestName } from './similar.js';
 import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
 
@@ -93,6 +94,14 @@ export interface ParseOptions {
    * servers and sharding.
    */
   reads?: readonly string[];
+  /**
+   * Look at the files the configuration names (TLS certificates and keys, auth key and token files):
+   * one that cannot be read, or is not PEM, is an error at its key (a warning for a token_file, which
+   * may yet be written). Inside a server with `isolateServerEnv`, it makes that server alone
+   * unusable (`config_error`), as an unset variable does. loadConfigFile does this; text parsed on
+   * its own (init's output, tests) names files of another machine.
+   */
+  checkFiles?: boolean;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
@@ -107,7 +116,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
-  return { file, text, ...readConfig(text, file, env, opts) };
+  return { file, text, ...readConfig(text, file, env, { checkFiles: true, ...opts }) };
 }
 
 function tooLarge(): ConfigIssue {
@@ -220,6 +229,17 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
+  const unreadable = new Map<number, string[]>();
+  if (opts.checkFiles) {
+    for (const p of fileProblems(expanded)) {
+      const section = String(p.path[0]);
+      if (reads && !reads.includes(section)) continue;
+      const issue = { path: formatPath(p.path), line: lineOf(doc, lineCounter, p.path), message: p.message };
+      if (p.warning) warnings.push(issue);
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), `${issue.path}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}`]);
+      else issues.push(issue);
+    }
+  }
   let result = configSchema.safeParse(expanded);
   if (!result.success && whole.size > 0 && retypeReferences(expanded, result.error.issues, whole)) result = configSchema.safeParse(expanded);
   if (!result.success) {
@@ -234,6 +254,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     throw new ConfigError(file, unique);
   }
   for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
+  for (const [i, found] of unreadable) (result.data!.servers[i] as { config_error?: string }).config_error = `${found.join('; ')}: this server is not probed until ${found.length > 1 ? 'they are' : 'it is'} fixed (mcpwatch validate lists every problem)`;
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });

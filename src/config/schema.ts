@@ -929,7 +929,7 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
   timeout: number;
-  /** Why this server cannot be probed as configured (an unset `${env:…}`: config/load.ts). */
+  /** Why this server cannot be probed as configured (an unset `${env:…}`, a file it names that cannot be used: config/load.ts). */
   config_error?: string;
   /**
    * What `${env:…}` references put into the settings that carry credentials (env, headers, args, url,
