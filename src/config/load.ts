@@ -246,7 +246,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
     for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
-    for (const ci of configIssues(expanded)) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
+    for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
     const unique = [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()];

@@ -109,6 +109,21 @@ servers:
     ]);
   });
 
+  it('says an unset variable once, not again as the command or URL it leaves empty', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: streamable_http
+    url: \${env:NOPE_URL}
+  - name: b
+    transport: stdio
+    command: \${env:NOPE_CMD}
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:4: servers[0].url: environment variable NOPE_URL is not set (give a default with ${env:NOPE_URL:-value})',
+      'mcpwatch.yaml:7: servers[1].command: environment variable NOPE_CMD is not set (give a default with ${env:NOPE_CMD:-value})',
+    ]);
+  });
+
   it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
     const errs = errorsOf(`monitoring:
   interval: 30d
