@@ -18,6 +18,8 @@ const TOKEN_KEYS = new Set(['token_file']);
 
 export interface FileProblem {
   path: PathSeg[];
+  /** As written in the configuration. */
+  file: string;
   message: string;
   /** The file may yet appear before it is needed: said, but the configuration stands. */
   warning: boolean;
@@ -34,7 +36,7 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
         if ((pem || TOKEN_KEYS.has(key)) && typeof child === 'string' && child !== '') {
           const message = problem(child, pem, cwd);
           // The token is read again at each probe: until the file is there, they fail as auth_unavailable.
-          if (message) out.push({ path: [...path, key], message: pem ? message : `${message}: probes fail as auth_unavailable until it holds the token`, warning: !pem });
+          if (message) out.push({ path: [...path, key], file: child, message: pem ? message : `${message}: probes fail as auth_unavailable until it holds the token`, warning: !pem });
         } else walk(child, [...path, key]);
       }
     }

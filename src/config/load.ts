@@ -4,7 +4,7 @@ import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, typ
 import type { ZodIssue } from 'zod/v3';
 import { fileProblems } from './files.js';
 import { closestName } from './similar.js';
-import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
+import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -226,17 +226,17 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   const whole = new Map<string, string>();
   const refs: Reference[] = [];
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole, refs);
-  const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
+  const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, Unusable>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
-  const unreadable = new Map<number, string[]>();
+  const unreadable = new Map<number, Array<{ issue: ConfigIssue; file: string }>>();
   if (opts.checkFiles) {
     for (const p of fileProblems(expanded)) {
       const section = String(p.path[0]);
       if (reads && !reads.includes(section)) continue;
       const issue = { path: formatPath(p.path), line: lineOf(doc, lineCounter, p.path), message: p.message };
       if (p.warning) warnings.push(issue);
-      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), `${issue.path}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}`]);
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), { issue, file: p.file }]);
       else issues.push(issue);
     }
   }
@@ -253,8 +253,13 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(file, unique);
   }
-  for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
-  for (const [i, found] of unreadable) (result.data!.servers[i] as { config_error?: string }).config_error = `${found.join('; ')}: this server is not probed until ${found.length > 1 ? 'they are' : 'it is'} fixed (mcpwatch validate lists every problem)`;
+  for (const [i, found] of unreadable) {
+    isolated.set(i, {
+      message: `${found.map(({ issue }) => `${issue.path}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}`).join('; ')}: this server is not probed until ${found.length > 1 ? 'they are' : 'it is'} fixed (mcpwatch validate lists every problem)`,
+      problems: found.map(({ issue, file }) => ({ key: issue.path, ...(issue.line ? { line: issue.line } : {}), file })),
+    });
+  }
+  for (const [i, { message, problems }] of isolated) Object.assign(result.data!.servers[i]!, { config_error: message, config_problems: problems });
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
@@ -302,12 +307,18 @@ function shardingAdvice(config: Config): string | undefined {
   );
 }
 
+/** Why a server cannot be used: the text health and the log show, and each problem for the log's fields. */
+interface Unusable {
+  message: string;
+  problems: ConfigProblem[];
+}
+
 /**
  * Takes the unset-variable issues that sit inside one server out of `issues`, and puts a stand-in in
  * that server's place (its name, transport and tags where they could be read) so the others
  * validate and run. Returns each isolated server's message.
  */
-function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]): Map<number, string> {
+function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]): Map<number, Unusable> {
   const byServer = new Map<number, ConfigIssue[]>();
   for (let k = issues.length - 1; k >= 0; k--) {
     const m = /^servers\[(\d+)\]/.exec(issues[k]!.path);
@@ -317,7 +328,7 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
     issues.splice(k, 1);
   }
   const servers = expanded.servers as unknown[];
-  const out = new Map<number, string>();
+  const out = new Map<number, Unusable>();
   if (byServer.size === 0) return out;
   // A stand-in name must not be a configured one: the file would fail as "duplicate server name".
   const names = new Set(servers.map((s) => (s as { name?: unknown } | null)?.name));
@@ -339,7 +350,8 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
       ...(Array.isArray(s.tags) && s.tags.every((t) => typeof t === 'string') ? { tags: s.tags } : {}),
     };
     const vars = [...new Set(found.map((f) => `${UNSET.exec(f.message)![1]} (${f.path}${f.line ? `, line ${f.line}` : ''})`))];
-    out.set(i, `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} not set: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`);
+    const problems = found.map((f) => ({ key: f.path, ...(f.line ? { line: f.line } : {}), variable: UNSET.exec(f.message)![1]! }));
+    out.set(i, { message: `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} not set: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`, problems });
   }
   return out;
 }

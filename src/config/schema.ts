@@ -920,6 +920,14 @@ export interface ServerTraffic {
   min_calls: number;
 }
 
+/** One reason a server's configuration cannot be used: the key (`servers[1].headers.Authorization`), its line, and the unset variable or the file. */
+export interface ConfigProblem {
+  key: string;
+  line?: number;
+  variable?: string;
+  file?: string;
+}
+
 export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'recovery_hold' | 'protocol' | 'checks' | 'traffic'> {
   /** Attribution hints and error-rate judging (resolveServer fills it; absent means the defaults). */
   traffic?: ServerTraffic;
@@ -931,6 +939,8 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   timeout: number;
   /** Why this server cannot be probed as configured (an unset `${env:…}`, a file it names that cannot be used: config/load.ts). */
   config_error?: string;
+  /** What config_error says, one entry per key, for the log's fields: each unset variable or unusable file, where. */
+  config_problems?: ConfigProblem[];
   /**
    * What `${env:…}` references put into the settings that carry credentials (env, headers, args, url,
    * auth secrets, check arguments): config/load.ts fills it, config/secrets.ts counts it among the

@@ -102,8 +102,9 @@ exporters:
   otlp: { endpoint: "https://127.0.0.1:1", tls: { ca_file: /nonexistent/exporter-ca.pem } }
 `,
     );
-    const servers = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).config.servers as Array<{ config_error?: string }>;
+    const servers = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).config.servers as Array<{ config_error?: string; config_problems?: unknown }>;
     assert.equal(servers[0]!.config_error, 'servers[0].tls.ca_file (line 5): cannot read /nonexistent/ca.pem: no such file: this server is not probed until it is fixed (mcpwatch validate lists every problem)');
+    assert.deepEqual(servers[0]!.config_problems, [{ key: 'servers[0].tls.ca_file', line: 5, file: '/nonexistent/ca.pem' }]);
     assert.equal(servers[1]!.config_error, undefined);
     // run reads exporters: the exporter's file fails the whole configuration there.
     assert.deepEqual(issues(file, { isolateServerEnv: true }), ['isolated.yaml:10: exporters.otlp.tls.ca_file: cannot read /nonexistent/exporter-ca.pem: no such file']);
