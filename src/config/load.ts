@@ -233,7 +233,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   if (opts.checkFiles) {
     for (const p of fileProblems(expanded)) {
       const section = String(p.path[0]);
-      if (reads && !reads.includes(section)) continue;
+      // A file under a key the schema does not have (a top-level `tls:`) is reported as that unknown key alone.
+      if ((reads && !reads.includes(section)) || !schemaKeysAt(p.path.slice(0, -1))?.includes(String(p.path.at(-1)))) continue;
       const issue = { path: formatPath(p.path), line: lineOf(doc, lineCounter, p.path), message: p.message };
       if (p.warning) warnings.push(issue);
       else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), { issue, file: p.file }]);
@@ -431,6 +432,11 @@ let allKeys: string[] | undefined;
  * mapping the schema does not list (a map of headers) falls back to every key.
  */
 function keysAt(parent: readonly PathSeg[]): string[] {
+  return schemaKeysAt(parent) ?? allKeys!;
+}
+
+/** The keys the schema lists for the mapping at `parent`, or undefined for one it does not list. */
+function schemaKeysAt(parent: readonly PathSeg[]): string[] | undefined {
   if (!keysByParent) {
     keysByParent = new Map();
     for (const { path } of schemaKeys()) {
@@ -446,7 +452,7 @@ function keysAt(parent: readonly PathSeg[]): string[] {
   }
   let at = '';
   for (const seg of parent) at += typeof seg === 'number' ? '[]' : at ? `.${seg}` : seg;
-  return keysByParent.get(at) ?? allKeys!;
+  return keysByParent.get(at);
 }
 
 /** ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. */

@@ -110,6 +110,11 @@ exporters:
     assert.deepEqual(issues(file, { isolateServerEnv: true }), ['isolated.yaml:10: exporters.otlp.tls.ca_file: cannot read /nonexistent/exporter-ca.pem: no such file']);
   });
 
+  it('a file under an unknown key is reported as that key alone', () => {
+    const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
+    assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
+  });
+
   it('a token_file that is missing or empty is a warning (a sidecar may write it later)', () => {
     write('empty.token', '\n');
     const file = write(
