@@ -45,12 +45,22 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
 /** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
 export const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
 
+/**
+ * A URL written without its scheme (`localhost:3000/mcp`, `mcp.example.com/mcp`): the WHATWG parser
+ * takes `localhost:` for the scheme, and the message named a scheme nobody wrote.
+ */
+const SCHEMELESS_RE = /^(?:localhost|\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d{1,5})?(?:[/?#]|$)/;
+
 const httpUrl = z.string().superRefine((text, ctx) => {
+  // Quoted redacted: validation errors reach terminals and CI logs.
+  if (SCHEMELESS_RE.test(text)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL: the scheme is missing (got "${redactText(text)}"; did you mean "http://${redactText(text)}"?)` });
+    return;
+  }
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    // Quoted redacted: validation errors reach terminals and CI logs.
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${redactText(text)}")` });
     return;
   }

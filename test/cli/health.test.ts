@@ -226,6 +226,10 @@ servers:
     const badUrl = await mcpwatch(['health', '--url', 'ftp://x']);
     assert.equal(badUrl.code, 2);
     assert.match(badUrl.stderr, /url: must be an http\(s\) URL/);
+    // Named by the option, and only the URL: the name derived from it is not blamed as well.
+    const schemeless = await mcpwatch(['health', '--url', 'localhost:3000/mcp']);
+    assert.equal(schemeless.code, 2);
+    assert.equal(schemeless.stderr, '--url: must be an http(s) URL: the scheme is missing (got "localhost:3000/mcp"; did you mean "http://localhost:3000/mcp"?)\n');
     const unknownOption = await mcpwatch(['health', '--frobnicate']);
     assert.equal(unknownOption.code, 2);
   });

@@ -124,6 +124,19 @@ servers:
     ]);
   });
 
+  it('refuses a URL without its scheme, suggesting it, instead of naming a scheme nobody wrote', () => {
+    const errs = errorsOf(`servers:
+  - { name: a, transport: streamable_http, url: "localhost:3000/mcp" }
+  - { name: b, transport: sse, url: "127.0.0.1:3001/sse" }
+  - { name: c, transport: streamable_http, url: "mcp.example.com/mcp" }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: servers[0].url: must be an http(s) URL: the scheme is missing (got "localhost:3000/mcp"; did you mean "http://localhost:3000/mcp"?)',
+      'mcpwatch.yaml:3: servers[1].url: must be an http(s) URL: the scheme is missing (got "127.0.0.1:3001/sse"; did you mean "http://127.0.0.1:3001/sse"?)',
+      'mcpwatch.yaml:4: servers[2].url: must be an http(s) URL: the scheme is missing (got "mcp.example.com/mcp"; did you mean "http://mcp.example.com/mcp"?)',
+    ]);
+  });
+
   it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
     const errs = errorsOf(`monitoring:
   interval: 30d
