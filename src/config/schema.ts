@@ -69,6 +69,21 @@ const httpUrl = z.string().superRefine((text, ctx) => {
   }
 });
 
+/**
+ * Request headers. A name that is no HTTP token (`Bad Name`, `X-Key:`) or a value with a line break
+ * or another character HTTP does not carry fails every request before it is sent, which was
+ * reported as the server's `invalid_response`. The value is not quoted: it is often a credential.
+ */
+const httpHeaders = z.record(z.string()).superRefine((headers, ctx) => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: `${JSON.stringify(name)} is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)` });
+    } else if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: 'the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?)' });
+    }
+  }
+});
+
 const thresholds = z
   .object({
     latency_warning: duration.optional().describe('Probe latency above which the server is degraded (warning). At most the server\'s latency_critical, once `monitoring.thresholds` fills in what a server leaves out.'),
@@ -263,7 +278,7 @@ const serverFields = {
   env: z.record(z.string()).default({}).describe('stdio: extra environment variables for the child.'),
   cwd: z.string().optional().describe('stdio: working directory of the child.'),
   url: httpUrl.optional().describe('sse / streamable_http: the endpoint URL.'),
-  headers: z.record(z.string()).default({}).describe('sse / streamable_http: headers sent on every request.'),
+  headers: httpHeaders.default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
   tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error.'),
@@ -538,7 +553,7 @@ const alertSchema = z.discriminatedUnion('type', [
       replicas: alertReplicas,
       url: httpUrl.describe('Receives a JSON POST per event.'),
       secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
-      headers: z.record(z.string()).default({}).describe('Extra request headers.'),
+      headers: httpHeaders.default({}).describe('Extra request headers.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
@@ -656,7 +671,7 @@ const exportersSchema = z
       .object({
         endpoint: httpUrl.describe('Backend URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http).'),
         protocol: z.enum(['grpc', 'http/protobuf']).default('grpc').describe('grpc | http/protobuf'),
-        headers: z.record(z.string()).default({}).describe('Sent with every export (API keys).'),
+        headers: httpHeaders.default({}).describe('Sent with every export (API keys).'),
         compression: z.enum(['gzip', 'none']).default('gzip').describe('gzip (the Collector exporters\' default) or none, for everything sent: forwarded traffic, metrics, probe spans.'),
         tls: clientTls.default({}),
         interval: timerDuration.default('15s').describe('Metric export interval.'),

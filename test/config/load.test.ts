@@ -137,6 +137,33 @@ servers:
     ]);
   });
 
+  it('refuses a header that HTTP cannot send, which every request failed on as the server\'s invalid_response', () => {
+    const errs = errorsOf(
+      `servers:
+  - name: a
+    transport: streamable_http
+    url: http://127.0.0.1:1/mcp
+    headers:
+      "X Api Key": one
+      X-Token: "\${env:TOKEN}"
+      X-Fine: "Bearer tökén"
+alerts:
+  - { type: webhook, url: "http://127.0.0.1:1/hook", headers: { "X-Key:": v } }
+exporters:
+  otlp: { endpoint: "http://127.0.0.1:1", headers: { api-key: "a\\u0000b" } }
+`,
+      { TOKEN: 'secret-value\n' },
+    );
+    const why = 'the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?)';
+    assert.deepEqual(errs, [
+      `mcpwatch.yaml:6: servers[0].headers.X Api Key: "X Api Key" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
+      `mcpwatch.yaml:7: servers[0].headers.X-Token: ${why}`,
+      `mcpwatch.yaml:10: alerts[0].headers.X-Key:: "X-Key:" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
+      `mcpwatch.yaml:12: exporters.otlp.headers.api-key: ${why}`,
+    ]);
+    assert.ok(!errs.join('\n').includes('secret-value'), 'a header value is never quoted');
+  });
+
   it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
     const errs = errorsOf(`monitoring:
   interval: 30d
