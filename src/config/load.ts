@@ -372,6 +372,14 @@ export function formatPath(path: readonly PathSeg[]): string {
   return out;
 }
 
+/** The line `path` is written on in `text`, or undefined when the file does not set it (its default applies). */
+export function settingLine(text: string, path: readonly PathSeg[]): number | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true });
+  const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+  return node && typeof node === 'object' && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+}
+
 function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): number | undefined {
   // Walk up until a node exists: a missing key is reported on the line of its parent mapping.
   for (let n = path.length; n >= 0; n--) {
