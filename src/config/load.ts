@@ -246,8 +246,12 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   if (!result.success) {
     // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
-    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
-    for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
+    // A value whose type or bound is wrong (an empty `command: ""`) is not also refused by a rule
+    // across keys ("is required for a stdio server"): that second message sends the user elsewhere.
+    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom').map((zi) => formatPath(zi.path)));
+    const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
+    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
+    for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
     const unique = [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()];
@@ -412,6 +416,7 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
   }
   let message = zi.message;
+  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, doc.getIn(zi.path)) ?? message;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
@@ -421,6 +426,27 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
+}
+
+/**
+ * Zod's own words for a bound ("Number must be greater than or equal to 1", "String must contain at
+ * least 1 character(s)") in the file's terms, with the value that broke it. A message the schema
+ * wrote itself is kept.
+ */
+function boundMessage(zi: ZodIssue & { code: 'too_small' | 'too_big' }, got: unknown): string | undefined {
+  if (!/^(?:Number|String|Array) must /.test(zi.message)) return undefined;
+  const small = zi.code === 'too_small';
+  const bound = Number(small ? zi.minimum : zi.maximum);
+  if (zi.type === 'number') {
+    const rel = small ? (zi.inclusive ? 'at least' : 'greater than') : zi.inclusive ? 'at most' : 'less than';
+    return `must be ${rel} ${bound}${typeof got === 'number' ? ` (got ${got})` : ''}`;
+  }
+  if (zi.type === 'string' || zi.type === 'array') {
+    const unit = zi.type === 'string' ? 'character' : 'item';
+    if (small && bound === 1) return zi.type === 'string' ? 'must not be empty' : 'must list at least one item';
+    return `must have ${small ? 'at least' : 'at most'} ${bound} ${unit}${bound === 1 ? '' : 's'}`;
+  }
+  return undefined;
 }
 
 function keyLine(doc: Document, lc: LineCounter, parent: readonly PathSeg[], key: string): number | undefined {

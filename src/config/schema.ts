@@ -270,7 +270,8 @@ const serverFields = {
   name: z
     .string()
     .min(1)
-    .regex(/^[A-Za-z0-9._:\/-]+$/, 'must contain only letters, digits and . _ : / -')
+    // `*`: an empty name is said once, by min(1), not also as holding no allowed character.
+    .regex(/^[A-Za-z0-9._:\/-]*$/, 'must contain only letters, digits and . _ : / -')
     .describe('Unique name; the `mcp.server.name` label.'),
   transport: z.enum(TRANSPORTS).describe('stdio | sse | streamable_http'),
   command: z.string().min(1).optional().describe('stdio: the executable (run without a shell).'),

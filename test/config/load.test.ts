@@ -164,6 +164,25 @@ exporters:
     assert.ok(!errs.join('\n').includes('secret-value'), 'a header value is never quoted');
   });
 
+  it('says a bound in the file\'s terms, with the value, and an empty value once', () => {
+    const errs = errorsOf(`monitoring:
+  concurrency: -1
+  latency_window: 100000
+servers:
+  - name: ""
+    transport: stdio
+    command: ""
+    traffic: { service_names: [""] }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.concurrency: must be at least 1 (got -1)',
+      'mcpwatch.yaml:3: monitoring.latency_window: must be at most 1000 (got 100000)',
+      'mcpwatch.yaml:5: servers[0].name: must not be empty',
+      'mcpwatch.yaml:7: servers[0].command: must not be empty',
+      'mcpwatch.yaml:8: servers[0].traffic.service_names[0]: must not be empty',
+    ]);
+  });
+
   it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
     const errs = errorsOf(`monitoring:
   interval: 30d
