@@ -113,7 +113,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? `${file} is a directory: name the file in it (-c ${join(file, 'mcpwatch.yaml')})` : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
   return { file, text, ...readConfig(text, file, env, { checkFiles: true, ...opts }) };
@@ -152,6 +152,9 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   const more = errors.length > 1 ? ` (then ${errors.length - 1} more, likely caused by this one)` : '';
   // The parser's own words for this one name its API (`YAML.parseAllDocuments()`), not the file's mistake.
   if (first.code === 'MULTIPLE_DOCS') return { path: '', line, message: 'invalid YAML: a second document starts here (a `---` line): the configuration is one YAML document' };
+  // "Map keys must be unique" named no key: the one at the error's position is the repeated one.
+  const key = first.code === 'DUPLICATE_KEY' ? /^\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^:#\n]*?))\s*:/.exec(text.slice(first.pos[0])) : null;
+  if (key) return { path: '', line, message: `invalid YAML: the key ${JSON.stringify(key[1] ?? key[2] ?? key[3])} is given twice in one mapping; keep one${more}` };
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { findConfigFile, loadConfigFile, parseConfig, readConfig } from '../../src/config/load.js';
 import { parseDuration, resolveServer, parseListen } from '../../src/config/schema.js';
 import { configErrors } from '../helpers.js';
@@ -250,6 +250,17 @@ alerts:
       'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got a number)',
       'mcpwatch.yaml:3: monitoring.traffic.error_rate: must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never (got a string)',
     ]);
+  });
+
+  it('names the key a mapping gives twice, in block, quoted and flow style', () => {
+    assert.deepEqual(errorsOf('servers: []\nmonitoring: {}\nservers: []\n'), ['mcpwatch.yaml:3: invalid YAML: the key "servers" is given twice in one mapping; keep one']);
+    assert.deepEqual(errorsOf('servers:\n  - name: a\n    "transport": stdio\n    command: x\n    "transport": sse\n'), ['mcpwatch.yaml:5: invalid YAML: the key "transport" is given twice in one mapping; keep one']);
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, name: b }\n'), ['mcpwatch.yaml:2: invalid YAML: the key "name" is given twice in one mapping; keep one']);
+  });
+
+  it('says a -c that names a directory is one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-dir-'));
+    assert.throws(() => loadConfigFile(dir), (err: Error) => err.message === `${basename(dir)}: cannot read configuration: ${dir} is a directory: name the file in it (-c ${join(dir, 'mcpwatch.yaml')})`);
   });
 
   it('names an object, an array or null given for a duration in plain English', () => {
