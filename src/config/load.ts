@@ -277,7 +277,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
-const UNSET = /^environment variable (\w+) is not set/;
+/** An unset variable's issue; one set to the empty string counts as unset (a `:-default` applies), but is said so. */
+const UNSET = /^environment variable (\w+) is (?:not set|set but empty)/;
 
 /** What a one-shot probe (`probeOnly`: health) reads of the file, when `reads` does not say. */
 const PROBE_READS = ['monitoring', 'servers', 'sharding'];
@@ -294,7 +295,7 @@ function setAsideUnread(expanded: Record<string, unknown>, issues: ConfigIssue[]
     if (!section || reads.includes(section) || !UNSET.test(issue.message)) continue;
     issues.splice(k--, 1);
     delete expanded[section];
-    warnings.push({ ...issue, message: `environment variable ${UNSET.exec(issue.message)![1]} is not set: this command does not use ${section}, so it is left out` });
+    warnings.push({ ...issue, message: `${UNSET.exec(issue.message)![0]}: this command does not use ${section}, so it is left out` });
   }
   return warnings;
 }
@@ -359,7 +360,8 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
     };
     const vars = [...new Set(found.map((f) => `${UNSET.exec(f.message)![1]} (${f.path}${f.line ? `, line ${f.line}` : ''})`))];
     const problems = found.map((f) => ({ key: f.path, ...(f.line ? { line: f.line } : {}), variable: UNSET.exec(f.message)![1]! }));
-    out.set(i, { message: `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} not set: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`, problems });
+    const state = found.some((f) => f.message.includes('set but empty')) ? 'not set or empty' : 'not set';
+    out.set(i, { message: `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} ${state}: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`, problems });
   }
   return out;
 }
@@ -613,7 +615,8 @@ export function expandEnv(
             return v;
           }
           if (def !== undefined) return def;
-          issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} is not set (give a default with \${env:${name}:-value})` });
+          // `export TOKEN=` sets it: "not set" sent the user to look for a variable `env` shows.
+          issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} ${v === '' ? 'is set but empty' : 'is not set'} (give a default with \${env:${name}:-value})` });
           return '';
         }),
       )

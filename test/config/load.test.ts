@@ -109,6 +109,23 @@ servers:
     ]);
   });
 
+  it('says a variable set to the empty string is empty, not unset, wherever it is reported', () => {
+    const text = `alerts:
+  - { type: slack, webhook_url: "\${env:EMPTY_HOOK}" }
+servers:
+  - { name: a, transport: stdio, command: x, env: { T: "\${env:EMPTY_T}" } }
+`;
+    const env = { EMPTY_T: '', EMPTY_HOOK: '' };
+    assert.deepEqual(errorsOf(text, env), [
+      'mcpwatch.yaml:2: alerts[0].webhook_url: environment variable EMPTY_HOOK is set but empty (give a default with ${env:EMPTY_HOOK:-value})',
+      'mcpwatch.yaml:4: servers[0].env.T: environment variable EMPTY_T is set but empty (give a default with ${env:EMPTY_T:-value})',
+    ]);
+    // health: the server alone is unusable, the section it does not read is left out.
+    const { config, warnings } = readConfig(text, 'mcpwatch.yaml', env, { isolateServerEnv: true, probeOnly: true });
+    assert.equal((config.servers[0] as { config_error?: string }).config_error, 'environment variable EMPTY_T (servers[0].env.T, line 4) not set or empty: this server is not probed until it is (mcpwatch validate lists every problem)');
+    assert.deepEqual(warnings.map((w) => w.message), ['environment variable EMPTY_HOOK is set but empty: this command does not use alerts, so it is left out']);
+  });
+
   it('says an unset variable once, not again as the command or URL it leaves empty', () => {
     const errs = errorsOf(`servers:
   - name: a
