@@ -494,9 +494,15 @@ function schemaKeysAt(parent: readonly PathSeg[]): string[] | undefined {
   return keysByParent.get(at);
 }
 
-/** ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. */
+/**
+ * ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. A word cut
+ * short or written out (`monitor` for `monitoring`, `environment` for `env`) is many edits away but
+ * plainly meant: the one candidate that it begins, or that begins it, is suggested too.
+ */
 function suggest(got: string, candidates: readonly string[]): string {
-  const close = closestName(got, candidates);
+  const lower = got.toLowerCase();
+  const prefixed = lower.length < 3 ? [] : candidates.filter((c) => c.length >= 3 && c !== got && (c.startsWith(lower) || lower.startsWith(c)));
+  const close = closestName(got, candidates) ?? (prefixed.length === 1 ? prefixed[0] : undefined);
   return close ? ` (did you mean "${close}"?)` : '';
 }
 

@@ -126,6 +126,14 @@ servers:
     assert.deepEqual(warnings.map((w) => w.message), ['environment variable EMPTY_HOOK is set but empty: this command does not use alerts, so it is left out']);
   });
 
+  it('suggests the key a word cut short or written out stands for', () => {
+    assert.deepEqual(errorsOf('monitor: {}\nservers:\n  - { name: a, transport: stream, command: x, environment: { A: b } }\n'), [
+      'mcpwatch.yaml:1: monitor: unknown key (did you mean "monitoring"?)',
+      `mcpwatch.yaml:3: servers[0].transport: Invalid enum value. Expected 'stdio' | 'sse' | 'streamable_http', received 'stream' (did you mean "streamable_http"?)`,
+      'mcpwatch.yaml:3: servers[0].environment: unknown key (did you mean "env"?)',
+    ]);
+  });
+
   it('says an unset variable once, not again as the command or URL it leaves empty', () => {
     const errs = errorsOf(`servers:
   - name: a
