@@ -427,6 +427,9 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
+    const got = doc.getIn(zi.path);
+    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) message += ` (quote it: "${String(got)}")`;
     const reference = whole?.get(formatPath(zi.path));
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }

@@ -134,6 +134,14 @@ servers:
     ]);
   });
 
+  it('tells to quote a number or boolean YAML read where text is wanted', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, env: { PORT: 3000, DEBUG: true }, args: [--port, 8080] }\n'), [
+      'mcpwatch.yaml:2: servers[0].args[1]: must be a string, got number (quote it: "8080")',
+      'mcpwatch.yaml:2: servers[0].env.PORT: must be a string, got number (quote it: "3000")',
+      'mcpwatch.yaml:2: servers[0].env.DEBUG: must be a string, got boolean (quote it: "true")',
+    ]);
+  });
+
   it('says an unset variable once, not again as the command or URL it leaves empty', () => {
     const errs = errorsOf(`servers:
   - name: a
