@@ -430,6 +430,8 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     const got = doc.getIn(zi.path);
     if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) message += ` (quote it: "${String(got)}")`;
+    // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
+    if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
     const reference = whole?.get(formatPath(zi.path));
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }

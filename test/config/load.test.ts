@@ -134,11 +134,15 @@ servers:
     ]);
   });
 
-  it('tells to quote a number or boolean YAML read where text is wanted', () => {
+  it('tells to quote a number or boolean YAML read where text is wanted, and to write true or false for yes or off', () => {
     assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, env: { PORT: 3000, DEBUG: true }, args: [--port, 8080] }\n'), [
       'mcpwatch.yaml:2: servers[0].args[1]: must be a string, got number (quote it: "8080")',
       'mcpwatch.yaml:2: servers[0].env.PORT: must be a string, got number (quote it: "3000")',
       'mcpwatch.yaml:2: servers[0].env.DEBUG: must be a string, got boolean (quote it: "true")',
+    ]);
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "http://127.0.0.1:1/mcp", fresh_connection: yes, tls: { insecure_skip_verify: off } }\n'), [
+      'mcpwatch.yaml:2: servers[0].tls.insecure_skip_verify: must be a boolean, got string (write false: YAML 1.2 reads off as text)',
+      'mcpwatch.yaml:2: servers[0].fresh_connection: must be a boolean, got string (write true: YAML 1.2 reads yes as text)',
     ]);
   });
 
