@@ -573,12 +573,13 @@ export class Agent {
   }
 
   /**
-   * A server whose configuration cannot be used (an unset `${env:…}`) is never probed: said when the
+   * A server whose configuration cannot be used (an unset `${env:…}`, an unusable file) is never probed: said when the
    * agent takes it on, at start or at a reload, not left for its first check's `down` to reveal.
    */
   private warnUnusable(server: ServerConfig, before?: ServerConfig): void {
     if (server.config_error === undefined || server.config_error === before?.config_error) return;
-    this.log.warn({ server: server.name, error_type: 'config_error' }, server.config_error);
+    // Each key, line and variable or file as fields too, for a log query to find without parsing the text.
+    this.log.warn({ server: server.name, error_type: 'config_error', config: this.loaded.file, problems: server.config_problems }, server.config_error);
   }
 
   private removeMonitor(name: string, why: string, opts: { replacing?: boolean } = {}): void {

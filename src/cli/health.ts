@@ -340,6 +340,9 @@ function adHocUsage(command: string[], opts: HealthOptions): void {
 }
 
 /** A one-server configuration from --url or --stdio, validated by the same schema as a file. */
+/** The option of `health --url` / `--stdio` each key of the server it builds comes from. */
+const AD_HOC_OPTION: Record<string, string> = { name: '--name', url: '--url', transport: '--transport', headers: '--header', command: '--stdio', args: '--stdio' };
+
 function adHocConfig(command: string[], opts: HealthOptions): Config {
   if (opts.url && opts.stdio) throw new CliExit(EXIT_USAGE, 'use either --url or --stdio, not both');
   const headers: Record<string, string> = {};
@@ -355,7 +358,9 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
   } else {
     let name = 'server';
     try {
-      name = new URL(opts.url!).host.replace(/[^A-Za-z0-9._:\/-]/g, '_');
+      // `localhost:3000/mcp` parses with an empty host (its scheme taken as `localhost:`): the name
+      // stays `server` rather than fail as an empty --name the user never gave.
+      name = new URL(opts.url!).host.replace(/[^A-Za-z0-9._:\/-]/g, '_') || name;
     } catch {
       // The schema reports the bad URL below.
     }
@@ -363,7 +368,8 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
   }
   const parsed = configSchema.safeParse({ servers: [server] });
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${formatPath(i.path.slice(2)) || 'target'}: ${i.message}`);
+    // Named as the option that gave the value: there is no file, and `url:` read as a key of one.
+    const lines = parsed.error.issues.map((i) => `${AD_HOC_OPTION[String(i.path[2])] ?? (formatPath(i.path.slice(2)) || 'target')}: ${i.message}`);
     throw new CliExit(EXIT_USAGE, lines.join('\n'));
   }
   return parsed.data;

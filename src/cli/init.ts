@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -7,6 +7,7 @@ import { Document, isMap, isScalar, isSeq } from 'yaml';
 import { discoverServers, placeholderEnv, type DiscoveredServer, type DiscoveryResult, type SourceRef } from '../discovery/clients.js';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { CliExit, EXIT_PROBLEM, EXIT_USAGE } from './common.js';
+import { makeDirectory } from '../store/directory.js';
 
 interface InitOptions {
   output?: string;
@@ -87,6 +88,10 @@ export async function runInit(opts: InitOptions, partial: Partial<InitDeps> = {}
   const deps = withDefaults(partial);
   const file = resolve(deps.cwd, opts.output ?? 'mcpwatch.yaml');
   const shown = displayPath(file, deps);
+  // --force cannot overwrite a directory: said before discovery, not as a failed write after it.
+  if (!opts.dryRun && existsSync(file) && statSync(file).isDirectory()) {
+    throw new CliExit(EXIT_USAGE, `${shown} is a directory; nothing was changed. Name the file to write: --output ${shown.replace(/\/+$/, '')}/mcpwatch.yaml`);
+  }
   if (!opts.dryRun && !opts.force && existsSync(file)) {
     throw new CliExit(EXIT_USAGE, `${shown} already exists; nothing was changed. Re-run with --force to overwrite it, or --output FILE to write somewhere else.`);
   }
@@ -128,7 +133,7 @@ export async function runInit(opts: InitOptions, partial: Partial<InitDeps> = {}
     if (!(await deps.confirm(`Write ${n} server${n === 1 ? '' : 's'} to ${shown}? [Y/n] `))) throw new CliExit(EXIT_PROBLEM, 'nothing written.');
   }
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    makeDirectory(dirname(file));
     // 'wx' closes the gap between the existence check above and this write.
     writeFileSync(file, yaml, { flag: opts.force ? 'w' : 'wx' });
   } catch (err) {

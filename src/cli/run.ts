@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Agent } from '../agent/agent.js';
-import { ConfigError, reloadIssues, type LoadedConfig } from '../config/load.js';
+import { ConfigError, formatIssue, reloadIssues, settingLine, type LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/off-thread.js';
 import { CliExit, EXIT_USAGE, loadConfigOrExit } from './common.js';
 
@@ -22,7 +22,8 @@ export function registerRun(program: Command): void {
       try {
         agent = new Agent(loaded);
       } catch (err) {
-        if (err instanceof StateError) throw new CliExit(EXIT_USAGE, `mcpwatch: ${err.message}`);
+        // Located as a configuration error is: the setting to change is state.path, in this file.
+        if (err instanceof StateError) throw new CliExit(EXIT_USAGE, `mcpwatch: ${formatIssue(loaded.file, { path: 'state.path', line: settingLine(loaded.text, ['state', 'path']), message: err.message })}`);
         throw err;
       }
       const warn = (l: LoadedConfig): void => {

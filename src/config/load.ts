@@ -2,8 +2,9 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
+import { fileProblems } from './files.js';
 import { closestName } from './similar.js';
-import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type TransportName } from './schema.js';
+import { cadenceWarnings, expectationWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -93,6 +94,14 @@ export interface ParseOptions {
    * servers and sharding.
    */
   reads?: readonly string[];
+  /**
+   * Look at the files the configuration names (TLS certificates and keys, auth key and token files):
+   * one that cannot be read, or is not PEM, is an error at its key (a warning for a token_file, which
+   * may yet be written). Inside a server with `isolateServerEnv`, it makes that server alone
+   * unusable (`config_error`), as an unset variable does. loadConfigFile does this; text parsed on
+   * its own (init's output, tests) names files of another machine.
+   */
+  checkFiles?: boolean;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): LoadedConfig {
@@ -104,10 +113,10 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? `${file} is a directory: name the file in it (-c ${join(file, 'mcpwatch.yaml')})` : String((err as Error).message);
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
-  return { file, text, ...readConfig(text, file, env, opts) };
+  return { file, text, ...readConfig(text, file, env, { checkFiles: true, ...opts }) };
 }
 
 function tooLarge(): ConfigIssue {
@@ -143,6 +152,9 @@ function yamlIssue(text: string, errors: readonly YAMLError[], lines: LineCounte
   const more = errors.length > 1 ? ` (then ${errors.length - 1} more, likely caused by this one)` : '';
   // The parser's own words for this one name its API (`YAML.parseAllDocuments()`), not the file's mistake.
   if (first.code === 'MULTIPLE_DOCS') return { path: '', line, message: 'invalid YAML: a second document starts here (a `---` line): the configuration is one YAML document' };
+  // "Map keys must be unique" named no key: the one at the error's position is the repeated one.
+  const key = first.code === 'DUPLICATE_KEY' ? /^\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^:#\n]*?))\s*:/.exec(text.slice(first.pos[0])) : null;
+  if (key) return { path: '', line, message: `invalid YAML: the key ${JSON.stringify(key[1] ?? key[2] ?? key[3])} is given twice in one mapping; keep one${more}` };
   return { path: '', line, message: `invalid YAML: ${firstLine(first.message)}${hint}${more}` };
 }
 
@@ -217,23 +229,45 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   const whole = new Map<string, string>();
   const refs: Reference[] = [];
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole, refs);
-  const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, string>();
+  const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, Unusable>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
+  const unreadable = new Map<number, Array<{ issue: ConfigIssue; file: string }>>();
+  if (opts.checkFiles) {
+    for (const p of fileProblems(expanded)) {
+      const section = String(p.path[0]);
+      // A file under a key the schema does not have (a top-level `tls:`) is reported as that unknown key alone.
+      if ((reads && !reads.includes(section)) || !schemaKeysAt(p.path.slice(0, -1))?.includes(String(p.path.at(-1)))) continue;
+      const issue = { path: formatPath(p.path), line: lineOf(doc, lineCounter, p.path), message: p.message };
+      if (p.warning) warnings.push(issue);
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), { issue, file: p.file }]);
+      else issues.push(issue);
+    }
+  }
   let result = configSchema.safeParse(expanded);
   if (!result.success && whole.size > 0 && retypeReferences(expanded, result.error.issues, whole)) result = configSchema.safeParse(expanded);
   if (!result.success) {
     // A value whose variable is unset has been reported as such: its "must be …" would say it twice.
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
-    for (const zi of result.error.issues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
-    for (const ci of configIssues(expanded)) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
+    // A value whose type or bound is wrong (an empty `command: ""`) is not also refused by a rule
+    // across keys ("is required for a stdio server"): that second message sends the user elsewhere.
+    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom').map((zi) => formatPath(zi.path)));
+    const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
+    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
+    for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
     const unique = [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()];
     unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(file, unique);
   }
-  for (const [i, message] of isolated) (result.data!.servers[i] as { config_error?: string }).config_error = message;
+  for (const [i, found] of unreadable) {
+    isolated.set(i, {
+      message: `${found.map(({ issue }) => `${issue.path}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}`).join('; ')}: this server is not probed until ${found.length > 1 ? 'they are' : 'it is'} fixed (mcpwatch validate lists every problem)`,
+      problems: found.map(({ issue, file }) => ({ key: issue.path, ...(issue.line ? { line: issue.line } : {}), file })),
+    });
+  }
+  for (const [i, { message, problems }] of isolated) Object.assign(result.data!.servers[i]!, { config_error: message, config_problems: problems });
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
@@ -243,7 +277,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
-const UNSET = /^environment variable (\w+) is not set/;
+/** An unset variable's issue; one set to the empty string counts as unset (a `:-default` applies), but is said so. */
+const UNSET = /^environment variable (\w+) is (?:not set|set but empty)/;
 
 /** What a one-shot probe (`probeOnly`: health) reads of the file, when `reads` does not say. */
 const PROBE_READS = ['monitoring', 'servers', 'sharding'];
@@ -260,7 +295,7 @@ function setAsideUnread(expanded: Record<string, unknown>, issues: ConfigIssue[]
     if (!section || reads.includes(section) || !UNSET.test(issue.message)) continue;
     issues.splice(k--, 1);
     delete expanded[section];
-    warnings.push({ ...issue, message: `environment variable ${UNSET.exec(issue.message)![1]} is not set: this command does not use ${section}, so it is left out` });
+    warnings.push({ ...issue, message: `${UNSET.exec(issue.message)![0]}: this command does not use ${section}, so it is left out` });
   }
   return warnings;
 }
@@ -281,12 +316,18 @@ function shardingAdvice(config: Config): string | undefined {
   );
 }
 
+/** Why a server cannot be used: the text health and the log show, and each problem for the log's fields. */
+interface Unusable {
+  message: string;
+  problems: ConfigProblem[];
+}
+
 /**
  * Takes the unset-variable issues that sit inside one server out of `issues`, and puts a stand-in in
  * that server's place (its name, transport and tags where they could be read) so the others
  * validate and run. Returns each isolated server's message.
  */
-function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]): Map<number, string> {
+function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]): Map<number, Unusable> {
   const byServer = new Map<number, ConfigIssue[]>();
   for (let k = issues.length - 1; k >= 0; k--) {
     const m = /^servers\[(\d+)\]/.exec(issues[k]!.path);
@@ -296,7 +337,7 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
     issues.splice(k, 1);
   }
   const servers = expanded.servers as unknown[];
-  const out = new Map<number, string>();
+  const out = new Map<number, Unusable>();
   if (byServer.size === 0) return out;
   // A stand-in name must not be a configured one: the file would fail as "duplicate server name".
   const names = new Set(servers.map((s) => (s as { name?: unknown } | null)?.name));
@@ -318,7 +359,9 @@ function isolateServers(expanded: Record<string, unknown>, issues: ConfigIssue[]
       ...(Array.isArray(s.tags) && s.tags.every((t) => typeof t === 'string') ? { tags: s.tags } : {}),
     };
     const vars = [...new Set(found.map((f) => `${UNSET.exec(f.message)![1]} (${f.path}${f.line ? `, line ${f.line}` : ''})`))];
-    out.set(i, `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} not set: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`);
+    const problems = found.map((f) => ({ key: f.path, ...(f.line ? { line: f.line } : {}), variable: UNSET.exec(f.message)![1]! }));
+    const state = found.some((f) => f.message.includes('set but empty')) ? 'not set or empty' : 'not set';
+    out.set(i, { message: `environment variable${vars.length > 1 ? 's' : ''} ${vars.join(', ')} ${state}: this server is not probed until ${vars.length > 1 ? 'they are' : 'it is'} (mcpwatch validate lists every problem)`, problems });
   }
   return out;
 }
@@ -336,6 +379,14 @@ export function formatPath(path: readonly PathSeg[]): string {
     else out += out ? `.${seg}` : seg;
   }
   return out;
+}
+
+/** The line `path` is written on in `text`, or undefined when the file does not set it (its default applies). */
+export function settingLine(text: string, path: readonly PathSeg[]): number | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true });
+  const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+  return node && typeof node === 'object' && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
 }
 
 function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): number | undefined {
@@ -370,15 +421,42 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
   }
   let message = zi.message;
+  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, doc.getIn(zi.path)) ?? message;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
+    const got = doc.getIn(zi.path);
+    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) message += ` (quote it: "${String(got)}")`;
+    // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
+    if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
     const reference = whole?.get(formatPath(zi.path));
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
+}
+
+/**
+ * Zod's own words for a bound ("Number must be greater than or equal to 1", "String must contain at
+ * least 1 character(s)") in the file's terms, with the value that broke it. A message the schema
+ * wrote itself is kept.
+ */
+function boundMessage(zi: ZodIssue & { code: 'too_small' | 'too_big' }, got: unknown): string | undefined {
+  if (!/^(?:Number|String|Array) must /.test(zi.message)) return undefined;
+  const small = zi.code === 'too_small';
+  const bound = Number(small ? zi.minimum : zi.maximum);
+  if (zi.type === 'number') {
+    const rel = small ? (zi.inclusive ? 'at least' : 'greater than') : zi.inclusive ? 'at most' : 'less than';
+    return `must be ${rel} ${bound}${typeof got === 'number' ? ` (got ${got})` : ''}`;
+  }
+  if (zi.type === 'string' || zi.type === 'array') {
+    const unit = zi.type === 'string' ? 'character' : 'item';
+    if (small && bound === 1) return zi.type === 'string' ? 'must not be empty' : 'must list at least one item';
+    return `must have ${small ? 'at least' : 'at most'} ${bound} ${unit}${bound === 1 ? '' : 's'}`;
+  }
+  return undefined;
 }
 
 function keyLine(doc: Document, lc: LineCounter, parent: readonly PathSeg[], key: string): number | undefined {
@@ -398,6 +476,11 @@ let allKeys: string[] | undefined;
  * mapping the schema does not list (a map of headers) falls back to every key.
  */
 function keysAt(parent: readonly PathSeg[]): string[] {
+  return schemaKeysAt(parent) ?? allKeys!;
+}
+
+/** The keys the schema lists for the mapping at `parent`, or undefined for one it does not list. */
+function schemaKeysAt(parent: readonly PathSeg[]): string[] | undefined {
   if (!keysByParent) {
     keysByParent = new Map();
     for (const { path } of schemaKeys()) {
@@ -413,12 +496,18 @@ function keysAt(parent: readonly PathSeg[]): string[] {
   }
   let at = '';
   for (const seg of parent) at += typeof seg === 'number' ? '[]' : at ? `.${seg}` : seg;
-  return keysByParent.get(at) ?? allKeys!;
+  return keysByParent.get(at);
 }
 
-/** ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. */
+/**
+ * ` (did you mean "x"?)` for the closest of `candidates`, or nothing when none is close. A word cut
+ * short or written out (`monitor` for `monitoring`, `environment` for `env`) is many edits away but
+ * plainly meant: the one candidate that it begins, or that begins it, is suggested too.
+ */
 function suggest(got: string, candidates: readonly string[]): string {
-  const close = closestName(got, candidates);
+  const lower = got.toLowerCase();
+  const prefixed = lower.length < 3 ? [] : candidates.filter((c) => c.length >= 3 && c !== got && (c.startsWith(lower) || lower.startsWith(c)));
+  const close = closestName(got, candidates) ?? (prefixed.length === 1 ? prefixed[0] : undefined);
   return close ? ` (did you mean "${close}"?)` : '';
 }
 
@@ -537,7 +626,8 @@ export function expandEnv(
             return v;
           }
           if (def !== undefined) return def;
-          issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} is not set (give a default with \${env:${name}:-value})` });
+          // `export TOKEN=` sets it: "not set" sent the user to look for a variable `env` shows.
+          issues.push({ path: formatPath(path), line: lineAt(path), message: `environment variable ${name} ${v === '' ? 'is set but empty' : 'is not set'} (give a default with \${env:${name}:-value})` });
           return '';
         }),
       )

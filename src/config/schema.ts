@@ -45,17 +45,42 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
 /** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
 export const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
 
+/**
+ * A URL written without its scheme (`localhost:3000/mcp`, `mcp.example.com/mcp`): the WHATWG parser
+ * takes `localhost:` for the scheme, and the message named a scheme nobody wrote.
+ */
+const SCHEMELESS_RE = /^(?:localhost|\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d{1,5})?(?:[/?#]|$)/;
+
 const httpUrl = z.string().superRefine((text, ctx) => {
+  // Quoted redacted: validation errors reach terminals and CI logs.
+  if (SCHEMELESS_RE.test(text)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL: the scheme is missing (got "${redactText(text)}"; did you mean "http://${redactText(text)}"?)` });
+    return;
+  }
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    // Quoted redacted: validation errors reach terminals and CI logs.
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${redactText(text)}")` });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got scheme "${url.protocol}")` });
+  }
+});
+
+/**
+ * Request headers. A name that is no HTTP token (`Bad Name`, `X-Key:`) or a value with a line break
+ * or another character HTTP does not carry fails every request before it is sent, which was
+ * reported as the server's `invalid_response`. The value is not quoted: it is often a credential.
+ */
+const httpHeaders = z.record(z.string()).superRefine((headers, ctx) => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: `${JSON.stringify(name)} is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)` });
+    } else if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: 'the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?)' });
+    }
   }
 });
 
@@ -245,7 +270,8 @@ const serverFields = {
   name: z
     .string()
     .min(1)
-    .regex(/^[A-Za-z0-9._:\/-]+$/, 'must contain only letters, digits and . _ : / -')
+    // `*`: an empty name is said once, by min(1), not also as holding no allowed character.
+    .regex(/^[A-Za-z0-9._:\/-]*$/, 'must contain only letters, digits and . _ : / -')
     .describe('Unique name; the `mcp.server.name` label.'),
   transport: z.enum(TRANSPORTS).describe('stdio | sse | streamable_http'),
   command: z.string().min(1).optional().describe('stdio: the executable (run without a shell).'),
@@ -253,7 +279,7 @@ const serverFields = {
   env: z.record(z.string()).default({}).describe('stdio: extra environment variables for the child.'),
   cwd: z.string().optional().describe('stdio: working directory of the child.'),
   url: httpUrl.optional().describe('sse / streamable_http: the endpoint URL.'),
-  headers: z.record(z.string()).default({}).describe('sse / streamable_http: headers sent on every request.'),
+  headers: httpHeaders.default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
   tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error.'),
@@ -528,7 +554,7 @@ const alertSchema = z.discriminatedUnion('type', [
       replicas: alertReplicas,
       url: httpUrl.describe('Receives a JSON POST per event.'),
       secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
-      headers: z.record(z.string()).default({}).describe('Extra request headers.'),
+      headers: httpHeaders.default({}).describe('Extra request headers.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
@@ -646,7 +672,7 @@ const exportersSchema = z
       .object({
         endpoint: httpUrl.describe('Backend URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http).'),
         protocol: z.enum(['grpc', 'http/protobuf']).default('grpc').describe('grpc | http/protobuf'),
-        headers: z.record(z.string()).default({}).describe('Sent with every export (API keys).'),
+        headers: httpHeaders.default({}).describe('Sent with every export (API keys).'),
         compression: z.enum(['gzip', 'none']).default('gzip').describe('gzip (the Collector exporters\' default) or none, for everything sent: forwarded traffic, metrics, probe spans.'),
         tls: clientTls.default({}),
         interval: timerDuration.default('15s').describe('Metric export interval.'),
@@ -920,6 +946,14 @@ export interface ServerTraffic {
   min_calls: number;
 }
 
+/** One reason a server's configuration cannot be used: the key (`servers[1].headers.Authorization`), its line, and the unset variable or the file. */
+export interface ConfigProblem {
+  key: string;
+  line?: number;
+  variable?: string;
+  file?: string;
+}
+
 export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'recovery_hold' | 'protocol' | 'checks' | 'traffic'> {
   /** Attribution hints and error-rate judging (resolveServer fills it; absent means the defaults). */
   traffic?: ServerTraffic;
@@ -929,8 +963,10 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
   timeout: number;
-  /** Why this server cannot be probed as configured (an unset `${env:…}`: config/load.ts). */
+  /** Why this server cannot be probed as configured (an unset `${env:…}`, a file it names that cannot be used: config/load.ts). */
   config_error?: string;
+  /** What config_error says, one entry per key, for the log's fields: each unset variable or unusable file, where. */
+  config_problems?: ConfigProblem[];
   /**
    * What `${env:…}` references put into the settings that carry credentials (env, headers, args, url,
    * auth secrets, check arguments): config/load.ts fills it, config/secrets.ts counts it among the

@@ -4,7 +4,7 @@
 // does not alert an incident again). It is not a time-series database (history lives in the user's
 // Prometheus); retention is bounded. Nothing else opens the file.
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Assessment, EraVerdict } from '../pipeline/assess.js';
 import { STATUSES, type ServerStatus } from '../pipeline/status.js';
@@ -12,26 +12,7 @@ import { isMachineMemory, type MachineMemory } from '../pipeline/state-machine.j
 import { splitByMinute, UptimeTracker, uptimeRatio, type UptimeSpan } from '../pipeline/uptime.js';
 import { redactDeep, redactText } from '../pipeline/redact.js';
 import type { CallerRow } from '../pipeline/callers.js';
-
-/**
- * mkdir -p, one level at a time from the deepest directory that exists. Node's recursive mkdirSync
- * never returns where a parent exists but refuses children with ENOENT (procfs: `/proc/x/state.db`
- * hung start-up); one level at a time, that ENOENT is the error.
- */
-function makeDirectory(dir: string): void {
-  const missing: string[] = [];
-  let d = dir;
-  for (; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-  if (!statSync(d).isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
-  for (const level of missing) {
-    try {
-      mkdirSync(level);
-    } catch (err) {
-      // Another process (a second replica starting) made it meanwhile.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-}
+import { makeDirectory } from './directory.js';
 
 /** The state file cannot be used: locked by another agent, corrupt, or not writable. */
 export class StateError extends Error {

@@ -226,6 +226,13 @@ servers:
     const badUrl = await mcpwatch(['health', '--url', 'ftp://x']);
     assert.equal(badUrl.code, 2);
     assert.match(badUrl.stderr, /url: must be an http\(s\) URL/);
+    // Named by the option, and only the URL: the name derived from it is not blamed as well.
+    const schemeless = await mcpwatch(['health', '--url', 'localhost:3000/mcp']);
+    assert.equal(schemeless.code, 2);
+    assert.equal(schemeless.stderr, '--url: must be an http(s) URL: the scheme is missing (got "localhost:3000/mcp"; did you mean "http://localhost:3000/mcp"?)\n');
+    const badHeader = await mcpwatch(['health', '--url', 'http://127.0.0.1:1/mcp', '-H', 'X Key: v']);
+    assert.equal(badHeader.code, 2);
+    assert.equal(badHeader.stderr, `--header: "X Key" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)\n`);
     const unknownOption = await mcpwatch(['health', '--frobnicate']);
     assert.equal(unknownOption.code, 2);
   });

@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { registerInit, renderConfigYaml, runInit, type InitDeps } from '../../sr
 import { CliExit } from '../../src/cli/common.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { discoverServers, placeholderEnv } from '../../src/discovery/clients.js';
+import { CLI } from '../helpers.js';
 
 const GITHUB_PAT = 'ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8';
 const STRIPE_KEY = 'sk_live_51Hx0123456789abcdefghijkl';
@@ -258,6 +260,27 @@ describe('mcpwatch init', () => {
     h.put('~/.cursor/mcp.json', '{ "mcpServers": {} }');
     await assert.rejects(runInit({ yes: true }, h.deps), exitWith(1, /no MCP servers found; nothing written\. Looked in:\n.*~\/\.config\/Claude\/claude_desktop_config\.json \(not found\)/s));
     assert.equal(existsSync(join(h.cwd, 'mcpwatch.yaml')), false);
+  });
+
+  it('says an --output directory it cannot make is one, instead of spinning forever in mkdir (procfs)', async () => {
+    const h = harness();
+    configured(h);
+    // A child process: Node's recursive mkdirSync never returns here, and would hang this test file.
+    const run = await new Promise<{ code: number; stderr: string }>((done) => {
+      execFile(process.execPath, [CLI, 'init', '-y', '-o', '/proc/mcpwatch-init-test/mcpwatch.yaml'], { cwd: h.cwd, env: { ...process.env, HOME: h.home, XDG_CONFIG_HOME: '', NO_COLOR: '1' }, timeout: 120_000 }, (err, _stdout, stderr) =>
+        done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /cannot write \/proc\/mcpwatch-init-test\/mcpwatch\.yaml: ENOENT: no such file or directory, mkdir '\/proc\/mcpwatch-init-test'\n$/);
+  });
+
+  it('refuses an --output that is a directory before discovering anything, even with --force', async () => {
+    const h = harness();
+    configured(h);
+    mkdirSync(join(h.cwd, 'ops'));
+    await assert.rejects(runInit({ yes: true, force: true, output: 'ops' }, h.deps), exitWith(2, /^\.\/ops is a directory; nothing was changed\. Name the file to write: --output \.\/ops\/mcpwatch\.yaml$/));
+    assert.equal(h.stdout(), '');
   });
 
   it('runs through commander with --output into a new directory', async () => {

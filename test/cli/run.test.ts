@@ -216,6 +216,16 @@ runtime:
     const agent = startAgent(file);
     const { code } = await agent.exit;
     assert.equal(code, 2);
-    assert.match(agent.logs.join('\n'), /mcpwatch: state file .*state\.db: corrupt or not an SQLite database/);
+    // Located as a configuration error: the file, the line and the setting to change.
+    assert.match(agent.logs.join('\n'), /mcpwatch: mcpwatch\.yaml:5: state\.path: state file .*state\.db: corrupt or not an SQLite database/);
+  });
+
+  it('names state.path, with its line, when the state file\'s directory cannot be made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-run-'));
+    const file = writeConfig(dir, stdioServer('x'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(JSON.stringify(join(dir, 'state.db')), '/proc/mcpwatch-run-test/state.db'));
+    const agent = startAgent(file);
+    assert.equal((await agent.exit).code, 2);
+    assert.ok(agent.logs.includes('mcpwatch: mcpwatch.yaml:5: state.path: state file /proc/mcpwatch-run-test/state.db: cannot create directory /proc/mcpwatch-run-test: ENOENT'), agent.logs.join('\n'));
   });
 });

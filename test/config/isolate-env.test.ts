@@ -83,7 +83,7 @@ ${TEXT}  - name: search
     await agent.waitLog(/first probe round done: ready/);
     const entries = agent.logs.flatMap((l) => {
       try {
-        return [JSON.parse(l) as { level: number; msg: string; server?: string; error_type?: string; health?: string }];
+        return [JSON.parse(l) as { level: number; msg: string; server?: string; error_type?: string; health?: string; config?: string; problems?: unknown }];
       } catch {
         return [];
       }
@@ -94,8 +94,14 @@ ${TEXT}  - name: search
       const i = entries.findIndex((e) => e.server === server && e.level === 40 && e.error_type === 'config_error');
       assert.ok(i >= 0 && i < started, `a warning for ${server} before the agent says it started:\n${agent.logs.join('\n')}`);
       // The text health prints for it.
-      assert.match(entries[i]!.msg, new RegExp(`^environment variable ${variable} \\(servers\\[\\d\\]\\.[a-z.A-Z]+, line \\d+\\) not set: this server is not probed until it is`));
+      assert.match(entries[i]!.msg, new RegExp(`^environment variable ${variable} \\(servers\\[\\d\\]\\.[a-z.A-Z]+, line \\d+\\) not set: this server is not probed until it is`));      // And as fields, for a log query: the file, and each key, line and variable.
+      assert.equal(entries[i]!.config, config);
     }
+    assert.deepEqual(entries.filter((e) => e.error_type === 'config_error').map((e) => e.problems), [
+      [{ key: 'servers[1].headers.Authorization', line: 11, variable: 'MCPWATCH_TEST_UNSET_TOKEN' }],
+      [{ key: 'servers[2].url', line: 15, variable: 'MCPWATCH_TEST_UNSET_URL' }],
+      [{ key: 'servers[3].command', line: 17, variable: 'MCPWATCH_TEST_UNSET_BIN' }],
+    ]);
     const ready = await fetch(`http://${entries[started]!.health}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual((await ready.json()) as unknown, { status: 'ready', servers: { good: 'up', github: 'down', search: 'down', local: 'down' } });

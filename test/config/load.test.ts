@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { findConfigFile, loadConfigFile, parseConfig, readConfig } from '../../src/config/load.js';
 import { parseDuration, resolveServer, parseListen } from '../../src/config/schema.js';
 import { configErrors } from '../helpers.js';
@@ -109,6 +109,117 @@ servers:
     ]);
   });
 
+  it('says a variable set to the empty string is empty, not unset, wherever it is reported', () => {
+    const text = `alerts:
+  - { type: slack, webhook_url: "\${env:EMPTY_HOOK}" }
+servers:
+  - { name: a, transport: stdio, command: x, env: { T: "\${env:EMPTY_T}" } }
+`;
+    const env = { EMPTY_T: '', EMPTY_HOOK: '' };
+    assert.deepEqual(errorsOf(text, env), [
+      'mcpwatch.yaml:2: alerts[0].webhook_url: environment variable EMPTY_HOOK is set but empty (give a default with ${env:EMPTY_HOOK:-value})',
+      'mcpwatch.yaml:4: servers[0].env.T: environment variable EMPTY_T is set but empty (give a default with ${env:EMPTY_T:-value})',
+    ]);
+    // health: the server alone is unusable, the section it does not read is left out.
+    const { config, warnings } = readConfig(text, 'mcpwatch.yaml', env, { isolateServerEnv: true, probeOnly: true });
+    assert.equal((config.servers[0] as { config_error?: string }).config_error, 'environment variable EMPTY_T (servers[0].env.T, line 4) not set or empty: this server is not probed until it is (mcpwatch validate lists every problem)');
+    assert.deepEqual(warnings.map((w) => w.message), ['environment variable EMPTY_HOOK is set but empty: this command does not use alerts, so it is left out']);
+  });
+
+  it('suggests the key a word cut short or written out stands for', () => {
+    assert.deepEqual(errorsOf('monitor: {}\nservers:\n  - { name: a, transport: stream, command: x, environment: { A: b } }\n'), [
+      'mcpwatch.yaml:1: monitor: unknown key (did you mean "monitoring"?)',
+      `mcpwatch.yaml:3: servers[0].transport: Invalid enum value. Expected 'stdio' | 'sse' | 'streamable_http', received 'stream' (did you mean "streamable_http"?)`,
+      'mcpwatch.yaml:3: servers[0].environment: unknown key (did you mean "env"?)',
+    ]);
+  });
+
+  it('tells to quote a number or boolean YAML read where text is wanted, and to write true or false for yes or off', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, env: { PORT: 3000, DEBUG: true }, args: [--port, 8080] }\n'), [
+      'mcpwatch.yaml:2: servers[0].args[1]: must be a string, got number (quote it: "8080")',
+      'mcpwatch.yaml:2: servers[0].env.PORT: must be a string, got number (quote it: "3000")',
+      'mcpwatch.yaml:2: servers[0].env.DEBUG: must be a string, got boolean (quote it: "true")',
+    ]);
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "http://127.0.0.1:1/mcp", fresh_connection: yes, tls: { insecure_skip_verify: off } }\n'), [
+      'mcpwatch.yaml:2: servers[0].tls.insecure_skip_verify: must be a boolean, got string (write false: YAML 1.2 reads off as text)',
+      'mcpwatch.yaml:2: servers[0].fresh_connection: must be a boolean, got string (write true: YAML 1.2 reads yes as text)',
+    ]);
+  });
+
+  it('says an unset variable once, not again as the command or URL it leaves empty', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: streamable_http
+    url: \${env:NOPE_URL}
+  - name: b
+    transport: stdio
+    command: \${env:NOPE_CMD}
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:4: servers[0].url: environment variable NOPE_URL is not set (give a default with ${env:NOPE_URL:-value})',
+      'mcpwatch.yaml:7: servers[1].command: environment variable NOPE_CMD is not set (give a default with ${env:NOPE_CMD:-value})',
+    ]);
+  });
+
+  it('refuses a URL without its scheme, suggesting it, instead of naming a scheme nobody wrote', () => {
+    const errs = errorsOf(`servers:
+  - { name: a, transport: streamable_http, url: "localhost:3000/mcp" }
+  - { name: b, transport: sse, url: "127.0.0.1:3001/sse" }
+  - { name: c, transport: streamable_http, url: "mcp.example.com/mcp" }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: servers[0].url: must be an http(s) URL: the scheme is missing (got "localhost:3000/mcp"; did you mean "http://localhost:3000/mcp"?)',
+      'mcpwatch.yaml:3: servers[1].url: must be an http(s) URL: the scheme is missing (got "127.0.0.1:3001/sse"; did you mean "http://127.0.0.1:3001/sse"?)',
+      'mcpwatch.yaml:4: servers[2].url: must be an http(s) URL: the scheme is missing (got "mcp.example.com/mcp"; did you mean "http://mcp.example.com/mcp"?)',
+    ]);
+  });
+
+  it('refuses a header that HTTP cannot send, which every request failed on as the server\'s invalid_response', () => {
+    const errs = errorsOf(
+      `servers:
+  - name: a
+    transport: streamable_http
+    url: http://127.0.0.1:1/mcp
+    headers:
+      "X Api Key": one
+      X-Token: "\${env:TOKEN}"
+      X-Fine: "Bearer tökén"
+alerts:
+  - { type: webhook, url: "http://127.0.0.1:1/hook", headers: { "X-Key:": v } }
+exporters:
+  otlp: { endpoint: "http://127.0.0.1:1", headers: { api-key: "a\\u0000b" } }
+`,
+      { TOKEN: 'secret-value\n' },
+    );
+    const why = 'the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?)';
+    assert.deepEqual(errs, [
+      `mcpwatch.yaml:6: servers[0].headers.X Api Key: "X Api Key" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
+      `mcpwatch.yaml:7: servers[0].headers.X-Token: ${why}`,
+      `mcpwatch.yaml:10: alerts[0].headers.X-Key:: "X-Key:" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
+      `mcpwatch.yaml:12: exporters.otlp.headers.api-key: ${why}`,
+    ]);
+    assert.ok(!errs.join('\n').includes('secret-value'), 'a header value is never quoted');
+  });
+
+  it('says a bound in the file\'s terms, with the value, and an empty value once', () => {
+    const errs = errorsOf(`monitoring:
+  concurrency: -1
+  latency_window: 100000
+servers:
+  - name: ""
+    transport: stdio
+    command: ""
+    traffic: { service_names: [""] }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: monitoring.concurrency: must be at least 1 (got -1)',
+      'mcpwatch.yaml:3: monitoring.latency_window: must be at most 1000 (got 100000)',
+      'mcpwatch.yaml:5: servers[0].name: must not be empty',
+      'mcpwatch.yaml:7: servers[0].command: must not be empty',
+      'mcpwatch.yaml:8: servers[0].traffic.service_names[0]: must not be empty',
+    ]);
+  });
+
   it('refuses an interval or deadline longer than Node can time (24.8 days), and keeps long retention', () => {
     const errs = errorsOf(`monitoring:
   interval: 30d
@@ -176,6 +287,17 @@ alerts:
       'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got a number)',
       'mcpwatch.yaml:3: monitoring.traffic.error_rate: must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never (got a string)',
     ]);
+  });
+
+  it('names the key a mapping gives twice, in block, quoted and flow style', () => {
+    assert.deepEqual(errorsOf('servers: []\nmonitoring: {}\nservers: []\n'), ['mcpwatch.yaml:3: invalid YAML: the key "servers" is given twice in one mapping; keep one']);
+    assert.deepEqual(errorsOf('servers:\n  - name: a\n    "transport": stdio\n    command: x\n    "transport": sse\n'), ['mcpwatch.yaml:5: invalid YAML: the key "transport" is given twice in one mapping; keep one']);
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, name: b }\n'), ['mcpwatch.yaml:2: invalid YAML: the key "name" is given twice in one mapping; keep one']);
+  });
+
+  it('says a -c that names a directory is one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-dir-'));
+    assert.throws(() => loadConfigFile(dir), (err: Error) => err.message === `${basename(dir)}: cannot read configuration: ${dir} is a directory: name the file in it (-c ${join(dir, 'mcpwatch.yaml')})`);
   });
 
   it('names an object, an array or null given for a duration in plain English', () => {

@@ -1,0 +1,67 @@
+// The files a configuration names (TLS certificates, keys and CAs, a private_key_jwt key, a bearer
+// token_file), looked at when the configuration is loaded from disk. Found only when a probe or an
+// exporter first read them, an unreadable one was a `tls` failure of the server at its probe, with
+// no line of the file, and `mcpwatch validate` called the file ok.
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+type PathSeg = string | number;
+
+/** Keys whose value is a PEM file, wherever they appear (servers, alerts, exporters, receivers). */
+const PEM_KEYS = new Set(['ca_file', 'cert_file', 'key_file', 'client_ca_file', 'private_key_file']);
+
+/**
+ * A bearer token file: read again whenever it changes (a sidecar may write it after the agent starts),
+ * so its absence now is a warning, not an error.
+ */
+const TOKEN_KEYS = new Set(['token_file']);
+
+export interface FileProblem {
+  path: PathSeg[];
+  /** As written in the configuration. */
+  file: string;
+  message: string;
+  /** The file may yet appear before it is needed: said, but the configuration stands. */
+  warning: boolean;
+}
+
+/** Every named file that cannot be used, by the path of its key, in document order. */
+export function fileProblems(value: unknown, cwd: string = process.cwd()): FileProblem[] {
+  const out: FileProblem[] = [];
+  const walk = (v: unknown, path: PathSeg[]): void => {
+    if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
+    else if (v && typeof v === 'object') {
+      for (const [key, child] of Object.entries(v)) {
+        const pem = PEM_KEYS.has(key);
+        if ((pem || TOKEN_KEYS.has(key)) && typeof child === 'string' && child !== '') {
+          const message = problem(child, pem, cwd);
+          // The token is read again at each probe: until the file is there, they fail as auth_unavailable.
+          if (message) out.push({ path: [...path, key], file: child, message: pem ? message : `${message}: probes fail as auth_unavailable until it holds the token`, warning: !pem });
+        } else walk(child, [...path, key]);
+      }
+    }
+  };
+  walk(value, []);
+  return out;
+}
+
+const WHY: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', ENOTDIR: 'a directory on its path is a file', ELOOP: 'too many symbolic links' };
+
+function problem(file: string, pem: boolean, cwd: string): string | undefined {
+  // A relative path is the usual surprise: it is taken from where mcpwatch runs, not from the file.
+  const shown = isAbsolute(file) ? file : `${file} (${resolve(cwd, file)}: a relative path is taken from the directory mcpwatch runs in)`;
+  let text: Buffer;
+  try {
+    // Only a regular file is read: a FIFO or a device named by mistake would block or never end.
+    const st = statSync(file);
+    if (st.isDirectory()) return `${shown} is a directory: name the file in it`;
+    if (!st.isFile()) return `${shown} is not a regular file`;
+    text = readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    return `cannot read ${shown}: ${WHY[code] ?? (code || (err as Error).message)}`;
+  }
+  if (pem && !text.includes('-----BEGIN ')) return `${shown} is not a PEM file (no -----BEGIN line): mcpwatch reads certificates and keys in PEM form (openssl converts a DER file)`;
+  if (!pem && text.toString('utf8').trim() === '') return `${shown} is empty`;
+  return undefined;
+}

@@ -1,0 +1,176 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfigFile } from '../../src/config/load.js';
+import { makeCerts, type Certs } from '../fixtures/certs.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { CLI } from '../helpers.js';
+
+function mcpwatch(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined }, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function issues(file: string, opts: Parameters<typeof loadConfigFile>[2] = {}): string[] {
+  try {
+    loadConfigFile(file, {}, opts);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('files the configuration names', () => {
+  let certs: Certs;
+  let dir: string;
+  const write = (name: string, text: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  before(() => {
+    certs = makeCerts();
+    dir = mkdtempSync(join(tmpdir(), 'mcpwatch-files-'));
+    mkdirSync(join(dir, 'certs'));
+    writeFileSync(join(dir, 'certs', 'not.pem'), 'hello\n');
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(certs.dir, { recursive: true, force: true });
+  });
+
+  it('an unreadable, missing, directory or non-PEM TLS or key file is an error at its key and line', () => {
+    const file = write(
+      'bad.yaml',
+      `servers:
+  - name: api
+    transport: streamable_http
+    url: https://127.0.0.1:1/mcp
+    tls:
+      ca_file: /nonexistent/ca.pem
+      cert_file: ${JSON.stringify(dir)}
+      key_file: certs/not.pem
+  - name: jwt
+    transport: streamable_http
+    url: https://127.0.0.1:1/mcp
+    auth: { type: private_key_jwt, client_id: c, private_key_file: /nonexistent/key.pem }
+receivers:
+  otlp:
+    grpc: null
+    http: { tls: { cert_file: ${JSON.stringify(certs.serverCert)}, key_file: /nonexistent/server.key } }
+`,
+    );
+    assert.deepEqual(issues(file), [
+      'bad.yaml:6: servers[0].tls.ca_file: cannot read /nonexistent/ca.pem: no such file',
+      `bad.yaml:7: servers[0].tls.cert_file: ${dir} is a directory: name the file in it`,
+      // Relative to where mcpwatch runs (the test's cwd), not to the file: there is no certs/ there.
+      `bad.yaml:8: servers[0].tls.key_file: cannot read certs/not.pem (${join(process.cwd(), 'certs/not.pem')}: a relative path is taken from the directory mcpwatch runs in): no such file`,
+      'bad.yaml:12: servers[1].auth.private_key_file: cannot read /nonexistent/key.pem: no such file',
+      'bad.yaml:16: receivers.otlp.http.tls.key_file: cannot read /nonexistent/server.key: no such file',
+    ]);
+  });
+
+  it('a file that is there and PEM passes; a non-PEM one is named as such', () => {
+    const ok = write('ok.yaml', `servers:\n  - { name: api, transport: streamable_http, url: "https://127.0.0.1:1/mcp", tls: { ca_file: ${JSON.stringify(certs.ca)} } }\n`);
+    assert.equal(loadConfigFile(ok, {}).config.servers[0]!.tls?.ca_file, certs.ca);
+    const notPem = write('not-pem.yaml', `servers:\n  - { name: api, transport: streamable_http, url: "https://127.0.0.1:1/mcp", tls: { ca_file: ${JSON.stringify(join(dir, 'certs', 'not.pem'))} } }\n`);
+    assert.deepEqual(issues(notPem), [
+      `not-pem.yaml:2: servers[0].tls.ca_file: ${join(dir, 'certs', 'not.pem')} is not a PEM file (no -----BEGIN line): mcpwatch reads certificates and keys in PEM form (openssl converts a DER file)`,
+    ]);
+  });
+
+  it('inside a server, health and run make that server alone a config_error; an unread section is not looked at', () => {
+    const file = write(
+      'isolated.yaml',
+      `servers:
+  - name: api
+    transport: streamable_http
+    url: https://127.0.0.1:1/mcp
+    tls: { ca_file: /nonexistent/ca.pem }
+  - name: fine
+    transport: streamable_http
+    url: https://127.0.0.1:1/mcp
+exporters:
+  otlp: { endpoint: "https://127.0.0.1:1", tls: { ca_file: /nonexistent/exporter-ca.pem } }
+`,
+    );
+    const servers = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).config.servers as Array<{ config_error?: string; config_problems?: unknown }>;
+    assert.equal(servers[0]!.config_error, 'servers[0].tls.ca_file (line 5): cannot read /nonexistent/ca.pem: no such file: this server is not probed until it is fixed (mcpwatch validate lists every problem)');
+    assert.deepEqual(servers[0]!.config_problems, [{ key: 'servers[0].tls.ca_file', line: 5, file: '/nonexistent/ca.pem' }]);
+    assert.equal(servers[1]!.config_error, undefined);
+    // run reads exporters: the exporter's file fails the whole configuration there.
+    assert.deepEqual(issues(file, { isolateServerEnv: true }), ['isolated.yaml:10: exporters.otlp.tls.ca_file: cannot read /nonexistent/exporter-ca.pem: no such file']);
+  });
+
+  it('a file under an unknown key is reported as that key alone', () => {
+    const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
+    assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
+  });
+
+  it('a token_file that is missing or empty is a warning (a sidecar may write it later)', () => {
+    write('empty.token', '\n');
+    const file = write(
+      'token.yaml',
+      `servers:
+  - { name: a, transport: streamable_http, url: "https://127.0.0.1:1/mcp", auth: { type: bearer, token_file: /nonexistent/token } }
+  - { name: b, transport: streamable_http, url: "https://127.0.0.1:1/mcp", auth: { type: bearer, token_file: ${JSON.stringify(join(dir, 'empty.token'))} } }
+`,
+    );
+    const loaded = loadConfigFile(file, {});
+    assert.deepEqual(
+      loaded.warnings?.map((w) => `${w.line}: ${w.path}: ${w.message}`),
+      [
+        '2: servers[0].auth.token_file: cannot read /nonexistent/token: no such file: probes fail as auth_unavailable until it holds the token',
+        `3: servers[1].auth.token_file: ${join(dir, 'empty.token')} is empty: probes fail as auth_unavailable until it holds the token`,
+      ],
+    );
+  });
+
+  describe('from the command line', () => {
+    let http: HttpFixture;
+    before(async () => {
+      http = await startHttpFixture('streamable');
+    });
+    after(async () => {
+      await http.close();
+    });
+
+    it('validate fails naming the file and line; health probes the other servers and reports the one as config_error', async () => {
+      const file = write(
+        'cli.yaml',
+        `monitoring: { timeout: 60s }
+servers:
+  - name: internal
+    transport: streamable_http
+    url: https://127.0.0.1:1/mcp
+    tls: { ca_file: /nonexistent/ca.pem }
+  - name: notes
+    transport: streamable_http
+    url: ${http.url}
+`,
+      );
+      const v = await mcpwatch(['validate', '-c', file], dir);
+      assert.equal(v.code, 2);
+      assert.equal(v.stderr, 'cli.yaml:6: servers[0].tls.ca_file: cannot read /nonexistent/ca.pem: no such file\n');
+      const h = await mcpwatch(['health', '-c', file, '--json'], dir);
+      assert.equal(h.code, 1, h.stderr);
+      const servers = (JSON.parse(h.stdout) as { servers: Array<{ name: string; status: string; error: { type: string; message: string } | null }> }).servers;
+      assert.deepEqual(
+        servers.map((s) => [s.name, s.status, s.error?.type ?? null]),
+        [
+          ['internal', 'down', 'config_error'],
+          ['notes', 'up', null],
+        ],
+      );
+      assert.match(servers[0]!.error!.message, /^servers\[0\]\.tls\.ca_file \(line 6\): cannot read \/nonexistent\/ca\.pem: no such file/);
+    });
+  });
+});
