@@ -109,7 +109,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * so the request's stream stays open until the session ends: one connection per timed-out check
    * of a kept session. The cancellation lets go of it (send).
    */
-  private readonly cancellable = new Map<string | number, AbortController>();
+  private readonly cancellable = new Map<string | number, GiveUp>();
   private closed = false;
   /** Aborted by close(): ends a wait for the server's `retry` with the probe that started it. */
   private readonly closing = new AbortController();
@@ -184,18 +184,18 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     // hold a connection for as long as the server, or a proxy that buffers event streams, keeps it open.
     const signal = options?.requestSignal;
     if (signal || lasting || requests.size === 0) return this.post(message, withSession, modern, lasting, requests, signal);
-    const giveUp = new AbortController();
+    const giveUp = new GiveUp();
     // A copy: answers are taken off `requests` as they come.
     const ids = [...requests];
     for (const id of ids) this.cancellable.set(id, giveUp);
     try {
-      await this.post(message, withSession, modern, lasting, requests, giveUp.signal);
+      await this.post(message, withSession, modern, lasting, requests, giveUp);
     } finally {
       for (const id of ids) if (this.cancellable.get(id) === giveUp) this.cancellable.delete(id);
     }
   }
 
-  private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: AbortSignal | undefined): Promise<void> {
+  private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: Abandon | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
     diag.sentWithSession = withSession;
     const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal, diag);
@@ -261,7 +261,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see
    * requestOnce. `diag`: where what it meets is recorded (streamDiag for the session's own streams).
    */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: AbortSignal, diag = this.diag): Promise<IncomingMessage> {
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: Abandon, diag = this.diag): Promise<IncomingMessage> {
     return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal, diag) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal, diag);
   }
 
@@ -269,7 +269,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides).
    * The time spent getting it goes to `diag` as the rest of what the request meets.
    */
-  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: AbortSignal | undefined, diag: TransportDiagnostics): Promise<IncomingMessage> {
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: Abandon | undefined, diag: TransportDiagnostics): Promise<IncomingMessage> {
     const sent = await auth.authorization(diag);
     let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal, diag);
     if (res.statusCode !== 401) return res;
@@ -292,7 +292,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     return res;
   }
 
-  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: AbortSignal, diag = this.diag): Promise<IncomingMessage> {
+  private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: Abandon, diag = this.diag): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
       if (signal?.aborted) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'the request was given up'));
@@ -326,7 +326,8 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         return reject(err);
       }
       this.open.add(req);
-      if (signal) destroyOnAbort(req, signal);
+      if (signal instanceof GiveUp) signal.watch(req);
+      else if (signal) destroyOnAbort(req, signal);
       let answered = false;
       req.once('response', (res) => {
         answered = true;
@@ -403,7 +404,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * Last-Event-ID) when the server ends or drops it after giving event ids, and fails when it ends
    * before the responses without them.
    */
-  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>, signal: AbortSignal | undefined, diag: TransportDiagnostics): Promise<void> {
+  private async readResponseStream(first: IncomingMessage, requests: Set<string | number>, signal: Abandon | undefined, diag: TransportDiagnostics): Promise<void> {
     const deliver = (m: JSONRPCMessage): void => {
       if (('result' in m || 'error' in m) && 'id' in m) requests.delete(m.id as string | number);
       this.onmessage?.(m);
@@ -490,6 +491,28 @@ function answeredError(): void {}
 function forgetOnClose(open: Set<ClientRequest>, req: ClientRequest): () => void {
   return () => void open.delete(req);
 }
+
+/**
+ * How the transport gives up a 2025-era request the SDK gave no signal for (send): a plain object
+ * rather than an AbortController, whose listener, added and removed on every request, cost more than
+ * the rest of that bookkeeping. It destroys the request it last watched, a redirect's or a retry's.
+ */
+class GiveUp {
+  aborted = false;
+  private req: ClientRequest | undefined;
+
+  watch(req: ClientRequest): void {
+    this.req = req;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.req?.destroy();
+  }
+}
+
+/** What gives a request up: the SDK's signal, or the transport's own (GiveUp). */
+type Abandon = AbortSignal | GiveUp;
 
 /** Destroys the request when the SDK gives it up; destroying it ends its answer's stream too (readEvents sees it cut). */
 function destroyOnAbort(req: ClientRequest, signal: AbortSignal): void {
