@@ -46,6 +46,12 @@ servers:
     assert.equal(cfg.exporters.prometheus?.endpoint, '127.0.0.1:9464');
   });
 
+  it('takes drift_alert_interval: 0s as an alert for every change, as the drift gate does', () => {
+    assert.equal(parseConfig('monitoring: { drift_alert_interval: 0s }\nservers: []\n', 'x.yaml', {}).monitoring.drift_alert_interval, 0);
+    assert.equal(parseConfig('servers: []\n', 'x.yaml', {}).monitoring.drift_alert_interval, 600_000);
+    assert.match(errorsOf('monitoring: { drift_alert_interval: -1s }\nservers: []\n').join('\n'), /monitoring\.drift_alert_interval/);
+  });
+
   it('expands ${VAR} and ${env:VAR:-default}, and $${ escapes', () => {
     const cfg = parseConfig('servers:\n  - { name: a, transport: stdio, command: "${CMD}", args: ["${env:MISSING:-fallback}", "$${literal}"] }\n', 'x.yaml', { CMD: 'node' });
     assert.equal(cfg.servers[0]!.command, 'node');
