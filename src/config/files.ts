@@ -1,5 +1,5 @@
 // The files a configuration names (TLS certificates, keys and CAs, a private_key_jwt key, a bearer
-// token_file), looked at when the configuration is loaded from disk. Found only when a probe or an
+// token_file, a stdio server's working directory), looked at when the configuration is loaded from disk. Found only when a probe or an
 // exporter first read them, an unreadable one was a `tls` failure of the server at its probe, with
 // no line of the file, and `mcpwatch validate` called the file ok.
 import { readFileSync, statSync } from 'node:fs';
@@ -32,6 +32,12 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
     if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
     else if (v && typeof v === 'object') {
       for (const [key, child] of Object.entries(v)) {
+        if (key === 'cwd' && path[0] === 'servers' && typeof child === 'string' && child !== '') {
+          // Found only at the spawn, a missing one failed the server there while validate said ok.
+          const message = notADirectory(child, cwd);
+          if (message) out.push({ path: [...path, key], file: child, message, warning: false });
+          continue;
+        }
         const pem = PEM_KEYS.has(key);
         if ((pem || TOKEN_KEYS.has(key)) && typeof child === 'string' && child !== '') {
           const message = problem(child, pem, cwd);
@@ -47,9 +53,24 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
 
 const WHY: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', ENOTDIR: 'a directory on its path is a file', ELOOP: 'too many symbolic links' };
 
+/** A relative path is the usual surprise: it is taken from where mcpwatch runs, not from the file. */
+function shownPath(file: string, cwd: string): string {
+  return isAbsolute(file) ? file : `${file} (${resolve(cwd, file)}: a relative path is taken from the directory mcpwatch runs in)`;
+}
+
+function notADirectory(dir: string, cwd: string): string | undefined {
+  const shown = shownPath(dir, cwd);
+  try {
+    if (!statSync(dir).isDirectory()) return `working directory ${shown} is not a directory`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    return `working directory ${shown} ${code === 'ENOENT' ? 'does not exist' : `cannot be used: ${WHY[code] ?? (code || (err as Error).message)}`}`;
+  }
+  return undefined;
+}
+
 function problem(file: string, pem: boolean, cwd: string): string | undefined {
-  // A relative path is the usual surprise: it is taken from where mcpwatch runs, not from the file.
-  const shown = isAbsolute(file) ? file : `${file} (${resolve(cwd, file)}: a relative path is taken from the directory mcpwatch runs in)`;
+  const shown = shownPath(file, cwd);
   let text: Buffer;
   try {
     // Only a regular file is read: a FIFO or a device named by mistake would block or never end.

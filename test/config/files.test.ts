@@ -110,6 +110,21 @@ exporters:
     assert.deepEqual(issues(file, { isolateServerEnv: true }), ['isolated.yaml:10: exporters.otlp.tls.ca_file: cannot read /nonexistent/exporter-ca.pem: no such file']);
   });
 
+  it("a stdio server's working directory that is missing or a file is an error at its key", () => {
+    const file = write(
+      'cwd.yaml',
+      `servers:
+  - { name: a, transport: stdio, command: node, cwd: /nonexistent/dir }
+  - { name: b, transport: stdio, command: node, cwd: ${JSON.stringify(join(dir, 'cwd.yaml'))} }
+  - { name: c, transport: stdio, command: node, cwd: ${JSON.stringify(dir)} }
+`,
+    );
+    assert.deepEqual(issues(file), [
+      'cwd.yaml:2: servers[0].cwd: working directory /nonexistent/dir does not exist',
+      `cwd.yaml:3: servers[1].cwd: working directory ${join(dir, 'cwd.yaml')} is not a directory`,
+    ]);
+  });
+
   it('a file under an unknown key is reported as that key alone', () => {
     const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
     assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
