@@ -13,7 +13,6 @@ import { ROOT } from './gen-docs.js';
 
 /** Source paths relative to the repository root; one ending in `/` is every test file in that folder. */
 export const UNIT_TESTS: readonly string[] = [
-  'test/cli/init.test.ts',
   'test/config/checks.test.ts',
   'test/config/load.test.ts',
   'test/config/secrets.test.ts',

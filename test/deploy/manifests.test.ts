@@ -108,7 +108,7 @@ describe('deploy/kubernetes (plain manifests)', () => {
     for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `volume ${m.name} is in the snippet`);
     assert.equal(volumes.get('mcpwatch-config')?.configMap?.name, values.fullnameOverride);
     assert.ok(volumes.get('mcpwatch-state')?.emptyDir && volumes.get('mcpwatch-tmp')?.emptyDir);
-    assert.match(read('deploy', 'kubernetes', 'sidecar', 'README.md'), /OTEL_EXPORTER_OTLP_ENDPOINT[\s\S]*http:\/\/localhost:4317/);
+    assert.match(read('deploy', 'kubernetes', 'sidecar', 'README.md'), /OTEL_EXPORTER_OTLP_ENDPOINT[\s\S]*http:\/\/localhost:4318/);
   });
 
   it('NODE_OPTIONS: the DaemonSet has the chart\'s default and the image\'s, the sidecar a smaller heap that fits its limit', () => {
