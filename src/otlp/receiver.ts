@@ -84,6 +84,16 @@ function grpcReserve(cfg: ProtocolConfig): number {
  * concurrent exporters on one connection shared 64 KiB. The window bounds nothing here: grpc-js reads
  * every message whole into memory anyway, and `limit_mib` / `max_recv_msg_size` are what bound that.
  */
+/**
+ * grpc-js wraps the socket's error in its own words ("No address added out of total 1 resolved
+ * errors: [listen EADDRINUSE: …]"): said as the HTTP receiver says it (export/telemetry.ts listen).
+ */
+function bindFailure(err: Error): string {
+  if (err.message.includes('EADDRINUSE')) return 'address already in use';
+  if (err.message.includes('EACCES')) return 'permission denied';
+  return err.message;
+}
+
 function grpcWindowBytes(maxBytes: number): number {
   return Math.min(HTTP2_MAX_WINDOW, Math.max(HTTP2_DEFAULT_WINDOW, maxBytes + 5));
 }
@@ -288,7 +298,7 @@ export class OtlpReceiver {
     const { host, port } = parseListen(cfg.endpoint)!;
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpcCredentials(cfg), (err, p) =>
-        err ? reject(new Error(`receivers.otlp.grpc.endpoint: cannot listen on ${cfg.endpoint}: ${err.message}`)) : resolve(p),
+        err ? reject(new Error(`receivers.otlp.grpc.endpoint: cannot listen on ${cfg.endpoint}: ${bindFailure(err)}`)) : resolve(p),
       ),
     );
     this.grpcServer = server;

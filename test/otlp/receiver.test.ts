@@ -1,3 +1,4 @@
+import { createServer as createNetServer } from 'node:net';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
@@ -298,6 +299,19 @@ describe('OTLP receiver limits and auth', () => {
     assert.equal(ok.status, 200, 'accepted again once memory is back under the limit');
     client.close();
     await receiver.shutdown();
+  });
+
+  it('says a port already in use as such, on either protocol', async (t) => {
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    t.after(() => taken.close());
+    const port = (taken.address() as { port: number }).port;
+    for (const protocol of ['grpc', 'http'] as const) {
+      const other = protocol === 'grpc' ? 'http' : 'grpc';
+      const receiver = new OtlpReceiver(parseConfig(`receivers: { otlp: { ${protocol}: { endpoint: "127.0.0.1:${port}" }, ${other}: null } }\n`, 'x.yaml', {}).receivers.otlp!, { recorder: new Recorder(new MeterProvider().getMeter('t')) });
+      await assert.rejects(receiver.start(), { message: `receivers.otlp.${protocol}.endpoint: cannot listen on 127.0.0.1:${port}: address already in use` });
+      await receiver.shutdown();
+    }
   });
 
   it('requires the bearer token on both protocols', async () => {
