@@ -251,7 +251,9 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
     // A value whose type or bound is wrong (an empty `command: ""`) is not also refused by a rule
     // across keys ("is required for a stdio server"): that second message sends the user elsewhere.
-    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom').map((zi) => formatPath(zi.path)));
+    // An unknown key is reported at its own path, not its mapping's: the mapping's rules across keys
+    // (a check naming both tool and resource) still stand and are said in the same run.
+    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom' && zi.code !== 'unrecognized_keys').map((zi) => formatPath(zi.path)));
     const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
     for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });

@@ -152,6 +152,13 @@ servers:
     ]);
   });
 
+  it('says a rule across a mapping\'s keys beside an unknown key in that mapping', () => {
+    assert.deepEqual(errorsOf('servers:\n  - name: a\n    transport: stdio\n    command: x\n    checks:\n      - { name: c, tool: t, resource: "r://x", extra: 1 }\n'), [
+      'mcpwatch.yaml:6: servers[0].checks[0].extra: unknown key',
+      'mcpwatch.yaml:6: servers[0].checks[0]: names tool and resource: give exactly one of tool, resource or prompt',
+    ]);
+  });
+
   it('says an unset variable once, not again as the command or URL it leaves empty', () => {
     const errs = errorsOf(`servers:
   - name: a
