@@ -431,7 +431,11 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     const got = doc.getIn(zi.path);
-    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) message += ` (quote it: "${String(got)}")`;
+    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) {
+      // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
+      const node = doc.getIn(zi.path, true);
+      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(got)}")`;
+    }
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
     if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
     const reference = whole?.get(formatPath(zi.path));
