@@ -251,7 +251,9 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     const unset = new Set(issues.filter((i) => UNSET.test(i.message)).map((i) => i.path));
     // A value whose type or bound is wrong (an empty `command: ""`) is not also refused by a rule
     // across keys ("is required for a stdio server"): that second message sends the user elsewhere.
-    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom').map((zi) => formatPath(zi.path)));
+    // An unknown key is reported at its own path, not its mapping's: the mapping's rules across keys
+    // (a check naming both tool and resource) still stand and are said in the same run.
+    const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom' && zi.code !== 'unrecognized_keys').map((zi) => formatPath(zi.path)));
     const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
     for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
@@ -429,7 +431,11 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     const got = doc.getIn(zi.path);
-    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) message += ` (quote it: "${String(got)}")`;
+    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) {
+      // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
+      const node = doc.getIn(zi.path, true);
+      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(got)}")`;
+    }
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
     if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
     const reference = whole?.get(formatPath(zi.path));

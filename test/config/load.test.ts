@@ -146,9 +146,21 @@ servers:
       'mcpwatch.yaml:2: servers[0].env.PORT: must be a string, got number (quote it: "3000")',
       'mcpwatch.yaml:2: servers[0].env.DEBUG: must be a string, got boolean (quote it: "true")',
     ]);
+    // As written, not as the number YAML made of it: 3.10 is 3.1, 0x1F is 31.
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, env: { PYTHON_VERSION: 3.10, MASK: 0x1F } }\n'), [
+      'mcpwatch.yaml:2: servers[0].env.PYTHON_VERSION: must be a string, got number (quote it: "3.10")',
+      'mcpwatch.yaml:2: servers[0].env.MASK: must be a string, got number (quote it: "0x1F")',
+    ]);
     assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "http://127.0.0.1:1/mcp", fresh_connection: yes, tls: { insecure_skip_verify: off } }\n'), [
       'mcpwatch.yaml:2: servers[0].tls.insecure_skip_verify: must be a boolean, got string (write false: YAML 1.2 reads off as text)',
       'mcpwatch.yaml:2: servers[0].fresh_connection: must be a boolean, got string (write true: YAML 1.2 reads yes as text)',
+    ]);
+  });
+
+  it('says a rule across a mapping\'s keys beside an unknown key in that mapping', () => {
+    assert.deepEqual(errorsOf('servers:\n  - name: a\n    transport: stdio\n    command: x\n    checks:\n      - { name: c, tool: t, resource: "r://x", extra: 1 }\n'), [
+      'mcpwatch.yaml:6: servers[0].checks[0].extra: unknown key',
+      'mcpwatch.yaml:6: servers[0].checks[0]: names tool and resource: give exactly one of tool, resource or prompt',
     ]);
   });
 
