@@ -573,7 +573,7 @@ export class Agent {
   }
 
   /**
-   * A server whose configuration cannot be used (an unset `${env:…}`, an unusable file) is never probed: said when the
+   * A server whose configuration cannot be used (an unset `${env:…}`) is never probed: said when the
    * agent takes it on, at start or at a reload, not left for its first check's `down` to reveal.
    */
   private warnUnusable(server: ServerConfig, before?: ServerConfig): void {

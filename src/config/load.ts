@@ -97,8 +97,8 @@ export interface ParseOptions {
   /**
    * Look at the files the configuration names (TLS certificates and keys, auth key and token files):
    * one that cannot be read, or is not PEM, is an error at its key (a warning for a token_file, which
-   * may yet be written). Inside a server with `isolateServerEnv`, it makes that server alone
-   * unusable (`config_error`), as an unset variable does. loadConfigFile does this; text parsed on
+   * may yet be written). Inside a server with `isolateServerEnv` it is a warning too: that server's
+   * probes read the file again at each connection. loadConfigFile does this; text parsed on
    * its own (init's output, tests) names files of another machine.
    */
   checkFiles?: boolean;
@@ -232,15 +232,17 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, Unusable>();
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
-  const unreadable = new Map<number, Array<{ issue: ConfigIssue; file: string }>>();
   if (opts.checkFiles) {
     for (const p of fileProblems(expanded)) {
       const section = String(p.path[0]);
       // A file under a key the schema does not have (a top-level `tls:`) is reported as that unknown key alone.
       if ((reads && !reads.includes(section)) || !schemaKeysAt(p.path.slice(0, -1))?.includes(String(p.path.at(-1)))) continue;
       const issue = { path: formatPath(p.path), line: lineOf(doc, lineCounter, p.path), message: p.message };
+      // A server's file is read again at each connection it opens, so one that appears later (a
+      // sidecar writing certificates, a directory made after start) heals the server by itself:
+      // said at start, not made a config_error that only a reload would clear.
       if (p.warning) warnings.push(issue);
-      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') unreadable.set(p.path[1], [...(unreadable.get(p.path[1]) ?? []), { issue, file: p.file }]);
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') warnings.push({ ...issue, message: `${issue.message}: this server's probes fail until it is there` });
       else issues.push(issue);
     }
   }
@@ -262,12 +264,6 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     const unique = [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()];
     unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(file, unique);
-  }
-  for (const [i, found] of unreadable) {
-    isolated.set(i, {
-      message: `${found.map(({ issue }) => `${issue.path}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}`).join('; ')}: this server is not probed until ${found.length > 1 ? 'they are' : 'it is'} fixed (mcpwatch validate lists every problem)`,
-      problems: found.map(({ issue, file }) => ({ key: issue.path, ...(issue.line ? { line: issue.line } : {}), file })),
-    });
   }
   for (const [i, { message, problems }] of isolated) Object.assign(result.data!.servers[i]!, { config_error: message, config_problems: problems });
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;

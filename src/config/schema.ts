@@ -946,12 +946,11 @@ export interface ServerTraffic {
   min_calls: number;
 }
 
-/** One reason a server's configuration cannot be used: the key (`servers[1].headers.Authorization`), its line, and the unset variable or the file. */
+/** One reason a server's configuration cannot be used: the key (`servers[1].headers.Authorization`), its line, and the unset variable. */
 export interface ConfigProblem {
   key: string;
   line?: number;
-  variable?: string;
-  file?: string;
+  variable: string;
 }
 
 export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'timeout' | 'start_timeout' | 'interval' | 'fresh_connection' | 'stale_after' | 'consecutive_failures_before_down' | 'recovery_hold' | 'protocol' | 'checks' | 'traffic'> {
@@ -963,9 +962,9 @@ export interface ServerConfig extends Omit<ServerConfigRaw, 'thresholds' | 'time
   /** Legacy SSE always speaks the 2025 protocol, whatever the default says. */
   protocol: ProtocolMode;
   timeout: number;
-  /** Why this server cannot be probed as configured (an unset `${env:…}`, a file it names that cannot be used: config/load.ts). */
+  /** Why this server cannot be probed as configured (an unset `${env:…}`: config/load.ts). */
   config_error?: string;
-  /** What config_error says, one entry per key, for the log's fields: each unset variable or unusable file, where. */
+  /** What config_error says, one entry per key, for the log's fields: each unset variable, where. */
   config_problems?: ConfigProblem[];
   /**
    * What `${env:…}` references put into the settings that carry credentials (env, headers, args, url,

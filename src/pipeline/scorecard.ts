@@ -183,7 +183,7 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   {
     id: 'security.config-error',
     dimension: 'security',
-    when: 'a `${env:VAR}` of the server is not set, or a file it names cannot be read (`config_error`: not probed)',
+    when: 'a `${env:VAR}` of the server is not set (`config_error`: not probed)',
     effect: 'judged from the entry as written; plain-http and no-auth only when its URL is written without a reference',
   },
   {
