@@ -96,8 +96,9 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
         return { type: 'unsupported_protocol_version', message: `server refused protocol version ${asked}; it supports ${JSON.stringify(data.supported)}${modernOnlyAdvice(asked, data.supported)}` };
       }
       // Answered, not cut off: the server's own "Session not found" (the SDK's -32001, which would
-      // otherwise read as a timeout) over HTTP 200, where the spec has a 404.
-      if (raw.withSession && SESSION_GONE.test(raw.message)) {
+      // otherwise read as a timeout) over HTTP 200, where the spec has a 404. Not a check's call: its
+      // tool's own error may speak of sessions of its own ("browser session not found").
+      if (raw.withSession && !CALL_PHASES.has(phase) && SESSION_GONE.test(raw.message)) {
         return { type: 'session_expired', message: `JSON-RPC error ${raw.code} for the MCP session (HTTP 200): the server no longer knows it (${raw.message})` };
       }
       if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
@@ -116,6 +117,9 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       return { type: raw.type, message: raw.message };
   }
 }
+
+/** The requests a configured check makes: what their errors say is the called tool's, resource's or prompt's. */
+const CALL_PHASES: ReadonlySet<Phase> = new Set<Phase>(['tools/call', 'resources/read', 'prompts/get']);
 
 /** A JSON-RPC error message that says the session it came on is unknown (the SDKs' wordings, and the like). */
 const SESSION_GONE = /\b(?:session (?:not found|unknown|expired|invalid|terminated|does not exist|no longer exists)|(?:unknown|invalid|expired|no valid) session)\b/i;
