@@ -97,17 +97,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    */
   private readonly lingering = new Set<IncomingMessage>();
   /**
-   * The 2026-07-28 revision cancels a request by closing its stream: with this the SDK aborts a timed
-   * out request's `requestSignal` (destroyOnAbort) rather than POSTing `notifications/cancelled`,
-   * which a modern server does not act on. Without it each check that timed out held its request,
-   * and a connection, open on both sides until the server answered: never, for a tool that hangs.
-   */
-  readonly hasPerRequestStream = true;
-  /**
-   * 2025-era requests in flight, by JSON-RPC id, that the SDK gave no signal for. It gives one up by
-   * POSTing `notifications/cancelled`, after which the server sends no response (as the spec says),
-   * so the request's stream stays open until the session ends: one connection per timed-out check
-   * of a kept session. The cancellation lets go of it (send).
+   * Requests in flight, by JSON-RPC id, that the SDK gave no signal for. It gives one up by sending
+   * `notifications/cancelled`, after which a 2025 server sends no response (as the spec says), so the
+   * request's stream stayed open until the session ended: one connection per timed-out check of a
+   * kept session. The cancellation lets go of it (send). The 2026-07-28 revision cancels by closing
+   * the stream alone, so a modern request's cancellation is not POSTed. (Declaring
+   * `hasPerRequestStream` would have the SDK do that with an AbortController and a listener on its
+   * signal for every modern request, which cost more per check than this map.)
    */
   private readonly cancellable = new Map<string | number, GiveUp>();
   private closed = false;
@@ -172,7 +168,9 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     }
     if (!Array.isArray(message) && 'method' in message && message.method === 'notifications/cancelled') {
       const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
-      if (typeof id === 'string' || typeof id === 'number') this.cancellable.get(id)?.abort();
+      const giveUp = typeof id === 'string' || typeof id === 'number' ? this.cancellable.get(id) : undefined;
+      giveUp?.abort();
+      if (giveUp?.modern) return;
     }
     const withSession = this.sessionId !== undefined;
     const modern = modernHeaders(message);
@@ -184,7 +182,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     // hold a connection for as long as the server, or a proxy that buffers event streams, keeps it open.
     const signal = options?.requestSignal;
     if (signal || lasting || requests.size === 0) return this.post(message, withSession, modern, lasting, requests, signal);
-    const giveUp = new GiveUp();
+    const giveUp = new GiveUp(modern !== undefined);
     // A copy: answers are taken off `requests` as they come.
     const ids = [...requests];
     for (const id of ids) this.cancellable.set(id, giveUp);
@@ -493,13 +491,16 @@ function forgetOnClose(open: Set<ClientRequest>, req: ClientRequest): () => void
 }
 
 /**
- * How the transport gives up a 2025-era request the SDK gave no signal for (send): a plain object
- * rather than an AbortController, whose listener, added and removed on every request, cost more than
- * the rest of that bookkeeping. It destroys the request it last watched, a redirect's or a retry's.
+ * How the transport gives up a request the SDK gave no signal for (send): a plain object rather than
+ * an AbortController, whose listener, added and removed on every request, cost more than the rest of
+ * that bookkeeping. It destroys the request it last watched, a redirect's or a retry's. `modern`: a
+ * 2026-07-28 request, which closing its stream cancels.
  */
 class GiveUp {
   aborted = false;
   private req: ClientRequest | undefined;
+
+  constructor(readonly modern: boolean) {}
 
   watch(req: ClientRequest): void {
     this.req = req;
