@@ -66,7 +66,13 @@ export function parseJsonRequest(body: string | Uint8Array): unknown {
  */
 export function withFieldNamesInCamelCase(root: unknown): unknown {
   if (!isObject(root) || !Object.keys(root).some((k) => k.includes('_'))) return root;
-  return camelKeys(root);
+  try {
+    return camelKeys(root);
+  } catch (err) {
+    // JSON.parse takes nesting deeper than a recursive walk can follow: bad input, not a crash.
+    if (err instanceof RangeError) throw new OtlpDecodeError('OTLP_INVALID_JSON', 'invalid OTLP JSON request: nested too deeply to read');
+    throw err;
+  }
 }
 
 function camelKeys(value: unknown): unknown {

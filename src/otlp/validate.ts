@@ -85,10 +85,11 @@ function walk(r: Reader, end: number, shape: Shape): void {
 function checkJson(signal: UndecodedSignal, body: Buffer): unknown {
   let parsed: unknown;
   try {
-    parsed = withFieldNamesInCamelCase(JSON.parse(body.toString('utf8')));
+    parsed = JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON ${signal} request: not JSON: ${(err as Error).message}`);
   }
+  parsed = withFieldNamesInCamelCase(parsed);
   const key = signal === 'metrics' ? 'resourceMetrics' : 'resourceLogs';
   const why = !isObject(parsed)
     ? 'the request must be a JSON object'

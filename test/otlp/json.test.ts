@@ -226,3 +226,8 @@ test('without ids asked for, ids are handed over as sent: no span pays for check
   const [span] = decodeTraceRequestJson(body([upper])).spans;
   assert.deepEqual([span!.traceId, span!.spanId, span!.parentSpanId], ['5B8EFFF798038103D269B633813FC60C', 'EEE19B7EC3C1B174', 'not-hex']);
 });
+
+test('a request in original field names nested past what a walk can follow is refused as bad input, not a crash', () => {
+  const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+  assert.throws(() => decodeTraceRequestJson(`{"resource_spans":${deep}}`), (err: unknown) => err instanceof OtlpDecodeError && /nested too deeply/.test(err.message));
+});
