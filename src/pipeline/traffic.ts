@@ -74,8 +74,9 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
   for (const s of list) {
     if (s.url) {
       const u = new URL(s.url);
-      first(byAddress, `${u.hostname}:${Number(u.port || (u.protocol === 'https:' ? 443 : 80))}`, s.name);
-      first(byHost, u.hostname, s.name);
+      const host = hostKey(u.hostname);
+      first(byAddress, `${host}:${Number(u.port || (u.protocol === 'https:' ? 443 : 80))}`, s.name);
+      first(byHost, host, s.name);
     }
     first(byService, s.name, s.name);
     if (s.serverInfoName) first(byService, s.serverInfoName, s.name);
@@ -97,7 +98,7 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
     const address = span.attrs.get('server.address');
     if (address !== undefined) {
       const port = span.attrs.get('server.port');
-      const host = String(address);
+      const host = hostKey(String(address));
       const hit = (port === undefined ? byHost.get(host) : byAddress.get(`${host}:${Number(port)}`)) ?? byHintHost.get(host);
       if (hit) return hit;
     }
@@ -110,11 +111,20 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
   };
 }
 
+/**
+ * A host as the maps hold it: without an IPv6 address's brackets, which a URL's hostname keeps and a
+ * span's server.address (bare, as the semantic conventions write it) does not, and in lower case, as
+ * host names compare and a URL's hostname already is.
+ */
+function hostKey(host: string): string {
+  return host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+}
+
 /** `host`, `host:port` or `[v6]:port` as a hint writes it. */
 function splitHost(text: string): { host: string; port: number | undefined } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (m) return { host: m[1] ?? m[2]!, port: Number(m[3]) };
-  return { host: text.replace(/^\[(.*)\]$/, '$1'), port: undefined };
+  if (m) return { host: hostKey(m[1] ?? m[2]!), port: Number(m[3]) };
+  return { host: hostKey(text), port: undefined };
 }
 
 /** The labels one observation is counted under. */

@@ -9,6 +9,7 @@ const servers: ServerIdentity[] = [
   { name: 'notes', url: 'http://127.0.0.1:8080/mcp', serverInfoName: 'notes-server' },
   { name: 'notes-copy', url: 'http://127.0.0.1:8080/other' },
   { name: 'files', command: '/usr/local/bin/files-mcp.js' },
+  { name: 'ipv6', url: 'http://[fd00::7]:3000/mcp' },
 ];
 
 function span(attrs: Record<string, string | number>, serviceName?: string): DecodedSpan {
@@ -27,6 +28,9 @@ describe('serverResolver', () => {
     ['service.name = the name the server gave', span({}, 'notes-server'), 'notes'],
     ['service.name = the command without its extension', span({}, 'files-mcp'), 'files'],
     ['nothing matches', span({ 'server.address': 'elsewhere.example.com' }, 'agent'), undefined],
+    ['an IPv6 URL: the span names the address bare, as the semantic conventions write it', span({ 'server.address': 'fd00::7', 'server.port': 3000 }), 'ipv6'],
+    ['an IPv6 URL, by host alone', span({ 'server.address': 'fd00::7' }), 'ipv6'],
+    ['a host name in capitals (host names compare without case)', span({ 'server.address': 'API.Example.com', 'server.port': 443 }), 'github'],
   ];
   for (const [name, s, want] of rows) it(name, () => assert.equal(resolve(s, undefined), want));
 });
@@ -35,7 +39,7 @@ describe('serverResolver: tool names and hints', () => {
   const probed: ServerIdentity[] = [
     { name: 'alpha', url: 'http://10.0.0.1:3000/mcp', tools: ['search', 'alpha_lookup', 'alpha_lookup'] },
     { name: 'beta', url: 'http://10.0.0.2:3000/mcp', tools: ['search', 'beta_write'], hints: { service_names: ['beta-bot'], hosts: ['gateway.internal:8443'] } },
-    { name: 'gamma', command: '/opt/gamma-mcp', tools: ['gamma_run'], hints: { hosts: ['gamma.svc', '[fd00::1]:9000'] } },
+    { name: 'gamma', command: '/opt/gamma-mcp', tools: ['gamma_run'], hints: { hosts: ['gamma.svc', '[fd00::1]:9000', 'Hints.Example'] } },
     { name: 'delta', url: 'http://gateway.internal:8443/mcp', tools: ['delta_only'] },
   ];
   const resolve = serverResolver(probed);
@@ -54,6 +58,7 @@ describe('serverResolver: tool names and hints', () => {
     ['a port-less host hint matches any port', span({ 'server.address': 'gamma.svc', 'server.port': 1234 }), undefined, 'gamma'],
     ['a port-less host hint matches a span without a port', span({ 'server.address': 'gamma.svc' }), undefined, 'gamma'],
     ['an IPv6 host:port hint', span({ 'server.address': 'fd00::1', 'server.port': 9000 }), undefined, 'gamma'],
+    ['a host hint written in capitals', span({ 'server.address': 'hints.example', 'server.port': 80 }), undefined, 'gamma'],
   ];
   for (const [name, s, tool, want] of rows) it(name, () => assert.equal(resolve(s, tool), want));
 
