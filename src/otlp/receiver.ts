@@ -17,6 +17,7 @@ import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { checkRequest } from './validate.js';
+import { jsonWithoutSpans, protobufWithoutSpans } from './accepted.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
@@ -102,7 +103,8 @@ function grpcWindowBytes(maxBytes: number): number {
  * The passive receiver: OTLP/gRPC and OTLP/HTTP on their own listeners. Traces are decoded (only the
  * fields MCP recognition needs) and turned into tool-call metrics; metrics and logs are not decoded,
  * only checked to be requests of their signal (validate.ts).
- * Every accepted request is forwarded unchanged. Bad input is answered with INVALID_ARGUMENT / 400,
+ * Every accepted request is forwarded unchanged, except that spans rejected in a partial success are
+ * left out (accepted.ts). Bad input is answered with INVALID_ARGUMENT / 400,
  * memory pressure with UNAVAILABLE / 503 + Retry-After so SDKs retry; nothing here is fatal.
  */
 export class OtlpReceiver {
@@ -236,7 +238,7 @@ export class OtlpReceiver {
       throw err;
     }
     // Before anything is counted: a request the backend cannot take is refused whole.
-    const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);
+    const unforwardable = this.forward(signal, body, contentType, parsed, decoded);
     if (unforwardable !== undefined) return { ok: false, reason: 'invalid', message: unforwardable };
     let rejected = 0;
     let message: string | undefined;
@@ -248,6 +250,21 @@ export class OtlpReceiver {
       if (this.pairing) this.recognise(decoded.spans, this.pairing);
     }
     return { ok: true, rejected, message };
+  }
+
+  /**
+   * Hands the request to the forwarder as it came, or, when some of its spans were rejected, with
+   * only the spans accepted (accepted.ts); one whose every span was rejected is not forwarded.
+   */
+  private forward(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed: unknown, decoded: DecodeResult | undefined): string | undefined {
+    const forward = this.deps.forward;
+    if (!forward) return undefined;
+    const rejected = decoded?.rejectedSpans;
+    if (!rejected) return forward(signal, body, contentType, parsed);
+    if (decoded.spans.length === 0) return undefined;
+    if (contentType === 'application/x-protobuf') return forward(signal, protobufWithoutSpans(body, rejected), contentType);
+    const accepted = jsonWithoutSpans(parsed, rejected);
+    return forward(signal, Buffer.from(JSON.stringify(accepted)), contentType, accepted);
   }
 
   /**
