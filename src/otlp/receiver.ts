@@ -44,6 +44,8 @@ interface ReceiverDeps {
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** JavaScript heap in use now, in bytes (tests inject it). */
   memoryUsage?: () => number;
+  /** How long a request may take to arrive whole (REQUEST_TIMEOUT_MS; tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 export interface ReceiverAddresses {
@@ -57,6 +59,12 @@ type Handled =
   | { ok: false; reason: RefusalReason; message: string };
 
 const MIB = 1024 * 1024;
+/**
+ * How long a request may take to arrive whole, on either protocol. An admitted request holds its
+ * share of max_in_flight_mib until then: without a bound, a few calls that never finish their
+ * message held the whole budget, and every sender was refused.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
 /** How long an SDK should wait after a memory-limit refusal (HTTP Retry-After). */
 const RETRY_AFTER_S = 5;
 /** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
@@ -122,12 +130,14 @@ export class OtlpReceiver {
   private inFlight = 0;
   /** What admission reserves for the largest request of the configured protocols. */
   private readonly largestRequest: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(
     private readonly cfg: OtlpReceiversConfig,
     private readonly deps: ReceiverDeps,
   ) {
     this.memoryUsage = deps.memoryUsage ?? (() => getHeapStatistics().used_heap_size);
+    this.requestTimeoutMs = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     const traffic = deps.traffic;
     this.pairing = traffic && new CallPairing(cfg.server_span_wait, { count: traffic, duplicate: () => deps.recorder.duplicateSpan() });
     this.largestRequest = Math.max(cfg.grpc ? grpcReserve(cfg.grpc) : 0, cfg.http ? Math.floor(cfg.http.max_recv_msg_size_mib * MIB) : 0);
@@ -353,12 +363,27 @@ export class OtlpReceiver {
    * Admission on the call's metadata, before grpc-js reads a byte of its message: the stream stays
    * paused until the handler asks for the message, so a call refused here (no or wrong token, memory
    * pressure) costs no buffer. Without this, grpc-js read whole messages of unauthenticated callers.
+   * An admitted call whose message has not arrived within the request timeout is ended, as HTTP's
+   * requestTimeout ends a request: grpc-js shows no bytes before the whole message, so the call
+   * holds its reservation until then, and calls that never finished held it until
+   * max_connection_age.
    */
   private grpcAdmission(cfg: ProtocolConfig): grpc.ServerInterceptor {
     const reserve = grpcReserve(cfg);
     return (method, call) => {
       const signal = OTLP_SIGNALS.find((s) => GRPC_EXPORT_PATH[s] === method.path) ?? 'traces';
-      let release = (): void => undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let held: (() => void) | undefined;
+      const release = (): void => {
+        clearTimeout(timer);
+        held?.();
+        held = undefined;
+      };
+      const late = (): void => {
+        const message = `the request did not arrive whole within ${this.requestTimeoutMs / 1000} s`;
+        this.refuse('grpc', signal, 'invalid', message);
+        call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: message });
+      };
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next(
@@ -375,8 +400,13 @@ export class OtlpReceiver {
                   call.sendStatus({ code: grpc.status.UNAVAILABLE, details: admitted.refused });
                   return;
                 }
-                release = admitted.release;
+                held = admitted.release;
+                timer = setTimeout(late, this.requestTimeoutMs);
                 proceed(metadata);
+              })
+              .withOnReceiveMessage((message, next) => {
+                clearTimeout(timer);
+                next(message);
               })
               .withOnCancel(() => release())
               .build(),
@@ -422,7 +452,7 @@ export class OtlpReceiver {
     const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
     const server = cfg.tls ? createHttpsServer(httpsServerOptions('receivers.otlp.http.tls', cfg.tls), handler) : createHttpServer(handler);
-    server.requestTimeout = 30_000;
+    server.requestTimeout = this.requestTimeoutMs;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
     this.httpServer = server;
