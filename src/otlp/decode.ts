@@ -70,7 +70,19 @@ export interface DecodeResult {
   rejected: number;
   /** The first rejection's reason, when `rejected > 0`. */
   rejectionMessage?: string;
+  /**
+   * Where the rejected spans are, in request order, so the request can be forwarded without them
+   * (otlp/accepted.ts): the sender was told they were rejected, and a backend that refuses a whole
+   * request for one bad span would take the accepted ones with them. Absent when none was rejected.
+   */
+  rejectedSpans?: RejectedSpan[];
 }
+
+/**
+ * A rejected span's place: in a protobuf body, the bytes of its `ScopeSpans.spans` field, tag and
+ * length prefix included; in an OTLP/JSON one, its indexes in `resourceSpans`, `scopeSpans`, `spans`.
+ */
+export type RejectedSpan = { start: number; end: number } | { resource: number; scope: number; span: number };
 
 type OtlpDecodeErrorCode = 'OTLP_INVALID_PROTOBUF' | 'OTLP_INVALID_JSON' | 'OTLP_TOO_MANY_ENTRIES';
 
@@ -169,6 +181,7 @@ interface Ctx {
   /** Resource, scope and span entries seen so far (MAX_ENTRIES). */
   entries: number;
   rejectionMessage: string | undefined;
+  rejectedSpans: RejectedSpan[] | undefined;
 }
 
 /**
@@ -188,6 +201,7 @@ export function decodeTraceRequest(body: Uint8Array, options: DecodeOptions = {}
     spans: [],
     rejected: 0,
     rejectionMessage: undefined,
+    rejectedSpans: undefined,
     entries: 0,
   };
   try {
@@ -206,6 +220,7 @@ export function decodeTraceRequest(body: Uint8Array, options: DecodeOptions = {}
   }
   const result: DecodeResult = { spans: ctx.spans, rejected: ctx.rejected };
   if (ctx.rejectionMessage !== undefined) result.rejectionMessage = ctx.rejectionMessage;
+  if (ctx.rejectedSpans !== undefined) result.rejectedSpans = ctx.rejectedSpans;
   return result;
 }
 
@@ -249,6 +264,7 @@ function decodeScopeSpans(r: Reader, end: number, ctx: Ctx, resource: DecodedRes
   const first = ctx.spans.length;
   let scope = '';
   while (r.pos < end) {
+    const fieldStart = r.pos;
     const tag = r.tag();
     const field = tag >>> 3;
     if (field === 2) {
@@ -260,10 +276,10 @@ function decodeScopeSpans(r: Reader, end: number, ctx: Ctx, resource: DecodedRes
       r.len = spanEnd;
       try {
         const span = decodeSpan(r, spanEnd, ctx, resource);
-        if (typeof span === 'string') reject(ctx, span);
+        if (typeof span === 'string') reject(ctx, span, fieldStart, spanEnd);
         else ctx.spans.push(span);
       } catch (err) {
-        reject(ctx, `span at bytes ${spanStart}..${spanEnd}: ${err instanceof Error ? err.message : String(err)}`);
+        reject(ctx, `span at bytes ${spanStart}..${spanEnd}: ${err instanceof Error ? err.message : String(err)}`, fieldStart, spanEnd);
       }
       r.len = outerLen;
       r.pos = spanEnd;
@@ -278,9 +294,10 @@ function decodeScopeSpans(r: Reader, end: number, ctx: Ctx, resource: DecodedRes
   if (scope !== '') for (let i = first; i < ctx.spans.length; i++) ctx.spans[i]!.scope = scope;
 }
 
-function reject(ctx: Ctx, message: string): void {
+function reject(ctx: Ctx, message: string, start: number, end: number): void {
   ctx.rejected++;
   ctx.rejectionMessage ??= message;
+  (ctx.rejectedSpans ??= []).push({ start, end });
 }
 
 function decodeScopeName(r: Reader, end: number, buf: Buffer): string {

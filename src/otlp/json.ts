@@ -13,6 +13,7 @@ import {
   type DecodeResult,
   type DecodedResource,
   type DecodedSpan,
+  type RejectedSpan,
 } from './decode.js';
 
 type JsonObject = Record<string, unknown>;
@@ -102,6 +103,7 @@ function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
   const spans: DecodedSpan[] = [];
   let rejected = 0;
   let rejectionMessage: string | undefined;
+  let rejectedSpans: RejectedSpan[] | undefined;
 
   const resourceSpans = arrayAt(root, 'resourceSpans', 'resourceSpans');
   const counted = { entries: 0 };
@@ -128,12 +130,14 @@ function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
           if (!(err instanceof SpanRejection)) throw err;
           rejected++;
           rejectionMessage ??= err.message;
+          (rejectedSpans ??= []).push({ resource: i, scope: j, span: k });
         }
       }
     }
   }
   const result: DecodeResult = { spans, rejected };
   if (rejectionMessage !== undefined) result.rejectionMessage = rejectionMessage;
+  if (rejectedSpans !== undefined) result.rejectedSpans = rejectedSpans;
   return result;
 }
 

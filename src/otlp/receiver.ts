@@ -17,6 +17,7 @@ import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { checkRequest } from './validate.js';
+import { jsonWithoutSpans, protobufWithoutSpans } from './accepted.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
 import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
@@ -43,6 +44,8 @@ interface ReceiverDeps {
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** JavaScript heap in use now, in bytes (tests inject it). */
   memoryUsage?: () => number;
+  /** How long a request may take to arrive whole (REQUEST_TIMEOUT_MS; tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 export interface ReceiverAddresses {
@@ -56,6 +59,12 @@ type Handled =
   | { ok: false; reason: RefusalReason; message: string };
 
 const MIB = 1024 * 1024;
+/**
+ * How long a request may take to arrive whole, on either protocol. An admitted request holds its
+ * share of max_in_flight_mib until then: without a bound, a few calls that never finish their
+ * message held the whole budget, and every sender was refused.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
 /** How long an SDK should wait after a memory-limit refusal (HTTP Retry-After). */
 const RETRY_AFTER_S = 5;
 /** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
@@ -102,7 +111,8 @@ function grpcWindowBytes(maxBytes: number): number {
  * The passive receiver: OTLP/gRPC and OTLP/HTTP on their own listeners. Traces are decoded (only the
  * fields MCP recognition needs) and turned into tool-call metrics; metrics and logs are not decoded,
  * only checked to be requests of their signal (validate.ts).
- * Every accepted request is forwarded unchanged. Bad input is answered with INVALID_ARGUMENT / 400,
+ * Every accepted request is forwarded unchanged, except that spans rejected in a partial success are
+ * left out (accepted.ts). Bad input is answered with INVALID_ARGUMENT / 400,
  * memory pressure with UNAVAILABLE / 503 + Retry-After so SDKs retry; nothing here is fatal.
  */
 export class OtlpReceiver {
@@ -120,12 +130,14 @@ export class OtlpReceiver {
   private inFlight = 0;
   /** What admission reserves for the largest request of the configured protocols. */
   private readonly largestRequest: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(
     private readonly cfg: OtlpReceiversConfig,
     private readonly deps: ReceiverDeps,
   ) {
     this.memoryUsage = deps.memoryUsage ?? (() => getHeapStatistics().used_heap_size);
+    this.requestTimeoutMs = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     const traffic = deps.traffic;
     this.pairing = traffic && new CallPairing(cfg.server_span_wait, { count: traffic, duplicate: () => deps.recorder.duplicateSpan() });
     this.largestRequest = Math.max(cfg.grpc ? grpcReserve(cfg.grpc) : 0, cfg.http ? Math.floor(cfg.http.max_recv_msg_size_mib * MIB) : 0);
@@ -236,7 +248,7 @@ export class OtlpReceiver {
       throw err;
     }
     // Before anything is counted: a request the backend cannot take is refused whole.
-    const unforwardable = this.deps.forward?.(signal, body, contentType, parsed);
+    const unforwardable = this.forward(signal, body, contentType, parsed, decoded);
     if (unforwardable !== undefined) return { ok: false, reason: 'invalid', message: unforwardable };
     let rejected = 0;
     let message: string | undefined;
@@ -248,6 +260,21 @@ export class OtlpReceiver {
       if (this.pairing) this.recognise(decoded.spans, this.pairing);
     }
     return { ok: true, rejected, message };
+  }
+
+  /**
+   * Hands the request to the forwarder as it came, or, when some of its spans were rejected, with
+   * only the spans accepted (accepted.ts); one whose every span was rejected is not forwarded.
+   */
+  private forward(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed: unknown, decoded: DecodeResult | undefined): string | undefined {
+    const forward = this.deps.forward;
+    if (!forward) return undefined;
+    const rejected = decoded?.rejectedSpans;
+    if (!rejected) return forward(signal, body, contentType, parsed);
+    if (decoded.spans.length === 0) return undefined;
+    if (contentType === 'application/x-protobuf') return forward(signal, protobufWithoutSpans(body, rejected), contentType);
+    const accepted = jsonWithoutSpans(parsed, rejected);
+    return forward(signal, Buffer.from(JSON.stringify(accepted)), contentType, accepted);
   }
 
   /**
@@ -336,12 +363,27 @@ export class OtlpReceiver {
    * Admission on the call's metadata, before grpc-js reads a byte of its message: the stream stays
    * paused until the handler asks for the message, so a call refused here (no or wrong token, memory
    * pressure) costs no buffer. Without this, grpc-js read whole messages of unauthenticated callers.
+   * An admitted call whose message has not arrived within the request timeout is ended, as HTTP's
+   * requestTimeout ends a request: grpc-js shows no bytes before the whole message, so the call
+   * holds its reservation until then, and calls that never finished held it until
+   * max_connection_age.
    */
   private grpcAdmission(cfg: ProtocolConfig): grpc.ServerInterceptor {
     const reserve = grpcReserve(cfg);
     return (method, call) => {
       const signal = OTLP_SIGNALS.find((s) => GRPC_EXPORT_PATH[s] === method.path) ?? 'traces';
-      let release = (): void => undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let held: (() => void) | undefined;
+      const release = (): void => {
+        clearTimeout(timer);
+        held?.();
+        held = undefined;
+      };
+      const late = (): void => {
+        const message = `the request did not arrive whole within ${this.requestTimeoutMs / 1000} s`;
+        this.refuse('grpc', signal, 'invalid', message);
+        call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: message });
+      };
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next(
@@ -358,8 +400,13 @@ export class OtlpReceiver {
                   call.sendStatus({ code: grpc.status.UNAVAILABLE, details: admitted.refused });
                   return;
                 }
-                release = admitted.release;
+                held = admitted.release;
+                timer = setTimeout(late, this.requestTimeoutMs);
                 proceed(metadata);
+              })
+              .withOnReceiveMessage((message, next) => {
+                clearTimeout(timer);
+                next(message);
               })
               .withOnCancel(() => release())
               .build(),
@@ -405,7 +452,7 @@ export class OtlpReceiver {
     const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
     const server = cfg.tls ? createHttpsServer(httpsServerOptions('receivers.otlp.http.tls', cfg.tls), handler) : createHttpServer(handler);
-    server.requestTimeout = 30_000;
+    server.requestTimeout = this.requestTimeoutMs;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
     this.httpServer = server;

@@ -59,6 +59,31 @@ describe('gRPC admission', () => {
     await receiver.shutdown();
   });
 
+  it('ends gRPC calls whose message does not arrive within the request timeout, giving back their share of the budget', { timeout: 60_000 }, async () => {
+    // Two calls reserve the whole budget (twice the 4 MiB message each) and never finish their message.
+    const cfg = parseConfig('receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: null, max_in_flight_mib: 16 } }\n', 'x.yaml', {}).receivers.otlp!;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0, requestTimeoutMs: 3000 });
+    const { grpc: address } = await receiver.start();
+    const session = connectHttp2(`http://127.0.0.1:${address!.port}`);
+    const streams: ClientHttp2Stream[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = session.request({ ':method': 'POST', ':path': EXPORT, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.write(Buffer.from([0, 0x00, 0x40, 0x00, 0x00, 0x0a]));
+      streams.push(s);
+    }
+    const statuses = Promise.all(streams.map(statusOf));
+    await until(() => receiver.refusing() !== undefined, 'the held calls to take the budget');
+    // Before, they held it until max_connection_age (30 minutes), and every sender was refused.
+    assert.deepEqual(new Set(await statuses), new Set([String(grpc.status.DEADLINE_EXCEEDED)]));
+    assert.equal(receiver.refusing(), undefined, 'the budget is back');
+    const client = new grpc.Client(`127.0.0.1:${address!.port}`, grpc.credentials.createInsecure());
+    const code = await new Promise<number>((resolve) => client.makeUnaryRequest(EXPORT, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) => resolve(err?.code ?? grpc.status.OK)));
+    assert.equal(code, grpc.status.OK);
+    client.close();
+    session.destroy();
+    await receiver.shutdown();
+  });
+
   it('refuses HTTP requests past the in-flight budget before reading them, and accepts again once the held ones end', { timeout: 60_000 }, async () => {
     const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_in_flight_mib: 8 } }\n', 'x.yaml', {}).receivers.otlp!;
     let heap = 0;

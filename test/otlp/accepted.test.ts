@@ -1,0 +1,57 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { jsonWithoutSpans, protobufWithoutSpans } from '../../src/otlp/accepted.js';
+import { decodeTraceRequest } from '../../src/otlp/decode.js';
+import { decodeTraceRequestJson, parseJsonRequest } from '../../src/otlp/json.js';
+import { brokenSpan, protoSpan as span, traceRequest as request } from '../fixtures/otlp-bodies.js';
+
+/** The body as forwarded after decoding: without the spans the decoder rejected. */
+function forwarded(body: Buffer): Buffer {
+  const decoded = decodeTraceRequest(body);
+  return decoded.rejectedSpans ? protobufWithoutSpans(body, decoded.rejectedSpans) : body;
+}
+
+describe('a trace request without its rejected spans', () => {
+  const rows: Array<[string, Buffer[][], Buffer[][]]> = [
+    ['first span rejected', [[span('a', 0n), span('b')]], [[span('b')]]],
+    ['last span rejected', [[span('a'), brokenSpan('b')]], [[span('a')]]],
+    ['several, in several resources', [[brokenSpan('a'), span('b'), span('c', 0n)], [span('d')], [span('e'), brokenSpan('f')]], [[span('b')], [span('d')], [span('e')]]],
+    ['every span of one resource: its scope stays, empty', [[brokenSpan('a')], [span('b')]], [[], [span('b')]]],
+    // A span long enough that its ScopeSpans' length prefix takes more bytes than the result's.
+    ['a long rejected span shortens the length prefixes', [[span('x'.repeat(20_000), 0n), span('y')]], [[span('y')]]],
+  ];
+  for (const [name, sent, kept] of rows) {
+    it(name, () => {
+      const out = forwarded(request(...sent));
+      assert.ok(out.equals(request(...kept)), 'the same bytes as the request written without them');
+      assert.equal(decodeTraceRequest(out).rejected, 0);
+    });
+  }
+
+  it('leaves fields it does not know where they were', () => {
+    // An unknown request field after the spans (a newer OTLP), of each scalar wire type.
+    const extra = Buffer.from([(9 << 3) | 0, 0x96, 0x01, (10 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, (11 << 3) | 5, 1, 2, 3, 4]);
+    const out = forwarded(Buffer.concat([request([span('a'), brokenSpan('b')]), extra]));
+    assert.ok(out.equals(Buffer.concat([request([span('a')]), extra])));
+  });
+
+  it('takes JSON spans out by their place, sharing the rest', () => {
+    const good = { name: 'good', kind: 3, startTimeUnixNano: '1', endTimeUnixNano: '2' };
+    const parsed = parseJsonRequest(
+      JSON.stringify({
+        resourceSpans: [
+          { resource: {}, scopeSpans: [{ spans: [{ ...good, kind: 'CLIENT' }, good] }, { spans: [good] }] },
+          { scopeSpans: [{ spans: [good, { ...good, endTimeUnixNano: '0' }] }] },
+        ],
+      }),
+    );
+    const decoded = decodeTraceRequestJson(JSON.stringify(parsed));
+    assert.equal(decoded.rejected, 2);
+    const out = jsonWithoutSpans(parsed, decoded.rejectedSpans!) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
+    assert.deepEqual(out.resourceSpans.map((rs) => rs.scopeSpans.map((ss) => ss.spans.length)), [[1, 1], [1]]);
+    assert.equal(decodeTraceRequestJson(JSON.stringify(out)).rejected, 0);
+    const before = parsed as typeof out;
+    assert.equal(before.resourceSpans[0]!.scopeSpans[0]!.spans.length, 2, 'the parsed request is not changed');
+    assert.equal(out.resourceSpans[0]!.scopeSpans[1], before.resourceSpans[0]!.scopeSpans[1], 'an untouched scope is shared');
+  });
+});

@@ -1,0 +1,121 @@
+// A request some of whose spans mcpwatch rejects is forwarded with only the spans it accepted: the
+// sender was answered partial_success, and a backend that cannot read one span (the Collector's
+// unmarshalling) refuses the whole request, taking the accepted spans with it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs/minimal.js';
+import pino from 'pino';
+import { Agent, type AgentAddresses } from '../../src/agent/agent.js';
+import { parseConfig } from '../../src/config/load.js';
+import { decodeTraceRequest } from '../../src/otlp/decode.js';
+import { GRPC_EXPORT_PATH } from '../../src/wire/otlp.js';
+import { startOtlpUpstream, type OtlpUpstream } from '../fixtures/otlp-upstream.js';
+import { brokenSpan, protoSpan as span, traceRequest as request } from '../fixtures/otlp-bodies.js';
+import { until } from '../helpers.js';
+
+function jsonSpan(name: string, kind: number | string): object {
+  return { traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name, kind, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000050000000' };
+}
+
+function jsonRequest(spans: object[]): string {
+  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'json-agent' } }] }, scopeSpans: [{ scope: { name: 'scope' }, spans }] }] });
+}
+
+interface Answer {
+  status: number;
+  rejected: number;
+}
+
+async function startAgent(upstream: OtlpUpstream): Promise<{ agent: Agent; addr: AgentAddresses }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-partial-'));
+  const text = `exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  otlp: { endpoint: "${upstream.endpoint}", protocol: ${upstream.protocol === 'grpc' ? 'grpc' : 'http/protobuf'}, interval: 1h }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" } } }
+state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
+alerts: []
+servers: []
+`;
+  const agent = new Agent({ file: 'x.yaml', text, config: parseConfig(text, 'x.yaml', {}) }, { log: pino({ level: 'silent' }) });
+  return { agent, addr: await agent.start() };
+}
+
+describe('forwarding a request with rejected spans', () => {
+  for (const backend of ['http', 'grpc'] as const) {
+    it(`sends an OTLP/${backend} backend only the spans accepted, from protobuf over HTTP and gRPC and from JSON`, async (t) => {
+      const upstream = await startOtlpUpstream({ protocol: backend });
+      const { agent, addr } = await startAgent(upstream);
+      const client = new grpc.Client(`127.0.0.1:${addr.otlp.grpc!.port}`, grpc.credentials.createInsecure());
+      t.after(async () => {
+        client.close();
+        await agent.stop();
+        await upstream.close();
+      });
+      const partialOf = (answer: Buffer): number => {
+        if (answer.length === 0) return 0;
+        const partial = protobuf.Reader.create(answer);
+        partial.uint32();
+        const inner = protobuf.Reader.create(partial.bytes());
+        inner.uint32();
+        return Number(inner.int64().toString());
+      };
+      const postProto = async (body: Buffer): Promise<Answer> => {
+        const res = await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+        return { status: res.status, rejected: partialOf(Buffer.from(await res.arrayBuffer())) };
+      };
+      const postJson = async (body: string): Promise<Answer> => {
+        const res = await fetch(`http://127.0.0.1:${addr.otlp.http!.port}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        const text = await res.text();
+        return { status: res.status, rejected: res.status === 200 ? Number((JSON.parse(text) as { partialSuccess?: { rejectedSpans?: string } }).partialSuccess?.rejectedSpans ?? 0) : -1 };
+      };
+      const viaGrpc = (body: Buffer): Promise<Answer> =>
+        new Promise((resolve) =>
+          client.makeUnaryRequest(GRPC_EXPORT_PATH.traces, (b: Buffer) => b, (b: Buffer) => b, body, (err, answer) => resolve({ status: err?.code ?? 0, rejected: answer ? partialOf(answer) : -1 })),
+        );
+      // What the backend got for the request whose spans include `marker`.
+      const arrived = async (marker: string): Promise<Buffer> => {
+        await until(() => upstream.requests.some((r) => r.body.includes(marker)), `the request with ${marker}`);
+        return upstream.requests.find((r) => r.body.includes(marker))!.body;
+      };
+
+      // Protobuf over HTTP: a span with broken bytes and one without an end time, among good ones,
+      // and a second resource with nothing rejected.
+      const protoBody = request([span('h-good-1'), brokenSpan('h-broken'), span('h-good-2'), span('h-noend', 0n)], [span('h-other')]);
+      assert.deepEqual(await postProto(protoBody), { status: 200, rejected: 2 });
+      const protoForwarded = await arrived('h-good-1');
+      assert.ok(protoForwarded.equals(request([span('h-good-1'), span('h-good-2')], [span('h-other')])), 'exactly the accepted spans, the rest as it came');
+
+      // Protobuf over gRPC.
+      assert.deepEqual(await viaGrpc(request([brokenSpan('g-broken'), span('g-good')])), { status: grpc.status.OK, rejected: 1 });
+      assert.ok((await arrived('g-good')).equals(request([span('g-good')])));
+
+      // OTLP/JSON with a kind that is not an OTLP enum value: refused whole before when the backend
+      // was gRPC (it could not be re-encoded), forwarded whole to an HTTP one.
+      assert.deepEqual(await postJson(jsonRequest([jsonSpan('j-bad-kind', 'CLIENT'), jsonSpan('j-good', 'SPAN_KIND_CLIENT')])), { status: 200, rejected: 1 });
+      const jsonForwarded = await arrived('j-good');
+      const names =
+        backend === 'grpc'
+          ? decodeTraceRequest(jsonForwarded).spans.map((s) => s.name)
+          : (JSON.parse(jsonForwarded.toString()) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> }).resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => s.name)));
+      assert.deepEqual(names, ['j-good']);
+
+      // A request whose every span was rejected goes nowhere; one with none rejected goes as it came.
+      assert.deepEqual(await postProto(request([span('all-noend', 0n)])), { status: 200, rejected: 1 });
+      const whole = request([span('whole-1'), span('whole-2')]);
+      assert.deepEqual(await postProto(whole), { status: 200, rejected: 0 });
+      assert.ok((await arrived('whole-1')).equals(whole), 'byte for byte');
+      const sent = async (): Promise<number> => {
+        const page = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
+        return Number(/^mcpwatch_forwarder_sent_total\{[^}]*signal="traces"[^}]*\} (\d+)/m.exec(page)?.[1] ?? -1);
+      };
+      await until(async () => (await sent()) === 4, 'the forwarder to report its sends');
+      assert.equal(upstream.requests.filter((r) => r.signal === 'traces').length, 4, 'four requests forwarded, none for the request without an accepted span');
+      assert.ok(!upstream.attempts.some((r) => r.body.includes('all-noend')));
+    });
+  }
+});
