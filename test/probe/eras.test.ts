@@ -209,6 +209,31 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('finds the era out again once when a modern server answers its listing with a bare 4xx, then reports the failure in that era', async () => {
+    // A bare 400 is also what a 2025 server might give a session-less 2026-07-28 request: worth one
+    // discovery. Before, every later check found the era out again (a server/discover each time).
+    const server = await startModernHttpFixture('strict', { bareListsAfter: { count: 1, status: 400 } });
+    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {} });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'modern']);
+      const seen: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        const out = await session.check();
+        seen.push([out.error?.type, out.error?.phase, out.error?.message, out.verdict, server.requests['server/discover']]);
+      }
+      assert.deepEqual(seen, [
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+      ]);
+      assert.equal(server.requests['tools/list'], 1 + 2 + 1 + 1, 'one listing per check, and one more with the discovery');
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
   it('finds the modern era out at once when a modern-only server replaces a kept 2025 session', async () => {
     const legacy = await startHttpFixture('streamable');
     const port = legacy.port;
