@@ -34,6 +34,8 @@ function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorD
 }
 
 const MAX_RESTART_DELAY = 60_000;
+/** The longest a subscriptions/listen that keeps failing for now waits to be asked again (listenWait). */
+const MAX_LISTEN_WAIT = 10 * 60_000;
 /**
  * A server process that ran this long before it died starts its restart back-off over; one that died
  * sooner is crash-looping and keeps doubling it (Kubernetes' CrashLoopBackOff resets after 10 minutes too).
@@ -90,6 +92,11 @@ export class ServerSession {
   private failureInEra: string | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
+  /** subscriptions/listen requests in a row on this connection that the server could not open for now. */
+  private listenFailures = 0;
+  /** When the last subscriptions/listen was asked, and the earliest check that may ask again after its failure. */
+  private listenAskedAt = 0;
+  private listenRetryAt = -Infinity;
   /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
   private streamLost = false;
   /**
@@ -210,7 +217,7 @@ export class ServerSession {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
-    if (this.conn && this.listenLost) this.listen(this.conn);
+    if (this.conn && this.listenLost && this.now() >= this.listenRetryAt) this.listen(this.conn);
     if (this.conn && this.streamLost) {
       this.streamLost = false;
       this.conn.watchAgain?.();
@@ -335,11 +342,16 @@ export class ServerSession {
    */
   private listen(conn: McpConnection): void {
     this.listenLost = false;
+    this.listenAskedAt = this.now();
     // A promise chain of its own: the SDK may also refuse at once (a server without the capability).
     Promise.resolve()
       .then(() => conn.client.listen({ toolsListChanged: true }))
       .then(
         (sub) => {
+          if (this.conn === conn) {
+            this.listenFailures = 0;
+            this.listenRetryAt = -Infinity;
+          }
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
@@ -351,10 +363,25 @@ export class ServerSession {
           // on its interval alone: asked at every check, it would refuse at every check. One that could
           // not open it just now (a 5xx, 429, a cut connection, no acknowledgement in time) is asked
           // again at the next check, as for a lost stream: otherwise its tools/list_changed would not
-          // reach this connection again for as long as it lives.
-          if (this.conn === conn && !this.closed && !refusedForGood(err)) this.listenLost = true;
+          // reach this connection again for as long as it lives. While it keeps failing, at checks
+          // further and further apart: a server that refuses it for ever would cost a request per check.
+          if (this.conn === conn && !this.closed && !refusedForGood(err)) {
+            this.listenLost = true;
+            this.listenRetryAt = this.listenAskedAt + this.listenWait(++this.listenFailures);
+          }
         },
       );
+  }
+
+  /**
+   * How long after a failed subscriptions/listen the next is asked: at the next check after the
+   * first, then after two intervals, four, doubling up to MAX_LISTEN_WAIT (or the interval, where it
+   * is longer), less the slack a check is due early by.
+   */
+  private listenWait(failures: number): number {
+    if (failures <= 1) return 0;
+    const interval = this.server.interval;
+    return Math.min(interval * 2 ** (failures - 1), Math.max(interval, MAX_LISTEN_WAIT)) - dueSlack(interval);
   }
 
 
@@ -414,6 +441,8 @@ export class ServerSession {
     this.unanswered = 0;
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
     this.streamSignalAt = -Infinity;
+    this.listenFailures = 0;
+    this.listenRetryAt = -Infinity;
     this.streamLost = false;
     if (this.streamCutWhileOpening) {
       // Lost as one cut later is: opened again at the check it asks for (without that, the server's

@@ -306,6 +306,30 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('asks a listen stream refused for now less and less often while the refusals go on, until it opens', async () => {
+    // Before, a server answering every subscriptions/listen with 503 got one at every check.
+    const server = await startModernHttpFixture('strict', { refuseListens: { count: 4, status: 503 } });
+    let clock = 1_000_000;
+    const session = new ServerSession(httpTarget(server.url, 'streamable_http', { interval: 30_000 }), { onSignal: () => {}, now: () => clock });
+    const asked: number[] = [];
+    try {
+      for (let i = 0; i < 17; i++) {
+        assert.equal((await session.check()).error, null);
+        // A listen asked at this check has been answered: refused (waiting again), or open.
+        await until(() => session.streamLostAwaitingCheck || server.openStreams() === 1, 'the listen answered');
+        asked.push(server.requests['subscriptions/listen'] ?? 0);
+        clock += 30_000;
+      }
+      // Asked at the first check, again at the next, then two intervals later, four, eight; the fifth opens.
+      assert.deepEqual(asked, [1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5]);
+      assert.equal(server.openStreams(), 1);
+      assert.equal(session.streamLostAwaitingCheck, false);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
   it("reports a check's own failure, not that of the listen stream it asked for again (HTTP 503, a cut connection)", async () => {
     // A tool backend's JSON-RPC error quoting an HTTP status, as proxies' errors do: read as the
     // listen's 503 before the fix; and the listen's cut connection made it a refused connection.
