@@ -33,7 +33,7 @@ export const ERROR_TYPES = {
   invalid_response: { category: 'permanent', source: 'probe', description: 'Not MCP: HTML, non-JSON, invalid JSON-RPC, or broken pagination.' },
   protocol_error: { category: 'permanent', source: 'both', description: 'The server answered with a JSON-RPC error.' },
   unsupported_protocol_version: { category: 'permanent', source: 'both', description: 'Client and server share no MCP protocol version: JSON-RPC -32022 (2026-07-28), a 2025 server\'s -32602 with `data.supported`, or a pinned `protocol` the server does not speak. The versions the server offers are in the message.' },
-  invalid_params: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32602: the tool rejected its arguments.' },
+  invalid_params: { category: 'permanent', source: 'both', description: 'The tool or prompt rejected its arguments: JSON-RPC -32602 in traffic; for a check, its `arguments` do not match the tool\'s inputSchema (or the prompt\'s arguments), as its server said in a JSON-RPC -32602 or in an `isError` result in the MCP SDKs\' words (`Input validation error: …`), quoted, bounded, in the message. The tool did not run: the fix is in the check.' },
   method_not_found: { category: 'permanent', source: 'traffic', description: 'JSON-RPC -32601: unknown method or unknown tool.' },
   internal_error: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32603: the server failed while handling the call.' },
   connection_closed: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32000: the connection closed before the answer.' },

@@ -7,7 +7,7 @@ import { checkTarget, durationText, type CheckConfig, type ServerConfig } from '
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.js';
 import { closestName } from '../config/similar.js';
-import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import { argumentsRejected, ProbeTimeout, rawFromError, rejectsArguments, toProbeError } from './classify.js';
 import { ProbeClient } from './connection.js';
 import { Deadline, elapsed } from './probe.js';
 import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
@@ -186,7 +186,14 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const { isError, observed } = observe(method, sent.result, sent.ms);
   const expect = check.expect;
   const wantError = expect.is_error ?? false;
-  if (isError && !wantError) return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(observed.texts.join(' | '), 300)}"` : 'no text'}`));
+  if (isError && !wantError) {
+    const said = observed.texts.join(' | ');
+    if (method === 'tools/call' && rejectsArguments(said)) {
+      const v = argumentsRejected(method, `isError "${bounded(said, 300)}"`);
+      return failed(checkError(v.type, method, v.message));
+    }
+    return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(said, 300)}"` : 'no text'}`));
+  }
   if (!isError && wantError) return failed(checkError('assertion_failed', method, 'is_error: expected true, got false'));
   if (tool?.outputSchema !== undefined && !isError) {
     const violation = await schemaViolation(tool.outputSchema, observed.structured);

@@ -8,6 +8,7 @@ import { stderrSummary } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
 import { redactText } from '../pipeline/redact.js';
 import { AuthFailure } from './auth.js';
+import { bounded } from '../pipeline/expect.js';
 
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
@@ -102,6 +103,9 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
         return { type: 'session_expired', message: `JSON-RPC error ${raw.code} for the MCP session (HTTP 200): the server no longer knows it (${raw.message})` };
       }
       if (raw.code === -32001) return { type: 'timeout', message: `timeout waiting for ${phase}` };
+      if (raw.code === -32602 && (phase === 'tools/call' || phase === 'prompts/get') && (ARGUMENTS_REJECTED.test(raw.message) || /^Invalid (?:params|parameters|arguments)\b/i.test(raw.message))) {
+        return argumentsRejected(phase, `JSON-RPC error -32602 "${bounded(raw.message, 300)}"`);
+      }
       return { type: 'protocol_error', message: `JSON-RPC error ${raw.code} in ${phase}: ${raw.message}` };
     case 'invalid':
       return { type: 'invalid_response', message: raw.message };
@@ -116,6 +120,28 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
     case 'auth':
       return { type: raw.type, message: raw.message };
   }
+}
+
+/**
+ * How the SDKs word a call refused because its arguments do not match the tool's inputSchema (or the
+ * prompt's arguments), the tool never run: the TypeScript SDK's McpServer, 1.x and 2.x ("Input
+ * validation error: Invalid arguments for tool add: …"; 1.x puts "MCP error -32602: " before it), and
+ * the Python SDK's ("Input validation error: 'id' is a required property"). Both answer it as an
+ * `isError` result, where any other text is the tool's own failure; some servers as a JSON-RPC error.
+ * Other -32602 wordings say other things: an unknown tool or prompt, the server's own output failing
+ * its outputSchema ("Output validation error").
+ */
+const ARGUMENTS_REJECTED = /^(?:MCP error -32602: )?(?:Input validation error\b|Invalid arguments for (?:tool|prompt) )/;
+
+/** Whether a check's `isError` result is its server refusing the check's arguments (ARGUMENTS_REJECTED). */
+export function rejectsArguments(text: string): boolean {
+  return ARGUMENTS_REJECTED.test(text);
+}
+
+/** A check's call refused for its arguments: the fix is in the check, so the message says so first. */
+export function argumentsRejected(phase: 'tools/call' | 'prompts/get', said: string): Verdict {
+  const accepted = phase === 'tools/call' ? "the tool's inputSchema" : 'the arguments the prompt declares';
+  return { type: 'invalid_params', message: `the check's arguments do not match ${accepted}; the server answered ${said}` };
 }
 
 /** The requests a configured check makes: what their errors say is the called tool's, resource's or prompt's. */

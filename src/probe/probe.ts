@@ -305,7 +305,20 @@ export function takeTokenPhase(diag: TransportDiagnostics, out: ProbeOutcome): v
  * Connect → initialize → tools/list under one deadline. On success the connection is returned open
  * (the caller keeps or closes it); on failure it is already closed and the outcome says why.
  */
-export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<{ out: ProbeOutcome; conn: McpConnection | undefined; eraRefused?: boolean }> {
+/**
+ * What openAndProbe opened: the connection, open, where all went well. On a failure, `eraRefused`
+ * where the server refused the remembered era (refusesEra), and `spoke` where the handshake itself
+ * succeeded and a later request failed: the era the server spoke, so a failure is known to be its
+ * own in that era.
+ */
+export interface Opened {
+  out: ProbeOutcome;
+  conn: McpConnection | undefined;
+  eraRefused?: boolean;
+  spoke?: PriorDiscovery;
+}
+
+export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<Opened> {
   const out = emptyOutcome(server);
   out.error = configFailure(server);
   if (out.error) return { out, conn: undefined };
@@ -347,6 +360,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   }
   // Only a remembered era can be refused: without one the handshake found the era out itself.
   const eraRefused = opts.prior !== undefined && conn !== undefined && refusesEra(out.error, opts.prior.kind, conn.diagnostics());
+  const spoke = out.error && conn && out.era ? verdictOf(conn.client) : undefined;
   if (out.error && conn) await closeTimed(conn, out, opts.signal);
   // Read back as set by fail() in the catch above, which control flow analysis does not see.
   const error = out.error as ProbeError | null;
@@ -364,7 +378,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
     return again;
   }
-  return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}) } : { out, conn };
+  return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}), ...(spoke ? { spoke } : {}) } : { out, conn };
 }
 
 /** An `auto` stdio server whose process ended during the handshake, before any era was settled. */

@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -34,6 +34,8 @@ function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorD
 }
 
 const MAX_RESTART_DELAY = 60_000;
+/** The longest a subscriptions/listen that keeps failing for now waits to be asked again (listenWait). */
+const MAX_LISTEN_WAIT = 10 * 60_000;
 /**
  * A server process that ran this long before it died starts its restart back-off over; one that died
  * sooner is crash-looping and keeps doubling it (Kubernetes' CrashLoopBackOff resets after 10 minutes too).
@@ -82,8 +84,19 @@ export class ServerSession {
   private prior: PriorDiscovery | undefined;
   /** The era of a prior dropped after a permanent failure: what a failed handshake is named by until one succeeds. */
   private lastEra: PriorDiscovery['kind'] | undefined;
+  /**
+   * A failure (its type, phase and message) after which finding the era out again found the server
+   * speaking the era it was remembered in: the same failure at a later check is the server's own in
+   * that era, reported as it is, not a reason to find the era out again at every check.
+   */
+  private failureInEra: string | undefined;
   /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
   private listenLost = false;
+  /** subscriptions/listen requests in a row on this connection that the server could not open for now. */
+  private listenFailures = 0;
+  /** When the last subscriptions/listen was asked, and the earliest check that may ask again after its failure. */
+  private listenAskedAt = 0;
+  private listenRetryAt = -Infinity;
   /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
   private streamLost = false;
   /**
@@ -204,7 +217,7 @@ export class ServerSession {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
-    if (this.conn && this.listenLost) this.listen(this.conn);
+    if (this.conn && this.listenLost && this.now() >= this.listenRetryAt) this.listen(this.conn);
     if (this.conn && this.streamLost) {
       this.streamLost = false;
       this.conn.watchAgain?.();
@@ -294,19 +307,21 @@ export class ServerSession {
     });
   }
 
-  private async openAndList(): Promise<CheckOutcome> {
-    const probing = { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
+  /** `eraRefused`: the kept connection's server refused its era; the era is found out again at once. */
+  private async openAndList(eraRefused = false): Promise<CheckOutcome> {
     this.streamCutWhileOpening = false;
-    const opened = await openAndProbe(this.server, this.connector(), { ...probing, prior: this.prior, lastEra: this.lastEra });
-    let { out, conn } = opened;
-    if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed) {
-      // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
-      // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
-      // again instead of failing on the remembered one. A failure then (a credential refused in both
-      // eras) is still named in the era the server last spoke.
-      this.forgetEra();
-      this.streamCutWhileOpening = false;
-      ({ out, conn } = await openAndProbe(this.server, this.connector(), { ...probing, lastEra: this.lastEra }));
+    let out: ProbeOutcome;
+    let conn: McpConnection | undefined;
+    if (eraRefused) ({ out, conn } = await this.findEraAgain());
+    else {
+      const opened = await openAndProbe(this.server, this.connector(), { ...this.probing(), prior: this.prior, lastEra: this.lastEra });
+      ({ out, conn } = opened);
+      if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out.error)) {
+        // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
+        // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
+        // again instead of failing on the remembered one.
+        ({ out, conn } = await this.findEraAgain());
+      }
     }
     if (!conn || this.closed) {
       if (conn) await closeTimed(conn, out);
@@ -327,11 +342,16 @@ export class ServerSession {
    */
   private listen(conn: McpConnection): void {
     this.listenLost = false;
+    this.listenAskedAt = this.now();
     // A promise chain of its own: the SDK may also refuse at once (a server without the capability).
     Promise.resolve()
       .then(() => conn.client.listen({ toolsListChanged: true }))
       .then(
         (sub) => {
+          if (this.conn === conn) {
+            this.listenFailures = 0;
+            this.listenRetryAt = -Infinity;
+          }
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
@@ -343,10 +363,25 @@ export class ServerSession {
           // on its interval alone: asked at every check, it would refuse at every check. One that could
           // not open it just now (a 5xx, 429, a cut connection, no acknowledgement in time) is asked
           // again at the next check, as for a lost stream: otherwise its tools/list_changed would not
-          // reach this connection again for as long as it lives.
-          if (this.conn === conn && !this.closed && !refusedForGood(err)) this.listenLost = true;
+          // reach this connection again for as long as it lives. While it keeps failing, at checks
+          // further and further apart: a server that refuses it for ever would cost a request per check.
+          if (this.conn === conn && !this.closed && !refusedForGood(err)) {
+            this.listenLost = true;
+            this.listenRetryAt = this.listenAskedAt + this.listenWait(++this.listenFailures);
+          }
         },
       );
+  }
+
+  /**
+   * How long after a failed subscriptions/listen the next is asked: at the next check after the
+   * first, then after two intervals, four, doubling up to MAX_LISTEN_WAIT (or the interval, where it
+   * is longer), less the slack a check is due early by.
+   */
+  private listenWait(failures: number): number {
+    if (failures <= 1) return 0;
+    const interval = this.server.interval;
+    return Math.min(interval * 2 ** (failures - 1), Math.max(interval, MAX_LISTEN_WAIT)) - dueSlack(interval);
   }
 
 
@@ -363,6 +398,32 @@ export class ServerSession {
     this.opts.onSignal('stream_end');
   }
 
+  private probing(): { maxToolPages?: number; processGroups?: ProcessGroups } {
+    return { maxToolPages: this.opts.maxToolPages, processGroups: this.opts.processGroups };
+  }
+
+  /**
+   * Opens a connection that finds the server's era out, the remembered one dropped. A failure then (a
+   * credential refused in both eras) is still named in the era the server last spoke. Where the
+   * server still speaks that era and fails a later request, the era is kept, and so is the failure:
+   * it is the server's own in that era (a 2026-07-28 server answering a bare 400), and the same again
+   * at the next checks is reported as it is, without finding the era out again each time.
+   */
+  private async findEraAgain(): Promise<Opened> {
+    this.forgetEra();
+    this.streamCutWhileOpening = false;
+    const again = await openAndProbe(this.server, this.connector(), { ...this.probing(), lastEra: this.lastEra });
+    const sameEra = again.out.error && again.spoke && again.spoke.kind === this.lastEra;
+    this.failureInEra = sameEra ? failureKey(again.out.error!) : undefined;
+    if (sameEra) this.prior = again.spoke;
+    return again;
+  }
+
+  /** Whether the failure is the one the server was last found to fail with in its remembered era. */
+  private seenInEra(error: ProbeError | null): boolean {
+    return error !== null && this.failureInEra === failureKey(error);
+  }
+
   /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
   private forgetEra(): void {
     if (!this.prior) return;
@@ -376,9 +437,12 @@ export class ServerSession {
     // be respawned every second for ever (backOff() resets it after a stable run).
     this.upSince = this.now();
     this.lastFailure = null;
+    this.failureInEra = undefined;
     this.unanswered = 0;
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
     this.streamSignalAt = -Infinity;
+    this.listenFailures = 0;
+    this.listenRetryAt = -Infinity;
     this.streamLost = false;
     if (this.streamCutWhileOpening) {
       // Lost as one cut later is: opened again at the check it asks for (without that, the server's
@@ -423,13 +487,12 @@ export class ServerSession {
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';
-    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics())) {
+    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics()) && !this.seenInEra(out.error)) {
       // The server behind the kept connection no longer speaks its era (restarted on another SDK, or
       // upgraded to 2026-07-28 only): what it speaks now is found out at once, as an agent
       // reconnecting would, rather than reported down for the era it dropped.
       await this.dropConnection();
-      this.forgetEra();
-      return this.openAndList();
+      return this.openAndList(true);
     }
     // A session refused at the door is kept: a server that restarted meanwhile then answers its next
     // check with "no such session", the session_expired an agent holding it would meet, instead of
@@ -456,6 +519,10 @@ export class ServerSession {
     const names = new Set((server.checks ?? []).map((c) => c.name));
     for (const name of this.checkRuns.keys()) if (!names.has(name)) this.checkRuns.delete(name);
   }
+}
+
+function failureKey(error: ProbeError): string {
+  return `${error.type} ${error.phase} ${error.message}`;
 }
 
 /** A request the server answered with a refusal that asking again will not change. */

@@ -190,3 +190,64 @@ describe('configured checks', () => {
     assert.deepEqual([...new Set(calls)].sort(), ['bad-output', 'broken', 'query', 'slow', 'throws']);
   });
 });
+
+// A check whose `arguments` do not fit the tool's inputSchema, on servers that validate them as their
+// SDKs do: the fix is in the check, so it is invalid_params naming what the server said, not a tool
+// failure. Before, it was tool_error ("tool returned isError: …") or protocol_error.
+describe('a check whose arguments the server rejects', () => {
+  const VALIDATING = join(FIXTURES, 'validating-server.js');
+  const target = (mode: string, checks: CheckConfig[]): ServerConfig => ({ ...stdioTarget(mode), name: `validating-${mode}`, args: [VALIDATING, mode], checks });
+  const SDK_CHECKS = [
+    check('missing', { tool: 'lookup' }),
+    check('wrong-type', { tool: 'lookup', arguments: { id: 5 } }),
+    check('right', { tool: 'lookup', arguments: { id: 'a' }, expect: { text_contains: 'item a' } }),
+    check('bad-output', { tool: 'report' }),
+    check('prompt-missing', { prompt: 'greet' }),
+    check('prompt-right', { prompt: 'greet', arguments: { name: 'Ada' } }),
+    check('no-such-prompt', { prompt: 'farewell' }),
+  ];
+  const SDK_EXPECTED = {
+    missing: ['fail', 'invalid_params'],
+    'wrong-type': ['fail', 'invalid_params'],
+    right: ['pass', null],
+    // The server's own output failing its outputSchema is -32602 too, in its SDK's words: its failure.
+    'bad-output': ['fail', 'tool_error'],
+    'prompt-missing': ['fail', 'invalid_params'],
+    'prompt-right': ['pass', null],
+    'no-such-prompt': ['fail', 'protocol_error'],
+  };
+
+  it('SDK 1.x McpServer: its isError "MCP error -32602: Input validation error", and a prompt\'s JSON-RPC -32602', async () => {
+    const out = await probeServer(target('v1', SDK_CHECKS));
+    assert.deepEqual([out.error, out.era], [null, 'legacy']);
+    assert.deepEqual(summary(out.checks), SDK_EXPECTED);
+    const by = new Map(out.checks!.map((c) => [c.name, c.error]));
+    assert.equal(
+      by.get('wrong-type')!.message,
+      'the check\'s arguments do not match the tool\'s inputSchema; the server answered isError "MCP error -32602: Input validation error: Invalid arguments for tool lookup: Expected string, received number at id"',
+    );
+    assert.deepEqual([by.get('wrong-type')!.category, by.get('wrong-type')!.phase], ['permanent', 'tools/call']);
+    assert.match(by.get('prompt-missing')!.message, /^the check's arguments do not match the arguments the prompt declares; the server answered JSON-RPC error -32602 "Invalid arguments for prompt greet: /);
+    assert.match(by.get('bad-output')!.message, /^tool returned isError: "MCP error -32602: Output validation error: /);
+    assert.match(by.get('no-such-prompt')!.message, /^JSON-RPC error -32602 in prompts\/get: Prompt farewell not found/);
+  });
+
+  it('SDK v2 McpServer, in both eras: its isError "Input validation error", and a prompt\'s JSON-RPC -32602', async () => {
+    for (const protocol of ['modern', 'legacy'] as const) {
+      const out = await probeServer({ ...target('v2', SDK_CHECKS), protocol });
+      assert.deepEqual([out.error, out.era], [null, protocol]);
+      assert.deepEqual(summary(out.checks), SDK_EXPECTED, protocol);
+      const message = out.checks!.find((c) => c.name === 'missing')!.error!.message;
+      assert.match(message, /^the check's arguments do not match the tool's inputSchema; the server answered isError "Input validation error: Invalid arguments for tool lookup: .*\bid\b/, protocol);
+    }
+  });
+
+  it('a server of its own handlers: JSON-RPC -32602 "Invalid params" is the arguments, "Unknown tool" is not', async () => {
+    const out = await probeServer(target('low-level', [check('missing', { tool: 'lookup' }), check('right', { tool: 'lookup', arguments: { id: 'a' } }), check('renamed', { tool: 'renamed' })]));
+    assert.equal(out.error, null);
+    assert.deepEqual(summary(out.checks), { missing: ['fail', 'invalid_params'], right: ['pass', null], renamed: ['fail', 'protocol_error'] });
+    const [missing, , renamed] = out.checks!;
+    assert.equal(missing!.error!.message, 'the check\'s arguments do not match the tool\'s inputSchema; the server answered JSON-RPC error -32602 "Invalid params: "id" must be a string"');
+    assert.equal(renamed!.error!.message, 'JSON-RPC error -32602 in tools/call: Unknown tool: renamed');
+  });
+});

@@ -209,6 +209,31 @@ describe('a kept session in the modern era', () => {
     }
   });
 
+  it('finds the era out again once when a modern server answers its listing with a bare 4xx, then reports the failure in that era', async () => {
+    // A bare 400 is also what a 2025 server might give a session-less 2026-07-28 request: worth one
+    // discovery. Before, every later check found the era out again (a server/discover each time).
+    const server = await startModernHttpFixture('strict', { bareListsAfter: { count: 1, status: 400 } });
+    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {} });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era], [null, 'modern']);
+      const seen: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        const out = await session.check();
+        seen.push([out.error?.type, out.error?.phase, out.error?.message, out.verdict, server.requests['server/discover']]);
+      }
+      assert.deepEqual(seen, [
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+      ]);
+      assert.equal(server.requests['tools/list'], 1 + 2 + 1 + 1, 'one listing per check, and one more with the discovery');
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
   it('finds the modern era out at once when a modern-only server replaces a kept 2025 session', async () => {
     const legacy = await startHttpFixture('streamable');
     const port = legacy.port;
@@ -278,6 +303,30 @@ describe('a kept session in the modern era', () => {
       for (const s of sessions) await s.close();
       await busy.close();
       await gone.close();
+    }
+  });
+
+  it('asks a listen stream refused for now less and less often while the refusals go on, until it opens', async () => {
+    // Before, a server answering every subscriptions/listen with 503 got one at every check.
+    const server = await startModernHttpFixture('strict', { refuseListens: { count: 4, status: 503 } });
+    let clock = 1_000_000;
+    const session = new ServerSession(httpTarget(server.url, 'streamable_http', { interval: 30_000 }), { onSignal: () => {}, now: () => clock });
+    const asked: number[] = [];
+    try {
+      for (let i = 0; i < 17; i++) {
+        assert.equal((await session.check()).error, null);
+        // A listen asked at this check has been answered: refused (waiting again), or open.
+        await until(() => session.streamLostAwaitingCheck || server.openStreams() === 1, 'the listen answered');
+        asked.push(server.requests['subscriptions/listen'] ?? 0);
+        clock += 30_000;
+      }
+      // Asked at the first check, again at the next, then two intervals later, four, eight; the fifth opens.
+      assert.deepEqual(asked, [1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5]);
+      assert.equal(server.openStreams(), 1);
+      assert.equal(session.streamLostAwaitingCheck, false);
+    } finally {
+      await session.close();
+      await server.close();
     }
   });
 

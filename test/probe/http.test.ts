@@ -382,9 +382,9 @@ describe('legacy SSE probe', () => {
     try {
       assert.equal((await session.check()).error, null);
       // A restart: the stream ends, and the server comes back on the same port without the session.
-      await first.close();
+      first.crash();
       await until(() => signals.includes('closed'), 'the connection closed with its stream');
-      await fixture('sse', { port: first.port });
+      first.revive();
       const out = await session.check();
       assert.deepEqual([out.error, out.sessionExpired, out.tools?.length], [null, true, 3]);
     } finally {
@@ -399,11 +399,11 @@ describe('legacy SSE probe', () => {
     const session = new ServerSession(httpTarget(first.url, 'sse'), { onSignal: (s) => signals.push(s) });
     try {
       assert.equal((await session.check()).error, null);
-      await first.close();
+      first.crash();
       await until(() => signals.includes('closed'), 'the connection closed with its stream');
       const refused = await session.check();
       assert.deepEqual([refused.error?.type, refused.sessionExpired], ['connection_refused', false]);
-      await fixture('sse', { port: first.port });
+      first.revive();
       const back = await session.check();
       assert.deepEqual([back.error, back.sessionExpired, back.tools?.length], [null, true, 3]);
       const next = await session.check();
