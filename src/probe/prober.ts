@@ -160,8 +160,12 @@ export type Connector = (server: ServerConfig, ctx: ConnectContext) => Promise<M
 
 /** What a kept session hears from its connection between checks. */
 export interface StreamHooks {
-  /** Every chunk of the server's stream, and its end (a server gone between checks). */
-  onStream(what: 'data' | 'end'): void;
+  /**
+   * Every chunk of the server's stream (`data`) and its end (a server gone between checks); where
+   * the stream is opened again on a live connection (the 2025 standalone GET), also that it opened
+   * (`open`), and a reopening the server refused (`refused`, in place of `end`).
+   */
+  onStream(what: 'data' | 'open' | 'end' | 'refused'): void;
 }
 
 /**

@@ -34,8 +34,8 @@ function usable(prior: PriorDiscovery | undefined, server: ServerConfig): PriorD
 }
 
 const MAX_RESTART_DELAY = 60_000;
-/** The longest a subscriptions/listen that keeps failing for now waits to be asked again (listenWait). */
-const MAX_LISTEN_WAIT = 10 * 60_000;
+/** The longest a session's stream that keeps failing for now waits to be asked for again (StreamRetry). */
+const MAX_STREAM_RETRY_WAIT = 10 * 60_000;
 /**
  * A server process that ran this long before it died starts its restart back-off over; one that died
  * sooner is crash-looping and keeps doubling it (Kubernetes' CrashLoopBackOff resets after 10 minutes too).
@@ -57,6 +57,45 @@ function asCheck(out: ProbeOutcome, partial: boolean): CheckOutcome {
 /** A check is due this much before its interval is up: the scheduler's timer may fire a hair early. */
 function dueSlack(interval: number): number {
   return Math.min(1000, interval * 0.05);
+}
+
+/**
+ * When a stream of the session's own (the 2026-07-28 subscriptions/listen, the 2025 standalone GET)
+ * that the server could not open for now is asked for again: at the next check after the first
+ * failure, then, while the failures go on, after two intervals, four, doubling up to
+ * MAX_STREAM_RETRY_WAIT (or the interval, where it is longer). Asked at every check, a server that
+ * refuses it for ever would cost a request per check. A stream that opens, or a new connection,
+ * starts it over.
+ */
+class StreamRetry {
+  /** Asks in a row that failed since the stream last opened. */
+  private failures = 0;
+  private askedAt = 0;
+  /** The earliest check that may ask again. */
+  private retryAt = -Infinity;
+
+  /** Whether a check starting at `now` may ask for the lost stream again. */
+  due(now: number): boolean {
+    return now >= this.retryAt;
+  }
+
+  asked(now: number): void {
+    this.askedAt = now;
+  }
+
+  /** The last ask failed for now; `interval` is the server's check interval. */
+  failed(interval: number): void {
+    this.failures++;
+    // Less the slack a check is due early by, or each wait would slip by a whole interval.
+    const wait = this.failures <= 1 ? 0 : Math.min(interval * 2 ** (this.failures - 1), Math.max(interval, MAX_STREAM_RETRY_WAIT)) - dueSlack(interval);
+    this.retryAt = this.askedAt + wait;
+  }
+
+  /** The stream opened, or a new connection began: the next failure is a first one. */
+  startOver(): void {
+    this.failures = 0;
+    this.retryAt = -Infinity;
+  }
 }
 
 /**
@@ -90,15 +129,15 @@ export class ServerSession {
    * that era, reported as it is, not a reason to find the era out again at every check.
    */
   private failureInEra: string | undefined;
-  /** The modern era's subscriptions/listen stream ended: it is opened again at the next check. */
+  /** The modern era's subscriptions/listen stream ended or failed for now: it is asked for again at a check (listenRetry says which). */
   private listenLost = false;
-  /** subscriptions/listen requests in a row on this connection that the server could not open for now. */
-  private listenFailures = 0;
-  /** When the last subscriptions/listen was asked, and the earliest check that may ask again after its failure. */
-  private listenAskedAt = 0;
-  private listenRetryAt = -Infinity;
-  /** The 2025 era's standalone GET stream ended on a session that lives on: it is opened again at the next check. */
+  private readonly listenRetry = new StreamRetry();
+  /**
+   * The 2025 era's standalone GET stream ended on a session that lives on, or its reopening was
+   * refused: it is opened again at a check (streamRetry says which).
+   */
   private streamLost = false;
+  private readonly streamRetry = new StreamRetry();
   /**
    * The stream of the connection being opened ended before adopt(): the server opens it as soon as
    * the handshake is done, and a proxy may cut it while tools/list is still under way.
@@ -217,9 +256,11 @@ export class ServerSession {
       // Back-off: repeat the known failure rather than respawning a crash-looping server every second.
       return { ...emptyOutcome(this.server, this.now()), error: this.lastFailure, definitive: true, partial: false, sessionExpired: false };
     }
-    if (this.conn && this.listenLost && this.now() >= this.listenRetryAt) this.listen(this.conn);
-    if (this.conn && this.streamLost) {
+    const now = this.now();
+    if (this.conn && this.listenLost && this.listenRetry.due(now)) this.listen(this.conn);
+    if (this.conn && this.streamLost && this.streamRetry.due(now)) {
       this.streamLost = false;
+      this.streamRetry.asked(now);
       this.conn.watchAgain?.();
     }
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
@@ -297,7 +338,17 @@ export class ServerSession {
       onStream: (what) => {
         // An end is no word from the server: closing the connection ourselves ends its stream too.
         if (what === 'data') this.lastHeard = this.now();
-        if (what !== 'end' || this.closed) return;
+        if (this.closed) return;
+        // The one being opened included: adopt() starts over anyway.
+        if (what === 'open') return this.streamRetry.startOver();
+        if (what === 'refused') {
+          // A reopening the server refused asks for no check of its own, as a refused listen does not:
+          // the check that asked is under way, and another at once would ask again before its time.
+          if (!this.conn || this.conn.closed) return;
+          this.streamLost = true;
+          return this.streamRetry.failed(this.server.interval);
+        }
+        if (what !== 'end') return;
         // No connection yet: only the one being opened has a stream (an old one is closed before).
         if (!this.conn) return void (this.streamCutWhileOpening = true);
         if (this.conn.closed) return;
@@ -342,16 +393,13 @@ export class ServerSession {
    */
   private listen(conn: McpConnection): void {
     this.listenLost = false;
-    this.listenAskedAt = this.now();
+    this.listenRetry.asked(this.now());
     // A promise chain of its own: the SDK may also refuse at once (a server without the capability).
     Promise.resolve()
       .then(() => conn.client.listen({ toolsListChanged: true }))
       .then(
         (sub) => {
-          if (this.conn === conn) {
-            this.listenFailures = 0;
-            this.listenRetryAt = -Infinity;
-          }
+          if (this.conn === conn) this.listenRetry.startOver();
           void sub.closed.then((how) => {
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
@@ -364,24 +412,13 @@ export class ServerSession {
           // not open it just now (a 5xx, 429, a cut connection, no acknowledgement in time) is asked
           // again at the next check, as for a lost stream: otherwise its tools/list_changed would not
           // reach this connection again for as long as it lives. While it keeps failing, at checks
-          // further and further apart: a server that refuses it for ever would cost a request per check.
+          // further and further apart (StreamRetry).
           if (this.conn === conn && !this.closed && !refusedForGood(err)) {
             this.listenLost = true;
-            this.listenRetryAt = this.listenAskedAt + this.listenWait(++this.listenFailures);
+            this.listenRetry.failed(this.server.interval);
           }
         },
       );
-  }
-
-  /**
-   * How long after a failed subscriptions/listen the next is asked: at the next check after the
-   * first, then after two intervals, four, doubling up to MAX_LISTEN_WAIT (or the interval, where it
-   * is longer), less the slack a check is due early by.
-   */
-  private listenWait(failures: number): number {
-    if (failures <= 1) return 0;
-    const interval = this.server.interval;
-    return Math.min(interval * 2 ** (failures - 1), Math.max(interval, MAX_LISTEN_WAIT)) - dueSlack(interval);
   }
 
 
@@ -441,8 +478,8 @@ export class ServerSession {
     this.unanswered = 0;
     // A new connection (a server back after it died) is watched afresh: its first lost stream asks at once.
     this.streamSignalAt = -Infinity;
-    this.listenFailures = 0;
-    this.listenRetryAt = -Infinity;
+    this.listenRetry.startOver();
+    this.streamRetry.startOver();
     this.streamLost = false;
     if (this.streamCutWhileOpening) {
       // Lost as one cut later is: opened again at the check it asks for (without that, the server's

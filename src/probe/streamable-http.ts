@@ -9,7 +9,7 @@ import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
 import { InvalidResponse } from './classify.js';
 import { BaseConnection, MAX_MESSAGE_BYTES, rememberResponseText, settlesWithin, StartedTransport, type PageAwareTransport } from './connection.js';
 import { header, httpStatusError, keepAliveHintMs, nodeAgentFor, observeResponse, redirectSeen, sameOriginRedirect } from './http.js';
-import type { Connector, TransportDiagnostics, TransportKind } from './prober.js';
+import type { Connector, StreamHooks, TransportDiagnostics, TransportKind } from './prober.js';
 import { credentialsFor, type RequestAuth } from './auth.js';
 
 /** How long ending a session (DELETE) may take before the probe lets it go. */
@@ -48,8 +48,8 @@ interface StreamPosition {
 interface StreamableOptions {
   /** Keep the standalone GET stream open for server notifications (tools/list_changed). */
   notifications?: boolean;
-  /** Told about every chunk of the standalone stream and about its end (a server gone between checks). */
-  onStream?: (what: 'data' | 'end') => void;
+  /** Told about the standalone stream (StreamHooks.onStream). */
+  onStream?: StreamHooks['onStream'];
   /** The server's credentials (`auth:`): an Authorization header per request and one retry after a 401. */
   auth?: RequestAuth;
   /**
@@ -458,6 +458,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       }
       const onStream = this.opts.onStream;
       opened = true;
+      onStream?.('open');
       await readEvents(res, parseMessages, (m) => this.onmessage?.(m), onStream && (() => onStream('data')));
     } catch (err) {
       if (!this.closed && !this.ending) this.onerror?.(err as Error);
@@ -465,9 +466,9 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (!this.closed && !this.ending) {
       // Only a stream the server gave is asked for again: one it refused at first would be refused at
       // every check. Once given, a refused reopening (the SDK's 409 while it still holds the stream a
-      // proxy cut on our side only, a proxy restarting) is tried again at the next check.
+      // proxy cut on our side only, a proxy restarting) is tried again at a later check.
       this.standaloneEnded = opened || again;
-      this.opts.onStream?.('end');
+      this.opts.onStream?.(again && !opened ? 'refused' : 'end');
     }
   }
 

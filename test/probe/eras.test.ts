@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeServer } from '../../src/probe/probe.js';
@@ -10,6 +11,7 @@ import { FIXTURES, httpTarget, stdioTarget, until } from '../helpers.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
+import { startFront } from '../fixtures/front.js';
 import type { ServerConfig } from '../../src/config/schema.js';
 
 const MODERN_STDIO = join(FIXTURES, 'modern-stdio-server.js');
@@ -123,9 +125,11 @@ describe('probes in both MCP eras', () => {
 describe('a kept session in the modern era', () => {
   it('remembers the era (no second server/discover), and notices a server that dies through its listen stream', async () => {
     let server = await startModernHttpFixture('strict');
+    // The server dies and comes back at the same URL: behind a front that keeps its port.
+    const front = await startFront(server.port);
     const signals: SessionSignal[] = [];
     let signalled: (() => void) | undefined;
-    const session = new ServerSession(httpTarget(server.url), {
+    const session = new ServerSession(httpTarget(front.url), {
       onSignal: (s) => {
         signals.push(s);
         signalled?.();
@@ -141,35 +145,39 @@ describe('a kept session in the modern era', () => {
       assert.equal(server.requests['server/discover'], 1);
 
       const dropped = new Promise<void>((r) => (signalled = r));
-      const port = server.port;
+      front.crash();
       await server.close('crash');
       await dropped;
       assert.deepEqual(signals, ['stream_end']);
       const down = await session.check();
       assert.equal(down.error?.type, 'connection_refused');
 
-      server = await startModernHttpFixture('strict', { port });
+      server = await startModernHttpFixture('strict');
+      front.revive(server.port);
       const back = await session.check();
       assert.deepEqual([back.error, back.era, back.tools?.length], [null, 'modern', MODERN_TOOLS.length]);
       assert.equal(server.requests['server/discover'], undefined, 'the remembered era skips server/discover after the restart too');
     } finally {
       await session.close();
+      await front.close();
       await server.close();
     }
   });
 
   it('names a handshake refused in both eras by the era the server last spoke, not initialize', async () => {
     const server = await startModernHttpFixture('strict');
-    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {} });
+    const front = await startFront(server.port);
+    const session = new ServerSession(httpTarget(front.url), { onSignal: () => {} });
     let gate: HttpServer | undefined;
     try {
       const first = await session.check();
       assert.deepEqual([first.error, first.era], [null, 'modern']);
-      const port = server.port;
+      front.crash();
       await server.close('crash');
       // An authenticating proxy now refuses every request, whatever the era.
       gate = createServer((req, res) => void req.resume().on('end', () => res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden')));
-      await new Promise<void>((r) => gate!.listen(port, '127.0.0.1', r));
+      await new Promise<void>((r) => gate!.listen(0, '127.0.0.1', r));
+      front.revive((gate.address() as AddressInfo).port);
       // The kept connection's listing is refused first; the connection is dropped with it.
       const listing = await session.check();
       assert.deepEqual([listing.error?.type, listing.error?.phase], ['forbidden', 'tools/list']);
@@ -179,32 +187,38 @@ describe('a kept session in the modern era', () => {
       }
     } finally {
       await session.close();
+      await front.close();
+      await server.close();
       await new Promise<void>((r) => (gate ? gate.close(() => r()) : r()));
     }
   });
 
   it('finds the 2025 era out again when a 2025 server replaces a modern one: its 400 to a session-less request is no outage', async () => {
     const modern = await startModernHttpFixture('strict');
-    const port = modern.port;
-    const session = new ServerSession(httpTarget(modern.url), { onSignal: () => {} });
+    const front = await startFront(modern.port);
+    const session = new ServerSession(httpTarget(front.url), { onSignal: () => {} });
     let legacy: HttpFixture | undefined;
     let remembered: ServerSession | undefined;
     try {
       const first = await session.check();
       assert.deepEqual([first.error, first.era, first.verdict?.kind], [null, 'modern', 'modern']);
+      front.crash();
       await modern.close('crash');
       // Redeployed on SDK 1.x at the same URL: a request without initialize and its session gets 400.
-      legacy = await startHttpFixture('streamable', { port });
+      legacy = await startHttpFixture('streamable');
+      front.revive(legacy.port);
       const kept = await session.check();
       assert.deepEqual([kept.error, kept.era, kept.protocolVersion, kept.verdict?.kind], [null, 'legacy', '2025-11-25', 'legacy'], 'over the kept connection');
 
       // The same from the state file: an agent started with the modern era remembered.
-      remembered = new ServerSession(httpTarget(legacy.url), { onSignal: () => {}, prior: first.verdict });
+      remembered = new ServerSession(httpTarget(front.url), { onSignal: () => {}, prior: first.verdict });
       const restarted = await remembered.check();
       assert.deepEqual([restarted.error, restarted.era, restarted.verdict?.kind], [null, 'legacy', 'legacy'], 'with the remembered era');
     } finally {
       await session.close();
       await remembered?.close();
+      await front.close();
+      await modern.close();
       await legacy?.close();
     }
   });
@@ -236,14 +250,16 @@ describe('a kept session in the modern era', () => {
 
   it('finds the modern era out at once when a modern-only server replaces a kept 2025 session', async () => {
     const legacy = await startHttpFixture('streamable');
-    const port = legacy.port;
-    const session = new ServerSession(httpTarget(legacy.url), { onSignal: () => {} });
+    const front = await startFront(legacy.port);
+    const session = new ServerSession(httpTarget(front.url), { onSignal: () => {} });
     let modern: ModernHttpFixture | undefined;
     try {
       const first = await session.check();
       assert.deepEqual([first.error, first.era], [null, 'legacy']);
+      front.crash();
       await legacy.close();
-      modern = await startModernHttpFixture('strict', { port });
+      modern = await startModernHttpFixture('strict');
+      front.revive(modern.port);
       let out = await session.check();
       if (out.error?.type === 'connection_refused') {
         // The old server's kept-alive socket may meet the first request (the kill, as an agent sees
@@ -253,6 +269,8 @@ describe('a kept session in the modern era', () => {
       assert.deepEqual([out.error, out.era, out.protocolVersion, out.verdict?.kind], [null, 'modern', '2026-07-28', 'modern']);
     } finally {
       await session.close();
+      await front.close();
+      await legacy.close();
       await modern?.close();
     }
   });

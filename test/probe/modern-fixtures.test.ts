@@ -13,6 +13,7 @@ import { StdioClientTransport as StdioTransport2025 } from '@modelcontextprotoco
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
+import { startFront } from '../fixtures/front.js';
 import { FIXTURES } from '../helpers.js';
 
 const MODERN_STDIO = join(FIXTURES, 'modern-stdio-server.js');
@@ -148,7 +149,9 @@ describe('modern Streamable HTTP fixtures (SDK v2 createMcpHandler)', () => {
 
   it('announces a tool change on subscriptions/listen, ends the stream when killed, and serves again after a restart', async () => {
     let fx: ModernHttpFixture = await startModernHttpFixture('strict');
-    const client = await connectHttp(fx.url, 'auto');
+    // Restarted at the same URL: behind a front that keeps its port.
+    const front = await startFront(fx.port);
+    const client = await connectHttp(front.url, 'auto');
     try {
       const sub = await client.listen({ toolsListChanged: true });
       assert.deepEqual(sub.honoredFilter, { toolsListChanged: true });
@@ -158,10 +161,12 @@ describe('modern Streamable HTTP fixtures (SDK v2 createMcpHandler)', () => {
       await changed;
       assert.equal((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.length, 2);
 
+      front.crash();
       await fx.close();
       assert.equal(await sub.closed, 'remote');
 
-      fx = await startModernHttpFixture('strict', { port: fx.port });
+      fx = await startModernHttpFixture('strict');
+      front.revive(fx.port);
       // No session to lose: the same client carries on against the restarted server.
       assert.equal((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.length, 3);
       const again = await client.listen({ toolsListChanged: true });
@@ -169,6 +174,8 @@ describe('modern Streamable HTTP fixtures (SDK v2 createMcpHandler)', () => {
       assert.equal(await again.closed, 'graceful');
     } finally {
       await client.close();
+      await front.close();
+      await fx.close();
     }
   });
 });

@@ -10,6 +10,7 @@ import { startHttpFixture, type HttpFixture, type HttpFixtureOptions, type HttpM
 import { httpTarget, until } from '../helpers.js';
 import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
 import { healthyServer } from '../fixtures/servers.js';
+import type { StreamHooks } from '../../src/probe/prober.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 
 const fixtures: HttpFixture[] = [];
@@ -231,7 +232,7 @@ describe('Streamable HTTP transport', () => {
 
   it('reports the end of the standalone stream, but not when it closes the session itself', async () => {
     const f = await fixture('streamable');
-    const seen: Array<'data' | 'end'> = [];
+    const seen: Array<Parameters<StreamHooks['onStream']>[0]> = [];
     const ended = (): boolean => seen.includes('end');
     const connect = streamableConnector({ notifications: true, onStream: (what) => seen.push(what) });
     const signal = new AbortController().signal;
@@ -303,6 +304,30 @@ describe('Streamable HTTP transport', () => {
       await until(() => f.gets === 3, 'the stream asked for again');
       assert.equal(f.openSessions.size, 1, 'one session throughout');
       await listChangedArrives('tools/list_changed over the stream opened again');
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('asks for a standalone stream whose reopening is refused less and less often while the refusals go on, until it opens', async () => {
+    // Before, a server refusing every reopening (a 409 for a stream it still holds, a proxy's 503) got a GET at every check.
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ cutGetStreams: 1, refuseGets: [2, 3, 4, 5] });
+    const asked: number[] = [];
+    try {
+      for (let i = 0; i < 17; i++) {
+        assert.equal((await session.check()).error, null);
+        // A GET asked at this check has been answered: refused (waiting again), or open for good.
+        await until(() => session.streamLostAwaitingCheck || f.gets === 6, 'the GET answered');
+        asked.push(f.gets);
+        advance(30_000);
+      }
+      // Cut once open at the first check; refused at the next, at the one after, then two intervals
+      // later, four, eight; the sixth opens.
+      assert.deepEqual(asked, [1, 2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6]);
+      assert.deepEqual(signals, ['stream_end'], 'the cut asks for a check at once, a refusal does not');
+      await listChangedArrives('tools/list_changed over the stream that opened');
+      assert.equal(session.streamLostAwaitingCheck, false);
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
     } finally {
       await session.close();
     }
