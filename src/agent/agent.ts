@@ -649,6 +649,9 @@ export class Agent {
       this.saveStates([monitor]);
       // Availability moves most when the state does: do not leave the gauge a refresh period behind.
       this.refreshAvailability([server.name]);
+    } else if (a.events.some((e) => e.event === 'credential_expiring')) {
+      // Kept at once, not at the stop: an agent that is killed (an OOM, a node lost) would warn again.
+      this.saveStates([monitor]);
     }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
@@ -776,6 +779,7 @@ export class Agent {
     let notUp = 0;
     for (const monitor of this.monitors.values()) {
       const name = monitor.server.name;
+      monitor.track.rememberWarning(states.get(name)?.memory);
       const plan = planResume({ stored: states.get(name), open: open.get(name), lastMinute: lastMinutes.get(name), now: at, resumeWithinMs: this.config.state.resume_within });
       if (plan.kind === 'expired') {
         monitor.expiredAt = plan.seenAt;

@@ -77,9 +77,21 @@ export class ServerTrack {
     return this.sm.setPolicy(policy, at);
   }
 
-  /** What the state file keeps for a restart: the state machine's memory and the traffic window's counts. */
+  /**
+   * What the state file keeps for a restart: the state machine's memory, the traffic window's counts
+   * and the credential expiry already warned about.
+   */
   memory(): MachineMemory {
-    return { ...this.sm.memory(), trafficCalls: this.trafficWindow.counts() };
+    return { ...this.sm.memory(), trafficCalls: this.trafficWindow.counts(), credentialWarnedFor: this.credentialWarnedFor ?? null };
+  }
+
+  /**
+   * Takes up the credential expiry an earlier run warned about, whatever else of its memory is gone
+   * on with: the warning was about the credential, which a restart does not change, and the same
+   * one sent at every restart of a crash-looping or redeployed agent pages for nothing.
+   */
+  rememberWarning(memory: MachineMemory | undefined): void {
+    if (typeof memory?.credentialWarnedFor === 'number') this.credentialWarnedFor ??= memory.credentialWarnedFor;
   }
 
   /**

@@ -94,6 +94,11 @@ export interface MachineMemory {
    * versions.
    */
   trafficCalls?: WindowCounts | null;
+  /**
+   * The credential expiry last warned about (ServerTrack.memory(), credentials.ts), so that a
+   * restart does not send the same credential_expiring again. Absent in files of earlier versions.
+   */
+  credentialWarnedFor?: number | null;
 }
 
 /** Samples above a threshold needed before latency alone changes the state: one slow answer is not a trend. */
@@ -565,6 +570,7 @@ export function isMachineMemory(v: unknown): v is MachineMemory {
     (v.outageSince === undefined || isTime(v.outageSince)) &&
     (v.answeringSince === undefined || isTime(v.answeringSince)) &&
     (v.trafficCalls === undefined || v.trafficCalls === null || isWindowCounts(v.trafficCalls)) &&
+    (v.credentialWarnedFor === undefined || isTime(v.credentialWarnedFor)) &&
     typeof v.consecutiveFailures === 'number' &&
     isTime(v.firstFailureAt) &&
     Array.isArray(v.latencies) &&

@@ -6,7 +6,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,10 +61,19 @@ async function instrumentedAgent(plan: Plan): Promise<PlanResult> {
 }
 
 /**
+ * A bearer token as a JWT that expires at `exp` (ms): mcpwatch reads its `exp` to warn before it
+ * expires, and the fixture servers take any token.
+ */
+function jwtExpiring(exp: number, id: string): string {
+  const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: id, exp: Math.floor(exp / 1000) })}.${Buffer.from(`sig-${id}`).toString('base64url')}`;
+}
+
+/**
  * The agent's configuration: one check a second, down at the first failure, listeners on port 0.
  * `receivers`: the OTLP receiver's settings (none by default).
  */
-function writeConfig(dir: string, alerts: string[], servers: Array<[string, string]>, extra: string[] = [], receivers = 'null'): string {
+function writeConfig(dir: string, alerts: string[], servers: Array<[string, string] | string>, extra: string[] = [], receivers = 'null'): string {
   const file = join(dir, 'mcpwatch.yaml');
   writeFileSync(
     file,
@@ -78,7 +87,7 @@ function writeConfig(dir: string, alerts: string[], servers: Array<[string, stri
       'alerts:',
       ...alerts.map((a) => `  - ${a}`),
       'servers:',
-      ...servers.map(([name, url]) => `  - { name: ${name}, transport: streamable_http, url: ${JSON.stringify(url)} }`),
+      ...servers.map((s) => (typeof s === 'string' ? `  - ${s}` : `  - { name: ${s[0]}, transport: streamable_http, url: ${JSON.stringify(s[1])} }`)),
       '',
     ].join('\n'),
   );
@@ -481,6 +490,36 @@ describe('an incident across a restart of the agent', () => {
       } finally {
         store.close();
       }
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('a credential_expiring sent before the restart is not sent again for the same credential; a rotated one is warned about', async () => {
+    const dir = tmp();
+    const hook = await webhookReceiver();
+    const a = await server();
+    const tokenFile = join(dir, 'token');
+    // Well inside the default 24 h warning, and whole seconds, as a JWT's exp is.
+    const first = Math.floor(Date.now() / 1000 + 2 * 3600) * 1000;
+    const rotated = first + 3600_000;
+    writeFileSync(tokenFile, jwtExpiring(first, 'first'));
+    const file = writeConfig(dir, [`{ type: webhook, url: "${hook.url}" }`], [`{ name: a, transport: streamable_http, url: ${JSON.stringify(a.url)}, auth: { type: bearer, token_file: ${JSON.stringify(tokenFile)} } }`]);
+    const warnings = (): string[] => hook.events.filter(is('a', 'credential_expiring')).map((e) => String(e.details.expires_at));
+    try {
+      const agent = startAgent(file);
+      await waitEvent(hook.events, is('a', 'credential_expiring'), 'the first warning', agent);
+      await stop(agent);
+
+      const second = startAgent(file);
+      await ready(second);
+      // A new token (written aside and renamed over, as a sidecar does) is warned about at a later
+      // check; the notifier sends in order, so a second warning of the first token would come before it.
+      writeFileSync(`${tokenFile}.new`, jwtExpiring(rotated, 'rotated'));
+      renameSync(`${tokenFile}.new`, tokenFile);
+      await waitEvent(hook.events, (e) => is('a', 'credential_expiring')(e) && e.details.expires_at === new Date(rotated).toISOString(), 'the rotated token\'s warning', second);
+      await stop(second);
+      assert.deepEqual(warnings(), [new Date(first).toISOString(), new Date(rotated).toISOString()], 'one warning per token, across the restart');
     } finally {
       await hook.close();
     }

@@ -609,6 +609,30 @@ describe('helm chart rendering (approximate helm template)', () => {
     assert.match(JSON.stringify(rule.spec), /\{\{ \$labels\.mcp_server_name \}\}/, 'rule templates reach Prometheus unrendered');
   });
 
+  it('credentialFiles: the files servers\' auth names are there, each a read-only directory of its own (so rotation reaches the pod)', () => {
+    const values = ciValues('full-values.yaml');
+    const tpl = podTemplate(workload(manifests(values)));
+    const c = tpl.spec.containers[0]!;
+    const mounts = (c.volumeMounts ?? []).filter((m) => m.mountPath.startsWith('/var/run/secrets/mcpwatch/'));
+    assert.deepEqual(mounts, [
+      { name: 'cred-prober-key', mountPath: '/var/run/secrets/mcpwatch/prober-key', readOnly: true },
+      { name: 'cred-mesh-token', mountPath: '/var/run/secrets/mcpwatch/mesh-token', readOnly: true },
+    ]);
+    const volumes = new Map(tpl.spec.volumes.map((v) => [v.name, v]));
+    assert.deepEqual(volumes.get('cred-prober-key'), { name: 'cred-prober-key', secret: { secretName: 'mcp-oauth', defaultMode: 0o440, items: [{ key: 'prober.pem', path: 'prober.pem' }] } });
+    assert.deepEqual(volumes.get('cred-mesh-token'), { name: 'cred-mesh-token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'https://mesh.example.com/mcp', expirationSeconds: 3600 } }] } });
+    // Every file the configuration's auth names is inside one of these directories, as the file it mounts.
+    const files = new Set(mounts.map((m) => {
+      const v = volumes.get(m.name) as { secret?: { items: Array<{ path: string }> } };
+      return `${m.mountPath}/${v.secret ? v.secret.items[0]!.path : 'token'}`;
+    }));
+    const servers = (values.config as { servers: Array<{ auth?: { private_key_file?: string; token_file?: string } }> }).servers;
+    const named = servers.flatMap((s) => [s.auth?.private_key_file, s.auth?.token_file]).filter((f): f is string => f !== undefined);
+    assert.deepEqual(named.sort(), [...files].sort());
+    const defaultLifetime = podTemplate(workload(manifests(helmMerge(ciValues('deployment-values.yaml'), { credentialFiles: [{ name: 'm', serviceAccountToken: { audience: 'https://m' } }] }))));
+    assert.deepEqual(defaultLifetime.spec.volumes.find((v) => v.name === 'cred-m'), { name: 'cred-m', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'https://m', expirationSeconds: 3600 } }] } });
+  });
+
   it('the sidecar values render the ConfigMap that agent-pod-snippet.yaml mounts', () => {
     const values = helmMerge(defaults(), parse(readFileSync(join(ROOT, 'deploy', 'kubernetes', 'sidecar', 'values.yaml'), 'utf8')) as Values);
     const cm = parse(chart.render(values).get('configmap.yaml')!) as K8sObject;

@@ -128,6 +128,11 @@ describe('helm chart values', () => {
       ['replicasPerShard below one', { mode: 'statefulset', replicasPerShard: 0 }],
       ['a notifier on the second replica', { config: { alerts: [{ type: 'stdout', replicas: 'second' }] } }],
       ['a sharding section without shards', { config: { sharding: { shard: 0 } } }],
+      ['a credential file from neither a Secret nor a token', { credentialFiles: [{ name: 'key' }] }],
+      ['a credential file from both', { credentialFiles: [{ name: 'key', secret: { secretName: 's', secretKey: 'k.pem' }, serviceAccountToken: { audience: 'https://a' } }] }],
+      ['a credential file whose name is no volume name', { credentialFiles: [{ name: 'Prober_Key', secret: { secretName: 's', secretKey: 'k.pem' } }] }],
+      ['a credential file with its content inline', { credentialFiles: [{ name: 'key', secret: { secretName: 's', secretKey: 'k.pem', value: '-----BEGIN' } }] }],
+      ['a token shorter than the kubelet issues', { credentialFiles: [{ name: 't', serviceAccountToken: { audience: 'https://a', expirationSeconds: 60 } }] }],
     ];
     for (const [what, override] of bad) {
       assert.notDeepEqual(schemaErrors(helmMerge(base, override)), [], `${what} must be rejected`);

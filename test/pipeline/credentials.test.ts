@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { credentialExpiry } from '../../src/pipeline/credentials.js';
 import { assess, ServerTrack, type CheckOutcome } from '../../src/pipeline/assess.js';
 import { emptyOutcome } from '../../src/probe/probe.js';
+import type { MachineMemory } from '../../src/pipeline/state-machine.js';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 11, 6, 12);
@@ -39,5 +40,20 @@ describe('credential_expiring', () => {
     assert.deepEqual(assess(track, out, T0, 0, H).events.filter((e) => e.event === 'credential_expiring'), []);
     assert.equal(assess(track, out, T0 + 1.5 * H, 0, H).events.filter((e) => e.event === 'credential_expiring').length, 1);
     assert.equal(assess(track, out, T0 + 1.6 * H, 0, H).events.filter((e) => e.event === 'credential_expiring').length, 0);
+  });
+
+  it('a track taken up from memory() does not warn again of the credential the earlier run warned about', () => {
+    const policy = { failuresBeforeDown: 3, thresholds: {}, latencyWindow: 20, checks: [] };
+    const out = (expiresAt: number): CheckOutcome => ({ ...emptyOutcome({ name: 's', transport: 'streamable_http' }, T0), tools: [], latencyMs: 1, credentialExpiresAt: expiresAt, definitive: false, partial: false, sessionExpired: false });
+    const warned = (t: ServerTrack, o: CheckOutcome, at: number): number => assess(t, o, at, 0, H).events.filter((e) => e.event === 'credential_expiring').length;
+    const before = new ServerTrack(policy);
+    assert.equal(warned(before, out(T0 + 2 * H), T0 + 1.5 * H), 1);
+    const after = new ServerTrack(policy);
+    after.rememberWarning(JSON.parse(JSON.stringify(before.memory())) as MachineMemory);
+    assert.equal(warned(after, out(T0 + 2 * H), T0 + 1.6 * H), 0, 'the same credential');
+    assert.equal(warned(after, out(T0 + 2.5 * H), T0 + 1.7 * H), 1, 'a rotated one');
+    const fresh = new ServerTrack(policy);
+    fresh.rememberWarning(undefined);
+    assert.equal(warned(fresh, out(T0 + 2 * H), T0 + 1.6 * H), 1, 'nothing remembered: warned');
   });
 });

@@ -129,7 +129,7 @@ describe('a state machine restored from memory()', () => {
   it('isMachineMemory refuses what memory() never writes', () => {
     const good = new ServerStateMachine(policy).memory();
     assert.ok(isMachineMemory(JSON.parse(JSON.stringify(good))));
-    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }, { ...good, outageSince: '1' }, { ...good, trafficCalls: { bucketMs: 0, buckets: [] } }, { ...good, trafficCalls: { bucketMs: 10_000, buckets: [[1, 2, { timeout: 3 }]] } }]) {
+    for (const bad of [null, [], { ...good, status: 'on fire' }, { ...good, latencies: ['1'] }, { ...good, checks: [['q', { failures: 1 }]] }, { ...good, traffic: { since: 1 } }, { ...good, notUpSince: '1' }, { ...good, outageSince: '1' }, { ...good, trafficCalls: { bucketMs: 0, buckets: [] } }, { ...good, trafficCalls: { bucketMs: 10_000, buckets: [[1, 2, { timeout: 3 }]] } }, { ...good, credentialWarnedFor: '2026-12-07T14:00:00Z' }]) {
       assert.equal(isMachineMemory(bad), false, JSON.stringify(bad));
     }
   });

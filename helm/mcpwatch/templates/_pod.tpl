@@ -137,6 +137,11 @@ spec:
           mountPath: /var/lib/mcpwatch
         - name: tmp
           mountPath: /tmp
+        {{- range .Values.credentialFiles }}
+        - name: cred-{{ .name }}
+          mountPath: /var/run/secrets/mcpwatch/{{ .name }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -161,6 +166,27 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmp.sizeLimit }}
+    {{- range .Values.credentialFiles }}
+    - name: cred-{{ .name }}
+      {{- if .secret }}
+      secret:
+        secretName: {{ .secret.secretName }}
+        # 0440: the key is the agent's (fsGroup 10001) alone.
+        defaultMode: 288
+        items:
+          - key: {{ .secret.secretKey }}
+            path: {{ .secret.secretKey }}
+      {{- else }}
+      # The kubelet renews the token before it expires; the token is of the chart's service account,
+      # whatever automountServiceAccountToken says (that is the API token, which mcpwatch needs not).
+      projected:
+        sources:
+          - serviceAccountToken:
+              path: token
+              audience: {{ .serviceAccountToken.audience | quote }}
+              expirationSeconds: {{ .serviceAccountToken.expirationSeconds | default 3600 }}
+      {{- end }}
+    {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
