@@ -126,16 +126,25 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
  * How the SDKs word a call refused because its arguments do not match the tool's inputSchema (or the
  * prompt's arguments), the tool never run: the TypeScript SDK's McpServer, 1.x and 2.x ("Input
  * validation error: Invalid arguments for tool add: …"; 1.x puts "MCP error -32602: " before it), and
- * the Python SDK's ("Input validation error: 'id' is a required property"). Both answer it as an
- * `isError` result, where any other text is the tool's own failure; some servers as a JSON-RPC error.
- * Other -32602 wordings say other things: an unknown tool or prompt, the server's own output failing
- * its outputSchema ("Output validation error").
+ * the Python SDK's low-level server ("Input validation error: 'id' is a required property"). Both
+ * answer it as an `isError` result, where any other text is the tool's own failure; some servers as a
+ * JSON-RPC error. Other -32602 wordings say other things: an unknown tool or prompt, the server's own
+ * output failing its outputSchema ("Output validation error").
  */
 const ARGUMENTS_REJECTED = /^(?:MCP error -32602: )?(?:Input validation error\b|Invalid arguments for (?:tool|prompt) )/;
 
-/** Whether a check's `isError` result is its server refusing the check's arguments (ARGUMENTS_REJECTED). */
+/**
+ * FastMCP validates arguments with pydantic against a model it builds from the tool function and
+ * wraps the failure like any other exception of the tool: "Error executing tool add: 1 validation
+ * error for addArguments" (the Python SDK's FastMCP, model `<function>Arguments`) or "Error calling
+ * tool 'add': 1 validation error for call[add]" (FastMCP 2). Only that model's name tells it from a
+ * pydantic error of the tool's own code, which stays the tool's failure.
+ */
+const FASTMCP_ARGUMENTS_REJECTED = /^Error (?:executing|calling) tool .{1,200}?: \d+ validation errors? for (?:\w+Arguments|call\[[^\]\s]+\])\s/;
+
+/** Whether a check's `isError` result is its server refusing the check's arguments (ARGUMENTS_REJECTED, FASTMCP_ARGUMENTS_REJECTED). */
 export function rejectsArguments(text: string): boolean {
-  return ARGUMENTS_REJECTED.test(text);
+  return ARGUMENTS_REJECTED.test(text) || FASTMCP_ARGUMENTS_REJECTED.test(text);
 }
 
 /** A check's call refused for its arguments: the fix is in the check, so the message says so first. */

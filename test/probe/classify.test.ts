@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import { httpStatusError } from '../../src/probe/http.js';
-import { classify, InvalidResponse, ProbeTimeout, rawFromError, type RawFailure } from '../../src/probe/classify.js';
+import { classify, InvalidResponse, ProbeTimeout, rawFromError, rejectsArguments, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
 import { AuthFailure } from '../../src/probe/auth.js';
 
@@ -80,6 +80,28 @@ describe('classify (table)', () => {
   for (const [name, raw, phase, type, message] of rows) {
     it(name, () => {
       assert.deepEqual(classify(raw, phase), { type, message });
+    });
+  }
+});
+
+// A check's isError text: the servers' words for arguments refused before the tool ran, and look-alikes
+// that are the tool's own failure.
+const isErrorTexts: Array<[string, string, boolean]> = [
+  ['TypeScript SDK 1.x', 'MCP error -32602: Input validation error: Invalid arguments for tool echo: [{"code":"invalid_type"}]', true],
+  ['TypeScript SDK 2.x', 'Input validation error: Invalid arguments for tool lookup: id: Required', true],
+  ['Python SDK low-level server', "Input validation error: 'id' is a required property", true],
+  ['Python SDK FastMCP', "Error executing tool add: 1 validation error for addArguments\nb\n  Field required [type=missing, input_value={'a': 1}, input_type=dict]", true],
+  ['FastMCP 2', "Error calling tool 'add': 2 validation errors for call[add]\na\n  Input should be a valid integer [type=int_parsing]", true],
+  ['a pydantic error of the tool\'s own model', 'Error executing tool weather: 1 validation error for WeatherReport\ntemp\n  Field required [type=missing]', false],
+  ['a FastMCP tool\'s own failure', 'Error executing tool add: division by zero', false],
+  ['the server\'s own output failing its schema', 'Output validation error: Tool echo has an output schema but did not return structured content', false],
+  ['a tool that mentions validation', 'validation error for addArguments', false],
+];
+
+describe('rejectsArguments', () => {
+  for (const [name, text, rejected] of isErrorTexts) {
+    it(`${name}: ${rejected ? 'arguments refused' : 'the tool\'s failure'}`, () => {
+      assert.equal(rejectsArguments(text), rejected);
     });
   }
 });
