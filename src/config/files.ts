@@ -31,7 +31,16 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
   const walk = (v: unknown, path: PathSeg[]): void => {
     if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
     else if (v && typeof v === 'object') {
+      const plain = path.length === 2 && path[0] === 'exporters' && path[1] === 'otlp' ? plainTextExport(v) : undefined;
       for (const [key, child] of Object.entries(v)) {
+        if (plain && key === 'tls' && child && typeof child === 'object') {
+          for (const [k, file] of Object.entries(child)) {
+            if (PEM_KEYS.has(k) && typeof file === 'string' && file !== '') {
+              out.push({ path: [...path, key, k], file, message: `not read: ${plain}, so no certificate file is used (remove ${k}, or make the connection TLS)`, warning: true });
+            }
+          }
+          continue;
+        }
         if (key === 'cwd' && path[0] === 'servers' && typeof child === 'string' && child !== '') {
           // Found only at the spawn, a missing one failed the server there while validate said ok.
           const message = notADirectory(child, cwd);
@@ -49,6 +58,22 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
   };
   walk(value, []);
   return out;
+}
+
+/**
+ * Why `exporters.otlp` connects in plain text, which leaves its `tls` files unread (export/ and
+ * wire/tls.ts decide so: gRPC is plain text for an http:// endpoint or `tls.insecure`; over
+ * http/protobuf the scheme alone decides); undefined when it uses TLS. A file that is never read is
+ * no reason to refuse start-up, but a setting that does nothing is said.
+ */
+function plainTextExport(otlp: object): string | undefined {
+  const { endpoint, protocol, tls } = otlp as { endpoint?: unknown; protocol?: unknown; tls?: unknown };
+  if (typeof endpoint !== 'string') return undefined;
+  const httpScheme = /^http:/i.test(endpoint.trim());
+  if (protocol === 'http/protobuf') return /^https:/i.test(endpoint.trim()) ? undefined : 'the endpoint is not https://, so exports are plain text';
+  if (httpScheme) return 'the endpoint is http://, so the gRPC connection is plain text';
+  const insecure = (tls as { insecure?: unknown } | null | undefined)?.insecure;
+  return insecure === true ? 'tls.insecure: true makes the gRPC connection plain text' : undefined;
 }
 
 const WHY: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', ENOTDIR: 'a directory on its path is a file', ELOOP: 'too many symbolic links' };

@@ -607,7 +607,7 @@ export function parseListen(text: string): { host: string; port: number } | unde
 
 const clientTls = z
   .object({
-    insecure: z.boolean().default(false).describe('Plain text (no TLS), e.g. for a Collector on localhost.'),
+    insecure: z.boolean().default(false).describe('gRPC: plain text (no TLS), e.g. for a Collector on localhost, as an http:// endpoint is; the certificate files are then not read (a warning says so). Over http/protobuf the endpoint\'s scheme alone decides.'),
     ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),

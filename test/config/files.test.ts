@@ -8,6 +8,7 @@ import { ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { CLI } from '../helpers.js';
+import { startAgent } from '../fixtures/agent-process.js';
 
 function mcpwatch(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -132,6 +133,25 @@ exporters:
     ]);
   });
 
+  it('an OTLP exporter in plain text does not read its tls files: a missing one is a warning that it is ignored, not an error', () => {
+    const exporter = (otlp: string): string => write('plain.yaml', `servers: []\nexporters:\n  otlp: ${otlp}\n`);
+    const insecure = exporter('{ endpoint: "https://collector:4317", tls: { insecure: true, ca_file: /nonexistent/ca.pem, cert_file: /nonexistent/c.pem } }');
+    assert.deepEqual(
+      loadConfigFile(insecure, {}).warnings?.map((w) => `${w.line}: ${w.path}: ${w.message}`),
+      [
+        '3: exporters.otlp.tls.ca_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove ca_file, or make the connection TLS)',
+        '3: exporters.otlp.tls.cert_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove cert_file, or make the connection TLS)',
+      ],
+    );
+    const httpGrpc = exporter('{ endpoint: "http://collector:4317", tls: { ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(loadConfigFile(httpGrpc, {}).warnings?.map((w) => w.message), ['not read: the endpoint is http://, so the gRPC connection is plain text, so no certificate file is used (remove ca_file, or make the connection TLS)']);
+    const httpProto = exporter('{ endpoint: "http://collector:4318", protocol: http/protobuf, tls: { ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(loadConfigFile(httpProto, {}).warnings?.map((w) => w.message), ['not read: the endpoint is not https://, so exports are plain text, so no certificate file is used (remove ca_file, or make the connection TLS)']);
+    // Over http/protobuf `insecure` is gRPC's alone: an https endpoint reads the file, so it must be there.
+    const httpsProto = exporter('{ endpoint: "https://collector:4318", protocol: http/protobuf, tls: { insecure: true, ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(issues(httpsProto), ['plain.yaml:3: exporters.otlp.tls.ca_file: cannot read /nonexistent/ca.pem: no such file']);
+  });
+
   it('a file under an unknown key is reported as that key alone', () => {
     const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
     assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
@@ -163,6 +183,31 @@ exporters:
     });
     after(async () => {
       await http.close();
+    });
+
+    it('validate and run agree on a plain-text OTLP exporter naming a missing CA: both start, with the warning', async () => {
+      const file = write(
+        'plain-cli.yaml',
+        `servers: []
+state: { path: ${JSON.stringify(join(dir, 'plain-state.db'))} }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: null }
+exporters:
+  prometheus: null
+  otlp:
+    endpoint: "https://127.0.0.1:1"
+    tls: { insecure: true, ca_file: /missing }
+`,
+      );
+      const warning = 'plain-cli.yaml:9: exporters.otlp.tls.ca_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove ca_file, or make the connection TLS)';
+      const v = await mcpwatch(['validate', '-c', file], dir);
+      assert.equal(v.code, 0, v.stderr);
+      assert.equal(v.stderr, `warning: ${warning}\n`);
+      const agent = startAgent(file);
+      await agent.waitLog(/mcpwatch agent started/);
+      assert.ok(agent.logs.some((l) => l.includes('"key":"exporters.otlp.tls.ca_file"') && l.includes('not read: tls.insecure: true')), agent.logs.join('\n'));
+      agent.proc.kill('SIGTERM');
+      assert.equal((await agent.exit).code, 0);
     });
 
     it('validate fails naming the file and line; health warns of it and probes every server', async () => {
