@@ -1,9 +1,9 @@
 // The files a configuration names (TLS certificates, keys and CAs, a private_key_jwt key, a bearer
-// token_file, a stdio server's working directory), looked at when the configuration is loaded from disk. Found only when a probe or an
+// token_file, a stdio server's working directory, the state file's place), looked at when the configuration is loaded from disk. Found only when a probe or an
 // exporter first read them, an unreadable one was a `tls` failure of the server at its probe, with
 // no line of the file, and `mcpwatch validate` called the file ok.
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 type PathSeg = string | number;
 
@@ -39,6 +39,12 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
               out.push({ path: [...path, key, k], file, message: `not read: ${plain}, so no certificate file is used (remove ${k}, or make the connection TLS)`, warning: true });
             }
           }
+          continue;
+        }
+        if (key === 'path' && path.length === 1 && path[0] === 'state' && typeof child === 'string' && child !== '') {
+          // Found only when the agent opened it, this was an ENOTDIR after validate said ok.
+          const message = unusableStatePath(child, cwd);
+          if (message) out.push({ path: [...path, key], file: child, message, warning: false });
           continue;
         }
         if (key === 'cwd' && path[0] === 'servers' && typeof child === 'string' && child !== '') {
@@ -92,6 +98,31 @@ function notADirectory(dir: string, cwd: string): string | undefined {
     return `working directory ${shown} ${code === 'ENOENT' ? 'does not exist' : `cannot be used: ${WHY[code] ?? (code || (err as Error).message)}`}`;
   }
   return undefined;
+}
+
+/**
+ * Why the state file cannot be made where `state.path` says: the path is a directory, or one of the
+ * directories it goes through is a file. A directory still missing is not a problem: the agent makes it.
+ */
+function unusableStatePath(file: string, cwd: string): string | undefined {
+  const shown = shownPath(file, cwd);
+  const full = resolve(cwd, file);
+  if (kindOf(full) === 'directory') return `${shown} is a directory: name the state file in it (e.g. ${join(full, 'state.db')})`;
+  for (let d = dirname(full); ; d = dirname(d)) {
+    const found = kindOf(d);
+    if (found === 'directory') return undefined;
+    if (found === 'other') return `${shown} cannot be made: ${d}, on its path, is a file, not a directory`;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+function kindOf(path: string): 'directory' | 'other' | undefined {
+  try {
+    return statSync(path).isDirectory() ? 'directory' : 'other';
+  } catch {
+    // Missing (or not reachable): the agent makes missing directories, and says what stops it then.
+    return undefined;
+  }
 }
 
 function problem(file: string, pem: boolean, cwd: string): string | undefined {

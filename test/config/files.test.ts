@@ -152,6 +152,17 @@ exporters:
     assert.deepEqual(issues(httpsProto), ['plain.yaml:3: exporters.otlp.tls.ca_file: cannot read /nonexistent/ca.pem: no such file']);
   });
 
+  it('a state.path under a regular file, or naming a directory, is an error at state.path; one whose directories are missing is not', () => {
+    const state = (path: string): string => write('state.yaml', `servers: []\nstate:\n  path: ${JSON.stringify(path)}\n`);
+    const plain = write('plain-file', 'x');
+    assert.deepEqual(issues(state(join(plain, 'state.db'))), [`state.yaml:3: state.path: ${join(plain, 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory`]);
+    assert.deepEqual(issues(state(join(plain, 'deeper', 'state.db'))), [`state.yaml:3: state.path: ${join(plain, 'deeper', 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory`]);
+    assert.deepEqual(issues(state(dir)), [`state.yaml:3: state.path: ${dir} is a directory: name the state file in it (e.g. ${join(dir, 'state.db')})`]);
+    assert.deepEqual(loadConfigFile(state(join(dir, 'not', 'yet', 'state.db')), {}).warnings, []);
+    // health does not read state: a file in the way is no reason to refuse a probe.
+    assert.deepEqual(loadConfigFile(state(join(plain, 'state.db')), {}, { probeOnly: true }).warnings, []);
+  });
+
   it('a file under an unknown key is reported as that key alone', () => {
     const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
     assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
@@ -208,6 +219,16 @@ exporters:
       assert.ok(agent.logs.some((l) => l.includes('"key":"exporters.otlp.tls.ca_file"') && l.includes('not read: tls.insecure: true')), agent.logs.join('\n'));
       agent.proc.kill('SIGTERM');
       assert.equal((await agent.exit).code, 0);
+    });
+
+    it('validate, run and scorecard name state.path, its line, and the file on its path', async () => {
+      const plain = write('in-the-way', 'x');
+      const file = write('state-cli.yaml', `servers: []\nhealth: { endpoint: "127.0.0.1:0" }\nstate:\n  path: ${JSON.stringify(join(plain, 'state.db'))}\n`);
+      const expected = `state-cli.yaml:4: state.path: ${join(plain, 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory\n`;
+      for (const command of ['validate', 'run', 'scorecard']) {
+        const r = await mcpwatch([command, '-c', file], dir);
+        assert.deepEqual([command, r.code, r.stderr], [command, 2, expected]);
+      }
     });
 
     it('validate fails naming the file and line; health warns of it and probes every server', async () => {
