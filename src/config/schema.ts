@@ -282,7 +282,7 @@ const serverFields = {
   headers: httpHeaders.default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
-  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error.'),
+  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`), and one tag given twice, are an error.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`. Longer than the interval is allowed, with a warning: probes never overlap, so a server that does not answer is probed every timeout + interval.'),
   start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
@@ -386,8 +386,10 @@ function tagIssues(tags: unknown): CrossIssue[] {
     const label = prometheusLabelName(key);
     const seen = first.get(label);
     if (!seen) return void first.set(label, { tag, at: i });
+    // The same entry twice is a slip (a merge, a copy), said as the entries the labels collide over are.
+    if (seen.tag === tag) return void issues.push({ path: ['tags', i], message: `tags[${seen.at}] and tags[${i}] are both ${JSON.stringify(tag)}: keep one` });
     const keyOf = (t: string): string => (t.indexOf(':') > 0 ? t.slice(0, t.indexOf(':')) : t);
-    // The same label and value twice (`critical`, `critical:true`): nothing is lost.
+    // The same label and value written two ways (`critical`, `critical:true`): nothing is lost.
     if (keyOf(seen.tag) === keyOf(tag) && tagAttribute(seen.tag).value === tagAttribute(tag).value) return;
     const why =
       keyOf(seen.tag) === keyOf(tag)

@@ -55,6 +55,16 @@ describe('tags', () => {
     ]);
   });
 
+  it('refuse a tag given twice, at the second entry, naming both, as they do tags that become one label', () => {
+    const errors = configErrors(['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n'));
+    assert.deepEqual(errors, [
+      'mcpwatch.yaml:2: servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one',
+      'mcpwatch.yaml:2: servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one',
+    ]);
+    const block = configErrors(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'));
+    assert.deepEqual(block, ['mcpwatch.yaml:7: servers[0].tags[1]: tags[0] and tags[1] are both "critical": keep one']);
+  });
+
   it('give every accepted tag a label of its own, on /metrics and in alerts alike', () => {
     const tags = ['team:data', 'Team', 'critical', 'critical:true', 'a-b-c', 'tier:1', '_x'];
     const config = parseConfig(['servers:', stdio('pg', `, tags: ${JSON.stringify(tags)}`)].join('\n'), 'm.yaml', {});
