@@ -267,6 +267,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   }
   for (const [i, { message, problems }] of isolated) Object.assign(result.data!.servers[i]!, { config_error: message, config_problems: problems });
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
+  const idle = opts.probeOnly || opts.reads ? undefined : idleAgent(result.data!);
+  if (idle) warnings.push({ path: 'servers', line: lineOf(doc, lineCounter, ['servers']), message: idle });
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   // A one-shot probe (health, scorecard) has no interval.
@@ -312,6 +314,16 @@ function shardingAdvice(config: Config): string | undefined {
     '(OpenLLMetry: traceloop.entity.name, no server.address) stay `unknown`. Add `traffic: { service_names: [<calling agent\'s service.name>] }` ' +
     'or `traffic: { hosts: [<host:port>] }` to the servers they call (docs/traffic.md, Hints)'
   );
+}
+
+/**
+ * An agent without servers is a passive one, fed by the OTLP receiver: with that off too, it would
+ * start, serve its health endpoint and watch nothing.
+ */
+function idleAgent(config: Config): string | undefined {
+  const otlp = config.receivers.otlp;
+  if (config.servers.length > 0 || (otlp && (otlp.grpc || otlp.http))) return undefined;
+  return 'no servers, and the OTLP receiver is off (receivers.otlp): `mcpwatch run` would watch nothing; add servers, or receive traffic';
 }
 
 /** Why a server cannot be used: the text health and the log show, and each problem for the log's fields. */

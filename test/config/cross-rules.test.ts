@@ -77,6 +77,19 @@ describe('tags', () => {
   });
 });
 
+describe('an agent without servers', () => {
+  it('is a passive agent while the OTLP receiver is on; with it off too, a warning says it would watch nothing', () => {
+    assert.deepEqual(warningsOf('servers: []\n'), []);
+    assert.deepEqual(warningsOf('servers: []\nreceivers: { otlp: { grpc: null } }\n'), []);
+    const idle = 'servers: no servers, and the OTLP receiver is off (receivers.otlp): `mcpwatch run` would watch nothing; add servers, or receive traffic';
+    assert.deepEqual(warningsOf('servers: []\nreceivers: { otlp: null }\n'), [idle]);
+    assert.deepEqual(warningsOf('monitoring: { interval: 1m }\nreceivers: { otlp: { grpc: null, http: null } }\n'), [idle]);
+    assert.deepEqual(warningsOf(['receivers: { otlp: null }', 'servers:', stdio('a')].join('\n')), []);
+    // health and scorecard only probe or grade servers: the advice is about `run`.
+    assert.deepEqual(readConfig('servers: []\nreceivers: { otlp: null }\n', 'm.yaml', {}, { probeOnly: true }).warnings, []);
+  });
+});
+
 describe('timeout and interval', () => {
   it('are accepted with a timeout longer than the interval, and the cadence that follows is said as a warning', () => {
     const text = [

@@ -202,7 +202,7 @@ exporters:
         `servers: []
 state: { path: ${JSON.stringify(join(dir, 'plain-state.db'))} }
 health: { endpoint: "127.0.0.1:0" }
-receivers: { otlp: null }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
 exporters:
   prometheus: null
   otlp:
