@@ -257,7 +257,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     // (a check naming both tool and resource) still stand and are said in the same run.
     const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom' && zi.code !== 'unrecognized_keys').map((zi) => formatPath(zi.path)));
     const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
-    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
+    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole, expanded).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
@@ -408,7 +408,34 @@ function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): numbe
   return undefined;
 }
 
-function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyMap<string, string>): ConfigIssue[] {
+/**
+ * The issues of one zod issue, located. A value that one `${env:…}` reference put there is judged as
+ * the variable held it, and the message says so: "must be at least 1 (got -1 from ${env:C})" rather
+ * than a bound with no value, which sent the user to a file that does not hold it.
+ */
+function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyMap<string, string>, expanded?: unknown): ConfigIssue[] {
+  const reference = whole?.get(formatPath(zi.path));
+  const found = locatedIssues(zi, doc, lc, reference === undefined ? doc.getIn(zi.path) : valueAt(expanded, zi.path), reference);
+  // A type error says what the variable holds itself (locatedIssues).
+  if (reference === undefined || zi.code === 'invalid_type') return found;
+  return found.map((i) => (i.path === formatPath(zi.path) ? { ...i, message: heldBy(i.message, reference, valueAt(expanded, zi.path)) } : i));
+}
+
+/** The message of a value a reference supplied, naming the reference beside the value it quotes, or with the value when it quotes none. */
+function heldBy(message: string, reference: string, value: unknown): string {
+  const quoted = /\(got ((?:scheme )?"(?:[^"\\]|\\.)*"|[^\s;)]+)/.exec(message) ?? /received '[^']*'/.exec(message);
+  if (quoted) return `${message.slice(0, quoted.index + quoted[0].length)} from ${reference}${message.slice(quoted.index + quoted[0].length)}`;
+  // Numbers and booleans only: a string may be a credential (a header, a token), never quoted.
+  return `${message} (${typeof value === 'number' || typeof value === 'boolean' ? `got ${value} ` : ''}from ${reference})`;
+}
+
+function valueAt(root: unknown, path: readonly PathSeg[]): unknown {
+  let v = root;
+  for (const seg of path) v = v && typeof v === 'object' ? (v as Record<PathSeg, unknown>)[seg] : undefined;
+  return v;
+}
+
+function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unknown, reference: string | undefined): ConfigIssue[] {
   if (zi.code === 'unrecognized_keys') {
     return zi.keys.map((key) => {
       const path = [...zi.path, key];
@@ -431,22 +458,21 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
   }
   let message = zi.message;
-  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, doc.getIn(zi.path)) ?? message;
+  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, judged) ?? message;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
-    const got = doc.getIn(zi.path);
-    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) {
+    const written = doc.getIn(zi.path);
+    if (!own && zi.expected === 'string' && (typeof written === 'number' || typeof written === 'boolean')) {
       // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
       const node = doc.getIn(zi.path, true);
-      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(got)}")`;
+      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(written)}")`;
     }
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
-    if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
-    const reference = whole?.get(formatPath(zi.path));
+    if (!own && zi.expected === 'boolean' && typeof written === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(written)) message += ` (write ${/^(?:y|yes|on)$/i.test(written) ? 'true' : 'false'}: YAML 1.2 reads ${written} as text)`;
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];

@@ -19,15 +19,20 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }
 
-/** A duration written as `500ms`, `5s`, `2m` or `1h`, validated into milliseconds. */
-export const duration = z.string({ invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' }).transform((text, ctx) => {
+/** The milliseconds of a positive duration, or an issue quoting the text. */
+function positiveMs(text: string, ctx: z.RefinementCtx): number | typeof z.NEVER {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a positive duration such as 500ms, 5s or 2m (got "${text}")` });
     return z.NEVER;
   }
   return ms;
-});
+}
+
+const DURATION_TYPE = { invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' };
+
+/** A duration written as `500ms`, `5s`, `2m` or `1h`, validated into milliseconds. */
+export const duration = z.string(DURATION_TYPE).transform(positiveMs);
 
 /** A duration that may be `0s` (off). */
 const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as 0s, 30s or 2m' }).transform((text, ctx) => {
@@ -42,8 +47,15 @@ const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as
 /** Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer delay fires at once, in a loop. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
-/** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
-export const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
+/** A duration that becomes a timer: an interval, a deadline, a back-off; one too long is quoted as written. */
+export const timerDuration = z.string(DURATION_TYPE).transform((text, ctx) => {
+  const ms = positiveMs(text, ctx);
+  if (ms !== z.NEVER && ms > TIMER_MAX_MS) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be at most 24d, the longest timer Node.js sets (got "${text}")` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /**
  * A URL written without its scheme (`localhost:3000/mcp`, `mcp.example.com/mcp`): the WHATWG parser
@@ -740,7 +752,7 @@ const shardingSchema = shardingFields
   .superRefine((s, ctx) => {
     const issue = (path: string, message: string): void => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
     if (s.shards === undefined) return issue('shards', 'is required');
-    if (s.shards < 1) issue('shards', 'must be at least 1');
+    if (s.shards < 1) issue('shards', `must be at least 1 (got ${s.shards})`);
     if (s.shard === undefined && s.ordinal === undefined) issue('shard', 'is required: give this agent\'s shard (0 to shards − 1), or ordinal (a StatefulSet pod\'s ordinal or name)');
     if (s.shard !== undefined && s.ordinal !== undefined) issue('ordinal', 'give shard or ordinal, not both (shard = ordinal mod shards)');
     if (s.replica !== undefined && s.ordinal !== undefined) issue('replica', 'is derived from ordinal (ordinal div shards): give one or the other');
