@@ -2,8 +2,8 @@
 // token_file, a stdio server's working directory, the state file's place), looked at when the configuration is loaded from disk. Found only when a probe or an
 // exporter first read them, an unreadable one was a `tls` failure of the server at its probe, with
 // no line of the file, and `mcpwatch validate` called the file ok.
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 
 type PathSeg = string | number;
 
@@ -23,6 +23,8 @@ export interface FileProblem {
   message: string;
   /** The file may yet appear before it is needed: said, but the configuration stands. */
   warning: boolean;
+  /** What it means for a server that is still probed (health, run): by default, that it fails until the file is there. */
+  consequence?: string;
 }
 
 /** Every named file that cannot be used, by the path of its key, in document order. */
@@ -45,6 +47,13 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
           // Found only when the agent opened it, this was an ENOTDIR after validate said ok.
           const message = unusableStatePath(child, cwd);
           if (message) out.push({ path: [...path, key], file: child, message, warning: false });
+          continue;
+        }
+        if (key === 'command' && path.length === 2 && path[0] === 'servers' && typeof child === 'string') {
+          const { transport, env } = v as { transport?: unknown; env?: unknown };
+          const searched = env && typeof env === 'object' && typeof (env as { PATH?: unknown }).PATH === 'string' ? (env as { PATH: string }).PATH : (process.env.PATH ?? '');
+          const message = transport === 'stdio' ? commandWithArguments(child, searched, Array.isArray((v as { args?: unknown }).args) && (v as { args: unknown[] }).args.length > 0) : undefined;
+          if (message) out.push({ path: [...path, key], file: child, message, warning: false, consequence: 'this server cannot start (spawn_failed) until it is split' });
           continue;
         }
         if (key === 'cwd' && path[0] === 'servers' && typeof child === 'string' && child !== '') {
@@ -114,6 +123,32 @@ function unusableStatePath(file: string, cwd: string): string | undefined {
     if (found === 'other') return `${shown} cannot be made: ${d}, on its path, is a file, not a directory`;
     if (dirname(d) === d) return undefined;
   }
+}
+
+/**
+ * A stdio command written with its arguments (`npx -y @scope/server`, as a shell line or a client's
+ * README has it): run without a shell, it is one executable of that whole name, which does not
+ * exist, and the spawn failed as "command not found" naming the line the user can run. Said only
+ * when the whole is no executable and its first word is one, so a path with spaces stands.
+ */
+function commandWithArguments(command: string, searched: string, hasArgs: boolean): string | undefined {
+  const words = command.trim().split(/\s+/);
+  if (words.length < 2 || findExecutable(command, searched) || !findExecutable(words[0]!, searched)) return undefined;
+  const args = `[${words.slice(1).map((w) => JSON.stringify(w)).join(', ')}${hasArgs ? ', …the args it has' : ''}]`;
+  return `${JSON.stringify(command)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${words[0]}, args: ${args})`;
+}
+
+/** Whether `command` names an executable file, as spawn would find it: a path as it is, a bare name on `searched` (PATH). */
+function findExecutable(command: string, searched: string): boolean {
+  const candidates = command.includes('/') ? [command] : searched.split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 function kindOf(path: string): 'directory' | 'other' | undefined {

@@ -242,7 +242,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
       // sidecar writing certificates, a directory made after start) heals the server by itself:
       // said at start, not made a config_error that only a reload would clear.
       if (p.warning) warnings.push(issue);
-      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') warnings.push({ ...issue, message: `${issue.message}: this server's probes fail until it is there` });
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') warnings.push({ ...issue, message: `${issue.message}: ${p.consequence ?? "this server's probes fail until it is there"}` });
       else issues.push(issue);
     }
   }

@@ -1,13 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
-import { CLI } from '../helpers.js';
+import { CLI, STDIO_FIXTURE } from '../helpers.js';
 import { startAgent } from '../fixtures/agent-process.js';
 
 function mcpwatch(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -161,6 +161,29 @@ exporters:
     assert.deepEqual(loadConfigFile(state(join(dir, 'not', 'yet', 'state.db')), {}).warnings, []);
     // health does not read state: a file in the way is no reason to refuse a probe.
     assert.deepEqual(loadConfigFile(state(join(plain, 'state.db')), {}, { probeOnly: true }).warnings, []);
+  });
+
+  it('a stdio command written with its arguments is an error at command that splits it; a path with spaces that is an executable stands', () => {
+    const spaced = join(dir, 'my server');
+    writeFileSync(spaced, '#!/bin/sh\n');
+    chmodSync(spaced, 0o755);
+    const file = write(
+      'command.yaml',
+      `servers:
+  - { name: a, transport: stdio, command: "node ${STDIO_FIXTURE} ok", env: { PATH: ${JSON.stringify(dirname(process.execPath))} } }
+  - { name: b, transport: stdio, command: ${JSON.stringify(`${process.execPath} -e ""`)}, args: [x] }
+  - { name: c, transport: stdio, command: ${JSON.stringify(spaced)} }
+  - { name: d, transport: stdio, command: "/nonexistent/bin/server --flag" }
+  - { name: e, transport: stdio, command: "no-such-runner x", env: { PATH: ${JSON.stringify(dirname(process.execPath))} } }
+`,
+    );
+    assert.deepEqual(issues(file), [
+      `command.yaml:2: servers[0].command: "node ${STDIO_FIXTURE} ok" is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: node, args: ["${STDIO_FIXTURE}", "ok"])`,
+      `command.yaml:3: servers[1].command: ${JSON.stringify(`${process.execPath} -e ""`)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${process.execPath}, args: ["-e", "\\"\\"", …the args it has])`,
+    ]);
+    // health and run probe the others: the server fails to start, and the warning says why.
+    const warnings = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).warnings?.map((w) => w.path + ': ' + w.message.slice(w.message.lastIndexOf(': ') + 2));
+    assert.deepEqual(warnings, ['servers[0].command: this server cannot start (spawn_failed) until it is split', 'servers[1].command: this server cannot start (spawn_failed) until it is split']);
   });
 
   it('a file under an unknown key is reported as that key alone', () => {
