@@ -446,7 +446,9 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
     // Values with digits name versions and algorithms: `HS256` one edit from `RS256` is a choice
     // mcpwatch does not support, not a typo, and the nearest one would be a different algorithm.
     const got = String(zi.received);
-    const near = /\d/.test(got) ? '' : suggest(got, zi.options.map(String));
+    // An MCP client's configuration (VS Code, Claude Code) says `"type": "http"` for Streamable HTTP.
+    const client = zi.options.includes('streamable_http') && /^(?:http|https|streamablehttp)$/i.test(got) ? ' (did you mean "streamable_http"? an MCP client\'s "type": "http" is Streamable HTTP)' : undefined;
+    const near = client ?? (/\d/.test(got) ? '' : suggest(got, zi.options.map(String)));
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message + near }];
   }
   if (zi.code === 'invalid_union_discriminator') {
@@ -473,9 +475,27 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
     }
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
     if (!own && zi.expected === 'boolean' && typeof written === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(written)) message += ` (write ${/^(?:y|yes|on)$/i.test(written) ? 'true' : 'false'}: YAML 1.2 reads ${written} as text)`;
+    if (!own) message += shapeHint(zi.expected, zi.received, written);
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
+}
+
+/**
+ * How to write a list or a mapping given in the other form: `servers:` with no `- `, `args: -y pkg`,
+ * and the `env:` list of `KEY=value` that Compose files and many READMEs use. Values are not quoted
+ * (env and args are where credentials go).
+ */
+function shapeHint(expected: string, received: string, written: unknown): string {
+  if (expected === 'array' && received === 'object') return ' (a list: start each entry with "- ")';
+  if (expected === 'array' && received === 'string') return ' (a list, one item each: [a, b], or a "- " line per item)';
+  // The document gives a sequence as its node, not as an array.
+  const items = isSeq(written) ? written.items.map((item) => (isScalar(item) ? item.value : undefined)) : undefined;
+  if (expected === 'object' && received === 'array' && items) {
+    const pair = items.find((item): item is string => typeof item === 'string' && /^[^=:\s]+\s*[=:]/.test(item));
+    if (pair !== undefined) return ` (a mapping, NAME: value, not a list of NAME=value: write ${/^[^=:\s]+/.exec(pair)![0]}: …)`;
+  }
+  return '';
 }
 
 /**

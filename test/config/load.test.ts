@@ -111,8 +111,28 @@ servers:
       'mcpwatch.yaml:9: servers[1].url: must be an http(s) URL (got scheme "ftp:")',
       'mcpwatch.yaml:10: servers[2].url: is required for a sse server and must be an http(s) URL',
       'mcpwatch.yaml:15: servers[3].env.TOKEN: environment variable NOPE is not set (give a default with ${env:NOPE:-value})',
-      'mcpwatch.yaml:16: servers[3].tags: must be an array, got string',
+      'mcpwatch.yaml:16: servers[3].tags: must be an array, got string (a list, one item each: [a, b], or a "- " line per item)',
     ]);
+  });
+
+  it('tells how to write a list or a mapping given in the other form, and takes an MCP client\'s "type": "http" for streamable_http', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: http
+    url: http://127.0.0.1:1/mcp
+  - name: b
+    transport: stdio
+    command: npx
+    args: -y @scope/server
+    env:
+      - API_KEY=not-quoted-anywhere
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:3: servers[0].transport: Invalid enum value. Expected \'stdio\' | \'sse\' | \'streamable_http\', received \'http\' (did you mean "streamable_http"? an MCP client\'s "type": "http" is Streamable HTTP)',
+      'mcpwatch.yaml:8: servers[1].args: must be an array, got string (a list, one item each: [a, b], or a "- " line per item)',
+      'mcpwatch.yaml:10: servers[1].env: must be an object, got array (a mapping, NAME: value, not a list of NAME=value: write API_KEY: …)',
+    ]);
+    assert.deepEqual(errorsOf('servers:\n  name: a\n  transport: stdio\n  command: x\n'), ['mcpwatch.yaml:2: servers: must be an array, got object (a list: start each entry with "- ")']);
   });
 
   it('says a variable set to the empty string is empty, not unset, wherever it is reported', () => {
