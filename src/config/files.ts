@@ -132,10 +132,47 @@ function unusableStatePath(file: string, cwd: string): string | undefined {
  * when the whole is no executable and its first word is one, so a path with spaces stands.
  */
 function commandWithArguments(command: string, searched: string, hasArgs: boolean): string | undefined {
-  const words = command.trim().split(/\s+/);
-  if (words.length < 2 || findExecutable(command, searched) || !findExecutable(words[0]!, searched)) return undefined;
+  const words = splitCommand(command, searched);
+  if (!words) return undefined;
   const args = `[${words.slice(1).map((w) => JSON.stringify(w)).join(', ')}${hasArgs ? ', …the args it has' : ''}]`;
   return `${JSON.stringify(command)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${words[0]}, args: ${args})`;
+}
+
+/**
+ * `command` as executable and arguments when it is a command line rather than an executable's name
+ * (commandWithArguments' rule); undefined otherwise.
+ */
+export function splitCommand(command: string, searched: string): string[] | undefined {
+  const words = shellWords(command);
+  if (!words || words.length < 2 || findExecutable(command, searched) || !findExecutable(words[0]!, searched)) return undefined;
+  return words;
+}
+
+/**
+ * The words a POSIX shell makes of `line` with its quotes ('…', "…") and backslashes, nothing
+ * expanded; undefined for a quote left open.
+ */
+function shellWords(line: string): string[] | undefined {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (c === "'" || c === '"') {
+      let end = i + 1;
+      // Inside "…" a backslash escapes the quote; inside '…' nothing is escaped.
+      while (end < line.length && line[end] !== c) end += c === '"' && line[end] === '\\' ? 2 : 1;
+      if (end >= line.length) return undefined;
+      const quoted = line.slice(i + 1, end);
+      word = (word ?? '') + (c === '"' ? quoted.replace(/\\(["\\$`])/g, '$1') : quoted);
+      i = end;
+    } else if (c === '\\' && i + 1 < line.length) word = (word ?? '') + line[++i];
+    else word = (word ?? '') + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
 
 /** Whether `command` names an executable file, as spawn would find it: a path as it is, a bare name on `searched` (PATH). */

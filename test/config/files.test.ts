@@ -179,7 +179,7 @@ exporters:
     );
     assert.deepEqual(issues(file), [
       `command.yaml:2: servers[0].command: "node ${STDIO_FIXTURE} ok" is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: node, args: ["${STDIO_FIXTURE}", "ok"])`,
-      `command.yaml:3: servers[1].command: ${JSON.stringify(`${process.execPath} -e ""`)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${process.execPath}, args: ["-e", "\\"\\"", …the args it has])`,
+      `command.yaml:3: servers[1].command: ${JSON.stringify(`${process.execPath} -e ""`)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${process.execPath}, args: ["-e", "", …the args it has])`,
     ]);
     // health and run probe the others: the server fails to start, and the warning says why.
     const warnings = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).warnings?.map((w) => w.path + ': ' + w.message.slice(w.message.lastIndexOf(': ') + 2));
