@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import pLimit from 'p-limit';
 import { configSchema, resolveServer, timerDuration, TRANSPORTS, urlTransport, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
@@ -66,7 +67,10 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   if (opts.from !== undefined) return runFrom(command, opts);
   if (opts.name !== undefined && !opts.url && !opts.stdio) throw new CliExit(EXIT_USAGE, '--name names an ad-hoc target: use it with --url or --stdio');
   adHocUsage(command, opts);
-  const config = opts.url || opts.stdio ? adHocConfig(command, opts) : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, shardCountOnly: typeof opts.shard === 'string', probeOnly: true }).config;
+  const loaded = opts.url || opts.stdio ? undefined : loadConfigOrExit(opts.config, { isolateServerEnv: true, ignoreSharding: opts.shard === undefined, shardCountOnly: typeof opts.shard === 'string', probeOnly: true });
+  // "0/0 up" and exit 0 passed a CI gate that checked nothing (a template that rendered no servers).
+  if (loaded && loaded.config.servers.length === 0) throw new CliExit(EXIT_USAGE, `${basename(loaded.file)} configures no servers: nothing to probe`);
+  const config = loaded?.config ?? adHocConfig(command, opts);
   const shard = opts.shard === undefined ? undefined : selectedShard(config, opts);
   const filters = (opts.filter ?? []).map((f) => parseFilter(f));
   let timeout: number | undefined;
@@ -82,22 +86,24 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   // server is resolved, so that its checks without a timeout of their own inherit it too: applied
   // after, a check kept the configured timeout and `--timeout 2s` waited on it for as long.
   let servers = config.servers.map((s) => resolveServer(config, timeout === undefined ? s : { ...s, timeout, start_timeout: timeout }));
+  // Against every server, not those --server kept: a tag another server has is no unknown tag.
+  const configured = servers;
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
     if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${servers.map((s) => s.name).join(', ') || 'none'})`);
     servers = servers.filter((s) => opts.server!.includes(s.name));
   }
-  const unknownTags = (opts.tag ?? []).filter((tag) => !servers.some((s) => s.tags.includes(tag)));
+  const unknownTags = (opts.tag ?? []).filter((tag) => !configured.some((s) => s.tags.includes(tag)));
   if (unknownTags.length) {
-    const known = [...new Set(servers.flatMap((s) => s.tags))];
+    const known = [...new Set(configured.flatMap((s) => s.tags))];
     throw new CliExit(EXIT_USAGE, `--tag: no server has the tag ${unknownTags.map((t) => JSON.stringify(t)).join(', ')} (tags in use: ${known.join(', ') || 'none'})`);
   }
-  const selecting = servers.length > 0;
   for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
   servers = servers.filter((s) => filters.every((f) => f.key === 'status' || f.test(s, undefined)));
+  const beforeShard = servers;
   if (shard) servers = ownServers(servers, shard);
   // An empty selection is a mistake in the command, not "0/0 up": say so the way --server does.
-  if (selecting && servers.length === 0) throw new CliExit(EXIT_USAGE, `no server matches all of --server, --tag${shard ? ', --filter and --shard' : ' and --filter'} together`);
+  if (servers.length === 0) throw new CliExit(EXIT_USAGE, emptySelection(opts, filters, shard, beforeShard));
   const concurrency = opts.concurrency ? Number(opts.concurrency) : config.monitoring.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliExit(EXIT_USAGE, `--concurrency: must be a positive integer (got "${opts.concurrency}")`);
 
@@ -129,6 +135,17 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
 }
 
+/** Why no server is left to probe, naming only the options that were given. */
+function emptySelection(opts: HealthOptions, filters: Filter[], shard: Pick<Sharding, 'shards' | 'shard'> | undefined, beforeShard: readonly ServerConfig[]): string {
+  const given = [opts.server?.length && '--server', opts.tag?.length && (opts.tag.length > 1 ? 'every --tag' : '--tag'), filters.some((f) => f.key !== 'status') && '--filter'].filter((o): o is string => Boolean(o));
+  if (shard && beforeShard.length > 0) {
+    const counts = Array.from({ length: shard.shards }, (_, k) => ownServers(beforeShard, { shards: shard.shards, shard: k }).length);
+    const of = `${beforeShard.length === 1 ? 'the one server' : `the ${beforeShard.length} servers`}${given.length ? ` ${given.join(' and ')} select${given.length === 1 ? 's' : ''}` : ''}`;
+    return `--shard: shard ${shard.shard} of ${shard.shards} has none of ${of} (by shard: ${counts.join(', ')}): its agent probes nothing`;
+  }
+  return `no server matches ${given.length > 1 ? `all of ${given.join(' and ')} together` : (given[0] ?? 'the selection')}`;
+}
+
 /** The shard `--shard` asks for: the configured one, or the index given, of the configured shard count. */
 function selectedShard(config: Config, opts: HealthOptions): Pick<Sharding, 'shards' | 'shard'> {
   if (opts.url || opts.stdio) throw new CliExit(EXIT_USAGE, '--shard selects among configured servers: not with --url or --stdio');
@@ -156,16 +173,20 @@ async function runFrom(command: string[], opts: HealthOptions): Promise<number> 
   // Parsed first: a mistyped filter is said without reaching out to the agent.
   const filters = (opts.filter ?? []).map((f) => parseFilter(f, true));
   const view = await fetchAgentView(opts.from!);
+  // As a configuration without servers: an agent that only receives OTLP traffic has no state to show.
+  if (view.servers.length === 0) throw new CliExit(EXIT_USAGE, `the agent at ${redactText(opts.from!)} monitors no servers: nothing to show`);
   let servers = view.servers;
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !servers.some((s) => s.name === n));
     if (unknown.length) throw new CliExit(EXIT_USAGE, `--server: the agent monitors no server named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (it monitors: ${servers.map((s) => s.name).join(', ') || 'none'})`);
     servers = servers.filter((s) => opts.server!.includes(s.name));
   }
-  const unknownTags = (opts.tag ?? []).filter((tag) => !servers.some((s) => s.tags.includes(tag)));
+  const unknownTags = (opts.tag ?? []).filter((tag) => !view.servers.some((s) => s.tags.includes(tag)));
   if (unknownTags.length) throw new CliExit(EXIT_USAGE, `--tag: no server has the tag ${unknownTags.map((t) => JSON.stringify(t)).join(', ')}`);
   for (const tag of opts.tag ?? []) servers = servers.filter((s) => s.tags.includes(tag));
-  servers = servers.filter((s) => filters.every((f) => f.test(s, s.status)));
+  servers = servers.filter((s) => filters.every((f) => f.key === 'status' || f.test(s, s.status)));
+  if (servers.length === 0) throw new CliExit(EXIT_USAGE, emptySelection(opts, filters, undefined, []));
+  servers = servers.filter((s) => filters.every((f) => f.key !== 'status' || f.test(s, s.status)));
   if (opts.json) process.stdout.write(JSON.stringify({ servers }, null, 2) + '\n');
   else {
     const severity = (status: string): ProbeVerdict['severity'] => (status === 'up' ? 'ok' : status === 'down' || status === 'stale' ? 'critical' : 'warning');
@@ -257,7 +278,8 @@ async function printTable(rows: TableRow[], groupBy: string | undefined): Promis
     }
     out.push(table.toString());
   }
-  if (rows.length === 0) out.push('no servers selected');
+  // Only a status filter empties the rows: every other selection that leaves nothing is refused first.
+  if (rows.length === 0) out.push('no server has the status --filter asks for');
   const problems = rows.filter((r) => r.json.status !== 'up');
   if (problems.length) out.push('');
   const said = new Map<TableRow, string>();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { StateStore } from '../store/state.js';
 import { fmtMs } from '../pipeline/status.js';
 import { DIMENSIONS, GRADE_BANDS, gradeRank, scoreFleet, type DimensionScore, type Grade, type ScoreResult } from '../pipeline/scorecard.js';
@@ -37,7 +37,14 @@ function parseGrade(text: string): Grade {
 async function runScorecard(opts: ScorecardOptions): Promise<number> {
   // Checked before anything is read, so a typo fails fast and the same way with or without state.
   const failBelow = opts.failBelow === undefined ? undefined : parseGrade(opts.failBelow);
-  const { config, text } = loadConfigOrExit(opts.config, { isolateServerEnv: true, reads: ['monitoring', 'servers', 'state'] });
+  const { config, text, file } = loadConfigOrExit(opts.config, { isolateServerEnv: true, reads: ['monitoring', 'servers', 'state'] });
+  // A report of nothing, not a failure (as a server without data is not below any grade); said on
+  // stderr, so that a gate and a --json reader do not pass over it without a word.
+  if (config.servers.length === 0) {
+    process.stderr.write(`${basename(file)} configures no servers: nothing to grade\n`);
+    if (opts.json) process.stdout.write(JSON.stringify({ servers: [] }, null, 2) + '\n');
+    return EXIT_OK;
+  }
   const names = config.servers.map((s) => s.name);
   if (opts.server?.length) {
     const unknown = opts.server.filter((n) => !names.includes(n));
@@ -136,10 +143,6 @@ async function printTable(results: ScoreResult[]): Promise<void> {
       r.topFinding ?? '—',
     ]);
   }
-  const out = [results.length ? table.toString() : 'no servers configured'];
-  if (results.length) {
-    const counts = [...GRADES, null].map((g) => [g ?? 'no data', results.filter((r) => r.grade === g).length] as const).filter(([, n]) => n > 0);
-    out.push('', counts.map(([g, n]) => `${n} ${g}`).join(', '));
-  }
-  process.stdout.write(out.join('\n') + '\n');
+  const counts = [...GRADES, null].map((g) => [g ?? 'no data', results.filter((r) => r.grade === g).length] as const).filter(([, n]) => n > 0);
+  process.stdout.write([table.toString(), '', counts.map(([g, n]) => `${n} ${g}`).join(', ')].join('\n') + '\n');
 }

@@ -242,7 +242,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
       // sidecar writing certificates, a directory made after start) heals the server by itself:
       // said at start, not made a config_error that only a reload would clear.
       if (p.warning) warnings.push(issue);
-      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') warnings.push({ ...issue, message: `${issue.message}: this server's probes fail until it is there` });
+      else if (opts.isolateServerEnv && section === 'servers' && typeof p.path[1] === 'number') warnings.push({ ...issue, message: `${issue.message}: ${p.consequence ?? "this server's probes fail until it is there"}` });
       else issues.push(issue);
     }
   }
@@ -257,7 +257,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     // (a check naming both tool and resource) still stand and are said in the same run.
     const refused = new Set(result.error.issues.filter((zi) => zi.code !== 'custom' && zi.code !== 'unrecognized_keys').map((zi) => formatPath(zi.path)));
     const zodIssues = result.error.issues.filter((zi) => zi.code !== 'custom' || !refused.has(formatPath(zi.path)));
-    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole).filter((i) => !unset.has(i.path)));
+    for (const zi of zodIssues) issues.push(...fromZod(zi, doc, lineCounter, whole, expanded).filter((i) => !unset.has(i.path)));
     for (const ci of configIssues(expanded)) if (!unset.has(formatPath(ci.path)) && !refused.has(formatPath(ci.path))) issues.push({ path: formatPath(ci.path), line: lineOf(doc, lineCounter, ci.path), message: ci.message });
   }
   if (issues.length > 0) {
@@ -267,6 +267,8 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   }
   for (const [i, { message, problems }] of isolated) Object.assign(result.data!.servers[i]!, { config_error: message, config_problems: problems });
   for (const [i, values] of referencedSecrets(refs, result.data!.servers)) (result.data!.servers[i] as { referenced_secrets?: string[] }).referenced_secrets = values;
+  const idle = opts.probeOnly || opts.reads ? undefined : idleAgent(result.data!);
+  if (idle) warnings.push({ path: 'servers', line: lineOf(doc, lineCounter, ['servers']), message: idle });
   const advice = opts.probeOnly ? undefined : shardingAdvice(result.data!);
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   // A one-shot probe (health, scorecard) has no interval.
@@ -312,6 +314,16 @@ function shardingAdvice(config: Config): string | undefined {
     '(OpenLLMetry: traceloop.entity.name, no server.address) stay `unknown`. Add `traffic: { service_names: [<calling agent\'s service.name>] }` ' +
     'or `traffic: { hosts: [<host:port>] }` to the servers they call (docs/traffic.md, Hints)'
   );
+}
+
+/**
+ * An agent without servers is a passive one, fed by the OTLP receiver: with that off too, it would
+ * start, serve its health endpoint and watch nothing.
+ */
+function idleAgent(config: Config): string | undefined {
+  const otlp = config.receivers.otlp;
+  if (config.servers.length > 0 || (otlp && (otlp.grpc || otlp.http))) return undefined;
+  return 'no servers, and the OTLP receiver is off (receivers.otlp): `mcpwatch run` would watch nothing; add servers, or receive traffic';
 }
 
 /** Why a server cannot be used: the text health and the log show, and each problem for the log's fields. */
@@ -396,7 +408,34 @@ function lineOf(doc: Document, lc: LineCounter, path: readonly PathSeg[]): numbe
   return undefined;
 }
 
-function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyMap<string, string>): ConfigIssue[] {
+/**
+ * The issues of one zod issue, located. A value that one `${env:…}` reference put there is judged as
+ * the variable held it, and the message says so: "must be at least 1 (got -1 from ${env:C})" rather
+ * than a bound with no value, which sent the user to a file that does not hold it.
+ */
+function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyMap<string, string>, expanded?: unknown): ConfigIssue[] {
+  const reference = whole?.get(formatPath(zi.path));
+  const found = locatedIssues(zi, doc, lc, reference === undefined ? doc.getIn(zi.path) : valueAt(expanded, zi.path), reference);
+  // A type error says what the variable holds itself (locatedIssues).
+  if (reference === undefined || zi.code === 'invalid_type') return found;
+  return found.map((i) => (i.path === formatPath(zi.path) ? { ...i, message: heldBy(i.message, reference, valueAt(expanded, zi.path)) } : i));
+}
+
+/** The message of a value a reference supplied, naming the reference beside the value it quotes, or with the value when it quotes none. */
+function heldBy(message: string, reference: string, value: unknown): string {
+  const quoted = /\(got ((?:scheme )?"(?:[^"\\]|\\.)*"|[^\s;)]+)/.exec(message) ?? /received '[^']*'/.exec(message);
+  if (quoted) return `${message.slice(0, quoted.index + quoted[0].length)} from ${reference}${message.slice(quoted.index + quoted[0].length)}`;
+  // Numbers and booleans only: a string may be a credential (a header, a token), never quoted.
+  return `${message} (${typeof value === 'number' || typeof value === 'boolean' ? `got ${value} ` : ''}from ${reference})`;
+}
+
+function valueAt(root: unknown, path: readonly PathSeg[]): unknown {
+  let v = root;
+  for (const seg of path) v = v && typeof v === 'object' ? (v as Record<PathSeg, unknown>)[seg] : undefined;
+  return v;
+}
+
+function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unknown, reference: string | undefined): ConfigIssue[] {
   if (zi.code === 'unrecognized_keys') {
     return zi.keys.map((key) => {
       const path = [...zi.path, key];
@@ -407,7 +446,9 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     // Values with digits name versions and algorithms: `HS256` one edit from `RS256` is a choice
     // mcpwatch does not support, not a typo, and the nearest one would be a different algorithm.
     const got = String(zi.received);
-    const near = /\d/.test(got) ? '' : suggest(got, zi.options.map(String));
+    // An MCP client's configuration (VS Code, Claude Code) says `"type": "http"` for Streamable HTTP.
+    const client = zi.options.includes('streamable_http') && /^(?:http|https|streamablehttp)$/i.test(got) ? ' (did you mean "streamable_http"? an MCP client\'s "type": "http" is Streamable HTTP)' : undefined;
+    const near = client ?? (/\d/.test(got) ? '' : suggest(got, zi.options.map(String)));
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message + near }];
   }
   if (zi.code === 'invalid_union_discriminator') {
@@ -419,25 +460,42 @@ function fromZod(zi: ZodIssue, doc: Document, lc: LineCounter, whole?: ReadonlyM
     return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message: zi.message }];
   }
   let message = zi.message;
-  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, doc.getIn(zi.path)) ?? message;
+  if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, judged) ?? message;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
     message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
-    const got = doc.getIn(zi.path);
-    if (!own && zi.expected === 'string' && (typeof got === 'number' || typeof got === 'boolean')) {
+    const written = doc.getIn(zi.path);
+    if (!own && zi.expected === 'string' && (typeof written === 'number' || typeof written === 'boolean')) {
       // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
       const node = doc.getIn(zi.path, true);
-      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(got)}")`;
+      message += ` (quote it: "${isScalar(node) && node.source !== undefined ? node.source : String(written)}")`;
     }
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
-    if (!own && zi.expected === 'boolean' && typeof got === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(got)) message += ` (write ${/^(?:y|yes|on)$/i.test(got) ? 'true' : 'false'}: YAML 1.2 reads ${got} as text)`;
-    const reference = whole?.get(formatPath(zi.path));
+    if (!own && zi.expected === 'boolean' && typeof written === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(written)) message += ` (write ${/^(?:y|yes|on)$/i.test(written) ? 'true' : 'false'}: YAML 1.2 reads ${written} as text)`;
+    if (!own) message += shapeHint(zi.expected, zi.received, written);
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];
+}
+
+/**
+ * How to write a list or a mapping given in the other form: `servers:` with no `- `, `args: -y pkg`,
+ * and the `env:` list of `KEY=value` that Compose files and many READMEs use. Values are not quoted
+ * (env and args are where credentials go).
+ */
+function shapeHint(expected: string, received: string, written: unknown): string {
+  if (expected === 'array' && received === 'object') return ' (a list: start each entry with "- ")';
+  if (expected === 'array' && received === 'string') return ' (a list, one item each: [a, b], or a "- " line per item)';
+  // The document gives a sequence as its node, not as an array.
+  const items = isSeq(written) ? written.items.map((item) => (isScalar(item) ? item.value : undefined)) : undefined;
+  if (expected === 'object' && received === 'array' && items) {
+    const pair = items.find((item): item is string => typeof item === 'string' && /^[^=:\s]+\s*[=:]/.test(item));
+    if (pair !== undefined) return ` (a mapping, NAME: value, not a list of NAME=value: write ${/^[^=:\s]+/.exec(pair)![0]}: …)`;
+  }
+  return '';
 }
 
 /**

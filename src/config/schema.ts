@@ -19,15 +19,20 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }
 
-/** A duration written as `500ms`, `5s`, `2m` or `1h`, validated into milliseconds. */
-export const duration = z.string({ invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' }).transform((text, ctx) => {
+/** The milliseconds of a positive duration, or an issue quoting the text. */
+function positiveMs(text: string, ctx: z.RefinementCtx): number | typeof z.NEVER {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a positive duration such as 500ms, 5s or 2m (got "${text}")` });
     return z.NEVER;
   }
   return ms;
-});
+}
+
+const DURATION_TYPE = { invalid_type_error: 'must be a duration such as 500ms, 5s or 2m' };
+
+/** A duration written as `500ms`, `5s`, `2m` or `1h`, validated into milliseconds. */
+export const duration = z.string(DURATION_TYPE).transform(positiveMs);
 
 /** A duration that may be `0s` (off). */
 const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as 0s, 30s or 2m' }).transform((text, ctx) => {
@@ -42,8 +47,15 @@ const durationOrOff = z.string({ invalid_type_error: 'must be a duration such as
 /** Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer delay fires at once, in a loop. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
-/** A duration that becomes a timer: an interval, a deadline, a back-off. Text that is no duration fails in `duration` alone. */
-export const timerDuration = duration.refine((ms) => !(ms > TIMER_MAX_MS), { message: 'must be at most 24d (the longest timer Node.js sets)' });
+/** A duration that becomes a timer: an interval, a deadline, a back-off; one too long is quoted as written. */
+export const timerDuration = z.string(DURATION_TYPE).transform((text, ctx) => {
+  const ms = positiveMs(text, ctx);
+  if (ms !== z.NEVER && ms > TIMER_MAX_MS) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be at most 24d, the longest timer Node.js sets (got "${text}")` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /**
  * A URL written without its scheme (`localhost:3000/mcp`, `mcp.example.com/mcp`): the WHATWG parser
@@ -282,7 +294,7 @@ const serverFields = {
   headers: httpHeaders.default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
-  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error.'),
+  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`), and one tag given twice, are an error.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`. Longer than the interval is allowed, with a warning: probes never overlap, so a server that does not answer is probed every timeout + interval.'),
   start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
@@ -386,8 +398,10 @@ function tagIssues(tags: unknown): CrossIssue[] {
     const label = prometheusLabelName(key);
     const seen = first.get(label);
     if (!seen) return void first.set(label, { tag, at: i });
+    // The same entry twice is a slip (a merge, a copy), said as the entries the labels collide over are.
+    if (seen.tag === tag) return void issues.push({ path: ['tags', i], message: `tags[${seen.at}] and tags[${i}] are both ${JSON.stringify(tag)}: keep one` });
     const keyOf = (t: string): string => (t.indexOf(':') > 0 ? t.slice(0, t.indexOf(':')) : t);
-    // The same label and value twice (`critical`, `critical:true`): nothing is lost.
+    // The same label and value written two ways (`critical`, `critical:true`): nothing is lost.
     if (keyOf(seen.tag) === keyOf(tag) && tagAttribute(seen.tag).value === tagAttribute(tag).value) return;
     const why =
       keyOf(seen.tag) === keyOf(tag)
@@ -607,7 +621,7 @@ export function parseListen(text: string): { host: string; port: number } | unde
 
 const clientTls = z
   .object({
-    insecure: z.boolean().default(false).describe('Plain text (no TLS), e.g. for a Collector on localhost.'),
+    insecure: z.boolean().default(false).describe('gRPC: plain text (no TLS), e.g. for a Collector on localhost, as an http:// endpoint is; the certificate files are then not read (a warning says so). Over http/protobuf the endpoint\'s scheme alone decides.'),
     ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
@@ -738,7 +752,7 @@ const shardingSchema = shardingFields
   .superRefine((s, ctx) => {
     const issue = (path: string, message: string): void => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
     if (s.shards === undefined) return issue('shards', 'is required');
-    if (s.shards < 1) issue('shards', 'must be at least 1');
+    if (s.shards < 1) issue('shards', `must be at least 1 (got ${s.shards})`);
     if (s.shard === undefined && s.ordinal === undefined) issue('shard', 'is required: give this agent\'s shard (0 to shards − 1), or ordinal (a StatefulSet pod\'s ordinal or name)');
     if (s.shard !== undefined && s.ordinal !== undefined) issue('ordinal', 'give shard or ordinal, not both (shard = ordinal mod shards)');
     if (s.replica !== undefined && s.ordinal !== undefined) issue('replica', 'is derived from ordinal (ordinal div shards): give one or the other');

@@ -8,6 +8,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { configSchema, urlTransport, type TransportName } from '../config/schema.js';
 import { expandEnv, formatPath, hasBrokenReference, type ConfigIssue } from '../config/load.js';
 import { AUTH_SCHEME, isSecretFlag, looksLikeSecret, TOKEN_PREFIX } from '../config/secrets.js';
+import { splitCommand } from '../config/files.js';
 
 /** Where discovery looks. Everything is injectable so tests can point it at a fake home. */
 export interface DiscoverContext {
@@ -393,10 +394,15 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
     const env = stringRecord(envRaw, 'env');
     if (typeof env === 'string') return { kind: 'problem', reason: env };
     if (raw.cwd !== undefined && typeof raw.cwd !== 'string') return { kind: 'problem', reason: 'cwd must be a string' };
+    // A command line in one string (`"npx -y pkg"`), which a client that runs it through a shell
+    // accepts: spawned without one, it is no executable, and a secret among its words escaped the
+    // argument checks below.
+    const line = splitCommand(command, ctx.env.PATH ?? '');
+    if (line) notes.push(`command ${JSON.stringify(line[0])} is written with its arguments in one string: they are given apart in args`);
     const server: MappedServer = {
       transport: 'stdio',
-      command: sub(command),
-      args: ((args as unknown[] | undefined) ?? []).map((a) => sub(String(a))),
+      command: sub(line ? line[0]! : command),
+      args: [...(line ? line.slice(1) : []), ...((args as unknown[] | undefined) ?? [])].map((a) => sub(String(a))),
       env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, sub(v)])),
       headers: {},
     };

@@ -13,7 +13,8 @@ export function makeDirectory(dir: string): void {
   const missing: string[] = [];
   let d = dir;
   for (; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-  if (!statSync(d).isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+  // The system's ENOTDIR names no path: which component is the file is what the user needs.
+  if (!statSync(d).isDirectory()) throw Object.assign(new Error(`${d}, on its path, is a file, not a directory`), { code: 'ENOTDIR' });
   for (const level of missing) {
     try {
       mkdirSync(level);

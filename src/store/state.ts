@@ -175,7 +175,9 @@ export class StateStore {
       try {
         makeDirectory(dirname(this.file));
       } catch (err) {
-        throw new StateError(this.file, `cannot create directory ${dirname(this.file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        const { code, message, syscall } = err as NodeJS.ErrnoException;
+        // makeDirectory's own error (no syscall) names the file in the way; the system's only a code.
+        throw new StateError(this.file, `cannot create directory ${dirname(this.file)}: ${syscall === undefined ? message : (code ?? message)}`);
       }
     }
     if (opts.writer) this.lockFile = acquireLock(this.file);

@@ -63,6 +63,13 @@ describe('health --from --filter status=', () => {
     });
   }
 
+  it('a selection that leaves no server is a usage error, as when probing; a status filter that leaves none is an answer', async () => {
+    const r = await mcpwatch(['health', '--from', url, '--json', '--server', 'a', '--filter', 'name=b']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', 'no server matches all of --server and --filter together\n']);
+    const none = await mcpwatch(['health', '--from', url, '--server', 'a', '--filter', 'status=down']);
+    assert.deepEqual([none.code, none.stdout], [0, 'no server has the status --filter asks for\n\n0/0 up\n']);
+  });
+
   it('a status no one gives is refused with the list; stale without --from says it is an agent\'s', async () => {
     const bad = await mcpwatch(['health', '--from', url, '--filter', 'status=sleepy']);
     assert.equal(bad.code, 2);

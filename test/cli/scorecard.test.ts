@@ -229,6 +229,16 @@ describe('mcpwatch scorecard', () => {
     assert.match(r.stderr, /state file .*broken\.db: corrupt or not an SQLite database/);
   });
 
+  it('a configuration without servers says so on stderr in every mode and exits 0: nothing is below any grade', async () => {
+    const file = join(dir, 'none.yaml');
+    writeFileSync(file, `state:\n  path: ${JSON.stringify(join(dir, 'state.db'))}\nservers: []\n`);
+    for (const args of [[], ['--json'], ['--fail-below', 'A']]) {
+      const r = await scorecard(['-c', file, ...args]);
+      assert.deepEqual([r.code, r.stderr], [0, 'none.yaml configures no servers: nothing to grade\n'], args.join(' '));
+      assert.equal(r.stdout, args[0] === '--json' ? '{\n  "servers": []\n}\n' : '', args.join(' '));
+    }
+  });
+
   it('a configuration error exits 2', async () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'servers:\n  - name: x\n    transport: carrier-pigeon\n');

@@ -55,6 +55,16 @@ describe('tags', () => {
     ]);
   });
 
+  it('refuse a tag given twice, at the second entry, naming both, as they do tags that become one label', () => {
+    const errors = configErrors(['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n'));
+    assert.deepEqual(errors, [
+      'mcpwatch.yaml:2: servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one',
+      'mcpwatch.yaml:2: servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one',
+    ]);
+    const block = configErrors(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'));
+    assert.deepEqual(block, ['mcpwatch.yaml:7: servers[0].tags[1]: tags[0] and tags[1] are both "critical": keep one']);
+  });
+
   it('give every accepted tag a label of its own, on /metrics and in alerts alike', () => {
     const tags = ['team:data', 'Team', 'critical', 'critical:true', 'a-b-c', 'tier:1', '_x'];
     const config = parseConfig(['servers:', stdio('pg', `, tags: ${JSON.stringify(tags)}`)].join('\n'), 'm.yaml', {});
@@ -64,6 +74,19 @@ describe('tags', () => {
     const event = { event: 'down', severity: 'critical', server: 'pg', transport: 'stdio', tags } as unknown as AlertEvent;
     const alertTagLabels = Object.keys(alertLabels(event, 'McpServerDown')).filter((k) => k.startsWith('mcp_tag_'));
     assert.deepEqual(alertTagLabels, metricLabels.filter((k) => k.startsWith('mcp_tag_')));
+  });
+});
+
+describe('an agent without servers', () => {
+  it('is a passive agent while the OTLP receiver is on; with it off too, a warning says it would watch nothing', () => {
+    assert.deepEqual(warningsOf('servers: []\n'), []);
+    assert.deepEqual(warningsOf('servers: []\nreceivers: { otlp: { grpc: null } }\n'), []);
+    const idle = 'servers: no servers, and the OTLP receiver is off (receivers.otlp): `mcpwatch run` would watch nothing; add servers, or receive traffic';
+    assert.deepEqual(warningsOf('servers: []\nreceivers: { otlp: null }\n'), [idle]);
+    assert.deepEqual(warningsOf('monitoring: { interval: 1m }\nreceivers: { otlp: { grpc: null, http: null } }\n'), [idle]);
+    assert.deepEqual(warningsOf(['receivers: { otlp: null }', 'servers:', stdio('a')].join('\n')), []);
+    // health and scorecard only probe or grade servers: the advice is about `run`.
+    assert.deepEqual(readConfig('servers: []\nreceivers: { otlp: null }\n', 'm.yaml', {}, { probeOnly: true }).warnings, []);
   });
 });
 

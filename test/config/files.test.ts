@@ -1,13 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { makeCerts, type Certs } from '../fixtures/certs.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
-import { CLI } from '../helpers.js';
+import { CLI, STDIO_FIXTURE } from '../helpers.js';
+import { startAgent } from '../fixtures/agent-process.js';
 
 function mcpwatch(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -132,6 +133,59 @@ exporters:
     ]);
   });
 
+  it('an OTLP exporter in plain text does not read its tls files: a missing one is a warning that it is ignored, not an error', () => {
+    const exporter = (otlp: string): string => write('plain.yaml', `servers: []\nexporters:\n  otlp: ${otlp}\n`);
+    const insecure = exporter('{ endpoint: "https://collector:4317", tls: { insecure: true, ca_file: /nonexistent/ca.pem, cert_file: /nonexistent/c.pem } }');
+    assert.deepEqual(
+      loadConfigFile(insecure, {}).warnings?.map((w) => `${w.line}: ${w.path}: ${w.message}`),
+      [
+        '3: exporters.otlp.tls.ca_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove ca_file, or make the connection TLS)',
+        '3: exporters.otlp.tls.cert_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove cert_file, or make the connection TLS)',
+      ],
+    );
+    const httpGrpc = exporter('{ endpoint: "http://collector:4317", tls: { ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(loadConfigFile(httpGrpc, {}).warnings?.map((w) => w.message), ['not read: the endpoint is http://, so the gRPC connection is plain text, so no certificate file is used (remove ca_file, or make the connection TLS)']);
+    const httpProto = exporter('{ endpoint: "http://collector:4318", protocol: http/protobuf, tls: { ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(loadConfigFile(httpProto, {}).warnings?.map((w) => w.message), ['not read: the endpoint is not https://, so exports are plain text, so no certificate file is used (remove ca_file, or make the connection TLS)']);
+    // Over http/protobuf `insecure` is gRPC's alone: an https endpoint reads the file, so it must be there.
+    const httpsProto = exporter('{ endpoint: "https://collector:4318", protocol: http/protobuf, tls: { insecure: true, ca_file: /nonexistent/ca.pem } }');
+    assert.deepEqual(issues(httpsProto), ['plain.yaml:3: exporters.otlp.tls.ca_file: cannot read /nonexistent/ca.pem: no such file']);
+  });
+
+  it('a state.path under a regular file, or naming a directory, is an error at state.path; one whose directories are missing is not', () => {
+    const state = (path: string): string => write('state.yaml', `servers: []\nstate:\n  path: ${JSON.stringify(path)}\n`);
+    const plain = write('plain-file', 'x');
+    assert.deepEqual(issues(state(join(plain, 'state.db'))), [`state.yaml:3: state.path: ${join(plain, 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory`]);
+    assert.deepEqual(issues(state(join(plain, 'deeper', 'state.db'))), [`state.yaml:3: state.path: ${join(plain, 'deeper', 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory`]);
+    assert.deepEqual(issues(state(dir)), [`state.yaml:3: state.path: ${dir} is a directory: name the state file in it (e.g. ${join(dir, 'state.db')})`]);
+    assert.deepEqual(loadConfigFile(state(join(dir, 'not', 'yet', 'state.db')), {}).warnings, []);
+    // health does not read state: a file in the way is no reason to refuse a probe.
+    assert.deepEqual(loadConfigFile(state(join(plain, 'state.db')), {}, { probeOnly: true }).warnings, []);
+  });
+
+  it('a stdio command written with its arguments is an error at command that splits it; a path with spaces that is an executable stands', () => {
+    const spaced = join(dir, 'my server');
+    writeFileSync(spaced, '#!/bin/sh\n');
+    chmodSync(spaced, 0o755);
+    const file = write(
+      'command.yaml',
+      `servers:
+  - { name: a, transport: stdio, command: "node ${STDIO_FIXTURE} ok", env: { PATH: ${JSON.stringify(dirname(process.execPath))} } }
+  - { name: b, transport: stdio, command: ${JSON.stringify(`${process.execPath} -e ""`)}, args: [x] }
+  - { name: c, transport: stdio, command: ${JSON.stringify(spaced)} }
+  - { name: d, transport: stdio, command: "/nonexistent/bin/server --flag" }
+  - { name: e, transport: stdio, command: "no-such-runner x", env: { PATH: ${JSON.stringify(dirname(process.execPath))} } }
+`,
+    );
+    assert.deepEqual(issues(file), [
+      `command.yaml:2: servers[0].command: "node ${STDIO_FIXTURE} ok" is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: node, args: ["${STDIO_FIXTURE}", "ok"])`,
+      `command.yaml:3: servers[1].command: ${JSON.stringify(`${process.execPath} -e ""`)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${process.execPath}, args: ["-e", "", …the args it has])`,
+    ]);
+    // health and run probe the others: the server fails to start, and the warning says why.
+    const warnings = loadConfigFile(file, {}, { isolateServerEnv: true, probeOnly: true }).warnings?.map((w) => w.path + ': ' + w.message.slice(w.message.lastIndexOf(': ') + 2));
+    assert.deepEqual(warnings, ['servers[0].command: this server cannot start (spawn_failed) until it is split', 'servers[1].command: this server cannot start (spawn_failed) until it is split']);
+  });
+
   it('a file under an unknown key is reported as that key alone', () => {
     const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
     assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
@@ -163,6 +217,41 @@ exporters:
     });
     after(async () => {
       await http.close();
+    });
+
+    it('validate and run agree on a plain-text OTLP exporter naming a missing CA: both start, with the warning', async () => {
+      const file = write(
+        'plain-cli.yaml',
+        `servers: []
+state: { path: ${JSON.stringify(join(dir, 'plain-state.db'))} }
+health: { endpoint: "127.0.0.1:0" }
+receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }
+exporters:
+  prometheus: null
+  otlp:
+    endpoint: "https://127.0.0.1:1"
+    tls: { insecure: true, ca_file: /missing }
+`,
+      );
+      const warning = 'plain-cli.yaml:9: exporters.otlp.tls.ca_file: not read: tls.insecure: true makes the gRPC connection plain text, so no certificate file is used (remove ca_file, or make the connection TLS)';
+      const v = await mcpwatch(['validate', '-c', file], dir);
+      assert.equal(v.code, 0, v.stderr);
+      assert.equal(v.stderr, `warning: ${warning}\n`);
+      const agent = startAgent(file);
+      await agent.waitLog(/mcpwatch agent started/);
+      assert.ok(agent.logs.some((l) => l.includes('"key":"exporters.otlp.tls.ca_file"') && l.includes('not read: tls.insecure: true')), agent.logs.join('\n'));
+      agent.proc.kill('SIGTERM');
+      assert.equal((await agent.exit).code, 0);
+    });
+
+    it('validate, run and scorecard name state.path, its line, and the file on its path', async () => {
+      const plain = write('in-the-way', 'x');
+      const file = write('state-cli.yaml', `servers: []\nhealth: { endpoint: "127.0.0.1:0" }\nstate:\n  path: ${JSON.stringify(join(plain, 'state.db'))}\n`);
+      const expected = `state-cli.yaml:4: state.path: ${join(plain, 'state.db')} cannot be made: ${plain}, on its path, is a file, not a directory\n`;
+      for (const command of ['validate', 'run', 'scorecard']) {
+        const r = await mcpwatch([command, '-c', file], dir);
+        assert.deepEqual([command, r.code, r.stderr], [command, 2, expected]);
+      }
     });
 
     it('validate fails naming the file and line; health warns of it and probes every server', async () => {

@@ -111,8 +111,28 @@ servers:
       'mcpwatch.yaml:9: servers[1].url: must be an http(s) URL (got scheme "ftp:")',
       'mcpwatch.yaml:10: servers[2].url: is required for a sse server and must be an http(s) URL',
       'mcpwatch.yaml:15: servers[3].env.TOKEN: environment variable NOPE is not set (give a default with ${env:NOPE:-value})',
-      'mcpwatch.yaml:16: servers[3].tags: must be an array, got string',
+      'mcpwatch.yaml:16: servers[3].tags: must be an array, got string (a list, one item each: [a, b], or a "- " line per item)',
     ]);
+  });
+
+  it('tells how to write a list or a mapping given in the other form, and takes an MCP client\'s "type": "http" for streamable_http', () => {
+    const errs = errorsOf(`servers:
+  - name: a
+    transport: http
+    url: http://127.0.0.1:1/mcp
+  - name: b
+    transport: stdio
+    command: npx
+    args: -y @scope/server
+    env:
+      - API_KEY=not-quoted-anywhere
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:3: servers[0].transport: Invalid enum value. Expected \'stdio\' | \'sse\' | \'streamable_http\', received \'http\' (did you mean "streamable_http"? an MCP client\'s "type": "http" is Streamable HTTP)',
+      'mcpwatch.yaml:8: servers[1].args: must be an array, got string (a list, one item each: [a, b], or a "- " line per item)',
+      'mcpwatch.yaml:10: servers[1].env: must be an object, got array (a mapping, NAME: value, not a list of NAME=value: write API_KEY: …)',
+    ]);
+    assert.deepEqual(errorsOf('servers:\n  name: a\n  transport: stdio\n  command: x\n'), ['mcpwatch.yaml:2: servers: must be an array, got object (a list: start each entry with "- ")']);
   });
 
   it('says a variable set to the empty string is empty, not unset, wherever it is reported', () => {
@@ -212,7 +232,7 @@ exporters:
     const why = 'the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?)';
     assert.deepEqual(errs, [
       `mcpwatch.yaml:6: servers[0].headers.X Api Key: "X Api Key" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
-      `mcpwatch.yaml:7: servers[0].headers.X-Token: ${why}`,
+      `mcpwatch.yaml:7: servers[0].headers.X-Token: ${why} (from \${env:TOKEN})`,
       `mcpwatch.yaml:10: alerts[0].headers.X-Key:: "X-Key:" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)`,
       `mcpwatch.yaml:12: exporters.otlp.headers.api-key: ${why}`,
     ]);
@@ -246,8 +266,39 @@ servers:
 state: { retention: 90d }
 `);
     assert.deepEqual(errs, [
-      'mcpwatch.yaml:2: monitoring.interval: must be at most 24d (the longest timer Node.js sets)',
-      'mcpwatch.yaml:4: servers[0].timeout: must be at most 24d (the longest timer Node.js sets)',
+      'mcpwatch.yaml:2: monitoring.interval: must be at most 24d, the longest timer Node.js sets (got "30d")',
+      'mcpwatch.yaml:4: servers[0].timeout: must be at most 24d, the longest timer Node.js sets (got "25d")',
+    ]);
+  });
+
+  it('says what a variable held when the value it put there breaks a bound, as it does a value written in the file', () => {
+    const text = `monitoring:
+  interval: \${env:IV}
+  concurrency: \${env:C}
+  timeout: \${env:TO}
+receivers:
+  otlp: { max_in_flight_mib: "\${env:MIB}" }
+servers:
+  - name: a
+    transport: streamable_http
+    url: \${env:URL}
+    protocol: \${env:ERA}
+    recovery_hold: \${env:HOLD}
+    headers: { X-Token: "\${env:TOKEN}" }
+sharding: { shards: "\${env:SHARDS}", shard: 0 }
+`;
+    const env = { IV: '0s', C: '-1', TO: '30d', MIB: '0', URL: 'ftp://mcp.example', ERA: 'moden', HOLD: '-1s', TOKEN: 'secret-token\n', SHARDS: '0' };
+    assert.deepEqual(configErrors(text, env), [
+      'mcpwatch.yaml:2: monitoring.interval: must be a positive duration such as 500ms, 5s or 2m (got "0s" from ${env:IV})',
+      'mcpwatch.yaml:3: monitoring.concurrency: must be at least 1 (got -1 from ${env:C})',
+      'mcpwatch.yaml:4: monitoring.timeout: must be at most 24d, the longest timer Node.js sets (got "30d" from ${env:TO})',
+      'mcpwatch.yaml:6: receivers.otlp.max_in_flight_mib: must be greater than 0 (got 0 from ${env:MIB})',
+      'mcpwatch.yaml:10: servers[0].url: must be an http(s) URL (got scheme "ftp:" from ${env:URL})',
+      'mcpwatch.yaml:11: servers[0].protocol: Invalid enum value. Expected \'auto\' | \'modern\' | \'legacy\', received \'moden\' from ${env:ERA} (did you mean "modern"?)',
+      'mcpwatch.yaml:12: servers[0].recovery_hold: must be a duration such as 0s, 30s or 2m, at most 24d (got "-1s" from ${env:HOLD})',
+      // A header value may be a credential: where it came from is said, never what it held.
+      'mcpwatch.yaml:13: servers[0].headers.X-Token: the value holds a line break or another character HTTP headers cannot carry (a variable read from a file, with its newline?) (from ${env:TOKEN})',
+      'mcpwatch.yaml:14: sharding.shards: must be at least 1 (got 0 from ${env:SHARDS})',
     ]);
   });
 

@@ -32,15 +32,15 @@ describe('configuration: sharding', () => {
       ['sharding: { shards: 3, shard: 3 }', {}, /^mcpwatch\.yaml:1: sharding\.shard: must be less than shards \(3\): shards are numbered 0 to 2 \(got 3\)$/],
       ['sharding: { shards: 3, shard: 1.5 }', {}, /^mcpwatch\.yaml:1: sharding\.shard: must be a whole number \(got 1\.5\)$/],
       ['sharding: { shards: 3, shard: -1 }', {}, /sharding\.shard: must be a whole number \(got -1\)/],
-      ['sharding: { shards: 3, shard: "${env:SHARD}" }', { SHARD: 'two' }, /sharding\.shard: must be a whole number \(got "two"\)/],
+      ['sharding: { shards: 3, shard: "${env:SHARD}" }', { SHARD: 'two' }, /sharding\.shard: must be a whole number \(got "two" from \$\{env:SHARD\}\)/],
       ['sharding: { shards: 3, shard: "${env:SHARD}" }', {}, /sharding\.shard: environment variable SHARD is not set/],
-      ['sharding: { shards: 0, shard: 0 }', {}, /sharding\.shards: must be at least 1/],
+      ['sharding: { shards: 0, shard: 0 }', {}, /sharding\.shards: must be at least 1 \(got 0\)$/],
       ['sharding: { shards: 2.5, shard: 0 }', {}, /sharding\.shards: must be a whole number \(got 2\.5\)/],
       ['sharding: { shard: 0 }', {}, /sharding\.shards: is required/],
       ['sharding: { shards: 3 }', {}, /sharding\.shard: is required: give this agent's shard \(0 to shards − 1\), or ordinal/],
       ['sharding: { shards: 3, shard: 0, ordinal: 0 }', {}, /sharding\.ordinal: give shard or ordinal, not both/],
       ['sharding: { shards: 3, ordinal: 4, replica: 0 }', {}, /sharding\.replica: is derived from ordinal/],
-      ['sharding: { shards: 3, ordinal: "${env:POD_NAME}" }', { POD_NAME: 'mcpwatch' }, /sharding\.ordinal: must be a pod ordinal: a whole number, or a pod name ending in -N such as mcpwatch-3 \(got "mcpwatch"\)/],
+      ['sharding: { shards: 3, ordinal: "${env:POD_NAME}" }', { POD_NAME: 'mcpwatch' }, /sharding\.ordinal: must be a pod ordinal: a whole number, or a pod name ending in -N such as mcpwatch-3 \(got "mcpwatch" from \$\{env:POD_NAME\}\)/],
       ['sharding: { shards: 3, shard: 0, shard_count: 3 }', {}, /sharding\.shard_count: unknown key/],
     ];
     for (const [line, env, want] of rows) {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -292,6 +292,27 @@ describe('entry mapping', () => {
       assert.equal(r.servers[0]!.transport, transport);
     });
   }
+
+  it('gives apart a command written with its arguments in one string (a shell line), so a secret among them is caught; an executable of that whole name stays', () => {
+    const m = machine('linux', { PATH: dirname(process.execPath) });
+    const spaced = join(m.cwd, 'my server');
+    writeFileSync(spaced, '#!/bin/sh\n');
+    chmodSync(spaced, 0o755);
+    m.put('~/.cursor/mcp.json', {
+      mcpServers: {
+        line: { command: `node '/opt/my server.js' --api-key "sk-live-0123456789abcdef" -v`, args: ['--extra'] },
+        spaced: { command: spaced },
+        unknown: { command: 'no-such-runner -y pkg' },
+      },
+    });
+    const r = discoverServers(m);
+    assert.deepEqual([byName(r, 'line').command, byName(r, 'line').args], ['node', ['/opt/my server.js', '--api-key', '${env:LINE_API_KEY}', '-v', '--extra']]);
+    assert.deepEqual([byName(r, 'spaced').command, byName(r, 'spaced').args], [spaced, []]);
+    // Not an executable's first word: left as written, for validate to say it is not found.
+    assert.equal(byName(r, 'unknown').command, 'no-such-runner -y pkg');
+    assert.ok(!JSON.stringify(r).includes('sk-live-0123456789abcdef'), 'the secret is withheld');
+    assert.deepEqual(r.notes.filter((n) => n.server === 'line').map((n) => n.message), ['command "node" is written with its arguments in one string: they are given apart in args']);
+  });
 
   it('reads Gemini CLI url as SSE and httpUrl as Streamable HTTP', () => {
     const m = machine();

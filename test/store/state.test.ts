@@ -374,7 +374,7 @@ describe('state store', () => {
     assert.throws(() => new StateStore('/proc/self/state.db', { writer: true }), /state file \/proc\/self\/state\.db: cannot create lock file/);
     const underFile = join(dir, 'plainfile');
     writeFileSync(underFile, 'x');
-    assert.throws(() => new StateStore(join(underFile, 'state.db'), { writer: true }), /state file .*: cannot create directory/);
+    assert.throws(() => new StateStore(join(underFile, 'sub', 'state.db'), { writer: true }), { message: `state file ${join(underFile, 'sub', 'state.db')}: cannot create directory ${join(underFile, 'sub')}: ${underFile}, on its path, is a file, not a directory` });
     // procfs refuses new directories with ENOENT, on which Node's recursive mkdir never returned.
     assert.throws(() => new StateStore('/proc/mcpwatch-state/state.db', { writer: true }), /state file \/proc\/mcpwatch-state\/state\.db: cannot create directory \/proc\/mcpwatch-state: ENOENT/);
     const deep = new StateStore(join(dir, 'a', 'b', 'c', 'state.db'), { writer: true });
