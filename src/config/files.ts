@@ -140,11 +140,12 @@ function commandWithArguments(command: string, searched: string, hasArgs: boolea
 
 /**
  * `command` as executable and arguments when it is a command line rather than an executable's name
- * (commandWithArguments' rule); undefined otherwise.
+ * (commandWithArguments' rule); undefined otherwise. `installedHere: false` drops the rule's second
+ * half, for a line copied from a client whose runner this machine may not have (`init`).
  */
-export function splitCommand(command: string, searched: string): string[] | undefined {
+export function splitCommand(command: string, searched: string, installedHere = true): string[] | undefined {
   const words = shellWords(command);
-  if (!words || words.length < 2 || findExecutable(command, searched) || !findExecutable(words[0]!, searched)) return undefined;
+  if (!words || words.length < 2 || findExecutable(command, searched) || (installedHere && !findExecutable(words[0]!, searched))) return undefined;
   return words;
 }
 

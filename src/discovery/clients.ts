@@ -396,8 +396,9 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
     if (raw.cwd !== undefined && typeof raw.cwd !== 'string') return { kind: 'problem', reason: 'cwd must be a string' };
     // A command line in one string (`"npx -y pkg"`), which a client that runs it through a shell
     // accepts: spawned without one, it is no executable, and a secret among its words escaped the
-    // argument checks below.
-    const line = splitCommand(command, ctx.env.PATH ?? '');
+    // argument checks below. Split even when its runner is not installed where init runs: the file
+    // may be for another machine, and the words must be checked either way.
+    const line = splitCommand(command, ctx.env.PATH ?? '', false);
     if (line) notes.push(`command ${JSON.stringify(line[0])} is written with its arguments in one string: they are given apart in args`);
     const server: MappedServer = {
       transport: 'stdio',

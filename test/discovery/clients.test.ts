@@ -302,15 +302,17 @@ describe('entry mapping', () => {
       mcpServers: {
         line: { command: `node '/opt/my server.js' --api-key "sk-live-0123456789abcdef" -v`, args: ['--extra'] },
         spaced: { command: spaced },
-        unknown: { command: 'no-such-runner -y pkg' },
+        elsewhere: { command: 'no-such-runner pkg --token sk-live-abcdef0123456789' },
       },
     });
     const r = discoverServers(m);
     assert.deepEqual([byName(r, 'line').command, byName(r, 'line').args], ['node', ['/opt/my server.js', '--api-key', '${env:LINE_API_KEY}', '-v', '--extra']]);
     assert.deepEqual([byName(r, 'spaced').command, byName(r, 'spaced').args], [spaced, []]);
-    // Not an executable's first word: left as written, for validate to say it is not found.
-    assert.equal(byName(r, 'unknown').command, 'no-such-runner -y pkg');
+    // A runner this machine does not have (the file may be for another): given apart all the same,
+    // so the token among its words is withheld too.
+    assert.deepEqual([byName(r, 'elsewhere').command, byName(r, 'elsewhere').args], ['no-such-runner', ['pkg', '--token', '${env:ELSEWHERE_TOKEN}']]);
     assert.ok(!JSON.stringify(r).includes('sk-live-0123456789abcdef'), 'the secret is withheld');
+    assert.ok(!JSON.stringify(r).includes('sk-live-abcdef0123456789'), 'the secret is withheld');
     assert.deepEqual(r.notes.filter((n) => n.server === 'line').map((n) => n.message), ['command "node" is written with its arguments in one string: they are given apart in args']);
   });
 
