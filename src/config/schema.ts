@@ -9,6 +9,15 @@ import { redactText } from '../pipeline/redact.js';
 import { fromOrdinal, parseOrdinal, type Sharding } from '../pipeline/shard.js';
 import { prometheusLabelName, tagAttribute } from './tags.js';
 
+/** A label name Alertmanager's API accepts (Prometheus' classic names). */
+const ALERT_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** ` (write "bad_label")` for a name that has a valid one in it, else nothing. */
+function alertLabelHint(name: string): string {
+  const fixed = prometheusLabelName(name).replace(/^_+/, '').replace(/^(\d)/, '_$1');
+  return /[a-zA-Z0-9]/.test(fixed) && ALERT_LABEL_NAME.test(fixed) ? ` (write ${JSON.stringify(fixed)})` : '';
+}
+
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -596,7 +605,17 @@ const alertSchema = z.discriminatedUnion('type', [
         .describe('HTTP basic authentication (not with bearer_token).'),
       bearer_token: z.string().min(1).optional().describe('Sent as Authorization: Bearer (not with basic_auth).'),
       tls: tls.optional().describe('https: CA, client certificate, insecure_skip_verify.'),
-      labels: z.record(z.string()).default({}).describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win).'),
+      labels: z
+        .record(
+          // Alertmanager refuses the whole alert over one name it cannot take (HTTP 400 "invalid label
+          // set"), so every page through this notifier would be lost at run time.
+          z.string().refine((name) => ALERT_LABEL_NAME.test(name) && !name.startsWith('__'), (name) => ({
+            message: `${JSON.stringify(name)} is not a label name Alertmanager accepts: letters, digits and _, not starting with a digit nor with __${alertLabelHint(name)}`,
+          })),
+          z.string(),
+        )
+        .default({})
+        .describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win). Names as Alertmanager takes them: letters, digits and _, not starting with a digit nor with __.'),
       resend_interval: timerDuration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),

@@ -77,6 +77,21 @@ describe('tags', () => {
   });
 });
 
+describe("the alertmanager notifier's labels", () => {
+  it('refuse a name Alertmanager would refuse every alert over, at its key, with the name to write', () => {
+    const errors = configErrors(
+      ['servers:', stdio('pg'), 'alerts:', '  - type: alertmanager', '    url: http://127.0.0.1:9093', '    labels: { bad-label: x, team: ops, 9lives: y, __meta: z, "-": w }'].join('\n'),
+    );
+    const rule = 'is not a label name Alertmanager accepts: letters, digits and _, not starting with a digit nor with __';
+    assert.deepEqual(errors, [
+      `mcpwatch.yaml:6: alerts[0].labels.bad-label: "bad-label" ${rule} (write "bad_label")`,
+      `mcpwatch.yaml:6: alerts[0].labels.9lives: "9lives" ${rule} (write "_9lives")`,
+      `mcpwatch.yaml:6: alerts[0].labels.__meta: "__meta" ${rule} (write "meta")`,
+      `mcpwatch.yaml:6: alerts[0].labels.-: "-" ${rule}`,
+    ]);
+  });
+});
+
 describe('an agent without servers', () => {
   it('is a passive agent while the OTLP receiver is on; with it off too, a warning says it would watch nothing', () => {
     assert.deepEqual(warningsOf('servers: []\n'), []);
