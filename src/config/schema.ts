@@ -947,6 +947,31 @@ export function expectationWarnings(config: Config): CrossIssue[] {
   });
   return out;
 }
+/**
+ * `exporters.otlp.tls` switches that the connection does not use (export/ and wire/tls.ts decide:
+ * over http/protobuf the endpoint's scheme alone chooses TLS; gRPC is plain text for an http://
+ * endpoint or `insecure`). Each is valid and ignored, which reads as if it did something: said, as
+ * cadenceWarnings.
+ */
+export function exporterWarnings(config: Config): CrossIssue[] {
+  const otlp = config.exporters.otlp;
+  if (!otlp) return [];
+  const https = /^https:/i.test(otlp.endpoint.trim());
+  const out: CrossIssue[] = [];
+  if (otlp.protocol === 'http/protobuf' && otlp.tls.insecure) {
+    out.push({
+      path: ['exporters', 'otlp', 'tls', 'insecure'],
+      message: https
+        ? 'has no effect over http/protobuf: the https:// endpoint is TLS all the same (for plain text write http://; to accept any certificate, tls.insecure_skip_verify)'
+        : 'has no effect over http/protobuf: the http:// endpoint is plain text already',
+    });
+  }
+  const plain = otlp.protocol === 'http/protobuf' ? !https : !https || otlp.tls.insecure;
+  if (plain && otlp.tls.insecure_skip_verify) {
+    out.push({ path: ['exporters', 'otlp', 'tls', 'insecure_skip_verify'], message: 'has no effect: exports go in plain text, with no certificate to verify' });
+  }
+  return out;
+}
 type ServerConfigRaw = z.output<typeof serverSchema>;
 export type Thresholds = z.output<typeof thresholds>;
 export type TlsConfig = z.output<typeof tls>;

@@ -92,6 +92,28 @@ describe("the alertmanager notifier's labels", () => {
   });
 });
 
+describe("the OTLP exporter's TLS switches that do nothing", () => {
+  const exporter = (endpoint: string, protocol: string, tls: string): string[] =>
+    warningsOf(['servers:', stdio('pg'), 'exporters:', `  otlp: { endpoint: "${endpoint}", protocol: ${protocol}, tls: ${tls} }`].join('\n'));
+  it('are said at their key, each with what the connection does instead', () => {
+    assert.deepEqual(exporter('https://collector:4318', 'http/protobuf', '{ insecure: true }'), [
+      'exporters.otlp.tls.insecure: has no effect over http/protobuf: the https:// endpoint is TLS all the same (for plain text write http://; to accept any certificate, tls.insecure_skip_verify)',
+    ]);
+    assert.deepEqual(exporter('http://collector:4318', 'http/protobuf', '{ insecure: true, insecure_skip_verify: true }'), [
+      'exporters.otlp.tls.insecure: has no effect over http/protobuf: the http:// endpoint is plain text already',
+      'exporters.otlp.tls.insecure_skip_verify: has no effect: exports go in plain text, with no certificate to verify',
+    ]);
+    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure: true, insecure_skip_verify: true }'), [
+      'exporters.otlp.tls.insecure_skip_verify: has no effect: exports go in plain text, with no certificate to verify',
+    ]);
+  });
+  it('are not said where the connection uses them', () => {
+    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure: true }'), []);
+    assert.deepEqual(exporter('https://collector:4318', 'http/protobuf', '{ insecure_skip_verify: true }'), []);
+    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure_skip_verify: true }'), []);
+  });
+});
+
 describe('an agent without servers', () => {
   it('is a passive agent while the OTLP receiver is on; with it off too, a warning says it would watch nothing', () => {
     assert.deepEqual(warningsOf('servers: []\n'), []);
