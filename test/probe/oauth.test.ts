@@ -313,6 +313,35 @@ ${servers}`;
     assert.match(out.error!.message, /ECONNREFUSED/);
   });
 
+  it('an authorization server whose metadata has no authorization_endpoint (client_credentials only, RFC 8414) is discovered', async () => {
+    const key = await clientKeyPair('RS256');
+    const machineOnly = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET }, jwtClients: { 'jwt-prober': key.jwk }, metadataOmits: ['authorization_endpoint'] });
+    closers.push(() => machineOnly.close());
+    const g = await protect((await modern()).url, machineOnly, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    machineOnly.addResource(g.resource, SCOPE, 300);
+    const secret = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(secret.error, null, secret.error?.message);
+    assert.equal(secret.tools?.length, 3);
+    const file = join(dir, 'machine-only.pem');
+    writeFileSync(file, key.pem);
+    const signed = await probeServer(target(g.url, { type: 'private_key_jwt', client_id: 'jwt-prober', private_key_file: file, algorithm: 'RS256', scopes: [SCOPE] }));
+    assert.equal(signed.error, null, signed.error?.message);
+    assert.equal(machineOnly.issued(), 2, 'each flow got its token from the token endpoint the metadata named');
+  });
+
+  it('authorization server metadata without a token_endpoint is auth_unavailable in a sentence naming the field', async () => {
+    const broken = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET }, metadataOmits: ['authorization_endpoint', 'token_endpoint'] });
+    closers.push(() => broken.close());
+    const g = await protect((await modern()).url, broken, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    const out = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(out.error?.type, 'auth_unavailable');
+    assert.match(out.error!.message, new RegExp(`the authorization server metadata at ${broken.issuer}/\\.well-known/\\S+ has no token_endpoint$`));
+    assert.ok(!/invalid_type|"path"|\[/.test(out.error!.message), out.error!.message);
+    assert.equal(broken.tokenRequests(), 0);
+  });
+
   it('a token without the required scope is forbidden, naming the scope', async () => {
     const g = await gate((await modern()).url);
     const out = await probeServer(target(g.url, clientCredentials({ client_id: 'narrow-client', scopes: ['mcp:read'] })));
