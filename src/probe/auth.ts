@@ -219,7 +219,16 @@ export class Credentials {
   private async retryAfter401(sent: string | undefined, www: string | null, diag: TransportDiagnostics): Promise<boolean> {
     if (this.auth.type === 'bearer') {
       if (this.auth.token === undefined) this.fileStamp = ''; // the file may have been rotated since it was last looked at
-      return `Bearer ${this.bearer().value}` !== sent;
+      const current = this.bearer();
+      // The server's words for an expired token vary ("exp claim timestamp check failed", "jwt
+      // expired", none at all): what mcpwatch knows of it is said first, and a retry is pointless.
+      if (current.expiresAt !== undefined && this.now() >= current.expiresAt) {
+        const which = this.auth.token !== undefined ? 'the bearer token in auth.token' : `the token in token_file ${this.auth.token_file}`;
+        diag.credentialExpired = `${which} expired at ${new Date(current.expiresAt).toISOString()}`;
+        return false;
+      }
+      delete diag.credentialExpired;
+      return `Bearer ${current.value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
     // Each check would otherwise fetch a token only for the server to refuse it again.

@@ -388,6 +388,31 @@ ${servers}`;
     assert.match(out.error!.message, /invalid_client/);
   });
 
+  it('an expired bearer token is auth_failed naming the token and when it expired, before the server\'s words', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const g = await protect((await modern()).url, undefined, { verify: async (t) => (await jwtVerify(t, publicKey)).payload });
+    closers.push(() => g.close());
+    const exp = Math.floor(Date.now() / 1000) - 3600;
+    const token = await new SignJWT({ sub: 'expired' }).setProtectedHeader({ alg: 'ES256' }).setExpirationTime(exp).sign(privateKey);
+    const file = join(dir, 'expired-token');
+    writeFileSync(file, token);
+    const rows: Array<[AuthConfig, string]> = [
+      [{ type: 'bearer', token_file: file }, `the token in token_file ${file}`],
+      [{ type: 'bearer', token }, 'the bearer token in auth.token'],
+    ];
+    for (const [auth, which] of rows) {
+      const server = target(g.url, auth);
+      const out = await probeServer(server);
+      assert.equal(out.error?.type, 'auth_failed');
+      assert.equal(out.error?.message, `${which} expired at ${new Date(exp * 1000).toISOString()}; the server answered HTTP 401 (invalid_token)`);
+      // The token reached the server, which refused it: the failure is the request's, not the token phase's.
+      assert.notEqual(out.error?.phase, 'token');
+      const session = new ServerSession(server, { onSignal: () => {} });
+      closers.push(() => session.close());
+      assert.equal((await session.check()).error?.message, out.error?.message);
+    }
+  });
+
   it('bearer token_file: re-read when it changes, while a session runs', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const f = await modern();
