@@ -484,7 +484,7 @@ function scoreReliability(input: ScoreInput): DimensionDraft {
     const m = MTBF_PENALTIES.findIndex((p) => input.mtbfMs! < p.below);
     if (m >= 0) {
       rules.push(`reliability.mtbf${m + 1}`);
-      findings.push({ text: `mean time between failures ${fmtHours(input.mtbfMs)}`, cost: MTBF_PENALTIES[m]!.penalty });
+      findings.push({ text: `mean time between failures ${fmtSpan(input.mtbfMs)}`, cost: MTBF_PENALTIES[m]!.penalty });
     }
   }
 
@@ -533,12 +533,16 @@ function pctText(ratio: number): string {
   return `${(ratio * 100).toFixed(2)}%`;
 }
 
+/**
+ * A span of time in the unit that suits it (`42s`, `1.7min`, `3.2h`, `2.1d`). Each unit starts where
+ * the next smaller one, rounded as it is written, would reach it: just under an hour is `1.0h`,
+ * not `60.0min`.
+ */
 function fmtSpan(ms: number): string {
-  return ms >= HOUR ? fmtHours(ms) : ms >= MINUTE ? `${(ms / MINUTE).toFixed(1)}min` : `${Math.round(ms / 1000)}s`;
-}
-
-function fmtHours(ms: number): string {
-  return ms >= DAY ? `${(ms / DAY).toFixed(1)}d` : `${(ms / HOUR).toFixed(1)}h`;
+  if (ms >= DAY - 0.05 * HOUR) return `${(ms / DAY).toFixed(1)}d`;
+  if (ms >= HOUR - 0.05 * MINUTE) return `${(ms / HOUR).toFixed(1)}h`;
+  if (ms >= MINUTE - 500) return `${(ms / MINUTE).toFixed(1)}min`;
+  return `${Math.round(ms / 1000)}s`;
 }
 
 // ---------------------------------------------------------------------------------------------

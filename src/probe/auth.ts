@@ -2,8 +2,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   ClientCredentialsProvider,
-  discoverOAuthServerInfo,
+  discoverAuthorizationServerMetadata,
+  discoverOAuthProtectedResourceMetadata,
   fetchToken,
+  IssuerMismatchError,
   OAuthError,
   PrivateKeyJwtProvider,
   type AuthorizationServerMetadata,
@@ -217,7 +219,16 @@ export class Credentials {
   private async retryAfter401(sent: string | undefined, www: string | null, diag: TransportDiagnostics): Promise<boolean> {
     if (this.auth.type === 'bearer') {
       if (this.auth.token === undefined) this.fileStamp = ''; // the file may have been rotated since it was last looked at
-      return `Bearer ${this.bearer().value}` !== sent;
+      const current = this.bearer();
+      // The server's words for an expired token vary ("exp claim timestamp check failed", "jwt
+      // expired", none at all): what mcpwatch knows of it is said first, and a retry is pointless.
+      if (current.expiresAt !== undefined && this.now() >= current.expiresAt) {
+        const which = this.auth.token !== undefined ? 'the bearer token in auth.token' : `the token in token_file ${this.auth.token_file}`;
+        diag.credentialExpired = `${which} expired at ${new Date(current.expiresAt).toISOString()}`;
+        return false;
+      }
+      delete diag.credentialExpired;
+      return `Bearer ${current.value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
     // Each check would otherwise fetch a token only for the server to refuse it again.
@@ -353,13 +364,14 @@ export class Credentials {
     // Read here, not with the SDK's extractWWWAuthenticateParams: that reads only a header whose first
     // challenge is Bearer, and a gateway's `Basic realm=…` listed first hid the metadata's address.
     const resourceMetadataUrl = urlOrUndefined(authParam(www, 'resource_metadata'));
-    let info: Awaited<ReturnType<typeof discoverOAuthServerInfo>>;
+    let info: ServerInfo;
     try {
-      info = await discoverOAuthServerInfo(this.server.url!, { ...(resourceMetadataUrl ? { resourceMetadataUrl } : {}), fetchFn: this.fetchFn(false) });
+      info = await discoverServerInfo(this.server.url!, resourceMetadataUrl, this.fetchFn(false));
     } catch (err) {
       const e = err as Error;
       const refused = e.name === 'IssuerMismatchError';
-      throw new AuthFailure(refused ? 'auth_failed' : 'auth_unavailable', `authorization server discovery failed${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}: ${networkWords(e, (s) => oneLine(this.scrub(s)))}`);
+      const words = e instanceof AuthFailure ? e.message : networkWords(e, (s) => oneLine(this.scrub(s)));
+      throw new AuthFailure(refused ? 'auth_failed' : 'auth_unavailable', `authorization server discovery failed${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}: ${words}`);
     }
     const metadata = info.authorizationServerMetadata;
     const discovered = metadata?.issuer ?? String(info.authorizationServerUrl);
@@ -415,6 +427,77 @@ export class Credentials {
     }
     return this.token;
   }
+}
+
+interface ServerInfo {
+  authorizationServerUrl: string;
+  authorizationServerMetadata: AuthorizationServerMetadata | undefined;
+  resourceMetadata: Awaited<ReturnType<typeof discoverOAuthProtectedResourceMetadata>> | undefined;
+}
+
+/**
+ * The SDK's discoverOAuthServerInfo, step by step, so that the authorization server's metadata can be
+ * read for what a client_credentials or private_key_jwt client uses. The SDK's schema requires what
+ * only browser flows read (authorization_endpoint, response_types_supported, OIDC's id_token fields),
+ * which RFC 8414 lets a server without those flows leave out. The SDK still does the fetching: its
+ * well-known URL order, its redirect rules, its issuer echo check for metadata its schema accepts.
+ */
+async function discoverServerInfo(serverUrl: string, resourceMetadataUrl: URL | undefined, fetchFn: FetchLike): Promise<ServerInfo> {
+  let resourceMetadata: ServerInfo['resourceMetadata'];
+  let authorizationServerUrl: string | undefined;
+  try {
+    resourceMetadata = await discoverOAuthProtectedResourceMetadata(serverUrl, resourceMetadataUrl ? { resourceMetadataUrl } : undefined, fetchFn);
+    authorizationServerUrl = resourceMetadata.authorization_servers?.[0];
+  } catch (err) {
+    // As the SDK does: without usable protected-resource metadata the server's origin is taken as its
+    // authorization server; an unreachable server is not that case.
+    if (err instanceof TypeError) throw err;
+  }
+  authorizationServerUrl ??= String(new URL('/', serverUrl));
+  // The SDK parses the first metadata document it gets and throws its schema's error: what it was
+  // answered is kept, to be read here instead.
+  let answered: { url: string; body: unknown } | undefined;
+  const reading: FetchLike = async (url, init) => {
+    const res = await fetchFn(url, init);
+    answered = res.ok ? { url: String(url), body: await res.clone().json().catch(() => undefined) } : undefined;
+    return res;
+  };
+  let authorizationServerMetadata: AuthorizationServerMetadata | undefined;
+  try {
+    authorizationServerMetadata = await discoverAuthorizationServerMetadata(authorizationServerUrl, { fetchFn: reading });
+  } catch (err) {
+    if (!isZodError(err) || !answered) throw err;
+    authorizationServerMetadata = tokenRequestMetadata(answered.url, answered.body, authorizationServerUrl);
+  }
+  return { authorizationServerUrl, authorizationServerMetadata, resourceMetadata };
+}
+
+/**
+ * Of an authorization server's metadata that the SDK's schema refused, what the token request reads
+ * (the issuer, also the private_key_jwt assertion's audience; the token endpoint; the client
+ * authentication methods), checked here; anything else is left out. A problem is said naming the field.
+ */
+function tokenRequestMetadata(at: string, body: unknown, expectedIssuer: string): AuthorizationServerMetadata {
+  const m = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  const problem = (what: string): AuthFailure => new AuthFailure('auth_unavailable', `the authorization server metadata at ${at} ${what}`);
+  if (typeof m.issuer !== 'string' || !m.issuer) throw problem('has no issuer');
+  // The SDK's RFC 8414 §3.3 echo check, which its schema error came before.
+  if (!sameIssuerEcho(expectedIssuer, m.issuer)) throw new IssuerMismatchError('metadata', expectedIssuer, m.issuer);
+  if (m.token_endpoint === undefined) throw problem('has no token_endpoint');
+  if (typeof m.token_endpoint !== 'string' || !/^https?:$/.test(urlOrUndefined(m.token_endpoint)?.protocol ?? '')) throw problem('has a token_endpoint that is not an http(s) URL');
+  const methods = m.token_endpoint_auth_methods_supported;
+  if (methods !== undefined && !(Array.isArray(methods) && methods.every((x) => typeof x === 'string'))) throw problem('has a token_endpoint_auth_methods_supported that is not a list of names');
+  return { issuer: m.issuer, token_endpoint: m.token_endpoint, ...(methods !== undefined ? { token_endpoint_auth_methods_supported: methods as string[] } : {}) } as AuthorizationServerMetadata;
+}
+
+/** The SDK's issuer echo rule: the same string, or the expected one without its trailing slash. */
+function sameIssuerEcho(expected: string, issuer: string): boolean {
+  return issuer === expected || (expected.endsWith('/') && issuer === expected.slice(0, -1));
+}
+
+function isZodError(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name;
+  return name === 'ZodError' || name === '$ZodError';
 }
 
 function urlOrUndefined(text: string | undefined): URL | undefined {
@@ -512,7 +595,7 @@ function tokenFailure(err: unknown, endpoint: string, said: (text: string) => st
   }
   const e = err as Error;
   if (e.name === 'InsecureTokenEndpointError') return new AuthFailure('auth_failed', `refusing to send credentials to ${endpoint}: the token endpoint is not https`);
-  if (e.name === 'ZodError' || e.name === '$ZodError' || e instanceof SyntaxError) return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} answered without an access token (not an OAuth token response)`);
+  if (isZodError(e) || e instanceof SyntaxError) return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} answered without an access token (not an OAuth token response)`);
   return new AuthFailure('auth_unavailable', `token endpoint ${endpoint} unreachable: ${networkWords(e, said)}`);
 }
 

@@ -15,7 +15,7 @@ export type RawFailure =
   | { kind: 'spawn'; code: string | undefined; message: string; command: string }
   | { kind: 'exited'; code: number | null; signal: string | null; stderrTail: string[]; stdoutTail?: string[] }
   | { kind: 'network'; code: string | undefined; message: string }
-  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null; withCredential?: boolean }
+  | { kind: 'http'; status: number; method: string; withSession: boolean; wwwAuthenticate: string | null; contentType: string | null; body: string; location?: string | null; withCredential?: boolean; credentialExpired?: string }
   /** No credential could be had for a server with `auth:` (probe/auth.ts said why). */
   | { kind: 'auth'; type: 'auth_failed' | 'auth_unavailable'; message: string }
   /** `withSession`: the request carried an Mcp-Session-Id (Streamable HTTP, 2025 era). */
@@ -173,6 +173,7 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
       const error = challengeParam(raw.wwwAuthenticate, 'error');
       const why = challengeParam(raw.wwwAuthenticate, 'error_description');
       const said = error ? ` (${error}${why ? `: ${why}` : ''})` : '';
+      if (raw.credentialExpired) return { type: 'auth_failed', message: `${raw.credentialExpired}; the server answered HTTP 401${said}` };
       return { type: 'auth_failed', message: `HTTP 401${said}: the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)` };
     }
     const detail = meta ? ` (resource metadata: ${meta})` : raw.wwwAuthenticate ? ` (${raw.wwwAuthenticate})` : '';
@@ -299,7 +300,8 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   if (diag.lastHttp && (err instanceof SdkHttpError || /^SSE error:|HTTP \d{3}|Non-200|content type/i.test(e?.message ?? ''))) {
     const h = diag.lastHttp;
     const withCredential = h.status === 401 && diag.credentialRejected === true;
-    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.body ?? h.bodySnippet, location: h.location, ...(withCredential ? { withCredential } : {}) };
+    const expired = withCredential && diag.credentialExpired ? { credentialExpired: diag.credentialExpired } : {};
+    return { kind: 'http', status: h.status, method: h.method, withSession: h.withSession, wwwAuthenticate: h.wwwAuthenticate, contentType: h.contentType, body: h.body ?? h.bodySnippet, location: h.location, ...(withCredential ? { withCredential } : {}), ...expired };
   }
   if (err instanceof SdkHttpError) {
     if (err.status < 200 || err.status > 299) {

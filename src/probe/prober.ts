@@ -103,6 +103,11 @@ export interface TransportDiagnostics {
   tokenMs?: number;
   /** The last 401 answered a request that carried a configured credential: it was rejected, not missing. */
   credentialRejected?: boolean;
+  /**
+   * What mcpwatch knows of the credential refused at the last 401: a bearer token past its own `exp`
+   * ("the token in token_file … expired at …"), said before the server's words (probe/auth.ts).
+   */
+  credentialExpired?: string;
   /** Why no credential could be had, where the transport's own error would only quote it (legacy SSE). */
   authFailure?: { type: 'auth_failed' | 'auth_unavailable'; message: string };
   /** The first redirect the connection followed (Streamable HTTP: same origin, 307/308), URLs redacted. */

@@ -2,8 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AffectedAgents, AlertEvent } from '../../src/pipeline/events.js';
-import { alertsFor, buildSlackMessage, formatStdout } from '../../src/export/notify.js';
-import { agoText, affectedLine, windowText } from '../../src/export/notifiers/format.js';
+import { alertsFor, buildSlackMessage, formatStdout, refreshed, type ActiveAlerts } from '../../src/export/notify.js';
+import { agoText, affectedLine, atText, windowText } from '../../src/export/notifiers/format.js';
 
 const AT = '2026-12-06T09:00:00.000Z';
 
@@ -36,6 +36,8 @@ describe('affected agents in alerts', () => {
       ['2026-12-03T09:00:00.000Z', '3 d ago'],
     ];
     for (const [then, want] of rows) assert.equal(agoText(then, AT), want);
+    assert.equal(atText('2026-12-06T08:59:48.123Z'), '2026-12-06T08:59:48Z');
+    assert.equal(atText('not a time'), 'at an unknown time');
     assert.equal(windowText(86_400), '24h');
     assert.equal(windowText(5400), '1h 30m');
   });
@@ -62,8 +64,17 @@ describe('affected agents in alerts', () => {
     assert.deepEqual(slack, { type: 'section', text: { type: 'mrkdwn', text: '*Affected agents*\n• support-bot (3 calls in 24h, last 2 min ago)' } });
     assert.equal(buildSlackMessage(event(undefined)).blocks.some((b) => b.type === 'section' && b.text?.text.startsWith('*Affected agents*')), false);
     const [am] = alertsFor(event(affected), new Map(), Date.parse(AT), { labels: {}, resend_interval: 60_000 });
-    assert.equal(am!.annotations.affected_agents, 'support-bot (3 calls in 24h, last 2 min ago)');
+    assert.equal(am!.annotations.affected_agents, 'support-bot (3 calls in 24h, last 2026-12-06T08:58:00Z)');
     const [plain] = alertsFor(event(undefined), new Map(), Date.parse(AT), { labels: {}, resend_interval: 60_000 });
     assert.equal('affected_agents' in plain!.annotations, false);
+  });
+
+  it('Alertmanager: the alert re-posted hours later still says when the last call was, not how long before the first post', () => {
+    const affected: AffectedAgents = { window_seconds: 86_400, total_calls: 30, agents: [agent('support-bot', 30, '2026-12-06T08:59:59.000Z')], others: { agents: 0, calls: 0, last_seen: null } };
+    const active: ActiveAlerts = new Map();
+    const [first] = alertsFor(event(affected), active, Date.parse(AT), { labels: {}, resend_interval: 60_000 });
+    const later = refreshed(active, Date.parse(AT) + 5 * 3_600_000, 60_000);
+    assert.equal(later.length, 1);
+    for (const a of [first!, later[0]!]) assert.equal(a.annotations.affected_agents, 'support-bot (30 calls in 24h, last 2026-12-06T08:59:59Z)');
   });
 });

@@ -213,6 +213,15 @@ const RULE_CASES: Record<string, () => void> = {
   'reliability.mtbf1': () => {
     expectDim(scoreServer(input({ mtbfMs: 5 * HOUR })), 'reliability', 70, 'reliability.mtbf1');
     assert.deepEqual(scoreServer(input({ mtbfMs: 5 * HOUR })).dimensions.reliability.findings, ['mean time between failures 5.0h']);
+    // Failures minutes or seconds apart are said in minutes or seconds, not as 0.0h.
+    const rows: Array<[number, string]> = [
+      [42_000, '42s'],
+      [59_700, '1.0min'],
+      [102_000, '1.7min'],
+      [HOUR - 1_000, '1.0h'],
+      [3.2 * HOUR, '3.2h'],
+    ];
+    for (const [mtbfMs, text] of rows) assert.deepEqual(scoreServer(input({ mtbfMs })).dimensions.reliability.findings, [`mean time between failures ${text}`]);
   },
   'reliability.mtbf2': () => {
     expectDim(scoreServer(input({ mtbfMs: 6 * HOUR })), 'reliability', 80, 'reliability.mtbf2');
@@ -221,6 +230,7 @@ const RULE_CASES: Record<string, () => void> = {
   'reliability.mtbf3': () => {
     expectDim(scoreServer(input({ mtbfMs: DAY })), 'reliability', 90, 'reliability.mtbf3');
     expectDim(scoreServer(input({ mtbfMs: 71 * HOUR })), 'reliability', 90, 'reliability.mtbf3');
+    assert.deepEqual(scoreServer(input({ mtbfMs: 2.1 * DAY })).dimensions.reliability.findings, ['mean time between failures 2.1d']);
     assert.equal(scoreServer(input({ mtbfMs: 72 * HOUR })).dimensions.reliability.points, 100);
   },
   'reliability.no-data': () => {

@@ -313,6 +313,35 @@ ${servers}`;
     assert.match(out.error!.message, /ECONNREFUSED/);
   });
 
+  it('an authorization server whose metadata has no authorization_endpoint (client_credentials only, RFC 8414) is discovered', async () => {
+    const key = await clientKeyPair('RS256');
+    const machineOnly = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET }, jwtClients: { 'jwt-prober': key.jwk }, metadataOmits: ['authorization_endpoint'] });
+    closers.push(() => machineOnly.close());
+    const g = await protect((await modern()).url, machineOnly, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    machineOnly.addResource(g.resource, SCOPE, 300);
+    const secret = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(secret.error, null, secret.error?.message);
+    assert.equal(secret.tools?.length, 3);
+    const file = join(dir, 'machine-only.pem');
+    writeFileSync(file, key.pem);
+    const signed = await probeServer(target(g.url, { type: 'private_key_jwt', client_id: 'jwt-prober', private_key_file: file, algorithm: 'RS256', scopes: [SCOPE] }));
+    assert.equal(signed.error, null, signed.error?.message);
+    assert.equal(machineOnly.issued(), 2, 'each flow got its token from the token endpoint the metadata named');
+  });
+
+  it('authorization server metadata without a token_endpoint is auth_unavailable in a sentence naming the field', async () => {
+    const broken = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET }, metadataOmits: ['authorization_endpoint', 'token_endpoint'] });
+    closers.push(() => broken.close());
+    const g = await protect((await modern()).url, broken, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    const out = await probeServer(target(g.url, clientCredentials()));
+    assert.equal(out.error?.type, 'auth_unavailable');
+    assert.match(out.error!.message, new RegExp(`the authorization server metadata at ${broken.issuer}/\\.well-known/\\S+ has no token_endpoint$`));
+    assert.ok(!/invalid_type|"path"|\[/.test(out.error!.message), out.error!.message);
+    assert.equal(broken.tokenRequests(), 0);
+  });
+
   it('a token without the required scope is forbidden, naming the scope', async () => {
     const g = await gate((await modern()).url);
     const out = await probeServer(target(g.url, clientCredentials({ client_id: 'narrow-client', scopes: ['mcp:read'] })));
@@ -357,6 +386,31 @@ ${servers}`;
     const out = await probeServer(target(g.url, clientCredentials({ client_secret: 'wrong-secret-77' }), { transport: 'sse', protocol: 'legacy' }));
     assert.equal(out.error?.type, 'auth_failed');
     assert.match(out.error!.message, /invalid_client/);
+  });
+
+  it('an expired bearer token is auth_failed naming the token and when it expired, before the server\'s words', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const g = await protect((await modern()).url, undefined, { verify: async (t) => (await jwtVerify(t, publicKey)).payload });
+    closers.push(() => g.close());
+    const exp = Math.floor(Date.now() / 1000) - 3600;
+    const token = await new SignJWT({ sub: 'expired' }).setProtectedHeader({ alg: 'ES256' }).setExpirationTime(exp).sign(privateKey);
+    const file = join(dir, 'expired-token');
+    writeFileSync(file, token);
+    const rows: Array<[AuthConfig, string]> = [
+      [{ type: 'bearer', token_file: file }, `the token in token_file ${file}`],
+      [{ type: 'bearer', token }, 'the bearer token in auth.token'],
+    ];
+    for (const [auth, which] of rows) {
+      const server = target(g.url, auth);
+      const out = await probeServer(server);
+      assert.equal(out.error?.type, 'auth_failed');
+      assert.equal(out.error?.message, `${which} expired at ${new Date(exp * 1000).toISOString()}; the server answered HTTP 401 (invalid_token)`);
+      // The token reached the server, which refused it: the failure is the request's, not the token phase's.
+      assert.notEqual(out.error?.phase, 'token');
+      const session = new ServerSession(server, { onSignal: () => {} });
+      closers.push(() => session.close());
+      assert.equal((await session.check()).error?.message, out.error?.message);
+    }
   });
 
   it('bearer token_file: re-read when it changes, while a session runs', async () => {

@@ -95,8 +95,10 @@ function annotations(event: AlertEvent): Record<string, string> {
   };
   const errorType = event.details.error_type;
   if (typeof errorType === 'string') out.error_type = errorType;
-  // The same annotation the Prometheus rules fill from mcpwatch_traffic_agent_calls_total.
-  const affected = affectedLine(event);
+  // The same annotation the Prometheus rules fill from mcpwatch_traffic_agent_calls_total. The alert is
+  // re-posted as it is while it lasts (and taken up again after a restart), so its last calls are
+  // said as times, not as a distance from the event.
+  const affected = affectedLine(event, 'absolute');
   if (affected) out.affected_agents = affected.replace(/^affected: /, '');
   return out;
 }

@@ -71,24 +71,40 @@ export function agoText(then: string, now: string): string {
   return `${Math.round(s / 86_400)} d ago`;
 }
 
+/**
+ * An instant in ISO 8601 UTC to the second (`2026-12-07T11:04:25Z`): for text that is shown again
+ * long after it was written, where `… ago` would go on saying the time it was written.
+ */
+export function atText(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z') : 'at an unknown time';
+}
+
+/**
+ * How an agent's last call is said: `ago`, relative to the event, for what is read once (stdout,
+ * Slack, `health`); `absolute` for an Alertmanager alert, which is posted again unchanged while it
+ * lasts and notified from hours later.
+ */
+export type LastCall = 'ago' | 'absolute';
+
 const count = (n: number, one: string, many: string): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
 /** One agent per entry: `support-bot (1,204 calls in 24h, last 2 min ago)`; the others last. */
-export function affectedEntries(a: AffectedAgents, now: string): string[] {
+export function affectedEntries(a: AffectedAgents, now: string, last: LastCall = 'ago'): string[] {
   const w = windowText(a.window_seconds);
   const out = a.agents.map((x) => {
     const tools = a.tools ? `${x.tools.map((t) => t.name).join(', ')}: ` : '';
-    return `${x.name} (${tools}${count(x.calls, 'call', 'calls')} in ${w}, last ${agoText(x.last_seen, now)})`;
+    return `${x.name} (${tools}${count(x.calls, 'call', 'calls')} in ${w}, last ${last === 'ago' ? agoText(x.last_seen, now) : atText(x.last_seen)})`;
   });
   if (a.others.calls > 0) out.push(`${a.others.agents > 0 ? count(a.others.agents, 'other agent', 'other agents') : 'other agents'} (${count(a.others.calls, 'call', 'calls')})`);
   return out;
 }
 
 /** `affected: support-bot (1,204 calls in 24h, last 2 min ago), triage-bot (…)`, or undefined without the field. */
-export function affectedLine(event: AlertEvent): string | undefined {
+export function affectedLine(event: AlertEvent, last: LastCall = 'ago'): string | undefined {
   const a = event.affected_agents;
   if (!a) return undefined;
-  const entries = affectedEntries(a, event.timestamp);
+  const entries = affectedEntries(a, event.timestamp, last);
   if (entries.length > 0) return `affected: ${entries.join(', ')}`;
   return a.tools ? `affected: no agent called ${a.tools.join(', ')} in ${windowText(a.window_seconds)}` : `affected: no agent calls in ${windowText(a.window_seconds)}`;
 }
