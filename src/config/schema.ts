@@ -640,11 +640,11 @@ export function parseListen(text: string): { host: string; port: number } | unde
 
 const clientTls = z
   .object({
-    insecure: z.boolean().default(false).describe('gRPC: plain text (no TLS), e.g. for a Collector on localhost, as an http:// endpoint is; the certificate files are then not read (a warning says so). Over http/protobuf the endpoint\'s scheme alone decides.'),
+    insecure: z.boolean().default(false).describe('gRPC: plain text (no TLS), e.g. for a Collector on localhost, as an http:// endpoint is; the certificate files are then not read (a warning says so). Over http/protobuf the endpoint\'s scheme alone decides, and this does nothing (a warning says so).'),
     ca_file: z.string().optional().describe('PEM CA bundle that signs the backend certificate.'),
     cert_file: z.string().optional().describe('Client certificate (PEM) for mutual TLS.'),
     key_file: z.string().optional().describe('Client key (PEM) for mutual TLS.'),
-    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production.'),
+    insecure_skip_verify: z.boolean().default(false).describe('Accept any certificate: neither its chain nor the name it was issued for is checked. Never in production. Nothing to skip on a plain-text connection (a warning says so).'),
   })
   .strict();
 
