@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { verifySignature } from '../../src/export/notify.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { startFront } from '../fixtures/front.js';
 import { alive, STDIO_FIXTURE, until } from '../helpers.js';
 
 const quiet = pino({ level: 'silent' });
@@ -166,12 +167,15 @@ describe('mcpwatch run (agent)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
     let http: HttpFixture = await startHttpFixture('streamable');
-    const port = http.port;
-    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms }`));
+    // Restarted at the same URL: behind a front that keeps its port.
+    const front = await startFront(http.port);
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${front.url}", interval: 500ms }`));
     const addr = await agent.start();
     await until(() => agent.statuses().notes === 'up');
+    front.crash();
     await http.close();
-    http = await startHttpFixture('streamable', { port });
+    http = await startHttpFixture('streamable');
+    front.revive(http.port);
     const expired = await hook.waitFor((e) => e.server === 'notes' && e.event === 'session_expired');
     assert.equal(expired.event.severity, 'warning');
     assert.equal(expired.event.details.reinitialized, true);
@@ -182,10 +186,11 @@ describe('mcpwatch run (agent)', () => {
       /^mcp_server_session_expirations_total\{mcp_server_name="notes"[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text())?.[1];
     const before = await expirations();
     assert.ok(Number(before) >= 1, `expirations before the reload: ${before}`);
-    const text = agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms, headers: { x-reloaded: "1" } }`);
+    const text = agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${front.url}", interval: 500ms, headers: { x-reloaded: "1" } }`);
     await agent.reload({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) });
     assert.equal(await expirations(), before);
     await agent.stop();
+    await front.close();
     await http.close();
     await hook.close();
   });
@@ -194,18 +199,22 @@ describe('mcpwatch run (agent)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
     let http: HttpFixture = await startHttpFixture('streamable');
+    // Restarted at the same URL: behind a front that keeps its port.
+    const front = await startFront(http.port);
     t.after(async () => {
+      await front.close();
       await http.close();
       await hook.close();
     });
-    const port = http.port;
-    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${http.url}", interval: 500ms }`));
+    const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${front.url}", interval: 500ms }`));
     await agent.start();
     await until(() => agent.statuses().notes === 'up');
+    front.crash();
     await http.close();
     const lastError = (): string | undefined => agent.serversView().servers[0]!.last_error?.type;
     await until(() => lastError() === 'connection_refused', 'a check refused while the server is away');
-    http = await startHttpFixture('streamable', { port });
+    http = await startHttpFixture('streamable');
+    front.revive(http.port);
     const expired = await hook.waitFor((e) => e.server === 'notes' && e.event === 'session_expired');
     assert.equal(expired.event.details.reinitialized, true);
     await until(() => agent.statuses().notes === 'up');

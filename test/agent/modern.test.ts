@@ -8,6 +8,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
+import { startFront } from '../fixtures/front.js';
 import { FIXTURES, STDIO_FIXTURE, until } from '../helpers.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 
@@ -45,8 +46,10 @@ describe('mcpwatch run: 2026-07-28 servers beside 2025 ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-modern-'));
     const hook = await webhookReceiver();
     let strict: ModernHttpFixture = await startModernHttpFixture('strict');
+    // strict dies and comes back at the same URL: behind a front that keeps its port.
+    const front = await startFront(strict.port);
     const dual = await startModernHttpFixture('dual');
-    const servers = `  - { name: strict, transport: streamable_http, url: "${strict.url}" }
+    const servers = `  - { name: strict, transport: streamable_http, url: "${front.url}" }
   - { name: dual, transport: streamable_http, url: "${dual.url}" }
   - { name: modern-stdio, transport: stdio, command: ${node}, args: [${JSON.stringify(join(FIXTURES, 'modern-stdio-server.js'))}, modern] }
   - { name: classic, transport: stdio, command: ${node}, args: [${JSON.stringify(STDIO_FIXTURE)}, ok] }`;
@@ -72,13 +75,14 @@ describe('mcpwatch run: 2026-07-28 servers beside 2025 ones', () => {
     assert.deepEqual((drift.details.diff as { tools_removed: string[] }).tools_removed, [MODERN_TOOLS[0]!.name]);
 
     // Death: at a 120 s interval, only the dropped listen stream can make this `down` before the bound.
-    const port = strict.port;
+    front.crash();
     await strict.close('crash');
     await until(() => hook.events.some((e) => e.server === 'strict' && e.event === 'down'), 'strict down', 60_000);
     const down = hook.events.find((e) => e.server === 'strict' && e.event === 'down')!;
     assert.equal(down.details.error_type, 'connection_refused');
     assert.equal(hook.events.filter((e) => e.event === 'session_expired').length, 0, 'session_expired is a 2025-era event');
-    strict = await startModernHttpFixture('strict', { port });
+    strict = await startModernHttpFixture('strict');
+    front.revive(strict.port);
     await until(() => hook.events.some((e) => e.server === 'strict' && e.event === 'recovered'), 'strict recovered', 60_000);
 
     // Traffic of the modern era: no session id, server/discover and subscriptions/listen, tool_error.
@@ -110,6 +114,7 @@ describe('mcpwatch run: 2026-07-28 servers beside 2025 ones', () => {
     assert.equal(agent.statuses().strict, 'up');
     assert.equal(strict.requests['server/discover'] ?? 0, before);
     await agent.stop();
+    await front.close();
     await strict.close();
     await dual.close();
     await hook.close();

@@ -1,5 +1,5 @@
 // An incident across a restart of the agent: real `mcpwatch run` processes stopped with SIGTERM and
-// started again on the same state file, real servers that die and come back on their port, real
+// started again on the same state file, real servers that die and come back at their URL, real
 // receivers (webhooks, the stdout notifier, a real Alertmanager). What the receivers get is compared
 // event by event; nothing is timed.
 import { describe, it, after } from 'node:test';
@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
 import { startAlertmanager, type AmNotification } from '../fixtures/alertmanager.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { startFront, type Front } from '../fixtures/front.js';
 import { trafficServer } from '../fixtures/traffic-server.js';
 import type { Plan, PlanResult } from '../fixtures/instrumented-agent.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
@@ -24,7 +25,9 @@ import type { MachineMemory } from '../../src/pipeline/state-machine.js';
 
 const dirs: string[] = [];
 const fixtures: HttpFixture[] = [];
+const fronts: Front[] = [];
 after(async () => {
+  for (const f of fronts) await f.close();
   for (const f of fixtures) await f.close().catch(() => undefined);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -35,22 +38,40 @@ function tmp(): string {
   return dir;
 }
 
+interface Restartable {
+  url: string;
+  /** Dies: its connections are cut, and new ones are reset until start(). */
+  stop(): Promise<void>;
+  /** Comes back at the same URL: a fresh server, with none of the old sessions. */
+  start(): Promise<void>;
+  /** Until stop() or start(), the URL leads to this listener of the test's own, at `port`. */
+  divert(port: number): void;
+}
+
 /**
- * A Streamable HTTP server that can die and come back on the same port, as a restarted pod does.
+ * A Streamable HTTP server that can die and come back at the same URL, as a restarted pod does. The
+ * URL is a front's (test/fixtures/front.ts), which keeps its port: a fixture listening again on the
+ * port it closed could meet another process that took it in between.
  * `tools`: a traffic server listing these (test/fixtures/traffic-server.ts), whose calls fail on request.
  */
-async function server(tools?: readonly string[]): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
+async function server(tools?: readonly string[]): Promise<Restartable> {
   const opts = tools ? { makeServer: () => trafficServer('traffic-server', tools) } : {};
   let f = await startHttpFixture('streamable', opts);
   fixtures.push(f);
-  const { port, url } = f;
+  const front = await startFront(f.port);
+  fronts.push(front);
   return {
-    url,
-    stop: () => f.close(),
-    async start() {
-      f = await startHttpFixture('streamable', { ...opts, port });
-      fixtures.push(f);
+    url: front.url,
+    async stop() {
+      front.crash();
+      await f.close();
     },
+    async start() {
+      f = await startHttpFixture('streamable', opts);
+      fixtures.push(f);
+      front.revive(f.port);
+    },
+    divert: (port) => front.revive(port),
   };
 }
 
@@ -419,16 +440,17 @@ describe('an incident across a restart of the agent', () => {
       ageStateFile(dir, 2 * 86_400_000);
 
       // The next run stops before its first check of a ends: a takes the connection and never answers.
-      const port = new URL(a.url).port;
       const sockets = new Set<Socket>();
       const silent = createServer((s) => void sockets.add(s.on('error', () => undefined)));
-      await new Promise<void>((resolve) => silent.listen(Number(port), '127.0.0.1', resolve));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      a.divert((silent.address() as AddressInfo).port);
       const patient = join(dir, 'patient.yaml');
       writeFileSync(patient, readFileSync(file, 'utf8').replace('timeout: 10s', 'timeout: 10m'));
       const cut = startAgent(patient);
       await cut.waitLog(/too long ago to go on with its incident/);
       await until(() => sockets.size > 0, 'the check of a under way');
       await stop(cut);
+      await a.stop();
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
 

@@ -10,7 +10,8 @@ import { Agent } from '../../src/agent/agent.js';
 import { parseConfig, ConfigError } from '../../src/config/load.js';
 import { AlertDispatcher, alertLabels, alertsEndpoint, alertsFor, createNotifier, refreshed, retire, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier } from '../../src/export/notify.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
-import { startHttpFixture } from '../fixtures/http-server.js';
+import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
+import { startFront } from '../fixtures/front.js';
 import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
@@ -350,6 +351,8 @@ describe('alertmanager notifier against a real Alertmanager', () => {
   it('a dead HTTP server reaches the Alertmanager receiver as McpServerDown, and resolves when it is back', async () => {
     const am = await startAlertmanager();
     const fixture = await startHttpFixture('streamable');
+    // web dies and comes back at the same URL: behind a front that keeps its port.
+    const front = await startFront(fixture.port);
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-agent-'));
     dirs.push(dir);
     const text = `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 2 }
@@ -360,13 +363,14 @@ health: { endpoint: "127.0.0.1:0" }
 receivers: { otlp: null }
 state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
 servers:
-  - { name: web, transport: streamable_http, url: "${fixture.url}", tags: ["team:data"] }
+  - { name: web, transport: streamable_http, url: "${front.url}", tags: ["team:data"] }
 `;
     const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }) });
-    let restarted: { close(): Promise<void> } | undefined;
+    let restarted: HttpFixture | undefined;
     try {
       await agent.start();
       await until(() => agent.statuses().web === 'up', 'web up', 60_000);
+      front.crash();
       await fixture.close();
       const firing = await am.waitFor((n) => n.status === 'firing' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'web', 'McpServerDown firing');
       assert.deepEqual(
@@ -374,11 +378,16 @@ servers:
         { alertname: 'McpServerDown', mcp_server_name: 'web', mcp_transport: 'streamable_http', severity: 'critical', mcp_tag_team: 'data', cluster: 'test' },
       );
       assert.equal(firing.annotations.summary, 'MCP server web is down');
-      assert.match(firing.annotations.description ?? '', /ECONNREFUSED/);
-      restarted = await startHttpFixture('streamable', { port: fixture.port });
+      // The front resets new connections, as the kernel would refuse them: the code is the socket's (a reset, or a write after it).
+      assert.equal(firing.annotations.error_type, 'connection_refused');
+      assert.match(firing.annotations.description ?? '', /^connection refused \(E[A-Z]+\): /);
+      restarted = await startHttpFixture('streamable');
+      front.revive(restarted.port);
       await am.waitFor((n) => n.status === 'resolved' && n.labels.alertname === 'McpServerDown' && n.labels.mcp_server_name === 'web', 'McpServerDown resolved');
     } finally {
       await agent.stop();
+      await front.close();
+      await fixture.close();
       await restarted?.close();
       await am.stop();
     }
