@@ -55,14 +55,12 @@ describe('tags', () => {
     ]);
   });
 
-  it('refuse a tag given twice, at the second entry, naming both, as they do tags that become one label', () => {
-    const errors = configErrors(['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n'));
-    assert.deepEqual(errors, [
-      'mcpwatch.yaml:2: servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one',
-      'mcpwatch.yaml:2: servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one',
-    ]);
-    const block = configErrors(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'));
-    assert.deepEqual(block, ['mcpwatch.yaml:7: servers[0].tags[1]: tags[0] and tags[1] are both "critical": keep one']);
+  it('say a tag given twice as a warning at the second entry, naming both; the file still loads, as it did before the rule', () => {
+    const text = ['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n');
+    assert.deepEqual(parseConfig(text, 'm.yaml', {}).servers[0]!.tags, ['critical', 'team:data', 'critical', 'team:data']);
+    assert.deepEqual(warningsOf(text), ['servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one', 'servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one']);
+    const block = readConfig(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'), 'm.yaml', {}).warnings;
+    assert.deepEqual(block.map((w) => `${w.line}: ${w.path}`), ['7: servers[0].tags[1]']);
   });
 
   it('give every accepted tag a label of its own, on /metrics and in alerts alike', () => {
