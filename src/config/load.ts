@@ -4,7 +4,7 @@ import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, typ
 import type { ZodIssue } from 'zod/v3';
 import { fileProblems, valueAt } from './files.js';
 import { closestName } from './similar.js';
-import { cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
+import { alertLabelWarnings, cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -273,7 +273,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   // A one-shot probe (health, scorecard) has no interval.
   if (!opts.probeOnly) for (const w of cadenceWarnings(result.data!)) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
-  for (const w of [...tagWarnings(result.data!), ...expectationWarnings(result.data!), ...(opts.probeOnly ? [] : exporterWarnings(result.data!))]) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
+  for (const w of [...tagWarnings(result.data!), ...expectationWarnings(result.data!), ...(opts.probeOnly ? [] : [...exporterWarnings(result.data!), ...alertLabelWarnings(result.data!)])]) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 

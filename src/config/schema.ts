@@ -608,14 +608,13 @@ const alertSchema = z.discriminatedUnion('type', [
       labels: z
         .record(
           // Alertmanager refuses the whole alert over one name it cannot take (HTTP 400 "invalid label
-          // set"), so every page through this notifier would be lost at run time.
-          z.string().refine((name) => ALERT_LABEL_NAME.test(name) && !name.startsWith('__'), (name) => ({
-            message: `${JSON.stringify(name)} is not a label name Alertmanager accepts: letters, digits and _, not starting with a digit nor with __${alertLabelHint(name)}`,
-          })),
+          // set"), so every page through this notifier would be lost at run time. Since 0.27 it takes
+          // any other name by default (alertLabelWarnings).
+          z.string().refine((name) => name !== '', { message: 'an empty label name: Alertmanager refuses every alert that has one' }),
           z.string(),
         )
         .default({})
-        .describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win). Names as Alertmanager takes them: letters, digits and _, not starting with a digit nor with __.'),
+        .describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win). Names of letters, digits and _, not starting with a digit nor with __, are taken by every Alertmanager; another name (`team-name`) only by Alertmanager 0.27 and later not in classic mode (a warning says so).'),
       resend_interval: timerDuration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
@@ -923,6 +922,25 @@ export function cadenceWarnings(config: Config): CrossIssue[] {
         out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(c.name)}: `) });
       }
     });
+  });
+  return out;
+}
+/**
+ * Alertmanager labels whose names only a UTF-8 Alertmanager takes (0.27 and later, unless started
+ * with classic-mode): an earlier one refuses every alert over such a name (HTTP 400 "invalid label
+ * set"). Said, not refused: the configuration is right for the Alertmanager most run today.
+ */
+export function alertLabelWarnings(config: Config): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  config.alerts.forEach((a, i) => {
+    if (a.type !== 'alertmanager') return;
+    for (const name of Object.keys(a.labels)) {
+      if (ALERT_LABEL_NAME.test(name) && !name.startsWith('__')) continue;
+      out.push({
+        path: ['alerts', i, 'labels', name],
+        message: `${JSON.stringify(name)} is a label name only Alertmanager 0.27 and later take (not in classic mode); an earlier one refuses every alert (HTTP 400 invalid label set). Letters, digits and _, not starting with a digit nor with __, suit every version${alertLabelHint(name)}`,
+      });
+    }
   });
   return out;
 }
