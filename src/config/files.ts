@@ -27,8 +27,12 @@ export interface FileProblem {
   consequence?: string;
 }
 
-/** Every named file that cannot be used, by the path of its key, in document order. */
-export function fileProblems(value: unknown, cwd: string = process.cwd()): FileProblem[] {
+/**
+ * Every named file that cannot be used, by the path of its key, in document order. `written` is the
+ * document before `${env:…}` references were expanded: a message shows a value as written there, as
+ * what a variable holds may be a credential.
+ */
+export function fileProblems(value: unknown, cwd: string = process.cwd(), written: unknown = value): FileProblem[] {
   const out: FileProblem[] = [];
   const walk = (v: unknown, path: PathSeg[]): void => {
     if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
@@ -52,7 +56,8 @@ export function fileProblems(value: unknown, cwd: string = process.cwd()): FileP
         if (key === 'command' && path.length === 2 && path[0] === 'servers' && typeof child === 'string') {
           const { transport, env } = v as { transport?: unknown; env?: unknown };
           const searched = env && typeof env === 'object' && typeof (env as { PATH?: unknown }).PATH === 'string' ? (env as { PATH: string }).PATH : (process.env.PATH ?? '');
-          const message = transport === 'stdio' ? commandWithArguments(child, searched, Array.isArray((v as { args?: unknown }).args) && (v as { args: unknown[] }).args.length > 0) : undefined;
+          const as = valueAt(written, [...path, key]);
+          const message = transport === 'stdio' ? commandWithArguments(child, typeof as === 'string' ? as : child, searched, Array.isArray((v as { args?: unknown }).args) && (v as { args: unknown[] }).args.length > 0) : undefined;
           if (message) out.push({ path: [...path, key], file: child, message, warning: false, consequence: 'this server cannot start (spawn_failed) until it is split' });
           continue;
         }
@@ -131,11 +136,23 @@ function unusableStatePath(file: string, cwd: string): string | undefined {
  * exist, and the spawn failed as "command not found" naming the line the user can run. Said only
  * when the whole is no executable and its first word is one, so a path with spaces stands.
  */
-function commandWithArguments(command: string, searched: string, hasArgs: boolean): string | undefined {
+function commandWithArguments(command: string, written: string, searched: string, hasArgs: boolean): string | undefined {
   const words = splitCommand(command, searched);
   if (!words) return undefined;
-  const args = `[${words.slice(1).map((w) => JSON.stringify(w)).join(', ')}${hasArgs ? ', …the args it has' : ''}]`;
-  return `${JSON.stringify(command)} is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: ${words[0]}, args: ${args})`;
+  // A reference among the words (`--api-key ${env:KEY}`) is where a credential goes: the split is
+  // shown in the file's words, which is also what to write; a line that one reference holds whole is not shown.
+  const shown = written === command ? words : shellWords(written);
+  const none = 'is run as one executable, without a shell, and there is none by that name';
+  if (!shown || shown.length < 2) return `what ${written} holds ${none}: give the executable in command and its arguments apart in args`;
+  const args = `[${shown.slice(1).map((w) => JSON.stringify(w)).join(', ')}${hasArgs ? ', …the args it has' : ''}]`;
+  return `${JSON.stringify(written)} ${none}: give the arguments apart (command: ${shown[0]}, args: ${args})`;
+}
+
+/** The value at `path` in a parsed document, undefined where the path leads nowhere. */
+export function valueAt(root: unknown, path: readonly PathSeg[]): unknown {
+  let v = root;
+  for (const seg of path) v = v && typeof v === 'object' ? (v as Record<PathSeg, unknown>)[seg] : undefined;
+  return v;
 }
 
 /**

@@ -2,9 +2,9 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
-import { fileProblems } from './files.js';
+import { fileProblems, valueAt } from './files.js';
 import { closestName } from './similar.js';
-import { cadenceWarnings, expectationWarnings, exporterWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
+import { alertLabelWarnings, cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
 export interface ConfigIssue {
@@ -233,7 +233,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   const reads = opts.reads ?? (opts.probeOnly ? PROBE_READS : undefined);
   if (reads) warnings.push(...setAsideUnread(expanded as Record<string, unknown>, issues, reads));
   if (opts.checkFiles) {
-    for (const p of fileProblems(expanded)) {
+    for (const p of fileProblems(expanded, process.cwd(), kept)) {
       const section = String(p.path[0]);
       // A file under a key the schema does not have (a top-level `tls:`) is reported as that unknown key alone.
       if ((reads && !reads.includes(section)) || !schemaKeysAt(p.path.slice(0, -1))?.includes(String(p.path.at(-1)))) continue;
@@ -273,7 +273,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
   if (advice) warnings.push({ path: 'sharding', line: lineOf(doc, lineCounter, ['sharding']), message: advice });
   // A one-shot probe (health, scorecard) has no interval.
   if (!opts.probeOnly) for (const w of cadenceWarnings(result.data!)) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
-  for (const w of [...expectationWarnings(result.data!), ...(opts.probeOnly ? [] : exporterWarnings(result.data!))]) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
+  for (const w of [...tagWarnings(result.data!), ...expectationWarnings(result.data!), ...(opts.probeOnly ? [] : [...exporterWarnings(result.data!), ...alertLabelWarnings(result.data!)])]) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
   return { config: result.data!, warnings, serversStated: Object.hasOwn(raw, 'servers') };
 }
 
@@ -427,12 +427,6 @@ function heldBy(message: string, reference: string, value: unknown): string {
   if (quoted) return `${message.slice(0, quoted.index + quoted[0].length)} from ${reference}${message.slice(quoted.index + quoted[0].length)}`;
   // Numbers and booleans only: a string may be a credential (a header, a token), never quoted.
   return `${message} (${typeof value === 'number' || typeof value === 'boolean' ? `got ${value} ` : ''}from ${reference})`;
-}
-
-function valueAt(root: unknown, path: readonly PathSeg[]): unknown {
-  let v = root;
-  for (const seg of path) v = v && typeof v === 'object' ? (v as Record<PathSeg, unknown>)[seg] : undefined;
-  return v;
 }
 
 function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unknown, reference: string | undefined): ConfigIssue[] {

@@ -303,7 +303,7 @@ const serverFields = {
   headers: httpHeaders.default({}).describe('sse / streamable_http: headers sent on every request.'),
   tls: tls.optional().describe('sse / streamable_http: TLS settings.'),
   auth: authSchema.optional(),
-  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`), and one tag given twice, are an error.'),
+  tags: z.array(z.string().min(1)).default([]).describe('Free-form tags (`critical`, `team:data`) for selection and labels (`mcp_tag_critical="true"`, `mcp_tag_team="data"`). Two tags that become one label (`team-a` and `team_a`; `team:data` and `team:ops`) are an error; one tag given twice is a warning.'),
   thresholds: thresholds.optional().describe('Latency thresholds; override `monitoring.thresholds`.'),
   timeout: timerDuration.optional().describe('Deadline for one whole probe; overrides `monitoring.timeout`. Longer than the interval is allowed, with a warning: probes never overlap, so a server that does not answer is probed every timeout + interval.'),
   start_timeout: timerDuration.optional().describe('stdio: deadline from spawn through the first answer; overrides `monitoring.start_timeout`.'),
@@ -407,8 +407,8 @@ function tagIssues(tags: unknown): CrossIssue[] {
     const label = prometheusLabelName(key);
     const seen = first.get(label);
     if (!seen) return void first.set(label, { tag, at: i });
-    // The same entry twice is a slip (a merge, a copy), said as the entries the labels collide over are.
-    if (seen.tag === tag) return void issues.push({ path: ['tags', i], message: `tags[${seen.at}] and tags[${i}] are both ${JSON.stringify(tag)}: keep one` });
+    // The same entry twice loses nothing: a warning (tagWarnings), not a reason to refuse the file.
+    if (seen.tag === tag) return;
     const keyOf = (t: string): string => (t.indexOf(':') > 0 ? t.slice(0, t.indexOf(':')) : t);
     // The same label and value written two ways (`critical`, `critical:true`): nothing is lost.
     if (keyOf(seen.tag) === keyOf(tag) && tagAttribute(seen.tag).value === tagAttribute(tag).value) return;
@@ -608,14 +608,13 @@ const alertSchema = z.discriminatedUnion('type', [
       labels: z
         .record(
           // Alertmanager refuses the whole alert over one name it cannot take (HTTP 400 "invalid label
-          // set"), so every page through this notifier would be lost at run time.
-          z.string().refine((name) => ALERT_LABEL_NAME.test(name) && !name.startsWith('__'), (name) => ({
-            message: `${JSON.stringify(name)} is not a label name Alertmanager accepts: letters, digits and _, not starting with a digit nor with __${alertLabelHint(name)}`,
-          })),
+          // set"), so every page through this notifier would be lost at run time. Since 0.27 it takes
+          // any other name by default (alertLabelWarnings).
+          z.string().refine((name) => name !== '', { message: 'an empty label name: Alertmanager refuses every alert that has one' }),
           z.string(),
         )
         .default({})
-        .describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win). Names as Alertmanager takes them: letters, digits and _, not starting with a digit nor with __.'),
+        .describe('Static labels added to every alert (alertname, mcp_server_name, mcp_transport, severity and mcp_tag_* win). Names of letters, digits and _, not starting with a digit nor with __, are taken by every Alertmanager; another name (`team-name`) only by Alertmanager 0.27 and later not in classic mode (a warning says so).'),
       resend_interval: timerDuration.default('1m').describe('Active alerts are posted again this often, with endsAt 4 intervals ahead.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
@@ -922,6 +921,39 @@ export function cadenceWarnings(config: Config): CrossIssue[] {
       if ((c.interval !== undefined || c.timeout !== undefined) && ct > ci) {
         out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(c.name)}: `) });
       }
+    });
+  });
+  return out;
+}
+/**
+ * Alertmanager labels whose names only a UTF-8 Alertmanager takes (0.27 and later, unless started
+ * with classic-mode): an earlier one refuses every alert over such a name (HTTP 400 "invalid label
+ * set"). Said, not refused: the configuration is right for the Alertmanager most run today.
+ */
+export function alertLabelWarnings(config: Config): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  config.alerts.forEach((a, i) => {
+    if (a.type !== 'alertmanager') return;
+    for (const name of Object.keys(a.labels)) {
+      if (ALERT_LABEL_NAME.test(name) && !name.startsWith('__')) continue;
+      out.push({
+        path: ['alerts', i, 'labels', name],
+        message: `${JSON.stringify(name)} is a label name only Alertmanager 0.27 and later take (not in classic mode); an earlier one refuses every alert (HTTP 400 invalid label set). Letters, digits and _, not starting with a digit nor with __, suit every version${alertLabelHint(name)}`,
+      });
+    }
+  });
+  return out;
+}
+/**
+ * A tag a server lists twice: a slip (a merge, a copy) that changes no label, so said, as
+ * cadenceWarnings, and not refused: a file with one ran before the rule and must still start.
+ */
+export function tagWarnings(config: Config): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  config.servers.forEach((s, i) => {
+    s.tags.forEach((tag, j) => {
+      const at = s.tags.indexOf(tag);
+      if (at < j) out.push({ path: ['servers', i, 'tags', j], message: `tags[${at}] and tags[${j}] are both ${JSON.stringify(tag)}: keep one` });
     });
   });
   return out;

@@ -55,14 +55,12 @@ describe('tags', () => {
     ]);
   });
 
-  it('refuse a tag given twice, at the second entry, naming both, as they do tags that become one label', () => {
-    const errors = configErrors(['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n'));
-    assert.deepEqual(errors, [
-      'mcpwatch.yaml:2: servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one',
-      'mcpwatch.yaml:2: servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one',
-    ]);
-    const block = configErrors(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'));
-    assert.deepEqual(block, ['mcpwatch.yaml:7: servers[0].tags[1]: tags[0] and tags[1] are both "critical": keep one']);
+  it('say a tag given twice as a warning at the second entry, naming both; the file still loads, as it did before the rule', () => {
+    const text = ['servers:', stdio('pg', ', tags: [critical, "team:data", critical, "team:data"]')].join('\n');
+    assert.deepEqual(parseConfig(text, 'm.yaml', {}).servers[0]!.tags, ['critical', 'team:data', 'critical', 'team:data']);
+    assert.deepEqual(warningsOf(text), ['servers[0].tags[2]: tags[0] and tags[2] are both "critical": keep one', 'servers[0].tags[3]: tags[1] and tags[3] are both "team:data": keep one']);
+    const block = readConfig(['servers:', '  - name: pg', '    transport: stdio', '    command: x', '    tags:', '      - critical', '      - critical'].join('\n'), 'm.yaml', {}).warnings;
+    assert.deepEqual(block.map((w) => `${w.line}: ${w.path}`), ['7: servers[0].tags[1]']);
   });
 
   it('give every accepted tag a label of its own, on /metrics and in alerts alike', () => {
@@ -78,39 +76,21 @@ describe('tags', () => {
 });
 
 describe("the alertmanager notifier's labels", () => {
-  it('refuse a name Alertmanager would refuse every alert over, at its key, with the name to write', () => {
-    const errors = configErrors(
-      ['servers:', stdio('pg'), 'alerts:', '  - type: alertmanager', '    url: http://127.0.0.1:9093', '    labels: { bad-label: x, team: ops, 9lives: y, __meta: z, "-": w }'].join('\n'),
-    );
-    const rule = 'is not a label name Alertmanager accepts: letters, digits and _, not starting with a digit nor with __';
-    assert.deepEqual(errors, [
-      `mcpwatch.yaml:6: alerts[0].labels.bad-label: "bad-label" ${rule} (write "bad_label")`,
-      `mcpwatch.yaml:6: alerts[0].labels.9lives: "9lives" ${rule} (write "_9lives")`,
-      `mcpwatch.yaml:6: alerts[0].labels.__meta: "__meta" ${rule} (write "meta")`,
-      `mcpwatch.yaml:6: alerts[0].labels.-: "-" ${rule}`,
+  it('say a name only a UTF-8 Alertmanager (0.27 and later) takes as a warning at its key, with the name every version takes; the file loads, as it did before', () => {
+    const text = ['servers:', stdio('pg'), 'alerts:', '  - type: alertmanager', '    url: http://127.0.0.1:9093', '    labels: { bad-label: x, team: ops, 9lives: y, __meta: z, "-": w }'].join('\n');
+    assert.deepEqual(parseConfig(text, 'm.yaml', {}).alerts[0]!.type, 'alertmanager');
+    const rule = 'is a label name only Alertmanager 0.27 and later take (not in classic mode); an earlier one refuses every alert (HTTP 400 invalid label set). Letters, digits and _, not starting with a digit nor with __, suit every version';
+    assert.deepEqual(warningsOf(text), [
+      `alerts[0].labels.bad-label: "bad-label" ${rule} (write "bad_label")`,
+      `alerts[0].labels.9lives: "9lives" ${rule} (write "_9lives")`,
+      `alerts[0].labels.__meta: "__meta" ${rule} (write "meta")`,
+      `alerts[0].labels.-: "-" ${rule}`,
     ]);
   });
-});
 
-describe("the OTLP exporter's TLS switches that do nothing", () => {
-  const exporter = (endpoint: string, protocol: string, tls: string): string[] =>
-    warningsOf(['servers:', stdio('pg'), 'exporters:', `  otlp: { endpoint: "${endpoint}", protocol: ${protocol}, tls: ${tls} }`].join('\n'));
-  it('are said at their key, each with what the connection does instead', () => {
-    assert.deepEqual(exporter('https://collector:4318', 'http/protobuf', '{ insecure: true }'), [
-      'exporters.otlp.tls.insecure: has no effect over http/protobuf: the https:// endpoint is TLS all the same (for plain text write http://; to accept any certificate, tls.insecure_skip_verify)',
-    ]);
-    assert.deepEqual(exporter('http://collector:4318', 'http/protobuf', '{ insecure: true, insecure_skip_verify: true }'), [
-      'exporters.otlp.tls.insecure: has no effect over http/protobuf: the http:// endpoint is plain text already',
-      'exporters.otlp.tls.insecure_skip_verify: has no effect: exports go in plain text, with no certificate to verify',
-    ]);
-    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure: true, insecure_skip_verify: true }'), [
-      'exporters.otlp.tls.insecure_skip_verify: has no effect: exports go in plain text, with no certificate to verify',
-    ]);
-  });
-  it('are not said where the connection uses them', () => {
-    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure: true }'), []);
-    assert.deepEqual(exporter('https://collector:4318', 'http/protobuf', '{ insecure_skip_verify: true }'), []);
-    assert.deepEqual(exporter('https://collector:4317', 'grpc', '{ insecure_skip_verify: true }'), []);
+  it('refuse an empty name, which no Alertmanager takes', () => {
+    const errors = configErrors(['servers:', stdio('pg'), 'alerts:', '  - type: alertmanager', '    url: http://127.0.0.1:9093', '    labels: { "": x }'].join('\n'));
+    assert.deepEqual(errors, ['mcpwatch.yaml:6: alerts[0].labels.: an empty label name: Alertmanager refuses every alert that has one']);
   });
 });
 

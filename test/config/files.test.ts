@@ -186,6 +186,34 @@ exporters:
     assert.deepEqual(warnings, ['servers[0].command: this server cannot start (spawn_failed) until it is split', 'servers[1].command: this server cannot start (spawn_failed) until it is split']);
   });
 
+  it('a command line whose words come from a reference is shown as written, never with what the variable holds', () => {
+    const secret = 'sk-live-7f3a9c2e5b1d4f6a8c0e2b4d';
+    const path = { PATH: dirname(process.execPath) };
+    const file = write(
+      'command-secret.yaml',
+      `servers:
+  - { name: a, transport: stdio, command: "node ${STDIO_FIXTURE} --api-key \${env:API_KEY}", env: { PATH: ${JSON.stringify(path.PATH)} } }
+  - { name: b, transport: stdio, command: "\${env:LINE}", env: { PATH: ${JSON.stringify(path.PATH)} } }
+`,
+    );
+    const env = { API_KEY: secret, LINE: `node ${STDIO_FIXTURE} --api-key ${secret}` };
+    let said: string[] = [];
+    try {
+      loadConfigFile(file, env);
+      assert.fail('expected a ConfigError');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      said = err.message.split('\n');
+    }
+    assert.deepEqual(said, [
+      `command-secret.yaml:2: servers[0].command: "node ${STDIO_FIXTURE} --api-key \${env:API_KEY}" is run as one executable, without a shell, and there is none by that name: give the arguments apart (command: node, args: ["${STDIO_FIXTURE}", "--api-key", "\${env:API_KEY}"])`,
+      'command-secret.yaml:3: servers[1].command: what ${env:LINE} holds is run as one executable, without a shell, and there is none by that name: give the executable in command and its arguments apart in args',
+    ]);
+    const warnings = loadConfigFile(file, env, { isolateServerEnv: true, probeOnly: true }).warnings ?? [];
+    assert.equal(warnings.length, 2);
+    for (const w of warnings) assert.ok(!w.message.includes(secret), w.message);
+  });
+
   it('a file under an unknown key is reported as that key alone', () => {
     const file = write('unknown.yaml', 'tls: { ca_file: /nonexistent/ca.pem }\nservers: []\n');
     assert.deepEqual(issues(file), ['unknown.yaml:1: tls: unknown key']);
