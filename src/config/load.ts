@@ -626,15 +626,17 @@ export interface Reference {
  * auth's client secret and token, check arguments. Not its name, command, cwd, tags, TLS or auth files,
  * client id, timings: a `${env:…}` there is configuration, not a secret.
  */
-const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|auth\.(?:client_secret|token)$|checks\[\d+\]\.arguments(?:[.[]|$))/;
+const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|command$|auth\.(?:client_secret|token)$|checks\[\d+\]\.arguments(?:[.[]|$))/;
 
 /**
  * Per server (by index), the values references put into its credential settings: what mcpwatch
  * masks in everything the server says (probe/secrets.ts), as GitHub Actions masks its secrets. A
  * filesystem path (`${env:HOME}/data`) and a whole URL are not secrets (a URL's own credentials are
- * judged by config/secrets.ts); nor is the host a URL's reference names.
+ * judged by config/secrets.ts); nor is the host a URL's reference names, nor a whole `command` (the
+ * executable's name), only a word a reference puts into a command line (`--api-key ${env:KEY}`), which
+ * the spawn_failed message quotes.
  */
-function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string }>): Map<number, string[]> {
+function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string }>): Map<number, string[]> {
   const out = new Map<number, string[]>();
   for (const { path, value } of refs) {
     const m = SECRET_SETTING.exec(path);
@@ -642,6 +644,7 @@ function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ 
     const i = Number(m[1]);
     const url = path === `servers[${i}].url` ? servers[i]?.url : undefined;
     if (url !== undefined && (/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#]*)/i.exec(url)?.[1] ?? '').includes(value)) continue;
+    if (path === `servers[${i}].command` && servers[i]?.command === value) continue;
     const values = out.get(i) ?? [];
     if (!values.includes(value)) values.push(value);
     out.set(i, values);

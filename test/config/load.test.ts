@@ -73,16 +73,19 @@ servers:
     headers: { X-Api-Token: "Bearer \${env:TOKEN}" }
     auth: { type: oauth2_client_credentials, client_id: "\${env:CLIENT_ID}", client_secret: "\${env:CLIENT_SECRET}", token_url: "https://as.example/token" }
   - { name: plain, transport: stdio, command: node, env: { API_KEY: literal-key-1 } }
+  - { name: line, transport: stdio, command: "npx -y pkg --api-key \${env:LINE_KEY}" }
 `;
     const env = {
       NAME: 'server-name', NODE_BIN: 'node-binary', WORKDIR: 'work-dir', ARG_KEY: 'arg-key-value', HOME: '/home/alice', API_KEY: 'env-api-key', PORT: '3000',
-      CHECK_TOKEN: 'check-token-value', HOST: 'mcp.example.com', PATH_KEY: 'path-key-value', QUERY_KEY: 'query-key-value', TOKEN: 'bearer-value', CLIENT_ID: 'client-id-value', CLIENT_SECRET: 'client-secret-value',
+      CHECK_TOKEN: 'check-token-value', HOST: 'mcp.example.com', PATH_KEY: 'path-key-value', QUERY_KEY: 'query-key-value', TOKEN: 'bearer-value', CLIENT_ID: 'client-id-value', CLIENT_SECRET: 'client-secret-value', LINE_KEY: 'line-key-value',
     };
     const cfg = parseConfig(text, 'x.yaml', env);
     const noted = cfg.servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
     assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', '3000', 'check-token-value']);
     assert.deepEqual(noted[1], ['path-key-value', 'query-key-value', 'bearer-value', 'client-secret-value']);
     assert.equal(noted[2], undefined);
+    // A whole command is the executable's name; a word put into a command line is an argument.
+    assert.deepEqual(noted[3], ['line-key-value']);
   });
 
   it('reports every problem at once, with file, line and path', () => {
