@@ -243,7 +243,8 @@ describe('a kept session with a server that offers no tools', () => {
         assert.deepEqual([alive.error, alive.tools], [null, []]);
         const again = await session.check();
         assert.deepEqual([again.error, again.tools, typeof again.phases.ping], [null, [], 'number']);
-        await f.close();
+        // Its port stays bound meanwhile, refusing as a port nothing listens on: another process could take a closed one.
+        f.crash();
         const gone = await session.check();
         assert.equal(gone.error?.type, 'connection_refused', 'a listing with nothing to list sent nothing, and a dead server stayed up');
       } finally {
