@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { connect } from 'node:net';
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { SpanKind } from '@opentelemetry/api';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -28,6 +26,7 @@ import { alertsFor, buildSlackMessage, formatStdout } from '../../src/export/not
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { CLI, STDIO_FIXTURE, until } from '../helpers.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
+import { refusingPort } from '../fixtures/refusing.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -200,13 +199,10 @@ describe('blast radius (issue 17)', () => {
     await hook.close();
   });
 
-  it('health --from says clearly when nothing or something else answers', async () => {
-    // A port that was just free: nothing listens on it.
-    const free: Server = createServer();
-    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
-    const port = (free.address() as AddressInfo).port;
-    await new Promise<void>((r) => free.close(() => r()));
-    const unreachable = await cli(['health', '--from', `http://127.0.0.1:${port}`, '--json']);
+  it('health --from says clearly when nothing or something else answers', async (t) => {
+    const dead = await refusingPort();
+    t.after(() => dead.close());
+    const unreachable = await cli(['health', '--from', dead.url(), '--json']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot reach the mcpwatch agent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/servers: ECONNREFUSED/);
     assert.equal(unreachable.stdout, '');

@@ -15,7 +15,8 @@ import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
 import { shardOf } from '../../src/pipeline/shard.js';
 import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
-import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
+import { startAlertmanager } from '../fixtures/alertmanager.js';
+import { refusingPort } from '../fixtures/refusing.js';
 import { AGENT_HEADER, startFleet } from '../fixtures/fleet.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
@@ -125,10 +126,11 @@ describe('sharding: a fleet of agents', () => {
     }
   });
 
-  it('two replicas of one shard page once through a real Alertmanager; a notifier kept to the first replica sends from it alone', async () => {
+  it('two replicas of one shard page once through a real Alertmanager; a notifier kept to the first replica sends from it alone', async (t) => {
     const am = await startAlertmanager();
     const hook = await webhookReceiver();
-    const dead = await freePort();
+    const dead = await refusingPort();
+    t.after(() => dead.close());
     // With 2 shards, github hashes to shard 0 and postgres-prod to shard 1 (test/pipeline/shard.test.ts).
     // Both are down; only shard 0 runs, as pods 0 and 2 of a StatefulSet: replicas 0 and 1 of shard 0.
     const file = fleetConfig(
@@ -140,8 +142,8 @@ describe('sharding: a fleet of agents', () => {
         `  - { type: webhook, url: "${hook.url}", replicas: first }`,
       ],
       [
-        `  - { name: github, transport: streamable_http, url: "http://127.0.0.1:${dead}/mcp" }`,
-        `  - { name: postgres-prod, transport: streamable_http, url: "http://127.0.0.1:${dead}/other" }`,
+        `  - { name: github, transport: streamable_http, url: "${dead.url('/mcp')}" }`,
+        `  - { name: postgres-prod, transport: streamable_http, url: "${dead.url('/other')}" }`,
       ],
     );
     const agents = ['mcpwatch-0', 'mcpwatch-2'].map((pod) => startAgent(file, { env: { POD_NAME: pod, STATE: join(dirname(file), `${pod}.db`) } }));

@@ -8,25 +8,14 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './common.js';
 import { startAlertmanager, type Alertmanager } from '../fixtures/alertmanager.js';
+import { startAgent, type AgentProcess } from '../fixtures/agent-process.js';
+import { listeningPort } from '../fixtures/listening.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const FIXTURE = join(ROOT, 'dist', 'test', 'fixtures', 'stdio-server.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
 
 interface PromAlert {
   labels: Record<string, string>;
@@ -58,56 +47,57 @@ async function api<T>(port: number, path: string): Promise<T> {
 
 describe('alert rules on a real Prometheus scraping a real mcpwatch, paging through a real Alertmanager', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-prom-e2e-'));
-  const children: ChildProcess[] = [];
+  let agent: AgentProcess | undefined;
+  let prometheus: ChildProcess | undefined;
   let promPort = 0;
-  let logs = '';
+  let promLogs = '';
   let am: Alertmanager | undefined;
 
   before(async () => {
     const which = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
     if (which.error) assert.fail('prometheus is not installed. .ci/run installs it (apt-get install prometheus); this test never skips.');
-    const [grpc, http, metrics, health] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    promPort = await freePort();
     am = await startAlertmanager();
     // One failure is down here, so the deadline is far beyond any probe of the healthy fixture, even
-    // on a busy machine.
+    // on a busy machine. Every listener is on port 0: the agent names the ports it got when it has
+    // started, and Prometheus is configured once the agent's /metrics port is known.
     const config = [
       'monitoring: { interval: 1s, timeout: 30s, consecutive_failures_before_down: 1 }',
       'servers:',
       `  - { name: ok-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, ok], tags: ["team:data"] }`,
       `  - { name: dead-mcp, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FIXTURE)}, exit-at-start] }`,
-      `receivers: { otlp: { grpc: { endpoint: "127.0.0.1:${grpc}" }, http: { endpoint: "127.0.0.1:${http}" } } }`,
-      `exporters: { prometheus: { endpoint: "127.0.0.1:${metrics}" } }`,
-      `health: { endpoint: "127.0.0.1:${health}" }`,
+      'receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" } } }',
+      'exporters: { prometheus: { endpoint: "127.0.0.1:0" } }',
+      'health: { endpoint: "127.0.0.1:0" }',
       `state: { path: ${JSON.stringify(join(dir, 'state.db'))} }`,
-      'log: { level: warn }',
+      // The line that names the bound ports is at info.
+      'log: { level: info }',
     ].join('\n');
     writeFileSync(join(dir, 'mcpwatch.yaml'), config);
+    agent = startAgent(join(dir, 'mcpwatch.yaml'));
+    const { metrics } = JSON.parse(await agent.waitLog(/"msg":"mcpwatch agent started"/)) as { metrics: string };
     writeFileSync(
       join(dir, 'prometheus.yml'),
       JSON.stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
         alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${am.port}`] }] }] },
-        scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [`127.0.0.1:${metrics}`] }] }],
+        scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [metrics] }] }],
       }),
     );
-    const start = (cmd: string, args: string[]): void => {
-      const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (b: Buffer): void => {
-        logs = (logs + b.toString()).slice(-8000);
-      };
-      child.stdout?.on('data', keep);
-      child.stderr?.on('data', keep);
-      children.push(child);
+    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--web.listen-address=127.0.0.1:0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer): void => {
+      promLogs = (promLogs + b.toString()).slice(-8000);
     };
-    start(process.execPath, [CLI, 'run', '-c', join(dir, 'mcpwatch.yaml')]);
-    start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+    prometheus.stdout?.on('data', keep);
+    prometheus.stderr?.on('data', keep);
+    const port = await listeningPort(prometheus);
+    if (port === undefined) assert.fail(`Prometheus did not say which port it listens on:\n${promLogs}`);
+    promPort = port;
   });
 
   after(async () => {
-    for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null) {
+    for (const c of [agent?.proc, prometheus]) {
+      if (c && c.exitCode === null && c.signalCode === null) {
         const exited = new Promise((r) => c.once('exit', r));
         c.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
@@ -153,7 +143,7 @@ describe('alert rules on a real Prometheus scraping a real mcpwatch, paging thro
       assert.ok(all.length >= 16, `${all.length} rules loaded`);
       assert.deepEqual(all.filter((r) => r.health === 'err').map((r) => `${r.name}: ${r.lastError ?? ''}`), []);
     } catch (err) {
-      (err as Error).message += `\n--- mcpwatch and prometheus output (tail) ---\n${logs}\n--- alertmanager ---\n${am?.logs() ?? ''}`;
+      (err as Error).message += `\n--- mcpwatch (tail) ---\n${agent?.logs.slice(-40).join('\n') ?? ''}\n--- prometheus (tail) ---\n${promLogs}\n--- alertmanager ---\n${am?.logs() ?? ''}`;
       throw err;
     }
   });

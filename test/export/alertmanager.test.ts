@@ -12,7 +12,8 @@ import { AlertDispatcher, alertLabels, alertsEndpoint, alertsFor, createNotifier
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { startFront } from '../fixtures/front.js';
-import { freePort, startAlertmanager } from '../fixtures/alertmanager.js';
+import { startAlertmanager } from '../fixtures/alertmanager.js';
+import { refusingPort } from '../fixtures/refusing.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
 import { until } from '../helpers.js';
 
@@ -393,11 +394,13 @@ servers:
     }
   });
 
-  it('a reload that removes a down server resolves its alert for good, tells webhook users nothing, and keeps the others firing', async () => {
+  it('a reload that removes a down server resolves its alert for good, tells webhook users nothing, and keeps the others firing', async (t) => {
     const am = await startAlertmanager();
     const hook = await webhookReceiver();
     // Nothing listens there: both servers are down at their first probe.
-    const dead = `http://127.0.0.1:${await freePort()}/mcp`;
+    const refusing = await refusingPort();
+    t.after(() => refusing.close());
+    const dead = refusing.url('/mcp');
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-removed-'));
     dirs.push(dir);
     const config = (servers: string): string => `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 1 }

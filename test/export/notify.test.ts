@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +24,7 @@ import {
 } from '../../src/export/notify.js';
 import { parseRetryAfter } from '../../src/wire/http.js';
 import { until } from '../helpers.js';
+import { refusingPort } from '../fixtures/refusing.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a real HTTP receiver on port 0, events, and recorders for metrics / logs / sleeps.
@@ -72,13 +73,11 @@ async function receiver(reply: (req: Received, index: number) => Reply | Promise
   };
 }
 
-/** A URL where nothing listens: a port that was just bound and released. */
-async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/hook`;
+/** A URL where nothing listens, held so for the rest of the test. */
+async function deadUrl(t: TestContext): Promise<string> {
+  const dead = await refusingPort();
+  t.after(() => dead.close());
+  return dead.url('/hook');
 }
 
 function event(over: Partial<AlertEvent> = {}): AlertEvent {
@@ -314,8 +313,8 @@ test('a receiver that quotes the credentials it was sent back in its refusal: th
   assert.equal(errs[0]!.fields.error, 'HTTP 401: denied: authorization=*** x-api-key=***');
 });
 
-test('a dead receiver: dispatch returns at once, then the alert fails after max_attempts', async () => {
-  const url = await deadUrl();
+test('a dead receiver: dispatch returns at once, then the alert fails after max_attempts', async (t) => {
+  const url = await deadUrl(t);
   const r = recorder();
   const inner = createNotifier(webhook(url, { retry: { max_attempts: 5, initial_backoff: 100, max_backoff: 300 } }));
   let attempts = 0;
@@ -340,8 +339,8 @@ test('a dead receiver: dispatch returns at once, then the alert fails after max_
   assert.equal(JSON.stringify(r.logs).includes('/hook'), false, 'the URL path never reaches the logs');
 });
 
-test('jitter shortens back-off by at most half and never exceeds max_backoff', async () => {
-  const url = await deadUrl();
+test('jitter shortens back-off by at most half and never exceeds max_backoff', async (t) => {
+  const url = await deadUrl(t);
   const r = recorder({ random: () => 0.5 });
   const d = new AlertDispatcher([createNotifier(webhook(url, { retry: { max_attempts: 4, initial_backoff: 100, max_backoff: 300 } }))], r.options);
   d.dispatch(event());
@@ -463,9 +462,9 @@ test('flush gives up at its deadline; close aborts the attempt in flight and fai
   assert.equal(await d.flush(10), true);
 });
 
-test('notifiers deliver independently: a dead webhook does not delay stdout', async () => {
+test('notifiers deliver independently: a dead webhook does not delay stdout', async (t) => {
   const lines: string[] = [];
-  const url = await deadUrl();
+  const url = await deadUrl(t);
   let wake!: () => void;
   const r = recorder({ sleep: () => new Promise<void>((resolve) => (wake = resolve)) });
   const d = new AlertDispatcher(

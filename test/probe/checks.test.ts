@@ -10,6 +10,7 @@ import { probeServer } from '../../src/probe/probe.js';
 import type { CheckRun } from '../../src/probe/prober.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { FIXTURES, httpTarget, stdioTarget } from '../helpers.js';
+import { refusingPort } from '../fixtures/refusing.js';
 
 function check(name: string, c: Partial<CheckConfig>): CheckConfig {
   return { name, arguments: {}, expect: {}, allow_side_effects: false, on_failure: 'degraded', interval: 30_000, timeout: 5000, ...c };
@@ -102,15 +103,14 @@ describe('configured checks', () => {
     assert.equal(http.calls.write, before + 1);
   });
 
-  it('runs no checks when told so, and none on a server that did not answer', async () => {
+  it('runs no checks when told so, and none on a server that did not answer', async (t) => {
     const before = { ...http.calls };
     const skipped = await probeServer(httpTarget(http.url, 'streamable_http', { checks: CHECKS }), { checks: [] });
     assert.equal(skipped.checks, undefined);
     assert.deepEqual(http.calls, before);
-    const closed = await startModernHttpFixture('strict', { checks: true });
-    const url = closed.url;
-    await closed.close();
-    const down = await probeServer(httpTarget(url, 'streamable_http', { checks: CHECKS, timeout: 3000 }));
+    const dead = await refusingPort();
+    t.after(() => dead.close());
+    const down = await probeServer(httpTarget(dead.url('/mcp'), 'streamable_http', { checks: CHECKS, timeout: 3000 }));
     assert.equal(down.error?.type, 'connection_refused');
     assert.equal(down.checks, undefined);
   });

@@ -1,6 +1,5 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
@@ -8,6 +7,7 @@ import { sameOriginRedirect } from '../../src/probe/http.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
+import { refusingPort } from '../fixtures/refusing.js';
 import { httpTarget, until } from '../helpers.js';
 import { toollessServer } from '../fixtures/servers.js';
 
@@ -21,14 +21,6 @@ after(async () => {
   for (const f of fixtures) await f.close();
 });
 
-/** A port that nothing listens on: bind, read the port, close. */
-async function deadPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('Streamable HTTP probe', () => {
   for (const mode of ['streamable', 'streamable-json'] as const) {
@@ -219,8 +211,10 @@ describe('Streamable HTTP probe', () => {
     assert.deepEqual([out.error?.type, out.error?.phase, out.error?.message], ['timeout', 'initialize', 'timeout after 5000ms waiting for initialize']);
   });
 
-  it('reports connection_refused when nothing listens', async () => {
-    const out = await probeServer(httpTarget(`http://127.0.0.1:${await deadPort()}/mcp`));
+  it('reports connection_refused when nothing listens', async (t) => {
+    const dead = await refusingPort();
+    t.after(() => dead.close());
+    const out = await probeServer(httpTarget(dead.url('/mcp')));
     assert.equal(out.error?.type, 'connection_refused');
     assert.match(out.error!.message, /^connection refused \(ECONNREFUSED\)/);
   });
@@ -249,7 +243,8 @@ describe('a kept session with a server that offers no tools', () => {
         assert.deepEqual([alive.error, alive.tools], [null, []]);
         const again = await session.check();
         assert.deepEqual([again.error, again.tools, typeof again.phases.ping], [null, [], 'number']);
-        await f.close();
+        // Its port stays bound meanwhile, refusing as a port nothing listens on: another process could take a closed one.
+        f.crash();
         const gone = await session.check();
         assert.equal(gone.error?.type, 'connection_refused', 'a listing with nothing to list sent nothing, and a dead server stayed up');
       } finally {
@@ -458,8 +453,10 @@ describe('legacy SSE probe', () => {
     }
   });
 
-  it('reports connection_refused when nothing listens', async () => {
-    const out = await probeServer(httpTarget(`http://127.0.0.1:${await deadPort()}/sse`, 'sse'));
+  it('reports connection_refused when nothing listens', async (t) => {
+    const dead = await refusingPort();
+    t.after(() => dead.close());
+    const out = await probeServer(httpTarget(dead.url('/sse'), 'sse'));
     assert.equal(out.error?.type, 'connection_refused');
   });
 });

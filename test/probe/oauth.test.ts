@@ -12,6 +12,7 @@ import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate } f
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
+import { refusingPort } from '../fixtures/refusing.js';
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -303,10 +304,10 @@ ${servers}`;
   });
 
   it('an authorization server that is down is auth_unavailable (transient)', async () => {
-    const down = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
-    const g = await protect((await modern()).url, down, { requiredScope: SCOPE });
+    const down = await refusingPort();
+    closers.push(() => down.close());
+    const g = await protect((await modern()).url, { issuer: down.url() }, { requiredScope: SCOPE });
     closers.push(() => g.close());
-    await down.close();
     const out = await probeServer(target(g.url, clientCredentials()));
     assert.equal(out.error?.type, 'auth_unavailable');
     assert.equal(out.error?.category, 'transient');
