@@ -469,8 +469,11 @@ export class OtlpReceiver {
 
   private async startHttp(cfg: ProtocolConfig): Promise<AddressInfo> {
     const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res, false);
     const server = cfg.tls ? createHttpsServer(httpsServerOptions('receivers.otlp.http.tls', cfg.tls), handler) : createHttpServer(handler);
+    // Without it Node answers `100 Continue` at once, and a sender was told to send a body that was
+    // then refused (401, 413, 415, 503) after it had been sent.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.onHttp(cfg, maxBytes, req, res, true));
     server.requestTimeout = this.requestTimeoutMs;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
@@ -478,7 +481,14 @@ export class OtlpReceiver {
     return server.address() as AddressInfo;
   }
 
-  private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * `expectsContinue`: the sender waits for `100 Continue` before it sends the body, which it gets
+   * only once every check that can be made on the head has passed. A refusal instead closes the
+   * connection: whether the sender then sends the body anyway is unknown, and the next request on
+   * it would be read from the middle of that body.
+   */
+  private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    if (expectsContinue) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0]!;
     const signal = OTLP_SIGNALS.find((s) => path === httpExportPath(s));
     if (!signal) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch receives OTLP on /v1/traces, /v1/metrics and /v1/logs\n');
@@ -512,6 +522,10 @@ export class OtlpReceiver {
       return fail(503, 'memory_limit', admitted.refused, { 'retry-after': String(RETRY_AFTER_S) });
     }
     res.once('close', admitted.release);
+    if (expectsContinue) {
+      res.removeHeader('connection');
+      res.writeContinue();
+    }
     let body: Buffer;
     try {
       body = await readReserved(req, maxBytes, admitted, 'request body', 'drain');

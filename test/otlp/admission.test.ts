@@ -27,6 +27,18 @@ function statusOf(stream: ClientHttp2Stream): Promise<string> {
   });
 }
 
+/** A raw HTTP/1.1 connection: what the server has sent so far, and when it ended the connection. */
+function rawConnection(port: number): { socket: Socket; received: () => string; ended: Promise<void> } {
+  const socket = connectTcp(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const ended = new Promise<void>((resolve, reject) => {
+    socket.once('end', () => resolve());
+    socket.once('error', reject);
+  });
+  return { socket, received: () => text, ended };
+}
+
 describe('gRPC admission', () => {
   it('refuses unauthenticated calls on their metadata, before their messages are read, then serves a caller with the token', { timeout: 60_000 }, async () => {
     const cfg = parseConfig('receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0", auth: { bearer_token: tok } }, http: null } }\n', 'x.yaml', {}).receivers.otlp!;
@@ -169,6 +181,45 @@ describe('gRPC admission', () => {
     }
     client.close();
     for (const s of slow) s.destroy();
+    await receiver.shutdown();
+  });
+
+  it('answers `Expect: 100-continue` with the refusal, not `100 Continue`, when the head already decides it', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0", auth: { bearer_token: tok } } } }\n', 'x.yaml', {}).receivers.otlp!;
+    let heap = 0;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => heap });
+    const { http: address } = await receiver.start();
+    const body = '{"resourceSpans":[]}';
+    const head = (headers: Record<string, string | number>): string =>
+      `POST /v1/traces HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n${Object.entries({ authorization: 'Bearer tok', 'content-type': 'application/json', 'content-length': body.length, ...headers })
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`;
+    const refusedWith = async (headers: Record<string, string | number>): Promise<string> => {
+      const raw = rawConnection(address!.port);
+      raw.socket.write(head(headers));
+      // The body is never sent: the connection ends once the refusal is written.
+      await raw.ended;
+      return raw.received();
+    };
+    assert.match(await refusedWith({ authorization: 'Bearer nope' }), /^HTTP\/1\.1 401 /);
+    assert.match(await refusedWith({ 'content-type': 'text/plain' }), /^HTTP\/1\.1 415 /);
+    assert.match(await refusedWith({ 'content-length': 5 * 1024 * 1024 }), /^HTTP\/1\.1 413 /);
+    heap = 300 * 1024 * 1024;
+    await until(() => receiver.refusing() !== undefined, 'the next memory sample to refuse');
+    const busy = await refusedWith({});
+    assert.match(busy, /^HTTP\/1\.1 503 /);
+    assert.match(busy, /\r\nretry-after: 5\r\n/i);
+    heap = 0;
+    await until(() => receiver.refusing() === undefined, 'the next memory sample to accept again');
+
+    const raw = rawConnection(address!.port);
+    raw.socket.write(head({}));
+    await until(() => raw.received().includes('\r\n\r\n'), '100 Continue');
+    assert.match(raw.received(), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    raw.socket.write(body);
+    await until(() => /\r\n\r\n[^]*\r\n\r\n/.test(raw.received()), 'the answer');
+    assert.match(raw.received(), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    raw.socket.destroy();
     await receiver.shutdown();
   });
 
