@@ -23,10 +23,11 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Agent } from 'undici';
 import { parseRetryAfter, readCapped } from '../wire/http.js';
-import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
+import { GRPC_EXPORT_PATH, JSON_REJECTED_FIELD, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
 import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
 import { VERSION } from '../wire/version.js';
 import { encodeParsedRequest, jsonToProtobuf, TranscodeError } from './transcode.js';
+import { otlpBackend, otlpHttpUrl } from './telemetry.js';
 import protobuf from 'protobufjs/minimal.js';
 
 // protobufjs is CommonJS and assigns Reader at run time, which Node's ESM named exports cannot see.
@@ -277,10 +278,10 @@ class GrpcTransport implements Transport {
   private readonly client: grpc.Client;
   private readonly metadata: grpc.Metadata;
 
-  constructor(url: URL, cfg: ForwarderConfig, private readonly timeoutMs: number, backoff: { initial: number; max: number }) {
+  constructor(url: URL, headers: Record<string, string>, cfg: ForwarderConfig, private readonly timeoutMs: number, backoff: { initial: number; max: number }) {
     // Metadata first: a bad header must fail start() before a channel exists to leak.
     this.metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(cfg.headers ?? {})) {
+    for (const [key, value] of Object.entries(headers)) {
       const k = key.toLowerCase();
       try {
         if (k.endsWith('-bin')) this.metadata.set(k, Buffer.from(value, 'base64'));
@@ -336,11 +337,12 @@ class GrpcTransport implements Transport {
 class HttpTransport implements Transport {
   private readonly agent: Agent;
   private readonly origin: string;
-  private readonly basePath: string;
+  /** Each signal's path and query (otlpHttpUrl). */
+  private readonly paths: Record<OtlpSignal, string>;
   private readonly headers: Record<string, string>;
   private readonly gzip: boolean;
 
-  constructor(url: URL, cfg: ForwarderConfig, private readonly timeoutMs: number) {
+  constructor(url: URL, headers: Record<string, string>, cfg: ForwarderConfig, private readonly timeoutMs: number) {
     // The URL scheme decides plain or TLS over HTTP; `tls.insecure` only matters to gRPC, whose
     // endpoint scheme is often written as http:// by habit.
     if (url.protocol === 'https:') {
@@ -349,11 +351,15 @@ class HttpTransport implements Transport {
       this.agent = new Agent();
     }
     this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, '');
+    const pathOf = (signal: OtlpSignal): string => {
+      const target = otlpHttpUrl(url, signal);
+      return `${target.pathname}${target.search}`;
+    };
+    this.paths = { traces: pathOf('traces'), metrics: pathOf('metrics'), logs: pathOf('logs') };
     // Lower-case keys so the content type set per request replaces, never duplicates, a configured one.
     // What the backend's logs and rate limits see as the sender, unless a configured User-Agent says otherwise.
     this.headers = { 'user-agent': USER_AGENT };
-    for (const [k, v] of Object.entries(cfg.headers ?? {})) this.headers[k.toLowerCase()] = v;
+    for (const [k, v] of Object.entries(headers)) this.headers[k.toLowerCase()] = v;
     this.gzip = cfg.compression !== 'none';
   }
 
@@ -368,7 +374,7 @@ class HttpTransport implements Transport {
       try {
         const res = await this.agent.request({
           origin: this.origin,
-          path: `${this.basePath}${httpExportPath(signal)}`,
+          path: this.paths[signal],
           method: 'POST',
           headers: { ...this.headers, 'content-type': contentType, ...(this.gzip ? { 'content-encoding': 'gzip' } : {}) },
           // On libuv's thread pool, not the event loop that receives and decodes.
@@ -430,7 +436,9 @@ export class OtlpForwarder {
   readonly capacityBytes: number;
 
   private readonly config: ForwarderConfig;
+  /** The endpoint without its userinfo, which went into `headers` (otlpBackend). */
   private readonly url: URL;
+  private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly concurrency: number;
   private readonly initialBackoffMs: number;
@@ -459,7 +467,7 @@ export class OtlpForwarder {
   private readonly partials = new Map<OtlpSignal, { lastWarnAt: number; requests: number; rejected: number }>();
 
   constructor(config: ForwarderConfig, options: ForwarderOptions = {}) {
-    this.url = new URL(config.endpoint);
+    ({ url: this.url, headers: this.headers } = otlpBackend(config.endpoint, config.headers));
     this.timeoutMs = config.timeout ?? DEFAULT_TIMEOUT_MS;
     this.capacityBytes = queueCapacityBytes(config.queue_size_mib);
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
@@ -499,8 +507,8 @@ export class OtlpForwarder {
     const backoff = { initial: this.initialBackoffMs, max: this.maxBackoffMs };
     this.transport =
       this.config.protocol === 'grpc'
-        ? new GrpcTransport(this.url, this.config, this.timeoutMs, backoff)
-        : new HttpTransport(this.url, this.config, this.timeoutMs);
+        ? new GrpcTransport(this.url, this.headers, this.config, this.timeoutMs, backoff)
+        : new HttpTransport(this.url, this.headers, this.config, this.timeoutMs);
     this.state = 'running';
     this.pump();
   }

@@ -15,7 +15,8 @@ import { HotMetrics } from './aggregate.js';
 import { ServerMetrics } from './server-metrics.js';
 import { AgentMetrics } from './agent-metrics.js';
 import { RESOURCE_CONSTANT_LABELS, serveMetrics } from './prometheus.js';
-import { httpExportPath } from '../wire/otlp.js';
+import { httpExportPath, type OtlpSignal } from '../wire/otlp.js';
+import { userinfoAsBasic } from '../wire/http.js';
 import { VERSION } from '../wire/version.js';
 import { clientTlsOptions, grpcChannelCredentials } from '../wire/tls.js';
 
@@ -237,16 +238,43 @@ export function listen(server: Server, host: string, port: number, setting: stri
   });
 }
 
-async function grpcOptions(otlp: OtlpConfig): Promise<{ credentials: ChannelCredentials; metadata: Metadata }> {
-  const grpc = await import('@grpc/grpc-js');
-  const credentials = grpcChannelCredentials(grpc, TLS_AT, otlp.endpoint, otlp.tls);
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(otlp.headers)) metadata.set(k.toLowerCase(), v);
-  return { credentials, metadata };
+/**
+ * `exporters.otlp.endpoint` and headers as a client sends them: the URL without `user:password@`,
+ * and that userinfo as `Authorization: Basic` unless a configured header already authorizes, as
+ * Go's HTTP client does in the Collector's exporters. The credential is then only in a header,
+ * never in a URL that an error message could quote. The forwarder and the SDK exporters share it.
+ */
+export function otlpBackend(endpoint: string, headers: Readonly<Record<string, string>> = {}): { url: URL; headers: Record<string, string> } {
+  const { url, authorization } = userinfoAsBasic(endpoint);
+  const merged = { ...headers };
+  if (authorization !== undefined && !Object.keys(merged).some((k) => k.toLowerCase() === 'authorization')) merged.authorization = authorization;
+  return { url: new URL(url), headers: merged };
 }
 
-function httpUrl(otlp: OtlpConfig, signal: 'metrics' | 'traces'): string {
-  return `${otlp.endpoint.replace(/\/+$/, '')}${httpExportPath(signal)}`;
+/**
+ * A signal's OTLP/HTTP URL under the endpoint: `/v1/<signal>` joined to the endpoint's path, before
+ * its query, which is kept (a backend's API key may be there); appended to the whole string, it
+ * ended up inside the query's last value.
+ */
+export function otlpHttpUrl(endpoint: URL, signal: OtlpSignal): URL {
+  const url = new URL(endpoint.href);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${httpExportPath(signal)}`;
+  url.hash = '';
+  return url;
+}
+
+async function grpcOptions(otlp: OtlpConfig): Promise<{ credentials: ChannelCredentials; metadata: Metadata; url: string }> {
+  const grpc = await import('@grpc/grpc-js');
+  const { url, headers } = otlpBackend(otlp.endpoint, otlp.headers);
+  const credentials = grpcChannelCredentials(grpc, TLS_AT, url.href, otlp.tls);
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k.toLowerCase(), v);
+  return { credentials, metadata, url: url.href };
+}
+
+function httpTarget(otlp: OtlpConfig, signal: 'metrics' | 'traces'): { url: string; headers: Record<string, string> } {
+  const { url, headers } = otlpBackend(otlp.endpoint, otlp.headers);
+  return { url: otlpHttpUrl(url, signal).href, headers };
 }
 
 /**
@@ -270,17 +298,17 @@ const compression = (otlp: OtlpConfig): ExporterCompression => otlp.compression 
 async function makeMetricExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined, tlsAgent: HttpOptions): Promise<PushMetricExporter> {
   if (grpc) {
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
-    return new OTLPMetricExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
+    return new OTLPMetricExporter({ ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter({ url: httpUrl(otlp, 'metrics'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
+  return new OTLPMetricExporter({ ...httpTarget(otlp, 'metrics'), timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
 }
 
 async function makeTraceExporter(otlp: OtlpConfig, grpc: GrpcOptions | undefined, tlsAgent: HttpOptions): Promise<SpanExporter> {
   if (grpc) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
-    return new OTLPTraceExporter({ url: otlp.endpoint, ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
+    return new OTLPTraceExporter({ ...grpc, timeoutMillis: otlp.timeout, compression: compression(otlp) });
   }
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter({ url: httpUrl(otlp, 'traces'), headers: otlp.headers, timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
+  return new OTLPTraceExporter({ ...httpTarget(otlp, 'traces'), timeoutMillis: otlp.timeout, compression: compression(otlp), ...tlsAgent });
 }

@@ -155,8 +155,10 @@ export interface DecodeOptions {
   /** Resource attribute keys to keep; defaults to `service.name`. */
   resourceKeys?: KeySet;
   /**
-   * Decode trace, span and parent span ids to hex, and reject a span whose ids have the wrong length.
-   * Off by default: only MCP spans' ids are read, from `idBytes`, and a span with odd ids is still counted.
+   * Decode trace, span and parent span ids to hex, and reject a span without a trace or span id.
+   * Off by default: only MCP spans' ids are read, from `idBytes`. An id of the wrong length rejects
+   * its span either way: the Collector refuses a whole request for one, so a backend would lose
+   * the spans accepted with it. An empty one does not, as the Collector takes it too.
    */
   ids?: boolean;
 }
@@ -333,6 +335,7 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
   let traceIdAt = -1;
   let spanIdAt = -1;
   let parentSpanIdAt = -1;
+  let wrongId: string | undefined;
   const attrs = new Map<string, AttrValue>();
   while (r.pos < end) {
     const tag = r.tag();
@@ -397,8 +400,12 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
           else parentSpanId = hex === '' ? undefined : hex;
         } else {
           const len = bytesEnd - r.pos;
-          if (field === 1) traceIdAt = len === 16 ? r.pos : -1;
-          else if (field === 2) spanIdAt = len === 8 ? r.pos : -1;
+          if (field === 1) {
+            traceIdAt = len === 16 ? r.pos : -1;
+            if (len !== 16 && len !== 0) wrongId = `trace_id is ${len} bytes, must be 16`;
+          } else if (len !== 8 && len !== 0) {
+            wrongId = `${field === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, must be 8`;
+          } else if (field === 2) spanIdAt = len === 8 ? r.pos : -1;
           else parentSpanIdAt = len === 8 ? r.pos : -1;
         }
         r.pos = bytesEnd;
@@ -416,6 +423,7 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
   // Exact as long as the duration is under 2^53 ns (104 days).
   const durationNs = (endHi - startHi) * TWO_32 + (endLo - startLo);
   if (durationNs < 0) return `span ${JSON.stringify(name)}: ends before it starts`;
+  if (wrongId !== undefined) return `span ${JSON.stringify(name)}: ${wrongId}`;
   if (ctx.ids) {
     if (traceId === undefined || traceId.length !== 32) return `span ${JSON.stringify(name)}: trace_id must be 16 bytes`;
     if (spanId === undefined || spanId.length !== 16) return `span ${JSON.stringify(name)}: span_id must be 8 bytes`;

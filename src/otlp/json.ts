@@ -201,12 +201,12 @@ function decodeSpan(
     spanId = hexId(value.spanId, 16, `${path}.spanId`);
     parentSpanId = noParent ? undefined : hexId(parent, 16, `${path}.parentSpanId`);
   } else {
-    // As sent: only MCP spans' ids are read, and checked then (otlp/pairing.ts); checking and
-    // lower-casing every span's here cost more than decoding the rest of it. An odd id is not a
-    // reason to refuse the span.
-    traceId = rawId(value.traceId);
-    spanId = rawId(value.spanId);
-    parentSpanId = noParent ? undefined : rawId(parent);
+    // As sent, not lower-cased: only MCP spans' ids are read (otlp/pairing.ts). Checked all the same,
+    // as the Collector refuses a whole request for one id that is not hex of its length, which
+    // would lose the spans accepted with it; an empty one it takes, and so does this.
+    traceId = sentId(value.traceId, 32, `${path}.traceId`);
+    spanId = sentId(value.spanId, 16, `${path}.spanId`);
+    parentSpanId = noParent ? undefined : sentId(parent, 16, `${path}.parentSpanId`);
   }
   return {
     name,
@@ -312,8 +312,11 @@ function validHexId(value: unknown, length: number): string | undefined {
   return typeof value === 'string' && value.length === length && HEX.test(value) ? value.toLowerCase() : undefined;
 }
 
-function rawId(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
+/** An id as sent: absent, empty, or `length` hex digits in either case; a span with another is rejected. */
+function sentId(value: unknown, length: number, path: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || value.length !== length || !HEX.test(value)) throw new SpanRejection(`${path} must be ${length} hex digits`);
+  return value;
 }
 
 /** An optional array member: absent or null is empty, anything else but an array is invalid. */

@@ -567,7 +567,7 @@ function readIds(span: DecodedSpan): number {
   } else {
     const trace = span.traceId;
     const own = span.spanId;
-    // OTLP/JSON ids come as sent (otlp/json.ts): checked here, for MCP spans only.
+    // OTLP/JSON ids come as sent, in either case (otlp/json.ts), or are absent.
     if (!isHexId(trace, 32) || !isHexId(own, 16)) return NO_IDS;
     for (let i = 0; i < 4; i++) words[i] = hexWord(trace, 8 * i);
     words[4] = hexWord(own, 0);

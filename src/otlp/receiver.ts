@@ -6,7 +6,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import { timingSafeEqual } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
-import { gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Http2Server, Http2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -20,7 +21,7 @@ import { checkRequest } from './validate.js';
 import { jsonWithoutSpans, protobufWithoutSpans } from './accepted.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
-import { BodyTooLargeError, declaredOver, readLimited } from '../wire/http.js';
+import { declaredOver } from '../wire/http.js';
 import { GRPC_EXPORT_PATH, httpExportPath, JSON_REJECTED_FIELD, mediaType as mediaTypeOf, OTLP_SIGNALS, otlpContentType, type OtlpContentType, type OtlpSignal } from '../wire/otlp.js';
 import { grpcServerCredentials, httpsServerOptions } from '../wire/tls.js';
 
@@ -157,21 +158,39 @@ export class OtlpReceiver {
   /**
    * Admission: reserves `bytes` of the in-flight budget, or says why not. Memory pressure is what is
    * really held, the heap in use plus the bytes of requests in flight, not RSS, which does not come
-   * down after a burst and kept refusing every request for good. Refused before anything is read.
+   * down after a burst and kept refusing every request for good. The reservation grows as a request's
+   * bytes arrive (`take`): an HTTP body holds its share only once it is in memory.
    */
-  private admit(bytes: number): { release: () => void } | { refused: string } {
-    const limit = this.cfg.limit_mib * MIB;
-    const budget = this.cfg.max_in_flight_mib * MIB;
-    if (this.overLimit || this.heap + this.inFlight + bytes > limit) return { refused: this.overLimitMessage() };
-    if (this.inFlight + bytes > budget) return { refused: this.inFlightMessage() };
+  private admit(bytes: number): Reservation | { refused: string } {
+    const refused = this.noRoom(bytes);
+    if (refused !== undefined) return { refused };
     this.inFlight += bytes;
     let held = bytes;
     return {
+      take: (more) => {
+        const why = this.noRoom(more);
+        if (why !== undefined) return why;
+        this.inFlight += more;
+        held += more;
+        return undefined;
+      },
+      giveBack: (less) => {
+        const back = Math.min(less, held);
+        this.inFlight -= back;
+        held -= back;
+      },
       release: () => {
         this.inFlight -= held;
         held = 0;
       },
     };
+  }
+
+  /** Why `bytes` more cannot be taken into memory now, or undefined when they can. */
+  private noRoom(bytes: number): string | undefined {
+    if (this.overLimit || this.heap + this.inFlight + bytes > this.cfg.limit_mib * MIB) return this.overLimitMessage();
+    if (this.inFlight + bytes > this.cfg.max_in_flight_mib * MIB) return this.inFlightMessage();
+    return undefined;
   }
 
   async start(): Promise<ReceiverAddresses> {
@@ -450,8 +469,11 @@ export class OtlpReceiver {
 
   private async startHttp(cfg: ProtocolConfig): Promise<AddressInfo> {
     const maxBytes = Math.floor(cfg.max_recv_msg_size_mib * MIB);
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onHttp(cfg, maxBytes, req, res, false);
     const server = cfg.tls ? createHttpsServer(httpsServerOptions('receivers.otlp.http.tls', cfg.tls), handler) : createHttpServer(handler);
+    // Without it Node answers `100 Continue` at once, and a sender was told to send a body that was
+    // then refused (401, 413, 415, 503) after it had been sent.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.onHttp(cfg, maxBytes, req, res, true));
     server.requestTimeout = this.requestTimeoutMs;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
@@ -459,7 +481,14 @@ export class OtlpReceiver {
     return server.address() as AddressInfo;
   }
 
-  private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * `expectsContinue`: the sender waits for `100 Continue` before it sends the body, which it gets
+   * only once every check that can be made on the head has passed. A refusal instead closes the
+   * connection: whether the sender then sends the body anyway is unknown, and the next request on
+   * it would be read from the middle of that body.
+   */
+  private async onHttp(cfg: ProtocolConfig, maxBytes: number, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    if (expectsContinue) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0]!;
     const signal = OTLP_SIGNALS.find((s) => path === httpExportPath(s));
     if (!signal) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('mcpwatch receives OTLP on /v1/traces, /v1/metrics and /v1/logs\n');
@@ -476,23 +505,39 @@ export class OtlpReceiver {
     if (!contentType) return fail(415, 'invalid', `unsupported content type "${mediaType || 'none'}": use application/x-protobuf or application/json`);
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'gzip' && encoding !== 'identity') return fail(415, 'invalid', `unsupported content encoding "${encoding}": use gzip or none`);
-    // Reserved before a byte is read: the declared length (a larger body is refused while reading),
-    // else the most a body may be, and room for it decompressed.
-    const declared = Number(req.headers['content-length']);
-    const wire = Number.isInteger(declared) && declared >= 0 && declared <= maxBytes ? declared : maxBytes;
-    const admitted = this.admit(wire + (encoding === 'gzip' ? maxBytes : 0));
+    const declared = declaredOver(req.headers['content-length'], maxBytes);
+    if (declared !== undefined) {
+      req.resume();
+      return fail(413, 'too_large', `request of ${declared} bytes exceeds max_recv_msg_size_mib (${maxBytes} bytes)`);
+    }
+    // Nothing is reserved before a byte arrives, only room looked for: reserving the declared length
+    // let senders that declare large bodies and trickle them hold the whole budget, and every
+    // request on both protocols was refused until their request timeout. A body that cannot fit
+    // now is refused before it is read all the same.
+    const length = Number(req.headers['content-length']);
+    const noRoom = this.noRoom(Number.isInteger(length) && length > 0 ? length : 0);
+    const admitted = noRoom === undefined ? this.admit(0) : { refused: noRoom };
     if ('refused' in admitted) {
       req.resume();
       return fail(503, 'memory_limit', admitted.refused, { 'retry-after': String(RETRY_AFTER_S) });
     }
     res.once('close', admitted.release);
+    if (expectsContinue) {
+      res.removeHeader('connection');
+      res.writeContinue();
+    }
     let body: Buffer;
     try {
-      body = await readBody(req, maxBytes);
-      if (encoding === 'gzip') body = await gunzipBounded(body, maxBytes);
+      body = await readReserved(req, maxBytes, admitted, 'request body', 'drain');
+      if (encoding === 'gzip') {
+        const compressed = body.length;
+        body = await readReserved(createGunzip().end(body), maxBytes, admitted, 'decompressed body', 'destroy');
+        admitted.giveBack(compressed);
+      }
     } catch (err) {
       const e = err as BodyError;
-      return fail(e.status ?? 400, e.status === 413 ? 'too_large' : 'invalid', e.message);
+      const status = e.status ?? 400;
+      return fail(status, status === 413 ? 'too_large' : status === 503 ? 'memory_limit' : 'invalid', e.message, status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {});
     }
     let result: Handled;
     try {
@@ -523,32 +568,52 @@ function bodyError(status: number, message: string): BodyError {
   return Object.assign(new Error(message), { status });
 }
 
-/** Reads at most `max` bytes; a larger body is refused (413) after it has been read, never held. */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = declaredOver(req.headers['content-length'], max);
-  if (declared !== undefined) {
-    req.resume();
-    throw bodyError(413, `request of ${declared} bytes exceeds max_recv_msg_size_mib (${max} bytes)`);
-  }
-  try {
-    return await readLimited(req, max, 'drain');
-  } catch (err) {
-    if (err instanceof BodyTooLargeError) throw bodyError(413, `request body exceeds max_recv_msg_size_mib (${max} bytes)`);
-    throw bodyError(400, `reading the request failed: ${(err as Error).message}`);
-  }
+/** A request's share of the in-flight budget (OtlpReceiver.admit). */
+interface Reservation {
+  /** Takes `bytes` more, or says why there is no room for them (and takes nothing). */
+  take(bytes: number): string | undefined;
+  /** Gives back `bytes` the request no longer holds. */
+  giveBack(bytes: number): void;
+  release(): void;
 }
 
-/** gunzip that stops at `max` output bytes: a gzip bomb costs at most the limit. */
-function gunzipBounded(body: Buffer, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    gunzip(body, { maxOutputLength: max }, (err, out) => {
-      if (!err) return resolve(out);
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-        return reject(bodyError(413, `decompressed body exceeds max_recv_msg_size_mib (${max} bytes)`));
-      }
-      reject(bodyError(400, `invalid gzip body: ${err.message}`));
-    }),
-  );
+/**
+ * A stream's bytes, each chunk reserved as it arrives, so a body holds its share of the budget only
+ * once it is in memory. Past `max` the answer is 413, past the budget 503 (the request that would
+ * grow past it is the one refused: what is held stays bounded). A request's rest is then read and
+ * discarded, never held, so its connection stays usable (`drain`); a decompressor is stopped
+ * (`destroy`). Its own errors (a connection cut, broken gzip) are 400.
+ */
+function readReserved(source: Readable, max: number, reservation: Reservation, what: 'request body' | 'decompressed body', onRefused: 'drain' | 'destroy'): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (err?: BodyError): void => {
+      if (settled) return;
+      settled = true;
+      source.off('data', onData);
+      if (!err) return resolve(Buffer.concat(chunks, size));
+      chunks.length = 0;
+      reservation.giveBack(size);
+      if (onRefused === 'destroy') source.destroy();
+      else source.resume();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      if (size + chunk.length > max) return settle(bodyError(413, `${what} exceeds max_recv_msg_size_mib (${max} bytes)`));
+      const refused = reservation.take(chunk.length);
+      if (refused !== undefined) return settle(bodyError(503, refused));
+      chunks.push(chunk);
+      size += chunk.length;
+    };
+    source.on('data', onData);
+    source.once('end', () => settle());
+    const failed = (message: string): BodyError => bodyError(400, what === 'request body' ? `reading the request failed: ${message}` : `invalid gzip body: ${message}`);
+    source.on('error', (err) => settle(failed(err.message)));
+    // A connection cut mid-body can end in 'close' alone: that is a failure, never a short body.
+    source.once('close', () => settle(source.readableEnded ? undefined : failed('the body was cut off')));
+  });
 }
 
 /** Export*ServiceResponse: empty, or `partial_success` (field 1) with the rejected count and why. */

@@ -210,7 +210,9 @@ function serverName(span: DecodedSpan, tool: string | undefined, resolveServer: 
   const address = nonEmptyString(attrs.get(KEY.serverAddress));
   if (address !== undefined) {
     const port = attrs.get(KEY.serverPort);
-    return typeof port === 'number' || (typeof port === 'string' && port !== '') ? `${address}:${port}` : address;
+    if (typeof port !== 'number' && (typeof port !== 'string' || port === '')) return address;
+    // An IPv6 address in brackets, as in a URL: `::1:47311` reads as an address without a port.
+    return address.includes(':') && !address.startsWith('[') ? `[${address}]:${port}` : `${address}:${port}`;
   }
   return 'unknown';
 }

@@ -206,6 +206,37 @@ for (const protocol of PROTOCOLS) {
       assert.equal(counts.lastQueueBytes, 0);
     });
 
+    test('sends user:password in the endpoint as Basic authorization, and over HTTP keeps its path and query, never logging the password', async (t) => {
+      const up = await startOtlpUpstream({ protocol, basePath: '/base' });
+      const logged: string[] = [];
+      const log = { warn: (obj: object, msg: string) => void logged.push(JSON.stringify(obj), msg), debug: (obj: object, msg: string) => void logged.push(JSON.stringify(obj), msg) };
+      const withUser = (path: string): string => up.endpoint.replace('http://', 'http://mcp%20user:p%40ss-s3cret@') + path;
+      const { f } = forwarderFor(up, { endpoint: withUser('/base/?api_key=k%2F1&x=2') }, { log });
+      const configured = forwarderFor(up, { endpoint: withUser('/base'), headers: { AUTHORIZATION: 'Bearer tok' } });
+      t.after(async () => {
+        await f.shutdown(1_000);
+        await configured.f.shutdown(1_000);
+        await up.close();
+      });
+      // The first attempt is refused, so the forwarder has something to log.
+      up.setFailure({ status: STATUS[protocol].retryable, count: 1 });
+      f.start();
+      assert.equal(f.enqueue('traces', traceBodies(1)[0]!, PB), true);
+      assert.equal(f.enqueue('metrics', await metricsBody(), PB), true);
+      await up.waitForRequests(2);
+      for (const got of up.requests) {
+        // As Go's HTTP client sends a URL's userinfo for the Collector, decoded first.
+        assert.equal(got.headers['authorization'], `Basic ${Buffer.from('mcp user:p@ss-s3cret').toString('base64')}`);
+        if (protocol === 'http') assert.equal(got.target, `/base/v1/${got.signal}?api_key=k%2F1&x=2`, 'the signal path before the query');
+      }
+      configured.f.start();
+      assert.equal(configured.f.enqueue('logs', logsBody(), PB), true);
+      await up.waitForRequests(3);
+      assert.equal(up.requests[2]!.headers['authorization'], 'Bearer tok', 'a configured Authorization header wins');
+      assert.ok(logged.length > 0, 'the refusal was logged');
+      assert.ok(!logged.some((line) => /s3cret|p%40ss|Basic/.test(line)), logged.join('\n'));
+    });
+
     test('sends gzip by default and uncompressed with compression: none; the backend gets the same bytes', async (t) => {
       const up = await startOtlpUpstream({ protocol });
       const relay = await countingRelay(new URL(up.endpoint));

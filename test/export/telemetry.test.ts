@@ -80,6 +80,31 @@ describe('Telemetry: a backend that refuses exports', () => {
   }
 });
 
+describe('Telemetry: user:password and a query in exporters.otlp.endpoint', () => {
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+    it(`${protocol}: the userinfo goes as Basic authorization and the query stays after the signal path; the password is never logged`, async () => {
+      const upstream = await startOtlpUpstream({ protocol: protocol === 'grpc' ? 'grpc' : 'http', basePath: '/base' });
+      const endpoint = upstream.endpoint.replace('http://', 'http://mcp%20user:p%40ss-s3cret@');
+      await exportOnce(`{ endpoint: "${endpoint}/base?api_key=k1", protocol: ${protocol} }`);
+      assert.deepEqual([...new Set(upstream.requests.map((r) => r.signal))].sort(), ['metrics', 'traces']);
+      for (const got of upstream.requests) {
+        assert.equal(got.headers['authorization'], `Basic ${Buffer.from('mcp user:p@ss-s3cret').toString('base64')}`);
+        if (protocol === 'http/protobuf') assert.equal(got.target, `/base/v1/${got.signal}?api_key=k1`);
+      }
+      // Refused, the SDK's error is logged: without the credential.
+      upstream.setFailure({ status: protocol === 'grpc' ? 16 : 401 });
+      const warnings: string[] = [];
+      const log = { warn: (obj: object, msg: string) => void warnings.push(JSON.stringify(obj), msg) };
+      const telemetry = await Telemetry.create(parseConfig(`exporters: { prometheus: null, otlp: { endpoint: "${endpoint}/base?api_key=k1", protocol: ${protocol} } }\n`, 'x.yaml', {}), log);
+      telemetry.meter.createCounter('refused_total').add(1);
+      await telemetry.shutdown();
+      await upstream.close();
+      assert.ok(warnings.length > 0, 'the refusal was logged');
+      assert.ok(!warnings.some((line) => /s3cret|p%40ss|Basic/.test(line)), warnings.join('\n'));
+    });
+  }
+});
+
 /** What the agent's log got from the SDK while one metric export was answered 200 with `body`. */
 async function sdkWarningsAnswered(body: string): Promise<Array<{ obj: Record<string, unknown>; msg: string }>> {
   const server = createServer((req, res) => {

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as connectHttp2, type ClientHttp2Stream } from 'node:http2';
 import { connect as connectTcp, type Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '../../src/config/load.js';
@@ -24,6 +25,18 @@ function statusOf(stream: ClientHttp2Stream): Promise<string> {
     stream.once('error', reject);
     stream.resume();
   });
+}
+
+/** A raw HTTP/1.1 connection: what the server has sent so far, and when it ended the connection. */
+function rawConnection(port: number): { socket: Socket; received: () => string; ended: Promise<void> } {
+  const socket = connectTcp(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const ended = new Promise<void>((resolve, reject) => {
+    socket.once('end', () => resolve());
+    socket.once('error', reject);
+  });
+  return { socket, received: () => text, ended };
 }
 
 describe('gRPC admission', () => {
@@ -84,45 +97,129 @@ describe('gRPC admission', () => {
     await receiver.shutdown();
   });
 
-  it('refuses HTTP requests past the in-flight budget before reading them, and accepts again once the held ones end', { timeout: 60_000 }, async () => {
+  it('counts an HTTP body against the in-flight budget as it is read, refusing the requests that do not fit, and accepts again once the held ones end', { timeout: 60_000 }, async () => {
     const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" }, max_in_flight_mib: 8 } }\n', 'x.yaml', {}).receivers.otlp!;
     let heap = 0;
     const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => heap });
     const { http: address } = await receiver.start();
     const url = `http://127.0.0.1:${address!.port}/v1/traces`;
-    const post = (): Promise<Response> => fetch(url, { method: 'POST', body: '{"resourceSpans":[]}', headers: { 'content-type': 'application/json' } });
-    // Two senders declare 4 MiB each (the largest body) and send a little of it, holding their share.
+    const post = (body: RequestInit['body'] = '{"resourceSpans":[]}', headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, duplex: 'half' } as RequestInit);
+    // Two senders declare 4 MiB each (the largest body) and send 3 MiB of it: 6 MiB held, 2 MiB left.
     const held: Socket[] = [];
     for (let i = 0; i < 2; i++) {
       const socket = connectTcp(address!.port, '127.0.0.1');
       await new Promise((r) => socket.once('connect', r));
       socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 4194304\r\n\r\n`);
-      socket.write(Buffer.alloc(64 * 1024));
+      socket.write(Buffer.alloc(3 * 1024 * 1024));
       held.push(socket);
     }
-    // The budget is taken before the held bodies arrive: wait until a request is refused for it.
-    let refused: Response;
-    for (;;) {
-      refused = await post();
-      if (refused.status !== 200) break;
-    }
-    assert.equal(refused.status, 503);
-    assert.equal(refused.headers.get('retry-after'), '5');
-    assert.match(((await refused.json()) as { message: string }).message, /max_in_flight_mib/);
+    await until(() => receiver.refusing() !== undefined, 'the held bodies to be read');
+    // A body declared larger than the room left is refused before it is read.
+    const declared = await post(Buffer.alloc(3 * 1024 * 1024), { 'content-type': 'application/x-protobuf' });
+    assert.equal(declared.status, 503);
+    assert.equal(declared.headers.get('retry-after'), '5');
+    assert.match(Buffer.from(await declared.arrayBuffer()).toString('latin1'), /max_in_flight_mib/);
+    // One that declares no length is refused once what it has sent no longer fits.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 48; i++) controller.enqueue(new Uint8Array(64 * 1024));
+        controller.close();
+      },
+    });
+    const unsized = await post(chunked, { 'content-type': 'application/x-protobuf' });
+    assert.equal(unsized.status, 503);
+    assert.equal(unsized.headers.get('retry-after'), '5');
+    await unsized.arrayBuffer();
+    // A small one still fits, also gzipped: the room for it decompressed is taken as it is inflated.
+    assert.equal((await post()).status, 200);
+    assert.equal((await post(gzipSync('{"resourceSpans":[]}'), { 'content-encoding': 'gzip' })).status, 200);
     for (const s of held) s.destroy();
-    let ok: Response;
-    do ok = await post();
-    while (ok.status === 503);
-    assert.equal(ok.status, 200, 'accepted again once the held requests are gone');
+    await until(() => receiver.refusing() === undefined, 'the held bodies to be given back');
+    assert.equal((await post(Buffer.alloc(4 * 1024 * 1024), { 'content-type': 'application/x-protobuf' })).status, 400, 'a whole 4 MiB body is read again');
 
     // Memory pressure is the heap in use plus the bytes in flight, and it passes by itself.
-    assert.equal(receiver.refusing(), undefined);
     heap = 300 * 1024 * 1024;
     await until(() => receiver.refusing() !== undefined, 'the next memory sample to refuse');
     assert.equal((await post()).status, 503);
     heap = 10 * 1024 * 1024;
     await until(() => receiver.refusing() === undefined, 'the next memory sample to accept again');
     assert.equal((await post()).status, 200);
+    await receiver.shutdown();
+  });
+
+  it('serves other senders on both protocols while slow senders trickle large declared bodies', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" }, max_in_flight_mib: 16 } }\n', 'x.yaml', {}).receivers.otlp!;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0 });
+    const { grpc: grpcAddress, http: address } = await receiver.start();
+    const url = `http://127.0.0.1:${address!.port}/v1/traces`;
+    const post = (): Promise<Response> => fetch(url, { method: 'POST', body: '{"resourceSpans":[]}', headers: { 'content-type': 'application/json' } });
+    const client = new grpc.Client(`127.0.0.1:${grpcAddress!.port}`, grpc.credentials.createInsecure());
+    const call = (): Promise<number> => new Promise((resolve) => client.makeUnaryRequest(EXPORT, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) => resolve(err?.code ?? grpc.status.OK)));
+    // Each declares the largest body. `100 Continue` says the receiver has taken the request in
+    // (it used to reserve the declared 4 MiB there: four of them held the whole 16 MiB).
+    const slow: Socket[] = [];
+    for (let i = 0; i < 20; i++) {
+      const socket = connectTcp(address!.port, '127.0.0.1');
+      socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 4194304\r\nexpect: 100-continue\r\n\r\n`);
+      let said = '';
+      await new Promise<void>((resolve, reject) => {
+        socket.on('data', (d: Buffer) => {
+          said += d.toString('latin1');
+          if (said.includes('\r\n\r\n')) resolve();
+        });
+        socket.once('error', reject);
+      });
+      assert.match(said, /^HTTP\/1\.1 100 Continue\r\n/, `slow sender ${i} is taken in`);
+      slow.push(socket);
+    }
+    for (let byte = 0; byte < 3; byte++) {
+      for (const s of slow) await new Promise((resolve) => s.write(Buffer.from([0x0a]), resolve));
+      assert.equal((await post()).status, 200, `HTTP after byte ${byte}`);
+      assert.equal(await call(), grpc.status.OK, `gRPC after byte ${byte}`);
+      assert.equal(receiver.refusing(), undefined, '/readyz says ready');
+    }
+    client.close();
+    for (const s of slow) s.destroy();
+    await receiver.shutdown();
+  });
+
+  it('answers `Expect: 100-continue` with the refusal, not `100 Continue`, when the head already decides it', { timeout: 60_000 }, async () => {
+    const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0", auth: { bearer_token: tok } } } }\n', 'x.yaml', {}).receivers.otlp!;
+    let heap = 0;
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => heap });
+    const { http: address } = await receiver.start();
+    const body = '{"resourceSpans":[]}';
+    const head = (headers: Record<string, string | number>): string =>
+      `POST /v1/traces HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n${Object.entries({ authorization: 'Bearer tok', 'content-type': 'application/json', 'content-length': body.length, ...headers })
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`;
+    const refusedWith = async (headers: Record<string, string | number>): Promise<string> => {
+      const raw = rawConnection(address!.port);
+      raw.socket.write(head(headers));
+      // The body is never sent: the connection ends once the refusal is written.
+      await raw.ended;
+      return raw.received();
+    };
+    assert.match(await refusedWith({ authorization: 'Bearer nope' }), /^HTTP\/1\.1 401 /);
+    assert.match(await refusedWith({ 'content-type': 'text/plain' }), /^HTTP\/1\.1 415 /);
+    assert.match(await refusedWith({ 'content-length': 5 * 1024 * 1024 }), /^HTTP\/1\.1 413 /);
+    heap = 300 * 1024 * 1024;
+    await until(() => receiver.refusing() !== undefined, 'the next memory sample to refuse');
+    const busy = await refusedWith({});
+    assert.match(busy, /^HTTP\/1\.1 503 /);
+    assert.match(busy, /\r\nretry-after: 5\r\n/i);
+    heap = 0;
+    await until(() => receiver.refusing() === undefined, 'the next memory sample to accept again');
+
+    const raw = rawConnection(address!.port);
+    raw.socket.write(head({}));
+    await until(() => raw.received().includes('\r\n\r\n'), '100 Continue');
+    assert.match(raw.received(), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    raw.socket.write(body);
+    await until(() => /\r\n\r\n[^]*\r\n\r\n/.test(raw.received()), 'the answer');
+    assert.match(raw.received(), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    raw.socket.destroy();
     await receiver.shutdown();
   });
 

@@ -337,7 +337,7 @@ test('a malformed span is rejected alone and the rest of the batch is kept', () 
   assert.match(result.rejectionMessage ?? '', /^span at bytes \d+\.\.\d+: Span\.name: wire type 0, expected 2$/);
 });
 
-test('spans with ids of the wrong length are rejected when ids are decoded', () => {
+test('spans with ids of the wrong length are rejected, and without ids only when ids are decoded', () => {
   const body = request(
     timed('ok', ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2))),
     timed('short-trace', ld(1, Buffer.alloc(8, 1)), ld(2, Buffer.alloc(8, 2))),
@@ -350,7 +350,16 @@ test('spans with ids of the wrong length are rejected when ids are decoded', () 
   ]);
   assert.equal(withIds.rejected, 3);
   assert.equal(withIds.rejectionMessage, 'span "short-trace": trace_id must be 16 bytes');
-  assert.equal(decodeTraceRequest(body).spans.length, 4);
+  // Not decoded, a wrong length still rejects the span (a backend would refuse the whole request
+  // for it); an id left out does not, as the Collector takes that.
+  const without = decodeTraceRequest(body);
+  assert.deepEqual(without.spans.map((s) => s.name), ['ok', 'no-span-id']);
+  assert.equal(without.rejectionMessage, 'span "short-trace": trace_id is 8 bytes, must be 16');
+  assert.equal(without.rejectedSpans?.length, 2);
+  const spanId = decodeTraceRequest(request(timed('long-span', ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(16, 2)))));
+  assert.equal(spanId.rejectionMessage, 'span "long-span": span_id is 16 bytes, must be 8');
+  const parent = decodeTraceRequest(request(timed('long-parent', ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2)), ld(4, Buffer.alloc(9, 3)))));
+  assert.equal(parent.rejectionMessage, 'span "long-parent": parent_span_id is 9 bytes, must be 8');
 });
 
 // ---- malformed requests -------------------------------------------------------------------------------

@@ -65,20 +65,19 @@ servers: []
     assert.ok(arrived[0]!.startNs > 0 && arrived[0]!.durationSeconds > 0, 'with its times');
     assert.equal(await accepted(), 2, 'and was counted');
 
-    // A span our decoder accepts (it does not read ids) but whose trace id is not hex: the backend
-    // could not take it, so the whole request is refused before anything is counted.
+    // A span whose trace id is not hex, or is half a trace id: the backend would refuse the whole
+    // request for it, so the span is rejected (partial success) and, with nothing left, nothing goes out.
     const badId = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz', spanId: 'eee19b7ec3c1b174', name: 'tools/call x', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000001000000000' }] }] }] };
-    const refused = await post('traces', JSON.stringify(badId));
-    assert.equal(refused.status, 400);
-    assert.match(await refused.text(), /cannot be re-encoded as protobuf for the gRPC backend: traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex id/);
-    // Hex, but half a trace id: the backend would refuse the whole request, out of the sender's sight.
-    const shortId = await post('traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...badId.resourceSpans[0]!.scopeSpans[0]!.spans[0]!, traceId: '5b8efff798038103' }] }] }] }));
-    assert.equal(shortId.status, 400);
-    assert.match(await shortId.text(), /spans\[0\]\.traceId: expected a hex id of 16 bytes, got 8/);
+    const shortId = { resourceSpans: [{ scopeSpans: [{ spans: [{ ...badId.resourceSpans[0]!.scopeSpans[0]!.spans[0]!, traceId: '5b8efff798038103' }] }] }] };
+    for (const body of [badId, shortId]) {
+      const res = await post('traces', JSON.stringify(body));
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { partialSuccess: { rejectedSpans: '1', errorMessage: 'resourceSpans[0].scopeSpans[0].spans[0].traceId must be 32 hex digits' } });
+    }
     const badMetric = await post('metrics', '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}');
     assert.equal(badMetric.status, 400);
     assert.match(await badMetric.text(), /metrics\.resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.name: expected a string/);
-    assert.equal(await accepted(), 2, 'the refused trace request counted no span');
+    assert.equal(await accepted(), 2, 'the rejected spans were not counted');
 
     // Still serving, and still forwarding.
     assert.equal((await post('traces', traceBody('fetch', JsonTraceSerializer))).status, 200);

