@@ -675,7 +675,7 @@ const receiversSchema = z
       .object({
         grpc: otlpProtocolReceiver('127.0.0.1:4317').nullable().default({}).describe('OTLP/gRPC receiver; null disables it.'),
         http: otlpProtocolReceiver('127.0.0.1:4318').nullable().default({}).describe('OTLP/HTTP receiver; null disables it.'),
-        max_in_flight_mib: z.number().int().positive().default(64).describe('Bytes of OTLP requests being read or handled at once, across both protocols; past it a request is refused before it is read (UNAVAILABLE / 503 + Retry-After). A gRPC call counts as its largest message until answered.'),
+        max_in_flight_mib: z.number().int().positive().default(64).describe('Bytes of OTLP requests being read or handled at once, across both protocols; past it a request is refused (UNAVAILABLE / 503 + Retry-After). An HTTP request counts the bytes read so far, and its decompressed bytes as they are inflated: one whose declared length does not fit is refused before it is read, one that outgrows the room while it is read then. A gRPC call counts as its largest message until answered.'),
         limit_mib: z.number().int().positive().default(256).describe('JavaScript heap in use plus the bytes of OTLP requests in flight (MiB) above which requests are refused (UNAVAILABLE / 503 + Retry-After); not RSS, which stays up after a burst. Accepting resumes once it is back under.'),
         max_tools_per_server: z.number().int().positive().default(200).describe('Distinct tool names per server in metric labels; the rest become _other.'),
         server_span_wait: timerDuration
