@@ -166,10 +166,14 @@ export class OtlpReceiver {
     if (refused !== undefined) return { refused };
     this.inFlight += bytes;
     let held = bytes;
+    let released = false;
     return {
       take: (more) => {
+        // The request's answer is gone (its connection closed): a decompressor still running
+        // would otherwise count bytes that nothing gives back.
+        if (released) return { status: 400, message: 'the connection closed before the body was read' };
         const why = this.noRoom(more);
-        if (why !== undefined) return why;
+        if (why !== undefined) return { status: 503, message: why };
         this.inFlight += more;
         held += more;
         return undefined;
@@ -182,6 +186,7 @@ export class OtlpReceiver {
       release: () => {
         this.inFlight -= held;
         held = 0;
+        released = true;
       },
     };
   }
@@ -570,8 +575,8 @@ function bodyError(status: number, message: string): BodyError {
 
 /** A request's share of the in-flight budget (OtlpReceiver.admit). */
 interface Reservation {
-  /** Takes `bytes` more, or says why there is no room for them (and takes nothing). */
-  take(bytes: number): string | undefined;
+  /** Takes `bytes` more, or says why not (and takes nothing): no room (503), or released (400). */
+  take(bytes: number): { status: number; message: string } | undefined;
   /** Gives back `bytes` the request no longer holds. */
   giveBack(bytes: number): void;
   release(): void;
@@ -603,7 +608,7 @@ function readReserved(source: Readable, max: number, reservation: Reservation, w
     const onData = (chunk: Buffer): void => {
       if (size + chunk.length > max) return settle(bodyError(413, `${what} exceeds max_recv_msg_size_mib (${max} bytes)`));
       const refused = reservation.take(chunk.length);
-      if (refused !== undefined) return settle(bodyError(503, refused));
+      if (refused !== undefined) return settle(bodyError(refused.status, refused.message));
       chunks.push(chunk);
       size += chunk.length;
     };

@@ -223,6 +223,28 @@ describe('gRPC admission', () => {
     await receiver.shutdown();
   });
 
+  it('gives back the whole share of a gzipped request whose sender goes away while it is inflated', { timeout: 60_000 }, async (t) => {
+    // The budget leaves room for 1 MiB beside the largest request: past 1 MiB inflated, refusing() says so.
+    const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 32 }, max_in_flight_mib: 33 } }\n', 'x.yaml', {}).receivers.otlp!;
+    const refused: string[] = [];
+    const log = { warn: (): void => undefined, debug: (obj: object): void => void refused.push((obj as { message: string }).message) };
+    const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0, log });
+    const { http: address } = await receiver.start();
+    t.after(() => receiver.shutdown());
+    const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024 - 1024));
+    const raw = rawConnection(address!.port);
+    raw.socket.on('error', () => undefined);
+    raw.socket.write(`POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.length}\r\n\r\n`);
+    raw.socket.write(bomb);
+    // Checked at every turn of the event loop: the sender leaves while the body is being inflated.
+    while (receiver.refusing() === undefined) await new Promise((r) => setImmediate(r));
+    raw.socket.destroy();
+    await until(() => refused.length > 0, 'the request to end');
+    // What was inflated after the connection closed stayed counted for good, and the receiver
+    // refused every request the budget then had no room for.
+    assert.equal(receiver.refusing(), undefined, 'the budget is back');
+  });
+
   it('bounds the work of one request by its entries, not only its bytes', { timeout: 60_000 }, async () => {
     const cfg = parseConfig('receivers: { otlp: { grpc: null, http: { endpoint: "127.0.0.1:0" } } }\n', 'x.yaml', {}).receivers.otlp!;
     const receiver = new OtlpReceiver(cfg, { recorder: new Recorder(new MeterProvider().getMeter('t')), memoryUsage: () => 0 });
