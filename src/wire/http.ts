@@ -114,6 +114,21 @@ function collect(body: AsyncIterable<Uint8Array>, max: number, onOver: 'truncate
  * A URL's `user:password@` as the Basic authorization curl would send, and the URL without it: fetch
  * refuses a URL with credentials, so a webhook or legacy SSE server configured that way failed every request.
  */
+/**
+ * Userinfo as its owner meant it: percent-encoding undone where it is valid, a `%` that starts no
+ * escape (a password with `%zz` in it) kept as written, as curl sends it, instead of a URIError
+ * that stopped the agent at start without naming the setting.
+ */
+function percentDecoded(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
 export function userinfoAsBasic(url: string): { url: string; authorization?: string } {
   let u: URL;
   try {
@@ -122,7 +137,7 @@ export function userinfoAsBasic(url: string): { url: string; authorization?: str
     return { url };
   }
   if (!u.username && !u.password) return { url };
-  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  const credentials = `${percentDecoded(u.username)}:${percentDecoded(u.password)}`;
   u.username = '';
   u.password = '';
   return { url: u.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };

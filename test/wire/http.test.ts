@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BodyTooLargeError, declaredOver, readLimited } from '../../src/wire/http.js';
+import { BodyTooLargeError, declaredOver, readLimited, userinfoAsBasic } from '../../src/wire/http.js';
 
 /** A body of `count` chunks of `size` bytes (chunk i filled with i), counting what was pulled. */
 function body(count: number, size: number): { chunks: AsyncGenerator<Uint8Array>; pulled: () => number } {
@@ -57,4 +57,19 @@ describe('wire/http: declaredOver', () => {
       assert.equal(declaredOver(header, 1000), expected);
     });
   }
+});
+
+describe('wire/http: userinfoAsBasic', () => {
+  const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  it('sends the userinfo decoded, and the URL without it', () => {
+    assert.deepEqual(userinfoAsBasic('http://u%40corp:p%2Fw@h:4318/base?k=1'), { url: 'http://h:4318/base?k=1', authorization: basic('u@corp', 'p/w') });
+  });
+  it('keeps a % that starts no escape as written, instead of throwing', () => {
+    assert.deepEqual(userinfoAsBasic('http://u:p%zz%41@h:4318'), { url: 'http://h:4318/', authorization: basic('u', 'p%zzA') });
+    // A run of escapes that is no UTF-8 stays as written too.
+    assert.deepEqual(userinfoAsBasic('http://u:%C3@h:4318'), { url: 'http://h:4318/', authorization: basic('u', '%C3') });
+  });
+  it('leaves a URL without userinfo alone', () => {
+    assert.deepEqual(userinfoAsBasic('http://h:4318/x'), { url: 'http://h:4318/x' });
+  });
 });
