@@ -156,9 +156,10 @@ export interface DecodeOptions {
   resourceKeys?: KeySet;
   /**
    * Decode trace, span and parent span ids to hex, and reject a span without a trace or span id.
-   * Off by default: only MCP spans' ids are read, from `idBytes`. An id of the wrong length rejects
-   * its span either way: the Collector refuses a whole request for one, so a backend would lose
-   * the spans accepted with it. An empty one does not, as the Collector takes it too.
+   * Off by default: only MCP spans' ids are read, from `idBytes`. An id of the wrong length, the
+   * span's own or one in its links, rejects its span either way: the Collector refuses a whole
+   * request for one, so a backend would lose the spans accepted with it. An empty one does not, as
+   * the Collector takes it too.
    */
   ids?: boolean;
 }
@@ -411,6 +412,12 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
         r.pos = bytesEnd;
         break;
       }
+      case 13: {
+        const linkEnd = lengthDelimited(r, tag, 'Span.links');
+        wrongId ??= wrongLinkId(r, linkEnd);
+        r.pos = linkEnd;
+        break;
+      }
       default:
         skipUnknown(r, tag);
     }
@@ -449,6 +456,30 @@ function decodeSpan(r: Reader, end: number, ctx: Ctx, resource: DecodedResource)
     spanIdAt,
     parentSpanIdAt,
   };
+}
+
+/**
+ * Why a Span.Link's trace or span id makes its span unreadable to the Collector (which refuses the
+ * whole request for it, as for the span's own ids), or undefined. Only the ids' lengths are looked
+ * at; an empty id is taken, as the Collector takes it.
+ */
+function wrongLinkId(r: Reader, end: number): string | undefined {
+  let wrong: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag();
+    const field = tag >>> 3;
+    if (field === 1 || field === 2) {
+      const bytesEnd = lengthDelimited(r, tag, field === 1 ? 'Link.trace_id' : 'Link.span_id');
+      const len = bytesEnd - r.pos;
+      const want = field === 1 ? 16 : 8;
+      if (len !== want && len !== 0) wrong ??= `a link's ${field === 1 ? 'trace_id' : 'span_id'} is ${len} bytes, must be ${want}`;
+      r.pos = bytesEnd;
+    } else {
+      skipUnknown(r, tag);
+    }
+  }
+  expectEnd(r, end, 'Link');
+  return wrong;
 }
 
 /**

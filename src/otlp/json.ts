@@ -66,7 +66,7 @@ export function parseJsonRequest(body: string | Uint8Array): unknown {
  * fields (attributes are lists of key and value), so every object key is a field name.
  */
 export function withFieldNamesInCamelCase(root: unknown): unknown {
-  if (!isObject(root) || !Object.keys(root).some((k) => k.includes('_'))) return root;
+  if (!isObject(root) || !hasOriginalNames(Object.keys(root))) return root;
   try {
     return camelKeys(root);
   } catch (err) {
@@ -80,8 +80,18 @@ function camelKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelKeys);
   if (!isObject(value)) return value;
   const out: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) out[key.includes('_') ? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : key] = camelKeys(v);
+  for (const [key, v] of Object.entries(value)) out[camelName(key)] = camelKeys(v);
   return out;
+}
+
+/** Whether a request's top-level keys say its keys are to be renamed (withFieldNamesInCamelCase). */
+export function hasOriginalNames(topLevelKeys: readonly string[]): boolean {
+  return topLevelKeys.some((k) => k.includes('_'));
+}
+
+/** A field's lowerCamelCase JSON name from its original one (`resource_spans` → `resourceSpans`). */
+export function camelName(key: string): string {
+  return key.includes('_') ? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : key;
 }
 
 /** decodeTraceRequestJson for a body parseJsonRequest has already parsed. */
@@ -208,6 +218,8 @@ function decodeSpan(
     spanId = sentId(value.spanId, 16, `${path}.spanId`);
     parentSpanId = noParent ? undefined : sentId(parent, 16, `${path}.parentSpanId`);
   }
+  const links = value.links;
+  if (links !== undefined && links !== null) checkLinks(links, `${path}.links`);
   return {
     name,
     kind,
@@ -226,6 +238,20 @@ function decodeSpan(
     spanIdAt: -1,
     parentSpanIdAt: -1,
   };
+}
+
+/**
+ * A link's ids are checked as the span's own: the Collector refuses a whole request for one that is
+ * not hex of its length, and so does a gRPC backend's re-encoding (export/transcode.ts).
+ */
+function checkLinks(links: unknown, path: string): void {
+  if (!Array.isArray(links)) throw new SpanRejection(`${path} must be an array`);
+  for (let i = 0; i < links.length; i++) {
+    const link: unknown = links[i];
+    if (!isObject(link)) throw new SpanRejection(`${path}[${i}] must be an object`);
+    sentId(link.traceId, 32, `${path}[${i}].traceId`);
+    sentId(link.spanId, 16, `${path}[${i}].spanId`);
+  }
 }
 
 /** Reads the wanted keys of a KeyValue list; values of other keys are not even looked at. */

@@ -18,7 +18,7 @@ import { listen } from '../export/telemetry.js';
 import { decodeTraceRequest, OtlpDecodeError, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type DecodedSpan, type DecodeResult } from './decode.js';
 import { decodeParsedTraceRequest, parseJsonRequest } from './json.js';
 import { checkRequest } from './validate.js';
-import { jsonWithoutSpans, protobufWithoutSpans } from './accepted.js';
+import { jsonTextWithoutSpans, jsonWithoutSpans, protobufWithoutSpans } from './accepted.js';
 import { recogniseSpan, type Observation, type ServerResolver } from './recognise.js';
 import { CallPairing, type SpanOrigin } from './pairing.js';
 import { declaredOver } from '../wire/http.js';
@@ -298,7 +298,7 @@ export class OtlpReceiver {
     if (decoded.spans.length === 0) return undefined;
     if (contentType === 'application/x-protobuf') return forward(signal, protobufWithoutSpans(body, rejected), contentType);
     const accepted = jsonWithoutSpans(parsed, rejected);
-    return forward(signal, Buffer.from(JSON.stringify(accepted)), contentType, accepted);
+    return forward(signal, jsonTextWithoutSpans(body, rejected) ?? Buffer.from(JSON.stringify(accepted)), contentType, accepted);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { jsonWithoutSpans, protobufWithoutSpans } from '../../src/otlp/accepted.js';
+import { jsonTextWithoutSpans, jsonWithoutSpans, protobufWithoutSpans } from '../../src/otlp/accepted.js';
 import { decodeTraceRequest } from '../../src/otlp/decode.js';
 import { decodeTraceRequestJson, parseJsonRequest } from '../../src/otlp/json.js';
 import { brokenSpan, protoSpan as span, traceRequest as request } from '../fixtures/otlp-bodies.js';
@@ -53,5 +53,28 @@ describe('a trace request without its rejected spans', () => {
     const before = parsed as typeof out;
     assert.equal(before.resourceSpans[0]!.scopeSpans[0]!.spans.length, 2, 'the parsed request is not changed');
     assert.equal(out.resourceSpans[0]!.scopeSpans[1], before.resourceSpans[0]!.scopeSpans[1], 'an untouched scope is shared');
+  });
+
+  it('cuts JSON spans out of the text, keeping every other byte, numbers past 2^53 as sent', () => {
+    // JSON.parse rounds these; written again from the parsed request they arrived changed.
+    const good = (name: string): string => `{"name":"${name}","startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000050000000","attributes":[{"key":"n","value":{"intValue":9007199254740993}}]}`;
+    const bad = '{"name":"bad","startTimeUnixNano":"1","endTimeUnixNano":"2","links":[{"traceId":"5b8e"}]}';
+    const rows: Array<[string, string, string | undefined]> = [
+      ['compact', `{"resourceSpans":[{"scopeSpans":[{"spans":[${bad},${good('a')}]}]}]}`, `{"resourceSpans":[{"scopeSpans":[{"spans":[${good('a')}]}]}]}`],
+      [
+        'original names, spaces, a later scope and resource',
+        ` { "resource_spans" : [ { "scope_spans" : [ { "spans" : [ ${good('a')} ,\n ${bad} ] }, { "spans": [${bad}] } ] }, {"scope_spans":[{"spans":[${bad}, ${good('b')}]}]} ] } `,
+        ` { "resource_spans" : [ { "scope_spans" : [ { "spans" : [${good('a')}] }, { "spans": [] } ] }, {"scope_spans":[{"spans":[${good('b')}]}]} ] } `,
+      ],
+      ['an escaped key, strings holding brackets and quotes', `{"resourceSpans":[{"scopeSpans":[{"sp\\u0061ns":[${bad},{"name":"]}\\"[{","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`, `{"resourceSpans":[{"scopeSpans":[{"sp\\u0061ns":[{"name":"]}\\"[{","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`],
+      // JSON.parse takes the last of a key sent twice; this does not guess, and the parsed request is written instead.
+      ['a key sent twice', `{"resourceSpans":[{"scopeSpans":[{"spans":[${bad}],"spans":[${bad},${good('a')}]}]}]}`, undefined],
+      ['a camelCase and an original name for one field', `{"resource_spans":[],"resourceSpans":[{"scopeSpans":[{"spans":[${bad},${good('a')}]}]}]}`, undefined],
+    ];
+    for (const [name, sent, kept] of rows) {
+      const decoded = decodeTraceRequestJson(sent);
+      assert.ok(decoded.rejected > 0, name);
+      assert.equal(jsonTextWithoutSpans(Buffer.from(sent), decoded.rejectedSpans!)?.toString(), kept, name);
+    }
   });
 });

@@ -360,6 +360,19 @@ test('spans with ids of the wrong length are rejected, and without ids only when
   assert.equal(spanId.rejectionMessage, 'span "long-span": span_id is 16 bytes, must be 8');
   const parent = decodeTraceRequest(request(timed('long-parent', ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2)), ld(4, Buffer.alloc(9, 3)))));
   assert.equal(parent.rejectionMessage, 'span "long-parent": parent_span_id is 9 bytes, must be 8');
+  // A link's ids too, decoded or not: the Collector refuses the whole request for one.
+  const ids = [ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2))];
+  const links = request(
+    timed('linked', ...ids, ld(13, ld(1, Buffer.alloc(16, 4)), ld(2, Buffer.alloc(8, 5)), ld(3, Buffer.from('k=v'))), ld(13, ld(1), ld(2))),
+    timed('short-link-trace', ...ids, ld(13, ld(1, Buffer.alloc(8, 4)), ld(2, Buffer.alloc(8, 5)))),
+    timed('long-link-span', ...ids, ld(13, ld(2, Buffer.alloc(16, 5)))),
+  );
+  for (const decodeIds of [false, true]) {
+    const linked = decodeTraceRequest(links, { ids: decodeIds });
+    assert.deepEqual(linked.spans.map((s) => s.name), ['linked']);
+    assert.equal(linked.rejectionMessage, "span \"short-link-trace\": a link's trace_id is 8 bytes, must be 16");
+  }
+  assert.match(decodeTraceRequest(request(timed('l', ...ids, ld(13, vint(1, 3))))).rejectionMessage ?? '', /Link\.trace_id: wire type 0, expected 2/);
 });
 
 // ---- malformed requests -------------------------------------------------------------------------------

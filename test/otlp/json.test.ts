@@ -222,6 +222,10 @@ test('a span whose id is not hex of its length is rejected, decoded or not; one 
     [{ spanId: 'eee19b7ec3c1b17' }, /spanId must be 16 hex digits/],
     [{ spanId: 'eee19b7ec3c1b17:' }, /spanId must be 16 hex digits/],
     [{ parentSpanId: 'not-hex' }, /parentSpanId must be 16 hex digits/],
+    // A link's ids too: the Collector refuses the whole request for one as for the span's own.
+    [{ links: [{ traceId: '5b8efff798038103', spanId: 'eee19b7ec3c1b174' }] }, /spans\[1\]\.links\[0\]\.traceId must be 32 hex digits/],
+    [{ links: [{}, { traceId: '5b8efff798038103d269b633813fc60c', spanId: 'xee19b7ec3c1b174' }] }, /links\[1\]\.spanId must be 16 hex digits/],
+    [{ links: {} }, /links must be an array/],
   ];
   for (const ids of [false, true]) {
     for (const [bad, pattern] of rows) {
@@ -231,6 +235,8 @@ test('a span whose id is not hex of its length is rejected, decoded or not; one 
       assert.match(result.rejectionMessage ?? '', pattern);
     }
   }
+  const linked = { ...withIds, links: [{ traceId: '', spanId: '' }, { traceId: withIds.traceId, spanId: withIds.spanId, traceState: 'k=v' }] };
+  assert.equal(decodeTraceRequestJson(body([linked])).rejected, 0, 'links with ids of their length, or none');
   for (const span of [okSpan, { ...okSpan, traceId: '', spanId: '' }]) {
     assert.equal(decodeTraceRequestJson(body([span])).rejected, 0, 'the Collector takes a span without ids, and so does mcpwatch');
     assert.equal(decodeTraceRequestJson(body([span]), { ids: true }).rejected, 1);
