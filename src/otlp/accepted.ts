@@ -144,7 +144,7 @@ function byScope(rejected: readonly RejectedSpan[]): Map<number, Map<number, Set
  * 2^53 (a timestamp, an intValue) and drops what JSON.parse folds (a key sent twice). Only the
  * `spans` arrays that held a rejected span are written anew, their kept elements joined by commas.
  * Undefined when the text does not lead to those spans as the decoder's view of it did (a key that
- * two names resolve to, a `__proto__` member): the caller then writes the parsed request instead.
+ * two names resolve to): the caller then writes the parsed request instead.
  * The body was parsed as JSON already, so this scan relies on its syntax being valid.
  */
 export function jsonTextWithoutSpans(body: Buffer, rejected: readonly RejectedSpan[]): Buffer | undefined {
@@ -163,12 +163,13 @@ type Member = { key: string; start: number; end: number };
 
 function cutSpans(body: Buffer, drop: Map<number, Map<number, Set<number>>>): Buffer {
   const top = members(body, skipSpace(body, 0));
-  // The decoder renamed every key when a top-level one had an underscore; so must this. Renamed, a
-  // `__proto__` key sets the object's prototype, whose fields the decoder then read.
+  // The decoder renamed every key when a top-level one had an underscore; so must this. A
+  // `__proto__` key is a field like any other to the decoder: JSON.parse makes it an own property,
+  // and renaming makes it `_Proto__`, so no object's prototype is ever set from the request.
   const renamed = hasOriginalNames(top.map((m) => m.key));
   const field = (fields: readonly Member[], name: string): Member => {
-    const found = fields.filter((m) => (renamed ? camelName(m.key) : m.key) === name || m.key === '__proto__');
-    if (found.length !== 1 || found[0]!.key === '__proto__') throw new MismatchError();
+    const found = fields.filter((m) => (renamed ? camelName(m.key) : m.key) === name);
+    if (found.length !== 1) throw new MismatchError();
     return found[0]!;
   };
   const item = (list: readonly ByteRange[], index: number): Member[] => {

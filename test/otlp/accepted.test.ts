@@ -69,6 +69,8 @@ describe('a trace request without its rejected spans', () => {
       ['an escaped key, strings holding brackets and quotes', `{"resourceSpans":[{"scopeSpans":[{"sp\\u0061ns":[${bad},{"name":"]}\\"[{","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`, `{"resourceSpans":[{"scopeSpans":[{"sp\\u0061ns":[{"name":"]}\\"[{","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`],
       // JSON.parse takes the last of a key sent twice; this does not guess, and the parsed request is written instead.
       ['a key sent twice', `{"resourceSpans":[{"scopeSpans":[{"spans":[${bad}],"spans":[${bad},${good('a')}]}]}]}`, undefined],
+      // JSON.parse makes `__proto__` an own property and renaming makes it `_Proto__`: the decoder reads past it.
+      ['a __proto__ member on the way', `{"__proto__":{},"resourceSpans":[{"__proto__":null,"scopeSpans":[{"spans":[${bad},${good('a')}],"__proto__":[]}]}]}`, `{"__proto__":{},"resourceSpans":[{"__proto__":null,"scopeSpans":[{"spans":[${good('a')}],"__proto__":[]}]}]}`],
       ['a camelCase and an original name for one field', `{"resource_spans":[],"resourceSpans":[{"scopeSpans":[{"spans":[${bad},${good('a')}]}]}]}`, undefined],
     ];
     for (const [name, sent, kept] of rows) {
