@@ -61,11 +61,11 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  ANY_PORT,
   arg,
   argOneOf,
   bucketDelta,
   buckets,
-  freePort,
   histogramQuantile,
   load,
   machine,
@@ -84,6 +84,7 @@ import {
   type PromSample,
 } from './agent-harness.js';
 import { spawnFleet, type Fleet, type FleetEra } from './fixture-fleet.js';
+import { refusingPort } from '../test/fixtures/refusing.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -281,17 +282,18 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
   const variant = mode === 'idle' ? 'no servers (baseline)' : fresh ? 'fresh_connection: true' : 'kept sessions (default)';
   const urls = mode === 'idle' ? [] : fleet!.urls;
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-fleet-'));
-  const healthPort = await freePort();
-  const metricsPort = await freePort();
+  // Where nothing listens, for as long as the run: an exporter whose collector is gone.
+  const deadOtlp = DEAD_OTLP ? await refusingPort() : undefined;
   const config = {
     monitoring: { interval: INTERVAL, ...(fresh ? { fresh_connection: true } : {}) },
     servers: urls.map((url, i) => ({ name: `http-${String(i + 1).padStart(3, '0')}`, transport: 'streamable_http', url })),
     alerts: [],
-    receivers: { otlp: RECEIVER ? { grpc: { endpoint: `127.0.0.1:${await freePort()}` }, http: { endpoint: `127.0.0.1:${await freePort()}` } } : null },
-    exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` }, ...(DEAD_OTLP ? { otlp: { endpoint: `http://127.0.0.1:${await freePort()}`, protocol: 'grpc' } } : {}) },
-    health: { endpoint: `127.0.0.1:${healthPort}` },
+    receivers: { otlp: RECEIVER ? { grpc: { endpoint: ANY_PORT }, http: { endpoint: ANY_PORT } } : null },
+    exporters: { prometheus: { endpoint: ANY_PORT }, ...(deadOtlp ? { otlp: { endpoint: deadOtlp.url(), protocol: 'grpc' } } : {}) },
+    health: { endpoint: ANY_PORT },
     state: { path: join(dir, 'state.db') },
-    log: { level: STOP ? 'info' : 'warn' },
+    // info, not warn: the started line gives the ports. A healthy fleet logs nothing more per check.
+    log: { level: 'info' },
   };
   const nodeArgs: string[] = [...NODE_ARGS, ...(transport === 'sdk' ? ['--import', join(HERE, 'use-sdk-transport.js')] : [])];
   if (CPU_PROF) {
@@ -310,7 +312,7 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     stdoutFile = join(AGENT_STDOUT, `agent-${urls.length}-${era}-${transport}-${mode}.out`);
     console.log(`agent stdout: ${stdoutFile}`);
   }
-  const agent = spawnAgent({ config, dir, name: 'agent-fleet', healthPort, metricsPort, nodeArgs, nodeOptions: NODE_OPTIONS, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined, stdoutFile });
+  const agent = spawnAgent({ config, dir, name: 'agent-fleet', nodeArgs, nodeOptions: NODE_OPTIONS, entry: MEMORY ? join(HERE, 'agent-memory-probe.js') : undefined, stdoutFile });
   const fleetPids = fleet?.pids ?? [];
   const sampler = new ProcSampler([agent.pid, ...fleetPids], 1000).start();
   const fleetTicks = (): number => fleetPids.reduce((n, pid) => n + (readProc(pid)?.cpuTicks ?? 0), 0);
@@ -463,7 +465,8 @@ async function runVariant(fleet: Fleet | undefined, mode: Mode, era: FleetEra, t
     const exit = await agent.stop();
     if (STOP && stopped === undefined) console.log('stop: not measured (the run failed before its end)');
     if (exit.code !== 0) console.log(`agent exited with ${JSON.stringify(exit)}; stderr tail:\n${agent.stderr().slice(-3000)}`);
-    else if (agent.stderr().trim()) console.log(`agent stderr (warn and above):\n${agent.stderr().slice(-3000)}`);
+    else if (agent.warnings()) console.log(`agent stderr (warn and above):\n${agent.warnings().slice(-3000)}`);
+    await deadOtlp?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,9 @@
 // Shared pieces of the agent benchmarks (agent-fleet, alert-latency, otlp-ingest): the agent as a
 // child process (`node dist/src/cli/main.js run -c FILE`, so its RSS and CPU are its own), /proc
-// sampling of a pid, a free-port picker, a Prometheus text scraper and histogram quantiles.
+// sampling of a pid, a Prometheus text scraper and histogram quantiles.
 // Nothing here passes or fails on time.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../test/helpers.js';
@@ -113,16 +111,6 @@ export function windowStats(samples: ProcSample[], from: number, to: number): { 
   };
 }
 
-/** A port that was free a moment ago (the agent binds it right after; a race is unlikely on loopback). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** Like arg(), for an option with a fixed set of values: anything else ends the bench with exit 2. */
 export function argOneOf<T extends string>(name: string, choices: readonly T[], fallback: T): T {
   const value = arg(name, fallback);
@@ -151,13 +139,32 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
   }
 }
 
+/**
+ * Where the agent listens (`host:port`), as its "mcpwatch agent started" line gives it. A benchmark
+ * configures each endpoint with port 0 and reads the port here, as the tests do: a port probed free
+ * and handed to the agent could be taken by another process in between.
+ */
+export interface AgentAddresses {
+  health?: string;
+  metrics?: string;
+  otlpGrpc?: string;
+  otlpHttp?: string;
+}
+
+/** `127.0.0.1:0`: an endpoint for the agent to listen on, at a port the kernel picks. */
+export const ANY_PORT = '127.0.0.1:0';
+
 export interface AgentChild {
   pid: number;
   child: ChildProcess;
-  healthUrl: string;
-  metricsUrl: string | undefined;
+  /** Resolves once the agent has started (its servers listen), or rejects if it exits first. */
+  started: Promise<AgentAddresses>;
+  /** The agent's /metrics, once `started` (or `ready()`) has resolved; undefined before, or without the exporter. */
+  readonly metricsUrl: string | undefined;
   /** The last 64 KiB the agent wrote on stderr. */
   stderr(): string;
+  /** What of stderr() is not a log record below warn (the agent logs at info for its started line). */
+  warnings(): string;
   /** MCPWATCH_MEM lines seen so far (agent-memory-probe only). */
   mem: MemLine[];
   /** Resolves with the readiness body once /readyz answers 200. */
@@ -174,8 +181,6 @@ export interface SpawnAgentOptions {
   config: Record<string, unknown>;
   dir: string;
   name: string;
-  healthPort: number;
-  metricsPort?: number;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[];
   /**
@@ -212,8 +217,13 @@ export interface MemLine {
   spaces?: Record<string, { size: number; used: number }>;
 }
 
-/** Starts `node [nodeArgs] dist/src/cli/main.js run -c FILE` in its own process. */
+/**
+ * Starts `node [nodeArgs] dist/src/cli/main.js run -c FILE` in its own process. The configuration
+ * needs `health.endpoint` (ANY_PORT) and a log level that keeps the info line that gives the ports.
+ */
 export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
+  const level = (opts.config.log as { level?: string } | undefined)?.level;
+  if (level === 'warn' || level === 'error') throw new Error(`spawnAgent: log.level ${level} hides the agent's "mcpwatch agent started" line, which gives its ports`);
   const file = join(opts.dir, `${opts.name}.yaml`);
   writeFileSync(file, JSON.stringify(opts.config, null, 2) + '\n');
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: opts.nodeOptions ?? '' };
@@ -223,6 +233,12 @@ export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
   let err = '';
   let partial = '';
   const mem: MemLine[] = [];
+  let onStarted!: (a: AgentAddresses) => void;
+  let onGone!: (e: Error) => void;
+  let addresses: AgentAddresses | undefined;
+  const started = new Promise<AgentAddresses>((resolve, reject) => ((onStarted = resolve), (onGone = reject)));
+  // Nothing may be awaiting it when the agent fails to start: each waiter gets the rejection, the process keeps going.
+  started.catch(() => undefined);
   child.stderr!.on('data', (c: Buffer) => {
     const text = partial + c.toString();
     const lines = text.split('\n');
@@ -230,6 +246,11 @@ export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
     for (const line of lines) {
       if (line.startsWith('MCPWATCH_MEM ')) mem.push(JSON.parse(line.slice(13)) as MemLine);
       else err = (err + line + '\n').slice(-65536);
+      if (!addresses && line.includes('"msg":"mcpwatch agent started"')) {
+        const r = JSON.parse(line) as { health?: string; metrics?: string; otlp_grpc?: string; otlp_http?: string };
+        addresses = { health: r.health, metrics: r.metrics, otlpGrpc: r.otlp_grpc, otlpHttp: r.otlp_http };
+        onStarted(addresses);
+      }
     }
   });
   const killOnExit = (): void => {
@@ -242,10 +263,12 @@ export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
       resolve({ code, signal });
     }),
   );
-  const healthUrl = `http://127.0.0.1:${opts.healthPort}`;
+  // After the started line this settles nothing: a promise keeps its first outcome.
+  void exited.then(() => onGone(new Error(`the agent exited before it started:\n${err.slice(-4000)}`)));
   const readyz = async (): Promise<{ status: string; servers: Record<string, string> } | undefined> => {
+    if (!addresses?.health) return undefined;
     try {
-      const res = await fetch(`${healthUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`http://${addresses.health}/readyz`, { signal: AbortSignal.timeout(2000) });
       return (await res.json()) as { status: string; servers: Record<string, string> };
     } catch {
       return undefined;
@@ -256,22 +279,35 @@ export function spawnAgent(opts: SpawnAgentOptions): AgentChild {
   return {
     pid: child.pid!,
     child,
-    healthUrl,
-    metricsUrl: opts.metricsPort ? `http://127.0.0.1:${opts.metricsPort}/metrics` : undefined,
+    started,
+    get metricsUrl() {
+      return addresses?.metrics && `http://${addresses.metrics}/metrics`;
+    },
     stderr: () => err + partial,
+    warnings: () =>
+      (err + partial)
+        .split('\n')
+        .filter((l) => l.trim() && !/^\{"level":(10|20|30),/.test(l))
+        .join('\n'),
     mem,
     readyz,
-    ready: (timeoutMs = 60_000) =>
-      waitFor(
+    ready: async (timeoutMs = 60_000) => {
+      const end = performance.now() + timeoutMs;
+      let bound: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (bound = setTimeout(() => reject(new Error(`the agent did not start within ${timeoutMs} ms:\n${err.slice(-4000)}`)), timeoutMs)));
+      await Promise.race([started, late]).finally(() => clearTimeout(bound));
+      if (!addresses?.health) throw new Error('the agent has no health endpoint: give it health.endpoint');
+      return waitFor(
         'agent /readyz',
         async () => {
           if (gone) throw new Error(`agent exited before it was ready:\n${err.slice(-4000)}`);
           const r = await readyz();
           return r?.status === 'ready' ? r : undefined;
         },
-        timeoutMs,
+        Math.max(0, end - performance.now()),
         50,
-      ),
+      );
+    },
     stop: async () => {
       if (!gone) {
         child.kill('SIGTERM');

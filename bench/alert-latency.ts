@@ -23,16 +23,18 @@
 //
 //   npm run build && node dist/bench/alert-latency.js [--stdio-runs 10] [--http-runs 5] [--am-runs 3] [--only stdio|http|alertmanager] [--http-era legacy|modern]
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STDIO_FIXTURE } from '../test/helpers.js';
-import { arg, childPids, freePort, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
+import { ANY_PORT, arg, childPids, load, machine, quantile, sleep, spawnAgent, waitFor, type AgentChild } from './agent-harness.js';
 import { spawnFleet, type FleetEra } from './fixture-fleet.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { ROOT } from '../test/deploy/common.js';
 import { startAlertmanager } from '../test/fixtures/alertmanager.js';
+import { listeningPort } from '../test/fixtures/listening.js';
 
 const STDIO_RUNS = Number(arg('stdio-runs', '10'));
 const HTTP_RUNS = Number(arg('http-runs', '5'));
@@ -75,9 +77,8 @@ class Receiver {
         for (const w of this.waiters.splice(0)) w();
       });
     });
-    const port = await freePort();
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${port}/hook`;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}/hook`;
   }
 
   /** The first `event` received after `since` (performance.now()). */
@@ -100,14 +101,14 @@ class Receiver {
   }
 }
 
-function baseConfig(dir: string, healthPort: number, hookUrl: string, servers: object[], monitoring: object): Record<string, unknown> {
+function baseConfig(dir: string, hookUrl: string, servers: object[], monitoring: object): Record<string, unknown> {
   return {
     monitoring,
     servers,
     alerts: [{ type: 'webhook', url: hookUrl, retry: { max_attempts: 5, initial_backoff: '100ms', max_backoff: '1s' } }],
     receivers: { otlp: null },
     exporters: { prometheus: null },
-    health: { endpoint: `127.0.0.1:${healthPort}` },
+    health: { endpoint: ANY_PORT },
     state: { path: join(dir, 'state.db') },
     log: { level: 'debug' },
   };
@@ -143,9 +144,8 @@ function summary(label: string, values: number[], targetMs: number): string {
 async function stdioCase(receiver: Receiver): Promise<number[]> {
   console.log(`\n### (a) stdio: SIGKILL of the server process → "down" webhook (interval 30s, ${STDIO_RUNS} runs, one agent, wait for "recovered" between runs)\n`);
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-alert-stdio-'));
-  const healthPort = await freePort();
   const servers = [{ name: 'stdio-ok', transport: 'stdio', command: process.execPath, args: [STDIO_FIXTURE, 'ok'] }];
-  const agent = spawnAgent({ config: baseConfig(dir, healthPort, receiver.url, servers, { interval: '30s' }), dir, name: 'alert-stdio', healthPort });
+  const agent = spawnAgent({ config: baseConfig(dir, receiver.url, servers, { interval: '30s' }), dir, name: 'alert-stdio' });
   const results: number[] = [];
   try {
     await agent.ready(30_000);
@@ -189,9 +189,8 @@ async function httpCase(receiver: Receiver): Promise<number[]> {
   for (let run = 1; run <= HTTP_RUNS; run++) {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-alert-http-'));
     const fleet = await spawnFleet(1, { era: HTTP_ERA });
-    const healthPort = await freePort();
     const servers = [{ name: 'http', transport: 'streamable_http', url: fleet.urls[0] }];
-    const agent = spawnAgent({ config: baseConfig(dir, healthPort, receiver.url, servers, { interval: '30s', consecutive_failures_before_down: 3 }), dir, name: 'alert-http', healthPort });
+    const agent = spawnAgent({ config: baseConfig(dir, receiver.url, servers, { interval: '30s', consecutive_failures_before_down: 3 }), dir, name: 'alert-http' });
     try {
       const ready = await agent.ready(30_000);
       if (ready.servers.http !== 'up') throw new Error(`server not up after the first check: ${JSON.stringify(ready)}`);
@@ -221,31 +220,40 @@ async function alertmanagerCase(): Promise<{ notifier: number[]; rules: number[]
   console.log(`\n### (c) Streamable HTTP kill → Alertmanager receiver, through the alertmanager notifier and through the rules (scrape and evaluation ${PROM_INTERVAL}, group_wait 0s; interval 30s, consecutive_failures_before_down 3, ${AM_RUNS} runs)\n`);
   const am = await startAlertmanager();
   const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-alert-am-'));
-  const metricsPort = await freePort();
-  const promPort = await freePort();
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    JSON.stringify({
-      global: { scrape_interval: PROM_INTERVAL, evaluation_interval: PROM_INTERVAL },
-      rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
-      alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${am.port}`] }] }] },
-      scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets: [`127.0.0.1:${metricsPort}`] }] }],
-    }),
-  );
-  const prom: ChildProcess = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  // Each run's agent listens on a port of its own (port 0): Prometheus is told its target by a
+  // reload (SIGHUP), before the run waits for the scrapes that see the server up.
+  const scrapeOnly = (targets: string[]): void =>
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      JSON.stringify({
+        global: { scrape_interval: PROM_INTERVAL, evaluation_interval: PROM_INTERVAL },
+        rule_files: [join(ROOT, 'deploy', 'prometheus', 'alerts.yaml')],
+        alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${am.port}`] }] }] },
+        scrape_configs: [{ job_name: 'mcpwatch', static_configs: [{ targets }] }],
+      }),
+    );
+  scrapeOnly([]);
+  const prom: ChildProcess = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${ANY_PORT}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const promPort = listeningPort(prom);
   const notifier: number[] = [];
   const rules: number[] = [];
   try {
-    await waitFor('Prometheus ready', async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`).catch(() => undefined))?.ok ? true : undefined), 30_000, 200);
+    const port = await promPort;
+    if (port === undefined) throw new Error('Prometheus exited before it listened');
+    // Its log is not read past that line: what it writes later is let go.
+    prom.stdout!.resume();
+    prom.stderr!.resume();
+    await waitFor('Prometheus ready', async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.ok ? true : undefined), 30_000, 200);
     for (let run = 1; run <= AM_RUNS; run++) {
       const name = `http-${run}`;
       const fleet = await spawnFleet(1);
-      const healthPort = await freePort();
-      const config = baseConfig(dir, healthPort, 'http://127.0.0.1:9/unused', [{ name, transport: 'streamable_http', url: fleet.urls[0] }], { interval: '30s', consecutive_failures_before_down: 3 });
+      const config = baseConfig(dir, 'http://127.0.0.1:9/unused', [{ name, transport: 'streamable_http', url: fleet.urls[0] }], { interval: '30s', consecutive_failures_before_down: 3 });
       config.alerts = [{ type: 'alertmanager', url: am.url }];
-      config.exporters = { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } };
-      const agent = spawnAgent({ config, dir, name: `alert-am-${run}`, healthPort });
+      config.exporters = { prometheus: { endpoint: ANY_PORT } };
+      const agent = spawnAgent({ config, dir, name: `alert-am-${run}` });
       try {
+        scrapeOnly([(await agent.started).metrics!]);
+        prom.kill('SIGHUP');
         const ready = await agent.ready(30_000);
         if (ready.servers[name] !== 'up') throw new Error(`server not up after the first check: ${JSON.stringify(ready)}`);
         // Prometheus must have scraped the agent as up before the kill, or the rule cannot see a change.

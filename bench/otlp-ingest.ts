@@ -35,7 +35,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decodeTraceRequest } from '../src/otlp/decode.js';
 import { recogniseSpan } from '../src/otlp/recognise.js';
 import { FreshIds, toolCallBatch } from './mcp-spans.js';
-import { arg, argOneOf, freePort, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
+import { ANY_PORT, arg, argOneOf, load, machine, mib, ProcSampler, readProc, scrape, sleep, spawnAgent, sum, windowStats, type AgentChild } from './agent-harness.js';
 
 // 4: on 2 cores, throughput levels off from 2 clients on (490-520k spans/s for 2-8 in one sweep,
 // docs/benchmarks.md); 4 gave the highest rate there, and more clients only queue.
@@ -110,9 +110,6 @@ function codes(c: Counts): string {
 }
 
 async function startAgent(dir: string, name: string): Promise<{ agent: AgentChild; grpcPort: number }> {
-  const grpcPort = await freePort();
-  const healthPort = await freePort();
-  const metricsPort = await freePort();
   const nodeArgs: string[] = [...NODE_ARGS];
   if (CPU_PROF) {
     mkdirSync(CPU_PROF, { recursive: true });
@@ -122,27 +119,27 @@ async function startAgent(dir: string, name: string): Promise<{ agent: AgentChil
     config: {
       servers: [],
       alerts: [],
-      receivers: { otlp: { grpc: { endpoint: `127.0.0.1:${grpcPort}` }, http: null, limit_mib: 1024 } },
-      exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } },
-      health: { endpoint: `127.0.0.1:${healthPort}` },
+      receivers: { otlp: { grpc: { endpoint: ANY_PORT }, http: null, limit_mib: 1024 } },
+      exporters: { prometheus: { endpoint: ANY_PORT } },
+      health: { endpoint: ANY_PORT },
       state: { path: join(dir, `${name}.db`) },
-      log: { level: 'warn' },
+      // info, not warn: the started line gives the ports.
+      log: { level: 'info' },
     },
     dir,
     name,
-    healthPort,
-    metricsPort,
     nodeArgs,
     nodeOptions: NODE_OPTIONS,
   });
   await agent.ready(30_000);
-  return { agent, grpcPort };
+  const { otlpGrpc } = await agent.started;
+  return { agent, grpcPort: Number(otlpGrpc!.slice(otlpGrpc!.lastIndexOf(':') + 1)) };
 }
 
 async function stopAgent(agent: AgentChild): Promise<void> {
   const exit = await agent.stop();
   if (exit.code !== 0) console.log(`agent exited ${JSON.stringify(exit)}:\n${agent.stderr().slice(-3000)}`);
-  else if (agent.stderr().trim()) console.log(`agent stderr:\n${agent.stderr().slice(-2000)}`);
+  else if (agent.warnings()) console.log(`agent stderr:\n${agent.warnings().slice(-2000)}`);
 }
 
 async function saturation(dir: string, batches: Buffer[]): Promise<void> {
