@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import { httpStatusError } from '../../src/probe/http.js';
-import { classify, InvalidResponse, ProbeTimeout, rawFromError, rejectsArguments, type RawFailure } from '../../src/probe/classify.js';
+import { classify, failureShape, InvalidResponse, ProbeTimeout, rawFromError, rejectsArguments, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
 import { AuthFailure } from '../../src/probe/auth.js';
 
@@ -152,5 +152,27 @@ describe('rawFromError', () => {
   it('spawn errors come from diagnostics', () => {
     const spawnError = Object.assign(new Error('spawn nope ENOENT'), { code: 'ENOENT' });
     assert.deepEqual(rawFromError(spawnError, { spawnError }, 'nope'), { kind: 'spawn', code: 'ENOENT', message: 'spawn nope ENOENT', command: 'nope' });
+  });
+});
+
+describe('failureShape', () => {
+  const rpcBody = (message: string): string => JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } });
+  it('is the same for refusals whose words differ by a request id or a time', () => {
+    assert.equal(failureShape(http(400, { body: rpcBody('request req-1 rejected') })), failureShape(http(400, { body: rpcBody('request req-2 rejected at 12:00:01') })));
+    assert.equal(failureShape(http(503, { body: 'upstream 7f3a down' })), failureShape(http(503, { body: 'upstream 91c2 down' })));
+    assert.equal(failureShape({ kind: 'rpc', code: -32603, message: 'db error (trace 1)' }), failureShape({ kind: 'rpc', code: -32603, message: 'db error (trace 2)' }));
+  });
+  it("tells a bare refusal, a worded one, another code and a 2025 server's refusal of a request without its session apart", () => {
+    const shapes = [
+      http(400),
+      http(400, { body: 'bad request' }),
+      http(400, { body: rpcBody('request req-1 rejected') }),
+      http(400, { body: rpcBody('Bad Request: No valid session ID provided') }),
+      http(400, { body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Bad Request: Missing session ID' } }) }),
+      http(404),
+      { kind: 'rpc', code: -32603, message: 'x' },
+      { kind: 'rpc', code: -32601, message: 'x' },
+    ].map((raw) => failureShape(raw as RawFailure));
+    assert.equal(new Set(shapes).size, shapes.length, shapes.join(' | '));
   });
 });
