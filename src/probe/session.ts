@@ -568,9 +568,13 @@ function failureKey(error: ProbeError, era: ProbeOutcome['era'], shape: string |
   return `${era} ${error.type} ${error.phase} ${shape ?? error.message}`;
 }
 
-/** A request the server answered with a refusal that asking again will not change. */
+/**
+ * A request the server answered with a refusal that asking again will not change. Not a 401: the
+ * stream does not renew the token the checks use (probe/auth.ts), and once a check has renewed it,
+ * the stream asked again gets the new one.
+ */
 function refusedForGood(err: unknown): boolean {
   if (err instanceof ProtocolError) return true;
-  if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && ![401, 408, 429].includes(err.status);
   return err instanceof SdkError && err.code === SdkErrorCode.MethodNotSupportedByProtocolVersion;
 }
