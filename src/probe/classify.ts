@@ -137,10 +137,11 @@ const ARGUMENTS_REJECTED = /^(?:MCP error -32602: )?(?:Input validation error\b|
  * FastMCP validates arguments with pydantic against a model it builds from the tool function and
  * wraps the failure like any other exception of the tool: "Error executing tool add: 1 validation
  * error for addArguments" (the Python SDK's FastMCP, model `<function>Arguments`) or "Error calling
- * tool 'add': 1 validation error for call[add]" (FastMCP 2). Only that model's name tells it from a
- * pydantic error of the tool's own code, which stays the tool's failure.
+ * tool 'add': 1 validation error for call[add]" (FastMCP 2), or pydantic's words alone, "1 validation
+ * error for call[add]" (FastMCP 4). Only that model's name tells it from a pydantic error of the
+ * tool's own code, which stays the tool's failure.
  */
-const FASTMCP_ARGUMENTS_REJECTED = /^Error (?:executing|calling) tool .{1,200}?: \d+ validation errors? for (?:\w+Arguments|call\[[^\]\s]+\])\s/;
+const FASTMCP_ARGUMENTS_REJECTED = /^(?:Error (?:executing|calling) tool .{1,200}?: )?\d+ validation errors? for (?:\w+Arguments|call\[[^\]\s]+\])\s/;
 
 /** Whether a check's `isError` result is its server refusing the check's arguments (ARGUMENTS_REJECTED, FASTMCP_ARGUMENTS_REJECTED). */
 export function rejectsArguments(text: string): boolean {

@@ -92,6 +92,8 @@ const isErrorTexts: Array<[string, string, boolean]> = [
   ['Python SDK low-level server', "Input validation error: 'id' is a required property", true],
   ['Python SDK FastMCP', "Error executing tool add: 1 validation error for addArguments\nb\n  Field required [type=missing, input_value={'a': 1}, input_type=dict]", true],
   ['FastMCP 2', "Error calling tool 'add': 2 validation errors for call[add]\na\n  Input should be a valid integer [type=int_parsing]", true],
+  ['FastMCP 4, which words it without the tool', "1 validation error for call[add]\na\n  Input should be a valid integer, unable to parse string as an integer [type=int_parsing, input_value='x', input_type=str]", true],
+  ['a tool whose own text starts with a count', '2 validation errors in the uploaded rows', false],
   ['a pydantic error of the tool\'s own model', 'Error executing tool weather: 1 validation error for WeatherReport\ntemp\n  Field required [type=missing]', false],
   ['a FastMCP tool\'s own failure', 'Error executing tool add: division by zero', false],
   ['the server\'s own output failing its schema', 'Output validation error: Tool echo has an output schema but did not return structured content', false],
