@@ -61,6 +61,13 @@ export interface RequestAuth {
    * it. Fetches or re-reads the credential on the way; throws AuthFailure when none can be had.
    */
   retryAfter401(sent: string | undefined, wwwAuthenticate: string | null, into?: TransportDiagnostics): Promise<boolean>;
+  /**
+   * A session's own stream (the 2025 standalone GET, a 2026-07-28 subscriptions/listen) sent with
+   * `sent` was answered 401: whether the credential changed since (another request renewed it, a
+   * token_file was rotated), so that one retry is worth it. It never renews the credential itself:
+   * the checks' own requests say whether the token they use is still good.
+   */
+  streamRetryAfter401(sent: string | undefined, wwwAuthenticate: string | null, into: TransportDiagnostics): Promise<boolean>;
   /** The retry that retryAfter401 asked for, sent with `final`, was answered 401 too. */
   refusedAfterRetry(final: string): void;
 }
@@ -164,6 +171,7 @@ export class Credentials {
     return {
       authorization: (into = diag) => this.scrubbed(this.authorization(into)),
       retryAfter401: (sent, www, into = diag) => this.scrubbed(this.retryAfter401(sent, www, into)),
+      streamRetryAfter401: (sent, www, into) => this.scrubbed(this.retryAfter401(sent, www, into, false)),
       refusedAfterRetry: (final) => this.refusedAfterRetry(final),
     };
   }
@@ -216,7 +224,8 @@ export class Credentials {
     }
   }
 
-  private async retryAfter401(sent: string | undefined, www: string | null, diag: TransportDiagnostics): Promise<boolean> {
+  /** `renew`: whether a token the server refused may be replaced for this request (not for a session's own stream). */
+  private async retryAfter401(sent: string | undefined, www: string | null, diag: TransportDiagnostics, renew = true): Promise<boolean> {
     if (this.auth.type === 'bearer') {
       if (this.auth.token === undefined) this.fileStamp = ''; // the file may have been rotated since it was last looked at
       const current = this.bearer();
@@ -231,6 +240,12 @@ export class Credentials {
       return `Bearer ${current.value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
+    // A stream refused the token the checks use, and just used: a server may guard its streams by
+    // rules of its own. Dropped and renewed here, that token cost a token request at every new
+    // connection, and with the authorization server unreachable, the next check had no token at all
+    // though the one it used still worked. A token that no longer works gets its 401, and its
+    // renewal, at the next check; the stream is asked for again then.
+    if (!renew) return false;
     // Each check would otherwise fetch a token only for the server to refuse it again.
     if (this.rejected && sent === this.rejected.value && this.now() < this.rejected.until) return false;
     if (!this.endpoint) await this.timed(diag, () => this.discoverOnce(www));

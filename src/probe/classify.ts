@@ -137,10 +137,11 @@ const ARGUMENTS_REJECTED = /^(?:MCP error -32602: )?(?:Input validation error\b|
  * FastMCP validates arguments with pydantic against a model it builds from the tool function and
  * wraps the failure like any other exception of the tool: "Error executing tool add: 1 validation
  * error for addArguments" (the Python SDK's FastMCP, model `<function>Arguments`) or "Error calling
- * tool 'add': 1 validation error for call[add]" (FastMCP 2). Only that model's name tells it from a
- * pydantic error of the tool's own code, which stays the tool's failure.
+ * tool 'add': 1 validation error for call[add]" (FastMCP 2), or pydantic's words alone, "1 validation
+ * error for call[add]" (FastMCP 4). Only that model's name tells it from a pydantic error of the
+ * tool's own code, which stays the tool's failure.
  */
-const FASTMCP_ARGUMENTS_REJECTED = /^Error (?:executing|calling) tool .{1,200}?: \d+ validation errors? for (?:\w+Arguments|call\[[^\]\s]+\])\s/;
+const FASTMCP_ARGUMENTS_REJECTED = /^(?:Error (?:executing|calling) tool .{1,200}?: )?\d+ validation errors? for (?:\w+Arguments|call\[[^\]\s]+\])\s/;
 
 /** Whether a check's `isError` result is its server refusing the check's arguments (ARGUMENTS_REJECTED, FASTMCP_ARGUMENTS_REJECTED). */
 export function rejectsArguments(text: string): boolean {
@@ -331,6 +332,40 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
   }
   if (diag.invalidOutput) return { kind: 'invalid', message: diag.invalidOutput };
   return { kind: 'invalid', message: oneLine(e?.message ?? String(err)) };
+}
+
+/** Words of a 2025 server refusing a request that came without its session (the SDKs' "No valid session ID provided", "Server not initialized", "Missing session ID"). */
+const SESSION_WORDS = /\bsession\b|\binitiali[sz]/i;
+
+/**
+ * What a failure has in common with its repeats: what kind of answer it was, its HTTP status and
+ * JSON-RPC code, and whether it speaks of a session, without the rest of its words, which may carry
+ * a request id or a time and differ at every request. A 2026-07-28 server's bare 400 and a 2025
+ * server's 400 refusing a request without its session still differ.
+ */
+export function failureShape(raw: RawFailure): string {
+  switch (raw.kind) {
+    case 'http': {
+      const rpc = rpcErrorIn(raw.body);
+      const said = rpc ? rpc.message : raw.body;
+      const what = rpc ? `JSON-RPC ${rpc.code}` : raw.body.trim() ? 'text' : 'bare';
+      const challenge = authParam(raw.wwwAuthenticate, 'error');
+      return `HTTP ${raw.status} ${what}${SESSION_WORDS.test(said) ? ' session' : ''}${challenge ? ` ${challenge}` : ''}`;
+    }
+    case 'rpc':
+      return `JSON-RPC ${raw.code}${SESSION_WORDS.test(raw.message) ? ' session' : ''}`;
+    case 'exited':
+      return `exited ${raw.signal ?? raw.code}`;
+    case 'network':
+    case 'spawn':
+      return `${raw.kind} ${raw.code}`;
+    case 'auth':
+      return `auth ${raw.type}`;
+    case 'unsupported_version':
+      return `version ${raw.version}`;
+    default:
+      return raw.kind;
+  }
 }
 
 /** `said`: the request the message names, where it is not the phase the error is counted under. */

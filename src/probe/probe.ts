@@ -1,6 +1,6 @@
 import { ProtocolError, SdkErrorCode, SdkHttpError, type Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { CheckConfig, ServerConfig } from '../config/schema.js';
-import { InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
+import { failureShape, InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageDigest, type StartedTransport } from './connection.js';
 import { runChecks, type ProbeBound } from './checks.js';
 import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
@@ -276,11 +276,15 @@ export function elapsed(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
-/** `said`: the request the message names, where it is not `phase` (handshakeUnderWay). */
-export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>, said?: Phase): void {
+/**
+ * `said`: the request the message names, where it is not `phase` (handshakeUnderWay). Returns the
+ * failure's shape (failureShape): what tells it from another failure where its words vary.
+ */
+export function fail(out: ProbeOutcome, err: unknown, diag: TransportDiagnostics, phase: Phase, server: Pick<ServerConfig, 'command'>, said?: Phase): string {
   const raw = rawFromError(err, diag, server.command ?? '');
   // No token could be had: the request that needed it never reached the server.
   out.error = raw.kind === 'auth' ? toProbeError(raw, 'token') : toProbeError(raw, phase, said);
+  return failureShape(raw);
 }
 
 /**
@@ -316,6 +320,8 @@ export interface Opened {
   conn: McpConnection | undefined;
   eraRefused?: boolean;
   spoke?: PriorDiscovery;
+  /** The failure's shape (failureShape); absent where the configuration could not be used. */
+  shape?: string;
 }
 
 export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<Opened> {
@@ -328,6 +334,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
   let phaseStart = performance.now();
   /** The server/discover of an `auto` handshake got a 5xx, which the SDK takes for an outage, not a 2025 server. */
   let discoveryFailed = false;
+  let shape: string | undefined;
   try {
     conn = await deadline.run(connector(server, { signal: deadline.signal, processGroups: opts.processGroups }));
     out.phases[phase] = elapsed(phaseStart);
@@ -351,7 +358,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     out.phases[phase] ??= elapsed(phaseStart);
     const diag = conn?.diagnostics() ?? (err as { diagnostics?: TransportDiagnostics }).diagnostics ?? {};
     discoveryFailed = err instanceof SdkHttpError && err.code === SdkErrorCode.EraNegotiationFailed && err.status >= 500;
-    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server, handshakeUnderWay(conn, phase));
+    shape = fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, diag, phase, server, handshakeUnderWay(conn, phase));
     out.error!.message += transportHint(server, out.error) ?? '';
   } finally {
     deadline.clear();
@@ -378,7 +385,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
     return again;
   }
-  return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}), ...(spoke ? { spoke } : {}) } : { out, conn };
+  return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}), ...(spoke ? { spoke } : {}), ...(shape ? { shape } : {}) } : { out, conn };
 }
 
 /** An `auto` stdio server whose process ended during the handshake, before any era was settled. */

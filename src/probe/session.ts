@@ -124,9 +124,9 @@ export class ServerSession {
   /** The era of a prior dropped after a permanent failure: what a failed handshake is named by until one succeeds. */
   private lastEra: PriorDiscovery['kind'] | undefined;
   /**
-   * A failure (its type, phase and message) after which finding the era out again found the server
-   * speaking the era it was remembered in: the same failure at a later check is the server's own in
-   * that era, reported as it is, not a reason to find the era out again at every check.
+   * A failure (failureKey) after which finding the era out again found the server speaking the era
+   * it was remembered in: the same failure at a later check is the server's own in that era,
+   * reported as it is, not a reason to find the era out again at every check.
    */
   private failureInEra: string | undefined;
   /** The modern era's subscriptions/listen stream ended or failed for now: it is asked for again at a check (listenRetry says which). */
@@ -367,7 +367,7 @@ export class ServerSession {
     else {
       const opened = await openAndProbe(this.server, this.connector(), { ...this.probing(), prior: this.prior, lastEra: this.lastEra });
       ({ out, conn } = opened);
-      if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out.error)) {
+      if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out, opened.shape)) {
         // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
         // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
         // again instead of failing on the remembered one.
@@ -451,14 +451,14 @@ export class ServerSession {
     this.streamCutWhileOpening = false;
     const again = await openAndProbe(this.server, this.connector(), { ...this.probing(), lastEra: this.lastEra });
     const sameEra = again.out.error && again.spoke && again.spoke.kind === this.lastEra;
-    this.failureInEra = sameEra ? failureKey(again.out.error!) : undefined;
+    this.failureInEra = sameEra ? failureKey(again.out.error!, again.out.era, again.shape) : undefined;
     if (sameEra) this.prior = again.spoke;
     return again;
   }
 
-  /** Whether the failure is the one the server was last found to fail with in its remembered era. */
-  private seenInEra(error: ProbeError | null): boolean {
-    return error !== null && this.failureInEra === failureKey(error);
+  /** Whether the outcome's failure is the one the server was last found to fail with in its remembered era. */
+  private seenInEra(out: ProbeOutcome, shape: string | undefined): boolean {
+    return out.error !== null && this.failureInEra === failureKey(out.error, out.era, shape);
   }
 
   /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
@@ -502,12 +502,13 @@ export class ServerSession {
     const deadline = new Deadline(this.server.timeout);
     serverFacts(conn, out);
     const phase = sessionCheckPhase(out);
+    let shape: string | undefined;
     try {
       if (phase === 'tools/list') await listTools(conn, deadline, out, this.opts.maxToolPages ?? DEFAULT_MAX_TOOL_PAGES);
       else await confirmAlive(conn, deadline, out, phase);
       out.latencyMs = out.phases[phase] ?? null;
     } catch (err) {
-      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, this.server);
+      shape = fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, this.server);
     } finally {
       deadline.clear();
       takeTokenPhase(conn.diagnostics(), out);
@@ -524,7 +525,7 @@ export class ServerSession {
       return asCheck(out, true);
     }
     const dead = conn.closed || out.error.type === 'process_exited';
-    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics()) && !this.seenInEra(out.error)) {
+    if (!dead && !this.closed && refusesEra(out.error, conn.client.getProtocolEra(), conn.diagnostics()) && !this.seenInEra(out, shape)) {
       // The server behind the kept connection no longer speaks its era (restarted on another SDK, or
       // upgraded to 2026-07-28 only): what it speaks now is found out at once, as an agent
       // reconnecting would, rather than reported down for the era it dropped.
@@ -558,13 +559,22 @@ export class ServerSession {
   }
 }
 
-function failureKey(error: ProbeError): string {
-  return `${error.type} ${error.phase} ${error.message}`;
+/**
+ * What a failure in an era is known by at the next checks: its type, phase and shape
+ * (failureShape), not its words, where a server's refusal carries a request id or a time: keyed on
+ * its message, such a refusal found the era out again at every check.
+ */
+function failureKey(error: ProbeError, era: ProbeOutcome['era'], shape: string | undefined): string {
+  return `${era} ${error.type} ${error.phase} ${shape ?? error.message}`;
 }
 
-/** A request the server answered with a refusal that asking again will not change. */
+/**
+ * A request the server answered with a refusal that asking again will not change. Not a 401: the
+ * stream does not renew the token the checks use (probe/auth.ts), and once a check has renewed it,
+ * the stream asked again gets the new one.
+ */
 function refusedForGood(err: unknown): boolean {
   if (err instanceof ProtocolError) return true;
-  if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && ![401, 408, 429].includes(err.status);
   return err instanceof SdkError && err.code === SdkErrorCode.MethodNotSupportedByProtocolVersion;
 }

@@ -273,8 +273,11 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
+    // What the session's own streams meet is recorded apart (streamDiag): a refusal of theirs is not the checks'.
+    const ownStream = diag === this.streamDiag;
     try {
-      retry = await auth.retryAfter401(sent, header(res, 'www-authenticate'), diag);
+      const www = header(res, 'www-authenticate');
+      retry = await (ownStream ? auth.streamRetryAfter401(sent, www, diag) : auth.retryAfter401(sent, www, diag));
     } catch (err) {
       // No credential could be had: the 401 is not the caller's to read, and unread it holds its socket.
       res.resume();
@@ -284,7 +287,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       res.resume();
       final = await auth.authorization(diag);
       res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal, diag);
-      if (res.statusCode === 401 && final !== undefined) auth.refusedAfterRetry(final);
+      if (res.statusCode === 401 && final !== undefined && !ownStream) auth.refusedAfterRetry(final);
     }
     diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;

@@ -235,7 +235,7 @@ describe('auth: a 401 that no credential can answer', () => {
     const port = (server.address() as AddressInfo).port;
     const url = new URL(`http://127.0.0.1:${port}/mcp`);
     const refused = new AuthFailure('auth_failed', 'the authorization server refused the token request: invalid_client');
-    const transport = new StreamableHttpTransport(url, { headers: {} }, {}, { auth: { authorization: async () => undefined, retryAfter401: () => Promise.reject(refused), refusedAfterRetry: () => {} } });
+    const transport = new StreamableHttpTransport(url, { headers: {} }, {}, { auth: { authorization: async () => undefined, retryAfter401: () => Promise.reject(refused), streamRetryAfter401: () => Promise.reject(refused), refusedAfterRetry: () => {} } });
     t.after(() => transport.close());
     await assert.rejects(transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), (err) => err === refused);
     // The transport is not closed: only reading the 401 can free its socket.

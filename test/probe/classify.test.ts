@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import { httpStatusError } from '../../src/probe/http.js';
-import { classify, InvalidResponse, ProbeTimeout, rawFromError, rejectsArguments, type RawFailure } from '../../src/probe/classify.js';
+import { classify, failureShape, InvalidResponse, ProbeTimeout, rawFromError, rejectsArguments, type RawFailure } from '../../src/probe/classify.js';
 import type { Phase, TransportDiagnostics } from '../../src/probe/prober.js';
 import { AuthFailure } from '../../src/probe/auth.js';
 
@@ -92,6 +92,8 @@ const isErrorTexts: Array<[string, string, boolean]> = [
   ['Python SDK low-level server', "Input validation error: 'id' is a required property", true],
   ['Python SDK FastMCP', "Error executing tool add: 1 validation error for addArguments\nb\n  Field required [type=missing, input_value={'a': 1}, input_type=dict]", true],
   ['FastMCP 2', "Error calling tool 'add': 2 validation errors for call[add]\na\n  Input should be a valid integer [type=int_parsing]", true],
+  ['FastMCP 4, which words it without the tool', "1 validation error for call[add]\na\n  Input should be a valid integer, unable to parse string as an integer [type=int_parsing, input_value='x', input_type=str]", true],
+  ['a tool whose own text starts with a count', '2 validation errors in the uploaded rows', false],
   ['a pydantic error of the tool\'s own model', 'Error executing tool weather: 1 validation error for WeatherReport\ntemp\n  Field required [type=missing]', false],
   ['a FastMCP tool\'s own failure', 'Error executing tool add: division by zero', false],
   ['the server\'s own output failing its schema', 'Output validation error: Tool echo has an output schema but did not return structured content', false],
@@ -152,5 +154,27 @@ describe('rawFromError', () => {
   it('spawn errors come from diagnostics', () => {
     const spawnError = Object.assign(new Error('spawn nope ENOENT'), { code: 'ENOENT' });
     assert.deepEqual(rawFromError(spawnError, { spawnError }, 'nope'), { kind: 'spawn', code: 'ENOENT', message: 'spawn nope ENOENT', command: 'nope' });
+  });
+});
+
+describe('failureShape', () => {
+  const rpcBody = (message: string): string => JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } });
+  it('is the same for refusals whose words differ by a request id or a time', () => {
+    assert.equal(failureShape(http(400, { body: rpcBody('request req-1 rejected') })), failureShape(http(400, { body: rpcBody('request req-2 rejected at 12:00:01') })));
+    assert.equal(failureShape(http(503, { body: 'upstream 7f3a down' })), failureShape(http(503, { body: 'upstream 91c2 down' })));
+    assert.equal(failureShape({ kind: 'rpc', code: -32603, message: 'db error (trace 1)' }), failureShape({ kind: 'rpc', code: -32603, message: 'db error (trace 2)' }));
+  });
+  it("tells a bare refusal, a worded one, another code and a 2025 server's refusal of a request without its session apart", () => {
+    const shapes = [
+      http(400),
+      http(400, { body: 'bad request' }),
+      http(400, { body: rpcBody('request req-1 rejected') }),
+      http(400, { body: rpcBody('Bad Request: No valid session ID provided') }),
+      http(400, { body: JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Bad Request: Missing session ID' } }) }),
+      http(404),
+      { kind: 'rpc', code: -32603, message: 'x' },
+      { kind: 'rpc', code: -32601, message: 'x' },
+    ].map((raw) => failureShape(raw as RawFailure));
+    assert.equal(new Set(shapes).size, shapes.length, shapes.join(' | '));
   });
 });

@@ -223,28 +223,43 @@ describe('a kept session in the modern era', () => {
     }
   });
 
-  it('finds the era out again once when a modern server answers its listing with a bare 4xx, then reports the failure in that era', async () => {
-    // A bare 400 is also what a 2025 server might give a session-less 2026-07-28 request: worth one
-    // discovery. Before, every later check found the era out again (a server/discover each time).
-    const server = await startModernHttpFixture('strict', { bareListsAfter: { count: 1, status: 400 } });
-    const session = new ServerSession(httpTarget(server.url), { onSignal: () => {} });
+  it('finds the era out again once when a modern server refuses its listing, then reports the failure in that era, whatever request id its refusal names', async () => {
+    // A 400 is also what a 2025 server gives a session-less 2026-07-28 request: worth one discovery.
+    // Then the same refusal is the server's own, though its words differ at every request (a gateway
+    // naming the request); keyed on the words, every check found the era out again.
+    const refusal = (n: number): string => JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `Bad Request: request req-${n} rejected` } });
+    const modern = await startModernHttpFixture('strict', { refuseListsAfter: { count: 1, status: 400, body: refusal } });
+    const front = await startFront(modern.port);
+    const session = new ServerSession(httpTarget(front.url), { onSignal: () => {} });
+    let legacy: HttpFixture | undefined;
     try {
       const first = await session.check();
       assert.deepEqual([first.error, first.era], [null, 'modern']);
       const seen: unknown[] = [];
       for (let i = 0; i < 3; i++) {
         const out = await session.check();
-        seen.push([out.error?.type, out.error?.phase, out.error?.message, out.verdict, server.requests['server/discover']]);
+        seen.push([out.error?.type, out.error?.phase, out.error?.message.startsWith('HTTP 400 on POST: {'), out.verdict, modern.requests['server/discover']]);
       }
       assert.deepEqual(seen, [
-        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
-        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
-        ['http_status', 'tools/list', 'HTTP 400 on POST', undefined, 2],
+        ['http_status', 'tools/list', true, undefined, 2],
+        ['http_status', 'tools/list', true, undefined, 2],
+        ['http_status', 'tools/list', true, undefined, 2],
       ]);
-      assert.equal(server.requests['tools/list'], 1 + 2 + 1 + 1, 'one listing per check, and one more with the discovery');
+      assert.equal(modern.requests['tools/list'], 1 + 2 + 1 + 1, 'one listing per check, and one more with the discovery');
+
+      // A 2025 server at that URL refuses the session-less listing with the same status and code, in
+      // words of a session: the era is found out again at once.
+      front.crash();
+      await modern.close('crash');
+      legacy = await startHttpFixture('streamable');
+      front.revive(legacy.port);
+      const moved = await session.check();
+      assert.deepEqual([moved.error, moved.era, moved.verdict?.kind], [null, 'legacy', 'legacy']);
     } finally {
       await session.close();
-      await server.close();
+      await front.close();
+      await modern.close();
+      await legacy?.close();
     }
   });
 
