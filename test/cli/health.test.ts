@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { alive, CLI, STDIO_FIXTURE } from '../helpers.js';
@@ -194,6 +196,38 @@ servers:
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.equal(alive(pid), false, 'the server was killed before the command returned');
     assert.equal(existsSync(signalLog), false, 'no SIGTERM: no time was left to wait on one');
+  });
+
+  it('a hung remote server and a hung stdio server cost one timeout: the stdio wave starts while the remote probe still waits', async () => {
+    // The stdio server writes its pid as it starts; the HTTP server notes, when the probe gives up on
+    // it, whether that had happened. Before the fix the stdio wave waited for the remote probe's end.
+    const pidFile = join(dir, 'waves.pid');
+    let stdioStartedFirst: boolean | undefined;
+    const hung = createServer((req) => req.once('close', () => (stdioStartedFirst ??= existsSync(pidFile))));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const file = join(dir, 'waves.yaml');
+    writeFileSync(
+      file,
+      `servers:
+  - name: hung-stdio
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, hang-stubborn]
+    env: { PIDFILE: ${JSON.stringify(pidFile)} }
+  - name: hung-http
+    transport: streamable_http
+    url: http://127.0.0.1:${(hung.address() as AddressInfo).port}/mcp
+`,
+    );
+    try {
+      const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual((JSON.parse(r.stdout) as { servers: JsonServer[] }).servers.map((s) => s.error?.type), ['timeout', 'timeout']);
+      assert.equal(stdioStartedFirst, true);
+    } finally {
+      hung.closeAllConnections();
+      await new Promise((resolve) => hung.close(resolve));
+    }
   });
 
   it('--timeout bounds the close too: no DELETE is waited on once it has run out', async () => {
