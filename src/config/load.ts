@@ -2,7 +2,9 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
+import { MIN_SECRET_CHARS } from '../pipeline/redact.js';
 import { fileProblems, valueAt } from './files.js';
+import { isSecretFlag, isSecretName, urlCredentials } from './secrets.js';
 import { closestName } from './similar.js';
 import { alertLabelWarnings, cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
@@ -619,6 +621,10 @@ function retypeReferences(expanded: unknown, zodIssues: readonly ZodIssue[], who
 export interface Reference {
   path: string;
   value: string;
+  /** The variable's name. */
+  variable: string;
+  /** The value as written, with this reference as a NUL: what stands around it (`--token=`, `Bearer `). */
+  shape: string;
 }
 
 /**
@@ -632,24 +638,52 @@ const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|
  * Per server (by index), the values references put into its credential settings: what mcpwatch
  * masks in everything the server says (probe/secrets.ts), as GitHub Actions masks its secrets. A
  * filesystem path (`${env:HOME}/data`) and a whole URL are not secrets (a URL's own credentials are
- * judged by config/secrets.ts); nor is the host a URL's reference names, nor a whole `command` (the
- * executable's name), only a word a reference puts into a command line (`--api-key ${env:KEY}`), which
- * the spawn_failed message quotes.
+ * judged by config/secrets.ts); nor is the host a URL's reference names. A whole `command` is the
+ * executable, configuration; but where the variable holds a command line (`mcp-srv --api-key sk-…`),
+ * what follows the executable is its arguments, a secret as an args reference's value is (the
+ * spawn_failed message quotes the line). A value shorter than MIN_SECRET_CHARS is kept only where
+ * something names it a credential (shortCredential): a `${env:PORT}` of 8080 is not one.
  */
-function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string }>): Map<number, string[]> {
+function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string; args?: string[] }>): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  for (const { path, value } of refs) {
+  for (const ref of refs) {
+    const { path } = ref;
+    let value = ref.value;
     const m = SECRET_SETTING.exec(path);
     if (!m || /^(?:~|\.{1,2})?\//.test(value) || value.includes('://')) continue;
     const i = Number(m[1]);
     const url = path === `servers[${i}].url` ? servers[i]?.url : undefined;
     if (url !== undefined && (/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#]*)/i.exec(url)?.[1] ?? '').includes(value)) continue;
-    if (path === `servers[${i}].command` && servers[i]?.command === value) continue;
+    if (path === `servers[${i}].command` && servers[i]?.command === value) {
+      const executable = /^\s*\S+\s+/.exec(value);
+      if (!executable) continue;
+      value = value.slice(executable[0].length).trim();
+    }
+    if (value.length < MIN_SECRET_CHARS && !shortCredential(ref, servers[i]?.args ?? [])) continue;
     const values = out.get(i) ?? [];
     if (!values.includes(value)) values.push(value);
     out.set(i, values);
   }
   return out;
+}
+
+/**
+ * Whether a reference's value is a credential by a name, not by its length: the variable's
+ * (`${env:API_TOKEN}`), the setting's (env `PASSWORD`, header `X-Api-Key`, auth's secret and token, a
+ * check argument `token`), the flag before it in args (`--token ${env:T}`, `--api-key=${env:K}`), or
+ * its place in a URL (the password, a `?token=` value).
+ */
+function shortCredential(ref: Reference, args: readonly string[]): boolean {
+  if (isSecretName(ref.variable) || /\.auth\.(?:client_secret|token)$/.test(ref.path)) return true;
+  if (urlCredentials(ref.shape).some((c) => c.value.includes('\0'))) return true;
+  const keyed = /\.(?:env|headers)\.([^.[]+)$|\.arguments(?:\.([^.[]+)|\[\d+\])*$/.exec(ref.path);
+  if (keyed && isSecretName(keyed[1] ?? keyed[2] ?? '')) return true;
+  const arg = /\.args\[(\d+)\]$/.exec(ref.path);
+  if (!arg) return false;
+  const flag = /^(--?[A-Za-z0-9][\w-]*)=/.exec(ref.shape)?.[1] ?? (ref.shape === '\0' ? args[Number(arg[1]) - 1] : undefined);
+  if (flag !== undefined && /^--?[A-Za-z0-9][\w-]*$/.test(flag) && isSecretFlag(flag)) return true;
+  const named = /^([A-Za-z_][\w-]*)(?:=|:\s*(?:(?:bearer|basic|token)\s+)?)\0/i.exec(ref.shape);
+  return named !== null && isSecretName(named[1]!);
 }
 
 /**
@@ -676,10 +710,10 @@ export function expandEnv(
     }
     return escaped
       .map((part) =>
-        part.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
+        part.replace(ENV_RE, (m: string, name: string, def: string | undefined, at: number) => {
           const v = env[name];
           if (v !== undefined && v !== '') {
-            refs?.push({ path: formatPath(path), value: v });
+            refs?.push({ path: formatPath(path), value: v, variable: name, shape: `${part.slice(0, at)}\0${part.slice(at + m.length)}` });
             return v;
           }
           if (def !== undefined) return def;

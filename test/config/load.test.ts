@@ -81,11 +81,31 @@ servers:
     };
     const cfg = parseConfig(text, 'x.yaml', env);
     const noted = cfg.servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
-    assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', '3000', 'check-token-value']);
+    // PORT's 3000 is short and named as no credential: masking it would turn every 3000 into ***.
+    assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', 'check-token-value']);
     assert.deepEqual(noted[1], ['path-key-value', 'query-key-value', 'bearer-value', 'client-secret-value']);
     assert.equal(noted[2], undefined);
     // A whole command is the executable's name; a word put into a command line is an argument.
     assert.deepEqual(noted[3], ['line-key-value']);
+  });
+
+  it('notes a short value where a name says credential, and the arguments of a command line a variable holds whole', () => {
+    const text = `servers:
+  - name: short
+    transport: stdio
+    command: node
+    args: ["--token", "\${env:A}", "--api-key=\${env:B}", "--port", "\${env:C}", "\${env:GH_TOKEN}", "AUTH=\${env:D}"]
+    env: { DB_PASSWORD: "\${env:E}", LOG_LEVEL: "\${env:F}" }
+  - name: http
+    transport: streamable_http
+    url: "https://u:\${env:G}@h.example/mcp?api_key=\${env:H}&page=\${env:I}"
+    headers: { Authorization: "Bearer \${env:J}", X-Region: "\${env:K}" }
+  - { name: line, transport: stdio, command: "\${env:LINE}" }
+  - { name: exe, transport: stdio, command: "\${env:EXE}" }
+`;
+    const env = { A: 'a1', B: 'b2', C: '8080', GH_TOKEN: 'g', D: 'd4', E: 'e5', F: 'info', G: 'g7', H: 'h8', I: '2', J: 'j9', K: 'eu', LINE: 'mcp-srv --api-key sk-abcdefgh1234', EXE: 'mcp-srv' };
+    const noted = parseConfig(text, 'x.yaml', env).servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
+    assert.deepEqual(noted, [['a1', 'b2', 'g', 'd4', 'e5'], ['g7', 'h8', 'j9'], ['--api-key sk-abcdefgh1234'], undefined]);
   });
 
   it('reports every problem at once, with file, line and path', () => {
