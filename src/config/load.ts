@@ -461,9 +461,13 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
-    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
-    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     const written = doc.getIn(zi.path);
+    // `timeout: 30` is the most common duration mistake: which unit was meant is the user's to say.
+    const unitless = own && typeof written === 'number' && Number.isFinite(written) && /duration/.test(zi.message) ? `${written}, a number without a unit: write ${written}s for seconds` : undefined;
+    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${unitless ?? (zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received))})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    // A number or a boolean in quotes is text to YAML: `"3"` is no count.
+    if (!own && reference === undefined && typeof written === 'string' && ((zi.expected === 'number' && /^\s*-?\d+(?:\.\d+)?\s*$/.test(written)) || (zi.expected === 'boolean' && /^(?:true|false)$/.test(written)))) message += ` (write ${written.trim()} without quotes)`;
+    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     if (!own && zi.expected === 'string' && (typeof written === 'number' || typeof written === 'boolean')) {
       // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
       const node = doc.getIn(zi.path, true);

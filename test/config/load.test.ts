@@ -376,8 +376,15 @@ alerts:
   it('says what a duration or an error rate of the wrong type should be, not only its JSON type', () => {
     const errs = errorsOf('monitoring:\n  timeout: 5\n  traffic: { error_rate: "20%" }\nservers: []\n');
     assert.deepEqual(errs, [
-      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got a number)',
+      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got 5, a number without a unit: write 5s for seconds)',
       'mcpwatch.yaml:3: monitoring.traffic.error_rate: must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never (got a string)',
+    ]);
+  });
+
+  it('says a number or a boolean in quotes is text, and to write it without them', () => {
+    assert.deepEqual(errorsOf('monitoring:\n  consecutive_failures_before_down: "3"\n  fresh_connection: "true"\nservers: []\n'), [
+      'mcpwatch.yaml:2: monitoring.consecutive_failures_before_down: must be a number, got string (write 3 without quotes)',
+      'mcpwatch.yaml:3: monitoring.fresh_connection: must be a boolean, got string (write true without quotes)',
     ]);
   });
 
