@@ -6,6 +6,7 @@ import { MIN_SECRET_CHARS } from '../pipeline/redact.js';
 import { fileProblems, valueAt } from './files.js';
 import { isSecretFlag, isSecretName, urlCredentials } from './secrets.js';
 import { closestName } from './similar.js';
+import { sanitiseName } from '../discovery/clients.js';
 import { alertLabelWarnings, cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
@@ -457,6 +458,8 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
   }
   let message = zi.message;
   if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, judged) ?? message;
+  // A server's or a check's name: the characters are the rule, the name as it could be is the help.
+  if (zi.code === 'invalid_string' && zi.path.at(-1) === 'name' && typeof judged === 'string') message += ` (got ${JSON.stringify(judged)}; e.g. ${JSON.stringify(sanitiseName(judged))})`;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".

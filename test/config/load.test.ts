@@ -388,6 +388,13 @@ alerts:
     ]);
   });
 
+  it('quotes a name with characters a label cannot take, and the name it could be', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: my server, transport: stdio, command: node, checks: [{ name: "list all!", tool: t }] }\n'), [
+      'mcpwatch.yaml:2: servers[0].name: must contain only letters, digits and . _ : / - (got "my server"; e.g. "my-server")',
+      'mcpwatch.yaml:2: servers[0].checks[0].name: must contain only letters, digits and . _ : / - (got "list all!"; e.g. "list-all")',
+    ]);
+  });
+
   it('names the key a mapping gives twice, in block, quoted and flow style', () => {
     assert.deepEqual(errorsOf('servers: []\nmonitoring: {}\nservers: []\n'), ['mcpwatch.yaml:3: invalid YAML: the key "servers" is given twice in one mapping; keep one']);
     assert.deepEqual(errorsOf('servers:\n  - name: a\n    "transport": stdio\n    command: x\n    "transport": sse\n'), ['mcpwatch.yaml:5: invalid YAML: the key "transport" is given twice in one mapping; keep one']);
