@@ -7,6 +7,7 @@ import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
 import { stdioServerName } from '../config/stdio-name.js';
+import { splitCommand } from '../config/files.js';
 import { probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
 import { serverJson, type AgentServerJson, type AgentView, type ServerJson } from '../pipeline/server-view.js';
@@ -403,6 +404,13 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
   let server: Record<string, unknown>;
   if (opts.stdio) {
     if (command.length === 0) throw new CliExit(EXIT_USAGE, '--stdio needs a command after --, e.g. mcpwatch health --stdio -- npx -y @modelcontextprotocol/server-everything');
+    // `--stdio -- "npx -y pkg"`, quoted whole as a client's configuration writes it, is one
+    // executable by that name and failed as spawn_failed: a file's `command:` is refused the same way.
+    const words = splitCommand(command[0]!, process.env.PATH ?? '');
+    if (words) {
+      const line = [...words, ...command.slice(1)].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+      throw new CliExit(EXIT_USAGE, `--stdio: ${JSON.stringify(command[0])} is run as one executable, without a shell, and there is none by that name: give the command and its arguments as separate words (mcpwatch health --stdio -- ${line})`);
+    }
     server = { name: opts.name ?? stdioServerName(command), transport: 'stdio', command: command[0], args: command.slice(1) };
   } else {
     let name = 'server';

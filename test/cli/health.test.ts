@@ -271,6 +271,12 @@ servers:
     assert.equal(unknownOption.code, 2);
   });
 
+  it('--stdio with the command line quoted as one word is a usage error that shows it split', async () => {
+    const r = await mcpwatch(['health', '--stdio', '--', `${process.execPath} ${STDIO_FIXTURE} ok`, '--flag']);
+    assert.equal(r.code, 2, r.stdout);
+    assert.equal(r.stderr, `--stdio: ${JSON.stringify(`${process.execPath} ${STDIO_FIXTURE} ok`)} is run as one executable, without a shell, and there is none by that name: give the command and its arguments as separate words (mcpwatch health --stdio -- ${process.execPath} ${STDIO_FIXTURE} ok --flag)\n`);
+  });
+
   it('refuses a --timeout longer than a timer holds, as the configuration does, instead of timing out at once', async () => {
     // Past 2^31 − 1 ms Node fires the timer at once: the healthy fixture was reported down on a
     // "timeout after 2592000000ms", with exit 1.
