@@ -230,6 +230,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     else delete kept.sharding;
   }
   const whole = new Map<string, string>();
+  for (const w of shellVariables(kept, [])) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
   const refs: Reference[] = [];
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole, refs);
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, Unusable>();
@@ -582,11 +583,26 @@ function article(t: string): string {
 const ENV_RE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 /**
  * What is left of a value once its references are expanded and still opens one: a `${` never closed,
- * or a `${env:` whose name is not a variable name (`${env:GITHUB-TOKEN}`, `${ env:TOKEN }`). Left as
+ * or a `${env:` whose name is not a variable name (`${env:GITHUB-TOKEN}`, `${ env:TOKEN }`, `${env.TOKEN}`). Left as
  * text, it would reach a server as a literal header or argument. Other closed `${…}` (an editor's
  * `${command:…}` that init carried over and names in its notes) stay text.
  */
-const BROKEN_RE = /\$\{\s*env\s*:[^}]*\}?|\$\{[^}]*$/;
+const BROKEN_RE = /\$\{\s*env\s*[:.][^}]*\}?|\$\{[^}]*$/;
+
+/**
+ * `Bearer $TOKEN`: a shell's variable, which mcpwatch sends as written. Said, not refused: a `$`
+ * before capitals can be part of a password. Only names in capitals, as environment variables are.
+ */
+function shellVariables(value: unknown, path: PathSeg[]): Array<{ path: PathSeg[]; message: string }> {
+  if (typeof value === 'string') {
+    const found = [...value.replace(/\$\$\{/g, '').matchAll(/(?<![$\w])\$([A-Z_][A-Z0-9_]*)\b(?![{(])/g)].map((m) => m[1]!);
+    if (found.length === 0) return [];
+    return [{ path, message: `${found.map((n) => `$${n}`).join(', ')} ${found.length === 1 ? 'is' : 'are'} sent as written: mcpwatch expands \${env:${found[0]}}, not $${found[0]}` }];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => shellVariables(v, [...path, i]));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => shellVariables(v, [...path, k]));
+  return [];
+}
 
 /** Whether the loader refuses `value` as holding a reference it cannot expand (what init must escape). */
 export function hasBrokenReference(value: string): boolean {

@@ -395,6 +395,17 @@ alerts:
     ]);
   });
 
+  it('refuses ${env.NAME} as a reference it cannot expand, and warns of a shell\'s $NAME, which is sent as written', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "https://h.example/mcp", headers: { A: "${env.TOKEN}" } }\n'), [
+      'mcpwatch.yaml:2: servers[0].headers.A: "${env.TOKEN}" is not a reference mcpwatch can expand: write ${env:NAME} (NAME of letters, digits and _), ${env:NAME:-default}, or $${ for a literal ${',
+    ]);
+    const text = 'servers:\n  - { name: a, transport: stdio, command: node, args: ["pa$$word", "$${LIT}", "$(pwd)"], env: { A: "Bearer $TOKEN", B: "$X:$Y" } }\n';
+    assert.deepEqual(readConfig(text, 'm.yaml', {}).warnings.map((w) => `${w.path}: ${w.message}`), [
+      'servers[0].env.A: $TOKEN is sent as written: mcpwatch expands ${env:TOKEN}, not $TOKEN',
+      'servers[0].env.B: $X, $Y are sent as written: mcpwatch expands ${env:X}, not $X',
+    ]);
+  });
+
   it('names the key a mapping gives twice, in block, quoted and flow style', () => {
     assert.deepEqual(errorsOf('servers: []\nmonitoring: {}\nservers: []\n'), ['mcpwatch.yaml:3: invalid YAML: the key "servers" is given twice in one mapping; keep one']);
     assert.deepEqual(errorsOf('servers:\n  - name: a\n    "transport": stdio\n    command: x\n    "transport": sse\n'), ['mcpwatch.yaml:5: invalid YAML: the key "transport" is given twice in one mapping; keep one']);
