@@ -3,7 +3,7 @@
 # mcpwatch container image.
 #
 #   docker build -t mcpwatch:0.1.0 .
-#   docker run --rm --read-only --tmpfs /tmp -v mcpwatch-state:/var/lib/mcpwatch \
+#   docker run --rm --init --read-only --tmpfs /tmp -v mcpwatch-state:/var/lib/mcpwatch \
 #     -p 4317:4317 -p 4318:4318 -p 9464:9464 -p 13133:13133 mcpwatch:0.1.0
 #
 # Two stages: `build` compiles TypeScript and the native better-sqlite3 module with the full Debian

@@ -7,6 +7,7 @@ import type { ProbeOutcome } from '../probe/prober.js';
 import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
 import { stdioServerName } from '../config/stdio-name.js';
+import { splitCommand } from '../config/files.js';
 import { probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
 import { serverJson, type AgentServerJson, type AgentView, type ServerJson } from '../pipeline/server-view.js';
@@ -112,19 +113,16 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
   const { probeServer } = await import('../probe/probe.js');
   const limit = pLimit(concurrency);
   const results: Array<{ server: ServerConfig; outcome: ProbeOutcome; verdict: ReturnType<typeof probeVerdict> }> = [];
-  for (const wave of probeWaves(servers.map((server, i) => ({ server, i, transport: server.transport })))) {
-    await Promise.all(
-      wave.map(({ server: s, i }) =>
-        limit(async () => {
-          // --timeout is the whole answer's: a check with a longer timeout of its own is cut by it
-          // (the servers' timeouts above bound only the handshake and the listing, each check its own).
-          const bound = timeout === undefined ? undefined : { signal: AbortSignal.timeout(timeout), ms: timeout, name: `health --timeout ${opts.timeout}` };
-          const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages, ...(opts.checks === false ? { checks: [] } : {}), ...(bound ? { bound } : {}) });
-          results[i] = { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
-        }),
-      ),
-    );
-  }
+  const waves = probeWaves(servers.map((server, i) => ({ server, i, transport: server.transport })));
+  await inWaves(waves, ({ server: s, i }) =>
+    limit(async () => {
+      // --timeout is the whole answer's: a check with a longer timeout of its own is cut by it
+      // (the servers' timeouts above bound only the handshake and the listing, each check its own).
+      const bound = timeout === undefined ? undefined : { signal: AbortSignal.timeout(timeout), ms: timeout, name: `health --timeout ${opts.timeout}` };
+      const outcome = await probeServer(s, { maxToolPages: config.monitoring.max_tool_pages, ...(opts.checks === false ? { checks: [] } : {}), ...(bound ? { bound } : {}) });
+      results[i] = { server: s, outcome, verdict: probeVerdict(outcome, s.thresholds) };
+    }),
+  );
   const shown = results.filter((r) => filters.every((f) => f.key !== 'status' || f.test(r.server, r.verdict.status)));
 
   if (opts.json) {
@@ -133,6 +131,36 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     await printTable(shown.map((r) => ({ json: serverJson(r.server, r.outcome, r.verdict.status, r.verdict.note), severity: r.verdict.severity })), opts.groupBy);
   }
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
+}
+
+/**
+ * How long a wave may go without a probe finishing before the next wave starts. The waves keep stdio
+ * start-ups off the CPU while remote servers answer; a remote probe still open after a quiet spell
+ * is waiting on its server, not on this machine, and waiting for it to time out made a hung remote
+ * server and a hung stdio server cost two timeouts instead of one.
+ */
+const WAVE_QUIET_MS = 1_000;
+
+/** Runs each wave once the one before has finished, or has gone WAVE_QUIET_MS without a probe finishing. */
+async function inWaves<T>(waves: readonly T[][], run: (item: T) => Promise<void>): Promise<void> {
+  const started: Array<Promise<unknown>> = [];
+  for (const wave of waves) {
+    let timer: NodeJS.Timeout | undefined;
+    let moveOn!: () => void;
+    const quiet = new Promise<void>((resolve) => (moveOn = resolve));
+    let waiting = true;
+    const arm = (): void => {
+      clearTimeout(timer);
+      if (waiting) timer = setTimeout(moveOn, WAVE_QUIET_MS);
+    };
+    arm();
+    const finished = Promise.all(wave.map((item) => run(item).finally(arm)));
+    started.push(finished);
+    await Promise.race([finished, quiet]);
+    waiting = false;
+    clearTimeout(timer);
+  }
+  await Promise.all(started);
 }
 
 /** Why no server is left to probe, naming only the options that were given. */
@@ -376,6 +404,13 @@ function adHocConfig(command: string[], opts: HealthOptions): Config {
   let server: Record<string, unknown>;
   if (opts.stdio) {
     if (command.length === 0) throw new CliExit(EXIT_USAGE, '--stdio needs a command after --, e.g. mcpwatch health --stdio -- npx -y @modelcontextprotocol/server-everything');
+    // `--stdio -- "npx -y pkg"`, quoted whole as a client's configuration writes it, is one
+    // executable by that name and failed as spawn_failed: a file's `command:` is refused the same way.
+    const words = splitCommand(command[0]!, process.env.PATH ?? '');
+    if (words) {
+      const line = [...words, ...command.slice(1)].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+      throw new CliExit(EXIT_USAGE, `--stdio: ${JSON.stringify(command[0])} is run as one executable, without a shell, and there is none by that name: give the command and its arguments as separate words (mcpwatch health --stdio -- ${line})`);
+    }
     server = { name: opts.name ?? stdioServerName(command), transport: 'stdio', command: command[0], args: command.slice(1) };
   } else {
     let name = 'server';

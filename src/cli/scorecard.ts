@@ -37,7 +37,7 @@ function parseGrade(text: string): Grade {
 async function runScorecard(opts: ScorecardOptions): Promise<number> {
   // Checked before anything is read, so a typo fails fast and the same way with or without state.
   const failBelow = opts.failBelow === undefined ? undefined : parseGrade(opts.failBelow);
-  const { config, text, file } = loadConfigOrExit(opts.config, { isolateServerEnv: true, reads: ['monitoring', 'servers', 'state'] });
+  const { config, text, file } = loadConfigOrExit(opts.config, { isolateServerEnv: true, probeOnly: true, reads: ['monitoring', 'servers', 'state'] });
   // A report of nothing, not a failure (as a server without data is not below any grade); said on
   // stderr, so that a gate and a --json reader do not pass over it without a word.
   if (config.servers.length === 0) {

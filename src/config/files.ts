@@ -49,7 +49,7 @@ export function fileProblems(value: unknown, cwd: string = process.cwd(), writte
         }
         if (key === 'path' && path.length === 1 && path[0] === 'state' && typeof child === 'string' && child !== '') {
           // Found only when the agent opened it, this was an ENOTDIR after validate said ok.
-          const message = unusableStatePath(child, cwd);
+          const message = notExpanded(child) ?? unusableStatePath(child, cwd);
           if (message) out.push({ path: [...path, key], file: child, message, warning: false });
           continue;
         }
@@ -57,13 +57,14 @@ export function fileProblems(value: unknown, cwd: string = process.cwd(), writte
           const { transport, env } = v as { transport?: unknown; env?: unknown };
           const searched = env && typeof env === 'object' && typeof (env as { PATH?: unknown }).PATH === 'string' ? (env as { PATH: string }).PATH : (process.env.PATH ?? '');
           const as = valueAt(written, [...path, key]);
-          const message = transport === 'stdio' ? commandWithArguments(child, typeof as === 'string' ? as : child, searched, Array.isArray((v as { args?: unknown }).args) && (v as { args: unknown[] }).args.length > 0) : undefined;
-          if (message) out.push({ path: [...path, key], file: child, message, warning: false, consequence: 'this server cannot start (spawn_failed) until it is split' });
+          const tilde = transport === 'stdio' ? notExpanded(child) : undefined;
+          const message = tilde ?? (transport === 'stdio' ? commandWithArguments(child, typeof as === 'string' ? as : child, searched, Array.isArray((v as { args?: unknown }).args) && (v as { args: unknown[] }).args.length > 0) : undefined);
+          if (message) out.push({ path: [...path, key], file: child, message, warning: false, consequence: tilde ? 'this server cannot start (spawn_failed) until the path is written out' : 'this server cannot start (spawn_failed) until it is split' });
           continue;
         }
         if (key === 'cwd' && path[0] === 'servers' && typeof child === 'string' && child !== '') {
           // Found only at the spawn, a missing one failed the server there while validate said ok.
-          const message = notADirectory(child, cwd);
+          const message = notExpanded(child) ?? notADirectory(child, cwd);
           if (message) out.push({ path: [...path, key], file: child, message, warning: false });
           continue;
         }
@@ -97,6 +98,16 @@ function plainTextExport(otlp: object): string | undefined {
 }
 
 const WHY: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', ENOTDIR: 'a directory on its path is a file', ELOOP: 'too many symbolic links' };
+
+/**
+ * A path that starts with `~`, as a shell line or a client's README writes it: nothing expands it
+ * here (no shell reads the file, and spawn does not), so it named a directory called `~` under the
+ * working directory: a state file made there, a server that could not start.
+ */
+function notExpanded(file: string): string | undefined {
+  if (!/^~(?:\/|$)/.test(file)) return undefined;
+  return `${file}: ~ is not expanded (no shell reads this file): write the full path, or \${env:HOME}${file.slice(1)}`;
+}
 
 /** A relative path is the usual surprise: it is taken from where mcpwatch runs, not from the file. */
 function shownPath(file: string, cwd: string): string {
@@ -216,6 +227,8 @@ function kindOf(path: string): 'directory' | 'other' | undefined {
 }
 
 function problem(file: string, pem: boolean, cwd: string): string | undefined {
+  const tilde = notExpanded(file);
+  if (tilde) return tilde;
   const shown = shownPath(file, cwd);
   let text: Buffer;
   try {

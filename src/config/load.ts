@@ -2,8 +2,11 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, isAlias, isMap, isScalar, isSeq, visit, type Document, type YAMLError } from 'yaml';
 import type { ZodIssue } from 'zod/v3';
+import { MIN_SECRET_CHARS } from '../pipeline/redact.js';
 import { fileProblems, valueAt } from './files.js';
+import { isSecretFlag, isSecretName, urlCredentials } from './secrets.js';
 import { closestName } from './similar.js';
+import { sanitiseName } from '../discovery/clients.js';
 import { alertLabelWarnings, cadenceWarnings, expectationWarnings, exporterWarnings, tagWarnings, configIssues, configSchema, REMOVED_KEYS, schemaKeys, shardingShape, TRANSPORTS, type Config, type ConfigProblem, type TransportName } from './schema.js';
 
 /** One problem in a configuration file, located by its path in the document and, when known, its line. */
@@ -227,6 +230,7 @@ export function readConfig(text: string, file: string, env: NodeJS.ProcessEnv = 
     else delete kept.sharding;
   }
   const whole = new Map<string, string>();
+  for (const w of shellVariables(kept, [])) warnings.push({ path: formatPath(w.path), line: lineOf(doc, lineCounter, w.path), message: w.message });
   const refs: Reference[] = [];
   const expanded = expandEnv(kept, [], env, issues, (path) => lineOf(doc, lineCounter, path), whole, refs);
   const isolated = opts.isolateServerEnv ? isolateServers(expanded as Record<string, unknown>, issues) : new Map<number, Unusable>();
@@ -455,13 +459,19 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
   }
   let message = zi.message;
   if (zi.code === 'too_small' || zi.code === 'too_big') message = boundMessage(zi, judged) ?? message;
+  // A server's or a check's name: the characters are the rule, the name as it could be is the help.
+  if (zi.code === 'invalid_string' && zi.path.at(-1) === 'name' && typeof judged === 'string') message += ` (got ${JSON.stringify(judged)}; e.g. ${JSON.stringify(sanitiseName(judged))})`;
   if (zi.code === 'invalid_type') {
     // A type with a message of its own (a duration, an error rate) says what is wanted better than
     // its JSON type does: `timeout: 5` read "must be a string, got number", not "add a unit".
     const own = zi.message !== `Expected ${zi.expected}, received ${zi.received}`;
-    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received)})` : `must be ${article(zi.expected)}, got ${zi.received}`;
-    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     const written = doc.getIn(zi.path);
+    // `timeout: 30` is the most common duration mistake: which unit was meant is the user's to say.
+    const unitless = own && typeof written === 'number' && Number.isFinite(written) && /duration/.test(zi.message) ? `${written}, a number without a unit: write ${written}s for seconds` : undefined;
+    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${unitless ?? (zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received))})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    // A number or a boolean in quotes is text to YAML: `"3"` is no count.
+    if (!own && reference === undefined && typeof written === 'string' && ((zi.expected === 'number' && /^\s*-?\d+(?:\.\d+)?\s*$/.test(written)) || (zi.expected === 'boolean' && /^(?:true|false)$/.test(written)))) message += ` (write ${written.trim()} without quotes)`;
+    // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
     if (!own && zi.expected === 'string' && (typeof written === 'number' || typeof written === 'boolean')) {
       // Quoted as written: `3.10` is the number 3.1, and a version quoted from that would change.
       const node = doc.getIn(zi.path, true);
@@ -573,11 +583,26 @@ function article(t: string): string {
 const ENV_RE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 /**
  * What is left of a value once its references are expanded and still opens one: a `${` never closed,
- * or a `${env:` whose name is not a variable name (`${env:GITHUB-TOKEN}`, `${ env:TOKEN }`). Left as
+ * or a `${env:` whose name is not a variable name (`${env:GITHUB-TOKEN}`, `${ env:TOKEN }`, `${env.TOKEN}`). Left as
  * text, it would reach a server as a literal header or argument. Other closed `${…}` (an editor's
  * `${command:…}` that init carried over and names in its notes) stay text.
  */
-const BROKEN_RE = /\$\{\s*env\s*:[^}]*\}?|\$\{[^}]*$/;
+const BROKEN_RE = /\$\{\s*env\s*[:.][^}]*\}?|\$\{[^}]*$/;
+
+/**
+ * `Bearer $TOKEN`: a shell's variable, which mcpwatch sends as written. Said, not refused: a `$`
+ * before capitals can be part of a password. Only names in capitals, as environment variables are.
+ */
+function shellVariables(value: unknown, path: PathSeg[]): Array<{ path: PathSeg[]; message: string }> {
+  if (typeof value === 'string') {
+    const found = [...value.replace(/\$\$\{/g, '').matchAll(/(?<![$\w])\$([A-Z_][A-Z0-9_]*)\b(?![{(])/g)].map((m) => m[1]!);
+    if (found.length === 0) return [];
+    return [{ path, message: `${found.map((n) => `$${n}`).join(', ')} ${found.length === 1 ? 'is' : 'are'} sent as written: mcpwatch expands \${env:${found[0]}}, not $${found[0]}` }];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => shellVariables(v, [...path, i]));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => shellVariables(v, [...path, k]));
+  return [];
+}
 
 /** Whether the loader refuses `value` as holding a reference it cannot expand (what init must escape). */
 export function hasBrokenReference(value: string): boolean {
@@ -619,6 +644,10 @@ function retypeReferences(expanded: unknown, zodIssues: readonly ZodIssue[], who
 export interface Reference {
   path: string;
   value: string;
+  /** The variable's name. */
+  variable: string;
+  /** The value as written, with this reference as a NUL: what stands around it (`--token=`, `Bearer `). */
+  shape: string;
 }
 
 /**
@@ -632,24 +661,52 @@ const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|
  * Per server (by index), the values references put into its credential settings: what mcpwatch
  * masks in everything the server says (probe/secrets.ts), as GitHub Actions masks its secrets. A
  * filesystem path (`${env:HOME}/data`) and a whole URL are not secrets (a URL's own credentials are
- * judged by config/secrets.ts); nor is the host a URL's reference names, nor a whole `command` (the
- * executable's name), only a word a reference puts into a command line (`--api-key ${env:KEY}`), which
- * the spawn_failed message quotes.
+ * judged by config/secrets.ts); nor is the host a URL's reference names. A whole `command` is the
+ * executable, configuration; but where the variable holds a command line (`mcp-srv --api-key sk-…`),
+ * what follows the executable is its arguments, a secret as an args reference's value is (the
+ * spawn_failed message quotes the line). A value shorter than MIN_SECRET_CHARS is kept only where
+ * something names it a credential (shortCredential): a `${env:PORT}` of 8080 is not one.
  */
-function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string }>): Map<number, string[]> {
+function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string; args?: string[] }>): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  for (const { path, value } of refs) {
+  for (const ref of refs) {
+    const { path } = ref;
+    let value = ref.value;
     const m = SECRET_SETTING.exec(path);
     if (!m || /^(?:~|\.{1,2})?\//.test(value) || value.includes('://')) continue;
     const i = Number(m[1]);
     const url = path === `servers[${i}].url` ? servers[i]?.url : undefined;
     if (url !== undefined && (/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^/?#]*)/i.exec(url)?.[1] ?? '').includes(value)) continue;
-    if (path === `servers[${i}].command` && servers[i]?.command === value) continue;
+    if (path === `servers[${i}].command` && servers[i]?.command === value) {
+      const executable = /^\s*\S+\s+/.exec(value);
+      if (!executable) continue;
+      value = value.slice(executable[0].length).trim();
+    }
+    if (value.length < MIN_SECRET_CHARS && !shortCredential(ref, servers[i]?.args ?? [])) continue;
     const values = out.get(i) ?? [];
     if (!values.includes(value)) values.push(value);
     out.set(i, values);
   }
   return out;
+}
+
+/**
+ * Whether a reference's value is a credential by a name, not by its length: the variable's
+ * (`${env:API_TOKEN}`), the setting's (env `PASSWORD`, header `X-Api-Key`, auth's secret and token, a
+ * check argument `token`), the flag before it in args (`--token ${env:T}`, `--api-key=${env:K}`), or
+ * its place in a URL (the password, a `?token=` value).
+ */
+function shortCredential(ref: Reference, args: readonly string[]): boolean {
+  if (isSecretName(ref.variable) || /\.auth\.(?:client_secret|token)$/.test(ref.path)) return true;
+  if (urlCredentials(ref.shape).some((c) => c.value.includes('\0'))) return true;
+  const keyed = /\.(?:env|headers)\.([^.[]+)$|\.arguments(?:\.([^.[]+)|\[\d+\])*$/.exec(ref.path);
+  if (keyed && isSecretName(keyed[1] ?? keyed[2] ?? '')) return true;
+  const arg = /\.args\[(\d+)\]$/.exec(ref.path);
+  if (!arg) return false;
+  const flag = /^(--?[A-Za-z0-9][\w-]*)=/.exec(ref.shape)?.[1] ?? (ref.shape === '\0' ? args[Number(arg[1]) - 1] : undefined);
+  if (flag !== undefined && /^--?[A-Za-z0-9][\w-]*$/.test(flag) && isSecretFlag(flag)) return true;
+  const named = /^([A-Za-z_][\w-]*)(?:=|:\s*(?:(?:bearer|basic|token)\s+)?)\0/i.exec(ref.shape);
+  return named !== null && isSecretName(named[1]!);
 }
 
 /**
@@ -676,10 +733,10 @@ export function expandEnv(
     }
     return escaped
       .map((part) =>
-        part.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
+        part.replace(ENV_RE, (m: string, name: string, def: string | undefined, at: number) => {
           const v = env[name];
           if (v !== undefined && v !== '') {
-            refs?.push({ path: formatPath(path), value: v });
+            refs?.push({ path: formatPath(path), value: v, variable: name, shape: `${part.slice(0, at)}\0${part.slice(at + m.length)}` });
             return v;
           }
           if (def !== undefined) return def;

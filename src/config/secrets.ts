@@ -3,6 +3,7 @@
 // name it is given under (a header, a variable, a flag), and, for one configured server, every value
 // it holds that mcpwatch must never repeat (probe/secrets.ts masks them in what the server says).
 // Pure.
+import { MIN_SECRET_CHARS, type ShortSecret } from '../pipeline/redact.js';
 import type { ServerConfig } from './schema.js';
 
 /** An HTTP auth scheme and the space after it (`Bearer `), as the start of a value. */
@@ -90,16 +91,20 @@ export type SecretBearing = Partial<Pick<ServerConfig, 'headers' | 'env' | 'args
  * back: what a `${env:…}` reference put into its env, headers, args, URL, auth or check arguments
  * (config/load.ts); a header, variable, flag or URL query value whose name says credential or whose
  * shape is a token's; the credential part of an `Authorization` value (and a Basic one decoded); the
- * URL's password; `auth`'s client secret and bearer token. Not filtered by length: the masker is.
+ * URL's password; `auth`'s client secret and bearer token. Not filtered by length: the masker is,
+ * except for what references put (config/load.ts keeps only credentials there), masked as words at
+ * any length.
  */
-export function configuredSecrets(server: SecretBearing): string[] {
-  const out: string[] = [...(server.referenced_secrets ?? [])];
+export function configuredSecrets(server: SecretBearing): Array<string | ShortSecret> {
+  const referenced = server.referenced_secrets ?? [];
+  const short = referenced.filter((v) => v.trim() !== '' && v.length < MIN_SECRET_CHARS).map((word): ShortSecret => ({ word }));
+  const out: string[] = referenced.filter((v) => v.length >= MIN_SECRET_CHARS);
   for (const [name, value] of Object.entries(server.headers ?? {})) out.push(...namedSecret(name, value));
   for (const [name, value] of Object.entries(server.env ?? {})) out.push(...namedSecret(name, value));
   out.push(...argSecrets(server.args ?? []), ...urlSecrets(server.url));
   if (server.auth?.type === 'oauth2_client_credentials') out.push(server.auth.client_secret);
   if (server.auth?.type === 'bearer' && server.auth.token !== undefined) out.push(server.auth.token);
-  return [...new Set(out.filter((v) => v.trim() !== ''))];
+  return [...new Set(out.filter((v) => v.trim() !== '')), ...short];
 }
 
 /**

@@ -78,23 +78,44 @@ function redactValue(value: unknown, depth: number): unknown {
 export const MIN_SECRET_CHARS = 6;
 
 /**
- * Masks every value of `secrets` (of MIN_SECRET_CHARS or more) in a text, in the forms a message
- * quotes it: as it is, JSON-escaped (a tool result shown with JSON.stringify), with whitespace runs
- * collapsed (stderr and body summaries), URL-encoded; and a secret cut short by a message's own
- * truncation (`abcd1234se…`). Longer secrets first, so one that contains another is masked whole.
+ * A secret masked whatever its length, as a whole word only: a short value that the configuration
+ * marks as a credential (a `${env:API_TOKEN}`, a reference after `--token`: config/load.ts). Masked
+ * inside longer words, "ab" would spoil every message; unmasked, a short password was quoted back.
  */
-export function secretMasker(secrets: Iterable<string>): (text: string) => string {
+export interface ShortSecret {
+  readonly word: string;
+}
+
+/**
+ * Masks every value of `secrets` (of MIN_SECRET_CHARS or more, or any ShortSecret) in a text, in the
+ * forms a message quotes it: as it is, JSON-escaped (a tool result shown with JSON.stringify), with
+ * whitespace runs collapsed (stderr and body summaries), URL-encoded; and a secret cut short by a
+ * message's own truncation (`abcd1234se…`). Longer secrets first, so one that contains another is
+ * masked whole; short ones last, where they stand as words.
+ */
+export function secretMasker(secrets: Iterable<string | ShortSecret>): (text: string) => string {
   const forms = new Set<string>();
-  for (const s of secrets) {
-    for (const f of [s, JSON.stringify(s).slice(1, -1), s.replace(/\s+/g, ' ').trim(), encodeURIComponent(s)]) if (f.length >= MIN_SECRET_CHARS) forms.add(f);
+  const words = new Set<string>();
+  for (const secret of secrets) {
+    const s = typeof secret === 'string' ? secret : secret.word;
+    for (const f of [s, JSON.stringify(s).slice(1, -1), s.replace(/\s+/g, ' ').trim(), encodeURIComponent(s)]) {
+      if (f.length >= MIN_SECRET_CHARS) forms.add(f);
+      else if (typeof secret !== 'string' && f.trim() !== '') words.add(f);
+    }
   }
   const sorted = [...forms].sort((a, b) => b.length - a.length);
-  if (sorted.length === 0) return (text) => text;
+  const alone = words.size === 0 ? undefined : new RegExp(`(?<![\\p{L}\\p{N}_])(?:${[...words].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})(?![\\p{L}\\p{N}_])`, 'gu');
+  if (sorted.length === 0 && !alone) return (text) => text;
   return (text) => {
     let out = text;
     for (const f of sorted) if (out.includes(f)) out = out.split(f).join(MASK);
+    if (alone) out = out.replace(alone, MASK);
     return out.includes('…') ? maskCutShort(out, sorted) : out;
   };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** A secret's first MIN_SECRET_CHARS or more characters right before an ellipsis: the rest was cut off. */

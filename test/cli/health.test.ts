@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { alive, CLI, STDIO_FIXTURE } from '../helpers.js';
@@ -196,6 +198,38 @@ servers:
     assert.equal(existsSync(signalLog), false, 'no SIGTERM: no time was left to wait on one');
   });
 
+  it('a hung remote server and a hung stdio server cost one timeout: the stdio wave starts while the remote probe still waits', async () => {
+    // The stdio server writes its pid as it starts; the HTTP server notes, when the probe gives up on
+    // it, whether that had happened. Before the fix the stdio wave waited for the remote probe's end.
+    const pidFile = join(dir, 'waves.pid');
+    let stdioStartedFirst: boolean | undefined;
+    const hung = createServer((req) => req.once('close', () => (stdioStartedFirst ??= existsSync(pidFile))));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const file = join(dir, 'waves.yaml');
+    writeFileSync(
+      file,
+      `servers:
+  - name: hung-stdio
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(STDIO_FIXTURE)}, hang-stubborn]
+    env: { PIDFILE: ${JSON.stringify(pidFile)} }
+  - name: hung-http
+    transport: streamable_http
+    url: http://127.0.0.1:${(hung.address() as AddressInfo).port}/mcp
+`,
+    );
+    try {
+      const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual((JSON.parse(r.stdout) as { servers: JsonServer[] }).servers.map((s) => s.error?.type), ['timeout', 'timeout']);
+      assert.equal(stdioStartedFirst, true);
+    } finally {
+      hung.closeAllConnections();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  });
+
   it('--timeout bounds the close too: no DELETE is waited on once it has run out', async () => {
     // tools/list never answers, so the deadline is spent when the close begins, and the DELETE would
     // never be answered either. Before the fix the close sent it and waited for it.
@@ -235,6 +269,12 @@ servers:
     assert.equal(badHeader.stderr, `--header: "X Key" is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only (no spaces, no colon)\n`);
     const unknownOption = await mcpwatch(['health', '--frobnicate']);
     assert.equal(unknownOption.code, 2);
+  });
+
+  it('--stdio with the command line quoted as one word is a usage error that shows it split', async () => {
+    const r = await mcpwatch(['health', '--stdio', '--', `${process.execPath} ${STDIO_FIXTURE} ok`, '--flag']);
+    assert.equal(r.code, 2, r.stdout);
+    assert.equal(r.stderr, `--stdio: ${JSON.stringify(`${process.execPath} ${STDIO_FIXTURE} ok`)} is run as one executable, without a shell, and there is none by that name: give the command and its arguments as separate words (mcpwatch health --stdio -- ${process.execPath} ${STDIO_FIXTURE} ok --flag)\n`);
   });
 
   it('refuses a --timeout longer than a timer holds, as the configuration does, instead of timing out at once', async () => {

@@ -239,6 +239,14 @@ describe('mcpwatch scorecard', () => {
     }
   });
 
+  it('says no warning that is about running the agent (probe cadence, sharding\'s traffic hints): it grades what was stored', async () => {
+    const file = join(dir, 'cadence.yaml');
+    writeFileSync(file, `monitoring: { interval: 5s, timeout: 20s }\nsharding: { shards: 2, shard: 0 }\nreceivers: { otlp: { http: { endpoint: 127.0.0.1:0 } } }\nstate:\n  path: ${JSON.stringify(join(dir, 'missing', 'state.db'))}\nservers:\n  - { name: alpha, transport: stdio, command: node }\n`);
+    const r = await scorecard(['-c', file, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /warning/);
+  });
+
   it('a configuration error exits 2', async () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'servers:\n  - name: x\n    transport: carrier-pigeon\n');

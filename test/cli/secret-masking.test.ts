@@ -74,6 +74,23 @@ describe('no configured secret that a server repeats reaches any output', () => 
     assert.deepEqual(leaks(table.stdout + table.stderr), [], 'health table');
   });
 
+  it('a short value a credential reference holds, and the arguments of a command line one variable holds, as spawn_failed quotes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-secrets-'));
+    const config = join(dir, 'mcpwatch.yaml');
+    writeFileSync(
+      config,
+      `servers:
+  - { name: short, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, leaky-exit], env: { API_KEY: "\${env:SHORT_KEY}" } }
+  - { name: line, transport: stdio, command: "\${env:MCP_LINE}" }
+`,
+    );
+    const env = { ...process.env, SHORT_KEY: 'k9', MCP_LINE: 'no-such-mcp-server --api-key sk-line-4e1d' };
+    const out = await run(process.execPath, [CLI, 'health', '-c', config, '--json'], { env }).catch((e: { stdout: string }) => e);
+    const messages = (JSON.parse(out.stdout) as { servers: Array<{ error: { message: string } }> }).servers.map((s) => s.error.message);
+    assert.equal(messages[0], 'exited with code 1: fatal: login failed with key ***');
+    assert.equal(messages[1], 'cannot start "no-such-mcp-server ***": command not found (ENOENT)');
+  });
+
   it('run: the log, stdout alerts, webhook payloads, the state file, /api/v1/servers and /metrics', async (t) => {
     const gateway = await startHttpFixture('echo-credentials-502');
     t.after(() => gateway.close());

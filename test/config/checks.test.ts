@@ -68,7 +68,7 @@ describe('checks configuration', () => {
       'servers[0].checks[5].allow_side_effects: applies to tool checks only (this one reads a prompt, which has no side effects to allow)',
       'servers[0].checks[5].arguments.n: prompt arguments are strings (got number)',
       'servers[0].checks[6].expect.structured.rows[0]: must start with $ (got "rows[0]")',
-      'servers[0].checks[7].name: must contain only letters, digits and . _ : / -',
+      'servers[0].checks[7].name: must contain only letters, digits and . _ : / - (got "bad name!"; e.g. "bad-name")',
       'servers[0].checks[7].expect.text_contain: unknown key (did you mean "text_contains"?)',
     ];
     for (const w of want) assert.ok(got.includes(w), `missing: ${w}\ngot:\n${got.join('\n')}`);

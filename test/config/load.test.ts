@@ -81,11 +81,31 @@ servers:
     };
     const cfg = parseConfig(text, 'x.yaml', env);
     const noted = cfg.servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
-    assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', '3000', 'check-token-value']);
+    // PORT's 3000 is short and named as no credential: masking it would turn every 3000 into ***.
+    assert.deepEqual(noted[0], ['arg-key-value', 'env-api-key', 'check-token-value']);
     assert.deepEqual(noted[1], ['path-key-value', 'query-key-value', 'bearer-value', 'client-secret-value']);
     assert.equal(noted[2], undefined);
     // A whole command is the executable's name; a word put into a command line is an argument.
     assert.deepEqual(noted[3], ['line-key-value']);
+  });
+
+  it('notes a short value where a name says credential, and the arguments of a command line a variable holds whole', () => {
+    const text = `servers:
+  - name: short
+    transport: stdio
+    command: node
+    args: ["--token", "\${env:A}", "--api-key=\${env:B}", "--port", "\${env:C}", "\${env:GH_TOKEN}", "AUTH=\${env:D}"]
+    env: { DB_PASSWORD: "\${env:E}", LOG_LEVEL: "\${env:F}" }
+  - name: http
+    transport: streamable_http
+    url: "https://u:\${env:G}@h.example/mcp?api_key=\${env:H}&page=\${env:I}"
+    headers: { Authorization: "Bearer \${env:J}", X-Region: "\${env:K}" }
+  - { name: line, transport: stdio, command: "\${env:LINE}" }
+  - { name: exe, transport: stdio, command: "\${env:EXE}" }
+`;
+    const env = { A: 'a1', B: 'b2', C: '8080', GH_TOKEN: 'g', D: 'd4', E: 'e5', F: 'info', G: 'g7', H: 'h8', I: '2', J: 'j9', K: 'eu', LINE: 'mcp-srv --api-key sk-abcdefgh1234', EXE: 'mcp-srv' };
+    const noted = parseConfig(text, 'x.yaml', env).servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
+    assert.deepEqual(noted, [['a1', 'b2', 'g', 'd4', 'e5'], ['g7', 'h8', 'j9'], ['--api-key sk-abcdefgh1234'], undefined]);
   });
 
   it('reports every problem at once, with file, line and path', () => {
@@ -356,8 +376,33 @@ alerts:
   it('says what a duration or an error rate of the wrong type should be, not only its JSON type', () => {
     const errs = errorsOf('monitoring:\n  timeout: 5\n  traffic: { error_rate: "20%" }\nservers: []\n');
     assert.deepEqual(errs, [
-      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got a number)',
+      'mcpwatch.yaml:2: monitoring.timeout: must be a duration such as 500ms, 5s or 2m (got 5, a number without a unit: write 5s for seconds)',
       'mcpwatch.yaml:3: monitoring.traffic.error_rate: must be a share of calls above 0 and at most 1 (0.2 = 20 %), or null for never (got a string)',
+    ]);
+  });
+
+  it('says a number or a boolean in quotes is text, and to write it without them', () => {
+    assert.deepEqual(errorsOf('monitoring:\n  consecutive_failures_before_down: "3"\n  fresh_connection: "true"\nservers: []\n'), [
+      'mcpwatch.yaml:2: monitoring.consecutive_failures_before_down: must be a number, got string (write 3 without quotes)',
+      'mcpwatch.yaml:3: monitoring.fresh_connection: must be a boolean, got string (write true without quotes)',
+    ]);
+  });
+
+  it('quotes a name with characters a label cannot take, and the name it could be', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: my server, transport: stdio, command: node, checks: [{ name: "list all!", tool: t }] }\n'), [
+      'mcpwatch.yaml:2: servers[0].name: must contain only letters, digits and . _ : / - (got "my server"; e.g. "my-server")',
+      'mcpwatch.yaml:2: servers[0].checks[0].name: must contain only letters, digits and . _ : / - (got "list all!"; e.g. "list-all")',
+    ]);
+  });
+
+  it('refuses ${env.NAME} as a reference it cannot expand, and warns of a shell\'s $NAME, which is sent as written', () => {
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "https://h.example/mcp", headers: { A: "${env.TOKEN}" } }\n'), [
+      'mcpwatch.yaml:2: servers[0].headers.A: "${env.TOKEN}" is not a reference mcpwatch can expand: write ${env:NAME} (NAME of letters, digits and _), ${env:NAME:-default}, or $${ for a literal ${',
+    ]);
+    const text = 'servers:\n  - { name: a, transport: stdio, command: node, args: ["pa$$word", "$${LIT}", "$(pwd)"], env: { A: "Bearer $TOKEN", B: "$X:$Y" } }\n';
+    assert.deepEqual(readConfig(text, 'm.yaml', {}).warnings.map((w) => `${w.path}: ${w.message}`), [
+      'servers[0].env.A: $TOKEN is sent as written: mcpwatch expands ${env:TOKEN}, not $TOKEN',
+      'servers[0].env.B: $X, $Y are sent as written: mcpwatch expands ${env:X}, not $X',
     ]);
   });
 

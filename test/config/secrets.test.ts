@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { configuredSecrets, looksLikeSecret } from '../../src/config/secrets.js';
+import { secretMasker } from '../../src/pipeline/redact.js';
 
 it('recognises token shapes and not ordinary values', () => {
   for (const v of ['Bearer abc', 'ghp_x', 'github_pat_11AA', 'sk-proj-1', 'xoxp-1-2', 'AKIAIOSFODNN7EXAMPLE', 'eyJhbGciOiJIUzI1NiJ9.e30.x', 'a1b2c3d4e5f6g7h8i9j0k1']) {
@@ -59,5 +60,12 @@ describe('configuredSecrets: URLs wherever they are given', () => {
     for (const v of ['hdr-url-pass-1', 'env-url-pass-2', 'env-query-3', 'arg-url-pass-4', 'arg-url-pass-5']) assert.ok(got.includes(v), v);
     // The rest of such a URL is where the server is, not a secret.
     for (const v of ['db', 'app', 'up.example.com']) assert.ok(!got.includes(v), v);
+  });
+});
+
+describe('configuredSecrets: short values references put', () => {
+  it('are masked whatever their length, as whole words only', () => {
+    const mask = secretMasker(configuredSecrets({ referenced_secrets: ['k9', 'long-secret-1'] }));
+    assert.equal(mask('key k9, "k9" k9x xk9 k9_ (k9) long-secret-1'), 'key ***, "***" k9x xk9 k9_ (***) ***');
   });
 });

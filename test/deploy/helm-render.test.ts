@@ -190,6 +190,9 @@ const FUNCTIONS: Record<string, Fn> = {
   },
   print: (...xs) => xs.map(text).join(''),
   contains: (sub, s) => text(s).includes(text(sub)),
+  hasPrefix: (pre, s) => text(s).startsWith(text(pre)),
+  hasSuffix: (suf, s) => text(s).endsWith(text(suf)),
+  toString: (v: unknown) => text(v),
   quote: (v) => JSON.stringify(text(v)),
   toYaml: (v) => toYaml(v),
   nindent: (n, s) => '\n' + indentLines(Number(n), s),
@@ -465,6 +468,15 @@ describe('helm chart rendering (approximate helm template)', () => {
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', replicaCount: 2, state: { type: 'persistentVolumeClaim' } })), /replicaCount=1/);
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', service: { enabled: false }, serviceMonitor: { enabled: true } })), /needs service.enabled/);
     assert.match(renderError(helmMerge(defaults(), { mode: 'deployment', extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=64' }] })), /set NODE_OPTIONS with the nodeOptions value/);
+  });
+
+  it('refuses a health endpoint the kubelet\'s probes cannot reach and a state file outside the state volume: each would restart the pod forever', () => {
+    const render = (config: Values): string => renderError(helmMerge(defaults(), { mode: 'deployment', config }));
+    assert.equal(render({ health: { endpoint: '0.0.0.0:8080' } }), 'config.health.endpoint 0.0.0.0:8080: its port must be ports.health (13133), where the liveness and readiness probes call /healthz and /readyz; change one to match the other');
+    assert.equal(render({ health: { endpoint: '127.0.0.1:13133' } }), "config.health.endpoint 127.0.0.1:13133: the kubelet's probes come from outside the pod's loopback; listen on 0.0.0.0:13133");
+    assert.equal(render({ state: { path: '/data/state.db' } }), 'config.state.path /data/state.db: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch; name the file under it, e.g. /var/lib/mcpwatch/state.db');
+    // Moved together, the endpoint and the port agree; a relative state path lands in the volume (the working directory).
+    assert.equal(manifests(helmMerge(defaults(), { mode: 'deployment', ports: { health: 8080 }, config: { health: { endpoint: '0.0.0.0:8080' }, state: { path: 'state.db' } } })).length > 0, true);
   });
 
   it('the container gets NODE_OPTIONS from nodeOptions, once, and an empty value is still set (it overrides the image\'s)', () => {

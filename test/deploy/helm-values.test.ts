@@ -139,6 +139,26 @@ describe('helm chart values', () => {
     }
   });
 
+  it('config takes a whole ${env:…} reference wherever mcpwatch does: every number and boolean', () => {
+    // mcpwatch gives such a value the type its key wants (`concurrency: ${env:CONCURRENCY}`); the
+    // schema refused at install what the agent would have run.
+    const base = helmMerge(defaults(), { mode: 'deployment' });
+    const referenced = { config: { monitoring: { concurrency: '${env:CONCURRENCY}', fresh_connection: '${env:FRESH}' }, servers: [{ name: 'x', transport: 'stdio', command: 'node', consecutive_failures_before_down: '${env:FAILURES}' }] } };
+    assert.deepEqual(schemaErrors(helmMerge(base, referenced)), []);
+    assert.notDeepEqual(schemaErrors(helmMerge(base, { config: { monitoring: { concurrency: 'many' } } })), [], 'text that is no reference is still refused');
+    const refused: string[] = [];
+    const walk = (node: SchemaNode & { pattern?: string }, path: string): void => {
+      const types = [node.type ?? []].flat();
+      if (types.some((t) => t === 'integer' || t === 'number' || t === 'boolean') && !(types.includes('string') && (node.pattern === undefined || new RegExp(node.pattern).test('${env:X}')))) refused.push(path);
+      for (const [k, v] of Object.entries(node.properties ?? {})) walk(v, `${path}.${k}`);
+      if (node.items) walk(node.items, `${path}[]`);
+      (node.oneOf ?? []).forEach((v, i) => walk(v, `${path}<${i}>`));
+      if (typeof node.additionalProperties === 'object') walk(node.additionalProperties, `${path}.*`);
+    };
+    walk((JSON.parse(read('helm', 'mcpwatch', 'values.schema.json')) as { properties: { config: SchemaNode } }).properties.config, 'config');
+    assert.deepEqual(refused, []);
+  });
+
   it('every key in values.yaml has a comment line above it', () => {
     const doc = parseDocument(read('helm', 'mcpwatch', 'values.yaml'));
     const missing: string[] = [];

@@ -241,6 +241,16 @@ describe('Dockerfile', () => {
     assert.ok(get('COPY').some((i) => i.args === 'deploy/docker/mcpwatch.yaml /etc/mcpwatch/mcpwatch.yaml'));
   });
 
+  it('every documented `docker run` of the agent passes --init (node as PID 1 leaves the orphans of stdio wrappers as zombies)', () => {
+    const runs: string[] = [];
+    for (const file of ['Dockerfile', 'README.md', join('docs', 'deployment.md')]) {
+      const text = read(file).replace(/^#\s?/gm, '').replace(/\\\n\s*/g, ' ');
+      for (const m of text.matchAll(/docker run ([^\n`]*?\bmcpwatch:\S+)([^\n`]*)/g)) if (/^\s*(run\b|$)/.test(m[2]!)) runs.push(`${file}: ${m[1]}`);
+    }
+    assert.ok(runs.length >= 3, runs.join('\n'));
+    assert.deepEqual(runs.filter((r) => !/\s--init\s/.test(r)), []);
+  });
+
   it('runtime: package.json sits at the package root beside dist/src, where wire/version.ts reads the version', () => {
     const copies = runtime.filter((i) => i.op === 'COPY').map((i) => i.args);
     assert.ok(copies.includes('--from=build /app/package.json /app/package.json'), copies.join('\n'));

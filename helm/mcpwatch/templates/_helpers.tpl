@@ -93,6 +93,19 @@ Cluster
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
 {{- fail "serviceMonitor.enabled needs service.enabled: the ServiceMonitor scrapes through the Service" -}}
 {{- end -}}
+{{- /* The kubelet's probes call ports.health: a health endpoint elsewhere, or on loopback, restarts the pod forever. */ -}}
+{{- $health := .Values.config.health.endpoint | default "" | toString -}}
+{{- if not (hasSuffix (printf ":%v" .Values.ports.health) $health) -}}
+{{- fail (printf "config.health.endpoint %s: its port must be ports.health (%v), where the liveness and readiness probes call /healthz and /readyz; change one to match the other" $health .Values.ports.health) -}}
+{{- end -}}
+{{- if or (hasPrefix "127." $health) (hasPrefix "localhost:" $health) (hasPrefix "[::1]:" $health) -}}
+{{- fail (printf "config.health.endpoint %s: the kubelet's probes come from outside the pod's loopback; listen on 0.0.0.0:%v" $health .Values.ports.health) -}}
+{{- end -}}
+{{- /* Only the state volume and /tmp are writable: a state file elsewhere stops the agent at start. */ -}}
+{{- $state := .Values.config.state.path | default "" | toString -}}
+{{- if and (hasPrefix "/" $state) (not (hasPrefix "/var/lib/mcpwatch/" $state)) -}}
+{{- fail (printf "config.state.path %s: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch; name the file under it, e.g. /var/lib/mcpwatch/state.db" $state) -}}
+{{- end -}}
 {{- range .Values.extraEnv -}}
 {{- if eq .name "NODE_OPTIONS" -}}
 {{- fail "extraEnv: set NODE_OPTIONS with the nodeOptions value, not in extraEnv (the container would get it twice)" -}}
