@@ -273,6 +273,16 @@ export function envName(text: string): string {
 }
 
 /**
+ * `~` or `~/…` as the home directory it means to the user who wrote it. mcpwatch spawns without a
+ * shell, so a `~` kept as written would be a directory named `~` under the project (cwd) or an
+ * executable nobody has (command); `validate` refuses both.
+ */
+function homeRelative(path: string, ctx: DiscoverContext): string {
+  if (path === '~') return ctx.home;
+  return path.startsWith('~/') || (ctx.platform === 'win32' && path.startsWith('~\\')) ? join(ctx.home, path.slice(2)) : path;
+}
+
+/**
  * Replaces editor variables that mcpwatch cannot expand at run time with what they mean now
  * (`${workspaceFolder}` is the project init runs in) and turns VS Code `${input:id}` prompts into
  * `${env:ID}`. Unknown editor variables are left as they are and reported.
@@ -402,13 +412,13 @@ function mapEntry(raw: unknown, dialect: Dialect, ctx: DiscoverContext): MapOutc
     if (line) notes.push(`command ${JSON.stringify(line[0])} is written with its arguments in one string: they are given apart in args`);
     const server: MappedServer = {
       transport: 'stdio',
-      command: sub(line ? line[0]! : command),
+      command: homeRelative(sub(line ? line[0]! : command), ctx),
       args: [...(line ? line.slice(1) : []), ...((args as unknown[] | undefined) ?? [])].map((a) => sub(String(a))),
       env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, sub(v)])),
       headers: {},
     };
     if (typeof raw.cwd === 'string' && raw.cwd !== '') {
-      const c = sub(raw.cwd);
+      const c = homeRelative(sub(raw.cwd), ctx);
       server.cwd = isAbsolute(c) || c.startsWith('${') ? c : resolve(ctx.cwd, c);
     }
     for (const v of unknownVars) notes.push(`${v} is an editor variable mcpwatch cannot expand; edit it in mcpwatch.yaml`);

@@ -336,6 +336,17 @@ describe('entry mapping', () => {
     assert.equal(byName(r, 'abs').cwd, '/srv/mcp');
   });
 
+  it('reads a leading ~ in command and cwd as the home directory, since nothing expands it later', () => {
+    const m = machine();
+    m.put('./.mcp.json', { mcpServers: { t: { command: '~/bin/mcp-t', args: ['~/data'], cwd: '~/proj' }, h: { command: 'mcp-h', cwd: '~' } } });
+    const r = discoverServers(m);
+    assert.equal(byName(r, 't').command, join(m.home, 'bin', 'mcp-t'));
+    assert.equal(byName(r, 't').cwd, join(m.home, 'proj'));
+    assert.equal(byName(r, 'h').cwd, m.home);
+    // An argument is the server's to read: some take a literal ~ (a glob, a pattern).
+    assert.deepEqual(byName(r, 't').args, ['~/data']);
+  });
+
   it('sanitises names and suffixes a clash between different servers', () => {
     const m = machine();
     m.put('~/.config/Claude/claude_desktop_config.json', {
