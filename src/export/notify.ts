@@ -19,7 +19,7 @@ export { statusError } from './notifiers/http.js';
 export { formatStdout, type LineSink } from './notifiers/stdout.js';
 export { verifySignature } from './notifiers/webhook.js';
 export { buildSlackMessage, type SlackBlock } from './notifiers/slack.js';
-export { driftLines, formatDuration } from './notifiers/format.js';
+export { driftLines } from './notifiers/format.js';
 export { alertLabels, alertName, alertsEndpoint, alertsFor, refreshed, retire, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier, type AmAlert } from './notifiers/alertmanager.js';
 
 interface NotifierDeps {

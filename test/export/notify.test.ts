@@ -11,7 +11,6 @@ import {
   buildSlackMessage,
   createNotifier,
   driftLines,
-  formatDuration,
   formatStdout,
   notifierKey,
   statusError,
@@ -640,21 +639,6 @@ test('stdout: the events filter applies and a throwing stream is a permanent fai
 
 // ---------------------------------------------------------------------------------------------
 // Pure pieces, row by row
-
-test('formatDuration', () => {
-  const rows: Array<[number, string]> = [
-    [0, '0s'],
-    [0.4, '0s'],
-    [5, '5s'],
-    [60, '1m'],
-    [3600, '1h'],
-    [3605, '1h 5s'],
-    [3725, '1h 2m 5s'],
-    [90_061, '1d 1h 1m 1s'],
-    [-3, '0s'],
-  ];
-  for (const [seconds, text] of rows) assert.equal(formatDuration(seconds), text, String(seconds));
-});
 
 test('driftLines prints one line per change, naming the tool where the message does not', () => {
   assert.deepEqual(driftLines([]), []);
