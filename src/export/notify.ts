@@ -207,6 +207,7 @@ export class AlertDispatcher {
         if (l.running) l.replaced.push(l.notifier);
         else closeNotifier(l.notifier);
         l.notifier = notifier;
+        this.refilter(l);
       }
       next.push(l);
     }
@@ -223,6 +224,20 @@ export class AlertDispatcher {
       }
     }
     return added;
+  }
+
+  /**
+   * What a kept lane still holds goes by its new `events` filter: a receiver whose filter the reload
+   * narrowed asked not to hear those events any more, whenever they happened. Not a failure: they
+   * were not for it.
+   */
+  private refilter(lane: Lane): void {
+    const kept = lane.queue.filter((event) => accepts(lane.notifier, event));
+    const dropped = lane.queue.length - kept.length;
+    if (dropped === 0) return;
+    lane.queue = kept;
+    for (let i = 0; i < dropped; i++) this.finished(lane);
+    this.log('debug', 'queued alerts dropped: the reloaded events filter excludes them', { notifier: lane.notifier.kind, target: lane.notifier.target, dropped });
   }
 
   /** The lanes of the notifiers configured now (not those leaving). */

@@ -817,6 +817,23 @@ test('reconfigure: a kept notifier goes on from its queue, in order (the deliver
   assert.deepEqual(log.slice(5), ['old:closed', 'new:two', 'new:three']);
 });
 
+test('reconfigure: a kept notifier whose events filter the reload narrows does not send what it still holds that the new filter excludes', async () => {
+  const log: string[] = [];
+  const old = logging(log, 'k', 'old', ['one']);
+  const d = new AlertDispatcher([old.notifier], recorder().options);
+  d.dispatch(says('one'));
+  await until(() => log.includes('old:one'), 'one under way');
+  d.dispatch(says('two'));
+  d.dispatch({ ...recovered(), message: 'three' });
+  const narrowed = logging(log, 'k', 'new');
+  narrowed.notifier.accepts = (e) => e.event === 'recovered';
+  assert.deepEqual(d.reconfigure([narrowed.notifier]), []);
+  old.release();
+  assert.equal(await d.flush(60_000), true);
+  assert.deepEqual(log, ['old:one', 'old:closed', 'new:three']);
+  assert.equal(d.pending, 0);
+});
+
 test('reconfigure: a removed notifier takes no new event and has its grace for what it holds; added back meanwhile, it takes up its own lane', async () => {
   const log: string[] = [];
   const r = recorder();
