@@ -655,6 +655,10 @@ export class Agent {
     }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
+    if (a.revised) {
+      this.log.info({ server: server.name, error_type: a.revised.details.error_type, previous_error_type: a.revised.details.previous_error_type, detail: a.revised.message }, 'still down, for another cause');
+      this.dispatcher.revise(this.event(server, a.revised, at));
+    }
     this.catchUp(monitor, at);
     for (const c of out.checks ?? []) {
       if (c.status !== 'refused') monitor.refused.delete(c.name);

@@ -128,6 +128,8 @@ export class AlertDispatcher {
   private readonly delivered: DispatcherOptions['delivered'];
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Events queued by revise(): applied to the notifier, not delivered. */
+  private readonly revisions = new WeakSet<AlertEvent>();
 
   constructor(notifiers: readonly Notifier[], options: DispatcherOptions = {}) {
     this.lanes = notifiers.map(lane);
@@ -169,6 +171,20 @@ export class AlertDispatcher {
     for (const lane of this.current()) {
       if (except && lane.notifier.key !== undefined && except.has(lane.notifier.key)) continue;
       if (accepts(lane.notifier, event)) this.enqueue(lane, event);
+    }
+  }
+
+  /**
+   * `unsafe` restates the state a server is in with another cause (StepResult.revised): the notifiers
+   * that keep an alert open for it (Notifier.revise) update its text, in order with the events they
+   * hold; the others hear nothing, as a receiver paged for an outage is not paged again for it.
+   */
+  revise(unsafe: AlertEvent): void {
+    if (this.closed) return;
+    const event = redactDeep(unsafe);
+    this.revisions.add(event);
+    for (const lane of this.current()) {
+      if (lane.notifier.revise && accepts(lane.notifier, event)) this.enqueue(lane, event);
     }
   }
 
@@ -395,7 +411,7 @@ export class AlertDispatcher {
       for (const n of [...lane.replaced.splice(0), lane.notifier]) closeNotifier(n);
       for (const event of lane.queue.splice(0)) {
         this.finished(lane);
-        this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
+        if (!this.revisions.has(event)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
       }
     }
     if (lane.leaving && !lane.running) this.lanes = this.lanes.filter((l) => l !== lane);
@@ -466,6 +482,15 @@ export class AlertDispatcher {
   private async deliver(lane: Lane, event: AlertEvent): Promise<void> {
     // The instance the delivery began with sees it through, retries included (reconfigure).
     const { notifier, closing } = lane;
+    if (this.revisions.has(event)) {
+      try {
+        notifier.revise?.(event);
+        this.record(notifier, event);
+      } catch (err) {
+        this.log('warn', 'updating an open alert with a new cause failed; it keeps the cause it was posted with', { ...this.fields(notifier, event), error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
+    }
     const started = this.now();
     const maxAttempts = Math.max(1, notifier.retry.max_attempts);
     for (let attempt = 1; ; attempt++) {

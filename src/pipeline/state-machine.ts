@@ -65,6 +65,12 @@ export interface Transition {
 export interface StepResult {
   transition: Transition | null;
   events: EventDraft[];
+  /**
+   * The server stays `down`, for another cause than before (timeouts, then connection refused): no
+   * new alert, since nothing changed for whoever was paged, but the open alert's text should say
+   * the cause now (the `down` it would be, as a draft).
+   */
+  revised?: EventDraft;
 }
 
 type LatencyLevel = 'ok' | 'warning' | 'critical';
@@ -298,6 +304,7 @@ export class ServerStateMachine {
 
   apply(r: CheckResult): StepResult {
     const events: EventDraft[] = [];
+    let revised: EventDraft | undefined;
     const shown = this.status;
     const checks = r.ok ? this.updateChecks(r) : { failed: [], passed: [] };
     // The server's own answers decide `base` as they always have; a failing check can only make the
@@ -323,21 +330,24 @@ export class ServerStateMachine {
       this.answeringSince = null;
       this.consecutiveFailures++;
       this.firstFailureAt ??= r.at;
+      const before = this.lastError;
       this.lastError = r.error;
       if (r.definitive || this.consecutiveFailures >= this.policy.failuresBeforeDown) {
         next = 'down';
         cause = r.error?.message ?? 'check failed';
         errorType = r.error?.type ?? null;
+        const details = {
+          error_type: r.error?.type ?? null,
+          error_category: r.error?.category ?? null,
+          phase: r.error?.phase ?? null,
+          consecutive_failures: this.consecutiveFailures,
+        };
         if (prev !== 'down') {
           this.notUpSince = Math.min(this.notUpSince ?? this.firstFailureAt, this.firstFailureAt);
           this.outageSince ??= this.firstFailureAt;
-          const details = {
-            error_type: r.error?.type ?? null,
-            error_category: r.error?.category ?? null,
-            phase: r.error?.phase ?? null,
-            consecutive_failures: this.consecutiveFailures,
-          };
           events.push(this.draft('down', 'critical', cause, details, prev, next));
+        } else if (before !== null && r.error !== null && before.type !== r.error.type) {
+          revised = this.draft('down', 'critical', cause, { ...details, previous_error_type: before.type }, prev, next);
         }
       }
     } else {
@@ -413,6 +423,12 @@ export class ServerStateMachine {
     const ended = this.endExpired(status);
     if (ended) drafts.push(ended);
     const transition = status !== shown ? { from: shown, to: status, at: r.at, cause: cause || status, errorType } : null;
+    // Only the cause of a down the server's own answers give is revised: a check that holds it down
+    // says its own cause.
+    if (revised && status === 'down' && shown === 'down' && !over) {
+      revised.incident_started_at = this.notUpSince;
+      return { transition, events: drafts, revised };
+    }
     return { transition, events: drafts };
   }
 

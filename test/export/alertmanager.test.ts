@@ -204,6 +204,32 @@ function summary(posts: Array<Array<{ labels: Record<string, string>; endsAt: st
   return posts.map((p) => p.map((a) => [a.labels.alertname, a.labels.mcp_server_name, Date.parse(a.endsAt) > T ? 'firing' : 'resolved']));
 }
 
+describe('alertmanager notifier: a server still down for another cause', () => {
+  it('updates the open alert\'s description and error_type for the next re-post, posts nothing new, and tells the other notifiers nothing', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('revise'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const others: AlertEvent[] = [];
+    const told: Array<[string, unknown]> = [];
+    const hook = { kind: 'webhook' as const, key: 'hook', target: 'hook', retry: { max_attempts: 1, initial_backoff: 1, max_backoff: 1 }, timeout: 5000, accepts: () => true, deliver: async (e: AlertEvent) => void others.push(e) };
+    const dispatcher = new AlertDispatcher([n, hook], { delivered: (key, e, held) => told.push([key, held]) });
+    try {
+      dispatcher.dispatch(event({ message: 'timeout after 3000ms waiting for tools/list', details: { error_type: 'timeout' } }));
+      dispatcher.revise(event({ message: 'connection refused (ECONNREFUSED)', details: { error_type: 'connection_refused', previous_error_type: 'timeout' }, previous_state: 'down' }));
+      assert.equal(await dispatcher.flush(5000), true);
+      assert.equal(am.posts.length, 1, 'no post for the new cause');
+      assert.deepEqual(others.map((e) => e.details.error_type), ['timeout'], 'the webhook is not paged again');
+      await n.resend();
+      const reposted = am.posts[1]![0] as unknown as { annotations: Record<string, string>; startsAt: string };
+      assert.deepEqual([reposted.annotations.description, reposted.annotations.error_type], ['connection refused (ECONNREFUSED)', 'connection_refused']);
+      assert.equal(reposted.startsAt, new Date(T - 10_000).toISOString(), 'the same alert');
+      const kept = told.filter(([key]) => key === n.key).at(-1)![1] as Array<{ annotations: Record<string, string> }>;
+      assert.equal(kept[0]!.annotations.error_type, 'connection_refused', 'the state file keeps the new cause for a restart');
+    } finally {
+      await dispatcher.close();
+    }
+  });
+});
+
 describe('alertmanager notifier: servers no longer monitored', () => {
   it('retire takes a server\'s alerts out and returns them ended now, leaving the others', () => {
     const active: ActiveAlerts = new Map();

@@ -5,7 +5,8 @@
 // A state event (down, degraded, stale) opens an alert that stays active: it is re-posted every
 // `resend_interval` with endsAt four intervals ahead (as Prometheus does), so if mcpwatch dies the
 // alert resolves by itself and McpwatchAbsent takes over. `recovered` (or the next state) resolves
-// it with endsAt = now. One-off events (latency_spike, session_expired, schema_drift) are posted
+// it with endsAt = now; the same state for another cause (timeouts, then connection refused) is no
+// new alert, only new annotations from the next re-post on (Notifier.revise). One-off events (latency_spike, session_expired, schema_drift) are posted
 // once and end on their own after ONE_OFF_MS. A server the configuration no longer names has its
 // alerts resolved the same way (`forget`), without an event: nothing recovered.
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -283,6 +284,12 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       }
     },
     resend,
+    /** The open alert of the event's state takes the event's text; the next re-post carries it. */
+    revise(event) {
+      const name = alertName(event);
+      const alert = name === undefined ? undefined : active.get(event.server)?.get(name);
+      if (alert) alert.annotations = annotations(event);
+    },
     held(server) {
       return [...(active.get(server)?.values() ?? [])];
     },
