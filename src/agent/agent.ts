@@ -865,6 +865,11 @@ export class Agent {
       const told = this.dispatcher.toldOnceSent(monitor.server.name, notified.get(monitor.server.name) ?? new Map<string, Told>());
       // Up, with none of them told otherwise: nothing to tell, and no incident to read.
       if (monitor.resumed || status === 'unknown' || (status === 'up' && ![...added].some((key) => isBad(told.get(key)?.state ?? 'up')))) continue;
+      // One added back that was told of this state before a reload removed it: its alerts there have
+      // ended or will (nothing re-posted them meanwhile), so they are taken up and posted again, as
+      // after a restart. Told of another state, the catch-up below tells it where the server stands.
+      const same = new Map([...told].filter(([key, t]) => added.has(key) && t.state === status));
+      if (isBad(status) && same.size > 0) this.dispatcher.restore(monitor.server.name, same, 'resume', added);
       this.tellUntold(monitor, at, told, false, 'reload', added);
     }
   }

@@ -265,10 +265,12 @@ export class AlertDispatcher {
    * At start-up, before any event of `server`: notifiers that hold something for it in their receiver
    * (the Alertmanager's active alerts) take up what they held in the agent's last run (`told`, by
    * notifier key), so its alerts stay firing rather than expire over a restart. `end`: the server's
-   * state was too old to go on with, and what they held is ended instead (Notifier.end).
+   * state was too old to go on with, and what they held is ended instead (Notifier.end). `only`:
+   * these notifiers alone (by key), the ones a reload added back.
    */
-  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume'): void {
+  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume', only?: ReadonlySet<string>): void {
     for (const { notifier } of this.current()) {
+      if (only && (notifier.key === undefined || !only.has(notifier.key))) continue;
       const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
       const take = notifier[how]?.bind(notifier);
       if (held === undefined || !take) continue;
@@ -422,27 +424,31 @@ export class AlertDispatcher {
    * once it is done with the events it holds now (delivered, or given up): the caller sends no event
    * of theirs after the call, so their alerts end after their last event, never before it. `still`
    * is asked then, server by server: one it no longer names (added back since, and alerting again)
-   * is left alone.
+   * is left alone. A notifier that left the configuration is told nothing (it is not to be posted
+   * to; what it held ends with it), unless a reload adds it back while it still sends its last
+   * events: then it is told once they are sent, or its receiver would keep those alerts for good.
    */
   async forget(servers: readonly string[], still: (server: string) => boolean = () => true): Promise<void> {
     if (servers.length === 0 || this.closed) return;
     await Promise.all(
-      this.current().map(async (lane) => {
-        await this.drained(lane);
-        const now = servers.filter(still);
-        if (now.length === 0 || this.closed || lane.leaving) return;
-        const { notifier } = lane;
-        try {
-          await notifier.forget?.(now);
-        } catch (err) {
-          this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
-            notifier: notifier.kind,
-            target: notifier.target,
-            servers: now,
-            error: err instanceof Error ? err.message : String(err),
-          });
-        }
-      }),
+      this.lanes
+        .filter((lane) => !lane.closing.signal.aborted)
+        .map(async (lane) => {
+          await this.drained(lane);
+          const now = servers.filter(still);
+          if (now.length === 0 || this.closed || lane.leaving || lane.closing.signal.aborted) return;
+          const { notifier } = lane;
+          try {
+            await notifier.forget?.(now);
+          } catch (err) {
+            this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
+              notifier: notifier.kind,
+              target: notifier.target,
+              servers: now,
+              error: err instanceof Error ? err.message : String(err),
+            });
+          }
+        }),
     );
   }
 

@@ -303,6 +303,42 @@ describe('alertmanager notifier: servers no longer monitored', () => {
     }
   });
 
+  it('removed from the configuration with a server and added back while still sending, it resolves that server\'s alert rather than re-post it', async () => {
+    for (const readdedBeforeDrained of [false, true]) {
+      const am = fakeAm();
+      const name = `readd-${String(readdedBeforeDrained)}`;
+      const d = new AlertDispatcher([createNotifier(amConfig(name), { fetch: am.fetch, now: () => T })]);
+      try {
+        const release = am.hold();
+        d.dispatch(event({ server: 'gone' }));
+        await until(() => am.posts.length === 1, 'the down under way');
+        // One reload removes the notifier and the server; the next adds the notifier back.
+        d.reconfigure([], 600_000);
+        const forgotten = d.forget(['gone']);
+        // As the agent does, the instance is made at the reload that adds it.
+        const readd = (): AlertmanagerNotifier => {
+          const back = createNotifier(amConfig(name), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+          d.reconfigure([back]);
+          return back;
+        };
+        let back = readdedBeforeDrained ? readd() : undefined;
+        release();
+        if (!back) {
+          await forgotten;
+          back = readd();
+        }
+        const before = am.posts.length;
+        // Added back while it still sent the down: it resolves the alert. Added back after: the
+        // alert was left to end at its endsAt with the notifier that posted it.
+        if (readdedBeforeDrained) await until(() => summary(am.posts).some((p) => p.some(([, server, state]) => server === 'gone' && state === 'resolved')), 'the removed server resolved');
+        await back.resend();
+        assert.ok(!summary(am.posts.slice(before)).some((p) => p.some(([, server, state]) => server === 'gone' && state === 'firing')), `never firing again (added back ${readdedBeforeDrained ? 'before' : 'after'} the down landed)`);
+      } finally {
+        await d.close();
+      }
+    }
+  });
+
   it('deliveries of two notifier instances (the old and new dispatcher during a reload) do not undo each other', async () => {
     const am = fakeAm();
     const older = createNotifier(amConfig('two-instances'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;

@@ -198,11 +198,16 @@ interface Registry {
   resolving: AmAlert[];
   /** Deliveries under way: one the dispatcher gave up on (closed) may still land. */
   delivering: Set<Promise<void>>;
+  /** Notifier instances not closed yet: the registry goes with the last of them. */
+  open: number;
 }
 
 /**
  * Per Alertmanager endpoint, kept across notifier instances: a configuration reload replaces the
- * notifier, and a server that is still down must stay firing rather than expire.
+ * notifier, and a server that is still down must stay firing rather than expire. Once no instance
+ * is left (the notifier left the configuration), it is dropped: the alerts it held end on their
+ * own at their endsAt, and a notifier added back later is told what is under way then (the agent's
+ * catch-up), never re-posting servers removed meanwhile.
  */
 const registries = new Map<string, Registry>();
 
@@ -214,8 +219,10 @@ export interface AlertmanagerNotifier extends Notifier {
 
 export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fetch: FetchLike; now: () => number }): AlertmanagerNotifier {
   const endpoint = alertsEndpoint(cfg.url);
-  const reg: Registry = registries.get(endpoint) ?? { active: new Map(), resolving: [], delivering: new Set() };
+  const reg: Registry = registries.get(endpoint) ?? { active: new Map(), resolving: [], delivering: new Set(), open: 0 };
   registries.set(endpoint, reg);
+  reg.open++;
+  let closed = false;
   const { active, delivering } = reg;
   let fetchImpl = deps.fetch;
   let agent: Agent | undefined;
@@ -336,6 +343,9 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       clearInterval(timer);
       if (resendSoon) clearImmediate(resendSoon);
       void agent?.close();
+      if (closed) return;
+      closed = true;
+      if (--reg.open === 0 && registries.get(endpoint) === reg) registries.delete(endpoint);
     },
   };
 }
