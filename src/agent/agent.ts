@@ -655,6 +655,10 @@ export class Agent {
     }
     this.log.debug({ server: server.name, status: monitor.track.sm.status, latency_ms: out.latencyMs, error: out.error, tools: out.tools?.length }, 'checked');
     for (const draft of a.events) this.emit(server, draft, at);
+    if (a.revised) {
+      this.log.info({ server: server.name, error_type: a.revised.details.error_type, previous_error_type: a.revised.details.previous_error_type, detail: a.revised.message }, 'still down, for another cause');
+      this.dispatcher.revise(this.event(server, a.revised, at));
+    }
     this.catchUp(monitor, at);
     for (const c of out.checks ?? []) {
       if (c.status !== 'refused') monitor.refused.delete(c.name);
@@ -861,6 +865,11 @@ export class Agent {
       const told = this.dispatcher.toldOnceSent(monitor.server.name, notified.get(monitor.server.name) ?? new Map<string, Told>());
       // Up, with none of them told otherwise: nothing to tell, and no incident to read.
       if (monitor.resumed || status === 'unknown' || (status === 'up' && ![...added].some((key) => isBad(told.get(key)?.state ?? 'up')))) continue;
+      // One added back that was told of this state before a reload removed it: its alerts there have
+      // ended or will (nothing re-posted them meanwhile), so they are taken up and posted again, as
+      // after a restart. Told of another state, the catch-up below tells it where the server stands.
+      const same = new Map([...told].filter(([key, t]) => added.has(key) && t.state === status));
+      if (isBad(status) && same.size > 0) this.dispatcher.restore(monitor.server.name, same, 'resume', added);
       this.tellUntold(monitor, at, told, false, 'reload', added);
     }
   }

@@ -19,7 +19,7 @@ export { statusError } from './notifiers/http.js';
 export { formatStdout, type LineSink } from './notifiers/stdout.js';
 export { verifySignature } from './notifiers/webhook.js';
 export { buildSlackMessage, type SlackBlock } from './notifiers/slack.js';
-export { driftLines, formatDuration } from './notifiers/format.js';
+export { driftLines } from './notifiers/format.js';
 export { alertLabels, alertName, alertsEndpoint, alertsFor, refreshed, retire, ONE_OFF_MS, RESEND_MARGIN, type ActiveAlerts, type AlertmanagerNotifier, type AmAlert } from './notifiers/alertmanager.js';
 
 interface NotifierDeps {
@@ -128,6 +128,8 @@ export class AlertDispatcher {
   private readonly delivered: DispatcherOptions['delivered'];
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  /** Events queued by revise(): applied to the notifier, not delivered. */
+  private readonly revisions = new WeakSet<AlertEvent>();
 
   constructor(notifiers: readonly Notifier[], options: DispatcherOptions = {}) {
     this.lanes = notifiers.map(lane);
@@ -173,6 +175,20 @@ export class AlertDispatcher {
   }
 
   /**
+   * `unsafe` restates the state a server is in with another cause (StepResult.revised): the notifiers
+   * that keep an alert open for it (Notifier.revise) update its text, in order with the events they
+   * hold; the others hear nothing, as a receiver paged for an outage is not paged again for it.
+   */
+  revise(unsafe: AlertEvent): void {
+    if (this.closed) return;
+    const event = redactDeep(unsafe);
+    this.revisions.add(event);
+    for (const lane of this.current()) {
+      if (lane.notifier.revise && accepts(lane.notifier, event)) this.enqueue(lane, event);
+    }
+  }
+
+  /**
    * A configuration reload: from now on the dispatcher delivers to `notifiers`. One already here
    * (the same key: type and destination) keeps its lane, so what waits or is being retried for it
    * is delivered first, in order, and nothing is lost to the reload: a receiver never gets a
@@ -207,6 +223,7 @@ export class AlertDispatcher {
         if (l.running) l.replaced.push(l.notifier);
         else closeNotifier(l.notifier);
         l.notifier = notifier;
+        this.refilter(l);
       }
       next.push(l);
     }
@@ -225,6 +242,20 @@ export class AlertDispatcher {
     return added;
   }
 
+  /**
+   * What a kept lane still holds goes by its new `events` filter: a receiver whose filter the reload
+   * narrowed asked not to hear those events any more, whenever they happened. Not a failure: they
+   * were not for it.
+   */
+  private refilter(lane: Lane): void {
+    const kept = lane.queue.filter((event) => accepts(lane.notifier, event));
+    const dropped = lane.queue.length - kept.length;
+    if (dropped === 0) return;
+    lane.queue = kept;
+    for (let i = 0; i < dropped; i++) this.finished(lane);
+    this.log('debug', 'queued alerts dropped: the reloaded events filter excludes them', { notifier: lane.notifier.kind, target: lane.notifier.target, dropped });
+  }
+
   /** The lanes of the notifiers configured now (not those leaving). */
   private current(): Lane[] {
     return this.lanes.filter((l) => !l.leaving);
@@ -234,10 +265,12 @@ export class AlertDispatcher {
    * At start-up, before any event of `server`: notifiers that hold something for it in their receiver
    * (the Alertmanager's active alerts) take up what they held in the agent's last run (`told`, by
    * notifier key), so its alerts stay firing rather than expire over a restart. `end`: the server's
-   * state was too old to go on with, and what they held is ended instead (Notifier.end).
+   * state was too old to go on with, and what they held is ended instead (Notifier.end). `only`:
+   * these notifiers alone (by key), the ones a reload added back.
    */
-  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume'): void {
+  restore(server: string, told: ReadonlyMap<string, Told>, how: 'resume' | 'end' = 'resume', only?: ReadonlySet<string>): void {
     for (const { notifier } of this.current()) {
+      if (only && (notifier.key === undefined || !only.has(notifier.key))) continue;
       const held = notifier.key === undefined ? undefined : told.get(notifier.key)?.held;
       const take = notifier[how]?.bind(notifier);
       if (held === undefined || !take) continue;
@@ -380,7 +413,7 @@ export class AlertDispatcher {
       for (const n of [...lane.replaced.splice(0), lane.notifier]) closeNotifier(n);
       for (const event of lane.queue.splice(0)) {
         this.finished(lane);
-        this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
+        if (!this.revisions.has(event)) this.fail(lane.notifier, event, 0, new DeliveryError('aborted', 'notifiers closed before delivery', false));
       }
     }
     if (lane.leaving && !lane.running) this.lanes = this.lanes.filter((l) => l !== lane);
@@ -391,27 +424,31 @@ export class AlertDispatcher {
    * once it is done with the events it holds now (delivered, or given up): the caller sends no event
    * of theirs after the call, so their alerts end after their last event, never before it. `still`
    * is asked then, server by server: one it no longer names (added back since, and alerting again)
-   * is left alone.
+   * is left alone. A notifier that left the configuration is told nothing (it is not to be posted
+   * to; what it held ends with it), unless a reload adds it back while it still sends its last
+   * events: then it is told once they are sent, or its receiver would keep those alerts for good.
    */
   async forget(servers: readonly string[], still: (server: string) => boolean = () => true): Promise<void> {
     if (servers.length === 0 || this.closed) return;
     await Promise.all(
-      this.current().map(async (lane) => {
-        await this.drained(lane);
-        const now = servers.filter(still);
-        if (now.length === 0 || this.closed || lane.leaving) return;
-        const { notifier } = lane;
-        try {
-          await notifier.forget?.(now);
-        } catch (err) {
-          this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
-            notifier: notifier.kind,
-            target: notifier.target,
-            servers: now,
-            error: err instanceof Error ? err.message : String(err),
-          });
-        }
-      }),
+      this.lanes
+        .filter((lane) => !lane.closing.signal.aborted)
+        .map(async (lane) => {
+          await this.drained(lane);
+          const now = servers.filter(still);
+          if (now.length === 0 || this.closed || lane.leaving || lane.closing.signal.aborted) return;
+          const { notifier } = lane;
+          try {
+            await notifier.forget?.(now);
+          } catch (err) {
+            this.log('warn', 'resolving the alerts of servers no longer monitored failed; they go with the next re-post', {
+              notifier: notifier.kind,
+              target: notifier.target,
+              servers: now,
+              error: err instanceof Error ? err.message : String(err),
+            });
+          }
+        }),
     );
   }
 
@@ -451,6 +488,15 @@ export class AlertDispatcher {
   private async deliver(lane: Lane, event: AlertEvent): Promise<void> {
     // The instance the delivery began with sees it through, retries included (reconfigure).
     const { notifier, closing } = lane;
+    if (this.revisions.has(event)) {
+      try {
+        notifier.revise?.(event);
+        this.record(notifier, event);
+      } catch (err) {
+        this.log('warn', 'updating an open alert with a new cause failed; it keeps the cause it was posted with', { ...this.fields(notifier, event), error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
+    }
     const started = this.now();
     const maxAttempts = Math.max(1, notifier.retry.max_attempts);
     for (let attempt = 1; ; attempt++) {

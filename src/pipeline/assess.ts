@@ -159,6 +159,8 @@ export interface Assessment {
   serverInfoChanged: boolean;
   /** The era the server speaks, when newly learned. */
   verdict: EraVerdict | undefined;
+  /** A server still down for another cause: its open alert's text to update (StepResult.revised). */
+  revised?: EventDraft | undefined;
 }
 
 /**
@@ -204,7 +206,7 @@ export function assess(track: ServerTrack, out: CheckOutcome, at: number, driftA
   const expiry = credentialExpiry(track.credentialWarnedFor, out.credentialExpiresAt, at, credentialWarningMs, track.sm.status);
   track.credentialWarnedFor = expiry.warnedFor;
   if (expiry.event) events.push(expiry.event);
-  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired, serverInfoChanged, verdict: out.verdict };
+  return { up, latencyMs: out.latencyMs, error: out.error, transition: step.transition, events, snapshot: listed?.change, sessionExpired, serverInfoChanged, verdict: out.verdict, revised: step.revised };
 }
 
 /** The snapshot to store when the tool list changed, and the diff from the previous one (none for the first). */

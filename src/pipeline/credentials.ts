@@ -2,7 +2,7 @@
 // token file) whose JWT `exp` mcpwatch can read but cannot renew. Pure: the caller gives the expiry it
 // saw, the time and what was already said.
 import type { EventDraft } from './state-machine.js';
-import type { ServerStatus } from './status.js';
+import { durationText, type ServerStatus } from './status.js';
 
 /**
  * A `credential_expiring` event once per credential (per expiry time) when it expires within
@@ -19,7 +19,7 @@ export function credentialExpiry(
   if (expiresAt === undefined || expiresAt === warnedFor || expiresAt - at > warnBeforeMs) return { warnedFor };
   const left = expiresAt - at;
   const when = new Date(expiresAt).toISOString();
-  const message = left > 0 ? `credential expires in ${span(left)} (${when}): renew it before probes fail with auth_failed` : `credential expired ${span(-left)} ago (${when})`;
+  const message = left > 0 ? `credential expires in ${durationText(left / 1000, 2)} (${when}): renew it before probes fail with auth_failed` : `credential expired ${durationText(-left / 1000, 2)} ago (${when})`;
   const event: EventDraft = {
     event: 'credential_expiring',
     severity: left > 0 ? 'warning' : 'critical',
@@ -31,12 +31,4 @@ export function credentialExpiry(
     downtime_seconds: null,
   };
   return { warnedFor: expiresAt, event };
-}
-
-function span(ms: number): string {
-  const m = Math.floor(ms / 60_000);
-  if (m < 1) return `${Math.max(0, Math.round(ms / 1000))}s`;
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
 }

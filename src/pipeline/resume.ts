@@ -1,8 +1,8 @@
 // pipeline/resume.ts decides how a restarted agent goes on with each server from what its state file
 // holds: the state machine's memory, the incident open, when the server was last checked, and what
 // each notifier was told. Pure: agent/ reads the file, applies the plan and dispatches the events.
-import type { ServerStatus } from './status.js';
-import { fmtDuration, type EventDraft, type MachineMemory } from './state-machine.js';
+import { durationText, type ServerStatus } from './status.js';
+import type { EventDraft, MachineMemory } from './state-machine.js';
 
 /** The states an incident is open in. */
 const BAD: readonly ServerStatus[] = ['down', 'degraded', 'stale'];
@@ -110,7 +110,7 @@ export function catchUpDraft(status: ServerStatus, notUpSince: number | null, in
   return {
     event: 'recovered',
     severity: 'info',
-    message: `recovered after ${fmtDuration(downtime)} ${incident.state} (${CATCH_UP_NOTE})`,
+    message: `recovered after ${durationText(downtime)} ${incident.state} (${CATCH_UP_NOTE})`,
     details: { catch_up: true, from: incident.state },
     previous_state: incident.state,
     current_state: 'up',

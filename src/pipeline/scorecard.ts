@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { resolveServer, type Config, type ServerConfig, type TransportName } from '../config/schema.js';
 import { isSecretName, looksLikeSecret, urlCredentials } from '../config/secrets.js';
 import type { Incident, MinuteAggregate } from '../store/state.js';
-import { fmtMs } from './status.js';
+import { durationText, fmtMs } from './status.js';
 import { uptimeRatio } from './uptime.js';
 
 export type Grade = 'A' | 'B' | 'C' | 'D' | 'F';
@@ -397,7 +397,7 @@ function scoreAvailability(input: ScoreInput): DimensionDraft {
     points = Math.max(0, Math.floor((last.points * (ratio - AVAILABILITY_BELOW.zeroAt)) / (last.min - AVAILABILITY_BELOW.zeroAt) + 1e-9));
     rule = 'availability.below';
   }
-  const findings = points < 100 ? [{ text: `availability ${pctText(ratio)} over ${WINDOW_TEXT} (not up for ${fmtSpan(downMs)} of ${fmtSpan(upMs + downMs)} observed)`, cost: 100 - points }] : [];
+  const findings = points < 100 ? [{ text: `availability ${pctText(ratio)} over ${WINDOW_TEXT} (not up for ${spanText(downMs)} of ${spanText(upMs + downMs)} observed)`, cost: 100 - points }] : [];
   return { points, findings, rules: [rule] };
 }
 
@@ -484,7 +484,7 @@ function scoreReliability(input: ScoreInput): DimensionDraft {
     const m = MTBF_PENALTIES.findIndex((p) => input.mtbfMs! < p.below);
     if (m >= 0) {
       rules.push(`reliability.mtbf${m + 1}`);
-      findings.push({ text: `mean time between failures ${fmtSpan(input.mtbfMs)}`, cost: MTBF_PENALTIES[m]!.penalty });
+      findings.push({ text: `mean time between failures ${spanText(input.mtbfMs)}`, cost: MTBF_PENALTIES[m]!.penalty });
     }
   }
 
@@ -533,16 +533,9 @@ function pctText(ratio: number): string {
   return `${(ratio * 100).toFixed(2)}%`;
 }
 
-/**
- * A span of time in the unit that suits it (`42s`, `1.7min`, `3.2h`, `2.1d`). Each unit starts where
- * the next smaller one, rounded as it is written, would reach it: just under an hour is `1.0h`,
- * not `60.0min`.
- */
-function fmtSpan(ms: number): string {
-  if (ms >= DAY - 0.05 * HOUR) return `${(ms / DAY).toFixed(1)}d`;
-  if (ms >= HOUR - 0.05 * MINUTE) return `${(ms / HOUR).toFixed(1)}h`;
-  if (ms >= MINUTE - 500) return `${(ms / MINUTE).toFixed(1)}min`;
-  return `${Math.round(ms / 1000)}s`;
+/** A span of time in a finding, to its two largest units (`42s`, `1m 42s`, `3h 12m`, `2d 2h`), as alerts say durations. */
+function spanText(ms: number): string {
+  return durationText(ms / 1000, 2);
 }
 
 // ---------------------------------------------------------------------------------------------

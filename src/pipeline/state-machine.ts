@@ -1,7 +1,7 @@
 import type { Thresholds } from '../config/schema.js';
 import type { CheckRun, ProbeError } from '../probe/prober.js';
 import type { AlertEvent, AlertEventName, Severity } from './events.js';
-import { fmtMs, STATUSES, type ServerStatus } from './status.js';
+import { durationText, fmtMs, STATUSES, type ServerStatus } from './status.js';
 import { isWindowCounts, type TrafficVerdict, type WindowCounts } from './traffic-errors.js';
 
 /** One check of one server as the state machine sees it. Times are epoch milliseconds. */
@@ -65,6 +65,12 @@ export interface Transition {
 export interface StepResult {
   transition: Transition | null;
   events: EventDraft[];
+  /**
+   * The server stays `down`, for another cause than before (timeouts, then connection refused): no
+   * new alert, since nothing changed for whoever was paged, but the open alert's text should say
+   * the cause now (the `down` it would be, as a draft).
+   */
+  revised?: EventDraft;
 }
 
 type LatencyLevel = 'ok' | 'warning' | 'critical';
@@ -298,6 +304,7 @@ export class ServerStateMachine {
 
   apply(r: CheckResult): StepResult {
     const events: EventDraft[] = [];
+    let revised: EventDraft | undefined;
     const shown = this.status;
     const checks = r.ok ? this.updateChecks(r) : { failed: [], passed: [] };
     // The server's own answers decide `base` as they always have; a failing check can only make the
@@ -323,21 +330,24 @@ export class ServerStateMachine {
       this.answeringSince = null;
       this.consecutiveFailures++;
       this.firstFailureAt ??= r.at;
+      const before = this.lastError;
       this.lastError = r.error;
       if (r.definitive || this.consecutiveFailures >= this.policy.failuresBeforeDown) {
         next = 'down';
         cause = r.error?.message ?? 'check failed';
         errorType = r.error?.type ?? null;
+        const details = {
+          error_type: r.error?.type ?? null,
+          error_category: r.error?.category ?? null,
+          phase: r.error?.phase ?? null,
+          consecutive_failures: this.consecutiveFailures,
+        };
         if (prev !== 'down') {
           this.notUpSince = Math.min(this.notUpSince ?? this.firstFailureAt, this.firstFailureAt);
           this.outageSince ??= this.firstFailureAt;
-          const details = {
-            error_type: r.error?.type ?? null,
-            error_category: r.error?.category ?? null,
-            phase: r.error?.phase ?? null,
-            consecutive_failures: this.consecutiveFailures,
-          };
           events.push(this.draft('down', 'critical', cause, details, prev, next));
+        } else if (before !== null && r.error !== null && before.type !== r.error.type) {
+          revised = this.draft('down', 'critical', cause, { ...details, previous_error_type: before.type }, prev, next);
         }
       }
     } else {
@@ -361,7 +371,7 @@ export class ServerStateMachine {
           const answered = this.answeringSince ?? r.at;
           const downtime = since !== null ? Math.max(0, (answered - since) / 1000) : null;
           const details = hold > 0 ? { from: prev, answering_since: new Date(answered).toISOString() } : { from: prev };
-          events.push({ ...this.draft('recovered', 'info', `recovered after ${fmtDuration(downtime ?? 0)} ${prev}`, details, prev, next), downtime_seconds: downtime });
+          events.push({ ...this.draft('recovered', 'info', `recovered after ${durationText(downtime ?? 0)} ${prev}`, details, prev, next), downtime_seconds: downtime });
         }
         if (next === 'degraded') {
           cause = r.partial ? (r.error?.message ?? 'answered, but part of the check failed') : `p95 latency ${fmtMs(p95 ?? 0)} over ${level} threshold ${fmtMs(this.threshold(level)!)}`;
@@ -375,7 +385,7 @@ export class ServerStateMachine {
           }
         } else if (prev === 'degraded') {
           const degradedFor = this.notUpSince !== null ? (r.at - this.notUpSince) / 1000 : null;
-          events.push(this.draft('recovered', 'info', `latency back to normal after ${fmtDuration(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
+          events.push(this.draft('recovered', 'info', `latency back to normal after ${durationText(degradedFor ?? 0)} degraded`, { from: prev, p95_ms: p95 }, prev, next));
         }
         this.level = level;
         this.outageSince = null;
@@ -413,6 +423,12 @@ export class ServerStateMachine {
     const ended = this.endExpired(status);
     if (ended) drafts.push(ended);
     const transition = status !== shown ? { from: shown, to: status, at: r.at, cause: cause || status, errorType } : null;
+    // Only the cause of a down the server's own answers give is revised: a check that holds it down
+    // says its own cause.
+    if (revised && status === 'down' && shown === 'down' && !over) {
+      revised.incident_started_at = this.notUpSince;
+      return { transition, events: drafts, revised };
+    }
     return { transition, events: drafts };
   }
 
@@ -459,7 +475,7 @@ export class ServerStateMachine {
       events.push(this.trafficErrors(verdict, shown, status));
     } else if (status !== shown && !verdict.failing && was) {
       const failingFor = Math.max(0, (at - was.since) / 1000);
-      const message = `traffic errors back under the threshold after ${fmtDuration(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
+      const message = `traffic errors back under the threshold after ${durationText(failingFor)}: ${verdict.note.replace(/^traffic: /, '')}`;
       events.push({ ...this.draft('recovered', 'info', message, { from: shown, cause: 'traffic', ...verdict.details }, shown, status), downtime_seconds: failingFor, incident_started_at: startedAt });
     }
     return { transition, events };
@@ -502,7 +518,7 @@ export class ServerStateMachine {
   /** A counted check that no longer fails: it passes again, or a reload removed it. */
   private checkRecovered(name: string, c: CheckStreak, at: number, shown: ServerStatus, status: ServerStatus, how: 'passed' | 'check_removed', incidentStart: number | null): EventDraft {
     const failingFor = Math.max(0, (at - c.since) / 1000);
-    const after = `after ${fmtDuration(failingFor)} failing`;
+    const after = `after ${durationText(failingFor)} failing`;
     const message = how === 'passed' ? `check ${name} passes again ${after}` : `check ${name} removed from the configuration ${after}`;
     const details = { check: name, from: shown, method: c.method, target: c.target, ...(how === 'passed' ? {} : { cause: how }) };
     return { ...this.draft('recovered', 'info', message, details, shown, status), downtime_seconds: failingFor, incident_started_at: incidentStart };
@@ -582,12 +598,4 @@ export function isMachineMemory(v: unknown): v is MachineMemory {
     v.checks.every(isStreak) &&
     isTrafficMemory(v.traffic)
   );
-}
-
-export function fmtDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  return h ? `${h}h ${m}m ${r}s` : m ? `${m}m ${r}s` : `${r}s`;
 }

@@ -41,3 +41,31 @@ export function fmtMs(ms: number): string {
   if (ms >= 1000) return `${(ms / 1000).toFixed(2)}s`;
   return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`;
 }
+
+const UNITS = [
+  ['d', 86_400],
+  ['h', 3600],
+  ['m', 60],
+  ['s', 1],
+] as const;
+
+/**
+ * How long, as every message says it: `3725` → `1h 2m 5s`, zero units left out (`3600` → `1h`),
+ * nothing at all `0s`. `units` keeps that many units from the largest, rounding the last kept one:
+ * a finding over days reads `6d 22h`, not to the second.
+ */
+export function durationText(seconds: number, units: number = UNITS.length): string {
+  const whole = Math.max(0, Math.round(Number.isFinite(seconds) ? seconds : 0));
+  const top = UNITS.findIndex(([, size]) => whole >= size);
+  if (top < 0) return '0s';
+  const step = UNITS[Math.min(UNITS.length - 1, top + Math.max(1, units) - 1)]![1];
+  let rest = Math.round(whole / step) * step;
+  const parts: string[] = [];
+  for (const [unit, size] of UNITS) {
+    if (size < step) break;
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.join(' ');
+}

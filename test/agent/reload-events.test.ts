@@ -5,6 +5,8 @@
 import { describe, it, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -13,6 +15,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { AlertEvent } from '../../src/pipeline/events.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { webhookReceiver } from '../fixtures/webhook.js';
+import { refusingPort } from '../fixtures/refusing.js';
 import { until } from '../helpers.js';
 
 type Hook = Awaited<ReturnType<typeof webhookReceiver>>;
@@ -187,6 +190,43 @@ describe('mcpwatch run: events around a reload', () => {
     await agent.stop();
     await reload(agent, config(dir, '  - { type: stdout }', `  - { name: first, transport: streamable_http, url: "${http.url}" }\n  - { name: second, transport: streamable_http, url: "${http.url}" }`));
     assert.deepEqual(Object.keys(agent.statuses()), ['first']);
+  });
+
+  it('an alertmanager notifier removed with a down server and added back later re-posts the alerts of the servers still down, never the removed one', async (t) => {
+    // A stand-in Alertmanager that keeps every POST: what is posted after the notifier came back is the point.
+    const posts: Array<Array<{ labels: Record<string, string>; startsAt: string; endsAt: string }>> = [];
+    const am = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        posts.push(JSON.parse(body) as (typeof posts)[number]);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => am.listen(0, '127.0.0.1', resolve));
+    const refusing = await refusingPort();
+    t.after(async () => {
+      await new Promise<void>((resolve) => am.close(() => resolve()));
+      await refusing.close();
+    });
+    const amAlert = `  - { type: alertmanager, url: "http://127.0.0.1:${(am.address() as AddressInfo).port}", resend_interval: 1s }`;
+    const stays = `  - { name: stays, transport: streamable_http, url: "${refusing.url('/mcp')}" }`;
+    const gone = `  - { name: gone, transport: streamable_http, url: "${refusing.url('/mcp')}" }`;
+    const firing = (post: (typeof posts)[number], server: string) => post.find((a) => a.labels.mcp_server_name === server && Date.parse(a.endsAt) > Date.now());
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-am-'));
+    const agent = startAgent(config(dir, amAlert, `${stays}\n${gone}`));
+    await agent.start();
+    await until(() => posts.some((p) => firing(p, 'stays')) && posts.some((p) => firing(p, 'gone')), 'both alerts posted');
+    const startedAt = posts.flat().find((a) => a.labels.mcp_server_name === 'stays')!.startsAt;
+
+    await reload(agent, config(dir, '  - { type: stdout }', stays));
+    const before = posts.length;
+    await reload(agent, config(dir, amAlert, stays));
+    // Two posts since: the one that takes the alerts up, and a re-post an interval later.
+    await until(() => posts.length >= before + 2, 'the notifier added back posts and re-posts');
+    const since = posts.slice(before);
+    assert.ok(since.every((p) => firing(p, 'stays')?.startsAt === startedAt), 'the alert of the server still down goes on, from its own start');
+    assert.ok(since.every((p) => !firing(p, 'gone')), 'the removed server is never posted firing again');
   });
 
   it('a notifier removed and added back while it still sends an event hears where the server stands after it', async (t) => {

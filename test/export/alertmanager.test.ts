@@ -204,6 +204,32 @@ function summary(posts: Array<Array<{ labels: Record<string, string>; endsAt: st
   return posts.map((p) => p.map((a) => [a.labels.alertname, a.labels.mcp_server_name, Date.parse(a.endsAt) > T ? 'firing' : 'resolved']));
 }
 
+describe('alertmanager notifier: a server still down for another cause', () => {
+  it('updates the open alert\'s description and error_type for the next re-post, posts nothing new, and tells the other notifiers nothing', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('revise'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const others: AlertEvent[] = [];
+    const told: Array<[string, unknown]> = [];
+    const hook = { kind: 'webhook' as const, key: 'hook', target: 'hook', retry: { max_attempts: 1, initial_backoff: 1, max_backoff: 1 }, timeout: 5000, accepts: () => true, deliver: async (e: AlertEvent) => void others.push(e) };
+    const dispatcher = new AlertDispatcher([n, hook], { delivered: (key, e, held) => told.push([key, held]) });
+    try {
+      dispatcher.dispatch(event({ message: 'timeout after 3000ms waiting for tools/list', details: { error_type: 'timeout' } }));
+      dispatcher.revise(event({ message: 'connection refused (ECONNREFUSED)', details: { error_type: 'connection_refused', previous_error_type: 'timeout' }, previous_state: 'down' }));
+      assert.equal(await dispatcher.flush(5000), true);
+      assert.equal(am.posts.length, 1, 'no post for the new cause');
+      assert.deepEqual(others.map((e) => e.details.error_type), ['timeout'], 'the webhook is not paged again');
+      await n.resend();
+      const reposted = am.posts[1]![0] as unknown as { annotations: Record<string, string>; startsAt: string };
+      assert.deepEqual([reposted.annotations.description, reposted.annotations.error_type], ['connection refused (ECONNREFUSED)', 'connection_refused']);
+      assert.equal(reposted.startsAt, new Date(T - 10_000).toISOString(), 'the same alert');
+      const kept = told.filter(([key]) => key === n.key).at(-1)![1] as Array<{ annotations: Record<string, string> }>;
+      assert.equal(kept[0]!.annotations.error_type, 'connection_refused', 'the state file keeps the new cause for a restart');
+    } finally {
+      await dispatcher.close();
+    }
+  });
+});
+
 describe('alertmanager notifier: servers no longer monitored', () => {
   it('retire takes a server\'s alerts out and returns them ended now, leaving the others', () => {
     const active: ActiveAlerts = new Map();
@@ -274,6 +300,42 @@ describe('alertmanager notifier: servers no longer monitored', () => {
       assert.deepEqual(summary(am.posts).slice(2), [[['McpServerDown', 'back', 'firing']], [['McpServerDown', 'back', 'firing']]]);
     } finally {
       n.close?.();
+    }
+  });
+
+  it('removed from the configuration with a server and added back while still sending, it resolves that server\'s alert rather than re-post it', async () => {
+    for (const readdedBeforeDrained of [false, true]) {
+      const am = fakeAm();
+      const name = `readd-${String(readdedBeforeDrained)}`;
+      const d = new AlertDispatcher([createNotifier(amConfig(name), { fetch: am.fetch, now: () => T })]);
+      try {
+        const release = am.hold();
+        d.dispatch(event({ server: 'gone' }));
+        await until(() => am.posts.length === 1, 'the down under way');
+        // One reload removes the notifier and the server; the next adds the notifier back.
+        d.reconfigure([], 600_000);
+        const forgotten = d.forget(['gone']);
+        // As the agent does, the instance is made at the reload that adds it.
+        const readd = (): AlertmanagerNotifier => {
+          const back = createNotifier(amConfig(name), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+          d.reconfigure([back]);
+          return back;
+        };
+        let back = readdedBeforeDrained ? readd() : undefined;
+        release();
+        if (!back) {
+          await forgotten;
+          back = readd();
+        }
+        const before = am.posts.length;
+        // Added back while it still sent the down: it resolves the alert. Added back after: the
+        // alert was left to end at its endsAt with the notifier that posted it.
+        if (readdedBeforeDrained) await until(() => summary(am.posts).some((p) => p.some(([, server, state]) => server === 'gone' && state === 'resolved')), 'the removed server resolved');
+        await back.resend();
+        assert.ok(!summary(am.posts.slice(before)).some((p) => p.some(([, server, state]) => server === 'gone' && state === 'firing')), `never firing again (added back ${readdedBeforeDrained ? 'before' : 'after'} the down landed)`);
+      } finally {
+        await d.close();
+      }
     }
   });
 

@@ -11,7 +11,6 @@ import {
   buildSlackMessage,
   createNotifier,
   driftLines,
-  formatDuration,
   formatStdout,
   notifierKey,
   statusError,
@@ -641,21 +640,6 @@ test('stdout: the events filter applies and a throwing stream is a permanent fai
 // ---------------------------------------------------------------------------------------------
 // Pure pieces, row by row
 
-test('formatDuration', () => {
-  const rows: Array<[number, string]> = [
-    [0, '0s'],
-    [0.4, '0s'],
-    [5, '5s'],
-    [60, '1m'],
-    [3600, '1h'],
-    [3605, '1h 5s'],
-    [3725, '1h 2m 5s'],
-    [90_061, '1d 1h 1m 1s'],
-    [-3, '0s'],
-  ];
-  for (const [seconds, text] of rows) assert.equal(formatDuration(seconds), text, String(seconds));
-});
-
 test('driftLines prints one line per change, naming the tool where the message does not', () => {
   assert.deepEqual(driftLines([]), []);
   assert.deepEqual(
@@ -831,6 +815,23 @@ test('reconfigure: a kept notifier goes on from its queue, in order (the deliver
   old.release();
   assert.equal(await d.flush(60_000), true);
   assert.deepEqual(log.slice(5), ['old:closed', 'new:two', 'new:three']);
+});
+
+test('reconfigure: a kept notifier whose events filter the reload narrows does not send what it still holds that the new filter excludes', async () => {
+  const log: string[] = [];
+  const old = logging(log, 'k', 'old', ['one']);
+  const d = new AlertDispatcher([old.notifier], recorder().options);
+  d.dispatch(says('one'));
+  await until(() => log.includes('old:one'), 'one under way');
+  d.dispatch(says('two'));
+  d.dispatch({ ...recovered(), message: 'three' });
+  const narrowed = logging(log, 'k', 'new');
+  narrowed.notifier.accepts = (e) => e.event === 'recovered';
+  assert.deepEqual(d.reconfigure([narrowed.notifier]), []);
+  old.release();
+  assert.equal(await d.flush(60_000), true);
+  assert.deepEqual(log, ['old:one', 'old:closed', 'new:three']);
+  assert.equal(d.pending, 0);
 });
 
 test('reconfigure: a removed notifier takes no new event and has its grace for what it holds; added back meanwhile, it takes up its own lane', async () => {

@@ -55,7 +55,7 @@ describe('check failures in the state machine', () => {
     assert.deepEqual(e.details, { check: 'q', method: 'tools/call', target: 'q', error_type: 'assertion_failed', error_category: 'permanent', on_failure: 'degraded', consecutive_failures: 1 });
     assert.equal(e.incident_started_at, 5000);
     const back = sm.apply(probe(65_000, [run('q', 'pass')])).events[0]!;
-    assert.deepEqual([back.event, back.message, back.downtime_seconds, back.details.check], ['recovered', 'check q passes again after 1m 0s failing', 60, 'q']);
+    assert.deepEqual([back.event, back.message, back.downtime_seconds, back.details.check], ['recovered', 'check q passes again after 1m failing', 60, 'q']);
     assert.equal(back.incident_started_at, 5000, 'the recovered that ends the incident names when it began');
   });
 
@@ -107,7 +107,7 @@ describe('check failures in the state machine', () => {
     assert.equal(step.events.length, 1);
     const e = step.events[0]!;
     assert.deepEqual([e.event, e.severity, e.previous_state, e.current_state, e.downtime_seconds, e.incident_started_at], ['recovered', 'info', 'degraded', 'up', 60, 1000]);
-    assert.equal(e.message, 'check q removed from the configuration after 1m 0s failing');
+    assert.equal(e.message, 'check q removed from the configuration after 1m failing');
     assert.deepEqual(e.details, { check: 'q', from: 'degraded', method: 'tools/call', target: 'q', cause: 'check_removed' });
     assert.equal(sm.status, 'up');
     assert.ok(!sm.unsettled);

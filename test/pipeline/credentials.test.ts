@@ -16,7 +16,7 @@ describe('credential_expiring', () => {
     assert.equal(first.warnedFor, exp);
     assert.equal(first.event?.event, 'credential_expiring');
     assert.equal(first.event?.severity, 'warning');
-    assert.equal(first.event?.message, 'credential expires in 23h 0m (2026-12-07T18:00:00.000Z): renew it before probes fail with auth_failed');
+    assert.equal(first.event?.message, 'credential expires in 23h (2026-12-07T18:00:00.000Z): renew it before probes fail with auth_failed');
     assert.deepEqual(first.event?.details, { expires_at: '2026-12-07T18:00:00.000Z', seconds_left: 23 * 3600 });
     assert.equal(credentialExpiry(first.warnedFor, exp, T0 + 8 * H, 24 * H, 'up').event, undefined, 'not again for the same credential');
   });
@@ -26,7 +26,7 @@ describe('credential_expiring', () => {
     assert.equal(rotated.event?.event, 'credential_expiring');
     const expired = credentialExpiry(undefined, T0 - 90_000, T0, 24 * H, 'down');
     assert.equal(expired.event?.severity, 'critical');
-    assert.equal(expired.event?.message, 'credential expired 1m ago (2026-12-06T11:58:30.000Z)');
+    assert.equal(expired.event?.message, 'credential expired 1m 30s ago (2026-12-06T11:58:30.000Z)');
     assert.equal(expired.event?.current_state, 'down');
   });
 

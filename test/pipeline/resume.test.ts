@@ -166,7 +166,7 @@ describe('a track restored from memory(): the traffic window goes on', () => {
   it('after the window: the calls have left it, and the first judgement ends the failure, the stop counted in its duration', () => {
     const track = restoredAt(failingMemory(), T0 + 420_000);
     const ended = assessTraffic(track, T0 + 420_000).events;
-    assert.deepEqual(ended.map((e) => [e.event, e.message, e.downtime_seconds, e.incident_started_at]), [['recovered', 'traffic errors back under the threshold after 7m 0s: no calls in 5m', 420, T0]]);
+    assert.deepEqual(ended.map((e) => [e.event, e.message, e.downtime_seconds, e.incident_started_at]), [['recovered', 'traffic errors back under the threshold after 7m: no calls in 5m', 420, T0]]);
     assert.equal(track.sm.status, 'up');
   });
 

@@ -94,7 +94,7 @@ const RULE_CASES: Record<string, () => void> = {
   'availability.tier2': () => {
     expectDim(scoreServer(input(probes(9989, 11))), 'availability', 90, 'availability.tier2');
     expectDim(scoreServer(input(probes(9950, 50))), 'availability', 90, 'availability.tier2');
-    assert.deepEqual(scoreServer(input(probes(9950, 50))).dimensions.availability.findings, ['availability 99.50% over 7d (not up for 50.0min of 6.9d observed)']);
+    assert.deepEqual(scoreServer(input(probes(9950, 50))).dimensions.availability.findings, ['availability 99.50% over 7d (not up for 50m of 6d 23h observed)']);
   },
   'availability.tier3': () => {
     expectDim(scoreServer(input(probes(9949, 51))), 'availability', 80, 'availability.tier3');
@@ -212,14 +212,14 @@ const RULE_CASES: Record<string, () => void> = {
   },
   'reliability.mtbf1': () => {
     expectDim(scoreServer(input({ mtbfMs: 5 * HOUR })), 'reliability', 70, 'reliability.mtbf1');
-    assert.deepEqual(scoreServer(input({ mtbfMs: 5 * HOUR })).dimensions.reliability.findings, ['mean time between failures 5.0h']);
+    assert.deepEqual(scoreServer(input({ mtbfMs: 5 * HOUR })).dimensions.reliability.findings, ['mean time between failures 5h']);
     // Failures minutes or seconds apart are said in minutes or seconds, not as 0.0h.
     const rows: Array<[number, string]> = [
       [42_000, '42s'],
-      [59_700, '1.0min'],
-      [102_000, '1.7min'],
-      [HOUR - 1_000, '1.0h'],
-      [3.2 * HOUR, '3.2h'],
+      [59_700, '1m'],
+      [102_000, '1m 42s'],
+      [HOUR - 1_000, '59m 59s'],
+      [3.2 * HOUR, '3h 12m'],
     ];
     for (const [mtbfMs, text] of rows) assert.deepEqual(scoreServer(input({ mtbfMs })).dimensions.reliability.findings, [`mean time between failures ${text}`]);
   },
@@ -230,7 +230,7 @@ const RULE_CASES: Record<string, () => void> = {
   'reliability.mtbf3': () => {
     expectDim(scoreServer(input({ mtbfMs: DAY })), 'reliability', 90, 'reliability.mtbf3');
     expectDim(scoreServer(input({ mtbfMs: 71 * HOUR })), 'reliability', 90, 'reliability.mtbf3');
-    assert.deepEqual(scoreServer(input({ mtbfMs: 2.1 * DAY })).dimensions.reliability.findings, ['mean time between failures 2.1d']);
+    assert.deepEqual(scoreServer(input({ mtbfMs: 2.1 * DAY })).dimensions.reliability.findings, ['mean time between failures 2d 2h']);
     assert.equal(scoreServer(input({ mtbfMs: 72 * HOUR })).dimensions.reliability.points, 100);
   },
   'reliability.no-data': () => {
@@ -413,7 +413,7 @@ describe('scorecard findings', () => {
     // error rate 1.5 % (−20) before drift (−15) before incidents (−5)
     assert.deepEqual(r.dimensions.reliability.findings, ['error rate 1.50% over 7d', '1 breaking tool-schema change in 7d', '1 incident in 7d (1 degraded)']);
     // availability 98.5 % costs 30 × 0.35 = 10.5, more than the error rate's 20 × 0.25 = 5.
-    assert.equal(r.topFinding, 'availability 98.50% over 7d (not up for 15.0min of 16.7h observed)');
+    assert.equal(r.topFinding, 'availability 98.50% over 7d (not up for 15m of 16h 40m observed)');
   });
 
   it('has no top finding for a clean server and names missing data otherwise', () => {

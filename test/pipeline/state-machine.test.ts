@@ -87,6 +87,25 @@ describe('server state machine', () => {
     assert.equal(rec.events[0]!.message, 'recovered after 2m 5s down');
   });
 
+  it('a server still down for another cause is no new alert, only a revision of the open one; the same cause again is neither', () => {
+    const timeout: ProbeError = { type: 'timeout', category: 'transient', phase: 'tools/list', message: 'timeout after 3000ms waiting for tools/list' };
+    const sm = new ServerStateMachine(policy);
+    run(sm, [ok(0), fail(10_000, timeout), fail(15_000, timeout), fail(20_000, timeout)]);
+    assert.equal(sm.status, 'down');
+    assert.equal(sm.apply(fail(25_000, timeout)).revised, undefined, 'same cause');
+    const moved = sm.apply(fail(30_000));
+    assert.deepEqual([moved.events, moved.transition], [[], null]);
+    assert.deepEqual(
+      [moved.revised?.event, moved.revised?.severity, moved.revised?.message, moved.revised?.details.error_type, moved.revised?.details.previous_error_type, moved.revised?.current_state, moved.revised?.incident_started_at],
+      ['down', 'critical', 'connection refused (ECONNREFUSED)', 'connection_refused', 'timeout', 'down', 10_000],
+    );
+    assert.equal(sm.apply(fail(35_000)).revised, undefined, 'said once');
+    // Across a restart of the agent, the cause it last saw is the one to compare with.
+    const next = new ServerStateMachine(policy);
+    next.restore(sm.memory(), 40_000);
+    assert.equal(next.apply(fail(40_000, exited)).revised?.details.previous_error_type, 'connection_refused');
+  });
+
   it('counts a recovery\'s downtime from when the server went down, not from an earlier degraded spell', () => {
     const sm = new ServerStateMachine({ ...policy, latencyWindow: 2 });
     run(sm, [ok(0, 600), ok(10_000, 700)]);

@@ -1,7 +1,7 @@
 // probeVerdict: the status of one probe and its note, as `health` prints it (table Notes, --json notes).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { probeVerdict } from '../../src/pipeline/status.js';
+import { durationText, probeVerdict } from '../../src/pipeline/status.js';
 import type { CheckRun, ProbeOutcome } from '../../src/probe/prober.js';
 
 function run(name: string, status: CheckRun['status'], message: string | null): CheckRun {
@@ -34,5 +34,31 @@ describe('probeVerdict', () => {
   it('down: the error alone', () => {
     const v = probeVerdict({ ...base, error: { type: 'timeout', category: 'transient', phase: 'initialize', message: 'timeout after 5000ms waiting for initialize' } }, {});
     assert.deepEqual(v, { status: 'down', severity: 'critical', note: 'timeout after 5000ms waiting for initialize' });
+  });
+});
+
+describe('durationText', () => {
+  it('says every unit that is not zero, or as many as asked from the largest, rounding the last', () => {
+    const rows: Array<[number, number | undefined, string]> = [
+      [0, undefined, '0s'],
+      [0.4, undefined, '0s'],
+      [-3, undefined, '0s'],
+      [5, undefined, '5s'],
+      [60, undefined, '1m'],
+      [3600, undefined, '1h'],
+      [3605, undefined, '1h 5s'],
+      [3725, undefined, '1h 2m 5s'],
+      [90_061, undefined, '1d 1h 1m 1s'],
+      [42, 2, '42s'],
+      [102, 2, '1m 42s'],
+      [3599, 2, '59m 59s'],
+      [3599.6, 2, '1h'],
+      [3725, 2, '1h 2m'],
+      [3 * 3600 + 1799, 2, '3h 30m'],
+      [90_061, 2, '1d 1h'],
+      [6.9 * 86_400, 2, '6d 22h'],
+      [82_800, 2, '23h'],
+    ];
+    for (const [seconds, units, text] of rows) assert.equal(durationText(seconds, units), text, `${seconds} ${units}`);
   });
 });

@@ -127,7 +127,7 @@ describe('ServerStateMachine.traffic', () => {
     const back = sm.traffic(fine, T0 + 61_000);
     assert.deepEqual(back.transition?.to, 'up');
     assert.deepEqual(back.events.map((e) => [e.event, e.message, e.previous_state, e.current_state, e.downtime_seconds, e.details.cause]), [
-      ['recovered', 'traffic errors back under the threshold after 1m 0s: 3 % of 40 calls failed (invalid_params 1)', 'degraded', 'up', 60, 'traffic'],
+      ['recovered', 'traffic errors back under the threshold after 1m: 3 % of 40 calls failed (invalid_params 1)', 'degraded', 'up', 60, 'traffic'],
     ]);
     assert.equal(sm.notUpSince, null);
   });

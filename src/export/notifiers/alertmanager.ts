@@ -5,7 +5,8 @@
 // A state event (down, degraded, stale) opens an alert that stays active: it is re-posted every
 // `resend_interval` with endsAt four intervals ahead (as Prometheus does), so if mcpwatch dies the
 // alert resolves by itself and McpwatchAbsent takes over. `recovered` (or the next state) resolves
-// it with endsAt = now. One-off events (latency_spike, session_expired, schema_drift) are posted
+// it with endsAt = now; the same state for another cause (timeouts, then connection refused) is no
+// new alert, only new annotations from the next re-post on (Notifier.revise). One-off events (latency_spike, session_expired, schema_drift) are posted
 // once and end on their own after ONE_OFF_MS. A server the configuration no longer names has its
 // alerts resolved the same way (`forget`), without an event: nothing recovered.
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -197,11 +198,16 @@ interface Registry {
   resolving: AmAlert[];
   /** Deliveries under way: one the dispatcher gave up on (closed) may still land. */
   delivering: Set<Promise<void>>;
+  /** Notifier instances not closed yet: the registry goes with the last of them. */
+  open: number;
 }
 
 /**
  * Per Alertmanager endpoint, kept across notifier instances: a configuration reload replaces the
- * notifier, and a server that is still down must stay firing rather than expire.
+ * notifier, and a server that is still down must stay firing rather than expire. Once no instance
+ * is left (the notifier left the configuration), it is dropped: the alerts it held end on their
+ * own at their endsAt, and a notifier added back later is told what is under way then (the agent's
+ * catch-up), never re-posting servers removed meanwhile.
  */
 const registries = new Map<string, Registry>();
 
@@ -213,8 +219,10 @@ export interface AlertmanagerNotifier extends Notifier {
 
 export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fetch: FetchLike; now: () => number }): AlertmanagerNotifier {
   const endpoint = alertsEndpoint(cfg.url);
-  const reg: Registry = registries.get(endpoint) ?? { active: new Map(), resolving: [], delivering: new Set() };
+  const reg: Registry = registries.get(endpoint) ?? { active: new Map(), resolving: [], delivering: new Set(), open: 0 };
   registries.set(endpoint, reg);
+  reg.open++;
+  let closed = false;
   const { active, delivering } = reg;
   let fetchImpl = deps.fetch;
   let agent: Agent | undefined;
@@ -283,6 +291,12 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       }
     },
     resend,
+    /** The open alert of the event's state takes the event's text; the next re-post carries it. */
+    revise(event) {
+      const name = alertName(event);
+      const alert = name === undefined ? undefined : active.get(event.server)?.get(name);
+      if (alert) alert.annotations = annotations(event);
+    },
     held(server) {
       return [...(active.get(server)?.values() ?? [])];
     },
@@ -329,6 +343,9 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
       clearInterval(timer);
       if (resendSoon) clearImmediate(resendSoon);
       void agent?.close();
+      if (closed) return;
+      closed = true;
+      if (--reg.open === 0 && registries.get(endpoint) === reg) registries.delete(endpoint);
     },
   };
 }

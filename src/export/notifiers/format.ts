@@ -2,18 +2,7 @@
 // diff lines and the agents an alert affects.
 import type { AffectedAgents, AlertEvent } from '../../pipeline/events.js';
 import type { FieldChange } from '../../pipeline/drift.js';
-
-/** `3725` → `1h 2m 5s`; zero units are left out (`3600` → `1h`), and nothing at all is `0s`. */
-export function formatDuration(seconds: number): string {
-  let rest = Math.max(0, Math.round(seconds));
-  const parts: string[] = [];
-  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
-    const n = Math.floor(rest / size);
-    rest -= n * size;
-    if (n > 0) parts.push(`${n}${unit}`);
-  }
-  return parts.length > 0 ? parts.join(' ') : '0s';
-}
+import { durationText } from '../../pipeline/status.js';
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : undefined;
@@ -56,9 +45,9 @@ export function detailString(event: AlertEvent, key: string, nestedKey: string):
   return error !== null && typeof error === 'object' ? str((error as Record<string, unknown>)[nestedKey]) : undefined;
 }
 
-/** `86400` → `24h`; windows that are not whole hours as formatDuration writes them. */
+/** `86400` → `24h`; windows that are not whole hours as every duration is written (durationText). */
 export function windowText(seconds: number): string {
-  return seconds > 0 && seconds % 3600 === 0 ? `${seconds / 3600}h` : formatDuration(seconds);
+  return seconds > 0 && seconds % 3600 === 0 ? `${seconds / 3600}h` : durationText(seconds);
 }
 
 /** How long before `now` (both ISO 8601): `12 s ago`, `2 min ago`, `5 h ago`, `3 d ago`. */

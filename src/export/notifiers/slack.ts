@@ -1,6 +1,7 @@
 // Slack incoming webhook: a Block Kit message a person can act on from a phone notification.
 import type { AlertEvent, AlertEventName } from '../../pipeline/events.js';
-import { affectedEntries, affectedLine, detailString, eventDiffLines, formatDuration, headline } from './format.js';
+import { affectedEntries, affectedLine, detailString, eventDiffLines, headline } from './format.js';
+import { durationText } from '../../pipeline/status.js';
 import { httpNotifierBase, postJson, USER_AGENT, type FetchLike } from './http.js';
 import type { Notifier, RetryPolicy } from './types.js';
 
@@ -101,7 +102,7 @@ export function buildSlackMessage(event: AlertEvent): SlackMessage {
     field('State', `${event.previous_state} → ${event.current_state}`),
     field('Severity', event.severity),
   ];
-  if (event.event === 'recovered' && event.downtime_seconds !== null) fields.push(field('Downtime', formatDuration(event.downtime_seconds)));
+  if (event.event === 'recovered' && event.downtime_seconds !== null) fields.push(field('Downtime', durationText(event.downtime_seconds)));
   const errorType = detailString(event, 'error_type', 'type');
   if (errorType) fields.push(field('Error type', errorType));
   const phase = detailString(event, 'phase', 'phase');

@@ -55,6 +55,12 @@ export interface Notifier {
    * when its state is too old to go on with: the Alertmanager's alerts resolved, without an event.
    */
   end?(server: string, held: unknown): void;
+  /**
+   * The server is still in the state `event` announces, for another cause: what the notifier keeps
+   * open for it in its receiver (the Alertmanager's active alert) says the new cause from its next
+   * re-post on. Nothing is sent for it: no new page for the same outage.
+   */
+  revise?(event: AlertEvent): void;
   /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
   close?(): void;
 }
