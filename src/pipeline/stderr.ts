@@ -8,9 +8,20 @@ const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 const MAX_CHARS = 200;
 
 export function stderrSummary(tail: readonly string[]): string | undefined {
+  return stderrPick(tail)?.line;
+}
+
+/**
+ * The line `stderrSummary` picks, and whether it reads like an error: a banner ("Server running on
+ * stdio") is the last thing a killed server said, not why it ended, and a message must not put it
+ * where a cause goes.
+ */
+export function stderrPick(tail: readonly string[]): { line: string; errorish: boolean } | undefined {
   const lines = tail.map((l) => l.replace(ANSI, '').replace(/\s+/g, ' ').trim()).filter((l) => l !== '' && !/log of this run/i.test(l));
   let pick: string | undefined;
   for (let i = lines.length - 1; i >= 0 && pick === undefined; i--) if (ERRORISH.test(lines[i]!)) pick = lines[i];
+  const errorish = pick !== undefined;
   pick ??= lines.at(-1);
-  return pick && pick.length > MAX_CHARS ? `${pick.slice(0, MAX_CHARS)}…` : pick;
+  if (pick === undefined) return undefined;
+  return { line: pick.length > MAX_CHARS ? `${pick.slice(0, MAX_CHARS)}…` : pick, errorish };
 }

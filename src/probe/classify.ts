@@ -4,7 +4,7 @@ import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
 import { TlsFileError } from '../wire/tls.js';
 import { authParam, SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
-import { stderrSummary } from '../pipeline/stderr.js';
+import { stderrPick, stderrSummary } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
 import { redactText } from '../pipeline/redact.js';
 import { AuthFailure } from './auth.js';
@@ -75,8 +75,9 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       return { type: 'spawn_failed', message: `cannot start ${JSON.stringify(raw.command)}: ${raw.code === 'ENOENT' ? 'command not found (ENOENT)' : raw.message}` };
     case 'exited': {
       const how = raw.signal ? `killed by ${raw.signal}` : `exited with code ${raw.code}`;
-      const last = stderrSummary(raw.stderrTail);
-      if (last) return { type: 'process_exited', message: `${how}: ${last}` };
+      const last = stderrPick(raw.stderrTail);
+      if (last?.errorish) return { type: 'process_exited', message: `${how}: ${last.line}` };
+      if (last) return { type: 'process_exited', message: `${how} (last on stderr: ${JSON.stringify(last.line)})` };
       // Nothing on stderr: a server that logs to stdout (where only JSON-RPC belongs) said it there.
       const printed = stderrSummary(raw.stdoutTail ?? []);
       return { type: 'process_exited', message: printed ? `${how}: ${printed} (on stdout, not as JSON-RPC; nothing on stderr)` : `${how} (no stderr output)` };

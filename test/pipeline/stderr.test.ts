@@ -17,7 +17,15 @@ describe('the stderr line a message quotes', () => {
   });
 
   it('a killed server quotes the collapsed line, not a run of spaces', () => {
-    const v = classify({ kind: 'exited', code: null, signal: 'SIGKILL', stderrTail: ['MCP   server   running   on   stdio'] }, 'tools/list');
-    assert.equal(v.message, 'killed by SIGKILL: MCP server running on stdio');
+    const v = classify({ kind: 'exited', code: null, signal: 'SIGKILL', stderrTail: ['fatal:   out   of   memory'] }, 'tools/list');
+    assert.equal(v.message, 'killed by SIGKILL: fatal: out of memory');
+  });
+
+  it('a banner is quoted as the last thing the server said, not as the cause', () => {
+    // server-memory's start-up line, all a kill -9 leaves on its stderr.
+    const killed = classify({ kind: 'exited', code: null, signal: 'SIGKILL', stderrTail: ['Knowledge Graph MCP Server running on stdio'] }, 'tools/list');
+    assert.equal(killed.message, 'killed by SIGKILL (last on stderr: "Knowledge Graph MCP Server running on stdio")');
+    const exited = classify({ kind: 'exited', code: 1, signal: null, stderrTail: ['loading   model'] }, 'initialize');
+    assert.equal(exited.message, 'exited with code 1 (last on stderr: "loading model")');
   });
 });
