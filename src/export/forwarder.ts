@@ -517,9 +517,10 @@ export class OtlpForwarder {
    * The receiver's way in: queues the request like enqueue(), but a JSON body that cannot be
    * re-encoded for a gRPC backend is neither queued nor counted as dropped: the returned message,
    * naming the field, goes back to the sender as bad input. `parsed` is the body already parsed,
-   * when the receiver had to parse it anyway (trace requests), so it is not parsed twice.
+   * when the receiver had to parse it anyway, so it is not parsed twice; with it, `body` may be a
+   * function that writes the body, called only when the backend takes the JSON as it is.
    */
-  admit(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown): string | undefined {
+  admit(signal: OtlpSignal, body: Buffer | (() => Buffer), contentType: OtlpContentType, parsed?: unknown): string | undefined {
     const ready = this.forBackend(signal, body, contentType, parsed);
     if (typeof ready === 'string') return ready;
     this.enqueue(signal, ready.body, ready.contentType);
@@ -577,10 +578,11 @@ export class OtlpForwarder {
   }
 
   /** The body as the backend takes it (gRPC carries protobuf only), or why it cannot be. */
-  private forBackend(signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown): { body: Buffer; contentType: OtlpContentType } | string {
-    if (contentType !== 'application/json' || this.config.protocol !== 'grpc') return { body, contentType };
+  private forBackend(signal: OtlpSignal, body: Buffer | (() => Buffer), contentType: OtlpContentType, parsed?: unknown): { body: Buffer; contentType: OtlpContentType } | string {
+    if (contentType !== 'application/json' || this.config.protocol !== 'grpc') return { body: typeof body === 'function' ? body() : body, contentType };
     try {
-      return { body: parsed === undefined ? jsonToProtobuf(signal, body) : encodeParsedRequest(signal, parsed), contentType: 'application/x-protobuf' };
+      if (parsed !== undefined) return { body: encodeParsedRequest(signal, parsed), contentType: 'application/x-protobuf' };
+      return { body: jsonToProtobuf(signal, typeof body === 'function' ? body() : body), contentType: 'application/x-protobuf' };
     } catch (err) {
       // Anything else the input provokes is still the input's doing: it must reach the sender as a
       // refusal, not the receiver's handler as an exception.

@@ -1,11 +1,12 @@
 // OTLP/JSON → OTLP protobuf, for forwarding: gRPC carries protobuf only, and an agent whose SDK
 // exports OTLP/HTTP JSON (the default of OpenTelemetry JS's exporter-*-otlp-http) must not lose its
 // data because the backend behind mcpwatch speaks gRPC. The JSON form is the protobuf one with
-// lowerCamelCase keys, hex trace and span ids, base64 bytes, int64 as decimal strings (or numbers)
-// and enums as integers (names accepted). Fields a newer OTLP adds than the tables below know are not
+// lowerCamelCase keys (or the original names, wire/json-names.ts), hex trace and span ids, base64
+// bytes, int64 as decimal strings (or numbers) and enums as integers (names accepted). Fields a newer OTLP adds than the tables below know are not
 // carried over (an unknown JSON key has no field number to be written under).
 
 import protobuf from 'protobufjs/minimal.js';
+import { FieldNameConflict, withFieldNamesInCamelCase } from '../wire/json-names.js';
 import type { OtlpSignal } from '../wire/otlp.js';
 
 // protobufjs is CommonJS and assigns Writer at run time, which Node's ESM named exports cannot see.
@@ -374,16 +375,22 @@ function writeField(w: ProtoWriter, field: Field, value: unknown): void {
  * the field, when the body is not JSON or a value has the wrong type.
  */
 export function jsonToProtobuf(signal: OtlpSignal, body: Buffer): Buffer {
+  const text = body.toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8'));
+    json = withFieldNamesInCamelCase(JSON.parse(text), text);
   } catch (err) {
-    throw new TranscodeError(`not JSON: ${(err as Error).message}`).within(signal);
+    if (err instanceof FieldNameConflict) throw new TranscodeError(err.detail).within(err.where).within(signal);
+    const why = err instanceof RangeError ? 'nested too deeply to read' : `not JSON: ${(err as Error).message}`;
+    throw new TranscodeError(why).within(signal);
   }
   return encodeParsedRequest(signal, json);
 }
 
-/** jsonToProtobuf for a body that is already parsed (the receiver parses trace requests anyway). */
+/**
+ * jsonToProtobuf for a body that is already parsed (the receiver parses every request anyway), its
+ * keys already in camelCase (wire/json-names.ts).
+ */
 export function encodeParsedRequest(signal: OtlpSignal, json: unknown): Buffer {
   const w = Writer.create();
   try {

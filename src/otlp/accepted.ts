@@ -5,7 +5,8 @@
 // it came, byte for byte.
 
 import { WIRE_LEN, type RejectedSpan } from './decode.js';
-import { camelName, hasOriginalNames, isObject } from './json.js';
+import { camelName } from '../wire/json-names.js';
+import { isObject } from './json.js';
 
 /** ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans, ScopeSpans.spans. */
 const RESOURCE_SPANS = 1;
@@ -143,8 +144,8 @@ function byScope(rejected: readonly RejectedSpan[]): Map<number, Map<number, Set
  * byte is kept, where writing the parsed request again rounds an int64 sent as a JSON number past
  * 2^53 (a timestamp, an intValue) and drops what JSON.parse folds (a key sent twice). Only the
  * `spans` arrays that held a rejected span are written anew, their kept elements joined by commas.
- * Undefined when the text does not lead to those spans as the decoder's view of it did (a key that
- * two names resolve to): the caller then writes the parsed request instead.
+ * Undefined when the text does not lead to those spans as the decoder's view of it did (a key sent
+ * twice, which JSON.parse folds): the caller then writes the parsed request instead.
  * The body was parsed as JSON already, so this scan relies on its syntax being valid.
  */
 export function jsonTextWithoutSpans(body: Buffer, rejected: readonly RejectedSpan[]): Buffer | undefined {
@@ -163,12 +164,10 @@ type Member = { key: string; start: number; end: number };
 
 function cutSpans(body: Buffer, drop: Map<number, Map<number, Set<number>>>): Buffer {
   const top = members(body, skipSpace(body, 0));
-  // The decoder renamed every key when a top-level one had an underscore; so must this. A
-  // `__proto__` key is a field like any other to the decoder: JSON.parse makes it an own property,
-  // and renaming makes it `_Proto__`, so no object's prototype is ever set from the request.
-  const renamed = hasOriginalNames(top.map((m) => m.key));
+  // The decoder read every key by its camelCase name (a text without original names has no key
+  // camelName changes), and refused a request naming a field on this way twice under its two names.
   const field = (fields: readonly Member[], name: string): Member => {
-    const found = fields.filter((m) => (renamed ? camelName(m.key) : m.key) === name);
+    const found = fields.filter((m) => camelName(m.key) === name);
     if (found.length !== 1) throw new MismatchError();
     return found[0]!;
   };

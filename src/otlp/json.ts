@@ -1,8 +1,9 @@
 // OTLP/JSON (`application/json`) trace requests into the same records as the protobuf decoder.
 // The JSON form differs from protobuf only in its encoding: lowerCamelCase keys (original field names
-// are taken too), hex ids, int64 as decimal strings (or numbers), enums as integers (names are
-// accepted too).
+// are taken too, wire/json-names.ts), hex ids, int64 as decimal strings (or numbers), enums as
+// integers (names are accepted too).
 
+import { camelArray, camelKeys, camelObject, FieldNameConflict, mayHaveOriginalNames, withFieldNamesInCamelCase as withCamelNames } from '../wire/json-names.js';
 import {
   DEFAULT_RESOURCE_KEYS,
   DEFAULT_SPAN_KEYS,
@@ -54,44 +55,55 @@ export function parseJsonRequest(body: string | Uint8Array): unknown {
   } catch (err) {
     throw invalid(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return withFieldNamesInCamelCase(root);
+  if (!isObject(root) || !mayHaveOriginalNames(text)) return root;
+  return renamed(() => camelTraceRequest(root));
 }
 
 /**
- * OTLP/JSON asks senders for lowerCamelCase keys, but the protobuf JSON mapping's parsers, the
- * Collector's among them, also take a field's original name (`resource_spans`), and senders that
- * print protobuf messages with their original names exist. Read as camelCase such a request held
- * nothing: it was answered 200, counted no span, and went to a gRPC backend as an empty request.
- * Its keys are renamed here, on the rare request whose top level has one; OTLP/JSON has no map
- * fields (attributes are lists of key and value), so every object key is a field name.
+ * A parsed OTLP/JSON request of any signal with its keys in camelCase (wire/json-names.ts), given
+ * its text; OtlpDecodeError for a field sent under both its names.
  */
-export function withFieldNamesInCamelCase(root: unknown): unknown {
-  if (!isObject(root) || !hasOriginalNames(Object.keys(root))) return root;
+export function withFieldNamesInCamelCase(root: unknown, text: string): unknown {
+  return renamed(() => withCamelNames(root, text));
+}
+
+function renamed<T>(rename: () => T): T {
   try {
-    return camelKeys(root);
+    return rename();
   } catch (err) {
     // JSON.parse takes nesting deeper than a recursive walk can follow: bad input, not a crash.
     if (err instanceof RangeError) throw new OtlpDecodeError('OTLP_INVALID_JSON', 'invalid OTLP JSON request: nested too deeply to read');
+    if (err instanceof FieldNameConflict) throw new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON request: ${err.where ? `${err.where.slice(1)}: ` : ''}${err.detail}`);
     throw err;
   }
 }
 
-function camelKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelKeys);
-  if (!isObject(value)) return value;
-  const out: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) out[camelName(key)] = camelKeys(v);
+/**
+ * Spans that name a field under both its names, with why: each is left as it came, for the decoder
+ * to reject alone, as a span with any other fault is. Keyed by the span object, so nothing is held.
+ */
+const CONFLICTED_SPANS = new WeakMap<object, string>();
+/** Requests holding such a span: only their spans are looked up. */
+const WITH_CONFLICTS = new WeakSet<object>();
+
+/** The trace request in camelCase, down to the spans, each of which is renamed apart. */
+function camelTraceRequest(root: JsonObject): JsonObject {
+  let conflicts = false;
+  const span = (value: unknown): unknown => {
+    try {
+      return camelKeys(value);
+    } catch (err) {
+      if (!(err instanceof FieldNameConflict)) throw err;
+      CONFLICTED_SPANS.set(value as object, `${err.where}: ${err.detail}`);
+      conflicts = true;
+      return value;
+    }
+  };
+  const scope = (value: unknown): unknown => (isObject(value) ? camelObject(value, (name, v) => (name === 'spans' && Array.isArray(v) ? camelArray(v, span) : camelKeys(v))) : value);
+  const resource = (value: unknown): unknown => (isObject(value) ? camelObject(value, (name, v) => (name === 'scopeSpans' && Array.isArray(v) ? camelArray(v, scope) : camelKeys(v))) : value);
+  const out = camelObject(root, (name, v) => (name === 'resourceSpans' && Array.isArray(v) ? camelArray(v, resource) : camelKeys(v)));
+  if (conflicts) WITH_CONFLICTS.add(out);
   return out;
-}
-
-/** Whether a request's top-level keys say its keys are to be renamed (withFieldNamesInCamelCase). */
-export function hasOriginalNames(topLevelKeys: readonly string[]): boolean {
-  return topLevelKeys.some((k) => k.includes('_'));
-}
-
-/** A field's lowerCamelCase JSON name from its original one (`resource_spans` → `resourceSpans`). */
-export function camelName(key: string): string {
-  return key.includes('_') ? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : key;
 }
 
 /** decodeTraceRequestJson for a body parseJsonRequest has already parsed. */
@@ -116,6 +128,7 @@ function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
   let rejectedSpans: RejectedSpan[] | undefined;
 
   const resourceSpans = arrayAt(root, 'resourceSpans', 'resourceSpans');
+  const conflicts = WITH_CONFLICTS.has(root);
   const counted = { entries: 0 };
   for (let i = 0; i < resourceSpans.length; i++) {
     countEntry(counted);
@@ -135,6 +148,8 @@ function decodeJson(root: unknown, options: DecodeOptions): DecodeResult {
         countEntry(counted);
         const path = `${ssPath}.spans[${k}]`;
         try {
+          const conflict = conflicts ? CONFLICTED_SPANS.get(list[k] as object) : undefined;
+          if (conflict !== undefined) throw new SpanRejection(`${path}${conflict}`);
           spans.push(decodeSpan(list[k], spanKeys, ids, resource, scope, path));
         } catch (err) {
           if (!(err instanceof SpanRejection)) throw err;

@@ -38,10 +38,12 @@ interface ReceiverDeps {
   traffic?: (obs: Observation, origin: SpanOrigin) => void;
   /**
    * Hands the (decompressed) request on to the backend; `parsed` is the body as JSON when the
-   * receiver has parsed it. Returns why the backend cannot take it at all (JSON that cannot be
-   * re-encoded for a gRPC backend), which the sender is told as bad input.
+   * receiver has parsed it. A body still to be written is a function, called only when the backend
+   * takes the body as it is (a gRPC backend re-encodes `parsed` instead). Returns why the backend
+   * cannot take it at all (JSON that cannot be re-encoded for a gRPC backend), which the sender is
+   * told as bad input.
    */
-  forward?: (signal: OtlpSignal, body: Buffer, contentType: OtlpContentType, parsed?: unknown) => string | undefined;
+  forward?: (signal: OtlpSignal, body: Buffer | (() => Buffer), contentType: OtlpContentType, parsed?: unknown) => string | undefined;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** JavaScript heap in use now, in bytes (tests inject it). */
   memoryUsage?: () => number;
@@ -298,7 +300,7 @@ export class OtlpReceiver {
     if (decoded.spans.length === 0) return undefined;
     if (contentType === 'application/x-protobuf') return forward(signal, protobufWithoutSpans(body, rejected), contentType);
     const accepted = jsonWithoutSpans(parsed, rejected);
-    return forward(signal, jsonTextWithoutSpans(body, rejected) ?? Buffer.from(JSON.stringify(accepted)), contentType, accepted);
+    return forward(signal, () => jsonTextWithoutSpans(body, rejected) ?? Buffer.from(JSON.stringify(accepted)), contentType, accepted);
   }
 
   /**

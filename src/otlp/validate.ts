@@ -84,12 +84,13 @@ function walk(r: Reader, end: number, shape: Shape): void {
 /** A JSON request must be an object whose list of resources, if any, is an array of objects. */
 function checkJson(signal: UndecodedSignal, body: Buffer): unknown {
   let parsed: unknown;
+  const text = body.toString('utf8');
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new OtlpDecodeError('OTLP_INVALID_JSON', `invalid OTLP JSON ${signal} request: not JSON: ${(err as Error).message}`);
   }
-  parsed = withFieldNamesInCamelCase(parsed);
+  parsed = withFieldNamesInCamelCase(parsed, text);
   const key = signal === 'metrics' ? 'resourceMetrics' : 'resourceLogs';
   const why = !isObject(parsed)
     ? 'the request must be a JSON object'

@@ -696,6 +696,17 @@ describe('forwarder: lifecycle and robustness', () => {
     assert.equal(g.queuedRequests, 0);
   });
 
+  test('a JSON body still to be written is written only for a backend that takes it as it is', async () => {
+    const parsed = { resourceSpans: [] };
+    for (const [protocol, writes] of [['grpc', 0], ['http/protobuf', 1]] as const) {
+      const f = new OtlpForwarder({ endpoint: 'http://127.0.0.1:1', protocol }, { hooks: new Counts() });
+      let written = 0;
+      assert.equal(f.admit('traces', () => (written++, Buffer.from(JSON.stringify(parsed))), 'application/json', parsed), undefined);
+      assert.deepEqual([written, f.queuedRequests], [writes, 1], protocol);
+      await f.shutdown(100);
+    }
+  });
+
   test('hooks that throw never reach the caller of enqueue', async () => {
     const throwing: ForwarderHooks = {
       sent: () => {

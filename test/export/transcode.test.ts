@@ -205,3 +205,11 @@ test('names the field when a request cannot be re-encoded', () => {
   );
   assert.throws(() => jsonToProtobuf('logs', Buffer.from('[1]')), /logs: expected an object/);
 });
+
+test('reads fields under their original names, mixed with camelCase in any object, as the Collector does', () => {
+  const log = (text: string): Buffer => jsonToProtobuf('logs', Buffer.from(text));
+  const camel = log('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"5b8efff798038103d269b633813fc60c","timeUnixNano":"5","severityNumber":9}]}]}]}');
+  const mixed = log('{"resourceLogs":[{"scope_logs":[{"logRecords":[{"trace_id":"5b8efff798038103d269b633813fc60c","timeUnixNano":"5","severity_number":9}]}]}]}');
+  assert.ok(camel.length > 20 && mixed.equals(camel));
+  assert.throws(() => log('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"trace_id":"","traceId":""}]}]}]}'), /^Error: logs\.resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]: one field sent under two names, "trace_id" and "traceId"$/);
+});

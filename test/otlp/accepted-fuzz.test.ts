@@ -22,7 +22,7 @@ class Gen {
   readonly ambiguous = new Set<string>();
   constructor(
     readonly rnd: () => number,
-    /** Keys are renamed by the decoder: the top level has an original name. */
+    /** Fields take their original name half the time, each apart, at every level. */
     readonly original: boolean,
   ) {}
   chance(p: number): boolean {
@@ -55,9 +55,13 @@ class Gen {
     parts.push(Buffer.from('"'));
     return Buffer.concat(parts);
   }
-  /** A key, possibly written with escapes; `alt` is its original name, taken when keys are renamed. */
+  /** One of a field's names; `alt` is its original name. */
+  spelling(name: string, alt?: string): string {
+    return this.original && alt !== undefined && this.chance(0.5) ? alt : name;
+  }
+  /** A key, possibly written with escapes. */
   key(name: string, alt?: string): Buffer {
-    let k = this.original && alt !== undefined && this.chance(0.5) ? alt : name;
+    let k = this.spelling(name, alt);
     if (this.chance(0.2)) {
       const at = this.int(k.length);
       k = `${k.slice(0, at)}\\u${k.charCodeAt(at).toString(16).padStart(4, '0')}${k.slice(at + 1)}`;
@@ -122,10 +126,12 @@ class Gen {
   }
   /** A member on the way to the spans, sometimes preceded by a decoy of the same name the parse drops. */
   pathMember(where: string, name: string, alt: string | undefined, value: () => void): Array<() => void> {
-    const out = [this.member(name, alt, value)];
+    // The decoy under the field's other name would have the request refused (json.test.ts).
+    const spelled = this.spelling(name, alt);
+    const out = [this.member(spelled, undefined, value)];
     if (this.chance(0.04)) {
       this.ambiguous.add(where);
-      out.unshift(this.member(name, alt, () => this.put(this.pick(['null', '[]', '{}']))));
+      out.unshift(this.member(spelled, undefined, () => this.put(this.pick(['null', '[]', '{}']))));
     }
     // No prototype is set from the request: to the decoder `__proto__` is an unknown field.
     if (this.chance(0.03)) out.push(this.member('__proto__', undefined, () => this.put(this.pick(['null', '[]', '{}']))));
@@ -251,8 +257,6 @@ function request(seed: number): { body: Buffer; kept: Buffer; bad: Place[]; acce
       g.put(']');
     }),
   );
-  // An underscore at the top level has the decoder rename every key.
-  if (original) top.push(g.member('x_y', undefined, () => g.value(1)));
   g.object(top, true);
   g.ws();
   return { body: Buffer.concat(g.full), kept: Buffer.concat(g.kept), bad, accepted, ambiguous: bad.length > 0 && (g.ambiguous.has('top') || bad.some((b) => g.ambiguous.has(`r${b.resource}`) || g.ambiguous.has(`r${b.resource}s${b.scope}`))) };
@@ -279,7 +283,7 @@ test('rejected spans cut out of generated OTLP/JSON text: every other byte kept,
     }
     assert.ok(out, what);
     assert.equal(out.toString('latin1'), kept.toString('latin1'), `${what}: only the rewritten arrays changed`);
-    assert.deepEqual(withFieldNamesInCamelCase(JSON.parse(out.toString())), expected, `${what}: the parsed request without the rejected spans`);
+    assert.deepEqual(withFieldNamesInCamelCase(JSON.parse(out.toString()), out.toString()), expected, `${what}: the parsed request without the rejected spans`);
     const again = decodeTraceRequestJson(out);
     assert.equal(again.rejected, 0, what);
     assert.equal(again.spans.length, accepted, what);

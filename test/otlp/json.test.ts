@@ -6,6 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { decodeTraceRequest, OtlpDecodeError, type DecodedSpan } from '../../src/otlp/decode.js';
 import { decodeTraceRequestJson } from '../../src/otlp/json.js';
+import { mayHaveOriginalNames } from '../../src/wire/json-names.js';
 
 const START: HrTime = [1_700_000_000, 100_000_000];
 const END: HrTime = [1_700_000_000, 350_000_000];
@@ -181,7 +182,6 @@ test('a request of the wrong shape throws OtlpDecodeError naming the path', () =
     ['{"resourceSpans":[{"scopeSpans":[{"spans":7}]}]}', /scopeSpans\[0\]\.spans must be an array/],
   ];
   for (const [input, pattern] of rows) mustThrow(input, pattern);
-  // snake_case keys are not OTLP/JSON: unknown keys are ignored, as proto3 JSON parsers do.
   assert.deepEqual(decodeTraceRequestJson('{"resource_spans":[{"scope_spans":[]}]}'), { spans: [], rejected: 0 });
 });
 
@@ -252,5 +252,50 @@ test('without ids asked for, ids are handed over as sent, not lower-cased', () =
 
 test('a request in original field names nested past what a walk can follow is refused as bad input, not a crash', () => {
   const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
-  assert.throws(() => decodeTraceRequestJson(`{"resource_spans":${deep}}`), (err: unknown) => err instanceof OtlpDecodeError && /nested too deeply/.test(err.message));
+  assert.throws(() => decodeTraceRequestJson(`{"resource_spans":[{"scope_spans":[{"spans":[{"links":${deep}}]}]}]}`), (err: unknown) => err instanceof OtlpDecodeError && /nested too deeply/.test(err.message));
+});
+
+test('original field names are read in every object, mixed with camelCase in any way, as the Collector reads them', () => {
+  const ids = '"trace_id":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"';
+  const span = (name: string, more = ''): string => `{"name":"${name}",${ids},"start_time_unix_nano":"${T}","endTimeUnixNano":"${T_END}"${more}}`;
+  const port = ',"attributes":[{"key":"server.port","value":{"int_value":"443"}}]';
+  const rows: Array<[string, string[], RegExp | undefined]> = [
+    [`{"resourceSpans":[{"scope_spans":[{"spans":[${span('a', port)}]}]}]}`, ['a'], undefined],
+    [`{"resource_spans":[{"scopeSpans":[{"spans":[${span('a')}]}]},{"scope_spans":[{"spans":[${span('b')}]}]}]}`, ['a', 'b'], undefined],
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[${span('bad', ',"parent_span_id":"zz"')},${span('a')}]}]}]}`, ['a'], /spans\[0\]\.parentSpanId must be 16 hex digits/],
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[${span('bad', ',"links":[{"span_id":"zz"}]')},${span('a')}]}]}]}`, ['a'], /spans\[0\]\.links\[0\]\.spanId must be 16 hex digits/],
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[{${ids},"start_time_unix_nano":"${T}","end\\u005ftime_unix_nano":"1"},${span('a')}]}]}]}`, ['a'], /spans\[0\]: ends before it starts/],
+    // Not a spelling the Collector takes: an unknown field.
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[${span('a', ',"parent_spanId":"zz"')}]}]}]}`, ['a'], undefined],
+    // One field under both its names: the Collector takes the last value, or both lists joined;
+    // mcpwatch does not guess which the sender meant, and rejects the span.
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[${span('a')},${span('both', ',"traceId":"5b8efff798038103d269b633813fc60c"')}]}]}]}`, ['a'], /spans\[1\]: one field sent under two names, "trace_id" and "traceId"/],
+    [`{"resourceSpans":[{"scopeSpans":[{"spans":[${span('both', ',"links":[{"spanId":"","span_id":""}]')},${span('a')}]}]}]}`, ['a'], /spans\[0\]\.links\[0\]: one field sent under two names, "spanId" and "span_id"/],
+  ];
+  for (const [text, names, pattern] of rows) {
+    const result = decodeTraceRequestJson(text, { ids: true });
+    assert.deepEqual(result.spans.map((s) => s.name), names, text);
+    assert.equal(result.rejected, pattern ? 1 : 0, text);
+    if (pattern) assert.match(result.rejectionMessage ?? '', pattern);
+    assert.ok(result.spans.every((s) => s.startNs > 0 && s.traceId === '5b8efff798038103d269b633813fc60c'), text);
+  }
+  assert.equal(decodeTraceRequestJson(rows[0]![0]).spans[0]!.attrs.get('server.port'), 443);
+  // On the way to the spans, the whole request.
+  mustThrow(`{"resourceSpans":[{"scopeSpans":[],"scope_spans":[{"spans":[${span('a')}]}]}]}`, /request: resourceSpans\[0\]: one field sent under two names, "scopeSpans" and "scope_spans"/);
+  mustThrow(`{"resource_spans":[],"resourceSpans":[]}`, /request: one field sent under two names, "resource_spans" and "resourceSpans"/);
+});
+
+test('a text is looked at for original names without parsing it again, keys only', () => {
+  const rows: Array<[string, boolean]> = [
+    ['{"resourceSpans":[{"key":"gen_ai.tool.name","value":{"stringValue":"get_weather"}}]}', false],
+    ['{"a":"{\\"tool_name\\":1}","b":"x_\\\\\\"y"}', false],
+    ['{"a_b":1}', true],
+    ['{"a":{"b_c" \n :1}}', true],
+    ['{"a":"x_\\\\","b_c":1}', true],
+    ['{"a\\u005Fb":1}', true],
+  ];
+  for (const [text, maybe] of rows) {
+    JSON.parse(text);
+    assert.equal(mayHaveOriginalNames(text), maybe, text);
+  }
 });

@@ -129,6 +129,19 @@ describe('forwarding a request with rejected spans', () => {
       if (backend === 'grpc') assert.deepEqual(decodeTraceRequest(jsonForwarded).spans.map((s) => s.name), ['j-good']);
       else assert.equal(jsonForwarded.toString(), exact(jsonRequest([good])), 'the accepted span byte for byte');
 
+      // Original field names, mixed with camelCase at any level, as the Collector reads them: read
+      // as camelCase only, this request held no span, was answered 200, and its bad id went on.
+      // A span naming one field under both names is rejected.
+      const mixed = (spans: string[]): string => `{"resourceSpans":[{"scope_spans":[{"spans":[${spans.join(',')}]}]}]}`;
+      const mixedGood = '{"trace_id":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"m-good","start_time_unix_nano":"1700000000000000000","endTimeUnixNano":"1700000000050000000"}';
+      const mixedBad = ['{"name":"m-zz","trace_id":"zz","startTimeUnixNano":"1","end_time_unix_nano":"2"}', '{"name":"m-both","span_id":"eee19b7ec3c1b174","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1","endTimeUnixNano":"2"}'];
+      assert.deepEqual(await postJson(mixed([mixedBad[0]!, mixedGood, mixedBad[1]!])), { status: 200, rejected: 2 });
+      const mixedForwarded = await arrived('m-good');
+      if (backend === 'grpc') {
+        const [only, ...more] = decodeTraceRequest(mixedForwarded, { ids: true }).spans;
+        assert.deepEqual([only?.name, only?.traceId, only?.startNs, more.length], ['m-good', '5b8efff798038103d269b633813fc60c', 1700000000000000000, 0], 'every field re-encoded');
+      } else assert.equal(mixedForwarded.toString(), mixed([mixedGood]));
+
       // A request whose every span was rejected goes nowhere; one with none rejected goes as it came.
       assert.deepEqual(await postProto(request([span('all-noend', 0n)])), { status: 200, rejected: 1 });
       const whole = request([span('whole-1'), span('whole-2')]);
@@ -138,8 +151,8 @@ describe('forwarding a request with rejected spans', () => {
         const page = await (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
         return Number(/^mcpwatch_forwarder_sent_total\{[^}]*signal="traces"[^}]*\} (\d+)/m.exec(page)?.[1] ?? -1);
       };
-      await until(async () => (await sent()) === 4, 'the forwarder to report its sends');
-      assert.equal(upstream.requests.filter((r) => r.signal === 'traces').length, 4, 'four requests forwarded, none for the request without an accepted span');
+      await until(async () => (await sent()) === 5, 'the forwarder to report its sends');
+      assert.equal(upstream.requests.filter((r) => r.signal === 'traces').length, 5, 'five requests forwarded, none for the request without an accepted span');
       assert.ok(!upstream.attempts.some((r) => r.body.includes('all-noend')));
     });
   }
