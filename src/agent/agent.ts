@@ -870,6 +870,10 @@ export class Agent {
       // after a restart. Told of another state, the catch-up below tells it where the server stands.
       const same = new Map([...told].filter(([key, t]) => added.has(key) && t.state === status));
       if (isBad(status) && same.size > 0) this.dispatcher.restore(monitor.server.name, same, 'resume', added);
+      // Told of a bad state the server has left meanwhile: the alerts it posted there still fire until
+      // their endsAt, and the catch-up cannot resolve what the new instance never held; they end now.
+      const left = new Map([...told].filter(([key, t]) => added.has(key) && t.state !== status && isBad(t.state)));
+      if (left.size > 0) this.dispatcher.restore(monitor.server.name, left, 'end', added);
       this.tellUntold(monitor, at, told, false, 'reload', added);
     }
   }

@@ -490,8 +490,9 @@ export class AlertDispatcher {
     const { notifier, closing } = lane;
     if (this.revisions.has(event)) {
       try {
-        notifier.revise?.(event);
-        this.record(notifier, event);
+        // The state file records what the receiver holds: a down that failed to arrive stays untold,
+        // so a restart or a re-adding reload still catches it up.
+        if (notifier.revise?.(event) === true) this.record(notifier, event);
       } catch (err) {
         this.log('warn', 'updating an open alert with a new cause failed; it keeps the cause it was posted with', { ...this.fields(notifier, event), error: err instanceof Error ? err.message : String(err) });
       }

@@ -79,6 +79,27 @@ async function failureRefusedOnce(t: TestContext): Promise<{ http: ModernHttpFix
   return { http, receiver, firstRefused };
 }
 
+/**
+ * A stand-in Alertmanager that keeps every POST (what is posted after a notifier came back is the
+ * point), and its entry under `alerts`.
+ */
+async function standInAlertmanager(t: TestContext): Promise<{ posts: AmPost[]; amAlert: string }> {
+  const posts: AmPost[] = [];
+  const am = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      posts.push(JSON.parse(body) as AmPost);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => am.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => am.close(() => resolve())));
+  return { posts, amAlert: `  - { type: alertmanager, url: "http://127.0.0.1:${(am.address() as AddressInfo).port}", resend_interval: 1s }` };
+}
+
+type AmPost = Array<{ labels: Record<string, string>; startsAt: string; endsAt: string }>;
+
 describe('mcpwatch run: events around a reload', () => {
   it('a notifier the reload adds hears nothing of an incident the reload ends, and is caught up on the ones that go on', async (t) => {
     const { http, kept, added } = await serverAndTwoHooks(t);
@@ -193,26 +214,12 @@ describe('mcpwatch run: events around a reload', () => {
   });
 
   it('an alertmanager notifier removed with a down server and added back later re-posts the alerts of the servers still down, never the removed one', async (t) => {
-    // A stand-in Alertmanager that keeps every POST: what is posted after the notifier came back is the point.
-    const posts: Array<Array<{ labels: Record<string, string>; startsAt: string; endsAt: string }>> = [];
-    const am = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        posts.push(JSON.parse(body) as (typeof posts)[number]);
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => am.listen(0, '127.0.0.1', resolve));
+    const { posts, amAlert } = await standInAlertmanager(t);
     const refusing = await refusingPort();
-    t.after(async () => {
-      await new Promise<void>((resolve) => am.close(() => resolve()));
-      await refusing.close();
-    });
-    const amAlert = `  - { type: alertmanager, url: "http://127.0.0.1:${(am.address() as AddressInfo).port}", resend_interval: 1s }`;
+    t.after(() => refusing.close());
     const stays = `  - { name: stays, transport: streamable_http, url: "${refusing.url('/mcp')}" }`;
     const gone = `  - { name: gone, transport: streamable_http, url: "${refusing.url('/mcp')}" }`;
-    const firing = (post: (typeof posts)[number], server: string) => post.find((a) => a.labels.mcp_server_name === server && Date.parse(a.endsAt) > Date.now());
+    const firing = (post: AmPost, server: string) => post.find((a) => a.labels.mcp_server_name === server && Date.parse(a.endsAt) > Date.now());
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-am-'));
     const agent = startAgent(config(dir, amAlert, `${stays}\n${gone}`));
     await agent.start();
@@ -227,6 +234,25 @@ describe('mcpwatch run: events around a reload', () => {
     const since = posts.slice(before);
     assert.ok(since.every((p) => firing(p, 'stays')?.startsAt === startedAt), 'the alert of the server still down goes on, from its own start');
     assert.ok(since.every((p) => !firing(p, 'gone')), 'the removed server is never posted firing again');
+  });
+
+  it('an alertmanager notifier removed with a degraded server and added back by the reload that ends it resolves the alert it had posted', async (t) => {
+    const { posts, amAlert } = await standInAlertmanager(t);
+    const http = await startModernHttpFixture('dual', { checks: true });
+    t.after(() => http.close());
+    const server = (checks: string): string => `  - { name: db, transport: streamable_http, url: "${http.url}", checks: ${checks} }`;
+    const degraded = (p: AmPost) => p.find((a) => a.labels.mcp_server_name === 'db' && a.labels.alertname === 'McpServerDegraded');
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-reload-am-ended-'));
+    const agent = startAgent(config(dir, amAlert, server('[{ name: must, tool: broken }]')));
+    await agent.start();
+    await until(() => posts.some((p) => Date.parse(degraded(p)?.endsAt ?? '') > Date.now()), 'the degraded alert posted');
+
+    await reload(agent, config(dir, '  - { type: stdout }', server('[{ name: must, tool: broken }]')));
+    // The alert still fires in Alertmanager until its endsAt, four re-posts ahead.
+    await reload(agent, config(dir, amAlert, server('[]')));
+    assert.deepEqual(agent.statuses(), { db: 'up' });
+    const before = posts.length;
+    await until(() => posts.slice(before).some((p) => Date.parse(degraded(p)?.endsAt ?? '') <= Date.now()), 'the degraded alert resolved');
   });
 
   it('a notifier removed and added back while it still sends an event hears where the server stands after it', async (t) => {

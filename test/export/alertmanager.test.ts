@@ -228,6 +228,25 @@ describe('alertmanager notifier: a server still down for another cause', () => {
       await dispatcher.close();
     }
   });
+
+  it('whose down never reached Alertmanager is not recorded as told of it: a restart still catches it up', async () => {
+    const am = fakeAm();
+    am.status = 500;
+    const n = createNotifier(amConfig('revise-unsent'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const told: Array<[string, string]> = [];
+    const dispatcher = new AlertDispatcher([n], { delivered: (key, e) => told.push([key, e.current_state]) });
+    try {
+      dispatcher.dispatch(event({ message: 'timeout after 3000ms waiting for tools/list', details: { error_type: 'timeout' } }));
+      assert.equal(await dispatcher.flush(5000), true);
+      assert.equal(am.posts.length, 1, 'the down was tried and refused');
+      dispatcher.revise(event({ message: 'connection refused (ECONNREFUSED)', details: { error_type: 'connection_refused', previous_error_type: 'timeout' }, previous_state: 'down' }));
+      assert.equal(await dispatcher.flush(5000), true);
+      assert.deepEqual(told, [], 'nothing open was revised, so nothing was told');
+      assert.deepEqual(n.held!('github'), []);
+    } finally {
+      await dispatcher.close();
+    }
+  });
 });
 
 describe('alertmanager notifier: servers no longer monitored', () => {

@@ -295,7 +295,9 @@ export function createAlertmanagerNotifier(cfg: AlertmanagerSettings, deps: { fe
     revise(event) {
       const name = alertName(event);
       const alert = name === undefined ? undefined : active.get(event.server)?.get(name);
-      if (alert) alert.annotations = annotations(event);
+      if (!alert) return false;
+      alert.annotations = annotations(event);
+      return true;
     },
     held(server) {
       return [...(active.get(server)?.values() ?? [])];

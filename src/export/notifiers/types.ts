@@ -58,9 +58,11 @@ export interface Notifier {
   /**
    * The server is still in the state `event` announces, for another cause: what the notifier keeps
    * open for it in its receiver (the Alertmanager's active alert) says the new cause from its next
-   * re-post on. Nothing is sent for it: no new page for the same outage.
+   * re-post on. Nothing is sent for it: no new page for the same outage. Returns whether it kept
+   * such an alert: one whose first event never reached the receiver has nothing to revise, and is
+   * not to be recorded as told of the state either.
    */
-  revise?(event: AlertEvent): void;
+  revise?(event: AlertEvent): boolean;
   /** Stops the notifier's own timers (the Alertmanager re-post); the dispatcher calls it at close. */
   close?(): void;
 }
