@@ -186,12 +186,16 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
   return obs;
 }
 
+const PYTHON_SDK_CLIENT_PREFIX = 'MCP send ';
+
 function toolName(span: DecodedSpan): string {
   for (const key of TOOL_NAME_KEYS) {
     const value = nonEmptyString(span.attrs.get(key));
     if (value !== undefined) return value;
   }
-  const name = span.name;
+  // The MCP Python SDK (2.x) names its client spans `MCP send {method} {target}` and puts the tool
+  // name nowhere else.
+  const name = span.name.startsWith(PYTHON_SDK_CLIENT_PREFIX) ? span.name.slice(PYTHON_SDK_CLIENT_PREFIX.length) : span.name;
   // OpenTelemetry convention: `{mcp.method.name} {target}`.
   if (name.startsWith('tools/call ')) return name.slice('tools/call '.length).trim() || 'unknown';
   // OpenLLMetry: `<tool>.tool`.
@@ -246,7 +250,7 @@ const MCP_ERROR_MESSAGE = /^MCP error (-?\d{1,9}):/;
 /**
  * The `error.type` of a failed span, always a catalogue value:
  * 1. the `error.type` attribute: catalogue values kept, integer strings (JSON-RPC codes, as the
- *    MCP convention records them) mapped, anything else `_other`;
+ *    MCP convention records them) mapped, known exception class names mapped, anything else `_other`;
  * 2. else `rpc.response.status_code` when it holds an integer code;
  * 3. else the JSON-RPC code of an SDK `McpError` at the start of the status message;
  * 4. else `fallback` (`tool_error` for tool calls: a failed tool with no more specific type).
@@ -260,12 +264,39 @@ export function classifySpanError(
   if (errorTypeAttr !== undefined && errorTypeAttr !== '') {
     if (typeof errorTypeAttr === 'string' && isErrorType(errorTypeAttr)) return errorTypeAttr;
     const code = integerCode(errorTypeAttr);
-    return code === undefined ? '_other' : jsonRpcCodeToErrorType(code);
+    if (code !== undefined) return jsonRpcCodeToErrorType(code);
+    const named = typeof errorTypeAttr === 'string' ? exceptionErrorType(errorTypeAttr, rpcStatusCode, fallback) : undefined;
+    return named ?? '_other';
   }
   const code = integerCode(rpcStatusCode);
   if (code !== undefined) return jsonRpcCodeToErrorType(code);
   const sdk = MCP_ERROR_MESSAGE.exec(statusMessage);
   return sdk ? jsonRpcCodeToErrorType(Number(sdk[1])) : fallback;
+}
+
+/**
+ * Exception classes whose name Python instrumentations record as `error.type` (the convention's
+ * fallback: the exception's class), where the class says what went wrong. FastMCP 4's server span
+ * names pydantic's `ValidationError` for refused arguments, `NotFoundError` for an unknown tool, and
+ * `MCPError` (no code) for a JSON-RPC error it answered; other classes (`ValueError` from a handler)
+ * say nothing the catalogue can use and stay `_other`.
+ */
+const EXCEPTION_TYPES: ReadonlyMap<string, ErrorType> = new Map<string, ErrorType>([
+  ['ValidationError', 'invalid_params'],
+  ['ToolError', 'tool_error'],
+  ['TimeoutError', 'timeout'],
+  ['MCPError', 'protocol_error'],
+  ['McpError', 'protocol_error'],
+]);
+
+function exceptionErrorType(name: string, rpcStatusCode: AttrValue | undefined, fallback: ErrorType): ErrorType | undefined {
+  // A fully qualified name (`pydantic_core._pydantic_core.ValidationError`) by its class.
+  const cls = name.slice(name.lastIndexOf('.') + 1);
+  const code = integerCode(rpcStatusCode);
+  if (code !== undefined && (cls === 'MCPError' || cls === 'McpError')) return jsonRpcCodeToErrorType(code);
+  // Unknown tool for a tool call; an unknown resource or prompt has no catalogue entry of its own.
+  if (cls === 'NotFoundError') return fallback === 'tool_error' ? 'method_not_found' : undefined;
+  return EXCEPTION_TYPES.get(cls);
 }
 
 const INTEGER = /^[+-]?\d{1,16}$/;
