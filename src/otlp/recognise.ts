@@ -58,6 +58,12 @@ export interface Observation {
    * them by it (otlp/pairing.ts). Never a label.
    */
   requestId?: string;
+  /**
+   * Set (to true) on a client's span that knows less of its call than the server's span: the MCP
+   * Python SDK's `MCP send` spans record no tool's `isError` result and no server address. Pairing
+   * holds it for the server's span of its call (otlp/pairing.ts). Never a label.
+   */
+  awaitsServer?: true;
 }
 
 /** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
@@ -119,6 +125,8 @@ export function normaliseMethod(method: string): string {
 }
 
 const STATUS_ERROR = 2;
+/** OTLP's SPAN_KIND_CLIENT, as decode.ts has it: decode.ts imports this module, so not imported from there. */
+const KIND_CLIENT = 3;
 
 /**
  * Turns one decoded span into an observation, or null when the span is not MCP activity. A GenAI
@@ -180,6 +188,7 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     durationSeconds: span.durationSeconds,
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
+  if (span.kind === KIND_CLIENT && span.name.startsWith(PYTHON_SDK_CLIENT_PREFIX)) obs.awaitsServer = true;
   // Read here, where the attributes were just read: pairing reads only the observation.
   const id = attrs.get(KEY.requestId);
   if (typeof id === 'string' ? id !== '' : typeof id === 'number' && Number.isInteger(id)) obs.requestId = String(id);

@@ -16,6 +16,7 @@ import {
   type ServerResolver,
 } from '../../src/otlp/recognise.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
+import { fastmcpServer, sdkClient } from './python-spans.js';
 
 const START: HrTime = [1_700_000_000, 0];
 const END: HrTime = [1_700_000_000, 250_000_000]; // 0.25 s
@@ -106,30 +107,16 @@ test('OpenTelemetry MCP convention: the tool name falls back to the span name wi
 
 // As `mcp` 2.3.0 (Python SDK) and FastMCP 4.0.10 emit them, attributes as captured from their exports.
 test('Python MCP SDK client spans (`MCP send tools/call add`) and FastMCP server spans with exception class names', () => {
-  const pythonSdkClient = (tool: string, id: string): SpanDef => ({ name: `MCP send tools/call ${tool}`, attributes: { 'mcp.method.name': 'tools/call', 'jsonrpc.request.id': id } });
-  const fastmcpServer = (tool: string, errorType: string, message: string): SpanDef => ({
-    name: `tools/call ${tool}`,
-    kind: SpanKind.SERVER,
-    attributes: {
-      'mcp.method.name': 'tools/call',
-      'fastmcp.server.name': 'py-fastmcp',
-      'mcp.protocol.version': '2026-07-28',
-      'fastmcp.component.type': 'tool',
-      'fastmcp.component.key': `tool:${tool}@`,
-      'gen_ai.tool.name': tool,
-      'fastmcp.provider.type': 'LocalProvider',
-      'error.type': errorType,
-    },
-    error: message,
-  });
+  const fastmcpServerFailed = (tool: string, errorType: string, message: string): SpanDef => ({ name: `tools/call ${tool}`, kind: SpanKind.SERVER, attributes: fastmcpServer(tool, errorType), error: message });
   const [add, list, badArgs, unknownTool] = observe([
-    pythonSdkClient('add', '3'),
+    { name: 'MCP send tools/call add', attributes: sdkClient('3') },
     { name: 'MCP send tools/list', attributes: { 'mcp.method.name': 'tools/list', 'jsonrpc.request.id': '1' } },
-    fastmcpServer('add', 'ValidationError', '1 validation error for call[add]'),
-    fastmcpServer('nosuch', 'NotFoundError', "Unknown tool: 'nosuch'"),
+    fastmcpServerFailed('add', 'ValidationError', '1 validation error for call[add]'),
+    fastmcpServerFailed('nosuch', 'NotFoundError', "Unknown tool: 'nosuch'"),
   ]);
-  assert.deepEqual(add, { ...toolCall('unknown', 'add'), requestId: '3' });
-  assert.deepEqual(list, { ...operation('unknown', 'tools/list'), requestId: '1' });
+  // It records neither a tool's isError result nor the server's address: it waits for the server's span.
+  assert.deepEqual(add, { ...toolCall('unknown', 'add'), requestId: '3', awaitsServer: true });
+  assert.deepEqual(list, { ...operation('unknown', 'tools/list'), requestId: '1', awaitsServer: true });
   assert.deepEqual(badArgs, toolCall('unknown', 'add', 'invalid_params'));
   assert.deepEqual(unknownTool, toolCall('unknown', 'nosuch', 'method_not_found'));
 });
