@@ -542,11 +542,13 @@ export class CallPairing {
 
 /**
  * A client's call as its server's span completes it: a tool's failure the client's span does not
- * record (an `isError` result), and the server, where the client's span names none it could match.
+ * record (an `isError` result) or records only as `tool_error` where the server's names what failed
+ * (FastMCP's client calls every failed tool a ToolError, its server a refused argument a pydantic
+ * ValidationError), and the server, where the client's span names none it could match.
  */
 function withServerSide(client: Observation, server: Observation): Observation {
   const obs: Observation = { ...client };
-  if (client.outcome === 'success' && server.outcome === 'error') {
+  if (server.outcome === 'error' && (client.outcome === 'success' || (client.errorType === 'tool_error' && server.errorType !== '_other'))) {
     obs.outcome = 'error';
     obs.errorType = server.errorType;
     obs.errorCategory = server.errorCategory;

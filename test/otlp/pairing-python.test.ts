@@ -109,4 +109,17 @@ describe('the MCP Python SDK and FastMCP: one call, counted from the client\'s s
     assert.deepEqual(p.counted, ['boom tool_error fastmcp from support-bot kind 3']);
     assert.equal(p.duplicates(), 2);
   });
+
+  it('FastMCP\'s client calls refused arguments a tool_error, its server a ValidationError: invalid_params', () => {
+    const agent = new Party('support-bot');
+    const server = new Party('py-fastmcp');
+    const message = '1 validation error for call[add]';
+    const outer = agent.span('tools/call add', SpanKind.CLIENT, fastmcpClientToolError('add'), undefined, message);
+    const inner = agent.span('MCP send tools/call add', SpanKind.CLIENT, sdkClient('5'), outer);
+    server.span('tools/call add', SpanKind.SERVER, fastmcpServer('add', 'ValidationError'), inner, message);
+    const p = pairing();
+    p.add(agent.take().reverse(), 0);
+    p.add(server.take(), 1000);
+    assert.deepEqual(p.counted, ['add invalid_params fastmcp from support-bot kind 3']);
+  });
 });
