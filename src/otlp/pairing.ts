@@ -76,6 +76,11 @@ const WITH_PARENT = 2;
 interface Waiting {
   obs: Observation;
   origin: SpanOrigin;
+  /**
+   * A client's span waiting for its server's (`awaitsServer`), rather than a server span for its
+   * client's: `obs` and `origin` are then what is counted, the outermost client-side span of the call.
+   */
+  client?: true;
   until: number;
   /** The key of its call's entry in its trace, which settles it when its wait is over. */
   traceA: number;
@@ -215,6 +220,11 @@ class Slots {
  * a count: a server span with an id takes a client's side without one; one without, any. Waiting to
  * settle, rather than taking a client span at once, lets a server span that has its own client span
  * as its parent claim that client span first.
+ *
+ * A client's span that records less than its server's (`awaitsServer`: the MCP Python SDK's, which
+ * records no tool's isError result and no server) waits too, for its child server span, and is then
+ * counted with the failure and the server that span adds; a client span around it (FastMCP's) takes
+ * its place in the wait; with no server span it is counted alone when the wait is over.
  */
 export class CallPairing {
   private slots: Slots | undefined;
@@ -318,19 +328,36 @@ export class CallPairing {
         // The client's side of a call whose server span was counted alone before it came: its mark has served.
         else if (onSide !== SIDE_SERVER && counted >>> 30 === SIDE_SERVER) this.clientCame(traceA, traceB, requestIdOf(obs), at);
       }
+    } else if (upWait !== 0 && side === SIDE_SERVER && this.waiting.get(upWait)!.client) {
+      // The server's span of a client's span that waits for it: counted now, from the client's side.
+      const w = this.waiting.get(upWait)!;
+      this.waiting.delete(upWait);
+      this.sink.count(withServerSide(w.obs, obs), w.origin);
     } else if (upWait !== 0) {
       // Under a server span that waits: the server's own spans of the call wait with it.
       if (downWait !== upWait) this.cancel(downWait);
       wait = upWait;
     } else if (downWait !== 0 && waitsForClient) {
       wait = downWait;
+    } else if (downWait !== 0 && this.waiting.get(downWait)!.client) {
+      // Around a client's span that waits for its server's, it waits with it. A client span (FastMCP's
+      // around the SDK's) is the one counted, with what the server's span adds; a framework's wrapper is not.
+      wait = downWait;
+      if (side === SIDE_CLIENT) {
+        const w = this.waiting.get(downWait)!;
+        w.obs = obs.requestId === undefined && w.obs.requestId !== undefined ? { ...obs, requestId: w.obs.requestId } : obs;
+        w.origin = { kind: span.kind, resource: span.resource };
+        // The span it takes the place of is now the one not counted.
+        this.sink.duplicate();
+        outcome = 'held';
+      }
     } else if (downWait !== 0) {
       // The client's side of a call whose server span waits: it is the one counted, and paired at once.
-      this.cancel(downWait);
-      this.sink.count(obs, span);
+      const server = this.cancel(downWait);
+      this.sink.count(obs.awaitsServer && server ? withServerSide(obs, server.obs) : obs, span);
       outcome = 'counted';
-    } else if (waitsForClient) {
-      wait = this.wait(obs, span, now, traceA, traceB);
+    } else if (waitsForClient || (side === SIDE_CLIENT && obs.awaitsServer === true && !this.drained)) {
+      wait = this.wait(obs, span, now, traceA, traceB, side === SIDE_CLIENT);
       outcome = 'held';
     } else if (side === SIDE_SERVER && ids === WITH_PARENT) {
       // The receiver has stopped: no wait, settled now.
@@ -371,7 +398,7 @@ export class CallPairing {
     for (const w of all) this.settleWaiting(w, at);
   }
 
-  private wait(obs: Observation, span: DecodedSpan, now: number, traceA: number, traceB: number): number {
+  private wait(obs: Observation, span: DecodedSpan, now: number, traceA: number, traceB: number, client: boolean): number {
     if (this.waiting.size >= MAX_WAITING) {
       const [key, oldest] = this.waiting.entries().next().value as [number, Waiting];
       this.waiting.delete(key);
@@ -379,11 +406,19 @@ export class CallPairing {
     }
     this.lastWait = (this.lastWait + 1) & WAIT_MASK || 1;
     // Only what the count needs: the span holds the whole request body.
-    this.waiting.set(this.lastWait, { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs, traceA, traceB });
+    const w: Waiting = { obs, origin: { kind: span.kind, resource: span.resource }, until: now + this.waitMs, traceA, traceB };
+    if (client) w.client = true;
+    this.waiting.set(this.lastWait, w);
     return this.lastWait;
   }
 
   private settleWaiting(w: Waiting, at: number): void {
+    if (w.client) {
+      // No server span came: the client's side alone, as it would have been counted when it came.
+      if (this.clientSide(w.traceA, w.traceB, requestIdOf(w.obs), at)) this.sink.count(w.obs, w.origin);
+      else this.sink.duplicate();
+      return;
+    }
     if (this.settle(w.obs, w.origin, w.traceA, w.traceB, requestIdOf(w.obs), at) === 'duplicate') this.sink.duplicate();
   }
 
@@ -503,6 +538,27 @@ export class CallPairing {
     }
     return key;
   }
+}
+
+/**
+ * A client's call as its server's span completes it: a tool's failure the client's span does not
+ * record (an `isError` result) or records only as `tool_error` where the server's names what failed
+ * (FastMCP's client calls every failed tool a ToolError, its server a refused argument a pydantic
+ * ValidationError), and the server, where the client's span names none it could match.
+ */
+function withServerSide(client: Observation, server: Observation): Observation {
+  const obs: Observation = { ...client };
+  if (server.outcome === 'error' && (client.outcome === 'success' || (client.errorType === 'tool_error' && server.errorType !== '_other'))) {
+    obs.outcome = 'error';
+    obs.errorType = server.errorType;
+    obs.errorCategory = server.errorCategory;
+  }
+  if (client.server === 'unknown' && server.server !== 'unknown') {
+    obs.server = server.server;
+    delete obs.ambiguous;
+  }
+  delete obs.awaitsServer;
+  return obs;
 }
 
 /** A hash of the span's request id, never 0; 0 when it has none. */

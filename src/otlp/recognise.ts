@@ -58,6 +58,12 @@ export interface Observation {
    * them by it (otlp/pairing.ts). Never a label.
    */
   requestId?: string;
+  /**
+   * Set (to true) on a client's span that knows less of its call than the server's span: the MCP
+   * Python SDK's `MCP send` spans record no tool's `isError` result and no server address. Pairing
+   * holds it for the server's span of its call (otlp/pairing.ts). Never a label.
+   */
+  awaitsServer?: true;
 }
 
 /** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
@@ -119,6 +125,8 @@ export function normaliseMethod(method: string): string {
 }
 
 const STATUS_ERROR = 2;
+/** OTLP's SPAN_KIND_CLIENT, as decode.ts has it: decode.ts imports this module, so not imported from there. */
+const KIND_CLIENT = 3;
 
 /**
  * Turns one decoded span into an observation, or null when the span is not MCP activity. A GenAI
@@ -180,18 +188,23 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
     durationSeconds: span.durationSeconds,
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
+  if (span.kind === KIND_CLIENT && span.name.startsWith(PYTHON_SDK_CLIENT_PREFIX)) obs.awaitsServer = true;
   // Read here, where the attributes were just read: pairing reads only the observation.
   const id = attrs.get(KEY.requestId);
   if (typeof id === 'string' ? id !== '' : typeof id === 'number' && Number.isInteger(id)) obs.requestId = String(id);
   return obs;
 }
 
+const PYTHON_SDK_CLIENT_PREFIX = 'MCP send ';
+
 function toolName(span: DecodedSpan): string {
   for (const key of TOOL_NAME_KEYS) {
     const value = nonEmptyString(span.attrs.get(key));
     if (value !== undefined) return value;
   }
-  const name = span.name;
+  // The MCP Python SDK (2.x) names its client spans `MCP send {method} {target}` and puts the tool
+  // name nowhere else.
+  const name = span.name.startsWith(PYTHON_SDK_CLIENT_PREFIX) ? span.name.slice(PYTHON_SDK_CLIENT_PREFIX.length) : span.name;
   // OpenTelemetry convention: `{mcp.method.name} {target}`.
   if (name.startsWith('tools/call ')) return name.slice('tools/call '.length).trim() || 'unknown';
   // OpenLLMetry: `<tool>.tool`.
@@ -246,7 +259,7 @@ const MCP_ERROR_MESSAGE = /^MCP error (-?\d{1,9}):/;
 /**
  * The `error.type` of a failed span, always a catalogue value:
  * 1. the `error.type` attribute: catalogue values kept, integer strings (JSON-RPC codes, as the
- *    MCP convention records them) mapped, anything else `_other`;
+ *    MCP convention records them) mapped, known exception class names mapped, anything else `_other`;
  * 2. else `rpc.response.status_code` when it holds an integer code;
  * 3. else the JSON-RPC code of an SDK `McpError` at the start of the status message;
  * 4. else `fallback` (`tool_error` for tool calls: a failed tool with no more specific type).
@@ -260,12 +273,39 @@ export function classifySpanError(
   if (errorTypeAttr !== undefined && errorTypeAttr !== '') {
     if (typeof errorTypeAttr === 'string' && isErrorType(errorTypeAttr)) return errorTypeAttr;
     const code = integerCode(errorTypeAttr);
-    return code === undefined ? '_other' : jsonRpcCodeToErrorType(code);
+    if (code !== undefined) return jsonRpcCodeToErrorType(code);
+    const named = typeof errorTypeAttr === 'string' ? exceptionErrorType(errorTypeAttr, rpcStatusCode, fallback) : undefined;
+    return named ?? '_other';
   }
   const code = integerCode(rpcStatusCode);
   if (code !== undefined) return jsonRpcCodeToErrorType(code);
   const sdk = MCP_ERROR_MESSAGE.exec(statusMessage);
   return sdk ? jsonRpcCodeToErrorType(Number(sdk[1])) : fallback;
+}
+
+/**
+ * Exception classes whose name Python instrumentations record as `error.type` (the convention's
+ * fallback: the exception's class), where the class says what went wrong. FastMCP 4's server span
+ * names pydantic's `ValidationError` for refused arguments, `NotFoundError` for an unknown tool, and
+ * `MCPError` (no code) for a JSON-RPC error it answered; other classes (`ValueError` from a handler)
+ * say nothing the catalogue can use and stay `_other`.
+ */
+const EXCEPTION_TYPES: ReadonlyMap<string, ErrorType> = new Map<string, ErrorType>([
+  ['ValidationError', 'invalid_params'],
+  ['ToolError', 'tool_error'],
+  ['TimeoutError', 'timeout'],
+  ['MCPError', 'protocol_error'],
+  ['McpError', 'protocol_error'],
+]);
+
+function exceptionErrorType(name: string, rpcStatusCode: AttrValue | undefined, fallback: ErrorType): ErrorType | undefined {
+  // A fully qualified name (`pydantic_core._pydantic_core.ValidationError`) by its class.
+  const cls = name.slice(name.lastIndexOf('.') + 1);
+  const code = integerCode(rpcStatusCode);
+  if (code !== undefined && (cls === 'MCPError' || cls === 'McpError')) return jsonRpcCodeToErrorType(code);
+  // Unknown tool for a tool call; an unknown resource or prompt has no catalogue entry of its own.
+  if (cls === 'NotFoundError') return fallback === 'tool_error' ? 'method_not_found' : undefined;
+  return EXCEPTION_TYPES.get(cls);
 }
 
 const INTEGER = /^[+-]?\d{1,16}$/;

@@ -16,6 +16,7 @@ import {
   type ServerResolver,
 } from '../../src/otlp/recognise.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
+import { fastmcpServer, sdkClient } from './python-spans.js';
 
 const START: HrTime = [1_700_000_000, 0];
 const END: HrTime = [1_700_000_000, 250_000_000]; // 0.25 s
@@ -75,7 +76,7 @@ test('OpenTelemetry MCP convention: tools/call spans with gen_ai.tool.name, erro
       { name: 'tools/call get_weather', attributes: { ...base, 'error.type': '-32602', 'rpc.response.status_code': '-32602' }, error: 'bad city' },
       { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'tool_error' } },
       { name: 'tools/call get_weather', attributes: { ...base, 'rpc.response.status_code': -32001 }, error: 'timed out' },
-      { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'McpError' }, error: 'x' },
+      { name: 'tools/call get_weather', attributes: { ...base, 'error.type': 'ValueError' }, error: 'x' },
     ]),
     [
       { ...toolCall('weather.example:8443', 'get_weather'), requestId: '1' },
@@ -102,6 +103,22 @@ test('OpenTelemetry MCP convention: the tool name falls back to the span name wi
     ]),
     [toolCall('fetch.local', 'fetch_url'), toolCall('fetch.local', 'tools/call')],
   );
+});
+
+// As `mcp` 2.3.0 (Python SDK) and FastMCP 4.0.10 emit them, attributes as captured from their exports.
+test('Python MCP SDK client spans (`MCP send tools/call add`) and FastMCP server spans with exception class names', () => {
+  const fastmcpServerFailed = (tool: string, errorType: string, message: string): SpanDef => ({ name: `tools/call ${tool}`, kind: SpanKind.SERVER, attributes: fastmcpServer(tool, errorType), error: message });
+  const [add, list, badArgs, unknownTool] = observe([
+    { name: 'MCP send tools/call add', attributes: sdkClient('3') },
+    { name: 'MCP send tools/list', attributes: { 'mcp.method.name': 'tools/list', 'jsonrpc.request.id': '1' } },
+    fastmcpServerFailed('add', 'ValidationError', '1 validation error for call[add]'),
+    fastmcpServerFailed('nosuch', 'NotFoundError', "Unknown tool: 'nosuch'"),
+  ]);
+  // It records neither a tool's isError result nor the server's address: it waits for the server's span.
+  assert.deepEqual(add, { ...toolCall('unknown', 'add'), requestId: '3', awaitsServer: true });
+  assert.deepEqual(list, { ...operation('unknown', 'tools/list'), requestId: '1', awaitsServer: true });
+  assert.deepEqual(badArgs, toolCall('unknown', 'add', 'invalid_params'));
+  assert.deepEqual(unknownTool, toolCall('unknown', 'nosuch', 'method_not_found'));
 });
 
 test('GenAI execute_tool spans are tool calls, named by gen_ai.tool.name; mcp.server.name wins; without MCP evidence they are not MCP', () => {
@@ -375,9 +392,15 @@ test('classifySpanError: error.type first, then rpc.response.status_code, then t
     [-32603, undefined, 'internal_error'],
     ['-32700', undefined, 'protocol_error'],
     ['-32002', undefined, 'protocol_error'],
+    // exception class names that say what failed (Python instrumentations), a code when one is sent
+    ['ValidationError', undefined, 'invalid_params'],
+    ['pydantic_core._pydantic_core.ValidationError', undefined, 'invalid_params'],
+    ['NotFoundError', undefined, 'method_not_found'],
+    ['TimeoutError', undefined, 'timeout'],
+    ['MCPError', undefined, 'protocol_error'],
+    ['McpError', '-32602', 'invalid_params'],
     // anything else, whatever rpc.response.status_code says
-    ['McpError', '-32602', '_other'],
-    ['TimeoutError', undefined, '_other'],
+    ['ValueError', '-32602', '_other'],
     ['TOOL_ERROR', undefined, '_other'],
     ['__proto__', undefined, '_other'],
     [true, undefined, '_other'],
@@ -400,6 +423,8 @@ test('classifySpanError: error.type first, then rpc.response.status_code, then t
     assert.equal(classifySpanError(errorType, rpcStatus), expected, `error.type=${String(errorType)} rpc=${String(rpcStatus)}`);
   }
   assert.equal(classifySpanError(undefined, undefined, '_other'), '_other');
+  // An unknown resource or prompt is no unknown tool.
+  assert.equal(classifySpanError('NotFoundError', undefined, '_other'), '_other');
 });
 
 test('jsonRpcCodeToErrorType and categories of the traffic error types', () => {
