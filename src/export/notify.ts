@@ -184,7 +184,12 @@ export class AlertDispatcher {
     const event = redactDeep(unsafe);
     this.revisions.add(event);
     for (const lane of this.current()) {
-      if (lane.notifier.revise && accepts(lane.notifier, event)) this.enqueue(lane, event);
+      if (!lane.notifier.revise || !accepts(lane.notifier, event)) continue;
+      // A newer cause replaces one still waiting behind a slow receiver: a cause that keeps switching
+      // must not fill the queue and push the real events (a down, a recovery) out of it.
+      const last = lane.queue.findLastIndex((e) => e.server === event.server);
+      if (last >= 0 && this.revisions.has(lane.queue[last]!)) lane.queue[last] = event;
+      else this.enqueue(lane, event);
     }
   }
 

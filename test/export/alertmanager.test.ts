@@ -229,6 +229,29 @@ describe('alertmanager notifier: a server still down for another cause', () => {
     }
   });
 
+  it('a cause that keeps switching behind a slow Alertmanager takes one place in the queue, and the down it revises is not pushed out', async () => {
+    const am = fakeAm();
+    const n = createNotifier(amConfig('revise-queue'), { fetch: am.fetch, now: () => T }) as AlertmanagerNotifier;
+    const dispatcher = new AlertDispatcher([n], { queueSize: 2 });
+    const release = am.hold();
+    try {
+      dispatcher.dispatch(event({ server: 'other' }));
+      await until(() => am.posts.length === 1, 'the first post in flight');
+      dispatcher.dispatch(event({ message: 'timeout after 3000ms waiting for tools/list', details: { error_type: 'timeout' } }));
+      for (const type of ['connection_refused', 'timeout', 'connection_refused']) {
+        dispatcher.revise(event({ message: type, details: { error_type: type, previous_error_type: 'x' }, previous_state: 'down' }));
+      }
+      release();
+      assert.equal(await dispatcher.flush(5000), true);
+      assert.deepEqual(summary(am.posts), [[['McpServerDown', 'other', 'firing']], [['McpServerDown', 'github', 'firing']]], 'both downs posted, none dropped');
+      await n.resend();
+      const reposted = am.posts.at(-1)!.find((a) => a.labels.mcp_server_name === 'github') as unknown as { annotations: Record<string, string> };
+      assert.equal(reposted.annotations.error_type, 'connection_refused', 'the last cause is the one kept');
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
   it('whose down never reached Alertmanager is not recorded as told of it: a restart still catches it up', async () => {
     const am = fakeAm();
     am.status = 500;
