@@ -19,6 +19,8 @@ const KEY = {
   traceloopEntity: 'traceloop.entity.name',
   openInferenceTool: 'tool.name',
   mcpServer: 'mcp.server.name',
+  /** FastMCP's server spans name the server as it named itself in initialize (serverInfo.name). */
+  fastmcpServer: 'fastmcp.server.name',
   serverAddress: 'server.address',
   serverPort: 'server.port',
   errorType: 'error.type',

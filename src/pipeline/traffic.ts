@@ -38,7 +38,7 @@ export interface ServerIdentity {
  *    a port matches by host; a hint without a port matches the host at any port);
  * 2. the resource's service.name against `traffic.service_names` hints, then (a server
  *    instrumenting itself) the configured name, the name the server gave for itself or the command's
- *    base name;
+ *    base name; failing those, a FastMCP span's `fastmcp.server.name` the same way;
  * 3. for a tool call whose span names no server address: the one configured server whose probed
  *    tool list has the tool. A name listed by several servers is AMBIGUOUS (counted, left `unknown`);
  *    a span that names an address no rule matched belongs to that address, never to a server by its
@@ -104,6 +104,11 @@ export function serverResolver(servers: Iterable<ServerIdentity>): ServerResolve
     }
     const service = span.resource.serviceName;
     let named = service === undefined ? undefined : byService.get(service);
+    // A FastMCP server left with the SDK's default service.name still names itself on its spans.
+    if (named === undefined) {
+      const fastmcp = span.attrs.get('fastmcp.server.name');
+      if (typeof fastmcp === 'string') named = byService.get(fastmcp);
+    }
     // A local tool of an agent a hint names is not that server's call.
     if (evidence && named !== undefined && tool !== undefined && !lists(named, tool)) named = undefined;
     if (named !== undefined || address !== undefined || tool === undefined) return named;

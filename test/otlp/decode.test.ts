@@ -213,7 +213,7 @@ test('the default key set is exactly the recogniser keys: all kept when present,
   });
   const s = decodeTraceRequest(protobuf(sdkSpans([{ name: 'x', attributes }]))).spans[0];
   assert.deepEqual(attrsOf(s), Object.fromEntries(RECOGNISER_SPAN_KEYS.map((k) => [k, `v:${k}`])));
-  assert.equal(RECOGNISER_SPAN_KEYS.length, 14);
+  assert.equal(RECOGNISER_SPAN_KEYS.length, 15);
 });
 
 test('a custom key set keeps other keys, including non-ASCII ones and values', () => {

@@ -27,6 +27,7 @@ describe('serverResolver', () => {
     ['service.name = configured name', span({}, 'github'), 'github'],
     ['service.name = the name the server gave', span({}, 'notes-server'), 'notes'],
     ['service.name = the command without its extension', span({}, 'files-mcp'), 'files'],
+    ['a FastMCP server span under the default service.name: the name FastMCP gave itself', span({ 'fastmcp.server.name': 'notes-server' }, 'unknown_service:python'), 'notes'],
     ['nothing matches', span({ 'server.address': 'elsewhere.example.com' }, 'agent'), undefined],
     ['an IPv6 URL: the span names the address bare, as the semantic conventions write it', span({ 'server.address': 'fd00::7', 'server.port': 3000 }), 'ipv6'],
     ['an IPv6 URL, by host alone', span({ 'server.address': 'fd00::7' }), 'ipv6'],
