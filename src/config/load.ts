@@ -665,7 +665,8 @@ const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|
  * executable, configuration; but where the variable holds a command line (`mcp-srv --api-key sk-…`),
  * what follows the executable is its arguments, a secret as an args reference's value is (the
  * spawn_failed message quotes the line). A value shorter than MIN_SECRET_CHARS is kept only where
- * something names it a credential (shortCredential): a `${env:PORT}` of 8080 is not one.
+ * something names it a credential (shortCredential), and not where it is a number or a switch
+ * (SETTING_WORD): a `${env:PORT}` of 8080 is not one, nor an `AUTH_REQUIRED` of 1.
  */
 function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string; args?: string[] }>): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -682,13 +683,20 @@ function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ 
       if (!executable) continue;
       value = value.slice(executable[0].length).trim();
     }
-    if (value.length < MIN_SECRET_CHARS && !shortCredential(ref, servers[i]?.args ?? [])) continue;
+    if (value.length < MIN_SECRET_CHARS && (SETTING_WORD.test(value) || !shortCredential(ref, servers[i]?.args ?? []))) continue;
     const values = out.get(i) ?? [];
     if (!values.includes(value)) values.push(value);
     out.set(i, values);
   }
   return out;
 }
+
+/**
+ * A short number or switch is what a name saying credential sets, not a credential
+ * (`AUTH_REQUIRED: 1`, `TOKEN_TTL: 3600`, `--auth-enabled true`): masked as a word, it took every
+ * `1` out of what the server said, and out of mcpwatch's own "exited with code 1".
+ */
+const SETTING_WORD = /^(?:\d+|true|false|yes|no|on|off)$/i;
 
 /**
  * Whether a reference's value is a credential by a name, not by its length: the variable's

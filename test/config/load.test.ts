@@ -108,6 +108,18 @@ servers:
     assert.deepEqual(noted, [['a1', 'b2', 'g', 'd4', 'e5'], ['g7', 'h8', 'j9'], ['--api-key sk-abcdefgh1234'], undefined]);
   });
 
+  it('does not note a short number or switch under a name that says credential: it is a setting, and masked it took every 1 out of the messages', () => {
+    const text = `servers:
+  - name: a
+    transport: stdio
+    command: node
+    args: ["--auth-enabled", "\${env:ON}", "--token-ttl=\${env:TTL}"]
+    env: { AUTH_REQUIRED: "\${env:REQUIRED}", API_KEY: "\${env:KEY}" }
+`;
+    const noted = parseConfig(text, 'x.yaml', { ON: 'true', TTL: '3600', REQUIRED: '1', KEY: 'k9' }).servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
+    assert.deepEqual(noted, [['k9']]);
+  });
+
   it('reports every problem at once, with file, line and path', () => {
     const errs = errorsOf(`monitoring:
   timeout: fast
