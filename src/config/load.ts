@@ -600,9 +600,20 @@ function shellVariables(value: unknown, path: PathSeg[]): Array<{ path: PathSeg[
     return [{ path, message: `${found.map((n) => `$${n}`).join(', ')} ${found.length === 1 ? 'is' : 'are'} sent as written: mcpwatch expands \${env:${found[0]}}, not $${found[0]}` }];
   }
   if (Array.isArray(value)) return value.flatMap((v, i) => shellVariables(v, [...path, i]));
-  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => shellVariables(v, [...path, k]));
-  return [];
+  if (!value || typeof value !== 'object') return [];
+  const { command, args } = value as { command?: unknown; args?: unknown };
+  // `command: sh, args: [-c, "srv --token \"$TOKEN\""]`: the line after -c is the shell's, which expands it.
+  const shellLine = typeof command === 'string' && Array.isArray(args) && SHELL.test(command) ? args.findIndex((_, i) => i > 0 && /^-[A-Za-z]*c[A-Za-z]*$/.test(String(args[i - 1]))) : -1;
+  return Object.entries(value).flatMap(([k, v]) => {
+    // What a check expects is compared with the answer, not sent: `$USD` there is the text looked for.
+    if (k === 'expect' && path.at(-2) === 'checks') return [];
+    if (k === 'args' && shellLine >= 0) return (v as unknown[]).flatMap((a, i) => (i === shellLine ? [] : shellVariables(a, [...path, k, i])));
+    return shellVariables(v, [...path, k]);
+  });
 }
+
+/** A POSIX shell, by path or name: what it runs after `-c` is a shell line. */
+const SHELL = /(?:^|\/)(?:a|ba|da|k|mk|z)?sh$/;
 
 /** Whether the loader refuses `value` as holding a reference it cannot expand (what init must escape). */
 export function hasBrokenReference(value: string): boolean {

@@ -418,6 +418,18 @@ alerts:
     ]);
   });
 
+  it('does not warn of a $NAME a shell expands (the line after sh -c) or that is only compared (a check\'s expect)', () => {
+    const text = `servers:
+  - name: a
+    transport: stdio
+    command: /bin/bash
+    args: ["-lc", "exec srv --token \\"$API_TOKEN\\"", "$OTHER"]
+    env: { API_TOKEN: "\${env:API_TOKEN}" }
+    checks: [{ name: price, tool: quote, arguments: { q: "$SYMBOL" }, expect: { text_contains: "costs $USD" } }]
+`;
+    assert.deepEqual(readConfig(text, 'm.yaml', { API_TOKEN: 'x' }).warnings.map((w) => w.path), ['servers[0].args[2]', 'servers[0].checks[0].arguments.q']);
+  });
+
   it('names the key a mapping gives twice, in block, quoted and flow style', () => {
     assert.deepEqual(errorsOf('servers: []\nmonitoring: {}\nservers: []\n'), ['mcpwatch.yaml:3: invalid YAML: the key "servers" is given twice in one mapping; keep one']);
     assert.deepEqual(errorsOf('servers:\n  - name: a\n    "transport": stdio\n    command: x\n    "transport": sse\n'), ['mcpwatch.yaml:5: invalid YAML: the key "transport" is given twice in one mapping; keep one']);
