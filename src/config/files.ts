@@ -70,9 +70,11 @@ export function fileProblems(value: unknown, cwd: string = process.cwd(), writte
         }
         const pem = PEM_KEYS.has(key);
         if ((pem || TOKEN_KEYS.has(key)) && typeof child === 'string' && child !== '') {
-          const message = problem(child, pem, cwd);
+          const tilde = notExpanded(child);
+          const message = tilde ?? problem(child, pem, cwd);
           // The token is read again at each probe: until the file is there, they fail as auth_unavailable.
-          if (message) out.push({ path: [...path, key], file: child, message: pem ? message : `${message}: probes fail as auth_unavailable until it holds the token`, warning: !pem });
+          // A `~` path is never there, however long it is waited for.
+          if (message) out.push({ path: [...path, key], file: child, message: pem || tilde ? message : `${message}: probes fail as auth_unavailable until it holds the token`, warning: !pem && !tilde });
         } else walk(child, [...path, key]);
       }
     }
@@ -227,8 +229,6 @@ function kindOf(path: string): 'directory' | 'other' | undefined {
 }
 
 function problem(file: string, pem: boolean, cwd: string): string | undefined {
-  const tilde = notExpanded(file);
-  if (tilde) return tilde;
   const shown = shownPath(file, cwd);
   let text: Buffer;
   try {

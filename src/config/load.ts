@@ -600,9 +600,20 @@ function shellVariables(value: unknown, path: PathSeg[]): Array<{ path: PathSeg[
     return [{ path, message: `${found.map((n) => `$${n}`).join(', ')} ${found.length === 1 ? 'is' : 'are'} sent as written: mcpwatch expands \${env:${found[0]}}, not $${found[0]}` }];
   }
   if (Array.isArray(value)) return value.flatMap((v, i) => shellVariables(v, [...path, i]));
-  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => shellVariables(v, [...path, k]));
-  return [];
+  if (!value || typeof value !== 'object') return [];
+  const { command, args } = value as { command?: unknown; args?: unknown };
+  // `command: sh, args: [-c, "srv --token \"$TOKEN\""]`: the line after -c is the shell's, which expands it.
+  const shellLine = typeof command === 'string' && Array.isArray(args) && SHELL.test(command) ? args.findIndex((_, i) => i > 0 && /^-[A-Za-z]*c[A-Za-z]*$/.test(String(args[i - 1]))) : -1;
+  return Object.entries(value).flatMap(([k, v]) => {
+    // What a check expects is compared with the answer, not sent: `$USD` there is the text looked for.
+    if (k === 'expect' && path.at(-2) === 'checks') return [];
+    if (k === 'args' && shellLine >= 0) return (v as unknown[]).flatMap((a, i) => (i === shellLine ? [] : shellVariables(a, [...path, k, i])));
+    return shellVariables(v, [...path, k]);
+  });
 }
+
+/** A POSIX shell, by path or name: what it runs after `-c` is a shell line. */
+const SHELL = /(?:^|\/)(?:a|ba|da|k|mk|z)?sh$/;
 
 /** Whether the loader refuses `value` as holding a reference it cannot expand (what init must escape). */
 export function hasBrokenReference(value: string): boolean {
@@ -665,7 +676,8 @@ const SECRET_SETTING = /^servers\[(\d+)\]\.(?:env\.|headers\.|args\[\d+\]$|url$|
  * executable, configuration; but where the variable holds a command line (`mcp-srv --api-key sk-…`),
  * what follows the executable is its arguments, a secret as an args reference's value is (the
  * spawn_failed message quotes the line). A value shorter than MIN_SECRET_CHARS is kept only where
- * something names it a credential (shortCredential): a `${env:PORT}` of 8080 is not one.
+ * something names it a credential (shortCredential), and not where it is a number or a switch
+ * (SETTING_WORD): a `${env:PORT}` of 8080 is not one, nor an `AUTH_REQUIRED` of 1.
  */
 function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ url?: string; command?: string; args?: string[] }>): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -682,13 +694,20 @@ function referencedSecrets(refs: readonly Reference[], servers: ReadonlyArray<{ 
       if (!executable) continue;
       value = value.slice(executable[0].length).trim();
     }
-    if (value.length < MIN_SECRET_CHARS && !shortCredential(ref, servers[i]?.args ?? [])) continue;
+    if (value.length < MIN_SECRET_CHARS && (SETTING_WORD.test(value) || !shortCredential(ref, servers[i]?.args ?? []))) continue;
     const values = out.get(i) ?? [];
     if (!values.includes(value)) values.push(value);
     out.set(i, values);
   }
   return out;
 }
+
+/**
+ * A short number or switch is what a name saying credential sets, not a credential
+ * (`AUTH_REQUIRED: 1`, `TOKEN_TTL: 3600`, `--auth-enabled true`): masked as a word, it took every
+ * `1` out of what the server said, and out of mcpwatch's own "exited with code 1".
+ */
+const SETTING_WORD = /^(?:\d+|true|false|yes|no|on|off)$/i;
 
 /**
  * Whether a reference's value is a credential by a name, not by its length: the variable's

@@ -198,33 +198,55 @@ servers:
     assert.equal(existsSync(signalLog), false, 'no SIGTERM: no time was left to wait on one');
   });
 
-  it('a hung remote server and a hung stdio server cost one timeout: the stdio wave starts while the remote probe still waits', async () => {
-    // The stdio server writes its pid as it starts; the HTTP server notes, when the probe gives up on
-    // it, whether that had happened. Before the fix the stdio wave waited for the remote probe's end.
+  it('the stdio wave starts while a remote probe still waits on its server, so a hung remote and a hung stdio server cost one timeout', async () => {
+    // The remote server holds its first request until the stdio server has started (it writes its pid
+    // as it does), then refuses it with a 503. Before the fix the stdio wave waited for the remote
+    // probe's end, so the request was held until --timeout ran out. Nothing here races a clock: with
+    // the fix the run ends as soon as the stdio server starts, however long that takes.
     const pidFile = join(dir, 'waves.pid');
-    let stdioStartedFirst: boolean | undefined;
-    const hung = createServer((req) => req.once('close', () => (stdioStartedFirst ??= existsSync(pidFile))));
+    let answered = 0;
+    const held = new Set<NodeJS.Timeout>();
+    const hung = createServer((req, res) => {
+      req.resume();
+      const refuse = (): void => {
+        answered++;
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('held until the stdio server started');
+      };
+      if (answered > 0) return refuse();
+      const poll = setInterval(() => {
+        if (!existsSync(pidFile)) return;
+        clearInterval(poll);
+        held.delete(poll);
+        refuse();
+      }, 20);
+      held.add(poll);
+      // The response's close, not the request's: that comes once the body is read.
+      res.once('close', () => {
+        clearInterval(poll);
+        held.delete(poll);
+      });
+    });
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
     const file = join(dir, 'waves.yaml');
     writeFileSync(
       file,
       `servers:
-  - name: hung-stdio
+  - name: stdio
     transport: stdio
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(STDIO_FIXTURE)}, hang-stubborn]
+    command: /bin/sh
+    args: ["-c", 'echo $$ > "$PIDFILE" && exec "$0" "$@"', ${JSON.stringify(process.execPath)}, ${JSON.stringify(STDIO_FIXTURE)}, ok]
     env: { PIDFILE: ${JSON.stringify(pidFile)} }
-  - name: hung-http
+  - name: held-http
     transport: streamable_http
     url: http://127.0.0.1:${(hung.address() as AddressInfo).port}/mcp
 `,
     );
     try {
-      const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '5s']);
-      assert.equal(r.code, 1, r.stderr);
-      assert.deepEqual((JSON.parse(r.stdout) as { servers: JsonServer[] }).servers.map((s) => s.error?.type), ['timeout', 'timeout']);
-      assert.equal(stdioStartedFirst, true);
+      const r = await mcpwatch(['health', '-c', file, '--json', '--timeout', '60s']);
+      const servers = (JSON.parse(r.stdout) as { servers: JsonServer[] }).servers;
+      assert.deepEqual(servers.map((s) => [s.name, s.status, s.error?.type]), [['stdio', 'up', undefined], ['held-http', 'down', 'http_status']], r.stderr);
     } finally {
+      for (const poll of held) clearInterval(poll);
       hung.closeAllConnections();
       await new Promise((resolve) => hung.close(resolve));
     }

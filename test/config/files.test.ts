@@ -164,12 +164,13 @@ exporters:
   });
 
   it('a path that starts with ~ is an error at its key: nothing expands it, so it named a directory called ~', () => {
-    const file = write('tilde.yaml', 'servers:\n  - { name: a, transport: stdio, command: ~/bin/mcp, cwd: ~/mcp }\n  - { name: b, transport: sse, url: "https://h.example/sse", tls: { ca_file: ~/ca.pem } }\nstate: { path: ~/.mcpwatch/state.db }\n');
+    const file = write('tilde.yaml', 'servers:\n  - { name: a, transport: stdio, command: ~/bin/mcp, cwd: ~/mcp }\n  - { name: b, transport: sse, url: "https://h.example/sse", tls: { ca_file: ~/ca.pem }, auth: { type: bearer, token_file: ~/.config/tok } }\nstate: { path: ~/.mcpwatch/state.db }\n');
     const why = (key: string, path: string): string => `${key}: ${path}: ~ is not expanded (no shell reads this file): write the full path, or \${env:HOME}${path.slice(1)}`;
     assert.deepEqual(issues(file), [
       `tilde.yaml:2: ${why('servers[0].command', '~/bin/mcp')}`,
       `tilde.yaml:2: ${why('servers[0].cwd', '~/mcp')}`,
       `tilde.yaml:3: ${why('servers[1].tls.ca_file', '~/ca.pem')}`,
+      `tilde.yaml:3: ${why('servers[1].auth.token_file', '~/.config/tok')}`,
       `tilde.yaml:4: ${why('state.path', '~/.mcpwatch/state.db')}`,
     ]);
   });

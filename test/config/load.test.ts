@@ -108,6 +108,18 @@ servers:
     assert.deepEqual(noted, [['a1', 'b2', 'g', 'd4', 'e5'], ['g7', 'h8', 'j9'], ['--api-key sk-abcdefgh1234'], undefined]);
   });
 
+  it('does not note a short number or switch under a name that says credential: it is a setting, and masked it took every 1 out of the messages', () => {
+    const text = `servers:
+  - name: a
+    transport: stdio
+    command: node
+    args: ["--auth-enabled", "\${env:ON}", "--token-ttl=\${env:TTL}"]
+    env: { AUTH_REQUIRED: "\${env:REQUIRED}", API_KEY: "\${env:KEY}" }
+`;
+    const noted = parseConfig(text, 'x.yaml', { ON: 'true', TTL: '3600', REQUIRED: '1', KEY: 'k9' }).servers.map((s) => (s as { referenced_secrets?: string[] }).referenced_secrets);
+    assert.deepEqual(noted, [['k9']]);
+  });
+
   it('reports every problem at once, with file, line and path', () => {
     const errs = errorsOf(`monitoring:
   timeout: fast
@@ -404,6 +416,18 @@ alerts:
       'servers[0].env.A: $TOKEN is sent as written: mcpwatch expands ${env:TOKEN}, not $TOKEN',
       'servers[0].env.B: $X, $Y are sent as written: mcpwatch expands ${env:X}, not $X',
     ]);
+  });
+
+  it('does not warn of a $NAME a shell expands (the line after sh -c) or that is only compared (a check\'s expect)', () => {
+    const text = `servers:
+  - name: a
+    transport: stdio
+    command: /bin/bash
+    args: ["-lc", "exec srv --token \\"$API_TOKEN\\"", "$OTHER"]
+    env: { API_TOKEN: "\${env:API_TOKEN}" }
+    checks: [{ name: price, tool: quote, arguments: { q: "$SYMBOL" }, expect: { text_contains: "costs $USD" } }]
+`;
+    assert.deepEqual(readConfig(text, 'm.yaml', { API_TOKEN: 'x' }).warnings.map((w) => w.path), ['servers[0].args[2]', 'servers[0].checks[0].arguments.q']);
   });
 
   it('names the key a mapping gives twice, in block, quoted and flow style', () => {
