@@ -474,7 +474,9 @@ describe('helm chart rendering (approximate helm template)', () => {
     const render = (config: Values): string => renderError(helmMerge(defaults(), { mode: 'deployment', config }));
     assert.equal(render({ health: { endpoint: '0.0.0.0:8080' } }), 'config.health.endpoint 0.0.0.0:8080: its port must be ports.health (13133), where the liveness and readiness probes call /healthz and /readyz; change one to match the other');
     assert.equal(render({ health: { endpoint: '127.0.0.1:13133' } }), "config.health.endpoint 127.0.0.1:13133: the kubelet's probes come from outside the pod's loopback; listen on 0.0.0.0:13133");
-    assert.equal(render({ state: { path: '/data/state.db' } }), 'config.state.path /data/state.db: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch; name the file under it, e.g. /var/lib/mcpwatch/state.db');
+    assert.equal(render({ state: { path: '/data/state.db' } }), 'config.state.path /data/state.db: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch (/tmp is writable too, but goes with the pod); name the file under it, e.g. /var/lib/mcpwatch/state.db');
+    // /tmp is an emptyDir the container can write: the agent runs, its state lasting as long as the pod.
+    assert.equal(manifests(helmMerge(defaults(), { mode: 'deployment', config: { state: { path: '/tmp/state.db' } } })).length > 0, true);
     // Moved together, the endpoint and the port agree; a relative state path lands in the volume (the working directory).
     assert.equal(manifests(helmMerge(defaults(), { mode: 'deployment', ports: { health: 8080 }, config: { health: { endpoint: '0.0.0.0:8080' }, state: { path: 'state.db' } } })).length > 0, true);
   });

@@ -103,8 +103,8 @@ Cluster
 {{- end -}}
 {{- /* Only the state volume and /tmp are writable: a state file elsewhere stops the agent at start. */ -}}
 {{- $state := .Values.config.state.path | default "" | toString -}}
-{{- if and (hasPrefix "/" $state) (not (hasPrefix "/var/lib/mcpwatch/" $state)) -}}
-{{- fail (printf "config.state.path %s: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch; name the file under it, e.g. /var/lib/mcpwatch/state.db" $state) -}}
+{{- if and (hasPrefix "/" $state) (not (hasPrefix "/var/lib/mcpwatch/" $state)) (not (hasPrefix "/tmp/" $state)) -}}
+{{- fail (printf "config.state.path %s: the root filesystem is read-only and the state volume is mounted at /var/lib/mcpwatch (/tmp is writable too, but goes with the pod); name the file under it, e.g. /var/lib/mcpwatch/state.db" $state) -}}
 {{- end -}}
 {{- range .Values.extraEnv -}}
 {{- if eq .name "NODE_OPTIONS" -}}
