@@ -4,7 +4,7 @@ import type { Phase, ProbeError, TransportDiagnostics } from './prober.js';
 import { TlsFileError } from '../wire/tls.js';
 import { authParam, SNIPPET_BYTES } from './http.js';
 import { describeBody } from '../pipeline/http-body.js';
-import { stderrPick, stderrSummary } from '../pipeline/stderr.js';
+import { stderrPick } from '../pipeline/stderr.js';
 import { SSE_ADVICE } from '../pipeline/hints.js';
 import { redactText } from '../pipeline/redact.js';
 import { AuthFailure } from './auth.js';
@@ -77,10 +77,12 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
       const how = raw.signal ? `killed by ${raw.signal}` : `exited with code ${raw.code}`;
       const last = stderrPick(raw.stderrTail);
       if (last?.errorish) return { type: 'process_exited', message: `${how}: ${last.line}` };
+      // A server that logs to stdout (where only JSON-RPC belongs) may have said why there, after a
+      // banner on stderr or with nothing on stderr at all.
+      const printed = stderrPick(raw.stdoutTail ?? []);
+      if (printed?.errorish && last) return { type: 'process_exited', message: `${how}: ${printed.line} (on stdout, not as JSON-RPC; last on stderr: ${JSON.stringify(last.line)})` };
       if (last) return { type: 'process_exited', message: `${how} (last on stderr: ${JSON.stringify(last.line)})` };
-      // Nothing on stderr: a server that logs to stdout (where only JSON-RPC belongs) said it there.
-      const printed = stderrSummary(raw.stdoutTail ?? []);
-      return { type: 'process_exited', message: printed ? `${how}: ${printed} (on stdout, not as JSON-RPC; nothing on stderr)` : `${how} (no stderr output)` };
+      return { type: 'process_exited', message: printed ? `${how}: ${printed.line} (on stdout, not as JSON-RPC; nothing on stderr)` : `${how} (no stderr output)` };
     }
     case 'network': {
       const code = raw.code ?? '';
