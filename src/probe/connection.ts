@@ -1,4 +1,4 @@
-import { hash, randomUUID } from 'node:crypto';
+import { hash, randomFillSync, randomUUID } from 'node:crypto';
 import { Client, type JSONRPCMessage, type JsonSchemaValidator, type jsonSchemaValidator, type ListToolsResult, type MessageExtraInfo, type StandardSchemaV1, type Transport, type TransportSendOptions, type VersionNegotiationMode } from '@modelcontextprotocol/client';
 import type { ProtocolMode } from '../config/schema.js';
 import { VERSION } from '../wire/version.js';
@@ -42,7 +42,10 @@ export class StartedTransport implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if ('method' in message && 'id' in message) this.lastRequest = message.method;
+    if ('method' in message && 'id' in message) {
+      this.lastRequest = message.method;
+      return this.inner.send(notSampled(message), options);
+    }
     return this.inner.send(message, options);
   }
 
@@ -62,6 +65,47 @@ export class StartedTransport implements Transport {
   setProtocolVersion(version: string): void {
     this.inner.setProtocolVersion?.(version);
   }
+}
+
+/** Random bytes for trace ids, drawn in bulk: one system call per many requests rather than per request. */
+const TRACE_POOL = Buffer.alloc(24 * 256);
+let tracePoolAt = TRACE_POOL.length;
+const ZERO_TRACE_ID = '0'.repeat(32);
+
+/**
+ * A fresh W3C traceparent whose trace-flags say "not sampled" (`00`). The trace id is new on every
+ * request, so no two probes share a trace in a backend that records them anyway.
+ */
+export function notSampledTraceparent(): string {
+  if (tracePoolAt === TRACE_POOL.length) {
+    randomFillSync(TRACE_POOL);
+    tracePoolAt = 0;
+  }
+  const at = tracePoolAt;
+  tracePoolAt += 24;
+  let traceId = TRACE_POOL.toString('hex', at, at + 16);
+  // An all-zero id is invalid: a propagator ignores the header, and the server samples a root span.
+  if (traceId === ZERO_TRACE_ID) traceId = `${ZERO_TRACE_ID.slice(1)}1`;
+  let spanId = TRACE_POOL.toString('hex', at + 16, at + 24);
+  if (spanId === '0000000000000000') spanId = '0000000000000001';
+  return `00-${traceId}-${spanId}-00`;
+}
+
+type Request = Extract<JSONRPCMessage, { method: string; id: unknown }>;
+
+/**
+ * The request with `params._meta.traceparent` set to a not-sampled parent (MCP's trace-context
+ * convention, which the SDKs' servers extract): an instrumented server's ParentBased sampler then
+ * records no span for mcpwatch's probe, so its synthetic traffic, failing checks included, never
+ * reaches the traffic metrics as the users'. A copy: the SDK may reuse a request's params (a check's
+ * configured arguments), and a traceparent written into them would repeat on every check. A
+ * traceparent already there is the sender's and stays.
+ */
+function notSampled(message: Request): Request {
+  const params = message.params;
+  const meta = params?._meta;
+  if (meta !== undefined && meta.traceparent !== undefined) return message;
+  return { ...message, params: { ...params, _meta: { ...meta, traceparent: notSampledTraceparent() } } };
 }
 
 /**
