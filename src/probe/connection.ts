@@ -67,27 +67,30 @@ export class StartedTransport implements Transport {
   }
 }
 
-/** Random bytes for trace ids, drawn in bulk: one system call per many requests rather than per request. */
+/** Random trace and span ids as hex, drawn in bulk: one system call and one encoding per many requests. */
 const TRACE_POOL = Buffer.alloc(24 * 256);
-let tracePoolAt = TRACE_POOL.length;
+/** 48 hex digits per request: a 32-digit trace id, then a 16-digit span id. */
+let tracePoolHex = '';
+let tracePoolAt = 0;
 const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
 
 /**
  * A fresh W3C traceparent whose trace-flags say "not sampled" (`00`). The trace id is new on every
  * request, so no two probes share a trace in a backend that records them anyway.
  */
 export function notSampledTraceparent(): string {
-  if (tracePoolAt === TRACE_POOL.length) {
-    randomFillSync(TRACE_POOL);
+  if (tracePoolAt === tracePoolHex.length) {
+    tracePoolHex = randomFillSync(TRACE_POOL).toString('hex');
     tracePoolAt = 0;
   }
   const at = tracePoolAt;
-  tracePoolAt += 24;
-  let traceId = TRACE_POOL.toString('hex', at, at + 16);
+  tracePoolAt += 48;
+  let traceId = tracePoolHex.slice(at, at + 32);
+  let spanId = tracePoolHex.slice(at + 32, at + 48);
   // An all-zero id is invalid: a propagator ignores the header, and the server samples a root span.
   if (traceId === ZERO_TRACE_ID) traceId = `${ZERO_TRACE_ID.slice(1)}1`;
-  let spanId = TRACE_POOL.toString('hex', at + 16, at + 24);
-  if (spanId === '0000000000000000') spanId = '0000000000000001';
+  if (spanId === ZERO_SPAN_ID) spanId = `${ZERO_SPAN_ID.slice(1)}1`;
   return `00-${traceId}-${spanId}-00`;
 }
 
@@ -105,7 +108,10 @@ function notSampled(message: Request): Request {
   const params = message.params;
   const meta = params?._meta;
   if (meta !== undefined && meta.traceparent !== undefined) return message;
-  return { ...message, params: { ...params, _meta: { ...meta, traceparent: notSampledTraceparent() } } };
+  const traceparent = notSampledTraceparent();
+  // Object.assign rather than spreads: V8 copies these small objects several times faster so.
+  const tagged = meta === undefined ? { traceparent } : Object.assign({}, meta, { traceparent });
+  return Object.assign({}, message, { params: Object.assign({}, params, { _meta: tagged }) });
 }
 
 /**
