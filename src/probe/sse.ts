@@ -130,6 +130,8 @@ function observingFetch(
   return async (given: string | URL, init?: RequestInit): Promise<Response> => {
     const method = (init?.method ?? 'GET').toUpperCase();
     const headers = new Headers(init?.headers);
+    const traceparent = method === 'POST' ? traceparentOf(init?.body) : undefined;
+    if (traceparent) headers.set('traceparent', traceparent);
     // fetch refuses a URL with `user:password@` (the endpoint's URL inherits it from the stream's):
     // sent as Basic authorization instead, unless a header or `auth:` says otherwise.
     const { url, authorization: basic } = userinfoAsBasic(String(given));
@@ -159,6 +161,23 @@ function observingFetch(
     if (method === 'GET' && res.ok && res.body && isStream) return watchStream(res, diag, onStream, abandon);
     return res;
   };
+}
+
+/** What a W3C traceparent looks like in a JSON body, from its member's opening quote. */
+const TRACEPARENT_MEMBER = '"traceparent":"';
+const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}"/;
+
+/**
+ * The `_meta.traceparent` of a posted request (connection.ts sets a not-sampled one on each), for the
+ * `traceparent` header HTTP auto-instrumentation reads: the SDK's SSE transport builds the body itself
+ * and hands its fetch no message. Its last such member: `_meta` follows a request's other params.
+ */
+function traceparentOf(body: unknown): string | undefined {
+  if (typeof body !== 'string') return undefined;
+  const at = body.lastIndexOf(TRACEPARENT_MEMBER);
+  if (at < 0) return undefined;
+  const value = body.slice(at + TRACEPARENT_MEMBER.length, at + TRACEPARENT_MEMBER.length + 56);
+  return TRACEPARENT.test(value) ? value.slice(0, 55) : undefined;
 }
 
 /**

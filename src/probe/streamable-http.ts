@@ -196,7 +196,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: Abandon | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
     diag.sentWithSession = withSession;
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), modern, lasting, signal, diag);
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), withTraceparent(message, modern), lasting, signal, diag);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
@@ -729,6 +729,20 @@ function modernHeaders(message: JSONRPCMessage | JSONRPCMessage[]): OutgoingHttp
   const name = field ? params?.[field] : undefined;
   // Header values must be visible ASCII; anything else travels base64 in the spec's sentinel form.
   if (typeof name === 'string') headers['mcp-name'] = plainHeaderValue(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+  return headers;
+}
+
+/**
+ * A request's headers with `traceparent` mirroring its `_meta.traceparent` (connection.ts sets a
+ * not-sampled one on every request): HTTP auto-instrumentation reads the header, not the body, and
+ * would otherwise start a sampled root span for each probe.
+ */
+function withTraceparent(message: JSONRPCMessage | JSONRPCMessage[], headers: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders | undefined {
+  if (Array.isArray(message) || !('method' in message) || !('id' in message)) return headers;
+  const traceparent = (message.params as { _meta?: { traceparent?: unknown } } | undefined)?._meta?.traceparent;
+  if (typeof traceparent !== 'string' || !plainHeaderValue(traceparent)) return headers;
+  if (!headers) return { traceparent };
+  headers.traceparent = traceparent;
   return headers;
 }
 
