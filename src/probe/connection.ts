@@ -42,11 +42,10 @@ export class StartedTransport implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if ('method' in message && 'id' in message) {
-      this.lastRequest = message.method;
-      return this.inner.send(notSampled(message), options);
-    }
-    return this.inner.send(message, options);
+    if (!('method' in message)) return this.inner.send(message, options);
+    if ('id' in message) this.lastRequest = message.method;
+    // Notifications too: the Python SDK records notifications/initialized as a span of its own.
+    return this.inner.send(notSampled(message), options);
   }
 
   close(): Promise<void> {
@@ -94,17 +93,17 @@ export function notSampledTraceparent(): string {
   return `00-${traceId}-${spanId}-00`;
 }
 
-type Request = Extract<JSONRPCMessage, { method: string; id: unknown }>;
+type Outgoing = Extract<JSONRPCMessage, { method: string }>;
 
 /**
- * The request with `params._meta.traceparent` set to a not-sampled parent (MCP's trace-context
+ * The request or notification with `params._meta.traceparent` set to a not-sampled parent (MCP's trace-context
  * convention, which the SDKs' servers extract): an instrumented server's ParentBased sampler then
  * records no span for mcpwatch's probe, so its synthetic traffic, failing checks included, never
  * reaches the traffic metrics as the users'. A copy: the SDK may reuse a request's params (a check's
  * configured arguments), and a traceparent written into them would repeat on every check. A
  * traceparent already there is the sender's and stays.
  */
-function notSampled(message: Request): Request {
+function notSampled(message: Outgoing): Outgoing {
   const params = message.params;
   const meta = params?._meta;
   if (meta !== undefined && meta.traceparent !== undefined) return message;

@@ -733,12 +733,12 @@ function modernHeaders(message: JSONRPCMessage | JSONRPCMessage[]): OutgoingHttp
 }
 
 /**
- * A request's headers with `traceparent` mirroring its `_meta.traceparent` (connection.ts sets a
- * not-sampled one on every request): HTTP auto-instrumentation reads the header, not the body, and
+ * A request's or notification's headers with `traceparent` mirroring its `_meta.traceparent`
+ * (connection.ts sets a not-sampled one on every request and notification): HTTP auto-instrumentation reads the header, not the body, and
  * would otherwise start a sampled root span for each probe.
  */
 function withTraceparent(message: JSONRPCMessage | JSONRPCMessage[], headers: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders | undefined {
-  if (Array.isArray(message) || !('method' in message) || !('id' in message)) return headers;
+  if (Array.isArray(message) || !('method' in message)) return headers;
   const traceparent = (message.params as { _meta?: { traceparent?: unknown } } | undefined)?._meta?.traceparent;
   if (typeof traceparent !== 'string' || !plainHeaderValue(traceparent)) return headers;
   if (!headers) return { traceparent };
