@@ -7,14 +7,10 @@ const ERRORISH = /error|exception|fatal|panic|missing|cannot|can't|failed|denied
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 const MAX_CHARS = 200;
 
-export function stderrSummary(tail: readonly string[]): string | undefined {
-  return stderrPick(tail)?.line;
-}
-
 /**
- * The line `stderrSummary` picks, and whether it reads like an error: a banner ("Server running on
- * stdio") is the last thing a killed server said, not why it ended, and a message must not put it
- * where a cause goes.
+ * The line that says most about why a server ended, and whether it reads like an error: a banner
+ * ("Server running on stdio") is the last thing a killed server said, not why it ended, and a message
+ * must not put it where a cause goes.
  */
 export function stderrPick(tail: readonly string[]): { line: string; errorish: boolean } | undefined {
   const lines = tail.map((l) => l.replace(ANSI, '').replace(/\s+/g, ' ').trim()).filter((l) => l !== '' && !/log of this run/i.test(l));

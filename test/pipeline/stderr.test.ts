@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { stderrSummary } from '../../src/pipeline/stderr.js';
+import { stderrPick } from '../../src/pipeline/stderr.js';
 import { classify } from '../../src/probe/classify.js';
 
 describe('the stderr line a message quotes', () => {
@@ -13,7 +13,7 @@ describe('the stderr line a message quotes', () => {
       [[], undefined],
       [['x'.repeat(500)], `${'x'.repeat(200)}…`],
     ];
-    for (const [tail, want] of rows) assert.equal(stderrSummary(tail), want, JSON.stringify(tail));
+    for (const [tail, want] of rows) assert.equal(stderrPick(tail)?.line, want, JSON.stringify(tail));
   });
 
   it('a killed server quotes the collapsed line, not a run of spaces', () => {
