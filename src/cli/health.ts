@@ -8,7 +8,7 @@ import { fmtMs, probeVerdict, type ProbeVerdict } from '../pipeline/status.js';
 import { CliExit, collect, colorsFor, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, loadConfigOrExit } from './common.js';
 import { stdioServerName } from '../config/stdio-name.js';
 import { splitCommand } from '../config/files.js';
-import { probeWaves } from '../pipeline/waves.js';
+import { inWaves, probeWaves } from '../pipeline/waves.js';
 import { ownServers, type Sharding } from '../pipeline/shard.js';
 import { serverJson, type AgentServerJson, type AgentView, type ServerJson } from '../pipeline/server-view.js';
 import type { AffectedAgents } from '../pipeline/events.js';
@@ -131,36 +131,6 @@ async function runHealth(command: string[], opts: HealthOptions): Promise<number
     await printTable(shown.map((r) => ({ json: serverJson(r.server, r.outcome, r.verdict.status, r.verdict.note), severity: r.verdict.severity })), opts.groupBy);
   }
   return shown.every((r) => r.verdict.status === 'up') ? EXIT_OK : EXIT_PROBLEM;
-}
-
-/**
- * How long a wave may go without a probe finishing before the next wave starts. The waves keep stdio
- * start-ups off the CPU while remote servers answer; a remote probe still open after a quiet spell
- * is waiting on its server, not on this machine, and waiting for it to time out made a hung remote
- * server and a hung stdio server cost two timeouts instead of one.
- */
-const WAVE_QUIET_MS = 1_000;
-
-/** Runs each wave once the one before has finished, or has gone WAVE_QUIET_MS without a probe finishing. */
-async function inWaves<T>(waves: readonly T[][], run: (item: T) => Promise<void>): Promise<void> {
-  const started: Array<Promise<unknown>> = [];
-  for (const wave of waves) {
-    let timer: NodeJS.Timeout | undefined;
-    let moveOn!: () => void;
-    const quiet = new Promise<void>((resolve) => (moveOn = resolve));
-    let waiting = true;
-    const arm = (): void => {
-      clearTimeout(timer);
-      if (waiting) timer = setTimeout(moveOn, WAVE_QUIET_MS);
-    };
-    arm();
-    const finished = Promise.all(wave.map((item) => run(item).finally(arm)));
-    started.push(finished);
-    await Promise.race([finished, quiet]);
-    waiting = false;
-    clearTimeout(timer);
-  }
-  await Promise.all(started);
 }
 
 /** Why no server is left to probe, naming only the options that were given. */
