@@ -437,7 +437,7 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
   if (zi.code === 'unrecognized_keys') {
     return zi.keys.map((key) => {
       const path = [...zi.path, key];
-      return { path: formatPath(path), line: keyLine(doc, lc, zi.path, key), message: 'unknown key' + suggest(key, keysAt(zi.path)) };
+      return { path: formatPath(path), line: keyLine(doc, lc, zi.path, key), message: 'unknown key' + (otherToolsKey(key, zi.path) || suggest(key, keysAt(zi.path))) };
     });
   }
   if (zi.code === 'invalid_enum_value') {
@@ -468,7 +468,7 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
     const written = doc.getIn(zi.path);
     // `timeout: 30` is the most common duration mistake: which unit was meant is the user's to say.
     const unitless = own && typeof written === 'number' && Number.isFinite(written) && /duration/.test(zi.message) ? `${written}, a number without a unit: write ${written}s for seconds` : undefined;
-    message = zi.received === 'undefined' ? 'is required' : own ? `${zi.message} (got ${unitless ?? (zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received))})` : `must be ${article(zi.expected)}, got ${zi.received}`;
+    message = zi.received === 'undefined' ? 'is required' + transportHint(zi.path, judged, doc) : own ? `${zi.message} (got ${unitless ?? (zi.received === 'nan' ? 'a number' : zi.received === 'null' ? 'null' : article(zi.received))})` : `must be ${article(zi.expected)}, got ${zi.received}`;
     // A number or a boolean in quotes is text to YAML: `"3"` is no count.
     if (!own && reference === undefined && typeof written === 'string' && ((zi.expected === 'number' && /^\s*-?\d+(?:\.\d+)?\s*$/.test(written)) || (zi.expected === 'boolean' && /^(?:true|false)$/.test(written)))) message += ` (write ${written.trim()} without quotes)`;
     // YAML reads `PORT: 3000` and `DEBUG: true` as a number and a boolean; env values and headers are text.
@@ -575,6 +575,31 @@ function suggest(got: string, candidates: readonly string[]): string {
   return close ? ` (did you mean "${close}"?)` : '';
 }
 
+/**
+ * Keys other tools' files use for what mcpwatch calls otherwise, too far from it in spelling for
+ * `suggest`, or nearer another key (`cmd` is one letter from `cwd`): an MCP client's server entry
+ * (`type`, `cmd`), Prometheus's `global:`.
+ */
+function otherToolsKey(key: string, parent: readonly PathSeg[]): string {
+  const lower = key.toLowerCase();
+  if (parent.length === 0 && /^(?:defaults?|globals?)$/.test(lower)) return ' (did you mean "monitoring"? it holds what every server takes unless it sets its own: interval, timeout, thresholds)';
+  if (parent.length === 2 && parent[0] === 'servers') {
+    if (lower === 'type') return ' (did you mean "transport"? an MCP client\'s "type": "http" is transport: streamable_http)';
+    if (lower === 'cmd') return ' (did you mean "command"?)';
+    if (lower === 'endpoint') return ' (did you mean "url"?)';
+  }
+  return '';
+}
+
+/** For a server without `transport`: the one its `url` or `command` calls for. */
+function transportHint(path: readonly PathSeg[], judged: unknown, doc: Document): string {
+  if (path.length !== 3 || path[0] !== 'servers' || path[2] !== 'transport' || judged !== undefined) return '';
+  const server = doc.getIn(path.slice(0, 2));
+  if (!isMap(server)) return '';
+  if (server.has('url')) return ': streamable_http or sse for a server with a url';
+  if (server.has('command')) return ': stdio for a server with a command';
+  return ': stdio (with a command), streamable_http or sse (with a url)';
+}
 
 function article(t: string): string {
   return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;

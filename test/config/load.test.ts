@@ -195,6 +195,21 @@ servers:
     ]);
   });
 
+  it('names the key another tool\'s file uses for it, and the transport a server\'s url or command calls for', () => {
+    assert.deepEqual(errorsOf('defaults: { interval: 30s }\nservers:\n  - { name: a, type: http, url: "http://127.0.0.1:1/mcp" }\n  - { name: b, cmd: node }\n  - { name: c, endpoint: "http://127.0.0.1:1/mcp" }\n  - { name: d }\n'), [
+      'mcpwatch.yaml:1: defaults: unknown key (did you mean "monitoring"? it holds what every server takes unless it sets its own: interval, timeout, thresholds)',
+      'mcpwatch.yaml:3: servers[0].transport: is required: streamable_http or sse for a server with a url',
+      'mcpwatch.yaml:3: servers[0].type: unknown key (did you mean "transport"? an MCP client\'s "type": "http" is transport: streamable_http)',
+      'mcpwatch.yaml:4: servers[1].transport: is required: stdio (with a command), streamable_http or sse (with a url)',
+      'mcpwatch.yaml:4: servers[1].cmd: unknown key (did you mean "command"?)',
+      'mcpwatch.yaml:5: servers[2].transport: is required: stdio (with a command), streamable_http or sse (with a url)',
+      'mcpwatch.yaml:5: servers[2].endpoint: unknown key (did you mean "url"?)',
+      'mcpwatch.yaml:6: servers[3].transport: is required: stdio (with a command), streamable_http or sse (with a url)',
+    ]);
+    assert.deepEqual(errorsOf('servers:\n  - { name: a, command: node }\n'), ['mcpwatch.yaml:2: servers[0].transport: is required: stdio for a server with a command']);
+    assert.deepEqual(errorsOf('global: {}\nservers: []\n'), ['mcpwatch.yaml:1: global: unknown key (did you mean "monitoring"? it holds what every server takes unless it sets its own: interval, timeout, thresholds)']);
+  });
+
   it('tells to quote a number or boolean YAML read where text is wanted, and to write true or false for yes or off', () => {
     assert.deepEqual(errorsOf('servers:\n  - { name: a, transport: stdio, command: x, env: { PORT: 3000, DEBUG: true }, args: [--port, 8080] }\n'), [
       'mcpwatch.yaml:2: servers[0].args[1]: must be a string, got number (quote it: "8080")',
