@@ -41,6 +41,13 @@ const MAX_STREAM_RETRY_WAIT = 10 * 60_000;
  * sooner is crash-looping and keeps doubling it (Kubernetes' CrashLoopBackOff resets after 10 minutes too).
  */
 const STABLE_RUN = 10 * 60_000;
+/**
+ * How long a 2025 session over Streamable HTTP is kept under `protocol: auto` before it is opened
+ * anew, finding the era out again. A server redeployed on an SDK that serves both eras statelessly
+ * (SDK v2's handler) answers the old session's requests as they come, so no new connection would
+ * ever ask it for 2026-07-28; one new handshake an hour is what finding that out costs.
+ */
+export const LEGACY_SESSION_RECHECK = 60 * 60_000;
 
 /**
  * A check's outcome made of a live session's listing, by adding the check's fields to it rather than
@@ -116,6 +123,8 @@ export class ServerSession {
   private nextRestartAt = 0;
   /** When the running server process answered its first list (undefined: none is running). */
   private upSince: number | undefined;
+  /** When the kept connection was opened (its era found out then, unless pinned or 2026-07-28). */
+  private openedAt = 0;
   private lastFailure: ProbeError | null = null;
   private closed = false;
   private readonly now: () => number;
@@ -263,6 +272,7 @@ export class ServerSession {
       this.streamRetry.asked(now);
       this.conn.watchAgain?.();
     }
+    if (this.conn && this.eraDue(this.conn, now)) await this.dropConnection();
     const out = await (this.conn ? this.listOverSession(this.conn) : this.openAndList());
     if (this.sessionLostUnseen && this.conn && !out.error) {
       this.sessionLostUnseen = false;
@@ -365,9 +375,10 @@ export class ServerSession {
     let conn: McpConnection | undefined;
     if (eraRefused) ({ out, conn } = await this.findEraAgain());
     else {
-      const opened = await openAndProbe(this.server, this.connector(), { ...this.probing(), prior: this.prior, lastEra: this.lastEra });
+      const prior = this.skipsDiscovery();
+      const opened = await openAndProbe(this.server, this.connector(), { ...this.probing(), prior, lastEra: prior ? this.lastEra : (this.prior?.kind ?? this.lastEra) });
       ({ out, conn } = opened);
-      if (this.prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out, opened.shape)) {
+      if (prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out, opened.shape)) {
         // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
         // server answers a session-less 2026-07-28 request with a transient-looking 400): find out
         // again instead of failing on the remembered one.
@@ -461,6 +472,23 @@ export class ServerSession {
     return out.error !== null && this.failureInEra === failureKey(out.error, out.era, shape);
   }
 
+  /**
+   * The remembered era a new connection may go straight to, skipping server/discover: the 2026-07-28
+   * era's, or the one `protocol` pins. A 2025 era remembered under `auto` is found out again at every
+   * new connection (the first, or one after the server went away): the server may have come back on
+   * an SDK that speaks both eras (SDK v2, the Python SDK 2), and it would never refuse the 2025
+   * requests that kept it there. A 2026-07-28 server that lost that era refuses its requests, which
+   * finds the era out again (openAndList).
+   */
+  private skipsDiscovery(): PriorDiscovery | undefined {
+    return this.prior && (this.prior.kind === 'modern' || this.server.protocol !== 'auto') ? this.prior : undefined;
+  }
+
+  /** Whether a kept 2025 session is to be opened anew, finding the era out again (LEGACY_SESSION_RECHECK). */
+  private eraDue(conn: McpConnection, now: number): boolean {
+    return this.server.transport === 'streamable_http' && this.server.protocol === 'auto' && conn.client.getProtocolEra() === 'legacy' && now - this.openedAt >= LEGACY_SESSION_RECHECK;
+  }
+
   /** Drops the remembered era, so the next connection finds it out; a failure is named by it meanwhile. */
   private forgetEra(): void {
     if (!this.prior) return;
@@ -473,6 +501,7 @@ export class ServerSession {
     // The back-off is not reset here: a server that answers and then dies again within seconds would
     // be respawned every second for ever (backOff() resets it after a stable run).
     this.upSince = this.now();
+    this.openedAt = this.upSince;
     this.lastFailure = null;
     this.failureInEra = undefined;
     this.unanswered = 0;

@@ -1,13 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { probeServer } from '../../src/probe/probe.js';
-import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
-import { FIXTURES, httpTarget, stdioTarget, until } from '../helpers.js';
+import { LEGACY_SESSION_RECHECK, ServerSession, type SessionSignal } from '../../src/probe/session.js';
+import { FIXTURES, STDIO_FIXTURE, httpTarget, stdioTarget, until } from '../helpers.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { MODERN_TOOLS } from '../fixtures/modern-servers.js';
@@ -220,6 +221,82 @@ describe('a kept session in the modern era', () => {
       await front.close();
       await modern.close();
       await legacy?.close();
+    }
+  });
+
+  it('finds the era out again where it remembered 2025: a server back on an SDK that speaks both eras is spoken to in 2026-07-28', async () => {
+    // SDK v2 and the Python SDK 2 serve both eras, and SDK v2's handler answers a 2025 request
+    // whatever session it names: a 2025 server upgraded in place never refuses the requests a
+    // remembered era or a kept session goes on sending. Only finding the era out again sees it.
+    let clock = 0;
+    const legacy = await startHttpFixture('streamable');
+    const front = await startFront(legacy.port);
+    const session = new ServerSession(httpTarget(front.url), { onSignal: () => {}, now: () => clock });
+    let upgraded: ModernHttpFixture | undefined;
+    let remembered: ServerSession | undefined;
+    let pinned: ServerSession | undefined;
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era, first.verdict?.kind], [null, 'legacy', 'legacy']);
+      front.crash();
+      await legacy.close();
+      upgraded = await startModernHttpFixture('dual');
+      front.revive(upgraded.port);
+      // The kept connection's check may meet the reset of the old server first.
+      await until(async () => (await session.check()).error === null, 'the upgraded server answering the kept session');
+      clock += LEGACY_SESSION_RECHECK;
+      const later = await session.check();
+      assert.deepEqual([later.error, later.era, later.protocolVersion, later.verdict?.kind], [null, 'modern', '2026-07-28', 'modern'], 'the kept 2025 session opened anew after LEGACY_SESSION_RECHECK');
+
+      // From the state file: an agent started with the 2025 era remembered finds the era out.
+      remembered = new ServerSession(httpTarget(front.url), { onSignal: () => {}, prior: first.verdict });
+      const restarted = await remembered.check();
+      assert.deepEqual([restarted.error, restarted.era, restarted.verdict?.kind], [null, 'modern', 'modern'], 'with the 2025 era remembered');
+
+      // Pinned to 2025, the remembered era is the configured one: no discovery, and the session is kept.
+      const before = { ...upgraded.requests };
+      pinned = new ServerSession(httpTarget(front.url, 'streamable_http', { protocol: 'legacy' }), { onSignal: () => {}, prior: first.verdict, now: () => clock });
+      assert.deepEqual([(await pinned.check()).era, (await pinned.check()).era], ['legacy', 'legacy'], 'protocol: legacy');
+      clock += LEGACY_SESSION_RECHECK;
+      assert.equal((await pinned.check()).era, 'legacy');
+      assert.deepEqual([upgraded.requests['server/discover'] ?? 0, upgraded.requests.initialize ?? 0], [before['server/discover'] ?? 0, (before.initialize ?? 0) + 1], 'one initialize, no server/discover');
+    } finally {
+      for (const s of [session, remembered, pinned]) await s?.close();
+      await front.close();
+      await legacy.close();
+      await upgraded?.close();
+    }
+  });
+
+  it('finds the era out again when a stdio server it remembered in 2025 comes back on an SDK that speaks both eras', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-upgrade-'));
+    const modeFile = join(dir, 'mode');
+    const launcher = join(dir, 'server.mjs');
+    // The server a restart starts: the 2025 fixture (SDK 1.x) until the file says it was upgraded.
+    writeFileSync(modeFile, 'ok');
+    writeFileSync(
+      launcher,
+      `import { readFileSync } from 'node:fs';
+const upgraded = readFileSync(${JSON.stringify(modeFile)}, 'utf8') === 'dual';
+process.argv[2] = upgraded ? 'dual' : 'ok';
+await import(upgraded ? ${JSON.stringify(pathToFileURL(MODERN_STDIO).href)} : ${JSON.stringify(pathToFileURL(STDIO_FIXTURE).href)});
+`,
+    );
+    let clock = 0;
+    let closed = 0;
+    const session = new ServerSession(stdioTarget('ok', { args: [launcher] }), { onSignal: (s) => void (s === 'closed' && closed++), now: () => clock });
+    try {
+      const first = await session.check();
+      assert.deepEqual([first.error, first.era, first.verdict?.kind], [null, 'legacy', 'legacy']);
+      writeFileSync(modeFile, 'dual');
+      process.kill(session.pid!, 'SIGKILL');
+      await until(() => closed > 0, 'the exit noticed');
+      assert.equal((await session.check()).error?.type, 'process_exited');
+      clock += 60_000;
+      const restarted = await session.check();
+      assert.deepEqual([restarted.error, restarted.era, restarted.protocolVersion, restarted.verdict?.kind], [null, 'modern', '2026-07-28', 'modern']);
+    } finally {
+      await session.close();
     }
   });
 
