@@ -374,6 +374,21 @@ describe('mcpwatch run (agent)', () => {
     await hook.close();
   });
 
+  it('re-lists tools at once on a tools/list_changed read in the same chunk as the first listing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    t.after(() => hook.close());
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: eager, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, announces-with-first-list], interval: 1h }`),
+    );
+    await agent.start();
+    // The notification came before the agent had taken the connection up: not at the next interval
+    // (1h) but at once.
+    const drift = await hook.waitFor((e) => e.server === 'eager' && e.event === 'schema_drift');
+    assert.deepEqual(drift.event.details.diff, { tools_added: ['tool2'], tools_removed: ['tool1'], tools_modified: [] });
+    await agent.stop();
+  });
+
   it('serves /healthz, /readyz and /metrics with the documented names', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
     const hook = await webhookReceiver();
