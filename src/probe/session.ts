@@ -153,6 +153,11 @@ export class ServerSession {
    */
   private streamCutWhileOpening = false;
   /**
+   * Connections a tools/list_changed came on before adopt(): the change may have followed the
+   * listing that opened them, so it asks for a check once they are taken up.
+   */
+  private readonly changedBeforeAdopt = new WeakSet<McpConnection>();
+  /**
    * A session ended with its connection (an SSE stream the server ended) and the server did not
    * answer the new one at once: a restart still under way. The new session that it answers next
    * replaces the forgotten one, as a 404 to a Streamable HTTP session kept across it would say.
@@ -344,7 +349,7 @@ export class ServerSession {
   }
 
   private connector(): Connector {
-    return this.kind.keep({
+    const connect = this.kind.keep({
       onStream: (what) => {
         // An end is no word from the server: closing the connection ourselves ends its stream too.
         if (what === 'data') this.lastHeard = this.now();
@@ -366,6 +371,18 @@ export class ServerSession {
         this.streamEnded();
       },
     });
+    return async (server, ctx) => {
+      const conn = await connect(server, ctx);
+      // Heard from the start, not from adopt() on: a server may announce a change right behind the
+      // opening listing's answer, and a client that reads both in one chunk dispatches the
+      // notification before the listing's caller resumes; a notification without a handler is dropped.
+      conn.client.setNotificationHandler('notifications/tools/list_changed', () => {
+        if (this.closed) return;
+        if (this.conn === conn) this.opts.onSignal('list_changed');
+        else this.changedBeforeAdopt.add(conn);
+      });
+      return conn;
+    };
   }
 
   /** `eraRefused`: the kept connection's server refused its era; the era is found out again at once. */
@@ -520,9 +537,7 @@ export class ServerSession {
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };
-    conn.client.setNotificationHandler('notifications/tools/list_changed', () => {
-      if (this.conn === conn && !this.closed) this.opts.onSignal('list_changed');
-    });
+    if (this.changedBeforeAdopt.delete(conn) && !this.closed) this.opts.onSignal('list_changed');
     if (conn.client.getProtocolEra() === 'modern') this.listen(conn);
   }
 

@@ -14,6 +14,7 @@ import type { AlertEvent } from '../../src/pipeline/events.js';
 import { verifySignature } from '../../src/export/notify.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { startFront } from '../fixtures/front.js';
+import { unrefServer } from '../fixtures/unref.js';
 import { alive, STDIO_FIXTURE, until } from '../helpers.js';
 
 const quiet = pino({ level: 'silent' });
@@ -38,6 +39,8 @@ async function webhookReceiver(): Promise<{ url: string; events: Received[]; clo
       for (const w of waiters.splice(0)) w();
     });
   });
+  // A failed assertion leaves it open: it must not keep the file running until the runner's timeout.
+  unrefServer(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   return {
@@ -112,8 +115,9 @@ describe('mcpwatch run (agent)', () => {
     assert.equal(down.event.current_state, 'down');
     assert.equal(down.event.details.error_type, 'process_exited');
     assert.match(down.event.message, /^killed by SIGKILL/);
-    // Restarted with back-off, then recovered with its downtime.
-    const rec = await hook.waitFor((e) => e.server === 'tools' && e.event === 'recovered', 15_000);
+    // Restarted with back-off, then recovered with its downtime: at the next check, once a new
+    // process has started, which on a loaded machine takes as long as the first start did.
+    const rec = await hook.waitFor((e) => e.server === 'tools' && e.event === 'recovered');
     assert.equal(typeof rec.event.downtime_seconds, 'number');
     assert.ok(agent.sessionPid('tools')! !== pid);
     await agent.stop();
@@ -172,10 +176,13 @@ describe('mcpwatch run (agent)', () => {
     const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: notes, transport: streamable_http, url: "${front.url}", interval: 500ms }`));
     const addr = await agent.start();
     await until(() => agent.statuses().notes === 'up');
+    // The new process is listening before the old one dies: no check can find the URL refused, and
+    // three refused in a row (a slow close or start on a loaded machine) would be an outage.
+    const restarted = await startHttpFixture('streamable');
     front.crash();
+    front.revive(restarted.port);
     await http.close();
-    http = await startHttpFixture('streamable');
-    front.revive(http.port);
+    http = restarted;
     const expired = await hook.waitFor((e) => e.server === 'notes' && e.event === 'session_expired');
     assert.equal(expired.event.severity, 'warning');
     assert.equal(expired.event.details.reinitialized, true);
@@ -275,7 +282,9 @@ describe('mcpwatch run (agent)', () => {
     const http = await startHttpFixture('sse-goes-silent');
     const agent = makeAgent(agentConfig(dir, hook.url, `  - { name: legacy, transport: sse, url: "${http.url}", interval: 10s, stale_after: 800ms }`));
     await agent.start();
-    const stale = await hook.waitFor((e) => e.server === 'legacy' && e.event === 'stale');
+    // Stale is found when a listing gets no answer by the probe deadline (monitoring.timeout above), which
+    // this wait spans on top of the start and the first check.
+    const stale = await hook.waitFor((e) => e.server === 'legacy' && e.event === 'stale', 120_000);
     assert.match(stale.event.message, /^no events in \d/);
     assert.equal(stale.event.current_state, 'stale');
     // The reconnect gets a fresh stream that answers initialize and tools/list again.
@@ -372,6 +381,21 @@ describe('mcpwatch run (agent)', () => {
     assert.equal(drift.event.severity, 'info', 'a compatible change');
     await agent.stop();
     await hook.close();
+  });
+
+  it('re-lists tools at once on a tools/list_changed read in the same chunk as the first listing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-agent-'));
+    const hook = await webhookReceiver();
+    t.after(() => hook.close());
+    const agent = makeAgent(
+      agentConfig(dir, hook.url, `  - { name: eager, transport: stdio, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_FIXTURE)}, announces-with-first-list], interval: 1h }`),
+    );
+    await agent.start();
+    // The notification came before the agent had taken the connection up: not at the next interval
+    // (1h) but at once.
+    const drift = await hook.waitFor((e) => e.server === 'eager' && e.event === 'schema_drift');
+    assert.deepEqual(drift.event.details.diff, { tools_added: ['tool2'], tools_removed: ['tool1'], tools_modified: [] });
+    await agent.stop();
   });
 
   it('serves /healthz, /readyz and /metrics with the documented names', async () => {
