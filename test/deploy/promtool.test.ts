@@ -21,12 +21,21 @@ interface Run {
   output: string;
 }
 
+/**
+ * A bound against a hung tool, never reached by one that works, however loaded the machine:
+ * `promtool test rules` is CPU-bound, and at a small share of the CPU it outlasted the former
+ * bound and was killed half-way, a failure with nothing in its output to say why. spawnSync holds
+ * the event loop, so the runner's own test timeout cannot end a hung tool: this bound does.
+ */
+const TOOL_BOUND_MS = 600_000;
+
 function run(cmd: string, args: string[]): Run {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: TOOL_BOUND_MS });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
     assert.fail(`${cmd} is not installed. .ci/run installs it (apt-get install prometheus prometheus-alertmanager); these tests never skip.`);
   }
-  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+  const killed = r.signal ? `\n(${(r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT' ? `still running after ${TOOL_BOUND_MS / 1000} s: ` : ''}killed by ${r.signal})` : '';
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${killed}` };
 }
 
 function assertOk(r: Run, what: string): void {

@@ -149,10 +149,11 @@ describe('alertmanager notifier: events as alerts', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
     try {
-      const basic = createNotifier({ type: 'alertmanager', url: `${url}/basic`, basic_auth: { username: 'u', password: 'p' }, labels: {}, resend_interval: 60_000, timeout: 5000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } });
-      await basic.deliver(event({ server: 'basic' }), AbortSignal.timeout(5000));
-      const bearer = createNotifier({ type: 'alertmanager', url: `${url}/bearer`, bearer_token: 't0k', labels: {}, resend_interval: 60_000, timeout: 5000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } }) as AlertmanagerNotifier;
-      await bearer.deliver(event({ server: 'bearer' }), AbortSignal.timeout(5000));
+      // Deadlines no local delivery comes near, even on a loaded machine: each of these posts must land.
+      const basic = createNotifier({ type: 'alertmanager', url: `${url}/basic`, basic_auth: { username: 'u', password: 'p' }, labels: {}, resend_interval: 60_000, timeout: 60_000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } });
+      await basic.deliver(event({ server: 'basic' }), AbortSignal.timeout(60_000));
+      const bearer = createNotifier({ type: 'alertmanager', url: `${url}/bearer`, bearer_token: 't0k', labels: {}, resend_interval: 60_000, timeout: 60_000, retry: { max_attempts: 1, initial_backoff: 1000, max_backoff: 1000 } }) as AlertmanagerNotifier;
+      await bearer.deliver(event({ server: 'bearer' }), AbortSignal.timeout(60_000));
       await bearer.resend();
       basic.close?.();
       bearer.close?.();
@@ -460,7 +461,10 @@ describe('alertmanager notifier against a real Alertmanager', () => {
     const front = await startFront(fixture.port);
     const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-am-agent-'));
     dirs.push(dir);
-    const text = `monitoring: { interval: 1s, timeout: 3s, consecutive_failures_before_down: 2 }
+    // A deadline no probe of the healthy fixture comes near, even on a loaded machine: at 3 s, two
+    // probes timed out before web was first up would page McpServerDown as a timeout, and that
+    // notification is the first the receiver holds. Once web is gone, probes are refused at once.
+    const text = `monitoring: { interval: 1s, timeout: 30s, consecutive_failures_before_down: 2 }
 alerts:
   - { type: alertmanager, url: "${am.url}", labels: { cluster: test } }
 exporters: { prometheus: null }

@@ -206,9 +206,16 @@ describe('Streamable HTTP probe', () => {
   it('names initialize when a timeout under auto comes after server/discover was answered', async () => {
     const f = await startHttpFixture('streamable', { hangInitialize: true });
     fixtures.push(f);
-    // Long enough for the refused discovery on a busy machine: initialize is what is never answered.
-    const out = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 5000 }));
-    assert.deepEqual([out.error?.type, out.error?.phase, out.error?.message], ['timeout', 'initialize', 'timeout after 5000ms waiting for initialize']);
+    // The deadline is cut once initialize has reached the server, through the abort path its timer
+    // takes: a fixed 5 s deadline had to outlast the refused discovery too, which a loaded machine
+    // may not answer within it.
+    const cut = new AbortController();
+    void until(() => f.received.some((r) => r.method === 'initialize'), 'initialize at the server').then(
+      () => cut.abort(),
+      () => cut.abort(),
+    );
+    const out = await probeServer(httpTarget(f.url, 'streamable_http', { timeout: 120_000 }), { signal: cut.signal });
+    assert.deepEqual([out.error?.type, out.error?.phase, out.error?.message], ['timeout', 'initialize', 'timeout after 120000ms waiting for initialize']);
   });
 
   it('reports connection_refused when nothing listens', async (t) => {
@@ -329,9 +336,13 @@ describe('legacy SSE probe', () => {
       await session.close();
     }
     const wedged = await fixture('sse-goes-silent');
-    const stuck = new ServerSession(httpTarget(wedged.url, 'sse', { stale_after: 120_000, timeout: 1000 }), { onSignal: () => undefined, now: () => clock });
+    const answered = httpTarget(wedged.url, 'sse', { stale_after: 120_000 });
+    const stuck = new ServerSession(answered, { onSignal: () => undefined, now: () => clock });
     try {
       assert.equal((await stuck.check()).error, null);
+      // The short deadline only once the server has gone silent: the first check, which it answers,
+      // timed out at 1 s on a busy machine.
+      stuck.update({ ...answered, timeout: 1000 });
       clock += 150_000;
       assert.equal((await stuck.check()).staleMs, 150_000);
     } finally {
