@@ -68,6 +68,13 @@ const MIB = 1024 * 1024;
  * message held the whole budget, and every sender was refused.
  */
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * How long an idle HTTP connection is kept open for the sender's next export. Node's default (5 s)
+ * is the schedule of the SDKs' batch span processors: an export sent as the server closed the
+ * connection it was written on failed with ECONNRESET. Longer than a minute, the usual idle timeout
+ * of clients and load balancers, so that it is the sender that lets an idle connection go.
+ */
+const HTTP_KEEP_ALIVE_MS = 65_000;
 /** How long an SDK should wait after a memory-limit refusal (HTTP Retry-After). */
 const RETRY_AFTER_S = 5;
 /** grpc-js refuses larger messages before our handler runs; ours answers (and counts) up to here. */
@@ -482,6 +489,7 @@ export class OtlpReceiver {
     // then refused (401, 413, 415, 503) after it had been sent.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.onHttp(cfg, maxBytes, req, res, true));
     server.requestTimeout = this.requestTimeoutMs;
+    server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
     const { host, port } = parseListen(cfg.endpoint)!;
     await listen(server, host, port, 'receivers.otlp.http.endpoint');
     this.httpServer = server;

@@ -26,6 +26,12 @@ function mcpwatch(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 
 type JsonServer = ServerJson;
 
+/**
+ * For an ad-hoc target that must answer: a deadline far beyond any probe here (the default is 5 s),
+ * so a loaded machine slows the test down but never turns a healthy fixture into a timeout.
+ */
+const PATIENT = ['--timeout', '60s'];
+
 describe('mcpwatch health', () => {
   let http: HttpFixture;
   let dir: string;
@@ -136,10 +142,10 @@ servers:
   });
 
   it('probes ad-hoc targets: --url and --stdio', async () => {
-    const url = await mcpwatch(['health', '--url', http.url, '--json']);
+    const url = await mcpwatch(['health', '--url', http.url, '--json', ...PATIENT]);
     assert.equal(url.code, 0, url.stderr);
     assert.equal((JSON.parse(url.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 3);
-    const stdio = await mcpwatch(['health', '--json', '--stdio', '--', process.execPath, STDIO_FIXTURE, 'paginated']);
+    const stdio = await mcpwatch(['health', '--json', ...PATIENT, '--stdio', '--', process.execPath, STDIO_FIXTURE, 'paginated']);
     assert.equal(stdio.code, 0, stdio.stderr);
     assert.equal((JSON.parse(stdio.stdout) as { servers: JsonServer[] }).servers[0]!.tools, 25);
   });
@@ -148,13 +154,13 @@ servers:
     const sse = await startHttpFixture('sse');
     try {
       assert.match(sse.url, /\/sse$/);
-      const inferred = await mcpwatch(['health', '--url', sse.url, '--json']);
+      const inferred = await mcpwatch(['health', '--url', sse.url, '--json', ...PATIENT]);
       assert.equal(inferred.code, 0, inferred.stdout + inferred.stderr);
       const [server] = (JSON.parse(inferred.stdout) as { servers: JsonServer[] }).servers;
       assert.equal(server!.transport, 'sse');
       assert.equal(server!.tools, 3);
       // An explicit choice wins over the path, as an explicit `type` does in init.
-      const forced = await mcpwatch(['health', '--url', sse.url, '--transport', 'streamable_http', '--json']);
+      const forced = await mcpwatch(['health', '--url', sse.url, '--transport', 'streamable_http', '--json', ...PATIENT]);
       assert.equal(forced.code, 1, forced.stderr);
       const [asStreamable] = (JSON.parse(forced.stdout) as { servers: JsonServer[] }).servers;
       assert.equal(asStreamable!.transport, 'streamable_http');

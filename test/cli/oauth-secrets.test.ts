@@ -69,9 +69,11 @@ describe('no OAuth secret reaches any output', () => {
     t.after(() => hook.close());
 
     const config = join(dir, 'mcpwatch.yaml');
+    // Three failures in a row before down: the refused secret fails at every check, while one check
+    // of a working server slowed past its token's life by a loaded machine must not page it.
     writeFileSync(
       config,
-      `monitoring: { interval: 200ms, timeout: 10s, consecutive_failures_before_down: 1 }
+      `monitoring: { interval: 200ms, timeout: 60s, consecutive_failures_before_down: 3 }
 exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
 health: { endpoint: "127.0.0.1:0" }
 receivers: { otlp: null }

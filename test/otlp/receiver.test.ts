@@ -130,6 +130,9 @@ servers:
 
   it('answers bad HTTP input with the right status and keeps serving', async () => {
     const post = (body: Buffer | string, headers: Record<string, string>, path = '/v1/traces') => fetch(`${httpUrl}${path}`, { method: 'POST', body, headers });
+    // Made before the first request: compressing it can hold this process longer than an idle
+    // connection lives, and the request after it would go out on one the server had closed.
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
     const garbage = await post(GARBAGE, { 'content-type': 'application/x-protobuf' });
     assert.equal(garbage.status, 400);
     const valid = Buffer.from(ProtobufTraceSerializer.serializeRequest([])!);
@@ -142,7 +145,6 @@ servers:
     assert.equal((await post('x', { 'content-type': 'text/plain' })).status, 415);
     const big = await post(Buffer.alloc(2 * 1024 * 1024, 1), { 'content-type': 'application/x-protobuf' });
     assert.equal(big.status, 413);
-    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
     assert.ok(bomb.length < 1024 * 1024, 'the bomb itself is under the limit');
     const bombed = await post(bomb, { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     assert.equal(bombed.status, 413);
@@ -154,6 +156,14 @@ servers:
     assert.ok((metric(m, 'mcpwatch_receiver_refused_spans_total', { protocol: 'http', reason: 'invalid' }) ?? 0) >= 4);
     assert.equal(metric(m, 'mcpwatch_receiver_refused_spans_total', { protocol: 'http', reason: 'too_large' }), 2);
     assert.equal((await post(spans, { 'content-type': 'application/x-protobuf' })).status, 200, 'still serving');
+  });
+
+  it('keeps an idle connection open past the batch span processors\' 5-s schedule, so an export never meets one it closed', async () => {
+    const res = await fetch(`${httpUrl}/v1/traces`, { method: 'POST', body: await spansBody(), headers: { 'content-type': 'application/x-protobuf' } });
+    await res.arrayBuffer();
+    assert.equal(res.status, 200);
+    // Node announces its keepAliveTimeout to the client; its default is 5 s.
+    assert.equal(res.headers.get('keep-alive'), 'timeout=65');
   });
 
   it('refuses metrics and logs bodies that are not requests of their signal, and takes the SDK\'s', async () => {
