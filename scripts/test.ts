@@ -1,6 +1,8 @@
 // Runs one kind of test from dist/ (build first): `npm run test:unit` and `npm run test:integration`.
 // `npm test` runs every file, both kinds, as CI does. Both use the spec reporter: it repeats every failing
 // test, with its error, at the end of the output, where a CI log that keeps only its tail still shows it.
+// --test-timeout bounds each test and each file's run as a whole: it is there for hangs, and a file of
+// long end-to-end tests (test/agent/restart.test.ts) runs past ten minutes on a heavily loaded machine.
 //   unit         pure table tests: no child process, no socket, no timer to wait on; seconds in all
 //   integration  the rest: real MCP servers, child processes, sockets on port 0, promtool, Prometheus
 // A file is a unit test when UNIT_TESTS lists it or its folder; test/suite.test.ts holds each such
@@ -68,6 +70,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   const files = filesOf(kind);
-  const run = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=600000', ...nodeArgs, ...files], { cwd: ROOT, stdio: 'inherit' });
+  const run = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=1200000', ...nodeArgs, ...files], { cwd: ROOT, stdio: 'inherit' });
   process.exit(run.status ?? 1);
 }
