@@ -322,6 +322,11 @@ export interface Opened {
   spoke?: PriorDiscovery;
   /** The failure's shape (failureShape); absent where the configuration could not be used. */
   shape?: string;
+  /**
+   * The 2025 era was found by a second handshake, server/discover having ended the process or got a
+   * 5xx: asking it again costs the server a crash or an error, not one request.
+   */
+  discoveryFailed?: boolean;
 }
 
 export async function openAndProbe(server: ServerConfig, connector: Connector, opts: ProbeOptions = {}): Promise<Opened> {
@@ -376,14 +381,14 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     // before 1.9.4 fail validation of server/discover): a new process is asked in the 2025 era alone.
     const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
     if (!again.out.error) again.out.warnings.push(`the server exited on server/discover (${error.message}); a new process speaks MCP ${again.out.protocolVersion ?? '2025'}`);
-    return again;
+    return { ...again, discoveryFailed: true };
   }
   if (error && discoveryFailed && server.protocol === 'auto' && !opts.prior) {
     // Some 2025 servers fail a method they do not know with a 5xx instead of a JSON-RPC error: the
     // 2025 handshake alone says whether the server works (if it is really down, initialize fails too).
     const again = await openAndProbe(server, connector, { ...opts, prior: { kind: 'legacy' } });
     if (!again.out.error) again.out.warnings.push(`the server failed server/discover (${error.message}); it speaks MCP ${again.out.protocolVersion ?? '2025'} (protocol: legacy skips the discovery)`);
-    return again;
+    return { ...again, discoveryFailed: true };
   }
   return out.error ? { out, conn: undefined, ...(eraRefused ? { eraRefused } : {}), ...(spoke ? { spoke } : {}), ...(shape ? { shape } : {}) } : { out, conn };
 }

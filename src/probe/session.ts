@@ -45,7 +45,8 @@ const STABLE_RUN = 10 * 60_000;
  * How long a 2025 session over Streamable HTTP is kept under `protocol: auto` before it is opened
  * anew, finding the era out again. A server redeployed on an SDK that serves both eras statelessly
  * (SDK v2's handler) answers the old session's requests as they come, so no new connection would
- * ever ask it for 2026-07-28; one new handshake an hour is what finding that out costs.
+ * ever ask it for 2026-07-28; one new handshake an hour is what finding that out costs. Also how
+ * long a server whose server/discover failed (skipsDiscovery) is not asked it again.
  */
 export const LEGACY_SESSION_RECHECK = 60 * 60_000;
 
@@ -125,6 +126,8 @@ export class ServerSession {
   private upSince: number | undefined;
   /** When the kept connection was opened (its era found out then, unless pinned or 2026-07-28). */
   private openedAt = 0;
+  /** When server/discover last ended the server's process or got a 5xx, the 2025 era then found by a second handshake. */
+  private discoveryFailedAt: number | undefined;
   private lastFailure: ProbeError | null = null;
   private closed = false;
   private readonly now: () => number;
@@ -394,6 +397,7 @@ export class ServerSession {
     else {
       const prior = this.skipsDiscovery();
       const opened = await openAndProbe(this.server, this.connector(), { ...this.probing(), prior, lastEra: prior ? this.lastEra : (this.prior?.kind ?? this.lastEra) });
+      if (opened.discoveryFailed) this.discoveryFailedAt = this.now();
       ({ out, conn } = opened);
       if (prior && (out.error?.category === 'permanent' || opened.eraRefused) && !this.closed && !this.seenInEra(out, opened.shape)) {
         // The server's answers say it changed era (a 2025 server moved to 2026-07-28, or back; a 2025
@@ -478,6 +482,7 @@ export class ServerSession {
     this.forgetEra();
     this.streamCutWhileOpening = false;
     const again = await openAndProbe(this.server, this.connector(), { ...this.probing(), lastEra: this.lastEra });
+    if (again.discoveryFailed) this.discoveryFailedAt = this.now();
     const sameEra = again.out.error && again.spoke && again.spoke.kind === this.lastEra;
     this.failureInEra = sameEra ? failureKey(again.out.error!, again.out.era, again.shape) : undefined;
     if (sameEra) this.prior = again.spoke;
@@ -494,11 +499,15 @@ export class ServerSession {
    * era's, or the one `protocol` pins. A 2025 era remembered under `auto` is found out again at every
    * new connection (the first, or one after the server went away): the server may have come back on
    * an SDK that speaks both eras (SDK v2, the Python SDK 2), and it would never refuse the 2025
-   * requests that kept it there. A 2026-07-28 server that lost that era refuses its requests, which
-   * finds the era out again (openAndList).
+   * requests that kept it there. Where server/discover ended the process or got a 5xx, it is asked
+   * again only after LEGACY_SESSION_RECHECK: a crash-looping server is not made to crash twice at
+   * each restart. A 2026-07-28 server that lost that era refuses its requests, which finds the era
+   * out again (openAndList).
    */
   private skipsDiscovery(): PriorDiscovery | undefined {
-    return this.prior && (this.prior.kind === 'modern' || this.server.protocol !== 'auto') ? this.prior : undefined;
+    if (!this.prior || this.prior.kind === 'modern' || this.server.protocol !== 'auto') return this.prior;
+    const costly = this.discoveryFailedAt !== undefined && this.now() - this.discoveryFailedAt < LEGACY_SESSION_RECHECK;
+    return costly ? this.prior : undefined;
   }
 
   /** Whether a kept 2025 session is to be opened anew, finding the era out again (LEGACY_SESSION_RECHECK). */

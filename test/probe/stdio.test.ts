@@ -8,7 +8,7 @@ import { closeTimed, openAndProbe, probeServer } from '../../src/probe/probe.js'
 import type { Connector } from '../../src/probe/prober.js';
 import { stdioTransport } from '../../src/probe/stdio.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
-import { ServerSession } from '../../src/probe/session.js';
+import { LEGACY_SESSION_RECHECK, ServerSession } from '../../src/probe/session.js';
 import { alive, stdioTarget, STDIO_FIXTURE, until } from '../helpers.js';
 
 /** Children of this test process that are still running (stdio servers must not outlive a probe). */
@@ -159,7 +159,7 @@ describe('stdio probe', () => {
     assert.equal(pinned.error?.type, 'process_exited', 'modern pinned: no 2025 retry');
   });
 
-  it('a kept session remembers the 2025 era it fell back to: its restarts are not asked server/discover again', async () => {
+  it('a kept session remembers the 2025 era it fell back to: its restarts are not asked server/discover again within the hour', async () => {
     let now = 0;
     let closed = 0;
     const session = new ServerSession(stdioTarget('exit-before-initialize'), { onSignal: (s) => void (s === 'closed' && closed++), now: () => now });
@@ -172,6 +172,14 @@ describe('stdio probe', () => {
       now += 60_000;
       const again = await session.check();
       assert.deepEqual([again.error, again.era, again.warnings], [null, 'legacy', []]);
+      // An hour on, a restart asks again: the server may have been upgraded to one that answers it.
+      process.kill(session.pid!, 'SIGKILL');
+      await until(() => closed > 1, 'the second exit noticed');
+      assert.equal((await session.check()).error?.type, 'process_exited');
+      now += LEGACY_SESSION_RECHECK;
+      const later = await session.check();
+      assert.deepEqual([later.error, later.era], [null, 'legacy']);
+      assert.match(later.warnings.join('\n'), /^the server exited on server\/discover .*; a new process speaks MCP 2025-11-25$/m);
     } finally {
       await session.close();
     }
