@@ -160,7 +160,7 @@ export const SCORE_RULES: readonly ScoreRule[] = [
   ...MTBF_PENALTIES.map((p, i): ScoreRule => ({
     id: `reliability.mtbf${i + 1}`,
     dimension: 'reliability',
-    when: `mean time between failures (down/stale) < ${dur(p.below)}${i === 0 ? '' : ' (only the shortest MTBF row applies)'}`,
+    when: `mean time between failures (down/stale) < ${dur(p.below)}, over two failures or more or at least ${dur(p.below)} observed${i === 0 ? '' : ' (only the shortest MTBF row applies)'}`,
     effect: `−${p.penalty}`,
   })),
   { id: 'reliability.no-data', dimension: 'reliability', when: `no probe in ${dur(SCORE_WINDOW_MS)}`, effect: 'not graded ("no data"), left out of overall' },
@@ -258,6 +258,8 @@ export interface ScoreInput {
   incidents: { down: number; degraded: number; stale: number };
   /** See `meanTimeBetweenFailures`; null without a failure in the window. */
   mtbfMs: number | null;
+  /** The failures `mtbfMs` divides by, and the time it was observed over (from the first probe). */
+  mtbfBasis: { failures: number; observedMs: number };
   security: SecurityInput;
 }
 
@@ -481,7 +483,11 @@ function scoreReliability(input: ScoreInput): DimensionDraft {
   }
 
   if (input.mtbfMs !== null) {
-    const m = MTBF_PENALTIES.findIndex((p) => input.mtbfMs! < p.below);
+    // One failure in a window shorter than a row's bound puts the MTBF under that bound whatever the
+    // server's real rate: a server watched for an hour that failed once is not shown to fail every
+    // six hours. Two failures are a time between failures actually seen.
+    const { failures, observedMs } = input.mtbfBasis;
+    const m = MTBF_PENALTIES.findIndex((p) => input.mtbfMs! < p.below && (failures >= 2 || observedMs >= p.below));
     if (m >= 0) {
       rules.push(`reliability.mtbf${m + 1}`);
       findings.push({ text: `mean time between failures ${spanText(input.mtbfMs)}`, cost: MTBF_PENALTIES[m]!.penalty });
@@ -634,6 +640,14 @@ export function latencyP95(minutes: readonly Pick<MinuteAggregate, 'ok' | 'faile
  * are one failure. Null without a failure.
  */
 export function meanTimeBetweenFailures(incidents: readonly Pick<Incident, 'state' | 'startedAt' | 'endedAt'>[], from: number, now: number): number | null {
+  const merged = failurePeriods(incidents, from, now);
+  if (merged.length === 0) return null;
+  const down = merged.reduce((sum, f) => sum + (f.end - f.start), 0);
+  return Math.max(0, now - from - down) / merged.length;
+}
+
+/** The failures `meanTimeBetweenFailures` counts: down or stale, clipped to [from, now], back-to-back ones merged. */
+export function failurePeriods(incidents: readonly Pick<Incident, 'state' | 'startedAt' | 'endedAt'>[], from: number, now: number): Array<{ start: number; end: number }> {
   const failures = incidents
     .filter((i) => (i.state === 'down' || i.state === 'stale') && i.startedAt <= now && (i.endedAt ?? now) >= from)
     .map((i) => ({ start: Math.max(from, i.startedAt), end: Math.min(now, i.endedAt ?? now) }))
@@ -644,9 +658,7 @@ export function meanTimeBetweenFailures(incidents: readonly Pick<Incident, 'stat
     if (last && f.start <= last.end) last.end = Math.max(last.end, f.end);
     else merged.push({ ...f });
   }
-  if (merged.length === 0) return null;
-  const down = merged.reduce((sum, f) => sum + (f.end - f.start), 0);
-  return Math.max(0, now - from - down) / merged.length;
+  return merged;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -754,6 +766,7 @@ function gatherInput(server: ServerConfig, raw: RawServer | null, store: ScoreSt
     breakingChanges: drift.filter((d) => d.severity === 'breaking').length,
     incidents: { down: count('down'), degraded: count('degraded'), stale: count('stale') },
     mtbfMs: meanTimeBetweenFailures(incidents, observedFrom, now),
+    mtbfBasis: { failures: failurePeriods(incidents, observedFrom, now).length, observedMs: now - observedFrom },
     security: securityInput(server, raw),
   };
 }

@@ -51,6 +51,7 @@ function input(over: Partial<ScoreInput> = {}): ScoreInput {
     breakingChanges: 0,
     incidents: { down: 0, degraded: 0, stale: 0 },
     mtbfMs: null,
+    mtbfBasis: { failures: 0, observedMs: 7 * DAY },
     security: stdio,
     ...over,
   };
@@ -435,6 +436,20 @@ describe('scorecard measures', () => {
     assert.equal(latencyP95(hundred), 3000, '6 slow minutes in 100 are inside the top 5 %');
     const fewSlow = Array.from({ length: 100 }, (_, i) => minute(i < 95 ? 100 : 3000));
     assert.equal(latencyP95(fewSlow), 100, '5 slow minutes in 100 are the top 5 %');
+  });
+
+  it('MTBF rows: one failure judges only the rows whose bound the watch has lasted; two judge them all', () => {
+    // One failure an hour into watching: the MTBF is under every bound only because the watch is short.
+    const once = (observedMs: number, mtbfMs: number): ScoreResult => scoreServer(input({ mtbfMs, mtbfBasis: { failures: 1, observedMs } }));
+    assert.equal(once(HOUR, 55 * 60_000).dimensions.reliability.points, 100);
+    assert.deepEqual(once(HOUR, 55 * 60_000).dimensions.reliability.rules, ['reliability.base']);
+    // Watched a day, failed once, down for 20 h of it: under 6 h, and the day shows it.
+    expectDim(once(DAY, 4 * HOUR), 'reliability', 70, 'reliability.mtbf1');
+    // Watched 30 h, failed once: only the 24-h row is judged by then (the 72-h one needs 72 h).
+    expectDim(once(30 * HOUR, 23 * HOUR), 'reliability', 80, 'reliability.mtbf2');
+    assert.equal(once(30 * HOUR, 29 * HOUR).dimensions.reliability.points, 100);
+    // Two failures within the first hour are a time between failures seen.
+    expectDim(scoreServer(input({ mtbfMs: 25 * 60_000, mtbfBasis: { failures: 2, observedMs: HOUR } })), 'reliability', 70, 'reliability.mtbf1');
   });
 
   it('MTBF: uptime over failures, down → stale merged, degraded not a failure', () => {
