@@ -235,13 +235,28 @@ const expectSchema = z
 
 export const CHECK_FAILURE_STATES = ['degraded', 'down'] as const;
 
+const CHECK_NAME = /^[A-Za-z0-9._:\/-]+$/;
+
+/**
+ * The name a check goes by: its own, or what it calls. Undefined when it has none and what it calls
+ * cannot be a name (a resource URI with other characters), or it calls nothing (checkIssues says so).
+ */
+function checkName(c: { name?: unknown; tool?: unknown; resource?: unknown; prompt?: unknown }): { name: string; given: boolean } | undefined {
+  if (typeof c.name === 'string') return { name: c.name, given: true };
+  if (c.name !== undefined) return undefined;
+  const targets = [c.tool, c.resource, c.prompt].filter((t) => t !== undefined);
+  const [target] = targets;
+  return targets.length === 1 && typeof target === 'string' && CHECK_NAME.test(target) ? { name: target, given: false } : undefined;
+}
+
 const checkSchema = z
   .object({
     name: z
       .string()
       .min(1)
-      .regex(/^[A-Za-z0-9._:\/-]+$/, 'must contain only letters, digits and . _ : / -')
-      .describe('Unique per server; the `check` label.'),
+      .regex(CHECK_NAME, 'must contain only letters, digits and . _ : / -')
+      .optional()
+      .describe('Unique per server; the `check` label. Default: the tool or prompt name, or the resource URI, when it is a valid name.'),
     tool: z.string().min(1).optional().describe('Call this tool (tools/call). Exactly one of tool, resource, prompt.'),
     resource: z.string().min(1).optional().describe('Read this resource URI (resources/read).'),
     prompt: z.string().min(1).optional().describe('Get this prompt (prompts/get).'),
@@ -334,14 +349,24 @@ function serverIssues(s: { transport?: unknown; command?: unknown; url?: unknown
   const issues: CrossIssue[] = [];
   issues.push(...authIssues(s), ...tagIssues(s.tags));
   if (Array.isArray(s.checks)) {
-    const seen = new Map<string, number>();
+    const seen = new Map<string, { index: number; given: boolean }>();
     s.checks.forEach((c: unknown, i) => {
       for (const issue of checkIssues(c)) issues.push({ path: ['checks', i, ...issue.path], message: issue.message });
-      const name = (c as { name?: unknown } | null)?.name;
-      if (typeof name !== 'string') return;
-      const first = seen.get(name);
-      if (first !== undefined) issues.push({ path: ['checks', i, 'name'], message: `duplicate check name "${name}" (first used by checks[${first}])` });
-      else seen.set(name, i);
+      if (!c || typeof c !== 'object') return;
+      const named = checkName(c);
+      if (!named) {
+        const { name, tool, resource, prompt } = c as { name?: unknown; tool?: unknown; resource?: unknown; prompt?: unknown };
+        const calls = tool !== undefined ? ['tool name', tool] : resource !== undefined ? ['resource URI', resource] : ['prompt name', prompt];
+        const one = [tool, resource, prompt].filter((t) => t !== undefined).length === 1;
+        if (name === undefined && one && typeof calls[1] === 'string' && calls[1] !== '') {
+          issues.push({ path: ['checks', i, 'name'], message: `is required: the ${calls[0]} ${JSON.stringify(calls[1])} cannot name the check (a name has only letters, digits and . _ : / -)` });
+        }
+        return;
+      }
+      const first = seen.get(named.name);
+      if (first === undefined) seen.set(named.name, { index: i, given: named.given });
+      else if (named.given && first.given) issues.push({ path: ['checks', i, 'name'], message: `duplicate check name "${named.name}" (first used by checks[${first.index}])` });
+      else issues.push({ path: ['checks', i, 'name'], message: `two checks named "${named.name}" (checks[${first.index}] and this one; a check without a name is named after what it calls): give ${first.given ? 'this one' : named.given ? `checks[${first.index}]` : 'each'} a name of its own` });
     });
   }
   if (!(TRANSPORTS as readonly unknown[]).includes(s.transport)) return issues;
@@ -1021,7 +1046,8 @@ export function checkTarget(check: Pick<CheckConfigRaw, 'tool' | 'resource' | 'p
 }
 
 /** A check with the server's defaults applied: what probes and the scheduler consume. */
-export interface CheckConfig extends Omit<CheckConfigRaw, 'interval' | 'timeout'> {
+export interface CheckConfig extends Omit<CheckConfigRaw, 'name' | 'interval' | 'timeout'> {
+  name: string;
   interval: number;
   timeout: number;
 }
@@ -1075,7 +1101,8 @@ export function resolveServer(cfg: Config, s: ServerConfigRaw): ServerConfig {
   const interval = s.interval ?? cfg.monitoring.interval;
   const timeout = s.timeout ?? cfg.monitoring.timeout;
   return merged<ServerConfig>(s, {
-    checks: s.checks.map((c) => merged(c, { interval: c.interval ?? interval, timeout: c.timeout ?? timeout })),
+    // A check the schema let through without a name calls something that can name it.
+    checks: s.checks.map((c) => merged<CheckConfig>(c, { name: checkName(c)?.name ?? '', interval: c.interval ?? interval, timeout: c.timeout ?? timeout })),
     thresholds: merged(cfg.monitoring.thresholds, stripUndefined(s.thresholds ?? {})),
     timeout,
     start_timeout: s.start_timeout ?? cfg.monitoring.start_timeout,

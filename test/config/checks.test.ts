@@ -76,6 +76,34 @@ describe('checks configuration', () => {
     assert.ok(got.some((g) => g.startsWith('servers[0].checks[7].expect.max_latency: must be a positive duration')), got.join('\n'));
   });
 
+  it('names a check without a name after what it calls, and says when it cannot', () => {
+    const config = parseConfig(server(`      - { tool: query }
+      - { resource: "file:///status" }
+      - { prompt: greet }`), 'mcpwatch.yaml', {});
+    assert.deepEqual(resolveServer(config, config.servers[0]!).checks!.map((c) => c.name), ['query', 'file:///status', 'greet']);
+    assert.deepEqual(
+      issues(
+        server(`      - { tool: add }
+      - { tool: add, arguments: { a: 1 } }
+      - { name: sub, tool: add }
+      - { name: sub, tool: sub }
+      - { tool: sub }
+      - { resource: "file:///a b.txt" }
+      - { tool: "my tool" }`),
+      ),
+      [
+        'servers[0].checks[1].name: two checks named "add" (checks[0] and this one; a check without a name is named after what it calls): give each a name of its own',
+        'servers[0].checks[3].name: duplicate check name "sub" (first used by checks[2])',
+        'servers[0].checks[4].name: two checks named "sub" (checks[2] and this one; a check without a name is named after what it calls): give this one a name of its own',
+        'servers[0].checks[5].name: is required: the resource URI "file:///a b.txt" cannot name the check (a name has only letters, digits and . _ : / -)',
+        'servers[0].checks[6].name: is required: the tool name "my tool" cannot name the check (a name has only letters, digits and . _ : / -)',
+      ],
+    );
+    assert.deepEqual(issues(server('      - { tool: add }\n      - { name: add, tool: sub }')), [
+      'servers[0].checks[1].name: two checks named "add" (checks[0] and this one; a check without a name is named after what it calls): give checks[0] a name of its own',
+    ]);
+  });
+
   it('finds check problems also when the rest of the file is valid (the schema\'s own refinement)', () => {
     assert.deepEqual(issues(server('      - { name: a, tool: x }\n      - { name: a, prompt: y }')), ['servers[0].checks[1].name: duplicate check name "a" (first used by checks[0])']);
   });

@@ -133,10 +133,14 @@ describe('helm chart values', () => {
       ['a credential file whose name is no volume name', { credentialFiles: [{ name: 'Prober_Key', secret: { secretName: 's', secretKey: 'k.pem' } }] }],
       ['a credential file with its content inline', { credentialFiles: [{ name: 'key', secret: { secretName: 's', secretKey: 'k.pem', value: '-----BEGIN' } }] }],
       ['a token shorter than the kubelet issues', { credentialFiles: [{ name: 't', serviceAccountToken: { audience: 'https://a', expirationSeconds: 60 } }] }],
+      ['a check that calls nothing', { config: { servers: [{ name: 'x', transport: 'stdio', command: 'x', checks: [{ name: 'c' }] }] } }],
+      ['a check that calls a tool and a prompt', { config: { servers: [{ name: 'x', transport: 'stdio', command: 'x', checks: [{ tool: 't', prompt: 'p' }] }] } }],
     ];
     for (const [what, override] of bad) {
       assert.notDeepEqual(schemaErrors(helmMerge(base, override)), [], `${what} must be rejected`);
     }
+    // A check without a name is named after what it calls, as mcpwatch's own parser does.
+    assert.deepEqual(schemaErrors(helmMerge(base, { config: { servers: [{ name: 'x', transport: 'stdio', command: 'x', checks: [{ tool: 't' }] }] } })), []);
   });
 
   it('config takes a whole ${env:…} reference wherever mcpwatch does: every number and boolean', () => {
