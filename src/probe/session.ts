@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, goneDuringChecks, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -261,7 +261,26 @@ export class ServerSession {
     if (due.length && conn && !out.error && out.staleMs === undefined && !this.closed) {
       out.checks = await runChecks(conn, this.server, due, out.tools ?? []);
       this.ran(at, out.checks);
+      const gone = this.closed ? null : await goneDuringChecks(this.server, conn, out.checks);
+      if (gone) return this.wentAway(conn, out, gone);
     }
+    return out;
+  }
+
+  /**
+   * The server went away during a check (goneDuringChecks): a failure of the server's, as its next
+   * listing would find it, not of the check. A process that exited is down at once and restarted
+   * with back-off, as when it exits between checks; an HTTP server that answers nothing counts
+   * toward `consecutive_failures_before_down`, its next checks saying whether it is back.
+   */
+  private async wentAway(conn: McpConnection, out: CheckOutcome, gone: ProbeError): Promise<CheckOutcome> {
+    out.error = gone;
+    const definitive = definitiveFailure(gone);
+    if (definitive) {
+      if (this.conn === conn) await this.dropConnection();
+      this.backOff(gone);
+    }
+    out.definitive = definitive;
     return out;
   }
 
