@@ -328,6 +328,26 @@ describe('Streamable HTTP transport', () => {
     }
   });
 
+  it('asks again for a standalone stream whose first opening was cut before any answer, asking for a check at once', async () => {
+    // A GET whose connection is reset may be sent once more at once: both tries are cut.
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ refuseGets: [1, 2], refuseGetsWith: 'reset' });
+    try {
+      assert.equal((await session.check()).error, null);
+      await until(() => signals.includes('stream_end'), 'the cut asks for a check at once, as a cut stream does');
+      // Refused again (if the first cut was not retried), then given, at checks the back-off allows.
+      for (let i = 0; i < 3 && f.gets < 3; i++) {
+        const before = f.gets;
+        assert.equal((await session.check()).error, null);
+        await until(() => f.gets > before, 'the stream asked for again');
+        advance(30 * 60_000);
+      }
+      await listChangedArrives('tools/list_changed over the stream that opened');
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
+    } finally {
+      await session.close();
+    }
+  });
+
   it('asks for a standalone stream whose reopening is refused less and less often while the refusals go on, until it opens', async () => {
     // Before, a server refusing every reopening (a 409 for a stream it still holds, a proxy's 503) got a GET at every check.
     const { f, session, signals, advance, listChangedArrives } = await watchedSession({ cutGetStreams: 1, refuseGets: [2, 3, 4, 5] });
