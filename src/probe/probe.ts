@@ -462,25 +462,29 @@ export async function goneDuringChecks(server: ServerConfig, conn: McpConnection
   return { type: after.type, category: after.category, phase: run.method, message: `${during}: ${run.error.message}; then ${after.phase}: ${after.message}` };
 }
 
-/** Whether the server answers now: the connection's own ping (server/discover in 2026-07-28), or a new connection where it closed. */
+/**
+ * Whether the server answers now: the connection's own ping (server/discover in 2026-07-28), or a new
+ * connection where it closed, before the ping or under it (an SSE stream a proxy cut says nothing of
+ * the server behind it).
+ */
 async function askAgain(server: ServerConfig, conn: McpConnection, signal?: AbortSignal): Promise<ProbeError | null> {
-  if (conn.closed) {
-    const again = await openAndProbe(server, TRANSPORTS[server.transport].connect, { signal, checks: [] });
-    if (again.conn) await again.conn.close(signal);
-    return again.out.error;
+  if (!conn.closed) {
+    const out = emptyOutcome(server);
+    serverFacts(conn, out);
+    const phase = out.era === 'modern' ? 'server/discover' : 'ping';
+    const deadline = new Deadline(server.timeout, signal);
+    try {
+      await confirmAlive(conn, deadline, out, phase);
+    } catch (err) {
+      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, server);
+    } finally {
+      deadline.clear();
+    }
+    if (!out.error || !conn.closed) return out.error;
   }
-  const out = emptyOutcome(server);
-  serverFacts(conn, out);
-  const phase = out.era === 'modern' ? 'server/discover' : 'ping';
-  const deadline = new Deadline(server.timeout, signal);
-  try {
-    await confirmAlive(conn, deadline, out, phase);
-  } catch (err) {
-    fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, server);
-  } finally {
-    deadline.clear();
-  }
-  return out.error;
+  const again = await openAndProbe(server, TRANSPORTS[server.transport].connect, { signal, checks: [] });
+  if (again.conn) await again.conn.close(signal);
+  return again.out.error;
 }
 
 /**

@@ -54,10 +54,28 @@ describe('a server that goes away during a check', () => {
     assert.equal(probeVerdict(out, {}).status, 'down');
   });
 
+  it('legacy SSE: the server crashes during the call, its stream ends, and a new connection is refused: down, connection_refused', async (t) => {
+    const http = await startHttpFixture('sse', { crashOnCall: true });
+    t.after(() => http.close());
+    const out = await probeServer(httpTarget(http.url, 'sse', { checks: ADD }));
+    assert.equal(out.error?.type, 'connection_refused');
+    assert.match(out.error!.message, /^the server went away during check add \(tools\/call "add"\): .+; then connect: connection refused\b/);
+    assert.equal(probeVerdict(out, {}).status, 'down');
+  });
+
   it('Streamable HTTP: one call\'s connection cut, the server answering: the check fails, the server is not down', async (t) => {
     const http = await startHttpFixture('streamable', { cutCalls: true });
     t.after(() => http.close());
     const out = await probeServer(httpTarget(http.url, 'streamable_http', { checks: ADD, protocol: 'legacy' }));
+    assert.equal(out.error, null);
+    assert.deepEqual(out.checks!.map((c) => [c.status, c.error?.type]), [['fail', 'connection_refused']]);
+    assert.equal(probeVerdict(out, {}).status, 'degraded');
+  });
+
+  it('legacy SSE: the session\'s stream cut during the call, the server answering a new connection: the check fails, the server is not down', async (t) => {
+    const http = await startHttpFixture('sse', { cutCalls: true });
+    t.after(() => http.close());
+    const out = await probeServer(httpTarget(http.url, 'sse', { checks: ADD }));
     assert.equal(out.error, null);
     assert.deepEqual(out.checks!.map((c) => [c.status, c.error?.type]), [['fail', 'connection_refused']]);
     assert.equal(probeVerdict(out, {}).status, 'degraded');
