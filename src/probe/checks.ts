@@ -186,12 +186,14 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const { isError, observed } = observe(method, sent.result, sent.ms);
   const expect = check.expect;
   const wantError = expect.is_error ?? false;
+  const said = isError ? observed.texts.join(' | ') : '';
+  // A tool that refused the check's arguments never ran: `is_error: true` asks for the tool's own
+  // error, and a refusal met it by saying only that the check is wrong, as a JSON-RPC -32602 fails it.
+  if (isError && method === 'tools/call' && rejectsArguments(said)) {
+    const v = argumentsRejected(method, `isError "${bounded(said, 300)}"`);
+    return failed(checkError(v.type, method, v.message));
+  }
   if (isError && !wantError) {
-    const said = observed.texts.join(' | ');
-    if (method === 'tools/call' && rejectsArguments(said)) {
-      const v = argumentsRejected(method, `isError "${bounded(said, 300)}"`);
-      return failed(checkError(v.type, method, v.message));
-    }
     return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(said, 300)}"` : 'no text'}`));
   }
   if (!isError && wantError) return failed(checkError('assertion_failed', method, 'is_error: expected true, got false'));

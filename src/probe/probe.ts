@@ -3,7 +3,8 @@ import type { CheckConfig, ServerConfig } from '../config/schema.js';
 import { failureShape, InvalidResponse, ProbeTimeout, rawFromError, toProbeError } from './classify.js';
 import { ProbeClient, toolsPageDigest, type StartedTransport } from './connection.js';
 import { runChecks, type ProbeBound } from './checks.js';
-import type { Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
+import type { CheckRun, Connector, McpConnection, Phase, ProbeError, ProbeOutcome, ServerInfo, ToolInfo, TransportDiagnostics } from './prober.js';
+import type { ErrorType } from '../pipeline/error-types.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
 import { credentialsFor } from './auth.js';
@@ -428,10 +429,62 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
   const { out, conn } = await openAndProbe(server, TRANSPORTS[server.transport].connect, opts.bound ? { ...opts, signal: opts.bound.signal } : opts);
   if (conn) {
     const checks = opts.checks ?? server.checks ?? [];
-    if (checks.length) out.checks = await runChecks(conn, server, checks, out.tools ?? [], opts.bound);
+    if (checks.length) {
+      out.checks = await runChecks(conn, server, checks, out.tools ?? [], opts.bound);
+      out.error = await goneDuringChecks(server, conn, out.checks, opts.bound?.signal);
+    }
     await closeTimed(conn, out, opts.bound?.signal);
   }
   return finishOutcome(server, out);
+}
+
+/** What a check fails with when its connection broke under it: the server may have gone, not the tool failed. */
+const CONNECTION_LOST: ReadonlySet<ErrorType> = new Set<ErrorType>(['process_exited', 'connection_refused']);
+/** What asking the server again fails with when nothing is there to answer. */
+const UNREACHABLE: ReadonlySet<ErrorType> = new Set<ErrorType>(['process_exited', 'connection_refused', 'dns', 'timeout']);
+
+/**
+ * The failure that makes the server down when it went away during one of `runs`: its process exited
+ * (final, as at any other moment), or the call's connection was refused, reset or closed and the
+ * server answers nothing when asked again (over the same connection where it is open, else a new
+ * one). The check names the moment, what was asked after it the state. Null where the server still
+ * answers: a tool error, a slow tool's timeout or one call a proxy cut stay the check's failure.
+ */
+export async function goneDuringChecks(server: ServerConfig, conn: McpConnection, runs: readonly CheckRun[], signal?: AbortSignal): Promise<ProbeError | null> {
+  const run = runs.find((r) => r.status === 'fail' && r.error !== null && CONNECTION_LOST.has(r.error.type));
+  if (!run?.error) return null;
+  const during = `the server went away during check ${run.name} (${run.method} ${JSON.stringify(run.target)})`;
+  if (run.error.type === 'process_exited') return { ...run.error, message: `${during}: ${run.error.message}` };
+  // A stdio connection that closed without an exit seen is not the process's end, and its pipe cannot be asked again.
+  if (TRANSPORTS[server.transport].processBound) return null;
+  const after = await askAgain(server, conn, signal);
+  if (!after || !UNREACHABLE.has(after.type)) return null;
+  return { type: after.type, category: after.category, phase: run.method, message: `${during}: ${run.error.message}; then ${after.phase}: ${after.message}` };
+}
+
+/**
+ * Whether the server answers now: the connection's own ping (server/discover in 2026-07-28), or a new
+ * connection where it closed, before the ping or under it (an SSE stream a proxy cut says nothing of
+ * the server behind it).
+ */
+async function askAgain(server: ServerConfig, conn: McpConnection, signal?: AbortSignal): Promise<ProbeError | null> {
+  if (!conn.closed) {
+    const out = emptyOutcome(server);
+    serverFacts(conn, out);
+    const phase = out.era === 'modern' ? 'server/discover' : 'ping';
+    const deadline = new Deadline(server.timeout, signal);
+    try {
+      await confirmAlive(conn, deadline, out, phase);
+    } catch (err) {
+      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, server);
+    } finally {
+      deadline.clear();
+    }
+    if (!out.error || !conn.closed) return out.error;
+  }
+  const again = await openAndProbe(server, TRANSPORTS[server.transport].connect, { signal, checks: [] });
+  if (again.conn) await again.conn.close(signal);
+  return again.out.error;
 }
 
 /**

@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, goneDuringChecks, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -155,6 +155,8 @@ export class ServerSession {
    * the handshake is done, and a proxy may cut it while tools/list is still under way.
    */
   private streamCutWhileOpening = false;
+  /** The stream of the connection being opened was refused for now (a 5xx) before adopt(): asked for again at a check. */
+  private streamRefusedWhileOpening = false;
   /**
    * Connections a tools/list_changed came on before adopt(): the change may have followed the
    * listing that opened them, so it asks for a check once they are taken up.
@@ -261,7 +263,26 @@ export class ServerSession {
     if (due.length && conn && !out.error && out.staleMs === undefined && !this.closed) {
       out.checks = await runChecks(conn, this.server, due, out.tools ?? []);
       this.ran(at, out.checks);
+      const gone = this.closed ? null : await goneDuringChecks(this.server, conn, out.checks);
+      if (gone) return this.wentAway(conn, out, gone);
     }
+    return out;
+  }
+
+  /**
+   * The server went away during a check (goneDuringChecks): a failure of the server's, as its next
+   * listing would find it, not of the check. A process that exited is down at once and restarted
+   * with back-off, as when it exits between checks; an HTTP server that answers nothing counts
+   * toward `consecutive_failures_before_down`, its next checks saying whether it is back.
+   */
+  private async wentAway(conn: McpConnection, out: CheckOutcome, gone: ProbeError): Promise<CheckOutcome> {
+    out.error = gone;
+    const definitive = definitiveFailure(gone);
+    if (definitive) {
+      if (this.conn === conn) await this.dropConnection();
+      this.backOff(gone);
+    }
+    out.definitive = definitive;
     return out;
   }
 
@@ -362,7 +383,9 @@ export class ServerSession {
         if (what === 'refused') {
           // A reopening the server refused asks for no check of its own, as a refused listen does not:
           // the check that asked is under way, and another at once would ask again before its time.
-          if (!this.conn || this.conn.closed) return;
+          // No connection yet: the first opening, refused for now while the session was being opened.
+          if (!this.conn) return void (this.streamRefusedWhileOpening = true);
+          if (this.conn.closed) return;
           this.streamLost = true;
           return this.streamRetry.failed(this.server.interval);
         }
@@ -391,6 +414,7 @@ export class ServerSession {
   /** `eraRefused`: the kept connection's server refused its era; the era is found out again at once. */
   private async openAndList(eraRefused = false): Promise<CheckOutcome> {
     this.streamCutWhileOpening = false;
+    this.streamRefusedWhileOpening = false;
     let out: ProbeOutcome;
     let conn: McpConnection | undefined;
     if (eraRefused) ({ out, conn } = await this.findEraAgain());
@@ -481,6 +505,7 @@ export class ServerSession {
   private async findEraAgain(): Promise<Opened> {
     this.forgetEra();
     this.streamCutWhileOpening = false;
+    this.streamRefusedWhileOpening = false;
     const again = await openAndProbe(this.server, this.connector(), { ...this.probing(), lastEra: this.lastEra });
     if (again.discoveryFailed) this.discoveryFailedAt = this.now();
     const sameEra = again.out.error && again.spoke && again.spoke.kind === this.lastEra;
@@ -542,7 +567,13 @@ export class ServerSession {
       this.streamCutWhileOpening = false;
       this.streamLost = true;
       this.streamEnded();
+    } else if (this.streamRefusedWhileOpening) {
+      // As a refused reopening: asked for again at a later check, asking for none of its own.
+      this.streamLost = true;
+      this.streamRetry.asked(this.openedAt);
+      this.streamRetry.failed(this.server.interval);
     }
+    this.streamRefusedWhileOpening = false;
     conn.onUnexpectedClose = () => {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };

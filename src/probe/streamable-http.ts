@@ -450,10 +450,12 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   private async openStandaloneStream(again = false): Promise<void> {
     this.standaloneEnded = false;
     let opened = false;
+    /** The status the GET was answered with; undefined where no answer came (a refused or cut connection). */
+    let status: number | undefined;
     try {
       const diag = (this.streamDiag ??= {});
       const res = await this.request('GET', 'text/event-stream', undefined, undefined, true, undefined, diag);
-      const status = res.statusCode ?? 0;
+      status = res.statusCode ?? 0;
       if (status === 405) return void res.resume(); // the server offers no stream: allowed by the spec
       if (status < 200 || status > 299 || !/event-stream/i.test(header(res, 'content-type') ?? '')) {
         diag.lastHttp = await observeResponse(res, this.url, 'GET', true);
@@ -467,11 +469,13 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
       if (!this.closed && !this.ending) this.onerror?.(err as Error);
     }
     if (!this.closed && !this.ending) {
-      // Only a stream the server gave is asked for again: one it refused at first would be refused at
-      // every check. Once given, a refused reopening (the SDK's 409 while it still holds the stream a
-      // proxy cut on our side only, a proxy restarting) is tried again at a later check.
-      this.standaloneEnded = opened || again;
-      this.opts.onStream?.(again && !opened ? 'refused' : 'end');
+      // A stream the server gave is asked for again, and one it could not give just then: without it,
+      // its tools/list_changed would never reach this session. One it refused at first for good (a
+      // 4xx) would be refused at every check. A refused reopening (the SDK's 409 while it still holds
+      // the stream a proxy cut on our side only, a proxy restarting) is tried again at a later check.
+      const forNow = !opened && !again && status !== undefined && standaloneRetryable(status);
+      this.standaloneEnded = opened || again || status === undefined || forNow;
+      this.opts.onStream?.((again && !opened) || forNow ? 'refused' : 'end');
     }
   }
 
@@ -484,6 +488,16 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (!this.standaloneEnded || this.closed || this.ending || !this.sessionId) return;
     void this.openStandaloneStream(true);
   }
+}
+
+/**
+ * Whether a standalone GET refused with `status` at its first opening may be given at a later one:
+ * the server could not give it just then (a 5xx, a 408 or 429 asking to come back, a 401 that a token
+ * renewed by a check answers). Any other refusal says the server does not give it, as 405 says
+ * plainly, and asking again at every check would change nothing.
+ */
+export function standaloneRetryable(status: number): boolean {
+  return status >= 500 || status === 401 || status === 408 || status === 429;
 }
 
 /** A request's error once its answer came: the answer's reader reports a broken connection. */

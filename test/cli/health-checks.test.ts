@@ -156,6 +156,30 @@ ${stdioServer('slow', `      - { name: hangs, tool: slow, arguments: { ms: 60000
     );
   });
 
+  it('a server whose process exits during a check is DOWN with the exit as its cause, not DEGRADED', async () => {
+    const file = configFile(
+      'mcpwatch-health-checks-dies-',
+      `servers:
+  - name: dies
+    transport: stdio
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(join(FIXTURES, 'stdio-server.js'))}, dies-on-call]
+    checks:
+      - { name: crash, tool: crash }
+`,
+    );
+    const cause = 'the server went away during check crash (tools/call "crash"): exited with code 7: fatal: out of memory in crash';
+    const json = await mcpwatch(['health', '-c', file, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    const [server] = (JSON.parse(json.stdout) as { servers: JsonServer[] }).servers;
+    assert.equal(server!.status, 'down');
+    assert.deepEqual(server!.error, { type: 'process_exited', category: 'transient', phase: 'tools/call', message: cause });
+    assert.deepEqual(server!.checks.map((c) => [c.name, c.status, c.error?.type]), [['crash', 'fail', 'process_exited']]);
+    const table = await mcpwatch(['health', '-c', file]);
+    assert.equal(table.code, 1, table.stderr);
+    assert.ok(table.stdout.split('\n').includes(`CRITICAL dies DOWN — ${cause}`), table.stdout);
+  });
+
   it('validate counts the checks', async () => {
     const r = await mcpwatch(['validate', '-c', config]);
     assert.equal(r.code, 0, r.stderr);

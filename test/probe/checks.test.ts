@@ -204,6 +204,8 @@ describe('a check whose arguments the server rejects', () => {
   const SDK_CHECKS = [
     check('missing', { tool: 'lookup' }),
     check('wrong-type', { tool: 'lookup', arguments: { id: 5 } }),
+    // A refusal is no error of the tool's, which `is_error: true` asks for: it fails the same way.
+    check('wrong-type-want-error', { tool: 'lookup', arguments: { id: 5 }, expect: { is_error: true } }),
     check('right', { tool: 'lookup', arguments: { id: 'a' }, expect: { text_contains: 'item a' } }),
     check('bad-output', { tool: 'report' }),
     check('prompt-missing', { prompt: 'greet' }),
@@ -213,6 +215,7 @@ describe('a check whose arguments the server rejects', () => {
   const SDK_EXPECTED = {
     missing: ['fail', 'invalid_params'],
     'wrong-type': ['fail', 'invalid_params'],
+    'wrong-type-want-error': ['fail', 'invalid_params'],
     right: ['pass', null],
     // The server's own output failing its outputSchema is -32602 too, in its SDK's words: its failure.
     'bad-output': ['fail', 'tool_error'],
@@ -231,6 +234,7 @@ describe('a check whose arguments the server rejects', () => {
       'the check\'s arguments do not match the tool\'s inputSchema; the server answered isError "MCP error -32602: Input validation error: Invalid arguments for tool lookup: Expected string, received number at id"',
     );
     assert.deepEqual([by.get('wrong-type')!.category, by.get('wrong-type')!.phase], ['permanent', 'tools/call']);
+    assert.equal(by.get('wrong-type-want-error')!.message, by.get('wrong-type')!.message);
     assert.match(by.get('prompt-missing')!.message, /^the check's arguments do not match the arguments the prompt declares; the server answered JSON-RPC error -32602 "Invalid arguments for prompt greet: /);
     assert.match(by.get('bad-output')!.message, /^tool returned isError: "MCP error -32602: Output validation error: /);
     assert.match(by.get('no-such-prompt')!.message, /^JSON-RPC error -32602 in prompts\/get: Prompt farewell not found/);
@@ -247,9 +251,11 @@ describe('a check whose arguments the server rejects', () => {
   });
 
   it('a server of its own handlers: JSON-RPC -32602 "Invalid params" is the arguments, "Unknown tool" is not', async () => {
-    const out = await probeServer(target('low-level', [check('missing', { tool: 'lookup' }), check('right', { tool: 'lookup', arguments: { id: 'a' } }), check('renamed', { tool: 'renamed' })]));
+    const out = await probeServer(
+      target('low-level', [check('missing', { tool: 'lookup' }), check('right', { tool: 'lookup', arguments: { id: 'a' } }), check('renamed', { tool: 'renamed' }), check('missing-want-error', { tool: 'lookup', expect: { is_error: true } })]),
+    );
     assert.equal(out.error, null);
-    assert.deepEqual(summary(out.checks), { missing: ['fail', 'invalid_params'], right: ['pass', null], renamed: ['fail', 'protocol_error'] });
+    assert.deepEqual(summary(out.checks), { missing: ['fail', 'invalid_params'], right: ['pass', null], renamed: ['fail', 'protocol_error'], 'missing-want-error': ['fail', 'invalid_params'] });
     const [missing, , renamed] = out.checks!;
     assert.equal(missing!.error!.message, 'the check\'s arguments do not match the tool\'s inputSchema; the server answered JSON-RPC error -32602 "Invalid params: "id" must be a string"');
     assert.equal(renamed!.error!.message, 'JSON-RPC error -32602 in tools/call: Unknown tool: renamed');

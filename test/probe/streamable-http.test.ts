@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
-import { EventStreamParser, StreamableHttpTransport, streamableConnector } from '../../src/probe/streamable-http.js';
+import { EventStreamParser, StreamableHttpTransport, standaloneRetryable, streamableConnector } from '../../src/probe/streamable-http.js';
 import { keepAliveHintMs } from '../../src/probe/http.js';
 import { startHttpFixture, type HttpFixture, type HttpFixtureOptions, type HttpMode } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
@@ -309,6 +309,45 @@ describe('Streamable HTTP transport', () => {
     }
   });
 
+  it('asks again at a later check for a standalone stream refused 503 at its first opening, so tools/list_changed then arrives', async () => {
+    // Before, only a stream once given was asked for again: a server or proxy failing just as the
+    // session opened left the session without its change notices for as long as it lived.
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ refuseGets: [1], refuseGetsWith: 503 });
+    try {
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 1 && session.streamLostAwaitingCheck, 'the first GET, refused and noticed');
+      assert.deepEqual(signals, [], 'a refusal asks for no check of its own');
+      advance(30_000);
+      assert.equal((await session.check()).error, null);
+      await until(() => f.gets === 2, 'the stream asked for again');
+      await listChangedArrives('tools/list_changed over the stream that opened');
+      assert.equal(session.streamLostAwaitingCheck, false);
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('asks again for a standalone stream whose first opening was cut before any answer, asking for a check at once', async () => {
+    // A GET whose connection is reset may be sent once more at once: both tries are cut.
+    const { f, session, signals, advance, listChangedArrives } = await watchedSession({ refuseGets: [1, 2], refuseGetsWith: 'reset' });
+    try {
+      assert.equal((await session.check()).error, null);
+      await until(() => signals.includes('stream_end'), 'the cut asks for a check at once, as a cut stream does');
+      // Refused again (if the first cut was not retried), then given, at checks the back-off allows.
+      for (let i = 0; i < 3 && f.gets < 3; i++) {
+        const before = f.gets;
+        assert.equal((await session.check()).error, null);
+        await until(() => f.gets > before, 'the stream asked for again');
+        advance(30 * 60_000);
+      }
+      await listChangedArrives('tools/list_changed over the stream that opened');
+      assert.equal(f.openSessions.size, 1, 'one session throughout');
+    } finally {
+      await session.close();
+    }
+  });
+
   it('asks for a standalone stream whose reopening is refused less and less often while the refusals go on, until it opens', async () => {
     // Before, a server refusing every reopening (a 409 for a stream it still holds, a proxy's 503) got a GET at every check.
     const { f, session, signals, advance, listChangedArrives } = await watchedSession({ cutGetStreams: 1, refuseGets: [2, 3, 4, 5] });
@@ -331,6 +370,28 @@ describe('Streamable HTTP transport', () => {
     } finally {
       await session.close();
     }
+  });
+});
+
+describe('a standalone GET refused at its first opening', () => {
+  it('is asked for again where the server could not give it just then, never where it does not give it', () => {
+    const rows: Array<[number, boolean]> = [
+      [500, true],
+      [502, true],
+      [503, true],
+      [504, true],
+      [429, true],
+      [408, true],
+      [401, true],
+      [400, false],
+      [403, false],
+      [404, false],
+      [405, false],
+      [406, false],
+      [409, false],
+      [200, false],
+    ];
+    for (const [status, again] of rows) assert.equal(standaloneRetryable(status), again, `HTTP ${status}`);
   });
 });
 
