@@ -223,7 +223,7 @@ export type ProtocolMode = (typeof PROTOCOL_MODES)[number];
 
 const expectSchema = z
   .object({
-    is_error: z.boolean().optional().describe('tool: whether the result must have `isError: true` (default false: an isError result fails the check as tool_error).'),
+    is_error: z.boolean().optional().describe('tool: whether the result must have `isError: true` (default false: an isError result fails the check as tool_error). A result that only refuses the arguments fails as invalid_params either way.'),
     text_contains: z.string().optional().describe('Some text content block (tool content, resource contents, prompt messages) contains this.'),
     structured: z
       .record(z.unknown())
