@@ -35,8 +35,8 @@ const SIDE_TRACE = 3;
 /**
  * Span ids remembered, a power of two: fixed memory (STRIDE words a slot), allocated at the first MCP
  * span with ids. An MCP span takes one slot, and one in its parent's bucket while the parent is
- * unseen (shared by the parent's children of one method, but for SERVER spans: of one call); a
- * wrapper of a tool (neither CLIENT nor SERVER) one more, its key by method; a call with a client's
+ * unseen (shared by the parent's children of one method); a wrapper of a tool (neither CLIENT nor
+ * SERVER) one more, its key by method (a SERVER span's one key is by method); a call with a client's
  * side counted takes one more in its trace (shared by the calls of one tool there), and one more
  * with a request id until a server span takes it.
  */
@@ -198,13 +198,20 @@ class Slots {
 /**
  * Counts each MCP call once, however many of its spans arrive, in whatever order. Two recognised
  * spans of one trace are one call when one is the other's parent, both are the same method (and
- * tool; but a child other than a SERVER span and its parent find each other by method alone, in
- * whichever order they come: a wrapper of a renamed tool and its client span), and the child is not
- * a CLIENT span on the server's side of the call (under its SERVER span, directly or through the
- * server's own spans): that is a call the server makes itself (a gateway calling its upstream). The
- * first span of a call is counted at once, except a SERVER span with a parent, which waits up to
- * `waitMs` for its client's span and is counted alone when none comes; a later span of a counted
- * call is a duplicate. A span whose trace and span ids (and call) were seen before is the same span
+ * tool; but a parent other than a CLIENT span and its child find each other by method alone, in
+ * whichever order they come: a wrapper of a renamed tool and its client span, a server's span and
+ * the span under it delegating to a mounted server, that span and the mounted server's SERVER span;
+ * a CLIENT span finds a child of another tool name only when the child came first),
+ * and the child is not a CLIENT span on the server's side of the call (under its SERVER span,
+ * directly or through the server's own spans): that is a call the server makes itself (a gateway
+ * calling its upstream). A SERVER span under the server's side of a call, with no CLIENT span between,
+ * received no request of its own: a mounted server's, the call handed to it in the server's process.
+ * The first span of a call is counted at once, except a SERVER span with a parent, which waits up to
+ * `waitMs` for its client's span and is counted alone when none comes, and a span naming no tool
+ * (`unnamedTool`) with a parent, which waits likewise for one that does; of the server's spans that
+ * wait, the outermost SERVER span is the one counted. A span neither CLIENT nor SERVER above a SERVER
+ * span that waits, from the same process (`service.name`), is the server's own; from another, the
+ * caller's. A later span of a counted call is a duplicate. A span whose trace and span ids (and call) were seen before is the same span
  * sent again, and a duplicate too: an exporter resends a request whose answer it did not get (a
  * time-out, a connection reset) though the receiver took it.
  *
@@ -273,8 +280,10 @@ export class CallPairing {
     const method = obs.tool === undefined ? call : TOOLS_CALL_KEY;
     const methodB = Math.imul(method ^ 0x5bd1e995, 0x9e3779b1);
     const side = span.kind === SPAN_KIND_CLIENT ? SIDE_CLIENT : span.kind === SPAN_KIND_SERVER ? SIDE_SERVER : SIDE_OTHER;
-    const ownA = (selfA ^ call) >>> 0;
-    const ownB = seenKey(selfB, callB);
+    // A SERVER span is kept by method: the spans of its call that find it, its client's span above and
+    // the server's own spans below, may name the tool otherwise (a mounted server names its own).
+    const ownA = (selfA ^ (side === SIDE_SERVER ? method : call)) >>> 0;
+    const ownB = seenKey(selfB, side === SIDE_SERVER ? methodB : callB);
     const upA = (parentA ^ call) >>> 0;
     const upB = seenKey(parentB, callB);
     // "Call C in trace T".
@@ -289,26 +298,32 @@ export class CallPairing {
     }
     const up = ids === WITH_PARENT ? t.bucket((parentA ^ method) >>> 0, seenKey(parentB, methodB)) : -1;
     // Its parent, when that is a span of the same call (not a server calling out: a CLIENT span under a SERVER one).
-    // A span other than a SERVER span finds a wrapper of another tool name by method, as the wrapper finds it.
+    // A span finds a parent of another tool name by method, as the parent finds it: a wrapper renaming
+    // the tool, a server span, or a server's own span around a mounted server's, which names the tool
+    // as the mounted server knows it. A CLIENT span is kept by call only: a server span under it that
+    // names another tool finds it only by coming first.
     let upMeta = -1;
     let renamedUp = false;
     if (up >= 0) {
       let i = t.find(up, upA, upB, at);
-      if (i < 0 && method !== call && side !== SIDE_SERVER) renamedUp = (i = t.find(up, (parentA ^ method) >>> 0, seenKey(parentB, methodB), at)) >= 0;
+      if (i < 0 && method !== call) renamedUp = (i = t.find(up, (parentA ^ method) >>> 0, seenKey(parentB, methodB), at)) >= 0;
       if (i >= 0 && !(t.meta(i) >>> 30 === SIDE_SERVER && side === SIDE_CLIENT)) upMeta = t.meta(i);
       else renamedUp = false;
     }
     // The server's side of a call is its SERVER span and what runs under it: a CLIENT span there calls out.
-    const onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
+    let onSide = side === SIDE_OTHER && upMeta >= 0 && upMeta >>> 30 === SIDE_SERVER ? SIDE_SERVER : side;
     // A child of the same call seen before it: children end first, and are often sent first.
-    // A server span marks its parent by call; any other span by method, which a wrapper of another tool name finds.
+    // Spans mark their parent by method, which a parent of another tool name finds too.
     let downMeta = -1;
     let downSlot = t.find(own, ownA, childKey(ownB), at);
-    if (downSlot < 0 && method !== call) downSlot = t.find(own, (selfA ^ method) >>> 0, childKey(seenKey(selfB, methodB)), at);
+    if (downSlot < 0 && method !== call && side !== SIDE_SERVER) downSlot = t.find(own, (selfA ^ method) >>> 0, childKey(seenKey(selfB, methodB)), at);
     if (downSlot >= 0 && !(onSide === SIDE_SERVER && t.meta(downSlot) >>> 30 === SIDE_CLIENT)) downMeta = t.meta(downSlot);
     const upWait = upMeta >= 0 ? this.live(upMeta & WAIT_MASK) : 0;
     const downWait = downMeta >= 0 ? this.live(downMeta & WAIT_MASK) : 0;
     const waitsForClient = side === SIDE_SERVER && ids === WITH_PARENT && !this.drained;
+    // A span that names no tool, neither CLIENT nor SERVER (FastMCP's span delegating to a mounted
+    // server), is not the span to count a call from: first of its call, it waits like a server span.
+    const waitsForCall = side === SIDE_OTHER && obs.unnamedTool === true && ids === WITH_PARENT && !this.drained;
     let wait = 0;
     let outcome: PairingOutcome = 'duplicate';
     if ((upMeta >= 0 && upWait === 0) || (downMeta >= 0 && downWait === 0)) {
@@ -322,7 +337,8 @@ export class CallPairing {
       if (fromParent && onSide !== SIDE_SERVER) {
         this.underCounted(traceA, traceB, requestIdOf(obs), renamedUp, below !== undefined, at);
       } else {
-        if (below) this.take(below.traceA, below.traceB, requestIdOf(below.obs), at);
+        // Not a mounted server's span below (its own tool name): no client's side of its call was counted.
+        if (below && below.traceA === traceA && below.traceB === traceB) this.take(below.traceA, below.traceB, requestIdOf(below.obs), at);
         // A server span paired with its call's client's side (not with another of the server's spans).
         if (side === SIDE_SERVER && counted >>> 30 !== SIDE_SERVER) this.take(traceA, traceB, requestIdOf(obs), at);
         // The client's side of a call whose server span was counted alone before it came: its mark has served.
@@ -330,15 +346,28 @@ export class CallPairing {
       }
     } else if (upWait !== 0 && side === SIDE_SERVER && this.waiting.get(upWait)!.client) {
       // The server's span of a client's span that waits for it: counted now, from the client's side.
+      // Its own spans that wait (a mounted server's span, with the span delegating to it) are that call.
       const w = this.waiting.get(upWait)!;
       this.waiting.delete(upWait);
+      this.cancel(downWait);
       this.sink.count(withServerSide(w.obs, obs), w.origin);
     } else if (upWait !== 0) {
-      // Under a server span that waits: the server's own spans of the call wait with it.
+      // Under a server span that waits: the server's own spans of the call wait with it. A SERVER span
+      // under a span that names no tool (a mounted server's) is the one its call would be counted from.
       if (downWait !== upWait) this.cancel(downWait);
       wait = upWait;
+      if (side === SIDE_SERVER && this.waiting.get(upWait)!.origin.kind !== SPAN_KIND_SERVER) this.waitFor(upWait, obs, span, traceA, traceB);
     } else if (downWait !== 0 && waitsForClient) {
+      // The server span of a call whose own spans wait (a mounted server's SERVER span among them):
+      // the call is what this, the outermost, span says, under the name its client called.
       wait = downWait;
+      this.waitFor(downWait, obs, span, traceA, traceB);
+    } else if (downWait !== 0 && side === SIDE_OTHER && this.sameSender(span, this.waiting.get(downWait)!)) {
+      // The server's own span around its server span that waits (FastMCP's span delegating to a
+      // mounted server, before the outer server's span came): the server's side, waiting with it.
+      // A span of another process around it is its caller's (an agent framework's), counted below.
+      wait = downWait;
+      onSide = SIDE_SERVER;
     } else if (downWait !== 0 && this.waiting.get(downWait)!.client) {
       // Around a client's span that waits for its server's, it waits with it. A client span (FastMCP's
       // around the SDK's) is the one counted, with what the server's span adds; a framework's wrapper is not.
@@ -356,7 +385,7 @@ export class CallPairing {
       const server = this.cancel(downWait);
       this.sink.count(obs.awaitsServer && server ? withServerSide(obs, server.obs) : obs, span);
       outcome = 'counted';
-    } else if (waitsForClient || (side === SIDE_CLIENT && obs.awaitsServer === true && !this.drained)) {
+    } else if (waitsForClient || waitsForCall || (side === SIDE_CLIENT && obs.awaitsServer === true && !this.drained)) {
       wait = this.wait(obs, span, now, traceA, traceB, side === SIDE_CLIENT);
       outcome = 'held';
     } else if (side === SIDE_SERVER && ids === WITH_PARENT) {
@@ -372,10 +401,7 @@ export class CallPairing {
     t.put(own, ownA, ownB, at, meta, downMeta >= 0 ? downSlot : -1, this.waits);
     // A wrapper is found by method too, in the same bucket: by its client span when that comes after it.
     if (side === SIDE_OTHER && method !== call) t.put(own, (selfA ^ method) >>> 0, seenKey(selfB, methodB), at, meta, -1, this.waits);
-    if (up >= 0 && upMeta < 0) {
-      if (side === SIDE_SERVER) t.put(up, upA, childKey(upB), at, meta, -1, this.waits);
-      else t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);
-    }
+    if (up >= 0 && upMeta < 0) t.put(up, (parentA ^ method) >>> 0, childKey(seenKey(parentB, methodB)), at, meta, -1, this.waits);
     return outcome;
   }
 
@@ -410,6 +436,15 @@ export class CallPairing {
     if (client) w.client = true;
     this.waiting.set(this.lastWait, w);
     return this.lastWait;
+  }
+
+  /** The server's side of a call that waits is now counted, if it comes to that, from this span. */
+  private waitFor(wait: number, obs: Observation, span: DecodedSpan, traceA: number, traceB: number): void {
+    const w = this.waiting.get(wait)!;
+    w.obs = obs;
+    w.origin = { kind: span.kind, resource: span.resource };
+    w.traceA = traceA;
+    w.traceB = traceB;
   }
 
   private settleWaiting(w: Waiting, at: number): void {
@@ -506,6 +541,17 @@ export class CallPairing {
     const a = ridKeyA(traceA, rid);
     const b = ridKeyB(traceB, rid);
     t.shift(t.bucket(a, b), a, b, at, -1, 0, this.waits);
+  }
+
+  /**
+   * Whether `span` comes from the process whose server span waits in `w`: the same resource, or one
+   * of the same `service.name`. A resource without one names no process.
+   */
+  private sameSender(span: DecodedSpan, w: Waiting): boolean {
+    if (w.client) return false;
+    const mine = span.resource;
+    const its = w.origin.resource;
+    return mine === its || (mine.serviceName !== undefined && mine.serviceName === its.serviceName);
   }
 
   /** `wait` if that server span still waits, else 0. */

@@ -66,6 +66,13 @@ export interface Observation {
    * holds it for the server's span of its call (otlp/pairing.ts). Never a label.
    */
   awaitsServer?: true;
+  /**
+   * Set (to true) on a tool call span that names no tool: no tool attribute, and a name not of the
+   * conventions' shapes, so that `tool` is its whole name (FastMCP's INTERNAL `delegate add` span
+   * around a mounted server's call). Pairing counts the call from a span of it that names the tool
+   * when one comes (otlp/pairing.ts). Never a label.
+   */
+  unnamedTool?: true;
 }
 
 /** What a resolver answers for a tool call whose only clue, its tool name, fits several servers. */
@@ -191,6 +198,10 @@ export function recogniseSpan(span: DecodedSpan, resolveServer?: ServerResolver)
   };
   if (server === AMBIGUOUS) obs.ambiguous = true;
   if (span.kind === KIND_CLIENT && span.name.startsWith(PYTHON_SDK_CLIENT_PREFIX)) obs.awaitsServer = true;
+  // Recognised by the MCP convention's attribute alone: the tool conventions' wrappers name their tool.
+  if (mcpMethod === 'tools/call' && tool === span.name && !needsEvidence && attrs.get(KEY.genAiOperation) !== 'execute_tool' && attrs.get(KEY.traceloopKind) !== 'tool' && attrs.get(KEY.openInferenceKind) !== 'TOOL' && !TOOL_NAME_KEYS.some((key) => attrs.has(key))) {
+    obs.unnamedTool = true;
+  }
   // Read here, where the attributes were just read: pairing reads only the observation.
   const id = attrs.get(KEY.requestId);
   if (typeof id === 'string' ? id !== '' : typeof id === 'number' && Number.isInteger(id)) obs.requestId = String(id);

@@ -8,34 +8,19 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { Agent } from '../../src/agent/agent.js';
-import { parseConfig } from '../../src/config/load.js';
 import type { HttpFixture } from '../fixtures/http-server.js';
 import { startTrafficServer } from '../fixtures/traffic-server.js';
 import type { Plan, PlanResult } from '../fixtures/instrumented-agent.js';
 import { FIXTURES, until } from '../helpers.js';
+import { startTrafficAgent, total } from './traffic-agent.js';
 
 const run = promisify(execFile);
 const AGENT_SCRIPT = join(FIXTURES, 'instrumented-agent.js');
-
-/** Sum of the series of `name` whose labels include all of `labels`. */
-function total(metrics: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of metrics.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const body = line.slice(name.length + 1, line.lastIndexOf('}'));
-    if (Object.entries(labels).every(([k, v]) => body.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 /** An MCP server that instruments itself; its spans wait in memory until the test exports them. */
 async function instrumentedServer(name: string, tool: string): Promise<{ fixture: HttpFixture; exportTo(exporter: SpanExporter): Promise<number> }> {
@@ -91,27 +76,13 @@ describe('one tool call seen by both sides is counted once', () => {
     closers.push(() => weather.fixture.close());
     const forecast = await instrumentedServer('forecast-server', 'get_forecast');
     closers.push(() => forecast.fixture.close());
-    const dir = mkdtempSync(join(tmpdir(), 'mcpwatch-pairing-'));
-    // Server spans wait far longer than this test for their client's: which arrives first is the
-    // test's choice, never the machine's speed.
-    const text = `monitoring: { interval: 1h, timeout: 30s }
-alerts: []
-exporters: { prometheus: { endpoint: "127.0.0.1:0" } }
-health: { endpoint: "127.0.0.1:0" }
-receivers: { otlp: { grpc: { endpoint: "127.0.0.1:0" }, http: { endpoint: "127.0.0.1:0" }, server_span_wait: 1h } }
-state: { path: ${JSON.stringify(join(dir, 'state.db'))} }
-servers:
-  - { name: weather, transport: streamable_http, url: "${weather.fixture.url}", traffic: { error_rate: 0.5, window: 10m, min_calls: 4 } }
-  - { name: forecast, transport: streamable_http, url: "${forecast.fixture.url}", traffic: { error_rate: 0.5, window: 10m, min_calls: 4 } }
-`;
-    const agent = new Agent({ file: 'mcpwatch.yaml', text, config: parseConfig(text, 'mcpwatch.yaml', {}) }, { log: pino({ level: 'silent' }), stdout: { write: () => true } });
-    closers.push(() => agent.stop());
-    const addr = await agent.start();
-    // The first probes teach the agent the names the servers give themselves: their own spans' service.name.
-    await until(() => agent.ready, 'the first probe round');
-    const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${addr.metrics!.port}/metrics`)).text();
-    const grpcEndpoint = `127.0.0.1:${addr.otlp.grpc!.port}`;
-    const httpEndpoint = `127.0.0.1:${addr.otlp.http!.port}`;
+    const { agent, metrics, grpcEndpoint, httpEndpoint } = await startTrafficAgent(
+      [
+        `{ name: weather, transport: streamable_http, url: "${weather.fixture.url}", traffic: { error_rate: 0.5, window: 10m, min_calls: 4 } }`,
+        `{ name: forecast, transport: streamable_http, url: "${forecast.fixture.url}", traffic: { error_rate: 0.5, window: 10m, min_calls: 4 } }`,
+      ],
+      (stop) => closers.push(stop),
+    );
     const grpcExporter = new GrpcExporter({ url: `http://${grpcEndpoint}` });
     const jsonExporter = new JsonExporter({ url: `http://${httpEndpoint}/v1/traces` });
     closers.push(() => Promise.all([grpcExporter.shutdown(), jsonExporter.shutdown()]));

@@ -13,7 +13,7 @@ import { decodeTraceRequest, type DecodedSpan } from '../../src/otlp/decode.js';
 import { CallPairing, type SpanOrigin } from '../../src/otlp/pairing.js';
 import { recogniseSpan, type Observation } from '../../src/otlp/recognise.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
-import { fastmcpClientToolError, fastmcpServer, sdkClient, sdkServerToolError } from './python-spans.js';
+import { fastmcpClientToolError, fastmcpMounted, fastmcpServer, sdkClient, sdkServerToolError } from './python-spans.js';
 
 const WAIT_MS = 10_000;
 
@@ -121,5 +121,42 @@ describe('the MCP Python SDK and FastMCP: one call, counted from the client\'s s
     p.add(agent.take().reverse(), 0);
     p.add(server.take(), 1000);
     assert.deepEqual(p.counted, ['add invalid_params fastmcp from support-bot kind 3']);
+  });
+
+  it('a mounted FastMCP server\'s tool: the outer server\'s span, the span delegating and the mounted server\'s span are the call the agent made, counted once, whatever order its spans come in', () => {
+    const permutations = <T>(items: T[]): T[][] => (items.length <= 1 ? [items] : items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest])));
+    type Part = 'agent' | 'mounted' | 'delegate' | 'outer';
+    /** Sends `order`'s parts of one call, a second apart, and settles every wait. */
+    const send = (order: Part[], failed: boolean): { counted: string[]; duplicates: number } => {
+      const agent = new Party('support-bot');
+      const server = new Party('py-fastmcp');
+      const error = failed ? "Error calling tool 'boom': upstream API down" : undefined;
+      const failure = failed ? { 'error.type': 'tool_error' } : {};
+      const tool = failed ? 'boom' : 'add';
+      const outer = agent.span(`tools/call child_${tool}`, SpanKind.CLIENT, failed ? fastmcpClientToolError(`child_${tool}`) : { 'mcp.method.name': 'tools/call', 'fastmcp.component.key': `child_${tool}`, 'gen_ai.tool.name': `child_${tool}` }, undefined, error);
+      const inner = agent.span(`MCP send tools/call child_${tool}`, SpanKind.CLIENT, sdkClient('2'), outer);
+      const o = server.span(`tools/call child_${tool}`, SpanKind.SERVER, { ...fastmcpMounted.outer(tool), ...failure }, inner, error);
+      const d = server.span(`delegate ${tool}`, SpanKind.INTERNAL, { ...fastmcpMounted.delegate(tool), ...failure }, o, error && `ToolError: ${error}`);
+      server.span(`tools/call ${tool}`, SpanKind.SERVER, { ...fastmcpMounted.mounted(tool), ...failure }, d, error && `ToolError: ${error}`);
+      // Each process's spans in the order they ended: the SDK's first, the mounted server's first.
+      const [sdk, fastmcp] = agent.take().reverse();
+      const [srvMounted, srvDelegate, srvOuter] = server.take().reverse();
+      const parts = { agent: [sdk!, fastmcp!], outer: [srvOuter!], delegate: [srvDelegate!], mounted: [srvMounted!] };
+      const p = pairing();
+      order.forEach((part, i) => p.add(parts[part], i * 1000));
+      p.expire(10 * WAIT_MS);
+      return { counted: p.counted, duplicates: p.duplicates() };
+    };
+    for (const order of permutations<Part>(['agent', 'mounted', 'delegate', 'outer'])) {
+      assert.deepEqual(send(order, false), { counted: ['child_add success fastmcp from support-bot kind 3'], duplicates: 4 }, order.join(', '));
+    }
+    // The tool raised: one failed call.
+    assert.deepEqual(send(['mounted', 'delegate', 'outer', 'agent'], true).counted, ['child_boom tool_error fastmcp from support-bot kind 3']);
+    assert.deepEqual(send(['agent', 'outer', 'delegate', 'mounted'], true).counted, ['child_boom tool_error fastmcp from support-bot kind 3']);
+    // The agent's spans never come (exported elsewhere): counted from the outer server's span alone,
+    // under the name the agent called, once its wait is over.
+    for (const order of permutations<Part>(['mounted', 'delegate', 'outer'])) {
+      assert.deepEqual(send(order, false), { counted: ['child_add success fastmcp from py-fastmcp kind 2'], duplicates: 2 }, order.join(', '));
+    }
   });
 });

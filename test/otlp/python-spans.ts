@@ -30,3 +30,32 @@ export const fastmcpServer = (tool: string, errorType: string): Attributes => ({
   'fastmcp.provider.type': 'LocalProvider',
   'error.type': errorType,
 });
+
+/**
+ * FastMCP's spans of a tool of a mounted server (`parent.mount(child, namespace="child")`), called
+ * as `child_${tool}`: the outer server's SERVER span under the caller's, FastMCP's INTERNAL span
+ * delegating to the mounted server under it, and the mounted server's own SERVER span under that.
+ */
+export const fastmcpMounted = {
+  outer: (tool: string): Attributes => ({
+    'fastmcp.span.seam': true,
+    'mcp.method.name': 'tools/call',
+    'fastmcp.server.name': 'py-fastmcp',
+    'mcp.protocol.version': '2026-07-28',
+    'fastmcp.component.type': 'tool',
+    'fastmcp.component.key': `tool:child_${tool}@`,
+    'gen_ai.tool.name': `child_${tool}`,
+    'fastmcp.provider.type': 'FastMCPProvider',
+    'fastmcp.delegate.original_name': tool,
+  }),
+  delegate: (tool: string): Attributes => ({ 'fastmcp.provider.type': 'FastMCPProvider', 'fastmcp.component.key': tool, 'mcp.method.name': 'tools/call' }),
+  mounted: (tool: string): Attributes => ({
+    'mcp.method.name': 'tools/call',
+    'fastmcp.server.name': 'child',
+    'fastmcp.component.type': 'tool',
+    'fastmcp.component.key': `tool:${tool}@`,
+    'mcp.protocol.version': '2026-07-28',
+    'gen_ai.tool.name': tool,
+    'fastmcp.provider.type': 'LocalProvider',
+  }),
+};

@@ -16,7 +16,7 @@ import {
   type ServerResolver,
 } from '../../src/otlp/recognise.js';
 import { serverResolver } from '../../src/pipeline/traffic.js';
-import { fastmcpServer, sdkClient } from './python-spans.js';
+import { fastmcpMounted, fastmcpServer, sdkClient } from './python-spans.js';
 
 const START: HrTime = [1_700_000_000, 0];
 const END: HrTime = [1_700_000_000, 250_000_000]; // 0.25 s
@@ -101,8 +101,20 @@ test('OpenTelemetry MCP convention: the tool name falls back to the span name wi
       { name: 'tools/call fetch_url', attributes: { 'mcp.method.name': 'tools/call', 'server.address': 'fetch.local' } },
       { name: 'tools/call', attributes: { 'mcp.method.name': 'tools/call', 'server.address': 'fetch.local' } },
     ]),
-    [toolCall('fetch.local', 'fetch_url'), toolCall('fetch.local', 'tools/call')],
+    // A span that names no tool: pairing counts its call from another span of it when one comes.
+    [toolCall('fetch.local', 'fetch_url'), { ...toolCall('fetch.local', 'tools/call'), unnamedTool: true }],
   );
+});
+
+test('FastMCP\'s span delegating to a mounted server (INTERNAL, `delegate add`) names no tool; the servers\' spans around and under it do', () => {
+  const [outer, delegate, mounted] = observe([
+    { name: 'tools/call child_add', kind: SpanKind.SERVER, attributes: fastmcpMounted.outer('add') },
+    { name: 'delegate add', kind: SpanKind.INTERNAL, attributes: fastmcpMounted.delegate('add') },
+    { name: 'tools/call add', kind: SpanKind.SERVER, attributes: fastmcpMounted.mounted('add') },
+  ]);
+  assert.deepEqual(outer, toolCall('unknown', 'child_add'));
+  assert.deepEqual(delegate, { ...toolCall('unknown', 'delegate add'), unnamedTool: true });
+  assert.deepEqual(mounted, toolCall('unknown', 'add'));
 });
 
 // As `mcp` 2.3.0 (Python SDK) and FastMCP 4.0.10 emit them, attributes as captured from their exports.
