@@ -440,15 +440,22 @@ export async function probeServer(server: ServerConfig, opts: ProbeOptions = {})
 
 /** What a check fails with when its connection broke under it: the server may have gone, not the tool failed. */
 const CONNECTION_LOST: ReadonlySet<ErrorType> = new Set<ErrorType>(['process_exited', 'connection_refused']);
-/** What asking the server again fails with when nothing is there to answer. */
-const UNREACHABLE: ReadonlySet<ErrorType> = new Set<ErrorType>(['process_exited', 'connection_refused', 'dns', 'timeout']);
+/**
+ * What asking the server again fails with when nothing is there to answer. Not a timeout: a server
+ * that ignores ping, or is busy just then, is not gone, and its next listing says if it is.
+ */
+const UNREACHABLE: ReadonlySet<ErrorType> = new Set<ErrorType>(['process_exited', 'connection_refused', 'dns']);
+/** A gateway's answer for the server behind it that it cannot reach, as the listing counts it. */
+const GATEWAY_FOR_NONE = /^HTTP 50[234]\b/;
 
 /**
  * The failure that makes the server down when it went away during one of `runs`: its process exited
- * (final, as at any other moment), or the call's connection was refused, reset or closed and the
- * server answers nothing when asked again (over the same connection where it is open, else a new
- * one). The check names the moment, what was asked after it the state. Null where the server still
- * answers: a tool error, a slow tool's timeout or one call a proxy cut stay the check's failure.
+ * (final, as at any other moment), or the call's connection was refused, reset or closed and
+ * nothing answers when the server is asked again (over the same connection where it is open, else a
+ * new one), or only its gateway does, with a 502, 503 or 504. The check names the moment, what was
+ * asked after it the state. Null where the server still answers (a tool error, a slow tool's timeout
+ * or one call a proxy cut stay the check's failure), and where the probe's time ran out before it
+ * could be asked.
  */
 export async function goneDuringChecks(server: ServerConfig, conn: McpConnection, runs: readonly CheckRun[], signal?: AbortSignal): Promise<ProbeError | null> {
   const run = runs.find((r) => r.status === 'fail' && r.error !== null && CONNECTION_LOST.has(r.error.type));
@@ -456,35 +463,37 @@ export async function goneDuringChecks(server: ServerConfig, conn: McpConnection
   const during = `the server went away during check ${run.name} (${run.method} ${JSON.stringify(run.target)})`;
   if (run.error.type === 'process_exited') return { ...run.error, message: `${during}: ${run.error.message}` };
   // A stdio connection that closed without an exit seen is not the process's end, and its pipe cannot be asked again.
-  if (TRANSPORTS[server.transport].processBound) return null;
+  if (TRANSPORTS[server.transport].processBound || signal?.aborted) return null;
   const after = await askAgain(server, conn, signal);
-  if (!after || !UNREACHABLE.has(after.type)) return null;
-  return { type: after.type, category: after.category, phase: run.method, message: `${during}: ${run.error.message}; then ${after.phase}: ${after.message}` };
+  if (!after.error || signal?.aborted) return null;
+  if (!UNREACHABLE.has(after.error.type) && !(after.error.type === 'http_status' && GATEWAY_FOR_NONE.test(after.shape ?? ''))) return null;
+  return { type: after.error.type, category: after.error.category, phase: run.method, message: `${during}: ${run.error.message}; then ${after.error.phase}: ${after.error.message}` };
 }
 
 /**
  * Whether the server answers now: the connection's own ping (server/discover in 2026-07-28), or a new
  * connection where it closed, before the ping or under it (an SSE stream a proxy cut says nothing of
- * the server behind it).
+ * the server behind it). `shape`: the failure's (failureShape).
  */
-async function askAgain(server: ServerConfig, conn: McpConnection, signal?: AbortSignal): Promise<ProbeError | null> {
+async function askAgain(server: ServerConfig, conn: McpConnection, signal?: AbortSignal): Promise<{ error: ProbeError | null; shape?: string | undefined }> {
   if (!conn.closed) {
     const out = emptyOutcome(server);
     serverFacts(conn, out);
     const phase = out.era === 'modern' ? 'server/discover' : 'ping';
     const deadline = new Deadline(server.timeout, signal);
+    let shape: string | undefined;
     try {
       await confirmAlive(conn, deadline, out, phase);
     } catch (err) {
-      fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, server);
+      shape = fail(out, deadline.expiredAlready ? new ProbeTimeout(deadline.ms) : err, conn.diagnostics(), phase, server);
     } finally {
       deadline.clear();
     }
-    if (!out.error || !conn.closed) return out.error;
+    if (!out.error || !conn.closed) return { error: out.error, shape };
   }
   const again = await openAndProbe(server, TRANSPORTS[server.transport].connect, { signal, checks: [] });
   if (again.conn) await again.conn.close(signal);
-  return again.out.error;
+  return { error: again.out.error, shape: again.shape };
 }
 
 /**

@@ -196,7 +196,10 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
   private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: Abandon | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
     diag.sentWithSession = withSession;
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), withTraceparent(message, modern), lasting, signal, diag);
+    // A tool call is never sent twice: a connection reset before its answer may have come after the
+    // server took it, and a tool a check may call with side effects would run twice.
+    const once = !Array.isArray(message) && 'method' in message && message.method === 'tools/call';
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), withTraceparent(message, modern), lasting, signal, diag, once);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
@@ -259,17 +262,17 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
    * `lasting`: a request whose answer is a stream kept open (GET, subscriptions/listen), see
    * requestOnce. `diag`: where what it meets is recorded (streamDiag for the session's own streams).
    */
-  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: Abandon, diag = this.diag): Promise<IncomingMessage> {
-    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal, diag) : this.requestOnce(method, accept, lasting, body, extra, false, 0, signal, diag);
+  private request(method: string, accept: string, body?: string, extra?: OutgoingHttpHeaders, lasting = method === 'GET', signal?: Abandon, diag = this.diag, once = false): Promise<IncomingMessage> {
+    return this.opts.auth ? this.authorizedRequest(this.opts.auth, method, accept, lasting, body, extra, signal, diag, once) : this.requestOnce(method, accept, lasting, body, extra, once, 0, signal, diag);
   }
 
   /**
    * With the server's credential; a 401 gets one retry with a renewed one (probe/auth.ts decides).
    * The time spent getting it goes to `diag` as the rest of what the request meets.
    */
-  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: Abandon | undefined, diag: TransportDiagnostics): Promise<IncomingMessage> {
+  private async authorizedRequest(auth: RequestAuth, method: string, accept: string, lasting: boolean, body: string | undefined, extra: OutgoingHttpHeaders | undefined, signal: Abandon | undefined, diag: TransportDiagnostics, once: boolean): Promise<IncomingMessage> {
     const sent = await auth.authorization(diag);
-    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, false, 0, signal, diag);
+    let res = await this.requestOnce(method, accept, lasting, body, sent ? { ...extra, authorization: sent } : extra, once, 0, signal, diag);
     if (res.statusCode !== 401) return res;
     let final = sent;
     let retry: boolean;
@@ -286,13 +289,14 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     if (retry) {
       res.resume();
       final = await auth.authorization(diag);
-      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, false, 0, signal, diag);
+      res = await this.requestOnce(method, accept, lasting, body, final ? { ...extra, authorization: final } : extra, once, 0, signal, diag);
       if (res.statusCode === 401 && final !== undefined && !ownStream) auth.refusedAfterRetry(final);
     }
     diag.credentialRejected = res.statusCode === 401 && final !== undefined;
     return res;
   }
 
+  /** `retried`: sent once already, or not to be sent twice (a tool call): not sent again after a reset. */
   private requestOnce(method: string, accept: string, lasting: boolean, body?: string, extra?: OutgoingHttpHeaders, retried = false, hops = 0, signal?: Abandon, diag = this.diag): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
@@ -341,7 +345,7 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
         res.on('close', forgetOnClose(this.open, req));
         if (res.statusCode! >= 301 && res.statusCode! <= 308 && this.follow(res, method, hops)) {
           res.resume();
-          this.requestOnce(method, accept, lasting, body, extra, false, hops + 1, signal, diag).then(resolve, reject);
+          this.requestOnce(method, accept, lasting, body, extra, retried, hops + 1, signal, diag).then(resolve, reject);
           return;
         }
         resolve(res);

@@ -5,6 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckConfig } from '../../src/config/schema.js';
@@ -23,6 +25,32 @@ function check(name: string, c: Partial<CheckConfig>): CheckConfig {
 const CRASH = [check('crash', { tool: 'crash' })];
 /** Over HTTP the fixture's server crashes (or a proxy cuts the call) at any tools/call. */
 const ADD = [check('add', { tool: 'add', arguments: { a: 1, b: 2 } })];
+
+/**
+ * An HTTP gateway in front of `upstream`: requests pass through until the upstream fails one; that one
+ * the gateway cuts (its client sees a reset), and what comes after goes to `after`.
+ */
+async function gateway(upstream: number, after: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
+  let cut = false;
+  const server = createServer((req, res) => {
+    if (cut) return void req.resume().on('end', () => after(req, res));
+    const up = request({ host: '127.0.0.1', port: upstream, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => {
+      if (cut) return after(req, res);
+      cut = true;
+      req.socket.destroy();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    close: () => new Promise((resolve) => server.close(() => resolve()).closeAllConnections()),
+  };
+}
 
 describe('a server that goes away during a check', () => {
   it('stdio: its process exits during the call: down, process_exited, with the exit and stderr', async () => {
@@ -54,6 +82,31 @@ describe('a server that goes away during a check', () => {
     assert.equal(probeVerdict(out, {}).status, 'down');
   });
 
+  it('Streamable HTTP behind a gateway: the call cut, then the gateway answers 503 for the server it cannot reach: down', async (t) => {
+    const http = await startHttpFixture('streamable', { crashOnCall: true });
+    t.after(() => http.close());
+    const front = await gateway(http.port, (_req, res) => res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream'));
+    t.after(() => front.close());
+    const out = await probeServer(httpTarget(front.url, 'streamable_http', { checks: ADD, protocol: 'legacy' }));
+    assert.equal(out.error?.type, 'http_status');
+    assert.equal(out.error?.phase, 'tools/call');
+    assert.match(out.error!.message, /^the server went away during check add \(tools\/call "add"\): .+; then ping: .*\b503\b/);
+    assert.equal(probeVerdict(out, {}).status, 'down');
+  });
+
+  it('health --timeout running out while the server is asked again: the check\'s failure, not down', async (t) => {
+    const http = await startHttpFixture('streamable', { crashOnCall: true });
+    t.after(() => http.close());
+    // The bound runs out as the ping arrives: whatever the ask then meets says nothing of the server.
+    const bound = new AbortController();
+    const front = await gateway(http.port, () => bound.abort());
+    t.after(() => front.close());
+    const out = await probeServer(httpTarget(front.url, 'streamable_http', { checks: ADD, protocol: 'legacy' }), { bound: { signal: bound.signal, ms: 60_000, name: 'health --timeout 60s' } });
+    assert.equal(out.error, null);
+    assert.deepEqual(out.checks!.map((c) => [c.status, c.error?.type]), [['fail', 'connection_refused']]);
+    assert.equal(probeVerdict(out, {}).status, 'degraded');
+  });
+
   it('legacy SSE: the server crashes during the call, its stream ends, and a new connection is refused: down, connection_refused', async (t) => {
     const http = await startHttpFixture('sse', { crashOnCall: true });
     t.after(() => http.close());
@@ -70,6 +123,9 @@ describe('a server that goes away during a check', () => {
     assert.equal(out.error, null);
     assert.deepEqual(out.checks!.map((c) => [c.status, c.error?.type]), [['fail', 'connection_refused']]);
     assert.equal(probeVerdict(out, {}).status, 'degraded');
+    // The call went out on the listing's kept-alive connection. A reset there may come after the
+    // server took the call: it is not sent again, as a tool with side effects would run twice.
+    assert.equal(http.received.filter((r) => r.method === 'tools/call').length, 1);
   });
 
   it('legacy SSE: the session\'s stream cut during the call, the server answering a new connection: the check fails, the server is not down', async (t) => {
