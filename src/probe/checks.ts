@@ -191,7 +191,8 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   // error, and a refusal met it by saying only that the check is wrong, as a JSON-RPC -32602 fails it.
   if (isError && method === 'tools/call' && rejectsArguments(said)) {
     const v = argumentsRejected(method, `isError "${bounded(said, 300)}"`);
-    return failed(checkError(v.type, method, v.message));
+    const why = wantError ? ' (is_error: true expects the tool\'s own error; the tool never ran)' : '';
+    return failed(checkError(v.type, method, `${v.message}${why}`));
   }
   if (isError && !wantError) {
     return failedWithRefusals(checkError('tool_error', method, `tool returned isError: ${observed.texts.length ? `"${bounded(said, 300)}"` : 'no text'}`));

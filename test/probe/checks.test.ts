@@ -234,7 +234,7 @@ describe('a check whose arguments the server rejects', () => {
       'the check\'s arguments do not match the tool\'s inputSchema; the server answered isError "MCP error -32602: Input validation error: Invalid arguments for tool lookup: Expected string, received number at id"',
     );
     assert.deepEqual([by.get('wrong-type')!.category, by.get('wrong-type')!.phase], ['permanent', 'tools/call']);
-    assert.equal(by.get('wrong-type-want-error')!.message, by.get('wrong-type')!.message);
+    assert.equal(by.get('wrong-type-want-error')!.message, `${by.get('wrong-type')!.message} (is_error: true expects the tool's own error; the tool never ran)`);
     assert.match(by.get('prompt-missing')!.message, /^the check's arguments do not match the arguments the prompt declares; the server answered JSON-RPC error -32602 "Invalid arguments for prompt greet: /);
     assert.match(by.get('bad-output')!.message, /^tool returned isError: "MCP error -32602: Output validation error: /);
     assert.match(by.get('no-such-prompt')!.message, /^JSON-RPC error -32602 in prompts\/get: Prompt farewell not found/);
