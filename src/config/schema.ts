@@ -944,7 +944,7 @@ export function cadenceWarnings(config: Config): CrossIssue[] {
       const ci = c.interval ?? interval;
       const ct = c.timeout ?? timeout;
       if ((c.interval !== undefined || c.timeout !== undefined) && ct > ci) {
-        out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(c.name)}: `) });
+        out.push({ path: ['servers', i, 'checks', j, c.timeout !== undefined ? 'timeout' : 'interval'], message: say(ct, ci, `${name}check ${JSON.stringify(checkName(c)?.name)}: `) });
       }
     });
   });
@@ -997,7 +997,7 @@ export function expectationWarnings(config: Config): CrossIssue[] {
       if (max !== undefined && max >= deadline) {
         out.push({
           path: ['servers', i, 'checks', j, 'expect', 'max_latency'],
-          message: `server ${JSON.stringify(s.name)}: check ${JSON.stringify(c.name)}: max_latency ${durationText(max)} is not shorter than its timeout ${durationText(deadline)}: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check's timeout`,
+          message: `server ${JSON.stringify(s.name)}: check ${JSON.stringify(checkName(c)?.name)}: max_latency ${durationText(max)} is not shorter than its timeout ${durationText(deadline)}: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check's timeout`,
         });
       }
     });

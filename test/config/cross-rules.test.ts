@@ -141,6 +141,14 @@ describe('a check whose max_latency is not below its timeout', () => {
     assert.deepEqual(warningsOf(text), said);
     assert.deepEqual(readConfig(text, 'm.yaml', {}, { probeOnly: true }).warnings.map((w) => `${w.path}: ${w.message}`), said);
   });
+
+  it('names a check without a name by what it calls, as the check label does', () => {
+    const text = ['monitoring: { interval: 30s, timeout: 10s }', 'servers:', stdio('a', ', checks: [ { tool: t, interval: 5s, expect: { max_latency: 10s } } ]')].join('\n');
+    assert.deepEqual(warningsOf(text).filter((w) => w.startsWith('servers[0].checks')), [
+      'servers[0].checks[0].interval: server "a": check "t": timeout 10s is longer than its interval 5s: probes do not overlap, so one that gets no answer is repeated every 15s (timeout + interval), not every 5s',
+      'servers[0].checks[0].expect.max_latency: server "a": check "t": max_latency 10s is not shorter than its timeout 10s: a call that slow fails as a timeout first, so max_latency is never what fails; lower it, or raise the check\'s timeout',
+    ]);
+  });
 });
 
 describe('alert retries', () => {
