@@ -545,13 +545,14 @@ export class CallPairing {
 
   /**
    * Whether `span` comes from the process whose server span waits in `w`: the same resource, or one
-   * of the same `service.name`. A resource without one names no process.
+   * of the same `service.name`. A resource without one names no process, nor does the SDKs' default
+   * (`unknown_service`, `unknown_service:node`), which an agent and its server left unnamed share.
    */
   private sameSender(span: DecodedSpan, w: Waiting): boolean {
     if (w.client) return false;
     const mine = span.resource;
     const its = w.origin.resource;
-    return mine === its || (mine.serviceName !== undefined && mine.serviceName === its.serviceName);
+    return mine === its || (mine.serviceName !== undefined && !mine.serviceName.startsWith('unknown_service') && mine.serviceName === its.serviceName);
   }
 
   /** `wait` if that server span still waits, else 0. */

@@ -652,29 +652,32 @@ describe('the table of recent span ids', () => {
   });
 
   it('an agent framework\'s span directly above a server span (the agent\'s MCP client not instrumented), renamed or not: one call, the caller\'s, whichever comes first', () => {
-    const agent = { serviceName: 'support-bot', attrs: new Map() };
-    const server = { serviceName: 'weather-server', attrs: new Map() };
     const INTERNAL = 1;
     const SERVER = 2;
-    for (const wrapperTool of ['get_weather', 'weather__get_weather']) {
-      for (const serverFirst of [true, false]) {
-        const counted: string[] = [];
-        let duplicates = 0;
-        const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.tool} kind ${origin.kind}`), duplicate: () => void duplicates++ });
-        const obs = (tool: string): Observation => ({ kind: 'tool_call', server: 'weather', method: 'tools/call', tool, outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 });
-        const trace = '0af7651916cd43dd8448eb211c80319c';
-        const wrapper = { name: `execute_tool ${wrapperTool}`, kind: INTERNAL, attrs: new Map(), resource: agent, traceId: trace, spanId: 'e000000000000001', parentSpanId: 'f000000000000001' } as unknown as DecodedSpan;
-        const serverSpan = { name: 'tools/call get_weather', kind: SERVER, attrs: new Map(), resource: server, traceId: trace, spanId: 'a000000000000001', parentSpanId: 'e000000000000001' } as unknown as DecodedSpan;
-        const sends: Array<[Observation, DecodedSpan]> = [
-          [obs('get_weather'), serverSpan],
-          [obs(wrapperTool), wrapper],
-        ];
-        for (const [o, span] of serverFirst ? sends : sends.reverse()) pairing.add(o, span, 0);
-        pairing.expire(10_000);
-        const what = `${wrapperTool}, ${serverFirst ? 'server first' : 'wrapper first'}`;
-        assert.deepEqual(counted, [`${wrapperTool} kind 1`], what);
-        assert.equal(duplicates, 1, what);
-        assert.equal(pairing.waitingSpans, 0, what);
+    // Two processes that left service.name unset share the SDKs' default, which names neither.
+    for (const [agentName, serverName] of [['support-bot', 'weather-server'], ['unknown_service', 'unknown_service']]) {
+      const agent = { serviceName: agentName, attrs: new Map() };
+      const server = { serviceName: serverName, attrs: new Map() };
+      for (const wrapperTool of ['get_weather', 'weather__get_weather']) {
+        for (const serverFirst of [true, false]) {
+          const counted: string[] = [];
+          let duplicates = 0;
+          const pairing = new CallPairing(10_000, { count: (o, origin) => void counted.push(`${o.tool} kind ${origin.kind}`), duplicate: () => void duplicates++ });
+          const obs = (tool: string): Observation => ({ kind: 'tool_call', server: 'weather', method: 'tools/call', tool, outcome: 'success', errorType: undefined, errorCategory: undefined, durationSeconds: 0 });
+          const trace = '0af7651916cd43dd8448eb211c80319c';
+          const wrapper = { name: `execute_tool ${wrapperTool}`, kind: INTERNAL, attrs: new Map(), resource: agent, traceId: trace, spanId: 'e000000000000001', parentSpanId: 'f000000000000001' } as unknown as DecodedSpan;
+          const serverSpan = { name: 'tools/call get_weather', kind: SERVER, attrs: new Map(), resource: server, traceId: trace, spanId: 'a000000000000001', parentSpanId: 'e000000000000001' } as unknown as DecodedSpan;
+          const sends: Array<[Observation, DecodedSpan]> = [
+            [obs('get_weather'), serverSpan],
+            [obs(wrapperTool), wrapper],
+          ];
+          for (const [o, span] of serverFirst ? sends : sends.reverse()) pairing.add(o, span, 0);
+          pairing.expire(10_000);
+          const what = `${agentName}, ${wrapperTool}, ${serverFirst ? 'server first' : 'wrapper first'}`;
+          assert.deepEqual(counted, [`${wrapperTool} kind 1`], what);
+          assert.equal(duplicates, 1, what);
+          assert.equal(pairing.waitingSpans, 0, what);
+        }
       }
     }
   });
