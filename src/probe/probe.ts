@@ -195,6 +195,8 @@ export async function handshake(conn: McpConnection, deadline: Deadline, out: Pr
   await deadline.run(conn.client.connect(conn.transport, { signal: deadline.signal, timeout: deadline.remaining(), ...(prior ? { prior } : {}) }));
   const ms = elapsed(t);
   serverFacts(conn, out);
+  // A 2026-07-28 era already known sends nothing to connect: no server/discover to time, count or trace.
+  if (out.era === 'modern' && prior?.kind === 'modern') return;
   out.phases[out.era === 'modern' ? 'server/discover' : 'initialize'] = ms;
 }
 

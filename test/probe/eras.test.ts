@@ -152,12 +152,16 @@ describe('a kept session in the modern era', () => {
       assert.deepEqual(signals, ['stream_end']);
       const down = await session.check();
       assert.equal(down.error?.type, 'connection_refused');
+      // Nothing was asked but tools/list: no server/discover to time, count as an operation or trace.
+      assert.deepEqual(Object.keys(down.phases), ['tools/list']);
 
       server = await startModernHttpFixture('strict');
       front.revive(server.port);
       const back = await session.check();
       assert.deepEqual([back.error, back.era, back.tools?.length], [null, 'modern', MODERN_TOOLS.length]);
       assert.equal(server.requests['server/discover'], undefined, 'the remembered era skips server/discover after the restart too');
+      assert.equal(back.phases['server/discover'], undefined);
+      assert.equal(back.latencyMs, back.phases['tools/list']);
     } finally {
       await session.close();
       await front.close();
