@@ -21,4 +21,14 @@ describe('advice for a Streamable HTTP probe of a legacy SSE URL', () => {
     assert.equal(said('HTTP 404 for the MCP session: the server no longer knows it', 'session_expired'), undefined);
     assert.equal(transportHint({ transport: 'streamable_http', url: 'http://h/mcp' }, { type: 'http_status', message: 'HTTP 400 on GET: x' }), undefined);
   });
+
+  it('points a Streamable HTTP probe of a legacy SSE server\'s message endpoint at its event stream', () => {
+    const refused = { type: 'http_status', message: 'HTTP 400 on POST: session_id is required' };
+    for (const url of ['http://h/messages/', 'http://h/message', 'http://h/mcp']) {
+      assert.match(transportHint({ transport: 'streamable_http', url }, refused) ?? '', /message endpoint\? probe its event stream's URL, often …\/sse, with transport: sse/, url);
+    }
+    assert.match(transportHint({ transport: 'streamable_http', url: 'http://h/messages/' }, { type: 'http_status', message: 'HTTP 400 on POST: Invalid session ID' }) ?? '', /message endpoint/);
+    assert.equal(transportHint({ transport: 'streamable_http', url: 'http://h/mcp' }, { type: 'http_status', message: 'HTTP 400 on POST: bad' }), undefined);
+    assert.equal(transportHint({ transport: 'sse', url: 'http://h/messages/' }, refused), undefined);
+  });
 });
