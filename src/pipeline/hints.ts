@@ -1,7 +1,8 @@
 // pipeline/hints.ts adds advice to a failed probe's message where the failure says more than its
 // type: a Streamable HTTP probe of a URL ending in /sse is almost always a legacy HTTP+SSE server,
 // and a bare "HTTP 404" told the user nothing about the fix; a legacy SSE probe of a Streamable HTTP
-// endpoint is refused on its opening GET.
+// endpoint is refused on its opening GET; a legacy SSE server's message endpoint refuses a POST
+// without the session its stream would have named.
 import { urlTransport, type ServerConfig } from '../config/schema.js';
 
 export const SSE_ADVICE = 'a legacy HTTP+SSE server? set transport: sse (with --url: --transport sse)';
