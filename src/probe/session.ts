@@ -8,6 +8,7 @@ import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcom
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
+import { Knocker, LIVENESS } from './liveness.js';
 
 export type { CheckOutcome } from '../pipeline/assess.js';
 // What the agent asks of probe/auth.ts, through the module it loads once there are servers to probe.
@@ -25,6 +26,8 @@ export interface SessionOptions {
   prior?: PriorDiscovery;
   /** The owner's record of running stdio servers (ProcessGroups.killAll at its stop). */
   processGroups?: ProcessGroups;
+  /** How long an open stream goes without a check before the server's port is knocked on (LIVENESS; tests shorten it). */
+  liveness?: number;
 }
 
 /** Whether a remembered era may stand in for finding it out under the configured `protocol`. */
@@ -177,6 +180,12 @@ export class ServerSession {
    * every next check, and its hang was never down, only a timeout counted now and then.
    */
   private unanswered = 0;
+  /** The 2026-07-28 listen stream of the kept connection is open. */
+  private listenOpen = false;
+  /** The 2025 standalone GET stream of the kept connection (or of the one being opened) is open. */
+  private getOpen = false;
+  /** Knocks on the server's port while an open stream could hide its stop (watchStop). */
+  private knocker: Knocker | undefined;
   /** When each configured check last ran and whether it failed (a failing check runs at every probe). */
   private readonly checkRuns = new Map<string, { at: number; failing: boolean }>();
 
@@ -245,6 +254,8 @@ export class ServerSession {
     // check, as checkOnce reads it: a reload may change it meanwhile).
     const fresh = this.server.fresh_connection;
     const out = await this.checkOnce();
+    // A check reached the server (or found it gone): the wait for a knock starts over, or ends.
+    this.watchStop();
     return fresh ? out : finishOutcome(this.server, out);
   }
 
@@ -338,6 +349,7 @@ export class ServerSession {
   /** Ends the session: the stdio process group is killed, the HTTP session DELETEd. */
   async close(): Promise<void> {
     this.closed = true;
+    this.knocker?.disarm();
     await this.dropConnection();
   }
 
@@ -345,6 +357,7 @@ export class ServerSession {
     const conn = this.conn;
     if (!conn?.closed) return undefined;
     this.conn = undefined;
+    this.streamsGone();
     // The server's own process is gone, but a wrapper's children may not be: clear the whole group.
     await conn.close();
     // A connection that is not the server's process ended with its session (an SSE stream the
@@ -378,6 +391,10 @@ export class ServerSession {
         // An end is no word from the server: closing the connection ourselves ends its stream too.
         if (what === 'data') this.lastHeard = this.now();
         if (this.closed) return;
+        if (what !== 'data') {
+          this.getOpen = what === 'open';
+          if (this.conn) this.watchStop();
+        }
         // The one being opened included: adopt() starts over anyway.
         if (what === 'open') return this.streamRetry.startOver();
         if (what === 'refused') {
@@ -413,6 +430,7 @@ export class ServerSession {
 
   /** `eraRefused`: the kept connection's server refused its era; the era is found out again at once. */
   private async openAndList(eraRefused = false): Promise<CheckOutcome> {
+    this.getOpen = false;
     this.streamCutWhileOpening = false;
     this.streamRefusedWhileOpening = false;
     let out: ProbeOutcome;
@@ -455,8 +473,16 @@ export class ServerSession {
       .then(() => conn.client.listen({ toolsListChanged: true }))
       .then(
         (sub) => {
-          if (this.conn === conn) this.listenRetry.startOver();
+          if (this.conn === conn) {
+            this.listenRetry.startOver();
+            this.listenOpen = true;
+            this.watchStop();
+          }
           void sub.closed.then((how) => {
+            if (this.conn === conn) {
+              this.listenOpen = false;
+              this.watchStop();
+            }
             if (how === 'local' || this.conn !== conn || this.closed) return;
             this.listenLost = true;
             this.streamEnded();
@@ -629,15 +655,47 @@ export class ServerSession {
     return { ...out, definitive: dead && this.kind.processBound, partial: false, sessionExpired: false };
   }
 
+  /**
+   * Knocks on the server's port while an open stream of the kept connection could hide the server's
+   * stop and no check reached it for LIVENESS: a server that stops taking connections but waits for
+   * open responses (the Python SDK under uvicorn) keeps such a stream alive, and it is seen at once
+   * only by a new connection. A refused knock asks for a check, as the stream's end would. Servers
+   * checked within LIVENESS never knock: their check comes first. The transport connects directly
+   * (its own agent, no proxy), so a knock goes where its requests go.
+   */
+  private watchStop(): void {
+    const conn = this.conn;
+    const liveness = this.opts.liveness ?? LIVENESS;
+    const watch = !this.closed && conn !== undefined && !conn.closed && (this.listenOpen || this.getOpen) && this.server.transport === 'streamable_http' && !this.server.fresh_connection && this.server.interval > liveness && this.server.url !== undefined;
+    if (!watch) return this.knocker?.disarm();
+    (this.knocker ??= new Knocker(new URL(this.server.url!), liveness, () => this.knockRefused())).arm();
+  }
+
+  private knockRefused(): void {
+    if (this.closed || !this.conn || this.conn.closed || !(this.listenOpen || this.getOpen)) return;
+    this.streamEnded();
+  }
+
+  /** The kept connection is let go: its streams with it, and the knocking they asked for. */
+  private streamsGone(): void {
+    this.listenOpen = false;
+    this.getOpen = false;
+    this.knocker?.disarm();
+  }
+
   private async dropConnection(): Promise<void> {
     const conn = this.conn;
     this.conn = undefined;
+    this.streamsGone();
     if (conn) await conn.close();
   }
 
   /** The configuration changed in place (SIGHUP) without touching what the connection depends on. */
   update(server: ServerConfig): void {
     this.server = server;
+    // Its interval may now bring checks within LIVENESS, or no longer: the next check arms it anew.
+    this.knocker?.disarm();
+    this.knocker = undefined;
     const names = new Set((server.checks ?? []).map((c) => c.name));
     for (const name of this.checkRuns.keys()) if (!names.has(name)) this.checkRuns.delete(name);
   }

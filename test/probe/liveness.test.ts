@@ -1,0 +1,90 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { knockPeriod, LIVENESS, pendingKnocks } from '../../src/probe/liveness.js';
+import { ServerSession, type SessionSignal } from '../../src/probe/session.js';
+import { httpTarget, until } from '../helpers.js';
+import { startModernHttpFixture } from '../fixtures/modern-http-server.js';
+import { startHttpFixture } from '../fixtures/http-server.js';
+import { startFront } from '../fixtures/front.js';
+
+/** Short enough that a test does not wait LIVENESS; the interval stays longer, so knocks are due. */
+const SHORT_LIVENESS = 200;
+const LONG_INTERVAL = 60_000;
+
+/** Resolves with the session's first signal, or fails after a generous deadline. */
+function firstSignal(signals: SessionSignal[]): Promise<void> {
+  return until(() => signals.length > 0, 'a signal from the session');
+}
+
+/**
+ * The server stops as uvicorn does on SIGTERM (new connections refused, the open stream kept): the
+ * session asks for a check while the stream is still open, and the check finds the server refusing.
+ */
+async function stopSeenThroughOpenStream(server: { port: number; close(): Promise<void> }): Promise<void> {
+  const front = await startFront(server.port);
+  const signals: SessionSignal[] = [];
+  const session = new ServerSession(httpTarget(front.url, 'streamable_http', { interval: LONG_INTERVAL }), { onSignal: (s) => signals.push(s), liveness: SHORT_LIVENESS });
+  try {
+    const first = await session.check();
+    assert.equal(first.error, null);
+    // A knock accepted: the stream is open and watched.
+    await until(() => front.bare() >= 1, 'a knock the server accepts');
+    assert.deepEqual(signals, [], 'an accepted knock asks for nothing');
+    front.stopAccepting();
+    await firstSignal(signals);
+    assert.deepEqual(signals, ['stream_end']);
+    assert.equal(front.streams(), 1, 'the stream is still open: only the knock saw the stop');
+    const down = await session.check();
+    assert.equal(down.error?.type, 'connection_refused');
+  } finally {
+    await session.close();
+    await front.close();
+    await server.close();
+  }
+  assert.equal(pendingKnocks(), 0, 'a closed session leaves no knock behind');
+}
+
+describe('a server whose stop waits for open streams', () => {
+  it('2026-07-28: a refused knock while the listen stream stays open asks for a check, which finds it down', async () => {
+    await stopSeenThroughOpenStream(await startModernHttpFixture('strict'));
+  });
+
+  it('2025: a refused knock while the standalone GET stream stays open asks for a check, which finds it down', async () => {
+    await stopSeenThroughOpenStream(await startHttpFixture('streamable'));
+  });
+
+  it('a server checked within LIVENESS is never knocked on', async () => {
+    const server = await startModernHttpFixture('strict');
+    const slow = await startFront(server.port);
+    const fast = await startFront(server.port);
+    const none = (): void => {};
+    const watched = new ServerSession(httpTarget(slow.url, 'streamable_http', { interval: LONG_INTERVAL }), { onSignal: none, liveness: SHORT_LIVENESS });
+    const checked = new ServerSession(httpTarget(fast.url, 'streamable_http', { interval: SHORT_LIVENESS }), { onSignal: none, liveness: SHORT_LIVENESS });
+    try {
+      assert.equal((await watched.check()).error, null);
+      await until(() => server.openStreams() === 1, 'the watched listen stream');
+      // Checked again at each knock of the other: its checks come about as far apart as its interval.
+      let seen = 0;
+      await until(async () => {
+        if (slow.bare() === seen) return false;
+        seen = slow.bare();
+        assert.equal((await checked.check()).error, null);
+        return seen >= 4;
+      }, 'knocks on the other session');
+      assert.equal(server.openStreams(), 2, 'both listen streams are open');
+      assert.equal(fast.bare(), 0);
+    } finally {
+      await watched.close();
+      await checked.close();
+      await slow.close();
+      await fast.close();
+      await server.close();
+    }
+  });
+
+  it('a fleet at a long interval shares one budget of knocks', () => {
+    assert.equal(knockPeriod(LIVENESS, 10), LIVENESS);
+    const fleet = 3000;
+    assert.ok(fleet / (knockPeriod(LIVENESS, fleet) / 1000) <= 20, 'at most 20 knocks a second');
+  });
+});
