@@ -158,7 +158,7 @@ export class ServerSession {
    * the handshake is done, and a proxy may cut it while tools/list is still under way.
    */
   private streamCutWhileOpening = false;
-  /** The stream of the connection being opened was refused for now (a 5xx) before adopt(): asked for again at a check. */
+  /** The stream of the connection being opened was refused for now (standaloneRetryable: a 5xx, 401, 408, 429) before adopt(): asked for again at a check. */
   private streamRefusedWhileOpening = false;
   /**
    * Connections a tools/list_changed came on before adopt(): the change may have followed the
