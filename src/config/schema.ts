@@ -5,7 +5,7 @@
 import { z } from 'zod/v3';
 import { ALERT_EVENTS } from '../pipeline/events.js';
 import { parsePath } from '../pipeline/expect.js';
-import { redactText } from '../pipeline/redact.js';
+import { redactSecretPath, redactUrl } from '../pipeline/redact.js';
 import { fromOrdinal, parseOrdinal, type Sharding } from '../pipeline/shard.js';
 import { prometheusLabelName, tagAttribute } from './tags.js';
 
@@ -72,23 +72,32 @@ export const timerDuration = z.string(DURATION_TYPE).transform((text, ctx) => {
  */
 const SCHEMELESS_RE = /^(?:localhost|\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d{1,5})?(?:[/?#]|$)/;
 
-const httpUrl = z.string().superRefine((text, ctx) => {
-  // Quoted redacted: validation errors reach terminals and CI logs.
-  if (SCHEMELESS_RE.test(text)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL: the scheme is missing (got "${redactText(text)}"; did you mean "http://${redactText(text)}"?)` });
-    return;
-  }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${redactText(text)}")` });
-    return;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got scheme "${url.protocol}")` });
-  }
-});
+/**
+ * An http(s) URL. Errors quote the value masked (redactUrl): they reach terminals, CI logs and the
+ * agent's log on a failed reload. `quote` is how: a webhook's path is its secret, so only its host is quoted.
+ */
+function httpUrlOf(quote: (text: string) => string) {
+  return z.string().superRefine((text, ctx) => {
+    if (SCHEMELESS_RE.test(text)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL: the scheme is missing (got "${quote(text)}"; did you mean "${quote(`http://${text}`)}"?)` });
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${quote(text)}")` });
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got scheme "${url.protocol}")` });
+    }
+  });
+}
+
+const httpUrl = httpUrlOf(redactUrl);
+/** A webhook's URL: Slack's, Teams' and most others' carry their credential in the path. */
+const webhookUrl = httpUrlOf(redactSecretPath);
 
 /**
  * Request headers. A name that is no HTTP token (`Bad Name`, `X-Key:`) or a value with a line break
@@ -600,7 +609,7 @@ const alertSchema = z.discriminatedUnion('type', [
       type: z.literal('webhook'),
       events: alertEvents,
       replicas: alertReplicas,
-      url: httpUrl.describe('Receives a JSON POST per event.'),
+      url: webhookUrl.describe('Receives a JSON POST per event.'),
       secret: z.string().min(1).optional().describe('Shared secret: the body is signed with HMAC-SHA256 in X-Mcpwatch-Signature.'),
       headers: httpHeaders.default({}).describe('Extra request headers.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
@@ -612,7 +621,7 @@ const alertSchema = z.discriminatedUnion('type', [
       type: z.literal('slack'),
       events: alertEvents,
       replicas: alertReplicas,
-      webhook_url: httpUrl.describe('Slack incoming-webhook URL.'),
+      webhook_url: webhookUrl.describe('Slack incoming-webhook URL.'),
       timeout: timerDuration.default('5s').describe('Deadline for one delivery attempt.'),
       retry: retrySchema.default({}),
     })
@@ -1183,13 +1192,13 @@ export function schemaKeys(schema: z.ZodTypeAny = configSchema, prefix = ''): Sc
   return out;
 }
 
-const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, durationOrOff, timerDuration, httpUrl, listenEndpoint, wholeNumber, podOrdinal]);
+const LEAF_EFFECTS = new Set<z.ZodTypeAny>([duration, durationOrOff, timerDuration, httpUrl, webhookUrl, listenEndpoint, wholeNumber, podOrdinal]);
 
 function typeName(node: z.ZodTypeAny): string {
   if (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) return typeName(node._def.innerType);
   // Wrappers (.default, .optional, .describe) keep the same inner instance, so identity finds these.
   if (node === duration || node === durationOrOff || node === timerDuration) return 'duration';
-  if (node === httpUrl) return 'URL';
+  if (node === httpUrl || node === webhookUrl) return 'URL';
   if (node === listenEndpoint) return 'host:port';
   if (node === wholeNumber) return 'integer';
   if (node === podOrdinal) return 'integer or pod name';

@@ -21,13 +21,47 @@ const TRAILING = /[.,;:!?)\]}]+$/;
 export function redactUrl(url: string | URL): string {
   const text = String(url);
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/is.exec(text);
-  if (!m) return text;
+  if (!m) return redactSchemeless(text);
   const [, scheme, authority = '', path = '', query, fragment] = m;
+  return `${scheme}${maskUserinfo(authority)}${path}${maskQuery(query)}${maskFragment(fragment)}`;
+}
+
+/**
+ * A value meant as a URL that has no `scheme://` (`127.0.0.1:3000/mcp?key=…`, a mistyped
+ * `htp//user:pass@host/`): it is quoted back by configuration errors, so it is masked by the same
+ * rules, with the userinfo taken as what comes before an `@` since the last `/`.
+ */
+function redactSchemeless(text: string): string {
+  const hash = text.indexOf('#');
+  const beforeHash = hash < 0 ? text : text.slice(0, hash);
+  const q = beforeHash.indexOf('?');
+  const rest = q < 0 ? beforeHash : beforeHash.slice(0, q);
+  const at = rest.lastIndexOf('@');
+  const start = at < 0 ? 0 : rest.lastIndexOf('/', at) + 1;
+  return `${rest.slice(0, start)}${maskUserinfo(rest.slice(start))}${maskQuery(q < 0 ? undefined : beforeHash.slice(q))}${maskFragment(hash < 0 ? undefined : text.slice(hash))}`;
+}
+
+function maskUserinfo(authority: string): string {
   const at = authority.lastIndexOf('@');
-  const host = at < 0 ? authority : `${authority.slice(0, at).includes(':') ? `${MASK}:${MASK}` : MASK}${authority.slice(at)}`;
-  const q = query === undefined ? '' : `?${query.slice(1).split('&').map(maskParam).join('&')}`;
-  const f = fragment === undefined ? '' : fragment.length > 1 ? `#${MASK}` : '#';
-  return `${scheme}${host}${path}${q}${f}`;
+  return at < 0 ? authority : `${authority.slice(0, at).includes(':') ? `${MASK}:${MASK}` : MASK}${authority.slice(at)}`;
+}
+
+function maskQuery(query: string | undefined): string {
+  return query === undefined ? '' : `?${query.slice(1).split('&').map(maskParam).join('&')}`;
+}
+
+function maskFragment(fragment: string | undefined): string {
+  return fragment === undefined ? '' : fragment.length > 1 ? `#${MASK}` : '#';
+}
+
+/**
+ * A URL whose path is its secret (a Slack incoming webhook's `/services/T…/B…/…`): scheme and host
+ * only, as written, with `/…` where a path, query or fragment was.
+ */
+export function redactSecretPath(text: string): string {
+  const m = /^((?:[a-z][a-z0-9+.-]*:\/\/)?)([^/?#]*)(.*)$/is.exec(text)!;
+  const [, scheme = '', authority = '', rest = ''] = m;
+  return `${scheme}${maskUserinfo(authority)}${rest ? '/…' : ''}`;
 }
 
 function maskParam(param: string): string {

@@ -262,6 +262,23 @@ servers:
     ]);
   });
 
+  it('quotes a URL that does not parse with its credentials masked, and a webhook\'s by its host only', () => {
+    const errs = errorsOf(`servers:
+  - { name: a, transport: streamable_http, url: "127.0.0.1:3897/mcp?api_key=QSECRETVAL" }
+  - { name: b, transport: streamable_http, url: "htp//bob:pa55USERINFO@127.0.0.1:3897/mcp?api_key=QSECRETVAL#frag" }
+alerts:
+  - { type: slack, webhook_url: "hooks.slack.com/services/T0000/B0000/SLACKPATHSECRET" }
+  - { type: webhook, url: "htps://hooks.example.com/x/SECRETPATH" }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: servers[0].url: must be an http(s) URL: the scheme is missing (got "127.0.0.1:3897/mcp?api_key=***"; did you mean "http://127.0.0.1:3897/mcp?api_key=***"?)',
+      'mcpwatch.yaml:3: servers[1].url: must be an http(s) URL (got "htp//***:***@127.0.0.1:3897/mcp?api_key=***#***")',
+      'mcpwatch.yaml:5: alerts[0].webhook_url: must be an http(s) URL: the scheme is missing (got "hooks.slack.com/…"; did you mean "http://hooks.slack.com/…"?)',
+      'mcpwatch.yaml:6: alerts[1].url: must be an http(s) URL (got scheme "htps:")',
+    ]);
+    for (const secret of ['QSECRETVAL', 'pa55USERINFO', 'bob', 'SLACKPATHSECRET', 'SECRETPATH', 'frag']) assert.ok(!errs.join('\n').includes(secret), secret);
+  });
+
   it('refuses a header that HTTP cannot send, which every request failed on as the server\'s invalid_response', () => {
     const errs = errorsOf(
       `servers:

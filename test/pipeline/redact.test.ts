@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIN_SECRET_CHARS, redactDeep, redactText, redactUrl, secretMasker } from '../../src/pipeline/redact.js';
+import { MIN_SECRET_CHARS, redactDeep, redactSecretPath, redactText, redactUrl, secretMasker } from '../../src/pipeline/redact.js';
 
 describe('redactUrl', () => {
   const rows: Array<[string, string]> = [
@@ -11,12 +11,25 @@ describe('redactUrl', () => {
     ['https://host/mcp?abc123&k=', 'https://host/mcp?***&k=***'],
     ['http://u:p@ss@host/', 'http://***:***@host/'],
     ['not a url', 'not a url'],
+    // No scheme: configuration errors quote such values back.
+    ['127.0.0.1:3897/mcp?api_key=v#f', '127.0.0.1:3897/mcp?api_key=***#***'],
+    ['htp//bob:pa55@127.0.0.1/mcp', 'htp//***:***@127.0.0.1/mcp'],
+    ['user@host:1/p', '***@host:1/p'],
   ];
   for (const [input, want] of rows) it(input, () => assert.equal(redactUrl(input), want));
   it('takes a URL object', () => assert.equal(redactUrl(new URL('http://a:b@h/?k=v')), 'http://***:***@h/?k=***'));
   it('is idempotent', () => {
     const once = redactUrl('http://alice:s3cret@host/?token=abc');
     assert.equal(redactUrl(once), once);
+  });
+});
+
+describe('redactSecretPath', () => {
+  it('keeps the scheme and host of a webhook URL, masks its userinfo, and hides its path', () => {
+    assert.equal(redactSecretPath('https://hooks.slack.com/services/T0/B0/SECRET'), 'https://hooks.slack.com/…');
+    assert.equal(redactSecretPath('hooks.slack.com/services/T0/B0/SECRET'), 'hooks.slack.com/…');
+    assert.equal(redactSecretPath('http://u:p@hooks.example.com?k=v'), 'http://***:***@hooks.example.com/…');
+    assert.equal(redactSecretPath('http://hooks.example.com'), 'http://hooks.example.com');
   });
 });
 
