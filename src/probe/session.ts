@@ -16,7 +16,7 @@ export { forgetCredentials, setAuthLog } from './auth.js';
 export { ProcessGroups } from './stdio.js';
 
 /** Why a session asks to be checked now rather than at its next interval. */
-export type SessionSignal = 'closed' | 'stream_end' | 'list_changed';
+export type SessionSignal = 'closed' | 'stream_end' | 'knock_refused' | 'list_changed';
 
 export interface SessionOptions {
   onSignal: (signal: SessionSignal) => void;
@@ -464,6 +464,9 @@ export class ServerSession {
   /**
    * The 2026-07-28 era has no session and no GET stream: a server announces changes on a
    * subscriptions/listen stream, and that stream's end is the earliest sign the server went away.
+   * Only a server that declares `tools.listChanged` is asked: one that does not has nothing to
+   * announce, and the SDK v2 server ends such a stream as soon as it acknowledges it, which asked for
+   * a check each interval on top of the regular one (its stop is seen by the knock, watchStop).
    */
   private listen(conn: McpConnection): void {
     this.listenLost = false;
@@ -505,16 +508,16 @@ export class ServerSession {
 
 
   /**
-   * A lost stream asks for a check at once: its end is the earliest sign the server went away. The
-   * stream is opened again at each check, so a server (or a proxy before it) that cuts every stream
-   * at once would get a check per cut, many times its interval's rate: one per interval asks at once,
-   * a cut sooner waits for the next check.
+   * A lost stream (or a refused knock) asks for a check at once: its end is the earliest sign the
+   * server went away. The stream is opened again at each check, so a server (or a proxy before it)
+   * that cuts every stream at once would get a check per cut, many times its interval's rate: one per
+   * interval asks at once, a cut sooner waits for the next check.
    */
-  private streamEnded(): void {
+  private streamEnded(signal: 'stream_end' | 'knock_refused' = 'stream_end'): void {
     const now = this.now();
     if (now - this.streamSignalAt < this.server.interval) return;
     this.streamSignalAt = now;
-    this.opts.onSignal('stream_end');
+    this.opts.onSignal(signal);
   }
 
   private probing(): { maxToolPages?: number; processGroups?: ProcessGroups } {
@@ -604,7 +607,7 @@ export class ServerSession {
       if (this.conn === conn && !this.closed) this.opts.onSignal('closed');
     };
     if (this.changedBeforeAdopt.delete(conn) && !this.closed) this.opts.onSignal('list_changed');
-    if (conn.client.getProtocolEra() === 'modern') this.listen(conn);
+    if (conn.client.getProtocolEra() === 'modern' && announcesToolChanges(conn)) this.listen(conn);
   }
 
   private async listOverSession(conn: McpConnection): Promise<CheckOutcome> {
@@ -656,27 +659,29 @@ export class ServerSession {
   }
 
   /**
-   * Knocks on the server's port while an open stream of the kept connection could hide the server's
-   * stop and no check reached it for LIVENESS: a server that stops taking connections but waits for
-   * open responses (the Python SDK under uvicorn) keeps such a stream alive, and it is seen at once
-   * only by a new connection. A refused knock asks for a check, as the stream's end would. Servers
-   * checked within LIVENESS never knock: their check comes first. The transport connects directly
-   * (its own agent, no proxy), so a knock goes where its requests go.
+   * Knocks on the server's port while a kept Streamable HTTP connection exists and no check reached
+   * the server for LIVENESS. An open stream could hide the server's stop: a server that stops taking
+   * connections but waits for open responses (the Python SDK under uvicorn) keeps it alive. And a
+   * server that offers no stream (a 2026-07-28 server without `tools.listChanged`, as FastMCP is, or a
+   * 2025 one refusing the GET) has nothing that ends when it dies. A new connection tells either way;
+   * a refused knock asks for a check, as a stream's end does. Servers checked within LIVENESS never
+   * knock: their check comes first. The transport connects directly (its own agent, no proxy), so a
+   * knock goes where its requests go.
    */
   private watchStop(): void {
     const conn = this.conn;
     const liveness = this.opts.liveness ?? LIVENESS;
-    const watch = !this.closed && conn !== undefined && !conn.closed && (this.listenOpen || this.getOpen) && this.server.transport === 'streamable_http' && !this.server.fresh_connection && this.server.interval > liveness && this.server.url !== undefined;
+    const watch = !this.closed && conn !== undefined && !conn.closed && this.server.transport === 'streamable_http' && !this.server.fresh_connection && this.server.interval > liveness && this.server.url !== undefined;
     if (!watch) return this.knocker?.disarm();
     (this.knocker ??= new Knocker(new URL(this.server.url!), liveness, () => this.knockRefused())).arm();
   }
 
   private knockRefused(): void {
-    if (this.closed || !this.conn || this.conn.closed || !(this.listenOpen || this.getOpen)) return;
-    this.streamEnded();
+    if (this.closed || !this.conn || this.conn.closed) return;
+    this.streamEnded('knock_refused');
   }
 
-  /** The kept connection is let go: its streams with it, and the knocking they asked for. */
+  /** The kept connection is let go: its streams with it, and the knocking it asked for. */
   private streamsGone(): void {
     this.listenOpen = false;
     this.getOpen = false;
@@ -719,4 +724,10 @@ function refusedForGood(err: unknown): boolean {
   if (err instanceof ProtocolError) return true;
   if (err instanceof SdkHttpError) return err.status >= 400 && err.status < 500 && ![401, 408, 429].includes(err.status);
   return err instanceof SdkError && err.code === SdkErrorCode.MethodNotSupportedByProtocolVersion;
+}
+
+/** Whether the server said it announces changes to its tool list (a 2026-07-28 listen stream's purpose). */
+function announcesToolChanges(conn: McpConnection): boolean {
+  const tools = (conn.client.getServerCapabilities() as { tools?: { listChanged?: unknown } } | undefined)?.tools;
+  return tools?.listChanged === true;
 }

@@ -32,7 +32,7 @@ async function stopSeenThroughOpenStream(server: { port: number; close(): Promis
     assert.deepEqual(signals, [], 'an accepted knock asks for nothing');
     front.stopAccepting();
     await firstSignal(signals);
-    assert.deepEqual(signals, ['stream_end']);
+    assert.deepEqual(signals, ['knock_refused']);
     assert.equal(front.streams(), 1, 'the stream is still open: only the knock saw the stop');
     const down = await session.check();
     assert.equal(down.error?.type, 'connection_refused');
@@ -51,6 +51,29 @@ describe('a server whose stop waits for open streams', () => {
 
   it('2025: a refused knock while the standalone GET stream stays open asks for a check, which finds it down', async () => {
     await stopSeenThroughOpenStream(await startHttpFixture('streamable'));
+  });
+
+  it('2026-07-28 without tools.listChanged (no listen stream, as FastMCP): a refused knock asks for a check, which finds it down', async () => {
+    const server = await startModernHttpFixture('strict', { listChanged: false });
+    const front = await startFront(server.port);
+    const signals: SessionSignal[] = [];
+    const session = new ServerSession(httpTarget(front.url, 'streamable_http', { interval: LONG_INTERVAL }), { onSignal: (s) => signals.push(s), liveness: SHORT_LIVENESS });
+    try {
+      assert.equal((await session.check()).error, null);
+      await until(() => front.bare() >= 1, 'a knock the server accepts');
+      assert.equal(server.openStreams(), 0, 'nothing open that would end when the server dies');
+      assert.equal(server.requests['subscriptions/listen'], undefined, 'a server announcing no tool changes is not asked to listen');
+      assert.deepEqual(signals, [], 'an accepted knock asks for nothing');
+      front.stopAccepting();
+      await firstSignal(signals);
+      assert.deepEqual(signals, ['knock_refused']);
+      assert.equal((await session.check()).error?.type, 'connection_refused');
+    } finally {
+      await session.close();
+      await front.close();
+      await server.close();
+    }
+    assert.equal(pendingKnocks(), 0, 'a closed session leaves no knock behind');
   });
 
   it('a server checked within LIVENESS is never knocked on', async () => {
