@@ -10,6 +10,9 @@ import { redactText } from '../pipeline/redact.js';
 import { AuthFailure } from './auth.js';
 import { bounded } from '../pipeline/expect.js';
 
+/** Why a tool that asks the client for sampling, elicitation or roots mid-call cannot be checked. */
+export const NO_CLIENT_FEATURES = 'a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked';
+
 /** What actually happened, before it is named. Built from SDK errors plus transport diagnostics. */
 export type RawFailure =
   | { kind: 'spawn'; code: string | undefined; message: string; command: string }
@@ -25,7 +28,9 @@ export type RawFailure =
   | { kind: 'unsupported_version'; version: string }
   /** The server does not offer the era a pinned probe asked for (`protocol: modern` against a 2025 server). */
   | { kind: 'era_mismatch'; message: string }
-  | { kind: 'closed'; message: string };
+  | { kind: 'closed'; message: string }
+  /** A 2026-07-28 result asking the client for `method` (elicitation, sampling, roots) before it can complete. */
+  | { kind: 'input_required'; method: string };
 
 interface Verdict {
   type: ErrorType;
@@ -93,6 +98,8 @@ function verdictOf(raw: RawFailure, phase: Phase): Verdict {
     }
     case 'http':
       return classifyHttp(raw, phase);
+    case 'input_required':
+      return { type: 'protocol_error', message: `the server answered ${phase} with an input_required result asking mcpwatch for ${raw.method}: ${NO_CLIENT_FEATURES}` };
     case 'rpc':
       if ((raw.code === UNSUPPORTED_VERSION || raw.code === -32602) && hasSupportedList(raw.data)) {
         const data = raw.data as { supported: unknown; requested?: unknown };
@@ -320,6 +327,9 @@ export function rawFromError(err: unknown, diag: TransportDiagnostics, command =
     if (err.code === SdkErrorCode.RequestTimeout) return { kind: 'rpc', code: -32001, message: err.message };
     if (err.code === SdkErrorCode.ConnectionClosed || err.code === SdkErrorCode.NotConnected) return { kind: 'closed', message: err.message };
     if (err.code === SdkErrorCode.InvalidResult || err.code === SdkErrorCode.ListPaginationExceeded) return { kind: 'invalid', message: oneLine(err.message) };
+    // The SDK v2 client meets an input_required result it has no handler for (mcpwatch registers none).
+    const asked = (err.data as { method?: unknown } | undefined)?.method;
+    if (err.code === SdkErrorCode.CapabilityNotSupported && typeof asked === 'string') return { kind: 'input_required', method: asked };
   }
   if (diag.networkError) return { kind: 'network', code: diag.networkError.code, message: diag.networkError.message };
   if (e?.cause && typeof e.cause === 'object' && (e.cause.code || e.message === 'fetch failed')) {

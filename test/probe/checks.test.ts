@@ -156,6 +156,20 @@ describe('configured checks', () => {
     assert.equal(plain!.error!.message, 'tool returned isError: "nope"');
   });
 
+  it('2026-07-28: a tool answering input_required (elicitation) fails as protocol_error, naming the request mcpwatch cannot answer', async () => {
+    const tool = { name: 'needs-input', inputSchema: { type: 'object' as const }, annotations: { readOnlyHint: true } };
+    const server = await startModernHttpFixture('strict', { tools: [tool], askAnyClient: true });
+    try {
+      const out = await probeServer(httpTarget(server.url, 'streamable_http', { checks: [check('name', { tool: 'needs-input' })] }));
+      assert.equal(out.error, null);
+      assert.deepEqual(summary(out.checks), { name: ['fail', 'protocol_error'] });
+      // Before: invalid_response, with the SDK's advice to register a handler cut off mid-word.
+      assert.equal(out.checks![0]!.error!.message, 'the server answered tools/call with an input_required result asking mcpwatch for elicitation/create: a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('validates each tool\'s structured output against its own outputSchema when two schemas share an $id', async () => {
     const out = await probeServer(stdioTarget('output-ids', { checks: [check('count', { tool: 'count' }), check('label', { tool: 'label' })] }));
     assert.equal(out.error, null);
