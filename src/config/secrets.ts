@@ -20,8 +20,8 @@ export function looksLikeSecret(value: string, opaqueMin = 20): boolean {
 }
 
 const SECRET_WORDS: ReadonlySet<string> = new Set([
-  'AUTHORIZATION', 'AUTH', 'TOKEN', 'SECRET', 'KEY', 'APIKEY', 'PASSWORD', 'PASSWD', 'PWD', 'PASSPHRASE',
-  'CREDENTIAL', 'CREDENTIALS', 'COOKIE', 'BEARER', 'PAT', 'SIGNATURE',
+  'AUTHORIZATION', 'AUTH', 'TOKEN', 'SECRET', 'KEY', 'APIKEY', 'PASSWORD', 'PASSWD', 'PWD', 'PASS', 'PW',
+  'PASSPHRASE', 'PASSCODE', 'CREDENTIAL', 'CREDENTIALS', 'CREDS', 'COOKIE', 'BEARER', 'PAT', 'SIGNATURE',
 ]);
 
 /**

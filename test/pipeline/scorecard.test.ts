@@ -475,10 +475,10 @@ describe('scorecard measures', () => {
   });
 
   it('tells secret names and inlined values from references', () => {
-    for (const name of ['Authorization', 'Proxy-Authorization', 'X-API-Key', 'x-goog-api-key', 'apikey', 'X-Auth-Token', 'Cookie', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD', 'apiKey']) {
+    for (const name of ['Authorization', 'Proxy-Authorization', 'X-API-Key', 'x-goog-api-key', 'apikey', 'X-Auth-Token', 'Cookie', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD', 'apiKey', 'REDIS_PASS', 'MY_CREDS', 'SMTP_PW', 'dbPass']) {
       assert.equal(isSecretName(name), true, name);
     }
-    for (const name of ['User-Agent', 'Accept', 'KEYBOARD_LAYOUT', 'PATH', 'LOG_LEVEL', 'MONKEY', 'NODE_OPTIONS']) assert.equal(isSecretName(name), false, name);
+    for (const name of ['User-Agent', 'Accept', 'KEYBOARD_LAYOUT', 'PATH', 'LOG_LEVEL', 'MONKEY', 'NODE_OPTIONS', 'BYPASS_CACHE', 'PASSENGER_ID']) assert.equal(isSecretName(name), false, name);
 
     const rows: Array<[string, string, boolean]> = [
       ['Authorization', 'Bearer abc123', true],
