@@ -480,6 +480,8 @@ function locatedIssues(zi: ZodIssue, doc: Document, lc: LineCounter, judged: unk
     // YAML 1.1 (and many examples) took yes/no/on/off for booleans; YAML 1.2, which mcpwatch reads, does not.
     if (!own && zi.expected === 'boolean' && typeof written === 'string' && /^(?:y|yes|n|no|on|off)$/i.test(written)) message += ` (write ${/^(?:y|yes|on)$/i.test(written) ? 'true' : 'false'}: YAML 1.2 reads ${written} as text)`;
     if (!own) message += shapeHint(zi.expected, zi.received, written);
+    // `receivers:` with every key under it commented out: YAML reads the section as null.
+    if (!own && zi.expected === 'object' && zi.received === 'null') message += ` (nothing is under it: indent its keys below it, or remove the line for the defaults${String(zi.path.at(-1)) === 'receivers' ? '; to turn the OTLP receiver off, write receivers: { otlp: null }' : ''})`;
     if (reference && zi.received === 'string') message += ` (what ${reference} holds is not ${article(zi.expected)})`;
   }
   return [{ path: formatPath(zi.path), line: lineOf(doc, lc, zi.path), message }];

@@ -262,6 +262,18 @@ servers:
     ]);
   });
 
+  it('says what an empty section is, and how to turn the receiver off', () => {
+    const errs = errorsOf(`receivers:
+monitoring:
+servers:
+  - { name: a, transport: stdio, command: node }
+`);
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:1: receivers: must be an object, got null (nothing is under it: indent its keys below it, or remove the line for the defaults; to turn the OTLP receiver off, write receivers: { otlp: null })',
+      'mcpwatch.yaml:2: monitoring: must be an object, got null (nothing is under it: indent its keys below it, or remove the line for the defaults)',
+    ]);
+  });
+
   it('quotes a URL that does not parse with its credentials masked, and a webhook\'s by its host only', () => {
     const errs = errorsOf(`servers:
   - { name: a, transport: streamable_http, url: "127.0.0.1:3897/mcp?api_key=QSECRETVAL" }
