@@ -269,7 +269,7 @@ const checkSchema = z
     tool: z.string().min(1).optional().describe('Call this tool (tools/call). Exactly one of tool, resource, prompt.'),
     resource: z.string().min(1).optional().describe('Read this resource URI (resources/read).'),
     prompt: z.string().min(1).optional().describe('Get this prompt (prompts/get).'),
-    arguments: z.record(z.unknown()).default({}).describe('tool: the call\'s arguments (any JSON); prompt: its arguments (strings).'),
+    arguments: z.record(z.unknown()).default({}).describe('tool: the call\'s arguments (any JSON); prompt: its arguments (strings). Over Streamable HTTP in the 2026-07-28 era, arguments the tool\'s inputSchema marks with `x-mcp-header` are also sent as `Mcp-Param-*` headers (README, Checks).'),
     expect: expectSchema.default({}).describe('What the result must be; by default only that a tool result is not `isError`.'),
     allow_side_effects: z.boolean().default(false).describe('Call a tool that is not annotated `readOnlyHint: true` (it may change data). Without it such a tool is never called. Tool checks only.'),
     on_failure: z.enum(CHECK_FAILURE_STATES).default('degraded').describe('degraded | down: the server\'s state while the check fails (down after `consecutive_failures_before_down` failures in a row).'),

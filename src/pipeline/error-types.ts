@@ -38,7 +38,7 @@ export const ERROR_TYPES = {
   internal_error: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32603: the server failed while handling the call.' },
   connection_closed: { category: 'transient', source: 'traffic', description: 'JSON-RPC -32000: the connection closed before the answer.' },
   tool_error: { category: 'permanent', source: 'both', description: 'The tool ran and returned `isError: true` (a check: its text, bounded, in the message), or failed without a more specific type.' },
-  tool_not_found: { category: 'permanent', source: 'probe', description: 'A check names a tool the server does not list in tools/list (the tool is not called).' },
+  tool_not_found: { category: 'permanent', source: 'probe', description: 'A check names a tool the server does not list in tools/list, or (MCP 2026-07-28, Streamable HTTP) one it lists with an invalid `x-mcp-header` declaration, which every Streamable HTTP client must leave out of its tools list (the tool is not called).' },
   schema_violation: { category: 'permanent', source: 'probe', description: 'A check\'s tool returned `structuredContent` that does not match its `outputSchema` (or none although it declares one).' },
   assertion_failed: { category: 'permanent', source: 'probe', description: 'A check\'s result did not meet its `expect`: which expectation, expected vs got (bounded), in the message.' },
   side_effects_refused: { category: 'permanent', source: 'probe', description: 'Not a server failure: a check names a tool without `annotations.readOnlyHint: true` and no `allow_side_effects: true`, so mcpwatch never calls it.' },

@@ -9,6 +9,7 @@ import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.j
 import { closestName } from '../config/similar.js';
 import { argumentsRejected, ProbeTimeout, rawFromError, rejectsArguments, toProbeError } from './classify.js';
 import { ProbeClient } from './connection.js';
+import { toolCallHeaders } from './streamable-http.js';
 import { Deadline, elapsed } from './probe.js';
 import type { CheckMethod, CheckRun, McpConnection, ProbeError, ToolInfo } from './prober.js';
 
@@ -100,9 +101,9 @@ function textsOf(blocks: unknown): string[] {
  * the v2 client's response cache (a dead server would pass) and validate output with the
  * connection's validator, which mcpwatch leaves a no-op (connection.ts) and does here itself.
  */
-async function send(client: Client, check: CheckConfig, method: CheckMethod, target: string, signal: AbortSignal, timeout: number): Promise<{ result: Record<string, unknown>; ms: number }> {
+async function send(client: Client, check: CheckConfig, method: CheckMethod, target: string, signal: AbortSignal, timeout: number, headers: Record<string, string> | undefined): Promise<{ result: Record<string, unknown>; ms: number }> {
   const t = performance.now();
-  const opts = { signal, timeout };
+  const opts = headers ? { signal, timeout, headers } : { signal, timeout };
   let result: Record<string, unknown>;
   if (method === 'tools/call') result = (await client.request({ method, params: { name: target, arguments: check.arguments } }, opts)) as Record<string, unknown>;
   else if (method === 'resources/read') result = (await client.request({ method, params: { uri: target } }, opts)) as Record<string, unknown>;
@@ -143,17 +144,37 @@ export function toolNotFound(target: string, listed: readonly string[]): string 
   return `${head} (${listed.length} ${listed.length === 1 ? 'tool' : 'tools'}: ${bounded(shown.join(', '))}${rest > 0 ? ` and ${rest} more` : ''})`;
 }
 
+/**
+ * The `Mcp-Param-*` headers a tools/call of `tool` carries, or the check's failure when the tool's
+ * `x-mcp-header` declarations are invalid. Only on a 2026-07-28 connection over Streamable HTTP: the
+ * 2025 revisions have no such headers, and stdio has no headers at all (the revision lets a stdio
+ * client ignore the declarations). The schema is the one the probe has just listed.
+ */
+function paramHeaders(conn: McpConnection, server: Pick<ServerConfig, 'transport'>, check: CheckConfig, tool: ToolInfo): { headers?: Record<string, string>; error?: ProbeError } {
+  if (server.transport !== 'streamable_http' || conn.client.getProtocolEra() !== 'modern') return {};
+  const mirrored = toolCallHeaders(tool.inputSchema, check.arguments);
+  if ('headers' in mirrored) return Object.keys(mirrored.headers).length > 0 ? { headers: mirrored.headers } : {};
+  // The revision has a Streamable HTTP client drop such a tool from what tools/list gives it: for every
+  // client of this server the tool is not there, so calling it would check nothing they can use.
+  const message = `not called: tool ${JSON.stringify(tool.name)} is listed with an invalid x-mcp-header declaration (${bounded(mirrored.invalid, 300)}); MCP 2026-07-28 has every Streamable HTTP client leave such a tool out of its tools/list`;
+  return { error: checkError('tool_not_found', 'tools/call', message) };
+}
+
 /** Runs one check; never throws for a target failure. */
-export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command'>, check: CheckConfig, tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun> {
+export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, 'command' | 'transport'>, check: CheckConfig, tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun> {
   const { method, target } = checkTarget(check);
   const run: CheckRun = { name: check.name, method, target, status: 'pass', onFailure: check.on_failure, startedAt: Date.now(), latencyMs: null, error: null };
   const failed = (error: ProbeError): CheckRun => ({ ...run, status: 'fail', error });
   let tool: ToolInfo | undefined;
+  let headers: Record<string, string> | undefined;
   if (method === 'tools/call') {
     tool = tools.find((t) => t.name === target);
     if (!tool) {
       return failed(checkError('tool_not_found', method, toolNotFound(target, tools.map((t) => t.name))));
     }
+    const mirrored = paramHeaders(conn, server, check, tool);
+    if (mirrored.error) return failed(mirrored.error);
+    headers = mirrored.headers;
     if (tool.annotations?.readOnlyHint !== true && !check.allow_side_effects) {
       const message = `not called: tool ${JSON.stringify(target)} is not annotated readOnlyHint: true, so it may have side effects; set allow_side_effects: true on check ${JSON.stringify(check.name)} to call it anyway`;
       return { ...run, status: 'refused', error: checkError('side_effects_refused', method, message) };
@@ -173,7 +194,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const t = performance.now();
   let sent: { result: Record<string, unknown>; ms: number };
   try {
-    sent = await deadline.run(send(conn.client, check, method, target, deadline.signal, deadline.remaining()));
+    sent = await deadline.run(send(conn.client, check, method, target, deadline.signal, deadline.remaining(), headers));
   } catch (err) {
     // How long it took to fail is part of the finding (a JSON-RPC error, or the whole deadline).
     run.latencyMs = elapsed(t);
@@ -220,7 +241,7 @@ async function schemaViolation(schema: unknown, structured: unknown): Promise<st
 }
 
 /** Runs checks one after another (a server is not hammered by its own monitor). */
-export async function runChecks(conn: McpConnection, server: Pick<ServerConfig, 'command'>, checks: readonly CheckConfig[], tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun[]> {
+export async function runChecks(conn: McpConnection, server: Pick<ServerConfig, 'command' | 'transport'>, checks: readonly CheckConfig[], tools: readonly ToolInfo[], bound?: ProbeBound): Promise<CheckRun[]> {
   const runs: CheckRun[] = [];
   for (const check of checks) {
     if (conn.closed) break;

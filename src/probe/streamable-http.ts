@@ -181,25 +181,27 @@ export class StreamableHttpTransport implements Transport, PageAwareTransport {
     // closed, a 2026-07-28 request timed out): its stream goes with it, or each one given up would
     // hold a connection for as long as the server, or a proxy that buffers event streams, keeps it open.
     const signal = options?.requestSignal;
-    if (signal || lasting || requests.size === 0) return this.post(message, withSession, modern, lasting, requests, signal);
+    // What the caller adds to this one request (a tool call's `Mcp-Param-*` headers: probe/checks.ts).
+    const asked = options?.headers;
+    if (signal || lasting || requests.size === 0) return this.post(message, withSession, modern, asked, lasting, requests, signal);
     const giveUp = new GiveUp(modern !== undefined);
     // A copy: answers are taken off `requests` as they come.
     const ids = [...requests];
     for (const id of ids) this.cancellable.set(id, giveUp);
     try {
-      await this.post(message, withSession, modern, lasting, requests, giveUp);
+      await this.post(message, withSession, modern, asked, lasting, requests, giveUp);
     } finally {
       for (const id of ids) if (this.cancellable.get(id) === giveUp) this.cancellable.delete(id);
     }
   }
 
-  private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, lasting: boolean, requests: Set<string | number>, signal: Abandon | undefined): Promise<void> {
+  private async post(message: JSONRPCMessage | JSONRPCMessage[], withSession: boolean, modern: OutgoingHttpHeaders | undefined, asked: Readonly<Record<string, string>> | undefined, lasting: boolean, requests: Set<string | number>, signal: Abandon | undefined): Promise<void> {
     const diag = lasting ? (this.streamDiag ??= {}) : this.diag;
     diag.sentWithSession = withSession;
     // A tool call is never sent twice: a connection reset before its answer may have come after the
     // server took it, and a tool a check may call with side effects would run twice.
     const once = !Array.isArray(message) && 'method' in message && message.method === 'tools/call';
-    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), withTraceparent(message, modern), lasting, signal, diag, once);
+    const res = await this.request('POST', 'application/json, text/event-stream', JSON.stringify(message), withTraceparent(message, asked ? { ...modern, ...asked } : modern), lasting, signal, diag, once);
     const sessionId = header(res, 'mcp-session-id');
     if (sessionId) this.sessionId = sessionId;
     const status = res.statusCode ?? 0;
@@ -745,9 +747,103 @@ function modernHeaders(message: JSONRPCMessage | JSONRPCMessage[]): OutgoingHttp
   const headers: OutgoingHttpHeaders = { 'mcp-protocol-version': version, 'mcp-method': message.method };
   const field = MCP_NAME_SOURCE[message.method];
   const name = field ? params?.[field] : undefined;
-  // Header values must be visible ASCII; anything else travels base64 in the spec's sentinel form.
-  if (typeof name === 'string') headers['mcp-name'] = plainHeaderValue(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+  if (typeof name === 'string') headers['mcp-name'] = headerValue(name);
   return headers;
+}
+
+/**
+ * A value as a 2026-07-28 `Mcp-Name` or `Mcp-Param-*` header carries it: header values must be
+ * visible ASCII, space or tab, without whitespace at either end (which field parsing strips); anything
+ * else, and a value that looks like the sentinel itself, travels as the UTF-8 bytes in base64 between
+ * `=?base64?` and `?=`.
+ */
+function headerValue(value: string): string {
+  return plainHeaderValue(value) ? value : `=?base64?${Buffer.from(value).toString('base64')}?=`;
+}
+
+/** Where a tool's `x-mcp-header` declaration finds its argument: the `properties` keys from the schema's root. */
+interface ParamDeclaration {
+  header: string;
+  path: string[];
+}
+
+/** An HTTP field name (RFC 9110 token): what `x-mcp-header` may name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The schema types a header may mirror; `number` is excluded by the revision (no portable decimal form). */
+const HEADER_TYPES: ReadonlySet<unknown> = new Set(['string', 'integer', 'boolean']);
+/**
+ * JSON Schema keywords holding subschemas that are not reached by `properties` alone: a declaration
+ * under one of them makes the tool invalid. `$ref` is not followed (the revision forbids the chain to
+ * pass it), and keywords holding data (`const`, `enum`, `default`, `examples`) are not schemas.
+ */
+const ONE_SCHEMA = new Set(['items', 'contains', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'propertyNames', 'not', 'if', 'then', 'else', 'contentSchema']);
+const SCHEMA_LIST = new Set(['prefixItems', 'allOf', 'anyOf', 'oneOf']);
+const SCHEMA_MAP = new Set(['patternProperties', 'dependentSchemas', '$defs', 'definitions']);
+
+/**
+ * The `x-mcp-header` declarations of a tool's inputSchema (revision 2026-07-28, Streamable HTTP), or
+ * why they make the tool invalid: a name that is no HTTP token or repeats another in any case, a
+ * property that is not a string, integer or boolean, or one not reached from the root through
+ * `properties` keys alone. A Streamable HTTP client must drop such a tool from its tools/list.
+ */
+function paramDeclarations(inputSchema: unknown): { declarations: ParamDeclaration[] } | { invalid: string } {
+  const declarations: ParamDeclaration[] = [];
+  const seen = new Map<string, string>();
+  // `path` undefined: off the `properties` chain. A queue rather than recursion: a schema's depth is the
+  // server's choice; taken in order, so a repeated name is reported on its second property.
+  const queue: Array<{ node: unknown; path: string[] | undefined }> = [{ node: inputSchema, path: [] }];
+  for (let i = 0; i < queue.length; i++) {
+    const { node, path } = queue[i]!;
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) continue;
+    const schema = node as Record<string, unknown>;
+    if (Object.hasOwn(schema, 'x-mcp-header')) {
+      const where = path?.join('.');
+      if (!path || path.length === 0) return { invalid: `an x-mcp-header ${path ? 'on the schema\'s root' : 'not reached from the root through properties alone'}` };
+      const header = schema['x-mcp-header'];
+      if (typeof header !== 'string' || !TOKEN.test(header)) return { invalid: `property ${JSON.stringify(where)}: x-mcp-header ${JSON.stringify(header)} is not an HTTP field name` };
+      if (!HEADER_TYPES.has(schema.type)) return { invalid: `property ${JSON.stringify(where)}: x-mcp-header on a property of type ${JSON.stringify(schema.type) ?? 'none'} (only string, integer and boolean)` };
+      const other = seen.get(header.toLowerCase());
+      if (other !== undefined) return { invalid: `x-mcp-header ${JSON.stringify(header)} on property ${JSON.stringify(where)} repeats the one on ${JSON.stringify(other)}` };
+      seen.set(header.toLowerCase(), where!);
+      declarations.push({ header, path });
+    }
+    for (const [key, value] of Object.entries(schema)) {
+      if (key === 'properties' && value !== null && typeof value === 'object') {
+        for (const [name, child] of Object.entries(value)) queue.push({ node: child, path: path && [...path, name] });
+      } else if (ONE_SCHEMA.has(key)) queue.push({ node: value, path: undefined });
+      else if (SCHEMA_LIST.has(key) && Array.isArray(value)) for (const child of value) queue.push({ node: child, path: undefined });
+      else if (SCHEMA_MAP.has(key) && value !== null && typeof value === 'object') for (const child of Object.values(value)) queue.push({ node: child, path: undefined });
+    }
+  }
+  return { declarations };
+}
+
+/** An argument as its header's text: strings as they are, integers in decimal, booleans as `true`/`false`; none for anything else. */
+function argumentText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  // An integer past 2^53 has no exact form here (the revision bounds them to that range).
+  if (typeof value === 'number' && Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value))) return String(value);
+  return undefined;
+}
+
+/**
+ * The `Mcp-Param-{Name}` headers of a 2026-07-28 tools/call over Streamable HTTP, mirroring the
+ * arguments the tool's inputSchema declares with `x-mcp-header` (a server checks each against the
+ * body and refuses a call without them: -32020). An argument absent or null gets no header. Or why
+ * the declarations make the tool one no Streamable HTTP client may call (paramDeclarations).
+ */
+export function toolCallHeaders(inputSchema: unknown, args: Readonly<Record<string, unknown>> | undefined): { headers: Record<string, string> } | { invalid: string } {
+  const scan = paramDeclarations(inputSchema);
+  if ('invalid' in scan) return scan;
+  const headers: Record<string, string> = {};
+  for (const { header, path } of scan.declarations) {
+    let value: unknown = args;
+    for (const key of path) value = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+    const text = argumentText(value);
+    if (text !== undefined) headers[`Mcp-Param-${header}`] = headerValue(text);
+  }
+  return { headers };
 }
 
 /**
