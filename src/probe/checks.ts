@@ -7,7 +7,7 @@ import { checkTarget, durationText, type CheckConfig, type ServerConfig } from '
 import { errorCategory, type ErrorType } from '../pipeline/error-types.js';
 import { bounded, MAX_EXCERPT, unmet, type Observed } from '../pipeline/expect.js';
 import { closestName } from '../config/similar.js';
-import { argumentsRejected, ProbeTimeout, rawFromError, rejectsArguments, toProbeError } from './classify.js';
+import { argumentsRejected, NO_CLIENT_FEATURES, ProbeTimeout, rawFromError, rejectsArguments, toProbeError } from './classify.js';
 import { ProbeClient } from './connection.js';
 import { toolCallHeaders } from './streamable-http.js';
 import { Deadline, elapsed } from './probe.js';
@@ -124,6 +124,9 @@ function observe(method: CheckMethod, result: Record<string, unknown>, ms: numbe
   return { isError: false, observed: { texts: messages.flatMap((m) => textsOf(Array.isArray(m.content) ? m.content : [m.content])), latencyMs: ms } };
 }
 
+/** Tool names that speak of a client feature mcpwatch does not offer. */
+const CLIENT_FEATURE_NAME = /sampl|elicit|roots?(?![a-z])/i;
+
 /**
  * Why a check's tool is not called: the listed name it most likely meant first (a typo, `-` for `_`),
  * then the names listed, whole ones only, as many as fit an excerpt: a server with fifty tools would
@@ -141,7 +144,10 @@ export function toolNotFound(target: string, listed: readonly string[]): string 
     length += name.length + 2;
   }
   const rest = listed.length - shown.length;
-  return `${head} (${listed.length} ${listed.length === 1 ? 'tool' : 'tools'}: ${bounded(shown.join(', '))}${rest > 0 ? ` and ${rest} more` : ''})`;
+  // server-everything lists its sampling, elicitation and roots tools only to clients declaring those
+  // capabilities; said only for names like theirs, since a tool gone in a schema change is the common case.
+  const hidden = !near && CLIENT_FEATURE_NAME.test(target) ? '; a server may list such a tool only to clients that declare sampling, elicitation or roots, which mcpwatch does not' : '';
+  return `${head} (${listed.length} ${listed.length === 1 ? 'tool' : 'tools'}: ${bounded(shown.join(', '))}${rest > 0 ? ` and ${rest} more` : ''}${hidden})`;
 }
 
 /**
@@ -189,7 +195,7 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const failedWithRefusals = (error: ProbeError): CheckRun => {
     const refused = client?.refusedSince(mark) ?? [];
     if (refused.length === 0) return failed(error);
-    return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked)` });
+    return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: ${NO_CLIENT_FEATURES})` });
   };
   const t = performance.now();
   let sent: { result: Record<string, unknown>; ms: number };

@@ -26,4 +26,12 @@ describe('a check\'s missing tool', () => {
     assert.equal(toolNotFound('query', []), 'tool "query" is not in the server\'s tools/list (no tools)');
     assert.equal(toolNotFound('query', ['echo']), 'tool "query" is not in the server\'s tools/list (1 tool: echo)');
   });
+
+  it('says that a sampling, elicitation or roots tool may be listed only to clients declaring them (server-everything)', () => {
+    const hint = '; a server may list such a tool only to clients that declare sampling, elicitation or roots, which mcpwatch does not)';
+    for (const tool of ['trigger-sampling-request', 'trigger-elicitation-request', 'get-roots-list']) {
+      assert.equal(toolNotFound(tool, ['echo', 'get-sum']), `tool "${tool}" is not in the server's tools/list (2 tools: echo, get-sum${hint}`);
+    }
+    assert.ok(!toolNotFound('rootstock', ['echo']).includes('declare'));
+  });
 });
