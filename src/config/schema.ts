@@ -566,7 +566,7 @@ const monitoringSchema = z
       .describe('A credential_expiring alert is raised this long before a server\'s credential expires, where its expiry is known (a bearer token or token_file that is a JWT with `exp`).'),
     drift_alert_interval: durationOrOff
       .default('10m')
-      .describe('At most one schema_drift alert per server in this interval: later changes are counted (`details.suppressed_changes`) into the next alert. 0s: an alert for every change.'),
+      .describe('At most one schema_drift alert per server in this interval, and one more for each change worse than those alerted (a breaking change after a compatible one): later changes are counted (`details.suppressed_changes`) into the next alert. 0s: an alert for every change.'),
     thresholds: thresholds.default({}).describe('Default latency thresholds for every server.'),
     traffic: z
       .object({

@@ -2,8 +2,10 @@
 // (a list_changed loop, a timestamp in a description) would otherwise page once per check: 1,850
 // alert lines in 12 s were seen. The first change alerts at once; later changes within the interval
 // are counted, not sent, and the count rides on the next alert (the next change after the interval,
-// or, if the schema has settled, a summary at the first check after it). Pure: the agent keeps the
-// state per server and calls this once per check.
+// or, if the schema has settled, a summary at the first check after it). A change more severe than
+// the interval's alerts so far (a tool removed after one was added) is sent at once all the same:
+// counted, its diff (the removed tool's name) would reach no alert. Pure: the agent keeps the state
+// per server and calls this once per check.
 import type { Severity } from './events.js';
 import type { ServerStatus } from './status.js';
 import type { EventDraft } from './state-machine.js';
@@ -15,6 +17,8 @@ export interface DriftAlertGate {
   suppressed: number;
   /** The worst severity among them. */
   worst: Severity | null;
+  /** The worst severity alerted since the quiet time began: a worse change is alerted anyway. */
+  alerted: Severity;
 }
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -33,6 +37,11 @@ export function gateDriftAlerts(
   const open = gate === undefined || at >= gate.quietUntil;
   if (!open) {
     if (drafts.length === 0) return { gate, events: [] };
+    const escalation = drafts.find((d) => RANK[d.severity] > RANK[gate.alerted]);
+    if (escalation) {
+      const suppressed = gate.suppressed + drafts.length - 1;
+      return { gate: { ...gate, suppressed: 0, worst: null, alerted: escalation.severity }, events: [suppressed > 0 ? withCount(escalation, suppressed) : escalation] };
+    }
     let worst = gate.worst;
     for (const d of drafts) if (worst === null || RANK[d.severity] > RANK[worst]) worst = d.severity;
     return { gate: { ...gate, suppressed: gate.suppressed + drafts.length, worst }, events: [] };
@@ -46,7 +55,7 @@ export function gateDriftAlerts(
   const [first, ...rest] = drafts;
   const suppressed = (pending?.suppressed ?? 0) + rest.length;
   const event = suppressed > 0 ? withCount(first!, suppressed) : first!;
-  return { gate: { quietUntil: at + intervalMs, suppressed: 0, worst: null }, events: [event] };
+  return { gate: { quietUntil: at + intervalMs, suppressed: 0, worst: null, alerted: first!.severity }, events: [event] };
 }
 
 function withCount(draft: EventDraft, suppressed: number): EventDraft {

@@ -30,9 +30,17 @@ describe('schema_drift alert rate limit', () => {
 
   it('turns a schema that changes on every check into one alert, then a summary with the count once it settles', () => {
     const checks: Array<[number, EventDraft[]]> = [];
-    for (let m = 0; m < 5; m++) checks.push([m, [change(m === 3 ? 'critical' : 'info')]]);
+    for (let m = 0; m < 5; m++) checks.push([m, [change(m === 3 ? 'warning' : 'info')]]);
     checks.push([6, []], [11, []]);
-    assert.deepEqual(run(checks), [[0, 'info', undefined], [11, 'critical', 4]]);
+    // Minute 3 is worse than minute 0's alert: sent at once, with the two changes counted before it.
+    assert.deepEqual(run(checks), [[0, 'info', undefined], [3, 'warning', 2], [11, 'info', 1]]);
+  });
+
+  it('alerts a breaking change within the interval of a compatible one, and only once per severity', () => {
+    // A tool added (info), then removed (critical), then added and removed again: the removal's diff
+    // reached no alert before (flowsA); the repeats are counted.
+    const sent = run([[0, [change('info')]], [2, [change('critical')]], [3, [change('info')]], [4, [change('critical')]], [11, []]]);
+    assert.deepEqual(sent, [[0, 'info', undefined], [2, 'critical', undefined], [11, 'critical', 2]]);
   });
 
   it('carries the count on the next change after the interval when the flapping goes on', () => {
