@@ -82,6 +82,20 @@ describe('alertmanager notifier: events as alerts', () => {
     assert.deepEqual(refreshed(active, T + 120_000, 60_000), [], 'nothing left to re-post');
   });
 
+  it('starts an alert when its state began: a down after a degraded spell is down since the event, not since the spell', () => {
+    const active: ActiveAlerts = new Map();
+    const degraded = alertsFor(event({ event: 'degraded', severity: 'warning', current_state: 'degraded', incident_started_at: new Date(T - 40_000).toISOString(), timestamp: new Date(T - 40_000).toISOString() }), active, T - 40_000, SETTINGS);
+    assert.equal(degraded[0]!.startsAt, new Date(T - 40_000).toISOString());
+    const down = alertsFor(event({ previous_state: 'degraded', incident_started_at: new Date(T - 40_000).toISOString() }), active, T, SETTINGS);
+    assert.deepEqual(down.map((a) => [a.labels.alertname, a.startsAt]), [
+      ['McpServerDegraded', new Date(T - 40_000).toISOString()],
+      ['McpServerDown', new Date(T).toISOString()],
+    ]);
+    // Posted again for another cause of the same state: the start stays.
+    const later = alertsFor(event({ previous_state: 'down', timestamp: new Date(T + 5000).toISOString() }), active, T + 5000, SETTINGS);
+    assert.deepEqual(later.map((a) => [a.labels.alertname, a.startsAt]), [['McpServerDown', new Date(T).toISOString()]]);
+  });
+
   it('keeps the state alert while a recovery leaves the server in that state (one check passes, another still fails)', () => {
     const active: ActiveAlerts = new Map();
     const failing = (check: string): AlertEvent => event({ event: 'check_failed', severity: 'warning', current_state: 'degraded', details: { check } });

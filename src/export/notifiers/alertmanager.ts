@@ -104,6 +104,19 @@ function annotations(event: AlertEvent): Record<string, string> {
   return out;
 }
 
+/**
+ * When a state alert began: when the server entered that state, as a Prometheus rule's alert does.
+ * From up (or a catch-up, which tells of a state entered before mcpwatch started or the notifier was
+ * added), that is when the incident began (the first failure of the streak); from another bad state,
+ * when this event moved it on: a McpServerDown after a degraded spell read "since" that spell
+ * (flowsB). The same alert posted again keeps its start.
+ */
+function alertStart(event: AlertEvent, posted: AmAlert | undefined): string {
+  if (posted) return posted.startsAt;
+  const fromBad = event.previous_state !== 'up' && event.previous_state !== 'unknown' && event.previous_state !== event.current_state;
+  return fromBad ? event.timestamp : (event.incident_started_at ?? event.timestamp);
+}
+
 /** Active state alerts, by server then alert name. */
 export type ActiveAlerts = Map<string, Map<string, AmAlert>>;
 
@@ -134,7 +147,7 @@ export function alertsFor(event: AlertEvent, active: ActiveAlerts, nowMs: number
       const alert: AmAlert = {
         labels: alertLabels(event, name, settings.labels),
         annotations: annotations(event),
-        startsAt: event.incident_started_at ?? event.timestamp,
+        startsAt: alertStart(event, mine?.get(name)),
         endsAt: new Date(nowMs + RESEND_MARGIN * settings.resend_interval).toISOString(),
       };
       post.push(alert);
