@@ -89,6 +89,8 @@ interface Endpoint {
   metadata: AuthorizationServerMetadata;
   /** The RFC 8707 resource indicator: configured, else the protected-resource metadata's, else the server URL. */
   resource: string;
+  /** The protected-resource metadata's `scopes_supported`, space-joined; undefined where it names none. */
+  scopesSupported?: string;
 }
 
 export interface CredentialOptions {
@@ -127,6 +129,11 @@ export class Credentials {
   private provider: OAuthClientProvider | undefined;
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
+  /**
+   * The scope the server's last 401 challenge named (WWW-Authenticate `scope`): where no scopes are
+   * configured, the MCP authorization spec's scope selection asks for it before the metadata's list.
+   */
+  private challengedScope: string | undefined;
   /** The last refusal by the authorization server, answered from here until `until` (epoch ms). */
   private refused: { failure: AuthFailure; until: number; backoffMs: number } | undefined;
   /**
@@ -240,6 +247,7 @@ export class Credentials {
       return `Bearer ${current.value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
+    if (renew) this.noteChallenge(www);
     // A stream refused the token the checks use, and just used: a server may guard its streams by
     // rules of its own. Dropped and renewed here, that token cost a token request at every new
     // connection, and with the authorization server unreachable, the next check had no token at all
@@ -273,6 +281,23 @@ export class Credentials {
   /** The back-off after a refusal: the server's interval at first, doubling after `previous`, up to the maximum. */
   private backoffAfter(previous: number | undefined): number {
     return Math.min(REFUSED_BACKOFF_MAX_MS, previous !== undefined ? previous * 2 : (this.server.interval ?? REFUSED_BACKOFF_MAX_MS));
+  }
+
+  /** Keeps the scope a 401 challenge names, for the next token request. */
+  private noteChallenge(www: string | null): void {
+    const scope = authParam(www, 'scope')?.trim();
+    if (scope) this.challengedScope = scope;
+  }
+
+  /**
+   * The `scope` of a token request. Configured scopes win, and `scopes: []` asks for none. Else the
+   * MCP authorization spec's scope selection: the scope the server's 401 challenge named, else every
+   * scope of its protected-resource metadata's `scopes_supported`, else no `scope` at all.
+   */
+  private scope(): string | undefined {
+    const configured = (this.auth as Exclude<AuthConfig, { type: 'bearer' }>).scopes;
+    if (configured !== undefined) return configured.length ? configured.join(' ') : undefined;
+    return this.challengedScope ?? this.endpoint?.scopesSupported;
   }
 
   /** Another request renewed the token since `sent` went out: a retry with that one is enough. */
@@ -336,7 +361,8 @@ export class Credentials {
     this.provider ??= this.newProvider(endpoint.issuer);
     let tokens: OAuthTokens;
     try {
-      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, fetchFn: this.fetchFn(true) });
+      // The scope is the request's, not the provider's: a server's challenge may change it.
+      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, scope: this.scope(), fetchFn: this.fetchFn(true) });
     } catch (err) {
       throw tokenFailure(err, endpoint.tokenEndpoint, (s) => oneLine(this.scrub(s)));
     }
@@ -350,15 +376,14 @@ export class Credentials {
 
   private newProvider(issuer: string): OAuthClientProvider {
     const auth = this.auth as Exclude<AuthConfig, { type: 'bearer' }>;
-    const scope = auth.scopes.length ? auth.scopes.join(' ') : undefined;
     let provider: OAuthClientProvider;
     if (auth.type === 'private_key_jwt') {
       const pem = readKey(auth.private_key_file);
       this.keyLines = pemBodyLines(pem);
       const privateKey = usableKey(auth.private_key_file, pem, auth.algorithm);
-      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey, algorithm: auth.algorithm, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
+      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey, algorithm: auth.algorithm, expectedIssuer: issuer, clientName: 'mcpwatch' });
     } else {
-      provider = new ClientCredentialsProvider({ clientId: auth.client_id, clientSecret: auth.client_secret, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
+      provider = new ClientCredentialsProvider({ clientId: auth.client_id, clientSecret: auth.client_secret, expectedIssuer: issuer, clientName: 'mcpwatch' });
     }
     if (auth.audience !== undefined) {
       // The `audience` parameter some authorization servers (Auth0, Okta) want beside RFC 8707's `resource`.
@@ -401,7 +426,15 @@ export class Credentials {
     }
     // The server chose where the credentials go: said once per server, so an operator can see it.
     authLog?.({ server: this.server.name, issuer: metadata.issuer, token_endpoint: metadata.token_endpoint }, 'OAuth token endpoint discovered from the server\'s metadata');
-    return { url: info.authorizationServerUrl, tokenEndpoint: metadata.token_endpoint, issuer: metadata.issuer, metadata, resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url! };
+    const scopesSupported = info.resourceMetadata?.scopes_supported?.filter((s) => s.trim() !== '').join(' ') || undefined;
+    return {
+      url: info.authorizationServerUrl,
+      tokenEndpoint: metadata.token_endpoint,
+      issuer: metadata.issuer,
+      metadata,
+      resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url!,
+      ...(scopesSupported ? { scopesSupported } : {}),
+    };
   }
 
   /**
