@@ -501,3 +501,57 @@ describe('OAuth scope selection (no scopes configured)', () => {
     assert.match(out.error!.message, /rejected the credential.*; its challenge names scope "mcp:tools"$/);
   });
 });
+
+describe('OAuth discovery again after the token endpoint refused the client', () => {
+  /** An authorization server of the test's own, whose metadata it changes; a gate naming it; a server whose credentials run on a clock the test moves. */
+  async function changing(): Promise<{ own: AuthServer; g: Gate; server: ServerConfig; clock: { now: number } }> {
+    const own = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
+    closers.push(() => own.close());
+    const g = await protect((await modern()).url, own, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    own.addResource(g.resource, SCOPE, 300);
+    const server = target(g.url, clientCredentials());
+    const clock = { now: Date.now() };
+    credentialsFor(server, { now: () => clock.now });
+    return { own, g, server, clock };
+  }
+
+  it('an authorization server that now takes client_secret_post only: a renewal is refused invalid_client, then discovery runs again and the probe is up', async () => {
+    const { own, g, server, clock } = await changing();
+    assert.equal((await probeServer(server)).error, null, 'up with HTTP Basic, as the metadata first said');
+    own.patchMetadata({ token_endpoint_auth_methods_supported: ['client_secret_post'] });
+    own.refuseBasicAuth(true);
+    // The server stops taking the token (tokens carry whole seconds: every one issued before the next
+    // second is refused, once it has come): its renewal goes to the token endpoint with Basic.
+    const cutoff = Math.floor(Date.now() / 1000) + 1;
+    g.refuseIssuedBefore(cutoff);
+    await until(() => Date.now() / 1000 >= cutoff, 'the next second');
+    const refused = await probeServer(server);
+    assert.equal(refused.error?.type, 'auth_failed');
+    assert.match(refused.error!.message, /invalid_client/);
+    assert.equal((await probeServer(server)).error?.type, 'auth_failed', 'the refusal is remembered for the back-off');
+    assert.equal(g.counts.metadata, 1, 'no discovery during the back-off');
+    assert.equal(own.tokenRequests(), 2);
+    clock.now += server.interval;
+    const after = await probeServer(server);
+    assert.equal(after.error, null, after.error?.message);
+    assert.equal(g.counts.metadata, 2, 'discovered once more, after the back-off');
+    assert.equal(own.tokenRequests(), 3);
+    assert.equal((await probeServer(server)).error, null);
+    assert.equal(g.counts.metadata, 2, 'and not again while the token works');
+  });
+
+  it('a token endpoint that moved (404 at the old one) is found again once the back-off has passed', async () => {
+    const { own, g, server, clock } = await changing();
+    own.patchMetadata({ token_endpoint: `${own.issuer}/old/token` });
+    const first = await probeServer(server);
+    // oidc-provider answers an unknown route 404 in OAuth words.
+    assert.equal(first.error?.type, 'auth_failed');
+    assert.match(first.error!.message, /invalid_request — unrecognized route .*\/old\/token/);
+    own.patchMetadata(undefined);
+    clock.now += server.interval;
+    const after = await probeServer(server);
+    assert.equal(after.error, null, after.error?.message);
+    assert.equal(g.counts.metadata, 2);
+  });
+});
