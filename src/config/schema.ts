@@ -159,7 +159,12 @@ export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS5
 
 const oauthCommon = {
   client_id: z.string().min(1).describe('oauth2_client_credentials / private_key_jwt: the OAuth client id registered for mcpwatch.'),
-  scopes: z.array(z.string().min(1)).default([]).describe('oauth2_client_credentials / private_key_jwt: scopes to request (space-joined into `scope`).'),
+  scopes: z
+    .array(z.string().min(1))
+    .optional()
+    .describe(
+      'oauth2_client_credentials / private_key_jwt: scopes to request (space-joined into `scope`). Default: what the server names, as the MCP authorization spec selects it (the scope of its 401 challenge, else all of its protected-resource metadata\'s `scopes_supported`, else none). `[]`: request no scope (the authorization server\'s default for the client).',
+    ),
   token_url: httpUrl
     .optional()
     .describe('oauth2_client_credentials / private_key_jwt: the token endpoint. Default: discovered from the server\'s 401 (WWW-Authenticate resource_metadata → protected-resource metadata, RFC 9728 → authorization-server metadata, RFC 8414 / OIDC discovery).'),

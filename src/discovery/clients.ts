@@ -323,7 +323,8 @@ interface ClientOAuth {
   clientId?: string;
   clientSecret?: string;
   tokenUrl?: string;
-  scopes: string[];
+  /** Left out where the client names none: mcpwatch then asks for what the server names (docs/oauth.md). */
+  scopes?: string[];
 }
 
 /** An `auth:` entry for mcpwatch.yaml: client credentials whose secret is an ${env:} reference. */
@@ -331,7 +332,7 @@ export interface AuthStub {
   type: 'oauth2_client_credentials';
   client_id: string;
   client_secret: string;
-  scopes: string[];
+  scopes?: string[];
   token_url?: string;
 }
 
@@ -451,7 +452,8 @@ function clientOAuth(raw: Record<string, unknown>): ClientOAuth | undefined {
     return undefined;
   };
   const scopes = Array.isArray(block.scopes) ? block.scopes.filter((s): s is string => typeof s === 'string' && s !== '') : typeof block.scope === 'string' ? block.scope.split(/\s+/).filter(Boolean) : [];
-  const out: ClientOAuth = { scopes };
+  // An empty list names no scope either: written as `scopes: []`, it would ask for none at all.
+  const out: ClientOAuth = scopes.length ? { scopes } : {};
   const clientId = text('clientId', 'client_id', 'CLIENT_ID');
   const clientSecret = text('clientSecret', 'client_secret', 'CLIENT_SECRET');
   const tokenUrl = text('tokenUrl', 'token_url', 'TOKEN_URL');
@@ -525,7 +527,7 @@ function ref(r: Redactor, base: string, literal: string): string {
 function authStub(r: Redactor, o: ClientOAuth): AuthStub {
   const id = o.clientId === undefined ? `\${env:${r.prefix}_CLIENT_ID}` : isReferenceOnly(o.clientId) ? normaliseRefs(o.clientId) : looksLikeSecret(o.clientId) ? ref(r, `${r.prefix}_CLIENT_ID`, o.clientId) : o.clientId;
   const secret = o.clientSecret === undefined ? `\${env:${r.prefix}_CLIENT_SECRET}` : isReferenceOnly(o.clientSecret) ? normaliseRefs(o.clientSecret) : ref(r, `${r.prefix}_CLIENT_SECRET`, o.clientSecret);
-  const stub: AuthStub = { type: 'oauth2_client_credentials', client_id: id, client_secret: secret, scopes: o.scopes };
+  const stub: AuthStub = { type: 'oauth2_client_credentials', client_id: id, client_secret: secret, ...(o.scopes ? { scopes: o.scopes } : {}) };
   if (o.tokenUrl) stub.token_url = redactUrl(r, o.tokenUrl);
   return stub;
 }

@@ -89,6 +89,8 @@ interface Endpoint {
   metadata: AuthorizationServerMetadata;
   /** The RFC 8707 resource indicator: configured, else the protected-resource metadata's, else the server URL. */
   resource: string;
+  /** The protected-resource metadata's `scopes_supported`, space-joined; undefined where it names none. */
+  scopesSupported?: string;
 }
 
 export interface CredentialOptions {
@@ -127,6 +129,21 @@ export class Credentials {
   private provider: OAuthClientProvider | undefined;
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
+  /**
+   * The scope the server's last 401 challenge named (WWW-Authenticate `scope`): where no scopes are
+   * configured, the MCP authorization spec's scope selection asks for it before the metadata's list.
+   */
+  private challengedScope: string | undefined;
+  /** The server's last 401 challenge that named its metadata: where discovery starts again after the token endpoint refused the client. */
+  private challenge: string | null = null;
+  /**
+   * The token endpoint refused the client itself (invalid_client; HTTP 401, 404 or 405): what
+   * discovery found may be out of date (the authorization server changed the client authentication
+   * methods it takes, or moved its endpoint), so the next token request discovers again first.
+   */
+  private stale = false;
+  /** The HTTP status of the last token endpoint answer: the SDK's OAuthError does not keep it. */
+  private tokenStatus: number | undefined;
   /** The last refusal by the authorization server, answered from here until `until` (epoch ms). */
   private refused: { failure: AuthFailure; until: number; backoffMs: number } | undefined;
   /**
@@ -240,6 +257,7 @@ export class Credentials {
       return `Bearer ${current.value}` !== sent;
     }
     if (this.renewedSince(sent)) return true;
+    if (renew) this.noteChallenge(www);
     // A stream refused the token the checks use, and just used: a server may guard its streams by
     // rules of its own. Dropped and renewed here, that token cost a token request at every new
     // connection, and with the authorization server unreachable, the next check had no token at all
@@ -273,6 +291,24 @@ export class Credentials {
   /** The back-off after a refusal: the server's interval at first, doubling after `previous`, up to the maximum. */
   private backoffAfter(previous: number | undefined): number {
     return Math.min(REFUSED_BACKOFF_MAX_MS, previous !== undefined ? previous * 2 : (this.server.interval ?? REFUSED_BACKOFF_MAX_MS));
+  }
+
+  /** Keeps what a 401 challenge names for the next token request: the scope, and the metadata for a discovery again. */
+  private noteChallenge(www: string | null): void {
+    const scope = authParam(www, 'scope')?.trim();
+    if (scope) this.challengedScope = scope;
+    if (authParam(www, 'resource_metadata') !== undefined) this.challenge = www;
+  }
+
+  /**
+   * The `scope` of a token request. Configured scopes win, and `scopes: []` asks for none. Else the
+   * MCP authorization spec's scope selection: the scope the server's 401 challenge named, else every
+   * scope of its protected-resource metadata's `scopes_supported`, else no `scope` at all.
+   */
+  private scope(): string | undefined {
+    const configured = (this.auth as Exclude<AuthConfig, { type: 'bearer' }>).scopes;
+    if (configured !== undefined) return configured.length ? configured.join(' ') : undefined;
+    return this.challengedScope ?? this.endpoint?.scopesSupported;
   }
 
   /** Another request renewed the token since `sent` went out: a retry with that one is enough. */
@@ -313,31 +349,53 @@ export class Credentials {
    */
   private renew(): Promise<Token> {
     if (this.refused && this.now() < this.refused.until) return Promise.reject(this.refused.failure);
-    this.inflight ??= this.requestToken().then(
-      (token) => {
-        this.refused = undefined;
-        this.inflight = undefined;
-        return token;
-      },
-      (err: unknown) => {
-        this.inflight = undefined;
-        if (err instanceof AuthFailure && err.type === 'auth_failed') {
-          const backoffMs = this.backoffAfter(this.refused?.backoffMs);
-          this.refused = { failure: err, until: this.now() + backoffMs, backoffMs };
-        }
-        throw err;
-      },
-    );
+    this.inflight ??= this.rediscoverIfStale()
+      .then(() => this.requestToken())
+      .then(
+        (token) => {
+          this.refused = undefined;
+          this.inflight = undefined;
+          return token;
+        },
+        (err: unknown) => {
+          this.inflight = undefined;
+          if (err instanceof AuthFailure && err.type === 'auth_failed') {
+            const backoffMs = this.backoffAfter(this.refused?.backoffMs);
+            this.refused = { failure: err, until: this.now() + backoffMs, backoffMs };
+          }
+          throw err;
+        },
+      );
     return this.inflight;
+  }
+
+  /**
+   * After the token endpoint refused the client, discovery once more from the server's last 401
+   * challenge, before the next token request (which the back-off already spaces out): an
+   * authorization server that now takes another client authentication method, or moved its token
+   * endpoint, is followed without a restart. A discovery that fails leaves the endpoint stale, to be
+   * tried again by the next request.
+   */
+  private async rediscoverIfStale(): Promise<void> {
+    if (!this.stale || !this.endpoint) return;
+    const endpoint = await this.discover(this.challenge);
+    this.stale = false;
+    // The provider is bound to the issuer it was made for.
+    if (endpoint.issuer !== this.endpoint.issuer) this.provider = undefined;
+    this.endpoint = endpoint;
   }
 
   private async requestToken(): Promise<Token> {
     const endpoint = this.endpoint!;
     this.provider ??= this.newProvider(endpoint.issuer);
     let tokens: OAuthTokens;
+    this.tokenStatus = undefined;
     try {
-      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, fetchFn: this.fetchFn(true) });
+      // The scope is the request's, not the provider's: a server's challenge may change it.
+      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, scope: this.scope(), fetchFn: this.fetchFn(true) });
     } catch (err) {
+      // A configured token_url has nothing to discover again.
+      if (this.auth.type !== 'bearer' && this.auth.token_url === undefined && refusedTheClient(err, this.tokenStatus)) this.stale = true;
       throw tokenFailure(err, endpoint.tokenEndpoint, (s) => oneLine(this.scrub(s)));
     }
     const obtainedAt = this.now();
@@ -350,15 +408,14 @@ export class Credentials {
 
   private newProvider(issuer: string): OAuthClientProvider {
     const auth = this.auth as Exclude<AuthConfig, { type: 'bearer' }>;
-    const scope = auth.scopes.length ? auth.scopes.join(' ') : undefined;
     let provider: OAuthClientProvider;
     if (auth.type === 'private_key_jwt') {
       const pem = readKey(auth.private_key_file);
       this.keyLines = pemBodyLines(pem);
       const privateKey = usableKey(auth.private_key_file, pem, auth.algorithm);
-      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey, algorithm: auth.algorithm, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
+      provider = new PrivateKeyJwtProvider({ clientId: auth.client_id, privateKey, algorithm: auth.algorithm, expectedIssuer: issuer, clientName: 'mcpwatch' });
     } else {
-      provider = new ClientCredentialsProvider({ clientId: auth.client_id, clientSecret: auth.client_secret, scope, expectedIssuer: issuer, clientName: 'mcpwatch' });
+      provider = new ClientCredentialsProvider({ clientId: auth.client_id, clientSecret: auth.client_secret, expectedIssuer: issuer, clientName: 'mcpwatch' });
     }
     if (auth.audience !== undefined) {
       // The `audience` parameter some authorization servers (Auth0, Okta) want beside RFC 8707's `resource`.
@@ -399,9 +456,18 @@ export class Credentials {
         `no OAuth token endpoint found for the server: ${info.resourceMetadata ? `its authorization server ${info.authorizationServerUrl} publishes no metadata` : 'it publishes no protected-resource metadata'}${resourceMetadataUrl ? ` (resource metadata ${resourceMetadataUrl.href})` : ''}; set auth.token_url`,
       );
     }
-    // The server chose where the credentials go: said once per server, so an operator can see it.
+    // The server chose where the credentials go: said at each discovery (once per server, and again
+    // after a refusal), so an operator can see it.
     authLog?.({ server: this.server.name, issuer: metadata.issuer, token_endpoint: metadata.token_endpoint }, 'OAuth token endpoint discovered from the server\'s metadata');
-    return { url: info.authorizationServerUrl, tokenEndpoint: metadata.token_endpoint, issuer: metadata.issuer, metadata, resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url! };
+    const scopesSupported = info.resourceMetadata?.scopes_supported?.filter((s) => s.trim() !== '').join(' ') || undefined;
+    return {
+      url: info.authorizationServerUrl,
+      tokenEndpoint: metadata.token_endpoint,
+      issuer: metadata.issuer,
+      metadata,
+      resource: auth.resource ?? info.resourceMetadata?.resource ?? this.server.url!,
+      ...(scopesSupported ? { scopesSupported } : {}),
+    };
   }
 
   /**
@@ -412,9 +478,11 @@ export class Credentials {
   private fetchFn(tokenRequest: boolean): FetchLike {
     const base = this.opts.fetch ?? fetch;
     const ms = this.server.timeout;
-    return (url, init) => {
+    return async (url, init) => {
       if (tokenRequest) this.sent = credentialValues(init);
-      return base(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(ms) });
+      const res = await base(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(ms) });
+      if (tokenRequest) this.tokenStatus = res.status;
+      return res;
     };
   }
 
@@ -591,6 +659,16 @@ function readKey(file: string): string {
     const code = (err as NodeJS.ErrnoException).code;
     throw new AuthFailure('auth_failed', `cannot read private_key_file ${file}${code ? ` (${code})` : ''}`);
   }
+}
+
+/**
+ * The token endpoint refused the client rather than the request: `invalid_client` (RFC 6749 §5.2), or
+ * an HTTP status that says the endpoint does not take this client or this request at all (401, 404,
+ * 405), in OAuth words or not.
+ */
+function refusedTheClient(err: unknown, status: number | undefined): boolean {
+  if (status === 401 || status === 404 || status === 405) return true;
+  return err instanceof OAuthError && err.code === 'invalid_client';
 }
 
 /**

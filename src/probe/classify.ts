@@ -185,7 +185,9 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
       const why = challengeParam(raw.wwwAuthenticate, 'error_description');
       const said = error ? ` (${error}${why ? `: ${why}` : ''})` : '';
       if (raw.credentialExpired) return { type: 'auth_failed', message: `${raw.credentialExpired}; the server answered HTTP 401${said}` };
-      return { type: 'auth_failed', message: `HTTP 401${said}: the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)` };
+      // A token without the scope the server wants is refused 401 by some servers (FastMCP), not 403.
+      const scope = challengeParam(raw.wwwAuthenticate, 'scope');
+      return { type: 'auth_failed', message: `HTTP 401${said}: the server rejected the credential mcpwatch presented (a token just obtained, or the configured bearer token)${scope ? `; its challenge names scope "${scope}"` : ''}` };
     }
     const detail = meta ? ` (resource metadata: ${meta})` : raw.wwwAuthenticate ? ` (${raw.wwwAuthenticate})` : '';
     return { type: 'auth_required', message: `HTTP 401, auth required${detail}` };
@@ -193,7 +195,9 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
   if (s === 403) {
     const insufficient = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
     const scope = challengeParam(raw.wwwAuthenticate, 'scope');
-    return { type: 'forbidden', message: `HTTP 403, forbidden${insufficient}${scope ? ` (the server requires scope "${scope}")` : ''}` };
+    // Without `scope`, the description may be what names it (the Python SDK: "Required scope: mcp:tools").
+    const why = scope ? undefined : challengeParam(raw.wwwAuthenticate, 'error_description');
+    return { type: 'forbidden', message: `HTTP 403, forbidden${insufficient}${scope ? ` (the server requires scope "${scope}")` : why ? ` (the server says "${why}")` : ''}` };
   }
   const body = describeBody(raw.contentType, raw.body, SNIPPET_BYTES);
   if ((s === 404 || s === 400) && raw.withSession) {

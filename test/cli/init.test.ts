@@ -192,6 +192,21 @@ describe('mcpwatch init', () => {
     assert.match(h.stdout() + h.stderr(), /workspace.*signs in with OAuth.*set WORKSPACE_CLIENT_SECRET to its secret/);
   });
 
+  it('leaves scopes out of the stub where the client names none, so that mcpwatch asks for what the server names', async () => {
+    const h = harness();
+    h.put('.mcp.json', { mcpServers: { remote: { type: 'http', url: 'https://mcp.example.com/mcp', oauth: { clientId: 'mcpwatch-prober' } }, empty: { type: 'http', url: 'https://other.example.com/mcp', oauth: { clientId: 'p2', scopes: [] } } } });
+    const { yaml } = await runInit({ yes: true }, h.deps);
+    assert.ok(!/scopes:/.test(yaml), yaml);
+    const config = parseConfig(yaml, 'mcpwatch.yaml', { REMOTE_CLIENT_SECRET: 'x', EMPTY_CLIENT_SECRET: 'y' });
+    assert.deepEqual(
+      config.servers.map((s) => s.auth),
+      [
+        { type: 'oauth2_client_credentials', client_id: 'mcpwatch-prober', client_secret: 'x' },
+        { type: 'oauth2_client_credentials', client_id: 'p2', client_secret: 'y' },
+      ],
+    );
+  });
+
   it('comments each server with where it came from', async () => {
     const h = harness();
     configured(h);

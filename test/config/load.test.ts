@@ -615,7 +615,7 @@ describe('auth: configuration', () => {
       { GITHUB_MCP_CLIENT_SECRET: 's3cret' },
     );
     assert.deepEqual(config.servers[0]!.auth, { type: 'oauth2_client_credentials', client_id: 'mcpwatch-prober', client_secret: 's3cret', scopes: ['mcp:tools'] });
-    assert.deepEqual(config.servers[1]!.auth, { type: 'private_key_jwt', client_id: 'p', private_key_file: '/keys/p.pem', token_url: 'https://auth.example.com/token', audience: 'api://mcp', scopes: [], algorithm: 'RS256' });
+    assert.deepEqual(config.servers[1]!.auth, { type: 'private_key_jwt', client_id: 'p', private_key_file: '/keys/p.pem', token_url: 'https://auth.example.com/token', audience: 'api://mcp', algorithm: 'RS256' });
     assert.deepEqual(config.servers[2]!.auth, { type: 'bearer', token_file: '/var/run/secrets/tokens/mcp' });
     assert.equal(config.monitoring.credential_expiry_warning, 86_400_000);
   });

@@ -8,7 +8,7 @@ import type { AuthConfig, ServerConfig } from '../../src/config/schema.js';
 import { probeServer } from '../../src/probe/probe.js';
 import { ServerSession, type CheckOutcome } from '../../src/probe/session.js';
 import { credentialsFor, setAuthLog } from '../../src/probe/auth.js';
-import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate } from '../fixtures/oauth.js';
+import { startAuthServer, protect, clientKeyPair, type AuthServer, type Gate, type GateOptions } from '../fixtures/oauth.js';
 import { startModernHttpFixture, type ModernHttpFixture } from '../fixtures/modern-http-server.js';
 import { startHttpFixture, type HttpFixture } from '../fixtures/http-server.js';
 import { httpTarget, until } from '../helpers.js';
@@ -53,9 +53,10 @@ async function legacy(mode: 'sse' | 'streamable'): Promise<HttpFixture> {
 }
 
 /** A gate in front of `upstream` whose resource the AS knows, with `ttl`-second tokens. */
-async function gate(upstream: string, opts: { ttl?: number; scopes?: string; requiredScope?: string; metadataPath?: string; refuseStreams?: number } = {}): Promise<Gate> {
-  const g = await protect(upstream, as, { requiredScope: opts.requiredScope ?? SCOPE, ...(opts.metadataPath ? { metadataPath: opts.metadataPath } : {}), ...(opts.refuseStreams ? { refuseStreams: opts.refuseStreams } : {}) });
-  as.addResource(g.resource, opts.scopes ?? `${SCOPE} mcp:read`, opts.ttl ?? 300);
+async function gate(upstream: string, opts: { ttl?: number; scopes?: string } & GateOptions = {}): Promise<Gate> {
+  const { ttl, scopes, ...gateOpts } = opts;
+  const g = await protect(upstream, as, { requiredScope: SCOPE, ...gateOpts });
+  as.addResource(g.resource, scopes ?? `${SCOPE} mcp:read`, ttl ?? 300);
   closers.push(() => g.close());
   return g;
 }
@@ -441,5 +442,116 @@ ${servers}`;
     renameSync(`${file}.new`, file);
     const refused = await session.check();
     assert.equal(refused.error?.type, 'auth_failed');
+  });
+});
+
+describe('OAuth scope selection (no scopes configured)', () => {
+  /** Client credentials without `scopes`: the token request's scope is what the server names. */
+  const unscoped = (extra: Partial<Extract<AuthConfig, { type: 'oauth2_client_credentials' }>> = {}): AuthConfig => {
+    const { scopes: _scopes, ...auth } = clientCredentials(extra) as Extract<AuthConfig, { type: 'oauth2_client_credentials' }>;
+    return auth;
+  };
+
+  it('asks for the protected-resource metadata\'s scopes_supported when the 401 names no scope (the Python SDK\'s challenge)', async () => {
+    const g = await gate((await modern()).url, { scopeRefusal: 'python-sdk' });
+    const asked = as.scopesAsked.length;
+    const out = await probeServer(target(g.url, unscoped()));
+    assert.equal(out.error, null, out.error?.message);
+    assert.deepEqual(as.scopesAsked.slice(asked), [SCOPE]);
+  });
+
+  it('asks for the scope the 401 challenge names before the metadata\'s list (FastMCP\'s challenge)', async () => {
+    // The metadata lists a scope that is not enough: only the challenge's lets the probe through.
+    const g = await gate((await modern()).url, { scopesSupported: ['mcp:read'], challengeScope: SCOPE, scopeRefusal: 'fastmcp' });
+    const asked = as.scopesAsked.length;
+    const out = await probeServer(target(g.url, unscoped()));
+    assert.equal(out.error, null, out.error?.message);
+    assert.deepEqual(as.scopesAsked.slice(asked), [SCOPE]);
+  });
+
+  it('with token_url configured (no discovery), a fresh token refused 401 with a challenge naming a scope is renewed once with that scope', async () => {
+    const g = await gate((await modern()).url, { challengeScope: SCOPE, scopeRefusal: 'fastmcp' });
+    const asked = as.scopesAsked.length;
+    const out = await probeServer(target(g.url, unscoped({ token_url: as.tokenEndpoint, resource: g.resource })));
+    assert.equal(out.error, null, out.error?.message);
+    assert.deepEqual(as.scopesAsked.slice(asked), [undefined, SCOPE]);
+  });
+
+  it('configured scopes win over what the server names, and `scopes: []` asks for no scope at all', async () => {
+    const g = await gate((await modern()).url, { challengeScope: SCOPE });
+    const asked = as.scopesAsked.length;
+    const narrow = await probeServer(target(g.url, clientCredentials({ scopes: ['mcp:read'] })));
+    assert.equal(narrow.error?.type, 'forbidden');
+    const none = await probeServer(target(g.url, clientCredentials({ scopes: [] })));
+    assert.equal(none.error?.type, 'forbidden');
+    assert.deepEqual(as.scopesAsked.slice(asked), ['mcp:read', undefined]);
+  });
+
+  it('a 403 naming the scope only in its error_description (the Python SDK) is forbidden quoting it', async () => {
+    const g = await gate((await modern()).url, { scopeRefusal: 'python-sdk' });
+    const out = await probeServer(target(g.url, clientCredentials({ scopes: ['mcp:read'] })));
+    assert.equal(out.error?.type, 'forbidden');
+    assert.equal(out.error?.message, 'HTTP 403, forbidden, insufficient_scope (the server says "Required scope: mcp:tools")');
+  });
+
+  it('a fresh token refused 401 by a challenge naming a scope (FastMCP) is auth_failed saying the scope', async () => {
+    const g = await gate((await modern()).url, { challengeScope: SCOPE, scopeRefusal: 'fastmcp' });
+    const out = await probeServer(target(g.url, clientCredentials({ scopes: ['mcp:read'] })));
+    assert.equal(out.error?.type, 'auth_failed');
+    assert.match(out.error!.message, /rejected the credential.*; its challenge names scope "mcp:tools"$/);
+  });
+});
+
+describe('OAuth discovery again after the token endpoint refused the client', () => {
+  /** An authorization server of the test's own, whose metadata it changes; a gate naming it; a server whose credentials run on a clock the test moves. */
+  async function changing(): Promise<{ own: AuthServer; g: Gate; server: ServerConfig; clock: { now: number } }> {
+    const own = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
+    closers.push(() => own.close());
+    const g = await protect((await modern()).url, own, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    own.addResource(g.resource, SCOPE, 300);
+    const server = target(g.url, clientCredentials());
+    const clock = { now: Date.now() };
+    credentialsFor(server, { now: () => clock.now });
+    return { own, g, server, clock };
+  }
+
+  it('an authorization server that now takes client_secret_post only: a renewal is refused invalid_client, then discovery runs again and the probe is up', async () => {
+    const { own, g, server, clock } = await changing();
+    assert.equal((await probeServer(server)).error, null, 'up with HTTP Basic, as the metadata first said');
+    own.patchMetadata({ token_endpoint_auth_methods_supported: ['client_secret_post'] });
+    own.refuseBasicAuth(true);
+    // The server stops taking the token (tokens carry whole seconds: every one issued before the next
+    // second is refused, once it has come): its renewal goes to the token endpoint with Basic.
+    const cutoff = Math.floor(Date.now() / 1000) + 1;
+    g.refuseIssuedBefore(cutoff);
+    await until(() => Date.now() / 1000 >= cutoff, 'the next second');
+    const refused = await probeServer(server);
+    assert.equal(refused.error?.type, 'auth_failed');
+    assert.match(refused.error!.message, /invalid_client/);
+    assert.equal((await probeServer(server)).error?.type, 'auth_failed', 'the refusal is remembered for the back-off');
+    assert.equal(g.counts.metadata, 1, 'no discovery during the back-off');
+    assert.equal(own.tokenRequests(), 2);
+    clock.now += server.interval;
+    const after = await probeServer(server);
+    assert.equal(after.error, null, after.error?.message);
+    assert.equal(g.counts.metadata, 2, 'discovered once more, after the back-off');
+    assert.equal(own.tokenRequests(), 3);
+    assert.equal((await probeServer(server)).error, null);
+    assert.equal(g.counts.metadata, 2, 'and not again while the token works');
+  });
+
+  it('a token endpoint that moved (404 at the old one) is found again once the back-off has passed', async () => {
+    const { own, g, server, clock } = await changing();
+    own.patchMetadata({ token_endpoint: `${own.issuer}/old/token` });
+    const first = await probeServer(server);
+    // oidc-provider answers an unknown route 404 in OAuth words.
+    assert.equal(first.error?.type, 'auth_failed');
+    assert.match(first.error!.message, /invalid_request — unrecognized route .*\/old\/token/);
+    own.patchMetadata(undefined);
+    clock.now += server.interval;
+    const after = await probeServer(server);
+    assert.equal(after.error, null, after.error?.message);
+    assert.equal(g.counts.metadata, 2);
   });
 });
