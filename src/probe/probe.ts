@@ -231,6 +231,15 @@ export function serverFacts(conn: McpConnection, out: ProbeOutcome): void {
   out.era = conn.client.getProtocolEra() ?? null;
 }
 
+/**
+ * The redirect the connection followed when it was opened, as a warning: said at every check over it,
+ * not only the one that opened it, so the live view (`health --from`) shows it too.
+ */
+export function noteRedirect(conn: McpConnection, out: ProbeOutcome): void {
+  const redirected = conn.diagnostics().redirected;
+  if (redirected) out.warnings.push(`HTTP ${redirected.status} redirect from ${redirected.from} to ${redirected.to}, followed: set url to the latter (clients that do not follow redirects fail on the former)`);
+}
+
 /** Lists tools over an initialized connection (none when the server declares no tools capability). */
 export async function listTools(conn: McpConnection, deadline: Deadline, out: ProbeOutcome, maxPages: number): Promise<void> {
   const t = performance.now();
@@ -349,8 +358,7 @@ export async function openAndProbe(server: ServerConfig, connector: Connector, o
     phase = handshakePhase(server, opts.prior ?? (opts.lastEra && { kind: opts.lastEra }));
     phaseStart = performance.now();
     await handshake(conn, deadline, out, opts.prior);
-    const redirected = conn.diagnostics().redirected;
-    if (redirected) out.warnings.push(`HTTP ${redirected.status} redirect from ${redirected.from} to ${redirected.to}, followed: set url to the latter (clients that do not follow redirects fail on the former)`);
+    noteRedirect(conn, out);
     if (deadline.ms !== server.timeout) {
       // The handshake is timed under the era it found (handshake()): under auto, that is known only now.
       const note = slowStartNote(server, (out.phases.spawn ?? 0) + (out.phases[out.era === 'modern' ? 'server/discover' : 'initialize'] ?? 0));

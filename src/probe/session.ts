@@ -4,7 +4,7 @@ import { runChecks } from './checks.js';
 import type { CheckOutcome } from '../pipeline/assess.js';
 import { definitiveFailure } from '../pipeline/start.js';
 import { ProbeTimeout, rawFromError, toProbeError } from './classify.js';
-import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, goneDuringChecks, listTools, noteInvalidOutput, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
+import { closeTimed, confirmAlive, DEFAULT_MAX_TOOL_PAGES, Deadline, emptyOutcome, fail, finishOutcome, goneDuringChecks, listTools, noteInvalidOutput, noteRedirect, openAndProbe, probeServer, refusesEra, serverFacts, sessionCheckPhase, takeTokenPhase, verdictOf, type Opened } from './probe.js';
 import type { CheckRun, Connector, McpConnection, ProbeError, ProbeOutcome, TransportKind } from './prober.js';
 import { TRANSPORTS } from './transports.js';
 import type { ProcessGroups } from './stdio.js';
@@ -559,6 +559,10 @@ export class ServerSession {
    * out again (openAndList).
    */
   private skipsDiscovery(): PriorDiscovery | undefined {
+    // A 2026-07-28 server that did not announce tool changes is asked again at each new connection:
+    // whether it listens now (a server replaced at its URL, FastMCP upgraded) decides the listen
+    // stream, and a remembered discovery would keep the old answer for good.
+    if (this.prior?.kind === 'modern' && !capabilitiesAnnounceToolChanges(this.prior.discover.capabilities)) return undefined;
     if (!this.prior || this.prior.kind === 'modern' || this.server.protocol !== 'auto') return this.prior;
     const costly = this.discoveryFailedAt !== undefined && this.now() - this.discoveryFailedAt < LEGACY_SESSION_RECHECK;
     return costly ? this.prior : undefined;
@@ -614,6 +618,7 @@ export class ServerSession {
     const out = emptyOutcome(this.server, this.now());
     const deadline = new Deadline(this.server.timeout);
     serverFacts(conn, out);
+    noteRedirect(conn, out);
     const phase = sessionCheckPhase(out);
     let shape: string | undefined;
     try {
@@ -728,6 +733,9 @@ function refusedForGood(err: unknown): boolean {
 
 /** Whether the server said it announces changes to its tool list (a 2026-07-28 listen stream's purpose). */
 function announcesToolChanges(conn: McpConnection): boolean {
-  const tools = (conn.client.getServerCapabilities() as { tools?: { listChanged?: unknown } } | undefined)?.tools;
-  return tools?.listChanged === true;
+  return capabilitiesAnnounceToolChanges(conn.client.getServerCapabilities());
+}
+
+function capabilitiesAnnounceToolChanges(capabilities: unknown): boolean {
+  return (capabilities as { tools?: { listChanged?: unknown } } | undefined)?.tools?.listChanged === true;
 }

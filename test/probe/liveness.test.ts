@@ -76,6 +76,29 @@ describe('a server whose stop waits for open streams', () => {
     assert.equal(pendingKnocks(), 0, 'a closed session leaves no knock behind');
   });
 
+  it('2026-07-28: a server that announces no tool changes is discovered again at its next connection, so its replacement that does is listened to', async () => {
+    const first = await startModernHttpFixture('strict', { listChanged: false });
+    const front = await startFront(first.port);
+    const session = new ServerSession(httpTarget(front.url, 'streamable_http', { interval: LONG_INTERVAL }), { onSignal: () => {}, liveness: SHORT_LIVENESS });
+    let second: Awaited<ReturnType<typeof startModernHttpFixture>> | undefined;
+    try {
+      assert.equal((await session.check()).error, null);
+      assert.equal(first.requests['subscriptions/listen'], undefined);
+      front.crash();
+      assert.equal((await session.check()).error?.type, 'connection_refused');
+      second = await startModernHttpFixture('strict');
+      front.revive(second.port);
+      assert.equal((await session.check()).error, null);
+      assert.equal(second.requests['server/discover'], 1, 'asked again: the remembered answer said no tool changes');
+      await until(() => second!.openStreams() === 1, 'the replacement\'s listen stream');
+    } finally {
+      await session.close();
+      await front.close();
+      await first.close();
+      await second?.close();
+    }
+  });
+
   it('a server checked within LIVENESS is never knocked on', async () => {
     const server = await startModernHttpFixture('strict');
     const slow = await startFront(server.port);
