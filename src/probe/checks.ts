@@ -124,6 +124,13 @@ function observe(method: CheckMethod, result: Record<string, unknown>, ms: numbe
   return { isError: false, observed: { texts: messages.flatMap((m) => textsOf(Array.isArray(m.content) ? m.content : [m.content])), latencyMs: ms } };
 }
 
+/**
+ * What 2026-07-28 servers say when a tool asks the client mid-call the 2025 way: the Python SDK 2.x
+ * (`Cannot send 'elicitation/create': this transport context has no back-channel …`, JSON-RPC -32600)
+ * and FastMCP 4 (`elicitation via server-initiated requests is unavailable on 2026-07-28 connections`).
+ */
+const COULD_NOT_ASK = /Cannot send '(?:elicitation\/create|sampling\/createMessage|roots\/list)'|(?:elicitation|sampling|roots)\b[^.]*\bserver-initiated requests is unavailable/i;
+
 /** Tool names that speak of a client feature mcpwatch does not offer. */
 const CLIENT_FEATURE_NAME = /sampl|elicit|roots?(?![a-z])/i;
 
@@ -191,11 +198,13 @@ export async function runCheck(conn: McpConnection, server: Pick<ServerConfig, '
   const client = conn.client instanceof ProbeClient ? conn.client : undefined;
   const mark = client?.refusedRequests ?? 0;
   // A tool that needs the client to sample, elicit or list roots fails in whatever way its server
-  // chooses (a JSON-RPC -32601, an isError, a hang): the request mcpwatch refused is the reason.
+  // chooses (a JSON-RPC -32601, an isError, a hang): the request mcpwatch refused is the reason. In
+  // the 2026-07-28 era no such request reaches mcpwatch: the server says it could not send one.
   const failedWithRefusals = (error: ProbeError): CheckRun => {
     const refused = client?.refusedSince(mark) ?? [];
-    if (refused.length === 0) return failed(error);
-    return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: ${NO_CLIENT_FEATURES})` });
+    if (refused.length > 0) return failed({ ...error, message: `${error.message} (the server asked mcpwatch for ${refused.join(', ')} during the call: ${NO_CLIENT_FEATURES})` });
+    if (COULD_NOT_ASK.test(error.message)) return failed({ ...error, message: `${error.message} (${NO_CLIENT_FEATURES})` });
+    return failed(error);
   };
   const t = performance.now();
   let sent: { result: Record<string, unknown>; ms: number };

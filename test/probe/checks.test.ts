@@ -170,6 +170,21 @@ describe('configured checks', () => {
     }
   });
 
+  it('2026-07-28: a tool that elicits the 2025 way fails as its server says, with why a monitor cannot check it (Python SDK, FastMCP)', async () => {
+    const ro = { inputSchema: { type: 'object' as const }, annotations: { readOnlyHint: true } };
+    const server = await startModernHttpFixture('strict', { tools: [{ name: 'elicits-python', ...ro }, { name: 'elicits-fastmcp', ...ro }] });
+    try {
+      const out = await probeServer(httpTarget(server.url, 'streamable_http', { checks: [check('python', { tool: 'elicits-python' }), check('fastmcp', { tool: 'elicits-fastmcp' })] }));
+      assert.equal(out.error, null);
+      assert.deepEqual(summary(out.checks), { python: ['fail', 'protocol_error'], fastmcp: ['fail', 'tool_error'] });
+      const why = ' (a monitor offers no sampling, elicitation or roots, so a tool that needs them cannot be checked)';
+      assert.equal(out.checks![0]!.error!.message, `JSON-RPC error -32600 in tools/call: Cannot send 'elicitation/create': this transport context has no back-channel for server-initiated requests.${why}`);
+      assert.equal(out.checks![1]!.error!.message, `tool returned isError: "elicitation via server-initiated requests is unavailable on 2026-07-28 connections."${why}`);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('validates each tool\'s structured output against its own outputSchema when two schemas share an $id', async () => {
     const out = await probeServer(stdioTarget('output-ids', { checks: [check('count', { tool: 'count' }), check('label', { tool: 'label' })] }));
     assert.equal(out.error, null);
