@@ -8,6 +8,7 @@ import { parsePath } from '../pipeline/expect.js';
 import { redactSecretPath, redactUrl } from '../pipeline/redact.js';
 import { fromOrdinal, parseOrdinal, type Sharding } from '../pipeline/shard.js';
 import { prometheusLabelName, tagAttribute } from './tags.js';
+import { looksLikeSecret } from './secrets.js';
 
 /** A label name Alertmanager's API accepts (Prometheus' classic names). */
 const ALERT_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -86,7 +87,8 @@ function httpUrlOf(quote: (text: string) => string) {
     try {
       url = new URL(text);
     } catch {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL (got "${quote(text)}")` });
+      // A token where a URL belongs (two variables swapped): not quoted at all.
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: looksLikeSecret(text) ? 'must be an http(s) URL, not a value shaped like a credential (not quoted)' : `must be an http(s) URL (got "${quote(text)}")` });
       return;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -291,6 +291,15 @@ alerts:
     for (const secret of ['QSECRETVAL', 'pa55USERINFO', 'bob', 'SLACKPATHSECRET', 'SECRETPATH', 'frag']) assert.ok(!errs.join('\n').includes(secret), secret);
   });
 
+  it('does not quote a token given where a URL belongs (two variables swapped)', () => {
+    const token = 'sk-proj-abcdefghijklmnopqrstuvwxyz123456';
+    const errs = errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "${env:MCP_TOKEN}" }\n  - { name: b, transport: sse, url: "ghp_abcdefghijklmnop" }\n', { MCP_TOKEN: token });
+    assert.deepEqual(errs, [
+      'mcpwatch.yaml:2: servers[0].url: must be an http(s) URL, not a value shaped like a credential (not quoted) (from ${env:MCP_TOKEN})',
+      'mcpwatch.yaml:3: servers[1].url: must be an http(s) URL, not a value shaped like a credential (not quoted)',
+    ]);
+  });
+
   it('refuses a header that HTTP cannot send, which every request failed on as the server\'s invalid_response', () => {
     const errs = errorsOf(
       `servers:
