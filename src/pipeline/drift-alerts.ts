@@ -37,7 +37,8 @@ export function gateDriftAlerts(
   const open = gate === undefined || at >= gate.quietUntil;
   if (!open) {
     if (drafts.length === 0) return { gate, events: [] };
-    const escalation = drafts.find((d) => RANK[d.severity] > RANK[gate.alerted]);
+    const worstDraft = drafts.reduce((a, b) => (RANK[b.severity] > RANK[a.severity] ? b : a));
+    const escalation = RANK[worstDraft.severity] > RANK[gate.alerted] ? worstDraft : undefined;
     if (escalation) {
       const suppressed = gate.suppressed + drafts.length - 1;
       return { gate: { ...gate, suppressed: 0, worst: null, alerted: escalation.severity }, events: [suppressed > 0 ? withCount(escalation, suppressed) : escalation] };
