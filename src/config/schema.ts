@@ -73,12 +73,21 @@ export const timerDuration = z.string(DURATION_TYPE).transform((text, ctx) => {
  */
 const SCHEMELESS_RE = /^(?:localhost|\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d{1,5})?(?:[/?#]|$)/;
 
+const CREDENTIAL_NOT_URL = 'must be an http(s) URL, not a value shaped like a credential (not quoted)';
+
 /**
  * An http(s) URL. Errors quote the value masked (redactUrl): they reach terminals, CI logs and the
  * agent's log on a failed reload. `quote` is how: a webhook's path is its secret, so only its host is quoted.
  */
 function httpUrlOf(quote: (text: string) => string) {
   return z.string().superRefine((text, ctx) => {
+    // A token where a URL belongs (two variables swapped): not quoted at all. One of a known shape (a
+    // JWT, `sk-…`) is told before the scheme-less test, which a JWT's dotted parts can pass as a host
+    // name; a long opaque one only once it is no URL at all (`api.example2.com/v1` is as opaque).
+    if (looksLikeSecret(text, Number.POSITIVE_INFINITY)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: CREDENTIAL_NOT_URL });
+      return;
+    }
     if (SCHEMELESS_RE.test(text)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an http(s) URL: the scheme is missing (got "${quote(text)}"; did you mean "${quote(`http://${text}`)}"?)` });
       return;
@@ -87,8 +96,7 @@ function httpUrlOf(quote: (text: string) => string) {
     try {
       url = new URL(text);
     } catch {
-      // A token where a URL belongs (two variables swapped): not quoted at all.
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: looksLikeSecret(text) ? 'must be an http(s) URL, not a value shaped like a credential (not quoted)' : `must be an http(s) URL (got "${quote(text)}")` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: looksLikeSecret(text) ? CREDENTIAL_NOT_URL : `must be an http(s) URL (got "${quote(text)}")` });
       return;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {

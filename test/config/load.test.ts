@@ -293,10 +293,13 @@ alerts:
 
   it('does not quote a token given where a URL belongs (two variables swapped)', () => {
     const token = 'sk-proj-abcdefghijklmnopqrstuvwxyz123456';
-    const errs = errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "${env:MCP_TOKEN}" }\n  - { name: b, transport: sse, url: "ghp_abcdefghijklmnop" }\n', { MCP_TOKEN: token });
+    // A JWT's dotted parts can read as a host name without a scheme (review21b).
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlMTIzNDU2Nzg5MA';
+    const errs = errorsOf('servers:\n  - { name: a, transport: streamable_http, url: "${env:MCP_TOKEN}" }\n  - { name: b, transport: sse, url: "ghp_abcdefghijklmnop" }\n  - { name: c, transport: sse, url: "${env:JWT}" }\n', { MCP_TOKEN: token, JWT: jwt });
     assert.deepEqual(errs, [
       'mcpwatch.yaml:2: servers[0].url: must be an http(s) URL, not a value shaped like a credential (not quoted) (from ${env:MCP_TOKEN})',
       'mcpwatch.yaml:3: servers[1].url: must be an http(s) URL, not a value shaped like a credential (not quoted)',
+      'mcpwatch.yaml:4: servers[2].url: must be an http(s) URL, not a value shaped like a credential (not quoted) (from ${env:JWT})',
     ]);
   });
 

@@ -43,6 +43,12 @@ describe('schema_drift alert rate limit', () => {
     assert.deepEqual(sent, [[0, 'info', undefined], [2, 'critical', undefined], [11, 'critical', 2]]);
   });
 
+  it('sends the worst of one check\'s changes when they escalate', () => {
+    const first = gateDriftAlerts(undefined, [change('info')], 0, INTERVAL, 'up');
+    const next = gateDriftAlerts(first.gate, [change('warning'), change('critical'), change('info')], MIN, INTERVAL, 'up');
+    assert.deepEqual(next.events.map((e) => [e.severity, e.details.suppressed_changes]), [['critical', 2]]);
+  });
+
   it('carries the count on the next change after the interval when the flapping goes on', () => {
     const checks: Array<[number, EventDraft[]]> = [];
     for (let m = 0; m <= 25; m++) checks.push([m, [change()]]);
