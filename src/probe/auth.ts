@@ -130,10 +130,15 @@ export class Credentials {
   /** token_file: what was read, and the file's identity when it was read. */
   private fileStamp = '';
   /**
-   * The scope the server's last 401 challenge named (WWW-Authenticate `scope`): where no scopes are
-   * configured, the MCP authorization spec's scope selection asks for it before the metadata's list.
+   * The scopes the server's 401 challenges named (WWW-Authenticate `scope`), all of them: where no
+   * scopes are configured, the MCP authorization spec's scope selection asks for them before the
+   * metadata's list, and its step-up asks for the union with those asked before. The last one alone
+   * made a server that needs one scope for tools/list and another for tools/call renew the token
+   * twice at every check, each renewal answered (review21b).
    */
-  private challengedScope: string | undefined;
+  private readonly challengedScopes = new Set<string>();
+  /** The `scope` of the last token request (undefined: none). */
+  private askedScope: string | undefined;
   /** The server's last 401 challenge that named its metadata: where discovery starts again after the token endpoint refused the client. */
   private challenge: string | null = null;
   /**
@@ -142,6 +147,8 @@ export class Credentials {
    * methods it takes, or moved its endpoint), so the next token request discovers again first.
    */
   private stale = false;
+  /** When discovery last ran (epoch ms): a discovery again waits an interval after it. */
+  private discoveredAt = 0;
   /** The HTTP status of the last token endpoint answer: the SDK's OAuthError does not keep it. */
   private tokenStatus: number | undefined;
   /** The last refusal by the authorization server, answered from here until `until` (epoch ms). */
@@ -295,20 +302,25 @@ export class Credentials {
 
   /** Keeps what a 401 challenge names for the next token request: the scope, and the metadata for a discovery again. */
   private noteChallenge(www: string | null): void {
-    const scope = authParam(www, 'scope')?.trim();
-    if (scope) this.challengedScope = scope;
+    const named = authParam(www, 'scope')?.split(/\s+/).filter((s) => s !== '') ?? [];
+    if (named.length > 0) {
+      // The spec's step-up: what was asked before, and what the server names now.
+      for (const scope of this.askedScope?.split(' ') ?? []) this.challengedScopes.add(scope);
+      for (const scope of named) this.challengedScopes.add(scope);
+    }
     if (authParam(www, 'resource_metadata') !== undefined) this.challenge = www;
   }
 
   /**
    * The `scope` of a token request. Configured scopes win, and `scopes: []` asks for none. Else the
-   * MCP authorization spec's scope selection: the scope the server's 401 challenge named, else every
-   * scope of its protected-resource metadata's `scopes_supported`, else no `scope` at all.
+   * MCP authorization spec's scope selection: the scopes the server's 401 challenges named (with
+   * those asked before them), else every scope of its protected-resource metadata's
+   * `scopes_supported`, else no `scope` at all.
    */
   private scope(): string | undefined {
     const configured = (this.auth as Exclude<AuthConfig, { type: 'bearer' }>).scopes;
     if (configured !== undefined) return configured.length ? configured.join(' ') : undefined;
-    return this.challengedScope ?? this.endpoint?.scopesSupported;
+    return this.challengedScopes.size > 0 ? [...this.challengedScopes].join(' ') : this.endpoint?.scopesSupported;
   }
 
   /** Another request renewed the token since `sent` went out: a retry with that one is enough. */
@@ -318,6 +330,7 @@ export class Credentials {
 
   /** One discovery per server at a time; a failed one is tried again by the next probe. */
   private discoverOnce(www: string | null): Promise<Endpoint> {
+    this.discoveredAt = this.now();
     this.discovering ??= this.discover(www).then(
       (endpoint) => (this.endpoint = endpoint),
       (err: unknown) => {
@@ -378,6 +391,11 @@ export class Credentials {
    */
   private async rediscoverIfStale(): Promise<void> {
     if (!this.stale || !this.endpoint) return;
+    // A refusal the back-off does not space out (an HTML 404 from a proxy is auth_unavailable) would
+    // otherwise discover again at every check: at most once per interval (review21b).
+    const now = this.now();
+    if (now - this.discoveredAt < (this.server.interval ?? REFUSED_BACKOFF_MAX_MS)) return;
+    this.discoveredAt = now;
     const endpoint = await this.discover(this.challenge);
     this.stale = false;
     // The provider is bound to the issuer it was made for.
@@ -392,7 +410,8 @@ export class Credentials {
     this.tokenStatus = undefined;
     try {
       // The scope is the request's, not the provider's: a server's challenge may change it.
-      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, scope: this.scope(), fetchFn: this.fetchFn(true) });
+      this.askedScope = this.scope();
+      tokens = await fetchToken(this.provider, endpoint.url, { metadata: endpoint.metadata, resource: endpoint.resource, scope: this.askedScope, fetchFn: this.fetchFn(true) });
     } catch (err) {
       // A configured token_url has nothing to discover again.
       if (this.auth.type !== 'bearer' && this.auth.token_url === undefined && refusedTheClient(err, this.tokenStatus)) this.stale = true;

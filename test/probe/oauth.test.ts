@@ -477,6 +477,24 @@ describe('OAuth scope selection (no scopes configured)', () => {
     assert.deepEqual(as.scopesAsked.slice(asked), [undefined, SCOPE]);
   });
 
+  it('asks for the union of the scopes challenges named: a server needing one scope to list and another to call renews no token at each check', async () => {
+    const upstream = await startModernHttpFixture('strict', { checks: true });
+    closers.push(() => upstream.close());
+    const g = await gate(upstream.url, { requiredScope: undefined, scopesSupported: ['mcp:read'], scopeFor: (method) => (method === 'tools/call' ? SCOPE : 'mcp:read') });
+    const asked = as.scopesAsked.length;
+    // Due at every check (interval 1 ms): each check lists and calls.
+    const checks = [{ name: 'q', tool: 'query', arguments: {}, expect: {}, allow_side_effects: false, on_failure: 'degraded' as const, interval: 1, timeout: 30_000 }];
+    const session = new ServerSession(target(g.url, unscoped(), { checks }), { onSignal: () => {} });
+    closers.push(() => session.close());
+    for (let i = 0; i < 3; i++) {
+      const out = await session.check();
+      assert.equal(out.error, null, out.error?.message);
+      assert.deepEqual(out.checks?.map((c) => c.status), ['pass']);
+    }
+    // Before, the token went back and forth between the two scopes, twice a check.
+    assert.deepEqual(as.scopesAsked.slice(asked), ['mcp:read', `mcp:read ${SCOPE}`]);
+  });
+
   it('configured scopes win over what the server names, and `scopes: []` asks for no scope at all', async () => {
     const g = await gate((await modern()).url, { challengeScope: SCOPE });
     const asked = as.scopesAsked.length;
@@ -539,6 +557,31 @@ describe('OAuth discovery again after the token endpoint refused the client', ()
     assert.equal(own.tokenRequests(), 3);
     assert.equal((await probeServer(server)).error, null);
     assert.equal(g.counts.metadata, 2, 'and not again while the token works');
+  });
+
+  it('a token endpoint answered by a proxy\'s HTML 404 (not backed off) is discovered again at most once an interval, not at every check', async () => {
+    const own = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
+    closers.push(() => own.close());
+    const g = await protect((await modern()).url, own, { requiredScope: SCOPE });
+    closers.push(() => g.close());
+    own.addResource(g.resource, SCOPE, 300);
+    const server = target(g.url, clientCredentials());
+    const clock = { now: Date.now() };
+    let tokenRequests = 0;
+    const proxy404: typeof fetch = async (url, init) => {
+      if (String(url).endsWith('/token')) {
+        tokenRequests++;
+        return new Response('<html><body>Not Found</body></html>', { status: 404, headers: { 'content-type': 'text/html' } });
+      }
+      return fetch(url, init);
+    };
+    credentialsFor(server, { now: () => clock.now, fetch: proxy404 });
+    for (let i = 0; i < 4; i++) assert.equal((await probeServer(server)).error?.type, 'auth_unavailable');
+    assert.equal(tokenRequests, 4, 'each check asked for a token (auth_unavailable is not backed off)');
+    assert.equal(g.counts.metadata, 1, 'but discovered once: before, once more at every check');
+    clock.now += server.interval;
+    await probeServer(server);
+    assert.equal(g.counts.metadata, 2, 'again once an interval has passed');
   });
 
   it('a token endpoint that moved (404 at the old one) is found again once the back-off has passed', async () => {
