@@ -522,7 +522,7 @@ describe('OAuth scope selection (no scopes configured)', () => {
 
 describe('OAuth discovery again after the token endpoint refused the client', () => {
   /** An authorization server of the test's own, whose metadata it changes; a gate naming it; a server whose credentials run on a clock the test moves. */
-  async function changing(): Promise<{ own: AuthServer; g: Gate; server: ServerConfig; clock: { now: number } }> {
+  async function changing(fetchFn?: typeof fetch): Promise<{ own: AuthServer; g: Gate; server: ServerConfig; clock: { now: number } }> {
     const own = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
     closers.push(() => own.close());
     const g = await protect((await modern()).url, own, { requiredScope: SCOPE });
@@ -530,7 +530,7 @@ describe('OAuth discovery again after the token endpoint refused the client', ()
     own.addResource(g.resource, SCOPE, 300);
     const server = target(g.url, clientCredentials());
     const clock = { now: Date.now() };
-    credentialsFor(server, { now: () => clock.now });
+    credentialsFor(server, { now: () => clock.now, ...(fetchFn ? { fetch: fetchFn } : {}) });
     return { own, g, server, clock };
   }
 
@@ -560,13 +560,6 @@ describe('OAuth discovery again after the token endpoint refused the client', ()
   });
 
   it('a token endpoint answered by a proxy\'s HTML 404 (not backed off) is discovered again at most once an interval, not at every check', async () => {
-    const own = await startAuthServer({ secretClients: { 'mcpwatch-prober': SECRET } });
-    closers.push(() => own.close());
-    const g = await protect((await modern()).url, own, { requiredScope: SCOPE });
-    closers.push(() => g.close());
-    own.addResource(g.resource, SCOPE, 300);
-    const server = target(g.url, clientCredentials());
-    const clock = { now: Date.now() };
     let tokenRequests = 0;
     const proxy404: typeof fetch = async (url, init) => {
       if (String(url).endsWith('/token')) {
@@ -575,7 +568,7 @@ describe('OAuth discovery again after the token endpoint refused the client', ()
       }
       return fetch(url, init);
     };
-    credentialsFor(server, { now: () => clock.now, fetch: proxy404 });
+    const { g, server, clock } = await changing(proxy404);
     for (let i = 0; i < 4; i++) assert.equal((await probeServer(server)).error?.type, 'auth_unavailable');
     assert.equal(tokenRequests, 4, 'each check asked for a token (auth_unavailable is not backed off)');
     assert.equal(g.counts.metadata, 1, 'but discovered once: before, once more at every check');
