@@ -155,7 +155,16 @@ export function header(res: IncomingMessage, name: string): string | null {
  */
 export function authParam(header: string | null, name: string): string | undefined {
   if (!header) return undefined;
-  const m = new RegExp(`(?:^|[\\s,])${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,]+))`, 'i').exec(header);
-  const v = m?.[1] ?? m?.[2];
-  return v === undefined ? undefined : v.replace(/\\(.)/g, '$1');
+  // Pair by pair, each quoted value consumed whole: a `scope=` written inside a quoted
+  // error_description is text, not a parameter (its scope now goes into the token request).
+  const pairs = new RegExp(AUTH_PAIR.source, 'g');
+  for (let m = pairs.exec(header); m !== null; m = pairs.exec(header)) {
+    if (m[1]!.toLowerCase() !== name.toLowerCase()) continue;
+    const v = m[2] ?? m[3]!;
+    return v.replace(/\\(.)/g, '$1');
+  }
+  return undefined;
 }
+
+/** One auth-param: a token, `=`, and a quoted string or a token (RFC 9110 §11.2). */
+const AUTH_PAIR = /([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/;

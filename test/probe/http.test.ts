@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeServer } from '../../src/probe/probe.js';
-import { sameOriginRedirect } from '../../src/probe/http.js';
+import { authParam, sameOriginRedirect } from '../../src/probe/http.js';
 import { ServerSession } from '../../src/probe/session.js';
 import { probeVerdict } from '../../src/pipeline/status.js';
 import { startHttpFixture, type HttpFixture, type HttpMode } from '../fixtures/http-server.js';
@@ -110,6 +110,15 @@ describe('Streamable HTTP probe', () => {
     assert.equal(to(200, 'POST', '/mcp/'), undefined);
     assert.equal(to(308, 'POST', 'https://mcp.example/mcp', new URL('http://mcp.example/mcp')), 'https://mcp.example/mcp', 'the https form on default ports');
     assert.equal(to(308, 'POST', 'http://mcp.example/mcp', new URL('https://mcp.example/mcp')), undefined, 'never down to plain http');
+  });
+
+  it('reads a WWW-Authenticate parameter, never one written inside another\'s quoted value', () => {
+    const h = 'Bearer error="insufficient_scope", error_description="need scope=admin now", scope="mcp:tools", resource_metadata="http://x/.well-known/oauth-protected-resource"';
+    assert.equal(authParam(h, 'scope'), 'mcp:tools');
+    assert.equal(authParam(h, 'error_description'), 'need scope=admin now');
+    assert.equal(authParam('Bearer error_description="only scope=x"', 'scope'), undefined, 'a scope inside a description is text');
+    assert.equal(authParam('Basic realm="gateway", Bearer resource_metadata=http://a/b', 'resource_metadata'), 'http://a/b');
+    assert.equal(authParam('Bearer realm = "a\\"b"', 'REALM'), 'a"b');
   });
 
   it('follows a 307 to another path of the same origin, as fetch-based clients do, once per connection, and says so', async () => {
