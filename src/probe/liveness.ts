@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
 
 /**
- * How long a session's open stream (subscriptions/listen, the 2025 GET stream) may go without a
- * check reaching its server before the server's port is knocked on. A server that waits for open
- * responses before it stops (the Python SDK under uvicorn) closes its listening socket at once and
- * keeps pinging on the stream: the stream says nothing of the stop, a new connection does.
+ * How long a kept connection may go without a check reaching its server before the server's port is
+ * knocked on. A server that waits for open responses before it stops (the Python SDK under uvicorn)
+ * closes its listening socket at once and keeps pinging on its stream, and a server that offers no
+ * stream has nothing that ends: either way, a new connection tells of the stop.
  */
 export const LIVENESS = 15_000;
 
