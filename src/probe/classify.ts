@@ -193,7 +193,8 @@ function classifyHttp(raw: Extract<RawFailure, { kind: 'http' }>, phase: Phase):
     return { type: 'auth_required', message: `HTTP 401, auth required${detail}` };
   }
   if (s === 403) {
-    const insufficient = raw.wwwAuthenticate && /insufficient_scope/.test(raw.wwwAuthenticate) ? ', insufficient_scope' : '';
+    // Read as a parameter, as the scope is: the words inside a quoted description are not the error.
+    const insufficient = challengeParam(raw.wwwAuthenticate, 'error') === 'insufficient_scope' ? ', insufficient_scope' : '';
     const scope = challengeParam(raw.wwwAuthenticate, 'scope');
     // Without `scope`, the description may be what names it (the Python SDK: "Required scope: mcp:tools").
     const why = scope ? undefined : challengeParam(raw.wwwAuthenticate, 'error_description');

@@ -786,17 +786,34 @@ const SCHEMA_MAP = new Set(['patternProperties', 'dependentSchemas', '$defs', 'd
  * property that is not a string, integer or boolean, or one not reached from the root through
  * `properties` keys alone. A Streamable HTTP client must drop such a tool from its tools/list.
  */
+/** A property's place under the schema's root: its name and its parent's place (ROOT: the root). */
+interface PathLink {
+  parent: PathLink | undefined;
+  name: string;
+}
+
+const ROOT: PathLink = { parent: undefined, name: '' };
+
+function spelt(link: PathLink): string[] {
+  const names: string[] = [];
+  for (let at: PathLink = link; at !== ROOT && at.parent !== undefined; at = at.parent) names.push(at.name);
+  return names.reverse();
+}
+
 function paramDeclarations(inputSchema: unknown): { declarations: ParamDeclaration[] } | { invalid: string } {
   const declarations: ParamDeclaration[] = [];
   const seen = new Map<string, string>();
   // `path` undefined: off the `properties` chain. A queue rather than recursion: a schema's depth is the
   // server's choice; taken in order, so a repeated name is reported on its second property.
-  const queue: Array<{ node: unknown; path: string[] | undefined }> = [{ node: inputSchema, path: [] }];
+  // A property's path is a link to its parent's, spelt out only for a declaration: copied at each
+  // level, a schema a few tens of thousands of properties deep took the agent's whole heap.
+  const queue: Array<{ node: unknown; path: PathLink | undefined }> = [{ node: inputSchema, path: ROOT }];
   for (let i = 0; i < queue.length; i++) {
-    const { node, path } = queue[i]!;
+    const { node, path: link } = queue[i]!;
     if (node === null || typeof node !== 'object' || Array.isArray(node)) continue;
     const schema = node as Record<string, unknown>;
     if (Object.hasOwn(schema, 'x-mcp-header')) {
+      const path = link && spelt(link);
       const where = path?.join('.');
       if (!path || path.length === 0) return { invalid: `an x-mcp-header ${path ? 'on the schema\'s root' : 'not reached from the root through properties alone'}` };
       const header = schema['x-mcp-header'];
@@ -809,7 +826,7 @@ function paramDeclarations(inputSchema: unknown): { declarations: ParamDeclarati
     }
     for (const [key, value] of Object.entries(schema)) {
       if (key === 'properties' && value !== null && typeof value === 'object') {
-        for (const [name, child] of Object.entries(value)) queue.push({ node: child, path: path && [...path, name] });
+        for (const [name, child] of Object.entries(value)) queue.push({ node: child, path: link && { parent: link, name } });
       } else if (ONE_SCHEMA.has(key)) queue.push({ node: value, path: undefined });
       else if (SCHEMA_LIST.has(key) && Array.isArray(value)) for (const child of value) queue.push({ node: child, path: undefined });
       else if (SCHEMA_MAP.has(key) && value !== null && typeof value === 'object') for (const child of Object.values(value)) queue.push({ node: child, path: undefined });

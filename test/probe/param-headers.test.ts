@@ -138,4 +138,22 @@ describe('toolCallHeaders', () => {
     // A `$ref` is not followed, and data keywords hold no schemas.
     assert.deepEqual(toolCallHeaders(schema({ a: { $ref: '#/$defs/x' }, b: { type: 'string', default: { 'x-mcp-header': 'B' } } }), { a: 'x', b: 'y' }), { headers: {} });
   });
+
+  it('walks a schema tens of thousands of properties deep, as a server may send, without taking the heap', () => {
+    // Each level's path was a copy of its parent's: this depth ran the agent out of memory.
+    const depth = 50_000;
+    const root = schema({});
+    const args: Record<string, unknown> = {};
+    let node = root as { properties: Record<string, unknown> };
+    let arg = args;
+    for (let i = 0; i < depth; i++) {
+      const child = { type: 'object', properties: {} };
+      node.properties.p = child;
+      node = child;
+      arg = (arg.p = {}) as Record<string, unknown>;
+    }
+    node.properties.r = h('R');
+    arg.r = 'deep';
+    assert.deepEqual(toolCallHeaders(root, args), { headers: { 'Mcp-Param-R': 'deep' } });
+  });
 });
